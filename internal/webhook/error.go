@@ -1,0 +1,63 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. The API maps each one to an HTTP status in one table
+// (internal/api/errors.go); nothing else decides a status.
+const (
+	EInvalid         = "invalid"           // 400: the caller sent something wrong
+	ETooLarge        = "too_large"         // 413
+	EUnauthorized    = "unauthorized"      // 401: no valid credentials
+	EForbidden       = "forbidden"         // 403: valid credentials, wrong organization
+	ENotFound        = "not_found"         // 404
+	EConflict        = "conflict"          // 409
+	ETooManyRequests = "too_many_requests" // 429
+	EUnavailable     = "unavailable"       // 503
+	EInternal        = "internal"          // 500: a bug or an outage; the message never reaches the client
+)
+
+// Error is hookd's one error type. Message is safe to show to the caller
+// (it never carries a secret); Field names the request field at fault.
+type Error struct {
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns a validation error that names the field at fault.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: EInvalid, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err if it is (or wraps) an *Error, and
+// EInternal for anything else: an unexpected error is a server fault.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if err == nil {
+		return ""
+	}
+	return EInternal
+}
+
+// ErrorMessage returns the caller-safe message of err; unexpected errors
+// get a generic text so driver messages never leak.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "an internal error occurred"
+}

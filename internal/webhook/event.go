@@ -1,0 +1,182 @@
+package webhook
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Event is a deployment event an organization reported. Its payload is
+// stored once, already shaped as the "payload" object of Qovery's
+// envelope, and every delivery renders its request from it.
+type Event struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	CreatedAt      time.Time
+	Type           EventType
+	// IdempotencyKey, when set, makes a repeated intake with the same key
+	// (same organization, within IdempotencyWindow) return this event.
+	IdempotencyKey  string
+	ProjectName     string
+	EnvironmentMode EnvironmentMode
+	Payload         json.RawMessage
+
+	// OnlyWebhookID, when set, sends the event to that webhook alone,
+	// ignoring its filters and whether it is enabled (the "test" endpoint).
+	OnlyWebhookID uuid.UUID
+}
+
+// IdempotencyWindow is how long an Idempotency-Key is remembered.
+const IdempotencyWindow = 24 * time.Hour
+
+// EventReceipt is what intake answers once an event is committed.
+type EventReceipt struct {
+	ID         uuid.UUID
+	CreatedAt  time.Time
+	Deliveries int
+	// Replayed is true when the Idempotency-Key matched an earlier event:
+	// nothing new was stored.
+	Replayed bool
+	// DeliveryIDs are the deliveries created (empty when Replayed).
+	DeliveryIDs []uuid.UUID
+}
+
+// Matches reports whether w should receive ev: it is enabled, subscribes
+// to the event type, and both filters accept the event (an empty filter
+// accepts everything).
+func (w *Webhook) Matches(ev *Event) bool {
+	if !w.Enabled || !contains(w.Events, ev.Type) {
+		return false
+	}
+	if len(w.EnvironmentTypesFilter) > 0 && !contains(w.EnvironmentTypesFilter, ev.EnvironmentMode) {
+		return false
+	}
+	if len(w.ProjectNamesFilter) == 0 {
+		return true
+	}
+	for _, pattern := range w.ProjectNamesFilter {
+		if MatchProjectName(pattern, ev.ProjectName) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchProjectName reports whether name matches pattern, ignoring case.
+// A pattern without '*' must equal the whole name; '*' matches any run of
+// characters, including none.
+func MatchProjectName(pattern, name string) bool {
+	pattern, name = strings.ToLower(pattern), strings.ToLower(name)
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == name
+	}
+	// The first part anchors the start and the last the end; the middle
+	// parts are found greedily left to right, which is enough for '*'.
+	first, last := parts[0], parts[len(parts)-1]
+	if !strings.HasPrefix(name, first) {
+		return false
+	}
+	name = name[len(first):]
+	for _, mid := range parts[1 : len(parts)-1] {
+		i := strings.Index(name, mid)
+		if i < 0 {
+			return false
+		}
+		name = name[i+len(mid):]
+	}
+	return strings.HasSuffix(name, last)
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// DeliveryStatus is where a delivery stands. Pending and running are the
+// queue; succeeded and failed are final.
+type DeliveryStatus string
+
+const (
+	DeliveryPending   DeliveryStatus = "pending"   // waiting for its next attempt at DueAt
+	DeliveryRunning   DeliveryStatus = "running"   // claimed by a worker whose lease ends at DueAt
+	DeliverySucceeded DeliveryStatus = "succeeded" // a 2xx came back
+	DeliveryFailed    DeliveryStatus = "failed"    // every attempt failed, or the webhook is gone
+)
+
+// DeliveryStatuses lists every status, for validating filters.
+var DeliveryStatuses = []DeliveryStatus{DeliveryPending, DeliveryRunning, DeliverySucceeded, DeliveryFailed}
+
+// Delivery carries one event to one webhook, over one or more attempts.
+type Delivery struct {
+	ID             uuid.UUID // UUIDv7: ordering by ID is ordering by creation
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	EventID        uuid.UUID
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Status         DeliveryStatus
+	// DueAt is the time of the next attempt while pending, and the end of
+	// the worker's lease while running: a running delivery whose lease has
+	// passed is due again, which is how a crashed worker's work is taken over.
+	DueAt          time.Time
+	Attempts       int
+	LastStatusCode int
+	LastError      string
+	EventType      EventType
+}
+
+// Task is a claimed delivery with everything needed to send it.
+type Task struct {
+	Delivery Delivery
+	Event    Event
+	Webhook  Webhook
+}
+
+// Attempt is one HTTP request of a delivery, and what came back.
+type Attempt struct {
+	ID             uuid.UUID // UUIDv7
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	DeliveryID     uuid.UUID
+	EventID        uuid.UUID
+	CreatedAt      time.Time
+	Number         int // 1 for the first attempt of the delivery
+	Kind           Kind
+	TargetURL      string // as used, credentials masked
+	StatusCode     int    // 0 when no HTTP answer came
+	ResponseBody   string // up to 64 KiB
+	Duration       time.Duration
+	Error          string // why it failed without an answer (timeout, refused address...)
+
+	// Event is filled by AttemptList so the request can be rendered again.
+	Event *Event
+}
+
+// Outcome is what the dispatcher decided after an attempt.
+type Outcome struct {
+	Attempt Attempt
+	// Status is the delivery's new status: succeeded, failed, or pending
+	// again with NextAttemptAt.
+	Status        DeliveryStatus
+	NextAttemptAt time.Time
+	// DisableReason, when set, disables the webhook with that reason.
+	DisableReason string
+}
+
+// Token is an API token: valid for one organization, stored as a hash.
+type Token struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	Name           string
+	Hash           []byte
+	CreatedAt      time.Time
+	LastUsedAt     time.Time // zero when never used
+	RevokedAt      time.Time // zero while valid
+}

@@ -1,0 +1,114 @@
+package webhook
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Store is hookd's persistence, implemented by internal/store/sqlite and
+// internal/store/postgres and checked by one conformance suite
+// (internal/store/storetest). Every organization-owned row is looked up by
+// its organization id. Methods never return (nil, nil): a missing row is
+// an *Error with code ENotFound. Times are stored with microsecond
+// precision, in UTC.
+type Store interface {
+	// WebhookCreate stores w, whose ID and timestamps the caller has set.
+	WebhookCreate(ctx context.Context, w *Webhook) error
+	WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*Webhook, error)
+	// WebhookList returns the organization's webhooks, oldest first.
+	WebhookList(ctx context.Context, orgID uuid.UUID) ([]*Webhook, error)
+	// WebhookUpdate replaces every field of the stored webhook with w's
+	// (matched by organization and id), including the secret.
+	WebhookUpdate(ctx context.Context, w *Webhook) error
+	// WebhookDelete removes the webhook with its deliveries and attempts.
+	WebhookDelete(ctx context.Context, orgID, id uuid.UUID) error
+
+	// TokenCreate stores t (ID, hash and CreatedAt set by the caller).
+	TokenCreate(ctx context.Context, t *Token) error
+	// TokenGetByHash returns the unrevoked token with that hash.
+	TokenGetByHash(ctx context.Context, hash []byte) (*Token, error)
+	// TokenList returns the organization's tokens, revoked ones included, oldest first.
+	TokenList(ctx context.Context, orgID uuid.UUID) ([]*Token, error)
+	// TokenRevoke revokes a token; revoking twice is not an error.
+	TokenRevoke(ctx context.Context, id uuid.UUID, at time.Time) error
+	// TokenTouch records that the token was used at the given time.
+	TokenTouch(ctx context.Context, id uuid.UUID, at time.Time) error
+
+	// EventsCreate commits each event with one pending delivery (due at the
+	// event's CreatedAt) per webhook of its organization that Matches it,
+	// or to OnlyWebhookID alone, all in one transaction: when it returns
+	// nil, every receipt is durable. An event whose IdempotencyKey matches
+	// one stored within IdempotencyWindow before its CreatedAt stores
+	// nothing and gets the earlier event's receipt, with Replayed set.
+	EventsCreate(ctx context.Context, events []*Event) ([]EventReceipt, error)
+
+	// DeliveryClaim leases up to Limit due deliveries (pending with DueAt
+	// <= Now, or running with an expired lease), oldest due first, skipping
+	// ExcludeWebhooks; each becomes running with DueAt = LeaseUntil. Rows
+	// claimed by one caller are never returned to another before the lease
+	// ends, across processes.
+	DeliveryClaim(ctx context.Context, p ClaimParams) ([]*Task, error)
+	// DeliveryComplete records each attempt and applies its outcome to the
+	// delivery (and to the webhook: FailingSince is set on a failure if
+	// unset and cleared on a success; DisableReason disables it), in one
+	// transaction.
+	DeliveryComplete(ctx context.Context, outcomes []Outcome) error
+	// DeliveryRelease gives leased deliveries back, due at the given time,
+	// without counting an attempt (a graceful stop).
+	DeliveryRelease(ctx context.Context, ids []DeliveryRef, dueAt time.Time) error
+	// DeliveryRetry makes a pending or finished delivery due now for one
+	// more attempt. A running delivery is a Conflict.
+	DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*Delivery, error)
+	DeliveryGet(ctx context.Context, orgID, webhookID, id uuid.UUID) (*Delivery, error)
+	// DeliveryList returns a webhook's deliveries newest first.
+	DeliveryList(ctx context.Context, p DeliveryListParams) ([]*Delivery, error)
+	// DeliveryBacklog counts the deliveries due at now and says when the
+	// oldest of them became due (zero when none).
+	DeliveryBacklog(ctx context.Context, now time.Time) (due int, oldest time.Time, err error)
+
+	// AttemptList returns a webhook's attempts newest first, each with its Event.
+	AttemptList(ctx context.Context, p AttemptListParams) ([]*Attempt, error)
+
+	// DeleteBefore removes events created before t, with their deliveries
+	// and attempts, unless a delivery of theirs is still pending or running.
+	DeleteBefore(ctx context.Context, t time.Time) (int, error)
+
+	// Ping checks the database is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// ClaimParams selects the deliveries DeliveryClaim leases.
+type ClaimParams struct {
+	Now             time.Time
+	LeaseUntil      time.Time
+	Limit           int
+	ExcludeWebhooks []uuid.UUID
+}
+
+// DeliveryRef names a delivery.
+type DeliveryRef struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+}
+
+// DeliveryListParams selects deliveries. Before is a cursor: only
+// deliveries with a smaller ID (older) are returned.
+type DeliveryListParams struct {
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	Status         DeliveryStatus // empty: any
+	Before         uuid.UUID      // uuid.Nil: from the newest
+	Limit          int
+}
+
+// AttemptListParams selects attempts, like DeliveryListParams.
+type AttemptListParams struct {
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	DeliveryID     uuid.UUID // uuid.Nil: any
+	Before         uuid.UUID
+	Limit          int
+}

@@ -1,0 +1,231 @@
+// Package webhook is hookd's domain: organizations' webhooks, the
+// deployment events they subscribe to, the deliveries that carry an event
+// to a webhook, the attempts of each delivery, and API tokens. It defines
+// the Store interface every backend implements.
+//
+// It imports no adapter (no database driver, no net/http): the store
+// backends, the API and the dispatcher import it, never the reverse.
+package webhook
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Kind says how a webhook's requests are shaped.
+type Kind string
+
+const (
+	KindStandard Kind = "STANDARD" // Qovery's JSON envelope, signed
+	KindSlack    Kind = "SLACK"    // a Slack incoming-webhook message
+)
+
+// Kinds lists every kind, in the API's order.
+var Kinds = []Kind{KindStandard, KindSlack}
+
+// EventType is the kind of deployment event a webhook subscribes to.
+type EventType string
+
+const (
+	EventDeploymentStarted    EventType = "DEPLOYMENT_STARTED"
+	EventDeploymentCancelled  EventType = "DEPLOYMENT_CANCELLED"
+	EventDeploymentFailure    EventType = "DEPLOYMENT_FAILURE"
+	EventDeploymentSuccessful EventType = "DEPLOYMENT_SUCCESSFUL"
+)
+
+// EventTypes lists every event type, in the API's order.
+var EventTypes = []EventType{EventDeploymentStarted, EventDeploymentCancelled, EventDeploymentFailure, EventDeploymentSuccessful}
+
+// EnvironmentMode is the mode of the environment a deployment runs in.
+type EnvironmentMode string
+
+const (
+	ModeDevelopment EnvironmentMode = "DEVELOPMENT"
+	ModePreview     EnvironmentMode = "PREVIEW"
+	ModeProduction  EnvironmentMode = "PRODUCTION"
+	ModeStaging     EnvironmentMode = "STAGING"
+)
+
+// EnvironmentModes lists every environment mode, in the API's order.
+var EnvironmentModes = []EnvironmentMode{ModeDevelopment, ModePreview, ModeProduction, ModeStaging}
+
+// Limits on what a webhook may hold; each one has its own clear error.
+const (
+	MaxTargetURLLength     = 2048
+	MaxDescriptionLength   = 1024
+	MaxProjectFilters      = 100
+	MaxProjectFilterLength = 255
+	MaxSecretLength        = 1024
+)
+
+// Webhook is an organization's subscription: where to send which events.
+type Webhook struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+
+	Kind                   Kind
+	TargetURL              string
+	TargetSecret           string // never returned, logged or shown
+	Description            string
+	Enabled                bool
+	Events                 []EventType
+	ProjectNamesFilter     []string
+	EnvironmentTypesFilter []EnvironmentMode
+
+	// DisabledReason says why hookd itself disabled the webhook (410 Gone,
+	// failing for too long); empty when enabled or disabled by a person.
+	DisabledReason string
+	// FailingSince is when the first failed attempt after the last success
+	// happened; zero while the webhook is healthy.
+	FailingSince time.Time
+}
+
+// Spec is what a caller chooses about a webhook: the body of create and
+// edit. Nil pointers are fields the caller did not send.
+type Spec struct {
+	Kind                   Kind
+	TargetURL              string
+	TargetSecret           *string // nil: keep the stored secret (edit) or none (create)
+	Description            string
+	Enabled                bool
+	Events                 []EventType
+	ProjectNamesFilter     []string
+	EnvironmentTypesFilter []EnvironmentMode
+}
+
+// Normalize removes duplicates from the spec's lists, keeping order.
+func (s *Spec) Normalize() {
+	s.Events = dedupe(s.Events)
+	s.ProjectNamesFilter = dedupe(s.ProjectNamesFilter)
+	s.EnvironmentTypesFilter = dedupe(s.EnvironmentTypesFilter)
+}
+
+// Validate reports the first thing wrong with the spec, naming its field.
+func (s *Spec) Validate() error {
+	if s.Kind == "" {
+		return Invalid("kind", "is required (one of %s)", join(Kinds))
+	}
+	if !slices.Contains(Kinds, s.Kind) {
+		return Invalid("kind", "must be one of %s, not %q", join(Kinds), s.Kind)
+	}
+	if err := ValidateTargetURL(s.TargetURL); err != nil {
+		return err
+	}
+	if len(s.Events) == 0 {
+		return Invalid("events", "must list at least one event type (%s)", join(EventTypes))
+	}
+	for _, e := range s.Events {
+		if !slices.Contains(EventTypes, e) {
+			return Invalid("events", "%q is not an event type (one of %s)", e, join(EventTypes))
+		}
+	}
+	if utf8.RuneCountInString(s.Description) > MaxDescriptionLength {
+		return Invalid("description", "is longer than %d characters", MaxDescriptionLength)
+	}
+	if s.TargetSecret != nil && utf8.RuneCountInString(*s.TargetSecret) > MaxSecretLength {
+		return Invalid("target_secret", "is longer than %d characters", MaxSecretLength)
+	}
+	if len(s.ProjectNamesFilter) > MaxProjectFilters {
+		return Invalid("project_names_filter", "has more than %d entries", MaxProjectFilters)
+	}
+	for _, p := range s.ProjectNamesFilter {
+		if strings.TrimSpace(p) == "" {
+			return Invalid("project_names_filter", "entries must not be empty")
+		}
+		if utf8.RuneCountInString(p) > MaxProjectFilterLength {
+			return Invalid("project_names_filter", "entries must be at most %d characters", MaxProjectFilterLength)
+		}
+	}
+	for _, m := range s.EnvironmentTypesFilter {
+		if !slices.Contains(EnvironmentModes, m) {
+			return Invalid("environment_types_filter", "%q is not an environment type (one of %s)", m, join(EnvironmentModes))
+		}
+	}
+	return nil
+}
+
+// ValidateTargetURL checks that u is an absolute http(s) URL with a host.
+// Whether its address may be dialled is decided at connect time, not here.
+func ValidateTargetURL(u string) error {
+	if u == "" {
+		return Invalid("target_url", "is required")
+	}
+	if len(u) > MaxTargetURLLength {
+		return Invalid("target_url", "is longer than %d characters", MaxTargetURLLength)
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return Invalid("target_url", "is not a valid URL")
+	}
+	if p.Scheme != "http" && p.Scheme != "https" {
+		return Invalid("target_url", "must start with http:// or https://")
+	}
+	if p.Hostname() == "" {
+		return Invalid("target_url", "must name a host")
+	}
+	return nil
+}
+
+// Apply sets w's chosen fields from spec. An edit is a full replace,
+// except the secret: nil keeps it, "" removes it, anything else replaces it.
+// A person enabling a webhook clears hookd's reason for disabling it.
+func (w *Webhook) Apply(s Spec) {
+	w.Kind = s.Kind
+	w.TargetURL = s.TargetURL
+	if s.TargetSecret != nil {
+		w.TargetSecret = *s.TargetSecret
+	}
+	w.Description = s.Description
+	if s.Enabled {
+		w.DisabledReason = ""
+		if !w.Enabled {
+			w.FailingSince = time.Time{}
+		}
+	}
+	w.Enabled = s.Enabled
+	w.Events = nonNil(s.Events)
+	w.ProjectNamesFilter = nonNil(s.ProjectNamesFilter)
+	w.EnvironmentTypesFilter = nonNil(s.EnvironmentTypesFilter)
+}
+
+// RedactedURL returns the target URL with any user:password masked, for
+// logs and anywhere a URL is shown rather than dialled.
+func RedactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	return p.Redacted()
+}
+
+func dedupe[T comparable](in []T) []T {
+	out := make([]T, 0, len(in))
+	for _, v := range in {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func join[T ~string](vs []T) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}
