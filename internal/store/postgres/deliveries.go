@@ -1,0 +1,365 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+const deliveryCols = `organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at,
+	attempts, last_status_code, last_error, event_type`
+
+func scanDelivery(row rowScanner, extra ...any) (*webhook.Delivery, error) {
+	var d webhook.Delivery
+	dest := append([]any{&d.OrganizationID, &d.ID, &d.WebhookID, &d.EventID, &d.CreatedAt, &d.UpdatedAt, &d.Status, &d.DueAt,
+		&d.Attempts, &d.LastStatusCode, &d.LastError, &d.EventType}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.UpdatedAt, d.DueAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC(), d.DueAt.UTC()
+	return &d, nil
+}
+
+func scanDeliveryRow(row rowScanner) (*webhook.Delivery, error) { return scanDelivery(row) }
+
+// DeliveryClaim claims with one UPDATE over a FOR UPDATE SKIP LOCKED
+// subquery, so concurrent claimers on any node pass over each other's
+// rows instead of waiting for them, then reads the claimed rows' events
+// and webhooks in one more round trip.
+func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
+	if p.Limit <= 0 {
+		return []*webhook.Task{}, nil
+	}
+	// A nil slice would be sent as NULL, and NOT (x = ANY(NULL)) is never true.
+	exclude := p.ExcludeWebhooks
+	if exclude == nil {
+		exclude = []uuid.UUID{}
+	}
+	rows, err := db.pool.Query(ctx, `UPDATE deliveries d SET status = 'running', due_at = $2, updated_at = $1
+		FROM (
+			SELECT organization_id, id, due_at FROM deliveries
+			WHERE status IN ('pending', 'running') AND due_at <= $1 AND NOT (webhook_id = ANY($3))
+			ORDER BY due_at
+			LIMIT $4
+			FOR UPDATE SKIP LOCKED
+		) c
+		WHERE d.organization_id = c.organization_id AND d.id = c.id
+		RETURNING `+prefixed("d", deliveryCols)+`, c.due_at`,
+		ts(p.Now), ts(p.LeaseUntil), exclude, p.Limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	type claimed struct {
+		d   *webhook.Delivery
+		due time.Time // before the claim: the order to hand them out in
+	}
+	var cs []claimed
+	err = func() error {
+		defer rows.Close()
+		for rows.Next() {
+			var due time.Time
+			d, err := scanDelivery(rows, &due)
+			if err != nil {
+				return err
+			}
+			cs = append(cs, claimed{d, due})
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(cs) == 0 {
+		return []*webhook.Task{}, nil
+	}
+	slices.SortFunc(cs, func(a, b claimed) int {
+		if c := a.due.Compare(b.due); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.d.ID[:], b.d.ID[:])
+	})
+
+	type key struct{ org, id uuid.UUID }
+	var evOrgs, evIDs, whOrgs, whIDs []uuid.UUID
+	seenEv, seenWh := map[key]bool{}, map[key]bool{}
+	for _, c := range cs {
+		if k := (key{c.d.OrganizationID, c.d.EventID}); !seenEv[k] {
+			seenEv[k] = true
+			evOrgs, evIDs = append(evOrgs, k.org), append(evIDs, k.id)
+		}
+		if k := (key{c.d.OrganizationID, c.d.WebhookID}); !seenWh[k] {
+			seenWh[k] = true
+			whOrgs, whIDs = append(whOrgs, k.org), append(whIDs, k.id)
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+eventCols+` FROM events
+		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))`, evOrgs, evIDs)
+	b.Queue(`SELECT `+webhookCols+` FROM webhooks
+		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))`, whOrgs, whIDs)
+	br := db.pool.SendBatch(ctx, b)
+	defer br.Close()
+	evRows, err := br.Query()
+	if err != nil {
+		return nil, translate(err)
+	}
+	evs, err := collect(evRows, scanEvent)
+	if err != nil {
+		return nil, translate(err)
+	}
+	whRows, err := br.Query()
+	if err != nil {
+		return nil, translate(err)
+	}
+	whs, err := collect(whRows, scanWebhook)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, translate(err)
+	}
+
+	events := map[key]*webhook.Event{}
+	for _, ev := range evs {
+		events[key{ev.OrganizationID, ev.ID}] = ev
+	}
+	hooks := map[key]*webhook.Webhook{}
+	for _, w := range whs {
+		hooks[key{w.OrganizationID, w.ID}] = w
+	}
+	tasks := make([]*webhook.Task, 0, len(cs))
+	for _, c := range cs {
+		ev, w := events[key{c.d.OrganizationID, c.d.EventID}], hooks[key{c.d.OrganizationID, c.d.WebhookID}]
+		if ev == nil || w == nil {
+			// Deleted between the claim and the read, taking the delivery
+			// with it: there is nothing left to send or to release.
+			continue
+		}
+		tasks = append(tasks, &webhook.Task{Delivery: *c.d, Event: *ev, Webhook: *w})
+	}
+	return tasks, nil
+}
+
+// completeSQL applies one outcome. The delivery is updated first so its
+// row is locked: if the webhook was deleted meanwhile the UPDATE finds
+// nothing, and the attempt and webhook changes, which hang off its
+// RETURNING, are skipped instead of failing on a foreign key.
+const completeSQL = `WITH d AS (
+	UPDATE deliveries SET
+		status = $3,
+		due_at = CASE WHEN $3 = 'pending' THEN $4 ELSE due_at END,
+		attempts = attempts + 1,
+		last_status_code = $5,
+		last_error = $6,
+		updated_at = $7
+	WHERE organization_id = $1 AND id = $2
+	RETURNING organization_id, id, webhook_id, event_id
+), a AS (
+	INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, event_id, created_at,
+		number, kind, target_url, status_code, response_body, duration_us, error)
+	SELECT d.organization_id, $8, d.id, d.webhook_id, d.event_id, $7, $9, $10, $11, $5, $12, $13, $6 FROM d
+)
+UPDATE webhooks w SET
+	failing_since = CASE WHEN $14 THEN NULL ELSE coalesce(w.failing_since, $7) END,
+	enabled = w.enabled AND $15 = '',
+	disabled_reason = CASE WHEN $15 = '' THEN w.disabled_reason ELSE $15 END
+FROM d
+WHERE w.organization_id = d.organization_id AND w.id = d.webhook_id
+	-- Most outcomes change nothing here; not writing the row spares the
+	-- lock every worker of a busy webhook would queue on.
+	AND ($15 <> '' OR CASE WHEN $14 THEN w.failing_since IS NOT NULL ELSE w.failing_since IS NULL END)`
+
+// DeliveryComplete sends all outcomes in one batch inside one
+// transaction. Outcomes are applied grouped by webhook (keeping their
+// order within one) so that two nodes completing overlapping batches lock
+// webhook rows in the same order and cannot deadlock.
+func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(outcomes)
+	slices.SortStableFunc(sorted, func(a, b webhook.Outcome) int {
+		if c := bytes.Compare(a.Attempt.OrganizationID[:], b.Attempt.OrganizationID[:]); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.Attempt.WebhookID[:], b.Attempt.WebhookID[:])
+	})
+	b := &pgx.Batch{}
+	for _, o := range sorted {
+		a := o.Attempt
+		id := a.ID
+		if id == uuid.Nil {
+			id = uuid.Must(uuid.NewV7())
+		}
+		b.Queue(completeSQL,
+			a.OrganizationID, a.DeliveryID, string(o.Status), ts(o.NextAttemptAt), a.StatusCode, text(a.Error), ts(a.CreatedAt),
+			id, a.Number, string(a.Kind), text(a.TargetURL), text(a.ResponseBody), a.Duration.Microseconds(),
+			o.Status == webhook.DeliverySucceeded, o.DisableReason)
+	}
+	return db.transact(ctx, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, b).Close()
+	})
+}
+
+// DeliveryRelease only touches running deliveries: one that was finished
+// or retried meanwhile is not the caller's to give back.
+func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, dueAt time.Time) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	orgs, ids := make([]uuid.UUID, len(refs)), make([]uuid.UUID, len(refs))
+	for i, r := range refs {
+		orgs[i], ids[i] = r.OrganizationID, r.ID
+	}
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'pending', due_at = $3
+		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) AND status = 'running'`,
+		orgs, ids, ts(dueAt))
+	return translate(err)
+}
+
+func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*webhook.Delivery, error) {
+	d, err := scanDelivery(db.pool.QueryRow(ctx, `UPDATE deliveries SET status = 'pending', due_at = $4, updated_at = $4
+		WHERE organization_id = $1 AND webhook_id = $2 AND id = $3 AND status <> 'running'
+		RETURNING `+deliveryCols, orgID, webhookID, id, ts(now)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Either it does not exist or it is running; the second read
+		// tells which, for the right error.
+		if _, err := db.DeliveryGet(ctx, orgID, webhookID, id); err != nil {
+			return nil, err
+		}
+		return nil, webhook.Errorf(webhook.EConflict, "delivery %s is being attempted right now; retry it once the attempt ends", id)
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	return d, nil
+}
+
+func (db *DB) DeliveryGet(ctx context.Context, orgID, webhookID, id uuid.UUID) (*webhook.Delivery, error) {
+	d, err := scanDelivery(db.pool.QueryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE organization_id = $1 AND webhook_id = $2 AND id = $3`, orgID, webhookID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("delivery", id)
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	return d, nil
+}
+
+// query builds a WHERE clause from optional conditions, numbering the
+// placeholders, so each list query has the plan of what it really filters on.
+type query struct {
+	where []string
+	args  []any
+}
+
+func (q *query) and(cond string, arg any) {
+	q.args = append(q.args, arg)
+	q.where = append(q.where, fmt.Sprintf(cond, len(q.args)))
+}
+
+func (q *query) sql(prefix, suffix string, limit int) string {
+	s := prefix + " WHERE " + strings.Join(q.where, " AND ") + " " + suffix
+	if limit > 0 {
+		q.args = append(q.args, limit)
+		s += fmt.Sprintf(" LIMIT $%d", len(q.args))
+	}
+	return s
+}
+
+func (db *DB) DeliveryList(ctx context.Context, p webhook.DeliveryListParams) ([]*webhook.Delivery, error) {
+	var q query
+	q.and("organization_id = $%d", p.OrganizationID)
+	q.and("webhook_id = $%d", p.WebhookID)
+	if p.Status != "" {
+		q.and("status = $%d", string(p.Status))
+	}
+	if p.Before != uuid.Nil {
+		q.and("id < $%d", p.Before)
+	}
+	rows, err := db.pool.Query(ctx, q.sql(`SELECT `+deliveryCols+` FROM deliveries`, `ORDER BY id DESC`, p.Limit), q.args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanDeliveryRow)
+}
+
+func (db *DB) DeliveryBacklog(ctx context.Context, now time.Time) (int, time.Time, error) {
+	var (
+		due    int
+		oldest *time.Time
+	)
+	err := db.pool.QueryRow(ctx, `SELECT count(*), min(due_at) FROM deliveries
+		WHERE status IN ('pending', 'running') AND due_at <= $1`, ts(now)).Scan(&due, &oldest)
+	if err != nil {
+		return 0, time.Time{}, translate(err)
+	}
+	return due, fromNullTime(oldest), nil
+}
+
+const attemptCols = `organization_id, id, delivery_id, webhook_id, event_id, created_at, number, kind,
+	target_url, status_code, response_body, duration_us, error`
+
+// AttemptList joins each attempt's event; attempts of one event share
+// one *Event.
+func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*webhook.Attempt, error) {
+	var q query
+	q.and("a.organization_id = $%d", p.OrganizationID)
+	q.and("a.webhook_id = $%d", p.WebhookID)
+	if p.DeliveryID != uuid.Nil {
+		q.and("a.delivery_id = $%d", p.DeliveryID)
+	}
+	if p.Before != uuid.Nil {
+		q.and("a.id < $%d", p.Before)
+	}
+	rows, err := db.pool.Query(ctx, q.sql(`SELECT `+prefixed("a", attemptCols)+`, `+prefixed("e", eventCols)+`
+		FROM attempts a JOIN events e ON e.organization_id = a.organization_id AND e.id = a.event_id`,
+		`ORDER BY a.id DESC`, p.Limit), q.args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	events := map[uuid.UUID]*webhook.Event{}
+	out := []*webhook.Attempt{}
+	for rows.Next() {
+		var (
+			a   webhook.Attempt
+			us  int64
+			key *string
+			ev  webhook.Event
+			pl  []byte
+		)
+		err := rows.Scan(&a.OrganizationID, &a.ID, &a.DeliveryID, &a.WebhookID, &a.EventID, &a.CreatedAt, &a.Number, &a.Kind,
+			&a.TargetURL, &a.StatusCode, &a.ResponseBody, &us, &a.Error,
+			&ev.OrganizationID, &ev.ID, &ev.CreatedAt, &ev.Type, &key, &ev.ProjectName, &ev.EnvironmentMode, &pl)
+		if err != nil {
+			return nil, translate(err)
+		}
+		a.CreatedAt = a.CreatedAt.UTC()
+		a.Duration = time.Duration(us) * time.Microsecond
+		if events[ev.ID] == nil {
+			ev.CreatedAt = ev.CreatedAt.UTC()
+			if key != nil {
+				ev.IdempotencyKey = *key
+			}
+			ev.Payload = pl
+			events[ev.ID] = &ev
+		}
+		a.Event = events[ev.ID]
+		out = append(out, &a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}

@@ -1,0 +1,182 @@
+// Package postgres is hookd's multi-node backend: webhook.Store on
+// PostgreSQL through pgx. Several hookd processes may share one database;
+// the delivery queue is claimed with FOR UPDATE SKIP LOCKED so they split
+// the work without handing a delivery to two of them.
+//
+// It must never read the caller's identity from the context: every
+// organization-owned row is addressed by the organization id passed in.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// DB is a pool of connections to one hookd database.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+var _ webhook.Store = (*DB)(nil)
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// string) and checks that it answers. It does not migrate.
+func Open(ctx context.Context, url string) (*DB, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	return &DB{pool: pool}, nil
+}
+
+// Pool returns the underlying pool, for what the Store does not cover
+// (LISTEN/NOTIFY).
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Ping checks the database is reachable.
+func (db *DB) Ping(ctx context.Context) error {
+	return translate(db.pool.Ping(ctx))
+}
+
+// Close waits for connections in use to be returned and closes them all.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// transact runs fn in a transaction, committed when fn returns nil and
+// rolled back otherwise.
+func (db *DB) transact(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return translate(pgx.BeginFunc(ctx, db.pool, fn))
+}
+
+// translate turns a driver error into a *webhook.Error where the caller
+// can act on it; anything else stays an internal error (wrapped, so
+// context errors still match errors.Is). It is the only place that knows
+// PostgreSQL's error codes.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var we *webhook.Error
+	if errors.As(err, &we) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return webhook.Errorf(webhook.ENotFound, "not found")
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return webhook.Errorf(webhook.EConflict, "already exists")
+		case "23503": // foreign_key_violation: what it points to went away meanwhile
+			return webhook.Errorf(webhook.EConflict, "a related record changed meanwhile; try again")
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return webhook.Errorf(webhook.EUnavailable, "concurrent update; try again")
+		case "23502", "23514", "22P02", "22001", "22007", "22008", "22021", "22P05":
+			// not null, check, invalid text (e.g. malformed json), too long,
+			// bad date, bad encoding: the value sent cannot be stored.
+			return webhook.Errorf(webhook.EInvalid, "invalid value")
+		case "53300", "57P01", "57P02", "57P03": // too many connections, shutting down
+			return webhook.Errorf(webhook.EUnavailable, "database unavailable")
+		}
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return fmt.Errorf("postgres: %w", err)
+}
+
+func notFound(what string, id uuid.UUID) error {
+	return webhook.Errorf(webhook.ENotFound, "%s %s not found", what, id)
+}
+
+// ts is how a time is stored: PostgreSQL keeps microseconds, and pgx
+// truncates rather than rounds, so the store hands back what it kept.
+func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// nullTime stores a zero time as NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = ts(t)
+	return &t
+}
+
+func fromNullTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// stringsOf converts a slice of a string type to []string, never nil: pgx
+// sends a nil slice as NULL, which the NOT NULL array columns refuse.
+func stringsOf[T ~string](in []T) []string {
+	out := make([]string, len(in))
+	for i, v := range in {
+		out[i] = string(v)
+	}
+	return out
+}
+
+func typedOf[T ~string](in []string) []T {
+	out := make([]T, len(in))
+	for i, v := range in {
+		out[i] = T(v)
+	}
+	return out
+}
+
+// text makes s storable in a text column: PostgreSQL refuses NUL and
+// invalid UTF-8, and a receiver's response body may hold either. Failing
+// to record an attempt over it would be worse than a replaced byte.
+func text(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
+
+// prefixed qualifies every column of a comma-separated list with alias.
+func prefixed(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// rowScanner is what pgx.Row and pgx.Rows share.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// collect scans every row with scan, returning a non-nil slice.
+func collect[T any](rows pgx.Rows, scan func(rowScanner) (*T, error)) ([]*T, error) {
+	defer rows.Close()
+	out := []*T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}

@@ -1,0 +1,256 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/hookd/hookd/internal/store/storetest"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// openSchema returns a migrated DB on a fresh schema of the database at
+// url: a schema is much cheaper than a database, and gives each subtest
+// an empty store.
+func openSchema(t *testing.T, url string) *DB {
+	t.Helper()
+	schema := "s_" + randomName()
+	execAdmin(t, url, "CREATE SCHEMA "+schema)
+	db, err := Open(context.Background(), withParam(url, "search_path", schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestStore(t *testing.T) {
+	url := TestURL(t)
+	storetest.Run(t, func(t *testing.T) webhook.Store { return openSchema(t, url) })
+}
+
+func TestMigrateConcurrentAndTwice(t *testing.T) {
+	url := withParam(TestURL(t), "search_path", "public")
+	const nodes = 4
+	dbs := make([]*DB, nodes)
+	for i := range dbs {
+		db, err := Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs[i] = db
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, nodes)
+	for i, db := range dbs {
+		wg.Go(func() { errs[i] = db.Migrate(context.Background()) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Migrate: %v", err)
+		}
+	}
+	if err := dbs[0].Migrate(context.Background()); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := dbs[0].pool.QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(ms) {
+		t.Fatalf("schema_migrations has %d rows, want %d", n, len(ms))
+	}
+}
+
+func TestTranslate(t *testing.T) {
+	tests := []struct {
+		err  error
+		code string
+	}{
+		{nil, ""},
+		{pgx.ErrNoRows, webhook.ENotFound},
+		{fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "23505"}), webhook.EConflict},
+		{&pgconn.PgError{Code: "23503"}, webhook.EConflict},
+		{&pgconn.PgError{Code: "22P02"}, webhook.EInvalid},
+		{&pgconn.PgError{Code: "40P01"}, webhook.EUnavailable},
+		{&pgconn.PgError{Code: "XX000"}, webhook.EInternal},
+		{webhook.Errorf(webhook.EForbidden, "no"), webhook.EForbidden},
+		{context.Canceled, webhook.EInternal},
+	}
+	for _, tt := range tests {
+		if got := webhook.ErrorCode(translate(tt.err)); got != tt.code {
+			t.Errorf("translate(%v) code = %q, want %q", tt.err, got, tt.code)
+		}
+	}
+	if err := translate(context.Canceled); !errors.Is(err, context.Canceled) {
+		t.Errorf("translate lost context.Canceled: %v", err)
+	}
+}
+
+func TestWithParam(t *testing.T) {
+	tests := []struct{ dsn, key, value, want string }{
+		{"postgres://u@h:5432/postgres?sslmode=disable", "dbname", "x", "postgres://u@h:5432/x?sslmode=disable"},
+		{"postgres://u@h/db", "search_path", "s", "postgres://u@h/db?search_path=s"},
+		{"host=h user=u", "dbname", "x", "host=h user=u dbname=x"},
+	}
+	for _, tt := range tests {
+		if got := withParam(tt.dsn, tt.key, tt.value); got != tt.want {
+			t.Errorf("withParam(%q, %q, %q) = %q, want %q", tt.dsn, tt.key, tt.value, got, tt.want)
+		}
+	}
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func newHook(org uuid.UUID) *webhook.Webhook {
+	return &webhook.Webhook{
+		ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: t0, UpdatedAt: t0,
+		Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true,
+		Events: webhook.EventTypes,
+	}
+}
+
+func newEv(org uuid.UUID, key string) *webhook.Event {
+	return &webhook.Event{
+		ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: t0, IdempotencyKey: key,
+		Type: webhook.EventDeploymentStarted, ProjectName: "p", EnvironmentMode: webhook.ModeProduction,
+		Payload: json.RawMessage(` {"a":1} `),
+	}
+}
+
+// Two intakes with the same key racing in separate transactions store
+// one event; the loser answers with the winner's receipt.
+func TestEventsCreateKeyRace(t *testing.T) {
+	db := openSchema(t, TestURL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	if err := db.WebhookCreate(ctx, newHook(org)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Hold the first intake's transaction open so the second must meet
+	// its uncommitted row in the unique index.
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before the pool closes, or closing it waits for this connection.
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	first := newEv(org, "race")
+	if _, err := eventsCreate(ctx, tx, []*webhook.Event{first}); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rs  []webhook.EventReceipt
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "race")})
+		done <- result{rs, err}
+	}()
+	// Commit only once the second intake is waiting on our row, which
+	// pg_locks shows as an ungranted lock on our transaction id.
+	var xid string
+	if err := tx.QueryRow(ctx, `SELECT txid_current()::text`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, db, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'transactionid' AND transactionid::text = $1 AND NOT granted)`, xid)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := r.rs[0]; !got.Replayed || got.ID != first.ID || got.Deliveries != 1 {
+		t.Fatalf("second receipt = %+v, want a replay of %v with 1 delivery", got, first.ID)
+	}
+	var n int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d events stored, want 1", n)
+	}
+}
+
+// waitFor polls query (a boolean) until it is true: a lock wait sends no
+// signal, and each round trip paces the loop.
+func waitFor(t *testing.T, db *DB, query string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var ok bool
+		if err := db.pool.QueryRow(context.Background(), query, args...).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", query)
+}
+
+// A webhook deleted while its delivery is in flight: the attempt is
+// dropped, and the rest of the batch still commits.
+func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
+	db := openSchema(t, TestURL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	gone, kept := newHook(org), newHook(org)
+	for _, w := range []*webhook.Webhook{gone, kept} {
+		if err := db.WebhookCreate(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	if err != nil || len(tasks) != 2 {
+		t.Fatalf("claim = %d tasks, %v", len(tasks), err)
+	}
+	if err := db.WebhookDelete(ctx, org, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	var outs []webhook.Outcome
+	for _, tk := range tasks {
+		d := tk.Delivery
+		outs = append(outs, webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{
+			ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID,
+			CreatedAt: t0, Number: 1, Kind: webhook.KindStandard, TargetURL: "https://example.com",
+			StatusCode: 500, ResponseBody: "bad\x00bytes\xff",
+		}})
+	}
+	if err := db.DeliveryComplete(ctx, outs); err != nil {
+		t.Fatal(err)
+	}
+	as, err := db.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: org, WebhookID: kept.ID, Limit: 10})
+	if err != nil || len(as) != 1 {
+		t.Fatalf("attempts of the kept webhook = %d, %v", len(as), err)
+	}
+	if as[0].ResponseBody != "bad\uFFFDbytes\uFFFD" {
+		t.Fatalf("response body = %q", as[0].ResponseBody)
+	}
+	if as[0].Event.Payload == nil || string(as[0].Event.Payload) != ` {"a":1} ` {
+		t.Fatalf("payload = %q, want the bytes sent", as[0].Event.Payload)
+	}
+}

@@ -1,0 +1,167 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+const webhookCols = `organization_id, id, created_at, updated_at, kind, target_url, target_secret,
+	description, enabled, events, project_names_filter, environment_types_filter,
+	disabled_reason, failing_since`
+
+func scanWebhook(row rowScanner) (*webhook.Webhook, error) {
+	var (
+		w                    webhook.Webhook
+		events, envs         []string
+		failingSince         *time.Time
+		createdAt, updatedAt time.Time
+	)
+	err := row.Scan(&w.OrganizationID, &w.ID, &createdAt, &updatedAt, &w.Kind, &w.TargetURL, &w.TargetSecret,
+		&w.Description, &w.Enabled, &events, &w.ProjectNamesFilter, &envs,
+		&w.DisabledReason, &failingSince)
+	if err != nil {
+		return nil, err
+	}
+	w.CreatedAt, w.UpdatedAt = createdAt.UTC(), updatedAt.UTC()
+	w.Events = typedOf[webhook.EventType](events)
+	w.EnvironmentTypesFilter = typedOf[webhook.EnvironmentMode](envs)
+	if w.ProjectNamesFilter == nil {
+		w.ProjectNamesFilter = []string{}
+	}
+	w.FailingSince = fromNullTime(failingSince)
+	return &w, nil
+}
+
+func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO webhooks (`+webhookCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		w.OrganizationID, w.ID, ts(w.CreatedAt), ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret,
+		w.Description, w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
+		w.DisabledReason, nullTime(w.FailingSince))
+	return translate(err)
+}
+
+func (db *DB) WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*webhook.Webhook, error) {
+	w, err := scanWebhook(db.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE organization_id = $1 AND id = $2`, orgID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("webhook", id)
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	return w, nil
+}
+
+func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webhook, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE organization_id = $1 ORDER BY created_at, id`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanWebhook)
+}
+
+// WebhookUpdate leaves created_at alone: it is the one field no edit changes.
+func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE webhooks SET
+			updated_at = $3, kind = $4, target_url = $5, target_secret = $6, description = $7,
+			enabled = $8, events = $9, project_names_filter = $10, environment_types_filter = $11,
+			disabled_reason = $12, failing_since = $13
+		WHERE organization_id = $1 AND id = $2`,
+		w.OrganizationID, w.ID, ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret, w.Description,
+		w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
+		w.DisabledReason, nullTime(w.FailingSince))
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("webhook", w.ID)
+	}
+	return nil
+}
+
+func (db *DB) WebhookDelete(ctx context.Context, orgID, id uuid.UUID) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, orgID, id)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("webhook", id)
+	}
+	return nil
+}
+
+const tokenCols = `id, organization_id, name, hash, created_at, last_used_at, revoked_at`
+
+func scanToken(row rowScanner) (*webhook.Token, error) {
+	var (
+		t                   webhook.Token
+		createdAt           time.Time
+		lastUsed, revokedAt *time.Time
+	)
+	if err := row.Scan(&t.ID, &t.OrganizationID, &t.Name, &t.Hash, &createdAt, &lastUsed, &revokedAt); err != nil {
+		return nil, err
+	}
+	t.CreatedAt = createdAt.UTC()
+	t.LastUsedAt = fromNullTime(lastUsed)
+	t.RevokedAt = fromNullTime(revokedAt)
+	return &t, nil
+}
+
+func (db *DB) TokenCreate(ctx context.Context, t *webhook.Token) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO api_tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		t.ID, t.OrganizationID, t.Name, t.Hash, ts(t.CreatedAt), nullTime(t.LastUsedAt), nullTime(t.RevokedAt))
+	return translate(err)
+}
+
+func (db *DB) TokenGetByHash(ctx context.Context, hash []byte) (*webhook.Token, error) {
+	t, err := scanToken(db.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM api_tokens
+		WHERE hash = $1 AND revoked_at IS NULL`, hash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The hash is a credential: the message must not echo it.
+		return nil, webhook.Errorf(webhook.ENotFound, "token not found")
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	return t, nil
+}
+
+func (db *DB) TokenList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Token, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+tokenCols+` FROM api_tokens
+		WHERE organization_id = $1 ORDER BY created_at, id`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanToken)
+}
+
+// TokenRevoke keeps the first revocation time when called twice.
+func (db *DB) TokenRevoke(ctx context.Context, id uuid.UUID, at time.Time) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, id, ts(at))
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("token", id)
+	}
+	return nil
+}
+
+func (db *DB) TokenTouch(ctx context.Context, id uuid.UUID, at time.Time) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = $2 WHERE id = $1`, id, ts(at))
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("token", id)
+	}
+	return nil
+}

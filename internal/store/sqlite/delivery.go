@@ -1,0 +1,542 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+const (
+	eventColumns = `organization_id, id, created_at, event_type, idempotency_key, project_name,
+		environment_mode, payload`
+	deliveryColumns = `organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at,
+		attempts, last_status_code, last_error, event_type`
+	attemptColumns = `organization_id, id, delivery_id, webhook_id, event_id, created_at, number, kind,
+		target_url, status_code, response_body, duration_us, error`
+)
+
+// prefixed qualifies each column of a column list with a table alias.
+func prefixed(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+type eventRow struct {
+	e       webhook.Event
+	created int64
+	key     sql.NullString
+}
+
+func (r *eventRow) dest() []any {
+	return []any{&r.e.OrganizationID, &r.e.ID, &r.created, &r.e.Type, &r.key, &r.e.ProjectName,
+		&r.e.EnvironmentMode, &r.e.Payload}
+}
+
+func (r *eventRow) event() webhook.Event {
+	e := r.e
+	e.CreatedAt = fromMicros(r.created)
+	e.IdempotencyKey = r.key.String
+	return e
+}
+
+type deliveryRow struct {
+	d                     webhook.Delivery
+	created, updated, due int64
+}
+
+func (r *deliveryRow) dest() []any {
+	return []any{&r.d.OrganizationID, &r.d.ID, &r.d.WebhookID, &r.d.EventID, &r.created, &r.updated, &r.d.Status,
+		&r.due, &r.d.Attempts, &r.d.LastStatusCode, &r.d.LastError, &r.d.EventType}
+}
+
+func (r *deliveryRow) delivery() *webhook.Delivery {
+	d := r.d
+	d.CreatedAt, d.UpdatedAt, d.DueAt = fromMicros(r.created), fromMicros(r.updated), fromMicros(r.due)
+	return &d
+}
+
+func scanDelivery(row scanner) (*webhook.Delivery, error) {
+	var r deliveryRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return nil, err
+	}
+	return r.delivery(), nil
+}
+
+// EventsCreate commits the events and their deliveries in one transaction.
+func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event) ([]webhook.EventReceipt, error) {
+	var receipts []webhook.EventReceipt
+	err := db.transact(ctx, func(tx *sql.Tx) error {
+		receipts = make([]webhook.EventReceipt, 0, len(events))
+		c := eventCreator{ctx: ctx, tx: tx, hooks: map[uuid.UUID][]*webhook.Webhook{}}
+		var err error
+		c.insertDelivery, err = tx.PrepareContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, 0, 0, '', ?)`)
+		if err != nil {
+			return err
+		}
+		defer c.insertDelivery.Close()
+		for _, ev := range events {
+			r, err := c.create(ev)
+			if err != nil {
+				return err
+			}
+			receipts = append(receipts, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return receipts, nil
+}
+
+// eventCreator is one EventsCreate transaction. It loads each
+// organization's webhooks once, however many of its events the batch has.
+type eventCreator struct {
+	ctx            context.Context
+	tx             *sql.Tx
+	hooks          map[uuid.UUID][]*webhook.Webhook
+	insertDelivery *sql.Stmt
+}
+
+func (c *eventCreator) webhooks(orgID uuid.UUID) ([]*webhook.Webhook, error) {
+	if hs, ok := c.hooks[orgID]; ok {
+		return hs, nil
+	}
+	rows, err := c.tx.QueryContext(c.ctx,
+		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? ORDER BY created_at, id`, orgID)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := collectWebhooks(rows)
+	if err != nil {
+		return nil, err
+	}
+	c.hooks[orgID] = hs
+	return hs, nil
+}
+
+func (c *eventCreator) create(ev *webhook.Event) (webhook.EventReceipt, error) {
+	ctx, tx := c.ctx, c.tx
+	if ev.ID == uuid.Nil {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return webhook.EventReceipt{}, err
+		}
+		ev.ID = id
+	}
+	if ev.IdempotencyKey != "" {
+		var (
+			id      uuid.UUID
+			created int64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT id, created_at FROM events
+			WHERE organization_id = ? AND idempotency_key = ?`, ev.OrganizationID, ev.IdempotencyKey).Scan(&id, &created)
+		switch {
+		case err == nil && ev.CreatedAt.Sub(fromMicros(created)) < webhook.IdempotencyWindow:
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE organization_id = ? AND event_id = ?`,
+				ev.OrganizationID, id).Scan(&n); err != nil {
+				return webhook.EventReceipt{}, err
+			}
+			return webhook.EventReceipt{ID: id, CreatedAt: fromMicros(created), Deliveries: n, Replayed: true, DeliveryIDs: []uuid.UUID{}}, nil
+		case err == nil:
+			// The key has expired: it moves to the new event, and the old
+			// event stays (with its deliveries) until retention removes it.
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET idempotency_key = NULL WHERE organization_id = ? AND id = ?`,
+				ev.OrganizationID, id); err != nil {
+				return webhook.EventReceipt{}, err
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return webhook.EventReceipt{}, err
+		}
+	}
+
+	hooks, err := c.webhooks(ev.OrganizationID)
+	if err != nil {
+		return webhook.EventReceipt{}, err
+	}
+	var targets []*webhook.Webhook
+	if ev.OnlyWebhookID != uuid.Nil {
+		for _, w := range hooks {
+			if w.ID == ev.OnlyWebhookID {
+				targets = append(targets, w)
+			}
+		}
+		if len(targets) == 0 {
+			return webhook.EventReceipt{}, notFound("webhook")
+		}
+	} else {
+		for _, w := range hooks {
+			if w.Matches(ev) {
+				targets = append(targets, w)
+			}
+		}
+	}
+
+	if _, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.OrganizationID, ev.ID, micros(ev.CreatedAt), ev.Type, nilIfEmpty(ev.IdempotencyKey), ev.ProjectName,
+		ev.EnvironmentMode, []byte(ev.Payload)); err != nil {
+		if webhook.ErrorCode(translate(err)) == webhook.EConflict {
+			return webhook.EventReceipt{}, webhook.Errorf(webhook.EConflict, "event %s already exists", ev.ID)
+		}
+		return webhook.EventReceipt{}, err
+	}
+	r := webhook.EventReceipt{ID: ev.ID, CreatedAt: fromMicros(micros(ev.CreatedAt)), DeliveryIDs: make([]uuid.UUID, 0, len(targets))}
+	at := micros(ev.CreatedAt)
+	for _, w := range targets {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return webhook.EventReceipt{}, err
+		}
+		if _, err := c.insertDelivery.ExecContext(ctx, ev.OrganizationID, id, w.ID, ev.ID, at, at, at, ev.Type); err != nil {
+			return webhook.EventReceipt{}, err
+		}
+		r.DeliveryIDs = append(r.DeliveryIDs, id)
+	}
+	r.Deliveries = len(r.DeliveryIDs)
+	return r, nil
+}
+
+// DeliveryClaim leases due deliveries. The UPDATE picks and leases the
+// rows in one statement; the write transaction around it also makes the
+// events and webhooks read next consistent with the lease.
+func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
+	tasks := []*webhook.Task{}
+	if p.Limit <= 0 {
+		return tasks, nil
+	}
+	err := db.transact(ctx, func(tx *sql.Tx) error {
+		tasks = tasks[:0]
+		args := []any{micros(p.LeaseUntil), micros(p.Now), micros(p.Now)}
+		exclude := ""
+		if len(p.ExcludeWebhooks) > 0 {
+			exclude = ` AND webhook_id NOT IN (` + placeholders(len(p.ExcludeWebhooks)) + `)`
+			for _, id := range p.ExcludeWebhooks {
+				args = append(args, id)
+			}
+		}
+		args = append(args, p.Limit)
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'running', due_at = ?, updated_at = ?
+			WHERE (organization_id, id) IN (
+				SELECT organization_id, id FROM deliveries
+				WHERE status IN ('pending', 'running') AND due_at <= ?`+exclude+`
+				ORDER BY due_at LIMIT ?)
+			RETURNING organization_id, id`, args...)
+		if err != nil {
+			return err
+		}
+		var refs []any
+		for rows.Next() {
+			var org, id uuid.UUID
+			if err := rows.Scan(&org, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			refs = append(refs, org, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(refs) == 0 {
+			return nil
+		}
+		values := strings.TrimSuffix(strings.Repeat("(?, ?), ", len(refs)/2), ", ")
+		rows, err = tx.QueryContext(ctx, `SELECT `+prefixed("d", deliveryColumns)+`, `+prefixed("e", eventColumns)+`, `+prefixed("w", webhookColumns)+`
+			FROM deliveries d
+			JOIN events e ON e.organization_id = d.organization_id AND e.id = d.event_id
+			JOIN webhooks w ON w.organization_id = d.organization_id AND w.id = d.webhook_id
+			WHERE (d.organization_id, d.id) IN (VALUES `+values+`)
+			ORDER BY d.id`, refs...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				dr deliveryRow
+				er eventRow
+				wr webhookRow
+			)
+			dest := append(append(dr.dest(), er.dest()...), wr.dest()...)
+			if err := rows.Scan(dest...); err != nil {
+				return err
+			}
+			w, err := wr.webhook()
+			if err != nil {
+				return err
+			}
+			tasks = append(tasks, &webhook.Task{Delivery: *dr.delivery(), Event: er.event(), Webhook: *w})
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tasks, nil
+}
+
+// DeliveryComplete records attempts and applies their outcomes.
+func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) error {
+	for _, o := range outcomes {
+		switch o.Status {
+		case webhook.DeliverySucceeded, webhook.DeliveryFailed:
+		case webhook.DeliveryPending:
+			if o.NextAttemptAt.IsZero() {
+				return webhook.Errorf(webhook.EInvalid, "a pending outcome needs NextAttemptAt")
+			}
+		default:
+			return webhook.Errorf(webhook.EInvalid, "%q is not an outcome status", o.Status)
+		}
+	}
+	return db.transact(ctx, func(tx *sql.Tx) error {
+		for _, o := range outcomes {
+			if err := complete(ctx, tx, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func complete(ctx context.Context, tx *sql.Tx, o webhook.Outcome) error {
+	a := o.Attempt
+	if a.ID == uuid.Nil {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		a.ID = id
+	}
+	var due any // NULL keeps the due time: only a pending delivery has a next one
+	if o.Status == webhook.DeliveryPending {
+		due = micros(o.NextAttemptAt)
+	}
+	// The webhook and event ids come from the stored delivery, not the
+	// caller, so an outcome can only ever touch its own delivery's rows.
+	var webhookID, eventID uuid.UUID
+	err := tx.QueryRowContext(ctx, `UPDATE deliveries SET status = ?, due_at = coalesce(?, due_at), attempts = ?,
+		last_status_code = ?, last_error = ?, updated_at = ?
+		WHERE organization_id = ? AND id = ?
+		RETURNING webhook_id, event_id`,
+		o.Status, due, a.Number, a.StatusCode, a.Error, micros(a.CreatedAt.Add(a.Duration)),
+		a.OrganizationID, a.DeliveryID).Scan(&webhookID, &eventID)
+	if errors.Is(err, sql.ErrNoRows) {
+		// The webhook was deleted while the attempt ran, taking the
+		// delivery with it: there is nothing left to record against.
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (`+attemptColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.OrganizationID, a.ID, a.DeliveryID, webhookID, eventID, micros(a.CreatedAt), a.Number, a.Kind,
+		a.TargetURL, a.StatusCode, a.ResponseBody, a.Duration.Microseconds(), a.Error); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE webhooks SET
+		failing_since = CASE WHEN ?1 THEN NULL ELSE coalesce(failing_since, ?2) END,
+		enabled = CASE WHEN ?3 = '' THEN enabled ELSE 0 END,
+		disabled_reason = CASE WHEN ?3 = '' THEN disabled_reason ELSE ?3 END
+		WHERE organization_id = ?4 AND id = ?5`,
+		o.Status == webhook.DeliverySucceeded, micros(a.CreatedAt), o.DisableReason, a.OrganizationID, webhookID)
+	return err
+}
+
+// DeliveryRelease gives leased deliveries back without counting an attempt.
+func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, dueAt time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return db.transact(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 'pending', due_at = ?
+			WHERE organization_id = ? AND id = ? AND status = 'running'`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, ref := range ids {
+			if _, err := stmt.ExecContext(ctx, micros(dueAt), ref.OrganizationID, ref.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeliveryRetry makes a delivery that is not running due now.
+func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*webhook.Delivery, error) {
+	var d *webhook.Delivery
+	err := db.transact(ctx, func(tx *sql.Tx) error {
+		var status webhook.DeliveryStatus
+		err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND id = ?`,
+			orgID, webhookID, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("delivery")
+		}
+		if err != nil {
+			return err
+		}
+		if status == webhook.DeliveryRunning {
+			return webhook.Errorf(webhook.EConflict, "the delivery is being attempted right now; retry it once that attempt ends")
+		}
+		d, err = scanDelivery(tx.QueryRowContext(ctx, `UPDATE deliveries SET status = 'pending', due_at = ?, updated_at = ?
+			WHERE organization_id = ? AND id = ? RETURNING `+deliveryColumns, micros(now), micros(now), orgID, id))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// DeliveryGet returns one delivery of one of the organization's webhooks.
+func (db *DB) DeliveryGet(ctx context.Context, orgID, webhookID, id uuid.UUID) (*webhook.Delivery, error) {
+	d, err := scanDelivery(db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE organization_id = ? AND webhook_id = ? AND id = ?`, orgID, webhookID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("delivery")
+	}
+	return d, translate(err)
+}
+
+// limit maps "no limit" (zero or less) to SQLite's -1.
+func limit(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// DeliveryList returns a webhook's deliveries newest first.
+func (db *DB) DeliveryList(ctx context.Context, p webhook.DeliveryListParams) ([]*webhook.Delivery, error) {
+	q := `SELECT ` + deliveryColumns + ` FROM deliveries WHERE organization_id = ? AND webhook_id = ?`
+	args := []any{p.OrganizationID, p.WebhookID}
+	if p.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, p.Status)
+	}
+	if p.Before != uuid.Nil {
+		q += ` AND id < ?`
+		args = append(args, p.Before)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit(p.Limit))
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []*webhook.Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, d)
+	}
+	return out, translate(rows.Err())
+}
+
+// DeliveryBacklog counts the deliveries due at now.
+func (db *DB) DeliveryBacklog(ctx context.Context, now time.Time) (int, time.Time, error) {
+	var (
+		n      int
+		oldest sql.NullInt64
+	)
+	err := db.read.QueryRowContext(ctx, `SELECT count(*), min(due_at) FROM deliveries
+		WHERE status IN ('pending', 'running') AND due_at <= ?`, micros(now)).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, translate(err)
+	}
+	return n, fromNullMicros(oldest), nil
+}
+
+// AttemptList returns a webhook's attempts newest first, each with its Event.
+func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*webhook.Attempt, error) {
+	q := `SELECT ` + prefixed("a", attemptColumns) + `, ` + prefixed("e", eventColumns) + `
+		FROM attempts a JOIN events e ON e.organization_id = a.organization_id AND e.id = a.event_id
+		WHERE a.organization_id = ? AND a.webhook_id = ?`
+	args := []any{p.OrganizationID, p.WebhookID}
+	if p.DeliveryID != uuid.Nil {
+		q += ` AND a.delivery_id = ?`
+		args = append(args, p.DeliveryID)
+	}
+	if p.Before != uuid.Nil {
+		q += ` AND a.id < ?`
+		args = append(args, p.Before)
+	}
+	q += ` ORDER BY a.id DESC LIMIT ?`
+	args = append(args, limit(p.Limit))
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []*webhook.Attempt{}
+	for rows.Next() {
+		var (
+			a        webhook.Attempt
+			created  int64
+			duration int64
+			er       eventRow
+		)
+		dest := append([]any{&a.OrganizationID, &a.ID, &a.DeliveryID, &a.WebhookID, &a.EventID, &created, &a.Number,
+			&a.Kind, &a.TargetURL, &a.StatusCode, &a.ResponseBody, &duration, &a.Error}, er.dest()...)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, translate(err)
+		}
+		a.CreatedAt = fromMicros(created)
+		a.Duration = time.Duration(duration) * time.Microsecond
+		ev := er.event()
+		a.Event = &ev
+		out = append(out, &a)
+	}
+	return out, translate(rows.Err())
+}
+
+// deleteBatch bounds how long retention holds the write lock at a time,
+// so intake is never stalled behind a large purge.
+const deleteBatch = 1000
+
+// DeleteBefore removes old events whose deliveries are all finished; the
+// foreign keys cascade to deliveries and attempts.
+func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := db.transact(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE rowid IN (
+				SELECT e.rowid FROM events e
+				WHERE e.created_at < ? AND NOT EXISTS (
+					SELECT 1 FROM deliveries d
+					WHERE d.organization_id = e.organization_id AND d.event_id = e.id
+					AND d.status IN ('pending', 'running'))
+				LIMIT ?)`, micros(t), deleteBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+		if n < deleteBatch {
+			return total, nil
+		}
+	}
+}

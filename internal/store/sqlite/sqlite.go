@@ -1,0 +1,270 @@
+// Package sqlite is hookd's embedded backend: a webhook.Store on one SQLite
+// file, safe to share with another hookd process (the CLI) on the same host.
+//
+// Writes go through a single connection whose transactions start with
+// BEGIN IMMEDIATE, so a read-then-write never fails half way on a lock;
+// reads use a separate pool of read-only connections, which WAL lets run
+// beside the writer. It must never hold a write transaction open across
+// anything but SQL (no network, no waiting on callers).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a webhook.Store on a SQLite file.
+type DB struct {
+	write *sql.DB // one connection: SQLite has one writer anyway, and queuing here beats SQLITE_BUSY
+	read  *sql.DB
+}
+
+var _ webhook.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database file at path. Call Migrate
+// before using it.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: invalid database path %q", path)
+	}
+	common := url.Values{}
+	// An accepted event must survive a power cut, hence synchronous=FULL
+	// even in WAL mode, where NORMAL would only risk the last commits.
+	common.Add("_pragma", "busy_timeout(10000)")
+	common.Add("_pragma", "foreign_keys(1)")
+	common.Add("_pragma", "synchronous(FULL)")
+
+	w := cloneValues(common)
+	w.Add("_pragma", "journal_mode(WAL)")
+	w.Set("_txlock", "immediate")
+	write, err := sql.Open("sqlite", path+"?"+w.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	// The writer connects first so the file is in WAL mode before any
+	// reader opens it.
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	r := cloneValues(common)
+	r.Add("_pragma", "query_only(1)")
+	read, err := sql.Open("sqlite", path+"?"+r.Encode())
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	if err := read.PingContext(ctx); err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &DB{write: write, read: read}, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// Ping checks both pools can reach the file.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return translate(err)
+	}
+	return translate(db.read.PingContext(ctx))
+}
+
+// Migrate applies the embedded migrations not yet recorded in
+// schema_migrations, in order, each in its own transaction. Because each
+// transaction begins IMMEDIATE and re-checks the version inside it, two
+// processes migrating at once apply each migration exactly once.
+func (db *DB) Migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	type migration struct {
+		version int
+		name    string
+	}
+	var ms []migration
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || len(num) != 4 {
+			return fmt.Errorf("sqlite: migration %s is not named NNNN_name.sql", base)
+		}
+		ms = append(ms, migration{v, name})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for _, m := range ms {
+		body, err := migrations.ReadFile(m.name)
+		if err != nil {
+			return err
+		}
+		err = db.transact(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, time.Now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// transact runs fn in a write transaction, committing if fn returns nil.
+func (db *DB) transact(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return translate(err)
+	}
+	return translate(tx.Commit())
+}
+
+// translate turns driver errors into webhook errors; it is the only place
+// that knows SQLite's result codes. Errors that already are *webhook.Error
+// pass through.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var we *webhook.Error
+	if errors.As(err, &we) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return webhook.Errorf(webhook.ENotFound, "not found")
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			return webhook.Errorf(webhook.EConflict, "already exists")
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return webhook.Errorf(webhook.ENotFound, "a referenced row does not exist")
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_SNAPSHOT, sqlite3.SQLITE_BUSY_TIMEOUT, sqlite3.SQLITE_LOCKED:
+			return &webhook.Error{Code: webhook.EUnavailable, Message: "the database is busy, try again"}
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("sqlite: %w", err)
+}
+
+func notFound(what string) error {
+	return webhook.Errorf(webhook.ENotFound, "%s not found", what)
+}
+
+// Times are stored as unix microseconds; reading them back in UTC keeps
+// them comparable with reflect.DeepEqual and time.Time's ==.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// nullMicros stores the zero time as NULL, for the optional timestamps.
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromNullMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
+}
+
+// jsonList encodes a string list; a nil list is stored as [] so that it
+// reads back as an empty, non-nil slice.
+func jsonList[T ~string](s []T) string {
+	if len(s) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(s) // strings always marshal
+	return string(b)
+}
+
+func parseList[T ~string](s string) ([]T, error) {
+	out := []T{}
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, fmt.Errorf("sqlite: bad list %q: %w", s, err)
+	}
+	if out == nil {
+		out = []T{}
+	}
+	return out, nil
+}
+
+// placeholders returns "?, ?, ..." with n marks.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,205 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+const webhookColumns = `organization_id, id, created_at, updated_at, kind, target_url, target_secret,
+	description, enabled, events, project_names_filter, environment_types_filter, disabled_reason, failing_since`
+
+type scanner interface{ Scan(dest ...any) error }
+
+// webhookRow holds a webhook's columns while they are scanned, so the
+// same code reads a webhook alone or joined with other tables.
+type webhookRow struct {
+	w                          webhook.Webhook
+	created, updated           int64
+	events, projects, envModes string
+	failing                    sql.NullInt64
+}
+
+func (r *webhookRow) dest() []any {
+	return []any{&r.w.OrganizationID, &r.w.ID, &r.created, &r.updated, &r.w.Kind, &r.w.TargetURL, &r.w.TargetSecret,
+		&r.w.Description, &r.w.Enabled, &r.events, &r.projects, &r.envModes, &r.w.DisabledReason, &r.failing}
+}
+
+func (r *webhookRow) webhook() (*webhook.Webhook, error) {
+	w := r.w
+	w.CreatedAt, w.UpdatedAt, w.FailingSince = fromMicros(r.created), fromMicros(r.updated), fromNullMicros(r.failing)
+	var err error
+	if w.Events, err = parseList[webhook.EventType](r.events); err != nil {
+		return nil, err
+	}
+	if w.ProjectNamesFilter, err = parseList[string](r.projects); err != nil {
+		return nil, err
+	}
+	if w.EnvironmentTypesFilter, err = parseList[webhook.EnvironmentMode](r.envModes); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+func scanWebhook(row scanner) (*webhook.Webhook, error) {
+	var r webhookRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return nil, err
+	}
+	return r.webhook()
+}
+
+// WebhookCreate stores w.
+func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		w.OrganizationID, w.ID, micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret,
+		w.Description, w.Enabled, jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
+		w.DisabledReason, nullMicros(w.FailingSince))
+	err = translate(err)
+	if webhook.ErrorCode(err) == webhook.EConflict {
+		return webhook.Errorf(webhook.EConflict, "webhook %s already exists", w.ID)
+	}
+	return err
+}
+
+// WebhookGet returns one of the organization's webhooks.
+func (db *DB) WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*webhook.Webhook, error) {
+	w, err := scanWebhook(db.read.QueryRowContext(ctx,
+		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("webhook")
+	}
+	return w, translate(err)
+}
+
+// WebhookList returns the organization's webhooks, oldest first.
+func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webhook, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? ORDER BY created_at, id`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collectWebhooks(rows)
+}
+
+func collectWebhooks(rows *sql.Rows) ([]*webhook.Webhook, error) {
+	defer rows.Close()
+	out := []*webhook.Webhook{}
+	for rows.Next() {
+		w, err := scanWebhook(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, w)
+	}
+	return out, translate(rows.Err())
+}
+
+// WebhookUpdate replaces every field of the stored webhook with w's.
+func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE webhooks SET created_at = ?, updated_at = ?, kind = ?,
+		target_url = ?, target_secret = ?, description = ?, enabled = ?, events = ?, project_names_filter = ?,
+		environment_types_filter = ?, disabled_reason = ?, failing_since = ?
+		WHERE organization_id = ? AND id = ?`,
+		micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret, w.Description, w.Enabled,
+		jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
+		w.DisabledReason, nullMicros(w.FailingSince), w.OrganizationID, w.ID)
+	return affectedOne(res, err, "webhook")
+}
+
+// WebhookDelete removes the webhook; foreign keys cascade to its
+// deliveries and their attempts.
+func (db *DB) WebhookDelete(ctx context.Context, orgID, id uuid.UUID) error {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id)
+	return affectedOne(res, err, "webhook")
+}
+
+// affectedOne turns "no row matched" into a NotFound for what.
+func affectedOne(res sql.Result, err error, what string) error {
+	if err != nil {
+		return translate(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return notFound(what)
+	}
+	return nil
+}
+
+const tokenColumns = `id, organization_id, name, hash, created_at, last_used_at, revoked_at`
+
+func scanToken(row scanner) (*webhook.Token, error) {
+	var (
+		t             webhook.Token
+		created       int64
+		used, revoked sql.NullInt64
+	)
+	if err := row.Scan(&t.ID, &t.OrganizationID, &t.Name, &t.Hash, &created, &used, &revoked); err != nil {
+		return nil, err
+	}
+	t.CreatedAt, t.LastUsedAt, t.RevokedAt = fromMicros(created), fromNullMicros(used), fromNullMicros(revoked)
+	return &t, nil
+}
+
+// TokenCreate stores t.
+func (db *DB) TokenCreate(ctx context.Context, t *webhook.Token) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO api_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.OrganizationID, t.Name, t.Hash, micros(t.CreatedAt), nullMicros(t.LastUsedAt), nullMicros(t.RevokedAt))
+	err = translate(err)
+	if webhook.ErrorCode(err) == webhook.EConflict {
+		return webhook.Errorf(webhook.EConflict, "token already exists")
+	}
+	return err
+}
+
+// TokenGetByHash returns the unrevoked token with that hash.
+func (db *DB) TokenGetByHash(ctx context.Context, hash []byte) (*webhook.Token, error) {
+	t, err := scanToken(db.read.QueryRowContext(ctx,
+		`SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ? AND revoked_at IS NULL`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("token")
+	}
+	return t, translate(err)
+}
+
+// TokenList returns the organization's tokens, revoked ones included, oldest first.
+func (db *DB) TokenList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Token, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT `+tokenColumns+` FROM api_tokens WHERE organization_id = ? ORDER BY created_at, id`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []*webhook.Token{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, t)
+	}
+	return out, translate(rows.Err())
+}
+
+// TokenRevoke revokes a token. Revoking again keeps the first time, which
+// is when the token stopped working.
+func (db *DB) TokenRevoke(ctx context.Context, id uuid.UUID, at time.Time) error {
+	res, err := db.write.ExecContext(ctx,
+		`UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, micros(at), id)
+	return affectedOne(res, err, "token")
+}
+
+// TokenTouch records that the token was used at the given time.
+func (db *DB) TokenTouch(ctx context.Context, id uuid.UUID, at time.Time) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, micros(at), id)
+	return affectedOne(res, err, "token")
+}
