@@ -1,0 +1,249 @@
+// Package auth decides who is calling: it turns the value of an
+// Authorization header into an Identity, from either a hookd API token
+// ("Token hkd_…", stored only as a SHA-256 hash) or a JWT ("Bearer …",
+// verified with an HS256 secret or the keys of a JWKS URL). It also mints
+// API tokens and carries the Identity in a request's context.
+//
+// It must never log, echo or store a credential: no token, JWT, secret or
+// Authorization header value appears in a log line or in an error message.
+// Every refusal is a *webhook.Error with code EUnauthorized whose message
+// tells the caller what to fix without repeating what they sent. Deciding
+// which organizations an Identity may act on is the caller's job
+// (Identity.CanAccess); this package never reads the store for anything
+// but tokens.
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"golang.org/x/time/rate"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// Identity is an authenticated caller.
+type Identity struct {
+	// TokenID is the API token used, or uuid.Nil for a JWT.
+	TokenID uuid.UUID
+	// Subject is the JWT's sub claim, or "token:<id>" for an API token.
+	Subject string
+	// Organizations are the organizations the caller may act on.
+	Organizations []uuid.UUID
+}
+
+// CanAccess reports whether the caller may act on the organization.
+func (id *Identity) CanAccess(org uuid.UUID) bool {
+	return id != nil && org != uuid.Nil && slices.Contains(id.Organizations, org)
+}
+
+type identityKey struct{}
+
+// NewContext returns a copy of ctx carrying id.
+func NewContext(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// FromContext returns the Identity NewContext stored in ctx.
+func FromContext(ctx context.Context) (*Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(*Identity)
+	return id, ok && id != nil
+}
+
+// Config selects how JWTs are verified. With neither HS256Secret nor
+// JWKSURL set, only API tokens are accepted.
+type Config struct {
+	// HS256Secret, when set, accepts JWTs signed with HS256 and this
+	// secret. At least 32 bytes (RFC 7518 §3.2).
+	HS256Secret []byte
+	// JWKSURL, when set, accepts JWTs signed with RSA or ECDSA keys
+	// published at this URL.
+	JWKSURL string
+	// Issuer and Audience, when set, must match the iss and aud claims.
+	Issuer   string
+	Audience string
+	// OrganizationsClaim names the claim listing the caller's organization
+	// ids (default "organizations").
+	OrganizationsClaim string
+	// Leeway tolerates clock skew on exp and nbf (default 30s).
+	Leeway time.Duration
+}
+
+// TokenStore is the part of webhook.Store that authentication needs.
+type TokenStore interface {
+	TokenGetByHash(ctx context.Context, hash []byte) (*webhook.Token, error)
+	TokenTouch(ctx context.Context, id uuid.UUID, at time.Time) error
+}
+
+// Defaults and JWKS tuning. The JWKS numbers bound what a stream of JWTs
+// with made-up key ids can cost: at most one fetch of the JWKS a minute,
+// and a request waits at most jwksRefreshWait for one.
+const (
+	DefaultOrganizationsClaim = "organizations"
+	DefaultLeeway             = 30 * time.Second
+
+	minHS256SecretLength = 32
+	jwksRefreshInterval  = time.Hour
+	jwksUnknownKIDEvery  = time.Minute
+	jwksRefreshWait      = 5 * time.Second
+	jwksHTTPTimeout      = 10 * time.Second
+)
+
+// jwksMethods are the algorithms accepted from a JWKS: asymmetric only,
+// so a public key can never be used as an HMAC secret.
+var jwksMethods = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+
+// Authenticator checks credentials. It is safe for concurrent use.
+type Authenticator struct {
+	tokens TokenStore
+	now    func() time.Time
+	log    *slog.Logger
+
+	// JWT verification; parser is nil when JWTs are not configured.
+	parser    *jwt.Parser
+	methods   []string
+	secret    []byte
+	jwks      keyfunc.Keyfunc
+	issuer    string
+	audience  string
+	orgsClaim string
+
+	mu      sync.Mutex
+	touched map[uuid.UUID]time.Time // last TokenTouch per token, to throttle writes
+}
+
+// New returns an Authenticator. When cfg.JWKSURL is set, the JWKS is
+// fetched once now and refreshed in the background until ctx is done; a
+// failed first fetch is logged, not returned, because the identity
+// provider being down at start must not keep hookd (and its API tokens)
+// down: keys load on the next refresh, or at once when a JWT names a key
+// id not yet loaded.
+func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Time, log *slog.Logger) (*Authenticator, error) {
+	if tokens == nil {
+		return nil, errors.New("auth: no token store")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Leeway < 0 {
+		return nil, errors.New("auth: the JWT leeway must not be negative")
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = DefaultLeeway
+	}
+	if cfg.OrganizationsClaim == "" {
+		cfg.OrganizationsClaim = DefaultOrganizationsClaim
+	}
+	a := &Authenticator{
+		tokens:    tokens,
+		now:       now,
+		log:       log,
+		issuer:    cfg.Issuer,
+		audience:  cfg.Audience,
+		orgsClaim: cfg.OrganizationsClaim,
+		touched:   make(map[uuid.UUID]time.Time),
+	}
+
+	if len(cfg.HS256Secret) > 0 {
+		if len(cfg.HS256Secret) < minHS256SecretLength {
+			return nil, fmt.Errorf("auth: the HS256 secret must be at least %d bytes (RFC 7518 §3.2), not %d", minHS256SecretLength, len(cfg.HS256Secret))
+		}
+		a.secret = bytes.Clone(cfg.HS256Secret)
+		a.methods = append(a.methods, "HS256")
+	}
+	if cfg.JWKSURL != "" {
+		u, err := url.Parse(cfg.JWKSURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, errors.New("auth: the JWKS URL must be an absolute http(s) URL")
+		}
+		redacted := webhook.RedactedURL(cfg.JWKSURL)
+		a.jwks, err = keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
+			HTTPTimeout:      jwksHTTPTimeout,
+			RefreshInterval:  jwksRefreshInterval,
+			RateLimitWaitMax: jwksRefreshWait,
+			// Burst 1: the first unknown key id refreshes at once, which is
+			// also how keys load after a failed first fetch.
+			RefreshUnknownKID: rate.NewLimiter(rate.Every(jwksUnknownKIDEvery), 1),
+			RefreshErrorHandlerFunc: func(string) func(context.Context, error) {
+				return func(ctx context.Context, err error) {
+					a.log.WarnContext(ctx, "auth: fetching the JWKS failed; JWTs signed with keys not loaded yet are refused until a fetch succeeds",
+						"url", redacted, "error", err)
+				}
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("auth: JWKS: %w", err)
+		}
+		a.methods = append(a.methods, jwksMethods...)
+	}
+	if a.methods == nil {
+		if cfg.Issuer != "" || cfg.Audience != "" {
+			return nil, errors.New("auth: a JWT issuer or audience is set but neither an HS256 secret nor a JWKS URL is")
+		}
+		return a, nil
+	}
+
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(a.methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(now),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	a.parser = jwt.NewParser(opts...)
+	log.InfoContext(ctx, "auth: JWT authentication enabled",
+		"algorithms", strings.Join(a.methods, ","), "jwks_url", webhook.RedactedURL(cfg.JWKSURL),
+		"issuer", cfg.Issuer, "audience", cfg.Audience, "organizations_claim", cfg.OrganizationsClaim)
+	return a, nil
+}
+
+const schemesHint = "send 'Authorization: Token <api-token>' or 'Authorization: Bearer <jwt>'"
+
+// Authenticate returns the caller named by an Authorization header value.
+// Bad credentials are a *webhook.Error with code EUnauthorized; a store
+// failure is returned as is (an internal error, not a 401).
+func (a *Authenticator) Authenticate(ctx context.Context, authorization string) (*Identity, error) {
+	fields := strings.Fields(authorization)
+	switch {
+	case len(fields) == 0:
+		return nil, unauthorized("missing Authorization header: " + schemesHint)
+	case len(fields) == 1:
+		if looksLikeAPIToken(fields[0]) || looksLikeJWT(fields[0]) {
+			return nil, unauthorized("the Authorization header has no scheme: " + schemesHint)
+		}
+		return nil, unauthorized("the Authorization header has no credentials after its scheme: " + schemesHint)
+	case len(fields) > 2:
+		return nil, unauthorized("the Authorization header is malformed: " + schemesHint)
+	}
+	scheme, credentials := fields[0], fields[1]
+	switch {
+	case strings.EqualFold(scheme, "Token"):
+		return a.authenticateToken(ctx, credentials)
+	case strings.EqualFold(scheme, "Bearer"):
+		return a.authenticateJWT(ctx, credentials)
+	}
+	return nil, unauthorized("unsupported Authorization scheme: " + schemesHint)
+}
+
+func unauthorized(msg string) *webhook.Error {
+	return &webhook.Error{Code: webhook.EUnauthorized, Message: msg}
+}

@@ -1,0 +1,717 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fakeStore is a TokenStore over a map, behaving like webhook.Store:
+// revoked and unknown tokens are ENotFound.
+type fakeStore struct {
+	mu       sync.Mutex
+	tokens   map[string]*webhook.Token
+	touches  []time.Time
+	getErr   error
+	touchErr error
+}
+
+func newFakeStore() *fakeStore { return &fakeStore{tokens: map[string]*webhook.Token{}} }
+
+func (s *fakeStore) add(t *testing.T, org uuid.UUID) (string, *webhook.Token) {
+	t.Helper()
+	plain, hash, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := &webhook.Token{ID: uuid.New(), OrganizationID: org, Name: "ci", Hash: hash, CreatedAt: t0}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[string(hash)] = tok
+	return plain, tok
+}
+
+func (s *fakeStore) TokenGetByHash(_ context.Context, hash []byte) (*webhook.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.getErr != nil {
+		return nil, s.getErr
+	}
+	tok, ok := s.tokens[string(hash)]
+	if !ok || !tok.RevokedAt.IsZero() {
+		return nil, webhook.Errorf(webhook.ENotFound, "token not found")
+	}
+	cp := *tok
+	return &cp, nil
+}
+
+func (s *fakeStore) TokenTouch(_ context.Context, id uuid.UUID, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.touchErr != nil {
+		return s.touchErr
+	}
+	for _, tok := range s.tokens {
+		if tok.ID == id {
+			tok.LastUsedAt = at
+		}
+	}
+	s.touches = append(s.touches, at)
+	return nil
+}
+
+func (s *fakeStore) touchCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.touches)
+}
+
+// syncBuffer collects log output written from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type env struct {
+	auth  *Authenticator
+	store *fakeStore
+	clock *clock
+	logs  *syncBuffer
+}
+
+func newEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	e := &env{store: newFakeStore(), clock: &clock{t: t0}, logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := New(t.Context(), cfg, e.store, e.clock.Now, log)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	e.auth = a
+	return e
+}
+
+// checkRefused asserts err is a 401 whose message contains want and none
+// of the secrets.
+func checkRefused(t *testing.T, err error, want string, secrets ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("authenticated; want a 401")
+	}
+	var e *webhook.Error
+	if !errors.As(err, &e) || e.Code != webhook.EUnauthorized {
+		t.Fatalf("error %v (code %q); want code %q", err, webhook.ErrorCode(err), webhook.EUnauthorized)
+	}
+	if !strings.Contains(e.Message, want) {
+		t.Errorf("message %q does not contain %q", e.Message, want)
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(e.Message, s) {
+			t.Errorf("message %q leaks a credential", e.Message)
+		}
+	}
+}
+
+func TestNewToken(t *testing.T) {
+	plain, hash, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(plain, "hkd_") {
+		t.Errorf("token %q does not start with hkd_", plain)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(plain, "hkd_"))
+	if err != nil || len(raw) != 32 {
+		t.Errorf("token body is not base64url of 32 bytes (%d bytes, %v)", len(raw), err)
+	}
+	sum := sha256.Sum256([]byte(plain))
+	if !bytes.Equal(hash, sum[:]) || !bytes.Equal(HashToken(plain), hash) {
+		t.Error("hash is not the SHA-256 of the plain token")
+	}
+	other, _, _ := NewToken()
+	if other == plain {
+		t.Error("two tokens are equal")
+	}
+}
+
+func TestAuthenticateToken(t *testing.T) {
+	e := newEnv(t, Config{})
+	org := uuid.New()
+	plain, tok := e.store.add(t, org)
+	revoked, rtok := e.store.add(t, org)
+	rtok.RevokedAt = t0
+	unknown, _, _ := NewToken()
+
+	t.Run("valid", func(t *testing.T) {
+		for _, header := range []string{"Token " + plain, "token " + plain, "TOKEN  " + plain + " "} {
+			id, err := e.auth.Authenticate(t.Context(), header)
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			want := Identity{TokenID: tok.ID, Subject: "token:" + tok.ID.String(), Organizations: []uuid.UUID{org}}
+			if id.TokenID != want.TokenID || id.Subject != want.Subject || !slices.Equal(id.Organizations, want.Organizations) {
+				t.Errorf("identity %+v, want %+v", id, want)
+			}
+			if !id.CanAccess(org) || id.CanAccess(uuid.New()) {
+				t.Error("CanAccess is wrong")
+			}
+		}
+	})
+
+	for _, tc := range []struct {
+		name, header, want string
+	}{
+		{"empty", "", "missing Authorization header"},
+		{"blank", "   ", "missing Authorization header"},
+		{"unknown", "Token " + unknown, "unknown or revoked"},
+		{"revoked", "Token " + revoked, "unknown or revoked"},
+		{"truncated", "Token " + plain[:len(plain)-1], "unknown or revoked"},
+		{"no prefix", "Token " + strings.TrimPrefix(plain, "hkd_"), "start with \"hkd_\""},
+		{"jwt as token", "Token eyJhbGciOiJIUzI1NiJ9.e30.c2ln", "Bearer"},
+		{"no scheme", plain, "no scheme"},
+		{"scheme only", "Token", "no credentials"},
+		{"unknown scheme", "Basic " + plain, "unsupported Authorization scheme"},
+		{"extra words", "Token " + plain + " extra", "malformed"},
+		{"api token as bearer", "Bearer " + plain, "JWT authentication is not configured"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.auth.Authenticate(t.Context(), tc.header)
+			secrets := []string{plain, revoked, unknown}
+			if f := strings.Fields(tc.header); len(f) > 1 {
+				secrets = append(secrets, tc.header, f[1])
+			}
+			checkRefused(t, err, tc.want, secrets...)
+		})
+	}
+
+	t.Run("store failure is internal", func(t *testing.T) {
+		s := newFakeStore()
+		s.getErr = errors.New("database is locked")
+		a, err := New(t.Context(), Config{}, s, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.Authenticate(t.Context(), "Token "+plain)
+		if err == nil || webhook.ErrorCode(err) != webhook.EInternal {
+			t.Fatalf("error %v (code %q), want an internal error", err, webhook.ErrorCode(err))
+		}
+	})
+	if strings.Contains(e.logs.String(), plain) {
+		t.Error("logs contain a token")
+	}
+}
+
+func TestTokenTouchThrottled(t *testing.T) {
+	e := newEnv(t, Config{})
+	plain, _ := e.store.add(t, uuid.New())
+	header := "Token " + plain
+
+	for i, step := range []struct {
+		advance     time.Duration
+		wantTouches int
+	}{
+		{0, 1},                // first use is recorded
+		{0, 1},                // same instant: not again
+		{30 * time.Second, 1}, // within the minute
+		{29 * time.Second, 1}, // 59s after the touch
+		{time.Second, 2},      // a minute after: recorded
+		{10 * time.Second, 2}, // within the minute again
+		{time.Hour, 3},        // long after
+		{time.Millisecond, 3}, // a hot token...
+		{59 * time.Second, 3}, // ...59.001s after its touch
+		{time.Second, 4},      // 60.001s after: recorded
+		{0, 4},                // stays throttled
+		{59 * time.Second, 4}, // stays throttled
+		{100 * time.Second, 5},
+	} {
+		e.clock.Advance(step.advance)
+		if _, err := e.auth.Authenticate(t.Context(), header); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if got := e.store.touchCount(); got != step.wantTouches {
+			t.Fatalf("step %d: %d touches, want %d", i, got, step.wantTouches)
+		}
+	}
+
+	t.Run("recent LastUsedAt from another node", func(t *testing.T) {
+		e := newEnv(t, Config{})
+		plain, tok := e.store.add(t, uuid.New())
+		tok.LastUsedAt = t0.Add(-10 * time.Second)
+		if _, err := e.auth.Authenticate(t.Context(), "Token "+plain); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.store.touchCount(); n != 0 {
+			t.Errorf("%d touches, want 0", n)
+		}
+		e.clock.Advance(50 * time.Second)
+		if _, err := e.auth.Authenticate(t.Context(), "Token "+plain); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.store.touchCount(); n != 1 {
+			t.Errorf("%d touches, want 1", n)
+		}
+	})
+
+	t.Run("concurrent requests touch once", func(t *testing.T) {
+		e := newEnv(t, Config{})
+		plain, _ := e.store.add(t, uuid.New())
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				if _, err := e.auth.Authenticate(context.Background(), "Token "+plain); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := e.store.touchCount(); n != 1 {
+			t.Errorf("%d touches, want 1", n)
+		}
+	})
+
+	t.Run("failed touch is logged at debug, not returned", func(t *testing.T) {
+		e := newEnv(t, Config{})
+		plain, _ := e.store.add(t, uuid.New())
+		e.store.touchErr = errors.New("disk full")
+		if _, err := e.auth.Authenticate(t.Context(), "Token "+plain); err != nil {
+			t.Fatalf("a failed touch failed the request: %v", err)
+		}
+		logs := e.logs.String()
+		if !strings.Contains(logs, "level=DEBUG") || !strings.Contains(logs, "disk full") {
+			t.Errorf("touch failure not logged at debug: %s", logs)
+		}
+		if strings.Contains(logs, plain) || strings.Contains(logs, strings.TrimPrefix(plain, "hkd_")) {
+			t.Error("logs contain the token")
+		}
+	})
+}
+
+// keys for JWT tests, generated once.
+var testKeys = sync.OnceValue(func() (k struct {
+	rsa, rsaOther *rsa.PrivateKey
+	ec            *ecdsa.PrivateKey
+},
+) {
+	var err error
+	if k.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		panic(err)
+	}
+	if k.rsaOther, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		panic(err)
+	}
+	if k.ec, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		panic(err)
+	}
+	return k
+})
+
+var hsSecret = []byte("0123456789abcdef0123456789abcdef-hs256-test-secret")
+
+// claims returns valid claims for the default test config, changed by mod.
+func claims(mod func(jwt.MapClaims)) jwt.MapClaims {
+	c := jwt.MapClaims{
+		"sub":           "user-42",
+		"iss":           "https://id.example.com",
+		"aud":           "hookd",
+		"exp":           t0.Add(time.Hour).Unix(),
+		"iat":           t0.Unix(),
+		"organizations": []string{orgA.String()},
+	}
+	if mod != nil {
+		mod(c)
+	}
+	return c
+}
+
+var (
+	orgA = uuid.MustParse("0195a4c8-7c4e-7a41-9a0b-8c7d2e1f0a11")
+	orgB = uuid.MustParse("0195a4c8-7c4e-7a41-9a0b-8c7d2e1f0a22")
+)
+
+func sign(t *testing.T, method jwt.SigningMethod, kid string, c jwt.MapClaims, key any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, c)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return s
+}
+
+func TestAuthenticateJWTHS256(t *testing.T) {
+	e := newEnv(t, Config{HS256Secret: hsSecret, Issuer: "https://id.example.com", Audience: "hookd"})
+	hs := func(mod func(jwt.MapClaims)) string {
+		return sign(t, jwt.SigningMethodHS256, "", claims(mod), hsSecret)
+	}
+	none := sign(t, jwt.SigningMethodNone, "", claims(nil), jwt.UnsafeAllowNoneSignatureType)
+
+	for _, tc := range []struct {
+		name    string
+		header  string
+		want    string // substring of the error; empty when it must succeed
+		wantSub string
+	}{
+		{name: "good", header: "Bearer " + hs(nil), wantSub: "user-42"},
+		{name: "lowercase scheme", header: "bearer " + hs(nil), wantSub: "user-42"},
+		{name: "expired within leeway", header: "Bearer " + hs(func(c jwt.MapClaims) { c["exp"] = t0.Add(-20 * time.Second).Unix() }), wantSub: "user-42"},
+		{name: "expired beyond leeway", header: "Bearer " + hs(func(c jwt.MapClaims) { c["exp"] = t0.Add(-31 * time.Second).Unix() }), want: "the JWT has expired"},
+		{name: "exp missing", header: "Bearer " + hs(func(c jwt.MapClaims) { delete(c, "exp") }), want: "no exp claim"},
+		{name: "exp a string", header: "Bearer " + hs(func(c jwt.MapClaims) { c["exp"] = "tomorrow" }), want: "wrong type"},
+		{name: "not valid yet", header: "Bearer " + hs(func(c jwt.MapClaims) { c["nbf"] = t0.Add(time.Hour).Unix() }), want: "not valid yet"},
+		{name: "wrong iss", header: "Bearer " + hs(func(c jwt.MapClaims) { c["iss"] = "https://evil.example.com" }), want: `iss claim must be "https://id.example.com"`},
+		{name: "iss missing", header: "Bearer " + hs(func(c jwt.MapClaims) { delete(c, "iss") }), want: "iss claim must be"},
+		{name: "wrong aud", header: "Bearer " + hs(func(c jwt.MapClaims) { c["aud"] = []string{"other", "another"} }), want: `aud claim must include "hookd"`},
+		{name: "aud missing", header: "Bearer " + hs(func(c jwt.MapClaims) { delete(c, "aud") }), want: "aud claim must include"},
+		{name: "aud in a list", header: "Bearer " + hs(func(c jwt.MapClaims) { c["aud"] = []string{"other", "hookd"} }), wantSub: "user-42"},
+		{name: "alg none", header: "Bearer " + none, want: "algorithm (alg) is not accepted: this server accepts HS256"},
+		{name: "wrong secret", header: "Bearer " + sign(t, jwt.SigningMethodHS256, "", claims(nil), []byte("another-secret-another-secret-xx")), want: "signature is invalid"},
+		{name: "HS512", header: "Bearer " + sign(t, jwt.SigningMethodHS512, "", claims(nil), hsSecret), want: "not accepted"},
+		{name: "RS256 without JWKS", header: "Bearer " + sign(t, jwt.SigningMethodRS256, "k1", claims(nil), testKeys().rsa), want: "not accepted"},
+		{name: "tampered payload", header: "Bearer " + tamper(t, hs(nil)), want: "signature is invalid"},
+		{name: "malformed", header: "Bearer not-a-jwt", want: "malformed"},
+		{name: "two segments", header: "Bearer eyJhbGciOiJIUzI1NiJ9.e30", want: "malformed"},
+		{name: "api token as bearer", header: "Bearer hkd_abc", want: "Authorization: Token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := e.auth.Authenticate(t.Context(), tc.header)
+			if tc.want != "" {
+				checkRefused(t, err, tc.want, tc.header, strings.TrimPrefix(tc.header, "Bearer "), string(hsSecret))
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id.Subject != tc.wantSub || id.TokenID != uuid.Nil || !slices.Equal(id.Organizations, []uuid.UUID{orgA}) {
+				t.Errorf("identity %+v", id)
+			}
+		})
+	}
+	if logs := e.logs.String(); strings.Contains(logs, hs(nil)) || strings.Contains(logs, string(hsSecret)) {
+		t.Error("logs contain a JWT or the secret")
+	}
+}
+
+// tamper changes the JWT's payload and keeps its signature.
+func tamper(t *testing.T, s string) string {
+	t.Helper()
+	parts := strings.Split(s, ".")
+	payload, _ := json.Marshal(claims(func(c jwt.MapClaims) { c["organizations"] = []string{orgB.String()} }))
+	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
+	return strings.Join(parts, ".")
+}
+
+func TestOrganizationsClaim(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		claim string // Config.OrganizationsClaim
+		set   func(jwt.MapClaims)
+		want  []uuid.UUID
+		err   string
+	}{
+		{name: "missing", set: func(c jwt.MapClaims) { delete(c, "organizations") }, want: nil},
+		{name: "null", set: func(c jwt.MapClaims) { c["organizations"] = nil }, want: nil},
+		{name: "empty", set: func(c jwt.MapClaims) { c["organizations"] = []string{} }, want: nil},
+		{name: "two", set: func(c jwt.MapClaims) { c["organizations"] = []string{orgA.String(), orgB.String()} }, want: []uuid.UUID{orgA, orgB}},
+		{
+			name: "invalid entries ignored",
+			set: func(c jwt.MapClaims) {
+				c["organizations"] = []any{"admins", orgB.String(), 42, nil, uuid.Nil.String(), strings.ToUpper(orgA.String()), orgB.String()}
+			},
+			want: []uuid.UUID{orgB, orgA},
+		},
+		{name: "not an array", set: func(c jwt.MapClaims) { c["organizations"] = orgA.String() }, err: `"organizations" claim must be an array`},
+		{name: "object", set: func(c jwt.MapClaims) { c["organizations"] = map[string]any{"id": orgA.String()} }, err: "must be an array"},
+		{
+			name:  "custom claim name",
+			claim: "https://hookd.dev/orgs",
+			set:   func(c jwt.MapClaims) { c["https://hookd.dev/orgs"] = []string{orgB.String()} },
+			want:  []uuid.UUID{orgB},
+		},
+		{
+			name:  "custom claim name ignores the default",
+			claim: "groups",
+			set:   func(c jwt.MapClaims) {},
+			want:  nil,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, Config{HS256Secret: hsSecret, OrganizationsClaim: tc.claim})
+			jwtString := sign(t, jwt.SigningMethodHS256, "", claims(tc.set), hsSecret)
+			id, err := e.auth.Authenticate(t.Context(), "Bearer "+jwtString)
+			if tc.err != "" {
+				checkRefused(t, err, tc.err, jwtString)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(id.Organizations, tc.want) {
+				t.Errorf("organizations %v, want %v", id.Organizations, tc.want)
+			}
+			if id.CanAccess(uuid.Nil) {
+				t.Error("CanAccess(uuid.Nil) is true")
+			}
+		})
+	}
+}
+
+// jwksServer serves a JWKS and counts the fetches.
+type jwksServer struct {
+	*httptest.Server
+	fetches  atomic.Int32
+	failNext atomic.Int32 // answer this many fetches with 503
+	body     []byte
+}
+
+func newJWKSServer(t *testing.T) *jwksServer {
+	t.Helper()
+	k := testKeys()
+	var set jwkset.JWKSMarshal
+	for _, key := range []struct {
+		pub any
+		kid string
+		alg jwkset.ALG
+	}{
+		{&k.rsa.PublicKey, "rsa-1", jwkset.AlgRS256},
+		{&k.ec.PublicKey, "ec-1", jwkset.AlgES256},
+	} {
+		jwk, err := jwkset.NewJWKFromKey(key.pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: key.kid, ALG: key.alg, USE: jwkset.UseSig}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.Keys = append(set.Keys, jwk.Marshal())
+	}
+	s := &jwksServer{}
+	var err error
+	if s.body, err = json.Marshal(set); err != nil {
+		t.Fatal(err)
+	}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fetches.Add(1)
+		if s.failNext.Add(-1) >= 0 {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(s.body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestAuthenticateJWKS(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t)
+	e := newEnv(t, Config{JWKSURL: srv.URL, Issuer: "https://id.example.com", Audience: "hookd", OrganizationsClaim: "orgs"})
+	orgs := func(c jwt.MapClaims) { c["orgs"] = []string{orgB.String()} }
+
+	pubDER, err := x509.MarshalPKIXPublicKey(&k.rsa.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	pkcs1PEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey)})
+	jwksBody := srv.body
+
+	for _, tc := range []struct {
+		name string
+		jwt  string
+		want string // substring of the error; empty when it must succeed
+	}{
+		{name: "RS256", jwt: sign(t, jwt.SigningMethodRS256, "rsa-1", claims(orgs), k.rsa)},
+		{name: "ES256", jwt: sign(t, jwt.SigningMethodES256, "ec-1", claims(orgs), k.ec)},
+		{name: "no kid tries every key", jwt: sign(t, jwt.SigningMethodES256, "", claims(orgs), k.ec)},
+		{name: "RS256 by another key", jwt: sign(t, jwt.SigningMethodRS256, "rsa-1", claims(orgs), k.rsaOther), want: "signature is invalid"},
+		{name: "alg does not match the key's", jwt: sign(t, jwt.SigningMethodRS384, "rsa-1", claims(orgs), k.rsa), want: "could not be verified"},
+		{name: "ES256 under the RSA kid", jwt: sign(t, jwt.SigningMethodES256, "rsa-1", claims(orgs), k.ec), want: "could not be verified"},
+		{name: "expired", jwt: sign(t, jwt.SigningMethodRS256, "rsa-1", claims(func(c jwt.MapClaims) { c["exp"] = t0.Add(-time.Hour).Unix() }), k.rsa), want: "expired"},
+		{name: "wrong aud", jwt: sign(t, jwt.SigningMethodES256, "ec-1", claims(func(c jwt.MapClaims) { c["aud"] = "other" }), k.ec), want: "aud claim"},
+		{name: "alg none", jwt: sign(t, jwt.SigningMethodNone, "rsa-1", claims(orgs), jwt.UnsafeAllowNoneSignatureType), want: "not accepted"},
+		// Algorithm confusion: HS256 "signed" with the public key, which
+		// a verifier that trusts the token's alg would use as the secret.
+		{name: "HS256 with RSA public key PEM", jwt: sign(t, jwt.SigningMethodHS256, "rsa-1", claims(orgs), pubPEM), want: "not accepted: this server accepts RS256"},
+		{name: "HS256 with RSA public key PKCS1", jwt: sign(t, jwt.SigningMethodHS256, "rsa-1", claims(orgs), pkcs1PEM), want: "not accepted"},
+		{name: "HS256 with RSA public key DER", jwt: sign(t, jwt.SigningMethodHS256, "rsa-1", claims(orgs), pubDER), want: "not accepted"},
+		{name: "HS256 with the JWKS document", jwt: sign(t, jwt.SigningMethodHS256, "", claims(orgs), jwksBody), want: "not accepted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := e.auth.Authenticate(t.Context(), "Bearer "+tc.jwt)
+			if tc.want != "" {
+				checkRefused(t, err, tc.want, tc.jwt)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id.Subject != "user-42" || !slices.Equal(id.Organizations, []uuid.UUID{orgB}) {
+				t.Errorf("identity %+v", id)
+			}
+		})
+	}
+	if n := srv.fetches.Load(); n != 1 {
+		t.Errorf("%d JWKS fetches for known keys, want 1 (cached)", n)
+	}
+
+	t.Run("unknown kid refreshes at most once a minute", func(t *testing.T) {
+		before := srv.fetches.Load()
+		for i := range 3 {
+			token := sign(t, jwt.SigningMethodRS256, "rotated-key", claims(orgs), k.rsaOther)
+			_, err := e.auth.Authenticate(t.Context(), "Bearer "+token)
+			checkRefused(t, err, "kid", token)
+			if got, want := srv.fetches.Load()-before, int32(1); got != want {
+				t.Fatalf("after unknown kid %d: %d refreshes, want %d", i+1, got, want)
+			}
+		}
+	})
+	if logs := e.logs.String(); strings.Contains(logs, "eyJ") {
+		t.Errorf("logs contain a JWT: %s", logs)
+	}
+}
+
+func TestJWKSFirstFetchFails(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t)
+	srv.failNext.Store(1)
+	e := newEnv(t, Config{JWKSURL: srv.URL})
+	if logs := e.logs.String(); !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "JWKS") {
+		t.Errorf("failed first fetch not logged as a warning: %s", logs)
+	}
+	// The first JWT naming a key not loaded yet fetches the JWKS again.
+	token := sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa)
+	id, err := e.auth.Authenticate(t.Context(), "Bearer "+token)
+	if err != nil {
+		t.Fatalf("keys did not load on retry: %v", err)
+	}
+	if !slices.Equal(id.Organizations, []uuid.UUID{orgA}) {
+		t.Errorf("organizations %v", id.Organizations)
+	}
+	if n := srv.fetches.Load(); n != 2 {
+		t.Errorf("%d fetches, want 2", n)
+	}
+}
+
+func TestHS256AndJWKS(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t)
+	e := newEnv(t, Config{HS256Secret: hsSecret, JWKSURL: srv.URL})
+	pubDER, err := x509.MarshalPKIXPublicKey(&k.rsa.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, jwt, want string
+	}{
+		{name: "HS256", jwt: sign(t, jwt.SigningMethodHS256, "", claims(nil), hsSecret)},
+		{name: "RS256", jwt: sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa)},
+		{name: "HS256 with RSA public key", jwt: sign(t, jwt.SigningMethodHS256, "rsa-1", claims(nil), pubDER), want: "signature is invalid"},
+		{name: "RS256 with a kid that matches nothing", jwt: sign(t, jwt.SigningMethodRS256, "nope", claims(nil), k.rsa), want: "kid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.auth.Authenticate(t.Context(), "Bearer "+tc.jwt)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			checkRefused(t, err, tc.want, tc.jwt, string(hsSecret))
+		})
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"short secret", Config{HS256Secret: []byte("too-short")}, "at least 32 bytes"},
+		{"negative leeway", Config{HS256Secret: hsSecret, Leeway: -time.Second}, "leeway"},
+		{"relative JWKS URL", Config{JWKSURL: "/jwks.json"}, "absolute"},
+		{"issuer without a key", Config{Issuer: "https://id.example.com"}, "neither"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(t.Context(), tc.cfg, newFakeStore(), nil, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "too-short") {
+				t.Error("error contains the secret")
+			}
+		})
+	}
+}
+
+func TestIdentityContext(t *testing.T) {
+	if _, ok := FromContext(t.Context()); ok {
+		t.Error("identity in an empty context")
+	}
+	id := &Identity{Subject: "token:x", Organizations: []uuid.UUID{orgA}}
+	got, ok := FromContext(NewContext(t.Context(), id))
+	if !ok || got != id {
+		t.Errorf("FromContext = %v, %v", got, ok)
+	}
+	var none *Identity
+	if none.CanAccess(orgA) {
+		t.Error("nil identity can access")
+	}
+}
