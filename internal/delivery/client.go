@@ -1,0 +1,78 @@
+// Package delivery carries events to webhooks: it claims due deliveries
+// from the store, renders and signs each request, sends it with a guarded
+// HTTP client, records the attempt and schedules the next one.
+//
+// It must never dial a non-public address unless the operator allowed it
+// (the check is made on the address actually dialled, so neither DNS
+// tricks nor redirects get around it), never follow a redirect, and never
+// log a webhook's secret or a target URL's credentials.
+package delivery
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// ClientOptions configures NewHTTPClient; zero values take the defaults.
+type ClientOptions struct {
+	// Timeout bounds a whole request, answer included (default 30s).
+	Timeout time.Duration
+	// AllowedCIDRs are non-public ranges that may be dialled anyway
+	// (HOOKD_ALLOWED_TARGET_CIDRS), e.g. 127.0.0.0/8 for local tests.
+	AllowedCIDRs []netip.Prefix
+	// MaxIdleConnsPerHost is how many keep-alive connections are kept per
+	// target host (default 64): a busy target reuses them.
+	MaxIdleConnsPerHost int
+}
+
+// Defaults of ClientOptions.
+const (
+	DefaultTimeout             = 30 * time.Second
+	DefaultMaxIdleConnsPerHost = 64
+)
+
+// NewHTTPClient returns the client that sends deliveries. It refuses to
+// connect to non-public addresses outside o.AllowedCIDRs (the error is a
+// *RefusedAddressError), ignores proxy settings from the environment (a
+// proxy would dial in hookd's place, unchecked), and returns a redirect
+// as the answer instead of following it.
+func NewHTTPClient(o ClientOptions) *http.Client {
+	return newHTTPClient(o, nil)
+}
+
+// newHTTPClient is NewHTTPClient with a resolver, so tests resolve names
+// without sending a DNS query (nil: the system's).
+func newHTTPClient(o ClientOptions, resolver *net.Resolver) *http.Client {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	dialer := &net.Dialer{
+		Timeout:        min(o.Timeout, 10*time.Second),
+		KeepAlive:      30 * time.Second,
+		ControlContext: dialControl(o.AllowedCIDRs),
+		Resolver:       resolver,
+	}
+	transport := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           0, // no overall limit: per host is what matters
+		MaxIdleConnsPerHost:    o.MaxIdleConnsPerHost,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    min(o.Timeout, 10*time.Second),
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	return &http.Client{
+		Transport: transport,
+		Timeout:   o.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}

@@ -1,0 +1,166 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"syscall"
+)
+
+// RefusedAddressError is the error of a request whose target resolved to
+// an address hookd must not dial (loopback, private, link-local...): a
+// webhook must never become a way to reach hookd's own network (SSRF).
+// errors.As finds it through the *url.Error of http.Client.Do.
+type RefusedAddressError struct {
+	Addr netip.Addr
+	// Reason names the kind of address, as in "loopback"; empty, it is
+	// worked out from Addr.
+	Reason string
+}
+
+func (e *RefusedAddressError) Error() string {
+	reason := e.Reason
+	if reason == "" {
+		reason = refusal(e.Addr)
+	}
+	return fmt.Sprintf("refused to connect to %s: %s addresses are not allowed (set HOOKD_ALLOWED_TARGET_CIDRS to allow)", e.Addr, reason)
+}
+
+// blocked lists the non-public ranges, most specific first so that the
+// reason is the precise one. IPv4-mapped IPv6 addresses are unmapped
+// before they are looked up, and IPv6 outside 2000::/3 (global unicast) is
+// refused whether listed or not.
+var blocked = []struct {
+	prefix netip.Prefix
+	reason string
+}{
+	{netip.MustParsePrefix("255.255.255.255/32"), "broadcast"},
+	{netip.MustParsePrefix("0.0.0.0/8"), "unspecified"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("10.0.0.0/8"), "private"},
+	{netip.MustParsePrefix("172.16.0.0/12"), "private"},
+	{netip.MustParsePrefix("192.168.0.0/16"), "private"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "shared (carrier-grade NAT)"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignment"},
+	{netip.MustParsePrefix("192.0.2.0/24"), "documentation"},
+	{netip.MustParsePrefix("198.51.100.0/24"), "documentation"},
+	{netip.MustParsePrefix("203.0.113.0/24"), "documentation"},
+	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
+
+	{netip.MustParsePrefix("::/128"), "unspecified"},
+	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("::/96"), "IPv4-compatible"},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use NAT64"},
+	{netip.MustParsePrefix("100::/64"), "discard-only"},
+	{netip.MustParsePrefix("2001::/32"), "Teredo"},
+	{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
+	{netip.MustParsePrefix("3fff::/20"), "documentation"},
+	{netip.MustParsePrefix("fc00::/7"), "unique local"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local"},
+	{netip.MustParsePrefix("fec0::/10"), "site-local"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast"},
+}
+
+var (
+	globalUnicast6 = netip.MustParsePrefix("2000::/3")
+	nat64          = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour      = netip.MustParsePrefix("2002::/16")
+)
+
+// refusal says why a may not be dialled, or "" when it is a public address.
+func refusal(a netip.Addr) string {
+	a = a.WithZone("").Unmap()
+	for _, b := range blocked {
+		if b.prefix.Contains(a) {
+			return b.reason
+		}
+	}
+	if a.Is4() {
+		return ""
+	}
+	// Translation prefixes carry an IPv4 address that a gateway reaches
+	// on hookd's behalf: they are as public as the address they carry.
+	raw := a.As16()
+	switch {
+	case nat64.Contains(a):
+		return embedded("NAT64", netip.AddrFrom4([4]byte(raw[12:16])))
+	case sixToFour.Contains(a):
+		return embedded("6to4", netip.AddrFrom4([4]byte(raw[2:6])))
+	case !globalUnicast6.Contains(a):
+		return "non-global IPv6"
+	}
+	return ""
+}
+
+func embedded(kind string, v4 netip.Addr) string {
+	if r := refusal(v4); r != "" {
+		return fmt.Sprintf("%s (embedding %s, %s)", kind, v4, r)
+	}
+	return ""
+}
+
+// checkAddr returns a *RefusedAddressError unless a is public or inside
+// one of the allowed prefixes.
+func checkAddr(a netip.Addr, allowed []netip.Prefix) error {
+	a = a.WithZone("")
+	for _, p := range allowed {
+		if p.Contains(a) || p.Contains(a.Unmap()) {
+			return nil
+		}
+	}
+	if r := refusal(a); r != "" {
+		return &RefusedAddressError{Addr: a.Unmap(), Reason: r}
+	}
+	return nil
+}
+
+// dialControl returns a net.Dialer ControlContext that checks the address
+// actually being dialled, after name resolution and for every address
+// tried, so a name that resolves (or rebinds) to a private address is
+// refused before a packet is sent.
+func dialControl(allowed []netip.Prefix) func(ctx context.Context, network, address string, c syscall.RawConn) error {
+	return func(_ context.Context, network, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("refused to connect to %q: not an IP address and port", address)
+		}
+		return checkAddr(ap.Addr(), allowed)
+	}
+}
+
+// ParseCIDRs parses a comma-separated list of prefixes such as
+// "127.0.0.0/8,::1/128" (HOOKD_ALLOWED_TARGET_CIDRS). A bare address is
+// a prefix of that single address; empty entries are skipped.
+func ParseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for entry := range strings.SplitSeq(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		var p netip.Prefix
+		if strings.Contains(entry, "/") {
+			var err error
+			if p, err = netip.ParsePrefix(entry); err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR prefix like 10.0.0.0/8 or fd00::/8", entry)
+			}
+		} else {
+			a, err := netip.ParseAddr(entry)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not an IP address or a CIDR prefix like 10.0.0.0/8", entry)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		// Dialled addresses are checked unmapped, so an IPv4-mapped prefix
+		// is kept as the IPv4 prefix it means.
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

@@ -1,0 +1,159 @@
+package delivery
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestRefusal(t *testing.T) {
+	tests := []struct {
+		addr   string
+		reason string // "" for a public address
+	}{
+		{"8.8.8.8", ""},
+		{"1.1.1.1", ""},
+		{"172.32.0.1", ""},
+		{"100.128.0.1", ""},
+		{"2606:4700:4700::1111", ""},
+		{"::ffff:8.8.8.8", ""},
+		{"64:ff9b::808:808", ""}, // NAT64 of 8.8.8.8
+		{"2002:808:808::1", ""},  // 6to4 of 8.8.8.8
+		{"2001:4860:4860::8888", ""},
+
+		{"127.0.0.1", "loopback"},
+		{"127.255.255.254", "loopback"},
+		{"::1", "loopback"},
+		{"0.0.0.0", "unspecified"},
+		{"0.1.2.3", "unspecified"},
+		{"::", "unspecified"},
+		{"10.1.2.3", "private"},
+		{"172.16.0.1", "private"},
+		{"172.31.255.255", "private"},
+		{"192.168.0.1", "private"},
+		{"100.64.0.1", "shared (carrier-grade NAT)"},
+		{"100.127.255.255", "shared (carrier-grade NAT)"},
+		{"169.254.169.254", "link-local"},
+		{"fe80::1", "link-local"},
+		{"fe80::1%eth0", "link-local"},
+		{"fd00::1", "unique local"},
+		{"fc00::1", "unique local"},
+		{"224.0.0.1", "multicast"},
+		{"239.255.255.250", "multicast"},
+		{"ff02::1", "multicast"},
+		{"255.255.255.255", "broadcast"},
+		{"240.0.0.1", "reserved"},
+		{"192.0.0.8", "IETF protocol assignment"},
+		{"192.0.2.1", "documentation"},
+		{"198.51.100.1", "documentation"},
+		{"203.0.113.1", "documentation"},
+		{"2001:db8::1", "documentation"},
+		{"198.18.0.1", "benchmarking"},
+		{"198.19.255.255", "benchmarking"},
+		{"::ffff:127.0.0.1", "loopback"},
+		{"::ffff:10.0.0.1", "private"},
+		{"::ffff:169.254.169.254", "link-local"},
+		{"::7f00:1", "IPv4-compatible"},
+		{"64:ff9b::7f00:1", "NAT64 (embedding 127.0.0.1, loopback)"},
+		{"64:ff9b::a9fe:a9fe", "NAT64 (embedding 169.254.169.254, link-local)"},
+		{"64:ff9b:1::a00:1", "local-use NAT64"},
+		{"2002:a00:1::1", "6to4 (embedding 10.0.0.1, private)"},
+		{"2002:7f00:1::", "6to4 (embedding 127.0.0.1, loopback)"},
+		{"2001::1", "Teredo"},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"},
+		{"100::1", "discard-only"},
+		{"fec0::1", "site-local"},
+		{"4000::1", "non-global IPv6"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			a := netip.MustParseAddr(tt.addr)
+			if got := refusal(a); got != tt.reason {
+				t.Errorf("refusal(%s) = %q, want %q", a, got, tt.reason)
+			}
+			err := checkAddr(a, nil)
+			if (err == nil) != (tt.reason == "") {
+				t.Errorf("checkAddr(%s) = %v", a, err)
+			}
+		})
+	}
+}
+
+func TestCheckAddrAllowed(t *testing.T) {
+	allowed, err := ParseCIDRs("127.0.0.0/8, 10.1.0.0/16,fd00::/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1", true},
+		{"::ffff:127.0.0.1", true},
+		{"10.1.2.3", true},
+		{"10.2.0.1", false},
+		{"fd00::1", true},
+		{"::1", false},
+		{"169.254.169.254", false},
+		{"8.8.8.8", true},
+	} {
+		err := checkAddr(netip.MustParseAddr(tt.addr), allowed)
+		if (err == nil) != tt.ok {
+			t.Errorf("checkAddr(%s) = %v, want allowed %v", tt.addr, err, tt.ok)
+		}
+		var refused *RefusedAddressError
+		if err != nil && !errors.As(err, &refused) {
+			t.Errorf("checkAddr(%s) = %T", tt.addr, err)
+		}
+	}
+}
+
+func TestRefusedAddressErrorMessage(t *testing.T) {
+	err := &RefusedAddressError{Addr: netip.MustParseAddr("127.0.0.1")}
+	want := "refused to connect to 127.0.0.1: loopback addresses are not allowed (set HOOKD_ALLOWED_TARGET_CIDRS to allow)"
+	if err.Error() != want {
+		t.Errorf("got %q\nwant %q", err.Error(), want)
+	}
+}
+
+func TestParseCIDRs(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // the prefixes joined by commas
+		err  string // a part of the error
+	}{
+		{"", "", ""},
+		{"  ", "", ""},
+		{"127.0.0.0/8,::1/128", "127.0.0.0/8,::1/128", ""},
+		{" 10.0.0.0/8 , 192.168.1.0/24 ,", "10.0.0.0/8,192.168.1.0/24", ""},
+		{"127.0.0.1", "127.0.0.1/32", ""},
+		{"::1", "::1/128", ""},
+		{"10.1.2.3/8", "10.0.0.0/8", ""},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8", ""},
+		{"127.0.0.0/8,localhost", "", `"localhost"`},
+		{"10.0.0.0/33", "", `"10.0.0.0/33"`},
+		{"10.0.0/8", "", `"10.0.0/8"`},
+		{"fe80::1%eth0", "", `"fe80::1%eth0"`},
+	}
+	for _, tt := range tests {
+		got, err := ParseCIDRs(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("ParseCIDRs(%q) = %v, %v; want an error naming %s", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseCIDRs(%q): %v", tt.in, err)
+			continue
+		}
+		var s []string
+		for _, p := range got {
+			s = append(s, p.String())
+		}
+		if strings.Join(s, ",") != tt.want {
+			t.Errorf("ParseCIDRs(%q) = %v, want %s", tt.in, s, tt.want)
+		}
+	}
+}
