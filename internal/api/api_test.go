@@ -1,0 +1,204 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hookd/hookd/internal/auth"
+	"github.com/hookd/hookd/internal/store/sqlite"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// apiHarness is the real handler on a real SQLite store, behind a real
+// HTTP server; every answer is checked against openapi.yaml.
+type apiHarness struct {
+	t       *testing.T
+	srv     *httptest.Server
+	db      *sqlite.DB
+	checker *openAPIChecker
+	mu      sync.Mutex
+	covered map[string]bool // "METHOD /path" of documented operations exercised
+}
+
+func newAPIHarness(t *testing.T) *apiHarness {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	authn, err := auth.New(ctx, auth.Config{}, db, time.Now, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	s := NewServer(Deps{Store: db, Auth: authn, Log: log, Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
+	h := &apiHarness{t: t, srv: httptest.NewServer(s), db: db, checker: newOpenAPIChecker(t), covered: map[string]bool{}}
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// token makes an API token for org directly in the store.
+func (h *apiHarness) token(org uuid.UUID) string {
+	plain, hash, err := auth.NewToken()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.db.TokenCreate(context.Background(), &webhook.Token{ID: uuid.New(), OrganizationID: org, Hash: hash, CreatedAt: time.Now().UTC()}); err != nil {
+		h.t.Fatal(err)
+	}
+	return plain
+}
+
+// do sends a request, checks the answer against the OpenAPI document, and
+// decodes it into out.
+func (h *apiHarness) do(token, method, path, body string, out any) int {
+	h.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, h.srv.URL+path, r)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Token "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	h.checker.Check(h.t, req, resp.StatusCode, resp.Header, data)
+	if route, _, err := h.checker.router.FindRoute(req); err == nil && route.Operation != nil {
+		h.mu.Lock()
+		h.covered[method+" "+route.Path] = true
+		h.mu.Unlock()
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			h.t.Fatalf("%s %s: %v: %s", method, path, err, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestAPIMatchesOpenAPI exercises every documented operation, its success
+// and its errors, and checks each answer against openapi.yaml.
+func TestAPIMatchesOpenAPI(t *testing.T) {
+	h := newAPIHarness(t)
+	org := uuid.New()
+	tok := h.token(org)
+	base := "/organization/" + org.String()
+
+	var created struct{ ID string }
+	if st := h.do(tok, "POST", base+"/webhook", `{"kind":"STANDARD","target_url":"https://example.com/h","events":["DEPLOYMENT_STARTED"],"target_secret":"x"}`, &created); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	hook := base + "/webhook/" + created.ID
+	var accepted struct{ ID string }
+	steps := []struct {
+		method, path, body string
+		status             int
+		out                any
+	}{
+		{"GET", base + "/webhook", "", 200, nil},
+		{"GET", hook, "", 200, nil},
+		{"PUT", hook, `{"kind":"SLACK","target_url":"https://example.com/s","events":["DEPLOYMENT_STARTED"],"description":"d"}`, 200, nil},
+		{"POST", base + "/deployment-event", `{"event_type":"DEPLOYMENT_STARTED","project":{"name":"p"},"environment":{"name":"e","mode":"STAGING"}}`, 202, &accepted},
+		{"GET", hook + "/delivery", "", 200, nil},
+		{"GET", hook + "/delivery?status=pending&limit=1", "", 200, nil},
+		{"GET", hook + "/delivery?status=bogus", "", 400, nil},
+		{"GET", hook + "/delivery?limit=0", "", 400, nil},
+		{"GET", hook + "/event", "", 200, nil},
+		{"POST", hook + "/test", "", 202, nil},
+		{"POST", hook + "/delivery/" + uuid.NewString() + "/retry", "", 404, nil},
+		{"POST", base + "/webhook", `{"kind":"EMAIL"}`, 400, nil},
+		{"POST", base + "/webhook", `{"kind":`, 400, nil},
+		{"POST", base + "/webhook", `{"description":"` + strings.Repeat("x", maxBody) + `"}`, 413, nil},
+		{"POST", base + "/deployment-event", `{"event_type":"NOPE"}`, 400, nil},
+		{"GET", base + "/webhook/" + uuid.NewString(), "", 404, nil},
+		{"GET", "/organization/" + uuid.NewString() + "/webhook", "", 403, nil},
+		{"GET", "/organization/nope/webhook", "", 400, nil},
+		{"PATCH", hook, "", 405, nil},
+		{"GET", "/healthz", "", 200, nil},
+		{"GET", "/readyz", "", 200, nil},
+		{"GET", "/openapi.yaml", "", 200, nil},
+		{"GET", "/metrics", "", 200, nil},
+	}
+	for _, s := range steps {
+		if st := h.do(tok, s.method, s.path, s.body, s.out); st != s.status {
+			t.Errorf("%s %s: %d, want %d", s.method, s.path, st, s.status)
+		}
+	}
+	if st := h.do("", "GET", base+"/webhook", "", nil); st != 401 {
+		t.Errorf("no credentials: %d", st)
+	}
+
+	// A delivery to retry: claim it as a dispatcher would, finish it.
+	ctx := context.Background()
+	now := time.Now()
+	tasks, err := h.db.DeliveryClaim(ctx, webhook.ClaimParams{Now: now.Add(time.Second), LeaseUntil: now.Add(time.Minute), Limit: 10})
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("claim: %v %d", err, len(tasks))
+	}
+	var outcomes []webhook.Outcome
+	for _, tk := range tasks {
+		outcomes = append(outcomes, webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{
+			ID: uuid.New(), OrganizationID: org, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
+			CreatedAt: now.UTC(), Number: 1, Kind: tk.Webhook.Kind, TargetURL: tk.Webhook.TargetURL, StatusCode: 500, ResponseBody: "boom",
+		}})
+	}
+	if err := h.db.DeliveryComplete(ctx, outcomes); err != nil {
+		t.Fatal(err)
+	}
+	var events struct {
+		Results []struct {
+			Request json.RawMessage `json:"request"`
+			Status  int             `json:"target_response_status_code"`
+		}
+	}
+	h.do(tok, "GET", hook+"/event", "", &events)
+	if len(events.Results) == 0 || events.Results[0].Status != 500 || !bytes.Contains(events.Results[0].Request, []byte(`"blocks"`)) {
+		t.Errorf("event log after a failed attempt (a SLACK webhook): %+v", events.Results)
+	}
+	if st := h.do(tok, "POST", hook+"/delivery/"+tasks[0].Delivery.ID.String()+"/retry", "", nil); st != 202 {
+		t.Errorf("retry: %d", st)
+	}
+	if st := h.do(tok, "DELETE", hook, "", nil); st != 204 {
+		t.Errorf("delete: %d", st)
+	}
+
+	var missing []string
+	for _, op := range h.checker.Documented() {
+		if !h.covered[op] {
+			missing = append(missing, op)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		t.Errorf("documented operations no test exercised: %v", missing)
+	}
+}

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// deliveryResponse is WebhookDelivery.
+type deliveryResponse struct {
+	ID             uuid.UUID              `json:"id"`
+	WebhookID      uuid.UUID              `json:"webhook_id"`
+	EventID        uuid.UUID              `json:"event_id"`
+	EventType      webhook.EventType      `json:"event_type"`
+	CreatedAt      time.Time              `json:"created_at"`
+	UpdatedAt      time.Time              `json:"updated_at"`
+	Status         webhook.DeliveryStatus `json:"status"`
+	Attempts       int                    `json:"attempts"`
+	LastStatusCode int                    `json:"last_status_code"`
+	LastError      string                 `json:"last_error"`
+	NextAttemptAt  *time.Time             `json:"next_attempt_at"`
+}
+
+func newDeliveryResponse(d *webhook.Delivery) deliveryResponse {
+	resp := deliveryResponse{
+		ID: d.ID, WebhookID: d.WebhookID, EventID: d.EventID, EventType: d.EventType,
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Status: d.Status,
+		Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
+	}
+	if d.Status == webhook.DeliveryPending || d.Status == webhook.DeliveryRunning {
+		due := d.DueAt.UTC()
+		resp.NextAttemptAt = &due
+	}
+	return resp
+}
+
+type deliveryPage struct {
+	Results    []deliveryResponse `json:"results"`
+	NextCursor *string            `json:"next_cursor"`
+}
+
+func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	h, err := s.webhookFromPath(r, org)
+	if err != nil {
+		return err
+	}
+	p := webhook.DeliveryListParams{OrganizationID: org, WebhookID: h.ID, Limit: 50}
+	q := r.URL.Query()
+	if v := q.Get("status"); v != "" {
+		p.Status = webhook.DeliveryStatus(v)
+		if !contains(webhook.DeliveryStatuses, p.Status) {
+			return webhook.Invalid("status", "must be one of pending, running, succeeded, failed")
+		}
+	}
+	if v := q.Get("cursor"); v != "" {
+		if p.Before, err = uuid.Parse(v); err != nil {
+			return webhook.Invalid("cursor", "is not a cursor returned by this endpoint")
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if p.Limit, err = strconv.Atoi(v); err != nil || p.Limit < 1 || p.Limit > 100 {
+			return webhook.Invalid("limit", "must be a whole number from 1 to 100")
+		}
+	}
+	list, err := s.store.DeliveryList(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	page := deliveryPage{Results: make([]deliveryResponse, len(list))}
+	for i, d := range list {
+		page.Results[i] = newDeliveryResponse(d)
+	}
+	if len(list) == p.Limit {
+		next := list[len(list)-1].ID.String()
+		page.NextCursor = &next
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	h, err := s.webhookFromPath(r, org)
+	if err != nil {
+		return err
+	}
+	id, err := pathUUID(r, "deliveryId")
+	if err != nil {
+		return err
+	}
+	d, err := s.store.DeliveryRetry(r.Context(), org, h.ID, id, s.now().UTC())
+	if err != nil {
+		return err
+	}
+	s.wake()
+	writeJSON(w, http.StatusAccepted, newDeliveryResponse(d))
+	return nil
+}
+
+type testResponse struct {
+	EventID    uuid.UUID `json:"event_id"`
+	DeliveryID uuid.UUID `json:"delivery_id"`
+}
+
+// testWebhook sends a sample event to this webhook alone, whatever its
+// filters say, so a person can check the target end to end.
+func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	h, err := s.webhookFromPath(r, org)
+	if err != nil {
+		return err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	ev := webhook.NewEvent(org, sampleEvent(h), id, s.now().UTC().Truncate(time.Microsecond))
+	ev.OnlyWebhookID = h.ID
+	receipt, err := s.accept(r.Context(), ev)
+	if err != nil {
+		return err
+	}
+	if len(receipt.DeliveryIDs) != 1 {
+		return webhook.Errorf(webhook.EInternal, "test event made %d deliveries", len(receipt.DeliveryIDs))
+	}
+	s.wake()
+	writeJSON(w, http.StatusAccepted, testResponse{EventID: receipt.ID, DeliveryID: receipt.DeliveryIDs[0]})
+	return nil
+}
+
+// sampleEvent is what "Send test event" sends: the first event type the
+// webhook subscribes to, for a made-up project.
+func sampleEvent(h *webhook.Webhook) *webhook.DeploymentEvent {
+	t := webhook.EventDeploymentSuccessful
+	if len(h.Events) > 0 {
+		t = h.Events[0]
+	}
+	d := &webhook.DeploymentEvent{EventType: t, CurrentStatus: "DEPLOYED", DesiredStatus: "DEPLOYED"}
+	d.Project.Name = "hookd-test"
+	d.Environment.Name = "test"
+	d.Environment.Mode = webhook.ModeDevelopment
+	return d
+}

@@ -1,0 +1,82 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// maxBody is the largest request body accepted: 1 MiB.
+const maxBody = 1 << 20
+
+// writeJSON writes v as the response body with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only a programming error gets here: every response type marshals.
+		status, b = http.StatusInternalServerError, []byte(`{"status":500,"error":"Internal Server Error","detail":"an internal error occurred"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// decode reads a JSON body of at most maxBody bytes into v, turning every
+// way it can go wrong into an error that tells the caller what to fix.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return webhook.Errorf(webhook.ETooLarge, "the request body is larger than %d bytes", maxBody)
+		}
+		return webhook.Errorf(webhook.EInvalid, "could not read the request body")
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return webhook.Errorf(webhook.EInvalid, "the request body is empty: send a JSON object")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return jsonError(err)
+	}
+	return nil
+}
+
+// jsonError explains a JSON decoding error, naming the field when the
+// decoder knows it.
+func jsonError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return webhook.Errorf(webhook.EInvalid, "malformed JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return webhook.Errorf(webhook.EInvalid, "the request body must be a JSON object, not %s", typ.Value)
+		}
+		return webhook.Invalid(typ.Field, "must be %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return webhook.Errorf(webhook.EInvalid, "malformed JSON: the body ends too early")
+	}
+	return webhook.Errorf(webhook.EInvalid, "malformed JSON: %v", err)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map", "ptr":
+		return "an object"
+	case "int", "int64", "float64", "uint":
+		return "a number"
+	}
+	return fmt.Sprintf("of type %s", goKind)
+}

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// statusOf is the one table from error codes to HTTP statuses.
+var statusOf = map[string]int{
+	webhook.EInvalid:         http.StatusBadRequest,
+	webhook.ETooLarge:        http.StatusRequestEntityTooLarge,
+	webhook.EUnauthorized:    http.StatusUnauthorized,
+	webhook.EForbidden:       http.StatusForbidden,
+	webhook.ENotFound:        http.StatusNotFound,
+	webhook.EConflict:        http.StatusConflict,
+	webhook.ETooManyRequests: http.StatusTooManyRequests,
+	webhook.EUnavailable:     http.StatusServiceUnavailable,
+	webhook.EInternal:        http.StatusInternalServerError,
+}
+
+// errorBody is Qovery's error object.
+type errorBody struct {
+	Status int    `json:"status"`
+	Error  string `json:"error"`
+	Detail string `json:"detail"`
+}
+
+// writeError turns err into Qovery's error body. Only internal errors are
+// logged as errors, and their text never reaches the client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := webhook.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status == http.StatusInternalServerError {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Token, Bearer`)
+	}
+	var e *webhook.Error
+	if errors.As(err, &e) && e.Code == webhook.EUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, errorBody{Status: status, Error: http.StatusText(status), Detail: webhook.ErrorMessage(err)})
+}
+
+// writeStatus writes an error body for a status that has no domain error
+// behind it (the router's 404 and 405).
+func writeStatus(w http.ResponseWriter, status int, detail string) {
+	writeJSON(w, status, errorBody{Status: status, Error: http.StatusText(status), Detail: detail})
+}

@@ -1,0 +1,54 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+type statusOK struct {
+	Status string `json:"status"`
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, statusOK{"ok"})
+	return nil
+}
+
+// readyz answers 200 only while the database answers.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		return webhook.Errorf(webhook.EUnavailable, "the database is not reachable")
+	}
+	writeJSON(w, http.StatusOK, statusOK{"ok"})
+	return nil
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Write(openAPIDocument)
+	return nil
+}
+
+// metrics are the API's own Prometheus series.
+type metrics struct {
+	eventsAccepted *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		eventsAccepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookd_events_accepted_total",
+			Help: "Deployment events accepted (committed) by intake, by event type.",
+		}, []string{"event_type"}),
+	}
+	reg.MustRegister(m.eventsAccepted)
+	return m
+}

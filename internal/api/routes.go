@@ -1,0 +1,32 @@
+package api
+
+import "net/http"
+
+// routes is the table of contents of the API, in the order of the OpenAPI
+// document (openapi.yaml).
+func (s *Server) routes(metricsHandler http.Handler, extra map[string]http.Handler) {
+	// Qovery's Organization Webhook operations.
+	s.handleOrg("GET /organization/{organizationId}/webhook", s.listWebhooks)
+	s.handleOrg("POST /organization/{organizationId}/webhook", s.createWebhook)
+	s.handleOrg("GET /organization/{organizationId}/webhook/{webhookId}", s.getWebhook)
+	s.handleOrg("PUT /organization/{organizationId}/webhook/{webhookId}", s.editWebhook)
+	s.handleOrg("DELETE /organization/{organizationId}/webhook/{webhookId}", s.deleteWebhook)
+	s.handleOrg("GET /organization/{organizationId}/webhook/{webhookId}/event", s.listWebhookEvents)
+
+	// hookd's own: intake, deliveries, test events.
+	s.handleOrg("POST /organization/{organizationId}/deployment-event", s.createDeploymentEvent)
+	s.handleOrg("GET /organization/{organizationId}/webhook/{webhookId}/delivery", s.listDeliveries)
+	s.handleOrg("POST /organization/{organizationId}/webhook/{webhookId}/delivery/{deliveryId}/retry", s.retryDelivery)
+	s.handleOrg("POST /organization/{organizationId}/webhook/{webhookId}/test", s.testWebhook)
+
+	// Operations, without authentication.
+	s.handle("GET /healthz", s.healthz)
+	s.handle("GET /readyz", s.readyz)
+	s.handle("GET /openapi.yaml", s.openAPI)
+	if metricsHandler != nil {
+		s.mux.Handle("GET /metrics", metricsHandler)
+	}
+	for pattern, h := range extra {
+		s.mux.Handle(pattern, h)
+	}
+}

@@ -1,0 +1,152 @@
+// Package api serves hookd's HTTP API: Qovery's organization webhook
+// operations, deployment-event intake, the delivery log, health and
+// metrics. Handlers return errors, which become Qovery's error body in one
+// place (errors.go).
+//
+// It never logs a secret, a token or an Authorization header, and never
+// lets one organization's caller see anything of another organization.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd/internal/auth"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// Deps is what the server needs from the rest of hookd.
+type Deps struct {
+	Store webhook.Store
+	Auth  *auth.Authenticator
+	// Accept commits one event with its deliveries; it returns only once
+	// they are durable. Nil means Store.EventsCreate, one event at a time.
+	Accept func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error)
+	// Wake tells the dispatcher new deliveries are due (may be nil).
+	Wake     func()
+	Log      *slog.Logger
+	Now      func() time.Time
+	Registry prometheus.Registerer
+	Metrics  http.Handler // served at /metrics when not nil
+	// Extra routes served beside the API (the console), by pattern.
+	Extra map[string]http.Handler
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	store   webhook.Store
+	auth    *auth.Authenticator
+	accept  func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error)
+	wake    func()
+	log     *slog.Logger
+	now     func() time.Time
+	mux     *http.ServeMux
+	metrics *metrics
+}
+
+// NewServer returns the API handler.
+func NewServer(d Deps) *Server {
+	s := &Server{store: d.Store, auth: d.Auth, accept: d.Accept, wake: d.Wake, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+	if s.accept == nil {
+		s.accept = func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
+			r, err := s.store.EventsCreate(ctx, []*webhook.Event{ev})
+			if err != nil {
+				return webhook.EventReceipt{}, err
+			}
+			return r[0], nil
+		}
+	}
+	if s.wake == nil {
+		s.wake = func() {}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	reg := d.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(reg)
+	s.routes(d.Metrics, d.Extra)
+	return s
+}
+
+// ServeHTTP answers from the route table; the router's own 404 and 405
+// answers are rewritten as Qovery's JSON error body.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r) // it sets the path values Handler does not
+		return
+	}
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		writeStatus(w, rec.status, r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+rec.header.Get("Allow"))
+	default:
+		writeStatus(w, http.StatusNotFound, "no such resource: "+r.URL.Path)
+	}
+}
+
+// statusRecorder captures what the router would answer, without a body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
+
+// handle registers a public route.
+func (s *Server) handle(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// orgHandler serves one organization's resource for an authorized caller.
+type orgHandler func(w http.ResponseWriter, r *http.Request, org uuid.UUID) error
+
+// handleOrg registers a route under /organization/{organizationId}: the
+// caller must authenticate (401) and may act on that organization (403).
+func (s *Server) handleOrg(pattern string, h orgHandler) {
+	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) error {
+		id, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			return err
+		}
+		org, err := pathUUID(r, "organizationId")
+		if err != nil {
+			return err
+		}
+		if !id.CanAccess(org) {
+			return webhook.Errorf(webhook.EForbidden, "these credentials do not give access to organization %s", org)
+		}
+		return h(w, r, org)
+	})
+}
+
+// pathUUID parses a path parameter that must be a UUID.
+func pathUUID(r *http.Request, name string) (uuid.UUID, error) {
+	v := r.PathValue(name)
+	id, err := uuid.Parse(v)
+	if err != nil || len(v) != 36 {
+		return uuid.Nil, webhook.Invalid(name, "must be a UUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6")
+	}
+	return id, nil
+}

@@ -1,0 +1,191 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// webhookRequest is OrganizationWebhookCreateRequest. Pointers tell an
+// absent field from an empty one; unknown fields (Qovery's console sends
+// the whole response object back) are ignored.
+type webhookRequest struct {
+	Kind                   *string  `json:"kind"`
+	TargetURL              *string  `json:"target_url"`
+	TargetSecret           *string  `json:"target_secret"`
+	Description            *string  `json:"description"`
+	Enabled                *bool    `json:"enabled"`
+	Events                 []string `json:"events"`
+	ProjectNamesFilter     []string `json:"project_names_filter"`
+	EnvironmentTypesFilter []string `json:"environment_types_filter"`
+}
+
+// spec turns the request into a validated webhook.Spec. An absent
+// `enabled` is true for a new webhook and unchanged on edit.
+func (q *webhookRequest) spec(current *webhook.Webhook) (webhook.Spec, error) {
+	s := webhook.Spec{
+		TargetSecret:           q.TargetSecret,
+		Enabled:                current == nil || current.Enabled,
+		Events:                 convert[webhook.EventType](q.Events),
+		ProjectNamesFilter:     q.ProjectNamesFilter,
+		EnvironmentTypesFilter: convert[webhook.EnvironmentMode](q.EnvironmentTypesFilter),
+	}
+	if q.Kind != nil {
+		s.Kind = webhook.Kind(*q.Kind)
+	}
+	if q.TargetURL != nil {
+		s.TargetURL = *q.TargetURL
+	}
+	if q.Description != nil {
+		s.Description = *q.Description
+	}
+	if q.Enabled != nil {
+		s.Enabled = *q.Enabled
+	}
+	s.Normalize()
+	return s, s.Validate()
+}
+
+func convert[T ~string](in []string) []T {
+	out := make([]T, len(in))
+	for i, v := range in {
+		out[i] = T(v)
+	}
+	return out
+}
+
+// webhookResponse is OrganizationWebhookResponse (and the identical
+// create response). The secret never appears: only whether one is set.
+type webhookResponse struct {
+	ID                     uuid.UUID                 `json:"id"`
+	CreatedAt              time.Time                 `json:"created_at"`
+	UpdatedAt              time.Time                 `json:"updated_at"`
+	Kind                   webhook.Kind              `json:"kind"`
+	TargetURL              string                    `json:"target_url"`
+	TargetSecretSet        bool                      `json:"target_secret_set"`
+	Description            string                    `json:"description"`
+	Enabled                bool                      `json:"enabled"`
+	Events                 []webhook.EventType       `json:"events"`
+	ProjectNamesFilter     []string                  `json:"project_names_filter"`
+	EnvironmentTypesFilter []webhook.EnvironmentMode `json:"environment_types_filter"`
+	DisabledReason         string                    `json:"disabled_reason"`
+}
+
+func newWebhookResponse(w *webhook.Webhook) webhookResponse {
+	return webhookResponse{
+		ID:                     w.ID,
+		CreatedAt:              w.CreatedAt.UTC(),
+		UpdatedAt:              w.UpdatedAt.UTC(),
+		Kind:                   w.Kind,
+		TargetURL:              w.TargetURL,
+		TargetSecretSet:        w.TargetSecret != "",
+		Description:            w.Description,
+		Enabled:                w.Enabled,
+		Events:                 nonNil(w.Events),
+		ProjectNamesFilter:     nonNil(w.ProjectNamesFilter),
+		EnvironmentTypesFilter: nonNil(w.EnvironmentTypesFilter),
+		DisabledReason:         w.DisabledReason,
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+type results[T any] struct {
+	Results []T `json:"results"`
+}
+
+func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	hooks, err := s.store.WebhookList(r.Context(), org)
+	if err != nil {
+		return err
+	}
+	out := results[webhookResponse]{Results: make([]webhookResponse, len(hooks))}
+	for i, h := range hooks {
+		out.Results[i] = newWebhookResponse(h)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	var req webhookRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	spec, err := req.spec(nil)
+	if err != nil {
+		return err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	h := &webhook.Webhook{ID: id, OrganizationID: org, CreatedAt: now, UpdatedAt: now}
+	h.Apply(spec)
+	if err := s.store.WebhookCreate(r.Context(), h); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, newWebhookResponse(h))
+	return nil
+}
+
+// webhookFromPath loads the webhook named by the path, in org.
+func (s *Server) webhookFromPath(r *http.Request, org uuid.UUID) (*webhook.Webhook, error) {
+	id, err := pathUUID(r, "webhookId")
+	if err != nil {
+		return nil, err
+	}
+	return s.store.WebhookGet(r.Context(), org, id)
+}
+
+func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	h, err := s.webhookFromPath(r, org)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newWebhookResponse(h))
+	return nil
+}
+
+func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	h, err := s.webhookFromPath(r, org)
+	if err != nil {
+		return err
+	}
+	var req webhookRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	spec, err := req.spec(h)
+	if err != nil {
+		return err
+	}
+	h.Apply(spec)
+	h.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+	if err := s.store.WebhookUpdate(r.Context(), h); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newWebhookResponse(h))
+	return nil
+}
+
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	id, err := pathUUID(r, "webhookId")
+	if err != nil {
+		return err
+	}
+	if err := s.store.WebhookDelete(r.Context(), org, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

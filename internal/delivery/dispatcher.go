@@ -1,0 +1,477 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd/internal/signing"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// MaxResponseBody is how much of a target's answer is kept (and read).
+const MaxResponseBody = 64 << 10
+
+// Config tunes the dispatcher; zero values take the defaults.
+type Config struct {
+	Store    webhook.Store
+	Client   *http.Client
+	Schedule Schedule
+	// Timeout bounds one request; the lease on a claimed delivery is
+	// longer, so a slow target never gets a second concurrent copy.
+	Timeout time.Duration
+	// MaxInflightPerWebhook bounds the concurrent requests to one webhook,
+	// so a hanging target cannot take every worker.
+	MaxInflightPerWebhook int
+	// Concurrency bounds the requests in flight across all webhooks.
+	Concurrency int
+	// DisableAfter disables a webhook failing continuously for this long.
+	DisableAfter time.Duration
+	// StopGrace is how long requests in flight may go on after Run's
+	// context ends; past it they are cancelled and retried later.
+	StopGrace time.Duration
+	// PollInterval is how often the queue is checked without a wake-up:
+	// it is what makes retries and other nodes' deliveries start on time.
+	PollInterval time.Duration
+	UserAgent    string
+	Now          func() time.Time
+	Rand         func() float64
+	Log          *slog.Logger
+	Registry     prometheus.Registerer
+}
+
+// Dispatcher claims due deliveries, sends them, and records the outcome.
+type Dispatcher struct {
+	cfg   Config
+	lease time.Duration
+	wake  chan struct{}
+	m     *dispatchMetrics
+
+	mu       sync.Mutex
+	inflight map[uuid.UUID]int             // requests in flight per webhook
+	queued   map[uuid.UUID][]*webhook.Task // claimed, waiting for a slot of their webhook
+	total    int                           // requests in flight + queued
+	freed    chan struct{}
+
+	outcomes chan webhook.Outcome
+}
+
+// perWebhookQueue bounds, per webhook, the claimed deliveries waiting for
+// a free slot; with the lease below it guarantees a queued delivery is
+// sent before its lease ends even when the target hangs every request.
+const perWebhookQueue = 4
+
+// New returns a dispatcher; Run starts it.
+func New(cfg Config) *Dispatcher {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.MaxInflightPerWebhook <= 0 {
+		cfg.MaxInflightPerWebhook = 8
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 256
+	}
+	if cfg.DisableAfter <= 0 {
+		cfg.DisableAfter = 120 * time.Hour
+	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = min(cfg.Timeout, 12*time.Second)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 200 * time.Millisecond
+	}
+	if len(cfg.Schedule) == 0 {
+		cfg.Schedule, _ = ParseSchedule(DefaultSchedule)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Client == nil {
+		cfg.Client = NewHTTPClient(ClientOptions{Timeout: cfg.Timeout})
+	}
+	return &Dispatcher{
+		cfg: cfg,
+		// A queued delivery waits at most perWebhookQueue rounds of
+		// Timeout before it is sent, then takes up to Timeout itself; the
+		// margin covers recording the outcome.
+		lease:    time.Duration(perWebhookQueue+2)*cfg.Timeout + 5*time.Second,
+		wake:     make(chan struct{}, 1),
+		freed:    make(chan struct{}, 1),
+		m:        newDispatchMetrics(cfg.Registry, cfg.Store, cfg.Now),
+		inflight: map[uuid.UUID]int{},
+		queued:   map[uuid.UUID][]*webhook.Task{},
+		outcomes: make(chan webhook.Outcome, 1024),
+	}
+}
+
+// Wake tells the dispatcher deliveries may be due now. It never blocks.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx is done, then stops claiming, lets requests in
+// flight finish (for StopGrace at most), records their outcomes and
+// gives back what was claimed but not sent. It returns once all of that
+// is done, so nothing is lost or left leased.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	recorded := make(chan struct{})
+	go func() {
+		d.record()
+		close(recorded)
+	}()
+
+	var sends sync.WaitGroup
+	// Requests are not cancelled with ctx: a stop lets them finish, for
+	// StopGrace at most.
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	poll := time.NewTicker(d.cfg.PollInterval)
+	defer poll.Stop()
+	for ctx.Err() == nil {
+		full := d.claim(ctx, sendCtx, &sends)
+		if full {
+			continue // more may be due right now
+		}
+		select {
+		case <-ctx.Done():
+		case <-d.wake:
+		case <-d.freed:
+		case <-poll.C:
+		}
+	}
+
+	d.releaseQueued()
+	grace := time.AfterFunc(d.cfg.StopGrace, cancelSends)
+	sends.Wait()
+	grace.Stop()
+	close(d.outcomes)
+	<-recorded
+	return nil
+}
+
+// claim leases as many due deliveries as there is room for and starts
+// them; it reports whether it got all it asked for.
+func (d *Dispatcher) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) bool {
+	d.mu.Lock()
+	room := d.cfg.Concurrency - d.total
+	var exclude []uuid.UUID
+	for id, n := range d.inflight {
+		if n >= d.cfg.MaxInflightPerWebhook && len(d.queued[id]) >= perWebhookQueue {
+			exclude = append(exclude, id)
+		}
+	}
+	d.mu.Unlock()
+	if room <= 0 {
+		return false
+	}
+	limit := min(room, 256)
+	now := d.cfg.Now()
+	tasks, err := d.cfg.Store.DeliveryClaim(ctx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(d.lease), Limit: limit, ExcludeWebhooks: exclude})
+	if err != nil {
+		if ctx.Err() == nil {
+			d.cfg.Log.Error("claiming deliveries failed", "err", err)
+		}
+		return false
+	}
+	var release []webhook.DeliveryRef
+	d.mu.Lock()
+	for _, t := range tasks {
+		id := t.Webhook.ID
+		switch {
+		case d.inflight[id] < d.cfg.MaxInflightPerWebhook:
+			d.start(sendCtx, sends, t)
+		case len(d.queued[id]) < perWebhookQueue:
+			d.queued[id] = append(d.queued[id], t)
+			d.total++
+		default:
+			release = append(release, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
+		}
+	}
+	d.mu.Unlock()
+	if len(release) > 0 {
+		// Claimed in one batch beyond what the webhook may take: give them
+		// back, due now, rather than hold them past their lease.
+		if err := d.cfg.Store.DeliveryRelease(context.WithoutCancel(ctx), release, now); err != nil {
+			d.cfg.Log.Error("releasing deliveries failed", "err", err)
+		}
+	}
+	return len(tasks) == limit && len(release) == 0
+}
+
+// start sends t in its own goroutine; d.mu is held.
+func (d *Dispatcher) start(ctx context.Context, sends *sync.WaitGroup, t *webhook.Task) {
+	id := t.Webhook.ID
+	d.inflight[id]++
+	d.total++
+	sends.Add(1)
+	go func() {
+		defer sends.Done()
+		for t != nil {
+			d.outcomes <- d.attempt(ctx, t)
+			t = d.next(id)
+		}
+	}()
+}
+
+// next frees the slot of a finished request and hands it the webhook's
+// next queued delivery, if any.
+func (d *Dispatcher) next(id uuid.UUID) *webhook.Task {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.total--
+	if q := d.queued[id]; len(q) > 0 {
+		t := q[0]
+		if len(q) == 1 {
+			delete(d.queued, id)
+		} else {
+			d.queued[id] = q[1:]
+		}
+		return t // its slot in total was taken when it was queued
+	}
+	if d.inflight[id]--; d.inflight[id] == 0 {
+		delete(d.inflight, id)
+	}
+	select {
+	case d.freed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// releaseQueued gives back the deliveries claimed but not started.
+func (d *Dispatcher) releaseQueued() {
+	d.mu.Lock()
+	var refs []webhook.DeliveryRef
+	for id, q := range d.queued {
+		for _, t := range q {
+			refs = append(refs, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
+		}
+		d.total -= len(q)
+		delete(d.queued, id)
+	}
+	d.mu.Unlock()
+	if len(refs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.cfg.Store.DeliveryRelease(ctx, refs, d.cfg.Now()); err != nil {
+		// Their leases expire anyway; another start takes them over.
+		d.cfg.Log.Error("releasing queued deliveries failed", "err", err, "count", len(refs))
+	}
+}
+
+// record writes outcomes in batches: one transaction for everything that
+// finished since the last write.
+func (d *Dispatcher) record() {
+	batch := make([]webhook.Outcome, 0, 256)
+	for o := range d.outcomes {
+		batch = append(batch[:0], o)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case o, ok := <-d.outcomes:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		d.write(batch)
+	}
+}
+
+func (d *Dispatcher) write(batch []webhook.Outcome) {
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := d.cfg.Store.DeliveryComplete(ctx, batch)
+		cancel()
+		if err == nil {
+			break
+		}
+		// Unrecorded outcomes are not lost: their leases expire and the
+		// deliveries are sent again (at least once, never zero times).
+		d.cfg.Log.Error("recording delivery outcomes failed", "err", err, "count", len(batch), "try", try+1)
+		if try == 2 {
+			return
+		}
+		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
+	}
+	for _, o := range batch {
+		d.m.observe(o)
+	}
+}
+
+// attempt sends one request for t and decides what happens next.
+func (d *Dispatcher) attempt(ctx context.Context, t *webhook.Task) webhook.Outcome {
+	start := d.cfg.Now()
+	id, err := uuid.NewV7()
+	if err != nil {
+		id = uuid.New()
+	}
+	a := webhook.Attempt{
+		ID:             id,
+		OrganizationID: t.Delivery.OrganizationID,
+		WebhookID:      t.Webhook.ID,
+		DeliveryID:     t.Delivery.ID,
+		EventID:        t.Event.ID,
+		CreatedAt:      start.UTC().Truncate(time.Microsecond),
+		Number:         t.Delivery.Attempts + 1,
+		Kind:           t.Webhook.Kind,
+		TargetURL:      webhook.RedactedURL(t.Webhook.TargetURL),
+	}
+	var retryAfter time.Duration
+	if !t.Webhook.Enabled {
+		// Disabled since the delivery was made (by a person, or by hookd
+		// after a 410): nothing more is sent to it.
+		a.Error = "not sent: the webhook is disabled"
+		return webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed}
+	}
+	status, body, err := d.send(ctx, t, start)
+	a.Duration = d.cfg.Now().Sub(start)
+	a.StatusCode, a.ResponseBody = status.code, body
+	if err != nil {
+		a.Error = err.Error()
+	}
+	retryAfter = status.retryAfter
+
+	o := webhook.Outcome{Attempt: a}
+	switch {
+	case err == nil && status.code >= 200 && status.code < 300:
+		o.Status = webhook.DeliverySucceeded
+		return o
+	case status.code == http.StatusGone:
+		o.Status = webhook.DeliveryFailed
+		o.DisableReason = fmt.Sprintf("the target answered 410 Gone at %s", start.UTC().Format(time.RFC3339))
+		return o
+	}
+	if !t.Webhook.FailingSince.IsZero() && start.Sub(t.Webhook.FailingSince) >= d.cfg.DisableAfter {
+		o.Status = webhook.DeliveryFailed
+		o.DisableReason = fmt.Sprintf("every attempt failed since %s (%s) with no success",
+			t.Webhook.FailingSince.UTC().Format(time.RFC3339), d.cfg.DisableAfter)
+		return o
+	}
+	next, ok := d.cfg.Schedule.Next(a.Number, start, d.cfg.Rand)
+	if !ok {
+		o.Status = webhook.DeliveryFailed
+		return o
+	}
+	if retryAfter > 0 {
+		next = start.Add(d.cfg.Schedule.Clamp(retryAfter))
+	}
+	o.Status, o.NextAttemptAt = webhook.DeliveryPending, next
+	return o
+}
+
+type answer struct {
+	code       int
+	retryAfter time.Duration
+}
+
+// send makes the HTTP request. Its error explains a failure without an
+// answer; a non-2xx answer is not an error here.
+func (d *Dispatcher) send(ctx context.Context, t *webhook.Task, now time.Time) (answer, string, error) {
+	body := webhook.Render(t.Webhook.Kind, &t.Event)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Webhook.TargetURL, bytes.NewReader(body))
+	if err != nil {
+		return answer{}, "", fmt.Errorf("invalid target URL: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", d.cfg.UserAgent)
+	if t.Webhook.Kind == webhook.KindStandard {
+		SetHeaders(req.Header, t.Event.ID.String(), t.Webhook.TargetSecret, now, body)
+	}
+	resp, err := d.cfg.Client.Do(req)
+	if err != nil {
+		return answer{}, "", describe(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
+	a := answer{code: resp.StatusCode}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		a.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	}
+	if err != nil {
+		return a, string(b), fmt.Errorf("reading the response: %w", describe(err))
+	}
+	return a, string(b), nil
+}
+
+// SetHeaders sets the signature headers of a STANDARD request: the
+// Standard Webhooks trio (webhook-id is the event id, the same on every
+// retry, so receivers can de-duplicate) and, with a secret, Qovery's.
+func SetHeaders(h http.Header, eventID, secret string, now time.Time, body []byte) {
+	h["webhook-id"] = []string{eventID}
+	h["webhook-timestamp"] = []string{strconv.FormatInt(now.Unix(), 10)}
+	if secret == "" {
+		return
+	}
+	h["webhook-signature"] = []string{signing.Sign(secret, eventID, now, body)}
+	h.Set("Qovery-Signature", secret)
+	h.Set("Qovery-Secret", secret)
+}
+
+// describe turns a transport error into a sentence for the delivery log,
+// keeping the refused-address reason and dropping Go's URL wrapping
+// (which would repeat the target URL, credentials included).
+func describe(err error) error {
+	var refused *RefusedAddressError
+	if errors.As(err, &refused) {
+		return refused
+	}
+	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		return errors.New("timed out waiting for the target")
+	}
+	var uerr interface{ Unwrap() error }
+	if errors.As(err, &uerr) {
+		if inner := uerr.Unwrap(); inner != nil {
+			return inner
+		}
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// parseRetryAfter reads seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
