@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookd/hookd/internal/delivery"
+)
+
+// config is everything hookd reads from its environment, read once in
+// run and passed down.
+type config struct {
+	Addr        string
+	DatabaseURL string
+	LogFormat   string
+	LogLevel    slog.Level
+
+	JWTSecret             []byte
+	JWKSURL               string
+	JWTIssuer             string
+	JWTAudience           string
+	JWTOrganizationsClaim string
+
+	DeliveryTimeout       time.Duration
+	RetrySchedule         delivery.Schedule
+	DisableAfter          time.Duration
+	MaxInflightPerWebhook int
+	AllowedTargetCIDRs    []netip.Prefix
+	Retention             time.Duration
+	PprofAddr             string
+}
+
+// variable documents one environment variable; the README's table is
+// checked against this list by a test.
+type variable struct {
+	name, def, help string
+}
+
+var variables = []variable{
+	{"HOOKD_ADDR", ":8080", "address the HTTP server listens on"},
+	{"HOOKD_DATABASE_URL", "sqlite:hookd.db", "`sqlite:PATH` (embedded) or `postgres://...` (several nodes may share it)"},
+	{"HOOKD_LOG_FORMAT", "text", "`text` or `json`"},
+	{"HOOKD_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`"},
+	{"HOOKD_JWT_HS256_SECRET", "", "accept HS256 JWTs signed with this secret (development); `HOOKD_JWT_HS256_SECRET_FILE` reads it from a file"},
+	{"HOOKD_JWT_JWKS_URL", "", "accept RS256/ES256 JWTs signed by a key of this JWKS (cached, refreshed)"},
+	{"HOOKD_JWT_ISSUER", "", "required `iss` of JWTs, when set"},
+	{"HOOKD_JWT_AUDIENCE", "", "required `aud` of JWTs, when set"},
+	{"HOOKD_JWT_ORGANIZATIONS_CLAIM", "organizations", "JWT claim listing the organization UUIDs the bearer may act on"},
+	{"HOOKD_DELIVERY_TIMEOUT", "15s", "timeout of one delivery request"},
+	{"HOOKD_RETRY_SCHEDULE", delivery.DefaultSchedule, "delays before each attempt; ±20% jitter after the first"},
+	{"HOOKD_DISABLE_AFTER", "120h", "disable a webhook that failed continuously this long"},
+	{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK", "8", "concurrent requests to one webhook at most"},
+	{"HOOKD_ALLOWED_TARGET_CIDRS", "", "non-public ranges targets may resolve to anyway, e.g. `127.0.0.0/8,::1/128`"},
+	{"HOOKD_RETENTION", "720h", "events, deliveries and attempts older than this are removed"},
+	{"HOOKD_PPROF_ADDR", "", "serve pprof on this address (e.g. `127.0.0.1:6060`); off when empty"},
+}
+
+func loadConfig(getenv func(string) string) (*config, error) {
+	get := func(name string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		for _, v := range variables {
+			if v.name == name {
+				return v.def
+			}
+		}
+		return ""
+	}
+	c := &config{
+		Addr:                  get("HOOKD_ADDR"),
+		DatabaseURL:           get("HOOKD_DATABASE_URL"),
+		LogFormat:             get("HOOKD_LOG_FORMAT"),
+		JWKSURL:               get("HOOKD_JWT_JWKS_URL"),
+		JWTIssuer:             get("HOOKD_JWT_ISSUER"),
+		JWTAudience:           get("HOOKD_JWT_AUDIENCE"),
+		JWTOrganizationsClaim: get("HOOKD_JWT_ORGANIZATIONS_CLAIM"),
+		PprofAddr:             get("HOOKD_PPROF_ADDR"),
+	}
+	var err error
+	fail := func(name string, e error) error { return fmt.Errorf("%s: %w", name, e) }
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return nil, fail("HOOKD_LOG_FORMAT", fmt.Errorf("must be text or json, not %q", c.LogFormat))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("HOOKD_LOG_LEVEL"))); err != nil {
+		return nil, fail("HOOKD_LOG_LEVEL", fmt.Errorf("must be debug, info, warn or error"))
+	}
+	secret, err := secretValue(getenv, "HOOKD_JWT_HS256_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	c.JWTSecret = []byte(secret)
+	durations := []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"HOOKD_DELIVERY_TIMEOUT", &c.DeliveryTimeout},
+		{"HOOKD_DISABLE_AFTER", &c.DisableAfter},
+		{"HOOKD_RETENTION", &c.Retention},
+	}
+	for _, d := range durations {
+		if *d.dst, err = time.ParseDuration(get(d.name)); err != nil || *d.dst <= 0 {
+			return nil, fail(d.name, fmt.Errorf("must be a positive duration such as 15s or 2h, not %q", get(d.name)))
+		}
+	}
+	if c.RetrySchedule, err = delivery.ParseSchedule(get("HOOKD_RETRY_SCHEDULE")); err != nil {
+		return nil, fail("HOOKD_RETRY_SCHEDULE", err)
+	}
+	if c.MaxInflightPerWebhook, err = strconv.Atoi(get("HOOKD_MAX_INFLIGHT_PER_WEBHOOK")); err != nil || c.MaxInflightPerWebhook < 1 {
+		return nil, fail("HOOKD_MAX_INFLIGHT_PER_WEBHOOK", fmt.Errorf("must be a whole number of at least 1"))
+	}
+	if v := get("HOOKD_ALLOWED_TARGET_CIDRS"); v != "" {
+		if c.AllowedTargetCIDRs, err = delivery.ParseCIDRs(v); err != nil {
+			return nil, fail("HOOKD_ALLOWED_TARGET_CIDRS", err)
+		}
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return nil, fail("HOOKD_DATABASE_URL", fmt.Errorf("must start with sqlite: or postgres://"))
+	}
+	return c, nil
+}
+
+// secretValue reads NAME, or the file named by NAME_FILE.
+func secretValue(getenv func(string) string, name string) (string, error) {
+	if v := getenv(name); v != "" {
+		return v, nil
+	}
+	path := getenv(name + "_FILE")
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}

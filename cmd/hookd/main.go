@@ -1,0 +1,174 @@
+// Command hookd is a self-hosted server for Qovery-compatible organization
+// webhooks: it stores webhooks, takes deployment events, and delivers them.
+// main only wires; run holds the logic so tests can call it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/sqlite"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// Set with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "hookd:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `hookd: Qovery-compatible organization webhooks, self-hosted.
+
+Usage:
+  hookd serve                 run the server (API, intake, delivery)
+  hookd migrate               apply database migrations and exit
+  hookd token create|list|revoke
+                              manage API tokens
+  hookd version               print the version
+
+Configuration is read from HOOKD_* environment variables; "hookd serve --help" lists them.
+`
+
+// run is hookd's whole command line.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stderr)
+	case "token":
+		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+func versionString() string {
+	c := commit
+	if c == "" {
+		if info, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range info.Settings {
+				if s.Key == "vcs.revision" {
+					c = s.Value
+				}
+			}
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return fmt.Sprintf("hookd %s (commit %s, %s)", version, c, runtime.Version())
+}
+
+// newFlagSet returns a FlagSet whose --help prints usage and the
+// environment variables it reads.
+func newFlagSet(name, synopsis string, stderr io.Writer, showEnv bool) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: hookd %s\n", synopsis)
+		fs.PrintDefaults()
+		if showEnv {
+			fmt.Fprintln(stderr, "\nEnvironment:")
+			for _, v := range variables {
+				def := v.def
+				if def == "" {
+					def = "(unset)"
+				}
+				fmt.Fprintf(stderr, "  %-32s %s; default %s\n", v.name, strings.ReplaceAll(v.help, "`", ""), def)
+			}
+		}
+	}
+	return fs
+}
+
+// store is a backend with its migrations.
+type store interface {
+	webhook.Store
+	Migrate(ctx context.Context) error
+}
+
+// openStore opens the database named by a HOOKD_DATABASE_URL.
+func openStore(ctx context.Context, url string) (store, error) {
+	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
+		if path == "" {
+			return nil, errors.New("HOOKD_DATABASE_URL: sqlite: needs a file path, e.g. sqlite:hookd.db")
+		}
+		return sqlite.Open(ctx, path)
+	}
+	return postgres.Open(ctx, url)
+}
+
+func newLogger(c *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := newFlagSet("migrate", "migrate", stderr, true)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrating: %w", err)
+	}
+	fmt.Fprintln(stderr, "hookd: database is up to date")
+	return nil
+}

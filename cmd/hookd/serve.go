@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hookd/hookd/internal/api"
+	"github.com/hookd/hookd/internal/auth"
+	"github.com/hookd/hookd/internal/delivery"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// shutdownTimeout bounds a graceful stop: in-flight API requests first,
+// then in-flight deliveries (each bounded by the delivery timeout).
+const shutdownTimeout = 10 * time.Second
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve", stderr, true)
+	addr := fs.String("addr", "", "listen address (overrides HOOKD_ADDR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		c.Addr = *addr
+	}
+	log := newLogger(c, stderr)
+
+	db, err := openStore(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrating the database: %w", err)
+	}
+
+	// Background work lives until serve returns, not until the signal:
+	// the dispatcher must outlive the API server's shutdown.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+
+	authn, err := auth.New(bg, auth.Config{
+		HS256Secret:        c.JWTSecret,
+		JWKSURL:            c.JWKSURL,
+		Issuer:             c.JWTIssuer,
+		Audience:           c.JWTAudience,
+		OrganizationsClaim: c.JWTOrganizationsClaim,
+	}, db, time.Now, log)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	client := delivery.NewHTTPClient(delivery.ClientOptions{Timeout: c.DeliveryTimeout, AllowedCIDRs: c.AllowedTargetCIDRs})
+	dispatcher := delivery.New(delivery.Config{
+		Store:                 db,
+		Client:                client,
+		Schedule:              c.RetrySchedule,
+		Timeout:               c.DeliveryTimeout,
+		MaxInflightPerWebhook: c.MaxInflightPerWebhook,
+		DisableAfter:          c.DisableAfter,
+		StopGrace:             shutdownTimeout,
+		UserAgent:             "hookd/" + version,
+		Log:                   log,
+		Registry:              reg,
+	})
+	handler := api.NewServer(api.Deps{
+		Store:    db,
+		Auth:     authn,
+		Wake:     dispatcher.Wake,
+		Log:      log,
+		Registry: reg,
+		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+	})
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		dispatcher.Run(bg)
+	}()
+	go func() {
+		defer wg.Done()
+		retain(bg, db, c.Retention, log)
+	}()
+	if c.PprofAddr != "" {
+		go servePprof(bg, c.PprofAddr, log)
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("hookd serving", "addr", ln.Addr().String(), "version", version, "database", databaseKind(c.DatabaseURL))
+
+	select {
+	case err := <-serveErr:
+		stopBG()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("hookd stopping: finishing in-flight requests and deliveries")
+	// The dispatcher stops claiming at once and its requests in flight get
+	// a grace period, while the API finishes its own requests.
+	stopBG()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("some API requests did not finish in time", "err", err)
+	}
+	wg.Wait()
+	log.Info("hookd stopped")
+	return nil
+}
+
+// retain removes old events, deliveries and attempts, hourly.
+func retain(ctx context.Context, db webhook.Store, keep time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := db.DeleteBefore(ctx, time.Now().Add(-keep))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("retention cleanup failed", "err", err)
+		case n > 0:
+			log.Info("retention cleanup", "events_removed", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func servePprof(ctx context.Context, addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	log.Info("pprof serving", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("pprof server failed", "err", err)
+	}
+}
+
+func databaseKind(url string) string {
+	if len(url) >= 7 && url[:7] == "sqlite:" {
+		return "sqlite"
+	}
+	return "postgres"
+}

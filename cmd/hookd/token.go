@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/auth"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// runToken manages API tokens directly in the database, so it works
+// before any server runs and while one runs on the same database.
+func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "Usage: hookd token create|list|revoke [flags]")
+		return usageError{"token: no subcommand given"}
+	}
+	var (
+		fs   = newFlagSet("token "+args[0], "", stderr, false)
+		org  = fs.String("organization", "", "organization UUID the token acts on (required)")
+		name = fs.String("name", "", "a name to recognise the token by")
+	)
+	switch args[0] {
+	case "create":
+		fs.Usage = flagUsage(fs, stderr, "token create --organization UUID [--name NAME]\n\nPrints the new token alone on stdout. Only its hash is stored: it cannot be shown again.")
+	case "list":
+		fs.Usage = flagUsage(fs, stderr, "token list --organization UUID")
+	case "revoke":
+		fs.Usage = flagUsage(fs, stderr, "token revoke TOKEN_ID\n\nThe token answers 401 from then on.")
+	default:
+		return usageError{fmt.Sprintf("token: unknown subcommand %q (create, list or revoke)", args[0])}
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	orgID := func() (uuid.UUID, error) {
+		id, err := uuid.Parse(*org)
+		if *org == "" || err != nil {
+			return uuid.Nil, usageError{"--organization must be an organization UUID"}
+		}
+		return id, nil
+	}
+	// Validate the command line before touching the database.
+	var orgUUID, tokenID uuid.UUID
+	switch args[0] {
+	case "create", "list":
+		if orgUUID, err = orgID(); err != nil {
+			return err
+		}
+	case "revoke":
+		if fs.NArg() != 1 {
+			return usageError{"token revoke takes one token id (see hookd token list)"}
+		}
+		if tokenID, err = uuid.Parse(fs.Arg(0)); err != nil {
+			return usageError{"token revoke: " + fs.Arg(0) + " is not a token id"}
+		}
+	}
+
+	db, err := openStore(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrating: %w", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	switch args[0] {
+	case "create":
+		plain, hash, err := auth.NewToken()
+		if err != nil {
+			return err
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		if err := db.TokenCreate(ctx, &webhook.Token{ID: id, OrganizationID: orgUUID, Name: *name, Hash: hash, CreatedAt: now}); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, plain)
+		fmt.Fprintf(stderr, "hookd: created token %s for organization %s\n", id, orgUUID)
+	case "list":
+		tokens, err := db.TokenList(ctx, orgUUID)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCREATED\tLAST USED\tREVOKED")
+		for _, t := range tokens {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, orDash(t.Name), t.CreatedAt.Format(time.RFC3339), timeOrDash(t.LastUsedAt), timeOrDash(t.RevokedAt))
+		}
+		return tw.Flush()
+	case "revoke":
+		if err := db.TokenRevoke(ctx, tokenID, now); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "hookd: revoked token %s\n", tokenID)
+	}
+	return nil
+}
+
+func flagUsage(fs interface{ PrintDefaults() }, w io.Writer, synopsis string) func() {
+	return func() {
+		fmt.Fprintf(w, "Usage: hookd %s\n", synopsis)
+		fs.PrintDefaults()
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func timeOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
