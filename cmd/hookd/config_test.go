@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestREADMEConfigurationTable keeps the README's table and the variables
+// hookd reads in step, defaults included.
+func TestREADMEConfigurationTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(HOOKD_[A-Z0-9_]+)` \\| (`([^`]*)`)? ?\\|")
+	documented := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = m[3]
+	}
+	var names []string
+	for _, v := range variables {
+		names = append(names, v.name)
+		def, ok := documented[v.name]
+		if !ok {
+			t.Errorf("README's configuration table lacks %s", v.name)
+			continue
+		}
+		if def != v.def {
+			t.Errorf("README says %s defaults to %q; hookd uses %q", v.name, def, v.def)
+		}
+	}
+	for name := range documented {
+		if !slices.Contains(names, name) {
+			t.Errorf("README documents %s, which hookd does not read", name)
+		}
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	cases := map[string]string{
+		"HOOKD_LOG_FORMAT":               "xml",
+		"HOOKD_LOG_LEVEL":                "loud",
+		"HOOKD_DELIVERY_TIMEOUT":         "soon",
+		"HOOKD_RETRY_SCHEDULE":           "0s,-5s",
+		"HOOKD_MAX_INFLIGHT_PER_WEBHOOK": "0",
+		"HOOKD_ALLOWED_TARGET_CIDRS":     "127.0.0.0/33",
+		"HOOKD_DATABASE_URL":             "mysql://x",
+		"HOOKD_RETENTION":                "-1h",
+	}
+	for name, value := range cases {
+		_, err := loadConfig(func(k string) string {
+			if k == name {
+				return value
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: error %v does not name the variable", name, value, err)
+		}
+	}
+	c, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if c.Addr != ":8080" || c.DatabaseURL != "sqlite:hookd.db" || len(c.RetrySchedule) != 8 || c.MaxInflightPerWebhook != 8 {
+		t.Errorf("defaults: %+v", c)
+	}
+}
