@@ -16,6 +16,7 @@ import (
 // run and passed down.
 type config struct {
 	Addr        string
+	Role        string
 	DatabaseURL string
 	LogFormat   string
 	LogLevel    slog.Level
@@ -43,6 +44,7 @@ type variable struct {
 
 var variables = []variable{
 	{"HOOKD_ADDR", ":8080", "address the HTTP server listens on"},
+	{"HOOKD_ROLE", "all", "`all` (API and delivery) or `api` (API and intake only: deliveries wait for a node that delivers)"},
 	{"HOOKD_DATABASE_URL", "sqlite:hookd.db", "`sqlite:PATH` (embedded) or `postgres://...` (several nodes may share it)"},
 	{"HOOKD_LOG_FORMAT", "text", "`text` or `json`"},
 	{"HOOKD_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`"},
@@ -74,6 +76,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	c := &config{
 		Addr:                  get("HOOKD_ADDR"),
+		Role:                  get("HOOKD_ROLE"),
 		DatabaseURL:           get("HOOKD_DATABASE_URL"),
 		LogFormat:             get("HOOKD_LOG_FORMAT"),
 		JWKSURL:               get("HOOKD_JWT_JWKS_URL"),
@@ -84,6 +87,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	var err error
 	fail := func(name string, e error) error { return fmt.Errorf("%s: %w", name, e) }
+	if c.Role != "all" && c.Role != "api" {
+		return nil, fail("HOOKD_ROLE", fmt.Errorf("must be all or api, not %q", c.Role))
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, fail("HOOKD_LOG_FORMAT", fmt.Errorf("must be text or json, not %q", c.LogFormat))
 	}

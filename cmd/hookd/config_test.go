@@ -42,6 +42,7 @@ func TestREADMEConfigurationTable(t *testing.T) {
 func TestLoadConfigErrors(t *testing.T) {
 	cases := map[string]string{
 		"HOOKD_LOG_FORMAT":               "xml",
+		"HOOKD_ROLE":                     "worker",
 		"HOOKD_LOG_LEVEL":                "loud",
 		"HOOKD_DELIVERY_TIMEOUT":         "soon",
 		"HOOKD_RETRY_SCHEDULE":           "0s,-5s",

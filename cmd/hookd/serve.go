@@ -108,7 +108,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		dispatcher.Run(bg)
+		if c.Role == "all" {
+			dispatcher.Run(bg)
+		}
 	}()
 	go func() {
 		defer wg.Done()
