@@ -59,6 +59,9 @@ Usage:
   hookd migrate               apply database migrations and exit
   hookd token create|list|revoke
                               manage API tokens
+  hookd webhook list|get|create|edit|delete|events
+                              manage webhooks on a running hookd (HOOKD_URL)
+  hookd emit                  send a deployment event to a running hookd
   hookd version               print the version
 
 Configuration is read from HOOKD_* environment variables; "hookd serve --help" lists them.
@@ -77,6 +80,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, args[1:], getenv, stderr)
 	case "token":
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	case "webhook":
+		return runWebhook(ctx, args[1:], getenv, stdout, stderr)
+	case "emit":
+		return runEmit(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -1,0 +1,429 @@
+// Package client is the Go client for hookd's HTTP API: the one place that
+// builds its requests and decodes its answers, used by the command line.
+//
+// It describes the API as the wire sees it (openapi.yaml) and must never
+// import hookd's server packages: a client that shared the server's types
+// would keep compiling when the wire format changed under it.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client calls one hookd server with one credential.
+type Client struct {
+	base string
+	auth string
+	http *http.Client
+}
+
+// New returns a client for the server at baseURL. The token is either an
+// API token or a JWT; a nil httpClient means http.DefaultClient.
+func New(baseURL, token string, httpClient *http.Client) *Client {
+	if httpClient == nil {
+		httpClient = http.DefaultClient
+	}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), http: httpClient}
+	switch {
+	case token == "":
+	case strings.Count(token, ".") == 2:
+		// A JWT is three base64url parts joined by dots; API tokens have none.
+		c.auth = "Bearer " + token
+	default:
+		c.auth = "Token " + token
+	}
+	return c
+}
+
+// APIError is an answer other than 2xx, decoded from the API's error body.
+type APIError struct {
+	Status int    `json:"status"`
+	Title  string `json:"error"` // the status text; Go forbids a field named Error beside the method
+	Detail string `json:"detail"`
+}
+
+// Error returns the detail alone: it is written for the person who made
+// the request and already says what to fix.
+func (e *APIError) Error() string {
+	if e.Detail != "" {
+		return e.Detail
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Title)
+}
+
+// Webhook is OrganizationWebhookResponse.
+type Webhook struct {
+	ID                     string    `json:"id"`
+	CreatedAt              time.Time `json:"created_at"`
+	UpdatedAt              time.Time `json:"updated_at"`
+	Kind                   string    `json:"kind"`
+	TargetURL              string    `json:"target_url"`
+	TargetSecretSet        bool      `json:"target_secret_set"`
+	Description            string    `json:"description"`
+	Enabled                bool      `json:"enabled"`
+	Events                 []string  `json:"events"`
+	ProjectNamesFilter     []string  `json:"project_names_filter"`
+	EnvironmentTypesFilter []string  `json:"environment_types_filter"`
+	DisabledReason         string    `json:"disabled_reason"`
+
+	// Raw is the object as the server sent it, for callers that must pass
+	// it on unchanged (fields this client does not know included).
+	Raw json.RawMessage `json:"-"`
+}
+
+func (w *Webhook) UnmarshalJSON(b []byte) error {
+	type plain Webhook // without this method, so Unmarshal does not recurse
+	return keepRaw(b, (*plain)(w), &w.Raw)
+}
+
+// Request returns the request that would store w as it is, the starting
+// point of a full-replace edit. Its nil TargetSecret keeps the stored one.
+func (w *Webhook) Request() WebhookRequest {
+	enabled := w.Enabled
+	return WebhookRequest{
+		Kind:                   w.Kind,
+		TargetURL:              w.TargetURL,
+		Description:            w.Description,
+		Enabled:                &enabled,
+		Events:                 nonNil(w.Events),
+		ProjectNamesFilter:     nonNil(w.ProjectNamesFilter),
+		EnvironmentTypesFilter: nonNil(w.EnvironmentTypesFilter),
+	}
+}
+
+// WebhookRequest is OrganizationWebhookCreateRequest, also the body of an
+// edit, which replaces every field.
+type WebhookRequest struct {
+	Kind      string `json:"kind"`
+	TargetURL string `json:"target_url"`
+	// TargetSecret nil keeps the stored secret on edit (none on create);
+	// a pointer to "" removes it.
+	TargetSecret *string `json:"target_secret,omitempty"`
+	Description  string  `json:"description"`
+	// Enabled nil means true on create and unchanged on edit.
+	Enabled                *bool    `json:"enabled,omitempty"`
+	Events                 []string `json:"events"`
+	ProjectNamesFilter     []string `json:"project_names_filter"`
+	EnvironmentTypesFilter []string `json:"environment_types_filter"`
+}
+
+// WebhookList is the answer of listWebhooks.
+type WebhookList struct {
+	Results []Webhook       `json:"results"`
+	Raw     json.RawMessage `json:"-"` // the whole answer, as sent
+}
+
+func (l *WebhookList) UnmarshalJSON(b []byte) error {
+	type plain WebhookList
+	return keepRaw(b, (*plain)(l), &l.Raw)
+}
+
+// WebhookEvent is WebhookEventResponse: one delivery attempt.
+type WebhookEvent struct {
+	ID                       string          `json:"id"`
+	CreatedAt                time.Time       `json:"created_at"`
+	Kind                     string          `json:"kind"`
+	MatchedEvent             string          `json:"matched_event"`
+	TargetURLUsed            string          `json:"target_url_used"`
+	Request                  json.RawMessage `json:"request"`
+	TargetResponseStatusCode int             `json:"target_response_status_code"`
+	TargetResponseBody       string          `json:"target_response_body"`
+	DeliveryID               string          `json:"delivery_id"`
+	Attempt                  int             `json:"attempt"`
+	DurationMS               int64           `json:"duration_ms"`
+	Error                    string          `json:"error"`
+}
+
+// WebhookEventList is the answer of listWebhookEvent, newest first.
+type WebhookEventList struct {
+	Results []WebhookEvent  `json:"results"`
+	Raw     json.RawMessage `json:"-"` // the whole answer, as sent
+}
+
+func (l *WebhookEventList) UnmarshalJSON(b []byte) error {
+	type plain WebhookEventList
+	return keepRaw(b, (*plain)(l), &l.Raw)
+}
+
+// Delivery is WebhookDelivery: one event on its way to one webhook.
+type Delivery struct {
+	ID             string     `json:"id"`
+	WebhookID      string     `json:"webhook_id"`
+	EventID        string     `json:"event_id"`
+	EventType      string     `json:"event_type"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	Status         string     `json:"status"`
+	Attempts       int        `json:"attempts"`
+	LastStatusCode int        `json:"last_status_code"`
+	LastError      string     `json:"last_error"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at"` // nil once the delivery is finished
+}
+
+// DeliveryPage is one page of ListDeliveries.
+type DeliveryPage struct {
+	Results []Delivery `json:"results"`
+	// NextCursor is "" on the last page; otherwise pass it back as
+	// DeliveryListParams.Cursor.
+	NextCursor string          `json:"-"`
+	Raw        json.RawMessage `json:"-"`
+}
+
+func (p *DeliveryPage) UnmarshalJSON(b []byte) error {
+	var page struct {
+		Results    []Delivery `json:"results"`
+		NextCursor *string    `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(b, &page); err != nil {
+		return err
+	}
+	*p = DeliveryPage{Results: page.Results, Raw: append(json.RawMessage(nil), b...)}
+	if page.NextCursor != nil {
+		p.NextCursor = *page.NextCursor
+	}
+	return nil
+}
+
+// DeliveryListParams narrows ListDeliveries; zero values mean the
+// server's defaults (every status, first page, 50 deliveries).
+type DeliveryListParams struct {
+	Status string // pending, running, succeeded or failed
+	Cursor string
+	Limit  int
+}
+
+// DeploymentEvent is the body of EmitDeploymentEvent built field by field;
+// callers with a whole document can send it as json.RawMessage instead.
+type DeploymentEvent struct {
+	EventType     string                `json:"event_type"`
+	DeploymentID  string                `json:"deployment_id,omitempty"`
+	CurrentStatus string                `json:"current_status,omitempty"`
+	DesiredStatus string                `json:"desired_status,omitempty"`
+	Project       DeploymentProject     `json:"project"`
+	Environment   DeploymentEnvironment `json:"environment"`
+	Applications  json.RawMessage       `json:"applications,omitempty"`
+	Databases     json.RawMessage       `json:"databases,omitempty"`
+	Containers    json.RawMessage       `json:"containers,omitempty"`
+	Jobs          json.RawMessage       `json:"jobs,omitempty"`
+	Logs          json.RawMessage       `json:"logs,omitempty"`
+}
+
+type DeploymentProject struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name"`
+}
+
+type DeploymentEnvironment struct {
+	ID          string `json:"id,omitempty"`
+	Name        string `json:"name"`
+	Mode        string `json:"mode"`
+	ClusterName string `json:"cluster_name,omitempty"`
+}
+
+// EventAccepted is the answer of EmitDeploymentEvent: the event is stored
+// with one delivery per matching webhook.
+type EventAccepted struct {
+	ID         string          `json:"id"`
+	CreatedAt  time.Time       `json:"created_at"`
+	Deliveries int             `json:"deliveries"`
+	Raw        json.RawMessage `json:"-"`
+}
+
+func (a *EventAccepted) UnmarshalJSON(b []byte) error {
+	type plain EventAccepted
+	return keepRaw(b, (*plain)(a), &a.Raw)
+}
+
+// TestResult is the answer of TestWebhook.
+type TestResult struct {
+	EventID    string `json:"event_id"`
+	DeliveryID string `json:"delivery_id"`
+}
+
+func (c *Client) ListWebhooks(ctx context.Context, org string) (*WebhookList, error) {
+	var out WebhookList
+	return &out, c.do(ctx, http.MethodGet, orgPath(org, "webhook"), nil, nil, &out)
+}
+
+func (c *Client) GetWebhook(ctx context.Context, org, id string) (*Webhook, error) {
+	var out Webhook
+	return &out, c.do(ctx, http.MethodGet, orgPath(org, "webhook", id), nil, nil, &out)
+}
+
+func (c *Client) CreateWebhook(ctx context.Context, org string, req WebhookRequest) (*Webhook, error) {
+	var out Webhook
+	return &out, c.do(ctx, http.MethodPost, orgPath(org, "webhook"), nil, req, &out)
+}
+
+// EditWebhook replaces every field of the webhook with req: start from
+// Webhook.Request to change only some.
+func (c *Client) EditWebhook(ctx context.Context, org, id string, req WebhookRequest) (*Webhook, error) {
+	var out Webhook
+	return &out, c.do(ctx, http.MethodPut, orgPath(org, "webhook", id), nil, req, &out)
+}
+
+func (c *Client) DeleteWebhook(ctx context.Context, org, id string) error {
+	return c.do(ctx, http.MethodDelete, orgPath(org, "webhook", id), nil, nil, nil)
+}
+
+// ListWebhookEvents returns the webhook's latest delivery attempts
+// (Qovery's listWebhookEvent).
+func (c *Client) ListWebhookEvents(ctx context.Context, org, id string) (*WebhookEventList, error) {
+	var out WebhookEventList
+	return &out, c.do(ctx, http.MethodGet, orgPath(org, "webhook", id, "event"), nil, nil, &out)
+}
+
+func (c *Client) ListDeliveries(ctx context.Context, org, webhookID string, p DeliveryListParams) (*DeliveryPage, error) {
+	q := url.Values{}
+	if p.Status != "" {
+		q.Set("status", p.Status)
+	}
+	if p.Cursor != "" {
+		q.Set("cursor", p.Cursor)
+	}
+	if p.Limit != 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	path := orgPath(org, "webhook", webhookID, "delivery")
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out DeliveryPage
+	return &out, c.do(ctx, http.MethodGet, path, nil, nil, &out)
+}
+
+// RetryDelivery makes a delivery due now for one more attempt.
+func (c *Client) RetryDelivery(ctx context.Context, org, webhookID, deliveryID string) (*Delivery, error) {
+	var out Delivery
+	return &out, c.do(ctx, http.MethodPost, orgPath(org, "webhook", webhookID, "delivery", deliveryID, "retry"), nil, nil, &out)
+}
+
+// TestWebhook sends a sample event to this webhook alone.
+func (c *Client) TestWebhook(ctx context.Context, org, id string) (*TestResult, error) {
+	var out TestResult
+	return &out, c.do(ctx, http.MethodPost, orgPath(org, "webhook", id, "test"), nil, nil, &out)
+}
+
+// EmitDeploymentEvent posts a deployment event: a DeploymentEvent, or a
+// json.RawMessage sent byte for byte so the server judges the document
+// as written. A non-empty idempotencyKey makes a repeated call answer
+// with the first event instead of storing a second one.
+func (c *Client) EmitDeploymentEvent(ctx context.Context, org string, event any, idempotencyKey string) (*EventAccepted, error) {
+	h := http.Header{}
+	if idempotencyKey != "" {
+		h.Set("Idempotency-Key", idempotencyKey)
+	}
+	var out EventAccepted
+	return &out, c.do(ctx, http.MethodPost, orgPath(org, "deployment-event"), h, event, &out)
+}
+
+// orgPath joins escaped path segments under the organization, so an id
+// typed by a person can never change which resource is addressed.
+func orgPath(org string, segments ...string) string {
+	var b strings.Builder
+	b.WriteString("/organization/" + url.PathEscape(org))
+	for _, s := range segments {
+		b.WriteString("/" + url.PathEscape(s))
+	}
+	return b.String()
+}
+
+// maxAnswer bounds what is read of an answer; the API's largest (a page of
+// attempts with their rendered requests) is far smaller.
+const maxAnswer = 64 << 20
+
+// do sends one request and decodes a 2xx answer into out (when not nil)
+// or any other answer into an *APIError.
+func (c *Client) do(ctx context.Context, method, path string, header http.Header, body, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, ok := body.(json.RawMessage)
+		if !ok {
+			var err error
+			if b, err = json.Marshal(body); err != nil {
+				return err
+			}
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return newAPIError(resp.StatusCode, data)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: the server answered %d with a body that is not the expected JSON: %w", method, path, resp.StatusCode, err)
+	}
+	return nil
+}
+
+// newAPIError decodes the API's error body. Something in between (a proxy,
+// a server that is not hookd) may answer otherwise: its status and the
+// start of its body still say more than a decoding error would.
+func newAPIError(status int, body []byte) *APIError {
+	var e APIError
+	if json.Unmarshal(body, &e) == nil && e.Detail != "" {
+		if e.Status == 0 {
+			e.Status = status
+		}
+		return &e
+	}
+	e = APIError{Status: status, Title: http.StatusText(status)}
+	text := strings.TrimSpace(string(body))
+	if len(text) > 200 {
+		text = text[:200] + "…"
+	}
+	e.Detail = fmt.Sprintf("the server answered %d %s", status, e.Title)
+	if text != "" {
+		e.Detail += ": " + text
+	}
+	return &e
+}
+
+func keepRaw(b []byte, v any, raw *json.RawMessage) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	*raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,149 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// seen is what the fake server got.
+type seen struct {
+	method, path, query, auth, idempotencyKey, contentType string
+	body                                                   []byte
+}
+
+// fakeAPI answers every request with status and body and records it.
+func fakeAPI(t *testing.T, status int, body string) (*httptest.Server, *seen) {
+	t.Helper()
+	s := &seen{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		*s = seen{r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Idempotency-Key"), r.Header.Get("Content-Type"), b}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, s
+}
+
+func TestAuthorization(t *testing.T) {
+	for _, tc := range []struct{ token, want string }{
+		{"hkd_abc", "Token hkd_abc"},
+		{"eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl", "Bearer eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl"},
+		{"", ""},
+	} {
+		srv, s := fakeAPI(t, 200, `{"results":[]}`)
+		if _, err := New(srv.URL+"/", tc.token, nil).ListWebhooks(context.Background(), "o"); err != nil {
+			t.Fatal(err)
+		}
+		if s.auth != tc.want || s.path != "/organization/o/webhook" {
+			t.Errorf("token %q: sent %q to %s, want %q", tc.token, s.auth, s.path, tc.want)
+		}
+	}
+}
+
+func TestRequests(t *testing.T) {
+	ctx := context.Background()
+	webhook := `{"id":"w1","kind":"STANDARD","events":["DEPLOYMENT_STARTED"],"created_at":"2024-01-02T03:04:05Z","extra":1}`
+	secret := "s"
+	for _, tc := range []struct {
+		name                 string
+		answer               string
+		call                 func(c *Client) error
+		method, path, query  string
+		body, idempotencyKey string
+	}{
+		{"get", webhook, func(c *Client) error { _, err := c.GetWebhook(ctx, "o", "w/1"); return err }, "GET", "/organization/o/webhook/w%2F1", "", "", ""},
+		{"create", webhook, func(c *Client) error {
+			_, err := c.CreateWebhook(ctx, "o", WebhookRequest{Kind: "STANDARD", TargetURL: "https://x", TargetSecret: &secret, Events: []string{"DEPLOYMENT_STARTED"}})
+			return err
+		}, "POST", "/organization/o/webhook", "",
+			`{"kind":"STANDARD","target_url":"https://x","target_secret":"s","description":"","events":["DEPLOYMENT_STARTED"],"project_names_filter":null,"environment_types_filter":null}`, ""},
+		{"edit", webhook, func(c *Client) error {
+			_, err := c.EditWebhook(ctx, "o", "w1", WebhookRequest{Kind: "SLACK"})
+			return err
+		}, "PUT", "/organization/o/webhook/w1", "",
+			`{"kind":"SLACK","target_url":"","description":"","events":null,"project_names_filter":null,"environment_types_filter":null}`, ""},
+		{"delete", "", func(c *Client) error { return c.DeleteWebhook(ctx, "o", "w1") }, "DELETE", "/organization/o/webhook/w1", "", "", ""},
+		{"events", `{"results":[]}`, func(c *Client) error { _, err := c.ListWebhookEvents(ctx, "o", "w1"); return err }, "GET", "/organization/o/webhook/w1/event", "", "", ""},
+		{"deliveries", `{"results":[],"next_cursor":null}`, func(c *Client) error {
+			_, err := c.ListDeliveries(ctx, "o", "w1", DeliveryListParams{Status: "failed", Cursor: "c1", Limit: 10})
+			return err
+		}, "GET", "/organization/o/webhook/w1/delivery", "cursor=c1&limit=10&status=failed", "", ""},
+		{"retry", `{"id":"d1"}`, func(c *Client) error { _, err := c.RetryDelivery(ctx, "o", "w1", "d1"); return err }, "POST", "/organization/o/webhook/w1/delivery/d1/retry", "", "", ""},
+		{"test", `{"event_id":"e","delivery_id":"d"}`, func(c *Client) error { _, err := c.TestWebhook(ctx, "o", "w1"); return err }, "POST", "/organization/o/webhook/w1/test", "", "", ""},
+		{"emit raw", `{"id":"e1","deliveries":2}`, func(c *Client) error {
+			_, err := c.EmitDeploymentEvent(ctx, "o", json.RawMessage(`{ "event_type" : "X" }`), "k1")
+			return err
+		}, "POST", "/organization/o/deployment-event", "", `{ "event_type" : "X" }`, "k1"},
+		{"emit typed", `{"id":"e1","deliveries":2}`, func(c *Client) error {
+			_, err := c.EmitDeploymentEvent(ctx, "o", DeploymentEvent{EventType: "X", Project: DeploymentProject{Name: "p"}, Environment: DeploymentEnvironment{Name: "e", Mode: "PRODUCTION"}}, "")
+			return err
+		}, "POST", "/organization/o/deployment-event", "", `{"event_type":"X","project":{"name":"p"},"environment":{"name":"e","mode":"PRODUCTION"}}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, s := fakeAPI(t, 200, tc.answer)
+			if err := tc.call(New(srv.URL, "hkd_x", nil)); err != nil {
+				t.Fatal(err)
+			}
+			if s.method != tc.method || s.path != tc.path || s.query != tc.query || string(s.body) != tc.body || s.idempotencyKey != tc.idempotencyKey {
+				t.Fatalf("sent %s %s?%s key %q body %s\nwant %s %s?%s key %q body %s", s.method, s.path, s.query, s.idempotencyKey, s.body,
+					tc.method, tc.path, tc.query, tc.idempotencyKey, tc.body)
+			}
+			if (tc.body != "") != (s.contentType == "application/json") {
+				t.Fatalf("Content-Type %q with body %q", s.contentType, tc.body)
+			}
+		})
+	}
+}
+
+// The raw answer is kept byte for byte, unknown fields included, on the
+// whole answer and on each listed object.
+func TestRawKept(t *testing.T) {
+	obj := `{"id":"w1","kind":"STANDARD","unknown":{"a":[1,2]},"created_at":"2024-01-02T03:04:05Z"}`
+	list := `{"results":[` + obj + `]}`
+	srv, _ := fakeAPI(t, 200, list)
+	l, err := New(srv.URL, "t", nil).ListWebhooks(context.Background(), "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(l.Raw) != list || len(l.Results) != 1 || string(l.Results[0].Raw) != obj || l.Results[0].ID != "w1" || l.Results[0].CreatedAt.Year() != 2024 {
+		t.Fatalf("got %+v", l)
+	}
+	// Request starts an edit from the webhook as it is, keeping the secret.
+	req := l.Results[0].Request()
+	if req.TargetSecret != nil || req.Enabled == nil || *req.Enabled || req.Events == nil || req.Kind != "STANDARD" {
+		t.Fatalf("Request() = %+v", req)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		want       APIError
+	}{
+		{"api", `{"status":404,"error":"Not Found","detail":"webhook w1 not found"}`, 404, APIError{404, "Not Found", "webhook w1 not found"}},
+		{"proxy", "<html>bad gateway</html>", 502, APIError{502, "Bad Gateway", "the server answered 502 Bad Gateway: <html>bad gateway</html>"}},
+		{"empty", "", 503, APIError{503, "Service Unavailable", "the server answered 503 Service Unavailable"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := fakeAPI(t, tc.status, tc.body)
+			_, err := New(srv.URL, "t", nil).GetWebhook(context.Background(), "o", "w1")
+			var e *APIError
+			if !errors.As(err, &e) || *e != tc.want || err.Error() != tc.want.Detail {
+				t.Fatalf("got %#v (%v), want %#v", err, err, tc.want)
+			}
+		})
+	}
+	// A 2xx answer that is not the expected JSON is an error, not a zero value.
+	srv, _ := fakeAPI(t, 200, "not json")
+	if _, err := New(srv.URL, "t", nil).GetWebhook(context.Background(), "o", "w1"); err == nil {
+		t.Fatal("no error for a body that is not JSON")
+	}
+}
