@@ -18,6 +18,7 @@ import (
 
 	"github.com/hookd/hookd/internal/api"
 	"github.com/hookd/hookd/internal/auth"
+	"github.com/hookd/hookd/internal/console"
 	"github.com/hookd/hookd/internal/delivery"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -88,6 +89,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Log:      log,
 		Registry: reg,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Extra:    console.Routes(version),
 	})
 
 	ln, err := net.Listen("tcp", c.Addr)

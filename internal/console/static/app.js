@@ -1,0 +1,1086 @@
+// hookd console: a single-page client of hookd's own JSON API.
+// Credentials live in sessionStorage only (this tab, until sign-out).
+'use strict';
+
+(() => {
+  const VERSION = document.body.dataset.version || 'dev';
+  const SESSION_KEY = 'hookd.console.session';
+  const POLL_MS = 2500;
+
+  const EVENTS = [
+    ['DEPLOYMENT_STARTED', 'Started', 'A deployment began'],
+    ['DEPLOYMENT_SUCCESSFUL', 'Successful', 'A deployment finished'],
+    ['DEPLOYMENT_FAILURE', 'Failed', 'A deployment failed'],
+    ['DEPLOYMENT_CANCELLED', 'Cancelled', 'A deployment was cancelled'],
+  ];
+  const EVENT_LABEL = Object.fromEntries(EVENTS.map(([v, l]) => [v, l]));
+  const ENVS = [
+    ['PRODUCTION', 'Production'],
+    ['STAGING', 'Staging'],
+    ['DEVELOPMENT', 'Development'],
+    ['PREVIEW', 'Preview'],
+  ];
+  const KINDS = [
+    ['STANDARD', 'Standard', "Qovery's JSON envelope, signed with your secret"],
+    ['SLACK', 'Slack', 'A formatted message for a Slack incoming webhook'],
+  ];
+  const KIND_LABEL = { STANDARD: 'Standard', SLACK: 'Slack' };
+
+  const main = document.getElementById('main');
+  const topbar = document.getElementById('topbar');
+  const orgLabel = document.getElementById('org-label');
+  const toasts = document.getElementById('toasts');
+
+  // ---------- session ----------
+
+  function session() {
+    try {
+      const s = JSON.parse(sessionStorage.getItem(SESSION_KEY));
+      return s && s.token && s.org ? s : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function signOut(message) {
+    sessionStorage.removeItem(SESSION_KEY);
+    signInMessage = message || '';
+    if (location.hash && location.hash !== '#/') location.hash = '#/';
+    else route();
+  }
+  let signInMessage = '';
+
+  // A JWT is three dot-separated parts; anything else is an API token.
+  function authorization(token) {
+    let t = token.trim();
+    const m = /^(token|bearer)\s+(.+)$/i.exec(t);
+    if (m) t = m[2].trim();
+    return (t.split('.').length === 3 ? 'Bearer ' : 'Token ') + t;
+  }
+
+  // ---------- API ----------
+
+  class APIError extends Error {
+    constructor(status, detail) {
+      super(detail);
+      this.status = status;
+      const m = /^([a-z_]+): ([\s\S]*)$/.exec(detail || '');
+      if (m) {
+        this.field = m[1];
+        this.fieldMessage = m[2];
+      }
+    }
+  }
+
+  async function api(method, path, body, creds) {
+    const s = creds || session();
+    if (!s) throw new APIError(401, 'signed out');
+    const opts = { method, headers: { Authorization: authorization(s.token), Accept: 'application/json' } };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    let resp;
+    try {
+      resp = await fetch('/organization/' + encodeURIComponent(s.org) + path, opts);
+    } catch (e) {
+      throw new APIError(0, 'hookd could not be reached (' + e.message + ')');
+    }
+    const text = await resp.text();
+    let data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!resp.ok) {
+      const err = new APIError(resp.status, (data && data.detail) || resp.statusText || 'HTTP ' + resp.status);
+      if (!creds && resp.status === 401) signOut('hookd no longer accepts these credentials. Sign in again.');
+      throw err;
+    }
+    return data;
+  }
+
+  const hooks = '/webhook';
+  const hookPath = (id) => hooks + '/' + encodeURIComponent(id);
+
+  // The full object an edit sends back: PUT replaces every field, and an
+  // absent target_secret keeps the stored one.
+  function editable(w) {
+    return {
+      kind: w.kind,
+      target_url: w.target_url,
+      description: w.description || '',
+      enabled: w.enabled,
+      events: w.events || [],
+      project_names_filter: w.project_names_filter || [],
+      environment_types_filter: w.environment_types_filter || [],
+    };
+  }
+
+  // ---------- DOM ----------
+
+  const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'textContent', 'htmlFor', 'open', 'indeterminate']);
+
+  function h(tag, props, ...kids) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k === 'dataset') Object.assign(el.dataset, v);
+      else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+      else if (PROPS.has(k)) el[k] = v;
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    append(el, kids);
+    return el;
+  }
+
+  function append(el, kids) {
+    for (const k of kids.flat(Infinity)) {
+      if (k === null || k === undefined || k === false) continue;
+      el.append(k instanceof Node ? k : document.createTextNode(String(k)));
+    }
+    return el;
+  }
+
+  const ICONS = {
+    plus: 'M12 5v14M5 12h14',
+    edit: 'M17 3a2.85 2.85 0 1 1 4 4L7.5 20.5 2 22l1.5-5.5Z',
+    trash: 'M3 6h18M8 6V4a2 2 0 0 1 2-2h4a2 2 0 0 1 2 2v2m3 0v14a2 2 0 0 1-2 2H7a2 2 0 0 1-2-2V6M10 11v6M14 11v6',
+    activity: 'M22 12h-4l-3 9L9 3l-3 9H2',
+    send: 'M22 2 11 13M22 2l-7 20-4-9-9-4Z',
+    retry: 'M23 4v6h-6M20.49 15a9 9 0 1 1-2.12-9.36L23 10',
+    back: 'M19 12H5M12 19l-7-7 7-7',
+    x: 'M18 6 6 18M6 6l12 12',
+    copy: 'M9 9h13v13H9zM5 15H4a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2h9a2 2 0 0 1 2 2v1',
+    lock: 'M5 11h14v10H5zM8 11V7a4 4 0 0 1 8 0v4',
+    alert: 'M12 9v4M12 17h.01M10.29 3.86 1.82 18a2 2 0 0 0 1.71 3h16.94a2 2 0 0 0 1.71-3L13.71 3.86a2 2 0 0 0-3.42 0z',
+    search: 'M11 19a8 8 0 1 0 0-16 8 8 0 0 0 0 16zM21 21l-4.35-4.35',
+    link: 'M10 13a5 5 0 0 0 7.54.54l3-3a5 5 0 0 0-7.07-7.07l-1.72 1.71M14 11a5 5 0 0 0-7.54-.54l-3 3a5 5 0 0 0 7.07 7.07l1.71-1.71',
+    inbox: 'M22 12h-6l-2 3h-4l-2-3H2M5.45 5.11 2 12v6a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2v-6l-3.45-6.89A2 2 0 0 0 16.76 4H7.24a2 2 0 0 0-1.79 1.11z',
+    chevron: 'M9 18l6-6-6-6',
+  };
+
+  function icon(name, cls) {
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('class', 'icon' + (cls ? ' ' + cls : ''));
+    const p = document.createElementNS(NS, 'path');
+    p.setAttribute('d', ICONS[name]);
+    svg.append(p);
+    return svg;
+  }
+
+  function button(label, opts = {}) {
+    return h(
+      'button',
+      {
+        type: opts.type || 'button',
+        class: 'btn ' + (opts.class || 'btn-secondary'),
+        onclick: opts.onclick,
+        disabled: opts.disabled,
+        title: opts.title,
+        'aria-label': opts.ariaLabel,
+        id: opts.id,
+        dataset: opts.dataset,
+      },
+      opts.icon ? icon(opts.icon) : null,
+      opts.iconOnly ? null : h('span', null, label),
+    );
+  }
+
+  function link(label, href, opts = {}) {
+    return h('a', { href, class: opts.class || 'btn btn-secondary', title: opts.title, 'aria-label': opts.ariaLabel, id: opts.id },
+      opts.icon ? icon(opts.icon) : null, opts.iconOnly ? null : h('span', null, label));
+  }
+
+  function toast(message, kind = 'ok') {
+    const t = h('div', { class: 'toast toast-' + kind }, message);
+    toasts.append(t);
+    setTimeout(() => t.classList.add('toast-out'), 3800);
+    setTimeout(() => t.remove(), 4200);
+  }
+
+  function spinner() {
+    return h('div', { class: 'loading', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), h('span', null, 'Loading…'));
+  }
+
+  function errorBox(err, retry) {
+    return h('div', { class: 'card state state-error', role: 'alert' },
+      icon('alert', 'state-icon'),
+      h('h2', null, 'Something went wrong'),
+      h('p', { class: 'muted' }, err.message),
+      retry ? button('Try again', { onclick: retry }) : null);
+  }
+
+  // ---------- formatting ----------
+
+  const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+  const dtf = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+  function ago(iso) {
+    const t = Date.parse(iso);
+    if (Number.isNaN(t)) return '';
+    const s = Math.round((t - Date.now()) / 1000);
+    const a = Math.abs(s);
+    if (a < 45) return 'just now';
+    if (a < 3600) return rtf.format(Math.round(s / 60), 'minute');
+    if (a < 86400) return rtf.format(Math.round(s / 3600), 'hour');
+    if (a < 86400 * 30) return rtf.format(Math.round(s / 86400), 'day');
+    return new Date(t).toLocaleDateString();
+  }
+
+  function absolute(iso) {
+    const t = Date.parse(iso);
+    return Number.isNaN(t) ? '' : dtf.format(new Date(t));
+  }
+
+  // A <time> that refreshTimes() keeps current.
+  function timeAgo(iso, prefix = '') {
+    return h('time', { datetime: iso, title: absolute(iso), dataset: { ago: prefix } }, prefix + ago(iso));
+  }
+
+  function refreshTimes(root = main) {
+    for (const el of root.querySelectorAll('time[data-ago]')) el.textContent = el.dataset.ago + ago(el.dateTime);
+  }
+
+  function shortURL(u, max = 64) {
+    const s = u.replace(/^https?:\/\//i, '');
+    if (s.length <= max) return s;
+    const tail = Math.floor(max / 3);
+    return s.slice(0, max - tail - 1) + '…' + s.slice(-tail);
+  }
+
+  function pretty(value) {
+    if (typeof value === 'string') {
+      try {
+        return JSON.stringify(JSON.parse(value), null, 2);
+      } catch {
+        return value;
+      }
+    }
+    return JSON.stringify(value, null, 2);
+  }
+
+  // JSON with token classes, built as DOM (never as HTML).
+  function codeBlock(text, label) {
+    const pre = h('pre', { class: 'code', tabindex: '0', 'aria-label': label });
+    const re = /("(?:\\u[a-fA-F0-9]{4}|\\[^u]|[^\\"])*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
+    let last = 0;
+    for (let m; (m = re.exec(text));) {
+      if (m.index > last) pre.append(text.slice(last, m.index));
+      if (m[1] && m[2]) pre.append(h('span', { class: 'tk-key' }, m[1]), m[2]);
+      else if (m[1]) pre.append(h('span', { class: 'tk-str' }, m[1]));
+      else if (m[3]) pre.append(h('span', { class: 'tk-lit' }, m[3]));
+      else pre.append(h('span', { class: 'tk-num' }, m[4]));
+      last = re.lastIndex;
+    }
+    pre.append(text.slice(last));
+    return pre;
+  }
+
+  function copyButton(getText, what) {
+    return button('Copy', {
+      class: 'btn-ghost btn-sm',
+      icon: 'copy',
+      ariaLabel: 'Copy ' + what,
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(getText());
+          toast('Copied ' + what);
+        } catch {
+          toast('Copying is not allowed here', 'error');
+        }
+      },
+    });
+  }
+
+  const isSuccess = (a) => a.target_response_status_code >= 200 && a.target_response_status_code < 300;
+
+  function outcomePill(a) {
+    if (isSuccess(a)) return h('span', { class: 'pill pill-ok' }, h('span', { class: 'dot' }), 'Success');
+    return h('span', { class: 'pill pill-bad', title: a.error || '' }, h('span', { class: 'dot' }), 'Failure');
+  }
+
+  function statusCode(a) {
+    const c = a.target_response_status_code;
+    if (!c) return h('span', { class: 'code-badge code-none', title: a.error || 'No answer' }, '—');
+    const cls = c < 300 ? 'code-2xx' : c < 400 ? 'code-3xx' : c < 500 ? 'code-4xx' : 'code-5xx';
+    return h('span', { class: 'code-badge ' + cls }, String(c));
+  }
+
+  function duration(ms) {
+    if (ms === undefined || ms === null) return '—';
+    return ms < 1000 ? ms + ' ms' : (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
+  }
+
+  function slackUnescape(s) {
+    return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  }
+
+  // Project and environment of an attempt: from Qovery's envelope, or from
+  // the fields of a Slack message.
+  function subject(a) {
+    const r = a.request || {};
+    if (r.payload && typeof r.payload === 'object') {
+      const p = r.payload;
+      return {
+        project: p.project && p.project.name,
+        environment: p.environment && p.environment.name,
+        mode: p.environment && p.environment.mode,
+      };
+    }
+    const out = {};
+    for (const b of r.blocks || []) {
+      for (const f of b.fields || []) {
+        const m = /^\*(Project|Environment)\*\n([\s\S]*)$/.exec(f.text || '');
+        if (m && m[1] === 'Project') out.project = slackUnescape(m[2]);
+        if (m && m[1] === 'Environment') out.environment = slackUnescape(m[2]);
+      }
+    }
+    if (!out.project && typeof r.text === 'string') out.summary = r.text;
+    return out;
+  }
+
+  // The headers hookd sends with a request. The API does not store them,
+  // so they are rebuilt from the attempt; secrets are never shown.
+  function sentHeaders(a, w) {
+    const rows = [
+      ['Content-Type', 'application/json'],
+      ['User-Agent', 'hookd/' + VERSION],
+    ];
+    if (a.kind === 'STANDARD') {
+      const r = a.request || {};
+      rows.push(['webhook-id', r.payload_id || '']);
+      const t = Date.parse(a.created_at);
+      rows.push(['webhook-timestamp', Number.isNaN(t) ? '' : String(Math.floor(t / 1000))]);
+      if (w && w.target_secret_set) {
+        rows.push(['webhook-signature', 'v1,••••'], ['Qovery-Signature', '••••'], ['Qovery-Secret', '••••']);
+      }
+    }
+    return rows;
+  }
+
+  // ---------- router ----------
+
+  let generation = 0;
+  let stops = [];
+
+  function onLeave(fn) {
+    stops.push(fn);
+  }
+
+  function page(title, ...kids) {
+    document.title = title + ' · hookd';
+    main.replaceChildren(...kids.flat().filter(Boolean));
+  }
+
+  function route() {
+    for (const f of stops) f();
+    stops = [];
+    generation++;
+    const s = session();
+    topbar.hidden = !s;
+    document.body.classList.toggle('signed-in', !!s);
+    if (!s) return renderSignIn();
+    orgLabel.textContent = 'Org ' + s.org.slice(0, 8);
+    orgLabel.title = 'Organization ' + s.org;
+    const path = location.hash.replace(/^#/, '') || '/';
+    let m;
+    if (path === '/') return renderList();
+    if (path === '/new') return renderForm(null);
+    if ((m = /^\/webhooks\/([\w-]+)\/edit$/.exec(path))) return renderForm(m[1]);
+    if ((m = /^\/webhooks\/([\w-]+)\/attempts\/([\w-]+)$/.exec(path))) return renderDetail(m[1], m[2]);
+    if ((m = /^\/webhooks\/([\w-]+)$/.exec(path))) return renderLog(m[1]);
+    page('Not found', h('div', { class: 'card state' }, h('h1', null, 'Page not found'), link('Back to webhooks', '#/', { class: 'btn btn-primary' })));
+  }
+
+  // Whether the view that started some async work is still on screen.
+  function current() {
+    const g = generation;
+    return () => g === generation;
+  }
+
+  function focusMain() {
+    main.focus({ preventScroll: true });
+    window.scrollTo(0, 0);
+  }
+
+  // ---------- sign in ----------
+
+  const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+  function renderSignIn() {
+    const tokenIn = h('input', { id: 'signin-token', name: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, placeholder: 'hkd_… or eyJhbGciOi…', 'aria-describedby': 'signin-token-hint' });
+    const orgIn = h('input', { id: 'signin-org', name: 'org', type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, placeholder: '3fa85f64-5717-4562-b3fc-2c963f66afa6', 'aria-describedby': 'signin-org-error' });
+    const orgErr = h('p', { class: 'field-error', id: 'signin-org-error', hidden: true });
+    const alert = h('div', { class: 'alert alert-error', role: 'alert', id: 'signin-error', hidden: !signInMessage }, signInMessage);
+    signInMessage = '';
+    const submit = button('Sign in', { type: 'submit', class: 'btn-primary btn-block', id: 'signin-submit' });
+    const show = h('button', { type: 'button', class: 'input-addon', 'aria-pressed': 'false', 'aria-label': 'Show token' }, 'Show');
+    show.addEventListener('click', () => {
+      const visible = tokenIn.type === 'text';
+      tokenIn.type = visible ? 'password' : 'text';
+      show.textContent = visible ? 'Show' : 'Hide';
+      show.setAttribute('aria-pressed', String(!visible));
+    });
+
+    const form = h('form', { class: 'signin-form', novalidate: true },
+      h('div', { class: 'field' },
+        h('label', { for: 'signin-token' }, 'API token or JWT'),
+        h('div', { class: 'input-group' }, tokenIn, show),
+        h('p', { class: 'hint', id: 'signin-token-hint' }, 'Create one with ', h('code', null, 'hookd token create'), '.')),
+      h('div', { class: 'field' },
+        h('label', { for: 'signin-org' }, 'Organization ID'),
+        orgIn, orgErr),
+      alert,
+      submit);
+
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      alert.hidden = true;
+      orgErr.hidden = true;
+      orgIn.removeAttribute('aria-invalid');
+      const creds = { token: tokenIn.value.trim(), org: orgIn.value.trim().toLowerCase() };
+      if (!creds.token) {
+        alert.textContent = 'Paste an API token or a JWT.';
+        alert.hidden = false;
+        tokenIn.focus();
+        return;
+      }
+      if (!UUID_RE.test(creds.org)) {
+        orgErr.textContent = 'An organization ID is a UUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6.';
+        orgErr.hidden = false;
+        orgIn.setAttribute('aria-invalid', 'true');
+        orgIn.focus();
+        return;
+      }
+      submit.disabled = true;
+      submit.classList.add('is-busy');
+      try {
+        await api('GET', hooks, undefined, creds);
+        sessionStorage.setItem(SESSION_KEY, JSON.stringify(creds));
+        if (location.hash && location.hash !== '#/') location.hash = '#/';
+        else route();
+      } catch (err) {
+        alert.textContent = err.status === 401 ? 'hookd does not accept this token. Check it and try again.'
+          : err.status === 403 ? 'This token does not give access to organization ' + creds.org + '.'
+            : err.message;
+        alert.hidden = false;
+        submit.disabled = false;
+        submit.classList.remove('is-busy');
+      }
+    });
+
+    page('Sign in', h('div', { class: 'signin' },
+      h('div', { class: 'signin-card card' },
+        h('div', { class: 'signin-brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, icon('link')), h('span', null, 'hookd')),
+        h('h1', null, 'Sign in to the console'),
+        h('p', { class: 'muted' }, 'Paste an API token (or a JWT) and the organization it belongs to. They stay in this browser tab and are forgotten when you sign out or close it.'),
+        form),
+      h('p', { class: 'signin-foot muted' }, 'hookd ', VERSION, ' · ', h('a', { href: '/openapi.yaml' }, 'API reference'))));
+    tokenIn.focus();
+  }
+
+  // ---------- webhook list ----------
+
+  function eventsSummary(events) {
+    if (!events || !events.length) return 'No event';
+    if (events.length === EVENTS.length) return 'All events';
+    return EVENTS.filter(([v]) => events.includes(v)).map(([, l]) => l).join(' · ');
+  }
+
+  function kindBadge(kind) {
+    return h('span', { class: 'badge badge-' + String(kind).toLowerCase() }, KIND_LABEL[kind] || kind);
+  }
+
+  function enabledSwitch(w, onChange) {
+    const sw = h('button', {
+      type: 'button', role: 'switch', class: 'switch', 'aria-checked': String(w.enabled),
+      'aria-label': 'Enabled: ' + w.target_url, title: w.enabled ? 'Enabled — click to disable' : 'Disabled — click to enable',
+      dataset: { action: 'toggle', id: w.id },
+    }, h('span', { class: 'switch-thumb', 'aria-hidden': 'true' }));
+    sw.addEventListener('click', () => onChange(sw));
+    return sw;
+  }
+
+  async function toggle(w, sw, after) {
+    const next = !w.enabled;
+    sw.disabled = true;
+    sw.setAttribute('aria-checked', String(next));
+    try {
+      const updated = await api('PUT', hookPath(w.id), { ...editable(w), enabled: next });
+      Object.assign(w, updated);
+      toast(next ? 'Webhook enabled' : 'Webhook disabled');
+    } catch (err) {
+      sw.setAttribute('aria-checked', String(w.enabled));
+      if (err.status !== 401) toast('Could not save: ' + err.message, 'error');
+    } finally {
+      sw.disabled = false;
+      sw.title = w.enabled ? 'Enabled — click to disable' : 'Disabled — click to enable';
+      if (after) after();
+    }
+  }
+
+  function confirmDelete(w, done) {
+    const input = h('input', { id: 'delete-confirm', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'delete-confirm-help' });
+    const del = button('Delete webhook', { class: 'btn-danger', icon: 'trash', disabled: true, id: 'delete-submit', type: 'submit' });
+    const err = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
+    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'delete-title' });
+    const close = () => {
+      dlg.close();
+      dlg.remove();
+    };
+    input.addEventListener('input', () => {
+      del.disabled = input.value.trim() !== w.target_url;
+    });
+    const form = h('form', { method: 'dialog', novalidate: true },
+      h('h2', { id: 'delete-title' }, 'Delete this webhook?'),
+      h('p', { class: 'muted' }, 'hookd stops sending events to it and removes its delivery log. This cannot be undone.'),
+      h('label', { for: 'delete-confirm', id: 'delete-confirm-help' }, 'Type the target URL to confirm:'),
+      h('p', { class: 'confirm-url' }, h('code', null, w.target_url)),
+      input, err,
+      h('div', { class: 'dialog-actions' }, button('Cancel', { onclick: close }), del));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      if (input.value.trim() !== w.target_url) return;
+      del.disabled = true;
+      try {
+        await api('DELETE', hookPath(w.id));
+        close();
+        toast('Webhook deleted');
+        done();
+      } catch (ex) {
+        err.textContent = ex.message;
+        err.hidden = false;
+        del.disabled = false;
+      }
+    });
+    dlg.addEventListener('close', () => dlg.remove());
+    dlg.append(form);
+    document.body.append(dlg);
+    dlg.showModal();
+    input.focus();
+  }
+
+  function webhookRow(w, refresh) {
+    const row = h('li', { class: 'wh' + (w.enabled ? '' : ' wh-off'), dataset: { id: w.id } });
+    const render = () => {
+      row.className = 'wh' + (w.enabled ? '' : ' wh-off');
+      row.replaceChildren();
+      append(row, [
+        h('div', { class: 'wh-main' },
+          h('a', { class: 'wh-url', href: '#/webhooks/' + w.id, title: w.target_url }, shortURL(w.target_url)),
+          h('div', { class: 'wh-meta' },
+            kindBadge(w.kind),
+            w.description ? h('span', { class: 'wh-desc', title: w.description }, w.description) : h('span', { class: 'wh-desc muted-2' }, 'No description'))),
+        h('div', { class: 'wh-events' }, h('span', { class: 'label-sm' }, 'Events'), h('span', null, eventsSummary(w.events))),
+        h('div', { class: 'wh-updated' }, h('span', { class: 'label-sm' }, 'Updated'), timeAgo(w.updated_at)),
+        h('div', { class: 'wh-toggle' }, enabledSwitch(w, (sw) => toggle(w, sw, render))),
+        h('div', { class: 'wh-actions' },
+          link('Deliveries', '#/webhooks/' + w.id, { class: 'btn btn-ghost btn-icon', icon: 'activity', iconOnly: true, title: 'Delivery log', ariaLabel: 'Delivery log for ' + w.target_url }),
+          link('Edit', '#/webhooks/' + w.id + '/edit', { class: 'btn btn-ghost btn-icon', icon: 'edit', iconOnly: true, title: 'Edit', ariaLabel: 'Edit ' + w.target_url }),
+          button('Delete', { class: 'btn-ghost btn-icon btn-icon-danger', icon: 'trash', iconOnly: true, title: 'Delete', ariaLabel: 'Delete ' + w.target_url, dataset: { action: 'delete' }, onclick: () => confirmDelete(w, refresh) })),
+        w.disabled_reason && !w.enabled
+          ? h('p', { class: 'wh-reason', role: 'note' }, icon('alert'), h('span', null, h('strong', null, 'Disabled by hookd: '), w.disabled_reason))
+          : null,
+      ]);
+    };
+    render();
+    return row;
+  }
+
+  async function renderList() {
+    const alive = current();
+    page('Webhooks', spinner());
+    focusMain();
+    let list;
+    try {
+      list = (await api('GET', hooks)).results || [];
+    } catch (err) {
+      if (alive() && err.status !== 401) page('Webhooks', errorBox(err, route));
+      return;
+    }
+    if (!alive()) return;
+    const add = link('Add webhook', '#/new', { class: 'btn btn-primary', icon: 'plus', id: 'add-webhook' });
+    if (!list.length) {
+      page('Webhooks',
+        h('div', { class: 'page-head' }, h('div', null, h('h1', null, 'Webhooks'), h('p', { class: 'muted' }, 'Send deployment events to your own endpoints or to Slack.'))),
+        h('div', { class: 'card state', id: 'empty-state' },
+          h('span', { class: 'state-art', 'aria-hidden': 'true' }, icon('link')),
+          h('h2', null, 'No webhook yet'),
+          h('p', { class: 'muted' }, 'Add a webhook and hookd will send it every matching deployment event, with retries and a delivery log.'),
+          link('Add webhook', '#/new', { class: 'btn btn-primary', icon: 'plus', id: 'empty-add' })));
+      return;
+    }
+    const ul = h('ul', { class: 'wh-list card', id: 'webhook-list' });
+    const none = h('p', { class: 'card state state-sm muted', hidden: true });
+    const count = h('p', { class: 'muted' });
+    const search = h('input', { type: 'search', id: 'webhook-search', placeholder: 'Filter by URL or description', 'aria-label': 'Filter webhooks' });
+    const rows = list.map((w) => [w, webhookRow(w, route)]);
+    const apply = () => {
+      const q = search.value.trim().toLowerCase();
+      let shown = 0;
+      for (const [w, row] of rows) {
+        const hit = !q || w.target_url.toLowerCase().includes(q) || (w.description || '').toLowerCase().includes(q);
+        row.hidden = !hit;
+        if (hit) shown++;
+      }
+      none.hidden = shown > 0;
+      none.textContent = 'No webhook matches “' + search.value.trim() + '”.';
+      const enabled = list.filter((w) => w.enabled).length;
+      count.textContent = q ? shown + ' of ' + list.length + ' webhooks'
+        : list.length + (list.length === 1 ? ' webhook' : ' webhooks') + ' · ' + enabled + ' enabled';
+    };
+    search.addEventListener('input', apply);
+    append(ul, rows.map(([, r]) => r));
+    apply();
+    page('Webhooks',
+      h('div', { class: 'page-head' },
+        h('div', null, h('h1', null, 'Webhooks'), count),
+        h('div', { class: 'page-actions' }, h('div', { class: 'search' }, icon('search'), search), add)),
+      ul, none);
+    const tick = setInterval(() => refreshTimes(), 30000);
+    onLeave(() => clearInterval(tick));
+  }
+
+  // ---------- create / edit ----------
+
+  function tagsInput(id, values, describedBy) {
+    const tags = [...values];
+    const box = h('div', { class: 'tags' });
+    const input = h('input', { id, type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'api-*', 'aria-describedby': describedBy });
+    const list = h('ul', { class: 'tags-list', 'aria-label': 'Project name patterns' });
+    const render = () => {
+      list.replaceChildren(...tags.map((t, i) => h('li', { class: 'tag' },
+        h('span', null, t),
+        h('button', { type: 'button', class: 'tag-x', 'aria-label': 'Remove ' + t, onclick: () => { tags.splice(i, 1); render(); input.focus(); } }, icon('x')))));
+      input.placeholder = tags.length ? 'Add another…' : 'api-*';
+    };
+    const commit = () => {
+      for (const part of input.value.split(',')) {
+        const v = part.trim();
+        if (v && !tags.some((t) => t.toLowerCase() === v.toLowerCase())) tags.push(v);
+      }
+      input.value = '';
+      render();
+    };
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ',') {
+        e.preventDefault();
+        commit();
+      } else if (e.key === 'Backspace' && !input.value && tags.length) {
+        tags.pop();
+        render();
+      }
+    });
+    input.addEventListener('blur', commit);
+    box.addEventListener('click', (e) => { if (e.target === box) input.focus(); });
+    box.append(list, input);
+    render();
+    return { el: box, input, values: () => { commit(); return [...tags]; } };
+  }
+
+  function field(name, label, control, opts = {}) {
+    return h(opts.group ? 'fieldset' : 'div', { class: 'field', dataset: { field: name }, id: 'field-' + name },
+      opts.group ? h('legend', null, label) : h('label', { for: opts.for || 'f-' + name }, label),
+      opts.hint ? h('p', { class: 'hint', id: 'hint-' + name }, opts.hint) : null,
+      control,
+      h('p', { class: 'field-error', id: 'err-' + name, hidden: true }));
+  }
+
+  async function renderForm(id) {
+    const alive = current();
+    const editing = !!id;
+    page(editing ? 'Edit webhook' : 'Add webhook', spinner());
+    focusMain();
+    let w = { kind: 'STANDARD', target_url: '', description: '', enabled: true, events: EVENTS.map(([v]) => v), project_names_filter: [], environment_types_filter: [], target_secret_set: false };
+    if (editing) {
+      try {
+        w = await api('GET', hookPath(id));
+      } catch (err) {
+        if (alive() && err.status !== 401) page('Edit webhook', errorBox(err, route));
+        return;
+      }
+      if (!alive()) return;
+    }
+
+    const url = h('input', { id: 'f-target_url', name: 'target_url', type: 'text', inputmode: 'url', autocomplete: 'off', spellcheck: 'false', value: w.target_url, placeholder: 'https://example.com/hooks/qovery', 'aria-describedby': 'err-target_url' });
+    const kinds = h('div', { class: 'choices choices-2' }, KINDS.map(([v, l, d]) => h('label', { class: 'choice' },
+      h('input', { type: 'radio', name: 'kind', value: v, checked: w.kind === v }),
+      h('span', { class: 'choice-body' }, h('span', { class: 'choice-title' }, l), h('span', { class: 'choice-desc' }, d)))));
+    const desc = h('textarea', { id: 'f-description', name: 'description', rows: '2', maxlength: '1024', placeholder: 'What this webhook is for', 'aria-describedby': 'err-description' });
+    desc.value = w.description || '';
+    const events = h('div', { class: 'choices choices-4' }, EVENTS.map(([v, l, d]) => h('label', { class: 'choice choice-check' },
+      h('input', { type: 'checkbox', name: 'events', value: v, checked: (w.events || []).includes(v) }),
+      h('span', { class: 'choice-body' }, h('span', { class: 'choice-title' }, l), h('span', { class: 'choice-desc' }, d)))));
+    const tags = tagsInput('f-project_names_filter', w.project_names_filter || [], 'hint-project_names_filter err-project_names_filter');
+    const envs = h('div', { class: 'checks' }, ENVS.map(([v, l]) => h('label', { class: 'check' },
+      h('input', { type: 'checkbox', name: 'environment_types_filter', value: v, checked: (w.environment_types_filter || []).includes(v) }),
+      h('span', null, l))));
+    const enabled = h('input', { type: 'checkbox', id: 'f-enabled', name: 'enabled', checked: w.enabled, role: 'switch' });
+
+    // The secret is write-only: the form knows only whether one is set.
+    let secretMode = 'keep';
+    const secretIn = h('input', { id: 'f-target_secret', name: 'target_secret', type: 'password', autocomplete: 'new-password', spellcheck: 'false', placeholder: 'whsec_… or any string', 'aria-describedby': 'hint-target_secret err-target_secret' });
+    const secretBox = h('div', { class: 'secret' });
+    const renderSecret = () => {
+      const kids = [];
+      if (!w.target_secret_set || secretMode === 'replace') {
+        kids.push(secretIn);
+        if (w.target_secret_set) kids.push(button('Keep current secret', { class: 'btn-ghost btn-sm', onclick: () => { secretMode = 'keep'; secretIn.value = ''; renderSecret(); } }));
+      } else if (secretMode === 'remove') {
+        kids.push(h('span', { class: 'secret-state secret-remove', id: 'secret-state' }, icon('alert'), 'The secret will be removed when you save'),
+          button('Undo', { class: 'btn-ghost btn-sm', onclick: () => { secretMode = 'keep'; renderSecret(); } }));
+      } else {
+        kids.push(h('span', { class: 'secret-state', id: 'secret-state' }, icon('lock'), 'Secret set'),
+          button('Replace', { class: 'btn-secondary btn-sm', id: 'secret-replace', onclick: () => { secretMode = 'replace'; renderSecret(); secretIn.focus(); } }),
+          button('Remove', { class: 'btn-ghost btn-sm btn-text-danger', id: 'secret-remove', onclick: () => { secretMode = 'remove'; renderSecret(); } }));
+      }
+      secretBox.replaceChildren(...kids);
+    };
+    renderSecret();
+
+    const formError = h('div', { class: 'alert alert-error', role: 'alert', id: 'form-error', hidden: true });
+    const save = button(editing ? 'Save changes' : 'Create webhook', { type: 'submit', class: 'btn-primary', id: 'form-submit' });
+
+    const form = h('form', { class: 'form card', novalidate: true, id: 'webhook-form' },
+      h('section', { class: 'form-section' },
+        h('div', { class: 'form-section-head' }, h('h2', null, 'Destination'), h('p', { class: 'muted' }, 'Where hookd sends events, and in which format.')),
+        h('div', { class: 'form-section-body' },
+          field('target_url', 'Target URL', url),
+          field('kind', 'Kind', kinds, { group: true }),
+          field('description', 'Description', desc))),
+      h('section', { class: 'form-section' },
+        h('div', { class: 'form-section-head' }, h('h2', null, 'Events'), h('p', { class: 'muted' }, 'Which deployment events, from which projects and environments.')),
+        h('div', { class: 'form-section-body' },
+          field('events', 'Event types', events, { group: true }),
+          field('project_names_filter', 'Project names', tags.el, { for: 'f-project_names_filter', hint: h('span', null, 'Press Enter after each pattern. ', h('code', null, '*'), ' matches any characters; matching ignores case. Leave empty for every project.') }),
+          field('environment_types_filter', 'Environment types', envs, { group: true, hint: 'Leave all unchecked for every environment.' }))),
+      h('section', { class: 'form-section' },
+        h('div', { class: 'form-section-head' }, h('h2', null, 'Security & status'), h('p', { class: 'muted' }, 'Signing, and whether hookd sends anything at all.')),
+        h('div', { class: 'form-section-body' },
+          field('target_secret', 'Signing secret', secretBox, { hint: 'Signs each Standard request (webhook-signature). Write-only: hookd never shows it again.' }),
+          h('div', { class: 'field', dataset: { field: 'enabled' } },
+            h('label', { class: 'check check-switch', for: 'f-enabled' }, enabled, h('span', null, h('strong', null, 'Enabled'), h('span', { class: 'muted' }, ' — send matching events to this webhook')))))),
+      h('div', { class: 'form-foot' }, formError, h('div', { class: 'form-buttons' }, link('Cancel', editing ? '#/webhooks/' + id : '#/', { class: 'btn btn-secondary' }), save)));
+
+    const clearErrors = () => {
+      formError.hidden = true;
+      for (const e of form.querySelectorAll('.field-error')) e.hidden = true;
+      for (const e of form.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
+      for (const e of form.querySelectorAll('.field.has-error')) e.classList.remove('has-error');
+    };
+
+    const clearField = (e) => {
+      const f = e.target.closest('.field.has-error');
+      if (!f) return;
+      f.classList.remove('has-error');
+      f.querySelector('.field-error').hidden = true;
+      e.target.removeAttribute('aria-invalid');
+    };
+    form.addEventListener('input', clearField);
+    form.addEventListener('change', clearField);
+
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clearErrors();
+      const body = {
+        kind: form.querySelector('input[name=kind]:checked')?.value || 'STANDARD',
+        target_url: url.value.trim(),
+        description: desc.value.trim(),
+        enabled: enabled.checked,
+        events: [...form.querySelectorAll('input[name=events]:checked')].map((i) => i.value),
+        project_names_filter: tags.values(),
+        environment_types_filter: [...form.querySelectorAll('input[name=environment_types_filter]:checked')].map((i) => i.value),
+      };
+      if (secretMode === 'remove') body.target_secret = '';
+      else if (secretIn.value !== '' && (!w.target_secret_set || secretMode === 'replace')) body.target_secret = secretIn.value;
+      save.disabled = true;
+      save.classList.add('is-busy');
+      try {
+        const saved = editing ? await api('PUT', hookPath(id), body) : await api('POST', hooks, body);
+        toast(editing ? 'Webhook saved' : 'Webhook created');
+        location.hash = editing ? '#/webhooks/' + saved.id : '#/';
+      } catch (err) {
+        save.disabled = false;
+        save.classList.remove('is-busy');
+        if (err.status === 401) return;
+        const f = err.field && form.querySelector('[data-field="' + err.field + '"]');
+        if (f) {
+          f.classList.add('has-error');
+          const msg = f.querySelector('.field-error');
+          msg.textContent = err.fieldMessage.charAt(0).toUpperCase() + err.fieldMessage.slice(1);
+          msg.hidden = false;
+          const ctl = f.querySelector('input, textarea');
+          if (ctl) {
+            ctl.setAttribute('aria-invalid', 'true');
+            ctl.focus();
+          }
+          f.scrollIntoView({ block: 'center' });
+        } else {
+          formError.textContent = err.message;
+          formError.hidden = false;
+        }
+      }
+    });
+
+    page(editing ? 'Edit webhook' : 'Add webhook',
+      link('Webhooks', '#/', { class: 'back', icon: 'back' }),
+      h('div', { class: 'page-head' }, h('div', null,
+        h('h1', null, editing ? 'Edit webhook' : 'Add webhook'),
+        editing ? h('p', { class: 'muted url-line', title: w.target_url }, w.target_url) : h('p', { class: 'muted' }, 'hookd sends each matching deployment event to this URL, retrying until it answers 2xx.'))),
+      form);
+    url.focus();
+  }
+
+  // ---------- delivery log ----------
+
+  function webhookHeader(w, actions) {
+    return h('div', { class: 'page-head page-head-webhook' },
+      h('div', { class: 'head-text' },
+        h('p', { class: 'eyebrow' }, 'Delivery log'),
+        h('h1', { class: 'url-title', title: w.target_url }, w.target_url),
+        h('div', { class: 'wh-meta' },
+          kindBadge(w.kind),
+          h('span', { class: 'pill ' + (w.enabled ? 'pill-ok' : 'pill-off') }, h('span', { class: 'dot' }), w.enabled ? 'Enabled' : 'Disabled'),
+          w.target_secret_set ? h('span', { class: 'meta-item' }, icon('lock'), 'Signed') : null,
+          w.description ? h('span', { class: 'wh-desc' }, w.description) : null),
+        w.disabled_reason && !w.enabled ? h('p', { class: 'wh-reason', role: 'note' }, icon('alert'), h('span', null, h('strong', null, 'Disabled by hookd: '), w.disabled_reason)) : null),
+      h('div', { class: 'page-actions' }, actions));
+  }
+
+  async function retry(w, a, btn) {
+    if (btn) btn.disabled = true;
+    try {
+      await api('POST', hookPath(w.id) + '/delivery/' + encodeURIComponent(a.delivery_id) + '/retry');
+      toast('Retry queued: a new attempt will appear in the log');
+    } catch (err) {
+      if (err.status !== 401) toast(err.status === 409 ? 'This delivery is being sent right now; try again in a moment' : 'Could not retry: ' + err.message, 'error');
+    } finally {
+      if (btn) btn.disabled = false;
+    }
+  }
+
+  async function sendTest(w, btn) {
+    btn.disabled = true;
+    try {
+      await api('POST', hookPath(w.id) + '/test');
+      toast('Test event sent');
+    } catch (err) {
+      if (err.status !== 401) toast('Could not send a test event: ' + err.message, 'error');
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  function subjectCell(a) {
+    const s = subject(a);
+    if (s.project || s.environment) {
+      return h('div', { class: 'subject' },
+        h('span', { class: 'subject-project' }, s.project || '—'),
+        h('span', { class: 'subject-env muted' }, (s.environment || '—') + (s.mode ? ' · ' + s.mode.toLowerCase() : '')));
+    }
+    return h('span', { class: 'muted subject-summary', title: s.summary || '' }, s.summary || '—');
+  }
+
+  let logFilter = 'all'; // kept while the page lives, not stored
+
+  async function renderLog(id) {
+    const alive = current();
+    page('Delivery log', spinner());
+    focusMain();
+    let w;
+    try {
+      w = await api('GET', hookPath(id));
+    } catch (err) {
+      if (alive() && err.status !== 401) page('Delivery log', errorBox(err, route));
+      return;
+    }
+    if (!alive()) return;
+
+    let filter = logFilter;
+    let attempts = null;
+    let seen = null;
+    let shownKey = '';
+
+    const testBtn = button('Send test event', { class: 'btn-primary', icon: 'send', id: 'send-test' });
+    testBtn.addEventListener('click', async () => { await sendTest(w, testBtn); load(); });
+    const actions = [link('Edit', '#/webhooks/' + w.id + '/edit', { class: 'btn btn-secondary', icon: 'edit', id: 'edit-webhook' }), testBtn];
+
+    const segs = [['all', 'All'], ['success', 'Success'], ['failure', 'Failure']].map(([v, l]) => {
+      const b = h('button', { type: 'button', class: 'seg', 'aria-pressed': String(filter === v), dataset: { filter: v } }, l, h('span', { class: 'seg-count' }));
+      b.addEventListener('click', () => {
+        filter = logFilter = v;
+        for (const s of segsEl.children) s.setAttribute('aria-pressed', String(s.dataset.filter === v));
+        shownKey = '';
+        draw();
+      });
+      return b;
+    });
+    const segsEl = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Filter by outcome' }, segs);
+    const live = h('span', { class: 'live', title: 'Refreshes every few seconds' }, h('span', { class: 'live-dot', 'aria-hidden': 'true' }), 'Live');
+    const tbody = h('tbody', { id: 'log-rows' });
+    const table = h('div', { class: 'table-wrap card' }, h('table', { class: 'log', id: 'log-table' },
+      h('caption', { class: 'sr-only' }, 'Attempts to send events to this webhook, newest first'),
+      h('thead', null, h('tr', null,
+        h('th', { scope: 'col' }, 'Time'), h('th', { scope: 'col' }, 'Event'), h('th', { scope: 'col' }, 'Project / environment'),
+        h('th', { scope: 'col', class: 'num' }, 'Status'), h('th', { scope: 'col', class: 'num' }, 'Duration'), h('th', { scope: 'col' }, 'Outcome'),
+        h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+      tbody));
+    const empty = h('div', { class: 'card state', id: 'log-empty', hidden: true });
+    const loadErr = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
+
+    function draw() {
+      if (!attempts) return;
+      const counts = { all: attempts.length, success: attempts.filter(isSuccess).length };
+      counts.failure = counts.all - counts.success;
+      for (const s of segsEl.children) s.querySelector('.seg-count').textContent = counts[s.dataset.filter];
+      const rows = attempts.filter((a) => filter === 'all' || (filter === 'success') === isSuccess(a));
+      const key = filter + ':' + rows.map((a) => a.id).join(',');
+      refreshTimes(tbody);
+      if (key === shownKey) return;
+      shownKey = key;
+      table.hidden = rows.length === 0;
+      empty.hidden = rows.length > 0;
+      if (!rows.length) {
+        empty.replaceChildren(
+          h('span', { class: 'state-art', 'aria-hidden': 'true' }, icon('inbox')),
+          h('h2', null, attempts.length ? 'No ' + filter + ' in the log' : 'No delivery yet'),
+          h('p', { class: 'muted' }, attempts.length ? 'Choose another filter to see the other attempts.' : 'Every request hookd sends to this webhook appears here. Send a test event to see one.'));
+      }
+      const focused = document.activeElement && document.activeElement.closest('#log-rows [data-focus]');
+      const focusKey = focused ? focused.dataset.focus : '';
+      tbody.replaceChildren(...rows.map((a) => {
+        const href = '#/webhooks/' + w.id + '/attempts/' + a.id;
+        const rb = button('Retry', { class: 'btn-ghost btn-sm', icon: 'retry', ariaLabel: 'Retry delivery of this attempt', dataset: { focus: 'retry-' + a.id, action: 'retry' } });
+        rb.addEventListener('click', async (e) => { e.stopPropagation(); await retry(w, a, rb); load(); });
+        const tr = h('tr', { class: 'log-row' + (seen && !seen.has(a.id) ? ' row-new' : ''), dataset: { id: a.id } },
+          h('td', { 'data-label': 'Time' }, h('a', { href, class: 'row-link', dataset: { focus: 'open-' + a.id } }, timeAgo(a.created_at)),
+            a.attempt > 1 ? h('span', { class: 'attempt-no', title: 'Attempt ' + a.attempt + ' of this delivery' }, '#' + a.attempt) : null),
+          h('td', { 'data-label': 'Event' }, h('span', { class: 'event-name ev-' + String(a.matched_event).toLowerCase() }, EVENT_LABEL[a.matched_event] || a.matched_event)),
+          h('td', { 'data-label': 'Project' }, subjectCell(a)),
+          h('td', { 'data-label': 'Status', class: 'num' }, statusCode(a)),
+          h('td', { 'data-label': 'Duration', class: 'num mono' }, duration(a.duration_ms)),
+          h('td', { 'data-label': 'Outcome' }, outcomePill(a), a.error ? h('span', { class: 'row-error', title: a.error }, a.error) : null),
+          h('td', { class: 'actions' }, rb));
+        tr.addEventListener('click', (e) => { if (!e.target.closest('a, button')) location.hash = href; });
+        return tr;
+      }));
+      if (focusKey) tbody.querySelector('[data-focus="' + focusKey + '"]')?.focus();
+      seen = new Set(attempts.map((a) => a.id));
+    }
+
+    let inflight = false;
+    async function load() {
+      if (inflight || !alive()) return;
+      inflight = true;
+      try {
+        const data = await api('GET', hookPath(w.id) + '/event');
+        if (!alive()) return;
+        attempts = data.results || [];
+        loadErr.hidden = true;
+        live.classList.remove('live-off');
+        draw();
+      } catch (err) {
+        if (!alive() || err.status === 401) return;
+        loadErr.textContent = 'Could not refresh the log: ' + err.message;
+        loadErr.hidden = false;
+        live.classList.add('live-off');
+      } finally {
+        inflight = false;
+      }
+    }
+
+    page('Delivery log',
+      link('Webhooks', '#/', { class: 'back', icon: 'back' }),
+      webhookHeader(w, actions),
+      h('div', { class: 'toolbar' }, segsEl, live),
+      loadErr, table, empty);
+    table.hidden = true;
+    await load();
+    const timer = setInterval(() => { if (!document.hidden) load(); }, POLL_MS);
+    onLeave(() => clearInterval(timer));
+  }
+
+  // ---------- attempt detail ----------
+
+  async function renderDetail(id, attemptID) {
+    const alive = current();
+    page('Delivery', spinner());
+    focusMain();
+    let w;
+    let a;
+    try {
+      const [hook, log] = await Promise.all([api('GET', hookPath(id)), api('GET', hookPath(id) + '/event')]);
+      w = hook;
+      a = (log.results || []).find((x) => x.id === attemptID);
+    } catch (err) {
+      if (alive() && err.status !== 401) page('Delivery', errorBox(err, route));
+      return;
+    }
+    if (!alive()) return;
+    const back = link('Delivery log', '#/webhooks/' + id, { class: 'back', icon: 'back' });
+    if (!a) {
+      page('Delivery', back, h('div', { class: 'card state' }, h('h1', null, 'Attempt not found'), h('p', { class: 'muted' }, 'It may have been removed by retention.')));
+      return;
+    }
+    const s = subject(a);
+    const body = pretty(a.request);
+    const resp = a.target_response_body ? pretty(a.target_response_body) : '';
+    const retryBtn = button('Retry delivery', { class: 'btn-primary', icon: 'retry', id: 'retry-delivery' });
+    retryBtn.addEventListener('click', () => retry(w, a, retryBtn));
+
+    const facts = [
+      ['Time', h('span', null, absolute(a.created_at), ' ', h('span', { class: 'muted' }, '(', timeAgo(a.created_at), ')'))],
+      ['Event', h('code', null, a.matched_event)],
+      ['Project', s.project || '—'],
+      ['Environment', (s.environment || '—') + (s.mode ? ' · ' + s.mode.toLowerCase() : '')],
+      ['Status code', statusCode(a)],
+      ['Duration', duration(a.duration_ms)],
+      ['Attempt', String(a.attempt || 1)],
+      ['Delivery', h('span', { class: 'mono break' }, a.delivery_id || '—')],
+      ['URL', h('span', { class: 'mono break' }, a.target_url_used)],
+    ];
+    if (a.error) facts.push(['Error', h('span', { class: 'text-bad' }, a.error)]);
+
+    const headers = sentHeaders(a, w);
+    page('Delivery',
+      back,
+      h('div', { class: 'page-head' },
+        h('div', { class: 'head-text' },
+          h('p', { class: 'eyebrow' }, 'Delivery attempt'),
+          h('h1', { class: 'detail-title' }, (EVENT_LABEL[a.matched_event] || a.matched_event) + (s.project ? ' · ' + s.project : ''), ' ', outcomePill(a))),
+        h('div', { class: 'page-actions' }, retryBtn)),
+      h('div', { class: 'detail-grid' },
+        h('section', { class: 'card facts', 'aria-labelledby': 'facts-title' },
+          h('h2', { id: 'facts-title' }, 'Summary'),
+          h('dl', null, facts.map(([k, v]) => h('div', { class: 'fact' }, h('dt', null, k), h('dd', null, v))))),
+        h('div', { class: 'detail-main' },
+          h('section', { class: 'card panel', 'aria-labelledby': 'req-title', id: 'request-panel' },
+            h('div', { class: 'panel-head' }, h('h2', { id: 'req-title' }, 'Request'), h('span', { class: 'muted mono' }, 'POST ', a.target_url_used)),
+            h('h3', null, 'Headers sent'),
+            h('table', { class: 'headers', id: 'request-headers' }, h('tbody', null, headers.map(([k, v]) => h('tr', null, h('th', { scope: 'row' }, k), h('td', { class: v.includes('••••') ? 'masked' : '' }, v))))),
+            h('p', { class: 'hint' }, 'hookd does not store headers: these are the ones it sends for this webhook', w.target_secret_set ? ', with the secret masked.' : '.'),
+            h('div', { class: 'panel-sub' }, h('h3', null, 'Body'), copyButton(() => body, 'request body')),
+            codeBlock(body, 'Request body')),
+          h('section', { class: 'card panel', 'aria-labelledby': 'resp-title', id: 'response-panel' },
+            h('div', { class: 'panel-head' }, h('h2', { id: 'resp-title' }, 'Response'), statusCode(a)),
+            a.error ? h('div', { class: 'alert alert-error' }, a.error) : null,
+            h('div', { class: 'panel-sub' }, h('h3', null, 'Body'), resp ? copyButton(() => resp, 'response body') : null),
+            resp ? codeBlock(resp, 'Response body') : h('p', { class: 'muted empty-body' }, 'The response had no body.')))));
+    const tick = setInterval(() => refreshTimes(), 30000);
+    onLeave(() => clearInterval(tick));
+  }
+
+  // ---------- start ----------
+
+  document.getElementById('sign-out').addEventListener('click', () => signOut(''));
+  window.addEventListener('hashchange', route);
+  route();
+})();
