@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/internal/delivery"
+	"github.com/hookd/hookd/internal/secrets"
 )
 
 // config is everything hookd reads from its environment, read once in
@@ -34,6 +35,10 @@ type config struct {
 	AllowedTargetCIDRs    []netip.Prefix
 	Retention             time.Duration
 	PprofAddr             string
+
+	// EncryptionKeys seal webhook secrets at rest, newest first; empty
+	// when none is configured (see encryptionKeys for what happens then).
+	EncryptionKeys *secrets.Keyring
 }
 
 // variable documents one environment variable; the README's table is
@@ -60,6 +65,7 @@ var variables = []variable{
 	{"HOOKD_ALLOWED_TARGET_CIDRS", "", "non-public ranges targets may resolve to anyway, e.g. `127.0.0.0/8,::1/128`"},
 	{"HOOKD_RETENTION", "720h", "events, deliveries and attempts older than this are removed"},
 	{"HOOKD_PPROF_ADDR", "", "serve pprof on this address (e.g. `127.0.0.1:6060`); off when empty"},
+	{"HOOKD_ENCRYPTION_KEY", "", "keys encrypting webhook secrets at rest: base64 of 32 bytes (`openssl rand -base64 32`), comma-separated, newest first; `HOOKD_ENCRYPTION_KEY_FILE` reads them from a file. Unset: SQLite creates `PATH.key` beside the database; PostgreSQL stores secrets unencrypted, with a warning"},
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
@@ -101,6 +107,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		return nil, err
 	}
 	c.JWTSecret = []byte(secret)
+	keys, err := secretValue(getenv, "HOOKD_ENCRYPTION_KEY")
+	if err != nil {
+		return nil, err
+	}
+	if c.EncryptionKeys, err = secrets.ParseKeys(keys); err != nil {
+		return nil, fail("HOOKD_ENCRYPTION_KEY", err)
+	}
 	durations := []struct {
 		name string
 		dst  *time.Duration

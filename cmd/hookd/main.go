@@ -160,7 +160,8 @@ func newLogger(c *config, w io.Writer) *slog.Logger {
 }
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "migrate", stderr, true)
+	fs := newFlagSet("migrate", "migrate [--reencrypt]", stderr, true)
+	reencrypt := fs.Bool("reencrypt", false, "also rewrite every webhook secret with the newest HOOKD_ENCRYPTION_KEY")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -177,5 +178,8 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("migrating: %w", err)
 	}
 	fmt.Fprintln(stderr, "hookd: database is up to date")
+	if *reencrypt {
+		return reencryptSecrets(ctx, c, db, stderr)
+	}
 	return nil
 }

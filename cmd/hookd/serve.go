@@ -20,6 +20,7 @@ import (
 	"github.com/hookd/hookd/internal/auth"
 	"github.com/hookd/hookd/internal/console"
 	"github.com/hookd/hookd/internal/delivery"
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -50,6 +51,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrating the database: %w", err)
 	}
+	// Webhook secrets are sealed on their way into the database and opened
+	// on their way out, for the API and the dispatcher alike.
+	keys, err := encryptionKeys(c, log)
+	if err != nil {
+		return err
+	}
+	sealed := &secrets.Store{Store: db, Keys: keys}
 
 	// Background work lives until serve returns, not until the signal:
 	// the dispatcher must outlive the API server's shutdown.
@@ -71,7 +79,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	client := delivery.NewHTTPClient(delivery.ClientOptions{Timeout: c.DeliveryTimeout, AllowedCIDRs: c.AllowedTargetCIDRs})
 	dispatcher := delivery.New(delivery.Config{
-		Store:                 db,
+		Store:                 sealed,
 		Client:                client,
 		Schedule:              c.RetrySchedule,
 		Timeout:               c.DeliveryTimeout,
@@ -83,7 +91,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Registry:              reg,
 	})
 	handler := api.NewServer(api.Deps{
-		Store:    db,
+		Store:    sealed,
 		Auth:     authn,
 		Wake:     dispatcher.Wake,
 		Log:      log,

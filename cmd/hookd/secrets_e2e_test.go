@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/secrets"
+	"github.com/hookd/hookd/internal/signing"
+)
+
+// TestSecretsEncryptedAtRest creates a webhook with a secret and checks
+// that the database never holds it in clear, that deliveries are still
+// signed with it, and that a key rotation (two keys, then
+// `migrate --reencrypt`, then the new key alone) keeps it readable.
+func TestSecretsEncryptedAtRest(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		tg := newTarget(t)
+		env := deliveryEnv(dbURL, nil)
+		sqlitePath, isSQLite := strings.CutPrefix(dbURL, "sqlite:")
+		var keyA string
+		if !isSQLite {
+			keyA = generateKey(t)
+			env["HOOKD_ENCRYPTION_KEY"] = keyA
+		}
+		srv := startServer(t, env)
+		if isSQLite {
+			// No key configured: hookd made one beside the database, said
+			// so, and did not log it.
+			keyA = readKeyFile(t, sqlitePath+".key")
+			if logs := srv.logs.String(); !strings.Contains(logs, "created an encryption key") || strings.Contains(logs, keyA) {
+				t.Fatalf("first start should log that it created a key, without the key:\n%s", logs)
+			}
+		}
+		idA, idB := keyID(t, keyA), ""
+
+		o := newOrg(t, srv, dbURL)
+		secret := "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(t, 24))
+		all := []string{"DEPLOYMENT_STARTED", "DEPLOYMENT_CANCELLED", "DEPLOYMENT_FAILURE", "DEPLOYMENT_SUCCESSFUL"}
+		o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/signed", "target_secret": secret, "events": all})
+
+		delivered := 0
+		deliverSigned := func(srv *server) {
+			t.Helper()
+			o.api.base = srv.URL
+			ev := o.emit(deploymentEvent("DEPLOYMENT_STARTED", "api", "PRODUCTION"))
+			delivered++
+			got := tg.waitCount(t, "/signed", delivered, 30*time.Second)
+			r := got[len(got)-1]
+			if r.payloadID() != ev.ID {
+				t.Fatalf("target got event %s, want %s", r.payloadID(), ev.ID)
+			}
+			if err := signing.Verify([]string{secret}, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), r.Body, time.Now(), 5*time.Minute); err != nil {
+				t.Fatalf("delivery not signed with the webhook's secret: %v", err)
+			}
+		}
+		deliverSigned(srv)
+		assertSealedAtRest(t, dbURL, secret, idA)
+
+		// Rotation: the new key first, the old one still listed to read.
+		keyB := generateKey(t)
+		idB = keyID(t, keyB)
+		srv.Stop(syscall.SIGTERM)
+		env["HOOKD_ENCRYPTION_KEY"] = keyB + "," + keyA
+		srv = startServer(t, env)
+		deliverSigned(srv)
+		_, errOut, err := hookd(t, env, "migrate", "--reencrypt")
+		if err != nil || !strings.Contains(errOut, "1 webhook secrets re-encrypted with key "+idB) {
+			t.Fatalf("migrate --reencrypt: %v\n%s", err, errOut)
+		}
+		assertSealedAtRest(t, dbURL, secret, idB)
+
+		// The old key can go.
+		srv.Stop(syscall.SIGTERM)
+		env["HOOKD_ENCRYPTION_KEY"] = keyB
+		srv = startServer(t, env)
+		deliverSigned(srv)
+		srv.Stop(syscall.SIGTERM)
+
+		// With the old key alone, nothing is sent with a wrong signature:
+		// the error names the missing key, never the secret.
+		env["HOOKD_ENCRYPTION_KEY"] = keyA
+		srv = startServer(t, env)
+		o.api.base = srv.URL
+		o.emit(deploymentEvent("DEPLOYMENT_STARTED", "api", "PRODUCTION"))
+		waitFor(t, 30*time.Second, "an error naming the missing key", func() bool {
+			return strings.Contains(srv.logs.String(), idB)
+		})
+		if logs := srv.logs.String(); strings.Contains(logs, secret) || !strings.Contains(logs, "not configured") {
+			t.Errorf("logs should explain the missing key without the secret:\n%s", logs)
+		}
+		if n := len(tg.got("/signed")); n != delivered {
+			t.Errorf("target got %d requests, want %d: nothing may be sent without the right secret", n, delivered)
+		}
+	})
+}
+
+// assertSealedAtRest reads the database as an attacker with a copy of it
+// would: every byte of the SQLite file and its WAL, or every webhook row
+// of PostgreSQL as text. The secret must not be there; a value sealed
+// with key id must.
+func assertSealedAtRest(t *testing.T, dbURL, secret, id string) {
+	t.Helper()
+	var dump []byte
+	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
+		for _, p := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(p)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			dump = append(dump, b...)
+		}
+	} else {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		rows, err := conn.Query(ctx, `SELECT w::text FROM webhooks w`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		dump = []byte(strings.Join(texts, "\n"))
+	}
+	if bytes.Contains(dump, []byte(secret)) || bytes.Contains(dump, []byte(strings.TrimPrefix(secret, "whsec_"))) {
+		t.Fatal("the database holds the webhook secret in clear")
+	}
+	if !bytes.Contains(dump, []byte("enc:v1:"+id+":")) {
+		t.Fatalf("the database holds no secret sealed with key %s", id)
+	}
+}
+
+func generateKey(t *testing.T) string {
+	t.Helper()
+	k, err := secrets.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func keyID(t *testing.T, key string) string {
+	t.Helper()
+	k, err := secrets.ParseKeys(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.NewestID()
+}
+
+func readKeyFile(t *testing.T, path string) string {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("no key file beside the database: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode = %v, want 0600", fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

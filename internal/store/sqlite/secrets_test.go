@@ -1,0 +1,53 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// TestWebhookSecrets covers what `hookd migrate --reencrypt` uses: every
+// organization's secrets, and a compare-and-set that loses to an edit.
+func TestWebhookSecrets(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "hookd.db"))
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	hook := func(org uuid.UUID, secret string) *webhook.Webhook {
+		w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
+			Kind: webhook.KindStandard, TargetURL: "https://example.com", TargetSecret: secret, Enabled: true,
+			Events: webhook.EventTypes}
+		if err := db.WebhookCreate(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	a, b := hook(uuid.New(), "secret-a"), hook(uuid.New(), "secret-b")
+	hook(uuid.New(), "") // no secret: nothing to rewrite
+
+	got, err := db.WebhookSecrets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != a.ID || got[0].OrganizationID != a.OrganizationID || got[0].TargetSecret != "secret-a" || got[1].ID != b.ID {
+		t.Fatalf("WebhookSecrets = %+v", got)
+	}
+
+	if ok, err := db.WebhookSetSecret(ctx, a.OrganizationID, a.ID, "secret-a", "sealed-a"); err != nil || !ok {
+		t.Fatalf("set = %v, %v", ok, err)
+	}
+	// Stale prev (edited meanwhile), wrong organization, missing webhook: no change.
+	for _, c := range []struct{ org, id uuid.UUID }{{a.OrganizationID, a.ID}, {b.OrganizationID, a.ID}, {a.OrganizationID, uuid.New()}} {
+		if ok, err := db.WebhookSetSecret(ctx, c.org, c.id, "secret-a", "other"); err != nil || ok {
+			t.Errorf("set(%v, %v) = %v, %v; want false", c.org, c.id, ok, err)
+		}
+	}
+	w, err := db.WebhookGet(ctx, a.OrganizationID, a.ID)
+	if err != nil || w.TargetSecret != "sealed-a" || !w.UpdatedAt.Equal(now) {
+		t.Fatalf("after set: %+v, %v", w, err)
+	}
+}
