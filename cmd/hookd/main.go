@@ -62,6 +62,7 @@ Usage:
   hookd webhook list|get|create|edit|delete|events
                               manage webhooks on a running hookd (HOOKD_URL)
   hookd emit                  send a deployment event to a running hookd
+  hookd bench                 measure hookd on this machine (rates, latency, memory)
   hookd version               print the version
 
 Configuration is read from HOOKD_* environment variables; "hookd serve --help" lists them.
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runWebhook(ctx, args[1:], getenv, stdout, stderr)
 	case "emit":
 		return runEmit(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/bench"
+)
+
+const benchSynopsis = `bench [flags]
+
+Measures hookd on this machine: starts a local target, starts this hookd
+binary (a fresh database per scenario) or uses a running one (--url), runs
+the scenarios and prints a table; --out also writes it as JSON.
+
+Scenarios: raw (the machine's ceiling: a Go client straight to the target),
+burst, steady, fanout, slow-target, backlog, retry.
+
+Databases: temporary SQLite files by default (--database-url sqlite:DIR puts
+them in DIR). With --database-url postgres://USER@HOST/DB, DB is only used to
+CREATE DATABASE hookd_bench_<random> for each scenario (dropped after), so the
+user needs the CREATEDB privilege.
+
+Exported HOOKD_* variables reach the hookd processes, except those the bench
+sets (HOOKD_ADDR, HOOKD_DATABASE_URL, HOOKD_LOG_LEVEL=warn,
+HOOKD_ALLOWED_TARGET_CIDRS=127.0.0.0/8,::1/128, and per scenario HOOKD_ROLE,
+HOOKD_RETRY_SCHEDULE). With --url, that hookd must allow loopback targets
+(HOOKD_ALLOWED_TARGET_CIDRS) and be on this machine; backlog and retry are
+skipped. Never point --url at a hookd in production.
+`
+
+func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", benchSynopsis, stderr, false)
+	var (
+		scenarios   = fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated scenarios to run")
+		events      = fs.Int("events", 20000, "burst and raw: events sent (fanout sends a twentieth of it)")
+		concurrency = fs.Int("concurrency", 32, "concurrent clients of closed-loop scenarios")
+		rate        = fs.Float64("rate", 1000, "steady, slow-target, retry: events per second")
+		duration    = fs.Duration("duration", 30*time.Second, "steady and slow-target: how long to send (retry: at most 10s)")
+		fanout      = fs.Int("fanout", 100, "fanout: webhooks each event matches")
+		backlog     = fs.Int("backlog", 200000, "backlog: deliveries queued while delivery is off")
+		wait        = fs.Duration("wait", time.Minute, "count deliveries as lost after this long without a new one")
+		quick       = fs.Bool("quick", false, "a smoke test: scale the defaults down (2,000 events, 200/s for 5s, backlog 20,000)")
+		dbURL       = fs.String("database-url", "", "sqlite:DIR (default: the temporary directory) or postgres://... (a server to create databases on)")
+		hookdURL    = fs.String("url", "", "use the hookd running at this URL instead of starting one")
+		token       = fs.String("token", "", "with --url: an API token (or JWT) of --organization")
+		org         = fs.String("organization", "", "with --url: the organization UUID to create webhooks and send events in")
+		out         = fs.String("out", "", "also write the report as JSON to this file")
+		pprofAddr   = fs.String("pprof", "", "serve pprof from each hookd started on this address (HOOKD_PPROF_ADDR)")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{"bench takes no arguments, only flags"}
+	}
+	if *quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		scale := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
+		}
+		scale("events", func() { *events = 2000 })
+		scale("rate", func() { *rate = 200 })
+		scale("duration", func() { *duration = 5 * time.Second })
+		scale("backlog", func() { *backlog = 20000 })
+		scale("wait", func() { *wait = 20 * time.Second })
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding hookd's own executable: %w", err)
+	}
+	cfg := bench.Config{
+		Executable:   exe,
+		Environ:      os.Environ(),
+		Version:      versionString(),
+		Scenarios:    splitList(*scenarios),
+		Events:       *events,
+		Concurrency:  *concurrency,
+		Rate:         *rate,
+		Duration:     *duration,
+		Fanout:       *fanout,
+		Backlog:      *backlog,
+		Wait:         *wait,
+		URL:          *hookdURL,
+		Token:        *token,
+		Organization: *org,
+		PprofAddr:    *pprofAddr,
+		Progress:     stderr,
+	}
+	if *rate <= 0 || *events < 1 || *concurrency < 1 || *fanout < 1 || *backlog < 1 || *duration <= 0 {
+		return usageError{"bench: --events, --concurrency, --rate, --duration, --fanout and --backlog must be positive"}
+	}
+	switch u := *dbURL; {
+	case *hookdURL != "":
+	case u == "" || strings.HasPrefix(u, "sqlite:"):
+		dir := strings.TrimPrefix(u, "sqlite:")
+		cfg.Backend = "sqlite"
+		if dir != "" {
+			cfg.Backend += " in " + dir
+		}
+		cfg.NewDatabase = func(context.Context) (string, func(), error) {
+			d, err := os.MkdirTemp(dir, "hookd-bench-")
+			if err != nil {
+				return "", nil, err
+			}
+			return "sqlite:" + filepath.Join(d, "hookd.db"), func() { os.RemoveAll(d) }, nil
+		}
+	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
+		cfg.Backend = "postgres"
+		cfg.NewDatabase = func(ctx context.Context) (string, func(), error) { return benchDatabase(ctx, u) }
+	default:
+		return usageError{"bench: --database-url must be sqlite:DIR or postgres://..."}
+	}
+	rep, err := bench.Run(ctx, cfg)
+	if rep != nil {
+		fmt.Fprintln(stdout)
+		if werr := rep.WriteTable(stdout); werr != nil && err == nil {
+			err = werr
+		}
+		if *out != "" {
+			if werr := writeReport(*out, rep); werr != nil && err == nil {
+				err = werr
+			}
+		}
+	}
+	return err
+}
+
+func writeReport(path string, rep *bench.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// benchDatabase creates an empty database next to the one admin names and
+// returns its URL and a function dropping it. A database per scenario, not
+// a schema, so hookd runs on it exactly as it does in production.
+func benchDatabase(ctx context.Context, admin string) (string, func(), error) {
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", nil, fmt.Errorf("--database-url: %w", err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "hookd_bench_" + hex.EncodeToString(b)
+	exec := func(ctx context.Context, sql string) error {
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// FORCE: a hookd that was killed may have left connections.
+		if err := exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			fmt.Fprintf(os.Stderr, "hookd bench: dropping %s: %v\n", name, err)
+		}
+	}
+	return u.String(), drop, nil
+}

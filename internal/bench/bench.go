@@ -1,0 +1,500 @@
+// Package bench is `hookd bench`: a reproducible measurement of a hookd
+// process from the outside, the way a user's traffic would hit it. It
+// starts a local target that records every receipt, starts hookd (its own
+// executable, on a fresh database per scenario) or uses a running one, and
+// runs named scenarios, reporting intake and delivery rates, latency from
+// send to receipt, losses, duplicates, memory and CPU per delivery.
+//
+// It drives hookd only through its command line and HTTP API, never by
+// importing hookd's server packages, so what it measures is what users
+// run. It must never be run against a production hookd: it creates
+// webhooks and floods the organization it is given with events.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Scenarios lists every scenario in the order they run. raw goes first:
+// it is the machine's ceiling every other rate is compared with.
+var Scenarios = []string{"raw", "burst", "steady", "fanout", "slow-target", "backlog", "retry"}
+
+// Config is one bench run.
+type Config struct {
+	Executable string   // the hookd binary, run as `serve` and `token create`
+	Environ    []string // the environment hookd processes inherit
+	Version    string   // hookd's version line, for the report
+
+	Scenarios   []string      // names from Scenarios; empty: all
+	Events      int           // burst and raw: events sent; fanout sends Events/20
+	Concurrency int           // concurrent clients in closed-loop scenarios
+	Rate        float64       // steady, slow-target and retry: events per second
+	Duration    time.Duration // steady and slow-target; retry runs at most 10s of it
+	Fanout      int           // fanout: webhooks each event matches
+	Backlog     int           // backlog: deliveries queued while delivery is off
+	// Wait is how long to wait for the next receipt before counting what
+	// has not arrived as lost.
+	Wait time.Duration
+
+	// Backend names the database for the report ("sqlite", "postgres").
+	Backend string
+	// NewDatabase returns the HOOKD_DATABASE_URL of a fresh, empty database
+	// and a function that removes it; each scenario gets its own.
+	NewDatabase func(ctx context.Context) (url string, drop func(), err error)
+
+	// URL, Token and Organization select a hookd already running instead;
+	// scenarios that need hookd configured their own way are skipped.
+	URL, Token, Organization string
+
+	PprofAddr string    // forwarded to hookd as HOOKD_PPROF_ADDR
+	Progress  io.Writer // a line per step, for the impatient
+}
+
+// external reports whether the bench drives a hookd it did not start.
+func (c *Config) external() bool { return c.URL != "" }
+
+// Result is one scenario's figures.
+type Result struct {
+	Scenario string `json:"scenario"`
+	Skipped  string `json:"skipped,omitempty"`
+	Error    string `json:"error,omitempty"`
+
+	Events     int `json:"events"`     // accepted by intake (202)
+	Rejected   int `json:"rejected"`   // intake answered anything else, or failed
+	Deliveries int `json:"deliveries"` // (webhook, event) pairs accepted by the target
+
+	IntakeRate   float64 `json:"intake_per_s"`
+	DeliveryRate float64 `json:"deliveries_per_s"`
+	// RawRatio and IntakeRawRatio are DeliveryRate and IntakeRate divided
+	// by raw's requests per second (0 when raw did not run).
+	RawRatio       float64 `json:"deliveries_per_s_raw_ratio"`
+	IntakeRawRatio float64 `json:"intake_per_s_raw_ratio"`
+
+	// Latency is from the start of the intake request (its scheduled time
+	// in open-loop scenarios) to the first 2xx receipt.
+	Latency       Latency `json:"latency"`
+	IntakeLatency Latency `json:"intake_latency"`
+	Lost          int     `json:"lost"`
+	Duplicates    int     `json:"duplicates"`
+
+	PeakRSS  int64   `json:"peak_rss_bytes,omitempty"`
+	IdleRSS  int64   `json:"idle_rss_bytes,omitempty"`
+	CPUPer1k float64 `json:"cpu_seconds_per_1k_deliveries,omitempty"`
+	// HookdLogLines counts what hookd logged at warn and above.
+	HookdLogLines int           `json:"hookd_log_lines"`
+	Wall          time.Duration `json:"wall_ns"`
+	Notes         []string      `json:"notes,omitempty"`
+}
+
+// runner carries what the scenarios of one run share.
+type runner struct {
+	cfg   Config
+	clock *clock
+}
+
+// Run runs the selected scenarios in order. A scenario that fails is
+// reported with its error and the run goes on; Run returns an error only
+// when ctx ends or the configuration is wrong.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if len(cfg.Scenarios) == 0 {
+		cfg.Scenarios = Scenarios
+	}
+	for _, s := range cfg.Scenarios {
+		if !slices.Contains(Scenarios, s) {
+			return nil, fmt.Errorf("unknown scenario %q (one of %s)", s, strings.Join(Scenarios, ", "))
+		}
+	}
+	if cfg.external() && (cfg.Token == "" || cfg.Organization == "") {
+		return nil, errors.New("--url needs --token and --organization")
+	}
+	if !cfg.external() && cfg.NewDatabase == nil {
+		return nil, errors.New("no database to run hookd on")
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	cfg.Events = max(cfg.Events, 1)
+	cfg.Concurrency = max(cfg.Concurrency, 1)
+	if cfg.Wait <= 0 {
+		cfg.Wait = time.Minute
+	}
+	r := &runner{cfg: cfg, clock: newClock()}
+	rep := &Report{Machine: describeMachine(cfg), Config: reportConfig(cfg), Started: time.Now().UTC()}
+	for _, name := range Scenarios {
+		if !slices.Contains(cfg.Scenarios, name) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		fmt.Fprintf(cfg.Progress, "bench: %s...\n", name)
+		start := time.Now()
+		res := r.scenario(ctx, name)
+		res.Wall = time.Since(start)
+		rep.Results = append(rep.Results, res)
+		if res.Error != "" {
+			fmt.Fprintf(cfg.Progress, "bench: %s failed: %s\n", name, res.Error)
+		}
+	}
+	rep.ratios()
+	return rep, ctx.Err()
+}
+
+func (r *runner) scenario(ctx context.Context, name string) Result {
+	res := Result{Scenario: name}
+	needOwn := name == "backlog" || name == "retry"
+	if needOwn && r.cfg.external() {
+		res.Skipped = "needs a hookd started by the bench (its own HOOKD_ROLE or HOOKD_RETRY_SCHEDULE); not run with --url"
+		return res
+	}
+	var err error
+	switch name {
+	case "raw":
+		err = r.raw(ctx, &res)
+	case "burst":
+		err = r.burst(ctx, &res)
+	case "steady":
+		err = r.steady(ctx, &res)
+	case "fanout":
+		err = r.fanout(ctx, &res)
+	case "slow-target":
+		err = r.slowTarget(ctx, &res)
+	case "backlog":
+		err = r.backlog(ctx, &res)
+	case "retry":
+		err = r.retry(ctx, &res)
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+// rig is one scenario's setup: a target, a hookd, and webhooks on it.
+type rig struct {
+	r      *runner
+	target *Target
+	api    *api
+	proc   *process // nil when the bench did not start hookd
+	dbURL  string
+	drop   func()
+	hooks  []string // ids of the webhooks the rig created
+	env    map[string]string
+	cpu0   time.Duration
+}
+
+// newRig starts a target answering as o, a hookd with extra environment
+// (unless external), and creates webhooks to /h/0 ... /h/(webhooks-1).
+func (r *runner) newRig(ctx context.Context, o targetOptions, env map[string]string, webhooks int) (g *rig, err error) {
+	g = &rig{r: r, env: env}
+	defer func() {
+		if err != nil {
+			g.close()
+			g = nil
+		}
+	}()
+	if g.target, err = startTarget(r.clock, o); err != nil {
+		return g, err
+	}
+	client := newHTTPClient(r.cfg.Concurrency)
+	if r.cfg.external() {
+		g.api = &api{base: strings.TrimRight(r.cfg.URL, "/"), org: r.cfg.Organization, auth: authorization(r.cfg.Token), client: client}
+	} else {
+		if g.dbURL, g.drop, err = r.cfg.NewDatabase(ctx); err != nil {
+			return g, fmt.Errorf("creating a database: %w", err)
+		}
+		org := uuid.NewString()
+		token, err := r.createToken(ctx, g.dbURL, org)
+		if err != nil {
+			return g, err
+		}
+		if g.proc, err = r.startHookd(ctx, g.dbURL, env); err != nil {
+			return g, err
+		}
+		g.api = &api{base: g.proc.URL, org: org, auth: authorization(token), client: client}
+	}
+	for i := range webhooks {
+		id, err := g.api.createWebhook(ctx, fmt.Sprintf("%s/h/%d", g.target.URL, i))
+		if err != nil {
+			return g, err
+		}
+		g.hooks = append(g.hooks, id)
+	}
+	return g, nil
+}
+
+// authorization is the header for a token: hookd's own tokens, or a JWT.
+func authorization(token string) string {
+	if strings.HasPrefix(token, "hkd_") {
+		return "Token " + token
+	}
+	return "Bearer " + token
+}
+
+// restart stops hookd and starts it again on the same database with env.
+func (g *rig) restart(ctx context.Context, env map[string]string) error {
+	if err := g.proc.stop(); err != nil {
+		return fmt.Errorf("stopping hookd: %w", err)
+	}
+	p, err := g.r.startHookd(ctx, g.dbURL, env)
+	if err != nil {
+		return err
+	}
+	g.proc = p
+	g.api.base = p.URL
+	return nil
+}
+
+// startMeasuring notes hookd's CPU time before the load.
+func (g *rig) startMeasuring() {
+	if g.proc == nil {
+		return
+	}
+	if s, err := readProc(g.proc.cmd.Process.Pid); err == nil {
+		g.cpu0 = s.CPU
+	}
+}
+
+// finishMeasuring fills in hookd's peak memory and CPU per delivery.
+func (g *rig) finishMeasuring(res *Result) {
+	if g.proc == nil {
+		res.Notes = append(res.Notes, "memory and CPU are not measured on a hookd the bench did not start")
+		return
+	}
+	s, err := readProc(g.proc.cmd.Process.Pid)
+	if err != nil {
+		res.Notes = append(res.Notes, "reading /proc: "+err.Error())
+		return
+	}
+	res.PeakRSS = s.PeakRSS
+	if res.Deliveries > 0 {
+		res.CPUPer1k = (s.CPU - g.cpu0).Seconds() / float64(res.Deliveries) * 1000
+	}
+}
+
+func (g *rig) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if g.proc == nil && g.api != nil {
+		// On a hookd the bench did not start, its webhooks would receive
+		// the next scenarios' events: remove them (and their deliveries).
+		for _, id := range g.hooks {
+			g.api.deleteWebhook(ctx, id)
+		}
+	}
+	if g.target != nil {
+		g.target.Close()
+	}
+	if g.proc != nil {
+		g.proc.stop()
+	}
+	if g.drop != nil {
+		g.drop()
+	}
+}
+
+// sent is one intake request.
+type sent struct {
+	id         string        // the event id; "" when intake did not accept it
+	start, end time.Duration // clock offsets
+}
+
+// loadErrors counts intake requests that were not accepted, keeping the
+// first reason to show.
+type loadErrors struct {
+	n     atomic.Int64
+	once  sync.Once
+	first string
+}
+
+func (e *loadErrors) add(err error) {
+	e.n.Add(1)
+	e.once.Do(func() { e.first = err.Error() })
+}
+
+// closedLoop runs send(i) for i in [0, n) from c workers, each starting
+// its next request when the previous one is answered.
+func closedLoop(ctx context.Context, n, c int, send func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(c, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				send(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// openLoop starts send(i, at) at fixed times, rate per second for d,
+// whether or not earlier requests have been answered: a slow hookd does
+// not slow the load down, so its slowness shows in the latencies instead
+// of hiding in fewer requests (coordinated omission).
+func openLoop(ctx context.Context, c *clock, rate float64, d time.Duration, send func(i int, at time.Duration)) int {
+	n := max(int(rate*d.Seconds()), 1)
+	interval := time.Duration(float64(time.Second) / rate)
+	t0 := c.now()
+	var wg sync.WaitGroup
+	for i := range n {
+		at := t0 + time.Duration(i)*interval
+		if wait := at - c.now(); wait > 0 {
+			select {
+			case <-ctx.Done():
+				wg.Wait()
+				return i
+			case <-time.After(wait):
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			send(i, at)
+		}()
+	}
+	wg.Wait()
+	return n
+}
+
+// send posts events: closed loop with n events, or open loop at rate for
+// d when rate > 0.
+func (g *rig) send(ctx context.Context, n int, rate float64, d time.Duration) ([]sent, *loadErrors) {
+	errs := &loadErrors{}
+	c := g.r.clock
+	one := func(at time.Duration) sent {
+		id, err := g.api.sendEvent(ctx)
+		if err != nil {
+			errs.add(err)
+			return sent{start: at, end: c.now()}
+		}
+		return sent{id: id, start: at, end: c.now()}
+	}
+	if rate <= 0 {
+		sends := make([]sent, n)
+		closedLoop(ctx, n, g.r.cfg.Concurrency, func(i int) { sends[i] = one(c.now()) })
+		return sends, errs
+	}
+	sends := make([]sent, max(int(rate*d.Seconds()), 1))
+	n = openLoop(ctx, c, rate, d, func(i int, at time.Duration) { sends[i] = one(at) })
+	return sends[:n], errs
+}
+
+// waitDelivered waits until the target has want deliveries, giving up
+// after cfg.Wait without a new one. It reports whether all arrived.
+func (r *runner) waitDelivered(ctx context.Context, t *Target, want int) bool {
+	last, lastChange := t.Delivered(), time.Now()
+	for {
+		got := t.Delivered()
+		if got >= int64(want) {
+			return true
+		}
+		if got != last {
+			last, lastChange = got, time.Now()
+		}
+		if time.Since(lastChange) > r.cfg.Wait {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// tally fills res from what was sent and what the target saw for the
+// given webhooks; from is when the delivery rate's clock starts (the
+// first send, unless the scenario says otherwise).
+func (g *rig) tally(res *Result, sends []sent, errs *loadErrors, hooks []int, from time.Duration) {
+	var firstSend, lastAnswer, lastReceipt time.Duration = -1, 0, 0
+	var lat, intake []time.Duration
+	for _, s := range sends {
+		if s.start == 0 && s.end == 0 {
+			continue // never sent (the run was interrupted)
+		}
+		if firstSend < 0 || s.start < firstSend {
+			firstSend = s.start
+		}
+		if s.id == "" {
+			continue
+		}
+		res.Events++
+		lastAnswer = max(lastAnswer, s.end)
+		intake = append(intake, s.end-s.start)
+		for _, h := range hooks {
+			rec, ok := g.target.lookup(h, s.id)
+			if !ok || rec.ok == 0 {
+				res.Lost++
+				continue
+			}
+			res.Deliveries++
+			res.Duplicates += int(rec.accepts) - 1
+			lastReceipt = max(lastReceipt, rec.ok)
+			lat = append(lat, rec.ok-s.start)
+		}
+	}
+	if errs != nil {
+		res.Rejected = int(errs.n.Load())
+		if errs.first != "" {
+			res.Notes = append(res.Notes, fmt.Sprintf("%d intake requests failed; the first: %s", res.Rejected, errs.first))
+		}
+	}
+	if from < 0 {
+		from = firstSend
+	}
+	if res.Events > 0 && lastAnswer > firstSend {
+		res.IntakeRate = float64(res.Events) / (lastAnswer - firstSend).Seconds()
+	}
+	if res.Deliveries > 0 && lastReceipt > from {
+		res.DeliveryRate = float64(res.Deliveries) / (lastReceipt - from).Seconds()
+	}
+	res.Latency = Summarize(lat)
+	res.IntakeLatency = Summarize(intake)
+	if res.Lost > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d deliveries had not arrived %v after the last one", res.Lost, g.r.cfg.Wait))
+	}
+}
+
+func hookRange(n int) []int {
+	h := make([]int, n)
+	for i := range h {
+		h[i] = i
+	}
+	return h
+}
+
+// loadAndMeasure is the common shape of a scenario: send, wait for every
+// accepted event to reach the given webhooks, and tally.
+func (g *rig) loadAndMeasure(ctx context.Context, res *Result, n int, rate float64, d time.Duration, hooks []int) {
+	g.startMeasuring()
+	sends, errs := g.send(ctx, n, rate, d)
+	accepted := 0
+	for _, s := range sends {
+		if s.id != "" {
+			accepted++
+		}
+	}
+	fmt.Fprintf(g.r.cfg.Progress, "bench: %d events accepted, waiting for %d deliveries\n", accepted, accepted*len(hooks))
+	g.r.waitDelivered(ctx, g.target, accepted*len(hooks))
+	g.tally(res, sends, errs, hooks, -1)
+	g.finishMeasuring(res)
+	if g.proc != nil {
+		res.HookdLogLines = g.proc.logs.Lines()
+	}
+}

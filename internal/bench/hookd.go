@@ -1,0 +1,256 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// process is a `hookd serve` the bench started.
+type process struct {
+	cmd     *exec.Cmd
+	URL     string
+	started time.Time
+	logs    *tail
+	exited  chan struct{}
+	err     error // valid once exited is closed
+}
+
+// startHookd starts `hookd serve` on dbURL with the bench's settings plus
+// extra, and waits until /readyz answers. The listen address is chosen
+// here, not read from the log: at HOOKD_LOG_LEVEL=warn hookd does not log
+// "hookd serving", and info logging would cost hookd time being measured.
+func (r *runner) startHookd(ctx context.Context, dbURL string, extra map[string]string) (*process, error) {
+	for try := 0; ; try++ {
+		p, err := r.tryStartHookd(ctx, dbURL, extra)
+		// Another process may take the free port between our Close and
+		// hookd's Listen; that is rare enough that trying again suffices.
+		if err != nil && try < 3 && strings.Contains(err.Error(), "address already in use") {
+			continue
+		}
+		return p, err
+	}
+}
+
+func (r *runner) tryStartHookd(ctx context.Context, dbURL string, extra map[string]string) (*process, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{
+		"HOOKD_ADDR":                 addr,
+		"HOOKD_DATABASE_URL":         dbURL,
+		"HOOKD_LOG_LEVEL":            "warn",
+		"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128",
+	}
+	if r.cfg.PprofAddr != "" {
+		env["HOOKD_PPROF_ADDR"] = r.cfg.PprofAddr
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	p := &process{URL: "http://" + addr, logs: &tail{max: 64 << 10}, exited: make(chan struct{})}
+	p.cmd = exec.Command(r.cfg.Executable, "serve")
+	p.cmd.Env = r.environ(env)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	p.started = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if ready(ctx, p.URL) {
+			return p, nil
+		}
+		select {
+		case <-p.exited:
+			return nil, fmt.Errorf("hookd exited before serving (%v): %s", p.err, p.logs)
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("hookd did not answer /readyz within 60s: %s", p.logs)
+		}
+	}
+}
+
+func ready(ctx context.Context, base string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/readyz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// stop ends hookd gracefully (SIGTERM, as an operator would), killing it
+// if it has not exited 30s later.
+func (p *process) stop() error {
+	select {
+	case <-p.exited:
+		return p.err
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+		return errors.New("hookd did not stop within 30s of SIGTERM; killed")
+	}
+}
+
+// environ is the bench's environment for a child: HOOKD_* variables the
+// caller exported are kept (so `HOOKD_MAX_INFLIGHT_PER_WEBHOOK=32 hookd
+// bench` measures that setting) unless the bench sets them itself.
+func (r *runner) environ(set map[string]string) []string {
+	var out []string
+	for _, kv := range r.cfg.Environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[name]; !ok {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range set {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// createToken makes an API token with `hookd token create`, which also
+// migrates a fresh database.
+func (r *runner) createToken(ctx context.Context, dbURL, org string) (string, error) {
+	cmd := exec.CommandContext(ctx, r.cfg.Executable, "token", "create", "--organization", org, "--name", "bench")
+	cmd.Env = r.environ(map[string]string{"HOOKD_DATABASE_URL": dbURL})
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("hookd token create: %v: %s", err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// procStats is what /proc says about a process.
+type procStats struct {
+	CPU     time.Duration // user + system time so far
+	RSS     int64         // resident set now, bytes
+	PeakRSS int64         // VmHWM: the highest resident set, bytes
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times. It is 100 on
+// every Linux architecture Go supports, and reading it (sysconf) would
+// need cgo.
+const clockTicks = 100
+
+// readProc reads a process's CPU time and memory from /proc (Linux only;
+// elsewhere the figures are left out of the report).
+func readProc(pid int) (procStats, error) {
+	var s procStats
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, err
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis start at field 3, so utime (14) and stime (15)
+	// are at indexes 11 and 12.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return s, errors.New("unreadable /proc stat")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return s, errors.New("short /proc stat")
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	s.CPU = time.Duration(utime+stime) * time.Second / clockTicks
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, err
+	}
+	s.RSS = kbField(status, "VmRSS:")
+	s.PeakRSS = kbField(status, "VmHWM:")
+	return s, nil
+}
+
+// kbField reads a "Name:   123 kB" line of /proc/PID/status or
+// /proc/meminfo, in bytes.
+func kbField(b []byte, name string) int64 {
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n << 10
+			}
+		}
+	}
+	return 0
+}
+
+// tail keeps the last max bytes written to it: hookd's warnings, shown
+// when something goes wrong, without growing without bound.
+type tail struct {
+	mu    sync.Mutex
+	max   int
+	buf   []byte
+	lines int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines += bytes.Count(p, []byte("\n"))
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+// Lines is how many lines hookd logged (at warn or above).
+func (t *tail) Lines() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lines
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+var _ io.Writer = (*tail)(nil)

@@ -1,0 +1,25 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hookd/hookd/internal/store/storetest"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// BenchmarkStore runs on a fresh database per sub-benchmark (skipped
+// without HOOKD_TEST_POSTGRES_URL, like the tests).
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) webhook.Store {
+		db, err := Open(context.Background(), TestURL(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		if err := db.Migrate(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		return db
+	})
+}

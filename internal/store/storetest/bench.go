@@ -1,0 +1,116 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// Bench measures the store calls that bound hookd's throughput: intake's
+// EventsCreate and the dispatcher's claim→complete cycle. open returns a
+// fresh, migrated, empty store and arranges (with b.Cleanup) to close it.
+// Each backend calls it from a Benchmark function.
+func Bench(b *testing.B, open func(b *testing.B) webhook.Store) {
+	for _, batch := range []int{1, 64} {
+		b.Run(fmt.Sprintf("EventsCreate/batch=%d", batch), func(b *testing.B) {
+			benchEventsCreate(b, open(b), batch)
+		})
+	}
+	b.Run("ClaimComplete/64", func(b *testing.B) {
+		benchClaimComplete(b, open(b), 64)
+	})
+}
+
+// benchPayload is about the size of a real deployment event's payload.
+var benchPayload = json.RawMessage(`{"id":"bench-deploy","deployment_id":"bench-deploy","current_status":"DEPLOYMENT_ERROR","desired_status":"RUNNING",` +
+	`"organization":{"id":"0190a6d2-0000-7000-8000-000000000001"},"project":{"id":"p-1","name":"billing-api"},` +
+	`"environment":{"id":"e-1","name":"prod-eu","mode":"PRODUCTION","cluster_name":"eu-west-3"},` +
+	`"applications":[{"id":"a-1","name":"web","commit_id":"4f2a9c1e7b3d","status":"DEPLOYMENT_ERROR"}],"databases":[],"containers":[],"jobs":[],"logs":[]}`)
+
+// benchSetup creates an organization with one webhook matching every
+// event, so each event makes exactly one delivery.
+func benchSetup(b *testing.B, s webhook.Store) uuid.UUID {
+	b.Helper()
+	org := uuid.Must(uuid.NewV7())
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	w := &webhook.Webhook{
+		ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
+		Kind: webhook.KindStandard, TargetURL: "https://example.com/hook", TargetSecret: "s3cret", Enabled: true,
+		Events: slices.Clone(webhook.EventTypes), ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{},
+	}
+	if err := s.WebhookCreate(context.Background(), w); err != nil {
+		b.Fatalf("WebhookCreate: %v", err)
+	}
+	return org
+}
+
+func benchEvents(org uuid.UUID, n int) []*webhook.Event {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	evs := make([]*webhook.Event, n)
+	for i := range evs {
+		evs[i] = &webhook.Event{
+			ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now,
+			Type: webhook.EventDeploymentFailure, ProjectName: "billing-api", EnvironmentMode: webhook.ModeProduction,
+			Payload: benchPayload,
+		}
+	}
+	return evs
+}
+
+func benchEventsCreate(b *testing.B, s webhook.Store, batch int) {
+	ctx := context.Background()
+	org := benchSetup(b, s)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.EventsCreate(ctx, benchEvents(org, batch)); err != nil {
+			b.Fatalf("EventsCreate: %v", err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
+
+// benchClaimComplete times what the dispatcher does per batch: claim up
+// to n due deliveries, then record a successful attempt for each. The
+// deliveries are created with the timer stopped.
+func benchClaimComplete(b *testing.B, s webhook.Store, n int) {
+	ctx := context.Background()
+	org := benchSetup(b, s)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		if _, err := s.EventsCreate(ctx, benchEvents(org, n)); err != nil {
+			b.Fatalf("EventsCreate: %v", err)
+		}
+		b.StartTimer()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		tasks, err := s.DeliveryClaim(ctx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: n})
+		if err != nil {
+			b.Fatalf("DeliveryClaim: %v", err)
+		}
+		if len(tasks) != n {
+			b.Fatalf("claimed %d deliveries, want %d", len(tasks), n)
+		}
+		outcomes := make([]webhook.Outcome, len(tasks))
+		for i, t := range tasks {
+			d := &t.Delivery
+			outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Attempt: webhook.Attempt{
+				ID: uuid.Must(uuid.NewV7()), OrganizationID: d.OrganizationID, WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID,
+				CreatedAt: now, Number: d.Attempts + 1, Kind: webhook.KindStandard, TargetURL: "https://example.com/hook",
+				StatusCode: 200, ResponseBody: `{"ok":true}`, Duration: 3 * time.Millisecond,
+			}}
+		}
+		if err := s.DeliveryComplete(ctx, outcomes); err != nil {
+			b.Fatalf("DeliveryComplete: %v", err)
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "deliveries/s")
+}
