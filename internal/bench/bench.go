@@ -494,7 +494,15 @@ func (g *rig) loadAndMeasure(ctx context.Context, res *Result, n int, rate float
 	g.r.waitDelivered(ctx, g.target, accepted*len(hooks))
 	g.tally(res, sends, errs, hooks, -1)
 	g.finishMeasuring(res)
-	if g.proc != nil {
-		res.HookdLogLines = g.proc.logs.Lines()
+	g.noteLogs(res)
+}
+
+// noteLogs reports whether hookd complained, with its last word.
+func (g *rig) noteLogs(res *Result) {
+	if g.proc == nil {
+		return
+	}
+	if res.HookdLogLines = g.proc.logs.Lines(); res.HookdLogLines > 0 {
+		res.Notes = append(res.Notes, "hookd's last log line: "+g.proc.logs.Last())
 	}
 }

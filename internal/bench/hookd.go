@@ -247,6 +247,17 @@ func (t *tail) Lines() int {
 	return t.lines
 }
 
+// Last is the last line logged, for the report.
+func (t *tail) Last() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := bytes.TrimRight(t.buf, "\n")
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	return string(b)
+}
+
 func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

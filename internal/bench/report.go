@@ -115,7 +115,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	if m.Kernel != "" {
 		fmt.Fprintf(w, " %s", m.Kernel)
 	}
-	fmt.Fprintf(w, "\nhookd:   %s, %s; backend %s\n", m.Hookd, m.GoVersion, m.Backend)
+	hookd := m.Hookd
+	if !strings.Contains(hookd, m.GoVersion) {
+		hookd += ", " + m.GoVersion
+	}
+	fmt.Fprintf(w, "\nhookd:   %s; backend %s\n", hookd, m.Backend)
 	if len(m.Environment) > 0 {
 		fmt.Fprintf(w, "env:     %s\n", strings.Join(m.Environment, " "))
 	}

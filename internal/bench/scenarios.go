@@ -181,7 +181,7 @@ func (r *runner) backlog(ctx context.Context, res *Result) error {
 	res.Latency = Latency{}
 	res.IntakeRate = intake.IntakeRate
 	g.finishMeasuring(res)
-	res.HookdLogLines = g.proc.logs.Lines()
+	g.noteLogs(res)
 	res.Notes = append(res.Notes, "backlog: intake/s is with delivery off; deliv/s is the drain, from hookd's restart to the last receipt")
 	return nil
 }
