@@ -20,6 +20,7 @@ import (
 	"github.com/hookd/hookd/internal/auth"
 	"github.com/hookd/hookd/internal/console"
 	"github.com/hookd/hookd/internal/delivery"
+	"github.com/hookd/hookd/internal/intake"
 	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -90,9 +91,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Log:                   log,
 		Registry:              reg,
 	})
+	// Intake outlives the API server's shutdown: requests in flight wait
+	// for their commit.
+	intakeCtx, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopIntake()
+	committer := intake.New(db, intakeWorkers(c.DatabaseURL), 256)
+	committed := make(chan struct{})
+	go func() {
+		committer.Run(intakeCtx)
+		close(committed)
+	}()
 	handler := api.NewServer(api.Deps{
 		Store:    sealed,
 		Auth:     authn,
+		Accept:   committer.Accept,
 		Wake:     dispatcher.Wake,
 		Log:      log,
 		Registry: reg,
@@ -137,7 +149,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	select {
 	case err := <-serveErr:
 		stopBG()
+		stopIntake()
 		wg.Wait()
+		<-committed
 		return err
 	case <-ctx.Done():
 	}
@@ -150,6 +164,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("some API requests did not finish in time", "err", err)
 	}
+	stopIntake()
+	<-committed
 	wg.Wait()
 	log.Info("hookd stopped")
 	return nil
@@ -191,6 +207,15 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) {
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("pprof server failed", "err", err)
 	}
+}
+
+// intakeWorkers is how many intake transactions run at once: SQLite has
+// one writer, so more would only queue; PostgreSQL commits in parallel.
+func intakeWorkers(url string) int {
+	if databaseKind(url) == "sqlite" {
+		return 1
+	}
+	return 4
 }
 
 func databaseKind(url string) string {

@@ -34,8 +34,6 @@ type Config struct {
 	// MaxInflightPerWebhook bounds the concurrent requests to one webhook,
 	// so a hanging target cannot take every worker.
 	MaxInflightPerWebhook int
-	// Concurrency bounds the requests in flight across all webhooks.
-	Concurrency int
 	// DisableAfter disables a webhook failing continuously for this long.
 	DisableAfter time.Duration
 	// StopGrace is how long requests in flight may go on after Run's
@@ -61,16 +59,24 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	inflight map[uuid.UUID]int             // requests in flight per webhook
 	queued   map[uuid.UUID][]*webhook.Task // claimed, waiting for a slot of their webhook
-	total    int                           // requests in flight + queued
+	held     int                           // tasks in memory: in flight + queued
 	freed    chan struct{}
+	releases sync.WaitGroup // releases under way, waited for by Run
 
 	outcomes chan webhook.Outcome
 }
 
-// perWebhookQueue bounds, per webhook, the claimed deliveries waiting for
-// a free slot; with the lease below it guarantees a queued delivery is
-// sent before its lease ends even when the target hangs every request.
-const perWebhookQueue = 4
+const (
+	// maxHeld bounds the claimed deliveries kept in memory (in flight or
+	// queued behind their webhook's in-flight limit).
+	maxHeld = 4096
+	// maxQueuedPerWebhook stops claiming for a webhook that already has
+	// this many deliveries waiting; the claim loop is woken when its
+	// queue has drained to half.
+	maxQueuedPerWebhook = 256
+	// claimBatch is the most deliveries claimed in one transaction.
+	claimBatch = 512
+)
 
 // New returns a dispatcher; Run starts it.
 func New(cfg Config) *Dispatcher {
@@ -79,9 +85,6 @@ func New(cfg Config) *Dispatcher {
 	}
 	if cfg.MaxInflightPerWebhook <= 0 {
 		cfg.MaxInflightPerWebhook = 8
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 256
 	}
 	if cfg.DisableAfter <= 0 {
 		cfg.DisableAfter = 120 * time.Hour
@@ -112,10 +115,12 @@ func New(cfg Config) *Dispatcher {
 	}
 	return &Dispatcher{
 		cfg: cfg,
-		// A queued delivery waits at most perWebhookQueue rounds of
-		// Timeout before it is sent, then takes up to Timeout itself; the
-		// margin covers recording the outcome.
-		lease:    time.Duration(perWebhookQueue+2)*cfg.Timeout + 5*time.Second,
+		// The lease covers one request (Timeout) and recording it, plus up
+		// to one Timeout of waiting in the webhook's queue: a queued
+		// delivery whose lease can no longer cover its request is given
+		// back instead of sent (see next), so no delivery is ever sent by
+		// two workers at once.
+		lease:    2*cfg.Timeout + 10*time.Second,
 		wake:     make(chan struct{}, 1),
 		freed:    make(chan struct{}, 1),
 		m:        newDispatchMetrics(cfg.Registry, cfg.Store, cfg.Now),
@@ -168,19 +173,20 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	grace := time.AfterFunc(d.cfg.StopGrace, cancelSends)
 	sends.Wait()
 	grace.Stop()
+	d.releases.Wait()
 	close(d.outcomes)
 	<-recorded
 	return nil
 }
 
 // claim leases as many due deliveries as there is room for and starts
-// them; it reports whether it got all it asked for.
+// them; it reports whether it got all it asked for (more may be due).
 func (d *Dispatcher) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) bool {
 	d.mu.Lock()
-	room := d.cfg.Concurrency - d.total
+	room := maxHeld - d.held
 	var exclude []uuid.UUID
-	for id, n := range d.inflight {
-		if n >= d.cfg.MaxInflightPerWebhook && len(d.queued[id]) >= perWebhookQueue {
+	for id, q := range d.queued {
+		if len(q) >= maxQueuedPerWebhook {
 			exclude = append(exclude, id)
 		}
 	}
@@ -188,7 +194,7 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) 
 	if room <= 0 {
 		return false
 	}
-	limit := min(room, 256)
+	limit := min(room, claimBatch)
 	now := d.cfg.Now()
 	tasks, err := d.cfg.Store.DeliveryClaim(ctx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(d.lease), Limit: limit, ExcludeWebhooks: exclude})
 	if err != nil {
@@ -197,69 +203,96 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) 
 		}
 		return false
 	}
-	var release []webhook.DeliveryRef
 	d.mu.Lock()
 	for _, t := range tasks {
 		id := t.Webhook.ID
-		switch {
-		case d.inflight[id] < d.cfg.MaxInflightPerWebhook:
-			d.start(sendCtx, sends, t)
-		case len(d.queued[id]) < perWebhookQueue:
+		d.held++
+		if d.inflight[id] < d.cfg.MaxInflightPerWebhook {
+			d.inflight[id]++
+			sends.Add(1)
+			go d.sendAll(sendCtx, sends, t)
+		} else {
 			d.queued[id] = append(d.queued[id], t)
-			d.total++
-		default:
-			release = append(release, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
 		}
 	}
 	d.mu.Unlock()
-	if len(release) > 0 {
-		// Claimed in one batch beyond what the webhook may take: give them
-		// back, due now, rather than hold them past their lease.
-		if err := d.cfg.Store.DeliveryRelease(context.WithoutCancel(ctx), release, now); err != nil {
-			d.cfg.Log.Error("releasing deliveries failed", "err", err)
-		}
-	}
-	return len(tasks) == limit && len(release) == 0
+	return len(tasks) == limit
 }
 
-// start sends t in its own goroutine; d.mu is held.
-func (d *Dispatcher) start(ctx context.Context, sends *sync.WaitGroup, t *webhook.Task) {
-	id := t.Webhook.ID
-	d.inflight[id]++
-	d.total++
-	sends.Add(1)
-	go func() {
-		defer sends.Done()
-		for t != nil {
-			d.outcomes <- d.attempt(ctx, t)
-			t = d.next(id)
-		}
-	}()
+// sendAll sends t, then the webhook's queued deliveries one after the
+// other, holding one of the webhook's in-flight slots throughout.
+func (d *Dispatcher) sendAll(ctx context.Context, sends *sync.WaitGroup, t *webhook.Task) {
+	defer sends.Done()
+	for t != nil {
+		d.outcomes <- d.attempt(ctx, t)
+		t = d.next(t.Webhook.ID)
+	}
 }
 
 // next frees the slot of a finished request and hands it the webhook's
-// next queued delivery, if any.
+// next queued delivery that still has time to be sent within its lease.
 func (d *Dispatcher) next(id uuid.UUID) *webhook.Task {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.total--
-	if q := d.queued[id]; len(q) > 0 {
-		t := q[0]
-		if len(q) == 1 {
-			delete(d.queued, id)
-		} else {
-			d.queued[id] = q[1:]
+	d.held--
+	var expired []webhook.DeliveryRef
+	defer func() {
+		if len(expired) > 0 {
+			d.releases.Go(func() { d.release(expired) })
 		}
-		return t // its slot in total was taken when it was queued
+	}()
+	q := d.queued[id]
+	// A request that starts now may last Timeout and must be recorded
+	// before its lease ends.
+	latest := d.cfg.Now().Add(d.cfg.Timeout + 5*time.Second)
+	for len(q) > 0 {
+		t := q[0]
+		q = q[1:]
+		if t.Delivery.DueAt.Before(latest) {
+			expired = append(expired, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
+			d.held--
+			continue
+		}
+		d.setQueue(id, q)
+		return t
 	}
+	d.setQueue(id, nil)
 	if d.inflight[id]--; d.inflight[id] == 0 {
 		delete(d.inflight, id)
 	}
+	d.signalFreed()
+	return nil
+}
+
+// setQueue stores a webhook's queue; d.mu is held. Draining to half of
+// maxQueuedPerWebhook wakes the claim loop, which had stopped claiming
+// for that webhook.
+func (d *Dispatcher) setQueue(id uuid.UUID, q []*webhook.Task) {
+	if len(q) == 0 {
+		delete(d.queued, id)
+		return
+	}
+	if len(q) == maxQueuedPerWebhook/2 {
+		d.signalFreed()
+	}
+	d.queued[id] = q
+}
+
+func (d *Dispatcher) signalFreed() {
 	select {
 	case d.freed <- struct{}{}:
 	default:
 	}
-	return nil
+}
+
+// release gives deliveries back to the queue, due now.
+func (d *Dispatcher) release(refs []webhook.DeliveryRef) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.cfg.Store.DeliveryRelease(ctx, refs, d.cfg.Now()); err != nil {
+		// Their leases expire anyway; then they are claimed again.
+		d.cfg.Log.Error("releasing deliveries failed", "err", err, "count", len(refs))
+	}
 }
 
 // releaseQueued gives back the deliveries claimed but not started.
@@ -270,18 +303,12 @@ func (d *Dispatcher) releaseQueued() {
 		for _, t := range q {
 			refs = append(refs, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
 		}
-		d.total -= len(q)
+		d.held -= len(q)
 		delete(d.queued, id)
 	}
 	d.mu.Unlock()
-	if len(refs) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := d.cfg.Store.DeliveryRelease(ctx, refs, d.cfg.Now()); err != nil {
-		// Their leases expire anyway; another start takes them over.
-		d.cfg.Log.Error("releasing queued deliveries failed", "err", err, "count", len(refs))
+	if len(refs) > 0 {
+		d.release(refs)
 	}
 }
 

@@ -75,7 +75,7 @@ func scanDelivery(row scanner) (*webhook.Delivery, error) {
 // EventsCreate commits the events and their deliveries in one transaction.
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
-	err := db.transact(ctx, func(tx *sql.Tx) error {
+	err := db.transact(ctx, func(tx *txn) error {
 		receipts = make([]webhook.EventReceipt, 0, len(events))
 		c := eventCreator{ctx: ctx, tx: tx, hooks: map[uuid.UUID][]*webhook.Webhook{}}
 		var err error
@@ -104,7 +104,7 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event) ([]webh
 // organization's webhooks once, however many of its events the batch has.
 type eventCreator struct {
 	ctx            context.Context
-	tx             *sql.Tx
+	tx             *txn
 	hooks          map[uuid.UUID][]*webhook.Webhook
 	insertDelivery *sql.Stmt
 }
@@ -216,7 +216,7 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	if p.Limit <= 0 {
 		return tasks, nil
 	}
-	err := db.transact(ctx, func(tx *sql.Tx) error {
+	err := db.transactLazy(ctx, func(tx *txn) error {
 		tasks = tasks[:0]
 		args := []any{micros(p.LeaseUntil), micros(p.Now), micros(p.Now)}
 		exclude := ""
@@ -300,7 +300,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 			return webhook.Errorf(webhook.EInvalid, "%q is not an outcome status", o.Status)
 		}
 	}
-	return db.transact(ctx, func(tx *sql.Tx) error {
+	return db.transactLazy(ctx, func(tx *txn) error {
 		for _, o := range outcomes {
 			if err := complete(ctx, tx, o); err != nil {
 				return err
@@ -310,7 +310,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	})
 }
 
-func complete(ctx context.Context, tx *sql.Tx, o webhook.Outcome) error {
+func complete(ctx context.Context, tx *txn, o webhook.Outcome) error {
 	a := o.Attempt
 	if a.ID == uuid.Nil {
 		id, err := uuid.NewV7()
@@ -360,7 +360,7 @@ func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, du
 	if len(ids) == 0 {
 		return nil
 	}
-	return db.transact(ctx, func(tx *sql.Tx) error {
+	return db.transactLazy(ctx, func(tx *txn) error {
 		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 'pending', due_at = ?
 			WHERE organization_id = ? AND id = ? AND status = 'running'`)
 		if err != nil {
@@ -379,7 +379,7 @@ func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, du
 // DeliveryRetry makes a delivery that is not running due now.
 func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*webhook.Delivery, error) {
 	var d *webhook.Delivery
-	err := db.transact(ctx, func(tx *sql.Tx) error {
+	err := db.transact(ctx, func(tx *txn) error {
 		var status webhook.DeliveryStatus
 		err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND id = ?`,
 			orgID, webhookID, id).Scan(&status)
@@ -517,7 +517,7 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 	total := 0
 	for {
 		var n int64
-		err := db.transact(ctx, func(tx *sql.Tx) error {
+		err := db.transact(ctx, func(tx *txn) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE rowid IN (
 				SELECT e.rowid FROM events e
 				WHERE e.created_at < ? AND NOT EXISTS (

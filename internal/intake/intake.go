@@ -1,0 +1,164 @@
+// Package intake commits accepted events in groups: concurrent intake
+// requests share one transaction (and one fsync) instead of each paying
+// for its own, which is what bounds intake on a durable database.
+//
+// It never answers a request before the transaction holding its event has
+// committed: a receipt is a promise of delivery.
+package intake
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// Committer groups events into EventsCreate calls.
+type Committer struct {
+	store    webhook.Store
+	requests chan request
+	maxBatch int
+	workers  int
+	done     chan struct{}
+}
+
+type request struct {
+	ctx   context.Context
+	event *webhook.Event
+	reply chan result
+}
+
+type result struct {
+	receipt webhook.EventReceipt
+	err     error
+}
+
+// New returns a committer writing through store with the given number of
+// concurrent transactions (1 for SQLite, which has one writer; a few for
+// PostgreSQL) of at most maxBatch events each.
+func New(store webhook.Store, workers, maxBatch int) *Committer {
+	return &Committer{
+		store: store,
+		// The queue is bounded: when the database falls behind, requests
+		// wait here (and time out) instead of piling up in memory.
+		requests: make(chan request, maxBatch*workers),
+		maxBatch: maxBatch,
+		workers:  workers,
+		done:     make(chan struct{}),
+	}
+}
+
+// ErrStopped is returned for events submitted after Run returned.
+var ErrStopped = &webhook.Error{Code: webhook.EUnavailable, Message: "the server is shutting down; try again"}
+
+// Accept commits ev and returns its receipt once it is durable. If ctx
+// ends first the caller gets its error; the event may still be committed
+// (an Idempotency-Key makes the retry safe).
+func (c *Committer) Accept(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
+	r := request{ctx: ctx, event: ev, reply: make(chan result, 1)}
+	select {
+	case c.requests <- r:
+	case <-ctx.Done():
+		return webhook.EventReceipt{}, ctx.Err()
+	case <-c.done:
+		return webhook.EventReceipt{}, ErrStopped
+	}
+	select {
+	case res := <-r.reply:
+		return res.receipt, res.err
+	case <-ctx.Done():
+		return webhook.EventReceipt{}, ctx.Err()
+	}
+}
+
+// Run commits until ctx ends, then commits what is already queued and
+// returns. Callers must stop submitting (shut the API down) before ctx
+// ends, so nothing is left unanswered.
+func (c *Committer) Run(ctx context.Context) {
+	finished := make(chan struct{})
+	for range c.workers {
+		go func() {
+			c.work(ctx)
+			finished <- struct{}{}
+		}()
+	}
+	for range c.workers {
+		<-finished
+	}
+	close(c.done)
+	// Requests that raced with the stop.
+	for {
+		select {
+		case r := <-c.requests:
+			c.commit([]request{r})
+		default:
+			return
+		}
+	}
+}
+
+func (c *Committer) work(ctx context.Context) {
+	batch := make([]request, 0, c.maxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-c.requests:
+			batch = append(batch[:0], r)
+		}
+		// Whatever queued while the previous transaction committed goes
+		// into this one: batches grow with load, and a lone request is
+		// committed at once, without waiting for company.
+	fill:
+		for len(batch) < c.maxBatch {
+			select {
+			case r := <-c.requests:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		c.commit(batch)
+	}
+}
+
+// commit writes a batch in one transaction. If the batch fails, each event
+// is retried alone so that one bad event fails only its own request.
+func (c *Committer) commit(batch []request) {
+	live := batch[:0:0]
+	events := make([]*webhook.Event, 0, len(batch))
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			r.reply <- result{err: r.ctx.Err()} // gave up waiting: not stored, not promised
+			continue
+		}
+		live = append(live, r)
+		events = append(events, r.event)
+	}
+	if len(live) == 0 {
+		return
+	}
+	receipts, err := c.store.EventsCreate(context.Background(), events)
+	if err == nil {
+		for i, r := range live {
+			r.reply <- result{receipt: receipts[i]}
+		}
+		return
+	}
+	if len(live) == 1 {
+		live[0].reply <- result{err: err}
+		return
+	}
+	var we *webhook.Error
+	if errors.As(err, &we) && we.Code == webhook.EUnavailable {
+		// The database is busy or gone: retrying one by one would only
+		// make it worse.
+		for _, r := range live {
+			r.reply <- result{err: err}
+		}
+		return
+	}
+	for _, r := range live {
+		c.commit([]request{r})
+	}
+}
