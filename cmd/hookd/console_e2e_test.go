@@ -231,9 +231,16 @@ func TestConsole(t *testing.T) {
 		chromedp.Click(css(`input[name=events][value=DEPLOYMENT_CANCELLED]`)),
 		chromedp.SendKeys(css("#f-project_names_filter"), "api-*"+kb.Enter),
 		chromedp.SendKeys(css("#f-project_names_filter"), "web"+kb.Enter),
+	)
+	// The tags re-render as they are added; click on after they settle.
+	b.waitJS("both project tags", `document.querySelectorAll('#webhook-form li.tag').length === 2`)
+	b.run("choosing environments",
 		chromedp.Click(css(`input[name=environment_types_filter][value=PRODUCTION]`)),
 		chromedp.Click(css(`input[name=environment_types_filter][value=STAGING]`)),
 		chromedp.SendKeys(css("#f-target_secret"), "whsec_c2VjcmV0LWZvci10aGUtY29uc29sZS10ZXN0"),
+	)
+	b.waitJS("the choices to be checked", `document.querySelector('input[name=environment_types_filter][value=PRODUCTION]').checked && document.querySelector('input[name=environment_types_filter][value=STAGING]').checked && document.querySelector('input[name=events][value=DEPLOYMENT_CANCELLED]').checked === false`)
+	b.run("submitting",
 		chromedp.Click(css("#form-submit")),
 		chromedp.WaitVisible(css("#err-target_url")),
 	)
