@@ -19,7 +19,8 @@ type Committer struct {
 	requests chan request
 	maxBatch int
 	workers  int
-	done     chan struct{}
+	done     chan struct{} // closed when the workers stopped
+	drained  chan struct{} // closed when the requests queued by then are answered
 }
 
 type request struct {
@@ -45,6 +46,7 @@ func New(store webhook.Store, workers, maxBatch int) *Committer {
 		maxBatch: maxBatch,
 		workers:  workers,
 		done:     make(chan struct{}),
+		drained:  make(chan struct{}),
 	}
 }
 
@@ -68,6 +70,15 @@ func (c *Committer) Accept(ctx context.Context, ev *webhook.Event) (webhook.Even
 		return res.receipt, res.err
 	case <-ctx.Done():
 		return webhook.EventReceipt{}, ctx.Err()
+	case <-c.drained:
+		// Queued as Run stopped: answered if the last drain took it,
+		// otherwise never committed (and so never promised).
+		select {
+		case res := <-r.reply:
+			return res.receipt, res.err
+		default:
+			return webhook.EventReceipt{}, ErrStopped
+		}
 	}
 }
 
@@ -86,6 +97,7 @@ func (c *Committer) Run(ctx context.Context) {
 		<-finished
 	}
 	close(c.done)
+	defer close(c.drained)
 	// Requests that raced with the stop.
 	for {
 		select {
