@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -52,7 +53,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, org uuid
 	q := r.URL.Query()
 	if v := q.Get("status"); v != "" {
 		p.Status = webhook.DeliveryStatus(v)
-		if !contains(webhook.DeliveryStatuses, p.Status) {
+		if !slices.Contains(webhook.DeliveryStatuses, p.Status) {
 			return webhook.Invalid("status", "must be one of pending, running, succeeded, failed")
 		}
 	}
@@ -80,15 +81,6 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, org uuid
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
-}
-
-func contains[T comparable](s []T, v T) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,10 +48,10 @@ type EventReceipt struct {
 // to the event type, and both filters accept the event (an empty filter
 // accepts everything).
 func (w *Webhook) Matches(ev *Event) bool {
-	if !w.Enabled || !contains(w.Events, ev.Type) {
+	if !w.Enabled || !slices.Contains(w.Events, ev.Type) {
 		return false
 	}
-	if len(w.EnvironmentTypesFilter) > 0 && !contains(w.EnvironmentTypesFilter, ev.EnvironmentMode) {
+	if len(w.EnvironmentTypesFilter) > 0 && !slices.Contains(w.EnvironmentTypesFilter, ev.EnvironmentMode) {
 		return false
 	}
 	if len(w.ProjectNamesFilter) == 0 {
@@ -88,15 +89,6 @@ func MatchProjectName(pattern, name string) bool {
 		name = name[i+len(mid):]
 	}
 	return strings.HasSuffix(name, last)
-}
-
-func contains[T comparable](s []T, v T) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // DeliveryStatus is where a delivery stands. Pending and running are the
