@@ -226,12 +226,18 @@ func TestConsole(t *testing.T) {
 	b.run("opening the form",
 		chromedp.Click(css("#empty-add")),
 		chromedp.WaitVisible(css("#webhook-form")),
+	)
+	// The form is ready when it has put the focus on the URL, as a person
+	// sees it; typing before that can land in a form being replaced.
+	b.waitJS("the form to take the focus", `document.activeElement && document.activeElement.id === 'f-target_url'`)
+	b.run("filling the form",
 		chromedp.SendKeys(css("#f-target_url"), "ftp://"+strings.TrimPrefix(hookURL, "http://")),
 		chromedp.SendKeys(css("#f-description"), "Deployment notifications for the platform team"),
 		chromedp.Click(css(`input[name=events][value=DEPLOYMENT_CANCELLED]`)),
 		chromedp.SendKeys(css("#f-project_names_filter"), "api-*"+kb.Enter),
-		chromedp.SendKeys(css("#f-project_names_filter"), "web"+kb.Enter),
 	)
+	b.waitJS("the first project tag", `document.querySelectorAll('#webhook-form li.tag').length === 1`)
+	b.run("adding a second tag", chromedp.SendKeys(css("#f-project_names_filter"), "web"+kb.Enter))
 	// The tags re-render as they are added; click on after they settle.
 	b.waitJS("both project tags", `document.querySelectorAll('#webhook-form li.tag').length === 2`)
 	b.run("choosing environments",
