@@ -23,14 +23,17 @@ type ClientOptions struct {
 	// (HOOKD_ALLOWED_TARGET_CIDRS), e.g. 127.0.0.0/8 for local tests.
 	AllowedCIDRs []netip.Prefix
 	// MaxIdleConnsPerHost is how many keep-alive connections are kept per
-	// target host (default 64): a busy target reuses them.
+	// target host (default 512). Many webhooks often share a host (every
+	// Slack webhook is hooks.slack.com), each with up to
+	// MaxInflightPerWebhook requests at once: a pool smaller than that
+	// closes connections only to dial them again a moment later.
 	MaxIdleConnsPerHost int
 }
 
 // Defaults of ClientOptions.
 const (
 	DefaultTimeout             = 30 * time.Second
-	DefaultMaxIdleConnsPerHost = 64
+	DefaultMaxIdleConnsPerHost = 512
 )
 
 // NewHTTPClient returns the client that sends deliveries. It refuses to
