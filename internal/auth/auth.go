@@ -119,8 +119,9 @@ type Authenticator struct {
 	audience  string
 	orgsClaim string
 
-	mu      sync.Mutex
-	touched map[uuid.UUID]time.Time // last TokenTouch per token, to throttle writes
+	mu         sync.Mutex
+	touched    map[uuid.UUID]time.Time // last TokenTouch per token, to throttle writes
+	tokenCache map[string]cachedToken  // by hash; see lookupToken
 }
 
 // New returns an Authenticator. When cfg.JWKSURL is set, the JWKS is
@@ -149,13 +150,14 @@ func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Tim
 		cfg.OrganizationsClaim = DefaultOrganizationsClaim
 	}
 	a := &Authenticator{
-		tokens:    tokens,
-		now:       now,
-		log:       log,
-		issuer:    cfg.Issuer,
-		audience:  cfg.Audience,
-		orgsClaim: cfg.OrganizationsClaim,
-		touched:   make(map[uuid.UUID]time.Time),
+		tokens:     tokens,
+		now:        now,
+		log:        log,
+		issuer:     cfg.Issuer,
+		audience:   cfg.Audience,
+		orgsClaim:  cfg.OrganizationsClaim,
+		touched:    make(map[uuid.UUID]time.Time),
+		tokenCache: make(map[string]cachedToken),
 	}
 
 	if len(cfg.HS256Secret) > 0 {

@@ -257,6 +257,38 @@ func TestAuthenticateToken(t *testing.T) {
 	}
 }
 
+// A token read from the store is trusted for tokenCacheTTL: intake does
+// not pay a database read per request, and a revocation (made by another
+// process, in the store) takes effect within that time.
+func TestTokenRevocationWithinCacheTTL(t *testing.T) {
+	e := newEnv(t, Config{})
+	plain, tok := e.store.add(t, uuid.New())
+	header := "Token " + plain
+	if _, err := e.auth.Authenticate(t.Context(), header); err != nil {
+		t.Fatal(err)
+	}
+	e.store.mu.Lock()
+	tok.RevokedAt = t0
+	e.store.mu.Unlock()
+
+	e.clock.Advance(tokenCacheTTL / 2)
+	if _, err := e.auth.Authenticate(t.Context(), header); err != nil {
+		t.Fatalf("within the cache TTL: %v", err)
+	}
+	e.clock.Advance(tokenCacheTTL / 2)
+	_, err := e.auth.Authenticate(t.Context(), header)
+	checkRefused(t, err, "unknown or revoked", plain)
+
+	// Unknown tokens are never cached: a token created after a refused
+	// attempt works at once.
+	e.store.mu.Lock()
+	tok.RevokedAt = time.Time{}
+	e.store.mu.Unlock()
+	if _, err := e.auth.Authenticate(t.Context(), header); err != nil {
+		t.Fatalf("after un-revoking: %v", err)
+	}
+}
+
 func TestTokenTouchThrottled(t *testing.T) {
 	e := newEnv(t, Config{})
 	plain, _ := e.store.add(t, uuid.New())

@@ -47,7 +47,7 @@ func (a *Authenticator) authenticateToken(ctx context.Context, plain string) (*I
 		return nil, unauthorized("the API token is malformed: hookd API tokens start with \"" + TokenPrefix + "\"")
 	}
 	hash := HashToken(plain)
-	tok, err := a.tokens.TokenGetByHash(ctx, hash)
+	tok, err := a.lookupToken(ctx, hash)
 	if webhook.ErrorCode(err) == webhook.ENotFound {
 		return nil, errUnknownToken
 	}
@@ -69,11 +69,53 @@ func (a *Authenticator) authenticateToken(ctx context.Context, plain string) (*I
 
 var errUnknownToken = unauthorized("the API token is unknown or revoked")
 
+// tokenCacheTTL is how long a token found in the store is trusted without
+// asking the store again, so revoking a token takes effect within it.
+// Without it every intake request paid a database read for its token.
+// Unknown tokens are not cached: each one is looked up.
+const tokenCacheTTL = time.Second
+
+type cachedToken struct {
+	tok *webhook.Token
+	at  time.Time
+}
+
+// lookupToken returns the unrevoked token with that hash, from the cache
+// when it was read from the store less than tokenCacheTTL ago.
+func (a *Authenticator) lookupToken(ctx context.Context, hash []byte) (*webhook.Token, error) {
+	now := a.now()
+	a.mu.Lock()
+	c, ok := a.tokenCache[string(hash)]
+	a.mu.Unlock()
+	if ok && now.Sub(c.at) < tokenCacheTTL {
+		return c.tok, nil
+	}
+	tok, err := a.tokens.TokenGetByHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if len(a.tokenCache) >= maxTouched {
+		for k, c := range a.tokenCache {
+			if now.Sub(c.at) >= tokenCacheTTL {
+				delete(a.tokenCache, k)
+			}
+		}
+		if len(a.tokenCache) >= maxTouched {
+			clear(a.tokenCache) // all fresh: a burst of distinct tokens
+		}
+	}
+	a.tokenCache[string(hash)] = cachedToken{tok: tok, at: now}
+	a.mu.Unlock()
+	return tok, nil
+}
+
 // touchInterval is how stale a token's LastUsedAt may be: a token used on
 // every request writes to the store at most once per interval.
 const touchInterval = time.Minute
 
-// maxTouched bounds the throttle map before stale entries are swept.
+// maxTouched bounds the throttle map and the token cache before stale
+// entries are swept.
 const maxTouched = 4096
 
 // touch records the token's use unless it was recorded less than
