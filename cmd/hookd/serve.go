@@ -95,7 +95,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// for their commit.
 	intakeCtx, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIntake()
-	committer := intake.New(db, intakeWorkers(c.DatabaseURL), 256)
+	committer := intake.New(sealed, intakeWorkers(c.DatabaseURL), 256)
+	if c.Role == "all" {
+		committer.Sender = dispatcher
+	}
 	committed := make(chan struct{})
 	go func() {
 		committer.Run(intakeCtx)

@@ -126,7 +126,9 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if len(receipt.DeliveryIDs) != 1 {
 		return webhook.Errorf(webhook.EInternal, "test event made %d deliveries", len(receipt.DeliveryIDs))
 	}
-	s.wake()
+	if len(receipt.Tasks) == 0 {
+		s.wake()
+	}
 	writeJSON(w, http.StatusAccepted, testResponse{EventID: receipt.ID, DeliveryID: receipt.DeliveryIDs[0]})
 	return nil
 }

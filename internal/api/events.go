@@ -45,7 +45,9 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 	}
 	if !receipt.Replayed {
 		s.metrics.eventsAccepted.WithLabelValues(string(ev.Type)).Inc()
-		if receipt.Deliveries > 0 {
+		// Deliveries leased at intake are on their way already; the
+		// others wait for the dispatcher to claim them.
+		if receipt.Deliveries > len(receipt.Tasks) {
 			s.wake()
 		}
 	}

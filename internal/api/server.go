@@ -54,7 +54,7 @@ func NewServer(d Deps) *Server {
 	s := &Server{store: d.Store, auth: d.Auth, accept: d.Accept, wake: d.Wake, log: d.Log, now: d.Now, mux: http.NewServeMux()}
 	if s.accept == nil {
 		s.accept = func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
-			r, err := s.store.EventsCreate(ctx, []*webhook.Event{ev})
+			r, err := s.store.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{})
 			if err != nil {
 				return webhook.EventReceipt{}, err
 			}

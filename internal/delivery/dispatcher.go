@@ -57,11 +57,14 @@ type Dispatcher struct {
 	m     *dispatchMetrics
 
 	mu       sync.Mutex
+	running  bool                          // between Run's start and its stop: tasks are taken
 	inflight map[uuid.UUID]int             // requests in flight per webhook
 	queued   map[uuid.UUID][]*webhook.Task // claimed, waiting for a slot of their webhook
-	held     int                           // tasks in memory: in flight + queued
+	held     int                           // tasks in memory (in flight + queued) and room reserved for them
 	freed    chan struct{}
 	releases sync.WaitGroup // releases under way, waited for by Run
+	sends    sync.WaitGroup // sendAll goroutines, waited for by Run
+	sendCtx  context.Context
 
 	outcomes chan webhook.Outcome
 }
@@ -149,15 +152,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		close(recorded)
 	}()
 
-	var sends sync.WaitGroup
 	// Requests are not cancelled with ctx: a stop lets them finish, for
 	// StopGrace at most.
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
+	d.mu.Lock()
+	d.running, d.sendCtx = true, sendCtx
+	d.mu.Unlock()
 	poll := time.NewTicker(d.cfg.PollInterval)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		full := d.claim(ctx, sendCtx, &sends)
+		full := d.claim(ctx)
 		if full {
 			continue // more may be due right now
 		}
@@ -169,9 +174,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 
+	d.mu.Lock()
+	d.running = false // from now on Send gives tasks back
+	d.mu.Unlock()
 	d.releaseQueued()
 	grace := time.AfterFunc(d.cfg.StopGrace, cancelSends)
-	sends.Wait()
+	d.sends.Wait()
 	grace.Stop()
 	d.releases.Wait()
 	close(d.outcomes)
@@ -181,7 +189,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // claim leases as many due deliveries as there is room for and starts
 // them; it reports whether it got all it asked for (more may be due).
-func (d *Dispatcher) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) bool {
+func (d *Dispatcher) claim(ctx context.Context) bool {
 	d.mu.Lock()
 	room := maxHeld - d.held
 	var exclude []uuid.UUID
@@ -204,25 +212,69 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context, sends *sync.WaitGroup) 
 		return false
 	}
 	d.mu.Lock()
-	for _, t := range tasks {
-		id := t.Webhook.ID
-		d.held++
-		if d.inflight[id] < d.cfg.MaxInflightPerWebhook {
-			d.inflight[id]++
-			sends.Add(1)
-			go d.sendAll(sendCtx, sends, t)
-		} else {
-			d.queued[id] = append(d.queued[id], t)
-		}
-	}
+	d.held += len(tasks)
+	d.start(tasks)
 	d.mu.Unlock()
 	return len(tasks) == limit
 }
 
+// Reserve sets room aside for up to n deliveries that intake is about to
+// lease to this dispatcher (see webhook.Lease), and says for how many and
+// until when. It grants none unless Run is delivering.
+func (d *Dispatcher) Reserve(n int) (int, time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n = min(n, maxHeld-d.held)
+	if !d.running || n <= 0 {
+		return 0, time.Time{}
+	}
+	d.held += n
+	return n, d.cfg.Now().Add(d.lease)
+}
+
+// Send takes the deliveries leased at intake under a reservation of that
+// many (fewer, or none when the commit failed, frees the rest) and sends
+// them like claimed ones. If Run has stopped meanwhile, it gives them
+// back, due now, for the next dispatcher to claim.
+func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int) {
+	d.mu.Lock()
+	d.held -= reserved - len(tasks)
+	if d.running {
+		d.start(tasks)
+		d.mu.Unlock()
+		return
+	}
+	d.held -= len(tasks)
+	d.mu.Unlock()
+	if len(tasks) > 0 {
+		refs := make([]webhook.DeliveryRef, len(tasks))
+		for i, t := range tasks {
+			refs[i] = webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID}
+		}
+		d.release(refs)
+	}
+}
+
+// start sends the tasks, or queues those whose webhook has all its
+// in-flight slots taken; d.mu is held, d.running is true, and d.held
+// counts the tasks already.
+func (d *Dispatcher) start(tasks []*webhook.Task) {
+	for _, t := range tasks {
+		id := t.Webhook.ID
+		if d.inflight[id] < d.cfg.MaxInflightPerWebhook {
+			d.inflight[id]++
+			d.sends.Add(1)
+			go d.sendAll(d.sendCtx, t)
+		} else {
+			d.queued[id] = append(d.queued[id], t)
+		}
+	}
+}
+
 // sendAll sends t, then the webhook's queued deliveries one after the
 // other, holding one of the webhook's in-flight slots throughout.
-func (d *Dispatcher) sendAll(ctx context.Context, sends *sync.WaitGroup, t *webhook.Task) {
-	defer sends.Done()
+func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
+	defer d.sends.Done()
 	for t != nil {
 		d.outcomes <- d.attempt(ctx, t)
 		t = d.next(t.Webhook.ID)

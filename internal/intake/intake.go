@@ -9,12 +9,32 @@ package intake
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/hookd/hookd/internal/webhook"
 )
 
+// Sender takes the deliveries leased at intake (see webhook.Lease) and
+// sends them at once: they skip the queue, and the dispatcher the claim
+// it would otherwise make for them. internal/delivery's Dispatcher is one.
+type Sender interface {
+	// Reserve sets room aside for up to n deliveries and says for how
+	// many, and until when they may be leased.
+	Reserve(n int) (granted int, until time.Time)
+	// Send takes the deliveries leased under a reservation of that many
+	// (none when the commit failed).
+	Send(tasks []*webhook.Task, reserved int)
+}
+
+// maxLease is the most deliveries one transaction leases to the Sender.
+const maxLease = 1024
+
 // Committer groups events into EventsCreate calls.
 type Committer struct {
+	// Sender, when set (before Run), is handed the new deliveries it has
+	// room for, leased to it in the transaction that creates them.
+	Sender Sender
+
 	store    webhook.Store
 	requests chan request
 	maxBatch int
@@ -150,7 +170,23 @@ func (c *Committer) commit(batch []request) {
 	if len(live) == 0 {
 		return
 	}
-	receipts, err := c.store.EventsCreate(context.Background(), events)
+	var lease webhook.Lease
+	if c.Sender != nil {
+		lease.Limit, lease.Until = c.Sender.Reserve(maxLease)
+	}
+	receipts, err := c.store.EventsCreate(context.Background(), events, lease)
+	if c.Sender != nil {
+		// Handed over before anyone is answered, so a stop that follows
+		// the answers finds them with the Sender. After a failed commit
+		// nothing was leased (an ambiguous one leaves leases that expire).
+		var tasks []*webhook.Task
+		if err == nil {
+			for _, r := range receipts {
+				tasks = append(tasks, r.Tasks...)
+			}
+		}
+		c.Sender.Send(tasks, lease.Limit)
+	}
 	if err == nil {
 		for i, r := range live {
 			r.reply <- result{receipt: receipts[i]}

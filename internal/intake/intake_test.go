@@ -90,3 +90,98 @@ func TestConcurrentAccepts(t *testing.T) {
 		t.Fatalf("accept after stop: %v, want unavailable", err)
 	}
 }
+
+// sender is a Sender with a fixed room per reservation that records what
+// it is handed.
+type sender struct {
+	room     int
+	mu       sync.Mutex
+	reserved int // granted and not yet settled by Send
+	tasks    []*webhook.Task
+	sends    int
+}
+
+func (s *sender) Reserve(n int) (int, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n = min(n, s.room)
+	s.reserved += n
+	return n, time.Now().Add(time.Minute)
+}
+
+func (s *sender) Send(tasks []*webhook.Task, reserved int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(tasks) > reserved {
+		panic("more tasks than reserved")
+	}
+	s.reserved -= reserved
+	s.tasks = append(s.tasks, tasks...)
+	s.sends++
+}
+
+// TestSender checks deliveries leased at intake are handed to the Sender
+// within its room, stored as running, and the others left pending for a
+// claim; every reservation is settled, failed commits included.
+func TestSender(t *testing.T) {
+	db := newStore(t)
+	ctx := context.Background()
+	org := uuid.New()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	hook := &webhook.Webhook{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.KindStandard,
+		TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes, ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{}}
+	if err := db.WebhookCreate(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	s := &sender{room: 3}
+	c := New(db, 1, 64)
+	c.Sender = s
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { c.Run(runCtx); close(stopped) }()
+
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			ev := event(org)
+			if i%25 == 0 {
+				ev.OnlyWebhookID = uuid.New() // fails its batch, which is retried one by one
+			}
+			c.Accept(ctx, ev)
+		})
+	}
+	wg.Wait()
+	stop()
+	<-stopped
+
+	if s.reserved != 0 {
+		t.Fatalf("%d reserved deliveries never settled", s.reserved)
+	}
+	if len(s.tasks) == 0 || len(s.tasks) > 3*s.sends {
+		t.Fatalf("%d tasks handed over in %d sends with a room of 3", len(s.tasks), s.sends)
+	}
+	handed := map[uuid.UUID]bool{}
+	for _, tk := range s.tasks {
+		handed[tk.Delivery.ID] = true
+		if tk.Webhook.ID != hook.ID || tk.Event.OrganizationID != org {
+			t.Fatalf("task %+v is not for the webhook", tk.Delivery)
+		}
+	}
+	list, err := db.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: hook.ID, Limit: 1000})
+	if err != nil || len(list) != 96 {
+		t.Fatalf("%d deliveries stored (%v), want 96", len(list), err)
+	}
+	for _, d := range list {
+		want := webhook.DeliveryPending
+		if handed[d.ID] {
+			want = webhook.DeliveryRunning
+			delete(handed, d.ID)
+		}
+		if d.Status != want {
+			t.Errorf("delivery %s is %s, want %s", d.ID, d.Status, want)
+		}
+	}
+	if len(handed) != 0 {
+		t.Fatalf("%d tasks handed over are not stored deliveries", len(handed))
+	}
+}

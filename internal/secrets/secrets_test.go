@@ -216,7 +216,7 @@ func TestDeliveryClaim(t *testing.T) {
 	}
 	ev := &webhook.Event{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now,
 		Type: webhook.EventDeploymentStarted, ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
-	if _, err := s.EventsCreate(ctx, []*webhook.Event{ev}); err != nil {
+	if _, err := s.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{}); err != nil {
 		t.Fatal(err)
 	}
 	claim := webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10}
@@ -237,5 +237,44 @@ func TestDeliveryClaim(t *testing.T) {
 	}
 	if tasks[0].Delivery.Attempts != 0 {
 		t.Errorf("attempts = %d: giving back must not count an attempt", tasks[0].Delivery.Attempts)
+	}
+}
+
+// TestEventsCreateLease checks deliveries leased at intake carry the
+// plaintext secret, and that one whose key is missing is left out (it
+// stays leased, then a claim reports why) without failing the intake.
+func TestEventsCreateLease(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hookd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{Store: db, Keys: keyring(t, newKey(t))}
+	org := uuid.New()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
+		Kind: webhook.KindStandard, TargetURL: "https://example.com", TargetSecret: secret, Enabled: true,
+		Events: webhook.EventTypes}
+	if err := s.WebhookCreate(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	newEvent := func() *webhook.Event {
+		return &webhook.Event{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now,
+			Type: webhook.EventDeploymentStarted, ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	lease := webhook.Lease{Until: now.Add(time.Minute), Limit: 10}
+	rs, err := s.EventsCreate(ctx, []*webhook.Event{newEvent()}, lease)
+	if err != nil || len(rs[0].Tasks) != 1 || rs[0].Tasks[0].Webhook.TargetSecret != secret {
+		t.Fatalf("EventsCreate = %+v, %v; want one task with the plaintext secret", rs, err)
+	}
+
+	other := &Store{Store: db, Keys: keyring(t, newKey(t))}
+	rs, err = other.EventsCreate(ctx, []*webhook.Event{newEvent()}, lease)
+	if err != nil || rs[0].Deliveries != 1 || len(rs[0].Tasks) != 0 {
+		t.Fatalf("EventsCreate with the wrong key = %+v, %v; want the event stored, no task", rs, err)
 	}
 }

@@ -72,6 +72,31 @@ func (s *Store) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.We
 	return hooks, nil
 }
 
+// EventsCreate opens the secret of each delivery leased at intake. One
+// whose secret cannot be opened is left out of its receipt's Tasks (the
+// events are committed: this is no reason to fail the intake): it stays
+// leased until the lease ends, and then DeliveryClaim meets it and
+// reports why it cannot be sent.
+func (s *Store) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
+	receipts, err := s.Store.EventsCreate(ctx, events, lease)
+	if err != nil {
+		return nil, err
+	}
+	for i := range receipts {
+		tasks := receipts[i].Tasks[:0]
+		for _, t := range receipts[i].Tasks {
+			secret, err := s.Keys.Open(t.Webhook.ID, t.Webhook.TargetSecret)
+			if err != nil {
+				continue
+			}
+			t.Webhook.TargetSecret = secret
+			tasks = append(tasks, t)
+		}
+		receipts[i].Tasks = tasks
+	}
+	return receipts, nil
+}
+
 // DeliveryClaim opens the secret of each claimed task's webhook. If one
 // cannot be opened (its key is not configured), sending it would sign with
 // the wrong secret, so nothing is sent: every claimed delivery is given

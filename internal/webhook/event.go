@@ -42,6 +42,8 @@ type EventReceipt struct {
 	Replayed bool
 	// DeliveryIDs are the deliveries created (empty when Replayed).
 	DeliveryIDs []uuid.UUID
+	// Tasks are the deliveries leased to the caller (see Lease).
+	Tasks []*Task
 }
 
 // Matches reports whether w should receive ev: it is enabled, subscribes

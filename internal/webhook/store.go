@@ -42,7 +42,13 @@ type Store interface {
 	// nil, every receipt is durable. An event whose IdempotencyKey matches
 	// one stored within IdempotencyWindow before its CreatedAt stores
 	// nothing and gets the earlier event's receipt, with Replayed set.
-	EventsCreate(ctx context.Context, events []*Event) ([]EventReceipt, error)
+	//
+	// With lease.Limit > 0, up to that many of the new deliveries are
+	// created running instead, leased to the caller until lease.Until, and
+	// returned in their receipt's Tasks (as DeliveryClaim would return
+	// them), so the caller can send them without claiming them: a process
+	// that dies before sending them leaves leases that expire, like a claim.
+	EventsCreate(ctx context.Context, events []*Event, lease Lease) ([]EventReceipt, error)
 
 	// DeliveryClaim leases up to Limit due deliveries (pending with DueAt
 	// <= Now, or running with an expired lease), oldest due first, skipping
@@ -86,6 +92,12 @@ type ClaimParams struct {
 	LeaseUntil      time.Time
 	Limit           int
 	ExcludeWebhooks []uuid.UUID
+}
+
+// Lease asks EventsCreate to lease new deliveries to the caller.
+type Lease struct {
+	Until time.Time
+	Limit int // at most this many deliveries in all; 0: none
 }
 
 // DeliveryRef names a delivery.

@@ -54,11 +54,11 @@ func (p prior) receipt() webhook.EventReceipt {
 // one batch of reads (the organizations' webhooks, the stored holders of
 // the batch's idempotency keys), the decisions in Go, then one batch of
 // writes in which the deliveries are a single INSERT.
-func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event) ([]webhook.EventReceipt, error) {
+func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		var err error
-		receipts, err = eventsCreate(ctx, tx, events)
+		receipts, err = eventsCreate(ctx, tx, events, lease)
 		return err
 	})
 	if err != nil {
@@ -67,7 +67,7 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event) ([]webh
 	return receipts, nil
 }
 
-func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event) ([]webhook.EventReceipt, error) {
+func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	if len(events) == 0 {
 		return []webhook.EventReceipt{}, nil
 	}
@@ -84,6 +84,7 @@ func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event) ([]we
 	if err != nil {
 		return nil, err
 	}
+	in.lease = lease
 	lost, err := in.write(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -110,6 +111,7 @@ type intake struct {
 	replayOf map[int]int          // event index → index of the batch event it repeats
 	unkeyOrg []uuid.UUID          // stored events whose key has expired
 	unkey    []uuid.UUID
+	lease    webhook.Lease
 }
 
 // planIntake applies idempotency and matching in Go, given what is stored.
@@ -175,9 +177,11 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 	}
 	var d struct {
 		org, id, hook, event []uuid.UUID
-		typ                  []string
-		at                   []time.Time
+		typ, status          []string
+		at, due              []time.Time
 	}
+	leased := map[uuid.UUID]*webhook.Task{} // by delivery id, until RETURNING says it was stored
+	leaseLeft := in.lease.Limit
 	for _, i := range in.inserts {
 		ev := in.events[i]
 		// A concurrent intake may have committed the same key since we
@@ -186,25 +190,45 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 		b.Queue(`INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
 			ev.OrganizationID, ev.ID, ts(ev.CreatedAt), string(ev.Type), in.keys[i], ev.ProjectName, string(ev.EnvironmentMode), []byte(ev.Payload))
+		var stored *webhook.Event // ev as DeliveryClaim would read it back
 		for _, w := range in.targets[i] {
+			id, at := uuid.Must(uuid.NewV7()), ts(ev.CreatedAt)
+			status, due := webhook.DeliveryPending, at
+			if leaseLeft > 0 {
+				leaseLeft--
+				status, due = webhook.DeliveryRunning, ts(in.lease.Until)
+				if stored == nil {
+					stored = &webhook.Event{ID: ev.ID, OrganizationID: ev.OrganizationID, CreatedAt: at, Type: ev.Type,
+						IdempotencyKey: ev.IdempotencyKey, ProjectName: ev.ProjectName, EnvironmentMode: ev.EnvironmentMode, Payload: ev.Payload}
+				}
+				leased[id] = &webhook.Task{
+					Delivery: webhook.Delivery{ID: id, OrganizationID: ev.OrganizationID, WebhookID: w.ID, EventID: ev.ID,
+						CreatedAt: at, UpdatedAt: at, Status: status, DueAt: due, EventType: ev.Type},
+					Event:   *stored,
+					Webhook: *w,
+				}
+			}
 			d.org = append(d.org, ev.OrganizationID)
-			d.id = append(d.id, uuid.Must(uuid.NewV7()))
+			d.id = append(d.id, id)
 			d.hook = append(d.hook, w.ID)
 			d.event = append(d.event, ev.ID)
 			d.typ = append(d.typ, string(ev.Type))
-			d.at = append(d.at, ts(ev.CreatedAt))
+			d.at = append(d.at, at)
+			d.status = append(d.status, string(status))
+			d.due = append(d.due, due)
 		}
 	}
 	// The EXISTS clauses drop the deliveries of events that lost the key
 	// race, and of webhooks deleted since they were read; RETURNING says
 	// what was really inserted.
 	b.Queue(`INSERT INTO deliveries (organization_id, id, webhook_id, event_id, event_type, created_at, updated_at, due_at, status)
-		SELECT x.org, x.id, x.hook, x.event, x.typ, x.at, x.at, x.at, 'pending'
-		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[]) AS x(org, id, hook, event, typ, at)
+		SELECT x.org, x.id, x.hook, x.event, x.typ, x.at, x.at, x.due, x.status
+		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[])
+			AS x(org, id, hook, event, typ, at, due, status)
 		WHERE EXISTS (SELECT 1 FROM events e WHERE e.organization_id = x.org AND e.id = x.event)
 		  AND EXISTS (SELECT 1 FROM webhooks w WHERE w.organization_id = x.org AND w.id = x.hook)
 		RETURNING organization_id, event_id, id`,
-		d.org, d.id, d.hook, d.event, d.typ, d.at)
+		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status)
 
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
@@ -253,7 +277,13 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 		// IDs are UUIDv7 made in order, so sorting restores creation order
 		// whatever order RETURNING used.
 		slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-		in.receipts[i] = webhook.EventReceipt{ID: ev.ID, CreatedAt: ts(ev.CreatedAt), Deliveries: len(ids), DeliveryIDs: ids}
+		r := webhook.EventReceipt{ID: ev.ID, CreatedAt: ts(ev.CreatedAt), Deliveries: len(ids), DeliveryIDs: ids}
+		for _, id := range ids {
+			if t, ok := leased[id]; ok {
+				r.Tasks = append(r.Tasks, t)
+			}
+		}
+		in.receipts[i] = r
 	}
 	return lost, br.Close()
 }

@@ -154,7 +154,7 @@ func TestEventsCreateKeyRace(t *testing.T) {
 	// Before the pool closes, or closing it waits for this connection.
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
 	first := newEv(org, "race")
-	if _, err := eventsCreate(ctx, tx, []*webhook.Event{first}); err != nil {
+	if _, err := eventsCreate(ctx, tx, []*webhook.Event{first}, webhook.Lease{}); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -163,7 +163,7 @@ func TestEventsCreateKeyRace(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "race")})
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "race")}, webhook.Lease{})
 		done <- result{rs, err}
 	}()
 	// Commit only once the second intake is waiting on our row, which
@@ -221,7 +221,7 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}); err != nil {
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
 		t.Fatal(err)
 	}
 	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})

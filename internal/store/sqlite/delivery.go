@@ -73,14 +73,14 @@ func scanDelivery(row scanner) (*webhook.Delivery, error) {
 }
 
 // EventsCreate commits the events and their deliveries in one transaction.
-func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event) ([]webhook.EventReceipt, error) {
+func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
 	err := db.transact(ctx, func(tx *txn) error {
 		receipts = make([]webhook.EventReceipt, 0, len(events))
-		c := eventCreator{ctx: ctx, tx: tx, hooks: map[uuid.UUID][]*webhook.Webhook{}}
+		c := eventCreator{ctx: ctx, tx: tx, hooks: map[uuid.UUID][]*webhook.Webhook{}, lease: lease}
 		var err error
 		c.insertDelivery, err = tx.PrepareContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, 0, 0, '', ?)`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?)`)
 		if err != nil {
 			return err
 		}
@@ -107,6 +107,7 @@ type eventCreator struct {
 	tx             *txn
 	hooks          map[uuid.UUID][]*webhook.Webhook
 	insertDelivery *sql.Stmt
+	lease          webhook.Lease // Limit counts down as deliveries are leased
 }
 
 func (c *eventCreator) webhooks(orgID uuid.UUID) ([]*webhook.Webhook, error) {
@@ -194,15 +195,33 @@ func (c *eventCreator) create(ev *webhook.Event) (webhook.EventReceipt, error) {
 	}
 	r := webhook.EventReceipt{ID: ev.ID, CreatedAt: fromMicros(micros(ev.CreatedAt)), DeliveryIDs: make([]uuid.UUID, 0, len(targets))}
 	at := micros(ev.CreatedAt)
+	var stored *webhook.Event // ev as DeliveryClaim would read it back
 	for _, w := range targets {
 		id, err := uuid.NewV7()
 		if err != nil {
 			return webhook.EventReceipt{}, err
 		}
-		if _, err := c.insertDelivery.ExecContext(ctx, ev.OrganizationID, id, w.ID, ev.ID, at, at, at, ev.Type); err != nil {
+		status, due := webhook.DeliveryPending, at
+		if c.lease.Limit > 0 {
+			c.lease.Limit--
+			status, due = webhook.DeliveryRunning, micros(c.lease.Until)
+		}
+		if _, err := c.insertDelivery.ExecContext(ctx, ev.OrganizationID, id, w.ID, ev.ID, at, at, status, due, ev.Type); err != nil {
 			return webhook.EventReceipt{}, err
 		}
 		r.DeliveryIDs = append(r.DeliveryIDs, id)
+		if status == webhook.DeliveryRunning {
+			if stored == nil {
+				stored = &webhook.Event{ID: ev.ID, OrganizationID: ev.OrganizationID, CreatedAt: r.CreatedAt, Type: ev.Type,
+					IdempotencyKey: ev.IdempotencyKey, ProjectName: ev.ProjectName, EnvironmentMode: ev.EnvironmentMode, Payload: ev.Payload}
+			}
+			r.Tasks = append(r.Tasks, &webhook.Task{
+				Delivery: webhook.Delivery{ID: id, OrganizationID: ev.OrganizationID, WebhookID: w.ID, EventID: ev.ID,
+					CreatedAt: r.CreatedAt, UpdatedAt: r.CreatedAt, Status: status, DueAt: fromMicros(due), EventType: ev.Type},
+				Event:   *stored,
+				Webhook: *w,
+			})
+		}
 	}
 	r.Deliveries = len(r.DeliveryIDs)
 	return r, nil

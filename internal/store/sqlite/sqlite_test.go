@@ -95,7 +95,7 @@ func TestTwoHandles(t *testing.T) {
 		db := []*sqlite.DB{a, b}[i%2]
 		ev := &webhook.Event{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
 			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
-		if _, err := db.EventsCreate(ctx, []*webhook.Event{ev}); err != nil {
+		if _, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{}); err != nil {
 			t.Fatal(err)
 		}
 	}

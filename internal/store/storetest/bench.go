@@ -70,7 +70,7 @@ func benchEventsCreate(b *testing.B, s webhook.Store, batch int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := s.EventsCreate(ctx, benchEvents(org, batch)); err != nil {
+		if _, err := s.EventsCreate(ctx, benchEvents(org, batch), webhook.Lease{}); err != nil {
 			b.Fatalf("EventsCreate: %v", err)
 		}
 	}
@@ -87,7 +87,7 @@ func benchClaimComplete(b *testing.B, s webhook.Store, n int) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		if _, err := s.EventsCreate(ctx, benchEvents(org, n)); err != nil {
+		if _, err := s.EventsCreate(ctx, benchEvents(org, n), webhook.Lease{}); err != nil {
 			b.Fatalf("EventsCreate: %v", err)
 		}
 		b.StartTimer()

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"EventsCreateOnlyWebhook", testEventsCreateOnlyWebhook},
 		{"EventsCreateIdempotency", testEventsCreateIdempotency},
 		{"EventsCreateBatch", testEventsCreateBatch},
+		{"EventsCreateLease", testEventsCreateLease},
 		{"DeliveryClaim", testDeliveryClaim},
 		{"DeliveryClaimLease", testDeliveryClaimLease},
 		{"DeliveryClaimExclude", testDeliveryClaimExclude},
@@ -125,7 +126,7 @@ func newEvent(t *testing.T, org uuid.UUID, at time.Time) *webhook.Event {
 
 func createEvents(t *testing.T, s webhook.Store, evs ...*webhook.Event) []webhook.EventReceipt {
 	t.Helper()
-	rs, err := s.EventsCreate(context.Background(), evs)
+	rs, err := s.EventsCreate(context.Background(), evs, webhook.Lease{})
 	if err != nil {
 		t.Fatalf("EventsCreate: %v", err)
 	}
@@ -669,7 +670,7 @@ func testEventsCreateOnlyWebhook(t *testing.T, s webhook.Store) {
 	foreign := createWebhook(t, s, newWebhook(t, newID(t)))
 	ev2 := newEvent(t, org, base)
 	ev2.OnlyWebhookID = foreign.ID
-	_, err := s.EventsCreate(ctx, []*webhook.Event{ev2})
+	_, err := s.EventsCreate(ctx, []*webhook.Event{ev2}, webhook.Lease{})
 	wantCode(t, err, webhook.ENotFound)
 	ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: foreign.OrganizationID, WebhookID: foreign.ID, Limit: 10})
 	if err != nil {
@@ -781,6 +782,67 @@ func testEventsCreateBatch(t *testing.T, s webhook.Store) {
 }
 
 // ---- claim ----
+
+// Deliveries leased at intake come back as DeliveryClaim would return
+// them, stay leased until the lease ends, and are claimed like any other
+// after that (a process that died before sending them).
+func testEventsCreateLease(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	var hooks []*webhook.Webhook
+	for range 3 {
+		hooks = append(hooks, createWebhook(t, s, newWebhook(t, org)))
+	}
+	evs := []*webhook.Event{newEvent(t, org, base), newEvent(t, org, base.Add(time.Second))}
+	evs[0].IdempotencyKey = "lease"
+	until := base.Add(time.Minute)
+	rs, err := s.EventsCreate(context.Background(), evs, webhook.Lease{Until: until, Limit: 4})
+	if err != nil {
+		t.Fatalf("EventsCreate: %v", err)
+	}
+	if len(rs[0].Tasks) != 3 || len(rs[1].Tasks) != 1 {
+		t.Fatalf("leased %d and %d deliveries, want 3 and 1 (Limit 4 over the batch)", len(rs[0].Tasks), len(rs[1].Tasks))
+	}
+	var leased []uuid.UUID
+	for i, r := range rs {
+		for j, tk := range r.Tasks {
+			leased = append(leased, tk.Delivery.ID)
+			wantEqual(t, "Task.Delivery.ID", tk.Delivery.ID, r.DeliveryIDs[j])
+			wantEqual(t, "Task.Event", tk.Event, *evs[i])
+			wantEqual(t, "Task.Webhook", tk.Webhook, *hooks[j])
+			d := getDelivery(t, s, org, hooks[j].ID, tk.Delivery.ID)
+			wantEqual(t, "stored leased delivery", *d, tk.Delivery)
+			if d.Status != webhook.DeliveryRunning || !d.DueAt.Equal(until) {
+				t.Fatalf("leased delivery is %s due %s, want running until %s", d.Status, d.DueAt, until)
+			}
+		}
+	}
+
+	// Before the lease ends only the two deliveries left pending are due.
+	now := base.Add(30 * time.Second)
+	got := claim(t, s, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10})
+	want := []uuid.UUID{rs[1].DeliveryIDs[1], rs[1].DeliveryIDs[2]}
+	sortIDs(want)
+	wantEqual(t, "claimed during the intake lease", taskIDs(got), want)
+	// After it, the leased ones are taken over.
+	got = claim(t, s, webhook.ClaimParams{Now: until, LeaseUntil: until.Add(time.Minute), Limit: 10})
+	sortIDs(leased)
+	wantEqual(t, "claimed after the intake lease", taskIDs(got), leased)
+
+	// A replayed event leases nothing; Limit 0 leases nothing.
+	again := *evs[0]
+	again.ID = uuid.Nil
+	rs, err = s.EventsCreate(context.Background(), []*webhook.Event{&again, newEvent(t, org, base)}, webhook.Lease{Until: until, Limit: 10})
+	if err != nil {
+		t.Fatalf("EventsCreate: %v", err)
+	}
+	if !rs[0].Replayed || len(rs[0].Tasks) != 0 || len(rs[1].Tasks) != 3 {
+		t.Fatalf("replayed %v with %d tasks, then %d tasks; want a replay with none, then 3", rs[0].Replayed, len(rs[0].Tasks), len(rs[1].Tasks))
+	}
+	rs = createEvents(t, s, newEvent(t, org, base))
+	if len(rs[0].Tasks) != 0 {
+		t.Fatalf("no lease asked, %d tasks returned", len(rs[0].Tasks))
+	}
+}
 
 func testDeliveryClaim(t *testing.T, s webhook.Store) {
 	org := newID(t)
