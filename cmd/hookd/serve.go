@@ -22,6 +22,7 @@ import (
 	"github.com/hookd/hookd/internal/delivery"
 	"github.com/hookd/hookd/internal/intake"
 	"github.com/hookd/hookd/internal/secrets"
+	"github.com/hookd/hookd/internal/store/postgres"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -137,6 +138,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			dispatcher.Run(bg)
 		}
 	}()
+	if pg, ok := db.(*postgres.DB); ok && c.Role == "all" {
+		go listenDue(bg, pg, dispatcher.Wake, log)
+	}
 	go func() {
 		defer wg.Done()
 		retain(bg, db, c.Retention, log)
@@ -172,6 +176,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	wg.Wait()
 	log.Info("hookd stopped")
 	return nil
+}
+
+// listenDue wakes the dispatcher when another node queues deliveries
+// (PostgreSQL's LISTEN/NOTIFY), listening again after a failure; polling
+// covers the gaps.
+func listenDue(ctx context.Context, db *postgres.DB, wake func(), log *slog.Logger) {
+	for ctx.Err() == nil {
+		if err := db.ListenDue(ctx, wake); err != nil {
+			log.Warn("listening for other nodes' deliveries failed; polling meanwhile", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
 
 // retain removes old events, deliveries and attempts, hourly.

@@ -229,6 +229,11 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'pending', due_at = $3
 		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) AND status = 'running'`,
 		orgs, ids, ts(dueAt))
+	if err != nil {
+		return translate(err)
+	}
+	// A node stopping gives its deliveries back: another can take them now.
+	_, err = db.pool.Exec(ctx, notifyDue)
 	return translate(err)
 }
 
@@ -247,6 +252,8 @@ func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID,
 	if err != nil {
 		return nil, translate(err)
 	}
+	// Best effort: without it, a node's polling finds the delivery.
+	_, _ = db.pool.Exec(ctx, notifyDue)
 	return d, nil
 }
 

@@ -229,6 +229,12 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 		  AND EXISTS (SELECT 1 FROM webhooks w WHERE w.organization_id = x.org AND w.id = x.hook)
 		RETURNING organization_id, event_id, id`,
 		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status)
+	// Deliveries not leased to the caller are for any node to claim: tell
+	// the listening nodes (the notification goes out at commit).
+	notify := len(d.id) > len(leased)
+	if notify {
+		b.Queue(notifyDue)
+	}
 
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
@@ -266,6 +272,11 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	if notify {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
 	}
 
 	for _, i := range in.inserts {

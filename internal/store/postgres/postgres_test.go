@@ -254,3 +254,50 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 		t.Fatalf("payload = %q, want the bytes sent", as[0].Event.Payload)
 	}
 }
+
+// Another node's intake wakes a listening node when it queues deliveries
+// for any node to claim, and so does a retry.
+func TestListenDue(t *testing.T) {
+	url := TestURL(t)
+	open := func() *DB {
+		db, err := Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	listener, other := open(), open()
+	if err := other.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	woken := make(chan struct{}, 16)
+	stopped := make(chan error, 1)
+	go func() {
+		stopped <- listener.ListenDue(ctx, func() { woken <- struct{}{} })
+	}()
+	org := uuid.New()
+	if err := other.WebhookCreate(ctx, newHook(org)); err != nil {
+		t.Fatal(err)
+	}
+	// The LISTEN may not be in place yet: keep creating events until one
+	// wakes the listener.
+	deadline := time.After(10 * time.Second)
+	for woke := false; !woke; {
+		if _, err := other.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-woken:
+			woke = true
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no wake-up after 10s of intake on another node")
+		}
+	}
+	cancel()
+	if err := <-stopped; err != nil {
+		t.Fatalf("ListenDue after its context ended: %v", err)
+	}
+}
