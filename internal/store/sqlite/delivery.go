@@ -78,13 +78,6 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 	err := db.transact(ctx, func(tx *txn) error {
 		receipts = make([]webhook.EventReceipt, 0, len(events))
 		c := eventCreator{ctx: ctx, tx: tx, hooks: map[uuid.UUID][]*webhook.Webhook{}, lease: lease}
-		var err error
-		c.insertDelivery, err = tx.PrepareContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?)`)
-		if err != nil {
-			return err
-		}
-		defer c.insertDelivery.Close()
 		for _, ev := range events {
 			r, err := c.create(ev)
 			if err != nil {
@@ -103,11 +96,42 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 // eventCreator is one EventsCreate transaction. It loads each
 // organization's webhooks once, however many of its events the batch has.
 type eventCreator struct {
-	ctx            context.Context
-	tx             *txn
-	hooks          map[uuid.UUID][]*webhook.Webhook
-	insertDelivery *sql.Stmt
-	lease          webhook.Lease // Limit counts down as deliveries are leased
+	ctx   context.Context
+	tx    *txn
+	hooks map[uuid.UUID][]*webhook.Webhook
+	lease webhook.Lease // Limit counts down as deliveries are leased
+	rows  []any         // the delivery rows of one event, deliveryParams values each
+}
+
+// Deliveries are inserted with multi-row INSERTs of a few fixed sizes, so
+// an event matching 100 webhooks takes 4 statements rather than 100, and
+// the statement cache holds one statement per size.
+var (
+	deliveryChunks  = []int{64, 16, 4, 1}
+	deliveryInserts = map[int]string{}
+)
+
+const deliveryParams = 9
+
+func init() {
+	for _, n := range deliveryChunks {
+		deliveryInserts[n] = `INSERT INTO deliveries (` + deliveryColumns + `) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?), `, n), ", ")
+	}
+}
+
+// insertDeliveries writes c.rows.
+func (c *eventCreator) insertDeliveries() error {
+	rows := c.rows
+	for _, n := range deliveryChunks {
+		for len(rows) >= n*deliveryParams {
+			if _, err := c.tx.ExecContext(c.ctx, deliveryInserts[n], rows[:n*deliveryParams]...); err != nil {
+				return err
+			}
+			rows = rows[n*deliveryParams:]
+		}
+	}
+	return nil
 }
 
 func (c *eventCreator) webhooks(orgID uuid.UUID) ([]*webhook.Webhook, error) {
@@ -196,6 +220,7 @@ func (c *eventCreator) create(ev *webhook.Event) (webhook.EventReceipt, error) {
 	r := webhook.EventReceipt{ID: ev.ID, CreatedAt: fromMicros(micros(ev.CreatedAt)), DeliveryIDs: make([]uuid.UUID, 0, len(targets))}
 	at := micros(ev.CreatedAt)
 	var stored *webhook.Event // ev as DeliveryClaim would read it back
+	c.rows = c.rows[:0]
 	for _, w := range targets {
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -206,9 +231,7 @@ func (c *eventCreator) create(ev *webhook.Event) (webhook.EventReceipt, error) {
 			c.lease.Limit--
 			status, due = webhook.DeliveryRunning, micros(c.lease.Until)
 		}
-		if _, err := c.insertDelivery.ExecContext(ctx, ev.OrganizationID, id, w.ID, ev.ID, at, at, status, due, ev.Type); err != nil {
-			return webhook.EventReceipt{}, err
-		}
+		c.rows = append(c.rows, ev.OrganizationID, id, w.ID, ev.ID, at, at, status, due, ev.Type)
 		r.DeliveryIDs = append(r.DeliveryIDs, id)
 		if status == webhook.DeliveryRunning {
 			if stored == nil {
@@ -222,6 +245,9 @@ func (c *eventCreator) create(ev *webhook.Event) (webhook.EventReceipt, error) {
 				Webhook: *w,
 			})
 		}
+	}
+	if err := c.insertDeliveries(); err != nil {
+		return webhook.EventReceipt{}, err
 	}
 	r.Deliveries = len(r.DeliveryIDs)
 	return r, nil

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"EventsCreateIdempotency", testEventsCreateIdempotency},
 		{"EventsCreateBatch", testEventsCreateBatch},
 		{"EventsCreateLease", testEventsCreateLease},
+		{"EventsCreateFanout", testEventsCreateFanout},
 		{"DeliveryClaim", testDeliveryClaim},
 		{"DeliveryClaimLease", testDeliveryClaimLease},
 		{"DeliveryClaimExclude", testDeliveryClaimExclude},
@@ -841,6 +842,30 @@ func testEventsCreateLease(t *testing.T, s webhook.Store) {
 	rs = createEvents(t, s, newEvent(t, org, base))
 	if len(rs[0].Tasks) != 0 {
 		t.Fatalf("no lease asked, %d tasks returned", len(rs[0].Tasks))
+	}
+}
+
+// An event matching many webhooks gets one delivery for each, whatever
+// the backend's write batching: 101 is no multiple of any batch size.
+func testEventsCreateFanout(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	hooks := map[uuid.UUID]bool{}
+	for range 101 {
+		hooks[createWebhook(t, s, newWebhook(t, org)).ID] = true
+	}
+	r := createEvents(t, s, newEvent(t, org, base))[0]
+	if r.Deliveries != 101 || len(r.DeliveryIDs) != 101 {
+		t.Fatalf("%d deliveries (%d ids), want 101", r.Deliveries, len(r.DeliveryIDs))
+	}
+	got := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 500})
+	if len(got) != 101 {
+		t.Fatalf("claimed %d deliveries, want 101", len(got))
+	}
+	for _, tk := range got {
+		if !hooks[tk.Webhook.ID] {
+			t.Fatalf("a second delivery to webhook %s", tk.Webhook.ID)
+		}
+		delete(hooks, tk.Webhook.ID)
 	}
 }
 
