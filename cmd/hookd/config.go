@@ -31,6 +31,7 @@ type config struct {
 	DeliveryTimeout       time.Duration
 	RetrySchedule         delivery.Schedule
 	DisableAfter          time.Duration
+	SecretRotationGrace   time.Duration
 	MaxInflightPerWebhook int
 	AllowedTargetCIDRs    []netip.Prefix
 	Retention             time.Duration
@@ -61,6 +62,7 @@ var variables = []variable{
 	{"HOOKD_DELIVERY_TIMEOUT", "15s", "timeout of one delivery request"},
 	{"HOOKD_RETRY_SCHEDULE", delivery.DefaultSchedule, "delays before each attempt; ±20% jitter after the first"},
 	{"HOOKD_DISABLE_AFTER", "120h", "disable a webhook that failed continuously this long"},
+	{"HOOKD_SECRET_ROTATION_GRACE", "24h", "after a webhook's secret changes, deliveries are signed with the new and the previous secret this long (`webhook-signature` only); `0` for no grace"},
 	{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK", "8", "concurrent requests to one webhook at most"},
 	{"HOOKD_ALLOWED_TARGET_CIDRS", "", "non-public ranges targets may resolve to anyway, e.g. `127.0.0.0/8,::1/128`"},
 	{"HOOKD_RETENTION", "720h", "events, deliveries and attempts older than this are removed"},
@@ -126,6 +128,10 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		if *d.dst, err = time.ParseDuration(get(d.name)); err != nil || *d.dst <= 0 {
 			return nil, fail(d.name, fmt.Errorf("must be a positive duration such as 15s or 2h, not %q", get(d.name)))
 		}
+	}
+	// Zero is allowed here: no grace, the old secret stops at once.
+	if c.SecretRotationGrace, err = time.ParseDuration(get("HOOKD_SECRET_ROTATION_GRACE")); err != nil || c.SecretRotationGrace < 0 {
+		return nil, fail("HOOKD_SECRET_ROTATION_GRACE", fmt.Errorf("must be a duration such as 24h, or 0 for no grace, not %q", get("HOOKD_SECRET_ROTATION_GRACE")))
 	}
 	if c.RetrySchedule, err = delivery.ParseSchedule(get("HOOKD_RETRY_SCHEDULE")); err != nil {
 		return nil, fail("HOOKD_RETRY_SCHEDULE", err)

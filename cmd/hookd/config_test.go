@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestREADMEConfigurationTable keeps the README's table and the variables
@@ -50,6 +51,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		"HOOKD_ALLOWED_TARGET_CIDRS":     "127.0.0.0/33",
 		"HOOKD_DATABASE_URL":             "mysql://x",
 		"HOOKD_RETENTION":                "-1h",
+		"HOOKD_SECRET_ROTATION_GRACE":    "-1s",
 	}
 	for name, value := range cases {
 		_, err := loadConfig(func(k string) string {
@@ -66,7 +68,18 @@ func TestLoadConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	if c.Addr != ":8080" || c.DatabaseURL != "sqlite:hookd.db" || len(c.RetrySchedule) != 8 || c.MaxInflightPerWebhook != 8 {
+	if c.Addr != ":8080" || c.DatabaseURL != "sqlite:hookd.db" || len(c.RetrySchedule) != 8 || c.MaxInflightPerWebhook != 8 ||
+		c.SecretRotationGrace != 24*time.Hour {
 		t.Errorf("defaults: %+v", c)
+	}
+	// No grace is a choice, unlike a zero timeout.
+	c, err = loadConfig(func(k string) string {
+		if k == "HOOKD_SECRET_ROTATION_GRACE" {
+			return "0"
+		}
+		return ""
+	})
+	if err != nil || c.SecretRotationGrace != 0 {
+		t.Errorf("HOOKD_SECRET_ROTATION_GRACE=0: %v, %v", c, err)
 	}
 }

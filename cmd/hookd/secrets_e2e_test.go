@@ -20,7 +20,9 @@ import (
 // TestSecretsEncryptedAtRest creates a webhook with a secret and checks
 // that the database never holds it in clear, that deliveries are still
 // signed with it, and that a key rotation (two keys, then
-// `migrate --reencrypt`, then the new key alone) keeps it readable.
+// `migrate --reencrypt`, then the new key alone) keeps it readable. The
+// webhook's secret is changed too, so the previous secret (kept to sign
+// during the grace) goes through all of it as well.
 func TestSecretsEncryptedAtRest(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dbURL string) {
 		tg := newTarget(t)
@@ -45,7 +47,9 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 		o := newOrg(t, srv, dbURL)
 		secret := "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(t, 24))
 		all := []string{"DEPLOYMENT_STARTED", "DEPLOYMENT_CANCELLED", "DEPLOYMENT_FAILURE", "DEPLOYMENT_SUCCESSFUL"}
-		o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/signed", "target_secret": secret, "events": all})
+		fields := map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/signed", "target_secret": secret, "events": all}
+		hookID := o.createWebhook(fields)
+		signers := []string{secret} // the secrets deliveries must verify with, each alone
 
 		delivered := 0
 		deliverSigned := func(srv *server) {
@@ -58,12 +62,25 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 			if r.payloadID() != ev.ID {
 				t.Fatalf("target got event %s, want %s", r.payloadID(), ev.ID)
 			}
-			if err := signing.Verify([]string{secret}, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), r.Body, time.Now(), 5*time.Minute); err != nil {
-				t.Fatalf("delivery not signed with the webhook's secret: %v", err)
+			for i, s := range signers {
+				if err := signing.Verify([]string{s}, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), r.Body, time.Now(), 5*time.Minute); err != nil {
+					t.Fatalf("delivery not signed with the webhook's secret #%d of %d: %v", i+1, len(signers), err)
+				}
 			}
 		}
 		deliverSigned(srv)
-		assertSealedAtRest(t, dbURL, secret, idA)
+		assertSealedAtRest(t, dbURL, signers, idA)
+
+		// A new webhook secret: the previous one is kept, sealed, and
+		// still signs (the grace is the default 24h).
+		secret2 := "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(t, 24))
+		fields["target_secret"] = secret2
+		if st, _, body := o.api.do("PUT", o.path("/webhook/"+hookID), fields, nil); st != 200 {
+			t.Fatalf("edit: %d %s", st, body)
+		}
+		signers = []string{secret2, secret}
+		deliverSigned(srv)
+		assertSealedAtRest(t, dbURL, signers, idA)
 
 		// Rotation: the new key first, the old one still listed to read.
 		keyB := generateKey(t)
@@ -76,7 +93,7 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 		if err != nil || !strings.Contains(errOut, "1 webhook secrets re-encrypted with key "+idB) {
 			t.Fatalf("migrate --reencrypt: %v\n%s", err, errOut)
 		}
-		assertSealedAtRest(t, dbURL, secret, idB)
+		assertSealedAtRest(t, dbURL, signers, idB)
 
 		// The old key can go.
 		srv.Stop(syscall.SIGTERM)
@@ -94,8 +111,8 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 		waitFor(t, 30*time.Second, "an error naming the missing key", func() bool {
 			return strings.Contains(srv.logs.String(), idB)
 		})
-		if logs := srv.logs.String(); strings.Contains(logs, secret) || !strings.Contains(logs, "not configured") {
-			t.Errorf("logs should explain the missing key without the secret:\n%s", logs)
+		if logs := srv.logs.String(); strings.Contains(logs, secret) || strings.Contains(logs, secret2) || !strings.Contains(logs, "not configured") {
+			t.Errorf("logs should explain the missing key without the secrets:\n%s", logs)
 		}
 		if n := len(tg.got("/signed")); n != delivered {
 			t.Errorf("target got %d requests, want %d: nothing may be sent without the right secret", n, delivered)
@@ -105,9 +122,9 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 
 // assertSealedAtRest reads the database as an attacker with a copy of it
 // would: every byte of the SQLite file and its WAL, or every webhook row
-// of PostgreSQL as text. The secret must not be there; a value sealed
-// with key id must.
-func assertSealedAtRest(t *testing.T, dbURL, secret, id string) {
+// of PostgreSQL as text. None of the secrets may be there; a value sealed
+// with key id must, for each of them.
+func assertSealedAtRest(t *testing.T, dbURL string, secrets []string, id string) {
 	t.Helper()
 	var dump []byte
 	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
@@ -135,11 +152,16 @@ func assertSealedAtRest(t *testing.T, dbURL, secret, id string) {
 		}
 		dump = []byte(strings.Join(texts, "\n"))
 	}
-	if bytes.Contains(dump, []byte(secret)) || bytes.Contains(dump, []byte(strings.TrimPrefix(secret, "whsec_"))) {
-		t.Fatal("the database holds the webhook secret in clear")
+	for i, secret := range secrets {
+		if bytes.Contains(dump, []byte(secret)) || bytes.Contains(dump, []byte(strings.TrimPrefix(secret, "whsec_"))) {
+			t.Fatalf("the database holds webhook secret #%d of %d in clear", i+1, len(secrets))
+		}
+		if key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_")); err == nil && bytes.Contains(dump, key) {
+			t.Fatalf("the database holds the key of webhook secret #%d of %d in clear", i+1, len(secrets))
+		}
 	}
-	if !bytes.Contains(dump, []byte("enc:v1:"+id+":")) {
-		t.Fatalf("the database holds no secret sealed with key %s", id)
+	if n := bytes.Count(dump, []byte("enc:v1:"+id+":")); n < len(secrets) {
+		t.Fatalf("the database holds %d values sealed with key %s, want at least %d", n, id, len(secrets))
 	}
 }
 

@@ -87,6 +87,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Timeout:               c.DeliveryTimeout,
 		MaxInflightPerWebhook: c.MaxInflightPerWebhook,
 		DisableAfter:          c.DisableAfter,
+		SecretRotationGrace:   c.SecretRotationGrace,
 		StopGrace:             shutdownTimeout,
 		UserAgent:             "hookd/" + version,
 		Log:                   log,

@@ -130,7 +130,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, org uuid.
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	h := &webhook.Webhook{ID: id, OrganizationID: org, CreatedAt: now, UpdatedAt: now}
-	h.Apply(spec)
+	h.Apply(spec, now)
 	if err := s.store.WebhookCreate(r.Context(), h); err != nil {
 		return err
 	}
@@ -169,8 +169,9 @@ func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if err != nil {
 		return err
 	}
-	h.Apply(spec)
-	h.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+	now := s.now().UTC().Truncate(time.Microsecond)
+	h.Apply(spec, now)
+	h.UpdatedAt = now
 	if err := s.store.WebhookUpdate(r.Context(), h); err != nil {
 		return err
 	}

@@ -36,6 +36,10 @@ type Config struct {
 	MaxInflightPerWebhook int
 	// DisableAfter disables a webhook failing continuously for this long.
 	DisableAfter time.Duration
+	// SecretRotationGrace is how long after a webhook's secret changed
+	// its requests are signed with the replaced secret too. Unlike the
+	// others, zero is not defaulted: it means no grace.
+	SecretRotationGrace time.Duration
 	// StopGrace is how long requests in flight may go on after Run's
 	// context ends; past it they are cancelled and retried later.
 	StopGrace time.Duration
@@ -484,7 +488,7 @@ func (d *Dispatcher) send(ctx context.Context, t *webhook.Task, now time.Time) (
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", d.cfg.UserAgent)
 	if t.Webhook.Kind == webhook.KindStandard {
-		SetHeaders(req.Header, t.Event.ID.String(), t.Webhook.TargetSecret, now, body)
+		SetHeaders(req.Header, t.Event.ID.String(), t.Webhook.SigningSecrets(now, d.cfg.SecretRotationGrace), now, body)
 	}
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
@@ -504,16 +508,19 @@ func (d *Dispatcher) send(ctx context.Context, t *webhook.Task, now time.Time) (
 
 // SetHeaders sets the signature headers of a STANDARD request: the
 // Standard Webhooks trio (webhook-id is the event id, the same on every
-// retry, so receivers can de-duplicate) and, with a secret, Qovery's.
-func SetHeaders(h http.Header, eventID, secret string, now time.Time, body []byte) {
+// retry, so receivers can de-duplicate) with one signature per secret
+// (the current one first, then the one it replaced while a rotation's
+// grace lasts) and, with a secret, Qovery's, which carry the current
+// secret alone.
+func SetHeaders(h http.Header, eventID string, secrets []string, now time.Time, body []byte) {
 	h["webhook-id"] = []string{eventID}
 	h["webhook-timestamp"] = []string{strconv.FormatInt(now.Unix(), 10)}
-	if secret == "" {
+	if len(secrets) == 0 {
 		return
 	}
-	h["webhook-signature"] = []string{signing.Sign(secret, eventID, now, body)}
-	h.Set("Qovery-Signature", secret)
-	h.Set("Qovery-Secret", secret)
+	h["webhook-signature"] = []string{signing.SignAll(secrets, eventID, now, body)}
+	h.Set("Qovery-Signature", secrets[0])
+	h.Set("Qovery-Secret", secrets[0])
 }
 
 // describe turns a transport error into a sentence for the delivery log,

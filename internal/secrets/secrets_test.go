@@ -32,7 +32,10 @@ func keyring(t *testing.T, keys ...string) *Keyring {
 	return k
 }
 
-const secret = "whsec_c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWFr"
+const (
+	secret         = "whsec_c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWFr"
+	previousSecret = "whsec_cHJldmlvdXMtc2VjcmV0LW5ldmVyLWxlYWtz"
+)
 
 func TestSealOpen(t *testing.T) {
 	k := keyring(t, newKey(t))
@@ -147,28 +150,44 @@ func TestStore(t *testing.T) {
 			Events: webhook.EventTypes}
 	}
 	sealedHook, noSecret, legacy := hook(secret), hook(""), hook("legacy-plain")
+	// Rotating: the previous secret is sealed like the current one.
+	sealedHook.PreviousSecret, sealedHook.SecretRotatedAt = previousSecret, now
+	legacy.PreviousSecret, legacy.SecretRotatedAt = "legacy-previous", now
 	for _, w := range []*webhook.Webhook{sealedHook, noSecret} {
 		if err := s.WebhookCreate(ctx, w); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if sealedHook.TargetSecret != secret {
+	if sealedHook.TargetSecret != secret || sealedHook.PreviousSecret != previousSecret {
 		t.Error("WebhookCreate changed the caller's webhook")
 	}
 	if err := db.WebhookCreate(ctx, legacy); err != nil { // as stored before encryption
 		t.Fatal(err)
 	}
 	raw, _ := db.WebhookGet(ctx, org, sealedHook.ID)
-	if !strings.HasPrefix(raw.TargetSecret, "enc:v1:") {
-		t.Fatalf("stored secret is %q", raw.TargetSecret)
+	if !strings.HasPrefix(raw.TargetSecret, "enc:v1:") || !strings.HasPrefix(raw.PreviousSecret, "enc:v1:") {
+		t.Fatalf("stored secrets are %q and %q", raw.TargetSecret, raw.PreviousSecret)
+	}
+	// Bound to the webhook like the current secret.
+	if _, err := s.Keys.Open(noSecret.ID, raw.PreviousSecret); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("the previous secret opened for another webhook: %v", err)
 	}
 	got, err := s.WebhookGet(ctx, org, sealedHook.ID)
-	if err != nil || got.TargetSecret != secret {
+	if err != nil || got.TargetSecret != secret || got.PreviousSecret != previousSecret {
 		t.Fatalf("WebhookGet = %v, %v", got, err)
 	}
 	list, err := s.WebhookList(ctx, org)
-	if err != nil || len(list) != 3 || list[0].TargetSecret != secret || list[1].TargetSecret != "" || list[2].TargetSecret != "legacy-plain" {
+	if err != nil || len(list) != 3 || list[0].TargetSecret != secret || list[0].PreviousSecret != previousSecret ||
+		list[1].TargetSecret != "" || list[2].TargetSecret != "legacy-plain" || list[2].PreviousSecret != "legacy-previous" {
 		t.Fatalf("WebhookList = %v, %v", list, err)
+	}
+	// An edit seals both anew.
+	got.Description = "edited"
+	if err := s.WebhookUpdate(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if raw2, _ := db.WebhookGet(ctx, org, sealedHook.ID); raw2.PreviousSecret == raw.PreviousSecret || !strings.HasPrefix(raw2.PreviousSecret, "enc:v1:") {
+		t.Fatalf("after an edit the previous secret is stored as %q", raw2.PreviousSecret)
 	}
 
 	// Rotate: [next, old] reads everything; Reencrypt moves it all to next.
@@ -182,8 +201,13 @@ func TestStore(t *testing.T) {
 	}
 	only := &Store{Store: db, Keys: keyring(t, nextKey)}
 	list, err = only.WebhookList(ctx, org)
-	if err != nil || list[0].TargetSecret != secret || list[2].TargetSecret != "legacy-plain" {
+	if err != nil || list[0].TargetSecret != secret || list[0].PreviousSecret != previousSecret ||
+		list[2].TargetSecret != "legacy-plain" || list[2].PreviousSecret != "legacy-previous" {
 		t.Fatalf("WebhookList with the new key alone = %v, %v", list, err)
+	}
+	raw, _ = db.WebhookGet(ctx, org, legacy.ID)
+	if !only.Keys.Current(raw.TargetSecret) || !only.Keys.Current(raw.PreviousSecret) {
+		t.Fatalf("after Reencrypt the legacy secrets are stored as %q and %q", raw.TargetSecret, raw.PreviousSecret)
 	}
 
 	// The old key alone can no longer read them: a clear error, no secret.
@@ -210,7 +234,7 @@ func TestDeliveryClaim(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
 		Kind: webhook.KindStandard, TargetURL: "https://example.com", TargetSecret: secret, Enabled: true,
-		Events: webhook.EventTypes}
+		Events: webhook.EventTypes, PreviousSecret: previousSecret, SecretRotatedAt: now}
 	if err := s.WebhookCreate(ctx, w); err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +256,7 @@ func TestDeliveryClaim(t *testing.T) {
 	claim.Now = claim.LeaseUntil
 	claim.LeaseUntil = claim.Now.Add(time.Minute)
 	tasks, err := s.DeliveryClaim(ctx, claim)
-	if err != nil || len(tasks) != 1 || tasks[0].Webhook.TargetSecret != secret {
+	if err != nil || len(tasks) != 1 || tasks[0].Webhook.TargetSecret != secret || tasks[0].Webhook.PreviousSecret != previousSecret {
 		t.Fatalf("claim = %v, %v", tasks, err)
 	}
 	if tasks[0].Delivery.Attempts != 0 {

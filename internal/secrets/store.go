@@ -11,9 +11,10 @@ import (
 )
 
 // Store is a webhook.Store whose webhook secrets are sealed in the
-// database: it seals Webhook.TargetSecret on WebhookCreate and
-// WebhookUpdate, and opens it in what WebhookGet, WebhookList and
-// DeliveryClaim return. Everything else goes to the embedded Store as is.
+// database: it seals Webhook.TargetSecret and Webhook.PreviousSecret on
+// WebhookCreate and WebhookUpdate, and opens them in what WebhookGet,
+// WebhookList and DeliveryClaim return. Everything else goes to the
+// embedded Store as is.
 type Store struct {
 	webhook.Store
 	Keys *Keyring
@@ -21,7 +22,7 @@ type Store struct {
 
 var _ webhook.Store = (*Store)(nil)
 
-// WebhookCreate stores w with its secret sealed; w itself is unchanged,
+// WebhookCreate stores w with its secrets sealed; w itself is unchanged,
 // so the caller goes on with the plaintext.
 func (s *Store) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
 	sealed, err := s.sealed(w)
@@ -31,7 +32,7 @@ func (s *Store) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
 	return s.Store.WebhookCreate(ctx, sealed)
 }
 
-// WebhookUpdate stores w with its secret sealed anew (with a fresh nonce
+// WebhookUpdate stores w with its secrets sealed anew (with a fresh nonce
 // and the newest key), leaving w unchanged.
 func (s *Store) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	sealed, err := s.sealed(w)
@@ -44,8 +45,21 @@ func (s *Store) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 func (s *Store) sealed(w *webhook.Webhook) (*webhook.Webhook, error) {
 	c := *w
 	var err error
-	c.TargetSecret, err = s.Keys.Seal(w.ID, w.TargetSecret)
+	if c.TargetSecret, err = s.Keys.Seal(w.ID, w.TargetSecret); err != nil {
+		return nil, err
+	}
+	c.PreviousSecret, err = s.Keys.Seal(w.ID, w.PreviousSecret)
 	return &c, err
+}
+
+// open opens w's secrets in place.
+func (s *Store) open(w *webhook.Webhook) error {
+	var err error
+	if w.TargetSecret, err = s.Keys.Open(w.ID, w.TargetSecret); err != nil {
+		return err
+	}
+	w.PreviousSecret, err = s.Keys.Open(w.ID, w.PreviousSecret)
+	return err
 }
 
 func (s *Store) WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*webhook.Webhook, error) {
@@ -53,7 +67,7 @@ func (s *Store) WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*webhook.W
 	if err != nil {
 		return nil, err
 	}
-	if w.TargetSecret, err = s.Keys.Open(w.ID, w.TargetSecret); err != nil {
+	if err := s.open(w); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -65,14 +79,14 @@ func (s *Store) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.We
 		return nil, err
 	}
 	for _, w := range hooks {
-		if w.TargetSecret, err = s.Keys.Open(w.ID, w.TargetSecret); err != nil {
+		if err := s.open(w); err != nil {
 			return nil, err
 		}
 	}
 	return hooks, nil
 }
 
-// EventsCreate opens the secret of each delivery leased at intake. One
+// EventsCreate opens the secrets of each delivery leased at intake. One
 // whose secret cannot be opened is left out of its receipt's Tasks (the
 // events are committed: this is no reason to fail the intake): it stays
 // leased until the lease ends, and then DeliveryClaim meets it and
@@ -85,11 +99,9 @@ func (s *Store) EventsCreate(ctx context.Context, events []*webhook.Event, lease
 	for i := range receipts {
 		tasks := receipts[i].Tasks[:0]
 		for _, t := range receipts[i].Tasks {
-			secret, err := s.Keys.Open(t.Webhook.ID, t.Webhook.TargetSecret)
-			if err != nil {
+			if err := s.open(&t.Webhook); err != nil {
 				continue
 			}
-			t.Webhook.TargetSecret = secret
 			tasks = append(tasks, t)
 		}
 		receipts[i].Tasks = tasks
@@ -97,7 +109,7 @@ func (s *Store) EventsCreate(ctx context.Context, events []*webhook.Event, lease
 	return receipts, nil
 }
 
-// DeliveryClaim opens the secret of each claimed task's webhook. If one
+// DeliveryClaim opens the secrets of each claimed task's webhook. If one
 // cannot be opened (its key is not configured), sending it would sign with
 // the wrong secret, so nothing is sent: every claimed delivery is given
 // back, the unreadable ones due when their lease would have ended (so a
@@ -112,15 +124,13 @@ func (s *Store) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*we
 	var good, bad []webhook.DeliveryRef
 	for _, t := range tasks {
 		ref := webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID}
-		secret, err := s.Keys.Open(t.Webhook.ID, t.Webhook.TargetSecret)
-		if err != nil {
+		if err := s.open(&t.Webhook); err != nil {
 			bad = append(bad, ref)
 			if failed == nil {
 				failed = err
 			}
 			continue
 		}
-		t.Webhook.TargetSecret = secret
 		good = append(good, ref)
 	}
 	if failed == nil {

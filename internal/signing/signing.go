@@ -56,6 +56,19 @@ func Sign(secret, msgID string, ts time.Time, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac(Key(secret), msgID, ts.Unix(), body))
 }
 
+// SignAll returns the webhook-signature value of a message signed with
+// each secret, in order and space-separated ("v1,<new> v1,<old>" while a
+// secret is being rotated), as Standard Webhooks specifies for several
+// keys; a verifier accepts it if any signature matches a secret it holds.
+// It is "" without secrets.
+func SignAll(secrets []string, msgID string, ts time.Time, body []byte) string {
+	sigs := make([]string, len(secrets))
+	for i, secret := range secrets {
+		sigs[i] = Sign(secret, msgID, ts, body)
+	}
+	return strings.Join(sigs, " ")
+}
+
 func mac(key []byte, msgID string, unix int64, body []byte) []byte {
 	h := hmac.New(sha256.New, key)
 	// Writes to a hash never fail.

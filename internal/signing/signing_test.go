@@ -122,3 +122,30 @@ func TestSignRawSecretRoundTrip(t *testing.T) {
 		t.Fatalf("whsec_ of the same bytes: %v", err)
 	}
 }
+
+// TestSignAll is a rotation as a receiver sees it: a request signed with
+// the new and the old secret verifies with either, new first, and with
+// nothing else.
+func TestSignAll(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	body := []byte(`{"a":1}`)
+	const oldSecret, newSecret = "whsec_b2xkLXNlY3JldC1vbGQtc2VjcmV0", "new-secret-typed-by-a-person"
+	header := SignAll([]string{newSecret, oldSecret}, "msg_1", at, body)
+	if want := Sign(newSecret, "msg_1", at, body) + " " + Sign(oldSecret, "msg_1", at, body); header != want {
+		t.Fatalf("SignAll = %q, want %q", header, want)
+	}
+	for _, secrets := range [][]string{{newSecret}, {oldSecret}, {"unrelated", oldSecret}} {
+		if err := Verify(secrets, "msg_1", "1700000000", header, body, at, time.Minute); err != nil {
+			t.Errorf("Verify with %d secret(s): %v", len(secrets), err)
+		}
+	}
+	if err := Verify([]string{"unrelated"}, "msg_1", "1700000000", header, body, at, time.Minute); !errors.Is(err, ErrNoSignature) {
+		t.Errorf("Verify with another secret = %v, want ErrNoSignature", err)
+	}
+	if got := SignAll([]string{newSecret}, "msg_1", at, body); got != Sign(newSecret, "msg_1", at, body) {
+		t.Errorf("SignAll of one secret = %q, want that secret's signature alone", got)
+	}
+	if got := SignAll(nil, "msg_1", at, body); got != "" {
+		t.Errorf("SignAll without secrets = %q, want empty", got)
+	}
+}

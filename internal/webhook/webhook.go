@@ -85,6 +85,14 @@ type Webhook struct {
 	// FailingSince is when the first failed attempt after the last success
 	// happened; zero while the webhook is healthy.
 	FailingSince time.Time
+
+	// PreviousSecret is the secret TargetSecret replaced, at
+	// SecretRotatedAt: deliveries are signed with it too for a grace
+	// period (see SigningSecrets), so receivers can roll their key
+	// without losing one. Like TargetSecret it is never returned, logged
+	// or shown; both are empty and zero when there is nothing to roll.
+	PreviousSecret  string
+	SecretRotatedAt time.Time
 }
 
 // Spec is what a caller chooses about a webhook: the body of create and
@@ -173,14 +181,15 @@ func ValidateTargetURL(u string) error {
 	return nil
 }
 
-// Apply sets w's chosen fields from spec. An edit is a full replace,
-// except the secret: nil keeps it, "" removes it, anything else replaces it.
-// A person enabling a webhook clears hookd's reason for disabling it.
-func (w *Webhook) Apply(s Spec) {
+// Apply sets w's chosen fields from spec, at now. An edit is a full
+// replace, except the secret: nil keeps it, "" removes it, anything else
+// replaces it (see SetSecret). A person enabling a webhook clears hookd's
+// reason for disabling it.
+func (w *Webhook) Apply(s Spec, now time.Time) {
 	w.Kind = s.Kind
 	w.TargetURL = s.TargetURL
 	if s.TargetSecret != nil {
-		w.TargetSecret = *s.TargetSecret
+		w.SetSecret(*s.TargetSecret, now)
 	}
 	w.Description = s.Description
 	if s.Enabled {
@@ -193,6 +202,39 @@ func (w *Webhook) Apply(s Spec) {
 	w.Events = nonNil(s.Events)
 	w.ProjectNamesFilter = nonNil(s.ProjectNamesFilter)
 	w.EnvironmentTypesFilter = nonNil(s.EnvironmentTypesFilter)
+}
+
+// SetSecret makes secret the webhook's secret, at now. Replacing a secret
+// keeps the one replaced as PreviousSecret, so that deliveries are signed
+// with both for a grace period; replacing it again within that period
+// keeps only the one just replaced, as Svix does. Removing the secret
+// ends the grace at once: nothing is signed with an old secret after its
+// owner said there is none. Setting the same secret again changes nothing.
+func (w *Webhook) SetSecret(secret string, now time.Time) {
+	if secret == w.TargetSecret {
+		return
+	}
+	if secret == "" || w.TargetSecret == "" {
+		w.PreviousSecret, w.SecretRotatedAt = "", time.Time{}
+	} else {
+		w.PreviousSecret, w.SecretRotatedAt = w.TargetSecret, now
+	}
+	w.TargetSecret = secret
+}
+
+// SigningSecrets returns the secrets a request sent at now is signed
+// with: none without a secret, the secret, and during the grace after a
+// rotation (now before SecretRotatedAt + grace) the one it replaced after
+// it. A grace of 0 signs with the current secret alone.
+func (w *Webhook) SigningSecrets(now time.Time, grace time.Duration) []string {
+	switch {
+	case w.TargetSecret == "":
+		return nil
+	case w.PreviousSecret != "" && !w.SecretRotatedAt.IsZero() && now.Before(w.SecretRotatedAt.Add(grace)):
+		return []string{w.TargetSecret, w.PreviousSecret}
+	default:
+		return []string{w.TargetSecret}
+	}
 }
 
 // RedactedURL returns the target URL with any user:password masked, for

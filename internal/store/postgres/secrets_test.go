@@ -10,12 +10,14 @@ import (
 )
 
 // TestWebhookSecrets covers what `hookd migrate --reencrypt` uses: every
-// organization's secrets, and a compare-and-set that loses to an edit.
+// organization's secrets, current and previous, and a compare-and-set
+// that loses to an edit.
 func TestWebhookSecrets(t *testing.T) {
 	ctx := context.Background()
 	db := openSchema(t, TestURL(t))
 	a, b, none := newHook(uuid.New()), newHook(uuid.New()), newHook(uuid.New())
 	a.TargetSecret, b.TargetSecret = "secret-a", "secret-b"
+	a.PreviousSecret, a.SecretRotatedAt = "old-a", a.UpdatedAt
 	for _, w := range []*webhook.Webhook{a, b, none} {
 		if err := db.WebhookCreate(ctx, w); err != nil {
 			t.Fatal(err)
@@ -26,21 +28,33 @@ func TestWebhookSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].ID != a.ID || got[0].OrganizationID != a.OrganizationID || got[0].TargetSecret != "secret-a" || got[1].ID != b.ID {
+	if len(got) != 2 || got[0].ID != a.ID || got[0].OrganizationID != a.OrganizationID || got[0].TargetSecret != "secret-a" || got[0].PreviousSecret != "old-a" ||
+		got[1].ID != b.ID || got[1].TargetSecret != "secret-b" || got[1].PreviousSecret != "" {
 		t.Fatalf("WebhookSecrets = %+v", got)
 	}
 
-	if ok, err := db.WebhookSetSecret(ctx, a.OrganizationID, a.ID, "secret-a", "sealed-a"); err != nil || !ok {
+	if ok, err := db.WebhookSetSecrets(ctx, got[0], "sealed-a", "sealed-old-a"); err != nil || !ok {
 		t.Fatalf("set = %v, %v", ok, err)
 	}
-	// Stale prev (edited meanwhile), wrong organization, missing webhook: no change.
-	for _, c := range []struct{ org, id uuid.UUID }{{a.OrganizationID, a.ID}, {b.OrganizationID, a.ID}, {a.OrganizationID, uuid.New()}} {
-		if ok, err := db.WebhookSetSecret(ctx, c.org, c.id, "secret-a", "other"); err != nil || ok {
-			t.Errorf("set(%v, %v) = %v, %v; want false", c.org, c.id, ok, err)
+	// Stale secret or previous secret (edited meanwhile), wrong
+	// organization, missing webhook: no change.
+	stored := func(edit func(w *webhook.Webhook)) *webhook.Webhook {
+		w := webhook.Webhook{OrganizationID: a.OrganizationID, ID: a.ID, TargetSecret: "sealed-a", PreviousSecret: "sealed-old-a"}
+		edit(&w)
+		return &w
+	}
+	for name, was := range map[string]*webhook.Webhook{
+		"stale secret":          stored(func(w *webhook.Webhook) { w.TargetSecret = "secret-a" }),
+		"stale previous secret": stored(func(w *webhook.Webhook) { w.PreviousSecret = "old-a" }),
+		"other organization":    stored(func(w *webhook.Webhook) { w.OrganizationID = b.OrganizationID }),
+		"missing webhook":       stored(func(w *webhook.Webhook) { w.ID = uuid.New() }),
+	} {
+		if ok, err := db.WebhookSetSecrets(ctx, was, "other", "other"); err != nil || ok {
+			t.Errorf("%s: set = %v, %v; want false", name, ok, err)
 		}
 	}
 	w, err := db.WebhookGet(ctx, a.OrganizationID, a.ID)
-	if err != nil || w.TargetSecret != "sealed-a" || !w.UpdatedAt.Equal(a.UpdatedAt) {
+	if err != nil || w.TargetSecret != "sealed-a" || w.PreviousSecret != "sealed-old-a" || !w.UpdatedAt.Equal(a.UpdatedAt) {
 		t.Fatalf("after set: %+v, %v", w, err)
 	}
 }

@@ -13,18 +13,19 @@ import (
 
 const webhookCols = `organization_id, id, created_at, updated_at, kind, target_url, target_secret,
 	description, enabled, events, project_names_filter, environment_types_filter,
-	disabled_reason, failing_since`
+	disabled_reason, failing_since, previous_secret, secret_rotated_at`
 
 func scanWebhook(row rowScanner) (*webhook.Webhook, error) {
 	var (
 		w                    webhook.Webhook
 		events, envs         []string
 		failingSince         *time.Time
+		rotatedAt            *time.Time
 		createdAt, updatedAt time.Time
 	)
 	err := row.Scan(&w.OrganizationID, &w.ID, &createdAt, &updatedAt, &w.Kind, &w.TargetURL, &w.TargetSecret,
 		&w.Description, &w.Enabled, &events, &w.ProjectNamesFilter, &envs,
-		&w.DisabledReason, &failingSince)
+		&w.DisabledReason, &failingSince, &w.PreviousSecret, &rotatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -35,15 +36,16 @@ func scanWebhook(row rowScanner) (*webhook.Webhook, error) {
 		w.ProjectNamesFilter = []string{}
 	}
 	w.FailingSince = fromNullTime(failingSince)
+	w.SecretRotatedAt = fromNullTime(rotatedAt)
 	return &w, nil
 }
 
 func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO webhooks (`+webhookCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		w.OrganizationID, w.ID, ts(w.CreatedAt), ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret,
 		w.Description, w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
-		w.DisabledReason, nullTime(w.FailingSince))
+		w.DisabledReason, nullTime(w.FailingSince), w.PreviousSecret, nullTime(w.SecretRotatedAt))
 	return translate(err)
 }
 
@@ -73,11 +75,11 @@ func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	tag, err := db.pool.Exec(ctx, `UPDATE webhooks SET
 			updated_at = $3, kind = $4, target_url = $5, target_secret = $6, description = $7,
 			enabled = $8, events = $9, project_names_filter = $10, environment_types_filter = $11,
-			disabled_reason = $12, failing_since = $13
+			disabled_reason = $12, failing_since = $13, previous_secret = $14, secret_rotated_at = $15
 		WHERE organization_id = $1 AND id = $2`,
 		w.OrganizationID, w.ID, ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret, w.Description,
 		w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
-		w.DisabledReason, nullTime(w.FailingSince))
+		w.DisabledReason, nullTime(w.FailingSince), w.PreviousSecret, nullTime(w.SecretRotatedAt))
 	if err != nil {
 		return translate(err)
 	}

@@ -12,7 +12,8 @@ import (
 )
 
 const webhookColumns = `organization_id, id, created_at, updated_at, kind, target_url, target_secret,
-	description, enabled, events, project_names_filter, environment_types_filter, disabled_reason, failing_since`
+	description, enabled, events, project_names_filter, environment_types_filter, disabled_reason, failing_since,
+	previous_secret, secret_rotated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -22,17 +23,19 @@ type webhookRow struct {
 	w                          webhook.Webhook
 	created, updated           int64
 	events, projects, envModes string
-	failing                    sql.NullInt64
+	failing, rotated           sql.NullInt64
 }
 
 func (r *webhookRow) dest() []any {
 	return []any{&r.w.OrganizationID, &r.w.ID, &r.created, &r.updated, &r.w.Kind, &r.w.TargetURL, &r.w.TargetSecret,
-		&r.w.Description, &r.w.Enabled, &r.events, &r.projects, &r.envModes, &r.w.DisabledReason, &r.failing}
+		&r.w.Description, &r.w.Enabled, &r.events, &r.projects, &r.envModes, &r.w.DisabledReason, &r.failing,
+		&r.w.PreviousSecret, &r.rotated}
 }
 
 func (r *webhookRow) webhook() (*webhook.Webhook, error) {
 	w := r.w
 	w.CreatedAt, w.UpdatedAt, w.FailingSince = fromMicros(r.created), fromMicros(r.updated), fromNullMicros(r.failing)
+	w.SecretRotatedAt = fromNullMicros(r.rotated)
 	var err error
 	if w.Events, err = parseList[webhook.EventType](r.events); err != nil {
 		return nil, err
@@ -57,10 +60,10 @@ func scanWebhook(row scanner) (*webhook.Webhook, error) {
 // WebhookCreate stores w.
 func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
 	_, err := db.write.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		w.OrganizationID, w.ID, micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret,
 		w.Description, w.Enabled, jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
-		w.DisabledReason, nullMicros(w.FailingSince))
+		w.DisabledReason, nullMicros(w.FailingSince), w.PreviousSecret, nullMicros(w.SecretRotatedAt))
 	err = translate(err)
 	if webhook.ErrorCode(err) == webhook.EConflict {
 		return webhook.Errorf(webhook.EConflict, "webhook %s already exists", w.ID)
@@ -105,11 +108,11 @@ func collectWebhooks(rows *sql.Rows) ([]*webhook.Webhook, error) {
 func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	res, err := db.write.ExecContext(ctx, `UPDATE webhooks SET created_at = ?, updated_at = ?, kind = ?,
 		target_url = ?, target_secret = ?, description = ?, enabled = ?, events = ?, project_names_filter = ?,
-		environment_types_filter = ?, disabled_reason = ?, failing_since = ?
+		environment_types_filter = ?, disabled_reason = ?, failing_since = ?, previous_secret = ?, secret_rotated_at = ?
 		WHERE organization_id = ? AND id = ?`,
 		micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret, w.Description, w.Enabled,
 		jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
-		w.DisabledReason, nullMicros(w.FailingSince), w.OrganizationID, w.ID)
+		w.DisabledReason, nullMicros(w.FailingSince), w.PreviousSecret, nullMicros(w.SecretRotatedAt), w.OrganizationID, w.ID)
 	return affectedOne(res, err, "webhook")
 }
 

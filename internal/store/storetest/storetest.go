@@ -262,6 +262,8 @@ func testWebhookRoundTrip(t *testing.T, s webhook.Store) {
 	w.EnvironmentTypesFilter = []webhook.EnvironmentMode{webhook.ModeStaging, webhook.ModeProduction}
 	w.DisabledReason = "410 Gone"
 	w.FailingSince = base.Add(time.Minute)
+	w.PreviousSecret = "old-s3cret"
+	w.SecretRotatedAt = base.Add(30 * time.Second)
 	createWebhook(t, s, w)
 
 	got := getWebhook(t, s, org, w.ID)
@@ -296,10 +298,10 @@ func testWebhookEmptyLists(t *testing.T, s webhook.Store) {
 	if got.EnvironmentTypesFilter == nil || len(got.EnvironmentTypesFilter) != 0 {
 		t.Fatalf("EnvironmentTypesFilter = %#v, want empty non-nil", got.EnvironmentTypesFilter)
 	}
-	if !got.FailingSince.IsZero() {
-		t.Fatalf("FailingSince = %v, want zero", got.FailingSince)
+	if !got.FailingSince.IsZero() || !got.SecretRotatedAt.IsZero() {
+		t.Fatalf("FailingSince = %v, SecretRotatedAt = %v, want zero", got.FailingSince, got.SecretRotatedAt)
 	}
-	if got.TargetSecret != "" || got.Description != "" || got.DisabledReason != "" {
+	if got.TargetSecret != "" || got.PreviousSecret != "" || got.Description != "" || got.DisabledReason != "" {
 		t.Fatalf("empty strings came back as %+v", got)
 	}
 
@@ -321,12 +323,14 @@ func testWebhookTimePrecision(t *testing.T, s webhook.Store) {
 	w.CreatedAt = time.Date(2026, 3, 4, 5, 6, 7, 999999999, zone)
 	w.UpdatedAt = w.CreatedAt.Add(time.Nanosecond)
 	w.FailingSince = time.Date(2026, 3, 4, 5, 6, 7, 1001, zone)
+	w.PreviousSecret, w.SecretRotatedAt = "old-s3cret", time.Date(2026, 3, 4, 5, 6, 7, 2999, zone)
 	createWebhook(t, s, w)
 
 	got := getWebhook(t, s, org, w.ID)
 	wantTime(t, "CreatedAt", got.CreatedAt, w.CreatedAt.Truncate(time.Microsecond))
 	wantTime(t, "UpdatedAt", got.UpdatedAt, w.UpdatedAt.Truncate(time.Microsecond))
 	wantTime(t, "FailingSince", got.FailingSince, w.FailingSince.Truncate(time.Microsecond))
+	wantTime(t, "SecretRotatedAt", got.SecretRotatedAt, w.SecretRotatedAt.Truncate(time.Microsecond))
 }
 
 func testWebhookCreateDuplicate(t *testing.T, s webhook.Store) {
@@ -376,10 +380,23 @@ func testWebhookUpdate(t *testing.T, s webhook.Store) {
 	u.EnvironmentTypesFilter = []webhook.EnvironmentMode{webhook.ModePreview}
 	u.DisabledReason = ""
 	u.FailingSince = time.Time{}
+	u.PreviousSecret = w.TargetSecret
+	u.SecretRotatedAt = base.Add(time.Hour)
 	if err := s.WebhookUpdate(ctx, &u); err != nil {
 		t.Fatal(err)
 	}
 	wantEqual(t, "after update", getWebhook(t, s, org, w.ID), &u)
+
+	// The secret removed: both secrets and the rotation time go.
+	cleared := u
+	cleared.TargetSecret, cleared.PreviousSecret, cleared.SecretRotatedAt = "", "", time.Time{}
+	if err := s.WebhookUpdate(ctx, &cleared); err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "after removing the secrets", getWebhook(t, s, org, w.ID), &cleared)
+	if err := s.WebhookUpdate(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
 
 	// Another organization's row with the same id is not reachable.
 	other := u
@@ -874,6 +891,8 @@ func testDeliveryClaim(t *testing.T, s webhook.Store) {
 	w := newWebhook(t, org)
 	w.FailingSince = base.Add(-time.Hour)
 	w.ProjectNamesFilter = []string{"api-*"}
+	// The dispatcher signs with the previous secret too while rotating.
+	w.PreviousSecret, w.SecretRotatedAt = "old-s3cret", base.Add(-time.Minute)
 	createWebhook(t, s, w)
 
 	// Created out of due order: the claim must follow DueAt, not creation.
