@@ -64,7 +64,7 @@ func (h *apiHarness) token(org uuid.UUID) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.db.TokenCreate(context.Background(), &webhook.Token{ID: uuid.New(), OrganizationID: org, Hash: hash, CreatedAt: time.Now().UTC()}); err != nil {
+	if err := h.db.TokenCreate(context.Background(), &webhook.Token{ID: uuid.New(), OrganizationID: org, Hash: hash, CreatedAt: time.Now().UTC()}, nil); err != nil {
 		h.t.Fatal(err)
 	}
 	return plain

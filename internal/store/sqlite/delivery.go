@@ -346,13 +346,29 @@ func complete(ctx context.Context, tx *txn, o webhook.Outcome) error {
 		a.TargetURL, a.StatusCode, a.ResponseBody, a.Duration.Microseconds(), a.Error); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE webhooks SET
-		failing_since = CASE WHEN ?1 THEN NULL ELSE coalesce(failing_since, ?2) END,
-		enabled = CASE WHEN ?3 = '' THEN enabled ELSE 0 END,
-		disabled_reason = CASE WHEN ?3 = '' THEN disabled_reason ELSE ?3 END
-		WHERE organization_id = ?4 AND id = ?5`,
-		o.Status == webhook.DeliverySucceeded, micros(a.CreatedAt), o.DisableReason, a.OrganizationID, webhookID)
-	return err
+	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET
+		failing_since = CASE WHEN ?1 THEN NULL ELSE coalesce(failing_since, ?2) END
+		WHERE organization_id = ?3 AND id = ?4`,
+		o.Status == webhook.DeliverySucceeded, micros(a.CreatedAt), a.OrganizationID, webhookID); err != nil {
+		return err
+	}
+	if o.DisableReason == "" {
+		return nil
+	}
+	// Only a webhook still enabled is disabled, and audited: one disabled
+	// meanwhile (by a person, or by another outcome) keeps its reason.
+	res, err := tx.ExecContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?
+		WHERE organization_id = ? AND id = ? AND enabled`, o.DisableReason, a.OrganizationID, webhookID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	// The attempt's URL is the webhook's as claimed, masked: the name of
+	// what hookd gave up on.
+	audit := webhook.DisabledByHookdAudit(a.CreatedAt.Add(a.Duration), a.TargetURL, o.DisableReason)
+	return insertAudit(ctx, tx, audit, a.OrganizationID, webhookID)
 }
 
 // DeliveryRelease gives leased deliveries back without counting an attempt.
