@@ -331,6 +331,36 @@ func TestConsole(t *testing.T) {
 		t.Errorf("after edit, webhook = %+v", g)
 	}
 
+	// The audit log shows every change so far, newest first, the edit on
+	// top with who made it and what it changed, and never the secret.
+	b.run("opening the audit log", chromedp.Click(css("#nav-audit")), chromedp.WaitVisible(css("#audit-rows tr")))
+	b.waitJS("the edit on top of the audit log", `(() => {
+		const r = document.querySelector('#audit-rows tr');
+		const d = r && r.querySelector('li[data-field=description]');
+		return r.dataset.action === 'webhook.updated' && !!d && d.innerText.includes('Deployment notifications (edited)');
+	})()`)
+	if got := b.eval(`[...document.querySelectorAll('#audit-rows tr')].map(r => r.dataset.action).join(',')`); got !=
+		"webhook.updated,webhook.enabled,webhook.disabled,webhook.created,webhook.created,webhook.created,token.created" {
+		t.Errorf("the audit log lists %s", got)
+	}
+	// The console's token made the changes; the CLI created it.
+	if got := b.eval(`(() => {
+		const rows = [...document.querySelectorAll('#audit-rows tr')];
+		const tok = rows[rows.length - 1];
+		return rows[0].querySelector('.actor').title === 'API token ' + tok.querySelector('.audit-resource').title
+			? tok.querySelector('.actor-kind').textContent : 'the edit is not signed by the token the CLI created';
+	})()`); got != "hookd CLI" {
+		t.Errorf("audit log actors: %s", got)
+	}
+	if secret := b.eval(`[...document.querySelectorAll('#audit-rows tr[data-action="webhook.created"]')].pop().querySelector('li[data-field=target_secret]')?.innerText || ''`); !strings.Contains(secret, "set") {
+		t.Errorf("the creation's secret change reads %q, want set", secret)
+	}
+	if strings.Contains(b.eval(`document.body.innerText`), "c2VjcmV0") {
+		t.Error("the audit log shows the secret")
+	}
+	b.screenshot("4b-audit-log")
+	b.run("back to the delivery log", chromedp.NavigateBack(), chromedp.WaitVisible(css("#send-test")))
+
 	// Delivery log: a test event appears by itself (polling), and so does
 	// a failed delivery.
 	b.run("sending a test event",

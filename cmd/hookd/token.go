@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os/user"
 	"text/tabwriter"
 	"time"
 
@@ -84,7 +85,8 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		if err := db.TokenCreate(ctx, &webhook.Token{ID: id, OrganizationID: orgUUID, Name: *name, Hash: hash, CreatedAt: now}); err != nil {
+		tok := &webhook.Token{ID: id, OrganizationID: orgUUID, Name: *name, Hash: hash, CreatedAt: now}
+		if err := db.TokenCreate(ctx, tok, webhook.TokenAudit(cliActor(), now, webhook.AuditTokenCreated, tok)); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, plain)
@@ -101,12 +103,24 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return tw.Flush()
 	case "revoke":
-		if err := db.TokenRevoke(ctx, tokenID, now); err != nil {
+		audit := webhook.TokenAudit(cliActor(), now, webhook.AuditTokenRevoked, &webhook.Token{ID: tokenID})
+		if err := db.TokenRevoke(ctx, tokenID, now, audit); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "hookd: revoked token %s\n", tokenID)
 	}
 	return nil
+}
+
+// cliActor is who the audit trail says acted through this command: the
+// operator on the server's machine, named by their OS account when it is
+// known. They act on any organization, with no token of their own.
+func cliActor() webhook.Actor {
+	a := webhook.Actor{Kind: webhook.ActorCLI}
+	if u, err := user.Current(); err == nil {
+		a.ID = u.Username
+	}
+	return a
 }
 
 func flagUsage(fs interface{ PrintDefaults() }, w io.Writer, synopsis string) func() {

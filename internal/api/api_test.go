@@ -58,16 +58,18 @@ func newAPIHarness(t *testing.T) *apiHarness {
 	return h
 }
 
-// token makes an API token for org directly in the store.
-func (h *apiHarness) token(org uuid.UUID) string {
+// token makes an API token for org directly in the store, and returns
+// it with its id.
+func (h *apiHarness) token(org uuid.UUID) (string, uuid.UUID) {
 	plain, hash, err := auth.NewToken()
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.db.TokenCreate(context.Background(), &webhook.Token{ID: uuid.New(), OrganizationID: org, Hash: hash, CreatedAt: time.Now().UTC()}); err != nil {
+	id := uuid.New()
+	if err := h.db.TokenCreate(context.Background(), &webhook.Token{ID: id, OrganizationID: org, Hash: hash, CreatedAt: time.Now().UTC()}, nil); err != nil {
 		h.t.Fatal(err)
 	}
-	return plain
+	return plain, id
 }
 
 // do sends a request, checks the answer against the OpenAPI document, and
@@ -110,7 +112,7 @@ func (h *apiHarness) do(token, method, path, body string, out any) int {
 func TestAPIMatchesOpenAPI(t *testing.T) {
 	h := newAPIHarness(t)
 	org := uuid.New()
-	tok := h.token(org)
+	tok, tokID := h.token(org)
 	base := "/organization/" + org.String()
 
 	var created struct{ ID string }
@@ -143,6 +145,11 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 		{"GET", "/organization/" + uuid.NewString() + "/webhook", "", 403, nil},
 		{"GET", "/organization/nope/webhook", "", 400, nil},
 		{"PATCH", hook, "", 405, nil},
+		{"GET", base + "/audit", "", 200, nil},
+		{"GET", base + "/audit?limit=1", "", 200, nil},
+		{"GET", base + "/audit?limit=101", "", 400, nil},
+		{"GET", base + "/audit?cursor=bogus", "", 400, nil},
+		{"GET", "/organization/" + uuid.NewString() + "/audit", "", 403, nil},
 		{"GET", "/healthz", "", 200, nil},
 		{"GET", "/readyz", "", 200, nil},
 		{"GET", "/openapi.yaml", "", 200, nil},
@@ -189,6 +196,44 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 	}
 	if st := h.do(tok, "DELETE", hook, "", nil); st != 204 {
 		t.Errorf("delete: %d", st)
+	}
+
+	// The audit trail: the create, the edit and the delete, newest first,
+	// each by the token, a page at a time.
+	type entry struct {
+		ID     string `json:"id"`
+		Action string `json:"action"`
+		Actor  struct {
+			Kind string `json:"kind"`
+			ID   string `json:"id"`
+		} `json:"actor"`
+		ResourceID string `json:"resource_id"`
+	}
+	var page struct {
+		Results    []entry `json:"results"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	var trail []entry
+	for path := base + "/audit?limit=2"; ; {
+		if st := h.do(tok, "GET", path, "", &page); st != 200 {
+			t.Fatalf("audit: %d", st)
+		}
+		trail = append(trail, page.Results...)
+		if page.NextCursor == nil {
+			break
+		}
+		path = base + "/audit?limit=2&cursor=" + *page.NextCursor
+		page.Results, page.NextCursor = nil, nil
+	}
+	var actions []string
+	for _, e := range trail {
+		actions = append(actions, e.Action)
+		if e.Actor.Kind != "token" || e.Actor.ID != tokID.String() || e.ResourceID != created.ID {
+			t.Errorf("audit entry %+v, want the token %s acting on %s", e, tokID, created.ID)
+		}
+	}
+	if got := strings.Join(actions, ","); got != "webhook.deleted,webhook.updated,webhook.created" {
+		t.Errorf("audit actions = %s", got)
 	}
 
 	var missing []string

@@ -194,6 +194,7 @@ func TestOpenAPIDocumentOperations(t *testing.T) {
 		"GET /organization/{organizationId}/webhook/{webhookId}/delivery":                     "listWebhookDeliveries",
 		"POST /organization/{organizationId}/webhook/{webhookId}/delivery/{deliveryId}/retry": "retryWebhookDelivery",
 		"POST /organization/{organizationId}/webhook/{webhookId}/test":                        "testOrganizationWebhook",
+		"GET /organization/{organizationId}/audit":                                            "listOrganizationAudit",
 		"GET /healthz":      "getHealth",
 		"GET /readyz":       "getReadiness",
 		"GET /openapi.yaml": "getOpenAPIDocument",

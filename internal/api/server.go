@@ -124,6 +124,7 @@ type orgHandler func(w http.ResponseWriter, r *http.Request, org uuid.UUID) erro
 
 // handleOrg registers a route under /organization/{organizationId}: the
 // caller must authenticate (401) and may act on that organization (403).
+// The handler finds the caller in the request's context (auth.FromContext).
 func (s *Server) handleOrg(pattern string, h orgHandler) {
 	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) error {
 		id, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
@@ -137,8 +138,19 @@ func (s *Server) handleOrg(pattern string, h orgHandler) {
 		if !id.CanAccess(org) {
 			return webhook.Errorf(webhook.EForbidden, "these credentials do not give access to organization %s", org)
 		}
-		return h(w, r, org)
+		return h(w, r.WithContext(auth.NewContext(r.Context(), id)), org)
 	})
+}
+
+// actor is who is calling, for the audit trail. handleOrg puts the
+// caller in the context of every request an orgHandler sees; without one
+// nothing is changed, since no change may go unsigned.
+func actor(r *http.Request) (webhook.Actor, error) {
+	id, ok := auth.FromContext(r.Context())
+	if !ok {
+		return webhook.Actor{}, webhook.Errorf(webhook.EInternal, "api: no caller in the request context")
+	}
+	return id.Actor(), nil
 }
 
 // pathUUID parses a path parameter that must be a UUID.

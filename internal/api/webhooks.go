@@ -124,6 +124,10 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, org uuid.
 	if err != nil {
 		return err
 	}
+	by, err := actor(r)
+	if err != nil {
+		return err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
@@ -131,7 +135,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, org uuid.
 	now := s.now().UTC().Truncate(time.Microsecond)
 	h := &webhook.Webhook{ID: id, OrganizationID: org, CreatedAt: now, UpdatedAt: now}
 	h.Apply(spec, now)
-	if err := s.store.WebhookCreate(r.Context(), h); err != nil {
+	if err := s.store.WebhookCreate(r.Context(), h, webhook.WebhookAudit(by, now, nil, h)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, newWebhookResponse(h))
@@ -169,10 +173,18 @@ func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if err != nil {
 		return err
 	}
+	by, err := actor(r)
+	if err != nil {
+		return err
+	}
+	before := *h
 	now := s.now().UTC().Truncate(time.Microsecond)
 	h.Apply(spec, now)
 	h.UpdatedAt = now
-	if err := s.store.WebhookUpdate(r.Context(), h); err != nil {
+	// What changed is measured against the webhook as this request read
+	// it (plaintext secrets included: the secrets store seals them only
+	// below). An edit that changes nothing is not audited.
+	if err := s.store.WebhookUpdate(r.Context(), h, webhook.WebhookAudit(by, h.UpdatedAt, &before, h)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, newWebhookResponse(h))
@@ -180,11 +192,17 @@ func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
-	id, err := pathUUID(r, "webhookId")
+	by, err := actor(r)
 	if err != nil {
 		return err
 	}
-	if err := s.store.WebhookDelete(r.Context(), org, id); err != nil {
+	// Read first, so the audit entry says what was deleted.
+	h, err := s.webhookFromPath(r, org)
+	if err != nil {
+		return err
+	}
+	audit := webhook.WebhookAudit(by, s.now().UTC().Truncate(time.Microsecond), h, nil)
+	if err := s.store.WebhookDelete(r.Context(), org, h.ID, audit); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

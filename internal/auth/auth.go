@@ -48,6 +48,15 @@ func (id *Identity) CanAccess(org uuid.UUID) bool {
 	return id != nil && org != uuid.Nil && slices.Contains(id.Organizations, org)
 }
 
+// Actor is the caller as the audit trail records it: the API token's id,
+// or the JWT's subject (never the credential itself).
+func (id *Identity) Actor() webhook.Actor {
+	if id.TokenID != uuid.Nil {
+		return webhook.Actor{Kind: webhook.ActorToken, ID: id.TokenID.String()}
+	}
+	return webhook.Actor{Kind: webhook.ActorJWT, ID: id.Subject}
+}
+
 type identityKey struct{}
 
 // NewContext returns a copy of ctx carrying id.

@@ -41,7 +41,7 @@ func TestConcurrentAccepts(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	hook := &webhook.Webhook{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.KindStandard,
 		TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes, ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{}}
-	if err := db.WebhookCreate(ctx, hook); err != nil {
+	if err := db.WebhookCreate(ctx, hook, nil); err != nil {
 		t.Fatal(err)
 	}
 	c := New(db, 1, 64)
@@ -130,7 +130,7 @@ func TestSender(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	hook := &webhook.Webhook{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.KindStandard,
 		TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes, ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{}}
-	if err := db.WebhookCreate(ctx, hook); err != nil {
+	if err := db.WebhookCreate(ctx, hook, nil); err != nil {
 		t.Fatal(err)
 	}
 	s := &sender{room: 3}

@@ -23,23 +23,24 @@ type Store struct {
 var _ webhook.Store = (*Store)(nil)
 
 // WebhookCreate stores w with its secrets sealed; w itself is unchanged,
-// so the caller goes on with the plaintext.
-func (s *Store) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
+// so the caller goes on with the plaintext. The audit entry passes
+// through: it never holds a secret, sealed or not.
+func (s *Store) WebhookCreate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
 	sealed, err := s.sealed(w)
 	if err != nil {
 		return err
 	}
-	return s.Store.WebhookCreate(ctx, sealed)
+	return s.Store.WebhookCreate(ctx, sealed, audit)
 }
 
 // WebhookUpdate stores w with its secrets sealed anew (with a fresh nonce
 // and the newest key), leaving w unchanged.
-func (s *Store) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
+func (s *Store) WebhookUpdate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
 	sealed, err := s.sealed(w)
 	if err != nil {
 		return err
 	}
-	return s.Store.WebhookUpdate(ctx, sealed)
+	return s.Store.WebhookUpdate(ctx, sealed, audit)
 }
 
 func (s *Store) sealed(w *webhook.Webhook) (*webhook.Webhook, error) {

@@ -13,26 +13,41 @@ import (
 // its organization id. Methods never return (nil, nil): a missing row is
 // an *Error with code ENotFound. Times are stored with microsecond
 // precision, in UTC.
+//
+// The methods that change a webhook or a token take the *AuditEntry that
+// records the change and write it in the same transaction: either both
+// are stored or neither is. The store sets the entry's ID (when it is
+// uuid.Nil), its OrganizationID and its ResourceID (from the row changed,
+// so an entry is never filed under another organization). A nil entry
+// records nothing: callers pass nil only when nothing changed (an edit
+// that sets every field to what it was) or when no one is acting (tests,
+// tools). Audit entries are small and kept for good: retention
+// (DeleteBefore) never removes them.
 type Store interface {
-	// WebhookCreate stores w, whose ID and timestamps the caller has set.
-	WebhookCreate(ctx context.Context, w *Webhook) error
+	// WebhookCreate stores w, whose ID and timestamps the caller has set,
+	// and audit.
+	WebhookCreate(ctx context.Context, w *Webhook, audit *AuditEntry) error
 	WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*Webhook, error)
 	// WebhookList returns the organization's webhooks, oldest first.
 	WebhookList(ctx context.Context, orgID uuid.UUID) ([]*Webhook, error)
 	// WebhookUpdate replaces every field of the stored webhook with w's
-	// (matched by organization and id), including the secret.
-	WebhookUpdate(ctx context.Context, w *Webhook) error
-	// WebhookDelete removes the webhook with its deliveries and attempts.
-	WebhookDelete(ctx context.Context, orgID, id uuid.UUID) error
+	// (matched by organization and id), including the secret, and stores
+	// audit.
+	WebhookUpdate(ctx context.Context, w *Webhook, audit *AuditEntry) error
+	// WebhookDelete removes the webhook with its deliveries and attempts,
+	// and stores audit.
+	WebhookDelete(ctx context.Context, orgID, id uuid.UUID, audit *AuditEntry) error
 
-	// TokenCreate stores t (ID, hash and CreatedAt set by the caller).
-	TokenCreate(ctx context.Context, t *Token) error
+	// TokenCreate stores t (ID, hash and CreatedAt set by the caller) and audit.
+	TokenCreate(ctx context.Context, t *Token, audit *AuditEntry) error
 	// TokenGetByHash returns the unrevoked token with that hash.
 	TokenGetByHash(ctx context.Context, hash []byte) (*Token, error)
 	// TokenList returns the organization's tokens, revoked ones included, oldest first.
 	TokenList(ctx context.Context, orgID uuid.UUID) ([]*Token, error)
-	// TokenRevoke revokes a token; revoking twice is not an error.
-	TokenRevoke(ctx context.Context, id uuid.UUID, at time.Time) error
+	// TokenRevoke revokes a token; revoking twice is not an error. audit
+	// is stored only when the token was revoked by this call, with the
+	// token's organization and name filled in.
+	TokenRevoke(ctx context.Context, id uuid.UUID, at time.Time, audit *AuditEntry) error
 	// TokenTouch records that the token was used at the given time.
 	TokenTouch(ctx context.Context, id uuid.UUID, at time.Time) error
 
@@ -59,7 +74,9 @@ type Store interface {
 	// DeliveryComplete records each attempt and applies its outcome to the
 	// delivery (and to the webhook: FailingSince is set on a failure if
 	// unset and cleared on a success; DisableReason disables it), in one
-	// transaction.
+	// transaction. Disabling a webhook that is still enabled records a
+	// DisabledByHookdAudit entry in that transaction; a webhook already
+	// disabled keeps its reason and gets no entry.
 	DeliveryComplete(ctx context.Context, outcomes []Outcome) error
 	// DeliveryRelease gives leased deliveries back, due at the given time,
 	// without counting an attempt (a graceful stop).
@@ -76,6 +93,9 @@ type Store interface {
 
 	// AttemptList returns a webhook's attempts newest first, each with its Event.
 	AttemptList(ctx context.Context, p AttemptListParams) ([]*Attempt, error)
+
+	// AuditList returns an organization's audit entries newest first.
+	AuditList(ctx context.Context, p AuditListParams) ([]*AuditEntry, error)
 
 	// DeleteBefore removes events created before t, with their deliveries
 	// and attempts, unless a delivery of theirs is still pending or running.

@@ -394,6 +394,7 @@
     let m;
     if (path === '/') return renderList();
     if (path === '/new') return renderForm(null);
+    if (path === '/audit') return renderAudit();
     if ((m = /^\/webhooks\/([\w-]+)\/edit$/.exec(path))) return renderForm(m[1]);
     if ((m = /^\/webhooks\/([\w-]+)\/attempts\/([\w-]+)$/.exec(path))) return renderDetail(m[1], m[2]);
     if ((m = /^\/webhooks\/([\w-]+)$/.exec(path))) return renderLog(m[1]);
@@ -1074,6 +1075,151 @@
             a.error ? h('div', { class: 'alert alert-error' }, a.error) : null,
             h('div', { class: 'panel-sub' }, h('h3', null, 'Body'), resp ? copyButton(() => resp, 'response body') : null),
             resp ? codeBlock(resp, 'Response body') : h('p', { class: 'muted empty-body' }, 'The response had no body.')))));
+    const tick = setInterval(() => refreshTimes(), 30000);
+    onLeave(() => clearInterval(tick));
+  }
+
+  // ---------- audit log ----------
+
+  const ACTIONS = {
+    'webhook.created': ['Created webhook', 'pill-ok'],
+    'webhook.updated': ['Edited webhook', 'pill-off'],
+    'webhook.enabled': ['Enabled webhook', 'pill-ok'],
+    'webhook.disabled': ['Disabled webhook', 'pill-bad'],
+    'webhook.deleted': ['Deleted webhook', 'pill-bad'],
+    'token.created': ['Created API token', 'pill-ok'],
+    'token.revoked': ['Revoked API token', 'pill-bad'],
+  };
+  const FIELDS = {
+    kind: 'Kind',
+    target_url: 'Target URL',
+    target_secret: 'Signing secret',
+    description: 'Description',
+    enabled: 'Enabled',
+    events: 'Events',
+    project_names_filter: 'Project names',
+    environment_types_filter: 'Environment types',
+    disabled_reason: 'Disabled reason',
+    name: 'Name',
+  };
+
+  function actorCell(a) {
+    const id = a.id || '';
+    switch (a.kind) {
+      case 'token': return h('span', { class: 'actor', title: 'API token ' + id }, h('span', { class: 'actor-kind' }, 'API token'), h('span', { class: 'mono' }, id.slice(0, 8)));
+      case 'jwt': return h('span', { class: 'actor', title: 'JWT subject ' + id }, h('span', { class: 'actor-kind' }, 'JWT'), h('span', null, id || '(no subject)'));
+      case 'cli': return h('span', { class: 'actor', title: 'The hookd command on the server' }, h('span', { class: 'actor-kind' }, 'hookd CLI'), id ? h('span', { class: 'mono' }, id) : null);
+      case 'hookd': return h('span', { class: 'actor', title: 'hookd itself' }, h('span', { class: 'actor-kind' }, 'hookd'), h('span', { class: 'muted' }, 'automatic'));
+    }
+    return h('span', { class: 'actor' }, a.kind + ' ' + id);
+  }
+
+  // A field's value as a person reads it; the API sends JSON values.
+  function auditValue(field, v) {
+    if (v === undefined || v === null) return '—';
+    if (Array.isArray(v)) {
+      if (!v.length) return field === 'events' ? 'none' : 'any';
+      return v.map((x) => (field === 'events' ? EVENT_LABEL[x] || x : String(x))).join(', ');
+    }
+    if (typeof v === 'boolean') return v ? 'yes' : 'no';
+    if (v === '') return '(empty)';
+    return String(v);
+  }
+
+  const SECRET_TEXT = { set: 'set', changed: 'changed', removed: 'removed' };
+
+  function changeItem(c) {
+    const label = h('span', { class: 'change-field' }, FIELDS[c.field] || c.field);
+    if (c.field === 'target_secret') {
+      return h('li', { dataset: { field: c.field } }, label, ' ', h('span', { class: 'change-secret' }, icon('lock'), SECRET_TEXT[c.secret] || c.secret));
+    }
+    const kids = [label, ' '];
+    const hasBefore = 'before' in c;
+    const hasAfter = 'after' in c;
+    if (hasBefore && hasAfter) {
+      kids.push(h('span', { class: 'change-before' }, auditValue(c.field, c.before)), ' → ', h('span', { class: 'change-after' }, auditValue(c.field, c.after)));
+    } else if (hasAfter) {
+      kids.push(h('span', { class: 'change-after' }, auditValue(c.field, c.after)));
+    } else if (hasBefore) {
+      kids.push(h('span', { class: 'change-before' }, auditValue(c.field, c.before)));
+    }
+    if (c.secret) kids.push(' ', h('span', { class: 'change-secret' }, icon('lock'), 'password ' + (SECRET_TEXT[c.secret] || c.secret)));
+    return h('li', { dataset: { field: c.field } }, kids);
+  }
+
+  function auditRow(e) {
+    const [label, cls] = ACTIONS[e.action] || [e.action, 'pill-off'];
+    const name = e.resource_name || e.resource_id;
+    const resource = e.resource_type === 'webhook' && e.action !== 'webhook.deleted'
+      ? h('a', { href: '#/webhooks/' + e.resource_id, class: 'audit-resource', title: e.resource_id }, name)
+      : h('span', { class: 'audit-resource', title: e.resource_id }, name);
+    return h('tr', { dataset: { id: e.id, action: e.action } },
+      h('td', { 'data-label': 'Time' }, timeAgo(e.created_at)),
+      h('td', { 'data-label': 'Who' }, actorCell(e.actor || {})),
+      h('td', { 'data-label': 'Action' }, h('span', { class: 'pill ' + cls }, label)),
+      h('td', { 'data-label': 'On' }, resource),
+      h('td', { 'data-label': 'Changes' }, (e.changes || []).length
+        ? h('ul', { class: 'changes' }, e.changes.map(changeItem))
+        : h('span', { class: 'muted' }, '—')));
+  }
+
+  async function renderAudit() {
+    const alive = current();
+    page('Audit log', spinner());
+    focusMain();
+    let first;
+    try {
+      first = await api('GET', '/audit?limit=50');
+    } catch (err) {
+      if (alive() && err.status !== 401) page('Audit log', errorBox(err, route));
+      return;
+    }
+    if (!alive()) return;
+    const head = h('div', { class: 'page-head' }, h('div', null,
+      h('h1', null, 'Audit log'),
+      h('p', { class: 'muted' }, 'Every change to this organization’s webhooks and API tokens, newest first: who made it, when, and what changed. Secrets are never recorded.')));
+    const entries = first.results || [];
+    if (!entries.length) {
+      page('Audit log', link('Webhooks', '#/', { class: 'back', icon: 'back' }), head,
+        h('div', { class: 'card state', id: 'audit-empty' },
+          h('span', { class: 'state-art', 'aria-hidden': 'true' }, icon('inbox')),
+          h('h2', null, 'Nothing changed yet'),
+          h('p', { class: 'muted' }, 'Creating, editing or deleting a webhook, and creating or revoking a token, will appear here.')));
+      return;
+    }
+    const tbody = h('tbody', { id: 'audit-rows' }, entries.map(auditRow));
+    const more = button('Load older entries', { id: 'audit-more' });
+    const moreErr = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
+    let cursor = first.next_cursor;
+    more.hidden = !cursor;
+    more.addEventListener('click', async () => {
+      more.disabled = true;
+      try {
+        const next = await api('GET', '/audit?limit=50&cursor=' + encodeURIComponent(cursor));
+        if (!alive()) return;
+        append(tbody, (next.results || []).map(auditRow));
+        cursor = next.next_cursor;
+        more.hidden = !cursor;
+        moreErr.hidden = true;
+      } catch (err) {
+        if (!alive() || err.status === 401) return;
+        moreErr.textContent = 'Could not load older entries: ' + err.message;
+        moreErr.hidden = false;
+      } finally {
+        more.disabled = false;
+      }
+    });
+    page('Audit log',
+      link('Webhooks', '#/', { class: 'back', icon: 'back' }),
+      head,
+      h('div', { class: 'table-wrap card' }, h('table', { class: 'audit', id: 'audit-table' },
+        h('caption', { class: 'sr-only' }, 'Changes to webhooks and API tokens, newest first'),
+        h('thead', null, h('tr', null,
+          h('th', { scope: 'col' }, 'Time'), h('th', { scope: 'col' }, 'Who'), h('th', { scope: 'col' }, 'Action'),
+          h('th', { scope: 'col' }, 'On'), h('th', { scope: 'col' }, 'Changes'))),
+        tbody)),
+      moreErr,
+      h('div', { class: 'audit-foot' }, more));
     const tick = setInterval(() => refreshTimes(), 30000);
     onLeave(() => clearInterval(tick));
   }

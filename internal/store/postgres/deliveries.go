@@ -169,14 +169,12 @@ const completeSQL = `WITH d AS (
 	SELECT d.organization_id, $8, d.id, d.webhook_id, d.event_id, $7, $9, $10, $11, $5, $12, $13, $6 FROM d
 )
 UPDATE webhooks w SET
-	failing_since = CASE WHEN $14 THEN NULL ELSE coalesce(w.failing_since, $7) END,
-	enabled = w.enabled AND $15 = '',
-	disabled_reason = CASE WHEN $15 = '' THEN w.disabled_reason ELSE $15 END
+	failing_since = CASE WHEN $14 THEN NULL ELSE coalesce(w.failing_since, $7) END
 FROM d
 WHERE w.organization_id = d.organization_id AND w.id = d.webhook_id
 	-- Most outcomes change nothing here; not writing the row spares the
 	-- lock every worker of a busy webhook would queue on.
-	AND ($15 <> '' OR CASE WHEN $14 THEN w.failing_since IS NOT NULL ELSE w.failing_since IS NULL END)`
+	AND CASE WHEN $14 THEN w.failing_since IS NOT NULL ELSE w.failing_since IS NULL END`
 
 // DeliveryComplete sends all outcomes in one batch inside one
 // transaction. Outcomes are applied grouped by webhook (keeping their
@@ -203,7 +201,12 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		b.Queue(completeSQL,
 			a.OrganizationID, a.DeliveryID, string(o.Status), ts(o.NextAttemptAt), a.StatusCode, text(a.Error), ts(a.CreatedAt),
 			id, a.Number, string(a.Kind), text(a.TargetURL), text(a.ResponseBody), a.Duration.Microseconds(),
-			o.Status == webhook.DeliverySucceeded, o.DisableReason)
+			o.Status == webhook.DeliverySucceeded)
+		// Right after its outcome, so the webhook rows are still locked
+		// in the batch's order.
+		if err := queueDisable(b, o); err != nil {
+			return err
+		}
 	}
 	return db.transact(ctx, func(tx pgx.Tx) error {
 		// Outcomes need not wait for the WAL flush: one lost to a crash of

@@ -141,7 +141,7 @@ func TestEventsCreateKeyRace(t *testing.T) {
 	db := openSchema(t, TestURL(t))
 	ctx := context.Background()
 	org := uuid.New()
-	if err := db.WebhookCreate(ctx, newHook(org)); err != nil {
+	if err := db.WebhookCreate(ctx, newHook(org), nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -217,7 +217,7 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 	org := uuid.New()
 	gone, kept := newHook(org), newHook(org)
 	for _, w := range []*webhook.Webhook{gone, kept} {
-		if err := db.WebhookCreate(ctx, w); err != nil {
+		if err := db.WebhookCreate(ctx, w, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -228,7 +228,7 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 	if err != nil || len(tasks) != 2 {
 		t.Fatalf("claim = %d tasks, %v", len(tasks), err)
 	}
-	if err := db.WebhookDelete(ctx, org, gone.ID); err != nil {
+	if err := db.WebhookDelete(ctx, org, gone.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	var outs []webhook.Outcome
@@ -278,7 +278,7 @@ func TestListenDue(t *testing.T) {
 		stopped <- listener.ListenDue(ctx, func() { woken <- struct{}{} })
 	}()
 	org := uuid.New()
-	if err := other.WebhookCreate(ctx, newHook(org)); err != nil {
+	if err := other.WebhookCreate(ctx, newHook(org), nil); err != nil {
 		t.Fatal(err)
 	}
 	// The LISTEN may not be in place yet: keep creating events until one

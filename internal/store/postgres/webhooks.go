@@ -40,13 +40,18 @@ func scanWebhook(row rowScanner) (*webhook.Webhook, error) {
 	return &w, nil
 }
 
-func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO webhooks (`+webhookCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		w.OrganizationID, w.ID, ts(w.CreatedAt), ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret,
-		w.Description, w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
-		w.DisabledReason, nullTime(w.FailingSince), w.PreviousSecret, nullTime(w.SecretRotatedAt))
-	return translate(err)
+func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO webhooks (`+webhookCols+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			w.OrganizationID, w.ID, ts(w.CreatedAt), ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret,
+			w.Description, w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
+			w.DisabledReason, nullTime(w.FailingSince), w.PreviousSecret, nullTime(w.SecretRotatedAt))
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, w.OrganizationID, w.ID)
+	})
 }
 
 func (db *DB) WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*webhook.Webhook, error) {
@@ -71,33 +76,37 @@ func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webh
 }
 
 // WebhookUpdate leaves created_at alone: it is the one field no edit changes.
-func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE webhooks SET
-			updated_at = $3, kind = $4, target_url = $5, target_secret = $6, description = $7,
-			enabled = $8, events = $9, project_names_filter = $10, environment_types_filter = $11,
-			disabled_reason = $12, failing_since = $13, previous_secret = $14, secret_rotated_at = $15
-		WHERE organization_id = $1 AND id = $2`,
-		w.OrganizationID, w.ID, ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret, w.Description,
-		w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
-		w.DisabledReason, nullTime(w.FailingSince), w.PreviousSecret, nullTime(w.SecretRotatedAt))
-	if err != nil {
-		return translate(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return notFound("webhook", w.ID)
-	}
-	return nil
+func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE webhooks SET
+				updated_at = $3, kind = $4, target_url = $5, target_secret = $6, description = $7,
+				enabled = $8, events = $9, project_names_filter = $10, environment_types_filter = $11,
+				disabled_reason = $12, failing_since = $13, previous_secret = $14, secret_rotated_at = $15
+			WHERE organization_id = $1 AND id = $2`,
+			w.OrganizationID, w.ID, ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret, w.Description,
+			w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
+			w.DisabledReason, nullTime(w.FailingSince), w.PreviousSecret, nullTime(w.SecretRotatedAt))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("webhook", w.ID)
+		}
+		return insertAudit(ctx, tx, audit, w.OrganizationID, w.ID)
+	})
 }
 
-func (db *DB) WebhookDelete(ctx context.Context, orgID, id uuid.UUID) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, orgID, id)
-	if err != nil {
-		return translate(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return notFound("webhook", id)
-	}
-	return nil
+func (db *DB) WebhookDelete(ctx context.Context, orgID, id uuid.UUID, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, orgID, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("webhook", id)
+		}
+		return insertAudit(ctx, tx, audit, orgID, id)
+	})
 }
 
 const tokenCols = `id, organization_id, name, hash, created_at, last_used_at, revoked_at`
@@ -117,10 +126,15 @@ func scanToken(row rowScanner) (*webhook.Token, error) {
 	return &t, nil
 }
 
-func (db *DB) TokenCreate(ctx context.Context, t *webhook.Token) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO api_tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		t.ID, t.OrganizationID, t.Name, t.Hash, ts(t.CreatedAt), nullTime(t.LastUsedAt), nullTime(t.RevokedAt))
-	return translate(err)
+func (db *DB) TokenCreate(ctx context.Context, t *webhook.Token, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			t.ID, t.OrganizationID, t.Name, t.Hash, ts(t.CreatedAt), nullTime(t.LastUsedAt), nullTime(t.RevokedAt))
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, t.OrganizationID, t.ID)
+	})
 }
 
 func (db *DB) TokenGetByHash(ctx context.Context, hash []byte) (*webhook.Token, error) {
@@ -145,16 +159,32 @@ func (db *DB) TokenList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Token,
 	return collect(rows, scanToken)
 }
 
-// TokenRevoke keeps the first revocation time when called twice.
-func (db *DB) TokenRevoke(ctx context.Context, id uuid.UUID, at time.Time) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, id, ts(at))
-	if err != nil {
-		return translate(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return notFound("token", id)
-	}
-	return nil
+// TokenRevoke keeps the first revocation time when called twice, and
+// records an audit entry only the first time. The row is locked first so
+// that of two concurrent revocations exactly one is audited.
+func (db *DB) TokenRevoke(ctx context.Context, id uuid.UUID, at time.Time, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx pgx.Tx) error {
+		var (
+			org     uuid.UUID
+			name    string
+			revoked *time.Time
+		)
+		err := tx.QueryRow(ctx, `SELECT organization_id, name, revoked_at FROM api_tokens WHERE id = $1 FOR UPDATE`, id).
+			Scan(&org, &name, &revoked)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("token", id)
+		}
+		if err != nil || revoked != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = $2 WHERE id = $1`, id, ts(at)); err != nil {
+			return err
+		}
+		if audit != nil {
+			audit.ResourceName = name
+		}
+		return insertAudit(ctx, tx, audit, org, id)
+	})
 }
 
 func (db *DB) TokenTouch(ctx context.Context, id uuid.UUID, at time.Time) error {

@@ -391,16 +391,32 @@ func complete(ctx context.Context, tx *txn, o webhook.Outcome) error {
 		a.TargetURL, a.StatusCode, a.ResponseBody, a.Duration.Microseconds(), a.Error); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE webhooks SET
-		failing_since = CASE WHEN ?1 THEN NULL ELSE coalesce(failing_since, ?2) END,
-		enabled = CASE WHEN ?3 = '' THEN enabled ELSE 0 END,
-		disabled_reason = CASE WHEN ?3 = '' THEN disabled_reason ELSE ?3 END
-		WHERE organization_id = ?4 AND id = ?5
+	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET
+		failing_since = CASE WHEN ?1 THEN NULL ELSE coalesce(failing_since, ?2) END
+		WHERE organization_id = ?3 AND id = ?4
 		-- Most outcomes change nothing here: not rewriting the row spares
 		-- a page write per attempt.
-		AND (?3 <> '' OR CASE WHEN ?1 THEN failing_since IS NOT NULL ELSE failing_since IS NULL END)`,
-		o.Status == webhook.DeliverySucceeded, micros(a.CreatedAt), o.DisableReason, a.OrganizationID, webhookID)
-	return err
+		AND CASE WHEN ?1 THEN failing_since IS NOT NULL ELSE failing_since IS NULL END`,
+		o.Status == webhook.DeliverySucceeded, micros(a.CreatedAt), a.OrganizationID, webhookID); err != nil {
+		return err
+	}
+	if o.DisableReason == "" {
+		return nil
+	}
+	// Only a webhook still enabled is disabled, and audited: one disabled
+	// meanwhile (by a person, or by another outcome) keeps its reason.
+	res, err := tx.ExecContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?
+		WHERE organization_id = ? AND id = ? AND enabled`, o.DisableReason, a.OrganizationID, webhookID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	// The attempt's URL is the webhook's as claimed, masked: the name of
+	// what hookd gave up on.
+	audit := webhook.DisabledByHookdAudit(a.CreatedAt.Add(a.Duration), a.TargetURL, o.DisableReason)
+	return insertAudit(ctx, tx, audit, a.OrganizationID, webhookID)
 }
 
 // DeliveryRelease gives leased deliveries back without counting an attempt.

@@ -77,7 +77,7 @@ func TestTwoHandles(t *testing.T) {
 	org := uuid.Must(uuid.NewV7())
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	tok := &webhook.Token{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, Name: "cli", Hash: []byte("h"), CreatedAt: at}
-	if err := b.TokenCreate(ctx, tok); err != nil {
+	if err := b.TokenCreate(ctx, tok, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := a.TokenGetByHash(ctx, tok.Hash)
@@ -87,7 +87,7 @@ func TestTwoHandles(t *testing.T) {
 
 	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
 		Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
-	if err := a.WebhookCreate(ctx, w); err != nil {
+	if err := a.WebhookCreate(ctx, w, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Interleaved writes from both handles.

@@ -57,18 +57,22 @@ func scanWebhook(row scanner) (*webhook.Webhook, error) {
 	return r.webhook()
 }
 
-// WebhookCreate stores w.
-func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
-	_, err := db.write.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		w.OrganizationID, w.ID, micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret,
-		w.Description, w.Enabled, jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
-		w.DisabledReason, nullMicros(w.FailingSince), w.PreviousSecret, nullMicros(w.SecretRotatedAt))
-	err = translate(err)
-	if webhook.ErrorCode(err) == webhook.EConflict {
-		return webhook.Errorf(webhook.EConflict, "webhook %s already exists", w.ID)
-	}
-	return err
+// WebhookCreate stores w and its audit entry.
+func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			w.OrganizationID, w.ID, micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret,
+			w.Description, w.Enabled, jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
+			w.DisabledReason, nullMicros(w.FailingSince), w.PreviousSecret, nullMicros(w.SecretRotatedAt))
+		if webhook.ErrorCode(translate(err)) == webhook.EConflict {
+			return webhook.Errorf(webhook.EConflict, "webhook %s already exists", w.ID)
+		}
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, w.OrganizationID, w.ID)
+	})
 }
 
 // WebhookGet returns one of the organization's webhooks.
@@ -104,23 +108,34 @@ func collectWebhooks(rows *sql.Rows) ([]*webhook.Webhook, error) {
 	return out, translate(rows.Err())
 }
 
-// WebhookUpdate replaces every field of the stored webhook with w's.
-func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE webhooks SET created_at = ?, updated_at = ?, kind = ?,
-		target_url = ?, target_secret = ?, description = ?, enabled = ?, events = ?, project_names_filter = ?,
-		environment_types_filter = ?, disabled_reason = ?, failing_since = ?, previous_secret = ?, secret_rotated_at = ?
-		WHERE organization_id = ? AND id = ?`,
-		micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret, w.Description, w.Enabled,
-		jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
-		w.DisabledReason, nullMicros(w.FailingSince), w.PreviousSecret, nullMicros(w.SecretRotatedAt), w.OrganizationID, w.ID)
-	return affectedOne(res, err, "webhook")
+// WebhookUpdate replaces every field of the stored webhook with w's, and
+// stores its audit entry.
+func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET created_at = ?, updated_at = ?, kind = ?,
+			target_url = ?, target_secret = ?, description = ?, enabled = ?, events = ?, project_names_filter = ?,
+			environment_types_filter = ?, disabled_reason = ?, failing_since = ?, previous_secret = ?, secret_rotated_at = ?
+			WHERE organization_id = ? AND id = ?`,
+			micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret, w.Description, w.Enabled,
+			jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
+			w.DisabledReason, nullMicros(w.FailingSince), w.PreviousSecret, nullMicros(w.SecretRotatedAt), w.OrganizationID, w.ID)
+		if err := affectedOne(res, err, "webhook"); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, w.OrganizationID, w.ID)
+	})
 }
 
-// WebhookDelete removes the webhook; foreign keys cascade to its
-// deliveries and their attempts.
-func (db *DB) WebhookDelete(ctx context.Context, orgID, id uuid.UUID) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id)
-	return affectedOne(res, err, "webhook")
+// WebhookDelete removes the webhook, and stores its audit entry; foreign
+// keys cascade to its deliveries and their attempts.
+func (db *DB) WebhookDelete(ctx context.Context, orgID, id uuid.UUID, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id)
+		if err := affectedOne(res, err, "webhook"); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, orgID, id)
+	})
 }
 
 // affectedOne turns "no row matched" into a NotFound for what.
@@ -153,15 +168,19 @@ func scanToken(row scanner) (*webhook.Token, error) {
 	return &t, nil
 }
 
-// TokenCreate stores t.
-func (db *DB) TokenCreate(ctx context.Context, t *webhook.Token) error {
-	_, err := db.write.ExecContext(ctx, `INSERT INTO api_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.OrganizationID, t.Name, t.Hash, micros(t.CreatedAt), nullMicros(t.LastUsedAt), nullMicros(t.RevokedAt))
-	err = translate(err)
-	if webhook.ErrorCode(err) == webhook.EConflict {
-		return webhook.Errorf(webhook.EConflict, "token already exists")
-	}
-	return err
+// TokenCreate stores t and its audit entry.
+func (db *DB) TokenCreate(ctx context.Context, t *webhook.Token, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.OrganizationID, t.Name, t.Hash, micros(t.CreatedAt), nullMicros(t.LastUsedAt), nullMicros(t.RevokedAt))
+		if webhook.ErrorCode(translate(err)) == webhook.EConflict {
+			return webhook.Errorf(webhook.EConflict, "token already exists")
+		}
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, t.OrganizationID, t.ID)
+	})
 }
 
 // TokenGetByHash returns the unrevoked token with that hash.
@@ -194,11 +213,29 @@ func (db *DB) TokenList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Token,
 }
 
 // TokenRevoke revokes a token. Revoking again keeps the first time, which
-// is when the token stopped working.
-func (db *DB) TokenRevoke(ctx context.Context, id uuid.UUID, at time.Time) error {
-	res, err := db.write.ExecContext(ctx,
-		`UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, micros(at), id)
-	return affectedOne(res, err, "token")
+// is when the token stopped working, and records no second audit entry.
+func (db *DB) TokenRevoke(ctx context.Context, id uuid.UUID, at time.Time, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx *txn) error {
+		var (
+			org     uuid.UUID
+			name    string
+			revoked sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT organization_id, name, revoked_at FROM api_tokens WHERE id = ?`, id).Scan(&org, &name, &revoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("token")
+		}
+		if err != nil || revoked.Valid {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE id = ?`, micros(at), id); err != nil {
+			return err
+		}
+		if audit != nil {
+			audit.ResourceName = name
+		}
+		return insertAudit(ctx, tx, audit, org, id)
+	})
 }
 
 // TokenTouch records that the token was used at the given time.

@@ -64,6 +64,11 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryBacklog", testDeliveryBacklog},
 		{"AttemptList", testAttemptList},
 		{"DeleteBefore", testDeleteBefore},
+		{"AuditWebhook", testAuditWebhook},
+		{"AuditAtomic", testAuditAtomic},
+		{"AuditToken", testAuditToken},
+		{"AuditList", testAuditList},
+		{"AuditDisabledByHookd", testAuditDisabledByHookd},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,7 +110,7 @@ func newWebhook(t *testing.T, org uuid.UUID) *webhook.Webhook {
 
 func createWebhook(t *testing.T, s webhook.Store, w *webhook.Webhook) *webhook.Webhook {
 	t.Helper()
-	if err := s.WebhookCreate(context.Background(), w); err != nil {
+	if err := s.WebhookCreate(context.Background(), w, nil); err != nil {
 		t.Fatalf("WebhookCreate: %v", err)
 	}
 	return w
@@ -337,7 +342,7 @@ func testWebhookCreateDuplicate(t *testing.T, s webhook.Store) {
 	org := newID(t)
 	w := createWebhook(t, s, newWebhook(t, org))
 	dup := *w
-	wantCode(t, s.WebhookCreate(context.Background(), &dup), webhook.EConflict)
+	wantCode(t, s.WebhookCreate(context.Background(), &dup, nil), webhook.EConflict)
 }
 
 func testWebhookList(t *testing.T, s webhook.Store) {
@@ -382,7 +387,7 @@ func testWebhookUpdate(t *testing.T, s webhook.Store) {
 	u.FailingSince = time.Time{}
 	u.PreviousSecret = w.TargetSecret
 	u.SecretRotatedAt = base.Add(time.Hour)
-	if err := s.WebhookUpdate(ctx, &u); err != nil {
+	if err := s.WebhookUpdate(ctx, &u, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantEqual(t, "after update", getWebhook(t, s, org, w.ID), &u)
@@ -390,11 +395,11 @@ func testWebhookUpdate(t *testing.T, s webhook.Store) {
 	// The secret removed: both secrets and the rotation time go.
 	cleared := u
 	cleared.TargetSecret, cleared.PreviousSecret, cleared.SecretRotatedAt = "", "", time.Time{}
-	if err := s.WebhookUpdate(ctx, &cleared); err != nil {
+	if err := s.WebhookUpdate(ctx, &cleared, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantEqual(t, "after removing the secrets", getWebhook(t, s, org, w.ID), &cleared)
-	if err := s.WebhookUpdate(ctx, &u); err != nil {
+	if err := s.WebhookUpdate(ctx, &u, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -402,12 +407,12 @@ func testWebhookUpdate(t *testing.T, s webhook.Store) {
 	other := u
 	other.OrganizationID = newID(t)
 	other.Description = "hijacked"
-	wantCode(t, s.WebhookUpdate(ctx, &other), webhook.ENotFound)
+	wantCode(t, s.WebhookUpdate(ctx, &other, nil), webhook.ENotFound)
 	wantEqual(t, "after foreign update", getWebhook(t, s, org, w.ID), &u)
 
 	missing := u
 	missing.ID = newID(t)
-	wantCode(t, s.WebhookUpdate(ctx, &missing), webhook.ENotFound)
+	wantCode(t, s.WebhookUpdate(ctx, &missing, nil), webhook.ENotFound)
 }
 
 func testWebhookDelete(t *testing.T, s webhook.Store) {
@@ -415,16 +420,16 @@ func testWebhookDelete(t *testing.T, s webhook.Store) {
 	org := newID(t)
 	w := createWebhook(t, s, newWebhook(t, org))
 
-	wantCode(t, s.WebhookDelete(ctx, newID(t), w.ID), webhook.ENotFound)
-	wantCode(t, s.WebhookDelete(ctx, org, newID(t)), webhook.ENotFound)
+	wantCode(t, s.WebhookDelete(ctx, newID(t), w.ID, nil), webhook.ENotFound)
+	wantCode(t, s.WebhookDelete(ctx, org, newID(t), nil), webhook.ENotFound)
 	getWebhook(t, s, org, w.ID)
 
-	if err := s.WebhookDelete(ctx, org, w.ID); err != nil {
+	if err := s.WebhookDelete(ctx, org, w.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.WebhookGet(ctx, org, w.ID)
 	wantCode(t, err, webhook.ENotFound)
-	wantCode(t, s.WebhookDelete(ctx, org, w.ID), webhook.ENotFound)
+	wantCode(t, s.WebhookDelete(ctx, org, w.ID, nil), webhook.ENotFound)
 }
 
 func testWebhookDeleteCascades(t *testing.T, s webhook.Store) {
@@ -446,7 +451,7 @@ func testWebhookDeleteCascades(t *testing.T, s webhook.Store) {
 	}
 	complete(t, s, outcomes...)
 
-	if err := s.WebhookDelete(ctx, org, w.ID); err != nil {
+	if err := s.WebhookDelete(ctx, org, w.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: w.ID, Limit: 10})
@@ -489,7 +494,7 @@ func testToken(t *testing.T, s webhook.Store) {
 	org := newID(t)
 	tok := newToken(t, org, base)
 	tok.Hash = []byte{0, 1, 2, 0xff, 0xfe} // arbitrary bytes, not text
-	if err := s.TokenCreate(ctx, tok); err != nil {
+	if err := s.TokenCreate(ctx, tok, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.TokenGetByHash(ctx, tok.Hash)
@@ -503,7 +508,7 @@ func testToken(t *testing.T, s webhook.Store) {
 
 	dup := newToken(t, org, base)
 	dup.Hash = tok.Hash
-	wantCode(t, s.TokenCreate(ctx, dup), webhook.EConflict)
+	wantCode(t, s.TokenCreate(ctx, dup, nil), webhook.EConflict)
 
 	used := base.Add(time.Hour)
 	if err := s.TokenTouch(ctx, tok.ID, used); err != nil {
@@ -521,19 +526,19 @@ func testTokenRevoke(t *testing.T, s webhook.Store) {
 	ctx := context.Background()
 	org := newID(t)
 	tok := newToken(t, org, base)
-	if err := s.TokenCreate(ctx, tok); err != nil {
+	if err := s.TokenCreate(ctx, tok, nil); err != nil {
 		t.Fatal(err)
 	}
 	at := base.Add(time.Minute)
-	if err := s.TokenRevoke(ctx, tok.ID, at); err != nil {
+	if err := s.TokenRevoke(ctx, tok.ID, at, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.TokenGetByHash(ctx, tok.Hash)
 	wantCode(t, err, webhook.ENotFound)
-	if err := s.TokenRevoke(ctx, tok.ID, at.Add(time.Minute)); err != nil {
+	if err := s.TokenRevoke(ctx, tok.ID, at.Add(time.Minute), nil); err != nil {
 		t.Fatalf("revoking twice: %v", err)
 	}
-	wantCode(t, s.TokenRevoke(ctx, newID(t), at), webhook.ENotFound)
+	wantCode(t, s.TokenRevoke(ctx, newID(t), at, nil), webhook.ENotFound)
 
 	list, err := s.TokenList(ctx, org)
 	if err != nil {
@@ -550,12 +555,12 @@ func testTokenList(t *testing.T, s webhook.Store) {
 	var want []*webhook.Token
 	for i := range 3 {
 		tok := newToken(t, orgA, base.Add(time.Duration(3-i)*time.Second))
-		if err := s.TokenCreate(ctx, tok); err != nil {
+		if err := s.TokenCreate(ctx, tok, nil); err != nil {
 			t.Fatal(err)
 		}
 		want = append([]*webhook.Token{tok}, want...)
 	}
-	if err := s.TokenCreate(ctx, newToken(t, orgB, base)); err != nil {
+	if err := s.TokenCreate(ctx, newToken(t, orgB, base), nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.TokenList(ctx, orgA)
@@ -1156,7 +1161,7 @@ func testDeliveryCompleteWebhookDeleted(t *testing.T, s webhook.Store) {
 	w, tk := claimOne(t, s, nil)
 	// A second delivery in the same call, to a webhook that still exists.
 	w2, tk2 := claimOne(t, s, nil)
-	if err := s.WebhookDelete(ctx, w.OrganizationID, w.ID); err != nil {
+	if err := s.WebhookDelete(ctx, w.OrganizationID, w.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	complete(t, s,
