@@ -41,7 +41,7 @@ func TestConcurrentAccepts(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	hook := &webhook.Webhook{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.KindStandard,
 		TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes, ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{}}
-	if err := db.WebhookCreate(ctx, hook); err != nil {
+	if err := db.WebhookCreate(ctx, hook, 0); err != nil {
 		t.Fatal(err)
 	}
 	c := New(db, 1, 64)

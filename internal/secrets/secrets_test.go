@@ -148,14 +148,14 @@ func TestStore(t *testing.T) {
 	}
 	sealedHook, noSecret, legacy := hook(secret), hook(""), hook("legacy-plain")
 	for _, w := range []*webhook.Webhook{sealedHook, noSecret} {
-		if err := s.WebhookCreate(ctx, w); err != nil {
+		if err := s.WebhookCreate(ctx, w, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if sealedHook.TargetSecret != secret {
 		t.Error("WebhookCreate changed the caller's webhook")
 	}
-	if err := db.WebhookCreate(ctx, legacy); err != nil { // as stored before encryption
+	if err := db.WebhookCreate(ctx, legacy, 0); err != nil { // as stored before encryption
 		t.Fatal(err)
 	}
 	raw, _ := db.WebhookGet(ctx, org, sealedHook.ID)
@@ -211,7 +211,7 @@ func TestDeliveryClaim(t *testing.T) {
 	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
 		Kind: webhook.KindStandard, TargetURL: "https://example.com", TargetSecret: secret, Enabled: true,
 		Events: webhook.EventTypes}
-	if err := s.WebhookCreate(ctx, w); err != nil {
+	if err := s.WebhookCreate(ctx, w, 0); err != nil {
 		t.Fatal(err)
 	}
 	ev := &webhook.Event{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now,

@@ -23,12 +23,12 @@ var _ webhook.Store = (*Store)(nil)
 
 // WebhookCreate stores w with its secret sealed; w itself is unchanged,
 // so the caller goes on with the plaintext.
-func (s *Store) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
+func (s *Store) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg int) error {
 	sealed, err := s.sealed(w)
 	if err != nil {
 		return err
 	}
-	return s.Store.WebhookCreate(ctx, sealed)
+	return s.Store.WebhookCreate(ctx, sealed, maxPerOrg)
 }
 
 // WebhookUpdate stores w with its secret sealed anew (with a fresh nonce

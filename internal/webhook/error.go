@@ -61,3 +61,11 @@ func ErrorMessage(err error) string {
 	}
 	return "an internal error occurred"
 }
+
+// TooManyWebhooks is WebhookCreate's refusal when the organization has
+// max webhooks already. It is a conflict with the organization's state,
+// not a bad request or a rate: the same request succeeds once a webhook
+// is deleted, and not before, however long the caller waits.
+func TooManyWebhooks(max int) *Error {
+	return Errorf(EConflict, "the organization has %d webhooks, the most this server allows; delete one before creating another", max)
+}

@@ -15,7 +15,11 @@ import (
 // precision, in UTC.
 type Store interface {
 	// WebhookCreate stores w, whose ID and timestamps the caller has set.
-	WebhookCreate(ctx context.Context, w *Webhook) error
+	// When maxPerOrg > 0 and w's organization has that many webhooks
+	// already, it stores nothing and returns TooManyWebhooks. The count and
+	// the insert are serialized per organization, across processes, so
+	// concurrent creates never go past the limit.
+	WebhookCreate(ctx context.Context, w *Webhook, maxPerOrg int) error
 	WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*Webhook, error)
 	// WebhookList returns the organization's webhooks, oldest first.
 	WebhookList(ctx context.Context, orgID uuid.UUID) ([]*Webhook, error)

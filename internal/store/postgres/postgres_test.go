@@ -141,7 +141,7 @@ func TestEventsCreateKeyRace(t *testing.T) {
 	db := openSchema(t, TestURL(t))
 	ctx := context.Background()
 	org := uuid.New()
-	if err := db.WebhookCreate(ctx, newHook(org)); err != nil {
+	if err := db.WebhookCreate(ctx, newHook(org), 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -217,7 +217,7 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 	org := uuid.New()
 	gone, kept := newHook(org), newHook(org)
 	for _, w := range []*webhook.Webhook{gone, kept} {
-		if err := db.WebhookCreate(ctx, w); err != nil {
+		if err := db.WebhookCreate(ctx, w, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -17,7 +17,7 @@ func TestWebhookSecrets(t *testing.T) {
 	a, b, none := newHook(uuid.New()), newHook(uuid.New()), newHook(uuid.New())
 	a.TargetSecret, b.TargetSecret = "secret-a", "secret-b"
 	for _, w := range []*webhook.Webhook{a, b, none} {
-		if err := db.WebhookCreate(ctx, w); err != nil {
+		if err := db.WebhookCreate(ctx, w, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

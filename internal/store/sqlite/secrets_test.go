@@ -21,7 +21,7 @@ func TestWebhookSecrets(t *testing.T) {
 		w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
 			Kind: webhook.KindStandard, TargetURL: "https://example.com", TargetSecret: secret, Enabled: true,
 			Events: webhook.EventTypes}
-		if err := db.WebhookCreate(ctx, w); err != nil {
+		if err := db.WebhookCreate(ctx, w, 0); err != nil {
 			t.Fatal(err)
 		}
 		return w

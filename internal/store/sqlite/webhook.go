@@ -54,18 +54,31 @@ func scanWebhook(row scanner) (*webhook.Webhook, error) {
 	return r.webhook()
 }
 
-// WebhookCreate stores w.
-func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook) error {
-	_, err := db.write.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		w.OrganizationID, w.ID, micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret,
-		w.Description, w.Enabled, jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
-		w.DisabledReason, nullMicros(w.FailingSince))
-	err = translate(err)
-	if webhook.ErrorCode(err) == webhook.EConflict {
-		return webhook.Errorf(webhook.EConflict, "webhook %s already exists", w.ID)
-	}
-	return err
+// WebhookCreate stores w. The count and the insert share one write
+// transaction, and SQLite has one writer (BEGIN IMMEDIATE, across
+// processes too), so no other create slips in between.
+func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg int) error {
+	return db.transact(ctx, func(tx *txn) error {
+		if maxPerOrg > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhooks WHERE organization_id = ?`, w.OrganizationID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPerOrg {
+				return webhook.TooManyWebhooks(maxPerOrg)
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			w.OrganizationID, w.ID, micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret,
+			w.Description, w.Enabled, jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
+			w.DisabledReason, nullMicros(w.FailingSince))
+		err = translate(err)
+		if webhook.ErrorCode(err) == webhook.EConflict {
+			return webhook.Errorf(webhook.EConflict, "webhook %s already exists", w.ID)
+		}
+		return err
+	})
 }
 
 // WebhookGet returns one of the organization's webhooks.
