@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. The API maps each one to an HTTP status in one table
@@ -25,6 +26,9 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	// RetryAfter is how long the caller should wait before trying again,
+	// for ETooManyRequests and EUnavailable (zero: a second).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }
