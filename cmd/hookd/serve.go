@@ -95,7 +95,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// for their commit.
 	intakeCtx, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIntake()
-	committer := intake.New(db, intakeWorkers(c.DatabaseURL), 256)
+	committer := intake.New(db, intakeWorkers(c.DatabaseURL), 256, intake.DefaultMaxWait)
 	committed := make(chan struct{})
 	go func() {
 		committer.Run(intakeCtx)
