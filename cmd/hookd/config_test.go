@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestREADMEConfigurationTable keeps the README's table and the variables
@@ -50,6 +51,12 @@ func TestLoadConfigErrors(t *testing.T) {
 		"HOOKD_ALLOWED_TARGET_CIDRS":     "127.0.0.0/33",
 		"HOOKD_DATABASE_URL":             "mysql://x",
 		"HOOKD_RETENTION":                "-1h",
+		"HOOKD_READ_TIMEOUT":             "0s",
+		"HOOKD_API_RATE":                 "-1",
+		"HOOKD_INTAKE_RATE":              "fast",
+		"HOOKD_API_BURST":                "0",
+		"HOOKD_INTAKE_BURST":             "1.5",
+		"HOOKD_MAX_WEBHOOKS_PER_ORG":     "-1",
 	}
 	for name, value := range cases {
 		_, err := loadConfig(func(k string) string {
@@ -68,5 +75,14 @@ func TestLoadConfigErrors(t *testing.T) {
 	}
 	if c.Addr != ":8080" || c.DatabaseURL != "sqlite:hookd.db" || len(c.RetrySchedule) != 8 || c.MaxInflightPerWebhook != 8 {
 		t.Errorf("defaults: %+v", c)
+	}
+	if c.ReadTimeout != 30*time.Second || c.APIRate != 50 || c.APIBurst != 200 || c.IntakeRate != 100 || c.IntakeBurst != 1000 || c.MaxWebhooksPerOrg != 100 {
+		t.Errorf("default limits: %+v", c)
+	}
+	off, err := loadConfig(func(k string) string {
+		return map[string]string{"HOOKD_API_RATE": "0", "HOOKD_INTAKE_RATE": "0", "HOOKD_MAX_WEBHOOKS_PER_ORG": "0"}[k]
+	})
+	if err != nil || off.APIRate != 0 || off.IntakeRate != 0 || off.MaxWebhooksPerOrg != 0 {
+		t.Errorf("limits off: %v %+v", err, off)
 	}
 }
