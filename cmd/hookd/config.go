@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"strconv"
@@ -37,6 +38,14 @@ type config struct {
 	Retention             time.Duration
 	PprofAddr             string
 
+	// Abuse limits; a zero rate or count is no limit.
+	ReadTimeout       time.Duration
+	APIRate           float64
+	APIBurst          int
+	IntakeRate        float64
+	IntakeBurst       int
+	MaxWebhooksPerOrg int
+
 	// EncryptionKeys seal webhook secrets at rest, newest first; empty
 	// when none is configured (see encryptionKeys for what happens then).
 	EncryptionKeys *secrets.Keyring
@@ -66,6 +75,12 @@ var variables = []variable{
 	{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK", "8", "concurrent requests to one webhook at most"},
 	{"HOOKD_ALLOWED_TARGET_CIDRS", "", "non-public ranges targets may resolve to anyway, e.g. `127.0.0.0/8,::1/128`"},
 	{"HOOKD_RETENTION", "720h", "events, deliveries and attempts older than this are removed"},
+	{"HOOKD_READ_TIMEOUT", "30s", "time a client has to send a whole request, its headers within 5s; slower clients are disconnected"},
+	{"HOOKD_API_RATE", "50", "requests a second each credential (API token; JWT issuer and subject) may make to the API, intake excepted; 429 with `Retry-After` past it, `0`: no limit. Per node"},
+	{"HOOKD_API_BURST", "200", "requests a credential may make at once before `HOOKD_API_RATE` applies"},
+	{"HOOKD_INTAKE_RATE", "100", "deployment events a second each organization may report; 429 with `Retry-After` past it, `0`: no limit. Per node"},
+	{"HOOKD_INTAKE_BURST", "1000", "events an organization may report at once before `HOOKD_INTAKE_RATE` applies"},
+	{"HOOKD_MAX_WEBHOOKS_PER_ORG", "100", "webhooks an organization may have (409 past it); `0`: no limit"},
 	{"HOOKD_PPROF_ADDR", "", "serve pprof on this address (e.g. `127.0.0.1:6060`); off when empty"},
 	{"HOOKD_ENCRYPTION_KEY", "", "keys encrypting webhook secrets at rest: base64 of 32 bytes (`openssl rand -base64 32`), comma-separated, newest first; `HOOKD_ENCRYPTION_KEY_FILE` reads them from a file. Unset: SQLite creates `PATH.key` beside the database; PostgreSQL stores secrets unencrypted, with a warning"},
 }
@@ -123,6 +138,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"HOOKD_DELIVERY_TIMEOUT", &c.DeliveryTimeout},
 		{"HOOKD_DISABLE_AFTER", &c.DisableAfter},
 		{"HOOKD_RETENTION", &c.Retention},
+		{"HOOKD_READ_TIMEOUT", &c.ReadTimeout},
 	}
 	for _, d := range durations {
 		if *d.dst, err = time.ParseDuration(get(d.name)); err != nil || *d.dst <= 0 {
@@ -138,6 +154,32 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.MaxInflightPerWebhook, err = strconv.Atoi(get("HOOKD_MAX_INFLIGHT_PER_WEBHOOK")); err != nil || c.MaxInflightPerWebhook < 1 {
 		return nil, fail("HOOKD_MAX_INFLIGHT_PER_WEBHOOK", fmt.Errorf("must be a whole number of at least 1"))
+	}
+	rates := []struct {
+		name string
+		dst  *float64
+	}{
+		{"HOOKD_API_RATE", &c.APIRate},
+		{"HOOKD_INTAKE_RATE", &c.IntakeRate},
+	}
+	for _, r := range rates {
+		if *r.dst, err = strconv.ParseFloat(get(r.name), 64); err != nil || *r.dst < 0 || math.IsInf(*r.dst, 0) {
+			return nil, fail(r.name, fmt.Errorf("must be a number of requests a second such as 20 or 0.5 (0: no limit), not %q", get(r.name)))
+		}
+	}
+	counts := []struct {
+		name string
+		dst  *int
+		min  int
+	}{
+		{"HOOKD_API_BURST", &c.APIBurst, 1},
+		{"HOOKD_INTAKE_BURST", &c.IntakeBurst, 1},
+		{"HOOKD_MAX_WEBHOOKS_PER_ORG", &c.MaxWebhooksPerOrg, 0},
+	}
+	for _, n := range counts {
+		if *n.dst, err = strconv.Atoi(get(n.name)); err != nil || *n.dst < n.min {
+			return nil, fail(n.name, fmt.Errorf("must be a whole number of at least %d, not %q", n.min, get(n.name)))
+		}
 	}
 	if v := get("HOOKD_ALLOWED_TARGET_CIDRS"); v != "" {
 		if c.AllowedTargetCIDRs, err = delivery.ParseCIDRs(v); err != nil {

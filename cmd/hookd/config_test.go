@@ -52,6 +52,12 @@ func TestLoadConfigErrors(t *testing.T) {
 		"HOOKD_DATABASE_URL":             "mysql://x",
 		"HOOKD_RETENTION":                "-1h",
 		"HOOKD_SECRET_ROTATION_GRACE":    "-1s",
+		"HOOKD_READ_TIMEOUT":             "0s",
+		"HOOKD_API_RATE":                 "-1",
+		"HOOKD_INTAKE_RATE":              "fast",
+		"HOOKD_API_BURST":                "0",
+		"HOOKD_INTAKE_BURST":             "1.5",
+		"HOOKD_MAX_WEBHOOKS_PER_ORG":     "-1",
 	}
 	for name, value := range cases {
 		_, err := loadConfig(func(k string) string {
@@ -81,5 +87,14 @@ func TestLoadConfigErrors(t *testing.T) {
 	})
 	if err != nil || c.SecretRotationGrace != 0 {
 		t.Errorf("HOOKD_SECRET_ROTATION_GRACE=0: %v, %v", c, err)
+	}
+	if c.ReadTimeout != 30*time.Second || c.APIRate != 50 || c.APIBurst != 200 || c.IntakeRate != 100 || c.IntakeBurst != 1000 || c.MaxWebhooksPerOrg != 100 {
+		t.Errorf("default limits: %+v", c)
+	}
+	off, err := loadConfig(func(k string) string {
+		return map[string]string{"HOOKD_API_RATE": "0", "HOOKD_INTAKE_RATE": "0", "HOOKD_MAX_WEBHOOKS_PER_ORG": "0"}[k]
+	})
+	if err != nil || off.APIRate != 0 || off.IntakeRate != 0 || off.MaxWebhooksPerOrg != 0 {
+		t.Errorf("limits off: %v %+v", err, off)
 	}
 }

@@ -30,6 +30,14 @@ import (
 // then in-flight deliveries (each bounded by the delivery timeout).
 const shutdownTimeout = 10 * time.Second
 
+// The HTTP server's bounds besides HOOKD_READ_TIMEOUT.
+const (
+	readHeaderTimeout = 5 * time.Second
+	handlerTimeout    = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "serve", stderr, true)
 	addr := fs.String("addr", "", "listen address (overrides HOOKD_ADDR)")
@@ -97,7 +105,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// for their commit.
 	intakeCtx, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIntake()
-	committer := intake.New(sealed, intakeWorkers(c.DatabaseURL), 256)
+	committer := intake.New(sealed, intakeWorkers(c.DatabaseURL), 256, intake.DefaultMaxWait)
 	if c.Role == "all" {
 		committer.Sender = dispatcher
 	}
@@ -115,20 +123,32 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Registry: reg,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Extra:    console.Routes(version),
+		Limits: api.Limits{
+			APIRate:           c.APIRate,
+			APIBurst:          c.APIBurst,
+			IntakeRate:        c.IntakeRate,
+			IntakeBurst:       c.IntakeBurst,
+			MaxWebhooksPerOrg: c.MaxWebhooksPerOrg,
+		},
 	})
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err
 	}
+	// Slow clients are cut off: a connection that trickles its headers
+	// is closed after readHeaderTimeout, one that trickles its body after
+	// ReadTimeout, an idle keep-alive one after idleTimeout.
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: min(readHeaderTimeout, c.ReadTimeout),
+		ReadTimeout:       c.ReadTimeout,
+		// WriteTimeout runs from the end of the headers: the body, the
+		// handler (an intake commit included) and the answer must fit.
+		WriteTimeout:   c.ReadTimeout + handlerTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
 	var wg sync.WaitGroup

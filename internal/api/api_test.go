@@ -35,7 +35,8 @@ type apiHarness struct {
 	covered map[string]bool // "METHOD /path" of documented operations exercised
 }
 
-func newAPIHarness(t *testing.T) *apiHarness {
+// newAPIHarness starts the server; opts change its Deps (limits, clock).
+func newAPIHarness(t *testing.T, opts ...func(*Deps)) *apiHarness {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
@@ -52,7 +53,11 @@ func newAPIHarness(t *testing.T) *apiHarness {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	s := NewServer(Deps{Store: db, Auth: authn, Log: log, Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
+	d := Deps{Store: db, Auth: authn, Log: log, Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	for _, o := range opts {
+		o(&d)
+	}
+	s := NewServer(d)
 	h := &apiHarness{t: t, srv: httptest.NewServer(s), db: db, checker: newOpenAPIChecker(t), covered: map[string]bool{}}
 	t.Cleanup(h.srv.Close)
 	return h
@@ -75,6 +80,13 @@ func (h *apiHarness) token(org uuid.UUID) (string, uuid.UUID) {
 // do sends a request, checks the answer against the OpenAPI document, and
 // decodes it into out.
 func (h *apiHarness) do(token, method, path, body string, out any) int {
+	h.t.Helper()
+	status, _ := h.doHeader(token, method, path, body, out)
+	return status
+}
+
+// doHeader is do that also returns the response's header.
+func (h *apiHarness) doHeader(token, method, path, body string, out any) (int, http.Header) {
 	h.t.Helper()
 	var r io.Reader
 	if body != "" {
@@ -104,7 +116,7 @@ func (h *apiHarness) do(token, method, path, body string, out any) int {
 			h.t.Fatalf("%s %s: %v: %s", method, path, err, data)
 		}
 	}
-	return resp.StatusCode
+	return resp.StatusCode, resp.Header
 }
 
 // TestAPIMatchesOpenAPI exercises every documented operation, its success

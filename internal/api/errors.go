@@ -3,6 +3,8 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -41,9 +43,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Token, Bearer`)
 	}
-	var e *webhook.Error
-	if errors.As(err, &e) && e.Code == webhook.EUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		var wait time.Duration
+		if e := (*webhook.Error)(nil); errors.As(err, &e) {
+			wait = e.RetryAfter
+		}
+		w.Header().Set("Retry-After", retryAfter(wait))
 	}
 	writeJSON(w, status, errorBody{Status: status, Error: http.StatusText(status), Detail: webhook.ErrorMessage(err)})
 }
@@ -52,4 +57,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // behind it (the router's 404 and 405).
 func writeStatus(w http.ResponseWriter, status int, detail string) {
 	writeJSON(w, status, errorBody{Status: status, Error: http.StatusText(status), Detail: detail})
+}
+
+// retryAfter is a Retry-After value: whole seconds, rounded up, at least
+// one (a client told "0" would retry at once).
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
 }

@@ -41,6 +41,9 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 	ev.IdempotencyKey = key
 	receipt, err := s.accept(r.Context(), ev)
 	if err != nil {
+		if webhook.ErrorCode(err) == webhook.EUnavailable {
+			s.metrics.throttled.WithLabelValues("intake_unavailable").Inc()
+		}
 		return err
 	}
 	if !receipt.Replayed {

@@ -40,6 +40,7 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
 // metrics are the API's own Prometheus series.
 type metrics struct {
 	eventsAccepted *prometheus.CounterVec
+	throttled      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,6 +50,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Deployment events accepted (committed) by intake, by event type.",
 		}, []string{"event_type"}),
 	}
-	reg.MustRegister(m.eventsAccepted)
+	m.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hookd_requests_throttled_total",
+		Help: "Requests refused by an abuse limit: api_rate and intake_rate (429), intake_unavailable (503: the database is behind or unreachable).",
+	}, []string{"reason"})
+	for _, reason := range []string{"api_rate", "intake_rate", "intake_unavailable"} {
+		m.throttled.WithLabelValues(reason)
+	}
+	reg.MustRegister(m.eventsAccepted, m.throttled)
 	return m
 }

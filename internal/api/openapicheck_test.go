@@ -252,6 +252,7 @@ func TestOpenAPICheckerValidate(t *testing.T) {
 			`"created_at":"2025-01-02T03:04:05Z","updated_at":"2025-01-02T03:04:05Z","status":"failed","attempts":3,` +
 			`"last_status_code":0,"last_error":"connection refused","next_attempt_at":null}`
 		errBody = `{"status":404,"error":"Not Found","detail":"no such webhook"}`
+		tooMany = `{"status":429,"error":"Too Many Requests","detail":"too many requests"}`
 	)
 	jsonHeader := http.Header{"Content-Type": {"application/json"}}
 	tests := []struct {
@@ -276,6 +277,10 @@ func TestOpenAPICheckerValidate(t *testing.T) {
 		{"metrics", "GET", "/metrics", 200, http.Header{"Content-Type": {"text/plain; version=0.0.4; charset=utf-8"}}, "up 1\n", ""},
 		{"document", "GET", "/openapi.yaml", 200, http.Header{"Content-Type": {"application/yaml"}}, string(openAPIDocument), ""},
 		{"unknown path 404", "GET", "/nope", 404, jsonHeader, errBody, ""},
+		{"429 with Retry-After", "GET", "/organization/" + org + "/webhook", 429,
+			http.Header{"Content-Type": {"application/json"}, "Retry-After": {"2"}}, tooMany, ""},
+		{"409 on create", "POST", "/organization/" + org + "/webhook", 409, jsonHeader,
+			`{"status":409,"error":"Conflict","detail":"the organization has 100 webhooks"}`, ""},
 		{"method not allowed 405", "PATCH", "/organization/" + org + "/webhook/" + hook, 405,
 			http.Header{"Content-Type": {"application/json"}, "Allow": {"GET, PUT, DELETE"}},
 			`{"status":405,"error":"Method Not Allowed","detail":"PATCH is not allowed"}`, ""},
@@ -299,6 +304,10 @@ func TestOpenAPICheckerValidate(t *testing.T) {
 			http.Header{"Content-Type": {"text/plain; charset=utf-8"}}, "Method Not Allowed\n", "text/plain"},
 		{"undocumented method", "PATCH", "/organization/" + org + "/webhook", 200, jsonHeader, webhook, "not documented"},
 		{"undocumented path", "GET", "/organization/" + org + "/widget", 200, jsonHeader, `{}`, "no documented path"},
+		{"429 without Retry-After", "GET", "/organization/" + org + "/webhook", 429, jsonHeader, tooMany, "Retry-After"},
+		{"503 with Retry-After 0", "POST", "/organization/" + org + "/deployment-event", 503,
+			http.Header{"Content-Type": {"application/json"}, "Retry-After": {"0"}},
+			`{"status":503,"error":"Service Unavailable","detail":"busy"}`, "Retry-After"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,7 +14,7 @@ func (s *Server) routes(metricsHandler http.Handler, extra map[string]http.Handl
 	s.handleOrg("GET /organization/{organizationId}/webhook/{webhookId}/event", s.listWebhookEvents)
 
 	// hookd's own: intake, deliveries, test events, the audit trail.
-	s.handleOrg("POST /organization/{organizationId}/deployment-event", s.createDeploymentEvent)
+	s.handleIntake("POST /organization/{organizationId}/deployment-event", s.createDeploymentEvent)
 	s.handleOrg("GET /organization/{organizationId}/webhook/{webhookId}/delivery", s.listDeliveries)
 	s.handleOrg("POST /organization/{organizationId}/webhook/{webhookId}/delivery/{deliveryId}/retry", s.retryDelivery)
 	s.handleOrg("POST /organization/{organizationId}/webhook/{webhookId}/test", s.testWebhook)

@@ -9,6 +9,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -35,6 +36,8 @@ type Deps struct {
 	Metrics  http.Handler // served at /metrics when not nil
 	// Extra routes served beside the API (the console), by pattern.
 	Extra map[string]http.Handler
+	// Limits are the abuse limits; the zero value has none.
+	Limits Limits
 }
 
 // Server is the API's http.Handler.
@@ -47,11 +50,19 @@ type Server struct {
 	now     func() time.Time
 	mux     *http.ServeMux
 	metrics *metrics
+
+	apiRate    *rateLimiter // per credential; nil: no limit
+	intakeRate *rateLimiter // per organization; nil: no limit
+	limits     Limits
 }
 
 // NewServer returns the API handler.
 func NewServer(d Deps) *Server {
-	s := &Server{store: d.Store, auth: d.Auth, accept: d.Accept, wake: d.Wake, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+	s := &Server{store: d.Store, auth: d.Auth, accept: d.Accept, wake: d.Wake, log: d.Log, now: d.Now, mux: http.NewServeMux(),
+		apiRate:    newRateLimiter(d.Limits.APIRate, d.Limits.APIBurst),
+		intakeRate: newRateLimiter(d.Limits.IntakeRate, d.Limits.IntakeBurst),
+		limits:     d.Limits,
+	}
 	if s.accept == nil {
 		s.accept = func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
 			r, err := s.store.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{})
@@ -122,21 +133,54 @@ func (s *Server) handle(pattern string, h func(w http.ResponseWriter, r *http.Re
 // orgHandler serves one organization's resource for an authorized caller.
 type orgHandler func(w http.ResponseWriter, r *http.Request, org uuid.UUID) error
 
-// handleOrg registers a route under /organization/{organizationId}: the
-// caller must authenticate (401) and may act on that organization (403).
-// The handler finds the caller in the request's context (auth.FromContext).
+// handleOrg registers a route of the management API under
+// /organization/{organizationId}: the caller must authenticate (401),
+// stay within its credential's rate (429) and may act on that
+// organization (403). The rate is checked before the organization so
+// that a credential probing other organizations is slowed down too. The
+// handler finds the caller in the request's context (auth.FromContext).
 func (s *Server) handleOrg(pattern string, h orgHandler) {
 	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) error {
 		id, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
 			return err
 		}
-		org, err := pathUUID(r, "organizationId")
+		if wait := s.apiRate.reserve(id.Key(), s.now()); wait > 0 {
+			s.metrics.throttled.WithLabelValues("api_rate").Inc()
+			return &webhook.Error{Code: webhook.ETooManyRequests, RetryAfter: wait, Message: fmt.Sprintf(
+				"too many requests with these credentials: at most %g a second, in bursts of %d; retry after the Retry-After header's seconds",
+				s.limits.APIRate, max(s.limits.APIBurst, 1))}
+		}
+		org, err := s.authorize(r, id)
 		if err != nil {
 			return err
 		}
-		if !id.CanAccess(org) {
-			return webhook.Errorf(webhook.EForbidden, "these credentials do not give access to organization %s", org)
+		return h(w, r.WithContext(auth.NewContext(r.Context(), id)), org)
+	})
+}
+
+// handleIntake registers intake: as handleOrg, but limited per
+// organization (IntakeRate) instead of per credential. Intake is machine
+// traffic whose volume follows deployments, thousands of events a second
+// from one token in a busy installation, so the management API's rate
+// would either cap it or have to be so high it protects nothing. The
+// rate is checked only once the caller may act on the organization, so
+// nobody can use up another organization's events.
+func (s *Server) handleIntake(pattern string, h orgHandler) {
+	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) error {
+		id, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			return err
+		}
+		org, err := s.authorize(r, id)
+		if err != nil {
+			return err
+		}
+		if wait := s.intakeRate.reserve(org.String(), s.now()); wait > 0 {
+			s.metrics.throttled.WithLabelValues("intake_rate").Inc()
+			return &webhook.Error{Code: webhook.ETooManyRequests, RetryAfter: wait, Message: fmt.Sprintf(
+				"too many deployment events for organization %s: at most %g a second, in bursts of %d; retry after the Retry-After header's seconds",
+				org, s.limits.IntakeRate, max(s.limits.IntakeBurst, 1))}
 		}
 		return h(w, r.WithContext(auth.NewContext(r.Context(), id)), org)
 	})
@@ -151,6 +195,18 @@ func actor(r *http.Request) (webhook.Actor, error) {
 		return webhook.Actor{}, webhook.Errorf(webhook.EInternal, "api: no caller in the request context")
 	}
 	return id.Actor(), nil
+}
+
+// authorize returns the organization of the path if id may act on it.
+func (s *Server) authorize(r *http.Request, id *auth.Identity) (uuid.UUID, error) {
+	org, err := pathUUID(r, "organizationId")
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if !id.CanAccess(org) {
+		return uuid.Nil, webhook.Errorf(webhook.EForbidden, "these credentials do not give access to organization %s", org)
+	}
+	return org, nil
 }
 
 // pathUUID parses a path parameter that must be a UUID.

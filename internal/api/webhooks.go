@@ -135,7 +135,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, org uuid.
 	now := s.now().UTC().Truncate(time.Microsecond)
 	h := &webhook.Webhook{ID: id, OrganizationID: org, CreatedAt: now, UpdatedAt: now}
 	h.Apply(spec, now)
-	if err := s.store.WebhookCreate(r.Context(), h, webhook.WebhookAudit(by, now, nil, h)); err != nil {
+	if err := s.store.WebhookCreate(r.Context(), h, s.limits.MaxWebhooksPerOrg, webhook.WebhookAudit(by, now, nil, h)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, newWebhookResponse(h))

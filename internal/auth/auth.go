@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,8 +40,21 @@ type Identity struct {
 	TokenID uuid.UUID
 	// Subject is the JWT's sub claim, or "token:<id>" for an API token.
 	Subject string
+	// Issuer is the JWT's iss claim ("" for an API token).
+	Issuer string
 	// Organizations are the organizations the caller may act on.
 	Organizations []uuid.UUID
+}
+
+// Key names the credential for per-credential limits: the API token's id,
+// or the JWT's issuer and subject, so every JWT a user is issued shares
+// one key while two identity providers' subjects never collide. It holds
+// nothing secret.
+func (id *Identity) Key() string {
+	if id.TokenID != uuid.Nil {
+		return "token:" + id.TokenID.String()
+	}
+	return "jwt:" + strconv.Quote(id.Issuer) + ":" + strconv.Quote(id.Subject)
 }
 
 // CanAccess reports whether the caller may act on the organization.

@@ -747,3 +747,28 @@ func TestIdentityContext(t *testing.T) {
 		t.Error("nil identity can access")
 	}
 }
+
+func TestIdentityKey(t *testing.T) {
+	tok := uuid.New()
+	keys := map[string]*Identity{
+		"token":                {TokenID: tok, Subject: "token:" + tok.String()},
+		"jwt a/u1":             {Issuer: "https://a.example", Subject: "u1"},
+		"jwt b/u1":             {Issuer: "https://b.example", Subject: "u1"},
+		"jwt a/u2":             {Issuer: "https://a.example", Subject: "u2"},
+		"colon in the issuer":  {Issuer: "x:", Subject: "y"},
+		"colon in the subject": {Issuer: "x", Subject: ":y"},
+		"subject like a token": {Subject: "token:" + tok.String()},
+	}
+	seen := map[string]string{}
+	for name, id := range keys {
+		k := id.Key()
+		if other, dup := seen[k]; dup {
+			t.Errorf("%s and %s share the key %q", name, other, k)
+		}
+		seen[k] = name
+	}
+	same := &Identity{Issuer: "https://a.example", Subject: "u1", Organizations: []uuid.UUID{orgA}}
+	if same.Key() != keys["jwt a/u1"].Key() {
+		t.Error("two JWTs of one issuer and subject have different keys")
+	}
+}

@@ -32,7 +32,8 @@ func (a *Authenticator) authenticateJWT(ctx context.Context, raw string) (*Ident
 		return nil, err
 	}
 	sub, _ := claims.GetSubject()
-	return &Identity{Subject: sub, Organizations: orgs}, nil
+	iss, _ := claims.GetIssuer()
+	return &Identity{Subject: sub, Issuer: iss, Organizations: orgs}, nil
 }
 
 var (

@@ -57,6 +57,14 @@ func (r *runner) tryStartHookd(ctx context.Context, dbURL string, extra map[stri
 	if r.cfg.PprofAddr != "" {
 		env["HOOKD_PPROF_ADDR"] = r.cfg.PprofAddr
 	}
+	// The bench measures throughput: one token sends thousands of events
+	// a second and fanout creates --fanout webhooks, so the abuse limits
+	// are off unless the caller exported them to measure them.
+	for _, name := range unlimited {
+		if !r.exported(name) {
+			env[name] = "0"
+		}
+	}
 	for k, v := range extra {
 		env[k] = v
 	}
@@ -121,6 +129,19 @@ func (p *process) stop() error {
 		<-p.exited
 		return errors.New("hookd did not stop within 30s of SIGTERM; killed")
 	}
+}
+
+// unlimited are the abuse limits the bench turns off ("0").
+var unlimited = []string{"HOOKD_API_RATE", "HOOKD_INTAKE_RATE", "HOOKD_MAX_WEBHOOKS_PER_ORG"}
+
+// exported reports whether the caller's environment sets name.
+func (r *runner) exported(name string) bool {
+	for _, kv := range r.cfg.Environ {
+		if k, _, _ := strings.Cut(kv, "="); k == name {
+			return true
+		}
+	}
+	return false
 }
 
 // environ is the bench's environment for a child: HOOKD_* variables the

@@ -3,7 +3,9 @@
 // for its own, which is what bounds intake on a durable database.
 //
 // It never answers a request before the transaction holding its event has
-// committed: a receipt is a promise of delivery.
+// committed: a receipt is a promise of delivery. And it never holds more
+// than a fixed number of events in memory: when the database falls that
+// far behind, it refuses (ErrBusy) instead of queueing without bound.
 package intake
 
 import (
@@ -39,6 +41,7 @@ type Committer struct {
 	requests chan request
 	maxBatch int
 	workers  int
+	maxWait  time.Duration
 	done     chan struct{} // closed when the workers stopped
 	drained  chan struct{} // closed when the requests queued by then are answered
 }
@@ -57,33 +60,58 @@ type result struct {
 // New returns a committer writing through store with the given number of
 // concurrent transactions (1 for SQLite, which has one writer; a few for
 // PostgreSQL) of at most maxBatch events each.
-func New(store webhook.Store, workers, maxBatch int) *Committer {
+//
+// Memory is bounded: at most workers*maxBatch events wait for a
+// transaction, beside the workers*maxBatch being committed. Accept waits
+// up to maxWait for room among the waiting (a burst drains within a
+// commit or two) and then refuses with ErrBusy: the database is behind,
+// and more waiting would only pile events up in memory.
+func New(store webhook.Store, workers, maxBatch int, maxWait time.Duration) *Committer {
 	return &Committer{
-		store: store,
-		// The queue is bounded: when the database falls behind, requests
-		// wait here (and time out) instead of piling up in memory.
+		store:    store,
 		requests: make(chan request, maxBatch*workers),
 		maxBatch: maxBatch,
 		workers:  workers,
+		maxWait:  maxWait,
 		done:     make(chan struct{}),
 		drained:  make(chan struct{}),
 	}
 }
 
+// DefaultMaxWait is how long Accept waits for room in a full queue. A
+// commit of a whole batch takes milliseconds; a second without room
+// means the database is saturated.
+const DefaultMaxWait = time.Second
+
 // ErrStopped is returned for events submitted after Run returned.
 var ErrStopped = &webhook.Error{Code: webhook.EUnavailable, Message: "the server is shutting down; try again"}
 
+// ErrBusy is returned, without storing the event, when the queue stayed
+// full for the whole wait: the client should retry later (with the same
+// Idempotency-Key), which spreads the load instead of holding it here.
+var ErrBusy = &webhook.Error{Code: webhook.EUnavailable, RetryAfter: time.Second,
+	Message: "the server is receiving events faster than its database can store them; retry after the Retry-After header's seconds"}
+
 // Accept commits ev and returns its receipt once it is durable. If ctx
 // ends first the caller gets its error; the event may still be committed
-// (an Idempotency-Key makes the retry safe).
+// (an Idempotency-Key makes the retry safe). If the queue stays full for
+// maxWait, it returns ErrBusy and the event is not stored.
 func (c *Committer) Accept(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
 	r := request{ctx: ctx, event: ev, reply: make(chan result, 1)}
 	select {
 	case c.requests <- r:
-	case <-ctx.Done():
-		return webhook.EventReceipt{}, ctx.Err()
-	case <-c.done:
-		return webhook.EventReceipt{}, ErrStopped
+	default:
+		wait := time.NewTimer(c.maxWait)
+		defer wait.Stop()
+		select {
+		case c.requests <- r:
+		case <-wait.C:
+			return webhook.EventReceipt{}, ErrBusy
+		case <-ctx.Done():
+			return webhook.EventReceipt{}, ctx.Err()
+		case <-c.done:
+			return webhook.EventReceipt{}, ErrStopped
+		}
 	}
 	select {
 	case res := <-r.reply:

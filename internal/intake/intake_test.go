@@ -41,10 +41,12 @@ func TestConcurrentAccepts(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	hook := &webhook.Webhook{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.KindStandard,
 		TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes, ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{}}
-	if err := db.WebhookCreate(ctx, hook, nil); err != nil {
+	if err := db.WebhookCreate(ctx, hook, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	c := New(db, 1, 64)
+	// Waiting for room is unbounded here: this test is about grouping,
+	// and a slow fsync on a busy machine must not turn into ErrBusy.
+	c := New(db, 1, 64, time.Hour)
 	runCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	go func() { c.Run(runCtx); close(stopped) }()
@@ -130,11 +132,11 @@ func TestSender(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	hook := &webhook.Webhook{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.KindStandard,
 		TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes, ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{}}
-	if err := db.WebhookCreate(ctx, hook, nil); err != nil {
+	if err := db.WebhookCreate(ctx, hook, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	s := &sender{room: 3}
-	c := New(db, 1, 64)
+	c := New(db, 1, 64, DefaultMaxWait)
 	c.Sender = s
 	runCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})

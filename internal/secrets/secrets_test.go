@@ -154,14 +154,14 @@ func TestStore(t *testing.T) {
 	sealedHook.PreviousSecret, sealedHook.SecretRotatedAt = previousSecret, now
 	legacy.PreviousSecret, legacy.SecretRotatedAt = "legacy-previous", now
 	for _, w := range []*webhook.Webhook{sealedHook, noSecret} {
-		if err := s.WebhookCreate(ctx, w, nil); err != nil {
+		if err := s.WebhookCreate(ctx, w, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if sealedHook.TargetSecret != secret || sealedHook.PreviousSecret != previousSecret {
 		t.Error("WebhookCreate changed the caller's webhook")
 	}
-	if err := db.WebhookCreate(ctx, legacy, nil); err != nil { // as stored before encryption
+	if err := db.WebhookCreate(ctx, legacy, 0, nil); err != nil { // as stored before encryption
 		t.Fatal(err)
 	}
 	raw, _ := db.WebhookGet(ctx, org, sealedHook.ID)
@@ -235,7 +235,7 @@ func TestDeliveryClaim(t *testing.T) {
 	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
 		Kind: webhook.KindStandard, TargetURL: "https://example.com", TargetSecret: secret, Enabled: true,
 		Events: webhook.EventTypes, PreviousSecret: previousSecret, SecretRotatedAt: now}
-	if err := s.WebhookCreate(ctx, w, nil); err != nil {
+	if err := s.WebhookCreate(ctx, w, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	ev := &webhook.Event{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now,
@@ -283,7 +283,7 @@ func TestEventsCreateLease(t *testing.T) {
 	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
 		Kind: webhook.KindStandard, TargetURL: "https://example.com", TargetSecret: secret, Enabled: true,
 		Events: webhook.EventTypes}
-	if err := s.WebhookCreate(ctx, w, nil); err != nil {
+	if err := s.WebhookCreate(ctx, w, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	newEvent := func() *webhook.Event {

@@ -25,12 +25,12 @@ var _ webhook.Store = (*Store)(nil)
 // WebhookCreate stores w with its secrets sealed; w itself is unchanged,
 // so the caller goes on with the plaintext. The audit entry passes
 // through: it never holds a secret, sealed or not.
-func (s *Store) WebhookCreate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
+func (s *Store) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg int, audit *webhook.AuditEntry) error {
 	sealed, err := s.sealed(w)
 	if err != nil {
 		return err
 	}
-	return s.Store.WebhookCreate(ctx, sealed, audit)
+	return s.Store.WebhookCreate(ctx, sealed, maxPerOrg, audit)
 }
 
 // WebhookUpdate stores w with its secrets sealed anew (with a fresh nonce

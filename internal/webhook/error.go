@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. The API maps each one to an HTTP status in one table
@@ -25,6 +26,9 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	// RetryAfter is how long the caller should wait before trying again,
+	// for ETooManyRequests and EUnavailable (zero: a second).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -60,4 +64,12 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "an internal error occurred"
+}
+
+// TooManyWebhooks is WebhookCreate's refusal when the organization has
+// max webhooks already. It is a conflict with the organization's state,
+// not a bad request or a rate: the same request succeeds once a webhook
+// is deleted, and not before, however long the caller waits.
+func TooManyWebhooks(max int) *Error {
+	return Errorf(EConflict, "the organization has %d webhooks, the most this server allows; delete one before creating another", max)
 }

@@ -25,8 +25,11 @@ import (
 // (DeleteBefore) never removes them.
 type Store interface {
 	// WebhookCreate stores w, whose ID and timestamps the caller has set,
-	// and audit.
-	WebhookCreate(ctx context.Context, w *Webhook, audit *AuditEntry) error
+	// and audit. When maxPerOrg > 0 and w's organization has that many
+	// webhooks already, it stores nothing and returns TooManyWebhooks. The
+	// count and the insert are serialized per organization, across
+	// processes, so concurrent creates never go past the limit.
+	WebhookCreate(ctx context.Context, w *Webhook, maxPerOrg int, audit *AuditEntry) error
 	WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*Webhook, error)
 	// WebhookList returns the organization's webhooks, oldest first.
 	WebhookList(ctx context.Context, orgID uuid.UUID) ([]*Webhook, error)

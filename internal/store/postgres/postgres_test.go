@@ -141,7 +141,7 @@ func TestEventsCreateKeyRace(t *testing.T) {
 	db := openSchema(t, TestURL(t))
 	ctx := context.Background()
 	org := uuid.New()
-	if err := db.WebhookCreate(ctx, newHook(org), nil); err != nil {
+	if err := db.WebhookCreate(ctx, newHook(org), 0, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -217,7 +217,7 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 	org := uuid.New()
 	gone, kept := newHook(org), newHook(org)
 	for _, w := range []*webhook.Webhook{gone, kept} {
-		if err := db.WebhookCreate(ctx, w, nil); err != nil {
+		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -278,7 +278,7 @@ func TestListenDue(t *testing.T) {
 		stopped <- listener.ListenDue(ctx, func() { woken <- struct{}{} })
 	}()
 	org := uuid.New()
-	if err := other.WebhookCreate(ctx, newHook(org), nil); err != nil {
+	if err := other.WebhookCreate(ctx, newHook(org), 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The LISTEN may not be in place yet: keep creating events until one

@@ -19,7 +19,7 @@ func TestWebhookSecrets(t *testing.T) {
 	a.TargetSecret, b.TargetSecret = "secret-a", "secret-b"
 	a.PreviousSecret, a.SecretRotatedAt = "old-a", a.UpdatedAt
 	for _, w := range []*webhook.Webhook{a, b, none} {
-		if err := db.WebhookCreate(ctx, w, nil); err != nil {
+		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

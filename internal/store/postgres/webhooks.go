@@ -40,8 +40,31 @@ func scanWebhook(row rowScanner) (*webhook.Webhook, error) {
 	return &w, nil
 }
 
-func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
+// webhookCountLock is the first key of the pg_advisory_xact_lock(int,
+// int) that serializes webhook creates per organization (the second is a
+// hash of the organization id); the two-key space never meets the one-key
+// space of migrationLock.
+const webhookCountLock = 0x686b6477 // "hkdw"
+
+// WebhookCreate counts and inserts under a per-organization advisory lock:
+// without it two nodes could both count max-1 and both insert. The lock
+// is taken before the count, and READ COMMITTED gives the count a fresh
+// snapshot, so it sees what the previous holder committed. The audit
+// entry is written in the same transaction.
+func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg int, audit *webhook.AuditEntry) error {
 	return db.transact(ctx, func(tx pgx.Tx) error {
+		if maxPerOrg > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, webhookCountLock, w.OrganizationID.String()); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhooks WHERE organization_id = $1`, w.OrganizationID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPerOrg {
+				return webhook.TooManyWebhooks(maxPerOrg)
+			}
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO webhooks (`+webhookCols+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			w.OrganizationID, w.ID, ts(w.CreatedAt), ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret,

@@ -22,7 +22,7 @@ func TestWebhookSecrets(t *testing.T) {
 		w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
 			Kind: webhook.KindStandard, TargetURL: "https://example.com", TargetSecret: secret, Enabled: true,
 			Events: webhook.EventTypes}
-		if err := db.WebhookCreate(ctx, w, nil); err != nil {
+		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 		return w
@@ -30,7 +30,7 @@ func TestWebhookSecrets(t *testing.T) {
 	a := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: uuid.New(), CreatedAt: now, UpdatedAt: now,
 		Kind: webhook.KindStandard, TargetURL: "https://example.com", TargetSecret: "secret-a", Enabled: true,
 		Events: webhook.EventTypes, PreviousSecret: "old-a", SecretRotatedAt: now}
-	if err := db.WebhookCreate(ctx, a, nil); err != nil {
+	if err := db.WebhookCreate(ctx, a, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	b := hook(uuid.New(), "secret-b")

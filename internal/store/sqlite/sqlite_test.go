@@ -87,7 +87,7 @@ func TestTwoHandles(t *testing.T) {
 
 	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
 		Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
-	if err := a.WebhookCreate(ctx, w, nil); err != nil {
+	if err := a.WebhookCreate(ctx, w, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Interleaved writes from both handles.

@@ -57,9 +57,20 @@ func scanWebhook(row scanner) (*webhook.Webhook, error) {
 	return r.webhook()
 }
 
-// WebhookCreate stores w and its audit entry.
-func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
+// WebhookCreate stores w and its audit entry. The count and the insert
+// share one write transaction, and SQLite has one writer (BEGIN
+// IMMEDIATE, across processes too), so no other create slips in between.
+func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg int, audit *webhook.AuditEntry) error {
 	return db.transact(ctx, func(tx *txn) error {
+		if maxPerOrg > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhooks WHERE organization_id = ?`, w.OrganizationID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPerOrg {
+				return webhook.TooManyWebhooks(maxPerOrg)
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			w.OrganizationID, w.ID, micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret,

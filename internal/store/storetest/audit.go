@@ -76,7 +76,7 @@ func testAuditWebhook(t *testing.T, s webhook.Store) {
 	w.TargetURL = "https://deploy:" + auditPassword + "@example.com/hook"
 	w.TargetSecret = auditSecret
 	created := webhook.WebhookAudit(byToken, base, nil, w)
-	if err := s.WebhookCreate(ctx, w, created); err != nil {
+	if err := s.WebhookCreate(ctx, w, 0, created); err != nil {
 		t.Fatal(err)
 	}
 	if created.ID == uuid.Nil || created.OrganizationID != org || created.ResourceID != w.ID {
@@ -140,7 +140,7 @@ func testAuditAtomic(t *testing.T, s webhook.Store) {
 	org := newID(t)
 	w := newWebhook(t, org)
 	first := webhook.WebhookAudit(byToken, base, nil, w)
-	if err := s.WebhookCreate(ctx, w, first); err != nil {
+	if err := s.WebhookCreate(ctx, w, 0, first); err != nil {
 		t.Fatal(err)
 	}
 	taken := first.ID
@@ -152,7 +152,7 @@ func testAuditAtomic(t *testing.T, s webhook.Store) {
 
 	// Changes that fail record nothing.
 	dup := *w
-	wantCode(t, s.WebhookCreate(ctx, &dup, webhook.WebhookAudit(byToken, base, nil, &dup)), webhook.EConflict)
+	wantCode(t, s.WebhookCreate(ctx, &dup, 0, webhook.WebhookAudit(byToken, base, nil, &dup)), webhook.EConflict)
 	missing := *w
 	missing.ID = newID(t)
 	wantCode(t, s.WebhookUpdate(ctx, &missing, webhook.WebhookAudit(byToken, base, w, &missing)), webhook.ENotFound)
@@ -171,7 +171,7 @@ func testAuditAtomic(t *testing.T, s webhook.Store) {
 
 	// An entry that cannot be stored undoes its change.
 	other := newWebhook(t, org)
-	wantCode(t, s.WebhookCreate(ctx, other, entry()), webhook.EConflict)
+	wantCode(t, s.WebhookCreate(ctx, other, 0, entry()), webhook.EConflict)
 	_, err := s.WebhookGet(ctx, org, other.ID)
 	wantCode(t, err, webhook.ENotFound)
 
@@ -252,7 +252,7 @@ func testAuditList(t *testing.T, s webhook.Store) {
 		prev = next
 	}
 	other := newWebhook(t, orgB)
-	if err := s.WebhookCreate(ctx, other, webhook.WebhookAudit(byToken, base, nil, other)); err != nil {
+	if err := s.WebhookCreate(ctx, other, 0, webhook.WebhookAudit(byToken, base, nil, other)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -45,7 +45,7 @@ func benchSetup(b *testing.B, s webhook.Store) uuid.UUID {
 		Kind: webhook.KindStandard, TargetURL: "https://example.com/hook", TargetSecret: "s3cret", Enabled: true,
 		Events: slices.Clone(webhook.EventTypes), ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{},
 	}
-	if err := s.WebhookCreate(context.Background(), w, nil); err != nil {
+	if err := s.WebhookCreate(context.Background(), w, 0, nil); err != nil {
 		b.Fatalf("WebhookCreate: %v", err)
 	}
 	return org

@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"WebhookUpdate", testWebhookUpdate},
 		{"WebhookDelete", testWebhookDelete},
 		{"WebhookDeleteCascades", testWebhookDeleteCascades},
+		{"WebhookCreateLimit", testWebhookCreateLimit},
+		{"WebhookCreateLimitConcurrent", testWebhookCreateLimitConcurrent},
 		{"Token", testToken},
 		{"TokenRevoke", testTokenRevoke},
 		{"TokenList", testTokenList},
@@ -110,7 +112,7 @@ func newWebhook(t *testing.T, org uuid.UUID) *webhook.Webhook {
 
 func createWebhook(t *testing.T, s webhook.Store, w *webhook.Webhook) *webhook.Webhook {
 	t.Helper()
-	if err := s.WebhookCreate(context.Background(), w, nil); err != nil {
+	if err := s.WebhookCreate(context.Background(), w, 0, nil); err != nil {
 		t.Fatalf("WebhookCreate: %v", err)
 	}
 	return w
@@ -342,7 +344,7 @@ func testWebhookCreateDuplicate(t *testing.T, s webhook.Store) {
 	org := newID(t)
 	w := createWebhook(t, s, newWebhook(t, org))
 	dup := *w
-	wantCode(t, s.WebhookCreate(context.Background(), &dup, nil), webhook.EConflict)
+	wantCode(t, s.WebhookCreate(context.Background(), &dup, 0, nil), webhook.EConflict)
 }
 
 func testWebhookList(t *testing.T, s webhook.Store) {
@@ -430,6 +432,92 @@ func testWebhookDelete(t *testing.T, s webhook.Store) {
 	_, err := s.WebhookGet(ctx, org, w.ID)
 	wantCode(t, err, webhook.ENotFound)
 	wantCode(t, s.WebhookDelete(ctx, org, w.ID, nil), webhook.ENotFound)
+}
+
+// wantTooManyWebhooks checks err is the refusal of a create past max.
+func wantTooManyWebhooks(t *testing.T, err error, max int) {
+	t.Helper()
+	wantCode(t, err, webhook.EConflict)
+	if want := webhook.TooManyWebhooks(max).Error(); err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
+	}
+}
+
+func testWebhookCreateLimit(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org, other := newID(t), newID(t)
+	var hooks []*webhook.Webhook
+	for range 3 {
+		w := newWebhook(t, org)
+		if err := s.WebhookCreate(ctx, w, 3, nil); err != nil {
+			t.Fatalf("create %d of 3: %v", len(hooks)+1, err)
+		}
+		hooks = append(hooks, w)
+	}
+	extra := newWebhook(t, org)
+	wantTooManyWebhooks(t, s.WebhookCreate(ctx, extra, 3, nil), 3)
+	_, err := s.WebhookGet(ctx, org, extra.ID)
+	wantCode(t, err, webhook.ENotFound)
+
+	// Another organization has its own count.
+	if err := s.WebhookCreate(ctx, newWebhook(t, other), 3, nil); err != nil {
+		t.Fatalf("another organization: %v", err)
+	}
+	// A lower limit than what exists refuses too; 0 is no limit.
+	wantTooManyWebhooks(t, s.WebhookCreate(ctx, newWebhook(t, org), 2, nil), 2)
+	createWebhook(t, s, newWebhook(t, org))
+
+	// Deleting makes room again.
+	for _, w := range hooks[:2] {
+		if err := s.WebhookDelete(ctx, org, w.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WebhookCreate(ctx, extra, 3, nil); err != nil {
+		t.Fatalf("create after deleting: %v", err)
+	}
+	list, err := s.WebhookList(ctx, org)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("WebhookList: %d webhooks (%v), want 3", len(list), err)
+	}
+}
+
+// testWebhookCreateLimitConcurrent races creates in one organization
+// (from the pool's several connections: several nodes, as far as the
+// database can tell): exactly the limit succeed.
+func testWebhookCreateLimitConcurrent(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	const max, tries = 5, 24
+	start := make(chan struct{})
+	errs := make([]error, tries)
+	var wg sync.WaitGroup
+	for i := range tries {
+		w := newWebhook(t, org)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = s.WebhookCreate(ctx, w, max, nil)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	created := 0
+	for _, err := range errs {
+		if err == nil {
+			created++
+			continue
+		}
+		wantTooManyWebhooks(t, err, max)
+	}
+	list, err := s.WebhookList(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created != max || len(list) != max {
+		t.Fatalf("%d creates succeeded and %d webhooks stored, want %d and %d", created, len(list), max, max)
+	}
 }
 
 func testWebhookDeleteCascades(t *testing.T, s webhook.Store) {

@@ -1,0 +1,101 @@
+package api
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limits are the API's abuse limits; a zero rate or count turns its limit
+// off. Rates are kept in each process's memory: n nodes together allow n
+// times the rate.
+type Limits struct {
+	// APIRate is the requests per second each credential (API token, or a
+	// JWT's issuer and subject) may make to the management API, with
+	// bursts of APIBurst. Intake is not counted here: it has IntakeRate.
+	APIRate  float64
+	APIBurst int
+	// IntakeRate is the deployment events per second each organization
+	// may report, with bursts of IntakeBurst.
+	IntakeRate  float64
+	IntakeBurst int
+	// MaxWebhooksPerOrg is how many webhooks an organization may have.
+	MaxWebhooksPerOrg int
+}
+
+// rateLimiter is a token bucket per key: a credential, an organization.
+// Buckets are created on first use and forgotten once full again (a full
+// bucket is what a new one would be), so memory follows the keys active
+// within one refill, and keys only come from authenticated callers.
+type rateLimiter struct {
+	limit rate.Limit
+	burst int
+
+	mu      sync.Mutex
+	buckets map[string]*rate.Limiter
+	// The next sweep is due at sweepAt or once the map holds sweepLen
+	// buckets, whichever comes first; both move on after each sweep, so
+	// sweeping costs O(1) per request amortized.
+	sweepAt  time.Time
+	sweepLen int
+}
+
+// Sweeping bounds.
+const (
+	sweepEvery  = time.Minute
+	minSweepLen = 1024
+)
+
+// newRateLimiter returns a limiter of perSecond with bursts of burst (at
+// least 1), or nil, which allows everything, when perSecond is not
+// positive.
+func newRateLimiter(perSecond float64, burst int) *rateLimiter {
+	if perSecond <= 0 {
+		return nil
+	}
+	return &rateLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), buckets: map[string]*rate.Limiter{}, sweepLen: minSweepLen}
+}
+
+// reserve takes a token from key's bucket at now and returns 0, or, when
+// the bucket is empty, takes nothing and returns how long until a token
+// is there.
+func (l *rateLimiter) reserve(key string, now time.Time) time.Duration {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !now.Before(l.sweepAt) || len(l.buckets) >= l.sweepLen {
+		l.sweep(now)
+	}
+	b, ok := l.buckets[key]
+	if !ok {
+		b = rate.NewLimiter(l.limit, l.burst)
+		l.buckets[key] = b
+	}
+	r := b.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now) // refused requests do not use up the future
+		return d
+	}
+	return 0
+}
+
+// sweep forgets the buckets that are full at now.
+func (l *rateLimiter) sweep(now time.Time) {
+	for key, b := range l.buckets {
+		if b.TokensAt(now) >= float64(l.burst) {
+			delete(l.buckets, key)
+		}
+	}
+	l.sweepAt = now.Add(sweepEvery)
+	l.sweepLen = max(2*len(l.buckets), minSweepLen)
+}
+
+// size is how many buckets are remembered.
+func (l *rateLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
