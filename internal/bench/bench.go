@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +50,10 @@ type Config struct {
 
 	// Backend names the database for the report ("sqlite", "postgres").
 	Backend string
+	// Nodes is how many hookd processes each scenario starts on its
+	// database (0 means one). More than one needs a database several
+	// processes can share, PostgreSQL, and a hookd the bench starts.
+	Nodes int
 	// NewDatabase returns the HOOKD_DATABASE_URL of a fresh, empty database
 	// and a function that removes it; each scenario gets its own.
 	NewDatabase func(ctx context.Context) (url string, drop func(), err error)
@@ -72,6 +78,8 @@ type Result struct {
 	Events     int `json:"events"`     // accepted by intake (202)
 	Rejected   int `json:"rejected"`   // intake answered anything else, or failed
 	Deliveries int `json:"deliveries"` // (webhook, event) pairs accepted by the target
+	// NodeEvents is Events per node, in start order, with several nodes.
+	NodeEvents []int `json:"events_per_node,omitempty"`
 
 	IntakeRate   float64 `json:"intake_per_s"`
 	DeliveryRate float64 `json:"deliveries_per_s"`
@@ -87,6 +95,8 @@ type Result struct {
 	Lost          int     `json:"lost"`
 	Duplicates    int     `json:"duplicates"`
 
+	// PeakRSS and CPUPer1k are sums over the nodes (each node's own peak,
+	// added up); IdleRSS is one node's.
 	PeakRSS  int64   `json:"peak_rss_bytes,omitempty"`
 	IdleRSS  int64   `json:"idle_rss_bytes,omitempty"`
 	CPUPer1k float64 `json:"cpu_seconds_per_1k_deliveries,omitempty"`
@@ -125,6 +135,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cfg.Events = max(cfg.Events, 1)
 	cfg.Concurrency = max(cfg.Concurrency, 1)
+	cfg.Nodes = max(cfg.Nodes, 1)
+	if cfg.Nodes > 1 && cfg.external() {
+		return nil, errors.New("--nodes is for hookd processes the bench starts, not with --url")
+	}
 	if cfg.Wait <= 0 {
 		cfg.Wait = time.Minute
 	}
@@ -180,20 +194,23 @@ func (r *runner) scenario(ctx context.Context, name string) Result {
 	return res
 }
 
-// rig is one scenario's setup: a target, a hookd, and webhooks on it.
+// rig is one scenario's setup: a target, cfg.Nodes hookd processes on one
+// database (or the hookd at cfg.URL), and webhooks on it.
 type rig struct {
 	r      *runner
 	target *Target
-	api    *api
-	proc   *process // nil when the bench did not start hookd
-	dbURL  string
-	drop   func()
-	hooks  []string // ids of the webhooks the rig created
-	env    map[string]string
-	cpu0   time.Duration
+	// apis are a client per node, in the order nodes start; webhooks are
+	// created through the first, and intake requests take turns.
+	apis  []*api
+	nodes []*process // empty when the bench did not start hookd
+	dbURL string
+	drop  func()
+	hooks []string // ids of the webhooks the rig created
+	env   map[string]string
+	cpu0  time.Duration // the nodes' CPU time when the load started
 }
 
-// newRig starts a target answering as o, a hookd with extra environment
+// newRig starts a target answering as o, the nodes with extra environment
 // (unless external), and creates webhooks to /h/0 ... /h/(webhooks-1).
 func (r *runner) newRig(ctx context.Context, o targetOptions, env map[string]string, webhooks int) (g *rig, err error) {
 	g = &rig{r: r, env: env}
@@ -206,9 +223,8 @@ func (r *runner) newRig(ctx context.Context, o targetOptions, env map[string]str
 	if g.target, err = startTarget(r.clock, o); err != nil {
 		return g, err
 	}
-	client := newHTTPClient(r.cfg.Concurrency)
 	if r.cfg.external() {
-		g.api = &api{base: strings.TrimRight(r.cfg.URL, "/"), org: r.cfg.Organization, auth: authorization(r.cfg.Token), client: client}
+		g.apis = []*api{{base: strings.TrimRight(r.cfg.URL, "/"), org: r.cfg.Organization, auth: authorization(r.cfg.Token), client: newHTTPClient(r.cfg.Concurrency)}}
 	} else {
 		if g.dbURL, g.drop, err = r.cfg.NewDatabase(ctx); err != nil {
 			return g, fmt.Errorf("creating a database: %w", err)
@@ -218,13 +234,15 @@ func (r *runner) newRig(ctx context.Context, o targetOptions, env map[string]str
 		if err != nil {
 			return g, err
 		}
-		if g.proc, err = r.startHookd(ctx, g.dbURL, env); err != nil {
+		for range r.cfg.Nodes {
+			g.apis = append(g.apis, &api{org: org, auth: authorization(token), client: newHTTPClient(r.cfg.Concurrency)})
+		}
+		if err := g.startNodes(ctx, env); err != nil {
 			return g, err
 		}
-		g.api = &api{base: g.proc.URL, org: org, auth: authorization(token), client: client}
 	}
 	for i := range webhooks {
-		id, err := g.api.createWebhook(ctx, fmt.Sprintf("%s/h/%d", g.target.URL, i))
+		id, err := g.apis[0].createWebhook(ctx, fmt.Sprintf("%s/h/%d", g.target.URL, i))
 		if err != nil {
 			return g, err
 		}
@@ -241,62 +259,97 @@ func authorization(token string) string {
 	return "Bearer " + token
 }
 
-// restart stops hookd and starts it again on the same database with env.
-func (g *rig) restart(ctx context.Context, env map[string]string) error {
-	if err := g.proc.stop(); err != nil {
-		return fmt.Errorf("stopping hookd: %w", err)
+// startNodes starts a hookd per API client on the rig's database, one
+// after the other, all with env, and points each client at its node.
+func (g *rig) startNodes(ctx context.Context, env map[string]string) error {
+	g.nodes = nil
+	for i, a := range g.apis {
+		e := env
+		if i > 0 && g.r.cfg.PprofAddr != "" {
+			// Only one process can listen on the pprof address: the first.
+			e = maps.Clone(env)
+			if e == nil {
+				e = map[string]string{}
+			}
+			e["HOOKD_PPROF_ADDR"] = ""
+		}
+		p, err := g.r.startHookd(ctx, g.dbURL, e)
+		if err != nil {
+			return err
+		}
+		g.nodes = append(g.nodes, p)
+		a.base = p.URL
 	}
-	p, err := g.r.startHookd(ctx, g.dbURL, env)
-	if err != nil {
-		return err
-	}
-	g.proc = p
-	g.api.base = p.URL
 	return nil
 }
 
-// startMeasuring notes hookd's CPU time before the load.
-func (g *rig) startMeasuring() {
-	if g.proc == nil {
-		return
+// restart stops every node, then starts them again on the same database
+// with env: no node of the old setting is left when the first new one
+// starts.
+func (g *rig) restart(ctx context.Context, env map[string]string) error {
+	for _, p := range g.nodes {
+		if err := p.stop(); err != nil {
+			return fmt.Errorf("stopping hookd: %w", err)
+		}
 	}
-	if s, err := readProc(g.proc.cmd.Process.Pid); err == nil {
-		g.cpu0 = s.CPU
+	return g.startNodes(ctx, env)
+}
+
+// startMeasuring notes the nodes' CPU time before the load.
+func (g *rig) startMeasuring() {
+	g.cpu0 = 0
+	for _, p := range g.nodes {
+		if s, err := readProc(p.cmd.Process.Pid); err == nil {
+			g.cpu0 += s.CPU
+		}
 	}
 }
 
-// finishMeasuring fills in hookd's peak memory and CPU per delivery.
+// finishMeasuring fills in the nodes' peak memory and CPU per delivery,
+// summed over the nodes.
 func (g *rig) finishMeasuring(res *Result) {
-	if g.proc == nil {
+	if len(g.nodes) == 0 {
 		res.Notes = append(res.Notes, "memory and CPU are not measured on a hookd the bench did not start")
 		return
 	}
-	s, err := readProc(g.proc.cmd.Process.Pid)
-	if err != nil {
-		res.Notes = append(res.Notes, "reading /proc: "+err.Error())
-		return
+	if len(g.nodes) > 1 {
+		events := make([]string, len(res.NodeEvents))
+		for i, n := range res.NodeEvents {
+			events[i] = strconv.Itoa(n)
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("%s: %d nodes accepted %s events; peakRSS and cpu-s/1k are sums over the nodes", res.Scenario, len(g.nodes), strings.Join(events, " + ")))
 	}
-	res.PeakRSS = s.PeakRSS
+	var cpu time.Duration
+	for _, p := range g.nodes {
+		s, err := readProc(p.cmd.Process.Pid)
+		if err != nil {
+			res.PeakRSS = 0
+			res.Notes = append(res.Notes, "reading /proc: "+err.Error())
+			return
+		}
+		res.PeakRSS += s.PeakRSS
+		cpu += s.CPU
+	}
 	if res.Deliveries > 0 {
-		res.CPUPer1k = (s.CPU - g.cpu0).Seconds() / float64(res.Deliveries) * 1000
+		res.CPUPer1k = (cpu - g.cpu0).Seconds() / float64(res.Deliveries) * 1000
 	}
 }
 
 func (g *rig) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if g.proc == nil && g.api != nil {
+	if g.r.cfg.external() && len(g.apis) > 0 {
 		// On a hookd the bench did not start, its webhooks would receive
 		// the next scenarios' events: remove them (and their deliveries).
 		for _, id := range g.hooks {
-			g.api.deleteWebhook(ctx, id)
+			g.apis[0].deleteWebhook(ctx, id)
 		}
 	}
 	if g.target != nil {
 		g.target.Close()
 	}
-	if g.proc != nil {
-		g.proc.stop()
+	for _, p := range g.nodes {
+		p.stop()
 	}
 	if g.drop != nil {
 		g.drop()
@@ -307,6 +360,7 @@ func (g *rig) close() {
 type sent struct {
 	id         string        // the event id; "" when intake did not accept it
 	start, end time.Duration // clock offsets
+	node       int           // the index of the node it went to
 }
 
 // loadErrors counts intake requests that were not accepted, keeping the
@@ -373,25 +427,28 @@ func openLoop(ctx context.Context, c *clock, rate float64, d time.Duration, send
 }
 
 // send posts events: closed loop with n events, or open loop at rate for
-// d when rate > 0.
+// d when rate > 0. With several nodes, event i goes to node i mod nodes,
+// as a round-robin load balancer would send it, so each node takes the
+// same share whichever loop runs.
 func (g *rig) send(ctx context.Context, n int, rate float64, d time.Duration) ([]sent, *loadErrors) {
 	errs := &loadErrors{}
 	c := g.r.clock
-	one := func(at time.Duration) sent {
-		id, err := g.api.sendEvent(ctx)
+	one := func(i int, at time.Duration) sent {
+		node := i % len(g.apis)
+		id, err := g.apis[node].sendEvent(ctx)
 		if err != nil {
 			errs.add(err)
-			return sent{start: at, end: c.now()}
+			return sent{start: at, end: c.now(), node: node}
 		}
-		return sent{id: id, start: at, end: c.now()}
+		return sent{id: id, start: at, end: c.now(), node: node}
 	}
 	if rate <= 0 {
 		sends := make([]sent, n)
-		closedLoop(ctx, n, g.r.cfg.Concurrency, func(i int) { sends[i] = one(c.now()) })
+		closedLoop(ctx, n, g.r.cfg.Concurrency, func(i int) { sends[i] = one(i, c.now()) })
 		return sends, errs
 	}
 	sends := make([]sent, max(int(rate*d.Seconds()), 1))
-	n = openLoop(ctx, c, rate, d, func(i int, at time.Duration) { sends[i] = one(at) })
+	n = openLoop(ctx, c, rate, d, func(i int, at time.Duration) { sends[i] = one(i, at) })
 	return sends[:n], errs
 }
 
@@ -424,6 +481,9 @@ func (r *runner) waitDelivered(ctx context.Context, t *Target, want int) bool {
 func (g *rig) tally(res *Result, sends []sent, errs *loadErrors, hooks []int, from time.Duration) {
 	var firstSend, lastAnswer, lastReceipt time.Duration = -1, 0, 0
 	var lat, intake []time.Duration
+	if len(g.apis) > 1 {
+		res.NodeEvents = make([]int, len(g.apis))
+	}
 	for _, s := range sends {
 		if s.start == 0 && s.end == 0 {
 			continue // never sent (the run was interrupted)
@@ -435,6 +495,9 @@ func (g *rig) tally(res *Result, sends []sent, errs *loadErrors, hooks []int, fr
 			continue
 		}
 		res.Events++
+		if res.NodeEvents != nil {
+			res.NodeEvents[s.node]++
+		}
 		lastAnswer = max(lastAnswer, s.end)
 		intake = append(intake, s.end-s.start)
 		for _, h := range hooks {
@@ -497,12 +560,19 @@ func (g *rig) loadAndMeasure(ctx context.Context, res *Result, n int, rate float
 	g.noteLogs(res)
 }
 
-// noteLogs reports whether hookd complained, with its last word.
+// noteLogs reports whether the nodes complained, with each one's last word.
 func (g *rig) noteLogs(res *Result) {
-	if g.proc == nil {
-		return
-	}
-	if res.HookdLogLines = g.proc.logs.Lines(); res.HookdLogLines > 0 {
-		res.Notes = append(res.Notes, "hookd's last log line: "+g.proc.logs.Last())
+	res.HookdLogLines = 0
+	for i, p := range g.nodes {
+		n := p.logs.Lines()
+		if n == 0 {
+			continue
+		}
+		res.HookdLogLines += n
+		who := "hookd's"
+		if len(g.nodes) > 1 {
+			who = fmt.Sprintf("node %d's", i+1)
+		}
+		res.Notes = append(res.Notes, who+" last log line: "+p.logs.Last())
 	}
 }
