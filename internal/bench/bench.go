@@ -78,8 +78,12 @@ type Result struct {
 	Events     int `json:"events"`     // accepted by intake (202)
 	Rejected   int `json:"rejected"`   // intake answered anything else, or failed
 	Deliveries int `json:"deliveries"` // (webhook, event) pairs accepted by the target
-	// NodeEvents is Events per node, in start order, with several nodes.
-	NodeEvents []int `json:"events_per_node,omitempty"`
+	// With several nodes, in the order they started: NodeEvents is Events
+	// by the node that accepted them, and NodeDeliveries the deliveries
+	// each node says it made (its /metrics hookd_delivery_attempts_total
+	// with outcome succeeded).
+	NodeEvents     []int `json:"events_per_node,omitempty"`
+	NodeDeliveries []int `json:"deliveries_per_node,omitempty"`
 
 	IntakeRate   float64 `json:"intake_per_s"`
 	DeliveryRate float64 `json:"deliveries_per_s"`
@@ -259,11 +263,14 @@ func authorization(token string) string {
 	return "Bearer " + token
 }
 
-// startNodes starts a hookd per API client on the rig's database, one
-// after the other, all with env, and points each client at its node.
+// startNodes starts a hookd per API client on the rig's database, all with
+// env, and points each client at its node. They start together, so that
+// none has a head start on a backlog.
 func (g *rig) startNodes(ctx context.Context, env map[string]string) error {
-	g.nodes = nil
-	for i, a := range g.apis {
+	nodes := make([]*process, len(g.apis))
+	errs := make([]error, len(g.apis))
+	var wg sync.WaitGroup
+	for i := range g.apis {
 		e := env
 		if i > 0 && g.r.cfg.PprofAddr != "" {
 			// Only one process can listen on the pprof address: the first.
@@ -273,14 +280,17 @@ func (g *rig) startNodes(ctx context.Context, env map[string]string) error {
 			}
 			e["HOOKD_PPROF_ADDR"] = ""
 		}
-		p, err := g.r.startHookd(ctx, g.dbURL, e)
-		if err != nil {
-			return err
-		}
-		g.nodes = append(g.nodes, p)
-		a.base = p.URL
+		wg.Go(func() { nodes[i], errs[i] = g.r.startHookd(ctx, g.dbURL, e) })
 	}
-	return nil
+	wg.Wait()
+	g.nodes = nil
+	for i, p := range nodes {
+		if p != nil {
+			g.nodes = append(g.nodes, p)
+			g.apis[i].base = p.URL
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // restart stops every node, then starts them again on the same database
@@ -306,18 +316,19 @@ func (g *rig) startMeasuring() {
 }
 
 // finishMeasuring fills in the nodes' peak memory and CPU per delivery,
-// summed over the nodes.
-func (g *rig) finishMeasuring(res *Result) {
+// summed over the nodes, and with several nodes what each one did.
+func (g *rig) finishMeasuring(ctx context.Context, res *Result) {
 	if len(g.nodes) == 0 {
 		res.Notes = append(res.Notes, "memory and CPU are not measured on a hookd the bench did not start")
 		return
 	}
 	if len(g.nodes) > 1 {
-		events := make([]string, len(res.NodeEvents))
-		for i, n := range res.NodeEvents {
-			events[i] = strconv.Itoa(n)
+		var err error
+		if res.NodeDeliveries, err = g.nodeDeliveries(ctx, res.Deliveries); err != nil {
+			res.Notes = append(res.Notes, err.Error())
 		}
-		res.Notes = append(res.Notes, fmt.Sprintf("%s: %d nodes accepted %s events; peakRSS and cpu-s/1k are sums over the nodes", res.Scenario, len(g.nodes), strings.Join(events, " + ")))
+		res.Notes = append(res.Notes, fmt.Sprintf("%s: the %d nodes accepted %s events and delivered %s; peakRSS and cpu-s/1k are sums over the nodes",
+			res.Scenario, len(g.nodes), joinInts(res.NodeEvents), joinInts(res.NodeDeliveries)))
 	}
 	var cpu time.Duration
 	for _, p := range g.nodes {
@@ -333,6 +344,44 @@ func (g *rig) finishMeasuring(res *Result) {
 	if res.Deliveries > 0 {
 		res.CPUPer1k = (cpu - g.cpu0).Seconds() / float64(res.Deliveries) * 1000
 	}
+}
+
+// nodeDeliveries asks each node how many deliveries it made. A node counts
+// a delivery once its outcome is recorded, a moment after the target has
+// it, so it asks again until the counts add up to want, for at most 10s.
+func (g *rig) nodeDeliveries(ctx context.Context, want int) ([]int, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		counts, sum := make([]int, len(g.nodes)), 0
+		for i, p := range g.nodes {
+			v, err := p.metric(ctx, `hookd_delivery_attempts_total{outcome="succeeded"}`)
+			if err != nil {
+				return nil, fmt.Errorf("node %d's /metrics: %w", i+1, err)
+			}
+			counts[i] = int(v)
+			sum += counts[i]
+		}
+		if sum >= want || time.Now().After(deadline) {
+			return counts, nil
+		}
+		select {
+		case <-ctx.Done():
+			return counts, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// joinInts writes per-node counts as "1000 + 1000".
+func joinInts(v []int) string {
+	if len(v) == 0 {
+		return "?"
+	}
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, " + ")
 }
 
 func (g *rig) close() {
@@ -556,7 +605,7 @@ func (g *rig) loadAndMeasure(ctx context.Context, res *Result, n int, rate float
 	fmt.Fprintf(g.r.cfg.Progress, "bench: %d events accepted, waiting for %d deliveries\n", accepted, accepted*len(hooks))
 	g.r.waitDelivered(ctx, g.target, accepted*len(hooks))
 	g.tally(res, sends, errs, hooks, -1)
-	g.finishMeasuring(res)
+	g.finishMeasuring(ctx, res)
 	g.noteLogs(res)
 }
 

@@ -173,7 +173,13 @@ func (r *runner) backlog(ctx context.Context, res *Result) error {
 	if err := g.restart(ctx, nil); err != nil {
 		return err
 	}
-	from := r.clock.now() - time.Since(g.nodes[0].started)
+	first := g.nodes[0].started
+	for _, p := range g.nodes {
+		if p.started.Before(first) {
+			first = p.started
+		}
+	}
+	from := r.clock.now() - time.Since(first)
 	accepted := intake.Events
 	fmt.Fprintf(r.cfg.Progress, "bench: draining %d deliveries\n", accepted*backlogWebhooks)
 	r.waitDelivered(ctx, g.target, accepted*backlogWebhooks)
@@ -181,7 +187,7 @@ func (r *runner) backlog(ctx context.Context, res *Result) error {
 	// Latency from send includes the time delivery was off: meaningless.
 	res.Latency = Latency{}
 	res.IntakeRate = intake.IntakeRate
-	g.finishMeasuring(res)
+	g.finishMeasuring(ctx, res)
 	g.noteLogs(res)
 	res.Notes = append(res.Notes, "backlog: intake/s is with delivery off; deliv/s is the drain, from hookd's restart to the last receipt")
 	return nil
