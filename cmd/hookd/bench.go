@@ -32,6 +32,10 @@ them in DIR). With --database-url postgres://USER@HOST/DB, DB is only used to
 CREATE DATABASE hookd_bench_<random> for each scenario (dropped after), so the
 user needs the CREATEDB privilege.
 
+Nodes: --nodes N starts N hookd processes per scenario on the same
+PostgreSQL database, as several hookd behind a load balancer would run;
+intake requests go to them in turn. Peak RSS and CPU are their sums.
+
 Exported HOOKD_* variables reach the hookd processes, except those the bench
 sets (HOOKD_ADDR, HOOKD_DATABASE_URL, HOOKD_LOG_LEVEL=warn,
 HOOKD_ALLOWED_TARGET_CIDRS=127.0.0.0/8,::1/128, and per scenario HOOKD_ROLE,
@@ -53,11 +57,12 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		wait        = fs.Duration("wait", time.Minute, "count deliveries as lost after this long without a new one")
 		quick       = fs.Bool("quick", false, "a smoke test: scale the defaults down (2,000 events, 200/s for 5s, backlog 20,000)")
 		dbURL       = fs.String("database-url", "", "sqlite:DIR (default: the temporary directory) or postgres://... (a server to create databases on)")
+		nodes       = fs.Int("nodes", 1, "hookd processes per scenario, sharing its database (more than one: PostgreSQL only)")
 		hookdURL    = fs.String("url", "", "use the hookd running at this URL instead of starting one")
 		token       = fs.String("token", "", "with --url: an API token (or JWT) of --organization")
 		org         = fs.String("organization", "", "with --url: the organization UUID to create webhooks and send events in")
 		out         = fs.String("out", "", "also write the report as JSON to this file")
-		pprofAddr   = fs.String("pprof", "", "serve pprof from each hookd started on this address (HOOKD_PPROF_ADDR)")
+		pprofAddr   = fs.String("pprof", "", "serve pprof from each hookd started on this address (HOOKD_PPROF_ADDR; with --nodes, the first node's)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -94,6 +99,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		Duration:     *duration,
 		Fanout:       *fanout,
 		Backlog:      *backlog,
+		Nodes:        *nodes,
 		Wait:         *wait,
 		URL:          *hookdURL,
 		Token:        *token,
@@ -101,11 +107,16 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		PprofAddr:    *pprofAddr,
 		Progress:     stderr,
 	}
-	if *rate <= 0 || *events < 1 || *concurrency < 1 || *fanout < 1 || *backlog < 1 || *duration <= 0 {
-		return usageError{"bench: --events, --concurrency, --rate, --duration, --fanout and --backlog must be positive"}
+	if *rate <= 0 || *events < 1 || *concurrency < 1 || *fanout < 1 || *backlog < 1 || *duration <= 0 || *nodes < 1 {
+		return usageError{"bench: --events, --concurrency, --rate, --duration, --fanout, --backlog and --nodes must be positive"}
+	}
+	if *nodes > 1 && *hookdURL != "" {
+		return usageError{"bench: --nodes starts hookd processes; with --url the bench starts none"}
 	}
 	switch u := *dbURL; {
 	case *hookdURL != "":
+	case *nodes > 1 && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://"):
+		return usageError{"bench: --nodes > 1 needs a database several hookd processes share: --database-url postgres://..."}
 	case u == "" || strings.HasPrefix(u, "sqlite:"):
 		dir := strings.TrimPrefix(u, "sqlite:")
 		cfg.Backend = "sqlite"

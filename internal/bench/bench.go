@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +50,10 @@ type Config struct {
 
 	// Backend names the database for the report ("sqlite", "postgres").
 	Backend string
+	// Nodes is how many hookd processes each scenario starts on its
+	// database (0 means one). More than one needs a database several
+	// processes can share, PostgreSQL, and a hookd the bench starts.
+	Nodes int
 	// NewDatabase returns the HOOKD_DATABASE_URL of a fresh, empty database
 	// and a function that removes it; each scenario gets its own.
 	NewDatabase func(ctx context.Context) (url string, drop func(), err error)
@@ -72,6 +78,12 @@ type Result struct {
 	Events     int `json:"events"`     // accepted by intake (202)
 	Rejected   int `json:"rejected"`   // intake answered anything else, or failed
 	Deliveries int `json:"deliveries"` // (webhook, event) pairs accepted by the target
+	// With several nodes, in the order they started: NodeEvents is Events
+	// by the node that accepted them, and NodeDeliveries the deliveries
+	// each node says it made (its /metrics hookd_delivery_attempts_total
+	// with outcome succeeded).
+	NodeEvents     []int `json:"events_per_node,omitempty"`
+	NodeDeliveries []int `json:"deliveries_per_node,omitempty"`
 
 	IntakeRate   float64 `json:"intake_per_s"`
 	DeliveryRate float64 `json:"deliveries_per_s"`
@@ -87,6 +99,8 @@ type Result struct {
 	Lost          int     `json:"lost"`
 	Duplicates    int     `json:"duplicates"`
 
+	// PeakRSS and CPUPer1k are sums over the nodes (each node's own peak,
+	// added up); IdleRSS is one node's.
 	PeakRSS  int64   `json:"peak_rss_bytes,omitempty"`
 	IdleRSS  int64   `json:"idle_rss_bytes,omitempty"`
 	CPUPer1k float64 `json:"cpu_seconds_per_1k_deliveries,omitempty"`
@@ -125,6 +139,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cfg.Events = max(cfg.Events, 1)
 	cfg.Concurrency = max(cfg.Concurrency, 1)
+	cfg.Nodes = max(cfg.Nodes, 1)
+	if cfg.Nodes > 1 && cfg.external() {
+		return nil, errors.New("--nodes is for hookd processes the bench starts, not with --url")
+	}
 	if cfg.Wait <= 0 {
 		cfg.Wait = time.Minute
 	}
@@ -180,20 +198,23 @@ func (r *runner) scenario(ctx context.Context, name string) Result {
 	return res
 }
 
-// rig is one scenario's setup: a target, a hookd, and webhooks on it.
+// rig is one scenario's setup: a target, cfg.Nodes hookd processes on one
+// database (or the hookd at cfg.URL), and webhooks on it.
 type rig struct {
 	r      *runner
 	target *Target
-	api    *api
-	proc   *process // nil when the bench did not start hookd
-	dbURL  string
-	drop   func()
-	hooks  []string // ids of the webhooks the rig created
-	env    map[string]string
-	cpu0   time.Duration
+	// apis are a client per node, in the order nodes start; webhooks are
+	// created through the first, and intake requests take turns.
+	apis  []*api
+	nodes []*process // empty when the bench did not start hookd
+	dbURL string
+	drop  func()
+	hooks []string // ids of the webhooks the rig created
+	env   map[string]string
+	cpu0  time.Duration // the nodes' CPU time when the load started
 }
 
-// newRig starts a target answering as o, a hookd with extra environment
+// newRig starts a target answering as o, the nodes with extra environment
 // (unless external), and creates webhooks to /h/0 ... /h/(webhooks-1).
 func (r *runner) newRig(ctx context.Context, o targetOptions, env map[string]string, webhooks int) (g *rig, err error) {
 	g = &rig{r: r, env: env}
@@ -206,9 +227,8 @@ func (r *runner) newRig(ctx context.Context, o targetOptions, env map[string]str
 	if g.target, err = startTarget(r.clock, o); err != nil {
 		return g, err
 	}
-	client := newHTTPClient(r.cfg.Concurrency)
 	if r.cfg.external() {
-		g.api = &api{base: strings.TrimRight(r.cfg.URL, "/"), org: r.cfg.Organization, auth: authorization(r.cfg.Token), client: client}
+		g.apis = []*api{{base: strings.TrimRight(r.cfg.URL, "/"), org: r.cfg.Organization, auth: authorization(r.cfg.Token), client: newHTTPClient(r.cfg.Concurrency)}}
 	} else {
 		if g.dbURL, g.drop, err = r.cfg.NewDatabase(ctx); err != nil {
 			return g, fmt.Errorf("creating a database: %w", err)
@@ -218,13 +238,15 @@ func (r *runner) newRig(ctx context.Context, o targetOptions, env map[string]str
 		if err != nil {
 			return g, err
 		}
-		if g.proc, err = r.startHookd(ctx, g.dbURL, env); err != nil {
+		for range r.cfg.Nodes {
+			g.apis = append(g.apis, &api{org: org, auth: authorization(token), client: newHTTPClient(r.cfg.Concurrency)})
+		}
+		if err := g.startNodes(ctx, env); err != nil {
 			return g, err
 		}
-		g.api = &api{base: g.proc.URL, org: org, auth: authorization(token), client: client}
 	}
 	for i := range webhooks {
-		id, err := g.api.createWebhook(ctx, fmt.Sprintf("%s/h/%d", g.target.URL, i))
+		id, err := g.apis[0].createWebhook(ctx, fmt.Sprintf("%s/h/%d", g.target.URL, i))
 		if err != nil {
 			return g, err
 		}
@@ -241,62 +263,142 @@ func authorization(token string) string {
 	return "Bearer " + token
 }
 
-// restart stops hookd and starts it again on the same database with env.
+// startNodes starts a hookd per API client on the rig's database, all with
+// env, and points each client at its node. They start together, so that
+// none has a head start on a backlog.
+func (g *rig) startNodes(ctx context.Context, env map[string]string) error {
+	nodes := make([]*process, len(g.apis))
+	errs := make([]error, len(g.apis))
+	var wg sync.WaitGroup
+	for i := range g.apis {
+		e := env
+		if i > 0 && g.r.cfg.PprofAddr != "" {
+			// Only one process can listen on the pprof address: the first.
+			e = maps.Clone(env)
+			if e == nil {
+				e = map[string]string{}
+			}
+			e["HOOKD_PPROF_ADDR"] = ""
+		}
+		wg.Go(func() { nodes[i], errs[i] = g.r.startHookd(ctx, g.dbURL, e) })
+	}
+	wg.Wait()
+	g.nodes = nil
+	for i, p := range nodes {
+		if p != nil {
+			g.nodes = append(g.nodes, p)
+			g.apis[i].base = p.URL
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// restart stops every node, then starts them again on the same database
+// with env: no node of the old setting is left when the first new one
+// starts.
 func (g *rig) restart(ctx context.Context, env map[string]string) error {
-	if err := g.proc.stop(); err != nil {
-		return fmt.Errorf("stopping hookd: %w", err)
+	for _, p := range g.nodes {
+		if err := p.stop(); err != nil {
+			return fmt.Errorf("stopping hookd: %w", err)
+		}
 	}
-	p, err := g.r.startHookd(ctx, g.dbURL, env)
-	if err != nil {
-		return err
-	}
-	g.proc = p
-	g.api.base = p.URL
-	return nil
+	return g.startNodes(ctx, env)
 }
 
-// startMeasuring notes hookd's CPU time before the load.
+// startMeasuring notes the nodes' CPU time before the load.
 func (g *rig) startMeasuring() {
-	if g.proc == nil {
-		return
-	}
-	if s, err := readProc(g.proc.cmd.Process.Pid); err == nil {
-		g.cpu0 = s.CPU
+	g.cpu0 = 0
+	for _, p := range g.nodes {
+		if s, err := readProc(p.cmd.Process.Pid); err == nil {
+			g.cpu0 += s.CPU
+		}
 	}
 }
 
-// finishMeasuring fills in hookd's peak memory and CPU per delivery.
-func (g *rig) finishMeasuring(res *Result) {
-	if g.proc == nil {
+// finishMeasuring fills in the nodes' peak memory and CPU per delivery,
+// summed over the nodes, and with several nodes what each one did.
+func (g *rig) finishMeasuring(ctx context.Context, res *Result) {
+	if len(g.nodes) == 0 {
 		res.Notes = append(res.Notes, "memory and CPU are not measured on a hookd the bench did not start")
 		return
 	}
-	s, err := readProc(g.proc.cmd.Process.Pid)
-	if err != nil {
-		res.Notes = append(res.Notes, "reading /proc: "+err.Error())
-		return
+	if len(g.nodes) > 1 {
+		var err error
+		if res.NodeDeliveries, err = g.nodeDeliveries(ctx, res.Deliveries); err != nil {
+			res.Notes = append(res.Notes, err.Error())
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("%s: the %d nodes accepted %s events and delivered %s; peakRSS and cpu-s/1k are sums over the nodes",
+			res.Scenario, len(g.nodes), joinInts(res.NodeEvents), joinInts(res.NodeDeliveries)))
 	}
-	res.PeakRSS = s.PeakRSS
+	var cpu time.Duration
+	for _, p := range g.nodes {
+		s, err := readProc(p.cmd.Process.Pid)
+		if err != nil {
+			res.PeakRSS = 0
+			res.Notes = append(res.Notes, "reading /proc: "+err.Error())
+			return
+		}
+		res.PeakRSS += s.PeakRSS
+		cpu += s.CPU
+	}
 	if res.Deliveries > 0 {
-		res.CPUPer1k = (s.CPU - g.cpu0).Seconds() / float64(res.Deliveries) * 1000
+		res.CPUPer1k = (cpu - g.cpu0).Seconds() / float64(res.Deliveries) * 1000
 	}
+}
+
+// nodeDeliveries asks each node how many deliveries it made. A node counts
+// a delivery once its outcome is recorded, a moment after the target has
+// it, so it asks again until the counts add up to want, for at most 10s.
+func (g *rig) nodeDeliveries(ctx context.Context, want int) ([]int, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		counts, sum := make([]int, len(g.nodes)), 0
+		for i, p := range g.nodes {
+			v, err := p.metric(ctx, `hookd_delivery_attempts_total{outcome="succeeded"}`)
+			if err != nil {
+				return nil, fmt.Errorf("node %d's /metrics: %w", i+1, err)
+			}
+			counts[i] = int(v)
+			sum += counts[i]
+		}
+		if sum >= want || time.Now().After(deadline) {
+			return counts, nil
+		}
+		select {
+		case <-ctx.Done():
+			return counts, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// joinInts writes per-node counts as "1000 + 1000".
+func joinInts(v []int) string {
+	if len(v) == 0 {
+		return "?"
+	}
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, " + ")
 }
 
 func (g *rig) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if g.proc == nil && g.api != nil {
+	if g.r.cfg.external() && len(g.apis) > 0 {
 		// On a hookd the bench did not start, its webhooks would receive
 		// the next scenarios' events: remove them (and their deliveries).
 		for _, id := range g.hooks {
-			g.api.deleteWebhook(ctx, id)
+			g.apis[0].deleteWebhook(ctx, id)
 		}
 	}
 	if g.target != nil {
 		g.target.Close()
 	}
-	if g.proc != nil {
-		g.proc.stop()
+	for _, p := range g.nodes {
+		p.stop()
 	}
 	if g.drop != nil {
 		g.drop()
@@ -307,6 +409,7 @@ func (g *rig) close() {
 type sent struct {
 	id         string        // the event id; "" when intake did not accept it
 	start, end time.Duration // clock offsets
+	node       int           // the index of the node it went to
 }
 
 // loadErrors counts intake requests that were not accepted, keeping the
@@ -373,25 +476,28 @@ func openLoop(ctx context.Context, c *clock, rate float64, d time.Duration, send
 }
 
 // send posts events: closed loop with n events, or open loop at rate for
-// d when rate > 0.
+// d when rate > 0. With several nodes, event i goes to node i mod nodes,
+// as a round-robin load balancer would send it, so each node takes the
+// same share whichever loop runs.
 func (g *rig) send(ctx context.Context, n int, rate float64, d time.Duration) ([]sent, *loadErrors) {
 	errs := &loadErrors{}
 	c := g.r.clock
-	one := func(at time.Duration) sent {
-		id, err := g.api.sendEvent(ctx)
+	one := func(i int, at time.Duration) sent {
+		node := i % len(g.apis)
+		id, err := g.apis[node].sendEvent(ctx)
 		if err != nil {
 			errs.add(err)
-			return sent{start: at, end: c.now()}
+			return sent{start: at, end: c.now(), node: node}
 		}
-		return sent{id: id, start: at, end: c.now()}
+		return sent{id: id, start: at, end: c.now(), node: node}
 	}
 	if rate <= 0 {
 		sends := make([]sent, n)
-		closedLoop(ctx, n, g.r.cfg.Concurrency, func(i int) { sends[i] = one(c.now()) })
+		closedLoop(ctx, n, g.r.cfg.Concurrency, func(i int) { sends[i] = one(i, c.now()) })
 		return sends, errs
 	}
 	sends := make([]sent, max(int(rate*d.Seconds()), 1))
-	n = openLoop(ctx, c, rate, d, func(i int, at time.Duration) { sends[i] = one(at) })
+	n = openLoop(ctx, c, rate, d, func(i int, at time.Duration) { sends[i] = one(i, at) })
 	return sends[:n], errs
 }
 
@@ -424,6 +530,9 @@ func (r *runner) waitDelivered(ctx context.Context, t *Target, want int) bool {
 func (g *rig) tally(res *Result, sends []sent, errs *loadErrors, hooks []int, from time.Duration) {
 	var firstSend, lastAnswer, lastReceipt time.Duration = -1, 0, 0
 	var lat, intake []time.Duration
+	if len(g.apis) > 1 {
+		res.NodeEvents = make([]int, len(g.apis))
+	}
 	for _, s := range sends {
 		if s.start == 0 && s.end == 0 {
 			continue // never sent (the run was interrupted)
@@ -435,6 +544,9 @@ func (g *rig) tally(res *Result, sends []sent, errs *loadErrors, hooks []int, fr
 			continue
 		}
 		res.Events++
+		if res.NodeEvents != nil {
+			res.NodeEvents[s.node]++
+		}
 		lastAnswer = max(lastAnswer, s.end)
 		intake = append(intake, s.end-s.start)
 		for _, h := range hooks {
@@ -493,16 +605,23 @@ func (g *rig) loadAndMeasure(ctx context.Context, res *Result, n int, rate float
 	fmt.Fprintf(g.r.cfg.Progress, "bench: %d events accepted, waiting for %d deliveries\n", accepted, accepted*len(hooks))
 	g.r.waitDelivered(ctx, g.target, accepted*len(hooks))
 	g.tally(res, sends, errs, hooks, -1)
-	g.finishMeasuring(res)
+	g.finishMeasuring(ctx, res)
 	g.noteLogs(res)
 }
 
-// noteLogs reports whether hookd complained, with its last word.
+// noteLogs reports whether the nodes complained, with each one's last word.
 func (g *rig) noteLogs(res *Result) {
-	if g.proc == nil {
-		return
-	}
-	if res.HookdLogLines = g.proc.logs.Lines(); res.HookdLogLines > 0 {
-		res.Notes = append(res.Notes, "hookd's last log line: "+g.proc.logs.Last())
+	res.HookdLogLines = 0
+	for i, p := range g.nodes {
+		n := p.logs.Lines()
+		if n == 0 {
+			continue
+		}
+		res.HookdLogLines += n
+		who := "hookd's"
+		if len(g.nodes) > 1 {
+			who = fmt.Sprintf("node %d's", i+1)
+		}
+		res.Notes = append(res.Notes, who+" last log line: "+p.logs.Last())
 	}
 }

@@ -2,12 +2,18 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/store/postgres"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -145,5 +151,76 @@ func TestTarget(t *testing.T) {
 	rec, _ = flaky.lookup(0, id)
 	if rec.n != 2 || rec.accepts != 1 || rec.ok <= rec.first || flaky.Delivered() != 1 {
 		t.Errorf("after a retry: %+v, delivered %d", rec, flaky.Delivered())
+	}
+}
+
+// TestBenchTwoNodes runs burst and backlog as `hookd bench --nodes 2`
+// does, with the real binary on PostgreSQL: nothing is lost, intake
+// reaches both nodes, and what the nodes say they delivered adds up to
+// what the target received. Backlog also checks that neither node
+// delivers while delivery is off.
+func TestBenchTwoNodes(t *testing.T) {
+	if os.Getenv(postgres.TestURLEnv) == "" {
+		t.Skip("needs PostgreSQL: run it with " + postgres.TestURLEnv + "=postgres://postgres@127.0.0.1:5432/postgres")
+	}
+	exe := filepath.Join(t.TempDir(), "hookd")
+	if out, err := exec.Command("go", "build", "-o", exe, "github.com/hookd/hookd/cmd/hookd").CombinedOutput(); err != nil {
+		t.Fatalf("building hookd: %v\n%s", err, out)
+	}
+	// A developer's own HOOKD_* settings must not change what is tested.
+	var environ []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HOOKD_") {
+			environ = append(environ, kv)
+		}
+	}
+	cfg := Config{
+		Executable:  exe,
+		Environ:     environ,
+		Version:     "test",
+		Scenarios:   []string{"burst", "backlog"},
+		Events:      1000,
+		Concurrency: 16,
+		Backlog:     2000,
+		Wait:        20 * time.Second,
+		Backend:     "postgres",
+		Nodes:       2,
+		NewDatabase: func(context.Context) (string, func(), error) { return postgres.TestURL(t), func() {}, nil },
+		Progress:    t.Output(),
+	}
+	rep, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%d results, want 2", len(rep.Results))
+	}
+	for _, r := range rep.Results {
+		events, webhooks := cfg.Events, 1
+		if r.Scenario == "backlog" {
+			events, webhooks = cfg.Backlog/backlogWebhooks, backlogWebhooks
+		}
+		if r.Error != "" || r.Events != events || r.Deliveries != events*webhooks || r.Lost != 0 || r.Duplicates != 0 {
+			t.Errorf("%s: error %q, %d events, %d deliveries, %d lost, %d duplicates; want %d events, %d deliveries, none lost or duplicated; notes: %q",
+				r.Scenario, r.Error, r.Events, r.Deliveries, r.Lost, r.Duplicates, events, events*webhooks, r.Notes)
+		}
+		if len(r.NodeEvents) != 2 || r.NodeEvents[0] == 0 || r.NodeEvents[1] == 0 {
+			t.Errorf("%s: events per node %v, want both nodes to have accepted some", r.Scenario, r.NodeEvents)
+		}
+		if len(r.NodeDeliveries) != 2 || r.NodeDeliveries[0]+r.NodeDeliveries[1] != r.Deliveries {
+			t.Errorf("%s: the nodes say they delivered %v, the target received %d", r.Scenario, r.NodeDeliveries, r.Deliveries)
+		}
+		// Each node delivers the events it accepted; in backlog, one node
+		// may drain it all before the other is ready.
+		if r.Scenario == "burst" && len(r.NodeDeliveries) == 2 && (r.NodeDeliveries[0] == 0 || r.NodeDeliveries[1] == 0) {
+			t.Errorf("burst: deliveries per node %v, want both nodes to have delivered", r.NodeDeliveries)
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "backend postgres, 2 nodes") {
+		t.Errorf("the report does not say it ran on 2 nodes:\n%s", table.String())
 	}
 }

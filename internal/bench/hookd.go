@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -98,6 +99,33 @@ func (r *runner) tryStartHookd(ctx context.Context, dbURL string, extra map[stri
 			return nil, fmt.Errorf("hookd did not answer /readyz within 60s: %s", p.logs)
 		}
 	}
+}
+
+// metric reads one series of the node's /metrics, such as
+// `hookd_events_accepted_total{event_type="DEPLOYMENT_FAILURE"}`: what the
+// node itself says it did, as its operator's Prometheus would see it.
+func (p *process) metric(ctx context.Context, series string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", p.URL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("no %s in /metrics", series)
 }
 
 func ready(ctx context.Context, base string) bool {

@@ -41,12 +41,24 @@ type RunConfig struct {
 	Duration    time.Duration `json:"duration_ns"`
 	Fanout      int           `json:"fanout"`
 	Backlog     int           `json:"backlog"`
-	External    string        `json:"external_url,omitempty"`
+	// Nodes is how many hookd processes shared each scenario's database;
+	// absent, one. Their peak RSS and CPU are added up in the results.
+	Nodes    int    `json:"nodes,omitempty"`
+	External string `json:"external_url,omitempty"`
 }
 
 func reportConfig(c Config) RunConfig {
 	return RunConfig{Scenarios: c.Scenarios, Events: c.Events, Concurrency: c.Concurrency, Rate: c.Rate,
-		Duration: c.Duration, Fanout: c.Fanout, Backlog: c.Backlog, External: c.URL}
+		Duration: c.Duration, Fanout: c.Fanout, Backlog: c.Backlog, Nodes: nodes(c.Nodes), External: c.URL}
+}
+
+// nodes is n when it is several; one node is the default and not shown,
+// so single-node reports read as they always have.
+func nodes(n int) int {
+	if n > 1 {
+		return n
+	}
+	return 0
 }
 
 func describeMachine(c Config) Machine {
@@ -119,7 +131,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	if !strings.Contains(hookd, m.GoVersion) {
 		hookd += ", " + m.GoVersion
 	}
-	fmt.Fprintf(w, "\nhookd:   %s; backend %s\n", hookd, m.Backend)
+	fmt.Fprintf(w, "\nhookd:   %s; backend %s", hookd, m.Backend)
+	if n := rep.Config.Nodes; n > 1 {
+		fmt.Fprintf(w, ", %d nodes (intake requests take turns; peakRSS and cpu-s/1k are their sums)", n)
+	}
+	fmt.Fprintln(w)
 	if len(m.Environment) > 0 {
 		fmt.Fprintf(w, "env:     %s\n", strings.Join(m.Environment, " "))
 	}

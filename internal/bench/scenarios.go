@@ -132,11 +132,12 @@ func (r *runner) slowTarget(ctx context.Context, res *Result) error {
 // backlogWebhooks share the backlog's deliveries.
 const backlogWebhooks = 10
 
-// backlog: Backlog deliveries pile up while no hookd delivers (one runs
-// with HOOKD_ROLE=api), then a normal hookd starts on the same database
-// and drains them. The delivery rate is from that start to the last
-// receipt; memory and CPU are the draining process's. Idle memory is that
-// of a fresh hookd a second after it started, before any of this.
+// backlog: Backlog deliveries pile up while no hookd delivers (every node
+// runs with HOOKD_ROLE=api), then normal nodes start on the same database
+// and drain them. The delivery rate is from the first one's start to the
+// last receipt; memory and CPU are the draining processes'. Idle memory is
+// that of a fresh hookd (the first node) a second after it started, before
+// any of this.
 func (r *runner) backlog(ctx context.Context, res *Result) error {
 	g, err := r.newRig(ctx, targetOptions{slowHook: -1}, nil, 0)
 	if err != nil {
@@ -148,14 +149,14 @@ func (r *runner) backlog(ctx context.Context, res *Result) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if s, err := readProc(g.proc.cmd.Process.Pid); err == nil {
+	if s, err := readProc(g.nodes[0].cmd.Process.Pid); err == nil {
 		res.IdleRSS = s.RSS
 	}
 	if err := g.restart(ctx, map[string]string{"HOOKD_ROLE": "api"}); err != nil {
 		return err
 	}
 	for i := range backlogWebhooks {
-		id, err := g.api.createWebhook(ctx, fmt.Sprintf("%s/h/%d", g.target.URL, i))
+		id, err := g.apis[0].createWebhook(ctx, fmt.Sprintf("%s/h/%d", g.target.URL, i))
 		if err != nil {
 			return err
 		}
@@ -172,7 +173,13 @@ func (r *runner) backlog(ctx context.Context, res *Result) error {
 	if err := g.restart(ctx, nil); err != nil {
 		return err
 	}
-	from := r.clock.now() - time.Since(g.proc.started)
+	first := g.nodes[0].started
+	for _, p := range g.nodes {
+		if p.started.Before(first) {
+			first = p.started
+		}
+	}
+	from := r.clock.now() - time.Since(first)
 	accepted := intake.Events
 	fmt.Fprintf(r.cfg.Progress, "bench: draining %d deliveries\n", accepted*backlogWebhooks)
 	r.waitDelivered(ctx, g.target, accepted*backlogWebhooks)
@@ -180,7 +187,7 @@ func (r *runner) backlog(ctx context.Context, res *Result) error {
 	// Latency from send includes the time delivery was off: meaningless.
 	res.Latency = Latency{}
 	res.IntakeRate = intake.IntakeRate
-	g.finishMeasuring(res)
+	g.finishMeasuring(ctx, res)
 	g.noteLogs(res)
 	res.Notes = append(res.Notes, "backlog: intake/s is with delivery off; deliv/s is the drain, from hookd's restart to the last receipt")
 	return nil
