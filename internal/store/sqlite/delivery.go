@@ -346,67 +346,158 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		}
 	}
 	return db.transactLazy(ctx, func(tx *txn) error {
-		for _, o := range outcomes {
-			if err := complete(ctx, tx, o); err != nil {
-				return err
+		for _, n := range deliveryChunks {
+			for len(outcomes) >= n {
+				if err := complete(ctx, tx, outcomes[:n]); err != nil {
+					return err
+				}
+				outcomes = outcomes[n:]
 			}
 		}
 		return nil
 	})
 }
 
-func complete(ctx context.Context, tx *txn, o webhook.Outcome) error {
-	a := o.Attempt
-	if a.ID == uuid.Nil {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return err
-		}
-		a.ID = id
+// Outcomes are written in chunks (of deliveryChunks sizes, so the
+// statement cache holds a few statements): one UPDATE of their
+// deliveries and one INSERT of their attempts per chunk, and per webhook
+// they change, one UPDATE (and a disable).
+var (
+	completeUpdates = map[int]string{}
+	attemptInserts  = map[int]string{}
+)
+
+const attemptParams = 13
+
+func init() {
+	for _, n := range deliveryChunks {
+		completeUpdates[n] = `WITH v(org, id, status, due, attempts, code, err, updated) AS (VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ") + `)
+			UPDATE deliveries SET status = v.status, due_at = coalesce(v.due, deliveries.due_at), attempts = v.attempts,
+				last_status_code = v.code, last_error = v.err, updated_at = v.updated
+			FROM v WHERE deliveries.organization_id = v.org AND deliveries.id = v.id
+			RETURNING deliveries.id, deliveries.webhook_id, deliveries.event_id`
+		attemptInserts[n] = `INSERT INTO attempts (` + attemptColumns + `) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
 	}
-	var due any // NULL keeps the due time: only a pending delivery has a next one
-	if o.Status == webhook.DeliveryPending {
-		due = micros(o.NextAttemptAt)
+}
+
+// webhookChange is what a chunk's outcomes do to one webhook, as if
+// applied one by one: a success clears failing_since, a failure sets it
+// if unset, and the first DisableReason disables the webhook (if it is
+// still enabled; later reasons find it disabled).
+type webhookChange struct {
+	org       uuid.UUID
+	succeeded bool      // a success came: the stored failing_since goes
+	failing   time.Time // the first failure after the last success
+	disable   *webhook.Outcome
+}
+
+func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) error {
+	args := make([]any, 0, attemptParams*len(outcomes))
+	for _, o := range outcomes {
+		a := o.Attempt
+		var due any // NULL keeps the due time: only a pending delivery has a next one
+		if o.Status == webhook.DeliveryPending {
+			due = micros(o.NextAttemptAt)
+		}
+		args = append(args, a.OrganizationID, a.DeliveryID, o.Status, due, a.Number, a.StatusCode, a.Error,
+			micros(a.CreatedAt.Add(a.Duration)))
 	}
 	// The webhook and event ids come from the stored delivery, not the
 	// caller, so an outcome can only ever touch its own delivery's rows.
-	var webhookID, eventID uuid.UUID
-	err := tx.QueryRowContext(ctx, `UPDATE deliveries SET status = ?, due_at = coalesce(?, due_at), attempts = ?,
-		last_status_code = ?, last_error = ?, updated_at = ?
-		WHERE organization_id = ? AND id = ?
-		RETURNING webhook_id, event_id`,
-		o.Status, due, a.Number, a.StatusCode, a.Error, micros(a.CreatedAt.Add(a.Duration)),
-		a.OrganizationID, a.DeliveryID).Scan(&webhookID, &eventID)
-	if errors.Is(err, sql.ErrNoRows) {
-		// The webhook was deleted while the attempt ran, taking the
-		// delivery with it: there is nothing left to record against.
-		return nil
-	}
+	type stored struct{ webhookID, eventID uuid.UUID }
+	found := make(map[uuid.UUID]stored, len(outcomes))
+	rows, err := tx.QueryContext(ctx, completeUpdates[len(outcomes)], args...)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (`+attemptColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.OrganizationID, a.ID, a.DeliveryID, webhookID, eventID, micros(a.CreatedAt), a.Number, a.Kind,
-		a.TargetURL, a.StatusCode, a.ResponseBody, a.Duration.Microseconds(), a.Error); err != nil {
+	for rows.Next() {
+		var id uuid.UUID
+		var st stored
+		if err := rows.Scan(&id, &st.webhookID, &st.eventID); err != nil {
+			rows.Close()
+			return err
+		}
+		found[id] = st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
+
+	args = args[:0]
+	changes := map[uuid.UUID]*webhookChange{}
+	var order []uuid.UUID // webhooks in the order of their first outcome
+	for i, o := range outcomes {
+		a := o.Attempt
+		st, ok := found[a.DeliveryID]
+		if !ok {
+			// The webhook was deleted while the attempt ran, taking the
+			// delivery with it: there is nothing left to record against.
+			continue
+		}
+		if a.ID == uuid.Nil {
+			if a.ID, err = uuid.NewV7(); err != nil {
+				return err
+			}
+		}
+		args = append(args, a.OrganizationID, a.ID, a.DeliveryID, st.webhookID, st.eventID, micros(a.CreatedAt), a.Number, a.Kind,
+			a.TargetURL, a.StatusCode, a.ResponseBody, a.Duration.Microseconds(), a.Error)
+		c := changes[st.webhookID]
+		if c == nil {
+			c = &webhookChange{org: a.OrganizationID}
+			changes[st.webhookID] = c
+			order = append(order, st.webhookID)
+		}
+		switch {
+		case o.Status == webhook.DeliverySucceeded:
+			c.succeeded, c.failing = true, time.Time{}
+		case c.failing.IsZero():
+			c.failing = a.CreatedAt
+		}
+		if o.DisableReason != "" && c.disable == nil {
+			c.disable = &outcomes[i]
+		}
+	}
+	if n := len(args) / attemptParams; n == len(outcomes) {
+		if _, err := tx.ExecContext(ctx, attemptInserts[n], args...); err != nil {
+			return err
+		}
+	} else {
+		// Some deliveries were gone: rare enough to go one by one.
+		for ; len(args) > 0; args = args[attemptParams:] {
+			if _, err := tx.ExecContext(ctx, attemptInserts[1], args[:attemptParams]...); err != nil {
+				return err
+			}
+		}
+	}
+	for _, id := range order {
+		if err := changeWebhook(ctx, tx, id, changes[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func changeWebhook(ctx context.Context, tx *txn, id uuid.UUID, c *webhookChange) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET
-		failing_since = CASE WHEN ?1 THEN NULL ELSE coalesce(failing_since, ?2) END
+		failing_since = CASE WHEN ?1 THEN ?2 ELSE coalesce(failing_since, ?2) END
 		WHERE organization_id = ?3 AND id = ?4
 		-- Most outcomes change nothing here: not rewriting the row spares
-		-- a page write per attempt.
-		AND CASE WHEN ?1 THEN failing_since IS NOT NULL ELSE failing_since IS NULL END`,
-		o.Status == webhook.DeliverySucceeded, micros(a.CreatedAt), a.OrganizationID, webhookID); err != nil {
+		-- a page write.
+		AND CASE WHEN ?1 THEN failing_since IS NOT ?2 ELSE failing_since IS NULL END`,
+		c.succeeded, nullMicros(c.failing), c.org, id); err != nil {
 		return err
 	}
-	if o.DisableReason == "" {
+	if c.disable == nil {
 		return nil
 	}
 	// Only a webhook still enabled is disabled, and audited: one disabled
 	// meanwhile (by a person, or by another outcome) keeps its reason.
+	a := c.disable.Attempt
 	res, err := tx.ExecContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?
-		WHERE organization_id = ? AND id = ? AND enabled`, o.DisableReason, a.OrganizationID, webhookID)
+		WHERE organization_id = ? AND id = ? AND enabled`, c.disable.DisableReason, c.org, id)
 	if err != nil {
 		return err
 	}
@@ -415,8 +506,8 @@ func complete(ctx context.Context, tx *txn, o webhook.Outcome) error {
 	}
 	// The attempt's URL is the webhook's as claimed, masked: the name of
 	// what hookd gave up on.
-	audit := webhook.DisabledByHookdAudit(a.CreatedAt.Add(a.Duration), a.TargetURL, o.DisableReason)
-	return insertAudit(ctx, tx, audit, a.OrganizationID, webhookID)
+	audit := webhook.DisabledByHookdAudit(a.CreatedAt.Add(a.Duration), a.TargetURL, c.disable.DisableReason)
+	return insertAudit(ctx, tx, audit, c.org, id)
 }
 
 // DeliveryRelease gives leased deliveries back without counting an attempt.

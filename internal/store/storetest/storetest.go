@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteFailure", testDeliveryCompleteFailure},
 		{"DeliveryCompleteDisable", testDeliveryCompleteDisable},
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
+		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
 		{"DeliveryRelease", testDeliveryRelease},
 		{"DeliveryRetry", testDeliveryRetry},
 		{"DeliveryGet", testDeliveryGet},
@@ -1271,6 +1272,96 @@ func testDeliveryCompleteWebhookDeleted(t *testing.T, s webhook.Store) {
 }
 
 // ---- release, retry, get ----
+
+// One DeliveryComplete call with many outcomes, interleaved across
+// webhooks, has the effect of applying them one by one, in order,
+// whatever the backend's batching.
+func testDeliveryCompleteBatch(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	a := createWebhook(t, s, newWebhook(t, org))
+	b := newWebhook(t, org)
+	b.FailingSince = base.Add(-time.Hour)
+	createWebhook(t, s, b)
+	gone := createWebhook(t, s, newWebhook(t, org))
+	for i := range 35 {
+		createEvents(t, s, newEvent(t, org, base.Add(time.Duration(i)*time.Millisecond)))
+	}
+	tasks := claim(t, s, webhook.ClaimParams{Now: base.Add(time.Second), LeaseUntil: base.Add(time.Hour), Limit: 500})
+	if len(tasks) != 105 {
+		t.Fatalf("claimed %d, want 105", len(tasks))
+	}
+	// One webhook is deleted while its attempts run: its outcomes are
+	// dropped, the others still recorded.
+	if err := s.WebhookDelete(context.Background(), org, gone.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []webhook.Outcome
+	var aFirstFailureAfterSuccess time.Time
+	na, nb := 0, 0
+	for i, tk := range tasks {
+		at := base.Add(time.Minute + time.Duration(i)*time.Second)
+		o := webhook.Outcome{Attempt: newAttempt(t, &tk.Delivery, 1, 500, at), Status: webhook.DeliveryPending, NextAttemptAt: at.Add(time.Hour)}
+		switch tk.Webhook.ID {
+		case a.ID: // failures, one success, then failures again
+			if na == 20 {
+				o.Attempt.StatusCode, o.Status, o.NextAttemptAt = 200, webhook.DeliverySucceeded, time.Time{}
+			} else if na == 21 {
+				aFirstFailureAfterSuccess = at
+			}
+			na++
+		case b.ID: // successes, two disabling failures, successes
+			switch nb {
+			case 5:
+				o.Status, o.NextAttemptAt, o.DisableReason = webhook.DeliveryFailed, time.Time{}, "first reason"
+			case 6:
+				o.Status, o.NextAttemptAt, o.DisableReason = webhook.DeliveryFailed, time.Time{}, "second reason"
+			default:
+				o.Attempt.StatusCode, o.Status, o.NextAttemptAt = 200, webhook.DeliverySucceeded, time.Time{}
+			}
+			nb++
+		}
+		outcomes = append(outcomes, o)
+	}
+	complete(t, s, outcomes...)
+
+	gotA := getWebhook(t, s, org, a.ID)
+	wantTime(t, "a.FailingSince", gotA.FailingSince, aFirstFailureAfterSuccess)
+	if !gotA.Enabled {
+		t.Fatal("a was disabled")
+	}
+	gotB := getWebhook(t, s, org, b.ID)
+	if !gotB.FailingSince.IsZero() || gotB.Enabled || gotB.DisabledReason != "first reason" {
+		t.Fatalf("b: failing since %v, enabled %v, reason %q; want not failing, disabled for the first reason",
+			gotB.FailingSince, gotB.Enabled, gotB.DisabledReason)
+	}
+	for _, o := range outcomes {
+		if o.Attempt.WebhookID == gone.ID {
+			continue
+		}
+		d := getDelivery(t, s, org, o.Attempt.WebhookID, o.Attempt.DeliveryID)
+		if d.Status != o.Status || d.Attempts != 1 || d.LastStatusCode != o.Attempt.StatusCode {
+			t.Fatalf("delivery %+v after outcome %s %d", d, o.Status, o.Attempt.StatusCode)
+		}
+	}
+	for _, w := range []*webhook.Webhook{a, b} {
+		var n int
+		p := webhook.AttemptListParams{OrganizationID: org, WebhookID: w.ID, Limit: 20}
+		for {
+			page, err := s.AttemptList(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(page)
+			if len(page) < p.Limit {
+				break
+			}
+			p.Before = page[len(page)-1].ID
+		}
+		if n != 35 {
+			t.Fatalf("webhook %s has %d attempts recorded, want 35", w.ID, n)
+		}
+	}
+}
 
 func testDeliveryRelease(t *testing.T, s webhook.Store) {
 	org := newID(t)
