@@ -237,12 +237,18 @@ func (w *Webhook) SigningSecrets(now time.Time, grace time.Duration) []string {
 	}
 }
 
-// RedactedURL returns the target URL with any user:password masked, for
-// logs and anywhere a URL is shown rather than dialled.
+// RedactedURL returns the target URL with its credentials masked, for
+// logs and anywhere a URL is shown rather than dialled: the password of
+// user:password, or the user alone when there is no password (a token
+// sent as https://TOKEN@host is a credential too).
 func RedactedURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || p.User == nil {
 		return u
+	}
+	if _, ok := p.User.Password(); !ok {
+		p.User = url.User("xxxxx")
+		return p.String()
 	}
 	return p.Redacted()
 }

@@ -77,3 +77,17 @@ func TestSigningSecrets(t *testing.T) {
 		t.Errorf("without a secret: %q, want none", got)
 	}
 }
+
+func TestRedactedURL(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"https://example.com/hook?x=1", "https://example.com/hook?x=1"},
+		{"https://deploy:s3cret@example.com/hook", "https://deploy:xxxxx@example.com/hook"},
+		{"https://tok3n@example.com/hook", "https://xxxxx@example.com/hook"},
+		{"https://:s3cret@example.com/", "https://:xxxxx@example.com/"},
+		{"://not a url", "://not a url"},
+	} {
+		if got := RedactedURL(tt.in); got != tt.want {
+			t.Errorf("RedactedURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
