@@ -301,4 +301,10 @@ func TestEventsCreateLease(t *testing.T) {
 	if err != nil || rs[0].Deliveries != 1 || len(rs[0].Tasks) != 0 {
 		t.Fatalf("EventsCreate with the wrong key = %+v, %v; want the event stored, no task", rs, err)
 	}
+	// Given back at once, so a claim reports the missing key now rather
+	// than when the lease would have ended.
+	claim := webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10}
+	if _, err := other.DeliveryClaim(ctx, claim); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("claim right after = %v, want ErrUnknownKey", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -88,24 +89,32 @@ func (s *Store) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.We
 }
 
 // EventsCreate opens the secrets of each delivery leased at intake. One
-// whose secret cannot be opened is left out of its receipt's Tasks (the
-// events are committed: this is no reason to fail the intake): it stays
-// leased until the lease ends, and then DeliveryClaim meets it and
-// reports why it cannot be sent.
+// whose secrets cannot be opened is left out of its receipt's Tasks (the
+// events are committed: this is no reason to fail the intake) and given
+// back to the queue, due as if it had never been leased, so that
+// DeliveryClaim meets it at once and reports why it cannot be sent.
 func (s *Store) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	receipts, err := s.Store.EventsCreate(ctx, events, lease)
 	if err != nil {
 		return nil, err
 	}
+	var bad []webhook.DeliveryRef
+	var due time.Time
 	for i := range receipts {
 		tasks := receipts[i].Tasks[:0]
 		for _, t := range receipts[i].Tasks {
 			if err := s.open(&t.Webhook); err != nil {
+				bad = append(bad, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
+				due = t.Delivery.CreatedAt
 				continue
 			}
 			tasks = append(tasks, t)
 		}
 		receipts[i].Tasks = tasks
+	}
+	if len(bad) > 0 {
+		// If this fails, the leases expire and the same happens later.
+		_ = s.Store.DeliveryRelease(context.WithoutCancel(ctx), bad, due)
 	}
 	return receipts, nil
 }
