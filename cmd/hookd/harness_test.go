@@ -62,6 +62,10 @@ func backends() []backend {
 	}
 }
 
+// testEncryptionKey is the HOOKD_ENCRYPTION_KEY of servers on
+// PostgreSQL, where one is required; the same for every node of a test.
+const testEncryptionKey = "aG9va2QgZTJlIHRlc3RzIGVuY3J5cHRpb24ga2V5ISE="
+
 // forEachBackend runs f as a subtest on each backend.
 func forEachBackend(t *testing.T, f func(t *testing.T, dbURL string)) {
 	for _, b := range backends() {
@@ -118,6 +122,9 @@ func environ(env map[string]string) []string {
 func startServer(t *testing.T, env map[string]string) *server {
 	t.Helper()
 	full := map[string]string{"HOOKD_ADDR": "127.0.0.1:0", "HOOKD_LOG_LEVEL": "debug"}
+	if strings.HasPrefix(env["HOOKD_DATABASE_URL"], "postgres") {
+		full["HOOKD_ENCRYPTION_KEY"] = testEncryptionKey // required there
+	}
 	for k, v := range env {
 		full[k] = v
 	}

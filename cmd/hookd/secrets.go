@@ -27,8 +27,10 @@ func encryptionKeys(c *config, log *slog.Logger) (*secrets.Keyring, error) {
 	}
 	path, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:")
 	if !ok {
-		log.Warn("webhook secrets are stored unencrypted: set HOOKD_ENCRYPTION_KEY (the same on every node) to encrypt them")
-		return c.EncryptionKeys, nil
+		// Nowhere to keep a key that the database's own dump would not
+		// hold, and every node needs the same one: the operator gives it.
+		return nil, errors.New("HOOKD_ENCRYPTION_KEY: required with PostgreSQL, so that the database alone never reveals a webhook secret; " +
+			"generate one with `openssl rand -base64 32` and give every node the same (secrets stored unencrypted by an earlier hookd are still read, and `hookd migrate --reencrypt` encrypts them)")
 	}
 	return sqliteKeyFile(path+".key", log)
 }

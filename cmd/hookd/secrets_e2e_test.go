@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookd/hookd/internal/secrets"
+	"github.com/hookd/hookd/internal/store/postgres"
 	"github.com/hookd/hookd/internal/signing"
 )
 
@@ -206,4 +207,14 @@ func randomBytes(t *testing.T, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// On PostgreSQL there is no place for a key the database's dump would not
+// hold, so serve refuses to start without one, and says how to make one.
+func TestPostgresNeedsEncryptionKey(t *testing.T) {
+	dbURL := postgres.TestURL(t)
+	_, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ADDR": "127.0.0.1:0"}, "serve")
+	if err == nil || !strings.Contains(errOut, "HOOKD_ENCRYPTION_KEY: required with PostgreSQL") || !strings.Contains(errOut, "openssl rand -base64 32") {
+		t.Fatalf("serve without a key on PostgreSQL: %v\n%s", err, errOut)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +19,14 @@ import (
 	"syscall"
 	"time"
 )
+
+// benchEncryptionKey encrypts the secrets of the bench's throwaway
+// PostgreSQL databases (a key is required there).
+var benchEncryptionKey = func() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}()
 
 // process is a `hookd serve` the bench started.
 type process struct {
@@ -65,6 +75,10 @@ func (r *runner) tryStartHookd(ctx context.Context, dbURL string, extra map[stri
 		if !r.exported(name) {
 			env[name] = "0"
 		}
+	}
+	// PostgreSQL needs a key for webhook secrets, the same on every node.
+	if strings.HasPrefix(dbURL, "postgres") && !r.exported("HOOKD_ENCRYPTION_KEY") && !r.exported("HOOKD_ENCRYPTION_KEY_FILE") {
+		env["HOOKD_ENCRYPTION_KEY"] = benchEncryptionKey
 	}
 	for k, v := range extra {
 		env[k] = v
