@@ -175,6 +175,12 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 		b.Queue(`UPDATE events SET idempotency_key = NULL
 			WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))`, in.unkeyOrg, in.unkey)
 	}
+	var e struct {
+		org, id                     []uuid.UUID
+		at                          []time.Time
+		typ, project, mode, payload []string
+		key                         []*string
+	}
 	var d struct {
 		org, id, hook, event []uuid.UUID
 		typ, status          []string
@@ -184,12 +190,9 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 	leaseLeft := in.lease.Limit
 	for _, i := range in.inserts {
 		ev := in.events[i]
-		// A concurrent intake may have committed the same key since we
-		// looked (or be about to: the index makes us wait for it); then
-		// this insert does nothing and the event is replayed.
-		b.Queue(`INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
-			ev.OrganizationID, ev.ID, ts(ev.CreatedAt), string(ev.Type), in.keys[i], ev.ProjectName, string(ev.EnvironmentMode), []byte(ev.Payload))
+		e.org, e.id, e.at = append(e.org, ev.OrganizationID), append(e.id, ev.ID), append(e.at, ts(ev.CreatedAt))
+		e.typ, e.project, e.mode = append(e.typ, string(ev.Type)), append(e.project, ev.ProjectName), append(e.mode, string(ev.EnvironmentMode))
+		e.payload, e.key = append(e.payload, string(ev.Payload)), append(e.key, in.keys[i])
 		var stored *webhook.Event // ev as DeliveryClaim would read it back
 		for _, w := range in.targets[i] {
 			id, at := uuid.Must(uuid.NewV7()), ts(ev.CreatedAt)
@@ -218,16 +221,34 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 			d.due = append(d.due, due)
 		}
 	}
-	// The EXISTS clauses drop the deliveries of events that lost the key
-	// race, and of webhooks deleted since they were read; RETURNING says
-	// what was really inserted.
-	b.Queue(`INSERT INTO deliveries (organization_id, id, webhook_id, event_id, event_type, created_at, updated_at, due_at, status)
-		SELECT x.org, x.id, x.hook, x.event, x.typ, x.at, x.at, x.due, x.status
-		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[])
-			AS x(org, id, hook, event, typ, at, due, status)
-		WHERE EXISTS (SELECT 1 FROM events e WHERE e.organization_id = x.org AND e.id = x.event)
-		  AND EXISTS (SELECT 1 FROM webhooks w WHERE w.organization_id = x.org AND w.id = x.hook)
-		RETURNING organization_id, event_id, id`,
+	// One statement stores the events and the deliveries of those really
+	// stored. A concurrent intake may have committed an event's key since
+	// we looked (or be about to: the index makes us wait for it); then
+	// that event is not inserted, and replayed. Joining the deliveries to
+	// the events just inserted, rather than checking the events table,
+	// keeps the cost of a batch independent of the table's size (a check
+	// planned while the table was small scanned all of it). The EXISTS
+	// drops deliveries to webhooks deleted since they were read.
+	b.Queue(`WITH ev AS (
+			INSERT INTO events (`+eventCols+`)
+			SELECT org, id, at, typ, key, project, mode, payload::json
+			FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+				AS e(org, id, at, typ, key, project, mode, payload)
+			ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			RETURNING organization_id, id
+		), d AS (
+			INSERT INTO deliveries (organization_id, id, webhook_id, event_id, event_type, created_at, updated_at, due_at, status)
+			SELECT x.org, x.id, x.hook, x.event, x.typ, x.at, x.at, x.due, x.status
+			FROM unnest($9::uuid[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::text[])
+				AS x(org, id, hook, event, typ, at, due, status)
+			JOIN ev ON ev.organization_id = x.org AND ev.id = x.event
+			WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.organization_id = x.org AND w.id = x.hook)
+			RETURNING organization_id, event_id, id
+		)
+		SELECT organization_id, id, NULL::uuid FROM ev
+		UNION ALL
+		SELECT organization_id, event_id, id FROM d`,
+		e.org, e.id, e.at, e.typ, e.key, e.project, e.mode, e.payload,
 		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status)
 	// Deliveries not leased to the caller are for any node to claim: tell
 	// the listening nodes (the notification goes out at commit).
@@ -243,31 +264,27 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 			return nil, err
 		}
 	}
-	for _, i := range in.inserts {
-		tag, err := br.Exec()
-		if err != nil {
-			return nil, err
-		}
-		if tag.RowsAffected() == 0 {
-			lost = append(lost, i)
-		}
-	}
 	rows, err := br.Query()
 	if err != nil {
 		return nil, err
 	}
 	type eventKey struct{ org, id uuid.UUID }
+	inserted := map[eventKey]bool{}
 	created := map[eventKey][]uuid.UUID{}
 	for rows.Next() {
 		var (
 			k  eventKey
-			id uuid.UUID
+			id *uuid.UUID // NULL: an event row, else a delivery of event k
 		)
 		if err := rows.Scan(&k.org, &k.id, &id); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		created[k] = append(created[k], id)
+		if id == nil {
+			inserted[k] = true
+		} else {
+			created[k] = append(created[k], *id)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -281,7 +298,12 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 
 	for _, i := range in.inserts {
 		ev := in.events[i]
-		ids := created[eventKey{ev.OrganizationID, ev.ID}]
+		k := eventKey{ev.OrganizationID, ev.ID}
+		if !inserted[k] {
+			lost = append(lost, i)
+			continue
+		}
+		ids := created[k]
 		if ids == nil {
 			ids = []uuid.UUID{}
 		}
