@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -48,18 +47,10 @@ type auditPage struct {
 // listAudit pages through the organization's audit trail, newest first,
 // with the cursor and limit of the delivery list.
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
-	p := webhook.AuditListParams{OrganizationID: org, Limit: 50}
-	q := r.URL.Query()
+	p := webhook.AuditListParams{OrganizationID: org}
 	var err error
-	if v := q.Get("cursor"); v != "" {
-		if p.Before, err = uuid.Parse(v); err != nil {
-			return webhook.Invalid("cursor", "is not a cursor returned by this endpoint")
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		if p.Limit, err = strconv.Atoi(v); err != nil || p.Limit < 1 || p.Limit > 100 {
-			return webhook.Invalid("limit", "must be a whole number from 1 to 100")
-		}
+	if p.Before, p.Limit, err = pageQuery(r.URL.Query()); err != nil {
+		return err
 	}
 	list, err := s.store.AuditList(r.Context(), p)
 	if err != nil {
@@ -70,8 +61,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, org uuid.UUID
 		page.Results[i] = newAuditEntryResponse(e)
 	}
 	if len(list) == p.Limit {
-		next := list[len(list)-1].ID.String()
-		page.NextCursor = &next
+		page.NextCursor = nextCursor(list[len(list)-1].ID)
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil

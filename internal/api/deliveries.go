@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -49,7 +50,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, org uuid
 	if err != nil {
 		return err
 	}
-	p := webhook.DeliveryListParams{OrganizationID: org, WebhookID: h.ID, Limit: 50}
+	p := webhook.DeliveryListParams{OrganizationID: org, WebhookID: h.ID}
 	q := r.URL.Query()
 	if v := q.Get("status"); v != "" {
 		p.Status = webhook.DeliveryStatus(v)
@@ -57,15 +58,8 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, org uuid
 			return webhook.Invalid("status", "must be one of pending, running, succeeded, failed")
 		}
 	}
-	if v := q.Get("cursor"); v != "" {
-		if p.Before, err = uuid.Parse(v); err != nil {
-			return webhook.Invalid("cursor", "is not a cursor returned by this endpoint")
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		if p.Limit, err = strconv.Atoi(v); err != nil || p.Limit < 1 || p.Limit > 100 {
-			return webhook.Invalid("limit", "must be a whole number from 1 to 100")
-		}
+	if p.Before, p.Limit, err = pageQuery(q); err != nil {
+		return err
 	}
 	list, err := s.store.DeliveryList(r.Context(), p)
 	if err != nil {
@@ -76,11 +70,34 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, org uuid
 		page.Results[i] = newDeliveryResponse(d)
 	}
 	if len(list) == p.Limit {
-		next := list[len(list)-1].ID.String()
-		page.NextCursor = &next
+		page.NextCursor = nextCursor(list[len(list)-1].ID)
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
+}
+
+// pageQuery reads the cursor and limit every paginated list takes: the
+// cursor is the last ID of the previous page (lists are newest first and
+// IDs are UUIDv7), the limit 1 to 100, 50 by default.
+func pageQuery(q url.Values) (before uuid.UUID, limit int, err error) {
+	limit = 50
+	if v := q.Get("cursor"); v != "" {
+		if before, err = uuid.Parse(v); err != nil {
+			return uuid.Nil, 0, webhook.Invalid("cursor", "is not a cursor returned by this endpoint")
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 100 {
+			return uuid.Nil, 0, webhook.Invalid("limit", "must be a whole number from 1 to 100")
+		}
+	}
+	return before, limit, nil
+}
+
+// nextCursor is the cursor of the page after a full one ending at last.
+func nextCursor(last uuid.UUID) *string {
+	s := last.String()
+	return &s
 }
 
 func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
