@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookd/hookd/internal/secrets"
-	"github.com/hookd/hookd/internal/store/postgres"
 	"github.com/hookd/hookd/internal/signing"
+	"github.com/hookd/hookd/internal/store/postgres"
 )
 
 // TestSecretsEncryptedAtRest creates a webhook with a secret and checks
