@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -299,5 +302,27 @@ func TestListenDue(t *testing.T) {
 	cancel()
 	if err := <-stopped; err != nil {
 		t.Fatalf("ListenDue after its context ended: %v", err)
+	}
+}
+
+// Both backends number their migrations the same, so one number means
+// one schema change whichever database holds it.
+func TestMigrationNumbersMatchSQLite(t *testing.T) {
+	numbers := func(dir string) []string {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			if n, _, ok := strings.Cut(e.Name(), "_"); ok && strings.HasSuffix(e.Name(), ".sql") {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	pg, lite := numbers("migrations"), numbers("../sqlite/migrations")
+	if len(pg) == 0 || !slices.Equal(pg, lite) {
+		t.Fatalf("migration numbers differ: postgres %v, sqlite %v", pg, lite)
 	}
 }
