@@ -160,7 +160,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 	if pg, ok := db.(*postgres.DB); ok && c.Role == "all" {
-		go listenDue(bg, pg, dispatcher.Wake, log)
+		wg.Go(func() { listenDue(bg, pg, dispatcher.Wake, log) })
 	}
 	go func() {
 		defer wg.Done()

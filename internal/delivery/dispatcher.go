@@ -216,19 +216,25 @@ func (d *Dispatcher) claim(ctx context.Context) bool {
 		return false
 	}
 	d.mu.Lock()
+	// Intake may have reserved room meanwhile: held can pass maxHeld by
+	// at most one claim.
 	d.held += len(tasks)
-	d.start(tasks)
+	for _, t := range tasks {
+		d.start(t)
+	}
 	d.mu.Unlock()
 	return len(tasks) == limit
 }
 
 // Reserve sets room aside for up to n deliveries that intake is about to
 // lease to this dispatcher (see webhook.Lease), and says for how many and
-// until when. It grants none unless Run is delivering.
+// until when. It grants none unless Run is delivering, and only while the
+// dispatcher is less than half full, so that claims (retries, other
+// nodes' deliveries, what intake could not lease) always find room.
 func (d *Dispatcher) Reserve(n int) (int, time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n = min(n, maxHeld-d.held)
+	n = min(n, maxHeld/2-d.held)
 	if !d.running || n <= 0 {
 		return 0, time.Time{}
 	}
@@ -238,40 +244,47 @@ func (d *Dispatcher) Reserve(n int) (int, time.Time) {
 
 // Send takes the deliveries leased at intake under a reservation of that
 // many (fewer, or none when the commit failed, frees the rest) and sends
-// them like claimed ones. If Run has stopped meanwhile, it gives them
-// back, due now, for the next dispatcher to claim.
+// them like claimed ones. It gives back, due now, those it should not
+// hold: all of them if Run has stopped meanwhile; those of a webhook
+// whose queue is full (a slow target must not fill the dispatcher, as
+// claims skip such webhooks); and those whose lease can no longer cover a
+// request (a commit that took very long), which another node may claim.
 func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int) {
 	d.mu.Lock()
 	d.held -= reserved - len(tasks)
+	var back []webhook.DeliveryRef
 	if d.running {
-		d.start(tasks)
-		d.mu.Unlock()
-		return
-	}
-	d.held -= len(tasks)
-	d.mu.Unlock()
-	if len(tasks) > 0 {
-		refs := make([]webhook.DeliveryRef, len(tasks))
-		for i, t := range tasks {
-			refs[i] = webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID}
+		latest := d.cfg.Now().Add(d.cfg.Timeout + 5*time.Second)
+		for _, t := range tasks {
+			if len(d.queued[t.Webhook.ID]) < maxQueuedPerWebhook && !t.Delivery.DueAt.Before(latest) {
+				d.start(t)
+				continue
+			}
+			back = append(back, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
 		}
-		d.release(refs)
+	} else {
+		for _, t := range tasks {
+			back = append(back, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
+		}
+	}
+	d.held -= len(back)
+	d.mu.Unlock()
+	if len(back) > 0 {
+		d.release(back)
 	}
 }
 
-// start sends the tasks, or queues those whose webhook has all its
-// in-flight slots taken; d.mu is held, d.running is true, and d.held
-// counts the tasks already.
-func (d *Dispatcher) start(tasks []*webhook.Task) {
-	for _, t := range tasks {
-		id := t.Webhook.ID
-		if d.inflight[id] < d.cfg.MaxInflightPerWebhook {
-			d.inflight[id]++
-			d.sends.Add(1)
-			go d.sendAll(d.sendCtx, t)
-		} else {
-			d.queued[id] = append(d.queued[id], t)
-		}
+// start sends t, or queues it if its webhook has all its in-flight
+// slots taken; d.mu is held, d.running is true, and d.held counts t
+// already.
+func (d *Dispatcher) start(t *webhook.Task) {
+	id := t.Webhook.ID
+	if d.inflight[id] < d.cfg.MaxInflightPerWebhook {
+		d.inflight[id]++
+		d.sends.Add(1)
+		go d.sendAll(d.sendCtx, t)
+	} else {
+		d.queued[id] = append(d.queued[id], t)
 	}
 }
 

@@ -1,0 +1,199 @@
+package delivery
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/store/sqlite"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// counting is the real SQLite store, counting the deliveries given back
+// and completed, so a test can check every task handed to the dispatcher
+// ends one way or the other.
+type counting struct {
+	*sqlite.DB
+	mu                  sync.Mutex
+	released, completed int
+}
+
+func (s *counting) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, at time.Time) error {
+	s.mu.Lock()
+	s.released += len(refs)
+	s.mu.Unlock()
+	return s.DB.DeliveryRelease(ctx, refs, at)
+}
+
+func (s *counting) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) error {
+	s.mu.Lock()
+	s.completed += len(outcomes)
+	s.mu.Unlock()
+	return s.DB.DeliveryComplete(ctx, outcomes)
+}
+
+func (s *counting) counts() (released, completed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.released, s.completed
+}
+
+func newStore(t *testing.T) *counting {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hookd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &counting{DB: db}
+}
+
+func createWebhook(t *testing.T, s webhook.Store, url string) *webhook.Webhook {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: uuid.New(), CreatedAt: now, UpdatedAt: now,
+		Kind: webhook.KindStandard, TargetURL: url, Enabled: true, Events: webhook.EventTypes}
+	if err := s.WebhookCreate(context.Background(), w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// startDispatcher runs d until the test ends and returns once it takes
+// deliveries from intake.
+func startDispatcher(t *testing.T, d *Dispatcher) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if n, _ := d.Reserve(1); n == 1 {
+			d.Send(nil, 1)
+			return stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher did not start")
+		}
+	}
+}
+
+// intake commits n events for w's organization, leasing what d grants.
+func intake(t *testing.T, s webhook.Store, d *Dispatcher, w *webhook.Webhook, n int) {
+	t.Helper()
+	events := make([]*webhook.Event, n)
+	for i := range events {
+		events[i] = &webhook.Event{OrganizationID: w.OrganizationID, CreatedAt: time.Now().UTC(), Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	granted, until := d.Reserve(n)
+	rs, err := s.EventsCreate(context.Background(), events, webhook.Lease{Until: until, Limit: granted})
+	if err != nil {
+		d.Send(nil, granted)
+		t.Fatal(err)
+	}
+	var tasks []*webhook.Task
+	for _, r := range rs {
+		tasks = append(tasks, r.Tasks...)
+	}
+	if len(tasks) != granted {
+		t.Fatalf("%d deliveries leased, %d granted", len(tasks), granted)
+	}
+	d.Send(tasks, granted)
+}
+
+// A webhook whose target hangs keeps MaxInflightPerWebhook requests and
+// one full queue: what intake leased beyond that goes back to the store,
+// due now, instead of filling the dispatcher ahead of every other webhook.
+func TestSendCapsAHungWebhook(t *testing.T) {
+	block := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hung.Close)
+	t.Cleanup(func() { close(block) })
+	s := newStore(t)
+	w := createWebhook(t, s, hung.URL)
+	d := New(Config{Store: s, Client: hung.Client(), Timeout: 30 * time.Second, StopGrace: 50 * time.Millisecond,
+		MaxInflightPerWebhook: 8, PollInterval: time.Hour})
+	stop := startDispatcher(t, d)
+
+	intake(t, s, d, w, 600)
+	d.mu.Lock()
+	held, queued := d.held, len(d.queued[w.ID])
+	d.mu.Unlock()
+	if held != 8+maxQueuedPerWebhook || queued != maxQueuedPerWebhook {
+		t.Fatalf("holding %d deliveries (%d queued); want %d in flight and %d queued", held, queued, 8, maxQueuedPerWebhook)
+	}
+	pending, err := s.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: w.OrganizationID,
+		WebhookID: w.ID, Status: webhook.DeliveryPending, Limit: 1000})
+	if err != nil || len(pending) != 600-held {
+		t.Fatalf("%d deliveries given back pending (%v), want %d", len(pending), err, 600-held)
+	}
+
+	// A stop gives back the queue and ends the hung requests.
+	stop()
+	released, completed := s.counts()
+	if d.held != 0 || released+completed != 600 {
+		t.Fatalf("after the stop: holding %d, %d given back and %d recorded of 600", d.held, released, completed)
+	}
+}
+
+// Reservations and hand-overs racing with a stop: every task handed over
+// is sent or given back, and no room stays reserved.
+func TestSendRacesStop(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(ok.Close)
+	for round := range 10 {
+		s := newStore(t)
+		w := createWebhook(t, s, ok.URL)
+		d := New(Config{Store: s, Client: ok.Client(), Timeout: time.Second, PollInterval: time.Hour})
+		stop := startDispatcher(t, d)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		sent := 0
+		for range 4 {
+			wg.Go(func() {
+				for range 20 {
+					granted, until := d.Reserve(3)
+					events := make([]*webhook.Event, 3)
+					for i := range events {
+						events[i] = &webhook.Event{OrganizationID: w.OrganizationID, CreatedAt: time.Now().UTC(),
+							Type: webhook.EventDeploymentStarted, ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+					}
+					rs, err := s.EventsCreate(context.Background(), events, webhook.Lease{Until: until, Limit: granted})
+					var tasks []*webhook.Task
+					if err == nil {
+						for _, r := range rs {
+							tasks = append(tasks, r.Tasks...)
+						}
+					}
+					mu.Lock()
+					sent += len(tasks)
+					mu.Unlock()
+					d.Send(tasks, granted)
+				}
+			})
+		}
+		time.Sleep(time.Duration(round) * time.Millisecond)
+		stop()
+		wg.Wait()
+		released, completed := s.counts()
+		if d.held != 0 || released+completed != sent {
+			t.Fatalf("round %d: holding %d after the stop; %d given back and %d recorded of %d handed over", round, d.held, released, completed, sent)
+		}
+	}
+}
