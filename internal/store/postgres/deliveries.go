@@ -236,8 +236,8 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 		return translate(err)
 	}
 	// A node stopping gives its deliveries back: another can take them now.
-	_, err = db.pool.Exec(ctx, notifyDue)
-	return translate(err)
+	db.notifier.notify()
+	return nil
 }
 
 func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*webhook.Delivery, error) {
@@ -255,8 +255,7 @@ func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID,
 	if err != nil {
 		return nil, translate(err)
 	}
-	// Best effort: without it, a node's polling finds the delivery.
-	_, _ = db.pool.Exec(ctx, notifyDue)
+	db.notifier.notify()
 	return d, nil
 }
 

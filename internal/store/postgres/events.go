@@ -64,6 +64,13 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 	if err != nil {
 		return nil, err
 	}
+	// Deliveries not leased to the caller are for any node to claim.
+	for _, r := range receipts {
+		if !r.Replayed && r.Deliveries > len(r.Tasks) {
+			db.notifier.notify()
+			break
+		}
+	}
 	return receipts, nil
 }
 
@@ -250,12 +257,6 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 		SELECT organization_id, event_id, id FROM d`,
 		e.org, e.id, e.at, e.typ, e.key, e.project, e.mode, e.payload,
 		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status)
-	// Deliveries not leased to the caller are for any node to claim: tell
-	// the listening nodes (the notification goes out at commit).
-	notify := len(d.id) > len(leased)
-	if notify {
-		b.Queue(notifyDue)
-	}
 
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
@@ -289,11 +290,6 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
-	}
-	if notify {
-		if _, err := br.Exec(); err != nil {
-			return nil, err
-		}
 	}
 
 	for _, i := range in.inserts {

@@ -3,17 +3,64 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // dueChannel is where nodes say they queued deliveries any node may send
 // now, so the others claim them at once instead of at their next poll.
 const dueChannel = "hookd_due"
 
-// notifyDue is queued with the writes it announces: PostgreSQL delivers a
-// notification only when (and if) its transaction commits.
 const notifyDue = `SELECT pg_notify('` + dueChannel + `', '')`
+
+// notifyEvery is the shortest time between two notifications of a node.
+const notifyEvery = 50 * time.Millisecond
+
+// notifier tells the other nodes that deliveries are due, after the
+// commit that made them and outside any transaction: PostgreSQL
+// serializes the commits of all transactions that NOTIFY on one global
+// lock, which would have made every intake commit of the cluster wait in
+// line. It sends at most one notification per notifyEvery (a request in
+// the meantime is sent at the end of the window), on its own goroutine,
+// and gives up on failure: notifications only hasten the work, polling
+// finds every delivery anyway.
+type notifier struct {
+	pool    *pgxpool.Pool
+	mu      sync.Mutex
+	sending bool // a goroutine is sending, or waiting out its window
+	again   bool // a request came while it was
+}
+
+func (n *notifier) notify() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sending {
+		n.again = true
+		return
+	}
+	n.sending = true
+	go n.send()
+}
+
+func (n *notifier) send() {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = n.pool.Exec(ctx, notifyDue)
+		cancel()
+		time.Sleep(notifyEvery)
+		n.mu.Lock()
+		if !n.again {
+			n.sending = false
+			n.mu.Unlock()
+			return
+		}
+		n.again = false
+		n.mu.Unlock()
+	}
+}
 
 // ListenDue calls wake each time a node (this one included) queues
 // deliveries that are due now, until ctx ends or the connection fails,

@@ -24,7 +24,8 @@ import (
 
 // DB is a pool of connections to one hookd database.
 type DB struct {
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	notifier *notifier
 }
 
 var _ webhook.Store = (*DB)(nil)
@@ -40,7 +41,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: pool, notifier: &notifier{pool: pool}}, nil
 }
 
 // Pool returns the underlying pool, for what the Store does not cover
