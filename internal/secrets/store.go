@@ -14,8 +14,8 @@ import (
 // Store is a webhook.Store whose webhook secrets are sealed in the
 // database: it seals Webhook.TargetSecret and Webhook.PreviousSecret on
 // WebhookCreate and WebhookUpdate, and opens them in what WebhookGet,
-// WebhookList and DeliveryClaim return. Everything else goes to the
-// embedded Store as is.
+// WebhookList, DeliveryClaim and EventsCreate (the deliveries leased at
+// intake) return. Everything else goes to the embedded Store as is.
 type Store struct {
 	webhook.Store
 	Keys *Keyring
