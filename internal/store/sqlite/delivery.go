@@ -85,7 +85,7 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 			}
 			receipts = append(receipts, r)
 		}
-		return nil
+		return c.flush()
 	})
 	if err != nil {
 		return nil, err
@@ -100,35 +100,59 @@ type eventCreator struct {
 	tx    *txn
 	hooks map[uuid.UUID][]*webhook.Webhook
 	lease webhook.Lease // Limit counts down as deliveries are leased
-	rows  []any         // the delivery rows of one event, deliveryParams values each
+	// The rows decided but not yet written, eventParams and
+	// deliveryParams values each: written together by flush.
+	events, deliveries []any
+	pending            []uuid.UUID // the events of c.events
 }
 
-// Deliveries are inserted with multi-row INSERTs of a few fixed sizes, so
-// an event matching 100 webhooks takes 4 statements rather than 100, and
-// the statement cache holds one statement per size.
+// Events and deliveries are written with multi-row INSERTs of a few fixed
+// sizes, so a batch of 32 events takes a few statements rather than 64,
+// an event matching 100 webhooks 4 rather than 100, and the statement
+// cache holds one statement per size.
 var (
 	deliveryChunks  = []int{64, 16, 4, 1}
 	deliveryInserts = map[int]string{}
+	eventInserts    = map[int]string{}
 )
 
-const deliveryParams = 9
+const (
+	deliveryParams = 9
+	eventParams    = 8
+)
 
 func init() {
 	for _, n := range deliveryChunks {
 		deliveryInserts[n] = `INSERT INTO deliveries (` + deliveryColumns + `) VALUES ` +
 			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?), `, n), ", ")
+		eventInserts[n] = `INSERT INTO events (` + eventColumns + `) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
 	}
 }
 
-// insertDeliveries writes c.rows.
-func (c *eventCreator) insertDeliveries() error {
-	rows := c.rows
+// flush writes the events and deliveries decided so far.
+func (c *eventCreator) flush() error {
+	if err := c.insert(eventInserts, eventParams, c.events); err != nil {
+		if webhook.ErrorCode(translate(err)) == webhook.EConflict && len(c.pending) == 1 {
+			return webhook.Errorf(webhook.EConflict, "event %s already exists", c.pending[0])
+		}
+		// With several events, the caller's retry one by one says which.
+		return err
+	}
+	if err := c.insert(deliveryInserts, deliveryParams, c.deliveries); err != nil {
+		return err
+	}
+	c.events, c.deliveries, c.pending = c.events[:0], c.deliveries[:0], c.pending[:0]
+	return nil
+}
+
+func (c *eventCreator) insert(statements map[int]string, params int, rows []any) error {
 	for _, n := range deliveryChunks {
-		for len(rows) >= n*deliveryParams {
-			if _, err := c.tx.ExecContext(c.ctx, deliveryInserts[n], rows[:n*deliveryParams]...); err != nil {
+		for len(rows) >= n*params {
+			if _, err := c.tx.ExecContext(c.ctx, statements[n], rows[:n*params]...); err != nil {
 				return err
 			}
-			rows = rows[n*deliveryParams:]
+			rows = rows[n*params:]
 		}
 	}
 	return nil
@@ -161,6 +185,10 @@ func (c *eventCreator) create(ev *webhook.Event) (webhook.EventReceipt, error) {
 		ev.ID = id
 	}
 	if ev.IdempotencyKey != "" {
+		// The key's holder may be an event of this batch not written yet.
+		if err := c.flush(); err != nil {
+			return webhook.EventReceipt{}, err
+		}
 		var (
 			id      uuid.UUID
 			created int64
@@ -209,18 +237,12 @@ func (c *eventCreator) create(ev *webhook.Event) (webhook.EventReceipt, error) {
 		}
 	}
 
-	if _, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.OrganizationID, ev.ID, micros(ev.CreatedAt), ev.Type, nilIfEmpty(ev.IdempotencyKey), ev.ProjectName,
-		ev.EnvironmentMode, []byte(ev.Payload)); err != nil {
-		if webhook.ErrorCode(translate(err)) == webhook.EConflict {
-			return webhook.EventReceipt{}, webhook.Errorf(webhook.EConflict, "event %s already exists", ev.ID)
-		}
-		return webhook.EventReceipt{}, err
-	}
+	c.events = append(c.events, ev.OrganizationID, ev.ID, micros(ev.CreatedAt), ev.Type, nilIfEmpty(ev.IdempotencyKey),
+		ev.ProjectName, ev.EnvironmentMode, []byte(ev.Payload))
+	c.pending = append(c.pending, ev.ID)
 	r := webhook.EventReceipt{ID: ev.ID, CreatedAt: fromMicros(micros(ev.CreatedAt)), DeliveryIDs: make([]uuid.UUID, 0, len(targets))}
 	at := micros(ev.CreatedAt)
 	var stored *webhook.Event // ev as DeliveryClaim would read it back
-	c.rows = c.rows[:0]
 	for _, w := range targets {
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -231,7 +253,7 @@ func (c *eventCreator) create(ev *webhook.Event) (webhook.EventReceipt, error) {
 			c.lease.Limit--
 			status, due = webhook.DeliveryRunning, micros(c.lease.Until)
 		}
-		c.rows = append(c.rows, ev.OrganizationID, id, w.ID, ev.ID, at, at, status, due, ev.Type)
+		c.deliveries = append(c.deliveries, ev.OrganizationID, id, w.ID, ev.ID, at, at, status, due, ev.Type)
 		r.DeliveryIDs = append(r.DeliveryIDs, id)
 		if status == webhook.DeliveryRunning {
 			if stored == nil {
@@ -245,9 +267,6 @@ func (c *eventCreator) create(ev *webhook.Event) (webhook.EventReceipt, error) {
 				Webhook: *w,
 			})
 		}
-	}
-	if err := c.insertDeliveries(); err != nil {
-		return webhook.EventReceipt{}, err
 	}
 	r.Deliveries = len(r.DeliveryIDs)
 	return r, nil
