@@ -268,9 +268,20 @@ func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int) {
 		}
 	}
 	d.held -= len(back)
+	if len(back) > 0 && d.running {
+		// Not on the caller's time: intake answers its requests after
+		// Send. Added under d.mu while running, so Run waits for it.
+		refs := back
+		d.releases.Add(1)
+		go func() {
+			defer d.releases.Done()
+			d.release(refs)
+		}()
+		back = nil
+	}
 	d.mu.Unlock()
 	if len(back) > 0 {
-		d.release(back)
+		d.release(back) // Run has stopped: nobody else would wait for it
 	}
 }
 
