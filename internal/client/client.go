@@ -24,6 +24,13 @@ type Client struct {
 	base string
 	auth string
 	http *http.Client
+	// Retries is how many times a request answered 429 or 503 with a
+	// Retry-After of at most MaxRetryAfter is sent again, after that
+	// wait. hookd gives those answers before storing anything (a rate
+	// limit, a saturated database, a stopping node), so a retry cannot
+	// make a duplicate.
+	Retries       int
+	MaxRetryAfter time.Duration
 }
 
 // New returns a client for the server at baseURL. The token is either an
@@ -32,7 +39,7 @@ func New(baseURL, token string, httpClient *http.Client) *Client {
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
-	c := &Client{base: strings.TrimRight(baseURL, "/"), http: httpClient}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), http: httpClient, Retries: 3, MaxRetryAfter: 30 * time.Second}
 	switch {
 	case token == "":
 	case strings.Count(token, ".") == 2:
@@ -344,26 +351,60 @@ const maxAnswer = 64 << 20
 // do sends one request and decodes a 2xx answer into out (when not nil)
 // or any other answer into an *APIError.
 func (c *Client) do(ctx context.Context, method, path string, header http.Header, body, out any) error {
-	var r io.Reader
+	var b []byte
 	if body != nil {
-		b, ok := body.(json.RawMessage)
-		if !ok {
+		var ok bool
+		if b, ok = body.(json.RawMessage); !ok {
 			var err error
 			if b, err = json.Marshal(body); err != nil {
 				return err
 			}
 		}
-		r = bytes.NewReader(b)
+	}
+	for try := 0; ; try++ {
+		status, data, wait, err := c.send(ctx, method, path, header, body != nil, b)
+		if err != nil {
+			return err
+		}
+		if status >= 200 && status <= 299 {
+			if out == nil {
+				return nil
+			}
+			if err := json.Unmarshal(data, out); err != nil {
+				return fmt.Errorf("%s %s: the server answered %d with a body that is not the expected JSON: %w", method, path, status, err)
+			}
+			return nil
+		}
+		if wait <= 0 || wait > c.MaxRetryAfter || try >= c.Retries {
+			return newAPIError(status, data)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return newAPIError(status, data)
+		case <-t.C:
+		}
+	}
+}
+
+// send makes one request and returns the answer's status and body, and
+// how long to wait before sending it again when the answer is a 429 or
+// a 503 with a Retry-After in seconds (zero otherwise).
+func (c *Client) send(ctx context.Context, method, path string, header http.Header, hasBody bool, body []byte) (int, []byte, time.Duration, error) {
+	var r io.Reader
+	if hasBody {
+		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
 	if err != nil {
-		return err
+		return 0, nil, 0, err
 	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
+	if hasBody {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.auth != "" {
@@ -371,23 +412,20 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, 0, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+		return 0, nil, 0, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return newAPIError(resp.StatusCode, data)
+	var wait time.Duration
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			wait = time.Duration(s) * time.Second
+		}
 	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: the server answered %d with a body that is not the expected JSON: %w", method, path, resp.StatusCode, err)
-	}
-	return nil
+	return resp.StatusCode, data, wait, nil
 }
 
 // newAPIError decodes the API's error body. Something in between (a proxy,

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
+	"time"
 )
 
 // seen is what the fake server got.
@@ -145,5 +147,57 @@ func TestErrors(t *testing.T) {
 	srv, _ := fakeAPI(t, 200, "not json")
 	if _, err := New(srv.URL, "t", nil).GetWebhook(context.Background(), "o", "w1"); err == nil {
 		t.Fatal("no error for a body that is not JSON")
+	}
+}
+
+// A 429 or 503 with Retry-After is sent again after that wait, body and
+// headers unchanged, a few times at most; a longer wait is not waited.
+func TestRetryAfter(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		times []time.Time
+		keys  []string
+		fails = 1
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		times = append(times, time.Now())
+		keys = append(keys, r.Header.Get("Idempotency-Key")+" "+string(b))
+		if len(times) <= fails {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"status":429,"error":"Too Many Requests","detail":"slow down"}`)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"id":"e1","created_at":"2026-01-02T03:04:05Z","deliveries":1}`)
+	}))
+	t.Cleanup(srv.Close)
+
+	c := New(srv.URL, "t", nil)
+	got, err := c.EmitDeploymentEvent(context.Background(), "o", map[string]string{"event_type": "DEPLOYMENT_STARTED"}, "k1")
+	if err != nil || got.ID != "e1" {
+		t.Fatalf("after one 429: %+v, %v", got, err)
+	}
+	if len(times) != 2 || times[1].Sub(times[0]) < 900*time.Millisecond || keys[0] != keys[1] {
+		t.Fatalf("%d requests, %v apart, %q: want the same request again a second later", len(times), times[len(times)-1].Sub(times[0]), keys)
+	}
+
+	// Always refused: the first try and Retries more, then the error.
+	times, keys, fails = nil, nil, 100
+	c.Retries = 1
+	_, err = c.EmitDeploymentEvent(context.Background(), "o", map[string]string{}, "k2")
+	var e *APIError
+	if !errors.As(err, &e) || e.Status != 429 || len(times) != 2 {
+		t.Fatalf("%d requests, %v; want 2 and the 429", len(times), err)
+	}
+
+	// A wait longer than MaxRetryAfter is the caller's to decide.
+	times, keys = nil, nil
+	c.MaxRetryAfter = 500 * time.Millisecond
+	if _, err = c.EmitDeploymentEvent(context.Background(), "o", map[string]string{}, "k3"); !errors.As(err, &e) || len(times) != 1 {
+		t.Fatalf("%d requests, %v; want 1 and the 429", len(times), err)
 	}
 }
