@@ -252,35 +252,30 @@ func (d *Dispatcher) Reserve(n int) (int, time.Time) {
 func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int) {
 	d.mu.Lock()
 	d.held -= reserved - len(tasks)
+	running := d.running
+	latest := d.cfg.Now().Add(d.cfg.Timeout + 5*time.Second)
 	var back []webhook.DeliveryRef
-	if d.running {
-		latest := d.cfg.Now().Add(d.cfg.Timeout + 5*time.Second)
-		for _, t := range tasks {
-			if len(d.queued[t.Webhook.ID]) < maxQueuedPerWebhook && !t.Delivery.DueAt.Before(latest) {
-				d.start(t)
-				continue
-			}
-			back = append(back, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
+	for _, t := range tasks {
+		if running && len(d.queued[t.Webhook.ID]) < maxQueuedPerWebhook && !t.Delivery.DueAt.Before(latest) {
+			d.start(t)
+			continue
 		}
-	} else {
-		for _, t := range tasks {
-			back = append(back, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
-		}
+		back = append(back, t.Ref())
 	}
 	d.held -= len(back)
-	if len(back) > 0 && d.running {
-		// Not on the caller's time: intake answers its requests after
-		// Send. Added under d.mu while running, so Run waits for it.
-		refs := back
-		d.releases.Add(1)
-		go func() {
-			defer d.releases.Done()
-			d.release(refs)
-		}()
-		back = nil
+	if running && len(back) > 0 {
+		d.releases.Add(1) // under d.mu while running, so Run waits for it
 	}
 	d.mu.Unlock()
-	if len(back) > 0 {
+	switch {
+	case len(back) == 0:
+	case running:
+		// Not on the caller's time: intake answers its requests after Send.
+		go func() {
+			defer d.releases.Done()
+			d.release(back)
+		}()
+	default:
 		d.release(back) // Run has stopped: nobody else would wait for it
 	}
 }
@@ -329,7 +324,7 @@ func (d *Dispatcher) next(id uuid.UUID) *webhook.Task {
 		t := q[0]
 		q = q[1:]
 		if t.Delivery.DueAt.Before(latest) {
-			expired = append(expired, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
+			expired = append(expired, t.Ref())
 			d.held--
 			continue
 		}
@@ -381,7 +376,7 @@ func (d *Dispatcher) releaseQueued() {
 	var refs []webhook.DeliveryRef
 	for id, q := range d.queued {
 		for _, t := range q {
-			refs = append(refs, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
+			refs = append(refs, t.Ref())
 		}
 		d.held -= len(q)
 		delete(d.queued, id)

@@ -104,7 +104,7 @@ func (s *Store) EventsCreate(ctx context.Context, events []*webhook.Event, lease
 		tasks := receipts[i].Tasks[:0]
 		for _, t := range receipts[i].Tasks {
 			if err := s.open(&t.Webhook); err != nil {
-				bad = append(bad, webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID})
+				bad = append(bad, t.Ref())
 				due = t.Delivery.CreatedAt
 				continue
 			}
@@ -133,7 +133,7 @@ func (s *Store) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*we
 	var failed error
 	var good, bad []webhook.DeliveryRef
 	for _, t := range tasks {
-		ref := webhook.DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID}
+		ref := t.Ref()
 		if err := s.open(&t.Webhook); err != nil {
 			bad = append(bad, ref)
 			if failed == nil {

@@ -133,6 +133,11 @@ type Task struct {
 	Webhook  Webhook
 }
 
+// Ref names the task's delivery, to give it back.
+func (t *Task) Ref() DeliveryRef {
+	return DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID}
+}
+
 // Attempt is one HTTP request of a delivery, and what came back.
 type Attempt struct {
 	ID             uuid.UUID // UUIDv7
