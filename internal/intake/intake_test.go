@@ -27,6 +27,18 @@ func newStore(t *testing.T) *sqlite.DB {
 	return db
 }
 
+// createWebhook stores a webhook of org that every event matches.
+func createWebhook(t *testing.T, db *sqlite.DB, org uuid.UUID) *webhook.Webhook {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	hook := &webhook.Webhook{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.KindStandard,
+		TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes, ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{}}
+	if err := db.WebhookCreate(context.Background(), hook, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return hook
+}
+
 func event(org uuid.UUID) *webhook.Event {
 	return &webhook.Event{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: time.Now().UTC(),
 		Type: webhook.EventDeploymentStarted, ProjectName: "p", EnvironmentMode: webhook.ModeStaging, Payload: []byte(`{}`)}
@@ -38,12 +50,7 @@ func TestConcurrentAccepts(t *testing.T) {
 	db := newStore(t)
 	ctx := context.Background()
 	org := uuid.New()
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	hook := &webhook.Webhook{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.KindStandard,
-		TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes, ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{}}
-	if err := db.WebhookCreate(ctx, hook, 0, nil); err != nil {
-		t.Fatal(err)
-	}
+	hook := createWebhook(t, db, org)
 	// Waiting for room is unbounded here: this test is about grouping,
 	// and a slow fsync on a busy machine must not turn into ErrBusy.
 	c := New(db, 1, 64, time.Hour)
@@ -129,12 +136,7 @@ func TestSender(t *testing.T) {
 	db := newStore(t)
 	ctx := context.Background()
 	org := uuid.New()
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	hook := &webhook.Webhook{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.KindStandard,
-		TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes, ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{}}
-	if err := db.WebhookCreate(ctx, hook, 0, nil); err != nil {
-		t.Fatal(err)
-	}
+	hook := createWebhook(t, db, org)
 	s := &sender{room: 3}
 	c := New(db, 1, 64, DefaultMaxWait)
 	c.Sender = s

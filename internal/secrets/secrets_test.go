@@ -127,19 +127,26 @@ func TestParseKeys(t *testing.T) {
 	}
 }
 
+// openSQLite returns a fresh, migrated SQLite store.
+func openSQLite(t *testing.T) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hookd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // TestStore runs the decorator on the real SQLite backend: the database
 // holds sealed values, callers see plaintext, and Reencrypt moves every
 // secret (including one from before encryption) to the newest key.
 func TestStore(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hookd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openSQLite(t)
 	oldKey, nextKey := newKey(t), newKey(t)
 	s := &Store{Store: db, Keys: keyring(t, oldKey)}
 	org := uuid.New()
@@ -221,14 +228,7 @@ func TestStore(t *testing.T) {
 // task whose key is missing is not handed out but given back.
 func TestDeliveryClaim(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hookd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openSQLite(t)
 	s := &Store{Store: db, Keys: keyring(t, newKey(t))}
 	org := uuid.New()
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -269,14 +269,7 @@ func TestDeliveryClaim(t *testing.T) {
 // stays leased, then a claim reports why) without failing the intake.
 func TestEventsCreateLease(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hookd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openSQLite(t)
 	s := &Store{Store: db, Keys: keyring(t, newKey(t))}
 	org := uuid.New()
 	now := time.Now().UTC().Truncate(time.Microsecond)
