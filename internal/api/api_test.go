@@ -24,12 +24,13 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
-// apiHarness is the real handler on a real SQLite store, behind a real
-// HTTP server; every answer is checked against openapi.yaml.
+// apiHarness is the real handler on a real store (SQLite unless
+// newAPIHarnessOn says otherwise), behind a real HTTP server; every
+// answer is checked against openapi.yaml.
 type apiHarness struct {
 	t       *testing.T
 	srv     *httptest.Server
-	db      *sqlite.DB
+	db      webhook.Store
 	checker *openAPIChecker
 	mu      sync.Mutex
 	covered map[string]bool // "METHOD /path" of documented operations exercised
@@ -47,6 +48,13 @@ func newAPIHarness(t *testing.T, opts ...func(*Deps)) *apiHarness {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return newAPIHarnessOn(t, db, opts...)
+}
+
+// newAPIHarnessOn starts the server on db, a migrated store.
+func newAPIHarnessOn(t *testing.T, db webhook.Store, opts ...func(*Deps)) *apiHarness {
+	t.Helper()
+	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	authn, err := auth.New(ctx, auth.Config{}, db, time.Now, log)
 	if err != nil {
@@ -88,6 +96,12 @@ func (h *apiHarness) do(token, method, path, body string, out any) int {
 // doHeader is do that also returns the response's header.
 func (h *apiHarness) doHeader(token, method, path, body string, out any) (int, http.Header) {
 	h.t.Helper()
+	return h.doWith(token, method, path, body, nil, out)
+}
+
+// doWith is doHeader that sends header too.
+func (h *apiHarness) doWith(token, method, path, body string, header http.Header, out any) (int, http.Header) {
+	h.t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
@@ -95,6 +109,9 @@ func (h *apiHarness) doHeader(token, method, path, body string, out any) (int, h
 	req, err := http.NewRequest(method, h.srv.URL+path, r)
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Token "+token)

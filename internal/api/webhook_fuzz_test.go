@@ -26,7 +26,7 @@ func FuzzWebhookRequest(f *testing.F) {
 		err := decode(httptest.NewRecorder(), r, &req)
 		var spec webhook.Spec
 		if err == nil {
-			spec, err = req.spec(nil)
+			spec, err = req.spec()
 		}
 		if err != nil {
 			var we *webhook.Error

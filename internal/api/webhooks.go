@@ -24,11 +24,12 @@ type webhookRequest struct {
 }
 
 // spec turns the request into a validated webhook.Spec. An absent
-// `enabled` is true for a new webhook and unchanged on edit.
-func (q *webhookRequest) spec(current *webhook.Webhook) (webhook.Spec, error) {
+// `enabled` is left nil: true for a new webhook, and on edit the state
+// stored when the edit commits.
+func (q *webhookRequest) spec() (webhook.Spec, error) {
 	s := webhook.Spec{
 		TargetSecret:           q.TargetSecret,
-		Enabled:                current == nil || current.Enabled,
+		Enabled:                q.Enabled,
 		Events:                 convert[webhook.EventType](q.Events),
 		ProjectNamesFilter:     q.ProjectNamesFilter,
 		EnvironmentTypesFilter: convert[webhook.EnvironmentMode](q.EnvironmentTypesFilter),
@@ -41,9 +42,6 @@ func (q *webhookRequest) spec(current *webhook.Webhook) (webhook.Spec, error) {
 	}
 	if q.Description != nil {
 		s.Description = *q.Description
-	}
-	if q.Enabled != nil {
-		s.Enabled = *q.Enabled
 	}
 	s.Normalize()
 	return s, s.Validate()
@@ -120,9 +118,13 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, org uuid.
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	spec, err := req.spec(nil)
+	spec, err := req.spec()
 	if err != nil {
 		return err
+	}
+	if spec.Enabled == nil {
+		enabled := true
+		spec.Enabled = &enabled
 	}
 	by, err := actor(r)
 	if err != nil {
@@ -138,8 +140,14 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, org uuid.
 	if err := s.store.WebhookCreate(r.Context(), h, s.limits.MaxWebhooksPerOrg, webhook.WebhookAudit(by, now, nil, h)); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, newWebhookResponse(h))
+	writeWebhook(w, http.StatusCreated, h)
 	return nil
+}
+
+// writeWebhook answers with h and its ETag, which If-Match may name.
+func writeWebhook(w http.ResponseWriter, status int, h *webhook.Webhook) {
+	w.Header().Set("ETag", h.ETag())
+	writeJSON(w, status, newWebhookResponse(h))
 }
 
 // webhookFromPath loads the webhook named by the path, in org.
@@ -156,12 +164,17 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUI
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newWebhookResponse(h))
+	writeWebhook(w, http.StatusOK, h)
 	return nil
 }
 
+// editWebhook applies the request to the webhook as stored when the edit
+// commits (webhook.WebhookChange), not as read earlier: what the body
+// leaves out (the secret, `enabled`) keeps its value at that moment, so a
+// concurrent secret removal or hookd's own disable is never undone, and
+// the audit entry's "before" is the row this edit replaced.
 func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
-	h, err := s.webhookFromPath(r, org)
+	id, err := pathUUID(r, "webhookId")
 	if err != nil {
 		return err
 	}
@@ -169,7 +182,7 @@ func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	spec, err := req.spec(h)
+	spec, err := req.spec()
 	if err != nil {
 		return err
 	}
@@ -177,32 +190,45 @@ func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if err != nil {
 		return err
 	}
-	before := *h
+	ifMatch := r.Header.Get("If-Match")
 	now := s.now().UTC().Truncate(time.Microsecond)
-	h.Apply(spec, now)
-	h.UpdatedAt = now
-	// What changed is measured against the webhook as this request read
-	// it (plaintext secrets included: the secrets store seals them only
-	// below). An edit that changes nothing is not audited.
-	if err := s.store.WebhookUpdate(r.Context(), h, webhook.WebhookAudit(by, h.UpdatedAt, &before, h)); err != nil {
+	h, err := s.store.WebhookUpdate(r.Context(), webhook.WebhookChange{OrganizationID: org, ID: id,
+		Apply: func(h *webhook.Webhook) (*webhook.AuditEntry, error) {
+			if err := h.CheckIfMatch(ifMatch); err != nil {
+				return nil, err
+			}
+			before := *h
+			h.Apply(spec, now)
+			h.UpdatedAt = now
+			// An edit that changes nothing is not audited.
+			return webhook.WebhookAudit(by, now, &before, h), nil
+		}})
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newWebhookResponse(h))
+	writeWebhook(w, http.StatusOK, h)
 	return nil
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	id, err := pathUUID(r, "webhookId")
+	if err != nil {
+		return err
+	}
 	by, err := actor(r)
 	if err != nil {
 		return err
 	}
-	// Read first, so the audit entry says what was deleted.
-	h, err := s.webhookFromPath(r, org)
+	ifMatch := r.Header.Get("If-Match")
+	now := s.now().UTC().Truncate(time.Microsecond)
+	err = s.store.WebhookDelete(r.Context(), webhook.WebhookChange{OrganizationID: org, ID: id,
+		Apply: func(h *webhook.Webhook) (*webhook.AuditEntry, error) {
+			if err := h.CheckIfMatch(ifMatch); err != nil {
+				return nil, err
+			}
+			return webhook.WebhookAudit(by, now, h, nil), nil
+		}})
 	if err != nil {
-		return err
-	}
-	audit := webhook.WebhookAudit(by, s.now().UTC().Truncate(time.Microsecond), h, nil)
-	if err := s.store.WebhookDelete(r.Context(), org, h.ID, audit); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -189,8 +189,14 @@ func TestStore(t *testing.T) {
 		t.Fatalf("WebhookList = %v, %v", list, err)
 	}
 	// An edit seals both anew.
-	got.Description = "edited"
-	if err := s.WebhookUpdate(ctx, got, nil); err != nil {
+	if _, err := s.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: sealedHook.ID,
+		Apply: func(w *webhook.Webhook) (*webhook.AuditEntry, error) {
+			if w.TargetSecret != secret {
+				t.Errorf("Apply saw the secret %q, want it opened", w.TargetSecret)
+			}
+			w.Description = "edited"
+			return nil, nil
+		}}); err != nil {
 		t.Fatal(err)
 	}
 	if raw2, _ := db.WebhookGet(ctx, org, sealedHook.ID); raw2.PreviousSecret == raw.PreviousSecret || !strings.HasPrefix(raw2.PreviousSecret, "enc:v1:") {

@@ -34,14 +34,48 @@ func (s *Store) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg
 	return s.Store.WebhookCreate(ctx, sealed, maxPerOrg, audit)
 }
 
-// WebhookUpdate stores w with its secrets sealed anew (with a fresh nonce
-// and the newest key), leaving w unchanged.
-func (s *Store) WebhookUpdate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
-	sealed, err := s.sealed(w)
-	if err != nil {
-		return err
+// WebhookUpdate opens the stored secrets before c.Apply sees the webhook
+// and seals them anew (with a fresh nonce and the newest key) after, so
+// Apply and the audit entry deal in plaintext and the database in
+// ciphertext; it returns the webhook as written, in clear.
+func (s *Store) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webhook.Webhook, error) {
+	var plain webhook.Webhook
+	change := c
+	change.Apply = func(w *webhook.Webhook) (*webhook.AuditEntry, error) {
+		if err := s.open(w); err != nil {
+			return nil, err
+		}
+		audit, err := c.Run(w)
+		if err != nil {
+			return nil, err
+		}
+		plain = *w
+		sealed, err := s.sealed(w)
+		if err != nil {
+			return nil, err
+		}
+		*w = *sealed
+		return audit, nil
 	}
-	return s.Store.WebhookUpdate(ctx, sealed, audit)
+	if _, err := s.Store.WebhookUpdate(ctx, change); err != nil {
+		return nil, err
+	}
+	return &plain, nil
+}
+
+// WebhookDelete opens the stored secrets before c.Apply sees the
+// webhook. One that cannot be opened (its key is gone) is still deleted:
+// Apply sees the sealed value, which tells only that a secret was set.
+func (s *Store) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
+	change := c
+	change.Apply = func(w *webhook.Webhook) (*webhook.AuditEntry, error) {
+		opened := *w
+		if s.open(&opened) == nil {
+			*w = opened
+		}
+		return c.Run(w)
+	}
+	return s.Store.WebhookDelete(ctx, change)
 }
 
 func (s *Store) sealed(w *webhook.Webhook) (*webhook.Webhook, error) {

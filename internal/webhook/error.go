@@ -15,6 +15,7 @@ const (
 	EForbidden       = "forbidden"         // 403: valid credentials, wrong organization
 	ENotFound        = "not_found"         // 404
 	EConflict        = "conflict"          // 409
+	EPrecondition    = "precondition"      // 412: If-Match names a version that is no longer current
 	ETooManyRequests = "too_many_requests" // 429
 	EUnavailable     = "unavailable"       // 503
 	EInternal        = "internal"          // 500: a bug or an outage; the message never reaches the client

@@ -33,13 +33,16 @@ type Store interface {
 	WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*Webhook, error)
 	// WebhookList returns the organization's webhooks, oldest first.
 	WebhookList(ctx context.Context, orgID uuid.UUID) ([]*Webhook, error)
-	// WebhookUpdate replaces every field of the stored webhook with w's
-	// (matched by organization and id), including the secret, and stores
-	// audit.
-	WebhookUpdate(ctx context.Context, w *Webhook, audit *AuditEntry) error
-	// WebhookDelete removes the webhook with its deliveries and attempts,
-	// and stores audit.
-	WebhookDelete(ctx context.Context, orgID, id uuid.UUID, audit *AuditEntry) error
+	// WebhookUpdate reads the webhook c names in a write transaction,
+	// locking it, lets c.Apply change it, writes every field back (but
+	// CreatedAt) with the audit entry Apply returned, and returns the
+	// webhook as written. Another writer (an edit, hookd's disable) waits
+	// for it or is waited for: none is undone.
+	WebhookUpdate(ctx context.Context, c WebhookChange) (*Webhook, error)
+	// WebhookDelete reads the webhook like WebhookUpdate, lets c.Apply
+	// refuse (its error) or describe the delete (its audit entry), and
+	// removes it with its deliveries and attempts.
+	WebhookDelete(ctx context.Context, c WebhookChange) error
 
 	// TokenCreate stores t (ID, hash and CreatedAt set by the caller) and audit.
 	TokenCreate(ctx context.Context, t *Token, audit *AuditEntry) error

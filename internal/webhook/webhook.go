@@ -102,7 +102,7 @@ type Spec struct {
 	TargetURL              string
 	TargetSecret           *string // nil: keep the stored secret (edit) or none (create)
 	Description            string
-	Enabled                bool
+	Enabled                *bool // nil: keep the stored state (edit) or enabled (create)
 	Events                 []EventType
 	ProjectNamesFilter     []string
 	EnvironmentTypesFilter []EnvironmentMode
@@ -182,9 +182,12 @@ func ValidateTargetURL(u string) error {
 }
 
 // Apply sets w's chosen fields from spec, at now. An edit is a full
-// replace, except the secret: nil keeps it, "" removes it, anything else
-// replaces it (see SetSecret). A person enabling a webhook clears hookd's
-// reason for disabling it.
+// replace, except the secret and the state: a nil secret keeps it, ""
+// removes it, anything else replaces it (see SetSecret); a nil Enabled
+// keeps the state, hookd's own disable included. A person enabling a
+// webhook clears hookd's reason for disabling it. Applied to the row as
+// it is when the write commits (WebhookChange), what the spec leaves out
+// can never undo a concurrent change.
 func (w *Webhook) Apply(s Spec, now time.Time) {
 	w.Kind = s.Kind
 	w.TargetURL = s.TargetURL
@@ -192,13 +195,15 @@ func (w *Webhook) Apply(s Spec, now time.Time) {
 		w.SetSecret(*s.TargetSecret, now)
 	}
 	w.Description = s.Description
-	if s.Enabled {
-		w.DisabledReason = ""
-		if !w.Enabled {
-			w.FailingSince = time.Time{}
+	if s.Enabled != nil {
+		if *s.Enabled {
+			w.DisabledReason = ""
+			if !w.Enabled {
+				w.FailingSince = time.Time{}
+			}
 		}
+		w.Enabled = *s.Enabled
 	}
-	w.Enabled = s.Enabled
 	w.Events = nonNil(s.Events)
 	w.ProjectNamesFilter = nonNil(s.ProjectNamesFilter)
 	w.EnvironmentTypesFilter = nonNil(s.EnvironmentTypesFilter)

@@ -34,7 +34,7 @@ func TestSecretRotation(t *testing.T) {
 		{"back to an old secret", strPtr("C"), t0.Add(7 * time.Hour), "D", t0.Add(7 * time.Hour), []string{"C", "D"}},
 	}
 	for _, s := range steps {
-		w.Apply(Spec{Kind: KindStandard, TargetURL: "https://example.com", TargetSecret: s.secret, Enabled: true, Events: EventTypes}, s.at)
+		w.Apply(Spec{Kind: KindStandard, TargetURL: "https://example.com", TargetSecret: s.secret, Events: EventTypes}, s.at)
 		if w.PreviousSecret != s.previous || !w.SecretRotatedAt.Equal(s.rotated) {
 			t.Fatalf("%s: previous %q rotated at %v, want %q at %v", s.name, w.PreviousSecret, w.SecretRotatedAt, s.previous, s.rotated)
 		}

@@ -231,7 +231,7 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 	if err != nil || len(tasks) != 2 {
 		t.Fatalf("claim = %d tasks, %v", len(tasks), err)
 	}
-	if err := db.WebhookDelete(ctx, org, gone.ID, nil); err != nil {
+	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: gone.ID}); err != nil {
 		t.Fatal(err)
 	}
 	var outs []webhook.Outcome

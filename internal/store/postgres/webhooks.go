@@ -98,37 +98,66 @@ func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webh
 	return collect(rows, scanWebhook)
 }
 
-// WebhookUpdate leaves created_at alone: it is the one field no edit changes.
-func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
-	return db.transact(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE webhooks SET
+// WebhookUpdate locks the row (SELECT … FOR UPDATE) before Apply sees
+// it, so a concurrent edit or hookd's disable (an UPDATE of the same row)
+// either committed before and is seen, or waits for this one. It leaves
+// created_at alone: it is the one field no edit changes.
+func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webhook.Webhook, error) {
+	var w *webhook.Webhook
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		var err error
+		if w, err = webhookForChange(ctx, tx, c); err != nil {
+			return err
+		}
+		audit, err := c.Run(w)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE webhooks SET
 				updated_at = $3, kind = $4, target_url = $5, target_secret = $6, description = $7,
 				enabled = $8, events = $9, project_names_filter = $10, environment_types_filter = $11,
 				disabled_reason = $12, failing_since = $13, previous_secret = $14, secret_rotated_at = $15
 			WHERE organization_id = $1 AND id = $2`,
-			w.OrganizationID, w.ID, ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret, w.Description,
+			c.OrganizationID, c.ID, ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret, w.Description,
 			w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
 			w.DisabledReason, nullTime(w.FailingSince), w.PreviousSecret, nullTime(w.SecretRotatedAt))
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return notFound("webhook", w.ID)
-		}
-		return insertAudit(ctx, tx, audit, w.OrganizationID, w.ID)
+		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
-func (db *DB) WebhookDelete(ctx context.Context, orgID, id uuid.UUID, audit *webhook.AuditEntry) error {
+// webhookForChange reads and locks the webhook c names.
+func webhookForChange(ctx context.Context, tx pgx.Tx, c webhook.WebhookChange) (*webhook.Webhook, error) {
+	w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE organization_id = $1 AND id = $2 FOR UPDATE`, c.OrganizationID, c.ID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("webhook", c.ID)
+	}
+	return w, err
+}
+
+// WebhookDelete locks the row like WebhookUpdate, so the audit entry
+// describes what was deleted, not an earlier read.
+func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
 	return db.transact(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, orgID, id)
+		w, err := webhookForChange(ctx, tx, c)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return notFound("webhook", id)
+		audit, err := c.Run(w)
+		if err != nil {
+			return err
 		}
-		return insertAudit(ctx, tx, audit, orgID, id)
+		if _, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, c.OrganizationID, c.ID); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
 }
 

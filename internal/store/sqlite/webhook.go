@@ -119,33 +119,66 @@ func collectWebhooks(rows *sql.Rows) ([]*webhook.Webhook, error) {
 	return out, translate(rows.Err())
 }
 
-// WebhookUpdate replaces every field of the stored webhook with w's, and
-// stores its audit entry.
-func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook, audit *webhook.AuditEntry) error {
-	return db.transact(ctx, func(tx *txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET created_at = ?, updated_at = ?, kind = ?,
+// WebhookUpdate reads the webhook and writes it back changed in one
+// write transaction: SQLite has one writer (BEGIN IMMEDIATE, across
+// processes too), so the row Apply sees is the row as it is when the
+// change commits. created_at is never written: no edit changes it.
+func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webhook.Webhook, error) {
+	var w *webhook.Webhook
+	err := db.transact(ctx, func(tx *txn) error {
+		var err error
+		if w, err = webhookForChange(ctx, tx, c); err != nil {
+			return err
+		}
+		audit, err := c.Run(w)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET updated_at = ?, kind = ?,
 			target_url = ?, target_secret = ?, description = ?, enabled = ?, events = ?, project_names_filter = ?,
 			environment_types_filter = ?, disabled_reason = ?, failing_since = ?, previous_secret = ?, secret_rotated_at = ?
 			WHERE organization_id = ? AND id = ?`,
-			micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret, w.Description, w.Enabled,
+			micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret, w.Description, w.Enabled,
 			jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
-			w.DisabledReason, nullMicros(w.FailingSince), w.PreviousSecret, nullMicros(w.SecretRotatedAt), w.OrganizationID, w.ID)
+			w.DisabledReason, nullMicros(w.FailingSince), w.PreviousSecret, nullMicros(w.SecretRotatedAt), c.OrganizationID, c.ID)
 		if err := affectedOne(res, err, "webhook"); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, audit, w.OrganizationID, w.ID)
+		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// webhookForChange reads the webhook c names inside the write transaction.
+func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange) (*webhook.Webhook, error) {
+	w, err := scanWebhook(tx.QueryRowContext(ctx,
+		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? AND id = ?`, c.OrganizationID, c.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("webhook")
+	}
+	return w, err
 }
 
 // WebhookDelete removes the webhook, and stores its audit entry; foreign
 // keys cascade to its deliveries and their attempts.
-func (db *DB) WebhookDelete(ctx context.Context, orgID, id uuid.UUID, audit *webhook.AuditEntry) error {
+func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
 	return db.transact(ctx, func(tx *txn) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id)
+		w, err := webhookForChange(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		audit, err := c.Run(w)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE organization_id = ? AND id = ?`, c.OrganizationID, c.ID)
 		if err := affectedOne(res, err, "webhook"); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, audit, orgID, id)
+		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
 }
 

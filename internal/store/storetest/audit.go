@@ -90,18 +90,18 @@ func testAuditWebhook(t *testing.T, s webhook.Store) {
 	edited.Description = "changed"
 	edited.TargetURL = "https://deploy:" + auditPassword + "-2@example.com/hook"
 	updated := webhook.WebhookAudit(byToken, edited.UpdatedAt, w, &edited)
-	if err := s.WebhookUpdate(ctx, &edited, updated); err != nil {
+	if err := replaceWebhook(ctx, s, &edited, updated); err != nil {
 		t.Fatal(err)
 	}
 	off := edited
 	off.UpdatedAt = base.Add(2 * time.Minute)
 	off.Enabled = false
 	disabled := webhook.WebhookAudit(byToken, off.UpdatedAt, &edited, &off)
-	if err := s.WebhookUpdate(ctx, &off, disabled); err != nil {
+	if err := replaceWebhook(ctx, s, &off, disabled); err != nil {
 		t.Fatal(err)
 	}
 	deleted := webhook.WebhookAudit(byCLI, base.Add(3*time.Minute), &off, nil)
-	if err := s.WebhookDelete(ctx, org, w.ID, deleted); err != nil {
+	if err := deleteWebhook(ctx, s, org, w.ID, deleted); err != nil {
 		t.Fatal(err)
 	}
 
@@ -155,12 +155,12 @@ func testAuditAtomic(t *testing.T, s webhook.Store) {
 	wantCode(t, s.WebhookCreate(ctx, &dup, 0, webhook.WebhookAudit(byToken, base, nil, &dup)), webhook.EConflict)
 	missing := *w
 	missing.ID = newID(t)
-	wantCode(t, s.WebhookUpdate(ctx, &missing, webhook.WebhookAudit(byToken, base, w, &missing)), webhook.ENotFound)
-	wantCode(t, s.WebhookDelete(ctx, org, missing.ID, webhook.WebhookAudit(byToken, base, &missing, nil)), webhook.ENotFound)
+	wantCode(t, replaceWebhook(ctx, s, &missing, webhook.WebhookAudit(byToken, base, w, &missing)), webhook.ENotFound)
+	wantCode(t, deleteWebhook(ctx, s, org, missing.ID, webhook.WebhookAudit(byToken, base, &missing, nil)), webhook.ENotFound)
 	foreign := *w
 	foreign.OrganizationID = newID(t)
 	foreign.Description = "hijacked"
-	wantCode(t, s.WebhookUpdate(ctx, &foreign, webhook.WebhookAudit(byToken, base, w, &foreign)), webhook.ENotFound)
+	wantCode(t, replaceWebhook(ctx, s, &foreign, webhook.WebhookAudit(byToken, base, w, &foreign)), webhook.ENotFound)
 	wantCode(t, s.TokenRevoke(ctx, newID(t), base, webhook.TokenAudit(byCLI, base, webhook.AuditTokenRevoked, &webhook.Token{})), webhook.ENotFound)
 	if got := allAudit(t, s, org); len(got) != 1 || got[0].ID != taken {
 		t.Fatalf("failed changes left entries: %+v", got)
@@ -177,10 +177,10 @@ func testAuditAtomic(t *testing.T, s webhook.Store) {
 
 	edited := *w
 	edited.Description = "not stored"
-	wantCode(t, s.WebhookUpdate(ctx, &edited, entry()), webhook.EConflict)
+	wantCode(t, replaceWebhook(ctx, s, &edited, entry()), webhook.EConflict)
 	wantEqual(t, "webhook after a failed audited edit", getWebhook(t, s, org, w.ID), w)
 
-	wantCode(t, s.WebhookDelete(ctx, org, w.ID, entry()), webhook.EConflict)
+	wantCode(t, deleteWebhook(ctx, s, org, w.ID, entry()), webhook.EConflict)
 	getWebhook(t, s, org, w.ID)
 
 	tok := newToken(t, org, base)
@@ -245,7 +245,7 @@ func testAuditList(t *testing.T, s webhook.Store) {
 		next.Description = strings.Repeat("x", i+1)
 		next.UpdatedAt = base.Add(time.Duration(i) * time.Second)
 		e := webhook.WebhookAudit(byToken, next.UpdatedAt, &prev, &next)
-		if err := s.WebhookUpdate(ctx, &next, e); err != nil {
+		if err := replaceWebhook(ctx, s, &next, e); err != nil {
 			t.Fatal(err)
 		}
 		want = append([]*webhook.AuditEntry{e}, want...)
@@ -326,10 +326,10 @@ func testAuditDisabledByHookd(t *testing.T, s webhook.Store) {
 	// A person enabling it again is an ordinary entry, which clears the reason.
 	before := getWebhook(t, s, org, w.ID)
 	after := *before
-	after.Apply(webhook.Spec{Kind: after.Kind, TargetURL: after.TargetURL, Description: after.Description, Enabled: true,
+	after.Apply(webhook.Spec{Kind: after.Kind, TargetURL: after.TargetURL, Description: after.Description, Enabled: ptr(true),
 		Events: after.Events, ProjectNamesFilter: after.ProjectNamesFilter, EnvironmentTypesFilter: after.EnvironmentTypesFilter}, base.Add(time.Hour))
 	e := webhook.WebhookAudit(byToken, base.Add(time.Hour), before, &after)
-	if err := s.WebhookUpdate(context.Background(), &after, e); err != nil {
+	if err := replaceWebhook(context.Background(), s, &after, e); err != nil {
 		t.Fatal(err)
 	}
 	got = allAudit(t, s, org)

@@ -119,6 +119,24 @@ func createWebhook(t *testing.T, s webhook.Store, w *webhook.Webhook) *webhook.W
 	return w
 }
 
+// replaceWebhook stores w's fields (all but CreatedAt, which no edit
+// changes) over the stored webhook with its organization and id, as an
+// edit that names every field, and records audit.
+func replaceWebhook(ctx context.Context, s webhook.Store, w *webhook.Webhook, audit *webhook.AuditEntry) error {
+	_, err := s.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: w.OrganizationID, ID: w.ID,
+		Apply: func(cur *webhook.Webhook) (*webhook.AuditEntry, error) {
+			*cur = *w
+			return audit, nil
+		}})
+	return err
+}
+
+// deleteWebhook deletes a webhook, recording audit.
+func deleteWebhook(ctx context.Context, s webhook.Store, orgID, id uuid.UUID, audit *webhook.AuditEntry) error {
+	return s.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: orgID, ID: id,
+		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return audit, nil }})
+}
+
 func newEvent(t *testing.T, org uuid.UUID, at time.Time) *webhook.Event {
 	t.Helper()
 	return &webhook.Event{
@@ -390,19 +408,22 @@ func testWebhookUpdate(t *testing.T, s webhook.Store) {
 	u.FailingSince = time.Time{}
 	u.PreviousSecret = w.TargetSecret
 	u.SecretRotatedAt = base.Add(time.Hour)
-	if err := s.WebhookUpdate(ctx, &u, nil); err != nil {
+	// created_at is never written by an edit, whatever it says.
+	u.CreatedAt = base.Add(-time.Hour)
+	if err := replaceWebhook(ctx, s, &u, nil); err != nil {
 		t.Fatal(err)
 	}
+	u.CreatedAt = w.CreatedAt
 	wantEqual(t, "after update", getWebhook(t, s, org, w.ID), &u)
 
 	// The secret removed: both secrets and the rotation time go.
 	cleared := u
 	cleared.TargetSecret, cleared.PreviousSecret, cleared.SecretRotatedAt = "", "", time.Time{}
-	if err := s.WebhookUpdate(ctx, &cleared, nil); err != nil {
+	if err := replaceWebhook(ctx, s, &cleared, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantEqual(t, "after removing the secrets", getWebhook(t, s, org, w.ID), &cleared)
-	if err := s.WebhookUpdate(ctx, &u, nil); err != nil {
+	if err := replaceWebhook(ctx, s, &u, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -410,12 +431,12 @@ func testWebhookUpdate(t *testing.T, s webhook.Store) {
 	other := u
 	other.OrganizationID = newID(t)
 	other.Description = "hijacked"
-	wantCode(t, s.WebhookUpdate(ctx, &other, nil), webhook.ENotFound)
+	wantCode(t, replaceWebhook(ctx, s, &other, nil), webhook.ENotFound)
 	wantEqual(t, "after foreign update", getWebhook(t, s, org, w.ID), &u)
 
 	missing := u
 	missing.ID = newID(t)
-	wantCode(t, s.WebhookUpdate(ctx, &missing, nil), webhook.ENotFound)
+	wantCode(t, replaceWebhook(ctx, s, &missing, nil), webhook.ENotFound)
 }
 
 func testWebhookDelete(t *testing.T, s webhook.Store) {
@@ -423,16 +444,16 @@ func testWebhookDelete(t *testing.T, s webhook.Store) {
 	org := newID(t)
 	w := createWebhook(t, s, newWebhook(t, org))
 
-	wantCode(t, s.WebhookDelete(ctx, newID(t), w.ID, nil), webhook.ENotFound)
-	wantCode(t, s.WebhookDelete(ctx, org, newID(t), nil), webhook.ENotFound)
+	wantCode(t, deleteWebhook(ctx, s, newID(t), w.ID, nil), webhook.ENotFound)
+	wantCode(t, deleteWebhook(ctx, s, org, newID(t), nil), webhook.ENotFound)
 	getWebhook(t, s, org, w.ID)
 
-	if err := s.WebhookDelete(ctx, org, w.ID, nil); err != nil {
+	if err := deleteWebhook(ctx, s, org, w.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.WebhookGet(ctx, org, w.ID)
 	wantCode(t, err, webhook.ENotFound)
-	wantCode(t, s.WebhookDelete(ctx, org, w.ID, nil), webhook.ENotFound)
+	wantCode(t, deleteWebhook(ctx, s, org, w.ID, nil), webhook.ENotFound)
 }
 
 // wantTooManyWebhooks checks err is the refusal of a create past max.
@@ -470,7 +491,7 @@ func testWebhookCreateLimit(t *testing.T, s webhook.Store) {
 
 	// Deleting makes room again.
 	for _, w := range hooks[:2] {
-		if err := s.WebhookDelete(ctx, org, w.ID, nil); err != nil {
+		if err := deleteWebhook(ctx, s, org, w.ID, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -540,7 +561,7 @@ func testWebhookDeleteCascades(t *testing.T, s webhook.Store) {
 	}
 	complete(t, s, outcomes...)
 
-	if err := s.WebhookDelete(ctx, org, w.ID, nil); err != nil {
+	if err := deleteWebhook(ctx, s, org, w.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: w.ID, Limit: 10})
@@ -1250,7 +1271,7 @@ func testDeliveryCompleteWebhookDeleted(t *testing.T, s webhook.Store) {
 	w, tk := claimOne(t, s, nil)
 	// A second delivery in the same call, to a webhook that still exists.
 	w2, tk2 := claimOne(t, s, nil)
-	if err := s.WebhookDelete(ctx, w.OrganizationID, w.ID, nil); err != nil {
+	if err := deleteWebhook(ctx, s, w.OrganizationID, w.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	complete(t, s,
@@ -1292,7 +1313,7 @@ func testDeliveryCompleteBatch(t *testing.T, s webhook.Store) {
 	}
 	// One webhook is deleted while its attempts run: its outcomes are
 	// dropped, the others still recorded.
-	if err := s.WebhookDelete(context.Background(), org, gone.ID, nil); err != nil {
+	if err := deleteWebhook(context.Background(), s, org, gone.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	var outcomes []webhook.Outcome
@@ -1684,3 +1705,5 @@ func testDeleteBefore(t *testing.T, s webhook.Store) {
 		t.Fatalf("second DeleteBefore = %d, %v; want 0", n, err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,255 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// onBothBackends runs fn against the API on SQLite, and on PostgreSQL
+// when HOOKD_TEST_POSTGRES_URL is set.
+func onBothBackends(t *testing.T, fn func(t *testing.T, h *apiHarness)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, newAPIHarness(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		ctx := context.Background()
+		db, err := postgres.Open(ctx, postgres.TestURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		fn(t, newAPIHarnessOn(t, db))
+	})
+}
+
+// editRounds is how many times each race is run: enough that a
+// read-then-write edit loses at least one (it lost 15 of 20 and more).
+const editRounds = 20
+
+const editBase = `"kind":"STANDARD","target_url":"https://example.com/h","events":["DEPLOYMENT_STARTED"]`
+
+// race runs each function at once, as far as goroutines allow.
+func race(fns ...func()) {
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for _, fn := range fns {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			fn()
+		}()
+	}
+	start.Done()
+	done.Wait()
+}
+
+type webhookBody struct {
+	ID              string `json:"id"`
+	TargetSecretSet bool   `json:"target_secret_set"`
+	Description     string `json:"description"`
+	Enabled         bool   `json:"enabled"`
+	DisabledReason  string `json:"disabled_reason"`
+}
+
+// TestEditNeverRestoresARemovedSecret races a PUT that removes the secret
+// with one that changes only the description: the secret must stay
+// removed whichever commits first (revoking a leaked secret relies on it).
+func TestEditNeverRestoresARemovedSecret(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, h *apiHarness) {
+		org := uuid.New()
+		tok, _ := h.token(org)
+		base := "/organization/" + org.String() + "/webhook"
+		for i := range editRounds {
+			var w webhookBody
+			if st := h.do(tok, "POST", base, `{`+editBase+`,"target_secret":"leaked-secret"}`, &w); st != 201 {
+				t.Fatalf("create: %d", st)
+			}
+			var st1, st2 int
+			race(
+				func() {
+					st1 = h.do(tok, "PUT", base+"/"+w.ID, `{`+editBase+`,"target_secret":"","description":"renamed"}`, nil)
+				},
+				func() { st2 = h.do(tok, "PUT", base+"/"+w.ID, `{`+editBase+`,"description":"renamed"}`, nil) },
+			)
+			if st1 != 200 || st2 != 200 {
+				t.Fatalf("round %d: edits answered %d and %d", i, st1, st2)
+			}
+			var got webhookBody
+			h.do(tok, "GET", base+"/"+w.ID, "", &got)
+			if got.TargetSecretSet || got.Description != "renamed" {
+				t.Fatalf("round %d: after both edits the webhook is %+v, want the secret removed and the description changed", i, got)
+			}
+		}
+	})
+}
+
+// TestEditNeverReenablesWhatHookdDisabled races hookd disabling a webhook
+// (its target answered 410) with a PUT that does not name `enabled`.
+func TestEditNeverReenablesWhatHookdDisabled(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, h *apiHarness) {
+		ctx := context.Background()
+		org := uuid.New()
+		tok, _ := h.token(org)
+		base := "/organization/" + org.String() + "/webhook"
+		for i := range editRounds {
+			var w webhookBody
+			if st := h.do(tok, "POST", base, `{`+editBase+`}`, &w); st != 201 {
+				t.Fatalf("create: %d", st)
+			}
+			if st := h.do(tok, "POST", base+"/"+w.ID+"/test", "", nil); st/100 != 2 {
+				t.Fatalf("test event: %d", st)
+			}
+			now := time.Now()
+			tasks, err := h.db.DeliveryClaim(ctx, webhook.ClaimParams{Now: now.Add(time.Second), LeaseUntil: now.Add(time.Minute), Limit: 10})
+			if err != nil || len(tasks) != 1 {
+				t.Fatalf("claim: %v, %d tasks", err, len(tasks))
+			}
+			tk := tasks[0]
+			gone := webhook.Outcome{Status: webhook.DeliveryFailed, DisableReason: "the target answered 410 Gone",
+				Attempt: webhook.Attempt{ID: uuid.New(), OrganizationID: org, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID,
+					EventID: tk.Event.ID, CreatedAt: now.UTC(), Number: 1, Kind: tk.Webhook.Kind, TargetURL: tk.Webhook.TargetURL, StatusCode: 410}}
+			var st int
+			race(
+				func() {
+					if err := h.db.DeliveryComplete(ctx, []webhook.Outcome{gone}); err != nil {
+						t.Errorf("DeliveryComplete: %v", err)
+					}
+				},
+				func() { st = h.do(tok, "PUT", base+"/"+w.ID, `{`+editBase+`,"description":"renamed"}`, nil) },
+			)
+			if st != 200 {
+				t.Fatalf("round %d: the edit answered %d", i, st)
+			}
+			var got webhookBody
+			h.do(tok, "GET", base+"/"+w.ID, "", &got)
+			if got.Enabled || got.DisabledReason == "" || got.Description != "renamed" {
+				t.Fatalf("round %d: after hookd's disable and an edit the webhook is %+v, want it disabled and renamed", i, got)
+			}
+		}
+	})
+}
+
+// TestEditAuditBeforeIsTheReplacedRow runs concurrent edits of one
+// webhook: each audit entry's "before" must be the previous entry's
+// "after", never a value an earlier read saw.
+func TestEditAuditBeforeIsTheReplacedRow(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, h *apiHarness) {
+		org := uuid.New()
+		tok, _ := h.token(org)
+		base := "/organization/" + org.String()
+		var w webhookBody
+		if st := h.do(tok, "POST", base+"/webhook", `{`+editBase+`,"description":"d-start"}`, &w); st != 201 {
+			t.Fatalf("create: %d", st)
+		}
+		edits := make([]func(), editRounds)
+		for i := range edits {
+			edits[i] = func() {
+				if st := h.do(tok, "PUT", base+"/webhook/"+w.ID, fmt.Sprintf(`{%s,"description":"d-%d"}`, editBase, i), nil); st != 200 {
+					t.Errorf("edit %d: %d", i, st)
+				}
+			}
+		}
+		race(edits...)
+		var page struct {
+			Results []struct {
+				Action  string `json:"action"`
+				Changes []struct {
+					Field  string          `json:"field"`
+					Before json.RawMessage `json:"before"`
+					After  json.RawMessage `json:"after"`
+				} `json:"changes"`
+			} `json:"results"`
+		}
+		if st := h.do(tok, "GET", base+"/audit?limit=100", "", &page); st != 200 {
+			t.Fatalf("audit: %d", st)
+		}
+		if len(page.Results) != editRounds+1 {
+			t.Fatalf("%d audit entries, want %d", len(page.Results), editRounds+1)
+		}
+		want := `"d-start"`
+		for i := len(page.Results) - 2; i >= 0; i-- { // oldest edit first
+			e := page.Results[i]
+			if len(e.Changes) != 1 || e.Changes[0].Field != "description" {
+				t.Fatalf("entry %d changed %+v, want the description alone", i, e.Changes)
+			}
+			if got := string(e.Changes[0].Before); got != want {
+				t.Fatalf("entry %d says the description was %s, but the edit before it left %s", i, got, want)
+			}
+			want = string(e.Changes[0].After)
+		}
+		var got webhookBody
+		h.do(tok, "GET", base+"/webhook/"+w.ID, "", &got)
+		if `"`+got.Description+`"` != want {
+			t.Fatalf("the webhook's description is %q, the newest entry says %s", got.Description, want)
+		}
+	})
+}
+
+// TestIfMatch checks the optional strict concurrency: GET's ETag, 412 for
+// a stale If-Match on PUT and DELETE, and no change behind a refusal.
+func TestIfMatch(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, h *apiHarness) {
+		org := uuid.New()
+		tok, _ := h.token(org)
+		base := "/organization/" + org.String() + "/webhook"
+		var w webhookBody
+		if st := h.do(tok, "POST", base, `{`+editBase+`}`, &w); st != 201 {
+			t.Fatalf("create: %d", st)
+		}
+		hook := base + "/" + w.ID
+		st, hdr := h.doHeader(tok, "GET", hook, "", nil)
+		first := hdr.Get("ETag")
+		if st != 200 || first == "" {
+			t.Fatalf("GET: %d, ETag %q", st, first)
+		}
+		if _, again := h.doHeader(tok, "GET", hook, "", nil); again.Get("ETag") != first {
+			t.Fatalf("the ETag changed without a change: %q then %q", first, again.Get("ETag"))
+		}
+		ifMatch := func(tag string) http.Header { return http.Header{"If-Match": {tag}} }
+
+		st, hdr = h.doWith(tok, "PUT", hook, `{`+editBase+`,"description":"one"}`, ifMatch(first), nil)
+		second := hdr.Get("ETag")
+		if st != 200 || second == "" || second == first {
+			t.Fatalf("PUT with the current ETag: %d, ETag %q (was %q)", st, second, first)
+		}
+		if st, _ := h.doWith(tok, "PUT", hook, `{`+editBase+`,"description":"lost"}`, ifMatch(first), nil); st != 412 {
+			t.Fatalf("PUT with a stale ETag: %d, want 412", st)
+		}
+		if st, _ := h.doWith(tok, "PUT", hook, `{`+editBase+`,"description":"weak"}`, ifMatch("W/"+second), nil); st != 412 {
+			t.Fatalf("PUT with a weak ETag: %d, want 412 (If-Match compares strongly)", st)
+		}
+		if st, _ := h.doWith(tok, "DELETE", hook, "", ifMatch(first), nil); st != 412 {
+			t.Fatalf("DELETE with a stale ETag: %d, want 412", st)
+		}
+		var got webhookBody
+		h.do(tok, "GET", hook, "", &got)
+		if got.Description != "one" {
+			t.Fatalf("after refused changes the description is %q, want \"one\"", got.Description)
+		}
+		if st, _ := h.doWith(tok, "PUT", hook, `{`+editBase+`,"description":"two"}`, ifMatch(`"other", `+second), nil); st != 200 {
+			t.Fatalf("PUT with a list holding the current ETag: %d", st)
+		}
+		if st := h.do(tok, "PUT", hook, `{`+editBase+`,"description":"three"}`, nil); st != 200 {
+			t.Fatalf("PUT without If-Match (Qovery's clients): %d", st)
+		}
+		_, hdr = h.doHeader(tok, "GET", hook, "", nil)
+		if st, _ := h.doWith(tok, "DELETE", hook, "", ifMatch(hdr.Get("ETag")), nil); st != 204 {
+			t.Fatalf("DELETE with the current ETag: %d", st)
+		}
+		if st, _ := h.doWith(tok, "PUT", hook, `{`+editBase+`}`, ifMatch("*"), nil); st != 404 {
+			t.Fatalf("PUT If-Match: * on a deleted webhook: %d, want 404", st)
+		}
+	})
+}
