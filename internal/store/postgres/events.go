@@ -3,11 +3,13 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -56,13 +58,23 @@ func (p prior) receipt() webhook.EventReceipt {
 // writes in which the deliveries are a single INSERT.
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
-	err := db.transact(ctx, func(tx pgx.Tx) error {
-		var err error
-		receipts, err = eventsCreate(ctx, tx, events, lease)
-		return err
-	})
+	var err error
+	// A webhook deleted between the read of the matching webhooks and
+	// the insert of their deliveries fails the insert's foreign key
+	// check: try again, and the deleted webhook simply does not match.
+	// A sender must never be told to retry over hookd's own race.
+	for try := 1; ; try++ {
+		err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			var err error
+			receipts, err = eventsCreate(ctx, tx, events, lease)
+			return err
+		})
+		if try == intakeTries || !isForeignKeyViolation(err) {
+			break
+		}
+	}
 	if err != nil {
-		return nil, err
+		return nil, translate(err)
 	}
 	// Deliveries not leased to the caller are for any node to claim.
 	for _, r := range receipts {
@@ -72,6 +84,18 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 		}
 	}
 	return receipts, nil
+}
+
+// intakeTries bounds EventsCreate's retries over concurrent deletes:
+// each try reads the webhooks anew, so it takes a delete per try, on
+// every try, to use them all up.
+const intakeTries = 5
+
+// isForeignKeyViolation reports whether err is PostgreSQL's 23503, before
+// translate makes it a conflict.
+func isForeignKeyViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
 }
 
 func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {

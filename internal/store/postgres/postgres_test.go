@@ -195,6 +195,93 @@ func TestEventsCreateKeyRace(t *testing.T) {
 	}
 }
 
+// An event racing the delete of a webhook it matches is stored without a
+// delivery to it, never refused: intake reads the webhook, the delete
+// commits, and the delivery's foreign key check fails; EventsCreate tries
+// again and the webhook no longer matches.
+func TestEventsCreateRacingDelete(t *testing.T) {
+	db := openSchema(t, TestURL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	gone, kept := newHook(org), newHook(org)
+	for _, w := range []*webhook.Webhook{gone, kept} {
+		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The delete holds its row lock until we commit it, so intake, which
+	// already read the webhook, waits on it in its foreign key check.
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	var xid string
+	if err := tx.QueryRow(ctx, `SELECT txid_current()::text`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rs  []webhook.EventReceipt
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{})
+		done <- result{rs, err}
+	}()
+	waitFor(t, db, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'transactionid' AND transactionid::text = $1 AND NOT granted)`, xid)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("intake racing a delete failed: %v (%s)", r.err, webhook.ErrorCode(r.err))
+	}
+	if got := r.rs[0]; got.Replayed || got.Deliveries != 1 {
+		t.Fatalf("receipt = %+v, want the event stored with 1 delivery (to the webhook kept)", got)
+	}
+}
+
+// TestEventsCreateRacingDeletes sends events while the webhooks they
+// match are deleted, many times over: none may fail.
+func TestEventsCreateRacingDeletes(t *testing.T) {
+	db := openSchema(t, TestURL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	const rounds = 40
+	for i := range rounds {
+		w := newHook(org)
+		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 5)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{})
+				errs <- err
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID})
+		}()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v (%s)", i, err, webhook.ErrorCode(err))
+			}
+		}
+	}
+}
+
 // waitFor polls query (a boolean) until it is true: a lock wait sends no
 // signal, and each round trip paces the loop.
 func waitFor(t *testing.T, db *DB, query string, args ...any) {
