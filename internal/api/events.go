@@ -26,6 +26,9 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 	if len(key) > maxIdempotencyKey {
 		return webhook.Invalid("Idempotency-Key", "is longer than %d characters", maxIdempotencyKey)
 	}
+	if err := webhook.ValidText("Idempotency-Key", key); err != nil {
+		return err
+	}
 	var d webhook.DeploymentEvent
 	if err := decode(w, r, &d); err != nil {
 		return err

@@ -63,12 +63,61 @@ func (d *DeploymentEvent) Validate() error {
 	if !slices.Contains(EnvironmentModes, d.Environment.Mode) {
 		return Invalid("environment.mode", "must be one of %s, not %q", join(EnvironmentModes), d.Environment.Mode)
 	}
+	for _, f := range d.texts() {
+		if err := ValidText(f.field, *f.s); err != nil {
+			return err
+		}
+	}
 	for _, l := range d.lists() {
-		if _, ok := jsonArray(*l.raw); !ok {
+		raw, ok := jsonArray(*l.raw)
+		if !ok {
 			return Invalid(l.field, "must be a JSON array")
+		}
+		if !utf8.Valid(raw) {
+			return Invalid(l.field, "must be valid UTF-8")
+		}
+		if jsonHasNUL(raw) {
+			return Invalid(l.field, "must not contain a NUL character (\\u0000)")
 		}
 	}
 	return nil
+}
+
+type namedText struct {
+	field string
+	s     *string
+}
+
+// texts lists the event's string fields the payload carries; event_type
+// and environment.mode are checked against their lists instead.
+func (d *DeploymentEvent) texts() [8]namedText {
+	return [8]namedText{
+		{"deployment_id", &d.DeploymentID},
+		{"current_status", &d.CurrentStatus},
+		{"desired_status", &d.DesiredStatus},
+		{"project.id", &d.Project.ID},
+		{"project.name", &d.Project.Name},
+		{"environment.id", &d.Environment.ID},
+		{"environment.name", &d.Environment.Name},
+		{"environment.cluster_name", &d.Environment.ClusterName},
+	}
+}
+
+// jsonHasNUL reports whether valid JSON raw holds the escape \u0000 in a
+// string (a raw NUL byte is not valid JSON): PostgreSQL's jsonb refuses
+// it, and receivers' parsers differ on it. In valid JSON a backslash only
+// starts an escape, so skipping each escape's next byte is exact.
+func jsonHasNUL(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i+5 < len(raw) && raw[i+1] == 'u' && string(raw[i+2:i+6]) == "0000" {
+			return true
+		}
+		i++
+	}
+	return false
 }
 
 type namedList struct {

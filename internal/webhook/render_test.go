@@ -52,6 +52,13 @@ func TestDeploymentEventValidate(t *testing.T) {
 		{"containers number", func(d *DeploymentEvent) { d.Containers = json.RawMessage(`1`) }, "containers"},
 		{"jobs broken", func(d *DeploymentEvent) { d.Jobs = json.RawMessage(`[1,`) }, "jobs"},
 		{"logs true", func(d *DeploymentEvent) { d.Logs = json.RawMessage(`true`) }, "logs"},
+		{"NUL in project name", func(d *DeploymentEvent) { d.Project.Name = "a\x00b" }, "project.name"},
+		{"NUL in deployment id", func(d *DeploymentEvent) { d.DeploymentID = "\x00" }, "deployment_id"},
+		{"invalid UTF-8 in cluster name", func(d *DeploymentEvent) { d.Environment.ClusterName = "eu\xff" }, "environment.cluster_name"},
+		{"invalid UTF-8 in applications", func(d *DeploymentEvent) { d.Applications = json.RawMessage("[\"a\xffb\"]") }, "applications"},
+		{"NUL escape in logs", func(d *DeploymentEvent) { d.Logs = json.RawMessage(`["line\u0000"]`) }, "logs"},
+		{"escaped backslash before u0000 is text", func(d *DeploymentEvent) { d.Logs = json.RawMessage(`["C:\\u0000"]`) }, ""},
+		{"NUL escape after an escaped backslash", func(d *DeploymentEvent) { d.Jobs = json.RawMessage(`["\\\u0000"]`) }, "jobs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,7 +8,9 @@
 package webhook
 
 import (
+	"encoding/base64"
 	"net/url"
+	"strconv"
 	"slices"
 	"strings"
 	"time"
@@ -134,16 +136,24 @@ func (s *Spec) Validate() error {
 			return Invalid("events", "%q is not an event type (one of %s)", e, join(EventTypes))
 		}
 	}
+	if err := ValidText("description", s.Description); err != nil {
+		return err
+	}
 	if utf8.RuneCountInString(s.Description) > MaxDescriptionLength {
 		return Invalid("description", "is longer than %d characters", MaxDescriptionLength)
 	}
-	if s.TargetSecret != nil && utf8.RuneCountInString(*s.TargetSecret) > MaxSecretLength {
-		return Invalid("target_secret", "is longer than %d characters", MaxSecretLength)
+	if s.TargetSecret != nil {
+		if err := ValidateSecret(*s.TargetSecret); err != nil {
+			return err
+		}
 	}
 	if len(s.ProjectNamesFilter) > MaxProjectFilters {
 		return Invalid("project_names_filter", "has more than %d entries", MaxProjectFilters)
 	}
 	for _, p := range s.ProjectNamesFilter {
+		if err := ValidText("project_names_filter", p); err != nil {
+			return err
+		}
 		if strings.TrimSpace(p) == "" {
 			return Invalid("project_names_filter", "entries must not be empty")
 		}
@@ -159,14 +169,71 @@ func (s *Spec) Validate() error {
 	return nil
 }
 
-// ValidateTargetURL checks that u is an absolute http(s) URL with a host.
-// Whether its address may be dialled is decided at connect time, not here.
+// ValidText refuses what no receiver or database can take in a string
+// field: invalid UTF-8 and NUL. It is checked here, in the domain, so
+// both backends refuse the same input the same way.
+func ValidText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return Invalid(field, "must be valid UTF-8")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return Invalid(field, "must not contain a NUL character")
+	}
+	return nil
+}
+
+// whsecPrefix marks a Standard Webhooks secret: base64 of the HMAC key.
+const whsecPrefix = "whsec_"
+
+// Sizes a whsec_ secret's key may have: Standard Webhooks libraries
+// generate and accept keys of 24 to 64 bytes.
+const (
+	MinWhsecKeyBytes = 24
+	MaxWhsecKeyBytes = 64
+)
+
+// ValidateSecret checks that a target secret can be sent and verified:
+// it travels in a header (Qovery-Secret), so it must be printable ASCII
+// with no space at either end, at most MaxSecretLength long, and a
+// "whsec_" secret must be the base64 of a 24 to 64 byte key, or no
+// Standard Webhooks library could verify its signatures. "" (no secret)
+// is valid.
+func ValidateSecret(secret string) error {
+	if len(secret) > MaxSecretLength {
+		return Invalid("target_secret", "is longer than %d characters", MaxSecretLength)
+	}
+	for i := 0; i < len(secret); i++ {
+		if c := secret[i]; c < 0x20 || c > 0x7e {
+			return Invalid("target_secret", "must be printable ASCII (it is sent in a header); it has a byte 0x%02x at position %d", c, i)
+		}
+	}
+	if strings.TrimSpace(secret) != secret {
+		return Invalid("target_secret", "must not start or end with a space")
+	}
+	if rest, ok := strings.CutPrefix(secret, whsecPrefix); ok {
+		key, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			return Invalid("target_secret", "starts with whsec_ but the rest is not valid base64 (a whsec_ secret is the base64 of its key)")
+		}
+		if len(key) < MinWhsecKeyBytes || len(key) > MaxWhsecKeyBytes {
+			return Invalid("target_secret", "is a whsec_ secret of a %d-byte key; it must be %d to %d bytes", len(key), MinWhsecKeyBytes, MaxWhsecKeyBytes)
+		}
+	}
+	return nil
+}
+
+// ValidateTargetURL checks that u is an absolute http(s) URL with a host
+// and, if it names a port, a valid one. Whether its address may be
+// dialled is decided at connect time, not here.
 func ValidateTargetURL(u string) error {
 	if u == "" {
 		return Invalid("target_url", "is required")
 	}
 	if len(u) > MaxTargetURLLength {
 		return Invalid("target_url", "is longer than %d characters", MaxTargetURLLength)
+	}
+	if err := ValidText("target_url", u); err != nil {
+		return err
 	}
 	p, err := url.Parse(u)
 	if err != nil {
@@ -177,6 +244,11 @@ func ValidateTargetURL(u string) error {
 	}
 	if p.Hostname() == "" {
 		return Invalid("target_url", "must name a host")
+	}
+	if port := p.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return Invalid("target_url", "has port %s; a port is 1 to 65535", port)
+		}
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"encoding/base64"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -89,5 +91,60 @@ func TestRedactedURL(t *testing.T) {
 		if got := RedactedURL(tt.in); got != tt.want {
 			t.Errorf("RedactedURL(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestSpecValidateText(t *testing.T) {
+	valid := func() Spec {
+		return Spec{Kind: KindStandard, TargetURL: "https://example.com/h", Events: []EventType{EventDeploymentStarted}}
+	}
+	key := func(n int) string { return "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, n)) }
+	tests := []struct {
+		name  string
+		edit  func(s *Spec)
+		field string // "" when valid
+	}{
+		{"valid", func(s *Spec) {}, ""},
+		{"NUL in description", func(s *Spec) { s.Description = "a\x00" }, "description"},
+		{"invalid UTF-8 in description", func(s *Spec) { s.Description = "caf\xe9" }, "description"},
+		{"NUL in a project filter", func(s *Spec) { s.ProjectNamesFilter = []string{"web", "a\x00"} }, "project_names_filter"},
+		{"invalid UTF-8 in a project filter", func(s *Spec) { s.ProjectNamesFilter = []string{"\xff"} }, "project_names_filter"},
+		{"invalid UTF-8 in the URL", func(s *Spec) { s.TargetURL = "https://example.com/\xff" }, "target_url"},
+		{"port 99999", func(s *Spec) { s.TargetURL = "https://example.com:99999/h" }, "target_url"},
+		{"port 0", func(s *Spec) { s.TargetURL = "http://example.com:0/" }, "target_url"},
+		{"port 65535", func(s *Spec) { s.TargetURL = "http://example.com:65535/" }, ""},
+		{"port 1", func(s *Spec) { s.TargetURL = "http://[2001:db8::1]:1/" }, ""},
+		{"secret removed", func(s *Spec) { s.TargetSecret = strPtr("") }, ""},
+		{"secret with a space inside", func(s *Spec) { s.TargetSecret = strPtr("two words") }, ""},
+		{"secret with CR LF", func(s *Spec) { s.TargetSecret = strPtr("a\r\nX-Injected: 1") }, "target_secret"},
+		{"secret with NUL", func(s *Spec) { s.TargetSecret = strPtr("a\x00b") }, "target_secret"},
+		{"secret with a tab", func(s *Spec) { s.TargetSecret = strPtr("a\tb") }, "target_secret"},
+		{"secret not ASCII", func(s *Spec) { s.TargetSecret = strPtr("pässword") }, "target_secret"},
+		{"secret with a trailing space", func(s *Spec) { s.TargetSecret = strPtr("secret ") }, "target_secret"},
+		{"secret too long", func(s *Spec) { s.TargetSecret = strPtr(strings.Repeat("a", MaxSecretLength+1)) }, "target_secret"},
+		{"secret at the limit", func(s *Spec) { s.TargetSecret = strPtr(strings.Repeat("a", MaxSecretLength)) }, ""},
+		{"whsec of 24 bytes", func(s *Spec) { s.TargetSecret = strPtr(key(24)) }, ""},
+		{"whsec of 32 bytes", func(s *Spec) { s.TargetSecret = strPtr(key(32)) }, ""},
+		{"whsec of 64 bytes", func(s *Spec) { s.TargetSecret = strPtr(key(64)) }, ""},
+		{"whsec of 23 bytes", func(s *Spec) { s.TargetSecret = strPtr(key(23)) }, "target_secret"},
+		{"whsec of 65 bytes", func(s *Spec) { s.TargetSecret = strPtr(key(65)) }, "target_secret"},
+		{"whsec not base64", func(s *Spec) { s.TargetSecret = strPtr("whsec_not-base64!!") }, "target_secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := valid()
+			tt.edit(&s)
+			err := s.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			e, ok := err.(*Error)
+			if !ok || e.Code != EInvalid || e.Field != tt.field {
+				t.Fatalf("Validate = %#v, want an invalid error on %s", err, tt.field)
+			}
+		})
 	}
 }
