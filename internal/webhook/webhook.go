@@ -10,8 +10,8 @@ package webhook
 import (
 	"encoding/base64"
 	"net/url"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
