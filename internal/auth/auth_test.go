@@ -462,6 +462,13 @@ func TestAuthenticateJWTHS256(t *testing.T) {
 		{name: "malformed", header: "Bearer not-a-jwt", want: "malformed"},
 		{name: "two segments", header: "Bearer eyJhbGciOiJIUzI1NiJ9.e30", want: "malformed"},
 		{name: "api token as bearer", header: "Bearer hkd_abc", want: "Authorization: Token"},
+		{name: "sub missing", header: "Bearer " + hs(func(c jwt.MapClaims) { delete(c, "sub") }), want: "must have a sub claim"},
+		{name: "sub empty", header: "Bearer " + hs(func(c jwt.MapClaims) { c["sub"] = "" }), want: "must have a sub claim"},
+		{name: "sub a number", header: "Bearer " + hs(func(c jwt.MapClaims) { c["sub"] = 42 }), want: "must have a sub claim"},
+		{name: "sub an object", header: "Bearer " + hs(func(c jwt.MapClaims) { c["sub"] = map[string]any{"id": "x"} }), want: "must have a sub claim"},
+		{name: "sub with NUL", header: "Bearer " + hs(func(c jwt.MapClaims) { c["sub"] = "user\x00admin" }), want: "NUL"},
+		{name: "unknown crit", header: "Bearer " + withHeader(t, map[string]any{"crit": []string{"urn:example:must-understand"}, "urn:example:must-understand": true}), want: "crit header"},
+		{name: "empty crit", header: "Bearer " + withHeader(t, map[string]any{"crit": []string{}}), want: "crit header"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := e.auth.Authenticate(t.Context(), tc.header)
@@ -480,6 +487,20 @@ func TestAuthenticateJWTHS256(t *testing.T) {
 	if logs := e.logs.String(); strings.Contains(logs, hs(nil)) || strings.Contains(logs, string(hsSecret)) {
 		t.Error("logs contain a JWT or the secret")
 	}
+}
+
+// withHeader returns a valid HS256 JWT whose header has extra fields.
+func withHeader(t *testing.T, extra map[string]any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(nil))
+	for k, v := range extra {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(hsSecret)
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return s
 }
 
 // tamper changes the JWT's payload and keeps its signature.

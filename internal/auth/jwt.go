@@ -10,6 +10,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
 )
 
 // looksLikeJWT reports whether s starts like a JWS: base64url of '{"'.
@@ -27,11 +29,24 @@ func (a *Authenticator) authenticateJWT(ctx context.Context, raw string) (*Ident
 	if err != nil {
 		return nil, a.jwtError(ctx, token, claims, err)
 	}
+	// RFC 7515 §4.1.11: a recipient that does not understand an
+	// extension crit names must refuse the token. hookd understands none.
+	if _, ok := token.Header["crit"]; ok {
+		return nil, unauthorized("the JWT's crit header names extensions this server does not understand")
+	}
+	// The subject is who acts: the audit trail records it and the rate
+	// limit counts per subject, so it must name someone.
+	sub, err := claims.GetSubject()
+	if err != nil || sub == "" {
+		return nil, unauthorized("the JWT must have a sub claim: a non-empty string naming who acts")
+	}
+	if webhook.ValidText("sub", sub) != nil {
+		return nil, unauthorized("the JWT's sub claim must not contain a NUL character")
+	}
 	orgs, err := a.organizations(claims)
 	if err != nil {
 		return nil, err
 	}
-	sub, _ := claims.GetSubject()
 	iss, _ := claims.GetIssuer()
 	return &Identity{Subject: sub, Issuer: iss, Organizations: orgs}, nil
 }
