@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -543,12 +544,26 @@ func SetHeaders(h http.Header, eventID string, secrets []string, now time.Time, 
 }
 
 // describe turns a transport error into a sentence for the delivery log,
-// keeping the refused-address reason and dropping Go's URL wrapping
-// (which would repeat the target URL, credentials included).
+// which the webhook's owner reads: it keeps the refusal, drops Go's URL
+// wrapping (which would repeat the target URL, credentials included),
+// and never names an address hookd's network told it (the address a
+// refused name resolved to, or the resolver's).
 func describe(err error) error {
 	var refused *RefusedAddressError
 	if errors.As(err, &refused) {
 		return refused
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		// dnsErr.Server is the resolver's address, and dnsErr.Err may
+		// quote it (a read from 10.0.0.2:53 that failed).
+		switch {
+		case dnsErr.IsNotFound:
+			return fmt.Errorf("could not resolve %q: no such host", dnsErr.Name)
+		case dnsErr.IsTimeout:
+			return fmt.Errorf("could not resolve %q: the lookup timed out", dnsErr.Name)
+		}
+		return fmt.Errorf("could not resolve %q: the lookup failed", dnsErr.Name)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return errors.New("timed out waiting for the target")

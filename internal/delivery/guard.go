@@ -12,6 +12,10 @@ import (
 // an address hookd must not dial (loopback, private, link-local...): a
 // webhook must never become a way to reach hookd's own network (SSRF).
 // errors.As finds it through the *url.Error of http.Client.Do.
+//
+// Its message names neither the address nor its kind: it is recorded in
+// the delivery log, which the webhook's owner reads, and saying that
+// some-internal-name is 10.1.2.3 would map hookd's network for them.
 type RefusedAddressError struct {
 	Addr netip.Addr
 	// Reason names the kind of address, as in "loopback"; empty, it is
@@ -19,13 +23,10 @@ type RefusedAddressError struct {
 	Reason string
 }
 
-func (e *RefusedAddressError) Error() string {
-	reason := e.Reason
-	if reason == "" {
-		reason = refusal(e.Addr)
-	}
-	return fmt.Sprintf("refused to connect to %s: %s addresses are not allowed (set HOOKD_ALLOWED_TARGET_CIDRS to allow)", e.Addr, reason)
-}
+// RefusedMessage is what a refused target is recorded and logged as.
+const RefusedMessage = "refused: the target resolves to a non-public address; see HOOKD_ALLOWED_TARGET_CIDRS"
+
+func (e *RefusedAddressError) Error() string { return RefusedMessage }
 
 // blocked lists the non-public ranges, most specific first so that the
 // reason is the precise one. IPv4-mapped IPv6 addresses are unmapped

@@ -2,9 +2,13 @@ package delivery
 
 import (
 	"errors"
+	"net"
 	"net/netip"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestRefusal(t *testing.T) {
@@ -110,10 +114,65 @@ func TestCheckAddrAllowed(t *testing.T) {
 }
 
 func TestRefusedAddressErrorMessage(t *testing.T) {
-	err := &RefusedAddressError{Addr: netip.MustParseAddr("127.0.0.1")}
-	want := "refused to connect to 127.0.0.1: loopback addresses are not allowed (set HOOKD_ALLOWED_TARGET_CIDRS to allow)"
+	err := &RefusedAddressError{Addr: netip.MustParseAddr("10.1.2.3"), Reason: "private"}
+	want := "refused: the target resolves to a non-public address; see HOOKD_ALLOWED_TARGET_CIDRS"
 	if err.Error() != want {
 		t.Errorf("got %q\nwant %q", err.Error(), want)
+	}
+}
+
+// TestDescribeRevealsNoAddress checks what the delivery log records of a
+// refused target and of a failed lookup: the name the owner typed, never
+// an address hookd's network told it.
+func TestDescribeRevealsNoAddress(t *testing.T) {
+	const resolver, internal = "10.0.0.2", "10.1.2.3"
+	wrap := func(err error) error {
+		return &url.Error{Op: "Post", URL: "http://some-internal-name/", Err: &net.OpError{Op: "dial", Net: "tcp", Err: err}}
+	}
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"refused", wrap(&RefusedAddressError{Addr: netip.MustParseAddr(internal), Reason: "private"}), RefusedMessage},
+		{"no such host", wrap(&net.DNSError{Name: "some-internal-name", Server: resolver + ":53", Err: "no such host", IsNotFound: true}),
+			`could not resolve "some-internal-name": no such host`},
+		{"timeout", wrap(&net.DNSError{Name: "some-internal-name", Server: resolver + ":53",
+			Err: "read udp " + internal + ":40000->" + resolver + ":53: i/o timeout", IsTimeout: true}),
+			`could not resolve "some-internal-name": the lookup timed out`},
+		{"other", wrap(&net.DNSError{Name: "some-internal-name", Server: resolver + ":53",
+			Err: "dial udp " + resolver + ":53: connect: network is unreachable"}),
+			`could not resolve "some-internal-name": the lookup failed`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := describe(tt.err).Error()
+			if got != tt.want {
+				t.Errorf("recorded as %q, want %q", got, tt.want)
+			}
+			if strings.Contains(got, resolver) || strings.Contains(got, internal) {
+				t.Errorf("%q reveals an internal address", got)
+			}
+		})
+	}
+}
+
+// TestLookupFailureRevealsNoResolver fails a real lookup (the resolver
+// answers nothing): the error Go makes names the resolver, the recorded
+// one must not.
+func TestLookupFailureRevealsNoResolver(t *testing.T) {
+	var queries atomic.Int64
+	c := newHTTPClient(ClientOptions{Timeout: 5 * time.Second}, noDNS(&queries))
+	_, err := c.Post("http://some-internal-name.example/", "application/json", strings.NewReader(`{}`))
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) {
+		t.Fatalf("error %v (%T), want a lookup failure", err, err)
+	}
+	got := describe(err).Error()
+	if !strings.HasPrefix(got, `could not resolve "some-internal-name.example"`) {
+		t.Errorf("recorded as %q", got)
+	}
+	if host, _, _ := net.SplitHostPort(dnsErr.Server); host != "" && strings.Contains(got, host) {
+		t.Errorf("%q names the resolver %s", got, host)
 	}
 }
 
