@@ -19,18 +19,7 @@ import (
 // when HOOKD_TEST_POSTGRES_URL is set.
 func onBothBackends(t *testing.T, fn func(t *testing.T, h *apiHarness)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, newAPIHarness(t)) })
-	t.Run("postgres", func(t *testing.T) {
-		ctx := context.Background()
-		db, err := postgres.Open(ctx, postgres.TestURL(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := db.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		fn(t, newAPIHarnessOn(t, db))
-	})
+	t.Run("postgres", func(t *testing.T) { fn(t, newAPIHarnessOn(t, postgres.TestDB(t))) })
 }
 
 // editRounds is how many times each race is run: enough that a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -15,15 +16,13 @@ import (
 // PostgreSQL backends implement it; it is kept out of webhook.Store
 // because only `hookd migrate --reencrypt` needs it.
 type Rewriter interface {
-	// WebhookSecrets returns every webhook that has a secret or a
-	// previous secret, across organizations, with only OrganizationID,
-	// ID, TargetSecret and PreviousSecret (as stored) set.
+	// WebhookSecrets returns every webhook, across organizations, with
+	// only OrganizationID, ID and its SealedFields (as stored) set.
 	WebhookSecrets(ctx context.Context) ([]*webhook.Webhook, error)
-	// WebhookSetSecrets replaces a webhook's stored secret and previous
-	// secret with target and previous if they still are was's, and
-	// reports whether it did: a webhook edited or deleted meanwhile is
-	// left alone.
-	WebhookSetSecrets(ctx context.Context, was *webhook.Webhook, target, previous string) (bool, error)
+	// WebhookSetSecrets replaces a webhook's stored SealedFields with
+	// sealed's if they still are was's, and reports whether it did: a
+	// webhook edited or deleted meanwhile is left alone.
+	WebhookSetSecrets(ctx context.Context, was, sealed *webhook.Webhook) (bool, error)
 }
 
 // ReencryptResult counts what Reencrypt did.
@@ -33,8 +32,9 @@ type ReencryptResult struct {
 	Changed   int // edited or deleted while Reencrypt ran: left alone
 }
 
-// Reencrypt rewrites every stored secret, current or previous, not yet
-// sealed with the newest key (including those stored before encryption).
+// Reencrypt rewrites every sealed field (the target URL, the current and
+// previous secrets) not yet sealed with the newest key, including those
+// stored before they were sealed.
 // It goes on past a secret it cannot open and reports all such failures
 // at the end.
 func Reencrypt(ctx context.Context, r Rewriter, keys *Keyring) (ReencryptResult, error) {
@@ -48,21 +48,23 @@ func Reencrypt(ctx context.Context, r Rewriter, keys *Keyring) (ReencryptResult,
 	}
 	var errs []error
 	for _, w := range hooks {
-		if keys.Current(w.TargetSecret) && keys.Current(w.PreviousSecret) {
+		stored := SealedFields(w)
+		if !slices.ContainsFunc(stored, func(f *string) bool { return !keys.Current(*f) }) {
 			res.Current++
 			continue
 		}
-		target, err := resealed(keys, w.ID, w.TargetSecret)
+		sealed := &webhook.Webhook{OrganizationID: w.OrganizationID, ID: w.ID}
+		var err error
+		for i, f := range SealedFields(sealed) {
+			if *f, err = resealed(keys, w.ID, *stored[i]); err != nil {
+				break
+			}
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		previous, err := resealed(keys, w.ID, w.PreviousSecret)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		ok, err := r.WebhookSetSecrets(ctx, w, target, previous)
+		ok, err := r.WebhookSetSecrets(ctx, w, sealed)
 		if err != nil {
 			return res, fmt.Errorf("secrets: webhook %s: rewriting its secret: %w", w.ID, err)
 		}

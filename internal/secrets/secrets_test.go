@@ -172,6 +172,9 @@ func TestStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := db.WebhookGet(ctx, org, sealedHook.ID)
+	if !strings.HasPrefix(raw.TargetURL, "enc:v1:") {
+		t.Errorf("the target URL is stored as %q", raw.TargetURL)
+	}
 	if !strings.HasPrefix(raw.TargetSecret, "enc:v1:") || !strings.HasPrefix(raw.PreviousSecret, "enc:v1:") {
 		t.Fatalf("stored secrets are %q and %q", raw.TargetSecret, raw.PreviousSecret)
 	}
@@ -206,10 +209,11 @@ func TestStore(t *testing.T) {
 	// Rotate: [next, old] reads everything; Reencrypt moves it all to next.
 	rotated := &Store{Store: db, Keys: keyring(t, nextKey, oldKey)}
 	res, err := Reencrypt(ctx, db, rotated.Keys)
-	if err != nil || res != (ReencryptResult{Rewritten: 2}) {
+	// Three: the webhook without a secret has its URL sealed too.
+	if err != nil || res != (ReencryptResult{Rewritten: 3}) {
 		t.Fatalf("Reencrypt = %+v, %v", res, err)
 	}
-	if res, err := Reencrypt(ctx, db, rotated.Keys); err != nil || res != (ReencryptResult{Current: 2}) {
+	if res, err := Reencrypt(ctx, db, rotated.Keys); err != nil || res != (ReencryptResult{Current: 3}) {
 		t.Fatalf("Reencrypt again = %+v, %v", res, err)
 	}
 	only := &Store{Store: db, Keys: keyring(t, nextKey)}
@@ -219,8 +223,8 @@ func TestStore(t *testing.T) {
 		t.Fatalf("WebhookList with the new key alone = %v, %v", list, err)
 	}
 	raw, _ = db.WebhookGet(ctx, org, legacy.ID)
-	if !only.Keys.Current(raw.TargetSecret) || !only.Keys.Current(raw.PreviousSecret) {
-		t.Fatalf("after Reencrypt the legacy secrets are stored as %q and %q", raw.TargetSecret, raw.PreviousSecret)
+	if !only.Keys.Current(raw.TargetSecret) || !only.Keys.Current(raw.PreviousSecret) || !only.Keys.Current(raw.TargetURL) {
+		t.Fatalf("after Reencrypt the legacy secrets are stored as %q and %q, the URL as %q", raw.TargetSecret, raw.PreviousSecret, raw.TargetURL)
 	}
 
 	// The old key alone can no longer read them: a clear error, no secret.

@@ -90,3 +90,42 @@ func TestAuditActionResourceType(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookAuditMasksURLCredentials follows a Slack webhook and one with
+// a token in its query through creation, edits and deletion: no entry
+// holds a credential, and an edit of the credential alone is recorded as
+// "changed" without either value.
+func TestWebhookAuditMasksURLCredentials(t *testing.T) {
+	by := Actor{Kind: ActorToken, ID: "token:1"}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	secrets := []string{"SlackT0ken1", "SlackT0ken2", "qu3ryT0ken1", "qu3ryT0ken2", "p4ss"}
+	slack := Webhook{ID: uuid.New(), OrganizationID: uuid.New(), Kind: KindSlack, Enabled: true,
+		TargetURL: "https://hooks.slack.com/services/T01/B02/SlackT0ken1", Events: []EventType{EventDeploymentStarted}}
+	slack2 := slack
+	slack2.TargetURL = "https://hooks.slack.com/services/T01/B02/SlackT0ken2"
+	query := slack
+	query.Kind, query.TargetURL = KindStandard, "https://ops:p4ss@example.com/in?api_token=qu3ryT0ken1&team=a"
+	query2 := query
+	query2.TargetURL = "https://ops:p4ss@example.com/in?api_token=qu3ryT0ken2&team=a"
+	entries := []*AuditEntry{
+		WebhookAudit(by, at, nil, &slack), WebhookAudit(by, at, &slack, &slack2), WebhookAudit(by, at, &slack2, nil),
+		WebhookAudit(by, at, nil, &query), WebhookAudit(by, at, &query, &query2), WebhookAudit(by, at, &query2, nil),
+		DisabledByHookdAudit(at, slack.TargetURL, "the target answered 410 Gone"),
+	}
+	for i, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) {
+				t.Errorf("entry %d holds the credential %s: %s", i, s, b)
+			}
+		}
+	}
+	for _, e := range []*AuditEntry{entries[1], entries[4]} {
+		if len(e.Changes) != 1 || e.Changes[0].Field != "target_url" || e.Changes[0].Secret != SecretChanged {
+			t.Errorf("an edit of the URL's token alone recorded %+v, want target_url \"changed\"", e.Changes)
+		}
+	}
+}

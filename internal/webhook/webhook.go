@@ -315,19 +315,73 @@ func (w *Webhook) SigningSecrets(now time.Time, grace time.Duration) []string {
 }
 
 // RedactedURL returns the target URL with its credentials masked, for
-// logs and anywhere a URL is shown rather than dialled: the password of
-// user:password, or the user alone when there is no password (a token
-// sent as https://TOKEN@host is a credential too).
+// logs, the delivery log and the audit trail, anywhere a URL is shown
+// rather than dialled: the password of user:password, or the user alone
+// when there is no password (a token sent as https://TOKEN@host is a
+// credential too); the token that ends a Slack or Discord incoming-webhook
+// URL (hooks.slack.com/services/T…/B…/TOKEN); and the value of every
+// query parameter whose name looks like a credential (token, key, secret,
+// sig, password, auth, code…).
 func RedactedURL(u string) string {
 	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
+	if err != nil {
 		return u
 	}
-	if _, ok := p.User.Password(); !ok {
-		p.User = url.User("xxxxx")
-		return p.String()
+	if p.User != nil {
+		if _, ok := p.User.Password(); ok {
+			p.User = url.UserPassword(p.User.Username(), "xxxxx")
+		} else {
+			p.User = url.User("xxxxx")
+		}
 	}
-	return p.Redacted()
+	if tokenInPath(p.Hostname(), p.Path) {
+		if i := strings.LastIndexByte(strings.TrimSuffix(p.Path, "/"), '/'); i >= 0 {
+			p.Path, p.RawPath = p.Path[:i+1]+"xxxxx", ""
+		}
+	}
+	p.RawQuery = redactedQuery(p.RawQuery)
+	return p.String()
+}
+
+// tokenInPath reports whether the URL's last path segment is a
+// credential: incoming-webhook URLs whose path is the secret.
+func tokenInPath(host, path string) bool {
+	host = strings.ToLower(host)
+	switch {
+	case host == "hooks.slack.com":
+		return strings.Count(strings.Trim(path, "/"), "/") >= 1
+	case host == "discord.com" || host == "discordapp.com" || strings.HasSuffix(host, ".discord.com"):
+		return strings.HasPrefix(path, "/api/webhooks/")
+	}
+	return false
+}
+
+// credentialParams are the parts of a query parameter name that mark its
+// value as a credential.
+var credentialParams = []string{"token", "key", "secret", "sig", "pass", "pwd", "auth", "code", "credential", "session", "jwt"}
+
+// redactedQuery masks the value of each credential-like parameter of a
+// raw query, leaving the rest of it byte for byte.
+func redactedQuery(raw string) string {
+	if raw == "" {
+		return raw
+	}
+	parts := strings.Split(raw, "&")
+	for i, part := range parts {
+		name, value, ok := strings.Cut(part, "=")
+		if !ok || value == "" {
+			continue
+		}
+		n, err := url.QueryUnescape(name)
+		if err != nil {
+			n = name
+		}
+		n = strings.ToLower(n)
+		if slices.ContainsFunc(credentialParams, func(c string) bool { return strings.Contains(n, c) }) {
+			parts[i] = name + "=xxxxx"
+		}
+	}
+	return strings.Join(parts, "&")
 }
 
 func dedupe[T comparable](in []T) []T {

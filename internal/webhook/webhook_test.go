@@ -87,6 +87,16 @@ func TestRedactedURL(t *testing.T) {
 		{"https://tok3n@example.com/hook", "https://xxxxx@example.com/hook"},
 		{"https://:s3cret@example.com/", "https://:xxxxx@example.com/"},
 		{"://not a url", "://not a url"},
+		{"https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX", "https://hooks.slack.com/services/T0001/B0002/xxxxx"},
+		{"https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX/", "https://hooks.slack.com/services/T0001/B0002/xxxxx"},
+		{"https://HOOKS.SLACK.COM/workflows/T1/A2/345/tok3n", "https://HOOKS.SLACK.COM/workflows/T1/A2/345/xxxxx"},
+		{"https://discord.com/api/webhooks/123/tok3n", "https://discord.com/api/webhooks/123/xxxxx"},
+		{"https://example.com/services/T0001/B0002/not-slack", "https://example.com/services/T0001/B0002/not-slack"},
+		{"https://example.com/h?token=abc&x=1", "https://example.com/h?token=xxxxx&x=1"},
+		{"https://example.com/h?x=1&access_token=abc&API_KEY=k&sig=s&code=c&page=2", "https://example.com/h?x=1&access_token=xxxxx&API_KEY=xxxxx&sig=xxxxx&code=xxxxx&page=2"},
+		{"https://example.com/h?client%5Fsecret=abc", "https://example.com/h?client%5Fsecret=xxxxx"},
+		{"https://example.com/h?password=&x", "https://example.com/h?password=&x"},
+		{"https://u:p@hooks.slack.com/services/T/B/tok?apikey=1", "https://u:xxxxx@hooks.slack.com/services/T/B/xxxxx?apikey=xxxxx"},
 	} {
 		if got := RedactedURL(tt.in); got != tt.want {
 			t.Errorf("RedactedURL(%q) = %q, want %q", tt.in, got, tt.want)

@@ -34,6 +34,22 @@ func TestURL(t testing.TB) string {
 	return withParam(admin, "dbname", name)
 }
 
+// TestDB returns an open, migrated store on a fresh database for t (see
+// TestURL), closed when t ends.
+func TestDB(t testing.TB) *DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, TestURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // execAdmin runs one statement on its own connection: CREATE and DROP
 // DATABASE cannot run inside a transaction or on a pooled session that
 // uses the database.

@@ -6,13 +6,13 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
-// WebhookSecrets returns every webhook that has a secret or a previous
-// secret, across organizations, with only OrganizationID, ID,
-// TargetSecret and PreviousSecret (as stored) set: what `hookd migrate
-// --reencrypt` rewrites.
+// WebhookSecrets returns every webhook, across organizations, with only
+// OrganizationID, ID and the sealed fields (TargetURL, TargetSecret,
+// PreviousSecret, as stored) set: what `hookd migrate --reencrypt`
+// rewrites.
 func (db *DB) WebhookSecrets(ctx context.Context) ([]*webhook.Webhook, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT organization_id, id, target_secret, previous_secret FROM webhooks
-		WHERE target_secret <> '' OR previous_secret <> '' ORDER BY created_at, id`)
+	rows, err := db.read.QueryContext(ctx, `SELECT organization_id, id, target_url, target_secret, previous_secret
+		FROM webhooks ORDER BY created_at, id`)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -20,7 +20,7 @@ func (db *DB) WebhookSecrets(ctx context.Context) ([]*webhook.Webhook, error) {
 	out := []*webhook.Webhook{}
 	for rows.Next() {
 		var w webhook.Webhook
-		if err := rows.Scan(&w.OrganizationID, &w.ID, &w.TargetSecret, &w.PreviousSecret); err != nil {
+		if err := rows.Scan(&w.OrganizationID, &w.ID, &w.TargetURL, &w.TargetSecret, &w.PreviousSecret); err != nil {
 			return nil, translate(err)
 		}
 		out = append(out, &w)
@@ -28,14 +28,15 @@ func (db *DB) WebhookSecrets(ctx context.Context) ([]*webhook.Webhook, error) {
 	return out, translate(rows.Err())
 }
 
-// WebhookSetSecrets replaces a webhook's stored secrets with target and
-// previous if they still are was's, so that a re-encryption never undoes
+// WebhookSetSecrets replaces a webhook's stored sealed fields with
+// sealed's if they still are was's, so that a re-encryption never undoes
 // an edit made while it ran. updated_at stays: the webhook did not change
 // for its owner.
-func (db *DB) WebhookSetSecrets(ctx context.Context, was *webhook.Webhook, target, previous string) (bool, error) {
-	res, err := db.write.ExecContext(ctx, `UPDATE webhooks SET target_secret = ?, previous_secret = ?
-		WHERE organization_id = ? AND id = ? AND target_secret = ? AND previous_secret = ?`,
-		target, previous, was.OrganizationID, was.ID, was.TargetSecret, was.PreviousSecret)
+func (db *DB) WebhookSetSecrets(ctx context.Context, was, sealed *webhook.Webhook) (bool, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE webhooks SET target_url = ?, target_secret = ?, previous_secret = ?
+		WHERE organization_id = ? AND id = ? AND target_url = ? AND target_secret = ? AND previous_secret = ?`,
+		sealed.TargetURL, sealed.TargetSecret, sealed.PreviousSecret,
+		was.OrganizationID, was.ID, was.TargetURL, was.TargetSecret, was.PreviousSecret)
 	if err != nil {
 		return false, translate(err)
 	}

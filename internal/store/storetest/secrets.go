@@ -14,17 +14,18 @@ import (
 type SecretRewriter interface {
 	webhook.Store
 	WebhookSecrets(ctx context.Context) ([]*webhook.Webhook, error)
-	WebhookSetSecrets(ctx context.Context, was *webhook.Webhook, target, previous string) (bool, error)
+	WebhookSetSecrets(ctx context.Context, was, sealed *webhook.Webhook) (bool, error)
 }
 
 // RunSecretRewrite checks s, an empty store, lists every organization's
-// secrets, current and previous, and rewrites them with a compare-and-set
-// that loses to an edit.
+// sealed fields (target URL, secret, previous secret), and rewrites them
+// with a compare-and-set that loses to an edit.
 func RunSecretRewrite(t *testing.T, s SecretRewriter) {
 	ctx := context.Background()
 	a, b, none := newWebhook(t, newID(t)), newWebhook(t, newID(t)), newWebhook(t, newID(t))
-	a.TargetSecret, b.TargetSecret, none.TargetSecret = "secret-a", "secret-b", "" // no secret: nothing to rewrite
+	a.TargetSecret, b.TargetSecret, none.TargetSecret = "secret-a", "secret-b", "" // no secret: the URL is still sealed
 	a.PreviousSecret, a.SecretRotatedAt = "old-a", a.UpdatedAt
+	a.TargetURL = "https://user:pass-a@example.com/a"
 	for _, w := range []*webhook.Webhook{a, b, none} {
 		createWebhook(t, s, w)
 	}
@@ -33,33 +34,38 @@ func RunSecretRewrite(t *testing.T, s SecretRewriter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].ID != a.ID || got[0].OrganizationID != a.OrganizationID || got[0].TargetSecret != "secret-a" || got[0].PreviousSecret != "old-a" ||
-		got[1].ID != b.ID || got[1].TargetSecret != "secret-b" || got[1].PreviousSecret != "" {
+	sealedOf := func(w *webhook.Webhook) [3]string { return [3]string{w.TargetURL, w.TargetSecret, w.PreviousSecret} }
+	if len(got) != 3 || got[0].ID != a.ID || got[0].OrganizationID != a.OrganizationID ||
+		sealedOf(got[0]) != [3]string{a.TargetURL, "secret-a", "old-a"} ||
+		got[1].ID != b.ID || sealedOf(got[1]) != [3]string{b.TargetURL, "secret-b", ""} ||
+		got[2].ID != none.ID || sealedOf(got[2]) != [3]string{none.TargetURL, "", ""} {
 		t.Fatalf("WebhookSecrets = %+v", got)
 	}
 
-	if ok, err := s.WebhookSetSecrets(ctx, got[0], "sealed-a", "sealed-old-a"); err != nil || !ok {
-		t.Fatalf("set = %v, %v", ok, err)
-	}
-	// Stale secret or previous secret (edited meanwhile), wrong
-	// organization, missing webhook: no change.
 	stored := func(edit func(w *webhook.Webhook)) *webhook.Webhook {
-		w := webhook.Webhook{OrganizationID: a.OrganizationID, ID: a.ID, TargetSecret: "sealed-a", PreviousSecret: "sealed-old-a"}
+		w := webhook.Webhook{OrganizationID: a.OrganizationID, ID: a.ID, TargetURL: "sealed-url-a", TargetSecret: "sealed-a", PreviousSecret: "sealed-old-a"}
 		edit(&w)
 		return &w
 	}
+	if ok, err := s.WebhookSetSecrets(ctx, got[0], stored(func(*webhook.Webhook) {})); err != nil || !ok {
+		t.Fatalf("set = %v, %v", ok, err)
+	}
+	// Stale URL, secret or previous secret (edited meanwhile), wrong
+	// organization, missing webhook: no change.
+	other := stored(func(w *webhook.Webhook) { w.TargetURL, w.TargetSecret, w.PreviousSecret = "other", "other", "other" })
 	for name, was := range map[string]*webhook.Webhook{
+		"stale URL":             stored(func(w *webhook.Webhook) { w.TargetURL = a.TargetURL }),
 		"stale secret":          stored(func(w *webhook.Webhook) { w.TargetSecret = "secret-a" }),
 		"stale previous secret": stored(func(w *webhook.Webhook) { w.PreviousSecret = "old-a" }),
 		"other organization":    stored(func(w *webhook.Webhook) { w.OrganizationID = b.OrganizationID }),
 		"missing webhook":       stored(func(w *webhook.Webhook) { w.ID = uuid.New() }),
 	} {
-		if ok, err := s.WebhookSetSecrets(ctx, was, "other", "other"); err != nil || ok {
+		if ok, err := s.WebhookSetSecrets(ctx, was, other); err != nil || ok {
 			t.Errorf("%s: set = %v, %v; want false", name, ok, err)
 		}
 	}
 	w := getWebhook(t, s, a.OrganizationID, a.ID)
-	if w.TargetSecret != "sealed-a" || w.PreviousSecret != "sealed-old-a" || !w.UpdatedAt.Equal(a.UpdatedAt) {
+	if sealedOf(w) != [3]string{"sealed-url-a", "sealed-a", "sealed-old-a"} || !w.UpdatedAt.Equal(a.UpdatedAt) {
 		t.Fatalf("after set: %+v", w)
 	}
 }
