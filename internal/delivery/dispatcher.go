@@ -44,6 +44,9 @@ type Config struct {
 	// StopGrace is how long requests in flight may go on after Run's
 	// context ends; past it they are cancelled and retried later.
 	StopGrace time.Duration
+	// ResponseBodyTimeout bounds reading a target's answer body, which is
+	// kept for the delivery log only (default 2s, at most Timeout).
+	ResponseBodyTimeout time.Duration
 	// PollInterval is how often the queue is checked without a wake-up:
 	// it is what makes retries and other nodes' deliveries start on time.
 	PollInterval time.Duration
@@ -90,6 +93,9 @@ const (
 func New(cfg Config) *Dispatcher {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.ResponseBodyTimeout <= 0 {
+		cfg.ResponseBodyTimeout = min(cfg.Timeout, 2*time.Second)
 	}
 	if cfg.MaxInflightPerWebhook <= 0 {
 		cfg.MaxInflightPerWebhook = 8
@@ -515,12 +521,20 @@ func (d *Dispatcher) send(ctx context.Context, t *webhook.Task, now time.Time) (
 		return answer{}, "", describe(err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
 	a := answer{code: resp.StatusCode}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		a.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
 	}
-	if err != nil {
+	// The body is only read for the delivery log: it gets its own short
+	// deadline, and a 2xx is a success once its status line arrived,
+	// whatever the body does next. Sending again a delivery the target
+	// took would be a duplicate for a receiver that did its work.
+	cut := time.AfterFunc(d.cfg.ResponseBodyTimeout, func() { resp.Body.Close() })
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
+	if !cut.Stop() && err != nil {
+		err = fmt.Errorf("the body did not end within %s", d.cfg.ResponseBodyTimeout)
+	}
+	if err != nil && (a.code < 200 || a.code > 299) {
 		return a, string(b), fmt.Errorf("reading the response: %w", describe(err))
 	}
 	return a, string(b), nil
