@@ -42,6 +42,8 @@ type config struct {
 	ReadTimeout       time.Duration
 	APIRate           float64
 	APIBurst          int
+	AuthFailureRate   float64
+	AuthFailureBurst  int
 	IntakeRate        float64
 	IntakeBurst       int
 	MaxWebhooksPerOrg int
@@ -78,6 +80,8 @@ var variables = []variable{
 	{"HOOKD_READ_TIMEOUT", "30s", "time a client has to send a whole request, its headers within 5s; slower clients are disconnected"},
 	{"HOOKD_API_RATE", "50", "requests a second each credential (API token; JWT issuer and subject) may make to the API, intake excepted; 429 with `Retry-After` past it, `0`: no limit. Per node"},
 	{"HOOKD_API_BURST", "200", "requests a credential may make at once before `HOOKD_API_RATE` applies"},
+	{"HOOKD_AUTH_FAILURE_RATE", "1", "failed authentications a second each client address (IPv6: each /64) may make; past it the address gets 429 with `Retry-After` before its credentials are looked up, `0`: no limit. Per node"},
+	{"HOOKD_AUTH_FAILURE_BURST", "20", "failed authentications an address may make at once before `HOOKD_AUTH_FAILURE_RATE` applies"},
 	{"HOOKD_INTAKE_RATE", "100", "deployment events a second each organization may report; 429 with `Retry-After` past it, `0`: no limit. Per node"},
 	{"HOOKD_INTAKE_BURST", "1000", "events an organization may report at once before `HOOKD_INTAKE_RATE` applies"},
 	{"HOOKD_MAX_WEBHOOKS_PER_ORG", "100", "webhooks an organization may have (409 past it); `0`: no limit"},
@@ -160,6 +164,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		dst  *float64
 	}{
 		{"HOOKD_API_RATE", &c.APIRate},
+		{"HOOKD_AUTH_FAILURE_RATE", &c.AuthFailureRate},
 		{"HOOKD_INTAKE_RATE", &c.IntakeRate},
 	}
 	for _, r := range rates {
@@ -173,6 +178,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		min  int
 	}{
 		{"HOOKD_API_BURST", &c.APIBurst, 1},
+		{"HOOKD_AUTH_FAILURE_BURST", &c.AuthFailureBurst, 1},
 		{"HOOKD_INTAKE_BURST", &c.IntakeBurst, 1},
 		{"HOOKD_MAX_WEBHOOKS_PER_ORG", &c.MaxWebhooksPerOrg, 0},
 	}

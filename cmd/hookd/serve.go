@@ -126,6 +126,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Limits: api.Limits{
 			APIRate:           c.APIRate,
 			APIBurst:          c.APIBurst,
+			AuthFailureRate:   c.AuthFailureRate,
+			AuthFailureBurst:  c.AuthFailureBurst,
 			IntakeRate:        c.IntakeRate,
 			IntakeBurst:       c.IntakeBurst,
 			MaxWebhooksPerOrg: c.MaxWebhooksPerOrg,

@@ -52,9 +52,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookd_requests_throttled_total",
-		Help: "Requests refused by an abuse limit: api_rate and intake_rate (429), intake_unavailable (503: the database is behind or unreachable).",
+		Help: "Requests refused by an abuse limit: api_rate, intake_rate and auth_failures (429), intake_unavailable (503: the database is behind or unreachable).",
 	}, []string{"reason"})
-	for _, reason := range []string{"api_rate", "intake_rate", "intake_unavailable"} {
+	for _, reason := range []string{"api_rate", "intake_rate", "auth_failures", "intake_unavailable"} {
 		m.throttled.WithLabelValues(reason)
 	}
 	reg.MustRegister(m.eventsAccepted, m.throttled)

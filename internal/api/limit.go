@@ -1,6 +1,9 @@
 package api
 
 import (
+	"net"
+	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -20,6 +23,11 @@ type Limits struct {
 	// may report, with bursts of IntakeBurst.
 	IntakeRate  float64
 	IntakeBurst int
+	// AuthFailureRate is the failed authentications a second each client
+	// address may make, with bursts of AuthFailureBurst; past it the
+	// address is answered 429 before its credentials are even looked up.
+	AuthFailureRate  float64
+	AuthFailureBurst int
 	// MaxWebhooksPerOrg is how many webhooks an organization may have.
 	MaxWebhooksPerOrg int
 }
@@ -80,6 +88,61 @@ func (l *rateLimiter) reserve(key string, now time.Time) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// wait returns how long until key's bucket holds a token at now, without
+// taking one (0: there is one).
+func (l *rateLimiter) wait(key string, now time.Time) time.Duration {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return 0
+	}
+	tokens := b.TokensAt(now)
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
+}
+
+// take takes a token from key's bucket at now if there is one.
+func (l *rateLimiter) take(key string, now time.Time) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !now.Before(l.sweepAt) || len(l.buckets) >= l.sweepLen {
+		l.sweep(now)
+	}
+	b, ok := l.buckets[key]
+	if !ok {
+		b = rate.NewLimiter(l.limit, l.burst)
+		l.buckets[key] = b
+	}
+	b.AllowN(now, 1)
+}
+
+// clientKey is the client address failed authentications are counted
+// against: the connection's IP address (a proxy in front of hookd is one
+// client), and for IPv6 its /64, which one host usually holds whole.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if a = a.Unmap(); a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return a.String()
 }
 
 // sweep forgets the buckets that are full at now.

@@ -1,13 +1,18 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/auth"
+	"github.com/hookd/hookd/internal/webhook"
 )
 
 // clock is a settable Deps.Now, so token buckets refill only when a test
@@ -218,5 +223,68 @@ func TestRetryAfter(t *testing.T) {
 		if got := retryAfter(d); got != want {
 			t.Errorf("retryAfter(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// countingStore counts token lookups, what each failed authentication
+// costs.
+type countingStore struct {
+	webhook.Store
+	lookups atomic.Int64
+}
+
+func (s *countingStore) TokenGetByHash(ctx context.Context, hash []byte) (*webhook.Token, error) {
+	s.lookups.Add(1)
+	return s.Store.TokenGetByHash(ctx, hash)
+}
+
+// TestAuthFailuresLimitedPerAddress: failed authentications from one
+// address are answered 429 with Retry-After past their rate, before any
+// token lookup, on the management API and intake alike; valid
+// credentials are not counted, and the bucket refills.
+func TestAuthFailuresLimitedPerAddress(t *testing.T) {
+	c := newClock()
+	var counting *countingStore
+	h := newAPIHarness(t, withLimits(Limits{AuthFailureRate: 0.5, AuthFailureBurst: 3}, c), func(d *Deps) {
+		counting = &countingStore{Store: d.Store}
+		authn, err := auth.New(context.Background(), auth.Config{}, counting, c.Now, d.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Auth = authn
+	})
+	org := uuid.New()
+	good, _ := h.token(org)
+	list := "/organization/" + org.String() + "/webhook"
+	bad := "hkd_" + strings.Repeat("x", 43)
+
+	for i := range 3 {
+		if st := h.do(bad, "GET", list, "", nil); st != 401 {
+			t.Fatalf("failure %d of the burst: %d, want 401", i+1, st)
+		}
+	}
+	before := counting.lookups.Load()
+	var body errorDetail
+	st, hdr := h.doHeader(bad, "GET", list, "", &body)
+	if st != 429 || hdr.Get("Retry-After") == "" || !strings.Contains(body.Detail, "failed authentications") {
+		t.Fatalf("past the rate: %d, Retry-After %q, %q; want 429", st, hdr.Get("Retry-After"), body.Detail)
+	}
+	if st := h.do(bad, "POST", "/organization/"+org.String()+"/deployment-event", eventBody, nil); st != 429 {
+		t.Fatalf("intake past the rate: %d, want 429", st)
+	}
+	if n := counting.lookups.Load() - before; n != 0 {
+		t.Fatalf("refused requests cost %d token lookups, want 0", n)
+	}
+	// Valid credentials from the same address are refused too while the
+	// address is over its rate (they cannot be told apart before the
+	// lookup), and once it refills they work and do not count.
+	c.Advance(2 * time.Second)
+	for i := range 5 {
+		if st := h.do(good, "GET", list, "", nil); st != 200 {
+			t.Fatalf("valid request %d after the refill: %d", i+1, st)
+		}
+	}
+	if st := h.do(bad, "GET", list, "", nil); st != 401 {
+		t.Fatalf("a failure after the refill: %d, want 401", st)
 	}
 }

@@ -51,17 +51,19 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 
-	apiRate    *rateLimiter // per credential; nil: no limit
-	intakeRate *rateLimiter // per organization; nil: no limit
-	limits     Limits
+	apiRate      *rateLimiter // per credential; nil: no limit
+	intakeRate   *rateLimiter // per organization; nil: no limit
+	authFailures *rateLimiter // failed authentications per client address; nil: no limit
+	limits       Limits
 }
 
 // NewServer returns the API handler.
 func NewServer(d Deps) *Server {
 	s := &Server{store: d.Store, auth: d.Auth, accept: d.Accept, wake: d.Wake, log: d.Log, now: d.Now, mux: http.NewServeMux(),
-		apiRate:    newRateLimiter(d.Limits.APIRate, d.Limits.APIBurst),
-		intakeRate: newRateLimiter(d.Limits.IntakeRate, d.Limits.IntakeBurst),
-		limits:     d.Limits,
+		apiRate:      newRateLimiter(d.Limits.APIRate, d.Limits.APIBurst),
+		intakeRate:   newRateLimiter(d.Limits.IntakeRate, d.Limits.IntakeBurst),
+		authFailures: newRateLimiter(d.Limits.AuthFailureRate, d.Limits.AuthFailureBurst),
+		limits:       d.Limits,
 	}
 	if s.accept == nil {
 		s.accept = func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
@@ -141,7 +143,7 @@ type orgHandler func(w http.ResponseWriter, r *http.Request, org uuid.UUID) erro
 // handler finds the caller in the request's context (auth.FromContext).
 func (s *Server) handleOrg(pattern string, h orgHandler) {
 	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) error {
-		id, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		id, err := s.authenticate(r)
 		if err != nil {
 			return err
 		}
@@ -168,7 +170,7 @@ func (s *Server) handleOrg(pattern string, h orgHandler) {
 // nobody can use up another organization's events.
 func (s *Server) handleIntake(pattern string, h orgHandler) {
 	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) error {
-		id, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		id, err := s.authenticate(r)
 		if err != nil {
 			return err
 		}
@@ -184,6 +186,26 @@ func (s *Server) handleIntake(pattern string, h orgHandler) {
 		}
 		return h(w, r.WithContext(auth.NewContext(r.Context(), id)), org)
 	})
+}
+
+// authenticate identifies the caller. Each failure counts against the
+// client's address (AuthFailureRate), and an address past its rate is
+// answered 429 before its credentials are looked at: a wrong token costs
+// a database lookup, so guessing and floods of bad credentials are slowed
+// per address, whatever credentials they try.
+func (s *Server) authenticate(r *http.Request) (*auth.Identity, error) {
+	client := clientKey(r)
+	if wait := s.authFailures.wait(client, s.now()); wait > 0 {
+		s.metrics.throttled.WithLabelValues("auth_failures").Inc()
+		return nil, &webhook.Error{Code: webhook.ETooManyRequests, RetryAfter: wait, Message: fmt.Sprintf(
+			"too many failed authentications from your address: at most %g a second, in bursts of %d; retry after the Retry-After header's seconds with valid credentials",
+			s.limits.AuthFailureRate, max(s.limits.AuthFailureBurst, 1))}
+	}
+	id, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+	if webhook.ErrorCode(err) == webhook.EUnauthorized {
+		s.authFailures.take(client, s.now())
+	}
+	return id, err
 }
 
 // actor is who is calling, for the audit trail. handleOrg puts the
