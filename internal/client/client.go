@@ -93,14 +93,15 @@ func (w *Webhook) UnmarshalJSON(b []byte) error {
 }
 
 // Request returns the request that would store w as it is, the starting
-// point of a full-replace edit. Its nil TargetSecret keeps the stored one.
+// point of a full-replace edit. Its nil TargetSecret and nil Enabled keep
+// what is stored when the edit commits, so an edit started from a read
+// never brings back a secret removed or re-enables a webhook disabled
+// since (by a person, or by hookd after a 410).
 func (w *Webhook) Request() WebhookRequest {
-	enabled := w.Enabled
 	return WebhookRequest{
 		Kind:                   w.Kind,
 		TargetURL:              w.TargetURL,
 		Description:            w.Description,
-		Enabled:                &enabled,
 		Events:                 nonNil(w.Events),
 		ProjectNamesFilter:     nonNil(w.ProjectNamesFilter),
 		EnvironmentTypesFilter: nonNil(w.EnvironmentTypesFilter),

@@ -117,9 +117,10 @@ func TestRawKept(t *testing.T) {
 	if string(l.Raw) != list || len(l.Results) != 1 || string(l.Results[0].Raw) != obj || l.Results[0].ID != "w1" || l.Results[0].CreatedAt.Year() != 2024 {
 		t.Fatalf("got %+v", l)
 	}
-	// Request starts an edit from the webhook as it is, keeping the secret.
+	// Request starts an edit from the webhook as it is, keeping the secret
+	// and the state as they are when the edit commits.
 	req := l.Results[0].Request()
-	if req.TargetSecret != nil || req.Enabled == nil || *req.Enabled || req.Events == nil || req.Kind != "STANDARD" {
+	if req.TargetSecret != nil || req.Enabled != nil || req.Events == nil || req.Kind != "STANDARD" {
 		t.Fatalf("Request() = %+v", req)
 	}
 }

@@ -107,13 +107,13 @@
   const hookPath = (id) => hooks + '/' + encodeURIComponent(id);
 
   // The full object an edit sends back: PUT replaces every field, and an
-  // absent target_secret keeps the stored one.
+  // absent target_secret or enabled keeps what is stored when the edit
+  // commits (so an edit never undoes hookd disabling the webhook meanwhile).
   function editable(w) {
     return {
       kind: w.kind,
       target_url: w.target_url,
       description: w.description || '',
-      enabled: w.enabled,
       events: w.events || [],
       project_names_filter: w.project_names_filter || [],
       environment_types_filter: w.environment_types_filter || [],
@@ -795,11 +795,13 @@
         kind: form.querySelector('input[name=kind]:checked')?.value || 'STANDARD',
         target_url: url.value.trim(),
         description: desc.value.trim(),
-        enabled: enabled.checked,
         events: [...form.querySelectorAll('input[name=events]:checked')].map((i) => i.value),
         project_names_filter: tags.values(),
         environment_types_filter: [...form.querySelectorAll('input[name=environment_types_filter]:checked')].map((i) => i.value),
       };
+      // Only a state the person changed is sent: one left as it was is
+      // kept as stored when the edit commits.
+      if (!editing || enabled.checked !== w.enabled) body.enabled = enabled.checked;
       if (secretMode === 'remove') body.target_secret = '';
       else if (secretIn.value !== '' && (!w.target_secret_set || secretMode === 'replace')) body.target_secret = secretIn.value;
       save.disabled = true;
