@@ -339,7 +339,7 @@ func endlessHeadersTarget(t *testing.T) string {
 
 // TestHostileTargets: targets that stream an endless body, trickle one,
 // or send endless headers. Every attempt ends (by the 64 KiB cap, the
-// timeout, the header limit), is recorded with at most 64 KiB of body,
+// body's deadline, the header limit), is recorded with at most 64 KiB of body,
 // and hookd's memory does not follow what the targets send.
 func TestHostileTargets(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dbURL string) {
@@ -390,8 +390,10 @@ func TestHostileTargets(t *testing.T) {
 						t.Errorf("endless: status %d, error %q, %d bytes; want 200 and the first 64 KiB", a.Status, a.Error, len(a.Body))
 					}
 				case "trickle":
-					if a.Status != 200 || !strings.Contains(a.Error, "timed out") || strings.Trim(a.Body, "t") != "" {
-						t.Errorf("trickle: status %d, error %q, body %.40q; want the bytes that came, then a timeout", a.Status, a.Error, a.Body)
+					// A 2xx is a success once its status line arrived: the
+					// body is read for the log within its own deadline.
+					if a.Status != 200 || a.Error != "" || a.Body == "" || strings.Trim(a.Body, "t") != "" {
+						t.Errorf("trickle: status %d, error %q, body %.40q; want a success with the bytes that came", a.Status, a.Error, a.Body)
 					}
 				case "headers":
 					if a.Status != 0 || a.Error == "" || a.Body != "" {
