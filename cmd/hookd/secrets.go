@@ -111,5 +111,19 @@ func reencryptSecrets(ctx context.Context, c *config, db store, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("--reencrypt: some secrets could not be read; they are unchanged: %w", err)
 	}
+	// SQLite keeps what was overwritten in free pages and WAL frames
+	// until they are reused: rebuild the file so the values just sealed
+	// are gone from it in clear too.
+	if c, ok := db.(interface {
+		Compact(context.Context) (bool, error)
+	}); ok {
+		emptied, err := c.Compact(ctx)
+		if err != nil {
+			return fmt.Errorf("--reencrypt: compacting the database: %w", err)
+		}
+		if !emptied {
+			fmt.Fprintln(stderr, "hookd: the WAL is in use by another process; run again with hookd stopped to remove old copies from it")
+		}
+	}
 	return nil
 }

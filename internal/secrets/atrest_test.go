@@ -98,6 +98,43 @@ func TestURLCredentialsSealedSQLite(t *testing.T) {
 	}
 }
 
+// TestURLCredentialsResealedSQLite starts from a database written before
+// URLs were sealed: a webhook kept and one deleted, both with URL
+// credentials in clear. Reencrypt and Compact (`hookd migrate
+// --reencrypt`) leave no copy of either in the file or the WAL.
+func TestURLCredentialsResealedSQLite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// As an earlier hookd stored them: no sealing, no audit.
+	kept := writeURLCredentials(t, db)
+	keys := keyring(t, newKey(t))
+	if _, err := Reencrypt(ctx, db, keys); err != nil {
+		t.Fatal(err)
+	}
+	if emptied, err := db.Compact(ctx); err != nil || !emptied {
+		t.Fatalf("Compact = %v, %v", emptied, err)
+	}
+	got, err := (&Store{Store: db, Keys: keys}).WebhookGet(ctx, kept.OrganizationID, kept.ID)
+	if err != nil || got.TargetURL != kept.TargetURL {
+		t.Fatalf("after re-sealing, the URL reads %q, %v; want %q", got.TargetURL, err, kept.TargetURL)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		wantNoURLCredential(t, filepath.Base(f), string(b))
+	}
+}
+
 // TestURLCredentialsSealedPostgres reads every row of the webhooks and
 // audit tables as text.
 func TestURLCredentialsSealedPostgres(t *testing.T) {

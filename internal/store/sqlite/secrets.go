@@ -43,3 +43,20 @@ func (db *DB) WebhookSetSecrets(ctx context.Context, was, sealed *webhook.Webhoo
 	n, err := res.RowsAffected()
 	return n == 1, translate(err)
 }
+
+// Compact rebuilds the database file (VACUUM) and empties its WAL, so
+// that no copy of a value rewritten or deleted since, such as a secret or
+// URL stored in clear before it was sealed, survives in free pages or in
+// old WAL frames. It blocks writers while it runs: a maintenance step of
+// `hookd migrate --reencrypt`, not of serving. It reports whether the WAL
+// could be emptied (a reader of another process may hold it).
+func (db *DB) Compact(ctx context.Context) (bool, error) {
+	if _, err := db.write.ExecContext(ctx, `VACUUM`); err != nil {
+		return false, translate(err)
+	}
+	var busy, frames, done int
+	if err := db.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil {
+		return false, translate(err)
+	}
+	return busy == 0, nil
+}
