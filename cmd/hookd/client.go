@@ -286,10 +286,10 @@ func webhookEdit(ctx context.Context, args []string, getenv func(string) string,
 		return usageError{"webhook edit: nothing to change; give at least one field flag (see --help)"}
 	}
 	// The API's edit replaces every field, so the command reads the
-	// webhook first and sends it back with the given flags applied. The
-	// secret and `enabled` are sent only when given, so the server keeps
-	// them as they are when the edit commits; two edits of other fields
-	// racing between the read and the write keep the later one.
+	// webhook first and sends it back with the given flags applied, with
+	// If-Match: a webhook changed in between is not overwritten (412; run
+	// the command again). The secret and `enabled` are sent only when
+	// given.
 	cl := c.client()
 	w, err := cl.GetWebhook(ctx, c.org, pos[0])
 	if err != nil {

@@ -85,7 +85,13 @@ type Webhook struct {
 	// Raw is the object as the server sent it, for callers that must pass
 	// it on unchanged (fields this client does not know included).
 	Raw json.RawMessage `json:"-"`
+	// ETag is the version GetWebhook and EditWebhook read (their ETag
+	// header); empty from a list.
+	ETag string `json:"-"`
 }
+
+// readHeader keeps the answer's ETag.
+func (w *Webhook) readHeader(h http.Header) { w.ETag = h.Get("ETag") }
 
 func (w *Webhook) UnmarshalJSON(b []byte) error {
 	type plain Webhook // without this method, so Unmarshal does not recurse
@@ -96,9 +102,12 @@ func (w *Webhook) UnmarshalJSON(b []byte) error {
 // point of a full-replace edit. Its nil TargetSecret and nil Enabled keep
 // what is stored when the edit commits, so an edit started from a read
 // never brings back a secret removed or re-enables a webhook disabled
-// since (by a person, or by hookd after a 410).
+// since (by a person, or by hookd after a 410); and it is made only if
+// the webhook is still the version read (IfMatch), so it never undoes
+// another edit either.
 func (w *Webhook) Request() WebhookRequest {
 	return WebhookRequest{
+		IfMatch:                w.ETag,
 		Kind:                   w.Kind,
 		TargetURL:              w.TargetURL,
 		Description:            w.Description,
@@ -122,6 +131,10 @@ type WebhookRequest struct {
 	Events                 []string `json:"events"`
 	ProjectNamesFilter     []string `json:"project_names_filter"`
 	EnvironmentTypesFilter []string `json:"environment_types_filter"`
+	// IfMatch, on edit, is the ETag of the version the edit was made
+	// from: the server refuses it (412) if the webhook changed since.
+	// Empty: the edit is made whatever changed.
+	IfMatch string `json:"-"`
 }
 
 // WebhookList is the answer of listWebhooks.
@@ -276,7 +289,11 @@ func (c *Client) CreateWebhook(ctx context.Context, org string, req WebhookReque
 // Webhook.Request to change only some.
 func (c *Client) EditWebhook(ctx context.Context, org, id string, req WebhookRequest) (*Webhook, error) {
 	var out Webhook
-	return &out, c.do(ctx, http.MethodPut, orgPath(org, "webhook", id), nil, req, &out)
+	var header http.Header
+	if req.IfMatch != "" {
+		header = http.Header{"If-Match": {req.IfMatch}}
+	}
+	return &out, c.do(ctx, http.MethodPut, orgPath(org, "webhook", id), header, req, &out)
 }
 
 func (c *Client) DeleteWebhook(ctx context.Context, org, id string) error {
@@ -349,8 +366,12 @@ func orgPath(org string, segments ...string) string {
 // attempts with their rendered requests) is far smaller.
 const maxAnswer = 64 << 20
 
-// do sends one request and decodes a 2xx answer into out (when not nil)
-// or any other answer into an *APIError.
+// headerReader is an answer that keeps some of the answer's header.
+type headerReader interface{ readHeader(http.Header) }
+
+// do sends one request and decodes a 2xx answer into out (when not nil;
+// a headerReader also sees its header) or any other answer into an
+// *APIError.
 func (c *Client) do(ctx context.Context, method, path string, header http.Header, body, out any) error {
 	var b []byte
 	if body != nil {
@@ -363,7 +384,7 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 		}
 	}
 	for try := 0; ; try++ {
-		status, data, wait, err := c.send(ctx, method, path, header, body != nil, b)
+		status, respHeader, data, wait, err := c.send(ctx, method, path, header, body != nil, b)
 		if err != nil {
 			return err
 		}
@@ -373,6 +394,9 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 			}
 			if err := json.Unmarshal(data, out); err != nil {
 				return fmt.Errorf("%s %s: the server answered %d with a body that is not the expected JSON: %w", method, path, status, err)
+			}
+			if hr, ok := out.(headerReader); ok {
+				hr.readHeader(respHeader)
 			}
 			return nil
 		}
@@ -389,17 +413,17 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 	}
 }
 
-// send makes one request and returns the answer's status and body, and
-// how long to wait before sending it again when the answer is a 429 or
-// a 503 with a Retry-After in seconds (zero otherwise).
-func (c *Client) send(ctx context.Context, method, path string, header http.Header, hasBody bool, body []byte) (int, []byte, time.Duration, error) {
+// send makes one request and returns the answer's status, header and
+// body, and how long to wait before sending it again when the answer is a
+// 429 or a 503 with a Retry-After in seconds (zero otherwise).
+func (c *Client) send(ctx context.Context, method, path string, header http.Header, hasBody bool, body []byte) (int, http.Header, []byte, time.Duration, error) {
 	var r io.Reader
 	if hasBody {
 		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
 	if err != nil {
-		return 0, nil, 0, err
+		return 0, nil, nil, 0, err
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -413,12 +437,12 @@ func (c *Client) send(ctx context.Context, method, path string, header http.Head
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, 0, err
+		return 0, nil, nil, 0, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return 0, nil, 0, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+		return 0, nil, nil, 0, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}
 	var wait time.Duration
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
@@ -426,7 +450,7 @@ func (c *Client) send(ctx context.Context, method, path string, header http.Head
 			wait = time.Duration(s) * time.Second
 		}
 	}
-	return resp.StatusCode, data, wait, nil
+	return resp.StatusCode, resp.Header, data, wait, nil
 }
 
 // newAPIError decodes the API's error body. Something in between (a proxy,

@@ -202,3 +202,45 @@ func TestRetryAfter(t *testing.T) {
 		t.Fatalf("%d requests, %v; want 1 and the 429", len(times), err)
 	}
 }
+
+// TestEditFromReadIsConditional: an edit started from GetWebhook sends
+// the ETag read as If-Match, and neither the secret nor enabled, so it
+// can undo nothing changed since; a 412 comes back as an *APIError.
+func TestEditFromReadIsConditional(t *testing.T) {
+	var ifMatch string
+	var body map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			w.Header().Set("ETag", `"v1"`)
+			io.WriteString(w, `{"id":"w1","kind":"STANDARD","target_url":"https://example.com","enabled":false,"events":["DEPLOYMENT_STARTED"]}`)
+			return
+		}
+		ifMatch = r.Header.Get("If-Match")
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		w.WriteHeader(http.StatusPreconditionFailed)
+		io.WriteString(w, `{"status":412,"error":"Precondition Failed","detail":"the webhook changed since you read it"}`)
+	}))
+	t.Cleanup(srv.Close)
+	c := New(srv.URL, "t", nil)
+	w, err := c.GetWebhook(context.Background(), "o", "w1")
+	if err != nil || w.ETag != `"v1"` {
+		t.Fatalf("GetWebhook = %+v, %v; want the ETag kept", w, err)
+	}
+	req := w.Request()
+	req.Description = "renamed"
+	_, err = c.EditWebhook(context.Background(), "o", "w1", req)
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != 412 {
+		t.Fatalf("EditWebhook = %v, want the 412", err)
+	}
+	if ifMatch != `"v1"` {
+		t.Errorf("sent If-Match %q, want the ETag read", ifMatch)
+	}
+	if _, ok := body["enabled"]; ok {
+		t.Errorf("sent enabled: %v", body)
+	}
+	if _, ok := body["target_secret"]; ok {
+		t.Errorf("sent target_secret: %v", body)
+	}
+}
