@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -286,5 +287,23 @@ func TestAuthFailuresLimitedPerAddress(t *testing.T) {
 	}
 	if st := h.do(bad, "GET", list, "", nil); st != 401 {
 		t.Fatalf("a failure after the refill: %d, want 401", st)
+	}
+}
+
+// TestClientKey: failures are counted per IPv4 address and per IPv6 /64
+// (one host usually holds a whole /64, so counting per address would let
+// it rotate through them).
+func TestClientKey(t *testing.T) {
+	for _, tt := range []struct{ remote, want string }{
+		{"192.0.2.7:40000", "192.0.2.7"},
+		{"[::ffff:192.0.2.7]:40000", "192.0.2.7"},
+		{"[2001:db8:1:2:aaaa::1]:40000", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:bbbb::9]:1", "2001:db8:1:2::/64"},
+		{"not-an-address", "not-an-address"},
+	} {
+		r := &http.Request{RemoteAddr: tt.remote}
+		if got := clientKey(r); got != tt.want {
+			t.Errorf("clientKey(%q) = %q, want %q", tt.remote, got, tt.want)
+		}
 	}
 }
