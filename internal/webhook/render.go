@@ -147,10 +147,13 @@ func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time) 
 		}
 		*dst = raw
 	}
-	payload, err := json.Marshal(&p)
-	if err != nil {
-		// Unreachable: every field is a string or a checked JSON array.
-		panic("webhook: rendering a deployment payload: " + err.Error())
+	payload := marshalPayload(&p)
+	// The hash is of what the caller sent: a deployment id made up here
+	// would make every retry of the same body look different.
+	hashed := payload
+	if d.DeploymentID == "" {
+		p.ID, p.DeploymentID = "", ""
+		hashed = marshalPayload(&p)
 	}
 	return &Event{
 		ID:              id,
@@ -160,7 +163,17 @@ func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time) 
 		ProjectName:     d.Project.Name,
 		EnvironmentMode: d.Environment.Mode,
 		Payload:         payload,
+		ContentHash:     ContentHash(d.EventType, hashed),
 	}
+}
+
+func marshalPayload(p *deploymentPayload) []byte {
+	b, err := json.Marshal(p)
+	if err != nil {
+		// Unreachable: every field is a string or a checked JSON array.
+		panic("webhook: rendering a deployment payload: " + err.Error())
+	}
+	return b
 }
 
 // Render returns the request body a webhook of the given kind receives
