@@ -39,7 +39,7 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 	}
 	ev := webhook.NewEvent(org, &d, id, s.now().UTC().Truncate(time.Microsecond))
 	ev.IdempotencyKey = key
-	receipt, err := s.accept(r.Context(), ev)
+	receipt, err := s.intake.Accept(r.Context(), ev)
 	if err != nil {
 		if webhook.ErrorCode(err) == webhook.EUnavailable {
 			s.metrics.throttled.WithLabelValues("intake_unavailable").Inc()
