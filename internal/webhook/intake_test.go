@@ -262,3 +262,20 @@ func TestContentHash(t *testing.T) {
 		t.Fatalf("KeyReused = %+v", e)
 	}
 }
+
+// The content hash is of what the caller sent: a deployment id hookd
+// makes up does not count, one the caller sent does.
+func TestNewEventContentHash(t *testing.T) {
+	d := validDeployment()
+	d.DeploymentID = ""
+	a, b := NewEvent(testOrg, d, testEventID, testNow), NewEvent(testOrg, d, testEventID, testNow.Add(time.Hour))
+	if !slices.Equal(a.ContentHash, b.ContentHash) || len(a.ContentHash) == 0 {
+		t.Fatal("the same body without a deployment id hashed differently")
+	}
+	d.DeploymentID = "dep-1"
+	c := NewEvent(testOrg, d, testEventID, testNow)
+	d.DeploymentID = "dep-2"
+	if e := NewEvent(testOrg, d, testEventID, testNow); slices.Equal(c.ContentHash, e.ContentHash) || slices.Equal(a.ContentHash, c.ContentHash) {
+		t.Fatal("bodies with other deployment ids hashed alike")
+	}
+}
