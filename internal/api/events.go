@@ -37,8 +37,7 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 	if err != nil {
 		return err
 	}
-	ev := webhook.NewEvent(org, &d, id, s.now().UTC().Truncate(time.Microsecond))
-	ev.IdempotencyKey = key
+	ev := webhook.NewEvent(org, &d, id, s.now().UTC().Truncate(time.Microsecond), key)
 	receipt, err := s.intake.Accept(r.Context(), ev)
 	if err != nil {
 		if webhook.ErrorCode(err) == webhook.EUnavailable {

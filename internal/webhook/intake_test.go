@@ -268,14 +268,20 @@ func TestContentHash(t *testing.T) {
 func TestNewEventContentHash(t *testing.T) {
 	d := validDeployment()
 	d.DeploymentID = ""
-	a, b := NewEvent(testOrg, d, testEventID, testNow), NewEvent(testOrg, d, testEventID, testNow.Add(time.Hour))
+	a, b := NewEvent(testOrg, d, testEventID, testNow, "k"), NewEvent(testOrg, d, testEventID, testNow.Add(time.Hour), "k")
 	if !slices.Equal(a.ContentHash, b.ContentHash) || len(a.ContentHash) == 0 {
 		t.Fatal("the same body without a deployment id hashed differently")
 	}
 	d.DeploymentID = "dep-1"
-	c := NewEvent(testOrg, d, testEventID, testNow)
+	c := NewEvent(testOrg, d, testEventID, testNow, "k")
 	d.DeploymentID = "dep-2"
-	if e := NewEvent(testOrg, d, testEventID, testNow); slices.Equal(c.ContentHash, e.ContentHash) || slices.Equal(a.ContentHash, c.ContentHash) {
+	if e := NewEvent(testOrg, d, testEventID, testNow, "k"); slices.Equal(c.ContentHash, e.ContentHash) || slices.Equal(a.ContentHash, c.ContentHash) {
 		t.Fatal("bodies with other deployment ids hashed alike")
+	}
+	if ev := NewEvent(testOrg, d, testEventID, testNow, ""); ev.ContentHash != nil || ev.IdempotencyKey != "" {
+		t.Fatal("an event without a key got a hash")
+	}
+	if c.IdempotencyKey != "k" {
+		t.Fatalf("key %q, want k", c.IdempotencyKey)
 	}
 }

@@ -125,7 +125,8 @@ type payloadOrganization struct {
 // NewEvent turns a validated intake body into the event to store, with
 // its payload rendered once. A deployment without an id gets a new one.
 // A list that is not a JSON array (d was not validated) is sent as [].
-func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time) *Event {
+// With an idempotency key, the event carries it and its ContentHash.
+func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time, key string) *Event {
 	deploymentID := d.DeploymentID
 	if deploymentID == "" {
 		deploymentID = uuid.NewString()
@@ -148,14 +149,7 @@ func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time) 
 		*dst = raw
 	}
 	payload := marshalPayload(&p)
-	// The hash is of what the caller sent: a deployment id made up here
-	// would make every retry of the same body look different.
-	hashed := payload
-	if d.DeploymentID == "" {
-		p.ID, p.DeploymentID = "", ""
-		hashed = marshalPayload(&p)
-	}
-	return &Event{
+	ev := &Event{
 		ID:              id,
 		OrganizationID:  orgID,
 		CreatedAt:       now,
@@ -163,8 +157,19 @@ func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time) 
 		ProjectName:     d.Project.Name,
 		EnvironmentMode: d.Environment.Mode,
 		Payload:         payload,
-		ContentHash:     ContentHash(d.EventType, hashed),
 	}
+	if key != "" {
+		ev.IdempotencyKey = key
+		// The hash is of what the caller sent: a deployment id made up
+		// here would make every retry of the same body look different.
+		hashed := payload
+		if d.DeploymentID == "" {
+			p.ID, p.DeploymentID = "", ""
+			hashed = marshalPayload(&p)
+		}
+		ev.ContentHash = ContentHash(d.EventType, hashed)
+	}
+	return ev
 }
 
 func marshalPayload(p *deploymentPayload) []byte {
