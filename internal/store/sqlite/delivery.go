@@ -613,24 +613,32 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 	return out, translate(rows.Err())
 }
 
-// deleteBatch bounds how long retention holds the write lock at a time,
-// so intake is never stalled behind a large purge.
+// deleteBatch bounds how long retention and webhook deletion hold the
+// write lock at a time, so intake is never stalled behind a large purge.
 const deleteBatch = 1000
 
 // DeleteBefore removes old events whose deliveries are all finished; the
 // foreign keys cascade to deliveries and attempts.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
+	return db.deleteInBatches(ctx, `DELETE FROM events WHERE rowid IN (
+		SELECT e.rowid FROM events e
+		WHERE e.created_at < ? AND NOT EXISTS (
+			SELECT 1 FROM deliveries d
+			WHERE d.organization_id = e.organization_id AND d.event_id = e.id
+			AND d.status IN ('pending', 'running'))
+		LIMIT ?)`, micros(t))
+}
+
+// deleteInBatches runs a DELETE whose last parameter is a LIMIT, with
+// deleteBatch, one transaction at a time until it deletes fewer, and
+// returns how many rows it deleted.
+func (db *DB) deleteInBatches(ctx context.Context, query string, args ...any) (int, error) {
+	args = append(args, deleteBatch)
 	total := 0
 	for {
 		var n int64
 		err := db.transact(ctx, func(tx *txn) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE rowid IN (
-				SELECT e.rowid FROM events e
-				WHERE e.created_at < ? AND NOT EXISTS (
-					SELECT 1 FROM deliveries d
-					WHERE d.organization_id = e.organization_id AND d.event_id = e.id
-					AND d.status IN ('pending', 'running'))
-				LIMIT ?)`, micros(t), deleteBatch)
+			res, err := tx.ExecContext(ctx, query, args...)
 			if err != nil {
 				return err
 			}
