@@ -58,7 +58,7 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 	var receipts []webhook.EventReceipt
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		var err error
-		receipts, err = eventsCreate(ctx, tx, events, lease)
+		receipts, err = eventsCreate(ctx, tx, events, lease, db.callerClock)
 		return err
 	})
 	if err != nil {
@@ -74,7 +74,7 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 	return receipts, nil
 }
 
-func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
+func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease webhook.Lease, callerClock bool) ([]webhook.EventReceipt, error) {
 	if len(events) == 0 {
 		return []webhook.EventReceipt{}, nil
 	}
@@ -91,7 +91,7 @@ func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease
 	if err != nil {
 		return nil, err
 	}
-	in.lease = lease
+	in.lease, in.callerClock = lease, callerClock
 	lost, err := in.write(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -119,6 +119,9 @@ type intake struct {
 	unkeyOrg []uuid.UUID          // stored events whose key has expired
 	unkey    []uuid.UUID
 	lease    webhook.Lease
+	// callerClock keeps the due times as the caller gave them (see
+	// DB.UseCallerClock) instead of moving them onto the database's clock.
+	callerClock bool
 }
 
 // planIntake applies idempotency and matching in Go, given what is stored.
@@ -213,7 +216,7 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 				}
 				leased[id] = &webhook.Task{
 					Delivery: webhook.Delivery{ID: id, OrganizationID: ev.OrganizationID, WebhookID: w.ID, EventID: ev.ID,
-						CreatedAt: at, UpdatedAt: at, Status: status, DueAt: due, EventType: ev.Type},
+						CreatedAt: at, UpdatedAt: at, Status: status, DueAt: due, EventType: ev.Type, Lease: 1},
 					Event:   *stored,
 					Webhook: *w,
 				}
@@ -244,8 +247,14 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 			ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING organization_id, id
 		), d AS (
-			INSERT INTO deliveries (organization_id, id, webhook_id, event_id, event_type, created_at, updated_at, due_at, status)
-			SELECT x.org, x.id, x.hook, x.event, x.typ, x.at, x.at, x.due, x.status
+			INSERT INTO deliveries (organization_id, id, webhook_id, event_id, event_type, created_at, updated_at, due_at, status, lease)
+			-- Due times run on the database's clock (see DeliveryClaim): a
+			-- lease for as long after now() as the caller asked after the
+			-- event's time, and a pending delivery due now at the latest
+			-- (not later, if the caller's clock runs ahead).
+			SELECT x.org, x.id, x.hook, x.event, x.typ, x.at, x.at,
+				CASE WHEN $17 THEN x.due WHEN x.status = 'running' THEN now() + (x.due - x.at) ELSE least(x.due, now()) END, x.status,
+				CASE WHEN x.status = 'running' THEN 1 ELSE 0 END
 			FROM unnest($9::uuid[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::text[])
 				AS x(org, id, hook, event, typ, at, due, status)
 			JOIN ev ON ev.organization_id = x.org AND ev.id = x.event
@@ -256,7 +265,7 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 		UNION ALL
 		SELECT organization_id, event_id, id FROM d`,
 		e.org, e.id, e.at, e.typ, e.key, e.project, e.mode, e.payload,
-		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status)
+		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status, in.callerClock)
 
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()

@@ -26,6 +26,9 @@ import (
 type DB struct {
 	pool     *pgxpool.Pool
 	notifier *notifier
+	// callerClock makes the times callers pass the queue's clock, as on
+	// SQLite (see UseCallerClock); otherwise the queue runs on now().
+	callerClock bool
 }
 
 var _ webhook.Store = (*DB)(nil)
@@ -42,6 +45,21 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	return &DB{pool: pool, notifier: &notifier{pool: pool}}, nil
+}
+
+// UseCallerClock makes the queue compare due times and leases with the
+// times passed in (ClaimParams.Now and the like) rather than with the
+// database's clock: for tests that need a clock they control, like the
+// conformance suite. Call it before any other method.
+func (db *DB) UseCallerClock() { db.callerClock = true }
+
+// clock is the argument for a statement's coalesce($n::timestamptz,
+// now()): NULL, so the database's clock, unless UseCallerClock was called.
+func (db *DB) clock(t time.Time) any {
+	if db.callerClock {
+		return ts(t)
+	}
+	return nil
 }
 
 // Pool returns the underlying pool, for what the Store does not cover
