@@ -36,7 +36,19 @@ var _ webhook.Store = (*DB)(nil)
 // Open connects to the database at url (a postgres:// URL or a key=value
 // string) and checks that it answers. It does not migrate.
 func Open(ctx context.Context, url string) (*DB, error) {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	// A node paused (SIGSTOP, a frozen VM) or cut off in the middle of a
+	// transaction would keep its row locks, stalling every other node
+	// that needs those rows, for as long as the pause lasts. The server
+	// ends such a session instead, and the node's work is taken over as
+	// when its leases expire. Unless the URL says otherwise.
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "5s"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
