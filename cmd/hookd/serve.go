@@ -88,6 +88,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	client := delivery.NewHTTPClient(delivery.ClientOptions{Timeout: c.DeliveryTimeout, AllowedCIDRs: c.AllowedTargetCIDRs})
+	// For tests only, and not documented: the dispatcher's clock runs this
+	// far off, to show a node's skewed clock cannot break the queue.
+	now := time.Now
+	if skew, err := time.ParseDuration(getenv("HOOKD_TEST_CLOCK_SKEW")); err == nil {
+		now = func() time.Time { return time.Now().Add(skew) }
+	}
 	dispatcher := delivery.New(delivery.Config{
 		Store:                 sealed,
 		Client:                client,
@@ -98,6 +104,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SecretRotationGrace:   c.SecretRotationGrace,
 		StopGrace:             shutdownTimeout,
 		UserAgent:             "hookd/" + version,
+		Now:                   now,
 		Log:                   log,
 		Registry:              reg,
 	})
