@@ -61,6 +61,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrating the database: %w", err)
 	}
+	// A database that cannot be written would answer every event with an
+	// error: refuse to start instead, saying why.
+	if err := db.Ping(ctx); err != nil {
+		return fmt.Errorf("the database cannot be written, so hookd cannot accept events: %w "+
+			"(check that the database file and its directory are writable by this user and the disk has space, "+
+			"or that the PostgreSQL server is a primary)", err)
+	}
 	// Webhook secrets are sealed on their way into the database and opened
 	// on their way out, for the API and the dispatcher alike.
 	keys, err := encryptionKeys(c, log)

@@ -40,6 +40,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusInternalServerError {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if errors.Is(err, webhook.ErrUnwritable) {
+		s.unwritableAt.Store(s.now().UnixNano())
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Token, Bearer`)
 	}

@@ -116,7 +116,8 @@ type Store interface {
 	// and attempts, unless a delivery of theirs is still pending or running.
 	DeleteBefore(ctx context.Context, t time.Time) (int, error)
 
-	// Ping checks the database is reachable.
+	// Ping checks the database is reachable and accepts writes
+	// (ErrUnwritable when it does not).
 	Ping(ctx context.Context) error
 	Close() error
 }

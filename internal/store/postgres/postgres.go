@@ -78,9 +78,11 @@ func (db *DB) clock(t time.Time) any {
 // (LISTEN/NOTIFY).
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
-// Ping checks the database is reachable.
+// Ping checks the database is reachable and accepts writes: a statement
+// that writes nothing still fails on a standby or a read-only database.
 func (db *DB) Ping(ctx context.Context) error {
-	return translate(db.pool.Ping(ctx))
+	_, err := db.pool.Exec(ctx, "DELETE FROM deliveries WHERE false")
+	return translate(err)
 }
 
 // Close waits for connections in use to be returned and closes them all.
@@ -125,6 +127,8 @@ func translate(err error) error {
 			return webhook.Errorf(webhook.EInvalid, "invalid value")
 		case "53300", "57P01", "57P02", "57P03": // too many connections, shutting down
 			return webhook.Errorf(webhook.EUnavailable, "database unavailable")
+		case "53100", "25006", "58030": // disk full, read-only transaction (a standby), I/O error
+			return webhook.ErrUnwritable
 		}
 		return fmt.Errorf("postgres: %w", err)
 	}
