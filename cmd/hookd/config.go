@@ -25,6 +25,7 @@ type config struct {
 
 	JWTSecret             []byte
 	JWKSURL               string
+	JWKSRefresh           time.Duration
 	JWTIssuer             string
 	JWTAudience           string
 	JWTOrganizationsClaim string
@@ -65,6 +66,7 @@ var variables = []variable{
 	{"HOOKD_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`"},
 	{"HOOKD_JWT_HS256_SECRET", "", "accept HS256 JWTs signed with this secret (development); `HOOKD_JWT_HS256_SECRET_FILE` reads it from a file"},
 	{"HOOKD_JWT_JWKS_URL", "", "accept RS256/ES256 JWTs signed by a key of this JWKS (cached, refreshed)"},
+	{"HOOKD_JWT_JWKS_REFRESH", "5m", "how often the JWKS is fetched again, so removed keys stop working; a JWT naming a key not loaded fetches it at once (at most every 5s)"},
 	{"HOOKD_JWT_ISSUER", "", "required `iss` of JWTs, when set"},
 	{"HOOKD_JWT_AUDIENCE", "", "required `aud` of JWTs, when set"},
 	{"HOOKD_JWT_ORGANIZATIONS_CLAIM", "organizations", "JWT claim listing the organization UUIDs the bearer may act on"},
@@ -139,6 +141,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"HOOKD_DISABLE_AFTER", &c.DisableAfter},
 		{"HOOKD_RETENTION", &c.Retention},
 		{"HOOKD_READ_TIMEOUT", &c.ReadTimeout},
+		{"HOOKD_JWT_JWKS_REFRESH", &c.JWKSRefresh},
 	}
 	for _, d := range durations {
 		if *d.dst, err = time.ParseDuration(get(d.name)); err != nil || *d.dst <= 0 {

@@ -84,6 +84,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	authn, err := auth.New(bg, auth.Config{
 		HS256Secret:        c.JWTSecret,
 		JWKSURL:            c.JWKSURL,
+		JWKSRefresh:        c.JWKSRefresh,
 		Issuer:             c.JWTIssuer,
 		Audience:           c.JWTAudience,
 		OrganizationsClaim: c.JWTOrganizationsClaim,
