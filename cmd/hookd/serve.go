@@ -175,6 +175,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 	if pg, ok := db.(*postgres.DB); ok && c.Role == "all" {
+		if c.DatabaseListenURL != "" {
+			pg.ListenOn(c.DatabaseListenURL)
+		}
 		wg.Go(func() { listenDue(bg, pg, dispatcher.Wake, log) })
 	}
 	go func() {

@@ -29,7 +29,14 @@ type DB struct {
 	// callerClock makes the times callers pass the queue's clock, as on
 	// SQLite (see UseCallerClock); otherwise the queue runs on now().
 	callerClock bool
+	// listenURL, when set, is where ListenDue connects (see ListenOn).
+	listenURL string
 }
+
+// ListenOn makes ListenDue connect to url rather than where the pool
+// does: behind a pooler in transaction mode, notifications only arrive
+// on a direct connection to the server. Call it before ListenDue.
+func (db *DB) ListenOn(url string) { db.listenURL = url }
 
 var _ webhook.Store = (*DB)(nil)
 
@@ -44,9 +51,23 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	// transaction would keep its row locks, stalling every other node
 	// that needs those rows, for as long as the pause lasts. The server
 	// ends such a session instead, and the node's work is taken over as
-	// when its leases expire. Unless the URL says otherwise.
-	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+	// when its leases expire. Unless the URL says otherwise, or names a
+	// query mode for a pooler (default_query_exec_mode=exec or
+	// simple_protocol), which would refuse the parameter: there, set it on
+	// the role (ALTER ROLE ... SET idle_in_transaction_session_timeout).
+	pooled := cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeExec ||
+		cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && !pooled {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "5s"
+	}
+	if pooled {
+		// Without prepared statements pgx takes each argument's type from
+		// its Go type: name the UUID ones, which it does not know.
+		cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+			conn.TypeMap().RegisterDefaultPgType(uuid.UUID{}, "uuid")
+			conn.TypeMap().RegisterDefaultPgType([]uuid.UUID{}, "_uuid")
+			return nil
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
