@@ -121,7 +121,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Wake:     dispatcher.Wake,
 		Log:      log,
 		Registry: reg,
-		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}),
 		Extra:    console.Routes(version),
 		Limits: api.Limits{
 			APIRate:           c.APIRate,
