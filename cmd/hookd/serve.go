@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
 
 	"github.com/hookd/hookd/internal/api"
 	"github.com/hookd/hookd/internal/auth"
@@ -23,6 +24,7 @@ import (
 	"github.com/hookd/hookd/internal/intake"
 	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/tracing"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -52,6 +54,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		c.Addr = *addr
 	}
 	log := newLogger(c, stderr)
+	tracer, stopTracing, err := tracing.Setup(ctx, c.OTLPTracesURL, version)
+	if err != nil {
+		return fmt.Errorf("setting up tracing: %w", err)
+	}
+	if c.OTLPTracesURL != "" {
+		// The SDK reports export failures through this global alone.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("exporting traces failed", "err", err) }))
+		log.Info("tracing on", "otlp_endpoint", webhook.RedactedURL(c.OTLPTracesURL))
+	}
+	defer func() {
+		// Spans still buffered are sent, for a few seconds at most.
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopTracing(flushCtx)
+	}()
 
 	db, err := openStore(ctx, c.DatabaseURL)
 	if err != nil {
@@ -100,12 +117,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		UserAgent:             "hookd/" + version,
 		Log:                   log,
 		Registry:              reg,
+		Tracer:                tracer,
 	})
 	// Intake outlives the API server's shutdown: requests in flight wait
 	// for their commit.
 	intakeCtx, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIntake()
 	committer := intake.New(sealed, intakeWorkers(c.DatabaseURL), 256, intake.DefaultMaxWait)
+	committer.Tracer = tracer
 	if c.Role == "all" {
 		committer.Sender = dispatcher
 	}
@@ -123,6 +142,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Registry: reg,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}),
 		Extra:    console.Routes(version),
+		Tracer:   tracer,
 		Limits: api.Limits{
 			APIRate:           c.APIRate,
 			APIBurst:          c.APIBurst,

@@ -15,6 +15,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hookd/hookd/internal/signing"
 	"github.com/hookd/hookd/internal/webhook"
@@ -51,6 +54,9 @@ type Config struct {
 	Rand         func() float64
 	Log          *slog.Logger
 	Registry     prometheus.Registerer
+	// Tracer records a span per attempt, and its traceparent is sent to
+	// the target (nil: neither).
+	Tracer trace.Tracer
 }
 
 // Dispatcher claims due deliveries, sends them, and records the outcome.
@@ -116,6 +122,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if cfg.Client == nil {
 		cfg.Client = NewHTTPClient(ClientOptions{Timeout: cfg.Timeout})
@@ -299,7 +308,7 @@ func (d *Dispatcher) start(t *webhook.Task) {
 func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 	defer d.sends.Done()
 	for t != nil {
-		d.outcomes <- d.attempt(ctx, t)
+		d.outcomes <- d.tracedAttempt(ctx, t)
 		t = d.next(t.Webhook.ID)
 	}
 }
@@ -506,6 +515,9 @@ func (d *Dispatcher) send(ctx context.Context, t *webhook.Task, now time.Time) (
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", d.cfg.UserAgent)
+	if trace.SpanFromContext(ctx).IsRecording() {
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
 	if t.Webhook.Kind == webhook.KindStandard {
 		SetHeaders(req.Header, t.Event.ID.String(), t.Webhook.SigningSecrets(now, d.cfg.SecretRotationGrace), now, body)
 	}

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -36,6 +38,9 @@ type Committer struct {
 	// Sender, when set (before Run), is handed the new deliveries it has
 	// room for, leased to it in the transaction that creates them.
 	Sender Sender
+	// Tracer, when set (before Run), records a span per transaction,
+	// linked to the requests whose events it commits.
+	Tracer trace.Tracer
 
 	store    webhook.Store
 	requests chan request
@@ -202,7 +207,9 @@ func (c *Committer) commit(batch []request) {
 	if c.Sender != nil {
 		lease.Limit, lease.Until = c.Sender.Reserve(maxLease)
 	}
-	receipts, err := c.store.EventsCreate(context.Background(), events, lease)
+	ctx, span := c.startCommitSpan(live, lease)
+	receipts, err := c.store.EventsCreate(ctx, events, lease)
+	endCommitSpan(span, receipts, err)
 	if c.Sender != nil {
 		// Handed over before anyone is answered, so a stop that follows
 		// the answers finds them with the Sender. After a failed commit
