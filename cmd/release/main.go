@@ -129,7 +129,14 @@ func (r *release) build(p platform, dst string) error {
 	ldflags := fmt.Sprintf("-s -w -X main.version=%s -X main.commit=%s", r.version, r.commit)
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", abs, "./cmd/hookd")
 	cmd.Dir = r.root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.os, "GOARCH="+p.arch)
+	// CI's GOFLAGS=-race needs cgo; a release is never built with it.
+	var goflags []string
+	for _, f := range strings.Fields(os.Getenv("GOFLAGS")) {
+		if f != "-race" {
+			goflags = append(goflags, f)
+		}
+	}
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.os, "GOARCH="+p.arch, "GOFLAGS="+strings.Join(goflags, " "))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build for %s: %v\n%s", p, err, out)
 	}
