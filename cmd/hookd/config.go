@@ -85,9 +85,9 @@ var variables = []variable{
 	{"HOOKD_INTAKE_BURST", "1000", "events an organization may report at once before `HOOKD_INTAKE_RATE` applies"},
 	{"HOOKD_MAX_WEBHOOKS_PER_ORG", "100", "webhooks an organization may have (409 past it); `0`: no limit"},
 	{"HOOKD_PPROF_ADDR", "", "serve pprof on this address (e.g. `127.0.0.1:6060`); off when empty"},
+	{"HOOKD_ENCRYPTION_KEY", "", "keys encrypting webhook secrets at rest: base64 of 32 bytes (`openssl rand -base64 32`), comma-separated, newest first; `HOOKD_ENCRYPTION_KEY_FILE` reads them from a file. Unset: SQLite creates `PATH.key` beside the database; PostgreSQL refuses to start"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "send OpenTelemetry traces over OTLP/HTTP to this collector (e.g. `http://127.0.0.1:4318`, spans go to `/v1/traces`); off when empty. The exporter's other `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, TLS) and `OTEL_SERVICE_NAME` apply"},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "the full OTLP/HTTP traces URL, instead of `OTEL_EXPORTER_OTLP_ENDPOINT` (e.g. `http://127.0.0.1:4318/v1/traces`)"},
-	{"HOOKD_ENCRYPTION_KEY", "", "keys encrypting webhook secrets at rest: base64 of 32 bytes (`openssl rand -base64 32`), comma-separated, newest first; `HOOKD_ENCRYPTION_KEY_FILE` reads them from a file. Unset: SQLite creates `PATH.key` beside the database; PostgreSQL refuses to start"},
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
