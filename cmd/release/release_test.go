@@ -68,6 +68,18 @@ func TestRelease(t *testing.T) {
 		}
 	})
 
+	t.Run("reproducible", func(t *testing.T) {
+		again := t.TempDir()
+		if err := run([]string{"-root", "../..", "-out", again, "-platforms", "linux/amd64", "-version", testVersion, "-commit", testCommit}, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		first, _ := os.ReadFile(filepath.Join(out, "SHA256SUMS"))
+		second, _ := os.ReadFile(filepath.Join(again, "SHA256SUMS"))
+		if !bytes.Equal(first, second) {
+			t.Errorf("two builds of the same commit differ:\n%s\n%s", first, second)
+		}
+	})
+
 	t.Run("image", func(t *testing.T) {
 		tag, _ := name.NewTag("hookd:" + testVersion)
 		img, err := tarball.ImageFromPath(image, &tag)
