@@ -18,12 +18,14 @@ import (
 // trace when it sent a W3C traceparent.
 func (s *Server) startIntakeSpan(r *http.Request, org uuid.UUID) (*http.Request, trace.Span) {
 	ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := s.tracer.Start(ctx, "POST /organization/{organizationId}/deployment-event",
-		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(
-			attribute.String("http.request.method", r.Method),
-			attribute.String("http.route", "/organization/{organizationId}/deployment-event"),
-			attribute.String("hookd.organization.id", org.String())))
+	ctx, span := s.tracer.Start(ctx, "POST /organization/{organizationId}/deployment-event", trace.WithSpanKind(trace.SpanKindServer))
+	if !span.IsRecording() {
+		return r, span
+	}
+	span.SetAttributes(
+		attribute.String("http.request.method", r.Method),
+		attribute.String("http.route", "/organization/{organizationId}/deployment-event"),
+		attribute.String("hookd.organization.id", org.String()))
 	return r.WithContext(ctx), span
 }
 

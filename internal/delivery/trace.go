@@ -16,18 +16,21 @@ import (
 // tracing). The target's URL is reduced to its host: Slack's and many
 // others' URLs carry their secret in the path.
 func (d *Dispatcher) tracedAttempt(ctx context.Context, t *webhook.Task) webhook.Outcome {
-	host := ""
-	if u, err := url.Parse(t.Webhook.TargetURL); err == nil {
-		host = u.Hostname()
+	ctx, span := tracing.StartAttempt(ctx, d.cfg.Tracer, t.Event.ID)
+	if span.IsRecording() { // off, nothing is spent on attributes
+		host := ""
+		if u, err := url.Parse(t.Webhook.TargetURL); err == nil {
+			host = u.Hostname()
+		}
+		span.SetAttributes(
+			attribute.String("hookd.event.id", t.Event.ID.String()),
+			attribute.String("hookd.delivery.id", t.Delivery.ID.String()),
+			attribute.String("hookd.webhook.id", t.Webhook.ID.String()),
+			attribute.String("hookd.webhook.kind", string(t.Webhook.Kind)),
+			attribute.Int("hookd.attempt.number", t.Delivery.Attempts+1),
+			attribute.String("http.request.method", "POST"),
+			attribute.String("server.address", host))
 	}
-	ctx, span := tracing.StartAttempt(ctx, d.cfg.Tracer, t.Event.ID,
-		attribute.String("hookd.event.id", t.Event.ID.String()),
-		attribute.String("hookd.delivery.id", t.Delivery.ID.String()),
-		attribute.String("hookd.webhook.id", t.Webhook.ID.String()),
-		attribute.String("hookd.webhook.kind", string(t.Webhook.Kind)),
-		attribute.Int("hookd.attempt.number", t.Delivery.Attempts+1),
-		attribute.String("http.request.method", "POST"),
-		attribute.String("server.address", host))
 	o := d.attempt(ctx, t)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("hookd.delivery.status", string(o.Status)))

@@ -16,14 +16,16 @@ func (c *Committer) startCommitSpan(batch []request, lease webhook.Lease) (conte
 	if c.Tracer == nil {
 		return context.Background(), trace.SpanFromContext(context.Background())
 	}
-	links := make([]trace.Link, 0, len(batch))
-	for _, r := range batch {
-		if sc := trace.SpanContextFromContext(r.ctx); sc.IsValid() {
-			links = append(links, trace.Link{SpanContext: sc})
+	ctx, span := c.Tracer.Start(context.Background(), "intake commit", trace.WithNewRoot())
+	if span.IsRecording() {
+		for _, r := range batch {
+			if sc := trace.SpanContextFromContext(r.ctx); sc.IsValid() {
+				span.AddLink(trace.Link{SpanContext: sc})
+			}
 		}
+		span.SetAttributes(attribute.Int("hookd.batch.events", len(batch)), attribute.Int("hookd.batch.lease_limit", lease.Limit))
 	}
-	return c.Tracer.Start(context.Background(), "intake commit", trace.WithNewRoot(), trace.WithLinks(links...),
-		trace.WithAttributes(attribute.Int("hookd.batch.events", len(batch)), attribute.Int("hookd.batch.lease_limit", lease.Limit)))
+	return ctx, span
 }
 
 func endCommitSpan(span trace.Span, receipts []webhook.EventReceipt, err error) {
