@@ -22,6 +22,10 @@ import (
 // knows, values it accepts, the port it listens on, the probes it answers
 // and the time it takes to stop.
 
+// hookdStop is the longest a graceful stop of `hookd serve` takes: its
+// requests and deliveries in flight, then the last spans.
+const hookdStop = shutdownTimeout + traceFlushTimeout
+
 // k8sObject is the part of a Kubernetes object the tests look at.
 type k8sObject struct {
 	Kind     string `yaml:"kind"`
@@ -233,11 +237,11 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 
 			// Kubernetes sends SIGTERM after preStop, and SIGKILL at the end
-			// of the grace: hookd needs its whole shutdownTimeout between.
+			// of the grace: hookd needs its whole stop in between.
 			stop := time.Duration(pod.TerminationGracePeriodSeconds-c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
-			if stop < shutdownTimeout+5*time.Second {
+			if stop < hookdStop {
 				t.Errorf("terminationGracePeriodSeconds %d minus preStop %ds leaves hookd %v to stop; it takes up to %v",
-					pod.TerminationGracePeriodSeconds, c.Lifecycle.PreStop.Sleep.Seconds, stop, shutdownTimeout)
+					pod.TerminationGracePeriodSeconds, c.Lifecycle.PreStop.Sleep.Seconds, stop, hookdStop)
 			}
 			v.check(t, objects, env)
 		})
@@ -317,8 +321,8 @@ func TestSystemdUnit(t *testing.T) {
 	if m == nil {
 		t.Fatal("the unit sets no TimeoutStopSec=Ns")
 	}
-	if n, _ := strconv.Atoi(string(m[1])); time.Duration(n)*time.Second < shutdownTimeout+5*time.Second {
-		t.Errorf("TimeoutStopSec=%ss: hookd takes up to %v to stop", m[1], shutdownTimeout)
+	if n, _ := strconv.Atoi(string(m[1])); time.Duration(n)*time.Second < hookdStop {
+		t.Errorf("TimeoutStopSec=%ss: hookd takes up to %v to stop", m[1], hookdStop)
 	}
 	env := map[string]string{}
 	for _, line := range regexp.MustCompile(`(?m)^Environment=(\S+)$`).FindAllSubmatch(unit, -1) {

@@ -32,6 +32,10 @@ import (
 // then in-flight deliveries (each bounded by the delivery timeout).
 const shutdownTimeout = 10 * time.Second
 
+// traceFlushTimeout bounds sending the last spans once everything else
+// has stopped (a collector that is down must not hold the stop up).
+const traceFlushTimeout = 5 * time.Second
+
 // The HTTP server's bounds besides HOOKD_READ_TIMEOUT.
 const (
 	readHeaderTimeout = 5 * time.Second
@@ -64,8 +68,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("tracing on", "otlp_endpoint", webhook.RedactedURL(c.OTLPTracesURL))
 	}
 	defer func() {
-		// Spans still buffered are sent, for a few seconds at most.
-		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		flushCtx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
 		defer cancel()
 		stopTracing(flushCtx)
 	}()
