@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,5 +151,34 @@ func TestTracing(t *testing.T) {
 	}
 	if hex.EncodeToString(attempt.ParentSpanId) != hex.EncodeToString(event.SpanId) || hex.EncodeToString(attempt.SpanId) != parts[2] {
 		t.Errorf("the attempt span %x (parent %x) is not the event's child the target was told of (%s)", attempt.SpanId, attempt.ParentSpanId, parts[2])
+	}
+}
+
+// TestTracingCollectorDown checks a collector that does not answer costs
+// a warning and a bounded wait at stop, never a delivery.
+func TestTracingCollectorDown(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // nothing listens there any more
+	tg := newTarget(t)
+	dbURL := backends()[0].url(t)
+	srv := startServer(t, deliveryEnv(dbURL, map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": down.URL,
+		"OTEL_BSP_SCHEDULE_DELAY":     "100",
+	}))
+	o := newOrg(t, srv, dbURL)
+	o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/down", "events": []string{"DEPLOYMENT_STARTED"}})
+	o.emit(deploymentEvent("DEPLOYMENT_STARTED", "billing", "PRODUCTION"))
+	if got := tg.waitCount(t, "/down", 1, 20*time.Second)[0]; got.Header.Get("traceparent") == "" {
+		t.Error("no traceparent sent")
+	}
+	start := time.Now()
+	if err := srv.Stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("hookd exited with %v", err)
+	}
+	if took := time.Since(start); took > hookdStop+5*time.Second {
+		t.Errorf("hookd took %v to stop, more than %v", took, hookdStop)
+	}
+	if !strings.Contains(srv.logs.String(), "exporting traces failed") {
+		t.Errorf("no warning about the collector in the log:\n%s", srv.logs.String())
 	}
 }
