@@ -5,6 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"go.yaml.in/yaml/v4"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -42,6 +46,55 @@ func TestOpenMetrics(t *testing.T) {
 		if !strings.Contains(string(body), "hookd_events_accepted_total") && !strings.Contains(string(body), "hookd_requests_throttled") {
 			t.Errorf("Accept %q: no hookd series", accept)
 		}
+	}
+}
+
+// TestAlertingRules checks every hookd series and label the shipped
+// Prometheus rules use is one /metrics serves.
+func TestAlertingRules(t *testing.T) {
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": backends()[0].url(t)})
+	_, _, body := call{t: t, base: srv.URL}.do("GET", "/metrics", nil, nil)
+	data, err := os.ReadFile("../../deploy/prometheus/hookd-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(data, &rules); err != nil {
+		t.Fatal(err)
+	}
+	selector := regexp.MustCompile(`(hookd_[a-z_]+)(\{[^}]*\})?`)
+	matcher := regexp.MustCompile(`(\w+)="([^"]*)"`)
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			for _, m := range selector.FindAllStringSubmatch(r.Expr, -1) {
+				n++
+				var series []string
+				for _, line := range strings.Split(string(body), "\n") {
+					if strings.HasPrefix(line, m[1]+" ") || strings.HasPrefix(line, m[1]+"{") {
+						series = append(series, line)
+					}
+				}
+				if len(series) == 0 {
+					t.Errorf("%s: /metrics serves no %s", r.Alert, m[1])
+				}
+				for _, lm := range matcher.FindAllStringSubmatch(m[2], -1) {
+					if !slices.ContainsFunc(series, func(l string) bool { return strings.Contains(l, lm[0]) }) {
+						t.Errorf("%s: no %s series has %s", r.Alert, m[1], lm[0])
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("the rules name no hookd series")
 	}
 }
 
