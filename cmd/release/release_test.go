@@ -243,6 +243,11 @@ func TestRelease(t *testing.T) {
 			if err := cmd.Run(); err != nil || stderr.Len() > 0 {
 				t.Errorf("systemd-analyze verify: %v\n%s", err, stderr.String())
 			}
+			// systemd's own exposure score, 0 (locked down) to 10: 2 at most
+			// ("OK"; the threshold counts tenths).
+			if out, err := exec.Command("systemd-analyze", "security", "--offline=yes", "--threshold=20", u).CombinedOutput(); err != nil {
+				t.Errorf("systemd-analyze security: %v\n%s", err, out)
+			}
 		})
 	})
 }
