@@ -23,7 +23,11 @@ RUN CGO_ENABLED=0 go build -trimpath \
  && chown 65532:65532 /out/data && chmod 700 /out/data && chmod 1777 /out/tmp
 
 FROM scratch
-COPY --from=build /out/ /
+COPY --from=build /out/etc/ /etc/
+COPY --from=build /out/usr/ /usr/
+COPY --from=build /out/tmp/ /tmp/
+# COPY makes root the owner unless told otherwise: /data is the user's.
+COPY --from=build --chown=65532:65532 /out/data/ /data/
 USER 65532:65532
 ENV HOOKD_DATABASE_URL=sqlite:/data/hookd.db
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
