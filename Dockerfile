@@ -16,18 +16,16 @@ ARG COMMIT=unknown
 RUN CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
       -o /out/usr/bin/hookd ./cmd/hookd \
- && mkdir -p /out/etc/ssl/certs /out/data /out/tmp \
+ && mkdir -p /out/etc/ssl/certs /out/tmp /data \
  && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ \
  && printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:hookd:/data:/sbin/nologin\n' > /out/etc/passwd \
  && printf 'root:x:0:\nnonroot:x:65532:\n' > /out/etc/group \
- && chown 65532:65532 /out/data && chmod 700 /out/data && chmod 1777 /out/tmp
+ && chmod 1777 /out/tmp && chmod 700 /data
 
 FROM scratch
-COPY --from=build /out/etc/ /etc/
-COPY --from=build /out/usr/ /usr/
-COPY --from=build /out/tmp/ /tmp/
+COPY --from=build /out/ /
 # COPY makes root the owner unless told otherwise: /data is the user's.
-COPY --from=build --chown=65532:65532 /out/data/ /data/
+COPY --from=build --chown=65532:65532 /data /data
 USER 65532:65532
 ENV HOOKD_DATABASE_URL=sqlite:/data/hookd.db
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
