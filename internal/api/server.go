@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hookd/hookd/internal/auth"
 	"github.com/hookd/hookd/internal/webhook"
@@ -39,6 +41,8 @@ type Deps struct {
 	Extra map[string]http.Handler
 	// Limits are the abuse limits; the zero value has none.
 	Limits Limits
+	// Tracer records a span per intake request (nil: none).
+	Tracer trace.Tracer
 }
 
 // Intake commits one event with its deliveries. Accept returns only once
@@ -75,6 +79,7 @@ type Server struct {
 	apiRate    *rateLimiter // per credential; nil: no limit
 	intakeRate *rateLimiter // per organization; nil: no limit
 	limits     Limits
+	tracer     trace.Tracer
 }
 
 // NewServer returns the API handler.
@@ -89,6 +94,9 @@ func NewServer(d Deps) *Server {
 	}
 	if s.wake == nil {
 		s.wake = func() {}
+	}
+	if s.tracer = d.Tracer; s.tracer == nil {
+		s.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if s.now == nil {
 		s.now = time.Now
