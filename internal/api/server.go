@@ -50,6 +50,7 @@ type Server struct {
 	now     func() time.Time
 	mux     *http.ServeMux
 	metrics *metrics
+	sources *sourceMetrics
 
 	apiRate    *rateLimiter // per credential; nil: no limit
 	intakeRate *rateLimiter // per organization; nil: no limit
@@ -86,6 +87,7 @@ func NewServer(d Deps) *Server {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(reg)
+	s.sources = newSourceMetrics(reg)
 	s.routes(d.Metrics, d.Extra)
 	return s
 }

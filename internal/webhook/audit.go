@@ -24,14 +24,17 @@ const (
 	AuditWebhookDeleted  AuditAction = "webhook.deleted"
 	AuditTokenCreated    AuditAction = "token.created"
 	AuditTokenRevoked    AuditAction = "token.revoked"
+	AuditSourceCreated   AuditAction = "source.created"
+	AuditSourceUpdated   AuditAction = "source.updated"
+	AuditSourceDeleted   AuditAction = "source.deleted"
 )
 
 // AuditActions lists every action, in the API's order.
 var AuditActions = []AuditAction{AuditWebhookCreated, AuditWebhookUpdated, AuditWebhookEnabled, AuditWebhookDisabled,
-	AuditWebhookDeleted, AuditTokenCreated, AuditTokenRevoked}
+	AuditWebhookDeleted, AuditTokenCreated, AuditTokenRevoked, AuditSourceCreated, AuditSourceUpdated, AuditSourceDeleted}
 
-// ResourceType is the kind of thing the action is about: "webhook" or
-// "token", the part of the action before the dot.
+// ResourceType is the kind of thing the action is about: "webhook",
+// "token" or "source", the part of the action before the dot.
 func (a AuditAction) ResourceType() string {
 	t, _, _ := strings.Cut(string(a), ".")
 	return t
