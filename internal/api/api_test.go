@@ -99,6 +99,14 @@ func (h *apiHarness) doHeader(token, method, path, body string, out any) (int, h
 	if token != "" {
 		req.Header.Set("Authorization", "Token "+token)
 	}
+	return h.send(req, out)
+}
+
+// send sends req, checks the answer against the OpenAPI document, records
+// the operation as covered, and decodes the answer into out.
+func (h *apiHarness) send(req *http.Request, out any) (int, http.Header) {
+	h.t.Helper()
+	method, path := req.Method, req.URL.Path
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)

@@ -18,14 +18,7 @@ import (
 const TokenHeader = "X-Hookd-Token"
 
 func verifyArgoCD(secret string, h http.Header, _ []byte, _ time.Time) error {
-	token := h.Get(TokenHeader)
-	if token == "" {
-		return unauthorized("the request has no %s header: the Argo CD webhook service must send this source's secret in it", TokenHeader)
-	}
-	if !equalSecret(token, secret) {
-		return unauthorized("the %s header does not match this source's secret", TokenHeader)
-	}
-	return nil
+	return verifyToken(TokenHeader, h, secret, "the request has no "+TokenHeader+" header: the Argo CD webhook service must send this source's secret in it")
 }
 
 // argoEvent is the body of hookd's Argo CD notification template.

@@ -15,14 +15,7 @@ import (
 // https://docs.gitlab.com/user/project/integrations/webhook_events/#deployment-events
 
 func verifyGitLab(secret string, h http.Header, _ []byte, _ time.Time) error {
-	token := h.Get("X-Gitlab-Token")
-	if token == "" {
-		return unauthorized("the request has no X-Gitlab-Token header: set the GitLab webhook's secret token to this source's secret")
-	}
-	if !equalSecret(token, secret) {
-		return unauthorized("the X-Gitlab-Token header does not match this source's secret")
-	}
-	return nil
+	return verifyToken("X-Gitlab-Token", h, secret, "the request has no X-Gitlab-Token header: set the GitLab webhook's secret token to this source's secret")
 }
 
 // gitlabStatuses maps a deployment's status to an event type; "created",

@@ -1,7 +1,6 @@
 package source
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"time"
@@ -26,32 +25,15 @@ func verifyQovery(secret string, h http.Header, body []byte, now time.Time) erro
 		}
 		return nil
 	}
-	token := h.Get("Qovery-Signature")
-	if token == "" {
-		return unauthorized("the request has neither a webhook-signature nor a Qovery-Signature header: set the Qovery webhook's secret to this source's secret")
-	}
-	if !equalSecret(token, secret) {
-		return unauthorized("the Qovery-Signature header does not match this source's secret")
-	}
-	return nil
+	return verifyToken("Qovery-Signature", h, secret, "the request has neither a webhook-signature nor a Qovery-Signature header: set the Qovery webhook's secret to this source's secret")
 }
 
 type qoveryEnvelope struct {
 	EventType   webhook.EventType `json:"event_type"`
 	PayloadType string            `json:"payload_type"`
 	PayloadID   string            `json:"payload_id"`
-	Payload     *struct {
-		DeploymentID  string                        `json:"deployment_id"`
-		CurrentStatus string                        `json:"current_status"`
-		DesiredStatus string                        `json:"desired_status"`
-		Project       webhook.DeploymentProject     `json:"project"`
-		Environment   webhook.DeploymentEnvironment `json:"environment"`
-		Applications  json.RawMessage               `json:"applications"`
-		Databases     json.RawMessage               `json:"databases"`
-		Containers    json.RawMessage               `json:"containers"`
-		Jobs          json.RawMessage               `json:"jobs"`
-		Logs          json.RawMessage               `json:"logs"`
-	} `json:"payload"`
+	// The payload holds the intake body's fields but event_type.
+	Payload *webhook.DeploymentEvent `json:"payload"`
 }
 
 func translateQovery(src *webhook.Source, h http.Header, body []byte) (Result, error) {
@@ -68,25 +50,12 @@ func translateQovery(src *webhook.Source, h http.Header, body []byte) (Result, e
 	if e.Payload == nil {
 		return Result{}, webhook.Invalid("payload", "is required in a Qovery DEPLOYMENT envelope")
 	}
-	p := e.Payload
-	env := p.Environment
+	d := e.Payload
+	d.EventType = e.EventType
 	// Qovery says the environment's mode; the source's rules decide only
 	// when it does not.
-	if !slices.Contains(webhook.EnvironmentModes, env.Mode) {
-		env.Mode = src.EnvironmentType(env.Name)
-	}
-	d := &webhook.DeploymentEvent{
-		EventType:     e.EventType,
-		DeploymentID:  p.DeploymentID,
-		CurrentStatus: p.CurrentStatus,
-		DesiredStatus: p.DesiredStatus,
-		Project:       p.Project,
-		Environment:   env,
-		Applications:  p.Applications,
-		Databases:     p.Databases,
-		Containers:    p.Containers,
-		Jobs:          p.Jobs,
-		Logs:          p.Logs,
+	if !slices.Contains(webhook.EnvironmentModes, d.Environment.Mode) {
+		d.Environment.Mode = src.EnvironmentType(d.Environment.Name)
 	}
 	if err := d.Validate(); err != nil {
 		return Result{}, webhook.Errorf(webhook.EInvalid, "payload.%s", webhook.ErrorMessage(err))

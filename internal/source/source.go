@@ -88,6 +88,19 @@ func ignored(format string, args ...any) (Result, error) {
 	return Result{Ignored: fmt.Sprintf(format, args...)}, nil
 }
 
+// verifyToken checks a header that carries the secret as it is (where the
+// tool does not sign); missing says what to do when it is absent.
+func verifyToken(header string, h http.Header, secret, missing string) error {
+	token := h.Get(header)
+	if token == "" {
+		return unauthorized("%s", missing)
+	}
+	if !equalSecret(token, secret) {
+		return unauthorized("the %s header does not match this source's secret", header)
+	}
+	return nil
+}
+
 // equalSecret compares a presented token with the secret in constant time
 // (of their hashes, so not even the length leaks).
 func equalSecret(presented, secret string) bool {
