@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/hookd/hookd/internal/signing"
 )
 
@@ -221,5 +223,79 @@ func checkSourceEnvelope(t *testing.T, r receipt, fx sourceFixture, eventID, org
 	if err := signing.Verify([]string{"receiver-secret"}, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"),
 		r.Header.Get("webhook-signature"), r.Body, time.Now(), time.Minute); err != nil {
 		t.Errorf("the STANDARD delivery's signature: %v", err)
+	}
+}
+
+// TestSourceCommands: hookd source create|list|get|edit|delete against a
+// running server; the secret comes from a file or standard input, never
+// an argument, and is never printed.
+func TestSourceCommands(t *testing.T) {
+	dbURL := backends()[0].url(t)
+	srv := startServer(t, deliveryEnv(dbURL, nil))
+	org := uuid.New()
+	c := newCLI(t, srv, org, newToken(t, dbURL, org))
+
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("cli-source-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := c.run("source", "create", "--kind", "gitlab", "--name", "acme on GitLab", "--secret-file", secretFile,
+		"--env-types", "prod*=PRODUCTION, staging=staging")
+	m := idLine.FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, "GITLAB") || !strings.Contains(out, "prod*=PRODUCTION,staging=STAGING") ||
+		!strings.Contains(out, srv.URL+"/organization/"+org.String()+"/source/"+m[1]+"/ingest") {
+		t.Fatalf("create printed:\n%s", out)
+	}
+	id := m[1]
+	if strings.Contains(out, "cli-source-secret") {
+		t.Errorf("create printed the secret:\n%s", out)
+	}
+	if out := c.run("source", "list"); !strings.Contains(out, id) || !strings.Contains(out, "acme on GitLab") {
+		t.Errorf("list:\n%s", out)
+	}
+	var got struct {
+		Name      string `json:"name"`
+		SecretSet bool   `json:"secret_set"`
+		IngestURL string `json:"ingest_url"`
+	}
+	if err := json.Unmarshal([]byte(c.run("source", "get", id, "--json")), &got); err != nil || !got.SecretSet || got.Name != "acme on GitLab" {
+		t.Errorf("get --json = %+v, %v", got, err)
+	}
+
+	// The secret from the file (its newline dropped) is what GitLab must send.
+	body, err := os.ReadFile(filepath.Join("..", "..", "internal", "source", "testdata", "gitlab_deployment.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitlab := func(secret string) int {
+		tool := call{t: t, base: got.IngestURL, extra: signAs("GITLAB", secret, body, map[string]string{"X-Gitlab-Event": "Deployment Hook"})}
+		st, _, _ := tool.do("POST", "", body, nil)
+		return st
+	}
+	if st := gitlab("cli-source-secret"); st != 202 {
+		t.Errorf("ingest with the file's secret: %d, want 202", st)
+	}
+
+	// Edit: a new secret from standard input, the name kept.
+	out, errOut, err := c.exec([]byte("rotated-secret"), "source", "edit", id, "--secret-file", "-", "--env-types", "")
+	if err != nil || !strings.Contains(out, "acme on GitLab") || strings.Contains(out, "prod*") {
+		t.Fatalf("edit: %v\n%s%s", err, out, errOut)
+	}
+	if st := gitlab("cli-source-secret"); st != 401 {
+		t.Errorf("ingest with the replaced secret: %d, want 401", st)
+	}
+	if st := gitlab("rotated-secret"); st != 202 {
+		t.Errorf("ingest with the new secret: %d, want 202", st)
+	}
+
+	if errOut, _ := c.fail("source", "create", "--kind", "GITHUB", "--name", "x"); !strings.Contains(errOut, "--secret-file is required") {
+		t.Errorf("create without a secret: %s", errOut)
+	}
+	if errOut, _ := c.fail("source", "create", "--kind", "JENKINS", "--name", "x", "--secret-file", secretFile); !strings.Contains(errOut, "kind") {
+		t.Errorf("create with a bad kind: %s", errOut)
+	}
+	c.run("source", "delete", id)
+	if st := gitlab("rotated-secret"); st != 404 {
+		t.Errorf("ingest after delete: %d, want 404", st)
 	}
 }
