@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -298,4 +299,48 @@ func TestSourceCommands(t *testing.T) {
 	if st := gitlab("rotated-secret"); st != 404 {
 		t.Errorf("ingest after delete: %d, want 404", st)
 	}
+}
+
+// TestSourceSecretsReencrypt: `hookd migrate --reencrypt` moves sources'
+// secrets to the newest key too, so the old key can go and the tools go
+// on being verified.
+func TestSourceSecretsReencrypt(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		keyA, keyB := generateKey(t), generateKey(t)
+		env := deliveryEnv(dbURL, map[string]string{"HOOKD_ENCRYPTION_KEY": keyA})
+		srv := startServer(t, env)
+		o := newOrg(t, srv, dbURL)
+		var src struct {
+			ID string `json:"id"`
+		}
+		if st, _, body := o.api.do("POST", o.path("/source"), map[string]any{"kind": "GITHUB", "name": "gh", "secret": "gh-secret"}, &src); st != 201 {
+			t.Fatalf("create source: %d %s", st, body)
+		}
+		body, err := os.ReadFile(filepath.Join("..", "..", "internal", "source", "testdata", "github_deployment_status.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		ingest := func(srv *server) int {
+			n++
+			tool := call{t: t, base: srv.URL + o.path("/source/"+src.ID+"/ingest"),
+				extra: signAs("GITHUB", "gh-secret", body, map[string]string{"X-GitHub-Event": "deployment_status", "X-GitHub-Delivery": "d-" + strconv.Itoa(n)})}
+			st, _, _ := tool.do("POST", "", body, nil)
+			return st
+		}
+		if st := ingest(srv); st != 202 {
+			t.Fatalf("ingest with key A: %d", st)
+		}
+		srv.Stop(syscall.SIGTERM)
+		env["HOOKD_ENCRYPTION_KEY"] = keyB + "," + keyA
+		_, errOut, err := hookd(t, env, "migrate", "--reencrypt")
+		if err != nil || !strings.Contains(errOut, "1 source secrets re-encrypted with key "+keyID(t, keyB)) {
+			t.Fatalf("migrate --reencrypt: %v\n%s", err, errOut)
+		}
+		env["HOOKD_ENCRYPTION_KEY"] = keyB
+		srv = startServer(t, env)
+		if st := ingest(srv); st != 202 {
+			t.Errorf("ingest with key B alone after --reencrypt: %d, want 202", st)
+		}
+	})
 }

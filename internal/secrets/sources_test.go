@@ -56,3 +56,39 @@ func TestSourceSecret(t *testing.T) {
 		t.Errorf("SourceGet with a missing key = %v", err)
 	}
 }
+
+// TestReencryptSources moves every source secret to the newest key and
+// leaves the old key unneeded.
+func TestReencryptSources(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLite(t)
+	oldKey, nextKey := newKey(t), newKey(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	org := uuid.New()
+	var refs []webhook.SourceRef
+	for i, secretValue := range []string{"one", "two"} {
+		src := &webhook.Source{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now.Add(time.Duration(i)), UpdatedAt: now,
+			Kind: webhook.SourceFlux, Name: secretValue, Secret: secretValue, EnvironmentTypes: []webhook.EnvironmentRule{}}
+		store := &Store{Store: db, Keys: keyring(t, oldKey)}
+		if i == 1 {
+			store = &Store{Store: db, Keys: keyring(t)} // stored before encryption
+		}
+		if err := store.SourceCreate(ctx, src, nil); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, webhook.SourceRef{OrganizationID: org, ID: src.ID})
+	}
+	keys := keyring(t, nextKey, oldKey)
+	if res, err := ReencryptSources(ctx, db, keys); err != nil || res != (ReencryptResult{Rewritten: 2}) {
+		t.Fatalf("ReencryptSources = %+v, %v", res, err)
+	}
+	if res, err := ReencryptSources(ctx, db, keys); err != nil || res != (ReencryptResult{Current: 2}) {
+		t.Fatalf("ReencryptSources again = %+v, %v", res, err)
+	}
+	only := &Store{Store: db, Keys: keyring(t, nextKey)}
+	for i, want := range []string{"one", "two"} {
+		if got, err := only.SourceGet(ctx, refs[i]); err != nil || got.Secret != want {
+			t.Errorf("with the new key alone, source %d = %+v, %v", i, got, err)
+		}
+	}
+}

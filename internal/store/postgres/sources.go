@@ -105,3 +105,27 @@ func (db *DB) SourceDelete(ctx context.Context, ref webhook.SourceRef, audit *we
 		return insertAudit(ctx, tx, audit, ref.OrganizationID, ref.ID)
 	})
 }
+
+// SourceSecrets returns every source with its stored secret, across
+// organizations: what `hookd migrate --reencrypt` rewrites.
+func (db *DB) SourceSecrets(ctx context.Context) ([]*webhook.Source, error) {
+	rows, err := db.pool.Query(ctx, `SELECT organization_id, id, secret FROM sources ORDER BY created_at, id`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, func(row rowScanner) (*webhook.Source, error) {
+		var s webhook.Source
+		return &s, row.Scan(&s.OrganizationID, &s.ID, &s.Secret)
+	})
+}
+
+// SourceSetSecret replaces a source's stored secret if it still is was's,
+// so that a re-encryption never undoes an edit another node made.
+func (db *DB) SourceSetSecret(ctx context.Context, was *webhook.Source, secret string) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE sources SET secret = $3 WHERE organization_id = $1 AND id = $2 AND secret = $4`,
+		was.OrganizationID, was.ID, secret, was.Secret)
+	if err != nil {
+		return false, translate(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -109,3 +109,34 @@ func (db *DB) SourceDelete(ctx context.Context, ref webhook.SourceRef, audit *we
 		return insertAudit(ctx, tx, audit, ref.OrganizationID, ref.ID)
 	})
 }
+
+// SourceSecrets returns every source with its stored secret, across
+// organizations: what `hookd migrate --reencrypt` rewrites.
+func (db *DB) SourceSecrets(ctx context.Context) ([]*webhook.Source, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT organization_id, id, secret FROM sources ORDER BY created_at, id`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []*webhook.Source{}
+	for rows.Next() {
+		var s webhook.Source
+		if err := rows.Scan(&s.OrganizationID, &s.ID, &s.Secret); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, &s)
+	}
+	return out, translate(rows.Err())
+}
+
+// SourceSetSecret replaces a source's stored secret if it still is was's,
+// so that a re-encryption never undoes an edit made while it ran.
+func (db *DB) SourceSetSecret(ctx context.Context, was *webhook.Source, secret string) (bool, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE sources SET secret = ? WHERE organization_id = ? AND id = ? AND secret = ?`,
+		secret, was.OrganizationID, was.ID, was.Secret)
+	if err != nil {
+		return false, translate(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, translate(err)
+}

@@ -154,3 +154,44 @@ func testSourceAuditAtomic(t *testing.T, s webhook.Store) {
 		t.Fatalf("the source was stored without its audit entry: %v", err)
 	}
 }
+
+// testSourceSecretRewrite: what `hookd migrate --reencrypt` needs of a
+// backend for sources: every source's stored secret, and a
+// compare-and-set that loses to an edit.
+func testSourceSecretRewrite(t *testing.T, s webhook.Store) {
+	rw, ok := s.(interface {
+		SourceSecrets(ctx context.Context) ([]*webhook.Source, error)
+		SourceSetSecret(ctx context.Context, was *webhook.Source, secret string) (bool, error)
+	})
+	if !ok {
+		t.Fatal("the backend cannot rewrite source secrets")
+	}
+	ctx := context.Background()
+	a, b := newSource(t, newID(t), "a"), newSource(t, newID(t), "b")
+	b.CreatedAt = base.Add(time.Second)
+	for _, src := range []*webhook.Source{a, b} {
+		if err := s.SourceCreate(ctx, src, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := rw.SourceSecrets(ctx)
+	if err != nil || len(got) != 2 || got[0].ID != a.ID || got[0].OrganizationID != a.OrganizationID || got[0].Secret != a.Secret || got[1].ID != b.ID {
+		t.Fatalf("SourceSecrets = %+v, %v", got, err)
+	}
+	if ok, err := rw.SourceSetSecret(ctx, got[0], "sealed-a"); err != nil || !ok {
+		t.Fatalf("set = %v, %v", ok, err)
+	}
+	// Stale (edited meanwhile), or another organization's: no change.
+	if ok, err := rw.SourceSetSecret(ctx, got[0], "other"); err != nil || ok {
+		t.Errorf("a stale set = %v, %v; want false", ok, err)
+	}
+	other := *got[1]
+	other.OrganizationID = a.OrganizationID
+	if ok, err := rw.SourceSetSecret(ctx, &other, "other"); err != nil || ok {
+		t.Errorf("a set in the wrong organization = %v, %v; want false", ok, err)
+	}
+	stored := getSource(t, s, webhook.SourceRef{OrganizationID: a.OrganizationID, ID: a.ID})
+	if stored.Secret != "sealed-a" || !stored.UpdatedAt.Equal(a.UpdatedAt) {
+		t.Errorf("after set: %+v", stored)
+	}
+}

@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"SourceRoundTrip", testSourceRoundTrip},
 		{"SourceList", testSourceList},
 		{"SourceAuditAtomic", testSourceAuditAtomic},
+		{"SourceSecretRewrite", testSourceSecretRewrite},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
