@@ -143,21 +143,8 @@ func SourceAudit(by Actor, at time.Time, before, after *Source) *AuditEntry {
 	if a == nil {
 		a = &zero
 	}
-	whole := before == nil || after == nil
 	e := &AuditEntry{CreatedAt: at, Actor: by}
-	add := func(field string, bv, av any, same bool) {
-		if same && !whole {
-			return
-		}
-		c := Change{Field: field}
-		if before != nil {
-			c.Before = jsonValue(bv)
-		}
-		if after != nil {
-			c.After = jsonValue(av)
-		}
-		e.Changes = append(e.Changes, c)
-	}
+	add := changeAdder(&e.Changes, before != nil, after != nil)
 	add("kind", b.Kind, a.Kind, b.Kind == a.Kind)
 	add("name", b.Name, a.Name, b.Name == a.Name)
 	if s := secretChange(b.Secret, a.Secret); s != "" {
