@@ -3,8 +3,6 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -219,14 +217,14 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	count := func(outcome string) { s.sources.ingested.WithLabelValues(string(src.Kind), outcome).Inc() }
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := readBody(w, r)
 	if err != nil {
-		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		if webhook.ErrorCode(err) == webhook.ETooLarge {
 			count("too_large")
-			return webhook.Errorf(webhook.ETooLarge, "the request body is larger than %d bytes", maxBody)
+		} else {
+			count("invalid")
 		}
-		count("invalid")
-		return webhook.Errorf(webhook.EInvalid, "could not read the request body")
+		return err
 	}
 	if err := source.Verify(src, r.Header, body, s.now()); err != nil {
 		count("unauthorized")

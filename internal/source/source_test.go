@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -313,3 +314,6 @@ func TestEnvironmentType(t *testing.T) {
 		}
 	}
 }
+
+//go:embed testdata/*.json
+var testdataFS embed.FS
