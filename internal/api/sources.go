@@ -172,12 +172,12 @@ type sourceMetrics struct {
 }
 
 // Ingest outcomes, the values of the "outcome" label.
-var ingestOutcomes = []string{"accepted", "replayed", "ignored", "unauthorized", "invalid", "too_large", "failed"}
+var ingestOutcomes = []string{"accepted", "replayed", "ignored", "unauthorized", "invalid", "too_large", "throttled", "failed"}
 
 func newSourceMetrics(reg prometheus.Registerer) *sourceMetrics {
 	m := &sourceMetrics{ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookd_source_requests_total",
-		Help: "Requests to sources' ingest URLs, by source kind and outcome: accepted, replayed (a retry already accepted), ignored (not a deployment), unauthorized (unsigned or badly signed), invalid, too_large, failed.",
+		Help: "Requests to sources' ingest URLs, by source kind and outcome: accepted, replayed (a retry already accepted), ignored (not a deployment), unauthorized (unsigned or badly signed), invalid, too_large, throttled (the organization's intake rate), failed.",
 	}, []string{"kind", "outcome"})}
 	for _, k := range webhook.SourceKinds {
 		for _, o := range ingestOutcomes {
@@ -249,6 +249,7 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if wait := s.intakeRate.reserve(org.String(), s.now()); wait > 0 {
+		count("throttled")
 		s.metrics.throttled.WithLabelValues("intake_rate").Inc()
 		return &webhook.Error{Code: webhook.ETooManyRequests, RetryAfter: wait,
 			Message: "too many deployment events for this organization; retry after the Retry-After header's seconds"}

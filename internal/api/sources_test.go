@@ -163,3 +163,27 @@ func exerciseSources(t *testing.T, h *apiHarness, tok, base string) {
 		t.Errorf("ingest after delete: %d, want 404", st)
 	}
 }
+
+// TestIngestIntakeRate: events from a source count against the
+// organization's intake rate, like those reported to /deployment-event.
+func TestIngestIntakeRate(t *testing.T) {
+	h := newAPIHarness(t, func(d *Deps) { d.Limits = Limits{IntakeRate: 0.001, IntakeBurst: 1} })
+	org := uuid.New()
+	tok, _ := h.token(org)
+	base := "/organization/" + org.String()
+	var src sourceJSON
+	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"gh","secret":"s"}`, &src); st != 201 {
+		t.Fatalf("create source: %d", st)
+	}
+	ingest := base + "/source/" + src.ID + "/ingest"
+	if st := h.ingest(ingest, githubStatus, githubHeaders("s", "deployment_status", "d-1", githubStatus), nil); st != 202 {
+		t.Fatalf("first event: %d", st)
+	}
+	if st := h.ingest(ingest, githubStatus, githubHeaders("s", "deployment_status", "d-2", githubStatus), nil); st != 429 {
+		t.Errorf("second event past the burst: %d, want 429", st)
+	}
+	// Not signed: refused before the rate is touched.
+	if st := h.ingest(ingest, githubStatus, map[string]string{"X-GitHub-Event": "deployment_status"}, nil); st != 401 {
+		t.Errorf("unsigned: %d, want 401", st)
+	}
+}
