@@ -71,6 +71,29 @@ func TestConsoleSources(t *testing.T) {
 		t.Fatalf("Flux to the console's ingest URL: %d %s", st, resp)
 	}
 
+	// Edit: a new name and no rules, the secret kept (left empty).
+	b.run("editing the source",
+		chromedp.Click(css(`#source-rows button[data-action="edit"]`)),
+		chromedp.WaitVisible(css("#source-cancel")),
+	)
+	if got := b.eval(`document.querySelector('#f-source-name').value + '|' + document.querySelector('#f-source-kind').value + '|' + document.querySelector('#f-source-rules').value`); got != "flux on eu-1|FLUX|prod-*=PRODUCTION\nstaging=STAGING" {
+		t.Errorf("the edit form holds %q", got)
+	}
+	b.run("saving the edit",
+		clearInput("#f-source-name"),
+		chromedp.SendKeys(css("#f-source-name"), "flux, renamed"),
+		clearInput("#f-source-rules"),
+		chromedp.Click(css("#source-submit")),
+	)
+	b.waitJS("the renamed source", `(document.querySelector('#source-rows tr')?.innerText || '').includes('flux, renamed')`)
+	if row := b.eval(`document.querySelector('#source-rows tr').innerText`); !strings.Contains(row, "all DEVELOPMENT") {
+		t.Errorf("after the edit the row is %q, want no rules", row)
+	}
+	body2 := []byte(strings.Replace(string(body), "UpgradeSucceeded", "InstallSucceeded", 1))
+	if st, _, resp := (call{t: t, base: ingest, extra: signAs("FLUX", secret, body2, nil)}).do("POST", "", body2, nil); st != 202 {
+		t.Fatalf("Flux after the edit, with the kept secret: %d %s", st, resp)
+	}
+
 	b.eval(`(window.confirm = () => true, "")`)
 	b.run("deleting the source",
 		chromedp.Click(css(`#source-rows button[data-action="delete"]`)),
@@ -81,7 +104,7 @@ func TestConsoleSources(t *testing.T) {
 	}
 	// The audit log names the source's changes.
 	b.run("the audit log", chromedp.Click(css("#nav-audit")), chromedp.WaitVisible(css("#audit-rows tr")))
-	if got := b.eval(`[...document.querySelectorAll('#audit-rows tr')].map(r => r.dataset.action).join(',')`); got != "source.deleted,source.created,token.created" {
+	if got := b.eval(`[...document.querySelectorAll('#audit-rows tr')].map(r => r.dataset.action).join(',')`); got != "source.deleted,source.updated,source.created,token.created" {
 		t.Errorf("the audit log lists %s", got)
 	}
 }

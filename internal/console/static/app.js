@@ -1264,7 +1264,8 @@
     return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
   }
 
-  function sourceRow(src, refresh) {
+  function sourceRow(src, refresh, edit) {
+    const editBtn = button('Edit', { class: 'btn-ghost btn-icon', icon: 'edit', iconOnly: true, title: 'Edit', ariaLabel: 'Edit ' + src.name, dataset: { action: 'edit' }, onclick: () => edit(src) });
     const del = button('Delete', { class: 'btn-ghost btn-icon btn-icon-danger', icon: 'trash', iconOnly: true, title: 'Delete', ariaLabel: 'Delete ' + src.name, dataset: { action: 'delete' } });
     del.addEventListener('click', async () => {
       if (!confirm('Delete the source “' + src.name + '”? Its ingest URL stops working at once.')) return;
@@ -1285,36 +1286,41 @@
       h('td', { 'data-label': 'Environment types' }, src.environment_types && src.environment_types.length
         ? formatRules(src.environment_types) : h('span', { class: 'muted' }, 'all DEVELOPMENT')),
       h('td', { 'data-label': 'Secret' }, src.secret_set ? 'set' : 'not set'),
-      h('td', null, del));
+      h('td', { class: 'nowrap' }, editBtn, del));
   }
 
-  function sourceForm(done) {
-    const kind = h('select', { id: 'f-source-kind', name: 'kind' }, SOURCE_KINDS.map(([v, l, d]) => h('option', { value: v }, l + ' — ' + d)));
-    const name = h('input', { id: 'f-source-name', name: 'name', type: 'text', autocomplete: 'off', placeholder: 'acme/billing on GitHub', 'aria-describedby': 'err-name' });
-    const secret = h('input', { id: 'f-source-secret', name: 'secret', type: 'password', autocomplete: 'new-password', spellcheck: 'false', 'aria-describedby': 'hint-secret err-secret' });
+  // sourceForm adds a source, or edits src: an empty secret then keeps
+  // the stored one.
+  function sourceForm(done, src) {
+    const kind = h('select', { id: 'f-source-kind', name: 'kind' }, SOURCE_KINDS.map(([v, l, d]) => h('option', { value: v, selected: !!src && src.kind === v }, l + ' — ' + d)));
+    const name = h('input', { id: 'f-source-name', name: 'name', type: 'text', autocomplete: 'off', placeholder: 'acme/billing on GitHub', value: src ? src.name : '', 'aria-describedby': 'err-name' });
+    const secret = h('input', { id: 'f-source-secret', name: 'secret', type: 'password', autocomplete: 'new-password', spellcheck: 'false', placeholder: src ? 'Leave empty to keep the current secret' : '', 'aria-describedby': 'hint-secret err-secret' });
     const generate = button('Generate', { class: 'btn-ghost btn-sm', id: 'source-generate' });
     generate.addEventListener('click', () => {
       secret.value = randomSecret();
       secret.type = 'text';
     });
     const rules = h('textarea', { id: 'f-source-rules', name: 'environment_types', rows: '3', spellcheck: 'false', placeholder: 'prod*=PRODUCTION\nstaging=STAGING', 'aria-describedby': 'hint-environment_types err-environment_types' });
+    rules.value = src ? (src.environment_types || []).map((r) => r.pattern + '=' + r.type).join('\n') : '';
     const err = h('div', { class: 'alert alert-error', role: 'alert', hidden: true, id: 'source-error' });
-    const submit = button('Add source', { class: 'btn-primary', icon: 'plus', type: 'submit', id: 'source-submit' });
+    const submit = button(src ? 'Save source' : 'Add source', { class: 'btn-primary', icon: src ? null : 'plus', type: 'submit', id: 'source-submit' });
+    const cancel = src ? button('Cancel', { id: 'source-cancel', onclick: done }) : null;
     const form = h('form', { class: 'form card', id: 'source-form', novalidate: true },
       h('section', { class: 'form-section' },
-        h('div', { class: 'form-section-head' }, h('h2', null, 'Add a source'), h('p', { class: 'muted' }, 'The tool, the secret it signs with, and how its environment names map to environment types.')),
+        h('div', { class: 'form-section-head' }, h('h2', null, src ? 'Edit “' + src.name + '”' : 'Add a source'), h('p', { class: 'muted' }, 'The tool, the secret it signs with, and how its environment names map to environment types.')),
         h('div', { class: 'form-section-body' },
           field('kind', 'Tool', kind, { for: 'f-source-kind' }),
           field('name', 'Name', name, { for: 'f-source-name' }),
           field('secret', 'Secret', h('div', { class: 'secret' }, secret, generate), { for: 'f-source-secret', hint: 'What the tool signs its requests with: paste the same value into the tool. hookd never shows it again.' }),
           field('environment_types', 'Environment types', rules, { for: 'f-source-rules', hint: 'One pattern=TYPE per line, first match wins; * matches anything. Unmatched environments are DEVELOPMENT.' }))),
-      h('div', { class: 'form-foot' }, err, h('div', { class: 'form-buttons' }, submit)));
+      h('div', { class: 'form-foot' }, err, h('div', { class: 'form-buttons' }, cancel, submit)));
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       err.hidden = true;
       let body;
       try {
-        body = { kind: kind.value, name: name.value.trim(), secret: secret.value, environment_types: parseRules(rules.value) };
+        body = { kind: kind.value, name: name.value.trim(), environment_types: parseRules(rules.value) };
+        if (!src || secret.value) body.secret = secret.value;
       } catch (ex) {
         err.textContent = 'Environment types: ' + ex.message;
         err.hidden = false;
@@ -1322,8 +1328,13 @@
       }
       submit.disabled = true;
       try {
-        const src = await api('POST', sourcesPath, body);
-        toast('Source added: point ' + (SOURCE_LABEL[src.kind] || src.kind) + ' at its ingest URL');
+        if (src) {
+          await api('PUT', sourcesPath + '/' + encodeURIComponent(src.id), body);
+          toast('Source saved');
+        } else {
+          const added = await api('POST', sourcesPath, body);
+          toast('Source added: point ' + (SOURCE_LABEL[added.kind] || added.kind) + ' at its ingest URL');
+        }
         done();
       } catch (ex) {
         submit.disabled = false;
@@ -1354,9 +1365,15 @@
       ? h('div', { class: 'table-wrap card' }, h('table', { class: 'audit', id: 'source-table' },
         h('caption', { class: 'sr-only' }, 'Event sources'),
         h('thead', null, h('tr', null, ['Name', 'Kind', 'Ingest URL', 'Environment types', 'Secret', ''].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', { id: 'source-rows' }, list.map((src) => sourceRow(src, route)))))
+        h('tbody', { id: 'source-rows' }, list.map((src) => sourceRow(src, route, edit)))))
       : h('div', { class: 'card state state-sm', id: 'sources-empty' }, h('p', { class: 'muted' }, 'No source yet.'));
-    page('Sources', link('Webhooks', '#/', { class: 'back', icon: 'back' }), head, table, sourceForm(route));
+    const slot = h('div', { id: 'source-form-slot' }, sourceForm(route));
+    function edit(src) {
+      slot.replaceChildren(sourceForm(route, src));
+      slot.scrollIntoView({ block: 'start' });
+      document.getElementById('f-source-name').focus();
+    }
+    page('Sources', link('Webhooks', '#/', { class: 'back', icon: 'back' }), head, table, slot);
   }
 
   // ---------- start ----------
