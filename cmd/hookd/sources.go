@@ -90,10 +90,10 @@ type sourceFlags struct {
 }
 
 func (f *sourceFlags) declare(fs *flag.FlagSet) {
-	fs.StringVar(&f.kind, "kind", "", "`KIND`: GITHUB, GITLAB, FLUX, ARGOCD or QOVERY")
+	fs.StringVar(&f.kind, "kind", "", "the tool, a `KIND` of GITHUB, GITLAB, FLUX, ARGOCD or QOVERY")
 	fs.StringVar(&f.name, "name", "", "a `NAME` for people")
 	fs.StringVar(&f.secretFile, "secret-file", "", "read the secret the tool signs with from `FILE` (- for standard input); kept on edit when not given")
-	fs.StringVar(&f.envTypes, "env-types", "", "ordered, comma-separated `RULES` pattern=TYPE, e.g. 'prod*=PRODUCTION,staging=STAGING'; unmatched environments are DEVELOPMENT")
+	fs.StringVar(&f.envTypes, "env-types", "", "environment type `RULES`, comma-separated pattern=TYPE tried in order, e.g. 'prod*=PRODUCTION,staging=STAGING'; unmatched environments are DEVELOPMENT")
 }
 
 // apply sets on req the fields whose flags were given.

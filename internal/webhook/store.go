@@ -14,9 +14,9 @@ import (
 // an *Error with code ENotFound. Times are stored with microsecond
 // precision, in UTC.
 //
-// The methods that change a webhook or a token take the *AuditEntry that
-// records the change and write it in the same transaction: either both
-// are stored or neither is. The store sets the entry's ID (when it is
+// The methods that change a webhook, a token or a source take the
+// *AuditEntry that records the change and write it in the same
+// transaction: either both are stored or neither is. The store sets the entry's ID (when it is
 // uuid.Nil), its OrganizationID and its ResourceID (from the row changed,
 // so an entry is never filed under another organization). A nil entry
 // records nothing: callers pass nil only when nothing changed (an edit
