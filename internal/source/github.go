@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"hash"
 	"net/http"
@@ -63,6 +64,9 @@ func translateGitHub(src *webhook.Source, h http.Header, body []byte) (Result, e
 		return ignored("no X-GitHub-Event header: only GitHub's deployment_status events are translated")
 	default:
 		return ignored("GitHub %q events are not deployments: only deployment_status events are translated", event)
+	}
+	if bytes.HasPrefix(body, []byte("payload=")) {
+		return Result{}, webhook.Errorf(webhook.EInvalid, "the body is form-encoded: set the GitHub webhook's content type to application/json")
 	}
 	var p githubDeploymentStatus
 	if err := decodeJSON("GitHub deployment_status", body, &p); err != nil {

@@ -293,6 +293,11 @@ func TestTranslateIgnores(t *testing.T) {
 			}
 		})
 	}
+	form := []byte("payload=%7B%22action%22%3A%22created%22%7D")
+	if _, err := Translate(newSource(webhook.SourceGitHub), http.Header{"X-Github-Event": {"deployment_status"}}, form); err == nil ||
+		!strings.Contains(err.Error(), "application/json") {
+		t.Errorf("a form-encoded GitHub body: %v, want an error naming the content type to set", err)
+	}
 	for _, kind := range webhook.SourceKinds {
 		headers := map[string]string{"X-GitHub-Event": "deployment_status", "X-Gitlab-Event": "Deployment Hook"}
 		for _, body := range []string{`{"broken`, `[1,2]`, `"s"`} {
