@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hookd/hookd/internal/delivery"
 	"github.com/hookd/hookd/internal/secrets"
+	"github.com/hookd/hookd/internal/webhook"
 )
 
 // config is everything hookd reads from its environment, read once in
@@ -25,18 +27,22 @@ type config struct {
 
 	JWTSecret             []byte
 	JWKSURL               string
+	DatabaseListenURL     string
+	JWKSRefresh           time.Duration
 	JWTIssuer             string
 	JWTAudience           string
 	JWTOrganizationsClaim string
 
 	DeliveryTimeout       time.Duration
-	RetrySchedule         delivery.Schedule
+	RetrySchedule         webhook.Schedule
 	DisableAfter          time.Duration
 	SecretRotationGrace   time.Duration
 	MaxInflightPerWebhook int
 	AllowedTargetCIDRs    []netip.Prefix
 	Retention             time.Duration
 	PprofAddr             string
+	// OTLPTracesURL is where spans are sent over OTLP/HTTP; empty: off.
+	OTLPTracesURL string
 
 	// Abuse limits; a zero rate or count is no limit.
 	ReadTimeout       time.Duration
@@ -63,15 +69,17 @@ var variables = []variable{
 	{"HOOKD_ADDR", ":8080", "address the HTTP server listens on"},
 	{"HOOKD_ROLE", "all", "`all` (API and delivery) or `api` (API and intake only: deliveries wait for a node that delivers)"},
 	{"HOOKD_DATABASE_URL", "sqlite:hookd.db", "`sqlite:PATH` (embedded) or `postgres://...` (several nodes may share it)"},
+	{"HOOKD_DATABASE_LISTEN_URL", "", "PostgreSQL: a direct `postgres://...` URL for notifications when `HOOKD_DATABASE_URL` goes through a pooler in transaction mode (without it nodes poll every 200 ms)"},
 	{"HOOKD_LOG_FORMAT", "text", "`text` or `json`"},
 	{"HOOKD_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`"},
 	{"HOOKD_JWT_HS256_SECRET", "", "accept HS256 JWTs signed with this secret (development); `HOOKD_JWT_HS256_SECRET_FILE` reads it from a file"},
 	{"HOOKD_JWT_JWKS_URL", "", "accept RS256/ES256 JWTs signed by a key of this JWKS (cached, refreshed)"},
+	{"HOOKD_JWT_JWKS_REFRESH", "5m", "how often the JWKS is fetched again, so removed keys stop working; a JWT naming a key not loaded fetches it at once (at most every 5s)"},
 	{"HOOKD_JWT_ISSUER", "", "required `iss` of JWTs, when set"},
 	{"HOOKD_JWT_AUDIENCE", "", "required `aud` of JWTs, when set"},
 	{"HOOKD_JWT_ORGANIZATIONS_CLAIM", "organizations", "JWT claim listing the organization UUIDs the bearer may act on"},
 	{"HOOKD_DELIVERY_TIMEOUT", "15s", "timeout of one delivery request"},
-	{"HOOKD_RETRY_SCHEDULE", delivery.DefaultSchedule, "delays before each attempt; ±20% jitter after the first"},
+	{"HOOKD_RETRY_SCHEDULE", webhook.DefaultSchedule, "delays before each attempt; ±20% jitter after the first"},
 	{"HOOKD_DISABLE_AFTER", "120h", "disable a webhook that failed continuously this long"},
 	{"HOOKD_SECRET_ROTATION_GRACE", "24h", "after a webhook's secret changes, deliveries are signed with the new and the previous secret this long (`webhook-signature` only); `0` for no grace"},
 	{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK", "8", "concurrent requests to one webhook at most"},
@@ -87,6 +95,8 @@ var variables = []variable{
 	{"HOOKD_MAX_WEBHOOKS_PER_ORG", "100", "webhooks an organization may have (409 past it); `0`: no limit"},
 	{"HOOKD_PPROF_ADDR", "", "serve pprof on this address (e.g. `127.0.0.1:6060`); off when empty"},
 	{"HOOKD_ENCRYPTION_KEY", "", "keys encrypting webhook secrets and target URLs at rest: base64 of 32 bytes (`openssl rand -base64 32`), comma-separated, newest first; `HOOKD_ENCRYPTION_KEY_FILE` reads them from a file. Unset: SQLite creates `PATH.key` beside the database; PostgreSQL refuses to start"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "send OpenTelemetry traces over OTLP/HTTP to this collector (e.g. `http://127.0.0.1:4318`, spans go to `/v1/traces`); off when empty. The exporter's other `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, TLS) and `OTEL_SERVICE_NAME` apply"},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "the full OTLP/HTTP traces URL, instead of `OTEL_EXPORTER_OTLP_ENDPOINT` (e.g. `http://127.0.0.1:4318/v1/traces`)"},
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
@@ -107,6 +117,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		DatabaseURL:           get("HOOKD_DATABASE_URL"),
 		LogFormat:             get("HOOKD_LOG_FORMAT"),
 		JWKSURL:               get("HOOKD_JWT_JWKS_URL"),
+		DatabaseListenURL:     get("HOOKD_DATABASE_LISTEN_URL"),
 		JWTIssuer:             get("HOOKD_JWT_ISSUER"),
 		JWTAudience:           get("HOOKD_JWT_AUDIENCE"),
 		JWTOrganizationsClaim: get("HOOKD_JWT_ORGANIZATIONS_CLAIM"),
@@ -143,6 +154,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"HOOKD_DISABLE_AFTER", &c.DisableAfter},
 		{"HOOKD_RETENTION", &c.Retention},
 		{"HOOKD_READ_TIMEOUT", &c.ReadTimeout},
+		{"HOOKD_JWT_JWKS_REFRESH", &c.JWKSRefresh},
 	}
 	for _, d := range durations {
 		if *d.dst, err = time.ParseDuration(get(d.name)); err != nil || *d.dst <= 0 {
@@ -153,7 +165,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.SecretRotationGrace, err = time.ParseDuration(get("HOOKD_SECRET_ROTATION_GRACE")); err != nil || c.SecretRotationGrace < 0 {
 		return nil, fail("HOOKD_SECRET_ROTATION_GRACE", fmt.Errorf("must be a duration such as 24h, or 0 for no grace, not %q", get("HOOKD_SECRET_ROTATION_GRACE")))
 	}
-	if c.RetrySchedule, err = delivery.ParseSchedule(get("HOOKD_RETRY_SCHEDULE")); err != nil {
+	if c.RetrySchedule, err = webhook.ParseSchedule(get("HOOKD_RETRY_SCHEDULE")); err != nil {
 		return nil, fail("HOOKD_RETRY_SCHEDULE", err)
 	}
 	if c.MaxInflightPerWebhook, err = strconv.Atoi(get("HOOKD_MAX_INFLIGHT_PER_WEBHOOK")); err != nil || c.MaxInflightPerWebhook < 1 {
@@ -192,6 +204,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			return nil, fail("HOOKD_ALLOWED_TARGET_CIDRS", err)
 		}
 	}
+	if c.OTLPTracesURL, err = otlpTracesURL(get); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return nil, fail("HOOKD_DATABASE_URL", fmt.Errorf("must start with sqlite: or postgres://"))
 	}
@@ -212,4 +227,22 @@ func secretValue(getenv func(string) string, name string) (string, error) {
 		return "", fmt.Errorf("%s_FILE: %w", name, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// otlpTracesURL is the URL spans are posted to, following OpenTelemetry's
+// rules: the traces endpoint as it is, or the general one plus /v1/traces.
+func otlpTracesURL(get func(string) string) (string, error) {
+	name, u := "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	if u == "" {
+		name, u = "OTEL_EXPORTER_OTLP_ENDPOINT", get("OTEL_EXPORTER_OTLP_ENDPOINT")
+		if u == "" {
+			return "", nil
+		}
+		u = strings.TrimRight(u, "/") + "/v1/traces"
+	}
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+		return "", fmt.Errorf("%s: must be an http:// or https:// URL, not %q", name, get(name))
+	}
+	return u, nil
 }

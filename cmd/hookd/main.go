@@ -61,6 +61,8 @@ Usage:
                               manage API tokens
   hookd webhook list|get|create|edit|delete|events
                               manage webhooks on a running hookd (HOOKD_URL)
+  hookd source list|get|create|edit|delete
+                              manage event sources (GitHub, GitLab, Flux, Argo CD, Qovery)
   hookd emit                  send a deployment event to a running hookd
   hookd bench                 measure hookd on this machine (rates, latency, memory)
   hookd version               print the version
@@ -83,6 +85,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
 	case "webhook":
 		return runWebhook(ctx, args[1:], getenv, stdout, stderr)
+	case "source":
+		return runSource(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "emit":
 		return runEmit(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "bench":

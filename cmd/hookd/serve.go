@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
 
 	"github.com/hookd/hookd/internal/api"
 	"github.com/hookd/hookd/internal/auth"
@@ -23,12 +24,17 @@ import (
 	"github.com/hookd/hookd/internal/intake"
 	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/tracing"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
 // shutdownTimeout bounds a graceful stop: in-flight API requests first,
 // then in-flight deliveries (each bounded by the delivery timeout).
 const shutdownTimeout = 10 * time.Second
+
+// traceFlushTimeout bounds sending the last spans once everything else
+// has stopped (a collector that is down must not hold the stop up).
+const traceFlushTimeout = 5 * time.Second
 
 // The HTTP server's bounds besides HOOKD_READ_TIMEOUT.
 const (
@@ -52,6 +58,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		c.Addr = *addr
 	}
 	log := newLogger(c, stderr)
+	tracer, stopTracing, err := tracing.Setup(ctx, c.OTLPTracesURL, version)
+	if err != nil {
+		return fmt.Errorf("setting up tracing: %w", err)
+	}
+	if c.OTLPTracesURL != "" {
+		// The SDK reports export failures through this global alone.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("exporting traces failed", "err", err) }))
+		log.Info("tracing on", "otlp_endpoint", webhook.RedactedURL(c.OTLPTracesURL))
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+		defer cancel()
+		stopTracing(flushCtx)
+	}()
 
 	db, err := openStore(ctx, c.DatabaseURL)
 	if err != nil {
@@ -60,6 +80,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer db.Close()
 	if err := db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrating the database: %w", err)
+	}
+	// A database that cannot be written would answer every event with an
+	// error: refuse to start instead, saying why.
+	if err := db.Ping(ctx); err != nil {
+		return fmt.Errorf("the database cannot be written, so hookd cannot accept events: %w "+
+			"(check that the database file and its directory are writable by this user and the disk has space, "+
+			"or that the PostgreSQL server is a primary)", err)
 	}
 	// Webhook secrets are sealed on their way into the database and opened
 	// on their way out, for the API and the dispatcher alike.
@@ -77,6 +104,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	authn, err := auth.New(bg, auth.Config{
 		HS256Secret:        c.JWTSecret,
 		JWKSURL:            c.JWKSURL,
+		JWKSRefresh:        c.JWKSRefresh,
 		Issuer:             c.JWTIssuer,
 		Audience:           c.JWTAudience,
 		OrganizationsClaim: c.JWTOrganizationsClaim,
@@ -88,6 +116,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	client := delivery.NewHTTPClient(delivery.ClientOptions{Timeout: c.DeliveryTimeout, AllowedCIDRs: c.AllowedTargetCIDRs})
+	// For tests only, and not documented: the dispatcher's clock runs this
+	// far off, to show a node's skewed clock cannot break the queue.
+	now := time.Now
+	if skew, err := time.ParseDuration(getenv("HOOKD_TEST_CLOCK_SKEW")); err == nil {
+		now = func() time.Time { return time.Now().Add(skew) }
+	}
 	dispatcher := delivery.New(delivery.Config{
 		Store:                 sealed,
 		Client:                client,
@@ -98,17 +132,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SecretRotationGrace:   c.SecretRotationGrace,
 		StopGrace:             shutdownTimeout,
 		UserAgent:             "hookd/" + version,
+		Now:                   now,
 		Log:                   log,
 		Registry:              reg,
+		Tracer:                tracer,
 	})
 	// Intake outlives the API server's shutdown: requests in flight wait
 	// for their commit.
 	intakeCtx, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIntake()
-	committer := intake.New(sealed, intakeWorkers(c.DatabaseURL), 256, intake.DefaultMaxWait)
+	var sender intake.Sender // the deliveries made here are sent here when this node sends
 	if c.Role == "all" {
-		committer.Sender = dispatcher
+		sender = dispatcher
 	}
+	committer := intake.New(intake.Config{Store: sealed, Sender: sender, Workers: intakeWorkers(c.DatabaseURL), MaxBatch: 256, Tracer: tracer})
 	committed := make(chan struct{})
 	go func() {
 		committer.Run(intakeCtx)
@@ -117,12 +154,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	handler := api.NewServer(api.Deps{
 		Store:    sealed,
 		Auth:     authn,
-		Accept:   committer.Accept,
+		Intake:   committer,
 		Wake:     dispatcher.Wake,
 		Log:      log,
 		Registry: reg,
-		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}),
 		Extra:    console.Routes(version),
+		Tracer:   tracer,
 		Limits: api.Limits{
 			APIRate:           c.APIRate,
 			APIBurst:          c.APIBurst,
@@ -162,6 +200,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 	if pg, ok := db.(*postgres.DB); ok && c.Role == "all" {
+		if c.DatabaseListenURL != "" {
+			pg.ListenOn(c.DatabaseListenURL)
+		}
 		wg.Go(func() { listenDue(bg, pg, dispatcher.Wake, log) })
 	}
 	go func() {

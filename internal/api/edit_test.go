@@ -108,12 +108,13 @@ func TestEditNeverReenablesWhatHookdDisabled(t *testing.T) {
 			tk := tasks[0]
 			gone := webhook.Outcome{Status: webhook.DeliveryFailed, DisableReason: "the target answered 410 Gone",
 				Attempt: webhook.Attempt{ID: uuid.New(), OrganizationID: org, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID,
-					EventID: tk.Event.ID, CreatedAt: now.UTC(), Number: 1, Kind: tk.Webhook.Kind, TargetURL: tk.Webhook.TargetURL, StatusCode: 410}}
+					EventID: tk.Event.ID, CreatedAt: now.UTC(), Number: 1, Kind: tk.Webhook.Kind, TargetURL: tk.Webhook.TargetURL, StatusCode: 410},
+				Lease: tk.Delivery.Lease}
 			var st int
 			race(
 				func() {
-					if err := h.db.DeliveryComplete(ctx, []webhook.Outcome{gone}); err != nil {
-						t.Errorf("DeliveryComplete: %v", err)
+					if stale, err := h.db.DeliveryComplete(ctx, []webhook.Outcome{gone}); err != nil || len(stale) != 0 {
+						t.Errorf("DeliveryComplete: %v, stale %v", err, stale)
 					}
 				},
 				func() { st = h.do(tok, "PUT", base+"/"+w.ID, `{`+editBase+`,"description":"renamed"}`, nil) },

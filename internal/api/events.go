@@ -21,7 +21,9 @@ type eventAccepted struct {
 
 // createDeploymentEvent answers 202 only once the event and its
 // deliveries are committed: the answer is a promise of delivery.
-func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, org uuid.UUID) (err error) {
+	r, span := s.startIntakeSpan(r, org)
+	defer func() { endSpan(span, err) }()
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey {
 		return webhook.Invalid("Idempotency-Key", "is longer than %d characters", maxIdempotencyKey)
@@ -40,15 +42,15 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 	if err != nil {
 		return err
 	}
-	ev := webhook.NewEvent(org, &d, id, s.now().UTC().Truncate(time.Microsecond))
-	ev.IdempotencyKey = key
-	receipt, err := s.accept(r.Context(), ev)
+	ev := webhook.NewEvent(org, &d, id, s.now().UTC().Truncate(time.Microsecond), key)
+	receipt, err := s.intake.Accept(r.Context(), ev)
 	if err != nil {
 		if webhook.ErrorCode(err) == webhook.EUnavailable {
 			s.metrics.throttled.WithLabelValues("intake_unavailable").Inc()
 		}
 		return err
 	}
+	s.traceEvent(r.Context(), span, receipt)
 	if !receipt.Replayed {
 		s.metrics.eventsAccepted.WithLabelValues(string(ev.Type)).Inc()
 		// Deliveries leased at intake are on their way already; the

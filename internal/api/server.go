@@ -12,10 +12,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hookd/hookd/internal/auth"
 	"github.com/hookd/hookd/internal/webhook"
@@ -25,9 +28,9 @@ import (
 type Deps struct {
 	Store webhook.Store
 	Auth  *auth.Authenticator
-	// Accept commits one event with its deliveries; it returns only once
-	// they are durable. Nil means Store.EventsCreate, one event at a time.
-	Accept func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error)
+	// Intake commits events; nil means Store.EventsCreate, one event at a
+	// time (internal/intake's Committer groups them).
+	Intake Intake
 	// Wake tells the dispatcher new deliveries are due (may be nil).
 	Wake     func()
 	Log      *slog.Logger
@@ -38,44 +41,65 @@ type Deps struct {
 	Extra map[string]http.Handler
 	// Limits are the abuse limits; the zero value has none.
 	Limits Limits
+	// Tracer records a span per intake request (nil: none).
+	Tracer trace.Tracer
+}
+
+// Intake commits one event with its deliveries. Accept returns only once
+// they are durable: its receipt is a promise of delivery.
+type Intake interface {
+	Accept(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error)
+}
+
+// storeIntake commits each event in its own transaction.
+type storeIntake struct{ store webhook.Store }
+
+func (i storeIntake) Accept(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
+	r, err := i.store.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{})
+	if err != nil {
+		return webhook.EventReceipt{}, err
+	}
+	return r[0], nil
 }
 
 // Server is the API's http.Handler.
 type Server struct {
 	store   webhook.Store
 	auth    *auth.Authenticator
-	accept  func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error)
+	intake  Intake
 	wake    func()
 	log     *slog.Logger
 	now     func() time.Time
 	mux     *http.ServeMux
 	metrics *metrics
+	// unwritableAt is when a write last failed with ErrUnwritable (unix
+	// nanoseconds; 0: never): /readyz fails for a while after it.
+	unwritableAt atomic.Int64
+	sources      *sourceMetrics
 
 	apiRate      *rateLimiter // per credential; nil: no limit
 	intakeRate   *rateLimiter // per organization; nil: no limit
 	authFailures *rateLimiter // failed authentications per client address; nil: no limit
 	limits       Limits
+	tracer       trace.Tracer
 }
 
 // NewServer returns the API handler.
 func NewServer(d Deps) *Server {
-	s := &Server{store: d.Store, auth: d.Auth, accept: d.Accept, wake: d.Wake, log: d.Log, now: d.Now, mux: http.NewServeMux(),
+	s := &Server{store: d.Store, auth: d.Auth, intake: d.Intake, wake: d.Wake, log: d.Log, now: d.Now, mux: http.NewServeMux(),
 		apiRate:      newRateLimiter(d.Limits.APIRate, d.Limits.APIBurst),
 		intakeRate:   newRateLimiter(d.Limits.IntakeRate, d.Limits.IntakeBurst),
 		authFailures: newRateLimiter(d.Limits.AuthFailureRate, d.Limits.AuthFailureBurst),
 		limits:       d.Limits,
 	}
-	if s.accept == nil {
-		s.accept = func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
-			r, err := s.store.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{})
-			if err != nil {
-				return webhook.EventReceipt{}, err
-			}
-			return r[0], nil
-		}
+	if s.intake == nil {
+		s.intake = storeIntake{d.Store}
 	}
 	if s.wake == nil {
 		s.wake = func() {}
+	}
+	if s.tracer = d.Tracer; s.tracer == nil {
+		s.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -88,6 +112,7 @@ func NewServer(d Deps) *Server {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(reg)
+	s.sources = newSourceMetrics(reg)
 	s.routes(d.Metrics, d.Extra)
 	return s
 }

@@ -16,6 +16,7 @@ const (
 	ENotFound        = "not_found"         // 404
 	EConflict        = "conflict"          // 409
 	EPrecondition    = "precondition"      // 412: If-Match names a version that is no longer current
+	EUnprocessable   = "unprocessable"     // 422: well formed, but at odds with what is stored
 	ETooManyRequests = "too_many_requests" // 429
 	EUnavailable     = "unavailable"       // 503
 	EInternal        = "internal"          // 500: a bug or an outage; the message never reaches the client
@@ -33,6 +34,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// ErrUnwritable is what a backend returns when the database refuses
+// writes: a read-only file or database, a full disk. Nothing is stored;
+// the caller should try again later (intake answers 503 with Retry-After,
+// which senders retry), and the server is not ready meanwhile.
+var ErrUnwritable = &Error{Code: EUnavailable, RetryAfter: 30 * time.Second,
+	Message: "the database cannot be written (read-only, or out of disk space); try again later"}
 
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"EventsCreateMatching", testEventsCreateMatching},
 		{"EventsCreateOnlyWebhook", testEventsCreateOnlyWebhook},
 		{"EventsCreateIdempotency", testEventsCreateIdempotency},
+		{"EventsCreateKeyReused", testEventsCreateKeyReused},
 		{"EventsCreateBatch", testEventsCreateBatch},
 		{"EventsCreateLease", testEventsCreateLease},
 		{"EventsCreateFanout", testEventsCreateFanout},
@@ -61,6 +62,9 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
 		{"DeliveryRelease", testDeliveryRelease},
+		{"LeaseStaleOutcome", testLeaseStaleOutcome},
+		{"LeaseSucceededNeverReopens", testLeaseSucceededNeverReopens},
+		{"LeaseRenew", testLeaseRenew},
 		{"DeliveryRetry", testDeliveryRetry},
 		{"DeliveryGet", testDeliveryGet},
 		{"DeliveryList", testDeliveryList},
@@ -72,6 +76,10 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"AuditToken", testAuditToken},
 		{"AuditList", testAuditList},
 		{"AuditDisabledByHookd", testAuditDisabledByHookd},
+		{"SourceRoundTrip", testSourceRoundTrip},
+		{"SourceList", testSourceList},
+		{"SourceAuditAtomic", testSourceAuditAtomic},
+		{"SourceSecretRewrite", testSourceSecretRewrite},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,10 +244,33 @@ func newAttempt(t *testing.T, d *webhook.Delivery, number, status int, at time.T
 	return a
 }
 
+// complete stores outcomes as their delivery's lease holder would: an
+// outcome without a Lease gets the delivery's current one. It fails t if
+// an outcome of a delivery that exists is stale.
 func complete(t *testing.T, s webhook.Store, outcomes ...webhook.Outcome) {
 	t.Helper()
-	if err := s.DeliveryComplete(context.Background(), outcomes); err != nil {
+	gone := map[uuid.UUID]bool{}
+	for i, o := range outcomes {
+		if o.Lease == 0 {
+			a := o.Attempt
+			d, err := s.DeliveryGet(context.Background(), a.OrganizationID, a.WebhookID, a.DeliveryID)
+			if webhook.ErrorCode(err) == webhook.ENotFound {
+				gone[a.DeliveryID] = true
+				continue
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			outcomes[i].Lease = d.Lease
+		}
+	}
+	stale, err := s.DeliveryComplete(context.Background(), outcomes)
+	if err != nil {
 		t.Fatalf("DeliveryComplete: %v", err)
+	}
+	for _, r := range stale {
+		if !gone[r.ID] {
+			t.Fatalf("DeliveryComplete: the outcome of %s is stale", r.ID)
+		}
 	}
 }
 
@@ -881,6 +912,56 @@ func testEventsCreateIdempotency(t *testing.T, s webhook.Store) {
 	}
 }
 
+// An Idempotency-Key reused with other content is refused, and stores
+// nothing; with the same content it replays, and the hash is kept with
+// the event.
+func testEventsCreateKeyReused(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	w := createWebhook(t, s, newWebhook(t, org))
+	withHash := func(ev *webhook.Event) *webhook.Event {
+		ev.IdempotencyKey = "reused"
+		ev.ContentHash = webhook.ContentHash(ev.Type, ev.Payload)
+		return ev
+	}
+	first := withHash(newEvent(t, org, base))
+	r1 := createEvents(t, s, first)[0]
+
+	other := newEvent(t, org, base.Add(time.Minute))
+	other.Payload = json.RawMessage(`{"other":true}`)
+	_, err := s.EventsCreate(ctx, []*webhook.Event{withHash(other)}, webhook.Lease{})
+	wantCode(t, err, webhook.EUnprocessable)
+	// In a batch too: the whole batch is refused (the caller retries one by one).
+	_, err = s.EventsCreate(ctx, []*webhook.Event{newEvent(t, org, base), other}, webhook.Lease{})
+	wantCode(t, err, webhook.EUnprocessable)
+	ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: w.ID, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 {
+		t.Fatalf("%d deliveries after refused reuses, want 1", len(ds))
+	}
+
+	same := withHash(newEvent(t, org, base.Add(time.Minute)))
+	r2 := createEvents(t, s, same)[0]
+	if !r2.Replayed || r2.ID != r1.ID {
+		t.Fatalf("same content: receipt %+v, want a replay of %v", r2, r1.ID)
+	}
+	// The stored hash is read back with the event.
+	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 10})
+	if len(tasks) != 1 {
+		t.Fatalf("claimed %d tasks, want 1", len(tasks))
+	}
+	wantEqual(t, "claimed event", tasks[0].Event, *first)
+
+	// Past the window other content starts a new event.
+	late := newEvent(t, org, base.Add(webhook.IdempotencyWindow))
+	late.Payload = json.RawMessage(`{"other":true}`)
+	if r := createEvents(t, s, withHash(late))[0]; r.Replayed || r.ID != late.ID {
+		t.Fatalf("past the window: receipt %+v, want event %v", r, late.ID)
+	}
+}
+
 func testEventsCreateBatch(t *testing.T, s webhook.Store) {
 	orgA, orgB := newID(t), newID(t)
 	wa := createWebhook(t, s, newWebhook(t, orgA))
@@ -1046,7 +1127,7 @@ func testDeliveryClaim(t *testing.T, s webhook.Store) {
 		wantEqual(t, "Task.Delivery", tk.Delivery, webhook.Delivery{
 			ID: tk.Delivery.ID, OrganizationID: org, WebhookID: w.ID, EventID: ev.ID,
 			CreatedAt: ev.CreatedAt, UpdatedAt: now, Status: webhook.DeliveryRunning,
-			DueAt: lease, EventType: ev.Type,
+			DueAt: lease, EventType: ev.Type, Lease: 1,
 		})
 		d := getDelivery(t, s, org, w.ID, tk.Delivery.ID)
 		wantEqual(t, "stored claimed delivery", *d, tk.Delivery)
@@ -1394,10 +1475,7 @@ func testDeliveryRelease(t *testing.T, s webhook.Store) {
 		t.Fatalf("claimed %d, want 2", len(tasks))
 	}
 	due := base.Add(time.Minute)
-	refs := []webhook.DeliveryRef{
-		{OrganizationID: org, ID: tasks[0].Delivery.ID},
-		{OrganizationID: org, ID: tasks[1].Delivery.ID},
-	}
+	refs := []webhook.DeliveryRef{tasks[0].Ref(), tasks[1].Ref()}
 	if err := s.DeliveryRelease(context.Background(), refs, due); err != nil {
 		t.Fatal(err)
 	}
@@ -1408,10 +1486,12 @@ func testDeliveryRelease(t *testing.T, s webhook.Store) {
 		}
 		wantTime(t, "DueAt", d.DueAt, due)
 	}
-	if got := claim(t, s, webhook.ClaimParams{Now: due, LeaseUntil: due.Add(time.Hour), Limit: 10}); len(got) != 2 {
-		t.Fatalf("claimed %d released deliveries, want 2", len(got))
+	tasks = claim(t, s, webhook.ClaimParams{Now: due, LeaseUntil: due.Add(time.Hour), Limit: 10})
+	if len(tasks) != 2 {
+		t.Fatalf("claimed %d released deliveries, want 2", len(tasks))
 	}
 	// Another organization cannot release them.
+	refs[0] = tasks[0].Ref()
 	refs[0].OrganizationID = newID(t)
 	if err := s.DeliveryRelease(context.Background(), refs[:1], due); err != nil {
 		t.Fatal(err)
