@@ -22,13 +22,17 @@ const (
 	AuditWebhookEnabled  AuditAction = "webhook.enabled"
 	AuditWebhookDisabled AuditAction = "webhook.disabled"
 	AuditWebhookDeleted  AuditAction = "webhook.deleted"
-	AuditTokenCreated    AuditAction = "token.created"
-	AuditTokenRevoked    AuditAction = "token.revoked"
+	// AuditWebhookRecovered is a caller re-queueing a webhook's failed
+	// deliveries in bulk (DeliveryRecover); its changes are the window
+	// asked for and how many deliveries were re-queued.
+	AuditWebhookRecovered AuditAction = "webhook.recovered"
+	AuditTokenCreated     AuditAction = "token.created"
+	AuditTokenRevoked     AuditAction = "token.revoked"
 )
 
 // AuditActions lists every action, in the API's order.
 var AuditActions = []AuditAction{AuditWebhookCreated, AuditWebhookUpdated, AuditWebhookEnabled, AuditWebhookDisabled,
-	AuditWebhookDeleted, AuditTokenCreated, AuditTokenRevoked}
+	AuditWebhookDeleted, AuditWebhookRecovered, AuditTokenCreated, AuditTokenRevoked}
 
 // ResourceType is the kind of thing the action is about: "webhook" or
 // "token", the part of the action before the dot.
