@@ -38,6 +38,9 @@ type Deps struct {
 	Extra map[string]http.Handler
 	// Limits are the abuse limits; the zero value has none.
 	Limits Limits
+	// SecretRotationGrace is how long deliveries are signed with a
+	// webhook's previous secret too, to show when that ends.
+	SecretRotationGrace time.Duration
 }
 
 // Server is the API's http.Handler.
@@ -54,6 +57,8 @@ type Server struct {
 	apiRate    *rateLimiter // per credential; nil: no limit
 	intakeRate *rateLimiter // per organization; nil: no limit
 	limits     Limits
+
+	secretGrace time.Duration
 }
 
 // NewServer returns the API handler.
@@ -62,6 +67,8 @@ func NewServer(d Deps) *Server {
 		apiRate:    newRateLimiter(d.Limits.APIRate, d.Limits.APIBurst),
 		intakeRate: newRateLimiter(d.Limits.IntakeRate, d.Limits.IntakeBurst),
 		limits:     d.Limits,
+
+		secretGrace: d.SecretRotationGrace,
 	}
 	if s.accept == nil {
 		s.accept = func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {

@@ -146,4 +146,3 @@ func expectedStats(history []statsAttempt, span, bucket time.Duration, since tim
 	}
 	return st
 }
-
