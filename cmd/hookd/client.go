@@ -456,6 +456,13 @@ func printWebhook(w io.Writer, h *client.Webhook, asJSON bool) error {
 	if h.DisabledReason != "" {
 		row("Disabled reason", h.DisabledReason)
 	}
+	if h.FailingSince != nil {
+		row("Failing since", h.FailingSince.UTC().Format(time.RFC3339))
+	}
+	if h.PreviousSecretExpiresAt != nil {
+		// Receivers may still verify with the previous secret until then.
+		row("Previous secret", "still signs deliveries until "+h.PreviousSecretExpiresAt.UTC().Format(time.RFC3339))
+	}
 	row("Events", orDash(strings.Join(h.Events, ", ")))
 	row("Project filter", orAll(h.ProjectNamesFilter))
 	row("Environment filter", orAll(h.EnvironmentTypesFilter))

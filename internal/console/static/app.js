@@ -650,7 +650,7 @@
     const d = st.last_24_hours;
     return [
       healthChart(d, { small: true, label: 'Attempts per hour over the last 24 hours for ' + w.target_url }),
-      h('span', { class: 'wh-rate' + (d.attempts && d.failures ? ' text-bad' : ''), title: plural(d.attempts, 'attempt', 'attempts') + ' in 24 hours, ' + d.failures + ' failed' },
+      h('span', { class: 'wh-rate' + (!d.attempts ? ' muted' : d.failures ? ' text-bad' : ''), title: plural(d.attempts, 'attempt', 'attempts') + ' in 24 hours, ' + d.failures + ' failed' },
         d.attempts ? percent(d.success_rate) : 'No traffic'),
     ];
   }
