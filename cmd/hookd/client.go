@@ -175,9 +175,13 @@ func webhookList(ctx context.Context, args []string, getenv func(string) string,
 		return writeRaw(stdout, list.Raw)
 	}
 	tw := newTable(stdout)
-	fmt.Fprintln(tw, "ID\tKIND\tENABLED\tEVENTS\tTARGET\tDESCRIPTION")
+	fmt.Fprintln(tw, "ID\tKIND\tENABLED\tFAILING SINCE\tEVENTS\tTARGET\tDESCRIPTION")
 	for _, w := range list.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", w.ID, w.Kind, yesNo(w.Enabled), orDash(strings.Join(w.Events, ",")),
+		failing := "-"
+		if w.FailingSince != nil {
+			failing = w.FailingSince.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", w.ID, w.Kind, yesNo(w.Enabled), failing, orDash(strings.Join(w.Events, ",")),
 			shortURL(w.TargetURL, 48), orDash(clip(oneLine(w.Description), 40)))
 	}
 	return tw.Flush()

@@ -70,6 +70,19 @@ func TestClientRecovery(t *testing.T) {
 			t.Errorf("a full page does not say how to get the next: %q", errOut)
 		}
 
+		// The list says since when it fails, as the API does.
+		var failing struct {
+			FailingSince string `json:"failing_since"`
+		}
+		api.do("GET", hooks+"/"+w.ID, nil, &failing)
+		since, _ := time.Parse(time.RFC3339Nano, failing.FailingSince)
+		if out := c.run("webhook", "list"); !regexp.MustCompile(`(?m)^` + w.ID + `\s+STANDARD\s+yes\s+` + since.UTC().Format(time.RFC3339) + `\s`).MatchString(out) {
+			t.Fatalf("list while failing (since %s):\n%s", failing.FailingSince, out)
+		}
+		if out := c.run("webhook", "get", w.ID); !strings.Contains(out, "Failing since:") {
+			t.Fatalf("get while failing:\n%s", out)
+		}
+
 		// Health: three attempts in the last day, all failed.
 		out = c.run("webhook", "stats", w.ID)
 		if !regexp.MustCompile(`(?m)^24h\s+3\s+3\s+0\.0%\s+\S+\s+\S+\s+\.{23}x$`).MatchString(out) ||
