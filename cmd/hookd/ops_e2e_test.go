@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/store/postgres"
 )
 
 // TestClientRecovery is an outage and its recovery as an operator lives
@@ -206,3 +208,63 @@ func quoteWords(ws []string) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestRecoverTwoNodes recovers the same outage from two nodes of one
+// PostgreSQL database at once: each failed delivery is re-queued by one
+// of them and sent once more, not twice.
+func TestRecoverTwoNodes(t *testing.T) {
+	dbURL := postgres.TestURL(t)
+	env := deliveryEnv(dbURL, map[string]string{"HOOKD_RETRY_SCHEDULE": "0s"})
+	nodes := []*server{startServer(t, env), startServer(t, env)}
+	tg := newTarget(t)
+	var down atomic.Bool
+	down.Store(true)
+	tg.setAnswer(func(string, int) int {
+		if down.Load() {
+			return http.StatusBadGateway
+		}
+		return http.StatusOK
+	})
+	orgID := uuid.New()
+	token := newToken(t, dbURL, orgID)
+	apis := []call{{t: t, base: nodes[0].URL, auth: "Token " + token}, {t: t, base: nodes[1].URL, auth: "Token " + token}}
+	base := "/organization/" + orgID.String()
+	var w struct{ ID string }
+	if st, _, body := apis[0].do("POST", base+"/webhook", `{"kind":"STANDARD","target_url":"`+tg.URL+`/two","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	const events = 20
+	since := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	for i := range events {
+		if st, _, body := apis[i%2].do("POST", base+"/deployment-event", `{"event_type":"DEPLOYMENT_FAILURE","project":{"name":"api"},"environment":{"name":"prod","mode":"PRODUCTION"}}`, nil); st != 202 {
+			t.Fatalf("event: %d %s", st, body)
+		}
+	}
+	countStatus := func(status string) int {
+		var page struct{ Results []struct{ Attempts int } }
+		apis[0].do("GET", base+"/webhook/"+w.ID+"/delivery?limit=100&status="+status, nil, &page)
+		return len(page.Results)
+	}
+	waitFor(t, 30*time.Second, "every delivery to fail", func() bool { return countStatus("failed") == events })
+
+	down.Store(false)
+	counts := make(chan int, len(apis))
+	for _, a := range apis {
+		go func() {
+			var r struct{ Deliveries int }
+			st, _, body, err := a.doQuiet("POST", base+"/webhook/"+w.ID+"/recover", `{"since":"`+since+`"}`, &r)
+			if err != nil || st != 202 {
+				t.Errorf("recover on %s: %d %s %v", a.base, st, body, err)
+			}
+			counts <- r.Deliveries
+		}()
+	}
+	total := <-counts + <-counts
+	if total != events {
+		t.Fatalf("two nodes recovering at once re-queued %d deliveries, want %d", total, events)
+	}
+	waitFor(t, 30*time.Second, "every recovered delivery to succeed", func() bool { return countStatus("succeeded") == events })
+	if got := len(tg.got("/two")); got != 2*events {
+		t.Fatalf("the target got %d requests, want %d: one failed and one recovered per event", got, 2*events)
+	}
+}
