@@ -433,9 +433,9 @@
       const t = Date.parse(a.created_at);
       rows.push(['webhook-timestamp', Number.isNaN(t) ? '' : String(Math.floor(t / 1000))]);
       if (w && w.target_secret_set) {
-        // During a rotation grace a request carries a signature with the
-        // previous secret too; the attempt's time says whether it did.
-        const grace = w.previous_secret_expires_at && t < Date.parse(w.previous_secret_expires_at);
+        // Like the rest, what hookd sends now: during a rotation grace, a
+        // signature with the previous secret too.
+        const grace = !!w.previous_secret_expires_at;
         rows.push(['webhook-signature', grace ? 'v1,•••• v1,••••' : 'v1,••••'], ['Qovery-Signature', '••••'], ['Qovery-Secret', '••••']);
       }
     }
