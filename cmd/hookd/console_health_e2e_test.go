@@ -260,5 +260,17 @@ func TestConsoleHealth(t *testing.T) {
 		t.Errorf("the grace note reads %q", got)
 	}
 	b.screenshot("10-secret-rotation")
+
+	// A delivery sent now carries both signatures, and its page says so.
+	if st, _, body := api.do("POST", hooks+"/"+quiet.ID+"/test", nil, nil); st != 202 {
+		t.Fatalf("test event: %d %s", st, body)
+	}
+	if sig := tg.waitCount(t, "/quiet", 1, 15*time.Second)[0].Header.Get("webhook-signature"); len(strings.Fields(sig)) != 2 {
+		t.Fatalf("during the grace the target got webhook-signature %q, want two signatures", sig)
+	}
+	b.run("the attempt's page", chromedp.WaitVisible(css("#log-rows a.row-link")), chromedp.Click(css("#log-rows a.row-link")), chromedp.WaitVisible(css("#request-headers")))
+	if got := b.eval(`document.getElementById('request-headers').innerText`); !strings.Contains(got, "webhook-signature\tv1,•••• v1,••••") {
+		t.Errorf("the headers shown during the grace:\n%s", got)
+	}
 	b.run("its edit form", chromedp.Navigate(srv.URL+"/#/webhooks/"+quiet.ID+"/edit"), chromedp.WaitVisible(css("#secret-state")), chromedp.WaitVisible(css("#grace-note")))
 }
