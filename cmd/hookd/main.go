@@ -62,6 +62,7 @@ Usage:
   hookd webhook list|get|create|edit|delete|events|test|recover|stats
                               manage webhooks on a running hookd (HOOKD_URL)
   hookd delivery list|retry   read and retry a webhook's deliveries
+  hookd audit                 who changed the organization's webhooks and tokens
   hookd emit                  send a deployment event to a running hookd
   hookd bench                 measure hookd on this machine (rates, latency, memory)
   hookd version               print the version
@@ -87,6 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runWebhook(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "delivery":
 		return runDelivery(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "completion":
 		return runCompletion(args[1:], stdout, stderr)
 	case "emit":

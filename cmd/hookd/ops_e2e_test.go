@@ -133,6 +133,13 @@ func TestClientRecovery(t *testing.T) {
 		if last := audit.Results[1].Changes; string(last[len(last)-1].After) != "3" {
 			t.Fatalf("the first recovery's entry: %+v", last)
 		}
+		// hookd audit shows the same, newest first.
+		out = c.run("audit", "--limit", "2")
+		if !regexp.MustCompile(`(?m)^\S+Z\s+token:\S+\s+webhook.recovered\s+\S+/outage\s+since=\S+, until=\S+, deliveries=0\n\S+Z\s+token:\S+\s+webhook.recovered\s+\S+/outage\s+since=\S+, until=\S+, status=5xx, deliveries=3$`).MatchString(out) {
+			t.Fatalf("audit table:\n%s", out)
+		}
+		_, _, apiAudit := api.do("GET", "/organization/"+orgID.String()+"/audit?limit=2", nil, nil)
+		jsonEqual(t, "audit --json", []byte(c.run("audit", "--limit", "2", "--json")), apiAudit)
 
 		// A test event, then a retry of one delivery.
 		out = c.run("webhook", "test", w.ID)
@@ -159,7 +166,7 @@ func TestCompletion(t *testing.T) {
 		words string // the command line; the last word is being completed
 		want  string // the candidates, space-separated
 	}{
-		{"hookd ", "serve migrate token webhook delivery emit bench version completion"},
+		{"hookd ", "serve migrate token webhook delivery audit emit bench version completion"},
 		{"hookd webhook re", "recover"},
 		{"hookd delivery ", "list retry"},
 		{"hookd webhook recover 0190a6d2 --s", "--since --status"},

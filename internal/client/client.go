@@ -314,6 +314,48 @@ type StatsBucket struct {
 	Failures int       `json:"failures"`
 }
 
+// AuditEntry is one change in the organization's audit trail.
+type AuditEntry struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	Action    string    `json:"action"`
+	Actor     struct {
+		Kind string `json:"kind"`
+		ID   string `json:"id"`
+	} `json:"actor"`
+	ResourceType string `json:"resource_type"`
+	ResourceID   string `json:"resource_id"`
+	ResourceName string `json:"resource_name"`
+	Changes      []struct {
+		Field  string          `json:"field"`
+		Before json.RawMessage `json:"before"`
+		After  json.RawMessage `json:"after"`
+		Secret string          `json:"secret"`
+	} `json:"changes"`
+}
+
+// AuditPage is one page of ListAudit, newest first.
+type AuditPage struct {
+	Results    []AuditEntry
+	NextCursor string // "" on the last page
+	Raw        json.RawMessage
+}
+
+func (p *AuditPage) UnmarshalJSON(b []byte) error {
+	var page struct {
+		Results    []AuditEntry `json:"results"`
+		NextCursor *string      `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(b, &page); err != nil {
+		return err
+	}
+	*p = AuditPage{Results: page.Results, Raw: append(json.RawMessage(nil), b...)}
+	if page.NextCursor != nil {
+		p.NextCursor = *page.NextCursor
+	}
+	return nil
+}
+
 // TestResult is the answer of TestWebhook.
 type TestResult struct {
 	EventID    string          `json:"event_id"`
@@ -388,6 +430,24 @@ func (c *Client) RetryDelivery(ctx context.Context, org, webhookID, deliveryID s
 func (c *Client) TestWebhook(ctx context.Context, org, id string) (*TestResult, error) {
 	var out TestResult
 	return &out, c.do(ctx, http.MethodPost, orgPath(org, "webhook", id, "test"), nil, nil, &out)
+}
+
+// ListAudit returns a page of the organization's audit trail; cursor ""
+// and limit 0 are the server's defaults (the newest, 50 entries).
+func (c *Client) ListAudit(ctx context.Context, org, cursor string, limit int) (*AuditPage, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := orgPath(org, "audit")
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out AuditPage
+	return &out, c.do(ctx, http.MethodGet, path, nil, nil, &out)
 }
 
 // RecoverWebhook re-queues the webhook's failed deliveries of a window.
