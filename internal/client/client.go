@@ -402,22 +402,12 @@ func (c *Client) ListWebhookEvents(ctx context.Context, org, id string) (*Webhoo
 }
 
 func (c *Client) ListDeliveries(ctx context.Context, org, webhookID string, p DeliveryListParams) (*DeliveryPage, error) {
-	q := url.Values{}
+	q := pageQuery(p.Cursor, p.Limit)
 	if p.Status != "" {
 		q.Set("status", p.Status)
 	}
-	if p.Cursor != "" {
-		q.Set("cursor", p.Cursor)
-	}
-	if p.Limit != 0 {
-		q.Set("limit", strconv.Itoa(p.Limit))
-	}
-	path := orgPath(org, "webhook", webhookID, "delivery")
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
 	var out DeliveryPage
-	return &out, c.do(ctx, http.MethodGet, path, nil, nil, &out)
+	return &out, c.do(ctx, http.MethodGet, withQuery(orgPath(org, "webhook", webhookID, "delivery"), q), nil, nil, &out)
 }
 
 // RetryDelivery makes a delivery due now for one more attempt.
@@ -435,6 +425,13 @@ func (c *Client) TestWebhook(ctx context.Context, org, id string) (*TestResult, 
 // ListAudit returns a page of the organization's audit trail; cursor ""
 // and limit 0 are the server's defaults (the newest, 50 entries).
 func (c *Client) ListAudit(ctx context.Context, org, cursor string, limit int) (*AuditPage, error) {
+	var out AuditPage
+	return &out, c.do(ctx, http.MethodGet, withQuery(orgPath(org, "audit"), pageQuery(cursor, limit)), nil, nil, &out)
+}
+
+// pageQuery is the query of a paginated list; "" and 0 are left out for
+// the server's defaults.
+func pageQuery(cursor string, limit int) url.Values {
 	q := url.Values{}
 	if cursor != "" {
 		q.Set("cursor", cursor)
@@ -442,12 +439,14 @@ func (c *Client) ListAudit(ctx context.Context, org, cursor string, limit int) (
 	if limit != 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	path := orgPath(org, "audit")
-	if len(q) > 0 {
-		path += "?" + q.Encode()
+	return q
+}
+
+func withQuery(path string, q url.Values) string {
+	if len(q) == 0 {
+		return path
 	}
-	var out AuditPage
-	return &out, c.do(ctx, http.MethodGet, path, nil, nil, &out)
+	return path + "?" + q.Encode()
 }
 
 // RecoverWebhook re-queues the webhook's failed deliveries of a window.
