@@ -1011,18 +1011,18 @@
         if (err.status !== 401) body.replaceChildren(h('p', { class: 'muted' }, 'Could not load the stats: ' + err.message));
         return;
       }
-      const row = (label, d, id) => h('tr', { id },
-        h('th', { scope: 'row' }, label),
+      const row = (label, short, d, id) => h('tr', { id },
+        h('th', { scope: 'row' }, h('span', { class: 'label-long' }, label), h('span', { class: 'label-short' }, short)),
         h('td', { class: 'num', dataset: { stat: 'success' } }, percent(d.success_rate)),
         h('td', { class: 'num', dataset: { stat: 'attempts' } }, String(d.attempts)),
         h('td', { class: 'num' + (d.failures ? ' text-bad' : ''), dataset: { stat: 'failures' } }, String(d.failures)),
         h('td', { class: 'num mono', dataset: { stat: 'p50' } }, millis(d.p50_ms)),
         h('td', { class: 'num mono', dataset: { stat: 'p95' } }, millis(d.p95_ms)));
       body.replaceChildren(
-        h('table', { class: 'stats', id: 'stats-table' },
+        h('div', { class: 'stats-wrap' }, h('table', { class: 'stats', id: 'stats-table' },
           h('thead', null, h('tr', null, h('th', null, h('span', { class: 'sr-only' }, 'Window')), h('th', { class: 'num' }, 'Success'),
             h('th', { class: 'num' }, 'Attempts'), h('th', { class: 'num' }, 'Failures'), h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p95'))),
-          h('tbody', null, row('Last 24 hours', st.last_24_hours, 'stats-24h'), row('Last 7 days', st.last_7_days, 'stats-7d'))),
+          h('tbody', null, row('Last 24 hours', '24 h', st.last_24_hours, 'stats-24h'), row('Last 7 days', '7 d', st.last_7_days, 'stats-7d')))),
         h('div', { class: 'charts' },
           h('figure', null, healthChart(st.last_24_hours, { id: 'chart-24h', label: 'Attempts per hour over the last 24 hours, failures in red' }),
             h('figcaption', { class: 'muted' }, 'Attempts per hour, last 24 hours')),
