@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookd/hookd/internal/delivery"
 	"github.com/hookd/hookd/internal/secrets"
+	"github.com/hookd/hookd/internal/webhook"
 )
 
 // config is everything hookd reads from its environment, read once in
@@ -30,7 +31,7 @@ type config struct {
 	JWTOrganizationsClaim string
 
 	DeliveryTimeout       time.Duration
-	RetrySchedule         delivery.Schedule
+	RetrySchedule         webhook.Schedule
 	DisableAfter          time.Duration
 	SecretRotationGrace   time.Duration
 	MaxInflightPerWebhook int
@@ -69,7 +70,7 @@ var variables = []variable{
 	{"HOOKD_JWT_AUDIENCE", "", "required `aud` of JWTs, when set"},
 	{"HOOKD_JWT_ORGANIZATIONS_CLAIM", "organizations", "JWT claim listing the organization UUIDs the bearer may act on"},
 	{"HOOKD_DELIVERY_TIMEOUT", "15s", "timeout of one delivery request"},
-	{"HOOKD_RETRY_SCHEDULE", delivery.DefaultSchedule, "delays before each attempt; ±20% jitter after the first"},
+	{"HOOKD_RETRY_SCHEDULE", webhook.DefaultSchedule, "delays before each attempt; ±20% jitter after the first"},
 	{"HOOKD_DISABLE_AFTER", "120h", "disable a webhook that failed continuously this long"},
 	{"HOOKD_SECRET_ROTATION_GRACE", "24h", "after a webhook's secret changes, deliveries are signed with the new and the previous secret this long (`webhook-signature` only); `0` for no grace"},
 	{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK", "8", "concurrent requests to one webhook at most"},
@@ -149,7 +150,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.SecretRotationGrace, err = time.ParseDuration(get("HOOKD_SECRET_ROTATION_GRACE")); err != nil || c.SecretRotationGrace < 0 {
 		return nil, fail("HOOKD_SECRET_ROTATION_GRACE", fmt.Errorf("must be a duration such as 24h, or 0 for no grace, not %q", get("HOOKD_SECRET_ROTATION_GRACE")))
 	}
-	if c.RetrySchedule, err = delivery.ParseSchedule(get("HOOKD_RETRY_SCHEDULE")); err != nil {
+	if c.RetrySchedule, err = webhook.ParseSchedule(get("HOOKD_RETRY_SCHEDULE")); err != nil {
 		return nil, fail("HOOKD_RETRY_SCHEDULE", err)
 	}
 	if c.MaxInflightPerWebhook, err = strconv.Atoi(get("HOOKD_MAX_INFLIGHT_PER_WEBHOOK")); err != nil || c.MaxInflightPerWebhook < 1 {

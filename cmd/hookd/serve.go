@@ -105,10 +105,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// for their commit.
 	intakeCtx, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIntake()
-	committer := intake.New(sealed, intakeWorkers(c.DatabaseURL), 256, intake.DefaultMaxWait)
+	var sender intake.Sender // the deliveries made here are sent here when this node sends
 	if c.Role == "all" {
-		committer.Sender = dispatcher
+		sender = dispatcher
 	}
+	committer := intake.New(intake.Config{Store: sealed, Sender: sender, Workers: intakeWorkers(c.DatabaseURL), MaxBatch: 256})
 	committed := make(chan struct{})
 	go func() {
 		committer.Run(intakeCtx)
@@ -117,7 +118,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	handler := api.NewServer(api.Deps{
 		Store:    sealed,
 		Auth:     authn,
-		Accept:   committer.Accept,
+		Intake:   committer,
 		Wake:     dispatcher.Wake,
 		Log:      log,
 		Registry: reg,

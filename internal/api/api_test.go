@@ -96,6 +96,13 @@ func (h *apiHarness) doHeader(token, method, path, body string, out any) (int, h
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	return h.send(token, req, out)
+}
+
+// send is doHeader for a request the caller made (to set headers).
+func (h *apiHarness) send(token string, req *http.Request, out any) (int, http.Header) {
+	h.t.Helper()
+	method, path := req.Method, req.URL.Path
 	if token != "" {
 		req.Header.Set("Authorization", "Token "+token)
 	}
@@ -284,5 +291,43 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 	if len(missing) > 0 {
 		slices.Sort(missing)
 		t.Errorf("documented operations no test exercised: %v", missing)
+	}
+}
+
+// An Idempotency-Key replays its event for the same body, and is refused
+// with 422 and Qovery's error body for another one.
+func TestIdempotencyKeyReused(t *testing.T) {
+	h := newAPIHarness(t)
+	org := uuid.New()
+	tok, _ := h.token(org)
+	path := "/organization/" + org.String() + "/deployment-event"
+	post := func(body string, out any) int {
+		t.Helper()
+		req, err := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Idempotency-Key", "deploy-42")
+		status, _ := h.send(tok, req, out)
+		return status
+	}
+	// No deployment_id: hookd makes one up, which must not count as a
+	// different body on a retry.
+	body := `{"event_type":"DEPLOYMENT_STARTED","project":{"name":"p"},"environment":{"name":"e","mode":"STAGING"}}`
+	var first, again eventAccepted
+	if s := post(body, &first); s != http.StatusAccepted {
+		t.Fatalf("first: %d", s)
+	}
+	if s := post(body, &again); s != http.StatusAccepted || again.ID != first.ID {
+		t.Fatalf("same body again: %d %+v, want 202 with event %v", s, again, first.ID)
+	}
+	var e errorBody
+	other := strings.Replace(body, `"p"`, `"q"`, 1)
+	if s := post(other, &e); s != http.StatusUnprocessableEntity {
+		t.Fatalf("other body: %d %+v, want 422", s, e)
+	}
+	if e.Status != 422 || e.Error != "Unprocessable Entity" || !strings.Contains(e.Detail, "deploy-42") ||
+		!strings.Contains(e.Detail, first.ID.String()) || !strings.Contains(e.Detail, "different body") {
+		t.Fatalf("error body %+v, want one naming the key, the event and the problem", e)
 	}
 }

@@ -134,9 +134,9 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if err != nil {
 		return err
 	}
-	ev := webhook.NewEvent(org, sampleEvent(h), id, s.now().UTC().Truncate(time.Microsecond))
+	ev := webhook.NewEvent(org, sampleEvent(h), id, s.now().UTC().Truncate(time.Microsecond), "")
 	ev.OnlyWebhookID = h.ID
-	receipt, err := s.accept(r.Context(), ev)
+	receipt, err := s.intake.Accept(r.Context(), ev)
 	if err != nil {
 		return err
 	}

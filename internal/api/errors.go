@@ -17,6 +17,7 @@ var statusOf = map[string]int{
 	webhook.EForbidden:       http.StatusForbidden,
 	webhook.ENotFound:        http.StatusNotFound,
 	webhook.EConflict:        http.StatusConflict,
+	webhook.EUnprocessable:   http.StatusUnprocessableEntity,
 	webhook.ETooManyRequests: http.StatusTooManyRequests,
 	webhook.EUnavailable:     http.StatusServiceUnavailable,
 	webhook.EInternal:        http.StatusInternalServerError,

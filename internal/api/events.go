@@ -37,9 +37,8 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 	if err != nil {
 		return err
 	}
-	ev := webhook.NewEvent(org, &d, id, s.now().UTC().Truncate(time.Microsecond))
-	ev.IdempotencyKey = key
-	receipt, err := s.accept(r.Context(), ev)
+	ev := webhook.NewEvent(org, &d, id, s.now().UTC().Truncate(time.Microsecond), key)
+	receipt, err := s.intake.Accept(r.Context(), ev)
 	if err != nil {
 		if webhook.ErrorCode(err) == webhook.EUnavailable {
 			s.metrics.throttled.WithLabelValues("intake_unavailable").Inc()

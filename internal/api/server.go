@@ -25,9 +25,9 @@ import (
 type Deps struct {
 	Store webhook.Store
 	Auth  *auth.Authenticator
-	// Accept commits one event with its deliveries; it returns only once
-	// they are durable. Nil means Store.EventsCreate, one event at a time.
-	Accept func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error)
+	// Intake commits events; nil means Store.EventsCreate, one event at a
+	// time (internal/intake's Committer groups them).
+	Intake Intake
 	// Wake tells the dispatcher new deliveries are due (may be nil).
 	Wake     func()
 	Log      *slog.Logger
@@ -43,11 +43,28 @@ type Deps struct {
 	SecretRotationGrace time.Duration
 }
 
+// Intake commits one event with its deliveries. Accept returns only once
+// they are durable: its receipt is a promise of delivery.
+type Intake interface {
+	Accept(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error)
+}
+
+// storeIntake commits each event in its own transaction.
+type storeIntake struct{ store webhook.Store }
+
+func (i storeIntake) Accept(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
+	r, err := i.store.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{})
+	if err != nil {
+		return webhook.EventReceipt{}, err
+	}
+	return r[0], nil
+}
+
 // Server is the API's http.Handler.
 type Server struct {
 	store   webhook.Store
 	auth    *auth.Authenticator
-	accept  func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error)
+	intake  Intake
 	wake    func()
 	log     *slog.Logger
 	now     func() time.Time
@@ -63,21 +80,15 @@ type Server struct {
 
 // NewServer returns the API handler.
 func NewServer(d Deps) *Server {
-	s := &Server{store: d.Store, auth: d.Auth, accept: d.Accept, wake: d.Wake, log: d.Log, now: d.Now, mux: http.NewServeMux(),
+	s := &Server{store: d.Store, auth: d.Auth, intake: d.Intake, wake: d.Wake, log: d.Log, now: d.Now, mux: http.NewServeMux(),
 		apiRate:    newRateLimiter(d.Limits.APIRate, d.Limits.APIBurst),
 		intakeRate: newRateLimiter(d.Limits.IntakeRate, d.Limits.IntakeBurst),
 		limits:     d.Limits,
 
 		secretGrace: d.SecretRotationGrace,
 	}
-	if s.accept == nil {
-		s.accept = func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
-			r, err := s.store.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{})
-			if err != nil {
-				return webhook.EventReceipt{}, err
-			}
-			return r[0], nil
-		}
+	if s.intake == nil {
+		s.intake = storeIntake{d.Store}
 	}
 	if s.wake == nil {
 		s.wake = func() {}

@@ -71,7 +71,7 @@ func TestPayloadID(t *testing.T) {
 		// A payload_id-looking string inside the payload must not be taken.
 		Project:     webhook.DeploymentProject{Name: `"payload_id":"ffffffff-ffff-ffff-ffff-ffffffffffff"`},
 		Environment: webhook.DeploymentEnvironment{Name: "prod", Mode: webhook.ModeProduction}}
-	envelope := webhook.RenderStandard(webhook.NewEvent(uuid.New(), d, id, time.Now()))
+	envelope := webhook.RenderStandard(webhook.NewEvent(uuid.New(), d, id, time.Now(), ""))
 	tests := []struct {
 		name string
 		body []byte

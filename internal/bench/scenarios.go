@@ -27,7 +27,7 @@ func (r *runner) raw(ctx context.Context, res *Result) error {
 	if err := json.Unmarshal(eventBody, &d); err != nil {
 		return err
 	}
-	ev := webhook.NewEvent(uuid.New(), &d, uuid.New(), time.Now().UTC())
+	ev := webhook.NewEvent(uuid.New(), &d, uuid.New(), time.Now().UTC(), "")
 	tmpl := webhook.RenderStandard(ev)
 	at := bytes.Index(tmpl, payloadIDField) + len(payloadIDField)
 	client := newHTTPClient(r.cfg.Concurrency)

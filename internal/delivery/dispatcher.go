@@ -27,7 +27,7 @@ const MaxResponseBody = 64 << 10
 type Config struct {
 	Store    webhook.Store
 	Client   *http.Client
-	Schedule Schedule
+	Schedule webhook.Schedule
 	// Timeout bounds one request; the lease on a claimed delivery is
 	// longer, so a slow target never gets a second concurrent copy.
 	Timeout time.Duration
@@ -56,6 +56,7 @@ type Config struct {
 // Dispatcher claims due deliveries, sends them, and records the outcome.
 type Dispatcher struct {
 	cfg   Config
+	rules webhook.OutcomeRules
 	lease time.Duration
 	wake  chan struct{}
 	m     *dispatchMetrics
@@ -103,7 +104,7 @@ func New(cfg Config) *Dispatcher {
 		cfg.PollInterval = 200 * time.Millisecond
 	}
 	if len(cfg.Schedule) == 0 {
-		cfg.Schedule, _ = ParseSchedule(DefaultSchedule)
+		cfg.Schedule, _ = webhook.ParseSchedule(webhook.DefaultSchedule)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -121,7 +122,8 @@ func New(cfg Config) *Dispatcher {
 		cfg.Client = NewHTTPClient(ClientOptions{Timeout: cfg.Timeout})
 	}
 	return &Dispatcher{
-		cfg: cfg,
+		cfg:   cfg,
+		rules: webhook.OutcomeRules{Schedule: cfg.Schedule, DisableAfter: cfg.DisableAfter, Rand: cfg.Rand},
 		// The lease covers one request (Timeout) and recording it, plus up
 		// to one Timeout of waiting in the webhook's queue: a queued
 		// delivery whose lease can no longer cover its request is given
@@ -448,12 +450,11 @@ func (d *Dispatcher) attempt(ctx context.Context, t *webhook.Task) webhook.Outco
 		Kind:           t.Webhook.Kind,
 		TargetURL:      webhook.RedactedURL(t.Webhook.TargetURL),
 	}
-	var retryAfter time.Duration
 	if !t.Webhook.Enabled {
 		// Disabled since the delivery was made (by a person, or by hookd
 		// after a 410): nothing more is sent to it.
 		a.Error = "not sent: the webhook is disabled"
-		return webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed}
+		return d.rules.Decide(&t.Webhook, a, 0)
 	}
 	status, body, err := d.send(ctx, t, start)
 	a.Duration = d.cfg.Now().Sub(start)
@@ -461,34 +462,7 @@ func (d *Dispatcher) attempt(ctx context.Context, t *webhook.Task) webhook.Outco
 	if err != nil {
 		a.Error = err.Error()
 	}
-	retryAfter = status.retryAfter
-
-	o := webhook.Outcome{Attempt: a}
-	switch {
-	case err == nil && status.code >= 200 && status.code < 300:
-		o.Status = webhook.DeliverySucceeded
-		return o
-	case status.code == http.StatusGone:
-		o.Status = webhook.DeliveryFailed
-		o.DisableReason = fmt.Sprintf("the target answered 410 Gone at %s", start.UTC().Format(time.RFC3339))
-		return o
-	}
-	if !t.Webhook.FailingSince.IsZero() && start.Sub(t.Webhook.FailingSince) >= d.cfg.DisableAfter {
-		o.Status = webhook.DeliveryFailed
-		o.DisableReason = fmt.Sprintf("every attempt failed since %s (%s) with no success",
-			t.Webhook.FailingSince.UTC().Format(time.RFC3339), d.cfg.DisableAfter)
-		return o
-	}
-	next, ok := d.cfg.Schedule.Next(a.Number, start, d.cfg.Rand)
-	if !ok {
-		o.Status = webhook.DeliveryFailed
-		return o
-	}
-	if retryAfter > 0 {
-		next = start.Add(d.cfg.Schedule.Clamp(retryAfter))
-	}
-	o.Status, o.NextAttemptAt = webhook.DeliveryPending, next
-	return o
+	return d.rules.Decide(&t.Webhook, a, status.retryAfter)
 }
 
 type answer struct {

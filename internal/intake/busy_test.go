@@ -45,7 +45,7 @@ func (g *gateStore) EventsCreate(ctx context.Context, events []*webhook.Event, _
 func TestBusyWhenQueueFull(t *testing.T) {
 	g := &gateStore{entered: make(chan int, 8), release: make(chan struct{}), stored: map[uuid.UUID]bool{}}
 	const workers, maxBatch = 1, 4
-	c := New(g, workers, maxBatch, 10*time.Millisecond)
+	c := New(Config{Store: g, Workers: workers, MaxBatch: maxBatch, MaxWait: 10 * time.Millisecond})
 	ctx, stop := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { c.Run(ctx); close(stopped) }()

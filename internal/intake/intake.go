@@ -33,11 +33,8 @@ const maxLease = 1024
 
 // Committer groups events into EventsCreate calls.
 type Committer struct {
-	// Sender, when set (before Run), is handed the new deliveries it has
-	// room for, leased to it in the transaction that creates them.
-	Sender Sender
-
 	store    webhook.Store
+	sender   Sender // nil: nothing is leased at intake
 	requests chan request
 	maxBatch int
 	workers  int
@@ -57,18 +54,36 @@ type result struct {
 	err     error
 }
 
-// New returns a committer writing through store with the given number of
-// concurrent transactions (1 for SQLite, which has one writer; a few for
-// PostgreSQL) of at most maxBatch events each.
+// Config is what a Committer needs.
+type Config struct {
+	Store webhook.Store
+	// Sender, when not nil, is handed the new deliveries it has room for,
+	// leased to it in the transaction that creates them.
+	Sender Sender
+	// Workers is the number of concurrent transactions: 1 for SQLite,
+	// which has one writer; a few for PostgreSQL.
+	Workers int
+	// MaxBatch is the most events one transaction carries.
+	MaxBatch int
+	// MaxWait is how long Accept waits for room (DefaultMaxWait if zero).
+	MaxWait time.Duration
+}
+
+// New returns a committer; Run starts it.
 //
-// Memory is bounded: at most workers*maxBatch events wait for a
-// transaction, beside the workers*maxBatch being committed. Accept waits
-// up to maxWait for room among the waiting (a burst drains within a
+// Memory is bounded: at most Workers*MaxBatch events wait for a
+// transaction, beside the Workers*MaxBatch being committed. Accept waits
+// up to MaxWait for room among the waiting (a burst drains within a
 // commit or two) and then refuses with ErrBusy: the database is behind,
 // and more waiting would only pile events up in memory.
-func New(store webhook.Store, workers, maxBatch int, maxWait time.Duration) *Committer {
+func New(cfg Config) *Committer {
+	workers, maxBatch, maxWait := max(cfg.Workers, 1), max(cfg.MaxBatch, 1), cfg.MaxWait
+	if maxWait <= 0 {
+		maxWait = DefaultMaxWait
+	}
 	return &Committer{
-		store:    store,
+		store:    cfg.Store,
+		sender:   cfg.Sender,
 		requests: make(chan request, maxBatch*workers),
 		maxBatch: maxBatch,
 		workers:  workers,
@@ -199,11 +214,11 @@ func (c *Committer) commit(batch []request) {
 		return
 	}
 	var lease webhook.Lease
-	if c.Sender != nil {
-		lease.Limit, lease.Until = c.Sender.Reserve(maxLease)
+	if c.sender != nil {
+		lease.Limit, lease.Until = c.sender.Reserve(maxLease)
 	}
 	receipts, err := c.store.EventsCreate(context.Background(), events, lease)
-	if c.Sender != nil {
+	if c.sender != nil {
 		// Handed over before anyone is answered, so a stop that follows
 		// the answers finds them with the Sender. After a failed commit
 		// nothing was leased (an ambiguous one leaves leases that expire).
@@ -213,7 +228,7 @@ func (c *Committer) commit(batch []request) {
 				tasks = append(tasks, r.Tasks...)
 			}
 		}
-		c.Sender.Send(tasks, lease.Limit)
+		c.sender.Send(tasks, lease.Limit)
 	}
 	if err == nil {
 		for i, r := range live {

@@ -53,7 +53,7 @@ func TestConcurrentAccepts(t *testing.T) {
 	hook := createWebhook(t, db, org)
 	// Waiting for room is unbounded here: this test is about grouping,
 	// and a slow fsync on a busy machine must not turn into ErrBusy.
-	c := New(db, 1, 64, time.Hour)
+	c := New(Config{Store: db, Workers: 1, MaxBatch: 64, MaxWait: time.Hour})
 	runCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	go func() { c.Run(runCtx); close(stopped) }()
@@ -138,8 +138,7 @@ func TestSender(t *testing.T) {
 	org := uuid.New()
 	hook := createWebhook(t, db, org)
 	s := &sender{room: 3}
-	c := New(db, 1, 64, DefaultMaxWait)
-	c.Sender = s
+	c := New(Config{Store: db, Sender: s, Workers: 1, MaxBatch: 64})
 	runCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	go func() { c.Run(runCtx); close(stopped) }()

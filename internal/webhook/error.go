@@ -15,6 +15,7 @@ const (
 	EForbidden       = "forbidden"         // 403: valid credentials, wrong organization
 	ENotFound        = "not_found"         // 404
 	EConflict        = "conflict"          // 409
+	EUnprocessable   = "unprocessable"     // 422: well formed, but at odds with what is stored
 	ETooManyRequests = "too_many_requests" // 429
 	EUnavailable     = "unavailable"       // 503
 	EInternal        = "internal"          // 500: a bug or an outage; the message never reaches the client

@@ -23,6 +23,9 @@ type Event struct {
 	ProjectName     string
 	EnvironmentMode EnvironmentMode
 	Payload         json.RawMessage
+	// ContentHash is what a reuse of IdempotencyKey is compared by (see
+	// ContentHash); nil matches any content.
+	ContentHash []byte
 
 	// OnlyWebhookID, when set, sends the event to that webhook alone,
 	// ignoring its filters and whether it is enabled (the "test" endpoint).

@@ -41,7 +41,7 @@ func FuzzDeploymentEvent(f *testing.F) {
 			}
 			return
 		}
-		ev := NewEvent(org, &d, id, now)
+		ev := NewEvent(org, &d, id, now, "")
 		if !json.Valid(ev.Payload) {
 			t.Fatalf("payload is not valid JSON: %s", ev.Payload)
 		}

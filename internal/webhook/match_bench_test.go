@@ -38,7 +38,7 @@ func benchWebhooks(n int) []*Webhook {
 // organization's 1,000 webhooks.
 func BenchmarkMatch(b *testing.B) {
 	hooks := benchWebhooks(1000)
-	ev := NewEvent(testOrg, validDeployment(), testEventID, testNow)
+	ev := NewEvent(testOrg, validDeployment(), testEventID, testNow, "")
 	b.ReportAllocs()
 	var matched int
 	for b.Loop() {
@@ -67,12 +67,12 @@ func BenchmarkNewEvent(b *testing.B) {
 	d := benchDeployment()
 	b.ReportAllocs()
 	for b.Loop() {
-		NewEvent(testOrg, d, testEventID, testNow)
+		NewEvent(testOrg, d, testEventID, testNow, "")
 	}
 }
 
 func BenchmarkRenderStandard(b *testing.B) {
-	ev := NewEvent(testOrg, benchDeployment(), testEventID, testNow)
+	ev := NewEvent(testOrg, benchDeployment(), testEventID, testNow, "")
 	b.SetBytes(int64(len(RenderStandard(ev))))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -81,7 +81,7 @@ func BenchmarkRenderStandard(b *testing.B) {
 }
 
 func BenchmarkRenderSlack(b *testing.B) {
-	ev := NewEvent(testOrg, benchDeployment(), testEventID, testNow)
+	ev := NewEvent(testOrg, benchDeployment(), testEventID, testNow, "")
 	b.SetBytes(int64(len(RenderSlack(ev))))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -125,7 +125,8 @@ type payloadOrganization struct {
 // NewEvent turns a validated intake body into the event to store, with
 // its payload rendered once. A deployment without an id gets a new one.
 // A list that is not a JSON array (d was not validated) is sent as [].
-func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time) *Event {
+// With an idempotency key, the event carries it and its ContentHash.
+func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time, key string) *Event {
 	deploymentID := d.DeploymentID
 	if deploymentID == "" {
 		deploymentID = uuid.NewString()
@@ -147,12 +148,8 @@ func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time) 
 		}
 		*dst = raw
 	}
-	payload, err := json.Marshal(&p)
-	if err != nil {
-		// Unreachable: every field is a string or a checked JSON array.
-		panic("webhook: rendering a deployment payload: " + err.Error())
-	}
-	return &Event{
+	payload := marshalPayload(&p)
+	ev := &Event{
 		ID:              id,
 		OrganizationID:  orgID,
 		CreatedAt:       now,
@@ -161,6 +158,27 @@ func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time) 
 		EnvironmentMode: d.Environment.Mode,
 		Payload:         payload,
 	}
+	if key != "" {
+		ev.IdempotencyKey = key
+		// The hash is of what the caller sent: a deployment id made up
+		// here would make every retry of the same body look different.
+		hashed := payload
+		if d.DeploymentID == "" {
+			p.ID, p.DeploymentID = "", ""
+			hashed = marshalPayload(&p)
+		}
+		ev.ContentHash = ContentHash(d.EventType, hashed)
+	}
+	return ev
+}
+
+func marshalPayload(p *deploymentPayload) []byte {
+	b, err := json.Marshal(p)
+	if err != nil {
+		// Unreachable: every field is a string or a checked JSON array.
+		panic("webhook: rendering a deployment payload: " + err.Error())
+	}
+	return b
 }
 
 // Render returns the request body a webhook of the given kind receives

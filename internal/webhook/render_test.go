@@ -96,7 +96,7 @@ func TestNewEvent(t *testing.T) {
 	d.Databases = json.RawMessage(`null`)
 	d.Jobs = json.RawMessage("[\n  1,\n  2\n]")
 
-	ev := NewEvent(testOrg, d, testEventID, testNow)
+	ev := NewEvent(testOrg, d, testEventID, testNow, "")
 	if ev.ID != testEventID || ev.OrganizationID != testOrg || !ev.CreatedAt.Equal(testNow) ||
 		ev.Type != EventDeploymentFailure || ev.ProjectName != "billing-api" || ev.EnvironmentMode != ModeProduction {
 		t.Errorf("event fields: %+v", ev)
@@ -135,7 +135,7 @@ func TestNewEventDefaults(t *testing.T) {
 		Environment: DeploymentEnvironment{Name: "dev", Mode: ModeDevelopment},
 		Logs:        json.RawMessage(`{"not":"an array"}`), // not validated: sent as []
 	}
-	ev := NewEvent(testOrg, d, testEventID, testNow)
+	ev := NewEvent(testOrg, d, testEventID, testNow, "")
 	var p map[string]json.RawMessage
 	if err := json.Unmarshal(ev.Payload, &p); err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestNewEventDefaults(t *testing.T) {
 	if len(p) != 12 {
 		t.Errorf("payload has %d keys, want 12: %s", len(p), ev.Payload)
 	}
-	other := NewEvent(testOrg, d, testEventID, testNow)
+	other := NewEvent(testOrg, d, testEventID, testNow, "")
 	if bytes.Equal(other.Payload, ev.Payload) {
 		t.Error("two events without a deployment id got the same one")
 	}
@@ -173,7 +173,7 @@ func TestNewEventDefaults(t *testing.T) {
 func TestRenderStandard(t *testing.T) {
 	d := validDeployment()
 	d.Applications = json.RawMessage(`[{"id":"a1","cfg":{"a":[{"b":{"c":"\"quoted\" \\ </script>"}}]}}]`)
-	ev := NewEvent(testOrg, d, testEventID, testNow.In(time.FixedZone("CEST", 2*3600)))
+	ev := NewEvent(testOrg, d, testEventID, testNow.In(time.FixedZone("CEST", 2*3600)), "")
 
 	body := RenderStandard(ev)
 	var env map[string]json.RawMessage
@@ -235,7 +235,7 @@ func TestRenderStandardStrings(t *testing.T) {
 		d := validDeployment()
 		d.Project.Name, d.Environment.Name, d.DeploymentID, d.CurrentStatus = s, s, s, s
 		d.Applications = json.RawMessage(`[` + string(appendJSONString(nil, s)) + `]`)
-		ev := NewEvent(testOrg, d, testEventID, testNow)
+		ev := NewEvent(testOrg, d, testEventID, testNow, "")
 		ev.Type = EventType(s) // never stored, but the renderer must not break on it
 		body := RenderStandard(ev)
 		var env struct {
@@ -312,7 +312,7 @@ func checkJSONString(t *testing.T, s string) {
 
 func TestRenderSlack(t *testing.T) {
 	d := validDeployment()
-	ev := NewEvent(testOrg, d, testEventID, testNow)
+	ev := NewEvent(testOrg, d, testEventID, testNow, "")
 	msg := decodeSlack(t, RenderSlack(ev))
 
 	wantText := ":x: Deployment failed — project billing-api, environment prod-eu (PRODUCTION)"
@@ -357,7 +357,7 @@ func TestRenderSlackEventTypes(t *testing.T) {
 	} {
 		d := validDeployment()
 		d.EventType = typ
-		msg := decodeSlack(t, RenderSlack(NewEvent(testOrg, d, testEventID, testNow)))
+		msg := decodeSlack(t, RenderSlack(NewEvent(testOrg, d, testEventID, testNow, "")))
 		if msg.Blocks[0].Text.Text != want || !strings.HasPrefix(msg.Text, want+" — ") {
 			t.Errorf("%s: header %q, text %q", typ, msg.Blocks[0].Text.Text, msg.Text)
 		}
@@ -372,7 +372,7 @@ func TestRenderSlackEscaping(t *testing.T) {
 	d.CurrentStatus = ""
 	d.DesiredStatus = "RUNNING"
 	d.Environment.ClusterName = ""
-	ev := NewEvent(testOrg, d, testEventID, testNow)
+	ev := NewEvent(testOrg, d, testEventID, testNow, "")
 	// The id NewEvent made up is shown; drop it to test an absent one.
 	ev.Payload = bytes.Replace(ev.Payload, []byte(`"deployment_id":"`), []byte(`"deployment_id":"","x":"`), 1)
 	msg := decodeSlack(t, RenderSlack(ev))
@@ -399,7 +399,7 @@ func TestRenderSlackEscaping(t *testing.T) {
 func TestRenderSlackLongValues(t *testing.T) {
 	d := validDeployment()
 	d.Project.Name = strings.Repeat("&", 5000)
-	msg := decodeSlack(t, RenderSlack(NewEvent(testOrg, d, testEventID, testNow)))
+	msg := decodeSlack(t, RenderSlack(NewEvent(testOrg, d, testEventID, testNow, "")))
 	for _, f := range msg.Blocks[1].Fields {
 		if n := utf8.RuneCountInString(f.Text); n > 2000 {
 			t.Errorf("field of %d characters exceeds Slack's limit", n)
@@ -417,7 +417,7 @@ func TestRenderSlackUnreadablePayload(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
-	ev := NewEvent(testOrg, validDeployment(), testEventID, testNow)
+	ev := NewEvent(testOrg, validDeployment(), testEventID, testNow, "")
 	if !bytes.Equal(Render(KindStandard, ev), RenderStandard(ev)) {
 		t.Error("Render(STANDARD) differs from RenderStandard")
 	}
@@ -442,7 +442,7 @@ func BenchmarkNewEventRenderStandard(b *testing.B) {
 	d.Applications = json.RawMessage(`[{"id":"a1","name":"web","commit_id":"abc123","status":"RUNNING"}]`)
 	b.ReportAllocs()
 	for b.Loop() {
-		ev := NewEvent(testOrg, d, testEventID, testNow)
+		ev := NewEvent(testOrg, d, testEventID, testNow, "")
 		RenderStandard(ev)
 	}
 }

@@ -356,7 +356,7 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 		)
 		err := rows.Scan(&a.OrganizationID, &a.ID, &a.DeliveryID, &a.WebhookID, &a.EventID, &a.CreatedAt, &a.Number, &a.Kind,
 			&a.TargetURL, &a.StatusCode, &a.ResponseBody, &us, &a.Error,
-			&ev.OrganizationID, &ev.ID, &ev.CreatedAt, &ev.Type, &key, &ev.ProjectName, &ev.EnvironmentMode, &pl)
+			&ev.OrganizationID, &ev.ID, &ev.CreatedAt, &ev.Type, &key, &ev.ProjectName, &ev.EnvironmentMode, &pl, &ev.ContentHash)
 		if err != nil {
 			return nil, translate(err)
 		}

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"time"
@@ -12,7 +11,7 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
-const eventCols = `organization_id, id, created_at, event_type, idempotency_key, project_name, environment_mode, payload`
+const eventCols = `organization_id, id, created_at, event_type, idempotency_key, project_name, environment_mode, payload, content_hash`
 
 func scanEvent(row rowScanner) (*webhook.Event, error) {
 	var (
@@ -21,7 +20,7 @@ func scanEvent(row rowScanner) (*webhook.Event, error) {
 		key       *string
 		payload   []byte // not json.RawMessage: pgx would unmarshal into it and drop surrounding space
 	)
-	if err := row.Scan(&ev.OrganizationID, &ev.ID, &createdAt, &ev.Type, &key, &ev.ProjectName, &ev.EnvironmentMode, &payload); err != nil {
+	if err := row.Scan(&ev.OrganizationID, &ev.ID, &createdAt, &ev.Type, &key, &ev.ProjectName, &ev.EnvironmentMode, &payload, &ev.ContentHash); err != nil {
 		return nil, err
 	}
 	ev.CreatedAt = createdAt.UTC()
@@ -32,28 +31,10 @@ func scanEvent(row rowScanner) (*webhook.Event, error) {
 	return &ev, nil
 }
 
-type idemKey struct {
-	org uuid.UUID
-	key string
-}
-
-// prior is the event that holds an idempotency key: stored before this
-// batch (batch < 0), or earlier in it.
-type prior struct {
-	id         uuid.UUID
-	createdAt  time.Time
-	deliveries int
-	batch      int
-}
-
-func (p prior) receipt() webhook.EventReceipt {
-	return webhook.EventReceipt{ID: p.id, CreatedAt: p.createdAt, Deliveries: p.deliveries, Replayed: true}
-}
-
 // EventsCreate does its work in few round trips whatever the batch size:
 // one batch of reads (the organizations' webhooks, the stored holders of
-// the batch's idempotency keys), the decisions in Go, then one batch of
-// writes in which the deliveries are a single INSERT.
+// the batch's idempotency keys), webhook.PlanIntake's decisions, then one
+// batch of writes in which the deliveries are a single INSERT.
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
 	err := db.transact(ctx, func(tx pgx.Tx) error {
@@ -78,154 +59,61 @@ func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease
 	if len(events) == 0 {
 		return []webhook.EventReceipt{}, nil
 	}
-	for _, ev := range events {
-		if ev.ID == uuid.Nil {
-			ev.ID = uuid.Must(uuid.NewV7())
-		}
-	}
-	hooks, priors, err := loadForIntake(ctx, tx, events)
+	in, err := loadForIntake(ctx, tx, events)
 	if err != nil {
 		return nil, err
 	}
-	in, err := planIntake(events, hooks, priors)
+	in.Lease = lease
+	plan, err := webhook.PlanIntake(in)
 	if err != nil {
 		return nil, err
 	}
-	in.lease = lease
-	lost, err := in.write(ctx, tx)
+	lost, err := write(ctx, tx, plan)
 	if err != nil {
 		return nil, err
 	}
 	if len(lost) > 0 {
-		if err := in.replayLost(ctx, tx, lost); err != nil {
+		if err := replayLost(ctx, tx, plan, lost); err != nil {
 			return nil, err
 		}
 	}
-	for i, j := range in.replayOf {
-		r := in.receipts[j]
-		in.receipts[i] = webhook.EventReceipt{ID: r.ID, CreatedAt: r.CreatedAt, Deliveries: r.Deliveries, Replayed: true}
-	}
-	return in.receipts, nil
+	return plan.Receipts, nil
 }
 
-// intake is what EventsCreate decided about a batch before writing it.
-type intake struct {
-	events   []*webhook.Event
-	receipts []webhook.EventReceipt
-	inserts  []int                // indexes of the events to store
-	keys     []*string            // the idempotency key each stored event keeps
-	targets  [][]*webhook.Webhook // the webhooks each stored event goes to
-	replayOf map[int]int          // event index → index of the batch event it repeats
-	unkeyOrg []uuid.UUID          // stored events whose key has expired
-	unkey    []uuid.UUID
-	lease    webhook.Lease
-}
-
-// planIntake applies idempotency and matching in Go, given what is stored.
-func planIntake(events []*webhook.Event, hooks map[uuid.UUID][]*webhook.Webhook, priors map[idemKey]prior) (*intake, error) {
-	in := &intake{
-		events:   events,
-		receipts: make([]webhook.EventReceipt, len(events)),
-		keys:     make([]*string, len(events)),
-		targets:  make([][]*webhook.Webhook, len(events)),
-		replayOf: map[int]int{},
-	}
-	for i, ev := range events {
-		if ev.IdempotencyKey != "" {
-			k := idemKey{ev.OrganizationID, ev.IdempotencyKey}
-			if p, ok := priors[k]; ok {
-				if ts(ev.CreatedAt).Sub(p.createdAt) < webhook.IdempotencyWindow {
-					if p.batch >= 0 {
-						in.replayOf[i] = p.batch
-					} else {
-						in.receipts[i] = p.receipt()
-					}
-					continue
-				}
-				// The key is free again: the old holder lets go of it so
-				// the unique index accepts the new one.
-				if p.batch >= 0 {
-					in.keys[p.batch] = nil
-				} else {
-					in.unkeyOrg = append(in.unkeyOrg, ev.OrganizationID)
-					in.unkey = append(in.unkey, p.id)
-				}
-			}
-			priors[k] = prior{id: ev.ID, createdAt: ts(ev.CreatedAt), batch: i}
-			in.keys[i] = &ev.IdempotencyKey
-		}
-		orgHooks := hooks[ev.OrganizationID]
-		if ev.OnlyWebhookID != uuid.Nil {
-			j := slices.IndexFunc(orgHooks, func(w *webhook.Webhook) bool { return w.ID == ev.OnlyWebhookID })
-			if j < 0 {
-				return nil, notFound("webhook", ev.OnlyWebhookID)
-			}
-			in.targets[i] = orgHooks[j : j+1]
-		} else {
-			for _, w := range orgHooks {
-				if w.Matches(ev) {
-					in.targets[i] = append(in.targets[i], w)
-				}
-			}
-		}
-		in.inserts = append(in.inserts, i)
-	}
-	return in, nil
-}
-
-// write stores the planned events and deliveries in one round trip, fills
-// the receipts of those stored, and returns the events whose key a
-// concurrent intake committed first.
-func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) {
+// write stores the plan in one round trip, corrects the receipts of the
+// events stored otherwise than planned, and returns the events whose key
+// a concurrent intake committed first.
+func write(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan) (lost []int, err error) {
 	b := &pgx.Batch{}
-	if len(in.unkey) > 0 {
+	if len(plan.Release) > 0 {
+		orgs, ids := make([]uuid.UUID, len(plan.Release)), make([]uuid.UUID, len(plan.Release))
+		for i, r := range plan.Release {
+			orgs[i], ids[i] = r.OrganizationID, r.ID
+		}
 		b.Queue(`UPDATE events SET idempotency_key = NULL
-			WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))`, in.unkeyOrg, in.unkey)
+			WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))`, orgs, ids)
 	}
 	var e struct {
 		org, id                     []uuid.UUID
 		at                          []time.Time
 		typ, project, mode, payload []string
 		key                         []*string
+		hash                        [][]byte
 	}
 	var d struct {
 		org, id, hook, event []uuid.UUID
 		typ, status          []string
 		at, due              []time.Time
 	}
-	leased := map[uuid.UUID]*webhook.Task{} // by delivery id, until RETURNING says it was stored
-	leaseLeft := in.lease.Limit
-	for _, i := range in.inserts {
-		ev := in.events[i]
+	for _, pe := range plan.Store {
+		ev := pe.Event
 		e.org, e.id, e.at = append(e.org, ev.OrganizationID), append(e.id, ev.ID), append(e.at, ts(ev.CreatedAt))
 		e.typ, e.project, e.mode = append(e.typ, string(ev.Type)), append(e.project, ev.ProjectName), append(e.mode, string(ev.EnvironmentMode))
-		e.payload, e.key = append(e.payload, string(ev.Payload)), append(e.key, in.keys[i])
-		var stored *webhook.Event // ev as DeliveryClaim would read it back
-		for _, w := range in.targets[i] {
-			id, at := uuid.Must(uuid.NewV7()), ts(ev.CreatedAt)
-			status, due := webhook.DeliveryPending, at
-			if leaseLeft > 0 {
-				leaseLeft--
-				status, due = webhook.DeliveryRunning, ts(in.lease.Until)
-				if stored == nil {
-					stored = &webhook.Event{ID: ev.ID, OrganizationID: ev.OrganizationID, CreatedAt: at, Type: ev.Type,
-						IdempotencyKey: ev.IdempotencyKey, ProjectName: ev.ProjectName, EnvironmentMode: ev.EnvironmentMode, Payload: ev.Payload}
-				}
-				leased[id] = &webhook.Task{
-					Delivery: webhook.Delivery{ID: id, OrganizationID: ev.OrganizationID, WebhookID: w.ID, EventID: ev.ID,
-						CreatedAt: at, UpdatedAt: at, Status: status, DueAt: due, EventType: ev.Type},
-					Event:   *stored,
-					Webhook: *w,
-				}
-			}
-			d.org = append(d.org, ev.OrganizationID)
-			d.id = append(d.id, id)
-			d.hook = append(d.hook, w.ID)
-			d.event = append(d.event, ev.ID)
-			d.typ = append(d.typ, string(ev.Type))
-			d.at = append(d.at, at)
-			d.status = append(d.status, string(status))
-			d.due = append(d.due, due)
+		e.payload, e.key, e.hash = append(e.payload, string(ev.Payload)), append(e.key, pe.Key()), append(e.hash, ev.ContentHash)
+		for _, x := range pe.Deliveries {
+			d.org, d.id, d.hook, d.event = append(d.org, x.OrganizationID), append(d.id, x.ID), append(d.hook, x.WebhookID), append(d.event, x.EventID)
+			d.typ, d.status = append(d.typ, string(x.EventType)), append(d.status, string(x.Status))
+			d.at, d.due = append(d.at, ts(x.CreatedAt)), append(d.due, ts(x.DueAt))
 		}
 	}
 	// One statement stores the events and the deliveries of those really
@@ -238,9 +126,9 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 	// drops deliveries to webhooks deleted since they were read.
 	b.Queue(`WITH ev AS (
 			INSERT INTO events (`+eventCols+`)
-			SELECT org, id, at, typ, key, project, mode, payload::json
-			FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-				AS e(org, id, at, typ, key, project, mode, payload)
+			SELECT org, id, at, typ, key, project, mode, payload::json, hash
+			FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $17::bytea[])
+				AS e(org, id, at, typ, key, project, mode, payload, hash)
 			ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING organization_id, id
 		), d AS (
@@ -250,17 +138,17 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 				AS x(org, id, hook, event, typ, at, due, status)
 			JOIN ev ON ev.organization_id = x.org AND ev.id = x.event
 			WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.organization_id = x.org AND w.id = x.hook)
-			RETURNING organization_id, event_id, id
+			RETURNING id
 		)
 		SELECT organization_id, id, NULL::uuid FROM ev
 		UNION ALL
-		SELECT organization_id, event_id, id FROM d`,
+		SELECT NULL::uuid, NULL::uuid, id FROM d`,
 		e.org, e.id, e.at, e.typ, e.key, e.project, e.mode, e.payload,
-		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status)
+		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status, e.hash)
 
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
-	if len(in.unkey) > 0 {
+	if len(plan.Release) > 0 {
 		if _, err := br.Exec(); err != nil {
 			return nil, err
 		}
@@ -269,22 +157,21 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 	if err != nil {
 		return nil, err
 	}
-	type eventKey struct{ org, id uuid.UUID }
-	inserted := map[eventKey]bool{}
-	created := map[eventKey][]uuid.UUID{}
+	inserted := map[webhook.DeliveryRef]bool{} // events, by id
+	created := map[uuid.UUID]bool{}            // deliveries
 	for rows.Next() {
 		var (
-			k  eventKey
-			id *uuid.UUID // NULL: an event row, else a delivery of event k
+			org, id *uuid.UUID // NULL: a delivery row
+			did     *uuid.UUID // NULL: an event row
 		)
-		if err := rows.Scan(&k.org, &k.id, &id); err != nil {
+		if err := rows.Scan(&org, &id, &did); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if id == nil {
-			inserted[k] = true
+		if did == nil {
+			inserted[webhook.DeliveryRef{OrganizationID: *org, ID: *id}] = true
 		} else {
-			created[k] = append(created[k], *id)
+			created[*did] = true
 		}
 	}
 	rows.Close()
@@ -292,51 +179,73 @@ func (in *intake) write(ctx context.Context, tx pgx.Tx) (lost []int, err error) 
 		return nil, err
 	}
 
-	for _, i := range in.inserts {
-		ev := in.events[i]
-		k := eventKey{ev.OrganizationID, ev.ID}
-		if !inserted[k] {
-			lost = append(lost, i)
+	for _, pe := range plan.Store {
+		if !inserted[webhook.DeliveryRef{OrganizationID: pe.Event.OrganizationID, ID: pe.Event.ID}] {
+			lost = append(lost, pe.Index)
 			continue
 		}
-		ids := created[k]
-		if ids == nil {
-			ids = []uuid.UUID{}
+		r := plan.Receipts[pe.Index]
+		if len(r.DeliveryIDs) == countCreated(created, r.DeliveryIDs) {
+			continue
 		}
-		// IDs are UUIDv7 made in order, so sorting restores creation order
-		// whatever order RETURNING used.
-		slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-		r := webhook.EventReceipt{ID: ev.ID, CreatedAt: ts(ev.CreatedAt), Deliveries: len(ids), DeliveryIDs: ids}
-		for _, id := range ids {
-			if t, ok := leased[id]; ok {
-				r.Tasks = append(r.Tasks, t)
+		// A webhook was deleted since it was read: its delivery is not.
+		kept := webhook.EventReceipt{ID: r.ID, CreatedAt: r.CreatedAt, DeliveryIDs: []uuid.UUID{}}
+		for _, id := range r.DeliveryIDs {
+			if created[id] {
+				kept.DeliveryIDs = append(kept.DeliveryIDs, id)
 			}
 		}
-		in.receipts[i] = r
+		for _, t := range r.Tasks {
+			if created[t.Delivery.ID] {
+				kept.Tasks = append(kept.Tasks, t)
+			}
+		}
+		kept.Deliveries = len(kept.DeliveryIDs)
+		plan.Answer(pe.Index, kept)
 	}
 	return lost, br.Close()
 }
 
+func countCreated(created map[uuid.UUID]bool, ids []uuid.UUID) int {
+	n := 0
+	for _, id := range ids {
+		if created[id] {
+			n++
+		}
+	}
+	return n
+}
+
 // replayLost answers the events that lost a key race with the receipt of
-// the event that won it, read now that it is committed.
-func (in *intake) replayLost(ctx context.Context, tx pgx.Tx, lost []int) error {
-	lostEvents := make([]*webhook.Event, len(lost))
-	for j, i := range lost {
-		lostEvents[j] = in.events[i]
+// the event that won it, read now that it is committed, by the same rule
+// as any replay.
+func replayLost(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan, lost []int) error {
+	lostEvents := make([]*webhook.Event, 0, len(lost))
+	for _, pe := range plan.Store {
+		if slices.Contains(lost, pe.Index) {
+			lostEvents = append(lostEvents, pe.Event)
+		}
 	}
 	held, err := loadKeyHolders(ctx, tx, lostEvents)
 	if err != nil {
 		return err
 	}
-	for _, i := range lost {
-		ev := in.events[i]
-		p, ok := held[idemKey{ev.OrganizationID, ev.IdempotencyKey}]
+	for i, ev := range lostEvents {
+		h, ok := held[webhook.KeyRef{OrganizationID: ev.OrganizationID, Key: ev.IdempotencyKey}]
 		if !ok {
 			// The winner's key was released again before we could read
 			// it: rare enough that the caller retrying is the answer.
 			return webhook.Errorf(webhook.EConflict, "a concurrent request used the same Idempotency-Key; try again")
 		}
-		in.receipts[i] = p.receipt()
+		replay, err := webhook.PlanIntake(webhook.IntakeInput{Events: []*webhook.Event{ev},
+			Holders: map[webhook.KeyRef]webhook.KeyHolder{{OrganizationID: ev.OrganizationID, Key: ev.IdempotencyKey}: h}})
+		if err != nil {
+			return err
+		}
+		if !replay.Receipts[0].Replayed {
+			return webhook.Errorf(webhook.EConflict, "a concurrent request used the same Idempotency-Key; try again")
+		}
+		plan.Answer(lost[i], replay.Receipts[0])
 	}
 	return nil
 }
@@ -345,12 +254,12 @@ func (in *intake) replayLost(ctx context.Context, tx pgx.Tx, lost []int) error {
 // organization in the batch (once each, oldest first, the order their
 // deliveries are created in) and the stored events holding the batch's
 // idempotency keys.
-func loadForIntake(ctx context.Context, tx pgx.Tx, events []*webhook.Event) (map[uuid.UUID][]*webhook.Webhook, map[idemKey]prior, error) {
+func loadForIntake(ctx context.Context, tx pgx.Tx, events []*webhook.Event) (webhook.IntakeInput, error) {
+	in := webhook.IntakeInput{Events: events, Webhooks: map[uuid.UUID][]*webhook.Webhook{}, Holders: map[webhook.KeyRef]webhook.KeyHolder{}}
 	var orgs []uuid.UUID
-	seen := map[uuid.UUID]bool{}
 	for _, ev := range events {
-		if !seen[ev.OrganizationID] {
-			seen[ev.OrganizationID] = true
+		if _, seen := in.Webhooks[ev.OrganizationID]; !seen {
+			in.Webhooks[ev.OrganizationID] = nil
 			orgs = append(orgs, ev.OrganizationID)
 		}
 	}
@@ -365,27 +274,25 @@ func loadForIntake(ctx context.Context, tx pgx.Tx, events []*webhook.Event) (map
 
 	rows, err := br.Query()
 	if err != nil {
-		return nil, nil, err
+		return in, err
 	}
 	list, err := collect(rows, scanWebhook)
 	if err != nil {
-		return nil, nil, err
+		return in, err
 	}
-	hooks := map[uuid.UUID][]*webhook.Webhook{}
 	for _, w := range list {
-		hooks[w.OrganizationID] = append(hooks[w.OrganizationID], w)
+		in.Webhooks[w.OrganizationID] = append(in.Webhooks[w.OrganizationID], w)
 	}
-	priors := map[idemKey]prior{}
 	if len(keys) > 0 {
-		if priors, err = readKeyHolders(br); err != nil {
-			return nil, nil, err
+		if in.Holders, err = readKeyHolders(br); err != nil {
+			return in, err
 		}
 	}
-	return hooks, priors, br.Close()
+	return in, br.Close()
 }
 
 // loadKeyHolders reads the stored events holding the events' keys.
-func loadKeyHolders(ctx context.Context, tx pgx.Tx, events []*webhook.Event) (map[idemKey]prior, error) {
+func loadKeyHolders(ctx context.Context, tx pgx.Tx, events []*webhook.Event) (map[webhook.KeyRef]webhook.KeyHolder, error) {
 	b := &pgx.Batch{}
 	orgs, keys := keysOf(events)
 	queueKeyHolders(b, orgs, keys)
@@ -409,30 +316,29 @@ func keysOf(events []*webhook.Event) (orgs []uuid.UUID, keys []string) {
 }
 
 func queueKeyHolders(b *pgx.Batch, orgs []uuid.UUID, keys []string) {
-	b.Queue(`SELECT e.organization_id, e.idempotency_key, e.id, e.created_at,
+	b.Queue(`SELECT e.organization_id, e.idempotency_key, e.id, e.created_at, e.content_hash,
 			(SELECT count(*) FROM deliveries d WHERE d.organization_id = e.organization_id AND d.event_id = e.id)
 		FROM events e
 		WHERE (e.organization_id, e.idempotency_key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`, orgs, keys)
 }
 
-func readKeyHolders(br pgx.BatchResults) (map[idemKey]prior, error) {
+func readKeyHolders(br pgx.BatchResults) (map[webhook.KeyRef]webhook.KeyHolder, error) {
 	rows, err := br.Query()
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	held := map[idemKey]prior{}
+	held := map[webhook.KeyRef]webhook.KeyHolder{}
 	for rows.Next() {
 		var (
-			k idemKey
-			p prior
+			k webhook.KeyRef
+			h webhook.KeyHolder
 		)
-		if err := rows.Scan(&k.org, &k.key, &p.id, &p.createdAt, &p.deliveries); err != nil {
+		if err := rows.Scan(&k.OrganizationID, &k.Key, &h.EventID, &h.CreatedAt, &h.ContentHash, &h.Deliveries); err != nil {
 			return nil, err
 		}
-		p.createdAt = p.createdAt.UTC()
-		p.batch = -1
-		held[k] = p
+		h.CreatedAt = h.CreatedAt.UTC()
+		held[k] = h
 	}
 	return held, rows.Err()
 }

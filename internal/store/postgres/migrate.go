@@ -4,12 +4,10 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/store/migration"
 )
 
 //go:embed migrations/*.sql
@@ -18,12 +16,6 @@ var migrations embed.FS
 // migrationLock is the pg_advisory_xact_lock key that serializes
 // migrations, so several nodes starting at once apply each one once.
 const migrationLock int64 = 0x686f6f6b64 // "hookd"
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
 
 // Migrate applies the embedded migrations the database has not seen, in
 // order, each in its own transaction and recorded in schema_migrations.
@@ -46,7 +38,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 				return err
 			}
 			var done bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.version).Scan(&done); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&done); err != nil {
 				return err
 			}
 			if done {
@@ -54,10 +46,10 @@ func (db *DB) Migrate(ctx context.Context) error {
 			}
 			// No arguments: pgx uses the simple protocol, which accepts
 			// several statements in one string.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, m.version)
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, m.Version)
 			return err
 		})
 		if err != nil {
@@ -67,32 +59,10 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// loadMigrations reads migrations/NNNN_name.sql in version order and
-// refuses a misnamed file or a repeated number rather than skip it.
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+func loadMigrations() ([]migration.Migration, error) {
+	ms, err := migration.Load(migrations, "migrations")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 4 || !strings.HasSuffix(name, ".sql") {
-			return nil, fmt.Errorf("postgres: migration %q is not named NNNN_name.sql", name)
-		}
-		if prev, dup := seen[v]; dup {
-			return nil, fmt.Errorf("postgres: migrations %q and %q share a number", prev, name)
-		}
-		seen[v] = name
-		b, err := fs.ReadFile(migrations, "migrations/"+name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	return ms, nil
 }

@@ -14,7 +14,7 @@ import (
 
 const (
 	eventColumns = `organization_id, id, created_at, event_type, idempotency_key, project_name,
-		environment_mode, payload`
+		environment_mode, payload, content_hash`
 	deliveryColumns = `organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at,
 		attempts, last_status_code, last_error, event_type`
 	attemptColumns = `organization_id, id, delivery_id, webhook_id, event_id, created_at, number, kind,
@@ -38,7 +38,7 @@ type eventRow struct {
 
 func (r *eventRow) dest() []any {
 	return []any{&r.e.OrganizationID, &r.e.ID, &r.created, &r.e.Type, &r.key, &r.e.ProjectName,
-		&r.e.EnvironmentMode, &r.e.Payload}
+		&r.e.EnvironmentMode, &r.e.Payload, &r.e.ContentHash}
 }
 
 func (r *eventRow) event() webhook.Event {
@@ -72,20 +72,26 @@ func scanDelivery(row scanner) (*webhook.Delivery, error) {
 	return r.delivery(), nil
 }
 
-// EventsCreate commits the events and their deliveries in one transaction.
+// EventsCreate loads what webhook.PlanIntake decides from (the batch's
+// organizations' webhooks and the holders of its keys) and writes the
+// plan, all in one transaction. The one writer makes the plan exact: no
+// other intake can commit between the reads and the writes.
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
 	err := db.transact(ctx, func(tx *txn) error {
-		receipts = make([]webhook.EventReceipt, 0, len(events))
-		c := eventCreator{ctx: ctx, tx: tx, hooks: map[uuid.UUID][]*webhook.Webhook{}, lease: lease}
-		for _, ev := range events {
-			r, err := c.create(ev)
-			if err != nil {
-				return err
-			}
-			receipts = append(receipts, r)
+		in, err := loadIntake(ctx, tx, events, lease)
+		if err != nil {
+			return err
 		}
-		return c.flush()
+		plan, err := webhook.PlanIntake(in)
+		if err != nil {
+			return err
+		}
+		if err := writeIntake(ctx, tx, plan); err != nil {
+			return err
+		}
+		receipts = plan.Receipts
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -93,17 +99,43 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 	return receipts, nil
 }
 
-// eventCreator is one EventsCreate transaction. It loads each
-// organization's webhooks once, however many of its events the batch has.
-type eventCreator struct {
-	ctx   context.Context
-	tx    *txn
-	hooks map[uuid.UUID][]*webhook.Webhook
-	lease webhook.Lease // Limit counts down as deliveries are leased
-	// The rows decided but not yet written, eventParams and
-	// deliveryParams values each: written together by flush.
-	events, deliveries []any
-	pending            []uuid.UUID // the events of c.events
+// loadIntake reads each organization's webhooks once, however many of its
+// events the batch has, and the stored holder of each key.
+func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease webhook.Lease) (webhook.IntakeInput, error) {
+	in := webhook.IntakeInput{Events: events, Lease: lease, Webhooks: map[uuid.UUID][]*webhook.Webhook{},
+		Holders: map[webhook.KeyRef]webhook.KeyHolder{}}
+	for _, ev := range events {
+		if _, ok := in.Webhooks[ev.OrganizationID]; !ok {
+			rows, err := tx.QueryContext(ctx,
+				`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? ORDER BY created_at, id`, ev.OrganizationID)
+			if err != nil {
+				return in, err
+			}
+			if in.Webhooks[ev.OrganizationID], err = collectWebhooks(rows); err != nil {
+				return in, err
+			}
+		}
+		k := webhook.KeyRef{OrganizationID: ev.OrganizationID, Key: ev.IdempotencyKey}
+		if _, ok := in.Holders[k]; ok || k.Key == "" {
+			continue
+		}
+		var (
+			h       webhook.KeyHolder
+			created int64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT e.id, e.created_at, e.content_hash,
+				(SELECT count(*) FROM deliveries d WHERE d.organization_id = e.organization_id AND d.event_id = e.id)
+			FROM events e WHERE e.organization_id = ? AND e.idempotency_key = ?`, k.OrganizationID, k.Key).
+			Scan(&h.EventID, &created, &h.ContentHash, &h.Deliveries)
+		switch {
+		case err == nil:
+			h.CreatedAt = fromMicros(created)
+			in.Holders[k] = h
+		case !errors.Is(err, sql.ErrNoRows):
+			return in, err
+		}
+	}
+	return in, nil
 }
 
 // Events and deliveries are written with multi-row INSERTs of a few fixed
@@ -118,7 +150,7 @@ var (
 
 const (
 	deliveryParams = 9
-	eventParams    = 8
+	eventParams    = 9
 )
 
 func init() {
@@ -126,150 +158,50 @@ func init() {
 		deliveryInserts[n] = `INSERT INTO deliveries (` + deliveryColumns + `) VALUES ` +
 			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?), `, n), ", ")
 		eventInserts[n] = `INSERT INTO events (` + eventColumns + `) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
 	}
 }
 
-// flush writes the events and deliveries decided so far.
-func (c *eventCreator) flush() error {
-	if err := c.insert(eventInserts, eventParams, c.events); err != nil {
-		if webhook.ErrorCode(translate(err)) == webhook.EConflict && len(c.pending) == 1 {
-			return webhook.Errorf(webhook.EConflict, "event %s already exists", c.pending[0])
+// writeIntake writes a plan: the expired keys let go first, so the unique
+// index accepts their new holders.
+func writeIntake(ctx context.Context, tx *txn, plan *webhook.IntakePlan) error {
+	for _, ref := range plan.Release {
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET idempotency_key = NULL WHERE organization_id = ? AND id = ?`,
+			ref.OrganizationID, ref.ID); err != nil {
+			return err
+		}
+	}
+	events := make([]any, 0, eventParams*len(plan.Store))
+	var deliveries []any
+	for _, pe := range plan.Store {
+		ev := pe.Event
+		events = append(events, ev.OrganizationID, ev.ID, micros(ev.CreatedAt), ev.Type, pe.Key(),
+			ev.ProjectName, ev.EnvironmentMode, []byte(ev.Payload), ev.ContentHash)
+		for _, d := range pe.Deliveries {
+			deliveries = append(deliveries, d.OrganizationID, d.ID, d.WebhookID, d.EventID, micros(d.CreatedAt),
+				micros(d.UpdatedAt), d.Status, micros(d.DueAt), d.EventType)
+		}
+	}
+	if err := insertChunks(ctx, tx, eventInserts, eventParams, events); err != nil {
+		if webhook.ErrorCode(translate(err)) == webhook.EConflict && len(plan.Store) == 1 {
+			return webhook.Errorf(webhook.EConflict, "event %s already exists", plan.Store[0].Event.ID)
 		}
 		// With several events, the caller's retry one by one says which.
 		return err
 	}
-	if err := c.insert(deliveryInserts, deliveryParams, c.deliveries); err != nil {
-		return err
-	}
-	c.events, c.deliveries, c.pending = c.events[:0], c.deliveries[:0], c.pending[:0]
-	return nil
+	return insertChunks(ctx, tx, deliveryInserts, deliveryParams, deliveries)
 }
 
-func (c *eventCreator) insert(statements map[int]string, params int, rows []any) error {
+func insertChunks(ctx context.Context, tx *txn, statements map[int]string, params int, rows []any) error {
 	for _, n := range deliveryChunks {
 		for len(rows) >= n*params {
-			if _, err := c.tx.ExecContext(c.ctx, statements[n], rows[:n*params]...); err != nil {
+			if _, err := tx.ExecContext(ctx, statements[n], rows[:n*params]...); err != nil {
 				return err
 			}
 			rows = rows[n*params:]
 		}
 	}
 	return nil
-}
-
-func (c *eventCreator) webhooks(orgID uuid.UUID) ([]*webhook.Webhook, error) {
-	if hs, ok := c.hooks[orgID]; ok {
-		return hs, nil
-	}
-	rows, err := c.tx.QueryContext(c.ctx,
-		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? ORDER BY created_at, id`, orgID)
-	if err != nil {
-		return nil, err
-	}
-	hs, err := collectWebhooks(rows)
-	if err != nil {
-		return nil, err
-	}
-	c.hooks[orgID] = hs
-	return hs, nil
-}
-
-func (c *eventCreator) create(ev *webhook.Event) (webhook.EventReceipt, error) {
-	ctx, tx := c.ctx, c.tx
-	if ev.ID == uuid.Nil {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return webhook.EventReceipt{}, err
-		}
-		ev.ID = id
-	}
-	if ev.IdempotencyKey != "" {
-		// The key's holder may be an event of this batch not written yet.
-		if err := c.flush(); err != nil {
-			return webhook.EventReceipt{}, err
-		}
-		var (
-			id      uuid.UUID
-			created int64
-		)
-		err := tx.QueryRowContext(ctx, `SELECT id, created_at FROM events
-			WHERE organization_id = ? AND idempotency_key = ?`, ev.OrganizationID, ev.IdempotencyKey).Scan(&id, &created)
-		switch {
-		case err == nil && ev.CreatedAt.Sub(fromMicros(created)) < webhook.IdempotencyWindow:
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE organization_id = ? AND event_id = ?`,
-				ev.OrganizationID, id).Scan(&n); err != nil {
-				return webhook.EventReceipt{}, err
-			}
-			return webhook.EventReceipt{ID: id, CreatedAt: fromMicros(created), Deliveries: n, Replayed: true, DeliveryIDs: []uuid.UUID{}}, nil
-		case err == nil:
-			// The key has expired: it moves to the new event, and the old
-			// event stays (with its deliveries) until retention removes it.
-			if _, err := tx.ExecContext(ctx, `UPDATE events SET idempotency_key = NULL WHERE organization_id = ? AND id = ?`,
-				ev.OrganizationID, id); err != nil {
-				return webhook.EventReceipt{}, err
-			}
-		case !errors.Is(err, sql.ErrNoRows):
-			return webhook.EventReceipt{}, err
-		}
-	}
-
-	hooks, err := c.webhooks(ev.OrganizationID)
-	if err != nil {
-		return webhook.EventReceipt{}, err
-	}
-	var targets []*webhook.Webhook
-	if ev.OnlyWebhookID != uuid.Nil {
-		for _, w := range hooks {
-			if w.ID == ev.OnlyWebhookID {
-				targets = append(targets, w)
-			}
-		}
-		if len(targets) == 0 {
-			return webhook.EventReceipt{}, notFound("webhook")
-		}
-	} else {
-		for _, w := range hooks {
-			if w.Matches(ev) {
-				targets = append(targets, w)
-			}
-		}
-	}
-
-	c.events = append(c.events, ev.OrganizationID, ev.ID, micros(ev.CreatedAt), ev.Type, nilIfEmpty(ev.IdempotencyKey),
-		ev.ProjectName, ev.EnvironmentMode, []byte(ev.Payload))
-	c.pending = append(c.pending, ev.ID)
-	r := webhook.EventReceipt{ID: ev.ID, CreatedAt: fromMicros(micros(ev.CreatedAt)), DeliveryIDs: make([]uuid.UUID, 0, len(targets))}
-	at := micros(ev.CreatedAt)
-	var stored *webhook.Event // ev as DeliveryClaim would read it back
-	for _, w := range targets {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return webhook.EventReceipt{}, err
-		}
-		status, due := webhook.DeliveryPending, at
-		if c.lease.Limit > 0 {
-			c.lease.Limit--
-			status, due = webhook.DeliveryRunning, micros(c.lease.Until)
-		}
-		c.deliveries = append(c.deliveries, ev.OrganizationID, id, w.ID, ev.ID, at, at, status, due, ev.Type)
-		r.DeliveryIDs = append(r.DeliveryIDs, id)
-		if status == webhook.DeliveryRunning {
-			if stored == nil {
-				stored = &webhook.Event{ID: ev.ID, OrganizationID: ev.OrganizationID, CreatedAt: r.CreatedAt, Type: ev.Type,
-					IdempotencyKey: ev.IdempotencyKey, ProjectName: ev.ProjectName, EnvironmentMode: ev.EnvironmentMode, Payload: ev.Payload}
-			}
-			r.Tasks = append(r.Tasks, &webhook.Task{
-				Delivery: webhook.Delivery{ID: id, OrganizationID: ev.OrganizationID, WebhookID: w.ID, EventID: ev.ID,
-					CreatedAt: r.CreatedAt, UpdatedAt: r.CreatedAt, Status: status, DueAt: fromMicros(due), EventType: ev.Type},
-				Event:   *stored,
-				Webhook: *w,
-			})
-		}
-	}
-	r.Deliveries = len(r.DeliveryIDs)
-	return r, nil
 }
 
 // DeliveryClaim leases due deliveries. The UPDATE picks and leases the
@@ -681,24 +613,32 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 	return out, translate(rows.Err())
 }
 
-// deleteBatch bounds how long retention holds the write lock at a time,
-// so intake is never stalled behind a large purge.
+// deleteBatch bounds how long retention and webhook deletion hold the
+// write lock at a time, so intake is never stalled behind a large purge.
 const deleteBatch = 1000
 
 // DeleteBefore removes old events whose deliveries are all finished; the
 // foreign keys cascade to deliveries and attempts.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
+	return db.deleteInBatches(ctx, `DELETE FROM events WHERE rowid IN (
+		SELECT e.rowid FROM events e
+		WHERE e.created_at < ? AND NOT EXISTS (
+			SELECT 1 FROM deliveries d
+			WHERE d.organization_id = e.organization_id AND d.event_id = e.id
+			AND d.status IN ('pending', 'running'))
+		LIMIT ?)`, micros(t))
+}
+
+// deleteInBatches runs a DELETE whose last parameter is a LIMIT, with
+// deleteBatch, one transaction at a time until it deletes fewer, and
+// returns how many rows it deleted.
+func (db *DB) deleteInBatches(ctx context.Context, query string, args ...any) (int, error) {
+	args = append(args, deleteBatch)
 	total := 0
 	for {
 		var n int64
 		err := db.transact(ctx, func(tx *txn) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE rowid IN (
-				SELECT e.rowid FROM events e
-				WHERE e.created_at < ? AND NOT EXISTS (
-					SELECT 1 FROM deliveries d
-					WHERE d.organization_id = e.organization_id AND d.event_id = e.id
-					AND d.status IN ('pending', 'running'))
-				LIMIT ?)`, micros(t), deleteBatch)
+			res, err := tx.ExecContext(ctx, query, args...)
 			if err != nil {
 				return err
 			}

@@ -104,3 +104,71 @@ func TestTwoHandles(t *testing.T) {
 		t.Fatalf("deliveries: %d, %v", len(ds), err)
 	}
 }
+
+// A webhook whose history spans several delete batches goes with all of
+// it; the other webhooks keep theirs.
+func TestWebhookDeleteLongHistory(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "hookd.db"))
+	org := uuid.New()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	hook := func() *webhook.Webhook {
+		w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
+			Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
+		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	gone, kept := hook(), hook()
+	const n = 2500 // two and a half batches
+	events := make([]*webhook.Event, n)
+	for i := range events {
+		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	if _, err := db.EventsCreate(ctx, events, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 2 * n})
+	if err != nil || len(tasks) != 2*n {
+		t.Fatalf("claimed %d of %d: %v", len(tasks), 2*n, err)
+	}
+	outcomes := make([]webhook.Outcome, len(tasks))
+	for i, tk := range tasks {
+		outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Attempt: webhook.Attempt{OrganizationID: org,
+			WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID, CreatedAt: at, Number: 1,
+			Kind: webhook.KindStandard, StatusCode: 200}}
+	}
+	if err := db.DeliveryComplete(ctx, outcomes); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := db.WebhookDelete(ctx, org, gone.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	count := func(w *webhook.Webhook) (deliveries, attempts int) {
+		t.Helper()
+		ds, err := db.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: w.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := db.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: org, WebhookID: w.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds), len(as)
+	}
+	if d, a := count(gone); d != 0 || a != 0 {
+		t.Fatalf("the deleted webhook keeps %d deliveries and %d attempts", d, a)
+	}
+	if d, a := count(kept); d != n || a != n {
+		t.Fatalf("the other webhook has %d deliveries and %d attempts, want %d each", d, a, n)
+	}
+	if _, err := db.WebhookGet(ctx, org, gone.ID); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Fatalf("WebhookGet after the delete: %v", err)
+	}
+	if err := db.WebhookDelete(ctx, org, gone.ID, nil); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Fatalf("deleting it again: %v, want not found", err)
+	}
+}

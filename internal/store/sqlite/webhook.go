@@ -139,7 +139,20 @@ func (db *DB) WebhookUpdate(ctx context.Context, w *webhook.Webhook, audit *webh
 
 // WebhookDelete removes the webhook, and stores its audit entry; foreign
 // keys cascade to its deliveries and their attempts.
+//
+// The webhook's history goes first, deleteBatch rows per transaction, so
+// a webhook with a long history never holds the one writer (and every
+// intake behind it) for the whole cascade, nor grows the WAL by all of it
+// at once. The last transaction deletes the webhook with what was added
+// meanwhile. A delete that fails half-way leaves the webhook with part of
+// its history, which the next delete removes.
 func (db *DB) WebhookDelete(ctx context.Context, orgID, id uuid.UUID, audit *webhook.AuditEntry) error {
+	for _, table := range []string{"attempts", "deliveries"} {
+		if _, err := db.deleteInBatches(ctx, `DELETE FROM `+table+` WHERE rowid IN (
+			SELECT rowid FROM `+table+` WHERE organization_id = ? AND webhook_id = ? LIMIT ?)`, orgID, id); err != nil {
+			return err
+		}
+	}
 	return db.transact(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id)
 		if err := affectedOne(res, err, "webhook"); err != nil {

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"EventsCreateMatching", testEventsCreateMatching},
 		{"EventsCreateOnlyWebhook", testEventsCreateOnlyWebhook},
 		{"EventsCreateIdempotency", testEventsCreateIdempotency},
+		{"EventsCreateKeyReused", testEventsCreateKeyReused},
 		{"EventsCreateBatch", testEventsCreateBatch},
 		{"EventsCreateLease", testEventsCreateLease},
 		{"EventsCreateFanout", testEventsCreateFanout},
@@ -860,6 +861,56 @@ func testEventsCreateIdempotency(t *testing.T, s webhook.Store) {
 	r4 := createEvents(t, s, later)[0]
 	if !r4.Replayed || r4.ID != late.ID {
 		t.Fatalf("receipt %+v, want replay of %v", r4, late.ID)
+	}
+}
+
+// An Idempotency-Key reused with other content is refused, and stores
+// nothing; with the same content it replays, and the hash is kept with
+// the event.
+func testEventsCreateKeyReused(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	w := createWebhook(t, s, newWebhook(t, org))
+	withHash := func(ev *webhook.Event) *webhook.Event {
+		ev.IdempotencyKey = "reused"
+		ev.ContentHash = webhook.ContentHash(ev.Type, ev.Payload)
+		return ev
+	}
+	first := withHash(newEvent(t, org, base))
+	r1 := createEvents(t, s, first)[0]
+
+	other := newEvent(t, org, base.Add(time.Minute))
+	other.Payload = json.RawMessage(`{"other":true}`)
+	_, err := s.EventsCreate(ctx, []*webhook.Event{withHash(other)}, webhook.Lease{})
+	wantCode(t, err, webhook.EUnprocessable)
+	// In a batch too: the whole batch is refused (the caller retries one by one).
+	_, err = s.EventsCreate(ctx, []*webhook.Event{newEvent(t, org, base), other}, webhook.Lease{})
+	wantCode(t, err, webhook.EUnprocessable)
+	ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: w.ID, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 {
+		t.Fatalf("%d deliveries after refused reuses, want 1", len(ds))
+	}
+
+	same := withHash(newEvent(t, org, base.Add(time.Minute)))
+	r2 := createEvents(t, s, same)[0]
+	if !r2.Replayed || r2.ID != r1.ID {
+		t.Fatalf("same content: receipt %+v, want a replay of %v", r2, r1.ID)
+	}
+	// The stored hash is read back with the event.
+	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 10})
+	if len(tasks) != 1 {
+		t.Fatalf("claimed %d tasks, want 1", len(tasks))
+	}
+	wantEqual(t, "claimed event", tasks[0].Event, *first)
+
+	// Past the window other content starts a new event.
+	late := newEvent(t, org, base.Add(webhook.IdempotencyWindow))
+	late.Payload = json.RawMessage(`{"other":true}`)
+	if r := createEvents(t, s, withHash(late))[0]; r.Replayed || r.ID != late.ID {
+		t.Fatalf("past the window: receipt %+v, want event %v", r, late.ID)
 	}
 }
 

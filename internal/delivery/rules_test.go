@@ -1,0 +1,500 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// fakeQueue is the store at the dispatcher's seam: it records what the
+// dispatcher asks and answers what the test says, so the dispatcher's own
+// arithmetic (room, leases, exclusions) can be checked exactly.
+type fakeQueue struct {
+	webhook.Store // not called: a call panics
+
+	mu        sync.Mutex
+	claims    []webhook.ClaimParams
+	claimed   []*webhook.Task // returned by the next claim
+	claimErr  error
+	released  []webhook.DeliveryRef
+	releaseAt []time.Time
+	completed [][]webhook.Outcome
+	failures  int // DeliveryComplete fails this many times first
+}
+
+func (f *fakeQueue) DeliveryClaim(_ context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.claims = append(f.claims, p)
+	tasks := f.claimed
+	f.claimed = nil
+	return tasks, f.claimErr
+}
+
+func (f *fakeQueue) DeliveryRelease(_ context.Context, refs []webhook.DeliveryRef, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.released = append(f.released, refs...)
+	f.releaseAt = append(f.releaseAt, at)
+	return nil
+}
+
+func (f *fakeQueue) DeliveryComplete(_ context.Context, outcomes []webhook.Outcome) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failures > 0 {
+		f.failures--
+		return errors.New("database is locked")
+	}
+	f.completed = append(f.completed, outcomes)
+	return nil
+}
+
+var clock = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func fixedNow() time.Time { return clock }
+
+// running returns a dispatcher taking tasks (as between Run's start and
+// stop), without its loops: the test drives it.
+func running(t *testing.T, cfg Config) (*Dispatcher, *fakeQueue) {
+	t.Helper()
+	f := &fakeQueue{}
+	cfg.Store, cfg.Now = f, fixedNow
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	d := New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d.running, d.sendCtx = true, ctx
+	return d, f
+}
+
+// task is a delivery to a disabled webhook: starting it sends nothing.
+func task(hook uuid.UUID, due time.Time) *webhook.Task {
+	return &webhook.Task{
+		Delivery: webhook.Delivery{ID: uuid.New(), OrganizationID: uuid.UUID{1}, WebhookID: hook, DueAt: due},
+		Webhook:  webhook.Webhook{ID: hook, OrganizationID: uuid.UUID{1}},
+	}
+}
+
+func TestNewDefaults(t *testing.T) {
+	d := New(Config{Store: &fakeQueue{}})
+	c := d.cfg
+	if c.Timeout != 15*time.Second || c.MaxInflightPerWebhook != 8 || c.DisableAfter != 120*time.Hour ||
+		c.StopGrace != 12*time.Second || c.PollInterval != 200*time.Millisecond || c.Schedule.String() != "0s,5s,5m0s,30m0s,2h0m0s,5h0m0s,10h0m0s,10h0m0s" ||
+		c.Now == nil || c.Rand == nil || c.Log == nil || c.Registry == nil || c.Client == nil {
+		t.Fatalf("defaults %+v", c)
+	}
+	// The lease covers a request, recording it, and a request's time of
+	// waiting in the webhook's queue.
+	if d.lease != 40*time.Second {
+		t.Fatalf("lease %v, want 2×15s+10s", d.lease)
+	}
+	if d.rules.DisableAfter != c.DisableAfter || len(d.rules.Schedule) != 8 {
+		t.Fatalf("rules %+v do not follow the configuration", d.rules)
+	}
+
+	// What is set is kept; a short timeout bounds the stop's grace.
+	rnd := func() float64 { return 0.25 }
+	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
+	client := &http.Client{}
+	d = New(Config{Store: &fakeQueue{}, Timeout: 5 * time.Second, MaxInflightPerWebhook: 2, DisableAfter: time.Hour,
+		PollInterval: time.Second, Schedule: webhook.Schedule{time.Second}, Rand: rnd, Log: log, Client: client})
+	c = d.cfg
+	if c.Timeout != 5*time.Second || c.MaxInflightPerWebhook != 2 || c.DisableAfter != time.Hour || c.StopGrace != 5*time.Second ||
+		c.PollInterval != time.Second || len(c.Schedule) != 1 || c.Rand() != 0.25 || c.Log != log || c.Client != client {
+		t.Fatalf("configured %+v", c)
+	}
+	if d.lease != 20*time.Second {
+		t.Fatalf("lease %v, want 2×5s+10s", d.lease)
+	}
+	if d.rules.Rand() != 0.25 {
+		t.Fatal("the rules do not use the configured Rand")
+	}
+	if d = New(Config{Store: &fakeQueue{}, StopGrace: time.Minute}); d.cfg.StopGrace != time.Minute {
+		t.Fatalf("StopGrace %v, want the configured minute", d.cfg.StopGrace)
+	}
+}
+
+// A claim asks for what there is room for, leases until now + lease, and
+// skips the webhooks whose queue is full.
+func TestClaimParams(t *testing.T) {
+	d, f := running(t, Config{})
+	full, almost := uuid.UUID{0xf}, uuid.UUID{0xa}
+	for range maxQueuedPerWebhook {
+		d.queued[full] = append(d.queued[full], task(full, clock.Add(time.Hour)))
+	}
+	for range maxQueuedPerWebhook - 1 {
+		d.queued[almost] = append(d.queued[almost], task(almost, clock.Add(time.Hour)))
+	}
+
+	d.held = maxHeld - 10
+	if d.claim(context.Background()) {
+		t.Fatal("an empty claim reported more may be due")
+	}
+	p := f.claims[0]
+	if p.Limit != 10 || !p.Now.Equal(clock) || !p.LeaseUntil.Equal(clock.Add(d.lease)) || len(p.ExcludeWebhooks) != 1 || p.ExcludeWebhooks[0] != full {
+		t.Fatalf("claim %+v; want 10 leased until now+%v, excluding only the full webhook", p, d.lease)
+	}
+
+	d.held = 0
+	d.claim(context.Background())
+	if p := f.claims[1]; p.Limit != claimBatch {
+		t.Fatalf("claimed %d, want at most %d at once", p.Limit, claimBatch)
+	}
+
+	// No room: no claim at all.
+	for _, held := range []int{maxHeld, maxHeld + 1} {
+		d.held = held
+		d.claim(context.Background())
+	}
+	if len(f.claims) != 2 {
+		t.Fatalf("%d claims, want none without room", len(f.claims)-2)
+	}
+
+	// A claim that got all it asked for says more may be due, and holds them.
+	d.held = maxHeld - 2
+	hook := uuid.UUID{0xb}
+	f.claimed = []*webhook.Task{task(hook, clock.Add(time.Minute)), task(hook, clock.Add(time.Minute))}
+	if !d.claim(context.Background()) {
+		t.Fatal("a full claim did not report more may be due")
+	}
+	f.claimed = []*webhook.Task{task(hook, clock.Add(time.Minute))}
+	d.mu.Lock()
+	d.held = maxHeld - 2
+	d.mu.Unlock()
+	if d.claim(context.Background()) {
+		t.Fatal("a claim short of its limit reported more may be due")
+	}
+}
+
+// A failed claim is logged, unless the dispatcher is stopping.
+func TestClaimErrorLogged(t *testing.T) {
+	var buf bytes.Buffer
+	d, f := running(t, Config{Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	f.claimErr = errors.New("disk I/O error")
+	if d.claim(context.Background()) {
+		t.Fatal("a failed claim reported more may be due")
+	}
+	if !strings.Contains(buf.String(), "claiming deliveries failed") {
+		t.Fatalf("log %q, want the failed claim", buf.String())
+	}
+	buf.Reset()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d.claim(ctx)
+	if buf.Len() != 0 {
+		t.Fatalf("logged %q while stopping", buf.String())
+	}
+}
+
+// Intake gets room only while the dispatcher runs and is under half full.
+func TestReserve(t *testing.T) {
+	d, _ := running(t, Config{})
+	for _, c := range []struct {
+		held, ask, want int
+	}{
+		{0, 10, 10},
+		{maxHeld/2 - 3, 10, 3},
+		{maxHeld/2 - 1, 10, 1},
+		{maxHeld / 2, 10, 0},
+		{maxHeld, 10, 0},
+		{0, 0, 0},
+	} {
+		d.held = c.held
+		n, until := d.Reserve(c.ask)
+		if n != c.want || d.held != c.held+c.want {
+			t.Fatalf("held %d, asked %d: granted %d (held now %d), want %d", c.held, c.ask, n, d.held, c.want)
+		}
+		if n > 0 && !until.Equal(clock.Add(d.lease)) {
+			t.Fatalf("leased until %v, want now+%v", until, d.lease)
+		}
+		if n == 0 && !until.IsZero() {
+			t.Fatalf("no room, yet a lease until %v", until)
+		}
+	}
+	d.held, d.running = 0, false
+	if n, _ := d.Reserve(10); n != 0 {
+		t.Fatalf("granted %d while stopped", n)
+	}
+}
+
+// Send starts the tasks whose lease still covers a request and gives the
+// others back, due now; unused room is freed.
+func TestSendLeaseArithmetic(t *testing.T) {
+	d, f := running(t, Config{Timeout: 10 * time.Second, MaxInflightPerWebhook: 1})
+	latest := clock.Add(10*time.Second + 5*time.Second) // a request's Timeout, and time to record it
+	hook := uuid.UUID{0xc}
+	// The first takes the webhook's one in-flight slot (it sends nothing:
+	// the webhook is disabled); the next wait in its queue.
+	first, enough, short := task(hook, clock.Add(time.Hour)), task(hook, latest), task(hook, latest.Add(-time.Microsecond))
+	d.mu.Lock()
+	d.inflight[hook] = 1 // hold the slot, so queued tasks stay queued
+	d.held = 5           // the reservation
+	d.mu.Unlock()
+	d.Send([]*webhook.Task{first, enough, short}, 5)
+	d.releases.Wait()
+
+	d.mu.Lock()
+	held, queued := d.held, len(d.queued[hook])
+	d.mu.Unlock()
+	if queued != 2 || held != 2 {
+		t.Fatalf("holding %d with %d queued; want the two tasks with time left queued", held, queued)
+	}
+	if len(f.released) != 1 || f.released[0] != short.Ref() || !f.releaseAt[0].Equal(clock) {
+		t.Fatalf("given back %v at %v; want only the task whose lease is too short, due now", f.released, f.releaseAt)
+	}
+
+	// The queue hands on only tasks that still have time.
+	f.released = nil
+	d.mu.Lock()
+	d.queued[hook] = []*webhook.Task{short, enough}
+	d.held = 3
+	d.mu.Unlock()
+	if next := d.next(hook); next != enough {
+		t.Fatalf("next = %v, want the task with time left", next)
+	}
+	d.releases.Wait()
+	if len(f.released) != 1 || f.released[0] != short.Ref() || d.held != 1 || len(d.queued[hook]) != 0 {
+		t.Fatalf("given back %v, holding %d, queue %d", f.released, d.held, len(d.queued[hook]))
+	}
+	// An empty queue frees the slot, and gives nothing back.
+	calls := len(f.releaseAt)
+	if next := d.next(hook); next != nil || d.held != 0 {
+		t.Fatalf("next = %v with %d held, want the slot freed", next, d.held)
+	}
+	d.releases.Wait()
+	if _, ok := d.inflight[hook]; ok || len(f.releaseAt) != calls {
+		t.Fatalf("in flight %v, %d releases; want the webhook forgotten and no release", d.inflight, len(f.releaseAt)-calls)
+	}
+	select {
+	case <-d.freed:
+	default:
+		t.Fatal("a freed slot did not wake the claim loop")
+	}
+}
+
+// A queue draining to half wakes the claim loop, which had stopped
+// claiming for that webhook.
+func TestSetQueueWakesAtHalf(t *testing.T) {
+	d, _ := running(t, Config{})
+	hook := uuid.UUID{0xd}
+	q := make([]*webhook.Task, maxQueuedPerWebhook)
+	d.setQueue(hook, q[:maxQueuedPerWebhook/2+1])
+	select {
+	case <-d.freed:
+		t.Fatal("woke above half")
+	default:
+	}
+	d.setQueue(hook, q[:maxQueuedPerWebhook/2])
+	select {
+	case <-d.freed:
+	default:
+		t.Fatal("did not wake at half")
+	}
+	d.setQueue(hook, nil)
+	if _, ok := d.queued[hook]; ok {
+		t.Fatal("an empty queue was kept")
+	}
+}
+
+// Outcomes finished together are written in one transaction; a failed
+// write is retried, and counted in the metrics only once written.
+func TestRecordBatchesAndRetries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var buf bytes.Buffer
+	d, f := running(t, Config{Registry: reg, Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	f.failures = 1
+	for i := range 3 {
+		d.outcomes <- webhook.Outcome{Status: webhook.DeliverySucceeded, Attempt: webhook.Attempt{Number: i + 1, StatusCode: 200}}
+	}
+	close(d.outcomes)
+	d.record()
+	if len(f.completed) != 1 || len(f.completed[0]) != 3 {
+		t.Fatalf("written as %d batches, want one of 3", len(f.completed))
+	}
+	var m dto.Metric
+	if err := d.m.outcomes.WithLabelValues("succeeded").Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetCounter().GetValue(); n != 3 {
+		t.Fatalf("%v successes counted, want 3", n)
+	}
+	if !strings.Contains(buf.String(), "try=1") || strings.Contains(buf.String(), "try=2") {
+		t.Fatalf("log %q, want one failed try", buf.String())
+	}
+}
+
+// A batch holds at most 256 outcomes.
+func TestRecordBatchSize(t *testing.T) {
+	d, f := running(t, Config{})
+	d.outcomes = make(chan webhook.Outcome, 300)
+	for range 257 {
+		d.outcomes <- webhook.Outcome{Status: webhook.DeliveryFailed}
+	}
+	close(d.outcomes)
+	d.record()
+	if len(f.completed) != 2 || len(f.completed[0]) != 256 || len(f.completed[1]) != 1 {
+		t.Fatalf("%d batches, want 256 then 1", len(f.completed))
+	}
+}
+
+// After three failed writes the batch is given up: the leases expire and
+// the deliveries are sent again.
+func TestRecordGivesUp(t *testing.T) {
+	var buf bytes.Buffer
+	d, f := running(t, Config{Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	f.failures = 3
+	d.write([]webhook.Outcome{{Status: webhook.DeliverySucceeded}})
+	if len(f.completed) != 0 || f.failures != 0 || !strings.Contains(buf.String(), "try=3") {
+		t.Fatalf("%d written, %d failures left, log %q; want three tries and none written", len(f.completed), f.failures, buf.String())
+	}
+}
+
+// The metrics count outcomes, time only real requests, and count disables.
+func TestObserve(t *testing.T) {
+	d, _ := running(t, Config{})
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{Error: "not sent: the webhook is disabled"}})
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{StatusCode: 500}})
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{Duration: time.Second, Error: "timed out"}})
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{StatusCode: 410}, DisableReason: "gone"})
+	var m dto.Metric
+	if err := d.m.duration.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetHistogram().GetSampleCount(); n != 3 {
+		t.Fatalf("%d durations observed, want 3 (not the attempt never sent)", n)
+	}
+	m.Reset()
+	if err := d.m.disabled.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetCounter().GetValue(); n != 1 {
+		t.Fatalf("%v disables counted, want 1", n)
+	}
+	for label, want := range map[string]float64{"failed": 2, "retry": 2, "succeeded": 0} {
+		m.Reset()
+		if err := d.m.outcomes.WithLabelValues(label).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if n := m.GetCounter().GetValue(); n != want {
+			t.Fatalf("%v %s outcomes, want %v", n, label, want)
+		}
+	}
+}
+
+// Stopping with nothing queued gives nothing back; a successful release
+// logs nothing.
+func TestReleaseQueued(t *testing.T) {
+	var buf bytes.Buffer
+	d, f := running(t, Config{Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	d.releaseQueued()
+	if len(f.releaseAt) != 0 {
+		t.Fatalf("%d releases with nothing queued", len(f.releaseAt))
+	}
+	hook := uuid.UUID{0xe}
+	tk := task(hook, clock.Add(time.Minute))
+	d.queued[hook] = []*webhook.Task{tk}
+	d.held = 1
+	d.releaseQueued()
+	if len(f.released) != 1 || f.released[0] != tk.Ref() || d.held != 0 || len(d.queued) != 0 || buf.Len() != 0 {
+		t.Fatalf("released %v, holding %d, queues %d, log %q", f.released, d.held, len(d.queued), buf.String())
+	}
+}
+
+// A target asking to wait (429 or 503 with Retry-After) is retried then,
+// within the schedule's bounds; other statuses follow the schedule.
+func TestAttemptRetryAfter(t *testing.T) {
+	for _, c := range []struct {
+		code       int
+		retryAfter string
+		want       time.Duration
+	}{
+		{429, "120", 2 * time.Minute},
+		{503, "120", 2 * time.Minute},
+		{503, clock.Add(3 * time.Minute).Format(http.TimeFormat), 3 * time.Minute},
+		{500, "120", 5 * time.Second},
+		{429, "", 5 * time.Second},
+		{429, "soon", 5 * time.Second},
+		{429, "-5", 5 * time.Second},
+	} {
+		target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("webhook-id") == "" {
+				t.Error("a STANDARD request came without its webhook-id")
+			}
+			if c.retryAfter != "" {
+				w.Header().Set("Retry-After", c.retryAfter)
+			}
+			w.WriteHeader(c.code)
+		}))
+		d, _ := running(t, Config{Client: target.Client(), Schedule: webhook.Schedule{0, 5 * time.Second, time.Hour},
+			Rand: func() float64 { return 0.5 }})
+		tk := &webhook.Task{Webhook: webhook.Webhook{Enabled: true, Kind: webhook.KindStandard, TargetURL: target.URL},
+			Delivery: webhook.Delivery{Attempts: 0}}
+		o := d.attempt(context.Background(), tk)
+		target.Close()
+		if o.Attempt.ID.Version() != 7 {
+			t.Fatalf("attempt id %v is not a UUIDv7", o.Attempt.ID)
+		}
+		if o.Status != webhook.DeliveryPending || !o.NextAttemptAt.Equal(clock.Add(c.want)) || o.Attempt.Number != 1 || o.Attempt.StatusCode != c.code {
+			t.Fatalf("%d Retry-After %q: %s at %v (attempt %d), want pending at +%v", c.code, c.retryAfter, o.Status,
+				o.NextAttemptAt.Sub(clock), o.Attempt.Number, c.want)
+		}
+	}
+}
+
+// A disabled webhook gets no request; the attempt says why.
+func TestAttemptDisabledSendsNothing(t *testing.T) {
+	hits := 0
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits++ }))
+	defer target.Close()
+	d, _ := running(t, Config{Client: target.Client()})
+	o := d.attempt(context.Background(), &webhook.Task{Webhook: webhook.Webhook{TargetURL: target.URL}, Delivery: webhook.Delivery{Attempts: 2}})
+	if hits != 0 || o.Status != webhook.DeliveryFailed || o.Attempt.Number != 3 || !strings.Contains(o.Attempt.Error, "disabled") {
+		t.Fatalf("%d requests, outcome %+v", hits, o)
+	}
+}
+
+// A SLACK request is not signed.
+func TestSlackUnsigned(t *testing.T) {
+	var got http.Header
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header }))
+	defer target.Close()
+	d, _ := running(t, Config{Client: target.Client()})
+	o := d.attempt(context.Background(), &webhook.Task{Webhook: webhook.Webhook{Enabled: true, Kind: webhook.KindSlack,
+		TargetURL: target.URL, TargetSecret: "s3cret"}})
+	if o.Status != webhook.DeliverySucceeded || got.Get("webhook-id") != "" || got.Get("webhook-signature") != "" || got.Get("Qovery-Signature") != "" {
+		t.Fatalf("outcome %s, headers %v; want an unsigned request", o.Status, got)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"":   0,
+		"0":  0,
+		"7":  7 * time.Second,
+		"-1": 0,
+		"x":  0,
+		clock.Add(time.Minute).Format(http.TimeFormat):  time.Minute,
+		clock.Add(-time.Minute).Format(http.TimeFormat): 0,
+		clock.Format(http.TimeFormat):                   0,
+	} {
+		if got := parseRetryAfter(v, clock); got != want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package webhook
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecide(t *testing.T) {
+	const disableAfter = 120 * time.Hour
+	rules := OutcomeRules{
+		Schedule:     Schedule{0, 5 * time.Second, 5 * time.Minute, 2 * time.Hour},
+		DisableAfter: disableAfter,
+		Rand:         func() float64 { return 0.5 }, // no jitter: factor 1
+	}
+	start := t0
+	tests := []struct {
+		name       string
+		disabled   bool
+		failing    time.Duration // how long the webhook has been failing at start; 0: not failing
+		number     int
+		code       int
+		err        string
+		retryAfter time.Duration
+		status     DeliveryStatus
+		next       time.Duration // after start, when pending
+		reason     string        // a substring of DisableReason; "" wants none
+	}{
+		{name: "200", number: 1, code: 200, status: DeliverySucceeded},
+		{name: "299", number: 1, code: 299, status: DeliverySucceeded},
+		{name: "2xx after a failing run", number: 3, code: 204, failing: 200 * time.Hour, status: DeliverySucceeded},
+		{name: "2xx whose body could not be read", number: 1, code: 200, err: "reading the response: reset", status: DeliveryPending, next: 5 * time.Second},
+		{name: "199", number: 1, code: 199, status: DeliveryPending, next: 5 * time.Second},
+		{name: "300", number: 1, code: 300, status: DeliveryPending, next: 5 * time.Second},
+		{name: "500 on the second attempt", number: 2, code: 500, status: DeliveryPending, next: 5 * time.Minute},
+		{name: "no answer", number: 1, err: "timed out waiting for the target", status: DeliveryPending, next: 5 * time.Second},
+		{name: "the last attempt fails", number: 4, code: 500, status: DeliveryFailed},
+		{name: "the one before the last is retried", number: 3, code: 500, status: DeliveryPending, next: 2 * time.Hour},
+		{name: "410 disables", number: 1, code: 410, status: DeliveryFailed, reason: "410 Gone at 2026-03-01T12:00:00Z"},
+		{name: "410 wins over the failing run", number: 1, code: 410, failing: 200 * time.Hour, status: DeliveryFailed, reason: "410 Gone"},
+		{name: "disabled meanwhile: not sent, no reason", disabled: true, number: 1, err: "not sent", status: DeliveryFailed},
+		{name: "disabled meanwhile, even with a 410", disabled: true, number: 1, code: 410, status: DeliveryFailed},
+		{name: "failing exactly DisableAfter: disabled", number: 2, code: 500, failing: disableAfter, status: DeliveryFailed,
+			reason: "every attempt failed since 2026-02-24T12:00:00Z (120h0m0s)"},
+		{name: "failing just under DisableAfter: retried", number: 2, code: 500, failing: disableAfter - time.Microsecond,
+			status: DeliveryPending, next: 5 * time.Minute},
+		{name: "429 with Retry-After", number: 1, code: 429, retryAfter: 10 * time.Minute, status: DeliveryPending, next: 10 * time.Minute},
+		{name: "503 with Retry-After", number: 1, code: 503, retryAfter: 10 * time.Minute, status: DeliveryPending, next: 10 * time.Minute},
+		{name: "Retry-After below the schedule's shortest delay", number: 1, code: 429, retryAfter: time.Second, status: DeliveryPending, next: 5 * time.Second},
+		{name: "Retry-After above the schedule's longest delay", number: 1, code: 503, retryAfter: 48 * time.Hour, status: DeliveryPending, next: 2 * time.Hour},
+		{name: "Retry-After on a 500 is ignored", number: 2, code: 500, retryAfter: 10 * time.Minute, status: DeliveryPending, next: 5 * time.Minute},
+		{name: "429 without Retry-After follows the schedule", number: 2, code: 429, status: DeliveryPending, next: 5 * time.Minute},
+		{name: "Retry-After does not extend the schedule", number: 4, code: 429, retryAfter: time.Minute, status: DeliveryFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &Webhook{Enabled: !tt.disabled}
+			if tt.failing > 0 {
+				w.FailingSince = start.Add(-tt.failing)
+			}
+			a := Attempt{Number: tt.number, CreatedAt: start, StatusCode: tt.code, Error: tt.err}
+			o := rules.Decide(w, a, tt.retryAfter)
+			if o.Attempt != a {
+				t.Fatalf("attempt changed: %+v", o.Attempt)
+			}
+			if o.Status != tt.status {
+				t.Fatalf("status %s, want %s (%+v)", o.Status, tt.status, o)
+			}
+			var wantNext time.Time
+			if tt.status == DeliveryPending {
+				wantNext = start.Add(tt.next)
+			}
+			if !o.NextAttemptAt.Equal(wantNext) {
+				t.Fatalf("next attempt at %v, want %v", o.NextAttemptAt, wantNext)
+			}
+			if (o.DisableReason == "") != (tt.reason == "") || !strings.Contains(o.DisableReason, tt.reason) {
+				t.Fatalf("DisableReason %q, want one with %q", o.DisableReason, tt.reason)
+			}
+		})
+	}
+}
+
+// The jitter varies every delay after the first by ±20%.
+func TestDecideJitter(t *testing.T) {
+	for _, c := range []struct {
+		rnd  float64
+		want time.Duration
+	}{{0, 4 * time.Second}, {0.5, 5 * time.Second}, {0.999999, 6 * time.Second}} {
+		rules := OutcomeRules{Schedule: Schedule{0, 5 * time.Second}, DisableAfter: time.Hour, Rand: func() float64 { return c.rnd }}
+		o := rules.Decide(&Webhook{Enabled: true}, Attempt{Number: 1, CreatedAt: t0, StatusCode: 500}, 0)
+		if d := o.NextAttemptAt.Sub(t0); d < c.want-time.Millisecond || d > c.want+time.Millisecond {
+			t.Fatalf("rand %v: delay %v, want %v", c.rnd, d, c.want)
+		}
+	}
+}
