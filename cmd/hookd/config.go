@@ -26,6 +26,8 @@ type config struct {
 
 	JWTSecret             []byte
 	JWKSURL               string
+	DatabaseListenURL     string
+	JWKSRefresh           time.Duration
 	JWTIssuer             string
 	JWTAudience           string
 	JWTOrganizationsClaim string
@@ -62,10 +64,12 @@ var variables = []variable{
 	{"HOOKD_ADDR", ":8080", "address the HTTP server listens on"},
 	{"HOOKD_ROLE", "all", "`all` (API and delivery) or `api` (API and intake only: deliveries wait for a node that delivers)"},
 	{"HOOKD_DATABASE_URL", "sqlite:hookd.db", "`sqlite:PATH` (embedded) or `postgres://...` (several nodes may share it)"},
+	{"HOOKD_DATABASE_LISTEN_URL", "", "PostgreSQL: a direct `postgres://...` URL for notifications when `HOOKD_DATABASE_URL` goes through a pooler in transaction mode (without it nodes poll every 200 ms)"},
 	{"HOOKD_LOG_FORMAT", "text", "`text` or `json`"},
 	{"HOOKD_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`"},
 	{"HOOKD_JWT_HS256_SECRET", "", "accept HS256 JWTs signed with this secret (development); `HOOKD_JWT_HS256_SECRET_FILE` reads it from a file"},
 	{"HOOKD_JWT_JWKS_URL", "", "accept RS256/ES256 JWTs signed by a key of this JWKS (cached, refreshed)"},
+	{"HOOKD_JWT_JWKS_REFRESH", "5m", "how often the JWKS is fetched again, so removed keys stop working; a JWT naming a key not loaded fetches it at once (at most every 5s)"},
 	{"HOOKD_JWT_ISSUER", "", "required `iss` of JWTs, when set"},
 	{"HOOKD_JWT_AUDIENCE", "", "required `aud` of JWTs, when set"},
 	{"HOOKD_JWT_ORGANIZATIONS_CLAIM", "organizations", "JWT claim listing the organization UUIDs the bearer may act on"},
@@ -104,6 +108,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		DatabaseURL:           get("HOOKD_DATABASE_URL"),
 		LogFormat:             get("HOOKD_LOG_FORMAT"),
 		JWKSURL:               get("HOOKD_JWT_JWKS_URL"),
+		DatabaseListenURL:     get("HOOKD_DATABASE_LISTEN_URL"),
 		JWTIssuer:             get("HOOKD_JWT_ISSUER"),
 		JWTAudience:           get("HOOKD_JWT_AUDIENCE"),
 		JWTOrganizationsClaim: get("HOOKD_JWT_ORGANIZATIONS_CLAIM"),
@@ -140,6 +145,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"HOOKD_DISABLE_AFTER", &c.DisableAfter},
 		{"HOOKD_RETENTION", &c.Retention},
 		{"HOOKD_READ_TIMEOUT", &c.ReadTimeout},
+		{"HOOKD_JWT_JWKS_REFRESH", &c.JWKSRefresh},
 	}
 	for _, d := range durations {
 		if *d.dst, err = time.ParseDuration(get(d.name)); err != nil || *d.dst <= 0 {

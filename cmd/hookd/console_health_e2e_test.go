@@ -59,7 +59,7 @@ func seedHistory(t *testing.T, dbURL string, org uuid.UUID, now time.Time, hooks
 				t.Fatalf("claim: %v, %d tasks", err, len(tasks))
 			}
 			d := tasks[0].Delivery
-			o := webhook.Outcome{Status: webhook.DeliverySucceeded, Attempt: webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org,
+			o := webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: d.Lease, Attempt: webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org,
 				WebhookID: w.ID, DeliveryID: d.ID, EventID: d.EventID, CreatedAt: at, Number: 1, Kind: w.Kind, TargetURL: w.TargetURL,
 				StatusCode: a.status, Duration: a.duration}}
 			if a.status < 200 || a.status > 299 {
@@ -68,8 +68,8 @@ func seedHistory(t *testing.T, dbURL string, org uuid.UUID, now time.Time, hooks
 					o.Attempt.Error = "connection refused"
 				}
 			}
-			if err := st.DeliveryComplete(ctx, []webhook.Outcome{o}); err != nil {
-				t.Fatal(err)
+			if stale, err := st.DeliveryComplete(ctx, []webhook.Outcome{o}); err != nil || len(stale) != 0 {
+				t.Fatalf("DeliveryComplete: %v, stale %v", err, stale)
 			}
 		}
 	}

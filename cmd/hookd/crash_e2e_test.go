@@ -14,9 +14,10 @@ func crashEnv(dbURL string) map[string]string {
 	return deliveryEnv(dbURL, map[string]string{"HOOKD_DELIVERY_TIMEOUT": "1s", "HOOKD_RETRY_SCHEDULE": "0s,100ms,200ms,500ms,1s,1s,1s,1s,1s,1s"})
 }
 
-// pour sends events to the servers (round robin) from several clients
-// until stop is closed, and returns the ids that got a 202.
-func pour(t *testing.T, o *org, urls func() []string, stop <-chan struct{}, count *atomic.Int64) func() map[string]bool {
+// pour sends events to the servers (round robin) from several clients,
+// each waiting pace between two (0: none), until stop is closed, and
+// returns the ids that got a 202.
+func pour(t *testing.T, o *org, urls func() []string, pace time.Duration, stop <-chan struct{}, count *atomic.Int64) func() map[string]bool {
 	var mu sync.Mutex
 	ids := map[string]bool{}
 	var wg sync.WaitGroup
@@ -28,7 +29,7 @@ func pour(t *testing.T, o *org, urls func() []string, stop <-chan struct{}, coun
 				select {
 				case <-stop:
 					return
-				default:
+				case <-time.After(pace):
 				}
 				us := urls()
 				c := call{t: t, base: us[(w+i)%len(us)], auth: o.api.auth}
@@ -92,7 +93,7 @@ func TestCrashSafety(t *testing.T) {
 				urls := []string{srv.URL}
 				stop := make(chan struct{})
 				var n atomic.Int64
-				done := pour(t, o, func() []string { mu.Lock(); defer mu.Unlock(); return urls }, stop, &n)
+				done := pour(t, o, func() []string { mu.Lock(); defer mu.Unlock(); return urls }, 0, stop, &n)
 				waitFor(t, 60*time.Second, "300 accepted events", func() bool { return n.Load() >= 300 && len(tg.got("/crash")) > 50 })
 				srv.Stop(sig)
 				killedAt := n.Load()
@@ -132,7 +133,7 @@ func TestTwoNodes(t *testing.T) {
 	urls := []string{a.URL, b.URL}
 	stop := make(chan struct{})
 	var n atomic.Int64
-	done := pour(t, o, func() []string { mu.Lock(); defer mu.Unlock(); return urls }, stop, &n)
+	done := pour(t, o, func() []string { mu.Lock(); defer mu.Unlock(); return urls }, 0, stop, &n)
 	waitFor(t, 60*time.Second, "300 accepted events", func() bool { return n.Load() >= 300 && len(tg.got("/crash")) > 50 })
 	a.Stop(syscall.SIGKILL)
 	mu.Lock()

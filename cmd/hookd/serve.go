@@ -61,6 +61,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrating the database: %w", err)
 	}
+	// A database that cannot be written would answer every event with an
+	// error: refuse to start instead, saying why.
+	if err := db.Ping(ctx); err != nil {
+		return fmt.Errorf("the database cannot be written, so hookd cannot accept events: %w "+
+			"(check that the database file and its directory are writable by this user and the disk has space, "+
+			"or that the PostgreSQL server is a primary)", err)
+	}
 	// Webhook secrets are sealed on their way into the database and opened
 	// on their way out, for the API and the dispatcher alike.
 	keys, err := encryptionKeys(c, log)
@@ -77,6 +84,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	authn, err := auth.New(bg, auth.Config{
 		HS256Secret:        c.JWTSecret,
 		JWKSURL:            c.JWKSURL,
+		JWKSRefresh:        c.JWKSRefresh,
 		Issuer:             c.JWTIssuer,
 		Audience:           c.JWTAudience,
 		OrganizationsClaim: c.JWTOrganizationsClaim,
@@ -88,6 +96,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	client := delivery.NewHTTPClient(delivery.ClientOptions{Timeout: c.DeliveryTimeout, AllowedCIDRs: c.AllowedTargetCIDRs})
+	// For tests only, and not documented: the dispatcher's clock runs this
+	// far off, to show a node's skewed clock cannot break the queue.
+	now := time.Now
+	if skew, err := time.ParseDuration(getenv("HOOKD_TEST_CLOCK_SKEW")); err == nil {
+		now = func() time.Time { return time.Now().Add(skew) }
+	}
 	dispatcher := delivery.New(delivery.Config{
 		Store:                 sealed,
 		Client:                client,
@@ -98,6 +112,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SecretRotationGrace:   c.SecretRotationGrace,
 		StopGrace:             shutdownTimeout,
 		UserAgent:             "hookd/" + version,
+		Now:                   now,
 		Log:                   log,
 		Registry:              reg,
 	})
@@ -162,6 +177,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 	if pg, ok := db.(*postgres.DB); ok && c.Role == "all" {
+		if c.DatabaseListenURL != "" {
+			pg.ListenOn(c.DatabaseListenURL)
+		}
 		wg.Go(func() { listenDue(bg, pg, dispatcher.Wake, log) })
 	}
 	go func() {

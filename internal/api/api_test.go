@@ -197,12 +197,12 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 	}
 	var outcomes []webhook.Outcome
 	for _, tk := range tasks {
-		outcomes = append(outcomes, webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{
+		outcomes = append(outcomes, webhook.Outcome{Status: webhook.DeliveryFailed, Lease: tk.Delivery.Lease, Attempt: webhook.Attempt{
 			ID: uuid.New(), OrganizationID: org, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
 			CreatedAt: now.UTC(), Number: 1, Kind: tk.Webhook.Kind, TargetURL: tk.Webhook.TargetURL, StatusCode: 500, ResponseBody: "boom",
 		}})
 	}
-	if err := h.db.DeliveryComplete(ctx, outcomes); err != nil {
+	if _, err := h.db.DeliveryComplete(ctx, outcomes); err != nil {
 		t.Fatal(err)
 	}
 	var events struct {

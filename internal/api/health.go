@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -19,13 +20,27 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readyz answers 200 only while the database answers.
+// unwritableFor is how long /readyz fails after a write failed with
+// ErrUnwritable: a full disk lets the check's empty write through, so the
+// failures of real writes say it too.
+const unwritableFor = 15 * time.Second
+
+// readyz answers 200 only while the database answers and takes writes.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	// A copy of ErrUnwritable: the readiness check's own answer must not
+	// count as a failed write, or it would keep itself failing.
+	unwritable := *webhook.ErrUnwritable
 	if err := s.store.Ping(ctx); err != nil {
 		s.log.Warn("readiness check failed", "err", err)
+		if errors.Is(err, webhook.ErrUnwritable) {
+			return &unwritable
+		}
 		return webhook.Errorf(webhook.EUnavailable, "the database is not reachable")
+	}
+	if at := s.unwritableAt.Load(); at != 0 && s.now().Sub(time.Unix(0, at)) < unwritableFor {
+		return &unwritable
 	}
 	writeJSON(w, http.StatusOK, statusOK{"ok"})
 	return nil

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,6 +71,9 @@ type Server struct {
 	now     func() time.Time
 	mux     *http.ServeMux
 	metrics *metrics
+	// unwritableAt is when a write last failed with ErrUnwritable (unix
+	// nanoseconds; 0: never): /readyz fails for a while after it.
+	unwritableAt atomic.Int64
 
 	apiRate    *rateLimiter // per credential; nil: no limit
 	intakeRate *rateLimiter // per organization; nil: no limit

@@ -101,6 +101,9 @@ type Config struct {
 	OrganizationsClaim string
 	// Leeway tolerates clock skew on exp and nbf (default 30s).
 	Leeway time.Duration
+	// JWKSRefresh is how often the JWKS is fetched again (default 5m): a
+	// key removed from it stops working within that time.
+	JWKSRefresh time.Duration
 }
 
 // TokenStore is the part of webhook.Store that authentication needs.
@@ -109,17 +112,23 @@ type TokenStore interface {
 	TokenTouch(ctx context.Context, id uuid.UUID, at time.Time) error
 }
 
-// Defaults and JWKS tuning. The JWKS numbers bound what a stream of JWTs
-// with made-up key ids can cost: at most one fetch of the JWKS a minute,
-// and a request waits at most jwksRefreshWait for one.
+// Defaults and JWKS tuning. A JWT naming a key id not loaded fetches the
+// JWKS again, at most once every jwksUnknownKIDEvery, whoever sends it: a
+// stream of JWTs with made-up key ids costs the identity provider one
+// fetch every 5 s, and cannot starve a real rotation, because every fetch
+// loads the newest keys, so a rotated key is loaded within 5 s of its first
+// use. A request waits at most jwksRefreshWait for its fetch, a little
+// longer than that interval, so a request naming a new key is served by
+// the next fetch even right after another; a failed fetch is retried by
+// the next such request, 5 s later, not a minute.
 const (
 	DefaultOrganizationsClaim = "organizations"
 	DefaultLeeway             = 30 * time.Second
+	DefaultJWKSRefresh        = 5 * time.Minute
 
 	minHS256SecretLength = 32
-	jwksRefreshInterval  = time.Hour
-	jwksUnknownKIDEvery  = time.Minute
-	jwksRefreshWait      = 5 * time.Second
+	jwksUnknownKIDEvery  = 5 * time.Second
+	jwksRefreshWait      = 6 * time.Second
 	jwksHTTPTimeout      = 10 * time.Second
 )
 
@@ -172,6 +181,9 @@ func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Tim
 	if cfg.OrganizationsClaim == "" {
 		cfg.OrganizationsClaim = DefaultOrganizationsClaim
 	}
+	if cfg.JWKSRefresh <= 0 {
+		cfg.JWKSRefresh = DefaultJWKSRefresh
+	}
 	a := &Authenticator{
 		tokens:     tokens,
 		now:        now,
@@ -198,7 +210,7 @@ func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Tim
 		redacted := webhook.RedactedURL(cfg.JWKSURL)
 		a.jwks, err = keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
 			HTTPTimeout:      jwksHTTPTimeout,
-			RefreshInterval:  jwksRefreshInterval,
+			RefreshInterval:  cfg.JWKSRefresh,
 			RateLimitWaitMax: jwksRefreshWait,
 			// Burst 1: the first unknown key id refreshes at once, which is
 			// also how keys load after a failed first fetch.

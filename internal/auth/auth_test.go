@@ -551,6 +551,7 @@ type jwksServer struct {
 	*httptest.Server
 	fetches  atomic.Int32
 	failNext atomic.Int32 // answer this many fetches with 503
+	mu       sync.Mutex
 	body     []byte
 }
 
@@ -584,10 +585,29 @@ func newJWKSServer(t *testing.T) *jwksServer {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(s.body)
+		s.mu.Lock()
+		body := s.body
+		s.mu.Unlock()
+		_, _ = w.Write(body)
 	}))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// rotate serves a JWKS holding only the given RS256 key from now on.
+func (s *jwksServer) rotate(t *testing.T, kid string, pub any) {
+	t.Helper()
+	jwk, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: jwkset.AlgRS256, USE: jwkset.UseSig}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.body = body
+	s.mu.Unlock()
 }
 
 func TestAuthenticateJWKS(t *testing.T) {
@@ -643,11 +663,15 @@ func TestAuthenticateJWKS(t *testing.T) {
 		t.Errorf("%d JWKS fetches for known keys, want 1 (cached)", n)
 	}
 
-	t.Run("unknown kid refreshes at most once a minute", func(t *testing.T) {
+	t.Run("unknown kids refresh at most once every 5s", func(t *testing.T) {
 		before := srv.fetches.Load()
 		for i := range 3 {
 			token := sign(t, jwt.SigningMethodRS256, "rotated-key", claims(orgs), k.rsaOther)
-			_, err := e.auth.Authenticate(t.Context(), "Bearer "+token)
+			// Requests that cannot wait for the next allowed fetch do not
+			// get one.
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			_, err := e.auth.Authenticate(ctx, "Bearer "+token)
+			cancel()
 			checkRefused(t, err, "kid", token)
 			if got, want := srv.fetches.Load()-before, int32(1); got != want {
 				t.Fatalf("after unknown kid %d: %d refreshes, want %d", i+1, got, want)
@@ -678,6 +702,44 @@ func TestJWKSFirstFetchFails(t *testing.T) {
 	}
 	if n := srv.fetches.Load(); n != 2 {
 		t.Errorf("%d fetches, want 2", n)
+	}
+}
+
+// A rotation: the identity provider adds a key and drops the old one.
+// The first JWT with the new key id fetches the JWKS at once, even right
+// after unauthenticated JWTs with made-up key ids used up a fetch, and
+// even if the fetch just before failed; the dropped key stops working.
+func TestJWKSRotation(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t)
+	e := newEnv(t, Config{JWKSURL: srv.URL})
+	auth := func(kid string, key any) error {
+		t.Helper()
+		_, err := e.auth.Authenticate(t.Context(), "Bearer "+sign(t, jwt.SigningMethodRS256, kid, claims(nil), key))
+		return err
+	}
+	if err := auth("rsa-1", k.rsa); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth("made-up", k.rsaOther); err == nil {
+		t.Fatal("a made-up kid was accepted")
+	}
+	srv.rotate(t, "rsa-2", &k.rsaOther.PublicKey)
+	srv.failNext.Store(1)
+	start := time.Now()
+	if err := auth("rsa-2", k.rsaOther); err == nil {
+		t.Fatal("accepted a key whose fetch failed")
+	}
+	if err := auth("rsa-2", k.rsaOther); err != nil {
+		t.Fatalf("the rotated key was refused after the failed fetch: %v", err)
+	}
+	t.Logf("the rotated key was loaded %s after its first use, past a made-up kid's fetch and a failed one", time.Since(start).Round(time.Millisecond))
+	// Without waiting for one more fetch: the last one dropped it.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	_, err := e.auth.Authenticate(ctx, "Bearer "+sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa))
+	if err == nil || !strings.Contains(err.Error(), "kid") {
+		t.Fatalf("the key dropped from the JWKS still works: %v", err)
 	}
 }
 

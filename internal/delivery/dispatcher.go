@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -29,7 +30,8 @@ type Config struct {
 	Client   *http.Client
 	Schedule webhook.Schedule
 	// Timeout bounds one request; the lease on a claimed delivery is
-	// longer, so a slow target never gets a second concurrent copy.
+	// longer (and renewed while the dispatcher holds it), so a slow target
+	// never gets a second concurrent copy.
 	Timeout time.Duration
 	// MaxInflightPerWebhook bounds the concurrent requests to one webhook,
 	// so a hanging target cannot take every worker.
@@ -63,6 +65,7 @@ type Dispatcher struct {
 
 	mu       sync.Mutex
 	running  bool                          // between Run's start and its stop: tasks are taken
+	leased   map[uuid.UUID]*webhook.Task   // by delivery id: every task held, until its outcome is recorded; DueAt is the lease's end on our clock
 	inflight map[uuid.UUID]int             // requests in flight per webhook
 	queued   map[uuid.UUID][]*webhook.Task // claimed, waiting for a slot of their webhook
 	held     int                           // tasks in memory (in flight + queued) and room reserved for them
@@ -72,6 +75,34 @@ type Dispatcher struct {
 	sendCtx  context.Context
 
 	outcomes chan webhook.Outcome
+	// Failures that repeat on every poll or tick while the database is
+	// down, read-only or full.
+	claimErrors, renewErrors quietLog
+}
+
+// quietLog logs a failure that can repeat many times a second once, then
+// at most once a minute with how many times it happened meanwhile: the
+// log says it without drowning.
+type quietLog struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+func (q *quietLog) error(log *slog.Logger, now time.Time, msg string, args ...any) {
+	q.mu.Lock()
+	if !q.last.IsZero() && now.Sub(q.last) < time.Minute {
+		q.skipped++
+		q.mu.Unlock()
+		return
+	}
+	skipped := q.skipped
+	q.last, q.skipped = now, 0
+	q.mu.Unlock()
+	if skipped > 0 {
+		args = append(args, "repeated", skipped)
+	}
+	log.Error(msg, args...)
 }
 
 const (
@@ -124,12 +155,14 @@ func New(cfg Config) *Dispatcher {
 	return &Dispatcher{
 		cfg:   cfg,
 		rules: webhook.OutcomeRules{Schedule: cfg.Schedule, DisableAfter: cfg.DisableAfter, Rand: cfg.Rand},
-		// The lease covers one request (Timeout) and recording it, plus up
-		// to one Timeout of waiting in the webhook's queue: a queued
-		// delivery whose lease can no longer cover its request is given
-		// back instead of sent (see next), so no delivery is ever sent by
-		// two workers at once.
-		lease:    2*cfg.Timeout + 10*time.Second,
+		// The lease covers one request (Timeout) and recording it, and is
+		// renewed every third of it while the delivery is held (see
+		// renew): a queued delivery keeps it while it waits, and a dead
+		// node's deliveries are taken over within about Timeout. A
+		// delivery whose lease can no longer cover its request is not sent
+		// (see holds), so no delivery is ever sent by two workers at once.
+		lease:    cfg.Timeout + 10*time.Second,
+		leased:   map[uuid.UUID]*webhook.Task{},
 		wake:     make(chan struct{}, 1),
 		freed:    make(chan struct{}, 1),
 		m:        newDispatchMetrics(cfg.Registry, cfg.Store, cfg.Now),
@@ -165,6 +198,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.running, d.sendCtx = true, sendCtx
 	d.mu.Unlock()
+	stopRenewing := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		d.renewLoop(stopRenewing)
+		close(renewed)
+	}()
 	poll := time.NewTicker(d.cfg.PollInterval)
 	defer poll.Stop()
 	for ctx.Err() == nil {
@@ -190,6 +229,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.releases.Wait()
 	close(d.outcomes)
 	<-recorded
+	close(stopRenewing)
+	<-renewed
 	return nil
 }
 
@@ -211,9 +252,14 @@ func (d *Dispatcher) claim(ctx context.Context) bool {
 	limit := min(room, claimBatch)
 	now := d.cfg.Now()
 	tasks, err := d.cfg.Store.DeliveryClaim(ctx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(d.lease), Limit: limit, ExcludeWebhooks: exclude})
+	for _, t := range tasks {
+		// The store's DueAt may be on another clock (the database's): our
+		// lease ends no later than this on ours.
+		t.Delivery.DueAt = now.Add(d.lease)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
-			d.cfg.Log.Error("claiming deliveries failed", "err", err)
+			d.claimErrors.error(d.cfg.Log, now, "claiming deliveries failed", "err", err)
 		}
 		return false
 	}
@@ -286,6 +332,7 @@ func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int) {
 // slots taken; d.mu is held, d.running is true, and d.held counts t
 // already.
 func (d *Dispatcher) start(t *webhook.Task) {
+	d.leased[t.Delivery.ID] = t
 	id := t.Webhook.ID
 	if d.inflight[id] < d.cfg.MaxInflightPerWebhook {
 		d.inflight[id]++
@@ -301,9 +348,32 @@ func (d *Dispatcher) start(t *webhook.Task) {
 func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 	defer d.sends.Done()
 	for t != nil {
-		d.outcomes <- d.attempt(ctx, t)
+		if d.holds(t) {
+			o := d.attempt(ctx, t)
+			o.Lease = t.Delivery.Lease
+			d.outcomes <- o
+		}
 		t = d.next(t.Webhook.ID)
 	}
+}
+
+// holds reports whether t may be sent now: its lease is still ours (a
+// renewal did not find it taken over) and lasts long enough to cover the
+// request and its recording. One that may not is forgotten, and given back
+// if its lease was not lost: a node paused past its lease must not send
+// what another node has taken over.
+func (d *Dispatcher) holds(t *webhook.Task) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.leased[t.Delivery.ID] == t && !t.Delivery.DueAt.Before(d.cfg.Now().Add(d.cfg.Timeout+5*time.Second)) {
+		return true
+	}
+	if d.leased[t.Delivery.ID] == t {
+		delete(d.leased, t.Delivery.ID)
+		ref := t.Ref()
+		d.releases.Go(func() { d.release([]webhook.DeliveryRef{ref}) })
+	}
+	return false
 }
 
 // next frees the slot of a finished request and hands it the webhook's
@@ -327,6 +397,7 @@ func (d *Dispatcher) next(id uuid.UUID) *webhook.Task {
 		q = q[1:]
 		if t.Delivery.DueAt.Before(latest) {
 			expired = append(expired, t.Ref())
+			delete(d.leased, t.Delivery.ID)
 			d.held--
 			continue
 		}
@@ -379,6 +450,7 @@ func (d *Dispatcher) releaseQueued() {
 	for id, q := range d.queued {
 		for _, t := range q {
 			refs = append(refs, t.Ref())
+			delete(d.leased, t.Delivery.ID)
 		}
 		d.held -= len(q)
 		delete(d.queued, id)
@@ -412,23 +484,133 @@ func (d *Dispatcher) record() {
 }
 
 func (d *Dispatcher) write(batch []webhook.Outcome) {
+	// Held (and renewed) until recorded, whether or not that works:
+	// unrecorded outcomes are not lost, their leases expire and the
+	// deliveries are sent again (at least once, never zero times).
+	defer d.forget(batch)
+	var stale []webhook.DeliveryRef
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := d.cfg.Store.DeliveryComplete(ctx, batch)
+		var err error
+		stale, err = d.cfg.Store.DeliveryComplete(ctx, batch)
 		cancel()
 		if err == nil {
 			break
 		}
-		// Unrecorded outcomes are not lost: their leases expire and the
-		// deliveries are sent again (at least once, never zero times).
 		d.cfg.Log.Error("recording delivery outcomes failed", "err", err, "count", len(batch), "try", try+1)
 		if try == 2 {
 			return
 		}
 		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
 	}
+	dropped := make(map[uuid.UUID]bool, len(stale))
+	for _, r := range stale {
+		dropped[r.ID] = true
+	}
+	if len(stale) > 0 {
+		ids := make([]string, 0, min(len(stale), 10))
+		for _, r := range stale[:cap(ids)] {
+			ids = append(ids, r.ID.String())
+		}
+		// This node lost those leases (paused, cut off, or slower than its
+		// lease) and another worker took the deliveries over, or they were
+		// deleted: what it did is not theirs to record any more.
+		d.cfg.Log.Warn("dropped outcomes of attempts whose lease was lost", "count", len(stale), "deliveries", ids)
+	}
 	for _, o := range batch {
-		d.m.observe(o)
+		if !dropped[o.Attempt.DeliveryID] {
+			d.m.observe(o)
+		}
+	}
+	d.m.stale.Add(float64(len(stale)))
+}
+
+// forget stops holding (and renewing) the deliveries of recorded outcomes.
+func (d *Dispatcher) forget(batch []webhook.Outcome) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, o := range batch {
+		if t := d.leased[o.Attempt.DeliveryID]; t != nil && t.Delivery.Lease == o.Lease {
+			delete(d.leased, o.Attempt.DeliveryID)
+		}
+	}
+}
+
+// renewBatch is the most leases renewed in one statement.
+const renewBatch = 1000
+
+// renewLoop renews the leases held every third of a lease until stop
+// is closed.
+func (d *Dispatcher) renewLoop(stop <-chan struct{}) {
+	tick := time.NewTicker(d.lease / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			d.renew()
+		}
+	}
+}
+
+// renew extends the lease of every delivery held. One whose lease is
+// lost (taken over after it expired while this node could not renew it)
+// is forgotten: dropped from its webhook's queue if it waits there, and
+// never sent or given back.
+func (d *Dispatcher) renew() {
+	d.mu.Lock()
+	refs := make([]webhook.DeliveryRef, 0, len(d.leased))
+	for _, t := range d.leased {
+		refs = append(refs, t.Ref())
+	}
+	d.mu.Unlock()
+	for len(refs) > 0 {
+		batch := refs[:min(len(refs), renewBatch)]
+		refs = refs[len(batch):]
+		now := d.cfg.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), d.lease/3)
+		lost, err := d.cfg.Store.DeliveryRenew(ctx, webhook.RenewParams{Refs: batch, Now: now, LeaseUntil: now.Add(d.lease)})
+		cancel()
+		if err != nil {
+			// The leases run on; the next tick tries again, and a
+			// delivery whose lease gets too short is not sent (see holds).
+			d.renewErrors.error(d.cfg.Log, now, "renewing delivery leases failed", "err", err, "count", len(batch))
+			return
+		}
+		d.renewed(batch, lost, now.Add(d.lease))
+	}
+}
+
+// renewed applies a renewal's result: the leases held end at until, but
+// those lost.
+func (d *Dispatcher) renewed(refs, lost []webhook.DeliveryRef, until time.Time) {
+	gone := make(map[uuid.UUID]bool, len(lost))
+	for _, r := range lost {
+		gone[r.ID] = true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, r := range refs {
+		t := d.leased[r.ID]
+		if t == nil || t.Delivery.Lease != r.Lease {
+			continue // recorded meanwhile
+		}
+		if !gone[r.ID] {
+			t.Delivery.DueAt = until
+			continue
+		}
+		n++
+		delete(d.leased, r.ID)
+		q := d.queued[t.Webhook.ID]
+		if i := slices.Index(q, t); i >= 0 {
+			d.setQueue(t.Webhook.ID, slices.Delete(slices.Clone(q), i, i+1))
+			d.held--
+		}
+	}
+	if n > 0 {
+		d.cfg.Log.Warn("lost the leases of deliveries held: another worker took them over", "count", n)
 	}
 }
 

@@ -31,7 +31,7 @@ func (s *counting) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryR
 	return s.DB.DeliveryRelease(ctx, refs, at)
 }
 
-func (s *counting) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) error {
+func (s *counting) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
 	s.mu.Lock()
 	s.completed += len(outcomes)
 	s.mu.Unlock()

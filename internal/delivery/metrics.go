@@ -13,6 +13,7 @@ type dispatchMetrics struct {
 	outcomes *prometheus.CounterVec
 	duration prometheus.Histogram
 	disabled prometheus.Counter
+	stale    prometheus.Counter
 }
 
 func newDispatchMetrics(reg prometheus.Registerer, store webhook.Store, now func() time.Time) *dispatchMetrics {
@@ -30,8 +31,12 @@ func newDispatchMetrics(reg prometheus.Registerer, store webhook.Store, now func
 			Name: "hookd_webhooks_disabled_total",
 			Help: "Webhooks hookd disabled (410 Gone, or failing for too long).",
 		}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_delivery_outcomes_stale_total",
+			Help: "Attempt outcomes dropped because their lease was lost meanwhile (this node was paused or cut off and another took the delivery over).",
+		}),
 	}
-	reg.MustRegister(m.outcomes, m.duration, m.disabled, &backlogCollector{store: store, now: now})
+	reg.MustRegister(m.outcomes, m.duration, m.disabled, m.stale, &backlogCollector{store: store, now: now})
 	for _, o := range []string{"succeeded", "retry", "failed"} {
 		m.outcomes.WithLabelValues(o)
 	}

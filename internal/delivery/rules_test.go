@@ -52,15 +52,15 @@ func (f *fakeQueue) DeliveryRelease(_ context.Context, refs []webhook.DeliveryRe
 	return nil
 }
 
-func (f *fakeQueue) DeliveryComplete(_ context.Context, outcomes []webhook.Outcome) error {
+func (f *fakeQueue) DeliveryComplete(_ context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failures > 0 {
 		f.failures--
-		return errors.New("database is locked")
+		return nil, errors.New("database is locked")
 	}
 	f.completed = append(f.completed, outcomes)
-	return nil
+	return nil, nil
 }
 
 var clock = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -99,10 +99,10 @@ func TestNewDefaults(t *testing.T) {
 		c.Now == nil || c.Rand == nil || c.Log == nil || c.Registry == nil || c.Client == nil {
 		t.Fatalf("defaults %+v", c)
 	}
-	// The lease covers a request, recording it, and a request's time of
-	// waiting in the webhook's queue.
-	if d.lease != 40*time.Second {
-		t.Fatalf("lease %v, want 2×15s+10s", d.lease)
+	// The lease covers a request and recording it; it is renewed while
+	// the delivery waits in the webhook's queue.
+	if d.lease != 25*time.Second {
+		t.Fatalf("lease %v, want 15s+10s", d.lease)
 	}
 	if d.rules.DisableAfter != c.DisableAfter || len(d.rules.Schedule) != 8 {
 		t.Fatalf("rules %+v do not follow the configuration", d.rules)
@@ -119,8 +119,8 @@ func TestNewDefaults(t *testing.T) {
 		c.PollInterval != time.Second || len(c.Schedule) != 1 || c.Rand() != 0.25 || c.Log != log || c.Client != client {
 		t.Fatalf("configured %+v", c)
 	}
-	if d.lease != 20*time.Second {
-		t.Fatalf("lease %v, want 2×5s+10s", d.lease)
+	if d.lease != 15*time.Second {
+		t.Fatalf("lease %v, want 5s+10s", d.lease)
 	}
 	if d.rules.Rand() != 0.25 {
 		t.Fatal("the rules do not use the configured Rand")

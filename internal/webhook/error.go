@@ -34,6 +34,13 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// ErrUnwritable is what a backend returns when the database refuses
+// writes: a read-only file or database, a full disk. Nothing is stored;
+// the caller should try again later (intake answers 503 with Retry-After,
+// which senders retry), and the server is not ready meanwhile.
+var ErrUnwritable = &Error{Code: EUnavailable, RetryAfter: 30 * time.Second,
+	Message: "the database cannot be written (read-only, or out of disk space); try again later"}
+
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

@@ -127,6 +127,10 @@ type Delivery struct {
 	LastStatusCode int
 	LastError      string
 	EventType      EventType
+	// Lease is the fencing token of the delivery's current lease: every
+	// claim gives it a new value, so the outcome, renewal or release of a
+	// worker whose lease was taken over names an old one and is refused.
+	Lease int64
 }
 
 // Task is a claimed delivery with everything needed to send it.
@@ -138,7 +142,7 @@ type Task struct {
 
 // Ref names the task's delivery, to give it back.
 func (t *Task) Ref() DeliveryRef {
-	return DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID}
+	return DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID, Lease: t.Delivery.Lease}
 }
 
 // Attempt is one HTTP request of a delivery, and what came back.
@@ -164,6 +168,9 @@ type Attempt struct {
 // Outcome is what the dispatcher decided after an attempt.
 type Outcome struct {
 	Attempt Attempt
+	// Lease is the Delivery.Lease the attempt was made under: the outcome
+	// is stored only if the delivery is still running under that lease.
+	Lease int64
 	// Status is the delivery's new status: succeeded, failed, or pending
 	// again with NextAttemptAt.
 	Status        DeliveryStatus

@@ -139,7 +139,8 @@ func PlanIntake(in IntakeInput) (*IntakePlan, error) {
 				CreatedAt: at, UpdatedAt: at, Status: DeliveryPending, DueAt: at, EventType: ev.Type}
 			if leaseLeft > 0 {
 				leaseLeft--
-				d.Status, d.DueAt = DeliveryRunning, in.Lease.Until.UTC().Truncate(time.Microsecond)
+				// Lease 1: the first lease token, as a first claim would give.
+				d.Status, d.DueAt, d.Lease = DeliveryRunning, in.Lease.Until.UTC().Truncate(time.Microsecond), 1
 				if stored == nil {
 					e := *ev
 					e.CreatedAt, e.OnlyWebhookID = at, uuid.Nil

@@ -80,9 +80,21 @@ type Store interface {
 	// transaction. Disabling a webhook that is still enabled records a
 	// DisabledByHookdAudit entry in that transaction; a webhook already
 	// disabled keeps its reason and gets no entry.
-	DeliveryComplete(ctx context.Context, outcomes []Outcome) error
+	//
+	// An outcome is fenced by its lease: it is applied only to a delivery
+	// still running with Lease equal to the outcome's. Others (the lease
+	// expired and another worker claimed the delivery, or the delivery
+	// was deleted) store nothing, not even the attempt, and are returned
+	// as stale, so a succeeded delivery is never reopened by a late writer.
+	DeliveryComplete(ctx context.Context, outcomes []Outcome) (stale []DeliveryRef, err error)
+	// DeliveryRenew extends the leases named by refs (each still running
+	// under its ref's Lease) to end LeaseUntil - Now from now, and returns
+	// those it could not renew: their lease is lost, and the caller must
+	// not send them (or record them) any more.
+	DeliveryRenew(ctx context.Context, p RenewParams) (lost []DeliveryRef, err error)
 	// DeliveryRelease gives leased deliveries back, due at the given time,
-	// without counting an attempt (a graceful stop).
+	// without counting an attempt (a graceful stop); like an outcome, only
+	// those still running under the ref's Lease.
 	DeliveryRelease(ctx context.Context, ids []DeliveryRef, dueAt time.Time) error
 	// DeliveryRetry makes a pending or finished delivery due now for one
 	// more attempt. A running delivery is a Conflict.
@@ -116,17 +128,30 @@ type Store interface {
 	// and attempts, unless a delivery of theirs is still pending or running.
 	DeleteBefore(ctx context.Context, t time.Time) (int, error)
 
-	// Ping checks the database is reachable.
+	// Ping checks the database is reachable and accepts writes
+	// (ErrUnwritable when it does not).
 	Ping(ctx context.Context) error
 	Close() error
 }
 
-// ClaimParams selects the deliveries DeliveryClaim leases.
+// ClaimParams selects the deliveries DeliveryClaim leases. Now and
+// LeaseUntil are the caller's clock; a backend shared by several nodes
+// (PostgreSQL) compares due times with its own clock instead, and uses
+// only the lease's length, LeaseUntil - Now, so that one node's skewed
+// clock cannot take over another's lease early.
 type ClaimParams struct {
 	Now             time.Time
 	LeaseUntil      time.Time
 	Limit           int
 	ExcludeWebhooks []uuid.UUID
+}
+
+// RenewParams names the leases DeliveryRenew extends, and by how much:
+// like ClaimParams, the lease then ends LeaseUntil - Now from now.
+type RenewParams struct {
+	Refs       []DeliveryRef
+	Now        time.Time
+	LeaseUntil time.Time
 }
 
 // Lease asks EventsCreate to lease new deliveries to the caller.
@@ -135,10 +160,11 @@ type Lease struct {
 	Limit int // at most this many deliveries in all; 0: none
 }
 
-// DeliveryRef names a delivery.
+// DeliveryRef names a delivery, and the lease its holder has on it.
 type DeliveryRef struct {
 	OrganizationID uuid.UUID
 	ID             uuid.UUID
+	Lease          int64
 }
 
 // DeliveryListParams selects deliveries. Before is a cursor: only

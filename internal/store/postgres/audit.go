@@ -60,7 +60,7 @@ func insertAudit(ctx context.Context, tx pgx.Tx, e *webhook.AuditEntry, orgID, r
 const disableSQL = `WITH w AS (
 	UPDATE webhooks w SET enabled = false, disabled_reason = $3
 	FROM deliveries d
-	WHERE d.organization_id = $1 AND d.id = $2
+	WHERE d.organization_id = $1 AND d.id = $2 AND d.lease = $11
 		AND w.organization_id = d.organization_id AND w.id = d.webhook_id AND w.enabled
 	RETURNING w.organization_id, w.id
 )
@@ -82,7 +82,7 @@ func queueDisable(b *pgx.Batch, o webhook.Outcome) error {
 		return err
 	}
 	b.Queue(disableSQL, a.OrganizationID, a.DeliveryID, text(o.DisableReason),
-		args[1], args[2], args[3], args[4], args[5], args[7], args[8])
+		args[1], args[2], args[3], args[4], args[5], args[7], args[8], o.Lease)
 	return nil
 }
 

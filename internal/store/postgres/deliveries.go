@@ -16,12 +16,12 @@ import (
 )
 
 const deliveryCols = `organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at,
-	attempts, last_status_code, last_error, event_type`
+	attempts, last_status_code, last_error, event_type, lease`
 
 func scanDelivery(row rowScanner, extra ...any) (*webhook.Delivery, error) {
 	var d webhook.Delivery
 	dest := append([]any{&d.OrganizationID, &d.ID, &d.WebhookID, &d.EventID, &d.CreatedAt, &d.UpdatedAt, &d.Status, &d.DueAt,
-		&d.Attempts, &d.LastStatusCode, &d.LastError, &d.EventType}, extra...)
+		&d.Attempts, &d.LastStatusCode, &d.LastError, &d.EventType, &d.Lease}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -34,7 +34,9 @@ func scanDeliveryRow(row rowScanner) (*webhook.Delivery, error) { return scanDel
 // DeliveryClaim claims with one UPDATE over a FOR UPDATE SKIP LOCKED
 // subquery, so concurrent claimers on any node pass over each other's
 // rows instead of waiting for them, then reads the claimed rows' events
-// and webhooks in one more round trip.
+// and webhooks in one more round trip. Due times and leases are compared
+// with the database's clock, now(), the one clock all nodes share: a node
+// whose clock runs ahead cannot take over a lease another still holds.
 func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
 	if p.Limit <= 0 {
 		return []*webhook.Task{}, nil
@@ -44,17 +46,19 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	if exclude == nil {
 		exclude = []uuid.UUID{}
 	}
-	rows, err := db.pool.Query(ctx, `UPDATE deliveries d SET status = 'running', due_at = $2, updated_at = $1
+	rows, err := db.pool.Query(ctx, `UPDATE deliveries d SET status = 'running',
+			due_at = coalesce($5::timestamptz, now()) + $2::bigint * interval '1 microsecond',
+			updated_at = $1, lease = d.lease + 1
 		FROM (
 			SELECT organization_id, id, due_at FROM deliveries
-			WHERE status IN ('pending', 'running') AND due_at <= $1 AND NOT (webhook_id = ANY($3))
+			WHERE status IN ('pending', 'running') AND due_at <= coalesce($5::timestamptz, now()) AND NOT (webhook_id = ANY($3))
 			ORDER BY due_at
 			LIMIT $4
 			FOR UPDATE SKIP LOCKED
 		) c
 		WHERE d.organization_id = c.organization_id AND d.id = c.id
 		RETURNING `+prefixed("d", deliveryCols)+`, c.due_at`,
-		ts(p.Now), ts(p.LeaseUntil), exclude, p.Limit)
+		ts(p.Now), p.LeaseUntil.Sub(p.Now).Microseconds(), exclude, p.Limit, db.clock(p.Now))
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -150,39 +154,45 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 }
 
 // completeSQL applies one outcome. The delivery is updated first so its
-// row is locked: if the webhook was deleted meanwhile the UPDATE finds
-// nothing, and the attempt and webhook changes, which hang off its
-// RETURNING, are skipped instead of failing on a foreign key.
+// row is locked: if the webhook was deleted meanwhile, or the lease $15
+// the attempt was made under is no longer the delivery's (it expired and
+// another worker claimed it), the UPDATE finds nothing, and the attempt
+// and webhook changes, which hang off its RETURNING, are skipped. It
+// returns whether the outcome was applied. The next attempt is due after
+// the delay the caller chose ($4 - $7), counted on the database's clock.
 const completeSQL = `WITH d AS (
 	UPDATE deliveries SET
 		status = $3,
-		due_at = CASE WHEN $3 = 'pending' THEN $4 ELSE due_at END,
+		due_at = CASE WHEN $3 = 'pending' THEN coalesce($16::timestamptz, now()) + ($4::timestamptz - $7::timestamptz) ELSE due_at END,
 		attempts = attempts + 1,
 		last_status_code = $5,
 		last_error = $6,
 		updated_at = $7
-	WHERE organization_id = $1 AND id = $2
+	WHERE organization_id = $1 AND id = $2 AND status = 'running' AND lease = $15
 	RETURNING organization_id, id, webhook_id, event_id
 ), a AS (
 	INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, event_id, created_at,
 		number, kind, target_url, status_code, response_body, duration_us, error)
 	SELECT d.organization_id, $8, d.id, d.webhook_id, d.event_id, $7, $9, $10, $11, $5, $12, $13, $6 FROM d
+), w AS (
+	UPDATE webhooks w SET
+		failing_since = CASE WHEN $14 THEN NULL ELSE coalesce(w.failing_since, $7) END
+	FROM d
+	WHERE w.organization_id = d.organization_id AND w.id = d.webhook_id
+		-- Most outcomes change nothing here; not writing the row spares the
+		-- lock every worker of a busy webhook would queue on.
+		AND CASE WHEN $14 THEN w.failing_since IS NOT NULL ELSE w.failing_since IS NULL END
 )
-UPDATE webhooks w SET
-	failing_since = CASE WHEN $14 THEN NULL ELSE coalesce(w.failing_since, $7) END
-FROM d
-WHERE w.organization_id = d.organization_id AND w.id = d.webhook_id
-	-- Most outcomes change nothing here; not writing the row spares the
-	-- lock every worker of a busy webhook would queue on.
-	AND CASE WHEN $14 THEN w.failing_since IS NOT NULL ELSE w.failing_since IS NULL END`
+SELECT count(*) FROM d`
 
 // DeliveryComplete sends all outcomes in one batch inside one
 // transaction. Outcomes are applied grouped by webhook (keeping their
 // order within one) so that two nodes completing overlapping batches lock
 // webhook rows in the same order and cannot deadlock.
-func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) error {
+func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
+	var stale []webhook.DeliveryRef
 	if len(outcomes) == 0 {
-		return nil
+		return stale, nil
 	}
 	sorted := slices.Clone(outcomes)
 	slices.SortStableFunc(sorted, func(a, b webhook.Outcome) int {
@@ -201,14 +211,24 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		b.Queue(completeSQL,
 			a.OrganizationID, a.DeliveryID, string(o.Status), ts(o.NextAttemptAt), a.StatusCode, text(a.Error), ts(a.CreatedAt),
 			id, a.Number, string(a.Kind), text(a.TargetURL), text(a.ResponseBody), a.Duration.Microseconds(),
-			o.Status == webhook.DeliverySucceeded)
+			o.Status == webhook.DeliverySucceeded, o.Lease, db.clock(a.CreatedAt)).QueryRow(func(row pgx.Row) error {
+			var n int
+			if err := row.Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				stale = append(stale, webhook.DeliveryRef{OrganizationID: a.OrganizationID, ID: a.DeliveryID, Lease: o.Lease})
+			}
+			return nil
+		})
 		// Right after its outcome, so the webhook rows are still locked
 		// in the batch's order.
 		if err := queueDisable(b, o); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return db.transact(ctx, func(tx pgx.Tx) error {
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		stale = stale[:0]
 		// Outcomes need not wait for the WAL flush: one lost to a crash of
 		// the database server only means that delivery is sent again,
 		// which at-least-once allows. Accepted events are never written so.
@@ -217,6 +237,10 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
+	if err != nil {
+		return nil, err
+	}
+	return stale, nil
 }
 
 // DeliveryRelease only touches running deliveries: one that was finished
@@ -229,15 +253,58 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 	for i, r := range refs {
 		orgs[i], ids[i] = r.OrganizationID, r.ID
 	}
-	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'pending', due_at = $3
-		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) AND status = 'running'`,
-		orgs, ids, ts(dueAt))
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries d SET status = 'pending', due_at = $4
+		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease)
+		WHERE d.organization_id = r.org AND d.id = r.id AND d.status = 'running' AND d.lease = r.lease`,
+		orgs, ids, leases(refs), ts(dueAt))
 	if err != nil {
 		return translate(err)
 	}
 	// A node stopping gives its deliveries back: another can take them now.
 	db.notifier.notify()
 	return nil
+}
+
+func leases(refs []webhook.DeliveryRef) []int64 {
+	l := make([]int64, len(refs))
+	for i, r := range refs {
+		l[i] = r.Lease
+	}
+	return l
+}
+
+// DeliveryRenew extends the leases still held in one statement, on the
+// database's clock like DeliveryClaim.
+func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webhook.DeliveryRef, error) {
+	lost := []webhook.DeliveryRef{}
+	if len(p.Refs) == 0 {
+		return lost, nil
+	}
+	orgs, ids := make([]uuid.UUID, len(p.Refs)), make([]uuid.UUID, len(p.Refs))
+	for i, r := range p.Refs {
+		orgs[i], ids[i] = r.OrganizationID, r.ID
+	}
+	rows, err := db.pool.Query(ctx, `UPDATE deliveries d SET due_at = coalesce($5::timestamptz, now()) + $4::bigint * interval '1 microsecond'
+		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease)
+		WHERE d.organization_id = r.org AND d.id = r.id AND d.status = 'running' AND d.lease = r.lease
+		RETURNING d.id`, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now))
+	if err != nil {
+		return nil, translate(err)
+	}
+	renewed, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, translate(err)
+	}
+	held := make(map[uuid.UUID]bool, len(renewed))
+	for _, id := range renewed {
+		held[id] = true
+	}
+	for _, r := range p.Refs {
+		if !held[r.ID] {
+			lost = append(lost, r)
+		}
+	}
+	return lost, nil
 }
 
 func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*webhook.Delivery, error) {

@@ -39,7 +39,7 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 	var receipts []webhook.EventReceipt
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		var err error
-		receipts, err = eventsCreate(ctx, tx, events, lease)
+		receipts, err = eventsCreate(ctx, tx, events, lease, db.callerClock)
 		return err
 	})
 	if err != nil {
@@ -55,7 +55,7 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 	return receipts, nil
 }
 
-func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
+func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease webhook.Lease, callerClock bool) ([]webhook.EventReceipt, error) {
 	if len(events) == 0 {
 		return []webhook.EventReceipt{}, nil
 	}
@@ -68,7 +68,7 @@ func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease
 	if err != nil {
 		return nil, err
 	}
-	lost, err := write(ctx, tx, plan)
+	lost, err := write(ctx, tx, plan, callerClock)
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +82,10 @@ func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease
 
 // write stores the plan in one round trip, corrects the receipts of the
 // events stored otherwise than planned, and returns the events whose key
-// a concurrent intake committed first.
-func write(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan) (lost []int, err error) {
+// a concurrent intake committed first. callerClock keeps the due times
+// as the caller gave them (see DB.UseCallerClock) instead of moving them
+// onto the database's clock.
+func write(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan, callerClock bool) (lost []int, err error) {
 	b := &pgx.Batch{}
 	if len(plan.Release) > 0 {
 		orgs, ids := make([]uuid.UUID, len(plan.Release)), make([]uuid.UUID, len(plan.Release))
@@ -132,8 +134,14 @@ func write(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan) (lost []int
 			ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING organization_id, id
 		), d AS (
-			INSERT INTO deliveries (organization_id, id, webhook_id, event_id, event_type, created_at, updated_at, due_at, status)
-			SELECT x.org, x.id, x.hook, x.event, x.typ, x.at, x.at, x.due, x.status
+			INSERT INTO deliveries (organization_id, id, webhook_id, event_id, event_type, created_at, updated_at, due_at, status, lease)
+			-- Due times run on the database's clock (see DeliveryClaim): a
+			-- lease for as long after now() as the caller asked after the
+			-- event's time, and a pending delivery due now at the latest
+			-- (not later, if the caller's clock runs ahead).
+			SELECT x.org, x.id, x.hook, x.event, x.typ, x.at, x.at,
+				CASE WHEN $18 THEN x.due WHEN x.status = 'running' THEN now() + (x.due - x.at) ELSE least(x.due, now()) END, x.status,
+				CASE WHEN x.status = 'running' THEN 1 ELSE 0 END
 			FROM unnest($9::uuid[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::text[])
 				AS x(org, id, hook, event, typ, at, due, status)
 			JOIN ev ON ev.organization_id = x.org AND ev.id = x.event
@@ -144,7 +152,7 @@ func write(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan) (lost []int
 		UNION ALL
 		SELECT NULL::uuid, NULL::uuid, id FROM d`,
 		e.org, e.id, e.at, e.typ, e.key, e.project, e.mode, e.payload,
-		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status, e.hash)
+		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status, e.hash, callerClock)
 
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()

@@ -68,7 +68,14 @@ func (n *notifier) send() {
 // the pool, closed when it returns; callers listen again after a pause.
 // Notifications only hasten the work: polling still finds every delivery.
 func (db *DB) ListenDue(ctx context.Context, wake func()) error {
-	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
+	cfg := db.pool.Config().ConnConfig.Copy()
+	if db.listenURL != "" {
+		var err error
+		if cfg, err = pgx.ParseConfig(db.listenURL); err != nil {
+			return fmt.Errorf("postgres: listen: %w", err)
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("postgres: listen: %w", err)
 	}

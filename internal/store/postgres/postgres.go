@@ -26,14 +26,50 @@ import (
 type DB struct {
 	pool     *pgxpool.Pool
 	notifier *notifier
+	// callerClock makes the times callers pass the queue's clock, as on
+	// SQLite (see UseCallerClock); otherwise the queue runs on now().
+	callerClock bool
+	// listenURL, when set, is where ListenDue connects (see ListenOn).
+	listenURL string
 }
+
+// ListenOn makes ListenDue connect to url rather than where the pool
+// does: behind a pooler in transaction mode, notifications only arrive
+// on a direct connection to the server. Call it before ListenDue.
+func (db *DB) ListenOn(url string) { db.listenURL = url }
 
 var _ webhook.Store = (*DB)(nil)
 
 // Open connects to the database at url (a postgres:// URL or a key=value
 // string) and checks that it answers. It does not migrate.
 func Open(ctx context.Context, url string) (*DB, error) {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	// A node paused (SIGSTOP, a frozen VM) or cut off in the middle of a
+	// transaction would keep its row locks, stalling every other node
+	// that needs those rows, for as long as the pause lasts. The server
+	// ends such a session instead, and the node's work is taken over as
+	// when its leases expire. Unless the URL says otherwise, or names a
+	// query mode for a pooler (default_query_exec_mode=exec or
+	// simple_protocol), which would refuse the parameter: there, set it on
+	// the role (ALTER ROLE ... SET idle_in_transaction_session_timeout).
+	pooled := cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeExec ||
+		cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && !pooled {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "5s"
+	}
+	if pooled {
+		// Without prepared statements pgx takes each argument's type from
+		// its Go type: name the UUID ones, which it does not know.
+		cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+			conn.TypeMap().RegisterDefaultPgType(uuid.UUID{}, "uuid")
+			conn.TypeMap().RegisterDefaultPgType([]uuid.UUID{}, "_uuid")
+			return nil
+		}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
@@ -44,13 +80,30 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return &DB{pool: pool, notifier: &notifier{pool: pool}}, nil
 }
 
+// UseCallerClock makes the queue compare due times and leases with the
+// times passed in (ClaimParams.Now and the like) rather than with the
+// database's clock: for tests that need a clock they control, like the
+// conformance suite. Call it before any other method.
+func (db *DB) UseCallerClock() { db.callerClock = true }
+
+// clock is the argument for a statement's coalesce($n::timestamptz,
+// now()): NULL, so the database's clock, unless UseCallerClock was called.
+func (db *DB) clock(t time.Time) any {
+	if db.callerClock {
+		return ts(t)
+	}
+	return nil
+}
+
 // Pool returns the underlying pool, for what the Store does not cover
 // (LISTEN/NOTIFY).
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
-// Ping checks the database is reachable.
+// Ping checks the database is reachable and accepts writes: a statement
+// that writes nothing still fails on a standby or a read-only database.
 func (db *DB) Ping(ctx context.Context) error {
-	return translate(db.pool.Ping(ctx))
+	_, err := db.pool.Exec(ctx, "DELETE FROM deliveries WHERE false")
+	return translate(err)
 }
 
 // Close waits for connections in use to be returned and closes them all.
@@ -95,6 +148,8 @@ func translate(err error) error {
 			return webhook.Errorf(webhook.EInvalid, "invalid value")
 		case "53300", "57P01", "57P02", "57P03": // too many connections, shutting down
 			return webhook.Errorf(webhook.EUnavailable, "database unavailable")
+		case "53100", "25006", "58030": // disk full, read-only transaction (a standby), I/O error
+			return webhook.ErrUnwritable
 		}
 		return fmt.Errorf("postgres: %w", err)
 	}

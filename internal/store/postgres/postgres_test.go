@@ -35,6 +35,7 @@ func openSchema(t *testing.T, url string) *DB {
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	db.UseCallerClock()
 	return db
 }
 
@@ -157,7 +158,7 @@ func TestEventsCreateKeyRace(t *testing.T) {
 	// Before the pool closes, or closing it waits for this connection.
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
 	first := newEv(org, "race")
-	if _, err := eventsCreate(ctx, tx, []*webhook.Event{first}, webhook.Lease{}); err != nil {
+	if _, err := eventsCreate(ctx, tx, []*webhook.Event{first}, webhook.Lease{}, true); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -237,13 +238,13 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 	var outs []webhook.Outcome
 	for _, tk := range tasks {
 		d := tk.Delivery
-		outs = append(outs, webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{
+		outs = append(outs, webhook.Outcome{Status: webhook.DeliveryFailed, Lease: d.Lease, Attempt: webhook.Attempt{
 			ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID,
 			CreatedAt: t0, Number: 1, Kind: webhook.KindStandard, TargetURL: "https://example.com",
 			StatusCode: 500, ResponseBody: "bad\x00bytes\xff",
 		}})
 	}
-	if err := db.DeliveryComplete(ctx, outs); err != nil {
+	if _, err := db.DeliveryComplete(ctx, outs); err != nil {
 		t.Fatal(err)
 	}
 	as, err := db.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: org, WebhookID: kept.ID, Limit: 10})

@@ -16,7 +16,7 @@ const (
 	eventColumns = `organization_id, id, created_at, event_type, idempotency_key, project_name,
 		environment_mode, payload, content_hash`
 	deliveryColumns = `organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at,
-		attempts, last_status_code, last_error, event_type`
+		attempts, last_status_code, last_error, event_type, lease`
 	attemptColumns = `organization_id, id, delivery_id, webhook_id, event_id, created_at, number, kind,
 		target_url, status_code, response_body, duration_us, error`
 )
@@ -55,7 +55,7 @@ type deliveryRow struct {
 
 func (r *deliveryRow) dest() []any {
 	return []any{&r.d.OrganizationID, &r.d.ID, &r.d.WebhookID, &r.d.EventID, &r.created, &r.updated, &r.d.Status,
-		&r.due, &r.d.Attempts, &r.d.LastStatusCode, &r.d.LastError, &r.d.EventType}
+		&r.due, &r.d.Attempts, &r.d.LastStatusCode, &r.d.LastError, &r.d.EventType, &r.d.Lease}
 }
 
 func (r *deliveryRow) delivery() *webhook.Delivery {
@@ -149,14 +149,14 @@ var (
 )
 
 const (
-	deliveryParams = 9
+	deliveryParams = 10
 	eventParams    = 9
 )
 
 func init() {
 	for _, n := range deliveryChunks {
 		deliveryInserts[n] = `INSERT INTO deliveries (` + deliveryColumns + `) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?), `, n), ", ")
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?, ?), `, n), ", ")
 		eventInserts[n] = `INSERT INTO events (` + eventColumns + `) VALUES ` +
 			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
 	}
@@ -179,7 +179,7 @@ func writeIntake(ctx context.Context, tx *txn, plan *webhook.IntakePlan) error {
 			ev.ProjectName, ev.EnvironmentMode, []byte(ev.Payload), ev.ContentHash)
 		for _, d := range pe.Deliveries {
 			deliveries = append(deliveries, d.OrganizationID, d.ID, d.WebhookID, d.EventID, micros(d.CreatedAt),
-				micros(d.UpdatedAt), d.Status, micros(d.DueAt), d.EventType)
+				micros(d.UpdatedAt), d.Status, micros(d.DueAt), d.EventType, d.Lease)
 		}
 	}
 	if err := insertChunks(ctx, tx, eventInserts, eventParams, events); err != nil {
@@ -223,7 +223,7 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 			}
 		}
 		args = append(args, p.Limit)
-		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'running', due_at = ?, updated_at = ?
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'running', due_at = ?, updated_at = ?, lease = lease + 1
 			WHERE (organization_id, id) IN (
 				SELECT organization_id, id FROM deliveries
 				WHERE status IN ('pending', 'running') AND due_at <= ?`+exclude+`
@@ -284,29 +284,38 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 }
 
 // DeliveryComplete records attempts and applies their outcomes.
-func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) error {
+func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
 	for _, o := range outcomes {
 		switch o.Status {
 		case webhook.DeliverySucceeded, webhook.DeliveryFailed:
 		case webhook.DeliveryPending:
 			if o.NextAttemptAt.IsZero() {
-				return webhook.Errorf(webhook.EInvalid, "a pending outcome needs NextAttemptAt")
+				return nil, webhook.Errorf(webhook.EInvalid, "a pending outcome needs NextAttemptAt")
 			}
 		default:
-			return webhook.Errorf(webhook.EInvalid, "%q is not an outcome status", o.Status)
+			return nil, webhook.Errorf(webhook.EInvalid, "%q is not an outcome status", o.Status)
 		}
 	}
-	return db.transactLazy(ctx, func(tx *txn) error {
+	var stale []webhook.DeliveryRef
+	err := db.transactLazy(ctx, func(tx *txn) error {
+		stale = stale[:0]
+		rest := outcomes
 		for _, n := range deliveryChunks {
-			for len(outcomes) >= n {
-				if err := complete(ctx, tx, outcomes[:n]); err != nil {
+			for len(rest) >= n {
+				s, err := complete(ctx, tx, rest[:n])
+				if err != nil {
 					return err
 				}
-				outcomes = outcomes[n:]
+				stale = append(stale, s...)
+				rest = rest[n:]
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return stale, nil
 }
 
 // Outcomes are written in chunks (of deliveryChunks sizes, so the
@@ -322,11 +331,12 @@ const attemptParams = 13
 
 func init() {
 	for _, n := range deliveryChunks {
-		completeUpdates[n] = `WITH v(org, id, status, due, attempts, code, err, updated) AS (VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ") + `)
+		completeUpdates[n] = `WITH v(org, id, status, due, attempts, code, err, updated, lease) AS (VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ") + `)
 			UPDATE deliveries SET status = v.status, due_at = coalesce(v.due, deliveries.due_at), attempts = v.attempts,
 				last_status_code = v.code, last_error = v.err, updated_at = v.updated
 			FROM v WHERE deliveries.organization_id = v.org AND deliveries.id = v.id
+				AND deliveries.status = 'running' AND deliveries.lease = v.lease
 			RETURNING deliveries.id, deliveries.webhook_id, deliveries.event_id`
 		attemptInserts[n] = `INSERT INTO attempts (` + attemptColumns + `) VALUES ` +
 			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
@@ -344,7 +354,9 @@ type webhookChange struct {
 	disable   *webhook.Outcome
 }
 
-func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) error {
+// complete applies one chunk of outcomes and returns those whose lease
+// was gone (see webhook.Store.DeliveryComplete).
+func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
 	args := make([]any, 0, attemptParams*len(outcomes))
 	for _, o := range outcomes {
 		a := o.Attempt
@@ -353,7 +365,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) error {
 			due = micros(o.NextAttemptAt)
 		}
 		args = append(args, a.OrganizationID, a.DeliveryID, o.Status, due, a.Number, a.StatusCode, a.Error,
-			micros(a.CreatedAt.Add(a.Duration)))
+			micros(a.CreatedAt.Add(a.Duration)), o.Lease)
 	}
 	// The webhook and event ids come from the stored delivery, not the
 	// caller, so an outcome can only ever touch its own delivery's rows.
@@ -361,21 +373,22 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) error {
 	found := make(map[uuid.UUID]stored, len(outcomes))
 	rows, err := tx.QueryContext(ctx, completeUpdates[len(outcomes)], args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for rows.Next() {
 		var id uuid.UUID
 		var st stored
 		if err := rows.Scan(&id, &st.webhookID, &st.eventID); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		found[id] = st
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
+	var stale []webhook.DeliveryRef
 
 	args = args[:0]
 	changes := map[uuid.UUID]*webhookChange{}
@@ -384,13 +397,15 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) error {
 		a := o.Attempt
 		st, ok := found[a.DeliveryID]
 		if !ok {
-			// The webhook was deleted while the attempt ran, taking the
-			// delivery with it: there is nothing left to record against.
+			// Its lease was taken over, or the webhook was deleted while
+			// the attempt ran, taking the delivery with it: there is
+			// nothing left to record against.
+			stale = append(stale, webhook.DeliveryRef{OrganizationID: a.OrganizationID, ID: a.DeliveryID, Lease: o.Lease})
 			continue
 		}
 		if a.ID == uuid.Nil {
 			if a.ID, err = uuid.NewV7(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		args = append(args, a.OrganizationID, a.ID, a.DeliveryID, st.webhookID, st.eventID, micros(a.CreatedAt), a.Number, a.Kind,
@@ -413,22 +428,22 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) error {
 	}
 	if n := len(args) / attemptParams; n == len(outcomes) {
 		if _, err := tx.ExecContext(ctx, attemptInserts[n], args...); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		// Some deliveries were gone: rare enough to go one by one.
 		for ; len(args) > 0; args = args[attemptParams:] {
 			if _, err := tx.ExecContext(ctx, attemptInserts[1], args[:attemptParams]...); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	for _, id := range order {
 		if err := changeWebhook(ctx, tx, id, changes[id]); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return stale, nil
 }
 
 func changeWebhook(ctx context.Context, tx *txn, id uuid.UUID, c *webhookChange) error {
@@ -468,18 +483,53 @@ func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, du
 	}
 	return db.transactLazy(ctx, func(tx *txn) error {
 		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 'pending', due_at = ?
-			WHERE organization_id = ? AND id = ? AND status = 'running'`)
+			WHERE organization_id = ? AND id = ? AND status = 'running' AND lease = ?`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, ref := range ids {
-			if _, err := stmt.ExecContext(ctx, micros(dueAt), ref.OrganizationID, ref.ID); err != nil {
+			if _, err := stmt.ExecContext(ctx, micros(dueAt), ref.OrganizationID, ref.ID, ref.Lease); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// DeliveryRenew extends each lease still held, one statement per delivery
+// in one write transaction (SQLite has one writer: the batch costs one
+// commit).
+func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webhook.DeliveryRef, error) {
+	var lost []webhook.DeliveryRef
+	if len(p.Refs) == 0 {
+		return lost, nil
+	}
+	err := db.transactLazy(ctx, func(tx *txn) error {
+		lost = lost[:0]
+		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET due_at = ?
+			WHERE organization_id = ? AND id = ? AND status = 'running' AND lease = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, ref := range p.Refs {
+			res, err := stmt.ExecContext(ctx, micros(p.LeaseUntil), ref.OrganizationID, ref.ID, ref.Lease)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				lost = append(lost, ref)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lost, nil
 }
 
 // DeliveryRetry makes a delivery that is not running due now.

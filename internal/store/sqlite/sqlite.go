@@ -203,7 +203,9 @@ func (db *DB) Close() error {
 
 // Ping checks both pools can reach the file.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.write.PingContext(ctx); err != nil {
+	// A statement that writes nothing still needs a write transaction, so
+	// a read-only file fails here rather than on the first event.
+	if _, err := db.write.ExecContext(ctx, "DELETE FROM deliveries WHERE 0"); err != nil {
 		return translate(err)
 	}
 	return translate(db.read.PingContext(ctx))
@@ -320,6 +322,10 @@ func translate(err error) error {
 			return webhook.Errorf(webhook.ENotFound, "a referenced row does not exist")
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_SNAPSHOT, sqlite3.SQLITE_BUSY_TIMEOUT, sqlite3.SQLITE_LOCKED:
 			return &webhook.Error{Code: webhook.EUnavailable, Message: "the database is busy, try again"}
+		}
+		switch se.Code() & 0xff { // the primary code, whatever the extended one
+		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+			return webhook.ErrUnwritable
 		}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

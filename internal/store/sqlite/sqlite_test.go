@@ -138,9 +138,9 @@ func TestWebhookDeleteLongHistory(t *testing.T) {
 	for i, tk := range tasks {
 		outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Attempt: webhook.Attempt{OrganizationID: org,
 			WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID, CreatedAt: at, Number: 1,
-			Kind: webhook.KindStandard, StatusCode: 200}}
+			Kind: webhook.KindStandard, StatusCode: 200}, Lease: tk.Delivery.Lease}
 	}
-	if err := db.DeliveryComplete(ctx, outcomes); err != nil {
+	if _, err := db.DeliveryComplete(ctx, outcomes); err != nil {
 		t.Fatal(err)
 	}
 

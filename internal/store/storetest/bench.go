@@ -105,13 +105,13 @@ func benchClaimComplete(b *testing.B, s webhook.Store, n int) {
 		outcomes := make([]webhook.Outcome, len(tasks))
 		for i, t := range tasks {
 			d := &t.Delivery
-			outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Attempt: webhook.Attempt{
+			outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: d.Lease, Attempt: webhook.Attempt{
 				ID: uuid.Must(uuid.NewV7()), OrganizationID: d.OrganizationID, WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID,
 				CreatedAt: now, Number: d.Attempts + 1, Kind: webhook.KindStandard, TargetURL: "https://example.com/hook",
 				StatusCode: 200, ResponseBody: `{"ok":true}`, Duration: 3 * time.Millisecond,
 			}}
 		}
-		if err := s.DeliveryComplete(ctx, outcomes); err != nil {
+		if _, err := s.DeliveryComplete(ctx, outcomes); err != nil {
 			b.Fatalf("DeliveryComplete: %v", err)
 		}
 	}
@@ -146,13 +146,13 @@ func benchAttemptStats(b *testing.B, s webhook.Store, n int) {
 			if k%10 == 0 {
 				status = 503
 			}
-			outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Attempt: webhook.Attempt{
+			outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: d.Lease, Attempt: webhook.Attempt{
 				ID: uuid.Must(uuid.NewV7()), OrganizationID: d.OrganizationID, WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID,
 				CreatedAt: now.Add(-week * time.Duration(k) / time.Duration(n)), Number: 1, Kind: webhook.KindStandard,
 				TargetURL: "https://example.com/hook", StatusCode: status, ResponseBody: `{"ok":true}`, Duration: time.Duration(k%997) * time.Millisecond,
 			}}
 		}
-		if err := s.DeliveryComplete(ctx, outcomes); err != nil {
+		if _, err := s.DeliveryComplete(ctx, outcomes); err != nil {
 			b.Fatalf("DeliveryComplete: %v", err)
 		}
 		done += batch

@@ -62,6 +62,9 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
 		{"DeliveryRelease", testDeliveryRelease},
+		{"LeaseStaleOutcome", testLeaseStaleOutcome},
+		{"LeaseSucceededNeverReopens", testLeaseSucceededNeverReopens},
+		{"LeaseRenew", testLeaseRenew},
 		{"DeliveryRetry", testDeliveryRetry},
 		{"DeliveryRecover", testDeliveryRecover},
 		{"DeliveryRecoverConcurrent", testDeliveryRecoverConcurrent},
@@ -222,10 +225,33 @@ func newAttempt(t *testing.T, d *webhook.Delivery, number, status int, at time.T
 	return a
 }
 
+// complete stores outcomes as their delivery's lease holder would: an
+// outcome without a Lease gets the delivery's current one. It fails t if
+// an outcome of a delivery that exists is stale.
 func complete(t *testing.T, s webhook.Store, outcomes ...webhook.Outcome) {
 	t.Helper()
-	if err := s.DeliveryComplete(context.Background(), outcomes); err != nil {
+	gone := map[uuid.UUID]bool{}
+	for i, o := range outcomes {
+		if o.Lease == 0 {
+			a := o.Attempt
+			d, err := s.DeliveryGet(context.Background(), a.OrganizationID, a.WebhookID, a.DeliveryID)
+			if webhook.ErrorCode(err) == webhook.ENotFound {
+				gone[a.DeliveryID] = true
+				continue
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			outcomes[i].Lease = d.Lease
+		}
+	}
+	stale, err := s.DeliveryComplete(context.Background(), outcomes)
+	if err != nil {
 		t.Fatalf("DeliveryComplete: %v", err)
+	}
+	for _, r := range stale {
+		if !gone[r.ID] {
+			t.Fatalf("DeliveryComplete: the outcome of %s is stale", r.ID)
+		}
 	}
 }
 
@@ -1079,7 +1105,7 @@ func testDeliveryClaim(t *testing.T, s webhook.Store) {
 		wantEqual(t, "Task.Delivery", tk.Delivery, webhook.Delivery{
 			ID: tk.Delivery.ID, OrganizationID: org, WebhookID: w.ID, EventID: ev.ID,
 			CreatedAt: ev.CreatedAt, UpdatedAt: now, Status: webhook.DeliveryRunning,
-			DueAt: lease, EventType: ev.Type,
+			DueAt: lease, EventType: ev.Type, Lease: 1,
 		})
 		d := getDelivery(t, s, org, w.ID, tk.Delivery.ID)
 		wantEqual(t, "stored claimed delivery", *d, tk.Delivery)
@@ -1427,10 +1453,7 @@ func testDeliveryRelease(t *testing.T, s webhook.Store) {
 		t.Fatalf("claimed %d, want 2", len(tasks))
 	}
 	due := base.Add(time.Minute)
-	refs := []webhook.DeliveryRef{
-		{OrganizationID: org, ID: tasks[0].Delivery.ID},
-		{OrganizationID: org, ID: tasks[1].Delivery.ID},
-	}
+	refs := []webhook.DeliveryRef{tasks[0].Ref(), tasks[1].Ref()}
 	if err := s.DeliveryRelease(context.Background(), refs, due); err != nil {
 		t.Fatal(err)
 	}
@@ -1441,10 +1464,12 @@ func testDeliveryRelease(t *testing.T, s webhook.Store) {
 		}
 		wantTime(t, "DueAt", d.DueAt, due)
 	}
-	if got := claim(t, s, webhook.ClaimParams{Now: due, LeaseUntil: due.Add(time.Hour), Limit: 10}); len(got) != 2 {
-		t.Fatalf("claimed %d released deliveries, want 2", len(got))
+	tasks = claim(t, s, webhook.ClaimParams{Now: due, LeaseUntil: due.Add(time.Hour), Limit: 10})
+	if len(tasks) != 2 {
+		t.Fatalf("claimed %d released deliveries, want 2", len(tasks))
 	}
 	// Another organization cannot release them.
+	refs[0] = tasks[0].Ref()
 	refs[0].OrganizationID = newID(t)
 	if err := s.DeliveryRelease(context.Background(), refs[:1], due); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/internal/store/postgres"
+)
+
+// faultProxy is a TCP proxy on loopback that can slow every chunk down,
+// reset the connections through it, and cut them off for a while.
+type faultProxy struct {
+	ln       net.Listener
+	upstream string
+	latency  atomic.Int64 // nanoseconds added before each chunk
+	mu       sync.Mutex
+	cut      bool
+	conns    map[net.Conn]bool
+}
+
+func newFaultProxy(t *testing.T, upstream string) *faultProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &faultProxy{ln: ln, upstream: upstream, conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { ln.Close(); p.reset() })
+	go p.serve()
+	return p
+}
+
+func (p *faultProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		cut := p.cut
+		p.mu.Unlock()
+		if cut {
+			c.Close()
+			continue
+		}
+		go p.pipe(c)
+	}
+}
+
+func (p *faultProxy) pipe(client net.Conn) {
+	server, err := net.Dial("tcp", p.upstream)
+	if err != nil {
+		client.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[client], p.conns[server] = true, true
+	p.mu.Unlock()
+	copy := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				time.Sleep(time.Duration(p.latency.Load()))
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		dst.Close()
+		src.Close()
+	}
+	go copy(server, client)
+	copy(client, server)
+	p.mu.Lock()
+	delete(p.conns, client)
+	delete(p.conns, server)
+	p.mu.Unlock()
+}
+
+// reset closes every connection through the proxy (RST where the kernel
+// has unread data).
+func (p *faultProxy) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		c.Close()
+	}
+}
+
+// partition cuts every connection and refuses new ones until heal.
+func (p *faultProxy) partition() {
+	p.mu.Lock()
+	p.cut = true
+	p.mu.Unlock()
+	p.reset()
+}
+
+func (p *faultProxy) heal() {
+	p.mu.Lock()
+	p.cut = false
+	p.mu.Unlock()
+}
+
+// through returns dbURL with its host replaced by the proxy's.
+func (p *faultProxy) through(t *testing.T, dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.ln.Addr().String()
+	return u.String()
+}
+
+// TestDatabaseFaults runs two nodes under load, one of them reaching
+// PostgreSQL through a proxy that adds latency, resets connections, then
+// cuts the node off for longer than a lease: no accepted event is lost,
+// the cut-off node's deliveries are taken over, and the duplicates this
+// causes are counted.
+func TestDatabaseFaults(t *testing.T) {
+	dbURL := postgres.TestURL(t)
+	u, _ := url.Parse(dbURL)
+	proxy := newFaultProxy(t, u.Host)
+	tg := newTarget(t)
+	tg.delay = 200 * time.Millisecond
+	a := startServer(t, faultEnv(dbURL, map[string]string{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK": "32"}))
+	b := startServer(t, faultEnv(proxy.through(t, dbURL), map[string]string{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK": "32"}))
+	o := newOrg(t, a, dbURL)
+	o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/crash", "events": []string{"DEPLOYMENT_STARTED"}})
+
+	stop := make(chan struct{})
+	var n atomic.Int64
+	done := pour(t, o, func() []string { return []string{a.URL, b.URL} }, 100*time.Millisecond, stop, &n)
+	waitFor(t, 60*time.Second, "100 accepted events", func() bool { return n.Load() >= 100 })
+
+	proxy.latency.Store(int64(20 * time.Millisecond))
+	mark := n.Load()
+	waitFor(t, 60*time.Second, "events with latency", func() bool { return n.Load() >= mark+100 })
+	proxy.latency.Store(0)
+	for range 3 {
+		proxy.reset()
+		mark = n.Load()
+		waitFor(t, 60*time.Second, "events after a reset", func() bool { return n.Load() >= mark+30 })
+	}
+	received := len(tg.got("/crash"))
+	proxy.partition()
+	time.Sleep(15 * time.Second) // past the 11 s lease
+	proxy.heal()
+	if len(tg.got("/crash")) <= received {
+		t.Fatal("nothing was delivered while one node was cut off")
+	}
+	mark = n.Load()
+	waitFor(t, 60*time.Second, "events after the partition healed", func() bool { return n.Load() >= mark+100 })
+	close(stop)
+	ids := done()
+	waitAllDelivered(t, tg, ids, 90*time.Second)
+	checkDeliveryLog(t, dbURL)
+	most, dups := maxCopies(tg)
+	t.Logf("latency, resets and a 15 s partition of one node: %d events accepted, all delivered; %d duplicate deliveries (%.2f%%), at most %d copies of one",
+		len(ids), dups, 100*float64(dups)/float64(len(ids)), most)
+}

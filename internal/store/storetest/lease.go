@@ -1,0 +1,172 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// Leases are fenced: every claim gives the delivery a new Lease, and an
+// outcome, renewal or release made under an older one changes nothing.
+// These tests play two workers, A whose lease expired (paused, cut off)
+// and B which took the delivery over.
+
+// takeOver makes one delivery, leases it to A, lets the lease expire and
+// leases it to B.
+func takeOver(t *testing.T, s webhook.Store) (a, b *webhook.Task) {
+	t.Helper()
+	as := []*webhook.Task{leaseOne(t, s)}
+	if got := claim(t, s, webhook.ClaimParams{Now: base.Add(59 * time.Second), LeaseUntil: base.Add(2 * time.Minute), Limit: 10}); len(got) != 0 {
+		t.Fatalf("claimed %d deliveries while A's lease runs, want 0", len(got))
+	}
+	bs := claim(t, s, webhook.ClaimParams{Now: base.Add(61 * time.Second), LeaseUntil: base.Add(2 * time.Minute), Limit: 10})
+	if len(bs) != 1 || bs[0].Delivery.ID != as[0].Delivery.ID {
+		t.Fatalf("B claimed %d deliveries after A's lease expired, want A's", len(bs))
+	}
+	if bs[0].Delivery.Lease == as[0].Delivery.Lease {
+		t.Fatalf("B's lease token = A's (%d): a claim must change it", bs[0].Delivery.Lease)
+	}
+	return as[0], bs[0]
+}
+
+// leaseOne makes one delivery and leases it from base for a minute.
+func leaseOne(t *testing.T, s webhook.Store) *webhook.Task {
+	t.Helper()
+	org := newID(t)
+	createWebhook(t, s, newWebhook(t, org))
+	deliver(t, s, org, base)
+	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 10})
+	if len(tasks) != 1 {
+		t.Fatalf("claimed %d deliveries, want 1", len(tasks))
+	}
+	return tasks[0]
+}
+
+func outcomeOf(t *testing.T, tk *webhook.Task, status int, at time.Time) webhook.Outcome {
+	t.Helper()
+	o := webhook.Outcome{Attempt: newAttempt(t, &tk.Delivery, tk.Delivery.Attempts+1, status, at), Lease: tk.Delivery.Lease}
+	switch {
+	case status >= 200 && status < 300:
+		o.Status = webhook.DeliverySucceeded
+	default:
+		o.Status, o.NextAttemptAt = webhook.DeliveryPending, at.Add(time.Minute)
+	}
+	return o
+}
+
+// completeStale stores o and fails t unless it comes back stale.
+func completeStale(t *testing.T, s webhook.Store, o webhook.Outcome) {
+	t.Helper()
+	stale, err := s.DeliveryComplete(context.Background(), []webhook.Outcome{o})
+	if err != nil {
+		t.Fatalf("DeliveryComplete: %v", err)
+	}
+	if len(stale) != 1 || stale[0].ID != o.Attempt.DeliveryID || stale[0].Lease != o.Lease {
+		t.Fatalf("stale = %+v, want the outcome's delivery and lease", stale)
+	}
+}
+
+func attemptCount(t *testing.T, s webhook.Store, tk *webhook.Task) int {
+	t.Helper()
+	as, err := s.AttemptList(context.Background(), webhook.AttemptListParams{
+		OrganizationID: tk.Delivery.OrganizationID, WebhookID: tk.Delivery.WebhookID, DeliveryID: tk.Delivery.ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(as)
+}
+
+// A's late "timed out" outcome, written while B holds the lease, is
+// dropped: no attempt in the log, B's lease untouched; B's outcome counts.
+func testLeaseStaleOutcome(t *testing.T, s webhook.Store) {
+	a, b := takeOver(t, s)
+	completeStale(t, s, outcomeOf(t, a, 0, base.Add(62*time.Second)))
+	d := getDelivery(t, s, b.Delivery.OrganizationID, b.Delivery.WebhookID, b.Delivery.ID)
+	if d.Status != webhook.DeliveryRunning || d.Attempts != 0 || d.Lease != b.Delivery.Lease {
+		t.Fatalf("after A's stale outcome: status %s, attempts %d, lease %d; want running, 0, B's %d",
+			d.Status, d.Attempts, d.Lease, b.Delivery.Lease)
+	}
+	if n := attemptCount(t, s, b); n != 0 {
+		t.Fatalf("%d attempts in the log after a stale outcome, want 0", n)
+	}
+	complete(t, s, outcomeOf(t, b, 200, base.Add(63*time.Second)))
+	if n := attemptCount(t, s, b); n != 1 {
+		t.Fatalf("%d attempts in the log after B's outcome, want 1", n)
+	}
+}
+
+// Once B's success is stored, nothing A does reopens the delivery: not an
+// outcome, a release, or a renewal; and it is never claimed again.
+func testLeaseSucceededNeverReopens(t *testing.T, s webhook.Store) {
+	a, b := takeOver(t, s)
+	complete(t, s, outcomeOf(t, b, 200, base.Add(62*time.Second)))
+	completeStale(t, s, outcomeOf(t, a, 503, base.Add(63*time.Second)))
+	// Even B, writing the same outcome twice, does not count it twice.
+	completeStale(t, s, outcomeOf(t, b, 200, base.Add(64*time.Second)))
+	ctx := context.Background()
+	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{a.Ref(), b.Ref()}, base); err != nil {
+		t.Fatal(err)
+	}
+	lost, err := s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{a.Ref(), b.Ref()},
+		Now: base.Add(65 * time.Second), LeaseUntil: base.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) != 2 {
+		t.Fatalf("renewing a finished delivery: %d of 2 lost, want both", len(lost))
+	}
+	d := getDelivery(t, s, b.Delivery.OrganizationID, b.Delivery.WebhookID, b.Delivery.ID)
+	if d.Status != webhook.DeliverySucceeded || d.Attempts != 1 {
+		t.Fatalf("after late writes: status %s, attempts %d; want succeeded, 1", d.Status, d.Attempts)
+	}
+	if n := attemptCount(t, s, b); n != 1 {
+		t.Fatalf("%d attempts in the log, want 1", n)
+	}
+	if got := claim(t, s, webhook.ClaimParams{Now: base.Add(48 * time.Hour), LeaseUntil: base.Add(49 * time.Hour), Limit: 10}); len(got) != 0 {
+		t.Fatalf("claimed %d deliveries after a success, want 0", len(got))
+	}
+}
+
+// A renewed lease runs on from the renewal; a lease not renewed expires
+// and the delivery is claimable, after which its old holder's renewal and
+// release fail.
+func testLeaseRenew(t *testing.T, s webhook.Store) {
+	held := []*webhook.Task{leaseOne(t, s)}
+	org := held[0].Delivery.OrganizationID
+	ctx := context.Background()
+	renew := func(tk *webhook.Task, at time.Time) []webhook.DeliveryRef {
+		t.Helper()
+		lost, err := s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{tk.Ref()}, Now: at, LeaseUntil: at.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lost
+	}
+	if lost := renew(held[0], base.Add(50*time.Second)); len(lost) != 0 {
+		t.Fatalf("renewing a lease held: lost %v", lost)
+	}
+	d := getDelivery(t, s, org, held[0].Delivery.WebhookID, held[0].Delivery.ID)
+	if !d.DueAt.Equal(base.Add(110*time.Second)) || d.Lease != held[0].Delivery.Lease {
+		t.Fatalf("after renewal: lease ends %s (token %d), want %s (token %d)", d.DueAt, d.Lease, base.Add(110*time.Second), held[0].Delivery.Lease)
+	}
+	if got := claim(t, s, webhook.ClaimParams{Now: base.Add(100 * time.Second), LeaseUntil: base.Add(time.Hour), Limit: 10}); len(got) != 0 {
+		t.Fatalf("claimed %d deliveries whose lease was renewed, want 0", len(got))
+	}
+	next := claim(t, s, webhook.ClaimParams{Now: base.Add(111 * time.Second), LeaseUntil: base.Add(time.Hour), Limit: 10})
+	if len(next) != 1 {
+		t.Fatalf("claimed %d deliveries once the renewed lease expired, want 1", len(next))
+	}
+	if lost := renew(held[0], base.Add(112*time.Second)); len(lost) != 1 {
+		t.Fatalf("renewing a lease taken over: lost %d, want 1", len(lost))
+	}
+	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{held[0].Ref()}, base); err != nil {
+		t.Fatal(err)
+	}
+	d = getDelivery(t, s, org, held[0].Delivery.WebhookID, held[0].Delivery.ID)
+	if d.Status != webhook.DeliveryRunning || d.Lease != next[0].Delivery.Lease || !d.DueAt.Equal(base.Add(time.Hour)) {
+		t.Fatalf("after the old holder's release: %s, token %d, due %s; want still running under token %d until %s",
+			d.Status, d.Lease, d.DueAt, next[0].Delivery.Lease, base.Add(time.Hour))
+	}
+}
