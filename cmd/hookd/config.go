@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -40,6 +41,8 @@ type config struct {
 	AllowedTargetCIDRs    []netip.Prefix
 	Retention             time.Duration
 	PprofAddr             string
+	// OTLPTracesURL is where spans are sent over OTLP/HTTP; empty: off.
+	OTLPTracesURL string
 
 	// Abuse limits; a zero rate or count is no limit.
 	ReadTimeout       time.Duration
@@ -88,6 +91,8 @@ var variables = []variable{
 	{"HOOKD_MAX_WEBHOOKS_PER_ORG", "100", "webhooks an organization may have (409 past it); `0`: no limit"},
 	{"HOOKD_PPROF_ADDR", "", "serve pprof on this address (e.g. `127.0.0.1:6060`); off when empty"},
 	{"HOOKD_ENCRYPTION_KEY", "", "keys encrypting webhook secrets at rest: base64 of 32 bytes (`openssl rand -base64 32`), comma-separated, newest first; `HOOKD_ENCRYPTION_KEY_FILE` reads them from a file. Unset: SQLite creates `PATH.key` beside the database; PostgreSQL refuses to start"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "send OpenTelemetry traces over OTLP/HTTP to this collector (e.g. `http://127.0.0.1:4318`, spans go to `/v1/traces`); off when empty. The exporter's other `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, TLS) and `OTEL_SERVICE_NAME` apply"},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "the full OTLP/HTTP traces URL, instead of `OTEL_EXPORTER_OTLP_ENDPOINT` (e.g. `http://127.0.0.1:4318/v1/traces`)"},
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
@@ -193,6 +198,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			return nil, fail("HOOKD_ALLOWED_TARGET_CIDRS", err)
 		}
 	}
+	if c.OTLPTracesURL, err = otlpTracesURL(get); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return nil, fail("HOOKD_DATABASE_URL", fmt.Errorf("must start with sqlite: or postgres://"))
 	}
@@ -213,4 +221,22 @@ func secretValue(getenv func(string) string, name string) (string, error) {
 		return "", fmt.Errorf("%s_FILE: %w", name, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// otlpTracesURL is the URL spans are posted to, following OpenTelemetry's
+// rules: the traces endpoint as it is, or the general one plus /v1/traces.
+func otlpTracesURL(get func(string) string) (string, error) {
+	name, u := "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	if u == "" {
+		name, u = "OTEL_EXPORTER_OTLP_ENDPOINT", get("OTEL_EXPORTER_OTLP_ENDPOINT")
+		if u == "" {
+			return "", nil
+		}
+		u = strings.TrimRight(u, "/") + "/v1/traces"
+	}
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+		return "", fmt.Errorf("%s: must be an http:// or https:// URL, not %q", name, get(name))
+	}
+	return u, nil
 }

@@ -16,7 +16,7 @@ func TestREADMEConfigurationTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile("(?m)^\\| `(HOOKD_[A-Z0-9_]+)` \\| (`([^`]*)`)? ?\\|")
+	row := regexp.MustCompile("(?m)^\\| `((?:HOOKD|OTEL)_[A-Z0-9_]+)` \\| (`([^`]*)`)? ?\\|")
 	documented := map[string]string{}
 	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
 		documented[m[1]] = m[3]
@@ -42,22 +42,24 @@ func TestREADMEConfigurationTable(t *testing.T) {
 
 func TestLoadConfigErrors(t *testing.T) {
 	cases := map[string]string{
-		"HOOKD_LOG_FORMAT":               "xml",
-		"HOOKD_ROLE":                     "worker",
-		"HOOKD_LOG_LEVEL":                "loud",
-		"HOOKD_DELIVERY_TIMEOUT":         "soon",
-		"HOOKD_RETRY_SCHEDULE":           "0s,-5s",
-		"HOOKD_MAX_INFLIGHT_PER_WEBHOOK": "0",
-		"HOOKD_ALLOWED_TARGET_CIDRS":     "127.0.0.0/33",
-		"HOOKD_DATABASE_URL":             "mysql://x",
-		"HOOKD_RETENTION":                "-1h",
-		"HOOKD_SECRET_ROTATION_GRACE":    "-1s",
-		"HOOKD_READ_TIMEOUT":             "0s",
-		"HOOKD_API_RATE":                 "-1",
-		"HOOKD_INTAKE_RATE":              "fast",
-		"HOOKD_API_BURST":                "0",
-		"HOOKD_INTAKE_BURST":             "1.5",
-		"HOOKD_MAX_WEBHOOKS_PER_ORG":     "-1",
+		"HOOKD_LOG_FORMAT":                   "xml",
+		"HOOKD_ROLE":                         "worker",
+		"HOOKD_LOG_LEVEL":                    "loud",
+		"HOOKD_DELIVERY_TIMEOUT":             "soon",
+		"HOOKD_RETRY_SCHEDULE":               "0s,-5s",
+		"HOOKD_MAX_INFLIGHT_PER_WEBHOOK":     "0",
+		"HOOKD_ALLOWED_TARGET_CIDRS":         "127.0.0.0/33",
+		"HOOKD_DATABASE_URL":                 "mysql://x",
+		"HOOKD_RETENTION":                    "-1h",
+		"HOOKD_SECRET_ROTATION_GRACE":        "-1s",
+		"HOOKD_READ_TIMEOUT":                 "0s",
+		"HOOKD_API_RATE":                     "-1",
+		"HOOKD_INTAKE_RATE":                  "fast",
+		"HOOKD_API_BURST":                    "0",
+		"HOOKD_INTAKE_BURST":                 "1.5",
+		"HOOKD_MAX_WEBHOOKS_PER_ORG":         "-1",
+		"OTEL_EXPORTER_OTLP_ENDPOINT":        "collector:4318",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "ftp://collector/v1/traces",
 	}
 	for name, value := range cases {
 		_, err := loadConfig(func(k string) string {
@@ -96,5 +98,26 @@ func TestLoadConfigErrors(t *testing.T) {
 	})
 	if err != nil || off.APIRate != 0 || off.IntakeRate != 0 || off.MaxWebhooksPerOrg != 0 {
 		t.Errorf("limits off: %v %+v", err, off)
+	}
+}
+
+// The OTLP URL follows OpenTelemetry's rules: the traces endpoint as it is,
+// or the general endpoint plus /v1/traces.
+func TestOTLPTracesURL(t *testing.T) {
+	cases := []struct{ endpoint, traces, want string }{
+		{"", "", ""},
+		{"http://collector:4318", "", "http://collector:4318/v1/traces"},
+		{"https://collector:4318/", "", "https://collector:4318/v1/traces"},
+		{"http://collector:4318", "http://other:4318/custom", "http://other:4318/custom"},
+	}
+	for _, c := range cases {
+		cfg, err := loadConfig(func(k string) string {
+			return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": c.endpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": c.traces}[k]
+		})
+		if err != nil {
+			t.Errorf("%q, %q: %v", c.endpoint, c.traces, err)
+		} else if cfg.OTLPTracesURL != c.want {
+			t.Errorf("%q, %q: %q, want %q", c.endpoint, c.traces, cfg.OTLPTracesURL, c.want)
+		}
 	}
 }

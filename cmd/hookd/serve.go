@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
 
 	"github.com/hookd/hookd/internal/api"
 	"github.com/hookd/hookd/internal/auth"
@@ -23,12 +24,17 @@ import (
 	"github.com/hookd/hookd/internal/intake"
 	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/tracing"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
 // shutdownTimeout bounds a graceful stop: in-flight API requests first,
 // then in-flight deliveries (each bounded by the delivery timeout).
 const shutdownTimeout = 10 * time.Second
+
+// traceFlushTimeout bounds sending the last spans once everything else
+// has stopped (a collector that is down must not hold the stop up).
+const traceFlushTimeout = 5 * time.Second
 
 // The HTTP server's bounds besides HOOKD_READ_TIMEOUT.
 const (
@@ -52,6 +58,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		c.Addr = *addr
 	}
 	log := newLogger(c, stderr)
+	tracer, stopTracing, err := tracing.Setup(ctx, c.OTLPTracesURL, version)
+	if err != nil {
+		return fmt.Errorf("setting up tracing: %w", err)
+	}
+	if c.OTLPTracesURL != "" {
+		// The SDK reports export failures through this global alone.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("exporting traces failed", "err", err) }))
+		log.Info("tracing on", "otlp_endpoint", webhook.RedactedURL(c.OTLPTracesURL))
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+		defer cancel()
+		stopTracing(flushCtx)
+	}()
 
 	db, err := openStore(ctx, c.DatabaseURL)
 	if err != nil {
@@ -115,6 +135,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Now:                   now,
 		Log:                   log,
 		Registry:              reg,
+		Tracer:                tracer,
 	})
 	// Intake outlives the API server's shutdown: requests in flight wait
 	// for their commit.
@@ -124,7 +145,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if c.Role == "all" {
 		sender = dispatcher
 	}
-	committer := intake.New(intake.Config{Store: sealed, Sender: sender, Workers: intakeWorkers(c.DatabaseURL), MaxBatch: 256})
+	committer := intake.New(intake.Config{Store: sealed, Sender: sender, Workers: intakeWorkers(c.DatabaseURL), MaxBatch: 256, Tracer: tracer})
 	committed := make(chan struct{})
 	go func() {
 		committer.Run(intakeCtx)
@@ -137,8 +158,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Wake:     dispatcher.Wake,
 		Log:      log,
 		Registry: reg,
-		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}),
 		Extra:    console.Routes(version),
+		Tracer:   tracer,
 		Limits: api.Limits{
 			APIRate:           c.APIRate,
 			APIBurst:          c.APIBurst,

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/hookd/hookd/internal/tracing"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -143,6 +145,7 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if len(receipt.DeliveryIDs) != 1 {
 		return webhook.Errorf(webhook.EInternal, "test event made %d deliveries", len(receipt.DeliveryIDs))
 	}
+	tracing.RecordEvent(r.Context(), s.tracer, receipt.ID, receipt.CreatedAt, attribute.Bool("hookd.event.test", true))
 	if len(receipt.Tasks) == 0 {
 		s.wake()
 	}

@@ -21,7 +21,9 @@ type eventAccepted struct {
 
 // createDeploymentEvent answers 202 only once the event and its
 // deliveries are committed: the answer is a promise of delivery.
-func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, org uuid.UUID) (err error) {
+	r, span := s.startIntakeSpan(r, org)
+	defer func() { endSpan(span, err) }()
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey {
 		return webhook.Invalid("Idempotency-Key", "is longer than %d characters", maxIdempotencyKey)
@@ -45,6 +47,7 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 		}
 		return err
 	}
+	s.traceEvent(r.Context(), span, receipt)
 	if !receipt.Replayed {
 		s.metrics.eventsAccepted.WithLabelValues(string(ev.Type)).Inc()
 		// Deliveries leased at intake are on their way already; the

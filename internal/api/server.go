@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hookd/hookd/internal/auth"
 	"github.com/hookd/hookd/internal/webhook"
@@ -42,6 +44,8 @@ type Deps struct {
 	// SecretRotationGrace is how long deliveries are signed with a
 	// webhook's previous secret too, to show when that ends.
 	SecretRotationGrace time.Duration
+	// Tracer records a span per intake request (nil: none).
+	Tracer trace.Tracer
 }
 
 // Intake commits one event with its deliveries. Accept returns only once
@@ -78,6 +82,7 @@ type Server struct {
 	apiRate    *rateLimiter // per credential; nil: no limit
 	intakeRate *rateLimiter // per organization; nil: no limit
 	limits     Limits
+	tracer     trace.Tracer
 
 	secretGrace time.Duration
 }
@@ -96,6 +101,9 @@ func NewServer(d Deps) *Server {
 	}
 	if s.wake == nil {
 		s.wake = func() {}
+	}
+	if s.tracer = d.Tracer; s.tracer == nil {
+		s.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -16,6 +16,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hookd/hookd/internal/signing"
 	"github.com/hookd/hookd/internal/webhook"
@@ -53,6 +56,9 @@ type Config struct {
 	Rand         func() float64
 	Log          *slog.Logger
 	Registry     prometheus.Registerer
+	// Tracer records a span per attempt, and its traceparent is sent to
+	// the target (nil: neither).
+	Tracer trace.Tracer
 }
 
 // Dispatcher claims due deliveries, sends them, and records the outcome.
@@ -148,6 +154,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if cfg.Client == nil {
 		cfg.Client = NewHTTPClient(ClientOptions{Timeout: cfg.Timeout})
@@ -349,7 +358,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 	defer d.sends.Done()
 	for t != nil {
 		if d.holds(t) {
-			o := d.attempt(ctx, t)
+			o := d.tracedAttempt(ctx, t)
 			o.Lease = t.Delivery.Lease
 			d.outcomes <- o
 		}
@@ -662,6 +671,9 @@ func (d *Dispatcher) send(ctx context.Context, t *webhook.Task, now time.Time) (
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", d.cfg.UserAgent)
+	if trace.SpanFromContext(ctx).IsRecording() {
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
 	if t.Webhook.Kind == webhook.KindStandard {
 		SetHeaders(req.Header, t.Event.ID.String(), t.Webhook.SigningSecrets(now, d.cfg.SecretRotationGrace), now, body)
 	}

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -34,7 +36,8 @@ const maxLease = 1024
 // Committer groups events into EventsCreate calls.
 type Committer struct {
 	store    webhook.Store
-	sender   Sender // nil: nothing is leased at intake
+	sender   Sender       // nil: nothing is leased at intake
+	tracer   trace.Tracer // nil: no spans
 	requests chan request
 	maxBatch int
 	workers  int
@@ -67,6 +70,9 @@ type Config struct {
 	MaxBatch int
 	// MaxWait is how long Accept waits for room (DefaultMaxWait if zero).
 	MaxWait time.Duration
+	// Tracer, when not nil, records a span per transaction, linked to the
+	// requests whose events it commits.
+	Tracer trace.Tracer
 }
 
 // New returns a committer; Run starts it.
@@ -84,6 +90,7 @@ func New(cfg Config) *Committer {
 	return &Committer{
 		store:    cfg.Store,
 		sender:   cfg.Sender,
+		tracer:   cfg.Tracer,
 		requests: make(chan request, maxBatch*workers),
 		maxBatch: maxBatch,
 		workers:  workers,
@@ -217,7 +224,9 @@ func (c *Committer) commit(batch []request) {
 	if c.sender != nil {
 		lease.Limit, lease.Until = c.sender.Reserve(maxLease)
 	}
-	receipts, err := c.store.EventsCreate(context.Background(), events, lease)
+	ctx, span := c.startCommitSpan(live, lease)
+	receipts, err := c.store.EventsCreate(ctx, events, lease)
+	endCommitSpan(span, receipts, err)
 	if c.sender != nil {
 		// Handed over before anyone is answered, so a stop that follows
 		// the answers finds them with the Sender. After a failed commit
