@@ -22,6 +22,7 @@ var completionTree = []struct {
 	{"token", []string{"create", "list", "revoke"}},
 	{"webhook", []string{"list", "get", "create", "edit", "delete", "events", "test", "recover", "stats"}},
 	{"delivery", []string{"list", "retry"}},
+	{"source", []string{"list", "get", "create", "edit", "delete"}},
 	{"audit", nil},
 	{"emit", nil},
 	{"bench", nil},

@@ -63,6 +63,8 @@ Usage:
                               manage webhooks on a running hookd (HOOKD_URL)
   hookd delivery list|retry   read and retry a webhook's deliveries
   hookd audit                 who changed the organization's webhooks and tokens
+  hookd source list|get|create|edit|delete
+                              manage event sources (GitHub, GitLab, Flux, Argo CD, Qovery)
   hookd emit                  send a deployment event to a running hookd
   hookd bench                 measure hookd on this machine (rates, latency, memory)
   hookd version               print the version
@@ -92,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "completion":
 		return runCompletion(args[1:], stdout, stderr)
+	case "source":
+		return runSource(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "emit":
 		return runEmit(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "bench":

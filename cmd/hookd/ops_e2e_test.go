@@ -175,13 +175,14 @@ func TestCompletion(t *testing.T) {
 		words string // the command line; the last word is being completed
 		want  string // the candidates, space-separated
 	}{
-		{"hookd ", "serve migrate token webhook delivery audit emit bench version completion"},
+		{"hookd ", "serve migrate token webhook delivery source audit emit bench version completion"},
 		{"hookd webhook re", "recover"},
 		{"hookd delivery ", "list retry"},
 		{"hookd webhook recover 0190a6d2 --s", "--since --status"},
 		{"hookd webhook recover 0190a6d2 --since 2h --u", "--until --url"},
 		{"hookd webhook create --secret", "--secret-file"},
 		{"hookd completion ", "bash zsh"},
+		{"hookd source create --sec", "--secret-file"},
 	} {
 		words := strings.Split(tc.words, " ")
 		script := `source <("$HOOKD" completion bash); COMP_WORDS=(` + quoteWords(words) + `); COMP_CWORD=` + itoa(len(words)-1) +

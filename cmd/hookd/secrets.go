@@ -103,13 +103,9 @@ func reencryptSecrets(ctx context.Context, c *config, db store, stderr io.Writer
 		return fmt.Errorf("--reencrypt: the %s backend cannot list every webhook", databaseKind(c.DatabaseURL))
 	}
 	res, err := secrets.Reencrypt(ctx, rw, keys)
-	fmt.Fprintf(stderr, "hookd: %d webhook secrets re-encrypted with key %s, %d already were", res.Rewritten, keys.NewestID(), res.Current)
-	if res.Changed > 0 {
-		fmt.Fprintf(stderr, ", %d changed meanwhile (run again)", res.Changed)
-	}
-	fmt.Fprintln(stderr)
+	printReencrypted(stderr, "webhook", res, keys)
 	if err != nil {
 		return fmt.Errorf("--reencrypt: some secrets could not be read; they are unchanged: %w", err)
 	}
-	return nil
+	return reencryptSourceSecrets(ctx, db, keys, stderr)
 }

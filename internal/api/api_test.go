@@ -282,6 +282,8 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 		t.Errorf("audit actions = %s", got)
 	}
 
+	exerciseSources(t, h, tok, base)
+
 	var missing []string
 	for _, op := range h.checker.Documented() {
 		if !h.covered[op] {

@@ -29,13 +29,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // decode reads a JSON body of at most maxBody bytes into v, turning every
 // way it can go wrong into an error that tells the caller what to fix.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := readBody(w, r)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return webhook.Errorf(webhook.ETooLarge, "the request body is larger than %d bytes", maxBody)
-		}
-		return webhook.Errorf(webhook.EInvalid, "could not read the request body")
+		return err
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return webhook.Errorf(webhook.EInvalid, "the request body is empty: send a JSON object")
@@ -44,6 +40,19 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return jsonError(err)
 	}
 	return nil
+}
+
+// readBody reads a request body of at most maxBody bytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, webhook.Errorf(webhook.ETooLarge, "the request body is larger than %d bytes", maxBody)
+		}
+		return nil, webhook.Errorf(webhook.EInvalid, "could not read the request body")
+	}
+	return body, nil
 }
 
 // jsonError explains a JSON decoding error, naming the field when the

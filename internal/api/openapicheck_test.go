@@ -197,6 +197,12 @@ func TestOpenAPIDocumentOperations(t *testing.T) {
 		"POST /organization/{organizationId}/webhook/{webhookId}/recover":                     "recoverWebhookDeliveries",
 		"GET /organization/{organizationId}/webhook/{webhookId}/stats":                        "getWebhookStats",
 		"GET /organization/{organizationId}/audit":                                            "listOrganizationAudit",
+		"GET /organization/{organizationId}/source":                                           "listSources",
+		"POST /organization/{organizationId}/source":                                          "createSource",
+		"GET /organization/{organizationId}/source/{sourceId}":                                "getSource",
+		"PUT /organization/{organizationId}/source/{sourceId}":                                "editSource",
+		"DELETE /organization/{organizationId}/source/{sourceId}":                             "deleteSource",
+		"POST /organization/{organizationId}/source/{sourceId}/ingest":                        "ingestSource",
 		"GET /healthz":      "getHealth",
 		"GET /readyz":       "getReadiness",
 		"GET /openapi.yaml": "getOpenAPIDocument",
@@ -212,16 +218,23 @@ func TestOpenAPIDocumentOperations(t *testing.T) {
 		if o.OperationID != want[op] {
 			t.Errorf("%s: operationId %q, want %q", op, o.OperationID, want[op])
 		}
-		if !strings.HasPrefix(path, "/organization/") {
+		// A source's ingest URL takes the tool's signature, not an API token.
+		ingest := strings.HasSuffix(path, "/ingest")
+		if !strings.HasPrefix(path, "/organization/") || ingest {
 			if o.Security == nil || len(*o.Security) != 0 {
 				t.Errorf("%s: must not require authentication", op)
 			}
-			continue
-		}
-		if o.Security != nil {
+			if !ingest {
+				continue
+			}
+		} else if o.Security != nil {
 			t.Errorf("%s: must use the document's security requirement", op)
 		}
-		for _, status := range []int{400, 401, 403, 429, 500, 503} {
+		statuses := []int{400, 401, 403, 429, 500, 503}
+		if ingest {
+			statuses = []int{400, 401, 429, 500, 503}
+		}
+		for _, status := range statuses {
 			r := o.Responses.Status(status)
 			if r == nil {
 				t.Errorf("%s: does not document %d", op, status)
@@ -234,7 +247,7 @@ func TestOpenAPIDocumentOperations(t *testing.T) {
 		if o.RequestBody != nil && o.Responses.Status(413) == nil {
 			t.Errorf("%s: takes a body but does not document 413", op)
 		}
-		if strings.Contains(path, "{webhookId}") && o.Responses.Status(404) == nil {
+		if (strings.Contains(path, "{webhookId}") || strings.Contains(path, "{sourceId}")) && o.Responses.Status(404) == nil {
 			t.Errorf("%s: does not document 404", op)
 		}
 	}

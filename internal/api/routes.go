@@ -22,6 +22,15 @@ func (s *Server) routes(metricsHandler http.Handler, extra map[string]http.Handl
 	s.handleOrg("GET /organization/{organizationId}/webhook/{webhookId}/stats", s.webhookStats)
 	s.handleOrg("GET /organization/{organizationId}/audit", s.listAudit)
 
+	// Event sources: tools that report deployments themselves. Ingest has
+	// no API token: the tool's signature is its credential.
+	s.handleOrg("GET /organization/{organizationId}/source", s.listSources)
+	s.handleOrg("POST /organization/{organizationId}/source", s.createSource)
+	s.handleOrg("GET /organization/{organizationId}/source/{sourceId}", s.getSource)
+	s.handleOrg("PUT /organization/{organizationId}/source/{sourceId}", s.editSource)
+	s.handleOrg("DELETE /organization/{organizationId}/source/{sourceId}", s.deleteSource)
+	s.handle("POST /organization/{organizationId}/source/{sourceId}/ingest", s.ingestSource)
+
 	// Operations, without authentication.
 	s.handle("GET /healthz", s.healthz)
 	s.handle("GET /readyz", s.readyz)

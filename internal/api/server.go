@@ -78,6 +78,7 @@ type Server struct {
 	// unwritableAt is when a write last failed with ErrUnwritable (unix
 	// nanoseconds; 0: never): /readyz fails for a while after it.
 	unwritableAt atomic.Int64
+	sources      *sourceMetrics
 
 	apiRate    *rateLimiter // per credential; nil: no limit
 	intakeRate *rateLimiter // per organization; nil: no limit
@@ -116,6 +117,7 @@ func NewServer(d Deps) *Server {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(reg)
+	s.sources = newSourceMetrics(reg)
 	s.routes(d.Metrics, d.Extra)
 	return s
 }

@@ -28,14 +28,17 @@ const (
 	AuditWebhookRecovered AuditAction = "webhook.recovered"
 	AuditTokenCreated     AuditAction = "token.created"
 	AuditTokenRevoked     AuditAction = "token.revoked"
+	AuditSourceCreated    AuditAction = "source.created"
+	AuditSourceUpdated    AuditAction = "source.updated"
+	AuditSourceDeleted    AuditAction = "source.deleted"
 )
 
 // AuditActions lists every action, in the API's order.
 var AuditActions = []AuditAction{AuditWebhookCreated, AuditWebhookUpdated, AuditWebhookEnabled, AuditWebhookDisabled,
-	AuditWebhookDeleted, AuditWebhookRecovered, AuditTokenCreated, AuditTokenRevoked}
+	AuditWebhookDeleted, AuditWebhookRecovered, AuditTokenCreated, AuditTokenRevoked, AuditSourceCreated, AuditSourceUpdated, AuditSourceDeleted}
 
-// ResourceType is the kind of thing the action is about: "webhook" or
-// "token", the part of the action before the dot.
+// ResourceType is the kind of thing the action is about: "webhook",
+// "token" or "source", the part of the action before the dot.
 func (a AuditAction) ResourceType() string {
 	t, _, _ := strings.Cut(string(a), ".")
 	return t
@@ -163,19 +166,7 @@ func WebhookChanges(before, after *Webhook) []Change {
 	}
 	whole := before == nil || after == nil
 	var out []Change
-	add := func(field string, bv, av any, same bool) {
-		if same && !whole {
-			return
-		}
-		c := Change{Field: field}
-		if before != nil {
-			c.Before = jsonValue(bv)
-		}
-		if after != nil {
-			c.After = jsonValue(av)
-		}
-		out = append(out, c)
-	}
+	add := changeAdder(&out, before != nil, after != nil)
 	add("kind", b.Kind, a.Kind, b.Kind == a.Kind)
 	if whole || b.TargetURL != a.TargetURL {
 		add("target_url", RedactedURL(b.TargetURL), RedactedURL(a.TargetURL), false)
@@ -195,6 +186,27 @@ func WebhookChanges(before, after *Webhook) []Change {
 		add("disabled_reason", b.DisabledReason, a.DisabledReason, false)
 	}
 	return out
+}
+
+// changeAdder returns a function that appends to out the change of one
+// field, with its Before value when there is a before and its After when
+// there is an after. A field that is the same on both sides is left out,
+// unless one side is missing (a creation or a deletion lists every field).
+func changeAdder(out *[]Change, hasBefore, hasAfter bool) func(field string, bv, av any, same bool) {
+	whole := !hasBefore || !hasAfter
+	return func(field string, bv, av any, same bool) {
+		if same && !whole {
+			return
+		}
+		c := Change{Field: field}
+		if hasBefore {
+			c.Before = jsonValue(bv)
+		}
+		if hasAfter {
+			c.After = jsonValue(av)
+		}
+		*out = append(*out, c)
+	}
 }
 
 func secretChange(before, after string) SecretChange {

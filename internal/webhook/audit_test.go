@@ -85,7 +85,7 @@ func TestWebhookAudit(t *testing.T) {
 
 func TestAuditActionResourceType(t *testing.T) {
 	for _, a := range AuditActions {
-		if rt := a.ResourceType(); rt != "webhook" && rt != "token" {
+		if rt := a.ResourceType(); rt != "webhook" && rt != "token" && rt != "source" {
 			t.Errorf("%s: resource type %q", a, rt)
 		}
 	}

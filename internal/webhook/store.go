@@ -14,9 +14,9 @@ import (
 // an *Error with code ENotFound. Times are stored with microsecond
 // precision, in UTC.
 //
-// The methods that change a webhook or a token take the *AuditEntry that
-// records the change and write it in the same transaction: either both
-// are stored or neither is. The store sets the entry's ID (when it is
+// The methods that change a webhook, a token or a source take the
+// *AuditEntry that records the change and write it in the same
+// transaction: either both are stored or neither is. The store sets the entry's ID (when it is
 // uuid.Nil), its OrganizationID and its ResourceID (from the row changed,
 // so an entry is never filed under another organization). A nil entry
 // records nothing: callers pass nil only when nothing changed (an edit
@@ -120,6 +120,19 @@ type Store interface {
 	// bucket when p.Bucket is set. A webhook without attempts (or that
 	// does not exist) has zero stats.
 	AttemptStats(ctx context.Context, p AttemptStatsParams) (*AttemptStats, error)
+
+	// SourceCreate stores src, whose ID and timestamps the caller has
+	// set, and audit.
+	SourceCreate(ctx context.Context, src *Source, audit *AuditEntry) error
+	SourceGet(ctx context.Context, ref SourceRef) (*Source, error)
+	// SourceList returns the organization's sources, oldest first.
+	SourceList(ctx context.Context, orgID uuid.UUID) ([]*Source, error)
+	// SourceUpdate replaces every field of the stored source with src's
+	// (matched by organization and id) but its creation time, and stores audit.
+	SourceUpdate(ctx context.Context, src *Source, audit *AuditEntry) error
+	// SourceDelete removes the source and stores audit; the events it
+	// brought in stay.
+	SourceDelete(ctx context.Context, ref SourceRef, audit *AuditEntry) error
 
 	// AuditList returns an organization's audit entries newest first.
 	AuditList(ctx context.Context, p AuditListParams) ([]*AuditEntry, error)

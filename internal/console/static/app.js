@@ -471,6 +471,7 @@
     if (path === '/') return renderList();
     if (path === '/new') return renderForm(null);
     if (path === '/audit') return renderAudit();
+    if (path === '/sources') return renderSources();
     if ((m = /^\/webhooks\/([\w-]+)\/edit$/.exec(path))) return renderForm(m[1]);
     if ((m = /^\/webhooks\/([\w-]+)\/attempts\/([\w-]+)$/.exec(path))) return renderDetail(m[1], m[2]);
     if ((m = /^\/webhooks\/([\w-]+)$/.exec(path))) return renderLog(m[1]);
@@ -1293,6 +1294,9 @@
     'webhook.recovered': ['Recovered deliveries', 'pill-ok'],
     'token.created': ['Created API token', 'pill-ok'],
     'token.revoked': ['Revoked API token', 'pill-bad'],
+    'source.created': ['Created source', 'pill-ok'],
+    'source.updated': ['Edited source', 'pill-off'],
+    'source.deleted': ['Deleted source', 'pill-bad'],
   };
   const FIELDS = {
     kind: 'Kind',
@@ -1309,6 +1313,8 @@
     until: 'Until',
     status: 'Last answer',
     deliveries: 'Deliveries re-queued',
+    secret: 'Source secret',
+    environment_types: 'Environment types',
   };
 
   function actorCell(a) {
@@ -1327,6 +1333,7 @@
     if (v === undefined || v === null) return '—';
     if (Array.isArray(v)) {
       if (!v.length) return field === 'events' ? 'none' : 'any';
+      if (field === 'environment_types') return formatRules(v);
       return v.map((x) => (field === 'events' ? EVENT_LABEL[x] || x : String(x))).join(', ');
     }
     if (typeof v === 'boolean') return v ? 'yes' : 'no';
@@ -1338,7 +1345,7 @@
 
   function changeItem(c) {
     const label = h('span', { class: 'change-field' }, FIELDS[c.field] || c.field);
-    if (c.field === 'target_secret') {
+    if (c.field === 'target_secret' || c.field === 'secret') {
       return h('li', { dataset: { field: c.field } }, label, ' ', h('span', { class: 'change-secret' }, icon('lock'), SECRET_TEXT[c.secret] || c.secret));
     }
     const kids = [label, ' '];
@@ -1430,6 +1437,151 @@
       h('div', { class: 'audit-foot' }, more));
     const tick = setInterval(() => refreshTimes(), 30000);
     onLeave(() => clearInterval(tick));
+  }
+
+  // ---------- event sources ----------
+
+  const SOURCE_KINDS = [
+    ['GITHUB', 'GitHub', 'deployment_status events, X-Hub-Signature-256'],
+    ['GITLAB', 'GitLab', 'Deployment Hook, X-Gitlab-Token'],
+    ['FLUX', 'Flux', 'generic-hmac Provider, X-Signature'],
+    ['ARGOCD', 'Argo CD', 'notifications webhook, X-Hookd-Token'],
+    ['QOVERY', 'Qovery', 'STANDARD webhooks, webhook-signature'],
+  ];
+  const SOURCE_LABEL = Object.fromEntries(SOURCE_KINDS.map(([v, l]) => [v, l]));
+  const sourcesPath = '/source';
+
+  // "prod*=PRODUCTION" lines, in order, to environment_types rules.
+  function parseRules(text) {
+    const rules = [];
+    for (const raw of text.split(/[\n,]/)) {
+      const line = raw.trim();
+      if (!line) continue;
+      const i = line.lastIndexOf('=');
+      if (i <= 0) throw new Error('“' + line + '” is not pattern=TYPE');
+      rules.push({ pattern: line.slice(0, i).trim(), type: line.slice(i + 1).trim().toUpperCase() });
+    }
+    return rules;
+  }
+
+  const formatRules = (rules) => (rules || []).map((r) => r.pattern + '=' + r.type).join(', ');
+
+  function randomSecret() {
+    const b = new Uint8Array(32);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
+  function sourceRow(src, refresh, edit) {
+    const editBtn = button('Edit', { class: 'btn-ghost btn-icon', icon: 'edit', iconOnly: true, title: 'Edit', ariaLabel: 'Edit ' + src.name, dataset: { action: 'edit' }, onclick: () => edit(src) });
+    const del = button('Delete', { class: 'btn-ghost btn-icon btn-icon-danger', icon: 'trash', iconOnly: true, title: 'Delete', ariaLabel: 'Delete ' + src.name, dataset: { action: 'delete' } });
+    del.addEventListener('click', async () => {
+      if (!confirm('Delete the source “' + src.name + '”? Its ingest URL stops working at once.')) return;
+      del.disabled = true;
+      try {
+        await api('DELETE', sourcesPath + '/' + encodeURIComponent(src.id));
+        toast('Source deleted');
+        refresh();
+      } catch (err) {
+        del.disabled = false;
+        if (err.status !== 401) toast(err.message, 'error');
+      }
+    });
+    return h('tr', { dataset: { id: src.id } },
+      h('td', { 'data-label': 'Name' }, h('strong', null, src.name)),
+      h('td', { 'data-label': 'Kind' }, h('span', { class: 'badge' }, SOURCE_LABEL[src.kind] || src.kind)),
+      h('td', { 'data-label': 'Ingest URL' }, h('code', { class: 'ingest-url' }, src.ingest_url), ' ', copyButton(() => src.ingest_url, 'ingest URL')),
+      h('td', { 'data-label': 'Environment types' }, src.environment_types && src.environment_types.length
+        ? formatRules(src.environment_types) : h('span', { class: 'muted' }, 'all DEVELOPMENT')),
+      h('td', { 'data-label': 'Secret' }, src.secret_set ? 'set' : 'not set'),
+      h('td', { class: 'nowrap' }, editBtn, del));
+  }
+
+  // sourceForm adds a source, or edits src: an empty secret then keeps
+  // the stored one.
+  function sourceForm(done, src) {
+    const kind = h('select', { id: 'f-source-kind', name: 'kind' }, SOURCE_KINDS.map(([v, l, d]) => h('option', { value: v, selected: !!src && src.kind === v }, l + ' — ' + d)));
+    const name = h('input', { id: 'f-source-name', name: 'name', type: 'text', autocomplete: 'off', placeholder: 'acme/billing on GitHub', value: src ? src.name : '', 'aria-describedby': 'err-name' });
+    const secret = h('input', { id: 'f-source-secret', name: 'secret', type: 'password', autocomplete: 'new-password', spellcheck: 'false', placeholder: src ? 'Leave empty to keep the current secret' : '', 'aria-describedby': 'hint-secret err-secret' });
+    const generate = button('Generate', { class: 'btn-ghost btn-sm', id: 'source-generate' });
+    generate.addEventListener('click', () => {
+      secret.value = randomSecret();
+      secret.type = 'text';
+    });
+    const rules = h('textarea', { id: 'f-source-rules', name: 'environment_types', rows: '3', spellcheck: 'false', placeholder: 'prod*=PRODUCTION\nstaging=STAGING', 'aria-describedby': 'hint-environment_types err-environment_types' });
+    rules.value = src ? (src.environment_types || []).map((r) => r.pattern + '=' + r.type).join('\n') : '';
+    const err = h('div', { class: 'alert alert-error', role: 'alert', hidden: true, id: 'source-error' });
+    const submit = button(src ? 'Save source' : 'Add source', { class: 'btn-primary', icon: src ? null : 'plus', type: 'submit', id: 'source-submit' });
+    const cancel = src ? button('Cancel', { id: 'source-cancel', onclick: done }) : null;
+    const form = h('form', { class: 'form card', id: 'source-form', novalidate: true },
+      h('section', { class: 'form-section' },
+        h('div', { class: 'form-section-head' }, h('h2', null, src ? 'Edit “' + src.name + '”' : 'Add a source'), h('p', { class: 'muted' }, 'The tool, the secret it signs with, and how its environment names map to environment types.')),
+        h('div', { class: 'form-section-body' },
+          field('kind', 'Tool', kind, { for: 'f-source-kind' }),
+          field('name', 'Name', name, { for: 'f-source-name' }),
+          field('secret', 'Secret', h('div', { class: 'secret' }, secret, generate), { for: 'f-source-secret', hint: 'What the tool signs its requests with: paste the same value into the tool. hookd never shows it again.' }),
+          field('environment_types', 'Environment types', rules, { for: 'f-source-rules', hint: 'One pattern=TYPE per line, first match wins; * matches anything. Unmatched environments are DEVELOPMENT.' }))),
+      h('div', { class: 'form-foot' }, err, h('div', { class: 'form-buttons' }, cancel, submit)));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      err.hidden = true;
+      let body;
+      try {
+        body = { kind: kind.value, name: name.value.trim(), environment_types: parseRules(rules.value) };
+        if (!src || secret.value) body.secret = secret.value;
+      } catch (ex) {
+        err.textContent = 'Environment types: ' + ex.message;
+        err.hidden = false;
+        return;
+      }
+      submit.disabled = true;
+      try {
+        if (src) {
+          await api('PUT', sourcesPath + '/' + encodeURIComponent(src.id), body);
+          toast('Source saved');
+        } else {
+          const added = await api('POST', sourcesPath, body);
+          toast('Source added: point ' + (SOURCE_LABEL[added.kind] || added.kind) + ' at its ingest URL');
+        }
+        done();
+      } catch (ex) {
+        submit.disabled = false;
+        if (ex.status === 401) return;
+        err.textContent = ex.message;
+        err.hidden = false;
+      }
+    });
+    return form;
+  }
+
+  async function renderSources() {
+    const alive = current();
+    page('Sources', spinner());
+    focusMain();
+    let list;
+    try {
+      list = (await api('GET', sourcesPath)).results || [];
+    } catch (err) {
+      if (alive() && err.status !== 401) page('Sources', errorBox(err, route));
+      return;
+    }
+    if (!alive()) return;
+    const head = h('div', { class: 'page-head' }, h('div', null,
+      h('h1', null, 'Sources'),
+      h('p', { class: 'muted' }, 'Tools that report deployments to hookd themselves — GitHub, GitLab, Flux, Argo CD, Qovery — each at its own signed ingest URL. docs/sources.md says what to paste into each.')));
+    const table = list.length
+      ? h('div', { class: 'table-wrap card' }, h('table', { class: 'audit', id: 'source-table' },
+        h('caption', { class: 'sr-only' }, 'Event sources'),
+        h('thead', null, h('tr', null, ['Name', 'Kind', 'Ingest URL', 'Environment types', 'Secret', ''].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', { id: 'source-rows' }, list.map((src) => sourceRow(src, route, edit)))))
+      : h('div', { class: 'card state state-sm', id: 'sources-empty' }, h('p', { class: 'muted' }, 'No source yet.'));
+    const slot = h('div', { id: 'source-form-slot' }, sourceForm(route));
+    function edit(src) {
+      slot.replaceChildren(sourceForm(route, src));
+      slot.scrollIntoView({ block: 'start' });
+      document.getElementById('f-source-name').focus();
+    }
+    page('Sources', link('Webhooks', '#/', { class: 'back', icon: 'back' }), head, table, slot);
   }
 
   // ---------- start ----------

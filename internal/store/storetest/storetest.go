@@ -79,6 +79,10 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"AuditToken", testAuditToken},
 		{"AuditList", testAuditList},
 		{"AuditDisabledByHookd", testAuditDisabledByHookd},
+		{"SourceRoundTrip", testSourceRoundTrip},
+		{"SourceList", testSourceList},
+		{"SourceAuditAtomic", testSourceAuditAtomic},
+		{"SourceSecretRewrite", testSourceSecretRewrite},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

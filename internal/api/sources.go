@@ -1,0 +1,298 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd/internal/source"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// sourceRequest is SourceRequest. Pointers tell an absent field from an
+// empty one; unknown fields (an answer sent back) are ignored.
+type sourceRequest struct {
+	Kind             *string                   `json:"kind"`
+	Name             *string                   `json:"name"`
+	Secret           *string                   `json:"secret"`
+	EnvironmentTypes []webhook.EnvironmentRule `json:"environment_types"`
+}
+
+func (q *sourceRequest) spec(creating bool) (webhook.SourceSpec, error) {
+	s := webhook.SourceSpec{Secret: q.Secret, EnvironmentTypes: q.EnvironmentTypes}
+	if q.Kind != nil {
+		s.Kind = webhook.SourceKind(*q.Kind)
+	}
+	if q.Name != nil {
+		s.Name = *q.Name
+	}
+	return s, s.Validate(creating)
+}
+
+// sourceResponse is SourceResponse. The secret never appears.
+type sourceResponse struct {
+	ID               uuid.UUID                 `json:"id"`
+	CreatedAt        time.Time                 `json:"created_at"`
+	UpdatedAt        time.Time                 `json:"updated_at"`
+	Kind             webhook.SourceKind        `json:"kind"`
+	Name             string                    `json:"name"`
+	SecretSet        bool                      `json:"secret_set"`
+	EnvironmentTypes []webhook.EnvironmentRule `json:"environment_types"`
+	IngestURL        string                    `json:"ingest_url"`
+}
+
+// newSourceResponse answers r with src. The ingest URL is built from the
+// request's own scheme and host: the address the caller reached hookd at.
+func newSourceResponse(r *http.Request, src *webhook.Source) sourceResponse {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return sourceResponse{
+		ID:               src.ID,
+		CreatedAt:        src.CreatedAt.UTC(),
+		UpdatedAt:        src.UpdatedAt.UTC(),
+		Kind:             src.Kind,
+		Name:             src.Name,
+		SecretSet:        src.Secret != "",
+		EnvironmentTypes: nonNil(src.EnvironmentTypes),
+		IngestURL:        scheme + "://" + r.Host + "/organization/" + src.OrganizationID.String() + "/source/" + src.ID.String() + "/ingest",
+	}
+}
+
+func (s *Server) listSources(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	list, err := s.store.SourceList(r.Context(), org)
+	if err != nil {
+		return err
+	}
+	out := results[sourceResponse]{Results: make([]sourceResponse, len(list))}
+	for i, src := range list {
+		out.Results[i] = newSourceResponse(r, src)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) createSource(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	var req sourceRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	spec, err := req.spec(true)
+	if err != nil {
+		return err
+	}
+	by, err := actor(r)
+	if err != nil {
+		return err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	src := &webhook.Source{ID: id, OrganizationID: org, CreatedAt: now, UpdatedAt: now}
+	src.Apply(spec)
+	if err := s.store.SourceCreate(r.Context(), src, webhook.SourceAudit(by, now, nil, src)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, newSourceResponse(r, src))
+	return nil
+}
+
+// sourceFromPath loads the source named by the path, in org.
+func (s *Server) sourceFromPath(r *http.Request, org uuid.UUID) (*webhook.Source, error) {
+	id, err := pathUUID(r, "sourceId")
+	if err != nil {
+		return nil, err
+	}
+	return s.store.SourceGet(r.Context(), webhook.SourceRef{OrganizationID: org, ID: id})
+}
+
+func (s *Server) getSource(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	src, err := s.sourceFromPath(r, org)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newSourceResponse(r, src))
+	return nil
+}
+
+func (s *Server) editSource(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	src, err := s.sourceFromPath(r, org)
+	if err != nil {
+		return err
+	}
+	var req sourceRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	spec, err := req.spec(false)
+	if err != nil {
+		return err
+	}
+	by, err := actor(r)
+	if err != nil {
+		return err
+	}
+	before := *src
+	src.Apply(spec)
+	src.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+	if err := s.store.SourceUpdate(r.Context(), src, webhook.SourceAudit(by, src.UpdatedAt, &before, src)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newSourceResponse(r, src))
+	return nil
+}
+
+func (s *Server) deleteSource(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	by, err := actor(r)
+	if err != nil {
+		return err
+	}
+	src, err := s.sourceFromPath(r, org)
+	if err != nil {
+		return err
+	}
+	audit := webhook.SourceAudit(by, s.now().UTC().Truncate(time.Microsecond), src, nil)
+	if err := s.store.SourceDelete(r.Context(), webhook.SourceRef{OrganizationID: org, ID: src.ID}, audit); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// sourceMetrics count what the ingest URLs receive.
+type sourceMetrics struct {
+	ingested *prometheus.CounterVec
+}
+
+// Ingest outcomes, the values of the "outcome" label.
+var ingestOutcomes = []string{"accepted", "replayed", "ignored", "unauthorized", "invalid", "too_large", "throttled", "failed"}
+
+func newSourceMetrics(reg prometheus.Registerer) *sourceMetrics {
+	m := &sourceMetrics{ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hookd_source_requests_total",
+		Help: "Requests to sources' ingest URLs, by source kind and outcome: accepted, replayed (a retry already accepted), ignored (not a deployment), unauthorized (unsigned or badly signed), invalid, too_large, throttled (the organization's intake rate), failed.",
+	}, []string{"kind", "outcome"})}
+	for _, k := range webhook.SourceKinds {
+		for _, o := range ingestOutcomes {
+			m.ingested.WithLabelValues(string(k), o)
+		}
+	}
+	reg.MustRegister(m.ingested)
+	return m
+}
+
+// ingestAnswer is SourceIngestResponse: the event accepted, or why none was.
+type ingestAnswer struct {
+	ID         *uuid.UUID `json:"id,omitempty"`
+	CreatedAt  *time.Time `json:"created_at,omitempty"`
+	Deliveries *int       `json:"deliveries,omitempty"`
+	Ignored    bool       `json:"ignored"`
+	Reason     string     `json:"reason,omitempty"`
+}
+
+// ingestSource receives what a tool sends to a source's ingest URL. No
+// API token: the request's signature (or the tool's shared token) is the
+// credential, checked before anything in the body is read as JSON. The
+// translated event goes through the same intake as
+// /deployment-event (batching, leasing, idempotency), keyed by the
+// tool's own delivery id so that its retries are not delivered twice.
+func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
+	org, err := pathUUID(r, "organizationId")
+	if err != nil {
+		return err
+	}
+	id, err := pathUUID(r, "sourceId")
+	if err != nil {
+		return err
+	}
+	src, err := s.store.SourceGet(r.Context(), webhook.SourceRef{OrganizationID: org, ID: id})
+	if err != nil {
+		return err
+	}
+	count := func(outcome string) { s.sources.ingested.WithLabelValues(string(src.Kind), outcome).Inc() }
+	body, err := readBody(w, r)
+	if err != nil {
+		if webhook.ErrorCode(err) == webhook.ETooLarge {
+			count("too_large")
+		} else {
+			count("invalid")
+		}
+		return err
+	}
+	if err := source.Verify(src, r.Header, body, s.now()); err != nil {
+		count("unauthorized")
+		return err
+	}
+	res, err := source.Translate(src, r.Header, body)
+	if err != nil {
+		count("invalid")
+		return err
+	}
+	if res.Event == nil {
+		count("ignored")
+		status := http.StatusAccepted
+		if res.Ping {
+			status = http.StatusOK
+		}
+		writeJSON(w, status, ingestAnswer{Ignored: true, Reason: res.Ignored})
+		return nil
+	}
+	if err := res.Event.Validate(); err != nil {
+		count("invalid")
+		return err
+	}
+	if wait := s.intakeRate.reserve(org.String(), s.now()); wait > 0 {
+		count("throttled")
+		s.metrics.throttled.WithLabelValues("intake_rate").Inc()
+		return &webhook.Error{Code: webhook.ETooManyRequests, RetryAfter: wait,
+			Message: "too many deployment events for this organization; retry after the Retry-After header's seconds"}
+	}
+	eventID, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	ev := webhook.NewEvent(org, res.Event, eventID, s.now().UTC().Truncate(time.Microsecond), sourceKey(src.ID, res.DeliveryID))
+	receipt, err := s.intake.Accept(r.Context(), ev)
+	if err != nil {
+		count("failed")
+		if webhook.ErrorCode(err) == webhook.EUnavailable {
+			s.metrics.throttled.WithLabelValues("intake_unavailable").Inc()
+		}
+		return err
+	}
+	if receipt.Replayed {
+		count("replayed")
+	} else {
+		count("accepted")
+		s.metrics.eventsAccepted.WithLabelValues(string(ev.Type)).Inc()
+		if receipt.Deliveries > len(receipt.Tasks) {
+			s.wake()
+		}
+	}
+	created := receipt.CreatedAt.UTC()
+	writeJSON(w, http.StatusAccepted, ingestAnswer{ID: &receipt.ID, CreatedAt: &created, Deliveries: &receipt.Deliveries})
+	return nil
+}
+
+// sourceKey is the idempotency key of a tool's delivery: the source's id
+// and the tool's delivery id, so that two sources (or an intake caller)
+// never share one. Too long a key is hashed to fit. Without a delivery
+// id, there is none: each request is an event.
+func sourceKey(sourceID uuid.UUID, deliveryID string) string {
+	if deliveryID == "" {
+		return ""
+	}
+	key := "source:" + sourceID.String() + ":" + deliveryID
+	if len(key) > maxIdempotencyKey {
+		sum := sha256.Sum256([]byte(deliveryID))
+		key = "source:" + sourceID.String() + ":sha256:" + hex.EncodeToString(sum[:])
+	}
+	return key
+}

@@ -1,0 +1,189 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// ingest posts body with header to an ingest URL, with no API token, and
+// checks the answer against the OpenAPI document.
+func (h *apiHarness) ingest(path, body string, header map[string]string, out any) int {
+	h.t.Helper()
+	req, err := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	status, _ := h.send("", req, out)
+	return status
+}
+
+func githubHeaders(secret, event, delivery, body string) map[string]string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(body))
+	return map[string]string{
+		"X-GitHub-Event":      event,
+		"X-GitHub-Delivery":   delivery,
+		"X-Hub-Signature-256": "sha256=" + hex.EncodeToString(m.Sum(nil)),
+	}
+}
+
+const githubStatus = `{"deployment_status":{"state":"in_progress","environment":"prod-eu"},
+	"deployment":{"id":42,"sha":"abc","ref":"main","environment":"prod-eu"},
+	"repository":{"id":7,"name":"billing","full_name":"acme/billing","html_url":"https://github.com/acme/billing"}}`
+
+type sourceJSON struct {
+	ID               string `json:"id"`
+	Kind             string `json:"kind"`
+	Name             string `json:"name"`
+	SecretSet        bool   `json:"secret_set"`
+	IngestURL        string `json:"ingest_url"`
+	EnvironmentTypes []struct {
+		Pattern string `json:"pattern"`
+		Type    string `json:"type"`
+	} `json:"environment_types"`
+}
+
+// exerciseSources runs every source operation, its success and its
+// errors, through the harness (so each answer is checked against
+// openapi.yaml), for TestAPIMatchesOpenAPI.
+func exerciseSources(t *testing.T, h *apiHarness, tok, base string) {
+	var src sourceJSON
+	create := `{"kind":"GITHUB","name":"acme on GitHub","secret":"gh-s3cret","environment_types":[{"pattern":"prod-*","type":"PRODUCTION"}]}`
+	if st := h.do(tok, "POST", base+"/source", create, &src); st != 201 {
+		t.Fatalf("create source: %d", st)
+	}
+	if !src.SecretSet || src.Kind != "GITHUB" || len(src.EnvironmentTypes) != 1 || src.EnvironmentTypes[0].Type != "PRODUCTION" {
+		t.Errorf("created source = %+v", src)
+	}
+	path := base + "/source/" + src.ID
+	if want := h.srv.URL + path + "/ingest"; src.IngestURL != want {
+		t.Errorf("ingest_url = %q, want %q", src.IngestURL, want)
+	}
+	steps := []struct {
+		method, path, body string
+		status             int
+	}{
+		{"GET", base + "/source", "", 200},
+		{"GET", path, "", 200},
+		{"PUT", path, `{"kind":"GITHUB","name":"renamed","environment_types":[]}`, 200},
+		{"POST", base + "/source", `{"kind":"JENKINS","name":"x","secret":"s"}`, 400},
+		{"POST", base + "/source", `{"kind":"GITHUB","name":"x"}`, 400},
+		{"POST", base + "/source", `{"kind":"GITHUB","name":"x","secret":"s","environment_types":[{"pattern":"p","type":"PROD"}]}`, 400},
+		{"POST", base + "/source", `{"name":"` + strings.Repeat("x", maxBody) + `"}`, 413},
+		{"PUT", path, `{"kind":"GITHUB","name":"x","secret":""}`, 400},
+		{"GET", base + "/source/" + uuid.NewString(), "", 404},
+		{"DELETE", base + "/source/" + uuid.NewString(), "", 404},
+	}
+	for _, s := range steps {
+		if st := h.do(tok, s.method, s.path, s.body, nil); st != s.status {
+			t.Errorf("%s %s %.80s: %d, want %d", s.method, s.path, s.body, st, s.status)
+		}
+	}
+	// The edit kept the secret it did not send.
+	h.do(tok, "GET", path, "", &src)
+	if !src.SecretSet || src.Name != "renamed" {
+		t.Errorf("after edit = %+v", src)
+	}
+
+	ingest := path + "/ingest"
+	var answer struct {
+		ID         string `json:"id"`
+		Deliveries *int   `json:"deliveries"`
+		Ignored    bool   `json:"ignored"`
+		Reason     string `json:"reason"`
+	}
+	signed := githubHeaders("gh-s3cret", "deployment_status", "d-1", githubStatus)
+	if st := h.ingest(ingest, githubStatus, signed, &answer); st != 202 || answer.ID == "" || answer.Ignored {
+		t.Errorf("signed deployment_status: %d %+v", st, answer)
+	}
+	first := answer.ID
+	answer.ID = ""
+	if st := h.ingest(ingest, githubStatus, signed, &answer); st != 202 || answer.ID != first {
+		t.Errorf("the same delivery again: %d %+v, want the first event %s", st, answer, first)
+	}
+	ingests := []struct {
+		name   string
+		body   string
+		header map[string]string
+		status int
+	}{
+		{"unsigned", githubStatus, map[string]string{"X-GitHub-Event": "deployment_status"}, 401},
+		{"wrong secret", githubStatus, githubHeaders("wrong", "deployment_status", "d-2", githubStatus), 401},
+		{"ping", `{"zen":"Keep it logically awesome."}`, githubHeaders("gh-s3cret", "ping", "d-3", `{"zen":"Keep it logically awesome."}`), 200},
+		{"push", `{}`, githubHeaders("gh-s3cret", "push", "d-4", `{}`), 202},
+		{"malformed", `{"deployment`, githubHeaders("gh-s3cret", "deployment_status", "d-5", `{"deployment`), 400},
+		{"no repository", `{"deployment_status":{"state":"success"},"deployment":{"environment":"e"}}`,
+			githubHeaders("gh-s3cret", "deployment_status", "d-6", `{"deployment_status":{"state":"success"},"deployment":{"environment":"e"}}`), 400},
+		{"oversized", strings.Repeat(" ", maxBody+1), githubHeaders("gh-s3cret", "deployment_status", "d-7", ""), 413},
+	}
+	for _, in := range ingests {
+		if st := h.ingest(ingest, in.body, in.header, nil); st != in.status {
+			t.Errorf("ingest %s: %d, want %d", in.name, st, in.status)
+		}
+	}
+	if st := h.ingest(base+"/source/"+uuid.NewString()+"/ingest", githubStatus, signed, nil); st != 404 {
+		t.Errorf("ingest to a missing source: %d, want 404", st)
+	}
+	if st := h.ingest("/organization/"+uuid.NewString()+"/source/"+src.ID+"/ingest", githubStatus, signed, nil); st != 404 {
+		t.Errorf("ingest under another organization: %d, want 404", st)
+	}
+
+	// Refusals are counted, by kind.
+	resp, err := http.Get(h.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`hookd_source_requests_total{kind="GITHUB",outcome="unauthorized"} 2`,
+		`hookd_source_requests_total{kind="GITHUB",outcome="accepted"} 1`,
+		`hookd_source_requests_total{kind="GITHUB",outcome="replayed"} 1`,
+		`hookd_source_requests_total{kind="GITHUB",outcome="too_large"} 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+
+	if st := h.do(tok, "DELETE", path, "", nil); st != 204 {
+		t.Errorf("delete source: %d", st)
+	}
+	if st := h.ingest(ingest, githubStatus, signed, nil); st != 404 {
+		t.Errorf("ingest after delete: %d, want 404", st)
+	}
+}
+
+// TestIngestIntakeRate: events from a source count against the
+// organization's intake rate, like those reported to /deployment-event.
+func TestIngestIntakeRate(t *testing.T) {
+	h := newAPIHarness(t, func(d *Deps) { d.Limits = Limits{IntakeRate: 0.001, IntakeBurst: 1} })
+	org := uuid.New()
+	tok, _ := h.token(org)
+	base := "/organization/" + org.String()
+	var src sourceJSON
+	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"gh","secret":"s"}`, &src); st != 201 {
+		t.Fatalf("create source: %d", st)
+	}
+	ingest := base + "/source/" + src.ID + "/ingest"
+	if st := h.ingest(ingest, githubStatus, githubHeaders("s", "deployment_status", "d-1", githubStatus), nil); st != 202 {
+		t.Fatalf("first event: %d", st)
+	}
+	if st := h.ingest(ingest, githubStatus, githubHeaders("s", "deployment_status", "d-2", githubStatus), nil); st != 429 {
+		t.Errorf("second event past the burst: %d, want 429", st)
+	}
+	// Not signed: refused before the rate is touched.
+	if st := h.ingest(ingest, githubStatus, map[string]string{"X-GitHub-Event": "deployment_status"}, nil); st != 401 {
+		t.Errorf("unsigned: %d, want 401", st)
+	}
+}

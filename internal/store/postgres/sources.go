@@ -1,0 +1,131 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+const sourceCols = `organization_id, id, created_at, updated_at, kind, name, secret, environment_types`
+
+func scanSource(row rowScanner) (*webhook.Source, error) {
+	var (
+		s                    webhook.Source
+		createdAt, updatedAt time.Time
+		rules                []byte
+	)
+	if err := row.Scan(&s.OrganizationID, &s.ID, &createdAt, &updatedAt, &s.Kind, &s.Name, &s.Secret, &rules); err != nil {
+		return nil, err
+	}
+	s.CreatedAt, s.UpdatedAt = createdAt.UTC(), updatedAt.UTC()
+	s.EnvironmentTypes = []webhook.EnvironmentRule{}
+	if err := json.Unmarshal(rules, &s.EnvironmentTypes); err != nil {
+		return nil, fmt.Errorf("postgres: source %s: bad environment_types: %w", s.ID, err)
+	}
+	return &s, nil
+}
+
+// environmentRules encodes a source's rules; none is stored as [].
+func environmentRules(rules []webhook.EnvironmentRule) string {
+	if len(rules) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(rules) // strings always marshal
+	return string(b)
+}
+
+func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO sources (`+sourceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			src.OrganizationID, src.ID, ts(src.CreatedAt), ts(src.UpdatedAt), string(src.Kind), text(src.Name), src.Secret,
+			environmentRules(src.EnvironmentTypes))
+		if webhook.ErrorCode(translate(err)) == webhook.EConflict {
+			return webhook.Errorf(webhook.EConflict, "source %s already exists", src.ID)
+		}
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, src.OrganizationID, src.ID)
+	})
+}
+
+func (db *DB) SourceGet(ctx context.Context, ref webhook.SourceRef) (*webhook.Source, error) {
+	s, err := scanSource(db.pool.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
+		WHERE organization_id = $1 AND id = $2`, ref.OrganizationID, ref.ID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("source", ref.ID)
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	return s, nil
+}
+
+func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Source, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+sourceCols+` FROM sources
+		WHERE organization_id = $1 ORDER BY created_at, id`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, scanSource)
+}
+
+// SourceUpdate leaves created_at alone: it is the one field no edit changes.
+func (db *DB) SourceUpdate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE sources SET updated_at = $3, kind = $4, name = $5, secret = $6, environment_types = $7
+			WHERE organization_id = $1 AND id = $2`,
+			src.OrganizationID, src.ID, ts(src.UpdatedAt), string(src.Kind), text(src.Name), src.Secret, environmentRules(src.EnvironmentTypes))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("source", src.ID)
+		}
+		return insertAudit(ctx, tx, audit, src.OrganizationID, src.ID)
+	})
+}
+
+func (db *DB) SourceDelete(ctx context.Context, ref webhook.SourceRef, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM sources WHERE organization_id = $1 AND id = $2`, ref.OrganizationID, ref.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("source", ref.ID)
+		}
+		return insertAudit(ctx, tx, audit, ref.OrganizationID, ref.ID)
+	})
+}
+
+// SourceSecrets returns every source with its stored secret, across
+// organizations: what `hookd migrate --reencrypt` rewrites.
+func (db *DB) SourceSecrets(ctx context.Context) ([]*webhook.Source, error) {
+	rows, err := db.pool.Query(ctx, `SELECT organization_id, id, secret FROM sources ORDER BY created_at, id`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return collect(rows, func(row rowScanner) (*webhook.Source, error) {
+		var s webhook.Source
+		return &s, row.Scan(&s.OrganizationID, &s.ID, &s.Secret)
+	})
+}
+
+// SourceSetSecret replaces a source's stored secret if it still is was's,
+// so that a re-encryption never undoes an edit another node made.
+func (db *DB) SourceSetSecret(ctx context.Context, was *webhook.Source, secret string) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE sources SET secret = $3 WHERE organization_id = $1 AND id = $2 AND secret = $4`,
+		was.OrganizationID, was.ID, secret, was.Secret)
+	if err != nil {
+		return false, translate(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -1,0 +1,142 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+const sourceColumns = `organization_id, id, created_at, updated_at, kind, name, secret, environment_types`
+
+func scanSource(row scanner) (*webhook.Source, error) {
+	var (
+		s                webhook.Source
+		created, updated int64
+		rules            string
+	)
+	if err := row.Scan(&s.OrganizationID, &s.ID, &created, &updated, &s.Kind, &s.Name, &s.Secret, &rules); err != nil {
+		return nil, err
+	}
+	s.CreatedAt, s.UpdatedAt = fromMicros(created), fromMicros(updated)
+	s.EnvironmentTypes = []webhook.EnvironmentRule{}
+	if err := json.Unmarshal([]byte(rules), &s.EnvironmentTypes); err != nil {
+		return nil, fmt.Errorf("sqlite: source %s: bad environment_types: %w", s.ID, err)
+	}
+	return &s, nil
+}
+
+// environmentRules encodes a source's rules; none is stored as [].
+func environmentRules(rules []webhook.EnvironmentRule) string {
+	if len(rules) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(rules) // strings always marshal
+	return string(b)
+}
+
+// SourceCreate stores src and its audit entry.
+func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sources (`+sourceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			src.OrganizationID, src.ID, micros(src.CreatedAt), micros(src.UpdatedAt), src.Kind, src.Name, src.Secret,
+			environmentRules(src.EnvironmentTypes))
+		if webhook.ErrorCode(translate(err)) == webhook.EConflict {
+			return webhook.Errorf(webhook.EConflict, "source %s already exists", src.ID)
+		}
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, src.OrganizationID, src.ID)
+	})
+}
+
+// SourceGet returns one of the organization's sources.
+func (db *DB) SourceGet(ctx context.Context, ref webhook.SourceRef) (*webhook.Source, error) {
+	s, err := scanSource(db.read.QueryRowContext(ctx,
+		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, ref.OrganizationID, ref.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("source")
+	}
+	return s, translate(err)
+}
+
+// SourceList returns the organization's sources, oldest first.
+func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Source, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? ORDER BY created_at, id`, orgID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []*webhook.Source{}
+	for rows.Next() {
+		s, err := scanSource(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, s)
+	}
+	return out, translate(rows.Err())
+}
+
+// SourceUpdate replaces the stored source's fields with src's, but its
+// creation time, and stores its audit entry.
+func (db *DB) SourceUpdate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sources SET updated_at = ?, kind = ?, name = ?, secret = ?, environment_types = ?
+			WHERE organization_id = ? AND id = ?`,
+			micros(src.UpdatedAt), src.Kind, src.Name, src.Secret, environmentRules(src.EnvironmentTypes), src.OrganizationID, src.ID)
+		if err := affectedOne(res, err, "source"); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, src.OrganizationID, src.ID)
+	})
+}
+
+// SourceDelete removes the source and stores its audit entry.
+func (db *DB) SourceDelete(ctx context.Context, ref webhook.SourceRef, audit *webhook.AuditEntry) error {
+	return db.transact(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sources WHERE organization_id = ? AND id = ?`, ref.OrganizationID, ref.ID)
+		if err := affectedOne(res, err, "source"); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, ref.OrganizationID, ref.ID)
+	})
+}
+
+// SourceSecrets returns every source with its stored secret, across
+// organizations: what `hookd migrate --reencrypt` rewrites.
+func (db *DB) SourceSecrets(ctx context.Context) ([]*webhook.Source, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT organization_id, id, secret FROM sources ORDER BY created_at, id`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []*webhook.Source{}
+	for rows.Next() {
+		var s webhook.Source
+		if err := rows.Scan(&s.OrganizationID, &s.ID, &s.Secret); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, &s)
+	}
+	return out, translate(rows.Err())
+}
+
+// SourceSetSecret replaces a source's stored secret if it still is was's,
+// so that a re-encryption never undoes an edit made while it ran.
+func (db *DB) SourceSetSecret(ctx context.Context, was *webhook.Source, secret string) (bool, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE sources SET secret = ? WHERE organization_id = ? AND id = ? AND secret = ?`,
+		secret, was.OrganizationID, was.ID, was.Secret)
+	if err != nil {
+		return false, translate(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, translate(err)
+}

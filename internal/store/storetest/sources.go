@@ -1,0 +1,197 @@
+package storetest
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// Sources: stored and read back field for field, per organization, with
+// an audit entry written in the same transaction as each change.
+
+func newSource(t *testing.T, org uuid.UUID, name string) *webhook.Source {
+	t.Helper()
+	return &webhook.Source{
+		ID:             newID(t),
+		OrganizationID: org,
+		CreatedAt:      base,
+		UpdatedAt:      base,
+		Kind:           webhook.SourceGitHub,
+		Name:           name,
+		Secret:         auditSecret,
+		EnvironmentTypes: []webhook.EnvironmentRule{
+			{Pattern: "prod*", Type: webhook.ModeProduction},
+			{Pattern: "Staging", Type: webhook.ModeStaging},
+		},
+	}
+}
+
+func getSource(t *testing.T, s webhook.Store, ref webhook.SourceRef) *webhook.Source {
+	t.Helper()
+	got, err := s.SourceGet(context.Background(), ref)
+	if err != nil {
+		t.Fatalf("SourceGet: %v", err)
+	}
+	return got
+}
+
+func testSourceRoundTrip(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	src := newSource(t, org, "github: api")
+	src.OrganizationID = org
+	if err := s.SourceCreate(ctx, src, webhook.SourceAudit(byToken, base, nil, src)); err != nil {
+		t.Fatal(err)
+	}
+	ref := webhook.SourceRef{OrganizationID: org, ID: src.ID}
+	if got := getSource(t, s, ref); !reflect.DeepEqual(got, src) {
+		t.Fatalf("SourceGet = %+v, want %+v", got, src)
+	}
+	if err := s.SourceCreate(ctx, src, nil); webhook.ErrorCode(err) != webhook.EConflict {
+		t.Errorf("a second create with the same id: %v, want a conflict", err)
+	}
+
+	// Another organization sees nothing of it.
+	other := newID(t)
+	if _, err := s.SourceGet(ctx, webhook.SourceRef{OrganizationID: other, ID: src.ID}); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Errorf("SourceGet from another organization: %v, want not found", err)
+	}
+	if list, err := s.SourceList(ctx, other); err != nil || len(list) != 0 {
+		t.Errorf("SourceList of another organization = %v, %v; want empty", list, err)
+	}
+
+	// Update replaces every field but the creation time, and audits.
+	before := *src
+	src.Kind, src.Name, src.Secret = webhook.SourceFlux, "flux: prod", auditNewSecret
+	src.EnvironmentTypes = []webhook.EnvironmentRule{}
+	src.UpdatedAt = base.Add(time.Hour)
+	if err := s.SourceUpdate(ctx, src, webhook.SourceAudit(byToken, src.UpdatedAt, &before, src)); err != nil {
+		t.Fatal(err)
+	}
+	if got := getSource(t, s, ref); !reflect.DeepEqual(got, src) {
+		t.Fatalf("after update = %+v, want %+v", got, src)
+	}
+	missing := *src
+	missing.ID = newID(t)
+	if err := s.SourceUpdate(ctx, &missing, nil); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Errorf("updating a missing source: %v, want not found", err)
+	}
+
+	if err := s.SourceDelete(ctx, ref, webhook.SourceAudit(byCLI, base.Add(2*time.Hour), src, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SourceGet(ctx, ref); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Errorf("SourceGet after delete: %v, want not found", err)
+	}
+	if err := s.SourceDelete(ctx, ref, nil); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Errorf("deleting twice: %v, want not found", err)
+	}
+
+	es := allAudit(t, s, org)
+	wantNoSecret(t, es)
+	var actions []webhook.AuditAction
+	for _, e := range es {
+		actions = append(actions, e.Action)
+		if e.ResourceID != src.ID || e.Action.ResourceType() != "source" {
+			t.Errorf("audit entry %s is about %s %s, want source %s", e.Action, e.Action.ResourceType(), e.ResourceID, src.ID)
+		}
+	}
+	want := []webhook.AuditAction{webhook.AuditSourceDeleted, webhook.AuditSourceUpdated, webhook.AuditSourceCreated}
+	if !reflect.DeepEqual(actions, want) {
+		t.Fatalf("audit actions = %v, want %v", actions, want)
+	}
+	if c := changeOf(es[1], "secret"); c == nil || c.Secret != webhook.SecretChanged || c.Before != nil || c.After != nil {
+		t.Errorf("the update's secret change = %+v, want changed, without values", c)
+	}
+}
+
+func testSourceList(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	var want []*webhook.Source
+	for i, name := range []string{"b", "a", "c"} {
+		src := newSource(t, org, name)
+		src.OrganizationID = org
+		src.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		if err := s.SourceCreate(ctx, src, nil); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, src)
+	}
+	got, err := s.SourceList(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("SourceList = %+v, want oldest first %+v", got, want)
+	}
+}
+
+// testSourceAuditAtomic: a change whose audit entry cannot be written is
+// not made.
+func testSourceAuditAtomic(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	first := newSource(t, org, "first")
+	first.OrganizationID = org
+	audit := webhook.SourceAudit(byToken, base, nil, first)
+	if err := s.SourceCreate(ctx, first, audit); err != nil {
+		t.Fatal(err)
+	}
+	second := newSource(t, org, "second")
+	second.OrganizationID = org
+	dup := webhook.SourceAudit(byToken, base, nil, second)
+	dup.ID = audit.ID // the same entry id: the insert of the entry fails
+	if err := s.SourceCreate(ctx, second, dup); err == nil {
+		t.Fatal("SourceCreate with a duplicate audit entry succeeded")
+	}
+	if _, err := s.SourceGet(ctx, webhook.SourceRef{OrganizationID: org, ID: second.ID}); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Fatalf("the source was stored without its audit entry: %v", err)
+	}
+}
+
+// testSourceSecretRewrite: what `hookd migrate --reencrypt` needs of a
+// backend for sources: every source's stored secret, and a
+// compare-and-set that loses to an edit.
+func testSourceSecretRewrite(t *testing.T, s webhook.Store) {
+	rw, ok := s.(interface {
+		SourceSecrets(ctx context.Context) ([]*webhook.Source, error)
+		SourceSetSecret(ctx context.Context, was *webhook.Source, secret string) (bool, error)
+	})
+	if !ok {
+		t.Fatal("the backend cannot rewrite source secrets")
+	}
+	ctx := context.Background()
+	a, b := newSource(t, newID(t), "a"), newSource(t, newID(t), "b")
+	b.CreatedAt = base.Add(time.Second)
+	for _, src := range []*webhook.Source{a, b} {
+		if err := s.SourceCreate(ctx, src, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := rw.SourceSecrets(ctx)
+	if err != nil || len(got) != 2 || got[0].ID != a.ID || got[0].OrganizationID != a.OrganizationID || got[0].Secret != a.Secret || got[1].ID != b.ID {
+		t.Fatalf("SourceSecrets = %+v, %v", got, err)
+	}
+	if ok, err := rw.SourceSetSecret(ctx, got[0], "sealed-a"); err != nil || !ok {
+		t.Fatalf("set = %v, %v", ok, err)
+	}
+	// Stale (edited meanwhile), or another organization's: no change.
+	if ok, err := rw.SourceSetSecret(ctx, got[0], "other"); err != nil || ok {
+		t.Errorf("a stale set = %v, %v; want false", ok, err)
+	}
+	other := *got[1]
+	other.OrganizationID = a.OrganizationID
+	if ok, err := rw.SourceSetSecret(ctx, &other, "other"); err != nil || ok {
+		t.Errorf("a set in the wrong organization = %v, %v; want false", ok, err)
+	}
+	stored := getSource(t, s, webhook.SourceRef{OrganizationID: a.OrganizationID, ID: a.ID})
+	if stored.Secret != "sealed-a" || !stored.UpdatedAt.Equal(a.UpdatedAt) {
+		t.Errorf("after set: %+v", stored)
+	}
+}

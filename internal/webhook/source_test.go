@@ -1,0 +1,70 @@
+package webhook
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func TestSourceAudit(t *testing.T) {
+	by := Actor{Kind: ActorCLI, ID: "root"}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	src := &Source{ID: uuid.New(), OrganizationID: uuid.New(), Kind: SourceGitHub, Name: "gh", Secret: "hunter2",
+		EnvironmentTypes: []EnvironmentRule{{Pattern: "prod*", Type: ModeProduction}}}
+	created := SourceAudit(by, at, nil, src)
+	if created.Action != AuditSourceCreated || created.ResourceID != src.ID || created.ResourceName != "gh" || len(created.Changes) != 4 {
+		t.Errorf("created = %+v", created)
+	}
+	same := *src
+	if e := SourceAudit(by, at, src, &same); e != nil {
+		t.Errorf("an edit that changes nothing is audited: %+v", e)
+	}
+	edited := *src
+	edited.Secret, edited.EnvironmentTypes = "hunter3", nil
+	e := SourceAudit(by, at, src, &edited)
+	if e.Action != AuditSourceUpdated || len(e.Changes) != 2 || e.Changes[0].Field != "secret" || e.Changes[0].Secret != SecretChanged ||
+		e.Changes[1].Field != "environment_types" || string(e.Changes[1].After) != "[]" {
+		t.Errorf("edited = %+v", e)
+	}
+	deleted := SourceAudit(by, at, src, nil)
+	if deleted.Action != AuditSourceDeleted || deleted.ResourceID != src.ID || deleted.Changes[0].After != nil {
+		t.Errorf("deleted = %+v", deleted)
+	}
+	for _, entry := range []*AuditEntry{created, e, deleted} {
+		for _, c := range entry.Changes {
+			if strings.Contains(string(c.Before)+string(c.After), "hunter") {
+				t.Errorf("%s records the secret: %+v", entry.Action, c)
+			}
+		}
+	}
+}
+
+func TestSourceSpecValidate(t *testing.T) {
+	secret, empty := "s", " "
+	ok := SourceSpec{Kind: SourceFlux, Name: "flux", Secret: &secret, EnvironmentTypes: []EnvironmentRule{{Pattern: "p*", Type: ModeStaging}}}
+	if err := ok.Validate(true); err != nil {
+		t.Fatal(err)
+	}
+	for field, spec := range map[string]SourceSpec{
+		"kind":              {Kind: "JENKINS", Name: "x", Secret: &secret},
+		"name":              {Kind: SourceFlux, Name: " ", Secret: &secret},
+		"secret":            {Kind: SourceFlux, Name: "x", Secret: &empty},
+		"environment_types": {Kind: SourceFlux, Name: "x", Secret: &secret, EnvironmentTypes: []EnvironmentRule{{Pattern: "p", Type: "PROD"}}},
+	} {
+		var e *Error
+		if err := spec.Validate(true); err == nil || !strings.HasPrefix(err.Error(), field+":") {
+			t.Errorf("%s: %v, want an error naming it", field, err)
+		} else if e, _ = err.(*Error); e.Code != EInvalid {
+			t.Errorf("%s: code %s", field, e.Code)
+		}
+	}
+	noSecret := SourceSpec{Kind: SourceFlux, Name: "x"}
+	if err := noSecret.Validate(true); err == nil {
+		t.Error("a source created without a secret")
+	}
+	if err := noSecret.Validate(false); err != nil {
+		t.Errorf("an edit without a secret (keeping it): %v", err)
+	}
+}
