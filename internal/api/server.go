@@ -41,6 +41,9 @@ type Deps struct {
 	Extra map[string]http.Handler
 	// Limits are the abuse limits; the zero value has none.
 	Limits Limits
+	// SecretRotationGrace is how long deliveries are signed with a
+	// webhook's previous secret too, to show when that ends.
+	SecretRotationGrace time.Duration
 	// Tracer records a span per intake request (nil: none).
 	Tracer trace.Tracer
 }
@@ -82,6 +85,8 @@ type Server struct {
 	authFailures *rateLimiter // failed authentications per client address; nil: no limit
 	limits       Limits
 	tracer       trace.Tracer
+
+	secretGrace time.Duration
 }
 
 // NewServer returns the API handler.
@@ -91,6 +96,8 @@ func NewServer(d Deps) *Server {
 		intakeRate:   newRateLimiter(d.Limits.IntakeRate, d.Limits.IntakeBurst),
 		authFailures: newRateLimiter(d.Limits.AuthFailureRate, d.Limits.AuthFailureBurst),
 		limits:       d.Limits,
+
+		secretGrace: d.SecretRotationGrace,
 	}
 	if s.intake == nil {
 		s.intake = storeIntake{d.Store}
