@@ -40,7 +40,7 @@ func TestClientRecovery(t *testing.T) {
 		hooks := "/organization/" + orgID.String() + "/webhook"
 
 		// The secret comes from standard input, never the command line.
-		out, errOut, err := c.exec([]byte("whsec_cmVjb3Zlcnktc2VjcmV0\n"), "webhook", "create", "--json", "--target-url", tg.URL+"/outage",
+		out, errOut, err := c.exec([]byte("whsec_cmVjb3Zlcnktc2VjcmV0LXJlY292ZXJ5LXNlY3JldCE=\n"), "webhook", "create", "--json", "--target-url", tg.URL+"/outage",
 			"--events", "DEPLOYMENT_FAILURE", "--secret-file", "-")
 		var w struct {
 			ID        string `json:"id"`
@@ -56,7 +56,7 @@ func TestClientRecovery(t *testing.T) {
 				"--deployment-id", "dep-"+string(rune('a'+i)))
 		}
 		got := tg.waitCount(t, "/outage", 3, 30*time.Second)
-		if s := got[0].Header.Get("Qovery-Secret"); s != "whsec_cmVjb3Zlcnktc2VjcmV0" {
+		if s := got[0].Header.Get("Qovery-Secret"); s != "whsec_cmVjb3Zlcnktc2VjcmV0LXJlY292ZXJ5LXNlY3JldCE=" {
 			t.Fatalf("the target got Qovery-Secret %q, want the secret of the file without its newline", s)
 		}
 		failedRow := regexp.MustCompile(`(?m)^[0-9a-f-]{36}\s+\S+Z\s+DEPLOYMENT_FAILURE\s+failed\s+1\s+503\s+-$`)
