@@ -31,12 +31,15 @@ Commands:
   edit WEBHOOK_ID       change some fields of a webhook, keeping the others
   delete WEBHOOK_ID     delete a webhook
   events WEBHOOK_ID     show the webhook's latest delivery attempts
+  test WEBHOOK_ID       send a sample event to the webhook alone
+  recover WEBHOOK_ID    re-queue the failed deliveries of a window (after an outage)
+  stats WEBHOOK_ID      show the webhook's health over the last 24 hours and 7 days
 
 Every command takes --url, --token, --organization and --json;
 "hookd webhook COMMAND --help" lists its flags.
 `
 
-func runWebhook(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runWebhook(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, webhookUsage)
 		return usageError{"webhook: no command given"}
@@ -48,13 +51,19 @@ func runWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	case "get":
 		return webhookGet(ctx, rest, getenv, stdout, stderr)
 	case "create":
-		return webhookCreate(ctx, rest, getenv, stdout, stderr)
+		return webhookCreate(ctx, rest, getenv, stdin, stdout, stderr)
 	case "edit":
-		return webhookEdit(ctx, rest, getenv, stdout, stderr)
+		return webhookEdit(ctx, rest, getenv, stdin, stdout, stderr)
 	case "delete":
 		return webhookDelete(ctx, rest, getenv, stderr)
 	case "events":
 		return webhookEvents(ctx, rest, getenv, stdout, stderr)
+	case "test":
+		return webhookTest(ctx, rest, getenv, stdout, stderr)
+	case "recover":
+		return webhookRecover(ctx, rest, getenv, stdout, stderr)
+	case "stats":
+		return webhookStats(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, webhookUsage)
 		return nil
@@ -166,9 +175,13 @@ func webhookList(ctx context.Context, args []string, getenv func(string) string,
 		return writeRaw(stdout, list.Raw)
 	}
 	tw := newTable(stdout)
-	fmt.Fprintln(tw, "ID\tKIND\tENABLED\tEVENTS\tTARGET\tDESCRIPTION")
+	fmt.Fprintln(tw, "ID\tKIND\tENABLED\tFAILING SINCE\tEVENTS\tTARGET\tDESCRIPTION")
 	for _, w := range list.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", w.ID, w.Kind, yesNo(w.Enabled), orDash(strings.Join(w.Events, ",")),
+		failing := "-"
+		if w.FailingSince != nil {
+			failing = w.FailingSince.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", w.ID, w.Kind, yesNo(w.Enabled), failing, orDash(strings.Join(w.Events, ",")),
 			shortURL(w.TargetURL, 48), orDash(clip(oneLine(w.Description), 40)))
 	}
 	return tw.Flush()
@@ -189,9 +202,11 @@ func webhookGet(ctx context.Context, args []string, getenv func(string) string, 
 
 // webhookFlags are the fields of a webhook as flags, for create and edit.
 type webhookFlags struct {
-	kind, targetURL, events, description, secret string
-	projects, envs                               string
-	enabled, removeSecret                        bool
+	kind, targetURL, events, description string
+	secret, secretFile                   string
+	projects, envs                       string
+	enabled, removeSecret                bool
+	stdin                                io.Reader
 }
 
 func (f *webhookFlags) declare(fs *flag.FlagSet, edit bool) {
@@ -199,7 +214,8 @@ func (f *webhookFlags) declare(fs *flag.FlagSet, edit bool) {
 	fs.StringVar(&f.targetURL, "target-url", "", "the `URL` events are sent to")
 	fs.StringVar(&f.events, "events", "", "comma-separated event `TYPES`, e.g. DEPLOYMENT_STARTED,DEPLOYMENT_FAILURE")
 	fs.StringVar(&f.description, "description", "", "a description for people")
-	fs.StringVar(&f.secret, "secret", "", "the signing `SECRET` sent with each event (kept on edit when not given)")
+	fs.StringVar(&f.secretFile, "secret-file", "", "read the signing secret from `FILE` (- for standard input; kept on edit when not given)")
+	fs.StringVar(&f.secret, "secret", "", "refused: a secret on the command line shows in ps and shell history; use --secret-file")
 	fs.BoolVar(&f.enabled, "enabled", true, "whether events are delivered: --enabled=false pauses the webhook")
 	fs.StringVar(&f.projects, "project-filter", "", "comma-separated project name `PATTERNS`; empty means every project")
 	fs.StringVar(&f.envs, "env-filter", "", "comma-separated environment `MODES` (PRODUCTION, STAGING, DEVELOPMENT, PREVIEW); empty means every one")
@@ -211,13 +227,25 @@ func (f *webhookFlags) declare(fs *flag.FlagSet, edit bool) {
 // apply sets on req the fields whose flags were given; the others keep
 // the values req came with.
 func (f *webhookFlags) apply(req *client.WebhookRequest, given map[string]bool) error {
-	if given["secret"] && f.secret == "" {
-		// An empty --secret is far more often an unset shell variable than
-		// an intent to remove the secret, so removing takes its own flag.
-		return usageError{"--secret is empty: leave it out to keep the secret as it is, or use --remove-secret on edit"}
+	if given["secret"] {
+		return usageError{"--secret: a secret on the command line shows in ps and shell history; write it to a file (or pipe it) and use --secret-file FILE (- for standard input)"}
 	}
-	if given["secret"] && f.removeSecret {
-		return usageError{"--secret and --remove-secret contradict each other"}
+	if given["secret-file"] && f.removeSecret {
+		return usageError{"--secret-file and --remove-secret contradict each other"}
+	}
+	if given["secret-file"] {
+		b, err := readFile(f.secretFile, f.stdin)
+		if err != nil {
+			return fmt.Errorf("--secret-file: %w", err)
+		}
+		// Files and echo end in a newline that is not part of the secret.
+		secret := strings.TrimRight(string(b), "\r\n")
+		if secret == "" {
+			// Far more often a wrong file than an intent to remove the
+			// secret, so removing takes its own flag.
+			return usageError{"--secret-file: the secret is empty: leave the flag out to keep the secret as it is, or use --remove-secret on edit"}
+		}
+		req.TargetSecret = &secret
 	}
 	if given["kind"] {
 		req.Kind = f.kind
@@ -230,9 +258,6 @@ func (f *webhookFlags) apply(req *client.WebhookRequest, given map[string]bool) 
 	}
 	if given["description"] {
 		req.Description = f.description
-	}
-	if given["secret"] {
-		req.TargetSecret = &f.secret
 	}
 	if f.removeSecret {
 		req.TargetSecret = new(string)
@@ -249,9 +274,9 @@ func (f *webhookFlags) apply(req *client.WebhookRequest, given map[string]bool) 
 	return nil
 }
 
-func webhookCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func webhookCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newRemoteCommand("webhook create", "", "Creates a webhook and shows it. --target-url and --events are required.", stderr)
-	var f webhookFlags
+	f := webhookFlags{stdin: stdin}
 	f.declare(c.fs, false)
 	if _, err := c.parse(args, 0, getenv); err != nil {
 		return err
@@ -267,11 +292,11 @@ func webhookCreate(ctx context.Context, args []string, getenv func(string) strin
 	return printWebhook(stdout, w, c.json)
 }
 
-func webhookEdit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func webhookEdit(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newRemoteCommand("webhook edit", "WEBHOOK_ID",
 		"Changes the fields given as flags and keeps the others, then shows the webhook.\n"+
 			"A list flag given empty (--project-filter \"\") clears that list.", stderr)
-	var f webhookFlags
+	f := webhookFlags{stdin: stdin}
 	f.declare(c.fs, true)
 	pos, err := c.parse(args, 1, getenv)
 	if err != nil {
@@ -279,7 +304,7 @@ func webhookEdit(ctx context.Context, args []string, getenv func(string) string,
 	}
 	given := c.given()
 	changes := false
-	for _, name := range []string{"kind", "target-url", "events", "description", "secret", "remove-secret", "enabled", "project-filter", "env-filter"} {
+	for _, name := range []string{"kind", "target-url", "events", "description", "secret", "secret-file", "remove-secret", "enabled", "project-filter", "env-filter"} {
 		changes = changes || given[name]
 	}
 	if !changes {
@@ -434,6 +459,13 @@ func printWebhook(w io.Writer, h *client.Webhook, asJSON bool) error {
 	row("Enabled", yesNo(h.Enabled))
 	if h.DisabledReason != "" {
 		row("Disabled reason", h.DisabledReason)
+	}
+	if h.FailingSince != nil {
+		row("Failing since", h.FailingSince.UTC().Format(time.RFC3339))
+	}
+	if h.PreviousSecretExpiresAt != nil {
+		// Receivers may still verify with the previous secret until then.
+		row("Previous secret", "still signs deliveries until "+h.PreviousSecretExpiresAt.UTC().Format(time.RFC3339))
 	}
 	row("Events", orDash(strings.Join(h.Events, ", ")))
 	row("Project filter", orAll(h.ProjectNamesFilter))

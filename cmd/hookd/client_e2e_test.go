@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -93,8 +95,12 @@ func TestClientCommands(t *testing.T) {
 
 		// create, as a table: every field given.
 		target := tg.URL + "/deploys/with/a/rather/long/path/that/a/table/cannot/show/whole"
+		secretFile := filepath.Join(t.TempDir(), "secret")
+		if err := os.WriteFile(secretFile, []byte("s3cr3t-value\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		out := c.run("webhook", "create", "--target-url", target, "--events", "DEPLOYMENT_STARTED, DEPLOYMENT_FAILURE",
-			"--description", "deploys to chat", "--secret", "s3cr3t-value", "--project-filter", "api,billing*", "--env-filter", "PRODUCTION")
+			"--description", "deploys to chat", "--secret-file", secretFile, "--project-filter", "api,billing*", "--env-filter", "PRODUCTION")
 		m := idLine.FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("create printed no ID line:\n%s", out)
@@ -258,7 +264,13 @@ func TestClientErrors(t *testing.T) {
 			{"no token", map[string]string{"HOOKD_TOKEN": ""}, []string{"webhook", "list"}, 2, "HOOKD_TOKEN"},
 			{"no organization", map[string]string{"HOOKD_ORGANIZATION": ""}, []string{"webhook", "list"}, 2, "HOOKD_ORGANIZATION"},
 			{"missing id", nil, []string{"webhook", "get"}, 2, "WEBHOOK_ID"},
-			{"empty secret", nil, []string{"webhook", "create", "--target-url", "http://x", "--events", "DEPLOYMENT_STARTED", "--secret", ""}, 2, "--remove-secret"},
+			{"secret on the command line", nil, []string{"webhook", "create", "--target-url", "http://x", "--events", "DEPLOYMENT_STARTED", "--secret", "s3cr3t"}, 2, "--secret-file"},
+			{"empty secret file", nil, []string{"webhook", "create", "--target-url", "http://x", "--events", "DEPLOYMENT_STARTED", "--secret-file", "/dev/null"}, 2, "--remove-secret"},
+			{"missing secret file", nil, []string{"webhook", "create", "--target-url", "http://x", "--events", "DEPLOYMENT_STARTED", "--secret-file", "/nonexistent/secret"}, 1, "--secret-file"},
+			{"recover without since", nil, []string{"webhook", "recover", uuid.NewString()}, 2, "--since"},
+			{"recover with a bad time", nil, []string{"webhook", "recover", uuid.NewString(), "--since", "9am"}, 2, "RFC 3339"},
+			{"retry without delivery", nil, []string{"delivery", "retry", uuid.NewString()}, 2, "DELIVERY_ID"},
+			{"unknown shell", nil, []string{"completion", "fish"}, 2, "fish"},
 			{"edit without changes", nil, []string{"webhook", "edit", uuid.NewString()}, 2, "nothing to change"},
 			{"file and fields", nil, []string{"emit", "--file", "-", "--project", "a"}, 2, "--project"},
 			{"emit without mode", nil, []string{"emit", "--event-type", "DEPLOYMENT_STARTED", "--project", "a", "--environment", "b"}, 2, "--mode"},

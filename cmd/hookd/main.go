@@ -59,13 +59,16 @@ Usage:
   hookd migrate               apply database migrations and exit
   hookd token create|list|revoke
                               manage API tokens
-  hookd webhook list|get|create|edit|delete|events
+  hookd webhook list|get|create|edit|delete|events|test|recover|stats
                               manage webhooks on a running hookd (HOOKD_URL)
+  hookd delivery list|retry   read and retry a webhook's deliveries
+  hookd audit                 who changed the organization's webhooks and tokens
   hookd source list|get|create|edit|delete
                               manage event sources (GitHub, GitLab, Flux, Argo CD, Qovery)
   hookd emit                  send a deployment event to a running hookd
   hookd bench                 measure hookd on this machine (rates, latency, memory)
   hookd version               print the version
+  hookd completion bash|zsh   print a shell completion script
 
 Configuration is read from HOOKD_* environment variables; "hookd serve --help" lists them.
 `
@@ -84,7 +87,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "token":
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
 	case "webhook":
-		return runWebhook(ctx, args[1:], getenv, stdout, stderr)
+		return runWebhook(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
+	case "delivery":
+		return runDelivery(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], getenv, stdout, stderr)
+	case "completion":
+		return runCompletion(args[1:], stdout, stderr)
 	case "source":
 		return runSource(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "emit":

@@ -168,6 +168,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			IntakeBurst:       c.IntakeBurst,
 			MaxWebhooksPerOrg: c.MaxWebhooksPerOrg,
 		},
+		SecretRotationGrace: c.SecretRotationGrace,
 	})
 
 	ln, err := net.Listen("tcp", c.Addr)

@@ -156,6 +156,11 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 		{"GET", hook + "/event", "", 200, nil},
 		{"POST", hook + "/test", "", 202, nil},
 		{"POST", hook + "/delivery/" + uuid.NewString() + "/retry", "", 404, nil},
+		{"POST", hook + "/recover", `{"since":"2020-01-01T00:00:00Z"}`, 400, nil},
+		{"POST", hook + "/recover", `{"since":"yesterday"}`, 400, nil},
+		{"POST", base + "/webhook/" + uuid.NewString() + "/recover", `{"since":"2020-01-01T00:00:00Z"}`, 404, nil},
+		{"GET", hook + "/stats", "", 200, nil},
+		{"GET", base + "/webhook/" + uuid.NewString() + "/stats", "", 404, nil},
 		{"POST", base + "/webhook", `{"kind":"EMAIL"}`, 400, nil},
 		{"POST", base + "/webhook", `{"kind":`, 400, nil},
 		{"POST", base + "/webhook", `{"description":"` + strings.Repeat("x", maxBody) + `"}`, 413, nil},
@@ -213,6 +218,28 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 	if st := h.do(tok, "POST", hook+"/delivery/"+tasks[0].Delivery.ID.String()+"/retry", "", nil); st != 202 {
 		t.Errorf("retry: %d", st)
 	}
+	var recovered struct{ Deliveries int }
+	if st := h.do(tok, "POST", hook+"/recover", `{"since":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`","status":"5xx"}`, &recovered); st != 202 || recovered.Deliveries != len(tasks)-1 {
+		t.Errorf("recover: %d, %d deliveries; want 202 and the %d failed deliveries not retried", st, recovered.Deliveries, len(tasks)-1)
+	}
+	if st := h.do(tok, "PUT", hook, `{"kind":"SLACK","target_url":"https://example.com/s","events":["DEPLOYMENT_STARTED"],"enabled":false}`, nil); st != 200 {
+		t.Errorf("disable: %d", st)
+	}
+	if st := h.do(tok, "POST", hook+"/recover", `{"since":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`, nil); st != 409 {
+		t.Errorf("recovering a disabled webhook: %d, want 409", st)
+	}
+	var stats struct {
+		Last24Hours struct {
+			Attempts, Failures int
+			SuccessRate        *float64 `json:"success_rate"`
+			Buckets            []struct{ Attempts, Failures int }
+		} `json:"last_24_hours"`
+		Last7Days struct{ Buckets []struct{} } `json:"last_7_days"`
+	}
+	if st := h.do(tok, "GET", hook+"/stats", "", &stats); st != 200 || stats.Last24Hours.Attempts != len(tasks) || stats.Last24Hours.Failures != len(tasks) ||
+		*stats.Last24Hours.SuccessRate != 0 || len(stats.Last24Hours.Buckets) != 24 || stats.Last24Hours.Buckets[23].Failures != len(tasks) || len(stats.Last7Days.Buckets) != 7 {
+		t.Errorf("stats: %d %+v", st, stats)
+	}
 	if st := h.do(tok, "DELETE", hook, "", nil); st != 204 {
 		t.Errorf("delete: %d", st)
 	}
@@ -251,7 +278,7 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 			t.Errorf("audit entry %+v, want the token %s acting on %s", e, tokID, created.ID)
 		}
 	}
-	if got := strings.Join(actions, ","); got != "webhook.deleted,webhook.updated,webhook.created" {
+	if got := strings.Join(actions, ","); got != "webhook.deleted,webhook.disabled,webhook.recovered,webhook.updated,webhook.created" {
 		t.Errorf("audit actions = %s", got)
 	}
 

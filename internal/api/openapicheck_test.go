@@ -194,6 +194,8 @@ func TestOpenAPIDocumentOperations(t *testing.T) {
 		"GET /organization/{organizationId}/webhook/{webhookId}/delivery":                     "listWebhookDeliveries",
 		"POST /organization/{organizationId}/webhook/{webhookId}/delivery/{deliveryId}/retry": "retryWebhookDelivery",
 		"POST /organization/{organizationId}/webhook/{webhookId}/test":                        "testOrganizationWebhook",
+		"POST /organization/{organizationId}/webhook/{webhookId}/recover":                     "recoverWebhookDeliveries",
+		"GET /organization/{organizationId}/webhook/{webhookId}/stats":                        "getWebhookStats",
 		"GET /organization/{organizationId}/audit":                                            "listOrganizationAudit",
 		"GET /organization/{organizationId}/source":                                           "listSources",
 		"POST /organization/{organizationId}/source":                                          "createSource",

@@ -13,11 +13,13 @@ func (s *Server) routes(metricsHandler http.Handler, extra map[string]http.Handl
 	s.handleOrg("DELETE /organization/{organizationId}/webhook/{webhookId}", s.deleteWebhook)
 	s.handleOrg("GET /organization/{organizationId}/webhook/{webhookId}/event", s.listWebhookEvents)
 
-	// hookd's own: intake, deliveries, test events, the audit trail.
+	// hookd's own: intake, deliveries, test events, recovery, stats, the audit trail.
 	s.handleIntake("POST /organization/{organizationId}/deployment-event", s.createDeploymentEvent)
 	s.handleOrg("GET /organization/{organizationId}/webhook/{webhookId}/delivery", s.listDeliveries)
 	s.handleOrg("POST /organization/{organizationId}/webhook/{webhookId}/delivery/{deliveryId}/retry", s.retryDelivery)
 	s.handleOrg("POST /organization/{organizationId}/webhook/{webhookId}/test", s.testWebhook)
+	s.handleOrg("POST /organization/{organizationId}/webhook/{webhookId}/recover", s.recoverWebhook)
+	s.handleOrg("GET /organization/{organizationId}/webhook/{webhookId}/stats", s.webhookStats)
 	s.handleOrg("GET /organization/{organizationId}/audit", s.listAudit)
 
 	// Event sources: tools that report deployments themselves. Ingest has

@@ -41,6 +41,9 @@ type Deps struct {
 	Extra map[string]http.Handler
 	// Limits are the abuse limits; the zero value has none.
 	Limits Limits
+	// SecretRotationGrace is how long deliveries are signed with a
+	// webhook's previous secret too, to show when that ends.
+	SecretRotationGrace time.Duration
 	// Tracer records a span per intake request (nil: none).
 	Tracer trace.Tracer
 }
@@ -81,6 +84,8 @@ type Server struct {
 	intakeRate *rateLimiter // per organization; nil: no limit
 	limits     Limits
 	tracer     trace.Tracer
+
+	secretGrace time.Duration
 }
 
 // NewServer returns the API handler.
@@ -89,6 +94,8 @@ func NewServer(d Deps) *Server {
 		apiRate:    newRateLimiter(d.Limits.APIRate, d.Limits.APIBurst),
 		intakeRate: newRateLimiter(d.Limits.IntakeRate, d.Limits.IntakeBurst),
 		limits:     d.Limits,
+
+		secretGrace: d.SecretRotationGrace,
 	}
 	if s.intake == nil {
 		s.intake = storeIntake{d.Store}

@@ -72,23 +72,38 @@ type webhookResponse struct {
 	ProjectNamesFilter     []string                  `json:"project_names_filter"`
 	EnvironmentTypesFilter []webhook.EnvironmentMode `json:"environment_types_filter"`
 	DisabledReason         string                    `json:"disabled_reason"`
+	// FailingSince and PreviousSecretExpiresAt are read-only extensions,
+	// null when the webhook is healthy or no secret rotation is under way.
+	FailingSince            *time.Time `json:"failing_since"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
 }
 
-func newWebhookResponse(w *webhook.Webhook) webhookResponse {
+func (s *Server) newWebhookResponse(w *webhook.Webhook) webhookResponse {
 	return webhookResponse{
-		ID:                     w.ID,
-		CreatedAt:              w.CreatedAt.UTC(),
-		UpdatedAt:              w.UpdatedAt.UTC(),
-		Kind:                   w.Kind,
-		TargetURL:              w.TargetURL,
-		TargetSecretSet:        w.TargetSecret != "",
-		Description:            w.Description,
-		Enabled:                w.Enabled,
-		Events:                 nonNil(w.Events),
-		ProjectNamesFilter:     nonNil(w.ProjectNamesFilter),
-		EnvironmentTypesFilter: nonNil(w.EnvironmentTypesFilter),
-		DisabledReason:         w.DisabledReason,
+		ID:                      w.ID,
+		CreatedAt:               w.CreatedAt.UTC(),
+		UpdatedAt:               w.UpdatedAt.UTC(),
+		Kind:                    w.Kind,
+		TargetURL:               w.TargetURL,
+		TargetSecretSet:         w.TargetSecret != "",
+		Description:             w.Description,
+		Enabled:                 w.Enabled,
+		Events:                  nonNil(w.Events),
+		ProjectNamesFilter:      nonNil(w.ProjectNamesFilter),
+		EnvironmentTypesFilter:  nonNil(w.EnvironmentTypesFilter),
+		DisabledReason:          w.DisabledReason,
+		FailingSince:            optionalTime(w.FailingSince),
+		PreviousSecretExpiresAt: optionalTime(w.GraceEndsAt(s.now(), s.secretGrace)),
 	}
+}
+
+// optionalTime is a time the API shows as null when it is zero.
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 func nonNil[T any](s []T) []T {
@@ -109,7 +124,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, org uuid.U
 	}
 	out := results[webhookResponse]{Results: make([]webhookResponse, len(hooks))}
 	for i, h := range hooks {
-		out.Results[i] = newWebhookResponse(h)
+		out.Results[i] = s.newWebhookResponse(h)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -138,7 +153,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, org uuid.
 	if err := s.store.WebhookCreate(r.Context(), h, s.limits.MaxWebhooksPerOrg, webhook.WebhookAudit(by, now, nil, h)); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, newWebhookResponse(h))
+	writeJSON(w, http.StatusCreated, s.newWebhookResponse(h))
 	return nil
 }
 
@@ -156,7 +171,7 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUI
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newWebhookResponse(h))
+	writeJSON(w, http.StatusOK, s.newWebhookResponse(h))
 	return nil
 }
 
@@ -187,7 +202,7 @@ func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if err := s.store.WebhookUpdate(r.Context(), h, webhook.WebhookAudit(by, h.UpdatedAt, &before, h)); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newWebhookResponse(h))
+	writeJSON(w, http.StatusOK, s.newWebhookResponse(h))
 	return nil
 }
 

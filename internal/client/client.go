@@ -81,6 +81,11 @@ type Webhook struct {
 	ProjectNamesFilter     []string  `json:"project_names_filter"`
 	EnvironmentTypesFilter []string  `json:"environment_types_filter"`
 	DisabledReason         string    `json:"disabled_reason"`
+	// FailingSince is when the failures under way began; nil while healthy.
+	FailingSince *time.Time `json:"failing_since"`
+	// PreviousSecretExpiresAt, during a secret's rotation grace, is when
+	// deliveries stop carrying a signature with the previous secret too.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
 
 	// Raw is the object as the server sent it, for callers that must pass
 	// it on unchanged (fields this client does not know included).
@@ -174,6 +179,13 @@ type Delivery struct {
 	LastStatusCode int        `json:"last_status_code"`
 	LastError      string     `json:"last_error"`
 	NextAttemptAt  *time.Time `json:"next_attempt_at"` // nil once the delivery is finished
+
+	Raw json.RawMessage `json:"-"` // the object as sent
+}
+
+func (d *Delivery) UnmarshalJSON(b []byte) error {
+	type plain Delivery
+	return keepRaw(b, (*plain)(d), &d.Raw)
 }
 
 // DeliveryPage is one page of ListDeliveries.
@@ -250,10 +262,110 @@ func (a *EventAccepted) UnmarshalJSON(b []byte) error {
 	return keepRaw(b, (*plain)(a), &a.Raw)
 }
 
+// RecoverRequest is WebhookRecoverRequest: the failed deliveries created
+// in [Since, Until) (Until "" is now) whose last answer matches Status
+// ("" for any; 503, 5xx or none) are re-queued.
+type RecoverRequest struct {
+	Since  string `json:"since"`
+	Until  string `json:"until,omitempty"`
+	Status string `json:"status,omitempty"`
+}
+
+// Recovered is the answer of RecoverWebhook.
+type Recovered struct {
+	Deliveries int             `json:"deliveries"`
+	Since      time.Time       `json:"since"`
+	Until      time.Time       `json:"until"`
+	Raw        json.RawMessage `json:"-"`
+}
+
+func (r *Recovered) UnmarshalJSON(b []byte) error {
+	type plain Recovered
+	return keepRaw(b, (*plain)(r), &r.Raw)
+}
+
+// WebhookStats is the answer of GetWebhookStats.
+type WebhookStats struct {
+	Last24Hours WindowStats     `json:"last_24_hours"`
+	Last7Days   WindowStats     `json:"last_7_days"`
+	Raw         json.RawMessage `json:"-"`
+}
+
+func (s *WebhookStats) UnmarshalJSON(b []byte) error {
+	type plain WebhookStats
+	return keepRaw(b, (*plain)(s), &s.Raw)
+}
+
+// WindowStats is WebhookWindowStats; the pointers are nil without attempts.
+type WindowStats struct {
+	Since       time.Time     `json:"since"`
+	Until       time.Time     `json:"until"`
+	Attempts    int           `json:"attempts"`
+	Failures    int           `json:"failures"`
+	SuccessRate *float64      `json:"success_rate"`
+	P50MS       *float64      `json:"p50_ms"`
+	P95MS       *float64      `json:"p95_ms"`
+	Buckets     []StatsBucket `json:"buckets"`
+}
+
+type StatsBucket struct {
+	Start    time.Time `json:"start"`
+	Attempts int       `json:"attempts"`
+	Failures int       `json:"failures"`
+}
+
+// AuditEntry is one change in the organization's audit trail.
+type AuditEntry struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	Action    string    `json:"action"`
+	Actor     struct {
+		Kind string `json:"kind"`
+		ID   string `json:"id"`
+	} `json:"actor"`
+	ResourceType string `json:"resource_type"`
+	ResourceID   string `json:"resource_id"`
+	ResourceName string `json:"resource_name"`
+	Changes      []struct {
+		Field  string          `json:"field"`
+		Before json.RawMessage `json:"before"`
+		After  json.RawMessage `json:"after"`
+		Secret string          `json:"secret"`
+	} `json:"changes"`
+}
+
+// AuditPage is one page of ListAudit, newest first.
+type AuditPage struct {
+	Results    []AuditEntry
+	NextCursor string // "" on the last page
+	Raw        json.RawMessage
+}
+
+func (p *AuditPage) UnmarshalJSON(b []byte) error {
+	var page struct {
+		Results    []AuditEntry `json:"results"`
+		NextCursor *string      `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(b, &page); err != nil {
+		return err
+	}
+	*p = AuditPage{Results: page.Results, Raw: append(json.RawMessage(nil), b...)}
+	if page.NextCursor != nil {
+		p.NextCursor = *page.NextCursor
+	}
+	return nil
+}
+
 // TestResult is the answer of TestWebhook.
 type TestResult struct {
-	EventID    string `json:"event_id"`
-	DeliveryID string `json:"delivery_id"`
+	EventID    string          `json:"event_id"`
+	DeliveryID string          `json:"delivery_id"`
+	Raw        json.RawMessage `json:"-"`
+}
+
+func (r *TestResult) UnmarshalJSON(b []byte) error {
+	type plain TestResult
+	return keepRaw(b, (*plain)(r), &r.Raw)
 }
 
 func (c *Client) ListWebhooks(ctx context.Context, org string) (*WebhookList, error) {
@@ -290,22 +402,12 @@ func (c *Client) ListWebhookEvents(ctx context.Context, org, id string) (*Webhoo
 }
 
 func (c *Client) ListDeliveries(ctx context.Context, org, webhookID string, p DeliveryListParams) (*DeliveryPage, error) {
-	q := url.Values{}
+	q := pageQuery(p.Cursor, p.Limit)
 	if p.Status != "" {
 		q.Set("status", p.Status)
 	}
-	if p.Cursor != "" {
-		q.Set("cursor", p.Cursor)
-	}
-	if p.Limit != 0 {
-		q.Set("limit", strconv.Itoa(p.Limit))
-	}
-	path := orgPath(org, "webhook", webhookID, "delivery")
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
 	var out DeliveryPage
-	return &out, c.do(ctx, http.MethodGet, path, nil, nil, &out)
+	return &out, c.do(ctx, http.MethodGet, withQuery(orgPath(org, "webhook", webhookID, "delivery"), q), nil, nil, &out)
 }
 
 // RetryDelivery makes a delivery due now for one more attempt.
@@ -318,6 +420,45 @@ func (c *Client) RetryDelivery(ctx context.Context, org, webhookID, deliveryID s
 func (c *Client) TestWebhook(ctx context.Context, org, id string) (*TestResult, error) {
 	var out TestResult
 	return &out, c.do(ctx, http.MethodPost, orgPath(org, "webhook", id, "test"), nil, nil, &out)
+}
+
+// ListAudit returns a page of the organization's audit trail; cursor ""
+// and limit 0 are the server's defaults (the newest, 50 entries).
+func (c *Client) ListAudit(ctx context.Context, org, cursor string, limit int) (*AuditPage, error) {
+	var out AuditPage
+	return &out, c.do(ctx, http.MethodGet, withQuery(orgPath(org, "audit"), pageQuery(cursor, limit)), nil, nil, &out)
+}
+
+// pageQuery is the query of a paginated list; "" and 0 are left out for
+// the server's defaults.
+func pageQuery(cursor string, limit int) url.Values {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return q
+}
+
+func withQuery(path string, q url.Values) string {
+	if len(q) == 0 {
+		return path
+	}
+	return path + "?" + q.Encode()
+}
+
+// RecoverWebhook re-queues the webhook's failed deliveries of a window.
+func (c *Client) RecoverWebhook(ctx context.Context, org, id string, req RecoverRequest) (*Recovered, error) {
+	var out Recovered
+	return &out, c.do(ctx, http.MethodPost, orgPath(org, "webhook", id, "recover"), nil, req, &out)
+}
+
+// GetWebhookStats returns the webhook's health over the last 24 hours and 7 days.
+func (c *Client) GetWebhookStats(ctx context.Context, org, id string) (*WebhookStats, error) {
+	var out WebhookStats
+	return &out, c.do(ctx, http.MethodGet, orgPath(org, "webhook", id, "stats"), nil, nil, &out)
 }
 
 // EmitDeploymentEvent posts a deployment event: a DeploymentEvent, or a

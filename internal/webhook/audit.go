@@ -22,16 +22,20 @@ const (
 	AuditWebhookEnabled  AuditAction = "webhook.enabled"
 	AuditWebhookDisabled AuditAction = "webhook.disabled"
 	AuditWebhookDeleted  AuditAction = "webhook.deleted"
-	AuditTokenCreated    AuditAction = "token.created"
-	AuditTokenRevoked    AuditAction = "token.revoked"
-	AuditSourceCreated   AuditAction = "source.created"
-	AuditSourceUpdated   AuditAction = "source.updated"
-	AuditSourceDeleted   AuditAction = "source.deleted"
+	// AuditWebhookRecovered is a caller re-queueing a webhook's failed
+	// deliveries in bulk (DeliveryRecover); its changes are the window
+	// asked for and how many deliveries were re-queued.
+	AuditWebhookRecovered AuditAction = "webhook.recovered"
+	AuditTokenCreated     AuditAction = "token.created"
+	AuditTokenRevoked     AuditAction = "token.revoked"
+	AuditSourceCreated    AuditAction = "source.created"
+	AuditSourceUpdated    AuditAction = "source.updated"
+	AuditSourceDeleted    AuditAction = "source.deleted"
 )
 
 // AuditActions lists every action, in the API's order.
 var AuditActions = []AuditAction{AuditWebhookCreated, AuditWebhookUpdated, AuditWebhookEnabled, AuditWebhookDisabled,
-	AuditWebhookDeleted, AuditTokenCreated, AuditTokenRevoked, AuditSourceCreated, AuditSourceUpdated, AuditSourceDeleted}
+	AuditWebhookDeleted, AuditWebhookRecovered, AuditTokenCreated, AuditTokenRevoked, AuditSourceCreated, AuditSourceUpdated, AuditSourceDeleted}
 
 // ResourceType is the kind of thing the action is about: "webhook",
 // "token" or "source", the part of the action before the dot.

@@ -99,6 +99,13 @@ type Store interface {
 	// DeliveryRetry makes a pending or finished delivery due now for one
 	// more attempt. A running delivery is a Conflict.
 	DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*Delivery, error)
+	// DeliveryRecover makes every failed delivery p selects pending, due
+	// at p.Now, for one more attempt each (as DeliveryRetry does), and
+	// stores p.Audit with their count, in one transaction; it returns the
+	// count. Deliveries pending, running or succeeded are left alone, so
+	// two recoveries at once, on any nodes, re-queue each delivery once.
+	// A webhook that does not exist is NotFound.
+	DeliveryRecover(ctx context.Context, p DeliveryRecoverParams) (int, error)
 	DeliveryGet(ctx context.Context, orgID, webhookID, id uuid.UUID) (*Delivery, error)
 	// DeliveryList returns a webhook's deliveries newest first.
 	DeliveryList(ctx context.Context, p DeliveryListParams) ([]*Delivery, error)
@@ -108,6 +115,11 @@ type Store interface {
 
 	// AttemptList returns a webhook's attempts newest first, each with its Event.
 	AttemptList(ctx context.Context, p AttemptListParams) ([]*Attempt, error)
+	// AttemptStats summarizes a webhook's attempts over a window: how
+	// many, how many failed, the p50 and p95 of their durations, and per
+	// bucket when p.Bucket is set. A webhook without attempts (or that
+	// does not exist) has zero stats.
+	AttemptStats(ctx context.Context, p AttemptStatsParams) (*AttemptStats, error)
 
 	// SourceCreate stores src, whose ID and timestamps the caller has
 	// set, and audit.

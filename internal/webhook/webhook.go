@@ -237,6 +237,16 @@ func (w *Webhook) SigningSecrets(now time.Time, grace time.Duration) []string {
 	}
 }
 
+// GraceEndsAt returns when a request sent at now would stop being signed
+// with the previous secret too (see SigningSecrets): the end of the grace
+// after a rotation, or the zero time when no grace is under way.
+func (w *Webhook) GraceEndsAt(now time.Time, grace time.Duration) time.Time {
+	if len(w.SigningSecrets(now, grace)) < 2 {
+		return time.Time{}
+	}
+	return w.SecretRotatedAt.Add(grace)
+}
+
 // RedactedURL returns the target URL with its credentials masked, for
 // logs and anywhere a URL is shown rather than dialled: the password of
 // user:password, or the user alone when there is no password (a token

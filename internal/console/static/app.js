@@ -319,6 +319,79 @@
     return ms < 1000 ? ms + ' ms' : (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
   }
 
+  // ---------- health ----------
+
+  const percent = (r) => (r === null || r === undefined ? '—' : (Math.round(r * 1000) / 10) + '%');
+  const millis = (v) => (v === null || v === undefined ? '—' : duration(v < 10 ? Math.round(v * 10) / 10 : Math.round(v)));
+  const plural = (n, one, many) => n + ' ' + (n === 1 ? one : many);
+  const hourFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+  const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short' });
+
+  // What one bar of a chart stands for, as its tooltip says it.
+  function bucketTitle(b, daily) {
+    const start = new Date(b.start);
+    const when = daily ? dayFmt.format(start) : hourFmt.format(start) + '–' + hourFmt.format(new Date(start.getTime() + 3600e3));
+    if (!b.attempts) return when + ': no attempts';
+    return when + ': ' + plural(b.attempts, 'attempt', 'attempts') + ', ' + b.failures + ' failed';
+  }
+
+  // An inline SVG bar chart of a window's buckets: each bar is the
+  // bucket's attempts, its failed part on top in red. Hovering a bar
+  // shows its <title>. No library: a few rects.
+  function healthChart(win, opts = {}) {
+    const NS = 'http://www.w3.org/2000/svg';
+    const mk = (tag, attrs) => {
+      const el = document.createElementNS(NS, tag);
+      for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+      return el;
+    };
+    const W = 10;
+    const H = opts.small ? 24 : 56;
+    const buckets = win.buckets || [];
+    const max = Math.max(1, ...buckets.map((b) => b.attempts));
+    const svg = mk('svg', {
+      viewBox: '0 0 ' + buckets.length * W + ' ' + H, preserveAspectRatio: 'none', role: 'img',
+      class: 'chart' + (opts.small ? ' chart-sm' : ''), 'aria-label': opts.label || '',
+    });
+    if (opts.id) svg.id = opts.id;
+    buckets.forEach((b, i) => {
+      const g = mk('g', { class: 'bar', 'data-start': b.start, 'data-attempts': b.attempts, 'data-failures': b.failures });
+      const title = mk('title', {});
+      title.textContent = bucketTitle(b, !!opts.daily);
+      g.append(title, mk('rect', { class: 'bar-hit', x: i * W, y: 0, width: W, height: H }));
+      if (!b.attempts) {
+        g.append(mk('rect', { class: 'bar-empty', x: i * W + 1, y: H - 1, width: W - 2, height: 1 }));
+      } else {
+        const hBad = (b.failures / max) * (H - 2);
+        const hOk = ((b.attempts - b.failures) / max) * (H - 2);
+        if (hOk) g.append(mk('rect', { class: 'bar-ok', x: i * W + 1, y: H - hOk, width: W - 2, height: hOk }));
+        if (hBad) g.append(mk('rect', { class: 'bar-bad', x: i * W + 1, y: H - hOk - hBad, width: W - 2, height: hBad }));
+      }
+      svg.append(g);
+    });
+    return svg;
+  }
+
+  const sinceFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+
+  function failingPill(w) {
+    if (!w.failing_since) return null;
+    const t = Date.parse(w.failing_since);
+    return h('span', { class: 'pill pill-bad failing', title: 'No attempt succeeded since ' + absolute(w.failing_since) + ' (' + ago(w.failing_since) + ')' },
+      h('span', { class: 'dot' }), 'Failing since ', h('time', { datetime: w.failing_since }, sinceFmt.format(new Date(t))));
+  }
+
+  // The rotation grace: until previous_secret_expires_at, each delivery
+  // is signed with the new secret and with the previous one.
+  function graceNote(w) {
+    if (!w.previous_secret_expires_at) return null;
+    const end = w.previous_secret_expires_at;
+    return h('p', { class: 'grace-note', role: 'note', id: 'grace-note' }, icon('lock'),
+      h('span', null, h('strong', null, 'Secret rotation: '),
+        'each delivery carries two signatures, with the new secret and with the previous one, until ',
+        h('time', { datetime: end, id: 'grace-end' }, absolute(end)), ' (', timeAgo(end), '). Receivers can switch to the new secret until then.'));
+  }
+
   function slackUnescape(s) {
     return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
   }
@@ -360,7 +433,10 @@
       const t = Date.parse(a.created_at);
       rows.push(['webhook-timestamp', Number.isNaN(t) ? '' : String(Math.floor(t / 1000))]);
       if (w && w.target_secret_set) {
-        rows.push(['webhook-signature', 'v1,••••'], ['Qovery-Signature', '••••'], ['Qovery-Secret', '••••']);
+        // Like the rest, what hookd sends now: during a rotation grace, a
+        // signature with the previous secret too.
+        const grace = !!w.previous_secret_expires_at;
+        rows.push(['webhook-signature', grace ? 'v1,•••• v1,••••' : 'v1,••••'], ['Qovery-Signature', '••••'], ['Qovery-Secret', '••••']);
       }
     }
     return rows;
@@ -570,8 +646,23 @@
     input.focus();
   }
 
+  // A row's health: the last 24 hours as a small chart and a rate.
+  function rowHealth(w, st) {
+    const d = st.last_24_hours;
+    return [
+      healthChart(d, { small: true, label: 'Attempts per hour over the last 24 hours for ' + w.target_url }),
+      h('span', { class: 'wh-rate' + (!d.attempts ? ' muted' : d.failures ? ' text-bad' : ''), title: plural(d.attempts, 'attempt', 'attempts') + ' in 24 hours, ' + d.failures + ' failed' },
+        d.attempts ? percent(d.success_rate) : 'No traffic'),
+    ];
+  }
+
   function webhookRow(w, refresh) {
     const row = h('li', { class: 'wh' + (w.enabled ? '' : ' wh-off'), dataset: { id: w.id } });
+    let health = null;
+    row.setHealth = (st) => {
+      health = st;
+      row.querySelector('.wh-health').replaceChildren(...rowHealth(w, st));
+    };
     const render = () => {
       row.className = 'wh' + (w.enabled ? '' : ' wh-off');
       row.replaceChildren();
@@ -580,7 +671,9 @@
           h('a', { class: 'wh-url', href: '#/webhooks/' + w.id, title: w.target_url }, shortURL(w.target_url)),
           h('div', { class: 'wh-meta' },
             kindBadge(w.kind),
+            failingPill(w),
             w.description ? h('span', { class: 'wh-desc', title: w.description }, w.description) : h('span', { class: 'wh-desc muted-2' }, 'No description'))),
+        h('div', { class: 'wh-health', dataset: { health: w.id } }, health ? rowHealth(w, health) : h('span', { class: 'muted-2' }, '…')),
         h('div', { class: 'wh-events' }, h('span', { class: 'label-sm' }, 'Events'), h('span', null, eventsSummary(w.events))),
         h('div', { class: 'wh-updated' }, h('span', { class: 'label-sm' }, 'Updated'), timeAgo(w.updated_at)),
         h('div', { class: 'wh-toggle' }, enabledSwitch(w, (sw) => toggle(w, sw, render))),
@@ -624,7 +717,17 @@
     const none = h('p', { class: 'card state state-sm muted', hidden: true });
     const count = h('p', { class: 'muted' });
     const search = h('input', { type: 'search', id: 'webhook-search', placeholder: 'Filter by URL or description', 'aria-label': 'Filter webhooks' });
+    // The organization at a glance: failing webhooks first, the longest
+    // failing on top; the others keep the API's order.
+    const order = new Map(list.map((w, i) => [w.id, i]));
+    list.sort((a, b) => (a.failing_since ? 0 : 1) - (b.failing_since ? 0 : 1)
+      || (a.failing_since && b.failing_since ? Date.parse(a.failing_since) - Date.parse(b.failing_since) : 0)
+      || order.get(a.id) - order.get(b.id));
+    const failing = list.filter((w) => w.failing_since).length;
     const rows = list.map((w) => [w, webhookRow(w, route)]);
+    for (const [w, row] of rows) {
+      api('GET', hookPath(w.id) + '/stats').then((st) => { if (alive()) row.setHealth(st); }, () => {});
+    }
     const apply = () => {
       const q = search.value.trim().toLowerCase();
       let shown = 0;
@@ -637,7 +740,7 @@
       none.textContent = 'No webhook matches “' + search.value.trim() + '”.';
       const enabled = list.filter((w) => w.enabled).length;
       count.textContent = q ? shown + ' of ' + list.length + ' webhooks'
-        : list.length + (list.length === 1 ? ' webhook' : ' webhooks') + ' · ' + enabled + ' enabled';
+        : list.length + (list.length === 1 ? ' webhook' : ' webhooks') + ' · ' + enabled + ' enabled' + (failing ? ' · ' + failing + ' failing' : '');
     };
     search.addEventListener('input', apply);
     append(ul, rows.map(([, r]) => r));
@@ -743,6 +846,7 @@
         kids.push(h('span', { class: 'secret-state', id: 'secret-state' }, icon('lock'), 'Secret set'),
           button('Replace', { class: 'btn-secondary btn-sm', id: 'secret-replace', onclick: () => { secretMode = 'replace'; renderSecret(); secretIn.focus(); } }),
           button('Remove', { class: 'btn-ghost btn-sm btn-text-danger', id: 'secret-remove', onclick: () => { secretMode = 'remove'; renderSecret(); } }));
+        if (w.previous_secret_expires_at) kids.push(graceNote(w));
       }
       secretBox.replaceChildren(...kids);
     };
@@ -851,9 +955,11 @@
         h('div', { class: 'wh-meta' },
           kindBadge(w.kind),
           h('span', { class: 'pill ' + (w.enabled ? 'pill-ok' : 'pill-off') }, h('span', { class: 'dot' }), w.enabled ? 'Enabled' : 'Disabled'),
-          w.target_secret_set ? h('span', { class: 'meta-item' }, icon('lock'), 'Signed') : null,
+          w.target_secret_set ? h('span', { class: 'meta-item' }, icon('lock'), w.previous_secret_expires_at ? 'Signed twice' : 'Signed') : null,
+          failingPill(w),
           w.description ? h('span', { class: 'wh-desc' }, w.description) : null),
-        w.disabled_reason && !w.enabled ? h('p', { class: 'wh-reason', role: 'note' }, icon('alert'), h('span', null, h('strong', null, 'Disabled by hookd: '), w.disabled_reason)) : null),
+        w.disabled_reason && !w.enabled ? h('p', { class: 'wh-reason', role: 'note' }, icon('alert'), h('span', null, h('strong', null, 'Disabled by hookd: '), w.disabled_reason)) : null,
+        graceNote(w)),
       h('div', { class: 'page-actions' }, actions));
   }
 
@@ -889,6 +995,100 @@
         h('span', { class: 'subject-env muted' }, (s.environment || '—') + (s.mode ? ' · ' + s.mode.toLowerCase() : '')));
     }
     return h('span', { class: 'muted subject-summary', title: s.summary || '' }, s.summary || '—');
+  }
+
+  // The webhook's health over 24 hours and 7 days: figures and charts.
+  function healthPanel(w) {
+    const body = h('div', { class: 'health-body' }, spinner());
+    const panel = h('section', { class: 'card health', id: 'health', 'aria-labelledby': 'health-title' },
+      h('div', { class: 'panel-head' }, h('h2', { id: 'health-title' }, 'Health'),
+        button('Recover failed deliveries', { class: 'btn-secondary btn-sm', icon: 'retry', id: 'recover-open', onclick: () => recoverDialog(w, panel.load) })),
+      body);
+    panel.load = async () => {
+      let st;
+      try {
+        st = await api('GET', hookPath(w.id) + '/stats');
+      } catch (err) {
+        if (err.status !== 401) body.replaceChildren(h('p', { class: 'muted' }, 'Could not load the stats: ' + err.message));
+        return;
+      }
+      const row = (label, short, d, id) => h('tr', { id },
+        h('th', { scope: 'row' }, h('span', { class: 'label-long' }, label), h('span', { class: 'label-short' }, short)),
+        h('td', { class: 'num', dataset: { stat: 'success' } }, percent(d.success_rate)),
+        h('td', { class: 'num', dataset: { stat: 'attempts' } }, String(d.attempts)),
+        h('td', { class: 'num' + (d.failures ? ' text-bad' : ''), dataset: { stat: 'failures' } }, String(d.failures)),
+        h('td', { class: 'num mono', dataset: { stat: 'p50' } }, millis(d.p50_ms)),
+        h('td', { class: 'num mono', dataset: { stat: 'p95' } }, millis(d.p95_ms)));
+      body.replaceChildren(
+        h('div', { class: 'stats-wrap' }, h('table', { class: 'stats', id: 'stats-table' },
+          h('thead', null, h('tr', null, h('th', null, h('span', { class: 'sr-only' }, 'Window')), h('th', { class: 'num' }, 'Success'),
+            h('th', { class: 'num' }, 'Attempts'), h('th', { class: 'num' }, 'Failures'), h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p95'))),
+          h('tbody', null, row('Last 24 hours', '24 h', st.last_24_hours, 'stats-24h'), row('Last 7 days', '7 d', st.last_7_days, 'stats-7d')))),
+        h('div', { class: 'charts' },
+          h('figure', null, healthChart(st.last_24_hours, { id: 'chart-24h', label: 'Attempts per hour over the last 24 hours, failures in red' }),
+            h('figcaption', { class: 'muted' }, 'Attempts per hour, last 24 hours')),
+          h('figure', null, healthChart(st.last_7_days, { id: 'chart-7d', daily: true, label: 'Attempts per day over the last 7 days, failures in red' }),
+            h('figcaption', { class: 'muted' }, 'Attempts per day, last 7 days'))));
+    };
+    panel.load();
+    return panel;
+  }
+
+  // datetime-local wants local time without a zone.
+  function localInput(d) {
+    const p = (n) => String(n).padStart(2, '0');
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
+  }
+
+  // After a receiver's outage: re-queue the failed deliveries of a window.
+  function recoverDialog(w, done) {
+    const since = h('input', { id: 'recover-since', type: 'datetime-local', required: true, value: localInput(new Date(Date.now() - 24 * 3600e3)) });
+    const status = h('select', { id: 'recover-status' },
+      h('option', { value: '' }, 'Any failure'),
+      h('option', { value: '5xx' }, 'Server errors (5xx)'),
+      h('option', { value: '4xx' }, 'Client errors (4xx)'),
+      h('option', { value: 'none' }, 'No answer (timeout, refused)'));
+    const submit = button('Recover', { class: 'btn-primary', icon: 'retry', type: 'submit', id: 'recover-submit' });
+    const err = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
+    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'recover-title' });
+    const close = () => {
+      dlg.close();
+      dlg.remove();
+    };
+    const form = h('form', { method: 'dialog', novalidate: true },
+      h('h2', { id: 'recover-title' }, 'Recover failed deliveries'),
+      h('p', { class: 'muted' }, 'Every failed delivery created since this time gets one more attempt, now. Deliveries pending, running or succeeded are left alone, so recovering twice sends nothing twice.'),
+      h('div', { class: 'field' }, h('label', { for: 'recover-since' }, 'Failed since'), since),
+      h('div', { class: 'field' }, h('label', { for: 'recover-status' }, 'Last answer'), status),
+      err,
+      h('div', { class: 'dialog-actions' }, button('Cancel', { onclick: close }), submit));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const t = new Date(since.value);
+      if (!since.value || Number.isNaN(t.getTime())) {
+        err.textContent = 'Choose when the failures began.';
+        err.hidden = false;
+        return;
+      }
+      submit.disabled = true;
+      try {
+        const body = { since: t.toISOString() };
+        if (status.value) body.status = status.value;
+        const r = await api('POST', hookPath(w.id) + '/recover', body);
+        close();
+        toast(r.deliveries ? plural(r.deliveries, 'failed delivery', 'failed deliveries') + ' queued again' : 'No failed delivery to recover in that window');
+        if (done) done();
+      } catch (ex) {
+        err.textContent = ex.message;
+        err.hidden = false;
+        submit.disabled = false;
+      }
+    });
+    dlg.addEventListener('close', () => dlg.remove());
+    dlg.append(form);
+    document.body.append(dlg);
+    dlg.showModal();
+    since.focus();
   }
 
   let logFilter = 'all'; // kept while the page lives, not stored
@@ -999,15 +1199,18 @@
       }
     }
 
+    const health = healthPanel(w);
     page('Delivery log',
       link('Webhooks', '#/', { class: 'back', icon: 'back' }),
       webhookHeader(w, actions),
+      health,
       h('div', { class: 'toolbar' }, segsEl, live),
       loadErr, table, empty);
     table.hidden = true;
     await load();
     const timer = setInterval(() => { if (!document.hidden) load(); }, POLL_MS);
-    onLeave(() => clearInterval(timer));
+    const healthTimer = setInterval(() => { if (!document.hidden && alive()) health.load(); }, 30000);
+    onLeave(() => { clearInterval(timer); clearInterval(healthTimer); });
   }
 
   // ---------- attempt detail ----------
@@ -1088,6 +1291,7 @@
     'webhook.enabled': ['Enabled webhook', 'pill-ok'],
     'webhook.disabled': ['Disabled webhook', 'pill-bad'],
     'webhook.deleted': ['Deleted webhook', 'pill-bad'],
+    'webhook.recovered': ['Recovered deliveries', 'pill-ok'],
     'token.created': ['Created API token', 'pill-ok'],
     'token.revoked': ['Revoked API token', 'pill-bad'],
     'source.created': ['Created source', 'pill-ok'],
@@ -1105,6 +1309,10 @@
     environment_types_filter: 'Environment types',
     disabled_reason: 'Disabled reason',
     name: 'Name',
+    since: 'Since',
+    until: 'Until',
+    status: 'Last answer',
+    deliveries: 'Deliveries re-queued',
     secret: 'Source secret',
     environment_types: 'Environment types',
   };

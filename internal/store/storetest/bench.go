@@ -30,6 +30,9 @@ func Bench(b *testing.B, open func(b *testing.B) webhook.Store) {
 			benchClaimComplete(b, open(b), n)
 		})
 	}
+	b.Run("AttemptStats/attempts=50000", func(b *testing.B) {
+		benchAttemptStats(b, open(b), 50000)
+	})
 }
 
 // benchPayload is about the size of a real deployment event's payload.
@@ -117,4 +120,55 @@ func benchClaimComplete(b *testing.B, s webhook.Store, n int) {
 		}
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+// benchAttemptStats times what GET …/stats asks the store for (24 hours
+// in hourly buckets, 7 days in daily ones) for a webhook with n attempts
+// spread over the week, about five a minute, one in ten failed.
+func benchAttemptStats(b *testing.B, s webhook.Store, n int) {
+	ctx := context.Background()
+	org := benchSetup(b, s)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	week := 7 * 24 * time.Hour
+	var webhookID uuid.UUID
+	for done := 0; done < n; {
+		batch := min(1000, n-done)
+		if _, err := s.EventsCreate(ctx, benchEvents(org, batch), webhook.Lease{}); err != nil {
+			b.Fatalf("EventsCreate: %v", err)
+		}
+		due := time.Now().Add(time.Second)
+		tasks, err := s.DeliveryClaim(ctx, webhook.ClaimParams{Now: due, LeaseUntil: due.Add(time.Hour), Limit: batch})
+		if err != nil || len(tasks) != batch {
+			b.Fatalf("DeliveryClaim: %v, %d tasks", err, len(tasks))
+		}
+		outcomes := make([]webhook.Outcome, len(tasks))
+		for i, t := range tasks {
+			d := &t.Delivery
+			webhookID = d.WebhookID
+			k := done + i
+			status := 200
+			if k%10 == 0 {
+				status = 503
+			}
+			outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: d.Lease, Attempt: webhook.Attempt{
+				ID: uuid.Must(uuid.NewV7()), OrganizationID: d.OrganizationID, WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID,
+				CreatedAt: now.Add(-week * time.Duration(k) / time.Duration(n)), Number: 1, Kind: webhook.KindStandard,
+				TargetURL: "https://example.com/hook", StatusCode: status, ResponseBody: `{"ok":true}`, Duration: time.Duration(k%997) * time.Millisecond,
+			}}
+		}
+		if _, err := s.DeliveryComplete(ctx, outcomes); err != nil {
+			b.Fatalf("DeliveryComplete: %v", err)
+		}
+		done += batch
+	}
+	b.ResetTimer()
+	for range b.N {
+		for _, w := range []struct{ span, bucket time.Duration }{{24 * time.Hour, time.Hour}, {week, 24 * time.Hour}} {
+			st, err := s.AttemptStats(ctx, webhook.AttemptStatsParams{OrganizationID: org, WebhookID: webhookID,
+				Since: now.Add(-w.span), Until: now.Add(time.Second), Bucket: w.bucket})
+			if err != nil || st.Attempts == 0 {
+				b.Fatalf("AttemptStats: %v %+v", err, st)
+			}
+		}
+	}
 }

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// recoverRequest is WebhookRecoverRequest. Times are strings so that a
+// bad one gets an error naming its field.
+type recoverRequest struct {
+	Since  *string `json:"since"`
+	Until  *string `json:"until"`
+	Status *string `json:"status"`
+}
+
+// recoverResponse is WebhookRecoverResponse.
+type recoverResponse struct {
+	Deliveries int       `json:"deliveries"`
+	Since      time.Time `json:"since"`
+	Until      time.Time `json:"until"`
+}
+
+// params validates the request at now into the store's parameters.
+func (q *recoverRequest) params(org uuid.UUID, h *webhook.Webhook, now time.Time) (webhook.DeliveryRecoverParams, error) {
+	p := webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: h.ID, Until: now, Now: now}
+	var err error
+	if q.Since != nil {
+		if p.Since, err = parseTime("since", *q.Since, now); err != nil {
+			return p, err
+		}
+	}
+	if q.Until != nil && *q.Until != "" {
+		if p.Until, err = parseTime("until", *q.Until, now); err != nil {
+			return p, err
+		}
+		// A window ending later than now ends now: nothing newer exists.
+		if p.Until.After(now) {
+			p.Until = now
+		}
+	}
+	if q.Status != nil {
+		if p.LastStatus, err = webhook.ParseStatusRange(*q.Status); err != nil {
+			return p, err
+		}
+	}
+	return p, webhook.ValidateRecover(p.Since, p.Until, now)
+}
+
+func parseTime(field, v string, now time.Time) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, webhook.Invalid(field, "must be an RFC 3339 time such as %s, not %q", now.Add(-time.Hour).Format(time.RFC3339), v)
+	}
+	return t.UTC().Truncate(time.Microsecond), nil
+}
+
+// recoverWebhook re-queues the webhook's failed deliveries of a window,
+// the first thing to do once a receiver is back after an outage.
+func (s *Server) recoverWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	h, err := s.webhookFromPath(r, org)
+	if err != nil {
+		return err
+	}
+	var req recoverRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	p, err := req.params(org, h, now)
+	if err != nil {
+		return err
+	}
+	if !h.Enabled {
+		// Its deliveries would fail at once without being sent.
+		return webhook.Errorf(webhook.EConflict, "the webhook is disabled: enable it before recovering its deliveries")
+	}
+	by, err := actor(r)
+	if err != nil {
+		return err
+	}
+	p.Audit = webhook.RecoverAudit(by, now, h, p)
+	n, err := s.store.DeliveryRecover(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.wake()
+	}
+	writeJSON(w, http.StatusAccepted, recoverResponse{Deliveries: n, Since: p.Since, Until: p.Until})
+	return nil
+}

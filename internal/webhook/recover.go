@@ -1,0 +1,106 @@
+package webhook
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// DeliveryRecoverParams selects the failed deliveries DeliveryRecover
+// makes due again: those of one webhook created in [Since, Until) whose
+// last attempt got an answer in LastStatus.
+type DeliveryRecoverParams struct {
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	Since          time.Time
+	Until          time.Time
+	LastStatus     *StatusRange // nil: whatever the last answer was
+	// Now is when the deliveries become due, and their UpdatedAt.
+	Now time.Time
+	// Audit is recorded in the transaction of the change, with a
+	// "deliveries" change holding how many were re-queued (see
+	// RecoverAudit). Nil records nothing.
+	Audit *AuditEntry
+}
+
+// StatusRange is a range of HTTP status codes, both ends included; 0 is
+// "no answer" (a timeout, a refused connection).
+type StatusRange struct{ Min, Max int }
+
+// ParseStatusRange reads the status filter of a recovery: "" (nil: any
+// answer), "none" (no answer at all), a class such as "5xx", or one code
+// such as "503".
+func ParseStatusRange(s string) (*StatusRange, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case s == "":
+		return nil, nil
+	case s == "none":
+		return &StatusRange{0, 0}, nil
+	case len(s) == 3 && s[0] >= '1' && s[0] <= '5' && s[1:] == "xx":
+		c := int(s[0]-'0') * 100
+		return &StatusRange{c, c + 99}, nil
+	}
+	if c, err := strconv.Atoi(s); err == nil && c >= 100 && c <= 599 {
+		return &StatusRange{c, c}, nil
+	}
+	return nil, Invalid("status", "must be an HTTP status code such as 503, a class such as 5xx, or none (no answer), not %q", s)
+}
+
+// String is the filter as ParseStatusRange reads it.
+func (r *StatusRange) String() string {
+	switch {
+	case r == nil:
+		return ""
+	case r.Max == 0:
+		return "none"
+	case r.Min == r.Max:
+		return strconv.Itoa(r.Min)
+	}
+	return fmt.Sprintf("%dxx", r.Min/100)
+}
+
+// MaxRecoverWindow bounds how far back a recovery may reach; retention
+// removes older deliveries anyway.
+const MaxRecoverWindow = 90 * 24 * time.Hour
+
+// ValidateRecover checks a recovery's window at now: since is required,
+// until (zero: now) comes after it, and neither is in the future.
+func ValidateRecover(since, until, now time.Time) error {
+	switch {
+	case since.IsZero():
+		return Invalid("since", "is required: an RFC 3339 time such as %s", now.Add(-time.Hour).UTC().Format(time.RFC3339))
+	case since.After(now):
+		return Invalid("since", "is in the future")
+	case !until.IsZero() && !until.After(since):
+		return Invalid("until", "must be after since")
+	case now.Sub(since) > MaxRecoverWindow:
+		return Invalid("since", "is more than %d days ago", int(MaxRecoverWindow/(24*time.Hour)))
+	}
+	return nil
+}
+
+// RecoverAudit returns the entry that records a recovery of w's failed
+// deliveries, made by by at the given time; the store adds how many it
+// re-queued (RecoveredCount). The window and filter are its changes'
+// "after" values, so the trail says exactly what was asked.
+func RecoverAudit(by Actor, at time.Time, w *Webhook, p DeliveryRecoverParams) *AuditEntry {
+	e := &AuditEntry{CreatedAt: at, Actor: by, Action: AuditWebhookRecovered, OrganizationID: w.OrganizationID, ResourceID: w.ID,
+		ResourceName: RedactedURL(w.TargetURL)}
+	e.Changes = append(e.Changes, Change{Field: "since", After: jsonValue(p.Since.UTC())}, Change{Field: "until", After: jsonValue(p.Until.UTC())})
+	if p.LastStatus != nil {
+		e.Changes = append(e.Changes, Change{Field: "status", After: jsonValue(p.LastStatus.String())})
+	}
+	return e
+}
+
+// RecoveredCount adds to a recovery's entry how many deliveries it
+// re-queued; a nil entry is left alone.
+func RecoveredCount(e *AuditEntry, n int) {
+	if e != nil {
+		e.Changes = append(e.Changes, Change{Field: "deliveries", After: jsonValue(n)})
+	}
+}
