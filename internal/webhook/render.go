@@ -247,16 +247,30 @@ func RenderStandard(ev *Event) []byte {
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
 	}
-	b := make([]byte, 0, len(payload)+160)
-	b = append(b, `{"created_at":`...)
-	b = appendJSONString(b, ev.CreatedAt.UTC().Format(time.RFC3339Nano))
-	b = append(b, `,"event_type":`...)
+	// Sized to fit, so the payload is copied once: a render is made per
+	// attempt, and its garbage is the dispatcher's largest.
+	const envelope = len(`{"created_at":"","event_type":"","payload_type":"DEPLOYMENT","payload_id":"","payload":}`)
+	b := make([]byte, 0, envelope+len(time.RFC3339Nano)+len(ev.Type)+36+len(payload))
+	b = append(b, `{"created_at":"`...)
+	b = ev.CreatedAt.UTC().AppendFormat(b, time.RFC3339Nano) // digits and -:.TZ: nothing to escape
+	b = append(b, `","event_type":`...)
 	b = appendJSONString(b, string(ev.Type))
 	b = append(b, `,"payload_type":"DEPLOYMENT","payload_id":"`...)
-	b = append(b, ev.ID.String()...)
+	b = appendUUID(b, ev.ID)
 	b = append(b, `","payload":`...)
 	b = append(b, payload...)
 	b = append(b, '}')
+	return b
+}
+
+// appendUUID appends id as uuid.UUID.String does, without its allocation.
+func appendUUID(b []byte, id uuid.UUID) []byte {
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+	}
 	return b
 }
 

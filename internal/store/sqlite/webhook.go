@@ -165,15 +165,17 @@ func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange) (*w
 // WebhookDelete removes the webhook, and stores its audit entry; foreign
 // keys cascade to its deliveries and their attempts.
 //
-// The webhook's history goes first, deleteBatch rows per transaction, so
-// a webhook with a long history never holds the one writer (and every
-// intake behind it) for the whole cascade, nor grows the WAL by all of it
-// at once. The last transaction deletes the webhook with what was added
-// meanwhile, deciding (c.Apply) on the row as it is then. A delete that
-// fails half-way leaves the webhook with part of its history, which the
-// next delete removes; so that a refusal (a missing webhook, a stale
-// If-Match) costs no history, c.Apply is asked first on the row as read
-// before the batches.
+// The webhook's finished history goes first, deleteBatch rows per
+// transaction, so a webhook with a long history never holds the one writer
+// (and every intake behind it) for the whole cascade, nor grows the WAL by
+// all of it at once. Only succeeded and failed deliveries go early: the
+// queue (pending and running deliveries, promised to the webhook while it
+// exists) goes with the webhook in the last transaction, which decides
+// (c.Apply) on the row as it is then. A delete that fails half-way leaves
+// the webhook with its queue intact and only part of its finished
+// history, which the next delete removes; so that a refusal (a missing
+// webhook, a stale If-Match) costs no history, c.Apply is asked first on
+// the row as read before the batches.
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
 	current, err := db.WebhookGet(ctx, c.OrganizationID, c.ID)
 	if err != nil {
@@ -182,9 +184,14 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 	if _, err := c.Run(current); err != nil {
 		return err
 	}
-	for _, table := range []string{"attempts", "deliveries"} {
-		if _, err := db.deleteInBatches(ctx, `DELETE FROM `+table+` WHERE rowid IN (
-			SELECT rowid FROM `+table+` WHERE organization_id = ? AND webhook_id = ? LIMIT ?)`, c.OrganizationID, c.ID); err != nil {
+	for _, q := range []string{
+		`DELETE FROM attempts WHERE rowid IN (SELECT a.rowid FROM attempts a
+			JOIN deliveries d ON d.organization_id = a.organization_id AND d.id = a.delivery_id
+			WHERE a.organization_id = ? AND a.webhook_id = ? AND d.status IN ('succeeded', 'failed') LIMIT ?)`,
+		`DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries
+			WHERE organization_id = ? AND webhook_id = ? AND status IN ('succeeded', 'failed') LIMIT ?)`,
+	} {
+		if _, err := db.deleteInBatches(ctx, q, c.OrganizationID, c.ID); err != nil {
 			return err
 		}
 	}
