@@ -242,7 +242,7 @@ func otlpTracesURL(get func(string) string) (string, error) {
 	}
 	parsed, err := url.Parse(u)
 	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
-		return "", fmt.Errorf("%s: must be an http:// or https:// URL, not %q", name, get(name))
+		return "", fmt.Errorf("%s: must be an http:// or https:// URL, not %q", name, webhook.RedactedURL(get(name)))
 	}
 	return u, nil
 }

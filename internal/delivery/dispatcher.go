@@ -172,8 +172,8 @@ func New(cfg Config) *Dispatcher {
 		cfg:   cfg,
 		rules: webhook.OutcomeRules{Schedule: cfg.Schedule, DisableAfter: cfg.DisableAfter, Rand: cfg.Rand},
 		// The lease covers one request (Timeout) and recording it, and is
-		// renewed every third of it while the delivery is held (see
-		// renew): a queued delivery keeps it while it waits, and a dead
+		// renewed while the delivery is held (see renewEvery): a queued
+		// delivery keeps it while it waits, and a dead
 		// node's deliveries are taken over within about Timeout. A
 		// delivery whose lease can no longer cover its request is not sent
 		// (see holds), so no delivery is ever sent by two workers at once.
@@ -582,10 +582,18 @@ func (d *Dispatcher) forget(batch []webhook.Outcome) {
 // renewBatch is the most leases renewed in one statement.
 const renewBatch = 1000
 
-// renewLoop renews the leases held every third of a lease until stop
-// is closed.
+// renewEvery is how often the leases held are renewed: twice within the
+// margin between a fresh lease and the least a task needs to be sent
+// (Timeout + 5 s, see holds), so a task waiting in its webhook's queue
+// always finds its lease long enough, even when one renewal fails. With
+// the lease at Timeout + 10 s that is every 2.5 s.
+func (d *Dispatcher) renewEvery() time.Duration {
+	return max((d.lease-d.cfg.Timeout-5*time.Second)/2, 100*time.Millisecond)
+}
+
+// renewLoop renews the leases held every renewEvery until stop is closed.
 func (d *Dispatcher) renewLoop(stop <-chan struct{}) {
-	tick := time.NewTicker(d.lease / 3)
+	tick := time.NewTicker(d.renewEvery())
 	defer tick.Stop()
 	for {
 		select {
@@ -612,7 +620,7 @@ func (d *Dispatcher) renew() {
 		batch := refs[:min(len(refs), renewBatch)]
 		refs = refs[len(batch):]
 		now := d.cfg.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), d.lease/3)
+		ctx, cancel := context.WithTimeout(context.Background(), d.renewEvery())
 		lost, err := d.cfg.Store.DeliveryRenew(ctx, webhook.RenewParams{Refs: batch, Now: now, LeaseUntil: now.Add(d.lease)})
 		cancel()
 		if err != nil {

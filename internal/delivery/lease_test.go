@@ -52,7 +52,7 @@ func TestLostLeasesAreNotSent(t *testing.T) {
 	s := newStore(t)
 	w := createWebhook(t, s, target.URL)
 	var logs lockedBuffer
-	// A 2 s timeout: 12 s leases, renewed every 4 s.
+	// A 2 s timeout: 12 s leases, renewed every 2.5 s.
 	d := New(Config{Store: s, Client: target.Client(), Timeout: 2 * time.Second, MaxInflightPerWebhook: 1,
 		PollInterval: time.Hour, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	startDispatcher(t, d)

@@ -104,6 +104,11 @@ func TestNewDefaults(t *testing.T) {
 	if d.lease != 25*time.Second {
 		t.Fatalf("lease %v, want 15s+10s", d.lease)
 	}
+	// Renewed twice within the 5 s between a fresh lease and the 20 s a
+	// task needs to be sent, so a queued task never finds it too short.
+	if d.renewEvery() != 2500*time.Millisecond {
+		t.Fatalf("renewed every %v, want 2.5s", d.renewEvery())
+	}
 	if d.rules.DisableAfter != c.DisableAfter || len(d.rules.Schedule) != 8 {
 		t.Fatalf("rules %+v do not follow the configuration", d.rules)
 	}

@@ -134,6 +134,8 @@ func translateFlux(src *webhook.Source, _ http.Header, body []byte) (Result, err
 		},
 	}
 	// Flux sends no delivery id; the object, revision and reason name what
-	// happened, so a repeat of the same event is not delivered twice.
-	return d.result(src, object+"|"+revision+"|"+e.Reason)
+	// happened, so a repeat of the same event is not delivered twice. The
+	// cluster and environment are part of it: one source may hear from
+	// several clusters applying the same object and revision.
+	return d.result(src, object+"|"+revision+"|"+e.Reason+"|"+d.cluster+"|"+d.environment)
 }

@@ -119,7 +119,7 @@ func TestTranslateFixtures(t *testing.T) {
 				Environment:   webhook.DeploymentEnvironment{Name: "apps", Mode: webhook.ModeDevelopment}},
 			app: wantApp{ID: "7d0cdc51-ddcf-4743-b223-83ca5c699632", Name: "Kustomization/apps/webapp",
 				CommitID: "731f7eaddfb6af01cb2173e18f0f75b0ba780ef1", Branch: "main"},
-			delivery: "Kustomization/apps/webapp|main/731f7eaddfb6af01cb2173e18f0f75b0ba780ef1|ValidationFailed",
+			delivery: "Kustomization/apps/webapp|main/731f7eaddfb6af01cb2173e18f0f75b0ba780ef1|ValidationFailed||apps",
 		},
 		{
 			kind: webhook.SourceFlux, fixture: "flux_helmrelease_upgraded.json",
@@ -130,7 +130,7 @@ func TestTranslateFixtures(t *testing.T) {
 				Environment:   webhook.DeploymentEnvironment{Name: "prod-eu", Mode: webhook.ModeProduction, ClusterName: "eu-1"}},
 			app: wantApp{ID: "1b5b1e2a-6d3c-4d54-9b1c-3f1f9d9c2a10", Name: "HelmRelease/prod-eu/podinfo",
 				CommitID: "9f2c1a4e8b7d6c5b4a39281706f5e4d3c2b1a098", Branch: "main"},
-			delivery: "HelmRelease/prod-eu/podinfo|main@sha1:9f2c1a4e8b7d6c5b4a39281706f5e4d3c2b1a098|UpgradeSucceeded",
+			delivery: "HelmRelease/prod-eu/podinfo|main@sha1:9f2c1a4e8b7d6c5b4a39281706f5e4d3c2b1a098|UpgradeSucceeded|eu-1|prod-eu",
 		},
 		{
 			kind: webhook.SourceArgoCD, fixture: "argocd_sync_succeeded.json",

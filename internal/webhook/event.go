@@ -179,6 +179,23 @@ type Outcome struct {
 	DisableReason string
 }
 
+// ValidateOutcomes checks that each outcome leaves its delivery in a state
+// the queue knows, so both backends refuse the same mistakes.
+func ValidateOutcomes(outcomes []Outcome) error {
+	for _, o := range outcomes {
+		switch o.Status {
+		case DeliverySucceeded, DeliveryFailed:
+		case DeliveryPending:
+			if o.NextAttemptAt.IsZero() {
+				return Errorf(EInvalid, "a pending outcome needs NextAttemptAt")
+			}
+		default:
+			return Errorf(EInvalid, "%q is not an outcome status", o.Status)
+		}
+	}
+	return nil
+}
+
 // Token is an API token: valid for one organization, stored as a hash.
 type Token struct {
 	ID             uuid.UUID

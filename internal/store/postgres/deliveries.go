@@ -190,6 +190,9 @@ SELECT count(*) FROM d`
 // order within one) so that two nodes completing overlapping batches lock
 // webhook rows in the same order and cannot deadlock.
 func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
+	if err := webhook.ValidateOutcomes(outcomes); err != nil {
+		return nil, err
+	}
 	var stale []webhook.DeliveryRef
 	if len(outcomes) == 0 {
 		return stale, nil

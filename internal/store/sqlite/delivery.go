@@ -285,16 +285,8 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 
 // DeliveryComplete records attempts and applies their outcomes.
 func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
-	for _, o := range outcomes {
-		switch o.Status {
-		case webhook.DeliverySucceeded, webhook.DeliveryFailed:
-		case webhook.DeliveryPending:
-			if o.NextAttemptAt.IsZero() {
-				return nil, webhook.Errorf(webhook.EInvalid, "a pending outcome needs NextAttemptAt")
-			}
-		default:
-			return nil, webhook.Errorf(webhook.EInvalid, "%q is not an outcome status", o.Status)
-		}
+	if err := webhook.ValidateOutcomes(outcomes); err != nil {
+		return nil, err
 	}
 	var stale []webhook.DeliveryRef
 	err := db.transactLazy(ctx, func(tx *txn) error {

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteDisable", testDeliveryCompleteDisable},
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
+		{"DeliveryCompleteInvalid", testDeliveryCompleteInvalid},
 		{"DeliveryRelease", testDeliveryRelease},
 		{"LeaseStaleOutcome", testLeaseStaleOutcome},
 		{"LeaseSucceededNeverReopens", testLeaseSucceededNeverReopens},
@@ -1296,6 +1297,26 @@ func testDeliveryCompleteSuccess(t *testing.T, s webhook.Store) {
 	// A succeeded delivery is never claimed again.
 	if got := claim(t, s, webhook.ClaimParams{Now: base.Add(time.Hour), LeaseUntil: base.Add(2 * time.Hour), Limit: 10}); len(got) != 0 {
 		t.Fatalf("claimed %d finished deliveries", len(got))
+	}
+}
+
+// An outcome that would leave its delivery in no state the queue knows
+// is refused on every backend, and nothing of it is stored.
+func testDeliveryCompleteInvalid(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	w, tk := claimOne(t, s, nil)
+	a := newAttempt(t, &tk.Delivery, 1, 500, base.Add(time.Second))
+	for _, o := range []webhook.Outcome{
+		{Attempt: a, Lease: tk.Delivery.Lease, Status: webhook.DeliveryPending}, // no NextAttemptAt
+		{Attempt: a, Lease: tk.Delivery.Lease, Status: webhook.DeliveryRunning},
+		{Attempt: a, Lease: tk.Delivery.Lease, Status: "lost"},
+	} {
+		if _, err := s.DeliveryComplete(ctx, []webhook.Outcome{o}); webhook.ErrorCode(err) != webhook.EInvalid {
+			t.Fatalf("outcome %q (next attempt %v): %v, want invalid", o.Status, o.NextAttemptAt, err)
+		}
+	}
+	if d := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID); d.Status != webhook.DeliveryRunning || d.Attempts != 0 {
+		t.Fatalf("delivery after refused outcomes: %+v", d)
 	}
 }
 
