@@ -278,14 +278,14 @@ func TestSourceCommands(t *testing.T) {
 	}
 
 	// Edit: a new secret from standard input, the name kept.
-	out, errOut, err := c.exec([]byte("rotated-secret"), "source", "edit", id, "--secret-file", "-", "--env-types", "")
+	out, errOut, err := c.exec([]byte("rotated-source-secret"), "source", "edit", id, "--secret-file", "-", "--env-types", "")
 	if err != nil || !strings.Contains(out, "acme on GitLab") || strings.Contains(out, "prod*") {
 		t.Fatalf("edit: %v\n%s%s", err, out, errOut)
 	}
 	if st := gitlab("cli-source-secret"); st != 401 {
 		t.Errorf("ingest with the replaced secret: %d, want 401", st)
 	}
-	if st := gitlab("rotated-secret"); st != 202 {
+	if st := gitlab("rotated-source-secret"); st != 202 {
 		t.Errorf("ingest with the new secret: %d, want 202", st)
 	}
 
@@ -296,7 +296,7 @@ func TestSourceCommands(t *testing.T) {
 		t.Errorf("create with a bad kind: %s", errOut)
 	}
 	c.run("source", "delete", id)
-	if st := gitlab("rotated-secret"); st != 404 {
+	if st := gitlab("rotated-source-secret"); st != 404 {
 		t.Errorf("ingest after delete: %d, want 404", st)
 	}
 }
@@ -313,7 +313,7 @@ func TestSourceSecretsReencrypt(t *testing.T) {
 		var src struct {
 			ID string `json:"id"`
 		}
-		if st, _, body := o.api.do("POST", o.path("/source"), map[string]any{"kind": "GITHUB", "name": "gh", "secret": "gh-secret"}, &src); st != 201 {
+		if st, _, body := o.api.do("POST", o.path("/source"), map[string]any{"kind": "GITHUB", "name": "gh", "secret": "gh-source-secret"}, &src); st != 201 {
 			t.Fatalf("create source: %d %s", st, body)
 		}
 		body, err := os.ReadFile(filepath.Join("..", "..", "internal", "source", "testdata", "github_deployment_status.json"))
@@ -324,7 +324,7 @@ func TestSourceSecretsReencrypt(t *testing.T) {
 		ingest := func(srv *server) int {
 			n++
 			tool := call{t: t, base: srv.URL + o.path("/source/"+src.ID+"/ingest"),
-				extra: signAs("GITHUB", "gh-secret", body, map[string]string{"X-GitHub-Event": "deployment_status", "X-GitHub-Delivery": "d-" + strconv.Itoa(n)})}
+				extra: signAs("GITHUB", "gh-source-secret", body, map[string]string{"X-GitHub-Event": "deployment_status", "X-GitHub-Delivery": "d-" + strconv.Itoa(n)})}
 			st, _, _ := tool.do("POST", "", body, nil)
 			return st
 		}

@@ -227,17 +227,34 @@ func (s *Server) handleIntake(pattern string, h orgHandler) {
 // per address, whatever credentials they try.
 func (s *Server) authenticate(r *http.Request) (*auth.Identity, error) {
 	client := clientKey(r)
-	if wait := s.authFailures.wait(client, s.now()); wait > 0 {
-		s.metrics.throttled.WithLabelValues("auth_failures").Inc()
-		return nil, &webhook.Error{Code: webhook.ETooManyRequests, RetryAfter: wait, Message: fmt.Sprintf(
-			"too many failed authentications from your address: at most %g a second, in bursts of %d; retry after the Retry-After header's seconds with valid credentials",
-			s.limits.AuthFailureRate, max(s.limits.AuthFailureBurst, 1))}
+	if err := s.authFailuresExceeded(client); err != nil {
+		return nil, err
 	}
 	id, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+	s.countAuthFailure(client, err)
+	return id, err
+}
+
+// authFailuresExceeded answers 429 to a client address past its rate of
+// failed authentications (API tokens and ingest signatures alike), nil
+// to any other.
+func (s *Server) authFailuresExceeded(client string) error {
+	wait := s.authFailures.wait(client, s.now())
+	if wait <= 0 {
+		return nil
+	}
+	s.metrics.throttled.WithLabelValues("auth_failures").Inc()
+	return &webhook.Error{Code: webhook.ETooManyRequests, RetryAfter: wait, Message: fmt.Sprintf(
+		"too many failed authentications from your address: at most %g a second, in bursts of %d; retry after the Retry-After header's seconds with valid credentials",
+		s.limits.AuthFailureRate, max(s.limits.AuthFailureBurst, 1))}
+}
+
+// countAuthFailure counts err against the client's address if it is a
+// refused credential.
+func (s *Server) countAuthFailure(client string, err error) {
 	if webhook.ErrorCode(err) == webhook.EUnauthorized {
 		s.authFailures.take(client, s.now())
 	}
-	return id, err
 }
 
 // actor is who is calling, for the audit trail. handleOrg puts the

@@ -172,12 +172,12 @@ type sourceMetrics struct {
 }
 
 // Ingest outcomes, the values of the "outcome" label.
-var ingestOutcomes = []string{"accepted", "replayed", "ignored", "unauthorized", "invalid", "too_large", "throttled", "failed"}
+var ingestOutcomes = []string{"accepted", "replayed", "ignored", "unauthorized", "invalid", "too_large", "throttled", "auth_throttled", "failed"}
 
 func newSourceMetrics(reg prometheus.Registerer) *sourceMetrics {
 	m := &sourceMetrics{ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookd_source_requests_total",
-		Help: "Requests to sources' ingest URLs, by source kind and outcome: accepted, replayed (a retry already accepted), ignored (not a deployment), unauthorized (unsigned or badly signed), invalid, too_large, throttled (the organization's intake rate), failed.",
+		Help: "Requests to sources' ingest URLs, by source kind and outcome: accepted, replayed (a retry already accepted), ignored (not a deployment), unauthorized (unsigned or badly signed), invalid, too_large, throttled (the organization's intake rate), auth_throttled (too many failed authentications from the client's address), failed.",
 	}, []string{"kind", "outcome"})}
 	for _, k := range webhook.SourceKinds {
 		for _, o := range ingestOutcomes {
@@ -199,7 +199,10 @@ type ingestAnswer struct {
 
 // ingestSource receives what a tool sends to a source's ingest URL. No
 // API token: the request's signature (or the tool's shared token) is the
-// credential, checked before anything in the body is read as JSON. The
+// credential, checked before anything in the body is read as JSON. A
+// refused one counts against the client's address like a wrong API token
+// (AuthFailureRate), and an address past that rate is answered 429
+// before its body is read, so a secret cannot be guessed online. The
 // translated event goes through the same intake as
 // /deployment-event (batching, leasing, idempotency), keyed by the
 // tool's own delivery id so that its retries are not delivered twice.
@@ -217,6 +220,11 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	count := func(outcome string) { s.sources.ingested.WithLabelValues(string(src.Kind), outcome).Inc() }
+	client := clientKey(r)
+	if err := s.authFailuresExceeded(client); err != nil {
+		count("auth_throttled")
+		return err
+	}
 	body, err := readBody(w, r)
 	if err != nil {
 		if webhook.ErrorCode(err) == webhook.ETooLarge {
@@ -227,6 +235,7 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := source.Verify(src, r.Header, body, s.now()); err != nil {
+		s.countAuthFailure(client, err)
 		count("unauthorized")
 		return err
 	}

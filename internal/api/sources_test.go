@@ -1,20 +1,33 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
 )
 
 // ingest posts body with header to an ingest URL, with no API token, and
 // checks the answer against the OpenAPI document.
 func (h *apiHarness) ingest(path, body string, header map[string]string, out any) int {
+	h.t.Helper()
+	status, _ := h.ingestHeader(path, body, header, out)
+	return status
+}
+
+// ingestHeader is ingest, returning the answer's header too.
+func (h *apiHarness) ingestHeader(path, body string, header map[string]string, out any) (int, http.Header) {
 	h.t.Helper()
 	req, err := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -23,9 +36,11 @@ func (h *apiHarness) ingest(path, body string, header map[string]string, out any
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	status, _ := h.send("", req, out)
-	return status
+	return h.send("", req, out)
 }
+
+// sourceSecret is a secret of the shortest length a source may be given.
+const sourceSecret = "gh-source-s3cret"
 
 func githubHeaders(secret, event, delivery, body string) map[string]string {
 	m := hmac.New(sha256.New, []byte(secret))
@@ -58,7 +73,7 @@ type sourceJSON struct {
 // openapi.yaml), for TestAPIMatchesOpenAPI.
 func exerciseSources(t *testing.T, h *apiHarness, tok, base string) {
 	var src sourceJSON
-	create := `{"kind":"GITHUB","name":"acme on GitHub","secret":"gh-s3cret","environment_types":[{"pattern":"prod-*","type":"PRODUCTION"}]}`
+	create := `{"kind":"GITHUB","name":"acme on GitHub","secret":"gh-source-s3cret","environment_types":[{"pattern":"prod-*","type":"PRODUCTION"}]}`
 	if st := h.do(tok, "POST", base+"/source", create, &src); st != 201 {
 		t.Fatalf("create source: %d", st)
 	}
@@ -76,9 +91,9 @@ func exerciseSources(t *testing.T, h *apiHarness, tok, base string) {
 		{"GET", base + "/source", "", 200},
 		{"GET", path, "", 200},
 		{"PUT", path, `{"kind":"GITHUB","name":"renamed","environment_types":[]}`, 200},
-		{"POST", base + "/source", `{"kind":"JENKINS","name":"x","secret":"s"}`, 400},
+		{"POST", base + "/source", `{"kind":"JENKINS","name":"x","secret":"gh-source-s3cret"}`, 400},
 		{"POST", base + "/source", `{"kind":"GITHUB","name":"x"}`, 400},
-		{"POST", base + "/source", `{"kind":"GITHUB","name":"x","secret":"s","environment_types":[{"pattern":"p","type":"PROD"}]}`, 400},
+		{"POST", base + "/source", `{"kind":"GITHUB","name":"x","secret":"gh-source-s3cret","environment_types":[{"pattern":"p","type":"PROD"}]}`, 400},
 		{"POST", base + "/source", `{"name":"` + strings.Repeat("x", maxBody) + `"}`, 413},
 		{"PUT", path, `{"kind":"GITHUB","name":"x","secret":""}`, 400},
 		{"GET", base + "/source/" + uuid.NewString(), "", 404},
@@ -102,7 +117,7 @@ func exerciseSources(t *testing.T, h *apiHarness, tok, base string) {
 		Ignored    bool   `json:"ignored"`
 		Reason     string `json:"reason"`
 	}
-	signed := githubHeaders("gh-s3cret", "deployment_status", "d-1", githubStatus)
+	signed := githubHeaders("gh-source-s3cret", "deployment_status", "d-1", githubStatus)
 	if st := h.ingest(ingest, githubStatus, signed, &answer); st != 202 || answer.ID == "" || answer.Ignored {
 		t.Errorf("signed deployment_status: %d %+v", st, answer)
 	}
@@ -119,12 +134,12 @@ func exerciseSources(t *testing.T, h *apiHarness, tok, base string) {
 	}{
 		{"unsigned", githubStatus, map[string]string{"X-GitHub-Event": "deployment_status"}, 401},
 		{"wrong secret", githubStatus, githubHeaders("wrong", "deployment_status", "d-2", githubStatus), 401},
-		{"ping", `{"zen":"Keep it logically awesome."}`, githubHeaders("gh-s3cret", "ping", "d-3", `{"zen":"Keep it logically awesome."}`), 200},
-		{"push", `{}`, githubHeaders("gh-s3cret", "push", "d-4", `{}`), 202},
-		{"malformed", `{"deployment`, githubHeaders("gh-s3cret", "deployment_status", "d-5", `{"deployment`), 400},
+		{"ping", `{"zen":"Keep it logically awesome."}`, githubHeaders("gh-source-s3cret", "ping", "d-3", `{"zen":"Keep it logically awesome."}`), 200},
+		{"push", `{}`, githubHeaders("gh-source-s3cret", "push", "d-4", `{}`), 202},
+		{"malformed", `{"deployment`, githubHeaders("gh-source-s3cret", "deployment_status", "d-5", `{"deployment`), 400},
 		{"no repository", `{"deployment_status":{"state":"success"},"deployment":{"environment":"e"}}`,
-			githubHeaders("gh-s3cret", "deployment_status", "d-6", `{"deployment_status":{"state":"success"},"deployment":{"environment":"e"}}`), 400},
-		{"oversized", strings.Repeat(" ", maxBody+1), githubHeaders("gh-s3cret", "deployment_status", "d-7", ""), 413},
+			githubHeaders("gh-source-s3cret", "deployment_status", "d-6", `{"deployment_status":{"state":"success"},"deployment":{"environment":"e"}}`), 400},
+		{"oversized", strings.Repeat(" ", maxBody+1), githubHeaders("gh-source-s3cret", "deployment_status", "d-7", ""), 413},
 	}
 	for _, in := range ingests {
 		if st := h.ingest(ingest, in.body, in.header, nil); st != in.status {
@@ -172,18 +187,130 @@ func TestIngestIntakeRate(t *testing.T) {
 	tok, _ := h.token(org)
 	base := "/organization/" + org.String()
 	var src sourceJSON
-	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"gh","secret":"s"}`, &src); st != 201 {
+	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"gh","secret":"`+sourceSecret+`"}`, &src); st != 201 {
 		t.Fatalf("create source: %d", st)
 	}
 	ingest := base + "/source/" + src.ID + "/ingest"
-	if st := h.ingest(ingest, githubStatus, githubHeaders("s", "deployment_status", "d-1", githubStatus), nil); st != 202 {
+	if st := h.ingest(ingest, githubStatus, githubHeaders(sourceSecret, "deployment_status", "d-1", githubStatus), nil); st != 202 {
 		t.Fatalf("first event: %d", st)
 	}
-	if st := h.ingest(ingest, githubStatus, githubHeaders("s", "deployment_status", "d-2", githubStatus), nil); st != 429 {
+	if st := h.ingest(ingest, githubStatus, githubHeaders(sourceSecret, "deployment_status", "d-2", githubStatus), nil); st != 429 {
 		t.Errorf("second event past the burst: %d, want 429", st)
 	}
 	// Not signed: refused before the rate is touched.
 	if st := h.ingest(ingest, githubStatus, map[string]string{"X-GitHub-Event": "deployment_status"}, nil); st != 401 {
 		t.Errorf("unsigned: %d, want 401", st)
+	}
+}
+
+// TestSourceSecretMinLength: a source's secret, its ingest URL's only
+// credential, must be at least 16 characters when it is set (create, or
+// an edit that gives one); a shorter secret stored before the limit keeps
+// working.
+func TestSourceSecretMinLength(t *testing.T) {
+	h := newAPIHarness(t)
+	org := uuid.New()
+	tok, tokID := h.token(org)
+	base := "/organization/" + org.String()
+	short := sourceSecret[:len(sourceSecret)-1]
+	var refused errorDetail
+	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"gh","secret":"`+short+`"}`, &refused); st != 400 || !strings.HasPrefix(refused.Detail, "secret:") {
+		t.Errorf("create with a %d-character secret: %d %q, want 400 naming secret", len(short), st, refused.Detail)
+	}
+	var src sourceJSON
+	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"gh","secret":"`+sourceSecret+`"}`, &src); st != 201 {
+		t.Fatalf("create with a %d-character secret: %d, want 201", len(sourceSecret), st)
+	}
+	path := base + "/source/" + src.ID
+	refused.Detail = ""
+	if st := h.do(tok, "PUT", path, `{"kind":"GITHUB","name":"gh","secret":"`+short+`"}`, &refused); st != 400 || !strings.HasPrefix(refused.Detail, "secret:") {
+		t.Errorf("edit to a %d-character secret: %d %q, want 400 naming secret", len(short), st, refused.Detail)
+	}
+	if st := h.ingest(path+"/ingest", githubStatus, githubHeaders(sourceSecret, "deployment_status", "d-1", githubStatus), nil); st != 202 {
+		t.Errorf("ingest after the refused edit, with the kept secret: %d, want 202", st)
+	}
+
+	// A source stored with a short secret before the limit: ingest still
+	// verifies it, and an edit that leaves the secret out is accepted.
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	old := &webhook.Source{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.SourceGitHub, Name: "old", Secret: "s"}
+	by := webhook.Actor{Kind: webhook.ActorToken, ID: tokID.String()}
+	if err := h.db.SourceCreate(context.Background(), old, webhook.SourceAudit(by, now, nil, old)); err != nil {
+		t.Fatal(err)
+	}
+	oldPath := base + "/source/" + old.ID.String()
+	if st := h.do(tok, "PUT", oldPath, `{"kind":"GITHUB","name":"renamed"}`, nil); st != 200 {
+		t.Errorf("edit keeping a short stored secret: %d, want 200", st)
+	}
+	if st := h.ingest(oldPath+"/ingest", githubStatus, githubHeaders("s", "deployment_status", "d-2", githubStatus), nil); st != 202 {
+		t.Errorf("ingest signed with a short stored secret: %d, want 202", st)
+	}
+}
+
+// TestIngestBadSignaturesLimitedPerAddress: refused signatures count
+// against the client address's failed authentications, like wrong API
+// tokens; past the burst the address gets 429 with Retry-After even with
+// a good signature, counted by kind, while another address is still
+// accepted.
+func TestIngestBadSignaturesLimitedPerAddress(t *testing.T) {
+	c := newClock()
+	h := newAPIHarness(t, withLimits(Limits{AuthFailureRate: 0.5, AuthFailureBurst: 3}, c))
+	org := uuid.New()
+	tok, _ := h.token(org)
+	base := "/organization/" + org.String()
+	var src sourceJSON
+	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"gh","secret":"`+sourceSecret+`"}`, &src); st != 201 {
+		t.Fatalf("create source: %d", st)
+	}
+	ingest := base + "/source/" + src.ID + "/ingest"
+	for i := range 3 {
+		if st := h.ingest(ingest, githubStatus, githubHeaders("guess-"+strconv.Itoa(i), "deployment_status", "d-bad", githubStatus), nil); st != 401 {
+			t.Fatalf("bad signature %d of the burst: %d, want 401", i+1, st)
+		}
+	}
+	good := githubHeaders(sourceSecret, "deployment_status", "d-good", githubStatus)
+	var body errorDetail
+	st, hdr := h.ingestHeader(ingest, githubStatus, good, &body)
+	if st != 429 || hdr.Get("Retry-After") == "" || !strings.Contains(body.Detail, "failed authentications") {
+		t.Fatalf("a good signature past the burst: %d, Retry-After %q, %q; want 429", st, hdr.Get("Retry-After"), body.Detail)
+	}
+	// The API's tokens share the address's count.
+	if st := h.do("hkd_"+strings.Repeat("x", 43), "GET", base+"/webhook", "", nil); st != 429 {
+		t.Errorf("a wrong API token from the same address: %d, want 429", st)
+	}
+
+	// Another address is not held back by this one's failures.
+	req := httptest.NewRequest("POST", ingest, strings.NewReader(githubStatus))
+	req.RemoteAddr = "192.0.2.9:40000"
+	for k, v := range good {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.srv.Config.Handler.ServeHTTP(rec, req)
+	if rec.Code != 202 {
+		t.Errorf("a good signature from another address: %d %s, want 202", rec.Code, rec.Body)
+	}
+
+	resp, err := http.Get(h.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`hookd_source_requests_total{kind="GITHUB",outcome="unauthorized"} 3`,
+		`hookd_source_requests_total{kind="GITHUB",outcome="auth_throttled"} 1`,
+		`hookd_source_requests_total{kind="GITHUB",outcome="accepted"} 1`,
+		`hookd_requests_throttled_total{reason="auth_failures"} 2`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+
+	// Once the address's bucket refills, its good signature is accepted.
+	c.Advance(2 * time.Second)
+	if st := h.ingest(ingest, githubStatus, good, nil); st != 202 {
+		t.Errorf("a good signature after the refill: %d, want 202", st)
 	}
 }

@@ -25,9 +25,13 @@ var SourceKinds = []SourceKind{SourceGitHub, SourceGitLab, SourceFlux, SourceArg
 
 // Limits on what a source may hold.
 const (
-	MaxSourceNameLength  = 255
-	MaxEnvironmentRules  = 100
-	MaxRulePatternLength = 255
+	MaxSourceNameLength = 255
+	// MinSourceSecretLength is the shortest secret a source may be given:
+	// the secret is the ingest URL's only credential, so it must not be
+	// guessable online. Secrets stored before the limit keep working.
+	MinSourceSecretLength = 16
+	MaxEnvironmentRules   = 100
+	MaxRulePatternLength  = 255
 )
 
 // EnvironmentRule maps the tool's environment names matching Pattern
@@ -95,6 +99,8 @@ func (s *SourceSpec) Validate(creating bool) error {
 		return Invalid("secret", "is required: it is what the tool signs its requests with, and the ingest URL's only credential")
 	case s.Secret != nil && strings.TrimSpace(*s.Secret) == "":
 		return Invalid("secret", "must not be empty: it is the ingest URL's only credential")
+	case s.Secret != nil && utf8.RuneCountInString(*s.Secret) < MinSourceSecretLength:
+		return Invalid("secret", "is shorter than %d characters: it is the ingest URL's only credential (try `openssl rand -hex 32`)", MinSourceSecretLength)
 	case s.Secret != nil && utf8.RuneCountInString(*s.Secret) > MaxSecretLength:
 		return Invalid("secret", "is longer than %d characters", MaxSecretLength)
 	}

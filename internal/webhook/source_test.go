@@ -42,19 +42,20 @@ func TestSourceAudit(t *testing.T) {
 }
 
 func TestSourceSpecValidate(t *testing.T) {
-	secret, empty := "s", " "
+	secret, empty, short := strings.Repeat("s", MinSourceSecretLength), " ", strings.Repeat("s", MinSourceSecretLength-1)
 	ok := SourceSpec{Kind: SourceFlux, Name: "flux", Secret: &secret, EnvironmentTypes: []EnvironmentRule{{Pattern: "p*", Type: ModeStaging}}}
 	if err := ok.Validate(true); err != nil {
 		t.Fatal(err)
 	}
 	for field, spec := range map[string]SourceSpec{
-		"kind":              {Kind: "JENKINS", Name: "x", Secret: &secret},
-		"name":              {Kind: SourceFlux, Name: " ", Secret: &secret},
-		"secret":            {Kind: SourceFlux, Name: "x", Secret: &empty},
-		"environment_types": {Kind: SourceFlux, Name: "x", Secret: &secret, EnvironmentTypes: []EnvironmentRule{{Pattern: "p", Type: "PROD"}}},
+		"kind":               {Kind: "JENKINS", Name: "x", Secret: &secret},
+		"name":               {Kind: SourceFlux, Name: " ", Secret: &secret},
+		"secret":             {Kind: SourceFlux, Name: "x", Secret: &empty},
+		"secret (too short)": {Kind: SourceFlux, Name: "x", Secret: &short},
+		"environment_types":  {Kind: SourceFlux, Name: "x", Secret: &secret, EnvironmentTypes: []EnvironmentRule{{Pattern: "p", Type: "PROD"}}},
 	} {
 		var e *Error
-		if err := spec.Validate(true); err == nil || !strings.HasPrefix(err.Error(), field+":") {
+		if err := spec.Validate(true); err == nil || !strings.HasPrefix(err.Error(), strings.Fields(field)[0]+":") {
 			t.Errorf("%s: %v, want an error naming it", field, err)
 		} else if e, _ = err.(*Error); e.Code != EInvalid {
 			t.Errorf("%s: code %s", field, e.Code)
@@ -66,5 +67,9 @@ func TestSourceSpecValidate(t *testing.T) {
 	}
 	if err := noSecret.Validate(false); err != nil {
 		t.Errorf("an edit without a secret (keeping it): %v", err)
+	}
+	edit := SourceSpec{Kind: SourceFlux, Name: "x", Secret: &short}
+	if err := edit.Validate(false); err == nil || !strings.HasPrefix(err.Error(), "secret:") {
+		t.Errorf("an edit giving a %d-character secret: %v, want an error naming secret", len(short), err)
 	}
 }
