@@ -1521,7 +1521,7 @@
         h('div', { class: 'form-section-body' },
           field('kind', 'Tool', kind, { for: 'f-source-kind' }),
           field('name', 'Name', name, { for: 'f-source-name' }),
-          field('secret', 'Secret', h('div', { class: 'secret' }, secret, generate), { for: 'f-source-secret', hint: 'What the tool signs its requests with: paste the same value into the tool. hookd never shows it again.' }),
+          field('secret', 'Secret', h('div', { class: 'secret' }, secret, generate), { for: 'f-source-secret', hint: 'What the tool signs its requests with, at least 16 characters (Generate makes 64): paste the same value into the tool. hookd never shows it again.' }),
           field('environment_types', 'Environment types', rules, { for: 'f-source-rules', hint: 'One pattern=TYPE per line, first match wins; * matches anything. Unmatched environments are DEVELOPMENT.' }))),
       h('div', { class: 'form-foot' }, err, h('div', { class: 'form-buttons' }, cancel, submit)));
     form.addEventListener('submit', async (e) => {
