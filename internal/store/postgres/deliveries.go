@@ -186,9 +186,18 @@ const completeSQL = `WITH d AS (
 SELECT count(*) FROM d`
 
 // DeliveryComplete sends all outcomes in one batch inside one
-// transaction. Outcomes are applied grouped by webhook (keeping their
-// order within one) so that two nodes completing overlapping batches lock
-// webhook rows in the same order and cannot deadlock.
+// transaction, taking its locks in the order every other writer takes
+// them, so none can deadlock with it:
+//   - first the webhooks, FOR KEY SHARE in key order. WebhookDelete locks
+//     the webhook and then, by cascade, its deliveries; this lock makes it
+//     wait for completions in flight (or them for it) instead of each
+//     holding a row the other needs. KEY SHARE does not conflict with
+//     itself nor with the failing_since UPDATE, so completions of one busy
+//     webhook still do not queue on each other;
+//   - then the deliveries, in key order (lockedDeliveries);
+//   - then the outcomes, grouped by webhook (keeping their order within
+//     one, which decides failing_since), so the webhook rows they update
+//     are locked in key order too.
 func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
 	if err := webhook.ValidateOutcomes(outcomes); err != nil {
 		return nil, err
@@ -204,7 +213,20 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		}
 		return bytes.Compare(a.Attempt.WebhookID[:], b.Attempt.WebhookID[:])
 	})
+	var whOrgs, whIDs, dOrgs, dIDs []uuid.UUID
+	for i, o := range sorted {
+		a := o.Attempt
+		if i == 0 || a.OrganizationID != sorted[i-1].Attempt.OrganizationID || a.WebhookID != sorted[i-1].Attempt.WebhookID {
+			whOrgs, whIDs = append(whOrgs, a.OrganizationID), append(whIDs, a.WebhookID)
+		}
+		dOrgs, dIDs = append(dOrgs, a.OrganizationID), append(dIDs, a.DeliveryID)
+	}
 	b := &pgx.Batch{}
+	b.Queue(`SELECT count(*) FROM (SELECT FROM webhooks
+		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+		ORDER BY organization_id, id
+		FOR KEY SHARE) w`, whOrgs, whIDs)
+	b.Queue(`SELECT count(*) FROM `+lockedDeliveries+` l`, dOrgs, dIDs)
 	for _, o := range sorted {
 		a := o.Attempt
 		id := a.ID
@@ -257,8 +279,9 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 		orgs[i], ids[i] = r.OrganizationID, r.ID
 	}
 	_, err := db.pool.Exec(ctx, `UPDATE deliveries d SET status = 'pending', due_at = $4
-		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease)
-		WHERE d.organization_id = r.org AND d.id = r.id AND d.status = 'running' AND d.lease = r.lease`,
+		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), `+lockedDeliveries+` l
+		WHERE d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
+			AND d.status = 'running' AND d.lease = r.lease`,
 		orgs, ids, leases(refs), ts(dueAt))
 	if err != nil {
 		return translate(err)
@@ -267,6 +290,17 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 	db.notifier.notify()
 	return nil
 }
+
+// lockedDeliveries locks the running deliveries whose keys are in $1
+// and $2 in key order, the one order every statement that locks several
+// deliveries takes them in: two nodes locking overlapping sets (a
+// release or a renewal under a lease takeover, and a completion) would
+// otherwise each wait for a row the other holds. The rows are locked
+// as the sorted subquery yields them, before the outer statement joins.
+const lockedDeliveries = `(SELECT organization_id, id FROM deliveries
+	WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) AND status = 'running'
+	ORDER BY organization_id, id
+	FOR NO KEY UPDATE)`
 
 func leases(refs []webhook.DeliveryRef) []int64 {
 	l := make([]int64, len(refs))
@@ -288,8 +322,9 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 		orgs[i], ids[i] = r.OrganizationID, r.ID
 	}
 	rows, err := db.pool.Query(ctx, `UPDATE deliveries d SET due_at = coalesce($5::timestamptz, now()) + $4::bigint * interval '1 microsecond'
-		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease)
-		WHERE d.organization_id = r.org AND d.id = r.id AND d.status = 'running' AND d.lease = r.lease
+		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), `+lockedDeliveries+` l
+		WHERE d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
+			AND d.status = 'running' AND d.lease = r.lease
 		RETURNING d.id`, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now))
 	if err != nil {
 		return nil, translate(err)

@@ -143,7 +143,10 @@ func webhookForChange(ctx context.Context, tx pgx.Tx, c webhook.WebhookChange) (
 }
 
 // WebhookDelete locks the row like WebhookUpdate, so the audit entry
-// describes what was deleted, not an earlier read.
+// describes what was deleted, not an earlier read. Its FOR UPDATE waits
+// for the completions in flight, which take the webhook FOR KEY SHARE
+// before its deliveries (see DeliveryComplete), so the cascade to the
+// deliveries finds none of them locked by a completion waiting on it.
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
 	return db.transact(ctx, func(tx pgx.Tx) error {
 		w, err := webhookForChange(ctx, tx, c)
