@@ -160,6 +160,14 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 // and webhook changes, which hang off its RETURNING, are skipped. It
 // returns whether the outcome was applied. The next attempt is due after
 // the delay the caller chose ($4 - $7), counted on the database's clock.
+// attempts counts the attempts recorded, one more per outcome, rather than
+// taking the attempt's Number: the two agree while Number is Attempts+1
+// at claim time under a fenced lease, and if they ever do not (say, a
+// delivery retried or recovered after it finished), the count still
+// matches the delivery's attempt log and never goes back, so the next
+// claim's Number stays new. updated_at ($17) is when the attempt
+// finished (CreatedAt plus Duration), the time the delivery log shows.
+// The SQLite backend follows the same two rules.
 const completeSQL = `WITH d AS (
 	UPDATE deliveries SET
 		status = $3,
@@ -167,7 +175,7 @@ const completeSQL = `WITH d AS (
 		attempts = attempts + 1,
 		last_status_code = $5,
 		last_error = $6,
-		updated_at = $7
+		updated_at = $17
 	WHERE organization_id = $1 AND id = $2 AND status = 'running' AND lease = $15
 	RETURNING organization_id, id, webhook_id, event_id
 ), a AS (
@@ -236,7 +244,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		b.Queue(completeSQL,
 			a.OrganizationID, a.DeliveryID, string(o.Status), ts(o.NextAttemptAt), a.StatusCode, text(a.Error), ts(a.CreatedAt),
 			id, a.Number, string(a.Kind), text(a.TargetURL), text(a.ResponseBody), a.Duration.Microseconds(),
-			o.Status == webhook.DeliverySucceeded, o.Lease, db.clock(a.CreatedAt)).QueryRow(func(row pgx.Row) error {
+			o.Status == webhook.DeliverySucceeded, o.Lease, db.clock(a.CreatedAt), ts(a.CreatedAt.Add(a.Duration))).QueryRow(func(row pgx.Row) error {
 			var n int
 			if err := row.Scan(&n); err != nil {
 				return err

@@ -323,9 +323,13 @@ const attemptParams = 13
 
 func init() {
 	for _, n := range deliveryChunks {
-		completeUpdates[n] = `WITH v(org, id, status, due, attempts, code, err, updated, lease) AS (VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ") + `)
-			UPDATE deliveries SET status = v.status, due_at = coalesce(v.due, deliveries.due_at), attempts = v.attempts,
+		// attempts counts the attempts recorded, one more per outcome,
+		// not the attempt's Number: see completeSQL in the PostgreSQL
+		// backend, which follows the same rule. updated_at is when the
+		// attempt finished (CreatedAt plus Duration).
+		completeUpdates[n] = `WITH v(org, id, status, due, code, err, updated, lease) AS (VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ") + `)
+			UPDATE deliveries SET status = v.status, due_at = coalesce(v.due, deliveries.due_at), attempts = deliveries.attempts + 1,
 				last_status_code = v.code, last_error = v.err, updated_at = v.updated
 			FROM v WHERE deliveries.organization_id = v.org AND deliveries.id = v.id
 				AND deliveries.status = 'running' AND deliveries.lease = v.lease
@@ -356,7 +360,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webho
 		if o.Status == webhook.DeliveryPending {
 			due = micros(o.NextAttemptAt)
 		}
-		args = append(args, a.OrganizationID, a.DeliveryID, o.Status, due, a.Number, a.StatusCode, a.Error,
+		args = append(args, a.OrganizationID, a.DeliveryID, o.Status, due, a.StatusCode, a.Error,
 			micros(a.CreatedAt.Add(a.Duration)), o.Lease)
 	}
 	// The webhook and event ids come from the stored delivery, not the

@@ -170,3 +170,29 @@ func testLeaseRenew(t *testing.T, s webhook.Store) {
 			d.Status, d.Lease, d.DueAt, next[0].Delivery.Lease, base.Add(time.Hour))
 	}
 }
+
+// Both backends record an outcome alike: the delivery's attempts counts
+// the attempts recorded (one more per outcome, whatever Number the caller
+// gave), and its updated_at is when the attempt finished (CreatedAt plus
+// Duration), the time a reader of the delivery log expects.
+func testDeliveryCompleteCounts(t *testing.T, s webhook.Store) {
+	tk := leaseOne(t, s)
+	o := outcomeOf(t, tk, 500, base.Add(time.Second))
+	complete(t, s, o)
+	d := getDelivery(t, s, tk.Delivery.OrganizationID, tk.Delivery.WebhookID, tk.Delivery.ID)
+	wantEqual(t, "attempts after the first outcome", d.Attempts, 1)
+	wantTime(t, "updated_at after the first outcome", d.UpdatedAt, o.Attempt.CreatedAt.Add(o.Attempt.Duration))
+
+	// An outcome whose Number is not Attempts+1 (it was numbered before
+	// the delivery was counted again) still adds exactly one.
+	tasks := claim(t, s, webhook.ClaimParams{Now: base.Add(2 * time.Minute), LeaseUntil: base.Add(3 * time.Minute), Limit: 10})
+	if len(tasks) != 1 {
+		t.Fatalf("claimed %d deliveries, want 1", len(tasks))
+	}
+	o = outcomeOf(t, tasks[0], 200, base.Add(2*time.Minute))
+	o.Attempt.Number = 7
+	complete(t, s, o)
+	d = getDelivery(t, s, tk.Delivery.OrganizationID, tk.Delivery.WebhookID, tk.Delivery.ID)
+	wantEqual(t, "attempts after an outcome numbered 7", d.Attempts, 2)
+	wantTime(t, "updated_at after the second outcome", d.UpdatedAt, o.Attempt.CreatedAt.Add(o.Attempt.Duration))
+}

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
 		{"DeliveryCompleteInvalid", testDeliveryCompleteInvalid},
+		{"DeliveryCompleteCounts", testDeliveryCompleteCounts},
 		{"DeliveryRelease", testDeliveryRelease},
 		{"LeaseStaleOutcome", testLeaseStaleOutcome},
 		{"LeaseSucceededNeverReopens", testLeaseSucceededNeverReopens},
