@@ -211,19 +211,26 @@ type DeliveryPage struct {
 	Raw        json.RawMessage `json:"-"`
 }
 
-func (p *DeliveryPage) UnmarshalJSON(b []byte) error {
+func (p *DeliveryPage) UnmarshalJSON(b []byte) (err error) {
+	p.Results, p.NextCursor, p.Raw, err = decodePage[Delivery](b)
+	return err
+}
+
+// decodePage reads one page of a cursor-paginated list: its results, its
+// next cursor ("" on the last page) and the answer as it came.
+func decodePage[T any](b []byte) ([]T, string, json.RawMessage, error) {
 	var page struct {
-		Results    []Delivery `json:"results"`
-		NextCursor *string    `json:"next_cursor"`
+		Results    []T     `json:"results"`
+		NextCursor *string `json:"next_cursor"`
 	}
 	if err := json.Unmarshal(b, &page); err != nil {
-		return err
+		return nil, "", nil, err
 	}
-	*p = DeliveryPage{Results: page.Results, Raw: append(json.RawMessage(nil), b...)}
+	var next string
 	if page.NextCursor != nil {
-		p.NextCursor = *page.NextCursor
+		next = *page.NextCursor
 	}
-	return nil
+	return page.Results, next, append(json.RawMessage(nil), b...), nil
 }
 
 // DeliveryListParams narrows ListDeliveries; zero values mean the
@@ -355,19 +362,9 @@ type AuditPage struct {
 	Raw        json.RawMessage
 }
 
-func (p *AuditPage) UnmarshalJSON(b []byte) error {
-	var page struct {
-		Results    []AuditEntry `json:"results"`
-		NextCursor *string      `json:"next_cursor"`
-	}
-	if err := json.Unmarshal(b, &page); err != nil {
-		return err
-	}
-	*p = AuditPage{Results: page.Results, Raw: append(json.RawMessage(nil), b...)}
-	if page.NextCursor != nil {
-		p.NextCursor = *page.NextCursor
-	}
-	return nil
+func (p *AuditPage) UnmarshalJSON(b []byte) (err error) {
+	p.Results, p.NextCursor, p.Raw, err = decodePage[AuditEntry](b)
+	return err
 }
 
 // TestResult is the answer of TestWebhook.
