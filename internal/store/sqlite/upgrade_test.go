@@ -1,29 +1,23 @@
 package sqlite_test
 
 import (
-	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/hookd/hookd/internal/webhook"
+	"github.com/hookd/hookd/internal/store/storetest"
 )
 
 // A database written by the schema of the last release (migrations
 // 0001–0003, before the content hash, the lease token, the stats indexes
-// and sources) migrates in place: what it held reads back, its queued
-// delivery is claimed and recorded under the new lease token, and an
-// event stored without a content hash still replays its key.
+// and sources) migrates in place (see storetest.Upgraded).
 func TestUpgradeFromPreviousSchema(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hookd.db")
-	org, hook, ev, done, queued := uuid.New(), uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
-	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	us := at.UnixMicro()
+	o := storetest.NewOldRows()
+	org, hook, ev, done, queued, us := o.Org, o.Webhook, o.Event, o.Done, o.Queued, o.At.UnixMicro()
 
 	old, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -67,34 +61,5 @@ func TestUpgradeFromPreviousSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db := open(t, path) // opens and migrates to the current schema
-	w, err := db.WebhookGet(ctx, org, hook)
-	if err != nil || w.Description != "old" || w.TargetURL != "https://example.com/hook" || !w.Enabled {
-		t.Fatalf("webhook after the upgrade: %+v, %v", w, err)
-	}
-	attempts, err := db.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: org, WebhookID: hook, Limit: 10})
-	if err != nil || len(attempts) != 1 || attempts[0].StatusCode != 200 || attempts[0].ResponseBody != "ok" {
-		t.Fatalf("delivery log after the upgrade: %+v, %v", attempts, err)
-	}
-	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at.Add(time.Second), LeaseUntil: at.Add(time.Minute), Limit: 10})
-	if err != nil || len(tasks) != 1 || tasks[0].Delivery.ID != queued || tasks[0].Delivery.Lease != 1 {
-		t.Fatalf("claim after the upgrade: %+v, %v", tasks, err)
-	}
-	tk := tasks[0]
-	stale, err := db.DeliveryComplete(ctx, []webhook.Outcome{{Status: webhook.DeliverySucceeded, Lease: tk.Delivery.Lease,
-		Attempt: webhook.Attempt{OrganizationID: org, WebhookID: hook, DeliveryID: queued, EventID: ev,
-			CreatedAt: at.Add(2 * time.Second), Number: 1, Kind: webhook.KindStandard, StatusCode: 204}}})
-	if err != nil || len(stale) != 0 {
-		t.Fatalf("recording the queued delivery: stale %v, %v", stale, err)
-	}
-	if d, err := db.DeliveryGet(ctx, org, hook, queued); err != nil || d.Status != webhook.DeliverySucceeded {
-		t.Fatalf("queued delivery after its outcome: %+v, %v", d, err)
-	}
-	// The old event holds its key without a content hash: a repeat replays it.
-	rs, err := db.EventsCreate(ctx, []*webhook.Event{{OrganizationID: org, CreatedAt: at.Add(time.Minute),
-		Type: webhook.EventDeploymentStarted, IdempotencyKey: "deploy-1", ProjectName: "billing",
-		EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{"id":"d1"}`)}}, webhook.Lease{})
-	if err != nil || len(rs) != 1 || !rs[0].Replayed || rs[0].ID != ev {
-		t.Fatalf("repeating the old event's key: %+v, %v", rs, err)
-	}
+	storetest.Upgraded(t, open(t, path), o) // open migrates to the current schema
 }
