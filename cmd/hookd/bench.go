@@ -113,12 +113,15 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if *nodes > 1 && *hookdURL != "" {
 		return usageError{"bench: --nodes starts hookd processes; with --url the bench starts none"}
 	}
-	switch u := *dbURL; {
+	backend, dir, _ := splitDatabaseURL(*dbURL)
+	if *dbURL == "" {
+		backend = backendSQLite // in the temporary directory
+	}
+	switch {
 	case *hookdURL != "":
-	case *nodes > 1 && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://"):
+	case *nodes > 1 && backend != backendPostgres:
 		return usageError{"bench: --nodes > 1 needs a database several hookd processes share: --database-url postgres://..."}
-	case u == "" || strings.HasPrefix(u, "sqlite:"):
-		dir := strings.TrimPrefix(u, "sqlite:")
+	case backend == backendSQLite:
 		cfg.Backend = "sqlite"
 		if dir != "" {
 			cfg.Backend += " in " + dir
@@ -130,9 +133,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			return "sqlite:" + filepath.Join(d, "hookd.db"), func() { os.RemoveAll(d) }, nil
 		}
-	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
+	case backend == backendPostgres:
 		cfg.Backend = "postgres"
-		cfg.NewDatabase = func(ctx context.Context) (string, func(), error) { return benchDatabase(ctx, u) }
+		cfg.NewDatabase = func(ctx context.Context) (string, func(), error) { return benchDatabase(ctx, *dbURL) }
 	default:
 		return usageError{"bench: --database-url must be sqlite:DIR or postgres://..."}
 	}

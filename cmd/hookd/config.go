@@ -19,11 +19,11 @@ import (
 // config is everything hookd reads from its environment, read once in
 // run and passed down.
 type config struct {
-	Addr        string
-	Role        string
-	DatabaseURL string
-	LogFormat   string
-	LogLevel    slog.Level
+	Addr      string
+	Role      role
+	Database  database
+	LogFormat string
+	LogLevel  slog.Level
 
 	JWTSecret             []byte
 	JWKSURL               string
@@ -113,8 +113,6 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	c := &config{
 		Addr:                  get("HOOKD_ADDR"),
-		Role:                  get("HOOKD_ROLE"),
-		DatabaseURL:           get("HOOKD_DATABASE_URL"),
 		LogFormat:             get("HOOKD_LOG_FORMAT"),
 		JWKSURL:               get("HOOKD_JWT_JWKS_URL"),
 		DatabaseListenURL:     get("HOOKD_DATABASE_LISTEN_URL"),
@@ -125,8 +123,11 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	var err error
 	fail := func(name string, e error) error { return fmt.Errorf("%s: %w", name, e) }
-	if c.Role != "all" && c.Role != "api" {
-		return nil, fail("HOOKD_ROLE", fmt.Errorf("must be all or api, not %q", c.Role))
+	if c.Role, err = parseRole(get("HOOKD_ROLE")); err != nil {
+		return nil, fail("HOOKD_ROLE", err)
+	}
+	if c.Database, err = parseDatabaseURL(get("HOOKD_DATABASE_URL")); err != nil {
+		return nil, fail("HOOKD_DATABASE_URL", err)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, fail("HOOKD_LOG_FORMAT", fmt.Errorf("must be text or json, not %q", c.LogFormat))
@@ -207,10 +208,39 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.OTLPTracesURL, err = otlpTracesURL(get); err != nil {
 		return nil, err
 	}
-	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		return nil, fail("HOOKD_DATABASE_URL", fmt.Errorf("must start with sqlite: or postgres://"))
-	}
 	return c, nil
+}
+
+// role is what a node does, from HOOKD_ROLE.
+type role int
+
+const (
+	// roleAll serves the API, commits events and delivers them.
+	roleAll role = iota
+	// roleAPI serves the API and commits events; deliveries wait in the
+	// queue for a node that delivers.
+	roleAPI
+)
+
+func parseRole(s string) (role, error) {
+	switch s {
+	case "all":
+		return roleAll, nil
+	case "api":
+		return roleAPI, nil
+	}
+	return 0, fmt.Errorf("must be all or api, not %q", s)
+}
+
+// delivers reports whether the node runs a dispatcher: it then leases
+// deliveries at intake, claims due ones and listens for other nodes'.
+func (r role) delivers() bool { return r == roleAll }
+
+func (r role) String() string {
+	if r == roleAPI {
+		return "api"
+	}
+	return "all"
 }
 
 // secretValue reads NAME, or the file named by NAME_FILE.

@@ -76,7 +76,7 @@ func TestLoadConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	if c.Addr != ":8080" || c.DatabaseURL != "sqlite:hookd.db" || len(c.RetrySchedule) != 8 || c.MaxInflightPerWebhook != 8 ||
+	if c.Addr != ":8080" || c.Database != (database{Backend: backendSQLite, Path: "hookd.db", URL: "sqlite:hookd.db"}) || c.Role != roleAll || len(c.RetrySchedule) != 8 || c.MaxInflightPerWebhook != 8 ||
 		c.SecretRotationGrace != 24*time.Hour {
 		t.Errorf("defaults: %+v", c)
 	}

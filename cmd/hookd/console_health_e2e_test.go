@@ -28,7 +28,11 @@ type seedAttempt struct {
 func seedHistory(t *testing.T, dbURL string, org uuid.UUID, now time.Time, hooks map[string][]seedAttempt, order []string, targets map[string]string) map[string]uuid.UUID {
 	t.Helper()
 	ctx := context.Background()
-	st, err := openStore(ctx, dbURL)
+	d, err := parseDatabaseURL(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,15 +156,12 @@ type store interface {
 	Migrate(ctx context.Context) error
 }
 
-// openStore opens the database named by a HOOKD_DATABASE_URL.
-func openStore(ctx context.Context, url string) (store, error) {
-	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
-		if path == "" {
-			return nil, errors.New("HOOKD_DATABASE_URL: sqlite: needs a file path, e.g. sqlite:hookd.db")
-		}
-		return sqlite.Open(ctx, path)
+// openStore opens the database named by HOOKD_DATABASE_URL.
+func openStore(ctx context.Context, d database) (store, error) {
+	if d.Backend == backendSQLite {
+		return sqlite.Open(ctx, d.Path)
 	}
-	return postgres.Open(ctx, url)
+	return postgres.Open(ctx, d.URL)
 }
 
 func newLogger(c *config, w io.Writer) *slog.Logger {
@@ -185,7 +182,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, c.DatabaseURL)
+	db, err := openStore(ctx, c.Database)
 	if err != nil {
 		return err
 	}

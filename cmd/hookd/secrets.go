@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/hookd/hookd/internal/secrets"
 )
@@ -25,14 +24,13 @@ func encryptionKeys(c *config, log *slog.Logger) (*secrets.Keyring, error) {
 	if c.EncryptionKeys.Len() > 0 {
 		return c.EncryptionKeys, nil
 	}
-	path, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:")
-	if !ok {
+	if c.Database.Backend != backendSQLite {
 		// Nowhere to keep a key that the database's own dump would not
 		// hold, and every node needs the same one: the operator gives it.
 		return nil, errors.New("HOOKD_ENCRYPTION_KEY: required with PostgreSQL, so that the database alone never reveals a webhook secret; " +
 			"generate one with `openssl rand -base64 32` and give every node the same (secrets stored unencrypted by an earlier hookd are still read, and `hookd migrate --reencrypt` encrypts them)")
 	}
-	return sqliteKeyFile(path+".key", log)
+	return sqliteKeyFile(c.Database.Path+".key", log)
 }
 
 // sqliteKeyFile reads the key file at path, creating it (mode 0600) if it
@@ -100,7 +98,7 @@ func reencryptSecrets(ctx context.Context, c *config, db store, stderr io.Writer
 	}
 	rw, ok := db.(secrets.Rewriter)
 	if !ok {
-		return fmt.Errorf("--reencrypt: the %s backend cannot list every webhook", databaseKind(c.DatabaseURL))
+		return fmt.Errorf("--reencrypt: the %s backend cannot list every webhook", c.Database.Backend)
 	}
 	res, err := secrets.Reencrypt(ctx, rw, keys)
 	printReencrypted(stderr, "webhook", res, keys)

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
+
+	"github.com/hookd/hookd/internal/api"
+	"github.com/hookd/hookd/internal/auth"
+	"github.com/hookd/hookd/internal/console"
+	"github.com/hookd/hookd/internal/delivery"
+	"github.com/hookd/hookd/internal/intake"
+	"github.com/hookd/hookd/internal/secrets"
+	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/tracing"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// shutdownTimeout bounds a graceful stop: in-flight API requests and
+// in-flight deliveries (each bounded by the delivery timeout) finish
+// within it, side by side.
+const shutdownTimeout = 10 * time.Second
+
+// traceFlushTimeout bounds sending the last spans once everything else
+// has stopped (a collector that is down must not hold the stop up).
+const traceFlushTimeout = 5 * time.Second
+
+// The HTTP server's bounds besides HOOKD_READ_TIMEOUT.
+const (
+	readHeaderTimeout = 5 * time.Second
+	handlerTimeout    = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// app is one `hookd serve`: newApp builds every part and binds the
+// listeners, run starts them and, when its context ends, stops them in
+// the order written once in stop.
+type app struct {
+	cfg *config
+	log *slog.Logger
+
+	db          store
+	stopTracing func(context.Context) error
+	client      *http.Client // the dispatcher's, to targets
+
+	// base is the context of what newApp must start before run does (the
+	// JWKS refresh of auth.New); it ends at step 1 of stop.
+	base     context.Context
+	stopBase context.CancelFunc
+
+	// dispatcher is built whatever the role (the API wakes it, and its
+	// metrics include the queue's backlog) but runs only when the role
+	// delivers.
+	dispatcher *delivery.Dispatcher
+	committer  *intake.Committer
+	retention  *retention
+	due        *dueListener // PostgreSQL nodes that deliver; nil otherwise
+
+	server   *http.Server
+	listener net.Listener
+	pprof    *http.Server // nil when HOOKD_PPROF_ADDR is empty
+	pprofLn  net.Listener
+	// handlers counts the HTTP handlers running, so that stop closes the
+	// store only after the last one returned.
+	handlers sync.WaitGroup
+}
+
+// newApp builds everything `hookd serve` runs from c: it opens, migrates
+// and checks the database and binds the listeners, so that what is wrong
+// with the configuration or the host is an error here, before anything
+// runs. now is the node's clock (time.Now; tests give a skewed one).
+// What newApp opened is closed by run, or by newApp itself if it fails.
+func newApp(ctx context.Context, c *config, log *slog.Logger, now func() time.Time) (a *app, err error) {
+	a = &app{cfg: c, log: log}
+	a.base, a.stopBase = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			a.closeBuilt()
+			a = nil
+		}
+	}()
+
+	tracer, stopTracing, err := tracing.Setup(ctx, c.OTLPTracesURL, version)
+	if err != nil {
+		return a, fmt.Errorf("setting up tracing: %w", err)
+	}
+	a.stopTracing = stopTracing
+	if c.OTLPTracesURL != "" {
+		// The SDK reports export failures through this global alone.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("exporting traces failed", "err", err) }))
+		log.Info("tracing on", "otlp_endpoint", webhook.RedactedURL(c.OTLPTracesURL))
+	}
+
+	db, sealed, err := openServeStore(ctx, c, log)
+	if err != nil {
+		return a, err
+	}
+	a.db = db
+
+	authn, err := auth.New(a.base, auth.Config{
+		HS256Secret:        c.JWTSecret,
+		JWKSURL:            c.JWKSURL,
+		JWKSRefresh:        c.JWKSRefresh,
+		Issuer:             c.JWTIssuer,
+		Audience:           c.JWTAudience,
+		OrganizationsClaim: c.JWTOrganizationsClaim,
+	}, db, now, log)
+	if err != nil {
+		return a, fmt.Errorf("HOOKD_JWT_*: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.client = delivery.NewHTTPClient(delivery.ClientOptions{Timeout: c.DeliveryTimeout, AllowedCIDRs: c.AllowedTargetCIDRs})
+	a.dispatcher = delivery.New(delivery.Config{
+		Store:                 sealed,
+		Client:                a.client,
+		Schedule:              c.RetrySchedule,
+		Timeout:               c.DeliveryTimeout,
+		MaxInflightPerWebhook: c.MaxInflightPerWebhook,
+		DisableAfter:          c.DisableAfter,
+		SecretRotationGrace:   c.SecretRotationGrace,
+		StopGrace:             shutdownTimeout,
+		UserAgent:             "hookd/" + version,
+		Now:                   now,
+		Log:                   log,
+		Registry:              reg,
+		Tracer:                tracer,
+	})
+	var sender intake.Sender // the deliveries made here are sent here when this node sends
+	if c.Role.delivers() {
+		sender = a.dispatcher
+		if pg, ok := db.(*postgres.DB); ok {
+			if c.DatabaseListenURL != "" {
+				pg.ListenOn(c.DatabaseListenURL)
+			}
+			a.due = &dueListener{db: pg, wake: a.dispatcher.Wake, retry: 5 * time.Second, log: log}
+		}
+	}
+	a.committer = intake.New(intake.Config{Store: sealed, Sender: sender, Workers: c.Database.intakeWorkers(), MaxBatch: 256, Tracer: tracer})
+	a.retention = &retention{store: db, keep: c.Retention, every: time.Hour, now: now, log: log}
+
+	handler := api.NewServer(api.Deps{
+		Store:    sealed,
+		Auth:     authn,
+		Intake:   a.committer,
+		Wake:     a.dispatcher.Wake,
+		Log:      log,
+		Now:      now,
+		Registry: reg,
+		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}),
+		Extra:    console.Routes(version),
+		Tracer:   tracer,
+		Limits: api.Limits{
+			APIRate:           c.APIRate,
+			APIBurst:          c.APIBurst,
+			AuthFailureRate:   c.AuthFailureRate,
+			AuthFailureBurst:  c.AuthFailureBurst,
+			IntakeRate:        c.IntakeRate,
+			IntakeBurst:       c.IntakeBurst,
+			MaxWebhooksPerOrg: c.MaxWebhooksPerOrg,
+		},
+		SecretRotationGrace: c.SecretRotationGrace,
+	})
+	// Bound before run, so a port in use is an error of newApp and tests
+	// can ask for :0.
+	if a.listener, err = net.Listen("tcp", c.Addr); err != nil {
+		return a, fmt.Errorf("HOOKD_ADDR: %w", err)
+	}
+	// Slow clients are cut off: a connection that trickles its headers
+	// is closed after readHeaderTimeout, one that trickles its body after
+	// ReadTimeout, an idle keep-alive one after idleTimeout.
+	a.server = &http.Server{
+		Handler:           a.counted(handler),
+		ReadHeaderTimeout: min(readHeaderTimeout, c.ReadTimeout),
+		ReadTimeout:       c.ReadTimeout,
+		// WriteTimeout runs from the end of the headers: the body, the
+		// handler (an intake commit included) and the answer must fit.
+		WriteTimeout:   c.ReadTimeout + handlerTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if c.PprofAddr != "" {
+		if a.pprofLn, err = net.Listen("tcp", c.PprofAddr); err != nil {
+			return a, fmt.Errorf("HOOKD_PPROF_ADDR: %w", err)
+		}
+		a.pprof = &http.Server{Handler: a.counted(pprofRoutes()), ReadHeaderTimeout: readHeaderTimeout}
+	}
+	return a, nil
+}
+
+// openServeStore opens, migrates and checks the database, and returns it
+// with the view of it that seals webhook secrets on their way in and opens
+// them on their way out (for the API, intake and the dispatcher alike).
+func openServeStore(ctx context.Context, c *config, log *slog.Logger) (store, webhook.Store, error) {
+	db, err := openStore(ctx, c.Database)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("migrating the database: %w", err)
+	}
+	// A database that cannot be written would answer every event with an
+	// error: refuse to start instead, saying why.
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("the database cannot be written, so hookd cannot accept events: %w "+
+			"(check that the database file and its directory are writable by this user and the disk has space, "+
+			"or that the PostgreSQL server is a primary)", err)
+	}
+	keys, err := encryptionKeys(c, log)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, &secrets.Store{Store: db, Keys: keys}, nil
+}
+
+// counted wraps h so that stop can wait for its handlers.
+func (a *app) counted(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.handlers.Add(1)
+		defer a.handlers.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// closeBuilt releases what newApp made when it fails part way.
+func (a *app) closeBuilt() {
+	a.stopBase()
+	if a.listener != nil {
+		a.listener.Close()
+	}
+	if a.pprofLn != nil {
+		a.pprofLn.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+	if a.stopTracing != nil {
+		a.stopTracing(context.Background())
+	}
+}
+
+// run serves until ctx ends, then stops (see stop) and returns once every
+// goroutine it started has returned and the database is closed. An API
+// server that fails is stopped the same way, and its error returned.
+func (a *app) run(ctx context.Context) error {
+	// The dispatcher and the loops end at step 1 of stop, intake at step
+	// 3: not with ctx, which ends before the API has finished.
+	loops, stopLoops := context.WithCancel(context.Background())
+	defer stopLoops()
+	intakeCtx, stopIntake := context.WithCancel(context.Background())
+	defer stopIntake()
+
+	var dispatching, looping sync.WaitGroup
+	if a.cfg.Role.delivers() {
+		dispatching.Go(func() { a.dispatcher.Run(loops) })
+	}
+	committed := make(chan struct{})
+	go func() {
+		a.committer.Run(intakeCtx)
+		close(committed)
+	}()
+	looping.Go(func() { a.retention.run(loops) })
+	if a.due != nil {
+		looping.Go(func() { a.due.run(loops) })
+	}
+	served := make(chan error, 2)
+	var serving sync.WaitGroup
+	serving.Go(func() { served <- a.server.Serve(a.listener) })
+	if a.pprof != nil {
+		serving.Go(func() {
+			if err := a.pprof.Serve(a.pprofLn); !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("pprof server failed", "err", err)
+			}
+		})
+		a.log.Info("pprof serving", "addr", a.pprofLn.Addr().String())
+	}
+	a.log.Info("hookd serving", "addr", a.listener.Addr().String(), "version", version, "database", a.cfg.Database.Backend)
+
+	var err error
+	select {
+	case err = <-served:
+		a.log.Error("the API server failed; stopping", "err", err)
+	case <-ctx.Done():
+		a.log.Info("hookd stopping: finishing in-flight requests and deliveries")
+	}
+
+	// The stop, in order. Steps 1 and 2 run side by side, so that it takes
+	// shutdownTimeout at most (plus traceFlushTimeout for step 7).
+	//
+	// 1. The dispatcher stops claiming: it gives back (due now) what it
+	//    queued, and its requests in flight get StopGrace (shutdownTimeout)
+	//    to finish and be recorded. Retention, the PostgreSQL listener and
+	//    the JWKS refresh stop: none holds a promise.
+	stopLoops()
+	a.stopBase()
+	// 2. The API stops accepting connections and finishes its requests in
+	//    flight (an intake request waits for its commit); those still
+	//    running at the deadline are cut off, which cancels them.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if serr := a.server.Shutdown(shutdownCtx); serr != nil {
+		a.log.Warn("some API requests did not finish in time; closing their connections", "err", serr)
+		a.server.Close()
+	}
+	if a.pprof != nil {
+		a.pprof.Close()
+	}
+	serving.Wait()
+	// 3. Intake drains: every event already queued is committed and its
+	//    request answered. The dispatcher no longer takes leases, so their
+	//    deliveries are queued, due now, for whichever node delivers next.
+	stopIntake()
+	<-committed
+	// 4. The dispatcher finishes: its requests done or cancelled at the
+	//    grace, their outcomes recorded, the rest given back.
+	dispatching.Wait()
+	// 5. The loops and the HTTP handlers have returned: nothing uses the
+	//    database any more.
+	looping.Wait()
+	a.handlers.Wait()
+	// 6. The database is closed, and the connections to targets.
+	a.db.Close()
+	a.client.CloseIdleConnections()
+	// 7. The last spans are sent.
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), traceFlushTimeout)
+	defer cancelFlush()
+	if ferr := a.stopTracing(flushCtx); ferr != nil {
+		a.log.Warn("sending the last traces failed", "err", ferr)
+	}
+	a.log.Info("hookd stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func pprofRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}

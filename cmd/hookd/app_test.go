@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// runningApp is an app built by newApp and run in the test's process.
+type runningApp struct {
+	*app
+	URL    string
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startApp builds an app from env (on top of the defaults, listening on a
+// free loopback port) with the clock now, runs it, and waits until /readyz
+// answers 200. It is stopped when the test ends, if not before.
+func startApp(t *testing.T, env map[string]string, now func() time.Time) *runningApp {
+	t.Helper()
+	full := map[string]string{"HOOKD_ADDR": "127.0.0.1:0", "HOOKD_LOG_LEVEL": "debug"}
+	if strings.HasPrefix(env["HOOKD_DATABASE_URL"], "postgres") {
+		full["HOOKD_ENCRYPTION_KEY"] = testEncryptionKey // required there
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	c, err := loadConfig(func(k string) string { return full[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	a, err := newApp(context.Background(), c, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: c.LogLevel})), now)
+	if err != nil {
+		t.Fatalf("newApp: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runningApp{app: a, URL: "http://" + a.listener.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- a.run(ctx) }()
+	t.Cleanup(func() {
+		r.stop(t)
+		if t.Failed() {
+			t.Logf("app logs:\n%s", logs.String())
+		}
+	})
+	waitFor(t, 30*time.Second, "/readyz to answer 200", func() bool {
+		resp, err := http.Get(r.URL + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return r
+}
+
+// stop ends run and returns its error, failing t if it does not return
+// within the stop's bound.
+func (r *runningApp) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		r.done <- err // for a second stop
+		return err
+	case <-time.After(hookdStop + 5*time.Second):
+		t.Fatalf("run did not return %v after its context ended", hookdStop+5*time.Second)
+		return nil
+	}
+}
+
+// newAppOrg makes an organization with an API token on a's database,
+// through `hookd token create` run in-process.
+func newAppOrg(t *testing.T, a *runningApp, dbURL string) *org {
+	t.Helper()
+	id := uuid.New()
+	var out, errOut bytes.Buffer
+	env := map[string]string{"HOOKD_DATABASE_URL": dbURL}
+	if err := run(context.Background(), []string{"token", "create", "--organization", id.String(), "--name", "app"},
+		func(k string) string { return env[k] }, &out, &errOut); err != nil {
+		t.Fatalf("token create: %v\n%s", err, errOut.String())
+	}
+	return &org{t: t, id: id, api: call{t: t, base: a.URL, auth: "Token " + strings.TrimSpace(out.String())}}
+}
+
+// postEvents reports n events to o and returns their ids.
+func postEvents(t *testing.T, o *org, n int) []string {
+	t.Helper()
+	var ids []string
+	for range n {
+		var a accepted
+		if st, _, body := o.api.do("POST", o.path("/deployment-event"), deploymentEvent("DEPLOYMENT_STARTED", "app", "PRODUCTION"), &a); st != 202 {
+			t.Fatalf("deployment event: %d %s", st, body)
+		}
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// waitGoroutines waits until no more goroutines run than before, and
+// fails t listing those that remain.
+func waitGoroutines(t *testing.T, before int) {
+	t.Helper()
+	http.DefaultClient.CloseIdleConnections() // the test's own connections
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			var stacks bytes.Buffer
+			pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Fatalf("%d goroutines run after the app stopped, %d before it started:\n%s", runtime.NumGoroutine(), before, stacks.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeAppStopsEverything runs the whole app (API, intake, the
+// dispatcher delivering to a real target, retention, pprof) on a
+// temporary SQLite database, stops it, and checks run returned with no
+// goroutine of it left and the database closed.
+func TestServeAppStopsEverything(t *testing.T) {
+	tg := newTarget(t)
+	before := runtime.NumGoroutine()
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	a := startApp(t, deliveryEnv(dbURL, map[string]string{"HOOKD_PPROF_ADDR": "127.0.0.1:0"}), time.Now)
+	if resp, err := http.Get("http://" + a.pprofLn.Addr().String() + "/debug/pprof/cmdline"); err != nil {
+		t.Fatalf("pprof: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	o := newAppOrg(t, a, dbURL)
+	o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/app", "events": []string{"DEPLOYMENT_STARTED"}})
+	postEvents(t, o, 20)
+	tg.waitCount(t, "/app", 20, 30*time.Second)
+
+	if err := a.stop(t); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	waitGoroutines(t, before)
+	// Closed: the store refuses what it served a moment ago.
+	if _, err := a.db.WebhookList(context.Background(), o.id); err == nil {
+		t.Error("the database still answers after run returned")
+	}
+	if logs := a.logs.String(); !strings.Contains(logs, "hookd stopped") {
+		t.Errorf("no \"hookd stopped\" in the logs:\n%s", logs)
+	}
+}
+
+// A graceful stop leaves nothing leased (docs/engine.md): the requests in
+// flight finish and are recorded, the deliveries queued behind them are
+// given back, due now, so the next node to run sends them at once.
+func TestServeAppShutdownReleasesLeases(t *testing.T) {
+	tg := newTarget(t)
+	tg.delay = 300 * time.Millisecond
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	a := startApp(t, deliveryEnv(dbURL, map[string]string{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK": "1"}), time.Now)
+	o := newAppOrg(t, a, dbURL)
+	hook := uuid.MustParse(o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/slow", "events": []string{"DEPLOYMENT_STARTED"}}))
+	postEvents(t, o, 10)
+	tg.waitCount(t, "/slow", 1, 30*time.Second) // one in flight, the others queued
+	stopped := time.Now()
+	if err := a.stop(t); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if took := time.Since(stopped); took > 5*time.Second {
+		t.Errorf("the stop took %v with one 300 ms request in flight", took)
+	}
+
+	d, _ := parseDatabaseURL(dbURL)
+	db, err := openStore(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	all, err := db.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: o.id, WebhookID: hook, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[webhook.DeliveryStatus]int{}
+	for _, dl := range all {
+		counts[dl.Status]++
+		if dl.Status == webhook.DeliveryPending && dl.DueAt.After(time.Now()) {
+			t.Errorf("delivery %s given back due at %v, not now", dl.ID, dl.DueAt)
+		}
+	}
+	if len(all) != 10 || counts[webhook.DeliveryRunning] != 0 || counts[webhook.DeliverySucceeded] != len(tg.got("/slow")) {
+		t.Errorf("after the stop: %v of %d deliveries, %d sent; want none running and every sent one succeeded", counts, len(all), len(tg.got("/slow")))
+	}
+	if counts[webhook.DeliveryPending] == 0 {
+		t.Errorf("every delivery was sent before the stop (%v): the test proves nothing", counts)
+	}
+}
+
+// newApp reports what is wrong before anything runs, naming the variable,
+// and leaves nothing open behind it.
+func TestServeNewAppErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cases := map[string]map[string]string{
+		"HOOKD_ADDR":       {"HOOKD_ADDR": busy.Addr().String()},
+		"HOOKD_PPROF_ADDR": {"HOOKD_PPROF_ADDR": busy.Addr().String()},
+		"HOOKD_JWT_":       {"HOOKD_JWT_HS256_SECRET": "short"},
+	}
+	for want, env := range cases {
+		t.Run(want, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			full := map[string]string{"HOOKD_ADDR": "127.0.0.1:0", "HOOKD_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")}
+			for k, v := range env {
+				full[k] = v
+			}
+			c, err := loadConfig(func(k string) string { return full[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := newApp(context.Background(), c, slog.New(slog.DiscardHandler), time.Now)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("newApp: %v, %v; want an error naming %s", a, err, want)
+			}
+			waitGoroutines(t, before)
+		})
+	}
+}
+
+// An API server that fails stops the app like a signal does, and run
+// returns its error instead of hanging.
+func TestServeAppServerFailure(t *testing.T) {
+	c, err := loadConfig(func(k string) string {
+		return map[string]string{"HOOKD_ADDR": "127.0.0.1:0", "HOOKD_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), c, slog.New(slog.DiscardHandler), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.listener.Close()
+	done := make(chan error, 1)
+	go func() { done <- a.run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("run: %v, want the listener's error", err)
+		}
+	case <-time.After(hookdStop + 5*time.Second):
+		t.Fatal("run did not return after its server failed")
+	}
+}
+
+// retention's pass removes what is older than HOOKD_RETENTION by its
+// clock, and nothing younger.
+func TestRetentionRunOnce(t *testing.T) {
+	ctx := context.Background()
+	d, _ := parseDatabaseURL("sqlite:" + filepath.Join(t.TempDir(), "hookd.db"))
+	db, err := openStore(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	org := uuid.New()
+	for i := range 3 {
+		ev := webhook.NewEvent(org, &webhook.DeploymentEvent{EventType: "DEPLOYMENT_STARTED",
+			Project: webhook.DeploymentProject{Name: "p"}, Environment: webhook.DeploymentEnvironment{Name: "e", Mode: webhook.ModeProduction}},
+			uuid.Must(uuid.NewV7()), created.Add(time.Duration(i)*time.Hour), "")
+		if _, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var now atomic.Value
+	r := &retention{store: db, keep: 24 * time.Hour, every: time.Hour, now: func() time.Time { return now.Load().(time.Time) }, log: slog.New(slog.DiscardHandler)}
+	for _, c := range []struct {
+		now  time.Time
+		want int
+	}{
+		{created.Add(24 * time.Hour), 0},             // the oldest is exactly 24 h old: kept
+		{created.Add(25*time.Hour + time.Second), 2}, // the first two are older
+		{created.Add(25*time.Hour + time.Second), 0}, // gone already
+		{created.Add(1000 * time.Hour), 1},           // the last
+	} {
+		now.Store(c.now)
+		if n, err := r.runOnce(ctx); err != nil || n != c.want {
+			t.Errorf("at %v: removed %d, %v; want %d", c.now, n, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hookd/hookd/internal/store/postgres"
+)
+
+// dueListener wakes the dispatcher when another node queues deliveries
+// (PostgreSQL's LISTEN/NOTIFY), listening again after a failure. It only
+// hastens the work: polling finds every delivery meanwhile.
+type dueListener struct {
+	db    *postgres.DB
+	wake  func()
+	retry time.Duration // the pause after a failed listen
+	log   *slog.Logger
+}
+
+// run listens until ctx ends.
+func (l *dueListener) run(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := l.runOnce(ctx); err != nil {
+			l.log.Warn("listening for other nodes' deliveries failed; polling meanwhile", "err", err)
+		}
+		t.Reset(l.retry)
+	}
+}
+
+// runOnce listens on one connection until ctx ends (nil) or the
+// connection fails (its error).
+func (l *dueListener) runOnce(ctx context.Context) error {
+	return l.db.ListenDue(ctx, l.wake)
+}
