@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/store/postgres"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -303,5 +304,127 @@ func TestRetentionRunOnce(t *testing.T) {
 		if n, err := r.runOnce(ctx); err != nil || n != c.want {
 			t.Errorf("at %v: removed %d, %v; want %d", c.now, n, err, c.want)
 		}
+	}
+}
+
+// HOOKD_ROLE=api takes events and queues their deliveries but sends none:
+// a node that delivers sends them.
+func TestServeAppRoleAPI(t *testing.T) {
+	tg := newTarget(t)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	api := startApp(t, deliveryEnv(dbURL, map[string]string{"HOOKD_ROLE": "api"}), time.Now)
+	o := newAppOrg(t, api, dbURL)
+	o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/role", "events": []string{"DEPLOYMENT_STARTED"}})
+	postEvents(t, o, 5)
+	// A graceful stop finishes every request in flight: what the node
+	// sent, the target has.
+	if err := api.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(tg.got("/role")); got != 0 {
+		t.Fatalf("a node with HOOKD_ROLE=api sent %d deliveries", got)
+	}
+	startApp(t, deliveryEnv(dbURL, nil), time.Now)
+	tg.waitCount(t, "/role", 5, 30*time.Second)
+}
+
+func TestConfigRole(t *testing.T) {
+	for s, want := range map[string]role{"all": roleAll, "api": roleAPI} {
+		r, err := parseRole(s)
+		if err != nil || r != want || r.String() != s {
+			t.Errorf("%q: %v (%s), %v", s, r, r, err)
+		}
+	}
+	if !roleAll.delivers() || roleAPI.delivers() {
+		t.Error("only the role all delivers")
+	}
+	for _, s := range []string{"", "ALL", "worker"} {
+		if _, err := parseRole(s); err == nil {
+			t.Errorf("%q: no error", s)
+		}
+	}
+}
+
+func TestConfigDatabaseURL(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		want database
+		err  string
+	}{
+		{"sqlite:hookd.db", database{Backend: backendSQLite, Path: "hookd.db", URL: "sqlite:hookd.db"}, ""},
+		{"sqlite:/data/a:b.db", database{Backend: backendSQLite, Path: "/data/a:b.db", URL: "sqlite:/data/a:b.db"}, ""},
+		{"postgres://u:p@h/db", database{Backend: backendPostgres, URL: "postgres://u:p@h/db"}, ""},
+		{"postgresql://h/db", database{Backend: backendPostgres, URL: "postgresql://h/db"}, ""},
+		{"sqlite:", database{}, "needs a file path"},
+		{"mysql://h/db", database{}, "must start with"},
+		{"host=h dbname=db", database{}, "must start with"},
+	} {
+		d, err := parseDatabaseURL(c.url)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: %v, want an error saying %q", c.url, err, c.err)
+			}
+			continue
+		}
+		if err != nil || d != c.want {
+			t.Errorf("%q: %+v, %v; want %+v", c.url, d, err, c.want)
+		}
+	}
+}
+
+// The listener wakes the dispatcher on a notification, listens again
+// after a failure, and returns when its context ends, even mid-pause.
+func TestServeDueListener(t *testing.T) {
+	db := postgres.TestDB(t)
+	woken := make(chan struct{}, 1)
+	wake := func() {
+		select {
+		case woken <- struct{}{}:
+		default:
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &dueListener{db: db, wake: wake, retry: time.Hour, log: slog.New(slog.DiscardHandler)}
+	done := make(chan struct{})
+	go func() {
+		l.run(ctx)
+		close(done)
+	}()
+	// LISTEN may not be in place yet: notify until a wake arrives.
+	waitFor(t, 10*time.Second, "a wake after NOTIFY", func() bool {
+		if _, err := db.Pool().Exec(context.Background(), "SELECT pg_notify('hookd_due', '')"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-woken:
+			return true
+		case <-time.After(50 * time.Millisecond):
+			return false
+		}
+	})
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+
+	// A listen that fails is logged and tried again after the pause;
+	// the pause ends with the context.
+	db.ListenOn("postgres://nobody@127.0.0.1:1/none")
+	logs := &syncBuffer{}
+	l.log = slog.New(slog.NewTextHandler(logs, nil))
+	ctx, cancel = context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() {
+		l.run(ctx)
+		close(done)
+	}()
+	waitFor(t, 10*time.Second, "the failure logged", func() bool { return strings.Contains(logs.String(), "listening for other nodes' deliveries failed") })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return during its pause")
 	}
 }

@@ -135,8 +135,8 @@ func TestSkewedClock(t *testing.T) {
 	tg.delay = 2 * time.Second
 	env := faultEnv(dbURL, map[string]string{"HOOKD_DELIVERY_TIMEOUT": "5s", "HOOKD_MAX_INFLIGHT_PER_WEBHOOK": "64"})
 	a := startServer(t, env)
-	env["HOOKD_TEST_CLOCK_SKEW"] = "60s"
-	startServer(t, env)
+	// The skewed node runs in this process: its clock is newApp's to set.
+	startApp(t, env, func() time.Time { return time.Now().Add(time.Minute) })
 	o := newOrg(t, a, dbURL)
 	o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/crash", "events": []string{"DEPLOYMENT_STARTED"}})
 
