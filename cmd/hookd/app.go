@@ -46,7 +46,7 @@ const (
 
 // app is one `hookd serve`: newApp builds every part and binds the
 // listeners, run starts them and, when its context ends, stops them in
-// the order written once in stop.
+// the order it writes out once.
 type app struct {
 	cfg *config
 	log *slog.Logger
@@ -56,7 +56,7 @@ type app struct {
 	client      *http.Client // the dispatcher's, to targets
 
 	// base is the context of what newApp must start before run does (the
-	// JWKS refresh of auth.New); it ends at step 1 of stop.
+	// JWKS refresh of auth.New); it ends once the API has stopped.
 	base     context.Context
 	stopBase context.CancelFunc
 
@@ -256,12 +256,13 @@ func (a *app) closeBuilt() {
 	}
 }
 
-// run serves until ctx ends, then stops (see stop) and returns once every
-// goroutine it started has returned and the database is closed. An API
-// server that fails is stopped the same way, and its error returned.
+// run serves until ctx ends, then stops in the order written below and
+// returns once every goroutine it started has returned and the database
+// is closed. An API server that fails is stopped the same way, and its
+// error returned.
 func (a *app) run(ctx context.Context) error {
-	// The dispatcher and the loops end at step 1 of stop, intake at step
-	// 3: not with ctx, which ends before the API has finished.
+	// The dispatcher and the loops end at step 1 of the stop, intake at
+	// step 3: not with ctx, which ends before the API has finished.
 	loops, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()
 	intakeCtx, stopIntake := context.WithCancel(context.Background())
@@ -306,10 +307,9 @@ func (a *app) run(ctx context.Context) error {
 	//
 	// 1. The dispatcher stops claiming: it gives back (due now) what it
 	//    queued, and its requests in flight get StopGrace (shutdownTimeout)
-	//    to finish and be recorded. Retention, the PostgreSQL listener and
-	//    the JWKS refresh stop: none holds a promise.
+	//    to finish and be recorded. Retention and the PostgreSQL listener
+	//    stop: neither holds a promise.
 	stopLoops()
-	a.stopBase()
 	// 2. The API stops accepting connections and finishes its requests in
 	//    flight (an intake request waits for its commit); those still
 	//    running at the deadline are cut off, which cancels them.
@@ -323,6 +323,7 @@ func (a *app) run(ctx context.Context) error {
 		a.pprof.Close()
 	}
 	serving.Wait()
+	a.stopBase() // the JWKS refresh, which requests in flight may have needed
 	// 3. Intake drains: every event already queued is committed and its
 	//    request answered. The dispatcher no longer takes leases, so their
 	//    deliveries are queued, due now, for whichever node delivers next.
@@ -345,9 +346,6 @@ func (a *app) run(ctx context.Context) error {
 		a.log.Warn("sending the last traces failed", "err", ferr)
 	}
 	a.log.Info("hookd stopped")
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
 	return err
 }
 
