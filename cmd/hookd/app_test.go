@@ -35,13 +35,7 @@ type runningApp struct {
 // answers 200. It is stopped when the test ends, if not before.
 func startApp(t *testing.T, env map[string]string, now func() time.Time) *runningApp {
 	t.Helper()
-	full := map[string]string{"HOOKD_ADDR": "127.0.0.1:0", "HOOKD_LOG_LEVEL": "debug"}
-	if strings.HasPrefix(env["HOOKD_DATABASE_URL"], "postgres") {
-		full["HOOKD_ENCRYPTION_KEY"] = testEncryptionKey // required there
-	}
-	for k, v := range env {
-		full[k] = v
-	}
+	full := serverEnv(env)
 	c, err := loadConfig(func(k string) string { return full[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -60,14 +54,7 @@ func startApp(t *testing.T, env map[string]string, now func() time.Time) *runnin
 			t.Logf("app logs:\n%s", logs.String())
 		}
 	})
-	waitFor(t, 30*time.Second, "/readyz to answer 200", func() bool {
-		resp, err := http.Get(r.URL + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitReady(t, r.URL)
 	return r
 }
 

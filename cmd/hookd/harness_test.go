@@ -121,14 +121,7 @@ func environ(env map[string]string) []string {
 // /readyz answers 200. It is stopped (SIGTERM) when the test ends.
 func startServer(t *testing.T, env map[string]string) *server {
 	t.Helper()
-	full := map[string]string{"HOOKD_ADDR": "127.0.0.1:0", "HOOKD_LOG_LEVEL": "debug"}
-	if strings.HasPrefix(env["HOOKD_DATABASE_URL"], "postgres") {
-		full["HOOKD_ENCRYPTION_KEY"] = testEncryptionKey // required there
-	}
-	for k, v := range env {
-		full[k] = v
-	}
-	s := &server{t: t, env: environ(full), logs: &syncBuffer{}, exited: make(chan error, 1)}
+	s := &server{t: t, env: environ(serverEnv(env)), logs: &syncBuffer{}, exited: make(chan error, 1)}
 	s.cmd = exec.Command(hookdBin, "serve")
 	s.cmd.Env = s.env
 	pr, pw := io.Pipe()
@@ -162,15 +155,34 @@ func startServer(t *testing.T, env map[string]string) *server {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("hookd did not start in 60s:\n%s", s.logs.String())
 	}
+	waitReady(t, s.URL)
+	return s
+}
+
+// serverEnv is env on top of what every test server gets: a free
+// loopback port, debug logs, and the key PostgreSQL requires.
+func serverEnv(env map[string]string) map[string]string {
+	full := map[string]string{"HOOKD_ADDR": "127.0.0.1:0", "HOOKD_LOG_LEVEL": "debug"}
+	if strings.HasPrefix(env["HOOKD_DATABASE_URL"], "postgres") {
+		full["HOOKD_ENCRYPTION_KEY"] = testEncryptionKey // required there
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	return full
+}
+
+// waitReady waits until the server at url answers /readyz with 200.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
 	waitFor(t, 30*time.Second, "/readyz to answer 200", func() bool {
-		resp, err := http.Get(s.URL + "/readyz")
+		resp, err := http.Get(url + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	return s
 }
 
 // Stop sends sig and waits for the process to exit, returning its error.
