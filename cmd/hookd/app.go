@@ -72,7 +72,7 @@ type app struct {
 	listener net.Listener
 	pprof    *http.Server // nil when HOOKD_PPROF_ADDR is empty
 	pprofLn  net.Listener
-	// handlers counts the HTTP handlers running, so that stop closes the
+	// handlers counts the HTTP handlers running, so that run closes the
 	// store only after the last one returned.
 	handlers sync.WaitGroup
 }
@@ -82,19 +82,22 @@ type app struct {
 // with the configuration or the host is an error here, before anything
 // runs. now is the node's clock (time.Now; tests give a skewed one).
 // What newApp opened is closed by run, or by newApp itself if it fails.
-func newApp(ctx context.Context, c *config, log *slog.Logger, now func() time.Time) (a *app, err error) {
-	a = &app{cfg: c, log: log}
+func newApp(ctx context.Context, c *config, log *slog.Logger, now func() time.Time) (*app, error) {
+	a := &app{cfg: c, log: log}
 	a.base, a.stopBase = context.WithCancel(context.Background())
-	defer func() {
-		if err != nil {
-			a.closeBuilt()
-			a = nil
-		}
-	}()
+	if err := a.build(ctx, now); err != nil {
+		a.closeBuilt()
+		return nil, err
+	}
+	return a, nil
+}
 
+// build is newApp's work; what it opened before failing, closeBuilt closes.
+func (a *app) build(ctx context.Context, now func() time.Time) error {
+	c, log := a.cfg, a.log
 	tracer, stopTracing, err := tracing.Setup(ctx, c.OTLPTracesURL, version)
 	if err != nil {
-		return a, fmt.Errorf("setting up tracing: %w", err)
+		return fmt.Errorf("setting up tracing: %w", err)
 	}
 	a.stopTracing = stopTracing
 	if c.OTLPTracesURL != "" {
@@ -105,7 +108,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, now func() time.Ti
 
 	db, sealed, err := openServeStore(ctx, c, log)
 	if err != nil {
-		return a, err
+		return err
 	}
 	a.db = db
 
@@ -118,7 +121,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, now func() time.Ti
 		OrganizationsClaim: c.JWTOrganizationsClaim,
 	}, db, now, log)
 	if err != nil {
-		return a, fmt.Errorf("HOOKD_JWT_*: %w", err)
+		return fmt.Errorf("HOOKD_JWT_*: %w", err)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -177,7 +180,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, now func() time.Ti
 	// Bound before run, so a port in use is an error of newApp and tests
 	// can ask for :0.
 	if a.listener, err = net.Listen("tcp", c.Addr); err != nil {
-		return a, fmt.Errorf("HOOKD_ADDR: %w", err)
+		return fmt.Errorf("HOOKD_ADDR: %w", err)
 	}
 	// Slow clients are cut off: a connection that trickles its headers
 	// is closed after readHeaderTimeout, one that trickles its body after
@@ -195,11 +198,11 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, now func() time.Ti
 	}
 	if c.PprofAddr != "" {
 		if a.pprofLn, err = net.Listen("tcp", c.PprofAddr); err != nil {
-			return a, fmt.Errorf("HOOKD_PPROF_ADDR: %w", err)
+			return fmt.Errorf("HOOKD_PPROF_ADDR: %w", err)
 		}
 		a.pprof = &http.Server{Handler: a.counted(pprofRoutes()), ReadHeaderTimeout: readHeaderTimeout}
 	}
-	return a, nil
+	return nil
 }
 
 // openServeStore opens, migrates and checks the database, and returns it
@@ -230,7 +233,7 @@ func openServeStore(ctx context.Context, c *config, log *slog.Logger) (store, we
 	return db, &secrets.Store{Store: db, Keys: keys}, nil
 }
 
-// counted wraps h so that stop can wait for its handlers.
+// counted wraps h so that run can wait for its handlers.
 func (a *app) counted(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.handlers.Add(1)
