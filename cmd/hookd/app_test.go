@@ -194,6 +194,50 @@ func TestServeAppShutdownReleasesLeases(t *testing.T) {
 	}
 }
 
+// Events keep coming while the app stops: every one answered 202 was
+// committed, with its delivery, before run returned.
+func TestServeAppShutdownKeepsAcceptedEvents(t *testing.T) {
+	tg := newTarget(t)
+	tg.delay = 100 * time.Millisecond
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	a := startApp(t, deliveryEnv(dbURL, map[string]string{"HOOKD_INTAKE_RATE": "0"}), time.Now)
+	o := newAppOrg(t, a, dbURL)
+	hook := uuid.MustParse(o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/stop", "events": []string{"DEPLOYMENT_STARTED"}}))
+	stop := make(chan struct{})
+	var n atomic.Int64
+	done := pour(t, o, func() []string { return []string{a.URL} }, 0, stop, &n)
+	waitFor(t, 30*time.Second, "100 accepted events", func() bool { return n.Load() >= 100 })
+	if err := a.stop(t); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	close(stop)
+	ids := done()
+
+	d, _ := parseDatabaseURL(dbURL)
+	db, err := openStore(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stored := map[string]bool{}
+	all, err := db.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: o.id, WebhookID: hook, Limit: len(ids) + 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dl := range all {
+		stored[dl.EventID.String()] = true
+		if dl.Status == webhook.DeliveryRunning {
+			t.Errorf("delivery %s left running", dl.ID)
+		}
+	}
+	for id := range ids {
+		if !stored[id] {
+			t.Errorf("event %s was answered 202 but is not stored", id)
+		}
+	}
+	t.Logf("%d events accepted, %d deliveries stored", len(ids), len(all))
+}
+
 // newApp reports what is wrong before anything runs, naming the variable,
 // and leaves nothing open behind it.
 func TestServeNewAppErrors(t *testing.T) {
