@@ -41,7 +41,7 @@ func startApp(t *testing.T, env map[string]string, now func() time.Time) *runnin
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	a, err := newApp(context.Background(), c, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: c.LogLevel})), now)
+	a, err := newApp(context.Background(), c, newLogger(c, logs), now)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
