@@ -101,6 +101,23 @@ func postEvents(t *testing.T, o *org, n int) []string {
 	return ids
 }
 
+// storedDeliveries reads a webhook's deliveries (10,000 at most) from the
+// database of an app that has stopped.
+func storedDeliveries(t *testing.T, dbURL string, org, hook uuid.UUID) []*webhook.Delivery {
+	t.Helper()
+	d, _ := parseDatabaseURL(dbURL)
+	db, err := openStore(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	all, err := db.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: org, WebhookID: hook, Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
 // waitGoroutines waits until no more goroutines run than before, and
 // fails t listing those that remain.
 func waitGoroutines(t *testing.T, before int) {
@@ -169,16 +186,7 @@ func TestServeAppShutdownReleasesLeases(t *testing.T) {
 		t.Errorf("the stop took %v with one 300 ms request in flight", took)
 	}
 
-	d, _ := parseDatabaseURL(dbURL)
-	db, err := openStore(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	all, err := db.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: o.id, WebhookID: hook, Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := storedDeliveries(t, dbURL, o.id, hook)
 	counts := map[webhook.DeliveryStatus]int{}
 	for _, dl := range all {
 		counts[dl.Status]++
@@ -213,17 +221,8 @@ func TestServeAppShutdownKeepsAcceptedEvents(t *testing.T) {
 	close(stop)
 	ids := done()
 
-	d, _ := parseDatabaseURL(dbURL)
-	db, err := openStore(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	stored := map[string]bool{}
-	all, err := db.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: o.id, WebhookID: hook, Limit: len(ids) + 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := storedDeliveries(t, dbURL, o.id, hook)
 	for _, dl := range all {
 		stored[dl.EventID.String()] = true
 		if dl.Status == webhook.DeliveryRunning {
