@@ -28,7 +28,7 @@ type seedAttempt struct {
 func seedHistory(t *testing.T, dbURL string, org uuid.UUID, now time.Time, hooks map[string][]seedAttempt, order []string, targets map[string]string) map[string]uuid.UUID {
 	t.Helper()
 	ctx := context.Background()
-	st, err := openStore(ctx, dbURL)
+	st, err := openStore(ctx, dbURL, noKeys) // stored in clear, as an older hookd did: still read
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/postgres"
 	"github.com/hookd/hookd/internal/store/sqlite"
 	"github.com/hookd/hookd/internal/webhook"
@@ -156,16 +157,21 @@ type store interface {
 	Migrate(ctx context.Context) error
 }
 
-// openStore opens the database named by a HOOKD_DATABASE_URL.
-func openStore(ctx context.Context, url string) (store, error) {
+// openStore opens the database named by a HOOKD_DATABASE_URL, sealing
+// secrets with keys (see encryptionKeys).
+func openStore(ctx context.Context, url string, keys *secrets.Keyring) (store, error) {
 	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
 		if path == "" {
 			return nil, errors.New("HOOKD_DATABASE_URL: sqlite: needs a file path, e.g. sqlite:hookd.db")
 		}
-		return sqlite.Open(ctx, path)
+		return sqlite.Open(ctx, path, keys)
 	}
-	return postgres.Open(ctx, url)
+	return postgres.Open(ctx, url, keys)
 }
+
+// noKeys is the keyring of the commands that read and write no webhook
+// or source (migrate, token): they need no key, so none is asked for.
+var noKeys = &secrets.Keyring{}
 
 func newLogger(c *config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
@@ -185,7 +191,8 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, c.DatabaseURL)
+	// --reencrypt reads the stored values and seals them itself.
+	db, err := openStore(ctx, c.DatabaseURL, noKeys)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/hookd/hookd/internal/console"
 	"github.com/hookd/hookd/internal/delivery"
 	"github.com/hookd/hookd/internal/intake"
-	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/postgres"
 	"github.com/hookd/hookd/internal/tracing"
 	"github.com/hookd/hookd/internal/webhook"
@@ -73,7 +72,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		stopTracing(flushCtx)
 	}()
 
-	db, err := openStore(ctx, c.DatabaseURL)
+	// Webhook and source secrets are sealed by the backend as it writes
+	// their rows and opened as it reads them.
+	keys, err := encryptionKeys(c, log)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, c.DatabaseURL, keys)
 	if err != nil {
 		return err
 	}
@@ -88,13 +93,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			"(check that the database file and its directory are writable by this user and the disk has space, "+
 			"or that the PostgreSQL server is a primary)", err)
 	}
-	// Webhook secrets are sealed on their way into the database and opened
-	// on their way out, for the API and the dispatcher alike.
-	keys, err := encryptionKeys(c, log)
-	if err != nil {
-		return err
-	}
-	sealed := &secrets.Store{Store: db, Keys: keys}
 
 	// Background work lives until serve returns, not until the signal:
 	// the dispatcher must outlive the API server's shutdown.
@@ -123,7 +121,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		now = func() time.Time { return time.Now().Add(skew) }
 	}
 	dispatcher := delivery.New(delivery.Config{
-		Store:                 sealed,
+		Store:                 db,
 		Client:                client,
 		Schedule:              c.RetrySchedule,
 		Timeout:               c.DeliveryTimeout,
@@ -145,14 +143,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if c.Role == "all" {
 		sender = dispatcher
 	}
-	committer := intake.New(intake.Config{Store: sealed, Sender: sender, Workers: intakeWorkers(c.DatabaseURL), MaxBatch: 256, Tracer: tracer})
+	committer := intake.New(intake.Config{Store: db, Sender: sender, Workers: intakeWorkers(c.DatabaseURL), MaxBatch: 256, Tracer: tracer})
 	committed := make(chan struct{})
 	go func() {
 		committer.Run(intakeCtx)
 		close(committed)
 	}()
 	handler := api.NewServer(api.Deps{
-		Store:    sealed,
+		Store:    db,
 		Auth:     authn,
 		Intake:   committer,
 		Wake:     dispatcher.Wake,

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/secrets"
 )
 
 // TestURLEnv names the variable holding the URL of a PostgreSQL server
@@ -35,11 +37,12 @@ func TestURL(t testing.TB) string {
 }
 
 // TestDB returns an open, migrated store on a fresh database for t (see
-// TestURL), closed when t ends.
+// TestURL), closed when t ends. It seals secrets with a fresh key, as
+// every deployment on PostgreSQL does.
 func TestDB(t testing.TB) *DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, TestURL(t))
+	db, err := Open(ctx, TestURL(t), testKeys(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,4 +93,18 @@ func withParam(dsn, key, value string) string {
 		}
 	}
 	return dsn + " " + key + "=" + value
+}
+
+// testKeys returns a keyring of one fresh key.
+func testKeys(t testing.TB) *secrets.Keyring {
+	t.Helper()
+	key, err := secrets.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := secrets.ParseKeys(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
