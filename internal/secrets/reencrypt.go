@@ -89,6 +89,7 @@ func resealed(keys *Keyring, webhookID uuid.UUID, stored string) (string, error)
 	}
 	return keys.Seal(webhookID, plain)
 }
+
 // SourceRewriter is what ReencryptSources needs from a backend: every
 // source's stored secret across organizations, and a compare-and-set.
 type SourceRewriter interface {

@@ -122,3 +122,30 @@ func TestParseKeys(t *testing.T) {
 		t.Errorf("empty keyring sealed to %q", got)
 	}
 }
+
+// BenchmarkOpenWebhook is what a backend's row codec pays per webhook
+// read: a sealed URL and secret, and no previous secret. Intake reads
+// every webhook of an event's organization once per batch, so this times
+// the organization's webhook count is its cost per intake transaction.
+func BenchmarkOpenWebhook(b *testing.B) {
+	key, err := GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := ParseKeys(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := webhook.Webhook{ID: uuid.New(), TargetURL: "https://hooks.example.com/qovery/deployments", TargetSecret: secret}
+	sealed, err := k.SealWebhook(&w)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		opened := *sealed
+		if err := k.OpenWebhook(&opened); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -82,7 +82,8 @@ func isForeignKeyViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23503"
 }
 
-// scanWebhook is the webhook row codec (webhookScan) intake reads with.
+// eventsCreate plans and writes one intake in tx, reading the webhooks
+// with scanWebhook (a webhookScan, which notes those it cannot open).
 func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease webhook.Lease, callerClock bool,
 	scanWebhook func(rowScanner) (*webhook.Webhook, error)) ([]webhook.EventReceipt, error) {
 	if len(events) == 0 {

@@ -71,16 +71,11 @@ func scanWebhook(row scanner, keys *secrets.Keyring, lenient bool) (*webhook.Web
 	return w, nil
 }
 
-// sealedWebhook is w as its row stores it: the sealed fields sealed.
-func (db *DB) sealedWebhook(w *webhook.Webhook) (*webhook.Webhook, error) {
-	return db.keys.SealWebhook(w)
-}
-
 // WebhookCreate stores w and its audit entry. The count and the insert
 // share one write transaction, and SQLite has one writer (BEGIN
 // IMMEDIATE, across processes too), so no other create slips in between.
 func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg int, audit *webhook.AuditEntry) error {
-	s, err := db.sealedWebhook(w)
+	s, err := db.keys.SealWebhook(w)
 	if err != nil {
 		return err
 	}
@@ -176,7 +171,7 @@ func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webh
 		if err != nil {
 			return err
 		}
-		s, err := db.sealedWebhook(w)
+		s, err := db.keys.SealWebhook(w)
 		if err != nil {
 			return err
 		}
