@@ -124,7 +124,7 @@ func TestURLCredentialsResealedSQLite(t *testing.T) {
 // audit tables as text.
 func TestURLCredentialsSealedPostgres(t *testing.T) {
 	ctx := context.Background()
-	db := postgres.TestDB(t) // sealing with a key of its own
+	db := postgres.TestDB(t, keyring(t, newKey(t)))
 	writeURLCredentials(t, db)
 	for _, table := range []string{"webhooks", "audit_entries"} {
 		var raw string

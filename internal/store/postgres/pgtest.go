@@ -37,12 +37,11 @@ func TestURL(t testing.TB) string {
 }
 
 // TestDB returns an open, migrated store on a fresh database for t (see
-// TestURL), closed when t ends. It seals secrets with a fresh key, as
-// every deployment on PostgreSQL does.
-func TestDB(t testing.TB) *DB {
+// TestURL), sealing secrets with keys, closed when t ends.
+func TestDB(t testing.TB, keys *secrets.Keyring) *DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, TestURL(t), testKeys(t))
+	db, err := Open(ctx, TestURL(t), keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,18 +92,4 @@ func withParam(dsn, key, value string) string {
 		}
 	}
 	return dsn + " " + key + "=" + value
-}
-
-// testKeys returns a keyring of one fresh key.
-func testKeys(t testing.TB) *secrets.Keyring {
-	t.Helper()
-	key, err := secrets.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := secrets.ParseKeys(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
 }

@@ -28,7 +28,7 @@ func openSchema(t *testing.T, url string) *DB {
 	t.Helper()
 	schema := "s_" + randomName()
 	execAdmin(t, url, "CREATE SCHEMA "+schema)
-	return openIn(t, url, schema, testKeys(t))
+	return openIn(t, url, schema, storetest.Keys(t))
 }
 
 // openIn opens the schema, migrated, sealing with keys.
@@ -55,7 +55,7 @@ func TestMigrateConcurrentAndTwice(t *testing.T) {
 	url := withParam(TestURL(t), "search_path", "public")
 	const nodes = 4
 	dbs := make([]*DB, nodes)
-	keys := testKeys(t)
+	keys := storetest.Keys(t)
 	for i := range dbs {
 		db, err := Open(context.Background(), url, keys)
 		if err != nil {
@@ -358,7 +358,7 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 // for any node to claim, and so does a retry.
 func TestListenDue(t *testing.T) {
 	url := TestURL(t)
-	keys := testKeys(t) // the nodes of one deployment share their keys
+	keys := storetest.Keys(t) // the nodes of one deployment share their keys
 	open := func() *DB {
 		db, err := Open(context.Background(), url, keys)
 		if err != nil {

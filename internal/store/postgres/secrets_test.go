@@ -47,5 +47,5 @@ func TestUnreadable(t *testing.T) {
 	url := TestURL(t)
 	schema := "s_" + randomName()
 	execAdmin(t, url, "CREATE SCHEMA "+schema)
-	storetest.RunUnreadable(t, openIn(t, url, schema, testKeys(t)), openIn(t, url, schema, testKeys(t)))
+	storetest.RunUnreadable(t, openIn(t, url, schema, storetest.Keys(t)), openIn(t, url, schema, storetest.Keys(t)))
 }
