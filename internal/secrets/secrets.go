@@ -5,7 +5,9 @@
 // sealed value. Reencrypt rewrites every stored secret with the newest key.
 //
 // It must never log a plaintext secret or a key, nor put either in an
-// error or a panic: errors name a webhook and a key id, nothing more.
+// error or a panic: errors name a webhook and a key id, nothing more. It
+// imports no backend (they import it), so its tests that need a database
+// are in package secrets_test.
 package secrets
 
 import (
