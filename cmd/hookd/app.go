@@ -21,7 +21,6 @@ import (
 	"github.com/hookd/hookd/internal/console"
 	"github.com/hookd/hookd/internal/delivery"
 	"github.com/hookd/hookd/internal/intake"
-	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/postgres"
 	"github.com/hookd/hookd/internal/tracing"
 	"github.com/hookd/hookd/internal/webhook"
@@ -106,7 +105,7 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 		log.Info("tracing on", "otlp_endpoint", webhook.RedactedURL(c.OTLPTracesURL))
 	}
 
-	db, sealed, err := openServeStore(ctx, c, log)
+	db, err := openServeStore(ctx, c, log)
 	if err != nil {
 		return err
 	}
@@ -128,7 +127,7 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.client = delivery.NewHTTPClient(delivery.ClientOptions{Timeout: c.DeliveryTimeout, AllowedCIDRs: c.AllowedTargetCIDRs})
 	a.dispatcher = delivery.New(delivery.Config{
-		Store:                 sealed,
+		Store:                 db,
 		Client:                a.client,
 		Schedule:              c.RetrySchedule,
 		Timeout:               c.DeliveryTimeout,
@@ -152,11 +151,11 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 			a.due = &dueListener{db: pg, wake: a.dispatcher.Wake, retry: 5 * time.Second, log: log}
 		}
 	}
-	a.committer = intake.New(intake.Config{Store: sealed, Sender: sender, Workers: c.Database.intakeWorkers(), MaxBatch: 256, Tracer: tracer})
+	a.committer = intake.New(intake.Config{Store: db, Sender: sender, Workers: c.Database.intakeWorkers(), MaxBatch: 256, Tracer: tracer})
 	a.retention = &retention{store: db, keep: c.Retention, every: time.Hour, now: now, log: log}
 
 	handler := api.NewServer(api.Deps{
-		Store:    sealed,
+		Store:    db,
 		Auth:     authn,
 		Intake:   a.committer,
 		Wake:     a.dispatcher.Wake,
@@ -205,32 +204,31 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 	return nil
 }
 
-// openServeStore opens, migrates and checks the database, and returns it
-// with the view of it that seals webhook secrets on their way in and opens
-// them on their way out (for the API, intake and the dispatcher alike).
-func openServeStore(ctx context.Context, c *config, log *slog.Logger) (store, webhook.Store, error) {
-	db, err := openStore(ctx, c.Database)
+// openServeStore opens, migrates and checks the database. Webhook and
+// source secrets are sealed by the backend as it writes their rows and
+// opened as it reads them, with the keys read here.
+func openServeStore(ctx context.Context, c *config, log *slog.Logger) (store, error) {
+	keys, err := encryptionKeys(c, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	db, err := openStore(ctx, c.Database, keys)
+	if err != nil {
+		return nil, err
 	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("migrating the database: %w", err)
+		return nil, fmt.Errorf("migrating the database: %w", err)
 	}
 	// A database that cannot be written would answer every event with an
 	// error: refuse to start instead, saying why.
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("the database cannot be written, so hookd cannot accept events: %w "+
+		return nil, fmt.Errorf("the database cannot be written, so hookd cannot accept events: %w "+
 			"(check that the database file and its directory are writable by this user and the disk has space, "+
 			"or that the PostgreSQL server is a primary)", err)
 	}
-	keys, err := encryptionKeys(c, log)
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	return db, &secrets.Store{Store: db, Keys: keys}, nil
+	return db, nil
 }
 
 // counted wraps h so that run can wait for its handlers.

@@ -106,7 +106,7 @@ func postEvents(t *testing.T, o *org, n int) []string {
 func storedDeliveries(t *testing.T, dbURL string, org, hook uuid.UUID) []*webhook.Delivery {
 	t.Helper()
 	d, _ := parseDatabaseURL(dbURL)
-	db, err := openStore(context.Background(), d)
+	db, err := openStore(context.Background(), d, noKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestServeAppServerFailure(t *testing.T) {
 func TestRetentionRunOnce(t *testing.T) {
 	ctx := context.Background()
 	d, _ := parseDatabaseURL("sqlite:" + filepath.Join(t.TempDir(), "hookd.db"))
-	db, err := openStore(ctx, d)
+	db, err := openStore(ctx, d, noKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestConfigDatabaseURL(t *testing.T) {
 // The listener wakes the dispatcher on a notification, listens again
 // after a failure, and returns when its context ends, even mid-pause.
 func TestServeDueListener(t *testing.T) {
-	db := postgres.TestDB(t)
+	db := postgres.TestDB(t, noKeys)
 	woken := make(chan struct{}, 1)
 	wake := func() {
 		select {

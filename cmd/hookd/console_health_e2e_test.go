@@ -32,7 +32,7 @@ func seedHistory(t *testing.T, dbURL string, org uuid.UUID, now time.Time, hooks
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := openStore(ctx, d)
+	st, err := openStore(ctx, d, noKeys) // stored in clear, as an older hookd did: still read
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/postgres"
 	"github.com/hookd/hookd/internal/store/sqlite"
 	"github.com/hookd/hookd/internal/webhook"
@@ -156,13 +157,18 @@ type store interface {
 	Migrate(ctx context.Context) error
 }
 
-// openStore opens the database named by HOOKD_DATABASE_URL.
-func openStore(ctx context.Context, d database) (store, error) {
+// openStore opens the database named by HOOKD_DATABASE_URL, sealing
+// secrets with keys (see encryptionKeys).
+func openStore(ctx context.Context, d database, keys *secrets.Keyring) (store, error) {
 	if d.Backend == backendSQLite {
-		return sqlite.Open(ctx, d.Path)
+		return sqlite.Open(ctx, d.Path, keys)
 	}
-	return postgres.Open(ctx, d.URL)
+	return postgres.Open(ctx, d.URL, keys)
 }
+
+// noKeys is the keyring of the commands that read and write no webhook
+// or source (migrate, token): they need no key, so none is asked for.
+var noKeys = &secrets.Keyring{}
 
 func newLogger(c *config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
@@ -182,7 +188,8 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, c.Database)
+	// --reencrypt reads the stored values and seals them itself.
+	db, err := openStore(ctx, c.Database, noKeys)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	db, err := openStore(ctx, c.Database)
+	db, err := openStore(ctx, c.Database, noKeys)
 	if err != nil {
 		return err
 	}

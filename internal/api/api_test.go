@@ -21,6 +21,7 @@ import (
 
 	"github.com/hookd/hookd/internal/auth"
 	"github.com/hookd/hookd/internal/store/sqlite"
+	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -40,7 +41,7 @@ type apiHarness struct {
 func newAPIHarness(t *testing.T, opts ...func(*Deps)) *apiHarness {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "api.db"), storetest.Keys(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hookd/hookd/internal/store/sqlite"
+	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -46,7 +47,7 @@ func (s *counting) counts() (released, completed int) {
 
 func newStore(t *testing.T) *counting {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hookd.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,13 +10,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hookd/hookd/internal/store/sqlite"
+	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
 func newStore(t *testing.T) *sqlite.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "intake.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "intake.db"), storetest.Keys(t))
 	if err != nil {
 		t.Fatal(err)
 	}

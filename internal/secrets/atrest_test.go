@@ -1,4 +1,4 @@
-package secrets
+package secrets_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/postgres"
-	"github.com/hookd/hookd/internal/store/sqlite"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -80,15 +80,7 @@ func wantNoURLCredential(t *testing.T, where, raw string) {
 // the audit trail, not even of the webhook deleted.
 func TestURLCredentialsSealedSQLite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hookd.db")
-	db, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	writeURLCredentials(t, &Store{Store: db, Keys: keyring(t, newKey(t))})
+	writeURLCredentials(t, openSQLite(t, path, keyring(t, newKey(t))))
 	for _, f := range []string{path, path + "-wal"} {
 		b, err := os.ReadFile(f)
 		if err != nil && !os.IsNotExist(err) {
@@ -105,24 +97,17 @@ func TestURLCredentialsSealedSQLite(t *testing.T) {
 func TestURLCredentialsResealedSQLite(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hookd.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	// As an earlier hookd stored them: no sealing, no audit.
-	kept := writeURLCredentials(t, db)
+	kept := writeURLCredentials(t, openSQLite(t, path, keyring(t)))
 	keys := keyring(t, newKey(t))
-	if _, err := Reencrypt(ctx, db, keys); err != nil {
+	db := openSQLite(t, path, keys)
+	if _, err := secrets.Reencrypt(ctx, db, keys); err != nil {
 		t.Fatal(err)
 	}
 	if emptied, err := db.Compact(ctx); err != nil || !emptied {
 		t.Fatalf("Compact = %v, %v", emptied, err)
 	}
-	got, err := (&Store{Store: db, Keys: keys}).WebhookGet(ctx, kept.OrganizationID, kept.ID)
+	got, err := db.WebhookGet(ctx, kept.OrganizationID, kept.ID)
 	if err != nil || got.TargetURL != kept.TargetURL {
 		t.Fatalf("after re-sealing, the URL reads %q, %v; want %q", got.TargetURL, err, kept.TargetURL)
 	}
@@ -139,8 +124,8 @@ func TestURLCredentialsResealedSQLite(t *testing.T) {
 // audit tables as text.
 func TestURLCredentialsSealedPostgres(t *testing.T) {
 	ctx := context.Background()
-	db := postgres.TestDB(t)
-	writeURLCredentials(t, &Store{Store: db, Keys: keyring(t, newKey(t))})
+	db := postgres.TestDB(t, keyring(t, newKey(t)))
+	writeURLCredentials(t, db)
 	for _, table := range []string{"webhooks", "audit_entries"} {
 		var raw string
 		if err := db.Pool().QueryRow(ctx, `SELECT coalesce(string_agg(t::text, E'\n'), '') FROM `+table+` t`).Scan(&raw); err != nil {

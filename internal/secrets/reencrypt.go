@@ -89,3 +89,50 @@ func resealed(keys *Keyring, webhookID uuid.UUID, stored string) (string, error)
 	}
 	return keys.Seal(webhookID, plain)
 }
+
+// SourceRewriter is what ReencryptSources needs from a backend: every
+// source's stored secret across organizations, and a compare-and-set.
+type SourceRewriter interface {
+	// SourceSecrets returns every source, across organizations, with only
+	// OrganizationID, ID and Secret (as stored) set.
+	SourceSecrets(ctx context.Context) ([]*webhook.Source, error)
+	// SourceSetSecret replaces a source's stored secret with secret if it
+	// still is was's, and reports whether it did.
+	SourceSetSecret(ctx context.Context, was *webhook.Source, secret string) (bool, error)
+}
+
+// ReencryptSources is Reencrypt for sources' secrets: each one not yet
+// sealed with the newest key is sealed with it, unless it changed
+// meanwhile. It goes on past a secret it cannot open and reports them all.
+func ReencryptSources(ctx context.Context, r SourceRewriter, keys *Keyring) (ReencryptResult, error) {
+	var res ReencryptResult
+	if keys.Len() == 0 {
+		return res, errors.New("secrets: no encryption key is configured to re-encrypt with")
+	}
+	list, err := r.SourceSecrets(ctx)
+	if err != nil {
+		return res, err
+	}
+	var errs []error
+	for _, src := range list {
+		if keys.Current(src.Secret) {
+			res.Current++
+			continue
+		}
+		sealed, err := resealed(keys, src.ID, src.Secret)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ok, err := r.SourceSetSecret(ctx, src, sealed)
+		if err != nil {
+			return res, fmt.Errorf("secrets: source %s: rewriting its secret: %w", src.ID, err)
+		}
+		if ok {
+			res.Rewritten++
+		} else {
+			res.Changed++
+		}
+	}
+	return res, errors.Join(errs...)
+}

@@ -1,10 +1,13 @@
-// Package secrets keeps webhook secrets encrypted at rest. A Keyring seals
-// and opens them with AES-256-GCM; Store wraps any webhook.Store so that
-// secrets are sealed on their way into the database and opened on their
-// way out, and Reencrypt rewrites every stored secret with the newest key.
+// Package secrets keeps webhook and source secrets encrypted at rest. A
+// Keyring seals and opens them with AES-256-GCM; each backend is given
+// one at Open and seals and opens in its row codec (SealWebhook,
+// OpenWebhook, SealSource, OpenSource), so no store method hands out a
+// sealed value. Reencrypt rewrites every stored secret with the newest key.
 //
 // It must never log a plaintext secret or a key, nor put either in an
-// error or a panic: errors name a webhook and a key id, nothing more.
+// error or a panic: errors name a webhook and a key id, nothing more. It
+// imports no backend (they import it), so its tests that need a database
+// are in package secrets_test.
 package secrets
 
 import (

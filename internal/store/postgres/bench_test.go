@@ -12,7 +12,7 @@ import (
 // without HOOKD_TEST_POSTGRES_URL, like the tests).
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) webhook.Store {
-		db, err := Open(context.Background(), TestURL(b))
+		db, err := Open(context.Background(), TestURL(b), storetest.Keys(b))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -124,7 +125,8 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	if err != nil {
 		return nil, translate(err)
 	}
-	whs, err := collect(whRows, scanWebhook)
+	unreadable := map[uuid.UUID]error{}
+	whs, err := collect(whRows, webhookScan(db.keys, unreadable))
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -141,6 +143,10 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 		hooks[key{w.OrganizationID, w.ID}] = w
 	}
 	tasks := make([]*webhook.Task, 0, len(cs))
+	var (
+		bad    []webhook.DeliveryRef
+		failed error
+	)
 	for _, c := range cs {
 		ev, w := events[key{c.d.OrganizationID, c.d.EventID}], hooks[key{c.d.OrganizationID, c.d.WebhookID}]
 		if ev == nil || w == nil {
@@ -148,9 +154,17 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 			// with it: there is nothing left to send or to release.
 			continue
 		}
-		tasks = append(tasks, &webhook.Task{Delivery: *c.d, Event: *ev, Webhook: *w})
+		t := &webhook.Task{Delivery: *c.d, Event: *ev, Webhook: *w}
+		if err, ok := unreadable[w.ID]; ok {
+			bad = append(bad, t.Ref())
+			if failed == nil {
+				failed = err
+			}
+			continue
+		}
+		tasks = append(tasks, t)
 	}
-	return tasks, nil
+	return secrets.Claimed(ctx, db, p, tasks, bad, failed)
 }
 
 // completeSQL applies one outcome. The delivery is updated first so its

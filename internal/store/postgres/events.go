@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -39,6 +40,7 @@ func scanEvent(row rowScanner) (*webhook.Event, error) {
 // batch of writes in which the deliveries are a single INSERT.
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
+	var unreadable map[uuid.UUID]error
 	var err error
 	// A webhook deleted between the read of the matching webhooks and
 	// the insert of their deliveries fails the insert's foreign key
@@ -47,7 +49,8 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 	for try := 1; ; try++ {
 		err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 			var err error
-			receipts, err = eventsCreate(ctx, tx, events, lease, db.callerClock)
+			unreadable = map[uuid.UUID]error{}
+			receipts, err = eventsCreate(ctx, tx, events, lease, db.callerClock, webhookScan(db.keys, unreadable))
 			return err
 		})
 		if try == intakeTries || !isForeignKeyViolation(err) {
@@ -64,7 +67,7 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 			break
 		}
 	}
-	return receipts, nil
+	return secrets.Receipts(ctx, db, receipts, unreadable), nil
 }
 
 // intakeTries bounds EventsCreate's retries over concurrent deletes:
@@ -79,11 +82,14 @@ func isForeignKeyViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23503"
 }
 
-func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease webhook.Lease, callerClock bool) ([]webhook.EventReceipt, error) {
+// eventsCreate plans and writes one intake in tx, reading the webhooks
+// with scanWebhook (a webhookScan, which notes those it cannot open).
+func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease webhook.Lease, callerClock bool,
+	scanWebhook func(rowScanner) (*webhook.Webhook, error)) ([]webhook.EventReceipt, error) {
 	if len(events) == 0 {
 		return []webhook.EventReceipt{}, nil
 	}
-	in, err := loadForIntake(ctx, tx, events)
+	in, err := loadForIntake(ctx, tx, events, scanWebhook)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +292,7 @@ func replayLost(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan, lost [
 // organization in the batch (once each, oldest first, the order their
 // deliveries are created in) and the stored events holding the batch's
 // idempotency keys.
-func loadForIntake(ctx context.Context, tx pgx.Tx, events []*webhook.Event) (webhook.IntakeInput, error) {
+func loadForIntake(ctx context.Context, tx pgx.Tx, events []*webhook.Event, scanWebhook func(rowScanner) (*webhook.Webhook, error)) (webhook.IntakeInput, error) {
 	in := webhook.IntakeInput{Events: events, Webhooks: map[uuid.UUID][]*webhook.Webhook{}, Holders: map[webhook.KeyRef]webhook.KeyHolder{}}
 	var orgs []uuid.UUID
 	for _, ev := range events {

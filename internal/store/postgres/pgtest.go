@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/secrets"
 )
 
 // TestURLEnv names the variable holding the URL of a PostgreSQL server
@@ -35,11 +37,11 @@ func TestURL(t testing.TB) string {
 }
 
 // TestDB returns an open, migrated store on a fresh database for t (see
-// TestURL), closed when t ends.
-func TestDB(t testing.TB) *DB {
+// TestURL), sealing secrets with keys, closed when t ends.
+func TestDB(t testing.TB, keys *secrets.Keyring) *DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, TestURL(t))
+	db, err := Open(ctx, TestURL(t), keys)
 	if err != nil {
 		t.Fatal(err)
 	}

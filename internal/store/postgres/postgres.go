@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -31,6 +32,10 @@ type DB struct {
 	callerClock bool
 	// listenURL, when set, is where ListenDue connects (see ListenOn).
 	listenURL string
+	// keys seal the secrets of webhooks and sources as their rows are
+	// written and open them as they are read (webhookScan, scanSource):
+	// nothing else in the package sees a sealed value.
+	keys *secrets.Keyring
 }
 
 // ListenOn makes ListenDue connect to url rather than where the pool
@@ -41,8 +46,13 @@ func (db *DB) ListenOn(url string) { db.listenURL = url }
 var _ webhook.Store = (*DB)(nil)
 
 // Open connects to the database at url (a postgres:// URL or a key=value
-// string) and checks that it answers. It does not migrate.
-func Open(ctx context.Context, url string) (*DB, error) {
+// string) and checks that it answers. It does not migrate. Secrets are
+// sealed with keys (an empty Keyring stores them in clear, as hookd did
+// before encryption; nil is refused, so forgetting the keys cannot).
+func Open(ctx context.Context, url string, keys *secrets.Keyring) (*DB, error) {
+	if keys == nil {
+		return nil, errors.New("postgres: no keyring to seal secrets with")
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -77,7 +87,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	return &DB{pool: pool, notifier: &notifier{pool: pool}}, nil
+	return &DB{pool: pool, notifier: &notifier{pool: pool}, keys: keys}, nil
 }
 
 // UseCallerClock makes the queue compare due times and leases with the

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -27,7 +28,13 @@ func openSchema(t *testing.T, url string) *DB {
 	t.Helper()
 	schema := "s_" + randomName()
 	execAdmin(t, url, "CREATE SCHEMA "+schema)
-	db, err := Open(context.Background(), withParam(url, "search_path", schema))
+	return openIn(t, url, schema, storetest.Keys(t))
+}
+
+// openIn opens the schema, migrated, sealing with keys.
+func openIn(t *testing.T, url, schema string, keys *secrets.Keyring) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), withParam(url, "search_path", schema), keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +55,9 @@ func TestMigrateConcurrentAndTwice(t *testing.T) {
 	url := withParam(TestURL(t), "search_path", "public")
 	const nodes = 4
 	dbs := make([]*DB, nodes)
+	keys := storetest.Keys(t)
 	for i := range dbs {
-		db, err := Open(context.Background(), url)
+		db, err := Open(context.Background(), url, keys)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +166,7 @@ func TestEventsCreateKeyRace(t *testing.T) {
 	// Before the pool closes, or closing it waits for this connection.
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
 	first := newEv(org, "race")
-	if _, err := eventsCreate(ctx, tx, []*webhook.Event{first}, webhook.Lease{}, true); err != nil {
+	if _, err := eventsCreate(ctx, tx, []*webhook.Event{first}, webhook.Lease{}, true, webhookScan(db.keys, nil)); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -350,8 +358,9 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 // for any node to claim, and so does a retry.
 func TestListenDue(t *testing.T) {
 	url := TestURL(t)
+	keys := storetest.Keys(t) // the nodes of one deployment share their keys
 	open := func() *DB {
-		db, err := Open(context.Background(), url)
+		db, err := Open(context.Background(), url, keys)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,8 @@ import (
 // WebhookSecrets returns every webhook, across organizations, with only
 // OrganizationID, ID and the sealed fields (TargetURL, TargetSecret,
 // PreviousSecret, as stored) set: what `hookd migrate --reencrypt`
-// rewrites.
+// rewrites. With SourceSecrets, the only methods that return values as
+// stored, past the row codec, and neither is part of webhook.Store.
 func (db *DB) WebhookSecrets(ctx context.Context) ([]*webhook.Webhook, error) {
 	rows, err := db.pool.Query(ctx, `SELECT organization_id, id, target_url, target_secret, previous_secret
 		FROM webhooks ORDER BY created_at, id`)

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"testing"
 
 	"github.com/hookd/hookd/internal/store/storetest"
@@ -8,5 +9,43 @@ import (
 
 // TestWebhookSecrets covers what `hookd migrate --reencrypt` uses.
 func TestWebhookSecrets(t *testing.T) {
-	storetest.RunSecretRewrite(t, openSchema(t, TestURL(t)))
+	db := openSchema(t, TestURL(t))
+	storetest.RunSecretRewrite(t, db, db.keys)
+}
+
+// TestSealedAtRest reads the tables straight, past the row codec.
+func TestSealedAtRest(t *testing.T) {
+	db := openSchema(t, TestURL(t))
+	storetest.RunSealedAtRest(t, db, db.keys, func(t *testing.T) []string {
+		var out []string
+		for _, q := range []string{
+			`SELECT unnest(ARRAY[target_url, target_secret, previous_secret]) FROM webhooks`,
+			`SELECT secret FROM sources`,
+		} {
+			rows, err := db.pool.Query(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var v string
+				if err := rows.Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, v)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	})
+}
+
+// TestUnreadable opens one schema twice, as two nodes with different keys
+// would.
+func TestUnreadable(t *testing.T) {
+	url := TestURL(t)
+	schema := "s_" + randomName()
+	execAdmin(t, url, "CREATE SCHEMA "+schema)
+	storetest.RunUnreadable(t, openIn(t, url, schema, storetest.Keys(t)), openIn(t, url, schema, storetest.Keys(t)))
 }

@@ -10,12 +10,29 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
 const sourceCols = `organization_id, id, created_at, updated_at, kind, name, secret, environment_types`
 
-func scanSource(row rowScanner) (*webhook.Source, error) {
+// sourceScan returns the one codec a source row is read with: it opens
+// the secret with keys, so none leaves the package sealed.
+func sourceScan(keys *secrets.Keyring) func(rowScanner) (*webhook.Source, error) {
+	return func(row rowScanner) (*webhook.Source, error) {
+		s, err := scanSourceRow(row)
+		if err != nil {
+			return nil, err
+		}
+		if err := keys.OpenSource(s); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+// scanSourceRow decodes the columns; only sourceScan calls it.
+func scanSourceRow(row rowScanner) (*webhook.Source, error) {
 	var (
 		s                    webhook.Source
 		createdAt, updatedAt time.Time
@@ -42,9 +59,13 @@ func environmentRules(rules []webhook.EnvironmentRule) string {
 }
 
 func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
+	sealed, err := db.keys.SealSource(src)
+	if err != nil {
+		return err
+	}
 	return db.transact(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO sources (`+sourceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			src.OrganizationID, src.ID, ts(src.CreatedAt), ts(src.UpdatedAt), string(src.Kind), text(src.Name), src.Secret,
+			src.OrganizationID, src.ID, ts(src.CreatedAt), ts(src.UpdatedAt), string(src.Kind), text(src.Name), sealed.Secret,
 			environmentRules(src.EnvironmentTypes))
 		if webhook.ErrorCode(translate(err)) == webhook.EConflict {
 			return webhook.Errorf(webhook.EConflict, "source %s already exists", src.ID)
@@ -57,7 +78,7 @@ func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, audit *webh
 }
 
 func (db *DB) SourceGet(ctx context.Context, ref webhook.SourceRef) (*webhook.Source, error) {
-	s, err := scanSource(db.pool.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
+	s, err := sourceScan(db.keys)(db.pool.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
 		WHERE organization_id = $1 AND id = $2`, ref.OrganizationID, ref.ID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("source", ref.ID)
@@ -74,15 +95,19 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 	if err != nil {
 		return nil, translate(err)
 	}
-	return collect(rows, scanSource)
+	return collect(rows, sourceScan(db.keys))
 }
 
 // SourceUpdate leaves created_at alone: it is the one field no edit changes.
 func (db *DB) SourceUpdate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
+	sealed, err := db.keys.SealSource(src)
+	if err != nil {
+		return err
+	}
 	return db.transact(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE sources SET updated_at = $3, kind = $4, name = $5, secret = $6, environment_types = $7
 			WHERE organization_id = $1 AND id = $2`,
-			src.OrganizationID, src.ID, ts(src.UpdatedAt), string(src.Kind), text(src.Name), src.Secret, environmentRules(src.EnvironmentTypes))
+			src.OrganizationID, src.ID, ts(src.UpdatedAt), string(src.Kind), text(src.Name), sealed.Secret, environmentRules(src.EnvironmentTypes))
 		if err != nil {
 			return err
 		}

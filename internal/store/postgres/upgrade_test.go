@@ -66,7 +66,7 @@ func TestUpgradeFromPreviousSchema(t *testing.T) {
 		}
 	}
 
-	db, err := Open(ctx, url)
+	db, err := Open(ctx, url, storetest.Keys(t))
 	if err != nil {
 		t.Fatal(err)
 	}

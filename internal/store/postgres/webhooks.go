@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -15,7 +16,31 @@ const webhookCols = `organization_id, id, created_at, updated_at, kind, target_u
 	description, enabled, events, project_names_filter, environment_types_filter,
 	disabled_reason, failing_since, previous_secret, secret_rotated_at`
 
-func scanWebhook(row rowScanner) (*webhook.Webhook, error) {
+// webhookScan returns the one codec a webhook row is read with: it opens
+// the sealed fields (secrets.SealedFields) with keys, so none leaves the
+// package sealed. A webhook whose fields cannot be opened (their key is
+// not configured) fails the read, unless unreadable is not nil: then it
+// is returned with those fields cleared and its id mapped to the error,
+// for the callers that can go on without them (an intake that will not
+// send it, a delete).
+func webhookScan(keys *secrets.Keyring, unreadable map[uuid.UUID]error) func(rowScanner) (*webhook.Webhook, error) {
+	return func(row rowScanner) (*webhook.Webhook, error) {
+		w, err := scanWebhookRow(row)
+		if err != nil {
+			return nil, err
+		}
+		if err := keys.OpenWebhook(w); err != nil {
+			if unreadable == nil || !secrets.Unreadable(err) {
+				return nil, err
+			}
+			unreadable[w.ID] = err
+		}
+		return w, nil
+	}
+}
+
+// scanWebhookRow decodes the columns; only webhookScan calls it.
+func scanWebhookRow(row rowScanner) (*webhook.Webhook, error) {
 	var (
 		w                    webhook.Webhook
 		events, envs         []string
@@ -52,6 +77,10 @@ const webhookCountLock = 0x686b6477 // "hkdw"
 // snapshot, so it sees what the previous holder committed. The audit
 // entry is written in the same transaction.
 func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg int, audit *webhook.AuditEntry) error {
+	s, err := db.keys.SealWebhook(w)
+	if err != nil {
+		return err
+	}
 	return db.transact(ctx, func(tx pgx.Tx) error {
 		if maxPerOrg > 0 {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, webhookCountLock, w.OrganizationID.String()); err != nil {
@@ -67,9 +96,9 @@ func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg i
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO webhooks (`+webhookCols+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-			w.OrganizationID, w.ID, ts(w.CreatedAt), ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret,
+			w.OrganizationID, w.ID, ts(w.CreatedAt), ts(w.UpdatedAt), string(w.Kind), s.TargetURL, s.TargetSecret,
 			w.Description, w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
-			w.DisabledReason, nullTime(w.FailingSince), w.PreviousSecret, nullTime(w.SecretRotatedAt))
+			w.DisabledReason, nullTime(w.FailingSince), s.PreviousSecret, nullTime(w.SecretRotatedAt))
 		if err != nil {
 			return err
 		}
@@ -78,7 +107,7 @@ func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg i
 }
 
 func (db *DB) WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*webhook.Webhook, error) {
-	w, err := scanWebhook(db.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+	w, err := webhookScan(db.keys, nil)(db.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
 		WHERE organization_id = $1 AND id = $2`, orgID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("webhook", id)
@@ -95,7 +124,7 @@ func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webh
 	if err != nil {
 		return nil, translate(err)
 	}
-	return collect(rows, scanWebhook)
+	return collect(rows, webhookScan(db.keys, nil))
 }
 
 // WebhookUpdate locks the row (SELECT … FOR UPDATE) before Apply sees
@@ -106,10 +135,14 @@ func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webh
 	var w *webhook.Webhook
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		var err error
-		if w, err = webhookForChange(ctx, tx, c); err != nil {
+		if w, err = db.webhookForChange(ctx, tx, c, false); err != nil {
 			return err
 		}
 		audit, err := c.Run(w)
+		if err != nil {
+			return err
+		}
+		s, err := db.keys.SealWebhook(w)
 		if err != nil {
 			return err
 		}
@@ -118,9 +151,9 @@ func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webh
 				enabled = $8, events = $9, project_names_filter = $10, environment_types_filter = $11,
 				disabled_reason = $12, failing_since = $13, previous_secret = $14, secret_rotated_at = $15
 			WHERE organization_id = $1 AND id = $2`,
-			c.OrganizationID, c.ID, ts(w.UpdatedAt), string(w.Kind), w.TargetURL, w.TargetSecret, w.Description,
+			c.OrganizationID, c.ID, ts(w.UpdatedAt), string(w.Kind), s.TargetURL, s.TargetSecret, w.Description,
 			w.Enabled, stringsOf(w.Events), stringsOf(w.ProjectNamesFilter), stringsOf(w.EnvironmentTypesFilter),
-			w.DisabledReason, nullTime(w.FailingSince), w.PreviousSecret, nullTime(w.SecretRotatedAt))
+			w.DisabledReason, nullTime(w.FailingSince), s.PreviousSecret, nullTime(w.SecretRotatedAt))
 		if err != nil {
 			return err
 		}
@@ -132,9 +165,16 @@ func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webh
 	return w, nil
 }
 
-// webhookForChange reads and locks the webhook c names.
-func webhookForChange(ctx context.Context, tx pgx.Tx, c webhook.WebhookChange) (*webhook.Webhook, error) {
-	w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+// webhookForChange reads and locks the webhook c names. An edit must see
+// its secrets opened (it writes them back sealed anew); a delete need not
+// (lenient), so a webhook whose key is gone can still be deleted, its
+// unreadable fields cleared for c.Apply.
+func (db *DB) webhookForChange(ctx context.Context, tx pgx.Tx, c webhook.WebhookChange, lenient bool) (*webhook.Webhook, error) {
+	var unreadable map[uuid.UUID]error
+	if lenient {
+		unreadable = map[uuid.UUID]error{}
+	}
+	w, err := webhookScan(db.keys, unreadable)(tx.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
 		WHERE organization_id = $1 AND id = $2 FOR UPDATE`, c.OrganizationID, c.ID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("webhook", c.ID)
@@ -149,7 +189,7 @@ func webhookForChange(ctx context.Context, tx pgx.Tx, c webhook.WebhookChange) (
 // deliveries finds none of them locked by a completion waiting on it.
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
 	return db.transact(ctx, func(tx pgx.Tx) error {
-		w, err := webhookForChange(ctx, tx, c)
+		w, err := db.webhookForChange(ctx, tx, c, true)
 		if err != nil {
 			return err
 		}

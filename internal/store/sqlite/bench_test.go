@@ -12,7 +12,7 @@ import (
 
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) webhook.Store {
-		db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "hookd.db"))
+		db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "hookd.db"), storetest.Keys(b))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -78,8 +79,10 @@ func scanDelivery(row scanner) (*webhook.Delivery, error) {
 // other intake can commit between the reads and the writes.
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
+	var unreadable map[uuid.UUID]error
 	err := db.transact(ctx, func(tx *txn) error {
-		in, err := loadIntake(ctx, tx, events, lease)
+		unreadable = map[uuid.UUID]error{}
+		in, err := loadIntake(ctx, tx, events, lease, unreadable)
 		if err != nil {
 			return err
 		}
@@ -96,12 +99,15 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 	if err != nil {
 		return nil, err
 	}
-	return receipts, nil
+	return secrets.Receipts(ctx, db, receipts, unreadable), nil
 }
 
 // loadIntake reads each organization's webhooks once, however many of its
-// events the batch has, and the stored holder of each key.
-func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease webhook.Lease) (webhook.IntakeInput, error) {
+// events the batch has, and the stored holder of each key. A webhook
+// whose secrets cannot be opened still matches (the event is promised to
+// it): its id goes in unreadable, for EventsCreate to keep its deliveries
+// from the caller.
+func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease webhook.Lease, unreadable map[uuid.UUID]error) (webhook.IntakeInput, error) {
 	in := webhook.IntakeInput{Events: events, Lease: lease, Webhooks: map[uuid.UUID][]*webhook.Webhook{},
 		Holders: map[webhook.KeyRef]webhook.KeyHolder{}}
 	for _, ev := range events {
@@ -111,7 +117,7 @@ func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease web
 			if err != nil {
 				return in, err
 			}
-			if in.Webhooks[ev.OrganizationID], err = collectWebhooks(rows); err != nil {
+			if in.Webhooks[ev.OrganizationID], err = collectWebhooks(rows, tx.db.keys, unreadable); err != nil {
 				return in, err
 			}
 		}
@@ -212,8 +218,12 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	if p.Limit <= 0 {
 		return tasks, nil
 	}
+	var (
+		unreadable []webhook.DeliveryRef
+		failed     error
+	)
 	err := db.transactLazy(ctx, func(tx *txn) error {
-		tasks = tasks[:0]
+		tasks, unreadable, failed = tasks[:0], unreadable[:0], nil
 		args := []any{micros(p.LeaseUntil), micros(p.Now), micros(p.Now)}
 		exclude := ""
 		if len(p.ExcludeWebhooks) > 0 {
@@ -269,9 +279,17 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
-			w, err := wr.webhook()
+			w, err := wr.webhook(tx.db.keys)
 			if err != nil {
-				return err
+				if w == nil || !secrets.Unreadable(err) {
+					return err
+				}
+				d := dr.delivery()
+				unreadable = append(unreadable, webhook.DeliveryRef{OrganizationID: d.OrganizationID, ID: d.ID, Lease: d.Lease})
+				if failed == nil {
+					failed = err
+				}
+				continue
 			}
 			tasks = append(tasks, &webhook.Task{Delivery: *dr.delivery(), Event: er.event(), Webhook: *w})
 		}
@@ -280,7 +298,7 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	if err != nil {
 		return nil, err
 	}
-	return tasks, nil
+	return secrets.Claimed(ctx, db, p, tasks, unreadable, failed)
 }
 
 // DeliveryComplete records attempts and applies their outcomes.

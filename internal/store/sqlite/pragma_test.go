@@ -5,13 +5,15 @@ import (
 	"database/sql"
 	"path/filepath"
 	"testing"
+
+	"github.com/hookd/hookd/internal/store/storetest"
 )
 
 // TestPragmas checks the DSN really configured every connection: the
 // durability and integrity settings fail silently when a DSN is wrong.
 func TestPragmas(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"))
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,15 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
 const sourceColumns = `organization_id, id, created_at, updated_at, kind, name, secret, environment_types`
 
-func scanSource(row scanner) (*webhook.Source, error) {
+// scanSource reads a source and opens its secret with keys: the one way
+// a source leaves the database, so none leaves it sealed.
+func scanSource(row scanner, keys *secrets.Keyring) (*webhook.Source, error) {
 	var (
 		s                webhook.Source
 		created, updated int64
@@ -27,6 +30,9 @@ func scanSource(row scanner) (*webhook.Source, error) {
 	s.EnvironmentTypes = []webhook.EnvironmentRule{}
 	if err := json.Unmarshal([]byte(rules), &s.EnvironmentTypes); err != nil {
 		return nil, fmt.Errorf("sqlite: source %s: bad environment_types: %w", s.ID, err)
+	}
+	if err := keys.OpenSource(&s); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }
@@ -42,9 +48,13 @@ func environmentRules(rules []webhook.EnvironmentRule) string {
 
 // SourceCreate stores src and its audit entry.
 func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
+	sealed, err := db.keys.SealSource(src)
+	if err != nil {
+		return err
+	}
 	return db.transact(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sources (`+sourceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			src.OrganizationID, src.ID, micros(src.CreatedAt), micros(src.UpdatedAt), src.Kind, src.Name, src.Secret,
+			src.OrganizationID, src.ID, micros(src.CreatedAt), micros(src.UpdatedAt), src.Kind, src.Name, sealed.Secret,
 			environmentRules(src.EnvironmentTypes))
 		if webhook.ErrorCode(translate(err)) == webhook.EConflict {
 			return webhook.Errorf(webhook.EConflict, "source %s already exists", src.ID)
@@ -59,7 +69,7 @@ func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, audit *webh
 // SourceGet returns one of the organization's sources.
 func (db *DB) SourceGet(ctx context.Context, ref webhook.SourceRef) (*webhook.Source, error) {
 	s, err := scanSource(db.read.QueryRowContext(ctx,
-		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, ref.OrganizationID, ref.ID))
+		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, ref.OrganizationID, ref.ID), db.keys)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("source")
 	}
@@ -76,7 +86,7 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 	defer rows.Close()
 	out := []*webhook.Source{}
 	for rows.Next() {
-		s, err := scanSource(rows)
+		s, err := scanSource(rows, db.keys)
 		if err != nil {
 			return nil, translate(err)
 		}
@@ -88,10 +98,14 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 // SourceUpdate replaces the stored source's fields with src's, but its
 // creation time, and stores its audit entry.
 func (db *DB) SourceUpdate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
+	sealed, err := db.keys.SealSource(src)
+	if err != nil {
+		return err
+	}
 	return db.transact(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE sources SET updated_at = ?, kind = ?, name = ?, secret = ?, environment_types = ?
 			WHERE organization_id = ? AND id = ?`,
-			micros(src.UpdatedAt), src.Kind, src.Name, src.Secret, environmentRules(src.EnvironmentTypes), src.OrganizationID, src.ID)
+			micros(src.UpdatedAt), src.Kind, src.Name, sealed.Secret, environmentRules(src.EnvironmentTypes), src.OrganizationID, src.ID)
 		if err := affectedOne(res, err, "source"); err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/migration"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -42,6 +43,11 @@ type DB struct {
 	stmtsMu sync.Mutex
 	stmts   map[string]*sql.Stmt
 	missed  map[string]bool
+
+	// keys seal the secrets of webhooks and sources as their rows are
+	// written and open them as they are read (webhookRow, scanSource):
+	// nothing else in the package sees a sealed value.
+	keys *secrets.Keyring
 }
 
 // maxCachedStmts bounds the cache; statements with variable-length lists
@@ -139,9 +145,14 @@ func (t *txn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, erro
 
 var _ webhook.Store = (*DB)(nil)
 
-// Open opens (creating if needed) the database file at path. Call Migrate
-// before using it.
-func Open(ctx context.Context, path string) (*DB, error) {
+// Open opens (creating if needed) the database file at path, sealing
+// secrets with keys (an empty Keyring stores them in clear, as hookd did
+// before encryption; nil is refused, so forgetting the keys cannot).
+// Call Migrate before using it.
+func Open(ctx context.Context, path string, keys *secrets.Keyring) (*DB, error) {
+	if keys == nil {
+		return nil, errors.New("sqlite: no keyring to seal secrets with")
+	}
 	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: invalid database path %q", path)
 	}
@@ -185,7 +196,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		read.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &DB{write: write, read: read, stmts: map[string]*sql.Stmt{}, missed: map[string]bool{}}, nil
+	return &DB{write: write, read: read, stmts: map[string]*sql.Stmt{}, missed: map[string]bool{}, keys: keys}, nil
 }
 
 func cloneValues(v url.Values) url.Values {

@@ -8,14 +8,21 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/sqlite"
 	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
+// open opens the database at path sealing with a fresh key.
 func open(t *testing.T, path string) *sqlite.DB {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), path)
+	return openWith(t, path, storetest.Keys(t))
+}
+
+func openWith(t *testing.T, path string, keys *secrets.Keyring) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +60,13 @@ func TestMigrateIdempotent(t *testing.T) {
 func TestTwoHandles(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hookd.db")
-	a, err := sqlite.Open(ctx, path)
+	keys := storetest.Keys(t)
+	a, err := sqlite.Open(ctx, path, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := sqlite.Open(ctx, path)
+	b, err := sqlite.Open(ctx, path, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

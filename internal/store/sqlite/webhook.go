@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -18,7 +19,9 @@ const webhookColumns = `organization_id, id, created_at, updated_at, kind, targe
 type scanner interface{ Scan(dest ...any) error }
 
 // webhookRow holds a webhook's columns while they are scanned, so the
-// same code reads a webhook alone or joined with other tables.
+// same code reads a webhook alone or joined with other tables. It is the
+// one way a webhook leaves the database, and the sealed fields
+// (secrets.SealedFields) leave it opened.
 type webhookRow struct {
 	w                          webhook.Webhook
 	created, updated           int64
@@ -32,7 +35,12 @@ func (r *webhookRow) dest() []any {
 		&r.w.PreviousSecret, &r.rotated}
 }
 
-func (r *webhookRow) webhook() (*webhook.Webhook, error) {
+// webhook decodes the row and opens its sealed fields with keys. A field
+// that cannot be opened (its key is not configured) is cleared and the
+// error returned with the webhook, so that the few callers that can go on
+// without it (an intake that will not send it, a delete) do; every other
+// caller fails on the error.
+func (r *webhookRow) webhook(keys *secrets.Keyring) (*webhook.Webhook, error) {
 	w := r.w
 	w.CreatedAt, w.UpdatedAt, w.FailingSince = fromMicros(r.created), fromMicros(r.updated), fromNullMicros(r.failing)
 	w.SecretRotatedAt = fromNullMicros(r.rotated)
@@ -46,21 +54,31 @@ func (r *webhookRow) webhook() (*webhook.Webhook, error) {
 	if w.EnvironmentTypesFilter, err = parseList[webhook.EnvironmentMode](r.envModes); err != nil {
 		return nil, err
 	}
-	return &w, nil
+	return &w, keys.OpenWebhook(&w)
 }
 
-func scanWebhook(row scanner) (*webhook.Webhook, error) {
+// scanWebhook reads one webhook, failing if its sealed fields cannot be
+// opened, unless lenient: then it returns the webhook with them cleared.
+func scanWebhook(row scanner, keys *secrets.Keyring, lenient bool) (*webhook.Webhook, error) {
 	var r webhookRow
 	if err := row.Scan(r.dest()...); err != nil {
 		return nil, err
 	}
-	return r.webhook()
+	w, err := r.webhook(keys)
+	if err != nil && !(lenient && w != nil && secrets.Unreadable(err)) {
+		return nil, err
+	}
+	return w, nil
 }
 
 // WebhookCreate stores w and its audit entry. The count and the insert
 // share one write transaction, and SQLite has one writer (BEGIN
 // IMMEDIATE, across processes too), so no other create slips in between.
 func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg int, audit *webhook.AuditEntry) error {
+	s, err := db.keys.SealWebhook(w)
+	if err != nil {
+		return err
+	}
 	return db.transact(ctx, func(tx *txn) error {
 		if maxPerOrg > 0 {
 			var n int
@@ -73,9 +91,9 @@ func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg i
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			w.OrganizationID, w.ID, micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret,
+			w.OrganizationID, w.ID, micros(w.CreatedAt), micros(w.UpdatedAt), w.Kind, s.TargetURL, s.TargetSecret,
 			w.Description, w.Enabled, jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
-			w.DisabledReason, nullMicros(w.FailingSince), w.PreviousSecret, nullMicros(w.SecretRotatedAt))
+			w.DisabledReason, nullMicros(w.FailingSince), s.PreviousSecret, nullMicros(w.SecretRotatedAt))
 		if webhook.ErrorCode(translate(err)) == webhook.EConflict {
 			return webhook.Errorf(webhook.EConflict, "webhook %s already exists", w.ID)
 		}
@@ -88,12 +106,20 @@ func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg i
 
 // WebhookGet returns one of the organization's webhooks.
 func (db *DB) WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*webhook.Webhook, error) {
+	return db.webhookGet(ctx, orgID, id, false)
+}
+
+// webhookGet is WebhookGet, lenient (see scanWebhook) for a delete.
+func (db *DB) webhookGet(ctx context.Context, orgID, id uuid.UUID, lenient bool) (*webhook.Webhook, error) {
 	w, err := scanWebhook(db.read.QueryRowContext(ctx,
-		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id))
+		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id), db.keys, lenient)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("webhook")
 	}
-	return w, translate(err)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return w, nil
 }
 
 // WebhookList returns the organization's webhooks, oldest first.
@@ -103,16 +129,27 @@ func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webh
 	if err != nil {
 		return nil, translate(err)
 	}
-	return collectWebhooks(rows)
+	return collectWebhooks(rows, db.keys, nil)
 }
 
-func collectWebhooks(rows *sql.Rows) ([]*webhook.Webhook, error) {
+// collectWebhooks reads rows of webhookColumns. A webhook whose sealed
+// fields cannot be opened fails it, unless unreadable is not nil: then
+// the webhook is listed with those fields cleared, and its id mapped to
+// the error in unreadable.
+func collectWebhooks(rows *sql.Rows, keys *secrets.Keyring, unreadable map[uuid.UUID]error) ([]*webhook.Webhook, error) {
 	defer rows.Close()
 	out := []*webhook.Webhook{}
 	for rows.Next() {
-		w, err := scanWebhook(rows)
-		if err != nil {
+		var r webhookRow
+		if err := rows.Scan(r.dest()...); err != nil {
 			return nil, translate(err)
+		}
+		w, err := r.webhook(keys)
+		if err != nil {
+			if unreadable == nil || w == nil || !secrets.Unreadable(err) {
+				return nil, translate(err)
+			}
+			unreadable[w.ID] = err
 		}
 		out = append(out, w)
 	}
@@ -127,10 +164,14 @@ func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webh
 	var w *webhook.Webhook
 	err := db.transact(ctx, func(tx *txn) error {
 		var err error
-		if w, err = webhookForChange(ctx, tx, c); err != nil {
+		if w, err = webhookForChange(ctx, tx, c, false); err != nil {
 			return err
 		}
 		audit, err := c.Run(w)
+		if err != nil {
+			return err
+		}
+		s, err := db.keys.SealWebhook(w)
 		if err != nil {
 			return err
 		}
@@ -138,9 +179,9 @@ func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webh
 			target_url = ?, target_secret = ?, description = ?, enabled = ?, events = ?, project_names_filter = ?,
 			environment_types_filter = ?, disabled_reason = ?, failing_since = ?, previous_secret = ?, secret_rotated_at = ?
 			WHERE organization_id = ? AND id = ?`,
-			micros(w.UpdatedAt), w.Kind, w.TargetURL, w.TargetSecret, w.Description, w.Enabled,
+			micros(w.UpdatedAt), w.Kind, s.TargetURL, s.TargetSecret, w.Description, w.Enabled,
 			jsonList(w.Events), jsonList(w.ProjectNamesFilter), jsonList(w.EnvironmentTypesFilter),
-			w.DisabledReason, nullMicros(w.FailingSince), w.PreviousSecret, nullMicros(w.SecretRotatedAt), c.OrganizationID, c.ID)
+			w.DisabledReason, nullMicros(w.FailingSince), s.PreviousSecret, nullMicros(w.SecretRotatedAt), c.OrganizationID, c.ID)
 		if err := affectedOne(res, err, "webhook"); err != nil {
 			return err
 		}
@@ -152,10 +193,13 @@ func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webh
 	return w, nil
 }
 
-// webhookForChange reads the webhook c names inside the write transaction.
-func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange) (*webhook.Webhook, error) {
+// webhookForChange reads the webhook c names inside the write
+// transaction. An edit must see its secrets opened (it writes them back
+// sealed anew); a delete need not (lenient), so a webhook whose key is
+// gone can still be deleted, its unreadable fields cleared for c.Apply.
+func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange, lenient bool) (*webhook.Webhook, error) {
 	w, err := scanWebhook(tx.QueryRowContext(ctx,
-		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? AND id = ?`, c.OrganizationID, c.ID))
+		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? AND id = ?`, c.OrganizationID, c.ID), tx.db.keys, lenient)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("webhook")
 	}
@@ -177,7 +221,7 @@ func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange) (*w
 // webhook, a stale If-Match) costs no history, c.Apply is asked first on
 // the row as read before the batches.
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
-	current, err := db.WebhookGet(ctx, c.OrganizationID, c.ID)
+	current, err := db.webhookGet(ctx, c.OrganizationID, c.ID, true)
 	if err != nil {
 		return err
 	}
@@ -196,7 +240,7 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		}
 	}
 	return db.transact(ctx, func(tx *txn) error {
-		w, err := webhookForChange(ctx, tx, c)
+		w, err := webhookForChange(ctx, tx, c, true)
 		if err != nil {
 			return err
 		}

@@ -2,10 +2,12 @@ package storetest
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -17,10 +19,11 @@ type SecretRewriter interface {
 	WebhookSetSecrets(ctx context.Context, was, sealed *webhook.Webhook) (bool, error)
 }
 
-// RunSecretRewrite checks s, an empty store, lists every organization's
-// sealed fields (target URL, secret, previous secret), and rewrites them
-// with a compare-and-set that loses to an edit.
-func RunSecretRewrite(t *testing.T, s SecretRewriter) {
+// RunSecretRewrite checks s, an empty store opened with keys, lists
+// every organization's sealed fields (target URL, secret, previous
+// secret) as stored, and rewrites them with a compare-and-set that loses
+// to an edit.
+func RunSecretRewrite(t *testing.T, s SecretRewriter, keys *secrets.Keyring) {
 	ctx := context.Background()
 	a, b, none := newWebhook(t, newID(t)), newWebhook(t, newID(t)), newWebhook(t, newID(t))
 	a.TargetSecret, b.TargetSecret, none.TargetSecret = "secret-a", "secret-b", "" // no secret: the URL is still sealed
@@ -35,10 +38,21 @@ func RunSecretRewrite(t *testing.T, s SecretRewriter) {
 		t.Fatal(err)
 	}
 	sealedOf := func(w *webhook.Webhook) [3]string { return [3]string{w.TargetURL, w.TargetSecret, w.PreviousSecret} }
+	// As stored: sealed, bound to their webhook, and opening to what was written.
+	opened := func(w *webhook.Webhook) [3]string {
+		if w.TargetURL == "" || !strings.HasPrefix(w.TargetURL, "enc:v1:") {
+			t.Errorf("WebhookSecrets: webhook %s's URL is not as stored, sealed", w.ID)
+		}
+		o := *w
+		if err := keys.OpenWebhook(&o); err != nil {
+			t.Fatalf("WebhookSecrets: webhook %s: %v", w.ID, err)
+		}
+		return sealedOf(&o)
+	}
 	if len(got) != 3 || got[0].ID != a.ID || got[0].OrganizationID != a.OrganizationID ||
-		sealedOf(got[0]) != [3]string{a.TargetURL, "secret-a", "old-a"} ||
-		got[1].ID != b.ID || sealedOf(got[1]) != [3]string{b.TargetURL, "secret-b", ""} ||
-		got[2].ID != none.ID || sealedOf(got[2]) != [3]string{none.TargetURL, "", ""} {
+		opened(got[0]) != [3]string{a.TargetURL, "secret-a", "old-a"} ||
+		got[1].ID != b.ID || opened(got[1]) != [3]string{b.TargetURL, "secret-b", ""} ||
+		got[2].ID != none.ID || opened(got[2]) != [3]string{none.TargetURL, "", ""} {
 		t.Fatalf("WebhookSecrets = %+v", got)
 	}
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,8 +176,12 @@ func testSourceSecretRewrite(t *testing.T, s webhook.Store) {
 		}
 	}
 	got, err := rw.SourceSecrets(ctx)
-	if err != nil || len(got) != 2 || got[0].ID != a.ID || got[0].OrganizationID != a.OrganizationID || got[0].Secret != a.Secret || got[1].ID != b.ID {
+	if err != nil || len(got) != 2 || got[0].ID != a.ID || got[0].OrganizationID != a.OrganizationID || got[1].ID != b.ID {
 		t.Fatalf("SourceSecrets = %+v, %v", got, err)
+	}
+	// As stored: the suite's stores seal (see Run).
+	if !strings.HasPrefix(got[0].Secret, "enc:v1:") || strings.Contains(got[0].Secret, a.Secret) {
+		t.Fatalf("SourceSecrets: the secret is not as stored, sealed")
 	}
 	if ok, err := rw.SourceSetSecret(ctx, got[0], "sealed-a"); err != nil || !ok {
 		t.Fatalf("set = %v, %v", ok, err)

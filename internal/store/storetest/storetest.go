@@ -24,8 +24,9 @@ import (
 // wall clock. It has whole microseconds, the precision every store keeps.
 var base = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
 
-// Run runs the suite. open returns a fresh, migrated, empty store and
-// arranges (with t.Cleanup) to close it.
+// Run runs the suite. open returns a fresh, migrated, empty store,
+// sealing secrets with a key (Keys), and arranges (with t.Cleanup) to
+// close it.
 func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 	tests := []struct {
 		name string
@@ -40,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"WebhookUpdate", testWebhookUpdate},
 		{"WebhookDelete", testWebhookDelete},
 		{"WebhookDeleteCascades", testWebhookDeleteCascades},
+		{"SecretsOpened", testSecretsOpened},
 		{"WebhookCreateLimit", testWebhookCreateLimit},
 		{"WebhookCreateLimitConcurrent", testWebhookCreateLimitConcurrent},
 		{"Token", testToken},
