@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -12,7 +13,7 @@ import (
 // without HOOKD_TEST_POSTGRES_URL, like the tests).
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) webhook.Store {
-		db, err := Open(context.Background(), TestURL(b))
+		db, err := Open(context.Background(), pgtest.URL(b))
 		if err != nil {
 			b.Fatal(err)
 		}

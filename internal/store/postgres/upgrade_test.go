@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/store/storetest"
 )
 
@@ -16,7 +17,7 @@ import (
 // and sources) migrates in place (see storetest.Upgraded).
 func TestUpgradeFromPreviousSchema(t *testing.T) {
 	ctx := context.Background()
-	url := TestURL(t)
+	url := pgtest.URL(t)
 	o := storetest.NewOldRows()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
