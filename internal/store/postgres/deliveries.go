@@ -177,11 +177,11 @@ const completeSQL = `WITH d AS (
 		last_error = $6,
 		updated_at = $17
 	WHERE organization_id = $1 AND id = $2 AND status = 'running' AND lease = $15
-	RETURNING organization_id, id, webhook_id, event_id
+	RETURNING organization_id, id, webhook_id
 ), a AS (
-	INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, event_id, created_at,
+	INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, created_at,
 		number, kind, target_url, status_code, response_body, duration_us, error)
-	SELECT d.organization_id, $8, d.id, d.webhook_id, d.event_id, $7, $9, $10, $11, $5, $12, $13, $6 FROM d
+	SELECT d.organization_id, $8, d.id, d.webhook_id, $7, $9, $10, $11, $5, $12, $13, $6 FROM d
 ), w AS (
 	UPDATE webhooks w SET
 		failing_since = CASE WHEN $14 THEN NULL ELSE coalesce(w.failing_since, $7) END
@@ -435,11 +435,12 @@ func (db *DB) DeliveryBacklog(ctx context.Context, now time.Time) (int, time.Tim
 	return due, fromNullTime(oldest), nil
 }
 
-const attemptCols = `organization_id, id, delivery_id, webhook_id, event_id, created_at, number, kind,
+const attemptCols = `organization_id, id, delivery_id, webhook_id, created_at, number, kind,
 	target_url, status_code, response_body, duration_us, error`
 
-// AttemptList joins each attempt's event; attempts of one event share
-// one *Event.
+// AttemptList joins each attempt's event, through its delivery (an
+// attempt does not repeat the delivery's event id); attempts of one event
+// share one *Event.
 func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*webhook.Attempt, error) {
 	var q query
 	q.and("a.organization_id = $%d", p.OrganizationID)
@@ -451,7 +452,9 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 		q.and("a.id < $%d", p.Before)
 	}
 	rows, err := db.pool.Query(ctx, q.sql(`SELECT `+prefixed("a", attemptCols)+`, `+prefixed("e", eventCols)+`
-		FROM attempts a JOIN events e ON e.organization_id = a.organization_id AND e.id = a.event_id`,
+		FROM attempts a
+		JOIN deliveries d ON d.organization_id = a.organization_id AND d.id = a.delivery_id
+		JOIN events e ON e.organization_id = d.organization_id AND e.id = d.event_id`,
 		`ORDER BY a.id DESC`, p.Limit), q.args...)
 	if err != nil {
 		return nil, translate(err)
@@ -467,7 +470,7 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 			ev  webhook.Event
 			pl  []byte
 		)
-		err := rows.Scan(&a.OrganizationID, &a.ID, &a.DeliveryID, &a.WebhookID, &a.EventID, &a.CreatedAt, &a.Number, &a.Kind,
+		err := rows.Scan(&a.OrganizationID, &a.ID, &a.DeliveryID, &a.WebhookID, &a.CreatedAt, &a.Number, &a.Kind,
 			&a.TargetURL, &a.StatusCode, &a.ResponseBody, &us, &a.Error,
 			&ev.OrganizationID, &ev.ID, &ev.CreatedAt, &ev.Type, &key, &ev.ProjectName, &ev.EnvironmentMode, &pl, &ev.ContentHash)
 		if err != nil {
@@ -483,7 +486,7 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 			ev.Payload = pl
 			events[ev.ID] = &ev
 		}
-		a.Event = events[ev.ID]
+		a.EventID, a.Event = ev.ID, events[ev.ID]
 		out = append(out, &a)
 	}
 	if err := rows.Err(); err != nil {

@@ -107,11 +107,11 @@ func TestWebhookDeleteKeepsIntakeFlowing(t *testing.T) {
 		), d AS (
 			INSERT INTO deliveries (organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at, event_type, attempts, last_status_code)
 			SELECT $1, gen_random_uuid(), $2, id, $3, $3, 'succeeded', $3, 'DEPLOYMENT_STARTED', 1, 200 FROM e
-			RETURNING id, event_id
+			RETURNING id
 		)
-		INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, event_id, created_at, number, kind, target_url,
+		INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, created_at, number, kind, target_url,
 			status_code, response_body, duration_us, error)
-		SELECT $1, gen_random_uuid(), id, $2, event_id, $3, 1, 'STANDARD', 'https://example.com', 200, 'ok', 1000, '' FROM d`,
+		SELECT $1, gen_random_uuid(), id, $2, $3, 1, 'STANDARD', 'https://example.com', 200, 'ok', 1000, '' FROM d`,
 		org, gone.ID, t0, history)
 	if err != nil {
 		t.Fatal(err)
