@@ -288,7 +288,7 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 	}
 	_, err := db.pool.Exec(ctx, `UPDATE deliveries d SET status = 'pending', due_at = $4
 		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), `+lockedDeliveries+` l
-		WHERE d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
+		WHERE `+asyncCommit+` AND d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
 			AND d.status = 'running' AND d.lease = r.lease`,
 		orgs, ids, leases(refs), ts(dueAt))
 	if err != nil {
@@ -298,6 +298,19 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 	db.notifier.notify()
 	return nil
 }
+
+// asyncCommit, a condition that always holds, turns synchronous_commit
+// off for the rest of the one-statement transaction it is part of (the
+// planner runs it once, before the scan): releases and renewals then hold
+// their row locks, which completions and claims wait on, for their own
+// work only, not also for the WAL flush of their commit. Losing one to a
+// crash of the database server is safe: a release lost leaves the
+// delivery running until its lease ends and any node claims it; a
+// renewal lost gives the lease its previous end, after which another
+// claim may take it over and the first node's outcome is refused by the
+// lease token, and the delivery is at most sent again, which at-least-once
+// allows.
+const asyncCommit = `(SELECT set_config('synchronous_commit', 'off', true)) = 'off'`
 
 // lockedDeliveries locks the running deliveries whose keys are in $1
 // and $2 in key order, the one order every statement that locks several
@@ -331,7 +344,7 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	}
 	rows, err := db.pool.Query(ctx, `UPDATE deliveries d SET due_at = coalesce($5::timestamptz, now()) + $4::bigint * interval '1 microsecond'
 		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), `+lockedDeliveries+` l
-		WHERE d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
+		WHERE `+asyncCommit+` AND d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
 			AND d.status = 'running' AND d.lease = r.lease
 		RETURNING d.id`, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now))
 	if err != nil {
