@@ -20,7 +20,7 @@ import (
 // when HOOKD_TEST_POSTGRES_URL is set.
 func onBothBackends(t *testing.T, fn func(t *testing.T, h *apiHarness)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, newAPIHarness(t)) })
-	t.Run("postgres", func(t *testing.T) { fn(t, newAPIHarnessOn(t, openPostgres(t))) })
+	t.Run("postgres", func(t *testing.T) { fn(t, newAPIHarnessOn(t, pgtest.Migrated(t, postgres.Open))) })
 }
 
 // editRounds is how many times each race is run: enough that a
@@ -243,20 +243,4 @@ func TestIfMatch(t *testing.T) {
 			t.Fatalf("PUT If-Match: * on a deleted webhook: %d, want 404", st)
 		}
 	})
-}
-
-// openPostgres returns a migrated store on a fresh database (see
-// pgtest.URL), closed when t ends.
-func openPostgres(t *testing.T) *postgres.DB {
-	t.Helper()
-	ctx := context.Background()
-	db, err := postgres.Open(ctx, pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
 }

@@ -140,7 +140,7 @@ func TestURLCredentialsResealedSQLite(t *testing.T) {
 // audit tables as text.
 func TestURLCredentialsSealedPostgres(t *testing.T) {
 	ctx := context.Background()
-	db := openPostgres(t)
+	db := pgtest.Migrated(t, postgres.Open)
 	writeURLCredentials(t, &Store{Store: db, Keys: keyring(t, newKey(t))})
 	for _, table := range []string{"webhooks", "audit_entries"} {
 		var raw string
@@ -152,20 +152,4 @@ func TestURLCredentialsSealedPostgres(t *testing.T) {
 		}
 		wantNoURLCredential(t, table, raw)
 	}
-}
-
-// openPostgres returns a migrated store on a fresh database (see
-// pgtest.URL), closed when t ends.
-func openPostgres(t *testing.T) *postgres.DB {
-	t.Helper()
-	ctx := context.Background()
-	db, err := postgres.Open(ctx, pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"testing"
 
 	"github.com/hookd/hookd/internal/store/postgres/pgtest"
@@ -13,14 +12,6 @@ import (
 // without HOOKD_TEST_POSTGRES_URL, like the tests).
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) webhook.Store {
-		db, err := Open(context.Background(), pgtest.URL(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { db.Close() })
-		if err := db.Migrate(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		return db
+		return pgtest.Migrated(b, Open)
 	})
 }

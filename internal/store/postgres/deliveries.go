@@ -300,8 +300,8 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 }
 
 // asyncCommit, a condition that always holds, turns synchronous_commit
-// off for the rest of the one-statement transaction it is part of (the
-// planner runs it once, before the scan): releases and renewals then hold
+// off for the rest of the one-statement transaction it is part of (a
+// one-time filter, evaluated before the scan): releases and renewals then hold
 // their row locks, which completions and claims wait on, for their own
 // work only, not also for the WAL flush of their commit. Losing one to a
 // crash of the database server is safe: a release lost leaves the

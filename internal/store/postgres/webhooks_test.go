@@ -9,70 +9,17 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hookd/hookd/internal/store/postgres/pgtest"
+	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
 // A delete that fails after the history went keeps the webhook and its
-// queue: only finished deliveries go before the last transaction.
+// queue, and the next one leaves no delivery nor attempt behind.
 func TestWebhookDeleteFailedKeepsQueue(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
-	ctx := context.Background()
-	org := uuid.New()
-	w := newHook(org)
-	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	newEvents := func(n int) {
-		t.Helper()
-		events := make([]*webhook.Event, n)
-		for i := range events {
-			events[i] = newEv(org, "")
-		}
-		if _, err := db.EventsCreate(ctx, events, webhook.Lease{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	newEvents(3)
-	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
-	if err != nil || len(tasks) != 3 {
-		t.Fatalf("claimed %d of 3: %v", len(tasks), err)
-	}
-	var outcomes []webhook.Outcome
-	for _, tk := range tasks {
-		outcomes = append(outcomes, webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: tk.Delivery.Lease,
-			Attempt: webhook.Attempt{OrganizationID: org, WebhookID: w.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
-				CreatedAt: t0, Number: 1, Kind: webhook.KindStandard, StatusCode: 200}})
-	}
-	if _, err := db.DeliveryComplete(ctx, outcomes); err != nil {
-		t.Fatal(err)
-	}
-	newEvents(2) // the queue: two pending deliveries
-
-	// An audit entry whose id is already taken makes the last step fail.
-	taken := &webhook.AuditEntry{CreatedAt: t0, Action: webhook.AuditWebhookUpdated, Actor: webhook.Actor{Kind: webhook.ActorCLI, ID: "test"}}
-	if _, err := db.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID,
-		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return taken, nil }}); err != nil {
-		t.Fatal(err)
-	}
-	err = db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID,
-		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) {
-			return &webhook.AuditEntry{ID: taken.ID, CreatedAt: t0, Action: webhook.AuditWebhookDeleted, Actor: webhook.Actor{Kind: webhook.ActorCLI, ID: "test"}}, nil
-		}})
-	if err == nil {
-		t.Fatal("the delete succeeded with an audit id already taken")
-	}
-	if _, err := db.WebhookGet(ctx, org, w.ID); err != nil {
-		t.Fatalf("the webhook is gone after a failed delete: %v", err)
-	}
-	pending, err := db.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: w.ID, Status: webhook.DeliveryPending})
-	if err != nil || len(pending) != 2 {
-		t.Fatalf("after a failed delete %d pending deliveries are left, want 2 (%v)", len(pending), err)
-	}
-	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.WebhookDeleteFailedKeepsQueue(t, db)
 	var n int
-	if err := db.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM attempts)`).Scan(&n); err != nil || n != 0 {
+	if err := db.pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM attempts)`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d deliveries and attempts left after the delete (%v)", n, err)
 	}
 }

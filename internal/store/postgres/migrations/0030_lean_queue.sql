@@ -7,16 +7,19 @@
 -- beside attempts_webhook (organization_id, webhook_id, id) that the
 -- delivery log pages by: one b-tree written per attempt for nothing. The
 -- page key becomes the primary key (still unique: ids are), and the
--- other two go. Rebuilding the key takes the table's lock for as long as
--- it reads the attempts once: upgrade while hookd is stopped.
+-- other two go. Rebuilding the key locks the table for as long as it takes
+-- to read the attempts once: outcomes wait meanwhile (intake does not).
 ALTER TABLE attempts DROP CONSTRAINT attempts_pkey;
 DROP INDEX attempts_webhook;
 ALTER TABLE attempts ADD CONSTRAINT attempts_pkey PRIMARY KEY (organization_id, webhook_id, id);
 
 -- An attempt's event is its delivery's: the delivery log joins through
 -- the delivery (one key lookup per attempt shown) instead of storing the
--- event's id again in every attempt.
-ALTER TABLE attempts DROP COLUMN event_id;
+-- event's id again in every attempt; new attempts leave it NULL (a bit of
+-- the row's null bitmap instead of 16 bytes). Not dropped yet: nodes of
+-- the previous version, still running during a rolling upgrade, write and
+-- join it; a later migration drops it.
+ALTER TABLE attempts ALTER COLUMN event_id DROP NOT NULL;
 
 -- What each remaining index serves:
 --

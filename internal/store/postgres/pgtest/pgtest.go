@@ -38,6 +38,28 @@ func URL(t testing.TB) string {
 	return WithParam(admin, "dbname", name)
 }
 
+// Store is what Migrated needs of a store: the postgres backend's *DB.
+type Store interface {
+	Migrate(ctx context.Context) error
+	Close() error
+}
+
+// Migrated opens a store with open on a fresh database (see URL),
+// migrates it, and closes it when t ends: pgtest.Migrated(t, postgres.Open).
+func Migrated[S Store](t testing.TB, open func(context.Context, string) (S, error)) S {
+	t.Helper()
+	ctx := context.Background()
+	s, err := open(ctx, URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // Schema creates a fresh schema in the database at dsn and returns dsn
 // with it as the search path: much cheaper than a database, and an empty
 // store all the same. It goes with the database.
