@@ -37,6 +37,7 @@ func TestWebhookDeleteKeepsIntakeFlowing(t *testing.T) {
 	db.callerClock = false
 	ctx := context.Background()
 	org := uuid.New()
+	// Events match both webhooks: one is deleted, the other stays.
 	gone, kept := newHook(org), newHook(org)
 	for _, w := range []*webhook.Webhook{gone, kept} {
 		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
@@ -101,6 +102,9 @@ func TestWebhookDeleteKeepsIntakeFlowing(t *testing.T) {
 	}()
 	during := intake(stop)
 	took := <-deleted
+	if len(steady) == 0 || len(during) == 0 {
+		t.Fatalf("%d intakes before the delete, %d during it", len(steady), len(during))
+	}
 
 	p99s, p99d := p99(steady), p99(during)
 	t.Logf("intake p99 %v steady (%d calls), %v while deleting %d deliveries (%d calls, max %v); the delete took %v",
