@@ -60,18 +60,6 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && !pooled {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "5s"
 	}
-	// Every statement is prepared once per connection and its plan kept,
-	// whatever its arguments: its shape (key lookups through the unnest of
-	// the batch's keys, the queue's index in due order) is right for any
-	// batch. Left to choose, PostgreSQL plans the statements taking arrays
-	// anew on every call, for the array's size and statistics that lag a
-	// fast-growing queue; in a 100-webhook fanout that doubled the
-	// server's CPU (25.9 against 12.5 cpu-s for 50,000 deliveries) and
-	// cut the rate to a third (783 against 2,345 deliveries/s). Same
-	// exceptions as above: a pooler may refuse the parameter.
-	if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok && !pooled {
-		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
-	}
 	if pooled {
 		// Without prepared statements pgx takes each argument's type from
 		// its Go type: name the UUID ones, which it does not know.
