@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -405,7 +406,7 @@ func TestConfigDatabaseURL(t *testing.T) {
 // The listener wakes the dispatcher on a notification, listens again
 // after a failure, and returns when its context ends, even mid-pause.
 func TestServeDueListener(t *testing.T) {
-	db := postgres.TestDB(t, noKeys)
+	db := pgtest.Migrated(t, postgres.Open, noKeys)
 	woken := make(chan struct{}, 1)
 	wake := func() {
 		select {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 )
 
 // TestBenchNodes checks `hookd bench --nodes`: refused where several
@@ -40,9 +40,9 @@ func TestBenchNodes(t *testing.T) {
 	}
 
 	t.Run("postgres", func(t *testing.T) {
-		admin := os.Getenv(postgres.TestURLEnv)
+		admin := os.Getenv(pgtest.URLEnv)
 		if admin == "" {
-			t.Skip("needs PostgreSQL: run it with " + postgres.TestURLEnv + "=postgres://postgres@127.0.0.1:5432/postgres")
+			t.Skip("needs PostgreSQL: run it with " + pgtest.URLEnv + "=postgres://postgres@127.0.0.1:5432/postgres")
 		}
 		path := filepath.Join(t.TempDir(), "bench.json")
 		out, errOut, err := hookd(t, nil, "bench", "--quick", "--scenarios", "burst", "--events", "200",

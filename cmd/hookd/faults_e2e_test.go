@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 )
 
 // faultEnv is crashEnv with a delivery timeout of 1s: leases of 11s.
@@ -76,7 +76,7 @@ func maxCopies(tg *target) (most, dups int) {
 // late outcomes are dropped (the delivery log shows no false attempt),
 // and nothing accepted is lost.
 func TestPausedNode(t *testing.T) {
-	dbURL := postgres.TestURL(t)
+	dbURL := pgtest.URL(t)
 	tg := newTarget(t)
 	// Slow enough that the paused node has requests in flight, which time
 	// out when it resumes; the load is one node can carry alone, so the
@@ -130,7 +130,7 @@ func TestPausedNode(t *testing.T) {
 // must not take over leases the other still holds (on PostgreSQL, leases
 // are judged by the database's clock), so no event arrives twice.
 func TestSkewedClock(t *testing.T) {
-	dbURL := postgres.TestURL(t)
+	dbURL := pgtest.URL(t)
 	tg := newTarget(t)
 	tg.delay = 2 * time.Second
 	env := faultEnv(dbURL, map[string]string{"HOOKD_DELIVERY_TIMEOUT": "5s", "HOOKD_MAX_INFLIGHT_PER_WEBHOOK": "64"})

@@ -20,7 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 )
 
 // hookdBin is the real binary, built once; end-to-end tests run it as a
@@ -58,7 +58,7 @@ type backend struct {
 func backends() []backend {
 	return []backend{
 		{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "hookd.db") }},
-		{"postgres", func(t *testing.T) string { return postgres.TestURL(t) }},
+		{"postgres", func(t *testing.T) string { return pgtest.URL(t) }},
 	}
 }
 

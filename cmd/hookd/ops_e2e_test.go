@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 )
 
 // TestClientRecovery is an outage and its recovery as an operator lives
@@ -230,7 +230,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // PostgreSQL database at once: each failed delivery is re-queued by one
 // of them and sent once more, not twice.
 func TestRecoverTwoNodes(t *testing.T) {
-	dbURL := postgres.TestURL(t)
+	dbURL := pgtest.URL(t)
 	env := deliveryEnv(dbURL, map[string]string{"HOOKD_RETRY_SCHEDULE": "0s"})
 	nodes := []*server{startServer(t, env), startServer(t, env)}
 	tg := newTarget(t)

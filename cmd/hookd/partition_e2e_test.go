@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 )
 
 // faultProxy is a TCP proxy on loopback that can slow every chunk down,
@@ -128,7 +128,7 @@ func (p *faultProxy) through(t *testing.T, dbURL string) string {
 // the cut-off node's deliveries are taken over, and the duplicates this
 // causes are counted.
 func TestDatabaseFaults(t *testing.T) {
-	dbURL := postgres.TestURL(t)
+	dbURL := pgtest.URL(t)
 	u, _ := url.Parse(dbURL)
 	proxy := newFaultProxy(t, u.Host)
 	tg := newTarget(t)

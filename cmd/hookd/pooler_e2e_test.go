@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 )
 
 // startPgBouncer starts Debian's pgbouncer on a free loopback port in
@@ -99,7 +99,7 @@ ignore_startup_parameters = extra_float_digits
 // Behind PgBouncer in transaction mode, two nodes create webhooks and
 // deliver events end to end; notifications come on a direct connection.
 func TestPgBouncerTransactionMode(t *testing.T) {
-	direct := postgres.TestURL(t)
+	direct := pgtest.URL(t)
 	pooled := startPgBouncer(t, direct)
 	tg := newTarget(t)
 	env := deliveryEnv(pooled, map[string]string{"HOOKD_DATABASE_LISTEN_URL": direct})

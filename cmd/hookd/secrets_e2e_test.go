@@ -15,7 +15,7 @@ import (
 
 	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/signing"
-	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 )
 
 // TestSecretsEncryptedAtRest creates a webhook with a secret and checks
@@ -212,7 +212,7 @@ func randomBytes(t *testing.T, n int) []byte {
 // On PostgreSQL there is no place for a key the database's dump would not
 // hold, so serve refuses to start without one, and says how to make one.
 func TestPostgresNeedsEncryptionKey(t *testing.T) {
-	dbURL := postgres.TestURL(t)
+	dbURL := pgtest.URL(t)
 	_, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ADDR": "127.0.0.1:0"}, "serve")
 	if err == nil || !strings.Contains(errOut, "HOOKD_ENCRYPTION_KEY: required with PostgreSQL") || !strings.Contains(errOut, "openssl rand -base64 32") {
 		t.Fatalf("serve without a key on PostgreSQL: %v\n%s", err, errOut)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -20,7 +21,7 @@ import (
 // when HOOKD_TEST_POSTGRES_URL is set.
 func onBothBackends(t *testing.T, fn func(t *testing.T, h *apiHarness)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, newAPIHarness(t)) })
-	t.Run("postgres", func(t *testing.T) { fn(t, newAPIHarnessOn(t, postgres.TestDB(t, storetest.Keys(t)))) })
+	t.Run("postgres", func(t *testing.T) { fn(t, newAPIHarnessOn(t, pgtest.Migrated(t, postgres.Open, storetest.Keys(t)))) })
 }
 
 // editRounds is how many times each race is run: enough that a

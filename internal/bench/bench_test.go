@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -160,8 +160,8 @@ func TestTarget(t *testing.T) {
 // what the target received. Backlog also checks that neither node
 // delivers while delivery is off.
 func TestBenchTwoNodes(t *testing.T) {
-	if os.Getenv(postgres.TestURLEnv) == "" {
-		t.Skip("needs PostgreSQL: run it with " + postgres.TestURLEnv + "=postgres://postgres@127.0.0.1:5432/postgres")
+	if os.Getenv(pgtest.URLEnv) == "" {
+		t.Skip("needs PostgreSQL: run it with " + pgtest.URLEnv + "=postgres://postgres@127.0.0.1:5432/postgres")
 	}
 	exe := filepath.Join(t.TempDir(), "hookd")
 	if out, err := exec.Command("go", "build", "-o", exe, "github.com/hookd/hookd/cmd/hookd").CombinedOutput(); err != nil {
@@ -185,7 +185,7 @@ func TestBenchTwoNodes(t *testing.T) {
 		Wait:        20 * time.Second,
 		Backend:     "postgres",
 		Nodes:       2,
-		NewDatabase: func(context.Context) (string, func(), error) { return postgres.TestURL(t), func() {}, nil },
+		NewDatabase: func(context.Context) (string, func(), error) { return pgtest.URL(t), func() {}, nil },
 		Progress:    t.Output(),
 	}
 	rep, err := Run(t.Context(), cfg)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -124,7 +125,7 @@ func TestURLCredentialsResealedSQLite(t *testing.T) {
 // audit tables as text.
 func TestURLCredentialsSealedPostgres(t *testing.T) {
 	ctx := context.Background()
-	db := postgres.TestDB(t, keyring(t, newKey(t)))
+	db := pgtest.Migrated(t, postgres.Open, keyring(t, newKey(t)))
 	writeURLCredentials(t, db)
 	for _, table := range []string{"webhooks", "audit_entries"} {
 		var raw string

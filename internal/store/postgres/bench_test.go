@@ -1,9 +1,9 @@
 package postgres
 
 import (
-	"context"
 	"testing"
 
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -12,14 +12,6 @@ import (
 // without HOOKD_TEST_POSTGRES_URL, like the tests).
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) webhook.Store {
-		db, err := Open(context.Background(), TestURL(b), storetest.Keys(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { db.Close() })
-		if err := db.Migrate(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		return db
+		return pgtest.Migrated(b, Open, storetest.Keys(b))
 	})
 }

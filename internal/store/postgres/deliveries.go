@@ -191,11 +191,11 @@ const completeSQL = `WITH d AS (
 		last_error = $6,
 		updated_at = $17
 	WHERE organization_id = $1 AND id = $2 AND status = 'running' AND lease = $15
-	RETURNING organization_id, id, webhook_id, event_id
+	RETURNING organization_id, id, webhook_id
 ), a AS (
-	INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, event_id, created_at,
+	INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, created_at,
 		number, kind, target_url, status_code, response_body, duration_us, error)
-	SELECT d.organization_id, $8, d.id, d.webhook_id, d.event_id, $7, $9, $10, $11, $5, $12, $13, $6 FROM d
+	SELECT d.organization_id, $8, d.id, d.webhook_id, $7, $9, $10, $11, $5, $12, $13, $6 FROM d
 ), w AS (
 	UPDATE webhooks w SET
 		failing_since = CASE WHEN $14 THEN NULL ELSE coalesce(w.failing_since, $7) END
@@ -302,7 +302,7 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 	}
 	_, err := db.pool.Exec(ctx, `UPDATE deliveries d SET status = 'pending', due_at = $4
 		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), `+lockedDeliveries+` l
-		WHERE d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
+		WHERE `+asyncCommit+` AND d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
 			AND d.status = 'running' AND d.lease = r.lease`,
 		orgs, ids, leases(refs), ts(dueAt))
 	if err != nil {
@@ -312,6 +312,19 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 	db.notifier.notify()
 	return nil
 }
+
+// asyncCommit, a condition that always holds, turns synchronous_commit
+// off for the rest of the one-statement transaction it is part of (a
+// one-time filter, evaluated before the scan): releases and renewals then hold
+// their row locks, which completions and claims wait on, for their own
+// work only, not also for the WAL flush of their commit. Losing one to a
+// crash of the database server is safe: a release lost leaves the
+// delivery running until its lease ends and any node claims it; a
+// renewal lost gives the lease its previous end, after which another
+// claim may take it over and the first node's outcome is refused by the
+// lease token, and the delivery is at most sent again, which at-least-once
+// allows.
+const asyncCommit = `(SELECT set_config('synchronous_commit', 'off', true)) = 'off'`
 
 // lockedDeliveries locks the running deliveries whose keys are in $1
 // and $2 in key order, the one order every statement that locks several
@@ -345,7 +358,7 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	}
 	rows, err := db.pool.Query(ctx, `UPDATE deliveries d SET due_at = coalesce($5::timestamptz, now()) + $4::bigint * interval '1 microsecond'
 		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), `+lockedDeliveries+` l
-		WHERE d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
+		WHERE `+asyncCommit+` AND d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
 			AND d.status = 'running' AND d.lease = r.lease
 		RETURNING d.id`, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now))
 	if err != nil {
@@ -449,11 +462,12 @@ func (db *DB) DeliveryBacklog(ctx context.Context, now time.Time) (int, time.Tim
 	return due, fromNullTime(oldest), nil
 }
 
-const attemptCols = `organization_id, id, delivery_id, webhook_id, event_id, created_at, number, kind,
+const attemptCols = `organization_id, id, delivery_id, webhook_id, created_at, number, kind,
 	target_url, status_code, response_body, duration_us, error`
 
-// AttemptList joins each attempt's event; attempts of one event share
-// one *Event.
+// AttemptList joins each attempt's event, through its delivery (an
+// attempt does not repeat the delivery's event id); attempts of one event
+// share one *Event.
 func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*webhook.Attempt, error) {
 	var q query
 	q.and("a.organization_id = $%d", p.OrganizationID)
@@ -465,7 +479,9 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 		q.and("a.id < $%d", p.Before)
 	}
 	rows, err := db.pool.Query(ctx, q.sql(`SELECT `+prefixed("a", attemptCols)+`, `+prefixed("e", eventCols)+`
-		FROM attempts a JOIN events e ON e.organization_id = a.organization_id AND e.id = a.event_id`,
+		FROM attempts a
+		JOIN deliveries d ON d.organization_id = a.organization_id AND d.id = a.delivery_id
+		JOIN events e ON e.organization_id = d.organization_id AND e.id = d.event_id`,
 		`ORDER BY a.id DESC`, p.Limit), q.args...)
 	if err != nil {
 		return nil, translate(err)
@@ -481,7 +497,7 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 			ev  webhook.Event
 			pl  []byte
 		)
-		err := rows.Scan(&a.OrganizationID, &a.ID, &a.DeliveryID, &a.WebhookID, &a.EventID, &a.CreatedAt, &a.Number, &a.Kind,
+		err := rows.Scan(&a.OrganizationID, &a.ID, &a.DeliveryID, &a.WebhookID, &a.CreatedAt, &a.Number, &a.Kind,
 			&a.TargetURL, &a.StatusCode, &a.ResponseBody, &us, &a.Error,
 			&ev.OrganizationID, &ev.ID, &ev.CreatedAt, &ev.Type, &key, &ev.ProjectName, &ev.EnvironmentMode, &pl, &ev.ContentHash)
 		if err != nil {
@@ -497,7 +513,7 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 			ev.Payload = pl
 			events[ev.ID] = &ev
 		}
-		a.Event = events[ev.ID]
+		a.EventID, a.Event = ev.ID, events[ev.ID]
 		out = append(out, &a)
 	}
 	if err := rows.Err(); err != nil {

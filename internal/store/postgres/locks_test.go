@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -74,7 +75,7 @@ func race(t *testing.T, round int, fns ...func() error) {
 // now holding them completes, each listing them in its own order: both
 // must lock them in one order, or they deadlock.
 func TestDeliveryReleaseRacingComplete(t *testing.T) {
-	db := openSchema(t, TestURL(t))
+	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	for round := range 15 {
 		_, tasks := claimAll(t, db, uuid.New(), 4, 25)
@@ -99,7 +100,7 @@ func TestDeliveryReleaseRacingComplete(t *testing.T) {
 // deliveries, then the webhook (a first failure sets failing_since):
 // neither may fail.
 func TestWebhookDeleteRacingComplete(t *testing.T) {
-	db := openSchema(t, TestURL(t))
+	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	for round := range 30 {
 		org := uuid.New()

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hookd/hookd/internal/secrets"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -26,15 +27,13 @@ import (
 // an empty store.
 func openSchema(t *testing.T, url string) *DB {
 	t.Helper()
-	schema := "s_" + randomName()
-	execAdmin(t, url, "CREATE SCHEMA "+schema)
-	return openIn(t, url, schema, storetest.Keys(t))
+	return openIn(t, pgtest.Schema(t, url), storetest.Keys(t))
 }
 
-// openIn opens the schema, migrated, sealing with keys.
-func openIn(t *testing.T, url, schema string, keys *secrets.Keyring) *DB {
+// openIn opens the database at dsn, migrated, sealing with keys.
+func openIn(t *testing.T, dsn string, keys *secrets.Keyring) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), withParam(url, "search_path", schema), keys)
+	db, err := Open(context.Background(), dsn, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +46,12 @@ func openIn(t *testing.T, url, schema string, keys *secrets.Keyring) *DB {
 }
 
 func TestStore(t *testing.T) {
-	url := TestURL(t)
+	url := pgtest.URL(t)
 	storetest.Run(t, func(t *testing.T) webhook.Store { return openSchema(t, url) })
 }
 
 func TestMigrateConcurrentAndTwice(t *testing.T) {
-	url := withParam(TestURL(t), "search_path", "public")
+	url := pgtest.WithParam(pgtest.URL(t), "search_path", "public")
 	const nodes = 4
 	dbs := make([]*DB, nodes)
 	keys := storetest.Keys(t)
@@ -116,19 +115,6 @@ func TestTranslate(t *testing.T) {
 	}
 }
 
-func TestWithParam(t *testing.T) {
-	tests := []struct{ dsn, key, value, want string }{
-		{"postgres://u@h:5432/postgres?sslmode=disable", "dbname", "x", "postgres://u@h:5432/x?sslmode=disable"},
-		{"postgres://u@h/db", "search_path", "s", "postgres://u@h/db?search_path=s"},
-		{"host=h user=u", "dbname", "x", "host=h user=u dbname=x"},
-	}
-	for _, tt := range tests {
-		if got := withParam(tt.dsn, tt.key, tt.value); got != tt.want {
-			t.Errorf("withParam(%q, %q, %q) = %q, want %q", tt.dsn, tt.key, tt.value, got, tt.want)
-		}
-	}
-}
-
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func newHook(org uuid.UUID) *webhook.Webhook {
@@ -150,7 +136,7 @@ func newEv(org uuid.UUID, key string) *webhook.Event {
 // Two intakes with the same key racing in separate transactions store
 // one event; the loser answers with the winner's receipt.
 func TestEventsCreateKeyRace(t *testing.T) {
-	db := openSchema(t, TestURL(t))
+	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	org := uuid.New()
 	if err := db.WebhookCreate(ctx, newHook(org), 0, nil); err != nil {
@@ -209,7 +195,7 @@ func TestEventsCreateKeyRace(t *testing.T) {
 // commits, and the delivery's foreign key check fails; EventsCreate tries
 // again and the webhook no longer matches.
 func TestEventsCreateRacingDelete(t *testing.T) {
-	db := openSchema(t, TestURL(t))
+	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	org := uuid.New()
 	gone, kept := newHook(org), newHook(org)
@@ -257,7 +243,7 @@ func TestEventsCreateRacingDelete(t *testing.T) {
 // TestEventsCreateRacingDeletes sends events while the webhooks they
 // match are deleted, many times over: none may fail.
 func TestEventsCreateRacingDeletes(t *testing.T) {
-	db := openSchema(t, TestURL(t))
+	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	org := uuid.New()
 	const rounds = 40
@@ -311,7 +297,7 @@ func waitFor(t *testing.T, db *DB, query string, args ...any) {
 // A webhook deleted while its delivery is in flight: the attempt is
 // dropped, and the rest of the batch still commits.
 func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
-	db := openSchema(t, TestURL(t))
+	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	org := uuid.New()
 	gone, kept := newHook(org), newHook(org)
@@ -357,7 +343,7 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 // Another node's intake wakes a listening node when it queues deliveries
 // for any node to claim, and so does a retry.
 func TestListenDue(t *testing.T) {
-	url := TestURL(t)
+	url := pgtest.URL(t)
 	keys := storetest.Keys(t) // the nodes of one deployment share their keys
 	open := func() *DB {
 		db, err := Open(context.Background(), url, keys)

@@ -4,18 +4,19 @@ import (
 	"context"
 	"testing"
 
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/store/storetest"
 )
 
 // TestWebhookSecrets covers what `hookd migrate --reencrypt` uses.
 func TestWebhookSecrets(t *testing.T) {
-	db := openSchema(t, TestURL(t))
+	db := openSchema(t, pgtest.URL(t))
 	storetest.RunSecretRewrite(t, db, db.keys)
 }
 
 // TestSealedAtRest reads the tables straight, past the row codec.
 func TestSealedAtRest(t *testing.T) {
-	db := openSchema(t, TestURL(t))
+	db := openSchema(t, pgtest.URL(t))
 	storetest.RunSealedAtRest(t, db, db.keys, func(t *testing.T) []string {
 		var out []string
 		for _, q := range []string{
@@ -44,8 +45,6 @@ func TestSealedAtRest(t *testing.T) {
 // TestUnreadable opens one schema twice, as two nodes with different keys
 // would.
 func TestUnreadable(t *testing.T) {
-	url := TestURL(t)
-	schema := "s_" + randomName()
-	execAdmin(t, url, "CREATE SCHEMA "+schema)
-	storetest.RunUnreadable(t, openIn(t, url, schema, storetest.Keys(t)), openIn(t, url, schema, storetest.Keys(t)))
+	dsn := pgtest.Schema(t, pgtest.URL(t))
+	storetest.RunUnreadable(t, openIn(t, dsn, storetest.Keys(t)), openIn(t, dsn, storetest.Keys(t)))
 }

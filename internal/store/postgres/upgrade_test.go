@@ -8,15 +8,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/store/storetest"
 )
 
 // A database written by the schema of the last release (migrations
-// 0001–0003, before the content hash, the lease token, the stats indexes
-// and sources) migrates in place (see storetest.Upgraded).
+// 0001–0003, before the content hash, the lease token, the stats indexes,
+// sources and the lean log of 0030) migrates in place (see
+// storetest.UpgradedLog and storetest.Upgraded).
 func TestUpgradeFromPreviousSchema(t *testing.T) {
 	ctx := context.Background()
-	url := TestURL(t)
+	url := pgtest.URL(t)
 	o := storetest.NewOldRows()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -75,5 +77,6 @@ func TestUpgradeFromPreviousSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.UseCallerClock() // the rows' times are the fixture's, not now()
+	storetest.UpgradedLog(t, db, o)
 	storetest.Upgraded(t, db, o)
 }

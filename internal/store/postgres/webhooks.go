@@ -182,12 +182,39 @@ func (db *DB) webhookForChange(ctx context.Context, tx pgx.Tx, c webhook.Webhook
 	return w, err
 }
 
-// WebhookDelete locks the row like WebhookUpdate, so the audit entry
-// describes what was deleted, not an earlier read. Its FOR UPDATE waits
-// for the completions in flight, which take the webhook FOR KEY SHARE
-// before its deliveries (see DeliveryComplete), so the cascade to the
-// deliveries finds none of them locked by a completion waiting on it.
+// WebhookDelete removes the webhook and stores its audit entry; foreign
+// keys cascade to what is left of its deliveries and their attempts.
+//
+// The webhook's finished history goes first, historyBatch deliveries
+// (and, by cascade, their attempts) per transaction. In one transaction
+// the cascade of a long history held the webhook's row lock for seconds,
+// and every intake matching the webhook waits on that lock (its insert's
+// foreign key check shares it). Only succeeded and failed deliveries go
+// early: the queue (pending and running deliveries, promised to the
+// webhook while it exists) goes with the webhook in the last transaction,
+// which decides (c.Run) on the row as it is then, locked like
+// WebhookUpdate so the audit entry describes what was deleted. A delete
+// that fails half-way leaves the webhook with its queue intact and part of
+// its finished history, which the next delete removes; so that a refusal
+// (a missing webhook, a stale If-Match) costs no history, c.Run is asked
+// first on the row as read before the batches.
+//
+// The last transaction's FOR UPDATE waits for the completions in flight,
+// which take the webhook FOR KEY SHARE before its deliveries (see
+// DeliveryComplete), so the cascade finds none of them locked by a
+// completion waiting on it. The batches lock only finished deliveries,
+// which no completion locks.
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
+	current, err := db.WebhookGet(ctx, c.OrganizationID, c.ID)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Run(current); err != nil {
+		return err
+	}
+	if err := db.deleteHistory(ctx, c.OrganizationID, c.ID); err != nil {
+		return err
+	}
 	return db.transact(ctx, func(tx pgx.Tx) error {
 		w, err := db.webhookForChange(ctx, tx, c, true)
 		if err != nil {
@@ -202,6 +229,43 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		}
 		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
+}
+
+// historyBatch bounds the deliveries one transaction of WebhookDelete's
+// history looks at, and so the work and the WAL of each.
+const historyBatch = 1000
+
+// deleteHistory deletes a webhook's finished deliveries, walking them in
+// id order historyBatch at a time, each batch its own transaction. The
+// walk resumes after the last id seen rather than searching from the
+// start again, which would step over every dead index entry left by the
+// batches before. The status is checked on the locked row: a delivery
+// retried (made pending) meanwhile is kept.
+func (db *DB) deleteHistory(ctx context.Context, orgID, webhookID uuid.UUID) error {
+	var after uuid.UUID // the nil UUID sorts first
+	for {
+		var (
+			seen int
+			last *uuid.UUID
+		)
+		err := db.pool.QueryRow(ctx, `WITH b AS (
+				SELECT organization_id, id FROM deliveries
+				WHERE organization_id = $1 AND webhook_id = $2 AND id > $3
+				ORDER BY id LIMIT $4
+			), gone AS (
+				DELETE FROM deliveries d USING b
+				WHERE d.organization_id = b.organization_id AND d.id = b.id AND d.status IN ('succeeded', 'failed')
+			)
+			SELECT count(*), (SELECT id FROM b ORDER BY id DESC LIMIT 1) FROM b`,
+			orgID, webhookID, after, historyBatch).Scan(&seen, &last)
+		if err != nil {
+			return translate(err)
+		}
+		if seen < historyBatch || last == nil {
+			return nil
+		}
+		after = *last
+	}
 }
 
 const tokenCols = `id, organization_id, name, hash, created_at, last_used_at, revoked_at`

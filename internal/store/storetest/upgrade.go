@@ -63,3 +63,31 @@ func Upgraded(t *testing.T, s webhook.Store, o OldRows) {
 		t.Fatalf("repeating the old event's key: %+v, %v", rs, err)
 	}
 }
+
+// UpgradedLog checks, before Upgraded records anything, that the delivery
+// log of a store migrated in place reads back whole: the old attempt
+// under its delivery with its event (which a lean schema may reach
+// through the delivery rather than store with the attempt), the stats of
+// its window, and its delivery among the webhook's.
+func UpgradedLog(t *testing.T, s webhook.Store, o OldRows) {
+	t.Helper()
+	ctx := context.Background()
+	attempts, err := s.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: o.Org, WebhookID: o.Webhook, DeliveryID: o.Done, Limit: 10})
+	if err != nil || len(attempts) != 1 {
+		t.Fatalf("attempts of the old delivery after the upgrade: %+v, %v", attempts, err)
+	}
+	a := attempts[0]
+	if a.DeliveryID != o.Done || a.WebhookID != o.Webhook || a.EventID != o.Event || a.Event == nil || a.Event.ID != o.Event ||
+		string(a.Event.Payload) != `{"id":"d1"}` || a.Number != 1 || a.Duration != 1500*time.Microsecond || !a.CreatedAt.Equal(o.At) {
+		t.Fatalf("the old attempt after the upgrade: %+v (event %+v)", a, a.Event)
+	}
+	st, err := s.AttemptStats(ctx, webhook.AttemptStatsParams{OrganizationID: o.Org, WebhookID: o.Webhook,
+		Since: o.At.Add(-time.Hour), Until: o.At.Add(time.Hour)})
+	if err != nil || st.Attempts != 1 || st.Failures != 0 || st.P50 != 1500*time.Microsecond {
+		t.Fatalf("stats of the old attempt after the upgrade: %+v, %v", st, err)
+	}
+	ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: o.Org, WebhookID: o.Webhook, Limit: 10})
+	if err != nil || len(ds) != 2 || ds[0].ID != o.Queued || ds[1].ID != o.Done || ds[1].Attempts != 1 || ds[1].LastStatusCode != 200 {
+		t.Fatalf("deliveries after the upgrade: %+v, %v", ds, err)
+	}
+}

@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
+	"github.com/hookd/hookd/internal/store/storetest"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// A delete that fails after the history went keeps the webhook and its
+// queue, and the next one leaves no delivery nor attempt behind.
+func TestWebhookDeleteFailedKeepsQueue(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	storetest.WebhookDeleteFailedKeepsQueue(t, db)
+	var n int
+	if err := db.pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM attempts)`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d deliveries and attempts left after the delete (%v)", n, err)
+	}
+}
+
+// Deleting a webhook with a long history does not hold up intake of
+// events that match it: the history goes in batches, and the row lock
+// that intake's foreign key check waits on is held only for the queue.
+// It fails on a delete that cascades the whole history in one
+// transaction (intake then waited about as long as the whole delete).
+func TestWebhookDeleteKeepsIntakeFlowing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 100,000 deliveries")
+	}
+	db := openSchema(t, pgtest.URL(t))
+	db.callerClock = false
+	ctx := context.Background()
+	org := uuid.New()
+	// Events match both webhooks: one is deleted, the other stays.
+	gone, kept := newHook(org), newHook(org)
+	for _, w := range []*webhook.Webhook{gone, kept} {
+		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const history = 100_000
+	// Written in SQL, not through the store: the history's shape (one
+	// event, delivery and attempt each) matters here, not how it came.
+	_, err := db.pool.Exec(ctx, `
+		WITH e AS (
+			INSERT INTO events (organization_id, id, created_at, event_type, project_name, environment_mode, payload)
+			SELECT $1, gen_random_uuid(), $3, 'DEPLOYMENT_STARTED', 'p', 'PRODUCTION', '{}' FROM generate_series(1, $4)
+			RETURNING id
+		), d AS (
+			INSERT INTO deliveries (organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at, event_type, attempts, last_status_code)
+			SELECT $1, gen_random_uuid(), $2, id, $3, $3, 'succeeded', $3, 'DEPLOYMENT_STARTED', 1, 200 FROM e
+			RETURNING id
+		)
+		INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, created_at, number, kind, target_url,
+			status_code, response_body, duration_us, error)
+		SELECT $1, gen_random_uuid(), id, $2, $3, 1, 'STANDARD', 'https://example.com', 200, 'ok', 1000, '' FROM d`,
+		org, gone.ID, t0, history)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+
+	// intake stores one event at a time until stop closes, and returns
+	// each call's latency.
+	intake := func(stop <-chan struct{}) []time.Duration {
+		var lat []time.Duration
+		for {
+			select {
+			case <-stop:
+				return lat
+			default:
+			}
+			start := time.Now()
+			if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
+				t.Error(err)
+				return lat
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	stop := make(chan struct{})
+	time.AfterFunc(2*time.Second, func() { close(stop) })
+	steady := intake(stop)
+
+	stop = make(chan struct{})
+	deleted := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: gone.ID}); err != nil {
+			t.Error(err)
+		}
+		deleted <- time.Since(start)
+		close(stop)
+	}()
+	during := intake(stop)
+	took := <-deleted
+	if len(steady) == 0 || len(during) == 0 {
+		t.Fatalf("%d intakes before the delete, %d during it", len(steady), len(during))
+	}
+
+	p99s, p99d := p99(steady), p99(during)
+	t.Logf("intake p99 %v steady (%d calls), %v while deleting %d deliveries (%d calls, max %v); the delete took %v",
+		p99s, len(steady), p99d, history, len(during), slices.Max(during), took)
+	// The bound is loose (a shared machine, and the delete's own work
+	// competes for it): it catches intake waiting for the whole delete.
+	if limit := max(10*p99s, took/4, 50*time.Millisecond); slices.Max(during) > limit {
+		t.Errorf("an intake waited %v while the webhook was deleted (steady p99 %v, the delete took %v)", slices.Max(during), p99s, took)
+	}
+}
+
+func p99(lat []time.Duration) time.Duration {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[len(s)*99/100]
+}
