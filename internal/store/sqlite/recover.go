@@ -27,8 +27,8 @@ func (db *DB) DeliveryRecover(ctx context.Context, p webhook.DeliveryRecoverPara
 			return err
 		}
 		q := `UPDATE deliveries SET status = 'pending', due_at = ?, updated_at = ?
-			WHERE organization_id = ? AND webhook_id = ? AND status = 'failed' AND created_at >= ? AND created_at < ?`
-		args := []any{micros(p.Now), micros(p.Now), p.OrganizationID, p.WebhookID, micros(p.Since), micros(p.Until)}
+			WHERE webhook_id = ? AND organization_id = ? AND status = 'failed' AND created_at >= ? AND created_at < ?`
+		args := []any{micros(p.Now), micros(p.Now), key(p.WebhookID), key(p.OrganizationID), micros(p.Since), micros(p.Until)}
 		if p.LastStatus != nil {
 			q += ` AND last_status_code BETWEEN ? AND ?`
 			args = append(args, p.LastStatus.Min, p.LastStatus.Max)

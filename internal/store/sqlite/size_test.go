@@ -79,6 +79,15 @@ func TestBytesPerEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	dbBytes := size(path)
+	if rows, err := raw.QueryContext(ctx, `SELECT name, sum(pgsize), sum(unused), sum(ncell) FROM dbstat GROUP BY name ORDER BY 2 DESC`); err == nil {
+		for rows.Next() {
+			var name string
+			var pg, unused, cells int64
+			rows.Scan(&name, &pg, &unused, &cells)
+			t.Logf("%-28s %6.0f B/event, %4.1f%% unused, %d cells", name, float64(pg)/float64(n), 100*float64(unused)/float64(pg), cells)
+		}
+		rows.Close()
+	}
 	t.Logf("%d events: %d B, %.0f B/event in the database; the WAL was at %d B",
 		n, dbBytes, float64(dbBytes)/float64(n), walBytes)
 }

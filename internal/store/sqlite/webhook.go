@@ -162,20 +162,22 @@ func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange) (*w
 	return w, err
 }
 
-// WebhookDelete removes the webhook, and stores its audit entry; foreign
-// keys cascade to its deliveries and their attempts.
+// WebhookDelete removes the webhook with its deliveries and their
+// attempts, and stores its audit entry.
 //
-// The webhook's finished history goes first, deleteBatch rows per
-// transaction, so a webhook with a long history never holds the one writer
-// (and every intake behind it) for the whole cascade, nor grows the WAL by
-// all of it at once. Only succeeded and failed deliveries go early: the
-// queue (pending and running deliveries, promised to the webhook while it
-// exists) goes with the webhook in the last transaction, which decides
-// (c.Apply) on the row as it is then. A delete that fails half-way leaves
-// the webhook with its queue intact and only part of its finished
-// history, which the next delete removes; so that a refusal (a missing
-// webhook, a stale If-Match) costs no history, c.Apply is asked first on
-// the row as read before the batches.
+// The webhook's finished history goes first, deleteBatch deliveries (and
+// their attempts) per transaction, so a webhook with a long history never
+// holds the one writer (and every intake behind it) for the whole of it,
+// nor grows the WAL by all of it at once. Only succeeded and failed
+// deliveries go early: the queue (pending and running deliveries,
+// promised to the webhook while it exists) goes with the webhook in the
+// last transaction, which decides (c.Apply) on the row as it is then. A
+// delete that fails half-way leaves the webhook with its queue intact and
+// only part of its finished history, which the next delete removes; so
+// that a refusal (a missing webhook, a stale If-Match) costs no history,
+// c.Apply is asked first on the row as read before the batches. A
+// delivery's attempts always go in its delivery's transaction: no foreign
+// key cascades (see migration 0030).
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
 	current, err := db.WebhookGet(ctx, c.OrganizationID, c.ID)
 	if err != nil {
@@ -184,15 +186,23 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 	if _, err := c.Run(current); err != nil {
 		return err
 	}
-	for _, q := range []string{
-		`DELETE FROM attempts WHERE rowid IN (SELECT a.rowid FROM attempts a
-			JOIN deliveries d ON d.organization_id = a.organization_id AND d.id = a.delivery_id
-			WHERE a.organization_id = ? AND a.webhook_id = ? AND d.status IN ('succeeded', 'failed') LIMIT ?)`,
-		`DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries
-			WHERE organization_id = ? AND webhook_id = ? AND status IN ('succeeded', 'failed') LIMIT ?)`,
-	} {
-		if _, err := db.deleteInBatches(ctx, q, c.OrganizationID, c.ID); err != nil {
+	org, id := key(c.OrganizationID), key(c.ID)
+	for {
+		var n int
+		err := db.transact(ctx, func(tx *txn) error {
+			seqs, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries
+				WHERE webhook_id = ? AND organization_id = ? AND status IN ('succeeded', 'failed') LIMIT ?`, id, org, deleteBatch)
+			if err != nil || len(seqs) == 0 {
+				return err
+			}
+			n = len(seqs)
+			return deleteDeliveries(ctx, tx, seqList(seqs))
+		})
+		if err != nil {
 			return err
+		}
+		if n < deleteBatch {
+			break
 		}
 	}
 	return db.transact(ctx, func(tx *txn) error {
@@ -208,8 +218,25 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		if err := affectedOne(res, err, "webhook"); err != nil {
 			return err
 		}
+		queue, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ? AND organization_id = ?`, id, org)
+		if err != nil {
+			return err
+		}
+		if err := deleteDeliveries(ctx, tx, seqList(queue)); err != nil {
+			return err
+		}
 		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
+}
+
+// deleteDeliveries deletes deliveries, a JSON list of their seqs, and
+// their attempts.
+func deleteDeliveries(ctx context.Context, tx *txn, seqs string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_seq IN (SELECT value FROM json_each(?))`, seqs); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE seq IN (SELECT value FROM json_each(?))`, seqs)
+	return err
 }
 
 // affectedOne turns "no row matched" into a NotFound for what.
