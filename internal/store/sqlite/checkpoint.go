@@ -47,10 +47,10 @@ const (
 type checkpointer struct {
 	conn  *sql.DB // its own, for the PASSIVE checkpoints
 	write *sql.DB // the writer's, for the TRUNCATE ones
-	wal  string // the WAL file's path
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	wal   string  // the WAL file's path
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
 }
 
 func startCheckpointer(ctx context.Context, path string, write *sql.DB) (*checkpointer, error) {
