@@ -22,10 +22,32 @@ const (
 	eventColumns = `e.organization_id, e.id, e.created_at, e.event_type, e.idempotency_key, e.project_name,
 		e.environment_mode, e.payload, e.content_hash`
 	// deliveryColumns are read from deliveryTables.
-	deliveryColumns = `d.organization_id, d.id, d.webhook_id, e.id, d.created_at, d.updated_at, d.status, d.due_at,
+	deliveryColumns = `e.organization_id, d.id, d.webhook_id, e.id, d.created_at, d.updated_at, d.status, d.due_at,
 		d.attempts, d.last_status_code, d.last_error, e.event_type, d.lease`
 	deliveryTables = `deliveries d JOIN events e ON e.seq = d.event_seq`
 )
+
+// A delivery's status as the deliveries table stores it: an integer, the
+// unfinished ones below statusSucceeded (the queue index's condition).
+const (
+	statusPending = iota
+	statusRunning
+	statusSucceeded
+	statusFailed
+)
+
+var statusNames = [...]webhook.DeliveryStatus{statusPending: webhook.DeliveryPending, statusRunning: webhook.DeliveryRunning,
+	statusSucceeded: webhook.DeliverySucceeded, statusFailed: webhook.DeliveryFailed}
+
+// statusCode is s as stored; -1, which no row holds, for an unknown one.
+func statusCode(s webhook.DeliveryStatus) int {
+	for i, n := range statusNames {
+		if n == s {
+			return i
+		}
+	}
+	return -1
+}
 
 // key binds a UUID the way the queue tables store it: its 16 bytes
 // (uuid.UUID binds as text, and a BLOB column never equals a text).
@@ -60,16 +82,18 @@ func (r *eventRow) event() webhook.Event {
 type deliveryRow struct {
 	d                     webhook.Delivery
 	created, updated, due int64
+	status                int
 }
 
 func (r *deliveryRow) dest() []any {
-	return []any{&r.d.OrganizationID, &r.d.ID, &r.d.WebhookID, &r.d.EventID, &r.created, &r.updated, &r.d.Status,
+	return []any{&r.d.OrganizationID, &r.d.ID, &r.d.WebhookID, &r.d.EventID, &r.created, &r.updated, &r.status,
 		&r.due, &r.d.Attempts, &r.d.LastStatusCode, &r.d.LastError, &r.d.EventType, &r.d.Lease}
 }
 
 func (r *deliveryRow) delivery() *webhook.Delivery {
 	d := r.d
 	d.CreatedAt, d.UpdatedAt, d.DueAt = fromMicros(r.created), fromMicros(r.updated), fromMicros(r.due)
+	d.Status = statusNames[r.status] // the table's CHECK keeps it in range
 	return &d
 }
 
@@ -158,15 +182,15 @@ var (
 )
 
 const (
-	deliveryParams = 9
+	deliveryParams = 8
 	eventParams    = 10
 )
 
 func init() {
 	for _, n := range deliveryChunks {
-		deliveryInserts[n] = `INSERT INTO deliveries (id, organization_id, webhook_id, event_seq, created_at, updated_at,
+		deliveryInserts[n] = `INSERT INTO deliveries (id, webhook_id, event_seq, created_at, updated_at,
 			status, due_at, lease, attempts, last_status_code, last_error) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ''), `, n), ", ")
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ''), `, n), ", ")
 		eventInserts[n] = `INSERT INTO events (seq, id, organization_id, created_at, event_type, idempotency_key, project_name,
 			environment_mode, content_hash, payload) VALUES ` +
 			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
@@ -199,8 +223,9 @@ func writeIntake(ctx context.Context, tx *txn, plan *webhook.IntakePlan) error {
 		events = append(events, seq, key(ev.ID), key(ev.OrganizationID), micros(ev.CreatedAt), ev.Type, pe.Key(),
 			ev.ProjectName, ev.EnvironmentMode, ev.ContentHash, []byte(ev.Payload))
 		for _, d := range pe.Deliveries {
-			deliveries = append(deliveries, key(d.ID), key(d.OrganizationID), key(d.WebhookID), seq, micros(d.CreatedAt),
-				micros(d.UpdatedAt), d.Status, micros(d.DueAt), d.Lease)
+			// The delivery's organization is its event's: intake made it so.
+			deliveries = append(deliveries, key(d.ID), key(d.WebhookID), seq, micros(d.CreatedAt),
+				micros(d.UpdatedAt), statusCode(d.Status), micros(d.DueAt), d.Lease)
 		}
 	}
 	if err := insertChunks(ctx, tx, eventInserts, eventParams, events); err != nil {
@@ -244,10 +269,10 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 			}
 		}
 		args = append(args, p.Limit)
-		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'running', due_at = ?, updated_at = ?, lease = lease + 1
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 1, due_at = ?, updated_at = ?, lease = lease + 1
 			WHERE seq IN (
 				SELECT seq FROM deliveries
-				WHERE status IN ('pending', 'running') AND due_at <= ?`+exclude+`
+				WHERE status < 2 AND due_at <= ?`+exclude+`
 				ORDER BY due_at LIMIT ?)
 			RETURNING seq`, args...)
 		if err != nil {
@@ -381,8 +406,8 @@ func init() {
 			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ") + `)
 			UPDATE deliveries SET status = v.status, due_at = coalesce(v.due, deliveries.due_at), attempts = deliveries.attempts + 1,
 				last_status_code = v.code, last_error = v.err, updated_at = v.updated
-			FROM v WHERE deliveries.id = v.id AND deliveries.organization_id = v.org
-				AND deliveries.status = 'running' AND deliveries.lease = v.lease
+			FROM v WHERE deliveries.id = v.id AND deliveries.status = 1 AND deliveries.lease = v.lease
+				AND (SELECT organization_id FROM events WHERE seq = deliveries.event_seq) = v.org
 			RETURNING deliveries.id, deliveries.seq, deliveries.webhook_id`
 		attemptInserts[n] = `INSERT INTO attempts (id, delivery_seq, webhook_id, created_at, number, kind, target_url,
 			status_code, duration_us, error, response_body) VALUES ` +
@@ -411,7 +436,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webho
 		if o.Status == webhook.DeliveryPending {
 			due = micros(o.NextAttemptAt)
 		}
-		args = append(args, key(a.OrganizationID), key(a.DeliveryID), o.Status, due, a.StatusCode, a.Error,
+		args = append(args, key(a.OrganizationID), key(a.DeliveryID), statusCode(o.Status), due, a.StatusCode, a.Error,
 			micros(a.CreatedAt.Add(a.Duration)), o.Lease)
 	}
 	// The webhook comes from the stored delivery, not the caller, so an
@@ -532,14 +557,14 @@ func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, du
 		return nil
 	}
 	return db.transactLazy(ctx, func(tx *txn) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 'pending', due_at = ?
-			WHERE organization_id = ? AND id = ? AND status = 'running' AND lease = ?`)
+		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 0, due_at = ?
+			WHERE id = ?2 AND status = 1 AND lease = ?3 AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?4`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, ref := range ids {
-			if _, err := stmt.ExecContext(ctx, micros(dueAt), key(ref.OrganizationID), key(ref.ID), ref.Lease); err != nil {
+			if _, err := stmt.ExecContext(ctx, micros(dueAt), key(ref.ID), ref.Lease, key(ref.OrganizationID)); err != nil {
 				return err
 			}
 		}
@@ -558,13 +583,13 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	err := db.transactLazy(ctx, func(tx *txn) error {
 		lost = lost[:0]
 		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET due_at = ?
-			WHERE organization_id = ? AND id = ? AND status = 'running' AND lease = ?`)
+			WHERE id = ?2 AND status = 1 AND lease = ?3 AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?4`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, ref := range p.Refs {
-			res, err := stmt.ExecContext(ctx, micros(p.LeaseUntil), key(ref.OrganizationID), key(ref.ID), ref.Lease)
+			res, err := stmt.ExecContext(ctx, micros(p.LeaseUntil), key(ref.ID), ref.Lease, key(ref.OrganizationID))
 			if err != nil {
 				return err
 			}
@@ -586,19 +611,19 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*webhook.Delivery, error) {
 	var d *webhook.Delivery
 	err := db.transact(ctx, func(tx *txn) error {
-		var status webhook.DeliveryStatus
-		err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND id = ?`,
-			key(orgID), key(webhookID), key(id)).Scan(&status)
+		var status int
+		err := tx.QueryRowContext(ctx, `SELECT d.status FROM `+deliveryTables+` WHERE d.id = ? AND d.webhook_id = ? AND e.organization_id = ?`,
+			key(id), key(webhookID), key(orgID)).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("delivery")
 		}
 		if err != nil {
 			return err
 		}
-		if status == webhook.DeliveryRunning {
+		if status == statusRunning {
 			return webhook.Errorf(webhook.EConflict, "the delivery is being attempted right now; retry it once that attempt ends")
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', due_at = ?, updated_at = ? WHERE id = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 0, due_at = ?, updated_at = ? WHERE id = ?`,
 			micros(now), micros(now), key(id)); err != nil {
 			return err
 		}
@@ -614,7 +639,7 @@ func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID,
 // DeliveryGet returns one delivery of one of the organization's webhooks.
 func (db *DB) DeliveryGet(ctx context.Context, orgID, webhookID, id uuid.UUID) (*webhook.Delivery, error) {
 	d, err := scanDelivery(db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM `+deliveryTables+`
-		WHERE d.id = ? AND d.organization_id = ? AND d.webhook_id = ?`, key(id), key(orgID), key(webhookID)))
+		WHERE d.id = ? AND d.webhook_id = ? AND e.organization_id = ?`, key(id), key(webhookID), key(orgID)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("delivery")
 	}
@@ -631,11 +656,11 @@ func limit(n int) int {
 
 // DeliveryList returns a webhook's deliveries newest first.
 func (db *DB) DeliveryList(ctx context.Context, p webhook.DeliveryListParams) ([]*webhook.Delivery, error) {
-	q := `SELECT ` + deliveryColumns + ` FROM ` + deliveryTables + ` WHERE d.webhook_id = ? AND d.organization_id = ?`
+	q := `SELECT ` + deliveryColumns + ` FROM ` + deliveryTables + ` WHERE d.webhook_id = ? AND e.organization_id = ?`
 	args := []any{key(p.WebhookID), key(p.OrganizationID)}
 	if p.Status != "" {
 		q += ` AND d.status = ?`
-		args = append(args, p.Status)
+		args = append(args, statusCode(p.Status))
 	}
 	if p.Before != uuid.Nil {
 		q += ` AND d.id < ?`
@@ -666,7 +691,7 @@ func (db *DB) DeliveryBacklog(ctx context.Context, now time.Time) (int, time.Tim
 		oldest sql.NullInt64
 	)
 	err := db.read.QueryRowContext(ctx, `SELECT count(*), min(due_at) FROM deliveries
-		WHERE status IN ('pending', 'running') AND due_at <= ?`, micros(now)).Scan(&n, &oldest)
+		WHERE status < 2 AND due_at <= ?`, micros(now)).Scan(&n, &oldest)
 	if err != nil {
 		return 0, time.Time{}, translate(err)
 	}
@@ -675,10 +700,10 @@ func (db *DB) DeliveryBacklog(ctx context.Context, now time.Time) (int, time.Tim
 
 // AttemptList returns a webhook's attempts newest first, each with its Event.
 func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*webhook.Attempt, error) {
-	q := `SELECT d.organization_id, a.id, d.id, a.webhook_id, e.id, a.created_at, a.number, a.kind, a.target_url,
+	q := `SELECT e.organization_id, a.id, d.id, a.webhook_id, e.id, a.created_at, a.number, a.kind, a.target_url,
 			a.status_code, a.response_body, a.duration_us, a.error, ` + eventColumns + `
 		FROM attempts a JOIN deliveries d ON d.seq = a.delivery_seq JOIN events e ON e.seq = d.event_seq
-		WHERE a.webhook_id = ? AND d.organization_id = ?`
+		WHERE a.webhook_id = ? AND e.organization_id = ?`
 	args := []any{key(p.WebhookID), key(p.OrganizationID)}
 	if p.DeliveryID != uuid.Nil {
 		q += ` AND a.delivery_seq = (SELECT seq FROM deliveries WHERE id = ?)`
@@ -734,7 +759,7 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 		err := db.transact(ctx, func(tx *txn) error {
 			seqs, err := selectSeqs(ctx, tx, `SELECT e.seq FROM events e
 				WHERE e.created_at < ? AND NOT EXISTS (
-					SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status IN ('pending', 'running'))
+					SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status < 2)
 				LIMIT ?`, micros(t), deleteBatch)
 			if err != nil || len(seqs) == 0 {
 				return err

@@ -186,12 +186,13 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 	if _, err := c.Run(current); err != nil {
 		return err
 	}
-	org, id := key(c.OrganizationID), key(c.ID)
+	// The webhook is the organization's (read above, and again in the
+	// last transaction): its id alone names its deliveries.
+	id := key(c.ID)
 	for {
 		var n int
 		err := db.transact(ctx, func(tx *txn) error {
-			seqs, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries
-				WHERE webhook_id = ? AND organization_id = ? AND status IN ('succeeded', 'failed') LIMIT ?`, id, org, deleteBatch)
+			seqs, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ? AND status >= 2 LIMIT ?`, id, deleteBatch)
 			if err != nil || len(seqs) == 0 {
 				return err
 			}
@@ -218,7 +219,7 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		if err := affectedOne(res, err, "webhook"); err != nil {
 			return err
 		}
-		queue, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ? AND organization_id = ?`, id, org)
+		queue, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ?`, id)
 		if err != nil {
 			return err
 		}

@@ -8,8 +8,9 @@
 -- rows append in insertion order and point at each other by seq, a few
 -- bytes. The public ids are UUIDs stored once, as 16-byte BLOBs, with a
 -- UNIQUE index to find a row by id; every id is a UUIDv7 hookd made, so
--- one id never names rows of two organizations, and organization_id is a
--- column checked on the row found, not part of any key. webhook_id stays
+-- one id never names rows of two organizations, and the organization is
+-- checked on the row found (a delivery's, on its event), not part of any
+-- key. webhook_id stays
 -- the webhook's UUID as a 16-byte BLOB (the webhooks table keeps its text
 -- keys). WITHOUT ROWID tables keyed by the 16-byte id were the other
 -- choice: their rows must then hold the payload in the key's b-tree, and
@@ -35,8 +36,9 @@
 --   attempts_delivery         a delivery's attempts (list filter, retention's and webhook delete's cascade)
 --
 -- Columns dropped, read through a join instead, so the API answers are
--- the same: a delivery's event_id and event_type (from its event), an
--- attempt's organization_id and event_id (from its delivery).
+-- the same: a delivery's organization_id, event_id and event_type (from
+-- its event), an attempt's organization_id and event_id (from its
+-- delivery). A delivery's status is a small integer, not its name.
 --
 -- Existing rows are copied, then the old tables dropped and the new ones
 -- renamed, in this migration's one transaction. The PostgreSQL backend
@@ -58,12 +60,12 @@ CREATE TABLE events_lean (
 CREATE TABLE deliveries_lean (
 	seq              INTEGER PRIMARY KEY,
 	id               BLOB    NOT NULL,
-	organization_id  BLOB    NOT NULL,
 	webhook_id       BLOB    NOT NULL,
-	event_seq        INTEGER NOT NULL, -- events.seq
+	event_seq        INTEGER NOT NULL, -- events.seq; the delivery's organization is its event's
 	created_at       INTEGER NOT NULL,
 	updated_at       INTEGER NOT NULL,
-	status           TEXT    NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed')),
+	-- 0 pending, 1 running, 2 succeeded, 3 failed: unfinished is below 2.
+	status           INTEGER NOT NULL CHECK (status BETWEEN 0 AND 3),
 	due_at           INTEGER NOT NULL,
 	attempts         INTEGER NOT NULL,
 	last_status_code INTEGER NOT NULL,
@@ -95,10 +97,11 @@ INSERT INTO events_lean (id, organization_id, created_at, event_type, idempotenc
 -- Named as they stay: renaming a table keeps its indexes.
 CREATE UNIQUE INDEX events_id ON events_lean (id);
 
-INSERT INTO deliveries_lean (id, organization_id, webhook_id, event_seq, created_at, updated_at, status, due_at, attempts,
+INSERT INTO deliveries_lean (id, webhook_id, event_seq, created_at, updated_at, status, due_at, attempts,
 		last_status_code, last_error, lease)
-	SELECT unhex(replace(d.id, '-', '')), unhex(replace(d.organization_id, '-', '')), unhex(replace(d.webhook_id, '-', '')),
-		e.seq, d.created_at, d.updated_at, d.status, d.due_at, d.attempts, d.last_status_code, d.last_error, d.lease
+	SELECT unhex(replace(d.id, '-', '')), unhex(replace(d.webhook_id, '-', '')), e.seq, d.created_at, d.updated_at,
+		CASE d.status WHEN 'pending' THEN 0 WHEN 'running' THEN 1 WHEN 'succeeded' THEN 2 WHEN 'failed' THEN 3 END,
+		d.due_at, d.attempts, d.last_status_code, d.last_error, d.lease
 	FROM deliveries d JOIN events_lean e ON e.id = unhex(replace(d.event_id, '-', ''))
 	ORDER BY d.id;
 CREATE UNIQUE INDEX deliveries_id ON deliveries_lean (id);
@@ -124,8 +127,8 @@ CREATE INDEX events_created ON events (created_at);
 
 CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id);
 CREATE INDEX deliveries_event ON deliveries (event_seq);
-CREATE INDEX deliveries_due ON deliveries (due_at) WHERE status IN ('pending', 'running');
-CREATE INDEX deliveries_failed ON deliveries (webhook_id, created_at) WHERE status = 'failed';
+CREATE INDEX deliveries_due ON deliveries (due_at) WHERE status < 2;
+CREATE INDEX deliveries_failed ON deliveries (webhook_id, created_at) WHERE status = 3;
 
 CREATE INDEX attempts_webhook ON attempts (webhook_id, id);
 CREATE INDEX attempts_webhook_created ON attempts (webhook_id, created_at, status_code, duration_us);
