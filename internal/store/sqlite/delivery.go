@@ -743,40 +743,31 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 }
 
 // deleteBatch bounds how long retention and webhook deletion hold the
-// write lock at a time, so intake is never stalled behind a large purge:
-// events (retention) or deliveries (webhook delete) per transaction, each
-// with its children.
-const deleteBatch = 500
+// one writer at a time: events (retention) or deliveries (webhook delete)
+// per transaction, each with its children. 200 deliveries with their
+// attempts take a few milliseconds, and intake waits at most that long.
+const deleteBatch = 200
 
-// DeleteBefore removes old events whose deliveries are all finished, with
-// their deliveries and attempts, deleteBatch events per transaction. The
-// children go first, in the transaction of their event: no foreign key
-// does it (see migration 0030).
-func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
+// deleteInBatches runs batch, which deletes at most deleteBatch rows and
+// says how many, one write transaction at a time until it deletes fewer,
+// and returns how many it deleted. After each batch it pauses as long as
+// the batch took, so a long purge holds the writer at most half the
+// time and intake (whose requests wait in the pool beside it) is served
+// between any two batches.
+//
+// The batches commit without waiting for the disk (transactLazy): a
+// batch lost to a power cut only leaves rows the next purge deletes, and
+// every durable commit after it (a delete's last transaction, any intake)
+// syncs its frames too.
+func (db *DB) deleteInBatches(ctx context.Context, batch func(tx *txn) (int, error)) (int, error) {
 	total := 0
 	for {
 		var n int
-		err := db.transact(ctx, func(tx *txn) error {
-			seqs, err := selectSeqs(ctx, tx, `SELECT e.seq FROM events e
-				WHERE e.created_at < ? AND NOT EXISTS (
-					SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status < 2)
-				LIMIT ?`, micros(t), deleteBatch)
-			if err != nil || len(seqs) == 0 {
-				return err
-			}
-			n = len(seqs)
-			list := seqList(seqs)
-			for _, q := range []string{
-				`DELETE FROM attempts WHERE delivery_seq IN (
-					SELECT d.seq FROM deliveries d WHERE d.event_seq IN (SELECT value FROM json_each(?)))`,
-				`DELETE FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?))`,
-				`DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))`,
-			} {
-				if _, err := tx.ExecContext(ctx, q, list); err != nil {
-					return err
-				}
-			}
-			return nil
+		start := time.Now()
+		err := db.transactLazy(ctx, func(tx *txn) error {
+			var err error
+			n, err = batch(tx)
+			return err
 		})
 		if err != nil {
 			return total, err
@@ -785,7 +776,42 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 		if n < deleteBatch {
 			return total, nil
 		}
+		pause := time.NewTimer(time.Since(start))
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return total, ctx.Err()
+		case <-pause.C:
+		}
 	}
+}
+
+// DeleteBefore removes old events whose deliveries are all finished, with
+// their deliveries and attempts, deleteBatch events per transaction. The
+// children go first, in the transaction of their event: no foreign key
+// does it (see migration 0030).
+func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
+	return db.deleteInBatches(ctx, func(tx *txn) (int, error) {
+		seqs, err := selectSeqs(ctx, tx, `SELECT e.seq FROM events e
+			WHERE e.created_at < ? AND NOT EXISTS (
+				SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status < 2)
+			LIMIT ?`, micros(t), deleteBatch)
+		if err != nil || len(seqs) == 0 {
+			return 0, err
+		}
+		list := seqList(seqs)
+		for _, q := range []string{
+			`DELETE FROM attempts WHERE delivery_seq IN (
+				SELECT d.seq FROM deliveries d WHERE d.event_seq IN (SELECT value FROM json_each(?)))`,
+			`DELETE FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?))`,
+			`DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, list); err != nil {
+				return 0, err
+			}
+		}
+		return len(seqs), nil
+	})
 }
 
 // selectSeqs runs a query of seqs.

@@ -166,9 +166,10 @@ func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange) (*w
 // attempts, and stores its audit entry.
 //
 // The webhook's finished history goes first, deleteBatch deliveries (and
-// their attempts) per transaction, so a webhook with a long history never
-// holds the one writer (and every intake behind it) for the whole of it,
-// nor grows the WAL by all of it at once. Only succeeded and failed
+// their attempts) per transaction with a pause after each (see
+// deleteInBatches), so a webhook with a long history never holds the one
+// writer (and every intake behind it) for long, nor grows the WAL by all
+// of it at once. Only succeeded and failed
 // deliveries go early: the queue (pending and running deliveries,
 // promised to the webhook while it exists) goes with the webhook in the
 // last transaction, which decides (c.Apply) on the row as it is then. A
@@ -189,22 +190,15 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 	// The webhook is the organization's (read above, and again in the
 	// last transaction): its id alone names its deliveries.
 	id := key(c.ID)
-	for {
-		var n int
-		err := db.transact(ctx, func(tx *txn) error {
-			seqs, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ? AND status >= 2 LIMIT ?`, id, deleteBatch)
-			if err != nil || len(seqs) == 0 {
-				return err
-			}
-			n = len(seqs)
-			return deleteDeliveries(ctx, tx, seqList(seqs))
-		})
-		if err != nil {
-			return err
+	_, err = db.deleteInBatches(ctx, func(tx *txn) (int, error) {
+		seqs, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ? AND status >= 2 LIMIT ?`, id, deleteBatch)
+		if err != nil || len(seqs) == 0 {
+			return 0, err
 		}
-		if n < deleteBatch {
-			break
-		}
+		return len(seqs), deleteDeliveries(ctx, tx, seqList(seqs))
+	})
+	if err != nil {
+		return err
 	}
 	return db.transact(ctx, func(tx *txn) error {
 		w, err := webhookForChange(ctx, tx, c)
