@@ -326,12 +326,13 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 
 // claimedWebhooks fills in each task's webhook, read once per webhook
 // (the webhooks table keeps text ids, so it is not joined to the BLOBs),
-// and returns the tasks that have one. All do: a webhook delete removes
-// the webhook's deliveries in the transaction that removes it; a task
-// without one is left out, as the join of the old schema left it out.
+// and returns the tasks that have one. A task without one is a delivery
+// a webhook delete left behind when it stopped after removing the
+// webhook (see WebhookDelete): it is deleted here, with its attempts.
 func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) ([]*webhook.Task, error) {
 	hooks := map[uuid.UUID]*webhook.Webhook{}
 	out := tasks[:0]
+	var orphans []uuid.UUID
 	for _, t := range tasks {
 		d := &t.Delivery
 		w, ok := hooks[d.WebhookID]
@@ -350,9 +351,20 @@ func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) ([]*we
 			}
 			hooks[d.WebhookID] = w
 		}
-		if w != nil {
-			t.Webhook = *w
-			out = append(out, t)
+		if w == nil {
+			orphans = append(orphans, d.ID)
+			continue
+		}
+		t.Webhook = *w
+		out = append(out, t)
+	}
+	for _, id := range orphans {
+		var seq int64
+		if err := tx.QueryRowContext(ctx, `SELECT seq FROM deliveries WHERE id = ?`, key(id)).Scan(&seq); err != nil {
+			return nil, err
+		}
+		if err := deleteDeliveries(ctx, tx, seqList([]int64{seq})); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -169,16 +169,19 @@ func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange) (*w
 // their attempts) per transaction with a pause after each (see
 // deleteInBatches), so a webhook with a long history never holds the one
 // writer (and every intake behind it) for long, nor grows the WAL by all
-// of it at once. Only succeeded and failed
-// deliveries go early: the queue (pending and running deliveries,
-// promised to the webhook while it exists) goes with the webhook in the
-// last transaction, which decides (c.Apply) on the row as it is then. A
-// delete that fails half-way leaves the webhook with its queue intact and
-// only part of its finished history, which the next delete removes; so
-// that a refusal (a missing webhook, a stale If-Match) costs no history,
-// c.Apply is asked first on the row as read before the batches. A
-// delivery's attempts always go in its delivery's transaction: no foreign
-// key cascades (see migration 0030).
+// of it at once. Only succeeded and failed deliveries go early: the queue
+// (pending and running deliveries) is promised to the webhook while it
+// exists. The webhook row goes next, with its audit entry, in a
+// transaction that decides (c.Apply) on the row as it is then; its queue,
+// and whatever finished meanwhile, goes after it, in batches again. So a
+// delete that fails before the webhook row goes leaves the webhook with
+// its queue intact and only part of its finished history, which the next
+// delete removes; so that a refusal (a missing webhook, a stale If-Match)
+// costs no history, c.Apply is asked first on the row as read before the
+// batches. Deliveries left behind by a crash after the webhook row went
+// are removed by the claim that finds them due (claimedWebhooks), or, if
+// finished, by retention. A delivery's attempts always go in its
+// delivery's transaction: no foreign key cascades (see migration 0030).
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
 	current, err := db.WebhookGet(ctx, c.OrganizationID, c.ID)
 	if err != nil {
@@ -188,19 +191,22 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		return err
 	}
 	// The webhook is the organization's (read above, and again in the
-	// last transaction): its id alone names its deliveries.
+	// transaction that deletes it): its id alone names its deliveries.
 	id := key(c.ID)
-	_, err = db.deleteInBatches(ctx, func(tx *txn) (int, error) {
-		seqs, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ? AND status >= 2 LIMIT ?`, id, deleteBatch)
-		if err != nil || len(seqs) == 0 {
-			return 0, err
-		}
-		return len(seqs), deleteDeliveries(ctx, tx, seqList(seqs))
-	})
-	if err != nil {
+	batches := func(finished string) error {
+		_, err := db.deleteInBatches(ctx, func(tx *txn) (int, error) {
+			seqs, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ?`+finished+` LIMIT ?`, id, deleteBatch)
+			if err != nil || len(seqs) == 0 {
+				return 0, err
+			}
+			return len(seqs), deleteDeliveries(ctx, tx, seqList(seqs))
+		})
 		return err
 	}
-	return db.transact(ctx, func(tx *txn) error {
+	if err := batches(` AND status >= 2`); err != nil {
+		return err
+	}
+	err = db.transact(ctx, func(tx *txn) error {
 		w, err := webhookForChange(ctx, tx, c)
 		if err != nil {
 			return err
@@ -213,15 +219,16 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		if err := affectedOne(res, err, "webhook"); err != nil {
 			return err
 		}
-		queue, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if err := deleteDeliveries(ctx, tx, seqList(queue)); err != nil {
-			return err
-		}
 		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
+	if err != nil {
+		return err
+	}
+	// The webhook is gone: whatever stops these batches (a cancelled
+	// context, a full disk) leaves deliveries that the claim or retention
+	// removes, and is no failure of the delete.
+	batches("")
+	return nil
 }
 
 // deleteDeliveries deletes deliveries, a JSON list of their seqs, and
