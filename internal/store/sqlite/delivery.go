@@ -570,7 +570,7 @@ func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, du
 	}
 	return db.transactLazy(ctx, func(tx *txn) error {
 		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 0, due_at = ?
-			WHERE id = ?2 AND status = 1 AND lease = ?3 AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?4`)
+			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`)
 		if err != nil {
 			return err
 		}
@@ -595,7 +595,7 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	err := db.transactLazy(ctx, func(tx *txn) error {
 		lost = lost[:0]
 		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET due_at = ?
-			WHERE id = ?2 AND status = 1 AND lease = ?3 AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?4`)
+			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`)
 		if err != nil {
 			return err
 		}
