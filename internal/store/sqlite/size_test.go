@@ -23,9 +23,10 @@ var sizePayload = []byte(`{"event_type":"DEPLOYMENT_FAILURE","deployment_id":"be
 
 // TestBytesPerEvent writes HOOKD_SIZE_EVENTS events (one webhook, one
 // successful attempt each) through the store as the steady scenario does
-// (small intake batches, claims and outcomes in small batches) and
-// reports the database's bytes per event. It only measures: run it with
-// HOOKD_SIZE_EVENTS=40000 go test -run BytesPerEvent -v.
+// (small intake batches, claims and outcomes in batches of
+// HOOKD_SIZE_BATCH, 4 unless set) and reports the database's bytes per
+// event, in all and per table and index. It only measures: run it with
+// HOOKD_SIZE_EVENTS=20000 go test -run BytesPerEvent -v.
 func TestBytesPerEvent(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("HOOKD_SIZE_EVENTS"))
 	if n == 0 {
@@ -42,7 +43,10 @@ func TestBytesPerEvent(t *testing.T) {
 	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	const batch = 4
+	batch, _ := strconv.Atoi(os.Getenv("HOOKD_SIZE_BATCH"))
+	if batch == 0 {
+		batch = 4
+	}
 	for done := 0; done < n; done += batch {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		evs := make([]*webhook.Event, batch)
