@@ -18,9 +18,12 @@ import (
 //     it copies what no reader still needs without taking the write lock,
 //     so the writer starts the WAL over at its next commit when no reader
 //     is in it;
-//   - when the WAL file passes walRestartAt (readers always overlapping
-//     never let the writer start it over, and the WAL grew to 174 MB so),
-//     a TRUNCATE checkpoint, queued on the writer's connection like any
+//   - when the WAL file passes walRestartAt, a TRUNCATE: the writer starts
+//     the WAL over only when every frame is copied and no reader is in
+//     it, which readers always overlapping never allow (the WAL grew to
+//     174 MB so), nor a writer committing again before the PASSIVE
+//     checkpoint ends (the WAL then reaches walRestartAt in steady load).
+//     The TRUNCATE is queued on the writer's connection like any
 //     write: waiting for the write lock from another connection never
 //     wins against a busy writer, which takes it again the moment it
 //     commits. It copies the few frames the PASSIVE ones left, waits for
@@ -35,7 +38,7 @@ import (
 // deletes go in batches.
 const (
 	checkpointEvery  = 100 * time.Millisecond
-	walRestartAt     = 32 << 20
+	walRestartAt     = 16 << 20
 	journalSizeLimit = 16 << 20
 	// checkpointBusy is how long a checkpoint waits for the readers
 	// before it gives up until the next tick.
