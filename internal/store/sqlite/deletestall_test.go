@@ -38,31 +38,7 @@ func TestWebhookDeleteStall(t *testing.T) {
 		return w
 	}
 	gone := hook(uuid.Must(uuid.NewV7()))
-	const batch = 64
-	for done := 0; done < n; done += batch {
-		evs := make([]*webhook.Event, batch)
-		for i := range evs {
-			evs[i] = &webhook.Event{OrganizationID: gone.OrganizationID, CreatedAt: at, Type: webhook.EventDeploymentFailure,
-				ProjectName: "billing-api", EnvironmentMode: webhook.ModeProduction, Payload: sizePayload}
-		}
-		if _, err := db.EventsCreate(ctx, evs, webhook.Lease{}); err != nil {
-			t.Fatal(err)
-		}
-		tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: batch})
-		if err != nil || len(tasks) != batch {
-			t.Fatalf("claimed %d: %v", len(tasks), err)
-		}
-		outcomes := make([]webhook.Outcome, len(tasks))
-		for i, tk := range tasks {
-			d := &tk.Delivery
-			outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: d.Lease, Attempt: webhook.Attempt{
-				OrganizationID: d.OrganizationID, WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID, CreatedAt: at,
-				Number: 1, Kind: webhook.KindStandard, TargetURL: gone.TargetURL, StatusCode: 200, Duration: 1500 * time.Microsecond}}
-		}
-		if _, err := db.DeliveryComplete(ctx, outcomes); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliver(t, db, gone, n, 64)
 	kept := hook(uuid.Must(uuid.NewV7()))
 
 	// intake sends one event a millisecond until stop and returns the

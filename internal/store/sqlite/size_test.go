@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/store/sqlite"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -47,31 +48,7 @@ func TestBytesPerEvent(t *testing.T) {
 	if batch == 0 {
 		batch = 4
 	}
-	for done := 0; done < n; done += batch {
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		evs := make([]*webhook.Event, batch)
-		for i := range evs {
-			evs[i] = &webhook.Event{OrganizationID: org, CreatedAt: now, Type: webhook.EventDeploymentFailure,
-				ProjectName: "billing-api", EnvironmentMode: webhook.ModeProduction, Payload: sizePayload}
-		}
-		if _, err := db.EventsCreate(ctx, evs, webhook.Lease{}); err != nil {
-			t.Fatal(err)
-		}
-		tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: batch})
-		if err != nil || len(tasks) != batch {
-			t.Fatalf("claimed %d: %v", len(tasks), err)
-		}
-		outcomes := make([]webhook.Outcome, len(tasks))
-		for i, tk := range tasks {
-			d := &tk.Delivery
-			outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: d.Lease, Attempt: webhook.Attempt{
-				OrganizationID: org, WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID, CreatedAt: now,
-				Number: 1, Kind: webhook.KindStandard, TargetURL: w.TargetURL, StatusCode: 200, Duration: 1500 * time.Microsecond}}
-		}
-		if _, err := db.DeliveryComplete(ctx, outcomes); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliver(t, db, w, n, batch)
 	walBytes := size(path + "-wal") // as the store left it
 	// The database file holds every row once the WAL is checkpointed.
 	raw, err := sql.Open("sqlite", path)
@@ -94,6 +71,38 @@ func TestBytesPerEvent(t *testing.T) {
 	}
 	t.Logf("%d events: %d B, %.0f B/event in the database; the WAL was at %d B",
 		n, dbBytes, float64(dbBytes)/float64(n), walBytes)
+}
+
+// deliver sends n events to w's organization, batch by batch, each batch
+// created, claimed and recorded as succeeded after one attempt.
+func deliver(t *testing.T, db *sqlite.DB, w *webhook.Webhook, n, batch int) {
+	t.Helper()
+	ctx := context.Background()
+	for done := 0; done < n; done += batch {
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		evs := make([]*webhook.Event, batch)
+		for i := range evs {
+			evs[i] = &webhook.Event{OrganizationID: w.OrganizationID, CreatedAt: now, Type: webhook.EventDeploymentFailure,
+				ProjectName: "billing-api", EnvironmentMode: webhook.ModeProduction, Payload: sizePayload}
+		}
+		if _, err := db.EventsCreate(ctx, evs, webhook.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+		tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: batch})
+		if err != nil || len(tasks) != batch {
+			t.Fatalf("claimed %d: %v", len(tasks), err)
+		}
+		outcomes := make([]webhook.Outcome, len(tasks))
+		for i, tk := range tasks {
+			d := &tk.Delivery
+			outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: d.Lease, Attempt: webhook.Attempt{
+				OrganizationID: d.OrganizationID, WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID, CreatedAt: now,
+				Number: 1, Kind: webhook.KindStandard, TargetURL: w.TargetURL, StatusCode: 200, Duration: 1500 * time.Microsecond}}
+		}
+		if _, err := db.DeliveryComplete(ctx, outcomes); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func size(p string) int64 {

@@ -106,6 +106,17 @@ func TestTwoHandles(t *testing.T) {
 	}
 }
 
+// newWebhook stores an enabled webhook of org for every event type.
+func newWebhook(t *testing.T, db *sqlite.DB, org uuid.UUID, at time.Time) *webhook.Webhook {
+	t.Helper()
+	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
+		Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
+	if err := db.WebhookCreate(context.Background(), w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // A webhook whose history spans several delete batches goes with all of
 // it; the other webhooks keep theirs.
 func TestWebhookDeleteLongHistory(t *testing.T) {
@@ -113,15 +124,7 @@ func TestWebhookDeleteLongHistory(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "hookd.db"))
 	org := uuid.New()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	hook := func() *webhook.Webhook {
-		w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
-			Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
-		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
-	gone, kept := hook(), hook()
+	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
 	const n = 2500 // two and a half batches
 	events := make([]*webhook.Event, n)
 	for i := range events {
@@ -244,15 +247,7 @@ func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
 	db := open(t, path)
 	org := uuid.New()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	hook := func() *webhook.Webhook {
-		w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
-			Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
-		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
-	gone, kept := hook(), hook()
+	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
 	events := make([]*webhook.Event, 3)
 	for i := range events {
 		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
