@@ -193,7 +193,7 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 	// The webhook is the organization's (read above, and again in the
 	// transaction that deletes it): its id alone names its deliveries.
 	id := key(c.ID)
-	batches := func(finished string) error {
+	batches := func(ctx context.Context, finished string) error {
 		_, err := db.deleteInBatches(ctx, func(tx *txn) (int, error) {
 			seqs, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ?`+finished+` LIMIT ?`, id, deleteBatch)
 			if err != nil || len(seqs) == 0 {
@@ -203,7 +203,7 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		})
 		return err
 	}
-	if err := batches(` AND status >= 2`); err != nil {
+	if err := batches(ctx, ` AND status >= 2`); err != nil {
 		return err
 	}
 	err = db.transact(ctx, func(tx *txn) error {
@@ -224,10 +224,11 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 	if err != nil {
 		return err
 	}
-	// The webhook is gone: whatever stops these batches (a cancelled
-	// context, a full disk) leaves deliveries that the claim or retention
-	// removes, and is no failure of the delete.
-	batches("")
+	// The webhook is gone, so its queue goes too even if the caller
+	// leaves now. Whatever stops these batches (a crash, a full disk)
+	// leaves deliveries that the claim or retention removes, and is no
+	// failure of the delete.
+	batches(context.WithoutCancel(ctx), "")
 	return nil
 }
 
