@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -13,22 +14,52 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
+// The queue tables (migration 0030) store ids as 16-byte BLOBs, point at
+// each other by seq (their rowid) and keep a delivery's event id and
+// type, and an attempt's organization and event, only in the row they
+// belong to: the reads below join them back.
 const (
-	eventColumns = `organization_id, id, created_at, event_type, idempotency_key, project_name,
-		environment_mode, payload, content_hash`
-	deliveryColumns = `organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at,
-		attempts, last_status_code, last_error, event_type, lease`
-	attemptColumns = `organization_id, id, delivery_id, webhook_id, event_id, created_at, number, kind,
-		target_url, status_code, response_body, duration_us, error`
+	// eventColumns are read from events aliased e.
+	eventColumns = `e.organization_id, e.id, e.created_at, e.event_type, e.idempotency_key, e.project_name,
+		e.environment_mode, e.payload, e.content_hash`
+	// deliveryColumns are read from deliveryTables.
+	deliveryColumns = `e.organization_id, d.id, d.webhook_id, e.id, d.created_at, d.updated_at, d.status, d.due_at,
+		d.attempts, d.last_status_code, d.last_error, e.event_type, d.lease`
+	deliveryTables = `deliveries d JOIN events e ON e.seq = d.event_seq`
 )
 
-// prefixed qualifies each column of a column list with a table alias.
-func prefixed(alias, columns string) string {
-	cols := strings.Split(columns, ",")
-	for i, c := range cols {
-		cols[i] = alias + "." + strings.TrimSpace(c)
+// A delivery's status as the deliveries table stores it: an integer, the
+// unfinished ones below statusSucceeded (the queue index's condition).
+const (
+	statusPending = iota
+	statusRunning
+	statusSucceeded
+	statusFailed
+)
+
+var statusNames = [...]webhook.DeliveryStatus{statusPending: webhook.DeliveryPending, statusRunning: webhook.DeliveryRunning,
+	statusSucceeded: webhook.DeliverySucceeded, statusFailed: webhook.DeliveryFailed}
+
+// statusCode is s as stored; -1, which no row holds, for an unknown one.
+func statusCode(s webhook.DeliveryStatus) int {
+	for i, n := range statusNames {
+		if n == s {
+			return i
+		}
 	}
-	return strings.Join(cols, ", ")
+	return -1
+}
+
+// key binds a UUID the way the queue tables store it: its 16 bytes
+// (uuid.UUID binds as text, and a BLOB column never equals a text).
+// uuid.UUID scans from the 16 bytes as it is.
+func key(id uuid.UUID) []byte { return id[:] }
+
+// seqList binds a list of seqs as one JSON array, read in SQL with
+// json_each: one statement for any length, so it stays cached.
+func seqList(seqs []int64) string {
+	b, _ := json.Marshal(seqs) // integers always marshal
+	return string(b)
 }
 
 type eventRow struct {
@@ -52,16 +83,18 @@ func (r *eventRow) event() webhook.Event {
 type deliveryRow struct {
 	d                     webhook.Delivery
 	created, updated, due int64
+	status                int
 }
 
 func (r *deliveryRow) dest() []any {
-	return []any{&r.d.OrganizationID, &r.d.ID, &r.d.WebhookID, &r.d.EventID, &r.created, &r.updated, &r.d.Status,
+	return []any{&r.d.OrganizationID, &r.d.ID, &r.d.WebhookID, &r.d.EventID, &r.created, &r.updated, &r.status,
 		&r.due, &r.d.Attempts, &r.d.LastStatusCode, &r.d.LastError, &r.d.EventType, &r.d.Lease}
 }
 
 func (r *deliveryRow) delivery() *webhook.Delivery {
 	d := r.d
 	d.CreatedAt, d.UpdatedAt, d.DueAt = fromMicros(r.created), fromMicros(r.updated), fromMicros(r.due)
+	d.Status = statusNames[r.status] // the table's CHECK keeps it in range
 	return &d
 }
 
@@ -130,8 +163,8 @@ func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease web
 			created int64
 		)
 		err := tx.QueryRowContext(ctx, `SELECT e.id, e.created_at, e.content_hash,
-				(SELECT count(*) FROM deliveries d WHERE d.organization_id = e.organization_id AND d.event_id = e.id)
-			FROM events e WHERE e.organization_id = ? AND e.idempotency_key = ?`, k.OrganizationID, k.Key).
+				(SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq)
+			FROM events e WHERE e.organization_id = ? AND e.idempotency_key = ?`, key(k.OrganizationID), k.Key).
 			Scan(&h.EventID, &created, &h.ContentHash, &h.Deliveries)
 		switch {
 		case err == nil:
@@ -155,37 +188,50 @@ var (
 )
 
 const (
-	deliveryParams = 10
-	eventParams    = 9
+	deliveryParams = 8
+	eventParams    = 10
 )
 
 func init() {
 	for _, n := range deliveryChunks {
-		deliveryInserts[n] = `INSERT INTO deliveries (` + deliveryColumns + `) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?, ?), `, n), ", ")
-		eventInserts[n] = `INSERT INTO events (` + eventColumns + `) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
+		deliveryInserts[n] = `INSERT INTO deliveries (id, webhook_id, event_seq, created_at, updated_at,
+			status, due_at, lease, attempts, last_status_code, last_error) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ''), `, n), ", ")
+		eventInserts[n] = `INSERT INTO events (seq, id, organization_id, created_at, event_type, idempotency_key, project_name,
+			environment_mode, content_hash, payload) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
 	}
 }
 
 // writeIntake writes a plan: the expired keys let go first, so the unique
-// index accepts their new holders.
+// index accepts their new holders. Each event's seq is given here, after
+// the largest stored (what SQLite would pick), so its deliveries can name
+// it in the same statements; the one writer makes it safe.
 func writeIntake(ctx context.Context, tx *txn, plan *webhook.IntakePlan) error {
 	for _, ref := range plan.Release {
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET idempotency_key = NULL WHERE organization_id = ? AND id = ?`,
-			ref.OrganizationID, ref.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET idempotency_key = NULL WHERE id = ? AND organization_id = ?`,
+			key(ref.ID), key(ref.OrganizationID)); err != nil {
 			return err
 		}
+	}
+	if len(plan.Store) == 0 {
+		return nil
+	}
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&seq); err != nil {
+		return err
 	}
 	events := make([]any, 0, eventParams*len(plan.Store))
 	var deliveries []any
 	for _, pe := range plan.Store {
 		ev := pe.Event
-		events = append(events, ev.OrganizationID, ev.ID, micros(ev.CreatedAt), ev.Type, pe.Key(),
-			ev.ProjectName, ev.EnvironmentMode, []byte(ev.Payload), ev.ContentHash)
+		seq++
+		events = append(events, seq, key(ev.ID), key(ev.OrganizationID), micros(ev.CreatedAt), ev.Type, pe.Key(),
+			ev.ProjectName, ev.EnvironmentMode, ev.ContentHash, []byte(ev.Payload))
 		for _, d := range pe.Deliveries {
-			deliveries = append(deliveries, d.OrganizationID, d.ID, d.WebhookID, d.EventID, micros(d.CreatedAt),
-				micros(d.UpdatedAt), d.Status, micros(d.DueAt), d.EventType, d.Lease)
+			// The delivery's organization is its event's: intake made it so.
+			deliveries = append(deliveries, key(d.ID), key(d.WebhookID), seq, micros(d.CreatedAt),
+				micros(d.UpdatedAt), statusCode(d.Status), micros(d.DueAt), d.Lease)
 		}
 	}
 	if err := insertChunks(ctx, tx, eventInserts, eventParams, events); err != nil {
@@ -229,76 +275,119 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 		if len(p.ExcludeWebhooks) > 0 {
 			exclude = ` AND webhook_id NOT IN (` + placeholders(len(p.ExcludeWebhooks)) + `)`
 			for _, id := range p.ExcludeWebhooks {
-				args = append(args, id)
+				args = append(args, key(id))
 			}
 		}
 		args = append(args, p.Limit)
-		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'running', due_at = ?, updated_at = ?, lease = lease + 1
-			WHERE (organization_id, id) IN (
-				SELECT organization_id, id FROM deliveries
-				WHERE status IN ('pending', 'running') AND due_at <= ?`+exclude+`
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 1, due_at = ?, updated_at = ?, lease = lease + 1
+			WHERE seq IN (
+				SELECT seq FROM deliveries
+				WHERE status < 2 AND due_at <= ?`+exclude+`
 				ORDER BY due_at LIMIT ?)
-			RETURNING organization_id, id`, args...)
+			RETURNING seq`, args...)
 		if err != nil {
 			return err
 		}
-		var refs []any
+		var seqs []int64
 		for rows.Next() {
-			var org, id uuid.UUID
-			if err := rows.Scan(&org, &id); err != nil {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
 				rows.Close()
 				return err
 			}
-			refs = append(refs, org, id)
+			seqs = append(seqs, seq)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(refs) == 0 {
+		if len(seqs) == 0 {
 			return nil
 		}
-		values := strings.TrimSuffix(strings.Repeat("(?, ?), ", len(refs)/2), ", ")
-		rows, err = tx.QueryContext(ctx, `SELECT `+prefixed("d", deliveryColumns)+`, `+prefixed("e", eventColumns)+`, `+prefixed("w", webhookColumns)+`
-			FROM deliveries d
-			JOIN events e ON e.organization_id = d.organization_id AND e.id = d.event_id
-			JOIN webhooks w ON w.organization_id = d.organization_id AND w.id = d.webhook_id
-			WHERE (d.organization_id, d.id) IN (VALUES `+values+`)
-			ORDER BY d.id`, refs...)
+		rows, err = tx.QueryContext(ctx, `SELECT `+deliveryColumns+`, `+eventColumns+` FROM `+deliveryTables+`
+			WHERE d.seq IN (SELECT value FROM json_each(?))
+			ORDER BY d.id`, seqList(seqs))
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
 		for rows.Next() {
 			var (
 				dr deliveryRow
 				er eventRow
-				wr webhookRow
 			)
-			dest := append(append(dr.dest(), er.dest()...), wr.dest()...)
-			if err := rows.Scan(dest...); err != nil {
+			if err := rows.Scan(append(dr.dest(), er.dest()...)...); err != nil {
+				rows.Close()
 				return err
 			}
-			w, err := wr.webhook(tx.db.keys)
-			if err != nil {
-				if w == nil || !secrets.Unreadable(err) {
-					return err
-				}
-				d := dr.delivery()
-				unreadable = append(unreadable, webhook.DeliveryRef{OrganizationID: d.OrganizationID, ID: d.ID, Lease: d.Lease})
-				if failed == nil {
-					failed = err
-				}
-				continue
-			}
-			tasks = append(tasks, &webhook.Task{Delivery: *dr.delivery(), Event: er.event(), Webhook: *w})
+			tasks = append(tasks, &webhook.Task{Delivery: *dr.delivery(), Event: er.event()})
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		tasks, unreadable, failed, err = claimedWebhooks(ctx, tx, tasks)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return secrets.Claimed(ctx, db, p, tasks, unreadable, failed)
+}
+
+// claimedWebhooks fills in each task's webhook, read once per webhook
+// (the webhooks table keeps text ids, so it is not joined to the BLOBs),
+// and returns the tasks that have one. A task without one is a delivery
+// a webhook delete left behind when it stopped after removing the
+// webhook (see WebhookDelete): it is deleted here, with its attempts. A
+// task whose webhook's secrets cannot be opened (its key is not
+// configured) is left out and returned as unreadable, with the first
+// such error, for secrets.Claimed.
+func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) (_ []*webhook.Task, unreadable []webhook.DeliveryRef, failed error, _ error) {
+	hooks := map[uuid.UUID]*webhook.Webhook{}
+	bad := map[uuid.UUID]error{}
+	out := tasks[:0]
+	var orphans []uuid.UUID
+	for _, t := range tasks {
+		d := &t.Delivery
+		w, ok := hooks[d.WebhookID]
+		if !ok {
+			rows, err := tx.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? AND id = ?`,
+				d.OrganizationID, d.WebhookID)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			ws, err := collectWebhooks(rows, tx.db.keys, bad)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if len(ws) == 1 {
+				w = ws[0]
+			}
+			hooks[d.WebhookID] = w
+		}
+		switch {
+		case w == nil:
+			orphans = append(orphans, d.ID)
+		case bad[w.ID] != nil:
+			unreadable = append(unreadable, t.Ref())
+			if failed == nil {
+				failed = bad[w.ID]
+			}
+		default:
+			t.Webhook = *w
+			out = append(out, t)
+		}
+	}
+	for _, id := range orphans {
+		var seq int64
+		if err := tx.QueryRowContext(ctx, `SELECT seq FROM deliveries WHERE id = ?`, key(id)).Scan(&seq); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := deleteDeliveries(ctx, tx, seqList([]int64{seq})); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return out, unreadable, failed, nil
 }
 
 // DeliveryComplete records attempts and applies their outcomes.
@@ -337,7 +426,7 @@ var (
 	attemptInserts  = map[int]string{}
 )
 
-const attemptParams = 13
+const attemptParams = 11
 
 func init() {
 	for _, n := range deliveryChunks {
@@ -349,11 +438,12 @@ func init() {
 			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ") + `)
 			UPDATE deliveries SET status = v.status, due_at = coalesce(v.due, deliveries.due_at), attempts = deliveries.attempts + 1,
 				last_status_code = v.code, last_error = v.err, updated_at = v.updated
-			FROM v WHERE deliveries.organization_id = v.org AND deliveries.id = v.id
-				AND deliveries.status = 'running' AND deliveries.lease = v.lease
-			RETURNING deliveries.id, deliveries.webhook_id, deliveries.event_id`
-		attemptInserts[n] = `INSERT INTO attempts (` + attemptColumns + `) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
+			FROM v WHERE deliveries.id = v.id AND deliveries.status = 1 AND deliveries.lease = v.lease
+				AND (SELECT organization_id FROM events WHERE seq = deliveries.event_seq) = v.org
+			RETURNING deliveries.id, deliveries.seq, deliveries.webhook_id`
+		attemptInserts[n] = `INSERT INTO attempts (id, delivery_seq, webhook_id, created_at, number, kind, target_url,
+			status_code, duration_us, error, response_body) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
 	}
 }
 
@@ -378,12 +468,15 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webho
 		if o.Status == webhook.DeliveryPending {
 			due = micros(o.NextAttemptAt)
 		}
-		args = append(args, a.OrganizationID, a.DeliveryID, o.Status, due, a.StatusCode, a.Error,
+		args = append(args, key(a.OrganizationID), key(a.DeliveryID), statusCode(o.Status), due, a.StatusCode, a.Error,
 			micros(a.CreatedAt.Add(a.Duration)), o.Lease)
 	}
-	// The webhook and event ids come from the stored delivery, not the
-	// caller, so an outcome can only ever touch its own delivery's rows.
-	type stored struct{ webhookID, eventID uuid.UUID }
+	// The webhook comes from the stored delivery, not the caller, so an
+	// outcome can only ever touch its own delivery's rows.
+	type stored struct {
+		seq       int64
+		webhookID uuid.UUID
+	}
 	found := make(map[uuid.UUID]stored, len(outcomes))
 	rows, err := tx.QueryContext(ctx, completeUpdates[len(outcomes)], args...)
 	if err != nil {
@@ -392,7 +485,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webho
 	for rows.Next() {
 		var id uuid.UUID
 		var st stored
-		if err := rows.Scan(&id, &st.webhookID, &st.eventID); err != nil {
+		if err := rows.Scan(&id, &st.seq, &st.webhookID); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -422,8 +515,8 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webho
 				return nil, err
 			}
 		}
-		args = append(args, a.OrganizationID, a.ID, a.DeliveryID, st.webhookID, st.eventID, micros(a.CreatedAt), a.Number, a.Kind,
-			a.TargetURL, a.StatusCode, a.ResponseBody, a.Duration.Microseconds(), a.Error)
+		args = append(args, key(a.ID), st.seq, key(st.webhookID), micros(a.CreatedAt), a.Number, a.Kind,
+			a.TargetURL, a.StatusCode, a.Duration.Microseconds(), a.Error, a.ResponseBody)
 		c := changes[st.webhookID]
 		if c == nil {
 			c = &webhookChange{org: a.OrganizationID}
@@ -496,14 +589,14 @@ func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, du
 		return nil
 	}
 	return db.transactLazy(ctx, func(tx *txn) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 'pending', due_at = ?
-			WHERE organization_id = ? AND id = ? AND status = 'running' AND lease = ?`)
+		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 0, due_at = ?
+			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, ref := range ids {
-			if _, err := stmt.ExecContext(ctx, micros(dueAt), ref.OrganizationID, ref.ID, ref.Lease); err != nil {
+			if _, err := stmt.ExecContext(ctx, micros(dueAt), key(ref.ID), ref.Lease, key(ref.OrganizationID)); err != nil {
 				return err
 			}
 		}
@@ -522,13 +615,13 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	err := db.transactLazy(ctx, func(tx *txn) error {
 		lost = lost[:0]
 		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET due_at = ?
-			WHERE organization_id = ? AND id = ? AND status = 'running' AND lease = ?`)
+			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, ref := range p.Refs {
-			res, err := stmt.ExecContext(ctx, micros(p.LeaseUntil), ref.OrganizationID, ref.ID, ref.Lease)
+			res, err := stmt.ExecContext(ctx, micros(p.LeaseUntil), key(ref.ID), ref.Lease, key(ref.OrganizationID))
 			if err != nil {
 				return err
 			}
@@ -550,20 +643,23 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*webhook.Delivery, error) {
 	var d *webhook.Delivery
 	err := db.transact(ctx, func(tx *txn) error {
-		var status webhook.DeliveryStatus
-		err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE organization_id = ? AND webhook_id = ? AND id = ?`,
-			orgID, webhookID, id).Scan(&status)
+		var status int
+		err := tx.QueryRowContext(ctx, `SELECT d.status FROM `+deliveryTables+` WHERE d.id = ? AND d.webhook_id = ? AND e.organization_id = ?`,
+			key(id), key(webhookID), key(orgID)).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("delivery")
 		}
 		if err != nil {
 			return err
 		}
-		if status == webhook.DeliveryRunning {
+		if status == statusRunning {
 			return webhook.Errorf(webhook.EConflict, "the delivery is being attempted right now; retry it once that attempt ends")
 		}
-		d, err = scanDelivery(tx.QueryRowContext(ctx, `UPDATE deliveries SET status = 'pending', due_at = ?, updated_at = ?
-			WHERE organization_id = ? AND id = ? RETURNING `+deliveryColumns, micros(now), micros(now), orgID, id))
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 0, due_at = ?, updated_at = ? WHERE id = ?`,
+			micros(now), micros(now), key(id)); err != nil {
+			return err
+		}
+		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM `+deliveryTables+` WHERE d.id = ?`, key(id)))
 		return err
 	})
 	if err != nil {
@@ -574,8 +670,8 @@ func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID,
 
 // DeliveryGet returns one delivery of one of the organization's webhooks.
 func (db *DB) DeliveryGet(ctx context.Context, orgID, webhookID, id uuid.UUID) (*webhook.Delivery, error) {
-	d, err := scanDelivery(db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
-		WHERE organization_id = ? AND webhook_id = ? AND id = ?`, orgID, webhookID, id))
+	d, err := scanDelivery(db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM `+deliveryTables+`
+		WHERE d.id = ? AND d.webhook_id = ? AND e.organization_id = ?`, key(id), key(webhookID), key(orgID)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("delivery")
 	}
@@ -592,17 +688,17 @@ func limit(n int) int {
 
 // DeliveryList returns a webhook's deliveries newest first.
 func (db *DB) DeliveryList(ctx context.Context, p webhook.DeliveryListParams) ([]*webhook.Delivery, error) {
-	q := `SELECT ` + deliveryColumns + ` FROM deliveries WHERE organization_id = ? AND webhook_id = ?`
-	args := []any{p.OrganizationID, p.WebhookID}
+	q := `SELECT ` + deliveryColumns + ` FROM ` + deliveryTables + ` WHERE d.webhook_id = ? AND e.organization_id = ?`
+	args := []any{key(p.WebhookID), key(p.OrganizationID)}
 	if p.Status != "" {
-		q += ` AND status = ?`
-		args = append(args, p.Status)
+		q += ` AND d.status = ?`
+		args = append(args, statusCode(p.Status))
 	}
 	if p.Before != uuid.Nil {
-		q += ` AND id < ?`
-		args = append(args, p.Before)
+		q += ` AND d.id < ?`
+		args = append(args, key(p.Before))
 	}
-	q += ` ORDER BY id DESC LIMIT ?`
+	q += ` ORDER BY d.id DESC LIMIT ?`
 	args = append(args, limit(p.Limit))
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -627,7 +723,7 @@ func (db *DB) DeliveryBacklog(ctx context.Context, now time.Time) (int, time.Tim
 		oldest sql.NullInt64
 	)
 	err := db.read.QueryRowContext(ctx, `SELECT count(*), min(due_at) FROM deliveries
-		WHERE status IN ('pending', 'running') AND due_at <= ?`, micros(now)).Scan(&n, &oldest)
+		WHERE status < 2 AND due_at <= ?`, micros(now)).Scan(&n, &oldest)
 	if err != nil {
 		return 0, time.Time{}, translate(err)
 	}
@@ -636,17 +732,18 @@ func (db *DB) DeliveryBacklog(ctx context.Context, now time.Time) (int, time.Tim
 
 // AttemptList returns a webhook's attempts newest first, each with its Event.
 func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*webhook.Attempt, error) {
-	q := `SELECT ` + prefixed("a", attemptColumns) + `, ` + prefixed("e", eventColumns) + `
-		FROM attempts a JOIN events e ON e.organization_id = a.organization_id AND e.id = a.event_id
-		WHERE a.organization_id = ? AND a.webhook_id = ?`
-	args := []any{p.OrganizationID, p.WebhookID}
+	q := `SELECT e.organization_id, a.id, d.id, a.webhook_id, e.id, a.created_at, a.number, a.kind, a.target_url,
+			a.status_code, a.response_body, a.duration_us, a.error, ` + eventColumns + `
+		FROM attempts a JOIN deliveries d ON d.seq = a.delivery_seq JOIN events e ON e.seq = d.event_seq
+		WHERE a.webhook_id = ? AND e.organization_id = ?`
+	args := []any{key(p.WebhookID), key(p.OrganizationID)}
 	if p.DeliveryID != uuid.Nil {
-		q += ` AND a.delivery_id = ?`
-		args = append(args, p.DeliveryID)
+		q += ` AND a.delivery_seq = (SELECT seq FROM deliveries WHERE id = ?)`
+		args = append(args, key(p.DeliveryID))
 	}
 	if p.Before != uuid.Nil {
 		q += ` AND a.id < ?`
-		args = append(args, p.Before)
+		args = append(args, key(p.Before))
 	}
 	q += ` ORDER BY a.id DESC LIMIT ?`
 	args = append(args, limit(p.Limit))
@@ -678,43 +775,91 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 }
 
 // deleteBatch bounds how long retention and webhook deletion hold the
-// write lock at a time, so intake is never stalled behind a large purge.
-const deleteBatch = 1000
+// one writer at a time: events (retention) or deliveries (webhook delete)
+// per transaction, each with its children. 200 deliveries with their
+// attempts take a few milliseconds, and intake waits at most that long.
+const deleteBatch = 200
 
-// DeleteBefore removes old events whose deliveries are all finished; the
-// foreign keys cascade to deliveries and attempts.
-func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
-	return db.deleteInBatches(ctx, `DELETE FROM events WHERE rowid IN (
-		SELECT e.rowid FROM events e
-		WHERE e.created_at < ? AND NOT EXISTS (
-			SELECT 1 FROM deliveries d
-			WHERE d.organization_id = e.organization_id AND d.event_id = e.id
-			AND d.status IN ('pending', 'running'))
-		LIMIT ?)`, micros(t))
-}
-
-// deleteInBatches runs a DELETE whose last parameter is a LIMIT, with
-// deleteBatch, one transaction at a time until it deletes fewer, and
-// returns how many rows it deleted.
-func (db *DB) deleteInBatches(ctx context.Context, query string, args ...any) (int, error) {
-	args = append(args, deleteBatch)
+// deleteInBatches runs batch, which deletes at most deleteBatch rows and
+// says how many, one write transaction at a time until it deletes fewer,
+// and returns how many it deleted. After each batch it pauses as long as
+// the batch took, so a long purge holds the writer at most half the
+// time and intake (whose requests wait in the pool beside it) is served
+// between any two batches.
+//
+// The batches commit without waiting for the disk (transactLazy): a
+// batch lost to a power cut only leaves rows the next purge deletes, and
+// every durable commit after it (a delete's last transaction, any intake)
+// syncs its frames too.
+func (db *DB) deleteInBatches(ctx context.Context, batch func(tx *txn) (int, error)) (int, error) {
 	total := 0
 	for {
-		var n int64
-		err := db.transact(ctx, func(tx *txn) error {
-			res, err := tx.ExecContext(ctx, query, args...)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
+		var n int
+		start := time.Now()
+		err := db.transactLazy(ctx, func(tx *txn) error {
+			var err error
+			n, err = batch(tx)
 			return err
 		})
 		if err != nil {
 			return total, err
 		}
-		total += int(n)
+		total += n
 		if n < deleteBatch {
 			return total, nil
 		}
+		pause := time.NewTimer(time.Since(start))
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return total, ctx.Err()
+		case <-pause.C:
+		}
 	}
+}
+
+// DeleteBefore removes old events whose deliveries are all finished, with
+// their deliveries and attempts, deleteBatch events per transaction. The
+// children go first, in the transaction of their event: no foreign key
+// does it (see migration 0030).
+func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
+	return db.deleteInBatches(ctx, func(tx *txn) (int, error) {
+		seqs, err := selectSeqs(ctx, tx, `SELECT e.seq FROM events e
+			WHERE e.created_at < ? AND NOT EXISTS (
+				SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status < 2)
+			LIMIT ?`, micros(t), deleteBatch)
+		if err != nil || len(seqs) == 0 {
+			return 0, err
+		}
+		list := seqList(seqs)
+		for _, q := range []string{
+			`DELETE FROM attempts WHERE delivery_seq IN (
+				SELECT d.seq FROM deliveries d WHERE d.event_seq IN (SELECT value FROM json_each(?)))`,
+			`DELETE FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?))`,
+			`DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, list); err != nil {
+				return 0, err
+			}
+		}
+		return len(seqs), nil
+	})
+}
+
+// selectSeqs runs a query of seqs.
+func selectSeqs(ctx context.Context, tx *txn, query string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var seqs []int64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs, rows.Err()
 }

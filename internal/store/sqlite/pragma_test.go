@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/hookd/hookd/internal/store/storetest"
@@ -36,6 +37,9 @@ func TestPragmas(t *testing.T) {
 		check(pool, "busy_timeout", "10000")
 	}
 	check(db.write, "query_only", "0")
+	// The checkpointer checkpoints; the writer never does (checkpoint.go).
+	check(db.write, "wal_autocheckpoint", "0")
+	check(db.write, "journal_size_limit", strconv.Itoa(journalSizeLimit))
 	check(db.read, "query_only", "1")
 	if _, err := db.read.ExecContext(ctx, "CREATE TABLE x (y)"); err == nil {
 		t.Fatal("the read pool accepted a write")

@@ -26,9 +26,11 @@ func (db *DB) DeliveryRecover(ctx context.Context, p webhook.DeliveryRecoverPara
 		if err != nil {
 			return err
 		}
-		q := `UPDATE deliveries SET status = 'pending', due_at = ?, updated_at = ?
-			WHERE organization_id = ? AND webhook_id = ? AND status = 'failed' AND created_at >= ? AND created_at < ?`
-		args := []any{micros(p.Now), micros(p.Now), p.OrganizationID, p.WebhookID, micros(p.Since), micros(p.Until)}
+		// The webhook is the organization's (checked above): its id alone
+		// names its deliveries.
+		q := `UPDATE deliveries SET status = 0, due_at = ?, updated_at = ?
+			WHERE webhook_id = ? AND status = 3 AND created_at >= ? AND created_at < ?`
+		args := []any{micros(p.Now), micros(p.Now), key(p.WebhookID), micros(p.Since), micros(p.Until)}
 		if p.LastStatus != nil {
 			q += ` AND last_status_code BETWEEN ? AND ?`
 			args = append(args, p.LastStatus.Min, p.LastStatus.Max)

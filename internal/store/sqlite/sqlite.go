@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,8 @@ var migrations embed.FS
 type DB struct {
 	write *sql.DB // one connection: SQLite has one writer anyway, and queuing here beats SQLITE_BUSY
 	read  *sql.DB
+
+	checkpoints *checkpointer // the WAL's, off the writer's path
 
 	// stmts caches statements prepared on the writer: parsing SQL was a
 	// fifth of the CPU time of the write path before it.
@@ -165,6 +168,10 @@ func Open(ctx context.Context, path string, keys *secrets.Keyring) (*DB, error) 
 
 	w := cloneValues(common)
 	w.Add("_pragma", "journal_mode(WAL)")
+	// Checkpoints run on the checkpointer's connection, never in a
+	// commit of the writer (see checkpoint.go).
+	w.Add("_pragma", "wal_autocheckpoint(0)")
+	w.Add("_pragma", "journal_size_limit("+strconv.Itoa(journalSizeLimit)+")")
 	w.Set("_txlock", "immediate")
 	write, err := sql.Open("sqlite", path+"?"+w.Encode())
 	if err != nil {
@@ -196,7 +203,13 @@ func Open(ctx context.Context, path string, keys *secrets.Keyring) (*DB, error) 
 		read.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &DB{write: write, read: read, stmts: map[string]*sql.Stmt{}, missed: map[string]bool{}, keys: keys}, nil
+	cp, err := startCheckpointer(ctx, path, write)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &DB{write: write, read: read, checkpoints: cp, stmts: map[string]*sql.Stmt{}, missed: map[string]bool{}, keys: keys}, nil
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -207,9 +220,9 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-// Close closes both pools.
+// Close stops the checkpointer and closes the pools.
 func (db *DB) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(db.checkpoints.close(), db.read.Close(), db.write.Close())
 }
 
 // Ping checks both pools can reach the file.

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -113,6 +114,17 @@ func TestTwoHandles(t *testing.T) {
 	}
 }
 
+// newWebhook stores an enabled webhook of org for every event type.
+func newWebhook(t *testing.T, db *sqlite.DB, org uuid.UUID, at time.Time) *webhook.Webhook {
+	t.Helper()
+	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
+		Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
+	if err := db.WebhookCreate(context.Background(), w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // A webhook whose history spans several delete batches goes with all of
 // it; the other webhooks keep theirs.
 func TestWebhookDeleteLongHistory(t *testing.T) {
@@ -120,15 +132,7 @@ func TestWebhookDeleteLongHistory(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "hookd.db"))
 	org := uuid.New()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	hook := func() *webhook.Webhook {
-		w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
-			Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
-		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
-	gone, kept := hook(), hook()
+	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
 	const n = 2500 // two and a half batches
 	events := make([]*webhook.Event, n)
 	for i := range events {
@@ -239,5 +243,63 @@ func TestWebhookDeleteFailedKeepsQueue(t *testing.T) {
 	pending, err := db.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: w.ID, Status: webhook.DeliveryPending})
 	if err != nil || len(pending) != 2 {
 		t.Fatalf("after a failed delete %d pending deliveries are left, want 2 (%v)", len(pending), err)
+	}
+}
+
+// A webhook delete that stops after the webhook row went (a crash before
+// its queue's batches) leaves deliveries without a webhook: the claim
+// that finds them due deletes them, with their attempts, and sends none.
+func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	db := open(t, path)
+	org := uuid.New()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
+	events := make([]*webhook.Event, 3)
+	for i := range events {
+		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	if _, err := db.EventsCreate(ctx, events, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	// One of gone's deliveries has an attempt and is pending again.
+	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 1,
+		ExcludeWebhooks: []uuid.UUID{kept.ID}})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("claimed %d: %v", len(tasks), err)
+	}
+	tk := tasks[0]
+	if _, err := db.DeliveryComplete(ctx, []webhook.Outcome{{Status: webhook.DeliveryPending, NextAttemptAt: at, Lease: tk.Delivery.Lease,
+		Attempt: webhook.Attempt{OrganizationID: org, WebhookID: gone.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
+			CreatedAt: at, Number: 1, Kind: webhook.KindStandard, StatusCode: 500}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err = db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at.Add(time.Second), LeaseUntil: at.Add(time.Minute), Limit: 10})
+	if err != nil || len(tasks) != 3 {
+		t.Fatalf("claimed %d deliveries, want the other webhook's 3: %v", len(tasks), err)
+	}
+	for _, tk := range tasks {
+		if tk.Webhook.ID != kept.ID {
+			t.Fatalf("claimed a delivery of the deleted webhook: %+v", tk.Delivery)
+		}
+	}
+	var deliveries, attempts int
+	if err := raw.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM attempts)`).
+		Scan(&deliveries, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if deliveries != 3 || attempts != 0 {
+		t.Fatalf("%d deliveries and %d attempts left, want the other webhook's 3 and none", deliveries, attempts)
 	}
 }

@@ -18,13 +18,23 @@ func (db *DB) AttemptStats(ctx context.Context, p webhook.AttemptStatsParams) (*
 		return nil, translate(err)
 	}
 	defer tx.Rollback()
-	const window = ` FROM attempts WHERE organization_id = ? AND webhook_id = ? AND created_at >= ? AND created_at < ?`
-	args := []any{p.OrganizationID, p.WebhookID, micros(p.Since), micros(p.Until)}
-	st := &webhook.AttemptStats{}
-	err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(status_code NOT BETWEEN 200 AND 299), 0)`+window, args...).
-		Scan(&st.Attempts, &st.Failures)
+	// Attempts have no organization column (migration 0030): the webhook
+	// is the organization's, or its figures are all zero.
+	var owned bool
+	err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks WHERE organization_id = ? AND id = ?)`,
+		p.OrganizationID, p.WebhookID).Scan(&owned)
 	if err != nil {
 		return nil, translate(err)
+	}
+	const window = ` FROM attempts WHERE webhook_id = ? AND created_at >= ? AND created_at < ?`
+	args := []any{key(p.WebhookID), micros(p.Since), micros(p.Until)}
+	st := &webhook.AttemptStats{}
+	if owned {
+		err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(status_code NOT BETWEEN 200 AND 299), 0)`+window, args...).
+			Scan(&st.Attempts, &st.Failures)
+		if err != nil {
+			return nil, translate(err)
+		}
 	}
 	for _, pc := range []struct {
 		p   int
@@ -48,6 +58,9 @@ func (db *DB) AttemptStats(ctx context.Context, p webhook.AttemptStatsParams) (*
 	st.Buckets = make([]webhook.StatsBucket, n)
 	for i := range st.Buckets {
 		st.Buckets[i].Start = p.Since.Add(time.Duration(i) * p.Bucket).UTC()
+	}
+	if st.Attempts == 0 {
+		return st, nil
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT (created_at - ?) / ?, count(*), sum(status_code NOT BETWEEN 200 AND 299)`+window+` GROUP BY 1`,
 		append([]any{micros(p.Since), p.Bucket.Microseconds()}, args...)...)

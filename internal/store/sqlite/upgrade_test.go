@@ -4,21 +4,20 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/hookd/hookd/internal/store/storetest"
+	"github.com/hookd/hookd/internal/webhook"
 )
 
-// A database written by the schema of the last release (migrations
-// 0001–0003, before the content hash, the lease token, the stats indexes
-// and sources) migrates in place (see storetest.Upgraded).
-func TestUpgradeFromPreviousSchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hookd.db")
-	o := storetest.NewOldRows()
-	org, hook, ev, done, queued, us := o.Org, o.Webhook, o.Event, o.Done, o.Queued, o.At.UnixMicro()
-
+// writeOld creates a database at path with the migrations numbered below
+// before, as they were applied then, and returns a handle on it.
+func writeOld(t *testing.T, path string, before int) *sql.DB {
+	t.Helper()
 	old, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -26,22 +25,57 @@ func TestUpgradeFromPreviousSchema(t *testing.T) {
 	if _, err := old.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	for v, name := range []string{"0001_init.sql", "0002_secret_rotation.sql", "0003_audit.sql"} {
-		body, err := os.ReadFile(filepath.Join("migrations", name))
+	entries, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries { // in name order, which is version order
+		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v >= before {
+			continue
+		}
+		body, err := os.ReadFile(filepath.Join("migrations", e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := old.Exec(string(body)); err != nil {
-			t.Fatalf("%s: %v", name, err)
+			t.Fatalf("%s: %v", e.Name(), err)
 		}
-		if _, err := old.Exec(`INSERT INTO schema_migrations VALUES (?, ?)`, v+1, us); err != nil {
+		if _, err := old.Exec(`INSERT INTO schema_migrations VALUES (?, 0)`, v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
+	return old
+}
+
+type row struct {
+	sql  string
+	args []any
+}
+
+func insert(t *testing.T, db *sql.DB, rows []row) {
+	t.Helper()
+	for _, q := range rows {
+		if _, err := db.Exec(q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A database written by the schema of the release before this one
+// (migrations 0001–0003, before the content hash, the lease token, the
+// stats indexes and sources) migrates in place (see storetest.Upgraded).
+func TestUpgradeFromPreviousSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	o := storetest.NewOldRows()
+	org, hook, ev, done, queued, us := o.Org, o.Webhook, o.Event, o.Done, o.Queued, o.At.UnixMicro()
+	insert(t, writeOld(t, path, 4), []row{
 		{`INSERT INTO webhooks VALUES (?, ?, ?, ?, 'STANDARD', 'https://example.com/hook', '', 'old', 1,
 			'["DEPLOYMENT_STARTED"]', '[]', '[]', '', NULL, '', NULL)`, []any{org, hook, us, us}},
 		{`INSERT INTO events VALUES (?, ?, ?, 'DEPLOYMENT_STARTED', 'deploy-1', 'billing', 'PRODUCTION', CAST('{"id":"d1"}' AS BLOB))`,
@@ -52,14 +86,45 @@ func TestUpgradeFromPreviousSchema(t *testing.T) {
 			[]any{org, uuid.Must(uuid.NewV7()), done, hook, ev, us}},
 		{`INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, 0, 0, '', 'DEPLOYMENT_STARTED')`,
 			[]any{org, queued, hook, ev, us, us, us}},
-	} {
-		if _, err := old.Exec(q.sql, q.args...); err != nil {
-			t.Fatalf("%s: %v", q.sql, err)
-		}
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-
+	})
 	storetest.Upgraded(t, open(t, path), o) // open migrates to the current schema
+}
+
+// A database written by the schema before the lean queue (migrations
+// through 0025: text ids, composite keys, foreign keys) migrates in
+// place: every delivery keeps its status, lease token and counts, every
+// attempt its delivery, every key its holder and content hash.
+func TestUpgradeToLeanQueue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	o := storetest.NewOldRows()
+	o.Leased = true
+	org, hook, us := o.Org, o.Webhook, o.At.UnixMicro()
+	const started = `'DEPLOYMENT_STARTED'`
+	hash := webhook.ContentHash(webhook.EventDeploymentStarted, []byte(storetest.HashedPayload))
+	v7 := func() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+	const (
+		event    = `INSERT INTO events (organization_id, id, created_at, event_type, idempotency_key, project_name, environment_mode, payload, content_hash) VALUES `
+		delivery = `INSERT INTO deliveries (organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at, attempts, last_status_code, last_error, event_type, lease) VALUES `
+		attempt  = `INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, event_id, created_at, number, kind, target_url, status_code, response_body, duration_us, error) VALUES `
+	)
+	insert(t, writeOld(t, path, 30), []row{
+		{`INSERT INTO webhooks VALUES (?, ?, ?, ?, 'STANDARD', 'https://example.com/hook', '', 'old', 1,
+			'["DEPLOYMENT_STARTED"]', '[]', '[]', '', NULL, '', NULL)`, []any{org, hook, us, us}},
+		{event + `(?, ?, ?, ` + started + `, 'deploy-1', 'billing', 'PRODUCTION', CAST('{"id":"d1"}' AS BLOB), NULL)`, []any{org, o.Event, us}},
+		{event + `(?, ?, ?, ` + started + `, 'deploy-2', 'billing', 'PRODUCTION', CAST(? AS BLOB), ?)`,
+			[]any{org, o.Hashed, us, storetest.HashedPayload, hash}},
+		{delivery + `(?, ?, ?, ?, ?, ?, 'succeeded', ?, 1, 200, '', ` + started + `, 1)`, []any{org, o.Done, hook, o.Event, us, us, us}},
+		{attempt + `(?, ?, ?, ?, ?, ?, 1, 'STANDARD', 'https://example.com/hook', 200, 'ok', 1500, '')`,
+			[]any{org, v7(), o.Done, hook, o.Event, us}},
+		{delivery + `(?, ?, ?, ?, ?, ?, 'pending', ?, 0, 0, '', ` + started + `, 0)`, []any{org, o.Queued, hook, o.Event, us, us, us}},
+		{delivery + `(?, ?, ?, ?, ?, ?, 'running', ?, 0, 0, '', ` + started + `, 3)`,
+			[]any{org, o.Running, hook, o.Event, us, us, o.At.Add(30e9).UnixMicro()}},
+		{delivery + `(?, ?, ?, ?, ?, ?, 'failed', ?, 2, 503, 'HTTP 503', ` + started + `, 2)`,
+			[]any{org, o.Failed, hook, o.Hashed, us, us, us}},
+		{attempt + `(?, ?, ?, ?, ?, ?, 1, 'STANDARD', 'https://example.com/hook', 500, 'boom', 900, 'HTTP 500')`,
+			[]any{org, v7(), o.Failed, hook, o.Hashed, us}},
+		{attempt + `(?, ?, ?, ?, ?, ?, 2, 'STANDARD', 'https://example.com/hook', 503, '', 700, 'HTTP 503')`,
+			[]any{org, v7(), o.Failed, hook, o.Hashed, us}},
+	})
+	storetest.Upgraded(t, open(t, path), o)
 }

@@ -206,20 +206,26 @@ func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange, len
 	return w, err
 }
 
-// WebhookDelete removes the webhook, and stores its audit entry; foreign
-// keys cascade to its deliveries and their attempts.
+// WebhookDelete removes the webhook with its deliveries and their
+// attempts, and stores its audit entry.
 //
-// The webhook's finished history goes first, deleteBatch rows per
-// transaction, so a webhook with a long history never holds the one writer
-// (and every intake behind it) for the whole cascade, nor grows the WAL by
-// all of it at once. Only succeeded and failed deliveries go early: the
-// queue (pending and running deliveries, promised to the webhook while it
-// exists) goes with the webhook in the last transaction, which decides
-// (c.Apply) on the row as it is then. A delete that fails half-way leaves
-// the webhook with its queue intact and only part of its finished
-// history, which the next delete removes; so that a refusal (a missing
-// webhook, a stale If-Match) costs no history, c.Apply is asked first on
-// the row as read before the batches.
+// The webhook's finished history goes first, deleteBatch deliveries (and
+// their attempts) per transaction with a pause after each (see
+// deleteInBatches), so a webhook with a long history never holds the one
+// writer (and every intake behind it) for long, nor grows the WAL by all
+// of it at once. Only succeeded and failed deliveries go early: the queue
+// (pending and running deliveries) is promised to the webhook while it
+// exists. The webhook row goes next, with its audit entry, in a
+// transaction that decides (c.Apply) on the row as it is then; its queue,
+// and whatever finished meanwhile, goes after it, in batches again. So a
+// delete that fails before the webhook row goes leaves the webhook with
+// its queue intact and only part of its finished history, which the next
+// delete removes; so that a refusal (a missing webhook, a stale If-Match)
+// costs no history, c.Apply is asked first on the row as read before the
+// batches. Deliveries left behind by a crash after the webhook row went
+// are removed by the claim that finds them due (claimedWebhooks), or, if
+// finished, by retention. A delivery's attempts always go in its
+// delivery's transaction: no foreign key cascades (see migration 0030).
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
 	current, err := db.webhookGet(ctx, c.OrganizationID, c.ID, true)
 	if err != nil {
@@ -228,18 +234,23 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 	if _, err := c.Run(current); err != nil {
 		return err
 	}
-	for _, q := range []string{
-		`DELETE FROM attempts WHERE rowid IN (SELECT a.rowid FROM attempts a
-			JOIN deliveries d ON d.organization_id = a.organization_id AND d.id = a.delivery_id
-			WHERE a.organization_id = ? AND a.webhook_id = ? AND d.status IN ('succeeded', 'failed') LIMIT ?)`,
-		`DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries
-			WHERE organization_id = ? AND webhook_id = ? AND status IN ('succeeded', 'failed') LIMIT ?)`,
-	} {
-		if _, err := db.deleteInBatches(ctx, q, c.OrganizationID, c.ID); err != nil {
-			return err
-		}
+	// The webhook is the organization's (read above, and again in the
+	// transaction that deletes it): its id alone names its deliveries.
+	id := key(c.ID)
+	batches := func(ctx context.Context, finished string) error {
+		_, err := db.deleteInBatches(ctx, func(tx *txn) (int, error) {
+			seqs, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ?`+finished+` LIMIT ?`, id, deleteBatch)
+			if err != nil || len(seqs) == 0 {
+				return 0, err
+			}
+			return len(seqs), deleteDeliveries(ctx, tx, seqList(seqs))
+		})
+		return err
 	}
-	return db.transact(ctx, func(tx *txn) error {
+	if err := batches(ctx, ` AND status >= 2`); err != nil {
+		return err
+	}
+	err = db.transact(ctx, func(tx *txn) error {
 		w, err := webhookForChange(ctx, tx, c, true)
 		if err != nil {
 			return err
@@ -254,6 +265,25 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		}
 		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
+	if err != nil {
+		return err
+	}
+	// The webhook is gone, so its queue goes too even if the caller
+	// leaves now. Whatever stops these batches (a crash, a full disk)
+	// leaves deliveries that the claim or retention removes, and is no
+	// failure of the delete.
+	batches(context.WithoutCancel(ctx), "")
+	return nil
+}
+
+// deleteDeliveries deletes deliveries, a JSON list of their seqs, and
+// their attempts.
+func deleteDeliveries(ctx context.Context, tx *txn, seqs string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_seq IN (SELECT value FROM json_each(?))`, seqs); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE seq IN (SELECT value FROM json_each(?))`, seqs)
+	return err
 }
 
 // affectedOne turns "no row matched" into a NotFound for what.

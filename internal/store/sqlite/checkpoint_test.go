@@ -1,0 +1,120 @@
+package sqlite
+
+import (
+	"github.com/hookd/hookd/internal/store/storetest"
+
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// The WAL stays under 64 MB while far more than that is written and then
+// deleted, with readers always in the database (the overlap that kept
+// the writer from ever starting the WAL over, so it reached 174 MB).
+func TestWALBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and deletes about 200 MB")
+	}
+	const bound = 64 << 20
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	db, err := Open(ctx, path, storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	org := uuid.Must(uuid.NewV7())
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
+		Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
+	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var peak atomic.Int64
+	wg.Go(func() {
+		for {
+			if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > peak.Load() {
+				peak.Store(fi.Size())
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	})
+	for i := range 3 {
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * 3 * time.Millisecond) // staggered: one is always reading
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tx, err := db.read.BeginTx(ctx, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var n int
+				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhooks`).Scan(&n); err != nil {
+					t.Error(err)
+				}
+				time.Sleep(8 * time.Millisecond)
+				tx.Rollback()
+			}
+		})
+	}
+
+	payload := []byte(`{"x":"` + string(bytes.Repeat([]byte("a"), 16<<10)) + `"}`)
+	const rounds, batch = 300, 32 // 300 × 32 × 16 KB: 150 MB of events
+	for range rounds {
+		evs := make([]*webhook.Event, batch)
+		for i := range evs {
+			evs[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
+				ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: payload}
+		}
+		if _, err := db.EventsCreate(ctx, evs, webhook.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Everything goes: first the webhook's history, then the events.
+	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.DeleteBefore(ctx, at.Add(time.Second)); err != nil || n != rounds*batch {
+		t.Fatalf("retention deleted %d events, want %d: %v", n, rounds*batch, err)
+	}
+	time.Sleep(3 * checkpointEvery) // the last checkpoints after the deletes
+	close(stop)
+	wg.Wait()
+	t.Logf("the WAL peaked at %.1f MB", float64(peak.Load())/(1<<20))
+	if peak.Load() >= bound {
+		t.Fatalf("the WAL reached %.1f MB, want under %d MB", float64(peak.Load())/(1<<20), bound>>20)
+	}
+
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-db.checkpoints.done:
+	default:
+		t.Fatal("the checkpointer still runs after Close")
+	}
+}
