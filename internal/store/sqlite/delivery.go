@@ -478,14 +478,10 @@ func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, du
 		return nil
 	}
 	return db.transactLazy(ctx, func(tx *txn) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 'pending', due_at = ?
-			WHERE organization_id = ? AND id = ? AND status = 'running' AND lease = ?`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
 		for _, ref := range ids {
-			if _, err := stmt.ExecContext(ctx, micros(dueAt), ref.OrganizationID, ref.ID, ref.Lease); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', due_at = ?
+				WHERE organization_id = ? AND id = ? AND status = 'running' AND lease = ?`,
+				micros(dueAt), ref.OrganizationID, ref.ID, ref.Lease); err != nil {
 				return err
 			}
 		}
@@ -503,14 +499,10 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	}
 	err := db.transactLazy(ctx, func(tx *txn) error {
 		lost = lost[:0]
-		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET due_at = ?
-			WHERE organization_id = ? AND id = ? AND status = 'running' AND lease = ?`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
 		for _, ref := range p.Refs {
-			res, err := stmt.ExecContext(ctx, micros(p.LeaseUntil), ref.OrganizationID, ref.ID, ref.Lease)
+			res, err := tx.ExecContext(ctx, `UPDATE deliveries SET due_at = ?
+				WHERE organization_id = ? AND id = ? AND status = 'running' AND lease = ?`,
+				micros(p.LeaseUntil), ref.OrganizationID, ref.ID, ref.Lease)
 			if err != nil {
 				return err
 			}
