@@ -70,6 +70,11 @@ type txn struct {
 // transaction holds the writer's only connection, so a prepare on the
 // pool would wait for itself. Misses are prepared after the group.
 func (t *txn) stmt(query string) *sql.Stmt {
+	if strings.HasPrefix(query, "PRAGMA") {
+		// SQLite runs a pragma, or reads its value, when it prepares it:
+		// a cached one would answer or do what it did back then.
+		return nil
+	}
 	t.db.stmtsMu.Lock()
 	st, ok := t.db.stmts[query]
 	if !ok && len(t.db.stmts)+len(t.db.missed) < maxCachedStmts {
