@@ -212,8 +212,16 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	if p.Limit <= 0 {
 		return tasks, nil
 	}
+	// The writer only scans: decoding the rows into Tasks (the webhooks'
+	// JSON lists, the times) happens after, outside the transaction.
+	type claimed struct {
+		dr deliveryRow
+		er eventRow
+		wr webhookRow
+	}
+	var rowsOut []*claimed
 	err := db.transactLazy(ctx, func(tx *txn) error {
-		tasks = tasks[:0]
+		rowsOut = rowsOut[:0]
 		args := []any{micros(p.LeaseUntil), micros(p.Now), micros(p.Now)}
 		exclude := ""
 		if len(p.ExcludeWebhooks) > 0 {
@@ -260,25 +268,24 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var (
-				dr deliveryRow
-				er eventRow
-				wr webhookRow
-			)
-			dest := append(append(dr.dest(), er.dest()...), wr.dest()...)
+			c := &claimed{}
+			dest := append(append(c.dr.dest(), c.er.dest()...), c.wr.dest()...)
 			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
-			w, err := wr.webhook()
-			if err != nil {
-				return err
-			}
-			tasks = append(tasks, &webhook.Task{Delivery: *dr.delivery(), Event: er.event(), Webhook: *w})
+			rowsOut = append(rowsOut, c)
 		}
 		return rows.Err()
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, c := range rowsOut {
+		w, err := c.wr.webhook()
+		if err != nil {
+			return nil, translate(err)
+		}
+		tasks = append(tasks, &webhook.Task{Delivery: *c.dr.delivery(), Event: c.er.event(), Webhook: *w})
 	}
 	return tasks, nil
 }
@@ -288,18 +295,28 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	if err := webhook.ValidateOutcomes(outcomes); err != nil {
 		return nil, err
 	}
+	// Attempt ids are made before the transaction: the writer does only SQL.
+	ids := make([]uuid.UUID, len(outcomes))
+	for i, o := range outcomes {
+		if ids[i] = o.Attempt.ID; ids[i] == uuid.Nil {
+			var err error
+			if ids[i], err = uuid.NewV7(); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var stale []webhook.DeliveryRef
 	err := db.transactLazy(ctx, func(tx *txn) error {
 		stale = stale[:0]
-		rest := outcomes
+		rest, restIDs := outcomes, ids
 		for _, n := range deliveryChunks {
 			for len(rest) >= n {
-				s, err := complete(ctx, tx, rest[:n])
+				s, err := complete(ctx, tx, rest[:n], restIDs[:n])
 				if err != nil {
 					return err
 				}
 				stale = append(stale, s...)
-				rest = rest[n:]
+				rest, restIDs = rest[n:], restIDs[n:]
 			}
 		}
 		return nil
@@ -350,9 +367,9 @@ type webhookChange struct {
 	disable   *webhook.Outcome
 }
 
-// complete applies one chunk of outcomes and returns those whose lease
-// was gone (see webhook.Store.DeliveryComplete).
-func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
+// complete applies one chunk of outcomes, whose attempts get ids, and
+// returns those whose lease was gone (see webhook.Store.DeliveryComplete).
+func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uuid.UUID) ([]webhook.DeliveryRef, error) {
 	args := make([]any, 0, attemptParams*len(outcomes))
 	for _, o := range outcomes {
 		a := o.Attempt
@@ -399,11 +416,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webho
 			stale = append(stale, webhook.DeliveryRef{OrganizationID: a.OrganizationID, ID: a.DeliveryID, Lease: o.Lease})
 			continue
 		}
-		if a.ID == uuid.Nil {
-			if a.ID, err = uuid.NewV7(); err != nil {
-				return nil, err
-			}
-		}
+		a.ID = ids[i]
 		args = append(args, a.OrganizationID, a.ID, a.DeliveryID, st.webhookID, st.eventID, micros(a.CreatedAt), a.Number, a.Kind,
 			a.TargetURL, a.StatusCode, a.ResponseBody, a.Duration.Microseconds(), a.Error)
 		c := changes[st.webhookID]
