@@ -201,14 +201,20 @@ func TestWriterDurability(t *testing.T) {
 			batch = append(batch, request(ctx, d, insertKey(fmt.Sprint(n, "-", i))))
 		}
 		// Read inside the group: the setting its commit runs under.
-		seen := 0
+		seen, temp := 0, 0
 		batch = append(batch, request(ctx, false, func(tx *txn) error {
+			if err := tx.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp); err != nil {
+				return err
+			}
 			return tx.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&seen)
 		}))
 		for _, err := range group(t, db, batch...) {
 			if err != errNone {
 				t.Fatal(err)
 			}
+		}
+		if temp != 2 {
+			t.Errorf("temp_store = %d, want 2 (MEMORY): savepoints journal to a file", temp)
 		}
 		if seen != c.want {
 			t.Errorf("durable %v: synchronous = %d, want %d", c.durable, seen, c.want)
