@@ -184,8 +184,9 @@ func (w *writer) group(batch []*writeReq) (rest []*writeReq) {
 		if broken {
 			// The transaction is gone or unusable: everything run in it
 			// is undone, and fails with the error that broke it.
-			tx.Rollback()
-			w.endTx(conn)
+			if tx.Rollback() != nil {
+				w.endTx(conn)
+			}
 			for _, r := range ran {
 				r.done <- err
 			}

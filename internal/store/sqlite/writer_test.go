@@ -318,3 +318,35 @@ func TestWriterClose(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestWriterBrokenGroup: when the transaction ends under a member (as
+// SQLite ends it on an I/O error or a full disk), the members run in it
+// fail with that member's error, since their work is gone, and the
+// members not reached yet run in the next transaction.
+func TestWriterBrokenGroup(t *testing.T) {
+	db := openScratch(t)
+	ctx := context.Background()
+	gone := errors.New("gone")
+	got := group(t, db,
+		request(ctx, false, insertKey("a")),
+		request(ctx, true, func(tx *txn) error {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK`); err != nil {
+				return err
+			}
+			return gone
+		}),
+		request(ctx, false, insertKey("c")),
+	)
+	if !errors.Is(got[0], gone) || !errors.Is(got[1], gone) {
+		t.Errorf("the members run in the broken transaction got %v, %v", got[0], got[1])
+	}
+	if got[2] != errNone {
+		t.Errorf("the member after it got %v", got[2])
+	}
+	if k := keys(t, db); !equal(k, []string{"c"}) {
+		t.Errorf("stored %v, want [c]", k)
+	}
+	if err := db.transact(ctx, insertKey("d")); err != nil {
+		t.Fatalf("the next transaction: %v", err)
+	}
+}
