@@ -395,18 +395,28 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	if err := webhook.ValidateOutcomes(outcomes); err != nil {
 		return nil, err
 	}
+	// Attempt ids are made before the transaction: the writer does only SQL.
+	ids := make([]uuid.UUID, len(outcomes))
+	for i, o := range outcomes {
+		if ids[i] = o.Attempt.ID; ids[i] == uuid.Nil {
+			var err error
+			if ids[i], err = uuid.NewV7(); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var stale []webhook.DeliveryRef
 	err := db.transactLazy(ctx, func(tx *txn) error {
 		stale = stale[:0]
-		rest := outcomes
+		rest, restIDs := outcomes, ids
 		for _, n := range deliveryChunks {
 			for len(rest) >= n {
-				s, err := complete(ctx, tx, rest[:n])
+				s, err := complete(ctx, tx, rest[:n], restIDs[:n])
 				if err != nil {
 					return err
 				}
 				stale = append(stale, s...)
-				rest = rest[n:]
+				rest, restIDs = rest[n:], restIDs[n:]
 			}
 		}
 		return nil
@@ -458,9 +468,9 @@ type webhookChange struct {
 	disable   *webhook.Outcome
 }
 
-// complete applies one chunk of outcomes and returns those whose lease
-// was gone (see webhook.Store.DeliveryComplete).
-func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
+// complete applies one chunk of outcomes, whose attempts get ids, and
+// returns those whose lease was gone (see webhook.Store.DeliveryComplete).
+func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uuid.UUID) ([]webhook.DeliveryRef, error) {
 	args := make([]any, 0, attemptParams*len(outcomes))
 	for _, o := range outcomes {
 		a := o.Attempt
@@ -510,11 +520,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webho
 			stale = append(stale, webhook.DeliveryRef{OrganizationID: a.OrganizationID, ID: a.DeliveryID, Lease: o.Lease})
 			continue
 		}
-		if a.ID == uuid.Nil {
-			if a.ID, err = uuid.NewV7(); err != nil {
-				return nil, err
-			}
-		}
+		a.ID = ids[i]
 		args = append(args, key(a.ID), st.seq, key(st.webhookID), micros(a.CreatedAt), a.Number, a.Kind,
 			a.TargetURL, a.StatusCode, a.Duration.Microseconds(), a.Error, a.ResponseBody)
 		c := changes[st.webhookID]
@@ -589,14 +595,10 @@ func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, du
 		return nil
 	}
 	return db.transactLazy(ctx, func(tx *txn) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = 0, due_at = ?
-			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+		const release = `UPDATE deliveries SET status = 0, due_at = ?
+			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`
 		for _, ref := range ids {
-			if _, err := stmt.ExecContext(ctx, micros(dueAt), key(ref.ID), ref.Lease, key(ref.OrganizationID)); err != nil {
+			if _, err := tx.ExecContext(ctx, release, micros(dueAt), key(ref.ID), ref.Lease, key(ref.OrganizationID)); err != nil {
 				return err
 			}
 		}
@@ -614,14 +616,10 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	}
 	err := db.transactLazy(ctx, func(tx *txn) error {
 		lost = lost[:0]
-		stmt, err := tx.PrepareContext(ctx, `UPDATE deliveries SET due_at = ?
-			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+		const renew = `UPDATE deliveries SET due_at = ?
+			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`
 		for _, ref := range p.Refs {
-			res, err := stmt.ExecContext(ctx, micros(p.LeaseUntil), key(ref.ID), ref.Lease, key(ref.OrganizationID))
+			res, err := tx.ExecContext(ctx, renew, micros(p.LeaseUntil), key(ref.ID), ref.Lease, key(ref.OrganizationID))
 			if err != nil {
 				return err
 			}

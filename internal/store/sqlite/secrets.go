@@ -34,22 +34,28 @@ func (db *DB) WebhookSecrets(ctx context.Context) ([]*webhook.Webhook, error) {
 // an edit made while it ran. updated_at stays: the webhook did not change
 // for its owner.
 func (db *DB) WebhookSetSecrets(ctx context.Context, was, sealed *webhook.Webhook) (bool, error) {
-	res, err := db.write.ExecContext(ctx, `UPDATE webhooks SET target_url = ?, target_secret = ?, previous_secret = ?
-		WHERE organization_id = ? AND id = ? AND target_url = ? AND target_secret = ? AND previous_secret = ?`,
-		sealed.TargetURL, sealed.TargetSecret, sealed.PreviousSecret,
-		was.OrganizationID, was.ID, was.TargetURL, was.TargetSecret, was.PreviousSecret)
-	if err != nil {
-		return false, translate(err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, translate(err)
+	var n int64
+	err := db.transact(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET target_url = ?, target_secret = ?, previous_secret = ?
+			WHERE organization_id = ? AND id = ? AND target_url = ? AND target_secret = ? AND previous_secret = ?`,
+			sealed.TargetURL, sealed.TargetSecret, sealed.PreviousSecret,
+			was.OrganizationID, was.ID, was.TargetURL, was.TargetSecret, was.PreviousSecret)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n == 1, err
 }
 
 // Compact rebuilds the database file (VACUUM) and empties its WAL, so
 // that no copy of a value rewritten or deleted since, such as a secret or
 // URL stored in clear before it was sealed, survives in free pages or in
 // old WAL frames. It blocks writers while it runs: a maintenance step of
-// `hookd migrate --reencrypt`, not of serving. It reports whether the WAL
+// `hookd migrate --reencrypt`, not of serving, and the one write outside
+// the writer (VACUUM cannot run in a transaction); the checkpoint syncs
+// the file whatever synchronous is. It reports whether the WAL
 // could be emptied (a reader of another process may hold it).
 func (db *DB) Compact(ctx context.Context) (bool, error) {
 	if _, err := db.write.ExecContext(ctx, `VACUUM`); err != nil {

@@ -146,11 +146,15 @@ func (db *DB) SourceSecrets(ctx context.Context) ([]*webhook.Source, error) {
 // SourceSetSecret replaces a source's stored secret if it still is was's,
 // so that a re-encryption never undoes an edit made while it ran.
 func (db *DB) SourceSetSecret(ctx context.Context, was *webhook.Source, secret string) (bool, error) {
-	res, err := db.write.ExecContext(ctx, `UPDATE sources SET secret = ? WHERE organization_id = ? AND id = ? AND secret = ?`,
-		secret, was.OrganizationID, was.ID, was.Secret)
-	if err != nil {
-		return false, translate(err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, translate(err)
+	var n int64
+	err := db.transact(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sources SET secret = ? WHERE organization_id = ? AND id = ? AND secret = ?`,
+			secret, was.OrganizationID, was.ID, was.Secret)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n == 1, err
 }

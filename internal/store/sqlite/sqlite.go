@@ -1,17 +1,19 @@
 // Package sqlite is hookd's embedded backend: a webhook.Store on one SQLite
 // file, safe to share with another hookd process (the CLI) on the same host.
 //
-// Writes go through a single connection whose transactions start with
-// BEGIN IMMEDIATE, so a read-then-write never fails half way on a lock;
-// reads use a separate pool of read-only connections, which WAL lets run
-// beside the writer. It must never hold a write transaction open across
-// anything but SQL (no network, no waiting on callers).
+// Writes go through one goroutine on a single connection (writer.go),
+// which runs the write transactions waiting together in one BEGIN
+// IMMEDIATE transaction, so a read-then-write never fails half way on a
+// lock and a burst pays one commit for many callers; reads use a
+// separate pool of read-only connections, which WAL lets run beside the
+// writer. It must never hold a write transaction open across anything
+// but SQL (no network, no waiting on callers, no encoding or decoding
+// that can be done before or after).
 package sqlite
 
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -36,8 +38,12 @@ var migrations embed.FS
 
 // DB is a webhook.Store on a SQLite file.
 type DB struct {
-	write *sql.DB // one connection: SQLite has one writer anyway, and queuing here beats SQLITE_BUSY
+	// write is one connection: SQLite has one writer anyway, and queuing
+	// here beats SQLITE_BUSY. Writes go through w, which owns it but for
+	// maintenance outside any transaction (Compact).
+	write *sql.DB
 	read  *sql.DB
+	w     *writer
 
 	checkpoints *checkpointer // the WAL's, off the writer's path
 
@@ -57,17 +63,27 @@ type DB struct {
 // beyond it are prepared per use.
 const maxCachedStmts = 256
 
-// txn is a write transaction whose statements come from the cache.
+// txn is a member's view of the writer's group transaction (writer.go);
+// its statements come from the cache.
 type txn struct {
-	*sql.Tx
+	tx *sql.Tx
 	db *DB
+	// ctx is the group's, used for every statement in place of the one a
+	// member passes: a member's caller giving up mid-statement would
+	// interrupt SQLite and could roll back the other members' work.
+	ctx context.Context
 }
 
 // stmt returns the cached statement for query, bound to the transaction,
 // or nil when it is not cached yet. It cannot prepare one here: the
 // transaction holds the writer's only connection, so a prepare on the
-// pool would wait for itself. Misses are prepared after the transaction.
-func (t *txn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+// pool would wait for itself. Misses are prepared after the group.
+func (t *txn) stmt(query string) *sql.Stmt {
+	if strings.HasPrefix(query, "PRAGMA") {
+		// SQLite runs a pragma, or reads its value, when it prepares it:
+		// a cached one would answer or do what it did back then.
+		return nil
+	}
 	t.db.stmtsMu.Lock()
 	st, ok := t.db.stmts[query]
 	if !ok && len(t.db.stmts)+len(t.db.missed) < maxCachedStmts {
@@ -75,10 +91,10 @@ func (t *txn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	t.db.stmtsMu.Unlock()
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	// Prepared on the transaction's own connection: no new prepare.
-	return t.Tx.StmtContext(ctx, st), nil
+	return t.tx.StmtContext(t.ctx, st)
 }
 
 // prepareMissed prepares the statements transactions missed in the cache.
@@ -108,42 +124,27 @@ func (db *DB) prepareMissed(ctx context.Context) {
 	}
 }
 
-func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := t.stmt(ctx, query)
-	if err != nil || st == nil {
-		if err != nil {
-			return nil, err
-		}
-		return t.Tx.ExecContext(ctx, query, args...)
+// The ctx arguments of these methods are ignored for t.ctx (see txn).
+
+func (t *txn) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(query); st != nil {
+		return st.ExecContext(t.ctx, args...)
 	}
-	return st.ExecContext(ctx, args...)
+	return t.tx.ExecContext(t.ctx, query, args...)
 }
 
-func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := t.stmt(ctx, query)
-	if err != nil || st == nil {
-		if err != nil {
-			return nil, err
-		}
-		return t.Tx.QueryContext(ctx, query, args...)
+func (t *txn) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(query); st != nil {
+		return st.QueryContext(t.ctx, args...)
 	}
-	return st.QueryContext(ctx, args...)
+	return t.tx.QueryContext(t.ctx, query, args...)
 }
 
-func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := t.stmt(ctx, query)
-	if err != nil || st == nil {
-		return t.Tx.QueryRowContext(ctx, query, args...)
+func (t *txn) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmt(query); st != nil {
+		return st.QueryRowContext(t.ctx, args...)
 	}
-	return st.QueryRowContext(ctx, args...)
-}
-
-func (t *txn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	st, err := t.stmt(ctx, query)
-	if err != nil || st == nil {
-		return t.Tx.PrepareContext(ctx, query)
-	}
-	return st, nil
+	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
 var _ webhook.Store = (*DB)(nil)
@@ -209,7 +210,9 @@ func Open(ctx context.Context, path string, keys *secrets.Keyring) (*DB, error) 
 		read.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &DB{write: write, read: read, checkpoints: cp, stmts: map[string]*sql.Stmt{}, missed: map[string]bool{}, keys: keys}, nil
+	db := &DB{write: write, read: read, checkpoints: cp, stmts: map[string]*sql.Stmt{}, missed: map[string]bool{}, keys: keys}
+	db.w = newWriter(db)
+	return db, nil
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -220,8 +223,10 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-// Close stops the checkpointer and closes the pools.
+// Close stops the writer, once the group under way has committed (the
+// writes still queued fail), then the checkpointer, and closes the pools.
 func (db *DB) Close() error {
+	db.w.close()
 	return errors.Join(db.checkpoints.close(), db.read.Close(), db.write.Close())
 }
 
@@ -229,8 +234,12 @@ func (db *DB) Close() error {
 func (db *DB) Ping(ctx context.Context) error {
 	// A statement that writes nothing still needs a write transaction, so
 	// a read-only file fails here rather than on the first event.
-	if _, err := db.write.ExecContext(ctx, "DELETE FROM deliveries WHERE 0"); err != nil {
-		return translate(err)
+	err := db.transact(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM deliveries WHERE 0")
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	return translate(db.read.PingContext(ctx))
 }
@@ -240,10 +249,14 @@ func (db *DB) Ping(ctx context.Context) error {
 // transaction begins IMMEDIATE and re-checks the version inside it, two
 // processes migrating at once apply each migration exactly once.
 func (db *DB) Migrate(ctx context.Context) error {
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		applied_at INTEGER NOT NULL
-	)`); err != nil {
+	err := db.transact(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			applied_at INTEGER NOT NULL
+		)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	ms, err := migration.Load(migrations, "migrations")
@@ -273,18 +286,12 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// transact runs fn in a write transaction, committing if fn returns nil.
+// transact runs fn in a write transaction (a member of the writer's next
+// group, see writer.go), committing if fn returns nil, with the commit
+// on disk before it returns. fn must do only SQL: every other writer
+// waits while it runs.
 func (db *DB) transact(ctx context.Context, fn func(tx *txn) error) error {
-	defer db.prepareMissed(ctx)
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(err)
-	}
-	if err := fn(&txn{Tx: tx, db: db}); err != nil {
-		tx.Rollback()
-		return translate(err)
-	}
-	return translate(tx.Commit())
+	return db.w.do(ctx, true, fn)
 }
 
 // transactLazy is transact without waiting for the disk: the commit
@@ -293,34 +300,10 @@ func (db *DB) transact(ctx context.Context, fn func(tx *txn) error) error {
 // a lease or an outcome to a power cut only means a delivery is sent
 // again, which at-least-once allows, and skipping the fsync is what lets
 // the dispatcher claim and record thousands of deliveries a second.
-// The next durable commit syncs the WAL, these frames included.
+// The next durable commit syncs the WAL, these frames included; a group
+// holding any transact member commits durably as a whole.
 func (db *DB) transactLazy(ctx context.Context, fn func(tx *txn) error) error {
-	// Deferred first, so it runs last, once the connection is back in the pool.
-	defer db.prepareMissed(ctx)
-	conn, err := db.write.Conn(ctx)
-	if err != nil {
-		return translate(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
-		return translate(err)
-	}
-	defer func() {
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=FULL"); err != nil {
-			// Never hand a relaxed connection to a durable write: drop it;
-			// a new one gets synchronous=FULL from the DSN.
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-	}()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(err)
-	}
-	if err := fn(&txn{Tx: tx, db: db}); err != nil {
-		tx.Rollback()
-		return translate(err)
-	}
-	return translate(tx.Commit())
+	return db.w.do(ctx, false, fn)
 }
 
 // translate turns driver errors into webhook errors; it is the only place

@@ -388,6 +388,10 @@ func (db *DB) TokenRevoke(ctx context.Context, id uuid.UUID, at time.Time, audit
 
 // TokenTouch records that the token was used at the given time.
 func (db *DB) TokenTouch(ctx context.Context, id uuid.UUID, at time.Time) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, micros(at), id)
-	return affectedOne(res, err, "token")
+	// Lazy: a power cut costs only a timestamp, and the caller (throttled
+	// per token) should not wait for the disk.
+	return db.transactLazy(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, micros(at), id)
+		return affectedOne(res, err, "token")
+	})
 }

@@ -1,0 +1,303 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// The writer is group commit: every write transaction is a request to one
+// goroutine, which runs all the requests waiting (up to maxGroup) in one
+// BEGIN IMMEDIATE transaction, each inside its own SAVEPOINT, commits
+// once, and then answers them all. A burst's intake batches, outcome
+// batches, claims and renewals therefore share one commit (and one fsync)
+// instead of queuing for the connection and paying one each, and the
+// goroutine does only SQL while the callers encode, plan and build their
+// results on the other core.
+//
+// A member that fails rolls back to its savepoint and gets its own error;
+// the others commit. A caller hears success only once the commit holding
+// its work returned, so nothing is reported accepted before it is on disk.
+
+// maxGroup bounds the members of one transaction, so that one commit
+// never makes the first caller wait behind an unbounded queue.
+const maxGroup = 32
+
+// errClosed answers writes made while or after the database closes.
+var errClosed = &webhook.Error{Code: webhook.EUnavailable, Message: "the database is closed"}
+
+// A request goes from queued to taken (the writer runs it: the caller
+// waits for the group's answer) or to abandoned (the caller's context
+// ended first: the writer skips it). Exactly one of the two wins.
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+type writeReq struct {
+	ctx     context.Context
+	fn      func(*txn) error
+	durable bool
+	state   atomic.Int32
+	done    chan error // buffered: the writer never waits on a caller
+}
+
+type writer struct {
+	db      *DB
+	reqs    chan *writeReq // unbuffered: a request is either with the writer or with its caller
+	quit    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+
+	// conn is the driver connection of the last group and full whether it
+	// is at synchronous=FULL, so the pragma is set only when it changes.
+	// A connection the writer has not seen is at FULL, from the DSN.
+	conn any
+	full bool
+}
+
+func newWriter(db *DB) *writer {
+	w := &writer{db: db, reqs: make(chan *writeReq), quit: make(chan struct{}), stopped: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// close stops taking requests, lets the group under way commit and
+// answer, and waits for the goroutine. Callers still queued get errClosed.
+func (w *writer) close() {
+	w.once.Do(func() { close(w.quit) })
+	<-w.stopped
+}
+
+// do runs fn in a group transaction and returns its error, or the
+// group's if the commit failed. durable asks for synchronous=FULL.
+func (w *writer) do(ctx context.Context, durable bool, fn func(*txn) error) error {
+	r := &writeReq{ctx: ctx, fn: fn, durable: durable, done: make(chan error, 1)}
+	select {
+	case w.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.quit:
+		return errClosed
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return ctx.Err()
+		}
+		// Already running: its work commits or rolls back with the
+		// group, and the caller must hear which.
+		return <-r.done
+	}
+}
+
+func (w *writer) run() {
+	defer close(w.stopped)
+	batch := make([]*writeReq, 0, maxGroup)
+	for {
+		select {
+		case r := <-w.reqs:
+			batch = append(batch[:0], r)
+		case <-w.quit:
+			return
+		}
+	more:
+		for len(batch) < maxGroup {
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		for rest := batch; len(rest) > 0; {
+			rest = w.group(rest)
+		}
+		// After the answers, so no caller waits for it.
+		w.db.prepareMissed(context.Background())
+	}
+}
+
+// group runs the requests of batch still wanted in one transaction. It
+// returns the requests it did not reach because the transaction broke
+// under an earlier one: they go in the next transaction.
+func (w *writer) group(batch []*writeReq) (rest []*writeReq) {
+	// Statements run with a context no caller can cancel: an interrupted
+	// statement can roll back the whole transaction, others' work with
+	// it. (It also spares the driver a watcher goroutine per statement.)
+	ctx := context.Background()
+	durable := false
+	for _, r := range batch {
+		if r.durable && r.state.Load() == reqQueued {
+			durable = true
+		}
+	}
+	fail := func(reqs []*writeReq, err error) {
+		for _, r := range reqs {
+			if r.state.CompareAndSwap(reqQueued, reqTaken) {
+				r.done <- err
+			}
+		}
+	}
+	conn, err := w.db.write.Conn(ctx)
+	if err != nil {
+		fail(batch, translate(err))
+		return nil
+	}
+	defer conn.Close()
+	if err := w.setSync(ctx, conn, durable); err != nil {
+		fail(batch, translate(err))
+		return nil
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		fail(batch, translate(err))
+		return nil
+	}
+	t := &txn{tx: tx, db: w.db, ctx: ctx}
+	// A lone member needs no savepoint: rolling back the transaction
+	// undoes exactly its work.
+	savepoints := len(batch) > 1
+	var (
+		ran  []*writeReq
+		errs []error
+	)
+	for i, r := range batch {
+		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
+			continue // abandoned: its caller has already returned
+		}
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		err, broken := t.member(r.fn, savepoints)
+		ran, errs = append(ran, r), append(errs, err)
+		if broken {
+			// The transaction is gone or unusable: everything run in it
+			// is undone, and fails with the error that broke it.
+			if tx.Rollback() != nil {
+				w.endTx(conn)
+			}
+			for _, r := range ran {
+				r.done <- err
+			}
+			return batch[i+1:]
+		}
+	}
+	if len(ran) == 0 {
+		tx.Rollback()
+		return nil
+	}
+	if err := tx.Commit(); err != nil {
+		w.endTx(conn)
+		err = translate(err)
+		for _, r := range ran {
+			r.done <- err
+		}
+		return nil
+	}
+	for i, r := range ran {
+		r.done <- errs[i]
+	}
+	return nil
+}
+
+// member runs fn inside the group's transaction. broken reports that the
+// transaction can no longer go on (SQLite rolled it back on an I/O error,
+// or the savepoint could not be undone); err is fn's error then too.
+func (t *txn) member(fn func(*txn) error, savepoint bool) (err error, broken bool) {
+	if !savepoint {
+		if err := call(fn, t); err != nil {
+			return translate(err), true
+		}
+		return nil, false
+	}
+	if _, err := t.ExecContext(t.ctx, "SAVEPOINT member"); err != nil {
+		return translate(err), true
+	}
+	if err := call(fn, t); err != nil {
+		if _, rerr := t.ExecContext(t.ctx, "ROLLBACK TO member"); rerr != nil {
+			return translate(err), true
+		}
+		if _, rerr := t.ExecContext(t.ctx, "RELEASE member"); rerr != nil {
+			return translate(err), true
+		}
+		return translate(err), false
+	}
+	if _, err := t.ExecContext(t.ctx, "RELEASE member"); err != nil {
+		return translate(err), true
+	}
+	return nil, false
+}
+
+// call runs fn, turning a panic into its error: the writer serves every
+// caller, so one's bug must not take the others' answers down.
+func call(fn func(*txn) error, t *txn) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqlite: panic in a write transaction: %v", p)
+		}
+	}()
+	return fn(t)
+}
+
+// endTx makes sure the connection is out of any transaction after a
+// failed commit or a broken group (a failed COMMIT can leave SQLite's
+// transaction open), or else drops it: the next group must not begin
+// inside this one's leftovers.
+func (w *writer) endTx(conn *sql.Conn) {
+	_, err := conn.ExecContext(context.Background(), "ROLLBACK")
+	if err != nil && !isNoTransaction(err) {
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		w.conn = nil
+	}
+}
+
+func isNoTransaction(err error) bool {
+	// SQLITE_ERROR with this text is how SQLite says there was nothing to roll back.
+	return err != nil && strings.Contains(err.Error(), "no transaction is active")
+}
+
+// setSync sets synchronous for the group: FULL if any member needs its
+// commit on disk (accepted events, API writes), NORMAL for queue
+// bookkeeping only (see transactLazy).
+func (w *writer) setSync(ctx context.Context, conn *sql.Conn, full bool) error {
+	var dc any
+	if err := conn.Raw(func(c any) error { dc = c; return nil }); err != nil {
+		return err
+	}
+	if dc != w.conn {
+		// A connection new to the writer. Savepoints (and multi-row
+		// statements) copy each page they change to a sub-journal, a
+		// temporary file past 64 KiB: kept in memory, it cost a tenth of
+		// the writer's time in pwrite calls.
+		if _, err := conn.ExecContext(ctx, "PRAGMA temp_store=MEMORY"); err != nil {
+			return err
+		}
+		w.conn, w.full = dc, true
+	}
+	if w.full == full {
+		return nil
+	}
+	q := "PRAGMA synchronous=NORMAL"
+	if full {
+		q = "PRAGMA synchronous=FULL"
+	}
+	if _, err := conn.ExecContext(ctx, q); err != nil {
+		// Its setting is unknown now: never hand it to a durable write.
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		w.conn = nil
+		return err
+	}
+	w.full = full
+	return nil
+}

@@ -1,0 +1,354 @@
+package sqlite
+
+import (
+	"github.com/hookd/hookd/internal/store/storetest"
+
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// openScratch opens a database with one table of keys, k, and a child
+// table whose foreign key the commit-failure test breaks.
+func openScratch(t *testing.T) *DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	err = db.transact(ctx, func(tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE k (k TEXT PRIMARY KEY)`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE child (k TEXT NOT NULL REFERENCES k (k))`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func insertKey(k string) func(*txn) error {
+	return func(tx *txn) error {
+		_, err := tx.ExecContext(context.Background(), `INSERT INTO k (k) VALUES (?)`, k)
+		return err
+	}
+}
+
+func keys(t *testing.T, db *DB) []string {
+	t.Helper()
+	rows, err := db.read.Query(`SELECT k FROM k`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func request(ctx context.Context, durable bool, fn func(*txn) error) *writeReq {
+	return &writeReq{ctx: ctx, fn: fn, durable: durable, done: make(chan error, 1)}
+}
+
+// group runs batch as one group from the test goroutine (the writer's own
+// goroutine is idle meanwhile: every request the test made was answered)
+// and returns each request's answer, or nil for one never answered.
+func group(t *testing.T, db *DB, batch ...*writeReq) []error {
+	t.Helper()
+	for rest := batch; len(rest) > 0; {
+		rest = db.w.group(rest)
+	}
+	out := make([]error, len(batch))
+	for i, r := range batch {
+		select {
+		case err := <-r.done:
+			if err == nil {
+				err = errNone
+			}
+			out[i] = err
+		default:
+		}
+	}
+	return out
+}
+
+var errNone = errors.New("(no error)")
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestWriterSavepoints: a member that fails, by its own error, a failed
+// statement or a panic, undoes only its own work; the others commit.
+func TestWriterSavepoints(t *testing.T) {
+	db := openScratch(t)
+	ctx := context.Background()
+	mine := errors.New("mine")
+	got := group(t, db,
+		request(ctx, false, insertKey("a")),
+		request(ctx, false, func(tx *txn) error {
+			if err := insertKey("b")(tx); err != nil {
+				return err
+			}
+			return mine
+		}),
+		request(ctx, false, func(tx *txn) error {
+			if err := insertKey("c")(tx); err != nil {
+				return err
+			}
+			return insertKey("a")(tx) // a duplicate: fails
+		}),
+		request(ctx, false, func(tx *txn) error {
+			if err := insertKey("d")(tx); err != nil {
+				return err
+			}
+			panic("a bug")
+		}),
+		request(ctx, true, insertKey("e")),
+	)
+	if got[0] != errNone || got[4] != errNone {
+		t.Errorf("the good members got %v, %v", got[0], got[4])
+	}
+	if !errors.Is(got[1], mine) {
+		t.Errorf("a member's own error came back as %v", got[1])
+	}
+	if webhook.ErrorCode(got[2]) != webhook.EConflict {
+		t.Errorf("a duplicate key came back as %v, want a conflict", got[2])
+	}
+	if got[3] == nil || got[3] == errNone {
+		t.Errorf("a panicking member got %v", got[3])
+	}
+	if k := keys(t, db); !equal(k, []string{"a", "e"}) {
+		t.Errorf("stored %v, want [a e]", k)
+	}
+}
+
+// TestWriterCommitFails: when the commit fails, every member fails, none
+// of their work stays, and the connection is not left inside the failed
+// transaction for the next group.
+func TestWriterCommitFails(t *testing.T) {
+	db := openScratch(t)
+	ctx := context.Background()
+	got := group(t, db,
+		request(ctx, true, insertKey("a")),
+		request(ctx, true, func(tx *txn) error {
+			// A deferred foreign key is checked at COMMIT only, and a
+			// COMMIT failing on it leaves SQLite's transaction open.
+			if _, err := tx.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO child (k) VALUES ('nobody')`)
+			return err
+		}),
+	)
+	for i, err := range got {
+		if err == errNone || err == nil {
+			t.Errorf("member %d got %v after a failed commit", i, err)
+		}
+	}
+	if k := keys(t, db); len(k) != 0 {
+		t.Errorf("stored %v after a failed commit", k)
+	}
+	if err := db.transact(ctx, insertKey("b")); err != nil {
+		t.Fatalf("the next transaction: %v", err)
+	}
+	if k := keys(t, db); !equal(k, []string{"b"}) {
+		t.Errorf("stored %v, want [b]", k)
+	}
+}
+
+// TestWriterDurability: a group commits at FULL (2) if any member is
+// durable, at NORMAL (1) if none is, whatever the group before set.
+func TestWriterDurability(t *testing.T) {
+	db := openScratch(t)
+	ctx := context.Background()
+	for n, c := range []struct {
+		durable []bool
+		want    int
+	}{
+		{[]bool{false, false}, 1},
+		{[]bool{false, true, false}, 2},
+		{[]bool{false}, 1},
+		{[]bool{false}, 1},
+		{[]bool{true}, 2},
+		{[]bool{true, true}, 2},
+		{[]bool{false, false}, 1},
+	} {
+		var batch []*writeReq
+		for i, d := range c.durable {
+			batch = append(batch, request(ctx, d, insertKey(fmt.Sprint(n, "-", i))))
+		}
+		// Read inside the group: the setting its commit runs under.
+		seen, temp := 0, 0
+		batch = append(batch, request(ctx, false, func(tx *txn) error {
+			if err := tx.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp); err != nil {
+				return err
+			}
+			return tx.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&seen)
+		}))
+		for _, err := range group(t, db, batch...) {
+			if err != errNone {
+				t.Fatal(err)
+			}
+		}
+		if temp != 2 {
+			t.Errorf("temp_store = %d, want 2 (MEMORY): savepoints journal to a file", temp)
+		}
+		if seen != c.want {
+			t.Errorf("durable %v: synchronous = %d, want %d", c.durable, seen, c.want)
+		}
+	}
+}
+
+// TestWriterCancelled: a request whose context ended before its turn is
+// not run and gets the context's error; an abandoned one is skipped.
+func TestWriterCancelled(t *testing.T) {
+	db := openScratch(t)
+	ctx := context.Background()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	ran := false
+	abandoned := request(ctx, true, func(*txn) error { ran = true; return nil })
+	abandoned.state.Store(reqAbandoned)
+	got := group(t, db,
+		request(ctx, false, insertKey("a")),
+		request(cancelled, true, func(*txn) error { ran = true; return nil }),
+		abandoned,
+		request(ctx, false, insertKey("b")),
+	)
+	if ran {
+		t.Error("a cancelled or abandoned request ran")
+	}
+	if got[0] != errNone || got[3] != errNone {
+		t.Errorf("the live members got %v, %v", got[0], got[3])
+	}
+	if !errors.Is(got[1], context.Canceled) {
+		t.Errorf("the cancelled request got %v", got[1])
+	}
+	if got[2] != nil {
+		t.Errorf("the abandoned request was answered %v", got[2])
+	}
+	if err := db.transact(cancelled, func(*txn) error { ran = true; return nil }); !errors.Is(err, context.Canceled) || ran {
+		t.Errorf("transact with a cancelled context: %v, ran %v", err, ran)
+	}
+	if k := keys(t, db); !equal(k, []string{"a", "b"}) {
+		t.Errorf("stored %v, want [a b]", k)
+	}
+}
+
+// TestWriterCancelWhileRunning: a caller whose context ends while its
+// work runs still hears how the group ended.
+func TestWriterCancelWhileRunning(t *testing.T) {
+	db := openScratch(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	err := db.transact(ctx, func(tx *txn) error {
+		cancel()
+		// The statement runs under the group's context, not the cancelled one.
+		return insertKey("a")(tx)
+	})
+	if err != nil {
+		t.Fatalf("got %v, want the commit's nil", err)
+	}
+	if k := keys(t, db); !equal(k, []string{"a"}) {
+		t.Errorf("stored %v, want [a]", k)
+	}
+}
+
+// TestWriterClose: Close lets the group under way commit and answer, and
+// fails or runs what was queued; writes after it fail.
+func TestWriterClose(t *testing.T) {
+	db := openScratch(t)
+	ctx := context.Background()
+	running, release := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- db.transact(ctx, func(tx *txn) error {
+			close(running)
+			<-release
+			return insertKey("a")(tx)
+		})
+	}()
+	<-running
+	queued := make(chan error, 1)
+	go func() { queued <- db.transact(ctx, insertKey("b")) }()
+	closed := make(chan error, 1)
+	go func() { db.w.close(); closed <- nil }()
+	close(release)
+	if err := <-first; err != nil {
+		t.Errorf("the running write: %v", err)
+	}
+	<-closed
+	qerr := <-queued
+	if qerr != nil && webhook.ErrorCode(qerr) != webhook.EUnavailable {
+		t.Errorf("the queued write: %v", qerr)
+	}
+	if err := db.transact(ctx, insertKey("c")); webhook.ErrorCode(err) != webhook.EUnavailable {
+		t.Errorf("a write after Close: %v", err)
+	}
+	want := []string{"a"}
+	if qerr == nil {
+		want = []string{"a", "b"}
+	}
+	if k := keys(t, db); !equal(k, want) {
+		t.Errorf("stored %v, want %v", k, want)
+	}
+	if err := db.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestWriterBrokenGroup: when the transaction ends under a member (as
+// SQLite ends it on an I/O error or a full disk), the members run in it
+// fail with that member's error, since their work is gone, and the
+// members not reached yet run in the next transaction.
+func TestWriterBrokenGroup(t *testing.T) {
+	db := openScratch(t)
+	ctx := context.Background()
+	gone := errors.New("gone")
+	got := group(t, db,
+		request(ctx, false, insertKey("a")),
+		request(ctx, true, func(tx *txn) error {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK`); err != nil {
+				return err
+			}
+			return gone
+		}),
+		request(ctx, false, insertKey("c")),
+	)
+	if !errors.Is(got[0], gone) || !errors.Is(got[1], gone) {
+		t.Errorf("the members run in the broken transaction got %v, %v", got[0], got[1])
+	}
+	if got[2] != errNone {
+		t.Errorf("the member after it got %v", got[2])
+	}
+	if k := keys(t, db); !equal(k, []string{"c"}) {
+		t.Errorf("stored %v, want [c]", k)
+	}
+	if err := db.transact(ctx, insertKey("d")); err != nil {
+		t.Fatalf("the next transaction: %v", err)
+	}
+}
