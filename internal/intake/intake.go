@@ -210,7 +210,7 @@ func (c *Committer) work(ctx context.Context) {
 		// enough that company is due within maxLinger, wait for it, but
 		// only while requests keep coming. A lone request at a low rate is
 		// committed at once.
-		if len(batch) < c.maxBatch && rate.often() {
+		if rate.often() {
 			batch = c.linger(ctx, batch, &rate, timer)
 		}
 		c.commit(batch)

@@ -43,6 +43,9 @@ func TestArrivals(t *testing.T) {
 	if want := prev - prev/8; a.gap != want || !a.last.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("gap %s and last %s, want %s and t0+1h", a.gap, a.last.Sub(t0), want)
 	}
+	if (&arrivals{last: t0, gap: maxLinger}).often() || !(&arrivals{last: t0, gap: maxLinger - 1}).often() {
+		t.Fatal("company is expected when the usual gap is under maxLinger, and only then")
+	}
 	// A steady 2,000 a second makes company worth waiting for; a rate of
 	// one every maxLinger does not.
 	at := t0.Add(time.Hour)
