@@ -277,8 +277,12 @@ func TestSendLeaseArithmetic(t *testing.T) {
 	if len(f.released) != 1 || f.released[0] != short.Ref() || d.held != 1 || len(d.queued[hook]) != 0 {
 		t.Fatalf("given back %v, holding %d, queue %d", f.released, d.held, len(d.queued[hook]))
 	}
-	// An empty queue frees the slot, and gives nothing back.
+	// An empty queue frees the slot, and gives nothing back; the freed
+	// room wakes the claim loop, whose last claim was short of it.
 	calls := len(f.releaseAt)
+	d.mu.Lock()
+	d.short = true
+	d.mu.Unlock()
 	if next := d.next(hook); next != nil || d.held != 0 {
 		t.Fatalf("next = %v with %d held, want the slot freed", next, d.held)
 	}
@@ -299,6 +303,15 @@ func TestSetQueueWakesAtHalf(t *testing.T) {
 	d, _ := running(t, Config{})
 	hook := uuid.UUID{0xd}
 	q := make([]*webhook.Task, maxQueuedPerWebhook)
+	// Not while the last claim had all the room it wanted: nothing was
+	// left behind for this webhook.
+	d.setQueue(hook, q[:maxQueuedPerWebhook/2])
+	select {
+	case <-d.freed:
+		t.Fatal("woke though the last claim was not short of room")
+	default:
+	}
+	d.short = true
 	d.setQueue(hook, q[:maxQueuedPerWebhook/2+1])
 	select {
 	case <-d.freed:
@@ -500,6 +513,37 @@ func TestParseRetryAfter(t *testing.T) {
 	} {
 		if got := parseRetryAfter(v, clock); got != want {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// A claim is short of room when it may not ask for a whole claimBatch or
+// leaves a webhook out for its full queue: only then does freed room wake
+// the claim loop again.
+func TestClaimShortOfRoom(t *testing.T) {
+	d, _ := running(t, Config{})
+	for _, c := range []struct {
+		held   int
+		queued int // tasks queued for one webhook
+		short  bool
+	}{
+		{held: 0, short: false},
+		{held: maxHeld - claimBatch, short: false},
+		{held: maxHeld - claimBatch + 1, short: true},
+		{held: maxHeld, short: true},
+		{held: maxQueuedPerWebhook - 1, queued: maxQueuedPerWebhook - 1, short: false},
+		{held: maxQueuedPerWebhook, queued: maxQueuedPerWebhook, short: true},
+	} {
+		d.mu.Lock()
+		d.held, d.short = c.held, !c.short
+		d.queued = map[uuid.UUID][]*webhook.Task{}
+		if c.queued > 0 {
+			d.queued[uuid.UUID{0xe}] = make([]*webhook.Task, c.queued)
+		}
+		d.mu.Unlock()
+		d.claim(context.Background())
+		if d.short != c.short {
+			t.Errorf("holding %d, %d queued for a webhook: short %v, want %v", c.held, c.queued, d.short, c.short)
 		}
 	}
 }
