@@ -343,9 +343,11 @@ func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int) {
 	case len(back) == 0:
 	case running:
 		// Not on the caller's time: intake answers its requests after Send.
+		// The claim loop looks again once they are back: its last claim
+		// may not have been short of room, so freed room would not wake it.
 		go func() {
 			defer d.releases.Done()
-			d.release(back)
+			d.releaseDue(back)
 		}()
 	default:
 		d.release(back) // Run has stopped: nobody else would wait for it
@@ -395,7 +397,7 @@ func (d *Dispatcher) holds(t *webhook.Task) bool {
 	if d.leased[t.Delivery.ID] == t {
 		delete(d.leased, t.Delivery.ID)
 		ref := t.Ref()
-		d.releases.Go(func() { d.release([]webhook.DeliveryRef{ref}) })
+		d.releases.Go(func() { d.releaseDue([]webhook.DeliveryRef{ref}) })
 	}
 	return false
 }
@@ -409,7 +411,7 @@ func (d *Dispatcher) next(id uuid.UUID) *webhook.Task {
 	var expired []webhook.DeliveryRef
 	defer func() {
 		if len(expired) > 0 {
-			d.releases.Go(func() { d.release(expired) })
+			d.releases.Go(func() { d.releaseDue(expired) })
 		}
 	}()
 	q := d.queued[id]
@@ -468,6 +470,13 @@ func (d *Dispatcher) release(refs []webhook.DeliveryRef) {
 		// Their leases expire anyway; then they are claimed again.
 		d.cfg.Log.Error("releasing deliveries failed", "err", err, "count", len(refs))
 	}
+}
+
+// releaseDue gives deliveries back, due now, and wakes the claim loop to
+// take them again.
+func (d *Dispatcher) releaseDue(refs []webhook.DeliveryRef) {
+	d.release(refs)
+	d.Wake()
 }
 
 // releaseQueued gives back the deliveries claimed but not started.

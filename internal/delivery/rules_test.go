@@ -263,6 +263,12 @@ func TestSendLeaseArithmetic(t *testing.T) {
 	if len(f.released) != 1 || f.released[0] != short.Ref() || !f.releaseAt[0].Equal(clock) {
 		t.Fatalf("given back %v at %v; want only the task whose lease is too short, due now", f.released, f.releaseAt)
 	}
+	// Given back due now, it is for the claim loop to take again.
+	select {
+	case <-d.wake:
+	default:
+		t.Fatal("giving a task back did not wake the claim loop")
+	}
 
 	// The queue hands on only tasks that still have time.
 	f.released = nil
@@ -276,6 +282,11 @@ func TestSendLeaseArithmetic(t *testing.T) {
 	d.releases.Wait()
 	if len(f.released) != 1 || f.released[0] != short.Ref() || d.held != 1 || len(d.queued[hook]) != 0 {
 		t.Fatalf("given back %v, holding %d, queue %d", f.released, d.held, len(d.queued[hook]))
+	}
+	select {
+	case <-d.wake:
+	default:
+		t.Fatal("giving an expired task back did not wake the claim loop")
 	}
 	// An empty queue frees the slot, and gives nothing back; the freed
 	// room wakes the claim loop, whose last claim was short of it.
