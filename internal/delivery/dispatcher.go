@@ -452,6 +452,8 @@ func (d *Dispatcher) setQueue(id uuid.UUID, q []*webhook.Task) {
 	d.queued[id] = q
 }
 
+// signalFreed wakes the claim loop for room freed, if its last claim was
+// short of room (see short); d.mu is held.
 func (d *Dispatcher) signalFreed() {
 	if !d.short {
 		return
