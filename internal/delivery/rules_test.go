@@ -366,6 +366,62 @@ func TestRecordBatchesAndRetries(t *testing.T) {
 	if !strings.Contains(buf.String(), "try=1") || strings.Contains(buf.String(), "try=2") {
 		t.Fatalf("log %q, want one failed try", buf.String())
 	}
+	if strings.Contains(buf.String(), "dropped outcomes") {
+		t.Fatalf("log %q: nothing was dropped", buf.String())
+	}
+}
+
+// A recorded outcome stops its delivery being held (and renewed), unless
+// the delivery was claimed again meanwhile under another lease.
+func TestForget(t *testing.T) {
+	d, _ := running(t, Config{})
+	mine, again := task(uuid.UUID{0xf}, clock), task(uuid.UUID{0xf}, clock)
+	mine.Delivery.Lease, again.Delivery.Lease = 1, 3
+	d.leased[mine.Delivery.ID], d.leased[again.Delivery.ID] = mine, again
+	d.forget([]webhook.Outcome{
+		{Attempt: webhook.Attempt{DeliveryID: mine.Delivery.ID}, Lease: 1},
+		{Attempt: webhook.Attempt{DeliveryID: again.Delivery.ID}, Lease: 2},
+	})
+	if _, ok := d.leased[mine.Delivery.ID]; ok {
+		t.Fatal("a recorded delivery is still held")
+	}
+	if d.leased[again.Delivery.ID] != again {
+		t.Fatal("a delivery claimed again under a new lease was forgotten")
+	}
+}
+
+// A task is sent only while its lease covers a request (Timeout) and the
+// time to record it (5 s); one that does not is given back.
+func TestHoldsLeaseMargin(t *testing.T) {
+	d, f := running(t, Config{Timeout: 10 * time.Second})
+	enough, short := task(uuid.UUID{0xa}, clock.Add(15*time.Second)), task(uuid.UUID{0xa}, clock.Add(15*time.Second-time.Microsecond))
+	d.leased[enough.Delivery.ID], d.leased[short.Delivery.ID] = enough, short
+	if !d.holds(enough) {
+		t.Fatal("a task whose lease covers Timeout + 5 s was not sent")
+	}
+	if d.holds(short) {
+		t.Fatal("a task whose lease ends within Timeout + 5 s was sent")
+	}
+	d.releases.Wait()
+	if len(f.released) != 1 || f.released[0] != short.Ref() {
+		t.Fatalf("given back %v, want the short one", f.released)
+	}
+}
+
+// Outcomes that finish a moment apart share a transaction: the first
+// waits for company.
+func TestRecordLingers(t *testing.T) {
+	d, f := running(t, Config{})
+	done := make(chan struct{})
+	go func() { d.record(); close(done) }()
+	d.outcomes <- webhook.Outcome{Status: webhook.DeliverySucceeded}
+	time.Sleep(time.Millisecond)
+	d.outcomes <- webhook.Outcome{Status: webhook.DeliverySucceeded}
+	close(d.outcomes)
+	<-done
+	if len(f.completed) != 1 || len(f.completed[0]) != 2 {
+		t.Fatalf("written as %d batches, want one of 2", len(f.completed))
+	}
 }
 
 // A batch holds at most 256 outcomes.
