@@ -1,12 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -33,7 +33,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return webhook.Errorf(webhook.EInvalid, "the request body is empty: send a JSON object")
 	}
 	if err := json.Unmarshal(body, v); err != nil {

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +19,24 @@ type eventAccepted struct {
 	CreatedAt  time.Time `json:"created_at"`
 	Deliveries int       `json:"deliveries"`
 }
+
+// appendJSON appends what json.Marshal makes of a, and a newline as
+// writeJSON does. Intake answers every event with it, and json.Marshal's
+// reflection and buffers were a few per cent of intake's CPU.
+func (a eventAccepted) appendJSON(b []byte) []byte {
+	b = append(b, `{"id":"`...)
+	b = append(b, a.ID.String()...)
+	b = append(b, `","created_at":"`...)
+	b = a.CreatedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","deliveries":`...)
+	b = strconv.AppendInt(b, int64(a.Deliveries), 10)
+	return append(b, "}\n"...)
+}
+
+// jsonContentType is the Content-Type header of a JSON answer, shared by
+// every intake answer instead of allocated for each (nothing in net/http
+// changes a header's values in place).
+var jsonContentType = []string{"application/json"}
 
 // createDeploymentEvent answers 202 only once the event and its
 // deliveries are committed: the answer is a promise of delivery.
@@ -59,7 +78,10 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 			s.wake()
 		}
 	}
-	writeJSON(w, http.StatusAccepted, eventAccepted{ID: receipt.ID, CreatedAt: receipt.CreatedAt.UTC(), Deliveries: receipt.Deliveries})
+	body := eventAccepted{ID: receipt.ID, CreatedAt: receipt.CreatedAt.UTC(), Deliveries: receipt.Deliveries}.appendJSON(make([]byte, 0, 128))
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(http.StatusAccepted)
+	w.Write(body)
 	return nil
 }
 

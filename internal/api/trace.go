@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hookd/hookd/internal/tracing"
 	"github.com/hookd/hookd/internal/webhook"
@@ -17,6 +18,11 @@ import (
 // startIntakeSpan starts the span of an intake request, in the caller's
 // trace when it sent a W3C traceparent.
 func (s *Server) startIntakeSpan(r *http.Request, org uuid.UUID) (*http.Request, trace.Span) {
+	if _, off := s.tracer.(noop.Tracer); off {
+		// Tracing is off: no header to parse, no context to make; the
+		// non-recording span of an empty context is shared.
+		return r, trace.SpanFromContext(context.Background())
+	}
 	ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 	ctx, span := s.tracer.Start(ctx, "POST /organization/{organizationId}/deployment-event", trace.WithSpanKind(trace.SpanKindServer))
 	if !span.IsRecording() {

@@ -80,6 +80,12 @@ type Dispatcher struct {
 	queued   map[uuid.UUID][]*webhook.Task // claimed, waiting for a slot of their webhook
 	held     int                           // tasks in memory (in flight + queued) and room reserved for them
 	freed    chan struct{}
+	// short is set while the last claim was held back (no room for a
+	// full claim, or webhooks left out for their full queues): only then
+	// does freed room wake the claim loop. Otherwise a claim after every
+	// finished request would cost the one database writer a transaction
+	// per delivery at low rates, and find nothing.
+	short    bool
 	releases sync.WaitGroup // releases under way, waited for by Run
 	sends    sync.WaitGroup // sendAll goroutines, waited for by Run
 	sendCtx  context.Context
@@ -261,6 +267,8 @@ func (d *Dispatcher) claim(ctx context.Context) bool {
 			exclude = append(exclude, id)
 		}
 	}
+	// Set before the claim, so room freed while it runs wakes the next.
+	d.short = room < claimBatch || len(exclude) > 0
 	d.mu.Unlock()
 	if room <= 0 {
 		return false
@@ -335,9 +343,11 @@ func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int) {
 	case len(back) == 0:
 	case running:
 		// Not on the caller's time: intake answers its requests after Send.
+		// The claim loop looks again once they are back: its last claim
+		// may not have been short of room, so freed room would not wake it.
 		go func() {
 			defer d.releases.Done()
-			d.release(back)
+			d.releaseDue(back)
 		}()
 	default:
 		d.release(back) // Run has stopped: nobody else would wait for it
@@ -387,7 +397,7 @@ func (d *Dispatcher) holds(t *webhook.Task) bool {
 	if d.leased[t.Delivery.ID] == t {
 		delete(d.leased, t.Delivery.ID)
 		ref := t.Ref()
-		d.releases.Go(func() { d.release([]webhook.DeliveryRef{ref}) })
+		d.releases.Go(func() { d.releaseDue([]webhook.DeliveryRef{ref}) })
 	}
 	return false
 }
@@ -401,7 +411,7 @@ func (d *Dispatcher) next(id uuid.UUID) *webhook.Task {
 	var expired []webhook.DeliveryRef
 	defer func() {
 		if len(expired) > 0 {
-			d.releases.Go(func() { d.release(expired) })
+			d.releases.Go(func() { d.releaseDue(expired) })
 		}
 	}()
 	q := d.queued[id]
@@ -442,7 +452,12 @@ func (d *Dispatcher) setQueue(id uuid.UUID, q []*webhook.Task) {
 	d.queued[id] = q
 }
 
+// signalFreed wakes the claim loop for room freed, if its last claim was
+// short of room (see short); d.mu is held.
 func (d *Dispatcher) signalFreed() {
+	if !d.short {
+		return
+	}
 	select {
 	case d.freed <- struct{}{}:
 	default:
@@ -457,6 +472,13 @@ func (d *Dispatcher) release(refs []webhook.DeliveryRef) {
 		// Their leases expire anyway; then they are claimed again.
 		d.cfg.Log.Error("releasing deliveries failed", "err", err, "count", len(refs))
 	}
+}
+
+// releaseDue gives deliveries back, due now, and wakes the claim loop to
+// take them again.
+func (d *Dispatcher) releaseDue(refs []webhook.DeliveryRef) {
+	d.release(refs)
+	d.Wake()
 }
 
 // releaseQueued gives back the deliveries claimed but not started.
@@ -482,10 +504,13 @@ func (d *Dispatcher) releaseQueued() {
 // SQLite writer a commit, a rewrite of the same few pages into the WAL
 // and its own statements, so fewer, fuller batches spend less of it per
 // outcome. The wait delays only the delivery log, never a send: the
-// delivery is held (and its lease renewed) until it is recorded.
+// delivery is held (and its lease renewed) until it is recorded. At a
+// steady 1,000 deliveries a second, 25 ms makes one transaction of about
+// 25 outcomes instead of five of five; a crash within it costs at most
+// those attempts made again, as any unrecorded outcome does.
 const (
 	recordEnough = 64
-	recordLinger = 5 * time.Millisecond
+	recordLinger = 25 * time.Millisecond
 )
 
 // record writes outcomes in batches: one transaction for everything that

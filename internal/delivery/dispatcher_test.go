@@ -23,6 +23,20 @@ type counting struct {
 	*sqlite.DB
 	mu                  sync.Mutex
 	released, completed int
+	claims              int
+}
+
+func (s *counting) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
+	s.mu.Lock()
+	s.claims++
+	s.mu.Unlock()
+	return s.DB.DeliveryClaim(ctx, p)
+}
+
+func (s *counting) claimed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claims
 }
 
 func (s *counting) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, at time.Time) error {
@@ -206,4 +220,74 @@ func TestSendRacesStop(t *testing.T) {
 			t.Fatalf("round %d: holding %d after the stop; %d given back and %d recorded of %d handed over", round, d.held, released, completed, sent)
 		}
 	}
+}
+
+// Deliveries leased at intake and sent one after the other do not make
+// the claim loop look for more each time a request ends: at a low rate
+// that would be a transaction of the one SQLite writer per delivery, all
+// finding nothing. Only room freed while the last claim was short of it
+// wakes the loop.
+func TestFinishedRequestsDoNotClaim(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(ok.Close)
+	s := newStore(t)
+	w := createWebhook(t, s, ok.URL)
+	d := New(Config{Store: s, Client: ok.Client(), Timeout: time.Second, PollInterval: time.Hour})
+	stop := startDispatcher(t, d)
+	const n = 20
+	for i := range n {
+		intake(t, s, d, w, 1)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if _, completed := s.counts(); completed == i+1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("delivery %d not recorded", i+1)
+			}
+		}
+	}
+	stop()
+	// Run's first claim finds nothing, and nothing wakes it again.
+	if c := s.claimed(); c > 1 {
+		t.Fatalf("%d claims for %d deliveries leased at intake, want the first one only", c, n)
+	}
+}
+
+// When the last claim was short of room, a request that ends wakes the
+// claim loop, which takes the deliveries it had to leave.
+func TestFreedRoomWakesAShortClaim(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(ok.Close)
+	s := newStore(t)
+	w := createWebhook(t, s, ok.URL)
+	d := New(Config{Store: s, Client: ok.Client(), Timeout: time.Second, PollInterval: time.Hour})
+	// Nearly full before it runs: its first claim is short of room.
+	d.held = maxHeld - 1
+	// Three deliveries due, none leased.
+	events := make([]*webhook.Event, 3)
+	for i := range events {
+		events[i] = &webhook.Event{OrganizationID: w.OrganizationID, CreatedAt: time.Now().UTC(), Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	if _, err := s.EventsCreate(context.Background(), events, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// The first claim takes one; when it is sent, the freed room makes
+	// the loop claim again, without a wake-up or a poll.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, completed := s.counts(); completed == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, completed := s.counts()
+			t.Fatalf("%d of 3 deliveries sent after %d claims: freed room did not wake the claim loop", completed, s.claimed())
+		}
+	}
+	d.mu.Lock()
+	d.held -= maxHeld - 1
+	d.mu.Unlock()
 }

@@ -263,6 +263,12 @@ func TestSendLeaseArithmetic(t *testing.T) {
 	if len(f.released) != 1 || f.released[0] != short.Ref() || !f.releaseAt[0].Equal(clock) {
 		t.Fatalf("given back %v at %v; want only the task whose lease is too short, due now", f.released, f.releaseAt)
 	}
+	// Given back due now, it is for the claim loop to take again.
+	select {
+	case <-d.wake:
+	default:
+		t.Fatal("giving a task back did not wake the claim loop")
+	}
 
 	// The queue hands on only tasks that still have time.
 	f.released = nil
@@ -277,8 +283,17 @@ func TestSendLeaseArithmetic(t *testing.T) {
 	if len(f.released) != 1 || f.released[0] != short.Ref() || d.held != 1 || len(d.queued[hook]) != 0 {
 		t.Fatalf("given back %v, holding %d, queue %d", f.released, d.held, len(d.queued[hook]))
 	}
-	// An empty queue frees the slot, and gives nothing back.
+	select {
+	case <-d.wake:
+	default:
+		t.Fatal("giving an expired task back did not wake the claim loop")
+	}
+	// An empty queue frees the slot, and gives nothing back; the freed
+	// room wakes the claim loop, whose last claim was short of it.
 	calls := len(f.releaseAt)
+	d.mu.Lock()
+	d.short = true
+	d.mu.Unlock()
 	if next := d.next(hook); next != nil || d.held != 0 {
 		t.Fatalf("next = %v with %d held, want the slot freed", next, d.held)
 	}
@@ -299,6 +314,15 @@ func TestSetQueueWakesAtHalf(t *testing.T) {
 	d, _ := running(t, Config{})
 	hook := uuid.UUID{0xd}
 	q := make([]*webhook.Task, maxQueuedPerWebhook)
+	// Not while the last claim had all the room it wanted: nothing was
+	// left behind for this webhook.
+	d.setQueue(hook, q[:maxQueuedPerWebhook/2])
+	select {
+	case <-d.freed:
+		t.Fatal("woke though the last claim was not short of room")
+	default:
+	}
+	d.short = true
 	d.setQueue(hook, q[:maxQueuedPerWebhook/2+1])
 	select {
 	case <-d.freed:
@@ -341,6 +365,62 @@ func TestRecordBatchesAndRetries(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "try=1") || strings.Contains(buf.String(), "try=2") {
 		t.Fatalf("log %q, want one failed try", buf.String())
+	}
+	if strings.Contains(buf.String(), "dropped outcomes") {
+		t.Fatalf("log %q: nothing was dropped", buf.String())
+	}
+}
+
+// A recorded outcome stops its delivery being held (and renewed), unless
+// the delivery was claimed again meanwhile under another lease.
+func TestForget(t *testing.T) {
+	d, _ := running(t, Config{})
+	mine, again := task(uuid.UUID{0xf}, clock), task(uuid.UUID{0xf}, clock)
+	mine.Delivery.Lease, again.Delivery.Lease = 1, 3
+	d.leased[mine.Delivery.ID], d.leased[again.Delivery.ID] = mine, again
+	d.forget([]webhook.Outcome{
+		{Attempt: webhook.Attempt{DeliveryID: mine.Delivery.ID}, Lease: 1},
+		{Attempt: webhook.Attempt{DeliveryID: again.Delivery.ID}, Lease: 2},
+	})
+	if _, ok := d.leased[mine.Delivery.ID]; ok {
+		t.Fatal("a recorded delivery is still held")
+	}
+	if d.leased[again.Delivery.ID] != again {
+		t.Fatal("a delivery claimed again under a new lease was forgotten")
+	}
+}
+
+// A task is sent only while its lease covers a request (Timeout) and the
+// time to record it (5 s); one that does not is given back.
+func TestHoldsLeaseMargin(t *testing.T) {
+	d, f := running(t, Config{Timeout: 10 * time.Second})
+	enough, short := task(uuid.UUID{0xa}, clock.Add(15*time.Second)), task(uuid.UUID{0xa}, clock.Add(15*time.Second-time.Microsecond))
+	d.leased[enough.Delivery.ID], d.leased[short.Delivery.ID] = enough, short
+	if !d.holds(enough) {
+		t.Fatal("a task whose lease covers Timeout + 5 s was not sent")
+	}
+	if d.holds(short) {
+		t.Fatal("a task whose lease ends within Timeout + 5 s was sent")
+	}
+	d.releases.Wait()
+	if len(f.released) != 1 || f.released[0] != short.Ref() {
+		t.Fatalf("given back %v, want the short one", f.released)
+	}
+}
+
+// Outcomes that finish a moment apart share a transaction: the first
+// waits for company.
+func TestRecordLingers(t *testing.T) {
+	d, f := running(t, Config{})
+	done := make(chan struct{})
+	go func() { d.record(); close(done) }()
+	d.outcomes <- webhook.Outcome{Status: webhook.DeliverySucceeded}
+	time.Sleep(time.Millisecond)
+	d.outcomes <- webhook.Outcome{Status: webhook.DeliverySucceeded}
+	close(d.outcomes)
+	<-done
+	if len(f.completed) != 1 || len(f.completed[0]) != 2 {
+		t.Fatalf("written as %d batches, want one of 2", len(f.completed))
 	}
 }
 
@@ -500,6 +580,37 @@ func TestParseRetryAfter(t *testing.T) {
 	} {
 		if got := parseRetryAfter(v, clock); got != want {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// A claim is short of room when it may not ask for a whole claimBatch or
+// leaves a webhook out for its full queue: only then does freed room wake
+// the claim loop again.
+func TestClaimShortOfRoom(t *testing.T) {
+	d, _ := running(t, Config{})
+	for _, c := range []struct {
+		held   int
+		queued int // tasks queued for one webhook
+		short  bool
+	}{
+		{held: 0, short: false},
+		{held: maxHeld - claimBatch, short: false},
+		{held: maxHeld - claimBatch + 1, short: true},
+		{held: maxHeld, short: true},
+		{held: maxQueuedPerWebhook - 1, queued: maxQueuedPerWebhook - 1, short: false},
+		{held: maxQueuedPerWebhook, queued: maxQueuedPerWebhook, short: true},
+	} {
+		d.mu.Lock()
+		d.held, d.short = c.held, !c.short
+		d.queued = map[uuid.UUID][]*webhook.Task{}
+		if c.queued > 0 {
+			d.queued[uuid.UUID{0xe}] = make([]*webhook.Task, c.queued)
+		}
+		d.mu.Unlock()
+		d.claim(context.Background())
+		if d.short != c.short {
+			t.Errorf("holding %d, %d queued for a webhook: short %v, want %v", c.held, c.queued, d.short, c.short)
 		}
 	}
 }

@@ -50,6 +50,7 @@ type request struct {
 	ctx   context.Context
 	event *webhook.Event
 	reply chan result
+	at    time.Time // when Accept queued it (zero: unknown)
 }
 
 type result struct {
@@ -119,7 +120,7 @@ var ErrBusy = &webhook.Error{Code: webhook.EUnavailable, RetryAfter: time.Second
 // (an Idempotency-Key makes the retry safe). If the queue stays full for
 // maxWait, it returns ErrBusy and the event is not stored.
 func (c *Committer) Accept(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
-	r := request{ctx: ctx, event: ev, reply: make(chan result, 1)}
+	r := request{ctx: ctx, event: ev, reply: make(chan result, 1), at: time.Now()}
 	select {
 	case c.requests <- r:
 	default:
@@ -181,28 +182,107 @@ func (c *Committer) Run(ctx context.Context) {
 
 func (c *Committer) work(ctx context.Context) {
 	batch := make([]request, 0, c.maxBatch)
+	var rate arrivals
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case r := <-c.requests:
 			batch = append(batch[:0], r)
+			rate.observe(r.at)
 		}
 		// Whatever queued while the previous transaction committed goes
-		// into this one: batches grow with load, and a lone request is
-		// committed at once, without waiting for company.
+		// into this one: batches grow with load.
 	fill:
 		for len(batch) < c.maxBatch {
 			select {
 			case r := <-c.requests:
 				batch = append(batch, r)
+				rate.observe(r.at)
 			default:
 				break fill
 			}
 		}
+		// At a low but steady rate every request would otherwise pay a
+		// transaction (and an fsync) of its own: when requests come often
+		// enough that company is due within maxLinger, wait for it, but
+		// only while requests keep coming. A lone request at a low rate is
+		// committed at once.
+		if rate.often() {
+			batch = c.linger(ctx, batch, &rate, timer)
+		}
 		c.commit(batch)
 	}
 }
+
+// maxLinger is the longest the oldest request of a batch waits for company
+// before its transaction starts. It is added to intake's latency at rates
+// of a few hundred to a few thousand events a second, where a commit takes
+// a millisecond or less: small beside the 10 ms p99 hookd keeps at 1,000
+// events/s, and at that rate it makes a transaction carry two or three
+// events instead of one.
+const maxLinger = 2 * time.Millisecond
+
+// linger adds requests to batch until maxLinger after its first arrived,
+// the batch is full, or no request came within twice the usual gap
+// between them (the burst that filled it has ended).
+func (c *Committer) linger(ctx context.Context, batch []request, rate *arrivals, timer *time.Timer) []request {
+	deadline := batch[0].at.Add(maxLinger)
+	if batch[0].at.IsZero() {
+		deadline = time.Now().Add(maxLinger)
+	}
+	for len(batch) < c.maxBatch {
+		wait := min(time.Until(deadline), 2*rate.gap)
+		if wait <= 0 {
+			break
+		}
+		timer.Reset(wait)
+		select {
+		case r := <-c.requests:
+			batch = append(batch, r)
+			rate.observe(r.at)
+		case <-timer.C:
+			return batch
+		case <-ctx.Done():
+			timer.Stop()
+			return batch
+		}
+	}
+	timer.Stop()
+	return batch
+}
+
+// arrivals tracks the usual gap between requests, as a moving average,
+// so a worker knows whether waiting for company is worth it. A gap counts
+// as rareGap at most: a pause says the rate fell, not by how much, and the
+// average must come back below maxLinger within a dozen requests once the
+// rate is up again.
+type arrivals struct {
+	last time.Time
+	gap  time.Duration
+}
+
+const rareGap = 4 * maxLinger
+
+func (a *arrivals) observe(at time.Time) {
+	if at.IsZero() {
+		return
+	}
+	if a.last.IsZero() {
+		a.last, a.gap = at, rareGap
+		return
+	}
+	g := min(max(at.Sub(a.last), 0), rareGap)
+	a.gap += (g - a.gap) / 8
+	if at.After(a.last) { // requests of concurrent Accepts queue in any order
+		a.last = at
+	}
+}
+
+// often reports whether the next request is expected within maxLinger.
+func (a *arrivals) often() bool { return !a.last.IsZero() && a.gap < maxLinger }
 
 // commit writes a batch in one transaction. If the batch fails, each event
 // is retried alone so that one bad event fails only its own request.

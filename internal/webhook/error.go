@@ -55,12 +55,12 @@ func Invalid(field, format string, args ...any) *Error {
 // ErrorCode returns the code of err if it is (or wraps) an *Error, and
 // EInternal for anything else: an unexpected error is a server fault.
 func ErrorCode(err error) string {
+	if err == nil {
+		return "" // before errors.As, whose target would be allocated
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
-	}
-	if err == nil {
-		return ""
 	}
 	return EInternal
 }
