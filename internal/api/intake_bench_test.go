@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/hookd/hookd/internal/store/storetest"
+
 	"context"
 	"io"
 	"log/slog"
@@ -31,7 +33,7 @@ func (receiptIntake) Accept(_ context.Context, ev *webhook.Event) (webhook.Event
 // its allocations per request are what the garbage collector pays for.
 func BenchmarkIntakeRequest(b *testing.B) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "api.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "api.db"), storetest.Keys(b))
 	if err != nil {
 		b.Fatal(err)
 	}
