@@ -217,13 +217,31 @@ func (r *runner) createToken(ctx context.Context, dbURL, org string) (string, er
 }
 
 func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	// The kernel may hand a port just closed to the next Listen: two nodes
+	// started at once could then be given one port, the second fail to
+	// bind it, and its readiness check be answered by the first. So a port
+	// is handed out once per bench run.
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !portsGiven[addr] {
+			portsGiven[addr] = true
+			return addr, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", errors.New("no free port found that was not handed out already")
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[string]bool{}
+)
 
 // procStats is what /proc says about a process.
 type procStats struct {
