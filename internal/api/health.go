@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -44,34 +42,4 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, statusOK{"ok"})
 	return nil
-}
-
-func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Set("Content-Type", "application/yaml")
-	w.Write(openAPIDocument)
-	return nil
-}
-
-// metrics are the API's own Prometheus series.
-type metrics struct {
-	eventsAccepted *prometheus.CounterVec
-	throttled      *prometheus.CounterVec
-}
-
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		eventsAccepted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hookd_events_accepted_total",
-			Help: "Deployment events accepted (committed) by intake, by event type.",
-		}, []string{"event_type"}),
-	}
-	m.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hookd_requests_throttled_total",
-		Help: "Requests refused by an abuse limit: api_rate, intake_rate and auth_failures (429), intake_unavailable (503: the database is behind or unreachable).",
-	}, []string{"reason"})
-	for _, reason := range []string{"api_rate", "intake_rate", "auth_failures", "intake_unavailable"} {
-		m.throttled.WithLabelValues(reason)
-	}
-	reg.MustRegister(m.eventsAccepted, m.throttled)
-	return m
 }

@@ -189,61 +189,7 @@ func TestWebhookDeleteLongHistory(t *testing.T) {
 // cannot be stored) may have removed finished history, never the queue:
 // the webhook's pending deliveries are still there to be sent.
 func TestWebhookDeleteFailedKeepsQueue(t *testing.T) {
-	ctx := context.Background()
-	db := open(t, filepath.Join(t.TempDir(), "hookd.db"))
-	org := uuid.New()
-	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
-		Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
-	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	newEvents := func(n int) {
-		t.Helper()
-		events := make([]*webhook.Event, n)
-		for i := range events {
-			events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
-				ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
-		}
-		if _, err := db.EventsCreate(ctx, events, webhook.Lease{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	newEvents(3)
-	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 10})
-	if err != nil || len(tasks) != 3 {
-		t.Fatalf("claimed %d of 3: %v", len(tasks), err)
-	}
-	var outcomes []webhook.Outcome
-	for _, tk := range tasks {
-		outcomes = append(outcomes, webhook.Outcome{Status: webhook.DeliverySucceeded, Attempt: webhook.Attempt{OrganizationID: org,
-			WebhookID: w.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID, CreatedAt: at, Number: 1,
-			Kind: webhook.KindStandard, StatusCode: 200}, Lease: tk.Delivery.Lease})
-	}
-	if _, err := db.DeliveryComplete(ctx, outcomes); err != nil {
-		t.Fatal(err)
-	}
-	newEvents(2) // the queue: two pending deliveries
-
-	// An audit entry whose id is already taken makes the last step fail.
-	taken := &webhook.AuditEntry{CreatedAt: at, Action: webhook.AuditWebhookUpdated, Actor: webhook.Actor{Kind: webhook.ActorCLI, ID: "test"}}
-	if _, err := db.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID,
-		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return taken, nil }}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID,
-		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) {
-			return &webhook.AuditEntry{ID: taken.ID, CreatedAt: at, Action: webhook.AuditWebhookDeleted, Actor: webhook.Actor{Kind: webhook.ActorCLI, ID: "test"}}, nil
-		}}); err == nil {
-		t.Fatal("the delete succeeded with an audit id already taken")
-	}
-	if _, err := db.WebhookGet(ctx, org, w.ID); err != nil {
-		t.Fatalf("the webhook is gone after a failed delete: %v", err)
-	}
-	pending, err := db.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: w.ID, Status: webhook.DeliveryPending})
-	if err != nil || len(pending) != 2 {
-		t.Fatalf("after a failed delete %d pending deliveries are left, want 2 (%v)", len(pending), err)
-	}
+	storetest.WebhookDeleteFailedKeepsQueue(t, open(t, filepath.Join(t.TempDir(), "hookd.db")))
 }
 
 // A webhook delete that stops after the webhook row went (a crash before

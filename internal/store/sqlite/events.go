@@ -1,0 +1,271 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hookd/hookd/internal/secrets"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+type eventRow struct {
+	e       webhook.Event
+	created int64
+	key     sql.NullString
+}
+
+func (r *eventRow) dest() []any {
+	return []any{&r.e.OrganizationID, &r.e.ID, &r.created, &r.e.Type, &r.key, &r.e.ProjectName,
+		&r.e.EnvironmentMode, &r.e.Payload, &r.e.ContentHash}
+}
+
+func (r *eventRow) event() webhook.Event {
+	e := r.e
+	e.CreatedAt = fromMicros(r.created)
+	e.IdempotencyKey = r.key.String
+	return e
+}
+
+// EventsCreate loads what webhook.PlanIntake decides from (the batch's
+// organizations' webhooks and the holders of its keys) and writes the
+// plan, all in one transaction. The one writer makes the plan exact: no
+// other intake can commit between the reads and the writes.
+func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
+	var receipts []webhook.EventReceipt
+	var unreadable map[uuid.UUID]error
+	err := db.transact(ctx, func(tx *txn) error {
+		unreadable = map[uuid.UUID]error{}
+		in, err := loadIntake(ctx, tx, events, lease, unreadable)
+		if err != nil {
+			return err
+		}
+		plan, err := webhook.PlanIntake(in)
+		if err != nil {
+			return err
+		}
+		if err := writeIntake(ctx, tx, plan); err != nil {
+			return err
+		}
+		receipts = plan.Receipts
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return secrets.Receipts(ctx, db, receipts, unreadable), nil
+}
+
+// loadIntake reads each organization's webhooks once, however many of its
+// events the batch has, and the stored holder of each key. A webhook
+// whose secrets cannot be opened still matches (the event is promised to
+// it): its id goes in unreadable, for EventsCreate to keep its deliveries
+// from the caller.
+func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease webhook.Lease, unreadable map[uuid.UUID]error) (webhook.IntakeInput, error) {
+	in := webhook.IntakeInput{Events: events, Lease: lease, Webhooks: map[uuid.UUID][]*webhook.Webhook{},
+		Holders: map[webhook.KeyRef]webhook.KeyHolder{}}
+	for _, ev := range events {
+		if _, ok := in.Webhooks[ev.OrganizationID]; !ok {
+			rows, err := tx.QueryContext(ctx,
+				`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? ORDER BY created_at, id`, ev.OrganizationID)
+			if err != nil {
+				return in, err
+			}
+			if in.Webhooks[ev.OrganizationID], err = collectWebhooks(rows, tx.db.keys, unreadable); err != nil {
+				return in, err
+			}
+		}
+		k := webhook.KeyRef{OrganizationID: ev.OrganizationID, Key: ev.IdempotencyKey}
+		if _, ok := in.Holders[k]; ok || k.Key == "" {
+			continue
+		}
+		var (
+			h       webhook.KeyHolder
+			created int64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT e.id, e.created_at, e.content_hash,
+				(SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq)
+			FROM events e WHERE e.organization_id = ? AND e.idempotency_key = ?`, key(k.OrganizationID), k.Key).
+			Scan(&h.EventID, &created, &h.ContentHash, &h.Deliveries)
+		switch {
+		case err == nil:
+			h.CreatedAt = fromMicros(created)
+			in.Holders[k] = h
+		case !errors.Is(err, sql.ErrNoRows):
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// Events and deliveries are written with multi-row INSERTs of a few fixed
+// sizes, so a batch of 32 events takes a few statements rather than 64,
+// an event matching 100 webhooks 4 rather than 100, and the statement
+// cache holds one statement per size.
+var (
+	deliveryChunks  = []int{64, 16, 4, 1}
+	deliveryInserts = map[int]string{}
+	eventInserts    = map[int]string{}
+)
+
+const (
+	deliveryParams = 8
+	eventParams    = 10
+)
+
+func init() {
+	for _, n := range deliveryChunks {
+		deliveryInserts[n] = `INSERT INTO deliveries (id, webhook_id, event_seq, created_at, updated_at,
+			status, due_at, lease, attempts, last_status_code, last_error) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ''), `, n), ", ")
+		eventInserts[n] = `INSERT INTO events (seq, id, organization_id, created_at, event_type, idempotency_key, project_name,
+			environment_mode, content_hash, payload) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
+	}
+}
+
+// writeIntake writes a plan: the expired keys let go first, so the unique
+// index accepts their new holders. Each event's seq is given here, after
+// the largest stored (what SQLite would pick), so its deliveries can name
+// it in the same statements; the one writer makes it safe.
+func writeIntake(ctx context.Context, tx *txn, plan *webhook.IntakePlan) error {
+	for _, ref := range plan.Release {
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET idempotency_key = NULL WHERE id = ? AND organization_id = ?`,
+			key(ref.ID), key(ref.OrganizationID)); err != nil {
+			return err
+		}
+	}
+	if len(plan.Store) == 0 {
+		return nil
+	}
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&seq); err != nil {
+		return err
+	}
+	events := make([]any, 0, eventParams*len(plan.Store))
+	var deliveries []any
+	for _, pe := range plan.Store {
+		ev := pe.Event
+		seq++
+		events = append(events, seq, key(ev.ID), key(ev.OrganizationID), micros(ev.CreatedAt), ev.Type, pe.Key(),
+			ev.ProjectName, ev.EnvironmentMode, ev.ContentHash, []byte(ev.Payload))
+		for _, d := range pe.Deliveries {
+			// The delivery's organization is its event's: intake made it so.
+			deliveries = append(deliveries, key(d.ID), key(d.WebhookID), seq, micros(d.CreatedAt),
+				micros(d.UpdatedAt), statusCode(d.Status), micros(d.DueAt), d.Lease)
+		}
+	}
+	if err := insertChunks(ctx, tx, eventInserts, eventParams, events); err != nil {
+		if webhook.ErrorCode(translate(err)) == webhook.EConflict && len(plan.Store) == 1 {
+			return webhook.Errorf(webhook.EConflict, "event %s already exists", plan.Store[0].Event.ID)
+		}
+		// With several events, the caller's retry one by one says which.
+		return err
+	}
+	return insertChunks(ctx, tx, deliveryInserts, deliveryParams, deliveries)
+}
+
+func insertChunks(ctx context.Context, tx *txn, statements map[int]string, params int, rows []any) error {
+	for _, n := range deliveryChunks {
+		for len(rows) >= n*params {
+			if _, err := tx.ExecContext(ctx, statements[n], rows[:n*params]...); err != nil {
+				return err
+			}
+			rows = rows[n*params:]
+		}
+	}
+	return nil
+}
+
+// deleteBatch bounds how long retention and webhook deletion hold the
+// one writer at a time: events (retention) or deliveries (webhook delete)
+// per transaction, each with its children. 200 deliveries with their
+// attempts take a few milliseconds, and intake waits at most that long.
+const deleteBatch = 200
+
+// deleteInBatches runs batch, which deletes at most deleteBatch rows and
+// says how many, one write transaction at a time until it deletes fewer,
+// and returns how many it deleted. After each batch it pauses as long as
+// the batch took, so a long purge holds the writer at most half the
+// time and intake (whose requests wait in the pool beside it) is served
+// between any two batches.
+//
+// The batches commit without waiting for the disk (transactLazy): a
+// batch lost to a power cut only leaves rows the next purge deletes, and
+// every durable commit after it (a delete's last transaction, any intake)
+// syncs its frames too.
+func (db *DB) deleteInBatches(ctx context.Context, batch func(tx *txn) (int, error)) (int, error) {
+	total := 0
+	for {
+		var n int
+		start := time.Now()
+		err := db.transactLazy(ctx, func(tx *txn) error {
+			var err error
+			n, err = batch(tx)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < deleteBatch {
+			return total, nil
+		}
+		pause := time.NewTimer(time.Since(start))
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return total, ctx.Err()
+		case <-pause.C:
+		}
+	}
+}
+
+// DeleteBefore removes old events whose deliveries are all finished, with
+// their deliveries and attempts, deleteBatch events per transaction. The
+// children go first, in the transaction of their event: no foreign key
+// does it (see migration 0030).
+func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
+	return db.deleteInBatches(ctx, func(tx *txn) (int, error) {
+		seqs, err := selectSeqs(ctx, tx, `SELECT e.seq FROM events e
+			WHERE e.created_at < ? AND NOT EXISTS (
+				SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status < 2)
+			LIMIT ?`, micros(t), deleteBatch)
+		if err != nil || len(seqs) == 0 {
+			return 0, err
+		}
+		list := seqList(seqs)
+		for _, q := range []string{
+			`DELETE FROM attempts WHERE delivery_seq IN (
+				SELECT d.seq FROM deliveries d WHERE d.event_seq IN (SELECT value FROM json_each(?)))`,
+			`DELETE FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?))`,
+			`DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, list); err != nil {
+				return 0, err
+			}
+		}
+		return len(seqs), nil
+	})
+}
+
+// selectSeqs runs a query of seqs.
+func selectSeqs(ctx context.Context, tx *txn, query string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var seqs []int64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs, rows.Err()
+}

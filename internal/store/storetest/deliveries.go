@@ -1,0 +1,666 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+func testDeliveryClaim(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	w := newWebhook(t, org)
+	w.FailingSince = base.Add(-time.Hour)
+	w.ProjectNamesFilter = []string{"api-*"}
+	// The dispatcher signs with the previous secret too while rotating.
+	w.PreviousSecret, w.SecretRotatedAt = "old-s3cret", base.Add(-time.Minute)
+	createWebhook(t, s, w)
+
+	// Created out of due order: the claim must follow DueAt, not creation.
+	evs := []*webhook.Event{
+		newEvent(t, org, base.Add(2*time.Second)),
+		newEvent(t, org, base),
+		newEvent(t, org, base.Add(time.Second)),
+		newEvent(t, org, base.Add(time.Hour)), // not yet due
+	}
+	evs[1].IdempotencyKey = "idem"
+	evs[1].Type = webhook.EventDeploymentSuccessful
+	var ids []uuid.UUID
+	for _, ev := range evs {
+		ids = append(ids, createEvents(t, s, ev)[0].DeliveryIDs[0])
+	}
+
+	if got := claim(t, s, webhook.ClaimParams{Now: base.Add(-time.Second), LeaseUntil: base.Add(time.Minute), Limit: 10}); len(got) != 0 {
+		t.Fatalf("claimed %d deliveries before any was due", len(got))
+	}
+
+	now := base.Add(10 * time.Second)
+	lease := now.Add(time.Minute)
+	tasks := claim(t, s, webhook.ClaimParams{Now: now, LeaseUntil: lease, Limit: 2})
+	want := []uuid.UUID{ids[1], ids[2]}
+	sortIDs(want)
+	wantEqual(t, "claimed", taskIDs(tasks), want)
+
+	for _, tk := range tasks {
+		i := slices.Index(ids, tk.Delivery.ID)
+		ev := *evs[i]
+		wantEqual(t, "Task.Event", tk.Event, ev)
+		if !bytes.Equal(tk.Event.Payload, evs[i].Payload) {
+			t.Fatalf("payload %q, want %q", tk.Event.Payload, evs[i].Payload)
+		}
+		wantEqual(t, "Task.Webhook", tk.Webhook, *w)
+		wantEqual(t, "Task.Delivery", tk.Delivery, webhook.Delivery{
+			ID: tk.Delivery.ID, OrganizationID: org, WebhookID: w.ID, EventID: ev.ID,
+			CreatedAt: ev.CreatedAt, UpdatedAt: now, Status: webhook.DeliveryRunning,
+			DueAt: lease, EventType: ev.Type, Lease: 1,
+		})
+		d := getDelivery(t, s, org, w.ID, tk.Delivery.ID)
+		wantEqual(t, "stored claimed delivery", *d, tk.Delivery)
+	}
+
+	// Limit 0 claims nothing.
+	if got := claim(t, s, webhook.ClaimParams{Now: now, LeaseUntil: lease, Limit: 0}); len(got) != 0 {
+		t.Fatalf("Limit 0 claimed %d", len(got))
+	}
+}
+
+func testDeliveryClaimLease(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	createWebhook(t, s, newWebhook(t, org))
+	a := deliver(t, s, org, base)
+	b := deliver(t, s, org, base.Add(time.Second))
+
+	now := base.Add(time.Minute)
+	lease := now.Add(time.Minute)
+	first := claim(t, s, webhook.ClaimParams{Now: now, LeaseUntil: lease, Limit: 1})
+	wantEqual(t, "first claim", taskIDs(first), []uuid.UUID{a})
+	second := claim(t, s, webhook.ClaimParams{Now: now, LeaseUntil: lease, Limit: 10})
+	wantEqual(t, "second claim", taskIDs(second), []uuid.UUID{b})
+	if got := claim(t, s, webhook.ClaimParams{Now: lease.Add(-time.Microsecond), LeaseUntil: lease.Add(time.Hour), Limit: 10}); len(got) != 0 {
+		t.Fatalf("claimed %d leased deliveries before the lease ended", len(got))
+	}
+	// A lease that has ended is how a crashed worker's work is taken over.
+	again := claim(t, s, webhook.ClaimParams{Now: lease, LeaseUntil: lease.Add(time.Minute), Limit: 10})
+	want := []uuid.UUID{a, b}
+	sortIDs(want)
+	wantEqual(t, "claim after lease", taskIDs(again), want)
+	for _, tk := range again {
+		wantTime(t, "new lease", tk.Delivery.DueAt, lease.Add(time.Minute))
+	}
+}
+
+func testDeliveryClaimExclude(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	w1 := createWebhook(t, s, newWebhook(t, org))
+	w2 := createWebhook(t, s, newWebhook(t, org))
+	w3 := createWebhook(t, s, newWebhook(t, org))
+	createEvents(t, s, newEvent(t, org, base))
+
+	p := webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 10, ExcludeWebhooks: []uuid.UUID{w1.ID, w3.ID}}
+	tasks := claim(t, s, p)
+	if len(tasks) != 1 || tasks[0].Webhook.ID != w2.ID || tasks[0].Delivery.WebhookID != w2.ID {
+		t.Fatalf("claimed %d tasks, want only webhook %v's", len(tasks), w2.ID)
+	}
+	p.ExcludeWebhooks = []uuid.UUID{w1.ID}
+	tasks = claim(t, s, p)
+	if len(tasks) != 1 || tasks[0].Webhook.ID != w3.ID {
+		t.Fatalf("claimed %d tasks, want only webhook %v's", len(tasks), w3.ID)
+	}
+}
+
+func testDeliveryClaimConcurrent(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	createWebhook(t, s, newWebhook(t, org))
+	const n = 60
+	evs := make([]*webhook.Event, n)
+	for i := range evs {
+		evs[i] = newEvent(t, org, base.Add(time.Duration(i)*time.Millisecond))
+	}
+	createEvents(t, s, evs...)
+
+	var (
+		mu      sync.Mutex
+		seen    = map[uuid.UUID]int{}
+		claimed int
+		wg      sync.WaitGroup
+		errs    = make(chan error, 8)
+	)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				tasks, err := s.DeliveryClaim(context.Background(), webhook.ClaimParams{
+					Now: base.Add(time.Second), LeaseUntil: base.Add(time.Hour), Limit: 3,
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(tasks) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, tk := range tasks {
+					seen[tk.Delivery.ID]++
+					claimed++
+				}
+				// A store that hands rows out twice would keep this
+				// loop going for ever; stop and let the checks report it.
+				over := claimed > n
+				mu.Unlock()
+				if over {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("DeliveryClaim: %v", err)
+	}
+	if len(seen) != n {
+		t.Fatalf("claimed %d distinct deliveries, want %d", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Fatalf("delivery %v claimed %d times", id, c)
+		}
+	}
+}
+
+// claimOne creates a webhook (changed by edit) and one event for it, and
+// claims the one delivery.
+func claimOne(t *testing.T, s webhook.Store, edit func(*webhook.Webhook)) (*webhook.Webhook, *webhook.Task) {
+	t.Helper()
+	org := newID(t)
+	w := newWebhook(t, org)
+	if edit != nil {
+		edit(w)
+	}
+	createWebhook(t, s, w)
+	deliver(t, s, org, base)
+	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 10})
+	if len(tasks) != 1 {
+		// Other subtests' rows never share a store, so exactly one is due.
+		t.Fatalf("claimed %d tasks, want 1", len(tasks))
+	}
+	return w, tasks[0]
+}
+
+func testDeliveryCompleteSuccess(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	w, tk := claimOne(t, s, func(w *webhook.Webhook) { w.FailingSince = base.Add(-time.Hour) })
+	a := newAttempt(t, &tk.Delivery, 1, 204, base.Add(time.Second))
+	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliverySucceeded})
+
+	d := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID)
+	if d.Status != webhook.DeliverySucceeded || d.Attempts != 1 || d.LastStatusCode != 204 || d.LastError != "" {
+		t.Fatalf("delivery after success: %+v", d)
+	}
+	if got := getWebhook(t, s, w.OrganizationID, w.ID); !got.FailingSince.IsZero() || !got.Enabled {
+		t.Fatalf("webhook after success: %+v", got)
+	}
+	as, err := s.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: w.OrganizationID, WebhookID: w.ID, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 1 {
+		t.Fatalf("got %d attempts, want 1", len(as))
+	}
+	want := a
+	ev := tk.Event
+	want.Event = &ev
+	wantEqual(t, "attempt", *as[0], want)
+	// A succeeded delivery is never claimed again.
+	if got := claim(t, s, webhook.ClaimParams{Now: base.Add(time.Hour), LeaseUntil: base.Add(2 * time.Hour), Limit: 10}); len(got) != 0 {
+		t.Fatalf("claimed %d finished deliveries", len(got))
+	}
+}
+
+// An outcome that would leave its delivery in no state the queue knows
+// is refused on every backend, and nothing of it is stored.
+func testDeliveryCompleteInvalid(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	w, tk := claimOne(t, s, nil)
+	a := newAttempt(t, &tk.Delivery, 1, 500, base.Add(time.Second))
+	for _, o := range []webhook.Outcome{
+		{Attempt: a, Lease: tk.Delivery.Lease, Status: webhook.DeliveryPending}, // no NextAttemptAt
+		{Attempt: a, Lease: tk.Delivery.Lease, Status: webhook.DeliveryRunning},
+		{Attempt: a, Lease: tk.Delivery.Lease, Status: "lost"},
+	} {
+		if _, err := s.DeliveryComplete(ctx, []webhook.Outcome{o}); webhook.ErrorCode(err) != webhook.EInvalid {
+			t.Fatalf("outcome %q (next attempt %v): %v, want invalid", o.Status, o.NextAttemptAt, err)
+		}
+	}
+	if d := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID); d.Status != webhook.DeliveryRunning || d.Attempts != 0 {
+		t.Fatalf("delivery after refused outcomes: %+v", d)
+	}
+}
+
+func testDeliveryCompleteFailure(t *testing.T, s webhook.Store) {
+	w, tk := claimOne(t, s, nil)
+	org := w.OrganizationID
+	next := base.Add(5 * time.Minute)
+	a1 := newAttempt(t, &tk.Delivery, 1, 0, base.Add(time.Second))
+	complete(t, s, webhook.Outcome{Attempt: a1, Status: webhook.DeliveryPending, NextAttemptAt: next})
+
+	d := getDelivery(t, s, org, w.ID, tk.Delivery.ID)
+	if d.Status != webhook.DeliveryPending || d.Attempts != 1 || d.LastStatusCode != 0 || d.LastError != "connection refused" {
+		t.Fatalf("delivery after failure: %+v", d)
+	}
+	wantTime(t, "DueAt", d.DueAt, next)
+	wantTime(t, "FailingSince", getWebhook(t, s, org, w.ID).FailingSince, a1.CreatedAt)
+
+	if got := claim(t, s, webhook.ClaimParams{Now: next.Add(-time.Microsecond), LeaseUntil: next.Add(time.Hour), Limit: 10}); len(got) != 0 {
+		t.Fatal("claimed a delivery before its next attempt")
+	}
+	tasks := claim(t, s, webhook.ClaimParams{Now: next, LeaseUntil: next.Add(time.Minute), Limit: 10})
+	if len(tasks) != 1 {
+		t.Fatalf("claimed %d, want the retried delivery", len(tasks))
+	}
+	a2 := newAttempt(t, &tasks[0].Delivery, 2, 503, next.Add(time.Second))
+	complete(t, s, webhook.Outcome{Attempt: a2, Status: webhook.DeliveryFailed})
+	d = getDelivery(t, s, org, w.ID, tk.Delivery.ID)
+	if d.Status != webhook.DeliveryFailed || d.Attempts != 2 || d.LastStatusCode != 503 || d.LastError != "" {
+		t.Fatalf("delivery after final failure: %+v", d)
+	}
+	got := getWebhook(t, s, org, w.ID)
+	// The first failure after the last success still dates the trouble.
+	wantTime(t, "FailingSince", got.FailingSince, a1.CreatedAt)
+	if !got.Enabled || got.DisabledReason != "" {
+		t.Fatalf("webhook disabled without a reason: %+v", got)
+	}
+}
+
+func testDeliveryCompleteDisable(t *testing.T, s webhook.Store) {
+	w, tk := claimOne(t, s, nil)
+	a := newAttempt(t, &tk.Delivery, 1, 410, base.Add(time.Second))
+	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone"})
+	got := getWebhook(t, s, w.OrganizationID, w.ID)
+	if got.Enabled || got.DisabledReason != "the receiver answered 410 Gone" {
+		t.Fatalf("webhook after disable: %+v", got)
+	}
+	want := *w
+	want.Enabled = false
+	want.DisabledReason = got.DisabledReason
+	want.FailingSince = a.CreatedAt
+	want.UpdatedAt = got.UpdatedAt // when a backend records the change is its own
+	wantEqual(t, "webhook after disable", got, &want)
+}
+
+func testDeliveryCompleteWebhookDeleted(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	w, tk := claimOne(t, s, nil)
+	// A second delivery in the same call, to a webhook that still exists.
+	w2, tk2 := claimOne(t, s, nil)
+	if err := deleteWebhook(ctx, s, w.OrganizationID, w.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	complete(t, s,
+		webhook.Outcome{Attempt: newAttempt(t, &tk.Delivery, 1, 200, base.Add(time.Second)), Status: webhook.DeliverySucceeded},
+		webhook.Outcome{Attempt: newAttempt(t, &tk2.Delivery, 1, 200, base.Add(time.Second)), Status: webhook.DeliverySucceeded},
+	)
+	_, err := s.DeliveryGet(ctx, w.OrganizationID, w.ID, tk.Delivery.ID)
+	wantCode(t, err, webhook.ENotFound)
+	as, err := s.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: w.OrganizationID, WebhookID: w.ID, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 0 {
+		t.Fatalf("stored %d attempts for a deleted webhook", len(as))
+	}
+	if d := getDelivery(t, s, w2.OrganizationID, w2.ID, tk2.Delivery.ID); d.Status != webhook.DeliverySucceeded {
+		t.Fatalf("other delivery: %+v", d)
+	}
+}
+
+// One DeliveryComplete call with many outcomes, interleaved across
+// webhooks, has the effect of applying them one by one, in order,
+// whatever the backend's batching.
+func testDeliveryCompleteBatch(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	a := createWebhook(t, s, newWebhook(t, org))
+	b := newWebhook(t, org)
+	b.FailingSince = base.Add(-time.Hour)
+	createWebhook(t, s, b)
+	gone := createWebhook(t, s, newWebhook(t, org))
+	for i := range 35 {
+		createEvents(t, s, newEvent(t, org, base.Add(time.Duration(i)*time.Millisecond)))
+	}
+	tasks := claim(t, s, webhook.ClaimParams{Now: base.Add(time.Second), LeaseUntil: base.Add(time.Hour), Limit: 500})
+	if len(tasks) != 105 {
+		t.Fatalf("claimed %d, want 105", len(tasks))
+	}
+	// One webhook is deleted while its attempts run: its outcomes are
+	// dropped, the others still recorded.
+	if err := deleteWebhook(context.Background(), s, org, gone.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []webhook.Outcome
+	var aFirstFailureAfterSuccess time.Time
+	na, nb := 0, 0
+	for i, tk := range tasks {
+		at := base.Add(time.Minute + time.Duration(i)*time.Second)
+		o := webhook.Outcome{Attempt: newAttempt(t, &tk.Delivery, 1, 500, at), Status: webhook.DeliveryPending, NextAttemptAt: at.Add(time.Hour)}
+		switch tk.Webhook.ID {
+		case a.ID: // failures, one success, then failures again
+			if na == 20 {
+				o.Attempt.StatusCode, o.Status, o.NextAttemptAt = 200, webhook.DeliverySucceeded, time.Time{}
+			} else if na == 21 {
+				aFirstFailureAfterSuccess = at
+			}
+			na++
+		case b.ID: // successes, two disabling failures, successes
+			switch nb {
+			case 5:
+				o.Status, o.NextAttemptAt, o.DisableReason = webhook.DeliveryFailed, time.Time{}, "first reason"
+			case 6:
+				o.Status, o.NextAttemptAt, o.DisableReason = webhook.DeliveryFailed, time.Time{}, "second reason"
+			default:
+				o.Attempt.StatusCode, o.Status, o.NextAttemptAt = 200, webhook.DeliverySucceeded, time.Time{}
+			}
+			nb++
+		}
+		outcomes = append(outcomes, o)
+	}
+	complete(t, s, outcomes...)
+
+	gotA := getWebhook(t, s, org, a.ID)
+	wantTime(t, "a.FailingSince", gotA.FailingSince, aFirstFailureAfterSuccess)
+	if !gotA.Enabled {
+		t.Fatal("a was disabled")
+	}
+	gotB := getWebhook(t, s, org, b.ID)
+	if !gotB.FailingSince.IsZero() || gotB.Enabled || gotB.DisabledReason != "first reason" {
+		t.Fatalf("b: failing since %v, enabled %v, reason %q; want not failing, disabled for the first reason",
+			gotB.FailingSince, gotB.Enabled, gotB.DisabledReason)
+	}
+	for _, o := range outcomes {
+		if o.Attempt.WebhookID == gone.ID {
+			continue
+		}
+		d := getDelivery(t, s, org, o.Attempt.WebhookID, o.Attempt.DeliveryID)
+		if d.Status != o.Status || d.Attempts != 1 || d.LastStatusCode != o.Attempt.StatusCode {
+			t.Fatalf("delivery %+v after outcome %s %d", d, o.Status, o.Attempt.StatusCode)
+		}
+	}
+	for _, w := range []*webhook.Webhook{a, b} {
+		var n int
+		p := webhook.AttemptListParams{OrganizationID: org, WebhookID: w.ID, Limit: 20}
+		for {
+			page, err := s.AttemptList(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(page)
+			if len(page) < p.Limit {
+				break
+			}
+			p.Before = page[len(page)-1].ID
+		}
+		if n != 35 {
+			t.Fatalf("webhook %s has %d attempts recorded, want 35", w.ID, n)
+		}
+	}
+}
+
+func testDeliveryRelease(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	w := createWebhook(t, s, newWebhook(t, org))
+	deliver(t, s, org, base)
+	deliver(t, s, org, base)
+	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Hour), Limit: 10})
+	if len(tasks) != 2 {
+		t.Fatalf("claimed %d, want 2", len(tasks))
+	}
+	due := base.Add(time.Minute)
+	refs := []webhook.DeliveryRef{tasks[0].Ref(), tasks[1].Ref()}
+	if err := s.DeliveryRelease(context.Background(), refs, due); err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range tasks {
+		d := getDelivery(t, s, org, w.ID, tk.Delivery.ID)
+		if d.Status != webhook.DeliveryPending || d.Attempts != 0 {
+			t.Fatalf("released delivery: %+v", d)
+		}
+		wantTime(t, "DueAt", d.DueAt, due)
+	}
+	tasks = claim(t, s, webhook.ClaimParams{Now: due, LeaseUntil: due.Add(time.Hour), Limit: 10})
+	if len(tasks) != 2 {
+		t.Fatalf("claimed %d released deliveries, want 2", len(tasks))
+	}
+	// Another organization cannot release them.
+	refs[0] = tasks[0].Ref()
+	refs[0].OrganizationID = newID(t)
+	if err := s.DeliveryRelease(context.Background(), refs[:1], due); err != nil {
+		t.Fatal(err)
+	}
+	if d := getDelivery(t, s, org, w.ID, tasks[0].Delivery.ID); d.Status != webhook.DeliveryRunning {
+		t.Fatalf("foreign release changed the delivery: %+v", d)
+	}
+}
+
+func testDeliveryRetry(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	w, tk := claimOne(t, s, nil)
+	org := w.OrganizationID
+	id := tk.Delivery.ID
+
+	_, err := s.DeliveryRetry(ctx, org, w.ID, id, base.Add(time.Second))
+	wantCode(t, err, webhook.EConflict)
+
+	complete(t, s, webhook.Outcome{Attempt: newAttempt(t, &tk.Delivery, 1, 500, base.Add(time.Second)), Status: webhook.DeliveryFailed})
+	now := base.Add(time.Hour)
+	d, err := s.DeliveryRetry(ctx, org, w.ID, id, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != webhook.DeliveryPending || d.Attempts != 1 || d.ID != id {
+		t.Fatalf("retried delivery: %+v", d)
+	}
+	wantTime(t, "DueAt", d.DueAt, now)
+	wantTime(t, "UpdatedAt", d.UpdatedAt, now)
+	wantEqual(t, "stored retried delivery", getDelivery(t, s, org, w.ID, id), d)
+
+	// Retrying a pending delivery is allowed.
+	if _, err := s.DeliveryRetry(ctx, org, w.ID, id, now); err != nil {
+		t.Fatal(err)
+	}
+	tasks := claim(t, s, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10})
+	if len(tasks) != 1 || tasks[0].Delivery.ID != id {
+		t.Fatalf("claimed %d after retry", len(tasks))
+	}
+
+	_, err = s.DeliveryRetry(ctx, newID(t), w.ID, id, now)
+	wantCode(t, err, webhook.ENotFound)
+	_, err = s.DeliveryRetry(ctx, org, newID(t), id, now)
+	wantCode(t, err, webhook.ENotFound)
+	_, err = s.DeliveryRetry(ctx, org, w.ID, newID(t), now)
+	wantCode(t, err, webhook.ENotFound)
+}
+
+func testDeliveryGet(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	w := createWebhook(t, s, newWebhook(t, org))
+	id := deliver(t, s, org, base)
+	getDelivery(t, s, org, w.ID, id)
+
+	_, err := s.DeliveryGet(ctx, newID(t), w.ID, id)
+	wantCode(t, err, webhook.ENotFound)
+	_, err = s.DeliveryGet(ctx, org, newID(t), id)
+	wantCode(t, err, webhook.ENotFound)
+	_, err = s.DeliveryGet(ctx, org, w.ID, newID(t))
+	wantCode(t, err, webhook.ENotFound)
+}
+
+func testDeliveryList(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	w := createWebhook(t, s, newWebhook(t, org))
+	var ids []uuid.UUID // oldest first
+	for i := range 5 {
+		ids = append(ids, deliver(t, s, org, base.Add(time.Duration(i)*time.Second)))
+	}
+	slices.Reverse(ids) // newest first
+
+	list := func(p webhook.DeliveryListParams) []uuid.UUID {
+		t.Helper()
+		p.OrganizationID, p.WebhookID = org, w.ID
+		ds, err := s.DeliveryList(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []uuid.UUID{}
+		for _, d := range ds {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	wantEqual(t, "all", list(webhook.DeliveryListParams{Limit: 10}), ids)
+	wantEqual(t, "limit", list(webhook.DeliveryListParams{Limit: 2}), ids[:2])
+	wantEqual(t, "before", list(webhook.DeliveryListParams{Limit: 2, Before: ids[1]}), ids[2:4])
+	wantEqual(t, "before last", list(webhook.DeliveryListParams{Limit: 2, Before: ids[4]}), []uuid.UUID{})
+
+	// Finish the newest and the oldest; filter by status.
+	tasks := claim(t, s, webhook.ClaimParams{Now: base.Add(time.Hour), LeaseUntil: base.Add(2 * time.Hour), Limit: 10})
+	for _, tk := range tasks {
+		if tk.Delivery.ID == ids[0] || tk.Delivery.ID == ids[4] {
+			complete(t, s, webhook.Outcome{Attempt: newAttempt(t, &tk.Delivery, 1, 200, base.Add(time.Hour)), Status: webhook.DeliverySucceeded})
+		}
+	}
+	wantEqual(t, "succeeded", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliverySucceeded}), []uuid.UUID{ids[0], ids[4]})
+	wantEqual(t, "running", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliveryRunning}), ids[1:4])
+	wantEqual(t, "succeeded before", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliverySucceeded, Before: ids[0]}), []uuid.UUID{ids[4]})
+
+	ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: newID(t), WebhookID: w.ID, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds == nil || len(ds) != 0 {
+		t.Fatalf("another organization listed %#v", ds)
+	}
+}
+
+func testDeliveryBacklog(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	due, oldest, err := s.DeliveryBacklog(ctx, base)
+	if err != nil || due != 0 || !oldest.IsZero() {
+		t.Fatalf("empty backlog = %d, %v, %v", due, oldest, err)
+	}
+	org := newID(t)
+	createWebhook(t, s, newWebhook(t, org))
+	deliver(t, s, org, base)
+	deliver(t, s, org, base.Add(time.Second))
+	deliver(t, s, org, base.Add(2*time.Second))
+	deliver(t, s, org, base.Add(time.Hour))
+
+	due, oldest, err = s.DeliveryBacklog(ctx, base.Add(10*time.Second))
+	if err != nil || due != 3 {
+		t.Fatalf("backlog = %d, %v, want 3", due, err)
+	}
+	wantTime(t, "oldest", oldest, base)
+
+	// Running deliveries count only once their lease has passed.
+	claim(t, s, webhook.ClaimParams{Now: base.Add(10 * time.Second), LeaseUntil: base.Add(time.Minute), Limit: 1})
+	due, oldest, err = s.DeliveryBacklog(ctx, base.Add(10*time.Second))
+	if err != nil || due != 2 {
+		t.Fatalf("backlog = %d, %v, want 2", due, err)
+	}
+	wantTime(t, "oldest", oldest, base.Add(time.Second))
+	due, oldest, err = s.DeliveryBacklog(ctx, base.Add(time.Minute))
+	if err != nil || due != 3 {
+		t.Fatalf("backlog = %d, %v, want 3", due, err)
+	}
+	wantTime(t, "oldest", oldest, base.Add(time.Second))
+}
+
+func testAttemptList(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	w := createWebhook(t, s, newWebhook(t, org))
+	other := createWebhook(t, s, newWebhook(t, newID(t)))
+	deliver(t, s, org, base)
+	deliver(t, s, org, base.Add(time.Second))
+	deliver(t, s, other.OrganizationID, base)
+
+	// Three rounds of attempts on both deliveries: six attempts in all.
+	var attempts []webhook.Attempt // oldest first
+	events := map[uuid.UUID]webhook.Event{}
+	now := base.Add(time.Minute)
+	for round := 1; round <= 3; round++ {
+		tasks := claim(t, s, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10})
+		sort.Slice(tasks, func(i, j int) bool { return tasks[i].Delivery.ID.String() < tasks[j].Delivery.ID.String() })
+		var outs []webhook.Outcome
+		for _, tk := range tasks {
+			if tk.Delivery.OrganizationID != org {
+				continue
+			}
+			events[tk.Event.ID] = tk.Event
+			a := newAttempt(t, &tk.Delivery, round, 500, now.Add(time.Second))
+			attempts = append(attempts, a)
+			outs = append(outs, webhook.Outcome{Attempt: a, Status: webhook.DeliveryPending, NextAttemptAt: now.Add(time.Minute)})
+		}
+		complete(t, s, outs...)
+		now = now.Add(time.Minute)
+	}
+	if len(attempts) != 6 {
+		t.Fatalf("made %d attempts, want 6", len(attempts))
+	}
+	slices.Reverse(attempts) // newest first
+
+	list := func(p webhook.AttemptListParams) []*webhook.Attempt {
+		t.Helper()
+		as, err := s.AttemptList(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	ids := func(as []*webhook.Attempt) []uuid.UUID {
+		out := []uuid.UUID{}
+		for _, a := range as {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	wantIDs := func(as []webhook.Attempt) []uuid.UUID {
+		out := []uuid.UUID{}
+		for _, a := range as {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+
+	all := list(webhook.AttemptListParams{OrganizationID: org, WebhookID: w.ID, Limit: 100})
+	wantEqual(t, "all attempts", ids(all), wantIDs(attempts))
+	for i, a := range all {
+		want := attempts[i]
+		ev := events[want.EventID]
+		want.Event = &ev
+		wantEqual(t, "attempt", *a, want)
+	}
+	wantEqual(t, "limit", ids(list(webhook.AttemptListParams{OrganizationID: org, WebhookID: w.ID, Limit: 2})), wantIDs(attempts[:2]))
+	wantEqual(t, "before", ids(list(webhook.AttemptListParams{OrganizationID: org, WebhookID: w.ID, Limit: 3, Before: attempts[1].ID})), wantIDs(attempts[2:5]))
+
+	var ofDelivery []webhook.Attempt
+	for _, a := range attempts {
+		if a.DeliveryID == attempts[0].DeliveryID {
+			ofDelivery = append(ofDelivery, a)
+		}
+	}
+	wantEqual(t, "by delivery", ids(list(webhook.AttemptListParams{OrganizationID: org, WebhookID: w.ID, DeliveryID: attempts[0].DeliveryID, Limit: 100})), wantIDs(ofDelivery))
+	wantEqual(t, "by delivery before", ids(list(webhook.AttemptListParams{OrganizationID: org, WebhookID: w.ID, DeliveryID: attempts[0].DeliveryID, Before: ofDelivery[0].ID, Limit: 100})), wantIDs(ofDelivery[1:]))
+
+	if as := list(webhook.AttemptListParams{OrganizationID: other.OrganizationID, WebhookID: w.ID, Limit: 100}); as == nil || len(as) != 0 {
+		t.Fatalf("another organization listed %d attempts", len(as))
+	}
+}

@@ -1,0 +1,107 @@
+package webhook
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// DeliveryStatus is where a delivery stands. Pending and running are the
+// queue; succeeded and failed are final.
+type DeliveryStatus string
+
+const (
+	DeliveryPending   DeliveryStatus = "pending"   // waiting for its next attempt at DueAt
+	DeliveryRunning   DeliveryStatus = "running"   // claimed by a worker whose lease ends at DueAt
+	DeliverySucceeded DeliveryStatus = "succeeded" // a 2xx came back
+	DeliveryFailed    DeliveryStatus = "failed"    // every attempt failed, or the webhook is gone
+)
+
+// DeliveryStatuses lists every status, for validating filters.
+var DeliveryStatuses = []DeliveryStatus{DeliveryPending, DeliveryRunning, DeliverySucceeded, DeliveryFailed}
+
+// Delivery carries one event to one webhook, over one or more attempts.
+type Delivery struct {
+	ID             uuid.UUID // UUIDv7: ordering by ID is ordering by creation
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	EventID        uuid.UUID
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Status         DeliveryStatus
+	// DueAt is the time of the next attempt while pending, and the end of
+	// the worker's lease while running: a running delivery whose lease has
+	// passed is due again, which is how a crashed worker's work is taken over.
+	DueAt          time.Time
+	Attempts       int
+	LastStatusCode int
+	LastError      string
+	EventType      EventType
+	// Lease is the fencing token of the delivery's current lease: every
+	// claim gives it a new value, so the outcome, renewal or release of a
+	// worker whose lease was taken over names an old one and is refused.
+	Lease int64
+}
+
+// Task is a claimed delivery with everything needed to send it.
+type Task struct {
+	Delivery Delivery
+	Event    Event
+	Webhook  Webhook
+}
+
+// Ref names the task's delivery, to give it back.
+func (t *Task) Ref() DeliveryRef {
+	return DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID, Lease: t.Delivery.Lease}
+}
+
+// Attempt is one HTTP request of a delivery, and what came back.
+type Attempt struct {
+	ID             uuid.UUID // UUIDv7
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	DeliveryID     uuid.UUID
+	EventID        uuid.UUID
+	CreatedAt      time.Time
+	Number         int // 1 for the first attempt of the delivery
+	Kind           Kind
+	TargetURL      string // as used, credentials masked
+	StatusCode     int    // 0 when no HTTP answer came
+	ResponseBody   string // up to 64 KiB
+	Duration       time.Duration
+	Error          string // why it failed without an answer (timeout, refused address...)
+
+	// Event is filled by AttemptList so the request can be rendered again.
+	Event *Event
+}
+
+// Outcome is what the dispatcher decided after an attempt.
+type Outcome struct {
+	Attempt Attempt
+	// Lease is the Delivery.Lease the attempt was made under: the outcome
+	// is stored only if the delivery is still running under that lease.
+	Lease int64
+	// Status is the delivery's new status: succeeded, failed, or pending
+	// again with NextAttemptAt.
+	Status        DeliveryStatus
+	NextAttemptAt time.Time
+	// DisableReason, when set, disables the webhook with that reason.
+	DisableReason string
+}
+
+// ValidateOutcomes checks that each outcome leaves its delivery in a state
+// the queue knows, so both backends refuse the same mistakes.
+func ValidateOutcomes(outcomes []Outcome) error {
+	for _, o := range outcomes {
+		switch o.Status {
+		case DeliverySucceeded, DeliveryFailed:
+		case DeliveryPending:
+			if o.NextAttemptAt.IsZero() {
+				return Errorf(EInvalid, "a pending outcome needs NextAttemptAt")
+			}
+		default:
+			return Errorf(EInvalid, "%q is not an outcome status", o.Status)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// DeploymentEvent is the body of an intake request: one deployment event
+// as the organization reports it. The lists of services are opaque to
+// hookd and passed on verbatim.
+type DeploymentEvent struct {
+	EventType     EventType             `json:"event_type"`
+	DeploymentID  string                `json:"deployment_id"`
+	CurrentStatus string                `json:"current_status"`
+	DesiredStatus string                `json:"desired_status"`
+	Project       DeploymentProject     `json:"project"`
+	Environment   DeploymentEnvironment `json:"environment"`
+	Applications  json.RawMessage       `json:"applications"`
+	Databases     json.RawMessage       `json:"databases"`
+	Containers    json.RawMessage       `json:"containers"`
+	Jobs          json.RawMessage       `json:"jobs"`
+	Logs          json.RawMessage       `json:"logs"`
+}
+
+// DeploymentProject is the project a deployment belongs to.
+type DeploymentProject struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// DeploymentEnvironment is the environment a deployment runs in.
+type DeploymentEnvironment struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Mode        EnvironmentMode `json:"mode"`
+	ClusterName string          `json:"cluster_name"`
+}
+
+// Validate reports the first thing wrong with the event, naming its field.
+func (d *DeploymentEvent) Validate() error {
+	if d.EventType == "" {
+		return Invalid("event_type", "is required (one of %s)", join(EventTypes))
+	}
+	if !slices.Contains(EventTypes, d.EventType) {
+		return Invalid("event_type", "must be one of %s, not %q", join(EventTypes), d.EventType)
+	}
+	if strings.TrimSpace(d.Project.Name) == "" {
+		return Invalid("project.name", "is required")
+	}
+	if strings.TrimSpace(d.Environment.Name) == "" {
+		return Invalid("environment.name", "is required")
+	}
+	if d.Environment.Mode == "" {
+		return Invalid("environment.mode", "is required (one of %s)", join(EnvironmentModes))
+	}
+	if !slices.Contains(EnvironmentModes, d.Environment.Mode) {
+		return Invalid("environment.mode", "must be one of %s, not %q", join(EnvironmentModes), d.Environment.Mode)
+	}
+	for _, f := range d.texts() {
+		if err := ValidText(f.field, *f.s); err != nil {
+			return err
+		}
+	}
+	for _, l := range d.lists() {
+		raw, ok := jsonArray(*l.raw)
+		if !ok {
+			return Invalid(l.field, "must be a JSON array")
+		}
+		if !utf8.Valid(raw) {
+			return Invalid(l.field, "must be valid UTF-8")
+		}
+		if jsonHasNUL(raw) {
+			return Invalid(l.field, "must not contain a NUL character (\\u0000)")
+		}
+	}
+	return nil
+}
+
+type namedText struct {
+	field string
+	s     *string
+}
+
+// texts lists the event's string fields the payload carries; event_type
+// and environment.mode are checked against their lists instead.
+func (d *DeploymentEvent) texts() [8]namedText {
+	return [8]namedText{
+		{"deployment_id", &d.DeploymentID},
+		{"current_status", &d.CurrentStatus},
+		{"desired_status", &d.DesiredStatus},
+		{"project.id", &d.Project.ID},
+		{"project.name", &d.Project.Name},
+		{"environment.id", &d.Environment.ID},
+		{"environment.name", &d.Environment.Name},
+		{"environment.cluster_name", &d.Environment.ClusterName},
+	}
+}
+
+// jsonHasNUL reports whether valid JSON raw holds the escape \u0000 in a
+// string (a raw NUL byte is not valid JSON): PostgreSQL's jsonb refuses
+// it, and receivers' parsers differ on it. In valid JSON a backslash only
+// starts an escape, so skipping each escape's next byte is exact.
+func jsonHasNUL(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i+5 < len(raw) && raw[i+1] == 'u' && string(raw[i+2:i+6]) == "0000" {
+			return true
+		}
+		i++
+	}
+	return false
+}
+
+type namedList struct {
+	field string
+	raw   *json.RawMessage
+}
+
+func (d *DeploymentEvent) lists() [5]namedList {
+	return [5]namedList{
+		{"applications", &d.Applications},
+		{"databases", &d.Databases},
+		{"containers", &d.Containers},
+		{"jobs", &d.Jobs},
+		{"logs", &d.Logs},
+	}
+}
+
+var emptyArray = json.RawMessage("[]")
+
+// jsonArray returns raw if it is a JSON array, and [] if it is absent or
+// null; ok is false for anything else.
+func jsonArray(raw json.RawMessage) (json.RawMessage, bool) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || string(trimmed) == "null" {
+		return emptyArray, true
+	}
+	if trimmed[0] != '[' || !json.Valid(trimmed) {
+		return nil, false
+	}
+	return trimmed, true
+}
+
+// deploymentPayload is the "payload" object of Qovery's envelope, as
+// stored in Event.Payload. Every key is always present.
+type deploymentPayload struct {
+	ID            string                `json:"id"`
+	DeploymentID  string                `json:"deployment_id"`
+	CurrentStatus string                `json:"current_status"`
+	DesiredStatus string                `json:"desired_status"`
+	Organization  payloadOrganization   `json:"organization"`
+	Project       DeploymentProject     `json:"project"`
+	Environment   DeploymentEnvironment `json:"environment"`
+	Applications  json.RawMessage       `json:"applications"`
+	Databases     json.RawMessage       `json:"databases"`
+	Containers    json.RawMessage       `json:"containers"`
+	Jobs          json.RawMessage       `json:"jobs"`
+	Logs          json.RawMessage       `json:"logs"`
+}
+
+type payloadOrganization struct {
+	ID string `json:"id"`
+}
+
+// NewEvent turns a validated intake body into the event to store, with
+// its payload rendered once. A deployment without an id gets a new one.
+// A list that is not a JSON array (d was not validated) is sent as [].
+// With an idempotency key, the event carries it and its ContentHash.
+func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time, key string) *Event {
+	deploymentID := d.DeploymentID
+	if deploymentID == "" {
+		deploymentID = uuid.NewString()
+	}
+	p := deploymentPayload{
+		ID:            deploymentID,
+		DeploymentID:  deploymentID,
+		CurrentStatus: d.CurrentStatus,
+		DesiredStatus: d.DesiredStatus,
+		Organization:  payloadOrganization{ID: orgID.String()},
+		Project:       d.Project,
+		Environment:   d.Environment,
+	}
+	src := d.lists()
+	for i, dst := range [...]*json.RawMessage{&p.Applications, &p.Databases, &p.Containers, &p.Jobs, &p.Logs} {
+		raw, ok := jsonArray(*src[i].raw)
+		if !ok {
+			raw = emptyArray
+		}
+		*dst = raw
+	}
+	payload := marshalPayload(&p)
+	ev := &Event{
+		ID:              id,
+		OrganizationID:  orgID,
+		CreatedAt:       now,
+		Type:            d.EventType,
+		ProjectName:     d.Project.Name,
+		EnvironmentMode: d.Environment.Mode,
+		Payload:         payload,
+	}
+	if key != "" {
+		ev.IdempotencyKey = key
+		// The hash is of what the caller sent: a deployment id made up
+		// here would make every retry of the same body look different.
+		hashed := payload
+		if d.DeploymentID == "" {
+			p.ID, p.DeploymentID = "", ""
+			hashed = marshalPayload(&p)
+		}
+		ev.ContentHash = ContentHash(d.EventType, hashed)
+	}
+	return ev
+}
+
+func marshalPayload(p *deploymentPayload) []byte {
+	b, err := json.Marshal(p)
+	if err != nil {
+		// Unreachable: every field is a string or a checked JSON array.
+		panic("webhook: rendering a deployment payload: " + err.Error())
+	}
+	return b
+}
