@@ -73,13 +73,17 @@ type Dispatcher struct {
 	wake  chan struct{}
 	m     *dispatchMetrics
 
-	mu       sync.Mutex
-	running  bool                          // between Run's start and its stop: tasks are taken
-	leased   map[uuid.UUID]*webhook.Task   // by delivery id: every task held, until its outcome is recorded; DueAt is the lease's end on our clock
-	inflight map[uuid.UUID]int             // requests in flight per webhook
-	queued   map[uuid.UUID][]*webhook.Task // claimed, waiting for a slot of their webhook
-	held     int                           // tasks in memory (in flight + queued) and room reserved for them
-	freed    chan struct{}
+	mu      sync.Mutex
+	running bool                        // between Run's start and its stop: tasks are taken
+	leased  map[uuid.UUID]*webhook.Task // by delivery id: every task held, until its outcome is recorded; DueAt is the lease's end on our clock
+	// recording holds the leased deliveries whose attempt is done and
+	// whose outcome waits for the recorder: a renewal that finds one no
+	// longer running raced that outcome's commit, and lost nothing.
+	recording map[uuid.UUID]bool
+	inflight  map[uuid.UUID]int             // requests in flight per webhook
+	queued    map[uuid.UUID][]*webhook.Task // claimed, waiting for a slot of their webhook
+	held      int                           // tasks in memory (in flight + queued) and room reserved for them
+	freed     chan struct{}
 	// short is set while the last claim was held back (no room for a
 	// full claim, or webhooks left out for their full queues): only then
 	// does freed room wake the claim loop. Otherwise a claim after every
@@ -183,14 +187,15 @@ func New(cfg Config) *Dispatcher {
 		// node's deliveries are taken over within about Timeout. A
 		// delivery whose lease can no longer cover its request is not sent
 		// (see holds), so no delivery is ever sent by two workers at once.
-		lease:    cfg.Timeout + 10*time.Second,
-		leased:   map[uuid.UUID]*webhook.Task{},
-		wake:     make(chan struct{}, 1),
-		freed:    make(chan struct{}, 1),
-		m:        newDispatchMetrics(cfg.Registry, cfg.Store, cfg.Now),
-		inflight: map[uuid.UUID]int{},
-		queued:   map[uuid.UUID][]*webhook.Task{},
-		outcomes: make(chan webhook.Outcome, 1024),
+		lease:     cfg.Timeout + 10*time.Second,
+		leased:    map[uuid.UUID]*webhook.Task{},
+		recording: map[uuid.UUID]bool{},
+		wake:      make(chan struct{}, 1),
+		freed:     make(chan struct{}, 1),
+		m:         newDispatchMetrics(cfg.Registry, cfg.Store, cfg.Now),
+		inflight:  map[uuid.UUID]int{},
+		queued:    map[uuid.UUID][]*webhook.Task{},
+		outcomes:  make(chan webhook.Outcome, 1024),
 	}
 }
 
@@ -377,6 +382,9 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 		if d.holds(t) {
 			o := d.tracedAttempt(ctx, t)
 			o.Lease = t.Delivery.Lease
+			d.mu.Lock()
+			d.recording[t.Delivery.ID] = true
+			d.mu.Unlock()
 			d.outcomes <- o
 		}
 		t = d.next(t.Webhook.ID)
@@ -601,6 +609,7 @@ func (d *Dispatcher) forget(batch []webhook.Outcome) {
 		if t := d.leased[o.Attempt.DeliveryID]; t != nil && t.Delivery.Lease == o.Lease {
 			delete(d.leased, o.Attempt.DeliveryID)
 		}
+		delete(d.recording, o.Attempt.DeliveryID)
 	}
 }
 
@@ -676,6 +685,9 @@ func (d *Dispatcher) renewed(refs, lost []webhook.DeliveryRef, until time.Time) 
 		if !gone[r.ID] {
 			t.Delivery.DueAt = until
 			continue
+		}
+		if d.recording[r.ID] {
+			continue // its outcome committed first: forget drops it
 		}
 		n++
 		delete(d.leased, r.ID)

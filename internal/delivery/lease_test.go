@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -93,5 +94,33 @@ func TestLostLeasesAreNotSent(t *testing.T) {
 			t.Fatalf("delivery after the old holder finished: %s, lease %d, %d attempts; want the new holder's, untouched",
 				got.Status, got.Lease, got.Attempts)
 		}
+	}
+}
+
+// A renewal that finds a delivery no longer running because its own
+// outcome, waiting for the recorder, committed first lost no lease: it
+// neither warns nor forgets the task before the recorder does. The same
+// answer for a delivery whose attempt is not done is a lost lease.
+func TestRenewalRacingItsOutcomeLosesNothing(t *testing.T) {
+	var logs lockedBuffer
+	d := New(Config{Store: newStore(t), Timeout: 2 * time.Second, PollInterval: time.Hour,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	tk := &webhook.Task{Delivery: webhook.Delivery{ID: uuid.New(), Lease: 3}}
+	refs := []webhook.DeliveryRef{tk.Ref()}
+	d.leased[tk.Delivery.ID] = tk
+	d.recording[tk.Delivery.ID] = true
+	d.renewed(refs, refs, time.Now())
+	if strings.Contains(logs.String(), "lost the leases") || d.leased[tk.Delivery.ID] != tk {
+		t.Fatalf("a renewal racing the delivery's own outcome was taken for a lost lease:\n%s", logs.String())
+	}
+	d.forget([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: tk.Delivery.ID}, Lease: 3}})
+	if d.recording[tk.Delivery.ID] || d.leased[tk.Delivery.ID] != nil {
+		t.Fatal("recording the outcome did not forget the task")
+	}
+
+	d.leased[tk.Delivery.ID] = tk // claimed again, its attempt not done
+	d.renewed(refs, refs, time.Now())
+	if !strings.Contains(logs.String(), "lost the leases") || d.leased[tk.Delivery.ID] != nil {
+		t.Fatalf("a lost lease was not noticed:\n%s", logs.String())
 	}
 }
