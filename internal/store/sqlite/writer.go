@@ -17,9 +17,10 @@ import (
 // BEGIN IMMEDIATE transaction, each inside its own SAVEPOINT, commits
 // once, and then answers them all. A burst's intake batches, outcome
 // batches, claims and renewals therefore share one commit (and one fsync)
-// instead of queuing for the connection and paying one each, and the
-// goroutine does only SQL while the callers encode, plan and build their
-// results on the other core.
+// instead of queuing for the connection and paying one each. The
+// goroutine runs the SQL and the decisions that must see the rows read in
+// the same transaction (intake's plan, a claim's tasks); the callers
+// encode their rows before, and render, sign and send on the other core.
 //
 // A member that fails rolls back to its savepoint and gets its own error;
 // the others commit. A caller hears success only once the commit holding

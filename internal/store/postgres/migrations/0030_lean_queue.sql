@@ -18,7 +18,9 @@ ALTER TABLE attempts ADD CONSTRAINT attempts_pkey PRIMARY KEY (organization_id, 
 -- event's id again in every attempt; new attempts leave it NULL (a bit of
 -- the row's null bitmap instead of 16 bytes). Not dropped yet: nodes of
 -- the previous version, still running during a rolling upgrade, write and
--- join it; a later migration drops it.
+-- join it (so their delivery log leaves out the attempts new nodes record
+-- until they are upgraded too: nothing is lost, only not shown there); a
+-- later migration drops it.
 ALTER TABLE attempts ALTER COLUMN event_id DROP NOT NULL;
 
 -- What each remaining index serves:
