@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"runtime/debug"
 	"time"
 )
 
@@ -20,6 +21,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *addr != "" {
 		c.Addr = *addr
+	}
+	// hookd's garbage is small and short-lived (a request, a task), and at
+	// Go's default target (GOGC=100) collecting it took a tenth of a
+	// burst's CPU. Twice the headroom cut the CPU per delivery by 7 % in
+	// burst and 15 % in a backlog drain for about a fifth more peak memory
+	// (README, Performance). A GOGC in the environment is the operator's.
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
 	}
 	a, err := newApp(ctx, c, newLogger(c, stderr), time.Now)
 	if err != nil {
