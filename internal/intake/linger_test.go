@@ -174,11 +174,20 @@ func TestLingerDeadline(t *testing.T) {
 		t.Fatalf("batch of %d from nothing", len(got))
 	}
 
-	// A stop ends the wait with what was gathered.
+	// A stop ends the wait with what was gathered: here nothing else could
+	// (the batch's first request is dated an hour ahead, so its linger
+	// would last an hour).
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	rate.gap = time.Hour
-	if got := c.linger(ctx, []request{{at: time.Now()}}, &rate, timer); len(got) != 1 {
-		t.Fatalf("batch of %d after a stop", len(got))
+	done := make(chan []request, 1)
+	go func() { done <- c.linger(ctx, []request{{at: time.Now().Add(time.Hour)}}, &rate, timer) }()
+	select {
+	case got := <-done:
+		if len(got) != 1 {
+			t.Fatalf("batch of %d after a stop", len(got))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stop did not end the linger")
 	}
 }
