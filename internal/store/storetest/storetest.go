@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"LeaseStaleOutcome", testLeaseStaleOutcome},
 		{"LeaseSucceededNeverReopens", testLeaseSucceededNeverReopens},
 		{"LeaseRenew", testLeaseRenew},
+		{"LeaseOtherOrganization", testLeaseOtherOrganization},
 		{"DeliveryRetry", testDeliveryRetry},
 		{"DeliveryRecover", testDeliveryRecover},
 		{"DeliveryRecoverConcurrent", testDeliveryRecoverConcurrent},
