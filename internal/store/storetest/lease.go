@@ -281,6 +281,67 @@ func testLeaseOtherOrganization(t *testing.T, s webhook.Store) {
 	}
 }
 
+// The same in one call beside the holder's own renewal, outcomes and
+// release of that delivery: each is judged on its own organization, as if
+// the calls were made one by one, whatever the backend's batching (four
+// outcomes, so a backend that writes them in groups sees them together).
+func testLeaseOtherOrganizationBatch(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	tk := leaseOne(t, s)
+	org, wh := tk.Delivery.OrganizationID, tk.Delivery.WebhookID
+	foreign := tk.Ref()
+	foreign.OrganizationID = createWebhook(t, s, newWebhook(t, newID(t))).OrganizationID
+
+	lost, err := s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{foreign, tk.Ref()},
+		Now: base.Add(10 * time.Second), LeaseUntil: base.Add(70 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "lost", lost, []webhook.DeliveryRef{foreign})
+	wantTime(t, "lease end after the renewal", getDelivery(t, s, org, wh, tk.Delivery.ID).DueAt, base.Add(70*time.Second))
+
+	own := outcomeOf(t, tk, 200, base.Add(20*time.Second))
+	var outcomes, want []webhook.Outcome
+	for range 3 {
+		o := outcomeOf(t, tk, 500, base.Add(20*time.Second))
+		o.Attempt.OrganizationID = foreign.OrganizationID
+		outcomes, want = append(outcomes, o), append(want, o)
+	}
+	outcomes = append(outcomes[:1], append([]webhook.Outcome{own}, outcomes[1:]...)...)
+	stale, err := s.DeliveryComplete(ctx, outcomes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantStale []webhook.DeliveryRef
+	for _, o := range want {
+		wantStale = append(wantStale, webhook.DeliveryRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.DeliveryID, Lease: o.Lease})
+	}
+	wantEqual(t, "stale", stale, wantStale)
+	v := leaseView(t, s, org, wh)
+	if d := v.deliveries[0]; d.Status != webhook.DeliverySucceeded || d.Attempts != 1 || d.LastStatusCode != 200 {
+		t.Fatalf("after the outcomes: %s, %d attempts, last status %d; want succeeded, 1, 200", d.Status, d.Attempts, d.LastStatusCode)
+	}
+	if len(v.attempts) != 1 || v.attempts[0].ID != own.Attempt.ID {
+		t.Fatalf("%d attempts in the log, want only the holder's", len(v.attempts))
+	}
+
+	// A second delivery, to release.
+	deliver(t, s, org, base.Add(time.Minute))
+	tasks := claim(t, s, webhook.ClaimParams{Now: base.Add(time.Minute), LeaseUntil: base.Add(2 * time.Minute), Limit: 10})
+	if len(tasks) != 1 {
+		t.Fatalf("claimed %d deliveries, want 1", len(tasks))
+	}
+	foreign = tasks[0].Ref()
+	foreign.OrganizationID = wantStale[0].OrganizationID
+	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{foreign, tasks[0].Ref()}, base.Add(90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	d := getDelivery(t, s, org, wh, tasks[0].Delivery.ID)
+	if d.Status != webhook.DeliveryPending || !d.DueAt.Equal(base.Add(90*time.Second)) || d.Attempts != 0 {
+		t.Fatalf("after the release: %s, due %s, %d attempts; want pending, due %s, 0", d.Status, d.DueAt, d.Attempts, base.Add(90*time.Second))
+	}
+}
+
 // leaseState is what an organization sees of one webhook's deliveries.
 type leaseState struct {
 	deliveries []webhook.Delivery

@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"LeaseSucceededNeverReopens", testLeaseSucceededNeverReopens},
 		{"LeaseRenew", testLeaseRenew},
 		{"LeaseOtherOrganization", testLeaseOtherOrganization},
+		{"LeaseOtherOrganizationBatch", testLeaseOtherOrganizationBatch},
 		{"DeliveryRetry", testDeliveryRetry},
 		{"DeliveryRecover", testDeliveryRecover},
 		{"DeliveryRecoverConcurrent", testDeliveryRecoverConcurrent},
