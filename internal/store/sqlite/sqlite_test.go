@@ -125,6 +125,19 @@ func newWebhook(t *testing.T, db *sqlite.DB, org uuid.UUID, at time.Time) *webho
 	return w
 }
 
+// createEvents stores n events of org, one delivery each per webhook.
+func createEvents(t *testing.T, db *sqlite.DB, org uuid.UUID, at time.Time, n int) {
+	t.Helper()
+	events := make([]*webhook.Event, n)
+	for i := range events {
+		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	if _, err := db.EventsCreate(context.Background(), events, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A webhook whose history spans several delete batches goes with all of
 // it; the other webhooks keep theirs.
 func TestWebhookDeleteLongHistory(t *testing.T) {
@@ -134,14 +147,7 @@ func TestWebhookDeleteLongHistory(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
 	const n = 2500 // two and a half batches
-	events := make([]*webhook.Event, n)
-	for i := range events {
-		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
-			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
-	}
-	if _, err := db.EventsCreate(ctx, events, webhook.Lease{}); err != nil {
-		t.Fatal(err)
-	}
+	createEvents(t, db, org, at, n)
 	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 2 * n})
 	if err != nil || len(tasks) != 2*n {
 		t.Fatalf("claimed %d of %d: %v", len(tasks), 2*n, err)
@@ -201,14 +207,7 @@ func TestWebhookDeleteCallerLeavesAfterRow(t *testing.T) {
 	org := uuid.New()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
-	events := make([]*webhook.Event, 3)
-	for i := range events {
-		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
-			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
-	}
-	if _, err := db.EventsCreate(context.Background(), events, webhook.Lease{}); err != nil {
-		t.Fatal(err)
-	}
+	createEvents(t, db, org, at, 3)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -257,14 +256,7 @@ func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
 	org := uuid.New()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
-	events := make([]*webhook.Event, 3)
-	for i := range events {
-		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
-			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
-	}
-	if _, err := db.EventsCreate(ctx, events, webhook.Lease{}); err != nil {
-		t.Fatal(err)
-	}
+	createEvents(t, db, org, at, 3)
 	// One of gone's deliveries has an attempt and is pending again.
 	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 1,
 		ExcludeWebhooks: []uuid.UUID{kept.ID}})
