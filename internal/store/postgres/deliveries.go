@@ -360,20 +360,22 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), `+lockedDeliveries+` l
 		WHERE `+asyncCommit+` AND d.organization_id = r.org AND d.id = r.id AND l.organization_id = r.org AND l.id = r.id
 			AND d.status = 'running' AND d.lease = r.lease
-		RETURNING d.id`, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now))
+		RETURNING d.organization_id, d.id, d.lease`, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now))
 	if err != nil {
 		return nil, translate(err)
 	}
-	renewed, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	renewed, err := pgx.CollectRows(rows, pgx.RowToStructByPos[webhook.DeliveryRef])
 	if err != nil {
 		return nil, translate(err)
 	}
-	held := make(map[uuid.UUID]bool, len(renewed))
-	for _, id := range renewed {
-		held[id] = true
+	// Whole refs, not ids: a ref naming a renewed delivery's id under
+	// another organization or lease renewed nothing, and is lost.
+	held := make(map[webhook.DeliveryRef]bool, len(renewed))
+	for _, r := range renewed {
+		held[r] = true
 	}
 	for _, r := range p.Refs {
-		if !held[r.ID] {
+		if !held[r] {
 			lost = append(lost, r)
 		}
 	}

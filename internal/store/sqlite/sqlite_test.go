@@ -125,6 +125,19 @@ func newWebhook(t *testing.T, db *sqlite.DB, org uuid.UUID, at time.Time) *webho
 	return w
 }
 
+// createEvents stores n events of org, one delivery each per webhook.
+func createEvents(t *testing.T, db *sqlite.DB, org uuid.UUID, at time.Time, n int) {
+	t.Helper()
+	events := make([]*webhook.Event, n)
+	for i := range events {
+		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	if _, err := db.EventsCreate(context.Background(), events, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A webhook whose history spans several delete batches goes with all of
 // it; the other webhooks keep theirs.
 func TestWebhookDeleteLongHistory(t *testing.T) {
@@ -134,14 +147,7 @@ func TestWebhookDeleteLongHistory(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
 	const n = 2500 // two and a half batches
-	events := make([]*webhook.Event, n)
-	for i := range events {
-		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
-			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
-	}
-	if _, err := db.EventsCreate(ctx, events, webhook.Lease{}); err != nil {
-		t.Fatal(err)
-	}
+	createEvents(t, db, org, at, n)
 	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 2 * n})
 	if err != nil || len(tasks) != 2*n {
 		t.Fatalf("claimed %d of %d: %v", len(tasks), 2*n, err)
@@ -192,6 +198,54 @@ func TestWebhookDeleteFailedKeepsQueue(t *testing.T) {
 	storetest.WebhookDeleteFailedKeepsQueue(t, open(t, filepath.Join(t.TempDir(), "hookd.db")))
 }
 
+// A caller that leaves once the webhook row is gone (here: as the delete's
+// last transaction runs) gets nil, the delete is done, and none of the
+// webhook's queue is ever sent: what the delete did not remove itself,
+// the next claim does.
+func TestWebhookDeleteCallerLeavesAfterRow(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "hookd.db"))
+	org := uuid.New()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
+	createEvents(t, db, org, at, 3)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: gone.ID,
+		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) {
+			// Asked first on the row as read, then in the transaction
+			// that deletes it: the caller leaves during that one.
+			if calls++; calls == 2 {
+				cancel()
+			}
+			return nil, nil
+		}})
+	if err != nil {
+		t.Fatalf("WebhookDelete: %v, want nil: the webhook is gone", err)
+	}
+	if calls != 2 {
+		t.Fatalf("Apply called %d times, want 2", calls)
+	}
+	bg := context.Background()
+	if _, err := db.WebhookGet(bg, org, gone.ID); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Fatalf("WebhookGet after the delete: %v", err)
+	}
+	tasks, err := db.DeliveryClaim(bg, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 10})
+	if err != nil || len(tasks) != 3 {
+		t.Fatalf("claimed %d deliveries, want the other webhook's 3: %v", len(tasks), err)
+	}
+	for _, tk := range tasks {
+		if tk.Webhook.ID != kept.ID {
+			t.Fatalf("claimed a delivery of the deleted webhook: %+v", tk.Delivery)
+		}
+	}
+	ds, err := db.DeliveryList(bg, webhook.DeliveryListParams{OrganizationID: org, WebhookID: gone.ID})
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("the deleted webhook keeps %d deliveries: %v", len(ds), err)
+	}
+}
+
 // A webhook delete that stops after the webhook row went (a crash before
 // its queue's batches) leaves deliveries without a webhook: the claim
 // that finds them due deletes them, with their attempts, and sends none.
@@ -202,14 +256,7 @@ func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
 	org := uuid.New()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
-	events := make([]*webhook.Event, 3)
-	for i := range events {
-		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
-			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
-	}
-	if _, err := db.EventsCreate(ctx, events, webhook.Lease{}); err != nil {
-		t.Fatal(err)
-	}
+	createEvents(t, db, org, at, 3)
 	// One of gone's deliveries has an attempt and is pending again.
 	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 1,
 		ExcludeWebhooks: []uuid.UUID{kept.ID}})

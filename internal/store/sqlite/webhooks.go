@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -221,10 +222,12 @@ func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange, len
 // its queue intact and only part of its finished history, which the next
 // delete removes; so that a refusal (a missing webhook, a stale If-Match)
 // costs no history, c.Apply is asked first on the row as read before the
-// batches. Deliveries left behind by a crash after the webhook row went
-// are removed by the claim that finds them due (claimedWebhooks), or, if
-// finished, by retention. A delivery's attempts always go in its
-// delivery's transaction: no foreign key cascades (see migration 0030).
+// batches. The queue's batches go on after the caller leaves, but for
+// queueDeleteTime at most. Deliveries they leave behind (a huge queue, or
+// a crash after the webhook row went) are removed by the claim that finds
+// them due (claimedWebhooks), or, if finished, by retention. A delivery's
+// attempts always go in its delivery's transaction: no foreign key
+// cascades (see migration 0030).
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
 	current, err := db.webhookGet(ctx, c.OrganizationID, c.ID, true)
 	if err != nil {
@@ -268,12 +271,24 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		return err
 	}
 	// The webhook is gone, so its queue goes too even if the caller
-	// leaves now. Whatever stops these batches (a crash, a full disk)
-	// leaves deliveries that the claim or retention removes, and is no
-	// failure of the delete.
-	batches(context.WithoutCancel(ctx), "")
+	// leaves now, for queueDeleteTime at most. Whatever stops these
+	// batches (that bound, a crash, a full disk) leaves deliveries that
+	// the claim or retention removes, and is no failure of the delete.
+	queueCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queueDeleteTime)
+	defer cancel()
+	batches(queueCtx, "")
 	return nil
 }
+
+// queueDeleteTime bounds how long WebhookDelete goes on removing a deleted
+// webhook's queue. It runs in the API request, which answers only after
+// it, and the server's stop waits for requests (shutdownTimeout, 10s, in
+// cmd/hookd) and then for their handlers to return: unbounded, a queue of
+// millions held both for minutes. Five seconds removes some 200,000
+// queued deliveries (about 40,000 a second, pauses included, on two
+// cores), every queue but a runaway one, and keeps a stop within
+// shutdownTimeout plus these seconds; the claim removes the rest.
+const queueDeleteTime = 5 * time.Second
 
 // deleteDeliveries deletes deliveries, a JSON list of their seqs, and
 // their attempts.

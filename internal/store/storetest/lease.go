@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -195,4 +197,179 @@ func testDeliveryCompleteCounts(t *testing.T, s webhook.Store) {
 	d = getDelivery(t, s, tk.Delivery.OrganizationID, tk.Delivery.WebhookID, tk.Delivery.ID)
 	wantEqual(t, "attempts after an outcome numbered 7", d.Attempts, 2)
 	wantTime(t, "updated_at after the second outcome", d.UpdatedAt, o.Attempt.CreatedAt.Add(o.Attempt.Duration))
+}
+
+// A lease is held by organization, delivery and token together: a
+// renewal, an outcome or a release that names a delivery's id and its
+// current lease but another organization is lost, stale or ignored like
+// one made under an expired lease, and changes nothing the delivery's own
+// organization can see. The lease holder goes on afterwards as if nothing
+// had happened.
+func testLeaseOtherOrganization(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	// A delivery with a history: one failed attempt, then claimed again,
+	// so its attempts count, last status and attempt log are not empty.
+	first := leaseOne(t, s)
+	org, wh := first.Delivery.OrganizationID, first.Delivery.WebhookID
+	complete(t, s, outcomeOf(t, first, 500, base.Add(time.Second)))
+	tasks := claim(t, s, webhook.ClaimParams{Now: base.Add(2 * time.Minute), LeaseUntil: base.Add(3 * time.Minute), Limit: 10})
+	if len(tasks) != 1 {
+		t.Fatalf("claimed %d deliveries, want 1", len(tasks))
+	}
+	tk := tasks[0]
+	// The other organization exists and has a webhook of its own.
+	other := createWebhook(t, s, newWebhook(t, newID(t))).OrganizationID
+
+	before := leaseView(t, s, org, wh)
+	if len(before.deliveries) != 1 || len(before.attempts) != 1 || before.deliveries[0].Lease != tk.Delivery.Lease {
+		t.Fatalf("before: %+v, want one running delivery with one attempt, under lease %d", before, tk.Delivery.Lease)
+	}
+	foreign := tk.Ref()
+	foreign.OrganizationID = other
+
+	lost, err := s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{foreign},
+		Now: base.Add(150 * time.Second), LeaseUntil: base.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "lost after another organization's renewal", lost, []webhook.DeliveryRef{foreign})
+	wantEqual(t, "after another organization's renewal", leaseView(t, s, org, wh), before)
+
+	// An outcome that would finish the delivery and disable its webhook.
+	o := outcomeOf(t, tk, 410, base.Add(151*time.Second))
+	o.Attempt.OrganizationID = other
+	o.Status, o.NextAttemptAt, o.DisableReason = webhook.DeliveryFailed, time.Time{}, "the receiver answered 410 Gone"
+	completeStale(t, s, o)
+	wantEqual(t, "after another organization's outcome", leaseView(t, s, org, wh), before)
+
+	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{foreign}, base.Add(152*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "after another organization's release", leaseView(t, s, org, wh), before)
+	if got := claim(t, s, webhook.ClaimParams{Now: base.Add(153 * time.Second), LeaseUntil: base.Add(time.Hour), Limit: 10}); len(got) != 0 {
+		t.Fatalf("claimed %d deliveries while the lease runs, want 0", len(got))
+	}
+
+	// The holder's own renewal, release and outcome still work.
+	lost, err = s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{tk.Ref()},
+		Now: base.Add(154 * time.Second), LeaseUntil: base.Add(214 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) != 0 {
+		t.Fatalf("the holder's renewal lost %v", lost)
+	}
+	wantTime(t, "lease end after the holder's renewal", getDelivery(t, s, org, wh, tk.Delivery.ID).DueAt, base.Add(214*time.Second))
+	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{tk.Ref()}, base.Add(4*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if d := getDelivery(t, s, org, wh, tk.Delivery.ID); d.Status != webhook.DeliveryPending || !d.DueAt.Equal(base.Add(4*time.Minute)) {
+		t.Fatalf("after the holder's release: %s, due %s; want pending, due %s", d.Status, d.DueAt, base.Add(4*time.Minute))
+	}
+	tasks = claim(t, s, webhook.ClaimParams{Now: base.Add(4 * time.Minute), LeaseUntil: base.Add(5 * time.Minute), Limit: 10})
+	if len(tasks) != 1 || tasks[0].Delivery.ID != tk.Delivery.ID {
+		t.Fatalf("claimed %d deliveries after the release, want the released one", len(tasks))
+	}
+	complete(t, s, outcomeOf(t, tasks[0], 200, base.Add(4*time.Minute+time.Second)))
+	after := leaseView(t, s, org, wh)
+	if d := after.deliveries[0]; d.Status != webhook.DeliverySucceeded || d.Attempts != 2 || len(after.attempts) != 2 {
+		t.Fatalf("after the holder's outcome: %s, %d attempts, %d in the log; want succeeded, 2, 2",
+			d.Status, d.Attempts, len(after.attempts))
+	}
+	if !after.webhook.Enabled {
+		t.Fatal("the webhook was disabled")
+	}
+}
+
+// The same in one call beside the holder's own renewal, outcomes and
+// release of that delivery: each is judged on its own organization, as if
+// the calls were made one by one, whatever the backend's batching (four
+// outcomes, so a backend that writes them in groups sees them together).
+func testLeaseOtherOrganizationBatch(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	tk := leaseOne(t, s)
+	org, wh := tk.Delivery.OrganizationID, tk.Delivery.WebhookID
+	foreign := tk.Ref()
+	foreign.OrganizationID = createWebhook(t, s, newWebhook(t, newID(t))).OrganizationID
+
+	lost, err := s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{foreign, tk.Ref()},
+		Now: base.Add(10 * time.Second), LeaseUntil: base.Add(70 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "lost", lost, []webhook.DeliveryRef{foreign})
+	wantTime(t, "lease end after the renewal", getDelivery(t, s, org, wh, tk.Delivery.ID).DueAt, base.Add(70*time.Second))
+
+	own := outcomeOf(t, tk, 200, base.Add(20*time.Second))
+	var outcomes, want []webhook.Outcome
+	for range 3 {
+		o := outcomeOf(t, tk, 500, base.Add(20*time.Second))
+		o.Attempt.OrganizationID = foreign.OrganizationID
+		outcomes, want = append(outcomes, o), append(want, o)
+	}
+	outcomes = append(outcomes[:1], append([]webhook.Outcome{own}, outcomes[1:]...)...)
+	stale, err := s.DeliveryComplete(ctx, outcomes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantStale []webhook.DeliveryRef
+	for _, o := range want {
+		wantStale = append(wantStale, webhook.DeliveryRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.DeliveryID, Lease: o.Lease})
+	}
+	wantEqual(t, "stale", stale, wantStale)
+	v := leaseView(t, s, org, wh)
+	if d := v.deliveries[0]; d.Status != webhook.DeliverySucceeded || d.Attempts != 1 || d.LastStatusCode != 200 {
+		t.Fatalf("after the outcomes: %s, %d attempts, last status %d; want succeeded, 1, 200", d.Status, d.Attempts, d.LastStatusCode)
+	}
+	if len(v.attempts) != 1 || v.attempts[0].ID != own.Attempt.ID {
+		t.Fatalf("%d attempts in the log, want only the holder's", len(v.attempts))
+	}
+
+	// A second delivery, to release.
+	deliver(t, s, org, base.Add(time.Minute))
+	tasks := claim(t, s, webhook.ClaimParams{Now: base.Add(time.Minute), LeaseUntil: base.Add(2 * time.Minute), Limit: 10})
+	if len(tasks) != 1 {
+		t.Fatalf("claimed %d deliveries, want 1", len(tasks))
+	}
+	foreign = tasks[0].Ref()
+	foreign.OrganizationID = wantStale[0].OrganizationID
+	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{foreign, tasks[0].Ref()}, base.Add(90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	d := getDelivery(t, s, org, wh, tasks[0].Delivery.ID)
+	if d.Status != webhook.DeliveryPending || !d.DueAt.Equal(base.Add(90*time.Second)) || d.Attempts != 0 {
+		t.Fatalf("after the release: %s, due %s, %d attempts; want pending, due %s, 0", d.Status, d.DueAt, d.Attempts, base.Add(90*time.Second))
+	}
+}
+
+// leaseState is what an organization sees of one webhook's deliveries.
+type leaseState struct {
+	deliveries []webhook.Delivery
+	attempts   []webhook.Attempt
+	webhook    webhook.Webhook
+}
+
+// leaseView reads, through the organization's own lists, the webhook,
+// its deliveries and its attempt log.
+func leaseView(t *testing.T, s webhook.Store, org, wh uuid.UUID) leaseState {
+	t.Helper()
+	ctx := context.Background()
+	var v leaseState
+	ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: wh, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		v.deliveries = append(v.deliveries, *d)
+	}
+	as, err := s.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: org, WebhookID: wh, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		a.Event = nil // no lease changes an event; compared, it would print as a pointer
+		v.attempts = append(v.attempts, *a)
+	}
+	v.webhook = *getWebhook(t, s, org, wh)
+	return v
 }

@@ -67,6 +67,8 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"LeaseStaleOutcome", testLeaseStaleOutcome},
 		{"LeaseSucceededNeverReopens", testLeaseSucceededNeverReopens},
 		{"LeaseRenew", testLeaseRenew},
+		{"LeaseOtherOrganization", testLeaseOtherOrganization},
+		{"LeaseOtherOrganizationBatch", testLeaseOtherOrganizationBatch},
 		{"DeliveryRetry", testDeliveryRetry},
 		{"DeliveryRecover", testDeliveryRecover},
 		{"DeliveryRecoverConcurrent", testDeliveryRecoverConcurrent},
