@@ -378,7 +378,7 @@ func TestDelivery(t *testing.T) {
 
 		t.Run("metrics", func(t *testing.T) {
 			_, _, body := call{t: t, base: srv.URL}.do("GET", "/metrics", nil, nil)
-			for _, m := range []string{"hookd_events_accepted_total", `hookd_delivery_attempts_total{outcome="succeeded"}`, "hookd_delivery_attempt_duration_seconds_bucket", "hookd_deliveries_due", "hookd_deliveries_oldest_due_age_seconds", "hookd_webhooks_disabled_total 1"} {
+			for _, m := range []string{"hookd_events_accepted_total", `hookd_delivery_attempts_total{outcome="succeeded"}`, "hookd_delivery_attempt_duration_seconds_bucket", "hookd_deliveries_due", "hookd_deliveries_oldest_due_age_seconds", "hookd_webhooks_disabled_total 1", "hookd_delivery_leases_renewed_total"} {
 				if !strings.Contains(string(body), m) {
 					t.Errorf("/metrics lacks %s", m)
 				}

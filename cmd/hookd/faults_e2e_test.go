@@ -14,7 +14,7 @@ import (
 	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 )
 
-// faultEnv is crashEnv with a delivery timeout of 1s: leases of 11s.
+// faultEnv is crashEnv with a delivery timeout of 1s: leases of 21s.
 func faultEnv(dbURL string, extra map[string]string) map[string]string {
 	env := crashEnv(dbURL)
 	for k, v := range extra {
@@ -101,8 +101,8 @@ func TestPausedNode(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	// Past the 11 s lease, and past B's next poll.
-	time.Sleep(15 * time.Second)
+	// Past the 21 s lease, and past B's next poll.
+	time.Sleep(25 * time.Second)
 	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func TestDatabaseFaults(t *testing.T) {
 	}
 	received := len(tg.got("/crash"))
 	proxy.partition()
-	time.Sleep(15 * time.Second) // past the 11 s lease
+	time.Sleep(25 * time.Second) // past the 21 s lease
 	proxy.heal()
 	if len(tg.got("/crash")) <= received {
 		t.Fatal("nothing was delivered while one node was cut off")
@@ -166,6 +166,6 @@ func TestDatabaseFaults(t *testing.T) {
 	waitAllDelivered(t, tg, ids, 90*time.Second)
 	checkDeliveryLog(t, dbURL)
 	most, dups := maxCopies(tg)
-	t.Logf("latency, resets and a 15 s partition of one node: %d events accepted, all delivered; %d duplicate deliveries (%.2f%%), at most %d copies of one",
+	t.Logf("latency, resets and a 25 s partition of one node: %d events accepted, all delivered; %d duplicate deliveries (%.2f%%), at most %d copies of one",
 		len(ids), dups, 100*float64(dups)/float64(len(ids)), most)
 }

@@ -34,8 +34,8 @@ type Config struct {
 	Client   *http.Client
 	Schedule webhook.Schedule
 	// Timeout bounds one request; the lease on a claimed delivery is
-	// longer (and renewed while the dispatcher holds it), so a slow target
-	// never gets a second concurrent copy.
+	// longer (and renewed while the dispatcher holds it, when it nears
+	// its end), so a slow target never gets a second concurrent copy.
 	Timeout time.Duration
 	// MaxInflightPerWebhook bounds the concurrent requests to one webhook,
 	// so a hanging target cannot take every worker.
@@ -69,9 +69,12 @@ type Config struct {
 type Dispatcher struct {
 	cfg   Config
 	rules webhook.OutcomeRules
-	lease time.Duration
-	wake  chan struct{}
-	m     *dispatchMetrics
+	lease time.Duration // a fresh lease's length, at a claim, at intake or at a renewal
+	// sendable is the least lease a task needs left to be sent: its
+	// request (Timeout) and the time to record it (see holds).
+	sendable time.Duration
+	wake     chan struct{}
+	m        *dispatchMetrics
 
 	mu      sync.Mutex
 	running bool                        // between Run's start and its stop: tasks are taken
@@ -137,6 +140,30 @@ const (
 	claimBatch = 512
 )
 
+// Leases. A task is sent only while its lease has sendable (Timeout +
+// recordTime) left (see holds). Every renewEvery the dispatcher looks at
+// the leases it holds and renews only those that would fall below
+// sendable within renewAhead: most deliveries are sent and recorded
+// within a second or two of being claimed, and renewing every one of them
+// at every tick made the renewals the busiest statements of a shared
+// PostgreSQL. A fresh lease is leaseMargin above sendable, so a delivery
+// is first renewed once held for leaseMargin - renewAhead (7.5 s), and
+// each renewal comes at a tick that finds the lease two to three ticks
+// above sendable: if it fails, the next tick still finds the task a
+// whole tick above sendable, and tries again; a second failure in a row
+// leaves it at the edge. A lease can only be lost once it has ended, so
+// the leases a tick skips cannot have been lost.
+//
+// The price is paid after a crash: another node waits for the dead
+// node's leases to end, at most Timeout + 20 s after it last claimed or
+// renewed one (Timeout + 10 s when every lease was renewed at every tick).
+const (
+	recordTime  = 5 * time.Second
+	renewEvery  = 2500 * time.Millisecond
+	renewAhead  = 3 * renewEvery
+	leaseMargin = 6 * renewEvery
+)
+
 // New returns a dispatcher; Run starts it.
 func New(cfg Config) *Dispatcher {
 	if cfg.Timeout <= 0 {
@@ -182,12 +209,14 @@ func New(cfg Config) *Dispatcher {
 		cfg:   cfg,
 		rules: webhook.OutcomeRules{Schedule: cfg.Schedule, DisableAfter: cfg.DisableAfter, Rand: cfg.Rand},
 		// The lease covers one request (Timeout) and recording it, and is
-		// renewed while the delivery is held (see renewEvery): a queued
-		// delivery keeps it while it waits, and a dead
-		// node's deliveries are taken over within about Timeout. A
-		// delivery whose lease can no longer cover its request is not sent
-		// (see holds), so no delivery is ever sent by two workers at once.
-		lease:     cfg.Timeout + 10*time.Second,
+		// renewed while the delivery is held, before it gets too short to
+		// send (see leaseMargin): a queued delivery keeps it while it
+		// waits, and a dead node's deliveries are taken over within
+		// Timeout + 20 s. A delivery whose lease can no longer cover its
+		// request is not sent (see holds), so no delivery is ever sent by
+		// two workers at once.
+		lease:     cfg.Timeout + recordTime + leaseMargin,
+		sendable:  cfg.Timeout + recordTime,
 		leased:    map[uuid.UUID]*webhook.Task{},
 		recording: map[uuid.UUID]bool{},
 		wake:      make(chan struct{}, 1),
@@ -330,7 +359,7 @@ func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int) {
 	d.mu.Lock()
 	d.held -= reserved - len(tasks)
 	running := d.running
-	latest := d.cfg.Now().Add(d.cfg.Timeout + 5*time.Second)
+	latest := d.cfg.Now().Add(d.sendable)
 	var back []webhook.DeliveryRef
 	for _, t := range tasks {
 		if running && len(d.queued[t.Webhook.ID]) < maxQueuedPerWebhook && !t.Delivery.DueAt.Before(latest) {
@@ -399,7 +428,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 func (d *Dispatcher) holds(t *webhook.Task) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.leased[t.Delivery.ID] == t && !t.Delivery.DueAt.Before(d.cfg.Now().Add(d.cfg.Timeout+5*time.Second)) {
+	if d.leased[t.Delivery.ID] == t && !t.Delivery.DueAt.Before(d.cfg.Now().Add(d.sendable)) {
 		return true
 	}
 	if d.leased[t.Delivery.ID] == t {
@@ -425,7 +454,7 @@ func (d *Dispatcher) next(id uuid.UUID) *webhook.Task {
 	q := d.queued[id]
 	// A request that starts now may last Timeout and must be recorded
 	// before its lease ends.
-	latest := d.cfg.Now().Add(d.cfg.Timeout + 5*time.Second)
+	latest := d.cfg.Now().Add(d.sendable)
 	for len(q) > 0 {
 		t := q[0]
 		q = q[1:]
@@ -616,18 +645,10 @@ func (d *Dispatcher) forget(batch []webhook.Outcome) {
 // renewBatch is the most leases renewed in one statement.
 const renewBatch = 1000
 
-// renewEvery is how often the leases held are renewed: twice within the
-// margin between a fresh lease and the least a task needs to be sent
-// (Timeout + 5 s, see holds), so a task waiting in its webhook's queue
-// always finds its lease long enough, even when one renewal fails. With
-// the lease at Timeout + 10 s that is every 2.5 s.
-func (d *Dispatcher) renewEvery() time.Duration {
-	return max((d.lease-d.cfg.Timeout-5*time.Second)/2, 100*time.Millisecond)
-}
-
-// renewLoop renews the leases held every renewEvery until stop is closed.
+// renewLoop renews the leases held that near their end, every
+// renewEvery until stop is closed.
 func (d *Dispatcher) renewLoop(stop <-chan struct{}) {
-	tick := time.NewTicker(d.renewEvery())
+	tick := time.NewTicker(renewEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -639,22 +660,27 @@ func (d *Dispatcher) renewLoop(stop <-chan struct{}) {
 	}
 }
 
-// renew extends the lease of every delivery held. One whose lease is
-// lost (taken over after it expired while this node could not renew it)
-// is forgotten: dropped from its webhook's queue if it waits there, and
-// never sent or given back.
+// renew extends the leases held that would fall below sendable within
+// renewAhead (see leaseMargin); the others have time until a later tick,
+// and most are recorded (and forgotten) before it. A delivery whose lease
+// is lost (taken over after it expired while this node could not renew
+// it) is forgotten: dropped from its webhook's queue if it waits there,
+// and never sent or given back.
 func (d *Dispatcher) renew() {
 	d.mu.Lock()
-	refs := make([]webhook.DeliveryRef, 0, len(d.leased))
+	soon := d.cfg.Now().Add(d.sendable + renewAhead)
+	var refs []webhook.DeliveryRef
 	for _, t := range d.leased {
-		refs = append(refs, t.Ref())
+		if t.Delivery.DueAt.Before(soon) {
+			refs = append(refs, t.Ref())
+		}
 	}
 	d.mu.Unlock()
 	for len(refs) > 0 {
 		batch := refs[:min(len(refs), renewBatch)]
 		refs = refs[len(batch):]
 		now := d.cfg.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), d.renewEvery())
+		ctx, cancel := context.WithTimeout(context.Background(), renewEvery)
 		lost, err := d.cfg.Store.DeliveryRenew(ctx, webhook.RenewParams{Refs: batch, Now: now, LeaseUntil: now.Add(d.lease)})
 		cancel()
 		if err != nil {
@@ -663,6 +689,7 @@ func (d *Dispatcher) renew() {
 			d.renewErrors.error(d.cfg.Log, now, "renewing delivery leases failed", "err", err, "count", len(batch))
 			return
 		}
+		d.m.renewed.Add(float64(len(batch) - len(lost)))
 		d.renewed(batch, lost, now.Add(d.lease))
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -53,9 +55,12 @@ func TestLostLeasesAreNotSent(t *testing.T) {
 	s := newStore(t)
 	w := createWebhook(t, s, target.URL)
 	var logs lockedBuffer
-	// A 2 s timeout: 12 s leases, renewed every 2.5 s.
+	// A 2 s timeout: 22 s leases, renewed only once less than 14.5 s
+	// is left. The dispatcher's clock is moved on below.
+	var ahead atomic.Int64
 	d := New(Config{Store: s, Client: target.Client(), Timeout: 2 * time.Second, MaxInflightPerWebhook: 1,
-		PollInterval: time.Hour, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		PollInterval: time.Hour, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
 	startDispatcher(t, d)
 	intake(t, s, d, w, 3)
 	for deadline := time.Now().Add(5 * time.Second); requests.Load() == 0; time.Sleep(5 * time.Millisecond) {
@@ -71,6 +76,12 @@ func TestLostLeasesAreNotSent(t *testing.T) {
 	if err != nil || len(taken) != 3 {
 		t.Fatalf("took over %d deliveries (%v), want 3", len(taken), err)
 	}
+	// A lease is taken over once it has ended, when on its holder's clock
+	// too it is near its end or past it. 10 s on, every lease held here
+	// has less than 14.5 s left, so the next tick renews it, and more than
+	// the 7 s a task needs to be sent, so only that renewal can tell the
+	// queued tasks are lost.
+	ahead.Store(int64(10 * time.Second))
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "lost the leases"); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the dispatcher did not notice its leases were lost:\n%s", logs.String())
@@ -122,5 +133,174 @@ func TestRenewalRacingItsOutcomeLosesNothing(t *testing.T) {
 	d.renewed(refs, refs, time.Now())
 	if !strings.Contains(logs.String(), "lost the leases") || d.leased[tk.Delivery.ID] != nil {
 		t.Fatalf("a lost lease was not noticed:\n%s", logs.String())
+	}
+}
+
+// renewedRows is how many leases the dispatcher's renewals asked for.
+func renewedRows(f *fakeQueue) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, p := range f.renewals {
+		n += len(p.Refs)
+	}
+	return n
+}
+
+// A tick renews only the leases that would fall below sendable within
+// three ticks, each to a whole lease from now, and leaves the others
+// alone; the metric counts the renewed.
+func TestRenewOnlyLeasesNearTheirEnd(t *testing.T) {
+	d, f := running(t, Config{Timeout: 10 * time.Second})
+	soon := d.sendable + 3*renewEvery // 22.5 s
+	cases := []struct {
+		name  string
+		left  time.Duration // the lease's time left at the tick
+		renew bool
+	}{
+		{"fresh", d.lease, false},
+		{"held one tick", d.lease - renewEvery, false},
+		{"three ticks above sendable", soon, false},
+		{"just under three ticks above sendable", soon - time.Microsecond, true},
+		{"two ticks above sendable", d.sendable + 2*renewEvery, true},
+		{"at sendable", d.sendable, true},
+		{"too short to send", d.sendable - time.Second, true},
+		{"ended", -time.Second, true},
+	}
+	tasks := make([]*webhook.Task, len(cases))
+	for i, c := range cases {
+		tasks[i] = task(uuid.UUID{0xa}, clock.Add(c.left))
+		tasks[i].Delivery.Lease = int64(i + 1)
+		d.leased[tasks[i].Delivery.ID] = tasks[i]
+	}
+	d.renew()
+
+	if len(f.renewals) != 1 {
+		t.Fatalf("%d renewal statements, want 1", len(f.renewals))
+	}
+	p := f.renewals[0]
+	if !p.Now.Equal(clock) || !p.LeaseUntil.Equal(clock.Add(d.lease)) {
+		t.Fatalf("renewed from %v until %v, want a whole lease from now", p.Now, p.LeaseUntil)
+	}
+	asked := map[webhook.DeliveryRef]bool{}
+	for _, r := range p.Refs {
+		asked[r] = true
+	}
+	want := 0
+	for i, c := range cases {
+		tk := tasks[i]
+		if asked[tk.Ref()] != c.renew {
+			t.Errorf("%s (%v left): renewed %v, want %v", c.name, c.left, asked[tk.Ref()], c.renew)
+		}
+		due := clock.Add(c.left)
+		if c.renew {
+			due = clock.Add(d.lease)
+			want++
+		}
+		if !tk.Delivery.DueAt.Equal(due) {
+			t.Errorf("%s: lease ends at now+%v, want now+%v", c.name, tk.Delivery.DueAt.Sub(clock), due.Sub(clock))
+		}
+	}
+	var m dto.Metric
+	if err := d.m.renewed.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetCounter().GetValue(); n != float64(want) {
+		t.Fatalf("%v renewals counted, want %d", n, want)
+	}
+
+	// A tick with nothing near its end costs no statement.
+	for id, tk := range d.leased {
+		if tk.Delivery.DueAt.Before(clock.Add(soon)) {
+			delete(d.leased, id)
+		}
+	}
+	d.renew()
+	if len(f.renewals) != 1 {
+		t.Fatalf("%d renewal statements, want none for leases far from their end", len(f.renewals)-1)
+	}
+}
+
+// A delivery held for a while costs a renewal every fourth tick from the
+// fourth on; one sent and recorded within three ticks (7.5 s) costs
+// none, however the claim falls between two ticks.
+func TestRenewalsPerHeldDelivery(t *testing.T) {
+	for _, c := range []struct {
+		ticks    int // ticks while the delivery is held
+		renewals int
+	}{
+		{0, 0}, {1, 0}, {3, 0}, {4, 1}, {7, 1}, {8, 2}, {12, 3},
+	} {
+		for _, phase := range []time.Duration{0, renewEvery / 2, renewEvery - time.Microsecond} {
+			d, f := running(t, Config{Timeout: 10 * time.Second})
+			claimed := clock.Add(phase) // ticks at clock + k*renewEvery
+			now := claimed
+			d.cfg.Now = func() time.Time { return now }
+			tk := task(uuid.UUID{0xb}, claimed.Add(d.lease))
+			d.leased[tk.Delivery.ID] = tk
+			for k := 1; k <= c.ticks; k++ {
+				now = clock.Add(time.Duration(k) * renewEvery)
+				d.renew()
+			}
+			// Recorded: it is forgotten, and later ticks cost nothing.
+			d.forget([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: tk.Delivery.ID}}})
+			for k := c.ticks + 1; k <= c.ticks+8; k++ {
+				now = clock.Add(time.Duration(k) * renewEvery)
+				d.renew()
+			}
+			if n := renewedRows(f); n != c.renewals {
+				t.Errorf("held for %d ticks, claimed %v after a tick: %d renewals, want %d", c.ticks, phase, n, c.renewals)
+			}
+		}
+	}
+}
+
+// A failed renewal leaves the task sendable until the tick after next,
+// even if the next tick's renewal is slow or fails too: only then does its
+// lease reach the least a request needs. The renewal that works restores
+// a whole lease.
+func TestFailedRenewalStillSends(t *testing.T) {
+	for _, phase := range []time.Duration{0, time.Microsecond, renewEvery / 2, renewEvery - time.Microsecond} {
+		d, f := running(t, Config{Timeout: 10 * time.Second, Log: slog.New(slog.DiscardHandler)})
+		claimed := clock.Add(phase)
+		now := claimed
+		d.cfg.Now = func() time.Time { return now }
+		tk := task(uuid.UUID{0xc}, claimed.Add(d.lease))
+		d.leased[tk.Delivery.ID] = tk
+		f.renewFail = 2
+		k := 0
+		tick := func() {
+			k++
+			now = clock.Add(time.Duration(k) * renewEvery)
+		}
+		for f.renewFail == 2 {
+			tick()
+			d.renew()
+			if k > 10 {
+				t.Fatal("the lease was never renewed")
+			}
+		}
+		// The first renewal failed; until the tick after next, whatever
+		// the next one does, the task is sent.
+		tick()
+		for _, at := range []time.Time{now, now.Add(renewEvery / 2), now.Add(renewEvery)} {
+			now = at
+			if !d.holds(tk) {
+				t.Fatalf("claimed %v after a tick: after one failed renewal the task was not sent %v after the next tick (lease %v left)",
+					phase, at.Sub(clock.Add(time.Duration(k)*renewEvery)), tk.Delivery.DueAt.Sub(at))
+			}
+		}
+		now = clock.Add(time.Duration(k) * renewEvery)
+		d.renew() // fails too
+		tick()
+		d.renew()
+		if len(f.renewals) != 1 || !tk.Delivery.DueAt.Equal(now.Add(d.lease)) {
+			t.Fatalf("claimed %v after a tick: %d renewals, lease %v left; want a whole lease after the third try",
+				phase, len(f.renewals), tk.Delivery.DueAt.Sub(now))
+		}
+		d.releases.Wait()
+		if len(f.released) != 0 {
+			t.Fatalf("claimed %v after a tick: given back %v", phase, f.released)
+		}
 	}
 }

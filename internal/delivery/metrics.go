@@ -14,6 +14,7 @@ type dispatchMetrics struct {
 	duration prometheus.Histogram
 	disabled prometheus.Counter
 	stale    prometheus.Counter
+	renewed  prometheus.Counter
 }
 
 func newDispatchMetrics(reg prometheus.Registerer, store webhook.Store, now func() time.Time) *dispatchMetrics {
@@ -35,8 +36,12 @@ func newDispatchMetrics(reg prometheus.Registerer, store webhook.Store, now func
 			Name: "hookd_delivery_outcomes_stale_total",
 			Help: "Attempt outcomes dropped because their lease was lost meanwhile (this node was paused or cut off and another took the delivery over).",
 		}),
+		renewed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_delivery_leases_renewed_total",
+			Help: "Leases of held deliveries renewed because they neared their end (a delivery waiting behind its webhook's in-flight limit, or a slow request): one database row each.",
+		}),
 	}
-	reg.MustRegister(m.outcomes, m.duration, m.disabled, m.stale, &backlogCollector{store: store, now: now})
+	reg.MustRegister(m.outcomes, m.duration, m.disabled, m.stale, m.renewed, &backlogCollector{store: store, now: now})
 	for _, o := range []string{"succeeded", "retry", "failed"} {
 		m.outcomes.WithLabelValues(o)
 	}

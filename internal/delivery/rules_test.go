@@ -33,6 +33,8 @@ type fakeQueue struct {
 	releaseAt []time.Time
 	completed [][]webhook.Outcome
 	failures  int // DeliveryComplete fails this many times first
+	renewals  []webhook.RenewParams
+	renewFail int // DeliveryRenew fails this many times first
 }
 
 func (f *fakeQueue) DeliveryClaim(_ context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
@@ -60,6 +62,17 @@ func (f *fakeQueue) DeliveryComplete(_ context.Context, outcomes []webhook.Outco
 		return nil, errors.New("database is locked")
 	}
 	f.completed = append(f.completed, outcomes)
+	return nil, nil
+}
+
+func (f *fakeQueue) DeliveryRenew(_ context.Context, p webhook.RenewParams) ([]webhook.DeliveryRef, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.renewFail > 0 {
+		f.renewFail--
+		return nil, errors.New("database is locked")
+	}
+	f.renewals = append(f.renewals, p)
 	return nil, nil
 }
 
@@ -99,15 +112,11 @@ func TestNewDefaults(t *testing.T) {
 		c.Now == nil || c.Rand == nil || c.Log == nil || c.Registry == nil || c.Client == nil {
 		t.Fatalf("defaults %+v", c)
 	}
-	// The lease covers a request and recording it; it is renewed while
-	// the delivery waits in the webhook's queue.
-	if d.lease != 25*time.Second {
-		t.Fatalf("lease %v, want 15s+10s", d.lease)
-	}
-	// Renewed twice within the 5 s between a fresh lease and the 20 s a
-	// task needs to be sent, so a queued task never finds it too short.
-	if d.renewEvery() != 2500*time.Millisecond {
-		t.Fatalf("renewed every %v, want 2.5s", d.renewEvery())
+	// The lease covers a request and recording it, and six renewal
+	// ticks more: a delivery held for long is renewed before it gets too
+	// short to send, one sent quickly never (see leaseMargin).
+	if d.lease != 35*time.Second || d.sendable != 20*time.Second {
+		t.Fatalf("lease %v, sendable %v; want 15s+20s and 15s+5s", d.lease, d.sendable)
 	}
 	if d.rules.DisableAfter != c.DisableAfter || len(d.rules.Schedule) != 8 {
 		t.Fatalf("rules %+v do not follow the configuration", d.rules)
@@ -124,8 +133,8 @@ func TestNewDefaults(t *testing.T) {
 		c.PollInterval != time.Second || len(c.Schedule) != 1 || c.Rand() != 0.25 || c.Log != log || c.Client != client {
 		t.Fatalf("configured %+v", c)
 	}
-	if d.lease != 15*time.Second {
-		t.Fatalf("lease %v, want 5s+10s", d.lease)
+	if d.lease != 25*time.Second || d.sendable != 10*time.Second {
+		t.Fatalf("lease %v, sendable %v; want 5s+20s and 5s+5s", d.lease, d.sendable)
 	}
 	if d.rules.Rand() != 0.25 {
 		t.Fatal("the rules do not use the configured Rand")
