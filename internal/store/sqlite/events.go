@@ -37,7 +37,7 @@ func (r *eventRow) event() webhook.Event {
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
 	var unreadable map[uuid.UUID]error
-	err := db.transact(ctx, func(tx *txn) error {
+	err := db.queueWrite(ctx, true, func(tx *txn) error {
 		unreadable = map[uuid.UUID]error{}
 		in, err := loadIntake(ctx, tx, events, lease, unreadable)
 		if err != nil {

@@ -244,7 +244,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // on disk before it returns. fn must do only SQL: every other writer
 // waits while it runs.
 func (db *DB) transact(ctx context.Context, fn func(tx *txn) error) error {
-	return db.w.do(ctx, true, fn)
+	return db.w.do(ctx, true, false, fn)
 }
 
 // transactLazy is transact without waiting for the disk: the commit
@@ -256,7 +256,15 @@ func (db *DB) transact(ctx context.Context, fn func(tx *txn) error) error {
 // The next durable commit syncs the WAL, these frames included; a group
 // holding any transact member commits durably as a whole.
 func (db *DB) transactLazy(ctx context.Context, fn func(tx *txn) error) error {
-	return db.w.do(ctx, false, fn)
+	return db.w.do(ctx, false, false, fn)
+}
+
+// queueWrite is transact (durable) or transactLazy for intake and the
+// queue's bookkeeping, which run in every group of a burst and almost
+// never fail: fn may run twice (see writer.group), so it starts from
+// scratch each time, resetting whatever it collects.
+func (db *DB) queueWrite(ctx context.Context, durable bool, fn func(tx *txn) error) error {
+	return db.w.do(ctx, durable, true, fn)
 }
 
 // translate turns driver errors into webhook errors; it is the only place

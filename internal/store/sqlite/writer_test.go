@@ -147,6 +147,108 @@ func TestWriterSavepoints(t *testing.T) {
 	}
 }
 
+// TestWriterRerunMembers: a group made only of members that may run
+// again goes without savepoints: when all succeed each runs once; when
+// one fails, the transaction is undone and they run again with
+// savepoints, so the answers and what is stored are those of
+// TestWriterSavepoints, and nothing is stored twice.
+func TestWriterRerunMembers(t *testing.T) {
+	db := openScratch(t)
+	ctx := context.Background()
+	runs := map[string]int{}
+	counted := func(name string, fn func(*txn) error) *writeReq {
+		r := request(ctx, false, func(tx *txn) error {
+			runs[name]++
+			return fn(tx)
+		})
+		r.rerun = true
+		return r
+	}
+
+	got := group(t, db, counted("x", insertKey("x")), counted("y", insertKey("y")))
+	if got[0] != errNone || got[1] != errNone {
+		t.Fatalf("members that succeed got %v", got)
+	}
+	if runs["x"] != 1 || runs["y"] != 1 {
+		t.Fatalf("members that succeed ran %v times, want once each", runs)
+	}
+
+	mine := errors.New("mine")
+	got = group(t, db,
+		counted("a", insertKey("a")),
+		counted("b", func(tx *txn) error {
+			if err := insertKey("b")(tx); err != nil {
+				return err
+			}
+			return mine
+		}),
+		counted("c", func(tx *txn) error {
+			if err := insertKey("c")(tx); err != nil {
+				return err
+			}
+			return insertKey("a")(tx) // a duplicate once a is in: fails
+		}),
+		counted("e", insertKey("e")),
+	)
+	if got[0] != errNone || got[3] != errNone {
+		t.Errorf("the good members got %v, %v", got[0], got[3])
+	}
+	if !errors.Is(got[1], mine) {
+		t.Errorf("a member's own error came back as %v", got[1])
+	}
+	if webhook.ErrorCode(got[2]) != webhook.EConflict {
+		t.Errorf("a duplicate key came back as %v, want a conflict", got[2])
+	}
+	if k := keys(t, db); !equal(k, []string{"a", "e", "x", "y"}) {
+		t.Errorf("stored %v, want [a e x y]", k)
+	}
+	// a and b ran without savepoints, then again with; c failed alone
+	// in the next group without them and again with; e ran once.
+	if runs["a"] != 2 || runs["b"] != 2 || runs["c"] != 2 || runs["e"] != 1 {
+		t.Errorf("runs %v, want a, b and c twice, e once", runs)
+	}
+}
+
+// TestWriterRerunBroken: when the pass with savepoints that follows a
+// failed optimistic one breaks under a member, the members after it are
+// still run and answered.
+func TestWriterRerunBroken(t *testing.T) {
+	db := openScratch(t)
+	ctx := context.Background()
+	gone, mine := errors.New("gone"), errors.New("mine")
+	runs := 0
+	breaksSecondTime := request(ctx, false, func(tx *txn) error {
+		if runs++; runs == 1 {
+			return insertKey("a")(tx)
+		}
+		if _, err := tx.ExecContext(ctx, `ROLLBACK`); err != nil {
+			return err
+		}
+		return gone
+	})
+	fails := request(ctx, false, func(tx *txn) error {
+		if err := insertKey("b")(tx); err != nil {
+			return err
+		}
+		return mine
+	})
+	next := request(ctx, false, insertKey("c"))
+	breaksSecondTime.rerun, fails.rerun, next.rerun = true, true, true
+	got := group(t, db, breaksSecondTime, fails, next)
+	if !errors.Is(got[0], gone) {
+		t.Errorf("the member that broke the transaction got %v", got[0])
+	}
+	if !errors.Is(got[1], mine) {
+		t.Errorf("the member after it got %v, want its own error", got[1])
+	}
+	if got[2] != errNone {
+		t.Errorf("the member of the next group got %v", got[2])
+	}
+	if k := keys(t, db); !equal(k, []string{"c"}) {
+		t.Errorf("stored %v, want [c]", k)
+	}
+}
+
 // TestWriterCommitFails: when the commit fails, every member fails, none
 // of their work stays, and the connection is not left inside the failed
 // transaction for the next group.
