@@ -73,6 +73,7 @@ type Dispatcher struct {
 	// sendable is the least lease a task needs left to be sent: its
 	// request (Timeout) and the time to record it (see holds).
 	sendable time.Duration
+	lastTick time.Time // of renew, which only renewLoop calls
 	wake     chan struct{}
 	m        *dispatchMetrics
 
@@ -151,8 +152,12 @@ const (
 // each renewal comes at a tick that finds the lease two to three ticks
 // above sendable: if it fails, the next tick still finds the task a
 // whole tick above sendable, and tries again; a second failure in a row
-// leaves it at the edge. A lease can only be lost once it has ended, so
-// the leases a tick skips cannot have been lost.
+// leaves it at the edge. Another node takes a lease over only once it has
+// ended, so the leases a tick skips are still ours; but a delete of their
+// webhook removes its deliveries at once, and a task of a deleted webhook
+// waiting in its queue here is only dropped when a renewal finds it gone
+// (or its outcome finds nothing to record): until then, within 7.5 to
+// 10 s of its last renewal, it may still be sent.
 //
 // The price is paid after a crash: another node waits for the dead
 // node's leases to end, at most Timeout + 20 s after it last claimed or
@@ -355,14 +360,20 @@ func (d *Dispatcher) Reserve(n int) (int, time.Time) {
 // whose queue is full (a slow target must not fill the dispatcher, as
 // claims skip such webhooks); and those whose lease can no longer cover a
 // request (a commit that took very long), which another node may claim.
-func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int) {
+func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int, until time.Time) {
 	d.mu.Lock()
 	d.held -= reserved - len(tasks)
 	running := d.running
-	latest := d.cfg.Now().Add(d.sendable)
+	long := !until.Before(d.cfg.Now().Add(d.sendable))
 	var back []webhook.DeliveryRef
 	for _, t := range tasks {
-		if running && len(d.queued[t.Webhook.ID]) < maxQueuedPerWebhook && !t.Delivery.DueAt.Before(latest) {
+		// The store's DueAt is the lease as written, a wall-clock time
+		// (the database's on PostgreSQL), which a stepped clock moves:
+		// ours ends no later than the reservation's until, read on our
+		// monotonic clock, by which renewals and holds judge it (as a
+		// claim's tasks by the claim's).
+		t.Delivery.DueAt = until
+		if running && long && len(d.queued[t.Webhook.ID]) < maxQueuedPerWebhook {
 			d.start(t)
 			continue
 		}
@@ -668,10 +679,18 @@ func (d *Dispatcher) renewLoop(stop <-chan struct{}) {
 // and never sent or given back.
 func (d *Dispatcher) renew() {
 	d.mu.Lock()
-	soon := d.cfg.Now().Add(d.sendable + renewAhead)
+	now := d.cfg.Now()
+	// A tick that comes much later than due on the wall clock (a machine
+	// suspended, whose monotonic clock stood still) says our view of the
+	// leases may lag theirs in the database: renew every one, so those
+	// taken over meanwhile are found and dropped now, as when every tick
+	// renewed them all.
+	late := !d.lastTick.IsZero() && now.Round(0).Sub(d.lastTick.Round(0)) > 2*renewEvery
+	d.lastTick = now
+	soon := now.Add(d.sendable + renewAhead)
 	var refs []webhook.DeliveryRef
 	for _, t := range d.leased {
-		if t.Delivery.DueAt.Before(soon) {
+		if late || t.Delivery.DueAt.Before(soon) {
 			refs = append(refs, t.Ref())
 		}
 	}

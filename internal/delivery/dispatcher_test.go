@@ -94,7 +94,7 @@ func startDispatcher(t *testing.T, d *Dispatcher) (stop func()) {
 	t.Cleanup(stop)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		if n, _ := d.Reserve(1); n == 1 {
-			d.Send(nil, 1)
+			d.Send(nil, 1, time.Time{})
 			return stop
 		}
 		if time.Now().After(deadline) {
@@ -114,7 +114,7 @@ func intake(t *testing.T, s webhook.Store, d *Dispatcher, w *webhook.Webhook, n 
 	granted, until := d.Reserve(n)
 	rs, err := s.EventsCreate(context.Background(), events, webhook.Lease{Until: until, Limit: granted})
 	if err != nil {
-		d.Send(nil, granted)
+		d.Send(nil, granted, until)
 		t.Fatal(err)
 	}
 	var tasks []*webhook.Task
@@ -124,7 +124,7 @@ func intake(t *testing.T, s webhook.Store, d *Dispatcher, w *webhook.Webhook, n 
 	if len(tasks) != granted {
 		t.Fatalf("%d deliveries leased, %d granted", len(tasks), granted)
 	}
-	d.Send(tasks, granted)
+	d.Send(tasks, granted, until)
 }
 
 // A webhook whose target hangs keeps MaxInflightPerWebhook requests and
@@ -208,7 +208,7 @@ func TestSendRacesStop(t *testing.T) {
 					mu.Lock()
 					sent += len(tasks)
 					mu.Unlock()
-					d.Send(tasks, granted)
+					d.Send(tasks, granted, until)
 				}
 			})
 		}

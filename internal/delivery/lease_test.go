@@ -304,3 +304,27 @@ func TestFailedRenewalStillSends(t *testing.T) {
 		}
 	}
 }
+
+// A tick that comes far later than due on the wall clock (a suspended
+// machine, whose monotonic clock stood still) renews every lease held, so
+// those taken over meanwhile are found and dropped at once.
+func TestLateTickRenewsEveryLease(t *testing.T) {
+	d, f := running(t, Config{Timeout: 10 * time.Second})
+	now := clock
+	d.cfg.Now = func() time.Time { return now }
+	tk := task(uuid.UUID{0xd}, now.Add(d.lease))
+	d.leased[tk.Delivery.ID] = tk
+	d.renew()
+	now = now.Add(renewEvery)
+	d.renew()
+	if n := renewedRows(f); n != 0 {
+		t.Fatalf("ticks on time renewed %d fresh leases", n)
+	}
+	// Two ticks missed; on our clock the lease is still fresh.
+	now = now.Add(2*renewEvery + time.Millisecond)
+	tk.Delivery.DueAt = now.Add(d.lease)
+	d.renew()
+	if n := renewedRows(f); n != 1 {
+		t.Fatalf("a late tick renewed %d leases, want the one held", n)
+	}
+}

@@ -247,21 +247,27 @@ func TestReserve(t *testing.T) {
 	}
 }
 
-// Send starts the tasks whose lease still covers a request and gives the
-// others back, due now; unused room is freed.
+// Send starts the tasks whose reservation's lease still covers a request
+// and gives the others back, due now; unused room is freed. A task's
+// lease is judged by the reservation's until, on the dispatcher's clock,
+// not by the time the store wrote, which a stepped wall clock or the
+// database's clock moves.
 func TestSendLeaseArithmetic(t *testing.T) {
 	d, f := running(t, Config{Timeout: 10 * time.Second, MaxInflightPerWebhook: 1})
 	latest := clock.Add(10*time.Second + 5*time.Second) // a request's Timeout, and time to record it
 	hook := uuid.UUID{0xc}
-	// The first takes the webhook's one in-flight slot (it sends nothing:
-	// the webhook is disabled); the next wait in its queue.
-	first, enough, short := task(hook, clock.Add(time.Hour)), task(hook, latest), task(hook, latest.Add(-time.Microsecond))
+	// As written by a store whose clock is an hour ahead of ours.
+	first, enough, short := task(hook, clock.Add(time.Hour)), task(hook, clock.Add(time.Hour)), task(hook, clock.Add(time.Hour))
 	d.mu.Lock()
 	d.inflight[hook] = 1 // hold the slot, so queued tasks stay queued
-	d.held = 5           // the reservation
+	d.held = 5           // two reservations, of 3 and 2
 	d.mu.Unlock()
-	d.Send([]*webhook.Task{first, enough, short}, 5)
+	d.Send([]*webhook.Task{first, enough}, 3, latest)
+	d.Send([]*webhook.Task{short}, 2, latest.Add(-time.Microsecond))
 	d.releases.Wait()
+	if !first.Delivery.DueAt.Equal(latest) || !enough.Delivery.DueAt.Equal(latest) {
+		t.Fatalf("leases held until %v and %v, want the reservation's %v", first.Delivery.DueAt, enough.Delivery.DueAt, latest)
+	}
 
 	d.mu.Lock()
 	held, queued := d.held, len(d.queued[hook])

@@ -26,8 +26,8 @@ type Sender interface {
 	// many, and until when they may be leased.
 	Reserve(n int) (granted int, until time.Time)
 	// Send takes the deliveries leased under a reservation of that many
-	// (none when the commit failed).
-	Send(tasks []*webhook.Task, reserved int)
+	// (none when the commit failed), and until as Reserve gave it.
+	Send(tasks []*webhook.Task, reserved int, until time.Time)
 }
 
 // maxLease is the most deliveries one transaction leases to the Sender.
@@ -317,7 +317,7 @@ func (c *Committer) commit(batch []request) {
 				tasks = append(tasks, r.Tasks...)
 			}
 		}
-		c.sender.Send(tasks, lease.Limit)
+		c.sender.Send(tasks, lease.Limit, lease.Until)
 	}
 	if err == nil {
 		for i, r := range live {

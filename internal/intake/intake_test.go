@@ -119,7 +119,7 @@ func (s *sender) Reserve(n int) (int, time.Time) {
 	return n, time.Now().Add(time.Minute)
 }
 
-func (s *sender) Send(tasks []*webhook.Task, reserved int) {
+func (s *sender) Send(tasks []*webhook.Task, reserved int, _ time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(tasks) > reserved {
