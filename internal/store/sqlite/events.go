@@ -37,7 +37,16 @@ func (r *eventRow) event() webhook.Event {
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
 	var unreadable map[uuid.UUID]error
-	err := db.queueWrite(ctx, true, func(tx *txn) error {
+	// A batch a client can have refused on purpose (an Idempotency-Key
+	// reused with another body, a test event for a missing webhook) keeps
+	// its savepoint: its refusal must not undo and redo a whole group.
+	rerun := true
+	for _, ev := range events {
+		if ev.IdempotencyKey != "" || ev.OnlyWebhookID != uuid.Nil {
+			rerun = false
+		}
+	}
+	err := db.w.do(ctx, true, rerun, func(tx *txn) error {
 		unreadable = map[uuid.UUID]error{}
 		in, err := loadIntake(ctx, tx, events, lease, unreadable)
 		if err != nil {

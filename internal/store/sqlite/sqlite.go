@@ -259,10 +259,11 @@ func (db *DB) transactLazy(ctx context.Context, fn func(tx *txn) error) error {
 	return db.w.do(ctx, false, false, fn)
 }
 
-// queueWrite is transact (durable) or transactLazy for intake and the
-// queue's bookkeeping, which run in every group of a burst and almost
-// never fail: fn may run twice (see writer.group), so it starts from
-// scratch each time, resetting whatever it collects.
+// queueWrite is transact (durable) or transactLazy for the queue's
+// bookkeeping (and EventsCreate, which calls the writer itself), run in
+// every group of a burst and almost never failing: fn may run twice (see
+// writer.group), so it starts from scratch each time, resetting whatever
+// it collects.
 func (db *DB) queueWrite(ctx context.Context, durable bool, fn func(tx *txn) error) error {
 	return db.w.do(ctx, durable, true, fn)
 }

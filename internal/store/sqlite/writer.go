@@ -23,7 +23,8 @@ import (
 // encode their rows before, and render, sign and send on the other core.
 //
 // A member that fails rolls back to its savepoint and gets its own error;
-// the others commit. A caller hears success only once the commit holding
+// the others commit. (Groups of the queue's own writes go without
+// savepoints until one fails: see group.) A caller hears success only once the commit holding
 // its work returned, so nothing is reported accepted before it is on disk.
 
 // maxGroup bounds the members of one transaction, so that one commit
