@@ -100,7 +100,7 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 		unreadable []webhook.DeliveryRef
 		failed     error
 	)
-	err := db.queueWrite(ctx, false, func(tx *txn) error {
+	err := db.queueWrite(ctx, func(tx *txn) error {
 		tasks, unreadable, failed = tasks[:0], unreadable[:0], nil
 		args := []any{micros(p.LeaseUntil), micros(p.Now), micros(p.Now)}
 		exclude := ""
@@ -253,7 +253,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		seen[o.Attempt.DeliveryID] = true
 	}
 	var stale []webhook.DeliveryRef
-	err := db.queueWrite(ctx, false, func(tx *txn) error {
+	err := db.queueWrite(ctx, func(tx *txn) error {
 		stale = stale[:0]
 		rest, restIDs := outcomes, ids
 		for _, n := range chunks {
@@ -441,7 +441,7 @@ func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, du
 	if len(ids) == 0 {
 		return nil
 	}
-	return db.queueWrite(ctx, false, func(tx *txn) error {
+	return db.queueWrite(ctx, func(tx *txn) error {
 		const release = `UPDATE deliveries SET status = 0, due_at = ?
 			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`
 		for _, ref := range ids {
@@ -461,7 +461,7 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	if len(p.Refs) == 0 {
 		return lost, nil
 	}
-	err := db.queueWrite(ctx, false, func(tx *txn) error {
+	err := db.queueWrite(ctx, func(tx *txn) error {
 		lost = lost[:0]
 		const renew = `UPDATE deliveries SET due_at = ?
 			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`

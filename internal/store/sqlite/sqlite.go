@@ -259,13 +259,13 @@ func (db *DB) transactLazy(ctx context.Context, fn func(tx *txn) error) error {
 	return db.w.do(ctx, false, false, fn)
 }
 
-// queueWrite is transact (durable) or transactLazy for the queue's
-// bookkeeping (and EventsCreate, which calls the writer itself), run in
-// every group of a burst and almost never failing: fn may run twice (see
-// writer.group), so it starts from scratch each time, resetting whatever
-// it collects.
-func (db *DB) queueWrite(ctx context.Context, durable bool, fn func(tx *txn) error) error {
-	return db.w.do(ctx, durable, true, fn)
+// queueWrite is transactLazy for the queue's bookkeeping (claims,
+// outcomes, releases, renewals), run in every group of a burst and almost
+// never failing: fn may run twice (see writer.group), so it starts from
+// scratch each time, resetting whatever it collects. EventsCreate, durable
+// and sometimes refused on purpose, asks the writer itself.
+func (db *DB) queueWrite(ctx context.Context, fn func(tx *txn) error) error {
+	return db.w.do(ctx, false, true, fn)
 }
 
 // translate turns driver errors into webhook errors; it is the only place

@@ -43,6 +43,17 @@ func insertKey(k string) func(*txn) error {
 	}
 }
 
+// insertThenFail inserts k, then fails with err: a member whose own
+// error must undo its insert.
+func insertThenFail(k string, err error) func(*txn) error {
+	return func(tx *txn) error {
+		if ierr := insertKey(k)(tx); ierr != nil {
+			return ierr
+		}
+		return err
+	}
+}
+
 func keys(t *testing.T, db *DB) []string {
 	t.Helper()
 	rows, err := db.read.Query(`SELECT k FROM k`)
@@ -110,12 +121,7 @@ func TestWriterSavepoints(t *testing.T) {
 	mine := errors.New("mine")
 	got := group(t, db,
 		request(ctx, false, insertKey("a")),
-		request(ctx, false, func(tx *txn) error {
-			if err := insertKey("b")(tx); err != nil {
-				return err
-			}
-			return mine
-		}),
+		request(ctx, false, insertThenFail("b", mine)),
 		request(ctx, false, func(tx *txn) error {
 			if err := insertKey("c")(tx); err != nil {
 				return err
@@ -176,12 +182,7 @@ func TestWriterRerunMembers(t *testing.T) {
 	mine := errors.New("mine")
 	got = group(t, db,
 		counted("a", insertKey("a")),
-		counted("b", func(tx *txn) error {
-			if err := insertKey("b")(tx); err != nil {
-				return err
-			}
-			return mine
-		}),
+		counted("b", insertThenFail("b", mine)),
 		counted("c", func(tx *txn) error {
 			if err := insertKey("c")(tx); err != nil {
 				return err
@@ -226,12 +227,7 @@ func TestWriterRerunBroken(t *testing.T) {
 		}
 		return gone
 	})
-	fails := request(ctx, false, func(tx *txn) error {
-		if err := insertKey("b")(tx); err != nil {
-			return err
-		}
-		return mine
-	})
+	fails := request(ctx, false, insertThenFail("b", mine))
 	next := request(ctx, false, insertKey("c"))
 	breaksSecondTime.rerun, fails.rerun, next.rerun = true, true, true
 	got := group(t, db, breaksSecondTime, fails, next)
