@@ -167,59 +167,90 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	return secrets.Claimed(ctx, db, p, tasks, bad, failed)
 }
 
-// completeSQL applies one outcome. The delivery is updated first so its
-// row is locked: if the webhook was deleted meanwhile, or the lease $15
-// the attempt was made under is no longer the delivery's (it expired and
-// another worker claimed it), the UPDATE finds nothing, and the attempt
-// and webhook changes, which hang off its RETURNING, are skipped. It
-// returns whether the outcome was applied. The next attempt is due after
-// the delay the caller chose ($4 - $7), counted on the database's clock.
-// attempts counts the attempts recorded, one more per outcome, rather than
-// taking the attempt's Number: the two agree while Number is Attempts+1
-// at claim time under a fenced lease, and if they ever do not (say, a
-// delivery retried or recovered after it finished), the count still
-// matches the delivery's attempt log and never goes back, so the next
-// claim's Number stays new. updated_at ($17) is when the attempt
-// finished (CreatedAt plus Duration), the time the delivery log shows.
-// The SQLite backend follows the same two rules.
-const completeSQL = `WITH d AS (
-	UPDATE deliveries SET
-		status = $3,
-		due_at = CASE WHEN $3 = 'pending' THEN coalesce($16::timestamptz, now()) + ($4::timestamptz - $7::timestamptz) ELSE due_at END,
-		attempts = attempts + 1,
-		last_status_code = $5,
-		last_error = $6,
-		updated_at = $17
-	WHERE organization_id = $1 AND id = $2 AND status = 'running' AND lease = $15
-	RETURNING organization_id, id, webhook_id
+// completeSQL applies a batch of outcomes, at most one per delivery, in
+// one statement: one row of the unnest per outcome. A delivery is updated
+// only while it is running under the lease ($14) the attempt was made
+// under: if the webhook was deleted meanwhile, or the lease expired and
+// another worker claimed the delivery, the UPDATE finds nothing and the
+// attempt, which hangs off its RETURNING, is not written. It returns the
+// ordinals (from 1) of the outcomes applied. The next attempt is due
+// after the delay the caller chose (next_at - created_at), counted on the
+// database's clock, or on the caller's (clock) in tests. attempts counts
+// the attempts recorded, one more per outcome, rather than taking the
+// attempt's Number: the two agree while Number is Attempts+1 at claim
+// time under a fenced lease, and if they ever do not (say, a delivery
+// retried or recovered after it finished), the count still matches the
+// delivery's attempt log and never goes back, so the next claim's Number
+// stays new. updated_at is when the attempt finished (CreatedAt plus
+// Duration), the time the delivery log shows. The SQLite backend follows
+// the same two rules. One statement for the batch, not one per outcome:
+// the database's work per outcome was most of its CPU in a burst.
+const completeSQL = `WITH o AS (
+	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::text[],
+		$7::timestamptz[], $8::uuid[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[],
+		$14::bigint[], $15::timestamptz[], $16::timestamptz[])
+		WITH ORDINALITY AS o(organization_id, delivery_id, status, next_at, status_code, error,
+			created_at, attempt_id, number, kind, target_url, response_body, duration_us,
+			lease, clock, finished_at, ord)
+), d AS (
+	UPDATE deliveries d SET
+		status = o.status,
+		due_at = CASE WHEN o.status = 'pending' THEN coalesce(o.clock, now()) + (o.next_at - o.created_at) ELSE d.due_at END,
+		attempts = d.attempts + 1,
+		last_status_code = o.status_code,
+		last_error = o.error,
+		updated_at = o.finished_at
+	FROM o
+	WHERE d.organization_id = o.organization_id AND d.id = o.delivery_id AND d.status = 'running' AND d.lease = o.lease
+	RETURNING o.ord, d.webhook_id
 ), a AS (
 	INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, created_at,
 		number, kind, target_url, status_code, response_body, duration_us, error)
-	SELECT d.organization_id, $8, d.id, d.webhook_id, $7, $9, $10, $11, $5, $12, $13, $6 FROM d
-), w AS (
-	UPDATE webhooks w SET
-		failing_since = CASE WHEN $14 THEN NULL ELSE coalesce(w.failing_since, $7) END
-	FROM d
-	WHERE w.organization_id = d.organization_id AND w.id = d.webhook_id
-		-- Most outcomes change nothing here; not writing the row spares the
-		-- lock every worker of a busy webhook would queue on.
-		AND CASE WHEN $14 THEN w.failing_since IS NOT NULL ELSE w.failing_since IS NULL END
+	SELECT o.organization_id, o.attempt_id, o.delivery_id, d.webhook_id, o.created_at,
+		o.number, o.kind, o.target_url, o.status_code, o.response_body, o.duration_us, o.error
+	FROM d JOIN o ON o.ord = d.ord
 )
-SELECT count(*) FROM d`
+SELECT ord FROM d`
 
-// DeliveryComplete sends all outcomes in one batch inside one
-// transaction, taking its locks in the order every other writer takes
-// them, so none can deadlock with it:
+// failingSQL sets the failing_since of the webhooks whose outcomes were
+// applied, one row per webhook: reset says one of them succeeded, since
+// is the first failure after the last success (NULL if none). The rows
+// to change, and those an outcome disables (disable), are locked first,
+// in key order, so that completions on other nodes, taking the same
+// locks in the same order, cannot deadlock with this one, and the
+// disables that follow find their rows locked already. Most outcomes
+// change nothing here; not writing the row spares the lock every worker
+// of a busy webhook would queue on.
+const failingSQL = `UPDATE webhooks w SET
+	failing_since = CASE WHEN l.reset THEN l.since ELSE coalesce(w.failing_since, l.since) END
+FROM (SELECT w.organization_id, w.id, c.reset, c.since
+	FROM webhooks w
+	JOIN unnest($1::uuid[], $2::uuid[], $3::bool[], $4::timestamptz[], $5::bool[]) AS c(organization_id, id, reset, since, disable)
+		ON w.organization_id = c.organization_id AND w.id = c.id
+	WHERE c.disable OR CASE WHEN c.reset THEN w.failing_since IS DISTINCT FROM c.since ELSE w.failing_since IS NULL END
+	ORDER BY w.organization_id, w.id
+	FOR NO KEY UPDATE OF w) l
+WHERE w.organization_id = l.organization_id AND w.id = l.id`
+
+// DeliveryComplete records all outcomes inside one transaction, taking
+// its locks in the order every other writer takes them, so none can
+// deadlock with it:
 //   - first the webhooks, FOR KEY SHARE in key order. WebhookDelete locks
 //     the webhook and then, by cascade, its deliveries; this lock makes it
 //     wait for completions in flight (or them for it) instead of each
 //     holding a row the other needs. KEY SHARE does not conflict with
 //     itself nor with the failing_since UPDATE, so completions of one busy
 //     webhook still do not queue on each other;
-//   - then the deliveries, in key order (lockedDeliveries);
-//   - then the outcomes, grouped by webhook (keeping their order within
-//     one, which decides failing_since), so the webhook rows they update
-//     are locked in key order too.
+//   - then the deliveries, in key order (lockedDeliveries), which
+//     completeSQL then updates;
+//   - then the webhooks to change, in key order (failingSQL).
+//
+// The effect is that of applying the outcomes one by one, in order.
+// Outcomes are sorted by webhook, keeping their order within one, which
+// decides failing_since and which disable reason is kept. A batch naming
+// one delivery twice (the dispatcher never sends one) goes in rounds,
+// the second outcome of a delivery in the round after its first, as
+// completeSQL applies one outcome per delivery.
 func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
 	if err := webhook.ValidateOutcomes(outcomes); err != nil {
 		return nil, err
@@ -243,43 +274,42 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		}
 		dOrgs, dIDs = append(dOrgs, a.OrganizationID), append(dIDs, a.DeliveryID)
 	}
-	b := &pgx.Batch{}
-	b.Queue(`SELECT count(*) FROM (SELECT FROM webhooks
-		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
-		ORDER BY organization_id, id
-		FOR KEY SHARE) w`, whOrgs, whIDs)
-	b.Queue(`SELECT count(*) FROM `+lockedDeliveries+` l`, dOrgs, dIDs)
-	for _, o := range sorted {
-		a := o.Attempt
-		id := a.ID
-		if id == uuid.Nil {
-			id = uuid.Must(uuid.NewV7())
-		}
-		b.Queue(completeSQL,
-			a.OrganizationID, a.DeliveryID, string(o.Status), ts(o.NextAttemptAt), a.StatusCode, text(a.Error), ts(a.CreatedAt),
-			id, a.Number, string(a.Kind), text(a.TargetURL), text(a.ResponseBody), a.Duration.Microseconds(),
-			o.Status == webhook.DeliverySucceeded, o.Lease, db.clock(a.CreatedAt), ts(a.CreatedAt.Add(a.Duration))).QueryRow(func(row pgx.Row) error {
-			var n int
-			if err := row.Scan(&n); err != nil {
-				return err
-			}
-			if n == 0 {
-				stale = append(stale, webhook.DeliveryRef{OrganizationID: a.OrganizationID, ID: a.DeliveryID, Lease: o.Lease})
-			}
-			return nil
-		})
-		// Right after its outcome, so the webhook rows are still locked
-		// in the batch's order.
-		if err := queueDisable(b, o); err != nil {
-			return nil, err
-		}
-	}
+	rounds := completeRounds(sorted)
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		stale = stale[:0]
+		applied := make([]bool, len(sorted))
+		b := &pgx.Batch{}
 		// Outcomes need not wait for the WAL flush: one lost to a crash of
 		// the database server only means that delivery is sent again,
 		// which at-least-once allows. Accepted events are never written so.
-		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+		b.Queue("SET LOCAL synchronous_commit = off")
+		b.Queue(`SELECT count(*) FROM (SELECT FROM webhooks
+			WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+			ORDER BY organization_id, id
+			FOR KEY SHARE) w`, whOrgs, whIDs)
+		b.Queue(`SELECT count(*) FROM `+lockedDeliveries+` l`, dOrgs, dIDs)
+		for _, round := range rounds {
+			b.Queue(completeSQL, db.completeArgs(sorted, round)...).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var ord int
+					if err := rows.Scan(&ord); err != nil {
+						return err
+					}
+					applied[round[ord-1]] = true
+				}
+				return rows.Err()
+			})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		stale = stale[:0]
+		for i, o := range sorted {
+			if !applied[i] {
+				stale = append(stale, webhook.DeliveryRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.DeliveryID, Lease: o.Lease})
+			}
+		}
+		b, err := webhookChanges(sorted, applied)
+		if err != nil || b.Len() == 0 {
 			return err
 		}
 		return tx.SendBatch(ctx, b).Close()
@@ -288,6 +318,97 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		return nil, err
 	}
 	return stale, nil
+}
+
+// completeRounds splits the outcomes (their indexes) into rounds naming
+// each delivery at most once, keeping their order: one round unless a
+// delivery has several outcomes.
+func completeRounds(outcomes []webhook.Outcome) [][]int {
+	seen := make(map[uuid.UUID]int, len(outcomes))
+	var rounds [][]int
+	for i, o := range outcomes {
+		r := seen[o.Attempt.DeliveryID]
+		seen[o.Attempt.DeliveryID] = r + 1
+		if r == len(rounds) {
+			rounds = append(rounds, make([]int, 0, len(outcomes)))
+		}
+		rounds[r] = append(rounds[r], i)
+	}
+	return rounds
+}
+
+// completeArgs are completeSQL's arrays for the outcomes of one round.
+func (db *DB) completeArgs(outcomes []webhook.Outcome, round []int) []any {
+	n := len(round)
+	var (
+		orgs, deliveries, ids       = make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
+		statuses, errs, kinds, urls = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		bodies                      = make([]string, n)
+		next, created, finished     = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+		clocks                      = make([]*time.Time, n)
+		codes, numbers              = make([]int32, n), make([]int32, n)
+		durations, leases           = make([]int64, n), make([]int64, n)
+	)
+	for j, i := range round {
+		o := outcomes[i]
+		a := o.Attempt
+		orgs[j], deliveries[j], ids[j] = a.OrganizationID, a.DeliveryID, a.ID
+		if ids[j] == uuid.Nil {
+			ids[j] = uuid.Must(uuid.NewV7())
+		}
+		statuses[j], errs[j], kinds[j], urls[j], bodies[j] = string(o.Status), text(a.Error), string(a.Kind), text(a.TargetURL), text(a.ResponseBody)
+		next[j], created[j], finished[j] = ts(o.NextAttemptAt), ts(a.CreatedAt), ts(a.CreatedAt.Add(a.Duration))
+		if db.callerClock {
+			clocks[j] = &created[j]
+		}
+		codes[j], numbers[j] = int32(a.StatusCode), int32(a.Number)
+		durations[j], leases[j] = a.Duration.Microseconds(), o.Lease
+	}
+	return []any{orgs, deliveries, statuses, next, codes, errs, created, ids, numbers, kinds, urls, bodies, durations,
+		leases, clocks, finished}
+}
+
+// webhookChanges is what the applied outcomes change on their webhooks:
+// failing_since (failingSQL), then the disables, audited, in order.
+func webhookChanges(outcomes []webhook.Outcome, applied []bool) (*pgx.Batch, error) {
+	b := &pgx.Batch{}
+	var (
+		orgs, ids       []uuid.UUID
+		resets, disable []bool
+		since           []*time.Time
+	)
+	for i, o := range outcomes {
+		if !applied[i] {
+			continue
+		}
+		a := o.Attempt
+		last := len(ids) - 1
+		if last < 0 || orgs[last] != a.OrganizationID || ids[last] != a.WebhookID {
+			orgs, ids = append(orgs, a.OrganizationID), append(ids, a.WebhookID)
+			resets, disable, since = append(resets, false), append(disable, false), append(since, nil)
+			last++
+		}
+		switch {
+		case o.Status == webhook.DeliverySucceeded:
+			resets[last], since[last] = true, nil
+		case since[last] == nil:
+			t := ts(a.CreatedAt)
+			since[last] = &t
+		}
+		disable[last] = disable[last] || o.DisableReason != ""
+	}
+	if len(ids) == 0 {
+		return b, nil
+	}
+	b.Queue(failingSQL, orgs, ids, resets, since, disable)
+	for i, o := range outcomes {
+		if applied[i] {
+			if err := queueDisable(b, o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, nil
 }
 
 // DeliveryRelease only touches running deliveries: one that was finished

@@ -114,3 +114,37 @@ func TestWebhookDeleteRacingComplete(t *testing.T) {
 			func() error { return db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID}) })
 	}
 }
+
+// Two nodes record outcomes of the same webhooks at once, each batch a
+// first failure for all of them (so both set failing_since) and one
+// disabling: the webhook rows must be locked in one order by both.
+func TestDeliveryCompleteRacingComplete(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	for round := range 15 {
+		_, tasks := claimAll(t, db, uuid.New(), 4, 10)
+		var one, two []webhook.Outcome
+		for i, tk := range tasks {
+			o := failedOutcome(tk)
+			if i%2 == 0 {
+				one = append(one, o)
+			} else {
+				two = append(two, o)
+			}
+		}
+		one[0].Status, one[0].DisableReason = webhook.DeliveryFailed, "failing"
+		slices.Reverse(two)
+		race(t, round,
+			func() error { _, err := db.DeliveryComplete(ctx, one); return err },
+			func() error { _, err := db.DeliveryComplete(ctx, two); return err })
+		for _, tk := range tasks[:4] {
+			w, err := db.WebhookGet(ctx, tk.Delivery.OrganizationID, tk.Delivery.WebhookID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !w.FailingSince.Equal(t0) {
+				t.Fatalf("round %d: webhook failing since %v, want %v", round, w.FailingSince, t0)
+			}
+		}
+	}
+}

@@ -80,6 +80,30 @@ func attemptCount(t *testing.T, s webhook.Store, tk *webhook.Task) int {
 	return len(as)
 }
 
+// One call naming a delivery twice under its lease is applied in
+// order: the first outcome finishes the delivery, so the second finds it
+// no longer running and comes back stale, with no attempt of its own.
+func testLeaseOutcomeTwice(t *testing.T, s webhook.Store) {
+	_, tk := claimOne(t, s, nil)
+	first := outcomeOf(t, tk, 500, base.Add(time.Second))
+	second := outcomeOf(t, tk, 200, base.Add(2*time.Second))
+	stale, err := s.DeliveryComplete(context.Background(), []webhook.Outcome{first, second})
+	if err != nil {
+		t.Fatalf("DeliveryComplete: %v", err)
+	}
+	if len(stale) != 1 || stale[0].ID != tk.Delivery.ID {
+		t.Fatalf("stale = %+v, want the second outcome's delivery", stale)
+	}
+	d := getDelivery(t, s, tk.Delivery.OrganizationID, tk.Delivery.WebhookID, tk.Delivery.ID)
+	if d.Status != webhook.DeliveryPending || d.Attempts != 1 || d.LastStatusCode != 500 {
+		t.Fatalf("delivery %s, %d attempts, last status %d; want the first outcome's pending, 1, 500",
+			d.Status, d.Attempts, d.LastStatusCode)
+	}
+	if n := attemptCount(t, s, tk); n != 1 {
+		t.Fatalf("%d attempts in the log, want the first outcome's only", n)
+	}
+}
+
 // A's late "timed out" outcome, written while B holds the lease, is
 // dropped: no attempt in the log, B's lease untouched; B's outcome counts.
 func testLeaseStaleOutcome(t *testing.T, s webhook.Store) {

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteCounts", testDeliveryCompleteCounts},
 		{"DeliveryRelease", testDeliveryRelease},
 		{"LeaseStaleOutcome", testLeaseStaleOutcome},
+		{"LeaseOutcomeTwice", testLeaseOutcomeTwice},
 		{"LeaseSucceededNeverReopens", testLeaseSucceededNeverReopens},
 		{"LeaseRenew", testLeaseRenew},
 		{"LeaseOtherOrganization", testLeaseOtherOrganization},
