@@ -40,7 +40,10 @@ func (db *DB) Migrate(ctx context.Context) error {
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			// Straight to the transaction, past the statement cache: a
+			// script runs once, and caching it would spend a slot of the
+			// cache on preparing its first statement again afterwards.
+			if _, err := tx.tx.ExecContext(tx.ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,

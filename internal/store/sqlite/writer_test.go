@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"github.com/hookd/hookd/internal/store/storetest"
+	"strings"
 
 	"context"
 	"errors"
@@ -448,5 +449,30 @@ func TestWriterBrokenGroup(t *testing.T) {
 	}
 	if err := db.transact(ctx, insertKey("d")); err != nil {
 		t.Fatalf("the next transaction: %v", err)
+	}
+}
+
+// Migration scripts run once: none may take a place in the statement
+// cache, which the write path's statements need.
+func TestMigrationsNotCached(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.prepareMissed(ctx)
+	db.stmtsMu.Lock()
+	defer db.stmtsMu.Unlock()
+	for q := range db.stmts {
+		if strings.Contains(q, "CREATE TABLE events") || strings.Contains(q, "CREATE INDEX") {
+			t.Errorf("a migration script is in the statement cache: %.60q", q)
+		}
+	}
+	for q := range db.missed {
+		t.Errorf("still to prepare after prepareMissed: %.60q", q)
 	}
 }
