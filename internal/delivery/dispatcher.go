@@ -603,7 +603,7 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 	// Held (and renewed) until recorded, whether or not that works:
 	// unrecorded outcomes are not lost, their leases expire and the
 	// deliveries are sent again (at least once, never zero times).
-	defer d.forget(batch)
+	defer d.recorded(batch)
 	var stale []webhook.DeliveryRef
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -641,8 +641,8 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 	d.m.stale.Add(float64(len(stale)))
 }
 
-// forget stops holding (and renewing) the deliveries of recorded outcomes.
-func (d *Dispatcher) forget(batch []webhook.Outcome) {
+// recorded stops holding (and renewing) the deliveries of recorded outcomes.
+func (d *Dispatcher) recorded(batch []webhook.Outcome) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, o := range batch {
@@ -733,7 +733,7 @@ func (d *Dispatcher) renewed(refs, lost []webhook.DeliveryRef, until time.Time) 
 			continue
 		}
 		if d.recording[r.ID] {
-			continue // its outcome committed first: forget drops it
+			continue // its outcome committed first: recorded drops it
 		}
 		n++
 		delete(d.leased, r.ID)
