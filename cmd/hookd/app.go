@@ -59,9 +59,8 @@ type app struct {
 	base     context.Context
 	stopBase context.CancelFunc
 
-	// dispatcher is built whatever the role (the API wakes it, and its
-	// metrics include the queue's backlog) but runs only when the role
-	// delivers.
+	// dispatcher is built whatever the role (its metrics include the
+	// queue's backlog) but runs only when the role delivers.
 	dispatcher *delivery.Dispatcher
 	committer  *intake.Committer
 	retention  *retention
@@ -141,30 +140,35 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 		Registry:              reg,
 		Tracer:                tracer,
 	})
-	var sender intake.Sender // the deliveries made here are sent here when this node sends
+	// The deliveries made here are sent here, and the API wakes the
+	// dispatcher and tells it of deleted webhooks, when this node sends.
+	var (
+		sender     intake.Sender
+		dispatcher api.Dispatcher
+	)
 	if c.Role.delivers() {
-		sender = a.dispatcher
+		sender, dispatcher = a.dispatcher, a.dispatcher
 		if pg, ok := db.(*postgres.DB); ok {
 			if c.DatabaseListenURL != "" {
 				pg.ListenOn(c.DatabaseListenURL)
 			}
-			a.due = &dueListener{db: pg, wake: a.dispatcher.Wake, retry: 5 * time.Second, log: log}
+			a.due = &dueListener{db: pg, wake: a.dispatcher.Wake, forget: a.dispatcher.Forget, retry: 5 * time.Second, log: log}
 		}
 	}
 	a.committer = intake.New(intake.Config{Store: db, Sender: sender, Workers: c.Database.intakeWorkers(), MaxBatch: 256, Tracer: tracer})
 	a.retention = &retention{store: db, keep: c.Retention, every: time.Hour, now: now, log: log}
 
 	handler := api.NewServer(api.Deps{
-		Store:    db,
-		Auth:     authn,
-		Intake:   a.committer,
-		Wake:     a.dispatcher.Wake,
-		Log:      log,
-		Now:      now,
-		Registry: reg,
-		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}),
-		Extra:    console.Routes(version),
-		Tracer:   tracer,
+		Store:      db,
+		Auth:       authn,
+		Intake:     a.committer,
+		Dispatcher: dispatcher,
+		Log:        log,
+		Now:        now,
+		Registry:   reg,
+		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}),
+		Extra:      console.Routes(version),
+		Tracer:     tracer,
 		Limits: api.Limits{
 			APIRate:           c.APIRate,
 			APIBurst:          c.APIBurst,

@@ -403,8 +403,9 @@ func TestConfigDatabaseURL(t *testing.T) {
 	}
 }
 
-// The listener wakes the dispatcher on a notification, listens again
-// after a failure, and returns when its context ends, even mid-pause.
+// The listener wakes the dispatcher on a notification and passes on a
+// deleted webhook's id, listens again after a failure, and returns when
+// its context ends, even mid-pause.
 func TestServeDueListener(t *testing.T) {
 	db := pgtest.Migrated(t, postgres.Open, noKeys)
 	woken := make(chan struct{}, 1)
@@ -414,8 +415,9 @@ func TestServeDueListener(t *testing.T) {
 		default:
 		}
 	}
+	forgotten := make(chan uuid.UUID, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &dueListener{db: db, wake: wake, retry: time.Hour, log: slog.New(slog.DiscardHandler)}
+	l := &dueListener{db: db, wake: wake, forget: func(id uuid.UUID) { forgotten <- id }, retry: time.Hour, log: slog.New(slog.DiscardHandler)}
 	done := make(chan struct{})
 	go func() {
 		l.run(ctx)
@@ -433,6 +435,18 @@ func TestServeDueListener(t *testing.T) {
 			return false
 		}
 	})
+	deleted := uuid.New()
+	if _, err := db.Pool().Exec(context.Background(), "SELECT pg_notify('hookd_forget', $1)", deleted.String()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-forgotten:
+		if id != deleted {
+			t.Fatalf("forgot %v, want %v", id, deleted)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no forget after NOTIFY hookd_forget")
+	}
 	cancel()
 	select {
 	case <-done:

@@ -5,17 +5,22 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/hookd/hookd/internal/store/postgres"
 )
 
-// dueListener wakes the dispatcher when another node queues deliveries
+// dueListener wakes the dispatcher when another node queues deliveries,
+// and makes it forget the deliveries of a webhook another node deleted
 // (PostgreSQL's LISTEN/NOTIFY), listening again after a failure. It only
-// hastens the work: polling finds every delivery meanwhile.
+// hastens the work: polling finds every delivery meanwhile, and a lease
+// renewal finds a deleted webhook's deliveries gone.
 type dueListener struct {
-	db    *postgres.DB
-	wake  func()
-	retry time.Duration // the pause after a failed listen
-	log   *slog.Logger
+	db     *postgres.DB
+	wake   func()
+	forget func(webhookID uuid.UUID)
+	retry  time.Duration // the pause after a failed listen
+	log    *slog.Logger
 }
 
 // run listens until ctx ends.
@@ -38,5 +43,5 @@ func (l *dueListener) run(ctx context.Context) {
 // runOnce listens on one connection until ctx ends (nil) or the
 // connection fails (its error).
 func (l *dueListener) runOnce(ctx context.Context) error {
-	return l.db.ListenDue(ctx, l.wake)
+	return l.db.Listen(ctx, l.wake, l.forget)
 }

@@ -115,7 +115,7 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, org uuid.
 	if err != nil {
 		return err
 	}
-	s.wake()
+	s.dispatcher.Wake()
 	writeJSON(w, http.StatusAccepted, newDeliveryResponse(d))
 	return nil
 }
@@ -147,7 +147,7 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	}
 	tracing.RecordEvent(r.Context(), s.tracer, receipt.ID, receipt.CreatedAt, attribute.Bool("hookd.event.test", true))
 	if len(receipt.Tasks) == 0 {
-		s.wake()
+		s.dispatcher.Wake()
 	}
 	writeJSON(w, http.StatusAccepted, testResponse{EventID: receipt.ID, DeliveryID: receipt.DeliveryIDs[0]})
 	return nil

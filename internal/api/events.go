@@ -75,7 +75,7 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 		// Deliveries leased at intake are on their way already; the
 		// others wait for the dispatcher to claim them.
 		if receipt.Deliveries > len(receipt.Tasks) {
-			s.wake()
+			s.dispatcher.Wake()
 		}
 	}
 	body := eventAccepted{ID: receipt.ID, CreatedAt: receipt.CreatedAt.UTC(), Deliveries: receipt.Deliveries}.appendJSON(make([]byte, 0, 128))

@@ -88,7 +88,7 @@ func (s *Server) recoverWebhook(w http.ResponseWriter, r *http.Request, org uuid
 		return err
 	}
 	if n > 0 {
-		s.wake()
+		s.dispatcher.Wake()
 	}
 	writeJSON(w, http.StatusAccepted, recoverResponse{Deliveries: n, Since: p.Since, Until: p.Until})
 	return nil

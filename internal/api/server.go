@@ -31,12 +31,13 @@ type Deps struct {
 	// Intake commits events; nil means Store.EventsCreate, one event at a
 	// time (internal/intake's Committer groups them).
 	Intake Intake
-	// Wake tells the dispatcher new deliveries are due (may be nil).
-	Wake     func()
-	Log      *slog.Logger
-	Now      func() time.Time
-	Registry prometheus.Registerer
-	Metrics  http.Handler // served at /metrics when not nil
+	// Dispatcher is this node's delivery dispatcher; nil when the node
+	// does not deliver (HOOKD_ROLE=api).
+	Dispatcher Dispatcher
+	Log        *slog.Logger
+	Now        func() time.Time
+	Registry   prometheus.Registerer
+	Metrics    http.Handler // served at /metrics when not nil
 	// Extra routes served beside the API (the console), by pattern.
 	Extra map[string]http.Handler
 	// Limits are the abuse limits; the zero value has none.
@@ -47,6 +48,22 @@ type Deps struct {
 	// Tracer records a span per intake request (nil: none).
 	Tracer trace.Tracer
 }
+
+// Dispatcher is what the API tells the node's delivery dispatcher.
+type Dispatcher interface {
+	// Wake says deliveries are due now: the dispatcher claims them at
+	// once rather than at its next poll.
+	Wake()
+	// Forget says a webhook was deleted: the dispatcher sends none of its
+	// deliveries that it holds and has not started.
+	Forget(webhookID uuid.UUID)
+}
+
+// noDispatcher is the Dispatcher of a node that does not deliver.
+type noDispatcher struct{}
+
+func (noDispatcher) Wake()            {}
+func (noDispatcher) Forget(uuid.UUID) {}
 
 // Intake commits one event with its deliveries. Accept returns only once
 // they are durable: its receipt is a promise of delivery.
@@ -67,14 +84,14 @@ func (i storeIntake) Accept(ctx context.Context, ev *webhook.Event) (webhook.Eve
 
 // Server is the API's http.Handler.
 type Server struct {
-	store   webhook.Store
-	auth    *auth.Authenticator
-	intake  Intake
-	wake    func()
-	log     *slog.Logger
-	now     func() time.Time
-	mux     *http.ServeMux
-	metrics *metrics
+	store      webhook.Store
+	auth       *auth.Authenticator
+	intake     Intake
+	dispatcher Dispatcher
+	log        *slog.Logger
+	now        func() time.Time
+	mux        *http.ServeMux
+	metrics    *metrics
 	// unwritableAt is when a write last failed with ErrUnwritable (unix
 	// nanoseconds; 0: never): /readyz fails for a while after it.
 	unwritableAt atomic.Int64
@@ -91,7 +108,7 @@ type Server struct {
 
 // NewServer returns the API handler.
 func NewServer(d Deps) *Server {
-	s := &Server{store: d.Store, auth: d.Auth, intake: d.Intake, wake: d.Wake, log: d.Log, now: d.Now, mux: http.NewServeMux(),
+	s := &Server{store: d.Store, auth: d.Auth, intake: d.Intake, dispatcher: d.Dispatcher, log: d.Log, now: d.Now, mux: http.NewServeMux(),
 		apiRate:      newRateLimiter(d.Limits.APIRate, d.Limits.APIBurst),
 		intakeRate:   newRateLimiter(d.Limits.IntakeRate, d.Limits.IntakeBurst),
 		authFailures: newRateLimiter(d.Limits.AuthFailureRate, d.Limits.AuthFailureBurst),
@@ -102,8 +119,8 @@ func NewServer(d Deps) *Server {
 	if s.intake == nil {
 		s.intake = storeIntake{d.Store}
 	}
-	if s.wake == nil {
-		s.wake = func() {}
+	if s.dispatcher == nil {
+		s.dispatcher = noDispatcher{}
 	}
 	if s.tracer = d.Tracer; s.tracer == nil {
 		s.tracer = noop.NewTracerProvider().Tracer("")

@@ -282,7 +282,7 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		count("accepted")
 		s.metrics.eventsAccepted.WithLabelValues(string(ev.Type)).Inc()
 		if receipt.Deliveries > len(receipt.Tasks) {
-			s.wake()
+			s.dispatcher.Wake()
 		}
 	}
 	created := receipt.CreatedAt.UTC()

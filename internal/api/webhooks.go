@@ -246,6 +246,10 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, org uuid.
 	if err != nil {
 		return err
 	}
+	// Its deliveries are gone from the store, not from the dispatcher's
+	// memory: without this, those it holds would still be sent until a
+	// lease renewal found them gone, seconds later.
+	s.dispatcher.Forget(id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

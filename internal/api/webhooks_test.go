@@ -1,6 +1,9 @@
 package api
 
 import (
+	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,5 +54,54 @@ func TestWebhookRotationGrace(t *testing.T) {
 	edit(`,"target_secret":"three"`)
 	if a := edit(`,"target_secret":""`); a.ExpiresAt != nil {
 		t.Fatalf("removing the secret must end the grace at once, shows %v", a.ExpiresAt)
+	}
+}
+
+// forgetting records what the API tells the dispatcher.
+type forgetting struct {
+	mu        sync.Mutex
+	forgotten []uuid.UUID
+}
+
+func (f *forgetting) Wake() {}
+
+func (f *forgetting) Forget(id uuid.UUID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgotten = append(f.forgotten, id)
+}
+
+func (f *forgetting) ids() []uuid.UUID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.forgotten)
+}
+
+// A webhook deleted is forgotten by this node's dispatcher, which sends
+// none of its deliveries it holds; a refused delete forgets nothing.
+func TestDeleteForgetsTheWebhook(t *testing.T) {
+	f := &forgetting{}
+	h := newAPIHarness(t, func(d *Deps) { d.Dispatcher = f })
+	org := uuid.New()
+	tok, _ := h.token(org)
+	var w webhookBody
+	if st := h.do(tok, "POST", "/organization/"+org.String()+"/webhook", `{`+editBase+`}`, &w); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	hook := "/organization/" + org.String() + "/webhook/" + w.ID
+	if st, _ := h.doWith(tok, "DELETE", hook, "", http.Header{"If-Match": {`"stale"`}}, nil); st != 412 {
+		t.Fatalf("DELETE with a stale ETag: %d, want 412", st)
+	}
+	if got := f.ids(); len(got) != 0 {
+		t.Fatalf("a refused delete forgot %v", got)
+	}
+	if st := h.do(tok, "DELETE", hook, "", nil); st != 204 {
+		t.Fatalf("DELETE: %d", st)
+	}
+	if st := h.do(tok, "DELETE", hook, "", nil); st != 404 {
+		t.Fatalf("DELETE again: %d, want 404", st)
+	}
+	if got := f.ids(); len(got) != 1 || got[0].String() != w.ID {
+		t.Fatalf("forgotten %v, want the deleted webhook %s once", got, w.ID)
 	}
 }

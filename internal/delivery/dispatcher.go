@@ -87,6 +87,11 @@ type Dispatcher struct {
 	inflight  map[uuid.UUID]int             // requests in flight per webhook
 	queued    map[uuid.UUID][]*webhook.Task // claimed, waiting for a slot of their webhook
 	held      int                           // tasks in memory (in flight + queued) and room reserved for them
+	// forgotten holds the webhooks deleted lately (see Forget), each
+	// until a lease after its delete, and holds refuses their tasks: one
+	// claimed or leased at intake just before the delete may be handed
+	// over just after Forget, or taken from the queue just before it.
+	forgotten map[uuid.UUID]time.Time
 	freed     chan struct{}
 	// short is set while the last claim was held back (no room for a
 	// full claim, or webhooks left out for their full queues): only then
@@ -153,11 +158,12 @@ const (
 // above sendable: if it fails, the next tick still finds the task a
 // whole tick above sendable, and tries again; a second failure in a row
 // leaves it at the edge. Another node takes a lease over only once it has
-// ended, so the leases a tick skips are still ours; but a delete of their
-// webhook removes its deliveries at once, and a task of a deleted webhook
-// waiting in its queue here is only dropped when a renewal finds it gone
-// (or its outcome finds nothing to record): until then, within 7.5 to
-// 10 s of its last renewal, it may still be sent.
+// ended, so the leases a tick skips are still ours. A delete of their
+// webhook removes its deliveries at once, and Forget stops sending them
+// here: the API calls it on the node that deleted the webhook, and on
+// PostgreSQL the other nodes when notified. A node that misses that
+// notification drops them when a renewal finds them gone, within 7.5 to
+// 10 s of their last renewal.
 //
 // The price is paid after a crash: another node waits for the dead
 // node's leases to end, at most Timeout + 20 s after it last claimed or
@@ -229,6 +235,7 @@ func New(cfg Config) *Dispatcher {
 		m:         newDispatchMetrics(cfg.Registry, cfg.Store, cfg.Now),
 		inflight:  map[uuid.UUID]int{},
 		queued:    map[uuid.UUID][]*webhook.Task{},
+		forgotten: map[uuid.UUID]time.Time{},
 		outcomes:  make(chan webhook.Outcome, 1024),
 	}
 }
@@ -239,6 +246,35 @@ func (d *Dispatcher) Wake() {
 	case d.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Forget stops sending the deliveries of a webhook just deleted: it drops
+// those waiting in its queue, freeing their room, and refuses any other
+// not yet started (see forgotten). Their rows went with the webhook, so
+// none is given back. Requests in flight finish; their outcomes find
+// nothing to record and are dropped as stale.
+func (d *Dispatcher) Forget(webhookID uuid.UUID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.cfg.Now()
+	// A lease after its delete, any task of a webhook leased before has
+	// less than sendable left, and holds refuses it anyway.
+	for id, until := range d.forgotten {
+		if now.After(until) {
+			delete(d.forgotten, id)
+		}
+	}
+	d.forgotten[webhookID] = now.Add(d.lease)
+	q := d.queued[webhookID]
+	if len(q) == 0 {
+		return
+	}
+	for _, t := range q {
+		delete(d.leased, t.Delivery.ID)
+	}
+	d.held -= len(q)
+	delete(d.queued, webhookID)
+	d.signalFreed()
 }
 
 // Run delivers until ctx is done, then stops claiming, lets requests in
@@ -432,13 +468,20 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 }
 
 // holds reports whether t may be sent now: its lease is still ours (a
-// renewal did not find it taken over) and lasts long enough to cover the
-// request and its recording. One that may not is forgotten, and given back
-// if its lease was not lost: a node paused past its lease must not send
-// what another node has taken over.
+// renewal did not find it taken over), its webhook was not deleted, and
+// the lease lasts long enough to cover the request and its recording. One
+// that may not is forgotten, and given back if its lease was not lost and
+// its row not deleted: a node paused past its lease must not send what
+// another node has taken over.
 func (d *Dispatcher) holds(t *webhook.Task) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if _, gone := d.forgotten[t.Webhook.ID]; gone {
+		if d.leased[t.Delivery.ID] == t {
+			delete(d.leased, t.Delivery.ID)
+		}
+		return false
+	}
 	if d.leased[t.Delivery.ID] == t && !t.Delivery.DueAt.Before(d.cfg.Now().Add(d.sendable)) {
 		return true
 	}
@@ -603,7 +646,7 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 	// Held (and renewed) until recorded, whether or not that works:
 	// unrecorded outcomes are not lost, their leases expire and the
 	// deliveries are sent again (at least once, never zero times).
-	defer d.forget(batch)
+	defer d.recorded(batch)
 	var stale []webhook.DeliveryRef
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -641,8 +684,8 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 	d.m.stale.Add(float64(len(stale)))
 }
 
-// forget stops holding (and renewing) the deliveries of recorded outcomes.
-func (d *Dispatcher) forget(batch []webhook.Outcome) {
+// recorded stops holding (and renewing) the deliveries of recorded outcomes.
+func (d *Dispatcher) recorded(batch []webhook.Outcome) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, o := range batch {
@@ -733,7 +776,7 @@ func (d *Dispatcher) renewed(refs, lost []webhook.DeliveryRef, until time.Time) 
 			continue
 		}
 		if d.recording[r.ID] {
-			continue // its outcome committed first: forget drops it
+			continue // its outcome committed first: recorded drops it
 		}
 		n++
 		delete(d.leased, r.ID)

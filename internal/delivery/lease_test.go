@@ -124,7 +124,7 @@ func TestRenewalRacingItsOutcomeLosesNothing(t *testing.T) {
 	if strings.Contains(logs.String(), "lost the leases") || d.leased[tk.Delivery.ID] != tk {
 		t.Fatalf("a renewal racing the delivery's own outcome was taken for a lost lease:\n%s", logs.String())
 	}
-	d.forget([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: tk.Delivery.ID}, Lease: 3}})
+	d.recorded([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: tk.Delivery.ID}, Lease: 3}})
 	if d.recording[tk.Delivery.ID] || d.leased[tk.Delivery.ID] != nil {
 		t.Fatal("recording the outcome did not forget the task")
 	}
@@ -243,7 +243,7 @@ func TestRenewalsPerHeldDelivery(t *testing.T) {
 				d.renew()
 			}
 			// Recorded: it is forgotten, and later ticks cost nothing.
-			d.forget([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: tk.Delivery.ID}}})
+			d.recorded([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: tk.Delivery.ID}}})
 			for k := c.ticks + 1; k <= c.ticks+8; k++ {
 				now = clock.Add(time.Duration(k) * renewEvery)
 				d.renew()

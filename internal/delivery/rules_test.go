@@ -388,12 +388,12 @@ func TestRecordBatchesAndRetries(t *testing.T) {
 
 // A recorded outcome stops its delivery being held (and renewed), unless
 // the delivery was claimed again meanwhile under another lease.
-func TestForget(t *testing.T) {
+func TestRecorded(t *testing.T) {
 	d, _ := running(t, Config{})
 	mine, again := task(uuid.UUID{0xf}, clock), task(uuid.UUID{0xf}, clock)
 	mine.Delivery.Lease, again.Delivery.Lease = 1, 3
 	d.leased[mine.Delivery.ID], d.leased[again.Delivery.ID] = mine, again
-	d.forget([]webhook.Outcome{
+	d.recorded([]webhook.Outcome{
 		{Attempt: webhook.Attempt{DeliveryID: mine.Delivery.ID}, Lease: 1},
 		{Attempt: webhook.Attempt{DeliveryID: again.Delivery.ID}, Lease: 2},
 	})

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -15,6 +16,12 @@ import (
 const dueChannel = "hookd_due"
 
 const notifyDue = `SELECT pg_notify('` + dueChannel + `', '')`
+
+// forgetChannel is where a node says it deleted a webhook (the payload is
+// its id), so the others stop sending the deliveries of it they hold.
+// WebhookDelete notifies inside its transaction, so the notification
+// goes out only if the delete commits.
+const forgetChannel = "hookd_forget"
 
 // notifyEvery is the shortest time between two notifications of a node.
 const notifyEvery = 50 * time.Millisecond
@@ -62,12 +69,14 @@ func (n *notifier) send() {
 	}
 }
 
-// ListenDue calls wake each time a node (this one included) queues
-// deliveries that are due now, until ctx ends or the connection fails,
+// Listen calls wake each time a node (this one included) queues
+// deliveries that are due now, and forget with a webhook's id each time
+// a node deletes that webhook, until ctx ends or the connection fails,
 // and returns why it stopped. It uses a connection of its own, outside
 // the pool, closed when it returns; callers listen again after a pause.
-// Notifications only hasten the work: polling still finds every delivery.
-func (db *DB) ListenDue(ctx context.Context, wake func()) error {
+// Notifications only hasten the work: polling still finds every
+// delivery, and a lease renewal finds a deleted webhook's deliveries gone.
+func (db *DB) Listen(ctx context.Context, wake func(), forget func(webhookID uuid.UUID)) error {
 	cfg := db.pool.Config().ConnConfig.Copy()
 	if db.listenURL != "" {
 		var err error
@@ -80,16 +89,27 @@ func (db *DB) ListenDue(ctx context.Context, wake func()) error {
 		return fmt.Errorf("postgres: listen: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+dueChannel); err != nil {
-		return fmt.Errorf("postgres: listen: %w", err)
+	for _, channel := range []string{dueChannel, forgetChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+			return fmt.Errorf("postgres: listen: %w", err)
+		}
 	}
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("postgres: listen: %w", err)
 		}
-		wake()
+		switch n.Channel {
+		case dueChannel:
+			wake()
+		case forgetChannel:
+			// Anything but an id was not sent by hookd: nothing to forget.
+			if id, err := uuid.Parse(n.Payload); err == nil {
+				forget(id)
+			}
+		}
 	}
 }

@@ -30,7 +30,7 @@ type DB struct {
 	// callerClock makes the times callers pass the queue's clock, as on
 	// SQLite (see UseCallerClock); otherwise the queue runs on now().
 	callerClock bool
-	// listenURL, when set, is where ListenDue connects (see ListenOn).
+	// listenURL, when set, is where Listen connects (see ListenOn).
 	listenURL string
 	// keys seal the secrets of webhooks and sources as their rows are
 	// written and open them as they are read (webhookScan, scanSource):
@@ -38,9 +38,9 @@ type DB struct {
 	keys *secrets.Keyring
 }
 
-// ListenOn makes ListenDue connect to url rather than where the pool
+// ListenOn makes Listen connect to url rather than where the pool
 // does: behind a pooler in transaction mode, notifications only arrive
-// on a direct connection to the server. Call it before ListenDue.
+// on a direct connection to the server. Call it before Listen.
 func (db *DB) ListenOn(url string) { db.listenURL = url }
 
 var _ webhook.Store = (*DB)(nil)

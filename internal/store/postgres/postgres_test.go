@@ -341,8 +341,10 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 }
 
 // Another node's intake wakes a listening node when it queues deliveries
-// for any node to claim, and so does a retry.
-func TestListenDue(t *testing.T) {
+// for any node to claim, and so does a retry. A webhook deleted on
+// another node is forgotten, once its delete committed and not before;
+// a payload hookd did not write is ignored.
+func TestListen(t *testing.T) {
 	url := pgtest.URL(t)
 	keys := storetest.Keys(t) // the nodes of one deployment share their keys
 	open := func() *DB {
@@ -359,9 +361,10 @@ func TestListenDue(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	woken := make(chan struct{}, 16)
+	forgotten := make(chan uuid.UUID, 16)
 	stopped := make(chan error, 1)
 	go func() {
-		stopped <- listener.ListenDue(ctx, func() { woken <- struct{}{} })
+		stopped <- listener.Listen(ctx, func() { woken <- struct{}{} }, func(id uuid.UUID) { forgotten <- id })
 	}()
 	org := uuid.New()
 	if err := other.WebhookCreate(ctx, newHook(org), 0, nil); err != nil {
@@ -382,9 +385,48 @@ func TestListenDue(t *testing.T) {
 			t.Fatal("no wake-up after 10s of intake on another node")
 		}
 	}
+
+	// A delete whose transaction fails (Apply refuses it on the locked
+	// row, after it passed on the first read) tells nobody; the one that
+	// commits does. Notifications arrive in the order of their commits, so
+	// the malformed one, sent before, has been ignored when the id comes.
+	w := newHook(org)
+	if err := other.WebhookCreate(ctx, w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	refused := webhook.WebhookChange{OrganizationID: org, ID: w.ID, Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) {
+		if calls++; calls > 1 {
+			return nil, webhook.Errorf(webhook.EConflict, "changed meanwhile")
+		}
+		return nil, nil
+	}}
+	if err := other.WebhookDelete(ctx, refused); err == nil {
+		t.Fatal("the refused delete succeeded")
+	}
+	if _, err := other.Pool().Exec(ctx, `SELECT pg_notify('hookd_forget', 'not an id')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-forgotten:
+		if id != w.ID {
+			t.Fatalf("forgot %v, want the deleted webhook %v", id, w.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the delete on another node was not notified within 10s")
+	}
+	select {
+	case id := <-forgotten:
+		t.Fatalf("forgot %v after the one delete", id)
+	case <-time.After(100 * time.Millisecond):
+	}
+
 	cancel()
 	if err := <-stopped; err != nil {
-		t.Fatalf("ListenDue after its context ended: %v", err)
+		t.Fatalf("Listen after its context ended: %v", err)
 	}
 }
 

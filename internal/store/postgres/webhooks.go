@@ -234,6 +234,14 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		if _, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, c.OrganizationID, c.ID); err != nil {
 			return err
 		}
+		// The other nodes stop sending its deliveries they hold (see
+		// Listen). Inside the transaction, so it is sent only if the
+		// delete commits; NOTIFY makes the commit take a lock global to
+		// the cluster, which intake avoids (see notifier), but webhook
+		// deletes are rare.
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, forgetChannel, c.ID.String()); err != nil {
+			return err
+		}
 		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
 }

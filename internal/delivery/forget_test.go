@@ -1,0 +1,168 @@
+package delivery
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// pending commits n events for w's organization, leasing none: their
+// deliveries wait in the store for a claim.
+func pending(t *testing.T, s webhook.Store, w *webhook.Webhook, n int) {
+	t.Helper()
+	events := make([]*webhook.Event, n)
+	for i := range events {
+		events[i] = &webhook.Event{OrganizationID: w.OrganizationID, CreatedAt: time.Now().UTC(), Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	if _, err := s.EventsCreate(context.Background(), events, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A deleted webhook's deliveries waiting behind its request in flight,
+// whether leased at intake or claimed, are never sent once the
+// dispatcher forgets it, nor given back (their rows are gone); the
+// request in flight finishes. Another webhook's queue is untouched, and
+// the room freed lets the claim loop, short of room, claim again at once.
+func TestForgetDropsADeletedWebhooksQueue(t *testing.T) {
+	block := make(chan struct{})
+	var mu sync.Mutex
+	requests := map[string]int{}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests[r.URL.Path]++
+		mu.Unlock()
+		if r.URL.Path != "/c" {
+			select {
+			case <-block:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	t.Cleanup(target.Close)
+	sent := func(path string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return requests[path]
+	}
+	s := newStore(t)
+	a, b, c := createWebhook(t, s, target.URL+"/a"), createWebhook(t, s, target.URL+"/b"), createWebhook(t, s, target.URL+"/c")
+	d := New(Config{Store: s, Client: target.Client(), Timeout: 30 * time.Second, MaxInflightPerWebhook: 1, PollInterval: time.Hour})
+	startDispatcher(t, d)
+	var unblock sync.Once
+	t.Cleanup(func() { unblock.Do(func() { close(block) }) }) // before the stop, which waits for requests
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	locked := func(f func() bool) func() bool {
+		return func() bool {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return f()
+		}
+	}
+
+	// A: one request in flight, two queued from intake. B: one in flight,
+	// one queued.
+	intake(t, s, d, a, 3)
+	intake(t, s, d, b, 2)
+	waitUntil("the first requests", func() bool { return sent("/a") == 1 && sent("/b") == 1 })
+	// Room for two more only: the claim takes A's two pending deliveries
+	// and is left short of room.
+	const pad = maxHeld - 2 - 5
+	d.mu.Lock()
+	d.held += pad
+	d.mu.Unlock()
+	pending(t, s, a, 2)
+	d.Wake()
+	waitUntil("A's claimed deliveries queued", locked(func() bool { return len(d.queued[a.ID]) == 4 && d.short }))
+	d.mu.Lock()
+	var dropped []uuid.UUID
+	for _, tk := range d.queued[a.ID] {
+		dropped = append(dropped, tk.Delivery.ID)
+	}
+	d.mu.Unlock()
+	// Due now, but no room, and nothing wakes the claim loop but room.
+	pending(t, s, c, 3)
+
+	if err := s.WebhookDelete(context.Background(), webhook.WebhookChange{OrganizationID: a.OrganizationID, ID: a.ID}); err != nil {
+		t.Fatal(err)
+	}
+	d.Forget(a.ID)
+	waitUntil("C's deliveries to be claimed and sent in the room A's queue left", func() bool { return sent("/c") == 3 })
+	d.mu.Lock()
+	for _, id := range dropped {
+		if d.leased[id] != nil {
+			t.Errorf("delivery %v of the deleted webhook still held", id)
+		}
+	}
+	if len(d.queued[a.ID]) != 0 || len(d.queued[b.ID]) != 1 {
+		t.Errorf("after Forget(A): %d of A's deliveries queued, %d of B's; want 0 and 1", len(d.queued[a.ID]), len(d.queued[b.ID]))
+	}
+	d.mu.Unlock()
+
+	unblock.Do(func() { close(block) })
+	waitUntil("every request to end and be recorded", locked(func() bool { return d.held == pad && len(d.leased) == 0 }))
+	if n := sent("/a"); n != 1 {
+		t.Errorf("the deleted webhook got %d requests, want the one in flight at the delete", n)
+	}
+	if n := sent("/b"); n != 2 {
+		t.Errorf("the other webhook got %d requests, want 2", n)
+	}
+	// A's request in flight was recorded (and found stale); nothing was
+	// given back.
+	if released, completed := s.counts(); released != 0 || completed != 1+2+3 {
+		t.Errorf("%d deliveries given back and %d outcomes recorded; want 0 and %d", released, completed, 1+2+3)
+	}
+	d.mu.Lock()
+	d.held -= pad
+	d.mu.Unlock()
+}
+
+// A task of a forgotten webhook handed over after Forget (claimed or
+// leased at intake just before the delete committed) is not sent, nor
+// given back; another webhook's is sent. A webhook is remembered for a
+// lease: the next Forget after that lets it go.
+func TestForgetRefusesLateTasks(t *testing.T) {
+	d, f := running(t, Config{Timeout: 10 * time.Second})
+	now := clock
+	d.cfg.Now = func() time.Time { return now }
+	gone, kept := uuid.UUID{0xa}, uuid.UUID{0xb}
+	d.Forget(gone)
+	late, other := task(gone, now.Add(d.lease)), task(kept, now.Add(d.lease))
+	d.mu.Lock()
+	d.held += 2
+	d.start(late)
+	d.start(other)
+	d.mu.Unlock()
+	d.sends.Wait()
+	d.releases.Wait()
+	if len(d.outcomes) != 1 || len(f.released) != 0 {
+		t.Fatalf("%d attempts made and %d given back; want the other webhook's attempt alone", len(d.outcomes), len(f.released))
+	}
+	if o := <-d.outcomes; o.Attempt.DeliveryID != other.Delivery.ID {
+		t.Fatalf("attempted %v, want the other webhook's %v", o.Attempt.DeliveryID, other.Delivery.ID)
+	}
+	if d.held != 0 || d.leased[late.Delivery.ID] != nil {
+		t.Fatalf("holding %d, the forgotten task leased: %v", d.held, d.leased[late.Delivery.ID] != nil)
+	}
+
+	now = now.Add(d.lease + time.Second)
+	d.Forget(kept)
+	if _, ok := d.forgotten[gone]; ok || len(d.forgotten) != 1 {
+		t.Fatalf("forgotten %v a lease after; want the last webhook alone", d.forgotten)
+	}
+}
