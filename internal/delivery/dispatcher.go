@@ -784,6 +784,9 @@ func (d *Dispatcher) renewed(refs, lost []webhook.DeliveryRef, until time.Time) 
 		if i := slices.Index(q, t); i >= 0 {
 			d.setQueue(t.Webhook.ID, slices.Delete(slices.Clone(q), i, i+1))
 			d.held--
+			// Room freed, as Forget and next free it: a claim held back
+			// for want of it may go on.
+			d.signalFreed()
 		}
 	}
 	if n > 0 {
