@@ -34,7 +34,7 @@ func (l *dueListener) run(ctx context.Context) {
 		case <-t.C:
 		}
 		if err := l.runOnce(ctx); err != nil {
-			l.log.Warn("listening for other nodes' deliveries failed; polling meanwhile", "err", err)
+			l.log.Warn("listening for other nodes' deliveries and deletes failed; polling meanwhile, and dropping a deleted webhook's deliveries only at renewal", "err", err)
 		}
 		t.Reset(l.retry)
 	}

@@ -476,7 +476,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 func (d *Dispatcher) holds(t *webhook.Task) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, gone := d.forgotten[t.Webhook.ID]; gone {
+	if until, gone := d.forgotten[t.Webhook.ID]; gone && d.cfg.Now().Before(until) {
 		if d.leased[t.Delivery.ID] == t {
 			delete(d.leased, t.Delivery.ID)
 		}

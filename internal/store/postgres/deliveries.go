@@ -210,7 +210,7 @@ const completeSQL = `WITH o AS (
 		o.number, o.kind, o.target_url, o.status_code, o.response_body, o.duration_us, o.error
 	FROM d JOIN o ON o.ord = d.ord
 )
-SELECT ord FROM d`
+SELECT ord, webhook_id FROM d`
 
 // failingSQL sets the failing_since of the webhooks whose outcomes were
 // applied, one row per webhook: reset says one of them succeeded, since
@@ -248,7 +248,8 @@ WHERE w.organization_id = l.organization_id AND w.id = l.id`
 // The effect is that of applying the outcomes one by one, in order.
 // Outcomes are sorted by webhook, keeping their order within one, which
 // decides failing_since and which disable reason is kept. A batch naming
-// one delivery twice (the dispatcher never sends one) goes in rounds,
+// one delivery twice (a node that claimed a delivery again, its lease
+// lost, may record the old outcome beside the new) goes in rounds,
 // the second outcome of a delivery in the round after its first, as
 // completeSQL applies one outcome per delivery.
 func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
@@ -276,7 +277,10 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	}
 	rounds := completeRounds(sorted)
 	err := db.transact(ctx, func(tx pgx.Tx) error {
-		applied := make([]bool, len(sorted))
+		// The webhook of each outcome applied, as its delivery row says:
+		// never the caller's, so an outcome only touches its own
+		// delivery's webhook. Nil: not applied.
+		applied := make([]*uuid.UUID, len(sorted))
 		b := &pgx.Batch{}
 		// Outcomes need not wait for the WAL flush: one lost to a crash of
 		// the database server only means that delivery is sent again,
@@ -291,10 +295,11 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 			b.Queue(completeSQL, db.completeArgs(sorted, round)...).Query(func(rows pgx.Rows) error {
 				for rows.Next() {
 					var ord int
-					if err := rows.Scan(&ord); err != nil {
+					var hook uuid.UUID
+					if err := rows.Scan(&ord, &hook); err != nil {
 						return err
 					}
-					applied[round[ord-1]] = true
+					applied[round[ord-1]] = &hook
 				}
 				return rows.Err()
 			})
@@ -304,7 +309,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		}
 		stale = stale[:0]
 		for i, o := range sorted {
-			if !applied[i] {
+			if applied[i] == nil {
 				stale = append(stale, webhook.DeliveryRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.DeliveryID, Lease: o.Lease})
 			}
 		}
@@ -368,41 +373,50 @@ func (db *DB) completeArgs(outcomes []webhook.Outcome, round []int) []any {
 		leases, clocks, finished}
 }
 
-// webhookChanges is what the applied outcomes change on their webhooks:
-// failing_since (failingSQL), then the disables, audited, in order.
-func webhookChanges(outcomes []webhook.Outcome, applied []bool) (*pgx.Batch, error) {
+// webhookChanges is what the applied outcomes change on their webhooks
+// (applied[i] is outcome i's, nil if it was not applied): failing_since
+// (failingSQL), then the disables, audited, in order. Each webhook's
+// outcomes keep their order, which decides both.
+func webhookChanges(outcomes []webhook.Outcome, applied []*uuid.UUID) (*pgx.Batch, error) {
 	b := &pgx.Batch{}
-	var (
-		orgs, ids       []uuid.UUID
-		resets, disable []bool
-		since           []*time.Time
-	)
+	type change struct {
+		org, id        uuid.UUID
+		reset, disable bool
+		since          *time.Time
+	}
+	var changes []*change
+	byHook := map[uuid.UUID]*change{}
 	for i, o := range outcomes {
-		if !applied[i] {
+		if applied[i] == nil {
 			continue
 		}
 		a := o.Attempt
-		last := len(ids) - 1
-		if last < 0 || orgs[last] != a.OrganizationID || ids[last] != a.WebhookID {
-			orgs, ids = append(orgs, a.OrganizationID), append(ids, a.WebhookID)
-			resets, disable, since = append(resets, false), append(disable, false), append(since, nil)
-			last++
+		c := byHook[*applied[i]]
+		if c == nil {
+			c = &change{org: a.OrganizationID, id: *applied[i]}
+			byHook[c.id] = c
+			changes = append(changes, c)
 		}
 		switch {
 		case o.Status == webhook.DeliverySucceeded:
-			resets[last], since[last] = true, nil
-		case since[last] == nil:
+			c.reset, c.since = true, nil
+		case c.since == nil:
 			t := ts(a.CreatedAt)
-			since[last] = &t
+			c.since = &t
 		}
-		disable[last] = disable[last] || o.DisableReason != ""
+		c.disable = c.disable || o.DisableReason != ""
 	}
-	if len(ids) == 0 {
+	if len(changes) == 0 {
 		return b, nil
+	}
+	orgs, ids := make([]uuid.UUID, len(changes)), make([]uuid.UUID, len(changes))
+	resets, disable, since := make([]bool, len(changes)), make([]bool, len(changes)), make([]*time.Time, len(changes))
+	for i, c := range changes {
+		orgs[i], ids[i], resets[i], disable[i], since[i] = c.org, c.id, c.reset, c.disable, c.since
 	}
 	b.Queue(failingSQL, orgs, ids, resets, since, disable)
 	for i, o := range outcomes {
-		if applied[i] {
+		if applied[i] != nil {
 			if err := queueDisable(b, o); err != nil {
 				return nil, err
 			}

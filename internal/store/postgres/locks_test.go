@@ -115,36 +115,69 @@ func TestWebhookDeleteRacingComplete(t *testing.T) {
 	}
 }
 
-// Two nodes record outcomes of the same webhooks at once, each batch a
-// first failure for all of them (so both set failing_since) and one
-// disabling: the webhook rows must be locked in one order by both.
+// Two nodes record outcomes of the same webhooks at once, each batch with
+// first failures of all of them and one with a disable: both complete
+// (a deadlock would reach one as EUnavailable), and the webhooks end as
+// if the batches had run one after the other: failing since the first
+// failure, one disabled, audited once.
 func TestDeliveryCompleteRacingComplete(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	for round := range 15 {
-		_, tasks := claimAll(t, db, uuid.New(), 4, 10)
+		org := uuid.New()
+		_, tasks := claimAll(t, db, org, 4, 10)
 		var one, two []webhook.Outcome
+		hooks := map[uuid.UUID]bool{}
 		for i, tk := range tasks {
-			o := failedOutcome(tk)
+			hooks[tk.Delivery.WebhookID] = true
 			if i%2 == 0 {
-				one = append(one, o)
+				one = append(one, failedOutcome(tk))
 			} else {
-				two = append(two, o)
+				two = append(two, failedOutcome(tk))
 			}
 		}
 		one[0].Status, one[0].DisableReason = webhook.DeliveryFailed, "failing"
-		slices.Reverse(two)
 		race(t, round,
 			func() error { _, err := db.DeliveryComplete(ctx, one); return err },
 			func() error { _, err := db.DeliveryComplete(ctx, two); return err })
-		for _, tk := range tasks[:4] {
-			w, err := db.WebhookGet(ctx, tk.Delivery.OrganizationID, tk.Delivery.WebhookID)
+		disabled := 0
+		for id := range hooks {
+			w, err := db.WebhookGet(ctx, org, id)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !w.FailingSince.Equal(t0) {
 				t.Fatalf("round %d: webhook failing since %v, want %v", round, w.FailingSince, t0)
 			}
+			if !w.Enabled {
+				disabled++
+			}
 		}
+		entries, err := db.AuditList(ctx, webhook.AuditListParams{OrganizationID: org, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hooks) != 4 || disabled != 1 || len(entries) != 1 {
+			t.Fatalf("round %d: %d webhooks, %d disabled, %d audit entries; want 4, 1, 1", round, len(hooks), disabled, len(entries))
+		}
+	}
+}
+
+// A batch naming a delivery several times goes in rounds that name it
+// once each, its outcomes in order: completeSQL applies one per delivery,
+// and which one it would pick among several is up to the plan.
+func TestCompleteRounds(t *testing.T) {
+	a, b, c := uuid.New(), uuid.New(), uuid.New()
+	var outs []webhook.Outcome
+	for _, id := range []uuid.UUID{a, b, a, c, a, b} {
+		outs = append(outs, webhook.Outcome{Attempt: webhook.Attempt{DeliveryID: id}})
+	}
+	got := completeRounds(outs)
+	want := [][]int{{0, 1, 3}, {2, 5}, {4}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("rounds %v, want %v", got, want)
+	}
+	if got := completeRounds(outs[:2]); len(got) != 1 || !slices.Equal(got[0], []int{0, 1}) {
+		t.Fatalf("rounds of two deliveries %v, want one round", got)
 	}
 }

@@ -1,9 +1,6 @@
 package sqlite
 
 import (
-	"github.com/hookd/hookd/internal/store/storetest"
-	"strings"
-
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +8,8 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/hookd/hookd/internal/store/migration"
+	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -464,15 +463,24 @@ func TestMigrationsNotCached(t *testing.T) {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	db.prepareMissed(ctx)
-	db.stmtsMu.Lock()
-	defer db.stmtsMu.Unlock()
-	for q := range db.stmts {
-		if strings.Contains(q, "CREATE TABLE events") || strings.Contains(q, "CREATE INDEX") {
-			t.Errorf("a migration script is in the statement cache: %.60q", q)
+	ms, err := migration.Load(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := func(q string) bool {
+		db.stmtsMu.Lock()
+		defer db.stmtsMu.Unlock()
+		return db.stmts[q] != nil || db.missed[q]
+	}
+	for _, m := range ms {
+		if cached(m.SQL) {
+			t.Errorf("migration %s is in the statement cache", m.Name)
 		}
 	}
-	for q := range db.missed {
-		t.Errorf("still to prepare after prepareMissed: %.60q", q)
+	db.prepareMissed(ctx)
+	for _, m := range ms {
+		if cached(m.SQL) {
+			t.Errorf("migration %s was prepared for the statement cache", m.Name)
+		}
 	}
 }

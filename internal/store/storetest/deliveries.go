@@ -296,6 +296,26 @@ func testDeliveryCompleteDisable(t *testing.T, s webhook.Store) {
 	wantEqual(t, "webhook after disable", got, &want)
 }
 
+// An outcome changes the webhook of its stored delivery, whatever webhook
+// its attempt names: a caller naming another webhook of the organization
+// neither marks it failing nor disables it.
+func testDeliveryCompleteOwnWebhook(t *testing.T, s webhook.Store) {
+	w, tk := claimOne(t, s, nil)
+	other := createWebhook(t, s, newWebhook(t, w.OrganizationID))
+	a := newAttempt(t, &tk.Delivery, 1, 410, base.Add(time.Second))
+	a.WebhookID = other.ID
+	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone",
+		Lease: tk.Delivery.Lease})
+	if got := getWebhook(t, s, other.OrganizationID, other.ID); !got.FailingSince.IsZero() || !got.Enabled {
+		t.Fatalf("the webhook the attempt named: failing since %v, enabled %v; want untouched", got.FailingSince, got.Enabled)
+	}
+	got := getWebhook(t, s, w.OrganizationID, w.ID)
+	if got.Enabled || got.DisabledReason != "the receiver answered 410 Gone" {
+		t.Fatalf("the delivery's webhook: enabled %v, reason %q; want disabled", got.Enabled, got.DisabledReason)
+	}
+	wantTime(t, "FailingSince", got.FailingSince, a.CreatedAt)
+}
+
 func testDeliveryCompleteWebhookDeleted(t *testing.T, s webhook.Store) {
 	ctx := context.Background()
 	w, tk := claimOne(t, s, nil)

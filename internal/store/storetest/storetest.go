@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteFailure", testDeliveryCompleteFailure},
 		{"DeliveryCompleteDisable", testDeliveryCompleteDisable},
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
+		{"DeliveryCompleteOwnWebhook", testDeliveryCompleteOwnWebhook},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
 		{"DeliveryCompleteInvalid", testDeliveryCompleteInvalid},
 		{"DeliveryCompleteCounts", testDeliveryCompleteCounts},
