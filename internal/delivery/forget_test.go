@@ -33,6 +33,22 @@ func pending(t *testing.T, s webhook.Store, w *webhook.Webhook, n int) {
 // request in flight finishes. Another webhook's queue is untouched, and
 // the room freed lets the claim loop, short of room, claim again at once.
 func TestForgetDropsADeletedWebhooksQueue(t *testing.T) {
+	testDroppedQueue(t, func(d *Dispatcher, a *webhook.Webhook, _ []webhook.DeliveryRef) { d.Forget(a.ID) })
+}
+
+// The same when no one tells the dispatcher of the delete, and a renewal
+// finds the queued deliveries' leases lost: they are dropped, and the
+// room they leave wakes the claim loop as Forget's does.
+func TestRenewalDropsLostQueuedTasks(t *testing.T) {
+	testDroppedQueue(t, func(d *Dispatcher, _ *webhook.Webhook, queued []webhook.DeliveryRef) {
+		d.renewed(queued, queued, time.Now().Add(time.Minute))
+	})
+}
+
+// testDroppedQueue deletes a webhook whose deliveries wait in its queue
+// while the claim loop is short of room, calls drop with them, and checks
+// that none is sent and the room freed is claimed at once.
+func testDroppedQueue(t *testing.T, drop func(d *Dispatcher, a *webhook.Webhook, queued []webhook.DeliveryRef)) {
 	block := make(chan struct{})
 	var mu sync.Mutex
 	requests := map[string]int{}
@@ -91,8 +107,10 @@ func TestForgetDropsADeletedWebhooksQueue(t *testing.T) {
 	waitUntil("A's claimed deliveries queued", locked(func() bool { return len(d.queued[a.ID]) == 4 && d.short }))
 	d.mu.Lock()
 	var dropped []uuid.UUID
+	var refs []webhook.DeliveryRef
 	for _, tk := range d.queued[a.ID] {
 		dropped = append(dropped, tk.Delivery.ID)
+		refs = append(refs, tk.Ref())
 	}
 	d.mu.Unlock()
 	// Due now, but no room, and nothing wakes the claim loop but room.
@@ -101,7 +119,7 @@ func TestForgetDropsADeletedWebhooksQueue(t *testing.T) {
 	if err := s.WebhookDelete(context.Background(), webhook.WebhookChange{OrganizationID: a.OrganizationID, ID: a.ID}); err != nil {
 		t.Fatal(err)
 	}
-	d.Forget(a.ID)
+	drop(d, a, refs)
 	waitUntil("C's deliveries to be claimed and sent in the room A's queue left", func() bool { return sent("/c") == 3 })
 	d.mu.Lock()
 	for _, id := range dropped {
@@ -110,7 +128,7 @@ func TestForgetDropsADeletedWebhooksQueue(t *testing.T) {
 		}
 	}
 	if len(d.queued[a.ID]) != 0 || len(d.queued[b.ID]) != 1 {
-		t.Errorf("after Forget(A): %d of A's deliveries queued, %d of B's; want 0 and 1", len(d.queued[a.ID]), len(d.queued[b.ID]))
+		t.Errorf("after A's queue was dropped: %d of A's deliveries queued, %d of B's; want 0 and 1", len(d.queued[a.ID]), len(d.queued[b.ID]))
 	}
 	d.mu.Unlock()
 
