@@ -386,23 +386,24 @@ func TestListen(t *testing.T) {
 		}
 	}
 
-	// A delete whose transaction fails (Apply refuses it on the locked
-	// row, after it passed on the first read) tells nobody; the one that
-	// commits does. Notifications arrive in the order of their commits, so
-	// the malformed one, sent before, has been ignored when the id comes.
+	// A delete whose transaction fails tells nobody, even once it has
+	// sent its notification: its audit entry, written last, takes an id
+	// already used, and the transaction rolls back. The one that commits
+	// does. Notifications arrive in the order of their commits, so the
+	// malformed one, sent before, has been ignored when the id comes.
 	w := newHook(org)
-	if err := other.WebhookCreate(ctx, w, 0, nil); err != nil {
+	created := webhook.WebhookAudit(webhook.Actor{Kind: webhook.ActorCLI, ID: "root"}, time.Now(), nil, w)
+	created.ID = uuid.Must(uuid.NewV7())
+	if err := other.WebhookCreate(ctx, w, 0, created); err != nil {
 		t.Fatal(err)
 	}
-	calls := 0
 	refused := webhook.WebhookChange{OrganizationID: org, ID: w.ID, Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) {
-		if calls++; calls > 1 {
-			return nil, webhook.Errorf(webhook.EConflict, "changed meanwhile")
-		}
-		return nil, nil
+		e := webhook.WebhookAudit(webhook.Actor{Kind: webhook.ActorCLI, ID: "root"}, time.Now(), w, nil)
+		e.ID = created.ID
+		return e, nil
 	}}
-	if err := other.WebhookDelete(ctx, refused); err == nil {
-		t.Fatal("the refused delete succeeded")
+	if err := other.WebhookDelete(ctx, refused); webhook.ErrorCode(err) != webhook.EConflict {
+		t.Fatalf("the delete whose audit entry conflicts: %v, want a conflict", err)
 	}
 	if _, err := other.Pool().Exec(ctx, `SELECT pg_notify('hookd_forget', 'not an id')`); err != nil {
 		t.Fatal(err)
