@@ -64,7 +64,7 @@ type app struct {
 	dispatcher *delivery.Dispatcher
 	committer  *intake.Committer
 	retention  *retention
-	due        *dueListener // PostgreSQL nodes that deliver; nil otherwise
+	notices    *nodeListener // PostgreSQL nodes that deliver; nil otherwise
 
 	server   *http.Server
 	listener net.Listener
@@ -152,7 +152,7 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 			if c.DatabaseListenURL != "" {
 				pg.ListenOn(c.DatabaseListenURL)
 			}
-			a.due = &dueListener{db: pg, wake: a.dispatcher.Wake, forget: a.dispatcher.Forget, retry: 5 * time.Second, log: log}
+			a.notices = &nodeListener{db: pg, wake: a.dispatcher.Wake, forget: a.dispatcher.Forget, retry: 5 * time.Second, log: log}
 		}
 	}
 	a.committer = intake.New(intake.Config{Store: db, Sender: sender, Workers: c.Database.intakeWorkers(), MaxBatch: 256, Tracer: tracer})
@@ -283,8 +283,8 @@ func (a *app) run(ctx context.Context) error {
 		close(committed)
 	}()
 	looping.Go(func() { a.retention.run(loops) })
-	if a.due != nil {
-		looping.Go(func() { a.due.run(loops) })
+	if a.notices != nil {
+		looping.Go(func() { a.notices.run(loops) })
 	}
 	served := make(chan error, 2)
 	var serving sync.WaitGroup

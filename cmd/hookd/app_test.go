@@ -406,7 +406,7 @@ func TestConfigDatabaseURL(t *testing.T) {
 // The listener wakes the dispatcher on a notification and passes on a
 // deleted webhook's id, listens again after a failure, and returns when
 // its context ends, even mid-pause.
-func TestServeDueListener(t *testing.T) {
+func TestServeNodeListener(t *testing.T) {
 	db := pgtest.Migrated(t, postgres.Open, noKeys)
 	woken := make(chan struct{}, 1)
 	wake := func() {
@@ -417,7 +417,7 @@ func TestServeDueListener(t *testing.T) {
 	}
 	forgotten := make(chan uuid.UUID, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &dueListener{db: db, wake: wake, forget: func(id uuid.UUID) { forgotten <- id }, retry: time.Hour, log: slog.New(slog.DiscardHandler)}
+	l := &nodeListener{db: db, wake: wake, forget: func(id uuid.UUID) { forgotten <- id }, retry: time.Hour, log: slog.New(slog.DiscardHandler)}
 	done := make(chan struct{})
 	go func() {
 		l.run(ctx)

@@ -10,12 +10,12 @@ import (
 	"github.com/hookd/hookd/internal/store/postgres"
 )
 
-// dueListener wakes the dispatcher when another node queues deliveries,
+// nodeListener wakes the dispatcher when another node queues deliveries,
 // and makes it forget the deliveries of a webhook another node deleted
 // (PostgreSQL's LISTEN/NOTIFY), listening again after a failure. It only
 // hastens the work: polling finds every delivery meanwhile, and a lease
 // renewal finds a deleted webhook's deliveries gone.
-type dueListener struct {
+type nodeListener struct {
 	db     *postgres.DB
 	wake   func()
 	forget func(webhookID uuid.UUID)
@@ -24,7 +24,7 @@ type dueListener struct {
 }
 
 // run listens until ctx ends.
-func (l *dueListener) run(ctx context.Context) {
+func (l *nodeListener) run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -42,6 +42,6 @@ func (l *dueListener) run(ctx context.Context) {
 
 // runOnce listens on one connection until ctx ends (nil) or the
 // connection fails (its error).
-func (l *dueListener) runOnce(ctx context.Context) error {
+func (l *nodeListener) runOnce(ctx context.Context) error {
 	return l.db.Listen(ctx, l.wake, l.forget)
 }
