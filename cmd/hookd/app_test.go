@@ -465,7 +465,7 @@ func TestServeNodeListener(t *testing.T) {
 		l.run(ctx)
 		close(done)
 	}()
-	waitFor(t, 10*time.Second, "the failure logged", func() bool { return strings.Contains(logs.String(), "listening for other nodes' deliveries failed") })
+	waitFor(t, 10*time.Second, "the failure logged", func() bool { return strings.Contains(logs.String(), "listening for other nodes' deliveries and deletes failed") })
 	cancel()
 	select {
 	case <-done:
