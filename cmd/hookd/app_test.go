@@ -465,7 +465,9 @@ func TestServeNodeListener(t *testing.T) {
 		l.run(ctx)
 		close(done)
 	}()
-	waitFor(t, 10*time.Second, "the failure logged", func() bool { return strings.Contains(logs.String(), "listening for other nodes' deliveries and deletes failed") })
+	waitFor(t, 10*time.Second, "the failure logged", func() bool {
+		return strings.Contains(logs.String(), "listening for other nodes' deliveries and deletes failed")
+	})
 	cancel()
 	select {
 	case <-done:
