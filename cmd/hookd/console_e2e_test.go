@@ -129,6 +129,17 @@ func clearInput(selector string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// clickElement clicks an element from script, as a click on it
+// dispatches: on a loaded machine a mouse click at a checkbox's
+// coordinates was lost once (the page still settling), and the choices
+// it made were never checked.
+func clickElement(selector string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(document.querySelector(%q).click(), true)`, selector))(ctx, t)
+		return err
+	})
+}
+
 // eval returns the value of a JavaScript expression.
 func (b *browser) eval(expr string) string {
 	b.t.Helper()
@@ -233,7 +244,7 @@ func TestConsole(t *testing.T) {
 	b.run("filling the form",
 		chromedp.SendKeys(css("#f-target_url"), "ftp://"+strings.TrimPrefix(hookURL, "http://")),
 		chromedp.SendKeys(css("#f-description"), "Deployment notifications for the platform team"),
-		chromedp.Click(css(`input[name=events][value=DEPLOYMENT_CANCELLED]`)),
+		clickElement(`input[name=events][value=DEPLOYMENT_CANCELLED]`),
 		chromedp.SendKeys(css("#f-project_names_filter"), "api-*"+kb.Enter),
 	)
 	b.waitJS("the first project tag", `document.querySelectorAll('#webhook-form li.tag').length === 1`)
@@ -241,8 +252,8 @@ func TestConsole(t *testing.T) {
 	// The tags re-render as they are added; click on after they settle.
 	b.waitJS("both project tags", `document.querySelectorAll('#webhook-form li.tag').length === 2`)
 	b.run("choosing environments",
-		chromedp.Click(css(`input[name=environment_types_filter][value=PRODUCTION]`)),
-		chromedp.Click(css(`input[name=environment_types_filter][value=STAGING]`)),
+		clickElement(`input[name=environment_types_filter][value=PRODUCTION]`),
+		clickElement(`input[name=environment_types_filter][value=STAGING]`),
 		chromedp.SendKeys(css("#f-target_secret"), "whsec_c2VjcmV0LWZvci10aGUtY29uc29sZS10ZXN0"),
 	)
 	b.waitJS("the choices to be checked", `document.querySelector('input[name=environment_types_filter][value=PRODUCTION]').checked && document.querySelector('input[name=environment_types_filter][value=STAGING]').checked && document.querySelector('input[name=events][value=DEPLOYMENT_CANCELLED]').checked === false`)
