@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // OutcomeRules decide what follows an attempt: the delivery's next status
@@ -56,4 +58,62 @@ func (r OutcomeRules) Decide(w *Webhook, a Attempt, retryAfter time.Duration) Ou
 	}
 	o.Status, o.NextAttemptAt = DeliveryPending, next
 	return o
+}
+
+// HealthChange is what a batch of recorded outcomes does to the health of
+// one webhook (its FailingSince, and whether it is disabled), as if they
+// were applied one by one, in order.
+type HealthChange struct {
+	OrganizationID, WebhookID uuid.UUID
+	// Reset says a success came: the stored FailingSince is replaced by
+	// Since. Without one, Since is kept only if nothing is stored.
+	Reset bool
+	// Since is the first failure after the last success; zero if none.
+	Since time.Time
+	// Disable is the first outcome that disables the webhook; nil if none.
+	// Later ones would find it disabled already, and a webhook disabled
+	// meanwhile (by a person, or another node) keeps its reason.
+	Disable *Outcome
+}
+
+// FailingSince is the webhook's FailingSince after the change, given the
+// stored one.
+func (c HealthChange) FailingSince(stored time.Time) time.Time {
+	if c.Reset || stored.IsZero() {
+		return c.Since
+	}
+	return stored
+}
+
+// HealthChanges folds the outcomes a backend recorded into one change
+// per webhook, in the order of each webhook's first outcome. webhooks[i]
+// is the webhook of outcome i's delivery as stored (never the one the
+// caller named, so an outcome touches only its own delivery's webhook),
+// or uuid.Nil if the outcome was not recorded (its lease was gone).
+func HealthChanges(outcomes []Outcome, webhooks []uuid.UUID) []HealthChange {
+	var changes []HealthChange
+	index := map[uuid.UUID]int{}
+	for i, o := range outcomes {
+		id := webhooks[i]
+		if id == uuid.Nil {
+			continue
+		}
+		j, ok := index[id]
+		if !ok {
+			j = len(changes)
+			index[id] = j
+			changes = append(changes, HealthChange{OrganizationID: o.Attempt.OrganizationID, WebhookID: id})
+		}
+		c := &changes[j]
+		switch {
+		case o.Status == DeliverySucceeded:
+			c.Reset, c.Since = true, time.Time{}
+		case c.Since.IsZero():
+			c.Since = o.Attempt.CreatedAt
+		}
+		if o.DisableReason != "" && c.Disable == nil {
+			c.Disable = &outcomes[i]
+		}
+	}
+	return changes
 }

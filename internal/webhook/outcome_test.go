@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestDecide(t *testing.T) {
@@ -90,6 +92,96 @@ func TestDecideJitter(t *testing.T) {
 		o := rules.Decide(&Webhook{Enabled: true}, Attempt{Number: 1, CreatedAt: t0, StatusCode: 500}, 0)
 		if d := o.NextAttemptAt.Sub(t0); d < c.want-time.Millisecond || d > c.want+time.Millisecond {
 			t.Fatalf("rand %v: delay %v, want %v", c.rnd, d, c.want)
+		}
+	}
+}
+
+// HealthChanges folds outcomes as if applied one by one: each webhook's
+// failing_since and first disable follow its own outcomes, in order.
+func TestHealthChanges(t *testing.T) {
+	h1, h2 := uuid.UUID{0: 0xff, 15: 1}, uuid.UUID{0: 0xff, 15: 2}
+	// o is an outcome i seconds after t0 on webhook hook (as stored).
+	type o struct {
+		hook   uuid.UUID // uuid.Nil: not recorded
+		status DeliveryStatus
+		reason string
+	}
+	ok, retry, failed := DeliverySucceeded, DeliveryPending, DeliveryFailed
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	tests := []struct {
+		name     string
+		outcomes []o
+		want     []HealthChange // Disable holds the index (as Lease) of the outcome wanted
+	}{
+		{name: "none recorded", outcomes: []o{{uuid.Nil, ok, ""}, {uuid.Nil, retry, "gone"}}},
+		{name: "a failure starts the run", outcomes: []o{{h1, retry, ""}},
+			want: []HealthChange{{WebhookID: h1, Since: at(0)}}},
+		{name: "a final failure counts too", outcomes: []o{{h1, failed, ""}},
+			want: []HealthChange{{WebhookID: h1, Since: at(0)}}},
+		{name: "the first failure of a run is kept", outcomes: []o{{h1, retry, ""}, {h1, failed, ""}},
+			want: []HealthChange{{WebhookID: h1, Since: at(0)}}},
+		{name: "a success ends the run", outcomes: []o{{h1, retry, ""}, {h1, ok, ""}},
+			want: []HealthChange{{WebhookID: h1, Reset: true}}},
+		{name: "a failure after a success starts another", outcomes: []o{{h1, retry, ""}, {h1, ok, ""}, {h1, retry, ""}, {h1, retry, ""}},
+			want: []HealthChange{{WebhookID: h1, Reset: true, Since: at(2)}}},
+		{name: "an outcome not recorded changes nothing", outcomes: []o{{h1, retry, ""}, {uuid.Nil, ok, ""}},
+			want: []HealthChange{{WebhookID: h1, Since: at(0)}}},
+		{name: "each webhook its own, in order of first outcome",
+			outcomes: []o{{h2, ok, ""}, {h1, retry, ""}, {h2, retry, ""}, {h1, ok, ""}},
+			want:     []HealthChange{{WebhookID: h2, Reset: true, Since: at(2)}, {WebhookID: h1, Reset: true}}},
+		{name: "the first disable is kept", outcomes: []o{{h1, failed, ""}, {h1, failed, "410"}, {h1, failed, "run"}},
+			want: []HealthChange{{WebhookID: h1, Since: at(0), Disable: &Outcome{Lease: 1}}}},
+		{name: "a disable on one webhook is not another's", outcomes: []o{{h1, failed, "410"}, {h2, retry, ""}},
+			want: []HealthChange{{WebhookID: h1, Since: at(0), Disable: &Outcome{Lease: 0}}, {WebhookID: h2, Since: at(1)}}},
+		{name: "a disable not recorded is not kept", outcomes: []o{{uuid.Nil, failed, "410"}, {h1, failed, "run"}},
+			want: []HealthChange{{WebhookID: h1, Since: at(1), Disable: &Outcome{Lease: 1}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			outcomes, stored := make([]Outcome, len(tt.outcomes)), make([]uuid.UUID, len(tt.outcomes))
+			for i, x := range tt.outcomes {
+				// The attempt names another webhook than the stored one:
+				// the stored one is the one changed.
+				outcomes[i] = Outcome{Attempt: Attempt{OrganizationID: orgA, WebhookID: uuid.UUID{0: 0xee}, CreatedAt: at(i)},
+					Lease: int64(i), Status: x.status, DisableReason: x.reason}
+				stored[i] = x.hook
+			}
+			got := HealthChanges(outcomes, stored)
+			if len(got) != len(tt.want) {
+				t.Fatalf("%d changes, want %d: %+v", len(got), len(tt.want), got)
+			}
+			for i, c := range got {
+				w := tt.want[i]
+				if c.OrganizationID != orgA || c.WebhookID != w.WebhookID || c.Reset != w.Reset || !c.Since.Equal(w.Since) {
+					t.Errorf("change %d: %+v, want %+v", i, c, w)
+				}
+				switch {
+				case w.Disable == nil && c.Disable != nil:
+					t.Errorf("change %d disables (outcome %d), want no disable", i, c.Disable.Lease)
+				case w.Disable != nil && (c.Disable == nil || c.Disable != &outcomes[w.Disable.Lease]):
+					t.Errorf("change %d disables with %+v, want outcome %d", i, c.Disable, w.Disable.Lease)
+				}
+			}
+		})
+	}
+}
+
+func TestHealthChangeFailingSince(t *testing.T) {
+	stored, since := t0, t0.Add(time.Hour)
+	for _, c := range []struct {
+		name   string
+		change HealthChange
+		stored time.Time
+		want   time.Time
+	}{
+		{"failures keep a stored run", HealthChange{Since: since}, stored, stored},
+		{"failures start a run", HealthChange{Since: since}, time.Time{}, since},
+		{"a success ends a stored run", HealthChange{Reset: true}, stored, time.Time{}},
+		{"a success then failures start a new run", HealthChange{Reset: true, Since: since}, stored, since},
+		{"nothing stored, nothing failing", HealthChange{Reset: true}, time.Time{}, time.Time{}},
+	} {
+		if got := c.change.FailingSince(c.stored); !got.Equal(c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }

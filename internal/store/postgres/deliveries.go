@@ -213,8 +213,9 @@ const completeSQL = `WITH o AS (
 SELECT ord, webhook_id FROM d`
 
 // failingSQL sets the failing_since of the webhooks whose outcomes were
-// applied, one row per webhook: reset says one of them succeeded, since
-// is the first failure after the last success (NULL if none). The rows
+// applied, one row per webhook.HealthChange (reset, since), by the rule
+// of HealthChange.FailingSince, written in SQL so the row is not read
+// before it is locked. The rows
 // to change, and those an outcome disables (disable), are locked first,
 // in key order, so that completions on other nodes, taking the same
 // locks in the same order, cannot deadlock with this one, and the
@@ -279,8 +280,8 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		// The webhook of each outcome applied, as its delivery row says:
 		// never the caller's, so an outcome only touches its own
-		// delivery's webhook. Nil: not applied.
-		applied := make([]*uuid.UUID, len(sorted))
+		// delivery's webhook. uuid.Nil: not applied.
+		applied := make([]uuid.UUID, len(sorted))
 		b := &pgx.Batch{}
 		// Outcomes need not wait for the WAL flush: one lost to a crash of
 		// the database server only means that delivery is sent again,
@@ -299,7 +300,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 					if err := rows.Scan(&ord, &hook); err != nil {
 						return err
 					}
-					applied[round[ord-1]] = &hook
+					applied[round[ord-1]] = hook
 				}
 				return rows.Err()
 			})
@@ -309,11 +310,11 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		}
 		stale = stale[:0]
 		for i, o := range sorted {
-			if applied[i] == nil {
+			if applied[i] == uuid.Nil {
 				stale = append(stale, webhook.DeliveryRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.DeliveryID, Lease: o.Lease})
 			}
 		}
-		b, err := webhookChanges(sorted, applied)
+		b, err := healthChanges(sorted, applied)
 		if err != nil || b.Len() == 0 {
 			return err
 		}
@@ -373,51 +374,28 @@ func (db *DB) completeArgs(outcomes []webhook.Outcome, round []int) []any {
 		leases, clocks, finished}
 }
 
-// webhookChanges is what the applied outcomes change on their webhooks
-// (applied[i] is outcome i's, nil if it was not applied): failing_since
-// (failingSQL), then the disables, audited, in order. Each webhook's
-// outcomes keep their order, which decides both.
-func webhookChanges(outcomes []webhook.Outcome, applied []*uuid.UUID) (*pgx.Batch, error) {
+// healthChanges is what the applied outcomes change on their webhooks
+// (applied[i] is the stored webhook of outcome i, uuid.Nil if it was not
+// applied): failing_since (failingSQL), then the disables, audited.
+func healthChanges(outcomes []webhook.Outcome, applied []uuid.UUID) (*pgx.Batch, error) {
 	b := &pgx.Batch{}
-	type change struct {
-		org, id        uuid.UUID
-		reset, disable bool
-		since          *time.Time
-	}
-	var changes []*change
-	byHook := map[uuid.UUID]*change{}
-	for i, o := range outcomes {
-		if applied[i] == nil {
-			continue
-		}
-		a := o.Attempt
-		c := byHook[*applied[i]]
-		if c == nil {
-			c = &change{org: a.OrganizationID, id: *applied[i]}
-			byHook[c.id] = c
-			changes = append(changes, c)
-		}
-		switch {
-		case o.Status == webhook.DeliverySucceeded:
-			c.reset, c.since = true, nil
-		case c.since == nil:
-			t := ts(a.CreatedAt)
-			c.since = &t
-		}
-		c.disable = c.disable || o.DisableReason != ""
-	}
+	changes := webhook.HealthChanges(outcomes, applied)
 	if len(changes) == 0 {
 		return b, nil
 	}
 	orgs, ids := make([]uuid.UUID, len(changes)), make([]uuid.UUID, len(changes))
 	resets, disable, since := make([]bool, len(changes)), make([]bool, len(changes)), make([]*time.Time, len(changes))
 	for i, c := range changes {
-		orgs[i], ids[i], resets[i], disable[i], since[i] = c.org, c.id, c.reset, c.disable, c.since
+		orgs[i], ids[i], resets[i], disable[i] = c.OrganizationID, c.WebhookID, c.Reset, c.Disable != nil
+		if !c.Since.IsZero() {
+			t := ts(c.Since)
+			since[i] = &t
+		}
 	}
 	b.Queue(failingSQL, orgs, ids, resets, since, disable)
-	for i, o := range outcomes {
-		if applied[i] != nil {
-			if err := queueDisable(b, o); err != nil {
+	for _, c := range changes {
+		if c.Disable != nil {
+			if err := queueDisable(b, *c.Disable); err != nil {
 				return nil, err
 			}
 		}

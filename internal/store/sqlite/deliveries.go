@@ -277,7 +277,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 // Outcomes are written in chunks (of deliveryChunks sizes, so the
 // statement cache holds a few statements): one UPDATE of their
 // deliveries and one INSERT of their attempts per chunk, and per webhook
-// they change, one UPDATE (and a disable).
+// they touch, one read of its health (and a write, if it changes).
 var (
 	completeUpdates = map[int]string{}
 	attemptInserts  = map[int]string{}
@@ -302,17 +302,6 @@ func init() {
 			status_code, duration_us, error, response_body) VALUES ` +
 			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
 	}
-}
-
-// webhookChange is what a chunk's outcomes do to one webhook, as if
-// applied one by one: a success clears failing_since, a failure sets it
-// if unset, and the first DisableReason disables the webhook (if it is
-// still enabled; later reasons find it disabled).
-type webhookChange struct {
-	org       uuid.UUID
-	succeeded bool      // a success came: the stored failing_since goes
-	failing   time.Time // the first failure after the last success
-	disable   *webhook.Outcome
 }
 
 // complete applies one chunk of outcomes, whose attempts get ids, and
@@ -353,10 +342,8 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 		return nil, err
 	}
 	var stale []webhook.DeliveryRef
-
 	args = args[:0]
-	changes := map[uuid.UUID]*webhookChange{}
-	var order []uuid.UUID // webhooks in the order of their first outcome
+	hooks := make([]uuid.UUID, len(outcomes)) // as stored; uuid.Nil: not recorded
 	for i, o := range outcomes {
 		a := o.Attempt
 		st, ok := found[a.DeliveryID]
@@ -367,24 +354,10 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 			stale = append(stale, webhook.DeliveryRef{OrganizationID: a.OrganizationID, ID: a.DeliveryID, Lease: o.Lease})
 			continue
 		}
+		hooks[i] = st.webhookID
 		a.ID = ids[i]
 		args = append(args, key(a.ID), st.seq, key(st.webhookID), micros(a.CreatedAt), a.Number, a.Kind,
 			a.TargetURL, a.StatusCode, a.Duration.Microseconds(), a.Error, a.ResponseBody)
-		c := changes[st.webhookID]
-		if c == nil {
-			c = &webhookChange{org: a.OrganizationID}
-			changes[st.webhookID] = c
-			order = append(order, st.webhookID)
-		}
-		switch {
-		case o.Status == webhook.DeliverySucceeded:
-			c.succeeded, c.failing = true, time.Time{}
-		case c.failing.IsZero():
-			c.failing = a.CreatedAt
-		}
-		if o.DisableReason != "" && c.disable == nil {
-			c.disable = &outcomes[i]
-		}
 	}
 	if n := len(args) / attemptParams; n == len(outcomes) {
 		if _, err := tx.ExecContext(ctx, attemptInserts[n], args...); err != nil {
@@ -398,42 +371,46 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 			}
 		}
 	}
-	for _, id := range order {
-		if err := changeWebhook(ctx, tx, id, changes[id]); err != nil {
+	for _, c := range webhook.HealthChanges(outcomes, hooks) {
+		if err := changeHealth(ctx, tx, c); err != nil {
 			return nil, err
 		}
 	}
 	return stale, nil
 }
 
-func changeWebhook(ctx context.Context, tx *txn, id uuid.UUID, c *webhookChange) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET
-		failing_since = CASE WHEN ?1 THEN ?2 ELSE coalesce(failing_since, ?2) END
-		WHERE organization_id = ?3 AND id = ?4
-		-- Most outcomes change nothing here: not rewriting the row spares
-		-- a page write.
-		AND CASE WHEN ?1 THEN failing_since IS NOT ?2 ELSE failing_since IS NULL END`,
-		c.succeeded, nullMicros(c.failing), c.org, id); err != nil {
+// changeHealth writes what c changes of its webhook's health. Most
+// outcomes change nothing: reading first spares a page write.
+func changeHealth(ctx context.Context, tx *txn, c webhook.HealthChange) error {
+	var stored sql.NullInt64
+	var enabled bool
+	err := tx.QueryRowContext(ctx, `SELECT failing_since, enabled FROM webhooks WHERE organization_id = ? AND id = ?`,
+		c.OrganizationID, c.WebhookID).Scan(&stored, &enabled)
+	if err != nil {
+		// The delivery was found in this transaction, and the webhook
+		// cannot be deleted without it: gone is a bug, not a race.
 		return err
 	}
-	if c.disable == nil {
-		return nil
+	if since := c.FailingSince(fromNullMicros(stored)); !since.Equal(fromNullMicros(stored)) {
+		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET failing_since = ? WHERE organization_id = ? AND id = ?`,
+			nullMicros(since), c.OrganizationID, c.WebhookID); err != nil {
+			return err
+		}
 	}
 	// Only a webhook still enabled is disabled, and audited: one disabled
 	// meanwhile (by a person, or by another outcome) keeps its reason.
-	a := c.disable.Attempt
-	res, err := tx.ExecContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?
-		WHERE organization_id = ? AND id = ? AND enabled`, c.disable.DisableReason, c.org, id)
-	if err != nil {
-		return err
+	if c.Disable == nil || !enabled {
+		return nil
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
+	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ? WHERE organization_id = ? AND id = ?`,
+		c.Disable.DisableReason, c.OrganizationID, c.WebhookID); err != nil {
 		return err
 	}
 	// The attempt's URL is the webhook's as claimed, masked: the name of
 	// what hookd gave up on.
-	audit := webhook.DisabledByHookdAudit(a.CreatedAt.Add(a.Duration), a.TargetURL, c.disable.DisableReason)
-	return insertAudit(ctx, tx, audit, c.org, id)
+	a := c.Disable.Attempt
+	audit := webhook.DisabledByHookdAudit(a.CreatedAt.Add(a.Duration), a.TargetURL, c.Disable.DisableReason)
+	return insertAudit(ctx, tx, audit, c.OrganizationID, c.WebhookID)
 }
 
 // DeliveryRelease gives leased deliveries back without counting an attempt.
