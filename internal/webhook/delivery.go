@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -101,6 +102,12 @@ func ValidateOutcomes(outcomes []Outcome) error {
 			}
 		default:
 			return Errorf(EInvalid, "%q is not an outcome status", o.Status)
+		}
+		// Both backends store these as 32-bit integers.
+		if a := o.Attempt; a.StatusCode < 0 || a.StatusCode > 999 {
+			return Errorf(EInvalid, "%d is not an HTTP status code (0 for no answer, else 100 to 999)", a.StatusCode)
+		} else if a.Number < 1 || a.Number > math.MaxInt32 {
+			return Errorf(EInvalid, "attempt number %d is out of range (1 to %d)", a.Number, math.MaxInt32)
 		}
 	}
 	return nil

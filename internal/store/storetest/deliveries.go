@@ -231,13 +231,24 @@ func testDeliveryCompleteInvalid(t *testing.T, s webhook.Store) {
 	ctx := context.Background()
 	w, tk := claimOne(t, s, nil)
 	a := newAttempt(t, &tk.Delivery, 1, 500, base.Add(time.Second))
+	with := func(edit func(*webhook.Attempt)) webhook.Attempt {
+		b := a
+		edit(&b)
+		return b
+	}
 	for _, o := range []webhook.Outcome{
 		{Attempt: a, Lease: tk.Delivery.Lease, Status: webhook.DeliveryPending}, // no NextAttemptAt
 		{Attempt: a, Lease: tk.Delivery.Lease, Status: webhook.DeliveryRunning},
 		{Attempt: a, Lease: tk.Delivery.Lease, Status: "lost"},
+		// Stored as 32-bit integers: never truncated.
+		{Attempt: with(func(a *webhook.Attempt) { a.StatusCode = 1 << 32 }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
+		{Attempt: with(func(a *webhook.Attempt) { a.StatusCode = -1 }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
+		{Attempt: with(func(a *webhook.Attempt) { a.Number = 0 }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
+		{Attempt: with(func(a *webhook.Attempt) { a.Number = 1<<32 + 1 }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
 	} {
 		if _, err := s.DeliveryComplete(ctx, []webhook.Outcome{o}); webhook.ErrorCode(err) != webhook.EInvalid {
-			t.Fatalf("outcome %q (next attempt %v): %v, want invalid", o.Status, o.NextAttemptAt, err)
+			t.Fatalf("outcome %q (next attempt %v, attempt %d, status code %d): %v, want invalid",
+				o.Status, o.NextAttemptAt, o.Attempt.Number, o.Attempt.StatusCode, err)
 		}
 	}
 	if d := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID); d.Status != webhook.DeliveryRunning || d.Attempts != 0 {
