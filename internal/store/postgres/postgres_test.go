@@ -452,3 +452,72 @@ func TestMigrationNumbersMatchSQLite(t *testing.T) {
 		t.Fatalf("migration numbers differ: postgres %v, sqlite %v", pg, lite)
 	}
 }
+
+// In production the queue runs on the database's clock, the one all
+// nodes share: a node whose clock is an hour behind still leases, and
+// schedules retries, for as long after the database's now() as it asked.
+func TestDatabaseClock(t *testing.T) {
+	url := pgtest.URL(t)
+	db, err := Open(context.Background(), pgtest.Schema(t, url), storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dbNow := func() time.Time {
+		var now time.Time
+		if err := db.pool.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+			t.Fatal(err)
+		}
+		return now
+	}
+	// within fails unless got is d after a database time in [from, to].
+	within := func(what string, got time.Time, from, to time.Time, d time.Duration) {
+		t.Helper()
+		if got.Before(from.Add(d)) || got.After(to.Add(d)) {
+			t.Fatalf("%s %v, want %v after the database's now(), between %v and %v", what, got, d, from, to)
+		}
+	}
+	behind := time.Now().Add(-time.Hour) // the node's clock
+	org := uuid.New()
+	w := newHook(org)
+	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev := newEv(org, "")
+	ev.CreatedAt = behind
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+
+	from := dbNow()
+	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: behind, LeaseUntil: behind.Add(time.Minute), Limit: 10})
+	to := dbNow()
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("claim = %d tasks, %v", len(tasks), err)
+	}
+	d := tasks[0].Delivery
+	within("leased until", db.mustDueAt(t, org, w.ID, d.ID), from, to, time.Minute)
+
+	a := webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: w.ID, DeliveryID: d.ID, EventID: d.EventID,
+		CreatedAt: behind.Add(time.Second), Number: 1, Kind: webhook.KindStandard, TargetURL: "https://example.com", StatusCode: 500}
+	from = dbNow()
+	if _, err := db.DeliveryComplete(ctx, []webhook.Outcome{{Attempt: a, Lease: d.Lease, Status: webhook.DeliveryPending,
+		NextAttemptAt: a.CreatedAt.Add(5 * time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	to = dbNow()
+	within("retry due at", db.mustDueAt(t, org, w.ID, d.ID), from, to, 5*time.Minute)
+}
+
+func (db *DB) mustDueAt(t *testing.T, org, hook, id uuid.UUID) time.Time {
+	t.Helper()
+	d, err := db.DeliveryGet(context.Background(), org, hook, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.DueAt
+}
