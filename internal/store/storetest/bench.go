@@ -28,9 +28,13 @@ func Bench(b *testing.B, open func(b *testing.B) webhook.Store) {
 	// before it waited for company; 64 is what it waits for.
 	for _, n := range []int{16, 64} {
 		b.Run(fmt.Sprintf("ClaimComplete/%d", n), func(b *testing.B) {
-			benchClaimComplete(b, open(b), n)
+			benchClaimComplete(b, open(b), n, 1)
 		})
 	}
+	// One event to 64 webhooks: each batch of outcomes touches 64.
+	b.Run("ClaimComplete/fanout=64", func(b *testing.B) {
+		benchClaimComplete(b, open(b), 1, 64)
+	})
 	// Several callers at once, as the committer and the dispatcher's
 	// outcome batches write during a burst.
 	for _, batch := range []int{1, 16} {
@@ -52,16 +56,24 @@ var benchPayload = json.RawMessage(`{"id":"bench-deploy","deployment_id":"bench-
 // benchSetup creates an organization with one webhook matching every
 // event, so each event makes exactly one delivery.
 func benchSetup(b *testing.B, s webhook.Store) uuid.UUID {
+	return benchSetupHooks(b, s, 1)
+}
+
+// benchSetupHooks is benchSetup with n webhooks, each matching every
+// event.
+func benchSetupHooks(b *testing.B, s webhook.Store, n int) uuid.UUID {
 	b.Helper()
 	org := uuid.Must(uuid.NewV7())
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	w := &webhook.Webhook{
-		ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
-		Kind: webhook.KindStandard, TargetURL: "https://example.com/hook", TargetSecret: "s3cret", Enabled: true,
-		Events: slices.Clone(webhook.EventTypes), ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{},
-	}
-	if err := s.WebhookCreate(context.Background(), w, 0, nil); err != nil {
-		b.Fatalf("WebhookCreate: %v", err)
+	for range n {
+		w := &webhook.Webhook{
+			ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: now, UpdatedAt: now,
+			Kind: webhook.KindStandard, TargetURL: "https://example.com/hook", TargetSecret: "s3cret", Enabled: true,
+			Events: slices.Clone(webhook.EventTypes), ProjectNamesFilter: []string{}, EnvironmentTypesFilter: []webhook.EnvironmentMode{},
+		}
+		if err := s.WebhookCreate(context.Background(), w, 0, nil); err != nil {
+			b.Fatalf("WebhookCreate: %v", err)
+		}
 	}
 	return org
 }
@@ -101,17 +113,18 @@ func benchOutcome(d *webhook.Delivery, now time.Time) webhook.Outcome {
 	}}
 }
 
-// benchClaimComplete times what the dispatcher does per batch: claim up
-// to n due deliveries, then record a successful attempt for each. The
-// deliveries are created with the timer stopped.
-func benchClaimComplete(b *testing.B, s webhook.Store, n int) {
+// benchClaimComplete times what the dispatcher does per batch: claim
+// the deliveries of events to hooks webhooks, then record a successful
+// attempt for each. The deliveries are created with the timer stopped.
+func benchClaimComplete(b *testing.B, s webhook.Store, events, hooks int) {
 	ctx := context.Background()
-	org := benchSetup(b, s)
+	org := benchSetupHooks(b, s, hooks)
+	n := events * hooks
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		if _, err := s.EventsCreate(ctx, benchEvents(org, n), webhook.Lease{}); err != nil {
+		if _, err := s.EventsCreate(ctx, benchEvents(org, events), webhook.Lease{}); err != nil {
 			b.Fatalf("EventsCreate: %v", err)
 		}
 		b.StartTimer()
