@@ -66,7 +66,9 @@ func (r OutcomeRules) Decide(w *Webhook, a Attempt, retryAfter time.Duration) Ou
 type HealthChange struct {
 	OrganizationID, WebhookID uuid.UUID
 	// Reset says a success came: the stored FailingSince is replaced by
-	// Since. Without one, Since is kept only if nothing is stored.
+	// Since. Without one, Since is written only if nothing is stored.
+	// Backends write this rule in SQL: most outcomes change nothing, and
+	// an UPDATE that writes no row costs less than reading it first.
 	Reset bool
 	// Since is the first failure after the last success; zero if none.
 	Since time.Time
@@ -74,15 +76,6 @@ type HealthChange struct {
 	// Later ones would find it disabled already, and a webhook disabled
 	// meanwhile (by a person, or another node) keeps its reason.
 	Disable *Outcome
-}
-
-// FailingSince is the webhook's FailingSince after the change, given the
-// stored one.
-func (c HealthChange) FailingSince(stored time.Time) time.Time {
-	if c.Reset || stored.IsZero() {
-		return c.Since
-	}
-	return stored
 }
 
 // HealthChanges folds the outcomes a backend recorded into one change

@@ -165,23 +165,3 @@ func TestHealthChanges(t *testing.T) {
 		})
 	}
 }
-
-func TestHealthChangeFailingSince(t *testing.T) {
-	stored, since := t0, t0.Add(time.Hour)
-	for _, c := range []struct {
-		name   string
-		change HealthChange
-		stored time.Time
-		want   time.Time
-	}{
-		{"failures keep a stored run", HealthChange{Since: since}, stored, stored},
-		{"failures start a run", HealthChange{Since: since}, time.Time{}, since},
-		{"a success ends a stored run", HealthChange{Reset: true}, stored, time.Time{}},
-		{"a success then failures start a new run", HealthChange{Reset: true, Since: since}, stored, since},
-		{"nothing stored, nothing failing", HealthChange{Reset: true}, time.Time{}, time.Time{}},
-	} {
-		if got := c.change.FailingSince(c.stored); !got.Equal(c.want) {
-			t.Errorf("%s: %v, want %v", c.name, got, c.want)
-		}
-	}
-}

@@ -213,11 +213,9 @@ const completeSQL = `WITH o AS (
 SELECT ord, webhook_id FROM d`
 
 // failingSQL sets the failing_since of the webhooks whose outcomes were
-// applied, one row per webhook.HealthChange (reset, since), by the rule
-// of HealthChange.FailingSince, written in SQL so the row is not read
-// before it is locked. The rows
-// to change, and those an outcome disables (disable), are locked first,
-// in key order, so that completions on other nodes, taking the same
+// applied, one row per webhook.HealthChange (reset, since), by its rule.
+// The rows to change, and those an outcome disables (disable), are locked
+// first, in key order, so that completions on other nodes, taking the same
 // locks in the same order, cannot deadlock with this one, and the
 // disables that follow find their rows locked already. Most outcomes
 // change nothing here; not writing the row spares the lock every worker

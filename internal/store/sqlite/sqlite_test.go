@@ -251,12 +251,7 @@ func TestWebhookDeleteCallerLeavesAfterRow(t *testing.T) {
 // that finds them due deletes them, with their attempts, and sends none.
 func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "hookd.db")
-	db := open(t, path)
-	org := uuid.New()
-	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
-	createEvents(t, db, org, at, 3)
+	db, raw, org, at, gone, kept := twoWebhooks(t, 3)
 	// One of gone's deliveries has an attempt and is pending again.
 	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 1,
 		ExcludeWebhooks: []uuid.UUID{kept.ID}})
@@ -270,11 +265,6 @@ func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
 	if _, err := raw.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, gone.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -295,4 +285,62 @@ func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
 	if deliveries != 3 || attempts != 0 {
 		t.Fatalf("%d deliveries and %d attempts left, want the other webhook's 3 and none", deliveries, attempts)
 	}
+}
+
+// Between the delete of a webhook's row and that of its queue (see
+// WebhookDelete), an attempt under way may finish: its outcome is
+// recorded (the rows go with the queue), and the other outcomes of the
+// batch, and their webhooks' health, with it.
+func TestCompleteBetweenWebhookAndQueueDelete(t *testing.T) {
+	ctx := context.Background()
+	db, raw, org, at, gone, kept := twoWebhooks(t, 1)
+	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 10})
+	if err != nil || len(tasks) != 2 {
+		t.Fatalf("claimed %d: %v", len(tasks), err)
+	}
+	if _, err := raw.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []webhook.Outcome
+	for _, tk := range tasks {
+		// Both fail, and would disable their webhook.
+		outcomes = append(outcomes, webhook.Outcome{Status: webhook.DeliveryFailed, Lease: tk.Delivery.Lease,
+			DisableReason: "the target answered 410 Gone",
+			Attempt: webhook.Attempt{OrganizationID: org, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
+				CreatedAt: at, Number: 1, Kind: webhook.KindStandard, StatusCode: 410}})
+	}
+	stale, err := db.DeliveryComplete(ctx, outcomes)
+	if err != nil || len(stale) != 0 {
+		t.Fatalf("DeliveryComplete = %d stale, %v; want both recorded", len(stale), err)
+	}
+	w, err := db.WebhookGet(ctx, org, kept.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Enabled || w.DisabledReason != "the target answered 410 Gone" || !w.FailingSince.Equal(at) {
+		t.Fatalf("the other webhook after its outcome: enabled %v, reason %q, failing since %v", w.Enabled, w.DisabledReason, w.FailingSince)
+	}
+	var webhooks int
+	if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM webhooks`).Scan(&webhooks); err != nil || webhooks != 1 {
+		t.Fatalf("%d webhooks, %v; want the other one only", webhooks, err)
+	}
+}
+
+// twoWebhooks opens a store with two webhooks of one organization and n
+// events for both, made at at, and a second handle on its file, raw, to
+// delete a webhook's row alone, as WebhookDelete does before its queue.
+func twoWebhooks(t *testing.T, n int) (db *sqlite.DB, raw *sql.DB, org uuid.UUID, at time.Time, gone, kept *webhook.Webhook) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	db = open(t, path)
+	org = uuid.New()
+	at = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	gone, kept = newWebhook(t, db, org, at), newWebhook(t, db, org, at)
+	createEvents(t, db, org, at, n)
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return db, raw, org, at, gone, kept
 }
