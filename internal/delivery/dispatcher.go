@@ -275,6 +275,8 @@ func (d *Dispatcher) Forget(webhookID uuid.UUID) {
 	d.held -= len(q)
 	delete(d.queued, webhookID)
 	d.signalFreed()
+	// Not an error, but deliveries that will never be sent: say so.
+	d.cfg.Log.Info("dropped the queued deliveries of a deleted webhook", "webhook", webhookID, "count", len(q))
 }
 
 // Run delivers until ctx is done, then stops claiming, lets requests in

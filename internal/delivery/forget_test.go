@@ -2,8 +2,10 @@ package delivery
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +35,15 @@ func pending(t *testing.T, s webhook.Store, w *webhook.Webhook, n int) {
 // request in flight finishes. Another webhook's queue is untouched, and
 // the room freed lets the claim loop, short of room, claim again at once.
 func TestForgetDropsADeletedWebhooksQueue(t *testing.T) {
-	testDroppedQueue(t, func(d *Dispatcher, a *webhook.Webhook, _ []webhook.DeliveryRef) { d.Forget(a.ID) })
+	var webhookID uuid.UUID
+	logs := testDroppedQueue(t, func(d *Dispatcher, a *webhook.Webhook, _ []webhook.DeliveryRef) {
+		webhookID = a.ID
+		d.Forget(a.ID)
+	})
+	// The operator learns that deliveries will never be sent, and whose.
+	if want := "dropped the queued deliveries of a deleted webhook\" webhook=" + webhookID.String() + " count=4"; !strings.Contains(logs, want) {
+		t.Errorf("logs %q, want a line with %q", logs, want)
+	}
 }
 
 // The same when no one tells the dispatcher of the delete, and a renewal
@@ -48,7 +58,7 @@ func TestRenewalDropsLostQueuedTasks(t *testing.T) {
 // testDroppedQueue deletes a webhook whose deliveries wait in its queue
 // while the claim loop is short of room, calls drop with them, and checks
 // that none is sent and the room freed is claimed at once.
-func testDroppedQueue(t *testing.T, drop func(d *Dispatcher, a *webhook.Webhook, queued []webhook.DeliveryRef)) {
+func testDroppedQueue(t *testing.T, drop func(d *Dispatcher, a *webhook.Webhook, queued []webhook.DeliveryRef)) (logs string) {
 	block := make(chan struct{})
 	var mu sync.Mutex
 	requests := map[string]int{}
@@ -71,7 +81,9 @@ func testDroppedQueue(t *testing.T, drop func(d *Dispatcher, a *webhook.Webhook,
 	}
 	s := newStore(t)
 	a, b, c := createWebhook(t, s, target.URL+"/a"), createWebhook(t, s, target.URL+"/b"), createWebhook(t, s, target.URL+"/c")
-	d := New(Config{Store: s, Client: target.Client(), Timeout: 30 * time.Second, MaxInflightPerWebhook: 1, PollInterval: time.Hour})
+	var log lockedBuffer
+	d := New(Config{Store: s, Client: target.Client(), Timeout: 30 * time.Second, MaxInflightPerWebhook: 1, PollInterval: time.Hour,
+		Log: slog.New(slog.NewTextHandler(&log, nil))})
 	startDispatcher(t, d)
 	var unblock sync.Once
 	t.Cleanup(func() { unblock.Do(func() { close(block) }) }) // before the stop, which waits for requests
@@ -151,6 +163,7 @@ func testDroppedQueue(t *testing.T, drop func(d *Dispatcher, a *webhook.Webhook,
 	d.mu.Lock()
 	d.held -= pad
 	d.mu.Unlock()
+	return log.String()
 }
 
 // A task of a forgotten webhook handed over after Forget (claimed or
