@@ -103,11 +103,16 @@ func ValidateOutcomes(outcomes []Outcome) error {
 		default:
 			return Errorf(EInvalid, "%q is not an outcome status", o.Status)
 		}
-		// Both backends store these as 32-bit integers.
-		if a := o.Attempt; a.StatusCode < 0 || a.StatusCode > 999 {
-			return Errorf(EInvalid, "%d is not an HTTP status code (0 for no answer, else 100 to 999)", a.StatusCode)
-		} else if a.Number < 1 || a.Number > math.MaxInt32 {
+		// A status line has three digits, and both backends store the
+		// number as a 32-bit integer. A zero start would read as "not
+		// failing" in the webhook's health (see HealthChange.Since).
+		switch a := o.Attempt; {
+		case a.StatusCode < 0 || a.StatusCode > 999:
+			return Errorf(EInvalid, "%d is not an HTTP status code (0 for no answer, else at most 999)", a.StatusCode)
+		case a.Number < 1 || a.Number > math.MaxInt32:
 			return Errorf(EInvalid, "attempt number %d is out of range (1 to %d)", a.Number, math.MaxInt32)
+		case a.CreatedAt.IsZero():
+			return Errorf(EInvalid, "an attempt needs its start time (CreatedAt)")
 		}
 	}
 	return nil

@@ -67,8 +67,6 @@ type HealthChange struct {
 	OrganizationID, WebhookID uuid.UUID
 	// Reset says a success came: the stored FailingSince is replaced by
 	// Since. Without one, Since is written only if nothing is stored.
-	// Backends write this rule in SQL: most outcomes change nothing, and
-	// an UPDATE that writes no row costs less than reading it first.
 	Reset bool
 	// Since is the first failure after the last success; zero if none.
 	Since time.Time

@@ -100,41 +100,47 @@ func TestDecideJitter(t *testing.T) {
 // failing_since and first disable follow its own outcomes, in order.
 func TestHealthChanges(t *testing.T) {
 	h1, h2 := uuid.UUID{0: 0xff, 15: 1}, uuid.UUID{0: 0xff, 15: 2}
-	// o is an outcome i seconds after t0 on webhook hook (as stored).
+	// Outcome i starts i seconds after t0, on webhook hook as stored.
 	type o struct {
 		hook   uuid.UUID // uuid.Nil: not recorded
 		status DeliveryStatus
 		reason string
+	}
+	type change struct {
+		hook    uuid.UUID
+		reset   bool
+		since   int // the outcome whose start it is; -1: none
+		disable int // the outcome kept as the disable; -1: none
 	}
 	ok, retry, failed := DeliverySucceeded, DeliveryPending, DeliveryFailed
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
 	tests := []struct {
 		name     string
 		outcomes []o
-		want     []HealthChange // Disable holds the index (as Lease) of the outcome wanted
+		want     []change
 	}{
 		{name: "none recorded", outcomes: []o{{uuid.Nil, ok, ""}, {uuid.Nil, retry, "gone"}}},
 		{name: "a failure starts the run", outcomes: []o{{h1, retry, ""}},
-			want: []HealthChange{{WebhookID: h1, Since: at(0)}}},
+			want: []change{{h1, false, 0, -1}}},
 		{name: "a final failure counts too", outcomes: []o{{h1, failed, ""}},
-			want: []HealthChange{{WebhookID: h1, Since: at(0)}}},
+			want: []change{{h1, false, 0, -1}}},
 		{name: "the first failure of a run is kept", outcomes: []o{{h1, retry, ""}, {h1, failed, ""}},
-			want: []HealthChange{{WebhookID: h1, Since: at(0)}}},
+			want: []change{{h1, false, 0, -1}}},
 		{name: "a success ends the run", outcomes: []o{{h1, retry, ""}, {h1, ok, ""}},
-			want: []HealthChange{{WebhookID: h1, Reset: true}}},
+			want: []change{{h1, true, -1, -1}}},
 		{name: "a failure after a success starts another", outcomes: []o{{h1, retry, ""}, {h1, ok, ""}, {h1, retry, ""}, {h1, retry, ""}},
-			want: []HealthChange{{WebhookID: h1, Reset: true, Since: at(2)}}},
+			want: []change{{h1, true, 2, -1}}},
 		{name: "an outcome not recorded changes nothing", outcomes: []o{{h1, retry, ""}, {uuid.Nil, ok, ""}},
-			want: []HealthChange{{WebhookID: h1, Since: at(0)}}},
+			want: []change{{h1, false, 0, -1}}},
 		{name: "each webhook its own, in order of first outcome",
 			outcomes: []o{{h2, ok, ""}, {h1, retry, ""}, {h2, retry, ""}, {h1, ok, ""}},
-			want:     []HealthChange{{WebhookID: h2, Reset: true, Since: at(2)}, {WebhookID: h1, Reset: true}}},
+			want:     []change{{h2, true, 2, -1}, {h1, true, -1, -1}}},
 		{name: "the first disable is kept", outcomes: []o{{h1, failed, ""}, {h1, failed, "410"}, {h1, failed, "run"}},
-			want: []HealthChange{{WebhookID: h1, Since: at(0), Disable: &Outcome{Lease: 1}}}},
+			want: []change{{h1, false, 0, 1}}},
 		{name: "a disable on one webhook is not another's", outcomes: []o{{h1, failed, "410"}, {h2, retry, ""}},
-			want: []HealthChange{{WebhookID: h1, Since: at(0), Disable: &Outcome{Lease: 0}}, {WebhookID: h2, Since: at(1)}}},
+			want: []change{{h1, false, 0, 0}, {h2, false, 1, -1}}},
 		{name: "a disable not recorded is not kept", outcomes: []o{{uuid.Nil, failed, "410"}, {h1, failed, "run"}},
-			want: []HealthChange{{WebhookID: h1, Since: at(1), Disable: &Outcome{Lease: 1}}}},
+			want: []change{{h1, false, 1, 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,7 +149,7 @@ func TestHealthChanges(t *testing.T) {
 				// The attempt names another webhook than the stored one:
 				// the stored one is the one changed.
 				outcomes[i] = Outcome{Attempt: Attempt{OrganizationID: orgA, WebhookID: uuid.UUID{0: 0xee}, CreatedAt: at(i)},
-					Lease: int64(i), Status: x.status, DisableReason: x.reason}
+					Status: x.status, DisableReason: x.reason}
 				stored[i] = x.hook
 			}
 			got := HealthChanges(outcomes, stored)
@@ -152,14 +158,18 @@ func TestHealthChanges(t *testing.T) {
 			}
 			for i, c := range got {
 				w := tt.want[i]
-				if c.OrganizationID != orgA || c.WebhookID != w.WebhookID || c.Reset != w.Reset || !c.Since.Equal(w.Since) {
+				var since time.Time
+				if w.since >= 0 {
+					since = at(w.since)
+				}
+				if c.OrganizationID != orgA || c.WebhookID != w.hook || c.Reset != w.reset || !c.Since.Equal(since) {
 					t.Errorf("change %d: %+v, want %+v", i, c, w)
 				}
 				switch {
-				case w.Disable == nil && c.Disable != nil:
-					t.Errorf("change %d disables (outcome %d), want no disable", i, c.Disable.Lease)
-				case w.Disable != nil && (c.Disable == nil || c.Disable != &outcomes[w.Disable.Lease]):
-					t.Errorf("change %d disables with %+v, want outcome %d", i, c.Disable, w.Disable.Lease)
+				case w.disable < 0 && c.Disable != nil:
+					t.Errorf("change %d disables (%q), want no disable", i, c.Disable.DisableReason)
+				case w.disable >= 0 && c.Disable != &outcomes[w.disable]:
+					t.Errorf("change %d disables with %+v, want outcome %d", i, c.Disable, w.disable)
 				}
 			}
 		})

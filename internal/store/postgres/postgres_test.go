@@ -457,16 +457,9 @@ func TestMigrationNumbersMatchSQLite(t *testing.T) {
 // nodes share: a node whose clock is an hour behind still leases, and
 // schedules retries, for as long after the database's now() as it asked.
 func TestDatabaseClock(t *testing.T) {
-	url := pgtest.URL(t)
-	db, err := Open(context.Background(), pgtest.Schema(t, url), storetest.Keys(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openSchema(t, pgtest.URL(t))
+	db.callerClock = false
 	ctx := context.Background()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	dbNow := func() time.Time {
 		var now time.Time
 		if err := db.pool.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
@@ -500,7 +493,7 @@ func TestDatabaseClock(t *testing.T) {
 		t.Fatalf("claim = %d tasks, %v", len(tasks), err)
 	}
 	d := tasks[0].Delivery
-	within("leased until", db.mustDueAt(t, org, w.ID, d.ID), from, to, time.Minute)
+	within("leased until", dueAt(t, db, org, w.ID, d.ID), from, to, time.Minute)
 
 	a := webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: w.ID, DeliveryID: d.ID, EventID: d.EventID,
 		CreatedAt: behind.Add(time.Second), Number: 1, Kind: webhook.KindStandard, TargetURL: "https://example.com", StatusCode: 500}
@@ -510,10 +503,10 @@ func TestDatabaseClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	to = dbNow()
-	within("retry due at", db.mustDueAt(t, org, w.ID, d.ID), from, to, 5*time.Minute)
+	within("retry due at", dueAt(t, db, org, w.ID, d.ID), from, to, 5*time.Minute)
 }
 
-func (db *DB) mustDueAt(t *testing.T, org, hook, id uuid.UUID) time.Time {
+func dueAt(t *testing.T, db *DB, org, hook, id uuid.UUID) time.Time {
 	t.Helper()
 	d, err := db.DeliveryGet(context.Background(), org, hook, id)
 	if err != nil {

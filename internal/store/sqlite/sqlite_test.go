@@ -251,34 +251,32 @@ func TestWebhookDeleteCallerLeavesAfterRow(t *testing.T) {
 // that finds them due deletes them, with their attempts, and sends none.
 func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
 	ctx := context.Background()
-	db, raw, org, at, gone, kept := twoWebhooks(t, 3)
+	h := newHalfDeleted(t, 3)
 	// One of gone's deliveries has an attempt and is pending again.
-	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 1,
-		ExcludeWebhooks: []uuid.UUID{kept.ID}})
+	tasks, err := h.db.DeliveryClaim(ctx, webhook.ClaimParams{Now: h.at, LeaseUntil: h.at.Add(time.Minute), Limit: 1,
+		ExcludeWebhooks: []uuid.UUID{h.kept.ID}})
 	if err != nil || len(tasks) != 1 {
 		t.Fatalf("claimed %d: %v", len(tasks), err)
 	}
 	tk := tasks[0]
-	if _, err := db.DeliveryComplete(ctx, []webhook.Outcome{{Status: webhook.DeliveryPending, NextAttemptAt: at, Lease: tk.Delivery.Lease,
-		Attempt: webhook.Attempt{OrganizationID: org, WebhookID: gone.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
-			CreatedAt: at, Number: 1, Kind: webhook.KindStandard, StatusCode: 500}}}); err != nil {
+	if _, err := h.db.DeliveryComplete(ctx, []webhook.Outcome{{Status: webhook.DeliveryPending, NextAttemptAt: h.at, Lease: tk.Delivery.Lease,
+		Attempt: webhook.Attempt{OrganizationID: h.org, WebhookID: h.gone.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
+			CreatedAt: h.at, Number: 1, Kind: webhook.KindStandard, StatusCode: 500}}}); err != nil {
 		t.Fatal(err)
 	}
 
-	if _, err := raw.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, gone.ID); err != nil {
-		t.Fatal(err)
-	}
-	tasks, err = db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at.Add(time.Second), LeaseUntil: at.Add(time.Minute), Limit: 10})
+	h.deleteRow(t)
+	tasks, err = h.db.DeliveryClaim(ctx, webhook.ClaimParams{Now: h.at.Add(time.Second), LeaseUntil: h.at.Add(time.Minute), Limit: 10})
 	if err != nil || len(tasks) != 3 {
 		t.Fatalf("claimed %d deliveries, want the other webhook's 3: %v", len(tasks), err)
 	}
 	for _, tk := range tasks {
-		if tk.Webhook.ID != kept.ID {
+		if tk.Webhook.ID != h.kept.ID {
 			t.Fatalf("claimed a delivery of the deleted webhook: %+v", tk.Delivery)
 		}
 	}
 	var deliveries, attempts int
-	if err := raw.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM attempts)`).
+	if err := h.raw.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM attempts)`).
 		Scan(&deliveries, &attempts); err != nil {
 		t.Fatal(err)
 	}
@@ -289,58 +287,84 @@ func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
 
 // Between the delete of a webhook's row and that of its queue (see
 // WebhookDelete), an attempt under way may finish: its outcome is
-// recorded (the rows go with the queue), and the other outcomes of the
-// batch, and their webhooks' health, with it.
+// recorded (the rows go with the queue) but disables nothing, and the
+// other outcomes of the batch, and their webhooks' health, go with it.
 func TestCompleteBetweenWebhookAndQueueDelete(t *testing.T) {
 	ctx := context.Background()
-	db, raw, org, at, gone, kept := twoWebhooks(t, 1)
-	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 10})
+	h := newHalfDeleted(t, 1)
+	tasks, err := h.db.DeliveryClaim(ctx, webhook.ClaimParams{Now: h.at, LeaseUntil: h.at.Add(time.Minute), Limit: 10})
 	if err != nil || len(tasks) != 2 {
 		t.Fatalf("claimed %d: %v", len(tasks), err)
 	}
-	if _, err := raw.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, gone.ID); err != nil {
-		t.Fatal(err)
-	}
+	h.deleteRow(t)
 	var outcomes []webhook.Outcome
 	for _, tk := range tasks {
 		// Both fail, and would disable their webhook.
 		outcomes = append(outcomes, webhook.Outcome{Status: webhook.DeliveryFailed, Lease: tk.Delivery.Lease,
 			DisableReason: "the target answered 410 Gone",
-			Attempt: webhook.Attempt{OrganizationID: org, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
-				CreatedAt: at, Number: 1, Kind: webhook.KindStandard, StatusCode: 410}})
+			Attempt: webhook.Attempt{OrganizationID: h.org, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
+				CreatedAt: h.at, Number: 1, Kind: webhook.KindStandard, StatusCode: 410}})
 	}
-	stale, err := db.DeliveryComplete(ctx, outcomes)
+	stale, err := h.db.DeliveryComplete(ctx, outcomes)
 	if err != nil || len(stale) != 0 {
 		t.Fatalf("DeliveryComplete = %d stale, %v; want both recorded", len(stale), err)
 	}
-	w, err := db.WebhookGet(ctx, org, kept.ID)
+	w, err := h.db.WebhookGet(ctx, h.org, h.kept.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Enabled || w.DisabledReason != "the target answered 410 Gone" || !w.FailingSince.Equal(at) {
+	if w.Enabled || w.DisabledReason != "the target answered 410 Gone" || !w.FailingSince.Equal(h.at) {
 		t.Fatalf("the other webhook after its outcome: enabled %v, reason %q, failing since %v", w.Enabled, w.DisabledReason, w.FailingSince)
 	}
 	var webhooks int
-	if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM webhooks`).Scan(&webhooks); err != nil || webhooks != 1 {
+	if err := h.raw.QueryRowContext(ctx, `SELECT count(*) FROM webhooks`).Scan(&webhooks); err != nil || webhooks != 1 {
 		t.Fatalf("%d webhooks, %v; want the other one only", webhooks, err)
+	}
+	entries, err := h.db.AuditList(ctx, webhook.AuditListParams{OrganizationID: h.org, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disabled []uuid.UUID
+	for _, e := range entries {
+		if e.Action == webhook.AuditWebhookDisabled {
+			disabled = append(disabled, e.ResourceID)
+		}
+	}
+	if len(disabled) != 1 || disabled[0] != h.kept.ID {
+		t.Fatalf("webhooks audited as disabled: %v, want the other one only (%v)", disabled, h.kept.ID)
 	}
 }
 
-// twoWebhooks opens a store with two webhooks of one organization and n
-// events for both, made at at, and a second handle on its file, raw, to
-// delete a webhook's row alone, as WebhookDelete does before its queue.
-func twoWebhooks(t *testing.T, n int) (db *sqlite.DB, raw *sql.DB, org uuid.UUID, at time.Time, gone, kept *webhook.Webhook) {
+// halfDeleted is a store with two webhooks of one organization and
+// events for both, and a second handle on its file, raw, to delete the
+// gone webhook's row alone, as WebhookDelete does before its queue.
+type halfDeleted struct {
+	db         *sqlite.DB
+	raw        *sql.DB
+	org        uuid.UUID
+	at         time.Time // when the webhooks and events were made
+	gone, kept *webhook.Webhook
+}
+
+func newHalfDeleted(t *testing.T, events int) *halfDeleted {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hookd.db")
-	db = open(t, path)
-	org = uuid.New()
-	at = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	gone, kept = newWebhook(t, db, org, at), newWebhook(t, db, org, at)
-	createEvents(t, db, org, at, n)
+	h := &halfDeleted{db: open(t, path), org: uuid.New(), at: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	h.gone, h.kept = newWebhook(t, h.db, h.org, h.at), newWebhook(t, h.db, h.org, h.at)
+	createEvents(t, h.db, h.org, h.at, events)
 	raw, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	return db, raw, org, at, gone, kept
+	h.raw = raw
+	return h
+}
+
+// deleteRow deletes the gone webhook's row, and nothing else.
+func (h *halfDeleted) deleteRow(t *testing.T) {
+	t.Helper()
+	if _, err := h.raw.Exec(`DELETE FROM webhooks WHERE id = ?`, h.gone.ID); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -240,11 +241,15 @@ func testDeliveryCompleteInvalid(t *testing.T, s webhook.Store) {
 		{Attempt: a, Lease: tk.Delivery.Lease, Status: webhook.DeliveryPending}, // no NextAttemptAt
 		{Attempt: a, Lease: tk.Delivery.Lease, Status: webhook.DeliveryRunning},
 		{Attempt: a, Lease: tk.Delivery.Lease, Status: "lost"},
-		// Stored as 32-bit integers: never truncated.
-		{Attempt: with(func(a *webhook.Attempt) { a.StatusCode = 1 << 32 }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
+		// A status line has three digits; numbers are stored as 32-bit
+		// integers, never truncated.
+		{Attempt: with(func(a *webhook.Attempt) { a.StatusCode = 1000 }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
 		{Attempt: with(func(a *webhook.Attempt) { a.StatusCode = -1 }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
 		{Attempt: with(func(a *webhook.Attempt) { a.Number = 0 }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
-		{Attempt: with(func(a *webhook.Attempt) { a.Number = 1<<32 + 1 }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
+		{Attempt: with(func(a *webhook.Attempt) { a.Number = int(tooBig) }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
+		// With no start, the webhook's health could not tell when it
+		// began failing.
+		{Attempt: with(func(a *webhook.Attempt) { a.CreatedAt = time.Time{} }), Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed},
 	} {
 		if _, err := s.DeliveryComplete(ctx, []webhook.Outcome{o}); webhook.ErrorCode(err) != webhook.EInvalid {
 			t.Fatalf("outcome %q (next attempt %v, attempt %d, status code %d): %v, want invalid",
@@ -254,7 +259,17 @@ func testDeliveryCompleteInvalid(t *testing.T, s webhook.Store) {
 	if d := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID); d.Status != webhook.DeliveryRunning || d.Attempts != 0 {
 		t.Fatalf("delivery after refused outcomes: %+v", d)
 	}
+	// The bounds themselves are kept whole.
+	a = with(func(a *webhook.Attempt) { a.StatusCode, a.Number = 999, math.MaxInt32 })
+	complete(t, s, webhook.Outcome{Attempt: a, Lease: tk.Delivery.Lease, Status: webhook.DeliveryFailed})
+	as, err := s.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: w.OrganizationID, WebhookID: w.ID, Limit: 10})
+	if err != nil || len(as) != 1 || as[0].StatusCode != 999 || as[0].Number != math.MaxInt32 {
+		t.Fatalf("attempts after an outcome at the bounds: %v, %+v", err, as)
+	}
 }
+
+// tooBig is one more than a 32-bit integer holds.
+var tooBig int64 = math.MaxInt32 + 1
 
 func testDeliveryCompleteFailure(t *testing.T, s webhook.Store) {
 	w, tk := claimOne(t, s, nil)
