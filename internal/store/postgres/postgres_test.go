@@ -514,3 +514,38 @@ func dueAt(t *testing.T, db *DB, org, hook, id uuid.UUID) time.Time {
 	}
 	return d.DueAt
 }
+
+// A schema that is not hookd's (another program's, with a webhooks table
+// of its own) fails the first migration with an error that names it, and
+// is left as it was: no migration recorded, the other table untouched.
+func TestMigrateLeavesAForeignSchema(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, pgtest.Schema(t, pgtest.URL(t)), storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.pool.Exec(ctx, `CREATE TABLE webhooks (name text); INSERT INTO webhooks VALUES ('theirs')`); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Migrate(ctx)
+	if err == nil || !strings.Contains(err.Error(), "0001_init") || !strings.Contains(err.Error(), `"webhooks" already exists`) {
+		t.Fatalf("Migrate = %v, want the first migration's error, naming it and the table in the way", err)
+	}
+	// The failed migration's transaction also created schema_migrations:
+	// it is gone with it, or at least empty.
+	var exists bool
+	if err := db.pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if exists {
+		var applied int
+		if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil || applied != 0 {
+			t.Fatalf("%d migrations recorded as applied (%v), want none", applied, err)
+		}
+	}
+	var name string
+	if err := db.pool.QueryRow(ctx, `SELECT name FROM webhooks`).Scan(&name); err != nil || name != "theirs" {
+		t.Fatalf("the other program's row: %q, %v", name, err)
+	}
+}

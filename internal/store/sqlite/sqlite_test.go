@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -366,5 +367,39 @@ func (h *halfDeleted) deleteRow(t *testing.T) {
 	t.Helper()
 	if _, err := h.raw.Exec(`DELETE FROM webhooks WHERE id = ?`, h.gone.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A database file that is not hookd's (here another program's, with a
+// webhooks table of its own) fails the first migration with an error
+// that names it, and is left as it was: no migration recorded as
+// applied, the other program's table and row untouched.
+func TestMigrateLeavesAForeignDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "other.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TABLE webhooks (name TEXT); INSERT INTO webhooks VALUES ('theirs')`); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(ctx, path, storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Migrate(ctx)
+	if err == nil || !strings.Contains(err.Error(), "0001_init") || !strings.Contains(err.Error(), "webhooks already exists") {
+		t.Fatalf("Migrate = %v, want the first migration's error, naming it and the table in the way", err)
+	}
+	var applied int
+	if err := raw.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil || applied != 0 {
+		t.Fatalf("%d migrations recorded as applied (%v), want none", applied, err)
+	}
+	var name string
+	if err := raw.QueryRow(`SELECT name FROM webhooks`).Scan(&name); err != nil || name != "theirs" {
+		t.Fatalf("the other program's row: %q, %v", name, err)
 	}
 }
