@@ -202,8 +202,13 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 			t.Errorf("%s %s: %d, want %d", s.method, s.path, st, s.status)
 		}
 	}
-	if st := h.do("", "GET", base+"/webhook", "", nil); st != 401 {
-		t.Errorf("no credentials: %d", st)
+	// A 401 names the schemes that would do (RFC 9110 requires it), with
+	// or without a token sent.
+	for _, token := range []string{"", "not-a-token"} {
+		st, header := h.doHeader(token, "GET", base+"/webhook", "", nil)
+		if st != 401 || header.Get("WWW-Authenticate") != "Token, Bearer" {
+			t.Errorf("token %q: %d with WWW-Authenticate %q, want 401 with %q", token, st, header.Get("WWW-Authenticate"), "Token, Bearer")
+		}
 	}
 
 	// A delivery to retry: claim it as a dispatcher would, finish it.
@@ -235,6 +240,23 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 	}
 	if st := h.do(tok, "POST", hook+"/delivery/"+tasks[0].Delivery.ID.String()+"/retry", "", nil); st != 202 {
 		t.Errorf("retry: %d", st)
+	}
+	// Only a delivery still in the queue has a next attempt.
+	var deliveries struct {
+		Results []struct {
+			ID            uuid.UUID
+			Status        webhook.DeliveryStatus
+			NextAttemptAt *time.Time `json:"next_attempt_at"`
+		}
+	}
+	h.do(tok, "GET", hook+"/delivery", "", &deliveries)
+	if len(deliveries.Results) != len(tasks) {
+		t.Errorf("%d deliveries listed, want %d", len(deliveries.Results), len(tasks))
+	}
+	for _, d := range deliveries.Results {
+		if retried := d.ID == tasks[0].Delivery.ID; retried != (d.Status == webhook.DeliveryPending) || retried != (d.NextAttemptAt != nil) {
+			t.Errorf("delivery %v (retried: %v): status %s, next attempt %v", d.ID, retried, d.Status, d.NextAttemptAt)
+		}
 	}
 	var recovered struct{ Deliveries int }
 	if st := h.do(tok, "POST", hook+"/recover", `{"since":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`","status":"5xx"}`, &recovered); st != 202 || recovered.Deliveries != len(tasks)-1 {
