@@ -343,16 +343,17 @@ func TestIdempotencyKeyReused(t *testing.T) {
 	org := uuid.New()
 	tok, _ := h.token(org)
 	path := "/organization/" + org.String() + "/deployment-event"
-	post := func(body string, out any) int {
+	postKey := func(key, body string, out any) int {
 		t.Helper()
 		req, err := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Idempotency-Key", "deploy-42")
+		req.Header.Set("Idempotency-Key", key)
 		status, _ := h.send(tok, req, out)
 		return status
 	}
+	post := func(body string, out any) int { t.Helper(); return postKey("deploy-42", body, out) }
 	// No deployment_id: hookd makes one up, which must not count as a
 	// different body on a retry.
 	body := `{"event_type":"DEPLOYMENT_STARTED","project":{"name":"p"},"environment":{"name":"e","mode":"STAGING"}}`
@@ -371,5 +372,14 @@ func TestIdempotencyKeyReused(t *testing.T) {
 	if e.Status != 422 || e.Error != "Unprocessable Entity" || !strings.Contains(e.Detail, "deploy-42") ||
 		!strings.Contains(e.Detail, first.ID.String()) || !strings.Contains(e.Detail, "different body") {
 		t.Fatalf("error body %+v, want one naming the key, the event and the problem", e)
+	}
+
+	// Keys are up to 255 characters.
+	if s := postKey(strings.Repeat("k", maxIdempotencyKey), body, nil); s != http.StatusAccepted {
+		t.Errorf("a key of %d characters: %d, want 202", maxIdempotencyKey, s)
+	}
+	e = errorBody{}
+	if s := postKey(strings.Repeat("k", maxIdempotencyKey+1), body, &e); s != http.StatusBadRequest || !strings.Contains(e.Detail, "Idempotency-Key") {
+		t.Errorf("a key of %d characters: %d %+v, want 400 naming the header", maxIdempotencyKey+1, s, e)
 	}
 }
