@@ -258,6 +258,35 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 			t.Errorf("delivery %v (retried: %v): status %s, next attempt %v", d.ID, retried, d.Status, d.NextAttemptAt)
 		}
 	}
+	// Paged one by one, the same deliveries, newest first: a full page
+	// has a cursor to the next, the last (empty) one has none.
+	var paged []uuid.UUID
+	for next, pages := hook+"/delivery?limit=1", 0; next != ""; pages++ {
+		if pages > len(tasks) {
+			t.Fatalf("more than %d pages of one delivery for %d deliveries", pages, len(tasks))
+		}
+		var page struct {
+			Results    []struct{ ID uuid.UUID }
+			NextCursor *string `json:"next_cursor"`
+		}
+		if st := h.do(tok, "GET", next, "", &page); st != 200 {
+			t.Fatalf("GET %s: %d", next, st)
+		}
+		for _, d := range page.Results {
+			paged = append(paged, d.ID)
+		}
+		next = ""
+		if page.NextCursor != nil {
+			next = hook + "/delivery?limit=1&cursor=" + *page.NextCursor
+		}
+	}
+	var listed []uuid.UUID
+	for _, d := range deliveries.Results {
+		listed = append(listed, d.ID)
+	}
+	if !slices.Equal(paged, listed) {
+		t.Errorf("paged one by one: %v, want %v", paged, listed)
+	}
 	var recovered struct{ Deliveries int }
 	if st := h.do(tok, "POST", hook+"/recover", `{"since":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`","status":"5xx"}`, &recovered); st != 202 || recovered.Deliveries != len(tasks)-1 {
 		t.Errorf("recover: %d, %d deliveries; want 202 and the %d failed deliveries not retried", st, recovered.Deliveries, len(tasks)-1)

@@ -68,8 +68,6 @@ func jsonError(err error) error {
 			return webhook.Errorf(webhook.EInvalid, "the request body must be a JSON object, not %s", typ.Value)
 		}
 		return webhook.Invalid(typ.Field, "must be %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return webhook.Errorf(webhook.EInvalid, "malformed JSON: the body ends too early")
 	}
 	return webhook.Errorf(webhook.EInvalid, "malformed JSON: %v", err)
 }

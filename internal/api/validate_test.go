@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -63,4 +64,28 @@ func TestRefusedAtTheDoor(t *testing.T) {
 			t.Errorf("intake with an invalid UTF-8 Idempotency-Key: %d %q", st, body.Detail)
 		}
 	})
+}
+
+// A body the endpoint cannot read is refused with a detail that says
+// what is wrong, and where when the decoder knows.
+func TestDecodeErrors(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{``, "the request body is empty: send a JSON object"},
+		{`[]`, "the request body must be a JSON object, not array"},
+		{`{"kind":5}`, "kind: must be a string, not number"},
+		{`{"events":{}}`, "events: must be an array, not object"},
+		{`{"enabled":"yes"}`, "enabled: must be a boolean, not string"},
+		{`{"kind":`, "malformed JSON at byte 8: unexpected end of JSON input"},
+		{`{"kind" 1}`, "malformed JSON at byte 9: invalid character '1' after object key"},
+	} {
+		var v struct {
+			Kind    string   `json:"kind"`
+			Events  []string `json:"events"`
+			Enabled bool     `json:"enabled"`
+		}
+		err := decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(c.body)), &v)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("body %q: %v, want %q", c.body, err, c.want)
+		}
+	}
 }
