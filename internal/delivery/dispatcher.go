@@ -254,6 +254,16 @@ func (d *Dispatcher) Wake() {
 // none is given back. Requests in flight finish; their outcomes find
 // nothing to record and are dropped as stale.
 func (d *Dispatcher) Forget(webhookID uuid.UUID) {
+	// Logged after the lock is let go: every send and claim takes it.
+	if n := d.forget(webhookID); n > 0 {
+		// Not an error, but deliveries that will never be sent: say so.
+		d.cfg.Log.Info("dropped the queued deliveries of a deleted webhook", "webhook", webhookID, "count", n)
+	}
+}
+
+// forget is Forget under d.mu; it returns how many queued deliveries it
+// dropped.
+func (d *Dispatcher) forget(webhookID uuid.UUID) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.cfg.Now()
@@ -267,7 +277,7 @@ func (d *Dispatcher) Forget(webhookID uuid.UUID) {
 	d.forgotten[webhookID] = now.Add(d.lease)
 	q := d.queued[webhookID]
 	if len(q) == 0 {
-		return
+		return 0
 	}
 	for _, t := range q {
 		delete(d.leased, t.Delivery.ID)
@@ -275,8 +285,7 @@ func (d *Dispatcher) Forget(webhookID uuid.UUID) {
 	d.held -= len(q)
 	delete(d.queued, webhookID)
 	d.signalFreed()
-	// Not an error, but deliveries that will never be sent: say so.
-	d.cfg.Log.Info("dropped the queued deliveries of a deleted webhook", "webhook", webhookID, "count", len(q))
+	return len(q)
 }
 
 // Run delivers until ctx is done, then stops claiming, lets requests in
