@@ -384,11 +384,7 @@ func healthChanges(outcomes []webhook.Outcome, applied []uuid.UUID) (*pgx.Batch,
 	orgs, ids := make([]uuid.UUID, len(changes)), make([]uuid.UUID, len(changes))
 	resets, disable, since := make([]bool, len(changes)), make([]bool, len(changes)), make([]*time.Time, len(changes))
 	for i, c := range changes {
-		orgs[i], ids[i], resets[i], disable[i] = c.OrganizationID, c.WebhookID, c.Reset, c.Disable != nil
-		if !c.Since.IsZero() {
-			t := ts(c.Since)
-			since[i] = &t
-		}
+		orgs[i], ids[i], resets[i], disable[i], since[i] = c.OrganizationID, c.WebhookID, c.Reset, c.Disable != nil, nullTime(c.Since)
 	}
 	b.Queue(failingSQL, orgs, ids, resets, since, disable)
 	for _, c := range changes {
