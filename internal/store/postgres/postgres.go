@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 
 	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
@@ -70,14 +71,20 @@ func Open(ctx context.Context, url string, keys *secrets.Keyring) (*DB, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && !pooled {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "5s"
 	}
-	if pooled {
-		// Without prepared statements pgx takes each argument's type from
-		// its Go type: name the UUID ones, which it does not know.
-		cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		// Left to itself, pgx sends a uuid.UUID through its driver.Valuer:
+		// formatted as text, then parsed back, one element at a time in an
+		// array (about a tenth of hookd's CPU in a PostgreSQL burst), and
+		// reads one back through sql.Scanner. pgxuuid gives it pgx's binary
+		// uuid codec both ways.
+		pgxuuid.Register(conn.TypeMap())
+		if pooled {
+			// Without prepared statements pgx takes each argument's type
+			// from its Go type: name the UUID ones, which it does not know.
 			conn.TypeMap().RegisterDefaultPgType(uuid.UUID{}, "uuid")
 			conn.TypeMap().RegisterDefaultPgType([]uuid.UUID{}, "_uuid")
-			return nil
 		}
+		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
