@@ -549,3 +549,87 @@ func TestMigrateLeavesAForeignSchema(t *testing.T) {
 		t.Fatalf("the other program's row: %q, %v", name, err)
 	}
 }
+
+// Completions find their deliveries by key whatever the statistics say.
+// The queue index (deliveries_due) keeps a finished delivery's entry
+// until VACUUM, and a bitmap scan never marks it dead: the planner, which
+// believes the queue small, used to read the index whole for every batch
+// of outcomes (20,000 entries each in a burst). Here the whole queue
+// finished since the last ANALYZE and 50 deliveries run again.
+func TestCompletionLooksUpByKey(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	w := newHook(org)
+	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		evs := make([]*webhook.Event, 200)
+		for i := range evs {
+			evs[i] = newEv(org, "")
+		}
+		if _, err := db.EventsCreate(ctx, evs, webhook.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`ALTER TABLE deliveries SET (autovacuum_enabled = false)`,
+		`UPDATE deliveries SET status = 'succeeded'`,
+		`ANALYZE deliveries`,
+	} {
+		if _, err := db.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	rows, err := db.pool.Query(ctx, `UPDATE deliveries SET status = 'running', lease = 1
+		WHERE id IN (SELECT id FROM deliveries ORDER BY id LIMIT 50) RETURNING id, event_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs []webhook.Outcome
+	var orgs, ids []uuid.UUID
+	for rows.Next() {
+		a := webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: w.ID, CreatedAt: t0, Number: 1,
+			Kind: webhook.KindStandard, TargetURL: "https://example.com", StatusCode: 200}
+		if err := rows.Scan(&a.DeliveryID, &a.EventID); err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: 1, Attempt: a})
+		orgs, ids = append(orgs, org), append(ids, a.DeliveryID)
+	}
+	if rows.Err() != nil || len(outs) != 50 {
+		t.Fatalf("running again: %d deliveries, %v", len(outs), rows.Err())
+	}
+	round := make([]int, len(outs))
+	for i := range round {
+		round[i] = i
+	}
+	for name, stmt := range map[string]struct {
+		sql  string
+		args []any
+	}{
+		"lock":     {`SELECT count(*) FROM ` + lockedDeliveries + ` l`, []any{orgs, ids}},
+		"complete": {completeSQL, db.completeArgs(outs, round)},
+	} {
+		var plan []string
+		rows, err := db.pool.Query(ctx, "EXPLAIN "+stmt.sql, stmt.args...)
+		if err == nil {
+			plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if text := strings.Join(plan, "\n"); strings.Contains(text, "deliveries_due") || !strings.Contains(text, "deliveries_pkey") {
+			t.Errorf("%s reads the queue index rather than looking each delivery up by key:\n%s", name, text)
+		}
+	}
+	// And the batch completes: every delivery succeeded, none stale.
+	if stale, err := db.DeliveryComplete(ctx, outs); err != nil || len(stale) != 0 {
+		t.Fatalf("complete: %d stale, %v", len(stale), err)
+	}
+	var running int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE status = 'running'`).Scan(&running); err != nil || running != 0 {
+		t.Fatalf("%d deliveries still running, %v", running, err)
+	}
+}
