@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/store/postgres/pgtest"
@@ -605,23 +606,12 @@ func TestCompletionLooksUpByKey(t *testing.T) {
 	for i := range round {
 		round[i] = i
 	}
-	for name, stmt := range map[string]struct {
-		sql  string
-		args []any
-	}{
-		"lock":     {`SELECT count(*) FROM ` + lockedDeliveries + ` l`, []any{orgs, ids}},
-		"complete": {completeSQL, db.completeArgs(outs, round)},
+	for name, plan := range map[string]string{
+		"lock":     explain(t, db, `SELECT count(*) FROM `+lockedDeliveries+` l`, orgs, ids),
+		"complete": explain(t, db, completeSQL, db.completeArgs(outs, round)...),
 	} {
-		var plan []string
-		rows, err := db.pool.Query(ctx, "EXPLAIN "+stmt.sql, stmt.args...)
-		if err == nil {
-			plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if text := strings.Join(plan, "\n"); strings.Contains(text, "deliveries_due") || !strings.Contains(text, "deliveries_pkey") {
-			t.Errorf("%s reads the queue index rather than looking each delivery up by key:\n%s", name, text)
+		if strings.Contains(plan, "deliveries_due") || !strings.Contains(plan, "deliveries_pkey") {
+			t.Errorf("%s reads the queue index rather than looking each delivery up by key:\n%s", name, plan)
 		}
 	}
 	// And the batch completes: every delivery succeeded, none stale.
@@ -631,5 +621,91 @@ func TestCompletionLooksUpByKey(t *testing.T) {
 	var running int
 	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE status = 'running'`).Scan(&running); err != nil || running != 0 {
 		t.Fatalf("%d deliveries still running, %v", running, err)
+	}
+}
+
+// explain returns the plans PostgreSQL makes for query with args, both
+// the custom one (for these values) and the generic one a prepared
+// statement switches to after five runs when it seems no worse. (EXPLAIN
+// EXECUTE takes no parameters: the values go in as literals.)
+func explain(t *testing.T, db *DB, query string, args ...any) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	sd, err := conn.Conn().Prepare(ctx, "explained", query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Conn().Deallocate(ctx, "explained")
+	literals := make([]string, len(args))
+	for i, arg := range args {
+		text, err := conn.Conn().TypeMap().Encode(sd.ParamOIDs[i], pgtype.TextFormatCode, arg, nil)
+		if err != nil {
+			t.Fatalf("$%d: %v", i+1, err)
+		}
+		literals[i] = "NULL"
+		if text != nil {
+			literals[i] = "'" + strings.ReplaceAll(string(text), "'", "''") + "'"
+		}
+	}
+	var plans []string
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := conn.Query(ctx, "EXPLAIN EXECUTE explained("+strings.Join(literals, ", ")+")", pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans = append(plans, mode+":\n"+strings.Join(plan, "\n"))
+	}
+	if _, err := conn.Exec(ctx, "RESET plan_cache_mode"); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plans, "\n")
+}
+
+// Intake checks each delivery's webhook by its whole key: looked up by
+// organization alone, an event fanned out to an organization's 100
+// webhooks read half of them, on average, for each of its deliveries.
+func TestIntakeLooksWebhooksUpByKey(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	for range 100 {
+		if err := db.WebhookCreate(ctx, newHook(org), 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	in, err := loadForIntake(ctx, tx, []*webhook.Event{newEv(org, "")}, webhookScan(db.keys, map[uuid.UUID]error{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := webhook.PlanIntake(in)
+	if err != nil || len(p.Store) != 1 || len(p.Store[0].Deliveries) != 100 {
+		t.Fatalf("plan: %+v, %v", p, err)
+	}
+	plan := explain(t, db, storeSQL, storeArgs(p, false)...)
+	lines := strings.Split(plan, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "on webhooks") && (i+1 == len(lines) || !strings.Contains(lines[i+1], "id = x.hook")) {
+			t.Fatalf("intake looks webhooks up without their id:\n%s", plan)
+		}
+	}
+	if !strings.Contains(plan, "on webhooks") {
+		t.Fatalf("no lookup of webhooks in the plan:\n%s", plan)
 	}
 }
