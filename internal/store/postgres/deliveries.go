@@ -186,12 +186,14 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 // the same two rules. One statement for the batch, not one per outcome:
 // the database's work per outcome was most of its CPU in a burst.
 //
-// Each delivery is found by its key, running under the lease, and
-// updated by the row address (ctid) that lookup returned, as
-// lockedDeliveries explains. The rows are locked already (DeliveryComplete
-// locks them first), so the address is still theirs. The UPDATE names
-// nothing else of the row: the planner made a join of a condition on
-// d.lease, matching every outcome to every delivery of the same lease.
+// Each delivery is found by its key alone, checked running under the
+// lease after (see lockedDeliveries), and updated by the row address
+// (ctid) that lookup returned. That address is the row's newest version
+// because an earlier statement of the transaction locked the row
+// (DeliveryComplete runs lockedDeliveries first) and this statement's
+// snapshot is newer than the lock. The UPDATE names nothing else of the
+// row: given a condition on d.lease, the planner joined every outcome to
+// every delivery of the same lease.
 const completeSQL = `WITH o AS (
 	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::text[],
 		$7::timestamptz[], $8::uuid[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[],
@@ -418,10 +420,7 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 	for i, r := range refs {
 		orgs[i], ids[i] = r.OrganizationID, r.ID
 	}
-	_, err := db.pool.Exec(ctx, `UPDATE deliveries d SET status = 'pending', due_at = $4
-		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), `+lockedDeliveries+` l
-		WHERE `+asyncCommit+` AND d.ctid = l.tid AND l.organization_id = r.org AND l.id = r.id AND l.lease = r.lease`,
-		orgs, ids, leases(refs), ts(dueAt))
+	_, err := db.pool.Exec(ctx, releaseSQL, orgs, ids, leases(refs), ts(dueAt))
 	if err != nil {
 		return translate(err)
 	}
@@ -443,33 +442,50 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 // allows.
 const asyncCommit = `(SELECT set_config('synchronous_commit', 'off', true)) = 'off'`
 
-// lockedDeliveries locks the running deliveries whose keys are in $1
+// lockedDeliveries locks the unfinished deliveries whose keys are in $1
 // and $2 in key order, the one order every statement that locks several
 // deliveries takes them in: two nodes locking overlapping sets (a
 // release or a renewal under a lease takeover, and a completion) would
-// otherwise each wait for a row the other holds. The rows are locked
-// as the sorted keys are looked up, before the outer statement joins;
-// each comes with its row address (tid) for that statement to update it
-// by, which the lock keeps valid to the end of the transaction.
+// otherwise each wait for a row the other holds. It returns the running
+// ones, with their lease.
 //
-// Looked up key by key on purpose (LATERAL), by key alone, the status
-// checked after (OFFSET 0 keeps the planner from moving the check into
-// the lookup): given a condition on the status, the planner read the
-// deliveries off the queue index (deliveries_due, status pending or
-// running), which it believes small. It holds the live queue, but also
-// every finished delivery's entry until the next VACUUM, and a bitmap
-// scan never marks those dead: in a burst, each batch of 80 outcomes
-// read 20,000 entries (5 ms), and the UPDATE by key that followed did
-// it again; with the check inside a per-key lookup, it read the index
-// once per key. Finished deliveries named here are therefore locked
-// too, harmlessly. The key lookups cost the same whatever the queue's
-// size. TestCompletionLooksUpByKey checks the plans.
-const lockedDeliveries = `(SELECT d.organization_id, d.id, d.lease, d.tid
+// Each is looked up by its key (LATERAL, sorted keys driving), and the
+// status is checked in a form the planner cannot match to the queue
+// index's predicate, OFFSET 0 keeping the "running" check out of the
+// lookup: given a condition it could match, the planner read the
+// deliveries off that index (deliveries_due), which it believes small.
+// It holds the live queue, but also every finished delivery's entry until
+// the next VACUUM, and a bitmap scan never marks those dead: in a burst,
+// each batch of 80 outcomes read 20,000 entries (5 ms), and the UPDATE
+// that followed did it again; in a lookup per key, the whole index for
+// each key. Finished deliveries stay unlocked, as history deletes and
+// recovery lock those in orders of their own. TestDeliveryLookupsUseKeys
+// checks the plans.
+const lockedDeliveries = `(SELECT d.organization_id, d.id, d.lease
 	FROM (SELECT DISTINCT org, id FROM unnest($1::uuid[], $2::uuid[]) AS k(org, id) ORDER BY org, id) k,
-		LATERAL (SELECT organization_id, id, status, lease, ctid AS tid FROM deliveries
-			WHERE organization_id = k.org AND id = k.id
+		LATERAL (SELECT organization_id, id, status, lease FROM deliveries
+			WHERE organization_id = k.org AND id = k.id AND status NOT IN ('succeeded', 'failed')
 			OFFSET 0 FOR NO KEY UPDATE) d
 	WHERE d.status = 'running')`
+
+// releaseSQL and renewSQL update the deliveries lockedDeliveries returns
+// under the caller's lease, found again by key: a row address from the
+// lock would name the version this statement's snapshot sees, which a
+// renewal committed while the lock waited has replaced. Nothing of d but
+// its key is named, so the planner has no condition to read the queue
+// index for. renewSQL extends the lease to $4 microseconds after the
+// database's now() (or $5, the caller's clock in tests).
+const (
+	releaseSQL = `UPDATE deliveries d SET status = 'pending', due_at = $4
+		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), ` + lockedDeliveries + ` l
+		WHERE ` + asyncCommit + ` AND d.organization_id = l.organization_id AND d.id = l.id
+			AND l.organization_id = r.org AND l.id = r.id AND l.lease = r.lease`
+	renewSQL = `UPDATE deliveries d SET due_at = coalesce($5::timestamptz, now()) + $4::bigint * interval '1 microsecond'
+		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), ` + lockedDeliveries + ` l
+		WHERE ` + asyncCommit + ` AND d.organization_id = l.organization_id AND d.id = l.id
+			AND l.organization_id = r.org AND l.id = r.id AND l.lease = r.lease
+		RETURNING d.organization_id, d.id, d.lease`
+)
 
 func leases(refs []webhook.DeliveryRef) []int64 {
 	l := make([]int64, len(refs))
@@ -490,10 +506,7 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	for i, r := range p.Refs {
 		orgs[i], ids[i] = r.OrganizationID, r.ID
 	}
-	rows, err := db.pool.Query(ctx, `UPDATE deliveries d SET due_at = coalesce($5::timestamptz, now()) + $4::bigint * interval '1 microsecond'
-		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), `+lockedDeliveries+` l
-		WHERE `+asyncCommit+` AND d.ctid = l.tid AND l.organization_id = r.org AND l.id = r.id AND l.lease = r.lease
-		RETURNING d.organization_id, d.id, d.lease`, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now))
+	rows, err := db.pool.Query(ctx, renewSQL, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now))
 	if err != nil {
 		return nil, translate(err)
 	}

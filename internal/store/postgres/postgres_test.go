@@ -551,13 +551,15 @@ func TestMigrateLeavesAForeignSchema(t *testing.T) {
 	}
 }
 
-// Completions find their deliveries by key whatever the statistics say.
-// The queue index (deliveries_due) keeps a finished delivery's entry
-// until VACUUM, and a bitmap scan never marks it dead: the planner, which
-// believes the queue small, used to read the index whole for every batch
-// of outcomes (20,000 entries each in a burst). Here the whole queue
-// finished since the last ANALYZE and 50 deliveries run again.
-func TestCompletionLooksUpByKey(t *testing.T) {
+// Completions, renewals and releases find their deliveries by key
+// whatever the statistics say. The queue index (deliveries_due) keeps a
+// finished delivery's entry until VACUUM, and a bitmap scan never marks
+// it dead: the planner, which believes the queue small, used to read the
+// index whole for every batch of outcomes (20,000 entries each in a
+// burst). Here the statistics are taken just after the whole queue
+// finished (its 2,000 entries left in the index), then 50 deliveries run
+// again.
+func TestDeliveryLookupsUseKeys(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	org := uuid.New()
@@ -606,9 +608,15 @@ func TestCompletionLooksUpByKey(t *testing.T) {
 	for i := range round {
 		round[i] = i
 	}
+	leases := make([]int64, len(ids))
+	for i := range leases {
+		leases[i] = 1
+	}
 	for name, plan := range map[string]string{
 		"lock":     explain(t, db, `SELECT count(*) FROM `+lockedDeliveries+` l`, orgs, ids),
 		"complete": explain(t, db, completeSQL, db.completeArgs(outs, round)...),
+		"renew":    explain(t, db, renewSQL, orgs, ids, leases, int64(60e6), nil),
+		"release":  explain(t, db, releaseSQL, orgs, ids, leases, t0),
 	} {
 		if strings.Contains(plan, "deliveries_due") || !strings.Contains(plan, "deliveries_pkey") {
 			t.Errorf("%s reads the queue index rather than looking each delivery up by key:\n%s", name, plan)
@@ -707,5 +715,56 @@ func TestIntakeLooksWebhooksUpByKey(t *testing.T) {
 	}
 	if !strings.Contains(plan, "on webhooks") {
 		t.Fatalf("no lookup of webhooks in the plan:\n%s", plan)
+	}
+}
+
+// A release that waits for a renewal of the same delivery still releases
+// it once the renewal commits: its UPDATE finds the delivery by key, not
+// by the address of the version its snapshot saw, which the renewal
+// replaced.
+func TestReleaseAfterConcurrentRenewal(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	if err := db.WebhookCreate(ctx, newHook(org), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 1})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("claim = %d tasks, %v", len(tasks), err)
+	}
+	d := tasks[0].Delivery
+	renewal, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer renewal.Rollback(ctx)
+	if _, err := renewal.Exec(ctx, `UPDATE deliveries SET due_at = due_at + interval '1 minute'
+		WHERE organization_id = $1 AND id = $2`, org, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan error, 1)
+	go func() {
+		released <- db.DeliveryRelease(ctx, []webhook.DeliveryRef{{OrganizationID: org, ID: d.ID, Lease: d.Lease}}, t0)
+	}()
+	// The release must be waiting for the renewal's row lock before the
+	// renewal commits, or there is no race to test.
+	waitFor(t, db, `SELECT count(*) > 0 FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query = $1`, releaseSQL)
+	if err := renewal.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	if err := db.pool.QueryRow(ctx, `SELECT status FROM deliveries WHERE organization_id = $1 AND id = $2`, org, d.ID).Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	if status != "pending" {
+		t.Fatalf("after the release, the delivery is %s, want pending", status)
 	}
 }
