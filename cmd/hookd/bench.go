@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookd/hookd/internal/bench"
 )
@@ -177,8 +178,14 @@ func benchDatabase(ctx context.Context, admin string) (string, func(), error) {
 	b := make([]byte, 6)
 	rand.Read(b)
 	name := "hookd_bench_" + hex.EncodeToString(b)
+	// Parsed as hookd parses it, so that the URL may carry the pool's
+	// settings (pool_max_conns...), which a plain connection refuses.
+	cfg, err := pgxpool.ParseConfig(admin)
+	if err != nil {
+		return "", nil, fmt.Errorf("--database-url: %w", err)
+	}
 	exec := func(ctx context.Context, sql string) error {
-		conn, err := pgx.Connect(ctx, admin)
+		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 		if err != nil {
 			return err
 		}

@@ -45,8 +45,9 @@ func TestBenchNodes(t *testing.T) {
 			t.Skip("needs PostgreSQL: run it with " + pgtest.URLEnv + "=postgres://postgres@127.0.0.1:5432/postgres")
 		}
 		path := filepath.Join(t.TempDir(), "bench.json")
+		// With a pool setting, as hookd's own URL may have.
 		out, errOut, err := hookd(t, nil, "bench", "--quick", "--scenarios", "burst", "--events", "200",
-			"--database-url", admin, "--nodes", "2", "--out", path)
+			"--database-url", pgtest.WithParam(admin, "pool_max_conns", "8"), "--nodes", "2", "--out", path)
 		if err != nil {
 			t.Fatalf("hookd bench: %v\nstdout: %s\nstderr: %s", err, out, errOut)
 		}
