@@ -102,7 +102,7 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	)
 	err := db.queueWrite(ctx, func(tx *txn) error {
 		tasks, unreadable, failed = tasks[:0], unreadable[:0], nil
-		args := []any{micros(p.LeaseUntil), micros(p.Now), micros(p.Now)}
+		args := []any{micros(p.Now)}
 		exclude := ""
 		if len(p.ExcludeWebhooks) > 0 {
 			exclude = ` AND webhook_id NOT IN (` + placeholders(len(p.ExcludeWebhooks)) + `)`
@@ -111,12 +111,12 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 			}
 		}
 		args = append(args, p.Limit)
-		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 1, due_at = ?, updated_at = ?, lease = lease + 1
-			WHERE seq IN (
-				SELECT seq FROM deliveries
-				WHERE status < 2 AND due_at <= ?`+exclude+`
-				ORDER BY due_at LIMIT ?)
-			RETURNING seq`, args...)
+		// Chosen, then leased, in two statements: the tasks are handed out
+		// oldest due first, and the lease overwrites due_at (an UPDATE's
+		// RETURNING comes in no set order and sees only the new row).
+		rows, err := tx.QueryContext(ctx, `SELECT seq FROM deliveries
+			WHERE status < 2 AND due_at <= ?`+exclude+`
+			ORDER BY due_at, seq LIMIT ?`, args...)
 		if err != nil {
 			return err
 		}
@@ -136,9 +136,14 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 		if len(seqs) == 0 {
 			return nil
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT `+deliveryColumns+`, `+eventColumns+` FROM `+deliveryTables+`
-			WHERE d.seq IN (SELECT value FROM json_each(?))
-			ORDER BY d.id`, seqList(seqs))
+		list := seqList(seqs)
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 1, due_at = ?, updated_at = ?, lease = lease + 1
+			WHERE seq IN (SELECT value FROM json_each(?))`, micros(p.LeaseUntil), micros(p.Now), list); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT `+deliveryColumns+`, `+eventColumns+`
+			FROM json_each(?) c JOIN deliveries d ON d.seq = c.value JOIN events e ON e.seq = d.event_seq
+			ORDER BY c.key`, list)
 		if err != nil {
 			return err
 		}

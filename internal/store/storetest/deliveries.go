@@ -69,6 +69,18 @@ func testDeliveryClaim(t *testing.T, s webhook.Store) {
 	if got := claim(t, s, webhook.ClaimParams{Now: now, LeaseUntil: lease, Limit: 0}); len(got) != 0 {
 		t.Fatalf("Limit 0 claimed %d", len(got))
 	}
+
+	// The tasks come oldest due first, which is not creation order: the
+	// delivery created last is due first, and the two whose leases ended
+	// are due at the end of their lease, after ids[0].
+	early := createEvents(t, s, newEvent(t, org, base.Add(-time.Hour)))[0].DeliveryIDs[0]
+	later := lease.Add(time.Second)
+	tasks = claim(t, s, webhook.ClaimParams{Now: later, LeaseUntil: later.Add(time.Minute), Limit: 10})
+	var got []uuid.UUID
+	for _, tk := range tasks {
+		got = append(got, tk.Delivery.ID)
+	}
+	wantEqual(t, "claim order", got, []uuid.UUID{early, ids[0], ids[1], ids[2]})
 }
 
 func testDeliveryClaimLease(t *testing.T, s webhook.Store) {
