@@ -73,9 +73,9 @@ type Store interface {
 
 	// DeliveryClaim leases up to Limit due deliveries (pending with DueAt
 	// <= Now, or running with an expired lease), oldest due first, skipping
-	// ExcludeWebhooks; each becomes running with DueAt = LeaseUntil. Rows
-	// claimed by one caller are never returned to another before the lease
-	// ends, across processes.
+	// ExcludeWebhooks, and returns them in that order; each becomes running
+	// with DueAt = LeaseUntil. Rows claimed by one caller are never
+	// returned to another before the lease ends, across processes.
 	DeliveryClaim(ctx context.Context, p ClaimParams) ([]*Task, error)
 	// DeliveryComplete records each attempt and applies its outcome to the
 	// delivery (and to the webhook: FailingSince is set on a failure if
