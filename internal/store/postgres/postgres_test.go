@@ -302,18 +302,7 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 	ctx := context.Background()
 	org := uuid.New()
 	gone, kept := newHook(org), newHook(org)
-	for _, w := range []*webhook.Webhook{gone, kept} {
-		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
-		t.Fatal(err)
-	}
-	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
-	if err != nil || len(tasks) != 2 {
-		t.Fatalf("claim = %d tasks, %v", len(tasks), err)
-	}
+	tasks := claimedEvent(t, db, gone, kept)
 	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: gone.ID}); err != nil {
 		t.Fatal(err)
 	}
@@ -339,6 +328,26 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 	if as[0].Event.Payload == nil || string(as[0].Event.Payload) != ` {"a":1} ` {
 		t.Fatalf("payload = %q, want the bytes sent", as[0].Event.Payload)
 	}
+}
+
+// claimedEvent stores hooks (of one organization) and an event they all
+// match, and returns its deliveries, claimed at t0 for a minute.
+func claimedEvent(t *testing.T, db *DB, hooks ...*webhook.Webhook) []*webhook.Task {
+	t.Helper()
+	ctx := context.Background()
+	for _, w := range hooks {
+		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(hooks[0].OrganizationID, "")}, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 10})
+	if err != nil || len(tasks) != len(hooks) {
+		t.Fatalf("claim = %d tasks, %v; want %d", len(tasks), err, len(hooks))
+	}
+	return tasks
 }
 
 // Another node's intake wakes a listening node when it queues deliveries
@@ -726,17 +735,7 @@ func TestReleaseAfterConcurrentRenewal(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	org := uuid.New()
-	if err := db.WebhookCreate(ctx, newHook(org), 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
-		t.Fatal(err)
-	}
-	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 1})
-	if err != nil || len(tasks) != 1 {
-		t.Fatalf("claim = %d tasks, %v", len(tasks), err)
-	}
-	d := tasks[0].Delivery
+	d := claimedEvent(t, db, newHook(org))[0].Delivery
 	renewal, err := db.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
