@@ -53,7 +53,7 @@ type Task struct {
 
 // Ref names the task's delivery, to give it back.
 func (t *Task) Ref() DeliveryRef {
-	return DeliveryRef{OrganizationID: t.Delivery.OrganizationID, ID: t.Delivery.ID, Lease: t.Delivery.Lease}
+	return DeliveryRef{OrganizationID: t.Delivery.OrganizationID, WebhookID: t.Delivery.WebhookID, ID: t.Delivery.ID, Lease: t.Delivery.Lease}
 }
 
 // Attempt is one HTTP request of a delivery, and what came back.

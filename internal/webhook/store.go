@@ -85,10 +85,12 @@ type Store interface {
 	// disabled keeps its reason and gets no entry.
 	//
 	// An outcome is fenced by its lease: it is applied only to a delivery
-	// still running with Lease equal to the outcome's. Others (the lease
-	// expired and another worker claimed the delivery, or the delivery
-	// was deleted) store nothing, not even the attempt, and are returned
-	// as stale, so a succeeded delivery is never reopened by a late writer.
+	// still running with Lease equal to the outcome's, and named by its
+	// attempt's organization, webhook and delivery id (see DeliveryRef).
+	// Others (the lease expired and another worker claimed the delivery,
+	// the delivery was deleted, or the attempt names another webhook)
+	// store nothing, not even the attempt, and are returned as stale, so
+	// a succeeded delivery is never reopened by a late writer.
 	DeliveryComplete(ctx context.Context, outcomes []Outcome) (stale []DeliveryRef, err error)
 	// DeliveryRenew extends the leases named by refs (each still running
 	// under its ref's Lease) to end LeaseUntil - Now from now, and returns
@@ -176,9 +178,14 @@ type Lease struct {
 	Limit int // at most this many deliveries in all; 0: none
 }
 
-// DeliveryRef names a delivery, and the lease its holder has on it.
+// DeliveryRef names a delivery, and the lease its holder has on it. The
+// webhook is part of the name: a backend may find the delivery by it and
+// ID (SQLite does, with no index on ID alone), so a ref whose WebhookID is
+// not the delivery's names nothing. Task.Ref and an outcome's Attempt
+// always carry the right one.
 type DeliveryRef struct {
 	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
 	ID             uuid.UUID
 	Lease          int64
 }

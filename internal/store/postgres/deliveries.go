@@ -170,9 +170,11 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 // completeSQL applies a batch of outcomes, at most one per delivery, in
 // one statement: one row of the unnest per outcome. A delivery is updated
 // only while it is running under the lease ($14) the attempt was made
-// under: if the webhook was deleted meanwhile, or the lease expired and
-// another worker claimed the delivery, the UPDATE finds nothing and the
-// attempt, which hangs off its RETURNING, is not written. It returns the
+// under, and only as a delivery of the attempt's webhook ($17; see
+// webhook.DeliveryRef): if the webhook was deleted meanwhile, or the
+// lease expired and another worker claimed the delivery, the UPDATE
+// finds nothing and the attempt, which hangs off its RETURNING, is not
+// written. It returns the
 // ordinals (from 1) of the outcomes applied. The next attempt is due
 // after the delay the caller chose (next_at - created_at), counted on the
 // database's clock, or on the caller's (clock) in tests. attempts counts
@@ -197,14 +199,14 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 const completeSQL = `WITH o AS (
 	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::text[],
 		$7::timestamptz[], $8::uuid[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[],
-		$14::bigint[], $15::timestamptz[], $16::timestamptz[])
+		$14::bigint[], $15::timestamptz[], $16::timestamptz[], $17::uuid[])
 		WITH ORDINALITY AS o(organization_id, delivery_id, status, next_at, status_code, error,
 			created_at, attempt_id, number, kind, target_url, response_body, duration_us,
-			lease, clock, finished_at, ord)
+			lease, clock, finished_at, webhook_id, ord)
 ), l AS (
-	SELECT o.*, k.tid FROM o, LATERAL (SELECT ctid AS tid, status, lease FROM deliveries
+	SELECT o.*, k.tid FROM o, LATERAL (SELECT ctid AS tid, webhook_id, status, lease FROM deliveries
 		WHERE organization_id = o.organization_id AND id = o.delivery_id OFFSET 0) k
-	WHERE k.status = 'running' AND k.lease = o.lease
+	WHERE k.status = 'running' AND k.lease = o.lease AND k.webhook_id = o.webhook_id
 ), d AS (
 	UPDATE deliveries d SET
 		status = l.status,
@@ -322,7 +324,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		stale = stale[:0]
 		for i, o := range sorted {
 			if applied[i] == uuid.Nil {
-				stale = append(stale, webhook.DeliveryRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.DeliveryID, Lease: o.Lease})
+				stale = append(stale, webhook.DeliveryRef{OrganizationID: o.Attempt.OrganizationID, WebhookID: o.Attempt.WebhookID, ID: o.Attempt.DeliveryID, Lease: o.Lease})
 			}
 		}
 		b, err := healthChanges(sorted, applied)
@@ -359,6 +361,7 @@ func (db *DB) completeArgs(outcomes []webhook.Outcome, round []int) []any {
 	n := len(round)
 	var (
 		orgs, deliveries, ids       = make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
+		hooks                       = make([]uuid.UUID, n)
 		statuses, errs, kinds, urls = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		bodies                      = make([]string, n)
 		next, created, finished     = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
@@ -369,7 +372,7 @@ func (db *DB) completeArgs(outcomes []webhook.Outcome, round []int) []any {
 	for j, i := range round {
 		o := outcomes[i]
 		a := o.Attempt
-		orgs[j], deliveries[j], ids[j] = a.OrganizationID, a.DeliveryID, a.ID
+		orgs[j], hooks[j], deliveries[j], ids[j] = a.OrganizationID, a.WebhookID, a.DeliveryID, a.ID
 		if ids[j] == uuid.Nil {
 			ids[j] = uuid.Must(uuid.NewV7())
 		}
@@ -382,7 +385,7 @@ func (db *DB) completeArgs(outcomes []webhook.Outcome, round []int) []any {
 		durations[j], leases[j] = a.Duration.Microseconds(), o.Lease
 	}
 	return []any{orgs, deliveries, statuses, next, codes, errs, created, ids, numbers, kinds, urls, bodies, durations,
-		leases, clocks, finished}
+		leases, clocks, finished, hooks}
 }
 
 // healthChanges is what the applied outcomes change on their webhooks
@@ -416,11 +419,8 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 	if len(refs) == 0 {
 		return nil
 	}
-	orgs, ids := make([]uuid.UUID, len(refs)), make([]uuid.UUID, len(refs))
-	for i, r := range refs {
-		orgs[i], ids[i] = r.OrganizationID, r.ID
-	}
-	_, err := db.pool.Exec(ctx, releaseSQL, orgs, ids, leases(refs), ts(dueAt))
+	orgs, hooks, ids := refKeys(refs)
+	_, err := db.pool.Exec(ctx, releaseSQL, orgs, ids, leases(refs), ts(dueAt), hooks)
 	if err != nil {
 		return translate(err)
 	}
@@ -447,7 +447,7 @@ const asyncCommit = `(SELECT set_config('synchronous_commit', 'off', true)) = 'o
 // deliveries takes them in: two nodes locking overlapping sets (a
 // release or a renewal under a lease takeover, and a completion) would
 // otherwise each wait for a row the other holds. It returns the running
-// ones, with their lease.
+// ones, with their webhook and lease.
 //
 // Each is looked up by its key (the sorted keys drive a LATERAL lookup).
 // The queue index (deliveries_due) must stay out of it: the planner
@@ -458,9 +458,9 @@ const asyncCommit = `(SELECT set_config('synchronous_commit', 'off', true)) = 'o
 // and OFFSET 0 keeps the "running" check out of it. Finished deliveries
 // stay unlocked: history deletes and recovery lock those in orders of
 // their own. TestDeliveryLookupsUseKeys checks the plans.
-const lockedDeliveries = `(SELECT d.organization_id, d.id, d.lease
+const lockedDeliveries = `(SELECT d.organization_id, d.webhook_id, d.id, d.lease
 	FROM (SELECT DISTINCT org, id FROM unnest($1::uuid[], $2::uuid[]) AS k(org, id) ORDER BY org, id) k,
-		LATERAL (SELECT organization_id, id, status, lease FROM deliveries
+		LATERAL (SELECT organization_id, webhook_id, id, status, lease FROM deliveries
 			WHERE organization_id = k.org AND id = k.id AND status NOT IN ('succeeded', 'failed')
 			OFFSET 0 FOR NO KEY UPDATE) d
 	WHERE d.status = 'running')`
@@ -474,15 +474,24 @@ const lockedDeliveries = `(SELECT d.organization_id, d.id, d.lease
 // database's now() (or $5, the caller's clock in tests).
 const (
 	releaseSQL = `UPDATE deliveries d SET status = 'pending', due_at = $4
-		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), ` + lockedDeliveries + ` l
+		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $5::uuid[]) AS r(org, id, lease, hook), ` + lockedDeliveries + ` l
 		WHERE ` + asyncCommit + ` AND d.organization_id = l.organization_id AND d.id = l.id
-			AND l.organization_id = r.org AND l.id = r.id AND l.lease = r.lease`
+			AND l.organization_id = r.org AND l.id = r.id AND l.lease = r.lease AND l.webhook_id = r.hook`
 	renewSQL = `UPDATE deliveries d SET due_at = coalesce($5::timestamptz, now()) + $4::bigint * interval '1 microsecond'
-		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(org, id, lease), ` + lockedDeliveries + ` l
+		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $6::uuid[]) AS r(org, id, lease, hook), ` + lockedDeliveries + ` l
 		WHERE ` + asyncCommit + ` AND d.organization_id = l.organization_id AND d.id = l.id
-			AND l.organization_id = r.org AND l.id = r.id AND l.lease = r.lease
-		RETURNING d.organization_id, d.id, d.lease`
+			AND l.organization_id = r.org AND l.id = r.id AND l.lease = r.lease AND l.webhook_id = r.hook
+		RETURNING d.organization_id, d.webhook_id, d.id, d.lease`
 )
+
+// refKeys are the arrays of the refs' organizations, webhooks and ids.
+func refKeys(refs []webhook.DeliveryRef) (orgs, hooks, ids []uuid.UUID) {
+	orgs, hooks, ids = make([]uuid.UUID, len(refs)), make([]uuid.UUID, len(refs)), make([]uuid.UUID, len(refs))
+	for i, r := range refs {
+		orgs[i], hooks[i], ids[i] = r.OrganizationID, r.WebhookID, r.ID
+	}
+	return orgs, hooks, ids
+}
 
 func leases(refs []webhook.DeliveryRef) []int64 {
 	l := make([]int64, len(refs))
@@ -499,11 +508,8 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	if len(p.Refs) == 0 {
 		return lost, nil
 	}
-	orgs, ids := make([]uuid.UUID, len(p.Refs)), make([]uuid.UUID, len(p.Refs))
-	for i, r := range p.Refs {
-		orgs[i], ids[i] = r.OrganizationID, r.ID
-	}
-	rows, err := db.pool.Query(ctx, renewSQL, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now))
+	orgs, hooks, ids := refKeys(p.Refs)
+	rows, err := db.pool.Query(ctx, renewSQL, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now), hooks)
 	if err != nil {
 		return nil, translate(err)
 	}

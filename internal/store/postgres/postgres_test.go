@@ -600,7 +600,7 @@ func TestDeliveryLookupsUseKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	var outs []webhook.Outcome
-	var orgs, ids []uuid.UUID
+	var orgs, ids, hooks []uuid.UUID
 	for rows.Next() {
 		a := webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: w.ID, CreatedAt: t0, Number: 1,
 			Kind: webhook.KindStandard, TargetURL: "https://example.com", StatusCode: 200}
@@ -608,7 +608,7 @@ func TestDeliveryLookupsUseKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		outs = append(outs, webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: 1, Attempt: a})
-		orgs, ids = append(orgs, org), append(ids, a.DeliveryID)
+		orgs, ids, hooks = append(orgs, org), append(ids, a.DeliveryID), append(hooks, w.ID)
 	}
 	if rows.Err() != nil || len(outs) != 50 {
 		t.Fatalf("running again: %d deliveries, %v", len(outs), rows.Err())
@@ -624,8 +624,8 @@ func TestDeliveryLookupsUseKeys(t *testing.T) {
 	for name, plan := range map[string]string{
 		"lock":     explain(t, db, `SELECT count(*) FROM `+lockedDeliveries+` l`, orgs, ids),
 		"complete": explain(t, db, completeSQL, db.completeArgs(outs, round)...),
-		"renew":    explain(t, db, renewSQL, orgs, ids, leases, int64(60e6), nil),
-		"release":  explain(t, db, releaseSQL, orgs, ids, leases, t0),
+		"renew":    explain(t, db, renewSQL, orgs, ids, leases, int64(60e6), nil, hooks),
+		"release":  explain(t, db, releaseSQL, orgs, ids, leases, t0, hooks),
 	} {
 		if strings.Contains(plan, "deliveries_due") || !strings.Contains(plan, "deliveries_pkey") {
 			t.Errorf("%s reads the queue index rather than looking each delivery up by key:\n%s", name, plan)
@@ -747,7 +747,7 @@ func TestReleaseAfterConcurrentRenewal(t *testing.T) {
 	}
 	released := make(chan error, 1)
 	go func() {
-		released <- db.DeliveryRelease(ctx, []webhook.DeliveryRef{{OrganizationID: org, ID: d.ID, Lease: d.Lease}}, t0)
+		released <- db.DeliveryRelease(ctx, []webhook.DeliveryRef{{OrganizationID: org, WebhookID: d.WebhookID, ID: d.ID, Lease: d.Lease}}, t0)
 	}()
 	// The release must be waiting for the renewal's row lock before the
 	// renewal commits, or there is no race to test.

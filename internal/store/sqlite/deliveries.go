@@ -183,7 +183,7 @@ func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) (_ []*
 	hooks := map[uuid.UUID]*webhook.Webhook{}
 	bad := map[uuid.UUID]error{}
 	out := tasks[:0]
-	var orphans []uuid.UUID
+	var orphans []*webhook.Delivery
 	for _, t := range tasks {
 		d := &t.Delivery
 		w, ok := hooks[d.WebhookID]
@@ -204,7 +204,7 @@ func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) (_ []*
 		}
 		switch {
 		case w == nil:
-			orphans = append(orphans, d.ID)
+			orphans = append(orphans, d)
 		case bad[w.ID] != nil:
 			unreadable = append(unreadable, t.Ref())
 			if failed == nil {
@@ -215,9 +215,10 @@ func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) (_ []*
 			out = append(out, t)
 		}
 	}
-	for _, id := range orphans {
+	for _, d := range orphans {
 		var seq int64
-		if err := tx.QueryRowContext(ctx, `SELECT seq FROM deliveries WHERE id = ?`, key(id)).Scan(&seq); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT seq FROM deliveries WHERE webhook_id = ? AND id = ?`,
+			key(d.WebhookID), key(d.ID)).Scan(&seq); err != nil {
 			return nil, nil, nil, err
 		}
 		if err := deleteDeliveries(ctx, tx, seqList([]int64{seq})); err != nil {
@@ -296,11 +297,11 @@ func init() {
 		// not the attempt's Number: see completeSQL in the PostgreSQL
 		// backend, which follows the same rule. updated_at is when the
 		// attempt finished (CreatedAt plus Duration).
-		completeUpdates[n] = `WITH v(org, id, status, due, code, err, updated, lease) AS (VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ") + `)
+		completeUpdates[n] = `WITH v(org, hook, id, status, due, code, err, updated, lease) AS (VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ") + `)
 			UPDATE deliveries SET status = v.status, due_at = coalesce(v.due, deliveries.due_at), attempts = deliveries.attempts + 1,
 				last_status_code = v.code, last_error = v.err, updated_at = v.updated
-			FROM v WHERE deliveries.id = v.id AND deliveries.status = 1 AND deliveries.lease = v.lease
+			FROM v WHERE deliveries.webhook_id = v.hook AND deliveries.id = v.id AND deliveries.status = 1 AND deliveries.lease = v.lease
 				AND (SELECT organization_id FROM events WHERE seq = deliveries.event_seq) = v.org
 			RETURNING deliveries.id, deliveries.seq, deliveries.webhook_id`
 		attemptInserts[n] = `INSERT INTO attempts (id, delivery_seq, webhook_id, created_at, number, kind, target_url,
@@ -319,7 +320,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 		if o.Status == webhook.DeliveryPending {
 			due = micros(o.NextAttemptAt)
 		}
-		args = append(args, key(a.OrganizationID), key(a.DeliveryID), statusCode(o.Status), due, a.StatusCode, a.Error,
+		args = append(args, key(a.OrganizationID), key(a.WebhookID), key(a.DeliveryID), statusCode(o.Status), due, a.StatusCode, a.Error,
 			micros(a.CreatedAt.Add(a.Duration)), o.Lease)
 	}
 	// The webhook comes from the stored delivery, not the caller, so an
@@ -356,7 +357,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 			// Its lease was taken over, or the webhook was deleted while
 			// the attempt ran, taking the delivery with it: there is
 			// nothing left to record against.
-			stale = append(stale, webhook.DeliveryRef{OrganizationID: a.OrganizationID, ID: a.DeliveryID, Lease: o.Lease})
+			stale = append(stale, webhook.DeliveryRef{OrganizationID: a.OrganizationID, WebhookID: a.WebhookID, ID: a.DeliveryID, Lease: o.Lease})
 			continue
 		}
 		hooks[i] = st.webhookID
@@ -418,16 +419,24 @@ func changeHealth(ctx context.Context, tx *txn, c webhook.HealthChange) error {
 	return insertAudit(ctx, tx, audit, c.OrganizationID, c.WebhookID)
 }
 
+// releaseSQL and renewSQL give back, or extend, the lease of one delivery
+// still running under it, found by its webhook and id (see
+// webhook.DeliveryRef).
+const (
+	releaseSQL = `UPDATE deliveries SET status = 0, due_at = ?
+		WHERE webhook_id = ? AND id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`
+	renewSQL = `UPDATE deliveries SET due_at = ?
+		WHERE webhook_id = ? AND id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`
+)
+
 // DeliveryRelease gives leased deliveries back without counting an attempt.
 func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, dueAt time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	return db.queueWrite(ctx, func(tx *txn) error {
-		const release = `UPDATE deliveries SET status = 0, due_at = ?
-			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`
 		for _, ref := range ids {
-			if _, err := tx.ExecContext(ctx, release, micros(dueAt), key(ref.ID), ref.Lease, key(ref.OrganizationID)); err != nil {
+			if _, err := tx.ExecContext(ctx, releaseSQL, micros(dueAt), key(ref.WebhookID), key(ref.ID), ref.Lease, key(ref.OrganizationID)); err != nil {
 				return err
 			}
 		}
@@ -445,10 +454,8 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	}
 	err := db.queueWrite(ctx, func(tx *txn) error {
 		lost = lost[:0]
-		const renew = `UPDATE deliveries SET due_at = ?
-			WHERE id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`
 		for _, ref := range p.Refs {
-			res, err := tx.ExecContext(ctx, renew, micros(p.LeaseUntil), key(ref.ID), ref.Lease, key(ref.OrganizationID))
+			res, err := tx.ExecContext(ctx, renewSQL, micros(p.LeaseUntil), key(ref.WebhookID), key(ref.ID), ref.Lease, key(ref.OrganizationID))
 			if err != nil {
 				return err
 			}
@@ -482,11 +489,12 @@ func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID,
 		if status == statusRunning {
 			return webhook.Errorf(webhook.EConflict, "the delivery is being attempted right now; retry it once that attempt ends")
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 0, due_at = ?, updated_at = ? WHERE id = ?`,
-			micros(now), micros(now), key(id)); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 0, due_at = ?, updated_at = ? WHERE webhook_id = ? AND id = ?`,
+			micros(now), micros(now), key(webhookID), key(id)); err != nil {
 			return err
 		}
-		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM `+deliveryTables+` WHERE d.id = ?`, key(id)))
+		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM `+deliveryTables+` WHERE d.webhook_id = ? AND d.id = ?`,
+			key(webhookID), key(id)))
 		return err
 	})
 	if err != nil {
@@ -565,8 +573,8 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 		WHERE a.webhook_id = ? AND e.organization_id = ?`
 	args := []any{key(p.WebhookID), key(p.OrganizationID)}
 	if p.DeliveryID != uuid.Nil {
-		q += ` AND a.delivery_seq = (SELECT seq FROM deliveries WHERE id = ?)`
-		args = append(args, key(p.DeliveryID))
+		q += ` AND a.delivery_seq = (SELECT seq FROM deliveries WHERE webhook_id = ? AND id = ?)`
+		args = append(args, key(p.WebhookID), key(p.DeliveryID))
 	}
 	if p.Before != uuid.Nil {
 		q += ` AND a.id < ?`

@@ -337,16 +337,50 @@ func testDeliveryCompleteDisable(t *testing.T, s webhook.Store) {
 // An outcome changes the webhook of its stored delivery, whatever webhook
 // its attempt names: a caller naming another webhook of the organization
 // neither marks it failing nor disables it.
+// An outcome names its delivery by organization, webhook and id: one
+// whose attempt names another webhook of the organization names no
+// delivery. It is stale and touches neither webhook nor the delivery,
+// which the true outcome then completes.
 func testDeliveryCompleteOwnWebhook(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
 	w, tk := claimOne(t, s, nil)
 	other := createWebhook(t, s, newWebhook(t, w.OrganizationID))
 	a := newAttempt(t, &tk.Delivery, 1, 410, base.Add(time.Second))
 	a.WebhookID = other.ID
+	wrong := webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone",
+		Lease: tk.Delivery.Lease}
+	stale, err := s.DeliveryComplete(ctx, []webhook.Outcome{wrong})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "stale", stale, []webhook.DeliveryRef{{OrganizationID: a.OrganizationID, WebhookID: other.ID, ID: a.DeliveryID,
+		Lease: tk.Delivery.Lease}})
+	for _, h := range []*webhook.Webhook{w, other} {
+		if got := getWebhook(t, s, h.OrganizationID, h.ID); !got.FailingSince.IsZero() || !got.Enabled {
+			t.Fatalf("webhook %s: failing since %v, enabled %v; want untouched", h.ID, got.FailingSince, got.Enabled)
+		}
+	}
+	if d := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID); d.Status != webhook.DeliveryRunning || d.Attempts != 0 {
+		t.Fatalf("the delivery after an outcome naming another webhook: %s, %d attempts; want running, none", d.Status, d.Attempts)
+	}
+	// Nor does a renewal or a release naming the wrong webhook hold or
+	// give back the delivery.
+	ref := tk.Ref()
+	ref.WebhookID = other.ID
+	lost, err := s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{ref}, Now: base, LeaseUntil: base.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "lost", lost, []webhook.DeliveryRef{ref})
+	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{ref}, base); err != nil {
+		t.Fatal(err)
+	}
+	if d := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID); d.Status != webhook.DeliveryRunning {
+		t.Fatalf("the delivery after a release naming another webhook: %s; want running", d.Status)
+	}
+	a.WebhookID = w.ID
 	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone",
 		Lease: tk.Delivery.Lease})
-	if got := getWebhook(t, s, other.OrganizationID, other.ID); !got.FailingSince.IsZero() || !got.Enabled {
-		t.Fatalf("the webhook the attempt named: failing since %v, enabled %v; want untouched", got.FailingSince, got.Enabled)
-	}
 	got := getWebhook(t, s, w.OrganizationID, w.ID)
 	if got.Enabled || got.DisabledReason != "the receiver answered 410 Gone" {
 		t.Fatalf("the delivery's webhook: enabled %v, reason %q; want disabled", got.Enabled, got.DisabledReason)
