@@ -237,12 +237,16 @@ func (db *DB) deleteInBatches(ctx context.Context, batch func(tx *txn) (int, err
 // their deliveries and attempts, deleteBatch events per transaction. The
 // children go first, in the transaction of their event: no foreign key
 // does it (see migration 0030).
+//
+// Events are found in seq order, which is the order they were stored in,
+// up to the first one created at or after t: no index on created_at is
+// kept for retention alone (migration 0035), and each batch reads only
+// the old events left, not the young ones after them. An event stored
+// after a younger one (the clock stepped back) waits until that one is
+// old too: retention removes nothing early, only sometimes later.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 	return db.deleteInBatches(ctx, func(tx *txn) (int, error) {
-		seqs, err := selectSeqs(ctx, tx, `SELECT e.seq FROM events e
-			WHERE e.created_at < ? AND NOT EXISTS (
-				SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status < 2)
-			LIMIT ?`, micros(t), deleteBatch)
+		seqs, err := selectSeqs(ctx, tx, retentionSQL, micros(t), deleteBatch)
 		if err != nil || len(seqs) == 0 {
 			return 0, err
 		}
@@ -260,6 +264,15 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 		return len(seqs), nil
 	})
 }
+
+// retentionSQL selects up to ?2 events created before ?1 whose
+// deliveries are all finished, reading events in seq order up to the
+// first one created at or after ?1 (see DeleteBefore).
+const retentionSQL = `SELECT e.seq FROM events e
+	WHERE e.seq < coalesce((SELECT seq FROM events WHERE created_at >= ?1 ORDER BY seq LIMIT 1), 9223372036854775807)
+		AND e.created_at < ?1 AND NOT EXISTS (
+			SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status < 2)
+	LIMIT ?2`
 
 // selectSeqs runs a query of seqs.
 func selectSeqs(ctx context.Context, tx *txn, query string, args ...any) ([]int64, error) {

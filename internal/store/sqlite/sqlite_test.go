@@ -403,3 +403,31 @@ func TestMigrateLeavesAForeignDatabase(t *testing.T) {
 		t.Fatalf("the other program's row: %q, %v", name, err)
 	}
 }
+
+// Retention walks events in the order they were stored, up to the first
+// young one (migration 0035 dropped the index on created_at): an old
+// event stored after a young one (the clock stepped back) stays until
+// that one is old too, and no young event goes early.
+func TestDeleteBeforeStopsAtFirstYoungEvent(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "hookd.db"))
+	org := uuid.New()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	newWebhook(t, db, org, now.Add(-72*time.Hour)) // deliveries, none finished: retention must wait for them
+	createEvents(t, db, org, now.Add(-48*time.Hour), 2)
+	if n, err := db.DeleteBefore(ctx, now.Add(-24*time.Hour)); err != nil || n != 0 {
+		t.Fatalf("DeleteBefore with every old event's delivery unfinished = %d, %v; want 0", n, err)
+	}
+	other := uuid.New() // no webhook: its events have no deliveries
+	createEvents(t, db, other, now.Add(-48*time.Hour), 250)
+	createEvents(t, db, other, now, 1)
+	createEvents(t, db, other, now.Add(-47*time.Hour), 1)
+	n, err := db.DeleteBefore(ctx, now.Add(-24*time.Hour))
+	if err != nil || n != 250 {
+		t.Fatalf("DeleteBefore = %d, %v; want the 250 old events stored before the young one", n, err)
+	}
+	n, err = db.DeleteBefore(ctx, now.Add(time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteBefore once the young event is old = %d, %v; want it and the old event stored after it", n, err)
+	}
+}
