@@ -1,0 +1,58 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hookd/hookd/internal/store/storetest"
+)
+
+// The statements that run for every delivery find it by its webhook and
+// id, and retention reads events by seq from the first: migration 0035
+// dropped the indexes on deliveries.id and events.created_at, and this
+// checks that nothing fell back to reading the queue or the events whole.
+// (Retention's "first young event" reads events in seq order too, and
+// stops at the first: TestDeleteBeforeStopsAtFirstYoungEvent.)
+func TestPlansUseKeys(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const byKey = "SEARCH deliveries USING INDEX deliveries_webhook (webhook_id=? AND id=?)"
+	for name, q := range map[string]struct {
+		sql    string
+		params int
+		want   string
+	}{
+		"retention": {retentionSQL, 2, "SEARCH e USING INTEGER PRIMARY KEY (rowid<?)"},
+		"complete":  {completeUpdates[1], 9, byKey},
+		"renew":     {renewSQL, 5, byKey},
+		"release":   {releaseSQL, 5, byKey},
+	} {
+		rows, err := db.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.sql, make([]any, q.params)...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		if !strings.Contains(text, q.want) || strings.Contains(text, "SCAN deliveries") || strings.Contains(text, "SCAN d\n") {
+			t.Errorf("%s: want %q and no scan of deliveries, got:\n%s", name, q.want, text)
+		}
+	}
+}
