@@ -238,18 +238,30 @@ func (db *DB) deleteInBatches(ctx context.Context, batch func(tx *txn) (int, err
 // children go first, in the transaction of their event: no foreign key
 // does it (see migration 0030).
 //
-// Events are found in seq order, which is the order they were stored in,
-// up to the first one created at or after t: no index on created_at is
-// kept for retention alone (migration 0035), and each batch reads only
-// the old events left, not the young ones after them. An event stored
-// after a younger one (the clock stepped back) waits until that one is
-// old too: retention removes nothing early, only sometimes later.
+// No index on created_at is kept for retention alone (migration 0035).
+// Events are stored in seq order, which is the order of their creation
+// unless the clock stepped back, so the walk goes by seq: from the
+// first event to the first young one (created at or after t), found
+// once, off the writer, and each batch goes on from where the last
+// stopped, so a run reads each event at most twice however many batches
+// it takes. An old event stored after a young one waits until that one is
+// old too: retention removes nothing early, only sometimes later. An
+// event stamped after now (the clock ran ahead, then was put right) does
+// not end the walk, or it would hold back everything stored after it for
+// as long as the clock was ahead; it goes itself once it is old.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
+	var end int64
+	if err := db.read.QueryRowContext(ctx, retentionEndSQL, micros(t), micros(time.Now())).Scan(&end); err != nil {
+		return 0, translate(err)
+	}
+	after := int64(0)
 	return db.deleteInBatches(ctx, func(tx *txn) (int, error) {
-		seqs, err := selectSeqs(ctx, tx, retentionSQL, micros(t), deleteBatch)
+		seqs, err := selectSeqs(ctx, tx, retentionSQL, after, end, micros(t), deleteBatch)
 		if err != nil || len(seqs) == 0 {
 			return 0, err
 		}
+		// If this batch rolls back after all, its events wait for the next run.
+		after = seqs[len(seqs)-1]
 		list := seqList(seqs)
 		for _, q := range []string{
 			`DELETE FROM attempts WHERE delivery_seq IN (
@@ -265,14 +277,22 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 	})
 }
 
-// retentionSQL selects up to ?2 events created before ?1 whose
-// deliveries are all finished, reading events in seq order up to the
-// first one created at or after ?1 (see DeleteBefore).
-const retentionSQL = `SELECT e.seq FROM events e
-	WHERE e.seq < coalesce((SELECT seq FROM events WHERE created_at >= ?1 ORDER BY seq LIMIT 1), 9223372036854775807)
-		AND e.created_at < ?1 AND NOT EXISTS (
+// retentionEndSQL is where DeleteBefore's walk ends: the seq of the first
+// event created in [?1, ?2] (at or after the cutoff, and not after now),
+// or past every seq.
+//
+// retentionSQL is one batch of the walk: up to ?4 events with a seq
+// between ?1 and ?2 (exclusive), created before ?3, whose deliveries are
+// all finished, in seq order.
+const (
+	retentionEndSQL = `SELECT coalesce(
+		(SELECT seq FROM events WHERE created_at >= ?1 AND created_at <= ?2 ORDER BY seq LIMIT 1),
+		9223372036854775807)`
+	retentionSQL = `SELECT e.seq FROM events e
+		WHERE e.seq > ?1 AND e.seq < ?2 AND e.created_at < ?3 AND NOT EXISTS (
 			SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status < 2)
-	LIMIT ?2`
+		ORDER BY e.seq LIMIT ?4`
+)
 
 // selectSeqs runs a query of seqs.
 func selectSeqs(ctx context.Context, tx *txn, query string, args ...any) ([]int64, error) {

@@ -407,7 +407,8 @@ func TestMigrateLeavesAForeignDatabase(t *testing.T) {
 // Retention walks events in the order they were stored, up to the first
 // young one (migration 0035 dropped the index on created_at): an old
 // event stored after a young one (the clock stepped back) stays until
-// that one is old too, and no young event goes early.
+// that one is old too, and no young event goes early. An event stamped
+// ahead of now (the clock ran ahead) does not hold back those after it.
 func TestDeleteBeforeStopsAtFirstYoungEvent(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, filepath.Join(t.TempDir(), "hookd.db"))
@@ -418,13 +419,15 @@ func TestDeleteBeforeStopsAtFirstYoungEvent(t *testing.T) {
 	if n, err := db.DeleteBefore(ctx, now.Add(-24*time.Hour)); err != nil || n != 0 {
 		t.Fatalf("DeleteBefore with every old event's delivery unfinished = %d, %v; want 0", n, err)
 	}
-	other := uuid.New() // no webhook: its events have no deliveries
-	createEvents(t, db, other, now.Add(-48*time.Hour), 250)
+	other := uuid.New()                                             // no webhook: its events have no deliveries
+	createEvents(t, db, other, now.Add(-48*time.Hour), 250)         // more than a batch
+	createEvents(t, db, other, time.Now().Add(365*24*time.Hour), 1) // stamped a year ahead
+	createEvents(t, db, other, now.Add(-48*time.Hour), 10)
 	createEvents(t, db, other, now, 1)
 	createEvents(t, db, other, now.Add(-47*time.Hour), 1)
 	n, err := db.DeleteBefore(ctx, now.Add(-24*time.Hour))
-	if err != nil || n != 250 {
-		t.Fatalf("DeleteBefore = %d, %v; want the 250 old events stored before the young one", n, err)
+	if err != nil || n != 260 {
+		t.Fatalf("DeleteBefore = %d, %v; want the 260 old events stored before the young one", n, err)
 	}
 	n, err = db.DeleteBefore(ctx, now.Add(time.Hour))
 	if err != nil || n != 2 {
