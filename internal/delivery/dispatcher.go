@@ -815,7 +815,7 @@ func (d *Dispatcher) attempt(ctx context.Context, t *webhook.Task) webhook.Outco
 	a := webhook.Attempt{
 		ID:             id,
 		OrganizationID: t.Delivery.OrganizationID,
-		WebhookID:      t.Webhook.ID,
+		WebhookID:      t.Delivery.WebhookID, // with DeliveryID, the name the store finds it by
 		DeliveryID:     t.Delivery.ID,
 		EventID:        t.Event.ID,
 		CreatedAt:      start.UTC().Truncate(time.Microsecond),

@@ -113,6 +113,20 @@ func ValidateOutcomes(outcomes []Outcome) error {
 			return Errorf(EInvalid, "attempt number %d is out of range (1 to %d)", a.Number, math.MaxInt32)
 		case a.CreatedAt.IsZero():
 			return Errorf(EInvalid, "an attempt needs its start time (CreatedAt)")
+		case a.WebhookID == uuid.Nil || a.DeliveryID == uuid.Nil:
+			return Errorf(EInvalid, "an attempt needs its webhook and delivery (WebhookID, DeliveryID): they name the delivery")
+		}
+	}
+	return nil
+}
+
+// ValidateRefs checks that each ref names a delivery whole: a ref without
+// its webhook would find nothing on a backend that looks deliveries up by
+// webhook and id, and its lease would read as lost.
+func ValidateRefs(refs []DeliveryRef) error {
+	for _, r := range refs {
+		if r.WebhookID == uuid.Nil || r.ID == uuid.Nil {
+			return Errorf(EInvalid, "a delivery ref needs its webhook and id (WebhookID, ID)")
 		}
 	}
 	return nil

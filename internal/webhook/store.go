@@ -179,10 +179,10 @@ type Lease struct {
 }
 
 // DeliveryRef names a delivery, and the lease its holder has on it. The
-// webhook is part of the name: a backend may find the delivery by it and
-// ID (SQLite does, with no index on ID alone), so a ref whose WebhookID is
-// not the delivery's names nothing. Task.Ref and an outcome's Attempt
-// always carry the right one.
+// webhook is part of the name: every backend finds a delivery by its
+// organization, webhook and id, so a ref whose WebhookID is not the
+// delivery's names nothing (and a ref without one is invalid). Task.Ref
+// and an outcome's Attempt carry the right one.
 type DeliveryRef struct {
 	OrganizationID uuid.UUID
 	WebhookID      uuid.UUID

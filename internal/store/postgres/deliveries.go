@@ -171,10 +171,10 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 // one statement: one row of the unnest per outcome. A delivery is updated
 // only while it is running under the lease ($14) the attempt was made
 // under, and only as a delivery of the attempt's webhook ($17; see
-// webhook.DeliveryRef): if the webhook was deleted meanwhile, or the
-// lease expired and another worker claimed the delivery, the UPDATE
-// finds nothing and the attempt, which hangs off its RETURNING, is not
-// written. It returns the
+// webhook.DeliveryRef): if the webhook was deleted meanwhile, the lease
+// expired and another worker claimed the delivery, or the attempt names
+// another webhook, the UPDATE finds nothing and the attempt, which hangs
+// off its RETURNING, is not written. It returns the
 // ordinals (from 1) of the outcomes applied. The next attempt is due
 // after the delay the caller chose (next_at - created_at), counted on the
 // database's clock, or on the caller's (clock) in tests. attempts counts
@@ -419,6 +419,9 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 	if len(refs) == 0 {
 		return nil
 	}
+	if err := webhook.ValidateRefs(refs); err != nil {
+		return err
+	}
 	orgs, hooks, ids := refKeys(refs)
 	_, err := db.pool.Exec(ctx, releaseSQL, orgs, ids, leases(refs), ts(dueAt), hooks)
 	if err != nil {
@@ -470,8 +473,11 @@ const lockedDeliveries = `(SELECT d.organization_id, d.webhook_id, d.id, d.lease
 // lock would name the version this statement's snapshot sees, which a
 // renewal committed while the lock waited has replaced. Nothing of d but
 // its key is named, so the planner has no condition to read the queue
-// index for. renewSQL extends the lease to $4 microseconds after the
-// database's now() (or $5, the caller's clock in tests).
+// index for. The refs' webhooks (releaseSQL's $5, renewSQL's $6, after
+// the parameters each had before) are checked on the locked row, as
+// lockedDeliveries returns it. renewSQL extends
+// the lease to $4 microseconds after the database's now() (or $5, the
+// caller's clock in tests).
 const (
 	releaseSQL = `UPDATE deliveries d SET status = 'pending', due_at = $4
 		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $5::uuid[]) AS r(org, id, lease, hook), ` + lockedDeliveries + ` l
@@ -508,6 +514,9 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	if len(p.Refs) == 0 {
 		return lost, nil
 	}
+	if err := webhook.ValidateRefs(p.Refs); err != nil {
+		return nil, err
+	}
 	orgs, hooks, ids := refKeys(p.Refs)
 	rows, err := db.pool.Query(ctx, renewSQL, orgs, ids, leases(p.Refs), p.LeaseUntil.Sub(p.Now).Microseconds(), db.clock(p.Now), hooks)
 	if err != nil {
@@ -518,7 +527,8 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 		return nil, translate(err)
 	}
 	// Whole refs, not ids: a ref naming a renewed delivery's id under
-	// another organization or lease renewed nothing, and is lost.
+	// another organization, webhook or lease renewed nothing, and is lost.
+	// (RowToStructByPos: renewSQL returns DeliveryRef's fields in order.)
 	held := make(map[webhook.DeliveryRef]bool, len(renewed))
 	for _, r := range renewed {
 		held[r] = true

@@ -83,7 +83,7 @@ func TestDeliveryReleaseRacingComplete(t *testing.T) {
 		var refs []webhook.DeliveryRef
 		for _, tk := range tasks {
 			outs = append(outs, failedOutcome(tk))
-			refs = append(refs, webhook.DeliveryRef{OrganizationID: tk.Delivery.OrganizationID, ID: tk.Delivery.ID, Lease: tk.Delivery.Lease})
+			refs = append(refs, tk.Ref())
 		}
 		slices.Reverse(outs)
 		race(t, round,

@@ -323,8 +323,8 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 		args = append(args, key(a.OrganizationID), key(a.WebhookID), key(a.DeliveryID), statusCode(o.Status), due, a.StatusCode, a.Error,
 			micros(a.CreatedAt.Add(a.Duration)), o.Lease)
 	}
-	// The webhook comes from the stored delivery, not the caller, so an
-	// outcome can only ever touch its own delivery's rows.
+	// The webhook whose health the outcome changes is the stored
+	// delivery's (which the lookup made equal to the attempt's).
 	type stored struct {
 		seq       int64
 		webhookID uuid.UUID
@@ -423,16 +423,19 @@ func changeHealth(ctx context.Context, tx *txn, c webhook.HealthChange) error {
 // still running under it, found by its webhook and id (see
 // webhook.DeliveryRef).
 const (
-	releaseSQL = `UPDATE deliveries SET status = 0, due_at = ?
-		WHERE webhook_id = ? AND id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`
-	renewSQL = `UPDATE deliveries SET due_at = ?
-		WHERE webhook_id = ? AND id = ? AND status = 1 AND lease = ? AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`
+	heldByRef = ` WHERE webhook_id = ? AND id = ? AND status = 1 AND lease = ?
+		AND (SELECT organization_id FROM events WHERE seq = event_seq) = ?`
+	releaseSQL = `UPDATE deliveries SET status = 0, due_at = ?` + heldByRef
+	renewSQL   = `UPDATE deliveries SET due_at = ?` + heldByRef
 )
 
 // DeliveryRelease gives leased deliveries back without counting an attempt.
 func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, dueAt time.Time) error {
 	if len(ids) == 0 {
 		return nil
+	}
+	if err := webhook.ValidateRefs(ids); err != nil {
+		return err
 	}
 	return db.queueWrite(ctx, func(tx *txn) error {
 		for _, ref := range ids {
@@ -451,6 +454,9 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 	var lost []webhook.DeliveryRef
 	if len(p.Refs) == 0 {
 		return lost, nil
+	}
+	if err := webhook.ValidateRefs(p.Refs); err != nil {
+		return nil, err
 	}
 	err := db.queueWrite(ctx, func(tx *txn) error {
 		lost = lost[:0]

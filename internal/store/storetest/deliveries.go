@@ -334,9 +334,6 @@ func testDeliveryCompleteDisable(t *testing.T, s webhook.Store) {
 	wantEqual(t, "webhook after disable", got, &want)
 }
 
-// An outcome changes the webhook of its stored delivery, whatever webhook
-// its attempt names: a caller naming another webhook of the organization
-// neither marks it failing nor disables it.
 // An outcome names its delivery by organization, webhook and id: one
 // whose attempt names another webhook of the organization names no
 // delivery. It is stale and touches neither webhook nor the delivery,
@@ -378,6 +375,15 @@ func testDeliveryCompleteOwnWebhook(t *testing.T, s webhook.Store) {
 	if d := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID); d.Status != webhook.DeliveryRunning {
 		t.Fatalf("the delivery after a release naming another webhook: %s; want running", d.Status)
 	}
+	// A ref or an outcome that names no webhook at all is a mistake, not
+	// a lost lease.
+	ref.WebhookID = uuid.Nil
+	_, err = s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{ref}, Now: base, LeaseUntil: base.Add(time.Hour)})
+	wantCode(t, err, webhook.EInvalid)
+	wantCode(t, s.DeliveryRelease(ctx, []webhook.DeliveryRef{ref}, base), webhook.EInvalid)
+	a.WebhookID = uuid.Nil
+	_, err = s.DeliveryComplete(ctx, []webhook.Outcome{{Attempt: a, Status: webhook.DeliveryFailed, Lease: tk.Delivery.Lease}})
+	wantCode(t, err, webhook.EInvalid)
 	a.WebhookID = w.ID
 	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone",
 		Lease: tk.Delivery.Lease})

@@ -10,7 +10,13 @@
 --                   names its webhook too (a DeliveryRef carries it), and
 --                   deliveries_webhook (webhook_id, id) finds the row.
 --
--- Delivery ids stay unique as they were made: UUIDv7s, made by hookd, with
--- 74 random bits; PostgreSQL keeps its primary key on them.
+-- This supersedes the lines for those two in 0030's list of what each
+-- index serves.
+--
+-- Nothing checks a delivery id's uniqueness any more, and nothing needs
+-- to: deliveries are inserted only with their new event, in intake's
+-- statement, and events_id, still UNIQUE, refuses an event stored twice
+-- before its deliveries are; the ids are UUIDv7s hookd makes, with 74
+-- random bits. PostgreSQL keeps its primary key on them.
 DROP INDEX events_created;
 DROP INDEX deliveries_id;
