@@ -364,11 +364,13 @@ func testDeliveryCompleteOwnWebhook(t *testing.T, s webhook.Store) {
 	// give back the delivery.
 	ref := tk.Ref()
 	ref.WebhookID = other.ID
+	before := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID)
 	lost, err := s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{ref}, Now: base, LeaseUntil: base.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantEqual(t, "lost", lost, []webhook.DeliveryRef{ref})
+	wantTime(t, "the lease's end after a renewal naming another webhook", getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID).DueAt, before.DueAt)
 	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{ref}, base); err != nil {
 		t.Fatal(err)
 	}
