@@ -475,9 +475,9 @@ const lockedDeliveries = `(SELECT d.organization_id, d.webhook_id, d.id, d.lease
 // its key is named, so the planner has no condition to read the queue
 // index for. The refs' webhooks (releaseSQL's $5, renewSQL's $6, after
 // the parameters each had before) are checked on the locked row, as
-// lockedDeliveries returns it. renewSQL extends
-// the lease to $4 microseconds after the database's now() (or $5, the
-// caller's clock in tests).
+// lockedDeliveries returns it. renewSQL extends the lease to $4
+// microseconds after the database's now() (or $5, the caller's clock in
+// tests).
 const (
 	releaseSQL = `UPDATE deliveries d SET status = 'pending', due_at = $4
 		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $5::uuid[]) AS r(org, id, lease, hook), ` + lockedDeliveries + ` l
