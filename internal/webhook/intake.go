@@ -20,6 +20,12 @@ type KeyRef struct {
 	Key            string
 }
 
+// EventRef names a stored event.
+type EventRef struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+}
+
 // KeyHolder is the stored event holding an idempotency key.
 type KeyHolder struct {
 	EventID   uuid.UUID
@@ -53,7 +59,7 @@ type IntakePlan struct {
 	Store []PlannedEvent
 	// Release are stored events whose expired key passes to a new event:
 	// their key is cleared before the new events are inserted.
-	Release []DeliveryRef // ID is the event's
+	Release []EventRef
 	// ReplayOf maps the index of an event repeating an earlier event of
 	// the same batch to that event's index.
 	ReplayOf map[int]int
@@ -121,7 +127,7 @@ func PlanIntake(in IntakeInput) (*IntakePlan, error) {
 				if j, inBatch := batchHolder[k]; inBatch {
 					p.Store[j].KeepKey = false
 				} else {
-					p.Release = append(p.Release, DeliveryRef{OrganizationID: ev.OrganizationID, ID: h.EventID})
+					p.Release = append(p.Release, EventRef{OrganizationID: ev.OrganizationID, ID: h.EventID})
 				}
 			}
 			holders[k] = KeyHolder{EventID: ev.ID, CreatedAt: at, ContentHash: ev.ContentHash}

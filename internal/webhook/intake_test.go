@@ -169,9 +169,9 @@ func TestPlanIntakeIdempotency(t *testing.T) {
 			if !slices.Equal(keep, tt.keep) {
 				t.Fatalf("stored events keep their key: %v, want %v", keep, tt.keep)
 			}
-			wantRelease := []DeliveryRef(nil)
+			wantRelease := []EventRef(nil)
 			if tt.release {
-				wantRelease = []DeliveryRef{{OrganizationID: orgA, ID: held.EventID}}
+				wantRelease = []EventRef{{OrganizationID: orgA, ID: held.EventID}}
 			}
 			if !slices.Equal(p.Release, wantRelease) {
 				t.Fatalf("Release %v, want %v", p.Release, wantRelease)

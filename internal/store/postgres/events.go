@@ -138,8 +138,8 @@ func write(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan, callerClock
 	if err != nil {
 		return nil, err
 	}
-	inserted := map[webhook.DeliveryRef]bool{} // events, by id
-	created := map[uuid.UUID]bool{}            // deliveries
+	inserted := map[webhook.EventRef]bool{}
+	created := map[uuid.UUID]bool{} // deliveries
 	for rows.Next() {
 		var (
 			org, id *uuid.UUID // NULL: a delivery row
@@ -150,7 +150,7 @@ func write(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan, callerClock
 			return nil, err
 		}
 		if did == nil {
-			inserted[webhook.DeliveryRef{OrganizationID: *org, ID: *id}] = true
+			inserted[webhook.EventRef{OrganizationID: *org, ID: *id}] = true
 		} else {
 			created[*did] = true
 		}
@@ -161,7 +161,7 @@ func write(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan, callerClock
 	}
 
 	for _, pe := range plan.Store {
-		if !inserted[webhook.DeliveryRef{OrganizationID: pe.Event.OrganizationID, ID: pe.Event.ID}] {
+		if !inserted[webhook.EventRef{OrganizationID: pe.Event.OrganizationID, ID: pe.Event.ID}] {
 			lost = append(lost, pe.Index)
 			continue
 		}
