@@ -767,3 +767,60 @@ func TestReleaseAfterConcurrentRenewal(t *testing.T) {
 		t.Fatalf("after the release, the delivery is %s, want pending", status)
 	}
 }
+
+// A webhook deleted after intake read the organization's webhooks, and
+// before it stored the event, gets no delivery, and the receipt names
+// only the deliveries stored: a sender is never told of a delivery, or
+// handed a task, that does not exist. The test runs intake's two steps
+// itself, with the delete committed in between.
+func TestIntakeReceiptAfterWebhookDeletedMidway(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	kept, gone := newHook(org), newHook(org)
+	for _, w := range []*webhook.Webhook{kept, gone} {
+		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	in, err := loadForIntake(ctx, tx, []*webhook.Event{newEv(org, "")}, webhookScan(db.keys, map[uuid.UUID]error{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: gone.ID,
+		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return nil, nil }}); err != nil {
+		t.Fatal(err)
+	}
+	in.Lease = webhook.Lease{Until: t0.Add(time.Minute), Limit: 10}
+	plan, err := webhook.PlanIntake(in)
+	if err != nil || len(plan.Receipts) != 1 || plan.Receipts[0].Deliveries != 2 {
+		t.Fatalf("plan: %+v, %v; want one event, a delivery to each webhook read", plan, err)
+	}
+	if lost, err := write(ctx, tx, plan, true); err != nil || len(lost) != 0 {
+		t.Fatalf("write: lost %v, %v", lost, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := plan.Receipts[0]
+	if r.Deliveries != 1 || len(r.DeliveryIDs) != 1 || len(r.Tasks) != 1 || r.Tasks[0].Webhook.ID != kept.ID ||
+		r.Tasks[0].Delivery.ID != r.DeliveryIDs[0] {
+		t.Fatalf("receipt: %d deliveries %v, %d tasks; want the one delivery to %s, leased", r.Deliveries, r.DeliveryIDs, len(r.Tasks), kept.ID)
+	}
+	var stored []uuid.UUID
+	rows, err := db.pool.Query(ctx, `SELECT id FROM deliveries WHERE organization_id = $1 AND event_id = $2`, org, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID]); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(stored, r.DeliveryIDs) {
+		t.Fatalf("stored deliveries %v, receipt %v", stored, r.DeliveryIDs)
+	}
+}
