@@ -20,9 +20,7 @@ func claimAll(t *testing.T, db *DB, org uuid.UUID, hooks, n int) (*webhook.Webho
 	var first *webhook.Webhook
 	for range hooks {
 		w := newHook(org)
-		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-			t.Fatal(err)
-		}
+		storeHooks(t, db, w)
 		if first == nil {
 			first = w
 		}

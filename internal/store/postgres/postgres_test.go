@@ -200,11 +200,7 @@ func TestEventsCreateRacingDelete(t *testing.T) {
 	ctx := context.Background()
 	org := uuid.New()
 	gone, kept := newHook(org), newHook(org)
-	for _, w := range []*webhook.Webhook{gone, kept} {
-		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storeHooks(t, db, gone, kept)
 	// The delete holds its row lock until we commit it, so intake, which
 	// already read the webhook, waits on it in its foreign key check.
 	tx, err := db.pool.Begin(ctx)
@@ -250,9 +246,7 @@ func TestEventsCreateRacingDeletes(t *testing.T) {
 	const rounds = 40
 	for i := range rounds {
 		w := newHook(org)
-		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-			t.Fatal(err)
-		}
+		storeHooks(t, db, w)
 		errs := make(chan error, 5)
 		var wg sync.WaitGroup
 		for range 4 {
@@ -330,16 +324,22 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 	}
 }
 
+// storeHooks stores webhooks, failing the test if any is refused.
+func storeHooks(t *testing.T, db *DB, hooks ...*webhook.Webhook) {
+	t.Helper()
+	for _, w := range hooks {
+		if err := db.WebhookCreate(context.Background(), w, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // claimedEvent stores hooks (of one organization) and an event they all
 // match, and returns its deliveries, claimed at t0 for a minute.
 func claimedEvent(t *testing.T, db *DB, hooks ...*webhook.Webhook) []*webhook.Task {
 	t.Helper()
 	ctx := context.Background()
-	for _, w := range hooks {
-		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storeHooks(t, db, hooks...)
 	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(hooks[0].OrganizationID, "")}, webhook.Lease{}); err != nil {
 		t.Fatal(err)
 	}
@@ -487,9 +487,7 @@ func TestDatabaseClock(t *testing.T) {
 	behind := time.Now().Add(-time.Hour) // the node's clock
 	org := uuid.New()
 	w := newHook(org)
-	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-		t.Fatal(err)
-	}
+	storeHooks(t, db, w)
 	ev := newEv(org, "")
 	ev.CreatedAt = behind
 	if _, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{}); err != nil {
@@ -573,9 +571,7 @@ func TestDeliveryLookupsUseKeys(t *testing.T) {
 	ctx := context.Background()
 	org := uuid.New()
 	w := newHook(org)
-	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-		t.Fatal(err)
-	}
+	storeHooks(t, db, w)
 	for range 10 {
 		evs := make([]*webhook.Event, 200)
 		for i := range evs {
@@ -778,11 +774,7 @@ func TestIntakeReceiptAfterWebhookDeletedMidway(t *testing.T) {
 	ctx := context.Background()
 	org := uuid.New()
 	kept, gone := newHook(org), newHook(org)
-	for _, w := range []*webhook.Webhook{kept, gone} {
-		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storeHooks(t, db, kept, gone)
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -39,11 +39,7 @@ func TestWebhookDeleteKeepsIntakeFlowing(t *testing.T) {
 	org := uuid.New()
 	// Events match both webhooks: one is deleted, the other stays.
 	gone, kept := newHook(org), newHook(org)
-	for _, w := range []*webhook.Webhook{gone, kept} {
-		if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storeHooks(t, db, gone, kept)
 	const history = 100_000
 	// Written in SQL, not through the store: the history's shape (one
 	// event, delivery and attempt each) matters here, not how it came.
