@@ -303,7 +303,7 @@ func init() {
 				last_status_code = v.code, last_error = v.err, updated_at = v.updated
 			FROM v WHERE deliveries.webhook_id = v.hook AND deliveries.id = v.id AND deliveries.status = 1 AND deliveries.lease = v.lease
 				AND (SELECT organization_id FROM events WHERE seq = deliveries.event_seq) = v.org
-			RETURNING deliveries.id, deliveries.seq, deliveries.webhook_id`
+			RETURNING deliveries.id, deliveries.seq`
 		attemptInserts[n] = `INSERT INTO attempts (id, delivery_seq, webhook_id, created_at, number, kind, target_url,
 			status_code, duration_us, error, response_body) VALUES ` +
 			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), ", ")
@@ -323,25 +323,21 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 		args = append(args, key(a.OrganizationID), key(a.WebhookID), key(a.DeliveryID), statusCode(o.Status), due, a.StatusCode, a.Error,
 			micros(a.CreatedAt.Add(a.Duration)), o.Lease)
 	}
-	// The webhook whose health the outcome changes is the stored
-	// delivery's (which the lookup made equal to the attempt's).
-	type stored struct {
-		seq       int64
-		webhookID uuid.UUID
-	}
-	found := make(map[uuid.UUID]stored, len(outcomes))
+	// The seq of each delivery updated, by id. Its webhook is the
+	// attempt's: the update found it by that webhook and id.
+	found := make(map[uuid.UUID]int64, len(outcomes))
 	rows, err := tx.QueryContext(ctx, completeUpdates[len(outcomes)], args...)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var id uuid.UUID
-		var st stored
-		if err := rows.Scan(&id, &st.seq, &st.webhookID); err != nil {
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		found[id] = st
+		found[id] = seq
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -349,10 +345,10 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 	}
 	var stale []webhook.DeliveryRef
 	args = args[:0]
-	hooks := make([]uuid.UUID, len(outcomes)) // as stored; uuid.Nil: not recorded
+	hooks := make([]uuid.UUID, len(outcomes)) // of the outcomes recorded; uuid.Nil: not recorded
 	for i, o := range outcomes {
 		a := o.Attempt
-		st, ok := found[a.DeliveryID]
+		seq, ok := found[a.DeliveryID]
 		if !ok {
 			// Its lease was taken over, or the webhook was deleted while
 			// the attempt ran, taking the delivery with it: there is
@@ -360,9 +356,9 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 			stale = append(stale, webhook.DeliveryRef{OrganizationID: a.OrganizationID, WebhookID: a.WebhookID, ID: a.DeliveryID, Lease: o.Lease})
 			continue
 		}
-		hooks[i] = st.webhookID
+		hooks[i] = a.WebhookID
 		a.ID = ids[i]
-		args = append(args, key(a.ID), st.seq, key(st.webhookID), micros(a.CreatedAt), a.Number, a.Kind,
+		args = append(args, key(a.ID), seq, key(a.WebhookID), micros(a.CreatedAt), a.Number, a.Kind,
 			a.TargetURL, a.StatusCode, a.Duration.Microseconds(), a.Error, a.ResponseBody)
 	}
 	if n := len(args) / attemptParams; n == len(outcomes) {
