@@ -90,6 +90,13 @@ type Outcome struct {
 	DisableReason string
 }
 
+// Ref names the outcome's delivery, under the lease its attempt was made
+// under: what DeliveryComplete returns for an outcome it did not store.
+func (o *Outcome) Ref() DeliveryRef {
+	a := &o.Attempt
+	return DeliveryRef{OrganizationID: a.OrganizationID, WebhookID: a.WebhookID, ID: a.DeliveryID, Lease: o.Lease}
+}
+
 // ValidateOutcomes checks that each outcome leaves its delivery in a state
 // the queue knows, so both backends refuse the same mistakes.
 func ValidateOutcomes(outcomes []Outcome) error {

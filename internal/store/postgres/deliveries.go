@@ -324,7 +324,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		stale = stale[:0]
 		for i, o := range sorted {
 			if applied[i] == uuid.Nil {
-				stale = append(stale, webhook.DeliveryRef{OrganizationID: o.Attempt.OrganizationID, WebhookID: o.Attempt.WebhookID, ID: o.Attempt.DeliveryID, Lease: o.Lease})
+				stale = append(stale, o.Ref())
 			}
 		}
 		b, err := healthChanges(sorted, applied)

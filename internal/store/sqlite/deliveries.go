@@ -353,7 +353,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 			// Its lease was taken over, or the webhook was deleted while
 			// the attempt ran, taking the delivery with it: there is
 			// nothing left to record against.
-			stale = append(stale, webhook.DeliveryRef{OrganizationID: a.OrganizationID, WebhookID: a.WebhookID, ID: a.DeliveryID, Lease: o.Lease})
+			stale = append(stale, o.Ref())
 			continue
 		}
 		hooks[i] = a.WebhookID

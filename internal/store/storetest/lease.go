@@ -338,7 +338,7 @@ func testLeaseOtherOrganizationBatch(t *testing.T, s webhook.Store) {
 	}
 	var wantStale []webhook.DeliveryRef
 	for _, o := range want {
-		wantStale = append(wantStale, webhook.DeliveryRef{OrganizationID: o.Attempt.OrganizationID, WebhookID: o.Attempt.WebhookID, ID: o.Attempt.DeliveryID, Lease: o.Lease})
+		wantStale = append(wantStale, o.Ref())
 	}
 	wantEqual(t, "stale", stale, wantStale)
 	v := leaseView(t, s, org, wh)
