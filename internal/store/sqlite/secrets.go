@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"time"
 
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -61,9 +62,29 @@ func (db *DB) Compact(ctx context.Context) (bool, error) {
 	if _, err := db.write.ExecContext(ctx, `VACUUM`); err != nil {
 		return false, translate(err)
 	}
-	var busy, frames, done int
-	if err := db.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil {
-		return false, translate(err)
+	// A checkpoint that finds another one running (this store's own
+	// checkpointer runs a PASSIVE one every checkpointEvery) gives up at
+	// once with busy set, whatever the busy timeout: try again for a
+	// while before saying a reader holds the WAL.
+	deadline := time.Now().Add(compactPatience)
+	for {
+		var busy, frames, done int
+		if err := db.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil {
+			return false, translate(err)
+		}
+		if busy == 0 {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(checkpointEvery / 4):
+		}
 	}
-	return busy == 0, nil
 }
+
+// compactPatience bounds how long Compact tries to empty the WAL.
+const compactPatience = 5 * time.Second
