@@ -250,7 +250,7 @@ WHERE w.organization_id = l.organization_id AND w.id = l.id`
 // its locks in the order every other writer takes them, so none can
 // deadlock with it:
 //   - first the webhooks, FOR KEY SHARE in key order. WebhookDelete locks
-//     the webhook and then, by cascade, its deliveries; this lock makes it
+//     the webhook and then deletes its deliveries; this lock makes it
 //     wait for completions in flight (or them for it) instead of each
 //     holding a row the other needs. KEY SHARE does not conflict with
 //     itself nor with the failing_since UPDATE, so completions of one busy

@@ -192,27 +192,24 @@ func TestEventsCreateKeyRace(t *testing.T) {
 }
 
 // An event racing the delete of a webhook it matches is stored without a
-// delivery to it, never refused: intake reads the webhook, the delete
-// commits, and the delivery's foreign key check fails; EventsCreate tries
-// again and the webhook no longer matches.
+// delivery to it, never refused: the delete's last transaction holds the
+// organization's intakeLock, so intake waits for it to commit before it
+// reads the webhooks, and the webhook no longer matches.
 func TestEventsCreateRacingDelete(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	org := uuid.New()
 	gone, kept := newHook(org), newHook(org)
 	storeHooks(t, db, gone, kept)
-	// The delete holds its row lock until we commit it, so intake, which
-	// already read the webhook, waits on it in its foreign key check.
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
-	if _, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, gone.ID); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2::uuid::text))`, intakeLock, org); err != nil {
 		t.Fatal(err)
 	}
-	var xid string
-	if err := tx.QueryRow(ctx, `SELECT txid_current()::text`).Scan(&xid); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, gone.ID); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -224,7 +221,7 @@ func TestEventsCreateRacingDelete(t *testing.T) {
 		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{})
 		done <- result{rs, err}
 	}()
-	waitFor(t, db, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'transactionid' AND transactionid::text = $1 AND NOT granted)`, xid)
+	waitFor(t, db, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND NOT granted)`, intakeLock)
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +235,8 @@ func TestEventsCreateRacingDelete(t *testing.T) {
 }
 
 // TestEventsCreateRacingDeletes sends events while the webhooks they
-// match are deleted, many times over: none may fail.
+// match are deleted, many times over: none may fail, and no delivery to
+// a deleted webhook may be left.
 func TestEventsCreateRacingDeletes(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
@@ -268,6 +266,13 @@ func TestEventsCreateRacingDeletes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("round %d: %v (%s)", i, err, webhook.ErrorCode(err))
 			}
+		}
+		var left int
+		if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE webhook_id = $1`, w.ID).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left != 0 {
+			t.Fatalf("round %d: %d deliveries to the deleted webhook left", i, left)
 		}
 	}
 }
@@ -686,10 +691,11 @@ func explain(t *testing.T, db *DB, query string, args ...any) string {
 	return strings.Join(plans, "\n")
 }
 
-// Intake checks each delivery's webhook by its whole key: looked up by
-// organization alone, an event fanned out to an organization's 100
-// webhooks read half of them, on average, for each of its deliveries.
-func TestIntakeLooksWebhooksUpByKey(t *testing.T) {
+// Intake's write reads no webhook: the organization's intakeLock, taken
+// before the webhooks were read, stands for them. A check per delivery
+// (as the foreign key and then an EXISTS did) costs a fanned-out event a
+// lookup for each of its deliveries.
+func TestIntakeWriteReadsNoWebhook(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	org := uuid.New()
@@ -712,14 +718,8 @@ func TestIntakeLooksWebhooksUpByKey(t *testing.T) {
 		t.Fatalf("plan: %+v, %v", p, err)
 	}
 	plan := explain(t, db, storeSQL, storeArgs(p, false)...)
-	lines := strings.Split(plan, "\n")
-	for i, l := range lines {
-		if strings.Contains(l, "on webhooks") && (i+1 == len(lines) || !strings.Contains(lines[i+1], "id = x.hook")) {
-			t.Fatalf("intake looks webhooks up without their id:\n%s", plan)
-		}
-	}
-	if !strings.Contains(plan, "on webhooks") {
-		t.Fatalf("no lookup of webhooks in the plan:\n%s", plan)
+	if !strings.Contains(plan, "Insert on deliveries") || strings.Contains(plan, "webhooks") {
+		t.Fatalf("intake's write reads webhooks (or stores no delivery):\n%s", plan)
 	}
 }
 
@@ -764,17 +764,25 @@ func TestReleaseAfterConcurrentRenewal(t *testing.T) {
 	}
 }
 
-// A webhook deleted after intake read the organization's webhooks, and
-// before it stored the event, gets no delivery, and the receipt names
-// only the deliveries stored: a sender is never told of a delivery, or
-// handed a task, that does not exist. The test runs intake's two steps
-// itself, with the delete committed in between.
-func TestIntakeReceiptAfterWebhookDeletedMidway(t *testing.T) {
+// A webhook deleted while intake holds what it read: the delete waits
+// for intake's transaction (intakeLock) and then deletes the delivery it
+// committed, with the attempt already recorded for it; the webhook kept
+// keeps its own. No row of the deleted webhook is left in any table.
+func TestWebhookDeleteWaitsForIntake(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	org := uuid.New()
 	kept, gone := newHook(org), newHook(org)
 	storeHooks(t, db, kept, gone)
+	// One delivery of each webhook with an attempt, for the delete to
+	// find in the queue (a pending one) and in the history.
+	for _, tk := range claimEvent(t, db, newEv(org, ""), 2) {
+		complete(t, db, tk, webhook.DeliverySucceeded)
+	}
+	for _, tk := range claimEvent(t, db, newEv(org, ""), 2) {
+		complete(t, db, tk, webhook.DeliveryPending)
+	}
+
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -784,10 +792,12 @@ func TestIntakeReceiptAfterWebhookDeletedMidway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: gone.ID,
-		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return nil, nil }}); err != nil {
-		t.Fatal(err)
-	}
+	done := make(chan error, 1)
+	go func() {
+		done <- db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: gone.ID,
+			Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return nil, nil }})
+	}()
+	waitFor(t, db, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND NOT granted)`, intakeLock)
 	in.Lease = webhook.Lease{Until: t0.Add(time.Minute), Limit: 10}
 	plan, err := webhook.PlanIntake(in)
 	if err != nil || len(plan.Receipts) != 1 || plan.Receipts[0].Deliveries != 2 {
@@ -796,23 +806,91 @@ func TestIntakeReceiptAfterWebhookDeletedMidway(t *testing.T) {
 	if lost, err := write(ctx, tx, plan, true); err != nil || len(lost) != 0 {
 		t.Fatalf("write: lost %v, %v", lost, err)
 	}
+	select {
+	case err := <-done:
+		t.Fatalf("the delete ended (%v) while intake had yet to commit", err)
+	default:
+	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r := plan.Receipts[0]
-	if r.Deliveries != 1 || len(r.DeliveryIDs) != 1 || len(r.Tasks) != 1 || r.Tasks[0].Webhook.ID != kept.ID ||
-		r.Tasks[0].Delivery.ID != r.DeliveryIDs[0] {
-		t.Fatalf("receipt: %d deliveries %v, %d tasks; want the one delivery to %s, leased", r.Deliveries, r.DeliveryIDs, len(r.Tasks), kept.ID)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
-	var stored []uuid.UUID
-	rows, err := db.pool.Query(ctx, `SELECT id FROM deliveries WHERE organization_id = $1 AND event_id = $2`, org, r.ID)
+	for _, c := range []struct {
+		table, which string
+		hook         uuid.UUID
+		want         int
+	}{
+		{"deliveries", "deleted", gone.ID, 0}, {"attempts", "deleted", gone.ID, 0},
+		{"deliveries", "kept", kept.ID, 3}, {"attempts", "kept", kept.ID, 2},
+	} {
+		var n int
+		if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM `+c.table+` WHERE webhook_id = $1`, c.hook).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != c.want {
+			t.Errorf("%s of the webhook %s: %d rows, want %d", c.table, c.which, n, c.want)
+		}
+	}
+}
+
+// Retention deletes an old event with its deliveries and their attempts,
+// and leaves a young event's alone.
+func TestDeleteBeforeLeavesNothingBehind(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	storeHooks(t, db, newHook(org), newHook(org))
+	young := newEv(org, "")
+	young.CreatedAt = t0.Add(time.Hour)
+	for _, ev := range []*webhook.Event{newEv(org, ""), young} {
+		for _, tk := range claimEvent(t, db, ev, 2) {
+			complete(t, db, tk, webhook.DeliveryFailed)
+		}
+	}
+	if n, err := db.DeleteBefore(ctx, t0.Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("DeleteBefore = %d, %v; want the old event", n, err)
+	}
+	var events, deliveries, attempts int
+	err := db.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM deliveries),
+		(SELECT count(*) FROM attempts)`).Scan(&events, &deliveries, &attempts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID]); err != nil {
+	if events != 1 || deliveries != 2 || attempts != 2 {
+		t.Fatalf("left %d events, %d deliveries, %d attempts; want the young event's 1, 2, 2", events, deliveries, attempts)
+	}
+}
+
+// claimEvent stores ev and claims its n deliveries, when nothing else is
+// due.
+func claimEvent(t *testing.T, db *DB, ev *webhook.Event, n int) []*webhook.Task {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{}); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(stored, r.DeliveryIDs) {
-		t.Fatalf("stored deliveries %v, receipt %v", stored, r.DeliveryIDs)
+	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: t0.Add(2 * time.Hour), LeaseUntil: t0.Add(3 * time.Hour), Limit: n + 1})
+	if err != nil || len(tasks) != n {
+		t.Fatalf("claim = %d tasks, %v; want %d", len(tasks), err, n)
+	}
+	return tasks
+}
+
+// complete records one attempt of tk, ending as status (pending: due
+// again at t0).
+func complete(t *testing.T, db *DB, tk *webhook.Task, status webhook.DeliveryStatus) {
+	t.Helper()
+	d := tk.Delivery
+	o := webhook.Outcome{Status: status, Lease: d.Lease, Attempt: webhook.Attempt{
+		ID: uuid.Must(uuid.NewV7()), OrganizationID: d.OrganizationID, WebhookID: d.WebhookID, DeliveryID: d.ID, EventID: d.EventID,
+		CreatedAt: t0, Number: d.Attempts + 1, Kind: webhook.KindStandard, TargetURL: "https://example.com", StatusCode: 500,
+	}}
+	if status == webhook.DeliveryPending {
+		o.NextAttemptAt = t0
+	}
+	if stale, err := db.DeliveryComplete(context.Background(), []webhook.Outcome{o}); err != nil || len(stale) != 0 {
+		t.Fatalf("complete: stale %v, %v", stale, err)
 	}
 }
