@@ -171,8 +171,7 @@ func (r EventReceipt) Replay() EventReceipt {
 
 // Answer sets the receipt of event i, and of the events of the batch
 // repeating it: a backend calls it when the write went otherwise than
-// planned (an event lost its key to a concurrent intake, a webhook was
-// deleted meanwhile).
+// planned (an event lost its key to a concurrent intake).
 func (p *IntakePlan) Answer(i int, r EventReceipt) {
 	p.Receipts[i] = r
 	for j, of := range p.ReplayOf {

@@ -144,14 +144,20 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	}
 	tasks := make([]*webhook.Task, 0, len(cs))
 	var (
-		bad    []webhook.DeliveryRef
-		failed error
+		bad     []webhook.DeliveryRef
+		failed  error
+		orphans [3][]uuid.UUID // organization, webhook and id
 	)
 	for _, c := range cs {
 		ev, w := events[key{c.d.OrganizationID, c.d.EventID}], hooks[key{c.d.OrganizationID, c.d.WebhookID}]
 		if ev == nil || w == nil {
 			// Deleted between the claim and the read, taking the delivery
-			// with it: there is nothing left to send or to release.
+			// with it; or, during a rolling upgrade from a version before
+			// migration 0040, stored by an intake of that version after
+			// its webhook was deleted. Nothing to send, nor to claim again.
+			orphans[0] = append(orphans[0], c.d.OrganizationID)
+			orphans[1] = append(orphans[1], c.d.WebhookID)
+			orphans[2] = append(orphans[2], c.d.ID)
 			continue
 		}
 		t := &webhook.Task{Delivery: *c.d, Event: *ev, Webhook: *w}
@@ -163,6 +169,13 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 			continue
 		}
 		tasks = append(tasks, t)
+	}
+	if len(orphans[0]) > 0 {
+		if _, err := db.pool.Exec(ctx, `DELETE FROM deliveries
+			WHERE (organization_id, webhook_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]))`,
+			orphans[0], orphans[1], orphans[2]); err != nil {
+			return nil, translate(err)
+		}
 	}
 	return secrets.Claimed(ctx, db, p, tasks, bad, failed)
 }

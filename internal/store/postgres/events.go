@@ -230,13 +230,18 @@ func replayLost(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan, lost [
 }
 
 // intakeLock is the first key of the pg_advisory_xact_lock(int, int)
-// that stands for an organization's webhooks in the queue (the second is
-// a hash of the organization id, as for webhookCountLock). Intake holds it
-// shared from before it reads the webhooks until it commits their
-// deliveries, WebhookDelete exclusive for its last transaction: what the
-// deliveries' foreign key to webhooks did (migration 0040) without
-// locking a webhook's row for every delivery made to it.
-const intakeLock = 0x686b6469 // "hkdi"
+// that stands for organizations' webhooks in the queue; the second is a
+// hash of the organization id, masked by intakeLockMask so that an
+// intake of many organizations takes 64 locks at most (the server's lock
+// table is shared and bounded). Intake holds it shared from before it
+// reads the webhooks until it commits their deliveries, WebhookDelete
+// exclusive before it deletes the webhook row: what the deliveries'
+// foreign key to webhooks did (migration 0040) without locking a
+// webhook's row for every delivery made to it.
+const (
+	intakeLock     = 0x686b6469 // "hkdi"
+	intakeLockMask = 63
+)
 
 // loadForIntake takes the organizations' intakeLock and reads, in the
 // same round trip, the webhooks of every organization in the batch (once
@@ -255,8 +260,8 @@ func loadForIntake(ctx context.Context, tx pgx.Tx, events []*webhook.Event, scan
 	// Before the webhooks are read: a delete that has the lock commits
 	// first, and its webhook is not read; one that asks for it waits
 	// for this transaction's deliveries, which it then deletes.
-	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, h)
-		FROM (SELECT DISTINCT hashtext(o::text) AS h FROM unnest($2::uuid[]) o ORDER BY 1) l`, intakeLock, orgs)
+	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, k)
+		FROM (SELECT DISTINCT hashtext(o::text) & $3 AS k FROM unnest($2::uuid[]) o ORDER BY 1) l`, intakeLock, orgs, intakeLockMask)
 	b.Queue(`SELECT `+webhookCols+` FROM webhooks WHERE organization_id = ANY($1) ORDER BY created_at, id`, orgs)
 	keyOrgs, keys := keysOf(events)
 	if len(keys) > 0 {
@@ -339,28 +344,16 @@ func readKeyHolders(br pgx.BatchResults) (map[webhook.KeyRef]webhook.KeyHolder, 
 	return held, rows.Err()
 }
 
-// DeleteBefore deletes whole events: each with its deliveries and their
-// attempts, in one statement.
+// DeleteBefore deletes whole events; the triggers of migration 0040
+// delete their deliveries and attempts.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
-	var n int
-	err := db.pool.QueryRow(ctx, `WITH e AS (
-			DELETE FROM events e
-			WHERE e.created_at < $1
-			  AND NOT EXISTS (SELECT 1 FROM deliveries d
-				WHERE d.organization_id = e.organization_id AND d.event_id = e.id
-				  AND d.status IN ('pending', 'running'))
-			RETURNING organization_id, id
-		), d AS (
-			DELETE FROM deliveries d USING e
+	tag, err := db.pool.Exec(ctx, `DELETE FROM events e
+		WHERE e.created_at < $1
+		  AND NOT EXISTS (SELECT 1 FROM deliveries d
 			WHERE d.organization_id = e.organization_id AND d.event_id = e.id
-			RETURNING d.organization_id, d.id
-		), a AS (
-			DELETE FROM attempts a USING d
-			WHERE a.organization_id = d.organization_id AND a.delivery_id = d.id
-		)
-		SELECT count(*) FROM e`, ts(t)).Scan(&n)
+			  AND d.status IN ('pending', 'running'))`, ts(t))
 	if err != nil {
 		return 0, translate(err)
 	}
-	return n, nil
+	return int(tag.RowsAffected()), nil
 }

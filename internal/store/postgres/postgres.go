@@ -156,8 +156,6 @@ func translate(err error) error {
 		switch pe.Code {
 		case "23505": // unique_violation
 			return webhook.Errorf(webhook.EConflict, "already exists")
-		case "23503": // foreign_key_violation: what it points to went away meanwhile
-			return webhook.Errorf(webhook.EConflict, "a related record changed meanwhile; try again")
 		case "40001", "40P01": // serialization_failure, deadlock_detected
 			return webhook.Errorf(webhook.EUnavailable, "concurrent update; try again")
 		case "23502", "23514", "22P02", "22001", "22007", "22008", "22021", "22P05":

@@ -207,11 +207,13 @@ func (db *DB) webhookForChange(ctx context.Context, tx pgx.Tx, c webhook.Webhook
 // The last transaction's FOR UPDATE waits for the completions in flight,
 // which take the webhook FOR KEY SHARE before its deliveries (see
 // DeliveryComplete), so its deletes find none of them locked by a
-// completion waiting on it. It deletes the queue, then takes intakeLock,
-// which waits for the intakes in flight that read the webhook, and
-// deletes the deliveries they committed: the lock is held only for those
-// few, and intake after it no longer finds the webhook. The batches lock
-// only finished deliveries, which no completion locks.
+// completion waiting on it. It deletes the queue, then takes intakeLock
+// exclusive, which waits for the intakes in flight (which may have read
+// the webhook) to commit, and then deletes the webhook row, whose trigger
+// deletes the deliveries they committed. Meanwhile the intakes of the
+// organizations sharing the lock wait, a few milliseconds; those after it
+// no longer find the webhook. The batches lock only finished deliveries,
+// which no completion locks.
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
 	// Lenient, as in the transaction below: a webhook whose key is gone
 	// can still be deleted.
@@ -234,13 +236,13 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		if err != nil {
 			return err
 		}
-		if err := deleteQueue(ctx, tx, c.OrganizationID, c.ID); err != nil {
+		// Its queue first, so that intakeLock is held only for what the
+		// intakes in flight add to it, which the webhook row's trigger
+		// deletes (as it deletes attempts, see migration 0040).
+		if _, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE organization_id = $1 AND webhook_id = $2`, c.OrganizationID, c.ID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2::uuid::text))`, intakeLock, c.OrganizationID); err != nil {
-			return err
-		}
-		if err := deleteQueue(ctx, tx, c.OrganizationID, c.ID); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2::uuid::text) & $3)`, intakeLock, c.OrganizationID, intakeLockMask); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, c.OrganizationID, c.ID); err != nil {
@@ -258,23 +260,12 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 	})
 }
 
-// deleteQueue deletes a webhook's deliveries left, with their attempts.
-func deleteQueue(ctx context.Context, tx pgx.Tx, orgID, webhookID uuid.UUID) error {
-	_, err := tx.Exec(ctx, `WITH d AS (
-			DELETE FROM deliveries WHERE organization_id = $1 AND webhook_id = $2
-			RETURNING organization_id, id
-		)
-		DELETE FROM attempts a USING d WHERE a.organization_id = d.organization_id AND a.delivery_id = d.id`,
-		orgID, webhookID)
-	return err
-}
-
 // historyBatch bounds the deliveries one transaction of WebhookDelete's
 // history looks at, and so the work and the WAL of each.
 const historyBatch = 1000
 
-// deleteHistory deletes a webhook's finished deliveries and their
-// attempts, walking the deliveries in
+// deleteHistory deletes a webhook's finished deliveries (and, by
+// trigger, their attempts), walking them in
 // id order historyBatch at a time, each batch its own transaction. The
 // walk resumes after the last id seen rather than searching from the
 // start again, which would step over every dead index entry left by the
@@ -294,10 +285,6 @@ func (db *DB) deleteHistory(ctx context.Context, orgID, webhookID uuid.UUID) err
 			), gone AS (
 				DELETE FROM deliveries d USING b
 				WHERE d.organization_id = b.organization_id AND d.id = b.id AND d.status IN ('succeeded', 'failed')
-				RETURNING d.organization_id, d.id
-			), a AS (
-				DELETE FROM attempts a USING gone
-				WHERE a.organization_id = gone.organization_id AND a.delivery_id = gone.id
 			)
 			SELECT count(*), (SELECT id FROM b ORDER BY id DESC LIMIT 1) FROM b`,
 			orgID, webhookID, after, historyBatch).Scan(&seen, &last)

@@ -25,8 +25,8 @@ func TestWebhookDeleteFailedKeepsQueue(t *testing.T) {
 }
 
 // Deleting a webhook with a long history does not hold up intake of
-// events that match it: the history goes in batches, and the row lock
-// that intake's foreign key check waits on is held only for the queue.
+// events that match it: the history goes in batches, and intakeLock,
+// which intake waits on, is held only for the last few statements.
 // It fails on a delete that cascades the whole history in one
 // transaction (intake then waited about as long as the whole delete).
 func TestWebhookDeleteKeepsIntakeFlowing(t *testing.T) {
