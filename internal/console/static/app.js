@@ -784,6 +784,10 @@
         render();
       }
     });
+    // Cancelling keydown cancels the keypress that submits the form in a
+    // browser, but an input method or an automated one may send that
+    // keypress on its own: a tag's Enter must never submit.
+    input.addEventListener('keypress', (e) => { if (e.key === 'Enter') e.preventDefault(); });
     input.addEventListener('blur', commit);
     box.addEventListener('click', (e) => { if (e.target === box) input.focus(); });
     box.append(list, input);
