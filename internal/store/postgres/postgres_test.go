@@ -914,13 +914,16 @@ func tableCounts(t *testing.T, db *DB) (events, deliveries, attempts int) {
 }
 
 // retryAndComplete retries a finished delivery, claims it and records a
-// new attempt, while a delete of it waits for a lock.
+// new attempt, while a delete of it waits for a lock. Bounded: if the
+// delete locked this delivery first, the retry would wait for it.
 func retryAndComplete(t *testing.T, db *DB, d webhook.Delivery) {
 	t.Helper()
-	if _, err := db.DeliveryRetry(context.Background(), d.OrganizationID, d.WebhookID, d.ID, t0); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := db.DeliveryRetry(ctx, d.OrganizationID, d.WebhookID, d.ID, t0); err != nil {
 		t.Fatal(err)
 	}
-	tasks, err := db.DeliveryClaim(context.Background(), webhook.ClaimParams{Now: t0.Add(2 * time.Hour), LeaseUntil: t0.Add(3 * time.Hour), Limit: 5})
+	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: t0.Add(2 * time.Hour), LeaseUntil: t0.Add(3 * time.Hour), Limit: 5})
 	if err != nil || len(tasks) != 1 || tasks[0].Delivery.ID != d.ID {
 		t.Fatalf("claim = %d tasks, %v; want the delivery retried", len(tasks), err)
 	}
@@ -1028,5 +1031,94 @@ func TestClaimDeletesDeliveryOfNoWebhook(t *testing.T) {
 	}
 	if _, d, _ := tableCounts(t, db); d != 0 {
 		t.Fatalf("%d deliveries left; want the orphan deleted", d)
+	}
+}
+
+// The cascades are planned for each delete: a plan kept from a large
+// first delete on a connection (a hash join over the whole child table)
+// would scan whole tables for every small delete after it. Counted in
+// the small delete's own transaction (pg_stat_xact_user_tables).
+func TestCascadesPlannedPerDelete(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	// 20,000 events with two deliveries each, each with an attempt.
+	_, err = conn.Exec(ctx, `
+		INSERT INTO events (organization_id, id, created_at, event_type, project_name, environment_mode, payload)
+			SELECT '00000000-0000-0000-0000-000000000001', gen_random_uuid(), now() - i * interval '1 second', 'DEPLOYMENT_STARTED', 'p', 'PRODUCTION', '{}'
+			FROM generate_series(1, 20000) i;
+		INSERT INTO deliveries (organization_id, id, webhook_id, event_id, event_type, created_at, updated_at, due_at, status)
+			SELECT e.organization_id, gen_random_uuid(), gen_random_uuid(), e.id, e.event_type, e.created_at, e.created_at, e.created_at, 'succeeded'
+			FROM events e, generate_series(1, 2);
+		INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, created_at, number, kind, target_url, status_code, response_body, duration_us, error)
+			SELECT organization_id, gen_random_uuid(), id, webhook_id, created_at, 1, 'STANDARD', 'https://example.com', 200, '', 1, ''
+			FROM deliveries;
+		ANALYZE events, deliveries, attempts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Whole scans of the child tables so far, as the server counts them
+	// once this connection's pending statistics are flushed.
+	seqScans := func() (n int) {
+		t.Helper()
+		for _, q := range []string{`SELECT pg_stat_force_next_flush()`, `SELECT pg_stat_clear_snapshot()`} {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := conn.QueryRow(ctx, `SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables
+			WHERE relname IN ('deliveries', 'attempts') AND schemaname = current_schema()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	del := func(n int) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY created_at LIMIT $1)`, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del(7000)
+	before := seqScans()
+	del(1)
+	if n := seqScans() - before; n != 0 {
+		t.Fatalf("deleting one event after 7,000 scanned deliveries or attempts whole %d times", n)
+	}
+	_, d, a := tableCounts(t, db)
+	if d != 2*(20000-7001) || a != d {
+		t.Fatalf("left %d deliveries and %d attempts, want %d of each", d, a, 2*(20000-7001))
+	}
+}
+
+// A cascade deletes in the schema of the table deleted from, whatever
+// the search_path of the session that deletes (an operator's psql, say).
+func TestCascadesFollowTheTableSchema(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	w := newHook(org)
+	storeHooks(t, db, w)
+	for _, tk := range claimEvent(t, db, newEv(org, ""), 1) {
+		complete(t, db, tk, webhook.DeliveryFailed)
+	}
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `SET search_path = pg_catalog; DELETE FROM `+pgx.Identifier{schema, "webhooks"}.Sanitize()+` WHERE id = '`+w.ID.String()+`'; RESET search_path`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, d, a := tableCounts(t, db); d+a != 0 {
+		t.Fatalf("left %d deliveries and %d attempts of the webhook deleted", d, a)
 	}
 }
