@@ -39,26 +39,16 @@ ALTER TABLE deliveries DROP CONSTRAINT deliveries_organization_id_event_id_fkey;
 ALTER TABLE deliveries DROP CONSTRAINT deliveries_organization_id_webhook_id_fkey;
 ALTER TABLE attempts DROP CONSTRAINT attempts_organization_id_delivery_id_fkey;
 
-CREATE FUNCTION hookd_delete_event_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
+-- TG_ARGV: the child table, and its column holding the parent's id.
+CREATE FUNCTION hookd_delete_children() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	EXECUTE format('DELETE FROM %I.deliveries d USING gone g WHERE d.organization_id = g.organization_id AND d.event_id = g.id', TG_TABLE_SCHEMA);
+	EXECUTE format('DELETE FROM %I.%I c USING gone g WHERE c.organization_id = g.organization_id AND c.%I = g.id',
+		TG_TABLE_SCHEMA, TG_ARGV[0], TG_ARGV[1]);
 	RETURN NULL;
 END $$;
 CREATE TRIGGER events_delete_deliveries AFTER DELETE ON events
-	REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION hookd_delete_event_deliveries();
-
-CREATE FUNCTION hookd_delete_webhook_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE format('DELETE FROM %I.deliveries d USING gone g WHERE d.organization_id = g.organization_id AND d.webhook_id = g.id', TG_TABLE_SCHEMA);
-	RETURN NULL;
-END $$;
+	REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION hookd_delete_children('deliveries', 'event_id');
 CREATE TRIGGER webhooks_delete_deliveries AFTER DELETE ON webhooks
-	REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION hookd_delete_webhook_deliveries();
-
-CREATE FUNCTION hookd_delete_delivery_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE format('DELETE FROM %I.attempts a USING gone g WHERE a.organization_id = g.organization_id AND a.delivery_id = g.id', TG_TABLE_SCHEMA);
-	RETURN NULL;
-END $$;
+	REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION hookd_delete_children('deliveries', 'webhook_id');
 CREATE TRIGGER deliveries_delete_attempts AFTER DELETE ON deliveries
-	REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION hookd_delete_delivery_attempts();
+	REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION hookd_delete_children('attempts', 'delivery_id');
