@@ -303,7 +303,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		dOrgs, dIDs = append(dOrgs, a.OrganizationID), append(dIDs, a.DeliveryID)
 	}
 	rounds := completeRounds(sorted)
-	err := db.transact(ctx, func(tx pgx.Tx) error {
+	err := db.pipelined(ctx, func(tx *pipe) error {
 		// The webhook of each outcome applied, as its delivery row says:
 		// never the caller's, so an outcome only touches its own
 		// delivery's webhook. uuid.Nil: not applied.
@@ -331,7 +331,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 				return rows.Err()
 			})
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if err := tx.send(ctx, b).Close(); err != nil {
 			return err
 		}
 		stale = stale[:0]
@@ -341,10 +341,10 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 			}
 		}
 		b, err := healthChanges(sorted, applied)
-		if err != nil || b.Len() == 0 {
+		if err != nil {
 			return err
 		}
-		return tx.SendBatch(ctx, b).Close()
+		return tx.sendLast(ctx, b).Close()
 	})
 	if err != nil {
 		return nil, err

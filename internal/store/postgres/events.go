@@ -39,13 +39,13 @@ func scanEvent(row rowScanner) (*webhook.Event, error) {
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
 	unreadable := map[uuid.UUID]error{}
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+	err := db.pipelined(ctx, func(tx *pipe) error {
 		var err error
 		receipts, err = eventsCreate(ctx, tx, events, lease, db.callerClock, webhookScan(db.keys, unreadable))
 		return err
 	})
 	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
 	// Deliveries not leased to the caller are for any node to claim.
 	for _, r := range receipts {
@@ -59,7 +59,10 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 
 // eventsCreate plans and writes one intake in tx, reading the webhooks
 // with scanWebhook (a webhookScan, which notes those it cannot open).
-func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease webhook.Lease, callerClock bool,
+// Its writes commit tx unless the batch holds an idempotency key, whose
+// race with a concurrent intake may still need a read in tx
+// (replayLost): the caller then commits.
+func eventsCreate(ctx context.Context, tx *pipe, events []*webhook.Event, lease webhook.Lease, callerClock bool,
 	scanWebhook func(rowScanner) (*webhook.Webhook, error)) ([]webhook.EventReceipt, error) {
 	if len(events) == 0 {
 		return []webhook.EventReceipt{}, nil
@@ -73,7 +76,8 @@ func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease
 	if err != nil {
 		return nil, err
 	}
-	lost, err := write(ctx, tx, plan, callerClock)
+	keyed := slices.ContainsFunc(events, func(ev *webhook.Event) bool { return ev.IdempotencyKey != "" })
+	lost, err := write(ctx, tx, plan, callerClock, !keyed)
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +89,11 @@ func eventsCreate(ctx context.Context, tx pgx.Tx, events []*webhook.Event, lease
 	return plan.Receipts, nil
 }
 
-// write stores the plan in one round trip and returns the events whose
-// key a concurrent intake committed first. callerClock keeps the due times
-// as the caller gave them (see DB.UseCallerClock) instead of moving them
-// onto the database's clock.
-func write(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan, callerClock bool) (lost []int, err error) {
+// write stores the plan in one round trip, the transaction's last if
+// last, and returns the events whose key a concurrent intake committed
+// first. callerClock keeps the due times as the caller gave them (see
+// DB.UseCallerClock) instead of moving them onto the database's clock.
+func write(ctx context.Context, tx *pipe, plan *webhook.IntakePlan, callerClock, last bool) (lost []int, err error) {
 	b := &pgx.Batch{}
 	if len(plan.Release) > 0 {
 		orgs, ids := make([]uuid.UUID, len(plan.Release)), make([]uuid.UUID, len(plan.Release))
@@ -101,7 +105,11 @@ func write(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan, callerClock
 	}
 	b.Queue(storeSQL, storeArgs(plan, callerClock)...)
 
-	br := tx.SendBatch(ctx, b)
+	send := tx.send
+	if last {
+		send = tx.sendLast
+	}
+	br := send(ctx, b)
 	defer br.Close()
 	if len(plan.Release) > 0 {
 		if _, err := br.Exec(); err != nil {
@@ -198,7 +206,7 @@ func storeArgs(plan *webhook.IntakePlan, callerClock bool) []any {
 // replayLost answers the events that lost a key race with the receipt of
 // the event that won it, read now that it is committed, by the same rule
 // as any replay.
-func replayLost(ctx context.Context, tx pgx.Tx, plan *webhook.IntakePlan, lost []int) error {
+func replayLost(ctx context.Context, tx *pipe, plan *webhook.IntakePlan, lost []int) error {
 	lostEvents := make([]*webhook.Event, 0, len(lost))
 	for _, pe := range plan.Store {
 		if slices.Contains(lost, pe.Index) {
@@ -247,7 +255,7 @@ const (
 // same round trip, the webhooks of every organization in the batch (once
 // each, oldest first, the order their deliveries are created in) and the
 // stored events holding the batch's idempotency keys.
-func loadForIntake(ctx context.Context, tx pgx.Tx, events []*webhook.Event, scanWebhook func(rowScanner) (*webhook.Webhook, error)) (webhook.IntakeInput, error) {
+func loadForIntake(ctx context.Context, tx *pipe, events []*webhook.Event, scanWebhook func(rowScanner) (*webhook.Webhook, error)) (webhook.IntakeInput, error) {
 	in := webhook.IntakeInput{Events: events, Webhooks: map[uuid.UUID][]*webhook.Webhook{}, Holders: map[webhook.KeyRef]webhook.KeyHolder{}}
 	var orgs []uuid.UUID
 	for _, ev := range events {
@@ -267,7 +275,7 @@ func loadForIntake(ctx context.Context, tx pgx.Tx, events []*webhook.Event, scan
 	if len(keys) > 0 {
 		queueKeyHolders(b, keyOrgs, keys)
 	}
-	br := tx.SendBatch(ctx, b)
+	br := tx.send(ctx, b)
 	defer br.Close()
 
 	if _, err := br.Exec(); err != nil {
@@ -293,11 +301,11 @@ func loadForIntake(ctx context.Context, tx pgx.Tx, events []*webhook.Event, scan
 }
 
 // loadKeyHolders reads the stored events holding the events' keys.
-func loadKeyHolders(ctx context.Context, tx pgx.Tx, events []*webhook.Event) (map[webhook.KeyRef]webhook.KeyHolder, error) {
+func loadKeyHolders(ctx context.Context, tx *pipe, events []*webhook.Event) (map[webhook.KeyRef]webhook.KeyHolder, error) {
 	b := &pgx.Batch{}
 	orgs, keys := keysOf(events)
 	queueKeyHolders(b, orgs, keys)
-	br := tx.SendBatch(ctx, b)
+	br := tx.send(ctx, b)
 	defer br.Close()
 	held, err := readKeyHolders(br)
 	if err != nil {

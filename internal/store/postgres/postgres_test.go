@@ -126,6 +126,24 @@ func newHook(org uuid.UUID) *webhook.Webhook {
 	}
 }
 
+// openPipe gives a pipe on a connection of db's pool, its transaction
+// rolled back at the end of the test unless committed.
+func openPipe(t *testing.T, db *DB) *pipe {
+	t.Helper()
+	conn, err := db.pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before the pool closes, or closing it waits for this connection.
+	t.Cleanup(func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(context.Background(), "ROLLBACK")
+		}
+		conn.Release()
+	})
+	return &pipe{conn: conn}
+}
+
 func newEv(org uuid.UUID, key string) *webhook.Event {
 	return &webhook.Event{
 		ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: t0, IdempotencyKey: key,
@@ -146,12 +164,8 @@ func TestEventsCreateKeyRace(t *testing.T) {
 
 	// Hold the first intake's transaction open so the second must meet
 	// its uncommitted row in the unique index.
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Before the pool closes, or closing it waits for this connection.
-	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	tx := openPipe(t, db)
+	// A keyed intake leaves its transaction open for its caller to commit.
 	first := newEv(org, "race")
 	if _, err := eventsCreate(ctx, tx, []*webhook.Event{first}, webhook.Lease{}, true, webhookScan(db.keys, nil)); err != nil {
 		t.Fatal(err)
@@ -168,11 +182,11 @@ func TestEventsCreateKeyRace(t *testing.T) {
 	// Commit only once the second intake is waiting on our row, which
 	// pg_locks shows as an ungranted lock on our transaction id.
 	var xid string
-	if err := tx.QueryRow(ctx, `SELECT txid_current()::text`).Scan(&xid); err != nil {
+	if err := tx.conn.QueryRow(ctx, `SELECT txid_current()::text`).Scan(&xid); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, db, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'transactionid' AND transactionid::text = $1 AND NOT granted)`, xid)
-	if err := tx.Commit(ctx); err != nil {
+	if err := tx.commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	r := <-done
@@ -711,12 +725,7 @@ func TestIntakeWriteReadsNoWebhook(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	in, err := loadForIntake(ctx, tx, []*webhook.Event{newEv(org, "")}, webhookScan(db.keys, map[uuid.UUID]error{}))
+	in, err := loadForIntake(ctx, openPipe(t, db), []*webhook.Event{newEv(org, "")}, webhookScan(db.keys, map[uuid.UUID]error{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -790,11 +799,7 @@ func TestWebhookDeleteWaitsForIntake(t *testing.T) {
 		complete(t, db, tk, webhook.DeliveryPending)
 	}
 
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	tx := openPipe(t, db)
 	in, err := loadForIntake(ctx, tx, []*webhook.Event{newEv(org, "")}, webhookScan(db.keys, map[uuid.UUID]error{}))
 	if err != nil {
 		t.Fatal(err)
@@ -810,7 +815,7 @@ func TestWebhookDeleteWaitsForIntake(t *testing.T) {
 	if err != nil || len(plan.Receipts) != 1 || plan.Receipts[0].Deliveries != 2 {
 		t.Fatalf("plan: %+v, %v; want one event, a delivery to each webhook read", plan, err)
 	}
-	if lost, err := write(ctx, tx, plan, true); err != nil || len(lost) != 0 {
+	if lost, err := write(ctx, tx, plan, true, false); err != nil || len(lost) != 0 {
 		t.Fatalf("write: lost %v, %v", lost, err)
 	}
 	select {
@@ -818,7 +823,7 @@ func TestWebhookDeleteWaitsForIntake(t *testing.T) {
 		t.Fatalf("the delete ended (%v) while intake had yet to commit", err)
 	default:
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := tx.commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {

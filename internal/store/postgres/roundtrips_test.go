@@ -1,0 +1,184 @@
+package postgres
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"maps"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
+	"github.com/hookd/hookd/internal/store/storetest"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// Intake and outcomes wait for the server twice per batch, not four times:
+// BEGIN goes out with the first batch and COMMIT with the last (pipe).
+// Counted on the wire, by a proxy, as the server's ReadyForQuery
+// messages: one ends each round trip.
+func TestHotPathsTakeTwoRoundTrips(t *testing.T) {
+	dsn := pgtest.Schema(t, pgtest.URL(t))
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, trips := countRoundTrips(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	host, port, _ := net.SplitHostPort(proxy)
+	// Without TLS, the proxy can read the messages.
+	dsn = pgtest.WithParam(pgtest.WithParam(pgtest.WithParam(dsn, "host", host), "port", port), "sslmode", "disable")
+	db := openIn(t, dsn, storetest.Keys(t))
+	ctx := context.Background()
+	org := uuid.New()
+	storeHooks(t, db, newHook(org))
+
+	counted := func(fn func()) int64 {
+		before := trips.Load()
+		fn()
+		return trips.Load() - before
+	}
+	intake := func(key string) *webhook.Task {
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, key)}, webhook.Lease{Until: t0.Add(time.Hour), Limit: 10})
+		if err != nil || len(rs) != 1 || len(rs[0].Tasks) != 1 {
+			t.Fatalf("intake: %+v, %v; want one delivery leased", rs, err)
+		}
+		return rs[0].Tasks[0]
+	}
+	// The first run of each statement also prepares it.
+	complete(t, db, intake("warm"), webhook.DeliverySucceeded)
+
+	var tk *webhook.Task
+	if n := counted(func() { tk = intake("") }); n != 2 {
+		t.Errorf("intake took %d round trips, want 2", n)
+	}
+	if n := counted(func() { complete(t, db, tk, webhook.DeliveryFailed) }); n != 2 {
+		t.Errorf("outcomes took %d round trips, want 2", n)
+	}
+	// A key may lose a race to a concurrent intake, whose event intake
+	// then reads before it commits (replayLost): one more.
+	if n := counted(func() { intake("key") }); n != 3 {
+		t.Errorf("intake with an idempotency key took %d round trips, want 3", n)
+	}
+}
+
+// idleConns is the set of the pool's idle connections, by server pid.
+func idleConns(t *testing.T, db *DB) map[uint32]bool {
+	t.Helper()
+	pids := map[uint32]bool{}
+	for _, c := range db.pool.AcquireAllIdle(context.Background()) {
+		pids[c.Conn().PgConn().PID()] = true
+		c.Release()
+	}
+	return pids
+}
+
+// countRoundTrips starts a proxy to the PostgreSQL server at addr and
+// returns its address and the count of ReadyForQuery messages the server
+// sent through it.
+func countRoundTrips(t *testing.T, addr string) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		trips atomic.Int64
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", addr)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, client, server)
+			mu.Unlock()
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				io.Copy(server, client)
+				server.Close()
+			}()
+			go func() {
+				defer wg.Done()
+				defer client.Close()
+				// Every message from the server is a type byte and a
+				// length that counts itself.
+				r := bufio.NewReader(server)
+				head := make([]byte, 5)
+				for {
+					if _, err := io.ReadFull(r, head); err != nil {
+						return
+					}
+					if head[0] == 'Z' {
+						trips.Add(1)
+					}
+					if _, err := client.Write(head); err != nil {
+						return
+					}
+					if _, err := io.CopyN(client, r, int64(binary.BigEndian.Uint32(head[1:]))-4); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), &trips
+}
+
+// An intake the server refuses in its last batch, the one carrying the
+// COMMIT, is rolled back whole: nothing of it is stored, the error says
+// what was wrong, and its connection goes back to the pool ready for the
+// next transaction.
+func TestRefusedIntakeRollsBack(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	storeHooks(t, db, newHook(org))
+	good, bad := newEv(org, ""), newEv(org, "")
+	bad.Payload = []byte(`{"unterminated`) // the API never lets this through; the column's type refuses it
+	idle := idleConns(t, db)
+	_, err := db.EventsCreate(ctx, []*webhook.Event{good, bad}, webhook.Lease{})
+	if webhook.ErrorCode(err) != webhook.EInvalid {
+		t.Fatalf("EventsCreate = %v, want %s", err, webhook.EInvalid)
+	}
+	if e, d, a := tableCounts(t, db); e+d+a != 0 {
+		t.Fatalf("the refused intake left %d events, %d deliveries, %d attempts", e, d, a)
+	}
+	if after := idleConns(t, db); !maps.Equal(after, idle) {
+		t.Fatalf("idle connections (server pids) %v, %v before: want the intake's rolled back and idle again", after, idle)
+	}
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	if e, d, _ := tableCounts(t, db); e != 1 || d != 1 {
+		t.Fatalf("the next intake left %d events, %d deliveries; want 1 and 1", e, d)
+	}
+}
