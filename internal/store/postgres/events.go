@@ -59,9 +59,9 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 
 // eventsCreate plans and writes one intake in tx, reading the webhooks
 // with scanWebhook (a webhookScan, which notes those it cannot open).
-// Its writes commit tx unless the batch holds an idempotency key, whose
-// race with a concurrent intake may still need a read in tx
-// (replayLost): the caller then commits.
+// Its writes commit tx unless an event it stores holds an idempotency
+// key: that key's race with a concurrent intake may still need a read in
+// tx (replayLost), and the caller commits after it.
 func eventsCreate(ctx context.Context, tx *pipe, events []*webhook.Event, lease webhook.Lease, callerClock bool,
 	scanWebhook func(rowScanner) (*webhook.Webhook, error)) ([]webhook.EventReceipt, error) {
 	if len(events) == 0 {
@@ -76,7 +76,9 @@ func eventsCreate(ctx context.Context, tx *pipe, events []*webhook.Event, lease 
 	if err != nil {
 		return nil, err
 	}
-	keyed := slices.ContainsFunc(events, func(ev *webhook.Event) bool { return ev.IdempotencyKey != "" })
+	// Only an event stored with a key can lose a race: without one, no
+	// read can follow the writes.
+	keyed := slices.ContainsFunc(plan.Store, func(pe webhook.PlannedEvent) bool { return pe.Key() != nil })
 	lost, err := write(ctx, tx, plan, callerClock, !keyed)
 	if err != nil {
 		return nil, err
@@ -105,11 +107,7 @@ func write(ctx context.Context, tx *pipe, plan *webhook.IntakePlan, callerClock,
 	}
 	b.Queue(storeSQL, storeArgs(plan, callerClock)...)
 
-	send := tx.send
-	if last {
-		send = tx.sendLast
-	}
-	br := send(ctx, b)
+	br := tx.sendBatch(ctx, b, last)
 	defer br.Close()
 	if len(plan.Release) > 0 {
 		if _, err := br.Exec(); err != nil {

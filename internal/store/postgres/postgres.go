@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,40 +137,45 @@ func (db *DB) transact(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return translate(pgx.BeginFunc(ctx, db.pool, fn))
 }
 
-// pipe is a transaction for the queue's hot paths (intake, outcomes) that
-// spends no round trip of its own: BEGIN goes out ahead of its first
-// batch and COMMIT after its last, where pgx.BeginFunc waits for the
-// server's answer to each (pgx's Batch.BeginTx saves the first of those
-// two, not the second). An intake batch, like an outcome batch, then
-// costs two round trips instead of four: half the waits for the server,
-// and half the system calls and wake-ups on both sides.
+// pipe is a transaction for the queue's hot paths (intake, outcomes)
+// that waits for the server only for its statements: BEGIN goes out
+// ahead of its first batch and COMMIT behind its last (sendLast), where
+// pgx.BeginFunc waits for the server's answer to each (pgx's
+// Batch.BeginTx saves the first of those two round trips, not the
+// second). With its statements already prepared on the connection, an
+// outcome batch, like an intake batch without idempotency keys, costs
+// two round trips instead of four: half the waits for the server, and
+// half the system calls and wake-ups on both sides.
 type pipe struct {
-	conn          *pgxpool.Conn
-	begun, closed bool
+	conn              *pgxpool.Conn
+	begun, committing bool
 }
 
 // pipelined runs fn in a pipe on a connection of the pool. fn's last
-// batch commits (sendLast), or pipelined commits after it; if fn fails,
-// the transaction is rolled back.
+// batch commits (sendLast), or pipelined commits after it; if fn or the
+// commit fails, the transaction is rolled back.
 func (db *DB) pipelined(ctx context.Context, fn func(*pipe) error) error {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return translate(err)
 	}
 	p := &pipe{conn: conn}
-	defer func() {
-		// Not idle: fn failed, in a batch or between two. A failed
-		// ROLLBACK leaves the connection out of its idle state, and
-		// Release closes such a connection, which ends the transaction.
-		if conn.Conn().PgConn().TxStatus() != 'I' {
-			_, _ = conn.Exec(ctx, "ROLLBACK")
-		}
-		conn.Release()
-	}()
+	defer p.end(ctx)
 	if err := fn(p); err != nil {
 		return translate(err)
 	}
 	return translate(p.commit(ctx))
+}
+
+// end rolls back whatever is left open and gives the connection back.
+func (p *pipe) end(ctx context.Context) {
+	// A failed ROLLBACK (on a context that ended, say) leaves the
+	// connection out of its idle state, and Release closes such a
+	// connection, which ends the transaction too.
+	if p.conn.Conn().PgConn().TxStatus() != 'I' {
+		_, _ = p.conn.Exec(ctx, "ROLLBACK")
+	}
+	p.conn.Release()
 }
 
 // send sends b in the transaction, beginning it first if b is its first
@@ -178,33 +184,37 @@ func (p *pipe) send(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	return p.sendBatch(ctx, b, false)
 }
 
-// sendLast sends b and then COMMIT: b is the transaction's last batch.
-// The commit's answer is read, and its error reported, by Close.
+// sendLast sends b and then COMMIT; Close reads the commit's answer and
+// reports its error. The COMMIT leaves with b, so nothing read from b's
+// results, nor anything the caller does after, can stop it: b must hold
+// only statements whose failure aborts the transaction (no callback that
+// refuses a result), and nothing may still be able to fail once it is
+// sent.
 func (p *pipe) sendLast(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	return p.sendBatch(ctx, b, true)
 }
 
 func (p *pipe) sendBatch(ctx context.Context, b *pgx.Batch, last bool) pgx.BatchResults {
-	if p.closed {
+	if p.committing {
 		return pgx.FailedBatchResults(b, errors.New("postgres: batch sent after the transaction's last"))
 	}
-	queued := b.QueuedQueries
+	var begin, commit []*pgx.QueuedQuery
 	if !p.begun {
-		queued = append([]*pgx.QueuedQuery{{SQL: "BEGIN"}}, queued...)
+		begin = []*pgx.QueuedQuery{{SQL: "BEGIN"}}
 	}
 	if last {
-		commit := &pgx.QueuedQuery{SQL: "COMMIT"}
-		commit.Exec(func(tag pgconn.CommandTag) error {
+		c := &pgx.QueuedQuery{SQL: "COMMIT"}
+		c.Exec(func(tag pgconn.CommandTag) error {
 			// What COMMIT answers in a transaction that had failed.
 			if tag.String() == "ROLLBACK" {
 				return pgx.ErrTxCommitRollback
 			}
 			return nil
 		})
-		queued = append(queued, commit)
+		commit = []*pgx.QueuedQuery{c}
 	}
-	br := p.conn.SendBatch(ctx, &pgx.Batch{QueuedQueries: queued})
-	p.closed = last
+	br := p.conn.SendBatch(ctx, &pgx.Batch{QueuedQueries: slices.Concat(begin, b.QueuedQueries, commit)})
+	p.committing = last
 	if p.begun {
 		return br
 	}
@@ -218,7 +228,7 @@ func (p *pipe) sendBatch(ctx context.Context, b *pgx.Batch, last bool) pgx.Batch
 
 // commit commits unless the last batch did.
 func (p *pipe) commit(ctx context.Context) error {
-	if p.closed || !p.begun {
+	if p.committing || !p.begun {
 		return nil
 	}
 	return p.sendLast(ctx, &pgx.Batch{}).Close()

@@ -134,14 +134,10 @@ func openPipe(t *testing.T, db *DB) *pipe {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := &pipe{conn: conn}
 	// Before the pool closes, or closing it waits for this connection.
-	t.Cleanup(func() {
-		if conn.Conn().PgConn().TxStatus() != 'I' {
-			_, _ = conn.Exec(context.Background(), "ROLLBACK")
-		}
-		conn.Release()
-	})
-	return &pipe{conn: conn}
+	t.Cleanup(func() { p.end(context.Background()) })
+	return p
 }
 
 func newEv(org uuid.UUID, key string) *webhook.Event {

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"maps"
 	"net"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,7 +34,11 @@ func TestHotPathsTakeTwoRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy, trips := countRoundTrips(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	network, addr := "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	if strings.HasPrefix(cfg.Host, "/") { // the directory of the server's Unix socket
+		network, addr = "unix", filepath.Join(cfg.Host, ".s.PGSQL."+strconv.Itoa(int(cfg.Port)))
+	}
+	proxy, trips := countRoundTrips(t, network, addr)
 	host, port, _ := net.SplitHostPort(proxy)
 	// Without TLS, the proxy can read the messages.
 	dsn = pgtest.WithParam(pgtest.WithParam(pgtest.WithParam(dsn, "host", host), "port", port), "sslmode", "disable")
@@ -69,6 +76,47 @@ func TestHotPathsTakeTwoRoundTrips(t *testing.T) {
 	}
 }
 
+// An intake whose COMMIT fails is refused, keyed or not, and stores
+// nothing: its writes went out with the COMMIT, whose answer decides.
+// The server refuses the commit here through a deferred trigger.
+func TestIntakeRefusedAtCommit(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	storeHooks(t, db, newHook(org))
+	if _, err := db.pool.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql
+		AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.pool.Exec(ctx, `CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON events
+		DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"", "key"} {
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, key)}, webhook.Lease{Until: t0.Add(time.Hour), Limit: 10})
+		if err == nil || !strings.Contains(err.Error(), "refused at commit") {
+			t.Errorf("key %q: EventsCreate = %+v, %v; want the commit's error", key, rs, err)
+		}
+	}
+	if e, d, a := tableCounts(t, db); e+d+a != 0 {
+		t.Fatalf("intakes refused at commit left %d events, %d deliveries, %d attempts", e, d, a)
+	}
+}
+
+// A pipe whose transaction failed does not commit, even when the error
+// went unread: COMMIT then answers ROLLBACK, and commit says so.
+func TestPipeCommitAfterFailure(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	p := openPipe(t, db)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT 1/0`)
+	_ = p.send(ctx, b).Close() // the caller's mistake
+	if err := p.commit(ctx); !errors.Is(err, pgx.ErrTxCommitRollback) {
+		t.Fatalf("commit = %v, want %v", err, pgx.ErrTxCommitRollback)
+	}
+}
+
 // idleConns is the set of the pool's idle connections, by server pid.
 func idleConns(t *testing.T, db *DB) map[uint32]bool {
 	t.Helper()
@@ -83,7 +131,7 @@ func idleConns(t *testing.T, db *DB) map[uint32]bool {
 // countRoundTrips starts a proxy to the PostgreSQL server at addr and
 // returns its address and the count of ReadyForQuery messages the server
 // sent through it.
-func countRoundTrips(t *testing.T, addr string) (string, *atomic.Int64) {
+func countRoundTrips(t *testing.T, network, addr string) (string, *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,7 +160,7 @@ func countRoundTrips(t *testing.T, addr string) (string, *atomic.Int64) {
 			if err != nil {
 				return
 			}
-			server, err := net.Dial("tcp", addr)
+			server, err := net.Dial(network, addr)
 			if err != nil {
 				client.Close()
 				continue
