@@ -146,7 +146,7 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	var (
 		bad     []webhook.DeliveryRef
 		failed  error
-		orphans [3][]uuid.UUID // organization, webhook and id
+		orphans []webhook.DeliveryRef
 	)
 	for _, c := range cs {
 		ev, w := events[key{c.d.OrganizationID, c.d.EventID}], hooks[key{c.d.OrganizationID, c.d.WebhookID}]
@@ -155,9 +155,7 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 			// with it; or, during a rolling upgrade from a version before
 			// migration 0040, stored by an intake of that version after
 			// its webhook was deleted. Nothing to send, nor to claim again.
-			orphans[0] = append(orphans[0], c.d.OrganizationID)
-			orphans[1] = append(orphans[1], c.d.WebhookID)
-			orphans[2] = append(orphans[2], c.d.ID)
+			orphans = append(orphans, webhook.DeliveryRef{OrganizationID: c.d.OrganizationID, WebhookID: c.d.WebhookID, ID: c.d.ID})
 			continue
 		}
 		t := &webhook.Task{Delivery: *c.d, Event: *ev, Webhook: *w}
@@ -170,10 +168,11 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 		}
 		tasks = append(tasks, t)
 	}
-	if len(orphans[0]) > 0 {
+	if len(orphans) > 0 {
+		orgIDs, hookIDs, ids := refKeys(orphans)
 		if _, err := db.pool.Exec(ctx, `DELETE FROM deliveries
 			WHERE (organization_id, webhook_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]))`,
-			orphans[0], orphans[1], orphans[2]); err != nil {
+			orgIDs, hookIDs, ids); err != nil {
 			return nil, translate(err)
 		}
 	}
