@@ -15,21 +15,31 @@ import (
 // and syncs it, work that used to run inside whichever commit crossed
 // 1,000 pages, with intake waiting behind it. A checkpointer does it:
 //   - every checkpointEvery, a PASSIVE checkpoint on its own connection:
-//     it copies what no reader still needs without taking the write lock,
-//     so the writer starts the WAL over at its next commit when no reader
-//     is in it;
-//   - when the WAL file passes walRestartAt, a TRUNCATE: the writer starts
-//     the WAL over only when every frame is copied and no reader is in
-//     it, which readers always overlapping never allow (the WAL grew to
-//     174 MB so), nor a writer committing again before the PASSIVE
-//     checkpoint ends (the WAL then reaches walRestartAt in steady load).
-//     The TRUNCATE is queued on the writer's connection like any
-//     write: waiting for the write lock from another connection never
-//     wins against a busy writer, which takes it again the moment it
-//     commits. It copies the few frames the PASSIVE ones left, waits for
-//     the readers of the old frames (new ones read the database file) and
-//     empties the file; the writer waits that long, at most
-//     checkpointBusy, and only when the WAL has passed walRestartAt.
+//     it copies what no reader still needs without taking the write lock.
+//     SQLite starts the WAL over at the beginning of its file (in place,
+//     no file to grow again) when a transaction begins on a WAL every
+//     frame of which is copied and no reader is in it, which a writer
+//     committing every few milliseconds never lets this checkpoint see:
+//     it always commits again before the checkpoint ends;
+//   - when the WAL holds more than walRestartAt, a PASSIVE checkpoint
+//     queued on the writer's connection like any write: it copies only
+//     the frames committed since the last one (a few milliseconds'
+//     worth), so that the writer's next transaction starts the WAL over
+//     unless a reader is still in it. It never waits for anyone;
+//   - when the WAL file passes walTruncateAt all the same (readers always
+//     overlapping keep SQLite from starting it over: the WAL grew to
+//     174 MB so), a TRUNCATE, also on the writer's connection: it copies
+//     what is left, waits for the readers of the old frames (new ones
+//     read the database file) and empties the file; the writer waits
+//     that long, at most checkpointBusy.
+//
+// Starting over in place rather than truncating at 16 MB (every second
+// and a half at a steady 1,000 events/s): the writer no longer waits for
+// a TRUNCATE (its wait for readers, its copy and its sync) between two
+// groups, and the file does not grow again from nothing. In ten
+// alternated steady runs of `hookd bench` the deliveries' p99 went from a
+// median 24 ms to 18.5 ms, lower or equal in each pair; what is left of
+// the tail is the disk's: commits whose fsync alone takes 10–60 ms.
 //
 // journalSizeLimit is what SQLite cuts the WAL file back to whenever the
 // writer starts it over, so one large transaction does not leave a large
@@ -38,7 +48,8 @@ import (
 // deletes go in batches.
 const (
 	checkpointEvery  = 100 * time.Millisecond
-	walRestartAt     = 16 << 20
+	walRestartAt     = 8 << 20
+	walTruncateAt    = 16 << 20
 	journalSizeLimit = 16 << 20
 	// checkpointBusy is how long a checkpoint waits for the readers
 	// before it gives up until the next tick.
@@ -51,6 +62,7 @@ type checkpointer struct {
 	conn  *sql.DB // its own, for the PASSIVE checkpoints
 	write *sql.DB // the writer's, for the TRUNCATE ones
 	wal   string  // the WAL file's path
+	frame int     // the bytes of a WAL frame: a page and its header
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -73,7 +85,13 @@ func startCheckpointer(ctx context.Context, path string, write *sql.DB) (*checkp
 		conn.Close()
 		return nil, err
 	}
-	c := &checkpointer{conn: conn, write: write, wal: path + "-wal", stop: make(chan struct{}), done: make(chan struct{})}
+	var page int
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&page); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	c := &checkpointer{conn: conn, write: write, wal: path + "-wal", frame: page + 24,
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c, nil
 }
@@ -94,17 +112,22 @@ func (c *checkpointer) run() {
 	}
 }
 
-// checkpoint runs one checkpoint and says whether it was a TRUNCATE.
-func (c *checkpointer) checkpoint() bool {
-	if fi, err := os.Stat(c.wal); err == nil && fi.Size() > walRestartAt {
+// checkpoint runs a tick's checkpoints.
+func (c *checkpointer) checkpoint() {
+	if fi, err := os.Stat(c.wal); err == nil && fi.Size() > walTruncateAt {
 		// Bounded: the writer's busy timeout is long, and intake waits.
 		ctx, cancel := context.WithTimeout(context.Background(), checkpointBusy)
 		defer cancel()
 		c.write.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-		return true
+		return
 	}
-	c.conn.Exec("PRAGMA wal_checkpoint(PASSIVE)")
-	return false
+	var busy, frames, copied int
+	if err := c.conn.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		return
+	}
+	if frames*c.frame > walRestartAt {
+		c.write.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	}
 }
 
 // close stops the loop, waits for it, and closes the connection. Only

@@ -5,6 +5,7 @@ import (
 
 	"bytes"
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,6 +18,29 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
+// openWithWebhook opens a migrated database in a file of its own, with
+// one webhook of every event type, closed when the test ends.
+func openWithWebhook(t *testing.T) (*DB, string, *webhook.Webhook) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	db, err := Open(ctx, path, storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: uuid.Must(uuid.NewV7()), CreatedAt: at, UpdatedAt: at,
+		Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
+	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return db, path, w
+}
+
 // The WAL stays under 64 MB while far more than that is written and then
 // deleted, with readers always in the database (the overlap that kept
 // the writer from ever starting the WAL over, so it reached 174 MB).
@@ -26,22 +50,8 @@ func TestWALBounded(t *testing.T) {
 	}
 	const bound = 64 << 20
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "hookd.db")
-	db, err := Open(ctx, path, storetest.Keys(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	org := uuid.Must(uuid.NewV7())
-	at := time.Now().UTC().Truncate(time.Microsecond)
-	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
-		Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
-	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
-		t.Fatal(err)
-	}
+	db, path, w := openWithWebhook(t)
+	org, at := w.OrganizationID, w.CreatedAt
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -139,5 +149,81 @@ func TestWALBounded(t *testing.T) {
 	case <-db.checkpoints.done:
 	default:
 		t.Fatal("the checkpointer still runs after Close")
+	}
+}
+
+// Under a steady stream of commits, the WAL starts over at the beginning
+// of its file once it holds walRestartAt: the file is never emptied by a
+// TRUNCATE (which the writer waits for) and never grows again from zero
+// (its syncs would then have to write its new size too).
+func TestWALStartsOverInPlace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes at a steady rate for seconds")
+	}
+	ctx := context.Background()
+	db, path, w := openWithWebhook(t)
+	org, at := w.OrganizationID, w.CreatedAt
+
+	// The sampler watches the file's size, and the checkpoint sequence
+	// number in its header, which SQLite counts up each time the WAL
+	// starts over, in place or after a TRUNCATE.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var peak, shrank, restarts atomic.Int64
+	wg.Go(func() {
+		var last int64
+		var seq uint32
+		hdr := make([]byte, 16)
+		for {
+			if f, err := os.Open(path + "-wal"); err == nil {
+				if fi, err := f.Stat(); err == nil {
+					if fi.Size() < last {
+						shrank.Store(last)
+					}
+					last = fi.Size()
+					peak.Store(max(peak.Load(), last))
+				}
+				if _, err := f.ReadAt(hdr, 0); err == nil {
+					if s := binary.BigEndian.Uint32(hdr[12:]); s != seq {
+						if seq != 0 {
+							restarts.Add(1)
+						}
+						seq = s
+					}
+				}
+				f.Close()
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	})
+
+	// One event a commit, paced about as intake's commits are at a steady
+	// 1,000 events/s (the WAL grows by about 1 MB between two
+	// checkpoints), until the WAL has started over three times.
+	payload := []byte(`{"x":"` + string(bytes.Repeat([]byte("a"), 4<<10)) + `"}`)
+	deadline := time.Now().Add(time.Minute)
+	for restarts.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL started over %d times in a minute, want 3", restarts.Load())
+		}
+		ev := &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: payload}
+		if _, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("the WAL file peaked at %.1f MB", float64(peak.Load())/(1<<20))
+	if n := shrank.Load(); n > 0 {
+		t.Errorf("the WAL file was cut back from %.1f MB: truncated, not started over in place", float64(n)/(1<<20))
+	}
+	if peak.Load() > walTruncateAt {
+		t.Errorf("the WAL file reached %.1f MB, want at most %d MB", float64(peak.Load())/(1<<20), walTruncateAt>>20)
 	}
 }
