@@ -25,10 +25,10 @@ func TestWebhookDeleteFailedKeepsQueue(t *testing.T) {
 }
 
 // Deleting a webhook with a long history does not hold up intake of
-// events that match it: the history goes in batches, and intakeLock,
-// which intake waits on, is held only for the last few statements.
-// It fails on a delete that cascades the whole history in one
-// transaction (intake then waited about as long as the whole delete).
+// events that match it: intakeLock, which intake waits on, is held only
+// for the last few statements. (Before migration 0040 intake also waited
+// on the deliveries a delete removed, and this test failed on a delete in
+// one transaction; now TestWebhookDeleteInBatches checks the batches.)
 func TestWebhookDeleteKeepsIntakeFlowing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 100,000 deliveries")
@@ -41,25 +41,7 @@ func TestWebhookDeleteKeepsIntakeFlowing(t *testing.T) {
 	gone, kept := newHook(org), newHook(org)
 	storeHooks(t, db, gone, kept)
 	const history = 100_000
-	// Written in SQL, not through the store: the history's shape (one
-	// event, delivery and attempt each) matters here, not how it came.
-	_, err := db.pool.Exec(ctx, `
-		WITH e AS (
-			INSERT INTO events (organization_id, id, created_at, event_type, project_name, environment_mode, payload)
-			SELECT $1, gen_random_uuid(), $3, 'DEPLOYMENT_STARTED', 'p', 'PRODUCTION', '{}' FROM generate_series(1, $4)
-			RETURNING id
-		), d AS (
-			INSERT INTO deliveries (organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at, event_type, attempts, last_status_code)
-			SELECT $1, gen_random_uuid(), $2, id, $3, $3, 'succeeded', $3, 'DEPLOYMENT_STARTED', 1, 200 FROM e
-			RETURNING id
-		)
-		INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, created_at, number, kind, target_url,
-			status_code, response_body, duration_us, error)
-		SELECT $1, gen_random_uuid(), id, $2, $3, 1, 'STANDARD', 'https://example.com', 200, 'ok', 1000, '' FROM d`,
-		org, gone.ID, t0, history)
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeHistory(t, db, org, gone.ID, history)
 	if _, err := db.pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +91,74 @@ func TestWebhookDeleteKeepsIntakeFlowing(t *testing.T) {
 	// competes for it): it catches intake waiting for the whole delete.
 	if limit := max(10*p99s, took/4, 50*time.Millisecond); slices.Max(during) > limit {
 		t.Errorf("an intake waited %v while the webhook was deleted (steady p99 %v, the delete took %v)", slices.Max(during), p99s, took)
+	}
+}
+
+// writeHistory stores n finished deliveries of webhookID, each with its
+// event and one attempt. Written in SQL, not through the store: the
+// history's shape matters to the tests that use it, not how it came.
+func writeHistory(t *testing.T, db *DB, org, webhookID uuid.UUID, n int) {
+	t.Helper()
+	_, err := db.pool.Exec(context.Background(), `
+		WITH e AS (
+			INSERT INTO events (organization_id, id, created_at, event_type, project_name, environment_mode, payload)
+			SELECT $1, gen_random_uuid(), $3, 'DEPLOYMENT_STARTED', 'p', 'PRODUCTION', '{}' FROM generate_series(1, $4)
+			RETURNING id
+		), d AS (
+			INSERT INTO deliveries (organization_id, id, webhook_id, event_id, created_at, updated_at, status, due_at, event_type, attempts, last_status_code)
+			SELECT $1, gen_random_uuid(), $2, id, $3, $3, 'succeeded', $3, 'DEPLOYMENT_STARTED', 1, 200 FROM e
+			RETURNING id
+		)
+		INSERT INTO attempts (organization_id, id, delivery_id, webhook_id, created_at, number, kind, target_url,
+			status_code, response_body, duration_us, error)
+		SELECT $1, gen_random_uuid(), id, $2, $3, 1, 'STANDARD', 'https://example.com', 200, 'ok', 1000, '' FROM d`,
+		org, webhookID, t0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A webhook's history goes in transactions of at most historyBatch
+// deliveries each, so that none holds its rows' locks, keeps VACUUM
+// waiting or writes WAL for the whole history at once; the last one,
+// which deletes the webhook row, finds nothing of it left to cascade.
+func TestWebhookDeleteInBatches(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	gone, kept := newHook(org), newHook(org)
+	storeHooks(t, db, gone, kept)
+	const history = 2*historyBatch + historyBatch/2
+	writeHistory(t, db, org, gone.ID, history)
+	writeHistory(t, db, org, kept.ID, 10)
+	// A statement trigger counts the deliveries each transaction deletes.
+	if _, err := db.pool.Exec(ctx, `
+		CREATE TABLE deleted_in (tx bigint NOT NULL, n bigint NOT NULL);
+		CREATE FUNCTION count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO deleted_in SELECT txid_current(), count(*) FROM gone;
+			RETURN NULL;
+		END $$;
+		CREATE TRIGGER count_deleted AFTER DELETE ON deliveries
+			REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION count_deleted()`); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: gone.ID}); err != nil {
+		t.Fatal(err)
+	}
+	var txs, most, total, left int
+	if err := db.pool.QueryRow(ctx, `
+		SELECT count(*), coalesce(max(n), 0), coalesce(sum(n), 0), (SELECT count(*) FROM deliveries)
+		FROM (SELECT sum(n) AS n FROM deleted_in GROUP BY tx) per_tx`).Scan(&txs, &most, &total, &left); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d deliveries deleted in %d transactions, at most %d in one", total, txs, most)
+	if total != history || left != 10 {
+		t.Fatalf("%d deliveries deleted and %d left, want %d and the other webhook's 10", total, left, history)
+	}
+	if most > historyBatch {
+		t.Errorf("one transaction deleted %d deliveries, want at most %d", most, historyBatch)
 	}
 }
 
