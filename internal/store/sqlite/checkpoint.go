@@ -43,10 +43,10 @@ import (
 // and a half at a steady 1,000 events/s): the writer no longer waits for
 // a TRUNCATE's readers (through the busy handler's sleeps) and a copy of
 // everything the background checkpoint left, and the file does not grow
-// again from nothing. In ten
-// alternated steady runs of `hookd bench` the deliveries' p99 went from a
-// median 24 ms to 18.5 ms, lower or equal in each pair; what is left of
-// the tail is the disk's: commits whose fsync alone takes 10–60 ms.
+// again from nothing. In ten alternated steady runs of `hookd bench` the
+// deliveries' p99 went from a median 24 ms to 18.5 ms, lower or equal in
+// each pair; what is left of the tail is the disk's: commits whose fsync
+// alone takes 10–60 ms.
 //
 // journalSizeLimit is what SQLite cuts the WAL file back to whenever the
 // writer starts it over, so one large transaction does not leave a large

@@ -154,8 +154,7 @@ func TestWALBounded(t *testing.T) {
 
 // Under a steady stream of commits, the WAL starts over at the beginning
 // of its file once it holds walRestartAt: the file is never emptied by a
-// TRUNCATE (which the writer waits for) and never grows again from zero
-// (its syncs would then have to write its new size too).
+// TRUNCATE (which the writer waits for) nor grown again from zero.
 func TestWALStartsOverInPlace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes at a steady rate for seconds")
