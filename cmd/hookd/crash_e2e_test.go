@@ -83,8 +83,13 @@ func TestCrashSafety(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, dbURL string) {
 				tg := newTarget(t)
 				// Slow enough that deliveries queue up and are in flight
-				// when the process dies.
-				tg.delay = 50 * time.Millisecond
+				// when the process dies: 8 at a time (the default
+				// HOOKD_MAX_INFLIGHT_PER_WEBHOOK), 16 a second, which
+				// intake outpaces even in a race-detector build on a
+				// loaded machine (at 50 ms it once did not, and the test
+				// had no backlog to prove anything with). Quick again
+				// after the restart, for the drain.
+				tg.delay = 500 * time.Millisecond
 				srv := startServer(t, crashEnv(dbURL))
 				o := newOrg(t, srv, dbURL)
 				o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/crash", "events": []string{"DEPLOYMENT_STARTED"}})
@@ -94,7 +99,10 @@ func TestCrashSafety(t *testing.T) {
 				stop := make(chan struct{})
 				var n atomic.Int64
 				done := pour(t, o, func() []string { mu.Lock(); defer mu.Unlock(); return urls }, 0, stop, &n)
-				waitFor(t, 60*time.Second, "300 accepted events", func() bool { return n.Load() >= 300 && len(tg.got("/crash")) > 50 })
+				waitFor(t, 60*time.Second, "300 accepted events, 50 of them not yet delivered", func() bool {
+					got := int64(len(tg.got("/crash")))
+					return n.Load() >= 300 && got > 50 && n.Load()-got >= 50
+				})
 				srv.Stop(sig)
 				killedAt := n.Load()
 				if got := len(tg.got("/crash")); int64(got) >= killedAt {
@@ -102,6 +110,9 @@ func TestCrashSafety(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond) // let clients see the server gone
 				restarted := startServer(t, crashEnv(dbURL))
+				tg.mu.Lock()
+				tg.delay = 20 * time.Millisecond
+				tg.mu.Unlock()
 				mu.Lock()
 				urls = []string{restarted.URL}
 				mu.Unlock()
