@@ -121,10 +121,11 @@ func (c *checkpointer) run() {
 
 // checkpoint runs a tick's checkpoints.
 func (c *checkpointer) checkpoint() {
+	// Those on the writer's connection are bounded: the writer's busy
+	// timeout is long, and intake waits.
+	ctx, cancel := context.WithTimeout(context.Background(), checkpointBusy)
+	defer cancel()
 	if fi, err := os.Stat(c.wal); err == nil && fi.Size() > walTruncateAt {
-		// Bounded: the writer's busy timeout is long, and intake waits.
-		ctx, cancel := context.WithTimeout(context.Background(), checkpointBusy)
-		defer cancel()
 		c.write.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 		return
 	}
@@ -133,8 +134,6 @@ func (c *checkpointer) checkpoint() {
 		return
 	}
 	if frames*c.frame > walRestartAt {
-		ctx, cancel := context.WithTimeout(context.Background(), checkpointBusy)
-		defer cancel()
 		c.write.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
 	}
 }
