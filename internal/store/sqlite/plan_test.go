@@ -34,10 +34,12 @@ func TestPlansUseKeys(t *testing.T) {
 		params int
 		want   string
 	}{
-		"retention": {retentionSQL, 4, "SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
-		"complete":  {completeUpdates[1], 9, byKey},
-		"renew":     {renewSQL, 5, byKey},
-		"release":   {releaseSQL, 5, byKey},
+		"retention":      {retentionSQL, 4, "SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+		"complete":       {completeUpdates[1], 9, byKey},
+		"renew":          {renewSQL, 5, byKey},
+		"release":        {releaseSQL, 5, byKey},
+		"lease":          {leaseSQL, 3, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)"},
+		"claimed events": {claimedEventsSQL, 1, "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)"},
 	} {
 		rows, err := db.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.sql, make([]any, q.params)...)
 		if err != nil {

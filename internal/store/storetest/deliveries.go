@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"slices"
 	"sort"
@@ -81,6 +82,69 @@ func testDeliveryClaim(t *testing.T, s webhook.Store) {
 		got = append(got, tk.Delivery.ID)
 	}
 	wantEqual(t, "claim order", got, []uuid.UUID{early, ids[0], ids[1], ids[2]})
+}
+
+// Deliveries of one event to several webhooks share their event: each
+// task must carry its own delivery's event, whole, and be handed out in
+// due order however the claim splits an event's deliveries.
+func testDeliveryClaimSharedEvents(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	w1 := createWebhook(t, s, newWebhook(t, org))
+	w2 := createWebhook(t, s, newWebhook(t, org))
+	hooks := map[uuid.UUID]*webhook.Webhook{w1.ID: w1, w2.ID: w2}
+	// Told apart by every column a mix-up would show in.
+	evs := []*webhook.Event{
+		newEvent(t, org, base.Add(2*time.Second)),
+		newEvent(t, org, base),
+		newEvent(t, org, base.Add(time.Second)),
+	}
+	evs[1].Type, evs[1].ProjectName, evs[1].Payload = webhook.EventDeploymentFailure, "api-one", json.RawMessage(`{"n":1}`)
+	evs[2].Type, evs[2].EnvironmentMode, evs[2].Payload = webhook.EventDeploymentSuccessful, webhook.ModeStaging, json.RawMessage(`{"n":2}`)
+	evs[2].IdempotencyKey = "two"
+	byID := map[uuid.UUID]*webhook.Event{}
+	want := map[uuid.UUID]bool{} // delivery ids
+	for _, r := range createEvents(t, s, evs...) {
+		if len(r.DeliveryIDs) != 2 {
+			t.Fatalf("%d deliveries, want one per webhook", len(r.DeliveryIDs))
+		}
+		for _, id := range r.DeliveryIDs {
+			want[id] = true
+		}
+	}
+	for _, ev := range evs {
+		byID[ev.ID] = ev
+	}
+
+	now := base.Add(time.Minute)
+	p := webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 3}
+	tasks := claim(t, s, p) // both of evs[1], one of evs[2]
+	p.Limit = 10
+	tasks = append(tasks, claim(t, s, p)...)
+	if len(tasks) != len(want) {
+		t.Fatalf("claimed %d deliveries, want %d", len(tasks), len(want))
+	}
+	var order []uuid.UUID
+	for _, tk := range tasks {
+		if !want[tk.Delivery.ID] {
+			t.Fatalf("delivery %v claimed twice or unknown", tk.Delivery.ID)
+		}
+		delete(want, tk.Delivery.ID)
+		ev := byID[tk.Delivery.EventID]
+		if ev == nil {
+			t.Fatalf("task of delivery %v names event %v, not one of this test's", tk.Delivery.ID, tk.Delivery.EventID)
+		}
+		wantEqual(t, "Task.Event", tk.Event, *ev)
+		if tk.Delivery.OrganizationID != org || tk.Delivery.EventType != ev.Type {
+			t.Fatalf("delivery of organization %v, type %q; want %v, %q", tk.Delivery.OrganizationID, tk.Delivery.EventType, org, ev.Type)
+		}
+		if w := hooks[tk.Delivery.WebhookID]; w == nil || tk.Webhook.ID != w.ID {
+			t.Fatalf("task for webhook %v carries webhook %v", tk.Delivery.WebhookID, tk.Webhook.ID)
+		}
+		d := getDelivery(t, s, org, tk.Delivery.WebhookID, tk.Delivery.ID)
+		wantEqual(t, "stored claimed delivery", *d, tk.Delivery)
+		order = append(order, ev.ID)
+	}
+	wantEqual(t, "events in claim order", order, []uuid.UUID{evs[1].ID, evs[1].ID, evs[2].ID, evs[2].ID, evs[0].ID, evs[0].ID})
 }
 
 func testDeliveryClaimLease(t *testing.T, s webhook.Store) {

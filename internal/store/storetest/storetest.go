@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"EventsCreateFanout", testEventsCreateFanout},
 		{"DeliveryClaim", testDeliveryClaim},
 		{"DeliveryClaimLease", testDeliveryClaimLease},
+		{"DeliveryClaimSharedEvents", testDeliveryClaimSharedEvents},
 		{"DeliveryClaimExclude", testDeliveryClaimExclude},
 		{"DeliveryClaimConcurrent", testDeliveryClaimConcurrent},
 		{"DeliveryCompleteSuccess", testDeliveryCompleteSuccess},
