@@ -104,6 +104,9 @@ type Dispatcher struct {
 	sendCtx  context.Context
 
 	outcomes chan webhook.Outcome
+	// nothingElse holds the webhooks left out of the last claim when it
+	// found nothing else due (see claim); only claim uses it.
+	nothingElse []uuid.UUID
 	// Failures that repeat on every poll or tick while the database is
 	// down, read-only or full.
 	claimErrors, renewErrors quietLog
@@ -144,6 +147,9 @@ const (
 	maxQueuedPerWebhook = 256
 	// claimBatch is the most deliveries claimed in one transaction.
 	claimBatch = 512
+	// maxPollBackoff bounds how far the poll backs off, in
+	// PollIntervals, while claims that leave webhooks out find nothing.
+	maxPollBackoff = 8
 )
 
 // Leases. A task is sent only while its lease has sendable (Timeout +
@@ -312,18 +318,40 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.renewLoop(stopRenewing)
 		close(renewed)
 	}()
-	poll := time.NewTicker(d.cfg.PollInterval)
+	interval := d.cfg.PollInterval
+	poll := time.NewTicker(interval)
 	defer poll.Stop()
+	// The first claim, a wake-up's and a poll's look whatever the last
+	// claim found; the others (after a full claim, or freed room) may be
+	// skipped (see claim).
+	force := true
 	for ctx.Err() == nil {
-		full := d.claim(ctx)
+		full, fruitless := d.claim(ctx, force)
 		if full {
+			force = false
 			continue // more may be due right now
+		}
+		// While claims find nothing but the deliveries of webhooks they
+		// left out, the poll backs off (up to maxPollBackoff polls' time):
+		// each such claim passes over all of those (see claim). A wake-up
+		// or a webhook's queue draining to half still claims at once, and
+		// the first claim that finds something brings the poll back.
+		next := d.cfg.PollInterval
+		if fruitless {
+			next = min(2*interval, maxPollBackoff*d.cfg.PollInterval)
+		}
+		if next != interval {
+			interval = next
+			poll.Reset(interval)
 		}
 		select {
 		case <-ctx.Done():
 		case <-d.wake:
+			force = true
 		case <-d.freed:
+			force = false
 		case <-poll.C:
+			force = true
 		}
 	}
 
@@ -343,8 +371,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // claim leases as many due deliveries as there is room for and starts
-// them; it reports whether it got all it asked for (more may be due).
-func (d *Dispatcher) claim(ctx context.Context) bool {
+// them; it reports whether it got all it asked for (more may be due), and
+// whether it found nothing but the deliveries of the webhooks it left out
+// (their queues are full).
+//
+// Such a claim passes over every due delivery of those webhooks: in a
+// backlog's drain, 60 to 150 ms of the one SQLite writer each time, and
+// it came after most full claims, once every webhook's queue had filled.
+// So unless forced (a wake-up, a poll), a claim that would leave out at
+// least the webhooks a fruitless claim left out is not made: only time
+// (a retry, a lease or a delivery given back coming due: the poll) or new
+// work (a wake-up) can have made something else due since.
+func (d *Dispatcher) claim(ctx context.Context, force bool) (full, fruitless bool) {
 	d.mu.Lock()
 	room := maxHeld - d.held
 	var exclude []uuid.UUID
@@ -357,7 +395,10 @@ func (d *Dispatcher) claim(ctx context.Context) bool {
 	d.short = room < claimBatch || len(exclude) > 0
 	d.mu.Unlock()
 	if room <= 0 {
-		return false
+		return false, false
+	}
+	if !force && covers(exclude, d.nothingElse) {
+		return false, true
 	}
 	limit := min(room, claimBatch)
 	now := d.cfg.Now()
@@ -371,7 +412,7 @@ func (d *Dispatcher) claim(ctx context.Context) bool {
 		if ctx.Err() == nil {
 			d.claimErrors.error(d.cfg.Log, now, "claiming deliveries failed", "err", err)
 		}
-		return false
+		return false, false
 	}
 	d.mu.Lock()
 	// Intake may have reserved room meanwhile: held can pass maxHeld by
@@ -381,7 +422,31 @@ func (d *Dispatcher) claim(ctx context.Context) bool {
 		d.start(t)
 	}
 	d.mu.Unlock()
-	return len(tasks) == limit
+	fruitless = len(tasks) == 0 && len(exclude) > 0
+	switch {
+	case fruitless:
+		d.nothingElse = exclude
+	case force:
+		// Woken by new work or by the poll: what the last fruitless
+		// claim found may no longer hold. Other claims that find
+		// something take the deliveries of webhooks it left out, whose
+		// queues have drained, and leave it true.
+		d.nothingElse = nil
+	}
+	return len(tasks) == limit, fruitless
+}
+
+// covers reports whether set holds every id of some, which is not empty.
+func covers(set, some []uuid.UUID) bool {
+	if len(some) == 0 {
+		return false
+	}
+	for _, id := range some {
+		if !slices.Contains(set, id) {
+			return false
+		}
+	}
+	return true
 }
 
 // Reserve sets room aside for up to n deliveries that intake is about to

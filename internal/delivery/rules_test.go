@@ -157,8 +157,8 @@ func TestClaimParams(t *testing.T) {
 	}
 
 	d.held = maxHeld - 10
-	if d.claim(context.Background()) {
-		t.Fatal("an empty claim reported more may be due")
+	if full, fruitless := d.claim(context.Background(), true); full || !fruitless {
+		t.Fatalf("an empty claim that left a webhook out: full %v, fruitless %v; want false, true", full, fruitless)
 	}
 	p := f.claims[0]
 	if p.Limit != 10 || !p.Now.Equal(clock) || !p.LeaseUntil.Equal(clock.Add(d.lease)) || len(p.ExcludeWebhooks) != 1 || p.ExcludeWebhooks[0] != full {
@@ -166,7 +166,7 @@ func TestClaimParams(t *testing.T) {
 	}
 
 	d.held = 0
-	d.claim(context.Background())
+	d.claim(context.Background(), true)
 	if p := f.claims[1]; p.Limit != claimBatch {
 		t.Fatalf("claimed %d, want at most %d at once", p.Limit, claimBatch)
 	}
@@ -174,7 +174,7 @@ func TestClaimParams(t *testing.T) {
 	// No room: no claim at all.
 	for _, held := range []int{maxHeld, maxHeld + 1} {
 		d.held = held
-		d.claim(context.Background())
+		d.claim(context.Background(), true)
 	}
 	if len(f.claims) != 2 {
 		t.Fatalf("%d claims, want none without room", len(f.claims)-2)
@@ -184,15 +184,24 @@ func TestClaimParams(t *testing.T) {
 	d.held = maxHeld - 2
 	hook := uuid.UUID{0xb}
 	f.claimed = []*webhook.Task{task(hook, clock.Add(time.Minute)), task(hook, clock.Add(time.Minute))}
-	if !d.claim(context.Background()) {
-		t.Fatal("a full claim did not report more may be due")
+	if full, fruitless := d.claim(context.Background(), true); !full || fruitless {
+		t.Fatalf("a claim that got all it asked for: full %v, fruitless %v; want true, false", full, fruitless)
 	}
 	f.claimed = []*webhook.Task{task(hook, clock.Add(time.Minute))}
 	d.mu.Lock()
 	d.held = maxHeld - 2
 	d.mu.Unlock()
-	if d.claim(context.Background()) {
-		t.Fatal("a claim short of its limit reported more may be due")
+	if full, fruitless := d.claim(context.Background(), true); full || fruitless {
+		t.Fatalf("a claim short of its limit: full %v, fruitless %v; want false, false", full, fruitless)
+	}
+
+	// Finding nothing is fruitless only when webhooks were left out.
+	f.claimed = nil
+	d.mu.Lock()
+	d.held, d.queued = 0, map[uuid.UUID][]*webhook.Task{}
+	d.mu.Unlock()
+	if full, fruitless := d.claim(context.Background(), true); full || fruitless {
+		t.Fatalf("an empty claim leaving nothing out: full %v, fruitless %v; want false, false", full, fruitless)
 	}
 }
 
@@ -201,8 +210,8 @@ func TestClaimErrorLogged(t *testing.T) {
 	var buf bytes.Buffer
 	d, f := running(t, Config{Log: slog.New(slog.NewTextHandler(&buf, nil))})
 	f.claimErr = errors.New("disk I/O error")
-	if d.claim(context.Background()) {
-		t.Fatal("a failed claim reported more may be due")
+	if full, fruitless := d.claim(context.Background(), true); full || fruitless {
+		t.Fatalf("a failed claim: full %v, fruitless %v; want false, false", full, fruitless)
 	}
 	if !strings.Contains(buf.String(), "claiming deliveries failed") {
 		t.Fatalf("log %q, want the failed claim", buf.String())
@@ -210,7 +219,7 @@ func TestClaimErrorLogged(t *testing.T) {
 	buf.Reset()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	d.claim(ctx)
+	d.claim(ctx, true)
 	if buf.Len() != 0 {
 		t.Fatalf("logged %q while stopping", buf.String())
 	}
@@ -623,9 +632,134 @@ func TestClaimShortOfRoom(t *testing.T) {
 			d.queued[uuid.UUID{0xe}] = make([]*webhook.Task, c.queued)
 		}
 		d.mu.Unlock()
-		d.claim(context.Background())
+		d.claim(context.Background(), true)
 		if d.short != c.short {
 			t.Errorf("holding %d, %d queued for a webhook: short %v, want %v", c.held, c.queued, d.short, c.short)
 		}
+	}
+}
+
+// While claims that leave full webhooks out find nothing, the poll backs
+// off: each such claim passes over every due delivery of those webhooks.
+// It still polls, and a delivery that comes due without a wake-up (a
+// retry, another node's) is still claimed.
+func TestPollBacksOffWhileClaimsFindNothing(t *testing.T) {
+	f := &fakeQueue{}
+	const every = 10 * time.Millisecond
+	d := New(Config{Store: f, PollInterval: every, Timeout: 10 * time.Second})
+	full := uuid.UUID{0xf}
+	for range maxQueuedPerWebhook {
+		d.queued[full] = append(d.queued[full], task(full, time.Now().Add(time.Hour)))
+	}
+	claims := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.claims)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// 60 polls' time: 10, 20, 40, then 80 ms apart, about 10 claims.
+	time.Sleep(60 * every)
+	first := claims()
+	if first > 20 {
+		t.Fatalf("%d claims in %v of fruitless claims polled every %v; want the poll backed off", first, 60*every, every)
+	}
+	// Backed off no further than maxPollBackoff polls: about 7 more.
+	time.Sleep(60 * every)
+	if n := claims() - first; n < 3 {
+		t.Fatalf("%d claims in the next %v; want a poll at least every %v", n, 60*every, maxPollBackoff*every)
+	}
+	f.mu.Lock()
+	f.claimed = []*webhook.Task{task(uuid.UUID{0xb}, time.Now().Add(time.Hour))}
+	f.mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		f.mu.Lock()
+		taken := f.claimed == nil
+		f.mu.Unlock()
+		if taken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a delivery due without a wake-up was not claimed while the poll backed off")
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.claims {
+		if len(p.ExcludeWebhooks) != 1 || p.ExcludeWebhooks[0] != full {
+			t.Fatalf("claim %+v, want the full webhook left out", p)
+		}
+	}
+}
+
+// After a claim that found nothing but the deliveries of the webhooks it
+// left out, a claim that would leave out at least those is not made
+// unless forced (a wake-up, a poll): nothing else can be due but by time
+// or new work.
+func TestFruitlessClaimNotRepeated(t *testing.T) {
+	d, f := running(t, Config{})
+	full, other := uuid.UUID{0xf}, uuid.UUID{0xe}
+	for range maxQueuedPerWebhook {
+		d.queued[full] = append(d.queued[full], task(full, clock.Add(time.Hour)))
+	}
+	calls := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.claims)
+	}
+	if _, fruitless := d.claim(context.Background(), false); !fruitless || calls() != 1 {
+		t.Fatalf("first claim: fruitless %v after %d calls; want true after 1", fruitless, calls())
+	}
+	if _, fruitless := d.claim(context.Background(), false); !fruitless || calls() != 1 {
+		t.Fatalf("repeated claim: fruitless %v after %d calls; want true, not made", fruitless, calls())
+	}
+	// Leaving out more webhooks finds nothing more either.
+	for range maxQueuedPerWebhook {
+		d.queued[other] = append(d.queued[other], task(other, clock.Add(time.Hour)))
+	}
+	if d.claim(context.Background(), false); calls() != 1 {
+		t.Fatalf("%d calls; a claim leaving out more webhooks was made", calls())
+	}
+	if d.claim(context.Background(), true); calls() != 2 {
+		t.Fatalf("%d calls; a forced claim was not made", calls())
+	}
+	// A queue drained: its webhook's deliveries may be claimed again.
+	delete(d.queued, full)
+	delete(d.queued, other)
+	if d.claim(context.Background(), false); calls() != 3 {
+		t.Fatalf("%d calls; a claim leaving nothing out was not made", calls())
+	}
+	// The fruitless claim is remembered through claims that take the
+	// deliveries of webhooks it left out, until a forced one finds
+	// something.
+	for range maxQueuedPerWebhook {
+		d.queued[full] = append(d.queued[full], task(full, clock.Add(time.Hour)))
+	}
+	d.claim(context.Background(), false) // fruitless again, leaving out full
+	delete(d.queued, full)
+	f.mu.Lock()
+	f.claimed = []*webhook.Task{task(full, clock.Add(time.Minute))}
+	f.mu.Unlock()
+	if _, fruitless := d.claim(context.Background(), false); fruitless || calls() != 5 {
+		t.Fatalf("claim that found a delivery: fruitless %v after %d calls; want false after 5", fruitless, calls())
+	}
+	d.queued[full] = d.queued[full][:0]
+	for range maxQueuedPerWebhook {
+		d.queued[full] = append(d.queued[full], task(full, clock.Add(time.Hour)))
+	}
+	if d.claim(context.Background(), false); calls() != 5 {
+		t.Fatalf("%d calls; a claim leaving out what a fruitless one left out was made", calls())
+	}
+	f.mu.Lock()
+	f.claimed = []*webhook.Task{task(other, clock.Add(time.Minute))}
+	f.mu.Unlock()
+	if _, fruitless := d.claim(context.Background(), true); fruitless || calls() != 6 {
+		t.Fatalf("forced claim that found a delivery: fruitless %v after %d calls; want false after 6", fruitless, calls())
+	}
+	if d.claim(context.Background(), false); calls() != 7 {
+		t.Fatalf("%d calls; a claim after a forced one that found something was not made", calls())
 	}
 }
