@@ -104,9 +104,12 @@ type Dispatcher struct {
 	sendCtx  context.Context
 
 	outcomes chan webhook.Outcome
-	// nothingElse holds the webhooks left out of the last claim when it
-	// found nothing else due (see claim); only claim uses it.
-	nothingElse []uuid.UUID
+	// nothingElse holds the webhooks left out of the last fruitless claim
+	// and nothingSince when it was made (see claim). Only claim uses
+	// them, on the claim loop's goroutine (or a test's): d.mu does not
+	// guard them.
+	nothingElse  []uuid.UUID
+	nothingSince time.Time
 	// Failures that repeat on every poll or tick while the database is
 	// down, read-only or full.
 	claimErrors, renewErrors quietLog
@@ -147,9 +150,9 @@ const (
 	maxQueuedPerWebhook = 256
 	// claimBatch is the most deliveries claimed in one transaction.
 	claimBatch = 512
-	// maxPollBackoff bounds how far the poll backs off, in
-	// PollIntervals, while claims that leave webhooks out find nothing.
-	maxPollBackoff = 8
+	// fruitlessFor is how long, in PollIntervals, a fruitless claim keeps
+	// others like it from being made (see claim).
+	fruitlessFor = 8
 )
 
 // Leases. A task is sent only while its lease has sendable (Timeout +
@@ -318,40 +321,23 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.renewLoop(stopRenewing)
 		close(renewed)
 	}()
-	interval := d.cfg.PollInterval
-	poll := time.NewTicker(interval)
+	poll := time.NewTicker(d.cfg.PollInterval)
 	defer poll.Stop()
-	// The first claim, a wake-up's and a poll's look whatever the last
-	// claim found; the others (after a full claim, or freed room) may be
-	// skipped (see claim).
-	force := true
+	// The first claim and a wake-up's are made whatever the last claim
+	// found (see claim).
+	woken := true
 	for ctx.Err() == nil {
-		full, fruitless := d.claim(ctx, force)
+		full := d.claim(ctx, woken)
+		woken = false
 		if full {
-			force = false
 			continue // more may be due right now
-		}
-		// While claims find nothing but the deliveries of webhooks they
-		// left out, the poll backs off (up to maxPollBackoff polls' time):
-		// each such claim passes over all of those (see claim). A wake-up
-		// or a webhook's queue draining to half still claims at once, and
-		// the first claim that finds something brings the poll back.
-		next := d.cfg.PollInterval
-		if fruitless {
-			next = min(2*interval, maxPollBackoff*d.cfg.PollInterval)
-		}
-		if next != interval {
-			interval = next
-			poll.Reset(interval)
 		}
 		select {
 		case <-ctx.Done():
 		case <-d.wake:
-			force = true
+			woken = true
 		case <-d.freed:
-			force = false
 		case <-poll.C:
-			force = true
 		}
 	}
 
@@ -371,18 +357,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // claim leases as many due deliveries as there is room for and starts
-// them; it reports whether it got all it asked for (more may be due), and
-// whether it found nothing but the deliveries of the webhooks it left out
-// (their queues are full).
+// them; it reports whether it got all it asked for (more may be due).
 //
-// Such a claim passes over every due delivery of those webhooks: in a
-// backlog's drain, 60 to 150 ms of the one SQLite writer each time, and
-// it came after most full claims, once every webhook's queue had filled.
-// So unless forced (a wake-up, a poll), a claim that would leave out at
-// least the webhooks a fruitless claim left out is not made: only time
-// (a retry, a lease or a delivery given back coming due: the poll) or new
-// work (a wake-up) can have made something else due since.
-func (d *Dispatcher) claim(ctx context.Context, force bool) (full, fruitless bool) {
+// A fruitless claim, one that left webhooks out (their queues are full)
+// and found nothing else due, passed over every due delivery of those
+// webhooks: in a backlog's drain 60 to 150 ms of the one SQLite writer,
+// and one followed most full claims and polls once every webhook's queue
+// had filled, a third of the writer's time. So for fruitlessFor polls'
+// time after one, a claim that would leave out at least the same
+// webhooks is not made, unless woken: a wake-up is new work, which may be
+// anyone's. What only time makes due meanwhile (a retry, a lease ending,
+// a delivery given back) waits for that long at most, and only while
+// this node's queues are full.
+func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	d.mu.Lock()
 	room := maxHeld - d.held
 	var exclude []uuid.UUID
@@ -394,11 +381,12 @@ func (d *Dispatcher) claim(ctx context.Context, force bool) (full, fruitless boo
 	// Set before the claim, so room freed while it runs wakes the next.
 	d.short = room < claimBatch || len(exclude) > 0
 	d.mu.Unlock()
-	if room <= 0 {
-		return false, false
+	if woken {
+		d.nothingElse = nil
 	}
-	if !force && covers(exclude, d.nothingElse) {
-		return false, true
+	// On the monotonic clock: a wall clock set back must not stretch it.
+	if room <= 0 || covers(exclude, d.nothingElse) && time.Since(d.nothingSince) < fruitlessFor*d.cfg.PollInterval {
+		return false
 	}
 	limit := min(room, claimBatch)
 	now := d.cfg.Now()
@@ -412,7 +400,7 @@ func (d *Dispatcher) claim(ctx context.Context, force bool) (full, fruitless boo
 		if ctx.Err() == nil {
 			d.claimErrors.error(d.cfg.Log, now, "claiming deliveries failed", "err", err)
 		}
-		return false, false
+		return false
 	}
 	d.mu.Lock()
 	// Intake may have reserved room meanwhile: held can pass maxHeld by
@@ -422,18 +410,10 @@ func (d *Dispatcher) claim(ctx context.Context, force bool) (full, fruitless boo
 		d.start(t)
 	}
 	d.mu.Unlock()
-	fruitless = len(tasks) == 0 && len(exclude) > 0
-	switch {
-	case fruitless:
-		d.nothingElse = exclude
-	case force:
-		// Woken by new work or by the poll: what the last fruitless
-		// claim found may no longer hold. Other claims that find
-		// something take the deliveries of webhooks it left out, whose
-		// queues have drained, and leave it true.
-		d.nothingElse = nil
+	if len(tasks) == 0 && len(exclude) > 0 {
+		d.nothingElse, d.nothingSince = exclude, time.Now()
 	}
-	return len(tasks) == limit, fruitless
+	return len(tasks) == limit
 }
 
 // covers reports whether set holds every id of some, which is not empty.

@@ -157,8 +157,8 @@ func TestClaimParams(t *testing.T) {
 	}
 
 	d.held = maxHeld - 10
-	if full, fruitless := d.claim(context.Background(), true); full || !fruitless {
-		t.Fatalf("an empty claim that left a webhook out: full %v, fruitless %v; want false, true", full, fruitless)
+	if d.claim(context.Background(), true) {
+		t.Fatal("an empty claim reported more may be due")
 	}
 	p := f.claims[0]
 	if p.Limit != 10 || !p.Now.Equal(clock) || !p.LeaseUntil.Equal(clock.Add(d.lease)) || len(p.ExcludeWebhooks) != 1 || p.ExcludeWebhooks[0] != full {
@@ -184,24 +184,15 @@ func TestClaimParams(t *testing.T) {
 	d.held = maxHeld - 2
 	hook := uuid.UUID{0xb}
 	f.claimed = []*webhook.Task{task(hook, clock.Add(time.Minute)), task(hook, clock.Add(time.Minute))}
-	if full, fruitless := d.claim(context.Background(), true); !full || fruitless {
-		t.Fatalf("a claim that got all it asked for: full %v, fruitless %v; want true, false", full, fruitless)
+	if !d.claim(context.Background(), true) {
+		t.Fatal("a full claim did not report more may be due")
 	}
 	f.claimed = []*webhook.Task{task(hook, clock.Add(time.Minute))}
 	d.mu.Lock()
 	d.held = maxHeld - 2
 	d.mu.Unlock()
-	if full, fruitless := d.claim(context.Background(), true); full || fruitless {
-		t.Fatalf("a claim short of its limit: full %v, fruitless %v; want false, false", full, fruitless)
-	}
-
-	// Finding nothing is fruitless only when webhooks were left out.
-	f.claimed = nil
-	d.mu.Lock()
-	d.held, d.queued = 0, map[uuid.UUID][]*webhook.Task{}
-	d.mu.Unlock()
-	if full, fruitless := d.claim(context.Background(), true); full || fruitless {
-		t.Fatalf("an empty claim leaving nothing out: full %v, fruitless %v; want false, false", full, fruitless)
+	if d.claim(context.Background(), true) {
+		t.Fatal("a claim short of its limit reported more may be due")
 	}
 }
 
@@ -210,8 +201,8 @@ func TestClaimErrorLogged(t *testing.T) {
 	var buf bytes.Buffer
 	d, f := running(t, Config{Log: slog.New(slog.NewTextHandler(&buf, nil))})
 	f.claimErr = errors.New("disk I/O error")
-	if full, fruitless := d.claim(context.Background(), true); full || fruitless {
-		t.Fatalf("a failed claim: full %v, fruitless %v; want false, false", full, fruitless)
+	if d.claim(context.Background(), true) {
+		t.Fatal("a failed claim reported more may be due")
 	}
 	if !strings.Contains(buf.String(), "claiming deliveries failed") {
 		t.Fatalf("log %q, want the failed claim", buf.String())
@@ -639,11 +630,76 @@ func TestClaimShortOfRoom(t *testing.T) {
 	}
 }
 
-// While claims that leave full webhooks out find nothing, the poll backs
-// off: each such claim passes over every due delivery of those webhooks.
-// It still polls, and a delivery that comes due without a wake-up (a
-// retry, another node's) is still claimed.
-func TestPollBacksOffWhileClaimsFindNothing(t *testing.T) {
+// After a fruitless claim (it left webhooks out and found nothing else
+// due), a claim that would leave out at least those webhooks is not made
+// for fruitlessFor polls' time, unless woken: only time or new work can
+// have made something else due.
+func TestFruitlessClaimNotRepeated(t *testing.T) {
+	d, f := running(t, Config{PollInterval: time.Second})
+	full, other := uuid.UUID{0xf}, uuid.UUID{0xe}
+	fill := func(id uuid.UUID) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for range maxQueuedPerWebhook {
+			d.queued[id] = append(d.queued[id], task(id, clock.Add(time.Hour)))
+		}
+	}
+	drain := func(id uuid.UUID) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		delete(d.queued, id)
+	}
+	claims := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.claims)
+	}
+	want := func(n int, what string) {
+		t.Helper()
+		if got := claims(); got != n {
+			t.Fatalf("%s: %d claims made, want %d", what, got, n)
+		}
+	}
+
+	fill(full)
+	d.claim(context.Background(), false)
+	want(1, "first claim")
+	d.claim(context.Background(), false)
+	want(1, "the same claim again")
+	fill(other)
+	d.claim(context.Background(), false)
+	want(1, "a claim leaving out more webhooks")
+	d.claim(context.Background(), true)
+	want(2, "a woken claim")
+	// A queue drained: its webhook's deliveries may be due.
+	drain(full)
+	d.claim(context.Background(), false)
+	want(3, "a claim leaving out fewer webhooks")
+	drain(other)
+	fill(full)
+	d.claim(context.Background(), false)
+	want(4, "a claim leaving out other webhooks")
+	// Time may make deliveries due: the fruitless claim ages out.
+	d.nothingSince = time.Now().Add(-fruitlessFor * d.cfg.PollInterval)
+	d.claim(context.Background(), false)
+	want(5, "a claim after fruitlessFor polls")
+	// Woken with no room: not made, but the fruitless claim is forgotten.
+	d.mu.Lock()
+	d.held = maxHeld
+	d.mu.Unlock()
+	d.claim(context.Background(), true)
+	want(5, "a woken claim without room")
+	d.mu.Lock()
+	d.held = 0
+	d.mu.Unlock()
+	d.claim(context.Background(), false)
+	want(6, "a claim after a wake-up")
+}
+
+// Run makes fruitless claims no more often than every fruitlessFor polls,
+// and still claims what comes due without a wake-up (a retry, another
+// node's delivery).
+func TestFruitlessClaimsPaced(t *testing.T) {
 	f := &fakeQueue{}
 	const every = 10 * time.Millisecond
 	d := New(Config{Store: f, PollInterval: every, Timeout: 10 * time.Second})
@@ -661,16 +717,17 @@ func TestPollBacksOffWhileClaimsFindNothing(t *testing.T) {
 	go func() { d.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	// 60 polls' time: 10, 20, 40, then 80 ms apart, about 10 claims.
-	time.Sleep(60 * every)
-	first := claims()
-	if first > 20 {
-		t.Fatalf("%d claims in %v of fruitless claims polled every %v; want the poll backed off", first, 60*every, every)
+	// The 5th claim comes 4 × (80 ms and up to a poll) after the first:
+	// at 40 ms if every poll claimed; later on a slow machine, never
+	// sooner.
+	start := time.Now()
+	for deadline := start.Add(5 * time.Second); claims() < 5; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d claims in 5 s with a %v poll", claims(), every)
+		}
 	}
-	// Backed off no further than maxPollBackoff polls: about 7 more.
-	time.Sleep(60 * every)
-	if n := claims() - first; n < 3 {
-		t.Fatalf("%d claims in the next %v; want a poll at least every %v", n, 60*every, maxPollBackoff*every)
+	if at := time.Since(start); at < 4*fruitlessFor*every {
+		t.Fatalf("5 fruitless claims in %v with a %v poll; want one per %v at most", at, every, fruitlessFor*every)
 	}
 	f.mu.Lock()
 	f.claimed = []*webhook.Task{task(uuid.UUID{0xb}, time.Now().Add(time.Hour))}
@@ -683,7 +740,7 @@ func TestPollBacksOffWhileClaimsFindNothing(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("a delivery due without a wake-up was not claimed while the poll backed off")
+			t.Fatal("a delivery due without a wake-up was not claimed")
 		}
 	}
 	f.mu.Lock()
@@ -692,74 +749,5 @@ func TestPollBacksOffWhileClaimsFindNothing(t *testing.T) {
 		if len(p.ExcludeWebhooks) != 1 || p.ExcludeWebhooks[0] != full {
 			t.Fatalf("claim %+v, want the full webhook left out", p)
 		}
-	}
-}
-
-// After a claim that found nothing but the deliveries of the webhooks it
-// left out, a claim that would leave out at least those is not made
-// unless forced (a wake-up, a poll): nothing else can be due but by time
-// or new work.
-func TestFruitlessClaimNotRepeated(t *testing.T) {
-	d, f := running(t, Config{})
-	full, other := uuid.UUID{0xf}, uuid.UUID{0xe}
-	for range maxQueuedPerWebhook {
-		d.queued[full] = append(d.queued[full], task(full, clock.Add(time.Hour)))
-	}
-	calls := func() int {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return len(f.claims)
-	}
-	if _, fruitless := d.claim(context.Background(), false); !fruitless || calls() != 1 {
-		t.Fatalf("first claim: fruitless %v after %d calls; want true after 1", fruitless, calls())
-	}
-	if _, fruitless := d.claim(context.Background(), false); !fruitless || calls() != 1 {
-		t.Fatalf("repeated claim: fruitless %v after %d calls; want true, not made", fruitless, calls())
-	}
-	// Leaving out more webhooks finds nothing more either.
-	for range maxQueuedPerWebhook {
-		d.queued[other] = append(d.queued[other], task(other, clock.Add(time.Hour)))
-	}
-	if d.claim(context.Background(), false); calls() != 1 {
-		t.Fatalf("%d calls; a claim leaving out more webhooks was made", calls())
-	}
-	if d.claim(context.Background(), true); calls() != 2 {
-		t.Fatalf("%d calls; a forced claim was not made", calls())
-	}
-	// A queue drained: its webhook's deliveries may be claimed again.
-	delete(d.queued, full)
-	delete(d.queued, other)
-	if d.claim(context.Background(), false); calls() != 3 {
-		t.Fatalf("%d calls; a claim leaving nothing out was not made", calls())
-	}
-	// The fruitless claim is remembered through claims that take the
-	// deliveries of webhooks it left out, until a forced one finds
-	// something.
-	for range maxQueuedPerWebhook {
-		d.queued[full] = append(d.queued[full], task(full, clock.Add(time.Hour)))
-	}
-	d.claim(context.Background(), false) // fruitless again, leaving out full
-	delete(d.queued, full)
-	f.mu.Lock()
-	f.claimed = []*webhook.Task{task(full, clock.Add(time.Minute))}
-	f.mu.Unlock()
-	if _, fruitless := d.claim(context.Background(), false); fruitless || calls() != 5 {
-		t.Fatalf("claim that found a delivery: fruitless %v after %d calls; want false after 5", fruitless, calls())
-	}
-	d.queued[full] = d.queued[full][:0]
-	for range maxQueuedPerWebhook {
-		d.queued[full] = append(d.queued[full], task(full, clock.Add(time.Hour)))
-	}
-	if d.claim(context.Background(), false); calls() != 5 {
-		t.Fatalf("%d calls; a claim leaving out what a fruitless one left out was made", calls())
-	}
-	f.mu.Lock()
-	f.claimed = []*webhook.Task{task(other, clock.Add(time.Minute))}
-	f.mu.Unlock()
-	if _, fruitless := d.claim(context.Background(), true); fruitless || calls() != 6 {
-		t.Fatalf("forced claim that found a delivery: fruitless %v after %d calls; want false after 6", fruitless, calls())
-	}
-	if d.claim(context.Background(), false); calls() != 7 {
-		t.Fatalf("%d calls; a claim after a forced one that found something was not made", calls())
 	}
 }

@@ -177,6 +177,8 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 			seq, eventSeq int64
 			dr            deliveryRow
 		)
+		// leaseSQL's RETURNING, column by column; the organization, the
+		// event's id and type come with the event.
 		if err := rows.Scan(&seq, &eventSeq, &dr.d.ID, &dr.d.WebhookID, &dr.created, &dr.updated, &dr.status,
 			&dr.due, &dr.d.Attempts, &dr.d.LastStatusCode, &dr.d.LastError, &dr.d.Lease); err != nil {
 			rows.Close()
@@ -218,7 +220,10 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 	for i, t := range leased {
 		e := byEvent[eventOf[i]]
 		if t == nil || e == nil {
-			continue // as the join it replaces, a delivery without its event is left out
+			// Not seen in practice: retention deletes an event only when
+			// its deliveries are finished, and them with it. Left out, as
+			// the join this replaced left it out.
+			continue
 		}
 		t.Event = *e
 		t.Delivery.OrganizationID, t.Delivery.EventID, t.Delivery.EventType = e.OrganizationID, e.ID, e.Type
