@@ -366,9 +366,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // had filled, a third of the writer's time. So for fruitlessFor polls'
 // time after one, a claim that would leave out at least the same
 // webhooks is not made, unless woken: a wake-up is new work, which may be
-// anyone's. What only time makes due meanwhile (a retry, a lease ending,
-// a delivery given back) waits for that long at most, and only while
-// this node's queues are full.
+// anyone's. What only time makes due meanwhile (a retry, a lease
+// ending, another node's work whose notification was lost) waits for
+// that long at most, and only while this node's queues are full. With
+// intake going on, its wake-ups still force a claim per request batch
+// whose deliveries were not leased at intake.
 func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	d.mu.Lock()
 	room := maxHeld - d.held
@@ -384,12 +386,13 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	if woken {
 		d.nothingElse = nil
 	}
-	// On the monotonic clock: a wall clock set back must not stretch it.
+	// On the monotonic clock, not cfg.Now: a wall clock set back must not
+	// stretch the window, and the poll that ends it ticks in real time.
 	if room <= 0 || covers(exclude, d.nothingElse) && time.Since(d.nothingSince) < fruitlessFor*d.cfg.PollInterval {
 		return false
 	}
 	limit := min(room, claimBatch)
-	now := d.cfg.Now()
+	now, started := d.cfg.Now(), time.Now()
 	tasks, err := d.cfg.Store.DeliveryClaim(ctx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(d.lease), Limit: limit, ExcludeWebhooks: exclude})
 	for _, t := range tasks {
 		// The store's DueAt may be on another clock (the database's): our
@@ -411,7 +414,7 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	}
 	d.mu.Unlock()
 	if len(tasks) == 0 && len(exclude) > 0 {
-		d.nothingElse, d.nothingSince = exclude, time.Now()
+		d.nothingElse, d.nothingSince = exclude, started
 	}
 	return len(tasks) == limit
 }
