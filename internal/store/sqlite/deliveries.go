@@ -88,9 +88,9 @@ func scanDelivery(row scanner) (*webhook.Delivery, error) {
 	return r.delivery(), nil
 }
 
-// DeliveryClaim leases due deliveries. The UPDATE picks and leases the
-// rows in one statement; the write transaction around it also makes the
-// events and webhooks read next consistent with the lease.
+// DeliveryClaim leases due deliveries: it picks them, leases them (see
+// lease) and reads their webhooks, all in one write transaction, which
+// keeps the events and webhooks read consistent with the lease.
 func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
 	tasks := []*webhook.Task{}
 	if p.Limit <= 0 {
