@@ -232,37 +232,34 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 	return tasks, nil
 }
 
-// claimedWebhooks fills in each task's webhook, read once per webhook
-// (the webhooks table keeps text ids, so it is not joined to the BLOBs),
-// and returns the tasks that have one. A task without one is a delivery
-// a webhook delete left behind when it stopped after removing the
-// webhook (see WebhookDelete): it is deleted here, with its attempts. A
-// task whose webhook's secrets cannot be opened (its key is not
-// configured) is left out and returned as unreadable, with the first
-// such error, for secrets.Claimed.
+// claimedWebhooks fills in each task's webhook, from its organization's
+// webhooks (the writer's cache of them: see webhookCache), and returns
+// the tasks that have one. A task without one is a delivery a webhook
+// delete left behind when it stopped after removing the webhook (see
+// WebhookDelete): it is deleted here, with its attempts. A task whose
+// webhook's secrets cannot be opened (its key is not configured) is left
+// out and returned as unreadable, with the first such error, for
+// secrets.Claimed.
 func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) (_ []*webhook.Task, unreadable []webhook.DeliveryRef, failed error, _ error) {
-	hooks := map[uuid.UUID]*webhook.Webhook{}
+	type ref struct{ org, id uuid.UUID } // an id alone could name another organization's webhook
+	orgs := map[uuid.UUID]bool{}
+	hooks := map[ref]*webhook.Webhook{}
 	bad := map[uuid.UUID]error{}
 	out := tasks[:0]
 	var orphans []*webhook.Delivery
 	for _, t := range tasks {
 		d := &t.Delivery
-		w, ok := hooks[d.WebhookID]
-		if !ok {
-			rows, err := tx.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? AND id = ?`,
-				d.OrganizationID, d.WebhookID)
+		if !orgs[d.OrganizationID] {
+			ws, err := tx.orgWebhooks(ctx, d.OrganizationID, bad)
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			ws, err := collectWebhooks(rows, tx.db.keys, bad)
-			if err != nil {
-				return nil, nil, nil, err
+			for _, w := range ws {
+				hooks[ref{w.OrganizationID, w.ID}] = w
 			}
-			if len(ws) == 1 {
-				w = ws[0]
-			}
-			hooks[d.WebhookID] = w
+			orgs[d.OrganizationID] = true
 		}
+		w := hooks[ref{d.OrganizationID, d.WebhookID}]
 		switch {
 		case w == nil:
 			orphans = append(orphans, d)

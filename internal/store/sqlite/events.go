@@ -69,7 +69,8 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 }
 
 // loadIntake reads each organization's webhooks once, however many of its
-// events the batch has, and the stored holder of each key. A webhook
+// events the batch has (from the writer's cache: see webhookCache), and
+// the stored holder of each key. A webhook
 // whose secrets cannot be opened still matches (the event is promised to
 // it): its id goes in unreadable, for EventsCreate to keep its deliveries
 // from the caller.
@@ -78,14 +79,11 @@ func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease web
 		Holders: map[webhook.KeyRef]webhook.KeyHolder{}}
 	for _, ev := range events {
 		if _, ok := in.Webhooks[ev.OrganizationID]; !ok {
-			rows, err := tx.QueryContext(ctx,
-				`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? ORDER BY created_at, id`, ev.OrganizationID)
+			hooks, err := tx.orgWebhooks(ctx, ev.OrganizationID, unreadable)
 			if err != nil {
 				return in, err
 			}
-			if in.Webhooks[ev.OrganizationID], err = collectWebhooks(rows, tx.db.keys, unreadable); err != nil {
-				return in, err
-			}
+			in.Webhooks[ev.OrganizationID] = hooks
 		}
 		k := webhook.KeyRef{OrganizationID: ev.OrganizationID, Key: ev.IdempotencyKey}
 		if _, ok := in.Holders[k]; ok || k.Key == "" {

@@ -52,6 +52,10 @@ type DB struct {
 	// written and open them as they are read (webhookRow, scanSource):
 	// nothing else in the package sees a sealed value.
 	keys *secrets.Keyring
+
+	// hooks holds the webhooks the writer opened for intake and claims;
+	// only the writer's goroutine touches it (see webhookCache).
+	hooks webhookCache
 }
 
 // maxCachedStmts bounds the cache; statements with variable-length lists

@@ -113,6 +113,35 @@ func TestTwoHandles(t *testing.T) {
 	if err != nil || len(ds) != 20 {
 		t.Fatalf("deliveries: %d, %v", len(ds), err)
 	}
+
+	// Each writer keeps the webhooks it opened (both have them now): an
+	// edit by one reaches the other's next intake.
+	edit := func(db *sqlite.DB, change func(*webhook.Webhook)) {
+		t.Helper()
+		_, err := db.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID,
+			Apply: func(cur *webhook.Webhook) (*webhook.AuditEntry, error) { change(cur); return nil, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	intake := func(db *sqlite.DB) []*webhook.Task {
+		t.Helper()
+		ev := &webhook.Event{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{Until: at.Add(time.Minute), Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs[0].Tasks
+	}
+	edit(b, func(cur *webhook.Webhook) { cur.TargetURL = "https://example.com/moved" })
+	if tasks := intake(a); len(tasks) != 1 || tasks[0].Webhook.TargetURL != "https://example.com/moved" {
+		t.Fatalf("after the other handle's edit: %+v, want one task to the new target", tasks)
+	}
+	edit(a, func(cur *webhook.Webhook) { cur.Enabled = false })
+	if tasks := intake(b); len(tasks) != 0 {
+		t.Fatalf("after the other handle disabled the webhook: %d tasks, want none", len(tasks))
+	}
 }
 
 // newWebhook stores an enabled webhook of org for every event type.

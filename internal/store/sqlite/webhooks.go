@@ -156,6 +156,69 @@ func collectWebhooks(rows *sql.Rows, keys *secrets.Keyring, unreadable map[uuid.
 	return out, translate(rows.Err())
 }
 
+// The writer keeps the webhooks it opened, by organization, for intake
+// and claims, which read them for every batch and every claim: an index
+// range, three JSON lists and an AES-GCM open per webhook, the same rows
+// thousands of times a second in a fan-out. An entry is good for one
+// version of the webhooks table, which the triggers of migration 0045
+// change with every insert, update and delete, whoever makes it (this
+// process, another on the same file, a migration): the version is read in
+// the transaction that uses the entry, so a change it does not see is a
+// change that transaction would not see either. The version is random,
+// so one read in a transaction that rolled back never comes back with
+// other rows under it.
+type webhookCache struct {
+	version int64
+	orgs    map[uuid.UUID]cachedWebhooks
+	size    int // webhooks held, at most maxCachedWebhooks
+}
+
+type cachedWebhooks struct {
+	hooks []*webhook.Webhook
+	bad   map[uuid.UUID]error // as collectWebhooks reports them
+}
+
+// maxCachedWebhooks bounds the cache's memory (a few MB); past it, the
+// cache starts over.
+const maxCachedWebhooks = 10000
+
+// orgWebhooks returns the organization's webhooks as collectWebhooks
+// does (oldest first; unreadable ones cleared, their errors added to
+// unreadable), from the cache when the webhooks table has not changed.
+// The webhooks are shared with later callers: read them, never change
+// them (a Task copies its Webhook).
+func (tx *txn) orgWebhooks(ctx context.Context, org uuid.UUID, unreadable map[uuid.UUID]error) ([]*webhook.Webhook, error) {
+	c := &tx.db.hooks
+	var version int64
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM webhooks_version`).Scan(&version); err != nil {
+		return nil, err
+	}
+	if c.orgs == nil || version != c.version {
+		c.version, c.orgs, c.size = version, map[uuid.UUID]cachedWebhooks{}, 0
+	}
+	e, ok := c.orgs[org]
+	if !ok {
+		rows, err := tx.QueryContext(ctx,
+			`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? ORDER BY created_at, id`, org)
+		if err != nil {
+			return nil, err
+		}
+		e.bad = map[uuid.UUID]error{}
+		if e.hooks, err = collectWebhooks(rows, tx.db.keys, e.bad); err != nil {
+			return nil, err
+		}
+		if c.size+len(e.hooks) > maxCachedWebhooks {
+			c.orgs, c.size = map[uuid.UUID]cachedWebhooks{}, 0
+		}
+		c.orgs[org] = e
+		c.size += len(e.hooks)
+	}
+	for id, err := range e.bad {
+		unreadable[id] = err
+	}
+	return e.hooks, nil
+}
+
 // WebhookUpdate reads the webhook and writes it back changed in one
 // write transaction: SQLite has one writer (BEGIN IMMEDIATE, across
 // processes too), so the row Apply sees is the row as it is when the

@@ -369,3 +369,81 @@ func testEventsCreateFanout(t *testing.T, s webhook.Store) {
 		delete(hooks, tk.Webhook.ID)
 	}
 }
+
+// Intake and claims act on the webhooks as they are at that moment: each
+// kind of change reaches the next event and the next claim. A backend
+// may keep the webhooks it read (SQLite's writer does), so every change
+// here comes between two uses of the same organization's webhooks.
+func testEventsCreateSeesWebhookChanges(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	w := createWebhook(t, s, newWebhook(t, org))
+	// send sends one event, leasing its deliveries, and returns its tasks.
+	send := func(step string) []*webhook.Task {
+		t.Helper()
+		rs, err := s.EventsCreate(ctx, []*webhook.Event{newEvent(t, org, base)}, webhook.Lease{Until: base.Add(time.Minute), Limit: 10})
+		if err != nil {
+			t.Fatalf("%s: EventsCreate: %v", step, err)
+		}
+		return rs[0].Tasks
+	}
+	// sentTo checks whom the next event goes to, and with what.
+	sentTo := func(step string, want ...*webhook.Webhook) []*webhook.Task {
+		t.Helper()
+		tasks := send(step)
+		var got []webhook.Webhook
+		for _, tk := range tasks {
+			got = append(got, tk.Webhook)
+		}
+		var stored []webhook.Webhook
+		for _, h := range want {
+			stored = append(stored, *getWebhook(t, s, org, h.ID))
+		}
+		wantEqual(t, step+": the webhooks of the next event's tasks", got, stored)
+		return tasks
+	}
+	sentTo("created", w)
+
+	edit := func(id uuid.UUID, step string, change func(*webhook.Webhook)) {
+		t.Helper()
+		cur := getWebhook(t, s, org, id)
+		change(cur)
+		if err := replaceWebhook(ctx, s, cur, nil); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	edit(w.ID, "a new target and secret", func(h *webhook.Webhook) { h.TargetURL, h.TargetSecret = "https://example.com/edited", "n3w-secret" })
+	if tasks := sentTo("a new target and secret", w); tasks[0].Webhook.TargetSecret != "n3w-secret" {
+		t.Fatalf("the next event is signed with %q, want the new secret", tasks[0].Webhook.TargetSecret)
+	}
+
+	// A claim, too, takes the webhook as it is when it claims.
+	pending := deliver(t, s, org, base)
+	edit(w.ID, "a claim after an edit", func(h *webhook.Webhook) { h.TargetURL = "https://example.com/claimed" })
+	now := base.Add(time.Minute) // the leases of the events above end: they are due again too
+	tasks := claim(t, s, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 100})
+	found := false
+	for _, tk := range tasks {
+		wantEqual(t, "a claimed task's webhook after an edit", tk.Webhook, *getWebhook(t, s, org, w.ID))
+		found = found || tk.Delivery.ID == pending
+	}
+	if !found {
+		t.Fatalf("the pending delivery %s was not claimed", pending)
+	}
+
+	second := createWebhook(t, s, newWebhook(t, org))
+	tasks = sentTo("a second webhook created", w, second)
+
+	// hookd disabling a webhook (an outcome) is a change like any other.
+	a := newAttempt(t, &tasks[1].Delivery, 1, 410, base.Add(time.Second))
+	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone",
+		Lease: tasks[1].Delivery.Lease})
+	sentTo("the second disabled by an outcome", w)
+
+	if err := deleteWebhook(ctx, s, org, w.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	sentTo("the first deleted")
+	edit(second.ID, "the second enabled again", func(h *webhook.Webhook) { h.Enabled, h.DisabledReason = true, "" })
+	sentTo("the second enabled again", second)
+}

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"EventsCreateBatch", testEventsCreateBatch},
 		{"EventsCreateLease", testEventsCreateLease},
 		{"EventsCreateFanout", testEventsCreateFanout},
+		{"EventsCreateSeesWebhookChanges", testEventsCreateSeesWebhookChanges},
 		{"DeliveryClaim", testDeliveryClaim},
 		{"DeliveryClaimLease", testDeliveryClaimLease},
 		{"DeliveryClaimSharedEvents", testDeliveryClaimSharedEvents},
