@@ -161,26 +161,31 @@ func collectWebhooks(rows *sql.Rows, keys *secrets.Keyring, unreadable map[uuid.
 // range, three JSON lists and an AES-GCM open per webhook, the same rows
 // thousands of times a second in a fan-out. An entry is good for one
 // version of the webhooks table, which the triggers of migration 0045
-// change with every insert, update and delete, whoever makes it (this
-// process, another on the same file, a migration): the version is read in
-// the transaction that uses the entry, so a change it does not see is a
+// change with every insert, update and delete of a row, whoever makes it
+// (this process, another on the same file): the version is read in the
+// transaction that uses the entry, so a change it does not see is a
 // change that transaction would not see either. The version is random,
 // so one read in a transaction that rolled back never comes back with
 // other rows under it.
+//
+// It is one version for the whole table, so any change (an edit, a
+// webhook starting or ending a failure streak) empties the cache, and
+// the next uses read their organizations' webhooks again, as every use
+// did before there was a cache.
 type webhookCache struct {
 	version int64
 	orgs    map[uuid.UUID]cachedWebhooks
-	size    int // webhooks held, at most maxCachedWebhooks
+	size    int // entries plus webhooks held, at most maxCached
 }
 
 type cachedWebhooks struct {
 	hooks []*webhook.Webhook
-	bad   map[uuid.UUID]error // as collectWebhooks reports them
+	bad   map[uuid.UUID]error // as collectWebhooks reports them; nil if none
 }
 
-// maxCachedWebhooks bounds the cache's memory (a few MB); past it, the
-// cache starts over.
-const maxCachedWebhooks = 10000
+// maxCached bounds the cache's memory (a few MB): past it, the cache
+// starts over; an organization with more webhooks is not kept.
+const maxCached = 10000
 
 // orgWebhooks returns the organization's webhooks as collectWebhooks
 // does (oldest first; unreadable ones cleared, their errors added to
@@ -207,11 +212,16 @@ func (tx *txn) orgWebhooks(ctx context.Context, org uuid.UUID, unreadable map[uu
 		if e.hooks, err = collectWebhooks(rows, tx.db.keys, e.bad); err != nil {
 			return nil, err
 		}
-		if c.size+len(e.hooks) > maxCachedWebhooks {
-			c.orgs, c.size = map[uuid.UUID]cachedWebhooks{}, 0
+		if len(e.bad) == 0 {
+			e.bad = nil
 		}
-		c.orgs[org] = e
-		c.size += len(e.hooks)
+		if n := 1 + len(e.hooks); n <= maxCached {
+			if c.size+n > maxCached {
+				c.orgs, c.size = map[uuid.UUID]cachedWebhooks{}, 0
+			}
+			c.orgs[org] = e
+			c.size += n
+		}
 	}
 	for id, err := range e.bad {
 		unreadable[id] = err
