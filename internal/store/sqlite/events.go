@@ -70,10 +70,9 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 
 // loadIntake reads each organization's webhooks once, however many of its
 // events the batch has (from the writer's cache: see webhookCache), and
-// the stored holder of each key. A webhook
-// whose secrets cannot be opened still matches (the event is promised to
-// it): its id goes in unreadable, for EventsCreate to keep its deliveries
-// from the caller.
+// the stored holder of each key. A webhook whose secrets cannot be opened
+// still matches (the event is promised to it): its id goes in unreadable,
+// for EventsCreate to keep its deliveries from the caller.
 func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease webhook.Lease, unreadable map[uuid.UUID]error) (webhook.IntakeInput, error) {
 	in := webhook.IntakeInput{Events: events, Lease: lease, Webhooks: map[uuid.UUID][]*webhook.Webhook{},
 		Holders: map[webhook.KeyRef]webhook.KeyHolder{}}
