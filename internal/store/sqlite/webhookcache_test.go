@@ -14,10 +14,8 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
-// openCache opens a migrated database holding one webhook of one
-// organization, and returns a function that reads that webhook's target
-// through the writer's cache (webhookCache), in a transaction of its own.
-func openCache(t *testing.T) (db *DB, w *webhook.Webhook, target func(step string) string) {
+// openMigrated opens a fresh, migrated database, closed when t ends.
+func openMigrated(t *testing.T) *DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
@@ -28,6 +26,16 @@ func openCache(t *testing.T) (db *DB, w *webhook.Webhook, target func(step strin
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// openCache opens a migrated database holding one webhook of one
+// organization, and returns a function that reads that webhook's target
+// through the writer's cache (webhookCache), in a transaction of its own.
+func openCache(t *testing.T) (db *DB, w *webhook.Webhook, target func(step string) string) {
+	t.Helper()
+	ctx := context.Background()
+	db = openMigrated(t)
 	w = &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: uuid.Must(uuid.NewV7()), CreatedAt: time.Now(),
 		UpdatedAt: time.Now(), Kind: webhook.KindStandard, TargetURL: "https://example.com/kept", Enabled: true,
 		Events: webhook.EventTypes}

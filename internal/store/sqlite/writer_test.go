@@ -455,14 +455,7 @@ func TestWriterBrokenGroup(t *testing.T) {
 // cache, which the write path's statements need.
 func TestMigrationsNotCached(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openMigrated(t)
 	ms, err := migration.Load(migrations, "migrations")
 	if err != nil {
 		t.Fatal(err)
