@@ -122,10 +122,13 @@ func (db *DB) webhookGet(ctx context.Context, orgID, id uuid.UUID, lenient bool)
 	return w, nil
 }
 
+// orgWebhooksSQL reads an organization's webhooks, oldest first: the
+// order of WebhookList, and the order intake matches them in.
+const orgWebhooksSQL = `SELECT ` + webhookColumns + ` FROM webhooks WHERE organization_id = ? ORDER BY created_at, id`
+
 // WebhookList returns the organization's webhooks, oldest first.
 func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webhook, error) {
-	rows, err := db.read.QueryContext(ctx,
-		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? ORDER BY created_at, id`, orgID)
+	rows, err := db.read.QueryContext(ctx, orgWebhooksSQL, orgID)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -203,8 +206,7 @@ func (tx *txn) orgWebhooks(ctx context.Context, org uuid.UUID, unreadable map[uu
 	}
 	e, ok := c.orgs[org]
 	if !ok {
-		rows, err := tx.QueryContext(ctx,
-			`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? ORDER BY created_at, id`, org)
+		rows, err := tx.QueryContext(ctx, orgWebhooksSQL, org)
 		if err != nil {
 			return nil, err
 		}
