@@ -4,26 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
-// openMigrated opens a fresh, migrated database, closed when t ends.
+// openMigrated opens a new, migrated database, closed when t ends.
 func openMigrated(t *testing.T) *DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
+	db := openFresh(t)
+	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return db

@@ -13,17 +13,24 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
+// openFresh opens a new database, not migrated, closed when t ends.
+func openFresh(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // openScratch opens a database with one table of keys, k, and a child
 // table whose foreign key the commit-failure test breaks.
 func openScratch(t *testing.T) *DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	err = db.transact(ctx, func(tx *txn) error {
+	db := openFresh(t)
+	err := db.transact(ctx, func(tx *txn) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE k (k TEXT PRIMARY KEY)`); err != nil {
 			return err
 		}
