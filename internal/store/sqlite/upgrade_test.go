@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -127,4 +128,42 @@ func TestUpgradeToLeanQueue(t *testing.T) {
 			[]any{org, v7(), o.Failed, hook, o.Hashed, us}},
 	})
 	storetest.Upgraded(t, open(t, path), o)
+}
+
+// A database written by the schema before the webhooks' version
+// (migrations through 0040) migrates in place, and the writer's cache of
+// webhooks (migration 0045) follows its webhooks from the first use on:
+// the one stored before the upgrade gets the events, and an edit after
+// it reaches the next event.
+func TestUpgradeToWebhooksVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	o := storetest.NewOldRows()
+	us := o.At.UnixMicro()
+	insert(t, writeOld(t, path, 45), []row{
+		{`INSERT INTO webhooks VALUES (?, ?, ?, ?, 'STANDARD', 'https://example.com/hook', '', 'old', 1,
+			'["DEPLOYMENT_STARTED"]', '[]', '[]', '', NULL, '', NULL)`, []any{o.Org, o.Webhook, us, us}},
+	})
+	db := open(t, path) // migrates to the current schema
+	ctx := t.Context()
+	send := func() []*webhook.Task {
+		t.Helper()
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{{OrganizationID: o.Org, CreatedAt: o.At, Type: webhook.EventDeploymentStarted,
+			ProjectName: "billing", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}},
+			webhook.Lease{Until: o.At.Add(time.Minute), Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs[0].Tasks
+	}
+	if tasks := send(); len(tasks) != 1 || tasks[0].Webhook.ID != o.Webhook || tasks[0].Webhook.TargetURL != "https://example.com/hook" {
+		t.Fatalf("an event after the upgrade: %+v, want one task to the old webhook", tasks)
+	}
+	_, err := db.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: o.Org, ID: o.Webhook,
+		Apply: func(cur *webhook.Webhook) (*webhook.AuditEntry, error) { cur.TargetURL = "https://example.com/new"; return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tasks := send(); len(tasks) != 1 || tasks[0].Webhook.TargetURL != "https://example.com/new" {
+		t.Fatalf("an event after an edit: %+v, want one task to the new target", tasks)
+	}
 }
