@@ -137,9 +137,12 @@ func TestWebhookCacheBounded(t *testing.T) {
 	ctx := context.Background()
 	db, _, _ := openCache(t)
 	err := db.transact(ctx, func(tx *txn) error {
-		for range maxCached + 10 {
+		for i := range maxCached + 10 {
 			if _, err := tx.orgWebhooks(ctx, uuid.Must(uuid.NewV7()), map[uuid.UUID]error{}); err != nil {
 				return err
+			}
+			if n := len(db.hooks.orgs); n > maxCached || db.hooks.size > maxCached {
+				return fmt.Errorf("after %d organizations the cache holds %d (size %d), want at most %d", i+1, n, db.hooks.size, maxCached)
 			}
 		}
 		return nil
@@ -147,8 +150,45 @@ func TestWebhookCacheBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(db.hooks.orgs); n > maxCached || db.hooks.size > maxCached {
-		t.Fatalf("the cache holds %d organizations (size %d), want at most %d", n, db.hooks.size, maxCached)
+}
+
+// TestWebhookCacheReused: what the cache is for. A second use, in
+// another transaction, gets the webhooks the first opened, not new ones;
+// after a change it gets new ones.
+func TestWebhookCacheReused(t *testing.T) {
+	ctx := context.Background()
+	db, w, _ := openCache(t)
+	use := func() *webhook.Webhook {
+		t.Helper()
+		var got *webhook.Webhook
+		err := db.transact(ctx, func(tx *txn) error {
+			hooks, err := tx.orgWebhooks(ctx, w.OrganizationID, map[uuid.UUID]error{})
+			if err == nil && len(hooks) == 1 {
+				got = hooks[0]
+			}
+			return err
+		})
+		if err != nil || got == nil {
+			t.Fatalf("reading the webhooks: %v, %v", got, err)
+		}
+		return got
+	}
+	first := use()
+	// Another organization's in between (it has none) does not push it out.
+	if err := db.transact(ctx, func(tx *txn) error {
+		_, err := tx.orgWebhooks(ctx, uuid.Must(uuid.NewV7()), map[uuid.UUID]error{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if again := use(); again != first {
+		t.Fatal("the second use opened the webhooks again; want the first use's, from the cache")
+	}
+	if err := db.transact(ctx, func(tx *txn) error { return setTarget(ctx, tx, w.ID, "https://example.com/moved") }); err != nil {
+		t.Fatal(err)
+	}
+	if after := use(); after == first || after.TargetURL != "https://example.com/moved" {
+		t.Fatalf("after a change: %q (the same webhook: %v), want it read again", after.TargetURL, after == first)
 	}
 }
 
@@ -174,5 +214,50 @@ func TestWebhooksVersionTriggers(t *testing.T) {
 	want := []string{"webhooks_deleted", "webhooks_inserted", "webhooks_updated"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("triggers on webhooks: %v, want %v (see migration 0045)", got, want)
+	}
+}
+
+// TestWebhookCacheLargeOrganization: an organization with more webhooks
+// than the cache's bound is read for each use, not kept.
+func TestWebhookCacheLargeOrganization(t *testing.T) {
+	ctx := context.Background()
+	db, w, _ := openCache(t)
+	big := uuid.Must(uuid.NewV7())
+	err := db.transact(ctx, func(tx *txn) error {
+		// Copies of w's row under big, with ids of their own.
+		_, err := tx.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+			INSERT INTO webhooks (`+webhookColumns+`)
+			SELECT ?, lower(hex(randomblob(16))), created_at + i, updated_at, kind, target_url, target_secret,
+				description, enabled, events, project_names_filter, environment_types_filter, disabled_reason, failing_since,
+				previous_secret, secret_rotated_at
+			FROM n, webhooks WHERE webhooks.id = ?`, maxCached, big, w.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := func() *webhook.Webhook {
+		t.Helper()
+		var first *webhook.Webhook
+		err := db.transact(ctx, func(tx *txn) error {
+			hooks, err := tx.orgWebhooks(ctx, big, map[uuid.UUID]error{})
+			if err == nil && len(hooks) != maxCached {
+				return fmt.Errorf("%d webhooks, want %d", len(hooks), maxCached)
+			}
+			if err == nil {
+				first = hooks[0]
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return first
+	}
+	if use() == use() {
+		t.Fatalf("an organization of %d webhooks was kept; want it read for each use", maxCached)
+	}
+	if _, ok := db.hooks.orgs[big]; ok || db.hooks.size > maxCached {
+		t.Fatalf("the cache holds the large organization (size %d)", db.hooks.size)
 	}
 }
