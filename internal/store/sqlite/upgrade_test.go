@@ -159,7 +159,10 @@ func TestUpgradeToWebhooksVersion(t *testing.T) {
 		t.Fatalf("an event after the upgrade: %+v, want one task to the old webhook", tasks)
 	}
 	_, err := db.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: o.Org, ID: o.Webhook,
-		Apply: func(cur *webhook.Webhook) (*webhook.AuditEntry, error) { cur.TargetURL = "https://example.com/new"; return nil, nil }})
+		Apply: func(cur *webhook.Webhook) (*webhook.AuditEntry, error) {
+			cur.TargetURL = "https://example.com/new"
+			return nil, nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
