@@ -118,7 +118,8 @@ type Store interface {
 	// oldest of them became due (zero when none).
 	DeliveryBacklog(ctx context.Context, now time.Time) (due int, oldest time.Time, err error)
 
-	// AttemptList returns a webhook's attempts newest first, each with its Event.
+	// AttemptList returns a webhook's attempts newest first (by CreatedAt,
+	// then ID), each with its Event.
 	AttemptList(ctx context.Context, p AttemptListParams) ([]*Attempt, error)
 	// AttemptStats summarizes a webhook's attempts over a window: how
 	// many, how many failed, the p50 and p95 of their durations, and per
@@ -200,11 +201,11 @@ type DeliveryListParams struct {
 	Limit          int
 }
 
-// AttemptListParams selects attempts, like DeliveryListParams.
+// AttemptListParams selects attempts: the newest Limit of a webhook's
+// (by when they started), or of one of its deliveries.
 type AttemptListParams struct {
 	OrganizationID uuid.UUID
 	WebhookID      uuid.UUID
 	DeliveryID     uuid.UUID // uuid.Nil: any
-	Before         uuid.UUID
 	Limit          int
 }

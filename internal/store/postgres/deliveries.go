@@ -648,14 +648,11 @@ func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*
 	if p.DeliveryID != uuid.Nil {
 		q.and("a.delivery_id = $%d", p.DeliveryID)
 	}
-	if p.Before != uuid.Nil {
-		q.and("a.id < $%d", p.Before)
-	}
 	rows, err := db.pool.Query(ctx, q.sql(`SELECT `+prefixed("a", attemptCols)+`, `+prefixed("e", eventCols)+`
 		FROM attempts a
 		JOIN deliveries d ON d.organization_id = a.organization_id AND d.id = a.delivery_id
 		JOIN events e ON e.organization_id = d.organization_id AND e.id = d.event_id`,
-		`ORDER BY a.id DESC`, p.Limit), q.args...)
+		`ORDER BY a.created_at DESC, a.id DESC`, p.Limit), q.args...)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -625,22 +625,25 @@ func (db *DB) DeliveryBacklog(ctx context.Context, now time.Time) (int, time.Tim
 	return n, fromNullMicros(oldest), nil
 }
 
-// AttemptList returns a webhook's attempts newest first, each with its Event.
-func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*webhook.Attempt, error) {
-	q := `SELECT e.organization_id, a.id, d.id, a.webhook_id, e.id, a.created_at, a.number, a.kind, a.target_url,
+// attemptListSQL reads a webhook's attempts newest first, by when they
+// started, from attempts_webhook_created (see migration 0050); the id
+// orders those started in the same microsecond.
+const attemptListSQL = `SELECT e.organization_id, a.id, d.id, a.webhook_id, e.id, a.created_at, a.number, a.kind, a.target_url,
 			a.status_code, a.response_body, a.duration_us, a.error, ` + eventColumns + `
 		FROM attempts a JOIN deliveries d ON d.seq = a.delivery_seq JOIN events e ON e.seq = d.event_seq
 		WHERE a.webhook_id = ? AND e.organization_id = ?`
+
+const attemptListOrder = ` ORDER BY a.created_at DESC, a.id DESC LIMIT ?`
+
+// AttemptList returns a webhook's attempts newest first, each with its Event.
+func (db *DB) AttemptList(ctx context.Context, p webhook.AttemptListParams) ([]*webhook.Attempt, error) {
+	q := attemptListSQL
 	args := []any{key(p.WebhookID), key(p.OrganizationID)}
 	if p.DeliveryID != uuid.Nil {
 		q += ` AND a.delivery_seq = (SELECT seq FROM deliveries WHERE webhook_id = ? AND id = ?)`
 		args = append(args, key(p.WebhookID), key(p.DeliveryID))
 	}
-	if p.Before != uuid.Nil {
-		q += ` AND a.id < ?`
-		args = append(args, key(p.Before))
-	}
-	q += ` ORDER BY a.id DESC LIMIT ?`
+	q += attemptListOrder
 	args = append(args, limit(p.Limit))
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {

@@ -40,6 +40,9 @@ func TestPlansUseKeys(t *testing.T) {
 		"release":        {releaseSQL, 5, byKey},
 		"lease":          {leaseSQL, 3, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)"},
 		"claimed events": {claimedEventsSQL, 1, "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)"},
+		// Newest first from the index: only attempts that started in the
+		// same microsecond are sorted (LAST TERM), never the whole list.
+		"attempt list": {attemptListSQL + attemptListOrder, 3, "SEARCH a USING INDEX attempts_webhook_created (webhook_id=?)\nSEARCH d USING INTEGER PRIMARY KEY (rowid=?)\nSEARCH e USING INTEGER PRIMARY KEY (rowid=?)\nUSE TEMP B-TREE FOR LAST TERM OF ORDER BY"},
 	} {
 		rows, err := db.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.sql, make([]any, q.params)...)
 		if err != nil {

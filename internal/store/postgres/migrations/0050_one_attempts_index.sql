@@ -1,0 +1,11 @@
+-- attempts_pkey (organization_id, webhook_id, id) goes: the delivery log
+-- now lists a webhook's attempts newest first by when they started,
+-- created_at, the order of attempts_webhook_created, which the stats
+-- already read; the id still orders attempts started within one
+-- microsecond. Nothing else reads the key: attempt ids are UUIDv7s hookd
+-- makes, as in SQLite, which has no unique index on them either.
+--
+-- Each index keyed by webhook costs a fan-out one leaf page per webhook
+-- in every batch of outcomes. SQLite's migration of this number drops its
+-- index of the same key.
+ALTER TABLE attempts DROP CONSTRAINT attempts_pkey;
