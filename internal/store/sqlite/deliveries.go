@@ -431,12 +431,65 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 			}
 		}
 	}
-	for _, c := range webhook.HealthChanges(outcomes, hooks) {
+	changes := webhook.HealthChanges(outcomes, hooks)
+	kept, err := keptHealth(ctx, tx, changes)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range changes {
+		if kept[i] {
+			continue
+		}
 		if err := changeHealth(ctx, tx, c); err != nil {
 			return nil, err
 		}
 	}
 	return stale, nil
+}
+
+// keptHealth reports, for each change, whether it leaves its webhook as
+// it is: no disable, and FailingSince already what the change would
+// write (a success on a healthy webhook, a failure on one failing
+// already), by the webhook as the writer's cache holds it for this
+// transaction. changeHealth's UPDATE would change no row then, and is not
+// run: in a fan-out, a batch of successes cost one such UPDATE per
+// webhook. The changes of an organization the cache does not hold are all
+// run; it is not read for this.
+//
+// A change that is run moves the webhooks' version, but it changes only
+// its own webhook, which no later change of the same batch names: the
+// others' rows are still the ones read.
+func keptHealth(ctx context.Context, tx *txn, changes []webhook.HealthChange) ([]bool, error) {
+	kept := make([]bool, len(changes))
+	orgs := map[uuid.UUID]map[uuid.UUID]*webhook.Webhook{} // nil: not cached
+	for i, c := range changes {
+		if c.Disable != nil {
+			continue
+		}
+		hooks, ok := orgs[c.OrganizationID]
+		if !ok {
+			ws, cached, err := tx.cachedWebhooks(ctx, c.OrganizationID)
+			if err != nil {
+				return nil, err
+			}
+			if cached {
+				hooks = make(map[uuid.UUID]*webhook.Webhook, len(ws))
+				for _, w := range ws {
+					hooks[w.ID] = w
+				}
+			}
+			orgs[c.OrganizationID] = hooks
+		}
+		w := hooks[c.WebhookID]
+		switch {
+		case w == nil:
+		case c.Reset:
+			kept[i] = micros(w.FailingSince) == micros(c.Since) // the zero time included
+		default:
+			kept[i] = !w.FailingSince.IsZero()
+		}
+	}
+	return kept, nil
 }
 
 // changeHealth writes what c does to its webhook's health, by the rule

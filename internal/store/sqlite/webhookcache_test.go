@@ -261,3 +261,55 @@ func TestWebhookCacheLargeOrganization(t *testing.T) {
 		t.Fatalf("the cache holds the large organization (size %d)", db.hooks.size)
 	}
 }
+
+// TestKeptHealth: an outcome's health change is skipped only when the
+// webhook as this transaction sees it already has what the change would
+// write, never on the strength of a row the transaction has changed since
+// the cache read it, nor for an organization the cache does not hold.
+func TestKeptHealth(t *testing.T) {
+	ctx := context.Background()
+	db, w, _ := openCache(t)
+	t0 := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	t1 := t0.Add(time.Minute)
+	success := webhook.HealthChange{OrganizationID: w.OrganizationID, WebhookID: w.ID, Reset: true}
+	failure := webhook.HealthChange{OrganizationID: w.OrganizationID, WebhookID: w.ID, Since: t1}
+	failedAgainAfterSuccess := webhook.HealthChange{OrganizationID: w.OrganizationID, WebhookID: w.ID, Reset: true, Since: t0}
+	failedLaterAfterSuccess := webhook.HealthChange{OrganizationID: w.OrganizationID, WebhookID: w.ID, Reset: true, Since: t1}
+	disable := success
+	disable.Disable = &webhook.Outcome{}
+	otherOrg := success
+	otherOrg.OrganizationID = uuid.Must(uuid.NewV7())
+
+	err := db.transact(ctx, func(tx *txn) error {
+		check := func(step string, want []bool, changes ...webhook.HealthChange) {
+			t.Helper()
+			got, err := keptHealth(ctx, tx, changes)
+			if err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s: kept %v, want %v", step, got, want)
+			}
+		}
+		check("not cached yet", []bool{false}, success)
+		if _, err := tx.orgWebhooks(ctx, w.OrganizationID, map[uuid.UUID]error{}); err != nil {
+			return err
+		}
+		check("healthy", []bool{true, false, false, false, false}, success, failure, failedAgainAfterSuccess, disable, otherOrg)
+
+		// Failing since t0, written in this transaction after the cache
+		// read the webhook healthy.
+		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET failing_since = ? WHERE id = ?`, micros(t0), w.ID); err != nil {
+			return err
+		}
+		check("changed since read", []bool{false, false}, success, failure)
+		if _, err := tx.orgWebhooks(ctx, w.OrganizationID, map[uuid.UUID]error{}); err != nil {
+			return err
+		}
+		check("failing", []bool{false, true, true, false, false}, success, failure, failedAgainAfterSuccess, failedLaterAfterSuccess, disable)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -197,12 +197,8 @@ const maxCached = 10000
 // them (a Task copies its Webhook).
 func (tx *txn) orgWebhooks(ctx context.Context, org uuid.UUID, unreadable map[uuid.UUID]error) ([]*webhook.Webhook, error) {
 	c := &tx.db.hooks
-	var version int64
-	if err := tx.QueryRowContext(ctx, `SELECT version FROM webhooks_version`).Scan(&version); err != nil {
+	if err := tx.syncCache(ctx); err != nil {
 		return nil, err
-	}
-	if c.orgs == nil || version != c.version {
-		c.version, c.orgs, c.size = version, map[uuid.UUID]cachedWebhooks{}, 0
 	}
 	e, ok := c.orgs[org]
 	if !ok {
@@ -229,6 +225,31 @@ func (tx *txn) orgWebhooks(ctx context.Context, org uuid.UUID, unreadable map[uu
 		unreadable[id] = err
 	}
 	return e.hooks, nil
+}
+
+// cachedWebhooks returns the organization's webhooks as this transaction
+// sees them if the cache holds them, and never reads them from the table:
+// for a use that can do without them (see keptHealth).
+func (tx *txn) cachedWebhooks(ctx context.Context, org uuid.UUID) ([]*webhook.Webhook, bool, error) {
+	if err := tx.syncCache(ctx); err != nil {
+		return nil, false, err
+	}
+	e, ok := tx.db.hooks.orgs[org]
+	return e.hooks, ok, nil
+}
+
+// syncCache empties the cache if the webhooks table is not at its version
+// as this transaction reads it.
+func (tx *txn) syncCache(ctx context.Context) error {
+	c := &tx.db.hooks
+	var version int64
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM webhooks_version`).Scan(&version); err != nil {
+		return err
+	}
+	if c.orgs == nil || version != c.version {
+		c.version, c.orgs, c.size = version, map[uuid.UUID]cachedWebhooks{}, 0
+	}
+	return nil
 }
 
 // WebhookUpdate reads the webhook and writes it back changed in one
