@@ -1,11 +1,16 @@
--- attempts_pkey (organization_id, webhook_id, id) goes: the delivery log
--- now lists a webhook's attempts newest first by when they started,
--- created_at, the order of attempts_webhook_created, which the stats
--- already read; the id still orders attempts started within one
--- microsecond. Nothing else reads the key: attempt ids are UUIDv7s hookd
--- makes, as in SQLite, which has no unique index on them either.
+-- Nothing changes here yet. SQLite's migration of this number drops its
+-- index of attempts by (webhook_id, id): the delivery log now lists a
+-- webhook's attempts newest first by when they started (created_at, then
+-- id), the order of attempts_webhook_created, in both backends. This
+-- supersedes the line "attempts_pkey: AttemptList" in 0030's list: the
+-- delivery log reads attempts_webhook_created.
 --
--- Each index keyed by webhook costs a fan-out one leaf page per webhook
--- in every batch of outcomes. SQLite's migration of this number drops its
--- index of the same key.
-ALTER TABLE attempts DROP CONSTRAINT attempts_pkey;
+-- attempts_pkey (organization_id, webhook_id, id) stays for now, though
+-- no query of this version reads it: nodes of the previous version,
+-- still running during a rolling upgrade, list by id and would sort a
+-- webhook's whole log without it; and it is the table's replica
+-- identity, without which a publication covering attempts (logical
+-- replication, change capture) refuses every DELETE. A later migration
+-- can key the table by (organization_id, delivery_id, id) instead, which
+-- would also serve attempts_delivery's lookups.
+SELECT 1;
