@@ -241,32 +241,27 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 // out and returned as unreadable, with the first such error, for
 // secrets.Claimed.
 func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) (_ []*webhook.Task, unreadable []webhook.DeliveryRef, failed error, _ error) {
-	type ref struct{ org, id uuid.UUID } // an id alone could name another organization's webhook
-	orgs := map[uuid.UUID]bool{}
-	hooks := map[ref]*webhook.Webhook{}
-	bad := map[uuid.UUID]error{}
+	orgs := map[uuid.UUID]cachedWebhooks{} // an id alone could name another organization's webhook
 	out := tasks[:0]
 	var orphans []*webhook.Delivery
 	for _, t := range tasks {
 		d := &t.Delivery
-		if !orgs[d.OrganizationID] {
-			ws, err := tx.orgWebhooks(ctx, d.OrganizationID, bad)
-			if err != nil {
+		e, ok := orgs[d.OrganizationID]
+		if !ok {
+			var err error
+			if e, err = tx.orgEntry(ctx, d.OrganizationID); err != nil {
 				return nil, nil, nil, err
 			}
-			for _, w := range ws {
-				hooks[ref{w.OrganizationID, w.ID}] = w
-			}
-			orgs[d.OrganizationID] = true
+			orgs[d.OrganizationID] = e
 		}
-		w := hooks[ref{d.OrganizationID, d.WebhookID}]
+		w := e.byID[d.WebhookID]
 		switch {
 		case w == nil:
 			orphans = append(orphans, d)
-		case bad[w.ID] != nil:
+		case e.bad[w.ID] != nil:
 			unreadable = append(unreadable, t.Ref())
 			if failed == nil {
-				failed = bad[w.ID]
+				failed = e.bad[w.ID]
 			}
 		default:
 			t.Webhook = *w
@@ -468,15 +463,9 @@ func keptHealth(ctx context.Context, tx *txn, changes []webhook.HealthChange) ([
 		}
 		hooks, ok := orgs[c.OrganizationID]
 		if !ok {
-			ws, cached, err := tx.cachedWebhooks(ctx, c.OrganizationID)
-			if err != nil {
+			var err error
+			if hooks, err = tx.cachedByID(ctx, c.OrganizationID); err != nil {
 				return nil, err
-			}
-			if cached {
-				hooks = make(map[uuid.UUID]*webhook.Webhook, len(ws))
-				for _, w := range ws {
-					hooks[w.ID] = w
-				}
 			}
 			orgs[c.OrganizationID] = hooks
 		}

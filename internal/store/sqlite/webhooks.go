@@ -182,8 +182,9 @@ type webhookCache struct {
 }
 
 type cachedWebhooks struct {
-	hooks []*webhook.Webhook
-	bad   map[uuid.UUID]error // as collectWebhooks reports them; nil if none
+	hooks []*webhook.Webhook             // oldest first
+	byID  map[uuid.UUID]*webhook.Webhook // the same, by id
+	bad   map[uuid.UUID]error            // as collectWebhooks reports them; nil if none
 }
 
 // maxCached bounds the cache's memory (a few MB): past it, the cache
@@ -196,30 +197,9 @@ const maxCached = 10000
 // The webhooks are shared with later callers: read them, never change
 // them (a Task copies its Webhook).
 func (tx *txn) orgWebhooks(ctx context.Context, org uuid.UUID, unreadable map[uuid.UUID]error) ([]*webhook.Webhook, error) {
-	c := &tx.db.hooks
-	if err := tx.syncCache(ctx); err != nil {
+	e, err := tx.orgEntry(ctx, org)
+	if err != nil {
 		return nil, err
-	}
-	e, ok := c.orgs[org]
-	if !ok {
-		rows, err := tx.QueryContext(ctx, orgWebhooksSQL, org)
-		if err != nil {
-			return nil, err
-		}
-		e.bad = map[uuid.UUID]error{}
-		if e.hooks, err = collectWebhooks(rows, tx.db.keys, e.bad); err != nil {
-			return nil, err
-		}
-		if len(e.bad) == 0 {
-			e.bad = nil
-		}
-		if n := 1 + len(e.hooks); n <= maxCached {
-			if c.size+n > maxCached {
-				c.orgs, c.size = map[uuid.UUID]cachedWebhooks{}, 0
-			}
-			c.orgs[org] = e
-			c.size += n
-		}
 	}
 	for id, err := range e.bad {
 		unreadable[id] = err
@@ -227,15 +207,51 @@ func (tx *txn) orgWebhooks(ctx context.Context, org uuid.UUID, unreadable map[uu
 	return e.hooks, nil
 }
 
-// cachedWebhooks returns the organization's webhooks as this transaction
-// sees them if the cache holds them, and never reads them from the table:
-// for a use that can do without them (see keptHealth).
-func (tx *txn) cachedWebhooks(ctx context.Context, org uuid.UUID) ([]*webhook.Webhook, bool, error) {
+// orgEntry returns the organization's webhooks from the cache when the
+// webhooks table has not changed, and otherwise reads and opens them (and
+// keeps them, within maxCached). Read them, never change them.
+func (tx *txn) orgEntry(ctx context.Context, org uuid.UUID) (cachedWebhooks, error) {
 	if err := tx.syncCache(ctx); err != nil {
-		return nil, false, err
+		return cachedWebhooks{}, err
 	}
-	e, ok := tx.db.hooks.orgs[org]
-	return e.hooks, ok, nil
+	c := &tx.db.hooks
+	if e, ok := c.orgs[org]; ok {
+		return e, nil
+	}
+	rows, err := tx.QueryContext(ctx, orgWebhooksSQL, org)
+	if err != nil {
+		return cachedWebhooks{}, err
+	}
+	e := cachedWebhooks{bad: map[uuid.UUID]error{}}
+	if e.hooks, err = collectWebhooks(rows, tx.db.keys, e.bad); err != nil {
+		return cachedWebhooks{}, err
+	}
+	if len(e.bad) == 0 {
+		e.bad = nil
+	}
+	e.byID = make(map[uuid.UUID]*webhook.Webhook, len(e.hooks))
+	for _, w := range e.hooks {
+		e.byID[w.ID] = w
+	}
+	if n := 1 + len(e.hooks); n <= maxCached {
+		if c.size+n > maxCached {
+			c.orgs, c.size = map[uuid.UUID]cachedWebhooks{}, 0
+		}
+		c.orgs[org] = e
+		c.size += n
+	}
+	return e, nil
+}
+
+// cachedByID returns the organization's webhooks by id as this
+// transaction sees them if the cache holds them (nil otherwise), and
+// never reads them from the table: for a use that can do without them
+// (see keptHealth).
+func (tx *txn) cachedByID(ctx context.Context, org uuid.UUID) (map[uuid.UUID]*webhook.Webhook, error) {
+	if err := tx.syncCache(ctx); err != nil {
+		return nil, err
+	}
+	return tx.db.hooks.orgs[org].byID, nil
 }
 
 // syncCache empties the cache if the webhooks table is not at its version
