@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,6 +221,65 @@ func TestClientReusesConnections(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("%d connections for 20 sequential requests, want 1", n)
+	}
+}
+
+// A fan-out to many webhooks on one host (every Slack webhook is
+// hooks.slack.com) has as many requests in flight there as its webhooks
+// allow: their connections must all be kept for the next round, not
+// closed to be dialled again. 600 is more than the 512 the pool once
+// kept, and less than a dispatcher can have in flight.
+func TestClientKeepsConnectionsOfAWideFanOut(t *testing.T) {
+	const wide = 600
+	var conns, arrived atomic.Int64
+	all := make(chan struct{}) // closed, then replaced, once wide requests are in
+	var mu sync.Mutex
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		wait := all
+		if arrived.Add(1)%wide == 0 {
+			close(all)
+			all = make(chan struct{})
+		}
+		mu.Unlock()
+		select { // every request of a round is in flight at once
+		case <-wait:
+		case <-time.After(10 * time.Second):
+		}
+		w.Write([]byte("ok"))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	c := NewHTTPClient(ClientOptions{Timeout: 15 * time.Second, AllowedCIDRs: loopbackV4})
+	for round := range 2 {
+		var wg sync.WaitGroup
+		errs := make(chan error, wide)
+		for range wide {
+			wg.Go(func() {
+				resp, err := c.Post(srv.URL, "application/json", strings.NewReader(`{"n":1}`))
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body) // at EOF the connection is back in the pool
+				resp.Body.Close()
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	if n := conns.Load(); n != wide {
+		t.Errorf("%d connections for two rounds of %d requests at once, want %d", n, wide, wide)
 	}
 }
 
