@@ -23,11 +23,11 @@ type ClientOptions struct {
 	// (HOOKD_ALLOWED_TARGET_CIDRS), e.g. 127.0.0.0/8 for local tests.
 	AllowedCIDRs []netip.Prefix
 	// MaxIdleConnsPerHost is how many keep-alive connections are kept per
-	// target host (default 4096). Many webhooks often share a host (every
-	// Slack webhook is hooks.slack.com), each with up to
-	// MaxInflightPerWebhook requests at once: a pool smaller than the
-	// requests in flight to a host closes connections only to dial them
-	// again a moment later.
+	// target host (default DefaultMaxIdleConnsPerHost). Many webhooks
+	// often share a host (every Slack webhook is hooks.slack.com), each
+	// with up to MaxInflightPerWebhook requests at once: a pool smaller
+	// than the requests in flight to a host closes connections only to
+	// dial them again a moment later.
 	MaxIdleConnsPerHost int
 }
 
@@ -36,9 +36,10 @@ const (
 	DefaultTimeout = 30 * time.Second
 	// DefaultMaxIdleConnsPerHost is as many connections as a dispatcher
 	// can have requests in flight (maxHeld), all to one host at worst: a
-	// fan-out to 100 webhooks there already has 800. With 512, a tenth of
-	// its requests dialled anew. The pool does not grow past what was in
-	// flight at once, and an idle connection closes after 90 s.
+	// fan-out to 100 webhooks there can have 800. With a bound of 512, a
+	// tenth of a fan-out's requests dialled anew. The pool never grows
+	// past what was in flight at once, and an idle connection closes
+	// after 90 s.
 	DefaultMaxIdleConnsPerHost = maxHeld
 )
 
