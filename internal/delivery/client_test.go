@@ -196,12 +196,12 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
-func TestClientReusesConnections(t *testing.T) {
+// connCounter starts a loopback server with h and counts the
+// connections it accepts.
+func connCounter(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
 	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Write([]byte("ok"))
-	}))
+	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			conns.Add(1)
@@ -209,6 +209,14 @@ func TestClientReusesConnections(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
+func TestClientReusesConnections(t *testing.T) {
+	srv, conns := connCounter(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte("ok"))
+	})
 
 	c := NewHTTPClient(ClientOptions{Timeout: 5 * time.Second, AllowedCIDRs: loopbackV4})
 	for range 20 {
@@ -231,10 +239,10 @@ func TestClientReusesConnections(t *testing.T) {
 // kept, and less than a dispatcher can have in flight.
 func TestClientKeepsConnectionsOfAWideFanOut(t *testing.T) {
 	const wide = 600
-	var conns, arrived atomic.Int64
+	var arrived atomic.Int64
 	all := make(chan struct{}) // closed, then replaced, once wide requests are in
 	var mu sync.Mutex
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := connCounter(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		mu.Lock()
 		wait := all
@@ -248,14 +256,7 @@ func TestClientKeepsConnectionsOfAWideFanOut(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 		w.Write([]byte("ok"))
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	})
 
 	c := NewHTTPClient(ClientOptions{Timeout: 15 * time.Second, AllowedCIDRs: loopbackV4})
 	for round := range 2 {
