@@ -239,14 +239,16 @@ func TestClientReusesConnections(t *testing.T) {
 // kept, and less than a dispatcher can have in flight.
 func TestClientKeepsConnectionsOfAWideFanOut(t *testing.T) {
 	const wide = 600
-	var arrived atomic.Int64
-	all := make(chan struct{}) // closed, then replaced, once wide requests are in
-	var mu sync.Mutex
+	var (
+		mu      sync.Mutex
+		arrived int                   // under mu
+		all     = make(chan struct{}) // closed, then replaced, once wide requests are in; under mu
+	)
 	srv, conns := connCounter(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		mu.Lock()
 		wait := all
-		if arrived.Add(1)%wide == 0 {
+		if arrived++; arrived%wide == 0 {
 			close(all)
 			all = make(chan struct{})
 		}
