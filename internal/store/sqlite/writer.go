@@ -48,6 +48,7 @@ type writeReq struct {
 	fn      func(*txn) error
 	durable bool
 	rerun   bool // fn starts from scratch each time it runs: see group
+	alone   bool // runs in a transaction of its own: see purge
 	state   atomic.Int32
 	done    chan error // buffered: the writer never waits on a caller
 }
@@ -64,6 +65,10 @@ type writer struct {
 	// A connection the writer has not seen is at FULL, from the DSN.
 	conn any
 	full bool
+
+	// groups counts the groups run, so a purge can tell whether anyone
+	// else wrote between two of its batches.
+	groups atomic.Uint64
 }
 
 func newWriter(db *DB) *writer {
@@ -82,7 +87,19 @@ func (w *writer) close() {
 // do runs fn in a group transaction and returns its error, or the
 // group's if the commit failed. durable asks for synchronous=FULL.
 func (w *writer) do(ctx context.Context, durable, rerun bool, fn func(*txn) error) error {
-	r := &writeReq{ctx: ctx, fn: fn, durable: durable, rerun: rerun, done: make(chan error, 1)}
+	return w.send(ctx, &writeReq{ctx: ctx, fn: fn, durable: durable, rerun: rerun, done: make(chan error, 1)})
+}
+
+// purge runs fn in a transaction of its own, without waiting for the
+// disk. It is for the batches of a long delete (see deleteInBatches):
+// they leave the writer to whatever queued meanwhile between any two, and
+// never share a transaction with it, so a request waits behind one batch
+// at most, never behind one and the next together.
+func (w *writer) purge(ctx context.Context, fn func(*txn) error) error {
+	return w.send(ctx, &writeReq{ctx: ctx, fn: fn, alone: true, done: make(chan error, 1)})
+}
+
+func (w *writer) send(ctx context.Context, r *writeReq) error {
 	select {
 	case w.reqs <- r:
 	case <-ctx.Done():
@@ -106,28 +123,43 @@ func (w *writer) do(ctx context.Context, durable, rerun bool, fn func(*txn) erro
 func (w *writer) run() {
 	defer close(w.stopped)
 	batch := make([]*writeReq, 0, maxGroup)
+	var next *writeReq // one to run alone, met while gathering a group
 	for {
-		select {
-		case r := <-w.reqs:
-			batch = append(batch[:0], r)
-		case <-w.quit:
-			return
-		}
-	more:
-		for len(batch) < maxGroup {
+		first := next
+		if first == nil {
 			select {
-			case r := <-w.reqs:
-				batch = append(batch, r)
-			default:
-				break more
+			case first = <-w.reqs:
+			case <-w.quit:
+				return
 			}
 		}
+		batch, next = gather(append(batch[:0], first), w.reqs)
 		for rest := batch; len(rest) > 0; {
+			w.groups.Add(1)
 			rest = w.group(rest)
 		}
 		// After the answers, so no caller waits for it.
 		w.db.prepareMissed(context.Background())
 	}
+}
+
+// gather adds to batch (one request) the requests waiting in reqs, up to
+// maxGroup, and returns it. A request that runs alone (a purge's) ends
+// it: it comes back as next, for a group of its own. One that batch
+// starts with is a group of its own already.
+func gather(batch []*writeReq, reqs <-chan *writeReq) (_ []*writeReq, next *writeReq) {
+	for len(batch) < maxGroup && !batch[0].alone {
+		select {
+		case r := <-reqs:
+			if r.alone {
+				return batch, r
+			}
+			batch = append(batch, r)
+		default:
+			return batch, nil
+		}
+	}
+	return batch, nil
 }
 
 // group runs the requests of batch still wanted in one transaction. It

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd/internal/store/migration"
 	"github.com/hookd/hookd/internal/store/storetest"
@@ -482,5 +483,59 @@ func TestMigrationsNotCached(t *testing.T) {
 		if cached(m.SQL) {
 			t.Errorf("migration %s was prepared for the statement cache", m.Name)
 		}
+	}
+}
+
+// TestWriterPurgeRunsAlone: a purge's batch never shares a transaction. A
+// group gathered before it ends where it waits, it runs next on its own,
+// and what queued behind it makes the group after it.
+func TestWriterPurgeRunsAlone(t *testing.T) {
+	ctx := context.Background()
+	a, b, c := request(ctx, true, nil), request(ctx, false, nil), request(ctx, true, nil)
+	p := &writeReq{ctx: ctx, alone: true, done: make(chan error, 1)}
+	reqs := make(chan *writeReq, 8)
+	for _, r := range []*writeReq{b, p, c} {
+		reqs <- r
+	}
+	batch, next := gather([]*writeReq{a}, reqs)
+	if len(batch) != 2 || batch[0] != a || batch[1] != b || next != p {
+		t.Fatalf("first group: %d requests, next is the purge: %v; want a and b, then the purge", len(batch), next == p)
+	}
+	batch, next = gather([]*writeReq{next}, reqs)
+	if len(batch) != 1 || batch[0] != p || next != nil {
+		t.Fatalf("the purge's group has %d requests (next %v); want it alone", len(batch), next)
+	}
+	if batch, next = gather([]*writeReq{<-reqs}, reqs); len(batch) != 1 || batch[0] != c || next != nil {
+		t.Fatalf("the group after the purge has %d requests; want c alone (nothing else queued)", len(batch))
+	}
+
+	// Through the writer: a purge and a transaction queued beside it see
+	// two transactions.
+	db := openScratch(t)
+	seen := make(chan *txn, 2)
+	block, release := make(chan struct{}), make(chan struct{})
+	go db.transact(ctx, func(tx *txn) error { close(block); <-release; return nil })
+	<-block
+	errs := make(chan error, 2)
+	go func() {
+		errs <- db.w.purge(ctx, func(tx *txn) error { seen <- tx; return insertKey("purged")(tx) })
+	}()
+	go func() {
+		errs <- db.transact(ctx, func(tx *txn) error { seen <- tx; return insertKey("kept")(tx) })
+	}()
+	// Both queue for the writer while it holds the first transaction;
+	// gathered together, they would share the next one.
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first, second := <-seen, <-seen; first == second {
+		t.Error("the purge ran in the same transaction as another request")
+	}
+	if got := keys(t, db); !equal(got, []string{"kept", "purged"}) {
+		t.Errorf("keys %v; want both committed", got)
 	}
 }
