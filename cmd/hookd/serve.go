@@ -26,7 +26,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Go's default target (GOGC=100) collecting it took a tenth of a
 	// burst's CPU. Twice the headroom cut the CPU per delivery by 7 % in
 	// burst and 15 % in a backlog drain for about a fifth more peak memory
-	// (README, Performance). A GOGC in the environment is the operator's.
+	// (docs/performance.md). A GOGC in the environment is the operator's.
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
 	}
