@@ -199,8 +199,11 @@ func insertChunks(ctx context.Context, tx *txn, statements map[int]string, param
 // 1.1–1.6 ms against 0.6–0.8, more than twice intake's own p99 now and
 // then.
 const (
-	deleteHold       = 200 * time.Microsecond
-	deleteBatchFirst = 50
+	deleteHold = 200 * time.Microsecond
+	// deleteBatchFirst is small because a row's cost is not known yet:
+	// ten of a fan-out's events are a thousand deliveries, 10–20 ms here.
+	// Batches double from there while they are quick.
+	deleteBatchFirst = 10
 	deleteBatchMax   = 1000
 	// deleteQuiet is how long after another's write a purge still pauses
 	// between its batches: intake at a thousand events a second leaves
