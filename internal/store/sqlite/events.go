@@ -214,33 +214,50 @@ const (
 )
 
 // nextDeleteBatch sizes the batch after one of limit rows whose
-// statements took took: in proportion to the time, at least one row, and
-// at most twice the last (one quick batch, its pages already in memory,
-// is no rate to rely on).
+// statements took took: in proportion to the time, but at least a quarter
+// and at most twice the last (one batch slowed by a garbage collection, or
+// quick because its pages were in memory, is no rate to rely on), and
+// between 1 and deleteBatchMax rows.
 func nextDeleteBatch(limit int, took time.Duration) int {
-	if took <= 0 {
-		return min(2*limit, deleteBatchMax)
+	n := 2 * limit
+	if took > 0 {
+		n = min(n, max(limit/4, int(int64(limit)*int64(deleteHold)/int64(took))))
 	}
-	n := int(int64(limit) * int64(deleteHold) / int64(took))
-	return max(1, min(n, 2*limit, deleteBatchMax))
+	return max(1, min(n, deleteBatchMax))
+}
+
+// purgePace tells a purge whether to pause after a batch: while others
+// write, within deleteQuiet of the last time it saw a group that was not
+// its own (the writer counts them).
+type purgePace struct {
+	groups   uint64    // the writer's count after the last batch
+	othersAt time.Time // when others last wrote, as far as it saw
+}
+
+// pause takes the writer's count after a batch and says whether to pause.
+func (p *purgePace) pause(groups uint64, now time.Time) bool {
+	if groups-p.groups > 1 { // more groups since the last batch than this one's own
+		p.othersAt = now
+	}
+	p.groups = groups
+	return now.Sub(p.othersAt) <= deleteQuiet
 }
 
 // deleteInBatches runs batch, which deletes at most limit rows and says
 // how many, one transaction at a time until it deletes fewer, and returns
 // how many it deleted. Each batch is sized by how long the last one's
-// statements took (nextDeleteBatch). While others write (within
-// deleteQuiet of the last write it saw that was not its own), a pause as
-// long follows each batch, so a long purge holds a busy writer at most
-// half the time; alone, it goes straight on (a webhook's delete answers
-// only once its history is gone).
+// statements took (nextDeleteBatch). While others write (purgePace), a
+// pause as long as those statements follows each batch, so the purge
+// leaves the busy writer gaps as long as its batches; alone, it goes
+// straight on (a webhook's delete answers only once its history is gone).
 //
 // The batches commit without waiting for the disk (writer.purge): a
 // batch lost to a power cut only leaves rows the next purge deletes, and
-// every durable commit after it (a delete's last transaction, any intake)
-// syncs its frames too.
+// every durable commit after it (any API write or intake) syncs its frames
+// too.
 func (db *DB) deleteInBatches(ctx context.Context, batch func(tx *txn, limit int) (int, error)) (int, error) {
 	total, limit := 0, deleteBatchFirst
-	last, othersAt := db.w.groups.Load(), time.Time{}
+	pace := purgePace{groups: db.w.groups.Load()}
 	for {
 		var (
 			n    int
@@ -261,12 +278,7 @@ func (db *DB) deleteInBatches(ctx context.Context, batch func(tx *txn, limit int
 			return total, nil
 		}
 		limit = nextDeleteBatch(limit, took)
-		now := db.w.groups.Load()
-		if now-last > 1 { // more groups since the last batch than this one's own
-			othersAt = time.Now()
-		}
-		last = now
-		if time.Since(othersAt) > deleteQuiet {
+		if !pace.pause(db.w.groups.Load(), time.Now()) {
 			if err := ctx.Err(); err != nil {
 				return total, err
 			}

@@ -24,8 +24,10 @@ import (
 //
 // A member that fails rolls back to its savepoint and gets its own error;
 // the others commit. (Groups of the queue's own writes go without
-// savepoints until one fails: see group.) A caller hears success only once the commit holding
-// its work returned, so nothing is reported accepted before it is on disk.
+// savepoints until one fails: see group.) A caller hears success only once
+// the commit holding its work returned, so nothing is reported accepted
+// before it is on disk. A purge's batch is the one request that never
+// joins a group: it runs in a transaction of its own (see purge).
 
 // maxGroup bounds the members of one transaction, so that one commit
 // never makes the first caller wait behind an unbounded queue.
@@ -78,7 +80,8 @@ func newWriter(db *DB) *writer {
 }
 
 // close stops taking requests, lets the group under way commit and
-// answer, and waits for the goroutine. Callers still queued get errClosed.
+// answer (and a purge's batch already taken after it, see gather), and
+// waits for the goroutine. Callers still queued get errClosed.
 func (w *writer) close() {
 	w.once.Do(func() { close(w.quit) })
 	<-w.stopped
@@ -342,7 +345,7 @@ func isNoTransaction(err error) bool {
 
 // setSync sets synchronous for the group: FULL if any member needs its
 // commit on disk (accepted events, API writes), NORMAL for queue
-// bookkeeping only (see transactLazy).
+// bookkeeping and purges alone (see transactLazy).
 func (w *writer) setSync(ctx context.Context, conn *sql.Conn, full bool) error {
 	var dc any
 	if err := conn.Raw(func(c any) error { dc = c; return nil }); err != nil {
