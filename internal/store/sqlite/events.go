@@ -193,11 +193,10 @@ func insertChunks(ctx context.Context, tx *txn, statements map[int]string, param
 // batch of a fixed number of rows could not promise that, as a row's cost
 // varies with its children (a fan-out's event has a hundred deliveries)
 // and with the machine. With batches of 200 deliveries (about 2.5 ms
-// each here) intake's p99 was 3.1–3.5 ms while a webhook with 100,000
-// went, against 0.6–1.0 ms without; sized for 200 µs (10–20 deliveries),
-// 0.9–1.2 ms against 0.8–1.0 (TestWebhookDeleteStall). 300 µs gave
-// 1.1–1.6 ms against 0.6–0.8, more than twice intake's own p99 now and
-// then.
+// each here) intake's p99 was 3.0–3.5 ms while a webhook with 100,000
+// went, three to four times its own; sized for 200 µs (10–20
+// deliveries), 0.9–1.6 ms, 1.1–1.3 times its own (TestWebhookDeleteStall,
+// six runs each). 300 µs gave up to 2.5 times.
 const (
 	deleteHold = 200 * time.Microsecond
 	// deleteBatchFirst is small because a row's cost is not known yet:

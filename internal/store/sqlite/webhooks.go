@@ -326,8 +326,8 @@ func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange, len
 // deleteInBatches), so a webhook with a long history never holds the one
 // writer (and every intake behind it) for long, nor grows the WAL by all
 // of it at once; beside a busy intake this makes the delete slower (100,000
-// finished deliveries took 9–13 s beside an event a millisecond, against
-// 1.6 s alone). A stop that cancels the request meanwhile leaves the
+// finished deliveries took 7–13 s beside an event a millisecond, against
+// 1.1–1.6 s alone). A stop that cancels the request meanwhile leaves the
 // webhook as a failed delete does. Only succeeded and failed deliveries go early: the queue
 // (pending and running deliveries) is promised to the webhook while it
 // exists. The webhook row goes next, with its audit entry, in a
@@ -401,7 +401,7 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 // cmd/hookd) and then for their handlers to return: unbounded, a queue of
 // millions held both for minutes. In five seconds, at the rates measured
 // with finished deliveries and their attempts (TestWebhookDeleteStall, two
-// cores: 100,000 in 1.6 s with nothing else writing, in 9–13 s beside
+// cores: 100,000 in 1.1–1.6 s with nothing else writing, in 7–13 s beside
 // intake at an event a millisecond), some 40,000–300,000 go, a queue's
 // (without attempts) no fewer; a stop stays within shutdownTimeout plus
 // these seconds, and the claim removes the rest.
