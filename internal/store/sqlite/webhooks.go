@@ -325,14 +325,15 @@ func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange, len
 // (and their attempts), one short transaction each (see
 // deleteInBatches), so a webhook with a long history never holds the one
 // writer (and every intake behind it) for long, nor grows the WAL by all
-// of it at once; beside a busy intake this makes the delete slower (100,000
-// finished deliveries took 7–13 s beside an event a millisecond, against
-// 1.1–1.6 s alone). A stop that cancels the request meanwhile leaves the
-// webhook as a failed delete does. Only succeeded and failed deliveries go early: the queue
-// (pending and running deliveries) is promised to the webhook while it
-// exists. The webhook row goes next, with its audit entry, in a
-// transaction that decides (c.Apply) on the row as it is then; its queue,
-// and whatever finished meanwhile, goes after it, in batches again. So a
+// of it at once. Beside a busy intake that makes the delete slower
+// (100,000 finished deliveries took 7–13 s beside an event a millisecond,
+// 1.1–1.6 s alone); a stop that cancels the request meanwhile leaves the
+// webhook as any failed delete does. Only succeeded and failed deliveries
+// go early: the queue (pending and running deliveries) is promised to the
+// webhook while it exists. The webhook row goes next, with its audit
+// entry, in a transaction that decides (c.Apply) on the row as it is then;
+// its queue, and whatever finished meanwhile, goes after it, in batches
+// again. So a
 // delete that fails before the webhook row goes leaves the webhook with
 // its queue intact and only part of its finished history, which the next
 // delete removes; so that a refusal (a missing webhook, a stale If-Match)
