@@ -194,9 +194,9 @@ func insertChunks(ctx context.Context, tx *txn, statements map[int]string, param
 // varies with its children (a fan-out's event has a hundred deliveries)
 // and with the machine. With batches of 200 deliveries (about 2.5 ms
 // each here) intake's p99 was 3.0–3.5 ms while a webhook with 100,000
-// went, three to four times its own; sized for 200 µs (10–20
-// deliveries), 0.9–1.6 ms, 1.1–1.3 times its own (TestWebhookDeleteStall,
-// six runs each). 300 µs gave up to 2.5 times.
+// went, 2.7–5.2 times its own; sized for 200 µs (10–20 deliveries),
+// 0.9–1.6 ms, 1.1–1.3 times its own (TestWebhookDeleteStall, six runs
+// each). 300 µs gave up to 2.5 times.
 const (
 	deleteHold = 200 * time.Microsecond
 	// deleteBatchFirst is small because a row's cost is not known yet:
