@@ -44,7 +44,7 @@ func TestPurgePace(t *testing.T) {
 		{12, time.Millisecond, false},                 //
 		{14, 2 * time.Millisecond, true},              // two others since: pause
 		{15, 3 * time.Millisecond, true},              // only its own, but others wrote just now
-		{16, deleteQuiet, true},                       // still within deleteQuiet of them
+		{16, 2*time.Millisecond + deleteQuiet, true},  // deleteQuiet after them: still pausing
 		{17, 3*time.Millisecond + deleteQuiet, false}, // quiet for longer: on it goes
 		{19, time.Second, true},                       // others again
 	} {

@@ -509,6 +509,15 @@ func TestWriterPurgeRunsAlone(t *testing.T) {
 		t.Fatalf("the group after the purge has %d requests; want c alone (nothing else queued)", len(batch))
 	}
 
+	// A group takes maxGroup requests at most; the rest wait for the next.
+	many := make(chan *writeReq, maxGroup+1)
+	for range maxGroup + 1 {
+		many <- request(ctx, false, nil)
+	}
+	if batch, next = gather([]*writeReq{<-many}, many); len(batch) != maxGroup || next != nil || len(many) != 1 {
+		t.Fatalf("a group of %d with %d left queued; want %d and 1", len(batch), len(many), maxGroup)
+	}
+
 	// Through the writer: a purge and a transaction queued beside it see
 	// two transactions.
 	db := openScratch(t)
