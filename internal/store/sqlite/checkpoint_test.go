@@ -104,14 +104,13 @@ func TestWALBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Everything goes: first the webhook's history, then the events.
+	// Everything goes: first the webhook's deliveries, then the events.
 	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID}); err != nil {
 		t.Fatal(err)
 	}
-	// A delete stops removing the queue after queueDeleteTime, which a
-	// slow machine (the race detector) reaches; the claims of a running
-	// node remove what it left, and only then may retention take those
-	// events.
+	// The purger removes the deliveries in the background, and the claims
+	// of a running node those they find due first; only then may
+	// retention take those events.
 	for claims := 0; ; claims++ {
 		tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: at.Add(time.Hour), LeaseUntil: at.Add(2 * time.Hour), Limit: 1000})
 		if err != nil {

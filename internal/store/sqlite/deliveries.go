@@ -234,9 +234,9 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 
 // claimedWebhooks fills in each task's webhook, from its organization's
 // webhooks (the writer's cache of them: see webhookCache), and returns
-// the tasks that have one. A task without one is a delivery a webhook
-// delete left behind when it stopped after removing the webhook (see
-// WebhookDelete): it is deleted here, with its attempts. A task whose
+// the tasks that have one. A task without one is a delivery of a
+// deleted webhook that the purger has not reached yet (see purger): it is
+// deleted here, with its attempts. A task whose
 // webhook's secrets cannot be opened (its key is not configured) is left
 // out and returned as unreadable, with the first such error, for
 // secrets.Claimed.
@@ -486,8 +486,8 @@ func keptHealth(ctx context.Context, tx *txn, changes []webhook.HealthChange) ([
 // the webhook, keptHealth has already left out the changes that would
 // change nothing; elsewhere one UPDATE that writes no row costs less than
 // reading the row first (which cost about a tenth more CPU in the fan-out
-// benchmark). A webhook deleted, its queue going after it (see
-// WebhookDelete), is not found: nothing to do.
+// benchmark). A webhook deleted, its deliveries going after it (see
+// purger), is not found: nothing to do.
 func changeHealth(ctx context.Context, tx *txn, c webhook.HealthChange) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET
 		failing_since = CASE WHEN ?1 THEN ?2 ELSE coalesce(failing_since, ?2) END

@@ -54,5 +54,10 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
 		}
 	}
+	// The purger reads the queue's tables, so it starts once they are
+	// there.
+	if db.purger == nil {
+		return db.startPurger(ctx)
+	}
 	return nil
 }

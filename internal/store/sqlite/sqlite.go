@@ -41,6 +41,7 @@ type DB struct {
 	w     *writer
 
 	checkpoints *checkpointer // the WAL's, off the writer's path
+	purger      *purger       // deleted webhooks' deliveries, in the background
 
 	// stmts caches statements prepared on the writer: parsing SQL was a
 	// fifth of the CPU time of the write path before it.
@@ -222,9 +223,11 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-// Close stops the writer, once the group under way has committed (the
-// writes still queued fail), then the checkpointer, and closes the pools.
+// Close stops the purger, then the writer, once the group under way has
+// committed (the writes still queued fail), then the checkpointer, and
+// closes the pools.
 func (db *DB) Close() error {
+	db.purger.close()
 	db.w.close()
 	return errors.Join(db.checkpoints.close(), db.read.Close(), db.write.Close())
 }

@@ -207,8 +207,15 @@ func TestWebhookDeleteLongHistory(t *testing.T) {
 		}
 		return len(ds), len(as)
 	}
-	if d, a := count(gone); d != 0 || a != 0 {
-		t.Fatalf("the deleted webhook keeps %d deliveries and %d attempts", d, a)
+	// Its history goes in the background (see purger): soon.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		d, a := count(gone)
+		if d == 0 && a == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deleted webhook keeps %d deliveries and %d attempts", d, a)
+		}
 	}
 	if d, a := count(kept); d != n || a != n {
 		t.Fatalf("the other webhook has %d deliveries and %d attempts, want %d each", d, a, n)
@@ -221,59 +228,10 @@ func TestWebhookDeleteLongHistory(t *testing.T) {
 	}
 }
 
-// A delete that fails in its last transaction (here: its audit entry
-// cannot be stored) may have removed finished history, never the queue:
-// the webhook's pending deliveries are still there to be sent.
+// A delete that fails (here: its audit entry cannot be stored) keeps
+// the webhook's queue: its pending deliveries are still there to be sent.
 func TestWebhookDeleteFailedKeepsQueue(t *testing.T) {
 	storetest.WebhookDeleteFailedKeepsQueue(t, open(t, filepath.Join(t.TempDir(), "hookd.db")))
-}
-
-// A caller that leaves once the webhook row is gone (here: as the delete's
-// last transaction runs) gets nil, the delete is done, and none of the
-// webhook's queue is ever sent: what the delete did not remove itself,
-// the next claim does.
-func TestWebhookDeleteCallerLeavesAfterRow(t *testing.T) {
-	db := open(t, filepath.Join(t.TempDir(), "hookd.db"))
-	org := uuid.New()
-	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	gone, kept := newWebhook(t, db, org, at), newWebhook(t, db, org, at)
-	createEvents(t, db, org, at, 3)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	calls := 0
-	err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: gone.ID,
-		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) {
-			// Asked first on the row as read, then in the transaction
-			// that deletes it: the caller leaves during that one.
-			if calls++; calls == 2 {
-				cancel()
-			}
-			return nil, nil
-		}})
-	if err != nil {
-		t.Fatalf("WebhookDelete: %v, want nil: the webhook is gone", err)
-	}
-	if calls != 2 {
-		t.Fatalf("Apply called %d times, want 2", calls)
-	}
-	bg := context.Background()
-	if _, err := db.WebhookGet(bg, org, gone.ID); webhook.ErrorCode(err) != webhook.ENotFound {
-		t.Fatalf("WebhookGet after the delete: %v", err)
-	}
-	tasks, err := db.DeliveryClaim(bg, webhook.ClaimParams{Now: at, LeaseUntil: at.Add(time.Minute), Limit: 10})
-	if err != nil || len(tasks) != 3 {
-		t.Fatalf("claimed %d deliveries, want the other webhook's 3: %v", len(tasks), err)
-	}
-	for _, tk := range tasks {
-		if tk.Webhook.ID != kept.ID {
-			t.Fatalf("claimed a delivery of the deleted webhook: %+v", tk.Delivery)
-		}
-	}
-	ds, err := db.DeliveryList(bg, webhook.DeliveryListParams{OrganizationID: org, WebhookID: gone.ID})
-	if err != nil || len(ds) != 0 {
-		t.Fatalf("the deleted webhook keeps %d deliveries: %v", len(ds), err)
-	}
 }
 
 // A webhook delete that stops after the webhook row went (a crash before
@@ -315,9 +273,9 @@ func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
 	}
 }
 
-// Between the delete of a webhook's row and that of its queue (see
-// WebhookDelete), an attempt under way may finish: its outcome is
-// recorded (the rows go with the queue) but disables nothing, and the
+// Between the delete of a webhook's row and the purge of its deliveries
+// (see WebhookDelete), an attempt under way may finish: its outcome is
+// recorded (the rows go with the purge) but disables nothing, and the
 // other outcomes of the batch, and their webhooks' health, go with it.
 func TestCompleteBetweenWebhookAndQueueDelete(t *testing.T) {
 	ctx := context.Background()
@@ -367,9 +325,12 @@ func TestCompleteBetweenWebhookAndQueueDelete(t *testing.T) {
 
 // halfDeleted is a store with two webhooks of one organization and
 // events for both, and a second handle on its file, raw, to delete the
-// gone webhook's row alone, as WebhookDelete does before its queue.
+// gone webhook's row alone, as WebhookDelete does before the purger
+// removes its deliveries. Nothing wakes the purger: only the next Open
+// would find them.
 type halfDeleted struct {
 	db         *sqlite.DB
+	path       string
 	raw        *sql.DB
 	org        uuid.UUID
 	at         time.Time // when the webhooks and events were made
@@ -379,7 +340,7 @@ type halfDeleted struct {
 func newHalfDeleted(t *testing.T, events int) *halfDeleted {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hookd.db")
-	h := &halfDeleted{db: open(t, path), org: uuid.New(), at: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	h := &halfDeleted{db: open(t, path), path: path, org: uuid.New(), at: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	h.gone, h.kept = newWebhook(t, h.db, h.org, h.at), newWebhook(t, h.db, h.org, h.at)
 	createEvents(t, h.db, h.org, h.at, events)
 	raw, err := sql.Open("sqlite", path)
@@ -461,5 +422,56 @@ func TestDeleteBeforeStopsAtFirstYoungEvent(t *testing.T) {
 	n, err = db.DeleteBefore(ctx, now.Add(time.Hour))
 	if err != nil || n != 2 {
 		t.Fatalf("DeleteBefore once the young event is old = %d, %v; want it and the old event stored after it", n, err)
+	}
+}
+
+// A delete that stopped after the webhook row went (a crash, or a stop
+// before the purger's batches) leaves its deliveries and attempts behind:
+// the next time the database opens, the purger finds them and removes
+// them, and nothing of the other webhook.
+func TestPurgerResumesAfterReopen(t *testing.T) {
+	ctx := context.Background()
+	h := newHalfDeleted(t, 5)
+	tasks, err := h.db.DeliveryClaim(ctx, webhook.ClaimParams{Now: h.at, LeaseUntil: h.at.Add(time.Minute), Limit: 10})
+	if err != nil || len(tasks) != 10 {
+		t.Fatalf("claimed %d: %v", len(tasks), err)
+	}
+	outcomes := make([]webhook.Outcome, len(tasks))
+	for i, tk := range tasks {
+		outcomes[i] = webhook.Outcome{Status: webhook.DeliverySucceeded, Lease: tk.Delivery.Lease,
+			Attempt: webhook.Attempt{OrganizationID: h.org, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
+				CreatedAt: h.at, Number: 1, Kind: webhook.KindStandard, StatusCode: 200}}
+	}
+	if _, err := h.db.DeliveryComplete(ctx, outcomes); err != nil {
+		t.Fatal(err)
+	}
+	h.deleteRow(t)
+	count := func() (deliveries, attempts int) {
+		t.Helper()
+		if err := h.raw.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM attempts)`).
+			Scan(&deliveries, &attempts); err != nil {
+			t.Fatal(err)
+		}
+		return deliveries, attempts
+	}
+	if d, a := count(); d != 10 || a != 10 {
+		t.Fatalf("before reopening: %d deliveries and %d attempts, want 10 and 10 (nothing woke the purger)", d, a)
+	}
+	if err := h.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, h.path)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		d, a := count()
+		if d == 5 && a == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after reopening: %d deliveries and %d attempts, want the other webhook's 5 and 5", d, a)
+		}
+	}
+	ds, err := db.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: h.org, WebhookID: h.kept.ID})
+	if err != nil || len(ds) != 5 {
+		t.Fatalf("the other webhook has %d deliveries (%v), want 5", len(ds), err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -318,57 +317,17 @@ func webhookForChange(ctx context.Context, tx *txn, c webhook.WebhookChange, len
 	return w, err
 }
 
-// WebhookDelete removes the webhook with its deliveries and their
-// attempts, and stores its audit entry.
-//
-// The webhook's finished history goes first, in batches of deliveries
-// (and their attempts), one short transaction each (see
-// deleteInBatches), so a webhook with a long history never holds the one
-// writer (and every intake behind it) for long, nor grows the WAL by all
-// of it at once. Beside a busy intake that makes the delete slower
-// (100,000 finished deliveries took 7–13 s beside an event a millisecond,
-// 1.1–1.6 s alone); a stop that cancels the request meanwhile leaves the
-// webhook as any failed delete does. Only succeeded and failed deliveries
-// go early: the queue (pending and running deliveries) is promised to the
-// webhook while it exists. The webhook row goes next, with its audit
-// entry, in a transaction that decides (c.Apply) on the row as it is then;
-// its queue, and whatever finished meanwhile, goes after it, in batches
-// again. So a
-// delete that fails before the webhook row goes leaves the webhook with
-// its queue intact and only part of its finished history, which the next
-// delete removes; so that a refusal (a missing webhook, a stale If-Match)
-// costs no history, c.Apply is asked first on the row as read before the
-// batches. The queue's batches go on after the caller leaves, but for
-// queueDeleteTime at most. Deliveries they leave behind (a huge queue, or
-// a crash after the webhook row went) are removed by the claim that finds
-// them due (claimedWebhooks), or, if finished, by retention. A delivery's
-// attempts always go in its delivery's transaction: no foreign key
-// cascades (see migration 0030).
+// WebhookDelete removes the webhook and stores its audit entry, in one
+// transaction that decides (c.Apply) on the row as it is then. Its
+// deliveries and their attempts go after, in the background (see
+// purger): a webhook with a long history held the request, and the stop
+// of the server behind it, for as long as its purge took. From the
+// commit on the webhook is gone for every reader: the API looks up the
+// webhook before its deliveries, and a claim deletes the deliveries it
+// finds without one rather than send them. A delete that fails keeps the
+// webhook with everything it has.
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
-	current, err := db.webhookGet(ctx, c.OrganizationID, c.ID, true)
-	if err != nil {
-		return err
-	}
-	if _, err := c.Run(current); err != nil {
-		return err
-	}
-	// The webhook is the organization's (read above, and again in the
-	// transaction that deletes it): its id alone names its deliveries.
-	id := key(c.ID)
-	batches := func(ctx context.Context, finished string) error {
-		_, err := db.deleteInBatches(ctx, func(tx *txn, limit int) (int, error) {
-			seqs, err := selectSeqs(ctx, tx, `SELECT seq FROM deliveries WHERE webhook_id = ?`+finished+` LIMIT ?`, id, limit)
-			if err != nil || len(seqs) == 0 {
-				return 0, err
-			}
-			return len(seqs), deleteDeliveries(ctx, tx, seqList(seqs))
-		})
-		return err
-	}
-	if err := batches(ctx, ` AND status >= 2`); err != nil {
-		return err
-	}
-	err = db.transact(ctx, func(tx *txn) error {
+	err := db.transact(ctx, func(tx *txn) error {
 		w, err := webhookForChange(ctx, tx, c, true)
 		if err != nil {
 			return err
@@ -386,27 +345,9 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 	if err != nil {
 		return err
 	}
-	// The webhook is gone, so its queue goes too even if the caller
-	// leaves now, for queueDeleteTime at most. Whatever stops these
-	// batches (that bound, a crash, a full disk) leaves deliveries that
-	// the claim or retention removes, and is no failure of the delete.
-	queueCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queueDeleteTime)
-	defer cancel()
-	batches(queueCtx, "")
+	db.purger.poke()
 	return nil
 }
-
-// queueDeleteTime bounds how long WebhookDelete goes on removing a deleted
-// webhook's queue. It runs in the API request, which answers only after
-// it, and the server's stop waits for requests (shutdownTimeout, 10s, in
-// cmd/hookd) and then for their handlers to return: unbounded, a queue of
-// millions held both for minutes. In five seconds, at the rates measured
-// with finished deliveries and their attempts (TestWebhookDeleteStall, two
-// cores: 100,000 in 1.1–1.6 s with nothing else writing, in 7–13 s beside
-// intake at an event a millisecond), some 40,000–300,000 go, a queue's
-// (without attempts) no fewer; a stop stays within shutdownTimeout plus
-// these seconds, and the claim removes the rest.
-const queueDeleteTime = 5 * time.Second
 
 // deleteDeliveries deletes deliveries, a JSON list of their seqs, and
 // their attempts.

@@ -1,9 +1,15 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/webhook"
 )
 
 func TestNextDeleteBatch(t *testing.T) {
@@ -97,5 +103,76 @@ func TestDeleteInBatches(t *testing.T) {
 	})
 	if err != nil || total != deleteBatchFirst || calls != 2 {
 		t.Errorf("deleted %d in %d batches (%v); want %d in 2", total, calls, err, deleteBatchFirst)
+	}
+}
+
+// TestPurgeOrphans: orphans names the webhooks gone with deliveries left,
+// and purgeOrphans deletes those deliveries with their attempts; a
+// webhook named an orphan by mistake (here: one that exists) loses
+// nothing, as each batch looks at the webhook again.
+func TestPurgeOrphans(t *testing.T) {
+	ctx := context.Background()
+	db := openMigrated(t)
+	org := uuid.Must(uuid.NewV7())
+	at := time.Now()
+	hooks := make([]*webhook.Webhook, 3)
+	for i := range hooks {
+		hooks[i] = &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
+			Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
+		if err := db.WebhookCreate(ctx, hooks[i], 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := make([]*webhook.Event, 40)
+	for i := range events {
+		events[i] = &webhook.Event{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	if _, err := db.EventsCreate(ctx, events, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	// The first two lose their rows behind the purger's back (no wake).
+	for _, w := range hooks[:2] {
+		if err := db.transact(ctx, func(tx *txn) error {
+			_, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, w.ID)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(w *webhook.Webhook) int {
+		t.Helper()
+		var n int
+		if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE webhook_id = ?`, key(w.ID)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	got, err := db.orphans(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []orphan{{org, hooks[0].ID}, {org, hooks[1].ID}}
+	slices.SortFunc(want, func(a, b orphan) int { return bytes.Compare(a.id[:], b.id[:]) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("orphans = %v, want %v", got, want)
+	}
+	if err := db.purgeOrphans(ctx, []orphan{{org, hooks[2].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(hooks[2]); n != 40 {
+		t.Fatalf("a webhook that exists kept %d of its 40 deliveries", n)
+	}
+	if err := db.purgeOrphans(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range hooks {
+		if n, want := count(w), []int{0, 0, 40}[i]; n != want {
+			t.Errorf("webhook %d has %d deliveries, want %d", i, n, want)
+		}
+	}
+	if got, err := db.orphans(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("orphans after the purge: %v (%v), want none", got, err)
 	}
 }
