@@ -337,8 +337,9 @@ func (a *app) run(ctx context.Context) error {
 	// 4. The dispatcher finishes: its requests done or cancelled at the
 	//    grace, their outcomes recorded, the rest given back.
 	dispatching.Wait()
-	// 5. The loops and the HTTP handlers have returned: nothing uses the
-	//    database any more.
+	// 5. The loops and the HTTP handlers have returned: nothing but the
+	//    store's own background work (SQLite's purger, which Close stops)
+	//    uses the database any more.
 	looping.Wait()
 	a.handlers.Wait()
 	// 6. The database is closed, and the connections to targets.

@@ -41,7 +41,10 @@ type Store interface {
 	WebhookUpdate(ctx context.Context, c WebhookChange) (*Webhook, error)
 	// WebhookDelete reads the webhook like WebhookUpdate, lets c.Apply
 	// refuse (its error) or describe the delete (its audit entry), and
-	// removes it with its deliveries and attempts.
+	// removes it with its deliveries and attempts: by the time it returns
+	// the webhook is gone and none of its deliveries can be claimed, but
+	// a backend may remove the deliveries and attempts after it, in the
+	// background (SQLite does).
 	WebhookDelete(ctx context.Context, c WebhookChange) error
 
 	// TokenCreate stores t (ID, hash and CreatedAt set by the caller) and audit.

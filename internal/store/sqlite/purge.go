@@ -17,8 +17,8 @@ import (
 // wait for all of it. Each pass looks for deliveries whose webhook is
 // gone (orphans) and purges them in batches (deleteInBatches), so a pass
 // also finds what a stop or a crash in the middle of an earlier one left:
-// the first pass runs when the database opens. A pass that fails is run
-// again purgeRetry later. Until a delivery is purged, the claim that finds
+// the first pass runs at the end of Migrate, as hookd starts. A pass that
+// fails is run again purgeRetry later. Until a delivery is purged, the claim that finds
 // it due deletes it instead of sending it (claimedWebhooks), and the API
 // shows nothing of a deleted webhook.
 type purger struct {
@@ -77,7 +77,7 @@ func (p *purger) poke() {
 }
 
 // close stops the purger, its batch under way answered, and waits for it.
-// What it had not purged yet, the next Open finds.
+// What it had not purged yet, the next start's Migrate finds.
 func (p *purger) close() {
 	if p == nil {
 		return

@@ -176,3 +176,35 @@ func TestPurgeOrphans(t *testing.T) {
 		t.Fatalf("orphans after the purge: %v (%v), want none", got, err)
 	}
 }
+
+// The purger starts with the first Migrate, only once, and Close stops it
+// before it returns.
+func TestPurgerLifecycle(t *testing.T) {
+	db := openFresh(t)
+	if db.purger != nil {
+		t.Fatal("a purger before Migrate")
+	}
+	db.purger.poke() // nothing to wake yet, and no panic
+	ctx := context.Background()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := db.purger
+	if p == nil {
+		t.Fatal("no purger after Migrate")
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if db.purger != p {
+		t.Fatal("a second Migrate started another purger")
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	default:
+		t.Fatal("the purger still runs after Close")
+	}
+}
