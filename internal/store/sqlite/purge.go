@@ -28,8 +28,8 @@ type purger struct {
 }
 
 // purgeRetry is how long the purger waits after a pass that failed (a
-// full disk, say) before it looks again.
-const purgeRetry = time.Minute
+// full disk, say) before it looks again. A variable for the tests.
+var purgeRetry = time.Minute
 
 // startPurger starts the purger, at the end of Migrate (it reads the
 // queue's tables), on the orphans it finds first: a database it cannot

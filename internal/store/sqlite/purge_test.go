@@ -208,3 +208,57 @@ func TestPurgerLifecycle(t *testing.T) {
 		t.Fatal("the purger still runs after Close")
 	}
 }
+
+// A pass that fails (here: a trigger refuses every delete of a delivery)
+// is tried again purgeRetry later, with nothing to wake the purger.
+func TestPurgerRetries(t *testing.T) {
+	// Put back after the database closes (cleanups run last first), so
+	// no purger reads it meanwhile.
+	was := purgeRetry
+	t.Cleanup(func() { purgeRetry = was })
+	purgeRetry = 50 * time.Millisecond
+	ctx := context.Background()
+	db := openMigrated(t)
+	org := uuid.Must(uuid.NewV7())
+	at := time.Now()
+	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
+		Kind: webhook.KindStandard, TargetURL: "https://example.com", Enabled: true, Events: webhook.EventTypes}
+	if err := db.WebhookCreate(ctx, w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{{OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
+		ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}}, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string) {
+		t.Helper()
+		if err := db.transact(ctx, func(tx *txn) error {
+			_, err := tx.tx.ExecContext(ctx, q)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() int {
+		t.Helper()
+		var n int
+		if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	exec(`CREATE TRIGGER refuse BEFORE DELETE ON deliveries BEGIN SELECT RAISE(ABORT, 'refused'); END`)
+	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * purgeRetry) // a pass, and a retry or two, all refused
+	if n := left(); n != 1 {
+		t.Fatalf("%d deliveries left while every delete is refused, want 1", n)
+	}
+	exec(`DROP TRIGGER refuse`)
+	for deadline := time.Now().Add(10 * time.Second); left() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the purger did not try again after a failed pass")
+		}
+	}
+}
