@@ -18,9 +18,9 @@ import (
 // gone (orphans) and purges them in batches (deleteInBatches), so a pass
 // also finds what a stop or a crash in the middle of an earlier one left:
 // the first pass runs at the end of Migrate, as hookd starts. A pass that
-// fails is run again purgeRetry later. Until a delivery is purged, the claim that finds
-// it due deletes it instead of sending it (claimedWebhooks), and the API
-// shows nothing of a deleted webhook.
+// fails is run again purgeRetry later. Until a delivery is purged, the
+// claim that finds it due deletes it instead of sending it
+// (claimedWebhooks), and the API shows nothing of a deleted webhook.
 type purger struct {
 	wake chan struct{} // one buffered: a wake-up during a pass makes one more
 	stop context.CancelFunc
