@@ -338,7 +338,7 @@ func (a *app) run(ctx context.Context) error {
 	//    grace, their outcomes recorded, the rest given back.
 	dispatching.Wait()
 	// 5. The loops and the HTTP handlers have returned: nothing but the
-	//    store's own background work (SQLite's purger, which Close stops)
+	//    store's own background work (its purger, which Close stops)
 	//    uses the database any more.
 	looping.Wait()
 	a.handlers.Wait()

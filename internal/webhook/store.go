@@ -43,8 +43,8 @@ type Store interface {
 	// refuse (its error) or describe the delete (its audit entry), and
 	// removes it with its deliveries and attempts: by the time it returns
 	// the webhook is gone and none of its deliveries can be claimed, but
-	// a backend may remove the deliveries and attempts after it, in the
-	// background (SQLite does).
+	// the deliveries and attempts may go after it, in the background
+	// (both backends' purgers remove them).
 	WebhookDelete(ctx context.Context, c WebhookChange) error
 
 	// TokenCreate stores t (ID, hash and CreatedAt set by the caller) and audit.

@@ -151,10 +151,11 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	for _, c := range cs {
 		ev, w := events[key{c.d.OrganizationID, c.d.EventID}], hooks[key{c.d.OrganizationID, c.d.WebhookID}]
 		if ev == nil || w == nil {
-			// Deleted between the claim and the read, taking the delivery
-			// with it; or, during a rolling upgrade from a version before
-			// migration 0040, stored by an intake of that version after
-			// its webhook was deleted. Nothing to send, nor to claim again.
+			// Its webhook was deleted and the purger has not reached it
+			// yet (see purge.go); or, during a rolling upgrade from a
+			// version before migration 0040, an intake of that version
+			// stored it after its webhook was deleted. Nothing to send,
+			// nor to claim again.
 			orphans = append(orphans, webhook.DeliveryRef{OrganizationID: c.d.OrganizationID, WebhookID: c.d.WebhookID, ID: c.d.ID})
 			continue
 		}
@@ -262,9 +263,9 @@ WHERE w.organization_id = l.organization_id AND w.id = l.id`
 // its locks in the order every other writer takes them, so none can
 // deadlock with it:
 //   - first the webhooks, FOR KEY SHARE in key order. WebhookDelete locks
-//     the webhook and then deletes its deliveries; this lock makes it
-//     wait for completions in flight (or them for it) instead of each
-//     holding a row the other needs. KEY SHARE does not conflict with
+//     the webhook FOR UPDATE; this lock makes it wait for completions in
+//     flight (or them for it), so a completion never disables or marks
+//     failing a webhook as it goes. KEY SHARE does not conflict with
 //     itself nor with the failing_since UPDATE, so completions of one busy
 //     webhook still do not queue on each other;
 //   - then the deliveries, in key order (lockedDeliveries), which

@@ -241,9 +241,11 @@ func replayLost(ctx context.Context, tx *pipe, plan *webhook.IntakePlan, lost []
 // intake of many organizations takes 64 locks at most (the server's lock
 // table is shared and bounded). Intake holds it shared from before it
 // reads the webhooks until it commits their deliveries, WebhookDelete
-// exclusive before it deletes the webhook row: what the deliveries'
-// foreign key to webhooks did (migration 0040) without locking a
-// webhook's row for every delivery made to it.
+// exclusive before it deletes the webhook row, so the intakes that read
+// the webhook commit before the delete does, and the purge after it finds
+// their deliveries: what the deliveries' foreign key to webhooks did
+// (migration 0040) without locking a webhook's row for every delivery
+// made to it.
 const (
 	intakeLock     = 0x686b6469 // "hkdi"
 	intakeLockMask = 63

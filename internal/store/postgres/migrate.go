@@ -56,6 +56,11 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("postgres: migrate: %w", err)
 		}
 	}
+	// The purger reads the queue's tables, so it starts once they are
+	// there.
+	if db.purger == nil {
+		return db.startPurger(ctx)
+	}
 	return nil
 }
 

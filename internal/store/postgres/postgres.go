@@ -22,6 +22,7 @@ import (
 	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 
 	"github.com/hookd/hookd/internal/secrets"
+	"github.com/hookd/hookd/internal/store/purge"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -29,6 +30,7 @@ import (
 type DB struct {
 	pool     *pgxpool.Pool
 	notifier *notifier
+	purger   *purge.Purger // deleted webhooks' deliveries, in the background (purge.go)
 	// callerClock makes the times callers pass the queue's clock, as on
 	// SQLite (see UseCallerClock); otherwise the queue runs on now().
 	callerClock bool
@@ -125,8 +127,10 @@ func (db *DB) Ping(ctx context.Context) error {
 	return translate(err)
 }
 
-// Close waits for connections in use to be returned and closes them all.
+// Close stops the purger, then waits for connections in use to be
+// returned and closes them all.
 func (db *DB) Close() error {
+	db.purger.Close()
 	db.pool.Close()
 	return nil
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -277,6 +276,9 @@ func TestEventsCreateRacingDeletes(t *testing.T) {
 				t.Fatalf("round %d: %v (%s)", i, err, webhook.ErrorCode(err))
 			}
 		}
+		// The purger removes what the intakes committed before the
+		// delete, and nothing is committed after it.
+		waitPurged(t, db)
 		var left int
 		if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE webhook_id = $1`, w.ID).Scan(&left); err != nil {
 			t.Fatal(err)
@@ -777,9 +779,10 @@ func TestReleaseAfterConcurrentRenewal(t *testing.T) {
 }
 
 // A webhook deleted while intake holds what it read: the delete waits
-// for intake's transaction (intakeLock) and then deletes the delivery it
-// committed too, besides its history and its queue with their attempts;
-// the webhook kept keeps its own. No row of the deleted webhook is left.
+// for intake's transaction (intakeLock), and the purge after it deletes
+// the delivery intake committed too, besides the history and the queue
+// with their attempts; the webhook kept keeps its own. No row of the
+// deleted webhook is left.
 func TestWebhookDeleteWaitsForIntake(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
@@ -825,6 +828,7 @@ func TestWebhookDeleteWaitsForIntake(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	waitPurged(t, db)
 	for _, c := range []struct {
 		table, which string
 		hook         uuid.UUID
@@ -970,41 +974,61 @@ func TestDeleteBeforeTakesAttemptsMadeMeanwhile(t *testing.T) {
 	}
 }
 
-// The same in the history batches of a webhook's delete.
-func TestWebhookDeleteTakesAttemptsMadeMeanwhile(t *testing.T) {
+// A purge's batch waits for a delivery another transaction holds (here:
+// a recovery making it pending again) and then deletes it all the same,
+// with its attempts: the delete itself answered without waiting.
+func TestPurgeTakesRowsHeldMeanwhile(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
 	org := uuid.New()
 	w := newHook(org)
 	storeHooks(t, db, w)
-	first := claimEvent(t, db, newEv(org, ""), 1)[0]
-	complete(t, db, first, webhook.DeliveryFailed)
-	second := claimEvent(t, db, newEv(org, ""), 1)[0]
-	complete(t, db, second, webhook.DeliveryFailed)
-	if bytes.Compare(first.Delivery.ID[:], second.Delivery.ID[:]) > 0 {
-		first, second = second, first
+	for range 2 {
+		complete(t, db, claimEvent(t, db, newEv(org, ""), 1)[0], webhook.DeliveryFailed)
 	}
-	// A recovery of the first holds its row (the batch walks in id order).
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'pending' WHERE id = $1`, first.Delivery.ID); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'pending' WHERE id = (SELECT id FROM deliveries ORDER BY id LIMIT 1)`); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID}) }()
+	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID}); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, db, `SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%gone AS%'`)
-	retryAndComplete(t, db, second.Delivery)
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	waitPurged(t, db)
 	if _, d, a := tableCounts(t, db); d+a != 0 {
 		t.Fatalf("left %d deliveries, %d attempts of the deleted webhook; want none", d, a)
+	}
+}
+
+// waitPurged wakes the purger and waits, 30 seconds at most, until no
+// delivery is left without its webhook, nor an attempt without its
+// delivery.
+func waitPurged(t *testing.T, db *DB) {
+	t.Helper()
+	db.purger.Wake()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var deliveries, attempts int
+		if err := db.pool.QueryRow(context.Background(), `SELECT
+			(SELECT count(*) FROM deliveries d WHERE NOT EXISTS (
+				SELECT 1 FROM webhooks w WHERE w.organization_id = d.organization_id AND w.id = d.webhook_id)),
+			(SELECT count(*) FROM attempts a WHERE NOT EXISTS (
+				SELECT 1 FROM deliveries d WHERE d.organization_id = a.organization_id AND d.id = a.delivery_id))`).
+			Scan(&deliveries, &attempts); err != nil {
+			t.Fatal(err)
+		}
+		if deliveries+attempts == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries without a webhook and %d attempts without a delivery left", deliveries, attempts)
+		}
 	}
 }
 
@@ -1020,10 +1044,9 @@ func TestClaimDeletesDeliveryOfNoWebhook(t *testing.T) {
 	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
 		t.Fatal(err)
 	}
-	// The webhook row goes, its trigger off, as if the delivery came after.
-	if _, err := db.pool.Exec(ctx, `ALTER TABLE webhooks DISABLE TRIGGER webhooks_delete_deliveries;
-		DELETE FROM webhooks WHERE id = '`+w.ID.String()+`';
-		ALTER TABLE webhooks ENABLE TRIGGER webhooks_delete_deliveries`); err != nil {
+	// The webhook row goes behind the purger's back (nothing wakes it),
+	// as if the delivery came after the purge.
+	if _, err := db.pool.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, w.ID); err != nil {
 		t.Fatal(err)
 	}
 	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: t0.Add(time.Hour), LeaseUntil: t0.Add(2 * time.Hour), Limit: 5})
@@ -1115,11 +1138,13 @@ func TestCascadesFollowTheTableSchema(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		t.Fatal(err)
 	}
-	_, err = conn.Exec(ctx, `SET search_path = pg_catalog; DELETE FROM `+pgx.Identifier{schema, "webhooks"}.Sanitize()+` WHERE id = '`+w.ID.String()+`'; RESET search_path`)
+	// The event's deliveries go by its trigger, and their attempts by
+	// theirs. (A webhook's deliveries go by the purger: migration 0055.)
+	_, err = conn.Exec(ctx, `SET search_path = pg_catalog; DELETE FROM `+pgx.Identifier{schema, "events"}.Sanitize()+` WHERE organization_id = '`+org.String()+`'; RESET search_path`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, d, a := tableCounts(t, db); d+a != 0 {
-		t.Fatalf("left %d deliveries and %d attempts of the webhook deleted", d, a)
+		t.Fatalf("left %d deliveries and %d attempts of the event deleted", d, a)
 	}
 }

@@ -187,59 +187,29 @@ func (db *DB) webhookForChange(ctx context.Context, tx pgx.Tx, c webhook.Webhook
 	return w, err
 }
 
-// WebhookDelete removes the webhook, its deliveries and their attempts,
-// and stores its audit entry.
+// WebhookDelete deletes the webhook row and stores its audit entry, in
+// one transaction that decides (c.Run) on the row as it is then, locked
+// like WebhookUpdate. Its deliveries and their attempts go after it, in
+// the background (see purge.go): a webhook with a long history held the
+// request for as long as they took. A delete that fails keeps the
+// webhook with everything it had.
 //
-// The webhook's finished history goes first, historyBatch deliveries
-// (and their attempts) per transaction. In one transaction a long
-// history held the webhook's row lock for seconds, and the
-// organization's intakeLock would keep its intake waiting as long. Only
-// succeeded and failed deliveries go early: the queue (pending and
-// running deliveries, promised to the webhook while it exists) goes with
-// the webhook in the last transaction,
-// which decides (c.Run) on the row as it is then, locked like
-// WebhookUpdate so the audit entry describes what was deleted. A delete
-// that fails half-way leaves the webhook with its queue intact and part of
-// its finished history, which the next delete removes; so that a refusal
-// (a missing webhook, a stale If-Match) costs no history, c.Run is asked
-// first on the row as read before the batches.
-//
-// The last transaction's FOR UPDATE waits for the completions in flight,
-// which take the webhook FOR KEY SHARE before its deliveries (see
-// DeliveryComplete), so its deletes find none of them locked by a
-// completion waiting on it. It deletes the queue, then takes intakeLock
-// exclusive, which waits for the intakes in flight (which may have read
-// the webhook) to commit, and then deletes the webhook row, whose trigger
-// deletes the deliveries they committed. Meanwhile the intakes of the
-// organizations sharing the lock wait, a few milliseconds; those after it
-// no longer find the webhook. The batches lock only finished deliveries,
-// which no completion locks.
+// The row's FOR UPDATE waits for the completions in flight, which take
+// the webhook FOR KEY SHARE (see DeliveryComplete). The transaction then
+// takes intakeLock exclusive, which waits for the intakes in flight
+// (which may have read the webhook) to commit, so that the purge, which
+// starts after this commits, finds their deliveries too. Meanwhile the
+// intakes of the organizations sharing the lock wait, a few milliseconds;
+// those after it no longer find the webhook.
 func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error {
-	// Lenient, as in the transaction below: a webhook whose key is gone
-	// can still be deleted.
-	current, err := db.webhookGet(ctx, c.OrganizationID, c.ID, map[uuid.UUID]error{})
-	if err != nil {
-		return err
-	}
-	if _, err := c.Run(current); err != nil {
-		return err
-	}
-	if err := db.deleteHistory(ctx, c.OrganizationID, c.ID); err != nil {
-		return err
-	}
-	return db.transact(ctx, func(tx pgx.Tx) error {
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		// Lenient: a webhook whose key is gone can still be deleted.
 		w, err := db.webhookForChange(ctx, tx, c, true)
 		if err != nil {
 			return err
 		}
 		audit, err := c.Run(w)
 		if err != nil {
-			return err
-		}
-		// Its queue first, so that intakeLock is held only for what the
-		// intakes in flight add to it, which the webhook row's trigger
-		// deletes (as it deletes attempts, see migration 0040).
-		if _, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE organization_id = $1 AND webhook_id = $2`, c.OrganizationID, c.ID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2::uuid::text) & $3)`, intakeLock, c.OrganizationID, intakeLockMask); err != nil {
@@ -258,42 +228,9 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		}
 		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
-}
-
-// historyBatch bounds the deliveries one transaction of WebhookDelete's
-// history looks at, and so the work and the WAL of each.
-const historyBatch = 1000
-
-// deleteHistory deletes a webhook's finished deliveries (and, by
-// trigger, their attempts), walking them in
-// id order historyBatch at a time, each batch its own transaction. The
-// walk resumes after the last id seen rather than searching from the
-// start again, which would step over every dead index entry left by the
-// batches before. The status is checked on the locked row: a delivery
-// retried (made pending) meanwhile is kept.
-func (db *DB) deleteHistory(ctx context.Context, orgID, webhookID uuid.UUID) error {
-	var after uuid.UUID // the nil UUID sorts first
-	for {
-		var (
-			seen int
-			last *uuid.UUID
-		)
-		err := db.pool.QueryRow(ctx, `WITH b AS (
-				SELECT organization_id, id FROM deliveries
-				WHERE organization_id = $1 AND webhook_id = $2 AND id > $3
-				ORDER BY id LIMIT $4
-			), gone AS (
-				DELETE FROM deliveries d USING b
-				WHERE d.organization_id = b.organization_id AND d.id = b.id AND d.status IN ('succeeded', 'failed')
-			)
-			SELECT count(*), (SELECT id FROM b ORDER BY id DESC LIMIT 1) FROM b`,
-			orgID, webhookID, after, historyBatch).Scan(&seen, &last)
-		if err != nil {
-			return translate(err)
-		}
-		if seen < historyBatch || last == nil {
-			return nil
-		}
-		after = *last
+	if err != nil {
+		return err
 	}
+	db.purger.Wake()
+	return nil
 }

@@ -7,25 +7,23 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/store/purge"
 )
 
-// The purger removes the deliveries of deleted webhooks, with their
-// attempts, in the background. WebhookDelete removes only the webhook row
-// (with its audit entry) and wakes it, so a delete answers at once
-// however long the webhook's history: 100,000 deliveries took 7–13 s to
-// purge beside intake at an event a millisecond, and the request used to
-// wait for all of it. Each pass looks for deliveries whose webhook is
-// gone (orphans) and purges them in batches (deleteInBatches), so a pass
-// also finds what a stop or a crash in the middle of an earlier one left:
-// the first pass runs at the end of Migrate, as hookd starts. A pass that
-// fails is run again purgeRetry later. Until a delivery is purged, the
-// claim that finds it due deletes it instead of sending it
-// (claimedWebhooks), and the API shows nothing of a deleted webhook.
-type purger struct {
-	wake chan struct{} // one buffered: a wake-up during a pass makes one more
-	stop context.CancelFunc
-	done chan struct{}
-}
+// The purger (a purge.Purger) removes the deliveries of deleted
+// webhooks, with their attempts, in the background. WebhookDelete
+// removes only the webhook row (with its audit entry) and wakes it, so a
+// delete answers at once however long the webhook's history: 100,000
+// deliveries took 7–13 s to purge beside intake at an event a
+// millisecond, and the request used to wait for all of it. Each pass
+// looks for deliveries whose webhook is gone (orphans) and purges them in
+// batches (deleteInBatches), so a pass also finds what a stop or a crash
+// in the middle of an earlier one left: the first pass runs at the end of
+// Migrate, as hookd starts. A pass that fails is run again purgeRetry
+// later. Until a delivery is purged, the claim that finds it due deletes
+// it instead of sending it (claimedWebhooks), and the API shows nothing
+// of a deleted webhook.
 
 // purgeRetry is how long the purger waits after a pass that failed (a
 // full disk, say) before it looks again. A variable for the tests.
@@ -39,51 +37,16 @@ func (db *DB) startPurger(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	p := &purger{wake: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
-	db.purger = p
-	go func() {
-		defer close(p.done)
-		err := db.purgeOrphans(ctx, orphans)
-		for {
-			var retry <-chan time.Time
-			if err != nil && ctx.Err() == nil {
-				retry = time.After(purgeRetry)
+	db.purger = purge.Start(
+		func(ctx context.Context) error { return db.purgeOrphans(ctx, orphans) },
+		func(ctx context.Context) error {
+			orphans, err := db.orphans(ctx)
+			if err != nil {
+				return err
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-p.wake:
-			case <-retry:
-			}
-			if orphans, err = db.orphans(ctx); err == nil {
-				err = db.purgeOrphans(ctx, orphans)
-			}
-		}
-	}()
+			return db.purgeOrphans(ctx, orphans)
+		}, purgeRetry)
 	return nil
-}
-
-// poke asks for a pass, without waiting for it. Before Migrate there is
-// no purger, and nothing to purge.
-func (p *purger) poke() {
-	if p == nil {
-		return
-	}
-	select {
-	case p.wake <- struct{}{}:
-	default: // one is already asked for
-	}
-}
-
-// close stops the purger, its batch under way answered, and waits for it.
-// What it had not purged yet, the next start's Migrate finds.
-func (p *purger) close() {
-	if p == nil {
-		return
-	}
-	p.stop()
-	<-p.done
 }
 
 // orphan is a deleted webhook that still has deliveries.

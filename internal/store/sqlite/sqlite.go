@@ -28,6 +28,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/hookd/hookd/internal/secrets"
+	"github.com/hookd/hookd/internal/store/purge"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -41,7 +42,7 @@ type DB struct {
 	w     *writer
 
 	checkpoints *checkpointer // the WAL's, off the writer's path
-	purger      *purger       // deleted webhooks' deliveries, in the background
+	purger      *purge.Purger // deleted webhooks' deliveries, in the background (purge.go)
 
 	// stmts caches statements prepared on the writer: parsing SQL was a
 	// fifth of the CPU time of the write path before it.
@@ -227,7 +228,7 @@ func cloneValues(v url.Values) url.Values {
 // committed (the writes still queued fail), then the checkpointer, and
 // closes the pools.
 func (db *DB) Close() error {
-	db.purger.close()
+	db.purger.Close()
 	db.w.close()
 	return errors.Join(db.checkpoints.close(), db.read.Close(), db.write.Close())
 }

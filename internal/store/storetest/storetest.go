@@ -263,8 +263,8 @@ func complete(t *testing.T, s webhook.Store, outcomes ...webhook.Outcome) {
 	gone := map[uuid.UUID]bool{}
 	for i, o := range outcomes {
 		a := o.Attempt
-		// A deleted webhook's deliveries may go in the background: an
-		// outcome of one is stale or not, by when its delivery goes.
+		// A deleted webhook's deliveries go in the background: an outcome
+		// of one is stale or not, by when its delivery goes.
 		if _, err := s.WebhookGet(context.Background(), a.OrganizationID, a.WebhookID); webhook.ErrorCode(err) == webhook.ENotFound {
 			gone[a.DeliveryID] = true
 		}

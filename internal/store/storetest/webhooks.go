@@ -328,9 +328,8 @@ func testWebhookDeleteCascades(t *testing.T, s webhook.Store) {
 }
 
 // WebhookDeleteFailedKeepsQueue checks that a delete whose last step
-// fails (an audit id already taken) keeps the webhook and its whole queue,
-// whatever of its finished history the backend deleted first
-// (PostgreSQL does), and that the next delete succeeds.
+// fails (an audit id already taken) keeps the webhook and its whole
+// queue, and that the next delete succeeds.
 func WebhookDeleteFailedKeepsQueue(t *testing.T, s webhook.Store) {
 	t.Helper()
 	ctx := context.Background()

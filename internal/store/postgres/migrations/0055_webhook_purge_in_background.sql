@@ -1,0 +1,12 @@
+-- A webhook's deliveries no longer go in the transaction that deletes
+-- its row: WebhookDelete deletes the webhook with its audit entry and
+-- answers, and the purger of each node deletes the deliveries of webhooks
+-- that are gone (their attempts by the deliveries' trigger) in batches,
+-- in the background (see purge.go). The trigger that cascaded them, all
+-- at once, goes.
+--
+-- Nodes of the previous version, still serving during a rolling upgrade,
+-- delete a webhook's finished history and its queue themselves before its
+-- row; what intakes racing such a delete commit is left without a webhook
+-- now, and the purger of a node of this version finds it.
+DROP TRIGGER webhooks_delete_deliveries ON webhooks;

@@ -1,0 +1,127 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/store/purge"
+)
+
+// The purger (a purge.Purger, one on each node) removes the deliveries of
+// deleted webhooks in the background, their attempts going with them by
+// the deliveries' trigger. WebhookDelete removes only the webhook row
+// (with its audit entry) and wakes it, so a delete answers at once however
+// long the webhook's history. Each pass looks for deliveries whose webhook
+// is gone (orphans) and deletes them historyBatch at a time, so a pass
+// also finds what a stop or a crash in the middle of an earlier one left,
+// on any node: the first pass runs at the end of Migrate, as a node
+// starts. A pass that fails is run again purgeRetry later. Until a
+// delivery is purged, the claim that finds it due deletes it instead of
+// sending it (see DeliveryClaim), and the API shows nothing of a deleted
+// webhook.
+
+// purgeRetry is how long the purger waits after a pass that failed
+// before it looks again. A variable for the tests.
+var purgeRetry = time.Minute
+
+// startPurger starts the purger, at the end of Migrate (it reads the
+// queue's tables), on the orphans it finds first: a database it cannot
+// read fails the start rather than a pass in the background.
+func (db *DB) startPurger(ctx context.Context) error {
+	orphans, err := db.orphans(ctx)
+	if err != nil {
+		return err
+	}
+	db.purger = purge.Start(
+		func(ctx context.Context) error { return db.purgeOrphans(ctx, orphans) },
+		func(ctx context.Context) error {
+			orphans, err := db.orphans(ctx)
+			if err != nil {
+				return err
+			}
+			return db.purgeOrphans(ctx, orphans)
+		}, purgeRetry)
+	return nil
+}
+
+// orphan is a deleted webhook that still has deliveries.
+type orphan struct{ org, id uuid.UUID }
+
+// orphansSQL lists the webhooks that have deliveries but no row: a
+// loose index scan of deliveries_webhook, one index seek per webhook with
+// deliveries (the recursive part), and one lookup of its row.
+const orphansSQL = `WITH RECURSIVE h AS (
+		(SELECT organization_id, webhook_id FROM deliveries ORDER BY organization_id, webhook_id LIMIT 1)
+		UNION ALL
+		SELECT n.organization_id, n.webhook_id FROM h CROSS JOIN LATERAL (
+			SELECT d.organization_id, d.webhook_id FROM deliveries d
+			WHERE (d.organization_id, d.webhook_id) > (h.organization_id, h.webhook_id)
+			ORDER BY d.organization_id, d.webhook_id LIMIT 1) n
+	)
+	SELECT h.organization_id, h.webhook_id FROM h
+	WHERE NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.organization_id = h.organization_id AND w.id = h.webhook_id)`
+
+func (db *DB) orphans(ctx context.Context) ([]orphan, error) {
+	rows, err := db.pool.Query(ctx, orphansSQL)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (orphan, error) {
+		var o orphan
+		err := r.Scan(&o.org, &o.id)
+		return o, err
+	})
+	return out, translate(err)
+}
+
+// historyBatch bounds the deliveries one transaction of a purge deletes,
+// and so the work, the locks and the WAL of each.
+const historyBatch = 1000
+
+// purgeBatchSQL deletes up to $4 deliveries of webhook $2 after id $3,
+// if the webhook is gone, and says how many and the last id. It checks
+// the webhook in its own statement, so that what it deletes rests on
+// nothing read before (intake writes a delivery only for a webhook it
+// finds, and WebhookDelete waits for the intakes in flight: a webhook
+// seen gone has no deliveries to come). It locks the rows in id order,
+// the order a completion, a release or a renewal locks a webhook's rows
+// in (lockedDeliveries), so it cannot deadlock with them; a row another
+// node's purger deleted meanwhile is skipped.
+const purgeBatchSQL = `WITH b AS (
+		SELECT organization_id, id FROM deliveries
+		WHERE organization_id = $1 AND webhook_id = $2 AND id > $3
+			AND NOT EXISTS (SELECT 1 FROM webhooks WHERE organization_id = $1 AND id = $2)
+		ORDER BY id LIMIT $4
+		FOR UPDATE
+	), gone AS (
+		DELETE FROM deliveries d USING b WHERE d.organization_id = b.organization_id AND d.id = b.id
+	)
+	SELECT count(*), (SELECT id FROM b ORDER BY id DESC LIMIT 1) FROM b`
+
+// purgeOrphans deletes the deliveries of the orphans, each webhook's
+// walked in id order historyBatch at a time, each batch its own
+// transaction. The walk resumes after the last id seen rather than
+// searching from the start again, which would step over every dead index
+// entry left by the batches before.
+func (db *DB) purgeOrphans(ctx context.Context, orphans []orphan) error {
+	for _, o := range orphans {
+		var after uuid.UUID // the nil UUID sorts first
+		for {
+			var (
+				seen int
+				last *uuid.UUID
+			)
+			if err := db.pool.QueryRow(ctx, purgeBatchSQL, o.org, o.id, after, historyBatch).Scan(&seen, &last); err != nil {
+				return translate(err)
+			}
+			if seen < historyBatch || last == nil {
+				break
+			}
+			after = *last
+		}
+	}
+	return nil
+}
