@@ -170,9 +170,15 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 		tasks = append(tasks, t)
 	}
 	if len(orphans) > 0 {
+		// SKIP LOCKED: a purger deleting the same rows (in its own order)
+		// takes those; waiting for it, this statement could deadlock with
+		// it, and fail the claim after its leases were committed.
 		orgIDs, hookIDs, ids := refKeys(orphans)
-		if _, err := db.pool.Exec(ctx, `DELETE FROM deliveries
-			WHERE (organization_id, webhook_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]))`,
+		if _, err := db.pool.Exec(ctx, `DELETE FROM deliveries d USING (
+				SELECT organization_id, id FROM deliveries
+				WHERE (organization_id, webhook_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]))
+				FOR UPDATE SKIP LOCKED) l
+			WHERE d.organization_id = l.organization_id AND d.id = l.id`,
 			orgIDs, hookIDs, ids); err != nil {
 			return nil, translate(err)
 		}
@@ -472,8 +478,8 @@ const asyncCommit = `(SELECT set_config('synchronous_commit', 'off', true)) = 'o
 // (20,000 entries). So the lookup's own condition on the status (not
 // finished) is one the planner cannot match to that index's predicate,
 // and OFFSET 0 keeps the "running" check out of it. Finished deliveries
-// stay unlocked: history deletes and recovery lock those in orders of
-// their own. TestDeliveryLookupsUseKeys checks the plans.
+// stay unlocked: retention and recovery lock those in orders of their
+// own. TestDeliveryLookupsUseKeys checks the plans.
 const lockedDeliveries = `(SELECT d.organization_id, d.webhook_id, d.id, d.lease
 	FROM (SELECT DISTINCT org, id FROM unnest($1::uuid[], $2::uuid[]) AS k(org, id) ORDER BY org, id) k,
 		LATERAL (SELECT organization_id, webhook_id, id, status, lease FROM deliveries

@@ -267,7 +267,7 @@ func loadForIntake(ctx context.Context, tx *pipe, events []*webhook.Event, scanW
 	b := &pgx.Batch{}
 	// Before the webhooks are read: a delete that has the lock commits
 	// first, and its webhook is not read; one that asks for it waits
-	// for this transaction's deliveries, which it then deletes.
+	// for this transaction's deliveries, which its purge then deletes.
 	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, k)
 		FROM (SELECT DISTINCT hashtext(o::text) & $3 AS k FROM unnest($2::uuid[]) o ORDER BY 1) l`, intakeLock, orgs, intakeLockMask)
 	b.Queue(`SELECT `+webhookCols+` FROM webhooks WHERE organization_id = ANY($1) ORDER BY created_at, id`, orgs)

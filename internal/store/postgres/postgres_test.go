@@ -994,10 +994,16 @@ func TestPurgeTakesRowsHeldMeanwhile(t *testing.T) {
 	if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'pending' WHERE id = (SELECT id FROM deliveries ORDER BY id LIMIT 1)`); err != nil {
 		t.Fatal(err)
 	}
+	var holder int
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, db, `SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%gone AS%'`)
+	// The purge's batch waits for that row (this test's, not another
+	// package's: the one the holder blocks).
+	waitFor(t, db, `SELECT count(*) > 0 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) AND query LIKE '%gone AS%'`, holder)
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -1007,12 +1013,11 @@ func TestPurgeTakesRowsHeldMeanwhile(t *testing.T) {
 	}
 }
 
-// waitPurged wakes the purger and waits, 30 seconds at most, until no
-// delivery is left without its webhook, nor an attempt without its
-// delivery.
+// waitPurged waits, 30 seconds at most, until no delivery is left
+// without its webhook, nor an attempt without its delivery. It does not
+// wake the purger: the delete must have.
 func waitPurged(t *testing.T, db *DB) {
 	t.Helper()
-	db.purger.Wake()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var deliveries, attempts int
 		if err := db.pool.QueryRow(context.Background(), `SELECT

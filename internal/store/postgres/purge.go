@@ -81,16 +81,37 @@ func (db *DB) orphans(ctx context.Context) ([]orphan, error) {
 // and so the work, the locks and the WAL of each.
 const historyBatch = 1000
 
+// purgeQueueSQL deletes the pending and running deliveries of webhook
+// $2, if it is gone, in one statement: they go first, so that a node that
+// holds some of them and missed the delete's notification finds their
+// leases lost at its next renewal, however long the history behind them.
+// A delivery finished meanwhile no longer matches once locked, and goes
+// with the history.
+//
 // purgeBatchSQL deletes up to $4 deliveries of webhook $2 after id $3,
-// if the webhook is gone, and says how many and the last id. It checks
-// the webhook in its own statement, so that what it deletes rests on
-// nothing read before (intake writes a delivery only for a webhook it
-// finds, and WebhookDelete waits for the intakes in flight: a webhook
-// seen gone has no deliveries to come). It locks the rows in id order,
-// the order a completion, a release or a renewal locks a webhook's rows
-// in (lockedDeliveries), so it cannot deadlock with them; a row another
-// node's purger deleted meanwhile is skipped.
-const purgeBatchSQL = `WITH b AS (
+// if it is gone, and says how many and the last id.
+//
+// Both check the webhook in their own statement, so that what they
+// delete rests on nothing read before (intake writes a delivery only for
+// a webhook it finds, and WebhookDelete waits for the intakes in flight:
+// a webhook seen gone has no deliveries to come). Both lock the rows in
+// id order, the order a completion, a release or a renewal locks a
+// webhook's rows in (lockedDeliveries), so they cannot deadlock with
+// those; a claim that finds such deliveries skips the ones locked here
+// (see DeliveryClaim). Retention deletes an old event's finished
+// deliveries in an order of its own: the two may deadlock, rarely, and
+// the loser tries again at its next run. A row another node's purger
+// deleted meanwhile is skipped.
+const (
+	purgeQueueSQL = `WITH b AS (
+		SELECT organization_id, id FROM deliveries
+		WHERE organization_id = $1 AND webhook_id = $2 AND status IN ('pending', 'running')
+			AND NOT EXISTS (SELECT 1 FROM webhooks WHERE organization_id = $1 AND id = $2)
+		ORDER BY id
+		FOR UPDATE
+	)
+	DELETE FROM deliveries d USING b WHERE d.organization_id = b.organization_id AND d.id = b.id`
+	purgeBatchSQL = `WITH b AS (
 		SELECT organization_id, id FROM deliveries
 		WHERE organization_id = $1 AND webhook_id = $2 AND id > $3
 			AND NOT EXISTS (SELECT 1 FROM webhooks WHERE organization_id = $1 AND id = $2)
@@ -100,14 +121,20 @@ const purgeBatchSQL = `WITH b AS (
 		DELETE FROM deliveries d USING b WHERE d.organization_id = b.organization_id AND d.id = b.id
 	)
 	SELECT count(*), (SELECT id FROM b ORDER BY id DESC LIMIT 1) FROM b`
+)
 
-// purgeOrphans deletes the deliveries of the orphans, each webhook's
-// walked in id order historyBatch at a time, each batch its own
-// transaction. The walk resumes after the last id seen rather than
-// searching from the start again, which would step over every dead index
-// entry left by the batches before.
+// purgeOrphans deletes the deliveries of the orphans: for each, its
+// queue, then the rest walked in id order historyBatch at a time, each
+// batch its own transaction. The walk resumes after the last id seen
+// rather than searching from the start again, which would step over
+// every dead index entry left by the batches before, and ends at a batch
+// that finds nothing (one that locked fewer than it looked at may have
+// met rows deleted by others meanwhile).
 func (db *DB) purgeOrphans(ctx context.Context, orphans []orphan) error {
 	for _, o := range orphans {
+		if _, err := db.pool.Exec(ctx, purgeQueueSQL, o.org, o.id); err != nil {
+			return translate(err)
+		}
 		var after uuid.UUID // the nil UUID sorts first
 		for {
 			var (
@@ -117,7 +144,7 @@ func (db *DB) purgeOrphans(ctx context.Context, orphans []orphan) error {
 			if err := db.pool.QueryRow(ctx, purgeBatchSQL, o.org, o.id, after, historyBatch).Scan(&seen, &last); err != nil {
 				return translate(err)
 			}
-			if seen < historyBatch || last == nil {
+			if seen == 0 || last == nil {
 				break
 			}
 			after = *last

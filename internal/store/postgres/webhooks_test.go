@@ -139,7 +139,8 @@ func writeHistory(t *testing.T, db *DB, org, webhookID uuid.UUID, n int) {
 // A deleted webhook's deliveries go in transactions of at most
 // historyBatch deliveries each (the purger's), so that none holds its
 // rows' locks, holds back VACUUM or writes WAL for the whole history at
-// once; the transaction that deletes the webhook row deletes none.
+// once; the transaction that deletes the webhook row deletes none, and
+// the queue goes first, before the history.
 func TestWebhookDeleteInBatches(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
@@ -149,6 +150,12 @@ func TestWebhookDeleteInBatches(t *testing.T) {
 	const history = 2*historyBatch + historyBatch/2
 	writeHistory(t, db, org, gone.ID, history)
 	writeHistory(t, db, org, kept.ID, 10)
+	const queue = 3 // pending deliveries of each webhook
+	for range queue {
+		if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A statement trigger counts the deliveries each transaction deletes.
 	if _, err := db.pool.Exec(ctx, `
 		CREATE TABLE deleted_in (tx bigint NOT NULL, n bigint NOT NULL);
@@ -182,11 +189,11 @@ func TestWebhookDeleteInBatches(t *testing.T) {
 			t.Errorf("one transaction deleted %d deliveries, want at most %d", n, historyBatch)
 		}
 	}
-	if total != history || left != 10 {
-		t.Fatalf("%d deliveries deleted and %d left, want %d and the other webhook's 10", total, left, history)
+	if total != history+queue || left != 10+queue {
+		t.Fatalf("%d deliveries deleted and %d left, want %d and the other webhook's %d", total, left, history+queue, 10+queue)
 	}
-	if len(perTx) < history/historyBatch+1 {
-		t.Errorf("%d transactions deleted the deliveries, want at least %d", len(perTx), history/historyBatch+1)
+	if len(perTx) < history/historyBatch+2 || perTx[0] != queue {
+		t.Errorf("deliveries deleted per transaction %v, want the queue's %d first, then at least %d batches", perTx, queue, history/historyBatch+1)
 	}
 }
 

@@ -8,5 +8,6 @@
 -- Nodes of the previous version, still serving during a rolling upgrade,
 -- delete a webhook's finished history and its queue themselves before its
 -- row; what intakes racing such a delete commit is left without a webhook
--- now, and the purger of a node of this version finds it.
+-- now: a claim deletes it when due, and the purger of a node of this
+-- version finds it when that node next starts or deletes a webhook.
 DROP TRIGGER webhooks_delete_deliveries ON webhooks;
