@@ -17,15 +17,29 @@ type Purger struct {
 	done chan struct{}
 }
 
-// Start runs first, then pass after every Wake, and pass again retry
-// after one of them failed (a full disk, say: nothing wakes it for that),
-// until Close. A pass is given a context that Close cancels.
-func Start(first, pass func(context.Context) error, retry time.Duration) *Purger {
+// Start finds what there is to purge (find), before it returns: a
+// database it cannot read fails the start rather than a pass in the
+// background. Then, on its own goroutine, it purges that (purge), and
+// finds and purges again after every Wake, and retry after a pass that
+// failed (a full disk, say: nothing wakes it for that), until Close. A
+// pass is given a context that Close cancels.
+func Start[T any](ctx context.Context, find func(context.Context) (T, error), purge func(context.Context, T) error, retry time.Duration) (*Purger, error) {
+	found, err := find(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pass := func(ctx context.Context) error {
+		found, err := find(ctx)
+		if err != nil {
+			return err
+		}
+		return purge(ctx, found)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	p := &Purger{wake: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		err := first(ctx)
+		err := purge(ctx, found)
 		for {
 			var again <-chan time.Time
 			if err != nil && ctx.Err() == nil {
@@ -40,7 +54,7 @@ func Start(first, pass func(context.Context) error, retry time.Duration) *Purger
 			err = pass(ctx)
 		}
 	}()
-	return p
+	return p, nil
 }
 
 // Wake asks for a pass, without waiting for it.

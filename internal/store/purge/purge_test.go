@@ -19,63 +19,102 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestPurger(t *testing.T) {
-	var firsts, passes atomic.Int32
+	var finds, passes atomic.Int32
 	release := make(chan struct{})
-	p := Start(func(context.Context) error { firsts.Add(1); return nil },
-		func(ctx context.Context) error {
-			passes.Add(1)
-			select {
-			case <-release:
-			case <-ctx.Done():
-			}
-			return nil
-		}, time.Hour)
-	waitFor(t, "the first pass did not run", func() bool { return firsts.Load() == 1 })
-	if passes.Load() != 0 {
+	find := func(context.Context) (int32, error) { return finds.Add(1), nil }
+	var purged []int32 // what each pass was given, in order
+	p, err := Start(context.Background(), find, func(ctx context.Context, found int32) error {
+		purged = append(purged, found)
+		if passes.Add(1) == 1 {
+			return nil // the first pass, at the start
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if finds.Load() != 1 {
+		t.Fatalf("Start returned after %d finds, want 1", finds.Load())
+	}
+	waitFor(t, "the first pass did not run", func() bool { return passes.Load() == 1 })
+	time.Sleep(10 * time.Millisecond)
+	if passes.Load() != 1 || finds.Load() != 1 {
 		t.Fatal("a pass ran with nothing to wake it")
 	}
 	p.Wake()
-	waitFor(t, "a wake-up ran no pass", func() bool { return passes.Load() == 1 })
+	waitFor(t, "a wake-up ran no pass", func() bool { return passes.Load() == 2 })
 	// Wake-ups during a pass make one more pass, however many they are.
 	p.Wake()
 	p.Wake()
 	p.Wake()
 	release <- struct{}{}
-	waitFor(t, "the wake-ups during a pass ran none after it", func() bool { return passes.Load() == 2 })
+	waitFor(t, "the wake-ups during a pass ran none after it", func() bool { return passes.Load() == 3 })
 	release <- struct{}{}
 	time.Sleep(20 * time.Millisecond)
-	if n := passes.Load(); n != 2 {
-		t.Fatalf("%d passes, want 2: three wake-ups during one pass make one more", n)
+	if n := passes.Load(); n != 3 {
+		t.Fatalf("%d passes, want 3: three wake-ups during one pass make one more", n)
 	}
 	// Close cancels the pass under way and waits for it.
 	p.Wake()
-	waitFor(t, "a wake-up ran no pass", func() bool { return passes.Load() == 3 })
+	waitFor(t, "a wake-up ran no pass", func() bool { return passes.Load() == 4 })
 	p.Close()
 	select {
 	case <-p.done:
 	default:
 		t.Fatal("Close returned before the purger")
 	}
+	// Each pass purged what was found just before it: at the start, then
+	// after each wake-up.
+	if want := []int32{1, 2, 3, 4}; len(purged) != len(want) || purged[0] != 1 || purged[1] != 2 || purged[2] != 3 || purged[3] != 4 {
+		t.Fatalf("passes purged %v, want %v", purged, want)
+	}
 	p.Close() // twice is harmless
 	p.Wake()  // and so is waking a closed one
 }
 
-// A pass that fails runs again after retry with nothing to wake it; one
-// that succeeds waits to be woken.
-func TestPurgerRetries(t *testing.T) {
+// A find that fails at the start fails Start, and no purger runs.
+func TestStartFails(t *testing.T) {
 	var passes atomic.Int32
-	p := Start(func(context.Context) error { return errors.New("the disk is full") },
-		func(context.Context) error {
-			if passes.Add(1) < 3 {
-				return errors.New("still full")
-			}
-			return nil
-		}, time.Millisecond)
+	p, err := Start(context.Background(), func(context.Context) (int, error) { return 0, errors.New("unreadable") },
+		func(context.Context, int) error { passes.Add(1); return nil }, time.Millisecond)
+	if err == nil || p != nil {
+		t.Fatalf("Start = %v, %v; want no purger and the error", p, err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if passes.Load() != 0 {
+		t.Fatal("a pass ran after Start failed")
+	}
+}
+
+// A pass that fails, in its find or its purge, runs again after retry
+// with nothing to wake it; one that succeeds waits to be woken.
+func TestPurgerRetries(t *testing.T) {
+	var finds, passes atomic.Int32
+	p, err := Start(context.Background(), func(context.Context) (int, error) {
+		if finds.Add(1) == 2 {
+			return 0, errors.New("the database is unreachable")
+		}
+		return 0, nil
+	}, func(context.Context, int) error {
+		if passes.Add(1) < 3 {
+			return errors.New("the disk is full")
+		}
+		return nil
+	}, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer p.Close()
+	// Start's find; the first pass fails; a retry's find fails; the next
+	// retry's pass fails again; the one after succeeds.
 	waitFor(t, "failed passes were not tried again", func() bool { return passes.Load() == 3 })
 	time.Sleep(20 * time.Millisecond)
-	if n := passes.Load(); n != 3 {
-		t.Fatalf("%d passes, want 3: a pass that succeeded was tried again", n)
+	if f, n := finds.Load(), passes.Load(); f != 4 || n != 3 {
+		t.Fatalf("%d finds and %d passes, want 4 and 3: a pass that succeeded was tried again", f, n)
 	}
 }
 

@@ -30,23 +30,10 @@ import (
 var purgeRetry = time.Minute
 
 // startPurger starts the purger, at the end of Migrate (it reads the
-// queue's tables), on the orphans it finds first: a database it cannot
-// read fails the start rather than a pass in the background.
-func (db *DB) startPurger(ctx context.Context) error {
-	orphans, err := db.orphans(ctx)
-	if err != nil {
-		return err
-	}
-	db.purger = purge.Start(
-		func(ctx context.Context) error { return db.purgeOrphans(ctx, orphans) },
-		func(ctx context.Context) error {
-			orphans, err := db.orphans(ctx)
-			if err != nil {
-				return err
-			}
-			return db.purgeOrphans(ctx, orphans)
-		}, purgeRetry)
-	return nil
+// queue's tables).
+func (db *DB) startPurger(ctx context.Context) (err error) {
+	db.purger, err = purge.Start(ctx, db.orphans, db.purgeOrphans, purgeRetry)
+	return err
 }
 
 // orphan is a deleted webhook that still has deliveries.
