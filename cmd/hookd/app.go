@@ -220,6 +220,9 @@ func openServeStore(ctx context.Context, c *config, log *slog.Logger) (store, er
 	if err != nil {
 		return nil, err
 	}
+	db.ReportPurgeErrors(func(err error) {
+		log.Error("purging a deleted webhook's deliveries failed; trying again in a minute", "err", err)
+	})
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrating the database: %w", err)

@@ -151,10 +151,12 @@ func newFlagSet(name, synopsis string, stderr io.Writer, showEnv bool) *flag.Fla
 	return fs
 }
 
-// store is a backend with its migrations.
+// store is a backend with its migrations, and its purger of deleted
+// webhooks' deliveries, whose failures the server logs.
 type store interface {
 	webhook.Store
 	Migrate(ctx context.Context) error
+	ReportPurgeErrors(report func(error))
 }
 
 // openStore opens the database named by HOOKD_DATABASE_URL, sealing

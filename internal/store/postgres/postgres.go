@@ -31,6 +31,8 @@ type DB struct {
 	pool     *pgxpool.Pool
 	notifier *notifier
 	purger   *purge.Purger // deleted webhooks' deliveries, in the background (purge.go)
+	// purgeFailed hears of the purger's failed passes (ReportPurgeErrors).
+	purgeFailed func(error)
 	// callerClock makes the times callers pass the queue's clock, as on
 	// SQLite (see UseCallerClock); otherwise the queue runs on now().
 	callerClock bool

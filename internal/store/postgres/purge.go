@@ -30,9 +30,14 @@ const purgeRetry = time.Minute
 // startPurger starts the purger, at the end of Migrate (it reads the
 // queue's tables).
 func (db *DB) startPurger(ctx context.Context) (err error) {
-	db.purger, err = purge.Start(ctx, db.orphans, db.purgeOrphans, purgeRetry)
+	db.purger, err = purge.Start(ctx, db.orphans, db.purgeOrphans, purgeRetry, db.purgeFailed)
 	return err
 }
+
+// ReportPurgeErrors has the purger tell report of each pass that failed
+// (it tries again a minute later), from the next Migrate on: the store
+// has no log of its own.
+func (db *DB) ReportPurgeErrors(report func(error)) { db.purgeFailed = report }
 
 // orphan is a deleted webhook that still has deliveries.
 type orphan struct{ org, id uuid.UUID }

@@ -22,8 +22,9 @@ type Purger struct {
 // background. Then, on its own goroutine, it purges that (purge), and
 // finds and purges again after every Wake, and retry after a pass that
 // failed (a full disk, say: nothing wakes it for that), until Close. A
-// pass is given a context that Close cancels.
-func Start[T any](ctx context.Context, find func(context.Context) (T, error), purge func(context.Context, T) error, retry time.Duration) (*Purger, error) {
+// pass is given a context that Close cancels. report, if not nil, is
+// told of each pass that failed, Close's cancellation aside.
+func Start[T any](ctx context.Context, find func(context.Context) (T, error), purge func(context.Context, T) error, retry time.Duration, report func(error)) (*Purger, error) {
 	found, err := find(ctx)
 	if err != nil {
 		return nil, err
@@ -43,6 +44,9 @@ func Start[T any](ctx context.Context, find func(context.Context) (T, error), pu
 		for {
 			var again <-chan time.Time
 			if err != nil && ctx.Err() == nil {
+				if report != nil {
+					report(err)
+				}
 				again = time.After(retry)
 			}
 			select {

@@ -3,6 +3,7 @@ package purge
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestPurger(t *testing.T) {
 		case <-ctx.Done():
 		}
 		return nil
-	}, time.Hour)
+	}, time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestPurger(t *testing.T) {
 func TestStartFails(t *testing.T) {
 	var passes atomic.Int32
 	p, err := Start(context.Background(), func(context.Context) (int, error) { return 0, errors.New("unreadable") },
-		func(context.Context, int) error { passes.Add(1); return nil }, time.Millisecond)
+		func(context.Context, int) error { passes.Add(1); return nil }, time.Millisecond, nil)
 	if err == nil || p != nil {
 		t.Fatalf("Start = %v, %v; want no purger and the error", p, err)
 	}
@@ -90,10 +91,12 @@ func TestStartFails(t *testing.T) {
 	}
 }
 
-// A pass that fails, in its find or its purge, runs again after retry
-// with nothing to wake it; one that succeeds waits to be woken.
+// A pass that fails, in its find or its purge, is reported and runs
+// again after retry with nothing to wake it; one that succeeds waits to
+// be woken.
 func TestPurgerRetries(t *testing.T) {
 	var finds, passes atomic.Int32
+	reported := make(chan error, 10)
 	p, err := Start(context.Background(), func(context.Context) (int, error) {
 		if finds.Add(1) == 2 {
 			return 0, errors.New("the database is unreachable")
@@ -104,7 +107,7 @@ func TestPurgerRetries(t *testing.T) {
 			return errors.New("the disk is full")
 		}
 		return nil
-	}, time.Millisecond)
+	}, time.Millisecond, func(err error) { reported <- err })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +118,13 @@ func TestPurgerRetries(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if f, n := finds.Load(), passes.Load(); f != 4 || n != 3 {
 		t.Fatalf("%d finds and %d passes, want 4 and 3: a pass that succeeded was tried again", f, n)
+	}
+	var got []string
+	for len(reported) > 0 {
+		got = append(got, (<-reported).Error())
+	}
+	if want := []string{"the disk is full", "the database is unreachable", "the disk is full"}; !slices.Equal(got, want) {
+		t.Fatalf("reported %q, want %q", got, want)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,7 +212,12 @@ func TestPurgerRetries(t *testing.T) {
 	t.Cleanup(func() { purgeRetry = was })
 	purgeRetry = 50 * time.Millisecond
 	ctx := context.Background()
-	db := openMigrated(t)
+	db := openFresh(t)
+	var reported atomic.Pointer[error]
+	db.ReportPurgeErrors(func(err error) { reported.Store(&err) })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
 	org := uuid.Must(uuid.NewV7())
 	at := time.Now()
 	w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, UpdatedAt: at,
@@ -246,6 +253,9 @@ func TestPurgerRetries(t *testing.T) {
 	time.Sleep(4 * purgeRetry) // a pass, and a retry or two, all refused
 	if n := left(); n != 1 {
 		t.Fatalf("%d deliveries left while every delete is refused, want 1", n)
+	}
+	if err := reported.Load(); err == nil || !strings.Contains((*err).Error(), "refused") {
+		t.Fatalf("reported %v, want the refusal", err)
 	}
 	exec(`DROP TRIGGER refuse`)
 	for deadline := time.Now().Add(10 * time.Second); left() != 0; time.Sleep(10 * time.Millisecond) {

@@ -43,6 +43,8 @@ type DB struct {
 
 	checkpoints *checkpointer // the WAL's, off the writer's path
 	purger      *purge.Purger // deleted webhooks' deliveries, in the background (purge.go)
+	// purgeFailed hears of the purger's failed passes (ReportPurgeErrors).
+	purgeFailed func(error)
 
 	// stmts caches statements prepared on the writer: parsing SQL was a
 	// fifth of the CPU time of the write path before it.
