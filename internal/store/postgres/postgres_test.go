@@ -1018,7 +1018,7 @@ func TestPurgeTakesRowsHeldMeanwhile(t *testing.T) {
 // wake the purger: the delete must have.
 func waitPurged(t *testing.T, db *DB) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	storetest.Eventually(t, 30*time.Second, func() string {
 		var deliveries, attempts int
 		if err := db.pool.QueryRow(context.Background(), `SELECT
 			(SELECT count(*) FROM deliveries d WHERE NOT EXISTS (
@@ -1028,13 +1028,11 @@ func waitPurged(t *testing.T, db *DB) {
 			Scan(&deliveries, &attempts); err != nil {
 			t.Fatal(err)
 		}
-		if deliveries+attempts == 0 {
-			return
+		if deliveries+attempts != 0 {
+			return fmt.Sprintf("%d deliveries without a webhook and %d attempts without a delivery left", deliveries, attempts)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d deliveries without a webhook and %d attempts without a delivery left", deliveries, attempts)
-		}
-	}
+		return ""
+	})
 }
 
 // A delivery to a webhook that is gone (an intake of a version before

@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -62,16 +63,14 @@ func TestPurgeOrphans(t *testing.T) {
 
 	// Another node starts: its first pass purges the orphans.
 	openIn(t, dsn, storetest.Keys(t))
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	storetest.Eventually(t, 30*time.Second, func() string {
 		d0, a0 := count(hooks[0])
 		d1, a1 := count(hooks[1])
-		if d0+a0+d1+a1 == 0 {
-			break
+		if d0+a0+d1+a1 != 0 {
+			return fmt.Sprintf("the deleted webhooks keep %d deliveries and %d attempts after a node started", d0+d1, a0+a1)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the deleted webhooks keep %d deliveries and %d attempts after a node started", d0+d1, a0+a1)
-		}
-	}
+		return ""
+	})
 	if d, a := count(hooks[2]); d != 30 || a != 30 {
 		t.Fatalf("the webhook that exists has %d deliveries and %d attempts, want 30 each", d, a)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -258,9 +259,10 @@ func TestPurgerRetries(t *testing.T) {
 		t.Fatalf("reported %v, want the refusal", err)
 	}
 	exec(`DROP TRIGGER refuse`)
-	for deadline := time.Now().Add(10 * time.Second); left() != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the purger did not try again after a failed pass")
+	storetest.Eventually(t, 10*time.Second, func() string {
+		if left() != 0 {
+			return "the purger did not try again after a failed pass"
 		}
-	}
+		return ""
+	})
 }

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -209,14 +210,24 @@ func TestWebhookDeleteLongHistory(t *testing.T) {
 	}
 	// Its history goes in the background (see purger): soon, though the
 	// race detector slows each batch, and so shrinks them, many times.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		d, a := count(gone)
-		if d == 0 && a == 0 {
-			break
+	// Asked for one row of each, not counted: counting thousands every
+	// 10 ms would slow the purge it waits for.
+	storetest.Eventually(t, time.Minute, func() string {
+		ds, err := db.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: gone.ID, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the deleted webhook keeps %d deliveries and %d attempts", d, a)
+		as, err := db.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: org, WebhookID: gone.ID, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
 		}
+		if len(ds)+len(as) != 0 {
+			return "the deleted webhook keeps deliveries or attempts"
+		}
+		return ""
+	})
+	if d, a := count(gone); d != 0 || a != 0 {
+		t.Fatalf("the deleted webhook keeps %d deliveries and %d attempts", d, a)
 	}
 	if d, a := count(kept); d != n || a != n {
 		t.Fatalf("the other webhook has %d deliveries and %d attempts, want %d each", d, a, n)
@@ -463,15 +474,12 @@ func TestPurgerResumesAfterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := open(t, h.path)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		d, a := count()
-		if d == 5 && a == 5 {
-			break
+	storetest.Eventually(t, 10*time.Second, func() string {
+		if d, a := count(); d != 5 || a != 5 {
+			return fmt.Sprintf("after reopening: %d deliveries and %d attempts, want the other webhook's 5 and 5", d, a)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after reopening: %d deliveries and %d attempts, want the other webhook's 5 and 5", d, a)
-		}
-	}
+		return ""
+	})
 	ds, err := db.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: h.org, WebhookID: h.kept.ID})
 	if err != nil || len(ds) != 5 {
 		t.Fatalf("the other webhook has %d deliveries (%v), want 5", len(ds), err)

@@ -339,12 +339,19 @@ func testPing(t *testing.T, s webhook.Store) {
 
 func ptr[T any](v T) *T { return &v }
 
-// eventually calls check, which says what is wrong or "", until it says
-// "" or 30 seconds have passed (a background purge under the race
-// detector is slow), and fails the test with what it said last.
+// eventually is Eventually with 30 seconds: a background purge under the
+// race detector is slow.
 func eventually(t *testing.T, check func() string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	Eventually(t, 30*time.Second, check)
+}
+
+// Eventually calls check, which says what is wrong or "", every 10 ms
+// until it says "" or within has passed, and then fails the test with
+// what it said last. For what a store does in the background.
+func Eventually(t *testing.T, within time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		wrong := check()
 		if wrong == "" {
