@@ -18,19 +18,25 @@ import (
 // is gone (orphans) and deletes them historyBatch at a time, so a pass
 // also finds what a stop or a crash in the middle of an earlier one left,
 // on any node: the first pass runs at the end of Migrate, as a node
-// starts. A pass that fails is run again purgeRetry later. Until a
-// delivery is purged, the claim that finds it due deletes it instead of
-// sending it (see DeliveryClaim), and the API shows nothing of a deleted
-// webhook.
+// starts, and one runs purgeSweep after the last, since nothing wakes
+// the other nodes when one crashes in the middle of a pass. A pass that
+// fails is run again purgeRetry later. Until a delivery is purged, the
+// claim that finds it due deletes it instead of sending it (see
+// DeliveryClaim), and the API shows nothing of a deleted webhook.
 
 // purgeRetry is how long the purger waits after a pass that failed
 // before it looks again.
 const purgeRetry = time.Minute
 
+// purgeSweep is how long after a pass the purger looks again, unwoken: a
+// search for orphans is one index seek per webhook with deliveries. A
+// variable for the tests.
+var purgeSweep = time.Hour
+
 // startPurger starts the purger, at the end of Migrate (it reads the
 // queue's tables).
 func (db *DB) startPurger(ctx context.Context) (err error) {
-	db.purger, err = purge.Start(ctx, db.orphans, db.purgeOrphans, purgeRetry, db.purgeFailed)
+	db.purger, err = purge.Start(ctx, db.orphans, db.purgeOrphans, purge.Every{Retry: purgeRetry, Sweep: purgeSweep}, db.purgeFailed)
 	return err
 }
 

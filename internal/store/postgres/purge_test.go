@@ -78,3 +78,41 @@ func TestPurgeOrphans(t *testing.T) {
 		t.Fatalf("orphans after the purge: %v (%v), want none", got, err)
 	}
 }
+
+// A node's purger looks again purgeSweep after its last pass, with
+// nothing to wake it: what another node's crash in the middle of a pass
+// left goes without waiting for a node to start or a webhook's delete.
+func TestPurgeSweeps(t *testing.T) {
+	was := purgeSweep
+	t.Cleanup(func() { purgeSweep = was })
+	purgeSweep = 50 * time.Millisecond
+	db := openIn(t, pgtest.Schema(t, pgtest.URL(t)), storetest.Keys(t))
+	ctx := context.Background()
+	org := uuid.New()
+	gone, kept := newHook(org), newHook(org)
+	for _, h := range []*webhook.Webhook{gone, kept} {
+		storeHooks(t, db, h)
+		writeHistory(t, db, org, h.ID, 10)
+	}
+	// The row goes as another node's delete would, that node crashing
+	// before its purger got to the deliveries: nothing wakes this one.
+	if _, err := db.pool.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, org, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	count := func(h *webhook.Webhook) (n int) {
+		t.Helper()
+		if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE webhook_id = $1`, h.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	storetest.Eventually(t, 30*time.Second, func() string {
+		if n := count(gone); n != 0 {
+			return fmt.Sprintf("the deleted webhook keeps %d deliveries, with no sweep", n)
+		}
+		return ""
+	})
+	if n := count(kept); n != 10 {
+		t.Fatalf("the webhook that exists has %d deliveries, want 10", n)
+	}
+}

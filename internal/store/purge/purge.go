@@ -1,6 +1,6 @@
 // Package purge runs a store's purge in the background: a pass when it
-// starts, one after each wake-up, and one again a while after a pass that
-// failed, until it is closed. The backends decide what a pass deletes
+// starts, one after each wake-up, one again a while after a pass that
+// failed, and, if asked, one every so often, until it is closed. The backends decide what a pass deletes
 // (the deliveries of deleted webhooks) and how; this package only when.
 package purge
 
@@ -17,14 +17,24 @@ type Purger struct {
 	done chan struct{}
 }
 
+// Every says when a purger looks again with nothing to wake it.
+type Every struct {
+	// Retry is the wait after a pass that failed (a full disk, say:
+	// nothing wakes the purger for that).
+	Retry time.Duration
+	// Sweep is the wait after one that succeeded, for what nothing will
+	// wake this purger for (another process's pass, cut short by its
+	// crash); 0: none.
+	Sweep time.Duration
+}
+
 // Start finds what there is to purge (find), before it returns: a
 // database it cannot read fails the start rather than a pass in the
 // background. Then, on its own goroutine, it purges that (purge), and
-// finds and purges again after every Wake, and retry after a pass that
-// failed (a full disk, say: nothing wakes it for that), until Close. A
-// pass is given a context that Close cancels. report, if not nil, is
-// told of each pass that failed, Close's cancellation aside.
-func Start[T any](ctx context.Context, find func(context.Context) (T, error), purge func(context.Context, T) error, retry time.Duration, report func(error)) (*Purger, error) {
+// finds and purges again after every Wake and as every says, until
+// Close. A pass is given a context that Close cancels. report, if not
+// nil, is told of each pass that failed, Close's cancellation aside.
+func Start[T any](ctx context.Context, find func(context.Context) (T, error), purge func(context.Context, T) error, every Every, report func(error)) (*Purger, error) {
 	found, err := find(ctx)
 	if err != nil {
 		return nil, err
@@ -43,11 +53,14 @@ func Start[T any](ctx context.Context, find func(context.Context) (T, error), pu
 		err := purge(ctx, found)
 		for {
 			var again <-chan time.Time
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err != nil && ctx.Err() == nil:
 				if report != nil {
 					report(err)
 				}
-				again = time.After(retry)
+				again = time.After(every.Retry)
+			case err == nil && every.Sweep > 0:
+				again = time.After(every.Sweep)
 			}
 			select {
 			case <-ctx.Done():

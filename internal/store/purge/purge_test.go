@@ -34,7 +34,7 @@ func TestPurger(t *testing.T) {
 		case <-ctx.Done():
 		}
 		return nil
-	}, time.Hour, nil)
+	}, Every{Retry: time.Hour}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestPurger(t *testing.T) {
 func TestStartFails(t *testing.T) {
 	var passes atomic.Int32
 	p, err := Start(context.Background(), func(context.Context) (int, error) { return 0, errors.New("unreadable") },
-		func(context.Context, int) error { passes.Add(1); return nil }, time.Millisecond, nil)
+		func(context.Context, int) error { passes.Add(1); return nil }, Every{Retry: time.Millisecond}, nil)
 	if err == nil || p != nil {
 		t.Fatalf("Start = %v, %v; want no purger and the error", p, err)
 	}
@@ -107,7 +107,7 @@ func TestPurgerRetries(t *testing.T) {
 			return errors.New("the disk is full")
 		}
 		return nil
-	}, time.Millisecond, func(err error) { reported <- err })
+	}, Every{Retry: time.Millisecond, Sweep: time.Hour}, func(err error) { reported <- err })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +125,22 @@ func TestPurgerRetries(t *testing.T) {
 	}
 	if want := []string{"the disk is full", "the database is unreachable", "the disk is full"}; !slices.Equal(got, want) {
 		t.Fatalf("reported %q, want %q", got, want)
+	}
+}
+
+// With a sweep, passes that succeed come again with nothing to wake
+// them, each finding anew.
+func TestPurgerSweeps(t *testing.T) {
+	var finds, passes atomic.Int32
+	p, err := Start(context.Background(), func(context.Context) (int32, error) { return finds.Add(1), nil },
+		func(context.Context, int32) error { passes.Add(1); return nil }, Every{Retry: time.Hour, Sweep: 5 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	waitFor(t, "no sweep after the first pass", func() bool { return passes.Load() >= 4 })
+	if f, n := finds.Load(), passes.Load(); f < n {
+		t.Fatalf("%d finds for %d passes: a sweep purged without looking", f, n)
 	}
 }
 

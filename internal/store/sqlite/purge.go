@@ -20,10 +20,12 @@ import (
 // looks for deliveries whose webhook is gone (orphans) and purges them in
 // batches (deleteInBatches), so a pass also finds what a stop or a crash
 // in the middle of an earlier one left: the first pass runs at the end of
-// Migrate, as hookd starts. A pass that fails is run again purgeRetry
-// later. Until a delivery is purged, the claim that finds it due deletes
-// it instead of sending it (claimedWebhooks), and the API shows nothing
-// of a deleted webhook.
+// Migrate, as hookd starts. One server uses the database, so what its
+// crash left is found as it starts again, with no need for PostgreSQL's
+// sweep every so often. A pass that fails is run again purgeRetry later.
+// Until a delivery is purged, the claim that finds it due deletes it
+// instead of sending it (claimedWebhooks), and the API shows nothing of a
+// deleted webhook.
 
 // purgeRetry is how long the purger waits after a pass that failed (a
 // full disk, say) before it looks again. A variable for the tests.
@@ -32,7 +34,7 @@ var purgeRetry = time.Minute
 // startPurger starts the purger, at the end of Migrate (it reads the
 // queue's tables).
 func (db *DB) startPurger(ctx context.Context) (err error) {
-	db.purger, err = purge.Start(ctx, db.orphans, db.purgeOrphans, purgeRetry, db.purgeFailed)
+	db.purger, err = purge.Start(ctx, db.orphans, db.purgeOrphans, purge.Every{Retry: purgeRetry}, db.purgeFailed)
 	return err
 }
 
