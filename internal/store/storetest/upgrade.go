@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -45,8 +46,9 @@ func NewOldRows() OldRows {
 
 // Upgraded checks a store migrated in place from the previous schema:
 // what it held reads back, its queued delivery is claimed and recorded
-// under the new lease token, and the event stored without a content hash
-// still replays its key.
+// under the new lease token, the event stored without a content hash
+// still replays its key, and last, the webhook's delete takes its
+// history, old rows and new, with it.
 func Upgraded(t *testing.T, s webhook.Store, o OldRows) {
 	t.Helper()
 	ctx := context.Background()
@@ -85,6 +87,23 @@ func Upgraded(t *testing.T, s webhook.Store, o OldRows) {
 	if o.Leased {
 		upgradedLeases(t, s, o)
 	}
+	if err := deleteWebhook(ctx, s, o.Org, o.Webhook, nil); err != nil {
+		t.Fatalf("deleting the webhook after the upgrade: %v", err)
+	}
+	eventually(t, func() string {
+		ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: o.Org, WebhookID: o.Webhook, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := s.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: o.Org, WebhookID: o.Webhook, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds)+len(as) != 0 {
+			return fmt.Sprintf("the webhook deleted after the upgrade keeps %d deliveries and %d attempts", len(ds), len(as))
+		}
+		return ""
+	})
 }
 
 // upgradedLeases checks the rows OldRows.Leased names, after Upgraded's
