@@ -81,3 +81,72 @@ func TestBenchNodes(t *testing.T) {
 		}
 	})
 }
+
+// TestBenchCallgrind runs a small burst with hookd under valgrind's
+// callgrind: the report counts the instructions per delivery, from the
+// profile callgrind wrote where it was told, and shows no memory or CPU,
+// which would be valgrind's.
+func TestBenchCallgrind(t *testing.T) {
+	if _, err := exec.LookPath("valgrind"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the callgrind bench test needs valgrind (apt-get install -y valgrind): %v", err)
+		}
+		t.Skip("no valgrind (apt-get install -y valgrind); skipping the callgrind bench test")
+	}
+	out, errOut, err := hookd(t, nil, "bench", "--scenarios", "burst", "--callgrind", t.TempDir(), "--url", "http://127.0.0.1:1",
+		"--token", "hkd_x", "--organization", "00000000-0000-0000-0000-000000000001")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(errOut, "with --url") || out != "" {
+		t.Errorf("--callgrind with --url: %v, stdout %q, stderr %q; want exit 2 saying why", err, out, errOut)
+	}
+
+	dir := filepath.Join(t.TempDir(), "profiles") // made by the bench
+	path := filepath.Join(t.TempDir(), "bench.json")
+	out, errOut, err = hookd(t, nil, "bench", "--scenarios", "burst", "--events", "200", "--callgrind", dir, "--out", path)
+	if err != nil {
+		t.Fatalf("hookd bench: %v\nstdout: %s\nstderr: %s", err, out, errOut)
+	}
+	if !strings.Contains(out, "instr/delivery") {
+		t.Errorf("the table has no instructions column:\n%s", out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Config struct {
+			Callgrind bool `json:"callgrind"`
+		} `json:"config"`
+		Results []struct {
+			Error        string  `json:"error"`
+			Events       int     `json:"events"`
+			Lost         int     `json:"lost"`
+			Instructions int64   `json:"instructions_per_delivery"`
+			PeakRSS      int64   `json:"peak_rss_bytes"`
+			CPU          float64 `json:"cpu_seconds_per_1k_deliveries"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Config.Callgrind || len(rep.Results) != 1 {
+		t.Fatalf("config.callgrind %v, %d results; want true and 1:\n%s", rep.Config.Callgrind, len(rep.Results), b)
+	}
+	r := rep.Results[0]
+	if r.Error != "" || r.Events != 200 || r.Lost != 0 {
+		t.Errorf("burst: error %q, %d events, %d lost; want 200 events, none lost", r.Error, r.Events, r.Lost)
+	}
+	// A delivery takes about a million instructions (twelve with the race
+	// detector this test's hookd is built with): a thousand is no count
+	// of a delivery's work, a billion no count of one delivery's.
+	if r.Instructions < 1000 || r.Instructions > 1e9 {
+		t.Errorf("%d instructions per delivery, want a count of one delivery's work", r.Instructions)
+	}
+	if r.PeakRSS != 0 || r.CPU != 0 {
+		t.Errorf("peak RSS %d and CPU %v under callgrind, which are valgrind's; want none shown", r.PeakRSS, r.CPU)
+	}
+	profiles, _ := filepath.Glob(filepath.Join(dir, "callgrind.*.out.*"))
+	if len(profiles) == 0 {
+		t.Errorf("no callgrind profile in %s", dir)
+	}
+}

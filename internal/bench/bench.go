@@ -62,7 +62,12 @@ type Config struct {
 	// scenarios that need hookd configured their own way are skipped.
 	URL, Token, Organization string
 
-	PprofAddr string    // forwarded to hookd as HOOKD_PPROF_ADDR
+	PprofAddr string // forwarded to hookd as HOOKD_PPROF_ADDR
+	// Callgrind, when not empty, is a directory: each hookd runs under
+	// valgrind's callgrind, which writes its profiles there, and each
+	// scenario reports the instructions hookd executed per delivery (see
+	// callgrind.go).
+	Callgrind string
 	Progress  io.Writer // a line per step, for the impatient
 }
 
@@ -104,6 +109,9 @@ type Result struct {
 	PeakRSS  int64   `json:"peak_rss_bytes,omitempty"`
 	IdleRSS  int64   `json:"idle_rss_bytes,omitempty"`
 	CPUPer1k float64 `json:"cpu_seconds_per_1k_deliveries,omitempty"`
+	// InstructionsPerDelivery is what callgrind counted, summed over the
+	// nodes, divided by Deliveries (Config.Callgrind only).
+	InstructionsPerDelivery int64 `json:"instructions_per_delivery,omitempty"`
 	// HookdLogLines counts what hookd logged at warn and above.
 	HookdLogLines int           `json:"hookd_log_lines"`
 	Wall          time.Duration `json:"wall_ns"`
@@ -145,6 +153,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Wait <= 0 {
 		cfg.Wait = time.Minute
+	}
+	if cfg.Callgrind != "" && cfg.external() {
+		return nil, errors.New("--callgrind runs the hookd the bench starts under valgrind, not with --url")
 	}
 	r := &runner{cfg: cfg, clock: newClock()}
 	rep := &Report{Machine: describeMachine(cfg), Config: reportConfig(cfg), Started: time.Now().UTC()}
@@ -212,6 +223,9 @@ type rig struct {
 	hooks []string // ids of the webhooks the rig created
 	env   map[string]string
 	cpu0  time.Duration // the nodes' CPU time when the load started
+	// zeroErr is why callgrind's counts could not be zeroed as the load
+	// started (Config.Callgrind).
+	zeroErr error
 }
 
 // newRig starts a target answering as o, the nodes with extra environment
@@ -305,12 +319,17 @@ func (g *rig) restart(ctx context.Context, env map[string]string) error {
 	return g.startNodes(ctx, env)
 }
 
-// startMeasuring notes the nodes' CPU time before the load.
+// startMeasuring notes the nodes' CPU time before the load, and under
+// callgrind starts their counts from zero.
 func (g *rig) startMeasuring() {
 	g.cpu0 = 0
+	g.zeroErr = nil
 	for _, p := range g.nodes {
 		if s, err := readProc(p.cmd.Process.Pid); err == nil {
 			g.cpu0 += s.CPU
+		}
+		if g.r.cfg.Callgrind != "" {
+			g.zeroErr = errors.Join(g.zeroErr, zeroInstructions(p.cmd.Process.Pid))
 		}
 	}
 }
@@ -343,6 +362,32 @@ func (g *rig) finishMeasuring(ctx context.Context, res *Result) {
 	}
 	if res.Deliveries > 0 {
 		res.CPUPer1k = (cpu - g.cpu0).Seconds() / float64(res.Deliveries) * 1000
+	}
+	if g.r.cfg.Callgrind != "" {
+		g.countInstructions(res)
+	}
+}
+
+// countInstructions fills in the instructions per delivery and blanks the
+// figures valgrind makes meaningless.
+func (g *rig) countInstructions(res *Result) {
+	res.PeakRSS, res.CPUPer1k = 0, 0
+	res.Notes = append(res.Notes, res.Scenario+": under callgrind: rates and latencies are valgrind's; memory and CPU are not shown")
+	if g.zeroErr != nil {
+		res.Notes = append(res.Notes, g.zeroErr.Error())
+		return
+	}
+	var total int64
+	for _, p := range g.nodes {
+		n, err := g.r.instructions(p.cmd.Process.Pid)
+		if err != nil {
+			res.Notes = append(res.Notes, err.Error())
+			return
+		}
+		total += n
+	}
+	if res.Deliveries > 0 {
+		res.InstructionsPerDelivery = total / int64(res.Deliveries)
 	}
 }
 

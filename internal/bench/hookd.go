@@ -85,6 +85,12 @@ func (r *runner) tryStartHookd(ctx context.Context, dbURL string, extra map[stri
 	}
 	p := &process{URL: "http://" + addr, logs: &tail{max: 64 << 10}, exited: make(chan struct{})}
 	p.cmd = exec.Command(r.cfg.Executable, "serve")
+	if r.cfg.Callgrind != "" {
+		p.cmd = r.callgrindCommand()
+		for k, v := range callgrindEnv {
+			env[k] = v
+		}
+	}
 	p.cmd.Env = r.environ(env)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	p.started = time.Now()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -45,11 +46,14 @@ type RunConfig struct {
 	// absent, one. Their peak RSS and CPU are added up in the results.
 	Nodes    int    `json:"nodes,omitempty"`
 	External string `json:"external_url,omitempty"`
+	// Callgrind says hookd ran under valgrind's callgrind, which counted
+	// its instructions.
+	Callgrind bool `json:"callgrind,omitempty"`
 }
 
 func reportConfig(c Config) RunConfig {
 	return RunConfig{Scenarios: c.Scenarios, Events: c.Events, Concurrency: c.Concurrency, Rate: c.Rate,
-		Duration: c.Duration, Fanout: c.Fanout, Backlog: c.Backlog, Nodes: nodes(c.Nodes), External: c.URL}
+		Duration: c.Duration, Fanout: c.Fanout, Backlog: c.Backlog, Nodes: nodes(c.Nodes), External: c.URL, Callgrind: c.Callgrind != ""}
 }
 
 // nodes is n when it is several; one node is the default and not shown,
@@ -143,7 +147,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "load:    events %d, concurrency %d, rate %g/s for %v, fanout %d, backlog %d\n\n", c.Events, c.Concurrency, c.Rate, c.Duration, c.Fanout, c.Backlog)
 
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tevents\tdeliveries\tintake/s\tdeliv/s\t×raw\tp50\tp95\tp99\tmax\tlost\tdup\tpeakRSS\tcpu-s/1k\t")
+	head := "scenario\tevents\tdeliveries\tintake/s\tdeliv/s\t×raw\tp50\tp95\tp99\tmax\tlost\tdup\tpeakRSS\tcpu-s/1k\t"
+	if c.Callgrind {
+		head += "instr/delivery\t"
+	}
+	fmt.Fprintln(tw, head)
 	var notes []string
 	for _, r := range rep.Results {
 		switch {
@@ -154,10 +162,14 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		case r.Error != "":
 			notes = append(notes, r.Scenario+": error: "+r.Error)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t",
 			r.Scenario, r.Events, r.Deliveries, rate(r.IntakeRate), rate(r.DeliveryRate), ratio(r.RawRatio),
 			dur(r.Latency.P50, r.Latency.N), dur(r.Latency.P95, r.Latency.N), dur(r.Latency.P99, r.Latency.N), dur(r.Latency.Max, r.Latency.N),
 			r.Lost, r.Duplicates, bytesOrDash(r.PeakRSS), cpu(r.CPUPer1k))
+		if c.Callgrind {
+			fmt.Fprintf(tw, "%s\t", count(r.InstructionsPerDelivery))
+		}
+		fmt.Fprintln(tw)
 		if r.IdleRSS > 0 {
 			notes = append(notes, fmt.Sprintf("%s: idle RSS of a fresh hookd after 1s: %s", r.Scenario, bytesIEC(r.IdleRSS)))
 		}
@@ -193,6 +205,22 @@ func ratio(v float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", v)
+}
+
+// count prints a count of instructions to three significant digits or so.
+func count(n int64) string {
+	switch {
+	case n == 0:
+		return "-"
+	case n >= 10_000_000:
+		return fmt.Sprintf("%.0fM", float64(n)/1e6)
+	case n >= 1_000_000:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 1000:
+		return fmt.Sprintf("%.0fk", float64(n)/1e3)
+	default:
+		return strconv.FormatInt(n, 10)
+	}
 }
 
 func cpu(v float64) string {

@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// readTotals takes callgrind's count from the summary line near the top
+// of a profile, or from the totals line at its end, and says what is
+// wrong with a profile that has neither.
+func TestReadTotals(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, tt := range []struct {
+		name, body string
+		want       int64
+		err        string
+	}{
+		{"summary", "# callgrind format\nversion: 1\ncmd: hookd serve\nevents: Ir\nsummary: 7748418\n\nfn=(1) main\n0 12\ntotals: 7748418\n", 7748418, ""},
+		{"totals only", "events: Ir\nfn=(1) main\n0 12\ntotals: 12 3\n", 12, ""},
+		{"neither", "events: Ir\nfn=(1) main\n0 12\n", 0, "no totals"},
+		{"empty", "events: Ir\nsummary:\n", 0, "empty totals"},
+		{"not a number", "events: Ir\nsummary: many\n", 0, `totals "many"`},
+	} {
+		got, err := readTotals(write(tt.name, tt.body))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: %d, %v; want an error saying %q", tt.name, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: %d, %v; want %d", tt.name, got, err, tt.want)
+		}
+	}
+	if _, err := readTotals(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a missing profile read without an error")
+	}
+}
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int64]string{0: "-", 999: "999", 1000: "1k", 993_412: "993k", 1_034_567: "1.03M", 12_345_678: "12M"} {
+		if got := count(n); got != want {
+			t.Errorf("count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
