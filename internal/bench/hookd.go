@@ -87,9 +87,7 @@ func (r *runner) tryStartHookd(ctx context.Context, dbURL string, extra map[stri
 	p.cmd = exec.Command(r.cfg.Executable, "serve")
 	if r.cfg.Callgrind != "" {
 		p.cmd = r.callgrindCommand()
-		for k, v := range callgrindEnv {
-			env[k] = v
-		}
+		r.setCallgrindEnv(env)
 	}
 	p.cmd.Env = r.environ(env)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
