@@ -30,7 +30,7 @@ import (
 type DB struct {
 	pool     *pgxpool.Pool
 	notifier *notifier
-	purger   *purge.Purger // deleted webhooks' deliveries, in the background (purge.go)
+	purger   *purge.Purger[orphan] // deleted webhooks' deliveries, in the background (purge.go)
 	// purgeFailed hears of the purger's failed passes (ReportPurgeErrors).
 	purgeFailed func(error)
 	// callerClock makes the times callers pass the queue's clock, as on

@@ -13,14 +13,15 @@ import (
 // The purger (a purge.Purger, one on each node) removes the deliveries of
 // deleted webhooks in the background, their attempts going with them by
 // the deliveries' trigger. WebhookDelete removes only the webhook row
-// (with its audit entry) and wakes it, so a delete answers at once however
-// long the webhook's history. Each pass looks for deliveries whose webhook
-// is gone (orphans) and deletes them historyBatch at a time, so a pass
-// also finds what a stop or a crash in the middle of an earlier one left,
-// on any node: the first pass runs at the end of Migrate, as a node
-// starts, and one runs purgeSweep after the last, since nothing wakes
-// the other nodes when one crashes in the middle of a pass. A pass that
-// fails is run again purgeRetry later. Until a delivery is purged, the
+// (with its audit entry) and wakes it with that webhook, so a delete
+// answers at once however long the webhook's history. A pass deletes the
+// deliveries of the webhooks it is given (orphans) historyBatch at a
+// time. The first, at the end of Migrate as a node starts, looks for
+// every orphan, so it finds what a stop or a crash in the middle of an
+// earlier pass left, on any node; so does one purgeSweep after the last,
+// since nothing wakes the other nodes when one crashes in the middle of a
+// pass. A pass that fails is run again purgeRetry later, looking for
+// every orphan too. Until a delivery is purged, the
 // claim that finds it due deletes it instead of sending it (see
 // DeliveryClaim), and the API shows nothing of a deleted webhook.
 

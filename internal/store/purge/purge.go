@@ -1,20 +1,28 @@
 // Package purge runs a store's purge in the background: a pass when it
 // starts, one after each wake-up, one again a while after a pass that
-// failed, and, if asked, one every so often, until it is closed. The backends decide what a pass deletes
-// (the deliveries of deleted webhooks) and how; this package only when.
+// failed, and, if asked, one every so often, until it is closed. The
+// backends decide what a pass deletes (the deliveries of deleted
+// webhooks) and how; this package only when, and over what.
 package purge
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
-// Purger runs passes on its own goroutine. A nil *Purger is a store
-// not started yet: waking it does nothing, and closing it returns.
-type Purger struct {
+// Purger runs passes on its own goroutine, each over items of type E (a
+// deleted webhook, say): those Wake named, or all that find finds. A nil
+// *Purger is a store not started yet: waking it does nothing, and closing
+// it returns.
+type Purger[E any] struct {
 	wake chan struct{} // one buffered: a wake-up during a pass makes one more
 	stop context.CancelFunc
 	done chan struct{}
+
+	mu    sync.Mutex
+	named []E  // named by Wake since a pass last took them
+	all   bool // a Wake named nothing: the next pass finds them all
 }
 
 // Every says when a purger looks again with nothing to wake it.
@@ -31,15 +39,19 @@ type Every struct {
 // Start finds what there is to purge (find), before it returns: a
 // database it cannot read fails the start rather than a pass in the
 // background. Then, on its own goroutine, it purges that (purge), and
-// finds and purges again after every Wake and as every says, until
-// Close. A pass is given a context that Close cancels. report, if not
-// nil, is told of each pass that failed, Close's cancellation aside.
-func Start[T any](ctx context.Context, find func(context.Context) (T, error), purge func(context.Context, T) error, every Every, report func(error)) (*Purger, error) {
+// after every Wake the items it named (or, named none, all that find
+// finds again), and, as every says, all that find finds, until Close.
+// Looking only at what a wake-up names keeps a webhook's delete from
+// costing a look at every webhook with deliveries (about 35 µs each on
+// SQLite: a third of a second with 10,000). A pass is given a context
+// that Close cancels. report, if not nil, is told of each pass that
+// failed, Close's cancellation aside.
+func Start[E any](ctx context.Context, find func(context.Context) ([]E, error), purge func(context.Context, []E) error, every Every, report func(error)) (*Purger[E], error) {
 	found, err := find(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pass := func(ctx context.Context) error {
+	all := func(ctx context.Context) error {
 		found, err := find(ctx)
 		if err != nil {
 			return err
@@ -47,38 +59,71 @@ func Start[T any](ctx context.Context, find func(context.Context) (T, error), pu
 		return purge(ctx, found)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	p := &Purger{wake: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
+	p := &Purger[E]{wake: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		err := purge(ctx, found)
+		failed := false // since the last full pass that succeeded
 		for {
-			var again <-chan time.Time
-			switch {
-			case err != nil && ctx.Err() == nil:
+			if err != nil && ctx.Err() == nil {
 				if report != nil {
 					report(err)
 				}
+				failed = true
+			}
+			var again <-chan time.Time
+			switch {
+			case failed:
 				again = time.After(every.Retry)
-			case err == nil && every.Sweep > 0:
+			case every.Sweep > 0:
 				again = time.After(every.Sweep)
 			}
+			// After a failure, every pass looks at everything until one
+			// succeeds: what the failed one was given is still to purge.
+			full := failed
 			select {
 			case <-ctx.Done():
 				return
 			case <-p.wake:
 			case <-again:
+				full = true
 			}
-			err = pass(ctx)
+			// A full pass finds the named items too: they are in the
+			// store until purged.
+			named, wanted := p.take()
+			switch {
+			case full || wanted:
+				err, failed = all(ctx), false
+			case len(named) > 0:
+				err = purge(ctx, named)
+			default:
+				err = nil // a wake-up whose items a pass took already
+			}
 		}
 	}()
 	return p, nil
 }
 
-// Wake asks for a pass, without waiting for it.
-func (p *Purger) Wake() {
+// take returns the items named since the last pass, and whether a Wake
+// asked for everything.
+func (p *Purger[E]) take() (named []E, all bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	named, all = p.named, p.all
+	p.named, p.all = nil, false
+	return named, all
+}
+
+// Wake asks for a pass over items, without waiting for it; named none,
+// over all that find finds.
+func (p *Purger[E]) Wake(items ...E) {
 	if p == nil {
 		return
 	}
+	p.mu.Lock()
+	p.named = append(p.named, items...)
+	p.all = p.all || len(items) == 0
+	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default: // one is already asked for
@@ -86,7 +131,7 @@ func (p *Purger) Wake() {
 }
 
 // Close cancels the pass under way and waits for it to return.
-func (p *Purger) Close() {
+func (p *Purger[E]) Close() {
 	if p == nil {
 		return
 	}

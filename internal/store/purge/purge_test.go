@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,59 +20,88 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestPurger(t *testing.T) {
-	var finds, passes atomic.Int32
-	release := make(chan struct{})
-	find := func(context.Context) (int32, error) { return finds.Add(1), nil }
-	var purged []int32 // what each pass was given, in order
-	p, err := Start(context.Background(), find, func(ctx context.Context, found int32) error {
-		purged = append(purged, found)
-		if passes.Add(1) == 1 {
-			return nil // the first pass, at the start
-		}
+// passes records what each pass was given.
+type passes struct {
+	mu   sync.Mutex
+	got  [][]int32
+	hold chan struct{} // when not nil, each pass after the first waits for it
+}
+
+func (p *passes) purge(ctx context.Context, items []int32) error {
+	p.mu.Lock()
+	p.got = append(p.got, items)
+	first := len(p.got) == 1
+	p.mu.Unlock()
+	if p.hold != nil && !first {
 		select {
-		case <-release:
+		case <-p.hold:
 		case <-ctx.Done():
 		}
-		return nil
-	}, Every{Retry: time.Hour}, nil)
+	}
+	return nil
+}
+
+func (p *passes) n() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.got)
+}
+
+func (p *passes) all() [][]int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.got)
+}
+
+func TestPurger(t *testing.T) {
+	var finds atomic.Int32
+	find := func(context.Context) ([]int32, error) { return []int32{-finds.Add(1)}, nil } // -1, -2...: what find found
+	ps := &passes{hold: make(chan struct{})}
+	p, err := Start(context.Background(), find, ps.purge, Every{Retry: time.Hour}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if finds.Load() != 1 {
 		t.Fatalf("Start returned after %d finds, want 1", finds.Load())
 	}
-	waitFor(t, "the first pass did not run", func() bool { return passes.Load() == 1 })
+	waitFor(t, "the first pass did not run", func() bool { return ps.n() == 1 })
 	time.Sleep(10 * time.Millisecond)
-	if passes.Load() != 1 || finds.Load() != 1 {
+	if ps.n() != 1 || finds.Load() != 1 {
 		t.Fatal("a pass ran with nothing to wake it")
 	}
+	// A wake-up that names nothing finds everything again.
 	p.Wake()
-	waitFor(t, "a wake-up ran no pass", func() bool { return passes.Load() == 2 })
-	// Wake-ups during a pass make one more pass, however many they are.
+	waitFor(t, "a wake-up ran no pass", func() bool { return ps.n() == 2 })
+	// Wake-ups during a pass make one more pass, however many they are,
+	// over all they named.
+	p.Wake(7)
+	p.Wake(8, 9)
+	p.Wake(10)
+	ps.hold <- struct{}{}
+	waitFor(t, "the wake-ups during a pass ran none after it", func() bool { return ps.n() == 3 })
+	// One naming nothing among those naming some: everything is found.
+	p.Wake(11)
 	p.Wake()
-	p.Wake()
-	p.Wake()
-	release <- struct{}{}
-	waitFor(t, "the wake-ups during a pass ran none after it", func() bool { return passes.Load() == 3 })
-	release <- struct{}{}
+	ps.hold <- struct{}{}
+	waitFor(t, "the wake-ups during a pass ran none after it", func() bool { return ps.n() == 4 })
+	ps.hold <- struct{}{}
 	time.Sleep(20 * time.Millisecond)
-	if n := passes.Load(); n != 3 {
-		t.Fatalf("%d passes, want 3: three wake-ups during one pass make one more", n)
+	if n := ps.n(); n != 4 {
+		t.Fatalf("%d passes, want 4: wake-ups during one pass make one more", n)
 	}
 	// Close cancels the pass under way and waits for it.
-	p.Wake()
-	waitFor(t, "a wake-up ran no pass", func() bool { return passes.Load() == 4 })
 	p.Close()
 	select {
 	case <-p.done:
 	default:
 		t.Fatal("Close returned before the purger")
 	}
-	// Each pass purged what was found just before it: at the start, then
-	// after each wake-up.
-	if want := []int32{1, 2, 3, 4}; len(purged) != len(want) || purged[0] != 1 || purged[1] != 2 || purged[2] != 3 || purged[3] != 4 {
-		t.Fatalf("passes purged %v, want %v", purged, want)
+	want := [][]int32{{-1}, {-2}, {7, 8, 9, 10}, {-3}}
+	if got := ps.all(); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("passes purged %v, want %v: at the start and after an empty wake-up what find found, else what the wake-ups named", got, want)
+	}
+	if finds.Load() != 3 {
+		t.Fatalf("%d finds, want 3: a wake-up naming items looks at nothing else", finds.Load())
 	}
 	p.Close() // twice is harmless
 	p.Wake()  // and so is waking a closed one
@@ -79,74 +109,99 @@ func TestPurger(t *testing.T) {
 
 // A find that fails at the start fails Start, and no purger runs.
 func TestStartFails(t *testing.T) {
-	var passes atomic.Int32
-	p, err := Start(context.Background(), func(context.Context) (int, error) { return 0, errors.New("unreadable") },
-		func(context.Context, int) error { passes.Add(1); return nil }, Every{Retry: time.Millisecond}, nil)
+	ps := &passes{}
+	p, err := Start(context.Background(), func(context.Context) ([]int32, error) { return nil, errors.New("unreadable") },
+		ps.purge, Every{Retry: time.Millisecond}, nil)
 	if err == nil || p != nil {
 		t.Fatalf("Start = %v, %v; want no purger and the error", p, err)
 	}
 	time.Sleep(10 * time.Millisecond)
-	if passes.Load() != 0 {
+	if ps.n() != 0 {
 		t.Fatal("a pass ran after Start failed")
 	}
 }
 
 // A pass that fails, in its find or its purge, is reported and runs
 // again after retry with nothing to wake it; one that succeeds waits to
-// be woken.
+// be woken (or for the sweep). After a failure, a wake-up naming items
+// looks at everything: what the failed pass was given is still to purge.
 func TestPurgerRetries(t *testing.T) {
-	var finds, passes atomic.Int32
+	var finds, purges atomic.Int32
 	reported := make(chan error, 10)
-	p, err := Start(context.Background(), func(context.Context) (int, error) {
+	var mu sync.Mutex
+	var got [][]int32
+	fail := atomic.Bool{}
+	fail.Store(true)
+	p, err := Start(context.Background(), func(context.Context) ([]int32, error) {
 		if finds.Add(1) == 2 {
-			return 0, errors.New("the database is unreachable")
+			return nil, errors.New("the database is unreachable")
 		}
-		return 0, nil
-	}, func(context.Context, int) error {
-		if passes.Add(1) < 3 {
+		return []int32{-1}, nil
+	}, func(_ context.Context, items []int32) error {
+		mu.Lock()
+		got = append(got, items)
+		mu.Unlock()
+		if purges.Add(1) < 3 || fail.Load() && purges.Load() == 4 {
 			return errors.New("the disk is full")
 		}
 		return nil
-	}, Every{Retry: time.Millisecond, Sweep: time.Hour}, func(err error) { reported <- err })
+	}, Every{Retry: 20 * time.Millisecond, Sweep: time.Hour}, func(err error) { reported <- err })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	// Start's find; the first pass fails; a retry's find fails; the next
 	// retry's pass fails again; the one after succeeds.
-	waitFor(t, "failed passes were not tried again", func() bool { return passes.Load() == 3 })
-	time.Sleep(20 * time.Millisecond)
-	if f, n := finds.Load(), passes.Load(); f != 4 || n != 3 {
-		t.Fatalf("%d finds and %d passes, want 4 and 3: a pass that succeeded was tried again", f, n)
+	waitFor(t, "failed passes were not tried again", func() bool { return purges.Load() == 3 })
+	time.Sleep(60 * time.Millisecond)
+	if f, n := finds.Load(), purges.Load(); f != 4 || n != 3 {
+		t.Fatalf("%d finds and %d purges, want 4 and 3: a pass that succeeded was tried again", f, n)
 	}
-	var got []string
+	// A pass over named items fails; the wake-up after it, though it
+	// names an item too, looks at everything.
+	p.Wake(5)
+	waitFor(t, "a wake-up ran no pass", func() bool { return purges.Load() == 4 })
+	fail.Store(false)
+	p.Wake(6)
+	waitFor(t, "no pass after a failed one", func() bool { return purges.Load() == 5 })
+	mu.Lock()
+	last := slices.Clone(got[3:5]) // a retry's timer may have run the full pass first: the same
+	mu.Unlock()
+	if want := [][]int32{{5}, {-1}}; !slices.EqualFunc(last, want, slices.Equal) {
+		t.Fatalf("the passes after the retries purged %v, want %v", last, want)
+	}
+	var errs []string
 	for len(reported) > 0 {
-		got = append(got, (<-reported).Error())
+		errs = append(errs, (<-reported).Error())
 	}
-	if want := []string{"the disk is full", "the database is unreachable", "the disk is full"}; !slices.Equal(got, want) {
-		t.Fatalf("reported %q, want %q", got, want)
+	if want := []string{"the disk is full", "the database is unreachable", "the disk is full", "the disk is full"}; !slices.Equal(errs, want) {
+		t.Fatalf("reported %q, want %q", errs, want)
 	}
 }
 
 // With a sweep, passes that succeed come again with nothing to wake
 // them, each finding anew.
 func TestPurgerSweeps(t *testing.T) {
-	var finds, passes atomic.Int32
-	p, err := Start(context.Background(), func(context.Context) (int32, error) { return finds.Add(1), nil },
-		func(context.Context, int32) error { passes.Add(1); return nil }, Every{Retry: time.Hour, Sweep: 5 * time.Millisecond}, nil)
+	var finds atomic.Int32
+	ps := &passes{}
+	p, err := Start(context.Background(), func(context.Context) ([]int32, error) { return []int32{finds.Add(1)}, nil },
+		ps.purge, Every{Retry: time.Hour, Sweep: 5 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	waitFor(t, "no sweep after the first pass", func() bool { return passes.Load() >= 4 })
-	if f, n := finds.Load(), passes.Load(); f < n {
-		t.Fatalf("%d finds for %d passes: a sweep purged without looking", f, n)
+	waitFor(t, "no sweep after the first pass", func() bool { return ps.n() >= 4 })
+	for i, items := range ps.all() {
+		if !slices.Equal(items, []int32{int32(i + 1)}) {
+			t.Fatalf("pass %d purged %v, want what the find before it found, [%d]", i+1, items, i+1)
+		}
 	}
 }
 
 // A nil Purger, a store that never started one, can be woken and closed.
 func TestNilPurger(t *testing.T) {
-	var p *Purger
+	var p *Purger[int]
 	p.Wake()
+	p.Wake(1)
 	p.Close()
 }

@@ -41,8 +41,8 @@ type DB struct {
 	read  *sql.DB
 	w     *writer
 
-	checkpoints *checkpointer // the WAL's, off the writer's path
-	purger      *purge.Purger // deleted webhooks' deliveries, in the background (purge.go)
+	checkpoints *checkpointer         // the WAL's, off the writer's path
+	purger      *purge.Purger[orphan] // deleted webhooks' deliveries, in the background (purge.go)
 	// purgeFailed hears of the purger's failed passes (ReportPurgeErrors).
 	purgeFailed func(error)
 

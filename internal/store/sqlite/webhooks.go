@@ -345,7 +345,7 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 	if err != nil {
 		return err
 	}
-	db.purger.Wake()
+	db.purger.Wake(orphan{c.OrganizationID, c.ID})
 	return nil
 }
 
