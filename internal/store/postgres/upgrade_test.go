@@ -79,4 +79,12 @@ func TestUpgradeFromPreviousSchema(t *testing.T) {
 	db.UseCallerClock() // the rows' times are the fixture's, not now()
 	storetest.UpgradedLog(t, db, o)
 	storetest.Upgraded(t, db, o)
+	// The store's lists cannot show an attempt whose delivery is gone.
+	var deliveries, attempts int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM attempts)`).Scan(&deliveries, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if deliveries+attempts != 0 {
+		t.Fatalf("after the only webhook's delete: %d deliveries and %d attempts left", deliveries, attempts)
+	}
 }

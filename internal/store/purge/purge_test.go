@@ -89,6 +89,13 @@ func TestPurger(t *testing.T) {
 	if n := ps.n(); n != 4 {
 		t.Fatalf("%d passes, want 4: wake-ups during one pass make one more", n)
 	}
+	// A wake-up whose items an earlier pass took (Wake adds its items,
+	// then signals: a pass may take them between the two) runs no pass.
+	p.wake <- struct{}{}
+	time.Sleep(20 * time.Millisecond)
+	if n := ps.n(); n != 4 {
+		t.Fatalf("%d passes, want 4: a wake-up with nothing left to purge ran one", n)
+	}
 	// Close cancels the pass under way and waits for it.
 	p.Close()
 	select {

@@ -52,6 +52,25 @@ func writeOld(t *testing.T, path string, before int) *sql.DB {
 	return old
 }
 
+// nothingLeft checks that the upgraded webhook's delete, the end of
+// storetest.Upgraded, left no delivery and no attempt in the file: the
+// store's lists cannot show an attempt whose delivery is gone.
+func nothingLeft(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var deliveries, attempts int
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM attempts)`).Scan(&deliveries, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if deliveries+attempts != 0 {
+		t.Fatalf("after the only webhook's delete: %d deliveries and %d attempts left", deliveries, attempts)
+	}
+}
+
 type row struct {
 	sql  string
 	args []any
@@ -89,6 +108,7 @@ func TestUpgradeFromPreviousSchema(t *testing.T) {
 			[]any{org, queued, hook, ev, us, us, us}},
 	})
 	storetest.Upgraded(t, open(t, path), o) // open migrates to the current schema
+	nothingLeft(t, path)
 }
 
 // A database written by the schema before the lean queue (migrations
@@ -128,6 +148,7 @@ func TestUpgradeToLeanQueue(t *testing.T) {
 			[]any{org, v7(), o.Failed, hook, o.Hashed, us}},
 	})
 	storetest.Upgraded(t, open(t, path), o)
+	nothingLeft(t, path)
 }
 
 // A database written by the schema before the webhooks' version
