@@ -38,11 +38,15 @@ Nodes: --nodes N starts N hookd processes per scenario on the same
 PostgreSQL database, as several hookd behind a load balancer would run;
 intake requests go to them in turn. Peak RSS and CPU are their sums.
 
-Instructions: --callgrind DIR runs each hookd under valgrind's callgrind
-(GOMAXPROCS=1), writes its profiles in DIR and reports the instructions hookd
-executed per delivery, a count that does not move with the machine's load.
-Valgrind is some fifty times slower: use small loads (say --events 3000
---rate 20); rates and latencies are then valgrind's.
+Instructions: --callgrind DIR runs each hookd under valgrind's callgrind and
+reports the instructions it executed per delivery, a count that does not move
+with the machine's load; DIR gets the profiles (callgrind.*.out.1 and so on;
+read them with callgrind_annotate). hookd then runs with GOMAXPROCS=1,
+asyncpreemptoff=1 added to GODEBUG and, unless exported,
+HOOKD_MAX_INFLIGHT_PER_WEBHOOK=64; backlog and slow-target are skipped.
+Valgrind is some fifty times slower: the defaults are far too large, use
+small loads (say --scenarios burst,steady --events 3000 --rate 20
+--duration 15s); rates and latencies are then valgrind's.
 
 Exported HOOKD_* variables reach the hookd processes, except those the bench
 sets (HOOKD_ADDR, HOOKD_DATABASE_URL, HOOKD_LOG_LEVEL=warn,
@@ -123,7 +127,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		if *hookdURL != "" {
 			return usageError{"bench: --callgrind runs the hookd processes the bench starts; with --url it starts none"}
 		}
-		for _, tool := range []string{"valgrind", "callgrind_control"} {
+		for _, tool := range []string{"valgrind", "vgdb"} {
 			if _, err := exec.LookPath(tool); err != nil {
 				return fmt.Errorf("bench: --callgrind needs %s (Debian: apt-get install valgrind): %w", tool, err)
 			}

@@ -3,84 +3,100 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // Under callgrind (Config.Callgrind) each hookd runs in valgrind, which
 // counts the instructions it executes: the same count for the same work
 // whatever else the machine runs, where CPU seconds on a shared VM move
 // by a third from hour to hour. The bench zeroes the count as a
-// scenario's load starts and reads it once every delivery has arrived,
-// so a scenario's figure is hookd's work for its deliveries, setup
-// aside.
+// scenario's load starts and has callgrind write it out once every
+// delivery has arrived, so a scenario's figure is hookd's work for its
+// deliveries, setup aside (and, at a low rate, what an idle hookd does
+// meanwhile: under a million instructions a second).
 //
 // hookd runs on one P there (GOMAXPROCS=1): valgrind runs one thread at a
 // time, so a Go scheduler thread spinning for work on an idle P spins
 // through whole time slices and its count says more about valgrind than
 // about hookd (an idle hookd counted 45 million instructions a second
 // with two, under a million with one). Go's asynchronous preemption is
-// off too (GODEBUG=asyncpreemptoff=1): callgrind trips over its signals.
+// off too (asyncpreemptoff=1 in GODEBUG): callgrind trips over its
+// signals, and over SIGTERM too (valgrind 3.19 aborts), so a hookd it
+// runs is never stopped gracefully and its final profile is empty: the
+// counts are in the dumps (PROFILE.1, PROFILE.2...). Backlog, which
+// restarts hookd, is skipped for that reason.
+//
 // Valgrind makes hookd some fifty times slower, so scenarios need far
 // smaller loads (hundreds to thousands of events, a few dozen a second),
 // and the rates, latencies, memory and CPU it reports are valgrind's.
 // It slows hookd's requests more than its intake, too: a burst's
 // deliveries would wait for room behind HOOKD_MAX_INFLIGHT_PER_WEBHOOK and
 // go through the queue, claims and all, which they do not outside
-// valgrind (a third more instructions per delivery), so unless exported
-// the limit is 64 there.
+// valgrind (1.01–1.03 million instructions per delivery instead of 0.63),
+// so unless exported the limit is 64 there.
 
-// callgrindCommand is the command that starts hookd serve under callgrind.
-func (r *runner) callgrindCommand() *exec.Cmd {
+// profiles numbers the profiles of one bench process: a pid may come
+// again in a later run into the same directory, a run's start time and
+// this number do not.
+var profiles atomic.Int64
+
+// callgrindCommand is the command that starts hookd serve under
+// callgrind, writing its profile at the path it returns.
+func (r *runner) callgrindCommand() (*exec.Cmd, string) {
+	profile := filepath.Join(r.cfg.Callgrind, fmt.Sprintf("callgrind.%s.%d.out",
+		r.started.UTC().Format("20060102T150405"), profiles.Add(1)))
 	// Quiet: valgrind's own lines would count as hookd's log.
-	return exec.Command("valgrind", "--tool=callgrind", "--quiet",
-		"--callgrind-out-file="+filepath.Join(r.cfg.Callgrind, "callgrind.%p.out"),
-		r.cfg.Executable, "serve")
+	return exec.Command("valgrind", "--tool=callgrind", "--quiet", "--callgrind-out-file="+profile,
+		r.cfg.Executable, "serve"), profile
 }
 
 // setCallgrindEnv adds to env what hookd needs under callgrind; see above.
 func (r *runner) setCallgrindEnv(env map[string]string) {
 	env["GOMAXPROCS"] = "1"
 	env["GODEBUG"] = "asyncpreemptoff=1"
+	for _, kv := range r.cfg.Environ {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok && v != "" {
+			env["GODEBUG"] = v + ",asyncpreemptoff=1" // the last setting of a name wins
+		}
+	}
 	if !r.exported("HOOKD_MAX_INFLIGHT_PER_WEBHOOK") {
 		env["HOOKD_MAX_INFLIGHT_PER_WEBHOOK"] = "64"
 	}
 }
 
-// zeroInstructions starts a process's count again from zero.
-func zeroInstructions(pid int) error {
-	return callgrindControl("-z", pid)
+// zeroInstructions starts the process's count again from zero.
+func (p *process) zeroInstructions() error {
+	return vgdb(p, "zero")
 }
 
-// instructions has callgrind write out the process's count since the last
-// zero and returns it.
-func (r *runner) instructions(pid int) (int64, error) {
-	before, _ := filepath.Glob(filepath.Join(r.cfg.Callgrind, fmt.Sprintf("callgrind.%d.out.*", pid)))
-	if err := callgrindControl("-d", pid); err != nil {
+// instructions has callgrind write out the process's count since the
+// last zero, as its next dump, and returns it.
+func (p *process) instructions() (int64, error) {
+	if err := vgdb(p, "dump"); err != nil {
 		return 0, err
 	}
-	after, err := filepath.Glob(filepath.Join(r.cfg.Callgrind, fmt.Sprintf("callgrind.%d.out.*", pid)))
-	if err != nil {
-		return 0, err
-	}
-	for _, f := range after {
-		if !slices.Contains(before, f) {
-			return readTotals(f)
-		}
-	}
-	return 0, fmt.Errorf("callgrind wrote no profile of process %d in %s", pid, r.cfg.Callgrind)
+	p.dumps++
+	return readTotals(p.profile + "." + strconv.Itoa(p.dumps))
 }
 
-func callgrindControl(op string, pid int) error {
-	out, err := exec.Command("callgrind_control", op, strconv.Itoa(pid)).CombinedOutput()
+// vgdb sends a callgrind monitor command to the process. (callgrind_control
+// says the same, but exits 0 when it reached no process.)
+func vgdb(p *process, command string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pid := p.cmd.Process.Pid
+	out, err := exec.CommandContext(ctx, "vgdb", "--pid="+strconv.Itoa(pid), command).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("callgrind_control %s %d: %v: %s", op, pid, err, bytes.TrimSpace(out))
+		return fmt.Errorf("callgrind %s of hookd %d: %v: %s", command, pid, err, bytes.TrimSpace(out))
 	}
 	return nil
 }

@@ -47,7 +47,8 @@ func TestReadTotals(t *testing.T) {
 }
 
 func TestCount(t *testing.T) {
-	for n, want := range map[int64]string{0: "-", 999: "999", 1000: "1k", 993_412: "993k", 1_034_567: "1.03M", 12_345_678: "12M"} {
+	for n, want := range map[int64]string{0: "-", 999: "999", 1000: "1k", 993_412: "993k", 999_499: "999k", 999_500: "1.00M",
+		1_034_567: "1.03M", 9_994_999: "9.99M", 9_995_000: "10M", 12_345_678: "12M"} {
 		if got := count(n); got != want {
 			t.Errorf("count(%d) = %q, want %q", n, got, want)
 		}

@@ -36,6 +36,11 @@ type process struct {
 	logs    *tail
 	exited  chan struct{}
 	err     error // valid once exited is closed
+
+	// Under callgrind: the profile's path, to which callgrind adds .1,
+	// .2... for each dump, and how many dumps there have been.
+	profile string
+	dumps   int
 }
 
 // startHookd starts `hookd serve` on dbURL with the bench's settings plus
@@ -86,7 +91,7 @@ func (r *runner) tryStartHookd(ctx context.Context, dbURL string, extra map[stri
 	p := &process{URL: "http://" + addr, logs: &tail{max: 64 << 10}, exited: make(chan struct{})}
 	p.cmd = exec.Command(r.cfg.Executable, "serve")
 	if r.cfg.Callgrind != "" {
-		p.cmd = r.callgrindCommand()
+		p.cmd, p.profile = r.callgrindCommand()
 		r.setCallgrindEnv(env)
 	}
 	p.cmd.Env = r.environ(env)

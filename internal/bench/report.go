@@ -137,7 +137,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\nhookd:   %s; backend %s", hookd, m.Backend)
 	if n := rep.Config.Nodes; n > 1 {
-		fmt.Fprintf(w, ", %d nodes (intake requests take turns; peakRSS and cpu-s/1k are their sums)", n)
+		summed := "peakRSS and cpu-s/1k are their sums"
+		if rep.Config.Callgrind {
+			summed = "instructions are their sums"
+		}
+		fmt.Fprintf(w, ", %d nodes (intake requests take turns; %s)", n, summed)
 	}
 	fmt.Fprintln(w)
 	if len(m.Environment) > 0 {
@@ -209,12 +213,12 @@ func ratio(v float64) string {
 
 // count prints a count of instructions to three significant digits or so.
 func count(n int64) string {
-	switch {
+	switch { // by what the figure rounds to
 	case n == 0:
 		return "-"
-	case n >= 10_000_000:
+	case n >= 9_995_000:
 		return fmt.Sprintf("%.0fM", float64(n)/1e6)
-	case n >= 1_000_000:
+	case n >= 999_500:
 		return fmt.Sprintf("%.2fM", float64(n)/1e6)
 	case n >= 1000:
 		return fmt.Sprintf("%.0fk", float64(n)/1e3)
