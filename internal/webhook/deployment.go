@@ -220,11 +220,80 @@ func NewEvent(orgID uuid.UUID, d *DeploymentEvent, id uuid.UUID, now time.Time, 
 	return ev
 }
 
+// marshalPayload writes p byte for byte as json.Marshal does, which
+// wrote every payload stored before: an event's ContentHash is of these
+// bytes, so a retry with the same Idempotency-Key must find the same ones
+// across an upgrade. By hand, because json.Marshal reflects over p and
+// validates and compacts each list again, when jsonArray has checked
+// them already: it took 24,500 of NewEvent's 31,000 instructions per
+// event. Its lists must be JSON arrays (jsonArray's).
 func marshalPayload(p *deploymentPayload) []byte {
-	b, err := json.Marshal(p)
-	if err != nil {
-		// Unreachable: every field is a string or a checked JSON array.
+	texts := [...]struct{ key, s string }{
+		{`{"id":`, p.ID},
+		{`,"deployment_id":`, p.DeploymentID},
+		{`,"current_status":`, p.CurrentStatus},
+		{`,"desired_status":`, p.DesiredStatus},
+		{`,"organization":{"id":`, p.Organization.ID},
+		{`},"project":{"id":`, p.Project.ID},
+		{`,"name":`, p.Project.Name},
+		{`},"environment":{"id":`, p.Environment.ID},
+		{`,"name":`, p.Environment.Name},
+		{`,"mode":`, string(p.Environment.Mode)},
+		{`,"cluster_name":`, p.Environment.ClusterName},
+	}
+	lists := [...]struct {
+		key string
+		raw []byte
+	}{
+		{`},"applications":`, p.Applications},
+		{`,"databases":`, p.Databases},
+		{`,"containers":`, p.Containers},
+		{`,"jobs":`, p.Jobs},
+		{`,"logs":`, p.Logs},
+	}
+	n := 1 // what escapes add is left to append
+	for _, t := range texts {
+		n += len(t.key) + len(t.s) + 2
+	}
+	for _, l := range lists {
+		n += len(l.key) + len(l.raw)
+	}
+	b := make([]byte, 0, n)
+	for _, t := range texts {
+		b = appendMarshaledString(append(b, t.key...), t.s)
+	}
+	for _, l := range lists {
+		b = appendMarshaledRaw(append(b, l.key...), l.raw)
+	}
+	return append(b, '}')
+}
+
+// appendMarshaledRaw appends valid JSON raw as json.Marshal writes a
+// json.RawMessage: compacted, with <, >, &, U+2028 and U+2029 escaped.
+// Raw with none of those bytes, nor whitespace, is already so.
+func appendMarshaledRaw(b, raw []byte) []byte {
+	if marshaledAlready(raw) {
+		return append(b, raw...)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		// Unreachable: jsonArray checked it.
 		panic("webhook: rendering a deployment payload: " + err.Error())
 	}
-	return b
+	var escaped bytes.Buffer
+	json.HTMLEscape(&escaped, compact.Bytes())
+	return append(b, escaped.Bytes()...)
+}
+
+// marshaledAlready reports whether raw holds no whitespace, no <, > or &,
+// and no 0xE2, the first byte of U+2028 and U+2029 (and of other
+// characters: those go the long way).
+func marshaledAlready(raw []byte) bool {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\n', '\r', '<', '>', '&', 0xe2:
+			return false
+		}
+	}
+	return true
 }

@@ -86,3 +86,35 @@ func roundTrip(t *testing.T, b []byte, v any, escapeHTML bool) {
 		t.Errorf("round trip changed the JSON:\n got %s\nwant %s", got, compact.Bytes())
 	}
 }
+
+// FuzzMarshalPayload checks that the stored payload is written byte for
+// byte as json.Marshal writes it, which wrote every payload stored before
+// (an event's content hash is of these bytes), whatever its strings hold
+// (NewEvent may be given an event that was not validated) and however its
+// lists are spaced.
+func FuzzMarshalPayload(f *testing.F) {
+	f.Add("d1", "billing <api> & co", "prod\u2028eu", "PRODUCTION", []byte(`[{"id":"a1","name":"web"}]`))
+	f.Add("", "a\"b\\c\b\f\n\r\t\x01\x7f", "\xff\xfe ok", "", []byte(" [ {\"x\" : 1e400, \"y\":[true ,null]} ,\"<&>\u2029\" ] "))
+	f.Add("\u2029", "ascii only", "é ü 日本", "STAGING", []byte(`null`))
+	f.Add("x", "y", "z", "PREVIEW", []byte("[\"a\u2028b\",\"\u00e9\"]")) // compact, but U+2028 to escape
+	f.Fuzz(func(t *testing.T, id, name, env, mode string, list []byte) {
+		raw, ok := jsonArray(list)
+		if !ok {
+			return
+		}
+		p := deploymentPayload{
+			ID: id, DeploymentID: id + name, CurrentStatus: env, DesiredStatus: mode,
+			Organization: payloadOrganization{ID: name},
+			Project:      DeploymentProject{ID: env, Name: name},
+			Environment:  DeploymentEnvironment{ID: id, Name: env, Mode: EnvironmentMode(mode), ClusterName: name + env},
+			Applications: raw, Databases: emptyArray, Containers: raw, Jobs: emptyArray, Logs: raw,
+		}
+		want, err := json.Marshal(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := marshalPayload(&p); !bytes.Equal(got, want) {
+			t.Fatalf("payload differs from json.Marshal's:\n got %s\nwant %s", got, want)
+		}
+	})
+}

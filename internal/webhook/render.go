@@ -60,13 +60,19 @@ const hexDigits = "0123456789abcdef"
 // it escapes only what JSON requires (plus U+2028 and U+2029, which break
 // JavaScript parsers), and replaces invalid UTF-8 with U+FFFD as
 // encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString(b []byte, s string) []byte { return appendEscaped(b, s, false) }
+
+// appendMarshaledString appends s byte for byte as json.Marshal writes a
+// string: as appendJSONString, with <, > and & escaped too.
+func appendMarshaledString(b []byte, s string) []byte { return appendEscaped(b, s, true) }
+
+func appendEscaped(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if c >= 0x20 && c != '"' && c != '\\' && !(html && (c == '<' || c == '>' || c == '&')) {
 				i++
 				continue
 			}
@@ -74,6 +80,10 @@ func appendJSONString(b []byte, s string) []byte {
 			switch c {
 			case '"', '\\':
 				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			case '\n':
 				b = append(b, '\\', 'n')
 			case '\r':
