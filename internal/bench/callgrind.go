@@ -44,16 +44,16 @@ import (
 // valgrind (1.01–1.03 million instructions per delivery instead of 0.63),
 // so unless exported the limit is 64 there.
 
-// profiles numbers the profiles of one bench process: a pid may come
-// again in a later run into the same directory, a run's start time and
-// this number do not.
+// profiles numbers the profiles of one bench process. A hookd's pid may
+// come again in a later run into the same directory; the run's start,
+// the bench's pid and this number do not.
 var profiles atomic.Int64
 
 // callgrindCommand is the command that starts hookd serve under
 // callgrind, writing its profile at the path it returns.
 func (r *runner) callgrindCommand() (*exec.Cmd, string) {
-	profile := filepath.Join(r.cfg.Callgrind, fmt.Sprintf("callgrind.%s.%d.out",
-		r.started.UTC().Format("20060102T150405"), profiles.Add(1)))
+	profile := filepath.Join(r.cfg.Callgrind, fmt.Sprintf("callgrind.%s.%d.%d.out",
+		r.started.UTC().Format("20060102T150405"), os.Getpid(), profiles.Add(1)))
 	// Quiet: valgrind's own lines would count as hookd's log.
 	return exec.Command("valgrind", "--tool=callgrind", "--quiet", "--callgrind-out-file="+profile,
 		r.cfg.Executable, "serve"), profile
