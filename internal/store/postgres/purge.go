@@ -21,9 +21,9 @@ import (
 // earlier pass left, on any node; so does one purgeSweep after the last,
 // since nothing wakes the other nodes when one crashes in the middle of a
 // pass. A pass that fails is run again purgeRetry later, looking for
-// every orphan too. Until a delivery is purged, the
-// claim that finds it due deletes it instead of sending it (see
-// DeliveryClaim), and the API shows nothing of a deleted webhook.
+// every orphan too. Until a delivery is purged, the claim that finds it
+// due deletes it instead of sending it (see DeliveryClaim), and the API
+// shows nothing of a deleted webhook.
 
 // purgeRetry is how long the purger waits after a pass that failed
 // before it looks again.

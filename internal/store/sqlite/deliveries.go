@@ -235,7 +235,7 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 // claimedWebhooks fills in each task's webhook, from its organization's
 // webhooks (the writer's cache of them: see webhookCache), and returns
 // the tasks that have one. A task without one is a delivery of a deleted
-// webhook that the purger has not reached yet (see purger): it is deleted
+// webhook that the purger has not reached yet (see purge.go): it is deleted
 // here, with its attempts. A task whose webhook's secrets cannot be
 // opened (its key is not configured) is left out and returned as
 // unreadable, with the first such error, for secrets.Claimed.

@@ -23,10 +23,9 @@ import (
 // middle of an earlier pass left. One server uses the database, so what
 // its crash left is found as it starts again, with no need for
 // PostgreSQL's sweep every so often. A pass that fails is run again
-// purgeRetry later, looking for every orphan too.
-// Until a delivery is purged, the claim that finds it due deletes it
-// instead of sending it (claimedWebhooks), and the API shows nothing of a
-// deleted webhook.
+// purgeRetry later, looking for every orphan too. Until a delivery is
+// purged, the claim that finds it due deletes it instead of sending it
+// (claimedWebhooks), and the API shows nothing of a deleted webhook.
 
 // purgeRetry is how long the purger waits after a pass that failed (a
 // full disk, say) before it looks again. A variable for the tests.

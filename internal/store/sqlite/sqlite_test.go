@@ -208,7 +208,7 @@ func TestWebhookDeleteLongHistory(t *testing.T) {
 		}
 		return len(ds), len(as)
 	}
-	// Its history goes in the background (see purger): soon, though the
+	// Its history goes in the background (see purge.go): soon, though the
 	// race detector slows each batch, and so shrinks them, many times.
 	// Asked for one row of each, not counted: counting thousands every
 	// 10 ms would slow the purge it waits for.
