@@ -42,7 +42,7 @@ Instructions: --callgrind DIR runs each hookd under valgrind's callgrind and
 reports the instructions it executed per delivery, a count that does not move
 with the machine's load; DIR gets the profiles (callgrind.*.out.1 and so on;
 read them with callgrind_annotate). hookd then runs with GOMAXPROCS=1,
-asyncpreemptoff=1 added to GODEBUG and, unless exported,
+asyncpreemptoff=1,cpu.rdtscp=off added to GODEBUG and, unless exported,
 HOOKD_MAX_INFLIGHT_PER_WEBHOOK=64; backlog and slow-target are skipped.
 Valgrind is some fifty times slower: the defaults are far too large, use
 small loads (say --scenarios burst,steady --events 3000 --rate 20

@@ -33,7 +33,10 @@ import (
 // signals, and over SIGTERM too (valgrind 3.19 aborts), so a hookd it
 // runs is never stopped gracefully and its final profile is empty: the
 // counts are in the dumps (PROFILE.1, PROFILE.2...). Backlog, which
-// restarts hookd, is skipped for that reason.
+// restarts hookd, is skipped for that reason. And Go's clock does without
+// RDTSCP (cpu.rdtscp=off): valgrind 3.19 tells a program the CPU has it
+// whatever the host says, and where the host's CPU does not (the AMD EPYC
+// VMs of 2026-12-06, among others), executing it stops hookd with SIGILL.
 //
 // Valgrind makes hookd some fifty times slower, so scenarios need far
 // smaller loads (hundreds to thousands of events, a few dozen a second),
@@ -59,19 +62,25 @@ func (r *runner) callgrindCommand() (*exec.Cmd, string) {
 		r.cfg.Executable, "serve"), profile
 }
 
-// setCallgrindEnv adds to env what hookd needs under callgrind; see above.
-func (r *runner) setCallgrindEnv(env map[string]string) {
+// setCallgrindEnv adds to env what hookd needs under callgrind (see
+// above), and returns the line hookd prints because of it.
+func (r *runner) setCallgrindEnv(env map[string]string) (printed string) {
 	env["GOMAXPROCS"] = "1"
-	env["GODEBUG"] = "asyncpreemptoff=1"
+	env["GODEBUG"] = callgrindGODEBUG
 	for _, kv := range r.cfg.Environ {
 		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok && v != "" {
-			env["GODEBUG"] = v + ",asyncpreemptoff=1" // the last setting of a name wins
+			env["GODEBUG"] = v + "," + callgrindGODEBUG // the last setting of a name wins
 		}
 	}
 	if !r.exported("HOOKD_MAX_INFLIGHT_PER_WEBHOOK") {
 		env["HOOKD_MAX_INFLIGHT_PER_WEBHOOK"] = "64"
 	}
+	// golang.org/x/sys/cpu (which SQLite's libc imports) reads the same
+	// GODEBUG and does not know rdtscp.
+	return `GODEBUG sys/cpu: unknown cpu feature "rdtscp"` + "\n"
 }
+
+const callgrindGODEBUG = "asyncpreemptoff=1,cpu.rdtscp=off"
 
 // zeroInstructions starts the process's count again from zero.
 func (p *process) zeroInstructions() error {

@@ -54,3 +54,20 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+// Under callgrind, hookd prints a line because of the GODEBUG the bench
+// gives it, in pieces as Go's print writes them; it is not counted as
+// hookd's news, nor shown as its last word, and the rest still is.
+func TestTailIgnores(t *testing.T) {
+	logs := &tail{max: 64 << 10, ignore: (&runner{cfg: Config{}}).setCallgrindEnv(map[string]string{})}
+	for _, s := range []string{`GODEBUG sys/cpu: unknown cpu feature "`, "rdtscp", "\"\n",
+		`{"level":"WARN","msg":"a"}` + "\n", `{"level":"WARN",`, `"msg":"b"}` + "\n"} {
+		logs.Write([]byte(s))
+	}
+	if n, last := logs.Lines(), logs.Last(); n != 2 || last != `{"level":"WARN","msg":"b"}` {
+		t.Errorf("logs: %d lines, the last %q; want 2, the last b", n, last)
+	}
+	if strings.Contains(logs.String(), "rdtscp") {
+		t.Errorf("logs keep the line the bench caused:\n%s", logs.String())
+	}
+}
