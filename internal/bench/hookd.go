@@ -104,9 +104,17 @@ func (r *runner) tryStartHookd(ctx context.Context, dbURL string, extra map[stri
 		p.err = p.cmd.Wait()
 		close(p.exited)
 	}()
-	deadline := time.Now().Add(60 * time.Second)
+	// Under callgrind, hookd runs some fifty times slower: a minute was
+	// seen not to be enough for a race-detector build to start on a busy
+	// machine, nor a second for it to answer /readyz (whose own check
+	// gives up after two).
+	wait, answer := time.Minute, time.Second
+	if r.cfg.Callgrind != "" {
+		wait, answer = 10*time.Minute, 5*time.Second
+	}
+	deadline := time.Now().Add(wait)
 	for {
-		if ready(ctx, p.URL) {
+		if ready(ctx, p.URL, answer) {
 			return p, nil
 		}
 		select {
@@ -119,7 +127,7 @@ func (r *runner) tryStartHookd(ctx context.Context, dbURL string, extra map[stri
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("hookd did not answer /readyz within 60s: %s", p.logs)
+			return nil, fmt.Errorf("hookd did not answer /readyz within %v: %s", wait, p.logs)
 		}
 	}
 }
@@ -151,8 +159,8 @@ func (p *process) metric(ctx context.Context, series string) (float64, error) {
 	return 0, fmt.Errorf("no %s in /metrics", series)
 }
 
-func ready(ctx context.Context, base string) bool {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+func ready(ctx context.Context, base string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/readyz", nil)
 	resp, err := http.DefaultClient.Do(req)
