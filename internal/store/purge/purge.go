@@ -36,21 +36,17 @@ type Every struct {
 	Sweep time.Duration
 }
 
-// Start finds what there is to purge (find), before it returns: a
-// database it cannot read fails the start rather than a pass in the
-// background. Then, on its own goroutine, it purges that (purge), and
-// after every Wake the items it named (or, named none, all that find
-// finds again), and, as every says, all that find finds, until Close.
-// Looking only at what a wake-up names keeps a webhook's delete from
-// costing a look at every webhook with deliveries (about 35 µs each on
-// SQLite: a third of a second with 10,000). A pass is given a context
-// that Close cancels. report, if not nil, is told of each pass that
-// failed, Close's cancellation aside.
-func Start[E any](ctx context.Context, find func(context.Context) ([]E, error), purge func(context.Context, []E) error, every Every, report func(error)) (*Purger[E], error) {
-	found, err := find(ctx)
-	if err != nil {
-		return nil, err
-	}
+// Start starts a purger: on its own goroutine, it purges all that find
+// finds, then after every Wake the items it named (or, named none, all
+// that find finds again), and, as every says, all that find finds, until
+// Close. The first search runs there too, not before Start returns: it
+// costs one look per webhook with deliveries (about 35 µs each on
+// SQLite), and a store that waited for it would keep hookd from serving
+// for seconds with 100,000 such webhooks. Looking only at what a wake-up
+// names keeps each delete from costing as much. A pass is given a
+// context that Close cancels. report, if not nil, is told of each pass
+// that failed, Close's cancellation aside.
+func Start[E any](find func(context.Context) ([]E, error), purge func(context.Context, []E) error, every Every, report func(error)) *Purger[E] {
 	all := func(ctx context.Context) error {
 		found, err := find(ctx)
 		if err != nil {
@@ -62,7 +58,7 @@ func Start[E any](ctx context.Context, find func(context.Context) ([]E, error), 
 	p := &Purger[E]{wake: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		err := purge(ctx, found)
+		err := all(ctx)
 		failed := false // since the last full pass that succeeded
 		for {
 			if err != nil && ctx.Err() == nil {
@@ -101,7 +97,7 @@ func Start[E any](ctx context.Context, find func(context.Context) ([]E, error), 
 			}
 		}
 	}()
-	return p, nil
+	return p
 }
 
 // take returns the items named since the last pass, and whether a Wake

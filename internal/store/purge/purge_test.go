@@ -57,13 +57,7 @@ func TestPurger(t *testing.T) {
 	var finds atomic.Int32
 	find := func(context.Context) ([]int32, error) { return []int32{-finds.Add(1)}, nil } // -1, -2...: what find found
 	ps := &passes{hold: make(chan struct{})}
-	p, err := Start(context.Background(), find, ps.purge, Every{Retry: time.Hour}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if finds.Load() != 1 {
-		t.Fatalf("Start returned after %d finds, want 1", finds.Load())
-	}
+	p := Start(find, ps.purge, Every{Retry: time.Hour}, nil)
 	waitFor(t, "the first pass did not run", func() bool { return ps.n() == 1 })
 	time.Sleep(10 * time.Millisecond)
 	if ps.n() != 1 || finds.Load() != 1 {
@@ -114,17 +108,33 @@ func TestPurger(t *testing.T) {
 	p.Wake()  // and so is waking a closed one
 }
 
-// A find that fails at the start fails Start, and no purger runs.
-func TestStartFails(t *testing.T) {
+// Start does not wait for the first search, which may take seconds (a
+// look per webhook with deliveries); if that search fails, it is
+// reported and tried again after Retry, like any pass.
+func TestStartDoesNotWait(t *testing.T) {
+	searching := make(chan struct{})
+	var finds atomic.Int32
 	ps := &passes{}
-	p, err := Start(context.Background(), func(context.Context) ([]int32, error) { return nil, errors.New("unreadable") },
-		ps.purge, Every{Retry: time.Millisecond}, nil)
-	if err == nil || p != nil {
-		t.Fatalf("Start = %v, %v; want no purger and the error", p, err)
+	reported := make(chan error, 1)
+	p := Start(func(context.Context) ([]int32, error) {
+		if finds.Add(1) == 1 {
+			select {
+			case <-searching:
+			case <-time.After(5 * time.Second):
+				return nil, errors.New("Start waited for its first search to end")
+			}
+			return nil, errors.New("unreadable")
+		}
+		return []int32{1}, nil
+	}, ps.purge, Every{Retry: time.Millisecond}, func(err error) { reported <- err })
+	defer p.Close()
+	close(searching) // Start returned while its first search ran
+	if err := <-reported; err.Error() != "unreadable" {
+		t.Fatalf("reported %v, want the first search's error", err)
 	}
-	time.Sleep(10 * time.Millisecond)
-	if ps.n() != 0 {
-		t.Fatal("a pass ran after Start failed")
+	waitFor(t, "the failed search was not tried again", func() bool { return ps.n() == 1 })
+	if got := ps.all()[0]; !slices.Equal(got, []int32{1}) {
+		t.Fatalf("the pass after the failed search purged %v, want what the second search found, [1]", got)
 	}
 }
 
@@ -139,7 +149,7 @@ func TestPurgerRetries(t *testing.T) {
 	var got [][]int32
 	fail := atomic.Bool{}
 	fail.Store(true)
-	p, err := Start(context.Background(), func(context.Context) ([]int32, error) {
+	p := Start(func(context.Context) ([]int32, error) {
 		if finds.Add(1) == 2 {
 			return nil, errors.New("the database is unreachable")
 		}
@@ -153,11 +163,8 @@ func TestPurgerRetries(t *testing.T) {
 		}
 		return nil
 	}, Every{Retry: 20 * time.Millisecond, Sweep: time.Hour}, func(err error) { reported <- err })
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer p.Close()
-	// Start's find; the first pass fails; a retry's find fails; the next
+	// The first find; the first pass fails; a retry's find fails; the next
 	// retry's pass fails again; the one after succeeds.
 	waitFor(t, "failed passes were not tried again", func() bool { return purges.Load() == 3 })
 	time.Sleep(60 * time.Millisecond)
@@ -191,11 +198,8 @@ func TestPurgerRetries(t *testing.T) {
 func TestPurgerSweeps(t *testing.T) {
 	var finds atomic.Int32
 	ps := &passes{}
-	p, err := Start(context.Background(), func(context.Context) ([]int32, error) { return []int32{finds.Add(1)}, nil },
+	p := Start(func(context.Context) ([]int32, error) { return []int32{finds.Add(1)}, nil },
 		ps.purge, Every{Retry: time.Hour, Sweep: 5 * time.Millisecond}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer p.Close()
 	waitFor(t, "no sweep after the first pass", func() bool { return ps.n() >= 4 })
 	for i, items := range ps.all() {

@@ -57,7 +57,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	// The purger reads the queue's tables, so it starts once they are
 	// there.
 	if db.purger == nil {
-		return db.startPurger(ctx)
+		db.startPurger()
 	}
 	return nil
 }

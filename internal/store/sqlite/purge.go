@@ -33,9 +33,8 @@ var purgeRetry = time.Minute
 
 // startPurger starts the purger, at the end of Migrate (it reads the
 // queue's tables).
-func (db *DB) startPurger(ctx context.Context) (err error) {
-	db.purger, err = purge.Start(ctx, db.orphans, db.purgeOrphans, purge.Every{Retry: purgeRetry}, db.purgeFailed)
-	return err
+func (db *DB) startPurger() {
+	db.purger = purge.Start(db.orphans, db.purgeOrphans, purge.Every{Retry: purgeRetry}, db.purgeFailed)
 }
 
 // ReportPurgeErrors has the purger tell report of each pass that failed
