@@ -414,6 +414,28 @@ func TestRenderSlackLongValues(t *testing.T) {
 	}
 }
 
+// A value is cut at maxSlackValue characters, not bytes, the last one
+// an ellipsis, and only when it is longer: a project name of exactly that
+// many characters is shown whole.
+func TestRenderSlackCut(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+	}{
+		{strings.Repeat("é", maxSlackValue), strings.Repeat("é", maxSlackValue)},
+		{strings.Repeat("é", maxSlackValue+1), strings.Repeat("é", maxSlackValue-1) + "…"},
+		{strings.Repeat("é", maxSlackValue-1) + "&<", strings.Repeat("é", maxSlackValue-1) + "…"},
+		{strings.Repeat("é", maxSlackValue-2) + "&", strings.Repeat("é", maxSlackValue-2) + "&amp;"},
+	} {
+		d := validDeployment()
+		d.Project.Name = tc.name
+		msg := decodeSlack(t, RenderSlack(NewEvent(testOrg, d, testEventID, testNow, "")))
+		if got, want := msg.Blocks[1].Fields[0].Text, "*Project*\n"+tc.want; got != want {
+			t.Errorf("a project name of %d characters is shown as %q (%d characters), want %d", utf8.RuneCountInString(tc.name),
+				got, utf8.RuneCountInString(got), utf8.RuneCountInString(want))
+		}
+	}
+}
+
 func TestRenderSlackUnreadablePayload(t *testing.T) {
 	ev := &Event{ID: testEventID, CreatedAt: testNow, Type: EventDeploymentStarted,
 		ProjectName: "api", EnvironmentMode: ModeStaging, Payload: json.RawMessage(`not json`)}
