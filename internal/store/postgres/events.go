@@ -237,7 +237,7 @@ func replayLost(ctx context.Context, tx *pipe, plan *webhook.IntakePlan, lost []
 
 // intakeLock is the first key of the pg_advisory_xact_lock(int, int)
 // that stands for organizations' webhooks in the queue; the second is a
-// hash of the organization id, masked by intakeLockMask so that an
+// hash of the organization id, masked (intakeLockKey) so that an
 // intake of many organizations takes 64 locks at most (the server's lock
 // table is shared and bounded). Intake holds it shared from before it
 // reads the webhooks until it commits their deliveries, WebhookDelete
@@ -246,10 +246,16 @@ func replayLost(ctx context.Context, tx *pipe, plan *webhook.IntakePlan, lost []
 // their deliveries: what the deliveries' foreign key to webhooks did
 // (migration 0040) without locking a webhook's row for every delivery
 // made to it.
-const (
-	intakeLock     = 0x686b6469 // "hkdi"
-	intakeLockMask = 63
-)
+const intakeLock = 0x686b6469 // "hkdi"
+
+// intakeLockKey is the SQL of intakeLock's second key for the
+// organization id org (an expression of type uuid), the one expression
+// both intake and WebhookDelete lock by: the lock is only as good as
+// their agreement.
+func intakeLockKey(org string) string {
+	const intakeLockMask = "63"
+	return "(hashtext((" + org + ")::text) & " + intakeLockMask + ")"
+}
 
 // loadForIntake takes the organizations' intakeLock and reads, in the
 // same round trip, the webhooks of every organization in the batch (once
@@ -269,7 +275,7 @@ func loadForIntake(ctx context.Context, tx *pipe, events []*webhook.Event, scanW
 	// first, and its webhook is not read; one that asks for it waits
 	// for this transaction's deliveries, which its purge then deletes.
 	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, k)
-		FROM (SELECT DISTINCT hashtext(o::text) & $3 AS k FROM unnest($2::uuid[]) o ORDER BY 1) l`, intakeLock, orgs, intakeLockMask)
+		FROM (SELECT DISTINCT `+intakeLockKey("o")+` AS k FROM unnest($2::uuid[]) o ORDER BY 1) l`, intakeLock, orgs)
 	b.Queue(`SELECT `+webhookCols+` FROM webhooks WHERE organization_id = ANY($1) ORDER BY created_at, id`, orgs)
 	keyOrgs, keys := keysOf(events)
 	if len(keys) > 0 {

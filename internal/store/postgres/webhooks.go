@@ -212,7 +212,7 @@ func (db *DB) WebhookDelete(ctx context.Context, c webhook.WebhookChange) error 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2::uuid::text) & $3)`, intakeLock, c.OrganizationID, intakeLockMask); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, `+intakeLockKey("$2::uuid")+`)`, intakeLock, c.OrganizationID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, c.OrganizationID, c.ID); err != nil {
