@@ -1049,8 +1049,10 @@ func TestClaimDeletesDeliveryOfNoWebhook(t *testing.T) {
 	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
 		t.Fatal(err)
 	}
-	// The webhook row goes behind the purger's back (nothing wakes it),
-	// as if the delivery came after the purge.
+	// The webhook row goes behind the purger's back (nothing wakes it,
+	// and its first pass is over), as if the delivery came after the
+	// purge.
+	<-db.purger.FirstPass()
 	if _, err := db.pool.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, w.ID); err != nil {
 		t.Fatal(err)
 	}

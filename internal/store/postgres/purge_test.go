@@ -30,7 +30,9 @@ func TestPurgeOrphans(t *testing.T) {
 		storeHooks(t, db, h)
 		writeHistory(t, db, org, h.ID, 30)
 	}
-	// The first two lose their rows behind the purger's back (no wake).
+	// The first two lose their rows behind the purger's back (no wake),
+	// once its first pass is over.
+	<-db.purger.FirstPass()
 	for _, h := range hooks[:2] {
 		if _, err := db.pool.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, org, h.ID); err != nil {
 			t.Fatal(err)
@@ -95,7 +97,9 @@ func TestPurgeSweeps(t *testing.T) {
 		writeHistory(t, db, org, h.ID, 10)
 	}
 	// The row goes as another node's delete would, that node crashing
-	// before its purger got to the deliveries: nothing wakes this one.
+	// before its purger got to the deliveries: nothing wakes this one,
+	// whose first pass is over.
+	<-db.purger.FirstPass()
 	if _, err := db.pool.Exec(ctx, `DELETE FROM webhooks WHERE organization_id = $1 AND id = $2`, org, gone.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,10 @@ import (
 // *Purger is a store not started yet: waking it does nothing, and closing
 // it returns.
 type Purger[E any] struct {
-	wake chan struct{} // one buffered: a wake-up during a pass makes one more
-	stop context.CancelFunc
-	done chan struct{}
+	wake  chan struct{} // one buffered: a wake-up during a pass makes one more
+	stop  context.CancelFunc
+	first chan struct{} // closed when the first pass ends
+	done  chan struct{}
 
 	mu    sync.Mutex
 	named []E  // named by Wake since a pass last took them
@@ -55,10 +56,11 @@ func Start[E any](find func(context.Context) ([]E, error), purge func(context.Co
 		return purge(ctx, found)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	p := &Purger[E]{wake: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
+	p := &Purger[E]{wake: make(chan struct{}, 1), stop: stop, first: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		err := all(ctx)
+		close(p.first)
 		failed := false // since the last full pass that succeeded
 		for {
 			if err != nil && ctx.Err() == nil {
@@ -125,6 +127,23 @@ func (p *Purger[E]) Wake(items ...E) {
 	default: // one is already asked for
 	}
 }
+
+// FirstPass is closed once the first pass, over all that find finds, has
+// ended, done or failed: what happens to the store after it is the
+// wake-ups' and the timers' doing alone (a test that removes a webhook
+// behind the purger's back waits for it). A nil Purger's is closed.
+func (p *Purger[E]) FirstPass() <-chan struct{} {
+	if p == nil {
+		return closed
+	}
+	return p.first
+}
+
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // Close cancels the pass under way and waits for it to return.
 func (p *Purger[E]) Close() {

@@ -128,9 +128,19 @@ func TestStartDoesNotWait(t *testing.T) {
 		return []int32{1}, nil
 	}, ps.purge, Every{Retry: time.Millisecond}, func(err error) { reported <- err })
 	defer p.Close()
+	select {
+	case <-p.FirstPass():
+		t.Fatal("FirstPass closed while the first search ran")
+	default:
+	}
 	close(searching) // Start returned while its first search ran
 	if err := <-reported; err.Error() != "unreadable" {
 		t.Fatalf("reported %v, want the first search's error", err)
+	}
+	select {
+	case <-p.FirstPass(): // closed after the first pass failed, as it is after one that succeeds
+	case <-time.After(5 * time.Second):
+		t.Fatal("FirstPass not closed after the first pass failed")
 	}
 	waitFor(t, "the failed search was not tried again", func() bool { return ps.n() == 1 })
 	if got := ps.all()[0]; !slices.Equal(got, []int32{1}) {
@@ -209,10 +219,12 @@ func TestPurgerSweeps(t *testing.T) {
 	}
 }
 
-// A nil Purger, a store that never started one, can be woken and closed.
+// A nil Purger, a store that never started one, can be woken, waited
+// for and closed.
 func TestNilPurger(t *testing.T) {
 	var p *Purger[int]
 	p.Wake()
 	p.Wake(1)
+	<-p.FirstPass() // nothing to wait for
 	p.Close()
 }

@@ -134,7 +134,9 @@ func TestPurgeOrphans(t *testing.T) {
 	if _, err := db.EventsCreate(ctx, events, webhook.Lease{}); err != nil {
 		t.Fatal(err)
 	}
-	// The first two lose their rows behind the purger's back (no wake).
+	// The first two lose their rows behind the purger's back (no wake),
+	// once its first pass is over.
+	<-db.purger.FirstPass()
 	for _, w := range hooks[:2] {
 		if err := db.transact(ctx, func(tx *txn) error {
 			_, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, w.ID)

@@ -356,6 +356,7 @@ func newHalfDeleted(t *testing.T, events int) *halfDeleted {
 	h := &halfDeleted{db: open(t, path), path: path, org: uuid.New(), at: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	h.gone, h.kept = newWebhook(t, h.db, h.org, h.at), newWebhook(t, h.db, h.org, h.at)
 	createEvents(t, h.db, h.org, h.at, events)
+	sqlite.AwaitFirstPurge(h.db)
 	raw, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
