@@ -75,8 +75,8 @@ func (r *runner) setCallgrindEnv(env map[string]string) (printed string) {
 	if !r.exported("HOOKD_MAX_INFLIGHT_PER_WEBHOOK") {
 		env["HOOKD_MAX_INFLIGHT_PER_WEBHOOK"] = "64"
 	}
-	// golang.org/x/sys/cpu (which SQLite's libc imports) reads the same
-	// GODEBUG and does not know rdtscp.
+	// The standard library's own copy of golang.org/x/sys/cpu (which its
+	// crypto uses) reads the same GODEBUG and does not know rdtscp.
 	return `GODEBUG sys/cpu: unknown cpu feature "rdtscp"` + "\n"
 }
 

@@ -70,4 +70,15 @@ func TestTailIgnores(t *testing.T) {
 	if strings.Contains(logs.String(), "rdtscp") {
 		t.Errorf("logs keep the line the bench caused:\n%s", logs.String())
 	}
+
+	// Kept to its last max bytes, the line being written included, even
+	// when that line is the one to drop and arrives while the tail is full.
+	small := &tail{max: 32, ignore: logs.ignore}
+	small.Write([]byte("one\ntwo\nthree\nfour\nfive\nsix\nseven\n"))
+	for _, s := range []string{`GODEBUG sys/cpu: unknown cpu feature "`, "rdtscp", "\"\n", "eight\n"} {
+		small.Write([]byte(s))
+	}
+	if got, want := small.String(), "three\nfour\nfive\nsix\nseven\neight\n"; got != want || small.Lines() != 8 {
+		t.Errorf("a full tail after the dropped line holds %q (%d lines), want %q (8 lines)", got, small.Lines(), want)
+	}
 }

@@ -348,7 +348,14 @@ func (t *tail) Write(p []byte) (int, error) {
 		t.done = end
 		t.lines++
 	}
-	if n := len(t.buf) - t.max; n > 0 {
+	// The last max bytes are kept, of whole lines and of the line being
+	// written, unless that one may yet be dropped whole: then it is kept
+	// beside them (it is shorter than ignore).
+	kept := len(t.buf)
+	if t.ignore != "" && strings.HasPrefix(t.ignore, string(t.buf[t.done:])) {
+		kept = t.done
+	}
+	if n := kept - t.max; n > 0 {
 		t.buf = append(t.buf[:0], t.buf[n:]...)
 		t.done = max(t.done-n, 0)
 	}

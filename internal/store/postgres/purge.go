@@ -16,8 +16,8 @@ import (
 // (with its audit entry) and wakes it with that webhook, so a delete
 // answers at once however long the webhook's history. A pass deletes the
 // deliveries of the webhooks it is given (orphans) historyBatch at a
-// time. The first, at the end of Migrate as a node starts, looks for
-// every orphan, so it finds what a stop or a crash in the middle of an
+// time. The first, started at the end of Migrate as a node starts and
+// run in the background, looks for every orphan, so it finds what a stop or a crash in the middle of an
 // earlier pass left, on any node; so does one purgeSweep after the last,
 // since nothing wakes the other nodes when one crashes in the middle of a
 // pass. A pass that fails is run again purgeRetry later, looking for

@@ -18,8 +18,8 @@ import (
 // history: 100,000 deliveries took 7–13 s to purge beside intake at an
 // event a millisecond, and the request used to wait for all of it. A pass
 // purges the deliveries of the webhooks it is given (orphans) in batches
-// (deleteInBatches). The first, at the end of Migrate as hookd starts,
-// looks for every orphan, so it finds what a stop or a crash in the
+// (deleteInBatches). The first, started at the end of Migrate as hookd
+// starts and run in the background, looks for every orphan, so it finds what a stop or a crash in the
 // middle of an earlier pass left. One server uses the database, so what
 // its crash left is found as it starts again, with no need for
 // PostgreSQL's sweep every so often. A pass that fails is run again
