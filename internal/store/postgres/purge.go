@@ -10,20 +10,21 @@ import (
 	"github.com/hookd/hookd/internal/store/purge"
 )
 
-// The purger (a purge.Purger, one on each node) removes the deliveries of
-// deleted webhooks in the background, their attempts going with them by
-// the deliveries' trigger. WebhookDelete removes only the webhook row
+// The purger (a purge.Purger, one on each node) removes the deliveries
+// of deleted webhooks in the background, their attempts going with them
+// by the deliveries' trigger. WebhookDelete removes only the webhook row
 // (with its audit entry) and wakes it with that webhook, so a delete
 // answers at once however long the webhook's history. A pass deletes the
 // deliveries of the webhooks it is given (orphans) historyBatch at a
 // time. The first, started at the end of Migrate as a node starts and
-// run in the background, looks for every orphan, so it finds what a stop or a crash in the middle of an
-// earlier pass left, on any node; so does one purgeSweep after the last,
-// since nothing wakes the other nodes when one crashes in the middle of a
-// pass. A pass that fails is run again purgeRetry later, looking for
-// every orphan too. Until a delivery is purged, the claim that finds it
-// due deletes it instead of sending it (see DeliveryClaim), and the API
-// shows nothing of a deleted webhook.
+// run in the background, looks for every orphan, so it finds what a stop
+// or a crash in the middle of an earlier pass left, on any node; so does
+// one purgeSweep after the last, since nothing wakes the other nodes
+// when one crashes in the middle of a pass. A pass that fails is run
+// again purgeRetry later, looking for every orphan too. Until a delivery
+// is purged, the claim that finds it due deletes it instead of sending
+// it (see DeliveryClaim), and the API shows nothing of a deleted
+// webhook.
 
 // purgeRetry is how long the purger waits after a pass that failed
 // before it looks again.

@@ -16,16 +16,17 @@ import (
 // removes only the webhook row (with its audit entry) and wakes it with
 // that webhook, so a delete answers at once however long the webhook's
 // history: 100,000 deliveries took 7–13 s to purge beside intake at an
-// event a millisecond, and the request used to wait for all of it. A pass
-// purges the deliveries of the webhooks it is given (orphans) in batches
-// (deleteInBatches). The first, started at the end of Migrate as hookd
-// starts and run in the background, looks for every orphan, so it finds what a stop or a crash in the
-// middle of an earlier pass left. One server uses the database, so what
-// its crash left is found as it starts again, with no need for
-// PostgreSQL's sweep every so often. A pass that fails is run again
-// purgeRetry later, looking for every orphan too. Until a delivery is
-// purged, the claim that finds it due deletes it instead of sending it
-// (claimedWebhooks), and the API shows nothing of a deleted webhook.
+// event a millisecond, and the request used to wait for all of it. A
+// pass purges the deliveries of the webhooks it is given (orphans) in
+// batches (deleteInBatches). The first, started at the end of Migrate as
+// hookd starts and run in the background, looks for every orphan, so it
+// finds what a stop or a crash in the middle of an earlier pass left.
+// One server uses the database, so what its crash left is found as it
+// starts again, with no need for PostgreSQL's sweep every so often. A
+// pass that fails is run again purgeRetry later, looking for every
+// orphan too. Until a delivery is purged, the claim that finds it due
+// deletes it instead of sending it (claimedWebhooks), and the API shows
+// nothing of a deleted webhook.
 
 // purgeRetry is how long the purger waits after a pass that failed (a
 // full disk, say) before it looks again. A variable for the tests.
