@@ -28,14 +28,7 @@ func TestBenchNodes(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
-			out, errOut, err := hookd(t, nil, append([]string{"bench", "--scenarios", "burst"}, tt.args...)...)
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(errOut, tt.want) {
-				t.Errorf("hookd bench %s: %v, stderr %q; want exit 2 and %q", strings.Join(tt.args, " "), err, errOut, tt.want)
-			}
-			if out != "" {
-				t.Errorf("a refused bench printed %q", out)
-			}
+			benchRefused(t, tt.want, append([]string{"--scenarios", "burst"}, tt.args...)...)
 		})
 	}
 
@@ -43,20 +36,6 @@ func TestBenchNodes(t *testing.T) {
 		admin := os.Getenv(pgtest.URLEnv)
 		if admin == "" {
 			t.Skip("needs PostgreSQL: run it with " + pgtest.URLEnv + "=postgres://postgres@127.0.0.1:5432/postgres")
-		}
-		path := filepath.Join(t.TempDir(), "bench.json")
-		// With a pool setting, as hookd's own URL may have.
-		out, errOut, err := hookd(t, nil, "bench", "--quick", "--scenarios", "burst", "--events", "200",
-			"--database-url", pgtest.WithParam(admin, "pool_max_conns", "8"), "--nodes", "2", "--out", path)
-		if err != nil {
-			t.Fatalf("hookd bench: %v\nstdout: %s\nstderr: %s", err, out, errOut)
-		}
-		if !strings.Contains(out, "backend postgres, 2 nodes") {
-			t.Errorf("the table does not say 2 nodes:\n%s", out)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
 		}
 		var rep struct {
 			Config struct {
@@ -69,8 +48,11 @@ func TestBenchNodes(t *testing.T) {
 				NodeEvents []int  `json:"events_per_node"`
 			} `json:"results"`
 		}
-		if err := json.Unmarshal(b, &rep); err != nil {
-			t.Fatal(err)
+		// With a pool setting, as hookd's own URL may have.
+		out, b := benchJSON(t, &rep, "--quick", "--scenarios", "burst", "--events", "200",
+			"--database-url", pgtest.WithParam(admin, "pool_max_conns", "8"), "--nodes", "2")
+		if !strings.Contains(out, "backend postgres, 2 nodes") {
+			t.Errorf("the table does not say 2 nodes:\n%s", out)
 		}
 		if rep.Config.Nodes != 2 || len(rep.Results) != 1 {
 			t.Fatalf("config.nodes %d, %d results; want 2 nodes, 1 result:\n%s", rep.Config.Nodes, len(rep.Results), b)
@@ -93,26 +75,10 @@ func TestBenchCallgrind(t *testing.T) {
 		}
 		t.Skip("no valgrind (apt-get install -y valgrind); skipping the callgrind bench test")
 	}
-	out, errOut, err := hookd(t, nil, "bench", "--scenarios", "burst", "--callgrind", t.TempDir(), "--url", "http://127.0.0.1:1",
+	benchRefused(t, "with --url", "--scenarios", "burst", "--callgrind", t.TempDir(), "--url", "http://127.0.0.1:1",
 		"--token", "hkd_x", "--organization", "00000000-0000-0000-0000-000000000001")
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(errOut, "with --url") || out != "" {
-		t.Errorf("--callgrind with --url: %v, stdout %q, stderr %q; want exit 2 saying why", err, out, errOut)
-	}
 
 	dir := filepath.Join(t.TempDir(), "profiles") // made by the bench
-	path := filepath.Join(t.TempDir(), "bench.json")
-	out, errOut, err = hookd(t, nil, "bench", "--scenarios", "burst,backlog", "--events", "200", "--callgrind", dir, "--out", path)
-	if err != nil {
-		t.Fatalf("hookd bench: %v\nstdout: %s\nstderr: %s", err, out, errOut)
-	}
-	if !strings.Contains(out, "instr/delivery") {
-		t.Errorf("the table has no instructions column:\n%s", out)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rep struct {
 		Config struct {
 			Callgrind bool `json:"callgrind"`
@@ -127,8 +93,9 @@ func TestBenchCallgrind(t *testing.T) {
 			CPU          float64 `json:"cpu_seconds_per_1k_deliveries"`
 		} `json:"results"`
 	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
+	out, b := benchJSON(t, &rep, "--scenarios", "burst,backlog", "--events", "200", "--callgrind", dir)
+	if !strings.Contains(out, "instr/delivery") {
+		t.Errorf("the table has no instructions column:\n%s", out)
 	}
 	if !rep.Config.Callgrind || len(rep.Results) != 2 {
 		t.Fatalf("config.callgrind %v, %d results; want true and 2:\n%s", rep.Config.Callgrind, len(rep.Results), b)
@@ -154,4 +121,35 @@ func TestBenchCallgrind(t *testing.T) {
 	if len(profiles) == 0 {
 		t.Errorf("no callgrind profile in %s", dir)
 	}
+}
+
+// benchRefused runs hookd bench with args and checks that it refuses
+// them: exit status 2, nothing on stdout, and want in what it says.
+func benchRefused(t *testing.T, want string, args ...string) {
+	t.Helper()
+	out, errOut, err := hookd(t, nil, append([]string{"bench"}, args...)...)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(errOut, want) || out != "" {
+		t.Errorf("hookd bench %s: %v, stdout %q, stderr %q; want exit 2 and %q", strings.Join(args, " "), err, out, errOut, want)
+	}
+}
+
+// benchJSON runs hookd bench with args, writing its report with --out,
+// and decodes the report into rep. It returns the table printed and the
+// report as written.
+func benchJSON(t *testing.T, rep any, args ...string) (out string, report []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bench.json")
+	out, errOut, err := hookd(t, nil, append(append([]string{"bench"}, args...), "--out", path)...)
+	if err != nil {
+		t.Fatalf("hookd bench: %v\nstdout: %s\nstderr: %s", err, out, errOut)
+	}
+	report, err = os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(report, rep); err != nil {
+		t.Fatal(err)
+	}
+	return out, report
 }
