@@ -81,4 +81,11 @@ func TestTailIgnores(t *testing.T) {
 	if got, want := small.String(), "three\nfour\nfive\nsix\nseven\neight\n"; got != want || small.Lines() != 8 {
 		t.Errorf("a full tail after the dropped line holds %q (%d lines), want %q (8 lines)", got, small.Lines(), want)
 	}
+
+	// A blank line is a line, and the lines after it are counted too.
+	blank := &tail{max: 64, ignore: logs.ignore}
+	blank.Write([]byte("a\n\nb\n"))
+	if n, last := blank.Lines(), blank.Last(); n != 3 || last != "b" {
+		t.Errorf("after a blank line: %d lines, the last %q; want 3, the last b", n, last)
+	}
 }
