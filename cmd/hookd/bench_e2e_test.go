@@ -64,6 +64,40 @@ func TestBenchNodes(t *testing.T) {
 	})
 }
 
+// TestBenchCPU runs raw and a burst on SQLite: the report gives the
+// bench's own CPU per 1,000 deliveries in both, beside hookd's in the
+// burst, so that a rate's ratio to raw can be read against what the load
+// itself cost the machine.
+func TestBenchCPU(t *testing.T) {
+	var rep struct {
+		Results []struct {
+			Scenario   string  `json:"scenario"`
+			Error      string  `json:"error"`
+			Deliveries int     `json:"deliveries"`
+			CPU        float64 `json:"cpu_seconds_per_1k_deliveries"`
+			BenchCPU   float64 `json:"bench_cpu_seconds_per_1k_deliveries"`
+		} `json:"results"`
+	}
+	out, b := benchJSON(t, &rep, "--quick", "--scenarios", "raw,burst")
+	if !strings.Contains(out, "bench-cpu/1k") {
+		t.Errorf("the table has no column for the bench's CPU:\n%s", out)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%d results, want 2:\n%s", len(rep.Results), b)
+	}
+	// A request costs a Go client and server tens of microseconds of
+	// CPU: between 1 ms and 1 s per 1,000 is a measurement of that, 0 or
+	// seconds per request is not.
+	for _, r := range rep.Results {
+		if r.Error != "" || r.Deliveries != 2000 || r.BenchCPU < 0.001 || r.BenchCPU > 1000 {
+			t.Errorf("%s: error %q, %d deliveries, the bench's CPU %v s per 1,000; want 2,000 and a measured CPU", r.Scenario, r.Error, r.Deliveries, r.BenchCPU)
+		}
+	}
+	if raw, burst := rep.Results[0], rep.Results[1]; raw.CPU != 0 || burst.CPU < 0.001 {
+		t.Errorf("hookd's CPU per 1,000: %v in raw, %v in burst; want none in raw (no hookd runs) and a measurement in burst", raw.CPU, burst.CPU)
+	}
+}
+
 // TestBenchCallgrind runs a small burst with hookd under valgrind's
 // callgrind: the report counts the instructions per delivery, from the
 // profile callgrind wrote where it was told, and shows no memory or CPU,
@@ -91,6 +125,7 @@ func TestBenchCallgrind(t *testing.T) {
 			Instructions int64   `json:"instructions_per_delivery"`
 			PeakRSS      int64   `json:"peak_rss_bytes"`
 			CPU          float64 `json:"cpu_seconds_per_1k_deliveries"`
+			BenchCPU     float64 `json:"bench_cpu_seconds_per_1k_deliveries"`
 		} `json:"results"`
 	}
 	out, b := benchJSON(t, &rep, "--scenarios", "burst,backlog", "--events", "200", "--callgrind", dir)
@@ -114,8 +149,8 @@ func TestBenchCallgrind(t *testing.T) {
 	if r.Instructions < 1000 || r.Instructions > 1e9 {
 		t.Errorf("%d instructions per delivery, want a count of one delivery's work", r.Instructions)
 	}
-	if r.PeakRSS != 0 || r.CPU != 0 {
-		t.Errorf("peak RSS %d and CPU %v under callgrind, which are valgrind's; want none shown", r.PeakRSS, r.CPU)
+	if r.PeakRSS != 0 || r.CPU != 0 || r.BenchCPU != 0 {
+		t.Errorf("peak RSS %d, CPU %v and the bench's CPU %v under callgrind, whose rates are valgrind's; want none shown", r.PeakRSS, r.CPU, r.BenchCPU)
 	}
 	profiles, _ := filepath.Glob(filepath.Join(dir, "callgrind.*.out.*"))
 	if len(profiles) == 0 {

@@ -109,6 +109,12 @@ type Result struct {
 	PeakRSS  int64   `json:"peak_rss_bytes,omitempty"`
 	IdleRSS  int64   `json:"idle_rss_bytes,omitempty"`
 	CPUPer1k float64 `json:"cpu_seconds_per_1k_deliveries,omitempty"`
+	// BenchCPUPer1k is the bench's own CPU per 1,000 deliveries (per 1,000
+	// requests in raw): its client's and its target's, which share the
+	// machine with hookd. Beside CPUPer1k it tells how much of a
+	// scenario's rate the load itself costs: on n cores, the rate cannot
+	// pass n × 1,000 / (CPUPer1k + BenchCPUPer1k) per second.
+	BenchCPUPer1k float64 `json:"bench_cpu_seconds_per_1k_deliveries,omitempty"`
 	// InstructionsPerDelivery is what callgrind counted, summed over the
 	// nodes, divided by Deliveries (Config.Callgrind only).
 	InstructionsPerDelivery int64 `json:"instructions_per_delivery,omitempty"`
@@ -234,6 +240,7 @@ type rig struct {
 	hooks []string // ids of the webhooks the rig created
 	env   map[string]string
 	cpu0  time.Duration // the nodes' CPU time when the load started
+	own0  time.Duration // the bench's own, then (see ownCPU)
 	// zeroErr is why callgrind's counts could not be zeroed as the load
 	// started (Config.Callgrind).
 	zeroErr error
@@ -330,9 +337,10 @@ func (g *rig) restart(ctx context.Context, env map[string]string) error {
 	return g.startNodes(ctx, env)
 }
 
-// startMeasuring notes the nodes' CPU time before the load, and under
-// callgrind starts their counts from zero.
+// startMeasuring notes the nodes' CPU time and the bench's before the
+// load, and under callgrind starts the nodes' counts from zero.
 func (g *rig) startMeasuring() {
+	g.own0 = ownCPU()
 	g.cpu0 = 0
 	g.zeroErr = nil
 	for _, p := range g.nodes {
@@ -345,10 +353,12 @@ func (g *rig) startMeasuring() {
 	}
 }
 
-// finishMeasuring fills in the nodes' peak memory and CPU per delivery
-// (under callgrind, instructions instead), summed over the nodes, and
-// with several nodes what each one did.
+// finishMeasuring fills in the bench's own CPU per delivery and the
+// nodes' peak memory and CPU per delivery (under callgrind, instructions
+// instead), summed over the nodes, and with several nodes what each one
+// did.
 func (g *rig) finishMeasuring(ctx context.Context, res *Result) {
+	g.r.benchCPU(res, g.own0)
 	if len(g.nodes) == 0 {
 		res.Notes = append(res.Notes, "memory and CPU are not measured on a hookd the bench did not start")
 		return
@@ -384,6 +394,18 @@ func (g *rig) finishMeasuring(ctx context.Context, res *Result) {
 	}
 	if res.Deliveries > 0 {
 		res.CPUPer1k = (cpu - g.cpu0).Seconds() / float64(res.Deliveries) * 1000
+	}
+}
+
+// benchCPU fills in the bench's own CPU per 1,000 deliveries since from,
+// an ownCPU reading. Not under callgrind: its rates are valgrind's, and
+// the bench's CPU would be mostly waiting for them.
+func (r *runner) benchCPU(res *Result, from time.Duration) {
+	if from < 0 || r.cfg.Callgrind != "" || res.Deliveries == 0 {
+		return
+	}
+	if now := ownCPU(); now >= 0 {
+		res.BenchCPUPer1k = (now - from).Seconds() / float64(res.Deliveries) * 1000
 	}
 }
 

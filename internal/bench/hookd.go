@@ -272,6 +272,16 @@ type procStats struct {
 // need cgo.
 const clockTicks = 100
 
+// ownCPU is the bench's own CPU time so far, its client's and its
+// target's, or -1 where /proc does not tell it.
+func ownCPU() time.Duration {
+	s, err := readProc(os.Getpid())
+	if err != nil {
+		return -1
+	}
+	return s.CPU
+}
+
 // readProc reads a process's CPU time and memory from /proc (Linux only;
 // elsewhere the figures are left out of the report).
 func readProc(pid int) (procStats, error) {

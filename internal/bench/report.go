@@ -151,7 +151,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "load:    events %d, concurrency %d, rate %g/s for %v, fanout %d, backlog %d\n\n", c.Events, c.Concurrency, c.Rate, c.Duration, c.Fanout, c.Backlog)
 
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	head := "scenario\tevents\tdeliveries\tintake/s\tdeliv/s\t×raw\tp50\tp95\tp99\tmax\tlost\tdup\tpeakRSS\tcpu-s/1k\t"
+	head := "scenario\tevents\tdeliveries\tintake/s\tdeliv/s\t×raw\tp50\tp95\tp99\tmax\tlost\tdup\tpeakRSS\tcpu-s/1k\tbench-cpu/1k\t"
 	if c.Callgrind {
 		head += "instr/delivery\t"
 	}
@@ -166,10 +166,10 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		case r.Error != "":
 			notes = append(notes, r.Scenario+": error: "+r.Error)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t",
 			r.Scenario, r.Events, r.Deliveries, rate(r.IntakeRate), rate(r.DeliveryRate), ratio(r.RawRatio),
 			dur(r.Latency.P50, r.Latency.N), dur(r.Latency.P95, r.Latency.N), dur(r.Latency.P99, r.Latency.N), dur(r.Latency.Max, r.Latency.N),
-			r.Lost, r.Duplicates, bytesOrDash(r.PeakRSS), cpu(r.CPUPer1k))
+			r.Lost, r.Duplicates, bytesOrDash(r.PeakRSS), cpu(r.CPUPer1k), cpu(r.BenchCPUPer1k))
 		if c.Callgrind {
 			fmt.Fprintf(tw, "%s\t", count(r.InstructionsPerDelivery))
 		}

@@ -35,6 +35,7 @@ func (r *runner) raw(ctx context.Context, res *Result) error {
 	n := r.cfg.Events
 	sends := make([]sent, n)
 	errs := &loadErrors{}
+	own0 := ownCPU()
 	closedLoop(ctx, n, r.cfg.Concurrency, func(i int) {
 		body := bytes.Clone(tmpl)
 		id := fmt.Sprintf("%08x-0000-7000-8000-%012x", uint32(run), i)
@@ -50,6 +51,7 @@ func (r *runner) raw(ctx context.Context, res *Result) error {
 	r.waitDelivered(ctx, t, n)
 	g := &rig{r: r, target: t}
 	g.tally(res, sends, errs, []int{0}, -1)
+	r.benchCPU(res, own0)
 	res.Notes = append(res.Notes, "raw: a Go client posting to the target directly; its rates are requests per second")
 	return nil
 }
@@ -173,6 +175,7 @@ func (r *runner) backlog(ctx context.Context, res *Result) error {
 	if err := g.restart(ctx, nil); err != nil {
 		return err
 	}
+	g.own0 = ownCPU() // the drain's, as the nodes' CPU is (they start at 0)
 	first := g.nodes[0].started
 	for _, p := range g.nodes {
 		if p.started.Before(first) {
