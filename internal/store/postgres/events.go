@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -358,16 +359,60 @@ func readKeyHolders(br pgx.BatchResults) (map[webhook.KeyRef]webhook.KeyHolder, 
 	return held, rows.Err()
 }
 
-// DeleteBefore deletes whole events; the triggers of migration 0040
-// delete their deliveries and attempts.
+// DeleteBefore deletes whole events, oldest first, retentionBatch at a
+// time, each batch its own transaction; the triggers of migration 0040
+// delete their deliveries and attempts. One statement for all of them
+// was one transaction as large as the history: the first pass after
+// retention is turned on over months of events held its locks, grew the
+// WAL by as much and, cut short (a deadlock, a restart), kept nothing
+// of its work. Each batch goes on after the last event the one before it
+// deleted, so events kept for their unfinished deliveries are read once
+// per run, not once per batch.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM events e
-		WHERE e.created_at < $1
-		  AND NOT EXISTS (SELECT 1 FROM deliveries d
-			WHERE d.organization_id = e.organization_id AND d.event_id = e.id
-			  AND d.status IN ('pending', 'running'))`, ts(t))
-	if err != nil {
-		return 0, translate(err)
+	total := 0
+	var (
+		at      time.Time // the cursor: the last event deleted, in the walk's order
+		org, id uuid.UUID
+		n       int
+	)
+	for {
+		err := db.pool.QueryRow(ctx, retentionBatchSQL, ts(t), db.retentionBatch, at, org, id).Scan(&n, &at, &org, &id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return total, nil
+		}
+		if err != nil {
+			return total, translate(err)
+		}
+		total += n
+		if n < db.retentionBatch {
+			return total, nil
+		}
 	}
-	return int(tag.RowsAffected()), nil
 }
+
+// defaultRetentionBatch events, with their deliveries and attempts, are
+// one transaction of DeleteBefore: about what a purge batch deletes
+// (historyBatch) when each event has a delivery.
+const defaultRetentionBatch = 1000
+
+// retentionBatchSQL deletes up to $2 events created before $1 whose
+// deliveries are all finished, walking events_created_at in the order
+// (created_at, organization_id, id) after ($3, $4, $5), and returns how
+// many with the last one's key, or no row when none was left. It locks
+// the events it picked before deleting them, so that one another
+// transaction deletes meanwhile (a pass on another node) makes room for
+// the next rather than making the batch look short; it waits for an event
+// another transaction holds (an intake releasing its idempotency key), as
+// the one statement did (TestDeleteBeforeTakesAttemptsMadeMeanwhile).
+const retentionBatchSQL = `WITH b AS (
+	SELECT e.organization_id, e.id, e.created_at FROM events e
+	WHERE e.created_at < $1 AND e.created_at >= $3 AND (e.created_at, e.organization_id, e.id) > ($3, $4, $5)
+		AND NOT EXISTS (SELECT 1 FROM deliveries d
+			WHERE d.organization_id = e.organization_id AND d.event_id = e.id AND d.status IN ('pending', 'running'))
+	ORDER BY e.created_at, e.organization_id, e.id LIMIT $2
+	FOR UPDATE OF e
+), gone AS (
+	DELETE FROM events e USING b WHERE e.organization_id = b.organization_id AND e.id = b.id
+)
+SELECT count(*) OVER (), created_at, organization_id, id FROM b
+ORDER BY created_at DESC, organization_id DESC, id DESC LIMIT 1`

@@ -42,6 +42,9 @@ type DB struct {
 	// written and open them as they are read (webhookScan, scanSource):
 	// nothing else in the package sees a sealed value.
 	keys *secrets.Keyring
+	// retentionBatch is how many events DeleteBefore deletes in one
+	// transaction (defaultRetentionBatch; tests make it small).
+	retentionBatch int
 }
 
 // ListenOn makes Listen connect to url rather than where the pool
@@ -100,7 +103,7 @@ func Open(ctx context.Context, url string, keys *secrets.Keyring) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	return &DB{pool: pool, notifier: &notifier{pool: pool}, keys: keys}, nil
+	return &DB{pool: pool, notifier: &notifier{pool: pool}, keys: keys, retentionBatch: defaultRetentionBatch}, nil
 }
 
 // UseCallerClock makes the queue compare due times and leases with the

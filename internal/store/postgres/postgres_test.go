@@ -1155,3 +1155,62 @@ func TestCascadesFollowTheTableSchema(t *testing.T) {
 		t.Fatalf("left %d deliveries and %d attempts of the event deleted", d, a)
 	}
 }
+
+// DeleteBefore goes in batches, each after the last event the one before
+// it deleted, in the order (created_at, organization_id, id): events of
+// one microsecond on both sides of a batch's end all go, an event kept
+// for its pending delivery holds back none after it, and young events
+// stay. The first batch runs alone here, to see where it stops.
+func TestDeleteBeforeInBatches(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	kept, gone := uuid.New(), uuid.New() // kept has a webhook: its event gets a delivery
+	if err := db.WebhookCreate(ctx, newHook(kept), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	at := func(org uuid.UUID, after time.Duration) *webhook.Event {
+		e := newEv(org, "")
+		e.CreatedAt = t0.Add(after)
+		return e
+	}
+	var tied []*webhook.Event // created in one microsecond
+	for range 5 {
+		tied = append(tied, at(gone, 0))
+	}
+	pending := at(kept, time.Second) // never claimed: its delivery stays pending
+	young := at(gone, 48*time.Hour)
+	evs := append(slices.Clone(tied), pending, at(gone, 2*time.Second), at(gone, 3*time.Second), young)
+	if _, err := db.EventsCreate(ctx, evs, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	cut := ts(t0.Add(24 * time.Hour))
+	slices.SortFunc(tied, func(a, b *webhook.Event) int { return slices.Compare(a.ID[:], b.ID[:]) })
+
+	var (
+		n       int
+		lastAt  time.Time
+		lastOrg uuid.UUID
+		lastID  uuid.UUID
+	)
+	if err := db.pool.QueryRow(ctx, retentionBatchSQL, cut, 2, time.Time{}, uuid.Nil, uuid.Nil).Scan(&n, &lastAt, &lastOrg, &lastID); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || !lastAt.Equal(t0) || lastOrg != gone || lastID != tied[1].ID {
+		t.Fatalf("first batch of 2: %d deleted, the last at %v of %v, id %v; want 2, the second of the tied events (%v at %v)", n, lastAt, lastOrg, lastID, tied[1].ID, t0)
+	}
+	db.retentionBatch = 2
+	if n, err := db.DeleteBefore(ctx, cut); err != nil || n != 5 {
+		t.Fatalf("DeleteBefore after it = %d, %v; want the other 5 old events without a pending delivery", n, err)
+	}
+	rows, _ := db.pool.Query(ctx, `SELECT id FROM events ORDER BY created_at`)
+	left, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uuid.UUID{pending.ID, young.ID}; !slices.Equal(left, want) {
+		t.Errorf("events left %v, want the pending one's and the young one %v", left, want)
+	}
+	if n, err := db.DeleteBefore(ctx, cut); err != nil || n != 0 {
+		t.Errorf("a second DeleteBefore = %d, %v; want 0", n, err)
+	}
+}
