@@ -561,8 +561,12 @@ func (db *DB) DeliveryRenew(ctx context.Context, p webhook.RenewParams) ([]webho
 }
 
 func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*webhook.Delivery, error) {
+	// The event's row is locked FOR KEY SHARE, so that retention, which
+	// may be deleting the event with its finished deliveries, sees this
+	// one pending or is seen to have deleted it (see deleteBatch).
 	d, err := scanDelivery(db.pool.QueryRow(ctx, `UPDATE deliveries SET status = 'pending', due_at = $4, updated_at = $4
 		WHERE organization_id = $1 AND webhook_id = $2 AND id = $3 AND status <> 'running'
+			AND EXISTS (SELECT 1 FROM events e WHERE e.organization_id = deliveries.organization_id AND e.id = deliveries.event_id FOR KEY SHARE)
 		RETURNING `+deliveryCols, orgID, webhookID, id, ts(now)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Either it does not exist or it is running; the second read

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -366,28 +365,28 @@ func readKeyHolders(br pgx.BatchResults) (map[webhook.KeyRef]webhook.KeyHolder, 
 // retention is turned on over months of events held its locks, grew the
 // WAL by as much and, cut short (a deadlock, a restart), kept nothing
 // of its work. Each batch goes on after the last event the one before it
-// deleted, so events kept for their unfinished deliveries are read once
+// picked, so events kept for their unfinished deliveries are read once
 // per run, not once per batch.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 	total := 0
-	var (
-		at      time.Time // the cursor: the last event deleted, in the walk's order
-		org, id uuid.UUID
-		n       int
-	)
+	var after retentionKey // the zero key sorts before every event
 	for {
-		err := db.pool.QueryRow(ctx, retentionBatchSQL, ts(t), db.retentionBatch, at, org, id).Scan(&n, &at, &org, &id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return total, nil
-		}
+		picked, gone, last, err := db.deleteBatch(ctx, ts(t), after)
 		if err != nil {
-			return total, translate(err)
+			return total, err
 		}
-		total += n
-		if n < db.retentionBatch {
+		total += gone
+		if picked < db.retentionBatch {
 			return total, nil
 		}
+		after = last
 	}
+}
+
+// retentionKey is an event's place in retention's walk.
+type retentionKey struct {
+	at      time.Time
+	org, id uuid.UUID
 }
 
 // defaultRetentionBatch events, with their deliveries and attempts, are
@@ -395,24 +394,59 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 // (historyBatch) when each event has a delivery.
 const defaultRetentionBatch = 1000
 
-// retentionBatchSQL deletes up to $2 events created before $1 whose
-// deliveries are all finished, walking events_created_at in the order
-// (created_at, organization_id, id) after ($3, $4, $5), and returns how
-// many with the last one's key, or no row when none was left. It locks
-// the events it picked before deleting them, so that one another
-// transaction deletes meanwhile (a pass on another node) makes room for
-// the next rather than making the batch look short; it waits for an event
-// another transaction holds (an intake releasing its idempotency key), as
-// the one statement did (TestDeleteBeforeTakesAttemptsMadeMeanwhile).
-const retentionBatchSQL = `WITH b AS (
-	SELECT e.organization_id, e.id, e.created_at FROM events e
-	WHERE e.created_at < $1 AND e.created_at >= $3 AND (e.created_at, e.organization_id, e.id) > ($3, $4, $5)
-		AND NOT EXISTS (SELECT 1 FROM deliveries d
-			WHERE d.organization_id = e.organization_id AND d.event_id = e.id AND d.status IN ('pending', 'running'))
-	ORDER BY e.created_at, e.organization_id, e.id LIMIT $2
-	FOR UPDATE OF e
-), gone AS (
-	DELETE FROM events e USING b WHERE e.organization_id = b.organization_id AND e.id = b.id
-)
-SELECT count(*) OVER (), created_at, organization_id, id FROM b
-ORDER BY created_at DESC, organization_id DESC, id DESC LIMIT 1`
+// deleteBatch picks up to retentionBatch events created before t, after
+// the key after in the walk, whose deliveries were all finished in its
+// first statement's snapshot, and locks them; then it deletes those whose
+// deliveries are still all finished. It returns how many it picked, how
+// many it deleted and the last one picked.
+//
+// Two statements, because a finished delivery can be made pending again
+// (DeliveryRetry, DeliveryRecover) after the first one's snapshot: the
+// second reads the deliveries anew, once the events are locked. A retry
+// or a recovery takes its event's row FOR KEY SHARE, which the first
+// statement's FOR UPDATE waits for and then keeps out until this
+// transaction ends: the second statement sees every retry that got in
+// before, and one that comes after finds its delivery gone with the
+// event (TestRetryWaitsForRetention). With one statement, the trigger
+// deleting the events' deliveries, which reads them as they are now,
+// took a delivery retried after the statement's snapshot, a promise,
+// with its event (TestDeleteBeforeKeepsDeliveryRetriedMeanwhile). The
+// first statement waits likewise for an event another transaction holds
+// (an intake releasing its idempotency key:
+// TestDeleteBeforeTakesAttemptsMadeMeanwhile), and one deleted meanwhile
+// (by a pass on another node) makes room for the next rather than
+// shortening the batch.
+func (db *DB) deleteBatch(ctx context.Context, t time.Time, after retentionKey) (picked, gone int, last retentionKey, err error) {
+	err = db.transact(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT organization_id, id, created_at FROM events e
+			WHERE e.created_at < $1 AND e.created_at >= $3 AND (e.created_at, e.organization_id, e.id) > ($3, $4, $5)
+				AND NOT EXISTS (SELECT 1 FROM deliveries d
+					WHERE d.organization_id = e.organization_id AND d.event_id = e.id AND d.status IN ('pending', 'running'))
+			ORDER BY e.created_at, e.organization_id, e.id LIMIT $2
+			FOR UPDATE OF e`, t, db.retentionBatch, after.at, after.org, after.id)
+		if err != nil {
+			return err
+		}
+		var orgs, ids []uuid.UUID
+		for rows.Next() {
+			if err := rows.Scan(&last.org, &last.id, &last.at); err != nil {
+				rows.Close()
+				return err
+			}
+			orgs, ids = append(orgs, last.org), append(ids, last.id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if picked = len(ids); picked == 0 {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM events e USING unnest($1::uuid[], $2::uuid[]) AS k(org, id)
+			WHERE e.organization_id = k.org AND e.id = k.id
+				AND NOT EXISTS (SELECT 1 FROM deliveries d
+					WHERE d.organization_id = e.organization_id AND d.event_id = e.id AND d.status IN ('pending', 'running'))`, orgs, ids)
+		gone = int(tag.RowsAffected())
+		return err
+	})
+	return picked, gone, last, err
+}

@@ -963,7 +963,7 @@ func TestDeleteBeforeTakesAttemptsMadeMeanwhile(t *testing.T) {
 		_, err := db.DeleteBefore(ctx, t0.Add(time.Minute))
 		done <- err
 	}()
-	waitFor(t, db, `SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%DELETE FROM events%'`)
+	waitFor(t, db, `SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM events e%FOR UPDATE OF e%'`)
 	retryAndComplete(t, db, tk.Delivery)
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -973,6 +973,102 @@ func TestDeleteBeforeTakesAttemptsMadeMeanwhile(t *testing.T) {
 	}
 	if ev, d, a := tableCounts(t, db); ev+d+a != 0 {
 		t.Fatalf("left %d events, %d deliveries, %d attempts; want none", ev, d, a)
+	}
+}
+
+// Retention keeps an old event whose finished delivery was retried after
+// its statement began: the retry made it pending again, a promise, which
+// deleting the event would have taken with it (the statement's snapshot
+// saw the delivery failed, the trigger deleting deliveries saw it pending
+// and deleted it all the same).
+func TestDeleteBeforeKeepsDeliveryRetriedMeanwhile(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	storeHooks(t, db, newHook(org))
+	old := newEv(org, "k")
+	tk := claimEvent(t, db, old, 1)[0]
+	complete(t, db, tk, webhook.DeliveryFailed)
+	// An intake releasing the old event's key holds its row meanwhile, so
+	// that retention's batch, its snapshot taken, waits to lock it.
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE events SET idempotency_key = NULL WHERE id = $1`, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.DeleteBefore(ctx, t0.Add(time.Minute))
+		done <- err
+	}()
+	waitFor(t, db, `SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM events e%FOR UPDATE OF e%'`)
+	retryCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := db.DeliveryRetry(retryCtx, org, tk.Delivery.WebhookID, tk.Delivery.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	d, err := db.DeliveryGet(ctx, org, tk.Delivery.WebhookID, tk.Delivery.ID)
+	if err != nil || d.Status != webhook.DeliveryPending {
+		t.Fatalf("the retried delivery after retention: %+v, %v; want it there, pending", d, err)
+	}
+	if ev, dv, _ := tableCounts(t, db); ev != 1 || dv != 1 {
+		t.Errorf("left %d events and %d deliveries, want the event and its delivery", ev, dv)
+	}
+}
+
+// A retry or a recovery of a finished delivery waits while retention
+// holds its event, then finds it gone with the event: it cannot make a
+// delivery pending between retention's reading of the deliveries and its
+// delete (see deleteBatch). Here a transaction does what a batch does to
+// the event: lock it, then delete it.
+func TestRetryWaitsForRetention(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	w := newHook(org)
+	storeHooks(t, db, w)
+	old := newEv(org, "")
+	tk := claimEvent(t, db, old, 1)[0]
+	complete(t, db, tk, webhook.DeliveryFailed)
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE organization_id = $1 AND id = $2 FOR UPDATE`, org, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if d, err := db.DeliveryRetry(short, org, w.ID, tk.Delivery.ID, t0); err == nil {
+		t.Fatalf("DeliveryRetry while retention holds the event = %+v; want it to wait (and time out here)", d)
+	}
+	recovery := webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: w.ID, Since: t0.Add(-time.Hour), Until: t0.Add(time.Hour), Now: t0}
+	short, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if n, err := db.DeliveryRecover(short, recovery); err == nil {
+		t.Fatalf("DeliveryRecover while retention holds the event = %d; want it to wait (and time out here)", n)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM events WHERE organization_id = $1 AND id = $2`, org, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DeliveryRetry(ctx, org, w.ID, tk.Delivery.ID, t0); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Errorf("DeliveryRetry after the event went: %v; want not found", err)
+	}
+	if n, err := db.DeliveryRecover(ctx, recovery); err != nil || n != 0 {
+		t.Errorf("DeliveryRecover after the event went = %d, %v; want 0", n, err)
 	}
 }
 
@@ -1186,19 +1282,14 @@ func TestDeleteBeforeInBatches(t *testing.T) {
 	cut := ts(t0.Add(24 * time.Hour))
 	slices.SortFunc(tied, func(a, b *webhook.Event) int { return slices.Compare(a.ID[:], b.ID[:]) })
 
-	var (
-		n       int
-		lastAt  time.Time
-		lastOrg uuid.UUID
-		lastID  uuid.UUID
-	)
-	if err := db.pool.QueryRow(ctx, retentionBatchSQL, cut, 2, time.Time{}, uuid.Nil, uuid.Nil).Scan(&n, &lastAt, &lastOrg, &lastID); err != nil {
+	db.retentionBatch = 2
+	picked, n, last, err := db.deleteBatch(ctx, cut, retentionKey{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 || !lastAt.Equal(t0) || lastOrg != gone || lastID != tied[1].ID {
-		t.Fatalf("first batch of 2: %d deleted, the last at %v of %v, id %v; want 2, the second of the tied events (%v at %v)", n, lastAt, lastOrg, lastID, tied[1].ID, t0)
+	if picked != 2 || n != 2 || !last.at.Equal(t0) || last.org != gone || last.id != tied[1].ID {
+		t.Fatalf("first batch of 2: %d picked, %d deleted, the last at %v of %v, id %v; want 2, the second of the tied events (%v at %v)", picked, n, last.at, last.org, last.id, tied[1].ID, t0)
 	}
-	db.retentionBatch = 2
 	if n, err := db.DeleteBefore(ctx, cut); err != nil || n != 5 {
 		t.Fatalf("DeleteBefore after it = %d, %v; want the other 5 old events without a pending delivery", n, err)
 	}

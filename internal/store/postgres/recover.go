@@ -30,9 +30,12 @@ func (db *DB) DeliveryRecover(ctx context.Context, p webhook.DeliveryRecoverPara
 		if p.LastStatus != nil {
 			lo, hi = p.LastStatus.Min, p.LastStatus.Max
 		}
+		// Each delivery's event is locked FOR KEY SHARE, as DeliveryRetry
+		// does, for retention (see deleteBatch).
 		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', due_at = $1, updated_at = $1
 			WHERE organization_id = $2 AND webhook_id = $3 AND status = 'failed' AND created_at >= $4 AND created_at < $5
-			AND last_status_code BETWEEN $6 AND $7`,
+			AND last_status_code BETWEEN $6 AND $7
+			AND EXISTS (SELECT 1 FROM events e WHERE e.organization_id = deliveries.organization_id AND e.id = deliveries.event_id FOR KEY SHARE)`,
 			ts(p.Now), p.OrganizationID, p.WebhookID, ts(p.Since), ts(p.Until), lo, hi)
 		if err != nil {
 			return err
