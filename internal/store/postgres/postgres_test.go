@@ -1047,28 +1047,33 @@ func TestRetryWaitsForRetention(t *testing.T) {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE organization_id = $1 AND id = $2 FOR UPDATE`, org, old.ID); err != nil {
 		t.Fatal(err)
 	}
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	bounded, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if d, err := db.DeliveryRetry(short, org, w.ID, tk.Delivery.ID, t0); err == nil {
-		t.Fatalf("DeliveryRetry while retention holds the event = %+v; want it to wait (and time out here)", d)
-	}
-	recovery := webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: w.ID, Since: t0.Add(-time.Hour), Until: t0.Add(time.Hour), Now: t0}
-	short, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	if n, err := db.DeliveryRecover(short, recovery); err == nil {
-		t.Fatalf("DeliveryRecover while retention holds the event = %d; want it to wait (and time out here)", n)
-	}
+	retried, recovered := make(chan error, 1), make(chan int, 1)
+	go func() {
+		_, err := db.DeliveryRetry(bounded, org, w.ID, tk.Delivery.ID, t0)
+		retried <- err
+	}()
+	go func() {
+		n, err := db.DeliveryRecover(bounded, webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: w.ID,
+			Since: t0.Add(-time.Hour), Until: t0.Add(time.Hour), Now: t0})
+		if err != nil {
+			n = -1
+		}
+		recovered <- n
+	}()
+	waitFor(t, db, `SELECT count(*) = 2 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE deliveries%'`)
 	if _, err := tx.Exec(ctx, `DELETE FROM events WHERE organization_id = $1 AND id = $2`, org, old.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.DeliveryRetry(ctx, org, w.ID, tk.Delivery.ID, t0); webhook.ErrorCode(err) != webhook.ENotFound {
-		t.Errorf("DeliveryRetry after the event went: %v; want not found", err)
+	if err := <-retried; webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Errorf("a retry that waited for retention: %v; want not found", err)
 	}
-	if n, err := db.DeliveryRecover(ctx, recovery); err != nil || n != 0 {
-		t.Errorf("DeliveryRecover after the event went = %d, %v; want 0", n, err)
+	if n := <-recovered; n != 0 {
+		t.Errorf("a recovery that waited for retention re-queued %d (-1: failed); want 0", n)
 	}
 }
 
@@ -1253,10 +1258,11 @@ func TestCascadesFollowTheTableSchema(t *testing.T) {
 }
 
 // DeleteBefore goes in batches, each after the last event the one before
-// it deleted, in the order (created_at, organization_id, id): events of
-// one microsecond on both sides of a batch's end all go, an event kept
-// for its pending delivery holds back none after it, and young events
-// stay. The first batch runs alone here, to see where it stops.
+// it picked, in the order (created_at, organization_id, id): events of
+// one microsecond, of two organizations, on both sides of a batch's end
+// all go, an event kept for its pending delivery holds back none after
+// it, and young events stay. The first batch runs alone here, to see
+// where it stops.
 func TestDeleteBeforeInBatches(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
@@ -1269,9 +1275,10 @@ func TestDeleteBeforeInBatches(t *testing.T) {
 		e.CreatedAt = t0.Add(after)
 		return e
 	}
+	other := uuid.New()       // a second organization without webhooks
 	var tied []*webhook.Event // created in one microsecond
-	for range 5 {
-		tied = append(tied, at(gone, 0))
+	for i := range 5 {
+		tied = append(tied, at([]uuid.UUID{gone, other}[i%2], 0))
 	}
 	pending := at(kept, time.Second) // never claimed: its delivery stays pending
 	young := at(gone, 48*time.Hour)
@@ -1280,15 +1287,21 @@ func TestDeleteBeforeInBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := ts(t0.Add(24 * time.Hour))
-	slices.SortFunc(tied, func(a, b *webhook.Event) int { return slices.Compare(a.ID[:], b.ID[:]) })
+	slices.SortFunc(tied, func(a, b *webhook.Event) int {
+		if c := slices.Compare(a.OrganizationID[:], b.OrganizationID[:]); c != 0 {
+			return c
+		}
+		return slices.Compare(a.ID[:], b.ID[:])
+	})
 
 	db.retentionBatch = 2
 	picked, n, last, err := db.deleteBatch(ctx, cut, retentionKey{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if picked != 2 || n != 2 || !last.at.Equal(t0) || last.org != gone || last.id != tied[1].ID {
-		t.Fatalf("first batch of 2: %d picked, %d deleted, the last at %v of %v, id %v; want 2, the second of the tied events (%v at %v)", picked, n, last.at, last.org, last.id, tied[1].ID, t0)
+	if picked != 2 || n != 2 || !last.at.Equal(t0) || last.org != tied[1].OrganizationID || last.id != tied[1].ID {
+		t.Fatalf("first batch of 2: %d picked, %d deleted, the last at %v of %v, id %v; want 2, the second of the tied events (%v of %v at %v)",
+			picked, n, last.at, last.org, last.id, tied[1].ID, tied[1].OrganizationID, t0)
 	}
 	if n, err := db.DeleteBefore(ctx, cut); err != nil || n != 5 {
 		t.Fatalf("DeleteBefore after it = %d, %v; want the other 5 old events without a pending delivery", n, err)

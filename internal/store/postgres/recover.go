@@ -10,7 +10,7 @@ import (
 )
 
 // DeliveryRecover makes a webhook's failed deliveries of a window due now
-// in one UPDATE. Two nodes recovering at once each lock the rows they
+// in one statement. Two nodes recovering at once each lock the rows they
 // change; the second re-checks `status = 'failed'` on the row the first
 // committed, finds it pending and skips it, so each delivery is re-queued
 // once, and never one that is pending, running or succeeded.
@@ -30,12 +30,25 @@ func (db *DB) DeliveryRecover(ctx context.Context, p webhook.DeliveryRecoverPara
 		if p.LastStatus != nil {
 			lo, hi = p.LastStatus.Min, p.LastStatus.Max
 		}
-		// Each delivery's event is locked FOR KEY SHARE, as DeliveryRetry
-		// does, for retention (see deleteBatch).
-		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', due_at = $1, updated_at = $1
+		// The deliveries' events are locked FOR KEY SHARE first, so that
+		// retention, which may be deleting them with their finished
+		// deliveries, sees these pending or is seen to have deleted them
+		// (see deleteBatch); in retention's order, or the two could each
+		// hold an event the other waits for. Only deliveries of events so
+		// locked are re-queued: one that failed since the lock's snapshot
+		// waits for the next recovery.
+		tag, err := tx.Exec(ctx, `WITH ev AS MATERIALIZED (
+				SELECT e.organization_id, e.id FROM events e
+				WHERE (e.organization_id, e.id) IN (SELECT organization_id, event_id FROM deliveries
+					WHERE organization_id = $2 AND webhook_id = $3 AND status = 'failed' AND created_at >= $4 AND created_at < $5
+						AND last_status_code BETWEEN $6 AND $7)
+				ORDER BY e.created_at, e.organization_id, e.id
+				FOR KEY SHARE OF e
+			)
+			UPDATE deliveries SET status = 'pending', due_at = $1, updated_at = $1
 			WHERE organization_id = $2 AND webhook_id = $3 AND status = 'failed' AND created_at >= $4 AND created_at < $5
-			AND last_status_code BETWEEN $6 AND $7
-			AND EXISTS (SELECT 1 FROM events e WHERE e.organization_id = deliveries.organization_id AND e.id = deliveries.event_id FOR KEY SHARE)`,
+				AND last_status_code BETWEEN $6 AND $7
+				AND (organization_id, event_id) IN (SELECT organization_id, id FROM ev)`,
 			ts(p.Now), p.OrganizationID, p.WebhookID, ts(p.Since), ts(p.Until), lo, hi)
 		if err != nil {
 			return err
