@@ -69,6 +69,9 @@ func TestBenchNodes(t *testing.T) {
 // burst, so that a rate's ratio to raw can be read against what the load
 // itself cost the machine.
 func TestBenchCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc: the bench measures no CPU here")
+	}
 	var rep struct {
 		Results []struct {
 			Scenario   string  `json:"scenario"`
@@ -89,7 +92,7 @@ func TestBenchCPU(t *testing.T) {
 	// CPU: between 1 ms and 1 s per 1,000 is a measurement of that, 0 or
 	// seconds per request is not.
 	for _, r := range rep.Results {
-		if r.Error != "" || r.Deliveries != 2000 || r.BenchCPU < 0.001 || r.BenchCPU > 1000 {
+		if r.Error != "" || r.Deliveries != 2000 || r.BenchCPU < 0.001 || r.BenchCPU > 1 {
 			t.Errorf("%s: error %q, %d deliveries, the bench's CPU %v s per 1,000; want 2,000 and a measured CPU", r.Scenario, r.Error, r.Deliveries, r.BenchCPU)
 		}
 	}

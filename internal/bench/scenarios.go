@@ -172,10 +172,10 @@ func (r *runner) backlog(ctx context.Context, res *Result) error {
 	}
 	intake := Result{}
 	g.tally(&intake, sends, errs, nil, -1)
+	g.own0 = ownCPU() // the drain's, as the nodes' CPU is (they start at 0)
 	if err := g.restart(ctx, nil); err != nil {
 		return err
 	}
-	g.own0 = ownCPU() // the drain's, as the nodes' CPU is (they start at 0)
 	first := g.nodes[0].started
 	for _, p := range g.nodes {
 		if p.started.Before(first) {
