@@ -148,6 +148,8 @@ type Store interface {
 
 	// DeleteBefore removes events created before t, with their deliveries
 	// and attempts, unless a delivery of theirs is still pending or running.
+	// It goes in batches and returns how many events it removed, also
+	// when a batch fails: the batches before it stay done.
 	DeleteBefore(ctx context.Context, t time.Time) (int, error)
 
 	// Ping checks the database is reachable and accepts writes
