@@ -937,24 +937,24 @@ func retryAndComplete(t *testing.T, db *DB, d webhook.Delivery) {
 	complete(t, db, tasks[0], webhook.DeliverySucceeded)
 }
 
-// Retention deletes a delivery's attempts as they are when it deletes the
-// delivery: one recorded while its statement waited for a lock goes too
-// (deleted with the statement's own snapshot, it was left behind; found
-// in review).
-func TestDeleteBeforeTakesAttemptsMadeMeanwhile(t *testing.T) {
-	db := openSchema(t, pgtest.URL(t))
+// retentionWaiting makes an old event with a failed delivery, holds the
+// event's row as an intake releasing its idempotency key does, and starts
+// retention, which waits for that row with its snapshot taken. It returns
+// the delivery's task and release, which lets the row go and returns
+// retention's error.
+func retentionWaiting(t *testing.T, db *DB) (tk *webhook.Task, release func() error) {
+	t.Helper()
 	ctx := context.Background()
 	org := uuid.New()
 	storeHooks(t, db, newHook(org))
 	old := newEv(org, "k")
-	tk := claimEvent(t, db, old, 1)[0]
+	tk = claimEvent(t, db, old, 1)[0]
 	complete(t, db, tk, webhook.DeliveryFailed)
-	// An intake releasing the old event's key holds its row meanwhile.
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
+	t.Cleanup(func() { tx.Rollback(ctx) })
 	if _, err := tx.Exec(ctx, `UPDATE events SET idempotency_key = NULL WHERE id = $1`, old.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -964,11 +964,23 @@ func TestDeleteBeforeTakesAttemptsMadeMeanwhile(t *testing.T) {
 		done <- err
 	}()
 	waitFor(t, db, `SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM events e%FOR UPDATE OF e%'`)
-	retryAndComplete(t, db, tk.Delivery)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
+	return tk, func() error {
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		return <-done
 	}
-	if err := <-done; err != nil {
+}
+
+// Retention deletes a delivery's attempts as they are when it deletes the
+// delivery: one recorded while its statement waited for a lock goes too
+// (deleted with the statement's own snapshot, it was left behind; found
+// in review).
+func TestDeleteBeforeTakesAttemptsMadeMeanwhile(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	tk, release := retentionWaiting(t, db)
+	retryAndComplete(t, db, tk.Delivery)
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
 	if ev, d, a := tableCounts(t, db); ev+d+a != 0 {
@@ -977,48 +989,26 @@ func TestDeleteBeforeTakesAttemptsMadeMeanwhile(t *testing.T) {
 }
 
 // Retention keeps an old event whose finished delivery was retried after
-// its statement began: the retry made it pending again, a promise, which
-// deleting the event would have taken with it (the statement's snapshot
-// saw the delivery failed, the trigger deleting deliveries saw it pending
-// and deleted it all the same).
+// its first statement's snapshot: the retry made it pending again, a
+// promise, which deleting the event would have taken with it (the
+// snapshot saw the delivery failed, the trigger deleting deliveries saw
+// it pending and deleted it all the same).
 func TestDeleteBeforeKeepsDeliveryRetriedMeanwhile(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	ctx := context.Background()
-	org := uuid.New()
-	storeHooks(t, db, newHook(org))
-	old := newEv(org, "k")
-	tk := claimEvent(t, db, old, 1)[0]
-	complete(t, db, tk, webhook.DeliveryFailed)
-	// An intake releasing the old event's key holds its row meanwhile, so
-	// that retention's batch, its snapshot taken, waits to lock it.
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `UPDATE events SET idempotency_key = NULL WHERE id = $1`, old.ID); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := db.DeleteBefore(ctx, t0.Add(time.Minute))
-		done <- err
-	}()
-	waitFor(t, db, `SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM events e%FOR UPDATE OF e%'`)
+	tk, release := retentionWaiting(t, db)
+	d := tk.Delivery
 	retryCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := db.DeliveryRetry(retryCtx, org, tk.Delivery.WebhookID, tk.Delivery.ID, t0); err != nil {
+	if _, err := db.DeliveryRetry(retryCtx, d.OrganizationID, d.WebhookID, d.ID, t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	d, err := db.DeliveryGet(ctx, org, tk.Delivery.WebhookID, tk.Delivery.ID)
-	if err != nil || d.Status != webhook.DeliveryPending {
-		t.Fatalf("the retried delivery after retention: %+v, %v; want it there, pending", d, err)
+	got, err := db.DeliveryGet(ctx, d.OrganizationID, d.WebhookID, d.ID)
+	if err != nil || got.Status != webhook.DeliveryPending {
+		t.Fatalf("the retried delivery after retention: %+v, %v; want it there, pending", got, err)
 	}
 	if ev, dv, _ := tableCounts(t, db); ev != 1 || dv != 1 {
 		t.Errorf("left %d events and %d deliveries, want the event and its delivery", ev, dv)
