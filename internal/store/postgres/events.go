@@ -360,13 +360,13 @@ func readKeyHolders(br pgx.BatchResults) (map[webhook.KeyRef]webhook.KeyHolder, 
 
 // DeleteBefore deletes whole events, oldest first, retentionBatch at a
 // time, each batch its own transaction; the triggers of migration 0040
-// delete their deliveries and attempts. One statement for all of them
-// was one transaction as large as the history: the first pass after
-// retention is turned on over months of events held its locks and
-// vacuum's horizon for minutes and, cut short (a deadlock, a restart),
-// kept nothing of its work. Each batch goes on after the last event the one before it
-// picked, so events kept for their unfinished deliveries are read once
-// per run, not once per batch.
+// delete their deliveries and attempts. One statement for all of them was
+// one transaction as large as the history: the first pass after retention
+// is turned on over months of events held its locks and vacuum's horizon
+// for minutes and, cut short (a deadlock, a restart), kept nothing of its
+// work. Each batch goes on after the last event the one before it picked,
+// so events kept for their unfinished deliveries are read once per run,
+// not once per batch.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 	total := 0
 	var after retentionKey // the zero key sorts before every event
