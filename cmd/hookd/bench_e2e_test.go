@@ -89,10 +89,11 @@ func TestBenchCPU(t *testing.T) {
 		t.Fatalf("%d results, want 2:\n%s", len(rep.Results), b)
 	}
 	// A request costs a Go client and server tens of microseconds of
-	// CPU: between 1 ms and 1 s per 1,000 is a measurement of that, 0 or
-	// seconds per request is not.
+	// CPU, hundreds with the race detector this test's binary is built
+	// with (0.55–0.63 s per 1,000 on a busy 2-core VM): between 1 ms and
+	// 50 s per 1,000 is a measurement of that, 0 is none.
 	for _, r := range rep.Results {
-		if r.Error != "" || r.Deliveries != 2000 || r.BenchCPU < 0.001 || r.BenchCPU > 1 {
+		if r.Error != "" || r.Deliveries != 2000 || r.BenchCPU < 0.001 || r.BenchCPU > 50 {
 			t.Errorf("%s: error %q, %d deliveries, the bench's CPU %v s per 1,000; want 2,000 and a measured CPU", r.Scenario, r.Error, r.Deliveries, r.BenchCPU)
 		}
 	}
