@@ -224,3 +224,42 @@ func TestBenchTwoNodes(t *testing.T) {
 		t.Errorf("the report does not say it ran on 2 nodes:\n%s", table.String())
 	}
 }
+
+// benchCPU counts the bench's own CPU since a reading, per 1,000
+// deliveries: 100 ms spent over 1,000 deliveries is 0.1 s per 1,000. It
+// shows nothing under callgrind, without a reading or without deliveries.
+func TestBenchCPUPerDelivery(t *testing.T) {
+	from := ownCPU()
+	if from < 0 {
+		t.Skip("no /proc: the bench measures no CPU here")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ownCPU()-from < 100*time.Millisecond && time.Now().Before(deadline) {
+		for i := range 1_000_000 {
+			sink += i
+		}
+	}
+	r := &runner{}
+	res := Result{Deliveries: 1000}
+	r.benchCPU(&res, from)
+	if res.BenchCPUPer1k < 0.1 || res.BenchCPUPer1k > 0.5 {
+		t.Errorf("after 100 ms of CPU over 1,000 deliveries: %v s per 1,000, want 0.1 (a tick or a few more)", res.BenchCPUPer1k)
+	}
+	for name, tt := range map[string]struct {
+		r    *runner
+		res  Result
+		from time.Duration
+	}{
+		"callgrind":     {&runner{cfg: Config{Callgrind: t.TempDir()}}, Result{Deliveries: 1000}, from},
+		"no reading":    {&runner{}, Result{Deliveries: 1000}, -1},
+		"no deliveries": {&runner{}, Result{}, from},
+	} {
+		tt.r.benchCPU(&tt.res, tt.from)
+		if tt.res.BenchCPUPer1k != 0 {
+			t.Errorf("%s: %v s per 1,000, want none", name, tt.res.BenchCPUPer1k)
+		}
+	}
+}
+
+// sink keeps TestBenchCPUPerDelivery's busy loop from being optimized away.
+var sink int
