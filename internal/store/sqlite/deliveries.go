@@ -135,10 +135,10 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 		if len(seqs) == 0 {
 			return nil
 		}
-		if tasks, err = lease(ctx, tx, seqs, p); err != nil {
+		if tasks, seqs, err = lease(ctx, tx, seqs, p); err != nil {
 			return err
 		}
-		tasks, unreadable, failed, err = claimedWebhooks(ctx, tx, tasks)
+		tasks, unreadable, failed, err = claimedWebhooks(ctx, tx, tasks, seqs)
 		return err
 	})
 	if err != nil {
@@ -155,18 +155,19 @@ const (
 )
 
 // lease leases the deliveries of seqs and returns them as tasks, in the
-// order of seqs, with their events. Each event is read once, however many
-// of its deliveries are claimed: reading it beside every delivery (a
-// join) read a fan-out's payload once per webhook, and was the most
-// expensive statement of a backlog's drain.
-func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([]*webhook.Task, error) {
+// order of seqs, with their events, and each task's seq (reusing seqs).
+// Each event is read once, however many of its deliveries are claimed:
+// reading it beside every delivery (a join) read a fan-out's payload
+// once per webhook, and was the most expensive statement of a backlog's
+// drain.
+func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([]*webhook.Task, []int64, error) {
 	at := make(map[int64]int, len(seqs))
 	for i, seq := range seqs {
 		at[seq] = i
 	}
 	rows, err := tx.QueryContext(ctx, leaseSQL, micros(p.LeaseUntil), micros(p.Now), seqList(seqs))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	leased := make([]*webhook.Task, len(seqs))
 	eventOf := make([]int64, len(seqs))
@@ -182,7 +183,7 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 		if err := rows.Scan(&seq, &eventSeq, &dr.d.ID, &dr.d.WebhookID, &dr.created, &dr.updated, &dr.status,
 			&dr.due, &dr.d.Attempts, &dr.d.LastStatusCode, &dr.d.LastError, &dr.d.Lease); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		i := at[seq]
 		leased[i], eventOf[i] = &webhook.Task{Delivery: *dr.delivery()}, eventSeq
@@ -193,11 +194,11 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err = tx.QueryContext(ctx, claimedEventsSQL, seqList(events))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	byEvent := make(map[int64]*webhook.Event, len(events))
 	for rows.Next() {
@@ -207,16 +208,16 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 		)
 		if err := rows.Scan(append([]any{&seq}, er.dest()...)...); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		e := er.event()
 		byEvent[seq] = &e
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	tasks := leased[:0]
+	tasks, taskSeqs := leased[:0], seqs[:0]
 	for i, t := range leased {
 		e := byEvent[eventOf[i]]
 		if t == nil || e == nil {
@@ -227,23 +228,24 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 		}
 		t.Event = *e
 		t.Delivery.OrganizationID, t.Delivery.EventID, t.Delivery.EventType = e.OrganizationID, e.ID, e.Type
-		tasks = append(tasks, t)
+		tasks, taskSeqs = append(tasks, t), append(taskSeqs, seqs[i])
 	}
-	return tasks, nil
+	return tasks, taskSeqs, nil
 }
 
 // claimedWebhooks fills in each task's webhook, from its organization's
 // webhooks (the writer's cache of them: see webhookCache), and returns
 // the tasks that have one. A task without one is a delivery of a deleted
 // webhook that the purger has not reached yet (see purge.go): it is deleted
-// here, with its attempts. A task whose webhook's secrets cannot be
-// opened (its key is not configured) is left out and returned as
-// unreadable, with the first such error, for secrets.Claimed.
-func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) (_ []*webhook.Task, unreadable []webhook.DeliveryRef, failed error, _ error) {
+// here, with its attempts, all such in one statement (seqs are the tasks'
+// rows). A task whose webhook's secrets cannot be opened (its key is not
+// configured) is left out and returned as unreadable, with the first such
+// error, for secrets.Claimed.
+func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task, seqs []int64) (_ []*webhook.Task, unreadable []webhook.DeliveryRef, failed error, _ error) {
 	orgs := map[uuid.UUID]cachedWebhooks{} // an id alone could name another organization's webhook
 	out := tasks[:0]
-	var orphans []*webhook.Delivery
-	for _, t := range tasks {
+	var orphans []int64
+	for i, t := range tasks {
 		d := &t.Delivery
 		e, ok := orgs[d.OrganizationID]
 		if !ok {
@@ -256,7 +258,7 @@ func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) (_ []*
 		w := e.byID[d.WebhookID]
 		switch {
 		case w == nil:
-			orphans = append(orphans, d)
+			orphans = append(orphans, seqs[i])
 		case e.bad[w.ID] != nil:
 			unreadable = append(unreadable, t.Ref())
 			if failed == nil {
@@ -267,13 +269,8 @@ func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task) (_ []*
 			out = append(out, t)
 		}
 	}
-	for _, d := range orphans {
-		var seq int64
-		if err := tx.QueryRowContext(ctx, `SELECT seq FROM deliveries WHERE webhook_id = ? AND id = ?`,
-			key(d.WebhookID), key(d.ID)).Scan(&seq); err != nil {
-			return nil, nil, nil, err
-		}
-		if err := deleteDeliveries(ctx, tx, seqList([]int64{seq})); err != nil {
+	if len(orphans) > 0 {
+		if err := deleteDeliveries(ctx, tx, seqList(orphans)); err != nil {
 			return nil, nil, nil, err
 		}
 	}
