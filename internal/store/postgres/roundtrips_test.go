@@ -213,8 +213,8 @@ func TestRefusedIntakeRollsBack(t *testing.T) {
 	storeHooks(t, db, newHook(org))
 	good, bad := newEv(org, ""), newEv(org, "")
 	bad.Payload = []byte(`{"unterminated`) // the API never lets this through; the column's type refuses it
-	// The purger's first pass holds a connection while it looks for
-	// orphans: counted idle before it ends, it would be in one set only.
+	// Until its first pass ends the purger holds a connection, which
+	// would be idle after the intake but not before it.
 	<-db.purger.FirstPass()
 	idle := idleConns(t, db)
 	_, err := db.EventsCreate(ctx, []*webhook.Event{good, bad}, webhook.Lease{})

@@ -155,11 +155,12 @@ const (
 )
 
 // lease leases the deliveries of seqs and returns them as tasks, in the
-// order of seqs, with their events, and each task's seq (reusing seqs).
-// Each event is read once, however many of its deliveries are claimed:
-// reading it beside every delivery (a join) read a fan-out's payload
-// once per webhook, and was the most expensive statement of a backlog's
-// drain.
+// order of seqs, with their events, and their rows: the returned seqs[i]
+// is tasks[i]'s. It overwrites seqs, which the caller must not read
+// again. Each event is read once, however many of its deliveries are
+// claimed: reading it beside every delivery (a join) read a fan-out's
+// payload once per webhook, and was the most expensive statement of a
+// backlog's drain.
 func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([]*webhook.Task, []int64, error) {
 	at := make(map[int64]int, len(seqs))
 	for i, seq := range seqs {
@@ -237,10 +238,10 @@ func lease(ctx context.Context, tx *txn, seqs []int64, p webhook.ClaimParams) ([
 // webhooks (the writer's cache of them: see webhookCache), and returns
 // the tasks that have one. A task without one is a delivery of a deleted
 // webhook that the purger has not reached yet (see purge.go): it is deleted
-// here, with its attempts, all such in one statement (seqs are the tasks'
-// rows). A task whose webhook's secrets cannot be opened (its key is not
-// configured) is left out and returned as unreadable, with the first such
-// error, for secrets.Claimed.
+// here, with its attempts, all such together in two statements (seqs[i]
+// is tasks[i]'s row). A task whose webhook's secrets cannot be opened (its
+// key is not configured) is left out and returned as unreadable, with the
+// first such error, for secrets.Claimed.
 func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task, seqs []int64) (_ []*webhook.Task, unreadable []webhook.DeliveryRef, failed error, _ error) {
 	orgs := map[uuid.UUID]cachedWebhooks{} // an id alone could name another organization's webhook
 	out := tasks[:0]

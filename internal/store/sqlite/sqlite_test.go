@@ -286,6 +286,50 @@ func TestClaimDeletesDeliveriesOfDeletedWebhook(t *testing.T) {
 	}
 }
 
+// A claim that leaves a delivery out (here: its event is gone, which
+// retention never lets happen) still deletes exactly the deliveries of
+// the deleted webhook it claimed: the rows it deletes are matched to the
+// tasks it kept, not to the deliveries it chose.
+func TestClaimDeletesDeliveriesOfDeletedWebhookAfterOneLeftOut(t *testing.T) {
+	ctx := context.Background()
+	h := newHalfDeleted(t, 3)
+	// The event of the delivery claimed first goes, leaving the tasks a
+	// gap at their front.
+	if _, err := h.raw.Exec(`DELETE FROM events WHERE seq = (SELECT event_seq FROM deliveries ORDER BY due_at, seq LIMIT 1)`); err != nil {
+		t.Fatal(err)
+	}
+	h.deleteRow(t)
+	tasks, err := h.db.DeliveryClaim(ctx, webhook.ClaimParams{Now: h.at.Add(time.Second), LeaseUntil: h.at.Add(time.Minute), Limit: 10})
+	if err != nil || len(tasks) != 2 {
+		t.Fatalf("claimed %d deliveries, want the kept webhook's 2 whose events are there: %v", len(tasks), err)
+	}
+	for _, tk := range tasks {
+		if tk.Webhook.ID != h.kept.ID {
+			t.Fatalf("claimed a delivery of the deleted webhook: %+v", tk.Delivery)
+		}
+	}
+	count := func(w *webhook.Webhook, withEvent bool) (n int) {
+		t.Helper()
+		q := `SELECT count(*) FROM deliveries d WHERE d.webhook_id = ? AND EXISTS (SELECT 1 FROM events e WHERE e.seq = d.event_seq)`
+		if !withEvent {
+			q = `SELECT count(*) FROM deliveries d WHERE d.webhook_id = ? AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = d.event_seq)`
+		}
+		if err := h.raw.QueryRow(q, w.ID[:]).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(h.gone, true); n != 0 {
+		t.Errorf("%d deliveries of the deleted webhook whose events are there left, want none", n)
+	}
+	if n := count(h.kept, true); n != 2 {
+		t.Errorf("the kept webhook has %d deliveries whose events are there, want 2", n)
+	}
+	if n := count(h.gone, false) + count(h.kept, false); n != 2 {
+		t.Errorf("%d deliveries of the gone event left, want its 2, as the claim left them out", n)
+	}
+}
+
 // Between the delete of a webhook's row and the purge of its deliveries
 // (see WebhookDelete), an attempt under way may finish: its outcome is
 // recorded (the rows go with the purge) but disables nothing, and the
