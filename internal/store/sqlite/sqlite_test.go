@@ -310,11 +310,12 @@ func TestClaimDeletesDeliveriesOfDeletedWebhookAfterOneLeftOut(t *testing.T) {
 	}
 	count := func(w *webhook.Webhook, withEvent bool) (n int) {
 		t.Helper()
-		q := `SELECT count(*) FROM deliveries d WHERE d.webhook_id = ? AND EXISTS (SELECT 1 FROM events e WHERE e.seq = d.event_seq)`
+		exists := "EXISTS"
 		if !withEvent {
-			q = `SELECT count(*) FROM deliveries d WHERE d.webhook_id = ? AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = d.event_seq)`
+			exists = "NOT EXISTS"
 		}
-		if err := h.raw.QueryRow(q, w.ID[:]).Scan(&n); err != nil {
+		if err := h.raw.QueryRow(`SELECT count(*) FROM deliveries d WHERE d.webhook_id = ? AND `+exists+
+			` (SELECT 1 FROM events e WHERE e.seq = d.event_seq)`, w.ID[:]).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
