@@ -327,7 +327,8 @@ func (w *Webhook) GraceEndsAt(now time.Time, grace time.Duration) time.Time {
 // RedactedURL returns the target URL with its credentials masked, for
 // logs, the delivery log and the audit trail, anywhere a URL is shown
 // rather than dialled: the password of user:password, or the user alone
-// when there is no password (a token sent as https://TOKEN@host is a
+// when there is no password or an empty one (a token sent as
+// https://TOKEN@host or, curl -u style, https://TOKEN:@host is a
 // credential too); the token that ends a Slack or Discord incoming-webhook
 // URL (hooks.slack.com/services/T…/B…/TOKEN); and the value of every
 // query parameter whose name looks like a credential (token, key, secret,
@@ -338,7 +339,7 @@ func RedactedURL(u string) string {
 		return u
 	}
 	if p.User != nil {
-		if _, ok := p.User.Password(); ok {
+		if pw, ok := p.User.Password(); ok && pw != "" {
 			p.User = url.UserPassword(p.User.Username(), "xxxxx")
 		} else {
 			p.User = url.User("xxxxx")

@@ -85,6 +85,7 @@ func TestRedactedURL(t *testing.T) {
 		{"https://example.com/hook?x=1", "https://example.com/hook?x=1"},
 		{"https://deploy:s3cret@example.com/hook", "https://deploy:xxxxx@example.com/hook"},
 		{"https://tok3n@example.com/hook", "https://xxxxx@example.com/hook"},
+		{"https://sk_live_51Hx9tok3n:@example.com/hook", "https://xxxxx@example.com/hook"}, // curl -u KEY: style
 		{"https://:s3cret@example.com/", "https://:xxxxx@example.com/"},
 		{"://not a url", "://not a url"},
 		{"https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX", "https://hooks.slack.com/services/T0001/B0002/xxxxx"},
