@@ -91,6 +91,9 @@ func (s *SourceSpec) Validate(creating bool) error {
 	if strings.TrimSpace(s.Name) == "" {
 		return Invalid("name", "is required")
 	}
+	if err := ValidText("name", s.Name); err != nil {
+		return err
+	}
 	if utf8.RuneCountInString(s.Name) > MaxSourceNameLength {
 		return Invalid("name", "is longer than %d characters", MaxSourceNameLength)
 	}
@@ -104,6 +107,11 @@ func (s *SourceSpec) Validate(creating bool) error {
 	case s.Secret != nil && utf8.RuneCountInString(*s.Secret) > MaxSecretLength:
 		return Invalid("secret", "is longer than %d characters", MaxSecretLength)
 	}
+	if s.Secret != nil {
+		if err := ValidText("secret", *s.Secret); err != nil {
+			return err
+		}
+	}
 	if len(s.EnvironmentTypes) > MaxEnvironmentRules {
 		return Invalid("environment_types", "has more than %d rules", MaxEnvironmentRules)
 	}
@@ -113,6 +121,9 @@ func (s *SourceSpec) Validate(creating bool) error {
 		}
 		if utf8.RuneCountInString(r.Pattern) > MaxRulePatternLength {
 			return Invalid("environment_types", "patterns must be at most %d characters", MaxRulePatternLength)
+		}
+		if err := ValidText("environment_types", r.Pattern); err != nil {
+			return err
 		}
 		if !slices.Contains(EnvironmentModes, r.Type) {
 			return Invalid("environment_types", "%q is not an environment type (one of %s)", r.Type, join(EnvironmentModes))

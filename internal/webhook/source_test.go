@@ -43,6 +43,7 @@ func TestSourceAudit(t *testing.T) {
 
 func TestSourceSpecValidate(t *testing.T) {
 	secret, empty, short := strings.Repeat("s", MinSourceSecretLength), " ", strings.Repeat("s", MinSourceSecretLength-1)
+	nulSecret, badUTF8 := secret+"\x00", secret+"\xff"
 	ok := SourceSpec{Kind: SourceFlux, Name: "flux", Secret: &secret, EnvironmentTypes: []EnvironmentRule{{Pattern: "p*", Type: ModeStaging}}}
 	if err := ok.Validate(true); err != nil {
 		t.Fatal(err)
@@ -53,6 +54,12 @@ func TestSourceSpecValidate(t *testing.T) {
 		"secret":             {Kind: SourceFlux, Name: "x", Secret: &empty},
 		"secret (too short)": {Kind: SourceFlux, Name: "x", Secret: &short},
 		"environment_types":  {Kind: SourceFlux, Name: "x", Secret: &secret, EnvironmentTypes: []EnvironmentRule{{Pattern: "p", Type: "PROD"}}},
+		// SQLite keeps a NUL as it is and PostgreSQL refuses it or turns
+		// it into U+FFFD: refused alike, naming the field.
+		"name (NUL)":              {Kind: SourceFlux, Name: "a\x00b", Secret: &secret},
+		"secret (NUL)":            {Kind: SourceFlux, Name: "x", Secret: &nulSecret},
+		"secret (not UTF-8)":      {Kind: SourceFlux, Name: "x", Secret: &badUTF8},
+		"environment_types (NUL)": {Kind: SourceFlux, Name: "x", Secret: &secret, EnvironmentTypes: []EnvironmentRule{{Pattern: "p\x00", Type: ModeStaging}}},
 	} {
 		var e *Error
 		if err := spec.Validate(true); err == nil || !strings.HasPrefix(err.Error(), strings.Fields(field)[0]+":") {
