@@ -84,7 +84,7 @@ var variables = []variable{
 	{"HOOKD_SECRET_ROTATION_GRACE", "24h", "after a webhook's secret changes, deliveries are signed with the new and the previous secret this long (`webhook-signature` only); `0` for no grace"},
 	{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK", "8", "concurrent requests to one webhook at most"},
 	{"HOOKD_ALLOWED_TARGET_CIDRS", "", "non-public ranges targets may resolve to anyway, e.g. `127.0.0.0/8,::1/128`"},
-	{"HOOKD_RETENTION", "720h", "events, deliveries and attempts older than this are removed"},
+	{"HOOKD_RETENTION", "720h", "events, deliveries and attempts older than this are removed; at least 24h, how long an Idempotency-Key is remembered"},
 	{"HOOKD_READ_TIMEOUT", "30s", "time a client has to send a whole request, its headers within 5s; slower clients are disconnected"},
 	{"HOOKD_API_RATE", "50", "requests a second each credential (API token; JWT issuer and subject) may make to the API, intake excepted; 429 with `Retry-After` past it, `0`: no limit. Per node"},
 	{"HOOKD_API_BURST", "200", "requests a credential may make at once before `HOOKD_API_RATE` applies"},
@@ -161,6 +161,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		if *d.dst, err = time.ParseDuration(get(d.name)); err != nil || *d.dst <= 0 {
 			return nil, fail(d.name, fmt.Errorf("must be a positive duration such as 15s or 2h, not %q", get(d.name)))
 		}
+	}
+	// Retention takes an event with its Idempotency-Key: sooner than the
+	// key's window, a retried request would be accepted, and delivered,
+	// again.
+	if c.Retention < webhook.IdempotencyWindow {
+		return nil, fail("HOOKD_RETENTION", fmt.Errorf("must be at least %gh, how long an Idempotency-Key is remembered, not %q",
+			webhook.IdempotencyWindow.Hours(), get("HOOKD_RETENTION")))
 	}
 	// Zero is allowed here: no grace, the old secret stops at once.
 	if c.SecretRotationGrace, err = time.ParseDuration(get("HOOKD_SECRET_ROTATION_GRACE")); err != nil || c.SecretRotationGrace < 0 {

@@ -72,6 +72,16 @@ func TestLoadConfigErrors(t *testing.T) {
 			t.Errorf("%s=%s: error %v does not name the variable", name, value, err)
 		}
 	}
+	// Shorter than the Idempotency-Key's window, retention would forget a
+	// key while a retry may still come.
+	if _, err := loadConfig(func(k string) string {
+		if k == "HOOKD_RETENTION" {
+			return "23h"
+		}
+		return ""
+	}); err == nil || !strings.Contains(err.Error(), "HOOKD_RETENTION") || !strings.Contains(err.Error(), "at least 24h") {
+		t.Errorf("HOOKD_RETENTION=23h: error %v, want one naming the variable and its least value", err)
+	}
 	c, err := loadConfig(func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
