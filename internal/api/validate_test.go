@@ -35,6 +35,7 @@ func TestRefusedAtTheDoor(t *testing.T) {
 		{"NUL in project.name", `{` + event + `,"project":{"name":"p\u0000"}}`, "project.name"},
 		{"invalid UTF-8 in applications", `{` + event + `,"project":{"name":"p"},"applications":["a` + "\xff" + `"]}`, "applications"},
 		{"NUL in logs", `{` + event + `,"project":{"name":"p"},"logs":["l\u0000"]}`, "logs"},
+		{"jobs 33 deep", `{` + event + `,"project":{"name":"p"},"jobs":` + strings.Repeat(`[{"a":`, 16) + `[]` + strings.Repeat(`}]`, 16) + `}`, "jobs"},
 	}
 	onBothBackends(t, func(t *testing.T, h *apiHarness) {
 		org := uuid.New()

@@ -78,6 +78,9 @@ func (d *DeploymentEvent) Validate() error {
 		if jsonHasNUL(raw) {
 			return Invalid(l.field, "must not contain a NUL character (\\u0000)")
 		}
+		if jsonDepth(raw) > MaxListDepth {
+			return Invalid(l.field, "must not nest arrays and objects more than %d deep", MaxListDepth)
+		}
 	}
 	return nil
 }
@@ -117,6 +120,33 @@ func jsonHasNUL(raw []byte) bool {
 		i++
 	}
 	return false
+}
+
+// MaxListDepth is how deep a service list may nest arrays and objects,
+// the list itself counted. Go's encoder refuses 10,000 levels, and so
+// hookd's own delivery log would fail on an attempt carrying them; many
+// receivers' parsers stop far sooner (Ruby's at 100). Qovery's lists are
+// a few levels deep.
+const MaxListDepth = 32
+
+// jsonDepth returns how deep valid JSON raw nests arrays and objects.
+func jsonDepth(raw []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case inString && c == '\\':
+			i++ // the escaped byte cannot end the string
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 type namedList struct {

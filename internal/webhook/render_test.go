@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,23 @@ func validDeployment() *DeploymentEvent {
 		Project:       DeploymentProject{ID: "p-1", Name: "billing-api"},
 		Environment:   DeploymentEnvironment{ID: "e-1", Name: "prod-eu", Mode: ModeProduction, ClusterName: "eu-west-3"},
 	}
+}
+
+// nested is n arrays and objects in turn around leaf, as a list.
+func nested(n int, leaf string) json.RawMessage {
+	var open, close strings.Builder
+	for i := range n {
+		if i%2 == 0 {
+			open.WriteString(`[`)
+			close.WriteString(`]`)
+		} else {
+			open.WriteString(`{"k":`)
+			close.WriteString(`}`)
+		}
+	}
+	c := []byte(close.String())
+	slices.Reverse(c)
+	return json.RawMessage(open.String() + leaf + string(c))
 }
 
 func TestDeploymentEventValidate(t *testing.T) {
@@ -59,6 +77,11 @@ func TestDeploymentEventValidate(t *testing.T) {
 		{"NUL escape in logs", func(d *DeploymentEvent) { d.Logs = json.RawMessage(`["line\u0000"]`) }, "logs"},
 		{"escaped backslash before u0000 is text", func(d *DeploymentEvent) { d.Logs = json.RawMessage(`["C:\\u0000"]`) }, ""},
 		{"NUL escape after an escaped backslash", func(d *DeploymentEvent) { d.Jobs = json.RawMessage(`["\\\u0000"]`) }, "jobs"},
+		// Nesting counts arrays and objects, the list itself included, not
+		// brackets in strings, escaped quotes or not.
+		{"lists 32 deep", func(d *DeploymentEvent) { d.Jobs = nested(MaxListDepth, `"[[{\\\"["`) }, ""},
+		{"lists 33 deep", func(d *DeploymentEvent) { d.Jobs = nested(MaxListDepth+1, `1`) }, "jobs"},
+		{"40 brackets in a string, one list deep", func(d *DeploymentEvent) { d.Logs = json.RawMessage(`["` + strings.Repeat("[", 40) + `"]`) }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
