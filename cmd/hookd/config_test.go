@@ -82,6 +82,14 @@ func TestLoadConfigErrors(t *testing.T) {
 	}); err == nil || !strings.Contains(err.Error(), "HOOKD_RETENTION") || !strings.Contains(err.Error(), "at least 24h") {
 		t.Errorf("HOOKD_RETENTION=23h: error %v, want one naming the variable and its least value", err)
 	}
+	if c, err := loadConfig(func(k string) string {
+		if k == "HOOKD_RETENTION" {
+			return "24h"
+		}
+		return ""
+	}); err != nil || c.Retention != 24*time.Hour {
+		t.Errorf("HOOKD_RETENTION=24h: %v, want it taken", err)
+	}
 	c, err := loadConfig(func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("defaults: %v", err)

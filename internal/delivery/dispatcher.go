@@ -912,10 +912,12 @@ func (d *Dispatcher) send(ctx context.Context, t *webhook.Task, now time.Time) (
 		return answer{}, "", describe(err)
 	}
 	defer resp.Body.Close()
-	// Go's HTTP/2 client takes any integer a server sends as :status. The
-	// store keeps 0 to 999, and refuses a batch of outcomes holding one
-	// out of range: one target's answer would keep other webhooks' outcomes
-	// from being recorded, and them from being sent only once.
+	// Go's HTTP/2 client takes any integer a server sends as :status, its
+	// HTTP/1 client any three digits. The store keeps 0 to 999 and refuses
+	// a batch of outcomes holding one out of range: one target's answer
+	// would keep other webhooks' outcomes from being recorded, and them
+	// from being sent only once. Below 100 is no status either (0 would
+	// read as no answer in the delivery log).
 	if resp.StatusCode < 100 || resp.StatusCode > 999 {
 		return answer{}, "", fmt.Errorf("invalid HTTP status code %d", resp.StatusCode)
 	}

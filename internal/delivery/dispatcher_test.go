@@ -2,9 +2,12 @@ package delivery
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -297,53 +300,69 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // A target that answers a status the store cannot keep (Go's HTTP/2
-// client takes any integer as :status; no HTTP/1 server can send one)
-// fails its own attempt, recorded with the reason. The store refuses a
-// batch of outcomes holding such a status whole: the delivery stayed
-// running, sent again at each lease's end and never failed, and took
-// the other outcomes of its batch, other webhooks' among them, with it.
+// client takes any integer as :status, its HTTP/1 client any three
+// digits) fails its own attempt, recorded with the reason, and the other
+// outcomes of its batch are recorded. The store refuses a batch holding
+// such a status whole: the delivery stayed running, sent again at each
+// lease's end and never failed, and took the other outcomes of its
+// batch, other webhooks' among them, with it.
 func TestOutOfRangeStatusFailsItsAttemptAlone(t *testing.T) {
 	s := newStore(t)
 	good := createWebhook(t, s, "https://good.example/hook")
-	bad := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: good.OrganizationID, CreatedAt: good.CreatedAt,
-		UpdatedAt: good.UpdatedAt, Kind: webhook.KindStandard, TargetURL: "https://bad.example/hook", Enabled: true, Events: webhook.EventTypes}
-	if err := s.WebhookCreate(context.Background(), bad, 0, nil); err != nil {
-		t.Fatal(err)
+	codes := []int{-1, 0, 99, 1000}
+	bad := map[int]*webhook.Webhook{}
+	for _, code := range codes {
+		w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: good.OrganizationID, CreatedAt: good.CreatedAt,
+			UpdatedAt: good.UpdatedAt, Kind: webhook.KindStandard, TargetURL: fmt.Sprintf("https://status%d.example/hook", code),
+			Enabled: true, Events: webhook.EventTypes}
+		if err := s.WebhookCreate(context.Background(), w, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		bad[code] = w
 	}
+	// The good target answers once the others have theirs, so that all
+	// the outcomes finish within recordLinger and share a batch.
+	var answered sync.WaitGroup
+	answered.Add(len(codes))
 	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		code := http.StatusOK
-		if r.URL.Host == "bad.example" {
-			code = 1000
+		if r.URL.Host == "good.example" {
+			answered.Wait()
+		} else {
+			fmt.Sscanf(r.URL.Host, "status%d.example", &code)
+			defer answered.Done()
 		}
 		return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 	})}
 	d := New(Config{Store: s, Client: client, Timeout: time.Second})
 	startDispatcher(t, d)
 	intake(t, s, d, good, 1) // one event, a delivery to each
-	delivery := func(w *webhook.Webhook) *webhook.Delivery {
+	attempts := func(w *webhook.Webhook) []*webhook.Attempt {
 		t.Helper()
-		ds, err := s.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: w.OrganizationID, WebhookID: w.ID, Limit: 10})
-		if err != nil || len(ds) != 1 {
-			t.Fatalf("%d deliveries to %s (%v), want 1", len(ds), w.TargetURL, err)
+		as, err := s.AttemptList(context.Background(), webhook.AttemptListParams{OrganizationID: w.OrganizationID, WebhookID: w.ID, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return ds[0]
+		return as
 	}
-	for deadline := time.Now().Add(10 * time.Second); delivery(good).Attempts+delivery(bad).Attempts < 2; time.Sleep(10 * time.Millisecond) {
+	recorded := func() (n int) {
+		for _, w := range append([]*webhook.Webhook{good}, slices.Collect(maps.Values(bad))...) {
+			n += len(attempts(w))
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); recorded() < 1+len(codes); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("outcomes not recorded: %+v, %+v", delivery(good), delivery(bad))
+			t.Fatalf("%d of %d outcomes recorded", recorded(), 1+len(codes))
 		}
 	}
-	if g := delivery(good); g.Status != webhook.DeliverySucceeded || g.Attempts != 1 {
-		t.Errorf("the good target's delivery is %s after %d attempts, want succeeded after 1", g.Status, g.Attempts)
+	if as := attempts(good); as[0].StatusCode != http.StatusOK {
+		t.Errorf("the good target's attempt: status %d, want 200", as[0].StatusCode)
 	}
-	attempts, err := s.AttemptList(context.Background(), webhook.AttemptListParams{OrganizationID: bad.OrganizationID, WebhookID: bad.ID, Limit: 10})
-	if err != nil || len(attempts) != 1 {
-		t.Fatalf("%d attempts to the bad target (%v), want 1", len(attempts), err)
-	}
-	if a := attempts[0]; a.StatusCode != 0 || a.Error != "invalid HTTP status code 1000" {
-		t.Errorf("the bad target's attempt: status %d, error %q; want no status and the error saying why", a.StatusCode, a.Error)
-	}
-	if b := delivery(bad); b.Status != webhook.DeliveryPending {
-		t.Errorf("the bad target's delivery is %s, want pending: retried on its schedule", b.Status)
+	for _, code := range codes {
+		want := fmt.Sprintf("invalid HTTP status code %d", code)
+		if a := attempts(bad[code])[0]; a.StatusCode != 0 || a.Error != want {
+			t.Errorf("a target answering %d: status %d, error %q; want no status and %q", code, a.StatusCode, a.Error, want)
+		}
 	}
 }

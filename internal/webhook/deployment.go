@@ -123,10 +123,11 @@ func jsonHasNUL(raw []byte) bool {
 }
 
 // MaxListDepth is how deep a service list may nest arrays and objects,
-// the list itself counted. Go's encoder refuses 10,000 levels, and so
-// hookd's own delivery log would fail on an attempt carrying them; many
-// receivers' parsers stop far sooner (Ruby's at 100). Qovery's lists are
-// a few levels deep.
+// the list itself counted. Go's encoder refuses JSON nested more than
+// 10,000 deep, so hookd's own delivery log, which shows each attempt's
+// body (the list two levels down in it), failed on a list nested 9,999
+// deep; many receivers' parsers stop far sooner (Ruby's at 100).
+// Qovery's lists are a few levels deep.
 const MaxListDepth = 32
 
 // jsonDepth returns how deep valid JSON raw nests arrays and objects.

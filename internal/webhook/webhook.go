@@ -336,7 +336,7 @@ func (w *Webhook) GraceEndsAt(now time.Time, grace time.Duration) time.Time {
 func RedactedURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
-		return u
+		return redactedText(u)
 	}
 	if p.User != nil {
 		if pw, ok := p.User.Password(); ok && pw != "" {
@@ -352,6 +352,32 @@ func RedactedURL(u string) string {
 	}
 	p.RawQuery = redactedQuery(p.RawQuery)
 	return p.String()
+}
+
+// redactedText masks, by their place in its text, the user information
+// and the credential-like query parameters of a URL Go cannot parse (a
+// bad escape or port, say): such a URL is shown in the error that
+// refuses it.
+func redactedText(u string) string {
+	scheme, rest := "", u
+	if i := strings.Index(u, "://"); i >= 0 {
+		scheme, rest = u[:i+3], u[i+3:]
+	}
+	host := rest
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		host = rest[:end]
+	}
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		rest = "xxxxx" + rest[at:]
+	}
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		query, fragment := rest[q+1:], ""
+		if h := strings.IndexByte(query, '#'); h >= 0 {
+			query, fragment = query[:h], query[h:]
+		}
+		rest = rest[:q+1] + redactedQuery(query) + fragment
+	}
+	return scheme + rest
 }
 
 // tokenInPath reports whether the URL's last path segment is a

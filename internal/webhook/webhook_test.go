@@ -86,6 +86,13 @@ func TestRedactedURL(t *testing.T) {
 		{"https://deploy:s3cret@example.com/hook", "https://deploy:xxxxx@example.com/hook"},
 		{"https://tok3n@example.com/hook", "https://xxxxx@example.com/hook"},
 		{"https://sk_live_51Hx9tok3n:@example.com/hook", "https://xxxxx@example.com/hook"}, // curl -u KEY: style
+		{"https://:@example.com/", "https://xxxxx@example.com/"},
+		// Not URLs Go parses: masked by their text.
+		{"https://user:p%zz@example.com/h", "https://xxxxx@example.com/h"},
+		{"https://KEY@example.com:notaport/", "https://xxxxx@example.com:notaport/"},
+		{"https://a@b@example.com:x", "https://xxxxx@example.com:x"},
+		{"https://example.com:x/h?x=1&token=abc#f", "https://example.com:x/h?x=1&token=xxxxx#f"},
+		{"https://example.com:x/a@b", "https://example.com:x/a@b"},
 		{"https://:s3cret@example.com/", "https://:xxxxx@example.com/"},
 		{"://not a url", "://not a url"},
 		{"https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX", "https://hooks.slack.com/services/T0001/B0002/xxxxx"},
