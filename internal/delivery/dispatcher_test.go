@@ -302,14 +302,15 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // A target that answers a status the store cannot keep (Go's HTTP/2
 // client takes any integer as :status, its HTTP/1 client any three
 // digits) fails its own attempt, recorded with the reason, and the other
-// outcomes of its batch are recorded. The store refuses a batch holding
+// outcomes of its batch are recorded; 100 to 999 are kept as they are. The store refuses a batch holding
 // such a status whole: the delivery stayed running, sent again at each
 // lease's end and never failed, and took the other outcomes of its
 // batch, other webhooks' among them, with it.
 func TestOutOfRangeStatusFailsItsAttemptAlone(t *testing.T) {
 	s := newStore(t)
 	good := createWebhook(t, s, "https://good.example/hook")
-	codes := []int{-1, 0, 99, 1000}
+	refused, kept := []int{-1, 0, 99, 1000}, []int{100, 999} // kept: failed attempts, as any status not 2xx
+	codes := slices.Concat(refused, kept)
 	bad := map[int]*webhook.Webhook{}
 	for _, code := range codes {
 		w := &webhook.Webhook{ID: uuid.Must(uuid.NewV7()), OrganizationID: good.OrganizationID, CreatedAt: good.CreatedAt,
@@ -359,7 +360,12 @@ func TestOutOfRangeStatusFailsItsAttemptAlone(t *testing.T) {
 	if as := attempts(good); as[0].StatusCode != http.StatusOK {
 		t.Errorf("the good target's attempt: status %d, want 200", as[0].StatusCode)
 	}
-	for _, code := range codes {
+	for _, code := range kept {
+		if a := attempts(bad[code])[0]; a.StatusCode != code || a.Error != "" {
+			t.Errorf("a target answering %d: status %d, error %q; want the status kept", code, a.StatusCode, a.Error)
+		}
+	}
+	for _, code := range refused {
 		want := fmt.Sprintf("invalid HTTP status code %d", code)
 		if a := attempts(bad[code])[0]; a.StatusCode != 0 || a.Error != want {
 			t.Errorf("a target answering %d: status %d, error %q; want no status and %q", code, a.StatusCode, a.Error, want)
