@@ -398,27 +398,41 @@ func tokenInPath(host, path string) bool {
 var credentialParams = []string{"token", "key", "secret", "sig", "pass", "pwd", "auth", "code", "credential", "session", "jwt"}
 
 // redactedQuery masks the value of each credential-like parameter of a
-// raw query, leaving the rest of it byte for byte.
+// raw query, leaving the rest of it byte for byte. A parameter may also
+// start after a ';' (some servers split on it as on '&'; Go's no longer
+// does): a credential's value is masked to the end of its '&' part, any
+// ';' in it included.
 func redactedQuery(raw string) string {
 	if raw == "" {
 		return raw
 	}
 	parts := strings.Split(raw, "&")
 	for i, part := range parts {
-		name, value, ok := strings.Cut(part, "=")
-		if !ok || value == "" {
-			continue
-		}
-		n, err := url.QueryUnescape(name)
-		if err != nil {
-			n = name
-		}
-		n = strings.ToLower(n)
-		if slices.ContainsFunc(credentialParams, func(c string) bool { return strings.Contains(n, c) }) {
-			parts[i] = name + "=xxxxx"
+		for start := 0; ; {
+			name, value, ok := strings.Cut(part[start:], "=")
+			if ok && value != "" && !strings.Contains(name, ";") && credentialParam(name) {
+				parts[i] = part[:start] + name + "=xxxxx"
+				break
+			}
+			next := strings.IndexByte(part[start:], ';')
+			if next < 0 {
+				break
+			}
+			start += next + 1
 		}
 	}
 	return strings.Join(parts, "&")
+}
+
+// credentialParam reports whether a query parameter's raw name looks like
+// a credential's.
+func credentialParam(name string) bool {
+	n, err := url.QueryUnescape(name)
+	if err != nil {
+		n = name
+	}
+	n = strings.ToLower(n)
+	return slices.ContainsFunc(credentialParams, func(c string) bool { return strings.Contains(n, c) })
 }
 
 func dedupe[T comparable](in []T) []T {
