@@ -136,6 +136,15 @@ func translateFlux(src *webhook.Source, _ http.Header, body []byte) (Result, err
 	// Flux sends no delivery id; the object, revision and reason name what
 	// happened, so a repeat of the same event is not delivered twice. The
 	// cluster and environment are part of it: one source may hear from
-	// several clusters applying the same object and revision.
-	return d.result(src, object+"|"+revision+"|"+e.Reason+"|"+d.cluster+"|"+d.environment)
+	// several clusters applying the same object and revision. A
+	// HelmRelease's revision is its chart's version, which an upgrade of
+	// its values alone (a new image tag, most often) keeps, and the
+	// values' digest (its token) stays inside Flux: its message names the
+	// Helm release's own version ("release prod-eu/podinfo.v3"), new at
+	// each upgrade and the same in each repeat.
+	key := object + "|" + revision + "|" + e.Reason + "|" + d.cluster + "|" + d.environment
+	if obj.Kind == "HelmRelease" && e.Message != "" {
+		key += "|" + e.Message
+	}
+	return d.result(src, key)
 }

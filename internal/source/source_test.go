@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -130,7 +131,8 @@ func TestTranslateFixtures(t *testing.T) {
 				Environment:   webhook.DeploymentEnvironment{Name: "prod-eu", Mode: webhook.ModeProduction, ClusterName: "eu-1"}},
 			app: wantApp{ID: "1b5b1e2a-6d3c-4d54-9b1c-3f1f9d9c2a10", Name: "HelmRelease/prod-eu/podinfo",
 				CommitID: "9f2c1a4e8b7d6c5b4a39281706f5e4d3c2b1a098", Branch: "main"},
-			delivery: "HelmRelease/prod-eu/podinfo|main@sha1:9f2c1a4e8b7d6c5b4a39281706f5e4d3c2b1a098|UpgradeSucceeded|eu-1|prod-eu",
+			delivery: "HelmRelease/prod-eu/podinfo|main@sha1:9f2c1a4e8b7d6c5b4a39281706f5e4d3c2b1a098|UpgradeSucceeded|eu-1|prod-eu|" +
+				"Helm upgrade succeeded for release prod-eu/podinfo.v3 with chart podinfo@6.5.4",
 		},
 		{
 			kind: webhook.SourceArgoCD, fixture: "argocd_sync_succeeded.json",
@@ -177,6 +179,41 @@ func TestTranslateFixtures(t *testing.T) {
 				t.Errorf("delivery id = %q, want %q", res.DeliveryID, tt.delivery)
 			}
 		})
+	}
+}
+
+// Two upgrades of a HelmRelease's values alone keep its chart's version,
+// Flux's revision for it: each is its own event, told apart by the Helm
+// release's version its message names, and a repeat of one is the same.
+// A Kustomization's message (how long the apply took) is not part of
+// its key.
+func TestFluxUpgradesOfValuesAlone(t *testing.T) {
+	src := newSource(webhook.SourceFlux)
+	delivery := func(fixtureName, from, to string) string {
+		t.Helper()
+		body := bytes.Replace(fixture(t, fixtureName), []byte(from), []byte(to), 1)
+		res, err := Translate(src, Signed(webhook.SourceFlux, testSecret, body, nil), body)
+		if err != nil || res.Event == nil {
+			t.Fatalf("Translate = %+v, %v", res, err)
+		}
+		return res.DeliveryID
+	}
+	v3 := delivery("flux_helmrelease_upgraded.json", "", "")
+	if v4 := delivery("flux_helmrelease_upgraded.json", "podinfo.v3", "podinfo.v4"); v4 == v3 {
+		t.Errorf("two Helm releases of one chart version share the delivery id %q", v3)
+	}
+	if again := delivery("flux_helmrelease_upgraded.json", "", ""); again != v3 {
+		t.Errorf("a repeat has the delivery id %q, the first %q", again, v3)
+	}
+	body := fixture(t, "flux_kustomization_failed.json")
+	var e map[string]any
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatal(err)
+	}
+	if msg, _ := e["message"].(string); msg != "" {
+		if other := delivery("flux_kustomization_failed.json", msg, msg+" (again)"); other != delivery("flux_kustomization_failed.json", "", "") {
+			t.Errorf("a Kustomization's message changed its delivery id: %q", other)
+		}
 	}
 }
 
