@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,6 +50,11 @@ func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, o
 	}
 	if err := webhook.ValidText("Idempotency-Key", key); err != nil {
 		return err
+	}
+	if strings.HasPrefix(key, sourceKeyPrefix) {
+		// A caller could otherwise take a tool's delivery id before the
+		// tool: its delivery would be answered as a replay, or refused.
+		return webhook.Invalid("Idempotency-Key", "must not begin with %q: event sources' keys do", sourceKeyPrefix)
 	}
 	var d webhook.DeploymentEvent
 	if err := decode(w, r, &d); err != nil {

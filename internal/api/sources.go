@@ -268,6 +268,11 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ev := webhook.NewEvent(org, res.Event, eventID, s.now().UTC().Truncate(time.Microsecond), sourceKey(src.ID, res.DeliveryID))
+	// A tool sends a delivery id again only to repeat that delivery: it
+	// is a replay whatever it translates to now. Its content can change
+	// between the two (the source's environment rules were edited, say),
+	// and a tool cannot take a 422 and choose a new key.
+	ev.ContentHash = nil
 	receipt, err := s.intake.Accept(r.Context(), ev)
 	if err != nil {
 		count("failed")
@@ -290,18 +295,24 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// sourceKeyPrefix begins every source's idempotency keys, and no intake
+// caller's (createDeploymentEvent refuses it).
+const sourceKeyPrefix = "source:"
+
 // sourceKey is the idempotency key of a tool's delivery: the source's id
 // and the tool's delivery id, so that two sources (or an intake caller)
-// never share one. Too long a key is hashed to fit. Without a delivery
-// id, there is none: each request is an event.
+// never share one. A key too long, or with what a key may not hold (a
+// NUL, invalid UTF-8: parts of it come from the tool's headers and body),
+// is hashed. Without a delivery id, there is none: each request is an
+// event.
 func sourceKey(sourceID uuid.UUID, deliveryID string) string {
 	if deliveryID == "" {
 		return ""
 	}
-	key := "source:" + sourceID.String() + ":" + deliveryID
-	if len(key) > maxIdempotencyKey {
+	key := sourceKeyPrefix + sourceID.String() + ":" + deliveryID
+	if len(key) > maxIdempotencyKey || webhook.ValidText("", deliveryID) != nil {
 		sum := sha256.Sum256([]byte(deliveryID))
-		key = "source:" + sourceID.String() + ":sha256:" + hex.EncodeToString(sum[:])
+		key = sourceKeyPrefix + sourceID.String() + ":sha256:" + hex.EncodeToString(sum[:])
 	}
 	return key
 }

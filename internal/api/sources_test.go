@@ -314,3 +314,88 @@ func TestIngestBadSignaturesLimitedPerAddress(t *testing.T) {
 		t.Errorf("a good signature after the refill: %d, want 202", st)
 	}
 }
+
+// newGitHubSource creates a GITHUB source mapping prod* to PRODUCTION and
+// returns its ingest path.
+func newGitHubSource(t *testing.T, h *apiHarness, tok, base string) (path, ingest string) {
+	t.Helper()
+	var src sourceJSON
+	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"s","secret":"`+sourceSecret+
+		`","environment_types":[{"pattern":"prod*","type":"PRODUCTION"}]}`, &src); st != 201 {
+		t.Fatalf("create source: %d", st)
+	}
+	return base + "/source/" + src.ID, base + "/source/" + src.ID + "/ingest"
+}
+
+type ingestReceipt struct {
+	ID     string `json:"id"`
+	Detail string `json:"detail"`
+}
+
+// A tool's redelivery is a replay even when the source was edited since
+// and the delivery now translates to another environment type: the tool
+// cannot choose a new key, and a 422 would leave it failing for a day.
+func TestSourceRedeliveryAfterEdit(t *testing.T) {
+	h := newAPIHarness(t)
+	org := uuid.New()
+	tok, _ := h.token(org)
+	base := "/organization/" + org.String()
+	path, ingest := newGitHubSource(t, h, tok, base)
+	signed := githubHeaders(sourceSecret, "deployment_status", "d-1", githubStatus)
+	var first, again ingestReceipt
+	if st := h.ingest(ingest, githubStatus, signed, &first); st != 202 {
+		t.Fatalf("first delivery: %d %s", st, first.Detail)
+	}
+	if st := h.do(tok, "PUT", path, `{"kind":"GITHUB","name":"s","environment_types":[{"pattern":"prod*","type":"STAGING"}]}`, nil); st != 200 {
+		t.Fatalf("edit: %d", st)
+	}
+	if st := h.ingest(ingest, githubStatus, signed, &again); st != 202 || again.ID != first.ID {
+		t.Errorf("redelivery after an edit: %d %q %s, want 202 with the first event %s", st, again.Detail, again.ID, first.ID)
+	}
+}
+
+// An intake caller cannot take a key of the sources' own: it could
+// otherwise answer a tool's delivery for it, before it comes.
+func TestIntakeRefusesSourceKeys(t *testing.T) {
+	h := newAPIHarness(t)
+	org := uuid.New()
+	tok, _ := h.token(org)
+	base := "/organization/" + org.String()
+	path, ingest := newGitHubSource(t, h, tok, base)
+	id := strings.TrimPrefix(path, base+"/source/")
+	var e ingestReceipt
+	st, _ := h.doWith(tok, "POST", base+"/deployment-event", `{"event_type":"DEPLOYMENT_STARTED","project":{"name":"p"},"environment":{"name":"e","mode":"STAGING"}}`,
+		http.Header{"Idempotency-Key": {"source:" + id + ":d-1"}}, &e)
+	if st != 400 || !strings.HasPrefix(e.Detail, "Idempotency-Key: ") {
+		t.Fatalf("intake with a source's key: %d %q, want 400 naming Idempotency-Key", st, e.Detail)
+	}
+	var first, again ingestReceipt
+	h.ingest(ingest, githubStatus, githubHeaders(sourceSecret, "deployment_status", "d-1", githubStatus), &first)
+	if st := h.ingest(ingest, githubStatus, githubHeaders(sourceSecret, "deployment_status", "d-2", githubStatus), &again); st != 202 || first.ID == "" || again.ID == first.ID {
+		t.Errorf("the tool's deliveries d-1 and d-2: %s and %s (%d), want two events", first.ID, again.ID, st)
+	}
+}
+
+// A delivery id that holds what a key may not (here a NUL, from the
+// sync's start time in Argo CD's body) is hashed into the key: the
+// delivery is taken on either backend, and its repeat is a replay.
+func TestSourceKeyWithNUL(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, h *apiHarness) {
+		org := uuid.New()
+		tok, _ := h.token(org)
+		base := "/organization/" + org.String()
+		var src sourceJSON
+		if st := h.do(tok, "POST", base+"/source", `{"kind":"ARGOCD","name":"s","secret":"`+sourceSecret+`"}`, &src); st != 201 {
+			t.Fatalf("create source: %d", st)
+		}
+		body := `{"event":"sync-succeeded","app":"billing","namespace":"prod","revision":"abc","startedAt":"x\u0000y"}`
+		token := map[string]string{"X-Hookd-Token": sourceSecret}
+		var first, again ingestReceipt
+		if st := h.ingest(base+"/source/"+src.ID+"/ingest", body, token, &first); st != 202 {
+			t.Fatalf("a delivery id with a NUL: %d %q, want 202", st, first.Detail)
+		}
+		if st := h.ingest(base+"/source/"+src.ID+"/ingest", body, token, &again); st != 202 || again.ID != first.ID {
+			t.Errorf("its repeat: %d %s, want 202 with %s", st, again.ID, first.ID)
+		}
+	})
+}
