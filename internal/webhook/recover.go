@@ -18,7 +18,8 @@ type DeliveryRecoverParams struct {
 	Since          time.Time
 	Until          time.Time
 	LastStatus     *StatusRange // nil: whatever the last answer was
-	// Now is when the deliveries become due, and their UpdatedAt.
+	// Now is when the deliveries become due (PostgreSQL: the database's
+	// now(), but under UseCallerClock), and their UpdatedAt.
 	Now time.Time
 	// Audit is recorded in the transaction of the change, with a
 	// "deliveries" change holding how many were re-queued (see

@@ -433,7 +433,10 @@ func healthChanges(outcomes []webhook.Outcome, applied []uuid.UUID) (*pgx.Batch,
 }
 
 // DeliveryRelease only touches running deliveries: one that was finished
-// or retried meanwhile is not the caller's to give back.
+// or retried meanwhile is not the caller's to give back. dueAt is on the
+// caller's clock and the queue runs on the database's: what is kept is
+// how long after now it falls, so that a node whose clock runs ahead
+// does not give deliveries back due only that much later for the others.
 func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, dueAt time.Time) error {
 	if len(refs) == 0 {
 		return nil
@@ -442,7 +445,11 @@ func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, d
 		return err
 	}
 	orgs, hooks, ids := refKeys(refs)
-	_, err := db.pool.Exec(ctx, releaseSQL, orgs, ids, leases(refs), ts(dueAt), hooks)
+	after := max(dueAt.Sub(db.nodeNow()), 0)
+	if db.callerClock {
+		after = 0
+	}
+	_, err := db.pool.Exec(ctx, releaseSQL, orgs, ids, leases(refs), after.Microseconds(), hooks, db.clock(dueAt))
 	if err != nil {
 		return translate(err)
 	}
@@ -498,7 +505,7 @@ const lockedDeliveries = `(SELECT d.organization_id, d.webhook_id, d.id, d.lease
 // microseconds after the database's now() (or $5, the caller's clock in
 // tests).
 const (
-	releaseSQL = `UPDATE deliveries d SET status = 'pending', due_at = $4
+	releaseSQL = `UPDATE deliveries d SET status = 'pending', due_at = coalesce($6::timestamptz, now()) + $4::bigint * interval '1 microsecond'
 		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $5::uuid[]) AS r(org, id, lease, hook), ` + lockedDeliveries + ` l
 		WHERE ` + asyncCommit + ` AND d.organization_id = l.organization_id AND d.id = l.id
 			AND l.organization_id = r.org AND l.id = r.id AND l.lease = r.lease AND l.webhook_id = r.hook`
@@ -564,10 +571,12 @@ func (db *DB) DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID,
 	// The event's row is locked FOR KEY SHARE, so that retention, which
 	// may be deleting the event with its finished deliveries, sees this
 	// one pending or is seen to have deleted it (see deleteBatch).
-	d, err := scanDelivery(db.pool.QueryRow(ctx, `UPDATE deliveries SET status = 'pending', due_at = $4, updated_at = $4
+	// Due now on the database's clock, which the claims compare with: on
+	// the caller's, a node whose clock runs ahead would make it wait.
+	d, err := scanDelivery(db.pool.QueryRow(ctx, `UPDATE deliveries SET status = 'pending', due_at = coalesce($5::timestamptz, now()), updated_at = $4
 		WHERE organization_id = $1 AND webhook_id = $2 AND id = $3 AND status <> 'running'
 			AND EXISTS (SELECT 1 FROM events e WHERE e.organization_id = deliveries.organization_id AND e.id = deliveries.event_id FOR KEY SHARE)
-		RETURNING `+deliveryCols, orgID, webhookID, id, ts(now)))
+		RETURNING `+deliveryCols, orgID, webhookID, id, ts(now), db.clock(now)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Either it does not exist or it is running; the second read
 		// tells which, for the right error.

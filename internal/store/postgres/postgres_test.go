@@ -540,6 +540,58 @@ func TestDatabaseClock(t *testing.T) {
 	within("retry due at", dueAt(t, db, org, w.ID, d.ID), from, to, 5*time.Minute)
 }
 
+// What a person or a stopping node makes due now is due now on the
+// database's clock too: a node whose clock runs an hour ahead retries,
+// gives back and recovers deliveries the others can claim at once, not
+// an hour later.
+func TestDatabaseClockAhead(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	db.callerClock = false
+	ahead := func() time.Time { return time.Now().Add(time.Hour) } // the node's clock
+	db.nodeNow = ahead
+	ctx := context.Background()
+	org := uuid.New()
+	w := newHook(org)
+	storeHooks(t, db, w)
+	ev := newEv(org, "")
+	ev.CreatedAt = ahead()
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(what string) *webhook.Task {
+		t.Helper()
+		now := ahead()
+		tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tasks) != 1 {
+			var due time.Time
+			if err := db.pool.QueryRow(ctx, `SELECT due_at FROM deliveries WHERE organization_id = $1`, org).Scan(&due); err != nil {
+				t.Fatal(err)
+			}
+			t.Fatalf("%s: %d deliveries claimed, want the one, due now (it is due at %v)", what, len(tasks), due)
+		}
+		return tasks[0]
+	}
+	tk := claim("new")
+	complete(t, db, tk, webhook.DeliveryFailed)
+	if _, err := db.DeliveryRetry(ctx, org, w.ID, tk.Delivery.ID, ahead()); err != nil {
+		t.Fatal(err)
+	}
+	tk = claim("retried")
+	if err := db.DeliveryRelease(ctx, []webhook.DeliveryRef{tk.Ref()}, ahead()); err != nil {
+		t.Fatal(err)
+	}
+	tk = claim("given back")
+	complete(t, db, tk, webhook.DeliveryFailed)
+	if n, err := db.DeliveryRecover(ctx, webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: w.ID,
+		Since: ev.CreatedAt.Add(-time.Minute), Until: ahead().Add(time.Minute), Now: ahead()}); err != nil || n != 1 {
+		t.Fatalf("recovered %d (%v), want 1", n, err)
+	}
+	claim("recovered")
+}
+
 func dueAt(t *testing.T, db *DB, org, hook, id uuid.UUID) time.Time {
 	t.Helper()
 	d, err := db.DeliveryGet(context.Background(), org, hook, id)
@@ -647,7 +699,7 @@ func TestDeliveryLookupsUseKeys(t *testing.T) {
 		"lock":     explain(t, db, `SELECT count(*) FROM `+lockedDeliveries+` l`, orgs, ids),
 		"complete": explain(t, db, completeSQL, db.completeArgs(outs, round)...),
 		"renew":    explain(t, db, renewSQL, orgs, ids, leases, int64(60e6), nil, hooks),
-		"release":  explain(t, db, releaseSQL, orgs, ids, leases, t0, hooks),
+		"release":  explain(t, db, releaseSQL, orgs, ids, leases, int64(0), hooks, nil),
 	} {
 		if strings.Contains(plan, "deliveries_due") || !strings.Contains(plan, "deliveries_pkey") {
 			t.Errorf("%s reads the queue index rather than looking each delivery up by key:\n%s", name, plan)

@@ -36,7 +36,8 @@ func (db *DB) DeliveryRecover(ctx context.Context, p webhook.DeliveryRecoverPara
 		// (see deleteBatch); in retention's order, or the two could each
 		// hold an event the other waits for. Only deliveries of events so
 		// locked are re-queued: one that failed since the lock's snapshot
-		// waits for the next recovery.
+		// waits for the next recovery. They are due now on the database's
+		// clock, as a retry is (see DeliveryRetry).
 		tag, err := tx.Exec(ctx, `WITH ev AS MATERIALIZED (
 				SELECT e.organization_id, e.id FROM events e
 				WHERE (e.organization_id, e.id) IN (SELECT organization_id, event_id FROM deliveries
@@ -45,11 +46,11 @@ func (db *DB) DeliveryRecover(ctx context.Context, p webhook.DeliveryRecoverPara
 				ORDER BY e.created_at, e.organization_id, e.id
 				FOR KEY SHARE OF e
 			)
-			UPDATE deliveries SET status = 'pending', due_at = $1, updated_at = $1
+			UPDATE deliveries SET status = 'pending', due_at = coalesce($8::timestamptz, now()), updated_at = $1
 			WHERE organization_id = $2 AND webhook_id = $3 AND status = 'failed' AND created_at >= $4 AND created_at < $5
 				AND last_status_code BETWEEN $6 AND $7
 				AND (organization_id, event_id) IN (SELECT organization_id, id FROM ev)`,
-			ts(p.Now), p.OrganizationID, p.WebhookID, ts(p.Since), ts(p.Until), lo, hi)
+			ts(p.Now), p.OrganizationID, p.WebhookID, ts(p.Since), ts(p.Until), lo, hi, db.clock(p.Now))
 		if err != nil {
 			return err
 		}
