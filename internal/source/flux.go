@@ -5,6 +5,7 @@ import (
 	"crypto/sha512"
 	"hash"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -78,6 +79,10 @@ func (e *fluxEvent) metadata(key string) string {
 	return ""
 }
 
+// helmReleaseVersion finds the Helm release's version in helm-controller's
+// message of a successful install or upgrade.
+var helmReleaseVersion = regexp.MustCompile(`for release (\S+\.v\d+) with chart`)
+
 // fluxCommit returns the commit of a source revision: "main@sha1:<id>"
 // (Flux 2.0 and later) or "main/<id>" (before); a chart version has none.
 func fluxCommit(revision string) (commit, branch string) {
@@ -139,12 +144,15 @@ func translateFlux(src *webhook.Source, _ http.Header, body []byte) (Result, err
 	// several clusters applying the same object and revision. A
 	// HelmRelease's revision is its chart's version, which an upgrade of
 	// its values alone (a new image tag, most often) keeps, and the
-	// values' digest (its token) stays inside Flux: its message names the
-	// Helm release's own version ("release prod-eu/podinfo.v3"), new at
-	// each upgrade and the same in each repeat.
+	// values' digest (its token) stays inside Flux: a success's message
+	// names the Helm release's own version ("release prod-eu/podinfo.v3"),
+	// new at each upgrade and the same in each repeat. (A failure's does
+	// not, and carries Helm's log lines, stamped, so it is left out.)
 	key := object + "|" + revision + "|" + e.Reason + "|" + d.cluster + "|" + d.environment
-	if obj.Kind == "HelmRelease" && e.Message != "" {
-		key += "|" + e.Message
+	if obj.Kind == "HelmRelease" {
+		if m := helmReleaseVersion.FindStringSubmatch(e.Message); m != nil {
+			key += "|" + m[1]
+		}
 	}
 	return d.result(src, key)
 }

@@ -132,7 +132,7 @@ func TestTranslateFixtures(t *testing.T) {
 			app: wantApp{ID: "1b5b1e2a-6d3c-4d54-9b1c-3f1f9d9c2a10", Name: "HelmRelease/prod-eu/podinfo",
 				CommitID: "9f2c1a4e8b7d6c5b4a39281706f5e4d3c2b1a098", Branch: "main"},
 			delivery: "HelmRelease/prod-eu/podinfo|main@sha1:9f2c1a4e8b7d6c5b4a39281706f5e4d3c2b1a098|UpgradeSucceeded|eu-1|prod-eu|" +
-				"Helm upgrade succeeded for release prod-eu/podinfo.v3 with chart podinfo@6.5.4",
+				"prod-eu/podinfo.v3",
 		},
 		{
 			kind: webhook.SourceArgoCD, fixture: "argocd_sync_succeeded.json",
@@ -204,6 +204,17 @@ func TestFluxUpgradesOfValuesAlone(t *testing.T) {
 	}
 	if again := delivery("flux_helmrelease_upgraded.json", "", ""); again != v3 {
 		t.Errorf("a repeat has the delivery id %q, the first %q", again, v3)
+	}
+	// A failure's message names no release version and carries Helm's
+	// log, stamped anew at each repeat: it is no part of the key.
+	failed := func(log string) string {
+		return delivery("flux_helmrelease_upgraded.json", `"reason": "UpgradeSucceeded",
+  "message": "Helm upgrade succeeded for release prod-eu/podinfo.v3 with chart podinfo@6.5.4"`,
+			`"reason": "UpgradeFailed", "severity": "error",
+  "message": "Helm upgrade failed for release prod-eu/podinfo with chart podinfo@6.5.4: timed out\n\nLast Helm logs:\n\n`+log+`"`)
+	}
+	if a, b := failed("2026-12-06T14:00:00.1Z: waiting for 1 pods"), failed("2026-12-06T14:05:00.2Z: waiting for 2 pods"); a != b || strings.Contains(a, "|UpgradeSucceeded|") {
+		t.Errorf("two repeats of one failure have the delivery ids %q and %q, want one of a failure", a, b)
 	}
 	body := fixture(t, "flux_kustomization_failed.json")
 	var e map[string]any

@@ -102,7 +102,9 @@ type Store interface {
 	DeliveryRenew(ctx context.Context, p RenewParams) (lost []DeliveryRef, err error)
 	// DeliveryRelease gives leased deliveries back, due at the given time,
 	// without counting an attempt (a graceful stop); like an outcome, only
-	// those still running under the ref's Lease.
+	// those still running under the ref's Lease. PostgreSQL keeps how long
+	// after this node's time.Now dueAt falls, and makes them due that long
+	// after the database's now().
 	DeliveryRelease(ctx context.Context, ids []DeliveryRef, dueAt time.Time) error
 	// DeliveryRetry makes a pending or finished delivery due now for one
 	// more attempt. A running delivery is a Conflict.

@@ -584,6 +584,22 @@ func TestDatabaseClockAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk = claim("given back")
+	// A later due time keeps its distance from now: 90 s on any clock.
+	var wait time.Duration
+	if err := db.DeliveryRelease(ctx, []webhook.DeliveryRef{tk.Ref()}, ahead().Add(90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.pool.QueryRow(ctx, `SELECT (extract(epoch FROM due_at - now()) * 1e6)::bigint * 1000 FROM deliveries
+		WHERE organization_id = $1`, org).Scan(&wait); err != nil {
+		t.Fatal(err)
+	}
+	if wait < 85*time.Second || wait > 90*time.Second {
+		t.Fatalf("given back due 90 s later: due %v after the database's now", wait)
+	}
+	if _, err := db.pool.Exec(ctx, `UPDATE deliveries SET due_at = now() WHERE organization_id = $1`, org); err != nil {
+		t.Fatal(err)
+	}
+	tk = claim("given back later")
 	complete(t, db, tk, webhook.DeliveryFailed)
 	if n, err := db.DeliveryRecover(ctx, webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: w.ID,
 		Since: ev.CreatedAt.Add(-time.Minute), Until: ahead().Add(time.Minute), Now: ahead()}); err != nil || n != 1 {
