@@ -435,8 +435,8 @@ func healthChanges(outcomes []webhook.Outcome, applied []uuid.UUID) (*pgx.Batch,
 // DeliveryRelease only touches running deliveries: one that was finished
 // or retried meanwhile is not the caller's to give back. dueAt is on the
 // caller's clock and the queue runs on the database's: what is kept is
-// how long after now it falls, so that a node whose clock runs ahead
-// does not give deliveries back due only that much later for the others.
+// how long after now it falls, or a node whose clock runs ahead would
+// give deliveries back due that much later for the others.
 func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, dueAt time.Time) error {
 	if len(refs) == 0 {
 		return nil
@@ -501,9 +501,9 @@ const lockedDeliveries = `(SELECT d.organization_id, d.webhook_id, d.id, d.lease
 // its key is named, so the planner has no condition to read the queue
 // index for. The refs' webhooks (releaseSQL's $5, renewSQL's $6, after
 // the parameters each had before) are checked on the locked row, as
-// lockedDeliveries returns it. renewSQL extends the lease to $4
-// microseconds after the database's now() (or $5, the caller's clock in
-// tests).
+// lockedDeliveries returns it. releaseSQL makes the deliveries due $4
+// microseconds after the database's now() (or $6, the caller's clock in
+// tests), and renewSQL extends the lease that long after it (or $5).
 const (
 	releaseSQL = `UPDATE deliveries d SET status = 'pending', due_at = coalesce($6::timestamptz, now()) + $4::bigint * interval '1 microsecond'
 		FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $5::uuid[]) AS r(org, id, lease, hook), ` + lockedDeliveries + ` l
