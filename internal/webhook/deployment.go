@@ -75,10 +75,11 @@ func (d *DeploymentEvent) Validate() error {
 		if !utf8.Valid(raw) {
 			return Invalid(l.field, "must be valid UTF-8")
 		}
-		if jsonHasNUL(raw) {
+		depth, nul := jsonShape(raw)
+		if nul {
 			return Invalid(l.field, "must not contain a NUL character (\\u0000)")
 		}
-		if jsonDepth(raw) > MaxListDepth {
+		if depth > MaxListDepth {
 			return Invalid(l.field, "must not nest arrays and objects more than %d deep", MaxListDepth)
 		}
 	}
@@ -105,23 +106,6 @@ func (d *DeploymentEvent) texts() [8]namedText {
 	}
 }
 
-// jsonHasNUL reports whether valid JSON raw holds the escape \u0000 in a
-// string (a raw NUL byte is not valid JSON): PostgreSQL's jsonb refuses
-// it, and receivers' parsers differ on it. In valid JSON a backslash only
-// starts an escape, so skipping each escape's next byte is exact.
-func jsonHasNUL(raw []byte) bool {
-	for i := 0; i < len(raw); i++ {
-		if raw[i] != '\\' {
-			continue
-		}
-		if i+5 < len(raw) && raw[i+1] == 'u' && string(raw[i+2:i+6]) == "0000" {
-			return true
-		}
-		i++
-	}
-	return false
-}
-
 // MaxListDepth is how deep a service list may nest arrays and objects,
 // the list itself counted. Go's encoder refuses JSON nested more than
 // 10,000 deep, so hookd's own delivery log, which shows each attempt's
@@ -130,12 +114,17 @@ func jsonHasNUL(raw []byte) bool {
 // Qovery's lists are a few levels deep.
 const MaxListDepth = 32
 
-// jsonDepth returns how deep valid JSON raw nests arrays and objects.
-func jsonDepth(raw []byte) int {
-	depth, deepest, inString := 0, 0, false
+// jsonShape walks valid JSON raw once, and returns how deep it nests
+// arrays and objects and whether a string in it holds the escape \u0000
+// (a raw NUL byte is not valid JSON): PostgreSQL's jsonb refuses it, and
+// receivers' parsers differ on it. In valid JSON a backslash only starts
+// an escape, in a string, so skipping each escape's next byte is exact.
+func jsonShape(raw []byte) (deepest int, nul bool) {
+	depth, inString := 0, false
 	for i := 0; i < len(raw); i++ {
 		switch c := raw[i]; {
 		case inString && c == '\\':
+			nul = nul || i+5 < len(raw) && raw[i+1] == 'u' && string(raw[i+2:i+6]) == "0000"
 			i++ // the escaped byte cannot end the string
 		case c == '"':
 			inString = !inString
@@ -147,7 +136,7 @@ func jsonDepth(raw []byte) int {
 			depth--
 		}
 	}
-	return deepest
+	return deepest, nul
 }
 
 type namedList struct {
