@@ -376,7 +376,7 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 			return total, err
 		}
 		total += gone
-		if picked == 0 || picked < db.retentionBatch {
+		if picked < db.retentionBatch {
 			return total, nil
 		}
 		after = last
