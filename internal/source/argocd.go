@@ -33,6 +33,10 @@ type argoEvent struct {
 	Phase       string `json:"phase"`
 	Health      string `json:"health"`
 	StartedAt   string `json:"startedAt"`
+	// HealthSince is when the application's health last changed
+	// (health.lastTransitionTime, which Argo CD sets since 2.14; empty
+	// before), sent by the health-degraded template.
+	HealthSince string `json:"healthSince"`
 	Repo        string `json:"repo"`
 	URL         string `json:"url"`
 }
@@ -67,7 +71,7 @@ func translateArgoCD(src *webhook.Source, _ http.Header, body []byte) (Result, e
 	if err := decodeJSON("Argo CD notification", body, &e); err != nil {
 		return Result{}, err
 	}
-	for _, f := range []*string{&e.Event, &e.App, &e.Project, &e.Environment, &e.Namespace, &e.Cluster, &e.Revision, &e.Phase, &e.Health, &e.StartedAt, &e.Repo, &e.URL} {
+	for _, f := range []*string{&e.Event, &e.App, &e.Project, &e.Environment, &e.Namespace, &e.Cluster, &e.Revision, &e.Phase, &e.Health, &e.StartedAt, &e.HealthSince, &e.Repo, &e.URL} {
 		*f = argoValue(*f)
 	}
 	eventType, ok := argoEvents[e.Event]
@@ -100,6 +104,12 @@ func translateArgoCD(src *webhook.Source, _ http.Header, body []byte) (Result, e
 		},
 	}
 	// Argo CD sends no delivery id: one trigger of one sync operation of
-	// one revision is one delivery.
-	return d.result(src, e.App+"|"+e.Revision+"|"+firstOf(e.Event, e.Phase)+"|"+e.StartedAt)
+	// one revision is one delivery. Health can degrade, recover and degrade
+	// again within one sync; Argo CD notifies each time, and the moment the
+	// health changed tells them apart.
+	key := e.App + "|" + e.Revision + "|" + firstOf(e.Event, e.Phase) + "|" + e.StartedAt
+	if e.Event == "health-degraded" && e.HealthSince != "" {
+		key += "|" + e.HealthSince
+	}
+	return d.result(src, key)
 }

@@ -43,7 +43,7 @@ func TestArgoCDTemplatesInDocs(t *testing.T) {
 			},
 			"status": map[string]any{
 				"sync":           map[string]any{"status": "Synced", "revision": "53e28ff20cc530b9ada2173fbbd64d48338583ba"},
-				"health":         map[string]any{"status": health},
+				"health":         map[string]any{"status": health, "lastTransitionTime": "2024-05-02T09:20:41Z"},
 				"operationState": map[string]any{"phase": phase, "startedAt": "2024-05-02T09:14:03Z"},
 			},
 		}
@@ -80,6 +80,9 @@ func TestArgoCDTemplatesInDocs(t *testing.T) {
 			if e.EventType != want[i] || e.Project.Name != "guestbook" || e.Environment.Name != tc.envName ||
 				e.DeploymentID != "guestbook@53e28ff20cc530b9ada2173fbbd64d48338583ba" || e.Environment.ClusterName != "in-cluster" {
 				t.Errorf("template %d with labels %v: %+v", i, tc.labels, e)
+			}
+			if degraded := i == 3; degraded != strings.Contains(res.DeliveryID, "2024-05-02T09:20:41Z") {
+				t.Errorf("template %d: delivery id %q (the health's time belongs to health-degraded's alone)", i, res.DeliveryID)
 			}
 		}
 	}

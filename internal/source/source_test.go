@@ -228,6 +228,38 @@ func TestFluxUpgradesOfValuesAlone(t *testing.T) {
 	}
 }
 
+// TestArgoCDHealthDegradedAgain: health can degrade, recover and degrade
+// again within one sync, and Argo CD notifies each time; the second is a
+// new deployment failure, not a repeat of the first.
+func TestArgoCDHealthDegradedAgain(t *testing.T) {
+	src := newSource(webhook.SourceArgoCD)
+	delivery := func(event, healthSince string) string {
+		t.Helper()
+		body := []byte(`{"event":"` + event + `","app":"guestbook","namespace":"prod-guestbook","revision":"53e28ff",` +
+			`"health":"Degraded","startedAt":"2026-12-06T09:14:03Z","healthSince":"` + healthSince + `"}`)
+		res, err := Translate(src, Signed(webhook.SourceArgoCD, testSecret, body, nil), body)
+		if err != nil || res.Event == nil {
+			t.Fatalf("Translate = %+v, %v", res, err)
+		}
+		return res.DeliveryID
+	}
+	first := delivery("health-degraded", "2026-12-06T09:20:00Z")
+	if again := delivery("health-degraded", "2026-12-06T09:20:00Z"); again != first {
+		t.Errorf("a repeat has the delivery id %q, the first %q", again, first)
+	}
+	if second := delivery("health-degraded", "2026-12-06T11:02:40Z"); second == first {
+		t.Errorf("a second degradation of one sync has the first's delivery id %q", first)
+	}
+	// Before Argo CD 2.14 the template renders no time: the sync's key.
+	if old, older := delivery("health-degraded", "<no value>"), delivery("health-degraded", ""); old != older || old == first {
+		t.Errorf("without a health time the delivery ids are %q and %q (with one %q)", old, older, first)
+	}
+	// Health changes are no part of a sync trigger's key.
+	if a, b := delivery("sync-failed", "2026-12-06T09:20:00Z"), delivery("sync-failed", "2026-12-06T11:02:40Z"); a != b {
+		t.Errorf("one sync's failure has the delivery ids %q and %q", a, b)
+	}
+}
+
 func TestTranslateQovery(t *testing.T) {
 	src := newSource(webhook.SourceQovery)
 	body := fixture(t, "qovery_deployment.json")
