@@ -211,7 +211,10 @@ func RenderSlack(ev *Event) []byte {
 func slackStatus(current, desired string) string {
 	switch {
 	case current != "" && desired != "" && current != desired:
-		return slackEscape(current) + " → " + slackEscape(desired)
+		// Two values share one field: each gets half a value's room, or
+		// escaped they could pass the field's limit and Slack would refuse
+		// the message on every attempt.
+		return slackEscapeCut(current, maxSlackValue/2) + " → " + slackEscapeCut(desired, maxSlackValue/2)
 	case current != "":
 		return slackEscape(current)
 	default:
@@ -225,10 +228,13 @@ var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "
 // are control characters there (<!channel>, <url|link>); line breaks
 // become spaces so the summary stays on one line; and the value is
 // shortened to keep the message within Slack's limits.
-func slackEscape(s string) string {
-	if utf8.RuneCountInString(s) > maxSlackValue {
+func slackEscape(s string) string { return slackEscapeCut(s, maxSlackValue) }
+
+// slackEscapeCut is slackEscape cutting the value to n characters.
+func slackEscapeCut(s string, n int) string {
+	if utf8.RuneCountInString(s) > n {
 		runes := []rune(s)
-		s = string(runes[:maxSlackValue-1]) + "…"
+		s = string(runes[:n-1]) + "…"
 	}
 	return slackEscaper.Replace(s)
 }

@@ -426,9 +426,13 @@ func TestRenderSlackEscaping(t *testing.T) {
 	}
 }
 
+// Every value at its longest, each character escaped to five: no field
+// passes Slack's 2,000, the status (two values in one field) included.
 func TestRenderSlackLongValues(t *testing.T) {
 	d := validDeployment()
-	d.Project.Name = strings.Repeat("&", 5000)
+	long := strings.Repeat("&", 5000)
+	d.Project.Name, d.Environment.Name, d.Environment.ClusterName = long, long, long
+	d.DeploymentID, d.CurrentStatus, d.DesiredStatus = long, long, long+"x"
 	msg := decodeSlack(t, RenderSlack(NewEvent(testOrg, d, testEventID, testNow, "")))
 	for _, f := range msg.Blocks[1].Fields {
 		if n := utf8.RuneCountInString(f.Text); n > 2000 {
