@@ -531,6 +531,11 @@ func TestAttemptRetryAfter(t *testing.T) {
 		{429, "", 5 * time.Second},
 		{429, "soon", 5 * time.Second},
 		{429, "-5", 5 * time.Second},
+		// Longer than a Duration holds: as long as the schedule allows,
+		// not a wrapped-around few milliseconds (18446744074 s is 2^64 ns
+		// and 0.29 s) nor an unreadable value.
+		{429, "18446744074", time.Hour},
+		{429, "99999999999999999999", time.Hour},
 	} {
 		target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("webhook-id") == "" {
