@@ -58,6 +58,7 @@ var blocked = []struct {
 	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use NAT64"},
 	{netip.MustParsePrefix("100::/64"), "discard-only"},
 	{netip.MustParsePrefix("2001::/32"), "Teredo"},
+	{netip.MustParsePrefix("2001:2::/48"), "benchmarking"}, // 198.18.0.0/15's IPv6 twin (RFC 5180)
 	{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
 	{netip.MustParsePrefix("3fff::/20"), "documentation"},
 	{netip.MustParsePrefix("fc00::/7"), "unique local"},

@@ -55,6 +55,9 @@ func TestRefusal(t *testing.T) {
 		{"2001:db8::1", "documentation"},
 		{"198.18.0.1", "benchmarking"},
 		{"198.19.255.255", "benchmarking"},
+		{"2001:2::1", "benchmarking"},
+		{"2001:2:0:ffff::1", "benchmarking"},
+		{"2001:3::1", ""}, // AMT, beside it, is global
 		{"::ffff:127.0.0.1", "loopback"},
 		{"::ffff:10.0.0.1", "private"},
 		{"::ffff:169.254.169.254", "link-local"},
