@@ -574,6 +574,8 @@ type jwksServer struct {
 	failNext atomic.Int32 // answer this many fetches with 503
 	mu       sync.Mutex
 	body     []byte
+	// hold, when set, is called before each fetch is answered.
+	hold func()
 }
 
 func newJWKSServer(t *testing.T) *jwksServer {
@@ -605,10 +607,13 @@ func newJWKSServer(t *testing.T) *jwksServer {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
 		s.mu.Lock()
-		body := s.body
+		body, hold := s.body, s.hold
 		s.mu.Unlock()
+		if hold != nil {
+			hold()
+		}
+		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(s.Close)
@@ -761,6 +766,49 @@ func TestJWKSRotation(t *testing.T) {
 	_, err := e.auth.Authenticate(ctx, "Bearer "+sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa))
 	if err == nil || !strings.Contains(err.Error(), "kid") {
 		t.Fatalf("the key dropped from the JWKS still works: %v", err)
+	}
+}
+
+// A client that sends a JWT with a new key id and hangs up while the JWKS
+// is being fetched for it must not waste that fetch: the next JWT with
+// the key is served by it, not refused until the next allowed fetch. If
+// the client's leaving cancelled the fetch, one request with a made-up
+// key id every 5 s, each abandoned at once, would keep every new key out
+// until the periodic refresh.
+func TestJWKSFetchOutlivesAbandonedRequest(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t)
+	e := newEnv(t, Config{JWKSURL: srv.URL})
+	srv.rotate(t, "rsa-2", &k.rsaOther.PublicKey)
+	token := "Bearer " + sign(t, jwt.SigningMethodRS256, "rsa-2", claims(nil), k.rsaOther)
+
+	ctx, hangUp := context.WithCancel(t.Context())
+	fetching, answer := make(chan struct{}), make(chan struct{})
+	srv.mu.Lock()
+	srv.hold = func() {
+		close(fetching)
+		<-answer
+	}
+	srv.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = e.auth.Authenticate(ctx, token)
+	}()
+	<-fetching
+	hangUp()
+	time.Sleep(50 * time.Millisecond) // let a cancelled fetch give up before the answer
+	srv.mu.Lock()
+	srv.hold = nil
+	srv.mu.Unlock()
+	close(answer)
+	<-done
+
+	// Shorter than the wait for another fetch: only the first can serve it.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := e.auth.Authenticate(ctx, token); err != nil {
+		t.Fatalf("the key fetched for an abandoned request was not kept: %v", err)
 	}
 }
 

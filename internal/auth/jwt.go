@@ -71,7 +71,19 @@ func (a *Authenticator) keyfunc(ctx context.Context) jwt.Keyfunc {
 		if a.jwks == nil {
 			return nil, errNoKey
 		}
-		key, err := a.jwks.KeyfuncCtx(ctx)(t)
+		// A fetch for a key id not loaded serves every request after it,
+		// so the client that started it hanging up must not cancel it:
+		// one made-up key id every 5 s, each abandoned at once, would use
+		// up every allowed fetch and keep a rotated key out until the
+		// periodic refresh. A deadline is kept, and jwksRefreshWait
+		// bounds the wait and the fetch in any case.
+		fetchCtx := context.WithoutCancel(ctx)
+		if deadline, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			fetchCtx, cancel = context.WithDeadline(fetchCtx, deadline)
+			defer cancel()
+		}
+		key, err := a.jwks.KeyfuncCtx(fetchCtx)(t)
 		if err != nil && !a.jwksHasKID(ctx, t) {
 			// Covers both "not found after a refresh" and "not found, and
 			// refreshing again is rate limited".
