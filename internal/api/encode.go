@@ -22,6 +22,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status, b = http.StatusInternalServerError, []byte(`{"status":500,"error":"Internal Server Error","detail":"an internal error occurred"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	// Answers hold an organization's target URLs (a Slack URL is itself
+	// a secret) and its targets' answers: a browser or proxy that stored
+	// one would hand it out with no credentials, after the console's tab
+	// signed out.
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
