@@ -57,6 +57,12 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		if orgUUID, err = orgID(); err != nil {
 			return err
 		}
+		// No caller may act on the nil UUID (auth.Identity.CanAccess), so
+		// a token for it would answer 403 to everything. Listing stays
+		// allowed, to find one made before this check and revoke it.
+		if args[0] == "create" && orgUUID == uuid.Nil {
+			return usageError{"--organization must be an organization UUID, not the nil UUID: no token can act on it"}
+		}
 	case "revoke":
 		if fs.NArg() != 1 {
 			return usageError{"token revoke takes one token id (see hookd token list)"}
