@@ -14,6 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hookd/hookd/internal/client"
 )
@@ -483,8 +485,30 @@ func writeRaw(w io.Writer, raw json.RawMessage) error {
 	return err
 }
 
+// newTable returns a table writer that prints no control character but
+// tab and newline: its cells hold what any caller of the organization
+// wrote (descriptions, names, filters), and a terminal would obey an
+// escape sequence among them (erase the lines above, retitle the window)
+// rather than show it.
 func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	return tabwriter.NewWriter(printable{w}, 0, 4, 2, ' ', 0)
+}
+
+// printable writes text with each control character but tab and newline
+// replaced by U+FFFD, one character for one, so columns stay aligned.
+type printable struct{ w io.Writer }
+
+func (p printable) Write(b []byte) (int, error) {
+	clean := strings.Map(func(r rune) rune {
+		if r != '\t' && r != '\n' && unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, string(b))
+	if _, err := io.WriteString(p.w, clean); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 func yesNo(b bool) string {

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// Whoever holds a token of an organization writes its webhooks'
+// descriptions and project filters and its sources' names; whoever lists
+// them with hookd reads them in a terminal. A control character among
+// them would be the terminal's command, not text: an escape sequence can
+// erase the lines above (an audit entry, a webhook), retitle the window
+// or, in some terminals, write the clipboard.
+func TestClientPrintsNoControlCharacters(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, deliveryEnv(dbURL, nil))
+	tg := newTarget(t)
+	orgID := uuid.New()
+	token := newToken(t, dbURL, orgID)
+	c := newCLI(t, srv, orgID, token)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	const esc = "\x1b[1A\x1b[2K\x1b]0;owned\x07\u009b2K\x7f"
+	org := "/organization/" + orgID.String()
+
+	var w webhookJSON
+	if st, _, body := api.do("POST", org+"/webhook", map[string]any{
+		"kind": "STANDARD", "target_url": tg.URL + "/x", "events": []string{"DEPLOYMENT_STARTED"},
+		"description": "deploys" + esc, "project_names_filter": []string{"api" + esc},
+	}, &w); st != 201 {
+		t.Fatalf("create webhook: %d %s", st, body)
+	}
+	if st, _, body := api.do("POST", org+"/source", map[string]any{
+		"kind": "FLUX", "name": "flux" + esc, "secret": strings.Repeat("s", 32),
+		"environment_types": []map[string]string{{"pattern": "prod" + esc, "type": "PRODUCTION"}},
+	}, nil); st != 201 {
+		t.Fatalf("create source: %d %s", st, body)
+	}
+	for _, args := range [][]string{
+		{"webhook", "list"}, {"webhook", "get", w.ID}, {"source", "list"}, {"audit"},
+	} {
+		out := c.run(args...)
+		if i := strings.IndexFunc(out, func(r rune) bool { return r < ' ' && r != '\n' && r != '\t' || r >= 0x7f && r < 0xa0 }); i >= 0 {
+			t.Errorf("hookd %s printed a control character (%q at %d): %q", strings.Join(args, " "), out[i], i, out)
+		}
+	}
+}
