@@ -81,6 +81,9 @@ func TestDeploymentEventValidate(t *testing.T) {
 		// brackets in strings, escaped quotes or not.
 		{"lists 32 deep", func(d *DeploymentEvent) { d.Jobs = nested(MaxListDepth, `"[[{\\\"["`) }, ""},
 		{"lists 33 deep", func(d *DeploymentEvent) { d.Jobs = nested(MaxListDepth+1, `1`) }, "jobs"},
+		{"40 entries, each a list, two deep", func(d *DeploymentEvent) {
+			d.Jobs = json.RawMessage("[" + strings.Repeat(`[{"id":1}],`, 39) + "[]]")
+		}, ""},
 		{"40 brackets in a string, one list deep", func(d *DeploymentEvent) { d.Logs = json.RawMessage(`["` + strings.Repeat("[", 40) + `"]`) }, ""},
 	}
 	for _, tt := range tests {

@@ -41,6 +41,42 @@ func TestSourceAudit(t *testing.T) {
 	}
 }
 
+// TestSourceSpecLimits: each limit admits its own value and refuses one
+// more, naming the field.
+func TestSourceSpecLimits(t *testing.T) {
+	secret := strings.Repeat("s", MinSourceSecretLength)
+	rules := func(n, length int) []EnvironmentRule {
+		out := make([]EnvironmentRule, n)
+		for i := range out {
+			out[i] = EnvironmentRule{Pattern: strings.Repeat("é", length), Type: ModeStaging}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		spec  SourceSpec
+		field string // "" when valid
+	}{
+		{"name at the limit", SourceSpec{Name: strings.Repeat("é", MaxSourceNameLength)}, ""},
+		{"name past it", SourceSpec{Name: strings.Repeat("é", MaxSourceNameLength+1)}, "name"},
+		{"rules at the limit", SourceSpec{Name: "x", EnvironmentTypes: rules(MaxEnvironmentRules, 1)}, ""},
+		{"rules past it", SourceSpec{Name: "x", EnvironmentTypes: rules(MaxEnvironmentRules+1, 1)}, "environment_types"},
+		{"pattern at the limit", SourceSpec{Name: "x", EnvironmentTypes: rules(1, MaxRulePatternLength)}, ""},
+		{"pattern past it", SourceSpec{Name: "x", EnvironmentTypes: rules(1, MaxRulePatternLength+1)}, "environment_types"},
+		{"secret at the limit", SourceSpec{Name: "x", Secret: strPtr(strings.Repeat("s", MaxSecretLength))}, ""},
+		{"secret past it", SourceSpec{Name: "x", Secret: strPtr(strings.Repeat("s", MaxSecretLength+1))}, "secret"},
+	} {
+		tc.spec.Kind = SourceGitHub
+		if tc.spec.Secret == nil {
+			tc.spec.Secret = &secret
+		}
+		err := tc.spec.Validate(true)
+		if e, ok := err.(*Error); tc.field == "" && err != nil || tc.field != "" && (!ok || e.Field != tc.field) {
+			t.Errorf("%s: Validate = %v, want an error on %q (none if empty)", tc.name, err, tc.field)
+		}
+	}
+}
+
 func TestSourceSpecValidate(t *testing.T) {
 	secret, empty, short := strings.Repeat("s", MinSourceSecretLength), " ", strings.Repeat("s", MinSourceSecretLength-1)
 	nulSecret, badUTF8 := secret+"\x00", secret+"\xff"

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -121,6 +122,13 @@ func TestSpecValidateText(t *testing.T) {
 		return Spec{Kind: KindStandard, TargetURL: "https://example.com/h", Events: []EventType{EventDeploymentStarted}}
 	}
 	key := func(n int) string { return "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, n)) }
+	names := func(n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprint("project-", i))
+		}
+		return out
+	}
 	tests := []struct {
 		name  string
 		edit  func(s *Spec)
@@ -151,6 +159,16 @@ func TestSpecValidateText(t *testing.T) {
 		{"whsec of 23 bytes", func(s *Spec) { s.TargetSecret = strPtr(key(23)) }, "target_secret"},
 		{"whsec of 65 bytes", func(s *Spec) { s.TargetSecret = strPtr(key(65)) }, "target_secret"},
 		{"whsec not base64", func(s *Spec) { s.TargetSecret = strPtr("whsec_not-base64!!") }, "target_secret"},
+		{"secret of the printable ends", func(s *Spec) { s.TargetSecret = strPtr("! ~") }, ""},
+		// Each limit admits its own value.
+		{"description at the limit", func(s *Spec) { s.Description = strings.Repeat("é", MaxDescriptionLength) }, ""},
+		{"description past it", func(s *Spec) { s.Description = strings.Repeat("é", MaxDescriptionLength+1) }, "description"},
+		{"project filters at the limit", func(s *Spec) { s.ProjectNamesFilter = names(MaxProjectFilters) }, ""},
+		{"project filters past it", func(s *Spec) { s.ProjectNamesFilter = names(MaxProjectFilters + 1) }, "project_names_filter"},
+		{"project filter at the limit", func(s *Spec) { s.ProjectNamesFilter = []string{strings.Repeat("é", MaxProjectFilterLength)} }, ""},
+		{"project filter past it", func(s *Spec) { s.ProjectNamesFilter = []string{strings.Repeat("é", MaxProjectFilterLength+1)} }, "project_names_filter"},
+		{"URL at the limit", func(s *Spec) { s.TargetURL = "https://example.com/" + strings.Repeat("a", MaxTargetURLLength-20) }, ""},
+		{"URL past it", func(s *Spec) { s.TargetURL = "https://example.com/" + strings.Repeat("a", MaxTargetURLLength-19) }, "target_url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
