@@ -48,7 +48,8 @@ type Config struct {
 	// others, zero is not defaulted: it means no grace.
 	SecretRotationGrace time.Duration
 	// StopGrace is how long requests in flight may go on after Run's
-	// context ends; past it they are cancelled and retried later.
+	// context ends; past it they are cancelled and given back, due now,
+	// without counting as an attempt.
 	StopGrace time.Duration
 	// ResponseBodyTimeout bounds reading a target's answer body, which is
 	// kept for the delivery log only (default 2s, at most Timeout).
@@ -517,6 +518,15 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 	for t != nil {
 		if d.holds(t) {
 			o := d.tracedAttempt(ctx, t)
+			if ctx.Err() != nil && o.Attempt.StatusCode == 0 {
+				// Cut off by the stop's grace, not by the target: recorded,
+				// it would count against the webhook's health and fail a
+				// last attempt for good. Given back, due now, like an
+				// unsent task (the target may have it: at least once).
+				d.giveBack(t)
+				t = d.next(t.Webhook.ID)
+				continue
+			}
 			o.Lease = t.Delivery.Lease
 			d.mu.Lock()
 			d.recording[t.Delivery.ID] = true
@@ -545,12 +555,25 @@ func (d *Dispatcher) holds(t *webhook.Task) bool {
 	if d.leased[t.Delivery.ID] == t && !t.Delivery.DueAt.Before(d.cfg.Now().Add(d.sendable)) {
 		return true
 	}
+	d.giveBackLocked(t)
+	return false
+}
+
+// giveBack stops holding t and gives it back to the queue, due now, if
+// its lease is still ours.
+func (d *Dispatcher) giveBack(t *webhook.Task) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.giveBackLocked(t)
+}
+
+// giveBackLocked is giveBack with d.mu held.
+func (d *Dispatcher) giveBackLocked(t *webhook.Task) {
 	if d.leased[t.Delivery.ID] == t {
 		delete(d.leased, t.Delivery.ID)
 		ref := t.Ref()
 		d.releases.Go(func() { d.releaseDue([]webhook.DeliveryRef{ref}) })
 	}
-	return false
 }
 
 // next frees the slot of a finished request and hands it the webhook's

@@ -372,3 +372,40 @@ func TestOutOfRangeStatusFailsItsAttemptAlone(t *testing.T) {
 		}
 	}
 }
+
+// A request the stop's grace cuts off got no answer from the target: it is
+// not an attempt that failed. The delivery goes back to the queue due now,
+// as an unsent one does, and is neither failed for good (here its only
+// attempt) nor held against its webhook's health.
+func TestStopGraceCutIsNotAFailure(t *testing.T) {
+	arrived, block := make(chan struct{}, 1), make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-block
+	}))
+	t.Cleanup(hung.Close)
+	t.Cleanup(func() { close(block) })
+	s := newStore(t)
+	w := createWebhook(t, s, hung.URL)
+	d := New(Config{Store: s, Client: hung.Client(), Timeout: 30 * time.Second, StopGrace: 50 * time.Millisecond,
+		Schedule: webhook.Schedule{0}, PollInterval: time.Hour})
+	stop := startDispatcher(t, d)
+	intake(t, s, d, w, 1)
+	<-arrived
+	stop()
+
+	list, err := s.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: w.OrganizationID, WebhookID: w.ID, Limit: 10})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("deliveries %v, %v", list, err)
+	}
+	if dl := list[0]; dl.Status != webhook.DeliveryPending || dl.Attempts != 0 || dl.DueAt.After(time.Now()) {
+		t.Errorf("after a stop cut its request: %s, %d attempts, due %v; want pending, 0 attempts, due now", dl.Status, dl.Attempts, dl.DueAt)
+	}
+	got, err := s.WebhookGet(context.Background(), w.OrganizationID, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.FailingSince.IsZero() {
+		t.Errorf("the webhook is failing since %v: the stop's cut counted against it", got.FailingSince)
+	}
+}
