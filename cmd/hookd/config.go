@@ -188,7 +188,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"HOOKD_INTAKE_RATE", &c.IntakeRate},
 	}
 	for _, r := range rates {
-		if *r.dst, err = strconv.ParseFloat(get(r.name), 64); err != nil || *r.dst < 0 || math.IsInf(*r.dst, 0) {
+		// ParseFloat takes "NaN", which no comparison catches below.
+		if *r.dst, err = strconv.ParseFloat(get(r.name), 64); err != nil || !(*r.dst >= 0) || math.IsInf(*r.dst, 0) {
 			return nil, fail(r.name, fmt.Errorf("must be a number of requests a second such as 20 or 0.5 (0: no limit), not %q", get(r.name)))
 		}
 	}

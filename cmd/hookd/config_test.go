@@ -55,6 +55,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		"HOOKD_READ_TIMEOUT":                 "0s",
 		"HOOKD_API_RATE":                     "-1",
 		"HOOKD_INTAKE_RATE":                  "fast",
+		"HOOKD_AUTH_FAILURE_RATE":            "NaN",
 		"HOOKD_API_BURST":                    "0",
 		"HOOKD_INTAKE_BURST":                 "1.5",
 		"HOOKD_MAX_WEBHOOKS_PER_ORG":         "-1",
