@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -128,6 +129,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.Database, err = parseDatabaseURL(get("HOOKD_DATABASE_URL")); err != nil {
 		return nil, fail("HOOKD_DATABASE_URL", err)
+	}
+	// Checked here: a wrong one would otherwise only be logged, every 5s,
+	// while the nodes fall back to polling.
+	if u := c.DatabaseListenURL; u != "" {
+		if backend, _, _ := splitDatabaseURL(u); backend != backendPostgres {
+			return nil, fail("HOOKD_DATABASE_LISTEN_URL", errors.New("must start with postgres://"))
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, fail("HOOKD_LOG_FORMAT", fmt.Errorf("must be text or json, not %q", c.LogFormat))

@@ -56,6 +56,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		"HOOKD_API_RATE":                     "-1",
 		"HOOKD_INTAKE_RATE":                  "fast",
 		"HOOKD_AUTH_FAILURE_RATE":            "NaN",
+		"HOOKD_DATABASE_LISTEN_URL":          "db.internal:5432",
 		"HOOKD_API_BURST":                    "0",
 		"HOOKD_INTAKE_BURST":                 "1.5",
 		"HOOKD_MAX_WEBHOOKS_PER_ORG":         "-1",
