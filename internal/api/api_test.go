@@ -297,6 +297,10 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 	if st := h.do(tok, "POST", hook+"/recover", `{"since":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`, nil); st != 409 {
 		t.Errorf("recovering a disabled webhook: %d, want 409", st)
 	}
+	// Nor is one delivery retried: it would fail at once, unsent.
+	if st := h.do(tok, "POST", hook+"/delivery/"+tasks[0].Delivery.ID.String()+"/retry", "", nil); st != 409 {
+		t.Errorf("retrying a delivery of a disabled webhook: %d, want 409", st)
+	}
 	var stats struct {
 		Last24Hours struct {
 			Attempts, Failures int

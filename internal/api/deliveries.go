@@ -111,6 +111,10 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, org uuid.
 	if err != nil {
 		return err
 	}
+	if !h.Enabled {
+		// As with a recovery: it would fail at once without being sent.
+		return webhook.Errorf(webhook.EConflict, "the webhook is disabled: enable it before retrying its deliveries")
+	}
 	d, err := s.store.DeliveryRetry(r.Context(), org, h.ID, id, s.now().UTC())
 	if err != nil {
 		return err
