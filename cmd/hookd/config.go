@@ -80,7 +80,7 @@ var variables = []variable{
 	{"HOOKD_JWT_AUDIENCE", "", "required `aud` of JWTs, when set"},
 	{"HOOKD_JWT_ORGANIZATIONS_CLAIM", "organizations", "JWT claim listing the organization UUIDs the bearer may act on"},
 	{"HOOKD_DELIVERY_TIMEOUT", "15s", "timeout of one delivery request"},
-	{"HOOKD_RETRY_SCHEDULE", webhook.DefaultSchedule, "delays before each attempt; ±20% jitter after the first"},
+	{"HOOKD_RETRY_SCHEDULE", webhook.DefaultSchedule, "delays before each attempt, the first `0s` (an event is sent as it is accepted); ±20% jitter after the first"},
 	{"HOOKD_DISABLE_AFTER", "120h", "disable a webhook that failed continuously this long"},
 	{"HOOKD_SECRET_ROTATION_GRACE", "24h", "after a webhook's secret changes, deliveries are signed with the new and the previous secret this long (`webhook-signature` only); `0` for no grace"},
 	{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK", "8", "concurrent requests to one webhook at most"},
@@ -183,6 +183,11 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.RetrySchedule, err = webhook.ParseSchedule(get("HOOKD_RETRY_SCHEDULE")); err != nil {
 		return nil, fail("HOOKD_RETRY_SCHEDULE", err)
+	}
+	// Intake sends a new delivery at once (or queues it due at the
+	// event's time): a first delay would be silently ignored.
+	if c.RetrySchedule[0] != 0 {
+		return nil, fail("HOOKD_RETRY_SCHEDULE", fmt.Errorf("must start with 0s: the first attempt is made as the event is accepted, not %q", get("HOOKD_RETRY_SCHEDULE")))
 	}
 	if c.MaxInflightPerWebhook, err = strconv.Atoi(get("HOOKD_MAX_INFLIGHT_PER_WEBHOOK")); err != nil || c.MaxInflightPerWebhook < 1 {
 		return nil, fail("HOOKD_MAX_INFLIGHT_PER_WEBHOOK", fmt.Errorf("must be a whole number of at least 1"))

@@ -84,6 +84,16 @@ func TestLoadConfigErrors(t *testing.T) {
 	}); err == nil || !strings.Contains(err.Error(), "HOOKD_RETENTION") || !strings.Contains(err.Error(), "at least 24h") {
 		t.Errorf("HOOKD_RETENTION=23h: error %v, want one naming the variable and its least value", err)
 	}
+	// The first attempt is made as the event is accepted: a first delay
+	// would be ignored.
+	if _, err := loadConfig(func(k string) string {
+		if k == "HOOKD_RETRY_SCHEDULE" {
+			return "1m,5m"
+		}
+		return ""
+	}); err == nil || !strings.Contains(err.Error(), "HOOKD_RETRY_SCHEDULE") || !strings.Contains(err.Error(), "0s") {
+		t.Errorf("HOOKD_RETRY_SCHEDULE=1m,5m: error %v, want one naming the variable and saying the first delay is 0s", err)
+	}
 	if c, err := loadConfig(func(k string) string {
 		if k == "HOOKD_RETENTION" {
 			return "24h"
