@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/hookd/hookd/internal/api"
 )
 
 // The deployment files (deploy/, the Dockerfile) are written by hand; these
@@ -98,6 +100,7 @@ type k8sProbe struct {
 		Path string `yaml:"path"`
 		Port string `yaml:"port"`
 	} `yaml:"httpGet"`
+	TimeoutSeconds int `yaml:"timeoutSeconds"`
 }
 
 // readManifests parses every YAML document in a folder, by kind.
@@ -228,6 +231,15 @@ func TestKubernetesManifests(t *testing.T) {
 			for path, p := range probes {
 				if p == nil || p.HTTPGet.Path != path || p.HTTPGet.Port != portName {
 					t.Errorf("probe %+v, want GET %s on port %s", p, path, portName)
+				}
+			}
+			// The kubelet gives up on a probe after timeoutSeconds (1 when
+			// unset): no longer than /readyz's own wait for the database, a
+			// database answering within that wait fails the probe while
+			// hookd would have answered 200.
+			if p := c.ReadinessProbe; p != nil {
+				if wait := time.Duration(max(p.TimeoutSeconds, 1)) * time.Second; wait <= api.ReadyzTimeout {
+					t.Errorf("the readiness probe's timeoutSeconds gives /readyz %v; it waits up to %v for the database", wait, api.ReadyzTimeout)
 				}
 			}
 			svc := objects["Service"]

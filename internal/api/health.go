@@ -23,9 +23,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 // failures of real writes say it too.
 const unwritableFor = 15 * time.Second
 
+// ReadyzTimeout is how long /readyz waits for the database to answer; a
+// readiness probe must wait longer (deploy/kubernetes).
+const ReadyzTimeout = 2 * time.Second
+
 // readyz answers 200 only while the database answers and takes writes.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), ReadyzTimeout)
 	defer cancel()
 	// A copy of ErrUnwritable: the readiness check's own answer must not
 	// count as a failed write, or it would keep itself failing.
