@@ -60,6 +60,10 @@ type config struct {
 	EncryptionKeys *secrets.Keyring
 }
 
+// minJWKSRefresh is the shortest HOOKD_JWT_JWKS_REFRESH: as often as a JWT
+// naming an unknown key may fetch the JWKS.
+const minJWKSRefresh = 5 * time.Second
+
 // variable documents one environment variable; the README's table is
 // checked against this list by a test.
 type variable struct {
@@ -75,7 +79,7 @@ var variables = []variable{
 	{"HOOKD_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`"},
 	{"HOOKD_JWT_HS256_SECRET", "", "accept HS256 JWTs signed with this secret (development); `HOOKD_JWT_HS256_SECRET_FILE` reads it from a file"},
 	{"HOOKD_JWT_JWKS_URL", "", "accept RS256/ES256 JWTs signed by a key of this JWKS (cached, refreshed)"},
-	{"HOOKD_JWT_JWKS_REFRESH", "5m", "how often the JWKS is fetched again, so removed keys stop working; a JWT naming a key not loaded fetches it at once (at most every 5s)"},
+	{"HOOKD_JWT_JWKS_REFRESH", "5m", "how often the JWKS is fetched again, so removed keys stop working (at least 5s); a JWT naming a key not loaded fetches it at once (at most every 5s)"},
 	{"HOOKD_JWT_ISSUER", "", "required `iss` of JWTs, when set"},
 	{"HOOKD_JWT_AUDIENCE", "", "required `aud` of JWTs, when set"},
 	{"HOOKD_JWT_ORGANIZATIONS_CLAIM", "organizations", "JWT claim listing the organization UUIDs the bearer may act on"},
@@ -176,6 +180,11 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.Retention < webhook.IdempotencyWindow {
 		return nil, fail("HOOKD_RETENTION", fmt.Errorf("must be at least %gh, how long an Idempotency-Key is remembered, not %q",
 			webhook.IdempotencyWindow.Hours(), get("HOOKD_RETENTION")))
+	}
+	// The JWKS is fetched at every tick: 5ms for 5m would ask the identity
+	// provider two hundred times a second from every node.
+	if c.JWKSRefresh < minJWKSRefresh {
+		return nil, fail("HOOKD_JWT_JWKS_REFRESH", fmt.Errorf("must be at least %v, not %q", minJWKSRefresh, get("HOOKD_JWT_JWKS_REFRESH")))
 	}
 	// Zero is allowed here: no grace, the old secret stops at once.
 	if c.SecretRotationGrace, err = time.ParseDuration(get("HOOKD_SECRET_ROTATION_GRACE")); err != nil || c.SecretRotationGrace < 0 {

@@ -57,6 +57,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		"HOOKD_INTAKE_RATE":                  "fast",
 		"HOOKD_AUTH_FAILURE_RATE":            "NaN",
 		"HOOKD_DATABASE_LISTEN_URL":          "db.internal:5432",
+		"HOOKD_JWT_JWKS_REFRESH":             "5ms",
 		"HOOKD_API_BURST":                    "0",
 		"HOOKD_INTAKE_BURST":                 "1.5",
 		"HOOKD_MAX_WEBHOOKS_PER_ORG":         "-1",
