@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/hookd/hookd/internal/api"
+	"github.com/hookd/hookd/internal/webhook"
 )
 
 // The deployment files (deploy/, the Dockerfile) are written by hand; these
@@ -387,5 +388,68 @@ func TestDockerfileEnvironment(t *testing.T) {
 	}
 	if _, err := loadConfig(func(k string) string { return env[k] }); err != nil || env["HOOKD_DATABASE_URL"] == "" {
 		t.Errorf("the image's environment %v: %v", env, err)
+	}
+}
+
+// TestDeliveriesFailingAlertCanFire checks HookdDeliveriesFailing against
+// what the dispatcher counts: a delivery that fails for good has made one
+// "retry" attempt per delay of the schedule after the first and then one
+// "failed", so with every target down the rule's ratio must pass its
+// threshold, or the alert never fires when it matters most.
+func TestDeliveriesFailingAlertCanFire(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/prometheus/hookd-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(data, &rules); err != nil {
+		t.Fatal(err)
+	}
+	var expr string
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "HookdDeliveriesFailing" {
+				expr = strings.Join(strings.Fields(r.Expr), " ")
+			}
+		}
+	}
+	// sum(rate(hookd_delivery_attempts_total{NUM}[w])) / sum(rate(hookd_delivery_attempts_total{DEN}[w])) > T
+	m := regexp.MustCompile(`^sum\(rate\(hookd_delivery_attempts_total(\{[^}]*\})?\[\w+\]\)\) / sum\(rate\(hookd_delivery_attempts_total(\{[^}]*\})?\[\w+\]\)\) > ([0-9.]+)$`).FindStringSubmatch(expr)
+	if m == nil {
+		t.Fatalf("HookdDeliveriesFailing's expression %q is not a ratio of attempt outcomes this test can evaluate", expr)
+	}
+	schedule, err := webhook.ParseSchedule(webhook.DefaultSchedule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every target down: per delivery, len-1 retries and one failure.
+	perDelivery := map[string]float64{"succeeded": 0, "retry": float64(len(schedule) - 1), "failed": 1}
+	sum := func(selector string) float64 {
+		n := 0.0
+		for outcome, c := range perDelivery {
+			if selector == "" {
+				n += c
+				continue
+			}
+			sm := regexp.MustCompile(`^\{outcome(=~?)"([^"]*)"\}$`).FindStringSubmatch(selector)
+			if sm == nil {
+				t.Fatalf("selector %s: only one outcome matcher is understood here", selector)
+			}
+			if sm[1] == "=" && sm[2] == outcome || sm[1] == "=~" && regexp.MustCompile("^(?:"+sm[2]+")$").MatchString(outcome) {
+				n += c
+			}
+		}
+		return n
+	}
+	threshold, _ := strconv.ParseFloat(m[3], 64)
+	if ratio := sum(m[1]) / sum(m[2]); ratio <= threshold {
+		t.Errorf("with every target down the rule's ratio is %.3f, never above its threshold %v: HookdDeliveriesFailing cannot fire", ratio, threshold)
 	}
 }
