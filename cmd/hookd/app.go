@@ -166,9 +166,13 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 		Log:        log,
 		Now:        now,
 		Registry:   reg,
-		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}),
-		Extra:      console.Routes(version),
-		Tracer:     tracer,
+		// A series that cannot be collected (the backlog, read from the
+		// database) is left out, not the whole scrape: while the database
+		// is unreachable, intake_unavailable must still reach Prometheus.
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true,
+			ErrorHandling: promhttp.ContinueOnError, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}),
+		Extra:  console.Routes(version),
+		Tracer: tracer,
 		Limits: api.Limits{
 			APIRate:           c.APIRate,
 			APIBurst:          c.APIBurst,

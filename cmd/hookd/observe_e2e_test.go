@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -17,6 +18,8 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.yaml.in/yaml/v4"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 )
 
 // TestOpenMetrics checks /metrics speaks OpenMetrics to a scraper that
@@ -46,6 +49,22 @@ func TestOpenMetrics(t *testing.T) {
 		if !strings.Contains(string(body), "hookd_events_accepted_total") && !strings.Contains(string(body), "hookd_requests_throttled") {
 			t.Errorf("Accept %q: no hookd series", accept)
 		}
+	}
+}
+
+// TestMetricsWithoutDatabase checks /metrics still answers while the
+// database does not: the queue's backlog, which it reads there, is left
+// out, but the rest must be scraped, intake_unavailable above all, which
+// is what HookdIntakeUnavailable watches for exactly then.
+func TestMetricsWithoutDatabase(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	u, _ := url.Parse(dbURL)
+	proxy := newFaultProxy(t, u.Host)
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": proxy.through(t, dbURL)})
+	proxy.partition()
+	st, _, body := call{t: t, base: srv.URL}.do("GET", "/metrics", nil, nil)
+	if st != http.StatusOK || !strings.Contains(string(body), `hookd_requests_throttled_total{reason="intake_unavailable"}`) {
+		t.Errorf("/metrics with the database cut off: %d\n%.500s", st, body)
 	}
 }
 
