@@ -642,17 +642,26 @@ func (db *DB) DeliveryList(ctx context.Context, p webhook.DeliveryListParams) ([
 	return collect(rows, scanDeliveryRow)
 }
 
+// DeliveryBacklog counts what is due on the database's clock, which due
+// times are written and claimed on, and moves the oldest due time onto
+// the caller's clock, which its age is measured with: a node whose clock
+// is off would otherwise count retries not yet due, and add its skew to
+// the age of the oldest.
 func (db *DB) DeliveryBacklog(ctx context.Context, now time.Time) (int, time.Time, error) {
 	var (
 		due    int
 		oldest *time.Time
+		dbNow  time.Time
 	)
-	err := db.pool.QueryRow(ctx, `SELECT count(*), min(due_at) FROM deliveries
-		WHERE status IN ('pending', 'running') AND due_at <= $1`, ts(now)).Scan(&due, &oldest)
+	err := db.pool.QueryRow(ctx, `SELECT count(*), min(due_at), coalesce($1::timestamptz, now()) FROM deliveries
+		WHERE status IN ('pending', 'running') AND due_at <= coalesce($1::timestamptz, now())`, db.clock(now)).Scan(&due, &oldest, &dbNow)
 	if err != nil {
 		return 0, time.Time{}, translate(err)
 	}
-	return due, fromNullTime(oldest), nil
+	if oldest == nil {
+		return due, time.Time{}, nil
+	}
+	return due, fromNullTime(oldest).Add(now.Sub(dbNow)), nil
 }
 
 const attemptCols = `organization_id, id, delivery_id, webhook_id, created_at, number, kind,

@@ -608,6 +608,46 @@ func TestDatabaseClockAhead(t *testing.T) {
 	claim("recovered")
 }
 
+// The backlog is judged on the database's clock, like the claims it
+// stands for, and its age told on the caller's: a node whose clock runs
+// an hour ahead neither counts a retry due in 30 s as an hour late (and
+// pages HookdDeliveriesFallingBehind), nor sees a due one as younger.
+func TestDatabaseClockBacklog(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	db.callerClock = false
+	ctx := context.Background()
+	ahead := func() time.Time { return time.Now().Add(time.Hour) } // the node's clock
+	org := uuid.New()
+	w := newHook(org)
+	storeHooks(t, db, w)
+	ev := newEv(org, "")
+	ev.CreatedAt = ahead()
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	due, oldest, err := db.DeliveryBacklog(ctx, ahead())
+	if err != nil || due != 1 {
+		t.Fatalf("backlog of one new delivery: %d due, %v", due, err)
+	}
+	if age := ahead().Sub(oldest); age < 0 || age > time.Minute {
+		t.Errorf("a delivery due a moment ago is %v old on a clock an hour ahead", age)
+	}
+	tasks, err := db.DeliveryClaim(ctx, webhook.ClaimParams{Now: ahead(), LeaseUntil: ahead().Add(time.Minute), Limit: 10})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("claim = %d tasks, %v", len(tasks), err)
+	}
+	d := tasks[0].Delivery
+	a := webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: w.ID, DeliveryID: d.ID, EventID: d.EventID,
+		CreatedAt: ahead(), Number: 1, Kind: webhook.KindStandard, TargetURL: "https://example.com", StatusCode: 500}
+	if _, err := db.DeliveryComplete(ctx, []webhook.Outcome{{Attempt: a, Lease: d.Lease, Status: webhook.DeliveryPending,
+		NextAttemptAt: a.CreatedAt.Add(30 * time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	if due, oldest, err := db.DeliveryBacklog(ctx, ahead()); err != nil || due != 0 {
+		t.Errorf("a retry due in 30 s, seen from a clock an hour ahead: %d due since %v (%v)", due, oldest, err)
+	}
+}
+
 func dueAt(t *testing.T, db *DB, org, hook, id uuid.UUID) time.Time {
 	t.Helper()
 	d, err := db.DeliveryGet(context.Background(), org, hook, id)
