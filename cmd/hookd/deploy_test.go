@@ -81,6 +81,7 @@ type k8sContainer struct {
 			} `yaml:"secretKeyRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
+	StartupProbe   *k8sProbe `yaml:"startupProbe"`
 	ReadinessProbe *k8sProbe `yaml:"readinessProbe"`
 	LivenessProbe  *k8sProbe `yaml:"livenessProbe"`
 	Lifecycle      struct {
@@ -101,8 +102,29 @@ type k8sProbe struct {
 		Path string `yaml:"path"`
 		Port string `yaml:"port"`
 	} `yaml:"httpGet"`
-	TimeoutSeconds int `yaml:"timeoutSeconds"`
+	TimeoutSeconds   int `yaml:"timeoutSeconds"`
+	PeriodSeconds    int `yaml:"periodSeconds"`
+	FailureThreshold int `yaml:"failureThreshold"`
 }
+
+// probeWindow is how long a probe may fail before the kubelet acts, with
+// Kubernetes' defaults (every 10s, three failures).
+func (p *k8sProbe) probeWindow() time.Duration {
+	period, failures := p.PeriodSeconds, p.FailureThreshold
+	if period == 0 {
+		period = 10
+	}
+	if failures == 0 {
+		failures = 3
+	}
+	return time.Duration(period*failures) * time.Second
+}
+
+// startupAllowance is the least time the manifests must give hookd to
+// start: serve binds its port only once the database is migrated (newApp),
+// and one migration on a large database (an index over every attempt)
+// takes minutes.
+const startupAllowance = 5 * time.Minute
 
 // readManifests parses every YAML document in a folder, by kind.
 func readManifests(t *testing.T, dir string) map[string]k8sObject {
@@ -233,6 +255,13 @@ func TestKubernetesManifests(t *testing.T) {
 				if p == nil || p.HTTPGet.Path != path || p.HTTPGet.Port != portName {
 					t.Errorf("probe %+v, want GET %s on port %s", p, path, portName)
 				}
+			}
+			// Without a startup probe the liveness probe starts at once, and a
+			// pod still migrating (not listening yet) is killed after its
+			// window, its migration rolled back, again and again.
+			if p := c.StartupProbe; p == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port != portName || p.probeWindow() < startupAllowance {
+				t.Errorf("startup probe %+v: want GET /healthz on port %s, failing for %v at least before the liveness probe starts",
+					p, portName, startupAllowance)
 			}
 			// The kubelet gives up on a probe after timeoutSeconds (1 when
 			// unset): no longer than /readyz's own wait for the database, a
