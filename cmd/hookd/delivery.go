@@ -74,7 +74,7 @@ func deliveryList(ctx context.Context, args []string, getenv func(string) string
 func deliveryRetry(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newRemoteCommand("delivery retry", "WEBHOOK_ID DELIVERY_ID",
 		"Makes a pending or finished delivery due now for one more attempt, and shows it.\n"+
-			"A delivery being sent right now cannot be retried.", stderr)
+			"A delivery being sent right now, or one of a disabled webhook, cannot be retried.", stderr)
 	pos, err := c.parse(args, 2, getenv)
 	if err != nil {
 		return err

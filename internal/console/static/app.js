@@ -975,7 +975,8 @@
       await api('POST', hookPath(w.id) + '/delivery/' + encodeURIComponent(a.delivery_id) + '/retry');
       toast('Retry queued: a new attempt will appear in the log');
     } catch (err) {
-      if (err.status !== 401) toast(err.status === 409 ? 'This delivery is being sent right now; try again in a moment' : 'Could not retry: ' + err.message, 'error');
+      // 409: the delivery is being sent right now, or the webhook is disabled (hookd's detail says which).
+      if (err.status !== 401) toast(err.status === 409 && w.enabled ? 'This delivery is being sent right now; try again in a moment' : 'Could not retry: ' + err.message, 'error');
     } finally {
       if (btn) btn.disabled = false;
     }
