@@ -301,6 +301,11 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 	if st := h.do(tok, "POST", hook+"/delivery/"+tasks[0].Delivery.ID.String()+"/retry", "", nil); st != 409 {
 		t.Errorf("retrying a delivery of a disabled webhook: %d, want 409", st)
 	}
+	// Nor is a test event accepted: the dispatcher sends nothing to a
+	// disabled webhook, so it would fail unsent.
+	if st := h.do(tok, "POST", hook+"/test", "", nil); st != 409 {
+		t.Errorf("testing a disabled webhook: %d, want 409", st)
+	}
 	var stats struct {
 		Last24Hours struct {
 			Attempts, Failures int

@@ -136,6 +136,11 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if err != nil {
 		return err
 	}
+	if !h.Enabled {
+		// The dispatcher sends nothing to a disabled webhook: the test
+		// would be answered 202 and fail unsent.
+		return webhook.Errorf(webhook.EConflict, "the webhook is disabled: enable it before sending it a test event")
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
