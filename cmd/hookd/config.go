@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,6 +129,14 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	var err error
 	fail := func(name string, e error) error { return fmt.Errorf("%s: %w", name, e) }
+	// A _FILE variant hookd does not read (HOOKD_DATABASE_URL_FILE, as
+	// container secrets invite) would leave the variable at its default.
+	for _, v := range variables {
+		if !slices.Contains(fileVariables, v.name) && getenv(v.name+"_FILE") != "" {
+			return nil, fail(v.name+"_FILE", fmt.Errorf("hookd reads no such variable: set %s itself (only %s have a _FILE variant)",
+				v.name, strings.Join(fileVariables, " and ")))
+		}
+	}
 	if c.Role, err = parseRole(get("HOOKD_ROLE")); err != nil {
 		return nil, fail("HOOKD_ROLE", err)
 	}
@@ -272,6 +281,10 @@ func (r role) String() string {
 	}
 	return "all"
 }
+
+// fileVariables are the variables read with secretValue, which a
+// NAME_FILE variable may give instead.
+var fileVariables = []string{"HOOKD_JWT_HS256_SECRET", "HOOKD_ENCRYPTION_KEY"}
 
 // secretValue reads NAME, or the file named by NAME_FILE.
 func secretValue(getenv func(string) string, name string) (string, error) {

@@ -85,6 +85,17 @@ func TestLoadConfigErrors(t *testing.T) {
 	}); err == nil || !strings.Contains(err.Error(), "HOOKD_RETENTION") || !strings.Contains(err.Error(), "at least 24h") {
 		t.Errorf("HOOKD_RETENTION=23h: error %v, want one naming the variable and its least value", err)
 	}
+	// Only secrets have a _FILE variant: any other would be ignored, and
+	// HOOKD_DATABASE_URL_FILE, say, would leave hookd on its default SQLite
+	// file instead of the PostgreSQL it names.
+	if _, err := loadConfig(func(k string) string {
+		if k == "HOOKD_DATABASE_URL_FILE" {
+			return "/run/secrets/database-url"
+		}
+		return ""
+	}); err == nil || !strings.Contains(err.Error(), "HOOKD_DATABASE_URL_FILE") {
+		t.Errorf("HOOKD_DATABASE_URL_FILE: error %v, want one naming it", err)
+	}
 	// The first attempt is made as the event is accepted: a first delay
 	// would be ignored.
 	if _, err := loadConfig(func(k string) string {

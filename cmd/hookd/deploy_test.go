@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -346,7 +347,7 @@ func knownVariable(name string) bool {
 		return true
 	}
 	for _, v := range variables {
-		if v.name == name || v.name+"_FILE" == name {
+		if v.name == name || v.name+"_FILE" == name && slices.Contains(fileVariables, v.name) {
 			return true
 		}
 	}
