@@ -94,7 +94,11 @@ type Dispatcher struct {
 	// claimed or leased at intake just before the delete may be handed
 	// over just after Forget, or taken from the queue just before it.
 	forgotten map[uuid.UUID]time.Time
-	freed     chan struct{}
+	// disabled holds the webhooks whose disable was counted, until a task
+	// finds one enabled again: the requests in flight to a target that
+	// answers 410 each decide to disable it, the store does it once.
+	disabled map[uuid.UUID]bool
+	freed    chan struct{}
 	// short is set while the last claim was held back (no room for a
 	// full claim, or webhooks left out for their full queues): only then
 	// does freed room wake the claim loop. Otherwise a claim after every
@@ -247,6 +251,7 @@ func New(cfg Config) *Dispatcher {
 		inflight:  map[uuid.UUID]int{},
 		queued:    map[uuid.UUID][]*webhook.Task{},
 		forgotten: map[uuid.UUID]time.Time{},
+		disabled:  map[uuid.UUID]bool{},
 		outcomes:  make(chan webhook.Outcome, 1024),
 	}
 }
@@ -502,6 +507,9 @@ func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int, until time.Time) 
 func (d *Dispatcher) start(t *webhook.Task) {
 	d.leased[t.Delivery.ID] = t
 	id := t.Webhook.ID
+	if t.Webhook.Enabled {
+		delete(d.disabled, id) // enabled again since: its next disable counts
+	}
 	if d.inflight[id] < d.cfg.MaxInflightPerWebhook {
 		d.inflight[id]++
 		d.sends.Add(1)
@@ -759,11 +767,17 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 		// deleted: what it did is not theirs to record any more.
 		d.cfg.Log.Warn("dropped outcomes of attempts whose lease was lost", "count", len(stale), "deliveries", ids)
 	}
+	d.mu.Lock()
 	for _, o := range batch {
 		if !dropped[o.Attempt.DeliveryID] {
-			d.m.observe(o)
+			first := o.DisableReason != "" && !d.disabled[o.Attempt.WebhookID]
+			if first {
+				d.disabled[o.Attempt.WebhookID] = true
+			}
+			d.m.observe(o, first)
 		}
 	}
+	d.mu.Unlock()
 	d.m.stale.Add(float64(len(stale)))
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookd/hookd/internal/store/sqlite"
 	"github.com/hookd/hookd/internal/store/storetest"
@@ -407,5 +408,70 @@ func TestStopGraceCutIsNotAFailure(t *testing.T) {
 	}
 	if !got.FailingSince.IsZero() {
 		t.Errorf("the webhook is failing since %v: the stop's cut counted against it", got.FailingSince)
+	}
+}
+
+// hookd_webhooks_disabled_total counts webhooks disabled, not the attempts
+// that each would have disabled one: requests in flight together to a
+// target that answers 410 all decide to disable it, and the store
+// disables it once.
+func TestDisabledCountedOnce(t *testing.T) {
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusGone)
+	}))
+	t.Cleanup(gone.Close)
+	s := newStore(t)
+	w := createWebhook(t, s, gone.URL)
+	reg := prometheus.NewRegistry()
+	d := New(Config{Store: s, Client: gone.Client(), Timeout: 5 * time.Second, MaxInflightPerWebhook: 8,
+		PollInterval: time.Hour, Registry: reg})
+	stop := startDispatcher(t, d)
+	disabled := func() float64 {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "hookd_webhooks_disabled_total" {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		t.Fatal("no hookd_webhooks_disabled_total")
+		return 0
+	}
+	recorded := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, completed := s.counts(); completed == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the %d attempts were not recorded", n)
+			}
+		}
+	}
+	intake(t, s, d, w, 8)
+	recorded(8)
+	// The webhook is disabled once its last outcome is written: wait for
+	// the writer to count it (a count that goes on would show once enabled).
+	for deadline := time.Now().Add(10 * time.Second); disabled() == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	if got, err := s.WebhookGet(context.Background(), w.OrganizationID, w.ID); err != nil || got.Enabled {
+		t.Fatalf("the webhook is still enabled (%v)", err)
+	}
+	// Enabled again by a person, disabled again: counted again.
+	enable := func(h *webhook.Webhook) (*webhook.AuditEntry, error) {
+		h.Enabled, h.DisabledReason = true, ""
+		return nil, nil
+	}
+	if _, err := s.WebhookUpdate(context.Background(), webhook.WebhookChange{OrganizationID: w.OrganizationID, ID: w.ID, Apply: enable}); err != nil {
+		t.Fatal(err)
+	}
+	intake(t, s, d, w, 1)
+	recorded(9)
+	stop() // the recorder has counted everything
+	if n := disabled(); n != 2 {
+		t.Errorf("hookd_webhooks_disabled_total %v after one webhook was disabled, enabled and disabled again; want 2", n)
 	}
 }

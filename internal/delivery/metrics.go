@@ -48,7 +48,9 @@ func newDispatchMetrics(reg prometheus.Registerer, store webhook.Store, now func
 	return m
 }
 
-func (m *dispatchMetrics) observe(o webhook.Outcome) {
+// observe counts a recorded outcome; disabled says it is the first to
+// disable its webhook (see Dispatcher.disabled).
+func (m *dispatchMetrics) observe(o webhook.Outcome, disabled bool) {
 	switch o.Status {
 	case webhook.DeliverySucceeded:
 		m.outcomes.WithLabelValues("succeeded").Inc()
@@ -60,7 +62,7 @@ func (m *dispatchMetrics) observe(o webhook.Outcome) {
 	if o.Attempt.StatusCode != 0 || o.Attempt.Duration > 0 {
 		m.duration.Observe(o.Attempt.Duration.Seconds())
 	}
-	if o.DisableReason != "" {
+	if disabled {
 		m.disabled.Inc()
 	}
 }

@@ -468,10 +468,10 @@ func TestRecordGivesUp(t *testing.T) {
 // The metrics count outcomes, time only real requests, and count disables.
 func TestObserve(t *testing.T) {
 	d, _ := running(t, Config{})
-	d.m.observe(webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{Error: "not sent: the webhook is disabled"}})
-	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{StatusCode: 500}})
-	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{Duration: time.Second, Error: "timed out"}})
-	d.m.observe(webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{StatusCode: 410}, DisableReason: "gone"})
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{Error: "not sent: the webhook is disabled"}}, false)
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{StatusCode: 500}}, false)
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{Duration: time.Second, Error: "timed out"}}, false)
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{StatusCode: 410}, DisableReason: "gone"}, true)
 	var m dto.Metric
 	if err := d.m.duration.Write(&m); err != nil {
 		t.Fatal(err)
