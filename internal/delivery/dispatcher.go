@@ -291,6 +291,7 @@ func (d *Dispatcher) forget(webhookID uuid.UUID) int {
 		}
 	}
 	d.forgotten[webhookID] = now.Add(d.lease)
+	delete(d.disabled, webhookID) // a deleted webhook is never enabled again
 	q := d.queued[webhookID]
 	if len(q) == 0 {
 		return 0
