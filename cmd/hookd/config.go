@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,8 +75,8 @@ type variable struct {
 var variables = []variable{
 	{"HOOKD_ADDR", ":8080", "address the HTTP server listens on"},
 	{"HOOKD_ROLE", "all", "`all` (API and delivery) or `api` (API and intake only: deliveries wait for a node that delivers)"},
-	{"HOOKD_DATABASE_URL", "sqlite:hookd.db", "`sqlite:PATH` (embedded) or `postgres://...` (several nodes may share it)"},
-	{"HOOKD_DATABASE_LISTEN_URL", "", "PostgreSQL: a direct `postgres://...` URL for notifications when `HOOKD_DATABASE_URL` goes through a pooler in transaction mode (without it nodes poll every 200 ms, up to 1.6 s apart while their queues are full, and learn of a webhook deleted on another node only at their next lease renewal)"},
+	{"HOOKD_DATABASE_URL", "sqlite:hookd.db", "`sqlite:PATH` (embedded) or `postgres://...` (several nodes may share it); `HOOKD_DATABASE_URL_FILE` reads it from a file"},
+	{"HOOKD_DATABASE_LISTEN_URL", "", "PostgreSQL: a direct `postgres://...` URL for notifications when `HOOKD_DATABASE_URL` goes through a pooler in transaction mode (without it nodes poll every 200 ms, up to 1.6 s apart while their queues are full, and learn of a webhook deleted on another node only at their next lease renewal); `HOOKD_DATABASE_LISTEN_URL_FILE` reads it from a file"},
 	{"HOOKD_LOG_FORMAT", "text", "`text` or `json`"},
 	{"HOOKD_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`"},
 	{"HOOKD_JWT_HS256_SECRET", "", "accept HS256 JWTs signed with this secret (development); `HOOKD_JWT_HS256_SECRET_FILE` reads it from a file"},
@@ -121,7 +122,6 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		Addr:                  get("HOOKD_ADDR"),
 		LogFormat:             get("HOOKD_LOG_FORMAT"),
 		JWKSURL:               get("HOOKD_JWT_JWKS_URL"),
-		DatabaseListenURL:     get("HOOKD_DATABASE_LISTEN_URL"),
 		JWTIssuer:             get("HOOKD_JWT_ISSUER"),
 		JWTAudience:           get("HOOKD_JWT_AUDIENCE"),
 		JWTOrganizationsClaim: get("HOOKD_JWT_ORGANIZATIONS_CLAIM"),
@@ -129,19 +129,28 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	var err error
 	fail := func(name string, e error) error { return fmt.Errorf("%s: %w", name, e) }
-	// A _FILE variant hookd does not read (HOOKD_DATABASE_URL_FILE, as
-	// container secrets invite) would leave the variable at its default.
+	// A _FILE variant hookd does not read (HOOKD_ADDR_FILE, say) would
+	// leave the variable at its default.
 	for _, v := range variables {
 		if !slices.Contains(fileVariables, v.name) && getenv(v.name+"_FILE") != "" {
 			return nil, fail(v.name+"_FILE", fmt.Errorf("hookd reads no such variable: set %s itself (only %s have a _FILE variant)",
-				v.name, strings.Join(fileVariables, " and ")))
+				v.name, strings.Join(fileVariables, ", ")))
 		}
 	}
 	if c.Role, err = parseRole(get("HOOKD_ROLE")); err != nil {
 		return nil, fail("HOOKD_ROLE", err)
 	}
-	if c.Database, err = parseDatabaseURL(get("HOOKD_DATABASE_URL")); err != nil {
+	// The database's URLs hold its password: they may come from files,
+	// as container secrets are given.
+	databaseURL, err := secretValue(getenv, "HOOKD_DATABASE_URL")
+	if err != nil {
+		return nil, err
+	}
+	if c.Database, err = parseDatabaseURL(cmp.Or(databaseURL, get("HOOKD_DATABASE_URL"))); err != nil {
 		return nil, fail("HOOKD_DATABASE_URL", err)
+	}
+	if c.DatabaseListenURL, err = secretValue(getenv, "HOOKD_DATABASE_LISTEN_URL"); err != nil {
+		return nil, err
 	}
 	// Checked here: a wrong one would otherwise only be logged, every 5s,
 	// while the nodes fall back to polling.
@@ -284,7 +293,7 @@ func (r role) String() string {
 
 // fileVariables are the variables read with secretValue, which a
 // NAME_FILE variable may give instead.
-var fileVariables = []string{"HOOKD_JWT_HS256_SECRET", "HOOKD_ENCRYPTION_KEY"}
+var fileVariables = []string{"HOOKD_DATABASE_URL", "HOOKD_DATABASE_LISTEN_URL", "HOOKD_JWT_HS256_SECRET", "HOOKD_ENCRYPTION_KEY"}
 
 // secretValue reads NAME, or the file named by NAME_FILE.
 func secretValue(getenv func(string) string, name string) (string, error) {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/base64"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -85,16 +87,47 @@ func TestLoadConfigErrors(t *testing.T) {
 	}); err == nil || !strings.Contains(err.Error(), "HOOKD_RETENTION") || !strings.Contains(err.Error(), "at least 24h") {
 		t.Errorf("HOOKD_RETENTION=23h: error %v, want one naming the variable and its least value", err)
 	}
-	// Only secrets have a _FILE variant: any other would be ignored, and
-	// HOOKD_DATABASE_URL_FILE, say, would leave hookd on its default SQLite
-	// file instead of the PostgreSQL it names.
+	// Only the secrets and the database's URLs have a _FILE variant: any
+	// other would be ignored, leaving its variable at the default.
+	if _, err := loadConfig(func(k string) string {
+		if k == "HOOKD_ADDR_FILE" {
+			return "/run/secrets/addr"
+		}
+		return ""
+	}); err == nil || !strings.Contains(err.Error(), "HOOKD_ADDR_FILE") {
+		t.Errorf("HOOKD_ADDR_FILE: error %v, want one naming it", err)
+	}
+	// A database URL holds its password: container secrets give it in a
+	// file.
+	dir := t.TempDir()
+	for name, url := range map[string]string{"db": "postgres://hookd:pw@db.internal:5432/hookd\n", "listen": "postgres://hookd:pw@db-direct:5432/hookd"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(url), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := loadConfig(func(k string) string {
+		switch k {
+		case "HOOKD_DATABASE_URL_FILE":
+			return filepath.Join(dir, "db")
+		case "HOOKD_DATABASE_LISTEN_URL_FILE":
+			return filepath.Join(dir, "listen")
+		case "HOOKD_ENCRYPTION_KEY":
+			return base64.StdEncoding.EncodeToString(make([]byte, 32))
+		}
+		return ""
+	})
+	if err != nil {
+		t.Errorf("database URLs from files: %v", err)
+	} else if c.Database.URL != "postgres://hookd:pw@db.internal:5432/hookd" || c.DatabaseListenURL != "postgres://hookd:pw@db-direct:5432/hookd" {
+		t.Errorf("database URLs from files: %q and %q", c.Database.URL, c.DatabaseListenURL)
+	}
 	if _, err := loadConfig(func(k string) string {
 		if k == "HOOKD_DATABASE_URL_FILE" {
-			return "/run/secrets/database-url"
+			return filepath.Join(dir, "missing")
 		}
 		return ""
 	}); err == nil || !strings.Contains(err.Error(), "HOOKD_DATABASE_URL_FILE") {
-		t.Errorf("HOOKD_DATABASE_URL_FILE: error %v, want one naming it", err)
+		t.Errorf("HOOKD_DATABASE_URL_FILE naming no file: error %v, want one naming it", err)
 	}
 	// The first attempt is made as the event is accepted: a first delay
 	// would be ignored.
@@ -114,7 +147,7 @@ func TestLoadConfigErrors(t *testing.T) {
 	}); err != nil || c.Retention != 24*time.Hour {
 		t.Errorf("HOOKD_RETENTION=24h: %v, want it taken", err)
 	}
-	c, err := loadConfig(func(string) string { return "" })
+	c, err = loadConfig(func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
