@@ -121,6 +121,11 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 	if err != nil {
 		return fmt.Errorf("HOOKD_JWT_*: %w", err)
 	}
+	if c.JWKSURL != "" && c.JWTAudience == "" {
+		// An identity provider signs tokens for all its applications with
+		// the same keys; only the audience says a token was meant for hookd.
+		log.Warn("HOOKD_JWT_JWKS_URL is set without HOOKD_JWT_AUDIENCE: hookd accepts a JWT this identity provider issued for any of its applications, if it has the organizations claim")
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -139,6 +140,27 @@ func waitGoroutines(t *testing.T, before int) {
 // dispatcher delivering to a real target, retention, pprof) on a
 // temporary SQLite database, stops it, and checks run returned with no
 // goroutine of it left and the database closed.
+// TestServeWarnsOfJWKSWithoutAudience: without an audience, hookd takes
+// a token its identity provider issued for any application; it says so.
+func TestServeWarnsOfJWKSWithoutAudience(t *testing.T) {
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"keys":[]}`))
+	}))
+	t.Cleanup(jwks.Close)
+	for _, audience := range []string{"", "hookd"} {
+		a := startApp(t, map[string]string{
+			"HOOKD_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "hookd.db"),
+			"HOOKD_JWT_JWKS_URL": jwks.URL,
+			"HOOKD_JWT_AUDIENCE": audience,
+		}, time.Now)
+		if warned := strings.Contains(a.logs.String(), "without HOOKD_JWT_AUDIENCE"); warned != (audience == "") {
+			t.Errorf("audience %q: warned %v; logs:\n%s", audience, warned, a.logs.String())
+		}
+		a.stop(t)
+	}
+}
+
 func TestServeAppStopsEverything(t *testing.T) {
 	tg := newTarget(t)
 	before := runtime.NumGoroutine()

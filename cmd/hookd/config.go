@@ -83,7 +83,7 @@ var variables = []variable{
 	{"HOOKD_JWT_JWKS_URL", "", "accept RS256/ES256 JWTs signed by a key of this JWKS (cached, refreshed)"},
 	{"HOOKD_JWT_JWKS_REFRESH", "5m", "how often the JWKS is fetched again, so removed keys stop working (at least 5s); a JWT naming a key not loaded fetches it at once (at most every 5s)"},
 	{"HOOKD_JWT_ISSUER", "", "required `iss` of JWTs, when set"},
-	{"HOOKD_JWT_AUDIENCE", "", "required `aud` of JWTs, when set"},
+	{"HOOKD_JWT_AUDIENCE", "", "required `aud` of JWTs, when set; set it with a JWKS (`serve` warns without it): an identity provider signs its other applications' tokens with the same keys"},
 	{"HOOKD_JWT_ORGANIZATIONS_CLAIM", "organizations", "JWT claim listing the organization UUIDs the bearer may act on"},
 	{"HOOKD_DELIVERY_TIMEOUT", "15s", "timeout of one delivery request"},
 	{"HOOKD_RETRY_SCHEDULE", webhook.DefaultSchedule, "delays before each attempt, the first `0s` (an event is sent as it is accepted); ±20% jitter after the first"},
