@@ -186,6 +186,9 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("migrate takes no arguments, only flags: got %q (for re-encryption, --reencrypt)", fs.Args())}
+	}
 	c, err := loadConfig(getenv)
 	if err != nil {
 		return err

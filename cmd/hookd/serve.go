@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"runtime/debug"
 	"time"
@@ -14,6 +15,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	addr := fs.String("addr", "", "listen address (overrides HOOKD_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, only flags: got %q", fs.Args())}
 	}
 	c, err := loadConfig(getenv)
 	if err != nil {

@@ -54,6 +54,9 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	var orgUUID, tokenID uuid.UUID
 	switch args[0] {
 	case "create", "list":
+		if fs.NArg() > 0 {
+			return usageError{fmt.Sprintf("token %s takes no arguments, only flags: got %q", args[0], fs.Args())}
+		}
 		if orgUUID, err = orgID(); err != nil {
 			return err
 		}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A word the command does not take must stop it, not be dropped: "hookd
+// migrate reencrypt" (for --reencrypt) migrated, said "database is up to
+// date" and re-encrypted nothing, and "hookd serve extra" served.
+func TestCommandsRefuseStrayArguments(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "extra"},
+		{"migrate", "reencrypt"},
+		{"token", "create", "--organization", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "ci"},
+		{"token", "list", "--organization", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "extra"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "hookd.db")
+			env := map[string]string{"HOOKD_DATABASE_URL": "sqlite:" + db, "HOOKD_ADDR": "127.0.0.1:0"}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // a serve that starts anyway stops at once
+			var out, errOut bytes.Buffer
+			err := run(ctx, args, func(k string) string { return env[k] }, &out, &errOut)
+			var usage usageError
+			if !errors.As(err, &usage) || !strings.Contains(err.Error(), args[len(args)-1]) {
+				t.Fatalf("got %v, want a usage error naming %q", err, args[len(args)-1])
+			}
+			if out.Len() != 0 {
+				t.Errorf("printed %q", out.String())
+			}
+			if _, err := os.Stat(db); err == nil {
+				t.Errorf("the database was opened")
+			}
+		})
+	}
+}
