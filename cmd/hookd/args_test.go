@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,5 +41,28 @@ func TestCommandsRefuseStrayArguments(t *testing.T) {
 				t.Errorf("the database was opened")
 			}
 		})
+	}
+}
+
+// Each token subcommand's --help lists the flags it uses, and only those:
+// revoke takes a token id alone (any organization's), list no name.
+func TestTokenHelpListsItsOwnFlags(t *testing.T) {
+	for sub, want := range map[string][]string{
+		"create": {"-organization", "-name"},
+		"list":   {"-organization"},
+		"revoke": nil,
+	} {
+		var errOut bytes.Buffer
+		run(context.Background(), []string{"token", sub, "--help"}, func(string) string { return "" }, io.Discard, &errOut)
+		got := regexp.MustCompile(`(?m)^  (-[a-z-]+)`).FindAllStringSubmatch(errOut.String(), -1)
+		var flags []string
+		for _, m := range got {
+			flags = append(flags, m[1])
+		}
+		slices.Sort(flags)
+		slices.Sort(want)
+		if !slices.Equal(flags, want) {
+			t.Errorf("token %s --help lists %v, want %v:\n%s", sub, flags, want, errOut.String())
+		}
 	}
 }

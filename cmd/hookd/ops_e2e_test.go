@@ -183,6 +183,8 @@ func TestCompletion(t *testing.T) {
 		{"hookd webhook create --secret", "--secret-file"},
 		{"hookd completion ", "bash zsh"},
 		{"hookd source create --sec", "--secret-file"},
+		{"hookd token list --", "--organization"},
+		{"hookd token revoke --", ""},
 	} {
 		words := strings.Split(tc.words, " ")
 		script := `source <("$HOOKD" completion bash); COMP_WORDS=(` + quoteWords(words) + `); COMP_CWORD=` + itoa(len(words)-1) +

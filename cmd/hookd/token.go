@@ -21,15 +21,19 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, "Usage: hookd token create|list|revoke [flags]")
 		return usageError{"token: no subcommand given"}
 	}
+	// Each subcommand declares only the flags it reads: revoke acts on a
+	// token id alone, whatever its organization.
 	var (
-		fs   = newFlagSet("token "+args[0], "", stderr, false)
-		org  = fs.String("organization", "", "organization UUID the token acts on (required)")
-		name = fs.String("name", "", "a name to recognise the token by")
+		fs        = newFlagSet("token "+args[0], "", stderr, false)
+		org, name = new(string), new(string)
 	)
 	switch args[0] {
 	case "create":
+		fs.StringVar(org, "organization", "", "organization UUID the token acts on (required)")
+		fs.StringVar(name, "name", "", "a name to recognise the token by")
 		fs.Usage = flagUsage(fs, stderr, "token create --organization UUID [--name NAME]\n\nPrints the new token alone on stdout. Only its hash is stored: it cannot be shown again.")
 	case "list":
+		fs.StringVar(org, "organization", "", "organization UUID whose tokens to list (required)")
 		fs.Usage = flagUsage(fs, stderr, "token list --organization UUID")
 	case "revoke":
 		fs.Usage = flagUsage(fs, stderr, "token revoke TOKEN_ID\n\nThe token answers 401 from then on.")
