@@ -66,3 +66,24 @@ func TestTokenHelpListsItsOwnFlags(t *testing.T) {
 		}
 	}
 }
+
+// A flag hookd does not know, or a flag's value it cannot parse, is a
+// mistake in the command line like a missing argument: exit status 2.
+func TestBadFlagsAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--bogus"},
+		{"migrate", "--bogus"},
+		{"token", "create", "--bogus"},
+		{"webhook", "list", "--bogus"},
+		{"webhook", "edit", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "--enabled=maybe"},
+		{"delivery", "list", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "--limit", "many"},
+		{"audit", "--bogus"},
+		{"emit", "--bogus"},
+		{"bench", "--bogus"},
+	} {
+		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil || exitCode(err) != 2 {
+			t.Errorf("hookd %s: %v, exit status %d; want a usage error, exit status 2", strings.Join(args, " "), err, exitCode(err))
+		}
+	}
+}

@@ -77,7 +77,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		pprofAddr   = fs.String("pprof", "", "serve pprof from each hookd started on this address (HOOKD_PPROF_ADDR; with --nodes, the first node's)")
 		callgrind   = fs.String("callgrind", "", "run each hookd under valgrind's callgrind, writing its profiles in this directory, and report the instructions it executed per delivery (GOMAXPROCS=1; some fifty times slower: use small loads)")
 	)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -112,7 +112,7 @@ func newRemoteCommand(name, args, about string, stderr io.Writer) *remoteCommand
 func (c *remoteCommand) parse(args []string, n int, getenv func(string) string) ([]string, error) {
 	var pos []string
 	for {
-		if err := c.fs.Parse(args); err != nil {
+		if err := parseFlags(c.fs, args); err != nil {
 			return nil, err
 		}
 		if c.fs.NArg() == 0 {

@@ -151,6 +151,17 @@ func newFlagSet(name, synopsis string, stderr io.Writer, showEnv bool) *flag.Fla
 	return fs
 }
 
+// parseFlags is fs.Parse with its mistakes (an unknown flag, a value
+// that does not parse) made usage errors, exit status 2, like a missing
+// argument; the flag package has already printed them with the usage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return usageError{err.Error()}
+	}
+	return err
+}
+
 // store is a backend with its migrations, and its purger of deleted
 // webhooks' deliveries, whose failures the server logs.
 type store interface {
@@ -183,7 +194,7 @@ func newLogger(c *config, w io.Writer) *slog.Logger {
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := newFlagSet("migrate", "migrate [--reencrypt]", stderr, true)
 	reencrypt := fs.Bool("reencrypt", false, "also rewrite every webhook secret with the newest HOOKD_ENCRYPTION_KEY")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

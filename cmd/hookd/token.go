@@ -40,7 +40,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	default:
 		return usageError{fmt.Sprintf("token: unknown subcommand %q (create, list or revoke)", args[0])}
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	c, err := loadConfig(getenv)
