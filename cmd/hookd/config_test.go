@@ -18,10 +18,10 @@ func TestREADMEConfigurationTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile("(?m)^\\| `((?:HOOKD|OTEL)_[A-Z0-9_]+)` \\| (`([^`]*)`)? ?\\|")
-	documented := map[string]string{}
+	row := regexp.MustCompile("(?m)^\\| `((?:HOOKD|OTEL)_[A-Z0-9_]+|GOGC)` \\| (`([^`]*)`)? ?\\| (.*) \\|$")
+	documented, meaning := map[string]string{}, map[string]string{}
 	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
-		documented[m[1]] = m[3]
+		documented[m[1]], meaning[m[1]] = m[3], m[4]
 	}
 	var names []string
 	for _, v := range variables {
@@ -33,6 +33,10 @@ func TestREADMEConfigurationTable(t *testing.T) {
 		}
 		if def != v.def {
 			t.Errorf("README says %s defaults to %q; hookd uses %q", v.name, def, v.def)
+		}
+		// The README says "hookd serve --help prints the same list".
+		if meaning[v.name] != v.help {
+			t.Errorf("README and serve --help say different things of %s:\nREADME: %s\n--help: %s", v.name, meaning[v.name], v.help)
 		}
 	}
 	for name := range documented {
