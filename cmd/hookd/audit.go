@@ -14,7 +14,7 @@ import (
 // log page does.
 func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newRemoteCommand("audit", "",
-		"Lists who changed the organization's webhooks and API tokens, newest first, a page at a time;\n"+
+		"Lists who changed the organization's webhooks, event sources and API tokens, newest first, a page at a time;\n"+
 			"the next page's --cursor is printed on standard error. Secrets are never recorded.", stderr)
 	cursor := c.fs.String("cursor", "", "the `CURSOR` printed by the previous page")
 	limit := c.fs.Int("limit", 0, "the most entries to show, 1 to 100 (default 50)")

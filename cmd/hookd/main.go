@@ -63,7 +63,7 @@ Usage:
   hookd webhook list|get|create|edit|delete|events|test|recover|stats
                               manage webhooks on a running hookd (HOOKD_URL)
   hookd delivery list|retry   read and retry a webhook's deliveries
-  hookd audit                 who changed the organization's webhooks and tokens
+  hookd audit                 who changed the organization's webhooks, sources and tokens
   hookd source list|get|create|edit|delete
                               manage event sources (GitHub, GitLab, Flux, Argo CD, Qovery)
   hookd emit                  send a deployment event to a running hookd
