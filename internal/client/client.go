@@ -56,15 +56,24 @@ type APIError struct {
 	Status int    `json:"status"`
 	Title  string `json:"error"` // the status text; Go forbids a field named Error beside the method
 	Detail string `json:"detail"`
+	// RetryAfter is the wait a 429 or 503 asked for in its Retry-After
+	// header, when the client did not wait it (too long, or retried
+	// enough already); zero otherwise.
+	RetryAfter time.Duration `json:"-"`
 }
 
-// Error returns the detail alone: it is written for the person who made
-// the request and already says what to fix.
+// Error returns the detail: it is written for the person who made the
+// request and already says what to fix. A wait asked for in Retry-After
+// is added, since the detail refers to that header, which they never see.
 func (e *APIError) Error() string {
-	if e.Detail != "" {
-		return e.Detail
+	msg := e.Detail
+	if msg == "" {
+		msg = fmt.Sprintf("%d %s", e.Status, e.Title)
 	}
-	return fmt.Sprintf("%d %s", e.Status, e.Title)
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" (Retry-After: %s)", e.RetryAfter)
+	}
+	return msg
 }
 
 // Webhook is OrganizationWebhookResponse.
@@ -539,13 +548,17 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 			return nil
 		}
 		if wait <= 0 || wait > c.MaxRetryAfter || try >= c.Retries {
-			return newAPIError(status, data)
+			e := newAPIError(status, data)
+			e.RetryAfter = wait
+			return e
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return newAPIError(status, data)
+			e := newAPIError(status, data)
+			e.RetryAfter = wait
+			return e
 		case <-t.C:
 		}
 	}

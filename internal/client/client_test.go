@@ -131,9 +131,9 @@ func TestErrors(t *testing.T) {
 		status     int
 		want       APIError
 	}{
-		{"api", `{"status":404,"error":"Not Found","detail":"webhook w1 not found"}`, 404, APIError{404, "Not Found", "webhook w1 not found"}},
-		{"proxy", "<html>bad gateway</html>", 502, APIError{502, "Bad Gateway", "the server answered 502 Bad Gateway: <html>bad gateway</html>"}},
-		{"empty", "", 503, APIError{503, "Service Unavailable", "the server answered 503 Service Unavailable"}},
+		{"api", `{"status":404,"error":"Not Found","detail":"webhook w1 not found"}`, 404, APIError{Status: 404, Title: "Not Found", Detail: "webhook w1 not found"}},
+		{"proxy", "<html>bad gateway</html>", 502, APIError{Status: 502, Title: "Bad Gateway", Detail: "the server answered 502 Bad Gateway: <html>bad gateway</html>"}},
+		{"empty", "", 503, APIError{Status: 503, Title: "Service Unavailable", Detail: "the server answered 503 Service Unavailable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _ := fakeAPI(t, tc.status, tc.body)
@@ -200,6 +200,11 @@ func TestRetryAfter(t *testing.T) {
 	c.MaxRetryAfter = 500 * time.Millisecond
 	if _, err = c.EmitDeploymentEvent(context.Background(), "o", map[string]string{}, "k3"); !errors.As(err, &e) || len(times) != 1 {
 		t.Fatalf("%d requests, %v; want 1 and the 429", len(times), err)
+	}
+	// The detail says to wait for the Retry-After header, which the person
+	// reading the error never sees: the error says how long it asked for.
+	if e.RetryAfter != time.Second || err.Error() != "slow down (Retry-After: 1s)" {
+		t.Fatalf("error %q, RetryAfter %v; want the detail and the wait asked for", err, e.RetryAfter)
 	}
 }
 
