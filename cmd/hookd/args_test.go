@@ -87,3 +87,20 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// webhook edit keeps every field whose flag is not given, so its --help
+// promises no default for any (it said "--enabled (default true)", as if
+// an edit without it re-enabled the webhook).
+func TestWebhookEditHelpPromisesNoDefault(t *testing.T) {
+	var errOut bytes.Buffer
+	run(context.Background(), []string{"webhook", "edit", "--help"}, func(string) string { return "" }, io.Discard, &errOut)
+	help := errOut.String()
+	if !strings.Contains(help, "-enabled") {
+		t.Fatalf("webhook edit --help lacks --enabled:\n%s", help)
+	}
+	for _, line := range strings.Split(help, "\n") {
+		if strings.Contains(line, "(default") && !strings.Contains(line, "$HOOKD_") {
+			t.Errorf("webhook edit --help promises a default: %q", line)
+		}
+	}
+}

@@ -212,13 +212,18 @@ type webhookFlags struct {
 }
 
 func (f *webhookFlags) declare(fs *flag.FlagSet, edit bool) {
-	fs.StringVar(&f.kind, "kind", "", "`KIND`: STANDARD or SLACK (default STANDARD on create)")
+	// An edit keeps what is not given, so it promises no default.
+	kindHelp, enabledHelp, enabledDefault := " (default STANDARD)", "", true
+	if edit {
+		kindHelp, enabledHelp, enabledDefault = "", " (--enabled alone resumes it)", false
+	}
+	fs.StringVar(&f.kind, "kind", "", "`KIND`: STANDARD or SLACK"+kindHelp)
 	fs.StringVar(&f.targetURL, "target-url", "", "the `URL` events are sent to")
 	fs.StringVar(&f.events, "events", "", "comma-separated event `TYPES`, e.g. DEPLOYMENT_STARTED,DEPLOYMENT_FAILURE")
 	fs.StringVar(&f.description, "description", "", "a description for people")
 	fs.StringVar(&f.secretFile, "secret-file", "", "read the signing secret from `FILE` (- for standard input; kept on edit when not given)")
 	fs.StringVar(&f.secret, "secret", "", "refused: a secret on the command line shows in ps and shell history; use --secret-file")
-	fs.BoolVar(&f.enabled, "enabled", true, "whether events are delivered: --enabled=false pauses the webhook")
+	fs.BoolVar(&f.enabled, "enabled", enabledDefault, "whether events are delivered: --enabled=false pauses the webhook"+enabledHelp)
 	fs.StringVar(&f.projects, "project-filter", "", "comma-separated project name `PATTERNS`; empty means every project")
 	fs.StringVar(&f.envs, "env-filter", "", "comma-separated environment `MODES` (PRODUCTION, STAGING, DEVELOPMENT, PREVIEW); empty means every one")
 	if edit {
