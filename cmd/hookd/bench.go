@@ -51,9 +51,12 @@ small loads (say --scenarios burst,steady --events 3000 --rate 20
 Exported HOOKD_* variables reach the hookd processes, except those the bench
 sets (HOOKD_ADDR, HOOKD_DATABASE_URL, HOOKD_LOG_LEVEL=warn,
 HOOKD_ALLOWED_TARGET_CIDRS=127.0.0.0/8,::1/128, and per scenario HOOKD_ROLE,
-HOOKD_RETRY_SCHEDULE). With --url, that hookd must allow loopback targets
-(HOOKD_ALLOWED_TARGET_CIDRS) and be on this machine; backlog and retry are
-skipped. Never point --url at a hookd in production.
+HOOKD_RETRY_SCHEDULE). Unless exported, HOOKD_API_RATE, HOOKD_INTAKE_RATE and
+HOOKD_MAX_WEBHOOKS_PER_ORG are 0 (no limit: the bench measures throughput),
+and on PostgreSQL HOOKD_ENCRYPTION_KEY is a random key made for the run.
+With --url, that hookd must allow loopback targets (HOOKD_ALLOWED_TARGET_CIDRS)
+and be on this machine; backlog and retry are skipped. Never point --url at a
+hookd in production.
 `
 
 func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
