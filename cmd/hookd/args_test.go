@@ -104,3 +104,19 @@ func TestWebhookEditHelpPromisesNoDefault(t *testing.T) {
 		}
 	}
 }
+
+// --limit is 1 to 100, as its help says: 0 was taken as "not given" and
+// listed 50, where -1 and 101 were refused by the server.
+func TestLimitZeroRefused(t *testing.T) {
+	env := map[string]string{"HOOKD_URL": "http://127.0.0.1:1", "HOOKD_TOKEN": "hkd_x", "HOOKD_ORGANIZATION": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}
+	for _, args := range [][]string{
+		{"delivery", "list", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "--limit", "0"},
+		{"audit", "--limit", "0"},
+	} {
+		err := run(context.Background(), args, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), "--limit") {
+			t.Errorf("hookd %s: %v; want a usage error naming --limit", strings.Join(args, " "), err)
+		}
+	}
+}

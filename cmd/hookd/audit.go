@@ -21,6 +21,9 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	if _, err := c.parse(args, 0, getenv); err != nil {
 		return err
 	}
+	if err := c.checkLimit(*limit); err != nil {
+		return err
+	}
 	page, err := c.client().ListAudit(ctx, c.org, *cursor, *limit)
 	if err != nil {
 		return err

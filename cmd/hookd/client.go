@@ -158,6 +158,15 @@ func (c *remoteCommand) given() map[string]bool {
 	return set
 }
 
+// checkLimit refuses a --limit given outside 1 to 100, as its help says:
+// 0 would otherwise not be sent at all and list the server's default.
+func (c *remoteCommand) checkLimit(limit int) error {
+	if c.given()["limit"] && (limit < 1 || limit > 100) {
+		return usageError{fmt.Sprintf("--limit %d: the most to show is 1 to 100", limit)}
+	}
+	return nil
+}
+
 func (c *remoteCommand) client() *client.Client {
 	// The context cancels on a signal; the timeout covers a server that
 	// accepts the connection and never answers.

@@ -49,6 +49,9 @@ func deliveryList(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
+	if err := c.checkLimit(p.Limit); err != nil {
+		return err
+	}
 	page, err := c.client().ListDeliveries(ctx, c.org, pos[0], p)
 	if err != nil {
 		return err
