@@ -120,3 +120,26 @@ func TestLimitZeroRefused(t *testing.T) {
 		}
 	}
 }
+
+// A file flag's mistakes name that flag: --secret-file "" said "--file
+// needs a file name", and emit --file with a missing file only "open
+// …: no such file or directory".
+func TestFileFlagErrorsNameTheFlag(t *testing.T) {
+	env := map[string]string{"HOOKD_URL": "http://127.0.0.1:1", "HOOKD_TOKEN": "hkd_x", "HOOKD_ORGANIZATION": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"webhook", "create", "--target-url", "https://x.example", "--events", "DEPLOYMENT_FAILURE", "--secret-file", ""}, "--secret-file needs a file name"},
+		{[]string{"source", "create", "--kind", "GITHUB", "--name", "n", "--secret-file", ""}, "--secret-file needs a file name"},
+		{[]string{"emit", "--file", ""}, "--file needs a file name"},
+		{[]string{"emit", "--file", missing}, "--file: open " + missing},
+		{[]string{"webhook", "create", "--target-url", "https://x.example", "--events", "DEPLOYMENT_FAILURE", "--secret-file", missing}, "--secret-file: open " + missing},
+	} {
+		err := run(context.Background(), tc.args, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("hookd %s: %v; want %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}

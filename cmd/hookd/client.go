@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -250,9 +249,9 @@ func (f *webhookFlags) apply(req *client.WebhookRequest, given map[string]bool) 
 		return usageError{"--secret-file and --remove-secret contradict each other"}
 	}
 	if given["secret-file"] {
-		b, err := readFile(f.secretFile, f.stdin)
+		b, err := readFile("--secret-file", f.secretFile, f.stdin)
 		if err != nil {
-			return fmt.Errorf("--secret-file: %w", err)
+			return err
 		}
 		// Files and echo end in a newline that is not part of the secret.
 		secret := strings.TrimRight(string(b), "\r\n")
@@ -412,7 +411,7 @@ func runEmit(ctx context.Context, args []string, getenv func(string) string, std
 				return usageError{fmt.Sprintf("--file sends the document as written; --%s cannot be combined with it", name)}
 			}
 		}
-		doc, err := readFile(*file, stdin)
+		doc, err := readFile("--file", *file, stdin)
 		if err != nil {
 			return err
 		}
@@ -443,17 +442,23 @@ func runEmit(ctx context.Context, args []string, getenv func(string) string, std
 	return tw.Flush()
 }
 
-func readFile(name string, stdin io.Reader) ([]byte, error) {
+// readFile reads the file a flag names, or standard input for "-"; its
+// errors name the flag.
+func readFile(flag, name string, stdin io.Reader) ([]byte, error) {
 	if name == "-" {
 		if stdin == nil {
-			return nil, errors.New("--file -: no standard input")
+			return nil, fmt.Errorf("%s -: no standard input", flag)
 		}
 		return io.ReadAll(stdin)
 	}
 	if name == "" {
-		return nil, usageError{"--file needs a file name, or - for standard input"}
+		return nil, usageError{flag + " needs a file name, or - for standard input"}
 	}
-	return os.ReadFile(name)
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return b, nil
 }
 
 // printWebhook shows one webhook: the API's object with --json, else one

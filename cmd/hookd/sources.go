@@ -112,9 +112,9 @@ func (f *sourceFlags) apply(req *client.SourceRequest, given map[string]bool, st
 		req.EnvironmentTypes = rules
 	}
 	if given["secret-file"] {
-		b, err := readFile(f.secretFile, stdin)
+		b, err := readFile("--secret-file", f.secretFile, stdin)
 		if err != nil {
-			return fmt.Errorf("--secret-file: %w", err)
+			return err
 		}
 		// A file written by echo or an editor ends in a newline that is
 		// not part of the secret.
