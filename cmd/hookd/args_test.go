@@ -143,3 +143,15 @@ func TestFileFlagErrorsNameTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// "hookd token --help" lists the token commands, as webhook, delivery,
+// source and completion do, instead of calling --help an unknown one.
+func TestTokenHelp(t *testing.T) {
+	for _, word := range []string{"--help", "-h", "help"} {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"token", word}, func(string) string { return "" }, &out, io.Discard)
+		if err != nil || !strings.Contains(out.String(), "revoke TOKEN_ID") {
+			t.Errorf("hookd token %s: %v, printed %q; want the token commands", word, err, out.String())
+		}
+	}
+}

@@ -14,12 +14,28 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
+const tokenUsage = `Usage: hookd token COMMAND [flags]
+
+Commands:
+  create --organization UUID [--name NAME]    make a token, printed alone on stdout
+  list --organization UUID                    list an organization's tokens
+  revoke TOKEN_ID                             revoke a token: it answers 401 from then on
+
+They work on the database (HOOKD_DATABASE_URL), before any server runs or
+while one runs on it; "hookd token COMMAND --help" lists its flags.
+`
+
 // runToken manages API tokens directly in the database, so it works
 // before any server runs and while one runs on the same database.
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "Usage: hookd token create|list|revoke [flags]")
+		fmt.Fprint(stderr, tokenUsage)
 		return usageError{"token: no subcommand given"}
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, tokenUsage)
+		return nil
 	}
 	// Each subcommand declares only the flags it reads: revoke acts on a
 	// token id alone, whatever its organization.
@@ -38,6 +54,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	case "revoke":
 		fs.Usage = flagUsage(fs, stderr, "token revoke TOKEN_ID\n\nThe token answers 401 from then on.")
 	default:
+		fmt.Fprint(stderr, tokenUsage)
 		return usageError{fmt.Sprintf("token: unknown subcommand %q (create, list or revoke)", args[0])}
 	}
 	if err := parseFlags(fs, args[1:]); err != nil {
