@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -153,5 +155,29 @@ func TestTokenHelp(t *testing.T) {
 		if err != nil || !strings.Contains(out.String(), "revoke TOKEN_ID") {
 			t.Errorf("hookd token %s: %v, printed %q; want the token commands", word, err, out.String())
 		}
+	}
+}
+
+// webhook edit reads the webhook and writes it back with If-Match; when
+// someone changed it in between the API answers 412 and asks to "read it
+// again", which the person at the CLI never did: the command says what
+// happened and to run it again.
+func TestWebhookEditConflictSaysRunAgain(t *testing.T) {
+	const id = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			w.Header().Set("ETag", `"v1"`)
+			io.WriteString(w, `{"id":"`+id+`","kind":"STANDARD","target_url":"https://x.example","enabled":true,"events":["DEPLOYMENT_FAILURE"],"project_names_filter":[],"environment_types_filter":[]}`)
+			return
+		}
+		w.WriteHeader(http.StatusPreconditionFailed)
+		io.WriteString(w, `{"status":412,"error":"Precondition Failed","detail":"the webhook changed since you read it (If-Match does not match its ETag \"v2\"); read it again"}`)
+	}))
+	t.Cleanup(srv.Close)
+	env := map[string]string{"HOOKD_URL": srv.URL, "HOOKD_TOKEN": "hkd_x", "HOOKD_ORGANIZATION": id}
+	err := run(context.Background(), []string{"webhook", "edit", id, "--description", "d"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "run the command again") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("got %v; want an error saying nothing was changed and to run the command again", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -340,6 +341,10 @@ func webhookEdit(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	if w, err = cl.EditWebhook(ctx, c.org, w.ID, req); err != nil {
+		var apiErr *client.APIError
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusPreconditionFailed {
+			return fmt.Errorf("webhook %s changed while this command edited it, so nothing was changed: run the command again", pos[0])
+		}
 		return err
 	}
 	return printWebhook(stdout, w, c.json)
