@@ -42,10 +42,12 @@
     }
   }
 
+  // A sign-out asked for leaves the page; credentials refused mid-session
+  // keep it, so signing in again comes back to it.
   function signOut(message) {
     sessionStorage.removeItem(SESSION_KEY);
     signInMessage = message || '';
-    if (location.hash && location.hash !== '#/') location.hash = '#/';
+    if (!message && location.hash && location.hash !== '#/') location.hash = '#/';
     else route();
   }
   let signInMessage = '';
@@ -543,8 +545,7 @@
       try {
         await api('GET', hooks, undefined, creds);
         sessionStorage.setItem(SESSION_KEY, JSON.stringify(creds));
-        if (location.hash && location.hash !== '#/') location.hash = '#/';
-        else route();
+        route(); // the page a link or a lapsed session asked for
       } catch (err) {
         alert.textContent = err.status === 401 ? 'hookd does not accept this token. Check it and try again.'
           : err.status === 403 ? 'This token does not give access to organization ' + creds.org + '.'

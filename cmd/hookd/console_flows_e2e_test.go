@@ -1,0 +1,70 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+)
+
+// consoleSignIn fills the console's sign-in form, on whatever page it is.
+func consoleSignIn(b *browser, token string, org uuid.UUID) {
+	b.t.Helper()
+	b.run("signing in",
+		chromedp.WaitVisible(css("#signin-token")),
+		clearInput("#signin-token"),
+		clearInput("#signin-org"),
+		chromedp.SendKeys(css("#signin-token"), token),
+		chromedp.SendKeys(css("#signin-org"), org.String()),
+		chromedp.Click(css("#signin-submit")),
+	)
+}
+
+// TestConsoleDeepLink checks that a link to a webhook's page leads there
+// once signed in: opened in a new tab, and after the token was revoked
+// while the page was open.
+func TestConsoleDeepLink(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
+	org := uuid.New()
+	token := newToken(t, dbURL, org)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	var w struct {
+		ID string `json:"id"`
+	}
+	if st, _, body := api.do("POST", "/organization/"+org.String()+"/webhook", `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/hook","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	link := "#/webhooks/" + w.ID
+
+	b.run("opening a link to the webhook", chromedp.Navigate(srv.URL+"/"+link))
+	consoleSignIn(b, token, org)
+	b.waitJS("the webhook's delivery log", `!!document.getElementById('send-test')`)
+	if got := b.eval(`location.hash`); got != link {
+		t.Errorf("after signing in, the console is at %q, want %q", got, link)
+	}
+
+	// The token is revoked while the page polls the log: the console asks
+	// to sign in again, then comes back to the same page.
+	out, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": dbURL}, "token", "list", "--organization", org.String())
+	if err != nil {
+		t.Fatalf("token list: %v %s", err, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if _, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": dbURL}, "token", "revoke", strings.Fields(lines[len(lines)-1])[0]); err != nil {
+		t.Fatalf("token revoke: %v %s", err, errOut)
+	}
+	b.run("the console asks to sign in again", chromedp.WaitVisible(css("#signin-error")))
+	if got := b.eval(`document.getElementById('signin-error').textContent`); !strings.Contains(got, "Sign in again") {
+		t.Errorf("after the token was revoked, the sign-in page says %q", got)
+	}
+	consoleSignIn(b, newToken(t, dbURL, org), org)
+	b.waitJS("the webhook's delivery log again", `!!document.getElementById('send-test')`)
+	if got := b.eval(`location.hash`); got != link {
+		t.Errorf("after signing in again, the console is at %q, want %q", got, link)
+	}
+}
