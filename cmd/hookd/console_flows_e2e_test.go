@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,5 +67,47 @@ func TestConsoleDeepLink(t *testing.T) {
 	b.waitJS("the webhook's delivery log again", `!!document.getElementById('send-test')`)
 	if got := b.eval(`location.hash`); got != link {
 		t.Errorf("after signing in again, the console is at %q, want %q", got, link)
+	}
+}
+
+// TestConsoleGone drives a webhook whose target answers 410 Gone, which
+// makes hookd disable it, while its delivery log is open.
+func TestConsoleGone(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{
+		"HOOKD_DATABASE_URL":         dbURL,
+		"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128",
+		"HOOKD_RETRY_SCHEDULE":       "0s,1h",
+	})
+	org := uuid.New()
+	token := newToken(t, dbURL, org)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	tg := newTarget(t)
+	tg.setAnswer(func(string, int) int { return http.StatusGone })
+	var w struct {
+		ID string `json:"id"`
+	}
+	if st, _, body := api.do("POST", "/organization/"+org.String()+"/webhook", `{"kind":"STANDARD","target_url":"`+tg.URL+`/gone","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+
+	b.run("opening the webhook's log", chromedp.Navigate(srv.URL+"/#/webhooks/"+w.ID))
+	consoleSignIn(b, token, org)
+	b.run("sending a test event", chromedp.WaitVisible(css("#send-test")), chromedp.Click(css("#send-test")))
+	b.waitJS("the 410 in the log", `!!document.querySelector('#log-rows .code-4xx')`)
+	waitFor(t, 10*time.Second, "hookd to disable the webhook", func() bool {
+		var got struct {
+			Enabled bool `json:"enabled"`
+		}
+		api.do("GET", "/organization/"+org.String()+"/webhook/"+w.ID, nil, &got)
+		return !got.Enabled
+	})
+
+	// Retrying says why hookd refuses: the webhook is disabled.
+	b.run("retrying", chromedp.Click(css(`#log-rows button[data-action=retry]`)))
+	b.waitJS("the retry's answer", `!!document.querySelector('#toasts .toast-error')`)
+	if got := b.eval(`document.querySelector('#toasts .toast-error').textContent`); !strings.Contains(got, "disabled") {
+		t.Errorf("retrying a delivery of a disabled webhook says %q", got)
 	}
 }

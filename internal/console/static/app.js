@@ -976,8 +976,9 @@
       await api('POST', hookPath(w.id) + '/delivery/' + encodeURIComponent(a.delivery_id) + '/retry');
       toast('Retry queued: a new attempt will appear in the log');
     } catch (err) {
-      // 409: the delivery is being sent right now, or the webhook is disabled (hookd's detail says which).
-      if (err.status !== 401) toast(err.status === 409 && w.enabled ? 'This delivery is being sent right now; try again in a moment' : 'Could not retry: ' + err.message, 'error');
+      // 409: the delivery is being sent right now, or the webhook is
+      // disabled, maybe by hookd since the page loaded: hookd's detail says which.
+      if (err.status !== 401) toast('Could not retry: ' + err.message, 'error');
     } finally {
       if (btn) btn.disabled = false;
     }
