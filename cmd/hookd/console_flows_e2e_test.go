@@ -104,6 +104,12 @@ func TestConsoleGone(t *testing.T) {
 		return !got.Enabled
 	})
 
+	// The page, live, says so without a reload, and why.
+	b.waitJS("the page to show the webhook disabled", `(() => {
+		const r = document.querySelector('.page-head-webhook .wh-reason');
+		return document.querySelector('.page-head-webhook .pill').textContent === 'Disabled' && !!r && r.textContent.includes('410');
+	})()`)
+
 	// Retrying says why hookd refuses: the webhook is disabled.
 	b.run("retrying", chromedp.Click(css(`#log-rows button[data-action=retry]`)))
 	b.waitJS("the retry's answer", `!!document.querySelector('#toasts .toast-error')`)

@@ -1187,6 +1187,24 @@
       seen = new Set(attempts.map((a) => a.id));
     }
 
+    // An attempt can change the webhook too (hookd disables it after a
+    // 410, it starts or stops failing): the header follows the log.
+    let header = webhookHeader(w, actions);
+    async function reloadHeader() {
+      try {
+        const fresh = await api('GET', hookPath(w.id));
+        if (!alive()) return;
+        Object.assign(w, fresh);
+        const focused = document.activeElement; // the buttons move to the new header
+        const next = webhookHeader(w, actions);
+        header.replaceWith(next);
+        header = next;
+        if (focused && next.contains(focused)) focused.focus();
+      } catch {
+        // The log's own polling reports what is wrong.
+      }
+    }
+
     let inflight = false;
     async function load() {
       if (inflight || !alive()) return;
@@ -1194,7 +1212,9 @@
       try {
         const data = await api('GET', hookPath(w.id) + '/event');
         if (!alive()) return;
+        const before = attempts && attempts.map((a) => a.id).join(',');
         attempts = data.results || [];
+        if (before !== null && before !== attempts.map((a) => a.id).join(',')) reloadHeader();
         loadErr.hidden = true;
         live.classList.remove('live-off');
         draw();
@@ -1211,7 +1231,7 @@
     const health = healthPanel(w);
     page('Delivery log',
       link('Webhooks', '#/', { class: 'back', icon: 'back' }),
-      webhookHeader(w, actions),
+      header,
       health,
       h('div', { class: 'toolbar' }, segsEl, live),
       loadErr, table, empty);
