@@ -117,3 +117,46 @@ func TestConsoleGone(t *testing.T) {
 		t.Errorf("retrying a delivery of a disabled webhook says %q", got)
 	}
 }
+
+// TestConsoleToggleKeepsEdits checks that the list's switch changes the
+// state alone, even when the webhook was edited since the list was read.
+func TestConsoleToggleKeepsEdits(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
+	org := uuid.New()
+	token := newToken(t, dbURL, org)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	hooks := "/organization/" + org.String() + "/webhook"
+	var w struct {
+		ID string `json:"id"`
+	}
+	if st, _, body := api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/hook","description":"first","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	row := `#webhook-list li[data-id="` + w.ID + `"]`
+	b.run("opening the console", chromedp.Navigate(srv.URL+"/"))
+	consoleSignIn(b, token, org)
+	b.run("the list", chromedp.WaitVisible(css(row)))
+
+	// Someone else edits the webhook; then the switch disables it.
+	edited := `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/other","description":"second","events":["DEPLOYMENT_FAILURE","DEPLOYMENT_SUCCESSFUL"],"project_names_filter":["api-*"]}`
+	if st, _, body := api.do("PUT", hooks+"/"+w.ID, edited, nil); st != 200 {
+		t.Fatalf("edit: %d %s", st, body)
+	}
+	b.run("disabling", chromedp.Click(css(row+` button[role=switch]`)))
+	var got struct {
+		TargetURL   string   `json:"target_url"`
+		Description string   `json:"description"`
+		Enabled     bool     `json:"enabled"`
+		Events      []string `json:"events"`
+		Projects    []string `json:"project_names_filter"`
+	}
+	waitFor(t, 10*time.Second, "the webhook to be disabled", func() bool {
+		api.do("GET", hooks+"/"+w.ID, nil, &got)
+		return !got.Enabled
+	})
+	if got.TargetURL != "http://127.0.0.1:9/other" || got.Description != "second" || len(got.Events) != 2 || len(got.Projects) != 1 {
+		t.Errorf("disabling from the list undid an edit made meanwhile: %+v", got)
+	}
+}

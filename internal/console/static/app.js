@@ -593,7 +593,10 @@
     sw.disabled = true;
     sw.setAttribute('aria-checked', String(next));
     try {
-      const updated = await api('PUT', hookPath(w.id), { ...editable(w), enabled: next });
+      // PUT replaces every field: send them as stored now, not as the
+      // list read them, or the switch would undo an edit made since.
+      const current = await api('GET', hookPath(w.id));
+      const updated = await api('PUT', hookPath(w.id), { ...editable(current), enabled: next });
       Object.assign(w, updated);
       toast(next ? 'Webhook enabled' : 'Webhook disabled');
     } catch (err) {
