@@ -51,14 +51,18 @@ func TestConsoleDeepLink(t *testing.T) {
 
 	// The token is revoked while the page polls the log: the console asks
 	// to sign in again, then comes back to the same page.
-	out, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": dbURL}, "token", "list", "--organization", org.String())
-	if err != nil {
-		t.Fatalf("token list: %v %s", err, errOut)
+	revokeLast := func() {
+		t.Helper()
+		out, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": dbURL}, "token", "list", "--organization", org.String())
+		if err != nil {
+			t.Fatalf("token list: %v %s", err, errOut)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if _, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": dbURL}, "token", "revoke", strings.Fields(lines[len(lines)-1])[0]); err != nil {
+			t.Fatalf("token revoke: %v %s", err, errOut)
+		}
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if _, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": dbURL}, "token", "revoke", strings.Fields(lines[len(lines)-1])[0]); err != nil {
-		t.Fatalf("token revoke: %v %s", err, errOut)
-	}
+	revokeLast()
 	b.run("the console asks to sign in again", chromedp.WaitVisible(css("#signin-error")))
 	if got := b.eval(`document.getElementById('signin-error').textContent`); !strings.Contains(got, "Sign in again") {
 		t.Errorf("after the token was revoked, the sign-in page says %q", got)
@@ -67,6 +71,15 @@ func TestConsoleDeepLink(t *testing.T) {
 	b.waitJS("the webhook's delivery log again", `!!document.getElementById('send-test')`)
 	if got := b.eval(`location.hash`); got != link {
 		t.Errorf("after signing in again, the console is at %q, want %q", got, link)
+	}
+
+	// Revoked while a dialog is open: the dialog, modal, must not stay
+	// over the sign-in form.
+	b.run("opening the recover dialog", chromedp.WaitVisible(css("#recover-open")), chromedp.Click(css("#recover-open")), chromedp.WaitVisible(css("#recover-submit")))
+	revokeLast()
+	b.run("the log's refresh is refused", chromedp.WaitVisible(css("#signin-error")))
+	if got := b.eval(`String(document.querySelectorAll('dialog[open]').length)`); got != "0" {
+		t.Errorf("after the token was refused, %s dialogs are still open over the sign-in form", got)
 	}
 }
 

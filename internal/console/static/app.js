@@ -459,6 +459,9 @@
   }
 
   function route() {
+    // A dialog belongs to the page being left; left open, modal, it would
+    // keep the next one (the sign-in form too) out of reach.
+    for (const d of document.querySelectorAll('dialog[open]')) d.close();
     for (const f of stops) f();
     stops = [];
     generation++;
