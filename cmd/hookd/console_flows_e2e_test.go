@@ -173,3 +173,39 @@ func TestConsoleToggleKeepsEdits(t *testing.T) {
 		t.Errorf("disabling from the list undid an edit made meanwhile: %+v", got)
 	}
 }
+
+// TestConsoleWeekChartDays checks what the 7-day chart's bars say they
+// cover: the last one ends now, so an attempt made today is in a bar
+// that says today.
+func TestConsoleWeekChartDays(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128", "HOOKD_RETRY_SCHEDULE": "0s,1h"})
+	org := uuid.New()
+	token := newToken(t, dbURL, org)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	tg := newTarget(t)
+	tg.setAnswer(func(string, int) int { return http.StatusInternalServerError })
+	hooks := "/organization/" + org.String() + "/webhook"
+	var w struct {
+		ID string `json:"id"`
+	}
+	if st, _, body := api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/down","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	if st, _, body := api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
+		t.Fatalf("test: %d %s", st, body)
+	}
+	tg.waitCount(t, "/down", 1, 10*time.Second)
+	b.run("opening the webhook", chromedp.Navigate(srv.URL+"/#/webhooks/"+w.ID))
+	consoleSignIn(b, token, org)
+	b.waitJS("the 7-day chart with today's failure", `(() => {
+		const bars = document.querySelectorAll('#chart-7d g.bar');
+		return bars.length === 7 && bars[6].dataset.failures === '1';
+	})()`)
+	title := b.eval(`document.querySelectorAll('#chart-7d g.bar')[6].querySelector('title').textContent`)
+	today := b.eval(`new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short' }).format(new Date())`)
+	if !strings.Contains(title, today) {
+		t.Errorf("the 7-day chart's last bar, with today's failure, reads %q; want it to name today, %s", title, today)
+	}
+}

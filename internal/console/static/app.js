@@ -327,12 +327,15 @@
   const millis = (v) => (v === null || v === undefined ? '—' : duration(v < 10 ? Math.round(v * 10) / 10 : Math.round(v)));
   const plural = (n, one, many) => n + ' ' + (n === 1 ? one : many);
   const hourFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-  const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short' });
+  const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
 
-  // What one bar of a chart stands for, as its tooltip says it.
+  // What one bar of a chart stands for, as its tooltip says it. A day's
+  // bar is the 24 hours before the next one (the last ends now), not a
+  // calendar day: it says when it starts and ends.
   function bucketTitle(b, daily) {
     const start = new Date(b.start);
-    const when = daily ? dayFmt.format(start) : hourFmt.format(start) + '–' + hourFmt.format(new Date(start.getTime() + 3600e3));
+    const when = daily ? dayFmt.formatRange(start, new Date(start.getTime() + 86400e3))
+      : hourFmt.format(start) + '–' + hourFmt.format(new Date(start.getTime() + 3600e3));
     if (!b.attempts) return when + ': no attempts';
     return when + ': ' + plural(b.attempts, 'attempt', 'attempts') + ', ' + b.failures + ' failed';
   }
