@@ -209,3 +209,45 @@ func TestConsoleWeekChartDays(t *testing.T) {
 		t.Errorf("the 7-day chart's last bar, with today's failure, reads %q; want it to name today, %s", title, today)
 	}
 }
+
+// TestConsoleEditKeepsUntouched edits, in the console, a webhook made
+// through the API (as Terraform makes them): the fields the person did
+// not touch must be saved as they were.
+func TestConsoleEditKeepsUntouched(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
+	org := uuid.New()
+	token := newToken(t, dbURL, org)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	hooks := "/organization/" + org.String() + "/webhook"
+	var w struct {
+		ID string `json:"id"`
+	}
+	// A heredoc's description ends with a newline.
+	if st, _, body := api.do("POST", hooks, `{"kind":"SLACK","target_url":"http://127.0.0.1:9/slack","description":"Managed by Terraform.\n","events":["DEPLOYMENT_FAILURE"],"project_names_filter":["billing-*"],"environment_types_filter":["PRODUCTION"],"target_secret":"s3cret-value","enabled":false}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	b.run("opening the edit form", chromedp.Navigate(srv.URL+"/#/webhooks/"+w.ID+"/edit"))
+	consoleSignIn(b, token, org)
+	b.run("subscribing to one more event",
+		chromedp.WaitVisible(css("#webhook-form")),
+		clickElement(`input[name=events][value=DEPLOYMENT_SUCCESSFUL]`),
+		chromedp.Click(css("#form-submit")),
+		chromedp.WaitVisible(css("#send-test")),
+	)
+	var got struct {
+		Kind        string   `json:"kind"`
+		Description string   `json:"description"`
+		Enabled     bool     `json:"enabled"`
+		SecretSet   bool     `json:"target_secret_set"`
+		Events      []string `json:"events"`
+		Projects    []string `json:"project_names_filter"`
+		Envs        []string `json:"environment_types_filter"`
+	}
+	api.do("GET", hooks+"/"+w.ID, nil, &got)
+	if got.Kind != "SLACK" || got.Description != "Managed by Terraform.\n" || got.Enabled || !got.SecretSet || len(got.Events) != 2 ||
+		strings.Join(got.Projects, ",") != "billing-*" || strings.Join(got.Envs, ",") != "PRODUCTION" {
+		t.Errorf("after adding an event in the console, the webhook is %+v", got)
+	}
+}

@@ -910,10 +910,13 @@
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       clearErrors();
+      // Trimmed as typed, but a description made elsewhere (a heredoc's
+      // final newline) is kept as it is unless the person changed it.
+      const description = desc.value.trim() === (w.description || '').trim() ? w.description || '' : desc.value.trim();
       const body = {
         kind: form.querySelector('input[name=kind]:checked')?.value || 'STANDARD',
         target_url: url.value.trim(),
-        description: desc.value.trim(),
+        description,
         events: [...form.querySelectorAll('input[name=events]:checked')].map((i) => i.value),
         project_names_filter: tags.values(),
         environment_types_filter: [...form.querySelectorAll('input[name=environment_types_filter]:checked')].map((i) => i.value),
