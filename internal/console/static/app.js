@@ -805,6 +805,14 @@
     return { el: box, input, values: () => { commit(); return [...tags]; } };
   }
 
+  // The checked values, those already stored first in their stored order:
+  // the audit trail (and Terraform) compare lists, so an edit that leaves
+  // a list alone must not reorder it.
+  function keepOrder(stored, checked) {
+    const kept = (stored || []).filter((v) => checked.includes(v));
+    return kept.concat(checked.filter((v) => !kept.includes(v)));
+  }
+
   function field(name, label, control, opts = {}) {
     return h(opts.group ? 'fieldset' : 'div', { class: 'field', dataset: { field: name }, id: 'field-' + name },
       opts.group ? h('legend', null, label) : h('label', { for: opts.for || 'f-' + name }, label),
@@ -917,9 +925,9 @@
         kind: form.querySelector('input[name=kind]:checked')?.value || 'STANDARD',
         target_url: url.value.trim(),
         description,
-        events: [...form.querySelectorAll('input[name=events]:checked')].map((i) => i.value),
+        events: keepOrder(w.events, [...form.querySelectorAll('input[name=events]:checked')].map((i) => i.value)),
         project_names_filter: tags.values(),
-        environment_types_filter: [...form.querySelectorAll('input[name=environment_types_filter]:checked')].map((i) => i.value),
+        environment_types_filter: keepOrder(w.environment_types_filter, [...form.querySelectorAll('input[name=environment_types_filter]:checked')].map((i) => i.value)),
       };
       // Only a state the person changed is sent: one left as it was is
       // kept as stored when the edit commits.
