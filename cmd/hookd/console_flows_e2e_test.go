@@ -172,6 +172,11 @@ func TestConsoleToggleKeepsEdits(t *testing.T) {
 	if got.TargetURL != "http://127.0.0.1:9/other" || got.Description != "second" || len(got.Events) != 2 || len(got.Projects) != 1 {
 		t.Errorf("disabling from the list undid an edit made meanwhile: %+v", got)
 	}
+	// The count above the list follows.
+	b.waitJS("the switch to settle", `!document.querySelector('`+row+` button[role=switch]').disabled`)
+	if got := b.eval(`document.querySelector('.page-head p.muted').textContent`); got != "1 webhook · 0 enabled" {
+		t.Errorf("after disabling the only webhook, the list's count reads %q", got)
+	}
 }
 
 // TestConsoleWeekChartDays checks what the 7-day chart's bars say they

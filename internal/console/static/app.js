@@ -666,7 +666,8 @@
     ];
   }
 
-  function webhookRow(w, refresh) {
+  // changed is called after the row's switch saved (or failed to).
+  function webhookRow(w, refresh, changed) {
     const row = h('li', { class: 'wh' + (w.enabled ? '' : ' wh-off'), dataset: { id: w.id } });
     let health = null;
     row.setHealth = (st) => {
@@ -686,7 +687,7 @@
         h('div', { class: 'wh-health', dataset: { health: w.id } }, health ? rowHealth(w, health) : h('span', { class: 'muted-2' }, '…')),
         h('div', { class: 'wh-events' }, h('span', { class: 'label-sm' }, 'Events'), h('span', null, eventsSummary(w.events))),
         h('div', { class: 'wh-updated' }, h('span', { class: 'label-sm' }, 'Updated'), timeAgo(w.updated_at)),
-        h('div', { class: 'wh-toggle' }, enabledSwitch(w, (sw) => toggle(w, sw, render))),
+        h('div', { class: 'wh-toggle' }, enabledSwitch(w, (sw) => toggle(w, sw, () => { render(); changed(); }))),
         h('div', { class: 'wh-actions' },
           link('Deliveries', '#/webhooks/' + w.id, { class: 'btn btn-ghost btn-icon', icon: 'activity', iconOnly: true, title: 'Delivery log', ariaLabel: 'Delivery log for ' + w.target_url }),
           link('Edit', '#/webhooks/' + w.id + '/edit', { class: 'btn btn-ghost btn-icon', icon: 'edit', iconOnly: true, title: 'Edit', ariaLabel: 'Edit ' + w.target_url }),
@@ -734,7 +735,7 @@
       || (a.failing_since && b.failing_since ? Date.parse(a.failing_since) - Date.parse(b.failing_since) : 0)
       || order.get(a.id) - order.get(b.id));
     const failing = list.filter((w) => w.failing_since).length;
-    const rows = list.map((w) => [w, webhookRow(w, route)]);
+    const rows = list.map((w) => [w, webhookRow(w, route, () => apply())]);
     for (const [w, row] of rows) {
       api('GET', hookPath(w.id) + '/stats').then((st) => { if (alive()) row.setHealth(st); }, () => {});
     }
