@@ -259,3 +259,54 @@ func TestConsoleEditKeepsUntouched(t *testing.T) {
 		t.Errorf("after adding an event in the console, the webhook is %+v", got)
 	}
 }
+
+// TestConsoleOldAttempt opens the page of an attempt that is no longer
+// among the last 100 the API lists: the page must say so, not blame
+// retention, which removed nothing.
+func TestConsoleOldAttempt(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
+	org := uuid.New()
+	token := newToken(t, dbURL, org)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	tg := newTarget(t)
+	hooks := "/organization/" + org.String() + "/webhook"
+	var w struct {
+		ID string `json:"id"`
+	}
+	if st, _, body := api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/ok","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	var first struct {
+		Results []struct {
+			ID string `json:"id"`
+		} `json:"results"`
+	}
+	for i := 0; i < 101; i++ {
+		if st, _, body := api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
+			t.Fatalf("test: %d %s", st, body)
+		}
+		if i == 0 {
+			waitFor(t, 10*time.Second, "the first attempt", func() bool {
+				api.do("GET", hooks+"/"+w.ID+"/event", nil, &first)
+				return len(first.Results) == 1
+			})
+		}
+	}
+	waitFor(t, 30*time.Second, "the first attempt to leave the API's list", func() bool {
+		var log struct {
+			Results []struct {
+				ID string `json:"id"`
+			} `json:"results"`
+		}
+		api.do("GET", hooks+"/"+w.ID+"/event", nil, &log)
+		return len(log.Results) == 100 && log.Results[99].ID != first.Results[0].ID
+	})
+	b.run("opening the first attempt", chromedp.Navigate(srv.URL+"/#/webhooks/"+w.ID+"/attempts/"+first.Results[0].ID))
+	consoleSignIn(b, token, org)
+	b.waitJS("the page", `!!document.querySelector('#main .state')`)
+	if got := b.eval(`document.querySelector('#main .state').innerText`); !strings.Contains(got, "100") {
+		t.Errorf("the page of an attempt older than the last 100 reads %q", got)
+	}
+}

@@ -1282,7 +1282,7 @@
     if (!alive()) return;
     const back = link('Delivery log', '#/webhooks/' + id, { class: 'back', icon: 'back' });
     if (!a) {
-      page('Delivery', back, h('div', { class: 'card state' }, h('h1', null, 'Attempt not found'), h('p', { class: 'muted' }, 'It may have been removed by retention.')));
+      page('Delivery', back, h('div', { class: 'card state' }, h('h1', null, 'Attempt not found'), h('p', { class: 'muted' }, 'hookd lists a webhook’s last 100 attempts: this one is older, or retention removed it.')));
       return;
     }
     const s = subject(a);
