@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -308,5 +309,30 @@ func TestConsoleOldAttempt(t *testing.T) {
 	b.waitJS("the page", `!!document.querySelector('#main .state')`)
 	if got := b.eval(`document.querySelector('#main .state').innerText`); !strings.Contains(got, "100") {
 		t.Errorf("the page of an attempt older than the last 100 reads %q", got)
+	}
+}
+
+// TestConsoleListThrottled opens the list with a credential past its
+// rate limit: a row whose stats were refused must say so, not wait for
+// them for ever.
+func TestConsoleListThrottled(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_API_RATE": "0.01", "HOOKD_API_BURST": "4"})
+	org := uuid.New()
+	hooks := "/organization/" + org.String() + "/webhook"
+	for i := 0; i < 6; i++ {
+		// A token each: the limit is per credential.
+		api := call{t: t, base: srv.URL, auth: "Token " + newToken(t, dbURL, org)}
+		if st, _, body := api.do("POST", hooks, fmt.Sprintf(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/%d","events":["DEPLOYMENT_FAILURE"]}`, i), nil); st != 201 {
+			t.Fatalf("create: %d %s", st, body)
+		}
+	}
+	b.run("opening the console", chromedp.Navigate(srv.URL+"/"))
+	consoleSignIn(b, newToken(t, dbURL, org), org)
+	b.run("the list", chromedp.WaitVisible(css("#webhook-list li[data-id]")))
+	b.waitJS("every row's health answered", `[...document.querySelectorAll('#webhook-list .wh-health')].every((e) => e.textContent !== '…')`)
+	if got := b.eval(`[...document.querySelectorAll('#webhook-list .wh-health')].map((e) => e.title).join('|')`); !strings.Contains(got, "Too many") && !strings.Contains(got, "too many") {
+		t.Errorf("the refused rows' health says %q", got)
 	}
 }

@@ -670,9 +670,18 @@
   function webhookRow(w, refresh, changed) {
     const row = h('li', { class: 'wh' + (w.enabled ? '' : ' wh-off'), dataset: { id: w.id } });
     let health = null;
+    let healthErr = '';
+    const healthCell = () => h('div', { class: 'wh-health', dataset: { health: w.id }, title: healthErr || null },
+      health ? rowHealth(w, health) : h('span', { class: 'muted-2' }, healthErr ? '—' : '…'));
     row.setHealth = (st) => {
       health = st;
-      row.querySelector('.wh-health').replaceChildren(...rowHealth(w, st));
+      row.querySelector('.wh-health').replaceWith(healthCell());
+    };
+    // A refused request (429 past the credential's rate limit) says why,
+    // rather than leaving the row loading.
+    row.setHealthError = (err) => {
+      healthErr = 'Could not load the stats: ' + err.message;
+      row.querySelector('.wh-health').replaceWith(healthCell());
     };
     const render = () => {
       row.className = 'wh' + (w.enabled ? '' : ' wh-off');
@@ -684,7 +693,7 @@
             kindBadge(w.kind),
             failingPill(w),
             w.description ? h('span', { class: 'wh-desc', title: w.description }, w.description) : h('span', { class: 'wh-desc muted-2' }, 'No description'))),
-        h('div', { class: 'wh-health', dataset: { health: w.id } }, health ? rowHealth(w, health) : h('span', { class: 'muted-2' }, '…')),
+        healthCell(),
         h('div', { class: 'wh-events' }, h('span', { class: 'label-sm' }, 'Events'), h('span', null, eventsSummary(w.events))),
         h('div', { class: 'wh-updated' }, h('span', { class: 'label-sm' }, 'Updated'), timeAgo(w.updated_at)),
         h('div', { class: 'wh-toggle' }, enabledSwitch(w, (sw) => toggle(w, sw, () => { render(); changed(); }))),
@@ -737,7 +746,7 @@
     const failing = list.filter((w) => w.failing_since).length;
     const rows = list.map((w) => [w, webhookRow(w, route, () => apply())]);
     for (const [w, row] of rows) {
-      api('GET', hookPath(w.id) + '/stats').then((st) => { if (alive()) row.setHealth(st); }, () => {});
+      api('GET', hookPath(w.id) + '/stats').then((st) => { if (alive()) row.setHealth(st); }, (err) => { if (alive() && err.status !== 401) row.setHealthError(err); });
     }
     const apply = () => {
       const q = search.value.trim().toLowerCase();
