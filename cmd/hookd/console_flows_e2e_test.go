@@ -336,3 +336,43 @@ func TestConsoleListThrottled(t *testing.T) {
 		t.Errorf("the refused rows' health says %q", got)
 	}
 }
+
+// TestConsoleEditKeepsOthersEdits saves the edit form after someone
+// else changed other fields of the webhook: only what the person changed
+// in the form is changed.
+func TestConsoleEditKeepsOthersEdits(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL})
+	org := uuid.New()
+	token := newToken(t, dbURL, org)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	hooks := "/organization/" + org.String() + "/webhook"
+	var w struct {
+		ID string `json:"id"`
+	}
+	if st, _, body := api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","description":"first","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	b.run("opening the edit form", chromedp.Navigate(srv.URL+"/#/webhooks/"+w.ID+"/edit"))
+	consoleSignIn(b, token, org)
+	b.run("the form", chromedp.WaitVisible(css("#webhook-form")))
+	if st, _, body := api.do("PUT", hooks+"/"+w.ID, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/b","description":"second","events":["DEPLOYMENT_FAILURE"],"environment_types_filter":["PRODUCTION"]}`, nil); st != 200 {
+		t.Fatalf("edit: %d %s", st, body)
+	}
+	b.run("subscribing to one more event and saving",
+		clickElement(`input[name=events][value=DEPLOYMENT_STARTED]`),
+		chromedp.Click(css("#form-submit")),
+		chromedp.WaitVisible(css("#send-test")),
+	)
+	var got struct {
+		TargetURL   string   `json:"target_url"`
+		Description string   `json:"description"`
+		Events      []string `json:"events"`
+		Envs        []string `json:"environment_types_filter"`
+	}
+	api.do("GET", hooks+"/"+w.ID, nil, &got)
+	if got.TargetURL != "http://127.0.0.1:9/b" || got.Description != "second" || strings.Join(got.Envs, ",") != "PRODUCTION" || len(got.Events) != 2 {
+		t.Errorf("the form's save undid an edit made while it was open: %+v", got)
+	}
+}

@@ -947,6 +947,13 @@
       save.disabled = true;
       save.classList.add('is-busy');
       try {
+        if (editing) {
+          // PUT replaces every field: one the form left as it read it is
+          // sent as stored now, so an edit made elsewhere meanwhile stays.
+          const read = editable(w);
+          const stored = editable(await api('GET', hookPath(id)));
+          for (const k of Object.keys(read)) if (JSON.stringify(body[k]) === JSON.stringify(read[k])) body[k] = stored[k];
+        }
         const saved = editing ? await api('PUT', hookPath(id), body) : await api('POST', hooks, body);
         toast(editing ? 'Webhook saved' : 'Webhook created');
         location.hash = editing ? '#/webhooks/' + saved.id : '#/';
