@@ -376,3 +376,28 @@ func TestConsoleEditKeepsOthersEdits(t *testing.T) {
 		t.Errorf("the form's save undid an edit made while it was open: %+v", got)
 	}
 }
+
+// TestConsoleCopyOverHTTP copies a source's ingest URL from a console
+// served over plain HTTP under a name, as on a private network: no
+// secure context, so no navigator.clipboard.
+func TestConsoleCopyOverHTTP(t *testing.T) {
+	b := newBrowser(t, 90*time.Second, chromedp.Flag("host-resolver-rules", "MAP hookd.internal 127.0.0.1"))
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL})
+	org := uuid.New()
+	token := newToken(t, dbURL, org)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	if st, _, body := api.do("POST", "/organization/"+org.String()+"/source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, nil); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	b.run("opening the console by name", chromedp.Navigate(strings.Replace(srv.URL, "127.0.0.1", "hookd.internal", 1)+"/#/sources"))
+	if got := b.eval(`String(window.isSecureContext)`); got != "false" {
+		t.Fatalf("the page is a secure context (%s): the test needs one that is not", got)
+	}
+	consoleSignIn(b, token, org)
+	b.run("copying the ingest URL", chromedp.WaitVisible(css("#source-rows button[aria-label='Copy ingest URL']")), chromedp.Click(css("#source-rows button[aria-label='Copy ingest URL']")))
+	b.waitJS("the copy's answer", `!!document.querySelector('#toasts .toast')`)
+	if got := b.eval(`document.querySelector('#toasts .toast').textContent`); got != "Copied ingest URL" {
+		t.Errorf("copying the ingest URL over HTTP says %q", got)
+	}
+}

@@ -286,6 +286,22 @@
     return pre;
   }
 
+  // navigator.clipboard exists in a secure context only (HTTPS, or
+  // localhost): a console served over HTTP on a private network copies
+  // the older way.
+  async function writeClipboard(text) {
+    if (navigator.clipboard) return navigator.clipboard.writeText(text);
+    const prev = document.activeElement;
+    const ta = h('textarea', { class: 'sr-only', readonly: true });
+    ta.value = text;
+    document.body.append(ta);
+    ta.select();
+    const ok = document.execCommand('copy');
+    ta.remove();
+    if (prev) prev.focus();
+    if (!ok) throw new Error('copy refused');
+  }
+
   function copyButton(getText, what) {
     return button('Copy', {
       class: 'btn-ghost btn-sm',
@@ -293,7 +309,7 @@
       ariaLabel: 'Copy ' + what,
       onclick: async () => {
         try {
-          await navigator.clipboard.writeText(getText());
+          await writeClipboard(getText());
           toast('Copied ' + what);
         } catch {
           toast('Copying is not allowed here', 'error');
