@@ -401,3 +401,42 @@ func TestConsoleCopyOverHTTP(t *testing.T) {
 		t.Errorf("copying the ingest URL over HTTP says %q", got)
 	}
 }
+
+// TestConsoleSourceEditKeepsOthersEdits saves a source's edit form after
+// someone else changed its rules: the rename alone is saved.
+func TestConsoleSourceEditKeepsOthersEdits(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL})
+	org := uuid.New()
+	token := newToken(t, dbURL, org)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	sources := "/organization/" + org.String() + "/source"
+	var src struct {
+		ID string `json:"id"`
+	}
+	if st, _, body := api.do("POST", sources, `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, &src); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	b.run("opening Sources", chromedp.Navigate(srv.URL+"/#/sources"))
+	consoleSignIn(b, token, org)
+	b.run("editing the source", chromedp.WaitVisible(css(`#source-rows button[data-action="edit"]`)), chromedp.Click(css(`#source-rows button[data-action="edit"]`)), chromedp.WaitVisible(css("#source-cancel")))
+	if st, _, body := api.do("PUT", sources+"/"+src.ID, `{"kind":"FLUX","name":"flux","environment_types":[{"pattern":"prod*","type":"PRODUCTION"}]}`, nil); st != 200 {
+		t.Fatalf("edit: %d %s", st, body)
+	}
+	b.run("renaming",
+		clearInput("#f-source-name"),
+		chromedp.SendKeys(css("#f-source-name"), "flux on eu-1"),
+		chromedp.Click(css("#source-submit")),
+	)
+	b.waitJS("the renamed source", `(document.querySelector('#source-rows tr')?.innerText || '').includes('flux on eu-1')`)
+	var got struct {
+		Rules []struct {
+			Pattern string `json:"pattern"`
+		} `json:"environment_types"`
+	}
+	api.do("GET", sources+"/"+src.ID, nil, &got)
+	if len(got.Rules) != 1 {
+		t.Errorf("renaming the source in the console undid the rules set meanwhile: %+v", got)
+	}
+}

@@ -1619,6 +1619,12 @@
       submit.disabled = true;
       try {
         if (src) {
+          // As with a webhook: a field left as it was read is sent as
+          // stored now, so an edit made elsewhere meanwhile stays.
+          const fields = (x) => ({ kind: x.kind, name: x.name.trim(), environment_types: (x.environment_types || []).map((r) => ({ pattern: r.pattern, type: r.type })) });
+          const read = fields(src);
+          const stored = await api('GET', sourcesPath + '/' + encodeURIComponent(src.id));
+          for (const k of Object.keys(read)) if (JSON.stringify(fields(body)[k]) === JSON.stringify(read[k])) body[k] = stored[k];
           await api('PUT', sourcesPath + '/' + encodeURIComponent(src.id), body);
           toast('Source saved');
         } else {
