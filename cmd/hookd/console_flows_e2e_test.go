@@ -440,3 +440,37 @@ func TestConsoleSourceEditKeepsOthersEdits(t *testing.T) {
 		t.Errorf("renaming the source in the console undid the rules set meanwhile: %+v", got)
 	}
 }
+
+// TestConsoleAuditTimes reads a recovery in the audit log from another
+// time zone than UTC: its window is shown in the reader's time, as every
+// other time in the console, not as the API's UTC timestamps.
+func TestConsoleAuditTimes(t *testing.T) {
+	b := newBrowser(t, 90*time.Second, chromedp.Env("TZ=Europe/Paris"))
+	if got := b.eval(`Intl.DateTimeFormat().resolvedOptions().timeZone`); got != "Europe/Paris" {
+		t.Logf("the browser's time zone is %s", got)
+	}
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL})
+	org := uuid.New()
+	token := newToken(t, dbURL, org)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	hooks := "/organization/" + org.String() + "/webhook"
+	var w struct {
+		ID string `json:"id"`
+	}
+	if st, _, body := api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	since := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Minute).Format(time.RFC3339)
+	if st, _, body := api.do("POST", hooks+"/"+w.ID+"/recover", `{"since":"`+since+`"}`, nil); st != 202 {
+		t.Fatalf("recover: %d %s", st, body)
+	}
+	b.run("opening the audit log", chromedp.Navigate(srv.URL+"/#/audit"))
+	consoleSignIn(b, token, org)
+	b.run("the recovery", chromedp.WaitVisible(css(`#audit-rows tr[data-action="webhook.recovered"] li[data-field=since]`)))
+	got := b.eval(`document.querySelector('#audit-rows li[data-field=since] .change-after').textContent`)
+	want := b.eval(`new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' }).format(new Date('` + since + `'))`)
+	if got != want {
+		t.Errorf("the recovery's start reads %q, want %q (the reader's time, like the rest of the console)", got, want)
+	}
+}

@@ -1420,6 +1420,8 @@
     }
     if (typeof v === 'boolean') return v ? 'yes' : 'no';
     if (v === '') return '(empty)';
+    // A recovery's window, in the reader's time like every other time here.
+    if (field === 'since' || field === 'until') return absolute(v) || String(v);
     return String(v);
   }
 
