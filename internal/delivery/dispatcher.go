@@ -508,7 +508,7 @@ func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int, until time.Time) 
 func (d *Dispatcher) start(t *webhook.Task) {
 	d.leased[t.Delivery.ID] = t
 	id := t.Webhook.ID
-	if t.Webhook.Enabled {
+	if t.Webhook.Enabled && len(d.disabled) > 0 {
 		delete(d.disabled, id) // enabled again since: its next disable counts
 	}
 	if d.inflight[id] < d.cfg.MaxInflightPerWebhook {
@@ -768,18 +768,22 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 		// deleted: what it did is not theirs to record any more.
 		d.cfg.Log.Warn("dropped outcomes of attempts whose lease was lost", "count", len(stale), "deliveries", ids)
 	}
-	d.mu.Lock()
 	for _, o := range batch {
 		if !dropped[o.Attempt.DeliveryID] {
-			first := o.DisableReason != "" && !d.disabled[o.Attempt.WebhookID]
-			if first {
-				d.disabled[o.Attempt.WebhookID] = true
-			}
-			d.m.observe(o, first)
+			d.m.observe(o, o.DisableReason != "" && d.firstDisable(o.Attempt.WebhookID))
 		}
 	}
-	d.mu.Unlock()
 	d.m.stale.Add(float64(len(stale)))
+}
+
+// firstDisable reports whether a disable of webhookID is the first since
+// a task found it enabled, and remembers it.
+func (d *Dispatcher) firstDisable(webhookID uuid.UUID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	first := !d.disabled[webhookID]
+	d.disabled[webhookID] = true
+	return first
 }
 
 // recorded stops holding (and renewing) the deliveries of recorded outcomes.
