@@ -25,26 +25,45 @@ func consoleSignIn(b *browser, token string, org uuid.UUID) {
 	)
 }
 
+// consoleHookd is a hookd on a fresh SQLite database, with an
+// organization, a token of it and an API caller holding that token.
+type consoleHookd struct {
+	*server
+	dbURL, token string
+	org          uuid.UUID
+	api          call
+}
+
+// startConsoleHookd starts a consoleHookd with env on top of its database.
+func startConsoleHookd(t *testing.T, env map[string]string) *consoleHookd {
+	t.Helper()
+	h := &consoleHookd{dbURL: "sqlite:" + filepath.Join(t.TempDir(), "hookd.db"), org: uuid.New()}
+	full := map[string]string{"HOOKD_DATABASE_URL": h.dbURL}
+	for k, v := range env {
+		full[k] = v
+	}
+	h.server = startServer(t, full)
+	h.token = newToken(t, h.dbURL, h.org)
+	h.api = call{t: t, base: h.URL, auth: "Token " + h.token}
+	return h
+}
+
 // TestConsoleDeepLink checks that a link to a webhook's page leads there
 // once signed in: opened in a new tab, and after the token was revoked
 // while the page was open.
 func TestConsoleDeepLink(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
-	org := uuid.New()
-	token := newToken(t, dbURL, org)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
 	var w struct {
 		ID string `json:"id"`
 	}
-	if st, _, body := api.do("POST", "/organization/"+org.String()+"/webhook", `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/hook","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+	if st, _, body := h.api.do("POST", "/organization/"+h.org.String()+"/webhook", `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/hook","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
 	link := "#/webhooks/" + w.ID
 
-	b.run("opening a link to the webhook", chromedp.Navigate(srv.URL+"/"+link))
-	consoleSignIn(b, token, org)
+	b.run("opening a link to the webhook", chromedp.Navigate(h.URL+"/"+link))
+	consoleSignIn(b, h.token, h.org)
 	b.waitJS("the webhook's delivery log", `!!document.getElementById('send-test')`)
 	if got := b.eval(`location.hash`); got != link {
 		t.Errorf("after signing in, the console is at %q, want %q", got, link)
@@ -54,12 +73,12 @@ func TestConsoleDeepLink(t *testing.T) {
 	// to sign in again, then comes back to the same page.
 	revokeLast := func() {
 		t.Helper()
-		out, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": dbURL}, "token", "list", "--organization", org.String())
+		out, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": h.dbURL}, "token", "list", "--organization", h.org.String())
 		if err != nil {
 			t.Fatalf("token list: %v %s", err, errOut)
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if _, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": dbURL}, "token", "revoke", strings.Fields(lines[len(lines)-1])[0]); err != nil {
+		if _, errOut, err := hookd(t, map[string]string{"HOOKD_DATABASE_URL": h.dbURL}, "token", "revoke", strings.Fields(lines[len(lines)-1])[0]); err != nil {
 			t.Fatalf("token revoke: %v %s", err, errOut)
 		}
 	}
@@ -68,7 +87,7 @@ func TestConsoleDeepLink(t *testing.T) {
 	if got := b.eval(`document.getElementById('signin-error').textContent`); !strings.Contains(got, "Sign in again") {
 		t.Errorf("after the token was revoked, the sign-in page says %q", got)
 	}
-	consoleSignIn(b, newToken(t, dbURL, org), org)
+	consoleSignIn(b, newToken(t, h.dbURL, h.org), h.org)
 	b.waitJS("the webhook's delivery log again", `!!document.getElementById('send-test')`)
 	if got := b.eval(`location.hash`); got != link {
 		t.Errorf("after signing in again, the console is at %q, want %q", got, link)
@@ -88,33 +107,28 @@ func TestConsoleDeepLink(t *testing.T) {
 // makes hookd disable it, while its delivery log is open.
 func TestConsoleGone(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{
-		"HOOKD_DATABASE_URL":         dbURL,
+	h := startConsoleHookd(t, map[string]string{
 		"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128",
 		"HOOKD_RETRY_SCHEDULE":       "0s,1h",
 	})
-	org := uuid.New()
-	token := newToken(t, dbURL, org)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
 	tg := newTarget(t)
 	tg.setAnswer(func(string, int) int { return http.StatusGone })
 	var w struct {
 		ID string `json:"id"`
 	}
-	if st, _, body := api.do("POST", "/organization/"+org.String()+"/webhook", `{"kind":"STANDARD","target_url":"`+tg.URL+`/gone","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+	if st, _, body := h.api.do("POST", "/organization/"+h.org.String()+"/webhook", `{"kind":"STANDARD","target_url":"`+tg.URL+`/gone","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
 
-	b.run("opening the webhook's log", chromedp.Navigate(srv.URL+"/#/webhooks/"+w.ID))
-	consoleSignIn(b, token, org)
+	b.run("opening the webhook's log", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID))
+	consoleSignIn(b, h.token, h.org)
 	b.run("sending a test event", chromedp.WaitVisible(css("#send-test")), chromedp.Click(css("#send-test")))
 	b.waitJS("the 410 in the log", `!!document.querySelector('#log-rows .code-4xx')`)
 	waitFor(t, 10*time.Second, "hookd to disable the webhook", func() bool {
 		var got struct {
 			Enabled bool `json:"enabled"`
 		}
-		api.do("GET", "/organization/"+org.String()+"/webhook/"+w.ID, nil, &got)
+		h.api.do("GET", "/organization/"+h.org.String()+"/webhook/"+w.ID, nil, &got)
 		return !got.Enabled
 	})
 
@@ -136,26 +150,22 @@ func TestConsoleGone(t *testing.T) {
 // state alone, even when the webhook was edited since the list was read.
 func TestConsoleToggleKeepsEdits(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
-	org := uuid.New()
-	token := newToken(t, dbURL, org)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
-	hooks := "/organization/" + org.String() + "/webhook"
+	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
+	hooks := "/organization/" + h.org.String() + "/webhook"
 	var w struct {
 		ID string `json:"id"`
 	}
-	if st, _, body := api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/hook","description":"first","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/hook","description":"first","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
 	row := `#webhook-list li[data-id="` + w.ID + `"]`
-	b.run("opening the console", chromedp.Navigate(srv.URL+"/"))
-	consoleSignIn(b, token, org)
+	b.run("opening the console", chromedp.Navigate(h.URL+"/"))
+	consoleSignIn(b, h.token, h.org)
 	b.run("the list", chromedp.WaitVisible(css(row)))
 
 	// Someone else edits the webhook; then the switch disables it.
 	edited := `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/other","description":"second","events":["DEPLOYMENT_FAILURE","DEPLOYMENT_SUCCESSFUL"],"project_names_filter":["api-*"]}`
-	if st, _, body := api.do("PUT", hooks+"/"+w.ID, edited, nil); st != 200 {
+	if st, _, body := h.api.do("PUT", hooks+"/"+w.ID, edited, nil); st != 200 {
 		t.Fatalf("edit: %d %s", st, body)
 	}
 	b.run("disabling", chromedp.Click(css(row+` button[role=switch]`)))
@@ -167,7 +177,7 @@ func TestConsoleToggleKeepsEdits(t *testing.T) {
 		Projects    []string `json:"project_names_filter"`
 	}
 	waitFor(t, 10*time.Second, "the webhook to be disabled", func() bool {
-		api.do("GET", hooks+"/"+w.ID, nil, &got)
+		h.api.do("GET", hooks+"/"+w.ID, nil, &got)
 		return !got.Enabled
 	})
 	if got.TargetURL != "http://127.0.0.1:9/other" || got.Description != "second" || len(got.Events) != 2 || len(got.Projects) != 1 {
@@ -185,26 +195,22 @@ func TestConsoleToggleKeepsEdits(t *testing.T) {
 // that says today.
 func TestConsoleWeekChartDays(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128", "HOOKD_RETRY_SCHEDULE": "0s,1h"})
-	org := uuid.New()
-	token := newToken(t, dbURL, org)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128", "HOOKD_RETRY_SCHEDULE": "0s,1h"})
 	tg := newTarget(t)
 	tg.setAnswer(func(string, int) int { return http.StatusInternalServerError })
-	hooks := "/organization/" + org.String() + "/webhook"
+	hooks := "/organization/" + h.org.String() + "/webhook"
 	var w struct {
 		ID string `json:"id"`
 	}
-	if st, _, body := api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/down","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/down","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
-	if st, _, body := api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
+	if st, _, body := h.api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
 		t.Fatalf("test: %d %s", st, body)
 	}
 	tg.waitCount(t, "/down", 1, 10*time.Second)
-	b.run("opening the webhook", chromedp.Navigate(srv.URL+"/#/webhooks/"+w.ID))
-	consoleSignIn(b, token, org)
+	b.run("opening the webhook", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID))
+	consoleSignIn(b, h.token, h.org)
 	b.waitJS("the 7-day chart with today's failure", `(() => {
 		const bars = document.querySelectorAll('#chart-7d g.bar');
 		return bars.length === 7 && bars[6].dataset.failures === '1';
@@ -221,21 +227,17 @@ func TestConsoleWeekChartDays(t *testing.T) {
 // not touch must be saved as they were.
 func TestConsoleEditKeepsUntouched(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
-	org := uuid.New()
-	token := newToken(t, dbURL, org)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
-	hooks := "/organization/" + org.String() + "/webhook"
+	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
+	hooks := "/organization/" + h.org.String() + "/webhook"
 	var w struct {
 		ID string `json:"id"`
 	}
 	// A heredoc's description ends with a newline.
-	if st, _, body := api.do("POST", hooks, `{"kind":"SLACK","target_url":"http://127.0.0.1:9/slack","description":"Managed by Terraform.\n","events":["DEPLOYMENT_FAILURE","DEPLOYMENT_STARTED"],"project_names_filter":["billing-*"],"environment_types_filter":["STAGING","PRODUCTION"],"target_secret":"s3cret-value","enabled":false}`, &w); st != 201 {
+	if st, _, body := h.api.do("POST", hooks, `{"kind":"SLACK","target_url":"http://127.0.0.1:9/slack","description":"Managed by Terraform.\n","events":["DEPLOYMENT_FAILURE","DEPLOYMENT_STARTED"],"project_names_filter":["billing-*"],"environment_types_filter":["STAGING","PRODUCTION"],"target_secret":"s3cret-value","enabled":false}`, &w); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
-	b.run("opening the edit form", chromedp.Navigate(srv.URL+"/#/webhooks/"+w.ID+"/edit"))
-	consoleSignIn(b, token, org)
+	b.run("opening the edit form", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID+"/edit"))
+	consoleSignIn(b, h.token, h.org)
 	b.run("subscribing to one more event",
 		chromedp.WaitVisible(css("#webhook-form")),
 		clickElement(`input[name=events][value=DEPLOYMENT_SUCCESSFUL]`),
@@ -251,7 +253,7 @@ func TestConsoleEditKeepsUntouched(t *testing.T) {
 		Projects    []string `json:"project_names_filter"`
 		Envs        []string `json:"environment_types_filter"`
 	}
-	api.do("GET", hooks+"/"+w.ID, nil, &got)
+	h.api.do("GET", hooks+"/"+w.ID, nil, &got)
 	// The lists keep their order too: the audit trail and Terraform
 	// compare them as lists.
 	if got.Kind != "SLACK" || got.Description != "Managed by Terraform.\n" || got.Enabled || !got.SecretSet ||
@@ -266,17 +268,13 @@ func TestConsoleEditKeepsUntouched(t *testing.T) {
 // retention, which removed nothing.
 func TestConsoleOldAttempt(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
-	org := uuid.New()
-	token := newToken(t, dbURL, org)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
 	tg := newTarget(t)
-	hooks := "/organization/" + org.String() + "/webhook"
+	hooks := "/organization/" + h.org.String() + "/webhook"
 	var w struct {
 		ID string `json:"id"`
 	}
-	if st, _, body := api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/ok","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/ok","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
 	var first struct {
@@ -285,12 +283,12 @@ func TestConsoleOldAttempt(t *testing.T) {
 		} `json:"results"`
 	}
 	for i := 0; i < 101; i++ {
-		if st, _, body := api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
+		if st, _, body := h.api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
 			t.Fatalf("test: %d %s", st, body)
 		}
 		if i == 0 {
 			waitFor(t, 10*time.Second, "the first attempt", func() bool {
-				api.do("GET", hooks+"/"+w.ID+"/event", nil, &first)
+				h.api.do("GET", hooks+"/"+w.ID+"/event", nil, &first)
 				return len(first.Results) == 1
 			})
 		}
@@ -301,11 +299,11 @@ func TestConsoleOldAttempt(t *testing.T) {
 				ID string `json:"id"`
 			} `json:"results"`
 		}
-		api.do("GET", hooks+"/"+w.ID+"/event", nil, &log)
+		h.api.do("GET", hooks+"/"+w.ID+"/event", nil, &log)
 		return len(log.Results) == 100 && log.Results[99].ID != first.Results[0].ID
 	})
-	b.run("opening the first attempt", chromedp.Navigate(srv.URL+"/#/webhooks/"+w.ID+"/attempts/"+first.Results[0].ID))
-	consoleSignIn(b, token, org)
+	b.run("opening the first attempt", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID+"/attempts/"+first.Results[0].ID))
+	consoleSignIn(b, h.token, h.org)
 	b.waitJS("the page", `!!document.querySelector('#main .state')`)
 	if got := b.eval(`document.querySelector('#main .state').innerText`); !strings.Contains(got, "100") {
 		t.Errorf("the page of an attempt older than the last 100 reads %q", got)
@@ -317,19 +315,17 @@ func TestConsoleOldAttempt(t *testing.T) {
 // them for ever.
 func TestConsoleListThrottled(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_API_RATE": "0.01", "HOOKD_API_BURST": "4"})
-	org := uuid.New()
-	hooks := "/organization/" + org.String() + "/webhook"
+	h := startConsoleHookd(t, map[string]string{"HOOKD_API_RATE": "0.01", "HOOKD_API_BURST": "4"})
+	hooks := "/organization/" + h.org.String() + "/webhook"
 	for i := 0; i < 6; i++ {
 		// A token each: the limit is per credential.
-		api := call{t: t, base: srv.URL, auth: "Token " + newToken(t, dbURL, org)}
+		api := call{t: t, base: h.URL, auth: "Token " + newToken(t, h.dbURL, h.org)}
 		if st, _, body := api.do("POST", hooks, fmt.Sprintf(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/%d","events":["DEPLOYMENT_FAILURE"]}`, i), nil); st != 201 {
 			t.Fatalf("create: %d %s", st, body)
 		}
 	}
-	b.run("opening the console", chromedp.Navigate(srv.URL+"/"))
-	consoleSignIn(b, newToken(t, dbURL, org), org)
+	b.run("opening the console", chromedp.Navigate(h.URL+"/"))
+	consoleSignIn(b, newToken(t, h.dbURL, h.org), h.org)
 	b.run("the list", chromedp.WaitVisible(css("#webhook-list li[data-id]")))
 	b.waitJS("every row's health answered", `[...document.querySelectorAll('#webhook-list .wh-health')].every((e) => e.textContent !== '…')`)
 	if got := b.eval(`[...document.querySelectorAll('#webhook-list .wh-health')].map((e) => e.title).join('|')`); !strings.Contains(got, "Too many") && !strings.Contains(got, "too many") {
@@ -342,22 +338,18 @@ func TestConsoleListThrottled(t *testing.T) {
 // in the form is changed.
 func TestConsoleEditKeepsOthersEdits(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL})
-	org := uuid.New()
-	token := newToken(t, dbURL, org)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
-	hooks := "/organization/" + org.String() + "/webhook"
+	h := startConsoleHookd(t, nil)
+	hooks := "/organization/" + h.org.String() + "/webhook"
 	var w struct {
 		ID string `json:"id"`
 	}
-	if st, _, body := api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","description":"first","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","description":"first","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
-	b.run("opening the edit form", chromedp.Navigate(srv.URL+"/#/webhooks/"+w.ID+"/edit"))
-	consoleSignIn(b, token, org)
+	b.run("opening the edit form", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID+"/edit"))
+	consoleSignIn(b, h.token, h.org)
 	b.run("the form", chromedp.WaitVisible(css("#webhook-form")))
-	if st, _, body := api.do("PUT", hooks+"/"+w.ID, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/b","description":"second","events":["DEPLOYMENT_FAILURE"],"environment_types_filter":["PRODUCTION"]}`, nil); st != 200 {
+	if st, _, body := h.api.do("PUT", hooks+"/"+w.ID, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/b","description":"second","events":["DEPLOYMENT_FAILURE"],"environment_types_filter":["PRODUCTION"]}`, nil); st != 200 {
 		t.Fatalf("edit: %d %s", st, body)
 	}
 	b.run("subscribing to one more event and saving",
@@ -371,7 +363,7 @@ func TestConsoleEditKeepsOthersEdits(t *testing.T) {
 		Events      []string `json:"events"`
 		Envs        []string `json:"environment_types_filter"`
 	}
-	api.do("GET", hooks+"/"+w.ID, nil, &got)
+	h.api.do("GET", hooks+"/"+w.ID, nil, &got)
 	if got.TargetURL != "http://127.0.0.1:9/b" || got.Description != "second" || strings.Join(got.Envs, ",") != "PRODUCTION" || len(got.Events) != 2 {
 		t.Errorf("the form's save undid an edit made while it was open: %+v", got)
 	}
@@ -382,19 +374,15 @@ func TestConsoleEditKeepsOthersEdits(t *testing.T) {
 // secure context, so no navigator.clipboard.
 func TestConsoleCopyOverHTTP(t *testing.T) {
 	b := newBrowser(t, 90*time.Second, chromedp.Flag("host-resolver-rules", "MAP hookd.internal 127.0.0.1"))
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL})
-	org := uuid.New()
-	token := newToken(t, dbURL, org)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
-	if st, _, body := api.do("POST", "/organization/"+org.String()+"/source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, nil); st != 201 {
+	h := startConsoleHookd(t, nil)
+	if st, _, body := h.api.do("POST", "/organization/"+h.org.String()+"/source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, nil); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
-	b.run("opening the console by name", chromedp.Navigate(strings.Replace(srv.URL, "127.0.0.1", "hookd.internal", 1)+"/#/sources"))
+	b.run("opening the console by name", chromedp.Navigate(strings.Replace(h.URL, "127.0.0.1", "hookd.internal", 1)+"/#/sources"))
 	if got := b.eval(`String(window.isSecureContext)`); got != "false" {
 		t.Fatalf("the page is a secure context (%s): the test needs one that is not", got)
 	}
-	consoleSignIn(b, token, org)
+	consoleSignIn(b, h.token, h.org)
 	b.run("copying the ingest URL", chromedp.WaitVisible(css("#source-rows button[aria-label='Copy ingest URL']")), chromedp.Click(css("#source-rows button[aria-label='Copy ingest URL']")))
 	b.waitJS("the copy's answer", `!!document.querySelector('#toasts .toast')`)
 	if got := b.eval(`document.querySelector('#toasts .toast').textContent`); got != "Copied ingest URL" {
@@ -406,22 +394,18 @@ func TestConsoleCopyOverHTTP(t *testing.T) {
 // someone else changed its rules: the rename alone is saved.
 func TestConsoleSourceEditKeepsOthersEdits(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL})
-	org := uuid.New()
-	token := newToken(t, dbURL, org)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
-	sources := "/organization/" + org.String() + "/source"
+	h := startConsoleHookd(t, nil)
+	sources := "/organization/" + h.org.String() + "/source"
 	var src struct {
 		ID string `json:"id"`
 	}
-	if st, _, body := api.do("POST", sources, `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, &src); st != 201 {
+	if st, _, body := h.api.do("POST", sources, `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, &src); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
-	b.run("opening Sources", chromedp.Navigate(srv.URL+"/#/sources"))
-	consoleSignIn(b, token, org)
+	b.run("opening Sources", chromedp.Navigate(h.URL+"/#/sources"))
+	consoleSignIn(b, h.token, h.org)
 	b.run("editing the source", chromedp.WaitVisible(css(`#source-rows button[data-action="edit"]`)), chromedp.Click(css(`#source-rows button[data-action="edit"]`)), chromedp.WaitVisible(css("#source-cancel")))
-	if st, _, body := api.do("PUT", sources+"/"+src.ID, `{"kind":"FLUX","name":"flux","environment_types":[{"pattern":"prod*","type":"PRODUCTION"}]}`, nil); st != 200 {
+	if st, _, body := h.api.do("PUT", sources+"/"+src.ID, `{"kind":"FLUX","name":"flux","environment_types":[{"pattern":"prod*","type":"PRODUCTION"}]}`, nil); st != 200 {
 		t.Fatalf("edit: %d %s", st, body)
 	}
 	b.run("renaming",
@@ -435,7 +419,7 @@ func TestConsoleSourceEditKeepsOthersEdits(t *testing.T) {
 			Pattern string `json:"pattern"`
 		} `json:"environment_types"`
 	}
-	api.do("GET", sources+"/"+src.ID, nil, &got)
+	h.api.do("GET", sources+"/"+src.ID, nil, &got)
 	if len(got.Rules) != 1 {
 		t.Errorf("renaming the source in the console undid the rules set meanwhile: %+v", got)
 	}
@@ -449,24 +433,20 @@ func TestConsoleAuditTimes(t *testing.T) {
 	if got := b.eval(`Intl.DateTimeFormat().resolvedOptions().timeZone`); got != "Europe/Paris" {
 		t.Logf("the browser's time zone is %s", got)
 	}
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL})
-	org := uuid.New()
-	token := newToken(t, dbURL, org)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
-	hooks := "/organization/" + org.String() + "/webhook"
+	h := startConsoleHookd(t, nil)
+	hooks := "/organization/" + h.org.String() + "/webhook"
 	var w struct {
 		ID string `json:"id"`
 	}
-	if st, _, body := api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
 	since := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Minute).Format(time.RFC3339)
-	if st, _, body := api.do("POST", hooks+"/"+w.ID+"/recover", `{"since":"`+since+`"}`, nil); st != 202 {
+	if st, _, body := h.api.do("POST", hooks+"/"+w.ID+"/recover", `{"since":"`+since+`"}`, nil); st != 202 {
 		t.Fatalf("recover: %d %s", st, body)
 	}
-	b.run("opening the audit log", chromedp.Navigate(srv.URL+"/#/audit"))
-	consoleSignIn(b, token, org)
+	b.run("opening the audit log", chromedp.Navigate(h.URL+"/#/audit"))
+	consoleSignIn(b, h.token, h.org)
 	b.run("the recovery", chromedp.WaitVisible(css(`#audit-rows tr[data-action="webhook.recovered"] li[data-field=since]`)))
 	got := b.eval(`document.querySelector('#audit-rows li[data-field=since] .change-after').textContent`)
 	want := b.eval(`new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' }).format(new Date('` + since + `'))`)
