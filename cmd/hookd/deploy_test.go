@@ -421,33 +421,44 @@ func TestDockerfileEnvironment(t *testing.T) {
 	}
 }
 
+// alertingRule is one rule of deploy/prometheus/hookd-rules.yaml.
+type alertingRule struct {
+	Alert string `yaml:"alert"`
+	Expr  string `yaml:"expr"`
+}
+
+// alertingRules reads the shipped Prometheus rules, every group's.
+func alertingRules(t *testing.T) []alertingRule {
+	t.Helper()
+	data, err := os.ReadFile("../../deploy/prometheus/hookd-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Groups []struct {
+			Rules []alertingRule `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(data, &file); err != nil {
+		t.Fatal(err)
+	}
+	var rules []alertingRule
+	for _, g := range file.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	return rules
+}
+
 // TestDeliveriesFailingAlertCanFire checks HookdDeliveriesFailing against
 // what the dispatcher counts: a delivery that fails for good has made one
 // "retry" attempt per delay of the schedule after the first and then one
 // "failed", so with every target down the rule's ratio must pass its
 // threshold, or the alert never fires when it matters most.
 func TestDeliveriesFailingAlertCanFire(t *testing.T) {
-	data, err := os.ReadFile("../../deploy/prometheus/hookd-rules.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rules struct {
-		Groups []struct {
-			Rules []struct {
-				Alert string `yaml:"alert"`
-				Expr  string `yaml:"expr"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(data, &rules); err != nil {
-		t.Fatal(err)
-	}
 	var expr string
-	for _, g := range rules.Groups {
-		for _, r := range g.Rules {
-			if r.Alert == "HookdDeliveriesFailing" {
-				expr = strings.Join(strings.Fields(r.Expr), " ")
-			}
+	for _, r := range alertingRules(t) {
+		if r.Alert == "HookdDeliveriesFailing" {
+			expr = strings.Join(strings.Fields(r.Expr), " ")
 		}
 	}
 	// sum(rate(hookd_delivery_attempts_total{NUM}[w])) / sum(rate(hookd_delivery_attempts_total{DEN}[w])) > T

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"go.yaml.in/yaml/v4"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hookd/hookd/internal/store/postgres/pgtest"
@@ -73,41 +71,24 @@ func TestMetricsWithoutDatabase(t *testing.T) {
 func TestAlertingRules(t *testing.T) {
 	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": backends()[0].url(t)})
 	_, _, body := call{t: t, base: srv.URL}.do("GET", "/metrics", nil, nil)
-	data, err := os.ReadFile("../../deploy/prometheus/hookd-rules.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rules struct {
-		Groups []struct {
-			Rules []struct {
-				Alert string `yaml:"alert"`
-				Expr  string `yaml:"expr"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(data, &rules); err != nil {
-		t.Fatal(err)
-	}
 	selector := regexp.MustCompile(`(hookd_[a-z_]+)(\{[^}]*\})?`)
 	matcher := regexp.MustCompile(`(\w+)="([^"]*)"`)
 	n := 0
-	for _, g := range rules.Groups {
-		for _, r := range g.Rules {
-			for _, m := range selector.FindAllStringSubmatch(r.Expr, -1) {
-				n++
-				var series []string
-				for _, line := range strings.Split(string(body), "\n") {
-					if strings.HasPrefix(line, m[1]+" ") || strings.HasPrefix(line, m[1]+"{") {
-						series = append(series, line)
-					}
+	for _, r := range alertingRules(t) {
+		for _, m := range selector.FindAllStringSubmatch(r.Expr, -1) {
+			n++
+			var series []string
+			for _, line := range strings.Split(string(body), "\n") {
+				if strings.HasPrefix(line, m[1]+" ") || strings.HasPrefix(line, m[1]+"{") {
+					series = append(series, line)
 				}
-				if len(series) == 0 {
-					t.Errorf("%s: /metrics serves no %s", r.Alert, m[1])
-				}
-				for _, lm := range matcher.FindAllStringSubmatch(m[2], -1) {
-					if !slices.ContainsFunc(series, func(l string) bool { return strings.Contains(l, lm[0]) }) {
-						t.Errorf("%s: no %s series has %s", r.Alert, m[1], lm[0])
-					}
+			}
+			if len(series) == 0 {
+				t.Errorf("%s: /metrics serves no %s", r.Alert, m[1])
+			}
+			for _, lm := range matcher.FindAllStringSubmatch(m[2], -1) {
+				if !slices.ContainsFunc(series, func(l string) bool { return strings.Contains(l, lm[0]) }) {
+					t.Errorf("%s: no %s series has %s", r.Alert, m[1], lm[0])
 				}
 			}
 		}
