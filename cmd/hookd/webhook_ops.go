@@ -16,7 +16,7 @@ import (
 func webhookTest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newRemoteCommand("webhook test", "WEBHOOK_ID",
 		"Sends a sample deployment event to this webhook alone, whatever its filters;\n"+
-			"follow it with hookd webhook events.", stderr)
+			"follow it with hookd webhook events. A disabled webhook is sent nothing: enable it first.", stderr)
 	pos, err := c.parse(args, 1, getenv)
 	if err != nil {
 		return err
