@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookd/hookd/internal/auth"
 	"github.com/hookd/hookd/internal/delivery"
 	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
@@ -61,10 +62,6 @@ type config struct {
 	// when none is configured (see encryptionKeys for what happens then).
 	EncryptionKeys *secrets.Keyring
 }
-
-// minJWKSRefresh is the shortest HOOKD_JWT_JWKS_REFRESH: as often as a JWT
-// naming an unknown key may fetch the JWKS.
-const minJWKSRefresh = 5 * time.Second
 
 // variable documents one environment variable; the README's table is
 // checked against this list by a test.
@@ -202,8 +199,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	// The JWKS is fetched at every tick: 5ms for 5m would ask the identity
 	// provider two hundred times a second from every node.
-	if c.JWKSRefresh < minJWKSRefresh {
-		return nil, fail("HOOKD_JWT_JWKS_REFRESH", fmt.Errorf("must be at least %v, not %q", minJWKSRefresh, get("HOOKD_JWT_JWKS_REFRESH")))
+	if c.JWKSRefresh < auth.MinJWKSRefresh {
+		return nil, fail("HOOKD_JWT_JWKS_REFRESH", fmt.Errorf("must be at least %v, not %q", auth.MinJWKSRefresh, get("HOOKD_JWT_JWKS_REFRESH")))
 	}
 	// Zero is allowed here: no grace, the old secret stops at once.
 	if c.SecretRotationGrace, err = time.ParseDuration(get("HOOKD_SECRET_ROTATION_GRACE")); err != nil || c.SecretRotationGrace < 0 {

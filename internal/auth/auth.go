@@ -125,6 +125,9 @@ const (
 	DefaultOrganizationsClaim = "organizations"
 	DefaultLeeway             = 30 * time.Second
 	DefaultJWKSRefresh        = 5 * time.Minute
+	// MinJWKSRefresh is the shortest periodic refresh allowed: as often
+	// as a JWT naming an unknown key may fetch the JWKS.
+	MinJWKSRefresh = jwksUnknownKIDEvery
 
 	minHS256SecretLength = 32
 	jwksUnknownKIDEvery  = 5 * time.Second
