@@ -72,7 +72,8 @@ func TestAlertingRules(t *testing.T) {
 	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": backends()[0].url(t)})
 	_, _, body := call{t: t, base: srv.URL}.do("GET", "/metrics", nil, nil)
 	selector := regexp.MustCompile(`(hookd_[a-z_]+)(\{[^}]*\})?`)
-	matcher := regexp.MustCompile(`(\w+)="([^"]*)"`)
+	// label="value", or label=~"a|b": each alternative must be served.
+	matcher := regexp.MustCompile(`(\w+)(=~?)"([^"]*)"`)
 	n := 0
 	for _, r := range alertingRules(t) {
 		for _, m := range selector.FindAllStringSubmatch(r.Expr, -1) {
@@ -87,8 +88,15 @@ func TestAlertingRules(t *testing.T) {
 				t.Errorf("%s: /metrics serves no %s", r.Alert, m[1])
 			}
 			for _, lm := range matcher.FindAllStringSubmatch(m[2], -1) {
-				if !slices.ContainsFunc(series, func(l string) bool { return strings.Contains(l, lm[0]) }) {
-					t.Errorf("%s: no %s series has %s", r.Alert, m[1], lm[0])
+				values := []string{lm[3]}
+				if lm[2] == "=~" {
+					values = strings.Split(lm[3], "|")
+				}
+				for _, v := range values {
+					label := lm[1] + `="` + v + `"`
+					if !slices.ContainsFunc(series, func(l string) bool { return strings.Contains(l, label) }) {
+						t.Errorf("%s: no %s series has %s", r.Alert, m[1], label)
+					}
 				}
 			}
 		}
