@@ -293,14 +293,14 @@ func (r role) String() string {
 // NAME_FILE variable may give instead.
 var fileVariables = []string{"HOOKD_DATABASE_URL", "HOOKD_DATABASE_LISTEN_URL", "HOOKD_JWT_HS256_SECRET", "HOOKD_ENCRYPTION_KEY"}
 
-// secretValue reads NAME, or the file named by NAME_FILE.
+// secretValue reads the file named by NAME_FILE when it is set, else
+// NAME. The file wins: it is always a deliberate choice, while NAME may be
+// a default set around hookd (the image sets HOOKD_DATABASE_URL to its
+// SQLite file), which a mounted secret must override.
 func secretValue(getenv func(string) string, name string) (string, error) {
-	if v := getenv(name); v != "" {
-		return v, nil
-	}
 	path := getenv(name + "_FILE")
 	if path == "" {
-		return "", nil
+		return getenv(name), nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -111,6 +111,8 @@ func TestLoadConfigErrors(t *testing.T) {
 	}
 	c, err := loadConfig(func(k string) string {
 		switch k {
+		case "HOOKD_DATABASE_URL": // as the container image sets it
+			return "sqlite:/data/hookd.db"
 		case "HOOKD_DATABASE_URL_FILE":
 			return filepath.Join(dir, "db")
 		case "HOOKD_DATABASE_LISTEN_URL_FILE":
