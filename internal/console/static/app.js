@@ -831,6 +831,13 @@
     return { el: box, input, values: () => { commit(); return [...tags]; } };
   }
 
+  // keepStored sends as stored now each field the form left as it read
+  // it: a PUT replaces every field, so an edit made elsewhere since the
+  // form was read would otherwise be undone. sent is body in read's shape.
+  function keepStored(body, sent, read, stored) {
+    for (const k of Object.keys(read)) if (JSON.stringify(sent[k]) === JSON.stringify(read[k])) body[k] = stored[k];
+  }
+
   // The checked values, those already stored first in their stored order:
   // the audit trail (and Terraform) compare lists, so an edit that leaves
   // a list alone must not reorder it.
@@ -963,13 +970,7 @@
       save.disabled = true;
       save.classList.add('is-busy');
       try {
-        if (editing) {
-          // PUT replaces every field: one the form left as it read it is
-          // sent as stored now, so an edit made elsewhere meanwhile stays.
-          const read = editable(w);
-          const stored = editable(await api('GET', hookPath(id)));
-          for (const k of Object.keys(read)) if (JSON.stringify(body[k]) === JSON.stringify(read[k])) body[k] = stored[k];
-        }
+        if (editing) keepStored(body, body, editable(w), editable(await api('GET', hookPath(id))));
         const saved = editing ? await api('PUT', hookPath(id), body) : await api('POST', hooks, body);
         toast(editing ? 'Webhook saved' : 'Webhook created');
         location.hash = editing ? '#/webhooks/' + saved.id : '#/';
@@ -1621,12 +1622,8 @@
       submit.disabled = true;
       try {
         if (src) {
-          // As with a webhook: a field left as it was read is sent as
-          // stored now, so an edit made elsewhere meanwhile stays.
           const fields = (x) => ({ kind: x.kind, name: x.name.trim(), environment_types: (x.environment_types || []).map((r) => ({ pattern: r.pattern, type: r.type })) });
-          const read = fields(src);
-          const stored = await api('GET', sourcesPath + '/' + encodeURIComponent(src.id));
-          for (const k of Object.keys(read)) if (JSON.stringify(fields(body)[k]) === JSON.stringify(read[k])) body[k] = stored[k];
+          keepStored(body, fields(body), fields(src), await api('GET', sourcesPath + '/' + encodeURIComponent(src.id)));
           await api('PUT', sourcesPath + '/' + encodeURIComponent(src.id), body);
           toast('Source saved');
         } else {
