@@ -135,6 +135,16 @@ type slackText struct {
 	Type  string `json:"type"`
 	Text  string `json:"text"`
 	Emoji bool   `json:"emoji,omitempty"`
+	// Verbatim stops Slack from parsing plain text: without it a URL or
+	// a channel's name in a value becomes a link, and "@here" or
+	// "@channel" in one may notify everyone. Our own markup
+	// (<!date^…>, *bold*) is still read.
+	Verbatim bool `json:"verbatim,omitempty"`
+}
+
+// slackValue is a mrkdwn text object holding values from an event.
+func slackValue(text string) slackText {
+	return slackText{Type: "mrkdwn", Text: text, Verbatim: true}
 }
 
 // slackTitles gives each event type its emoji and headline.
@@ -175,17 +185,17 @@ func RenderSlack(ev *Event) []byte {
 		environment += " (" + slackEscape(string(p.Environment.Mode)) + ")"
 	}
 	fields := []slackText{
-		{Type: "mrkdwn", Text: "*Project*\n" + project},
-		{Type: "mrkdwn", Text: "*Environment*\n" + environment},
+		slackValue("*Project*\n" + project),
+		slackValue("*Environment*\n" + environment),
 	}
 	if p.DeploymentID != "" {
-		fields = append(fields, slackText{Type: "mrkdwn", Text: "*Deployment id*\n`" + slackEscape(p.DeploymentID) + "`"})
+		fields = append(fields, slackValue("*Deployment id*\n`"+slackEscape(p.DeploymentID)+"`"))
 	}
 	if status := slackStatus(p.CurrentStatus, p.DesiredStatus); status != "" {
-		fields = append(fields, slackText{Type: "mrkdwn", Text: "*Status*\n" + status})
+		fields = append(fields, slackValue("*Status*\n"+status))
 	}
 	if p.Environment.ClusterName != "" {
-		fields = append(fields, slackText{Type: "mrkdwn", Text: "*Cluster*\n" + slackEscape(p.Environment.ClusterName)})
+		fields = append(fields, slackValue("*Cluster*\n"+slackEscape(p.Environment.ClusterName)))
 	}
 
 	at := ev.CreatedAt.UTC()
@@ -197,7 +207,7 @@ func RenderSlack(ev *Event) []byte {
 		Blocks: []slackBlock{
 			{Type: "header", Text: &slackText{Type: "plain_text", Text: emoji + " " + headline, Emoji: true}},
 			{Type: "section", Fields: fields},
-			{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: when + " · sent by hookd"}}},
+			{Type: "context", Elements: []slackText{slackValue(when + " · sent by hookd")}},
 		},
 	}
 	b, err := json.Marshal(&msg)

@@ -363,6 +363,11 @@ func TestRenderSlack(t *testing.T) {
 		if f.Type != "mrkdwn" {
 			t.Errorf("field type %q", f.Type)
 		}
+		// Values are the event's, not ours: Slack must not turn a URL or
+		// a channel's name in one into a link, or "@here" into a mention.
+		if !f.Verbatim {
+			t.Errorf("field %q is not verbatim", f.Text)
+		}
 		fields = append(fields, f.Text)
 	}
 	wantFields := []string{
