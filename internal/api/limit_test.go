@@ -228,10 +228,16 @@ func TestRetryAfter(t *testing.T) {
 }
 
 // countingStore counts token lookups, what each failed authentication
-// costs.
+// costs, and source lookups, what each request to an ingest URL costs.
 type countingStore struct {
 	webhook.Store
-	lookups atomic.Int64
+	lookups    atomic.Int64
+	sourceGets atomic.Int64
+}
+
+func (s *countingStore) SourceGet(ctx context.Context, ref webhook.SourceRef) (*webhook.Source, error) {
+	s.sourceGets.Add(1)
+	return s.Store.SourceGet(ctx, ref)
 }
 
 func (s *countingStore) TokenGetByHash(ctx context.Context, hash []byte) (*webhook.Token, error) {

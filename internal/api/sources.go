@@ -174,16 +174,23 @@ type sourceMetrics struct {
 // Ingest outcomes, the values of the "outcome" label.
 var ingestOutcomes = []string{"accepted", "replayed", "ignored", "unauthorized", "invalid", "too_large", "throttled", "auth_throttled", "failed"}
 
+// unknownKind is the "kind" label of requests answered before their
+// source is known: those of a throttled address (answered before any
+// lookup) and those to a source that does not exist.
+const unknownKind = "unknown"
+
 func newSourceMetrics(reg prometheus.Registerer) *sourceMetrics {
 	m := &sourceMetrics{ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookd_source_requests_total",
-		Help: "Requests to sources' ingest URLs, by source kind and outcome: accepted, replayed (a retry already accepted), ignored (not a deployment), unauthorized (unsigned or badly signed), invalid, too_large, throttled (the organization's intake rate), auth_throttled (too many failed authentications from the client's address), failed.",
+		Help: "Requests to sources' ingest URLs, by source kind and outcome: accepted, replayed (a retry already accepted), ignored (not a deployment), unauthorized (unsigned or badly signed), invalid, too_large, throttled (the organization's intake rate), auth_throttled (too many failed authentications from the client's address; kind unknown, since the source is not looked up), not_found (kind unknown: no such source, counted as a failed authentication), failed.",
 	}, []string{"kind", "outcome"})}
 	for _, k := range webhook.SourceKinds {
 		for _, o := range ingestOutcomes {
 			m.ingested.WithLabelValues(string(k), o)
 		}
 	}
+	m.ingested.WithLabelValues(unknownKind, "auth_throttled")
+	m.ingested.WithLabelValues(unknownKind, "not_found")
 	reg.MustRegister(m.ingested)
 	return m
 }
@@ -200,13 +207,21 @@ type ingestAnswer struct {
 // ingestSource receives what a tool sends to a source's ingest URL. No
 // API token: the request's signature (or the tool's shared token) is the
 // credential, checked before anything in the body is read as JSON. A
-// refused one counts against the client's address like a wrong API token
-// (AuthFailureRate), and an address past that rate is answered 429
-// before its body is read, so a secret cannot be guessed online. The
+// refused one, or an unknown source id, counts against the client's
+// address like a wrong API token (AuthFailureRate), and an address past
+// that rate is answered 429 before the source is looked up or its body
+// read, so neither a secret nor a source id can be guessed online. The
 // translated event goes through the same intake as
 // /deployment-event (batching, leasing, idempotency), keyed by the
 // tool's own delivery id so that its retries are not delivered twice.
 func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
+	// A throttled address is answered before the source is looked up: it
+	// costs no database work, and learns nothing of which ids exist.
+	client := clientKey(r)
+	if err := s.authFailuresExceeded(client); err != nil {
+		s.sources.ingested.WithLabelValues(unknownKind, "auth_throttled").Inc()
+		return err
+	}
 	org, err := pathUUID(r, "organizationId")
 	if err != nil {
 		return err
@@ -216,15 +231,17 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	src, err := s.store.SourceGet(r.Context(), webhook.SourceRef{OrganizationID: org, ID: id})
+	if webhook.ErrorCode(err) == webhook.ENotFound {
+		// An unknown id is a failed authentication too: the ingest URL is
+		// a credential, and its ids must not be probed without limit.
+		s.authFailures.take(client, s.now())
+		s.sources.ingested.WithLabelValues(unknownKind, "not_found").Inc()
+		return err
+	}
 	if err != nil {
 		return err
 	}
 	count := func(outcome string) { s.sources.ingested.WithLabelValues(string(src.Kind), outcome).Inc() }
-	client := clientKey(r)
-	if err := s.authFailuresExceeded(client); err != nil {
-		count("auth_throttled")
-		return err
-	}
 	body, err := readBody(w, r)
 	if err != nil {
 		if webhook.ErrorCode(err) == webhook.ETooLarge {

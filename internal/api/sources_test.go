@@ -299,7 +299,7 @@ func TestIngestBadSignaturesLimitedPerAddress(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{
 		`hookd_source_requests_total{kind="GITHUB",outcome="unauthorized"} 3`,
-		`hookd_source_requests_total{kind="GITHUB",outcome="auth_throttled"} 1`,
+		`hookd_source_requests_total{kind="unknown",outcome="auth_throttled"} 1`,
 		`hookd_source_requests_total{kind="GITHUB",outcome="accepted"} 1`,
 		`hookd_requests_throttled_total{reason="auth_failures"} 2`,
 	} {
@@ -398,4 +398,60 @@ func TestSourceKeyWithNUL(t *testing.T) {
 			t.Errorf("its repeat: %d %s, want 202 with %s", st, again.ID, first.ID)
 		}
 	})
+}
+
+// TestIngestUnknownSourceThrottled: an unknown source id counts against
+// the address's failed authentications, so ids cannot be probed without
+// limit, and an address past them is answered 429 before the source is
+// looked up: no database work for a throttled caller, and the same answer
+// whether the source exists or not.
+func TestIngestUnknownSourceThrottled(t *testing.T) {
+	c := newClock()
+	var counted *countingStore
+	h := newAPIHarness(t, withLimits(Limits{AuthFailureRate: 0.5, AuthFailureBurst: 3}, c), func(d *Deps) {
+		counted = &countingStore{Store: d.Store}
+		d.Store = counted
+	})
+	org := uuid.New()
+	tok, _ := h.token(org)
+	base := "/organization/" + org.String()
+	_, ingest := newGitHubSource(t, h, tok, base)
+	good := githubHeaders(sourceSecret, "deployment_status", "d-good", githubStatus)
+
+	for i := range 3 {
+		if st := h.ingest(base+"/source/"+uuid.NewString()+"/ingest", githubStatus, good, nil); st != 404 {
+			t.Fatalf("unknown source %d of the burst: %d, want 404", i+1, st)
+		}
+	}
+	gets := counted.sourceGets.Load()
+	for _, path := range []string{base + "/source/" + uuid.NewString() + "/ingest", ingest} {
+		var body errorDetail
+		st, hdr := h.ingestHeader(path, githubStatus, good, &body)
+		if st != 429 || hdr.Get("Retry-After") == "" || !strings.Contains(body.Detail, "failed authentications") {
+			t.Errorf("%s past the burst: %d, Retry-After %q, %q; want 429", path, st, hdr.Get("Retry-After"), body.Detail)
+		}
+	}
+	if n := counted.sourceGets.Load() - gets; n != 0 {
+		t.Errorf("a throttled address's requests looked a source up %d times, want 0", n)
+	}
+
+	resp, err := http.Get(h.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`hookd_source_requests_total{kind="unknown",outcome="not_found"} 3`,
+		`hookd_source_requests_total{kind="unknown",outcome="auth_throttled"} 2`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+
+	c.Advance(2 * time.Second)
+	if st := h.ingest(ingest, githubStatus, good, nil); st != 202 {
+		t.Errorf("a good signature after the refill: %d, want 202", st)
+	}
 }
