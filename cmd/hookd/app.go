@@ -186,6 +186,7 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 			IntakeRate:        c.IntakeRate,
 			IntakeBurst:       c.IntakeBurst,
 			MaxWebhooksPerOrg: c.MaxWebhooksPerOrg,
+			MaxSourcesPerOrg:  c.MaxSourcesPerOrg,
 		},
 		SecretRotationGrace: c.SecretRotationGrace,
 	})

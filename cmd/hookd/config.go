@@ -57,6 +57,7 @@ type config struct {
 	IntakeRate        float64
 	IntakeBurst       int
 	MaxWebhooksPerOrg int
+	MaxSourcesPerOrg  int
 
 	// EncryptionKeys seal webhook secrets at rest, newest first; empty
 	// when none is configured (see encryptionKeys for what happens then).
@@ -97,6 +98,7 @@ var variables = []variable{
 	{"HOOKD_INTAKE_RATE", "100", "deployment events a second each organization may report; 429 with `Retry-After` past it, `0`: no limit. Per node"},
 	{"HOOKD_INTAKE_BURST", "1000", "events an organization may report at once before `HOOKD_INTAKE_RATE` applies"},
 	{"HOOKD_MAX_WEBHOOKS_PER_ORG", "100", "webhooks an organization may have (409 past it); `0`: no limit"},
+	{"HOOKD_MAX_SOURCES_PER_ORG", "100", "event sources an organization may have (409 past it), which bounds the unpaginated source list; `0`: no limit"},
 	{"HOOKD_PPROF_ADDR", "", "serve pprof on this address (e.g. `127.0.0.1:6060`); off when empty"},
 	{"HOOKD_ENCRYPTION_KEY", "", "keys encrypting webhook secrets and target URLs at rest: base64 of 32 bytes (`openssl rand -base64 32`), comma-separated, newest first; `HOOKD_ENCRYPTION_KEY_FILE` reads them from a file. Unset: SQLite creates `PATH.key` beside the database; PostgreSQL refuses to start. Rotate with `NEW,OLD` then `hookd migrate --reencrypt`"},
 	{"GOGC", "200", "Go's garbage-collector target; hookd uses 200 when it is unset (Go's own default is 100): less CPU per delivery (−7 % in burst, −15 % draining a backlog) for about a fifth more peak memory; `100` for the smaller footprint"},
@@ -240,6 +242,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"HOOKD_AUTH_FAILURE_BURST", &c.AuthFailureBurst, 1},
 		{"HOOKD_INTAKE_BURST", &c.IntakeBurst, 1},
 		{"HOOKD_MAX_WEBHOOKS_PER_ORG", &c.MaxWebhooksPerOrg, 0},
+		{"HOOKD_MAX_SOURCES_PER_ORG", &c.MaxSourcesPerOrg, 0},
 	}
 	for _, n := range counts {
 		if *n.dst, err = strconv.Atoi(get(n.name)); err != nil || *n.dst < n.min {

@@ -67,6 +67,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		"HOOKD_API_BURST":                    "0",
 		"HOOKD_INTAKE_BURST":                 "1.5",
 		"HOOKD_MAX_WEBHOOKS_PER_ORG":         "-1",
+		"HOOKD_MAX_SOURCES_PER_ORG":          "-1",
 		"OTEL_EXPORTER_OTLP_ENDPOINT":        "collector:4318",
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "ftp://collector/v1/traces",
 	}
@@ -171,13 +172,13 @@ func TestLoadConfigErrors(t *testing.T) {
 	if err != nil || c.SecretRotationGrace != 0 {
 		t.Errorf("HOOKD_SECRET_ROTATION_GRACE=0: %v, %v", c, err)
 	}
-	if c.ReadTimeout != 30*time.Second || c.APIRate != 50 || c.APIBurst != 200 || c.IntakeRate != 100 || c.IntakeBurst != 1000 || c.MaxWebhooksPerOrg != 100 {
+	if c.ReadTimeout != 30*time.Second || c.APIRate != 50 || c.APIBurst != 200 || c.IntakeRate != 100 || c.IntakeBurst != 1000 || c.MaxWebhooksPerOrg != 100 || c.MaxSourcesPerOrg != 100 {
 		t.Errorf("default limits: %+v", c)
 	}
 	off, err := loadConfig(func(k string) string {
-		return map[string]string{"HOOKD_API_RATE": "0", "HOOKD_INTAKE_RATE": "0", "HOOKD_MAX_WEBHOOKS_PER_ORG": "0"}[k]
+		return map[string]string{"HOOKD_API_RATE": "0", "HOOKD_INTAKE_RATE": "0", "HOOKD_MAX_WEBHOOKS_PER_ORG": "0", "HOOKD_MAX_SOURCES_PER_ORG": "0"}[k]
 	})
-	if err != nil || off.APIRate != 0 || off.IntakeRate != 0 || off.MaxWebhooksPerOrg != 0 {
+	if err != nil || off.APIRate != 0 || off.IntakeRate != 0 || off.MaxWebhooksPerOrg != 0 || off.MaxSourcesPerOrg != 0 {
 		t.Errorf("limits off: %v %+v", err, off)
 	}
 }

@@ -123,6 +123,64 @@ func TestMaxWebhooksPerOrg(t *testing.T) {
 	})
 }
 
+// TestMaxSourcesPerOrg races source creates past
+// HOOKD_MAX_SOURCES_PER_ORG, which keeps GET …/source (unpaginated)
+// bounded; on PostgreSQL they go to two nodes sharing the database. A
+// deletion makes room again.
+func TestMaxSourcesPerOrg(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		env := map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_MAX_SOURCES_PER_ORG": "3", "HOOKD_ROLE": "api"}
+		nodes := []*server{startServer(t, env)}
+		if strings.HasPrefix(dbURL, "postgres") {
+			nodes = append(nodes, startServer(t, env))
+		}
+		o := newOrg(t, nodes[0], dbURL)
+		const tries = 10
+		statuses := make([]int, tries)
+		details := make([]string, tries)
+		var wg sync.WaitGroup
+		for i := range tries {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := call{t: t, base: nodes[i%len(nodes)].URL, auth: o.api.auth}
+				var e errorJSON
+				st, _, _, err := c.doQuiet("POST", o.path("/source"), map[string]any{
+					"kind": "GITHUB", "name": fmt.Sprintf("repo-%d", i), "secret": "a-source-secret-of-some-length",
+				}, &e)
+				if err != nil {
+					t.Errorf("create %d: %v", i, err)
+				}
+				statuses[i], details[i] = st, e.Detail
+			}()
+		}
+		wg.Wait()
+		created := 0
+		for i, st := range statuses {
+			switch {
+			case st == 201:
+				created++
+			case st == 409 && strings.Contains(details[i], "3 sources"):
+			default:
+				t.Errorf("create %d: %d %q, want 201 or 409 naming the limit", i, st, details[i])
+			}
+		}
+		var list struct{ Results []struct{ ID string } }
+		o.api.do("GET", o.path("/source"), nil, &list)
+		if created != 3 || len(list.Results) != 3 {
+			t.Fatalf("%d creates succeeded and %d sources listed, want 3 and 3", created, len(list.Results))
+		}
+		if st, _, body := o.api.do("DELETE", o.path("/source/"+list.Results[0].ID), nil, nil); st != 204 {
+			t.Fatalf("delete: %d %s", st, body)
+		}
+		if st, _, body := o.api.do("POST", o.path("/source"), map[string]any{
+			"kind": "GITLAB", "name": "after a delete", "secret": "a-source-secret-of-some-length",
+		}, nil); st != 201 {
+			t.Errorf("create after a delete: %d %s, want 201", st, body)
+		}
+	})
+}
+
 // rawConn is a TCP connection to the server written byte by byte.
 type rawConn struct {
 	net.Conn

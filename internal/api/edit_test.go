@@ -19,9 +19,11 @@ import (
 
 // onBothBackends runs fn against the API on SQLite, and on PostgreSQL
 // when HOOKD_TEST_POSTGRES_URL is set.
-func onBothBackends(t *testing.T, fn func(t *testing.T, h *apiHarness)) {
-	t.Run("sqlite", func(t *testing.T) { fn(t, newAPIHarness(t)) })
-	t.Run("postgres", func(t *testing.T) { fn(t, newAPIHarnessOn(t, pgtest.Migrated(t, postgres.Open, storetest.Keys(t)))) })
+func onBothBackends(t *testing.T, fn func(t *testing.T, h *apiHarness), opts ...func(*Deps)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, newAPIHarness(t, opts...)) })
+	t.Run("postgres", func(t *testing.T) {
+		fn(t, newAPIHarnessOn(t, pgtest.Migrated(t, postgres.Open, storetest.Keys(t)), opts...))
+	})
 }
 
 // editRounds is how many times each race is run: enough that a

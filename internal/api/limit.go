@@ -30,6 +30,9 @@ type Limits struct {
 	AuthFailureBurst int
 	// MaxWebhooksPerOrg is how many webhooks an organization may have.
 	MaxWebhooksPerOrg int
+	// MaxSourcesPerOrg is how many event sources an organization may
+	// have; it also bounds GET …/source, which is not paginated.
+	MaxSourcesPerOrg int
 }
 
 // rateLimiter is a token bucket per key: a credential, an organization.

@@ -97,7 +97,7 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request, org uuid.U
 	now := s.now().UTC().Truncate(time.Microsecond)
 	src := &webhook.Source{ID: id, OrganizationID: org, CreatedAt: now, UpdatedAt: now}
 	src.Apply(spec)
-	if err := s.store.SourceCreate(r.Context(), src, webhook.SourceAudit(by, now, nil, src)); err != nil {
+	if err := s.store.SourceCreate(r.Context(), src, s.limits.MaxSourcesPerOrg, webhook.SourceAudit(by, now, nil, src)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, newSourceResponse(r, src))

@@ -235,7 +235,7 @@ func TestSourceSecretMinLength(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	old := &webhook.Source{ID: uuid.New(), OrganizationID: org, CreatedAt: now, UpdatedAt: now, Kind: webhook.SourceGitHub, Name: "old", Secret: "s"}
 	by := webhook.Actor{Kind: webhook.ActorToken, ID: tokID.String()}
-	if err := h.db.SourceCreate(context.Background(), old, webhook.SourceAudit(by, now, nil, old)); err != nil {
+	if err := h.db.SourceCreate(context.Background(), old, 0, webhook.SourceAudit(by, now, nil, old)); err != nil {
 		t.Fatal(err)
 	}
 	oldPath := base + "/source/" + old.ID.String()
@@ -454,4 +454,43 @@ func TestIngestUnknownSourceThrottled(t *testing.T) {
 	if st := h.ingest(ingest, githubStatus, good, nil); st != 202 {
 		t.Errorf("a good signature after the refill: %d, want 202", st)
 	}
+}
+
+// TestMaxSourcesPerOrganization: past MaxSourcesPerOrg a create is 409
+// naming the limit, as for webhooks (so GET …/source, unpaginated, stays
+// bounded); another organization has its own count, and a deletion makes
+// room again.
+func TestMaxSourcesPerOrganization(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, h *apiHarness) {
+		org, other := uuid.New(), uuid.New()
+		tok, _ := h.token(org)
+		otherTok, _ := h.token(other)
+		base := "/organization/" + org.String()
+		body := `{"kind":"GITLAB","name":"g","secret":"` + sourceSecret + `"}`
+		var created []sourceJSON
+		for i := range 2 {
+			var src sourceJSON
+			if st := h.do(tok, "POST", base+"/source", body, &src); st != 201 {
+				t.Fatalf("source %d: %d", i+1, st)
+			}
+			created = append(created, src)
+		}
+		var e errorDetail
+		if st := h.do(tok, "POST", base+"/source", body, &e); st != 409 || !strings.Contains(e.Detail, "2 sources") {
+			t.Fatalf("third source: %d %q, want 409 naming the limit", st, e.Detail)
+		}
+		var list struct{ Results []sourceJSON }
+		if h.do(tok, "GET", base+"/source", "", &list); len(list.Results) != 2 {
+			t.Errorf("%d sources listed, want 2", len(list.Results))
+		}
+		if st := h.do(otherTok, "POST", "/organization/"+other.String()+"/source", body, nil); st != 201 {
+			t.Errorf("another organization's first source: %d, want 201", st)
+		}
+		if st := h.do(tok, "DELETE", base+"/source/"+created[0].ID, "", nil); st != 204 {
+			t.Fatalf("delete: %d", st)
+		}
+		if st := h.do(tok, "POST", base+"/source", body, nil); st != 201 {
+			t.Errorf("create after a delete: %d, want 201", st)
+		}
+	}, withLimits(Limits{MaxSourcesPerOrg: 2}, newClock()))
 }

@@ -140,7 +140,7 @@ func TestReencryptSources(t *testing.T) {
 		if i == 1 {
 			keys = keyring(t) // stored before encryption
 		}
-		if err := openSQLite(t, path, keys).SourceCreate(ctx, src, nil); err != nil {
+		if err := openSQLite(t, path, keys).SourceCreate(ctx, src, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 		refs = append(refs, webhook.SourceRef{OrganizationID: org, ID: src.ID})

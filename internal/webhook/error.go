@@ -82,3 +82,9 @@ func ErrorMessage(err error) string {
 func TooManyWebhooks(max int) *Error {
 	return Errorf(EConflict, "the organization has %d webhooks, the most this server allows; delete one before creating another", max)
 }
+
+// TooManySources is SourceCreate's refusal when the organization has max
+// sources already: a conflict, as TooManyWebhooks.
+func TooManySources(max int) *Error {
+	return Errorf(EConflict, "the organization has %d sources, the most this server allows; delete one before creating another", max)
+}

@@ -133,8 +133,10 @@ type Store interface {
 	AttemptStats(ctx context.Context, p AttemptStatsParams) (*AttemptStats, error)
 
 	// SourceCreate stores src, whose ID and timestamps the caller has
-	// set, and audit.
-	SourceCreate(ctx context.Context, src *Source, audit *AuditEntry) error
+	// set, and audit. When maxPerOrg > 0 and src's organization has that
+	// many sources already, it stores nothing and returns TooManySources,
+	// even when creates race (on several nodes).
+	SourceCreate(ctx context.Context, src *Source, maxPerOrg int, audit *AuditEntry) error
 	SourceGet(ctx context.Context, ref SourceRef) (*Source, error)
 	// SourceList returns the organization's sources, oldest first.
 	SourceList(ctx context.Context, orgID uuid.UUID) ([]*Source, error)

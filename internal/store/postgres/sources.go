@@ -58,12 +58,31 @@ func environmentRules(rules []webhook.EnvironmentRule) string {
 	return string(b)
 }
 
-func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
+// sourceCountLock is the first key of the advisory lock SourceCreate
+// counts under, as webhookCountLock is WebhookCreate's.
+const sourceCountLock = 0x686b6473 // "hkds"
+
+// SourceCreate counts and inserts under a per-organization advisory lock,
+// as WebhookCreate does, so that two nodes cannot both count max-1 and
+// both insert. The audit entry is written in the same transaction.
+func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, maxPerOrg int, audit *webhook.AuditEntry) error {
 	sealed, err := db.keys.SealSource(src)
 	if err != nil {
 		return err
 	}
 	return db.transact(ctx, func(tx pgx.Tx) error {
+		if maxPerOrg > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, sourceCountLock, src.OrganizationID.String()); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM sources WHERE organization_id = $1`, src.OrganizationID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPerOrg {
+				return webhook.TooManySources(maxPerOrg)
+			}
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO sources (`+sourceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			src.OrganizationID, src.ID, ts(src.CreatedAt), ts(src.UpdatedAt), string(src.Kind), text(src.Name), sealed.Secret,
 			environmentRules(src.EnvironmentTypes))

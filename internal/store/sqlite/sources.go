@@ -46,13 +46,24 @@ func environmentRules(rules []webhook.EnvironmentRule) string {
 	return string(b)
 }
 
-// SourceCreate stores src and its audit entry.
-func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
+// SourceCreate stores src and its audit entry. The count and the insert
+// share one write transaction, and SQLite has one writer, so no other
+// create slips in between.
+func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, maxPerOrg int, audit *webhook.AuditEntry) error {
 	sealed, err := db.keys.SealSource(src)
 	if err != nil {
 		return err
 	}
 	return db.transact(ctx, func(tx *txn) error {
+		if maxPerOrg > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sources WHERE organization_id = ?`, src.OrganizationID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPerOrg {
+				return webhook.TooManySources(maxPerOrg)
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO sources (`+sourceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			src.OrganizationID, src.ID, micros(src.CreatedAt), micros(src.UpdatedAt), src.Kind, src.Name, sealed.Secret,
 			environmentRules(src.EnvironmentTypes))

@@ -116,7 +116,7 @@ func testSecretsOpened(t *testing.T, s webhook.Store) {
 	wantEqual(t, "DeliveryClaim's task", secretsOf(&tasks[0].Webhook), want)
 
 	src := newSource(t, org, "gh")
-	if err := s.SourceCreate(ctx, src, webhook.SourceAudit(byToken, base, nil, src)); err != nil {
+	if err := s.SourceCreate(ctx, src, 0, webhook.SourceAudit(byToken, base, nil, src)); err != nil {
 		t.Fatal(err)
 	}
 	wantEqual(t, "the caller's source after SourceCreate", src.Secret, auditSecret)
@@ -163,7 +163,7 @@ func RunSealedAtRest(t *testing.T, s webhook.Store, keys *secrets.Keyring, raw f
 	noSecret.TargetSecret = "" // no secret stays no secret; its URL is still sealed
 	createWebhook(t, s, noSecret)
 	src := newSource(t, org, "gh")
-	if err := s.SourceCreate(ctx, src, nil); err != nil {
+	if err := s.SourceCreate(ctx, src, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID,
@@ -213,7 +213,7 @@ func RunUnreadable(t *testing.T, a, b webhook.Store) {
 	w := createWebhook(t, a, newWebhook(t, org))
 	gone := createWebhook(t, a, newWebhook(t, newID(t)))
 	src := newSource(t, org, "gh")
-	if err := a.SourceCreate(ctx, src, nil); err != nil {
+	if err := a.SourceCreate(ctx, src, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantUnknownKey := func(what string, err error) {

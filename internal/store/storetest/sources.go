@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,14 +48,14 @@ func testSourceRoundTrip(t *testing.T, s webhook.Store) {
 	org := newID(t)
 	src := newSource(t, org, "github: api")
 	src.OrganizationID = org
-	if err := s.SourceCreate(ctx, src, webhook.SourceAudit(byToken, base, nil, src)); err != nil {
+	if err := s.SourceCreate(ctx, src, 0, webhook.SourceAudit(byToken, base, nil, src)); err != nil {
 		t.Fatal(err)
 	}
 	ref := webhook.SourceRef{OrganizationID: org, ID: src.ID}
 	if got := getSource(t, s, ref); !reflect.DeepEqual(got, src) {
 		t.Fatalf("SourceGet = %+v, want %+v", got, src)
 	}
-	if err := s.SourceCreate(ctx, src, nil); webhook.ErrorCode(err) != webhook.EConflict {
+	if err := s.SourceCreate(ctx, src, 0, nil); webhook.ErrorCode(err) != webhook.EConflict {
 		t.Errorf("a second create with the same id: %v, want a conflict", err)
 	}
 
@@ -119,7 +121,7 @@ func testSourceList(t *testing.T, s webhook.Store) {
 		src := newSource(t, org, name)
 		src.OrganizationID = org
 		src.CreatedAt = base.Add(time.Duration(i) * time.Second)
-		if err := s.SourceCreate(ctx, src, nil); err != nil {
+		if err := s.SourceCreate(ctx, src, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, src)
@@ -141,14 +143,14 @@ func testSourceAuditAtomic(t *testing.T, s webhook.Store) {
 	first := newSource(t, org, "first")
 	first.OrganizationID = org
 	audit := webhook.SourceAudit(byToken, base, nil, first)
-	if err := s.SourceCreate(ctx, first, audit); err != nil {
+	if err := s.SourceCreate(ctx, first, 0, audit); err != nil {
 		t.Fatal(err)
 	}
 	second := newSource(t, org, "second")
 	second.OrganizationID = org
 	dup := webhook.SourceAudit(byToken, base, nil, second)
 	dup.ID = audit.ID // the same entry id: the insert of the entry fails
-	if err := s.SourceCreate(ctx, second, dup); err == nil {
+	if err := s.SourceCreate(ctx, second, 0, dup); err == nil {
 		t.Fatal("SourceCreate with a duplicate audit entry succeeded")
 	}
 	if _, err := s.SourceGet(ctx, webhook.SourceRef{OrganizationID: org, ID: second.ID}); webhook.ErrorCode(err) != webhook.ENotFound {
@@ -171,7 +173,7 @@ func testSourceSecretRewrite(t *testing.T, s webhook.Store) {
 	a, b := newSource(t, newID(t), "a"), newSource(t, newID(t), "b")
 	b.CreatedAt = base.Add(time.Second)
 	for _, src := range []*webhook.Source{a, b} {
-		if err := s.SourceCreate(ctx, src, nil); err != nil {
+		if err := s.SourceCreate(ctx, src, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -198,5 +200,96 @@ func testSourceSecretRewrite(t *testing.T, s webhook.Store) {
 	stored := getSource(t, s, webhook.SourceRef{OrganizationID: a.OrganizationID, ID: a.ID})
 	if stored.Secret != "sealed-a" || !stored.UpdatedAt.Equal(a.UpdatedAt) {
 		t.Errorf("after set: %+v", stored)
+	}
+}
+
+// wantTooManySources checks err is the refusal of a create past max.
+func wantTooManySources(t *testing.T, err error, max int) {
+	t.Helper()
+	wantCode(t, err, webhook.EConflict)
+	if want := webhook.TooManySources(max).Error(); err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
+	}
+}
+
+// testSourceCreateLimit: past maxPerOrg a create stores nothing, not even
+// its audit entry; each organization has its own count, 0 is no limit,
+// and a deletion makes room.
+func testSourceCreateLimit(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org, other := newID(t), newID(t)
+	var srcs []*webhook.Source
+	for i := range 3 {
+		src := newSource(t, org, fmt.Sprint("s", i))
+		if err := s.SourceCreate(ctx, src, 3, nil); err != nil {
+			t.Fatalf("create %d of 3: %v", i+1, err)
+		}
+		srcs = append(srcs, src)
+	}
+	extra := newSource(t, org, "extra")
+	wantTooManySources(t, s.SourceCreate(ctx, extra, 3, webhook.SourceAudit(byToken, base, nil, extra)), 3)
+	_, err := s.SourceGet(ctx, webhook.SourceRef{OrganizationID: org, ID: extra.ID})
+	wantCode(t, err, webhook.ENotFound)
+	entries, err := s.AuditList(ctx, webhook.AuditListParams{OrganizationID: org, Limit: 10})
+	if err != nil || len(entries) != 0 {
+		t.Fatalf("audit after a refused create: %d entries (%v), want none", len(entries), err)
+	}
+
+	if err := s.SourceCreate(ctx, newSource(t, other, "o"), 3, nil); err != nil {
+		t.Fatalf("another organization: %v", err)
+	}
+	wantTooManySources(t, s.SourceCreate(ctx, newSource(t, org, "lower"), 2, nil), 2)
+	if err := s.SourceCreate(ctx, newSource(t, org, "unlimited"), 0, nil); err != nil {
+		t.Fatalf("no limit: %v", err)
+	}
+
+	for _, src := range srcs[:2] {
+		if err := s.SourceDelete(ctx, webhook.SourceRef{OrganizationID: org, ID: src.ID}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SourceCreate(ctx, extra, 3, nil); err != nil {
+		t.Fatalf("create after deleting: %v", err)
+	}
+	list, err := s.SourceList(ctx, org)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("SourceList: %d sources (%v), want 3", len(list), err)
+	}
+}
+
+// testSourceCreateLimitConcurrent races creates in one organization from
+// the pool's several connections: exactly the limit succeed.
+func testSourceCreateLimitConcurrent(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	const max, tries = 5, 24
+	start := make(chan struct{})
+	errs := make([]error, tries)
+	var wg sync.WaitGroup
+	for i := range tries {
+		src := newSource(t, org, fmt.Sprint("s", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = s.SourceCreate(ctx, src, max, nil)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	created := 0
+	for _, err := range errs {
+		if err == nil {
+			created++
+			continue
+		}
+		wantTooManySources(t, err, max)
+	}
+	list, err := s.SourceList(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created != max || len(list) != max {
+		t.Fatalf("%d creates succeeded and %d sources stored, want %d and %d", created, len(list), max, max)
 	}
 }

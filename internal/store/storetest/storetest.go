@@ -89,6 +89,8 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"AuditDisabledByHookd", testAuditDisabledByHookd},
 		{"SourceRoundTrip", testSourceRoundTrip},
 		{"SourceList", testSourceList},
+		{"SourceCreateLimit", testSourceCreateLimit},
+		{"SourceCreateLimitConcurrent", testSourceCreateLimitConcurrent},
 		{"SourceAuditAtomic", testSourceAuditAtomic},
 		{"SourceSecretRewrite", testSourceSecretRewrite},
 	}
