@@ -135,6 +135,9 @@ func (s *Server) editSource(w http.ResponseWriter, r *http.Request, org uuid.UUI
 	if err != nil {
 		return err
 	}
+	if err := spec.ValidateEdit(src); err != nil {
+		return err
+	}
 	by, err := actor(r)
 	if err != nil {
 		return err

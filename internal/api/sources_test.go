@@ -494,3 +494,55 @@ func TestMaxSourcesPerOrganization(t *testing.T) {
 		}
 	}, withLimits(Limits{MaxSourcesPerOrg: 2}, newClock()))
 }
+
+// TestSourceHeaderSecretPrintable: a secret the tool sends as it is in a
+// header (GitLab's X-Gitlab-Token, Argo CD's X-Hookd-Token, Qovery's
+// Qovery-Signature) can never match if it holds a control character or
+// a space at either end (HTTP drops those), so it is refused with a 400
+// naming secret, on create and on edit, and so is a change of kind that
+// would keep such a secret; the kinds that sign with it take it.
+func TestSourceHeaderSecretPrintable(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, h *apiHarness) {
+		org := uuid.New()
+		tok, _ := h.token(org)
+		base := "/organization/" + org.String()
+		bad := map[string]string{
+			"a tab":            `"\tsecret-of-16-characters"`,
+			"a newline":        `"secret-of-16-characters\n"`,
+			"a DEL":            `"secret-of-16\u007fcharacters"`,
+			"a trailing space": `"secret-of-16-characters "`,
+			"non-ASCII":        `"secret-of-16-charactères"`,
+		}
+		for _, kind := range []string{"GITLAB", "ARGOCD", "QOVERY"} {
+			var src sourceJSON
+			if st := h.do(tok, "POST", base+"/source", `{"kind":"`+kind+`","name":"s","secret":"`+sourceSecret+`"}`, &src); st != 201 {
+				t.Fatalf("%s: create: %d", kind, st)
+			}
+			for what, secret := range bad {
+				var e errorDetail
+				if st := h.do(tok, "POST", base+"/source", `{"kind":"`+kind+`","name":"s","secret":`+secret+`}`, &e); st != 400 || !strings.HasPrefix(e.Detail, "secret:") {
+					t.Errorf("%s: create with %s in the secret: %d %q, want 400 naming secret", kind, what, st, e.Detail)
+				}
+				e.Detail = ""
+				if st := h.do(tok, "PUT", base+"/source/"+src.ID, `{"kind":"`+kind+`","name":"s","secret":`+secret+`}`, &e); st != 400 || !strings.HasPrefix(e.Detail, "secret:") {
+					t.Errorf("%s: edit to %s in the secret: %d %q, want 400 naming secret", kind, what, st, e.Detail)
+				}
+			}
+		}
+		// GitHub signs with its secret: it may hold what a header cannot.
+		var gh sourceJSON
+		if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"gh","secret":"secret-of-16-charactères"}`, &gh); st != 201 {
+			t.Fatalf("GITHUB with a non-ASCII secret: %d, want 201", st)
+		}
+		var e errorDetail
+		if st := h.do(tok, "PUT", base+"/source/"+gh.ID, `{"kind":"GITLAB","name":"gh"}`, &e); st != 400 || !strings.HasPrefix(e.Detail, "secret:") {
+			t.Errorf("GITHUB to GITLAB keeping a non-ASCII secret: %d %q, want 400 naming secret", st, e.Detail)
+		}
+		if st := h.do(tok, "PUT", base+"/source/"+gh.ID, `{"kind":"GITLAB","name":"gh","secret":"`+sourceSecret+`"}`, nil); st != 200 {
+			t.Errorf("GITHUB to GITLAB with a new secret: %d, want 200", st)
+		}
+		if st := h.do(tok, "PUT", base+"/source/"+gh.ID, `{"kind":"ARGOCD","name":"renamed"}`, nil); st != 200 {
+			t.Errorf("GITLAB to ARGOCD keeping a printable secret: %d, want 200", st)
+		}
+	})
+}

@@ -111,6 +111,9 @@ func (s *SourceSpec) Validate(creating bool) error {
 		if err := ValidText("secret", *s.Secret); err != nil {
 			return err
 		}
+		if err := s.Kind.checkHeaderSecret(*s.Secret); err != nil {
+			return err
+		}
 	}
 	if len(s.EnvironmentTypes) > MaxEnvironmentRules {
 		return Invalid("environment_types", "has more than %d rules", MaxEnvironmentRules)
@@ -128,6 +131,49 @@ func (s *SourceSpec) Validate(creating bool) error {
 		if !slices.Contains(EnvironmentModes, r.Type) {
 			return Invalid("environment_types", "%q is not an environment type (one of %s)", r.Type, join(EnvironmentModes))
 		}
+	}
+	return nil
+}
+
+// ValidateEdit reports what Validate(false) cannot see without the
+// stored source: a change of kind that keeps a secret the new kind's tool
+// could not send.
+func (s *SourceSpec) ValidateEdit(stored *Source) error {
+	if s.Secret != nil || s.Kind == stored.Kind {
+		return nil
+	}
+	if s.Kind.checkHeaderSecret(stored.Secret) != nil {
+		return Invalid("secret", "is required to change the kind to %s: the stored secret holds what %s cannot carry (anything but printable ASCII, or a space at either end)", s.Kind, sourceSecretHeaders[s.Kind])
+	}
+	return nil
+}
+
+// sourceSecretHeaders names the header each kind's tool sends the secret
+// in as it is, for the kinds whose tool does not sign with it.
+var sourceSecretHeaders = map[SourceKind]string{
+	SourceGitLab: "X-Gitlab-Token",
+	SourceArgoCD: "X-Hookd-Token",
+	SourceQovery: "Qovery-Signature",
+}
+
+// checkHeaderSecret refuses a secret k's tool would send in a header that
+// cannot carry it: a header value holds no control character, HTTP drops
+// the spaces around it, and tools differ in how they encode anything
+// past ASCII, so such a secret could never match what the tool sends.
+// It is the rule of webhooks' secrets (ValidateSecret). Kinds whose tool
+// signs with the secret (an HMAC key) take any text.
+func (k SourceKind) checkHeaderSecret(secret string) error {
+	header, ok := sourceSecretHeaders[k]
+	if !ok {
+		return nil
+	}
+	for i := 0; i < len(secret); i++ {
+		if c := secret[i]; c < 0x20 || c > 0x7e {
+			return Invalid("secret", "must be printable ASCII for %s (its tool sends it in the %s header); it has a byte 0x%02x at position %d", k, header, c, i)
+		}
+	}
+	if strings.TrimSpace(secret) != secret {
+		return Invalid("secret", "must not start or end with a space for %s: the %s header drops it", k, header)
 	}
 	return nil
 }

@@ -80,6 +80,7 @@ func TestSourceSpecLimits(t *testing.T) {
 func TestSourceSpecValidate(t *testing.T) {
 	secret, empty, short := strings.Repeat("s", MinSourceSecretLength), " ", strings.Repeat("s", MinSourceSecretLength-1)
 	nulSecret, badUTF8 := secret+"\x00", secret+"\xff"
+	tabSecret, spaceSecret, accentSecret := secret+"\t", " "+secret, secret+"é"
 	ok := SourceSpec{Kind: SourceFlux, Name: "flux", Secret: &secret, EnvironmentTypes: []EnvironmentRule{{Pattern: "p*", Type: ModeStaging}}}
 	if err := ok.Validate(true); err != nil {
 		t.Fatal(err)
@@ -96,12 +97,24 @@ func TestSourceSpecValidate(t *testing.T) {
 		"secret (NUL)":            {Kind: SourceFlux, Name: "x", Secret: &nulSecret},
 		"secret (not UTF-8)":      {Kind: SourceFlux, Name: "x", Secret: &badUTF8},
 		"environment_types (NUL)": {Kind: SourceFlux, Name: "x", Secret: &secret, EnvironmentTypes: []EnvironmentRule{{Pattern: "p\x00", Type: ModeStaging}}},
+		// Sent as it is in a header, which cannot carry them.
+		"secret (GITLAB, a tab)":     {Kind: SourceGitLab, Name: "x", Secret: &tabSecret},
+		"secret (ARGOCD, a space)":   {Kind: SourceArgoCD, Name: "x", Secret: &spaceSecret},
+		"secret (QOVERY, non-ASCII)": {Kind: SourceQovery, Name: "x", Secret: &accentSecret},
 	} {
 		var e *Error
 		if err := spec.Validate(true); err == nil || !strings.HasPrefix(err.Error(), strings.Fields(field)[0]+":") {
 			t.Errorf("%s: %v, want an error naming it", field, err)
 		} else if e, _ = err.(*Error); e.Code != EInvalid {
 			t.Errorf("%s: code %s", field, e.Code)
+		}
+	}
+	// Where the tool signs with the secret, any text is a key.
+	for _, kind := range []SourceKind{SourceGitHub, SourceFlux} {
+		for _, sec := range []*string{&tabSecret, &spaceSecret, &accentSecret} {
+			if err := (&SourceSpec{Kind: kind, Name: "x", Secret: sec}).Validate(true); err != nil {
+				t.Errorf("%s with the secret %q: %v", kind, *sec, err)
+			}
 		}
 	}
 	noSecret := SourceSpec{Kind: SourceFlux, Name: "x"}
