@@ -56,7 +56,14 @@ type githubDeploymentStatus struct {
 }
 
 func translateGitHub(src *webhook.Source, h http.Header, body []byte) (Result, error) {
-	switch event := h.Get("X-GitHub-Event"); event {
+	event := h.Get("X-GitHub-Event")
+	// GitHub's default content type is a form. Refused at the ping too, so
+	// that GitHub shows the webhook failing when it is set up, not at the
+	// first deployment.
+	if (event == "ping" || event == "deployment_status") && bytes.HasPrefix(body, []byte("payload=")) {
+		return Result{}, webhook.Errorf(webhook.EInvalid, "the body is form-encoded: set the GitHub webhook's content type to application/json")
+	}
+	switch event {
 	case "ping":
 		return Result{Ping: true, Ignored: "ping: GitHub can reach this source; it will send deployment_status events"}, nil
 	case "deployment_status":
@@ -64,9 +71,6 @@ func translateGitHub(src *webhook.Source, h http.Header, body []byte) (Result, e
 		return ignored("no X-GitHub-Event header: only GitHub's deployment_status events are translated")
 	default:
 		return ignored("GitHub %q events are not deployments: only deployment_status events are translated", event)
-	}
-	if bytes.HasPrefix(body, []byte("payload=")) {
-		return Result{}, webhook.Errorf(webhook.EInvalid, "the body is form-encoded: set the GitHub webhook's content type to application/json")
 	}
 	var p githubDeploymentStatus
 	if err := decodeJSON("GitHub deployment_status", body, &p); err != nil {

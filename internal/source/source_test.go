@@ -373,10 +373,15 @@ func TestTranslateIgnores(t *testing.T) {
 			}
 		})
 	}
+	// A webhook left with GitHub's default content type (form) must fail
+	// at its ping, when it is set up and GitHub shows the answer, not at
+	// the first deployment.
 	form := []byte("payload=%7B%22action%22%3A%22created%22%7D")
-	if _, err := Translate(newSource(webhook.SourceGitHub), http.Header{"X-Github-Event": {"deployment_status"}}, form); err == nil ||
-		!strings.Contains(err.Error(), "application/json") {
-		t.Errorf("a form-encoded GitHub body: %v, want an error naming the content type to set", err)
+	for _, event := range []string{"deployment_status", "ping"} {
+		if _, err := Translate(newSource(webhook.SourceGitHub), http.Header{"X-Github-Event": {event}}, form); err == nil ||
+			!strings.Contains(err.Error(), "application/json") {
+			t.Errorf("a form-encoded GitHub %s: %v, want an error naming the content type to set", event, err)
+		}
 	}
 	for _, kind := range webhook.SourceKinds {
 		headers := map[string]string{"X-GitHub-Event": "deployment_status", "X-Gitlab-Event": "Deployment Hook"}
