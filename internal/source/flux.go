@@ -25,7 +25,9 @@ var fluxHashes = map[string]func() hash.Hash{
 }
 
 func verifyFlux(secret string, h http.Header, body []byte, _ time.Time) error {
-	return verifyHexHMAC("X-Signature", h.Get("X-Signature"), secret, body, fluxHashes)
+	// Flux's usual Provider type, generic, sends no signature.
+	return verifyHexHMAC("X-Signature", h.Get("X-Signature"), secret, body, fluxHashes,
+		"the Flux Provider must be of type generic-hmac (generic does not sign), its Secret's token this source's secret")
 }
 
 type fluxEvent struct {

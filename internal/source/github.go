@@ -18,7 +18,8 @@ import (
 var githubHashes = map[string]func() hash.Hash{"sha256": sha256.New}
 
 func verifyGitHub(secret string, h http.Header, body []byte, _ time.Time) error {
-	return verifyHexHMAC("X-Hub-Signature-256", h.Get("X-Hub-Signature-256"), secret, body, githubHashes)
+	return verifyHexHMAC("X-Hub-Signature-256", h.Get("X-Hub-Signature-256"), secret, body, githubHashes,
+		"set the GitHub webhook's Secret to this source's secret, so that GitHub signs what it sends")
 }
 
 // githubStates maps deployment_status.state to an event type; "inactive"

@@ -109,10 +109,11 @@ func equalSecret(presented, secret string) bool {
 }
 
 // verifyHexHMAC checks a "<algorithm>=<hex HMAC of body>" header, as
-// GitHub's X-Hub-Signature-256 and Flux's X-Signature are.
-func verifyHexHMAC(header, value, secret string, body []byte, algorithms map[string]func() hash.Hash) error {
+// GitHub's X-Hub-Signature-256 and Flux's X-Signature are; missing says
+// what to set in the tool when it is absent.
+func verifyHexHMAC(header, value, secret string, body []byte, algorithms map[string]func() hash.Hash, missing string) error {
 	if value == "" {
-		return unauthorized("the request has no %s header: it must be signed with this source's secret", header)
+		return unauthorized("the request has no %s header: %s", header, missing)
 	}
 	alg, sig, ok := strings.Cut(strings.TrimSpace(value), "=")
 	newHash, known := algorithms[strings.ToLower(alg)]

@@ -332,6 +332,13 @@ func TestVerifyRefuses(t *testing.T) {
 			}
 		})
 	}
+	// An unsigned request says what to set in the tool: Flux's usual
+	// Provider type (generic) does not sign.
+	for kind, want := range map[webhook.SourceKind]string{webhook.SourceGitHub: "Secret", webhook.SourceFlux: "generic-hmac"} {
+		if err := Verify(newSource(kind), http.Header{}, body, testNow); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s unsigned: %v, want an error naming %s", kind, err, want)
+		}
+	}
 	// Flux's other hash functions.
 	m := hmac.New(sha512.New, []byte(testSecret))
 	m.Write(body)
