@@ -86,13 +86,16 @@ func translateArgoCD(src *webhook.Source, _ http.Header, body []byte) (Result, e
 	if e.Health != "" {
 		status += " (health " + e.Health + ")"
 	}
+	// A multi-source application has no sync.revision (its revisions are
+	// a list): the sync operation's start then tells its deployments
+	// apart, as the same for each of its notifications.
 	d := deployment{
 		eventType:        eventType,
 		project:          e.App,
 		projectID:        e.Project,
 		environment:      firstOf(e.Environment, e.Namespace),
 		cluster:          e.Cluster,
-		deploymentID:     e.App + "@" + e.Revision,
+		deploymentID:     e.App + "@" + firstOf(e.Revision, e.StartedAt),
 		status:           status,
 		projectField:     "app",
 		environmentField: "namespace",

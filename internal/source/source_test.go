@@ -260,6 +260,31 @@ func TestArgoCDHealthDegradedAgain(t *testing.T) {
 	}
 }
 
+// TestArgoCDMultiSourceDeploymentID: a multi-source application has no
+// sync.revision (only sync.revisions), so the template renders none;
+// each sync operation is still a deployment of its own, the same one for
+// its running and succeeded notifications.
+func TestArgoCDMultiSourceDeploymentID(t *testing.T) {
+	src := newSource(webhook.SourceArgoCD)
+	deploymentID := func(event, startedAt string) string {
+		t.Helper()
+		body := []byte(`{"event":"` + event + `","app":"guestbook","namespace":"prod","revision":"<no value>","repo":"<no value>",` +
+			`"startedAt":"` + startedAt + `"}`)
+		res, err := Translate(src, Signed(webhook.SourceArgoCD, testSecret, body, nil), body)
+		if err != nil || res.Event == nil {
+			t.Fatalf("Translate = %+v, %v", res, err)
+		}
+		return res.Event.DeploymentID
+	}
+	running, succeeded := deploymentID("sync-running", "2026-12-06T09:14:03Z"), deploymentID("sync-succeeded", "2026-12-06T09:14:03Z")
+	if running != succeeded {
+		t.Errorf("one sync's notifications have the deployment ids %q and %q", running, succeeded)
+	}
+	if next := deploymentID("sync-running", "2026-12-06T10:00:00Z"); next == running {
+		t.Errorf("two syncs share the deployment id %q", next)
+	}
+}
+
 func TestTranslateQovery(t *testing.T) {
 	src := newSource(webhook.SourceQovery)
 	body := fixture(t, "qovery_deployment.json")
