@@ -85,26 +85,9 @@ func TestMaxWebhooksPerOrg(t *testing.T) {
 			nodes = append(nodes, startServer(t, env))
 		}
 		o := newOrg(t, nodes[0], dbURL)
-		const tries = 16
-		statuses := make([]int, tries)
-		details := make([]string, tries)
-		var wg sync.WaitGroup
-		for i := range tries {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c := call{t: t, base: nodes[i%len(nodes)].URL, auth: o.api.auth}
-				var e errorJSON
-				st, _, _, err := c.doQuiet("POST", o.path("/webhook"), map[string]any{
-					"kind": "STANDARD", "target_url": fmt.Sprintf("https://example.com/%d", i), "events": []string{"DEPLOYMENT_STARTED"},
-				}, &e)
-				if err != nil {
-					t.Errorf("create %d: %v", i, err)
-				}
-				statuses[i], details[i] = st, e.Detail
-			}()
-		}
-		wg.Wait()
+		statuses, details := raceCreates(t, nodes, o, "/webhook", 16, func(i int) any {
+			return map[string]any{"kind": "STANDARD", "target_url": fmt.Sprintf("https://example.com/%d", i), "events": []string{"DEPLOYMENT_STARTED"}}
+		})
 		created := 0
 		for i, st := range statuses {
 			switch {
@@ -135,26 +118,9 @@ func TestMaxSourcesPerOrg(t *testing.T) {
 			nodes = append(nodes, startServer(t, env))
 		}
 		o := newOrg(t, nodes[0], dbURL)
-		const tries = 10
-		statuses := make([]int, tries)
-		details := make([]string, tries)
-		var wg sync.WaitGroup
-		for i := range tries {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c := call{t: t, base: nodes[i%len(nodes)].URL, auth: o.api.auth}
-				var e errorJSON
-				st, _, _, err := c.doQuiet("POST", o.path("/source"), map[string]any{
-					"kind": "GITHUB", "name": fmt.Sprintf("repo-%d", i), "secret": "a-source-secret-of-some-length",
-				}, &e)
-				if err != nil {
-					t.Errorf("create %d: %v", i, err)
-				}
-				statuses[i], details[i] = st, e.Detail
-			}()
-		}
-		wg.Wait()
+		statuses, details := raceCreates(t, nodes, o, "/source", 10, func(i int) any {
+			return map[string]any{"kind": "GITHUB", "name": fmt.Sprintf("repo-%d", i), "secret": "a-source-secret-of-some-length"}
+		})
 		created := 0
 		for i, st := range statuses {
 			switch {
@@ -179,6 +145,30 @@ func TestMaxSourcesPerOrg(t *testing.T) {
 			t.Errorf("create after a delete: %d %s, want 201", st, body)
 		}
 	})
+}
+
+// raceCreates POSTs body(i) to o's path for each i below tries at once,
+// spread over nodes, and returns each answer's status and detail.
+func raceCreates(t *testing.T, nodes []*server, o *org, path string, tries int, body func(i int) any) ([]int, []string) {
+	t.Helper()
+	statuses := make([]int, tries)
+	details := make([]string, tries)
+	var wg sync.WaitGroup
+	for i := range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := call{t: t, base: nodes[i%len(nodes)].URL, auth: o.api.auth}
+			var e errorJSON
+			st, _, _, err := c.doQuiet("POST", o.path(path), body(i), &e)
+			if err != nil {
+				t.Errorf("create %d: %v", i, err)
+			}
+			statuses[i], details[i] = st, e.Detail
+		}()
+	}
+	wg.Wait()
+	return statuses, details
 }
 
 // rawConn is a TCP connection to the server written byte by byte.

@@ -154,22 +154,12 @@ func exerciseSources(t *testing.T, h *apiHarness, tok, base string) {
 	}
 
 	// Refusals are counted, by kind.
-	resp, err := http.Get(h.srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	wantMetrics(t, h,
 		`hookd_source_requests_total{kind="GITHUB",outcome="unauthorized"} 2`,
 		`hookd_source_requests_total{kind="GITHUB",outcome="accepted"} 1`,
 		`hookd_source_requests_total{kind="GITHUB",outcome="replayed"} 1`,
 		`hookd_source_requests_total{kind="GITHUB",outcome="too_large"} 1`,
-	} {
-		if !strings.Contains(string(metrics), want) {
-			t.Errorf("/metrics has no %s", want)
-		}
-	}
+	)
 
 	if st := h.do(tok, "DELETE", path, "", nil); st != 204 {
 		t.Errorf("delete source: %d", st)
@@ -291,22 +281,12 @@ func TestIngestBadSignaturesLimitedPerAddress(t *testing.T) {
 		t.Errorf("a good signature from another address: %d %s, want 202", rec.Code, rec.Body)
 	}
 
-	resp, err := http.Get(h.srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	wantMetrics(t, h,
 		`hookd_source_requests_total{kind="GITHUB",outcome="unauthorized"} 3`,
 		`hookd_source_requests_total{kind="unknown",outcome="auth_throttled"} 1`,
 		`hookd_source_requests_total{kind="GITHUB",outcome="accepted"} 1`,
 		`hookd_requests_throttled_total{reason="auth_failures"} 2`,
-	} {
-		if !strings.Contains(string(metrics), want) {
-			t.Errorf("/metrics has no %s", want)
-		}
-	}
+	)
 
 	// Once the address's bucket refills, its good signature is accepted.
 	c.Advance(2 * time.Second)
@@ -435,20 +415,10 @@ func TestIngestUnknownSourceThrottled(t *testing.T) {
 		t.Errorf("a throttled address's requests looked a source up %d times, want 0", n)
 	}
 
-	resp, err := http.Get(h.srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	wantMetrics(t, h,
 		`hookd_source_requests_total{kind="unknown",outcome="not_found"} 3`,
 		`hookd_source_requests_total{kind="unknown",outcome="auth_throttled"} 2`,
-	} {
-		if !strings.Contains(string(metrics), want) {
-			t.Errorf("/metrics has no %s", want)
-		}
-	}
+	)
 
 	c.Advance(2 * time.Second)
 	if st := h.ingest(ingest, githubStatus, good, nil); st != 202 {
@@ -545,4 +515,20 @@ func TestSourceHeaderSecretPrintable(t *testing.T) {
 			t.Errorf("GITLAB to ARGOCD keeping a printable secret: %d, want 200", st)
 		}
 	})
+}
+
+// wantMetrics checks that /metrics has each of the lines want.
+func wantMetrics(t *testing.T, h *apiHarness, want ...string) {
+	t.Helper()
+	resp, err := http.Get(h.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, w := range want {
+		if !strings.Contains(string(metrics), w) {
+			t.Errorf("/metrics has no %s", w)
+		}
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -257,39 +256,19 @@ func testSourceCreateLimit(t *testing.T, s webhook.Store) {
 	}
 }
 
-// testSourceCreateLimitConcurrent races creates in one organization from
-// the pool's several connections: exactly the limit succeed.
+// testSourceCreateLimitConcurrent races creates in one organization:
+// exactly the limit succeed.
 func testSourceCreateLimitConcurrent(t *testing.T, s webhook.Store) {
 	ctx := context.Background()
 	org := newID(t)
-	const max, tries = 5, 24
-	start := make(chan struct{})
-	errs := make([]error, tries)
-	var wg sync.WaitGroup
-	for i := range tries {
-		src := newSource(t, org, fmt.Sprint("s", i))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = s.SourceCreate(ctx, src, max, nil)
-		}()
+	const max = 5
+	srcs := make([]*webhook.Source, raceTries)
+	for i := range srcs {
+		srcs[i] = newSource(t, org, fmt.Sprint("s", i))
 	}
-	close(start)
-	wg.Wait()
-	created := 0
-	for _, err := range errs {
-		if err == nil {
-			created++
-			continue
-		}
-		wantTooManySources(t, err, max)
-	}
-	list, err := s.SourceList(ctx, org)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if created != max || len(list) != max {
-		t.Fatalf("%d creates succeeded and %d sources stored, want %d and %d", created, len(list), max, max)
-	}
+	raceCreates(t, max, func(i int) error { return s.SourceCreate(ctx, srcs[i], max, nil) },
+		webhook.TooManySources(max), func() (int, error) {
+			list, err := s.SourceList(ctx, org)
+			return len(list), err
+		})
 }
