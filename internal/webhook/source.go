@@ -167,10 +167,8 @@ func (k SourceKind) checkHeaderSecret(secret string) error {
 	if !ok {
 		return nil
 	}
-	for i := 0; i < len(secret); i++ {
-		if c := secret[i]; c < 0x20 || c > 0x7e {
-			return Invalid("secret", "must be printable ASCII for %s (its tool sends it in the %s header); it has a byte 0x%02x at position %d", k, header, c, i)
-		}
+	if i := headerUnsafe(secret); i >= 0 {
+		return Invalid("secret", "must be printable ASCII for %s (its tool sends it in the %s header); it has a byte 0x%02x at position %d", k, header, secret[i], i)
 	}
 	if strings.TrimSpace(secret) != secret {
 		return Invalid("secret", "must not start or end with a space for %s: the %s header drops it", k, header)

@@ -202,10 +202,8 @@ func ValidateSecret(secret string) error {
 	if len(secret) > MaxSecretLength {
 		return Invalid("target_secret", "is longer than %d characters", MaxSecretLength)
 	}
-	for i := 0; i < len(secret); i++ {
-		if c := secret[i]; c < 0x20 || c > 0x7e {
-			return Invalid("target_secret", "must be printable ASCII (it is sent in a header); it has a byte 0x%02x at position %d", c, i)
-		}
+	if i := headerUnsafe(secret); i >= 0 {
+		return Invalid("target_secret", "must be printable ASCII (it is sent in a header); it has a byte 0x%02x at position %d", secret[i], i)
 	}
 	if strings.TrimSpace(secret) != secret {
 		return Invalid("target_secret", "must not start or end with a space")
@@ -220,6 +218,19 @@ func ValidateSecret(secret string) error {
 		}
 	}
 	return nil
+}
+
+// headerUnsafe returns the position of the first byte of s that is not
+// printable ASCII, or -1. Such a byte cannot be sent in a header as it is
+// (control characters are refused, and tools encode the rest each their
+// own way), so a secret holding one could never match.
+func headerUnsafe(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e {
+			return i
+		}
+	}
+	return -1
 }
 
 // ValidateTargetURL checks that u is an absolute http(s) URL with a host
