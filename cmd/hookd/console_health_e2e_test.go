@@ -72,8 +72,8 @@ func seedHistory(t *testing.T, dbURL string, org uuid.UUID, now time.Time, hooks
 					o.Attempt.Error = "connection refused"
 				}
 			}
-			if stale, err := st.DeliveryComplete(ctx, []webhook.Outcome{o}); err != nil || len(stale) != 0 {
-				t.Fatalf("DeliveryComplete: %v, stale %v", err, stale)
+			if res, err := st.DeliveryComplete(ctx, []webhook.Outcome{o}); err != nil || len(res.Stale) != 0 {
+				t.Fatalf("DeliveryComplete: %v, stale %v", err, res.Stale)
 			}
 		}
 	}

@@ -117,8 +117,8 @@ func TestEditNeverReenablesWhatHookdDisabled(t *testing.T) {
 			var st int
 			race(
 				func() {
-					if stale, err := h.db.DeliveryComplete(ctx, []webhook.Outcome{gone}); err != nil || len(stale) != 0 {
-						t.Errorf("DeliveryComplete: %v, stale %v", err, stale)
+					if res, err := h.db.DeliveryComplete(ctx, []webhook.Outcome{gone}); err != nil || len(res.Stale) != 0 {
+						t.Errorf("DeliveryComplete: %v, stale %v", err, res.Stale)
 					}
 				},
 				func() { st = h.do(tok, "PUT", base+"/"+w.ID, `{`+editBase+`,"description":"renamed"}`, nil) },

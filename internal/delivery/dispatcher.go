@@ -94,11 +94,7 @@ type Dispatcher struct {
 	// claimed or leased at intake just before the delete may be handed
 	// over just after Forget, or taken from the queue just before it.
 	forgotten map[uuid.UUID]time.Time
-	// disabled holds the webhooks whose disable was counted, until a task
-	// finds one enabled again: the requests in flight to a target that
-	// answers 410 each decide to disable it, the store does it once.
-	disabled map[uuid.UUID]bool
-	freed    chan struct{}
+	freed     chan struct{}
 	// short is set while the last claim was held back (no room for a
 	// full claim, or webhooks left out for their full queues): only then
 	// does freed room wake the claim loop. Otherwise a claim after every
@@ -251,7 +247,6 @@ func New(cfg Config) *Dispatcher {
 		inflight:  map[uuid.UUID]int{},
 		queued:    map[uuid.UUID][]*webhook.Task{},
 		forgotten: map[uuid.UUID]time.Time{},
-		disabled:  map[uuid.UUID]bool{},
 		outcomes:  make(chan webhook.Outcome, 1024),
 	}
 }
@@ -291,7 +286,6 @@ func (d *Dispatcher) forget(webhookID uuid.UUID) int {
 		}
 	}
 	d.forgotten[webhookID] = now.Add(d.lease)
-	delete(d.disabled, webhookID) // a deleted webhook is never enabled again
 	q := d.queued[webhookID]
 	if len(q) == 0 {
 		return 0
@@ -508,9 +502,6 @@ func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int, until time.Time) 
 func (d *Dispatcher) start(t *webhook.Task) {
 	d.leased[t.Delivery.ID] = t
 	id := t.Webhook.ID
-	if t.Webhook.Enabled && len(d.disabled) > 0 {
-		delete(d.disabled, id) // enabled again since: its next disable counts
-	}
 	if d.inflight[id] < d.cfg.MaxInflightPerWebhook {
 		d.inflight[id]++
 		d.sends.Add(1)
@@ -739,11 +730,11 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 	// unrecorded outcomes are not lost, their leases expire and the
 	// deliveries are sent again (at least once, never zero times).
 	defer d.recorded(batch)
-	var stale []webhook.DeliveryRef
+	var res webhook.CompleteResult
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		var err error
-		stale, err = d.cfg.Store.DeliveryComplete(ctx, batch)
+		res, err = d.cfg.Store.DeliveryComplete(ctx, batch)
 		cancel()
 		if err == nil {
 			break
@@ -754,6 +745,7 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 		}
 		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
 	}
+	stale := res.Stale
 	dropped := make(map[uuid.UUID]bool, len(stale))
 	for _, r := range stale {
 		dropped[r.ID] = true
@@ -770,20 +762,14 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 	}
 	for _, o := range batch {
 		if !dropped[o.Attempt.DeliveryID] {
-			d.m.observe(o, o.DisableReason != "" && d.firstDisable(o.Attempt.WebhookID))
+			d.m.observe(o)
 		}
 	}
 	d.m.stale.Add(float64(len(stale)))
-}
-
-// firstDisable reports whether a disable of webhookID is the first since
-// a task found it enabled, and remembers it.
-func (d *Dispatcher) firstDisable(webhookID uuid.UUID) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	first := !d.disabled[webhookID]
-	d.disabled[webhookID] = true
-	return first
+	// The store's count, not the outcomes': the requests in flight to a
+	// target that answers 410 each decide to disable it, on every node,
+	// and the store disables it once (again once a person enabled it).
+	d.m.disabled.Add(float64(len(res.Disabled)))
 }
 
 // recorded stops holding (and renewing) the deliveries of recorded outcomes.

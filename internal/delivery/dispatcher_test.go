@@ -50,7 +50,7 @@ func (s *counting) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryR
 	return s.DB.DeliveryRelease(ctx, refs, at)
 }
 
-func (s *counting) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
+func (s *counting) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) (webhook.CompleteResult, error) {
 	s.mu.Lock()
 	s.completed += len(outcomes)
 	s.mu.Unlock()
@@ -61,6 +61,19 @@ func (s *counting) counts() (released, completed int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.released, s.completed
+}
+
+// waitCompleted waits until n outcomes were given to DeliveryComplete.
+func (s *counting) waitCompleted(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, completed := s.counts(); completed == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %d attempts were not recorded", n)
+		}
+	}
 }
 
 func newStore(t *testing.T) *counting {
@@ -426,31 +439,8 @@ func TestDisabledCountedOnce(t *testing.T) {
 	d := New(Config{Store: s, Client: gone.Client(), Timeout: 5 * time.Second, MaxInflightPerWebhook: 8,
 		PollInterval: time.Hour, Registry: reg})
 	stop := startDispatcher(t, d)
-	disabled := func() float64 {
-		t.Helper()
-		families, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range families {
-			if f.GetName() == "hookd_webhooks_disabled_total" {
-				return f.GetMetric()[0].GetCounter().GetValue()
-			}
-		}
-		t.Fatal("no hookd_webhooks_disabled_total")
-		return 0
-	}
-	recorded := func(n int) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			if _, completed := s.counts(); completed == n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the %d attempts were not recorded", n)
-			}
-		}
-	}
+	disabled := func() float64 { return disabledTotal(t, reg) }
+	recorded := func(n int) { s.waitCompleted(t, n) }
 	intake(t, s, d, w, 8)
 	recorded(8)
 	// The webhook is disabled once its last outcome is written: wait for
@@ -474,4 +464,135 @@ func TestDisabledCountedOnce(t *testing.T) {
 	if n := disabled(); n != 2 {
 		t.Errorf("hookd_webhooks_disabled_total %v after one webhook was disabled, enabled and disabled again; want 2", n)
 	}
+}
+
+// hookd_webhooks_disabled_total counts the disables the store applied,
+// one each, wherever the outcomes that asked for them were decided: two
+// nodes whose requests both found the target gone disabled it once; a
+// request sent before a person enabled the webhook again, answered 410
+// after, disabled it again; and one answered 410 after a person disabled
+// the webhook changed nothing (the person's reason stays).
+func TestDisabledCountedByTheStore(t *testing.T) {
+	answer := make(chan struct{})
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-answer:
+		case <-r.Context().Done():
+			return
+		}
+		w.WriteHeader(http.StatusGone)
+	}))
+	t.Cleanup(gone.Close)
+	let := func(n int) {
+		t.Helper()
+		for range n {
+			select {
+			case answer <- struct{}{}:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no request waits for an answer")
+			}
+		}
+	}
+	node := func(s *counting) (*Dispatcher, *prometheus.Registry, func()) {
+		reg := prometheus.NewRegistry()
+		d := New(Config{Store: s, Client: gone.Client(), Timeout: 20 * time.Second, MaxInflightPerWebhook: 8,
+			PollInterval: time.Hour, Registry: reg})
+		return d, reg, startDispatcher(t, d)
+	}
+	set := func(s webhook.Store, w *webhook.Webhook, enabled bool, reason string) {
+		t.Helper()
+		apply := func(h *webhook.Webhook) (*webhook.AuditEntry, error) {
+			h.Enabled, h.DisabledReason = enabled, reason
+			return nil, nil
+		}
+		if _, err := s.WebhookUpdate(context.Background(), webhook.WebhookChange{OrganizationID: w.OrganizationID, ID: w.ID, Apply: apply}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("two nodes", func(t *testing.T) {
+		s := newStore(t)
+		w := createWebhook(t, s, gone.URL)
+		d1, reg1, stop1 := node(s)
+		d2, reg2, stop2 := node(s)
+		intake(t, s, d1, w, 1)
+		intake(t, s, d2, w, 1)
+		let(2)
+		s.waitCompleted(t, 2)
+		stop1()
+		stop2()
+		if n := disabledTotal(t, reg1, reg2); n != 1 {
+			t.Errorf("hookd_webhooks_disabled_total %v in all after two nodes' requests found the target gone; want 1", n)
+		}
+	})
+	t.Run("enabled again while a request was in flight", func(t *testing.T) {
+		s := newStore(t)
+		w := createWebhook(t, s, gone.URL)
+		d, reg, stop := node(s)
+		intake(t, s, d, w, 2) // both requests sent to the webhook as enabled
+		let(1)
+		// Disabled once the first outcome is committed (counted is sooner).
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			got, err := s.WebhookGet(context.Background(), w.OrganizationID, w.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Enabled {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the first 410 did not disable the webhook")
+			}
+		}
+		set(s, w, true, "")
+		let(1)
+		s.waitCompleted(t, 2)
+		stop()
+		if got, err := s.WebhookGet(context.Background(), w.OrganizationID, w.ID); err != nil || got.Enabled {
+			t.Fatalf("the webhook is enabled (%v): the second 410 did not disable it again", err)
+		}
+		if n := disabledTotal(t, reg); n != 2 {
+			t.Errorf("hookd_webhooks_disabled_total %v after the webhook was disabled, enabled and disabled again; want 2", n)
+		}
+	})
+	t.Run("disabled by a person meanwhile", func(t *testing.T) {
+		s := newStore(t)
+		w := createWebhook(t, s, gone.URL)
+		d, reg, stop := node(s)
+		intake(t, s, d, w, 1)
+		set(s, w, false, "paused for maintenance")
+		let(1)
+		s.waitCompleted(t, 1)
+		stop()
+		if got, err := s.WebhookGet(context.Background(), w.OrganizationID, w.ID); err != nil || got.DisabledReason != "paused for maintenance" {
+			t.Fatalf("the webhook's reason is %q (%v), want the person's", got.DisabledReason, err)
+		}
+		if n := disabledTotal(t, reg); n != 0 {
+			t.Errorf("hookd_webhooks_disabled_total %v after a 410 to a webhook a person had disabled; want 0", n)
+		}
+	})
+}
+
+// disabledTotal is hookd_webhooks_disabled_total summed over the nodes'
+// registries, as a dashboard sums it.
+func disabledTotal(t *testing.T, regs ...*prometheus.Registry) float64 {
+	t.Helper()
+	sum := 0.0
+	for _, reg := range regs {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, f := range families {
+			if f.GetName() == "hookd_webhooks_disabled_total" {
+				sum += f.GetMetric()[0].GetCounter().GetValue()
+				found = true
+			}
+		}
+		if !found {
+			t.Fatal("no hookd_webhooks_disabled_total")
+		}
+	}
+	return sum
 }

@@ -48,9 +48,9 @@ func newDispatchMetrics(reg prometheus.Registerer, store webhook.Store, now func
 	return m
 }
 
-// observe counts a recorded outcome; disabled says it is the first to
-// disable its webhook (see Dispatcher.disabled).
-func (m *dispatchMetrics) observe(o webhook.Outcome, disabled bool) {
+// observe counts a recorded outcome. The disables it asked for are
+// counted as the store reports them (see Dispatcher.write).
+func (m *dispatchMetrics) observe(o webhook.Outcome) {
 	switch o.Status {
 	case webhook.DeliverySucceeded:
 		m.outcomes.WithLabelValues("succeeded").Inc()
@@ -61,9 +61,6 @@ func (m *dispatchMetrics) observe(o webhook.Outcome, disabled bool) {
 	}
 	if o.Attempt.StatusCode != 0 || o.Attempt.Duration > 0 {
 		m.duration.Observe(o.Attempt.Duration.Seconds())
-	}
-	if disabled {
-		m.disabled.Inc()
 	}
 }
 

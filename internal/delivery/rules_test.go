@@ -32,7 +32,8 @@ type fakeQueue struct {
 	released  []webhook.DeliveryRef
 	releaseAt []time.Time
 	completed [][]webhook.Outcome
-	failures  int // DeliveryComplete fails this many times first
+	disabled  []webhook.WebhookRef // what the next DeliveryComplete reports it disabled
+	failures  int                  // DeliveryComplete fails this many times first
 	renewals  []webhook.RenewParams
 	renewFail int // DeliveryRenew fails this many times first
 }
@@ -54,15 +55,17 @@ func (f *fakeQueue) DeliveryRelease(_ context.Context, refs []webhook.DeliveryRe
 	return nil
 }
 
-func (f *fakeQueue) DeliveryComplete(_ context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
+func (f *fakeQueue) DeliveryComplete(_ context.Context, outcomes []webhook.Outcome) (webhook.CompleteResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failures > 0 {
 		f.failures--
-		return nil, errors.New("database is locked")
+		return webhook.CompleteResult{}, errors.New("database is locked")
 	}
 	f.completed = append(f.completed, outcomes)
-	return nil, nil
+	res := webhook.CompleteResult{Disabled: f.disabled}
+	f.disabled = nil
+	return res, nil
 }
 
 func (f *fakeQueue) DeliveryRenew(_ context.Context, p webhook.RenewParams) ([]webhook.DeliveryRef, error) {
@@ -465,13 +468,15 @@ func TestRecordGivesUp(t *testing.T) {
 	}
 }
 
-// The metrics count outcomes, time only real requests, and count disables.
+// The metrics count outcomes, time only real requests, and count the
+// disables the store reports.
 func TestObserve(t *testing.T) {
-	d, _ := running(t, Config{})
-	d.m.observe(webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{Error: "not sent: the webhook is disabled"}}, false)
-	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{StatusCode: 500}}, false)
-	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{Duration: time.Second, Error: "timed out"}}, false)
-	d.m.observe(webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{StatusCode: 410}, DisableReason: "gone"}, true)
+	d, f := running(t, Config{})
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{Error: "not sent: the webhook is disabled"}})
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{StatusCode: 500}})
+	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{Duration: time.Second, Error: "timed out"}})
+	f.disabled = []webhook.WebhookRef{{OrganizationID: uuid.UUID{1}, ID: uuid.UUID{2}}}
+	d.write([]webhook.Outcome{{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{StatusCode: 410}, DisableReason: "gone"}})
 	var m dto.Metric
 	if err := d.m.duration.Write(&m); err != nil {
 		t.Fatal(err)

@@ -94,7 +94,13 @@ type Store interface {
 	// the delivery was deleted, or the attempt names another webhook)
 	// store nothing, not even the attempt, and are returned as stale, so
 	// a succeeded delivery is never reopened by a late writer.
-	DeliveryComplete(ctx context.Context, outcomes []Outcome) (stale []DeliveryRef, err error)
+	//
+	// The result also names the webhooks this call disabled, each once:
+	// only the store knows which disables it applied (another node may
+	// have disabled the webhook first, or a person enabled it again since
+	// the attempt was decided), and hookd_webhooks_disabled_total counts
+	// those.
+	DeliveryComplete(ctx context.Context, outcomes []Outcome) (CompleteResult, error)
 	// DeliveryRenew extends the leases named by refs (each still running
 	// under its ref's Lease) to end LeaseUntil - Now from now, and returns
 	// those it could not renew: their lease is lost, and the caller must
@@ -198,6 +204,24 @@ type DeliveryRef struct {
 	WebhookID      uuid.UUID
 	ID             uuid.UUID
 	Lease          int64
+}
+
+// CompleteResult is what DeliveryComplete did besides recording the
+// outcomes it stored.
+type CompleteResult struct {
+	// Stale are the outcomes it did not store, by their ref.
+	Stale []DeliveryRef
+	// Disabled are the webhooks it disabled: enabled before its
+	// transaction, disabled by it. An outcome asking to disable a webhook
+	// disabled already (by a person, by another outcome, on another node)
+	// adds none.
+	Disabled []WebhookRef
+}
+
+// WebhookRef names a webhook.
+type WebhookRef struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
 }
 
 // DeliveryListParams selects deliveries. Before is a cursor: only

@@ -54,9 +54,11 @@ func insertAudit(ctx context.Context, tx pgx.Tx, e *webhook.AuditEntry, orgID, r
 
 // disableSQL disables the webhook of delivery ($1, $2) with reason $3 if
 // it is still enabled, and then only records the audit entry ($4…$10,
-// the organization and webhook coming from the rows themselves). The
-// WHERE on enabled is re-checked on the newest row version, so of two
-// nodes disabling the same webhook at once only one records an entry.
+// the organization and webhook coming from the rows themselves), which
+// it returns: a row, the webhook it disabled, or none. The WHERE on
+// enabled is re-checked on the newest row version, so of two nodes
+// disabling the same webhook at once only one records an entry (and
+// reports the disable).
 const disableSQL = `WITH w AS (
 	UPDATE webhooks w SET enabled = false, disabled_reason = $3
 	FROM deliveries d
@@ -65,11 +67,13 @@ const disableSQL = `WITH w AS (
 	RETURNING w.organization_id, w.id
 )
 INSERT INTO audit_entries (` + auditCols + `)
-SELECT w.organization_id, $4, $5, $6, $7, $8, w.id, $9, $10 FROM w`
+SELECT w.organization_id, $4, $5, $6, $7, $8, w.id, $9, $10 FROM w
+RETURNING organization_id, resource_id`
 
 // queueDisable adds to b the statement that disables the webhook of o's
-// delivery, audited, if o says to.
-func queueDisable(b *pgx.Batch, o webhook.Outcome) error {
+// delivery, audited, if o says to; the webhook is added to disabled as
+// b's results are read, if it was still enabled.
+func queueDisable(b *pgx.Batch, o webhook.Outcome, disabled *[]webhook.WebhookRef) error {
 	if o.DisableReason == "" {
 		return nil
 	}
@@ -82,7 +86,11 @@ func queueDisable(b *pgx.Batch, o webhook.Outcome) error {
 		return err
 	}
 	b.Queue(disableSQL, a.OrganizationID, a.DeliveryID, text(o.DisableReason),
-		args[1], args[2], args[3], args[4], args[5], args[7], args[8], o.Lease)
+		args[1], args[2], args[3], args[4], args[5], args[7], args[8], o.Lease).Query(func(rows pgx.Rows) error {
+		refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[webhook.WebhookRef])
+		*disabled = append(*disabled, refs...)
+		return err
+	})
 	return nil
 }
 

@@ -285,13 +285,13 @@ WHERE w.organization_id = l.organization_id AND w.id = l.id`
 // lost, may record the old outcome beside the new) goes in rounds,
 // the second outcome of a delivery in the round after its first, as
 // completeSQL applies one outcome per delivery.
-func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
+func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) (webhook.CompleteResult, error) {
+	var res webhook.CompleteResult
 	if err := webhook.ValidateOutcomes(outcomes); err != nil {
-		return nil, err
+		return res, err
 	}
-	var stale []webhook.DeliveryRef
 	if len(outcomes) == 0 {
-		return stale, nil
+		return res, nil
 	}
 	sorted := slices.Clone(outcomes)
 	slices.SortStableFunc(sorted, func(a, b webhook.Outcome) int {
@@ -340,22 +340,30 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		if err := tx.send(ctx, b).Close(); err != nil {
 			return err
 		}
-		stale = stale[:0]
+		res = webhook.CompleteResult{}
 		for i, o := range sorted {
 			if applied[i] == uuid.Nil {
-				stale = append(stale, o.Ref())
+				res.Stale = append(res.Stale, o.Ref())
 			}
 		}
-		b, err := healthChanges(sorted, applied)
+		b, disables, err := healthChanges(sorted, applied, &res.Disabled)
 		if err != nil {
 			return err
 		}
-		return tx.sendLast(ctx, b).Close()
+		if disables == 0 {
+			return tx.sendLast(ctx, b).Close()
+		}
+		// A disable's answer (was the webhook still enabled?) is read
+		// before the commit, which pipelined sends after: read with the
+		// COMMIT already on its way, a failure to read it could no
+		// longer stop the commit (see sendLast). Disables are rare; the
+		// round trip this costs them is not.
+		return tx.send(ctx, b).Close()
 	})
 	if err != nil {
-		return nil, err
+		return webhook.CompleteResult{}, err
 	}
-	return stale, nil
+	return res, nil
 }
 
 // completeRounds splits the outcomes (their indexes) into rounds naming
@@ -409,12 +417,14 @@ func (db *DB) completeArgs(outcomes []webhook.Outcome, round []int) []any {
 
 // healthChanges is what the applied outcomes change on their webhooks
 // (applied[i] is the stored webhook of outcome i, uuid.Nil if it was not
-// applied): failing_since (failingSQL), then the disables, audited.
-func healthChanges(outcomes []webhook.Outcome, applied []uuid.UUID) (*pgx.Batch, error) {
+// applied): failing_since (failingSQL), then the disables, audited, each
+// adding its webhook to disabled when the batch's results are read if it
+// was still enabled. It returns how many disables it queued.
+func healthChanges(outcomes []webhook.Outcome, applied []uuid.UUID, disabled *[]webhook.WebhookRef) (*pgx.Batch, int, error) {
 	b := &pgx.Batch{}
 	changes := webhook.HealthChanges(outcomes, applied)
 	if len(changes) == 0 {
-		return b, nil
+		return b, 0, nil
 	}
 	orgs, ids := make([]uuid.UUID, len(changes)), make([]uuid.UUID, len(changes))
 	resets, disable, since := make([]bool, len(changes)), make([]bool, len(changes)), make([]*time.Time, len(changes))
@@ -422,14 +432,16 @@ func healthChanges(outcomes []webhook.Outcome, applied []uuid.UUID) (*pgx.Batch,
 		orgs[i], ids[i], resets[i], disable[i], since[i] = c.OrganizationID, c.WebhookID, c.Reset, c.Disable != nil, nullTime(c.Since)
 	}
 	b.Queue(failingSQL, orgs, ids, resets, since, disable)
+	n := 0
 	for _, c := range changes {
 		if c.Disable != nil {
-			if err := queueDisable(b, *c.Disable); err != nil {
-				return nil, err
+			if err := queueDisable(b, *c.Disable, disabled); err != nil {
+				return nil, 0, err
 			}
+			n++
 		}
 	}
-	return b, nil
+	return b, n, nil
 }
 
 // DeliveryRelease only touches running deliveries: one that was finished

@@ -762,8 +762,8 @@ func TestDeliveryLookupsUseKeys(t *testing.T) {
 		}
 	}
 	// And the batch completes: every delivery succeeded, none stale.
-	if stale, err := db.DeliveryComplete(ctx, outs); err != nil || len(stale) != 0 {
-		t.Fatalf("complete: %d stale, %v", len(stale), err)
+	if res, err := db.DeliveryComplete(ctx, outs); err != nil || len(res.Stale) != 0 {
+		t.Fatalf("complete: %d stale, %v", len(res.Stale), err)
 	}
 	var running int
 	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE status = 'running'`).Scan(&running); err != nil || running != 0 {
@@ -1012,8 +1012,8 @@ func complete(t *testing.T, db *DB, tk *webhook.Task, status webhook.DeliverySta
 	if status == webhook.DeliveryPending {
 		o.NextAttemptAt = t0
 	}
-	if stale, err := db.DeliveryComplete(context.Background(), []webhook.Outcome{o}); err != nil || len(stale) != 0 {
-		t.Fatalf("complete: stale %v, %v", stale, err)
+	if res, err := db.DeliveryComplete(context.Background(), []webhook.Outcome{o}); err != nil || len(res.Stale) != 0 {
+		t.Fatalf("complete: stale %v, %v", res.Stale, err)
 	}
 }
 

@@ -279,9 +279,10 @@ func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task, seqs [
 }
 
 // DeliveryComplete records attempts and applies their outcomes.
-func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) ([]webhook.DeliveryRef, error) {
+func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) (webhook.CompleteResult, error) {
+	var res webhook.CompleteResult
 	if err := webhook.ValidateOutcomes(outcomes); err != nil {
-		return nil, err
+		return res, err
 	}
 	// Attempt ids are made before the transaction: the writer does only SQL.
 	ids := make([]uuid.UUID, len(outcomes))
@@ -289,7 +290,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		if ids[i] = o.Attempt.ID; ids[i] == uuid.Nil {
 			var err error
 			if ids[i], err = uuid.NewV7(); err != nil {
-				return nil, err
+				return res, err
 			}
 		}
 	}
@@ -308,26 +309,24 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		}
 		seen[o.Attempt.DeliveryID] = true
 	}
-	var stale []webhook.DeliveryRef
 	err := db.queueWrite(ctx, func(tx *txn) error {
-		stale = stale[:0]
+		// The writer may run this again (see writer.go): from scratch.
+		res = webhook.CompleteResult{}
 		rest, restIDs := outcomes, ids
 		for _, n := range chunks {
 			for len(rest) >= n {
-				s, err := complete(ctx, tx, rest[:n], restIDs[:n])
-				if err != nil {
+				if err := complete(ctx, tx, rest[:n], restIDs[:n], &res); err != nil {
 					return err
 				}
-				stale = append(stale, s...)
 				rest, restIDs = rest[n:], restIDs[n:]
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return webhook.CompleteResult{}, err
 	}
-	return stale, nil
+	return res, nil
 }
 
 // Outcomes are written in chunks (of deliveryChunks sizes, so the
@@ -361,8 +360,9 @@ func init() {
 }
 
 // complete applies one chunk of outcomes, whose attempts get ids, and
-// returns those whose lease was gone (see webhook.Store.DeliveryComplete).
-func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uuid.UUID) ([]webhook.DeliveryRef, error) {
+// adds to res those whose lease was gone and the webhooks it disabled
+// (see webhook.Store.DeliveryComplete).
+func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uuid.UUID, res *webhook.CompleteResult) error {
 	args := make([]any, 0, attemptParams*len(outcomes))
 	for _, o := range outcomes {
 		a := o.Attempt
@@ -378,22 +378,21 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 	found := make(map[uuid.UUID]int64, len(outcomes))
 	rows, err := tx.QueryContext(ctx, completeUpdates[len(outcomes)], args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for rows.Next() {
 		var id uuid.UUID
 		var seq int64
 		if err := rows.Scan(&id, &seq); err != nil {
 			rows.Close()
-			return nil, err
+			return err
 		}
 		found[id] = seq
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	var stale []webhook.DeliveryRef
 	args = args[:0]
 	hooks := make([]uuid.UUID, len(outcomes)) // of the outcomes recorded; uuid.Nil: not recorded
 	for i, o := range outcomes {
@@ -403,7 +402,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 			// Its lease was taken over, or the webhook was deleted while
 			// the attempt ran, taking the delivery with it: there is
 			// nothing left to record against.
-			stale = append(stale, o.Ref())
+			res.Stale = append(res.Stale, o.Ref())
 			continue
 		}
 		hooks[i] = a.WebhookID
@@ -413,30 +412,34 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 	}
 	if n := len(args) / attemptParams; n == len(outcomes) {
 		if _, err := tx.ExecContext(ctx, attemptInserts[n], args...); err != nil {
-			return nil, err
+			return err
 		}
 	} else {
 		// Some deliveries were gone: rare enough to go one by one.
 		for ; len(args) > 0; args = args[attemptParams:] {
 			if _, err := tx.ExecContext(ctx, attemptInserts[1], args[:attemptParams]...); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	changes := webhook.HealthChanges(outcomes, hooks)
 	kept, err := keptHealth(ctx, tx, changes)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for i, c := range changes {
 		if kept[i] {
 			continue
 		}
-		if err := changeHealth(ctx, tx, c); err != nil {
-			return nil, err
+		disabled, err := changeHealth(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		if disabled {
+			res.Disabled = append(res.Disabled, webhook.WebhookRef{OrganizationID: c.OrganizationID, ID: c.WebhookID})
 		}
 	}
-	return stale, nil
+	return nil
 }
 
 // keptHealth reports, for each change, whether it leaves its webhook as
@@ -484,33 +487,34 @@ func keptHealth(ctx context.Context, tx *txn, changes []webhook.HealthChange) ([
 // change nothing; elsewhere one UPDATE that writes no row costs less than
 // reading the row first (which cost about a tenth more CPU in the fan-out
 // benchmark). A webhook deleted, its deliveries going after it (see
-// purger), is not found: nothing to do.
-func changeHealth(ctx context.Context, tx *txn, c webhook.HealthChange) error {
+// purger), is not found: nothing to do. It reports whether it disabled
+// the webhook.
+func changeHealth(ctx context.Context, tx *txn, c webhook.HealthChange) (disabled bool, _ error) {
 	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET
 		failing_since = CASE WHEN ?1 THEN ?2 ELSE coalesce(failing_since, ?2) END
 		WHERE organization_id = ?3 AND id = ?4
 		AND CASE WHEN ?1 THEN failing_since IS NOT ?2 ELSE failing_since IS NULL END`,
 		c.Reset, nullMicros(c.Since), c.OrganizationID, c.WebhookID); err != nil {
-		return err
+		return false, err
 	}
 	if c.Disable == nil {
-		return nil
+		return false, nil
 	}
 	// Only a webhook still enabled is disabled, and audited: one disabled
 	// meanwhile (by a person, or by another outcome) keeps its reason.
 	res, err := tx.ExecContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?
 		WHERE organization_id = ? AND id = ? AND enabled`, c.Disable.DisableReason, c.OrganizationID, c.WebhookID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err
+		return false, err
 	}
 	// The attempt's URL is the webhook's as claimed, masked: the name of
 	// what hookd gave up on.
 	a := c.Disable.Attempt
 	audit := webhook.DisabledByHookdAudit(a.CreatedAt.Add(a.Duration), a.TargetURL, c.Disable.DisableReason)
-	return insertAudit(ctx, tx, audit, c.OrganizationID, c.WebhookID)
+	return true, insertAudit(ctx, tx, audit, c.OrganizationID, c.WebhookID)
 }
 
 // releaseSQL and renewSQL give back, or extend, the lease of one delivery

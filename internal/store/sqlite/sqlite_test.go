@@ -351,9 +351,9 @@ func TestCompleteBetweenWebhookAndPurge(t *testing.T) {
 			Attempt: webhook.Attempt{OrganizationID: h.org, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
 				CreatedAt: h.at, Number: 1, Kind: webhook.KindStandard, StatusCode: 410}})
 	}
-	stale, err := h.db.DeliveryComplete(ctx, outcomes)
-	if err != nil || len(stale) != 0 {
-		t.Fatalf("DeliveryComplete = %d stale, %v; want both recorded", len(stale), err)
+	res, err := h.db.DeliveryComplete(ctx, outcomes)
+	if err != nil || len(res.Stale) != 0 {
+		t.Fatalf("DeliveryComplete = %d stale, %v; want both recorded", len(res.Stale), err)
 	}
 	w, err := h.db.WebhookGet(ctx, h.org, h.kept.ID)
 	if err != nil {

@@ -399,6 +399,109 @@ func testDeliveryCompleteDisable(t *testing.T, s webhook.Store) {
 	wantEqual(t, "webhook after disable", got, &want)
 }
 
+// DeliveryComplete reports the webhooks it disabled, each once, which is
+// what hookd_webhooks_disabled_total counts: of two batches recorded at
+// once (two nodes), each with an outcome disabling the webhook, one
+// reports it; an outcome for a webhook disabled already, by a person or
+// by an earlier outcome, reports nothing and keeps the reason; and a
+// webhook enabled again and then disabled again is reported again. Each
+// disable reported has its audit entry, and no other does.
+func testDeliveryCompleteReportsDisables(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	w := createWebhook(t, s, newWebhook(t, org))
+	for range 6 {
+		deliver(t, s, org, base)
+	}
+	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 10})
+	if len(tasks) != 6 {
+		t.Fatalf("claimed %d tasks, want 6", len(tasks))
+	}
+	const gone = "the receiver answered 410 Gone"
+	outcome := func(i int) webhook.Outcome {
+		a := newAttempt(t, &tasks[i].Delivery, 1, 410, base.Add(time.Duration(i+1)*time.Second))
+		return webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, Lease: tasks[i].Delivery.Lease, DisableReason: gone}
+	}
+	record := func(outcomes ...webhook.Outcome) []webhook.WebhookRef {
+		t.Helper()
+		res, err := s.DeliveryComplete(ctx, outcomes)
+		if err != nil || len(res.Stale) != 0 {
+			t.Fatalf("DeliveryComplete: %v, stale %v", err, res.Stale)
+		}
+		return res.Disabled
+	}
+	ref := webhook.WebhookRef{OrganizationID: org, ID: w.ID}
+	set := func(enabled bool, reason string) {
+		t.Helper()
+		apply := func(h *webhook.Webhook) (*webhook.AuditEntry, error) {
+			h.Enabled, h.DisabledReason = enabled, reason
+			return nil, nil
+		}
+		if _, err := s.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID, Apply: apply}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantState := func(what string, reason string) {
+		t.Helper()
+		if got := getWebhook(t, s, org, w.ID); got.Enabled || got.DisabledReason != reason {
+			t.Fatalf("%s: enabled %v, reason %q; want disabled, %q", what, got.Enabled, got.DisabledReason, reason)
+		}
+	}
+
+	set(false, "paused by its owner")
+	if got := record(outcome(0)); len(got) != 0 {
+		t.Fatalf("a 410 for a webhook a person disabled reported %v disabled; want none", got)
+	}
+	wantState("after a 410 for a webhook a person disabled", "paused by its owner")
+
+	set(true, "")
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		all    []webhook.WebhookRef
+		failed error
+	)
+	for _, i := range []int{1, 2} {
+		wg.Go(func() {
+			res, err := s.DeliveryComplete(ctx, []webhook.Outcome{outcome(i)})
+			mu.Lock()
+			defer mu.Unlock()
+			all = append(all, res.Disabled...)
+			if err != nil || len(res.Stale) != 0 {
+				failed = fmt.Errorf("DeliveryComplete: %v, stale %v", err, res.Stale)
+			}
+		})
+	}
+	wg.Wait()
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	wantEqual(t, "disabled by two batches at once", all, []webhook.WebhookRef{ref})
+	wantState("after two batches disabling it", gone)
+
+	if got := record(outcome(3)); len(got) != 0 {
+		t.Fatalf("a 410 for a webhook an earlier outcome disabled reported %v disabled; want none", got)
+	}
+	set(true, "")
+	// Two outcomes of one batch disable it once.
+	wantEqual(t, "disabled again once enabled", record(outcome(4), outcome(5)), []webhook.WebhookRef{ref})
+	wantState("after it was enabled and disabled again", gone)
+
+	entries, err := s.AuditList(ctx, webhook.AuditListParams{OrganizationID: org, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Actor.Kind == webhook.ActorHookd && e.Action == webhook.AuditWebhookDisabled {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d audit entries of hookd disabling the webhook, want one per disable reported (2)", n)
+	}
+}
+
 // An outcome names its delivery by organization, webhook and id: one
 // whose attempt names another webhook of the organization names no
 // delivery. It is stale and touches neither webhook nor the delivery,
@@ -411,11 +514,11 @@ func testDeliveryCompleteOwnWebhook(t *testing.T, s webhook.Store) {
 	a.WebhookID = other.ID
 	wrong := webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone",
 		Lease: tk.Delivery.Lease}
-	stale, err := s.DeliveryComplete(ctx, []webhook.Outcome{wrong})
+	res, err := s.DeliveryComplete(ctx, []webhook.Outcome{wrong})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEqual(t, "stale", stale, []webhook.DeliveryRef{{OrganizationID: a.OrganizationID, WebhookID: other.ID, ID: a.DeliveryID,
+	wantEqual(t, "stale", res.Stale, []webhook.DeliveryRef{{OrganizationID: a.OrganizationID, WebhookID: other.ID, ID: a.DeliveryID,
 		Lease: tk.Delivery.Lease}})
 	for _, h := range []*webhook.Webhook{w, other} {
 		if got := getWebhook(t, s, h.OrganizationID, h.ID); !got.FailingSince.IsZero() || !got.Enabled {

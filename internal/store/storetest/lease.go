@@ -61,12 +61,12 @@ func outcomeOf(t *testing.T, tk *webhook.Task, status int, at time.Time) webhook
 // completeStale stores o and fails t unless it comes back stale.
 func completeStale(t *testing.T, s webhook.Store, o webhook.Outcome) {
 	t.Helper()
-	stale, err := s.DeliveryComplete(context.Background(), []webhook.Outcome{o})
+	res, err := s.DeliveryComplete(context.Background(), []webhook.Outcome{o})
 	if err != nil {
 		t.Fatalf("DeliveryComplete: %v", err)
 	}
-	if len(stale) != 1 || stale[0].ID != o.Attempt.DeliveryID || stale[0].Lease != o.Lease {
-		t.Fatalf("stale = %+v, want the outcome's delivery and lease", stale)
+	if len(res.Stale) != 1 || res.Stale[0].ID != o.Attempt.DeliveryID || res.Stale[0].Lease != o.Lease {
+		t.Fatalf("stale = %+v, want the outcome's delivery and lease", res.Stale)
 	}
 }
 
@@ -87,12 +87,12 @@ func testLeaseOutcomeTwice(t *testing.T, s webhook.Store) {
 	_, tk := claimOne(t, s, nil)
 	first := outcomeOf(t, tk, 500, base.Add(time.Second))
 	second := outcomeOf(t, tk, 200, base.Add(2*time.Second))
-	stale, err := s.DeliveryComplete(context.Background(), []webhook.Outcome{first, second})
+	res, err := s.DeliveryComplete(context.Background(), []webhook.Outcome{first, second})
 	if err != nil {
 		t.Fatalf("DeliveryComplete: %v", err)
 	}
-	if len(stale) != 1 || stale[0].ID != tk.Delivery.ID {
-		t.Fatalf("stale = %+v, want the second outcome's delivery", stale)
+	if len(res.Stale) != 1 || res.Stale[0].ID != tk.Delivery.ID {
+		t.Fatalf("stale = %+v, want the second outcome's delivery", res.Stale)
 	}
 	d := getDelivery(t, s, tk.Delivery.OrganizationID, tk.Delivery.WebhookID, tk.Delivery.ID)
 	if d.Status != webhook.DeliveryPending || d.Attempts != 1 || d.LastStatusCode != 500 {
@@ -332,7 +332,7 @@ func testLeaseOtherOrganizationBatch(t *testing.T, s webhook.Store) {
 		outcomes, want = append(outcomes, o), append(want, o)
 	}
 	outcomes = append(outcomes[:1], append([]webhook.Outcome{own}, outcomes[1:]...)...)
-	stale, err := s.DeliveryComplete(ctx, outcomes)
+	res, err := s.DeliveryComplete(ctx, outcomes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func testLeaseOtherOrganizationBatch(t *testing.T, s webhook.Store) {
 	for _, o := range want {
 		wantStale = append(wantStale, o.Ref())
 	}
-	wantEqual(t, "stale", stale, wantStale)
+	wantEqual(t, "stale", res.Stale, wantStale)
 	v := leaseView(t, s, org, wh)
 	if d := v.deliveries[0]; d.Status != webhook.DeliverySucceeded || d.Attempts != 1 || d.LastStatusCode != 200 {
 		t.Fatalf("after the outcomes: %s, %d attempts, last status %d; want succeeded, 1, 200", d.Status, d.Attempts, d.LastStatusCode)

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteSuccess", testDeliveryCompleteSuccess},
 		{"DeliveryCompleteFailure", testDeliveryCompleteFailure},
 		{"DeliveryCompleteDisable", testDeliveryCompleteDisable},
+		{"DeliveryCompleteReportsDisables", testDeliveryCompleteReportsDisables},
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
 		{"DeliveryCompleteOwnWebhook", testDeliveryCompleteOwnWebhook},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
@@ -281,11 +282,11 @@ func complete(t *testing.T, s webhook.Store, outcomes ...webhook.Outcome) {
 			outcomes[i].Lease = d.Lease
 		}
 	}
-	stale, err := s.DeliveryComplete(context.Background(), outcomes)
+	res, err := s.DeliveryComplete(context.Background(), outcomes)
 	if err != nil {
 		t.Fatalf("DeliveryComplete: %v", err)
 	}
-	for _, r := range stale {
+	for _, r := range res.Stale {
 		if !gone[r.ID] {
 			t.Fatalf("DeliveryComplete: the outcome of %s is stale", r.ID)
 		}

@@ -69,11 +69,11 @@ func Upgraded(t *testing.T, s webhook.Store, o OldRows) {
 	if err != nil || len(tasks) != 1 || tasks[0].Delivery.ID != o.Queued || tasks[0].Delivery.Lease != 1 {
 		t.Fatalf("claim after the upgrade: %+v, %v", tasks, err)
 	}
-	stale, err := s.DeliveryComplete(ctx, []webhook.Outcome{{Status: webhook.DeliverySucceeded, Lease: tasks[0].Delivery.Lease,
+	res, err := s.DeliveryComplete(ctx, []webhook.Outcome{{Status: webhook.DeliverySucceeded, Lease: tasks[0].Delivery.Lease,
 		Attempt: webhook.Attempt{OrganizationID: o.Org, WebhookID: o.Webhook, DeliveryID: o.Queued, EventID: o.Event,
 			CreatedAt: o.At.Add(2 * time.Second), Number: 1, Kind: webhook.KindStandard, StatusCode: 204}}})
-	if err != nil || len(stale) != 0 {
-		t.Fatalf("recording the queued delivery: stale %v, %v", stale, err)
+	if err != nil || len(res.Stale) != 0 {
+		t.Fatalf("recording the queued delivery: stale %v, %v", res.Stale, err)
 	}
 	if d, err := s.DeliveryGet(ctx, o.Org, o.Webhook, o.Queued); err != nil || d.Status != webhook.DeliverySucceeded {
 		t.Fatalf("queued delivery after its outcome: %+v, %v", d, err)
@@ -160,11 +160,11 @@ func upgradedLeases(t *testing.T, s webhook.Store, o OldRows) {
 			Attempt: webhook.Attempt{OrganizationID: o.Org, WebhookID: o.Webhook, DeliveryID: o.Running, EventID: o.Event,
 				CreatedAt: o.At.Add(32 * time.Second), Number: 1, Kind: webhook.KindStandard, StatusCode: 200}}
 	}
-	if stale, err := s.DeliveryComplete(ctx, []webhook.Outcome{outcome(3)}); err != nil || len(stale) != 1 {
-		t.Fatalf("the outcome of the old lease: stale %v, %v; want it refused", stale, err)
+	if res, err := s.DeliveryComplete(ctx, []webhook.Outcome{outcome(3)}); err != nil || len(res.Stale) != 1 {
+		t.Fatalf("the outcome of the old lease: stale %v, %v; want it refused", res.Stale, err)
 	}
-	if stale, err := s.DeliveryComplete(ctx, []webhook.Outcome{outcome(4)}); err != nil || len(stale) != 0 {
-		t.Fatalf("the outcome of the new lease: stale %v, %v", stale, err)
+	if res, err := s.DeliveryComplete(ctx, []webhook.Outcome{outcome(4)}); err != nil || len(res.Stale) != 0 {
+		t.Fatalf("the outcome of the new lease: stale %v, %v", res.Stale, err)
 	}
 
 	// The hashed key replays its content and refuses other content.
