@@ -128,7 +128,10 @@ func TestPausedNode(t *testing.T) {
 // TestSkewedClock runs two nodes, one whose clock is a minute ahead, while
 // the other has deliveries in flight to a slow target: the skewed node
 // must not take over leases the other still holds (on PostgreSQL, leases
-// are judged by the database's clock), so no event arrives twice.
+// are judged by the database's clock), so no event arrives twice. Then
+// the skewed node takes events itself and is stopped with deliveries
+// still queued: it gives them back due now, and the other node sends
+// them at once, not a minute later.
 func TestSkewedClock(t *testing.T) {
 	dbURL := pgtest.URL(t)
 	tg := newTarget(t)
@@ -136,7 +139,7 @@ func TestSkewedClock(t *testing.T) {
 	env := faultEnv(dbURL, map[string]string{"HOOKD_DELIVERY_TIMEOUT": "5s", "HOOKD_MAX_INFLIGHT_PER_WEBHOOK": "64"})
 	a := startServer(t, env)
 	// The skewed node runs in this process: its clock is newApp's to set.
-	startApp(t, env, func() time.Time { return time.Now().Add(time.Minute) })
+	skewed := startApp(t, env, func() time.Time { return time.Now().Add(time.Minute) })
 	o := newOrg(t, a, dbURL)
 	o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/crash", "events": []string{"DEPLOYMENT_STARTED"}})
 
@@ -154,4 +157,35 @@ func TestSkewedClock(t *testing.T) {
 	if dups > 0 {
 		t.Errorf("%d events arrived twice (one %d times) with no node down: a skewed clock took over live leases", dups, most)
 	}
+
+	// Into the skewed node alone: it leases them at intake, sends 64 at
+	// a time for 2 s each, and queues the rest, which its stop gives back.
+	stop = make(chan struct{})
+	n.Store(0)
+	done = pour(t, o, func() []string { return []string{skewed.URL} }, 10*time.Millisecond, stop, &n)
+	waitFor(t, 30*time.Second, "200 events accepted by the skewed node", func() bool { return n.Load() >= 200 })
+	close(stop)
+	ids = done()
+	if err := skewed.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	// The test proves something only if the stop gave deliveries back.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var unsent int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE status <> 'succeeded'`).Scan(&unsent); err != nil {
+		t.Fatal(err)
+	}
+	if unsent == 0 {
+		t.Fatal("the skewed node sent everything before its stop: nothing was given back")
+	}
+	t.Logf("the skewed node stopped with %d deliveries not yet sent", unsent)
+	// Its leases would end 25 s after intake, and a release due on its
+	// clock a minute after the others': well before either, the other node
+	// has sent them all.
+	waitAllDelivered(t, tg, ids, 15*time.Second)
 }

@@ -642,7 +642,7 @@ func (d *Dispatcher) signalFreed() {
 func (d *Dispatcher) release(refs []webhook.DeliveryRef) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := d.cfg.Store.DeliveryRelease(ctx, refs, d.cfg.Now()); err != nil {
+	if err := d.cfg.Store.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: refs, Now: d.cfg.Now()}); err != nil {
 		// Their leases expire anyway; then they are claimed again.
 		d.cfg.Log.Error("releasing deliveries failed", "err", err, "count", len(refs))
 	}

@@ -43,11 +43,11 @@ func (s *counting) claimed() int {
 	return s.claims
 }
 
-func (s *counting) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, at time.Time) error {
+func (s *counting) DeliveryRelease(ctx context.Context, p webhook.ReleaseParams) error {
 	s.mu.Lock()
-	s.released += len(refs)
+	s.released += len(p.Refs)
 	s.mu.Unlock()
-	return s.DB.DeliveryRelease(ctx, refs, at)
+	return s.DB.DeliveryRelease(ctx, p)
 }
 
 func (s *counting) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) (webhook.CompleteResult, error) {

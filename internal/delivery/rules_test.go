@@ -25,17 +25,18 @@ import (
 type fakeQueue struct {
 	webhook.Store // not called: a call panics
 
-	mu        sync.Mutex
-	claims    []webhook.ClaimParams
-	claimed   []*webhook.Task // returned by the next claim
-	claimErr  error
-	released  []webhook.DeliveryRef
-	releaseAt []time.Time
-	completed [][]webhook.Outcome
-	disabled  []webhook.WebhookRef // what the next DeliveryComplete reports it disabled
-	failures  int                  // DeliveryComplete fails this many times first
-	renewals  []webhook.RenewParams
-	renewFail int // DeliveryRenew fails this many times first
+	mu       sync.Mutex
+	claims   []webhook.ClaimParams
+	claimed  []*webhook.Task // returned by the next claim
+	claimErr error
+	released []webhook.DeliveryRef
+	// releaseAfter is each release's delay: a release due now is 0.
+	releaseAfter []time.Duration
+	completed    [][]webhook.Outcome
+	disabled     []webhook.WebhookRef // what the next DeliveryComplete reports it disabled
+	failures     int                  // DeliveryComplete fails this many times first
+	renewals     []webhook.RenewParams
+	renewFail    int // DeliveryRenew fails this many times first
 }
 
 func (f *fakeQueue) DeliveryClaim(_ context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
@@ -47,11 +48,11 @@ func (f *fakeQueue) DeliveryClaim(_ context.Context, p webhook.ClaimParams) ([]*
 	return tasks, f.claimErr
 }
 
-func (f *fakeQueue) DeliveryRelease(_ context.Context, refs []webhook.DeliveryRef, at time.Time) error {
+func (f *fakeQueue) DeliveryRelease(_ context.Context, p webhook.ReleaseParams) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.released = append(f.released, refs...)
-	f.releaseAt = append(f.releaseAt, at)
+	f.released = append(f.released, p.Refs...)
+	f.releaseAfter = append(f.releaseAfter, p.After)
 	return nil
 }
 
@@ -278,8 +279,8 @@ func TestSendLeaseArithmetic(t *testing.T) {
 	if queued != 2 || held != 2 {
 		t.Fatalf("holding %d with %d queued; want the two tasks with time left queued", held, queued)
 	}
-	if len(f.released) != 1 || f.released[0] != short.Ref() || !f.releaseAt[0].Equal(clock) {
-		t.Fatalf("given back %v at %v; want only the task whose lease is too short, due now", f.released, f.releaseAt)
+	if len(f.released) != 1 || f.released[0] != short.Ref() || f.releaseAfter[0] != 0 {
+		t.Fatalf("given back %v after %v; want only the task whose lease is too short, due now", f.released, f.releaseAfter)
 	}
 	// Given back due now, it is for the claim loop to take again.
 	select {
@@ -308,7 +309,7 @@ func TestSendLeaseArithmetic(t *testing.T) {
 	}
 	// An empty queue frees the slot, and gives nothing back; the freed
 	// room wakes the claim loop, whose last claim was short of it.
-	calls := len(f.releaseAt)
+	calls := len(f.releaseAfter)
 	d.mu.Lock()
 	d.short = true
 	d.mu.Unlock()
@@ -316,8 +317,8 @@ func TestSendLeaseArithmetic(t *testing.T) {
 		t.Fatalf("next = %v with %d held, want the slot freed", next, d.held)
 	}
 	d.releases.Wait()
-	if _, ok := d.inflight[hook]; ok || len(f.releaseAt) != calls {
-		t.Fatalf("in flight %v, %d releases; want the webhook forgotten and no release", d.inflight, len(f.releaseAt)-calls)
+	if _, ok := d.inflight[hook]; ok || len(f.releaseAfter) != calls {
+		t.Fatalf("in flight %v, %d releases; want the webhook forgotten and no release", d.inflight, len(f.releaseAfter)-calls)
 	}
 	select {
 	case <-d.freed:
@@ -508,8 +509,8 @@ func TestReleaseQueued(t *testing.T) {
 	var buf bytes.Buffer
 	d, f := running(t, Config{Log: slog.New(slog.NewTextHandler(&buf, nil))})
 	d.releaseQueued()
-	if len(f.releaseAt) != 0 {
-		t.Fatalf("%d releases with nothing queued", len(f.releaseAt))
+	if len(f.releaseAfter) != 0 {
+		t.Fatalf("%d releases with nothing queued", len(f.releaseAfter))
 	}
 	hook := uuid.UUID{0xe}
 	tk := task(hook, clock.Add(time.Minute))

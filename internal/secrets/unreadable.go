@@ -20,7 +20,7 @@ import (
 // Releaser gives deliveries back to the queue (webhook.Store's
 // DeliveryRelease).
 type Releaser interface {
-	DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, dueAt time.Time) error
+	DeliveryRelease(ctx context.Context, p webhook.ReleaseParams) error
 }
 
 // Claimed is what DeliveryClaim returns given the tasks it could open and
@@ -43,18 +43,19 @@ func Claimed(ctx context.Context, r Releaser, p webhook.ClaimParams, tasks []*we
 	release := context.WithoutCancel(ctx)
 	errs := []error{fmt.Errorf("%d of %d claimed deliveries cannot be signed: %w", len(unreadable), len(tasks)+len(unreadable), failed)}
 	if len(good) > 0 {
-		errs = append(errs, r.DeliveryRelease(release, good, p.Now))
+		errs = append(errs, r.DeliveryRelease(release, webhook.ReleaseParams{Refs: good, Now: p.Now}))
 	}
-	errs = append(errs, r.DeliveryRelease(release, unreadable, p.LeaseUntil))
+	errs = append(errs, r.DeliveryRelease(release, webhook.ReleaseParams{Refs: unreadable, Now: p.Now, After: p.LeaseUntil.Sub(p.Now)}))
 	return nil, errors.Join(errs...)
 }
 
 // Receipts is what EventsCreate returns given the committed receipts and
 // the webhooks whose secrets could not be opened: their leased deliveries
 // are left out of the receipts' Tasks (the events are committed: this is
-// no reason to fail the intake) and given back to the queue, due as if
-// they had never been leased, so that DeliveryClaim meets them at once
-// and reports why they cannot be sent.
+// no reason to fail the intake) and given back to the queue, due now (on
+// a backend running on the caller's clock, at their creation, as if they
+// had never been leased), so that DeliveryClaim meets them at once and
+// reports why they cannot be sent.
 func Receipts(ctx context.Context, r Releaser, receipts []webhook.EventReceipt, unreadable map[uuid.UUID]error) []webhook.EventReceipt {
 	if len(unreadable) == 0 {
 		return receipts
@@ -75,7 +76,7 @@ func Receipts(ctx context.Context, r Releaser, receipts []webhook.EventReceipt, 
 	}
 	if len(bad) > 0 {
 		// If this fails, the leases expire and the same happens later.
-		_ = r.DeliveryRelease(context.WithoutCancel(ctx), bad, due)
+		_ = r.DeliveryRelease(context.WithoutCancel(ctx), webhook.ReleaseParams{Refs: bad, Now: due})
 	}
 	return receipts
 }

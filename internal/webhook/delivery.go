@@ -138,3 +138,12 @@ func ValidateRefs(refs []DeliveryRef) error {
 	}
 	return nil
 }
+
+// Validate checks a release's refs and its delay, which both backends
+// refuse alike.
+func (p ReleaseParams) Validate() error {
+	if p.After < 0 {
+		return Errorf(EInvalid, "a release's delay (After) is %s; it cannot be negative", p.After)
+	}
+	return ValidateRefs(p.Refs)
+}

@@ -106,12 +106,13 @@ type Store interface {
 	// those it could not renew: their lease is lost, and the caller must
 	// not send them (or record them) any more.
 	DeliveryRenew(ctx context.Context, p RenewParams) (lost []DeliveryRef, err error)
-	// DeliveryRelease gives leased deliveries back, due at the given time,
+	// DeliveryRelease gives leased deliveries back, due p.After from now,
 	// without counting an attempt (a graceful stop); like an outcome, only
-	// those still running under the ref's Lease. PostgreSQL keeps how long
-	// after this node's time.Now dueAt falls, and makes them due that long
-	// after the database's now().
-	DeliveryRelease(ctx context.Context, ids []DeliveryRef, dueAt time.Time) error
+	// those still running under the ref's Lease. A delay, not a time: on
+	// PostgreSQL "now" is the database's now(), the clock every node's
+	// claims compare with, so a node whose clock is off does not make the
+	// others wait for what it gives back.
+	DeliveryRelease(ctx context.Context, p ReleaseParams) error
 	// DeliveryRetry makes a pending or finished delivery due now for one
 	// more attempt. A running delivery is a Conflict.
 	DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*Delivery, error)
@@ -186,6 +187,17 @@ type RenewParams struct {
 	Refs       []DeliveryRef
 	Now        time.Time
 	LeaseUntil time.Time
+}
+
+// ReleaseParams names the leases DeliveryRelease gives back, and when
+// their deliveries are due again: After from now (0: now). Now is the
+// caller's clock, which only a backend whose queue runs on it (SQLite, or
+// PostgreSQL under UseCallerClock) reads; like ClaimParams' times, it
+// never moves a due time on a backend shared by several nodes.
+type ReleaseParams struct {
+	Refs  []DeliveryRef
+	Now   time.Time
+	After time.Duration
 }
 
 // Lease asks EventsCreate to lease new deliveries to the caller.

@@ -445,23 +445,18 @@ func healthChanges(outcomes []webhook.Outcome, applied []uuid.UUID, disabled *[]
 }
 
 // DeliveryRelease only touches running deliveries: one that was finished
-// or retried meanwhile is not the caller's to give back. dueAt is on the
-// caller's clock and the queue runs on the database's: what is kept is
-// how long after now it falls, or a node whose clock runs ahead would
-// give deliveries back due that much later for the others.
-func (db *DB) DeliveryRelease(ctx context.Context, refs []webhook.DeliveryRef, dueAt time.Time) error {
-	if len(refs) == 0 {
-		return nil
-	}
-	if err := webhook.ValidateRefs(refs); err != nil {
+// or retried meanwhile is not the caller's to give back. They are due
+// p.After after the database's now(), the clock the claims compare with
+// (p.Now under UseCallerClock).
+func (db *DB) DeliveryRelease(ctx context.Context, p webhook.ReleaseParams) error {
+	if err := p.Validate(); err != nil {
 		return err
 	}
-	orgs, hooks, ids := refKeys(refs)
-	after := max(dueAt.Sub(db.nodeNow()), 0)
-	if db.callerClock {
-		after = 0
+	if len(p.Refs) == 0 {
+		return nil
 	}
-	_, err := db.pool.Exec(ctx, releaseSQL, orgs, ids, leases(refs), after.Microseconds(), hooks, db.clock(dueAt))
+	orgs, hooks, ids := refKeys(p.Refs)
+	_, err := db.pool.Exec(ctx, releaseSQL, orgs, ids, leases(p.Refs), p.After.Microseconds(), hooks, db.clock(p.Now))
 	if err != nil {
 		return translate(err)
 	}

@@ -86,7 +86,7 @@ func TestDeliveryReleaseRacingComplete(t *testing.T) {
 		slices.Reverse(outs)
 		race(t, round,
 			func() error { _, err := db.DeliveryComplete(ctx, outs); return err },
-			func() error { return db.DeliveryRelease(ctx, refs, t0) },
+			func() error { return db.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: refs, Now: t0}) },
 			func() error {
 				_, err := db.DeliveryRenew(ctx, webhook.RenewParams{Refs: refs, Now: t0, LeaseUntil: t0.Add(time.Minute)})
 				return err

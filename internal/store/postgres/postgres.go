@@ -36,9 +36,6 @@ type DB struct {
 	// callerClock makes the times callers pass the queue's clock, as on
 	// SQLite (see UseCallerClock); otherwise the queue runs on now().
 	callerClock bool
-	// nodeNow is this node's clock, which the due times callers pass are
-	// read against (see DeliveryRelease); time.Now but in tests.
-	nodeNow func() time.Time
 	// listenURL, when set, is where Listen connects (see ListenOn).
 	listenURL string
 	// keys seal the secrets of webhooks and sources as their rows are
@@ -106,7 +103,7 @@ func Open(ctx context.Context, url string, keys *secrets.Keyring) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	return &DB{pool: pool, notifier: &notifier{pool: pool}, keys: keys, retentionBatch: defaultRetentionBatch, nodeNow: time.Now}, nil
+	return &DB{pool: pool, notifier: &notifier{pool: pool}, keys: keys, retentionBatch: defaultRetentionBatch}, nil
 }
 
 // UseCallerClock makes the queue compare due times and leases with the

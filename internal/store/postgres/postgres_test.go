@@ -548,7 +548,6 @@ func TestDatabaseClockAhead(t *testing.T) {
 	db := openSchema(t, pgtest.URL(t))
 	db.callerClock = false
 	ahead := func() time.Time { return time.Now().Add(time.Hour) } // the node's clock
-	db.nodeNow = ahead
 	ctx := context.Background()
 	org := uuid.New()
 	w := newHook(org)
@@ -580,13 +579,14 @@ func TestDatabaseClockAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk = claim("retried")
-	if err := db.DeliveryRelease(ctx, []webhook.DeliveryRef{tk.Ref()}, ahead()); err != nil {
+	if err := db.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: []webhook.DeliveryRef{tk.Ref()}, Now: ahead()}); err != nil {
 		t.Fatal(err)
 	}
 	tk = claim("given back")
-	// A later due time keeps its distance from now: 90 s on any clock.
+	// A delay is counted from the database's now, whatever the node's
+	// clock says.
 	var wait time.Duration
-	if err := db.DeliveryRelease(ctx, []webhook.DeliveryRef{tk.Ref()}, ahead().Add(90*time.Second)); err != nil {
+	if err := db.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: []webhook.DeliveryRef{tk.Ref()}, Now: ahead(), After: 90 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.pool.QueryRow(ctx, `SELECT (extract(epoch FROM due_at - now()) * 1e6)::bigint * 1000 FROM deliveries
@@ -867,7 +867,7 @@ func TestReleaseAfterConcurrentRenewal(t *testing.T) {
 	}
 	released := make(chan error, 1)
 	go func() {
-		released <- db.DeliveryRelease(ctx, []webhook.DeliveryRef{{OrganizationID: org, WebhookID: d.WebhookID, ID: d.ID, Lease: d.Lease}}, t0)
+		released <- db.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: []webhook.DeliveryRef{{OrganizationID: org, WebhookID: d.WebhookID, ID: d.ID, Lease: d.Lease}}, Now: t0})
 	}()
 	// The release must be waiting for the renewal's row lock before the
 	// renewal commits, or there is no race to test.

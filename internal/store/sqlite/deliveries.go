@@ -527,17 +527,19 @@ const (
 	renewSQL   = `UPDATE deliveries SET due_at = ?` + heldByRef
 )
 
-// DeliveryRelease gives leased deliveries back without counting an attempt.
-func (db *DB) DeliveryRelease(ctx context.Context, ids []webhook.DeliveryRef, dueAt time.Time) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	if err := webhook.ValidateRefs(ids); err != nil {
+// DeliveryRelease gives leased deliveries back without counting an
+// attempt, due p.After after p.Now: the queue runs on the caller's clock.
+func (db *DB) DeliveryRelease(ctx context.Context, p webhook.ReleaseParams) error {
+	if err := p.Validate(); err != nil {
 		return err
 	}
+	if len(p.Refs) == 0 {
+		return nil
+	}
+	due := micros(p.Now.Add(p.After))
 	return db.queueWrite(ctx, func(tx *txn) error {
-		for _, ref := range ids {
-			if _, err := tx.ExecContext(ctx, releaseSQL, micros(dueAt), key(ref.WebhookID), key(ref.ID), ref.Lease, key(ref.OrganizationID)); err != nil {
+		for _, ref := range p.Refs {
+			if _, err := tx.ExecContext(ctx, releaseSQL, due, key(ref.WebhookID), key(ref.ID), ref.Lease, key(ref.OrganizationID)); err != nil {
 				return err
 			}
 		}

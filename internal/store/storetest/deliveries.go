@@ -539,7 +539,7 @@ func testDeliveryCompleteOwnWebhook(t *testing.T, s webhook.Store) {
 	}
 	wantEqual(t, "lost", lost, []webhook.DeliveryRef{ref})
 	wantTime(t, "the lease's end after a renewal naming another webhook", getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID).DueAt, before.DueAt)
-	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{ref}, base); err != nil {
+	if err := s.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: []webhook.DeliveryRef{ref}, Now: base}); err != nil {
 		t.Fatal(err)
 	}
 	if d := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID); d.Status != webhook.DeliveryRunning {
@@ -550,7 +550,7 @@ func testDeliveryCompleteOwnWebhook(t *testing.T, s webhook.Store) {
 	ref.WebhookID = uuid.Nil
 	_, err = s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{ref}, Now: base, LeaseUntil: base.Add(time.Hour)})
 	wantCode(t, err, webhook.EInvalid)
-	wantCode(t, s.DeliveryRelease(ctx, []webhook.DeliveryRef{ref}, base), webhook.EInvalid)
+	wantCode(t, s.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: []webhook.DeliveryRef{ref}, Now: base}), webhook.EInvalid)
 	a.WebhookID = uuid.Nil
 	_, err = s.DeliveryComplete(ctx, []webhook.Outcome{{Attempt: a, Status: webhook.DeliveryFailed, Lease: tk.Delivery.Lease}})
 	wantCode(t, err, webhook.EInvalid)
@@ -688,7 +688,13 @@ func testDeliveryRelease(t *testing.T, s webhook.Store) {
 	}
 	due := base.Add(time.Minute)
 	refs := []webhook.DeliveryRef{tasks[0].Ref(), tasks[1].Ref()}
-	if err := s.DeliveryRelease(context.Background(), refs, due); err != nil {
+	// A delay that cannot be is refused, and gives nothing back.
+	wantCode(t, s.DeliveryRelease(context.Background(), webhook.ReleaseParams{Refs: refs, Now: due, After: -time.Second}), webhook.EInvalid)
+	if d := getDelivery(t, s, org, w.ID, tasks[0].Delivery.ID); d.Status != webhook.DeliveryRunning {
+		t.Fatalf("a release with a negative delay gave the delivery back: %+v", d)
+	}
+	// Due After from now: the suite's backends run on the caller's clock.
+	if err := s.DeliveryRelease(context.Background(), webhook.ReleaseParams{Refs: refs, Now: base.Add(20 * time.Second), After: 40 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tk := range tasks {
@@ -705,7 +711,7 @@ func testDeliveryRelease(t *testing.T, s webhook.Store) {
 	// Another organization cannot release them.
 	refs[0] = tasks[0].Ref()
 	refs[0].OrganizationID = newID(t)
-	if err := s.DeliveryRelease(context.Background(), refs[:1], due); err != nil {
+	if err := s.DeliveryRelease(context.Background(), webhook.ReleaseParams{Refs: refs[:1], Now: due}); err != nil {
 		t.Fatal(err)
 	}
 	if d := getDelivery(t, s, org, w.ID, tasks[0].Delivery.ID); d.Status != webhook.DeliveryRunning {

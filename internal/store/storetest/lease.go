@@ -132,7 +132,7 @@ func testLeaseSucceededNeverReopens(t *testing.T, s webhook.Store) {
 	// Even B, writing the same outcome twice, does not count it twice.
 	completeStale(t, s, outcomeOf(t, b, 200, base.Add(64*time.Second)))
 	ctx := context.Background()
-	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{a.Ref(), b.Ref()}, base); err != nil {
+	if err := s.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: []webhook.DeliveryRef{a.Ref(), b.Ref()}, Now: base}); err != nil {
 		t.Fatal(err)
 	}
 	lost, err := s.DeliveryRenew(ctx, webhook.RenewParams{Refs: []webhook.DeliveryRef{a.Ref(), b.Ref()},
@@ -187,7 +187,7 @@ func testLeaseRenew(t *testing.T, s webhook.Store) {
 	if lost := renew(held[0], base.Add(112*time.Second)); len(lost) != 1 {
 		t.Fatalf("renewing a lease taken over: lost %d, want 1", len(lost))
 	}
-	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{held[0].Ref()}, base); err != nil {
+	if err := s.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: []webhook.DeliveryRef{held[0].Ref()}, Now: base}); err != nil {
 		t.Fatal(err)
 	}
 	d = getDelivery(t, s, org, held[0].Delivery.WebhookID, held[0].Delivery.ID)
@@ -266,7 +266,7 @@ func testLeaseOtherOrganization(t *testing.T, s webhook.Store) {
 	completeStale(t, s, o)
 	wantEqual(t, "after another organization's outcome", leaseView(t, s, org, wh), before)
 
-	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{foreign}, base.Add(152*time.Second)); err != nil {
+	if err := s.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: []webhook.DeliveryRef{foreign}, Now: base.Add(152 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	wantEqual(t, "after another organization's release", leaseView(t, s, org, wh), before)
@@ -284,7 +284,7 @@ func testLeaseOtherOrganization(t *testing.T, s webhook.Store) {
 		t.Fatalf("the holder's renewal lost %v", lost)
 	}
 	wantTime(t, "lease end after the holder's renewal", getDelivery(t, s, org, wh, tk.Delivery.ID).DueAt, base.Add(214*time.Second))
-	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{tk.Ref()}, base.Add(4*time.Minute)); err != nil {
+	if err := s.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: []webhook.DeliveryRef{tk.Ref()}, Now: base.Add(4 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	if d := getDelivery(t, s, org, wh, tk.Delivery.ID); d.Status != webhook.DeliveryPending || !d.DueAt.Equal(base.Add(4*time.Minute)) {
@@ -357,7 +357,7 @@ func testLeaseOtherOrganizationBatch(t *testing.T, s webhook.Store) {
 	}
 	foreign = tasks[0].Ref()
 	foreign.OrganizationID = wantStale[0].OrganizationID
-	if err := s.DeliveryRelease(ctx, []webhook.DeliveryRef{foreign, tasks[0].Ref()}, base.Add(90*time.Second)); err != nil {
+	if err := s.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: []webhook.DeliveryRef{foreign, tasks[0].Ref()}, Now: base.Add(90 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	d := getDelivery(t, s, org, wh, tasks[0].Delivery.ID)
