@@ -435,31 +435,35 @@ func covers(set, some []uuid.UUID) bool {
 }
 
 // Reserve sets room aside for up to n deliveries that intake is about to
-// lease to this dispatcher (see webhook.Lease), and says for how many and
-// until when. It grants none unless Run is delivering, and only while the
-// dispatcher is less than half full, so that claims (retries, other
-// nodes' deliveries, what intake could not lease) always find room.
-func (d *Dispatcher) Reserve(n int) (int, time.Time) {
+// lease to this dispatcher, and returns the lease to ask for: for how
+// many (Limit) and until when, from one reading of the clock (see
+// webhook.Lease). It grants none unless Run is delivering, and only
+// while the dispatcher is less than half full, so that claims (retries,
+// other nodes' deliveries, what intake could not lease) always find room.
+func (d *Dispatcher) Reserve(n int) webhook.Lease {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n = min(n, maxHeld/2-d.held)
 	if !d.running || n <= 0 {
-		return 0, time.Time{}
+		return webhook.Lease{}
 	}
 	d.held += n
-	return n, d.cfg.Now().Add(d.lease)
+	now := d.cfg.Now()
+	return webhook.Lease{Now: now, Until: now.Add(d.lease), Limit: n}
 }
 
-// Send takes the deliveries leased at intake under a reservation of that
-// many (fewer, or none when the commit failed, frees the rest) and sends
+// Send takes the deliveries leased at intake under a reservation (lease,
+// as Reserve returned it: fewer tasks than its Limit, or none when the
+// commit failed, frees the rest) and sends
 // them like claimed ones. It gives back, due now, those it should not
 // hold: all of them if Run has stopped meanwhile; those of a webhook
 // whose queue is full (a slow target must not fill the dispatcher, as
 // claims skip such webhooks); and those whose lease can no longer cover a
 // request (a commit that took very long), which another node may claim.
-func (d *Dispatcher) Send(tasks []*webhook.Task, reserved int, until time.Time) {
+func (d *Dispatcher) Send(tasks []*webhook.Task, lease webhook.Lease) {
+	until := lease.Until
 	d.mu.Lock()
-	d.held -= reserved - len(tasks)
+	d.held -= lease.Limit - len(tasks)
 	running := d.running
 	long := !until.Before(d.cfg.Now().Add(d.sendable))
 	var back []webhook.DeliveryRef

@@ -110,8 +110,8 @@ func startDispatcher(t *testing.T, d *Dispatcher) (stop func()) {
 	stop = func() { cancel(); <-done }
 	t.Cleanup(stop)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if n, _ := d.Reserve(1); n == 1 {
-			d.Send(nil, 1, time.Time{})
+		if l := d.Reserve(1); l.Limit == 1 {
+			d.Send(nil, l)
 			return stop
 		}
 		if time.Now().After(deadline) {
@@ -128,20 +128,20 @@ func intake(t *testing.T, s webhook.Store, d *Dispatcher, w *webhook.Webhook, n 
 		events[i] = &webhook.Event{OrganizationID: w.OrganizationID, CreatedAt: time.Now().UTC(), Type: webhook.EventDeploymentStarted,
 			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
 	}
-	granted, until := d.Reserve(n)
-	rs, err := s.EventsCreate(context.Background(), events, webhook.Lease{Until: until, Limit: granted})
+	lease := d.Reserve(n)
+	rs, err := s.EventsCreate(context.Background(), events, lease)
 	if err != nil {
-		d.Send(nil, granted, until)
+		d.Send(nil, lease)
 		t.Fatal(err)
 	}
 	var tasks []*webhook.Task
 	for _, r := range rs {
 		tasks = append(tasks, r.Tasks...)
 	}
-	if len(tasks) != granted {
-		t.Fatalf("%d deliveries leased, %d granted", len(tasks), granted)
+	if len(tasks) != lease.Limit {
+		t.Fatalf("%d deliveries leased, %d granted", len(tasks), lease.Limit)
 	}
-	d.Send(tasks, granted, until)
+	d.Send(tasks, lease)
 }
 
 // A webhook whose target hangs keeps MaxInflightPerWebhook requests and
@@ -209,13 +209,13 @@ func TestSendRacesStop(t *testing.T) {
 		for range 4 {
 			wg.Go(func() {
 				for range 20 {
-					granted, until := d.Reserve(3)
+					lease := d.Reserve(3)
 					events := make([]*webhook.Event, 3)
 					for i := range events {
 						events[i] = &webhook.Event{OrganizationID: w.OrganizationID, CreatedAt: time.Now().UTC(),
 							Type: webhook.EventDeploymentStarted, ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
 					}
-					rs, err := s.EventsCreate(context.Background(), events, webhook.Lease{Until: until, Limit: granted})
+					rs, err := s.EventsCreate(context.Background(), events, lease)
 					var tasks []*webhook.Task
 					if err == nil {
 						for _, r := range rs {
@@ -225,7 +225,7 @@ func TestSendRacesStop(t *testing.T) {
 					mu.Lock()
 					sent += len(tasks)
 					mu.Unlock()
-					d.Send(tasks, granted, until)
+					d.Send(tasks, lease)
 				}
 			})
 		}

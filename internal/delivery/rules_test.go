@@ -234,19 +234,20 @@ func TestReserve(t *testing.T) {
 		{0, 0, 0},
 	} {
 		d.held = c.held
-		n, until := d.Reserve(c.ask)
-		if n != c.want || d.held != c.held+c.want {
+		l := d.Reserve(c.ask)
+		if n := l.Limit; n != c.want || d.held != c.held+c.want {
 			t.Fatalf("held %d, asked %d: granted %d (held now %d), want %d", c.held, c.ask, n, d.held, c.want)
 		}
-		if n > 0 && !until.Equal(clock.Add(d.lease)) {
-			t.Fatalf("leased until %v, want now+%v", until, d.lease)
+		// One reading of the clock, and a whole lease after it.
+		if l.Limit > 0 && (!l.Now.Equal(clock) || !l.Until.Equal(clock.Add(d.lease))) {
+			t.Fatalf("leased from %v until %v, want from now until now+%v", l.Now, l.Until, d.lease)
 		}
-		if n == 0 && !until.IsZero() {
-			t.Fatalf("no room, yet a lease until %v", until)
+		if l.Limit == 0 && l != (webhook.Lease{}) {
+			t.Fatalf("no room, yet a lease %+v", l)
 		}
 	}
 	d.held, d.running = 0, false
-	if n, _ := d.Reserve(10); n != 0 {
+	if n := d.Reserve(10).Limit; n != 0 {
 		t.Fatalf("granted %d while stopped", n)
 	}
 }
@@ -266,8 +267,8 @@ func TestSendLeaseArithmetic(t *testing.T) {
 	d.inflight[hook] = 1 // hold the slot, so queued tasks stay queued
 	d.held = 5           // two reservations, of 3 and 2
 	d.mu.Unlock()
-	d.Send([]*webhook.Task{first, enough}, 3, latest)
-	d.Send([]*webhook.Task{short}, 2, latest.Add(-time.Microsecond))
+	d.Send([]*webhook.Task{first, enough}, webhook.Lease{Now: clock, Until: latest, Limit: 3})
+	d.Send([]*webhook.Task{short}, webhook.Lease{Now: clock, Until: latest.Add(-time.Microsecond), Limit: 2})
 	d.releases.Wait()
 	if !first.Delivery.DueAt.Equal(latest) || !enough.Delivery.DueAt.Equal(latest) {
 		t.Fatalf("leases held until %v and %v, want the reservation's %v", first.Delivery.DueAt, enough.Delivery.DueAt, latest)

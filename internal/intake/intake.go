@@ -22,12 +22,12 @@ import (
 // sends them at once: they skip the queue, and the dispatcher the claim
 // it would otherwise make for them. internal/delivery's Dispatcher is one.
 type Sender interface {
-	// Reserve sets room aside for up to n deliveries and says for how
-	// many, and until when they may be leased.
-	Reserve(n int) (granted int, until time.Time)
-	// Send takes the deliveries leased under a reservation of that many
-	// (none when the commit failed), and until as Reserve gave it.
-	Send(tasks []*webhook.Task, reserved int, until time.Time)
+	// Reserve sets room aside for up to n deliveries and returns the
+	// lease to ask EventsCreate for (Limit: how many; 0, none).
+	Reserve(n int) webhook.Lease
+	// Send takes the deliveries leased under that lease (none when the
+	// commit failed), and the lease as Reserve returned it.
+	Send(tasks []*webhook.Task, lease webhook.Lease)
 }
 
 // maxLease is the most deliveries one transaction leases to the Sender.
@@ -302,7 +302,7 @@ func (c *Committer) commit(batch []request) {
 	}
 	var lease webhook.Lease
 	if c.sender != nil {
-		lease.Limit, lease.Until = c.sender.Reserve(maxLease)
+		lease = c.sender.Reserve(maxLease)
 	}
 	ctx, span := c.startCommitSpan(live, lease)
 	receipts, err := c.store.EventsCreate(ctx, events, lease)
@@ -317,7 +317,7 @@ func (c *Committer) commit(batch []request) {
 				tasks = append(tasks, r.Tasks...)
 			}
 		}
-		c.sender.Send(tasks, lease.Limit, lease.Until)
+		c.sender.Send(tasks, lease)
 	}
 	if err == nil {
 		for i, r := range live {

@@ -111,15 +111,17 @@ type sender struct {
 	sends    int
 }
 
-func (s *sender) Reserve(n int) (int, time.Time) {
+func (s *sender) Reserve(n int) webhook.Lease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n = min(n, s.room)
 	s.reserved += n
-	return n, time.Now().Add(time.Minute)
+	now := time.Now()
+	return webhook.Lease{Now: now, Until: now.Add(time.Minute), Limit: n}
 }
 
-func (s *sender) Send(tasks []*webhook.Task, reserved int, _ time.Time) {
+func (s *sender) Send(tasks []*webhook.Task, lease webhook.Lease) {
+	reserved := lease.Limit
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(tasks) > reserved {

@@ -89,6 +89,9 @@ func (p *PlannedEvent) Key() *string {
 // by an event of different content (EUnprocessable); the caller retries
 // the events one by one to fail only that one.
 func PlanIntake(in IntakeInput) (*IntakePlan, error) {
+	if in.Lease.Limit > 0 && (in.Lease.Now.IsZero() || in.Lease.Length() <= 0) {
+		return nil, Errorf(EInvalid, "a lease needs its Now and an Until after it (got %v and %v)", in.Lease.Now, in.Lease.Until)
+	}
 	newID := in.NewID
 	if newID == nil {
 		newID = func() uuid.UUID { return uuid.Must(uuid.NewV7()) }

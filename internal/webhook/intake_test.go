@@ -200,7 +200,7 @@ func TestPlanIntakeLease(t *testing.T) {
 			evs[0].OnlyWebhookID = uuid.Nil
 			g := &ids{}
 			p, err := PlanIntake(IntakeInput{Events: evs, Webhooks: map[uuid.UUID][]*Webhook{orgA: hooks},
-				Lease: Lease{Until: leaseT, Limit: tt.limit}, NewID: g.next})
+				Lease: Lease{Now: t0, Until: leaseT, Limit: tt.limit}, NewID: g.next})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -283,5 +283,27 @@ func TestNewEventContentHash(t *testing.T) {
 	}
 	if c.IdempotencyKey != "k" {
 		t.Fatalf("key %q, want k", c.IdempotencyKey)
+	}
+}
+
+// A lease is asked for with one reading of the clock and its end: one
+// without its Now, or ending before it, is a mistake, refused before
+// anything is planned, whichever backend plans it.
+func TestPlanIntakeRefusesAHalfLease(t *testing.T) {
+	org := uuid.New()
+	for _, l := range []Lease{
+		{Until: leaseT, Limit: 1},
+		{Now: t0, Until: t0, Limit: 1},
+		{Now: leaseT, Until: t0, Limit: 1},
+	} {
+		ev := &Event{OrganizationID: org, CreatedAt: t0, Type: EventDeploymentStarted}
+		if _, err := PlanIntake(IntakeInput{Events: []*Event{ev}, Lease: l}); ErrorCode(err) != EInvalid {
+			t.Errorf("lease %+v: %v, want %s", l, err, EInvalid)
+		}
+	}
+	// No lease asked for: nothing to check.
+	ev := &Event{OrganizationID: org, CreatedAt: t0, Type: EventDeploymentStarted}
+	if _, err := PlanIntake(IntakeInput{Events: []*Event{ev}}); err != nil {
+		t.Errorf("no lease: %v", err)
 	}
 }

@@ -68,7 +68,8 @@ type Store interface {
 	// nothing and gets the earlier event's receipt, with Replayed set.
 	//
 	// With lease.Limit > 0, up to that many of the new deliveries are
-	// created running instead, leased to the caller until lease.Until, and
+	// created running instead, leased to the caller until lease.Until (on
+	// PostgreSQL, for lease.Length() after the database's now()), and
 	// returned in their receipt's Tasks (as DeliveryClaim would return
 	// them), so the caller can send them without claiming them: a process
 	// that dies before sending them leaves leases that expire, like a claim.
@@ -200,11 +201,20 @@ type ReleaseParams struct {
 	After time.Duration
 }
 
-// Lease asks EventsCreate to lease new deliveries to the caller.
+// Lease asks EventsCreate to lease new deliveries to the caller. Now and
+// Until are one reading of the caller's clock and the lease's end on it,
+// as in ClaimParams: a backend shared by several nodes (PostgreSQL) uses
+// only the lease's length, Until - Now. Never the event's CreatedAt,
+// read earlier: a wall clock stepped back between the two readings would
+// store a lease shorter than the one the caller counts on.
 type Lease struct {
+	Now   time.Time
 	Until time.Time
 	Limit int // at most this many deliveries in all; 0: none
 }
+
+// Length is how long the lease lasts.
+func (l Lease) Length() time.Duration { return l.Until.Sub(l.Now) }
 
 // DeliveryRef names a delivery, and the lease its holder has on it. The
 // webhook is part of the name: every backend finds a delivery by its

@@ -79,7 +79,7 @@ func eventsCreate(ctx context.Context, tx *pipe, events []*webhook.Event, lease 
 	// Only an event stored with a key can lose a race: without one, no
 	// read can follow the writes.
 	keyed := slices.ContainsFunc(plan.Store, func(pe webhook.PlannedEvent) bool { return pe.Key() != nil })
-	lost, err := write(ctx, tx, plan, callerClock, !keyed)
+	lost, err := write(ctx, tx, plan, lease.Length(), callerClock, !keyed)
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +93,10 @@ func eventsCreate(ctx context.Context, tx *pipe, events []*webhook.Event, lease 
 
 // write stores the plan in one round trip, the transaction's last if
 // last, and returns the events whose key a concurrent intake committed
-// first. callerClock keeps the due times as the caller gave them (see
+// first. A leased delivery's lease lasts leaseFor after now().
+// callerClock keeps the due times as the caller gave them (see
 // DB.UseCallerClock) instead of moving them onto the database's clock.
-func write(ctx context.Context, tx *pipe, plan *webhook.IntakePlan, callerClock, last bool) (lost []int, err error) {
+func write(ctx context.Context, tx *pipe, plan *webhook.IntakePlan, leaseFor time.Duration, callerClock, last bool) (lost []int, err error) {
 	b := &pgx.Batch{}
 	if len(plan.Release) > 0 {
 		orgs, ids := make([]uuid.UUID, len(plan.Release)), make([]uuid.UUID, len(plan.Release))
@@ -105,7 +106,7 @@ func write(ctx context.Context, tx *pipe, plan *webhook.IntakePlan, callerClock,
 		b.Queue(`UPDATE events SET idempotency_key = NULL
 			WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))`, orgs, ids)
 	}
-	b.Queue(storeSQL, storeArgs(plan, callerClock)...)
+	b.Queue(storeSQL, storeArgs(plan, leaseFor, callerClock)...)
 
 	br := tx.sendBatch(ctx, b, last)
 	defer br.Close()
@@ -160,11 +161,12 @@ const storeSQL = `WITH ev AS (
 ), d AS (
 	INSERT INTO deliveries (organization_id, id, webhook_id, event_id, event_type, created_at, updated_at, due_at, status, lease)
 	-- Due times run on the database's clock (see DeliveryClaim): a
-	-- lease for as long after now() as the caller asked after the
-	-- event's time, and a pending delivery due now at the latest
+	-- lease for as long after now() as the caller's lease lasts ($19
+	-- microseconds), and a pending delivery due now at the latest
 	-- (not later, if the caller's clock runs ahead).
 	SELECT x.org, x.id, x.hook, x.event, x.typ, x.at, x.at,
-		CASE WHEN $18 THEN x.due WHEN x.status = 'running' THEN now() + (x.due - x.at) ELSE least(x.due, now()) END, x.status,
+		CASE WHEN $18 THEN x.due WHEN x.status = 'running' THEN now() + $19::bigint * interval '1 microsecond'
+			ELSE least(x.due, now()) END, x.status,
 		CASE WHEN x.status = 'running' THEN 1 ELSE 0 END
 	FROM unnest($9::uuid[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::text[])
 		AS x(org, id, hook, event, typ, at, due, status)
@@ -172,8 +174,9 @@ const storeSQL = `WITH ev AS (
 )
 SELECT organization_id, id FROM ev`
 
-// storeArgs are storeSQL's arrays for plan; callerClock is $18.
-func storeArgs(plan *webhook.IntakePlan, callerClock bool) []any {
+// storeArgs are storeSQL's arrays for plan; callerClock is $18, and the
+// lease's length $19.
+func storeArgs(plan *webhook.IntakePlan, leaseFor time.Duration, callerClock bool) []any {
 	var e struct {
 		org, id                     []uuid.UUID
 		at                          []time.Time
@@ -198,7 +201,7 @@ func storeArgs(plan *webhook.IntakePlan, callerClock bool) []any {
 		}
 	}
 	return []any{e.org, e.id, e.at, e.typ, e.key, e.project, e.mode, e.payload,
-		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status, e.hash, callerClock}
+		d.org, d.id, d.hook, d.event, d.typ, d.at, d.due, d.status, e.hash, callerClock, leaseFor.Microseconds()}
 }
 
 // replayLost answers the events that lost a key race with the receipt of

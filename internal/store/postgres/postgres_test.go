@@ -540,6 +540,38 @@ func TestDatabaseClock(t *testing.T) {
 	within("retry due at", dueAt(t, db, org, w.ID, d.ID), from, to, 5*time.Minute)
 }
 
+// A delivery leased at intake holds its lease for as long after the
+// database's now() as the node asked, whatever its wall clock did
+// between stamping the event and reserving the lease: a clock stepped
+// back 30 s between the two (an NTP correction) must not store a lease
+// 30 s shorter than the one the node's dispatcher counts on (by its
+// monotonic clock), or another node could claim the delivery and send
+// it while the first is still sending it.
+func TestIntakeLeaseOneClock(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	db.callerClock = false
+	ctx := context.Background()
+	org := uuid.New()
+	w := newHook(org)
+	storeHooks(t, db, w)
+	const lease = time.Minute
+	ev := newEv(org, "")
+	ev.CreatedAt = time.Now() // the first reading
+	reserved := ev.CreatedAt.Add(-30 * time.Second)
+	rs, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{Now: reserved, Until: reserved.Add(lease), Limit: 1})
+	if err != nil || len(rs) != 1 || len(rs[0].Tasks) != 1 {
+		t.Fatalf("EventsCreate = %+v, %v; want one leased task", rs, err)
+	}
+	var left time.Duration
+	if err := db.pool.QueryRow(ctx, `SELECT (extract(epoch FROM due_at - now()) * 1e6)::bigint * 1000 FROM deliveries
+		WHERE organization_id = $1`, org).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left < lease-5*time.Second || left > lease {
+		t.Fatalf("the lease stored ends %v after the database's now, want %v (less the few ms the test took)", left, lease)
+	}
+}
+
 // What a person or a stopping node makes due now is due now on the
 // database's clock too: a node whose clock runs an hour ahead retries,
 // gives back and recovers deliveries the others can claim at once, not
@@ -841,7 +873,7 @@ func TestIntakeWriteReadsNoWebhook(t *testing.T) {
 	if err != nil || len(p.Store) != 1 || len(p.Store[0].Deliveries) != 100 {
 		t.Fatalf("plan: %+v, %v", p, err)
 	}
-	plan := explain(t, db, storeSQL, storeArgs(p, false)...)
+	plan := explain(t, db, storeSQL, storeArgs(p, 0, false)...)
 	if !strings.Contains(plan, "Insert on deliveries") || strings.Contains(plan, "webhooks") {
 		t.Fatalf("intake's write reads webhooks (or stores no delivery):\n%s", plan)
 	}
@@ -919,12 +951,12 @@ func TestWebhookDeleteWaitsForIntake(t *testing.T) {
 			Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return nil, nil }})
 	}()
 	waitFor(t, db, intakeLockAwaited, intakeLock, org)
-	in.Lease = webhook.Lease{Until: t0.Add(time.Minute), Limit: 10}
+	in.Lease = webhook.Lease{Now: t0, Until: t0.Add(time.Minute), Limit: 10}
 	plan, err := webhook.PlanIntake(in)
 	if err != nil || len(plan.Receipts) != 1 || plan.Receipts[0].Deliveries != 2 {
 		t.Fatalf("plan: %+v, %v; want one event, a delivery to each webhook read", plan, err)
 	}
-	if lost, err := write(ctx, tx, plan, true, false); err != nil || len(lost) != 0 {
+	if lost, err := write(ctx, tx, plan, in.Lease.Length(), true, false); err != nil || len(lost) != 0 {
 		t.Fatalf("write: lost %v, %v", lost, err)
 	}
 	select {

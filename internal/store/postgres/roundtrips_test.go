@@ -54,7 +54,7 @@ func TestHotPathsTakeTwoRoundTrips(t *testing.T) {
 		return trips.Load() - before
 	}
 	intake := func(key string) *webhook.Task {
-		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, key)}, webhook.Lease{Until: t0.Add(time.Hour), Limit: 10})
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, key)}, webhook.Lease{Now: t0, Until: t0.Add(time.Hour), Limit: 10})
 		if err != nil || len(rs) != 1 || len(rs[0].Tasks) != 1 {
 			t.Fatalf("intake: %+v, %v; want one delivery leased", rs, err)
 		}
@@ -94,7 +94,7 @@ func TestIntakeRefusedAtCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"", "key"} {
-		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, key)}, webhook.Lease{Until: t0.Add(time.Hour), Limit: 10})
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, key)}, webhook.Lease{Now: t0, Until: t0.Add(time.Hour), Limit: 10})
 		if err == nil || !strings.Contains(err.Error(), "refused at commit") {
 			t.Errorf("key %q: EventsCreate = %+v, %v; want the commit's error", key, rs, err)
 		}

@@ -129,7 +129,7 @@ func TestTwoHandles(t *testing.T) {
 		t.Helper()
 		ev := &webhook.Event{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, CreatedAt: at, Type: webhook.EventDeploymentStarted,
 			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
-		rs, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{Until: at.Add(time.Minute), Limit: 1})
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{ev}, webhook.Lease{Now: at, Until: at.Add(time.Minute), Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

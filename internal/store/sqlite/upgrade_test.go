@@ -170,7 +170,7 @@ func TestUpgradeToWebhooksVersion(t *testing.T) {
 		t.Helper()
 		rs, err := db.EventsCreate(ctx, []*webhook.Event{{OrganizationID: o.Org, CreatedAt: o.At, Type: webhook.EventDeploymentStarted,
 			ProjectName: "billing", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}},
-			webhook.Lease{Until: o.At.Add(time.Minute), Limit: 1})
+			webhook.Lease{Now: o.At, Until: o.At.Add(time.Minute), Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

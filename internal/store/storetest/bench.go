@@ -162,7 +162,7 @@ func benchConcurrent(b *testing.B, s webhook.Store, batch int) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			now := time.Now().UTC().Truncate(time.Microsecond)
-			rs, err := s.EventsCreate(ctx, benchEvents(org, batch), webhook.Lease{Until: now.Add(time.Minute), Limit: batch})
+			rs, err := s.EventsCreate(ctx, benchEvents(org, batch), webhook.Lease{Now: now, Until: now.Add(time.Minute), Limit: batch})
 			if err != nil {
 				b.Errorf("EventsCreate: %v", err)
 				return

@@ -297,7 +297,7 @@ func testEventsCreateLease(t *testing.T, s webhook.Store) {
 	evs := []*webhook.Event{newEvent(t, org, base), newEvent(t, org, base.Add(time.Second))}
 	evs[0].IdempotencyKey = "lease"
 	until := base.Add(time.Minute)
-	rs, err := s.EventsCreate(context.Background(), evs, webhook.Lease{Until: until, Limit: 4})
+	rs, err := s.EventsCreate(context.Background(), evs, webhook.Lease{Now: base, Until: until, Limit: 4})
 	if err != nil {
 		t.Fatalf("EventsCreate: %v", err)
 	}
@@ -333,7 +333,7 @@ func testEventsCreateLease(t *testing.T, s webhook.Store) {
 	// A replayed event leases nothing; Limit 0 leases nothing.
 	again := *evs[0]
 	again.ID = uuid.Nil
-	rs, err = s.EventsCreate(context.Background(), []*webhook.Event{&again, newEvent(t, org, base)}, webhook.Lease{Until: until, Limit: 10})
+	rs, err = s.EventsCreate(context.Background(), []*webhook.Event{&again, newEvent(t, org, base)}, webhook.Lease{Now: base, Until: until, Limit: 10})
 	if err != nil {
 		t.Fatalf("EventsCreate: %v", err)
 	}
@@ -381,7 +381,7 @@ func testEventsCreateSeesWebhookChanges(t *testing.T, s webhook.Store) {
 	// send sends one event, leasing its deliveries, and returns its tasks.
 	send := func(step string) []*webhook.Task {
 		t.Helper()
-		rs, err := s.EventsCreate(ctx, []*webhook.Event{newEvent(t, org, base)}, webhook.Lease{Until: base.Add(time.Minute), Limit: 10})
+		rs, err := s.EventsCreate(ctx, []*webhook.Event{newEvent(t, org, base)}, webhook.Lease{Now: base, Until: base.Add(time.Minute), Limit: 10})
 		if err != nil {
 			t.Fatalf("%s: EventsCreate: %v", step, err)
 		}

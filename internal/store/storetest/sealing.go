@@ -101,7 +101,7 @@ func testSecretsOpened(t *testing.T, s webhook.Store) {
 
 	// Leased at intake, and claimed.
 	until := base.Add(time.Minute)
-	rs, err := s.EventsCreate(ctx, []*webhook.Event{newEvent(t, org, base)}, webhook.Lease{Until: until, Limit: 10})
+	rs, err := s.EventsCreate(ctx, []*webhook.Event{newEvent(t, org, base)}, webhook.Lease{Now: base, Until: until, Limit: 10})
 	if err != nil || len(rs) != 1 || len(rs[0].Tasks) != 1 {
 		t.Fatalf("EventsCreate = %+v, %v; want one task", rs, err)
 	}
@@ -253,7 +253,7 @@ func RunUnreadable(t *testing.T, a, b webhook.Store) {
 	// Accepted, but not handed out: given back at once, so that a claim
 	// reports the missing key now.
 	until := base.Add(time.Minute)
-	rs, err := b.EventsCreate(ctx, []*webhook.Event{newEvent(t, org, base)}, webhook.Lease{Until: until, Limit: 10})
+	rs, err := b.EventsCreate(ctx, []*webhook.Event{newEvent(t, org, base)}, webhook.Lease{Now: base, Until: until, Limit: 10})
 	if err != nil || len(rs) != 1 || rs[0].Deliveries != 1 || len(rs[0].Tasks) != 0 {
 		t.Fatalf("EventsCreate = %+v, %v; want the event stored with its delivery, no task", rs, err)
 	}
