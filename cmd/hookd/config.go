@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/netip"
@@ -328,4 +329,114 @@ func otlpTracesURL(get func(string) string) (string, error) {
 		return "", fmt.Errorf("%s: must be an http:// or https:// URL, not %q", name, webhook.RedactedURL(get(name)))
 	}
 	return u, nil
+}
+
+// otherVariables are HOOKD_ variables that serve, migrate and token do
+// not read but that are rightly in their environment: the client
+// commands' (exported in the same shell) and those of the tests and the
+// bench, whose hookd processes inherit them.
+var otherVariables = []string{
+	"HOOKD_URL", "HOOKD_TOKEN", "HOOKD_ORGANIZATION",
+	"HOOKD_TEST_POSTGRES_URL", "HOOKD_E2E_NORACE", "HOOKD_SIZE_EVENTS", "HOOKD_SIZE_BATCH", "HOOKD_DELETE_DELIVERIES",
+}
+
+// checkVariableNames refuses a HOOKD_ variable of environ (NAME=value)
+// that hookd does not read but whose name is near one it does: hookd
+// would run with that one at its default (HOOKD_DATABSE_URL: an empty
+// SQLite file beside the team's PostgreSQL). The other unknown names are
+// returned, to be warned of and ignored: refusing them would stop a
+// rolled-back hookd on a newer one's variable, or a hookd deployed with
+// HOOKD_ variables of the deployment's own. Values are never read: they
+// may be secrets.
+func checkVariableNames(environ []string) (ignored []string, err error) {
+	var known []string
+	for _, v := range variables {
+		if strings.HasPrefix(v.name, "HOOKD_") {
+			known = append(known, v.name)
+		}
+	}
+	for _, name := range fileVariables {
+		known = append(known, name+"_FILE")
+	}
+	var errs []error
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(strings.ToUpper(name), "HOOKD_") || slices.Contains(known, name) || slices.Contains(otherVariables, name) {
+			continue
+		}
+		// loadConfig says what is wrong with HOOKD_ADDR_FILE and the like.
+		if base, ok := strings.CutSuffix(name, "_FILE"); ok && slices.ContainsFunc(variables, func(v variable) bool { return v.name == base }) {
+			continue
+		}
+		meant, ok := nearestName(name, known)
+		if !ok {
+			ignored = append(ignored, name)
+			continue
+		}
+		why := "hookd reads no such variable"
+		if strings.EqualFold(name, meant) {
+			why += " (names are case-sensitive)"
+		}
+		errs = append(errs, fmt.Errorf("%s: %s; did you mean %s? (hookd will not run with %s at its default)", name, why, meant, meant))
+	}
+	return ignored, errors.Join(errs...)
+}
+
+// nearestName is the name of known closest to name, if it is near enough
+// to be what was meant: two letters wrong, missing, extra or swapped, or
+// a short last word missing (HOOKD_DATABASE for HOOKD_DATABASE_URL).
+// Case is ignored, so that hookd_addr finds HOOKD_ADDR.
+func nearestName(name string, known []string) (string, bool) {
+	upper := strings.ToUpper(name)
+	best, bestDist := "", math.MaxInt
+	for _, k := range known {
+		d := editDistance(upper, k)
+		if strings.HasPrefix(k, upper+"_") && len(k)-len(upper) <= 4 {
+			d = min(d, 2)
+		}
+		if d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best, bestDist <= 2
+}
+
+// editDistance counts the letters to change, add, remove or swap with
+// their neighbour to turn a into b (optimal string alignment).
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// loadServerConfig is loadConfig for the commands that work on the
+// database directly (migrate, token), with the variables' names checked
+// first (checkVariableNames) and those ignored said on stderr.
+func loadServerConfig(getenv func(string) string, stderr io.Writer) (*config, error) {
+	ignored, err := checkVariableNames(os.Environ())
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range ignored {
+		fmt.Fprintf(stderr, "hookd: ignoring %s: hookd reads no such variable\n", name)
+	}
+	return loadConfig(getenv)
 }

@@ -203,3 +203,45 @@ func TestOTLPTracesURL(t *testing.T) {
 		}
 	}
 }
+
+// TestVariableNamesInRepository: every HOOKD_ variable the repository
+// names (the server's, the client commands', the tests' and the bench's)
+// is one checkVariableNames knows, so that none of them stops hookd or
+// is warned of when it is in hookd's environment.
+func TestVariableNamesInRepository(t *testing.T) {
+	name := regexp.MustCompile(`HOOKD_[A-Z0-9_]*[A-Z0-9]\b`)
+	seen := map[string]bool{}
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			if d != nil && d.Name() == ".git" {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, n := range name.FindAllString(string(b), -1) {
+			seen[n] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range seen {
+		// Names the tests make up to see them refused.
+		if n == "HOOKD_ADDR_FILE" || n == "HOOKD_DATABSE_URL" || n == "HOOKD_RETRY_SCHEDUEL" || n == "HOOKD_ENCRYPTION_KEY_FIEL" ||
+			n == "HOOKD_ENCRYPTION" || n == "HOOKD_DATABASE" || n == "HOOKD_SHARDING_MODE" {
+			continue
+		}
+		ignored, err := checkVariableNames([]string{n + "=x"})
+		if err != nil || len(ignored) > 0 {
+			t.Errorf("%s is named in the repository, but hookd would refuse (%v) or ignore (%q) it: add it to variables or otherVariables", n, err, ignored)
+		}
+	}
+	if len(seen) < 30 {
+		t.Errorf("found only %d HOOKD_ names: is the walk reading the repository?", len(seen))
+	}
+}

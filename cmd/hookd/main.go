@@ -146,6 +146,7 @@ func newFlagSet(name, synopsis string, stderr io.Writer, showEnv bool) *flag.Fla
 				}
 				fmt.Fprintf(stderr, "  %-32s %s; default %s\n", v.name, strings.ReplaceAll(v.help, "`", ""), def)
 			}
+			fmt.Fprintln(stderr, "\nAn unlisted HOOKD_ variable whose name is near a listed one (a typo) stops hookd;\nother unlisted HOOKD_ variables are logged and ignored.")
 		}
 	}
 	return fs
@@ -200,7 +201,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("migrate takes no arguments, only flags: got %q (for re-encryption, --reencrypt)", fs.Args())}
 	}
-	c, err := loadConfig(getenv)
+	c, err := loadServerConfig(getenv, stderr)
 	if err != nil {
 		return err
 	}

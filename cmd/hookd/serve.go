@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"time"
 )
@@ -18,6 +19,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, only flags: got %q", fs.Args())}
+	}
+	ignored, err := checkVariableNames(os.Environ())
+	if err != nil {
+		return err
 	}
 	c, err := loadConfig(getenv)
 	if err != nil {
@@ -34,7 +39,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
 	}
-	a, err := newApp(ctx, c, newLogger(c, stderr), time.Now)
+	log := newLogger(c, stderr)
+	for _, name := range ignored {
+		log.Warn("ignoring an environment variable hookd does not read", "variable", name)
+	}
+	a, err := newApp(ctx, c, log, time.Now)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	c, err := loadConfig(getenv)
+	c, err := loadServerConfig(getenv, stderr)
 	if err != nil {
 		return err
 	}
