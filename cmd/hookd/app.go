@@ -22,6 +22,7 @@ import (
 	"github.com/hookd/hookd/internal/delivery"
 	"github.com/hookd/hookd/internal/intake"
 	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/sqlite"
 	"github.com/hookd/hookd/internal/tracing"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -189,6 +190,7 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 			MaxSourcesPerOrg:  c.MaxSourcesPerOrg,
 		},
 		SecretRotationGrace: c.SecretRotationGrace,
+		Alive:               liveness(db),
 	})
 	// Bound before run, so a port in use is an error of newApp and tests
 	// can ask for :0.
@@ -246,6 +248,27 @@ func openServeStore(ctx context.Context, c *config, log *slog.Logger) (store, er
 			"or that the PostgreSQL server is a primary)", err)
 	}
 	return db, nil
+}
+
+// liveness is what /healthz asks: whether a part hookd owns has had work
+// waiting without progress for so long that only a restart will help.
+// On SQLite that is the one writer, every write (intake, the
+// dispatcher's claims and outcomes) waiting behind it. On PostgreSQL
+// nothing: its writes wait on the database server, and restarting every
+// node because it is down would cure nothing.
+func liveness(db store) func() error {
+	lite, ok := db.(*sqlite.DB)
+	if !ok {
+		return nil
+	}
+	return func() error {
+		// The real clock, as the writer's: not the node's (tests skew it).
+		if d := lite.WriterStuckFor(time.Now()); d > sqlite.StuckLimit {
+			return fmt.Errorf("the SQLite writer has been on one transaction for %v (the limit is %v), and every write waits behind it",
+				d.Round(time.Second), sqlite.StuckLimit)
+		}
+		return nil
+	}
 }
 
 // counted wraps h so that run can wait for its handlers.

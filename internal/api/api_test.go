@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -419,5 +421,35 @@ func TestIdempotencyKeyReused(t *testing.T) {
 	e = errorBody{}
 	if s := postKey(strings.Repeat("k", maxIdempotencyKey+1), body, &e); s != http.StatusBadRequest || !strings.Contains(e.Detail, "Idempotency-Key") {
 		t.Errorf("a key of %d characters: %d %+v, want 400 naming the header", maxIdempotencyKey+1, s, e)
+	}
+}
+
+// TestHealthzFailsWhileWedged: liveness answers 503, saying why, while
+// hookd reports itself wedged, and 200 again once it is not; readiness
+// is the database's alone.
+func TestHealthzFailsWhileWedged(t *testing.T) {
+	var wedged atomic.Bool
+	h := newAPIHarness(t, func(d *Deps) {
+		d.Alive = func() error {
+			if wedged.Load() {
+				return errors.New("the SQLite writer has been on one transaction for 1m30s")
+			}
+			return nil
+		}
+	})
+	if st := h.do("", "GET", "/healthz", "", nil); st != 200 {
+		t.Fatalf("/healthz: %d, want 200", st)
+	}
+	wedged.Store(true)
+	var body struct{ Detail string }
+	if st := h.do("", "GET", "/healthz", "", &body); st != 503 || !strings.Contains(body.Detail, "SQLite writer") {
+		t.Errorf("/healthz while wedged: %d %q, want 503 saying why", st, body.Detail)
+	}
+	if st := h.do("", "GET", "/readyz", "", nil); st != 200 {
+		t.Errorf("/readyz while wedged: %d, want 200 (the database answers)", st)
+	}
+	wedged.Store(false)
+	if st := h.do("", "GET", "/healthz", "", nil); st != 200 {
+		t.Errorf("/healthz once no longer wedged: %d, want 200", st)
 	}
 }

@@ -13,7 +13,12 @@ type statusOK struct {
 	Status string `json:"status"`
 }
 
+// healthz is liveness: 200 unless hookd itself is wedged (Deps.Alive).
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	if err := s.alive(); err != nil {
+		s.log.Error("liveness check failed: hookd is wedged and should be restarted", "err", err)
+		return webhook.Errorf(webhook.EUnavailable, "hookd is wedged: %v", err)
+	}
 	writeJSON(w, http.StatusOK, statusOK{"ok"})
 	return nil
 }

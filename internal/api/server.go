@@ -47,6 +47,11 @@ type Deps struct {
 	SecretRotationGrace time.Duration
 	// Tracer records a span per intake request (nil: none).
 	Tracer trace.Tracer
+	// Alive says why hookd is wedged and should be restarted, nil while
+	// it is not: /healthz answers 503 with it. It must look only at what
+	// hookd itself owns, never at the database server, whose outage a
+	// restart (of every node at once) would not cure. nil: always alive.
+	Alive func() error
 }
 
 // Dispatcher is what the API tells the node's delivery dispatcher.
@@ -104,6 +109,7 @@ type Server struct {
 	tracer       trace.Tracer
 
 	secretGrace time.Duration
+	alive       func() error
 }
 
 // NewServer returns the API handler.
@@ -115,6 +121,7 @@ func NewServer(d Deps) *Server {
 		limits:       d.Limits,
 
 		secretGrace: d.SecretRotationGrace,
+		alive:       d.Alive,
 	}
 	if s.intake == nil {
 		s.intake = storeIntake{d.Store}
@@ -127,6 +134,9 @@ func NewServer(d Deps) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.alive == nil {
+		s.alive = func() error { return nil }
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -166,7 +166,7 @@ func Open(ctx context.Context, path string, keys *secrets.Keyring) (*DB, error) 
 	common := url.Values{}
 	// An accepted event must survive a power cut, hence synchronous=FULL
 	// even in WAL mode, where NORMAL would only risk the last commits.
-	common.Add("_pragma", "busy_timeout(10000)")
+	common.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
 	common.Add("_pragma", "foreign_keys(1)")
 	common.Add("_pragma", "synchronous(FULL)")
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -28,6 +29,20 @@ import (
 // the commit holding its work returned, so nothing is reported accepted
 // before it is on disk. A purge's batch is the one request that never
 // joins a group: it runs in a transaction of its own (see purge).
+
+// busyTimeout is how long a connection waits for a lock another holds
+// (another process's write, a checkpoint waiting for readers) before its
+// statement fails with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// StuckLimit is how long the writer may spend on one group before it is
+// taken to be wedged (WriterStuckFor), and hookd with it: a group waits
+// for a lock busyTimeout at most, once to begin and perhaps once behind a
+// checkpoint, and its SQL takes milliseconds, or seconds on a slow disk.
+// Past this, something in hookd itself holds it (a member that never
+// returns, the write connection never given back) or the disk no longer
+// answers; the writes queued behind it wait as long.
+const StuckLimit = 6 * busyTimeout
 
 // maxGroup bounds the members of one transaction, so that one commit
 // never makes the first caller wait behind an unbounded queue.
@@ -71,6 +86,9 @@ type writer struct {
 	// groups counts the groups run, so a purge can tell whether anyone
 	// else wrote between two of its batches.
 	groups atomic.Uint64
+	// busySince is when the writer took the work it is doing (UnixNano),
+	// 0 while it waits for work.
+	busySince atomic.Int64
 }
 
 func newWriter(db *DB) *writer {
@@ -136,6 +154,7 @@ func (w *writer) run() {
 				return
 			}
 		}
+		w.busySince.Store(time.Now().UnixNano())
 		batch, next = gather(append(batch[:0], first), w.reqs)
 		for rest := batch; len(rest) > 0; {
 			w.groups.Add(1)
@@ -143,7 +162,18 @@ func (w *writer) run() {
 		}
 		// After the answers, so no caller waits for it.
 		w.db.prepareMissed(context.Background())
+		w.busySince.Store(0)
 	}
+}
+
+// WriterStuckFor is how long, as of now, the writer has been on the work
+// it is doing: 0 while it waits for work. Past StuckLimit it is wedged.
+func (db *DB) WriterStuckFor(now time.Time) time.Duration {
+	since := db.w.busySince.Load()
+	if since == 0 {
+		return 0
+	}
+	return max(now.Sub(time.Unix(0, since)), 0)
 }
 
 // gather adds to batch (one request) the requests waiting in reqs, up to

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -546,5 +547,99 @@ func TestWriterPurgeRunsAlone(t *testing.T) {
 	}
 	if got := keys(t, db); !equal(got, []string{"kept", "purged"}) {
 		t.Errorf("keys %v; want both committed", got)
+	}
+}
+
+// TestWriterStuckFor: a writer held inside one group (here a member that
+// never returns, as a deadlock in hookd's own code would) says for how
+// long, while the writes queued behind it wait; once it moves on, and
+// while it waits for work, it is stuck for no time at all.
+func TestWriterStuckFor(t *testing.T) {
+	ctx := context.Background()
+	db := openScratch(t)
+	awaitWriterIdle(t, db, "an idle writer")
+	release, held := make(chan struct{}), make(chan struct{})
+	wedged := make(chan error, 1)
+	go func() {
+		wedged <- db.transact(ctx, func(tx *txn) error {
+			close(held)
+			<-release
+			return insertKey("held")(tx)
+		})
+	}()
+	<-held
+	queued := make(chan error, 1)
+	go func() { queued <- db.transact(ctx, insertKey("queued")) }()
+	start := time.Now()
+	if d := db.WriterStuckFor(start.Add(time.Minute)); d < time.Minute {
+		t.Errorf("a writer held for a minute (as seen a minute on) says it is stuck for %v", d)
+	}
+	select {
+	case err := <-queued:
+		t.Fatalf("a write behind the stuck one finished: %v", err)
+	default:
+	}
+	close(release)
+	for _, ch := range []chan error{wedged, queued} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	awaitWriterIdle(t, db, "a writer that moved on")
+}
+
+// awaitWriterIdle waits until the writer waits for work: it prepares
+// missed statements after answering, so a moment after at most.
+func awaitWriterIdle(t *testing.T, db *DB, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); db.WriterStuckFor(time.Now().Add(time.Hour)) != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the writer is still busy 5s on", what)
+		}
+	}
+}
+
+// TestWriterNotStuckBehindForeignLock: another process holding the
+// database's write lock (a backup tool, sqlite3 at a prompt) fails hookd's
+// writes after the busy timeout; the writer moves on, so it is never
+// stuck longer than that: restarting hookd would not free that lock.
+func TestWriterNotStuckBehindForeignLock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the 10s busy timeout")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	db, err := Open(ctx, path, storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.transact(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE k (k TEXT PRIMARY KEY)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lock, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	if _, err := lock.ExecContext(ctx, `INSERT INTO k (k) VALUES ('other')`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := db.transact(ctx, insertKey("ours")); err == nil {
+		t.Fatal("a write went through while another process held the lock")
+	}
+	took := time.Since(start)
+	awaitWriterIdle(t, db, "a writer whose write failed")
+	if took >= StuckLimit/2 {
+		t.Errorf("a write behind a foreign lock took %v to fail: too near StuckLimit (%v) to tell the two apart", took, StuckLimit)
 	}
 }
