@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -340,6 +341,12 @@ var otherVariables = []string{
 	"HOOKD_TEST_POSTGRES_URL", "HOOKD_E2E_NORACE", "HOOKD_SIZE_EVENTS", "HOOKD_SIZE_BATCH", "HOOKD_DELETE_DELIVERIES",
 }
 
+// serviceLink matches the variables Kubernetes gives every pod for each
+// Service of its namespace (unless enableServiceLinks is false): the
+// manifests' own Service, hookd, makes HOOKD_PORT, HOOKD_SERVICE_HOST and
+// the like.
+var serviceLink = regexp.MustCompile(`^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)$`)
+
 // checkVariableNames refuses a HOOKD_ variable of environ (NAME=value)
 // that hookd does not read but whose name is near one it does: hookd
 // would run with that one at its default (HOOKD_DATABSE_URL: an empty
@@ -361,7 +368,8 @@ func checkVariableNames(environ []string) (ignored []string, err error) {
 	var errs []error
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(strings.ToUpper(name), "HOOKD_") || slices.Contains(known, name) || slices.Contains(otherVariables, name) {
+		if !strings.HasPrefix(strings.ToUpper(name), "HOOKD_") || slices.Contains(known, name) || slices.Contains(otherVariables, name) ||
+			serviceLink.MatchString(name) {
 			continue
 		}
 		// loadConfig says what is wrong with HOOKD_ADDR_FILE and the like.

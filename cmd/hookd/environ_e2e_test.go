@@ -66,6 +66,10 @@ func TestUnknownVariables(t *testing.T) {
 			"HOOKD_SHARDING_MODE": secret,
 			// The client commands' and the tests': exported in the same shell.
 			"HOOKD_TOKEN": secret, "HOOKD_URL": "http://127.0.0.1:1", "HOOKD_TEST_POSTGRES_URL": "postgres://x",
+			// What Kubernetes gives every pod for the Service named hookd.
+			"HOOKD_SERVICE_HOST": "10.96.0.10", "HOOKD_SERVICE_PORT": "8080", "HOOKD_SERVICE_PORT_HTTP": "8080",
+			"HOOKD_PORT": "tcp://10.96.0.10:8080", "HOOKD_PORT_8080_TCP": "tcp://10.96.0.10:8080", "HOOKD_PORT_8080_TCP_PROTO": "tcp",
+			"HOOKD_PORT_8080_TCP_PORT": "8080", "HOOKD_PORT_8080_TCP_ADDR": "10.96.0.10",
 		})
 		waitFor(t, 10*time.Second, "a warning naming HOOKD_SHARDING_MODE", func() bool {
 			return strings.Contains(s.logs.String(), "HOOKD_SHARDING_MODE")
@@ -74,9 +78,9 @@ func TestUnknownVariables(t *testing.T) {
 		if !strings.Contains(logs, "level=WARN") || strings.Contains(logs, secret) {
 			t.Errorf("want a warning naming HOOKD_SHARDING_MODE without its value:\n%s", logs)
 		}
-		for _, known := range []string{"HOOKD_TOKEN", "HOOKD_URL", "HOOKD_TEST_POSTGRES_URL"} {
+		for _, known := range []string{"HOOKD_TOKEN", "HOOKD_URL", "HOOKD_TEST_POSTGRES_URL", "HOOKD_SERVICE_", "HOOKD_PORT"} {
 			if strings.Contains(logs, known) {
-				t.Errorf("hookd warns of %s, which its client commands or tests read:\n%s", known, logs)
+				t.Errorf("hookd warns of %s, which its client commands, its tests or Kubernetes set:\n%s", known, logs)
 			}
 		}
 	})
