@@ -178,6 +178,7 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 		{"POST", hook + "/delivery/" + uuid.NewString() + "/retry", "", 404, nil},
 		{"POST", hook + "/recover", `{"since":"2020-01-01T00:00:00Z"}`, 400, nil},
 		{"POST", hook + "/recover", `{"since":"yesterday"}`, 400, nil},
+		{"POST", hook + "/recover", `{"since":"` + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + `","pending":"yes"}`, 400, nil},
 		{"POST", base + "/webhook/" + uuid.NewString() + "/recover", `{"since":"2020-01-01T00:00:00Z"}`, 404, nil},
 		{"GET", hook + "/stats", "", 200, nil},
 		{"GET", base + "/webhook/" + uuid.NewString() + "/stats", "", 404, nil},
@@ -293,6 +294,12 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 	if st := h.do(tok, "POST", hook+"/recover", `{"since":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`","status":"5xx"}`, &recovered); st != 202 || recovered.Deliveries != len(tasks)-1 {
 		t.Errorf("recover: %d, %d deliveries; want 202 and the %d failed deliveries not retried", st, recovered.Deliveries, len(tasks)-1)
 	}
+	// With pending: the deliveries just recovered, and the one retried,
+	// are due already, so nothing more is counted.
+	var again struct{ Deliveries, Failed, Pending int }
+	if st := h.do(tok, "POST", hook+"/recover", `{"since":"`+now.Add(-time.Hour).UTC().Format(time.RFC3339)+`","pending":true}`, &again); st != 202 || again != (struct{ Deliveries, Failed, Pending int }{}) {
+		t.Errorf("recover with pending: %d, %+v; want 202 and nothing more due", st, again)
+	}
 	if st := h.do(tok, "PUT", hook, `{"kind":"SLACK","target_url":"https://example.com/s","events":["DEPLOYMENT_STARTED"],"enabled":false}`, nil); st != 200 {
 		t.Errorf("disable: %d", st)
 	}
@@ -358,7 +365,7 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 			t.Errorf("audit entry %+v, want the token %s acting on %s", e, tokID, created.ID)
 		}
 	}
-	if got := strings.Join(actions, ","); got != "webhook.deleted,webhook.disabled,webhook.recovered,webhook.updated,webhook.created" {
+	if got := strings.Join(actions, ","); got != "webhook.deleted,webhook.disabled,webhook.recovered,webhook.recovered,webhook.updated,webhook.created" {
 		t.Errorf("audit actions = %s", got)
 	}
 

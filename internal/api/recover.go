@@ -12,21 +12,24 @@ import (
 // recoverRequest is WebhookRecoverRequest. Times are strings so that a
 // bad one gets an error naming its field.
 type recoverRequest struct {
-	Since  *string `json:"since"`
-	Until  *string `json:"until"`
-	Status *string `json:"status"`
+	Since   *string `json:"since"`
+	Until   *string `json:"until"`
+	Status  *string `json:"status"`
+	Pending bool    `json:"pending"`
 }
 
 // recoverResponse is WebhookRecoverResponse.
 type recoverResponse struct {
 	Deliveries int       `json:"deliveries"`
+	Failed     int       `json:"failed"`
+	Pending    int       `json:"pending"`
 	Since      time.Time `json:"since"`
 	Until      time.Time `json:"until"`
 }
 
 // params validates the request at now into the store's parameters.
 func (q *recoverRequest) params(org uuid.UUID, h *webhook.Webhook, now time.Time) (webhook.DeliveryRecoverParams, error) {
-	p := webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: h.ID, Until: now, Now: now}
+	p := webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: h.ID, Until: now, Now: now, Pending: q.Pending}
 	var err error
 	if q.Since != nil {
 		if p.Since, err = parseTime("since", *q.Since, now); err != nil {
@@ -59,7 +62,8 @@ func parseTime(field, v string, now time.Time) (time.Time, error) {
 }
 
 // recoverWebhook re-queues the webhook's failed deliveries of a window,
-// the first thing to do once a receiver is back after an outage.
+// and on request makes those waiting for a retry due now: the first thing
+// to do once a receiver is back after an outage.
 func (s *Server) recoverWebhook(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
 	h, err := s.webhookFromPath(r, org)
 	if err != nil {
@@ -87,9 +91,9 @@ func (s *Server) recoverWebhook(w http.ResponseWriter, r *http.Request, org uuid
 	if err != nil {
 		return err
 	}
-	if n > 0 {
+	if n.Total() > 0 {
 		s.dispatcher.Wake()
 	}
-	writeJSON(w, http.StatusAccepted, recoverResponse{Deliveries: n, Since: p.Since, Until: p.Until})
+	writeJSON(w, http.StatusAccepted, recoverResponse{Deliveries: n.Total(), Failed: n.Failed, Pending: n.Pending, Since: p.Since, Until: p.Until})
 	return nil
 }

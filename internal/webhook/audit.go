@@ -23,8 +23,9 @@ const (
 	AuditWebhookDisabled AuditAction = "webhook.disabled"
 	AuditWebhookDeleted  AuditAction = "webhook.deleted"
 	// AuditWebhookRecovered is a caller re-queueing a webhook's failed
-	// deliveries in bulk (DeliveryRecover); its changes are the window
-	// asked for and how many deliveries were re-queued.
+	// deliveries in bulk, and perhaps its pending ones waiting for a
+	// retry (DeliveryRecover); its changes are the window asked for and
+	// how many deliveries were re-queued (see RecoveredCount).
 	AuditWebhookRecovered AuditAction = "webhook.recovered"
 	AuditTokenCreated     AuditAction = "token.created"
 	AuditTokenRevoked     AuditAction = "token.revoked"

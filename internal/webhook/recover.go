@@ -9,23 +9,39 @@ import (
 	"github.com/google/uuid"
 )
 
-// DeliveryRecoverParams selects the failed deliveries DeliveryRecover
-// makes due again: those of one webhook created in [Since, Until) whose
-// last attempt got an answer in LastStatus.
+// DeliveryRecoverParams selects the deliveries DeliveryRecover makes due
+// again: those of one webhook created in [Since, Until) whose last
+// attempt got an answer in LastStatus, and that either failed or, with
+// Pending, wait for a retry.
 type DeliveryRecoverParams struct {
 	OrganizationID uuid.UUID
 	WebhookID      uuid.UUID
 	Since          time.Time
 	Until          time.Time
 	LastStatus     *StatusRange // nil: whatever the last answer was
+	// Pending also makes due at Now the pending deliveries that wait for a
+	// retry: attempted at least once and due after Now. They keep their
+	// attempt count: the retry they waited for is only made sooner, and
+	// the schedule goes on from it. A pending delivery never attempted is
+	// already due, waiting only for room, and one running is in flight:
+	// neither is touched.
+	Pending bool
 	// Now is when the deliveries become due (PostgreSQL: the database's
 	// now(), but under UseCallerClock), and their UpdatedAt.
 	Now time.Time
-	// Audit is recorded in the transaction of the change, with a
-	// "deliveries" change holding how many were re-queued (see
-	// RecoverAudit). Nil records nothing.
+	// Audit is recorded in the transaction of the change, with the
+	// counts RecoveredCount adds. Nil records nothing.
 	Audit *AuditEntry
 }
+
+// Recovered is what a recovery made due, by what each delivery was.
+type Recovered struct {
+	Failed  int // failed, now pending for one more attempt
+	Pending int // pending for a later retry, now due (with Pending alone)
+}
+
+// Total is how many deliveries the recovery made due.
+func (r Recovered) Total() int { return r.Failed + r.Pending }
 
 // StatusRange is a range of HTTP status codes, both ends included; 0 is
 // "no answer" (a timeout, a refused connection).
@@ -84,7 +100,7 @@ func ValidateRecover(since, until, now time.Time) error {
 	return nil
 }
 
-// RecoverAudit returns the entry that records a recovery of w's failed
+// RecoverAudit returns the entry that records a recovery of w's
 // deliveries, made by by at the given time; the store adds how many it
 // re-queued (RecoveredCount). The window and filter are its changes'
 // "after" values, so the trail says exactly what was asked.
@@ -98,10 +114,18 @@ func RecoverAudit(by Actor, at time.Time, w *Webhook, p DeliveryRecoverParams) *
 	return e
 }
 
-// RecoveredCount adds to a recovery's entry how many deliveries it
-// re-queued; a nil entry is left alone.
-func RecoveredCount(e *AuditEntry, n int) {
-	if e != nil {
-		e.Changes = append(e.Changes, Change{Field: "deliveries", After: jsonValue(n)})
+// RecoveredCount adds to p's entry how many deliveries the recovery made
+// due: "deliveries" in all, as every recovery records it, and with
+// p.Pending how many of them were "failed" and how many "pending", so the
+// trail tells a recovery that asked for pending ones from one that did
+// not. A nil entry is left alone.
+func RecoveredCount(p DeliveryRecoverParams, r Recovered) {
+	if p.Audit == nil {
+		return
+	}
+	p.Audit.Changes = append(p.Audit.Changes, Change{Field: "deliveries", After: jsonValue(r.Total())})
+	if p.Pending {
+		p.Audit.Changes = append(p.Audit.Changes, Change{Field: "failed", After: jsonValue(r.Failed)},
+			Change{Field: "pending", After: jsonValue(r.Pending)})
 	}
 }

@@ -119,11 +119,14 @@ type Store interface {
 	DeliveryRetry(ctx context.Context, orgID, webhookID, id uuid.UUID, now time.Time) (*Delivery, error)
 	// DeliveryRecover makes every failed delivery p selects pending, due
 	// at p.Now, for one more attempt each (as DeliveryRetry does), and
-	// stores p.Audit with their count, in one transaction; it returns the
-	// count. Deliveries pending, running or succeeded are left alone, so
-	// two recoveries at once, on any nodes, re-queue each delivery once.
-	// A webhook that does not exist is NotFound.
-	DeliveryRecover(ctx context.Context, p DeliveryRecoverParams) (int, error)
+	// with p.Pending makes those it selects that wait for a retry due at
+	// p.Now, attempts unchanged; it stores p.Audit with their counts
+	// (RecoveredCount), in one transaction, and returns the counts.
+	// Deliveries running or succeeded are left alone, and so is a pending
+	// one that another recovery made due, so two recoveries at once, on
+	// any nodes, count each delivery once. A webhook that does not exist
+	// is NotFound.
+	DeliveryRecover(ctx context.Context, p DeliveryRecoverParams) (Recovered, error)
 	DeliveryGet(ctx context.Context, orgID, webhookID, id uuid.UUID) (*Delivery, error)
 	// DeliveryList returns a webhook's deliveries newest first.
 	DeliveryList(ctx context.Context, p DeliveryListParams) ([]*Delivery, error)

@@ -634,8 +634,8 @@ func TestDatabaseClockAhead(t *testing.T) {
 	tk = claim("given back later")
 	complete(t, db, tk, webhook.DeliveryFailed)
 	if n, err := db.DeliveryRecover(ctx, webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: w.ID,
-		Since: ev.CreatedAt.Add(-time.Minute), Until: ahead().Add(time.Minute), Now: ahead()}); err != nil || n != 1 {
-		t.Fatalf("recovered %d (%v), want 1", n, err)
+		Since: ev.CreatedAt.Add(-time.Minute), Until: ahead().Add(time.Minute), Now: ahead()}); err != nil || n.Failed != 1 {
+		t.Fatalf("recovered %+v (%v), want 1 failed", n, err)
 	}
 	claim("recovered")
 }
@@ -1185,8 +1185,9 @@ func TestRetryWaitsForRetention(t *testing.T) {
 		retried <- err
 	}()
 	go func() {
-		n, err := db.DeliveryRecover(bounded, webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: w.ID,
+		r, err := db.DeliveryRecover(bounded, webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: w.ID,
 			Since: t0.Add(-time.Hour), Until: t0.Add(time.Hour), Now: t0})
+		n := r.Total()
 		if err != nil {
 			n = -1
 		}
@@ -1446,5 +1447,54 @@ func TestDeleteBeforeInBatches(t *testing.T) {
 	}
 	if n, err := db.DeleteBefore(ctx, cut); err != nil || n != 0 {
 		t.Errorf("a second DeleteBefore = %d, %v; want 0", n, err)
+	}
+}
+
+// Two recoveries with Pending count each delivery once even when the one
+// that began first reaches the rows last: it waited on their locks while
+// the other made them due at its own, later, now(). Here a transaction
+// plays that other recovery: it holds the rows, then makes them due at a
+// time after the waiting recovery began, and commits.
+func TestRecoverPendingWaitsForAnotherRecovery(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	w := newHook(org)
+	tk := claimedEvent(t, db, w)[0]
+	// Attempted once, waiting for a retry an hour from now.
+	if _, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'pending', attempts = 1, last_status_code = 503,
+		due_at = now() + interval '1 hour' WHERE organization_id = $1 AND id = $2`, org, tk.Delivery.ID); err != nil {
+		t.Fatal(err)
+	}
+	db.callerClock = false
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM deliveries WHERE organization_id = $1 FOR UPDATE`, org); err != nil {
+		t.Fatal(err)
+	}
+	bounded, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	type result struct {
+		r   webhook.Recovered
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := db.DeliveryRecover(bounded, webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: w.ID,
+			Since: t0.Add(-time.Hour), Until: t0.Add(time.Hour), Now: time.Now(), Pending: true})
+		done <- result{r, err}
+	}()
+	waitFor(t, db, `SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE deliveries%'`)
+	if _, err := tx.Exec(ctx, `UPDATE deliveries SET due_at = clock_timestamp() WHERE organization_id = $1`, org); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-done; got.err != nil || got.r != (webhook.Recovered{}) {
+		t.Fatalf("the recovery that waited: %+v, %v; want nothing counted, the other made the delivery due", got.r, got.err)
 	}
 }

@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"LeaseOtherOrganizationBatch", testLeaseOtherOrganizationBatch},
 		{"DeliveryRetry", testDeliveryRetry},
 		{"DeliveryRecover", testDeliveryRecover},
+		{"DeliveryRecoverPending", testDeliveryRecoverPending},
 		{"DeliveryRecoverConcurrent", testDeliveryRecoverConcurrent},
 		{"DeliveryGet", testDeliveryGet},
 		{"DeliveryList", testDeliveryList},

@@ -184,8 +184,8 @@ func upgradedLeases(t *testing.T, s webhook.Store, o OldRows) {
 	// Recovery finds the failed delivery by its status and time.
 	n, err := s.DeliveryRecover(ctx, webhook.DeliveryRecoverParams{OrganizationID: o.Org, WebhookID: o.Webhook,
 		Since: o.At, Until: o.At.Add(time.Second), Now: o.At.Add(3 * time.Minute)})
-	if err != nil || n != 1 {
-		t.Fatalf("recovering the failed delivery: %d, %v", n, err)
+	if err != nil || n != (webhook.Recovered{Failed: 1}) {
+		t.Fatalf("recovering the failed delivery: %+v, %v", n, err)
 	}
 }
 
