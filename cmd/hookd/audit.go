@@ -68,5 +68,10 @@ func changeSummary(e client.AuditEntry) string {
 			parts = append(parts, c.Field)
 		}
 	}
+	if e.Action == "webhook.recovered" {
+		// Short enough whole (a window, a filter, three counts), and the
+		// counts, what an operator reads it for, come last.
+		return strings.Join(parts, ", ")
+	}
 	return clip(strings.Join(parts, ", "), 100)
 }

@@ -34,7 +34,7 @@ Commands:
   delete WEBHOOK_ID     delete a webhook
   events WEBHOOK_ID     show the webhook's latest delivery attempts
   test WEBHOOK_ID       send a sample event to the webhook alone
-  recover WEBHOOK_ID    re-queue the failed deliveries of a window (after an outage)
+  recover WEBHOOK_ID    re-queue a window's failed (and --pending) deliveries after an outage
   stats WEBHOOK_ID      show the webhook's health over the last 24 hours and 7 days
 
 Every command takes --url, --token, --organization and --json;

@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,7 +108,7 @@ func TestClientRecovery(t *testing.T) {
 		// The receiver is back: recover the 5xx of the last hour, once.
 		down.Store(false)
 		out = c.run("webhook", "recover", w.ID, "--since", "1h", "--status", "5xx")
-		if !regexp.MustCompile(`(?m)^3\s+\S+Z\s+\S+Z$`).MatchString(out) {
+		if !regexp.MustCompile(`(?m)^3\s+3\s+0\s+\S+Z\s+\S+Z$`).MatchString(out) {
 			t.Fatalf("recover table:\n%s", out)
 		}
 		tg.waitCount(t, "/outage", 6, 30*time.Second)
@@ -157,6 +159,155 @@ func TestClientRecovery(t *testing.T) {
 			t.Fatalf("retry table:\n%s", out)
 		}
 		tg.waitCount(t, "/outage", 8, 30*time.Second)
+	})
+}
+
+// TestRecoverPending is a short outage on the default kind of schedule:
+// each delivery failed once and waits for a retry an hour away. Once the
+// receiver is back, `hookd webhook recover --pending` makes them due now,
+// and they are delivered within seconds, each once more and no more; one
+// in flight meanwhile (a retry the receiver holds open) is not sent again.
+func TestRecoverPending(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dbURL string) {
+		// A retry an hour after the first failure; the 1s is the floor a
+		// Retry-After is clamped to, for the delivery kept in flight.
+		srv := startServer(t, deliveryEnv(dbURL, map[string]string{"HOOKD_RETRY_SCHEDULE": "0s,1h,1s"}))
+		var (
+			mu      sync.Mutex
+			got     = map[string]int{} // requests per deployment id
+			down    atomic.Bool
+			release = make(chan struct{})
+		)
+		down.Store(true)
+		dep := regexp.MustCompile(`dep-[a-z0-9]+`)
+		url := newTargetFunc(t, func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			id := dep.FindString(string(body))
+			mu.Lock()
+			got[id]++
+			n := got[id]
+			mu.Unlock()
+			switch {
+			case id == "dep-inflight" && n == 1:
+				// Retried a second later, not in an hour.
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+			case id == "dep-inflight":
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			case down.Load():
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		})
+		t.Cleanup(func() {
+			select {
+			case <-release:
+			default:
+				close(release)
+			}
+		})
+		count := func(id string) int {
+			mu.Lock()
+			defer mu.Unlock()
+			return got[id]
+		}
+		orgID := uuid.New()
+		token := newToken(t, dbURL, orgID)
+		c := newCLI(t, srv, orgID, token)
+		api := call{t: t, base: srv.URL, auth: "Token " + token}
+		var w struct{ ID string }
+		if err := json.Unmarshal([]byte(c.run("webhook", "create", "--json", "--target-url", url+"/pending", "--events", "DEPLOYMENT_FAILURE")), &w); err != nil {
+			t.Fatal(err)
+		}
+		emit := func(id string) {
+			c.run("emit", "--event-type", "DEPLOYMENT_FAILURE", "--project", "api", "--environment", "prod", "--mode", "PRODUCTION", "--deployment-id", id)
+		}
+		ids := []string{"dep-a", "dep-b", "dep-c", "dep-d"}
+		for _, id := range ids {
+			emit(id)
+		}
+		emit("dep-inflight")
+		waitFor(t, 30*time.Second, "every delivery's first attempt, and the second one held open", func() bool {
+			for _, id := range ids {
+				if count(id) != 1 {
+					return false
+				}
+			}
+			return count("dep-inflight") == 2
+		})
+		type delivery struct {
+			Status        string     `json:"status"`
+			Attempts      int        `json:"attempts"`
+			NextAttemptAt *time.Time `json:"next_attempt_at"`
+		}
+		list := func() (pending, running, succeeded []delivery) {
+			var page struct{ Results []delivery }
+			api.do("GET", "/organization/"+orgID.String()+"/webhook/"+w.ID+"/delivery?limit=100", nil, &page)
+			for _, d := range page.Results {
+				switch d.Status {
+				case "pending":
+					pending = append(pending, d)
+				case "running":
+					running = append(running, d)
+				case "succeeded":
+					succeeded = append(succeeded, d)
+				}
+			}
+			return
+		}
+		waitFor(t, 30*time.Second, "four deliveries waiting for a retry and one in flight", func() bool {
+			pending, running, _ := list()
+			return len(pending) == 4 && len(running) == 1
+		})
+		pending, _, _ := list()
+		for _, d := range pending {
+			if d.Attempts != 1 || d.NextAttemptAt == nil || time.Until(*d.NextAttemptAt) < 30*time.Minute {
+				t.Fatalf("a delivery waiting for its retry: %+v, want 1 attempt and the next in about an hour", d)
+			}
+		}
+
+		// The receiver is back: make the waiting ones due now.
+		down.Store(false)
+		start := time.Now()
+		out := c.run("webhook", "recover", w.ID, "--since", "1h", "--status", "5xx", "--pending")
+		if !regexp.MustCompile(`(?m)^4\s+0\s+4\s+\S+Z\s+\S+Z$`).MatchString(out) {
+			t.Fatalf("recover --pending table:\n%s", out)
+		}
+		waitFor(t, 10*time.Second, "the recovered deliveries to succeed", func() bool {
+			_, _, succeeded := list()
+			return len(succeeded) == 4
+		})
+		t.Logf("delivered %v after the recovery", time.Since(start).Round(time.Millisecond))
+		_, _, succeeded := list()
+		for _, d := range succeeded {
+			if d.Attempts != 2 {
+				t.Fatalf("a recovered delivery: %+v, want its 2 attempts: it kept its count", d)
+			}
+		}
+		var again struct{ Deliveries, Failed, Pending int }
+		if err := json.Unmarshal([]byte(c.run("webhook", "recover", w.ID, "--since", "1h", "--pending", "--json")), &again); err != nil || again.Deliveries != 0 {
+			t.Fatalf("recovering again: %v %+v, want nothing re-queued", err, again)
+		}
+
+		// The request held open ends; its delivery was sent once more than
+		// the first time, not a third time by the recovery.
+		close(release)
+		waitFor(t, 30*time.Second, "every delivery to succeed", func() bool {
+			_, _, succeeded := list()
+			return len(succeeded) == 5
+		})
+		for _, id := range append(ids, "dep-inflight") {
+			if n := count(id); n != 2 {
+				t.Errorf("%s was sent %d times, want 2: one failed, one after the recovery", id, n)
+			}
+		}
+		out = c.run("audit", "--limit", "2")
+		if !regexp.MustCompile(`(?m)^\S+Z\s+token:\S+\s+webhook.recovered\s+\S+/pending\s+since=\S+, until=\S+, deliveries=0, failed=0, pending=0\n` +
+			`\S+Z\s+token:\S+\s+webhook.recovered\s+\S+/pending\s+since=\S+, until=\S+, status=5xx, deliveries=4, failed=0, pending=4$`).MatchString(out) {
+			t.Fatalf("audit table:\n%s", out)
+		}
 	})
 }
 

@@ -37,18 +37,22 @@ func webhookTest(ctx context.Context, args []string, getenv func(string) string,
 func webhookRecover(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newRemoteCommand("webhook recover", "WEBHOOK_ID",
 		"After the webhook's receiver was down: makes every failed delivery created since\n"+
-			"--since (and before --until) due now, for one more attempt each. Deliveries\n"+
-			"pending, running or succeeded are left alone; running it twice re-queues nothing twice.", stderr)
+			"--since (and before --until) due now, for one more attempt each. With --pending,\n"+
+			"also makes due now the pending deliveries waiting for a retry (attempted, due later),\n"+
+			"which keep their attempt count. Deliveries running, succeeded or never attempted\n"+
+			"are left alone; running it twice re-queues nothing twice.", stderr)
 	var since, until, status string
+	var pending bool
 	c.fs.StringVar(&since, "since", "", "recover deliveries created from this `TIME`: RFC 3339 (2026-12-04T09:00:00Z) or a duration ago (2h)")
 	c.fs.StringVar(&until, "until", "", "and before this `TIME` (default now), in the same forms")
 	c.fs.StringVar(&status, "status", "", "only those whose last answer was this `STATUS`: a code (503), a class (5xx) or none (no answer)")
+	c.fs.BoolVar(&pending, "pending", false, "also make due now the pending deliveries waiting for a retry, as selected by --since, --until and --status")
 	pos, err := c.parse(args, 1, getenv)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
-	req := client.RecoverRequest{Status: status}
+	req := client.RecoverRequest{Status: status, Pending: pending}
 	if since == "" {
 		return usageError{"webhook recover: --since is required, e.g. --since 2h or --since 2026-12-04T09:00:00Z"}
 	}
@@ -68,8 +72,8 @@ func webhookRecover(ctx context.Context, args []string, getenv func(string) stri
 		return writeRaw(stdout, r.Raw)
 	}
 	tw := newTable(stdout)
-	fmt.Fprintln(tw, "RECOVERED\tSINCE\tUNTIL")
-	fmt.Fprintf(tw, "%d\t%s\t%s\n", r.Deliveries, r.Since.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))
+	fmt.Fprintln(tw, "RECOVERED\tFAILED\tPENDING\tSINCE\tUNTIL")
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\n", r.Deliveries, r.Failed, r.Pending, r.Since.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))
 	return tw.Flush()
 }
 

@@ -294,16 +294,21 @@ func (a *EventAccepted) UnmarshalJSON(b []byte) error {
 
 // RecoverRequest is WebhookRecoverRequest: the failed deliveries created
 // in [Since, Until) (Until "" is now) whose last answer matches Status
-// ("" for any; 503, 5xx or none) are re-queued.
+// ("" for any; 503, 5xx or none) are re-queued, and with Pending those
+// waiting for a retry are made due now.
 type RecoverRequest struct {
-	Since  string `json:"since"`
-	Until  string `json:"until,omitempty"`
-	Status string `json:"status,omitempty"`
+	Since   string `json:"since"`
+	Until   string `json:"until,omitempty"`
+	Status  string `json:"status,omitempty"`
+	Pending bool   `json:"pending,omitempty"`
 }
 
-// Recovered is the answer of RecoverWebhook.
+// Recovered is the answer of RecoverWebhook: Deliveries in all, Failed
+// plus Pending.
 type Recovered struct {
 	Deliveries int             `json:"deliveries"`
+	Failed     int             `json:"failed"`
+	Pending    int             `json:"pending"`
 	Since      time.Time       `json:"since"`
 	Until      time.Time       `json:"until"`
 	Raw        json.RawMessage `json:"-"`
@@ -473,7 +478,8 @@ func withQuery(path string, q url.Values) string {
 	return path + "?" + q.Encode()
 }
 
-// RecoverWebhook re-queues the webhook's failed deliveries of a window.
+// RecoverWebhook re-queues the webhook's failed deliveries of a window
+// (and, on request, its pending ones waiting for a retry).
 func (c *Client) RecoverWebhook(ctx context.Context, org, id string, req RecoverRequest) (*Recovered, error) {
 	var out Recovered
 	return &out, c.do(ctx, http.MethodPost, orgPath(org, "webhook", id, "recover"), nil, req, &out)
