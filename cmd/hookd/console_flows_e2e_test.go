@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -452,5 +453,74 @@ func TestConsoleAuditTimes(t *testing.T) {
 	want := b.eval(`new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' }).format(new Date('` + since + `'))`)
 	if got != want {
 		t.Errorf("the recovery's start reads %q, want %q (the reader's time, like the rest of the console)", got, want)
+	}
+}
+
+// TestConsoleRecoverPending recovers a short outage from the console:
+// the deliveries wait for a retry an hour away, and the recover dialog's
+// box for pending ones makes them due now. The toast and the audit log
+// say how many.
+func TestConsoleRecoverPending(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128", "HOOKD_RETRY_SCHEDULE": "0s,1h"})
+	tg := newTarget(t)
+	var down atomic.Bool
+	down.Store(true)
+	tg.setAnswer(func(string, int) int {
+		if down.Load() {
+			return http.StatusBadGateway
+		}
+		return http.StatusOK
+	})
+	base := "/organization/" + h.org.String()
+	var w struct {
+		ID string `json:"id"`
+	}
+	if st, _, body := h.api.do("POST", base+"/webhook", `{"kind":"STANDARD","target_url":"`+tg.URL+`/back","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	for range 3 {
+		if st, _, body := h.api.do("POST", base+"/deployment-event", `{"event_type":"DEPLOYMENT_FAILURE","project":{"name":"api"},"environment":{"name":"prod","mode":"PRODUCTION"}}`, nil); st != 202 {
+			t.Fatalf("event: %d %s", st, body)
+		}
+	}
+	waitFor(t, 30*time.Second, "three deliveries waiting for a retry", func() bool {
+		var page struct{ Results []struct{ Attempts int } }
+		h.api.do("GET", base+"/webhook/"+w.ID+"/delivery?status=pending", nil, &page)
+		n := 0
+		for _, d := range page.Results {
+			if d.Attempts == 1 {
+				n++
+			}
+		}
+		return n == 3
+	})
+
+	down.Store(false)
+	b.run("opening the webhook", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID))
+	consoleSignIn(b, h.token, h.org)
+	b.run("recovering with the pending ones",
+		chromedp.WaitVisible(css("#recover-open")),
+		chromedp.Click(css("#recover-open")),
+		chromedp.WaitVisible(css("#recover-pending")),
+		chromedp.Click(css("#recover-pending")),
+	)
+	b.screenshot("recover-pending-dialog")
+	b.run("confirming the recovery", chromedp.Click(css("#recover-submit")), chromedp.WaitNotPresent(css("#recover-since")))
+	b.waitJS("the recovery's answer", `!!document.querySelector('#toasts .toast')`)
+	if got := b.eval(`document.querySelector('#toasts .toast').textContent`); got != "3 pending deliveries due now" {
+		t.Errorf("the toast reads %q, want %q", got, "3 pending deliveries due now")
+	}
+	tg.waitCount(t, "/back", 6, 15*time.Second)
+
+	b.run("opening the audit log", chromedp.Navigate(h.URL+"/#/audit"),
+		chromedp.WaitVisible(css(`#audit-rows tr[data-action="webhook.recovered"] li[data-field=pending]`)))
+	for field, want := range map[string]string{"pending": "3", "failed": "0", "deliveries": "3"} {
+		if got := b.eval(`document.querySelector('#audit-rows li[data-field=` + field + `] .change-after').textContent`); got != want {
+			t.Errorf("the recovery's %s reads %q, want %q", field, got, want)
+		}
+	}
+	if got := len(tg.got("/back")); got != 6 {
+		t.Errorf("the target got %d requests, want 6: one failed and one recovered per event", got)
 	}
 }

@@ -1065,7 +1065,7 @@
     const body = h('div', { class: 'health-body' }, spinner());
     const panel = h('section', { class: 'card health', id: 'health', 'aria-labelledby': 'health-title' },
       h('div', { class: 'panel-head' }, h('h2', { id: 'health-title' }, 'Health'),
-        button('Recover failed deliveries', { class: 'btn-secondary btn-sm', icon: 'retry', id: 'recover-open', onclick: () => recoverDialog(w, panel.load) })),
+        button('Recover deliveries', { class: 'btn-secondary btn-sm', icon: 'retry', id: 'recover-open', onclick: () => recoverDialog(w, panel.load) })),
       body);
     panel.load = async () => {
       let st;
@@ -1103,7 +1103,8 @@
     return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
   }
 
-  // After a receiver's outage: re-queue the failed deliveries of a window.
+  // After a receiver's outage: re-queue the failed deliveries of a window,
+  // and on request make those waiting for a retry due now.
   function recoverDialog(w, done) {
     const since = h('input', { id: 'recover-since', type: 'datetime-local', required: true, value: localInput(new Date(Date.now() - 24 * 3600e3)) });
     const status = h('select', { id: 'recover-status' },
@@ -1111,6 +1112,7 @@
       h('option', { value: '5xx' }, 'Server errors (5xx)'),
       h('option', { value: '4xx' }, 'Client errors (4xx)'),
       h('option', { value: 'none' }, 'No answer (timeout, refused)'));
+    const pending = h('input', { type: 'checkbox', id: 'recover-pending' });
     const submit = button('Recover', { class: 'btn-primary', icon: 'retry', type: 'submit', id: 'recover-submit' });
     const err = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
     const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'recover-title' });
@@ -1119,10 +1121,13 @@
       dlg.remove();
     };
     const form = h('form', { method: 'dialog', novalidate: true },
-      h('h2', { id: 'recover-title' }, 'Recover failed deliveries'),
-      h('p', { class: 'muted' }, 'Every failed delivery created since this time gets one more attempt, now. Deliveries pending, running or succeeded are left alone, so recovering twice sends nothing twice.'),
-      h('div', { class: 'field' }, h('label', { for: 'recover-since' }, 'Failed since'), since),
+      h('h2', { id: 'recover-title' }, 'Recover deliveries'),
+      h('p', { class: 'muted' }, 'Every failed delivery created since this time gets one more attempt, now. Deliveries running or succeeded are left alone, so recovering twice sends nothing twice.'),
+      h('div', { class: 'field' }, h('label', { for: 'recover-since' }, 'Created since'), since),
       h('div', { class: 'field' }, h('label', { for: 'recover-status' }, 'Last answer'), status),
+      h('div', { class: 'field' }, h('label', { class: 'check', for: 'recover-pending' }, pending,
+        h('span', null, h('strong', null, 'Also the pending ones waiting for a retry'),
+          h('span', { class: 'muted' }, ' — sent now instead of at their next retry; each keeps its attempt count')))),
       err,
       h('div', { class: 'dialog-actions' }, button('Cancel', { onclick: close }), submit));
     form.addEventListener('submit', async (e) => {
@@ -1137,9 +1142,13 @@
       try {
         const body = { since: t.toISOString() };
         if (status.value) body.status = status.value;
+        if (pending.checked) body.pending = true;
         const r = await api('POST', hookPath(w.id) + '/recover', body);
         close();
-        toast(r.deliveries ? plural(r.deliveries, 'failed delivery', 'failed deliveries') + ' queued again' : 'No failed delivery to recover in that window');
+        const parts = [];
+        if (r.failed) parts.push(plural(r.failed, 'failed delivery', 'failed deliveries') + ' queued again');
+        if (r.pending) parts.push(plural(r.pending, 'pending delivery', 'pending deliveries') + ' due now');
+        toast(parts.length ? parts.join(', ') : body.pending ? 'Nothing to recover in that window' : 'No failed delivery to recover in that window');
         if (done) done();
       } catch (ex) {
         err.textContent = ex.message;
@@ -1396,6 +1405,8 @@
     until: 'Until',
     status: 'Last answer',
     deliveries: 'Deliveries re-queued',
+    failed: 'Failed, queued again',
+    pending: 'Pending, due now',
     secret: 'Source secret',
     environment_types: 'Environment types',
   };
