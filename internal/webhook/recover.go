@@ -114,18 +114,25 @@ func RecoverAudit(by Actor, at time.Time, w *Webhook, p DeliveryRecoverParams) *
 	return e
 }
 
-// RecoveredCount adds to p's entry how many deliveries the recovery made
+// RecoveredCount sets in p's entry how many deliveries the recovery made
 // due: "deliveries" in all, as every recovery records it, and with
 // p.Pending how many of them were "failed" and how many "pending", so the
 // trail tells a recovery that asked for pending ones from one that did
-// not. A nil entry is left alone.
+// not. Counts set before are replaced: a store that recovers in batches
+// sets them again with each batch. A nil entry is left alone.
 func RecoveredCount(p DeliveryRecoverParams, r Recovered) {
 	if p.Audit == nil {
 		return
 	}
-	p.Audit.Changes = append(p.Audit.Changes, Change{Field: "deliveries", After: jsonValue(r.Total())})
-	if p.Pending {
-		p.Audit.Changes = append(p.Audit.Changes, Change{Field: "failed", After: jsonValue(r.Failed)},
-			Change{Field: "pending", After: jsonValue(r.Pending)})
+	cs := p.Audit.Changes[:0]
+	for _, c := range p.Audit.Changes {
+		if c.Field != "deliveries" && c.Field != "failed" && c.Field != "pending" {
+			cs = append(cs, c)
+		}
 	}
+	cs = append(cs, Change{Field: "deliveries", After: jsonValue(r.Total())})
+	if p.Pending {
+		cs = append(cs, Change{Field: "failed", After: jsonValue(r.Failed)}, Change{Field: "pending", After: jsonValue(r.Pending)})
+	}
+	p.Audit.Changes = cs
 }

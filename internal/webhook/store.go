@@ -121,7 +121,11 @@ type Store interface {
 	// at p.Now, for one more attempt each (as DeliveryRetry does), and
 	// with p.Pending makes those it selects that wait for a retry due at
 	// p.Now, attempts unchanged; it stores p.Audit with their counts
-	// (RecoveredCount), in one transaction, and returns the counts.
+	// (RecoveredCount) and returns the counts. PostgreSQL does it all in
+	// one transaction; SQLite, whose one writer intake waits for, in
+	// batches, writing the entry with the first and setting its counts
+	// again in each later one's transaction, so that the entry counts
+	// exactly what was made due even if the recovery stops midway.
 	// Deliveries running or succeeded are left alone, and so is a pending
 	// one that another recovery made due, so two recoveries at once, on
 	// any nodes, count each delivery once. A webhook that does not exist

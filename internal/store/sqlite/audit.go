@@ -40,6 +40,21 @@ func insertAudit(ctx context.Context, tx *txn, e *webhook.AuditEntry, orgID, res
 	return err
 }
 
+// updateAuditChanges stores e's changes again, in the transaction of a
+// later part of the change it records (a recovery's batch). A nil e is
+// nothing to record.
+func updateAuditChanges(ctx context.Context, tx *txn, e *webhook.AuditEntry) error {
+	if e == nil {
+		return nil
+	}
+	changes, err := marshalChanges(e.Changes)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE audit_entries SET changes = ? WHERE organization_id = ? AND id = ?`, changes, e.OrganizationID, e.ID)
+	return err
+}
+
 // marshalChanges encodes changes; none is stored as [].
 func marshalChanges(cs []webhook.Change) (string, error) {
 	if len(cs) == 0 {

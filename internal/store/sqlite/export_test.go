@@ -4,3 +4,11 @@ package sqlite
 // in the background: a test that then removes a webhook's row behind the
 // purger's back knows that only a wake-up, or the next Open, acts on it.
 func AwaitFirstPurge(db *DB) { <-db.purger.FirstPass() }
+
+// SetRecoverBatch makes DeliveryRecover take n deliveries a transaction
+// until the test ends.
+func SetRecoverBatch(t interface{ Cleanup(func()) }, n int) {
+	old := recoverBatch
+	recoverBatch = n
+	t.Cleanup(func() { recoverBatch = old })
+}

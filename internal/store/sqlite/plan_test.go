@@ -41,8 +41,8 @@ func TestPlansUseKeys(t *testing.T) {
 		"lease":          {leaseSQL, 3, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)"},
 		"claimed events": {claimedEventsSQL, 1, "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)"},
 		// The queue's waiting part, not all the webhook's history.
-		"recover pending": {recoverPendingSQL + recoverStatusSQL, 9, "SEARCH deliveries USING INDEX deliveries_due (due_at>?)"},
-		"recover failed":  {recoverFailedSQL + recoverStatusSQL, 7, "SEARCH deliveries USING INDEX deliveries_failed (webhook_id=? AND created_at>? AND created_at<?)"},
+		"recover pending": {recoverPendingSQL, 11, "SEARCH deliveries USING INDEX deliveries_due (due_at>?)"},
+		"recover failed":  {recoverFailedSQL, 10, "SEARCH deliveries USING INDEX deliveries_failed (webhook_id=? AND created_at>? AND created_at<?)"},
 		// Newest first from the index: only attempts that started in the
 		// same microsecond are sorted (LAST TERM), never the whole list.
 		"attempt list": {attemptListSQL + attemptListOrder, 3, "SEARCH a USING INDEX attempts_webhook_created (webhook_id=?)\nSEARCH d USING INTEGER PRIMARY KEY (rowid=?)\nSEARCH e USING INTEGER PRIMARY KEY (rowid=?)\nUSE TEMP B-TREE FOR LAST TERM OF ORDER BY"},
