@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,14 +463,7 @@ func TestConsoleRecoverPending(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
 	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128", "HOOKD_RETRY_SCHEDULE": "0s,1h"})
 	tg := newTarget(t)
-	var down atomic.Bool
-	down.Store(true)
-	tg.setAnswer(func(string, int) int {
-		if down.Load() {
-			return http.StatusBadGateway
-		}
-		return http.StatusOK
-	})
+	down := tg.outage(http.StatusBadGateway)
 	base := "/organization/" + h.org.String()
 	var w struct {
 		ID string `json:"id"`

@@ -27,14 +27,7 @@ func TestClientRecovery(t *testing.T) {
 		// One attempt per delivery: a failure is final at once.
 		srv := startServer(t, deliveryEnv(dbURL, map[string]string{"HOOKD_RETRY_SCHEDULE": "0s"}))
 		tg := newTarget(t)
-		var down atomic.Bool
-		down.Store(true)
-		tg.setAnswer(func(string, int) int {
-			if down.Load() {
-				return http.StatusServiceUnavailable
-			}
-			return http.StatusOK
-		})
+		down := tg.outage(http.StatusServiceUnavailable)
 		orgID := uuid.New()
 		token := newToken(t, dbURL, orgID)
 		c := newCLI(t, srv, orgID, token)
@@ -387,14 +380,7 @@ func TestRecoverTwoNodes(t *testing.T) {
 	env := deliveryEnv(dbURL, map[string]string{"HOOKD_RETRY_SCHEDULE": "0s"})
 	nodes := []*server{startServer(t, env), startServer(t, env)}
 	tg := newTarget(t)
-	var down atomic.Bool
-	down.Store(true)
-	tg.setAnswer(func(string, int) int {
-		if down.Load() {
-			return http.StatusBadGateway
-		}
-		return http.StatusOK
-	})
+	down := tg.outage(http.StatusBadGateway)
 	orgID := uuid.New()
 	token := newToken(t, dbURL, orgID)
 	apis := []call{{t: t, base: nodes[0].URL, auth: "Token " + token}, {t: t, base: nodes[1].URL, auth: "Token " + token}}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -92,6 +93,20 @@ func (tg *target) setAnswer(f func(path string, n int) int) {
 	tg.mu.Lock()
 	tg.answer = f
 	tg.mu.Unlock()
+}
+
+// outage makes the target answer status until the returned switch is
+// turned off, and 200 from then on: a receiver down, then back.
+func (tg *target) outage(status int) *atomic.Bool {
+	down := new(atomic.Bool)
+	down.Store(true)
+	tg.setAnswer(func(string, int) int {
+		if down.Load() {
+			return status
+		}
+		return http.StatusOK
+	})
+	return down
 }
 
 func (tg *target) setHang(path string) {
