@@ -62,8 +62,8 @@ func TestRecoverInBatches(t *testing.T) {
 		}
 		outs = append(outs, o)
 	}
-	if stale, err := db.DeliveryComplete(ctx, outs); err != nil || len(stale) != 0 {
-		t.Fatalf("complete: %v stale, %v", stale, err)
+	if res, err := db.DeliveryComplete(ctx, outs); err != nil || len(res.Stale) != 0 {
+		t.Fatalf("complete: %v stale, %v", res.Stale, err)
 	}
 	now := at.Add(time.Minute)
 	p := webhook.DeliveryRecoverParams{OrganizationID: org, WebhookID: w.ID, Since: at, Until: now, Now: now, Pending: true,
@@ -121,8 +121,8 @@ func TestRecoverPendingAskedEarlierRunLater(t *testing.T) {
 			Attempt: webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: w.ID, DeliveryID: d.ID, EventID: d.EventID,
 				CreatedAt: at, Number: 1, Kind: webhook.KindStandard, TargetURL: "https://example.com", StatusCode: 503}})
 	}
-	if stale, err := db.DeliveryComplete(ctx, outs); err != nil || len(stale) != 0 {
-		t.Fatalf("complete: %v stale, %v", stale, err)
+	if res, err := db.DeliveryComplete(ctx, outs); err != nil || len(res.Stale) != 0 {
+		t.Fatalf("complete: %v stale, %v", res.Stale, err)
 	}
 	asked := at.Add(time.Minute)
 	p := func(now time.Time) webhook.DeliveryRecoverParams {

@@ -187,7 +187,7 @@ func testDeliveryRecoverPending(t *testing.T, s webhook.Store) {
 	if got := claim(t, s, webhook.ClaimParams{Now: at.Add(time.Minute), LeaseUntil: lease, Limit: 10}); len(got) != 1 || got[0].Delivery.ID != tasks[4].Delivery.ID {
 		t.Fatalf("claimed %v, want the delivery due again", taskIDs(got))
 	}
-	if err := s.DeliveryRelease(context.Background(), []webhook.DeliveryRef{tasks[5].Ref()}, later); err != nil {
+	if err := s.DeliveryRelease(context.Background(), webhook.ReleaseParams{Refs: []webhook.DeliveryRef{tasks[5].Ref()}, Now: at, After: later.Sub(at)}); err != nil {
 		t.Fatal(err)
 	}
 	get := func(i int) *webhook.Delivery { return getDelivery(t, s, org, w.ID, tasks[i].Delivery.ID) }
