@@ -247,3 +247,57 @@ func TestIfMatch(t *testing.T) {
 		}
 	})
 }
+
+// TestSourceIfMatch checks sources take If-Match as webhooks do: GET,
+// POST and PUT answer with an ETag, a PUT naming a stale one is refused
+// with 412 and changes nothing, and a PUT without one is made.
+func TestSourceIfMatch(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, h *apiHarness) {
+		org := uuid.New()
+		tok, _ := h.token(org)
+		base := "/organization/" + org.String() + "/source"
+		body := func(name string) string {
+			return `{"kind":"FLUX","name":"` + name + `","environment_types":[{"pattern":"prod*","type":"PRODUCTION"}]}`
+		}
+		var src struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		}
+		st, hdr := h.doWith(tok, "POST", base, `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, nil, &src)
+		created := hdr.Get("ETag")
+		if st != 201 || created == "" {
+			t.Fatalf("create: %d, ETag %q", st, created)
+		}
+		path := base + "/" + src.ID
+		st, hdr = h.doHeader(tok, "GET", path, "", nil)
+		first := hdr.Get("ETag")
+		if st != 200 || first != created {
+			t.Fatalf("GET: %d, ETag %q; the create answered %q", st, first, created)
+		}
+		ifMatch := func(tag string) http.Header { return http.Header{"If-Match": {tag}} }
+
+		st, hdr = h.doWith(tok, "PUT", path, body("one"), ifMatch(first), nil)
+		second := hdr.Get("ETag")
+		if st != 200 || second == "" || second == first {
+			t.Fatalf("PUT with the current ETag: %d, ETag %q (was %q)", st, second, first)
+		}
+		if st, _ := h.doWith(tok, "PUT", path, body("lost"), ifMatch(first), nil); st != 412 {
+			t.Fatalf("PUT with a stale ETag: %d, want 412", st)
+		}
+		// A new secret alone changes the version too: the form that read
+		// the old one must not save over it unawares.
+		if st, _ := h.doWith(tok, "PUT", path, `{"kind":"FLUX","name":"one","secret":"another-secret-0123456789"}`, ifMatch(second), nil); st != 200 {
+			t.Fatalf("PUT of a new secret with the current ETag: %d", st)
+		}
+		if st, _ := h.doWith(tok, "PUT", path, body("lost"), ifMatch(second), nil); st != 412 {
+			t.Fatalf("PUT naming the version before a secret change: %d, want 412", st)
+		}
+		h.do(tok, "GET", path, "", &src)
+		if src.Name != "one" {
+			t.Fatalf("after refused edits the name is %q, want \"one\"", src.Name)
+		}
+		if st := h.do(tok, "PUT", path, body("two"), nil); st != 200 {
+			t.Fatalf("PUT without If-Match: %d", st)
+		}
+	})
+}

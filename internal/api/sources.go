@@ -100,7 +100,7 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request, org uuid.U
 	if err := s.store.SourceCreate(r.Context(), src, s.limits.MaxSourcesPerOrg, webhook.SourceAudit(by, now, nil, src)); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, newSourceResponse(r, src))
+	writeSource(w, r, http.StatusCreated, src)
 	return nil
 }
 
@@ -113,17 +113,27 @@ func (s *Server) sourceFromPath(r *http.Request, org uuid.UUID) (*webhook.Source
 	return s.store.SourceGet(r.Context(), webhook.SourceRef{OrganizationID: org, ID: id})
 }
 
+// writeSource answers with src and its ETag, which If-Match may name.
+func writeSource(w http.ResponseWriter, r *http.Request, status int, src *webhook.Source) {
+	w.Header().Set("ETag", src.ETag())
+	writeJSON(w, status, newSourceResponse(r, src))
+}
+
 func (s *Server) getSource(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
 	src, err := s.sourceFromPath(r, org)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newSourceResponse(r, src))
+	writeSource(w, r, http.StatusOK, src)
 	return nil
 }
 
+// editSource applies the request to the source as stored when the edit
+// commits, not as read earlier: an absent secret keeps the one stored
+// then, an If-Match is checked against that version, and the audit
+// entry's "before" is the row this edit replaced.
 func (s *Server) editSource(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
-	src, err := s.sourceFromPath(r, org)
+	id, err := pathUUID(r, "sourceId")
 	if err != nil {
 		return err
 	}
@@ -142,13 +152,22 @@ func (s *Server) editSource(w http.ResponseWriter, r *http.Request, org uuid.UUI
 	if err != nil {
 		return err
 	}
-	before := *src
-	src.Apply(spec)
-	src.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
-	if err := s.store.SourceUpdate(r.Context(), src, webhook.SourceAudit(by, src.UpdatedAt, &before, src)); err != nil {
+	ifMatch := r.Header.Get("If-Match")
+	now := s.now().UTC().Truncate(time.Microsecond)
+	src, err := s.store.SourceUpdate(r.Context(), webhook.SourceChange{Ref: webhook.SourceRef{OrganizationID: org, ID: id},
+		Apply: func(src *webhook.Source) (*webhook.AuditEntry, error) {
+			if err := src.CheckIfMatch(ifMatch); err != nil {
+				return nil, err
+			}
+			before := *src
+			src.Apply(spec)
+			src.UpdatedAt = now
+			return webhook.SourceAudit(by, now, &before, src), nil
+		}})
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newSourceResponse(r, src))
+	writeSource(w, r, http.StatusOK, src)
 	return nil
 }
 

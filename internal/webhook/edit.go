@@ -50,15 +50,57 @@ func (w *Webhook) ETag() string {
 // tags for one of them (compared strongly, so a weak tag never matches).
 // It returns a Precondition error when none matches.
 func (w *Webhook) CheckIfMatch(header string) error {
+	return checkIfMatch(header, w.ETag(), "webhook")
+}
+
+// SourceChange is an edit of one stored source, decided against the row
+// as it is inside the writing transaction, as WebhookChange is for a
+// webhook: a concurrent edit either committed before and is seen (and
+// an If-Match naming the version before it fails), or waits.
+type SourceChange struct {
+	Ref SourceRef
+	// Apply is called with the stored source (secret in clear), changes
+	// it in place and returns the audit entry recording the change (nil:
+	// nothing to record), or an error that aborts the change and is
+	// returned as it is. A store may call it more than once, each time on
+	// a fresh row.
+	Apply func(s *Source) (*AuditEntry, error)
+}
+
+// Run calls Apply, if any.
+func (c SourceChange) Run(s *Source) (*AuditEntry, error) {
+	if c.Apply == nil {
+		return nil, nil
+	}
+	return c.Apply(s)
+}
+
+// ETag is an opaque strong validator of what the API shows of s: it
+// changes with every edit (UpdatedAt, which every edit sets). It hashes
+// no secret, only whether one is set.
+func (s *Source) ETag() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%s\x00%q\x00%t\x00%q",
+		s.UpdatedAt.UnixMicro(), s.Kind, s.Name, s.Secret != "", s.EnvironmentTypes)
+	return `"` + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18]) + `"`
+}
+
+// CheckIfMatch applies an If-Match header to s, as Webhook.CheckIfMatch.
+func (s *Source) CheckIfMatch(header string) error {
+	return checkIfMatch(header, s.ETag(), "source")
+}
+
+// checkIfMatch is RFC 9110's If-Match against the current ETag of a
+// resource called what.
+func checkIfMatch(header, current, what string) error {
 	header = strings.TrimSpace(header)
 	if header == "" || header == "*" {
 		return nil
 	}
-	current := w.ETag()
 	for _, tag := range strings.Split(header, ",") {
 		if strings.TrimSpace(tag) == current {
 			return nil
 		}
 	}
-	return Errorf(EPrecondition, "the webhook changed since you read it (If-Match does not match its ETag %s); read it again", current)
+	return Errorf(EPrecondition, "the %s changed since you read it (If-Match does not match its ETag %s); read it again", what, current)
 }

@@ -155,9 +155,11 @@ type Store interface {
 	SourceGet(ctx context.Context, ref SourceRef) (*Source, error)
 	// SourceList returns the organization's sources, oldest first.
 	SourceList(ctx context.Context, orgID uuid.UUID) ([]*Source, error)
-	// SourceUpdate replaces every field of the stored source with src's
-	// (matched by organization and id) but its creation time, and stores audit.
-	SourceUpdate(ctx context.Context, src *Source, audit *AuditEntry) error
+	// SourceUpdate applies c to the source as stored inside the writing
+	// transaction (see SourceChange), writes every field back but its
+	// creation time, stores the audit entry c returns, and returns the
+	// source as written.
+	SourceUpdate(ctx context.Context, c SourceChange) (*Source, error)
 	// SourceDelete removes the source and stores audit; the events it
 	// brought in stay.
 	SourceDelete(ctx context.Context, ref SourceRef, audit *AuditEntry) error

@@ -117,24 +117,40 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 	return collect(rows, sourceScan(db.keys))
 }
 
-// SourceUpdate leaves created_at alone: it is the one field no edit changes.
-func (db *DB) SourceUpdate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
-	sealed, err := db.keys.SealSource(src)
-	if err != nil {
-		return err
-	}
-	return db.transact(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE sources SET updated_at = $3, kind = $4, name = $5, secret = $6, environment_types = $7
-			WHERE organization_id = $1 AND id = $2`,
-			src.OrganizationID, src.ID, ts(src.UpdatedAt), string(src.Kind), text(src.Name), sealed.Secret, environmentRules(src.EnvironmentTypes))
+// SourceUpdate locks the row (SELECT … FOR UPDATE) before c.Apply sees
+// it, so a concurrent edit either committed before and is seen, or waits
+// for this one. It leaves created_at alone: no edit changes it.
+func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhook.Source, error) {
+	var src *webhook.Source
+	err := db.transact(ctx, func(tx pgx.Tx) error {
+		var err error
+		src, err = sourceScan(db.keys)(tx.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
+			WHERE organization_id = $1 AND id = $2 FOR UPDATE`, c.Ref.OrganizationID, c.Ref.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("source", c.Ref.ID)
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return notFound("source", src.ID)
+		audit, err := c.Run(src)
+		if err != nil {
+			return err
 		}
-		return insertAudit(ctx, tx, audit, src.OrganizationID, src.ID)
+		sealed, err := db.keys.SealSource(src)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE sources SET updated_at = $3, kind = $4, name = $5, secret = $6, environment_types = $7
+			WHERE organization_id = $1 AND id = $2`,
+			c.Ref.OrganizationID, c.Ref.ID, ts(src.UpdatedAt), string(src.Kind), text(src.Name), sealed.Secret, environmentRules(src.EnvironmentTypes)); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, c.Ref.OrganizationID, c.Ref.ID)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
 }
 
 func (db *DB) SourceDelete(ctx context.Context, ref webhook.SourceRef, audit *webhook.AuditEntry) error {

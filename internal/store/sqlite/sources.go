@@ -106,22 +106,41 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 	return out, translate(rows.Err())
 }
 
-// SourceUpdate replaces the stored source's fields with src's, but its
-// creation time, and stores its audit entry.
-func (db *DB) SourceUpdate(ctx context.Context, src *webhook.Source, audit *webhook.AuditEntry) error {
-	sealed, err := db.keys.SealSource(src)
-	if err != nil {
-		return err
-	}
-	return db.transact(ctx, func(tx *txn) error {
+// SourceUpdate reads the source and writes it back changed in one write
+// transaction: SQLite has one writer, so the row c.Apply sees is the row
+// as it is when the change commits (see WebhookUpdate).
+func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhook.Source, error) {
+	var src *webhook.Source
+	err := db.transact(ctx, func(tx *txn) error {
+		var err error
+		src, err = scanSource(tx.QueryRowContext(ctx,
+			`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, c.Ref.OrganizationID, c.Ref.ID), db.keys)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("source")
+		}
+		if err != nil {
+			return err
+		}
+		audit, err := c.Run(src)
+		if err != nil {
+			return err
+		}
+		sealed, err := db.keys.SealSource(src)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE sources SET updated_at = ?, kind = ?, name = ?, secret = ?, environment_types = ?
 			WHERE organization_id = ? AND id = ?`,
-			micros(src.UpdatedAt), src.Kind, src.Name, sealed.Secret, environmentRules(src.EnvironmentTypes), src.OrganizationID, src.ID)
+			micros(src.UpdatedAt), src.Kind, src.Name, sealed.Secret, environmentRules(src.EnvironmentTypes), c.Ref.OrganizationID, c.Ref.ID)
 		if err := affectedOne(res, err, "source"); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, audit, src.OrganizationID, src.ID)
+		return insertAudit(ctx, tx, audit, c.Ref.OrganizationID, c.Ref.ID)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
 }
 
 // SourceDelete removes the source and stores its audit entry.

@@ -124,11 +124,16 @@ func testSecretsOpened(t *testing.T, s webhook.Store) {
 	gotSrc := getSource(t, s, ref)
 	wantNoSealed(t, "SourceGet", gotSrc)
 	wantEqual(t, "SourceGet", gotSrc.Secret, auditSecret)
-	gotSrc.Name, gotSrc.UpdatedAt = "renamed", base.Add(time.Second)
-	if err := s.SourceUpdate(ctx, gotSrc, nil); err != nil {
+	updatedSrc, err := s.SourceUpdate(ctx, webhook.SourceChange{Ref: ref, Apply: func(cur *webhook.Source) (*webhook.AuditEntry, error) {
+		wantNoSealed(t, "SourceUpdate's Apply", cur)
+		wantEqual(t, "SourceUpdate's Apply", cur.Secret, auditSecret)
+		cur.Name, cur.UpdatedAt = "renamed", base.Add(time.Second)
+		return nil, nil
+	}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	wantEqual(t, "the caller's source after SourceUpdate", gotSrc.Secret, auditSecret)
+	wantEqual(t, "the source SourceUpdate returns", updatedSrc.Secret, auditSecret)
 	srcs, err := s.SourceList(ctx, org)
 	if err != nil || len(srcs) != 1 {
 		t.Fatalf("SourceList = %v, %v", srcs, err)
@@ -173,8 +178,11 @@ func RunSealedAtRest(t *testing.T, s webhook.Store, keys *secrets.Keyring, raw f
 		}}); err != nil {
 		t.Fatal(err)
 	}
-	src.Secret = "new-source-s3cret"
-	if err := s.SourceUpdate(ctx, src, nil); err != nil {
+	if _, err := s.SourceUpdate(ctx, webhook.SourceChange{Ref: webhook.SourceRef{OrganizationID: org, ID: src.ID},
+		Apply: func(cur *webhook.Source) (*webhook.AuditEntry, error) {
+			cur.Secret = "new-source-s3cret"
+			return nil, nil
+		}}); err != nil {
 		t.Fatal(err)
 	}
 	values := raw(t)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,19 +70,36 @@ func testSourceRoundTrip(t *testing.T, s webhook.Store) {
 
 	// Update replaces every field but the creation time, and audits.
 	before := *src
-	src.Kind, src.Name, src.Secret = webhook.SourceFlux, "flux: prod", auditNewSecret
-	src.EnvironmentTypes = []webhook.EnvironmentRule{}
-	src.UpdatedAt = base.Add(time.Hour)
-	if err := s.SourceUpdate(ctx, src, webhook.SourceAudit(byToken, src.UpdatedAt, &before, src)); err != nil {
+	got, err := s.SourceUpdate(ctx, webhook.SourceChange{Ref: ref, Apply: func(cur *webhook.Source) (*webhook.AuditEntry, error) {
+		if !reflect.DeepEqual(cur, &before) {
+			t.Errorf("SourceUpdate's Apply sees %+v, want the stored %+v", cur, &before)
+		}
+		cur.Kind, cur.Name, cur.Secret = webhook.SourceFlux, "flux: prod", auditNewSecret
+		cur.EnvironmentTypes = []webhook.EnvironmentRule{}
+		cur.UpdatedAt = base.Add(time.Hour)
+		return webhook.SourceAudit(byToken, cur.UpdatedAt, &before, cur), nil
+	}})
+	if err != nil {
 		t.Fatal(err)
 	}
+	src = got
 	if got := getSource(t, s, ref); !reflect.DeepEqual(got, src) {
 		t.Fatalf("after update = %+v, want %+v", got, src)
 	}
-	missing := *src
-	missing.ID = newID(t)
-	if err := s.SourceUpdate(ctx, &missing, nil); webhook.ErrorCode(err) != webhook.ENotFound {
+	if _, err := s.SourceUpdate(ctx, webhook.SourceChange{Ref: webhook.SourceRef{OrganizationID: org, ID: newID(t)}}); webhook.ErrorCode(err) != webhook.ENotFound {
 		t.Errorf("updating a missing source: %v, want not found", err)
+	}
+	// An error from Apply (an If-Match that no longer matches) changes
+	// nothing and records nothing.
+	refused := webhook.Errorf(webhook.EPrecondition, "changed")
+	if _, err := s.SourceUpdate(ctx, webhook.SourceChange{Ref: ref, Apply: func(cur *webhook.Source) (*webhook.AuditEntry, error) {
+		cur.Name = "not saved"
+		return webhook.SourceAudit(byToken, base.Add(90*time.Minute), src, cur), refused
+	}}); err != refused {
+		t.Errorf("SourceUpdate whose Apply refused = %v, want that error", err)
+	}
+	if got := getSource(t, s, ref); !reflect.DeepEqual(got, src) {
+		t.Fatalf("after a refused update = %+v, want %+v", got, src)
 	}
 
 	if err := s.SourceDelete(ctx, ref, webhook.SourceAudit(byCLI, base.Add(2*time.Hour), src, nil)); err != nil {
@@ -131,6 +149,44 @@ func testSourceList(t *testing.T, s webhook.Store) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("SourceList = %+v, want oldest first %+v", got, want)
+	}
+}
+
+// testSourceUpdateConcurrent races edits of one source, each adding a
+// rule to the rules it sees: none is lost, because each Apply sees the
+// row as the edits before it left it (what If-Match relies on).
+func testSourceUpdateConcurrent(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	src := newSource(t, org, "raced")
+	src.EnvironmentTypes = []webhook.EnvironmentRule{}
+	if err := s.SourceCreate(ctx, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	ref := webhook.SourceRef{OrganizationID: org, ID: src.ID}
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.SourceUpdate(ctx, webhook.SourceChange{Ref: ref, Apply: func(cur *webhook.Source) (*webhook.AuditEntry, error) {
+				cur.EnvironmentTypes = append(cur.EnvironmentTypes, webhook.EnvironmentRule{Pattern: fmt.Sprint("env-", i), Type: webhook.ModeStaging})
+				return nil, nil
+			}})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := getSource(t, s, ref); len(got.EnvironmentTypes) != n {
+		t.Fatalf("after %d concurrent edits adding a rule each, the source has %d rules: %+v", n, len(got.EnvironmentTypes), got.EnvironmentTypes)
 	}
 }
 

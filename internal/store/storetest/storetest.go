@@ -93,6 +93,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"SourceList", testSourceList},
 		{"SourceCreateLimit", testSourceCreateLimit},
 		{"SourceCreateLimitConcurrent", testSourceCreateLimitConcurrent},
+		{"SourceUpdateConcurrent", testSourceUpdateConcurrent},
 		{"SourceAuditAtomic", testSourceAuditAtomic},
 		{"SourceSecretRewrite", testSourceSecretRewrite},
 	}
