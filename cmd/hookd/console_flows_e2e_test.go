@@ -188,6 +188,35 @@ func TestConsoleToggleKeepsEdits(t *testing.T) {
 	if got := b.eval(`document.querySelector('.page-head p.muted').textContent`); got != "1 webhook · 0 enabled" {
 		t.Errorf("after disabling the only webhook, the list's count reads %q", got)
 	}
+
+	// An edit lands between the switch's read and its write: the page's
+	// fetch makes it as soon as the switch has read the webhook.
+	b.eval(`(() => {
+		const orig = window.fetch;
+		let done = false;
+		window.fetch = async (url, opts) => {
+			const resp = await orig(url, opts);
+			if (!done && opts && opts.method === 'GET' && /\/webhook\/[^/]+$/.test(url)) {
+				done = true;
+				const edit = await orig(url, { method: 'PUT', headers: { Authorization: opts.headers.Authorization, 'Content-Type': 'application/json' },
+					body: JSON.stringify({ kind: 'STANDARD', target_url: 'http://127.0.0.1:9/other', description: 'third', events: ['DEPLOYMENT_FAILURE'] }) });
+				window.editStatus = edit.status;
+			}
+			return resp;
+		};
+		return 'installed';
+	})()`)
+	b.run("enabling", chromedp.Click(css(row+` button[role=switch]`)))
+	waitFor(t, 10*time.Second, "the webhook to be enabled", func() bool {
+		h.api.do("GET", hooks+"/"+w.ID, nil, &got)
+		return got.Enabled
+	})
+	if st := b.eval(`String(window.editStatus)`); st != "200" {
+		t.Fatalf("the edit made between the switch's read and write answered %s", st)
+	}
+	if got.Description != "third" || len(got.Events) != 1 {
+		t.Errorf("enabling from the list undid an edit made between its read and its write: %+v", got)
+	}
 }
 
 // TestConsoleWeekChartDays checks what the 7-day chart's bars say they
@@ -333,10 +362,11 @@ func TestConsoleListThrottled(t *testing.T) {
 	}
 }
 
-// TestConsoleEditKeepsOthersEdits saves the edit form after someone
-// else changed other fields of the webhook: only what the person changed
-// in the form is changed.
-func TestConsoleEditKeepsOthersEdits(t *testing.T) {
+// TestConsoleEditConflict saves the edit form after someone else changed
+// the webhook while it was open: the save is refused, saying so, rather
+// than undoing that change (or merging into it unseen); reloading shows
+// the change and keeps what the person typed, and saving again works.
+func TestConsoleEditConflict(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
 	h := startConsoleHookd(t, nil)
 	hooks := "/organization/" + h.org.String() + "/webhook"
@@ -352,20 +382,40 @@ func TestConsoleEditKeepsOthersEdits(t *testing.T) {
 	if st, _, body := h.api.do("PUT", hooks+"/"+w.ID, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/b","description":"second","events":["DEPLOYMENT_FAILURE"],"environment_types_filter":["PRODUCTION"]}`, nil); st != 200 {
 		t.Fatalf("edit: %d %s", st, body)
 	}
-	b.run("subscribing to one more event and saving",
+	b.run("subscribing to one more event, describing it, and saving",
 		clickElement(`input[name=events][value=DEPLOYMENT_STARTED]`),
+		clearInput("#f-description"),
+		chromedp.SendKeys(css("#f-description"), "mine"),
 		chromedp.Click(css("#form-submit")),
-		chromedp.WaitVisible(css("#send-test")),
 	)
-	var got struct {
+	b.waitJS("the save's refusal", `(() => { const e = document.getElementById('form-error'); return !e.hidden && e.textContent.includes('changed since you opened it'); })()`)
+	type stored struct {
 		TargetURL   string   `json:"target_url"`
 		Description string   `json:"description"`
 		Events      []string `json:"events"`
 		Envs        []string `json:"environment_types_filter"`
 	}
+	var got stored
 	h.api.do("GET", hooks+"/"+w.ID, nil, &got)
-	if got.TargetURL != "http://127.0.0.1:9/b" || got.Description != "second" || strings.Join(got.Envs, ",") != "PRODUCTION" || len(got.Events) != 2 {
-		t.Errorf("the form's save undid an edit made while it was open: %+v", got)
+	if got.TargetURL != "http://127.0.0.1:9/b" || got.Description != "second" || len(got.Events) != 1 {
+		t.Fatalf("a refused save changed the webhook: %+v", got)
+	}
+
+	b.run("reloading", chromedp.Click(css("#conflict-reload")))
+	b.waitJS("the reloaded form", `document.getElementById('form-error').textContent.includes('Reloaded')`)
+	if got := b.eval(`[document.getElementById('f-target_url').value, document.getElementById('f-description').value,
+		[...document.querySelectorAll('input[name=events]:checked')].map((i) => i.value).join(','),
+		[...document.querySelectorAll('input[name=environment_types_filter]:checked')].map((i) => i.value).join(',')].join(' | ')`); got != "http://127.0.0.1:9/b | mine | DEPLOYMENT_STARTED,DEPLOYMENT_FAILURE | PRODUCTION" {
+		t.Errorf("the reloaded form shows %q; want the other edit with the person's changes on top", got)
+	}
+	if note := b.eval(`document.getElementById('form-error').textContent`); !strings.Contains(note, "Target URL") || !strings.Contains(note, "Description (yours kept)") {
+		t.Errorf("the reloaded form's note says %q; want it to name what changed meanwhile", note)
+	}
+	b.run("saving again", chromedp.Click(css("#form-submit")), chromedp.WaitVisible(css("#send-test")))
+	got = stored{}
+	h.api.do("GET", hooks+"/"+w.ID, nil, &got)
+	if got.TargetURL != "http://127.0.0.1:9/b" || got.Description != "mine" || strings.Join(got.Envs, ",") != "PRODUCTION" || len(got.Events) != 2 {
+		t.Errorf("after reloading and saving, the webhook is %+v", got)
 	}
 }
 
@@ -390,9 +440,10 @@ func TestConsoleCopyOverHTTP(t *testing.T) {
 	}
 }
 
-// TestConsoleSourceEditKeepsOthersEdits saves a source's edit form after
-// someone else changed its rules: the rename alone is saved.
-func TestConsoleSourceEditKeepsOthersEdits(t *testing.T) {
+// TestConsoleSourceEditConflict saves a source's edit form after someone
+// else changed its rules: the save is refused, saying so; reloading
+// shows the rules and keeps the new name, and saving again saves both.
+func TestConsoleSourceEditConflict(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
 	h := startConsoleHookd(t, nil)
 	sources := "/organization/" + h.org.String() + "/source"
@@ -413,15 +464,29 @@ func TestConsoleSourceEditKeepsOthersEdits(t *testing.T) {
 		chromedp.SendKeys(css("#f-source-name"), "flux on eu-1"),
 		chromedp.Click(css("#source-submit")),
 	)
-	b.waitJS("the renamed source", `(document.querySelector('#source-rows tr')?.innerText || '').includes('flux on eu-1')`)
-	var got struct {
+	b.waitJS("the save's refusal", `(() => { const e = document.getElementById('source-error'); return !e.hidden && e.textContent.includes('changed since you opened it'); })()`)
+	type stored struct {
+		Name  string `json:"name"`
 		Rules []struct {
 			Pattern string `json:"pattern"`
 		} `json:"environment_types"`
 	}
+	var got stored
 	h.api.do("GET", sources+"/"+src.ID, nil, &got)
-	if len(got.Rules) != 1 {
-		t.Errorf("renaming the source in the console undid the rules set meanwhile: %+v", got)
+	if got.Name != "flux" || len(got.Rules) != 1 {
+		t.Fatalf("a refused save changed the source: %+v", got)
+	}
+	b.run("reloading", chromedp.Click(css("#conflict-reload")))
+	b.waitJS("the reloaded form", `document.getElementById('source-error').textContent.includes('Reloaded')`)
+	if got := b.eval(`document.getElementById('f-source-name').value + ' | ' + document.getElementById('f-source-rules').value`); got != "flux on eu-1 | prod*=PRODUCTION" {
+		t.Errorf("the reloaded form shows %q; want the new rules and the person's name", got)
+	}
+	b.run("saving again", chromedp.Click(css("#source-submit")))
+	b.waitJS("the renamed source", `(document.querySelector('#source-rows tr')?.innerText || '').includes('flux on eu-1')`)
+	got = stored{}
+	h.api.do("GET", sources+"/"+src.ID, nil, &got)
+	if got.Name != "flux on eu-1" || len(got.Rules) != 1 {
+		t.Errorf("after reloading and saving, the source is %+v", got)
 	}
 }
 

@@ -74,17 +74,21 @@
     }
   }
 
-  async function api(method, path, body, creds) {
-    const s = creds || session();
+  // send makes one request to the API and returns its JSON and its ETag
+  // (the version If-Match names). opts.creds are credentials to try
+  // instead of the session's; opts.ifMatch makes a change conditional.
+  async function send(method, path, body, opts = {}) {
+    const s = opts.creds || session();
     if (!s) throw new APIError(401, 'signed out');
-    const opts = { method, headers: { Authorization: authorization(s.token), Accept: 'application/json' } };
+    const req = { method, headers: { Authorization: authorization(s.token), Accept: 'application/json' } };
     if (body !== undefined) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
+      req.headers['Content-Type'] = 'application/json';
+      req.body = JSON.stringify(body);
     }
+    if (opts.ifMatch) req.headers['If-Match'] = opts.ifMatch;
     let resp;
     try {
-      resp = await fetch('/organization/' + encodeURIComponent(s.org) + path, opts);
+      resp = await fetch('/organization/' + encodeURIComponent(s.org) + path, req);
     } catch (e) {
       throw new APIError(0, 'hookd could not be reached (' + e.message + ')');
     }
@@ -99,10 +103,14 @@
     }
     if (!resp.ok) {
       const err = new APIError(resp.status, (data && data.detail) || resp.statusText || 'HTTP ' + resp.status);
-      if (!creds && resp.status === 401) signOut('hookd no longer accepts these credentials. Sign in again.');
+      if (!opts.creds && resp.status === 401) signOut('hookd no longer accepts these credentials. Sign in again.');
       throw err;
     }
-    return data;
+    return { data, etag: resp.headers.get('ETag') || '' };
+  }
+
+  async function api(method, path, body, creds, ifMatch) {
+    return (await send(method, path, body, { creds, ifMatch })).data;
   }
 
   const hooks = '/webhook';
@@ -616,9 +624,20 @@
     sw.setAttribute('aria-checked', String(next));
     try {
       // PUT replaces every field: send them as stored now, not as the
-      // list read them, or the switch would undo an edit made since.
-      const current = await api('GET', hookPath(w.id));
-      const updated = await api('PUT', hookPath(w.id), { ...editable(current), enabled: next });
+      // list read them, and only if they are still so when the PUT
+      // commits (If-Match), or the switch would undo an edit made in
+      // between. The switch changes one field whatever the others hold,
+      // so an edit in between only means reading them again.
+      let updated = null;
+      for (let tries = 1; !updated; tries++) {
+        const current = await send('GET', hookPath(w.id));
+        try {
+          updated = (await send('PUT', hookPath(w.id), { ...editable(current.data), enabled: next }, { ifMatch: current.etag })).data;
+        } catch (err) {
+          if (err.status !== 412) throw err;
+          if (tries === 3) throw new APIError(412, 'the webhook kept changing while this was saved; try again');
+        }
+      }
       Object.assign(w, updated);
       toast(next ? 'Webhook enabled' : 'Webhook disabled');
     } catch (err) {
@@ -828,14 +847,54 @@
     box.addEventListener('click', (e) => { if (e.target === box) input.focus(); });
     box.append(list, input);
     render();
-    return { el: box, input, values: () => { commit(); return [...tags]; } };
+    const set = (values) => {
+      tags.splice(0, tags.length, ...values);
+      render();
+    };
+    return { el: box, input, values: () => { commit(); return [...tags]; }, set };
   }
 
-  // keepStored sends as stored now each field the form left as it read
-  // it: a PUT replaces every field, so an edit made elsewhere since the
-  // form was read would otherwise be undone. sent is body in read's shape.
-  function keepStored(body, sent, read, stored) {
-    for (const k of Object.keys(read)) if (JSON.stringify(sent[k]) === JSON.stringify(read[k])) body[k] = stored[k];
+  // An edit form saves with If-Match, the version it was opened on: a
+  // save over an edit made elsewhere meanwhile is refused (412), never
+  // silently undoing it. Reloading then takes each field as stored now,
+  // except those the person changed, which keep what they typed.
+  // read, mine and fresh are the fields as the form read them, as the
+  // person left them, and as stored now; it returns the fields to show
+  // and the names of those changed elsewhere.
+  function rebase(read, mine, fresh) {
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    const fields = {};
+    const elsewhere = [];
+    for (const k of Object.keys(read)) {
+      const changedHere = !same(mine[k], read[k]);
+      fields[k] = changedHere ? mine[k] : fresh[k];
+      if (!same(fresh[k], read[k])) elsewhere.push((FIELDS[k] || k) + (changedHere ? ' (yours kept)' : ''));
+    }
+    return { fields, elsewhere };
+  }
+
+  // conflictAlert fills box with what a 412 means, and a button that
+  // reloads (reload returns the names of the fields changed elsewhere).
+  function conflictAlert(box, what, reload) {
+    const again = button('Reload ' + what + ', keeping my changes', { class: 'btn-secondary btn-sm', icon: 'retry', id: 'conflict-reload' });
+    again.addEventListener('click', async () => {
+      again.disabled = true;
+      try {
+        const elsewhere = await reload();
+        box.className = 'alert alert-warn';
+        box.replaceChildren(h('strong', null, 'Reloaded. '),
+          elsewhere.length ? 'Changed meanwhile: ' + elsewhere.join(', ') + '. ' : '',
+          'The form shows the ' + what + ' as stored now, with your changes on top: check them and save again.');
+      } catch (err) {
+        again.disabled = false;
+        if (err.status !== 401) box.append(h('p', null, 'Could not reload: ' + err.message));
+      }
+    });
+    box.className = 'alert alert-error';
+    box.replaceChildren(h('strong', null, 'Not saved: this ' + what + ' changed since you opened it. '),
+      'Someone (or hookd) changed it meanwhile, and saving would undo that. Reload it to see the change; what you typed stays.',
+      h('div', null, again));
+    box.hidden = false;
   }
 
   // The checked values, those already stored first in their stored order:
@@ -860,9 +919,10 @@
     page(editing ? 'Edit webhook' : 'Add webhook', spinner());
     focusMain();
     let w = { kind: 'STANDARD', target_url: '', description: '', enabled: true, events: EVENTS.map(([v]) => v), project_names_filter: [], environment_types_filter: [], target_secret_set: false };
+    let etag = ''; // the version the form shows: what a save may replace
     if (editing) {
       try {
-        w = await api('GET', hookPath(id));
+        ({ data: w, etag } = await send('GET', hookPath(id)));
       } catch (err) {
         if (alive() && err.status !== 401) page('Edit webhook', errorBox(err, route));
         return;
@@ -948,36 +1008,70 @@
     form.addEventListener('input', clearField);
     form.addEventListener('change', clearField);
 
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      clearErrors();
-      // Trimmed as typed, but a description made elsewhere (a heredoc's
-      // final newline) is kept as it is unless the person changed it.
-      const description = desc.value.trim() === (w.description || '').trim() ? w.description || '' : desc.value.trim();
-      const body = {
+    // The fields as the controls say, in the API's shape. A description
+    // is trimmed as typed, but one made elsewhere (a heredoc's final
+    // newline) is kept as it is unless the person changed it; lists keep
+    // their stored order (see keepOrder).
+    const formFields = () => ({
+      ...editable({
         kind: form.querySelector('input[name=kind]:checked')?.value || 'STANDARD',
         target_url: url.value.trim(),
-        description,
+        description: desc.value.trim() === (w.description || '').trim() ? w.description || '' : desc.value.trim(),
         events: keepOrder(w.events, [...form.querySelectorAll('input[name=events]:checked')].map((i) => i.value)),
         project_names_filter: tags.values(),
         environment_types_filter: keepOrder(w.environment_types_filter, [...form.querySelectorAll('input[name=environment_types_filter]:checked')].map((i) => i.value)),
-      };
+      }),
+      enabled: enabled.checked,
+    });
+    const storedFields = (x) => ({ ...editable(x), enabled: x.enabled, target_secret: x.target_secret_set });
+    const fill = (f) => {
+      url.value = f.target_url;
+      for (const r of form.querySelectorAll('input[name=kind]')) r.checked = r.value === f.kind;
+      desc.value = f.description;
+      for (const c of form.querySelectorAll('input[name=events]')) c.checked = f.events.includes(c.value);
+      tags.set(f.project_names_filter);
+      for (const c of form.querySelectorAll('input[name=environment_types_filter]')) c.checked = f.environment_types_filter.includes(c.value);
+      enabled.checked = f.enabled;
+    };
+    // After a 412: the webhook as stored now, the person's changes on top.
+    const reload = async () => {
+      const read = storedFields(w);
+      const mine = { ...formFields(), target_secret: read.target_secret };
+      const got = await send('GET', hookPath(id));
+      const { fields, elsewhere } = rebase(read, mine, storedFields(got.data));
+      w = got.data;
+      etag = got.etag;
+      fill(fields);
+      renderSecret();
+      urlLine.textContent = w.target_url;
+      urlLine.title = w.target_url;
+      return elsewhere;
+    };
+
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clearErrors();
+      const { enabled: on, ...body } = formFields();
       // Only a state the person changed is sent: one left as it was is
       // kept as stored when the edit commits.
-      if (!editing || enabled.checked !== w.enabled) body.enabled = enabled.checked;
+      if (!editing || on !== w.enabled) body.enabled = on;
       if (secretMode === 'remove') body.target_secret = '';
       else if (secretIn.value !== '' && (!w.target_secret_set || secretMode === 'replace')) body.target_secret = secretIn.value;
       save.disabled = true;
       save.classList.add('is-busy');
       try {
-        if (editing) keepStored(body, body, editable(w), editable(await api('GET', hookPath(id))));
-        const saved = editing ? await api('PUT', hookPath(id), body) : await api('POST', hooks, body);
+        const saved = editing ? await api('PUT', hookPath(id), body, undefined, etag) : await api('POST', hooks, body);
         toast(editing ? 'Webhook saved' : 'Webhook created');
         location.hash = editing ? '#/webhooks/' + saved.id : '#/';
       } catch (err) {
         save.disabled = false;
         save.classList.remove('is-busy');
         if (err.status === 401) return;
+        if (err.status === 412 && editing) {
+          conflictAlert(formError, 'webhook', reload);
+          formError.scrollIntoView({ block: 'center' });
+          return;
+        }
         const f = err.field && form.querySelector('[data-field="' + err.field + '"]');
         if (f) {
           f.classList.add('has-error');
@@ -991,17 +1085,19 @@
           }
           f.scrollIntoView({ block: 'center' });
         } else {
+          formError.className = 'alert alert-error';
           formError.textContent = err.message;
           formError.hidden = false;
         }
       }
     });
 
+    const urlLine = h('p', { class: 'muted url-line', title: w.target_url }, w.target_url);
     page(editing ? 'Edit webhook' : 'Add webhook',
       link('Webhooks', '#/', { class: 'back', icon: 'back' }),
       h('div', { class: 'page-head' }, h('div', null,
         h('h1', null, editing ? 'Edit webhook' : 'Add webhook'),
-        editing ? h('p', { class: 'muted url-line', title: w.target_url }, w.target_url) : h('p', { class: 'muted' }, 'hookd sends each matching deployment event to this URL, retrying until it answers 2xx.'))),
+        editing ? urlLine : h('p', { class: 'muted' }, 'hookd sends each matching deployment event to this URL, retrying until it answers 2xx.'))),
       form);
     url.focus();
   }
@@ -1593,9 +1689,9 @@
       h('td', { class: 'nowrap' }, editBtn, del));
   }
 
-  // sourceForm adds a source, or edits src: an empty secret then keeps
-  // the stored one.
-  function sourceForm(done, src) {
+  // sourceForm adds a source, or edits src, read at version etag: an
+  // empty secret then keeps the stored one.
+  function sourceForm(done, src, etag) {
     const kind = h('select', { id: 'f-source-kind', name: 'kind' }, SOURCE_KINDS.map(([v, l, d]) => h('option', { value: v, selected: !!src && src.kind === v }, l + ' — ' + d)));
     const name = h('input', { id: 'f-source-name', name: 'name', type: 'text', autocomplete: 'off', placeholder: 'acme/billing on GitHub', value: src ? src.name : '', 'aria-describedby': 'err-name' });
     const secret = h('input', { id: 'f-source-secret', name: 'secret', type: 'password', autocomplete: 'new-password', spellcheck: 'false', placeholder: src ? 'Leave empty to keep the current secret' : '', 'aria-describedby': 'hint-secret err-secret' });
@@ -1618,6 +1714,28 @@
           field('secret', 'Secret', h('div', { class: 'secret' }, secret, generate), { for: 'f-source-secret', hint: 'What the tool signs its requests with, at least 16 characters (Generate makes 64): paste the same value into the tool. hookd never shows it again.' }),
           field('environment_types', 'Environment types', rules, { for: 'f-source-rules', hint: 'One pattern=TYPE per line, first match wins; * matches anything. Unmatched environments are DEVELOPMENT.' }))),
       h('div', { class: 'form-foot' }, err, h('div', { class: 'form-buttons' }, cancel, submit)));
+    // The fields as the form shows them (rules null while they do not
+    // parse), as stored (x), and after a 412 as stored now with the
+    // person's changes on top.
+    const fields = (x) => ({ kind: x.kind, name: x.name.trim(), environment_types: (x.environment_types || []).map((r) => ({ pattern: r.pattern, type: r.type })), secret: x.secret_set });
+    const reload = async () => {
+      const read = fields(src);
+      let typed = null;
+      try {
+        typed = parseRules(rules.value);
+      } catch {
+        // kept as typed below
+      }
+      const mine = { kind: kind.value, name: name.value.trim(), environment_types: typed || rules.value, secret: read.secret };
+      const got = await send('GET', sourcesPath + '/' + encodeURIComponent(src.id));
+      const { fields: f, elsewhere } = rebase(read, mine, fields(got.data));
+      src = got.data;
+      etag = got.etag;
+      kind.value = f.kind;
+      name.value = f.name;
+      if (Array.isArray(f.environment_types)) rules.value = f.environment_types.map((r) => r.pattern + '=' + r.type).join('\n');
+      return elsewhere;
+    };
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       err.hidden = true;
@@ -1626,6 +1744,7 @@
         body = { kind: kind.value, name: name.value.trim(), environment_types: parseRules(rules.value) };
         if (!src || secret.value) body.secret = secret.value;
       } catch (ex) {
+        err.className = 'alert alert-error';
         err.textContent = 'Environment types: ' + ex.message;
         err.hidden = false;
         return;
@@ -1633,9 +1752,7 @@
       submit.disabled = true;
       try {
         if (src) {
-          const fields = (x) => ({ kind: x.kind, name: x.name.trim(), environment_types: (x.environment_types || []).map((r) => ({ pattern: r.pattern, type: r.type })) });
-          keepStored(body, fields(body), fields(src), await api('GET', sourcesPath + '/' + encodeURIComponent(src.id)));
-          await api('PUT', sourcesPath + '/' + encodeURIComponent(src.id), body);
+          await api('PUT', sourcesPath + '/' + encodeURIComponent(src.id), body, undefined, etag);
           toast('Source saved');
         } else {
           const added = await api('POST', sourcesPath, body);
@@ -1645,6 +1762,11 @@
       } catch (ex) {
         submit.disabled = false;
         if (ex.status === 401) return;
+        if (ex.status === 412 && src) {
+          conflictAlert(err, 'source', reload);
+          return;
+        }
+        err.className = 'alert alert-error';
         err.textContent = ex.message;
         err.hidden = false;
       }
@@ -1674,8 +1796,18 @@
         h('tbody', { id: 'source-rows' }, list.map((src) => sourceRow(src, route, edit)))))
       : h('div', { class: 'card state state-sm', id: 'sources-empty' }, h('p', { class: 'muted' }, 'No source yet.'));
     const slot = h('div', { id: 'source-form-slot' }, sourceForm(route));
-    function edit(src) {
-      slot.replaceChildren(sourceForm(route, src));
+    // The form edits the source as read now, at that version: the list
+    // may be older, and a save replaces only the version it showed.
+    async function edit(src) {
+      let got;
+      try {
+        got = await send('GET', sourcesPath + '/' + encodeURIComponent(src.id));
+      } catch (err) {
+        if (alive() && err.status !== 401) toast('Could not open the source: ' + err.message, 'error');
+        return;
+      }
+      if (!alive()) return;
+      slot.replaceChildren(sourceForm(route, got.data, got.etag));
       slot.scrollIntoView({ block: 'start' });
       document.getElementById('f-source-name').focus();
     }
