@@ -498,13 +498,14 @@
     if (!s) return renderSignIn();
     orgLabel.textContent = 'Org ' + s.org.slice(0, 8);
     orgLabel.title = 'Organization ' + s.org;
-    const path = location.hash.replace(/^#/, '') || '/';
+    const [path, query] = (location.hash.replace(/^#/, '') || '/').split('?');
     let m;
     if (path === '/') return renderList();
     if (path === '/new') return renderForm(null);
     if (path === '/audit') return renderAudit();
     if (path === '/sources') return renderSources();
     if ((m = /^\/webhooks\/([\w-]+)\/edit$/.exec(path))) return renderForm(m[1]);
+    if ((m = /^\/webhooks\/([\w-]+)\/deliveries$/.exec(path))) return renderDeliveries(m[1], new URLSearchParams(query || ''));
     if ((m = /^\/webhooks\/([\w-]+)\/attempts\/([\w-]+)$/.exec(path))) return renderDetail(m[1], m[2]);
     if ((m = /^\/webhooks\/([\w-]+)$/.exec(path))) return renderLog(m[1]);
     page('Not found', h('div', { class: 'card state' }, h('h1', null, 'Page not found'), link('Back to webhooks', '#/', { class: 'btn btn-primary' })));
@@ -1104,10 +1105,10 @@
 
   // ---------- delivery log ----------
 
-  function webhookHeader(w, actions) {
+  function webhookHeader(w, actions, eyebrow = 'Delivery log') {
     return h('div', { class: 'page-head page-head-webhook' },
       h('div', { class: 'head-text' },
-        h('p', { class: 'eyebrow' }, 'Delivery log'),
+        h('p', { class: 'eyebrow' }, eyebrow),
         h('h1', { class: 'url-title', title: w.target_url }, w.target_url),
         h('div', { class: 'wh-meta' },
           kindBadge(w.kind),
@@ -1120,15 +1121,19 @@
       h('div', { class: 'page-actions' }, actions));
   }
 
+  // retry queues one more attempt of a's delivery, and returns the
+  // delivery as queued (null when refused).
   async function retry(w, a, btn) {
     if (btn) btn.disabled = true;
     try {
-      await api('POST', hookPath(w.id) + '/delivery/' + encodeURIComponent(a.delivery_id) + '/retry');
+      const d = await api('POST', hookPath(w.id) + '/delivery/' + encodeURIComponent(a.delivery_id) + '/retry');
       toast('Retry queued: a new attempt will appear in the log');
+      return d;
     } catch (err) {
       // 409: the delivery is being sent right now, or the webhook is
       // disabled, maybe by hookd since the page loaded: hookd's detail says which.
       if (err.status !== 401) toast('Could not retry: ' + err.message, 'error');
+      return null;
     } finally {
       if (btn) btn.disabled = false;
     }
@@ -1260,6 +1265,7 @@
   }
 
   let logFilter = 'all'; // kept while the page lives, not stored
+  const MAX_LOG = 100; // the attempts GET …/event lists
 
   async function renderLog(id) {
     const alive = current();
@@ -1305,12 +1311,17 @@
       tbody));
     const empty = h('div', { class: 'card state', id: 'log-empty', hidden: true });
     const loadErr = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
+    // The log holds the newest attempts only: past them, the deliveries
+    // page back (after an outage, the failures before the recovery).
+    const older = h('p', { class: 'log-foot muted', id: 'log-older', hidden: true },
+      'The log shows the newest ' + MAX_LOG + ' attempts. ', link('Older deliveries', deliveriesHref(w.id), { class: 'btn btn-secondary btn-sm', id: 'older-deliveries', icon: 'chevron' }));
 
     function draw() {
       if (!attempts) return;
       const counts = { all: attempts.length, success: attempts.filter(isSuccess).length };
       counts.failure = counts.all - counts.success;
       for (const s of segsEl.children) s.querySelector('.seg-count').textContent = counts[s.dataset.filter];
+      older.hidden = attempts.length < MAX_LOG;
       const rows = attempts.filter((a) => filter === 'all' || (filter === 'success') === isSuccess(a));
       const key = filter + ':' + rows.map((a) => a.id).join(',');
       refreshTimes(tbody);
@@ -1392,13 +1403,97 @@
       link('Webhooks', '#/', { class: 'back', icon: 'back' }),
       header,
       health,
-      h('div', { class: 'toolbar' }, segsEl, live),
-      loadErr, table, empty);
+      h('div', { class: 'toolbar' }, segsEl, live, link('All deliveries', deliveriesHref(w.id), { class: 'btn btn-ghost btn-sm', id: 'all-deliveries' })),
+      loadErr, table, empty, older);
     table.hidden = true;
     await load();
     const timer = setInterval(() => { if (!document.hidden) load(); }, POLL_MS);
     const healthTimer = setInterval(() => { if (!document.hidden && alive()) health.load(); }, 30000);
     onLeave(() => { clearInterval(timer); clearInterval(healthTimer); });
+  }
+
+  // ---------- deliveries ----------
+
+  // The delivery log's attempts are the newest 100 (Qovery's operation
+  // has no paging); a webhook's deliveries page back as far as retention
+  // keeps them, PAGE at a time, each page its own URL
+  // (#/webhooks/ID/deliveries?status=failed&cursor=…), so a page can be
+  // linked to, reloaded, and left with Back like every other.
+  const DELIVERY_PAGE = 50;
+  const DELIVERY_STATUSES = [['', 'All'], ['failed', 'Failed'], ['pending', 'Pending'], ['running', 'Sending'], ['succeeded', 'Succeeded']];
+  const DELIVERY_PILL = { pending: 'pill-off', running: 'pill-off', succeeded: 'pill-ok', failed: 'pill-bad' };
+
+  function deliveriesHref(id, q = {}) {
+    const qs = new URLSearchParams();
+    if (q.status) qs.set('status', q.status);
+    if (q.cursor) qs.set('cursor', q.cursor);
+    const s = qs.toString();
+    return '#/webhooks/' + id + '/deliveries' + (s ? '?' + s : '');
+  }
+
+  function deliveryRow(w, d) {
+    const rb = button('Retry', { class: 'btn-ghost btn-sm', icon: 'retry', ariaLabel: 'Retry this delivery', dataset: { action: 'retry' } });
+    rb.addEventListener('click', async () => {
+      const queued = await retry(w, { delivery_id: d.id }, rb);
+      const tr = rb.closest('tr');
+      if (queued && tr && tr.isConnected) tr.replaceWith(deliveryRow(w, queued));
+    });
+    const label = (DELIVERY_STATUSES.find(([v]) => v === d.status) || [d.status, d.status])[1];
+    return h('tr', { dataset: { id: d.id, status: d.status } },
+      h('td', { 'data-label': 'Created' }, timeAgo(d.created_at)),
+      h('td', { 'data-label': 'Event' }, h('span', { class: 'event-name ev-' + String(d.event_type).toLowerCase() }, EVENT_LABEL[d.event_type] || d.event_type)),
+      h('td', { 'data-label': 'Status' }, h('span', { class: 'pill ' + (DELIVERY_PILL[d.status] || 'pill-off') }, h('span', { class: 'dot' }), label),
+        d.next_attempt_at && d.status === 'pending' ? h('span', { class: 'muted row-error' }, timeAgo(d.next_attempt_at, 'next ')) : null),
+      h('td', { 'data-label': 'Attempts', class: 'num' }, String(d.attempts)),
+      h('td', { 'data-label': 'Last answer', class: 'num' }, d.attempts ? statusCode({ target_response_status_code: d.last_status_code, error: d.last_error }) : h('span', { class: 'muted' }, '—')),
+      h('td', { 'data-label': 'Last error' }, d.last_error ? h('span', { class: 'row-error', title: d.last_error }, d.last_error) : h('span', { class: 'muted' }, '—')),
+      h('td', { class: 'actions' }, rb));
+  }
+
+  async function renderDeliveries(id, q) {
+    const alive = current();
+    page('Deliveries', spinner());
+    focusMain();
+    const status = q.get('status') || '';
+    const cursor = q.get('cursor') || '';
+    let w;
+    let list;
+    try {
+      const qs = new URLSearchParams({ limit: String(DELIVERY_PAGE) });
+      if (status) qs.set('status', status);
+      if (cursor) qs.set('cursor', cursor);
+      [w, list] = await Promise.all([api('GET', hookPath(id)), api('GET', hookPath(id) + '/delivery?' + qs)]);
+    } catch (err) {
+      if (alive() && err.status !== 401) page('Deliveries', link('Delivery log', '#/webhooks/' + id, { class: 'back', icon: 'back' }), errorBox(err, route));
+      return;
+    }
+    if (!alive()) return;
+    const rows = list.results || [];
+    const filters = h('nav', { class: 'segmented', 'aria-label': 'Filter by status' }, DELIVERY_STATUSES.map(([v, l]) =>
+      h('a', { class: 'seg', href: deliveriesHref(id, { status: v }), 'aria-current': v === status ? 'page' : null, dataset: { status: v || 'all' } }, l)));
+    const what = status ? (DELIVERY_STATUSES.find(([v]) => v === status) || [status, status])[1].toLowerCase() + ' deliveries' : 'deliveries';
+    const nav = h('div', { class: 'pager' },
+      cursor ? link('Newest', deliveriesHref(id, { status }), { id: 'deliveries-newest' }) : null,
+      list.next_cursor ? link('Older', deliveriesHref(id, { status, cursor: list.next_cursor }), { id: 'deliveries-older', icon: 'chevron' }) : null);
+    const body = rows.length
+      ? h('div', { class: 'table-wrap card' }, h('table', { class: 'log', id: 'delivery-table' },
+        h('caption', { class: 'sr-only' }, 'Deliveries to this webhook, newest first'),
+        h('thead', null, h('tr', null, ['Created', 'Event', 'Status', 'Attempts', 'Last answer', 'Last error', ''].map((t, i) =>
+          h('th', { scope: 'col', class: i === 3 || i === 4 ? 'num' : null }, t ? t : h('span', { class: 'sr-only' }, 'Actions'))))),
+        h('tbody', { id: 'delivery-rows' }, rows.map((d) => deliveryRow(w, d)))))
+      : h('div', { class: 'card state', id: 'deliveries-empty' },
+        h('span', { class: 'state-art', 'aria-hidden': 'true' }, icon('inbox')),
+        h('h2', null, cursor ? 'No older ' + what : 'No ' + what),
+        h('p', { class: 'muted' }, cursor ? 'This is as far back as hookd keeps them.' : 'Each event this webhook matches makes one delivery.'));
+    page('Deliveries',
+      link('Delivery log', '#/webhooks/' + id, { class: 'back', icon: 'back' }),
+      webhookHeader(w, [], 'Deliveries'),
+      h('p', { class: 'muted' }, 'Every delivery of an event to this webhook, newest first, ' + DELIVERY_PAGE + ' a page: one line per event, however many attempts it took.' +
+        (cursor ? ' This page starts after the delivery ' + cursor.slice(0, 8) + '.' : '')),
+      h('div', { class: 'toolbar' }, filters),
+      body, nav);
+    const tick = setInterval(() => refreshTimes(), 30000);
+    onLeave(() => clearInterval(tick));
   }
 
   // ---------- attempt detail ----------
@@ -1420,7 +1515,8 @@
     if (!alive()) return;
     const back = link('Delivery log', '#/webhooks/' + id, { class: 'back', icon: 'back' });
     if (!a) {
-      page('Delivery', back, h('div', { class: 'card state' }, h('h1', null, 'Attempt not found'), h('p', { class: 'muted' }, 'hookd lists a webhook’s last 100 attempts: this one is older, or retention removed it.')));
+      page('Delivery', back, h('div', { class: 'card state' }, h('h1', null, 'Attempt not found'), h('p', { class: 'muted' }, 'hookd lists a webhook’s last ' + MAX_LOG + ' attempts: this one is older, or retention removed it. Its delivery is among the webhook’s deliveries, with its last answer.'),
+        link('All deliveries', deliveriesHref(id), { class: 'btn btn-secondary' })));
       return;
     }
     const s = subject(a);
