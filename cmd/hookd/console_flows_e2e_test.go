@@ -144,6 +144,24 @@ func TestConsoleGone(t *testing.T) {
 	if got := b.eval(`document.querySelector('#toasts .toast-error').textContent`); !strings.Contains(got, "disabled") {
 		t.Errorf("retrying a delivery of a disabled webhook says %q", got)
 	}
+
+	// The receiver is back: the page that says to enable the webhook
+	// enables it, and the retry then goes out.
+	tg.setAnswer(func(string, int) int { return http.StatusOK })
+	b.run("enabling", chromedp.WaitVisible(css("#enable-webhook")), chromedp.Click(css("#enable-webhook")))
+	b.waitJS("the page to show the webhook enabled", `document.querySelector('.page-head-webhook .pill').textContent === 'Enabled' &&
+		!document.querySelector('.page-head-webhook .wh-reason') && document.getElementById('enable-webhook').hidden`)
+	var got struct {
+		Enabled bool   `json:"enabled"`
+		Reason  string `json:"disabled_reason"`
+	}
+	h.api.do("GET", "/organization/"+h.org.String()+"/webhook/"+w.ID, nil, &got)
+	if !got.Enabled || got.Reason != "" {
+		t.Errorf("after Enable on its page, the webhook is %+v", got)
+	}
+	b.run("retrying again", chromedp.Click(css(`#log-rows button[data-action=retry]`)))
+	tg.waitCount(t, "/gone", 2, 10*time.Second)
+	b.waitJS("the success in the log", `!!document.querySelector('#log-rows .code-2xx')`)
 }
 
 // TestConsoleToggleKeepsEdits checks that the list's switch changes the

@@ -619,27 +619,30 @@
     return sw;
   }
 
+  // setEnabled enables or disables webhook id and returns it as saved.
+  // PUT replaces every field: they are sent as stored now, not as a page
+  // read them, and only if they are still so when the PUT commits
+  // (If-Match), or the change would undo an edit made in between. It
+  // changes one field whatever the others hold, so an edit in between
+  // only means reading them again.
+  async function setEnabled(id, next) {
+    for (let tries = 1; ; tries++) {
+      const current = await send('GET', hookPath(id));
+      try {
+        return (await send('PUT', hookPath(id), { ...editable(current.data), enabled: next }, { ifMatch: current.etag })).data;
+      } catch (err) {
+        if (err.status !== 412) throw err;
+        if (tries === 3) throw new APIError(412, 'the webhook kept changing while this was saved; try again');
+      }
+    }
+  }
+
   async function toggle(w, sw, after) {
     const next = !w.enabled;
     sw.disabled = true;
     sw.setAttribute('aria-checked', String(next));
     try {
-      // PUT replaces every field: send them as stored now, not as the
-      // list read them, and only if they are still so when the PUT
-      // commits (If-Match), or the switch would undo an edit made in
-      // between. The switch changes one field whatever the others hold,
-      // so an edit in between only means reading them again.
-      let updated = null;
-      for (let tries = 1; !updated; tries++) {
-        const current = await send('GET', hookPath(w.id));
-        try {
-          updated = (await send('PUT', hookPath(w.id), { ...editable(current.data), enabled: next }, { ifMatch: current.etag })).data;
-        } catch (err) {
-          if (err.status !== 412) throw err;
-          if (tries === 3) throw new APIError(412, 'the webhook kept changing while this was saved; try again');
-        }
-      }
-      Object.assign(w, updated);
+      Object.assign(w, await setEnabled(w.id, next));
       toast(next ? 'Webhook enabled' : 'Webhook disabled');
     } catch (err) {
       sw.setAttribute('aria-checked', String(w.enabled));
@@ -1287,7 +1290,25 @@
 
     const testBtn = button('Send test event', { class: 'btn-primary', icon: 'send', id: 'send-test' });
     testBtn.addEventListener('click', async () => { await sendTest(w, testBtn); load(); });
-    const actions = [link('Edit', '#/webhooks/' + w.id + '/edit', { class: 'btn btn-secondary', icon: 'edit', id: 'edit-webhook' }), testBtn];
+    // A webhook hookd disabled (a 410, or failing too long) is enabled
+    // here, where its reason shows and where retrying and recovering
+    // say to enable it first.
+    const enableBtn = button('Enable', { class: 'btn-primary', id: 'enable-webhook' });
+    enableBtn.addEventListener('click', async () => {
+      enableBtn.disabled = true;
+      try {
+        const saved = await setEnabled(w.id, true);
+        if (!alive()) return;
+        Object.assign(w, saved);
+        toast('Webhook enabled: hookd sends it events again. Recover the deliveries that failed meanwhile to send them too.');
+        redrawHeader();
+      } catch (err) {
+        if (err.status !== 401) toast('Could not enable: ' + err.message, 'error');
+      } finally {
+        enableBtn.disabled = false;
+      }
+    });
+    const actions = [link('Edit', '#/webhooks/' + w.id + '/edit', { class: 'btn btn-secondary', icon: 'edit', id: 'edit-webhook' }), enableBtn, testBtn];
 
     const segs = [['all', 'All'], ['success', 'Success'], ['failure', 'Failure']].map(([v, l]) => {
       const b = h('button', { type: 'button', class: 'seg', 'aria-pressed': String(filter === v), dataset: { filter: v } }, l, h('span', { class: 'seg-count' }));
@@ -1359,17 +1380,23 @@
 
     // An attempt can change the webhook too (hookd disables it after a
     // 410, it starts or stops failing): the header follows the log.
+    enableBtn.hidden = w.enabled;
     let header = webhookHeader(w, actions);
+    function redrawHeader() {
+      enableBtn.hidden = w.enabled;
+      const focused = document.activeElement; // the buttons move to the new header
+      const next = webhookHeader(w, actions);
+      header.replaceWith(next);
+      header = next;
+      if (focused === enableBtn && w.enabled) testBtn.focus(); // it hides
+      else if (focused && next.contains(focused)) focused.focus();
+    }
     async function reloadHeader() {
       try {
         const fresh = await api('GET', hookPath(w.id));
         if (!alive()) return;
         Object.assign(w, fresh);
-        const focused = document.activeElement; // the buttons move to the new header
-        const next = webhookHeader(w, actions);
-        header.replaceWith(next);
-        header = next;
-        if (focused && next.contains(focused)) focused.focus();
+        redrawHeader();
       } catch {
         // The log's own polling reports what is wrong.
       }
