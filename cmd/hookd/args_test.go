@@ -181,3 +181,31 @@ func TestWebhookEditConflictSaysRunAgain(t *testing.T) {
 		t.Fatalf("got %v; want an error saying nothing was changed and to run the command again", err)
 	}
 }
+
+// source edit reads the source and writes it back with If-Match, as
+// webhook edit does: an edit made in between is not overwritten, and the
+// command says to run it again.
+func TestSourceEditConflictSaysRunAgain(t *testing.T) {
+	const id = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+	var ifMatch string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			w.Header().Set("ETag", `"v1"`)
+			io.WriteString(w, `{"id":"`+id+`","kind":"FLUX","name":"flux","secret_set":true,"environment_types":[]}`)
+			return
+		}
+		ifMatch = r.Header.Get("If-Match")
+		w.WriteHeader(http.StatusPreconditionFailed)
+		io.WriteString(w, `{"status":412,"error":"Precondition Failed","detail":"the source changed since you read it (If-Match does not match its ETag \"v2\"); read it again"}`)
+	}))
+	t.Cleanup(srv.Close)
+	env := map[string]string{"HOOKD_URL": srv.URL, "HOOKD_TOKEN": "hkd_x", "HOOKD_ORGANIZATION": id}
+	err := run(context.Background(), []string{"source", "edit", id, "--name", "flux on eu-1"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if ifMatch != `"v1"` {
+		t.Errorf("source edit sent If-Match %q, want the ETag it read", ifMatch)
+	}
+	if err == nil || !strings.Contains(err.Error(), "run the command again") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("got %v; want an error saying nothing was changed and to run the command again", err)
+	}
+}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -186,6 +188,10 @@ func sourceEdit(ctx context.Context, args []string, getenv func(string) string, 
 	if !given["kind"] && !given["name"] && !given["secret-file"] && !given["env-types"] {
 		return usageError{"source edit: nothing to change; give at least one field flag (see --help)"}
 	}
+	// The API's edit replaces every field, so the command reads the
+	// source first and sends it back with the given flags applied, with
+	// If-Match: a source changed in between is not overwritten (412; run
+	// the command again).
 	cl := c.client()
 	s, err := cl.GetSource(ctx, c.org, pos[0])
 	if err != nil {
@@ -196,6 +202,10 @@ func sourceEdit(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	if s, err = cl.EditSource(ctx, c.org, s.ID, req); err != nil {
+		var apiErr *client.APIError
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusPreconditionFailed {
+			return fmt.Errorf("source %s changed while this command edited it, so nothing was changed: run the command again", pos[0])
+		}
 		return err
 	}
 	return printSource(stdout, s, c.json)

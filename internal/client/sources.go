@@ -25,7 +25,13 @@ type Source struct {
 	IngestURL        string            `json:"ingest_url"`
 
 	Raw json.RawMessage `json:"-"` // the object as the server sent it
+	// ETag is the version GetSource and EditSource read (their ETag
+	// header); empty from a list.
+	ETag string `json:"-"`
 }
+
+// readHeader keeps the answer's ETag.
+func (s *Source) readHeader(h http.Header) { s.ETag = h.Get("ETag") }
 
 func (s *Source) UnmarshalJSON(b []byte) error {
 	type plain Source
@@ -33,13 +39,14 @@ func (s *Source) UnmarshalJSON(b []byte) error {
 }
 
 // Request returns the request that would store s as it is; its nil Secret
-// keeps the stored one.
+// keeps the stored one, and it is made only if the source is still the
+// version read (IfMatch), so it never undoes another edit.
 func (s *Source) Request() SourceRequest {
 	rules := s.EnvironmentTypes
 	if rules == nil {
 		rules = []EnvironmentRule{}
 	}
-	return SourceRequest{Kind: s.Kind, Name: s.Name, EnvironmentTypes: rules}
+	return SourceRequest{IfMatch: s.ETag, Kind: s.Kind, Name: s.Name, EnvironmentTypes: rules}
 }
 
 // SourceRequest is SourceRequest, the body of create and of an edit
@@ -49,6 +56,10 @@ type SourceRequest struct {
 	Name             string            `json:"name"`
 	Secret           *string           `json:"secret,omitempty"`
 	EnvironmentTypes []EnvironmentRule `json:"environment_types"`
+	// IfMatch, on edit, is the ETag of the version the edit was made
+	// from: the server refuses it (412) if the source changed since.
+	// Empty: the edit is made whatever changed.
+	IfMatch string `json:"-"`
 }
 
 // SourceList is the answer of listSources.
@@ -81,7 +92,11 @@ func (c *Client) CreateSource(ctx context.Context, org string, req SourceRequest
 // Source.Request to change only some.
 func (c *Client) EditSource(ctx context.Context, org, id string, req SourceRequest) (*Source, error) {
 	var out Source
-	return &out, c.do(ctx, http.MethodPut, orgPath(org, "source", id), nil, req, &out)
+	var header http.Header
+	if req.IfMatch != "" {
+		header = http.Header{"If-Match": {req.IfMatch}}
+	}
+	return &out, c.do(ctx, http.MethodPut, orgPath(org, "source", id), header, req, &out)
 }
 
 func (c *Client) DeleteSource(ctx context.Context, org, id string) error {
