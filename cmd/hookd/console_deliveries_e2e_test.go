@@ -104,3 +104,48 @@ func TestConsoleDeliveriesPaging(t *testing.T) {
 		return len(p.Results) == 59
 	})
 }
+
+// TestConsoleOutageFigures follows a failing webhook through the
+// console: its health figures follow the log as attempts come in, and
+// once it is disabled its pending deliveries do not claim a next attempt
+// hookd will not make (it fails them as they come due).
+func TestConsoleOutageFigures(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128", "HOOKD_RETRY_SCHEDULE": "0s,1h"})
+	tg := newTarget(t)
+	tg.setAnswer(func(string, int) int { return http.StatusInternalServerError })
+	hooks := "/organization/" + h.org.String() + "/webhook"
+	var w struct {
+		ID string `json:"id"`
+	}
+	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/down","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	test := func() {
+		t.Helper()
+		if st, _, body := h.api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
+			t.Fatalf("test: %d %s", st, body)
+		}
+	}
+	test()
+	tg.waitCount(t, "/down", 1, 10*time.Second)
+	b.run("opening the log", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID))
+	consoleSignIn(b, h.token, h.org)
+	b.waitJS("the first failure, in the log and the figures", `document.querySelectorAll('#log-rows tr').length === 1 &&
+		document.querySelector('#stats-24h [data-stat=attempts]')?.textContent === '1'`)
+	test()
+	b.waitJS("the second failure in the log", `document.querySelectorAll('#log-rows tr').length === 2`)
+	b.waitJS("the figures to count it too", `document.querySelector('#stats-24h [data-stat=attempts]').textContent === '2' &&
+		document.querySelector('#stats-24h [data-stat=failures]').textContent === '2'`)
+
+	// Disabled (by a person here; hookd does the same after a 410): the
+	// two deliveries wait for their 1h retry, which hookd will not send.
+	if st, _, body := h.api.do("PUT", hooks+"/"+w.ID, `{"kind":"STANDARD","target_url":"`+tg.URL+`/down","events":["DEPLOYMENT_FAILURE"],"enabled":false}`, nil); st != 200 {
+		t.Fatalf("disable: %d %s", st, body)
+	}
+	b.run("opening the deliveries", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID+"/deliveries?status=pending"))
+	b.waitJS("the pending deliveries", `document.querySelectorAll('#delivery-rows tr[data-status=pending]').length === 2`)
+	if got := b.eval(`[...document.querySelectorAll('#delivery-rows tr')].map((r) => r.cells[2].innerText.replace(/\s+/g, ' ')).join(' | ')`); strings.Contains(got, "next") || !strings.Contains(got, "disabled") {
+		t.Errorf("the pending deliveries of a disabled webhook say %q; want that they are not sent while it is disabled", got)
+	}
+}

@@ -1411,7 +1411,12 @@
         if (!alive()) return;
         const before = attempts && attempts.map((a) => a.id).join(',');
         attempts = data.results || [];
-        if (before !== null && before !== attempts.map((a) => a.id).join(',')) reloadHeader();
+        if (before !== null && before !== attempts.map((a) => a.id).join(',')) {
+          // The header and the health figures follow the log, rather
+          // than contradict it until their own refresh.
+          reloadHeader();
+          health.load();
+        }
         loadErr.hidden = true;
         live.classList.remove('live-off');
         draw();
@@ -1458,6 +1463,13 @@
     return '#/webhooks/' + id + '/deliveries' + (s ? '?' + s : '');
   }
 
+  // When a pending delivery is tried next. A disabled webhook is sent
+  // nothing: hookd fails its deliveries as they come due.
+  function nextAttempt(w, d) {
+    if (!w.enabled) return h('span', { class: 'next-attempt text-bad' }, 'not sent while the webhook is disabled');
+    return d.next_attempt_at ? h('span', { class: 'next-attempt muted' }, timeAgo(d.next_attempt_at, 'next ')) : null;
+  }
+
   function deliveryRow(w, d) {
     const rb = button('Retry', { class: 'btn-ghost btn-sm', icon: 'retry', ariaLabel: 'Retry this delivery', dataset: { action: 'retry' } });
     rb.addEventListener('click', async () => {
@@ -1470,7 +1482,7 @@
       h('td', { 'data-label': 'Created' }, timeAgo(d.created_at)),
       h('td', { 'data-label': 'Event' }, h('span', { class: 'event-name ev-' + String(d.event_type).toLowerCase() }, EVENT_LABEL[d.event_type] || d.event_type)),
       h('td', { 'data-label': 'Status' }, h('span', { class: 'pill ' + (DELIVERY_PILL[d.status] || 'pill-off') }, h('span', { class: 'dot' }), label),
-        d.next_attempt_at && d.status === 'pending' ? h('span', { class: 'muted row-error' }, timeAgo(d.next_attempt_at, 'next ')) : null),
+        d.status === 'pending' ? nextAttempt(w, d) : null),
       h('td', { 'data-label': 'Attempts', class: 'num' }, String(d.attempts)),
       h('td', { 'data-label': 'Last answer', class: 'num' }, d.attempts ? statusCode({ target_response_status_code: d.last_status_code, error: d.last_error }) : h('span', { class: 'muted' }, '—')),
       h('td', { 'data-label': 'Last error' }, d.last_error ? h('span', { class: 'row-error', title: d.last_error }, d.last_error) : h('span', { class: 'muted' }, '—')),
