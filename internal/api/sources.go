@@ -145,9 +145,6 @@ func (s *Server) editSource(w http.ResponseWriter, r *http.Request, org uuid.UUI
 	if err != nil {
 		return err
 	}
-	if err := spec.ValidateEdit(src); err != nil {
-		return err
-	}
 	by, err := actor(r)
 	if err != nil {
 		return err
@@ -157,6 +154,9 @@ func (s *Server) editSource(w http.ResponseWriter, r *http.Request, org uuid.UUI
 	src, err := s.store.SourceUpdate(r.Context(), webhook.SourceChange{Ref: webhook.SourceRef{OrganizationID: org, ID: id},
 		Apply: func(src *webhook.Source) (*webhook.AuditEntry, error) {
 			if err := src.CheckIfMatch(ifMatch); err != nil {
+				return nil, err
+			}
+			if err := spec.ValidateEdit(src); err != nil {
 				return nil, err
 			}
 			before := *src

@@ -160,7 +160,7 @@ func testSourceUpdateConcurrent(t *testing.T, s webhook.Store) {
 	org := newID(t)
 	src := newSource(t, org, "raced")
 	src.EnvironmentTypes = []webhook.EnvironmentRule{}
-	if err := s.SourceCreate(ctx, src, nil); err != nil {
+	if err := s.SourceCreate(ctx, src, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	ref := webhook.SourceRef{OrganizationID: org, ID: src.ID}
