@@ -90,7 +90,18 @@ func TestCrashSafety(t *testing.T) {
 				// had no backlog to prove anything with). Quick again
 				// after the restart, for the drain.
 				tg.delay = 500 * time.Millisecond
-				srv := startServer(t, crashEnv(dbURL))
+				env := crashEnv(dbURL)
+				if sig == syscall.SIGTERM {
+					// A graceful stop lets requests in flight finish for
+					// min(HOOKD_DELIVERY_TIMEOUT, 12 s); one cut off then is
+					// sent again, a duplicate the target saw arrive. At 1 s
+					// a loaded machine made a 500 ms answer outlast it
+					// (3 duplicates, CI beside six other test runs); 5 s
+					// leaves a margin, and a graceful stop needs no lease
+					// to run out.
+					env["HOOKD_DELIVERY_TIMEOUT"] = "5s"
+				}
+				srv := startServer(t, env)
 				o := newOrg(t, srv, dbURL)
 				o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/crash", "events": []string{"DEPLOYMENT_STARTED"}})
 
@@ -109,7 +120,7 @@ func TestCrashSafety(t *testing.T) {
 					t.Fatalf("no backlog when the server stopped (%d received, %d accepted): the test proves nothing", got, killedAt)
 				}
 				time.Sleep(100 * time.Millisecond) // let clients see the server gone
-				restarted := startServer(t, crashEnv(dbURL))
+				restarted := startServer(t, env)
 				tg.mu.Lock()
 				tg.delay = 20 * time.Millisecond
 				tg.mu.Unlock()
