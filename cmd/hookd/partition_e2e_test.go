@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -168,4 +171,96 @@ func TestDatabaseFaults(t *testing.T) {
 	most, dups := maxCopies(tg)
 	t.Logf("latency, resets and a 25 s partition of one node: %d events accepted, all delivered; %d duplicate deliveries (%.2f%%), at most %d copies of one",
 		len(ids), dups, 100*float64(dups)/float64(len(ids)), most)
+}
+
+// TestDatabaseLost cuts a node's connections to PostgreSQL, as a restart
+// of the server does, while events pour in, then keeps it cut off for a
+// while: intake answers 202 or 503 with Retry-After, never 500 (a sender
+// told to retry after Retry-After, with its Idempotency-Key, must be told
+// so), without an ERROR line per refused event, and every 202 is
+// delivered once the database is back.
+func TestDatabaseLost(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	u, _ := url.Parse(dbURL)
+	proxy := newFaultProxy(t, u.Host)
+	tg := newTarget(t)
+	srv := startServer(t, faultEnv(proxy.through(t, dbURL), map[string]string{"HOOKD_LOG_LEVEL": "info"}))
+	o := newOrg(t, srv, dbURL)
+	o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/crash", "events": []string{"DEPLOYMENT_STARTED"}})
+
+	var (
+		mu       sync.Mutex
+		ids      = map[string]bool{}
+		statuses = map[int]int{}
+		bad      []string
+	)
+	post := func() {
+		var a accepted
+		st, h, body, err := o.api.doQuiet("POST", o.path("/deployment-event"), deploymentEvent("DEPLOYMENT_STARTED", "lost", "PRODUCTION"), &a)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		statuses[st]++
+		switch {
+		case st == 202:
+			ids[a.ID] = true
+		case st == 503 && h.Get("Retry-After") != "":
+		default:
+			if len(bad) < 5 {
+				bad = append(bad, fmt.Sprintf("%d %s (Retry-After %q)", st, body, h.Get("Retry-After")))
+			}
+		}
+	}
+	// Concurrent senders, so the cuts fall on batches of several events.
+	burst := func(n int) {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range n {
+					post()
+				}
+			})
+		}
+		wg.Wait()
+	}
+	burst(10)
+	for range 5 {
+		var wg sync.WaitGroup
+		wg.Go(func() { burst(20) })
+		time.Sleep(20 * time.Millisecond) // into the burst: cut what is in flight
+		proxy.reset()
+		wg.Wait()
+	}
+	errorsBefore := strings.Count(srv.logs.String(), "level=ERROR")
+	proxy.partition()
+	burst(25)
+	if n := strings.Count(srv.logs.String(), "level=ERROR") - errorsBefore; n > 20 {
+		t.Errorf("%d ERROR lines for 200 events refused while the database was unreachable: the log floods", n)
+	}
+	proxy.heal()
+	waitFor(t, 60*time.Second, "intake to accept events again", func() bool {
+		var a accepted
+		st, _, _, _ := o.api.doQuiet("POST", o.path("/deployment-event"), deploymentEvent("DEPLOYMENT_STARTED", "lost", "PRODUCTION"), &a)
+		if st == 202 {
+			mu.Lock()
+			ids[a.ID] = true
+			mu.Unlock()
+		}
+		return st == 202
+	})
+	burst(5)
+	mu.Lock()
+	t.Logf("answers: %v", statuses)
+	if len(bad) > 0 {
+		t.Errorf("intake answered neither 202 nor 503 with Retry-After while the database was lost: %v", bad)
+	}
+	if statuses[503] == 0 {
+		t.Error("no event was refused while the database was cut off: the test proves nothing")
+	}
+	accepted := maps.Clone(ids)
+	mu.Unlock()
+	dups := waitAllDelivered(t, tg, accepted, 90*time.Second)
+	t.Logf("%d events accepted, all delivered; %d duplicates", len(accepted), dups)
 }

@@ -42,6 +42,16 @@ func (e *Error) Error() string { return e.Message }
 var ErrUnwritable = &Error{Code: EUnavailable, RetryAfter: 30 * time.Second,
 	Message: "the database cannot be written (read-only, or out of disk space); try again later"}
 
+// ErrUnreachable is what a backend returns when its connection to the
+// database failed (a restart of the server, a network cut) and nothing
+// else was said. The work may or may not have been stored: a commit whose
+// answer was lost did land. So intake answers 503 with Retry-After, which
+// senders retry with the same Idempotency-Key (an event stored all the
+// same is then answered as a replay), rather than a 500 and an error in
+// the log for every request while the database is away.
+var ErrUnreachable = &Error{Code: EUnavailable, RetryAfter: 5 * time.Second,
+	Message: "the database could not be reached; try again later"}
+
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -276,7 +278,28 @@ func translate(err error) error {
 		}
 		return fmt.Errorf("postgres: %w", err)
 	}
+	if connectionLost(err) {
+		// The cause stays in the chain, for the log; the caller sees
+		// ErrUnreachable's message.
+		return fmt.Errorf("postgres: %w: %w", webhook.ErrUnreachable, err)
+	}
 	return fmt.Errorf("postgres: %w", err)
+}
+
+// connectionLost reports whether err says the connection to the server
+// failed (it could not be made, was reset, or closed under a statement),
+// as when the server restarts, rather than anything about the statement.
+// A context that ended is the caller's doing, not the database's.
+func connectionLost(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var (
+		connect *pgconn.ConnectError
+		netErr  net.Error
+	)
+	return errors.As(err, &connect) || errors.As(err, &netErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, pgconn.ErrConnClosed)
 }
 
 func notFound(what string, id uuid.UUID) error {
