@@ -45,18 +45,26 @@ func TestDeleteStopsDeliveries(t *testing.T) {
 			if before > nodes*perNode/2 {
 				t.Fatalf("%d of %d deliveries sent before the delete: too few were queued for the test to tell", before, nodes*perNode)
 			}
-			// Queued deliveries would start one every 500 ms per node:
-			// 4 s leaves room for several.
-			const bound = time.Second
-			for end := deleted.Add(4 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-				for _, r := range tg.got("/slow") {
-					if late := r.At.Sub(deleted); late > bound {
-						t.Fatalf("a request started %v after the delete returned (%d requests before it, %d after)",
-							late.Round(time.Millisecond), before, len(tg.got("/slow"))-before)
-					}
-				}
-			}
+			// Queued deliveries would start one every 500 ms per node.
+			noRequestAfter(t, tg, "/slow", "the delete", deleted, before)
 			t.Logf("%d nodes: %d requests before the delete, %d after it (in flight at the delete)", nodes, before, len(tg.got("/slow"))-before)
 		})
+	}
+}
+
+// noRequestAfter fails t if a request to path starts more than a second
+// after what happened at at (before requests came until then), watching
+// for 4 s: room for several of the queued deliveries a test holds behind
+// its slow target, which start one every 500 ms.
+func noRequestAfter(t *testing.T, tg *target, path, what string, at time.Time, before int) {
+	t.Helper()
+	const bound = time.Second
+	for end := at.Add(4 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		for _, r := range tg.got(path) {
+			if late := r.At.Sub(at); late > bound {
+				t.Fatalf("a request to %s started %v after %s returned (%d requests before it, %d after)",
+					path, late.Round(time.Millisecond), what, before, len(tg.got(path))-before)
+			}
+		}
 	}
 }

@@ -62,13 +62,18 @@ type Dispatcher interface {
 	// Forget says a webhook was deleted: the dispatcher sends none of its
 	// deliveries that it holds and has not started.
 	Forget(webhookID uuid.UUID)
+	// Edited says a webhook was edited, its UpdatedAt now updatedAt: the
+	// dispatcher sends none of the deliveries it holds and has not
+	// started as the webhook was before.
+	Edited(webhookID uuid.UUID, updatedAt time.Time)
 }
 
 // noDispatcher is the Dispatcher of a node that does not deliver.
 type noDispatcher struct{}
 
-func (noDispatcher) Wake()            {}
-func (noDispatcher) Forget(uuid.UUID) {}
+func (noDispatcher) Wake()                       {}
+func (noDispatcher) Forget(uuid.UUID)            {}
+func (noDispatcher) Edited(uuid.UUID, time.Time) {}
 
 // Intake commits one event with its deliveries. Accept returns only once
 // they are durable: its receipt is a promise of delivery.

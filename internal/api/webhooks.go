@@ -221,6 +221,10 @@ func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if err != nil {
 		return err
 	}
+	// The deliveries the dispatcher holds read the webhook as it was:
+	// without this, those queued behind a slow target would still go to
+	// the old URL, or to a webhook just disabled.
+	s.dispatcher.Edited(id, h.UpdatedAt)
 	s.writeWebhook(w, http.StatusOK, h)
 	return nil
 }

@@ -71,6 +71,8 @@ func (f *forgetting) Forget(id uuid.UUID) {
 	f.forgotten = append(f.forgotten, id)
 }
 
+func (f *forgetting) Edited(uuid.UUID, time.Time) {}
+
 func (f *forgetting) ids() []uuid.UUID {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -94,7 +94,12 @@ type Dispatcher struct {
 	// claimed or leased at intake just before the delete may be handed
 	// over just after Forget, or taken from the queue just before it.
 	forgotten map[uuid.UUID]time.Time
-	freed     chan struct{}
+	// edited holds the webhooks edited lately on this node (see Edited),
+	// each with when and until a lease after, and holds gives back their
+	// tasks read before: a claim or an intake commit that read the
+	// webhook just before the edit may hand its tasks over just after.
+	edited map[uuid.UUID]edit
+	freed  chan struct{}
 	// short is set while the last claim was held back (no room for a
 	// full claim, or webhooks left out for their full queues): only then
 	// does freed room wake the claim loop. Otherwise a claim after every
@@ -247,6 +252,7 @@ func New(cfg Config) *Dispatcher {
 		inflight:  map[uuid.UUID]int{},
 		queued:    map[uuid.UUID][]*webhook.Task{},
 		forgotten: map[uuid.UUID]time.Time{},
+		edited:    map[uuid.UUID]edit{},
 		outcomes:  make(chan webhook.Outcome, 1024),
 	}
 }
@@ -297,6 +303,51 @@ func (d *Dispatcher) forget(webhookID uuid.UUID) int {
 	delete(d.queued, webhookID)
 	d.signalFreed()
 	return len(q)
+}
+
+// edit is a webhook's edit as Edited heard of it: the webhook's new
+// UpdatedAt, and until when tasks read before it may still come.
+type edit struct{ at, until time.Time }
+
+// Edited says a webhook was edited (a new URL or secret, disabled...):
+// its deliveries held and not started, read as it was before (their
+// Webhook.UpdatedAt is older than updatedAt), are given back, due now, so
+// that the claim that takes them again reads it as it is now. Without
+// this, those queued behind a slow target would go on being sent to the
+// old URL, or to a webhook its owner just disabled, for as long as the
+// queue takes to drain. Requests in flight finish.
+func (d *Dispatcher) Edited(webhookID uuid.UUID, updatedAt time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.cfg.Now()
+	for id, e := range d.edited {
+		if now.After(e.until) {
+			delete(d.edited, id)
+		}
+	}
+	// A lease after the edit, every task read before it has less than
+	// sendable left, and holds refuses it anyway.
+	d.edited[webhookID] = edit{at: updatedAt, until: now.Add(d.lease)}
+	if !d.running {
+		return // Run has given back what it queued
+	}
+	var back []webhook.DeliveryRef
+	q := d.queued[webhookID][:0:0]
+	for _, t := range d.queued[webhookID] {
+		if t.Webhook.UpdatedAt.Before(updatedAt) {
+			back = append(back, t.Ref())
+			delete(d.leased, t.Delivery.ID)
+			continue
+		}
+		q = append(q, t)
+	}
+	if len(back) == 0 {
+		return
+	}
+	d.held -= len(back)
+	d.setQueue(webhookID, q)
+	d.signalFreed()
+	d.releases.Go(func() { d.releaseDue(back) })
 }
 
 // Run delivers until ctx is done, then stops claiming, lets requests in
@@ -542,7 +593,8 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 }
 
 // holds reports whether t may be sent now: its lease is still ours (a
-// renewal did not find it taken over), its webhook was not deleted, and
+// renewal did not find it taken over), its webhook was not deleted nor
+// edited since t read it (then t is given back, see Edited), and
 // the lease lasts long enough to cover the request and its recording. One
 // that may not is forgotten, and given back if its lease was not lost and
 // its row not deleted: a node paused past its lease must not send what
@@ -554,6 +606,10 @@ func (d *Dispatcher) holds(t *webhook.Task) bool {
 		if d.leased[t.Delivery.ID] == t {
 			delete(d.leased, t.Delivery.ID)
 		}
+		return false
+	}
+	if e, ok := d.edited[t.Webhook.ID]; ok && t.Webhook.UpdatedAt.Before(e.at) {
+		d.giveBackLocked(t) // read before an edit: claimed again as it is now
 		return false
 	}
 	if d.leased[t.Delivery.ID] == t && !t.Delivery.DueAt.Before(d.cfg.Now().Add(d.sendable)) {

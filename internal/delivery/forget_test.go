@@ -200,3 +200,40 @@ func TestForgetRefusesLateTasks(t *testing.T) {
 		t.Fatalf("forgotten %v a lease after; want the last webhook alone", d.forgotten)
 	}
 }
+
+// A task read before its webhook's edit and handed over after Edited
+// (claimed or leased at intake just before the edit committed) is not
+// sent but given back, to be claimed again as the webhook now is; one
+// read after the edit is sent. An edit is remembered for a lease.
+func TestEditedGivesBackTasksReadBefore(t *testing.T) {
+	d, f := running(t, Config{Timeout: 10 * time.Second})
+	now := clock
+	d.cfg.Now = func() time.Time { return now }
+	hook := uuid.UUID{0xe}
+	editedAt := now.Add(-time.Second)
+	d.Edited(hook, editedAt)
+	stale, fresh := task(hook, now.Add(d.lease)), task(hook, now.Add(d.lease))
+	stale.Webhook.UpdatedAt, fresh.Webhook.UpdatedAt = editedAt.Add(-time.Minute), editedAt
+	d.mu.Lock()
+	d.held += 2
+	d.start(stale)
+	d.start(fresh)
+	d.mu.Unlock()
+	d.sends.Wait()
+	d.releases.Wait()
+	if len(d.outcomes) != 1 || len(f.released) != 1 || f.released[0].ID != stale.Delivery.ID {
+		t.Fatalf("%d attempts made and %v given back; want the fresh task's attempt and the stale one given back", len(d.outcomes), f.released)
+	}
+	if o := <-d.outcomes; o.Attempt.DeliveryID != fresh.Delivery.ID {
+		t.Fatalf("attempted %v, want the task read after the edit, %v", o.Attempt.DeliveryID, fresh.Delivery.ID)
+	}
+	if d.held != 0 || d.leased[stale.Delivery.ID] != nil {
+		t.Fatalf("holding %d, the stale task leased: %v", d.held, d.leased[stale.Delivery.ID] != nil)
+	}
+
+	now = now.Add(d.lease + time.Second)
+	d.Edited(uuid.UUID{0xf}, now)
+	if _, ok := d.edited[hook]; ok || len(d.edited) != 1 {
+		t.Fatalf("edited %v a lease after; want the last webhook alone", d.edited)
+	}
+}
