@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -135,4 +136,38 @@ func TestFullDisk(t *testing.T) {
 		}
 		return st == 200
 	})
+}
+
+// A disk that fills while deliveries are in flight and queued: their
+// outcomes, claims and releases fail meanwhile, and once there is space
+// again every event that got a 202, before or during, reaches the target.
+func TestFullDiskDeliversWhatItAccepted(t *testing.T) {
+	dir := t.TempDir()
+	mount(t, dir, "-t", "tmpfs", "-o", "size=8m", "tmpfs")
+	dbURL := "sqlite:" + filepath.Join(dir, "hookd.db")
+	tg := newTarget(t)
+	tg.delay = 200 * time.Millisecond // a backlog in memory and in the queue when the disk fills
+	srv := startServer(t, crashEnv(dbURL))
+	o := newOrg(t, srv, dbURL)
+	o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/crash", "events": []string{"DEPLOYMENT_STARTED"}})
+
+	stop := make(chan struct{})
+	var n atomic.Int64
+	done := pour(t, o, func() []string { return []string{srv.URL} }, 5*time.Millisecond, stop, &n)
+	waitFor(t, 60*time.Second, "100 accepted events", func() bool { return n.Load() >= 100 })
+	filler := fill(t, dir)
+	full := n.Load()
+	// Long enough for outcomes to fail all their tries and leases to end.
+	time.Sleep(5 * time.Second)
+	if logs := srv.logs.String(); !strings.Contains(logs, "recording delivery outcomes failed") {
+		t.Fatal("no outcome failed to be recorded on the full disk: the test proves nothing")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "more events once there is space", func() bool { return n.Load() >= full+50 })
+	close(stop)
+	ids := done()
+	dups := waitAllDelivered(t, tg, ids, 90*time.Second)
+	t.Logf("%d events accepted (%d before the disk filled), all delivered; %d duplicates", len(ids), full, dups)
 }
