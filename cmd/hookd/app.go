@@ -158,7 +158,7 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 			if c.DatabaseListenURL != "" {
 				pg.ListenOn(c.DatabaseListenURL)
 			}
-			a.notices = &nodeListener{db: pg, wake: a.dispatcher.Wake, forget: a.dispatcher.Forget, retry: 5 * time.Second, log: log}
+			a.notices = &nodeListener{db: pg, wake: a.dispatcher.Wake, forget: a.dispatcher.Forget, edited: a.dispatcher.Edited, retry: 5 * time.Second, log: log}
 		}
 	}
 	a.committer = intake.New(intake.Config{Store: db, Sender: sender, Workers: c.Database.intakeWorkers(), MaxBatch: 256, Tracer: tracer})

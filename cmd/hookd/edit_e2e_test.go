@@ -1,17 +1,23 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
 
 // A webhook edited while its deliveries wait in memory behind its slow
 // target: those not yet started go out as the webhook now is, never as it
-// was. A new URL gets them, the old one only the request in flight at the
-// edit; a disabled webhook gets nothing more. Every event still reaches
-// the new URL or the old one.
+// was, on the node that edited it and, on PostgreSQL, on another node
+// that holds some too. A new URL gets them, the old one only the requests
+// in flight at the edit; a disabled webhook gets nothing more. Every
+// event still reaches the new URL or the old one.
 func TestEditReachesQueuedDeliveries(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dbURL string) {
+		nodes := 1
+		if strings.HasPrefix(dbURL, "postgres") {
+			nodes = 2 // the other node learns of the edit by NOTIFY
+		}
 		for _, c := range []struct {
 			name string
 			edit map[string]any
@@ -25,18 +31,27 @@ func TestEditReachesQueuedDeliveries(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				tg := newTarget(t)
 				tg.delay = 500 * time.Millisecond
-				srv := startServer(t, deliveryEnv(dbURL, map[string]string{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK": "1"}))
-				o := newOrg(t, srv, dbURL)
+				var servers []*server
+				for range nodes {
+					servers = append(servers, startServer(t, deliveryEnv(dbURL, map[string]string{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK": "1"})))
+				}
+				o := newOrg(t, servers[0], dbURL)
 				fields := map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/old", "events": []string{"DEPLOYMENT_STARTED"}}
 				id := o.createWebhook(fields)
 
-				// Leased at intake: one in flight, the rest queued behind it.
-				const events = 15
+				// Each node leases at intake the deliveries of the events
+				// it accepts: one in flight, the rest queued behind it.
+				const perNode = 15
 				ids := map[string]bool{}
-				for range events {
-					ids[o.emit(deploymentEvent("DEPLOYMENT_STARTED", "p", "PRODUCTION")).ID] = true
+				for i := range perNode * nodes {
+					var a accepted
+					c := call{t: t, base: servers[i%nodes].URL, auth: o.api.auth}
+					if st, _, body := c.do("POST", o.path("/deployment-event"), deploymentEvent("DEPLOYMENT_STARTED", "p", "PRODUCTION"), &a); st != 202 {
+						t.Fatalf("emit: %d %s", st, body)
+					}
+					ids[a.ID] = true
 				}
-				tg.waitCount(t, "/old", 1, 10*time.Second)
+				tg.waitCount(t, "/old", nodes, 10*time.Second)
 
 				for k, v := range c.edit {
 					if k == "target_url" {
@@ -49,8 +64,8 @@ func TestEditReachesQueuedDeliveries(t *testing.T) {
 				}
 				edited := time.Now()
 				before := len(tg.got("/old"))
-				if before > events/2 {
-					t.Fatalf("%d of %d deliveries sent before the edit: too few were queued for the test to tell", before, events)
+				if before > nodes*perNode/2 {
+					t.Fatalf("%d of %d deliveries sent before the edit: too few were queued for the test to tell", before, nodes*perNode)
 				}
 				noRequestAfter(t, tg, "/old", "the edit", edited, before)
 				if !c.sent {
@@ -71,7 +86,7 @@ func TestEditReachesQueuedDeliveries(t *testing.T) {
 					}
 					return true
 				})
-				t.Logf("%d requests to the old URL, %d to the new one", len(tg.got("/old")), len(tg.got("/new")))
+				t.Logf("%d nodes: %d requests to the old URL, %d to the new one", nodes, len(tg.got("/old")), len(tg.got("/new")))
 			})
 		}
 	})

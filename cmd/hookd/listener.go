@@ -11,7 +11,8 @@ import (
 )
 
 // nodeListener wakes the dispatcher when another node queues deliveries,
-// and makes it forget the deliveries of a webhook another node deleted
+// makes it forget the deliveries of a webhook another node deleted, and
+// give back those read before another node's edit of their webhook
 // (PostgreSQL's LISTEN/NOTIFY), listening again after a failure. It only
 // hastens the work: polling finds every delivery meanwhile, and a lease
 // renewal finds a deleted webhook's deliveries gone.
@@ -19,6 +20,7 @@ type nodeListener struct {
 	db     *postgres.DB
 	wake   func()
 	forget func(webhookID uuid.UUID)
+	edited func(webhookID uuid.UUID, updatedAt time.Time)
 	retry  time.Duration // the pause after a failed listen
 	log    *slog.Logger
 }
@@ -43,5 +45,5 @@ func (l *nodeListener) run(ctx context.Context) {
 // runOnce listens on one connection until ctx ends (nil) or the
 // connection fails (its error).
 func (l *nodeListener) runOnce(ctx context.Context) error {
-	return l.db.Listen(ctx, l.wake, l.forget)
+	return l.db.Listen(ctx, l.wake, l.forget, l.edited)
 }

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,32 @@ const notifyDue = `SELECT pg_notify('` + dueChannel + `', '')`
 // WebhookDelete notifies inside its transaction, so the notification
 // goes out only if the delete commits.
 const forgetChannel = "hookd_forget"
+
+// editChannel is where a node says it edited a webhook (the payload is
+// its id and its new updated_at, in microseconds since 1970), so the
+// others give back the deliveries of it they hold, read as it was (see
+// delivery.Dispatcher.Edited). WebhookUpdate notifies inside its
+// transaction, as WebhookDelete does.
+const editChannel = "hookd_edited"
+
+// editPayload is editChannel's payload for webhook id, updated at at.
+func editPayload(id uuid.UUID, at time.Time) string {
+	return id.String() + " " + strconv.FormatInt(at.UnixMicro(), 10)
+}
+
+// parseEditPayload reads editPayload's; ok is false for anything else.
+func parseEditPayload(p string) (id uuid.UUID, at time.Time, ok bool) {
+	idText, micros, found := strings.Cut(p, " ")
+	id, err := uuid.Parse(idText)
+	if !found || err != nil {
+		return uuid.Nil, time.Time{}, false
+	}
+	us, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil {
+		return uuid.Nil, time.Time{}, false
+	}
+	return id, time.UnixMicro(us).UTC(), true
+}
 
 // notifyEvery is the shortest time between two notifications of a node.
 const notifyEvery = 50 * time.Millisecond
@@ -70,13 +98,14 @@ func (n *notifier) send() {
 }
 
 // Listen calls wake each time a node (this one included) queues
-// deliveries that are due now, and forget with a webhook's id each time
-// a node deletes that webhook, until ctx ends or the connection fails,
+// deliveries that are due now, forget with a webhook's id each time
+// a node deletes that webhook, and edited with its id and new UpdatedAt
+// each time a node edits one, until ctx ends or the connection fails,
 // and returns why it stopped. It uses a connection of its own, outside
 // the pool, closed when it returns; callers listen again after a pause.
 // Notifications only hasten the work: polling still finds every
 // delivery, and a lease renewal finds a deleted webhook's deliveries gone.
-func (db *DB) Listen(ctx context.Context, wake func(), forget func(webhookID uuid.UUID)) error {
+func (db *DB) Listen(ctx context.Context, wake func(), forget func(webhookID uuid.UUID), edited func(webhookID uuid.UUID, updatedAt time.Time)) error {
 	cfg := db.pool.Config().ConnConfig.Copy()
 	if db.listenURL != "" {
 		var err error
@@ -89,7 +118,7 @@ func (db *DB) Listen(ctx context.Context, wake func(), forget func(webhookID uui
 		return fmt.Errorf("postgres: listen: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	for _, channel := range []string{dueChannel, forgetChannel} {
+	for _, channel := range []string{dueChannel, forgetChannel, editChannel} {
 		if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 			return fmt.Errorf("postgres: listen: %w", err)
 		}
@@ -109,6 +138,10 @@ func (db *DB) Listen(ctx context.Context, wake func(), forget func(webhookID uui
 			// Anything but an id was not sent by hookd: nothing to forget.
 			if id, err := uuid.Parse(n.Payload); err == nil {
 				forget(id)
+			}
+		case editChannel:
+			if id, at, ok := parseEditPayload(n.Payload); ok {
+				edited(id, at)
 			}
 		}
 	}

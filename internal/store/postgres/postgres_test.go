@@ -400,7 +400,7 @@ func TestListen(t *testing.T) {
 	forgotten := make(chan uuid.UUID, 16)
 	stopped := make(chan error, 1)
 	go func() {
-		stopped <- listener.Listen(ctx, func() { woken <- struct{}{} }, func(id uuid.UUID) { forgotten <- id })
+		stopped <- listener.Listen(ctx, func() { woken <- struct{}{} }, func(id uuid.UUID) { forgotten <- id }, func(uuid.UUID, time.Time) {})
 	}()
 	org := uuid.New()
 	if err := other.WebhookCreate(ctx, newHook(org), 0, nil); err != nil {

@@ -162,6 +162,12 @@ func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webh
 		if err != nil {
 			return err
 		}
+		// The other nodes give back its deliveries they hold, read as it
+		// was (see Listen). Inside the transaction, as a delete's: edits
+		// are rare too.
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, editChannel, editPayload(c.ID, ts(w.UpdatedAt))); err != nil {
+			return err
+		}
 		return insertAudit(ctx, tx, audit, c.OrganizationID, c.ID)
 	})
 	if err != nil {
