@@ -214,7 +214,7 @@ func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 			}
 			before := *h
 			h.Apply(spec, now)
-			h.UpdatedAt = now
+			h.UpdatedAt = webhook.EditedAt(before.UpdatedAt, now)
 			// An edit that changes nothing is not audited.
 			return webhook.WebhookAudit(by, now, &before, h), nil
 		}})

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"sync"
@@ -61,6 +62,7 @@ func TestWebhookRotationGrace(t *testing.T) {
 type forgetting struct {
 	mu        sync.Mutex
 	forgotten []uuid.UUID
+	edited    []time.Time // the updatedAt of each Edited
 }
 
 func (f *forgetting) Wake() {}
@@ -71,7 +73,17 @@ func (f *forgetting) Forget(id uuid.UUID) {
 	f.forgotten = append(f.forgotten, id)
 }
 
-func (f *forgetting) Edited(uuid.UUID, time.Time) {}
+func (f *forgetting) Edited(_ uuid.UUID, updatedAt time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.edited = append(f.edited, updatedAt)
+}
+
+func (f *forgetting) edits() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.edited)
+}
 
 func (f *forgetting) ids() []uuid.UUID {
 	f.mu.Lock()
@@ -105,5 +117,46 @@ func TestDeleteForgetsTheWebhook(t *testing.T) {
 	}
 	if got := f.ids(); len(got) != 1 || got[0].String() != w.ID {
 		t.Fatalf("forgotten %v, want the deleted webhook %s once", got, w.ID)
+	}
+}
+
+// An edit made on a clock behind the one that stamped the webhook's
+// version (another node's, or this one's stepped back) still makes a
+// newer version: the dispatcher gives back the deliveries it holds that
+// read the webhook before an edit by their UpdatedAt being before the
+// edit's (see delivery.Dispatcher.Edited), so an edit dated earlier than
+// the version they read would let them go to the old URL.
+func TestEditMovesTheVersionForward(t *testing.T) {
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	f := &forgetting{}
+	h := newAPIHarness(t, func(d *Deps) { d.Now, d.Dispatcher = func() time.Time { return now }, f })
+	org := uuid.New()
+	tok, _ := h.token(org)
+	var w webhookBody
+	if st := h.do(tok, "POST", "/organization/"+org.String()+"/webhook", `{`+editBase+`}`, &w); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	id := uuid.MustParse(w.ID)
+	version := func() time.Time {
+		t.Helper()
+		got, err := h.db.WebhookGet(context.Background(), org, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.UpdatedAt
+	}
+	for i, url := range []string{"https://example.com/new", "https://example.com/newer"} {
+		read := version() // what a delivery claimed now carries
+		now = now.Add(-time.Minute)
+		if st := h.do(tok, "PUT", "/organization/"+org.String()+"/webhook/"+w.ID, `{"kind":"STANDARD","target_url":"`+url+`","events":["DEPLOYMENT_STARTED"]}`, nil); st != 200 {
+			t.Fatalf("edit %d: %d", i+1, st)
+		}
+		edits := f.edits()
+		if len(edits) != i+1 || !read.Before(edits[i]) {
+			t.Fatalf("edit %d on a clock a minute behind: Edited with %v, want a time after %v, the version read before it", i+1, edits, read)
+		}
+		if got := version(); !got.Equal(edits[i]) {
+			t.Fatalf("edit %d: the webhook stored at version %v, Edited told %v", i+1, got, edits[i])
+		}
 	}
 }

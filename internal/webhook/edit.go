@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -32,6 +33,21 @@ func (c WebhookChange) Run(w *Webhook) (*AuditEntry, error) {
 		return nil, nil
 	}
 	return c.Apply(w)
+}
+
+// EditedAt is the UpdatedAt an edit made at now gives a webhook last
+// changed at prev: now, or a microsecond after prev when now is not
+// after it (the clock stamping the edit is behind the one that stamped
+// prev: another node's, or this one's, stepped back). A version never
+// goes back: the dispatcher gives back the deliveries it holds that read
+// the webhook before an edit by comparing their UpdatedAt with the
+// edit's (delivery.Dispatcher.Edited), so an edit dated earlier than
+// the version they read would let them go out as the webhook was.
+func EditedAt(prev, now time.Time) time.Time {
+	if now.After(prev) {
+		return now
+	}
+	return prev.Add(time.Microsecond)
 }
 
 // ETag is an opaque strong validator of what the API shows of w: it
