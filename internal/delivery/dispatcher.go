@@ -325,6 +325,13 @@ func (d *Dispatcher) Edited(webhookID uuid.UUID, updatedAt time.Time) {
 			delete(d.edited, id)
 		}
 	}
+	// Edits may be heard out of order (this node's own from the API, then
+	// another node's earlier one from a listener that read it late): the
+	// newest is kept, so a task that read an earlier edit's version is
+	// still read before it.
+	if e, ok := d.edited[webhookID]; ok && e.at.After(updatedAt) {
+		updatedAt = e.at
+	}
 	// A lease after the edit, every task read before it has less than
 	// sendable left, and holds refuses it anyway.
 	d.edited[webhookID] = edit{at: updatedAt, until: now.Add(d.lease)}

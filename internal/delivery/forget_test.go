@@ -237,3 +237,28 @@ func TestEditedGivesBackTasksReadBefore(t *testing.T) {
 		t.Fatalf("edited %v a lease after; want the last webhook alone", d.edited)
 	}
 }
+
+// Edits heard out of order (this node's own, told by the API at once,
+// then another node's earlier one, which its listener read late) keep
+// the newest: a task that read the webhook as the earlier edit left it
+// was read before the newer one, and is given back, not sent.
+func TestEditedKeepsTheNewestEdit(t *testing.T) {
+	d, f := running(t, Config{Timeout: 10 * time.Second})
+	now := clock
+	d.cfg.Now = func() time.Time { return now }
+	hook := uuid.UUID{0xe}
+	older, newer := now.Add(-2*time.Second), now.Add(-time.Second)
+	d.Edited(hook, newer)
+	d.Edited(hook, older)
+	stale := task(hook, now.Add(d.lease))
+	stale.Webhook.UpdatedAt = older // as the earlier edit left it
+	d.mu.Lock()
+	d.held++
+	d.start(stale)
+	d.mu.Unlock()
+	d.sends.Wait()
+	d.releases.Wait()
+	if len(d.outcomes) != 0 || len(f.released) != 1 || f.released[0].ID != stale.Delivery.ID {
+		t.Fatalf("%d attempts made and %v given back; want the task read before the newer edit given back, unsent", len(d.outcomes), f.released)
+	}
+}
