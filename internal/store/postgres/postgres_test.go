@@ -398,9 +398,15 @@ func TestListen(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	woken := make(chan struct{}, 16)
 	forgotten := make(chan uuid.UUID, 16)
+	type edit struct {
+		id uuid.UUID
+		at time.Time
+	}
+	edited := make(chan edit, 16)
 	stopped := make(chan error, 1)
 	go func() {
-		stopped <- listener.Listen(ctx, func() { woken <- struct{}{} }, func(id uuid.UUID) { forgotten <- id }, func(uuid.UUID, time.Time) {})
+		stopped <- listener.Listen(ctx, func() { woken <- struct{}{} }, func(id uuid.UUID) { forgotten <- id },
+			func(id uuid.UUID, at time.Time) { edited <- edit{id, at} })
 	}()
 	org := uuid.New()
 	if err := other.WebhookCreate(ctx, newHook(org), 0, nil); err != nil {
@@ -459,6 +465,34 @@ func TestListen(t *testing.T) {
 	case id := <-forgotten:
 		t.Fatalf("forgot %v after the one delete", id)
 	case <-time.After(100 * time.Millisecond):
+	}
+
+	// An edit is heard with the version it stored, which the dispatcher
+	// compares its tasks' with; one refused (its Apply fails) is not.
+	w = newHook(org)
+	if err := other.WebhookCreate(ctx, w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID, Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) {
+		return nil, webhook.Errorf(webhook.EPrecondition, "refused")
+	}}); webhook.ErrorCode(err) != webhook.EPrecondition {
+		t.Fatalf("the refused edit: %v", err)
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond).Add(time.Hour)
+	stored, err := other.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID, Apply: func(h *webhook.Webhook) (*webhook.AuditEntry, error) {
+		h.UpdatedAt = at
+		return nil, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-edited:
+		if e.id != w.ID || !e.at.Equal(at) || !e.at.Equal(stored.UpdatedAt) {
+			t.Fatalf("heard an edit of %v at %v, want %v at %v (stored %v)", e.id, e.at, w.ID, at, stored.UpdatedAt)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the edit on another node was not notified within 10s")
 	}
 
 	cancel()
