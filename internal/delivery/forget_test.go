@@ -214,13 +214,7 @@ func TestEditedGivesBackTasksReadBefore(t *testing.T) {
 	d.Edited(hook, editedAt)
 	stale, fresh := task(hook, now.Add(d.lease)), task(hook, now.Add(d.lease))
 	stale.Webhook.UpdatedAt, fresh.Webhook.UpdatedAt = editedAt.Add(-time.Minute), editedAt
-	d.mu.Lock()
-	d.held += 2
-	d.start(stale)
-	d.start(fresh)
-	d.mu.Unlock()
-	d.sends.Wait()
-	d.releases.Wait()
+	handOver(d, stale, fresh)
 	if len(d.outcomes) != 1 || len(f.released) != 1 || f.released[0].ID != stale.Delivery.ID {
 		t.Fatalf("%d attempts made and %v given back; want the fresh task's attempt and the stale one given back", len(d.outcomes), f.released)
 	}
@@ -252,13 +246,21 @@ func TestEditedKeepsTheNewestEdit(t *testing.T) {
 	d.Edited(hook, older)
 	stale := task(hook, now.Add(d.lease))
 	stale.Webhook.UpdatedAt = older // as the earlier edit left it
-	d.mu.Lock()
-	d.held++
-	d.start(stale)
-	d.mu.Unlock()
-	d.sends.Wait()
-	d.releases.Wait()
+	handOver(d, stale)
 	if len(d.outcomes) != 0 || len(f.released) != 1 || f.released[0].ID != stale.Delivery.ID {
 		t.Fatalf("%d attempts made and %v given back; want the task read before the newer edit given back, unsent", len(d.outcomes), f.released)
 	}
+}
+
+// handOver starts tasks as a claim does, and waits until each is sent
+// or given back.
+func handOver(d *Dispatcher, tasks ...*webhook.Task) {
+	d.mu.Lock()
+	d.held += len(tasks)
+	for _, t := range tasks {
+		d.start(t)
+	}
+	d.mu.Unlock()
+	d.sends.Wait()
+	d.releases.Wait()
 }
