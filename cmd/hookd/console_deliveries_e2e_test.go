@@ -20,16 +20,11 @@ func TestConsoleDeliveriesPaging(t *testing.T) {
 	tg := newTarget(t)
 	tg.setAnswer(func(string, int) int { return http.StatusServiceUnavailable })
 	hooks := "/organization/" + h.org.String() + "/webhook"
-	var w struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/hook","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"` + tg.URL + `/hook","events":["DEPLOYMENT_FAILURE"]}`)
 	send := func(n, total int) {
 		t.Helper()
 		for i := 0; i < n; i++ {
-			if st, _, body := h.api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
+			if st, _, body := h.api.do("POST", hooks+"/"+wid+"/test", nil, nil); st != 202 {
 				t.Fatalf("test: %d %s", st, body)
 			}
 		}
@@ -47,11 +42,11 @@ func TestConsoleDeliveriesPaging(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "the 70 successes recorded", func() bool {
 		var p page
-		h.api.do("GET", hooks+"/"+w.ID+"/delivery?status=succeeded&limit=100", nil, &p)
+		h.api.do("GET", hooks+"/"+wid+"/delivery?status=succeeded&limit=100", nil, &p)
 		return len(p.Results) == 70
 	})
 
-	b.run("opening the delivery log", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID))
+	b.run("opening the delivery log", chromedp.Navigate(h.URL+"/#/webhooks/"+wid))
 	consoleSignIn(b, h.token, h.org)
 	b.waitJS("the log, full", `document.querySelectorAll('#log-rows tr').length === 100`)
 	b.run("going to older deliveries", chromedp.WaitVisible(css("#older-deliveries")), chromedp.Click(css("#older-deliveries")))
@@ -100,7 +95,7 @@ func TestConsoleDeliveriesPaging(t *testing.T) {
 	b.waitJS("its row, succeeded or on its way", `(() => { const r = document.querySelector('#delivery-rows tr[data-id="`+oldest+`"]'); return !!r && r.dataset.status !== 'failed'; })()`)
 	waitFor(t, 20*time.Second, "the retried delivery to succeed", func() bool {
 		var p page
-		h.api.do("GET", hooks+"/"+w.ID+"/delivery?status=failed&limit=100", nil, &p)
+		h.api.do("GET", hooks+"/"+wid+"/delivery?status=failed&limit=100", nil, &p)
 		return len(p.Results) == 59
 	})
 }
@@ -115,21 +110,16 @@ func TestConsoleOutageFigures(t *testing.T) {
 	tg := newTarget(t)
 	tg.setAnswer(func(string, int) int { return http.StatusInternalServerError })
 	hooks := "/organization/" + h.org.String() + "/webhook"
-	var w struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/down","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"` + tg.URL + `/down","events":["DEPLOYMENT_FAILURE"]}`)
 	test := func() {
 		t.Helper()
-		if st, _, body := h.api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
+		if st, _, body := h.api.do("POST", hooks+"/"+wid+"/test", nil, nil); st != 202 {
 			t.Fatalf("test: %d %s", st, body)
 		}
 	}
 	test()
 	tg.waitCount(t, "/down", 1, 10*time.Second)
-	b.run("opening the log", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID))
+	b.run("opening the log", chromedp.Navigate(h.URL+"/#/webhooks/"+wid))
 	consoleSignIn(b, h.token, h.org)
 	b.waitJS("the first failure, in the log and the figures", `document.querySelectorAll('#log-rows tr').length === 1 &&
 		document.querySelector('#stats-24h [data-stat=attempts]')?.textContent === '1'`)
@@ -140,10 +130,10 @@ func TestConsoleOutageFigures(t *testing.T) {
 
 	// Disabled (by a person here; hookd does the same after a 410): the
 	// two deliveries wait for their 1h retry, which hookd will not send.
-	if st, _, body := h.api.do("PUT", hooks+"/"+w.ID, `{"kind":"STANDARD","target_url":"`+tg.URL+`/down","events":["DEPLOYMENT_FAILURE"],"enabled":false}`, nil); st != 200 {
+	if st, _, body := h.api.do("PUT", hooks+"/"+wid, `{"kind":"STANDARD","target_url":"`+tg.URL+`/down","events":["DEPLOYMENT_FAILURE"],"enabled":false}`, nil); st != 200 {
 		t.Fatalf("disable: %d %s", st, body)
 	}
-	b.run("opening the deliveries", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID+"/deliveries?status=pending"))
+	b.run("opening the deliveries", chromedp.Navigate(h.URL+"/#/webhooks/"+wid+"/deliveries?status=pending"))
 	b.waitJS("the pending deliveries", `document.querySelectorAll('#delivery-rows tr[data-status=pending]').length === 2`)
 	if got := b.eval(`[...document.querySelectorAll('#delivery-rows tr')].map((r) => r.cells[2].innerText.replace(/\s+/g, ' ')).join(' | ')`); strings.Contains(got, "next") || !strings.Contains(got, "disabled") {
 		t.Errorf("the pending deliveries of a disabled webhook say %q; want that they are not sent while it is disabled", got)

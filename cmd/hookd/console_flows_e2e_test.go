@@ -48,19 +48,27 @@ func startConsoleHookd(t *testing.T, env map[string]string) *consoleHookd {
 	return h
 }
 
+// createWebhook creates a webhook of body in h's organization through
+// the API and returns its id.
+func (h *consoleHookd) createWebhook(body string) string {
+	h.api.t.Helper()
+	var w struct {
+		ID string `json:"id"`
+	}
+	if st, _, resp := h.api.do("POST", "/organization/"+h.org.String()+"/webhook", body, &w); st != 201 {
+		h.api.t.Fatalf("create: %d %s", st, resp)
+	}
+	return w.ID
+}
+
 // TestConsoleDeepLink checks that a link to a webhook's page leads there
 // once signed in: opened in a new tab, and after the token was revoked
 // while the page was open.
 func TestConsoleDeepLink(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
 	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
-	var w struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", "/organization/"+h.org.String()+"/webhook", `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/hook","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
-	link := "#/webhooks/" + w.ID
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/hook","events":["DEPLOYMENT_FAILURE"]}`)
+	link := "#/webhooks/" + wid
 
 	b.run("opening a link to the webhook", chromedp.Navigate(h.URL+"/"+link))
 	consoleSignIn(b, h.token, h.org)
@@ -113,14 +121,9 @@ func TestConsoleGone(t *testing.T) {
 	})
 	tg := newTarget(t)
 	tg.setAnswer(func(string, int) int { return http.StatusGone })
-	var w struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", "/organization/"+h.org.String()+"/webhook", `{"kind":"STANDARD","target_url":"`+tg.URL+`/gone","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"` + tg.URL + `/gone","events":["DEPLOYMENT_FAILURE"]}`)
 
-	b.run("opening the webhook's log", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID))
+	b.run("opening the webhook's log", chromedp.Navigate(h.URL+"/#/webhooks/"+wid))
 	consoleSignIn(b, h.token, h.org)
 	b.run("sending a test event", chromedp.WaitVisible(css("#send-test")), chromedp.Click(css("#send-test")))
 	b.waitJS("the 410 in the log", `!!document.querySelector('#log-rows .code-4xx')`)
@@ -128,7 +131,7 @@ func TestConsoleGone(t *testing.T) {
 		var got struct {
 			Enabled bool `json:"enabled"`
 		}
-		h.api.do("GET", "/organization/"+h.org.String()+"/webhook/"+w.ID, nil, &got)
+		h.api.do("GET", "/organization/"+h.org.String()+"/webhook/"+wid, nil, &got)
 		return !got.Enabled
 	})
 
@@ -155,7 +158,7 @@ func TestConsoleGone(t *testing.T) {
 		Enabled bool   `json:"enabled"`
 		Reason  string `json:"disabled_reason"`
 	}
-	h.api.do("GET", "/organization/"+h.org.String()+"/webhook/"+w.ID, nil, &got)
+	h.api.do("GET", "/organization/"+h.org.String()+"/webhook/"+wid, nil, &got)
 	if !got.Enabled || got.Reason != "" {
 		t.Errorf("after Enable on its page, the webhook is %+v", got)
 	}
@@ -170,20 +173,15 @@ func TestConsoleToggleKeepsEdits(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
 	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
 	hooks := "/organization/" + h.org.String() + "/webhook"
-	var w struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/hook","description":"first","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
-	row := `#webhook-list li[data-id="` + w.ID + `"]`
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/hook","description":"first","events":["DEPLOYMENT_FAILURE"]}`)
+	row := `#webhook-list li[data-id="` + wid + `"]`
 	b.run("opening the console", chromedp.Navigate(h.URL+"/"))
 	consoleSignIn(b, h.token, h.org)
 	b.run("the list", chromedp.WaitVisible(css(row)))
 
 	// Someone else edits the webhook; then the switch disables it.
 	edited := `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/other","description":"second","events":["DEPLOYMENT_FAILURE","DEPLOYMENT_SUCCESSFUL"],"project_names_filter":["api-*"]}`
-	if st, _, body := h.api.do("PUT", hooks+"/"+w.ID, edited, nil); st != 200 {
+	if st, _, body := h.api.do("PUT", hooks+"/"+wid, edited, nil); st != 200 {
 		t.Fatalf("edit: %d %s", st, body)
 	}
 	b.run("disabling", chromedp.Click(css(row+` button[role=switch]`)))
@@ -195,7 +193,7 @@ func TestConsoleToggleKeepsEdits(t *testing.T) {
 		Projects    []string `json:"project_names_filter"`
 	}
 	waitFor(t, 10*time.Second, "the webhook to be disabled", func() bool {
-		h.api.do("GET", hooks+"/"+w.ID, nil, &got)
+		h.api.do("GET", hooks+"/"+wid, nil, &got)
 		return !got.Enabled
 	})
 	if got.TargetURL != "http://127.0.0.1:9/other" || got.Description != "second" || len(got.Events) != 2 || len(got.Projects) != 1 {
@@ -226,7 +224,7 @@ func TestConsoleToggleKeepsEdits(t *testing.T) {
 	})()`)
 	b.run("enabling", chromedp.Click(css(row+` button[role=switch]`)))
 	waitFor(t, 10*time.Second, "the webhook to be enabled", func() bool {
-		h.api.do("GET", hooks+"/"+w.ID, nil, &got)
+		h.api.do("GET", hooks+"/"+wid, nil, &got)
 		return got.Enabled
 	})
 	if st := b.eval(`String(window.editStatus)`); st != "200" {
@@ -246,17 +244,12 @@ func TestConsoleWeekChartDays(t *testing.T) {
 	tg := newTarget(t)
 	tg.setAnswer(func(string, int) int { return http.StatusInternalServerError })
 	hooks := "/organization/" + h.org.String() + "/webhook"
-	var w struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/down","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
-	if st, _, body := h.api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"` + tg.URL + `/down","events":["DEPLOYMENT_FAILURE"]}`)
+	if st, _, body := h.api.do("POST", hooks+"/"+wid+"/test", nil, nil); st != 202 {
 		t.Fatalf("test: %d %s", st, body)
 	}
 	tg.waitCount(t, "/down", 1, 10*time.Second)
-	b.run("opening the webhook", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID))
+	b.run("opening the webhook", chromedp.Navigate(h.URL+"/#/webhooks/"+wid))
 	consoleSignIn(b, h.token, h.org)
 	b.waitJS("the 7-day chart with today's failure", `(() => {
 		const bars = document.querySelectorAll('#chart-7d g.bar');
@@ -276,14 +269,9 @@ func TestConsoleEditKeepsUntouched(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
 	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
 	hooks := "/organization/" + h.org.String() + "/webhook"
-	var w struct {
-		ID string `json:"id"`
-	}
 	// A heredoc's description ends with a newline.
-	if st, _, body := h.api.do("POST", hooks, `{"kind":"SLACK","target_url":"http://127.0.0.1:9/slack","description":"Managed by Terraform.\n","events":["DEPLOYMENT_FAILURE","DEPLOYMENT_STARTED"],"project_names_filter":["billing-*"],"environment_types_filter":["STAGING","PRODUCTION"],"target_secret":"s3cret-value","enabled":false}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
-	b.run("opening the edit form", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID+"/edit"))
+	wid := h.createWebhook(`{"kind":"SLACK","target_url":"http://127.0.0.1:9/slack","description":"Managed by Terraform.\n","events":["DEPLOYMENT_FAILURE","DEPLOYMENT_STARTED"],"project_names_filter":["billing-*"],"environment_types_filter":["STAGING","PRODUCTION"],"target_secret":"s3cret-value","enabled":false}`)
+	b.run("opening the edit form", chromedp.Navigate(h.URL+"/#/webhooks/"+wid+"/edit"))
 	consoleSignIn(b, h.token, h.org)
 	b.run("subscribing to one more event",
 		chromedp.WaitVisible(css("#webhook-form")),
@@ -300,7 +288,7 @@ func TestConsoleEditKeepsUntouched(t *testing.T) {
 		Projects    []string `json:"project_names_filter"`
 		Envs        []string `json:"environment_types_filter"`
 	}
-	h.api.do("GET", hooks+"/"+w.ID, nil, &got)
+	h.api.do("GET", hooks+"/"+wid, nil, &got)
 	// The lists keep their order too: the audit trail and Terraform
 	// compare them as lists.
 	if got.Kind != "SLACK" || got.Description != "Managed by Terraform.\n" || got.Enabled || !got.SecretSet ||
@@ -318,24 +306,19 @@ func TestConsoleOldAttempt(t *testing.T) {
 	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128"})
 	tg := newTarget(t)
 	hooks := "/organization/" + h.org.String() + "/webhook"
-	var w struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"`+tg.URL+`/ok","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"` + tg.URL + `/ok","events":["DEPLOYMENT_FAILURE"]}`)
 	var first struct {
 		Results []struct {
 			ID string `json:"id"`
 		} `json:"results"`
 	}
 	for i := 0; i < 101; i++ {
-		if st, _, body := h.api.do("POST", hooks+"/"+w.ID+"/test", nil, nil); st != 202 {
+		if st, _, body := h.api.do("POST", hooks+"/"+wid+"/test", nil, nil); st != 202 {
 			t.Fatalf("test: %d %s", st, body)
 		}
 		if i == 0 {
 			waitFor(t, 10*time.Second, "the first attempt", func() bool {
-				h.api.do("GET", hooks+"/"+w.ID+"/event", nil, &first)
+				h.api.do("GET", hooks+"/"+wid+"/event", nil, &first)
 				return len(first.Results) == 1
 			})
 		}
@@ -346,10 +329,10 @@ func TestConsoleOldAttempt(t *testing.T) {
 				ID string `json:"id"`
 			} `json:"results"`
 		}
-		h.api.do("GET", hooks+"/"+w.ID+"/event", nil, &log)
+		h.api.do("GET", hooks+"/"+wid+"/event", nil, &log)
 		return len(log.Results) == 100 && log.Results[99].ID != first.Results[0].ID
 	})
-	b.run("opening the first attempt", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID+"/attempts/"+first.Results[0].ID))
+	b.run("opening the first attempt", chromedp.Navigate(h.URL+"/#/webhooks/"+wid+"/attempts/"+first.Results[0].ID))
 	consoleSignIn(b, h.token, h.org)
 	b.waitJS("the page", `!!document.querySelector('#main .state')`)
 	if got := b.eval(`document.querySelector('#main .state').innerText`); !strings.Contains(got, "100") {
@@ -388,16 +371,11 @@ func TestConsoleEditConflict(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
 	h := startConsoleHookd(t, nil)
 	hooks := "/organization/" + h.org.String() + "/webhook"
-	var w struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","description":"first","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
-	b.run("opening the edit form", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID+"/edit"))
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","description":"first","events":["DEPLOYMENT_FAILURE"]}`)
+	b.run("opening the edit form", chromedp.Navigate(h.URL+"/#/webhooks/"+wid+"/edit"))
 	consoleSignIn(b, h.token, h.org)
 	b.run("the form", chromedp.WaitVisible(css("#webhook-form")))
-	if st, _, body := h.api.do("PUT", hooks+"/"+w.ID, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/b","description":"second","events":["DEPLOYMENT_FAILURE"],"environment_types_filter":["PRODUCTION"]}`, nil); st != 200 {
+	if st, _, body := h.api.do("PUT", hooks+"/"+wid, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/b","description":"second","events":["DEPLOYMENT_FAILURE"],"environment_types_filter":["PRODUCTION"]}`, nil); st != 200 {
 		t.Fatalf("edit: %d %s", st, body)
 	}
 	b.run("subscribing to one more event, describing it, and saving",
@@ -414,7 +392,7 @@ func TestConsoleEditConflict(t *testing.T) {
 		Envs        []string `json:"environment_types_filter"`
 	}
 	var got stored
-	h.api.do("GET", hooks+"/"+w.ID, nil, &got)
+	h.api.do("GET", hooks+"/"+wid, nil, &got)
 	if got.TargetURL != "http://127.0.0.1:9/b" || got.Description != "second" || len(got.Events) != 1 {
 		t.Fatalf("a refused save changed the webhook: %+v", got)
 	}
@@ -431,7 +409,7 @@ func TestConsoleEditConflict(t *testing.T) {
 	}
 	b.run("saving again", chromedp.Click(css("#form-submit")), chromedp.WaitVisible(css("#send-test")))
 	got = stored{}
-	h.api.do("GET", hooks+"/"+w.ID, nil, &got)
+	h.api.do("GET", hooks+"/"+wid, nil, &got)
 	if got.TargetURL != "http://127.0.0.1:9/b" || got.Description != "mine" || strings.Join(got.Envs, ",") != "PRODUCTION" || len(got.Events) != 2 {
 		t.Errorf("after reloading and saving, the webhook is %+v", got)
 	}
@@ -518,14 +496,9 @@ func TestConsoleAuditTimes(t *testing.T) {
 	}
 	h := startConsoleHookd(t, nil)
 	hooks := "/organization/" + h.org.String() + "/webhook"
-	var w struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", hooks, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","events":["DEPLOYMENT_FAILURE"]}`)
 	since := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Minute).Format(time.RFC3339)
-	if st, _, body := h.api.do("POST", hooks+"/"+w.ID+"/recover", `{"since":"`+since+`"}`, nil); st != 202 {
+	if st, _, body := h.api.do("POST", hooks+"/"+wid+"/recover", `{"since":"`+since+`"}`, nil); st != 202 {
 		t.Fatalf("recover: %d %s", st, body)
 	}
 	b.run("opening the audit log", chromedp.Navigate(h.URL+"/#/audit"))
@@ -548,12 +521,7 @@ func TestConsoleRecoverPending(t *testing.T) {
 	tg := newTarget(t)
 	down := tg.outage(http.StatusBadGateway)
 	base := "/organization/" + h.org.String()
-	var w struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", base+"/webhook", `{"kind":"STANDARD","target_url":"`+tg.URL+`/back","events":["DEPLOYMENT_FAILURE"]}`, &w); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"` + tg.URL + `/back","events":["DEPLOYMENT_FAILURE"]}`)
 	for range 3 {
 		if st, _, body := h.api.do("POST", base+"/deployment-event", `{"event_type":"DEPLOYMENT_FAILURE","project":{"name":"api"},"environment":{"name":"prod","mode":"PRODUCTION"}}`, nil); st != 202 {
 			t.Fatalf("event: %d %s", st, body)
@@ -561,7 +529,7 @@ func TestConsoleRecoverPending(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "three deliveries waiting for a retry", func() bool {
 		var page struct{ Results []struct{ Attempts int } }
-		h.api.do("GET", base+"/webhook/"+w.ID+"/delivery?status=pending", nil, &page)
+		h.api.do("GET", base+"/webhook/"+wid+"/delivery?status=pending", nil, &page)
 		n := 0
 		for _, d := range page.Results {
 			if d.Attempts == 1 {
@@ -572,7 +540,7 @@ func TestConsoleRecoverPending(t *testing.T) {
 	})
 
 	down.Store(false)
-	b.run("opening the webhook", chromedp.Navigate(h.URL+"/#/webhooks/"+w.ID))
+	b.run("opening the webhook", chromedp.Navigate(h.URL+"/#/webhooks/"+wid))
 	consoleSignIn(b, h.token, h.org)
 	b.run("recovering with the pending ones",
 		chromedp.WaitVisible(css("#recover-open")),
