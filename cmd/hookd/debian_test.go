@@ -10,13 +10,21 @@ import (
 
 // debStubs stands in for systemd and the user database when the
 // maintainer scripts run: systemctl, getent and useradd keep their state
-// as files in dir (enabled, active, user) and log each call.
+// as files in dir (enabled, active, user, holding its primary group, and
+// group) and log each call. useradd fails as the real one does: with
+// --user-group when the group exists, with --gid when it does not.
 const debStubs = `#!/bin/sh
 s=$STUB_STATE
 echo "$(basename "$0") $*" >>"$s/log"
 case "$(basename "$0") $*" in
 "getent passwd hookd") [ -e "$s/user" ] || exit 2 ;;
-useradd*) touch "$s/user" ;;
+"getent group hookd") [ -e "$s/group" ] || exit 2 ;;
+"useradd --system --user-group "*" hookd")
+	if [ -e "$s/group" ]; then echo "useradd: group hookd exists - if you want to add this user to that group, use -g." >&2; exit 9; fi
+	touch "$s/group"; echo hookd >"$s/user" ;;
+"useradd --system --gid hookd "*" hookd")
+	if [ ! -e "$s/group" ]; then echo "useradd: group 'hookd' does not exist" >&2; exit 6; fi
+	echo hookd >"$s/user" ;;
 "systemctl is-enabled --quiet hookd.service") [ -e "$s/enabled" ] ;;
 "systemctl enable hookd.service") touch "$s/enabled" ;;
 "systemctl disable hookd.service") rm -f "$s/enabled" ;;
@@ -43,7 +51,10 @@ func newDebHost(t *testing.T) *debHost {
 	}
 	h := &debHost{t: t, state: t.TempDir()}
 	bin := t.TempDir()
-	for _, name := range []string{"systemctl", "getent", "useradd"} {
+	// The rest of the user database's commands too, so that a script
+	// calling one fails the test ("unexpected call") instead of changing
+	// the machine's users.
+	for _, name := range []string{"systemctl", "getent", "useradd", "userdel", "usermod", "groupadd", "groupdel", "adduser", "deluser", "addgroup", "delgroup"} {
 		if err := os.WriteFile(filepath.Join(bin, name), []byte(debStubs), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -69,6 +80,18 @@ func (h *debHost) has(what string) bool {
 	return err == nil
 }
 
+// wantUser checks the host has the hookd user, its primary group the
+// hookd group, after step.
+func (h *debHost) wantUser(step string) {
+	h.t.Helper()
+	group, err := os.ReadFile(filepath.Join(h.state, "user"))
+	if err != nil || !h.has("group") || strings.TrimSpace(string(group)) != "hookd" {
+		log, _ := os.ReadFile(filepath.Join(h.state, "log"))
+		h.t.Fatalf("after %s: hookd user %v (primary group %q), hookd group %v; want the user, in the hookd group\ncalls:\n%s",
+			step, err == nil, strings.TrimSpace(string(group)), h.has("group"), log)
+	}
+}
+
 // want checks hookd's state on the host after step.
 func (h *debHost) want(step string, enabled, active, started bool) {
 	h.t.Helper()
@@ -87,9 +110,7 @@ func TestDebianMaintainerScripts(t *testing.T) {
 	h := newDebHost(t)
 
 	h.run("postinst", "configure", "")
-	if !h.has("user") {
-		t.Fatal("install: no hookd user")
-	}
+	h.wantUser("install")
 	h.want("install", true, true, true)
 
 	h.run("prerm", "upgrade", "1.1.0")
@@ -120,4 +141,16 @@ func TestDebianMaintainerScripts(t *testing.T) {
 	h.run("postrm", "remove")
 	h.run("postrm", "purge")
 	h.want("purge", false, false, false)
+	// The database is kept, and with it its owner and group.
+	h.wantUser("purge")
+
+	// The administrator deletes the user, not its group (an account of
+	// theirs is in it to read the database; a group made for that before
+	// the first install is the same case): installing again gives the new
+	// user that group, where useradd --user-group failed and left the
+	// package unconfigured.
+	os.Remove(filepath.Join(h.state, "user"))
+	h.run("postinst", "configure", "")
+	h.wantUser("install over a kept hookd group")
+	h.want("install over a kept hookd group", true, true, true)
 }
