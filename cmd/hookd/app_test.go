@@ -81,9 +81,8 @@ func newAppOrg(t *testing.T, a *runningApp, dbURL string) *org {
 	t.Helper()
 	id := uuid.New()
 	var out, errOut bytes.Buffer
-	env := map[string]string{"HOOKD_DATABASE_URL": dbURL}
-	if err := run(context.Background(), []string{"token", "create", "--organization", id.String(), "--name", "app"},
-		func(k string) string { return env[k] }, &out, &errOut); err != nil {
+	env := []string{"HOOKD_DATABASE_URL=" + dbURL}
+	if err := run(context.Background(), []string{"token", "create", "--organization", id.String(), "--name", "app"}, env, &out, &errOut); err != nil {
 		t.Fatalf("token create: %v\n%s", err, errOut.String())
 	}
 	return &org{t: t, id: id, api: call{t: t, base: a.URL, auth: "Token " + strings.TrimSpace(out.String())}}

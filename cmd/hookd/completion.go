@@ -55,7 +55,7 @@ func completionLeaves() []completionLeaf {
 		for _, p := range paths {
 			var help strings.Builder
 			if p[0] != "completion" && p[0] != "version" {
-				run(context.Background(), append(slices.Clone(p), "--help"), func(string) string { return "" }, io.Discard, &help)
+				run(context.Background(), append(slices.Clone(p), "--help"), nil, io.Discard, &help)
 			}
 			var flags []string
 			for _, m := range flagLine.FindAllStringSubmatch(help.String(), -1) {

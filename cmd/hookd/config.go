@@ -438,13 +438,26 @@ func editDistance(a, b string) int {
 // loadServerConfig is loadConfig for the commands that work on the
 // database directly (migrate, token), with the variables' names checked
 // first (checkVariableNames) and those ignored said on stderr.
-func loadServerConfig(getenv func(string) string, stderr io.Writer) (*config, error) {
-	ignored, err := checkVariableNames(os.Environ())
+func loadServerConfig(environ []string, stderr io.Writer) (*config, error) {
+	ignored, err := checkVariableNames(environ)
 	if err != nil {
 		return nil, err
 	}
 	for _, name := range ignored {
 		fmt.Fprintf(stderr, "hookd: ignoring %s: hookd reads no such variable\n", name)
 	}
-	return loadConfig(getenv)
+	return loadConfig(getenvOf(environ))
+}
+
+// getenvOf is os.Getenv over environ (NAME=value pairs). Of two pairs
+// for one name the later wins, as in exec.Cmd's Env, so that a test can
+// append to a base environment (os.Environ() itself holds no duplicates).
+func getenvOf(environ []string) func(string) string {
+	env := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if name, value, ok := strings.Cut(kv, "="); ok {
+			env[name] = value
+		}
+	}
+	return func(name string) string { return env[name] }
 }

@@ -32,7 +32,7 @@ var (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "hookd:", err)
 		}
@@ -74,19 +74,23 @@ Usage:
 Configuration is read from HOOKD_* environment variables; "hookd serve --help" lists them.
 `
 
-// run is hookd's whole command line.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run is hookd's whole command line. environ is its environment
+// (os.Environ()), whole rather than a getenv: serve, migrate and token
+// look through every name in it for misspelt ones (checkVariableNames),
+// and must look in the environment their configuration is read from.
+func run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
+	getenv := getenvOf(environ)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError{"no command given"}
 	}
 	switch args[0] {
 	case "serve":
-		return runServe(ctx, args[1:], getenv, stdout, stderr)
+		return runServe(ctx, args[1:], environ, stdout, stderr)
 	case "migrate":
-		return runMigrate(ctx, args[1:], getenv, stderr)
+		return runMigrate(ctx, args[1:], environ, stderr)
 	case "token":
-		return runToken(ctx, args[1:], getenv, stdout, stderr)
+		return runToken(ctx, args[1:], environ, stdout, stderr)
 	case "webhook":
 		return runWebhook(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "delivery":
@@ -192,7 +196,7 @@ func newLogger(c *config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func runMigrate(ctx context.Context, args []string, environ []string, stderr io.Writer) error {
 	fs := newFlagSet("migrate", "migrate [--reencrypt]", stderr, true)
 	reencrypt := fs.Bool("reencrypt", false, "also rewrite every webhook secret with the newest HOOKD_ENCRYPTION_KEY")
 	if err := parseFlags(fs, args); err != nil {
@@ -201,7 +205,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("migrate takes no arguments, only flags: got %q (for re-encryption, --reencrypt)", fs.Args())}
 	}
-	c, err := loadServerConfig(getenv, stderr)
+	c, err := loadServerConfig(environ, stderr)
 	if err != nil {
 		return err
 	}

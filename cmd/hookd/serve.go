@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"time"
 )
 
 // runServe is `hookd serve`: the configuration is read and checked, the
 // app built (newApp) and run until ctx ends.
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "serve", stderr, true)
 	addr := fs.String("addr", "", "listen address (overrides HOOKD_ADDR)")
 	if err := parseFlags(fs, args); err != nil {
@@ -20,10 +19,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, only flags: got %q", fs.Args())}
 	}
-	ignored, err := checkVariableNames(os.Environ())
+	ignored, err := checkVariableNames(environ)
 	if err != nil {
 		return err
 	}
+	getenv := getenvOf(environ)
 	c, err := loadConfig(getenv)
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ while one runs on it; "hookd token COMMAND --help" lists its flags.
 
 // runToken manages API tokens directly in the database, so it works
 // before any server runs and while one runs on the same database.
-func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runToken(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, tokenUsage)
 		return usageError{"token: no subcommand given"}
@@ -60,7 +60,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	c, err := loadServerConfig(getenv, stderr)
+	c, err := loadServerConfig(environ, stderr)
 	if err != nil {
 		return err
 	}

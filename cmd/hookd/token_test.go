@@ -14,10 +14,9 @@ import (
 // token create refuses it before touching the database, as it does any
 // other bad --organization.
 func TestTokenCreateRefusesNilOrganization(t *testing.T) {
-	env := map[string]string{"HOOKD_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")}
+	env := []string{"HOOKD_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "hookd.db")}
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"token", "create", "--organization", "00000000-0000-0000-0000-000000000000"},
-		func(k string) string { return env[k] }, &out, &errOut)
+	err := run(context.Background(), []string{"token", "create", "--organization", "00000000-0000-0000-0000-000000000000"}, env, &out, &errOut)
 	var usage usageError
 	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "--organization") {
 		t.Fatalf("token create for the nil organization: %v, want a usage error naming --organization", err)
