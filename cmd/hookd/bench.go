@@ -59,7 +59,7 @@ and be on this machine; backlog and retry are skipped. Never point --url at a
 hookd in production.
 `
 
-func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runBench(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", benchSynopsis, stderr, false)
 	var (
 		scenarios   = fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated scenarios to run")
@@ -106,7 +106,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	cfg := bench.Config{
 		Executable:   exe,
-		Environ:      os.Environ(),
+		Environ:      environ,
 		Version:      versionString(),
 		Scenarios:    splitList(*scenarios),
 		Events:       *events,

@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	case "emit":
 		return runEmit(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "bench":
-		return runBench(ctx, args[1:], getenv, stdout, stderr)
+		return runBench(ctx, args[1:], environ, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
