@@ -245,6 +245,8 @@ type call struct {
 	base  string
 	auth  string
 	extra http.Header
+	// timeout is how long doQuiet waits for an answer (zero: 30 s).
+	timeout time.Duration
 }
 
 func (c call) do(method, path string, body any, out any) (int, http.Header, []byte) {
@@ -274,7 +276,11 @@ func (c call) doQuiet(method, path string, body any, out any) (int, http.Header,
 		}
 		r = bytes.NewReader(j)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	timeout := c.timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
 	if err != nil {
