@@ -112,6 +112,7 @@ func (db *DB) Listen(ctx context.Context, wake func(), forget func(webhookID uui
 		if cfg, err = pgx.ParseConfig(db.listenURL); err != nil {
 			return fmt.Errorf("postgres: listen: %w", err)
 		}
+		guardConnections(&cfg.Config)
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {

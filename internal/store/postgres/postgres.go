@@ -81,6 +81,10 @@ func Open(ctx context.Context, url string, keys *secrets.Keyring) (*DB, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && !pooled {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "5s"
 	}
+	guardConnections(&cfg.ConnConfig.Config)
+	if cfg.PingTimeout == 0 {
+		cfg.PingTimeout = pingTimeout
+	}
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		// Left to itself, pgx sends a uuid.UUID through its driver.Valuer:
 		// formatted as text, then parsed back, one element at a time in an
