@@ -29,7 +29,7 @@ func (s *Server) routes(metricsHandler http.Handler, extra map[string]http.Handl
 	s.handleOrg("GET /organization/{organizationId}/source/{sourceId}", s.getSource)
 	s.handleOrg("PUT /organization/{organizationId}/source/{sourceId}", s.editSource)
 	s.handleOrg("DELETE /organization/{organizationId}/source/{sourceId}", s.deleteSource)
-	s.handle("POST /organization/{organizationId}/source/{sourceId}/ingest", s.ingestSource)
+	s.handle("POST /organization/{organizationId}/source/{sourceId}/ingest", s.bounded(s.ingestSource))
 
 	// Operations, without authentication.
 	s.handle("GET /healthz", s.healthz)

@@ -8,6 +8,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,9 @@ type Deps struct {
 	SecretRotationGrace time.Duration
 	// Tracer records a span per intake request (nil: none).
 	Tracer trace.Tracer
+	// IntakeTimeout is how long an intake request may wait for the
+	// database (zero: intakeTimeout, 10 s; tests shorten it).
+	IntakeTimeout time.Duration
 	// Alive says why hookd is wedged and should be restarted, nil while
 	// it is not: /healthz answers 503 with it. It must look only at what
 	// hookd itself owns, never at the database server, whose outage a
@@ -106,6 +110,10 @@ type Server struct {
 	// nanoseconds; 0: never): /readyz fails for a while after it.
 	unwritableAt atomic.Int64
 	sources      *sourceMetrics
+	// intakeTimeout bounds an intake request's wait for the database,
+	// and outage logs what that refuses.
+	intakeTimeout time.Duration
+	outage        outage
 
 	apiRate      *rateLimiter // per credential; nil: no limit
 	intakeRate   *rateLimiter // per organization; nil: no limit
@@ -125,8 +133,9 @@ func NewServer(d Deps) *Server {
 		authFailures: newRateLimiter(d.Limits.AuthFailureRate, d.Limits.AuthFailureBurst),
 		limits:       d.Limits,
 
-		secretGrace: d.SecretRotationGrace,
-		alive:       d.Alive,
+		secretGrace:   d.SecretRotationGrace,
+		alive:         d.Alive,
+		intakeTimeout: cmp.Or(d.IntakeTimeout, intakeTimeout),
 	}
 	if s.intake == nil {
 		s.intake = storeIntake{d.Store}
@@ -231,9 +240,10 @@ func (s *Server) handleOrg(pattern string, h orgHandler) {
 // from one token in a busy installation, so the management API's rate
 // would either cap it or have to be so high it protects nothing. The
 // rate is checked only once the caller may act on the organization, so
-// nobody can use up another organization's events.
+// nobody can use up another organization's events. Its waits for the
+// database are bounded (bounded).
 func (s *Server) handleIntake(pattern string, h orgHandler) {
-	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) error {
+	s.handle(pattern, s.bounded(func(w http.ResponseWriter, r *http.Request) error {
 		id, err := s.authenticate(r)
 		if err != nil {
 			return err
@@ -249,7 +259,7 @@ func (s *Server) handleIntake(pattern string, h orgHandler) {
 				org, s.limits.IntakeRate, max(s.limits.IntakeBurst, 1))}
 		}
 		return h(w, r.WithContext(auth.NewContext(r.Context(), id)), org)
-	})
+	}))
 }
 
 // authenticate identifies the caller. Each failure counts against the

@@ -11,6 +11,7 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -118,7 +119,8 @@ var ErrBusy = &webhook.Error{Code: webhook.EUnavailable, RetryAfter: time.Second
 // Accept commits ev and returns its receipt once it is durable. If ctx
 // ends first the caller gets its error; the event may still be committed
 // (an Idempotency-Key makes the retry safe). If the queue stays full for
-// maxWait, it returns ErrBusy and the event is not stored.
+// maxWait, it returns ErrBusy and the event is not stored. ctx's deadline
+// bounds the transaction too (see commit).
 func (c *Committer) Accept(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
 	r := request{ctx: ctx, event: ev, reply: make(chan result, 1), at: time.Now()}
 	select {
@@ -286,13 +288,26 @@ func (a *arrivals) often() bool { return !a.last.IsZero() && a.gap < maxLinger }
 
 // commit writes a batch in one transaction. If the batch fails, each event
 // is retried alone so that one bad event fails only its own request.
+//
+// The transaction has until the earliest deadline of its requests'
+// contexts (the API gives each intake request one), and is not cancelled
+// by a client that leaves, since others share it. Past that deadline
+// every request of the batch is answered webhook.ErrUnreachable at once:
+// a connection gone silent (a partition that drops packets) would
+// otherwise hold them for as long as TCP waits, minutes. Such a commit is
+// ambiguous, like one whose connection was reset: its COMMIT may still
+// land, and the deliveries it leased are claimed once their lease ends.
 func (c *Committer) commit(batch []request) {
 	live := batch[:0:0]
 	events := make([]*webhook.Event, 0, len(batch))
+	var deadline time.Time
 	for _, r := range batch {
 		if r.ctx.Err() != nil {
 			r.reply <- result{err: r.ctx.Err()} // gave up waiting: not stored, not promised
 			continue
+		}
+		if d, ok := r.ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
+			deadline = d
 		}
 		live = append(live, r)
 		events = append(events, r.event)
@@ -305,7 +320,18 @@ func (c *Committer) commit(batch []request) {
 		lease = c.sender.Reserve(maxLease)
 	}
 	ctx, span := c.startCommitSpan(live, lease)
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	receipts, err := c.store.EventsCreate(ctx, events, lease)
+	if err != nil && ctx.Err() != nil {
+		// Each backend words its driver's timeout its own way (PostgreSQL's
+		// as an internal error): to the sender, as to the retry below, it
+		// is a database that did not answer.
+		err = fmt.Errorf("intake: no answer from the database in time: %w: %w", webhook.ErrUnreachable, err)
+	}
 	endCommitSpan(span, receipts, err)
 	if c.sender != nil {
 		// Handed over before anyone is answered, so a stop that follows

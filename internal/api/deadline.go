@@ -1,0 +1,86 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// intakeTimeout is the longest an intake request (an event, a source's
+// ingest) waits for the database, from its handler's start: its
+// credential's lookup, its commit, and the wait between. A healthy
+// PostgreSQL answers in milliseconds, tens of them for a full batch under
+// heavy load, a few seconds at worst behind a checkpoint on slow disks;
+// 10 s without an answer means the connection went silent (a partition
+// that drops packets, a host that died), where TCP alone would hold the
+// request for minutes. It is also below the senders' usual timeouts (30 s
+// and more for most HTTP clients), so that they hear 503 with
+// Retry-After, which they retry, rather than nothing.
+const intakeTimeout = 10 * time.Second
+
+// bounded runs an intake handler under s.intakeTimeout. A request whose
+// wait for the database ran out is answered webhook.ErrUnreachable (503,
+// Retry-After), as when the connection is reset: its event may have been
+// stored all the same (a commit whose answer was lost), which its
+// Idempotency-Key makes safe to retry.
+func (s *Server) bounded(h func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ctx, cancel := context.WithTimeout(r.Context(), s.intakeTimeout)
+		defer cancel()
+		err := h(w, r.WithContext(ctx))
+		// A client that left is not the database's doing (writeError).
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil && r.Context().Err() == nil &&
+			webhook.ErrorCode(err) != webhook.EUnavailable {
+			err = fmt.Errorf("api: no answer from the database within %s: %w: %w", s.intakeTimeout, webhook.ErrUnreachable, err)
+			// The handlers count the 503s they return themselves.
+			s.metrics.throttled.WithLabelValues("intake_unavailable").Inc()
+		}
+		s.outage.note(s.log, err)
+		return err
+	}
+}
+
+// outage is whether intake is refusing events because the database is out
+// of reach, so that the log says so when it starts, with the cause, and
+// when it ends, with how many requests were refused meanwhile: two lines
+// however long it lasts, where a line per refused request would flood
+// the log (each one's 503 is not an error of hookd's).
+type outage struct {
+	mu      sync.Mutex
+	since   time.Time // zero: none
+	refused int
+}
+
+// note reads the outcome of an intake request: one refused for the
+// database (unreachable, not answering, not writable) starts or
+// continues an outage; one that succeeded ends it. Others (a bad
+// request, the queue full) say nothing of the database.
+func (o *outage) note(log *slog.Logger, err error) {
+	down := errors.Is(err, webhook.ErrUnreachable) || errors.Is(err, webhook.ErrUnwritable)
+	if err != nil && !down {
+		return
+	}
+	o.mu.Lock()
+	since, refused := o.since, o.refused
+	switch {
+	case down && since.IsZero():
+		o.since, o.refused = time.Now(), 1
+	case down:
+		o.refused++
+	default:
+		o.since, o.refused = time.Time{}, 0
+	}
+	o.mu.Unlock()
+	switch {
+	case down && since.IsZero():
+		log.Warn("intake refuses events with 503 and Retry-After until the database answers again", "err", err)
+	case !down && !since.IsZero():
+		log.Info("intake accepts events again", "refusing_for", time.Since(since).Round(time.Millisecond), "refused", refused)
+	}
+}

@@ -1,0 +1,96 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hookd/hookd/internal/auth"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// silentTokens is a token store whose lookups, while silent, wait for as
+// long as their caller lets them, as on a connection gone silent.
+type silentTokens struct {
+	auth.TokenStore
+	silent *atomic.Bool
+}
+
+func (s silentTokens) TokenGetByHash(ctx context.Context, hash []byte) (*webhook.Token, error) {
+	if s.silent.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.TokenStore.TokenGetByHash(ctx, hash)
+}
+
+// TestIntakeBoundedWait has the database stop answering an intake
+// request's commit, or its token's lookup: the request is answered 503
+// with Retry-After once IntakeTimeout has passed, rather than held for
+// as long as TCP would wait, and not logged as a server error; the log
+// says once that intake refuses events, with the cause, and once that
+// it accepts them again.
+func TestIntakeBoundedWait(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	for _, silentLookup := range []bool{false, true} {
+		name := map[bool]string{false: "commit", true: "token lookup"}[silentLookup]
+		t.Run(name, func(t *testing.T) {
+			var logs syncBuffer
+			var silent atomic.Bool
+			silent.Store(true)
+			h := newAPIHarness(t, func(d *Deps) {
+				d.Log = slog.New(slog.NewTextHandler(&logs, nil))
+				d.IntakeTimeout = timeout
+				var tokens auth.TokenStore = d.Store
+				if silentLookup {
+					tokens = silentTokens{d.Store, &silent}
+				}
+				authn, err := auth.New(context.Background(), auth.Config{}, tokens, time.Now, d.Log)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d.Auth = authn
+				d.Intake = intakeFunc(func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
+					if silent.Load() && !silentLookup {
+						<-ctx.Done() // as the committer does: the commit's answer, or the request's end
+						return webhook.EventReceipt{}, ctx.Err()
+					}
+					return webhook.EventReceipt{ID: ev.ID, CreatedAt: ev.CreatedAt}, nil
+				})
+			})
+			org := uuid.New()
+			token, _ := h.token(org)
+			path := "/organization/" + org.String() + "/deployment-event"
+			const body = `{"event_type":"DEPLOYMENT_STARTED","project":{"name":"p"},"environment":{"name":"e","mode":"STAGING"}}`
+			for range 3 {
+				start := time.Now()
+				st, header := h.doHeader(token, "POST", path, body, nil)
+				took := time.Since(start)
+				if st != 503 || header.Get("Retry-After") != "5" {
+					t.Fatalf("status %d, Retry-After %q; want 503 with Retry-After 5", st, header.Get("Retry-After"))
+				}
+				if took < timeout || took > timeout+5*time.Second {
+					t.Errorf("answered after %s, want just past %s", took, timeout)
+				}
+			}
+			if n := strings.Count(logs.String(), "intake refuses events"); n != 1 || strings.Contains(logs.String(), "level=ERROR") {
+				t.Errorf("want the outage logged once, as a warning; got %d lines:\n%s", n, logs.String())
+			}
+			if !strings.Contains(logs.String(), "no answer from the database within 200ms") {
+				t.Errorf("the log does not give the cause:\n%s", logs.String())
+			}
+			silent.Store(false)
+			if st := h.do(token, "POST", path, body, nil); st != 202 {
+				t.Fatalf("status %d once the database answers, want 202", st)
+			}
+			if !strings.Contains(logs.String(), "intake accepts events again") || !strings.Contains(logs.String(), "refused=3") {
+				t.Errorf("the end of the outage is not logged with the number refused:\n%s", logs.String())
+			}
+		})
+	}
+}
