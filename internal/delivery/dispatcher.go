@@ -160,6 +160,13 @@ const (
 	// fruitlessFor is how long, in PollIntervals, a fruitless claim keeps
 	// others like it from being made (see claim).
 	fruitlessFor = 8
+	// claimTimeout bounds a claim, which takes milliseconds: one whose
+	// connection went silent (a network partition that drops packets)
+	// would otherwise hold the claim loop for as long as TCP waits,
+	// minutes, and its failure would go unlogged meanwhile. A claim cut
+	// off may have leased what it claimed: those leases end and the
+	// deliveries are claimed again, as after a crash.
+	claimTimeout = 10 * time.Second
 )
 
 // Leases. A task is sent only while its lease has sendable (Timeout +
@@ -453,7 +460,9 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	}
 	limit := min(room, claimBatch)
 	now, started := d.cfg.Now(), time.Now()
-	tasks, err := d.cfg.Store.DeliveryClaim(ctx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(d.lease), Limit: limit, ExcludeWebhooks: exclude})
+	claimCtx, cancel := context.WithTimeout(ctx, claimTimeout)
+	tasks, err := d.cfg.Store.DeliveryClaim(claimCtx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(d.lease), Limit: limit, ExcludeWebhooks: exclude})
+	cancel()
 	for _, t := range tasks {
 		// The store's DueAt may be on another clock (the database's): our
 		// lease ends no later than this on ours.
