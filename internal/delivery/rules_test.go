@@ -33,8 +33,8 @@ type fakeQueue struct {
 	// releaseAfter is each release's delay: a release due now is 0.
 	releaseAfter []time.Duration
 	completed    [][]webhook.Outcome
-	disabled     []webhook.WebhookRef // what the next DeliveryComplete reports it disabled
-	failures     int                  // DeliveryComplete fails this many times first
+	disabled     []webhook.DisabledWebhook // what the next DeliveryComplete reports it disabled
+	failures     int                       // DeliveryComplete fails this many times first
 	renewals     []webhook.RenewParams
 	renewFail    int // DeliveryRenew fails this many times first
 }
@@ -477,7 +477,7 @@ func TestObserve(t *testing.T) {
 	d.m.observe(webhook.Outcome{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{Error: "not sent: the webhook is disabled"}})
 	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{StatusCode: 500}})
 	d.m.observe(webhook.Outcome{Status: webhook.DeliveryPending, Attempt: webhook.Attempt{Duration: time.Second, Error: "timed out"}})
-	f.disabled = []webhook.WebhookRef{{OrganizationID: uuid.UUID{1}, ID: uuid.UUID{2}}}
+	f.disabled = []webhook.DisabledWebhook{{WebhookRef: webhook.WebhookRef{OrganizationID: uuid.UUID{1}, ID: uuid.UUID{2}}, UpdatedAt: clock}}
 	d.write([]webhook.Outcome{{Status: webhook.DeliveryFailed, Attempt: webhook.Attempt{StatusCode: 410}, DisableReason: "gone"}})
 	var m dto.Metric
 	if err := d.m.duration.Write(&m); err != nil {

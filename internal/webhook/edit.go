@@ -42,7 +42,9 @@ func (c WebhookChange) Run(w *Webhook) (*AuditEntry, error) {
 // goes back: the dispatcher gives back the deliveries it holds that read
 // the webhook before an edit by comparing their UpdatedAt with the
 // edit's (delivery.Dispatcher.Edited), so an edit dated earlier than
-// the version they read would let them go out as the webhook was.
+// the version they read would let them go out as the webhook was. Both
+// backends write hookd's own disable by the same rule, in SQL (see
+// DisabledWebhook).
 func EditedAt(prev, now time.Time) time.Time {
 	if now.After(prev) {
 		return now
@@ -51,8 +53,8 @@ func EditedAt(prev, now time.Time) time.Time {
 }
 
 // ETag is an opaque strong validator of what the API shows of w: it
-// changes with every edit (UpdatedAt) and with hookd's own disable, which
-// does not touch UpdatedAt. It hashes no secret.
+// changes with every edit, a person's or hookd's own disable (UpdatedAt,
+// and the fields an edit changes). It hashes no secret.
 func (w *Webhook) ETag() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d\x00%s\x00%q\x00%t\x00%q\x00%t\x00%q\x00%q\x00%q\x00%q",

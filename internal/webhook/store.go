@@ -100,7 +100,9 @@ type Store interface {
 	// only the store knows which disables it applied (another node may
 	// have disabled the webhook first, or a person enabled it again since
 	// the attempt was decided), and hookd_webhooks_disabled_total counts
-	// those.
+	// those. A disable moves the webhook's UpdatedAt as an edit does (see
+	// DisabledWebhook), and on PostgreSQL its transaction notifies the
+	// other nodes of it as WebhookUpdate's does.
 	DeliveryComplete(ctx context.Context, outcomes []Outcome) (CompleteResult, error)
 	// DeliveryRenew extends the leases named by refs (each still running
 	// under its ref's Lease) to end LeaseUntil - Now from now, and returns
@@ -246,13 +248,24 @@ type CompleteResult struct {
 	// transaction, disabled by it. An outcome asking to disable a webhook
 	// disabled already (by a person, by another outcome, on another node)
 	// adds none.
-	Disabled []WebhookRef
+	Disabled []DisabledWebhook
 }
 
 // WebhookRef names a webhook.
 type WebhookRef struct {
 	OrganizationID uuid.UUID
 	ID             uuid.UUID
+}
+
+// DisabledWebhook is a webhook DeliveryComplete disabled, with the
+// UpdatedAt the disable gave it: EditedAt(its UpdatedAt before, the end
+// of the attempt that disabled it). hookd's disable is an edit like a
+// person's, so that the dispatcher can give back the tasks it holds that
+// read the webhook enabled (delivery.Dispatcher.Edited): without a new
+// version they could not be told from those read after the disable.
+type DisabledWebhook struct {
+	WebhookRef
+	UpdatedAt time.Time
 }
 
 // DeliveryListParams selects deliveries. Before is a cursor: only

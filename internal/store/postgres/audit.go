@@ -53,43 +53,53 @@ func insertAudit(ctx context.Context, tx pgx.Tx, e *webhook.AuditEntry, orgID, r
 }
 
 // disableSQL disables the webhook of delivery ($1, $2) with reason $3 if
-// it is still enabled, and then only records the audit entry ($4…$10,
-// the organization and webhook coming from the rows themselves), which
-// it returns: a row, the webhook it disabled, or none. The WHERE on
-// enabled is re-checked on the newest row version, so of two nodes
-// disabling the same webhook at once only one records an entry (and
+// it is still enabled, dated $12 by webhook.EditedAt's rule (see
+// webhook.DisabledWebhook), and then only records the audit entry ($4…$10,
+// the organization and webhook coming from the rows themselves). It
+// returns a row, the webhook it disabled and its new updated_at, or none.
+// The WHERE on enabled is re-checked on the newest row version, so of two
+// nodes disabling the same webhook at once only one records an entry (and
 // reports the disable).
 const disableSQL = `WITH w AS (
-	UPDATE webhooks w SET enabled = false, disabled_reason = $3
+	UPDATE webhooks w SET enabled = false, disabled_reason = $3,
+		updated_at = greatest(w.updated_at + interval '1 microsecond', $12)
 	FROM deliveries d
 	WHERE d.organization_id = $1 AND d.id = $2 AND d.lease = $11
 		AND w.organization_id = d.organization_id AND w.id = d.webhook_id AND w.enabled
-	RETURNING w.organization_id, w.id
+	RETURNING w.organization_id, w.id, w.updated_at
+), a AS (
+	INSERT INTO audit_entries (` + auditCols + `)
+	SELECT w.organization_id, $4, $5, $6, $7, $8, w.id, $9, $10 FROM w
 )
-INSERT INTO audit_entries (` + auditCols + `)
-SELECT w.organization_id, $4, $5, $6, $7, $8, w.id, $9, $10 FROM w
-RETURNING organization_id, resource_id`
+SELECT organization_id, id, updated_at FROM w`
 
 // queueDisable adds to b the statement that disables the webhook of o's
 // delivery, audited, if o says to; the webhook is added to disabled as
 // b's results are read, if it was still enabled.
-func queueDisable(b *pgx.Batch, o webhook.Outcome, disabled *[]webhook.WebhookRef) error {
+func queueDisable(b *pgx.Batch, o webhook.Outcome, disabled *[]webhook.DisabledWebhook) error {
 	if o.DisableReason == "" {
 		return nil
 	}
 	a := o.Attempt
+	ended := ts(a.CreatedAt.Add(a.Duration))
 	// The attempt's URL is the webhook's as claimed, masked: the name of
 	// what hookd gave up on.
-	e := webhook.DisabledByHookdAudit(a.CreatedAt.Add(a.Duration), a.TargetURL, o.DisableReason)
+	e := webhook.DisabledByHookdAudit(ended, a.TargetURL, o.DisableReason)
 	args, err := auditArgs(e, a.OrganizationID, a.WebhookID)
 	if err != nil {
 		return err
 	}
 	b.Queue(disableSQL, a.OrganizationID, a.DeliveryID, text(o.DisableReason),
-		args[1], args[2], args[3], args[4], args[5], args[7], args[8], o.Lease).Query(func(rows pgx.Rows) error {
-		refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[webhook.WebhookRef])
-		*disabled = append(*disabled, refs...)
-		return err
+		args[1], args[2], args[3], args[4], args[5], args[7], args[8], o.Lease, ended).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var d webhook.DisabledWebhook
+			if err := rows.Scan(&d.OrganizationID, &d.ID, &d.UpdatedAt); err != nil {
+				return err
+			}
+			d.UpdatedAt = d.UpdatedAt.UTC()
+			*disabled = append(*disabled, d)
+		}
+		return rows.Err()
 	})
 	return nil
 }

@@ -354,11 +354,22 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 			return tx.sendLast(ctx, b).Close()
 		}
 		// A disable's answer (was the webhook still enabled?) is read
-		// before the commit, which pipelined sends after: read with the
-		// COMMIT already on its way, a failure to read it could no
-		// longer stop the commit (see sendLast). Disables are rare; the
-		// round trip this costs them is not.
-		return tx.send(ctx, b).Close()
+		// before the commit: read with the COMMIT already on its way, a
+		// failure to read it could no longer stop the commit (see
+		// sendLast). Disables are rare; the round trip this costs them is
+		// not.
+		if err := tx.send(ctx, b).Close(); err != nil {
+			return err
+		}
+		// The other nodes give back the deliveries of the webhooks
+		// disabled they hold, read enabled, as after a person's edit (see
+		// Listen): with the COMMIT, so only if it commits, and at no
+		// round trip more.
+		b = &pgx.Batch{}
+		for _, d := range res.Disabled {
+			b.Queue(`SELECT pg_notify($1, $2)`, editChannel, editPayload(d.ID, d.UpdatedAt))
+		}
+		return tx.sendLast(ctx, b).Close()
 	})
 	if err != nil {
 		return webhook.CompleteResult{}, err
@@ -420,7 +431,7 @@ func (db *DB) completeArgs(outcomes []webhook.Outcome, round []int) []any {
 // applied): failing_since (failingSQL), then the disables, audited, each
 // adding its webhook to disabled when the batch's results are read if it
 // was still enabled. It returns how many disables it queued.
-func healthChanges(outcomes []webhook.Outcome, applied []uuid.UUID, disabled *[]webhook.WebhookRef) (*pgx.Batch, int, error) {
+func healthChanges(outcomes []webhook.Outcome, applied []uuid.UUID, disabled *[]webhook.DisabledWebhook) (*pgx.Batch, int, error) {
 	b := &pgx.Batch{}
 	changes := webhook.HealthChanges(outcomes, applied)
 	if len(changes) == 0 {

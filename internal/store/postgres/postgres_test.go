@@ -379,7 +379,8 @@ func claimedEvent(t *testing.T, db *DB, hooks ...*webhook.Webhook) []*webhook.Ta
 // Another node's intake wakes a listening node when it queues deliveries
 // for any node to claim, and so does a retry. A webhook deleted on
 // another node is forgotten, once its delete committed and not before;
-// a payload hookd did not write is ignored.
+// a payload hookd did not write is ignored. Edits are heard, hookd's
+// own disables among them.
 func TestListen(t *testing.T) {
 	url := pgtest.URL(t)
 	keys := storetest.Keys(t) // the nodes of one deployment share their keys
@@ -493,6 +494,48 @@ func TestListen(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the edit on another node was not notified within 10s")
+	}
+
+	// hookd's own disable is heard as an edit, with the version it
+	// stored; an outcome whose disable applied nothing (its lease is
+	// gone) is not heard. Notifications come in the order of their
+	// commits: the first heard after both is the disable's.
+	w = newHook(org)
+	if err := other.WebhookCreate(ctx, w, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tasks, err := other.DeliveryClaim(ctx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(tasks, func(tk *webhook.Task) bool { return tk.Webhook.ID == w.ID })
+	if i < 0 {
+		t.Fatal("the new webhook's delivery was not claimed")
+	}
+	d := tasks[i].Delivery
+	gone := webhook.Outcome{Status: webhook.DeliveryFailed, Lease: d.Lease, DisableReason: "the receiver answered 410 Gone",
+		Attempt: webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: w.ID, DeliveryID: d.ID,
+			EventID: d.EventID, CreatedAt: now.UTC(), Number: 1, Kind: webhook.KindStandard, TargetURL: "https://example.com", StatusCode: 410}}
+	late := gone
+	late.Lease++
+	if res, err := other.DeliveryComplete(ctx, []webhook.Outcome{late}); err != nil || len(res.Stale) != 1 || len(res.Disabled) != 0 {
+		t.Fatalf("the outcome under a lease not held: %v, stale %v, disabled %v", err, res.Stale, res.Disabled)
+	}
+	res, err := other.DeliveryComplete(ctx, []webhook.Outcome{gone})
+	if err != nil || len(res.Disabled) != 1 {
+		t.Fatalf("the 410: %v, disabled %v; want the webhook disabled", err, res.Disabled)
+	}
+	select {
+	case e := <-edited:
+		if e.id != w.ID || !e.at.Equal(res.Disabled[0].UpdatedAt) {
+			t.Fatalf("heard an edit of %v at %v, want hookd's disable of %v at %v", e.id, e.at, w.ID, res.Disabled[0].UpdatedAt)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("hookd's disable on another node was not notified within 10s")
 	}
 
 	cancel()

@@ -435,8 +435,9 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 		if err != nil {
 			return err
 		}
-		if disabled {
-			res.Disabled = append(res.Disabled, webhook.WebhookRef{OrganizationID: c.OrganizationID, ID: c.WebhookID})
+		if !disabled.IsZero() {
+			res.Disabled = append(res.Disabled, webhook.DisabledWebhook{
+				WebhookRef: webhook.WebhookRef{OrganizationID: c.OrganizationID, ID: c.WebhookID}, UpdatedAt: disabled})
 		}
 	}
 	return nil
@@ -487,34 +488,40 @@ func keptHealth(ctx context.Context, tx *txn, changes []webhook.HealthChange) ([
 // change nothing; elsewhere one UPDATE that writes no row costs less than
 // reading the row first (which cost about a tenth more CPU in the fan-out
 // benchmark). A webhook deleted, its deliveries going after it (see
-// purger), is not found: nothing to do. It reports whether it disabled
-// the webhook.
-func changeHealth(ctx context.Context, tx *txn, c webhook.HealthChange) (disabled bool, _ error) {
+// purger), is not found: nothing to do. It returns the UpdatedAt its
+// disable gave the webhook, zero if it disabled none.
+func changeHealth(ctx context.Context, tx *txn, c webhook.HealthChange) (disabled time.Time, _ error) {
 	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET
 		failing_since = CASE WHEN ?1 THEN ?2 ELSE coalesce(failing_since, ?2) END
 		WHERE organization_id = ?3 AND id = ?4
 		AND CASE WHEN ?1 THEN failing_since IS NOT ?2 ELSE failing_since IS NULL END`,
 		c.Reset, nullMicros(c.Since), c.OrganizationID, c.WebhookID); err != nil {
-		return false, err
+		return time.Time{}, err
 	}
 	if c.Disable == nil {
-		return false, nil
+		return time.Time{}, nil
 	}
 	// Only a webhook still enabled is disabled, and audited: one disabled
 	// meanwhile (by a person, or by another outcome) keeps its reason.
-	res, err := tx.ExecContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?
-		WHERE organization_id = ? AND id = ? AND enabled`, c.Disable.DisableReason, c.OrganizationID, c.WebhookID)
-	if err != nil {
-		return false, err
+	// Dated when the attempt ended, by webhook.EditedAt's rule, so the
+	// tasks that read it enabled are read before (see
+	// webhook.DisabledWebhook).
+	a := c.Disable.Attempt
+	ended := a.CreatedAt.Add(a.Duration)
+	var updated int64
+	err := tx.QueryRowContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = max(updated_at + 1, ?)
+		WHERE organization_id = ? AND id = ? AND enabled RETURNING updated_at`,
+		c.Disable.DisableReason, micros(ended), c.OrganizationID, c.WebhookID).Scan(&updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err
+	if err != nil {
+		return time.Time{}, err
 	}
 	// The attempt's URL is the webhook's as claimed, masked: the name of
 	// what hookd gave up on.
-	a := c.Disable.Attempt
-	audit := webhook.DisabledByHookdAudit(a.CreatedAt.Add(a.Duration), a.TargetURL, c.Disable.DisableReason)
-	return true, insertAudit(ctx, tx, audit, c.OrganizationID, c.WebhookID)
+	audit := webhook.DisabledByHookdAudit(ended, a.TargetURL, c.Disable.DisableReason)
+	return fromMicros(updated), insertAudit(ctx, tx, audit, c.OrganizationID, c.WebhookID)
 }
 
 // releaseSQL and renewSQL give back, or extend, the lease of one delivery

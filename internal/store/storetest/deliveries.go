@@ -428,7 +428,7 @@ func testDeliveryCompleteReportsDisables(t *testing.T, s webhook.Store) {
 		if err != nil || len(res.Stale) != 0 {
 			t.Fatalf("DeliveryComplete: %v, stale %v", err, res.Stale)
 		}
-		return res.Disabled
+		return disabledRefs(res.Disabled)
 	}
 	ref := webhook.WebhookRef{OrganizationID: org, ID: w.ID}
 	set := func(enabled bool, reason string) {
@@ -466,7 +466,7 @@ func testDeliveryCompleteReportsDisables(t *testing.T, s webhook.Store) {
 			res, err := s.DeliveryComplete(ctx, []webhook.Outcome{outcome(i)})
 			mu.Lock()
 			defer mu.Unlock()
-			all = append(all, res.Disabled...)
+			all = append(all, disabledRefs(res.Disabled)...)
 			if err != nil || len(res.Stale) != 0 {
 				failed = fmt.Errorf("DeliveryComplete: %v, stale %v", err, res.Stale)
 			}
@@ -500,6 +500,63 @@ func testDeliveryCompleteReportsDisables(t *testing.T, s webhook.Store) {
 	if n != 2 {
 		t.Fatalf("%d audit entries of hookd disabling the webhook, want one per disable reported (2)", n)
 	}
+}
+
+// disabledRefs names the webhooks of a CompleteResult's Disabled.
+func disabledRefs(disabled []webhook.DisabledWebhook) []webhook.WebhookRef {
+	var refs []webhook.WebhookRef
+	for _, d := range disabled {
+		refs = append(refs, d.WebhookRef)
+	}
+	return refs
+}
+
+// hookd's disable is an edit: it moves the webhook's UpdatedAt as
+// webhook.EditedAt does with the end of the attempt that disabled it, and
+// reports that version, which the dispatcher compares its tasks' with
+// (delivery.Dispatcher.Edited). An attempt that ended before the
+// webhook's last edit (its node's clock behind the editor's) still moves
+// it forward, by a microsecond.
+func testDeliveryCompleteDisableIsAnEdit(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	w := createWebhook(t, s, newWebhook(t, org))
+	deliver(t, s, org, base)
+	deliver(t, s, org, base)
+	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 10})
+	if len(tasks) != 2 {
+		t.Fatalf("claimed %d tasks, want 2", len(tasks))
+	}
+	// disable records a 410 for tk, and returns the webhook's UpdatedAt.
+	disable := func(tk *webhook.Task, a webhook.Attempt) time.Time {
+		t.Helper()
+		res, err := s.DeliveryComplete(ctx, []webhook.Outcome{{Attempt: a, Status: webhook.DeliveryFailed, Lease: tk.Delivery.Lease,
+			DisableReason: "the receiver answered 410 Gone"}})
+		if err != nil || len(res.Stale) != 0 || len(res.Disabled) != 1 {
+			t.Fatalf("DeliveryComplete: %v, stale %v, disabled %v; want one disable", err, res.Stale, res.Disabled)
+		}
+		want := webhook.WebhookRef{OrganizationID: org, ID: w.ID}
+		if res.Disabled[0].WebhookRef != want {
+			t.Fatalf("disabled %v, want %v", res.Disabled[0].WebhookRef, want)
+		}
+		stored := getWebhook(t, s, org, w.ID)
+		wantTime(t, "the UpdatedAt reported", res.Disabled[0].UpdatedAt, stored.UpdatedAt)
+		return stored.UpdatedAt
+	}
+
+	a := newAttempt(t, &tasks[0].Delivery, 1, 410, base.Add(time.Minute))
+	wantTime(t, "UpdatedAt after the disable", disable(tasks[0], a), a.CreatedAt.Add(a.Duration))
+
+	edited := base.Add(time.Hour)
+	enable := func(h *webhook.Webhook) (*webhook.AuditEntry, error) {
+		h.Enabled, h.DisabledReason, h.UpdatedAt = true, "", edited
+		return nil, nil
+	}
+	if _, err := s.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID, Apply: enable}); err != nil {
+		t.Fatal(err)
+	}
+	wantTime(t, "UpdatedAt after a disable by an attempt that ended before the last edit",
+		disable(tasks[1], newAttempt(t, &tasks[1].Delivery, 1, 410, base.Add(2*time.Minute))), edited.Add(time.Microsecond))
 }
 
 // An outcome names its delivery by organization, webhook and id: one

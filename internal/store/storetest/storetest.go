@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteFailure", testDeliveryCompleteFailure},
 		{"DeliveryCompleteDisable", testDeliveryCompleteDisable},
 		{"DeliveryCompleteReportsDisables", testDeliveryCompleteReportsDisables},
+		{"DeliveryCompleteDisableIsAnEdit", testDeliveryCompleteDisableIsAnEdit},
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
 		{"DeliveryCompleteOwnWebhook", testDeliveryCompleteOwnWebhook},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
