@@ -316,13 +316,14 @@ func (d *Dispatcher) forget(webhookID uuid.UUID) int {
 // UpdatedAt, and until when tasks read before it may still come.
 type edit struct{ at, until time.Time }
 
-// Edited says a webhook was edited (a new URL or secret, disabled...):
-// its deliveries held and not started, read as it was before (their
-// Webhook.UpdatedAt is older than updatedAt), are given back, due now, so
-// that the claim that takes them again reads it as it is now. Without
-// this, those queued behind a slow target would go on being sent to the
-// old URL, or to a webhook its owner just disabled, for as long as the
-// queue takes to drain. Requests in flight finish.
+// Edited says a webhook was edited (a new URL or secret, disabled by a
+// person or by hookd, see write): its deliveries held and not started,
+// read as it was before (their Webhook.UpdatedAt is older than
+// updatedAt), are given back, due now, so that the claim that takes
+// them again reads it as it is now. Without this, those queued behind a
+// slow target would go on being sent to the old URL, or to a webhook
+// disabled (its target said 410 Gone), for as long as the queue takes
+// to drain. Requests in flight finish.
 func (d *Dispatcher) Edited(webhookID uuid.UUID, updatedAt time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -842,6 +843,14 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 		}
 	}
 	d.m.stale.Add(float64(len(stale)))
+	// hookd's disable is an edit: the tasks held that read the webhook
+	// enabled (up to a queue of them behind a target that answered 410)
+	// are given back, to fail unsent once claimed again, as after a
+	// person's disable. On PostgreSQL the other nodes hear it too. Before
+	// the count, so that a disable counted has had its queue given back.
+	for _, w := range res.Disabled {
+		d.Edited(w.ID, w.UpdatedAt)
+	}
 	// The store's count, not the outcomes': the requests in flight to a
 	// target that answers 410 each decide to disable it, on every node,
 	// and the store disables it once (again once a person enabled it).
