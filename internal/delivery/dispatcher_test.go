@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -473,26 +474,8 @@ func TestDisabledCountedOnce(t *testing.T) {
 // after, disabled it again; and one answered 410 after a person disabled
 // the webhook changed nothing (the person's reason stays).
 func TestDisabledCountedByTheStore(t *testing.T) {
-	answer := make(chan struct{})
-	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-answer:
-		case <-r.Context().Done():
-			return
-		}
-		w.WriteHeader(http.StatusGone)
-	}))
-	t.Cleanup(gone.Close)
-	let := func(n int) {
-		t.Helper()
-		for range n {
-			select {
-			case answer <- struct{}{}:
-			case <-time.After(10 * time.Second):
-				t.Fatal("no request waits for an answer")
-			}
-		}
-	}
+	gone := newHeldGone(t)
+	let := func(n int) { t.Helper(); gone.let(t, n) }
 	node := func(s *counting) (*Dispatcher, *prometheus.Registry, func()) {
 		reg := prometheus.NewRegistry()
 		d := New(Config{Store: s, Client: gone.Client(), Timeout: 20 * time.Second, MaxInflightPerWebhook: 8,
@@ -572,6 +555,46 @@ func TestDisabledCountedByTheStore(t *testing.T) {
 		}
 	})
 }
+
+// heldGone is a target that answers 410 to each request once the test
+// lets it (let), or at once after free, and counts the requests that
+// reached it.
+type heldGone struct {
+	*httptest.Server
+	answer   chan struct{}
+	freed    sync.Once
+	requests atomic.Int64
+}
+
+func newHeldGone(t *testing.T) *heldGone {
+	g := &heldGone{answer: make(chan struct{})}
+	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.requests.Add(1)
+		select {
+		case <-g.answer:
+		case <-r.Context().Done():
+			return
+		}
+		w.WriteHeader(http.StatusGone)
+	}))
+	t.Cleanup(g.Close)
+	return g
+}
+
+// let answers n requests, each waiting already or arriving within 10 s.
+func (g *heldGone) let(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case g.answer <- struct{}{}:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no request waits for an answer")
+		}
+	}
+}
+
+// free answers every request from now on at once; let may not follow.
+func (g *heldGone) free() { g.freed.Do(func() { close(g.answer) }) }
 
 // disabledTotal is hookd_webhooks_disabled_total summed over the nodes'
 // registries, as a dashboard sums it.

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,18 +258,7 @@ func TestEditedKeepsTheNewestEdit(t *testing.T) {
 // back, as a person's does (Edited), and claimed again they fail unsent.
 // Without it each went out in turn, to be answered 410 again.
 func TestGoneGivesBackQueuedTasks(t *testing.T) {
-	answer := make(chan struct{})
-	var requests atomic.Int64
-	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		select {
-		case <-answer:
-		case <-r.Context().Done():
-			return
-		}
-		w.WriteHeader(http.StatusGone)
-	}))
-	t.Cleanup(gone.Close)
+	gone := newHeldGone(t)
 	s := newStore(t)
 	w := createWebhook(t, s, gone.URL)
 	reg := prometheus.NewRegistry()
@@ -279,25 +267,21 @@ func TestGoneGivesBackQueuedTasks(t *testing.T) {
 	startDispatcher(t, d)
 	const n = 20
 	intake(t, s, d, w, n) // one request in flight, the others queued behind it
-	select {
-	case answer <- struct{}{}:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no request waits for an answer")
-	}
+	gone.let(t, 1)
 	// The dispatcher counts the disable once it has given back the queue.
 	for deadline := time.Now().Add(10 * time.Second); disabledTotal(t, reg) == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the 410 did not disable the webhook")
 		}
 	}
-	close(answer) // every request from now on is answered 410 at once
+	gone.free()
 	s.waitCompleted(t, n)
 	// The first request, and the next one, started as soon as the first
 	// was answered, before its outcome was recorded.
-	if got := requests.Load(); got > 2 {
+	if got := gone.requests.Load(); got > 2 {
 		t.Errorf("the target got %d requests of %d deliveries; want at most the 2 sent before the disable was recorded", got, n)
 	}
-	t.Logf("%d requests for %d deliveries", requests.Load(), n)
+	t.Logf("%d requests for %d deliveries", gone.requests.Load(), n)
 }
 
 // handOver starts tasks as a claim does, and waits until each is sent

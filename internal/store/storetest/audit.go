@@ -297,14 +297,8 @@ func testAuditList(t *testing.T, s webhook.Store) {
 // testAuditDisabledByHookd checks that hookd disabling a webhook after an
 // attempt is audited in the same call, once, as hookd, with the reason.
 func testAuditDisabledByHookd(t *testing.T, s webhook.Store) {
-	org := newID(t)
-	w := createWebhook(t, s, newWebhook(t, org))
-	deliver(t, s, org, base)
-	deliver(t, s, org, base)
-	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 10})
-	if len(tasks) != 2 {
-		t.Fatalf("claimed %d tasks, want 2", len(tasks))
-	}
+	w, tasks := claimN(t, s, 2, nil)
+	org := w.OrganizationID
 	a1 := newAttempt(t, &tasks[0].Delivery, 1, 410, base.Add(time.Second))
 	a2 := newAttempt(t, &tasks[1].Delivery, 1, 410, base.Add(2*time.Second))
 	// Both say to disable it; the second finds it disabled already.

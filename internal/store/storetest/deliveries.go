@@ -258,19 +258,29 @@ func testDeliveryClaimConcurrent(t *testing.T, s webhook.Store) {
 // claims the one delivery.
 func claimOne(t *testing.T, s webhook.Store, edit func(*webhook.Webhook)) (*webhook.Webhook, *webhook.Task) {
 	t.Helper()
+	w, tasks := claimN(t, s, 1, edit)
+	return w, tasks[0]
+}
+
+// claimN creates a webhook of a new organization (changed by edit) and n
+// events for it, due at base, and claims their deliveries for a minute.
+func claimN(t *testing.T, s webhook.Store, n int, edit func(*webhook.Webhook)) (*webhook.Webhook, []*webhook.Task) {
+	t.Helper()
 	org := newID(t)
 	w := newWebhook(t, org)
 	if edit != nil {
 		edit(w)
 	}
 	createWebhook(t, s, w)
-	deliver(t, s, org, base)
-	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 10})
-	if len(tasks) != 1 {
-		// Other subtests' rows never share a store, so exactly one is due.
-		t.Fatalf("claimed %d tasks, want 1", len(tasks))
+	for range n {
+		deliver(t, s, org, base)
 	}
-	return w, tasks[0]
+	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: n + 10})
+	if len(tasks) != n {
+		// Other subtests' rows never share a store, so exactly n are due.
+		t.Fatalf("claimed %d tasks, want %d", len(tasks), n)
+	}
+	return w, tasks
 }
 
 func testDeliveryCompleteSuccess(t *testing.T, s webhook.Store) {
@@ -519,14 +529,8 @@ func disabledRefs(disabled []webhook.DisabledWebhook) []webhook.WebhookRef {
 // it forward, by a microsecond.
 func testDeliveryCompleteDisableIsAnEdit(t *testing.T, s webhook.Store) {
 	ctx := context.Background()
-	org := newID(t)
-	w := createWebhook(t, s, newWebhook(t, org))
-	deliver(t, s, org, base)
-	deliver(t, s, org, base)
-	tasks := claim(t, s, webhook.ClaimParams{Now: base, LeaseUntil: base.Add(time.Minute), Limit: 10})
-	if len(tasks) != 2 {
-		t.Fatalf("claimed %d tasks, want 2", len(tasks))
-	}
+	w, tasks := claimN(t, s, 2, nil)
+	org := w.OrganizationID
 	// disable records a 410 for tk, and returns the webhook's UpdatedAt.
 	disable := func(tk *webhook.Task, a webhook.Attempt) time.Time {
 		t.Helper()
