@@ -47,6 +47,17 @@ func TestForgetDropsADeletedWebhooksQueue(t *testing.T) {
 	}
 }
 
+// Deleting a webhook of which nothing is queued here (the usual case, and
+// every other node's) drops nothing, and says nothing.
+func TestForgetNothingQueuedSaysNothing(t *testing.T) {
+	var logs lockedBuffer
+	d, _ := running(t, Config{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	d.Forget(uuid.UUID{0xd})
+	if got := logs.String(); got != "" {
+		t.Fatalf("logged %q for a webhook with nothing queued, want nothing", got)
+	}
+}
+
 // The same when no one tells the dispatcher of the delete, and a renewal
 // finds the queued deliveries' leases lost: they are dropped, and the
 // room they leave wakes the claim loop as Forget's does.

@@ -96,6 +96,14 @@ func TestLostLeasesAreNotSent(t *testing.T) {
 	if n := requests.Load(); n != 1 {
 		t.Fatalf("%d requests sent, want 1: deliveries whose lease was lost were sent", n)
 	}
+	// Three leases asked for, three lost: none counts as renewed.
+	var m dto.Metric
+	if err := d.m.renewed.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetCounter().GetValue(); n != 0 {
+		t.Fatalf("%v renewals counted, want none: every lease asked for was lost", n)
+	}
 	for _, tk := range taken {
 		got, err := s.DeliveryGet(context.Background(), w.OrganizationID, w.ID, tk.Delivery.ID)
 		if err != nil {
