@@ -567,3 +567,45 @@ func TestConsoleRecoverPending(t *testing.T) {
 		t.Errorf("the target got %d requests, want 6: one failed and one recovered per event", got)
 	}
 }
+
+// TestConsoleDeleteConflict confirms a webhook's delete in a list read
+// before someone else re-pointed it and disabled it: the delete is
+// refused, the dialog says so and shows the webhook as it is now, and
+// confirming again against that deletes it.
+func TestConsoleDeleteConflict(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	h := startConsoleHookd(t, nil)
+	hook := "/organization/" + h.org.String() + "/webhook/"
+	wid := h.createWebhook(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/a","events":["DEPLOYMENT_FAILURE"]}`)
+	row := `li.wh[data-id="` + wid + `"]`
+	b.run("opening the list", chromedp.Navigate(h.URL+"/#/"))
+	consoleSignIn(b, h.token, h.org)
+	b.run("the row", chromedp.WaitVisible(css(row)))
+	if st, _, body := h.api.do("PUT", hook+wid, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/b","enabled":false,"events":["DEPLOYMENT_FAILURE"]}`, nil); st != 200 {
+		t.Fatalf("edit: %d %s", st, body)
+	}
+	b.run("deleting the webhook the page shows",
+		chromedp.Click(css(row+` button[data-action=delete]`)),
+		chromedp.WaitVisible(css("#delete-confirm")),
+		chromedp.SendKeys(css("#delete-confirm"), "http://127.0.0.1:9/a"),
+		chromedp.WaitEnabled(css("#delete-submit")),
+		chromedp.Click(css("#delete-submit")),
+	)
+	b.waitJS("the delete's answer", `!document.querySelector('dialog') || document.querySelector('dialog').innerText.includes('changed since')`)
+	if st, _, _ := h.api.do("GET", hook+wid, nil, nil); st != 200 {
+		t.Fatalf("a delete confirmed for http://127.0.0.1:9/a deleted the webhook re-pointed to http://127.0.0.1:9/b meanwhile (GET %d)", st)
+	}
+	if got := b.eval(`document.querySelector('dialog').innerText`); !strings.Contains(got, "http://127.0.0.1:9/b") || !strings.Contains(got, "disabled") {
+		t.Errorf("after the refusal the dialog says %q; want the new URL and that it is disabled", got)
+	}
+	b.run("confirming the webhook as it is now",
+		clearInput("#delete-confirm"),
+		chromedp.SendKeys(css("#delete-confirm"), "http://127.0.0.1:9/b"),
+		chromedp.WaitEnabled(css("#delete-submit")),
+		chromedp.Click(css("#delete-submit")),
+		chromedp.WaitNotPresent(css(row)),
+	)
+	if st, _, _ := h.api.do("GET", hook+wid, nil, nil); st != 404 {
+		t.Errorf("after confirming again, GET webhook = %d, want 404", st)
+	}
+}

@@ -654,10 +654,34 @@
     }
   }
 
-  function confirmDelete(w, done) {
+  // deleteShown deletes what path names if it still is the version a
+  // page showed (shown.updated_at: every edit, hookd's own disable too,
+  // moves it). The API's ETag hashes more than a list carries, so it is
+  // read just before and sent as If-Match: an edit committed in between
+  // is refused too (412). It returns null once deleted, or what path
+  // holds now if it changed, for the person to confirm again against:
+  // a confirmation names one version, never whatever is stored by then.
+  async function deleteShown(path, shown) {
+    let now = await send('GET', path);
+    if (now.data.updated_at === shown.updated_at) {
+      try {
+        await send('DELETE', path, undefined, { ifMatch: now.etag });
+        return null;
+      } catch (err) {
+        if (err.status !== 412) throw err;
+        now = await send('GET', path);
+      }
+    }
+    return now.data;
+  }
+
+  function confirmDelete(listed, done) {
+    let w = { ...listed }; // the version the dialog describes
     const input = h('input', { id: 'delete-confirm', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'delete-confirm-help' });
     const del = button('Delete webhook', { class: 'btn-danger', icon: 'trash', disabled: true, id: 'delete-submit', type: 'submit' });
     const err = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
+    const changed = h('div', { class: 'alert alert-warn', role: 'alert', id: 'delete-changed', hidden: true });
+    const url = h('code', null, w.target_url);
     const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'delete-title' });
     const close = () => {
       dlg.close();
@@ -669,16 +693,29 @@
     const form = h('form', { method: 'dialog', novalidate: true },
       h('h2', { id: 'delete-title' }, 'Delete this webhook?'),
       h('p', { class: 'muted' }, 'hookd stops sending events to it and removes its delivery log. This cannot be undone.'),
+      changed,
       h('label', { for: 'delete-confirm', id: 'delete-confirm-help' }, 'Type the target URL to confirm:'),
-      h('p', { class: 'confirm-url' }, h('code', null, w.target_url)),
+      h('p', { class: 'confirm-url' }, url),
       input, err,
       h('div', { class: 'dialog-actions' }, button('Cancel', { onclick: close }), del));
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       if (input.value.trim() !== w.target_url) return;
       del.disabled = true;
+      err.hidden = true;
       try {
-        await api('DELETE', hookPath(w.id));
+        const now = await deleteShown(hookPath(w.id), w);
+        if (now) {
+          w = now;
+          changed.replaceChildren(h('strong', null, 'Not deleted: this webhook changed since the page showed it. '),
+            'It now sends to ', h('code', null, w.target_url), ' and is ', w.enabled ? 'enabled' : 'disabled',
+            '. Type its URL again to delete it as it is now, or cancel.');
+          changed.hidden = false;
+          url.textContent = w.target_url;
+          input.value = '';
+          input.focus();
+          return;
+        }
         close();
         toast('Webhook deleted');
         done();
