@@ -249,8 +249,9 @@ func TestIfMatch(t *testing.T) {
 }
 
 // TestSourceIfMatch checks sources take If-Match as webhooks do: GET,
-// POST and PUT answer with an ETag, a PUT naming a stale one is refused
-// with 412 and changes nothing, and a PUT without one is made.
+// POST and PUT answer with an ETag, a PUT or DELETE naming a stale one
+// is refused with 412 and changes nothing, and a PUT without one is
+// made.
 func TestSourceIfMatch(t *testing.T) {
 	onBothBackends(t, func(t *testing.T, h *apiHarness) {
 		org := uuid.New()
@@ -298,6 +299,16 @@ func TestSourceIfMatch(t *testing.T) {
 		}
 		if st := h.do(tok, "PUT", path, body("two"), nil); st != 200 {
 			t.Fatalf("PUT without If-Match: %d", st)
+		}
+		if st, _ := h.doWith(tok, "DELETE", path, "", ifMatch(second), nil); st != 412 {
+			t.Fatalf("DELETE with a stale ETag: %d, want 412", st)
+		}
+		if st := h.do(tok, "GET", path, "", nil); st != 200 {
+			t.Fatalf("GET after a refused DELETE: %d, want 200", st)
+		}
+		_, hdr = h.doHeader(tok, "GET", path, "", nil)
+		if st, _ := h.doWith(tok, "DELETE", path, "", ifMatch(hdr.Get("ETag")), nil); st != 204 {
+			t.Fatalf("DELETE with the current ETag: %d", st)
 		}
 	})
 }

@@ -171,17 +171,28 @@ func (s *Server) editSource(w http.ResponseWriter, r *http.Request, org uuid.UUI
 	return nil
 }
 
+// deleteSource checks an If-Match against the source as stored when the
+// delete commits, as editSource does: a delete confirmed for the version
+// a person read never removes one edited since.
 func (s *Server) deleteSource(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
+	id, err := pathUUID(r, "sourceId")
+	if err != nil {
+		return err
+	}
 	by, err := actor(r)
 	if err != nil {
 		return err
 	}
-	src, err := s.sourceFromPath(r, org)
+	ifMatch := r.Header.Get("If-Match")
+	now := s.now().UTC().Truncate(time.Microsecond)
+	err = s.store.SourceDelete(r.Context(), webhook.SourceChange{Ref: webhook.SourceRef{OrganizationID: org, ID: id},
+		Apply: func(src *webhook.Source) (*webhook.AuditEntry, error) {
+			if err := src.CheckIfMatch(ifMatch); err != nil {
+				return nil, err
+			}
+			return webhook.SourceAudit(by, now, src, nil), nil
+		}})
 	if err != nil {
-		return err
-	}
-	audit := webhook.SourceAudit(by, s.now().UTC().Truncate(time.Microsecond), src, nil)
-	if err := s.store.SourceDelete(r.Context(), webhook.SourceRef{OrganizationID: org, ID: src.ID}, audit); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -162,9 +162,10 @@ type Store interface {
 	// creation time, stores the audit entry c returns, and returns the
 	// source as written.
 	SourceUpdate(ctx context.Context, c SourceChange) (*Source, error)
-	// SourceDelete removes the source and stores audit; the events it
-	// brought in stay.
-	SourceDelete(ctx context.Context, ref SourceRef, audit *AuditEntry) error
+	// SourceDelete decides (c.Apply, which changes nothing) on the source
+	// as stored inside the writing transaction, removes it and stores the
+	// audit entry c returns; the events it brought in stay.
+	SourceDelete(ctx context.Context, c SourceChange) error
 
 	// AuditList returns an organization's audit entries newest first.
 	AuditList(ctx context.Context, p AuditListParams) ([]*AuditEntry, error)

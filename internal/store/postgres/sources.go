@@ -153,16 +153,26 @@ func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhoo
 	return src, nil
 }
 
-func (db *DB) SourceDelete(ctx context.Context, ref webhook.SourceRef, audit *webhook.AuditEntry) error {
+// SourceDelete locks the row as SourceUpdate does before c.Apply sees
+// it, so an edit committed meanwhile is seen, then removes it.
+func (db *DB) SourceDelete(ctx context.Context, c webhook.SourceChange) error {
 	return db.transact(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM sources WHERE organization_id = $1 AND id = $2`, ref.OrganizationID, ref.ID)
+		src, err := sourceScan(db.keys)(tx.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
+			WHERE organization_id = $1 AND id = $2 FOR UPDATE`, c.Ref.OrganizationID, c.Ref.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("source", c.Ref.ID)
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return notFound("source", ref.ID)
+		audit, err := c.Run(src)
+		if err != nil {
+			return err
 		}
-		return insertAudit(ctx, tx, audit, ref.OrganizationID, ref.ID)
+		if _, err := tx.Exec(ctx, `DELETE FROM sources WHERE organization_id = $1 AND id = $2`, c.Ref.OrganizationID, c.Ref.ID); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit, c.Ref.OrganizationID, c.Ref.ID)
 	})
 }
 

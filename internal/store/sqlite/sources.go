@@ -143,14 +143,28 @@ func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhoo
 	return src, nil
 }
 
-// SourceDelete removes the source and stores its audit entry.
-func (db *DB) SourceDelete(ctx context.Context, ref webhook.SourceRef, audit *webhook.AuditEntry) error {
+// SourceDelete removes the source and stores its audit entry, in one
+// write transaction that decides (c.Apply) on the row as it is then, as
+// SourceUpdate does.
+func (db *DB) SourceDelete(ctx context.Context, c webhook.SourceChange) error {
 	return db.transact(ctx, func(tx *txn) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM sources WHERE organization_id = ? AND id = ?`, ref.OrganizationID, ref.ID)
+		src, err := scanSource(tx.QueryRowContext(ctx,
+			`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, c.Ref.OrganizationID, c.Ref.ID), db.keys)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("source")
+		}
+		if err != nil {
+			return err
+		}
+		audit, err := c.Run(src)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM sources WHERE organization_id = ? AND id = ?`, c.Ref.OrganizationID, c.Ref.ID)
 		if err := affectedOne(res, err, "source"); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, audit, ref.OrganizationID, ref.ID)
+		return insertAudit(ctx, tx, audit, c.Ref.OrganizationID, c.Ref.ID)
 	})
 }
 

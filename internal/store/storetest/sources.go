@@ -102,13 +102,26 @@ func testSourceRoundTrip(t *testing.T, s webhook.Store) {
 		t.Fatalf("after a refused update = %+v, want %+v", got, src)
 	}
 
-	if err := s.SourceDelete(ctx, ref, webhook.SourceAudit(byCLI, base.Add(2*time.Hour), src, nil)); err != nil {
+	if err := s.SourceDelete(ctx, webhook.SourceChange{Ref: ref, Apply: func(cur *webhook.Source) (*webhook.AuditEntry, error) {
+		return nil, refused
+	}}); err != refused {
+		t.Errorf("SourceDelete whose Apply refused = %v, want that error", err)
+	}
+	if got := getSource(t, s, ref); !reflect.DeepEqual(got, src) {
+		t.Fatalf("after a refused delete = %+v, want %+v", got, src)
+	}
+	if err := s.SourceDelete(ctx, webhook.SourceChange{Ref: ref, Apply: func(cur *webhook.Source) (*webhook.AuditEntry, error) {
+		if !reflect.DeepEqual(cur, src) {
+			t.Errorf("SourceDelete's Apply sees %+v, want %+v", cur, src)
+		}
+		return webhook.SourceAudit(byCLI, base.Add(2*time.Hour), cur, nil), nil
+	}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SourceGet(ctx, ref); webhook.ErrorCode(err) != webhook.ENotFound {
 		t.Errorf("SourceGet after delete: %v, want not found", err)
 	}
-	if err := s.SourceDelete(ctx, ref, nil); webhook.ErrorCode(err) != webhook.ENotFound {
+	if err := s.SourceDelete(ctx, webhook.SourceChange{Ref: ref}); webhook.ErrorCode(err) != webhook.ENotFound {
 		t.Errorf("deleting twice: %v, want not found", err)
 	}
 
@@ -299,7 +312,7 @@ func testSourceCreateLimit(t *testing.T, s webhook.Store) {
 	}
 
 	for _, src := range srcs[:2] {
-		if err := s.SourceDelete(ctx, webhook.SourceRef{OrganizationID: org, ID: src.ID}, nil); err != nil {
+		if err := s.SourceDelete(ctx, webhook.SourceChange{Ref: webhook.SourceRef{OrganizationID: org, ID: src.ID}}); err != nil {
 			t.Fatal(err)
 		}
 	}
