@@ -117,22 +117,31 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 	return collect(rows, sourceScan(db.keys))
 }
 
-// SourceUpdate locks the row (SELECT … FOR UPDATE) before c.Apply sees
-// it, so a concurrent edit either committed before and is seen, or waits
-// for this one. It leaves created_at alone: no edit changes it.
+// sourceForChange locks the row c names (SELECT … FOR UPDATE) before
+// c.Apply sees it, so a concurrent edit either committed before and is
+// seen, or waits for this one; it returns the source as Apply left it
+// and the audit entry it returned.
+func (db *DB) sourceForChange(ctx context.Context, tx pgx.Tx, c webhook.SourceChange) (*webhook.Source, *webhook.AuditEntry, error) {
+	src, err := sourceScan(db.keys)(tx.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
+		WHERE organization_id = $1 AND id = $2 FOR UPDATE`, c.Ref.OrganizationID, c.Ref.ID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, notFound("source", c.Ref.ID)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	audit, err := c.Run(src)
+	return src, audit, err
+}
+
+// SourceUpdate applies c to the row as sourceForChange locks it. It
+// leaves created_at alone: no edit changes it.
 func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhook.Source, error) {
 	var src *webhook.Source
 	err := db.transact(ctx, func(tx pgx.Tx) error {
+		var audit *webhook.AuditEntry
 		var err error
-		src, err = sourceScan(db.keys)(tx.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
-			WHERE organization_id = $1 AND id = $2 FOR UPDATE`, c.Ref.OrganizationID, c.Ref.ID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("source", c.Ref.ID)
-		}
-		if err != nil {
-			return err
-		}
-		audit, err := c.Run(src)
+		src, audit, err = db.sourceForChange(ctx, tx, c)
 		if err != nil {
 			return err
 		}
@@ -153,19 +162,11 @@ func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhoo
 	return src, nil
 }
 
-// SourceDelete locks the row as SourceUpdate does before c.Apply sees
-// it, so an edit committed meanwhile is seen, then removes it.
+// SourceDelete removes the source once c.Apply has decided on the row
+// as sourceForChange locks it.
 func (db *DB) SourceDelete(ctx context.Context, c webhook.SourceChange) error {
 	return db.transact(ctx, func(tx pgx.Tx) error {
-		src, err := sourceScan(db.keys)(tx.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
-			WHERE organization_id = $1 AND id = $2 FOR UPDATE`, c.Ref.OrganizationID, c.Ref.ID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("source", c.Ref.ID)
-		}
-		if err != nil {
-			return err
-		}
-		audit, err := c.Run(src)
+		_, audit, err := db.sourceForChange(ctx, tx, c)
 		if err != nil {
 			return err
 		}

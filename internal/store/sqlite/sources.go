@@ -106,22 +106,31 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 	return out, translate(rows.Err())
 }
 
+// sourceForChange reads the source c names inside tx and lets c.Apply
+// decide on it, returning the source as Apply left it and the audit
+// entry it returned.
+func sourceForChange(ctx context.Context, tx *txn, c webhook.SourceChange) (*webhook.Source, *webhook.AuditEntry, error) {
+	src, err := scanSource(tx.QueryRowContext(ctx,
+		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, c.Ref.OrganizationID, c.Ref.ID), tx.db.keys)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, notFound("source")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	audit, err := c.Run(src)
+	return src, audit, err
+}
+
 // SourceUpdate reads the source and writes it back changed in one write
 // transaction: SQLite has one writer, so the row c.Apply sees is the row
 // as it is when the change commits (see WebhookUpdate).
 func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhook.Source, error) {
 	var src *webhook.Source
 	err := db.transact(ctx, func(tx *txn) error {
+		var audit *webhook.AuditEntry
 		var err error
-		src, err = scanSource(tx.QueryRowContext(ctx,
-			`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, c.Ref.OrganizationID, c.Ref.ID), db.keys)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("source")
-		}
-		if err != nil {
-			return err
-		}
-		audit, err := c.Run(src)
+		src, audit, err = sourceForChange(ctx, tx, c)
 		if err != nil {
 			return err
 		}
@@ -148,15 +157,7 @@ func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhoo
 // SourceUpdate does.
 func (db *DB) SourceDelete(ctx context.Context, c webhook.SourceChange) error {
 	return db.transact(ctx, func(tx *txn) error {
-		src, err := scanSource(tx.QueryRowContext(ctx,
-			`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, c.Ref.OrganizationID, c.Ref.ID), db.keys)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("source")
-		}
-		if err != nil {
-			return err
-		}
-		audit, err := c.Run(src)
+		_, audit, err := sourceForChange(ctx, tx, c)
 		if err != nil {
 			return err
 		}
