@@ -52,13 +52,20 @@ func startConsoleHookd(t *testing.T, env map[string]string) *consoleHookd {
 // the API and returns its id.
 func (h *consoleHookd) createWebhook(body string) string {
 	h.api.t.Helper()
-	var w struct {
+	return h.create("webhook", body)
+}
+
+// create creates a resource ("webhook", "source") of body in h's
+// organization through the API and returns its id.
+func (h *consoleHookd) create(resource, body string) string {
+	h.api.t.Helper()
+	var created struct {
 		ID string `json:"id"`
 	}
-	if st, _, resp := h.api.do("POST", "/organization/"+h.org.String()+"/webhook", body, &w); st != 201 {
-		h.api.t.Fatalf("create: %d %s", st, resp)
+	if st, _, resp := h.api.do("POST", "/organization/"+h.org.String()+"/"+resource, body, &created); st != 201 {
+		h.api.t.Fatalf("create %s: %d %s", resource, st, resp)
 	}
-	return w.ID
+	return created.ID
 }
 
 // TestConsoleDeepLink checks that a link to a webhook's page leads there
@@ -421,9 +428,7 @@ func TestConsoleEditConflict(t *testing.T) {
 func TestConsoleCopyOverHTTP(t *testing.T) {
 	b := newBrowser(t, 90*time.Second, chromedp.Flag("host-resolver-rules", "MAP hookd.internal 127.0.0.1"))
 	h := startConsoleHookd(t, nil)
-	if st, _, body := h.api.do("POST", "/organization/"+h.org.String()+"/source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, nil); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
+	h.create("source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`)
 	b.run("opening the console by name", chromedp.Navigate(strings.Replace(h.URL, "127.0.0.1", "hookd.internal", 1)+"/#/sources"))
 	if got := b.eval(`String(window.isSecureContext)`); got != "false" {
 		t.Fatalf("the page is a secure context (%s): the test needs one that is not", got)
@@ -440,19 +445,9 @@ func TestConsoleCopyOverHTTP(t *testing.T) {
 // else changed its rules: the save is refused, saying so; reloading
 // shows the rules and keeps the new name, and saving again saves both.
 func TestConsoleSourceEditConflict(t *testing.T) {
-	b := newBrowser(t, 90*time.Second)
-	h := startConsoleHookd(t, nil)
-	sources := "/organization/" + h.org.String() + "/source"
-	var src struct {
-		ID string `json:"id"`
-	}
-	if st, _, body := h.api.do("POST", sources, `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, &src); st != 201 {
-		t.Fatalf("create: %d %s", st, body)
-	}
-	b.run("opening Sources", chromedp.Navigate(h.URL+"/#/sources"))
-	consoleSignIn(b, h.token, h.org)
+	b, h, src := openSources(t)
 	b.run("editing the source", chromedp.WaitVisible(css(`#source-rows button[data-action="edit"]`)), chromedp.Click(css(`#source-rows button[data-action="edit"]`)), chromedp.WaitVisible(css("#source-cancel")))
-	if st, _, body := h.api.do("PUT", sources+"/"+src.ID, `{"kind":"FLUX","name":"flux","environment_types":[{"pattern":"prod*","type":"PRODUCTION"}]}`, nil); st != 200 {
+	if st, _, body := h.api.do("PUT", src, `{"kind":"FLUX","name":"flux","environment_types":[{"pattern":"prod*","type":"PRODUCTION"}]}`, nil); st != 200 {
 		t.Fatalf("edit: %d %s", st, body)
 	}
 	b.run("renaming",
@@ -468,7 +463,7 @@ func TestConsoleSourceEditConflict(t *testing.T) {
 		} `json:"environment_types"`
 	}
 	var got stored
-	h.api.do("GET", sources+"/"+src.ID, nil, &got)
+	h.api.do("GET", src, nil, &got)
 	if got.Name != "flux" || len(got.Rules) != 1 {
 		t.Fatalf("a refused save changed the source: %+v", got)
 	}
@@ -480,7 +475,7 @@ func TestConsoleSourceEditConflict(t *testing.T) {
 	b.run("saving again", chromedp.Click(css("#source-submit")))
 	b.waitJS("the renamed source", `(document.querySelector('#source-rows tr')?.innerText || '').includes('flux on eu-1')`)
 	got = stored{}
-	h.api.do("GET", sources+"/"+src.ID, nil, &got)
+	h.api.do("GET", src, nil, &got)
 	if got.Name != "flux on eu-1" || len(got.Rules) != 1 {
 		t.Errorf("after reloading and saving, the source is %+v", got)
 	}
@@ -568,10 +563,35 @@ func TestConsoleRecoverPending(t *testing.T) {
 	}
 }
 
+// confirmWebhookDelete types url into the open delete dialog, submits
+// it, then runs then.
+func confirmWebhookDelete(b *browser, url string, then ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	b.run("confirming the delete of "+url, append([]chromedp.Action[chromedp.Void]{
+		clearInput("#delete-confirm"),
+		chromedp.SendKeys(css("#delete-confirm"), url),
+		chromedp.WaitEnabled(css("#delete-submit")),
+		chromedp.Click(css("#delete-submit")),
+	}, then...)...)
+}
+
+// openSources starts a consoleHookd with a FLUX source named "flux" and
+// signs in on its Sources page; it returns the source's API path.
+func openSources(t *testing.T) (*browser, *consoleHookd, string) {
+	t.Helper()
+	b := newBrowser(t, 90*time.Second)
+	h := startConsoleHookd(t, nil)
+	src := "/organization/" + h.org.String() + "/source/" + h.create("source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`)
+	b.run("opening Sources", chromedp.Navigate(h.URL+"/#/sources"))
+	consoleSignIn(b, h.token, h.org)
+	return b, h, src
+}
+
 // TestConsoleDeleteConflict confirms a webhook's delete in a list read
 // before someone else re-pointed it and disabled it: the delete is
 // refused, the dialog says so and shows the webhook as it is now, and
-// confirming again against that deletes it.
+// confirming again against that deletes it, unless it changed again
+// while that delete was sent.
 func TestConsoleDeleteConflict(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
 	h := startConsoleHookd(t, nil)
@@ -584,13 +604,8 @@ func TestConsoleDeleteConflict(t *testing.T) {
 	if st, _, body := h.api.do("PUT", hook+wid, `{"kind":"STANDARD","target_url":"http://127.0.0.1:9/b","enabled":false,"events":["DEPLOYMENT_FAILURE"]}`, nil); st != 200 {
 		t.Fatalf("edit: %d %s", st, body)
 	}
-	b.run("deleting the webhook the page shows",
-		chromedp.Click(css(row+` button[data-action=delete]`)),
-		chromedp.WaitVisible(css("#delete-confirm")),
-		chromedp.SendKeys(css("#delete-confirm"), "http://127.0.0.1:9/a"),
-		chromedp.WaitEnabled(css("#delete-submit")),
-		chromedp.Click(css("#delete-submit")),
-	)
+	b.run("deleting the webhook the page shows", chromedp.Click(css(row+` button[data-action=delete]`)), chromedp.WaitVisible(css("#delete-confirm")))
+	confirmWebhookDelete(b, "http://127.0.0.1:9/a")
 	b.waitJS("the delete's answer", `!document.querySelector('dialog') || document.querySelector('dialog').innerText.includes('changed since')`)
 	if st, _, _ := h.api.do("GET", hook+wid, nil, nil); st != 200 {
 		t.Fatalf("a delete confirmed for http://127.0.0.1:9/a deleted the webhook re-pointed to http://127.0.0.1:9/b meanwhile (GET %d)", st)
@@ -598,14 +613,62 @@ func TestConsoleDeleteConflict(t *testing.T) {
 	if got := b.eval(`document.querySelector('dialog').innerText`); !strings.Contains(got, "http://127.0.0.1:9/b") || !strings.Contains(got, "disabled") {
 		t.Errorf("after the refusal the dialog says %q; want the new URL and that it is disabled", got)
 	}
-	b.run("confirming the webhook as it is now",
-		clearInput("#delete-confirm"),
-		chromedp.SendKeys(css("#delete-confirm"), "http://127.0.0.1:9/b"),
-		chromedp.WaitEnabled(css("#delete-submit")),
-		chromedp.Click(css("#delete-submit")),
-		chromedp.WaitNotPresent(css(row)),
-	)
+
+	// Someone re-points it again between the dialog's read of its version
+	// and its DELETE: the If-Match it sends refuses the delete.
+	b.eval(`(() => {
+		const f = window.fetch;
+		let once = false;
+		window.fetch = async (url, req) => {
+			if (!once && req && req.method === 'DELETE') {
+				once = true;
+				await f(url, { method: 'PUT', headers: { Authorization: req.headers.Authorization, 'Content-Type': 'application/json' },
+					body: JSON.stringify({ kind: 'STANDARD', target_url: 'http://127.0.0.1:9/c', events: ['DEPLOYMENT_FAILURE'] }) });
+			}
+			return f(url, req);
+		};
+		return '';
+	})()`)
+	confirmWebhookDelete(b, "http://127.0.0.1:9/b")
+	b.waitJS("the second refusal", `!document.querySelector('dialog') || document.querySelector('#delete-changed code')?.textContent === 'http://127.0.0.1:9/c'`)
+	if st, _, _ := h.api.do("GET", hook+wid, nil, nil); st != 200 {
+		t.Fatalf("a delete confirmed for http://127.0.0.1:9/b deleted the webhook re-pointed to http://127.0.0.1:9/c while it was sent (GET %d)", st)
+	}
+	confirmWebhookDelete(b, "http://127.0.0.1:9/c", chromedp.WaitNotPresent(css(row)))
 	if st, _, _ := h.api.do("GET", hook+wid, nil, nil); st != 404 {
 		t.Errorf("after confirming again, GET webhook = %d, want 404", st)
+	}
+}
+
+// TestConsoleSourceDeleteConflict deletes a source from a list read
+// before someone else renamed it: the first confirmation deletes nothing
+// and the question asked next names the source as it is now; cancelled,
+// the list shows it so; confirmed, it is deleted.
+func TestConsoleSourceDeleteConflict(t *testing.T) {
+	b, h, src := openSources(t)
+	b.run("the source", chromedp.WaitVisible(css(`#source-rows button[data-action="delete"]`)))
+	if st, _, body := h.api.do("PUT", src, `{"kind":"FLUX","name":"flux on eu-1"}`, nil); st != 200 {
+		t.Fatalf("rename: %d %s", st, body)
+	}
+	// The person confirms the question the page asks, then cancels the
+	// next one.
+	b.eval(`(window.asked = [], window.confirm = (q) => window.asked.push(q) === 1, "")`)
+	b.run("deleting the source the page shows", chromedp.Click(css(`#source-rows button[data-action="delete"]`)))
+	b.waitJS("the delete's answer", `window.asked.length === 2 || !!document.getElementById('sources-empty')`)
+	if st, _, _ := h.api.do("GET", src, nil, nil); st != 200 {
+		t.Fatalf("a delete confirmed for “flux” deleted the source renamed meanwhile (GET %d)", st)
+	}
+	if q := b.eval(`window.asked[1]`); !strings.Contains(q, "changed since") || !strings.Contains(q, "“flux on eu-1”") {
+		t.Errorf("after the refusal the console asks %q; want it to say the source changed and name it as it is now", q)
+	}
+	b.waitJS("the list as it is now", `(document.querySelector('#source-rows tr')?.innerText || '').includes('flux on eu-1')`)
+
+	b.eval(`(window.asked = [], window.confirm = (q) => (window.asked.push(q), true), "")`)
+	b.run("deleting it as it is now", chromedp.Click(css(`#source-rows button[data-action="delete"]`)), chromedp.WaitVisible(css("#sources-empty")))
+	if st, _, _ := h.api.do("GET", src, nil, nil); st != 404 {
+		t.Errorf("after confirming, GET source = %d, want 404", st)
+	}
+	if n := b.eval(`String(window.asked.length)`); n != "1" {
+		t.Errorf("deleting the source as the page shows it asked %s questions, want 1", n)
 	}
 }

@@ -677,6 +677,7 @@
 
   function confirmDelete(listed, done) {
     let w = { ...listed }; // the version the dialog describes
+    let stale = false; // the page shows an older one: read it again on close
     const input = h('input', { id: 'delete-confirm', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'delete-confirm-help' });
     const del = button('Delete webhook', { class: 'btn-danger', icon: 'trash', disabled: true, id: 'delete-submit', type: 'submit' });
     const err = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
@@ -707,6 +708,7 @@
         const now = await deleteShown(hookPath(w.id), w);
         if (now) {
           w = now;
+          stale = true;
           changed.replaceChildren(h('strong', null, 'Not deleted: this webhook changed since the page showed it. '),
             'It now sends to ', h('code', null, w.target_url), ' and is ', w.enabled ? 'enabled' : 'disabled',
             '. Type its URL again to delete it as it is now, or cancel.');
@@ -716,6 +718,7 @@
           input.focus();
           return;
         }
+        stale = false;
         close();
         toast('Webhook deleted');
         done();
@@ -725,7 +728,10 @@
         del.disabled = false;
       }
     });
-    dlg.addEventListener('close', () => dlg.remove());
+    dlg.addEventListener('close', () => {
+      dlg.remove();
+      if (stale) done();
+    });
     dlg.append(form);
     document.body.append(dlg);
     dlg.showModal();
@@ -1839,17 +1845,32 @@
   function sourceRow(src, refresh, edit) {
     const editBtn = button('Edit', { class: 'btn-ghost btn-icon', icon: 'edit', iconOnly: true, title: 'Edit', ariaLabel: 'Edit ' + src.name, dataset: { action: 'edit' }, onclick: () => edit(src) });
     const del = button('Delete', { class: 'btn-ghost btn-icon btn-icon-danger', icon: 'trash', iconOnly: true, title: 'Delete', ariaLabel: 'Delete ' + src.name, dataset: { action: 'delete' } });
+    // Each question names one version of the source, and only that one
+    // is deleted (deleteShown); cancelled after a change, the list is
+    // read again to show it as it is now.
     del.addEventListener('click', async () => {
-      if (!confirm('Delete the source “' + src.name + '”? Its ingest URL stops working at once.')) return;
-      del.disabled = true;
-      try {
-        await api('DELETE', sourcesPath + '/' + encodeURIComponent(src.id));
-        toast('Source deleted');
-        refresh();
-      } catch (err) {
-        del.disabled = false;
-        if (err.status !== 401) toast(err.message, 'error');
+      let shown = src;
+      let ask = 'Delete the source “' + src.name + '”? Its ingest URL stops working at once.';
+      while (confirm(ask)) {
+        del.disabled = true;
+        try {
+          const now = await deleteShown(sourcesPath + '/' + encodeURIComponent(src.id), shown);
+          if (!now) {
+            toast('Source deleted');
+            refresh();
+            return;
+          }
+          shown = now;
+          ask = 'Not deleted: this source changed since the page showed it. It is now “' + now.name + '” (' + (SOURCE_LABEL[now.kind] || now.kind)
+            + ', environment types: ' + (formatRules(now.environment_types) || 'all DEVELOPMENT') + '). Delete it as it is now?';
+        } catch (err) {
+          if (err.status !== 401) toast(err.message, 'error');
+          return;
+        } finally {
+          del.disabled = false;
+        }
       }
+      if (shown !== src) refresh();
     });
     return h('tr', { dataset: { id: src.id } },
       h('td', { 'data-label': 'Name' }, h('strong', null, src.name)),
