@@ -70,3 +70,70 @@ func TestCommitBoundedByDeadline(t *testing.T) {
 	default:
 	}
 }
+
+// slowStore is a database that answers, slowly: EventsCreate commits once
+// released, unless its context ends first.
+type slowStore struct {
+	webhook.Store // nil: only EventsCreate is called
+	entered       chan int
+	release       chan struct{}
+}
+
+func (s slowStore) EventsCreate(ctx context.Context, events []*webhook.Event, _ webhook.Lease) ([]webhook.EventReceipt, error) {
+	s.entered <- len(events)
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("driver: timeout: %w", ctx.Err())
+	}
+	out := make([]webhook.EventReceipt, len(events))
+	for i, ev := range events {
+		out[i] = webhook.EventReceipt{ID: ev.ID}
+	}
+	return out, nil
+}
+
+// A request near the end of its own deadline (its body came slowly) does
+// not cut short the transaction it shares: the others' events are
+// committed and answered as such, not refused with 503 for a commit that
+// may land all the same.
+func TestCommitOutlivesOneRequestsDeadline(t *testing.T) {
+	s := slowStore{entered: make(chan int, 4), release: make(chan struct{})}
+	c := New(Config{Store: s, Workers: 1, MaxBatch: 4})
+	early, cancelEarly := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelEarly()
+	late, cancelLate := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelLate()
+	reply := make(chan result, 1)
+	c.requests <- request{ctx: early, event: &webhook.Event{ID: uuid.New()}, reply: make(chan result, 1)}
+	c.requests <- request{ctx: late, event: &webhook.Event{ID: uuid.New()}, reply: reply}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.work(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+	select {
+	case n := <-s.entered:
+		if n != 2 {
+			t.Fatalf("the transaction carried %d events, want 2", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the transaction never started")
+	}
+	<-early.Done()
+	// The database still answers within the later request's time: its
+	// transaction must still be waiting for it.
+	select {
+	case res := <-reply:
+		t.Fatalf("answered %v once the other request's deadline passed, before the database answered", res.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(s.release)
+	select {
+	case res := <-reply:
+		if res.err != nil {
+			t.Fatalf("the later request got %v, want its receipt", res.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the later request got no answer once the database answered")
+	}
+}

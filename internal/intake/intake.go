@@ -289,14 +289,19 @@ func (a *arrivals) often() bool { return !a.last.IsZero() && a.gap < maxLinger }
 // commit writes a batch in one transaction. If the batch fails, each event
 // is retried alone so that one bad event fails only its own request.
 //
-// The transaction has until the earliest deadline of its requests'
+// The transaction has until the latest deadline of its requests'
 // contexts (the API gives each intake request one), and is not cancelled
 // by a client that leaves, since others share it. Past that deadline
 // every request of the batch is answered webhook.ErrUnreachable at once:
 // a connection gone silent (a partition that drops packets) would
-// otherwise hold them for as long as TCP waits, minutes. Such a commit is
-// ambiguous, like one whose connection was reset: its COMMIT may still
-// land, and the deliveries it leased are claimed once their lease ends.
+// otherwise hold them for as long as TCP waits, minutes. Not the
+// earliest: a request near its own end (its body was slow to come) would
+// cut the transaction of the others short, and answer them 503 for an
+// event that may be stored all the same, which a sender without an
+// Idempotency-Key sends again. A request whose own deadline passes first
+// is answered then (Accept). Such a commit is ambiguous, like one whose
+// connection was reset: its COMMIT may still land, and the deliveries it
+// leased are claimed once their lease ends.
 func (c *Committer) commit(batch []request) {
 	live := batch[:0:0]
 	events := make([]*webhook.Event, 0, len(batch))
@@ -306,7 +311,7 @@ func (c *Committer) commit(batch []request) {
 			r.reply <- result{err: r.ctx.Err()} // gave up waiting: not stored, not promised
 			continue
 		}
-		if d, ok := r.ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
+		if d, ok := r.ctx.Deadline(); ok && d.After(deadline) {
 			deadline = d
 		}
 		live = append(live, r)
