@@ -137,3 +137,40 @@ func TestCommitOutlivesOneRequestsDeadline(t *testing.T) {
 		t.Fatal("the later request got no answer once the database answered")
 	}
 }
+
+// answeredCtx is a context that has ended, whose Done waits, the first
+// time it is asked, until the commit's answer is there: Accept then finds
+// both at once, as when a commit ends just as its request's deadline.
+type answeredCtx struct {
+	context.Context
+	answered <-chan struct{}
+}
+
+func (c answeredCtx) Done() <-chan struct{} {
+	select {
+	case <-c.answered:
+	case <-time.After(5 * time.Second):
+	}
+	return c.Context.Done()
+}
+
+// An event committed as its request's deadline passed is answered as
+// committed: refused, its sender would send it again.
+func TestAcceptPrefersTheAnswerToTheDeadline(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 50 {
+		c := New(Config{Store: silentStore{}, Workers: 1, MaxBatch: 4})
+		answered := make(chan struct{})
+		go func() {
+			r := <-c.requests
+			r.reply <- result{receipt: webhook.EventReceipt{ID: r.event.ID}}
+			close(answered)
+		}()
+		ev := &webhook.Event{ID: uuid.New()}
+		got, err := c.Accept(answeredCtx{ended, answered}, ev)
+		if err != nil || got.ID != ev.ID {
+			t.Fatalf("try %d: Accept answered %v, %v for an event whose commit answered; want its receipt", i, got.ID, err)
+		}
+	}
+}

@@ -142,7 +142,15 @@ func (c *Committer) Accept(ctx context.Context, ev *webhook.Event) (webhook.Even
 	case res := <-r.reply:
 		return res.receipt, res.err
 	case <-ctx.Done():
-		return webhook.EventReceipt{}, ctx.Err()
+		// An answer that came as ctx ended wins: refused, an event its
+		// commit stored would be sent again by a sender without an
+		// Idempotency-Key, and delivered twice.
+		select {
+		case res := <-r.reply:
+			return res.receipt, res.err
+		default:
+			return webhook.EventReceipt{}, ctx.Err()
+		}
 	case <-c.drained:
 		// Queued as Run stopped: answered if the last drain took it,
 		// otherwise never committed (and so never promised).
