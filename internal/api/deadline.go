@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookd/hookd/internal/webhook"
@@ -52,6 +53,10 @@ func (s *Server) bounded(h func(w http.ResponseWriter, r *http.Request) error) f
 // however long it lasts, where a line per refused request would flood
 // the log (each one's 503 is not an error of hookd's).
 type outage struct {
+	// down is since != zero, read without the lock: every intake request
+	// that succeeds asks, thousands a second, and only those of an outage
+	// need the lock.
+	down    atomic.Bool
 	mu      sync.Mutex
 	since   time.Time // zero: none
 	refused int
@@ -63,7 +68,7 @@ type outage struct {
 // request, the queue full) say nothing of the database.
 func (o *outage) note(log *slog.Logger, err error) {
 	down := errors.Is(err, webhook.ErrUnreachable) || errors.Is(err, webhook.ErrUnwritable)
-	if err != nil && !down {
+	if !down && (err != nil || !o.down.Load()) {
 		return
 	}
 	o.mu.Lock()
@@ -76,6 +81,7 @@ func (o *outage) note(log *slog.Logger, err error) {
 	default:
 		o.since, o.refused = time.Time{}, 0
 	}
+	o.down.Store(down)
 	o.mu.Unlock()
 	switch {
 	case down && since.IsZero():
