@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -29,15 +30,28 @@ const intakeTimeout = 10 * time.Second
 // wait for the database ran out is answered webhook.ErrUnreachable (503,
 // Retry-After), as when the connection is reset: its event may have been
 // stored all the same (a commit whose answer was lost), which its
-// Idempotency-Key makes safe to retry.
+// Idempotency-Key makes safe to retry. The bound runs from the handler's
+// start, so a body sent slowly uses it up too: a request whose body took
+// half of it or more is answered 503 saying so, and is no outage.
 func (s *Server) bounded(h func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx, cancel := context.WithTimeout(r.Context(), s.intakeTimeout)
 		defer cancel()
-		err := h(w, r.WithContext(ctx))
+		inner := r.WithContext(ctx)
+		body := &timedBody{ReadCloser: r.Body}
+		inner.Body = body
+		err := h(w, inner)
 		// A client that left is not the database's doing (writeError).
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil && r.Context().Err() == nil &&
-			webhook.ErrorCode(err) != webhook.EUnavailable {
+		timedOut := ctx.Err() == context.DeadlineExceeded && r.Context().Err() == nil
+		if timedOut && body.waited >= s.intakeTimeout/2 &&
+			(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, webhook.ErrUnreachable)) {
+			// The client's doing: the database had only the rest, which
+			// says nothing of it, and no outage is logged.
+			return &webhook.Error{Code: webhook.EUnavailable, RetryAfter: time.Second, Message: fmt.Sprintf(
+				"the request's body took %s to arrive, which left too little of the %s intake gives a request to store its event; send the body at once",
+				body.waited.Round(time.Millisecond), s.intakeTimeout)}
+		}
+		if timedOut && errors.Is(err, context.DeadlineExceeded) && webhook.ErrorCode(err) != webhook.EUnavailable {
 			err = fmt.Errorf("api: no answer from the database within %s: %w: %w", s.intakeTimeout, webhook.ErrUnreachable, err)
 			// The handlers count the 503s they return themselves.
 			s.metrics.throttled.WithLabelValues("intake_unavailable").Inc()
@@ -45,6 +59,21 @@ func (s *Server) bounded(h func(w http.ResponseWriter, r *http.Request) error) f
 		s.outage.note(s.log, err)
 		return err
 	}
+}
+
+// timedBody is a request's body that adds up how long its reads waited
+// for the client, so that a body sent slowly is not taken for a database
+// that did not answer.
+type timedBody struct {
+	io.ReadCloser
+	waited time.Duration
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	start := time.Now()
+	n, err := b.ReadCloser.Read(p)
+	b.waited += time.Since(start)
+	return n, err
 }
 
 // outage is whether intake is refusing events because the database is out

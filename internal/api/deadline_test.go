@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -92,5 +94,61 @@ func TestIntakeBoundedWait(t *testing.T) {
 				t.Errorf("the end of the outage is not logged with the number refused:\n%s", logs.String())
 			}
 		})
+	}
+}
+
+// slowBody is a request body whose client sends its first byte at once
+// and the rest after pause.
+type slowBody struct {
+	rest  string
+	pause time.Duration
+	sent  bool
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, "{"), nil
+	}
+	if b.rest == "" {
+		return 0, io.EOF
+	}
+	time.Sleep(b.pause) // the client's slowness is what is tested
+	n := copy(p, b.rest)
+	b.rest = b.rest[n:]
+	return n, nil
+}
+
+// TestIntakeSlowBodyIsNotTheDatabase sends an event whose body takes
+// most of intake's bound to arrive: the 503 it gets says so, and the log
+// does not report the database out of reach.
+func TestIntakeSlowBodyIsNotTheDatabase(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	var logs syncBuffer
+	h := newAPIHarness(t, func(d *Deps) {
+		d.Log = slog.New(slog.NewTextHandler(&logs, nil))
+		d.IntakeTimeout = timeout
+		d.Intake = intakeFunc(func(ctx context.Context, ev *webhook.Event) (webhook.EventReceipt, error) {
+			<-ctx.Done() // what is left of the bound runs out while committing
+			return webhook.EventReceipt{}, ctx.Err()
+		})
+	})
+	org := uuid.New()
+	token, _ := h.token(org)
+	const event = `{"event_type":"DEPLOYMENT_STARTED","project":{"name":"p"},"environment":{"name":"e","mode":"STAGING"}}`
+	req, err := http.NewRequest("POST", h.srv.URL+"/organization/"+org.String()+"/deployment-event",
+		&slowBody{rest: event[1:], pause: timeout * 3 / 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct{ Detail string }
+	if st, _ := h.send(token, req, &answer); st != 503 {
+		t.Fatalf("status %d, want 503", st)
+	}
+	if !strings.Contains(answer.Detail, "body took") {
+		t.Errorf("the answer does not name the slow body: %q", answer.Detail)
+	}
+	if strings.Contains(logs.String(), "intake refuses events") {
+		t.Errorf("a slow body is logged as the database's outage:\n%s", logs.String())
 	}
 }
