@@ -25,10 +25,29 @@ func (s silentStore) EventsCreate(ctx context.Context, events []*webhook.Event, 
 	return nil, fmt.Errorf("driver: timeout: %w", ctx.Err())
 }
 
-// A transaction has until the earliest deadline of its requests: past it,
-// every request it carries, those without a deadline of their own
-// included, is answered ErrUnreachable at once (503 with Retry-After),
-// not one by one, and the worker is free for the next batch.
+// commitQueued starts a worker on what c has queued, stopped when the
+// test ends, and waits until its transaction has started with n events.
+func commitQueued(t *testing.T, c *Committer, entered <-chan int, n int) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.work(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	select {
+	case got := <-entered:
+		if got != n {
+			t.Fatalf("the transaction carried %d events, want %d", got, n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the transaction never started")
+	}
+}
+
+// A transaction has until the latest deadline of its requests (here the
+// only one): past it, every request it carries, those without a deadline
+// of their own included, is answered ErrUnreachable at once (503 with
+// Retry-After), not one by one, and the worker is free for the next
+// batch.
 func TestCommitBoundedByDeadline(t *testing.T) {
 	s := silentStore{entered: make(chan int, 4)}
 	c := New(Config{Store: s, Workers: 1, MaxBatch: 4})
@@ -39,18 +58,7 @@ func TestCommitBoundedByDeadline(t *testing.T) {
 	start := time.Now()
 	c.requests <- request{ctx: bounded, event: &webhook.Event{ID: uuid.New()}, reply: replies[0]}
 	c.requests <- request{ctx: context.Background(), event: &webhook.Event{ID: uuid.New()}, reply: replies[1]}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.work(ctx); close(done) }()
-	defer func() { stop(); <-done }()
-	select {
-	case n := <-s.entered:
-		if n != 2 {
-			t.Fatalf("the transaction carried %d events, want 2", n)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the transaction never started")
-	}
+	commitQueued(t, c, s.entered, 2)
 	for i, r := range replies {
 		select {
 		case res := <-r:
@@ -107,18 +115,7 @@ func TestCommitOutlivesOneRequestsDeadline(t *testing.T) {
 	reply := make(chan result, 1)
 	c.requests <- request{ctx: early, event: &webhook.Event{ID: uuid.New()}, reply: make(chan result, 1)}
 	c.requests <- request{ctx: late, event: &webhook.Event{ID: uuid.New()}, reply: reply}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.work(ctx); close(done) }()
-	defer func() { stop(); <-done }()
-	select {
-	case n := <-s.entered:
-		if n != 2 {
-			t.Fatalf("the transaction carried %d events, want 2", n)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the transaction never started")
-	}
+	commitQueued(t, c, s.entered, 2)
 	<-early.Done()
 	// The database still answers within the later request's time: its
 	// transaction must still be waiting for it.
