@@ -43,18 +43,24 @@ func (s *Server) bounded(h func(w http.ResponseWriter, r *http.Request) error) f
 		err := h(w, inner)
 		// A client that left is not the database's doing (writeError).
 		timedOut := ctx.Err() == context.DeadlineExceeded && r.Context().Err() == nil
-		if timedOut && body.waited >= s.intakeTimeout/2 &&
-			(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, webhook.ErrUnreachable)) {
+		if !timedOut || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, webhook.ErrUnreachable)) {
+			s.outage.note(s.log, err)
+			return err
+		}
+		// Refused for want of time, which the handlers count only when
+		// what they were given is already a 503.
+		if webhook.ErrorCode(err) != webhook.EUnavailable {
+			s.metrics.throttled.WithLabelValues("intake_unavailable").Inc()
+		}
+		if body.waited >= s.intakeTimeout/2 {
 			// The client's doing: the database had only the rest, which
 			// says nothing of it, and no outage is logged.
 			return &webhook.Error{Code: webhook.EUnavailable, RetryAfter: time.Second, Message: fmt.Sprintf(
 				"the request's body took %s to arrive, which left too little of the %s intake gives a request to store its event; send the body at once",
 				body.waited.Round(time.Millisecond), s.intakeTimeout)}
 		}
-		if timedOut && errors.Is(err, context.DeadlineExceeded) && webhook.ErrorCode(err) != webhook.EUnavailable {
+		if webhook.ErrorCode(err) != webhook.EUnavailable {
 			err = fmt.Errorf("api: no answer from the database within %s: %w: %w", s.intakeTimeout, webhook.ErrUnreachable, err)
-			// The handlers count the 503s they return themselves.
-			s.metrics.throttled.WithLabelValues("intake_unavailable").Inc()
 		}
 		s.outage.note(s.log, err)
 		return err

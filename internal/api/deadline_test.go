@@ -86,6 +86,7 @@ func TestIntakeBoundedWait(t *testing.T) {
 			if !strings.Contains(logs.String(), "no answer from the database within 200ms") {
 				t.Errorf("the log does not give the cause:\n%s", logs.String())
 			}
+			wantMetrics(t, h, `hookd_requests_throttled_total{reason="intake_unavailable"} 3`+"\n")
 			silent.Store(false)
 			if st := h.do(token, "POST", path, body, nil); st != 202 {
 				t.Fatalf("status %d once the database answers, want 202", st)
@@ -121,7 +122,7 @@ func (b *slowBody) Read(p []byte) (int, error) {
 
 // TestIntakeSlowBodyIsNotTheDatabase sends an event whose body takes
 // most of intake's bound to arrive: the 503 it gets says so, and the log
-// does not report the database out of reach.
+// does not report the database out of reach; it is counted as refused.
 func TestIntakeSlowBodyIsNotTheDatabase(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	var logs syncBuffer
@@ -151,4 +152,5 @@ func TestIntakeSlowBodyIsNotTheDatabase(t *testing.T) {
 	if strings.Contains(logs.String(), "intake refuses events") {
 		t.Errorf("a slow body is logged as the database's outage:\n%s", logs.String())
 	}
+	wantMetrics(t, h, `hookd_requests_throttled_total{reason="intake_unavailable"} 1`+"\n")
 }
