@@ -161,7 +161,9 @@ func (s *Server) editSource(w http.ResponseWriter, r *http.Request, org uuid.UUI
 			}
 			before := *src
 			src.Apply(spec)
-			src.UpdatedAt = now
+			// Never back, nor the same: the ETag sees an edit of the secret
+			// only through UpdatedAt.
+			src.UpdatedAt = webhook.EditedAt(before.UpdatedAt, now)
 			return webhook.SourceAudit(by, now, &before, src), nil
 		}})
 	if err != nil {

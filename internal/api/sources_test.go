@@ -532,3 +532,40 @@ func wantMetrics(t *testing.T, h *apiHarness, want ...string) {
 		}
 	}
 }
+
+// A source's edit moves its version (updated_at, and so the ETag)
+// forward even when the clock stamping it is not ahead of the one that
+// stamped the version it replaces: the same microsecond, or a clock
+// stepped back (another node's). Otherwise an edit of the secret alone,
+// which the ETag sees only through updated_at, would leave the ETag as it
+// was, and an If-Match naming the version before it would still match.
+func TestSourceEditMovesTheVersionForward(t *testing.T) {
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	h := newAPIHarness(t, func(d *Deps) { d.Now = func() time.Time { return now } })
+	org := uuid.New()
+	tok, _ := h.token(org)
+	var src struct {
+		ID        string    `json:"id"`
+		UpdatedAt time.Time `json:"updated_at"`
+	}
+	st, hdr := h.doWith(tok, "POST", "/organization/"+org.String()+"/source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, nil, &src)
+	if st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	path := "/organization/" + org.String() + "/source/" + src.ID
+	version, etag := src.UpdatedAt, hdr.Get("ETag")
+	for i, step := range []time.Duration{0, -time.Minute} {
+		now = now.Add(step)
+		st, hdr := h.doWith(tok, "PUT", path, `{"kind":"FLUX","name":"flux","secret":"another-secret-0123456789-`+strconv.Itoa(i)+`"}`, nil, &src)
+		if st != 200 {
+			t.Fatalf("edit %d: %d", i+1, st)
+		}
+		if !src.UpdatedAt.After(version) || hdr.Get("ETag") == etag {
+			t.Fatalf("edit %d on a clock %v from the last: updated_at %v, ETag %s; want after %v, not %s", i+1, step, src.UpdatedAt, hdr.Get("ETag"), version, etag)
+		}
+		if st, _ := h.doWith(tok, "PUT", path, `{"kind":"FLUX","name":"lost"}`, http.Header{"If-Match": {etag}}, nil); st != 412 {
+			t.Fatalf("edit %d: a PUT naming the version before it: %d, want 412", i+1, st)
+		}
+		version, etag = src.UpdatedAt, hdr.Get("ETag")
+	}
+}

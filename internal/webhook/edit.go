@@ -44,7 +44,9 @@ func (c WebhookChange) Run(w *Webhook) (*AuditEntry, error) {
 // edit's (delivery.Dispatcher.Edited), so an edit dated earlier than
 // the version they read would let them go out as the webhook was. Both
 // backends write hookd's own disable by the same rule, in SQL (see
-// DisabledWebhook).
+// DisabledWebhook). A source's edit takes it too: its ETag sees a new
+// secret only through UpdatedAt, so an edit dated as the version it
+// replaces would keep that version's ETag.
 func EditedAt(prev, now time.Time) time.Time {
 	if now.After(prev) {
 		return now
