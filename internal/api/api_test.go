@@ -42,8 +42,16 @@ type apiHarness struct {
 // newAPIHarness starts the server; opts change its Deps (limits, clock).
 func newAPIHarness(t *testing.T, opts ...func(*Deps)) *apiHarness {
 	t.Helper()
+	return newAPIHarnessOn(t, openSQLite(t, filepath.Join(t.TempDir(), "api.db")), opts...)
+}
+
+// openSQLite opens the SQLite database at path, migrated, with an
+// encryption key of its own: a second store opened on the same path
+// cannot read the secrets the first sealed.
+func openSQLite(t *testing.T, path string) webhook.Store {
+	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "api.db"), storetest.Keys(t))
+	db, err := sqlite.Open(ctx, path, storetest.Keys(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +59,7 @@ func newAPIHarness(t *testing.T, opts ...func(*Deps)) *apiHarness {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return newAPIHarnessOn(t, db, opts...)
+	return db
 }
 
 // newAPIHarnessOn starts the server on db, a migrated store.

@@ -58,10 +58,16 @@ func (k *Keyring) SealSource(src *webhook.Source) (*webhook.Source, error) {
 	return &c, err
 }
 
-// OpenSource opens src's secret in place; one it cannot open is cleared.
-func (k *Keyring) OpenSource(src *webhook.Source) error {
+// OpenSource opens src's secret in place; one it cannot open is cleared,
+// and the error returned unless lenient: a caller that can go on without
+// the secret (a delete) asks for it, so that a source whose key is gone
+// can still be deleted.
+func (k *Keyring) OpenSource(src *webhook.Source, lenient bool) error {
 	var err error
 	src.Secret, err = k.Open(src.ID, src.Secret)
+	if lenient && Unreadable(err) {
+		return nil
+	}
 	return err
 }
 

@@ -96,12 +96,15 @@ func (c SourceChange) Run(s *Source) (*AuditEntry, error) {
 }
 
 // ETag is an opaque strong validator of what the API shows of s: it
-// changes with every edit (UpdatedAt, which every edit sets). It hashes
-// no secret, only whether one is set.
+// changes with every edit (UpdatedAt, which every edit moves forward,
+// EditedAt). It hashes nothing of the secret, not even whether one is
+// set: every source has one, and a delete reads a source whose key is
+// gone with its secret cleared, whose ETag must still be the one its
+// owner last read.
 func (s *Source) ETag() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%d\x00%s\x00%q\x00%t\x00%q",
-		s.UpdatedAt.UnixMicro(), s.Kind, s.Name, s.Secret != "", s.EnvironmentTypes)
+	fmt.Fprintf(h, "%d\x00%s\x00%q\x00%q",
+		s.UpdatedAt.UnixMicro(), s.Kind, s.Name, s.EnvironmentTypes)
 	return `"` + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18]) + `"`
 }
 

@@ -17,14 +17,15 @@ import (
 const sourceCols = `organization_id, id, created_at, updated_at, kind, name, secret, environment_types`
 
 // sourceScan returns the one codec a source row is read with: it opens
-// the secret with keys, so none leaves the package sealed.
-func sourceScan(keys *secrets.Keyring) func(rowScanner) (*webhook.Source, error) {
+// the secret with keys, so none leaves the package sealed. A secret that
+// cannot be opened fails the read, unless lenient (see OpenSource).
+func sourceScan(keys *secrets.Keyring, lenient bool) func(rowScanner) (*webhook.Source, error) {
 	return func(row rowScanner) (*webhook.Source, error) {
 		s, err := scanSourceRow(row)
 		if err != nil {
 			return nil, err
 		}
-		if err := keys.OpenSource(s); err != nil {
+		if err := keys.OpenSource(s, lenient); err != nil {
 			return nil, err
 		}
 		return s, nil
@@ -97,7 +98,7 @@ func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, maxPerOrg i
 }
 
 func (db *DB) SourceGet(ctx context.Context, ref webhook.SourceRef) (*webhook.Source, error) {
-	s, err := sourceScan(db.keys)(db.pool.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
+	s, err := sourceScan(db.keys, false)(db.pool.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
 		WHERE organization_id = $1 AND id = $2`, ref.OrganizationID, ref.ID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("source", ref.ID)
@@ -114,15 +115,18 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 	if err != nil {
 		return nil, translate(err)
 	}
-	return collect(rows, sourceScan(db.keys))
+	return collect(rows, sourceScan(db.keys, false))
 }
 
 // sourceForChange locks the row c names (SELECT … FOR UPDATE) before
 // c.Apply sees it, so a concurrent edit either committed before and is
 // seen, or waits for this one; it returns the source as Apply left it
-// and the audit entry it returned.
-func (db *DB) sourceForChange(ctx context.Context, tx pgx.Tx, c webhook.SourceChange) (*webhook.Source, *webhook.AuditEntry, error) {
-	src, err := sourceScan(db.keys)(tx.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
+// and the audit entry it returned. An edit must see its secret opened
+// (it writes it back sealed anew); a delete need not (lenient), so a
+// source whose key is gone can still be deleted, its secret cleared for
+// c.Apply.
+func (db *DB) sourceForChange(ctx context.Context, tx pgx.Tx, c webhook.SourceChange, lenient bool) (*webhook.Source, *webhook.AuditEntry, error) {
+	src, err := sourceScan(db.keys, lenient)(tx.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
 		WHERE organization_id = $1 AND id = $2 FOR UPDATE`, c.Ref.OrganizationID, c.Ref.ID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, notFound("source", c.Ref.ID)
@@ -141,7 +145,7 @@ func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhoo
 	err := db.transact(ctx, func(tx pgx.Tx) error {
 		var audit *webhook.AuditEntry
 		var err error
-		src, audit, err = db.sourceForChange(ctx, tx, c)
+		src, audit, err = db.sourceForChange(ctx, tx, c, false)
 		if err != nil {
 			return err
 		}
@@ -166,7 +170,7 @@ func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhoo
 // as sourceForChange locks it.
 func (db *DB) SourceDelete(ctx context.Context, c webhook.SourceChange) error {
 	return db.transact(ctx, func(tx pgx.Tx) error {
-		_, audit, err := db.sourceForChange(ctx, tx, c)
+		_, audit, err := db.sourceForChange(ctx, tx, c, true)
 		if err != nil {
 			return err
 		}

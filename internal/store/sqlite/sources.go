@@ -16,8 +16,9 @@ import (
 const sourceColumns = `organization_id, id, created_at, updated_at, kind, name, secret, environment_types`
 
 // scanSource reads a source and opens its secret with keys: the one way
-// a source leaves the database, so none leaves it sealed.
-func scanSource(row scanner, keys *secrets.Keyring) (*webhook.Source, error) {
+// a source leaves the database, so none leaves it sealed. A secret that
+// cannot be opened fails the read, unless lenient (see OpenSource).
+func scanSource(row scanner, keys *secrets.Keyring, lenient bool) (*webhook.Source, error) {
 	var (
 		s                webhook.Source
 		created, updated int64
@@ -31,7 +32,7 @@ func scanSource(row scanner, keys *secrets.Keyring) (*webhook.Source, error) {
 	if err := json.Unmarshal([]byte(rules), &s.EnvironmentTypes); err != nil {
 		return nil, fmt.Errorf("sqlite: source %s: bad environment_types: %w", s.ID, err)
 	}
-	if err := keys.OpenSource(&s); err != nil {
+	if err := keys.OpenSource(&s, lenient); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -80,7 +81,7 @@ func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, maxPerOrg i
 // SourceGet returns one of the organization's sources.
 func (db *DB) SourceGet(ctx context.Context, ref webhook.SourceRef) (*webhook.Source, error) {
 	s, err := scanSource(db.read.QueryRowContext(ctx,
-		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, ref.OrganizationID, ref.ID), db.keys)
+		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, ref.OrganizationID, ref.ID), db.keys, false)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("source")
 	}
@@ -97,7 +98,7 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 	defer rows.Close()
 	out := []*webhook.Source{}
 	for rows.Next() {
-		s, err := scanSource(rows, db.keys)
+		s, err := scanSource(rows, db.keys, false)
 		if err != nil {
 			return nil, translate(err)
 		}
@@ -108,10 +109,12 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 
 // sourceForChange reads the source c names inside tx and lets c.Apply
 // decide on it, returning the source as Apply left it and the audit
-// entry it returned.
-func sourceForChange(ctx context.Context, tx *txn, c webhook.SourceChange) (*webhook.Source, *webhook.AuditEntry, error) {
+// entry it returned. An edit must see its secret opened (it writes it
+// back sealed anew); a delete need not (lenient), so a source whose key
+// is gone can still be deleted, its secret cleared for c.Apply.
+func sourceForChange(ctx context.Context, tx *txn, c webhook.SourceChange, lenient bool) (*webhook.Source, *webhook.AuditEntry, error) {
 	src, err := scanSource(tx.QueryRowContext(ctx,
-		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, c.Ref.OrganizationID, c.Ref.ID), tx.db.keys)
+		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, c.Ref.OrganizationID, c.Ref.ID), tx.db.keys, lenient)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, notFound("source")
 	}
@@ -130,7 +133,7 @@ func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhoo
 	err := db.transact(ctx, func(tx *txn) error {
 		var audit *webhook.AuditEntry
 		var err error
-		src, audit, err = sourceForChange(ctx, tx, c)
+		src, audit, err = sourceForChange(ctx, tx, c, false)
 		if err != nil {
 			return err
 		}
@@ -157,7 +160,7 @@ func (db *DB) SourceUpdate(ctx context.Context, c webhook.SourceChange) (*webhoo
 // SourceUpdate does.
 func (db *DB) SourceDelete(ctx context.Context, c webhook.SourceChange) error {
 	return db.transact(ctx, func(tx *txn) error {
-		_, audit, err := sourceForChange(ctx, tx, c)
+		_, audit, err := sourceForChange(ctx, tx, c, true)
 		if err != nil {
 			return err
 		}

@@ -212,8 +212,8 @@ func RunSealedAtRest(t *testing.T, s webhook.Store, keys *secrets.Keyring, raw f
 // RunUnreadable checks what a store does with secrets whose key it does
 // not have: a and b are open on one empty database, b with another key
 // than a. b fails to read or edit such a webhook or source, naming the
-// missing key and no secret; still deletes such a webhook; accepts events
-// for it without handing out its deliveries; and gives back the
+// missing key and no secret; still deletes either; accepts events for
+// such a webhook without handing out its deliveries; and gives back the
 // deliveries it claims, so a, with the key, sends them later.
 func RunUnreadable(t *testing.T, a, b webhook.Store) {
 	ctx := context.Background()
@@ -256,6 +256,31 @@ func RunUnreadable(t *testing.T, a, b webhook.Store) {
 			return nil, nil
 		}}); err != nil {
 		t.Fatalf("WebhookDelete of an unreadable webhook: %v", err)
+	}
+
+	// So can a source, its secret cleared for Apply; but it is not
+	// edited: the edit would write its secret back empty.
+	ref := webhook.SourceRef{OrganizationID: org, ID: src.ID}
+	_, err = b.SourceUpdate(ctx, webhook.SourceChange{Ref: ref, Apply: func(*webhook.Source) (*webhook.AuditEntry, error) {
+		t.Error("SourceUpdate ran Apply on a source it cannot open")
+		return nil, nil
+	}})
+	wantUnknownKey("SourceUpdate", err)
+	applied := false
+	if err := b.SourceDelete(ctx, webhook.SourceChange{Ref: ref, Apply: func(cur *webhook.Source) (*webhook.AuditEntry, error) {
+		applied = true
+		wantNoSealed(t, "SourceDelete's Apply", cur)
+		wantEqual(t, "SourceDelete's Apply: the secret", cur.Secret, "")
+		wantEqual(t, "SourceDelete's Apply: the name", cur.Name, src.Name)
+		return nil, nil
+	}}); err != nil {
+		t.Fatalf("SourceDelete of an unreadable source: %v", err)
+	}
+	if !applied {
+		t.Error("SourceDelete did not run Apply")
+	}
+	if _, err := a.SourceGet(ctx, ref); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Errorf("SourceGet after SourceDelete = %v, want NotFound", err)
 	}
 
 	// Accepted, but not handed out: given back at once, so that a claim
