@@ -56,7 +56,7 @@ func Reencrypt(ctx context.Context, r Rewriter, keys *Keyring) (ReencryptResult,
 		sealed := &webhook.Webhook{OrganizationID: w.OrganizationID, ID: w.ID}
 		var err error
 		for i, f := range SealedFields(sealed) {
-			if *f, err = resealed(keys, w.ID, *stored[i]); err != nil {
+			if *f, err = resealed(keys, "webhook", w.ID, *stored[i]); err != nil {
 				break
 			}
 		}
@@ -79,15 +79,15 @@ func Reencrypt(ctx context.Context, r Rewriter, keys *Keyring) (ReencryptResult,
 
 // resealed returns stored sealed with the newest key: as it is if it
 // already is, opened and sealed again otherwise.
-func resealed(keys *Keyring, webhookID uuid.UUID, stored string) (string, error) {
+func resealed(keys *Keyring, kind string, id uuid.UUID, stored string) (string, error) {
 	if keys.Current(stored) {
 		return stored, nil
 	}
-	plain, err := keys.Open(webhookID, stored)
+	plain, err := keys.Open(kind, id, stored)
 	if err != nil {
 		return "", err
 	}
-	return keys.Seal(webhookID, plain)
+	return keys.Seal(kind, id, plain)
 }
 
 // SourceRewriter is what ReencryptSources needs from a backend: every
@@ -119,7 +119,7 @@ func ReencryptSources(ctx context.Context, r SourceRewriter, keys *Keyring) (Ree
 			res.Current++
 			continue
 		}
-		sealed, err := resealed(keys, src.ID, src.Secret)
+		sealed, err := resealed(keys, "source", src.ID, src.Secret)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -22,7 +22,7 @@ func (k *Keyring) SealWebhook(w *webhook.Webhook) (*webhook.Webhook, error) {
 	c := *w
 	for _, f := range SealedFields(&c) {
 		var err error
-		if *f, err = k.Seal(w.ID, *f); err != nil {
+		if *f, err = k.Seal("webhook", w.ID, *f); err != nil {
 			return nil, err
 		}
 	}
@@ -37,7 +37,7 @@ func (k *Keyring) SealWebhook(w *webhook.Webhook) (*webhook.Webhook, error) {
 func (k *Keyring) OpenWebhook(w *webhook.Webhook) error {
 	var errs []error
 	for _, f := range SealedFields(w) {
-		plain, err := k.Open(w.ID, *f)
+		plain, err := k.Open("webhook", w.ID, *f)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -54,7 +54,7 @@ func (k *Keyring) OpenWebhook(w *webhook.Webhook) error {
 func (k *Keyring) SealSource(src *webhook.Source) (*webhook.Source, error) {
 	c := *src
 	var err error
-	c.Secret, err = k.Seal(src.ID, src.Secret)
+	c.Secret, err = k.Seal("source", src.ID, src.Secret)
 	return &c, err
 }
 
@@ -64,7 +64,7 @@ func (k *Keyring) SealSource(src *webhook.Source) (*webhook.Source, error) {
 // can still be deleted.
 func (k *Keyring) OpenSource(src *webhook.Source, lenient bool) error {
 	var err error
-	src.Secret, err = k.Open(src.ID, src.Secret)
+	src.Secret, err = k.Open("source", src.ID, src.Secret)
 	if lenient && Unreadable(err) {
 		return nil
 	}

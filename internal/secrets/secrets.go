@@ -109,53 +109,53 @@ func (k *Keyring) NewestID() string {
 	return k.keys[0].id
 }
 
-// Seal encrypts secret for webhook id with the newest key. The webhook id
-// is authenticated with it, so a sealed value copied onto another webhook
-// does not open. An empty secret (no secret) stays empty, and an empty
+// Seal encrypts secret for the webhook or source (kind) id with the
+// newest key. The id is authenticated with it, so a sealed value copied
+// onto another row does not open; kind only names it in errors. An empty secret (no secret) stays empty, and an empty
 // Keyring returns secret as it is.
-func (k *Keyring) Seal(webhookID uuid.UUID, secret string) (string, error) {
+func (k *Keyring) Seal(kind string, id uuid.UUID, secret string) (string, error) {
 	if secret == "" || len(k.keys) == 0 {
 		return secret, nil
 	}
 	newest := k.keys[0]
 	nonce := make([]byte, newest.aead.NonceSize(), newest.aead.NonceSize()+len(secret)+newest.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("secrets: webhook %s: making a nonce: %w", webhookID, err)
+		return "", fmt.Errorf("secrets: %s %s: making a nonce: %w", kind, id, err)
 	}
-	sealed := newest.aead.Seal(nonce, nonce, []byte(secret), webhookID[:])
+	sealed := newest.aead.Seal(nonce, nonce, []byte(secret), id[:])
 	return prefix + newest.id + ":" + base64.StdEncoding.EncodeToString(sealed), nil
 }
 
-// Open returns the secret stored for webhook id: a value Seal made is
-// decrypted with the key it names, anything else (written before
-// encryption) is returned as it is.
-func (k *Keyring) Open(webhookID uuid.UUID, stored string) (string, error) {
+// Open returns the secret stored for the webhook or source (kind) id: a
+// value Seal made is decrypted with the key it names, anything else
+// (written before encryption) is returned as it is.
+func (k *Keyring) Open(kind string, id uuid.UUID, stored string) (string, error) {
 	rest, ok := strings.CutPrefix(stored, prefix)
 	if !ok {
 		return stored, nil
 	}
-	id, data, ok := strings.Cut(rest, ":")
+	keyID, data, ok := strings.Cut(rest, ":")
 	if !ok {
-		return "", fmt.Errorf("secrets: webhook %s: cannot read its secret: %w", webhookID, ErrCorrupt)
+		return "", fmt.Errorf("secrets: %s %s: cannot read its secret: %w", kind, id, ErrCorrupt)
 	}
 	for _, key := range k.keys {
-		if key.id != id {
+		if key.id != keyID {
 			continue
 		}
 		raw, err := base64.StdEncoding.DecodeString(data)
 		if err != nil || len(raw) < key.aead.NonceSize() {
-			return "", fmt.Errorf("secrets: webhook %s: cannot read its secret (key %s): %w", webhookID, id, ErrCorrupt)
+			return "", fmt.Errorf("secrets: %s %s: cannot read its secret (key %s): %w", kind, id, keyID, ErrCorrupt)
 		}
 		n := key.aead.NonceSize()
-		plain, err := key.aead.Open(nil, raw[:n], raw[n:], webhookID[:])
+		plain, err := key.aead.Open(nil, raw[:n], raw[n:], id[:])
 		if err != nil {
-			return "", fmt.Errorf("secrets: webhook %s: cannot decrypt its secret with key %s: %w", webhookID, id, ErrCorrupt)
+			return "", fmt.Errorf("secrets: %s %s: cannot decrypt its secret with key %s: %w", kind, id, keyID, ErrCorrupt)
 		}
 		return string(plain), nil
 	}
-	// The id is hex made by Seal, but a corrupt value could hold anything:
-	// quote it so it cannot forge log lines.
-	return "", fmt.Errorf("secrets: webhook %s: cannot decrypt its secret: %w: key %q (configured: %s)", webhookID, ErrUnknownKey, id, k.ids())
+	// The key's id is hex made by Seal, but a corrupt value could hold
+	// anything: quote it so it cannot forge log lines.
+	return "", fmt.Errorf("secrets: %s %s: cannot decrypt its secret: %w: key %q (configured: %s)", kind, id, ErrUnknownKey, keyID, k.ids())
 }
 
 // Current reports whether stored needs no rewriting: empty, or sealed

@@ -36,32 +36,32 @@ const (
 func TestSealOpen(t *testing.T) {
 	k := keyring(t, newKey(t))
 	id := uuid.New()
-	a, err := k.Seal(id, secret)
+	a, err := k.Seal("webhook", id, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := k.Seal(id, secret)
+	b, _ := k.Seal("webhook", id, secret)
 	if a == b {
 		t.Error("two seals of one secret are equal: the nonce is not random")
 	}
 	if strings.Contains(a, secret) || !strings.HasPrefix(a, "enc:v1:"+k.NewestID()+":") {
 		t.Errorf("sealed = %q", a)
 	}
-	if got, err := k.Open(id, a); err != nil || got != secret {
+	if got, err := k.Open("webhook", id, a); err != nil || got != secret {
 		t.Errorf("Open = %q, %v", got, err)
 	}
 	// Bound to the webhook: a value copied onto another one does not open.
-	if _, err := k.Open(uuid.New(), a); !errors.Is(err, ErrCorrupt) {
+	if _, err := k.Open("webhook", uuid.New(), a); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Open for another webhook = %v, want ErrCorrupt", err)
 	}
-	if _, err := k.Open(id, a[:len(a)-4]+"AAA="); !errors.Is(err, ErrCorrupt) {
+	if _, err := k.Open("webhook", id, a[:len(a)-4]+"AAA="); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Open of an altered value = %v, want ErrCorrupt", err)
 	}
 	// No secret stays no secret; values from before encryption read as they are.
-	if got, _ := k.Seal(id, ""); got != "" {
+	if got, _ := k.Seal("webhook", id, ""); got != "" {
 		t.Errorf("Seal(\"\") = %q", got)
 	}
-	if got, err := k.Open(id, "legacy-plain"); err != nil || got != "legacy-plain" {
+	if got, err := k.Open("webhook", id, "legacy-plain"); err != nil || got != "legacy-plain" {
 		t.Errorf("Open(plaintext) = %q, %v", got, err)
 	}
 }
@@ -70,11 +70,11 @@ func TestRotation(t *testing.T) {
 	oldKey, newKeyB64 := newKey(t), newKey(t)
 	old, rotated := keyring(t, oldKey), keyring(t, newKeyB64, oldKey)
 	id := uuid.New()
-	sealedOld, _ := old.Seal(id, secret)
-	if got, err := rotated.Open(id, sealedOld); err != nil || got != secret {
+	sealedOld, _ := old.Seal("webhook", id, secret)
+	if got, err := rotated.Open("webhook", id, sealedOld); err != nil || got != secret {
 		t.Fatalf("[new, old] opens an old value: %q, %v", got, err)
 	}
-	sealedNew, _ := rotated.Seal(id, secret)
+	sealedNew, _ := rotated.Seal("webhook", id, secret)
 	if !strings.HasPrefix(sealedNew, "enc:v1:"+rotated.NewestID()+":") || rotated.NewestID() == old.NewestID() {
 		t.Errorf("new writes use %q, want the newest key %s", sealedNew[:16], rotated.NewestID())
 	}
@@ -86,9 +86,9 @@ func TestRotation(t *testing.T) {
 func TestWrongKey(t *testing.T) {
 	a, b := keyring(t, newKey(t)), keyring(t, newKey(t))
 	id := uuid.New()
-	sealed, _ := a.Seal(id, secret)
+	sealed, _ := a.Seal("webhook", id, secret)
 	for _, k := range []*Keyring{b, keyring(t)} {
-		_, err := k.Open(id, sealed)
+		_, err := k.Open("webhook", id, sealed)
 		if !errors.Is(err, ErrUnknownKey) {
 			t.Fatalf("Open with another key = %v, want ErrUnknownKey", err)
 		}
@@ -118,7 +118,7 @@ func TestParseKeys(t *testing.T) {
 		t.Error("empty keyring")
 	}
 	// With no key, secrets are stored as they are.
-	if got, _ := keyring(t).Seal(uuid.New(), secret); got != secret {
+	if got, _ := keyring(t).Seal("webhook", uuid.New(), secret); got != secret {
 		t.Errorf("empty keyring sealed to %q", got)
 	}
 }

@@ -224,12 +224,20 @@ func RunUnreadable(t *testing.T, a, b webhook.Store) {
 	if err := a.SourceCreate(ctx, src, 0, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The error says whether a webhook's or a source's secret could not
+	// be opened (what names the store method), and holds no secret.
 	wantUnknownKey := func(what string, err error) {
 		t.Helper()
+		kind := "webhook"
+		if strings.HasPrefix(what, "Source") {
+			kind = "source"
+		}
 		if !errors.Is(err, secrets.ErrUnknownKey) {
 			t.Errorf("%s = %v, want ErrUnknownKey", what, err)
 		} else if strings.Contains(err.Error(), w.TargetSecret) || strings.Contains(err.Error(), src.Secret) {
 			t.Errorf("%s: the error holds a secret: %v", what, err)
+		} else if !strings.Contains(err.Error(), kind+" ") {
+			t.Errorf("%s: the error does not say it is a %s's secret: %v", what, kind, err)
 		}
 	}
 	_, err := b.WebhookGet(ctx, org, w.ID)
