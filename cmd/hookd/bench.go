@@ -57,6 +57,11 @@ and on PostgreSQL HOOKD_ENCRYPTION_KEY is a random key made for the run.
 With --url, that hookd must allow loopback targets (HOOKD_ALLOWED_TARGET_CIDRS)
 and be on this machine; backlog and retry are skipped. Never point --url at a
 hookd in production.
+
+Intake's refusals: each event carries an Idempotency-Key; one answered 503
+(hookd saturated) or 429 (a limit) is sent again after its Retry-After, at
+most 5 requests per event, and the notes say how many were (JSON: retried).
+An event still refused, or whose request failed, counts as rejected.
 `
 
 func runBench(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {

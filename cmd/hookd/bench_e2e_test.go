@@ -49,7 +49,7 @@ func TestBenchNodes(t *testing.T) {
 			} `json:"results"`
 		}
 		// With a pool setting, as hookd's own URL may have.
-		out, b := benchJSON(t, &rep, "--quick", "--scenarios", "burst", "--events", "200",
+		out, b := benchJSON(t, nil, &rep, "--quick", "--scenarios", "burst", "--events", "200",
 			"--database-url", pgtest.WithParam(admin, "pool_max_conns", "8"), "--nodes", "2")
 		if !strings.Contains(out, "backend postgres, 2 nodes") {
 			t.Errorf("the table does not say 2 nodes:\n%s", out)
@@ -81,7 +81,7 @@ func TestBenchCPU(t *testing.T) {
 			BenchCPU   float64 `json:"bench_cpu_seconds_per_1k_deliveries"`
 		} `json:"results"`
 	}
-	out, b := benchJSON(t, &rep, "--quick", "--scenarios", "raw,burst")
+	out, b := benchJSON(t, nil, &rep, "--quick", "--scenarios", "raw,burst")
 	if !strings.Contains(out, "bench-cpu/1k") {
 		t.Errorf("the table has no column for the bench's CPU:\n%s", out)
 	}
@@ -136,7 +136,7 @@ func TestBenchCallgrind(t *testing.T) {
 	// detector, and under valgrind too a burst's 32 requests queue behind
 	// one another until some pass intake's 10 s bound (503). A longer wait
 	// for the same reason: deliveries this slow are late, not lost.
-	out, b := benchJSON(t, &rep, "--scenarios", "burst,backlog", "--events", "200", "--concurrency", "4", "--wait", "3m", "--callgrind", dir)
+	out, b := benchJSON(t, nil, &rep, "--scenarios", "burst,backlog", "--events", "200", "--concurrency", "4", "--wait", "3m", "--callgrind", dir)
 	if !strings.Contains(out, "instr/delivery") {
 		t.Errorf("the table has no instructions column:\n%s", out)
 	}
@@ -166,6 +166,39 @@ func TestBenchCallgrind(t *testing.T) {
 	}
 }
 
+// TestBenchRetries runs a burst at a hookd whose intake limit refuses
+// most of it at first, with 429 and Retry-After as a saturated hookd
+// answers 503: the bench sends each refused event again after the wait
+// with its Idempotency-Key, as a sender should, so every event is
+// accepted and delivered once, and the report counts the retries.
+func TestBenchRetries(t *testing.T) {
+	var rep struct {
+		Results []struct {
+			Error      string   `json:"error"`
+			Events     int      `json:"events"`
+			Deliveries int      `json:"deliveries"`
+			Lost       int      `json:"lost"`
+			Duplicates int      `json:"duplicates"`
+			Rejected   int      `json:"rejected"`
+			Retried    int      `json:"retried"`
+			Notes      []string `json:"notes"`
+		} `json:"results"`
+	}
+	out, b := benchJSON(t, map[string]string{"HOOKD_INTAKE_RATE": "100", "HOOKD_INTAKE_BURST": "50"}, &rep,
+		"--scenarios", "burst", "--events", "200", "--concurrency", "4", "--wait", "20s")
+	if len(rep.Results) != 1 {
+		t.Fatalf("%d results, want 1:\n%s", len(rep.Results), b)
+	}
+	r := rep.Results[0]
+	if r.Error != "" || r.Events != 200 || r.Deliveries != 200 || r.Lost != 0 || r.Duplicates != 0 || r.Rejected != 0 || r.Retried == 0 {
+		t.Errorf("burst: error %q, %d events, %d deliveries, %d lost, %d duplicates, %d rejected, %d retried; want 200 events and deliveries, none lost, duplicated or rejected, some retried; notes %q",
+			r.Error, r.Events, r.Deliveries, r.Lost, r.Duplicates, r.Rejected, r.Retried, r.Notes)
+	}
+	if !strings.Contains(out, "sent again after their Retry-After") {
+		t.Errorf("the table does not say requests were retried:\n%s", out)
+	}
+}
+
 // benchRefused runs hookd bench with args and checks that it refuses
 // them: exit status 2, nothing on stdout, and want in what it says.
 func benchRefused(t *testing.T, want string, args ...string) {
@@ -177,13 +210,13 @@ func benchRefused(t *testing.T, want string, args ...string) {
 	}
 }
 
-// benchJSON runs hookd bench with args, writing its report with --out,
-// and decodes the report into rep. It returns the table printed and the
-// report as written.
-func benchJSON(t *testing.T, rep any, args ...string) (out string, report []byte) {
+// benchJSON runs hookd bench with env and args, writing its report with
+// --out, and decodes the report into rep. It returns the table printed and
+// the report as written.
+func benchJSON(t *testing.T, env map[string]string, rep any, args ...string) (out string, report []byte) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "bench.json")
-	out, errOut, err := hookd(t, nil, append(append([]string{"bench"}, args...), "--out", path)...)
+	out, errOut, err := hookd(t, env, append(append([]string{"bench"}, args...), "--out", path)...)
 	if err != nil {
 		t.Fatalf("hookd bench: %v\nstdout: %s\nstderr: %s", err, out, errOut)
 	}

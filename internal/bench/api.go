@@ -7,13 +7,32 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // api talks to one hookd's HTTP API as an organization's client.
 type api struct {
-	base, org, auth string
-	client          *http.Client
+	base, org string
+	// auth is the Authorization header's value, one slice for every
+	// request: each Header.Set would allocate one.
+	auth   []string
+	client *http.Client
+}
+
+// newAPI is a client of the hookd at base (set later when "") for org,
+// with a token of hookd's own or a JWT, keeping up to conns connections.
+func newAPI(base, org, token string, conns int) *api {
+	return &api{base: strings.TrimRight(base, "/"), org: org, auth: []string{authorization(token)}, client: newHTTPClient(conns)}
+}
+
+// authorization is the header for a token: hookd's own tokens, or a JWT.
+func authorization(token string) string {
+	if strings.HasPrefix(token, "hkd_") {
+		return "Token " + token
+	}
+	return "Bearer " + token
 }
 
 // newHTTPClient keeps up to conns connections to one host open between
@@ -46,29 +65,29 @@ func (a *api) createWebhook(ctx context.Context, targetURL string) (string, erro
 		"description":   "hookd bench",
 		"events":        []string{"DEPLOYMENT_STARTED", "DEPLOYMENT_CANCELLED", "DEPLOYMENT_FAILURE", "DEPLOYMENT_SUCCESSFUL"},
 	})
-	status, resp, err := a.do(ctx, "POST", "/organization/"+a.org+"/webhook", body)
+	resp, data, err := a.do(ctx, "POST", "/organization/"+a.org+"/webhook", "", body)
 	if err != nil {
 		return "", err
 	}
-	if status != http.StatusCreated {
-		return "", fmt.Errorf("creating a webhook: %d %s", status, resp)
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("creating a webhook: %d %s", resp.StatusCode, data)
 	}
 	var w struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal(resp, &w); err != nil {
+	if err := json.Unmarshal(data, &w); err != nil {
 		return "", fmt.Errorf("creating a webhook: %v", err)
 	}
 	return w.ID, nil
 }
 
 func (a *api) deleteWebhook(ctx context.Context, id string) error {
-	status, resp, err := a.do(ctx, "DELETE", "/organization/"+a.org+"/webhook/"+id, nil)
+	resp, data, err := a.do(ctx, "DELETE", "/organization/"+a.org+"/webhook/"+id, "", nil)
 	if err != nil {
 		return err
 	}
-	if status != http.StatusNoContent && status != http.StatusNotFound {
-		return fmt.Errorf("deleting webhook %s: %d %s", id, status, resp)
+	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotFound {
+		return fmt.Errorf("deleting webhook %s: %d %s", id, resp.StatusCode, data)
 	}
 	return nil
 }
@@ -76,41 +95,88 @@ func (a *api) deleteWebhook(ctx context.Context, id string) error {
 // idField is how encoding/json writes the receipt's id, its first key.
 var idField = []byte(`"id":"`)
 
-// sendEvent posts one event and returns its id (the payload_id the
-// target will see) when hookd accepted it with 202.
-func (a *api) sendEvent(ctx context.Context) (string, error) {
-	status, resp, err := a.do(ctx, "POST", "/organization/"+a.org+"/deployment-event", eventBody)
+// Intake's refusals for now, 503 (its queue stayed full for a second, or
+// the database did not answer within 10 s) and 429 (a rate limit), are
+// retried after their Retry-After with the event's Idempotency-Key, as a
+// sender should: intakeAttempts requests at most per event, each wait at
+// most maxRetryAfter (and none past the run's context).
+const (
+	intakeAttempts = 5
+	maxRetryAfter  = 30 * time.Second // hookd's longest: a database it cannot write
+)
+
+// refusal is intake's 503 or 429: try again after wait.
+type refusal struct {
+	status int
+	wait   time.Duration
+	body   []byte
+}
+
+func (e *refusal) Error() string {
+	return fmt.Sprintf("intake answered %d (Retry-After %v) %s", e.status, e.wait, bytes.TrimSpace(e.body))
+}
+
+// retryAfter reads a Retry-After of whole seconds, as hookd writes it;
+// a missing or other one is a second.
+func retryAfter(h http.Header) time.Duration {
+	s, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || s < 0 {
+		return time.Second
+	}
+	return min(time.Duration(s)*time.Second, maxRetryAfter)
+}
+
+// sendEvent posts one event with its Idempotency-Key and returns its id
+// (the payload_id the target will see) when hookd accepted it with 202.
+// A 503 or 429 is a *refusal.
+func (a *api) sendEvent(ctx context.Context, key string) (string, error) {
+	resp, body, err := a.do(ctx, "POST", "/organization/"+a.org+"/deployment-event", key, eventBody)
 	if err != nil {
 		return "", err
 	}
-	if status != http.StatusAccepted {
-		return "", fmt.Errorf("intake answered %d %s", status, bytes.TrimSpace(resp))
+	switch resp.StatusCode {
+	case http.StatusAccepted:
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		return "", &refusal{status: resp.StatusCode, wait: retryAfter(resp.Header), body: body}
+	default:
+		return "", fmt.Errorf("intake answered %d %s", resp.StatusCode, bytes.TrimSpace(body))
 	}
-	i := bytes.Index(resp, idField)
-	if i < 0 || len(resp) < i+len(idField)+36 {
-		return "", fmt.Errorf("intake answered %s: no id", resp)
+	i := bytes.Index(body, idField)
+	if i < 0 || len(body) < i+len(idField)+36 {
+		return "", fmt.Errorf("intake answered %s: no id", body)
 	}
-	return string(resp[i+len(idField) : i+len(idField)+36]), nil
+	return string(body[i+len(idField) : i+len(idField)+36]), nil
 }
 
-func (a *api) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+// jsonContentType is the Content-Type header of every request body.
+var jsonContentType = []string{"application/json"}
+
+// do sends a request with an Idempotency-Key unless key is "", and
+// returns the response, its body read and closed. Its headers are set in
+// the map without Header.Set, which allocates a slice per value: the
+// bench's client shares the machine with hookd, so an intake request
+// costs what it did before it carried a key.
+func (a *api) do(ctx context.Context, method, path, key string, body []byte) (*http.Response, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, a.base+path, r)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
-	req.Header.Set("Authorization", a.auth)
+	req.Header["Authorization"] = a.auth
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header["Content-Type"] = jsonContentType
+	}
+	if key != "" {
+		req.Header["Idempotency-Key"] = []string{key}
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, data, err
+	return resp, data, err
 }

@@ -80,8 +80,12 @@ type Result struct {
 	Skipped  string `json:"skipped,omitempty"`
 	Error    string `json:"error,omitempty"`
 
-	Events     int `json:"events"`     // accepted by intake (202)
-	Rejected   int `json:"rejected"`   // intake answered anything else, or failed
+	Events   int `json:"events"`   // accepted by intake (202)
+	Rejected int `json:"rejected"` // not accepted: intake answered anything else, or failed, after any retries
+	// Retried counts intake requests answered 503 or 429 (hookd saturated,
+	// or a rate limit) and sent again after their Retry-After with the
+	// event's Idempotency-Key; a retried event counts once in Events.
+	Retried    int `json:"retried"`
 	Deliveries int `json:"deliveries"` // (webhook, event) pairs accepted by the target
 	// With several nodes, in the order they started: NodeEvents is Events
 	// by the node that accepted them, and NodeDeliveries the deliveries
@@ -260,7 +264,7 @@ func (r *runner) newRig(ctx context.Context, o targetOptions, env map[string]str
 		return g, err
 	}
 	if r.cfg.external() {
-		g.apis = []*api{{base: strings.TrimRight(r.cfg.URL, "/"), org: r.cfg.Organization, auth: authorization(r.cfg.Token), client: newHTTPClient(r.cfg.Concurrency)}}
+		g.apis = []*api{newAPI(r.cfg.URL, r.cfg.Organization, r.cfg.Token, r.cfg.Concurrency)}
 	} else {
 		if g.dbURL, g.drop, err = r.cfg.NewDatabase(ctx); err != nil {
 			return g, fmt.Errorf("creating a database: %w", err)
@@ -271,7 +275,7 @@ func (r *runner) newRig(ctx context.Context, o targetOptions, env map[string]str
 			return g, err
 		}
 		for range r.cfg.Nodes {
-			g.apis = append(g.apis, &api{org: org, auth: authorization(token), client: newHTTPClient(r.cfg.Concurrency)})
+			g.apis = append(g.apis, newAPI("", org, token, r.cfg.Concurrency))
 		}
 		if err := g.startNodes(ctx, env); err != nil {
 			return g, err
@@ -285,14 +289,6 @@ func (r *runner) newRig(ctx context.Context, o targetOptions, env map[string]str
 		g.hooks = append(g.hooks, id)
 	}
 	return g, nil
-}
-
-// authorization is the header for a token: hookd's own tokens, or a JWT.
-func authorization(token string) string {
-	if strings.HasPrefix(token, "hkd_") {
-		return "Token " + token
-	}
-	return "Bearer " + token
 }
 
 // startNodes starts a hookd per API client on the rig's database, all with
@@ -498,17 +494,36 @@ type sent struct {
 	node       int           // the index of the node it went to
 }
 
-// loadErrors counts intake requests that were not accepted, keeping the
-// first reason to show.
+// loadErrors counts the events intake did not accept, and the requests
+// it refused for now that were sent again, keeping the first reason of
+// each to show.
 type loadErrors struct {
-	n     atomic.Int64
-	once  sync.Once
-	first string
+	n, retried          atomic.Int64
+	once, retryOnce     sync.Once
+	first, firstRefusal string
 }
 
 func (e *loadErrors) add(err error) {
 	e.n.Add(1)
 	e.once.Do(func() { e.first = err.Error() })
+}
+
+func (e *loadErrors) retry(err error) {
+	e.retried.Add(1)
+	e.retryOnce.Do(func() { e.firstRefusal = err.Error() })
+}
+
+// sleep waits d, or less when ctx ends first; it reports whether ctx is
+// still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // closedLoop runs send(i) for i in [0, n) from c workers, each starting
@@ -564,18 +579,32 @@ func openLoop(ctx context.Context, c *clock, rate float64, d time.Duration, send
 // send posts events: closed loop with n events, or open loop at rate for
 // d when rate > 0. With several nodes, event i goes to node i mod nodes,
 // as a round-robin load balancer would send it, so each node takes the
-// same share whichever loop runs.
+// same share whichever loop runs. Each event has its Idempotency-Key, and
+// one that intake refuses for now (503, 429) is sent again to the same
+// node after its Retry-After, up to intakeAttempts times: its latencies
+// then count from the first request.
 func (g *rig) send(ctx context.Context, n int, rate float64, d time.Duration) ([]sent, *loadErrors) {
 	errs := &loadErrors{}
 	c := g.r.clock
+	// Keys of this load's own: a hookd the bench did not start remembers
+	// the keys of earlier loads, and would answer their events as replays.
+	prefix := "bench-" + uuid.NewString()[:8] + "-"
 	one := func(i int, at time.Duration) sent {
 		node := i % len(g.apis)
-		id, err := g.apis[node].sendEvent(ctx)
-		if err != nil {
-			errs.add(err)
-			return sent{start: at, end: c.now(), node: node}
+		var buf [32]byte
+		key := string(strconv.AppendInt(append(buf[:0], prefix...), int64(i), 10))
+		for attempt := 1; ; attempt++ {
+			id, err := g.apis[node].sendEvent(ctx, key)
+			if err == nil {
+				return sent{id: id, start: at, end: c.now(), node: node}
+			}
+			var busy *refusal
+			if !errors.As(err, &busy) || attempt == intakeAttempts || !sleep(ctx, busy.wait) {
+				errs.add(err)
+				return sent{start: at, end: c.now(), node: node}
+			}
+			errs.retry(err)
 		}
-		return sent{id: id, start: at, end: c.now(), node: node}
 	}
 	if rate <= 0 {
 		sends := make([]sent, n)
@@ -649,8 +678,28 @@ func (g *rig) tally(res *Result, sends []sent, errs *loadErrors, hooks []int, fr
 	}
 	if errs != nil {
 		res.Rejected = int(errs.n.Load())
+		res.Retried = int(errs.retried.Load())
 		if errs.first != "" {
-			res.Notes = append(res.Notes, fmt.Sprintf("%d intake requests failed; the first: %s", res.Rejected, errs.first))
+			res.Notes = append(res.Notes, fmt.Sprintf("%d events were not accepted by intake (after up to %d requests each); the first: %s", res.Rejected, intakeAttempts, errs.first))
+		}
+		if errs.firstRefusal != "" {
+			res.Notes = append(res.Notes, fmt.Sprintf("%d intake requests were refused for now and sent again after their Retry-After (hookd was saturated, or limited); the first: %s",
+				res.Retried, errs.firstRefusal))
+		}
+	}
+	// The target's deliveries of events the bench has no id for. An event
+	// stored twice, its first request's answer lost (a 503 after the
+	// commit) and its retry stored again instead of answered as a replay
+	// of its Idempotency-Key, shows up only here: the bench never learnt
+	// the first copy's id. Each event intake did not accept may have been
+	// stored all the same, so only the deliveries beyond those count as
+	// duplicates. (The scenarios tally every webhook whose deliveries the
+	// target counts.)
+	if len(hooks) > 0 {
+		unknown := int(g.target.Delivered()) - res.Deliveries
+		if unknown > 0 {
+			res.Duplicates += max(unknown-res.Rejected*len(hooks), 0)
+			res.Notes = append(res.Notes, fmt.Sprintf("the target received %d deliveries of events intake never answered with their id (stored twice, or stored though refused)", unknown))
 		}
 	}
 	if from < 0 {
