@@ -3,7 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -70,12 +70,14 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 
 // loadIntake reads each organization's webhooks once, however many of its
 // events the batch has (from the writer's cache: see webhookCache), and
-// the stored holder of each key. A webhook whose secrets cannot be opened
-// still matches (the event is promised to it): its id goes in unreadable,
-// for EventsCreate to keep its deliveries from the caller.
+// the stored holders of its events' keys, one statement per organization.
+// A webhook whose secrets cannot be opened still matches (the event is
+// promised to it): its id goes in unreadable, for EventsCreate to keep its
+// deliveries from the caller.
 func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease webhook.Lease, unreadable map[uuid.UUID]error) (webhook.IntakeInput, error) {
 	in := webhook.IntakeInput{Events: events, Lease: lease, Webhooks: map[uuid.UUID][]*webhook.Webhook{},
 		Holders: map[webhook.KeyRef]webhook.KeyHolder{}}
+	var keys map[uuid.UUID][]string // by organization; a key twice finds its holder once
 	for _, ev := range events {
 		if _, ok := in.Webhooks[ev.OrganizationID]; !ok {
 			hooks, err := tx.orgWebhooks(ctx, ev.OrganizationID, unreadable)
@@ -84,27 +86,54 @@ func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease web
 			}
 			in.Webhooks[ev.OrganizationID] = hooks
 		}
-		k := webhook.KeyRef{OrganizationID: ev.OrganizationID, Key: ev.IdempotencyKey}
-		if _, ok := in.Holders[k]; ok || k.Key == "" {
+		if ev.IdempotencyKey == "" {
 			continue
 		}
-		var (
-			h       webhook.KeyHolder
-			created int64
-		)
-		err := tx.QueryRowContext(ctx, `SELECT e.id, e.created_at, e.content_hash,
-				(SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq)
-			FROM events e WHERE e.organization_id = ? AND e.idempotency_key = ?`, key(k.OrganizationID), k.Key).
-			Scan(&h.EventID, &created, &h.ContentHash, &h.Deliveries)
-		switch {
-		case err == nil:
-			h.CreatedAt = fromMicros(created)
-			in.Holders[k] = h
-		case !errors.Is(err, sql.ErrNoRows):
+		if keys == nil {
+			keys = map[uuid.UUID][]string{}
+		}
+		keys[ev.OrganizationID] = append(keys[ev.OrganizationID], ev.IdempotencyKey)
+	}
+	for org, list := range keys {
+		if err := loadHolders(ctx, tx, org, list, in.Holders); err != nil {
 			return in, err
 		}
 	}
 	return in, nil
+}
+
+// keyHoldersSQL finds the events holding any of an organization's keys
+// (?2, a JSON array), with how many deliveries each has: one statement
+// for a batch's keys, where a statement per key cost a keyed event about
+// a twentieth of its instructions.
+const keyHoldersSQL = `SELECT e.idempotency_key, e.id, e.created_at, e.content_hash,
+		(SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq)
+	FROM events e WHERE e.organization_id = ?1 AND e.idempotency_key IN (SELECT value FROM json_each(?2))`
+
+// loadHolders adds the stored holders of org's keys to holders.
+func loadHolders(ctx context.Context, tx *txn, org uuid.UUID, keys []string, holders map[webhook.KeyRef]webhook.KeyHolder) error {
+	list, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, keyHoldersSQL, key(org), string(list))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			k       = webhook.KeyRef{OrganizationID: org}
+			h       webhook.KeyHolder
+			created int64
+		)
+		if err := rows.Scan(&k.Key, &h.EventID, &created, &h.ContentHash, &h.Deliveries); err != nil {
+			return err
+		}
+		h.CreatedAt = fromMicros(created)
+		holders[k] = h
+	}
+	return rows.Err()
 }
 
 // Events and deliveries are written with multi-row INSERTs of a few fixed

@@ -285,6 +285,33 @@ func testEventsCreateBatch(t *testing.T, s webhook.Store) {
 	}
 }
 
+// A batch of keyed events, across organizations, finds each key's own
+// holder: several replays in one batch, the same key in two
+// organizations, and a new key beside them.
+func testEventsCreateBatchReplays(t *testing.T, s webhook.Store) {
+	orgA, orgB := newID(t), newID(t)
+	createWebhook(t, s, newWebhook(t, orgA))
+	createWebhook(t, s, newWebhook(t, orgB))
+	keyed := func(org uuid.UUID, at time.Duration, key string) *webhook.Event {
+		ev := newEvent(t, org, base.Add(at))
+		ev.IdempotencyKey = key
+		return ev
+	}
+	aa, ab, ba := keyed(orgA, 0, "a"), keyed(orgA, time.Second, "b"), keyed(orgB, 2*time.Second, "a")
+	createEvents(t, s, aa, ab, ba)
+
+	c := keyed(orgA, time.Minute, "c")
+	rs := createEvents(t, s, keyed(orgB, time.Minute, "a"), keyed(orgA, time.Minute, "b"), c, keyed(orgA, time.Minute, "a"))
+	for i, want := range []struct {
+		id       uuid.UUID
+		replayed bool
+	}{{ba.ID, true}, {ab.ID, true}, {c.ID, false}, {aa.ID, true}} {
+		if rs[i].ID != want.id || rs[i].Replayed != want.replayed || rs[i].Deliveries != 1 {
+			t.Errorf("receipt %d = %+v, want event %v, replayed %t, 1 delivery", i, rs[i], want.id, want.replayed)
+		}
+	}
+}
+
 // Deliveries leased at intake come back as DeliveryClaim would return
 // them, stay leased until the lease ends, and are claimed like any other
 // after that (a process that died before sending them).

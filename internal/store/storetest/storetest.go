@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"EventsCreateIdempotency", testEventsCreateIdempotency},
 		{"EventsCreateKeyReused", testEventsCreateKeyReused},
 		{"EventsCreateBatch", testEventsCreateBatch},
+		{"EventsCreateBatchReplays", testEventsCreateBatchReplays},
 		{"EventsCreateLease", testEventsCreateLease},
 		{"EventsCreateFanout", testEventsCreateFanout},
 		{"EventsCreateSeesWebhookChanges", testEventsCreateSeesWebhookChanges},
