@@ -105,7 +105,9 @@ func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease web
 // keyHoldersSQL finds the events holding any of an organization's keys
 // (?2, a JSON array), with how many deliveries each has: one statement
 // for a batch's keys, where a statement per key cost a keyed event about
-// a twentieth of its instructions.
+// a twentieth of its instructions. Keys are valid UTF-8 without NUL (the
+// API refuses others, as PostgreSQL's text would), which JSON carries
+// exactly.
 const keyHoldersSQL = `SELECT e.idempotency_key, e.id, e.created_at, e.content_hash,
 		(SELECT count(*) FROM deliveries d WHERE d.event_seq = e.seq)
 	FROM events e WHERE e.organization_id = ?1 AND e.idempotency_key IN (SELECT value FROM json_each(?2))`
