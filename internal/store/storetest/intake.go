@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -473,4 +474,34 @@ func testEventsCreateSeesWebhookChanges(t *testing.T, s webhook.Store) {
 	sentTo("the first deleted")
 	edit(second.ID, "the second enabled again", func(h *webhook.Webhook) { h.Enabled, h.DisabledReason = true, "" })
 	sentTo("the second enabled again", second)
+}
+
+// Keys are any text without a NUL (a tool's delivery id, an Idempotency-Key
+// header): each is found again as it was stored, whatever a JSON or SQL
+// text would escape in it, and none is taken for another that differs
+// only in case or in how a character is composed.
+func testEventsCreateOddKeys(t *testing.T, s webhook.Store) {
+	org := newID(t)
+	createWebhook(t, s, newWebhook(t, org))
+	keys := []string{`q"uote`, `back\slash`, `\u0041`, "A", "a", "é", "e\u0301", "日本 😀", "<tag>&amp;",
+		"line\u2028sep\u2029", "tab\tnew\nline\r", "ctl\x01\x1f\x7f", "'; --", "null", "1", " a ", strings.Repeat("k", 255)}
+	batch := func(at time.Duration) []*webhook.Event {
+		evs := make([]*webhook.Event, len(keys))
+		for i, k := range keys {
+			evs[i] = newEvent(t, org, base.Add(at))
+			evs[i].IdempotencyKey = k
+		}
+		return evs
+	}
+	first := batch(0)
+	for i, r := range createEvents(t, s, first...) {
+		if r.Replayed {
+			t.Errorf("key %q: its first event is answered as a replay of %v", keys[i], r.ID)
+		}
+	}
+	for i, r := range createEvents(t, s, batch(time.Minute)...) {
+		if !r.Replayed || r.ID != first[i].ID {
+			t.Errorf("key %q sent again: receipt %+v, want a replay of %v", keys[i], r, first[i].ID)
+		}
+	}
 }

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"EventsCreateKeyReused", testEventsCreateKeyReused},
 		{"EventsCreateBatch", testEventsCreateBatch},
 		{"EventsCreateBatchReplays", testEventsCreateBatchReplays},
+		{"EventsCreateOddKeys", testEventsCreateOddKeys},
 		{"EventsCreateLease", testEventsCreateLease},
 		{"EventsCreateFanout", testEventsCreateFanout},
 		{"EventsCreateSeesWebhookChanges", testEventsCreateSeesWebhookChanges},
