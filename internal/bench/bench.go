@@ -648,6 +648,7 @@ func (g *rig) tally(res *Result, sends []sent, errs *loadErrors, hooks []int, fr
 	if len(g.apis) > 1 {
 		res.NodeEvents = make([]int, len(g.apis))
 	}
+	known := make(map[[36]byte]struct{}, len(sends))
 	for _, s := range sends {
 		if s.start == 0 && s.end == 0 {
 			continue // never sent (the run was interrupted)
@@ -658,6 +659,9 @@ func (g *rig) tally(res *Result, sends []sent, errs *loadErrors, hooks []int, fr
 		if s.id == "" {
 			continue
 		}
+		var id [36]byte
+		copy(id[:], s.id)
+		known[id] = struct{}{}
 		res.Events++
 		if res.NodeEvents != nil {
 			res.NodeEvents[s.node]++
@@ -693,14 +697,12 @@ func (g *rig) tally(res *Result, sends []sent, errs *loadErrors, hooks []int, fr
 	// of its Idempotency-Key, shows up only here: the bench never learnt
 	// the first copy's id. Each event intake did not accept may have been
 	// stored all the same, so only the deliveries beyond those count as
-	// duplicates. (The scenarios tally every webhook whose deliveries the
-	// target counts.)
-	if len(hooks) > 0 {
-		unknown := int(g.target.Delivered()) - res.Deliveries
-		if unknown > 0 {
-			res.Duplicates += max(unknown-res.Rejected*len(hooks), 0)
-			res.Notes = append(res.Notes, fmt.Sprintf("the target received %d deliveries of events intake never answered with their id (stored twice, or stored though refused)", unknown))
-		}
+	// duplicates. They are counted by id, not as the target's count less
+	// the deliveries found above: one that came after its event was
+	// looked up (late) would count as a duplicate too.
+	if unknown := g.target.unknown(hooks, known); unknown > 0 {
+		res.Duplicates += max(unknown-res.Rejected*len(hooks), 0)
+		res.Notes = append(res.Notes, fmt.Sprintf("the target received %d deliveries of events intake never answered with their id (stored twice, or stored though refused)", unknown))
 	}
 	if from < 0 {
 		from = firstSend

@@ -123,3 +123,42 @@ func TestSendRetries(t *testing.T) {
 		})
 	}
 }
+
+// TestTallyLateDeliveries tallies while the deliveries of the events
+// sent are still arriving (the wait gave up on them, or the run was
+// interrupted): they are late, counted as lost or delivered by when tally
+// looked, but never as duplicates, which only a second copy of an event
+// is.
+func TestTallyLateDeliveries(t *testing.T) {
+	const events = 50000
+	r := &runner{cfg: Config{Wait: time.Second, Progress: t.Output()}, clock: newClock()}
+	target, err := startTarget(r.clock, targetOptions{slowHook: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	sends := make([]sent, events)
+	for i := range sends {
+		sends[i] = sent{id: uuid.NewString(), start: 1, end: 2}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, s := range sends {
+			k := key{hook: 0}
+			copy(k.id[:], s.id)
+			target.accept(k, r.clock.now(), true)
+		}
+	}()
+	for target.Delivered() == 0 {
+		time.Sleep(time.Microsecond)
+	}
+	g := &rig{r: r, target: target}
+	var res Result
+	g.tally(&res, sends, &loadErrors{}, []int{0}, -1)
+	<-done
+	if res.Duplicates != 0 || res.Deliveries+res.Lost != events {
+		t.Errorf("%d deliveries, %d lost, %d duplicates; want %d delivered or lost, no duplicate; notes %q",
+			res.Deliveries, res.Lost, res.Duplicates, events, res.Notes)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -185,6 +186,23 @@ func (t *Target) lookup(hook int, id string) (record, bool) {
 	defer s.mu.Unlock()
 	rec, ok := s.m[k]
 	return rec, ok
+}
+
+// unknown counts the deliveries to the given webhooks accepted for
+// events known does not hold.
+func (t *Target) unknown(hooks []int, known map[[36]byte]struct{}) int {
+	n := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for k, rec := range s.m {
+			if _, ok := known[k.id]; !ok && rec.ok != 0 && slices.Contains(hooks, int(k.hook)) {
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // payloadIDField is how RenderStandard writes the event id.
