@@ -111,8 +111,9 @@ func (k *Keyring) NewestID() string {
 
 // Seal encrypts secret for the webhook or source (kind) id with the
 // newest key. The id is authenticated with it, so a sealed value copied
-// onto another row does not open; kind only names it in errors. An empty secret (no secret) stays empty, and an empty
-// Keyring returns secret as it is.
+// onto another row does not open; kind only names it in errors. An empty
+// secret (no secret) stays empty, and an empty Keyring returns secret as
+// it is.
 func (k *Keyring) Seal(kind string, id uuid.UUID, secret string) (string, error) {
 	if secret == "" || len(k.keys) == 0 {
 		return secret, nil
