@@ -42,6 +42,7 @@ func TestPlansUseKeys(t *testing.T) {
 		"claimed events": {claimedEventsSQL, 1, "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)"},
 		// Each key found in the index, not the organization's events read.
 		"key holders": {keyHoldersSQL, 2, "SEARCH e USING INDEX events_idempotency (organization_id=? AND idempotency_key=?)"},
+		"key holder":  {keyHolderSQL, 2, "SEARCH e USING INDEX events_idempotency (organization_id=? AND idempotency_key=?)"},
 		// The queue's waiting part, not all the webhook's history.
 		"recover pending": {recoverPendingSQL, 11, "SEARCH deliveries USING INDEX deliveries_due (due_at>?)"},
 		"recover failed":  {recoverFailedSQL, 10, "SEARCH deliveries USING INDEX deliveries_failed (webhook_id=? AND created_at>? AND created_at<?)"},
