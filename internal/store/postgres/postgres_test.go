@@ -956,6 +956,30 @@ func TestIntakeWriteReadsNoWebhook(t *testing.T) {
 	}
 }
 
+// Intake finds the holders of a batch's keys through the key index, even
+// planned on a new database whose events were never analyzed: a plan
+// made then, which its connections keep, must not read every event for
+// every keyed batch.
+func TestKeyHoldersUseTheIndex(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	storeHooks(t, db, newHook(org))
+	var orgs []uuid.UUID
+	var keys []string
+	for i := range 60 {
+		key := fmt.Sprintf("key-%d", i)
+		if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, key)}, webhook.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+		orgs, keys = append(orgs, org), append(keys, key)
+	}
+	plan := explain(t, db, keyHoldersSQL, orgs[:32], keys[:32])
+	if strings.Contains(plan, "Seq Scan on events") || !strings.Contains(plan, "events_idempotency_key") {
+		t.Fatalf("the key holders' lookup reads the events table rather than probing its key index:\n%s", plan)
+	}
+}
+
 // A release that waits for a renewal of the same delivery still releases
 // it once the renewal commits: its UPDATE finds the delivery by key, not
 // by the address of the version its snapshot saw, which the renewal
