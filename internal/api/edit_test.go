@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -311,4 +312,56 @@ func TestSourceIfMatch(t *testing.T) {
 			t.Fatalf("DELETE with the current ETag: %d", st)
 		}
 	})
+}
+
+// A webhook or source whose encryption key is gone (HOOKD_ENCRYPTION_KEY
+// replaced without `hookd migrate --reencrypt`) cannot be read or edited,
+// but it can be deleted, and with the If-Match its owner read while the
+// key was there: its ETag hashes nothing sealed. A stale one is still
+// refused.
+func TestDeleteWithItsKeyGone(t *testing.T) {
+	for _, c := range []struct {
+		resource, create, edit string
+	}{
+		{"webhook", `{"kind":"STANDARD","target_url":"https://example.com/h","events":["DEPLOYMENT_STARTED"],"target_secret":"x"}`,
+			`{"kind":"STANDARD","target_url":"https://example.com/h","events":["DEPLOYMENT_STARTED"],"description":"renamed"}`},
+		{"source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, `{"kind":"FLUX","name":"renamed"}`},
+	} {
+		t.Run(c.resource, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "api.db")
+			withKey := newAPIHarnessOn(t, openSQLite(t, db))
+			org := uuid.New()
+			tok, _ := withKey.token(org)
+			var created struct{ ID string }
+			st, hdr := withKey.doWith(tok, "POST", "/organization/"+org.String()+"/"+c.resource, c.create, nil, &created)
+			if st != 201 {
+				t.Fatalf("create: %d", st)
+			}
+			stale := hdr.Get("ETag")
+			path := "/organization/" + org.String() + "/" + c.resource + "/" + created.ID
+			st, hdr = withKey.doWith(tok, "PUT", path, c.edit, nil, nil)
+			current := hdr.Get("ETag")
+			if st != 200 || current == stale {
+				t.Fatalf("edit: %d, ETag %q (was %q)", st, current, stale)
+			}
+
+			keyGone := newAPIHarnessOn(t, openSQLite(t, db))
+			if st := keyGone.do(tok, "GET", path, "", nil); st != 500 {
+				t.Fatalf("GET without the key: %d, want 500", st)
+			}
+			if st := keyGone.do(tok, "PUT", path, c.edit, nil); st != 500 {
+				t.Fatalf("PUT without the key: %d, want 500 (it would store the secret empty)", st)
+			}
+			ifMatch := func(tag string) http.Header { return http.Header{"If-Match": {tag}} }
+			if st, _ := keyGone.doWith(tok, "DELETE", path, "", ifMatch(stale), nil); st != 412 {
+				t.Fatalf("DELETE without the key, naming a stale ETag: %d, want 412", st)
+			}
+			if st, _ := keyGone.doWith(tok, "DELETE", path, "", ifMatch(current), nil); st != 204 {
+				t.Fatalf("DELETE without the key, naming the ETag last read: %d, want 204", st)
+			}
+			if st := withKey.do(tok, "GET", path, "", nil); st != 404 {
+				t.Fatalf("GET after the DELETE: %d, want 404", st)
+			}
+		})
+	}
 }

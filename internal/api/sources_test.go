@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -568,47 +567,5 @@ func TestSourceEditMovesTheVersionForward(t *testing.T) {
 			t.Fatalf("edit %d: a PUT naming the version before it: %d, want 412", i+1, st)
 		}
 		version, etag = src.UpdatedAt, hdr.Get("ETag")
-	}
-}
-
-// A source whose encryption key is gone (HOOKD_ENCRYPTION_KEY replaced
-// without `hookd migrate --reencrypt`) cannot be read or edited, but it
-// can be deleted, and with the If-Match its owner read while the key was
-// there: its ETag does not depend on whether its secret can be opened. A
-// stale one is still refused.
-func TestSourceDeleteWithItsKeyGone(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "api.db")
-	withKey := newAPIHarnessOn(t, openSQLite(t, db))
-	org := uuid.New()
-	tok, _ := withKey.token(org)
-	var src sourceJSON
-	st, hdr := withKey.doWith(tok, "POST", "/organization/"+org.String()+"/source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, nil, &src)
-	if st != 201 {
-		t.Fatalf("create: %d", st)
-	}
-	stale := hdr.Get("ETag")
-	path := "/organization/" + org.String() + "/source/" + src.ID
-	st, hdr = withKey.doWith(tok, "PUT", path, `{"kind":"FLUX","name":"renamed"}`, nil, nil)
-	current := hdr.Get("ETag")
-	if st != 200 || current == stale {
-		t.Fatalf("edit: %d, ETag %q (was %q)", st, current, stale)
-	}
-
-	keyGone := newAPIHarnessOn(t, openSQLite(t, db))
-	if st := keyGone.do(tok, "GET", path, "", nil); st != 500 {
-		t.Fatalf("GET without the key: %d, want 500", st)
-	}
-	if st := keyGone.do(tok, "PUT", path, `{"kind":"FLUX","name":"lost"}`, nil); st != 500 {
-		t.Fatalf("PUT without the key: %d, want 500 (it would store the secret empty)", st)
-	}
-	ifMatch := func(tag string) http.Header { return http.Header{"If-Match": {tag}} }
-	if st, _ := keyGone.doWith(tok, "DELETE", path, "", ifMatch(stale), nil); st != 412 {
-		t.Fatalf("DELETE without the key, naming a stale ETag: %d, want 412", st)
-	}
-	if st, _ := keyGone.doWith(tok, "DELETE", path, "", ifMatch(current), nil); st != 204 {
-		t.Fatalf("DELETE without the key, naming the ETag last read: %d, want 204", st)
-	}
-	if st := withKey.do(tok, "GET", path, "", nil); st != 404 {
-		t.Fatalf("GET after the DELETE: %d, want 404", st)
 	}
 }

@@ -56,11 +56,14 @@ func EditedAt(prev, now time.Time) time.Time {
 
 // ETag is an opaque strong validator of what the API shows of w: it
 // changes with every edit, a person's or hookd's own disable (UpdatedAt,
-// and the fields an edit changes). It hashes no secret.
+// which every edit moves forward, EditedAt, and the fields an edit
+// changes). It hashes nothing sealed (the target URL, the secrets): a
+// delete reads a webhook whose key is gone with those cleared, and its
+// ETag must still be the one its owner last read, as a source's.
 func (w *Webhook) ETag() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%d\x00%s\x00%q\x00%t\x00%q\x00%t\x00%q\x00%q\x00%q\x00%q",
-		w.UpdatedAt.UnixMicro(), w.Kind, w.TargetURL, w.TargetSecret != "", w.Description, w.Enabled,
+	fmt.Fprintf(h, "%d\x00%s\x00%q\x00%t\x00%q\x00%q\x00%q\x00%q",
+		w.UpdatedAt.UnixMicro(), w.Kind, w.Description, w.Enabled,
 		w.Events, w.ProjectNamesFilter, w.EnvironmentTypesFilter, w.DisabledReason)
 	return `"` + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18]) + `"`
 }
