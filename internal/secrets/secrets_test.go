@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"cmp"
 	"errors"
 	"strings"
 	"testing"
@@ -98,16 +99,27 @@ func TestWrongKey(t *testing.T) {
 		if webhook.ErrorCode(err) != webhook.EInternal {
 			t.Errorf("code = %s, want internal", webhook.ErrorCode(err))
 		}
+		if configured := "(configured: " + cmp.Or(k.NewestID(), "none") + ")"; !strings.Contains(err.Error(), configured) {
+			t.Errorf("error %q does not list the keys configured, %s", err, configured)
+		}
 	}
 }
 
 func TestParseKeys(t *testing.T) {
-	k := newKey(t)
-	for _, bad := range []string{"not base64!", "c2hvcnQ=", k + "," + k, k + ",,"} {
+	k, k2 := newKey(t), newKey(t)
+	// The error names the key by its place in the list, as an operator
+	// counts them in HOOKD_ENCRYPTION_KEY, and never holds a key.
+	for bad, want := range map[string]string{
+		"not base64!":          "key 1 is not valid base64",
+		k + ",not base64!":     "key 2 is not valid base64",
+		k + ",c2hvcnQ=":        "key 2 is 5 bytes long, want 32",
+		k2 + "," + k + "," + k: "key 3 repeats key 2",
+		k + ",,":               "key 2 is 0 bytes long",
+	} {
 		_, err := ParseKeys(bad)
-		if err == nil {
-			t.Errorf("ParseKeys(%q) = nil error", bad)
-		} else if strings.Contains(err.Error(), k) {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseKeys(%q) = %v, want %q", bad, err, want)
+		} else if strings.Contains(err.Error(), k) || strings.Contains(err.Error(), k2) {
 			t.Errorf("error %q holds the key", err)
 		}
 	}
