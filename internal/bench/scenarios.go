@@ -48,7 +48,7 @@ func (r *runner) raw(ctx context.Context, res *Result) error {
 		}
 		sends[i] = sent{id: id, start: start, end: r.clock.now()}
 	})
-	r.waitDelivered(ctx, t, n)
+	r.waitDelivered(ctx, t, sends, []int{0})
 	g := &rig{r: r, target: t}
 	g.tally(res, sends, errs, []int{0}, -1)
 	r.benchCPU(res, own0)
@@ -185,7 +185,7 @@ func (r *runner) backlog(ctx context.Context, res *Result) error {
 	from := r.clock.now() - time.Since(first)
 	accepted := intake.Events
 	fmt.Fprintf(r.cfg.Progress, "bench: draining %d deliveries\n", accepted*backlogWebhooks)
-	r.waitDelivered(ctx, g.target, accepted*backlogWebhooks)
+	r.waitDelivered(ctx, g.target, sends, hookRange(backlogWebhooks))
 	g.tally(res, sends, errs, hookRange(backlogWebhooks), from)
 	// Latency from send includes the time delivery was off: meaningless.
 	res.Latency = Latency{}

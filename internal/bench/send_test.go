@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -160,5 +161,43 @@ func TestTallyLateDeliveries(t *testing.T) {
 	if res.Duplicates != 0 || res.Deliveries+res.Lost != events {
 		t.Errorf("%d deliveries, %d lost, %d duplicates; want %d delivered or lost, no duplicate; notes %q",
 			res.Deliveries, res.Lost, res.Duplicates, events, res.Notes)
+	}
+}
+
+// An event stored though intake refused it is delivered with an id the
+// bench never learnt, and counts in the target's total: the wait must
+// not take it for one of the events it waits on, and end, counting a
+// late one lost.
+func TestWaitDeliveredByID(t *testing.T) {
+	r := &runner{cfg: Config{Wait: 5 * time.Second, Progress: t.Output()}, clock: newClock()}
+	target, err := startTarget(r.clock, targetOptions{slowHook: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	known, refused := uuid.NewString(), uuid.NewString()
+	sends := []sent{{id: known, start: 1, end: 2}, {start: 1, end: 2}}
+	deliver := func(id string) {
+		k := key{hook: 0}
+		copy(k.id[:], id)
+		target.accept(k, r.clock.now(), true)
+	}
+	deliver(refused)
+	const late = 200 * time.Millisecond
+	go func() {
+		time.Sleep(late)
+		deliver(known)
+	}()
+	start := time.Now()
+	if !r.waitDelivered(context.Background(), target, sends, []int{0}) {
+		t.Fatal("waitDelivered gave up")
+	}
+	if waited := time.Since(start); waited < late {
+		t.Errorf("waitDelivered returned after %v, before the known event's delivery (sent after %v)", waited, late)
+	}
+	var res Result
+	(&rig{r: r, target: target}).tally(&res, sends, &loadErrors{}, []int{0}, -1)
+	if res.Lost != 0 || res.Deliveries != 1 {
+		t.Errorf("%d deliveries, %d lost; want the late one delivered", res.Deliveries, res.Lost)
 	}
 }

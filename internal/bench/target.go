@@ -188,6 +188,22 @@ func (t *Target) lookup(hook int, id string) (record, bool) {
 	return rec, ok
 }
 
+// pending returns the deliveries of keys not accepted yet, in keys's
+// own array.
+func (t *Target) pending(keys []key) []key {
+	out := keys[:0]
+	for _, k := range keys {
+		s := t.shard(k)
+		s.mu.Lock()
+		ok := s.m[k].ok != 0
+		s.mu.Unlock()
+		if !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // unknown counts the deliveries to the given webhooks accepted for
 // events known does not hold.
 func (t *Target) unknown(hooks []int, known map[[36]byte]struct{}) int {
