@@ -49,7 +49,8 @@ func (s *Server) bounded(h func(w http.ResponseWriter, r *http.Request) error) f
 		}
 		// Refused for want of time, which the handlers count only when
 		// what they were given is already a 503.
-		if webhook.ErrorCode(err) != webhook.EUnavailable {
+		already503 := webhook.ErrorCode(err) == webhook.EUnavailable
+		if !already503 {
 			s.metrics.throttled.WithLabelValues("intake_unavailable").Inc()
 		}
 		if body.waited >= s.intakeTimeout/2 {
@@ -59,7 +60,7 @@ func (s *Server) bounded(h func(w http.ResponseWriter, r *http.Request) error) f
 				"the request's body took %s to arrive, which left too little of the %s intake gives a request to store its event; send the body at once",
 				body.waited.Round(time.Millisecond), s.intakeTimeout)}
 		}
-		if webhook.ErrorCode(err) != webhook.EUnavailable {
+		if !already503 {
 			err = fmt.Errorf("api: no answer from the database within %s: %w: %w", s.intakeTimeout, webhook.ErrUnreachable, err)
 		}
 		s.outage.note(s.log, err)
