@@ -118,6 +118,12 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 		if n := len(tg.got("/signed")); n != delivered {
 			t.Errorf("target got %d requests, want %d: nothing may be sent without the right secret", n, delivered)
 		}
+		// Its owner still sees it, marked, with nothing decrypted.
+		var list struct{ Results []map[string]any }
+		if st, _, body := o.api.do("GET", o.path("/webhook"), nil, &list); st != 200 || len(list.Results) != 1 ||
+			list.Results[0]["secrets_unreadable"] != true || list.Results[0]["target_url"] != "urn:hookd:unreadable" {
+			t.Errorf("the list with the old key alone: %d %s; want the webhook marked unreadable", st, body)
+		}
 	})
 }
 

@@ -111,9 +111,8 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, org uuid.
 	if err != nil {
 		return err
 	}
-	if !h.Enabled {
-		// As with a recovery: it would fail at once without being sent.
-		return webhook.Errorf(webhook.EConflict, "the webhook is disabled: enable it before retrying its deliveries")
+	if err := h.Sendable("retrying its deliveries"); err != nil {
+		return err // as a recovery: it would fail unsent, or wait
 	}
 	d, err := s.store.DeliveryRetry(r.Context(), org, h.ID, id, s.now().UTC())
 	if err != nil {
@@ -136,10 +135,8 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 	if err != nil {
 		return err
 	}
-	if !h.Enabled {
-		// The dispatcher sends nothing to a disabled webhook: the test
-		// would be answered 202 and fail unsent.
-		return webhook.Errorf(webhook.EConflict, "the webhook is disabled: enable it before sending it a test event")
+	if err := h.Sendable("sending it a test event"); err != nil {
+		return err // it would be answered 202, then fail unsent
 	}
 	id, err := uuid.NewV7()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -314,18 +315,18 @@ func TestSourceIfMatch(t *testing.T) {
 	})
 }
 
-// A webhook or source whose encryption key is gone (HOOKD_ENCRYPTION_KEY
-// replaced without `hookd migrate --reencrypt`) cannot be read or edited,
-// but it can be deleted, and with the If-Match its owner read while the
-// key was there: its ETag hashes nothing sealed. A stale one is still
-// refused.
-func TestDeleteWithItsKeyGone(t *testing.T) {
+// A webhook or source whose encryption key is gone (taken out of
+// HOOKD_ENCRYPTION_KEY) is still listed and read, marked, with what
+// cannot be decrypted empty, so that its owner sees it beside the others
+// and can delete it with the ETag last read; what needs the secrets (an
+// edit, a send, an ingest) is refused, saying why.
+func TestKeyGone(t *testing.T) {
 	for _, c := range []struct {
-		resource, create, edit string
+		resource, create, edit, marker string
 	}{
 		{"webhook", `{"kind":"STANDARD","target_url":"https://example.com/h","events":["DEPLOYMENT_STARTED"],"target_secret":"x"}`,
-			`{"kind":"STANDARD","target_url":"https://example.com/h","events":["DEPLOYMENT_STARTED"],"description":"renamed"}`},
-		{"source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, `{"kind":"FLUX","name":"renamed"}`},
+			`{"kind":"STANDARD","target_url":"https://example.com/h","events":["DEPLOYMENT_STARTED"],"description":"renamed"}`, "secrets_unreadable"},
+		{"source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, `{"kind":"FLUX","name":"renamed"}`, "secret_unreadable"},
 	} {
 		t.Run(c.resource, func(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "api.db")
@@ -338,7 +339,8 @@ func TestDeleteWithItsKeyGone(t *testing.T) {
 				t.Fatalf("create: %d", st)
 			}
 			stale := hdr.Get("ETag")
-			path := "/organization/" + org.String() + "/" + c.resource + "/" + created.ID
+			list := "/organization/" + org.String() + "/" + c.resource
+			path := list + "/" + created.ID
 			st, hdr = withKey.doWith(tok, "PUT", path, c.edit, nil, nil)
 			current := hdr.Get("ETag")
 			if st != 200 || current == stale {
@@ -346,12 +348,42 @@ func TestDeleteWithItsKeyGone(t *testing.T) {
 			}
 
 			keyGone := newAPIHarnessOn(t, openSQLite(t, db))
-			if st := keyGone.do(tok, "GET", path, "", nil); st != 500 {
-				t.Fatalf("GET without the key: %d, want 500", st)
+			var got map[string]any
+			st, hdr = keyGone.doWith(tok, "GET", path, "", nil, &got)
+			if st != 200 || got[c.marker] != true || hdr.Get("ETag") != current {
+				t.Fatalf("GET without the key: %d, %s %v, ETag %q; want 200, marked, ETag %q", st, c.marker, got[c.marker], hdr.Get("ETag"), current)
 			}
-			if st := keyGone.do(tok, "PUT", path, c.edit, nil); st != 500 {
-				t.Fatalf("PUT without the key: %d, want 500 (it would store the secret empty)", st)
+			for field, want := range map[string]any{"target_url": "urn:hookd:unreadable", "target_secret_set": false, "secret_set": false, "name": "renamed", "description": "renamed"} {
+				if v, ok := got[field]; ok && v != want {
+					t.Errorf("GET without the key: %s = %v, want %v", field, v, want)
+				}
 			}
+			var listed struct{ Results []map[string]any }
+			if st := keyGone.do(tok, "GET", list, "", &listed); st != 200 || len(listed.Results) != 1 || listed.Results[0][c.marker] != true {
+				t.Fatalf("list without the key: %d, %v; want 200 and the resource marked", st, listed.Results)
+			}
+			if st := withKey.do(tok, "GET", path, "", &got); st != 200 || got[c.marker] != false {
+				t.Fatalf("GET with the key: %d, %s %v; want 200, not marked", st, c.marker, got[c.marker])
+			}
+
+			var refusal struct{ Detail string }
+			refused := func(what, method, path, body string) {
+				t.Helper()
+				if st := keyGone.do(tok, method, path, body, &refusal); st != 409 || !strings.Contains(refusal.Detail, "HOOKD_ENCRYPTION_KEY") {
+					t.Errorf("%s without the key: %d %q, want 409 saying the key is missing", what, st, refusal.Detail)
+				}
+			}
+			refused("PUT", "PUT", path, c.edit) // it would store the secret empty
+			if c.resource == "webhook" {
+				refused("a test event", "POST", path+"/test", "")
+				refused("a retry", "POST", path+"/delivery/"+uuid.NewString()+"/retry", "")
+				refused("a recovery", "POST", path+"/recover", `{"since":"`+time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`)
+			} else {
+				if st := keyGone.ingest(path+"/ingest", `{}`, map[string]string{"Authorization": "Bearer 0123456789abcdef0123"}, nil); st != 500 {
+					t.Errorf("ingest without the key: %d, want 500 (the operator's doing, not the tool's)", st)
+				}
+			}
+
 			ifMatch := func(tag string) http.Header { return http.Header{"If-Match": {tag}} }
 			if st, _ := keyGone.doWith(tok, "DELETE", path, "", ifMatch(stale), nil); st != 412 {
 				t.Fatalf("DELETE without the key, naming a stale ETag: %d, want 412", st)

@@ -43,9 +43,11 @@ var loadOpenAPIChecker = sync.OnceValues(func() (*openAPIChecker, error) {
 	// document rather than registered globally.
 	doc.SetStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(
 		`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`))
+	// A URI is absolute (RFC 3986), and a web address has a host: an
+	// unreadable target URL is urn:hookd:unreadable, with none.
 	doc.SetStringFormatValidator("uri", openapi3.NewCallbackValidator(func(s string) error {
 		u, err := url.Parse(s)
-		if err != nil || !u.IsAbs() || u.Host == "" {
+		if err != nil || !u.IsAbs() || (u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
 			return errors.New("not an absolute URI")
 		}
 		return nil

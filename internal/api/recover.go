@@ -78,9 +78,8 @@ func (s *Server) recoverWebhook(w http.ResponseWriter, r *http.Request, org uuid
 	if err != nil {
 		return err
 	}
-	if !h.Enabled {
-		// Its deliveries would fail at once without being sent.
-		return webhook.Errorf(webhook.EConflict, "the webhook is disabled: enable it before recovering its deliveries")
+	if err := h.Sendable("recovering its deliveries"); err != nil {
+		return err // they would fail at once without being sent, or wait
 	}
 	by, err := actor(r)
 	if err != nil {

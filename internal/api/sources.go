@@ -3,12 +3,14 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/source"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -43,6 +45,9 @@ type sourceResponse struct {
 	SecretSet        bool                      `json:"secret_set"`
 	EnvironmentTypes []webhook.EnvironmentRule `json:"environment_types"`
 	IngestURL        string                    `json:"ingest_url"`
+	// SecretUnreadable: the secret cannot be decrypted (Source.Unreadable),
+	// so nothing can authenticate to the source.
+	SecretUnreadable bool `json:"secret_unreadable"`
 }
 
 // newSourceResponse answers r with src. The ingest URL is built from the
@@ -61,6 +66,7 @@ func newSourceResponse(r *http.Request, src *webhook.Source) sourceResponse {
 		SecretSet:        src.Secret != "",
 		EnvironmentTypes: nonNil(src.EnvironmentTypes),
 		IngestURL:        scheme + "://" + r.Host + "/organization/" + src.OrganizationID.String() + "/source/" + src.ID.String() + "/ingest",
+		SecretUnreadable: src.Unreadable,
 	}
 }
 
@@ -166,6 +172,9 @@ func (s *Server) editSource(w http.ResponseWriter, r *http.Request, org uuid.UUI
 			src.UpdatedAt = webhook.EditedAt(before.UpdatedAt, now)
 			return webhook.SourceAudit(by, now, &before, src), nil
 		}})
+	if secrets.Unreadable(err) {
+		return webhook.Undecryptable("source", "secret", "editing it")
+	}
 	if err != nil {
 		return err
 	}
@@ -277,6 +286,12 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	count := func(outcome string) { s.sources.ingested.WithLabelValues(string(src.Kind), outcome).Inc() }
+	if src.Unreadable {
+		// Nothing can authenticate to it: the operator's doing, not the
+		// tool's, so a 500 and a log line, and no failed authentication.
+		count("failed")
+		return fmt.Errorf("api: source %s: its secret cannot be decrypted (its key is not in HOOKD_ENCRYPTION_KEY), so nothing can authenticate to it", src.ID)
+	}
 	body, err := readBody(w, r)
 	if err != nil {
 		if webhook.ErrorCode(err) == webhook.ETooLarge {

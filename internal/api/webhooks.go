@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -74,15 +75,28 @@ type webhookResponse struct {
 	// null when the webhook is healthy or no secret rotation is under way.
 	FailingSince            *time.Time `json:"failing_since"`
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	// SecretsUnreadable is a read-only extension: the target URL and
+	// secret cannot be decrypted (webhook.Webhook.Unreadable); the URL
+	// shows as unreadableTargetURL and the secret as unset.
+	SecretsUnreadable bool `json:"secrets_unreadable"`
 }
 
+// unreadableTargetURL stands for a target URL that cannot be decrypted:
+// Qovery's schema wants an absolute URI there, which "" is not, and this
+// one says what is the matter wherever a client shows it.
+const unreadableTargetURL = "urn:hookd:unreadable"
+
 func (s *Server) newWebhookResponse(w *webhook.Webhook) webhookResponse {
+	target := w.TargetURL
+	if w.Unreadable {
+		target = unreadableTargetURL
+	}
 	return webhookResponse{
 		ID:                      w.ID,
 		CreatedAt:               w.CreatedAt.UTC(),
 		UpdatedAt:               w.UpdatedAt.UTC(),
 		Kind:                    w.Kind,
-		TargetURL:               w.TargetURL,
+		TargetURL:               target,
 		TargetSecretSet:         w.TargetSecret != "",
 		Description:             w.Description,
 		Enabled:                 w.Enabled,
@@ -92,6 +106,7 @@ func (s *Server) newWebhookResponse(w *webhook.Webhook) webhookResponse {
 		DisabledReason:          w.DisabledReason,
 		FailingSince:            optionalTime(w.FailingSince),
 		PreviousSecretExpiresAt: optionalTime(w.GraceEndsAt(s.now(), s.secretGrace)),
+		SecretsUnreadable:       w.Unreadable,
 	}
 }
 
@@ -218,6 +233,9 @@ func (s *Server) editWebhook(w http.ResponseWriter, r *http.Request, org uuid.UU
 			// An edit that changes nothing is not audited.
 			return webhook.WebhookAudit(by, now, &before, h), nil
 		}})
+	if secrets.Unreadable(err) {
+		return webhook.Undecryptable("webhook", "target URL and secret", "editing it")
+	}
 	if err != nil {
 		return err
 	}

@@ -117,10 +117,18 @@ func TestReencrypt(t *testing.T) {
 		list[2].TargetSecret != "legacy-plain" || list[2].PreviousSecret != "legacy-previous" {
 		t.Fatalf("WebhookList with the new key alone = %v, %v", list, err)
 	}
-	// The old key alone can no longer read them: a clear error, no secret.
-	_, err = openSQLite(t, path, keyring(t, oldKey)).WebhookGet(ctx, org, sealedHook.ID)
+	// The old key alone can no longer open them: read, they are marked
+	// and hold no secret; edited, a clear error names the key, and no
+	// secret.
+	oldOnly := openSQLite(t, path, keyring(t, oldKey))
+	got, err := oldOnly.WebhookGet(ctx, org, sealedHook.ID)
+	if err != nil || !got.Unreadable || got.TargetSecret != "" || got.TargetURL != "" {
+		t.Errorf("WebhookGet with a missing key = %+v, %v; want it marked, its sealed fields empty", got, err)
+	}
+	_, err = oldOnly.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: sealedHook.ID,
+		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return nil, nil }})
 	if !errors.Is(err, secrets.ErrUnknownKey) || !strings.Contains(err.Error(), only.NewestID()) || strings.Contains(err.Error(), secret) {
-		t.Errorf("WebhookGet with a missing key = %v", err)
+		t.Errorf("WebhookUpdate with a missing key = %v", err)
 	}
 }
 

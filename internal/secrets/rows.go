@@ -31,9 +31,10 @@ func (k *Keyring) SealWebhook(w *webhook.Webhook) (*webhook.Webhook, error) {
 
 // OpenWebhook opens w's SealedFields in place, as a backend reads a row.
 // A field it cannot open (its key is not configured, or it is corrupt) is
-// cleared, never left sealed, and the first such error is returned: the
-// caller either fails, or goes on without the secrets where that is
-// safe (a delete, an intake that will not send).
+// cleared, never left sealed, w is marked Unreadable, and the first such
+// error is returned: the caller either fails, or goes on without the
+// secrets where that is safe (showing it, a delete, an intake that will
+// not send).
 func (k *Keyring) OpenWebhook(w *webhook.Webhook) error {
 	var errs []error
 	for _, f := range SealedFields(w) {
@@ -43,7 +44,8 @@ func (k *Keyring) OpenWebhook(w *webhook.Webhook) error {
 		}
 		*f = plain
 	}
-	if len(errs) > 0 {
+	w.Unreadable = len(errs) > 0
+	if w.Unreadable {
 		return errs[0]
 	}
 	return nil
@@ -59,12 +61,13 @@ func (k *Keyring) SealSource(src *webhook.Source) (*webhook.Source, error) {
 }
 
 // OpenSource opens src's secret in place; one it cannot open is cleared,
-// and the error returned unless lenient: a caller that can go on without
-// the secret (a delete) asks for it, so that a source whose key is gone
-// can still be deleted.
+// src marked Unreadable, and the error returned unless lenient: a caller
+// that can go on without the secret (showing it, a delete) asks for it,
+// so that a source whose key is gone can still be seen and deleted.
 func (k *Keyring) OpenSource(src *webhook.Source, lenient bool) error {
 	var err error
 	src.Secret, err = k.Open("source", src.ID, src.Secret)
+	src.Unreadable = err != nil
 	if lenient && Unreadable(err) {
 		return nil
 	}

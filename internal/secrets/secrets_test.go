@@ -105,6 +105,45 @@ func TestWrongKey(t *testing.T) {
 	}
 }
 
+// A row whose sealed fields another key sealed opens marked Unreadable,
+// every sealed field cleared (the one in clear too), the rest as it is;
+// with its key it opens whole, and unmarked.
+func TestOpenRowsUnreadable(t *testing.T) {
+	a, b := keyring(t, newKey(t)), keyring(t, newKey(t))
+	w := &webhook.Webhook{ID: uuid.New(), TargetURL: "https://example.com/h", TargetSecret: secret, Description: "kept"}
+	sealed, err := a.SealWebhook(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := *sealed
+	if err := b.OpenWebhook(&got); !Unreadable(err) || !got.Unreadable || got.TargetURL != "" || got.TargetSecret != "" || got.Description != "kept" {
+		t.Errorf("OpenWebhook with another key: %v, %+v; want unreadable, marked, cleared", err, got)
+	}
+	got = *sealed
+	got.Unreadable = true // as a copy of a row read before would be
+	if err := a.OpenWebhook(&got); err != nil || got.Unreadable || got.TargetURL != w.TargetURL || got.TargetSecret != secret {
+		t.Errorf("OpenWebhook with its key: %v, %+v; want it whole and unmarked", err, got)
+	}
+
+	src := &webhook.Source{ID: uuid.New(), Name: "kept", Secret: secret}
+	sealedSrc, err := a.SealSource(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lenient := range []bool{false, true} {
+		gotSrc := *sealedSrc
+		err := b.OpenSource(&gotSrc, lenient)
+		if (err == nil) != lenient || !gotSrc.Unreadable || gotSrc.Secret != "" || gotSrc.Name != "kept" {
+			t.Errorf("OpenSource(lenient %t) with another key: %v, %+v; want marked, cleared, an error unless lenient", lenient, err, gotSrc)
+		}
+	}
+	gotSrc := *sealedSrc
+	gotSrc.Unreadable = true
+	if err := a.OpenSource(&gotSrc, false); err != nil || gotSrc.Unreadable || gotSrc.Secret != secret {
+		t.Errorf("OpenSource with its key: %v, %+v; want it whole and unmarked", err, gotSrc)
+	}
+}
+
 func TestParseKeys(t *testing.T) {
 	k, k2 := newKey(t), newKey(t)
 	// The error names the key by its place in the list, as an operator

@@ -68,6 +68,20 @@ func (w *Webhook) ETag() string {
 	return `"` + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18]) + `"`
 }
 
+// Sendable returns nil when the dispatcher can send to w, or a conflict
+// that says what to do before doing (sending a test event, a retry):
+// it sends nothing to a disabled webhook, and cannot to one whose target
+// it cannot decrypt, so what was queued would fail unsent, or wait.
+func (w *Webhook) Sendable(doing string) error {
+	if w.Unreadable {
+		return Undecryptable("webhook", "target URL and secret", doing)
+	}
+	if !w.Enabled {
+		return Errorf(EConflict, "the webhook is disabled: enable it before %s", doing)
+	}
+	return nil
+}
+
 // CheckIfMatch applies an If-Match header (RFC 9110 §13.1.1) to w: empty
 // asks for nothing, "*" for any existing webhook, and a list of entity
 // tags for one of them (compared strongly, so a weak tag never matches).

@@ -85,6 +85,16 @@ func ErrorMessage(err error) string {
 	return "an internal error occurred"
 }
 
+// Undecryptable refuses doing something that needs the sealed fields of
+// a webhook or source (kind) whose key is not configured (Unreadable):
+// a conflict with how the server is set up, which the same request no
+// longer meets once the operator adds the key back. Only deleting and
+// reading such a resource succeed meanwhile.
+func Undecryptable(kind, fields, doing string) *Error {
+	return Errorf(EConflict, "the %s's %s cannot be decrypted, as this server does not have the key they were encrypted with: its operator must add that key back to HOOKD_ENCRYPTION_KEY before %s; the %s can be deleted meanwhile",
+		kind, fields, doing, kind)
+}
+
 // TooManyWebhooks is WebhookCreate's refusal when the organization has
 // max webhooks already. It is a conflict with the organization's state,
 // not a bad request or a rate: the same request succeeds once a webhook

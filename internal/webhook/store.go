@@ -30,8 +30,13 @@ type Store interface {
 	// count and the insert are serialized per organization, across
 	// processes, so concurrent creates never go past the limit.
 	WebhookCreate(ctx context.Context, w *Webhook, maxPerOrg int, audit *AuditEntry) error
+	// WebhookGet returns one of the organization's webhooks. One whose
+	// sealed fields cannot be decrypted is returned with them empty and
+	// Unreadable set, so that its owner sees it and can delete it.
 	WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*Webhook, error)
-	// WebhookList returns the organization's webhooks, oldest first.
+	// WebhookList returns the organization's webhooks, oldest first, the
+	// unreadable ones as WebhookGet does: one webhook whose key is gone
+	// does not hide the others.
 	WebhookList(ctx context.Context, orgID uuid.UUID) ([]*Webhook, error)
 	// WebhookUpdate reads the webhook c names in a write transaction,
 	// locking it, lets c.Apply change it, writes every field back (but
@@ -154,8 +159,11 @@ type Store interface {
 	// many sources already, it stores nothing and returns TooManySources,
 	// even when creates race (on several nodes).
 	SourceCreate(ctx context.Context, src *Source, maxPerOrg int, audit *AuditEntry) error
+	// SourceGet returns one source; one whose secret cannot be decrypted
+	// is returned with it empty and Unreadable set, as WebhookGet.
 	SourceGet(ctx context.Context, ref SourceRef) (*Source, error)
-	// SourceList returns the organization's sources, oldest first.
+	// SourceList returns the organization's sources, oldest first, the
+	// unreadable ones as SourceGet does.
 	SourceList(ctx context.Context, orgID uuid.UUID) ([]*Source, error)
 	// SourceUpdate applies c to the source as stored inside the writing
 	// transaction (see SourceChange), writes every field back but its

@@ -95,6 +95,13 @@ type Webhook struct {
 	// or shown; both are empty and zero when there is nothing to roll.
 	PreviousSecret  string
 	SecretRotatedAt time.Time
+
+	// Unreadable says its sealed fields (TargetURL and the secrets) could
+	// not be decrypted, as the key they were sealed with is not
+	// configured, and are empty: the webhook can be shown and deleted,
+	// not sent to or edited. Set by the reads that allow it (WebhookGet,
+	// WebhookList, a delete's); the others fail instead.
+	Unreadable bool
 }
 
 // Spec is what a caller chooses about a webhook: the body of create and

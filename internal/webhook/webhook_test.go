@@ -188,3 +188,26 @@ func TestSpecValidateText(t *testing.T) {
 		})
 	}
 }
+
+// Sendable refuses what the dispatcher could not send, saying what to
+// do first: a key to add back outranks enabling, which would not help.
+func TestSendable(t *testing.T) {
+	for _, c := range []struct {
+		enabled, unreadable bool
+		want                string // in the message; "" for nil
+	}{
+		{true, false, ""},
+		{false, false, "the webhook is disabled: enable it before sending it a test event"},
+		{true, true, "must add that key back to HOOKD_ENCRYPTION_KEY before sending it a test event; the webhook can be deleted"},
+		{false, true, "HOOKD_ENCRYPTION_KEY"},
+	} {
+		w := &Webhook{Enabled: c.enabled, Unreadable: c.unreadable}
+		err := w.Sendable("sending it a test event")
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("enabled %t, unreadable %t: %v, want nil", c.enabled, c.unreadable, err)
+		case c.want != "" && (ErrorCode(err) != EConflict || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("enabled %t, unreadable %t: %v, want a conflict saying %q", c.enabled, c.unreadable, err, c.want)
+		}
+	}
+}

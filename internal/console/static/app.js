@@ -786,6 +786,7 @@
         w.disabled_reason && !w.enabled
           ? h('p', { class: 'wh-reason', role: 'note' }, icon('alert'), h('span', null, h('strong', null, 'Disabled by hookd: '), w.disabled_reason))
           : null,
+        unreadableNote(w),
       ]);
     };
     render();
@@ -1149,6 +1150,14 @@
     url.focus();
   }
 
+  // unreadableNote says why a webhook whose target URL and secret cannot
+  // be decrypted shows none, and what can be done about it.
+  function unreadableNote(w) {
+    if (!w.secrets_unreadable) return null;
+    return h('p', { class: 'wh-reason', role: 'note' }, icon('alert'), h('span', null, h('strong', null, 'Cannot be decrypted: '),
+      'its target URL and secret were encrypted with a key this server no longer has, so nothing is sent to it. Ask your operator to add the key back to HOOKD_ENCRYPTION_KEY, or delete this webhook.'));
+  }
+
   // ---------- delivery log ----------
 
   function webhookHeader(w, actions, eyebrow = 'Delivery log') {
@@ -1163,6 +1172,7 @@
           failingPill(w),
           w.description ? h('span', { class: 'wh-desc' }, w.description) : null),
         w.disabled_reason && !w.enabled ? h('p', { class: 'wh-reason', role: 'note' }, icon('alert'), h('span', null, h('strong', null, 'Disabled by hookd: '), w.disabled_reason)) : null,
+        unreadableNote(w),
         graceNote(w)),
       h('div', { class: 'page-actions' }, actions));
   }
@@ -1878,7 +1888,9 @@
       h('td', { 'data-label': 'Ingest URL' }, h('code', { class: 'ingest-url' }, src.ingest_url), ' ', copyButton(() => src.ingest_url, 'ingest URL')),
       h('td', { 'data-label': 'Environment types' }, src.environment_types && src.environment_types.length
         ? formatRules(src.environment_types) : h('span', { class: 'muted' }, 'all DEVELOPMENT')),
-      h('td', { 'data-label': 'Secret' }, src.secret_set ? 'set' : 'not set'),
+      h('td', { 'data-label': 'Secret' }, src.secret_unreadable
+        ? h('span', { class: 'pill pill-bad', title: 'Encrypted with a key this server no longer has (HOOKD_ENCRYPTION_KEY): nothing can authenticate to this source' }, 'cannot be decrypted')
+        : src.secret_set ? 'set' : 'not set'),
       h('td', { class: 'nowrap' }, editBtn, del));
   }
 

@@ -98,7 +98,7 @@ func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, maxPerOrg i
 }
 
 func (db *DB) SourceGet(ctx context.Context, ref webhook.SourceRef) (*webhook.Source, error) {
-	s, err := sourceScan(db.keys, false)(db.pool.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
+	s, err := sourceScan(db.keys, true)(db.pool.QueryRow(ctx, `SELECT `+sourceCols+` FROM sources
 		WHERE organization_id = $1 AND id = $2`, ref.OrganizationID, ref.ID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("source", ref.ID)
@@ -115,7 +115,7 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 	if err != nil {
 		return nil, translate(err)
 	}
-	return collect(rows, sourceScan(db.keys, false))
+	return collect(rows, sourceScan(db.keys, true))
 }
 
 // sourceForChange locks the row c names (SELECT … FOR UPDATE) before

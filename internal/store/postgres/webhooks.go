@@ -107,12 +107,7 @@ func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg i
 }
 
 func (db *DB) WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*webhook.Webhook, error) {
-	return db.webhookGet(ctx, orgID, id, nil)
-}
-
-// webhookGet reads a webhook with webhookScan(db.keys, unreadable).
-func (db *DB) webhookGet(ctx context.Context, orgID, id uuid.UUID, unreadable map[uuid.UUID]error) (*webhook.Webhook, error) {
-	w, err := webhookScan(db.keys, unreadable)(db.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+	w, err := webhookScan(db.keys, map[uuid.UUID]error{})(db.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
 		WHERE organization_id = $1 AND id = $2`, orgID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("webhook", id)
@@ -129,7 +124,7 @@ func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webh
 	if err != nil {
 		return nil, translate(err)
 	}
-	return collect(rows, webhookScan(db.keys, nil))
+	return collect(rows, webhookScan(db.keys, map[uuid.UUID]error{}))
 }
 
 // WebhookUpdate locks the row (SELECT … FOR UPDATE) before Apply sees

@@ -81,7 +81,7 @@ func (db *DB) SourceCreate(ctx context.Context, src *webhook.Source, maxPerOrg i
 // SourceGet returns one of the organization's sources.
 func (db *DB) SourceGet(ctx context.Context, ref webhook.SourceRef) (*webhook.Source, error) {
 	s, err := scanSource(db.read.QueryRowContext(ctx,
-		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, ref.OrganizationID, ref.ID), db.keys, false)
+		`SELECT `+sourceColumns+` FROM sources WHERE organization_id = ? AND id = ?`, ref.OrganizationID, ref.ID), db.keys, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("source")
 	}
@@ -98,7 +98,7 @@ func (db *DB) SourceList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Sourc
 	defer rows.Close()
 	out := []*webhook.Source{}
 	for rows.Next() {
-		s, err := scanSource(rows, db.keys, false)
+		s, err := scanSource(rows, db.keys, true)
 		if err != nil {
 			return nil, translate(err)
 		}

@@ -105,13 +105,8 @@ func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg i
 
 // WebhookGet returns one of the organization's webhooks.
 func (db *DB) WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*webhook.Webhook, error) {
-	return db.webhookGet(ctx, orgID, id, false)
-}
-
-// webhookGet is WebhookGet, lenient (see scanWebhook) for a delete.
-func (db *DB) webhookGet(ctx context.Context, orgID, id uuid.UUID, lenient bool) (*webhook.Webhook, error) {
 	w, err := scanWebhook(db.read.QueryRowContext(ctx,
-		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id), db.keys, lenient)
+		`SELECT `+webhookColumns+` FROM webhooks WHERE organization_id = ? AND id = ?`, orgID, id), db.keys, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("webhook")
 	}
@@ -131,7 +126,7 @@ func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webh
 	if err != nil {
 		return nil, translate(err)
 	}
-	return collectWebhooks(rows, db.keys, nil)
+	return collectWebhooks(rows, db.keys, map[uuid.UUID]error{})
 }
 
 // collectWebhooks reads rows of webhookColumns. A webhook whose sealed

@@ -211,9 +211,10 @@ func RunSealedAtRest(t *testing.T, s webhook.Store, keys *secrets.Keyring, raw f
 
 // RunUnreadable checks what a store does with secrets whose key it does
 // not have: a and b are open on one empty database, b with another key
-// than a. b fails to read or edit such a webhook or source, naming the
-// missing key and no secret; still deletes either; accepts events for
-// such a webhook without handing out its deliveries; and gives back the
+// than a. b reads and lists such a webhook or source with its sealed
+// fields empty and marked Unreadable; fails to edit it, naming the
+// missing key and no secret; still deletes it; accepts events for such a
+// webhook without handing out its deliveries; and gives back the
 // deliveries it claims, so a, with the key, sends them later.
 func RunUnreadable(t *testing.T, a, b webhook.Store) {
 	ctx := context.Background()
@@ -240,20 +241,67 @@ func RunUnreadable(t *testing.T, a, b webhook.Store) {
 			t.Errorf("%s: the error does not say it is a %s's secret: %v", what, kind, err)
 		}
 	}
-	_, err := b.WebhookGet(ctx, org, w.ID)
-	wantUnknownKey("WebhookGet", err)
-	_, err = b.WebhookList(ctx, org)
-	wantUnknownKey("WebhookList", err)
+	// Read and listed, marked, the sealed fields empty and the rest as
+	// stored; the readable ones beside it as they are.
+	readable := createWebhook(t, b, newWebhook(t, org))
+	wantUnreadable := func(what string, got *webhook.Webhook) {
+		t.Helper()
+		if !got.Unreadable {
+			t.Errorf("%s: not marked Unreadable", what)
+		}
+		wantNoSealed(t, what, got)
+		wantEqual(t, what+": the sealed fields", secretsOf(got), [3]string{})
+		wantEqual(t, what+": the description", got.Description, w.Description)
+		wantEqual(t, what+": the events", got.Events, w.Events)
+		wantEqual(t, what+": the ETag", got.ETag(), w.ETag())
+	}
+	got, err := b.WebhookGet(ctx, org, w.ID)
+	if err != nil {
+		t.Fatalf("WebhookGet of an unreadable webhook: %v", err)
+	}
+	wantUnreadable("WebhookGet", got)
+	list, err := b.WebhookList(ctx, org)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("WebhookList = %d webhooks, %v; want the unreadable one and the readable one", len(list), err)
+	}
+	wantUnreadable("WebhookList", list[0])
+	if list[1].Unreadable || list[1].TargetURL != readable.TargetURL {
+		t.Errorf("WebhookList: the readable webhook is Unreadable %t, target %q; want %q", list[1].Unreadable, list[1].TargetURL, readable.TargetURL)
+	}
+	if got, err := a.WebhookGet(ctx, org, w.ID); err != nil || got.Unreadable || got.TargetURL != w.TargetURL {
+		t.Errorf("WebhookGet with the key = %+v, %v; want it whole", got, err)
+	}
+	if err := b.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: readable.ID,
+		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return nil, nil }}); err != nil {
+		t.Fatal(err)
+	}
 	_, err = b.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID,
 		Apply: func(cur *webhook.Webhook) (*webhook.AuditEntry, error) {
 			t.Error("WebhookUpdate ran Apply on a webhook it cannot open")
 			return nil, nil
 		}})
 	wantUnknownKey("WebhookUpdate", err)
-	_, err = b.SourceGet(ctx, webhook.SourceRef{OrganizationID: org, ID: src.ID})
-	wantUnknownKey("SourceGet", err)
-	_, err = b.SourceList(ctx, org)
-	wantUnknownKey("SourceList", err)
+	wantUnreadableSource := func(what string, got *webhook.Source) {
+		t.Helper()
+		if !got.Unreadable || got.Secret != "" {
+			t.Errorf("%s: Unreadable %t, secret %d bytes; want marked, and empty", what, got.Unreadable, len(got.Secret))
+		}
+		wantEqual(t, what+": the name", got.Name, src.Name)
+		wantEqual(t, what+": the ETag", got.ETag(), src.ETag())
+	}
+	gotSrc, err := b.SourceGet(ctx, webhook.SourceRef{OrganizationID: org, ID: src.ID})
+	if err != nil {
+		t.Fatalf("SourceGet of an unreadable source: %v", err)
+	}
+	wantUnreadableSource("SourceGet", gotSrc)
+	srcs, err := b.SourceList(ctx, org)
+	if err != nil || len(srcs) != 1 {
+		t.Fatalf("SourceList = %d sources, %v; want the unreadable one", len(srcs), err)
+	}
+	wantUnreadableSource("SourceList", srcs[0])
+	if got, err := a.SourceGet(ctx, webhook.SourceRef{OrganizationID: org, ID: src.ID}); err != nil || got.Unreadable || got.Secret != src.Secret {
+		t.Errorf("SourceGet with the key: Unreadable %t, %v; want it whole", got != nil && got.Unreadable, err)
+	}
 
 	// A webhook whose key is gone can be deleted: Apply sees its
 	// unreadable fields cleared, never sealed.
