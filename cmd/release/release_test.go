@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"encoding/hex"
 	"io"
 	"os"
@@ -41,6 +42,20 @@ func TestRelease(t *testing.T) {
 		// Static: no interpreter, so it runs on scratch and any distribution.
 		if b, _ := exec.Command("file", bin).Output(); len(b) > 0 && !strings.Contains(string(b), "statically linked") {
 			t.Errorf("the binary is not static: %s", b)
+		}
+		// Optimized with the profile of cmd/hookd (README, Build).
+		info, err := buildinfo.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pgo := ""
+		for _, s := range info.Settings {
+			if s.Key == "-pgo" {
+				pgo = s.Value
+			}
+		}
+		if filepath.Base(pgo) != "default.pgo" {
+			t.Errorf("the binary was built with -pgo=%q, want cmd/hookd/default.pgo", pgo)
 		}
 	})
 
