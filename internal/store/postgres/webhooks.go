@@ -20,9 +20,9 @@ const webhookCols = `organization_id, id, created_at, updated_at, kind, target_u
 // the sealed fields (secrets.SealedFields) with keys, so none leaves the
 // package sealed. A webhook whose fields cannot be opened (their key is
 // not configured) fails the read, unless unreadable is not nil: then it
-// is returned with those fields cleared and its id mapped to the error,
-// for the callers that can go on without them (an intake that will not
-// send it, a delete).
+// is returned with those fields cleared, marked Unreadable, and its id
+// mapped to the error, for the callers that can go on without them
+// (showing it, an intake that will not send it, a delete).
 func webhookScan(keys *secrets.Keyring, unreadable map[uuid.UUID]error) func(rowScanner) (*webhook.Webhook, error) {
 	return func(row rowScanner) (*webhook.Webhook, error) {
 		w, err := scanWebhookRow(row)

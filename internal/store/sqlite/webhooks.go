@@ -57,7 +57,8 @@ func (r *webhookRow) webhook(keys *secrets.Keyring) (*webhook.Webhook, error) {
 }
 
 // scanWebhook reads one webhook, failing if its sealed fields cannot be
-// opened, unless lenient: then it returns the webhook with them cleared.
+// opened, unless lenient: then it returns the webhook with them cleared,
+// marked Unreadable.
 func scanWebhook(row scanner, keys *secrets.Keyring, lenient bool) (*webhook.Webhook, error) {
 	var r webhookRow
 	if err := row.Scan(r.dest()...); err != nil {
