@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -670,5 +671,38 @@ func TestConsoleSourceDeleteConflict(t *testing.T) {
 	}
 	if n := b.eval(`String(window.asked.length)`); n != "1" {
 		t.Errorf("deleting the source as the page shows it asked %s questions, want 1", n)
+	}
+}
+
+// TestConsoleUnreadable lists a webhook whose encryption key is gone
+// (hookd restarted with another HOOKD_ENCRYPTION_KEY) beside a readable
+// one, says why it shows no URL and what can be done, and deletes it.
+func TestConsoleUnreadable(t *testing.T) {
+	b := newBrowser(t, 90*time.Second)
+	h := startConsoleHookd(t, map[string]string{"HOOKD_ENCRYPTION_KEY": generateKey(t)})
+	gone := h.createWebhook(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/gone","events":["DEPLOYMENT_FAILURE"]}`)
+	h.server.Stop(syscall.SIGTERM)
+	h.server = startServer(t, map[string]string{"HOOKD_DATABASE_URL": h.dbURL, "HOOKD_ENCRYPTION_KEY": generateKey(t)})
+	h.api.base = h.URL
+	kept := h.createWebhook(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/kept","events":["DEPLOYMENT_FAILURE"]}`)
+
+	goneRow, keptRow := `li.wh[data-id="`+gone+`"]`, `li.wh[data-id="`+kept+`"]`
+	b.run("opening the list", chromedp.Navigate(h.URL+"/#/"))
+	consoleSignIn(b, h.token, h.org)
+	b.run("both rows", chromedp.WaitVisible(css(goneRow)), chromedp.WaitVisible(css(keptRow)))
+	if got := b.eval(`document.querySelector('` + goneRow + ` .wh-reason')?.innerText || ''`); !strings.Contains(got, "Cannot be decrypted") || !strings.Contains(got, "HOOKD_ENCRYPTION_KEY") {
+		t.Errorf("the unreadable webhook's row says %q; want why it cannot be read and what to do", got)
+	}
+	if got := b.eval(`document.querySelector('` + keptRow + ` .wh-reason')?.innerText || ''`); got != "" {
+		t.Errorf("the readable webhook's row says %q; want no note", got)
+	}
+	b.run("deleting the unreadable webhook", chromedp.Click(css(goneRow+` button[data-action=delete]`)), chromedp.WaitVisible(css("#delete-confirm")))
+	confirmWebhookDelete(b, "urn:hookd:unreadable", chromedp.WaitNotPresent(css(goneRow)))
+	hook := "/organization/" + h.org.String() + "/webhook/"
+	if st, _, _ := h.api.do("GET", hook+gone, nil, nil); st != 404 {
+		t.Errorf("after the delete, GET of the unreadable webhook = %d, want 404", st)
+	}
+	if st, _, _ := h.api.do("GET", hook+kept, nil, nil); st != 200 {
+		t.Errorf("after the delete, GET of the readable webhook = %d, want 200", st)
 	}
 }
