@@ -466,6 +466,11 @@ func readFile(flag, name string, stdin io.Reader) ([]byte, error) {
 	return b, nil
 }
 
+// unreadableSecret is shown for a secret the server cannot decrypt: it
+// is stored, so "not set" would say a webhook's deliveries go out
+// unsigned, or that a source takes anyone's events.
+const unreadableSecret = "cannot be decrypted: its key is not in the server's HOOKD_ENCRYPTION_KEY (the operator must add it back; it can be deleted meanwhile)"
+
 // printWebhook shows one webhook: the API's object with --json, else one
 // field per line with the target URL in full.
 func printWebhook(w io.Writer, h *client.Webhook, asJSON bool) error {
@@ -473,7 +478,10 @@ func printWebhook(w io.Writer, h *client.Webhook, asJSON bool) error {
 		return writeRaw(w, h.Raw)
 	}
 	secret := "not set"
-	if h.TargetSecretSet {
+	switch {
+	case h.SecretsUnreadable:
+		secret = unreadableSecret
+	case h.TargetSecretSet:
 		secret = "set"
 	}
 	tw := newTable(w)

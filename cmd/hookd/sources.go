@@ -230,7 +230,10 @@ func printSource(w io.Writer, s *client.Source, asJSON bool) error {
 		return writeRaw(w, s.Raw)
 	}
 	secret := "not set"
-	if s.SecretSet {
+	switch {
+	case s.SecretUnreadable:
+		secret = unreadableSecret
+	case s.SecretSet:
 		secret = "set"
 	}
 	tw := newTable(w)

@@ -95,6 +95,10 @@ type Webhook struct {
 	// PreviousSecretExpiresAt, during a secret's rotation grace, is when
 	// deliveries stop carrying a signature with the previous secret too.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	// SecretsUnreadable: the server cannot decrypt the target URL and
+	// secret (their key is not in its HOOKD_ENCRYPTION_KEY); TargetURL is
+	// then a placeholder and TargetSecretSet false, whatever is stored.
+	SecretsUnreadable bool `json:"secrets_unreadable"`
 
 	// Raw is the object as the server sent it, for callers that must pass
 	// it on unchanged (fields this client does not know included).

@@ -23,6 +23,9 @@ type Source struct {
 	SecretSet        bool              `json:"secret_set"`
 	EnvironmentTypes []EnvironmentRule `json:"environment_types"`
 	IngestURL        string            `json:"ingest_url"`
+	// SecretUnreadable: the server cannot decrypt the secret (its key is
+	// not in its HOOKD_ENCRYPTION_KEY); SecretSet is then false.
+	SecretUnreadable bool `json:"secret_unreadable"`
 
 	Raw json.RawMessage `json:"-"` // the object as the server sent it
 	// ETag is the version GetSource and EditSource read (their ETag
