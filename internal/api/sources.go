@@ -66,7 +66,7 @@ func newSourceResponse(r *http.Request, src *webhook.Source) sourceResponse {
 		SecretSet:        src.Secret != "",
 		EnvironmentTypes: nonNil(src.EnvironmentTypes),
 		IngestURL:        scheme + "://" + r.Host + "/organization/" + src.OrganizationID.String() + "/source/" + src.ID.String() + "/ingest",
-		SecretUnreadable: src.Unreadable,
+		SecretUnreadable: src.Unreadable != nil,
 	}
 }
 
@@ -286,11 +286,12 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	count := func(outcome string) { s.sources.ingested.WithLabelValues(string(src.Kind), outcome).Inc() }
-	if src.Unreadable {
+	if src.Unreadable != nil {
 		// Nothing can authenticate to it: the operator's doing, not the
-		// tool's, so a 500 and a log line, and no failed authentication.
+		// tool's, so a 500 and a log line naming the key, and no failed
+		// authentication.
 		count("failed")
-		return fmt.Errorf("api: source %s: its secret cannot be decrypted (its key is not in HOOKD_ENCRYPTION_KEY), so nothing can authenticate to it", src.ID)
+		return fmt.Errorf("api: nothing can authenticate to source %s: %w", src.ID, src.Unreadable)
 	}
 	body, err := readBody(w, r)
 	if err != nil {

@@ -88,7 +88,7 @@ const unreadableTargetURL = "urn:hookd:unreadable"
 
 func (s *Server) newWebhookResponse(w *webhook.Webhook) webhookResponse {
 	target := w.TargetURL
-	if w.Unreadable {
+	if w.Unreadable != nil {
 		target = unreadableTargetURL
 	}
 	return webhookResponse{
@@ -106,7 +106,7 @@ func (s *Server) newWebhookResponse(w *webhook.Webhook) webhookResponse {
 		DisabledReason:          w.DisabledReason,
 		FailingSince:            optionalTime(w.FailingSince),
 		PreviousSecretExpiresAt: optionalTime(w.GraceEndsAt(s.now(), s.secretGrace)),
-		SecretsUnreadable:       w.Unreadable,
+		SecretsUnreadable:       w.Unreadable != nil,
 	}
 }
 

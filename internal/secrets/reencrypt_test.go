@@ -122,7 +122,7 @@ func TestReencrypt(t *testing.T) {
 	// secret.
 	oldOnly := openSQLite(t, path, keyring(t, oldKey))
 	got, err := oldOnly.WebhookGet(ctx, org, sealedHook.ID)
-	if err != nil || !got.Unreadable || got.TargetSecret != "" || got.TargetURL != "" {
+	if err != nil || !secrets.Unreadable(got.Unreadable) || got.TargetSecret != "" || got.TargetURL != "" {
 		t.Errorf("WebhookGet with a missing key = %+v, %v; want it marked, its sealed fields empty", got, err)
 	}
 	_, err = oldOnly.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: sealedHook.ID,

@@ -44,11 +44,11 @@ func (k *Keyring) OpenWebhook(w *webhook.Webhook) error {
 		}
 		*f = plain
 	}
-	w.Unreadable = len(errs) > 0
-	if w.Unreadable {
-		return errs[0]
+	w.Unreadable = nil
+	if len(errs) > 0 {
+		w.Unreadable = errs[0]
 	}
-	return nil
+	return w.Unreadable
 }
 
 // SealSource returns a copy of src with its secret sealed, bound to the
@@ -67,7 +67,7 @@ func (k *Keyring) SealSource(src *webhook.Source) (*webhook.Source, error) {
 func (k *Keyring) OpenSource(src *webhook.Source, lenient bool) error {
 	var err error
 	src.Secret, err = k.Open("source", src.ID, src.Secret)
-	src.Unreadable = err != nil
+	src.Unreadable = err
 	if lenient && Unreadable(err) {
 		return nil
 	}

@@ -116,12 +116,12 @@ func TestOpenRowsUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := *sealed
-	if err := b.OpenWebhook(&got); !Unreadable(err) || !got.Unreadable || got.TargetURL != "" || got.TargetSecret != "" || got.Description != "kept" {
+	if err := b.OpenWebhook(&got); !Unreadable(err) || got.Unreadable != err || got.TargetURL != "" || got.TargetSecret != "" || got.Description != "kept" {
 		t.Errorf("OpenWebhook with another key: %v, %+v; want unreadable, marked, cleared", err, got)
 	}
 	got = *sealed
-	got.Unreadable = true // as a copy of a row read before would be
-	if err := a.OpenWebhook(&got); err != nil || got.Unreadable || got.TargetURL != w.TargetURL || got.TargetSecret != secret {
+	got.Unreadable = ErrCorrupt // as a copy of a row read before would be
+	if err := a.OpenWebhook(&got); err != nil || got.Unreadable != nil || got.TargetURL != w.TargetURL || got.TargetSecret != secret {
 		t.Errorf("OpenWebhook with its key: %v, %+v; want it whole and unmarked", err, got)
 	}
 
@@ -133,13 +133,13 @@ func TestOpenRowsUnreadable(t *testing.T) {
 	for _, lenient := range []bool{false, true} {
 		gotSrc := *sealedSrc
 		err := b.OpenSource(&gotSrc, lenient)
-		if (err == nil) != lenient || !gotSrc.Unreadable || gotSrc.Secret != "" || gotSrc.Name != "kept" {
+		if (err == nil) != lenient || !Unreadable(gotSrc.Unreadable) || gotSrc.Secret != "" || gotSrc.Name != "kept" {
 			t.Errorf("OpenSource(lenient %t) with another key: %v, %+v; want marked, cleared, an error unless lenient", lenient, err, gotSrc)
 		}
 	}
 	gotSrc := *sealedSrc
-	gotSrc.Unreadable = true
-	if err := a.OpenSource(&gotSrc, false); err != nil || gotSrc.Unreadable || gotSrc.Secret != secret {
+	gotSrc.Unreadable = ErrCorrupt
+	if err := a.OpenSource(&gotSrc, false); err != nil || gotSrc.Unreadable != nil || gotSrc.Secret != secret {
 		t.Errorf("OpenSource with its key: %v, %+v; want it whole and unmarked", err, gotSrc)
 	}
 }

@@ -73,7 +73,7 @@ func (w *Webhook) ETag() string {
 // it sends nothing to a disabled webhook, and cannot to one whose target
 // it cannot decrypt, so what was queued would fail unsent, or wait.
 func (w *Webhook) Sendable(doing string) error {
-	if w.Unreadable {
+	if w.Unreadable != nil {
 		return Undecryptable("webhook", "target URL and secret", doing)
 	}
 	if !w.Enabled {

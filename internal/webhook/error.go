@@ -86,12 +86,13 @@ func ErrorMessage(err error) string {
 }
 
 // Undecryptable refuses doing something that needs the sealed fields of
-// a webhook or source (kind) whose key is not configured (Unreadable):
-// a conflict with how the server is set up, which the same request no
+// a webhook or source (kind) that cannot be decrypted (Unreadable): a
+// conflict with how the server is set up, which the same request no
 // longer meets once the operator adds the key back. Only deleting and
-// reading such a resource succeed meanwhile.
+// reading such a resource succeed meanwhile. It names no key: which one
+// is missing is in the server's log.
 func Undecryptable(kind, fields, doing string) *Error {
-	return Errorf(EConflict, "the %s's %s cannot be decrypted, as this server does not have the key they were encrypted with: its operator must add that key back to HOOKD_ENCRYPTION_KEY before %s; the %s can be deleted meanwhile",
+	return Errorf(EConflict, "the %s's %s cannot be decrypted with the keys this server has (the key they were encrypted with is not in its HOOKD_ENCRYPTION_KEY, or the stored value is damaged): its operator must add that key back before %s; the %s can be deleted meanwhile",
 		kind, fields, doing, kind)
 }
 

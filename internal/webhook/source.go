@@ -56,10 +56,10 @@ type Source struct {
 	Secret string // never returned, logged or shown
 	// EnvironmentTypes are tried in order; the first match decides.
 	EnvironmentTypes []EnvironmentRule
-	// Unreadable says Secret could not be decrypted (its key is not
-	// configured) and is empty, as Webhook.Unreadable: the source can be
+	// Unreadable is why Secret could not be decrypted, nil when it was,
+	// as Webhook.Unreadable: Secret is then empty, the source can be
 	// shown and deleted, not edited, and nothing can authenticate to it.
-	Unreadable bool
+	Unreadable error
 }
 
 // EnvironmentType returns the type of the tool's environment name: that

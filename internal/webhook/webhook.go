@@ -96,12 +96,15 @@ type Webhook struct {
 	PreviousSecret  string
 	SecretRotatedAt time.Time
 
-	// Unreadable says its sealed fields (TargetURL and the secrets) could
-	// not be decrypted, as the key they were sealed with is not
-	// configured, and are empty: the webhook can be shown and deleted,
-	// not sent to or edited. Set by the reads that allow it (WebhookGet,
-	// WebhookList, a delete's); the others fail instead.
-	Unreadable bool
+	// Unreadable is why its sealed fields (TargetURL and the secrets)
+	// could not be decrypted, naming the key (not configured, or the
+	// value damaged), nil when they were: they are then empty, and the
+	// webhook can be shown and deleted, not sent to or edited. Only the
+	// reads that can go on without them return such a webhook (WebhookGet,
+	// WebhookList, a delete's, intake's and a claim's, which send nothing
+	// to it); the others fail with this error instead. For logs only: it
+	// names keys, which callers are not told.
+	Unreadable error
 }
 
 // Spec is what a caller chooses about a webhook: the body of create and

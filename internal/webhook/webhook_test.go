@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -198,10 +199,13 @@ func TestSendable(t *testing.T) {
 	}{
 		{true, false, ""},
 		{false, false, "the webhook is disabled: enable it before sending it a test event"},
-		{true, true, "must add that key back to HOOKD_ENCRYPTION_KEY before sending it a test event; the webhook can be deleted"},
+		{true, true, "HOOKD_ENCRYPTION_KEY, or the stored value is damaged): its operator must add that key back before sending it a test event; the webhook can be deleted"},
 		{false, true, "HOOKD_ENCRYPTION_KEY"},
 	} {
-		w := &Webhook{Enabled: c.enabled, Unreadable: c.unreadable}
+		w := &Webhook{Enabled: c.enabled}
+		if c.unreadable {
+			w.Unreadable = errors.New("secrets: webhook: cannot decrypt its secret")
+		}
 		err := w.Sendable("sending it a test event")
 		switch {
 		case c.want == "" && err != nil:
