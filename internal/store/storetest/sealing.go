@@ -267,7 +267,7 @@ func RunUnreadable(t *testing.T, a, b webhook.Store) {
 		t.Errorf("WebhookList: the readable webhook is Unreadable %v, target %q; want %q", list[1].Unreadable, list[1].TargetURL, readable.TargetURL)
 	}
 	if got, err := a.WebhookGet(ctx, org, w.ID); err != nil || got.Unreadable != nil || got.TargetURL != w.TargetURL {
-		t.Errorf("WebhookGet with the key = %+v, %v; want it whole", got, err)
+		t.Errorf("WebhookGet with the key: %v; want it whole", err)
 	}
 	if err := b.WebhookDelete(ctx, webhook.WebhookChange{OrganizationID: org, ID: readable.ID,
 		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return nil, nil }}); err != nil {
