@@ -123,7 +123,7 @@ func TestReencrypt(t *testing.T) {
 	oldOnly := openSQLite(t, path, keyring(t, oldKey))
 	got, err := oldOnly.WebhookGet(ctx, org, sealedHook.ID)
 	if err != nil || !secrets.Unreadable(got.Unreadable) || got.TargetSecret != "" || got.TargetURL != "" {
-		t.Errorf("WebhookGet with a missing key = %+v, %v; want it marked, its sealed fields empty", got, err)
+		t.Errorf("WebhookGet with a missing key: %v, marked %v; want it marked, its sealed fields empty", err, got != nil && got.Unreadable != nil)
 	}
 	_, err = oldOnly.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: sealedHook.ID,
 		Apply: func(*webhook.Webhook) (*webhook.AuditEntry, error) { return nil, nil }})

@@ -117,12 +117,12 @@ func TestOpenRowsUnreadable(t *testing.T) {
 	}
 	got := *sealed
 	if err := b.OpenWebhook(&got); !Unreadable(err) || got.Unreadable != err || got.TargetURL != "" || got.TargetSecret != "" || got.Description != "kept" {
-		t.Errorf("OpenWebhook with another key: %v, %+v; want unreadable, marked, cleared", err, got)
+		t.Errorf("OpenWebhook with another key: %v, marked %v, description %q; want unreadable, marked, cleared", err, got.Unreadable, got.Description)
 	}
 	got = *sealed
 	got.Unreadable = ErrCorrupt // as a copy of a row read before would be
 	if err := a.OpenWebhook(&got); err != nil || got.Unreadable != nil || got.TargetURL != w.TargetURL || got.TargetSecret != secret {
-		t.Errorf("OpenWebhook with its key: %v, %+v; want it whole and unmarked", err, got)
+		t.Errorf("OpenWebhook with its key: %v, marked %v; want it whole and unmarked", err, got.Unreadable)
 	}
 
 	src := &webhook.Source{ID: uuid.New(), Name: "kept", Secret: secret}
@@ -134,13 +134,13 @@ func TestOpenRowsUnreadable(t *testing.T) {
 		gotSrc := *sealedSrc
 		err := b.OpenSource(&gotSrc, lenient)
 		if (err == nil) != lenient || !Unreadable(gotSrc.Unreadable) || gotSrc.Secret != "" || gotSrc.Name != "kept" {
-			t.Errorf("OpenSource(lenient %t) with another key: %v, %+v; want marked, cleared, an error unless lenient", lenient, err, gotSrc)
+			t.Errorf("OpenSource(lenient %t) with another key: %v, marked %v, name %q; want marked, cleared, an error unless lenient", lenient, err, gotSrc.Unreadable, gotSrc.Name)
 		}
 	}
 	gotSrc := *sealedSrc
 	gotSrc.Unreadable = ErrCorrupt
 	if err := a.OpenSource(&gotSrc, false); err != nil || gotSrc.Unreadable != nil || gotSrc.Secret != secret {
-		t.Errorf("OpenSource with its key: %v, %+v; want it whole and unmarked", err, gotSrc)
+		t.Errorf("OpenSource with its key: %v, marked %v; want it whole and unmarked", err, gotSrc.Unreadable)
 	}
 }
 
