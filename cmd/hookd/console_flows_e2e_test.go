@@ -679,8 +679,19 @@ func TestConsoleSourceDeleteConflict(t *testing.T) {
 // one, says why it shows no URL and what can be done, and deletes it.
 func TestConsoleUnreadable(t *testing.T) {
 	b := newBrowser(t, 90*time.Second)
-	h := startConsoleHookd(t, map[string]string{"HOOKD_ENCRYPTION_KEY": generateKey(t)})
+	h := startConsoleHookd(t, map[string]string{"HOOKD_ENCRYPTION_KEY": generateKey(t),
+		"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128", "HOOKD_RETRY_SCHEDULE": "0s"})
 	gone := h.createWebhook(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/gone","events":["DEPLOYMENT_FAILURE"]}`)
+	// An attempt in its log, which the page would offer to retry.
+	hook := "/organization/" + h.org.String() + "/webhook/"
+	if st, _, body := h.api.do("POST", "/organization/"+h.org.String()+"/deployment-event", deploymentEvent("DEPLOYMENT_FAILURE", "api", "PRODUCTION"), nil); st != 202 {
+		t.Fatalf("event: %d %s", st, body)
+	}
+	waitFor(t, 30*time.Second, "the failed attempt", func() bool {
+		var log struct{ Results []any }
+		h.api.do("GET", hook+gone+"/event", nil, &log)
+		return len(log.Results) > 0
+	})
 	h.server.Stop(syscall.SIGTERM)
 	h.server = startServer(t, map[string]string{"HOOKD_DATABASE_URL": h.dbURL, "HOOKD_ENCRYPTION_KEY": generateKey(t)})
 	h.api.base = h.URL
@@ -696,9 +707,20 @@ func TestConsoleUnreadable(t *testing.T) {
 	if got := b.eval(`document.querySelector('` + keptRow + ` .wh-reason')?.innerText || ''`); got != "" {
 		t.Errorf("the readable webhook's row says %q; want no note", got)
 	}
+	// What the API would refuse (409) is not offered: editing it, and
+	// sending to it; the readable one keeps all of it.
+	edits := func(row string) string { return b.eval(`String(!!document.querySelector('` + row + ` a[href$="/edit"]'))`) }
+	if edits(goneRow) != "false" || edits(keptRow) != "true" {
+		t.Errorf("edit links: unreadable %s, readable %s; want only the readable one's", edits(goneRow), edits(keptRow))
+	}
+	b.run("the unreadable webhook's page", chromedp.Navigate(h.URL+"/#/webhooks/"+gone), chromedp.WaitVisible(css("#health")), chromedp.WaitVisible(css("#log-rows tr")))
+	b.waitJS("its note", `(document.querySelector('.page-head .wh-reason')?.innerText || '').includes('Cannot be decrypted')`)
+	if got := b.eval(`['#edit-webhook', '#send-test', '#recover-open', '[data-action=retry]'].filter((s) => document.querySelector(s)).join(' ')`); got != "" {
+		t.Errorf("the unreadable webhook's page offers %s; want none of what would send to it or edit it", got)
+	}
+	b.run("back to the list", chromedp.Navigate(h.URL+"/#/"), chromedp.WaitVisible(css(goneRow)))
 	b.run("deleting the unreadable webhook", chromedp.Click(css(goneRow+` button[data-action=delete]`)), chromedp.WaitVisible(css("#delete-confirm")))
 	confirmWebhookDelete(b, "urn:hookd:unreadable", chromedp.WaitNotPresent(css(goneRow)))
-	hook := "/organization/" + h.org.String() + "/webhook/"
 	if st, _, _ := h.api.do("GET", hook+gone, nil, nil); st != 404 {
 		t.Errorf("after the delete, GET of the unreadable webhook = %d, want 404", st)
 	}

@@ -781,7 +781,7 @@
         h('div', { class: 'wh-toggle' }, enabledSwitch(w, (sw) => toggle(w, sw, () => { render(); changed(); }))),
         h('div', { class: 'wh-actions' },
           link('Deliveries', '#/webhooks/' + w.id, { class: 'btn btn-ghost btn-icon', icon: 'activity', iconOnly: true, title: 'Delivery log', ariaLabel: 'Delivery log for ' + w.target_url }),
-          link('Edit', '#/webhooks/' + w.id + '/edit', { class: 'btn btn-ghost btn-icon', icon: 'edit', iconOnly: true, title: 'Edit', ariaLabel: 'Edit ' + w.target_url }),
+          w.secrets_unreadable ? null : link('Edit', '#/webhooks/' + w.id + '/edit', { class: 'btn btn-ghost btn-icon', icon: 'edit', iconOnly: true, title: 'Edit', ariaLabel: 'Edit ' + w.target_url }),
           button('Delete', { class: 'btn-ghost btn-icon btn-icon-danger', icon: 'trash', iconOnly: true, title: 'Delete', ariaLabel: 'Delete ' + w.target_url, dataset: { action: 'delete' }, onclick: () => confirmDelete(w, refresh) })),
         w.disabled_reason && !w.enabled
           ? h('p', { class: 'wh-reason', role: 'note' }, icon('alert'), h('span', null, h('strong', null, 'Disabled by hookd: '), w.disabled_reason))
@@ -1222,7 +1222,8 @@
     const body = h('div', { class: 'health-body' }, spinner());
     const panel = h('section', { class: 'card health', id: 'health', 'aria-labelledby': 'health-title' },
       h('div', { class: 'panel-head' }, h('h2', { id: 'health-title' }, 'Health'),
-        button('Recover deliveries', { class: 'btn-secondary btn-sm', icon: 'retry', id: 'recover-open', onclick: () => recoverDialog(w, panel.load) })),
+        // The API refuses what would send to a webhook it cannot decrypt.
+        w.secrets_unreadable ? null : button('Recover deliveries', { class: 'btn-secondary btn-sm', icon: 'retry', id: 'recover-open', onclick: () => recoverDialog(w, panel.load) })),
       body);
     panel.load = async () => {
       let st;
@@ -1361,7 +1362,8 @@
         enableBtn.disabled = false;
       }
     });
-    const actions = [link('Edit', '#/webhooks/' + w.id + '/edit', { class: 'btn btn-secondary', icon: 'edit', id: 'edit-webhook' }), enableBtn, testBtn];
+    // One hookd cannot decrypt can only be read and deleted (unreadableNote).
+    const actions = w.secrets_unreadable ? [] : [link('Edit', '#/webhooks/' + w.id + '/edit', { class: 'btn btn-secondary', icon: 'edit', id: 'edit-webhook' }), enableBtn, testBtn];
 
     const segs = [['all', 'All'], ['success', 'Success'], ['failure', 'Failure']].map(([v, l]) => {
       const b = h('button', { type: 'button', class: 'seg', 'aria-pressed': String(filter === v), dataset: { filter: v } }, l, h('span', { class: 'seg-count' }));
@@ -1423,7 +1425,7 @@
           h('td', { 'data-label': 'Status', class: 'num' }, statusCode(a)),
           h('td', { 'data-label': 'Duration', class: 'num mono' }, duration(a.duration_ms)),
           h('td', { 'data-label': 'Outcome' }, outcomePill(a), a.error ? h('span', { class: 'row-error', title: a.error }, a.error) : null),
-          h('td', { class: 'actions' }, rb));
+          h('td', { class: 'actions' }, w.secrets_unreadable ? null : rb));
         tr.addEventListener('click', (e) => { if (!e.target.closest('a, button')) location.hash = href; });
         return tr;
       }));
