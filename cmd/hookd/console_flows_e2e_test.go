@@ -682,6 +682,7 @@ func TestConsoleUnreadable(t *testing.T) {
 	h := startConsoleHookd(t, map[string]string{"HOOKD_ENCRYPTION_KEY": generateKey(t),
 		"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128", "HOOKD_RETRY_SCHEDULE": "0s"})
 	gone := h.createWebhook(`{"kind":"STANDARD","target_url":"http://127.0.0.1:9/gone","events":["DEPLOYMENT_FAILURE"]}`)
+	goneSource := h.create("source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`)
 	// An attempt in its log, which the page would offer to retry.
 	hook := "/organization/" + h.org.String() + "/webhook/"
 	if st, _, body := h.api.do("POST", "/organization/"+h.org.String()+"/deployment-event", deploymentEvent("DEPLOYMENT_FAILURE", "api", "PRODUCTION"), nil); st != 202 {
@@ -709,7 +710,9 @@ func TestConsoleUnreadable(t *testing.T) {
 	}
 	// What the API would refuse (409) is not offered: editing it, and
 	// sending to it; the readable one keeps all of it.
-	edits := func(row string) string { return b.eval(`String(!!document.querySelector('` + row + ` a[href$="/edit"]'))`) }
+	edits := func(row string) string {
+		return b.eval(`String(!!document.querySelector('` + row + ` a[href$="/edit"]'))`)
+	}
 	if edits(goneRow) != "false" || edits(keptRow) != "true" {
 		t.Errorf("edit links: unreadable %s, readable %s; want only the readable one's", edits(goneRow), edits(keptRow))
 	}
@@ -726,5 +729,15 @@ func TestConsoleUnreadable(t *testing.T) {
 	}
 	if st, _, _ := h.api.do("GET", hook+kept, nil, nil); st != 200 {
 		t.Errorf("after the delete, GET of the readable webhook = %d, want 200", st)
+	}
+
+	// The source likewise: said, and not offered to edit.
+	srcRow := `tr[data-id="` + goneSource + `"]`
+	b.run("the Sources page", chromedp.Navigate(h.URL+"/#/sources"), chromedp.WaitVisible(css(srcRow)))
+	if got := b.eval(`document.querySelector('` + srcRow + ` td[data-label=Secret]').innerText`); got != "cannot be decrypted" {
+		t.Errorf("the unreadable source's secret shows as %q, want \"cannot be decrypted\"", got)
+	}
+	if got := b.eval(`String(!!document.querySelector('` + srcRow + ` [data-action=edit]'))`); got != "false" {
+		t.Errorf("the unreadable source is offered to edit (%s)", got)
 	}
 }

@@ -1893,7 +1893,7 @@
       h('td', { 'data-label': 'Secret' }, src.secret_unreadable
         ? h('span', { class: 'pill pill-bad', title: 'Encrypted with a key this server no longer has (HOOKD_ENCRYPTION_KEY): nothing can authenticate to this source' }, 'cannot be decrypted')
         : src.secret_set ? 'set' : 'not set'),
-      h('td', { class: 'nowrap' }, editBtn, del));
+      h('td', { class: 'nowrap' }, src.secret_unreadable ? null : editBtn, del)); // its edit would answer 409
   }
 
   // sourceForm adds a source, or edits src, read at version etag: an
