@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -49,23 +47,20 @@ func Claimed(ctx context.Context, r Releaser, p webhook.ClaimParams, tasks []*we
 	return nil, errors.Join(errs...)
 }
 
-// Receipts is what EventsCreate returns given the committed receipts and
-// the webhooks whose secrets could not be opened: their leased deliveries
-// are left out of the receipts' Tasks (the events are committed: this is
+// Receipts is what EventsCreate returns given the committed receipts:
+// the leased deliveries of webhooks whose secrets could not be opened
+// (Unreadable) are left out of the receipts' Tasks (the events are committed: this is
 // no reason to fail the intake) and given back to the queue, due now (on
 // a backend running on the caller's clock, at their creation, as if they
 // had never been leased), so that DeliveryClaim meets them at once and
 // reports why they cannot be sent.
-func Receipts(ctx context.Context, r Releaser, receipts []webhook.EventReceipt, unreadable map[uuid.UUID]error) []webhook.EventReceipt {
-	if len(unreadable) == 0 {
-		return receipts
-	}
+func Receipts(ctx context.Context, r Releaser, receipts []webhook.EventReceipt) []webhook.EventReceipt {
 	var bad []webhook.DeliveryRef
 	var due time.Time
 	for i := range receipts {
 		tasks := receipts[i].Tasks[:0]
 		for _, t := range receipts[i].Tasks {
-			if _, ok := unreadable[t.Webhook.ID]; ok {
+			if t.Webhook.Unreadable != nil {
 				bad = append(bad, t.Ref())
 				due = t.Delivery.CreatedAt
 				continue

@@ -125,8 +125,7 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	if err != nil {
 		return nil, translate(err)
 	}
-	unreadable := map[uuid.UUID]error{}
-	whs, err := collect(whRows, webhookScan(db.keys, unreadable))
+	whs, err := collect(whRows, webhookScan(db.keys, true))
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -160,10 +159,10 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 			continue
 		}
 		t := &webhook.Task{Delivery: *c.d, Event: *ev, Webhook: *w}
-		if err, ok := unreadable[w.ID]; ok {
+		if w.Unreadable != nil {
 			bad = append(bad, t.Ref())
 			if failed == nil {
-				failed = err
+				failed = w.Unreadable
 			}
 			continue
 		}

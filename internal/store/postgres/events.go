@@ -38,10 +38,9 @@ func scanEvent(row rowScanner) (*webhook.Event, error) {
 // batch of writes in which the deliveries are a single INSERT.
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
-	unreadable := map[uuid.UUID]error{}
 	err := db.pipelined(ctx, func(tx *pipe) error {
 		var err error
-		receipts, err = eventsCreate(ctx, tx, events, lease, db.callerClock, webhookScan(db.keys, unreadable))
+		receipts, err = eventsCreate(ctx, tx, events, lease, db.callerClock, webhookScan(db.keys, true))
 		return err
 	})
 	if err != nil {
@@ -54,11 +53,11 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 			break
 		}
 	}
-	return secrets.Receipts(ctx, db, receipts, unreadable), nil
+	return secrets.Receipts(ctx, db, receipts), nil
 }
 
 // eventsCreate plans and writes one intake in tx, reading the webhooks
-// with scanWebhook (a webhookScan, which notes those it cannot open).
+// with scanWebhook (a webhookScan, which marks those it cannot open).
 // Its writes commit tx unless an event it stores holds an idempotency
 // key: that key's race with a concurrent intake may still need a read in
 // tx (replayLost), and the caller commits after it.

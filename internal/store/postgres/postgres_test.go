@@ -162,7 +162,7 @@ func TestEventsCreateKeyRace(t *testing.T) {
 	tx := openPipe(t, db)
 	// A keyed intake leaves its transaction open for its caller to commit.
 	first := newEv(org, "race")
-	if _, err := eventsCreate(ctx, tx, []*webhook.Event{first}, webhook.Lease{}, true, webhookScan(db.keys, nil)); err != nil {
+	if _, err := eventsCreate(ctx, tx, []*webhook.Event{first}, webhook.Lease{}, true, webhookScan(db.keys, false)); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -942,7 +942,7 @@ func TestIntakeWriteReadsNoWebhook(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	in, err := loadForIntake(ctx, openPipe(t, db), []*webhook.Event{newEv(org, "")}, webhookScan(db.keys, map[uuid.UUID]error{}))
+	in, err := loadForIntake(ctx, openPipe(t, db), []*webhook.Event{newEv(org, "")}, webhookScan(db.keys, true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1042,7 +1042,7 @@ func TestWebhookDeleteWaitsForIntake(t *testing.T) {
 	}
 
 	tx := openPipe(t, db)
-	in, err := loadForIntake(ctx, tx, []*webhook.Event{newEv(org, "")}, webhookScan(db.keys, map[uuid.UUID]error{}))
+	in, err := loadForIntake(ctx, tx, []*webhook.Event{newEv(org, "")}, webhookScan(db.keys, true))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,21 +19,18 @@ const webhookCols = `organization_id, id, created_at, updated_at, kind, target_u
 // webhookScan returns the one codec a webhook row is read with: it opens
 // the sealed fields (secrets.SealedFields) with keys, so none leaves the
 // package sealed. A webhook whose fields cannot be opened (their key is
-// not configured) fails the read, unless unreadable is not nil: then it
-// is returned with those fields cleared, marked Unreadable, and its id
-// mapped to the error, for the callers that can go on without them
-// (showing it, an intake that will not send it, a delete).
-func webhookScan(keys *secrets.Keyring, unreadable map[uuid.UUID]error) func(rowScanner) (*webhook.Webhook, error) {
+// not configured) fails the read, unless lenient: then it is returned
+// with those fields cleared and marked Unreadable, for the callers that
+// can go on without them (showing it, an intake or a claim that will not
+// send it, a delete).
+func webhookScan(keys *secrets.Keyring, lenient bool) func(rowScanner) (*webhook.Webhook, error) {
 	return func(row rowScanner) (*webhook.Webhook, error) {
 		w, err := scanWebhookRow(row)
 		if err != nil {
 			return nil, err
 		}
-		if err := keys.OpenWebhook(w); err != nil {
-			if unreadable == nil || !secrets.Unreadable(err) {
-				return nil, err
-			}
-			unreadable[w.ID] = err
+		if err := keys.OpenWebhook(w); err != nil && !(lenient && secrets.Unreadable(err)) {
+			return nil, err
 		}
 		return w, nil
 	}
@@ -107,7 +104,7 @@ func (db *DB) WebhookCreate(ctx context.Context, w *webhook.Webhook, maxPerOrg i
 }
 
 func (db *DB) WebhookGet(ctx context.Context, orgID, id uuid.UUID) (*webhook.Webhook, error) {
-	w, err := webhookScan(db.keys, map[uuid.UUID]error{})(db.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+	w, err := webhookScan(db.keys, true)(db.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
 		WHERE organization_id = $1 AND id = $2`, orgID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("webhook", id)
@@ -124,7 +121,7 @@ func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webh
 	if err != nil {
 		return nil, translate(err)
 	}
-	return collect(rows, webhookScan(db.keys, map[uuid.UUID]error{}))
+	return collect(rows, webhookScan(db.keys, true))
 }
 
 // WebhookUpdate locks the row (SELECT … FOR UPDATE) before Apply sees
@@ -176,11 +173,7 @@ func (db *DB) WebhookUpdate(ctx context.Context, c webhook.WebhookChange) (*webh
 // (lenient), so a webhook whose key is gone can still be deleted, its
 // unreadable fields cleared for c.Apply.
 func (db *DB) webhookForChange(ctx context.Context, tx pgx.Tx, c webhook.WebhookChange, lenient bool) (*webhook.Webhook, error) {
-	var unreadable map[uuid.UUID]error
-	if lenient {
-		unreadable = map[uuid.UUID]error{}
-	}
-	w, err := webhookScan(db.keys, unreadable)(tx.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+	w, err := webhookScan(db.keys, lenient)(tx.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
 		WHERE organization_id = $1 AND id = $2 FOR UPDATE`, c.OrganizationID, c.ID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("webhook", c.ID)

@@ -260,10 +260,10 @@ func claimedWebhooks(ctx context.Context, tx *txn, tasks []*webhook.Task, seqs [
 		switch {
 		case w == nil:
 			orphans = append(orphans, seqs[i])
-		case e.bad[w.ID] != nil:
+		case w.Unreadable != nil:
 			unreadable = append(unreadable, t.Ref())
 			if failed == nil {
-				failed = e.bad[w.ID]
+				failed = w.Unreadable
 			}
 		default:
 			t.Webhook = *w

@@ -36,7 +36,6 @@ func (r *eventRow) event() webhook.Event {
 // other intake can commit between the reads and the writes.
 func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease webhook.Lease) ([]webhook.EventReceipt, error) {
 	var receipts []webhook.EventReceipt
-	var unreadable map[uuid.UUID]error
 	// A batch a client can have refused on purpose (an Idempotency-Key
 	// reused with another body, a test event for a missing webhook) keeps
 	// its savepoint: its refusal must not undo and redo a whole group.
@@ -47,8 +46,7 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 		}
 	}
 	err := db.w.do(ctx, true, rerun, func(tx *txn) error {
-		unreadable = map[uuid.UUID]error{}
-		in, err := loadIntake(ctx, tx, events, lease, unreadable)
+		in, err := loadIntake(ctx, tx, events, lease)
 		if err != nil {
 			return err
 		}
@@ -65,22 +63,22 @@ func (db *DB) EventsCreate(ctx context.Context, events []*webhook.Event, lease w
 	if err != nil {
 		return nil, err
 	}
-	return secrets.Receipts(ctx, db, receipts, unreadable), nil
+	return secrets.Receipts(ctx, db, receipts), nil
 }
 
 // loadIntake reads each organization's webhooks once, however many of its
 // events the batch has (from the writer's cache: see webhookCache), and
 // the stored holders of its events' keys, one statement per organization.
 // A webhook whose secrets cannot be opened still matches (the event is
-// promised to it): its id goes in unreadable, for EventsCreate to keep its
+// promised to it), marked Unreadable, for EventsCreate to keep its
 // deliveries from the caller.
-func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease webhook.Lease, unreadable map[uuid.UUID]error) (webhook.IntakeInput, error) {
+func loadIntake(ctx context.Context, tx *txn, events []*webhook.Event, lease webhook.Lease) (webhook.IntakeInput, error) {
 	in := webhook.IntakeInput{Events: events, Lease: lease, Webhooks: map[uuid.UUID][]*webhook.Webhook{},
 		Holders: map[webhook.KeyRef]webhook.KeyHolder{}}
 	var keys map[uuid.UUID][]string // by organization; a key twice finds its holder once
 	for _, ev := range events {
 		if _, ok := in.Webhooks[ev.OrganizationID]; !ok {
-			hooks, err := tx.orgWebhooks(ctx, ev.OrganizationID, unreadable)
+			hooks, err := tx.orgWebhooks(ctx, ev.OrganizationID)
 			if err != nil {
 				return in, err
 			}

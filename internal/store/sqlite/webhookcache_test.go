@@ -39,7 +39,7 @@ func openCache(t *testing.T) (db *DB, w *webhook.Webhook, target func(step strin
 		t.Helper()
 		var url string
 		err := db.transact(ctx, func(tx *txn) error {
-			hooks, err := tx.orgWebhooks(ctx, w.OrganizationID, map[uuid.UUID]error{})
+			hooks, err := tx.orgWebhooks(ctx, w.OrganizationID)
 			if err == nil && len(hooks) == 1 {
 				url = hooks[0].TargetURL
 			}
@@ -72,7 +72,7 @@ func TestWebhookCacheSameTransaction(t *testing.T) {
 		if err := setTarget(ctx, tx, w.ID, "https://example.com/moved"); err != nil {
 			return err
 		}
-		hooks, err := tx.orgWebhooks(ctx, w.OrganizationID, map[uuid.UUID]error{})
+		hooks, err := tx.orgWebhooks(ctx, w.OrganizationID)
 		if err == nil && len(hooks) == 1 {
 			got = hooks[0].TargetURL
 		}
@@ -99,7 +99,7 @@ func TestWebhookCacheRollback(t *testing.T) {
 			if err := setTarget(ctx, tx, w.ID, url); err != nil {
 				return err
 			}
-			if _, err := tx.orgWebhooks(ctx, w.OrganizationID, map[uuid.UUID]error{}); err != nil {
+			if _, err := tx.orgWebhooks(ctx, w.OrganizationID); err != nil {
 				return err
 			}
 			return fail
@@ -138,7 +138,7 @@ func TestWebhookCacheBounded(t *testing.T) {
 	db, _, _ := openCache(t)
 	err := db.transact(ctx, func(tx *txn) error {
 		for i := range maxCached + 10 {
-			if _, err := tx.orgWebhooks(ctx, uuid.Must(uuid.NewV7()), map[uuid.UUID]error{}); err != nil {
+			if _, err := tx.orgWebhooks(ctx, uuid.Must(uuid.NewV7())); err != nil {
 				return err
 			}
 			if n := len(db.hooks.orgs); n > maxCached || db.hooks.size > maxCached {
@@ -162,7 +162,7 @@ func TestWebhookCacheReused(t *testing.T) {
 		t.Helper()
 		var got *webhook.Webhook
 		err := db.transact(ctx, func(tx *txn) error {
-			hooks, err := tx.orgWebhooks(ctx, w.OrganizationID, map[uuid.UUID]error{})
+			hooks, err := tx.orgWebhooks(ctx, w.OrganizationID)
 			if err == nil && len(hooks) == 1 {
 				got = hooks[0]
 			}
@@ -176,7 +176,7 @@ func TestWebhookCacheReused(t *testing.T) {
 	first := use()
 	// Another organization's in between (it has none) does not push it out.
 	if err := db.transact(ctx, func(tx *txn) error {
-		_, err := tx.orgWebhooks(ctx, uuid.Must(uuid.NewV7()), map[uuid.UUID]error{})
+		_, err := tx.orgWebhooks(ctx, uuid.Must(uuid.NewV7()))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -240,7 +240,7 @@ func TestWebhookCacheLargeOrganization(t *testing.T) {
 		t.Helper()
 		var first *webhook.Webhook
 		err := db.transact(ctx, func(tx *txn) error {
-			hooks, err := tx.orgWebhooks(ctx, big, map[uuid.UUID]error{})
+			hooks, err := tx.orgWebhooks(ctx, big)
 			if err == nil && len(hooks) != maxCached {
 				return fmt.Errorf("%d webhooks, want %d", len(hooks), maxCached)
 			}
@@ -292,7 +292,7 @@ func TestKeptHealth(t *testing.T) {
 			}
 		}
 		check("not cached yet", []bool{false}, success)
-		if _, err := tx.orgWebhooks(ctx, w.OrganizationID, map[uuid.UUID]error{}); err != nil {
+		if _, err := tx.orgWebhooks(ctx, w.OrganizationID); err != nil {
 			return err
 		}
 		check("healthy", []bool{true, false, false, false, false}, success, failure, failedAgainAfterSuccess, disable, otherOrg)
@@ -303,7 +303,7 @@ func TestKeptHealth(t *testing.T) {
 			return err
 		}
 		check("changed since read", []bool{false, false}, success, failure)
-		if _, err := tx.orgWebhooks(ctx, w.OrganizationID, map[uuid.UUID]error{}); err != nil {
+		if _, err := tx.orgWebhooks(ctx, w.OrganizationID); err != nil {
 			return err
 		}
 		check("failing", []bool{false, true, true, false, false}, success, failure, failedAgainAfterSuccess, failedLaterAfterSuccess, disable)

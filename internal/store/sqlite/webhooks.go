@@ -127,14 +127,13 @@ func (db *DB) WebhookList(ctx context.Context, orgID uuid.UUID) ([]*webhook.Webh
 	if err != nil {
 		return nil, translate(err)
 	}
-	return collectWebhooks(rows, db.keys, map[uuid.UUID]error{})
+	return collectWebhooks(rows, db.keys, true)
 }
 
 // collectWebhooks reads rows of webhookColumns. A webhook whose sealed
-// fields cannot be opened fails it, unless unreadable is not nil: then
-// the webhook is listed with those fields cleared, and its id mapped to
-// the error in unreadable.
-func collectWebhooks(rows *sql.Rows, keys *secrets.Keyring, unreadable map[uuid.UUID]error) ([]*webhook.Webhook, error) {
+// fields cannot be opened fails it, unless lenient: then the webhook is
+// listed with those fields cleared, marked Unreadable.
+func collectWebhooks(rows *sql.Rows, keys *secrets.Keyring, lenient bool) ([]*webhook.Webhook, error) {
 	defer rows.Close()
 	out := []*webhook.Webhook{}
 	for rows.Next() {
@@ -143,11 +142,8 @@ func collectWebhooks(rows *sql.Rows, keys *secrets.Keyring, unreadable map[uuid.
 			return nil, translate(err)
 		}
 		w, err := r.webhook(keys)
-		if err != nil {
-			if unreadable == nil || w == nil || !secrets.Unreadable(err) {
-				return nil, translate(err)
-			}
-			unreadable[w.ID] = err
+		if err != nil && !(lenient && w != nil && secrets.Unreadable(err)) {
+			return nil, translate(err)
 		}
 		out = append(out, w)
 	}
@@ -179,7 +175,6 @@ type webhookCache struct {
 type cachedWebhooks struct {
 	hooks []*webhook.Webhook             // oldest first
 	byID  map[uuid.UUID]*webhook.Webhook // the same, by id
-	bad   map[uuid.UUID]error            // as collectWebhooks reports them; nil if none
 }
 
 // maxCached bounds the cache's memory (a few MB): past it, the cache
@@ -187,19 +182,13 @@ type cachedWebhooks struct {
 const maxCached = 10000
 
 // orgWebhooks returns the organization's webhooks as collectWebhooks
-// does (oldest first; unreadable ones cleared, their errors added to
-// unreadable), from the cache when the webhooks table has not changed.
-// The webhooks are shared with later callers: read them, never change
-// them (a Task copies its Webhook).
-func (tx *txn) orgWebhooks(ctx context.Context, org uuid.UUID, unreadable map[uuid.UUID]error) ([]*webhook.Webhook, error) {
+// does (oldest first; unreadable ones cleared and marked), from the
+// cache when the webhooks table has not changed. The webhooks are shared
+// with later callers: read them, never change them (a Task copies its
+// Webhook).
+func (tx *txn) orgWebhooks(ctx context.Context, org uuid.UUID) ([]*webhook.Webhook, error) {
 	e, err := tx.orgEntry(ctx, org)
-	if err != nil {
-		return nil, err
-	}
-	for id, err := range e.bad {
-		unreadable[id] = err
-	}
-	return e.hooks, nil
+	return e.hooks, err
 }
 
 // orgEntry returns the organization's webhooks from the cache when the
@@ -217,12 +206,9 @@ func (tx *txn) orgEntry(ctx context.Context, org uuid.UUID) (cachedWebhooks, err
 	if err != nil {
 		return cachedWebhooks{}, err
 	}
-	e := cachedWebhooks{bad: map[uuid.UUID]error{}}
-	if e.hooks, err = collectWebhooks(rows, tx.db.keys, e.bad); err != nil {
+	var e cachedWebhooks
+	if e.hooks, err = collectWebhooks(rows, tx.db.keys, true); err != nil {
 		return cachedWebhooks{}, err
-	}
-	if len(e.bad) == 0 {
-		e.bad = nil
 	}
 	e.byID = make(map[uuid.UUID]*webhook.Webhook, len(e.hooks))
 	for _, w := range e.hooks {
