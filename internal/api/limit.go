@@ -35,21 +35,28 @@ type Limits struct {
 	MaxSourcesPerOrg int
 }
 
-// rateLimiter is a token bucket per key: a credential, an organization.
-// Buckets are created on first use and forgotten once full again (a full
-// bucket is what a new one would be), so memory follows the keys active
-// within one refill, and keys only come from authenticated callers.
+// rateLimiter is a token bucket per key: a credential, an organization,
+// a client address. Buckets are created on first use and forgotten once
+// full again with nothing in flight (a full bucket is what a new one
+// would be), so memory follows the keys active within one refill.
 type rateLimiter struct {
 	limit rate.Limit
 	burst int
 
 	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
+	buckets map[string]*bucket
 	// The next sweep is due at sweepAt or once the map holds sweepLen
 	// buckets, whichever comes first; both move on after each sweep, so
 	// sweeping costs O(1) per request amortized.
 	sweepAt  time.Time
 	sweepLen int
+}
+
+// bucket is one key's tokens, and the attempts admitted against them
+// whose outcome is not known yet (admit).
+type bucket struct {
+	*rate.Limiter
+	pending int
 }
 
 // Sweeping bounds.
@@ -65,7 +72,7 @@ func newRateLimiter(perSecond float64, burst int) *rateLimiter {
 	if perSecond <= 0 {
 		return nil
 	}
-	return &rateLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), buckets: map[string]*rate.Limiter{}, sweepLen: minSweepLen}
+	return &rateLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), buckets: map[string]*bucket{}, sweepLen: minSweepLen}
 }
 
 // reserve takes a token from key's bucket at now and returns 0, or, when
@@ -77,15 +84,7 @@ func (l *rateLimiter) reserve(key string, now time.Time) time.Duration {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !now.Before(l.sweepAt) || len(l.buckets) >= l.sweepLen {
-		l.sweep(now)
-	}
-	b, ok := l.buckets[key]
-	if !ok {
-		b = rate.NewLimiter(l.limit, l.burst)
-		l.buckets[key] = b
-	}
-	r := b.ReserveN(now, 1)
+	r := l.bucket(key, now).ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now) // refused requests do not use up the future
 		return d
@@ -93,41 +92,71 @@ func (l *rateLimiter) reserve(key string, now time.Time) time.Duration {
 	return 0
 }
 
-// wait returns how long until key's bucket holds a token at now, without
-// taking one (0: there is one).
-func (l *rateLimiter) wait(key string, now time.Time) time.Duration {
+// attempt is an attempt admit let through; settle it with its outcome.
+type attempt struct {
+	key string
+	// counted is the bucket whose pending it was counted in, nil if none.
+	counted *bucket
+}
+
+// admit decides whether an attempt that uses a token only if it fails (a
+// credential about to be checked) may go ahead at now: wait > 0 when key
+// is past its rate. While key's bucket is below full (the key failed
+// lately), its attempts in flight count against its tokens until
+// settled, so that many concurrent attempts cannot each find the one
+// token left and all fail; a key that has not failed lately is held to
+// no number in flight, so busy clients with valid credentials are never
+// slowed.
+func (l *rateLimiter) admit(key string, now time.Time) (a attempt, wait time.Duration) {
+	a.key = key
 	if l == nil {
-		return 0
+		return a, 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[key]
 	if !ok {
-		return 0
+		return a, 0
 	}
 	tokens := b.TokensAt(now)
-	if tokens >= 1 {
-		return 0
+	if tokens >= float64(l.burst) {
+		return a, 0
 	}
-	return time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
+	if free := tokens - float64(b.pending); free < 1 {
+		return a, time.Duration((1 - free) / float64(l.limit) * float64(time.Second))
+	}
+	b.pending++
+	a.counted = b
+	return a, 0
 }
 
-// take takes a token from key's bucket at now if there is one.
-func (l *rateLimiter) take(key string, now time.Time) {
-	if l == nil {
-		return
+// settle ends an admitted attempt at now: a failed one takes a token
+// from its key's bucket, if one is left.
+func (l *rateLimiter) settle(a attempt, failed bool, now time.Time) {
+	if l == nil || (a.counted == nil && !failed) {
+		return // the common case, a success not counted: no lock
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if a.counted != nil {
+		a.counted.pending--
+	}
+	if failed {
+		l.bucket(a.key, now).AllowN(now, 1)
+	}
+}
+
+// bucket is key's bucket, created full if there is none; l.mu is held.
+func (l *rateLimiter) bucket(key string, now time.Time) *bucket {
 	if !now.Before(l.sweepAt) || len(l.buckets) >= l.sweepLen {
 		l.sweep(now)
 	}
 	b, ok := l.buckets[key]
 	if !ok {
-		b = rate.NewLimiter(l.limit, l.burst)
+		b = &bucket{Limiter: rate.NewLimiter(l.limit, l.burst)}
 		l.buckets[key] = b
 	}
-	b.AllowN(now, 1)
+	return b
 }
 
 // clientKey is the client address failed authentications are counted
@@ -148,10 +177,11 @@ func clientKey(r *http.Request) string {
 	return a.String()
 }
 
-// sweep forgets the buckets that are full at now.
+// sweep forgets the buckets that are full at now, with no attempt in
+// flight.
 func (l *rateLimiter) sweep(now time.Time) {
 	for key, b := range l.buckets {
-		if b.TokensAt(now) >= float64(l.burst) {
+		if b.pending == 0 && b.TokensAt(now) >= float64(l.burst) {
 			delete(l.buckets, key)
 		}
 	}

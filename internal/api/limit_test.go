@@ -296,6 +296,228 @@ func TestAuthFailuresLimitedPerAddress(t *testing.T) {
 	}
 }
 
+// gatedStore holds every token lookup until gate is closed, counting
+// those held, so that a test can have many authentications in flight at
+// once.
+type gatedStore struct {
+	webhook.Store
+	held atomic.Int64
+	mu   sync.Mutex
+	gate chan struct{}
+}
+
+// open lets the lookups held go on, and holds the next ones again if
+// hold.
+func (s *gatedStore) open(hold bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.gate:
+	default:
+		close(s.gate)
+	}
+	if hold {
+		s.gate = make(chan struct{})
+		s.held.Store(0)
+	}
+}
+
+func (s *gatedStore) TokenGetByHash(ctx context.Context, hash []byte) (*webhook.Token, error) {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	s.held.Add(1)
+	select {
+	case <-gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Store.TokenGetByHash(ctx, hash)
+}
+
+// TestAuthFailuresLimitedInFlight: wrong credentials sent all at once
+// cannot each find the one failure an address has left and be looked up
+// together: while an address has failed lately its attempts in flight
+// count against what it has left. An address that has not failed is
+// held to no number in flight, so a busy client with a valid token is
+// never slowed.
+func TestAuthFailuresLimitedInFlight(t *testing.T) {
+	c := newClock()
+	gated := &gatedStore{gate: make(chan struct{})}
+	h := newAPIHarness(t, withLimits(Limits{AuthFailureRate: 0.5, AuthFailureBurst: 3}, c), func(d *Deps) {
+		gated.Store = d.Store
+		authn, err := auth.New(context.Background(), auth.Config{}, gated, c.Now, d.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Auth = authn
+	})
+	// A failing test lets the lookups it holds go on, or closing the
+	// server would wait for them.
+	t.Cleanup(func() { gated.open(false) })
+	org := uuid.New()
+	good, _ := h.token(org)
+	list := h.srv.URL + "/organization/" + org.String() + "/webhook"
+	get := func(token string, answers chan<- int) {
+		req, _ := http.NewRequest("GET", list, nil)
+		req.Header.Set("Authorization", "Token "+token)
+		resp, err := h.srv.Client().Do(req)
+		if err != nil {
+			t.Error(err)
+			answers <- 0
+			return
+		}
+		resp.Body.Close()
+		answers <- resp.StatusCode
+	}
+	// collect waits for n answers, bounded in time.
+	collect := func(answers <-chan int, n int, what string) map[int]int {
+		t.Helper()
+		got := map[int]int{}
+		deadline := time.After(10 * time.Second)
+		for range n {
+			select {
+			case st := <-answers:
+				got[st]++
+			case <-deadline:
+				t.Fatalf("%s: %d of %d answered within 10s (%v), %d token lookups held", what, len(got), n, got, gated.held.Load())
+			}
+		}
+		return got
+	}
+	// waitHeld waits until n lookups are held, bounded in time.
+	waitHeld := func(n int64, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); gated.held.Load() < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d token lookups in flight after 10s, want %d", what, gated.held.Load(), n)
+			}
+		}
+	}
+
+	// A valid token, 12 requests at once, on an address that has not
+	// failed: all are looked up together, and all succeed.
+	answers := make(chan int, 12)
+	for range 12 {
+		go get(good, answers)
+	}
+	waitHeld(12, "12 valid requests at once")
+	gated.open(true)
+	if got := collect(answers, 12, "12 valid requests at once"); got[200] != 12 {
+		t.Fatalf("12 valid requests at once from an address that has not failed: %v, want 12 × 200", got)
+	}
+
+	// Two malformed tokens (no lookup) leave the address one failure.
+	for i := range 2 {
+		if st := h.do("not-a-token", "GET", "/organization/"+org.String()+"/webhook", "", nil); st != 401 {
+			t.Fatalf("failure %d: %d, want 401", i+1, st)
+		}
+	}
+	// Eight wrong tokens at once: one is looked up, the others are
+	// answered 429 without a lookup while it is in flight.
+	bad := "hkd_" + strings.Repeat("x", 43)
+	for range 8 {
+		go get(bad, answers)
+	}
+	if got := collect(answers, 7, "8 wrong tokens at once, one failure left"); got[429] != 7 {
+		t.Fatalf("8 wrong tokens at once with one failure left: %v before any lookup ended, want 7 × 429", got)
+	}
+	if n := gated.held.Load(); n != 1 {
+		t.Fatalf("8 wrong tokens at once with one failure left: %d token lookups, want 1", n)
+	}
+	gated.open(false)
+	if got := collect(answers, 1, "the wrong token looked up"); got[401] != 1 {
+		t.Fatalf("the wrong token looked up: %v, want 401", got)
+	}
+	// Its failure spent the last one: even a valid token waits now (it
+	// cannot be told apart before its lookup), until the bucket refills.
+	if st := h.do(good, "GET", "/organization/"+org.String()+"/webhook", "", nil); st != 429 {
+		t.Fatalf("a valid token after the last failure: %d, want 429", st)
+	}
+	c.Advance(2 * time.Second)
+	if st := h.do(good, "GET", "/organization/"+org.String()+"/webhook", "", nil); st != 200 {
+		t.Fatalf("a valid token once a failure is left again: %d, want 200", st)
+	}
+}
+
+// TestAdmitCountsAttemptsInFlight: the failure limiter's arithmetic.
+// Attempts in flight count against a bucket below full, and give their
+// place back when they succeed; a full or unknown bucket admits any
+// number in flight.
+func TestAdmitCountsAttemptsInFlight(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newRateLimiter(1, 3)
+	var open []attempt
+	for i := range 10 {
+		a, wait := l.admit("fresh", now)
+		if wait != 0 {
+			t.Fatalf("attempt %d in flight from an address that never failed waits %v", i+1, wait)
+		}
+		open = append(open, a)
+	}
+	for _, a := range open {
+		l.settle(a, false, now)
+	}
+	if n := l.size(); n != 0 {
+		t.Fatalf("%d buckets after successes only, want none", n)
+	}
+
+	// One failure: 2 left, so 2 may be in flight and a third waits a
+	// second (one token's refill).
+	a, _ := l.admit("ip", now)
+	l.settle(a, true, now)
+	first, w1 := l.admit("ip", now)
+	second, w2 := l.admit("ip", now)
+	_, w3 := l.admit("ip", now)
+	if w1 != 0 || w2 != 0 || w3 != time.Second {
+		t.Fatalf("with 2 failures left, 3 attempts in flight wait %v, %v, %v; want 0, 0, 1s", w1, w2, w3)
+	}
+	// A success gives its place back; a failure spends a token.
+	l.settle(first, false, now)
+	third, w := l.admit("ip", now)
+	if w != 0 {
+		t.Fatalf("after a success, an attempt waits %v, want 0", w)
+	}
+	l.settle(second, true, now)
+	l.settle(third, true, now)
+	if _, w := l.admit("ip", now); w != time.Second {
+		t.Fatalf("after 3 failures of a burst of 3: wait %v, want 1s", w)
+	}
+	// Half a second later, half a token: the wait is what is missing.
+	if _, w := l.admit("ip", now.Add(500*time.Millisecond)); w != 500*time.Millisecond {
+		t.Fatalf("half a token refilled: wait %v, want 500ms", w)
+	}
+	// A bucket with attempts in flight is not forgotten by a sweep,
+	// even once full.
+	held, _ := l.admit("ip", now.Add(2*time.Second))
+	l.settle(attempt{key: "other"}, true, now.Add(time.Hour)) // sweeps
+	if n := l.size(); n != 2 {
+		t.Fatalf("%d buckets after a sweep with an attempt in flight, want 2", n)
+	}
+	l.settle(held, false, now.Add(time.Hour))
+	l.settle(attempt{key: "other"}, true, now.Add(2*time.Hour))
+	if n := l.size(); n != 1 {
+		t.Fatalf("%d buckets after a sweep with nothing in flight, want 1", n)
+	}
+
+	// Once refilled, a bucket not yet swept holds its key to no number
+	// in flight, as if it were forgotten.
+	later := now.Add(3 * time.Hour)
+	l.settle(attempt{key: "refilled"}, true, later)
+	for i := range 5 {
+		if _, w := l.admit("refilled", later.Add(5*time.Second)); w != 0 {
+			t.Fatalf("attempt %d in flight on a refilled bucket waits %v", i+1, w)
+		}
+	}
+
+	var off *rateLimiter
+	if a, w := off.admit("x", now); w != 0 {
+		t.Error("no limit must admit everything")
+	} else {
+		off.settle(a, true, now)
+	}
+}
+
 // TestClientKey: failures are counted per IPv4 address and per IPv6 /64
 // (one host usually holds a whole /64, so counting per address would let
 // it rotate through them).

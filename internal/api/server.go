@@ -266,37 +266,37 @@ func (s *Server) handleIntake(pattern string, h orgHandler) {
 // client's address (AuthFailureRate), and an address past its rate is
 // answered 429 before its credentials are looked at: a wrong token costs
 // a database lookup, so guessing and floods of bad credentials are slowed
-// per address, whatever credentials they try.
+// per address, whatever credentials they try, and however many at once.
 func (s *Server) authenticate(r *http.Request) (*auth.Identity, error) {
-	client := clientKey(r)
-	if err := s.authFailuresExceeded(client); err != nil {
+	a, err := s.admitAuth(clientKey(r))
+	if err != nil {
 		return nil, err
 	}
 	id, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
-	s.countAuthFailure(client, err)
+	s.settleAuth(a, err)
 	return id, err
 }
 
-// authFailuresExceeded answers 429 to a client address past its rate of
-// failed authentications (API tokens and ingest signatures alike), nil
-// to any other.
-func (s *Server) authFailuresExceeded(client string) error {
-	wait := s.authFailures.wait(client, s.now())
+// admitAuth lets an attempt to authenticate from the client address go
+// ahead, or answers 429 to an address past its rate of failed
+// authentications (API tokens and ingest signatures alike). Every
+// attempt it lets through must be settled (settleAuth).
+func (s *Server) admitAuth(client string) (attempt, error) {
+	a, wait := s.authFailures.admit(client, s.now())
 	if wait <= 0 {
-		return nil
+		return a, nil
 	}
 	s.metrics.throttled.WithLabelValues("auth_failures").Inc()
-	return &webhook.Error{Code: webhook.ETooManyRequests, RetryAfter: wait, Message: fmt.Sprintf(
+	return a, &webhook.Error{Code: webhook.ETooManyRequests, RetryAfter: wait, Message: fmt.Sprintf(
 		"too many failed authentications from your address: at most %g a second, in bursts of %d; retry after the Retry-After header's seconds with valid credentials",
 		s.limits.AuthFailureRate, max(s.limits.AuthFailureBurst, 1))}
 }
 
-// countAuthFailure counts err against the client's address if it is a
-// refused credential.
-func (s *Server) countAuthFailure(client string, err error) {
-	if webhook.ErrorCode(err) == webhook.EUnauthorized {
-		s.authFailures.take(client, s.now())
-	}
+// settleAuth ends an admitted attempt: a refused credential (err's code
+// EUnauthorized) counts against the client's address; anything else
+// does not.
+func (s *Server) settleAuth(a attempt, err error) {
+	s.authFailures.settle(a, webhook.ErrorCode(err) == webhook.EUnauthorized, s.now())
 }
 
 // actor is who is calling, for the audit trail. handleOrg puts the

@@ -261,11 +261,21 @@ type ingestAnswer struct {
 func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 	// A throttled address is answered before the source is looked up: it
 	// costs no database work, and learns nothing of which ids exist.
-	client := clientKey(r)
-	if err := s.authFailuresExceeded(client); err != nil {
+	a, err := s.admitAuth(clientKey(r))
+	if err != nil {
 		s.sources.ingested.WithLabelValues(unknownKind, "auth_throttled").Inc()
 		return err
 	}
+	// The attempt is settled once its credential is decided (or the
+	// request ends before that), not after intake.
+	settled := false
+	settle := func(failed bool) {
+		if !settled {
+			settled = true
+			s.authFailures.settle(a, failed, s.now())
+		}
+	}
+	defer settle(false)
 	org, err := pathUUID(r, "organizationId")
 	if err != nil {
 		return err
@@ -278,7 +288,7 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 	if webhook.ErrorCode(err) == webhook.ENotFound {
 		// An unknown id is a failed authentication too: the ingest URL is
 		// a credential, and its ids must not be probed without limit.
-		s.authFailures.take(client, s.now())
+		settle(true)
 		s.sources.ingested.WithLabelValues(unknownKind, "not_found").Inc()
 		return err
 	}
@@ -302,8 +312,9 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	if err := source.Verify(src, r.Header, body, s.now()); err != nil {
-		s.countAuthFailure(client, err)
+	err = source.Verify(src, r.Header, body, s.now())
+	settle(webhook.ErrorCode(err) == webhook.EUnauthorized)
+	if err != nil {
 		count("unauthorized")
 		return err
 	}
