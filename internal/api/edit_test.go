@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -395,5 +396,55 @@ func TestKeyGone(t *testing.T) {
 				t.Fatalf("GET after the DELETE: %d, want 404", st)
 			}
 		})
+	}
+}
+
+// Ingests to a source whose key is gone are logged once a minute with
+// how many went unlogged, not once each: whoever holds the ingest URL
+// could otherwise fill the log.
+func TestKeyGoneIngestLoggedOnce(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "api.db")
+	withKey := newAPIHarnessOn(t, openSQLite(t, db))
+	org := uuid.New()
+	tok, _ := withKey.token(org)
+	var created struct{ ID string }
+	if st := withKey.do(tok, "POST", "/organization/"+org.String()+"/source", `{"kind":"FLUX","name":"flux","secret":"0123456789abcdef0123"}`, &created); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	var logs syncBuffer
+	c := newClock()
+	keyGone := newAPIHarnessOn(t, openSQLite(t, db), withLimits(Limits{}, c), func(d *Deps) {
+		d.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	ingest := "/organization/" + org.String() + "/source/" + created.ID + "/ingest"
+	send := func(n int) {
+		t.Helper()
+		for i := range n {
+			if st := keyGone.ingest(ingest, `{}`, map[string]string{"Authorization": "Bearer 0123456789abcdef0123"}, nil); st != 500 {
+				t.Fatalf("ingest %d without the key: %d, want 500", i+1, st)
+			}
+		}
+	}
+	lines := func() []string {
+		var out []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "level=ERROR") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	send(5)
+	got := lines()
+	if len(got) != 1 || !strings.Contains(got[0], created.ID) || !strings.Contains(got[0], "cannot decrypt") {
+		t.Fatalf("5 ingests without the key logged %d error lines, want 1 naming the source and why:\n%s", len(got), logs.String())
+	}
+	c.Advance(59 * time.Second)
+	send(1)
+	c.Advance(time.Second)
+	send(1)
+	got = lines()
+	if len(got) != 2 || !strings.Contains(got[1], "unlogged=5") {
+		t.Fatalf("a minute later: %d error lines, want 2, the second saying 5 went unlogged:\n%s", len(got), logs.String())
 	}
 }

@@ -2,8 +2,10 @@ package api
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hookd/hookd/internal/webhook"
@@ -46,7 +48,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Debug("request abandoned by the client", "method", r.Method, "path", r.URL.Path)
 		return
 	}
-	if status == http.StatusInternalServerError {
+	if status == http.StatusInternalServerError && !errors.As(err, new(logged)) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if errors.Is(err, webhook.ErrUnwritable) {
@@ -75,4 +77,50 @@ func writeStatus(w http.ResponseWriter, status int, detail string) {
 // one (a client told "0" would retry at once).
 func retryAfter(d time.Duration) string {
 	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
+}
+
+// logged is an internal error its handler logged (or chose not to log
+// again) itself: writeError answers it without a line of its own.
+type logged struct{ error }
+
+func (e logged) Unwrap() error { return e.error }
+
+// repeats logs an error whose cause keeps producing it once when it
+// first occurs, then at most once every repeatEvery per key, with how
+// many times it occurred unlogged since the line before: an ingest URL
+// can be asked thousands of times a second by whoever holds it, and a
+// line each would flood the log. Keys are sources found in the store, so
+// memory follows what the store holds.
+type repeats struct {
+	mu   sync.Mutex
+	last map[string]repeat
+}
+
+type repeat struct {
+	at       time.Time
+	unlogged int
+}
+
+const repeatEvery = time.Minute
+
+// error logs msg and args at error level, unless key was logged less
+// than repeatEvery before now.
+func (r *repeats) error(log *slog.Logger, key string, now time.Time, msg string, args ...any) {
+	r.mu.Lock()
+	p, seen := r.last[key]
+	if seen && now.Sub(p.at) < repeatEvery {
+		p.unlogged++
+		r.last[key] = p
+		r.mu.Unlock()
+		return
+	}
+	if r.last == nil {
+		r.last = map[string]repeat{}
+	}
+	r.last[key] = repeat{at: now}
+	r.mu.Unlock()
+	if p.unlogged > 0 {
+		args = append(args, "unlogged_since", p.at, "unlogged", p.unlogged)
+	}
+	log.Error(msg, args...)
 }

@@ -114,6 +114,9 @@ type Server struct {
 	// and outage logs what that refuses.
 	intakeTimeout time.Duration
 	outage        outage
+	// unreadableSources logs ingests refused for a source whose secret
+	// cannot be decrypted, a line per source a minute at most.
+	unreadableSources repeats
 
 	apiRate      *rateLimiter // per credential; nil: no limit
 	intakeRate   *rateLimiter // per organization; nil: no limit

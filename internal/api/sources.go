@@ -298,10 +298,12 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 	count := func(outcome string) { s.sources.ingested.WithLabelValues(string(src.Kind), outcome).Inc() }
 	if src.Unreadable != nil {
 		// Nothing can authenticate to it: the operator's doing, not the
-		// tool's, so a 500 and a log line naming the key, and no failed
-		// authentication.
+		// tool's, so a 500 and a log line naming the key (one a minute
+		// however often the URL is asked), and no failed authentication.
 		count("failed")
-		return fmt.Errorf("api: nothing can authenticate to source %s: %w", src.ID, src.Unreadable)
+		s.unreadableSources.error(s.log, src.ID.String(), s.now(), "ingest refused: nothing can authenticate to the source",
+			"organization", org, "source", src.ID, "err", src.Unreadable)
+		return logged{fmt.Errorf("api: nothing can authenticate to source %s: %w", src.ID, src.Unreadable)}
 	}
 	body, err := readBody(w, r)
 	if err != nil {
