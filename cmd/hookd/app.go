@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -130,7 +131,7 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.client = delivery.NewHTTPClient(delivery.ClientOptions{Timeout: c.DeliveryTimeout, AllowedCIDRs: c.AllowedTargetCIDRs})
+	a.client = delivery.NewHTTPClient(delivery.ClientOptions{Timeout: c.DeliveryTimeout, AllowedCIDRs: c.AllowedTargetCIDRs, NAT64Prefixes: nat64Prefixes(ctx, c, log)})
 	a.dispatcher = delivery.New(delivery.Config{
 		Store:                 db,
 		Client:                a.client,
@@ -399,4 +400,24 @@ func pprofRoutes() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// nat64Prefixes are the network's own NAT64 prefixes the delivery client
+// checks: HOOKD_NAT64_PREFIXES', or those DNS64 answers at start (auto).
+// A resolver that does not answer within 2 s leaves none, and says so:
+// start does not wait on it longer.
+func nat64Prefixes(ctx context.Context, c *config, log *slog.Logger) []netip.Prefix {
+	if !c.DiscoverNAT64 {
+		return c.NAT64Prefixes
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	found, err := delivery.DiscoverNAT64(ctx, net.DefaultResolver.LookupNetIP)
+	switch {
+	case err != nil:
+		log.Warn("no NAT64 prefix discovered; behind NAT64 with a prefix of the network's own, set HOOKD_NAT64_PREFIXES", "err", err)
+	case len(found) > 0:
+		log.Info("NAT64 prefixes discovered: targets in them are refused when the IPv4 address they carry is non-public", "prefixes", found)
+	}
+	return found
 }

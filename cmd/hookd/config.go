@@ -45,8 +45,12 @@ type config struct {
 	SecretRotationGrace   time.Duration
 	MaxInflightPerWebhook int
 	AllowedTargetCIDRs    []netip.Prefix
-	Retention             time.Duration
-	PprofAddr             string
+	// NAT64Prefixes are the network's own NAT64 prefixes;
+	// DiscoverNAT64: find them at start instead (RFC 7050).
+	NAT64Prefixes []netip.Prefix
+	DiscoverNAT64 bool
+	Retention     time.Duration
+	PprofAddr     string
 	// OTLPTracesURL is where spans are sent over OTLP/HTTP; empty: off.
 	OTLPTracesURL string
 
@@ -91,6 +95,7 @@ var variables = []variable{
 	{"HOOKD_SECRET_ROTATION_GRACE", "24h", "after a webhook's secret changes, deliveries are signed with the new and the previous secret this long (`webhook-signature` only); `0` for no grace"},
 	{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK", "8", "concurrent requests to one webhook at most"},
 	{"HOOKD_ALLOWED_TARGET_CIDRS", "", "non-public ranges targets may resolve to anyway, e.g. `127.0.0.0/8,::1/128`"},
+	{"HOOKD_NAT64_PREFIXES", "auto", "the network's own NAT64 prefixes, e.g. `2001:db8:64::/96`: a target in one is refused if the IPv4 address it carries is non-public, as in `64:ff9b::/96` always. `auto` asks DNS64 at start (RFC 7050), `none` for none"},
 	{"HOOKD_RETENTION", "720h", "events, deliveries and attempts older than this are removed; at least `24h`, how long an `Idempotency-Key` is remembered"},
 	{"HOOKD_READ_TIMEOUT", "30s", "time a client has to send a whole request, its headers within 5s; slower clients are disconnected"},
 	{"HOOKD_API_RATE", "50", "requests a second each credential (API token; JWT issuer and subject) may make to the API, intake excepted; 429 with `Retry-After` past it, `0`: no limit. Per node"},
@@ -254,6 +259,15 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if v := get("HOOKD_ALLOWED_TARGET_CIDRS"); v != "" {
 		if c.AllowedTargetCIDRs, err = delivery.ParseCIDRs(v); err != nil {
 			return nil, fail("HOOKD_ALLOWED_TARGET_CIDRS", err)
+		}
+	}
+	switch v := get("HOOKD_NAT64_PREFIXES"); v {
+	case "auto":
+		c.DiscoverNAT64 = true
+	case "none":
+	default:
+		if c.NAT64Prefixes, err = delivery.ParseNAT64Prefixes(v); err != nil {
+			return nil, fail("HOOKD_NAT64_PREFIXES", fmt.Errorf("%w; or auto, or none", err))
 		}
 	}
 	if c.OTLPTracesURL, err = otlpTracesURL(get); err != nil {

@@ -55,6 +55,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		"HOOKD_RETRY_SCHEDULE":               "0s,-5s",
 		"HOOKD_MAX_INFLIGHT_PER_WEBHOOK":     "0",
 		"HOOKD_ALLOWED_TARGET_CIDRS":         "127.0.0.0/33",
+		"HOOKD_NAT64_PREFIXES":               "10.0.0.0/8",
 		"HOOKD_DATABASE_URL":                 "mysql://x",
 		"HOOKD_RETENTION":                    "-1h",
 		"HOOKD_SECRET_ROTATION_GRACE":        "-1s",

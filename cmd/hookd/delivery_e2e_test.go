@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hookd/hookd/internal/delivery"
 	"github.com/hookd/hookd/internal/signing"
 )
 
@@ -392,7 +393,10 @@ func TestDelivery(t *testing.T) {
 func TestSSRF(t *testing.T) {
 	dbURL := backends()[0].url(t)
 	tg := newTarget(t)
-	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_RETRY_SCHEDULE": "0s"})
+	// The network's own NAT64 prefix: 2600:1f00:64::a9fe:a9fe is the
+	// metadata address 169.254.169.254 through it (anywhere else, a
+	// public IPv6 address).
+	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_RETRY_SCHEDULE": "0s", "HOOKD_NAT64_PREFIXES": "2600:1f00:64::/96"})
 	o := newOrg(t, srv, dbURL)
 	u, _ := url.Parse(tg.URL)
 	port := u.Port()
@@ -404,7 +408,7 @@ func TestSSRF(t *testing.T) {
 		ids[host] = o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": "http://" + host + ":" + port + "/ssrf", "events": []string{"DEPLOYMENT_STARTED"}})
 	}
 	// Addresses that must never be dialled at all: refused before connect.
-	for _, host := range []string{"169.254.169.254", "10.0.0.1", "192.168.1.1", "100.64.0.1", "[fd00::1]", "[fe80::1]"} {
+	for _, host := range []string{"169.254.169.254", "10.0.0.1", "192.168.1.1", "100.64.0.1", "[fd00::1]", "[fe80::1]", "[64:ff9b::a9fe:a9fe]", "[2600:1f00:64::a9fe:a9fe]"} {
 		ids[host] = o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": "http://" + host + "/latest/meta-data/", "events": []string{"DEPLOYMENT_STARTED"}})
 	}
 	if a := o.emit(deploymentEvent("DEPLOYMENT_STARTED", "x", "STAGING")); a.Deliveries != len(ids) {
@@ -424,6 +428,9 @@ func TestSSRF(t *testing.T) {
 		r := log.Results[0]
 		if r.Status != 0 || r.Error == "" {
 			t.Errorf("%s: attempt %+v, want a refusal", host, r)
+		}
+		if strings.HasPrefix(host, "[") && strings.Contains(host, ":a9fe:a9fe") && r.Error != delivery.RefusedMessage {
+			t.Errorf("%s: error %q, want %q", host, r.Error, delivery.RefusedMessage)
 		}
 		if !strings.Contains(r.Error, "refused") && !strings.Contains(r.Error, "not allowed") && !strings.Contains(r.Error, "invalid") && !strings.Contains(r.Error, "no such host") {
 			t.Errorf("%s: error %q does not say why", host, r.Error)

@@ -22,6 +22,11 @@ type ClientOptions struct {
 	// AllowedCIDRs are non-public ranges that may be dialled anyway
 	// (HOOKD_ALLOWED_TARGET_CIDRS), e.g. 127.0.0.0/8 for local tests.
 	AllowedCIDRs []netip.Prefix
+	// NAT64Prefixes are the network's own NAT64 prefixes
+	// (HOOKD_NAT64_PREFIXES, DiscoverNAT64): an address in one is as
+	// public as the IPv4 address it carries, as in the well-known
+	// 64:ff9b::/96, which is always checked.
+	NAT64Prefixes []netip.Prefix
 	// MaxIdleConnsPerHost is how many keep-alive connections are kept per
 	// target host (default DefaultMaxIdleConnsPerHost). Many webhooks
 	// often share a host (every Slack webhook is hooks.slack.com), each
@@ -64,7 +69,7 @@ func newHTTPClient(o ClientOptions, resolver *net.Resolver) *http.Client {
 	dialer := &net.Dialer{
 		Timeout:        min(o.Timeout, 10*time.Second),
 		KeepAlive:      30 * time.Second,
-		ControlContext: dialControl(o.AllowedCIDRs),
+		ControlContext: dialControl(o.AllowedCIDRs, o.NAT64Prefixes),
 		Resolver:       resolver,
 	}
 	transport := &http.Transport{

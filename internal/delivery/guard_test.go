@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -76,10 +77,10 @@ func TestRefusal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
 			a := netip.MustParseAddr(tt.addr)
-			if got := refusal(a); got != tt.reason {
+			if got := refusal(a, nil); got != tt.reason {
 				t.Errorf("refusal(%s) = %q, want %q", a, got, tt.reason)
 			}
-			err := checkAddr(a, nil)
+			err := checkAddr(a, nil, nil)
 			if (err == nil) != (tt.reason == "") {
 				t.Errorf("checkAddr(%s) = %v", a, err)
 			}
@@ -105,7 +106,7 @@ func TestCheckAddrAllowed(t *testing.T) {
 		{"169.254.169.254", false},
 		{"8.8.8.8", true},
 	} {
-		err := checkAddr(netip.MustParseAddr(tt.addr), allowed)
+		err := checkAddr(netip.MustParseAddr(tt.addr), allowed, nil)
 		if (err == nil) != tt.ok {
 			t.Errorf("checkAddr(%s) = %v, want allowed %v", tt.addr, err, tt.ok)
 		}
@@ -113,6 +114,127 @@ func TestCheckAddrAllowed(t *testing.T) {
 		if err != nil && !errors.As(err, &refused) {
 			t.Errorf("checkAddr(%s) = %T", tt.addr, err)
 		}
+	}
+}
+
+// TestRefusalNAT64Prefixes: an address in one of the network's own NAT64
+// prefixes is judged by the IPv4 address it carries, at every length RFC
+// 6052 defines (its own examples, section 2.4, which carry 192.0.2.33, a
+// documentation address), even a prefix in a range refused otherwise.
+func TestRefusalNAT64Prefixes(t *testing.T) {
+	nat64, err := ParseNAT64Prefixes("2001:db8::/32,2001:db8:100::/40,2001:db8:122::/48,2001:db8:122:300::/56,2001:db8:122:344::/64,2600:1f00:64::/96,fd00:64::/96")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		addr, reason, without string
+	}{
+		{"2001:db8:c000:221::", "NAT64 (embedding 192.0.2.33, documentation)", "documentation"},
+		{"2001:db8:1c0:2:21::", "NAT64 (embedding 192.0.2.33, documentation)", "documentation"},
+		{"2001:db8:122:c000:2:2100::", "NAT64 (embedding 192.0.2.33, documentation)", "documentation"},
+		{"2001:db8:122:3c0:0:221::", "NAT64 (embedding 192.0.2.33, documentation)", "documentation"},
+		{"2001:db8:122:344:c0:2:2100:0", "NAT64 (embedding 192.0.2.33, documentation)", "documentation"},
+		{"2600:1f00:64::a00:1", "NAT64 (embedding 10.0.0.1, private)", ""},
+		{"2600:1f00:64::a9fe:a9fe", "NAT64 (embedding 169.254.169.254, link-local)", ""},
+		{"2600:1f00:64::808:808", "", ""},
+		{"fd00:64::808:808", "", "unique local"},
+		{"fd00:64::7f00:1", "NAT64 (embedding 127.0.0.1, loopback)", "unique local"},
+		{"2600:1f00:65::a00:1", "", ""}, // beside the prefix
+		{"64:ff9b::a00:1", "NAT64 (embedding 10.0.0.1, private)", "NAT64 (embedding 10.0.0.1, private)"},
+	} {
+		a := netip.MustParseAddr(tt.addr)
+		if got := refusal(a, nat64); got != tt.reason {
+			t.Errorf("refusal(%s) with the prefixes = %q, want %q", a, got, tt.reason)
+		}
+		if got := refusal(a, nil); got != tt.without {
+			t.Errorf("refusal(%s) without them = %q, want %q", a, got, tt.without)
+		}
+		if err := checkAddr(a, nil, nat64); (err == nil) != (tt.reason == "") {
+			t.Errorf("checkAddr(%s) = %v", a, err)
+		}
+	}
+	// HOOKD_ALLOWED_TARGET_CIDRS still wins.
+	allowed, _ := ParseCIDRs("10.0.0.0/8")
+	if err := checkAddr(netip.MustParseAddr("2600:1f00:64::a00:1"), allowed, nat64); err == nil {
+		t.Error("an allowed IPv4 range does not let its NAT64 form through: that is a range of its own to allow")
+	}
+}
+
+func TestParseNAT64Prefixes(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                 "",
+		"2001:db8:64::/96":                 "2001:db8:64::/96",
+		" 2001:db8::/32 , 2001:db8:1::/48": "2001:db8::/32,2001:db8:1::/48",
+		"2001:db8:64::/95":                 `2001:db8:64::/95 is not a NAT64 prefix: one is IPv6, of length 32, 40, 48, 56, 64 or 96 (RFC 6052)`,
+		"10.0.0.0/8":                       `10.0.0.0/8 is not a NAT64 prefix: one is IPv6, of length 32, 40, 48, 56, 64 or 96 (RFC 6052)`,
+		"2001:db8:64::":                    `2001:db8:64::/128 is not a NAT64 prefix: one is IPv6, of length 32, 40, 48, 56, 64 or 96 (RFC 6052)`,
+		"nat64":                            `"nat64" is not an IP address or a CIDR prefix like 10.0.0.0/8`,
+	} {
+		ps, err := ParseNAT64Prefixes(in)
+		var got []string
+		for _, p := range ps {
+			got = append(got, p.String())
+		}
+		if err != nil {
+			got = []string{err.Error()}
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("ParseNAT64Prefixes(%q) = %q, want %q", in, strings.Join(got, ","), want)
+		}
+	}
+}
+
+// TestDiscoverNAT64: the prefixes are found where a DNS64 resolver put
+// ipv4only.arpa's well-known IPv4 addresses (RFC 7050), at any RFC 6052
+// length; the well-known prefix, which is always checked, and a network
+// without DNS64 give none.
+func TestDiscoverNAT64(t *testing.T) {
+	answer := func(addrs ...string) func(context.Context, string, string) ([]netip.Addr, error) {
+		return func(_ context.Context, network, host string) ([]netip.Addr, error) {
+			if network != "ip6" || host != "ipv4only.arpa" {
+				t.Errorf("looked up %s %q, want ip6 ipv4only.arpa", network, host)
+			}
+			var out []netip.Addr
+			for _, a := range addrs {
+				out = append(out, netip.MustParseAddr(a))
+			}
+			return out, nil
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		lookup func(context.Context, string, string) ([]netip.Addr, error)
+		want   string
+	}{
+		{"/96, both addresses", answer("2001:db8:122:344::c000:aa", "2001:db8:122:344::c000:ab"), "2001:db8:122:344::/96"},
+		{"/64", answer("2001:db8:122:344:c0:0:aa00:0"), "2001:db8:122:344::/64"},
+		{"/32", answer("2001:db8:c000:aa::"), "2001:db8::/32"},
+		{"/56", answer("2001:db8:122:3c0:0:aa::"), "2001:db8:122:300::/56"},
+		{"two prefixes", answer("2001:db8:122:344::c000:aa", "2001:db8:1c0:0:aa::"), "2001:db8:122:344::/96,2001:db8:100::/40"},
+		{"the well-known prefix", answer("64:ff9b::c000:aa"), ""},
+		{"not a synthesized address", answer("2001:db8::1"), ""},
+		{"no DNS64", func(context.Context, string, string) ([]netip.Addr, error) {
+			return nil, &net.DNSError{Err: "no such host", Name: "ipv4only.arpa", IsNotFound: true}
+		}, ""},
+	} {
+		ps, err := DiscoverNAT64(context.Background(), tt.lookup)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		var got []string
+		for _, p := range ps {
+			got = append(got, p.String())
+		}
+		if strings.Join(got, ",") != tt.want {
+			t.Errorf("%s: discovered %q, want %q", tt.name, strings.Join(got, ","), tt.want)
+		}
+	}
+	_, err := DiscoverNAT64(context.Background(), func(context.Context, string, string) ([]netip.Addr, error) {
+		return nil, &net.DNSError{Err: "i/o timeout", Name: "ipv4only.arpa", IsTimeout: true}
+	})
+	if err == nil || !strings.Contains(err.Error(), "discover NAT64 prefixes") {
+		t.Errorf("a resolver that did not answer: %v, want an error", err)
 	}
 }
 
