@@ -535,3 +535,43 @@ func TestClientKey(t *testing.T) {
 		}
 	}
 }
+
+// panickyStore's token lookups panic.
+type panickyStore struct{ webhook.Store }
+
+func (panickyStore) TokenGetByHash(context.Context, []byte) (*webhook.Token, error) {
+	panic("lookup failed in an unforeseen way")
+}
+
+// TestAuthAttemptSettledOnPanic: an attempt admitted against a bucket
+// below full is settled even when its lookup panics (net/http recovers
+// the handler's panic): otherwise its place in flight is never given
+// back, and the address has a failure fewer for as long as hookd runs.
+func TestAuthAttemptSettledOnPanic(t *testing.T) {
+	c := newClock()
+	h := newAPIHarness(t, withLimits(Limits{AuthFailureRate: 1, AuthFailureBurst: 2}, c), func(d *Deps) {
+		authn, err := auth.New(context.Background(), auth.Config{}, panickyStore{d.Store}, c.Now, d.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Auth = authn
+	})
+	list := "/organization/" + uuid.New().String() + "/webhook"
+	// One failure leaves one: the next attempt is counted in flight.
+	if st := h.do("not-a-token", "GET", list, "", nil); st != 401 {
+		t.Fatalf("a malformed token: %d, want 401", st)
+	}
+	req, _ := http.NewRequest("GET", h.srv.URL+list, nil)
+	req.Header.Set("Authorization", "Token hkd_"+strings.Repeat("x", 43))
+	if resp, err := h.srv.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a lookup that panics answered %d, want the connection closed", resp.StatusCode)
+	}
+	// Long after, the address has its whole burst of failures again.
+	c.Advance(time.Hour)
+	for i := range 2 {
+		if st := h.do("not-a-token", "GET", list, "", nil); st != 401 {
+			t.Fatalf("failure %d of a burst of 2 an hour later: %d, want 401", i+1, st)
+		}
+	}
+}

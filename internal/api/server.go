@@ -270,14 +270,15 @@ func (s *Server) handleIntake(pattern string, h orgHandler) {
 // answered 429 before its credentials are looked at: a wrong token costs
 // a database lookup, so guessing and floods of bad credentials are slowed
 // per address, whatever credentials they try, and however many at once.
-func (s *Server) authenticate(r *http.Request) (*auth.Identity, error) {
+func (s *Server) authenticate(r *http.Request) (id *auth.Identity, err error) {
 	a, err := s.admitAuth(clientKey(r))
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
-	s.settleAuth(a, err)
-	return id, err
+	// Deferred, so that a lookup that panics (net/http recovers it) still
+	// gives its place in flight back.
+	defer func() { s.settleAuth(a, err) }()
+	return s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
 }
 
 // admitAuth lets an attempt to authenticate from the client address go
