@@ -236,6 +236,11 @@ func DiscoverNAT64(ctx context.Context, lookup func(ctx context.Context, network
 	if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		return nil, nil
 	}
+	// The cgo resolver answers the name's IPv4 addresses, which net
+	// filters out of an ip6 lookup: no IPv6 address either.
+	if addrErr := (*net.AddrError)(nil); errors.As(err, &addrErr) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("discover NAT64 prefixes: %w", err)
 	}

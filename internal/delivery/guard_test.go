@@ -216,6 +216,12 @@ func TestDiscoverNAT64(t *testing.T) {
 		{"no DNS64", func(context.Context, string, string) ([]netip.Addr, error) {
 			return nil, &net.DNSError{Err: "no such host", Name: "ipv4only.arpa", IsNotFound: true}
 		}, ""},
+		// The cgo resolver (glibc with mdns or systemd-resolved in
+		// nsswitch.conf, macOS) finds the A records and net filters them
+		// out of an "ip6" lookup.
+		{"no DNS64, cgo resolver", func(context.Context, string, string) ([]netip.Addr, error) {
+			return nil, &net.AddrError{Err: "no suitable address found", Addr: "ipv4only.arpa"}
+		}, ""},
 	} {
 		ps, err := DiscoverNAT64(context.Background(), tt.lookup)
 		if err != nil {
