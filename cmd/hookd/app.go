@@ -403,7 +403,8 @@ func pprofRoutes() http.Handler {
 }
 
 // nat64Prefixes are the network's own NAT64 prefixes the delivery client
-// checks: HOOKD_NAT64_PREFIXES', or those DNS64 answers at start (auto).
+// checks: those HOOKD_NAT64_PREFIXES names, or those DNS64 answers at
+// start (auto).
 // A resolver that does not answer within 2 s leaves none, and says so:
 // start does not wait on it longer.
 func nat64Prefixes(ctx context.Context, c *config, log *slog.Logger) []netip.Prefix {

@@ -81,10 +81,10 @@ var (
 // well-known one.
 func refusal(a netip.Addr, nat64 []netip.Prefix) string {
 	a = a.WithZone("").Unmap()
-	// The network's own NAT64 prefixes first: one may well be in a range
-	// refused below (unique local, say), and what a gateway reaches
-	// through it is the IPv4 address it carries.
-	// The longest holds, should they nest.
+	// The network's own NAT64 prefixes first (the longest, should they
+	// nest): one may well be in a range refused below (unique local,
+	// say), and what a gateway reaches through it is the IPv4 address it
+	// carries.
 	bits := -1
 	for _, p := range nat64 {
 		if p.Contains(a) {
