@@ -480,6 +480,18 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	// at most one claim.
 	d.held += len(tasks)
 	for _, t := range tasks {
+		if held := d.leased[t.Delivery.ID]; held != nil && !d.recording[t.Delivery.ID] {
+			// Held here already, and claimed again: its lease ended in
+			// the store before it did on our clock (the wall clock
+			// stepped forward past it). The task held is being sent or
+			// waits its turn: it takes the new lease, under which its
+			// outcome is recorded, and is not sent twice. (One whose
+			// outcome is on its way to the store under the old lease is
+			// dropped there, and the new task sends it again.)
+			held.Delivery.Lease, held.Delivery.DueAt = t.Delivery.Lease, t.Delivery.DueAt
+			d.held--
+			continue
+		}
 		d.start(t)
 	}
 	d.mu.Unlock()
@@ -599,8 +611,8 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 				t = d.next(t.Webhook.ID)
 				continue
 			}
-			o.Lease = t.Delivery.Lease
 			d.mu.Lock()
+			o.Lease = t.Delivery.Lease // a claim may have renewed it (see claim)
 			d.recording[t.Delivery.ID] = true
 			d.mu.Unlock()
 			d.outcomes <- o

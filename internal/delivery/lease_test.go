@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -334,5 +335,109 @@ func TestLateTickRenewsEveryLease(t *testing.T) {
 	d.renew()
 	if n := renewedRows(f); n != 1 {
 		t.Fatalf("a late tick renewed %d leases, want the one held", n)
+	}
+}
+
+// A delivery this dispatcher is sending that a claim of its own takes
+// again (its lease ended in the store first: the wall clock stepped
+// forward past it) is sent once: the task held takes the new lease, and
+// its outcome is recorded under it.
+func TestClaimedAgainWhileHeldIsSentOnce(t *testing.T) {
+	block := make(chan struct{})
+	var requests atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			select {
+			case <-block:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	t.Cleanup(target.Close)
+	s := newStore(t)
+	w := createWebhook(t, s, target.URL)
+	var ahead atomic.Int64
+	d := New(Config{Store: s, Client: target.Client(), Timeout: 2 * time.Second, MaxInflightPerWebhook: 1,
+		PollInterval: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
+	startDispatcher(t, d)
+	intake(t, s, d, w, 1)
+	for deadline := time.Now().Add(5 * time.Second); requests.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the delivery was not sent")
+		}
+	}
+	list := func() []*webhook.Delivery {
+		t.Helper()
+		ds, err := s.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: w.OrganizationID, WebhookID: w.ID, Limit: 10})
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("deliveries: %d (%v), want 1", len(ds), err)
+		}
+		return ds
+	}
+	first := list()[0].Lease
+	// The clock steps an hour forward while the request is in flight,
+	// and the dispatcher claims.
+	ahead.Store(int64(time.Hour))
+	d.Wake()
+	for deadline := time.Now().Add(5 * time.Second); list()[0].Lease == first; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher did not claim the delivery again")
+		}
+	}
+	close(block)
+	for deadline := time.Now().Add(10 * time.Second); list()[0].Status != webhook.DeliverySucceeded; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the delivery is %s after its request answered, want succeeded (%d requests)", list()[0].Status, requests.Load())
+		}
+	}
+	if n := requests.Load(); n != 1 {
+		t.Fatalf("%d requests sent for one delivery claimed again while in flight, want 1", n)
+	}
+}
+
+// The rule behind TestClaimedAgainWhileHeldIsSentOnce: a claimed task
+// this dispatcher already holds gives the task held its new lease and
+// takes no room; unless the task held has its outcome on its way to the
+// store under the old lease, which the store will drop: then the new
+// task is held and sent, or the delivery would stay leased here, renewed
+// and never sent.
+func TestClaimAgainAdoptsTheLease(t *testing.T) {
+	d, f := running(t, Config{})
+	hook := uuid.UUID{0xa}
+	held := task(hook, fixedNow().Add(d.lease))
+	held.Delivery.Lease = 1
+	d.mu.Lock()
+	d.leased[held.Delivery.ID] = held
+	d.queued[hook] = []*webhook.Task{held}
+	d.held = 1
+	d.mu.Unlock()
+	again := func(lease int64) *webhook.Task {
+		tk := *held
+		tk.Delivery.Lease = lease
+		f.mu.Lock()
+		f.claimed = []*webhook.Task{&tk}
+		f.mu.Unlock()
+		d.claim(context.Background(), true)
+		return &tk
+	}
+
+	again(2)
+	d.mu.Lock()
+	lease, kept, n := held.Delivery.Lease, d.leased[held.Delivery.ID] == held, d.held
+	d.mu.Unlock()
+	if lease != 2 || !kept || n != 1 {
+		t.Fatalf("claimed again while held: the task held has lease %d (want 2), is still the one held: %v, %d held (want 1)", lease, kept, n)
+	}
+
+	d.mu.Lock()
+	d.recording[held.Delivery.ID] = true
+	d.mu.Unlock()
+	tk := again(3)
+	d.mu.Lock()
+	lease, now, n := held.Delivery.Lease, d.leased[held.Delivery.ID], d.held
+	d.mu.Unlock()
+	if lease != 2 || now != tk || n != 2 {
+		t.Fatalf("claimed again while its outcome is recorded: the old task has lease %d (want 2), the new one held: %v, %d held (want 2)", lease, now == tk, n)
 	}
 }
