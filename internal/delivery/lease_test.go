@@ -385,6 +385,26 @@ func TestClaimedAgainWhileHeldIsSentOnce(t *testing.T) {
 			t.Fatal("the dispatcher did not claim the delivery again")
 		}
 	}
+	// The claim commits in the store before the dispatcher takes what it
+	// claimed: a request answered in between has its outcome on its way
+	// under the old lease, and the delivery is rightly sent again. The
+	// request answers once the dispatcher holds the new lease.
+	again := list()[0]
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		d.mu.Lock()
+		held := d.leased[again.ID]
+		lease := int64(0)
+		if held != nil {
+			lease = held.Delivery.Lease
+		}
+		d.mu.Unlock()
+		if lease == again.Lease {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dispatcher holds lease %d after claiming lease %d", lease, again.Lease)
+		}
+	}
 	close(block)
 	for deadline := time.Now().Add(10 * time.Second); list()[0].Status != webhook.DeliverySucceeded; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -403,12 +423,16 @@ func TestClaimedAgainWhileHeldIsSentOnce(t *testing.T) {
 // task is held and sent, or the delivery would stay leased here, renewed
 // and never sent.
 func TestClaimAgainAdoptsTheLease(t *testing.T) {
-	d, f := running(t, Config{})
+	// The webhook's one slot is taken: a task started is queued, and no
+	// sendAll runs (one would take the queue's tasks and free their room
+	// while the test reads it).
+	d, f := running(t, Config{MaxInflightPerWebhook: 1})
 	hook := uuid.UUID{0xa}
 	held := task(hook, fixedNow().Add(d.lease))
 	held.Delivery.Lease = 1
 	d.mu.Lock()
 	d.leased[held.Delivery.ID] = held
+	d.inflight[hook] = 1
 	d.queued[hook] = []*webhook.Task{held}
 	d.held = 1
 	d.mu.Unlock()
