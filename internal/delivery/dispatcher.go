@@ -480,15 +480,7 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	// at most one claim.
 	d.held += len(tasks)
 	for _, t := range tasks {
-		if held := d.leased[t.Delivery.ID]; held != nil && !d.recording[t.Delivery.ID] {
-			// Held here already, and claimed again: its lease ended in
-			// the store before it did on our clock (the wall clock
-			// stepped forward past it). The task held is being sent or
-			// waits its turn: it takes the new lease, under which its
-			// outcome is recorded, and is not sent twice. (One whose
-			// outcome is on its way to the store under the old lease is
-			// dropped there, and the new task sends it again.)
-			held.Delivery.Lease, held.Delivery.DueAt = t.Delivery.Lease, t.Delivery.DueAt
+		if held := d.leased[t.Delivery.ID]; held != nil && !d.recording[t.Delivery.ID] && d.adopt(held, t) {
 			d.held--
 			continue
 		}
@@ -499,6 +491,35 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 		d.nothingElse, d.nothingSince = exclude, started
 	}
 	return len(tasks) == limit
+}
+
+// adopt takes t, just claimed, for held, the task this dispatcher
+// already holds for the same delivery, whose outcome is not on its way to
+// the store; d.mu is held. Its lease ended in the store before it did on
+// our clock (the wall clock stepped forward past it, or the node was
+// paused or cut off from the database past it), and the claim took it
+// again. Queued, held gives its place to t, the delivery as the store has
+// it now (another worker may have attempted it meanwhile, its webhook may
+// have been edited). In flight (or between its queue and its request),
+// held takes t's lease, under which its outcome is recorded, and is not
+// sent twice; unless another worker leased it meanwhile (a lease token
+// other than the next): then held's request, numbered and scheduled as an
+// attempt made since, is out under a lost lease, its outcome is dropped,
+// and adopt reports false, for t to be held and sent. (One whose outcome
+// is on its way under the old lease is not adopted either: the store
+// drops that outcome, and t sends it again.)
+func (d *Dispatcher) adopt(held, t *webhook.Task) bool {
+	q := d.queued[held.Webhook.ID]
+	if i := slices.Index(q, held); i >= 0 {
+		q[i] = t
+		d.leased[t.Delivery.ID] = t
+		return true
+	}
+	if t.Delivery.Lease != held.Delivery.Lease+1 {
+		return false
+	}
+	held.Delivery.Lease, held.Delivery.DueAt = t.Delivery.Lease, t.Delivery.DueAt
+	return true
 }
 
 // covers reports whether set holds every id of some, which is not empty.

@@ -417,8 +417,8 @@ func TestClaimedAgainWhileHeldIsSentOnce(t *testing.T) {
 }
 
 // The rule behind TestClaimedAgainWhileHeldIsSentOnce: a claimed task
-// this dispatcher already holds gives the task held its new lease and
-// takes no room; unless the task held has its outcome on its way to the
+// this dispatcher already holds in flight, leased to nobody else since,
+// gives the task held its new lease and takes no room; unless the task held has its outcome on its way to the
 // store under the old lease, which the store will drop: then the new
 // task is held and sent, or the delivery would stay leased here, renewed
 // and never sent.
@@ -431,9 +431,8 @@ func TestClaimAgainAdoptsTheLease(t *testing.T) {
 	held := task(hook, fixedNow().Add(d.lease))
 	held.Delivery.Lease = 1
 	d.mu.Lock()
-	d.leased[held.Delivery.ID] = held
+	d.leased[held.Delivery.ID] = held // in flight
 	d.inflight[hook] = 1
-	d.queued[hook] = []*webhook.Task{held}
 	d.held = 1
 	d.mu.Unlock()
 	again := func(lease int64) *webhook.Task {
@@ -463,5 +462,57 @@ func TestClaimAgainAdoptsTheLease(t *testing.T) {
 	d.mu.Unlock()
 	if lease != 2 || now != tk || n != 2 {
 		t.Fatalf("claimed again while its outcome is recorded: the old task has lease %d (want 2), the new one held: %v, %d held (want 2)", lease, now == tk, n)
+	}
+}
+
+// A claimed task this dispatcher already holds that someone else held
+// meanwhile (its lease was lost: a node paused, or cut off from the
+// database, past it) is not the task held any more: another worker may
+// have attempted it, the webhook may have been edited (a notification
+// missed meanwhile). Queued, the task held gives its place to the one
+// claimed, as the store has it now; in flight, its request is out under a
+// lost lease, and the one claimed is held and sent (it would otherwise go
+// out again numbered and scheduled as the attempt already made).
+func TestClaimAgainAfterAnotherWorkerTakesTheStoresTask(t *testing.T) {
+	d, f := running(t, Config{MaxInflightPerWebhook: 1})
+	hook := uuid.UUID{0xa}
+	queued := task(hook, fixedNow().Add(d.lease))
+	queued.Delivery.Lease = 1
+	inflight := task(hook, fixedNow().Add(d.lease))
+	inflight.Delivery.Lease = 1
+	d.mu.Lock()
+	d.leased[queued.Delivery.ID] = queued
+	d.leased[inflight.Delivery.ID] = inflight
+	d.inflight[hook] = 1
+	d.queued[hook] = []*webhook.Task{queued}
+	d.held = 2
+	d.mu.Unlock()
+	// Leased by another worker (2), which made an attempt and recorded a
+	// retry, and claimed again here (3).
+	stores := func(held *webhook.Task) *webhook.Task {
+		tk := *held
+		tk.Delivery.Lease, tk.Delivery.Attempts = 3, 1
+		tk.Webhook.UpdatedAt = fixedNow()
+		return &tk
+	}
+	q, i := stores(queued), stores(inflight)
+	f.mu.Lock()
+	f.claimed = []*webhook.Task{q, i}
+	f.mu.Unlock()
+	d.claim(context.Background(), true)
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.leased[q.Delivery.ID] != q || queued.Delivery.Lease != 1 {
+		t.Errorf("a queued task held, claimed after another worker: the task held kept its place with lease %d", queued.Delivery.Lease)
+	}
+	if d.leased[i.Delivery.ID] != i || inflight.Delivery.Lease != 1 {
+		t.Errorf("a task in flight, claimed after another worker: the task held took lease %d, want the one claimed held", inflight.Delivery.Lease)
+	}
+	if got := d.queued[hook]; len(got) != 2 || got[0] != q || got[1] != i {
+		t.Errorf("the webhook's queue holds %d tasks, want the claimed task in the queued one's place, then the other claimed", len(got))
+	}
+	if d.held != 3 {
+		t.Errorf("%d held, want 3: the one in flight, and two queued", d.held)
 	}
 }
