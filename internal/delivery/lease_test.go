@@ -418,10 +418,10 @@ func TestClaimedAgainWhileHeldIsSentOnce(t *testing.T) {
 
 // The rule behind TestClaimedAgainWhileHeldIsSentOnce: a claimed task
 // this dispatcher already holds in flight, leased to nobody else since,
-// gives the task held its new lease and takes no room; unless the task held has its outcome on its way to the
-// store under the old lease, which the store will drop: then the new
-// task is held and sent, or the delivery would stay leased here, renewed
-// and never sent.
+// gives the task held its new lease and takes no room; unless the task
+// held has its outcome on its way to the store under the old lease,
+// which the store will drop: then the new task is held and sent, or the
+// delivery would stay leased here, renewed and never sent.
 func TestClaimAgainAdoptsTheLease(t *testing.T) {
 	// The webhook's one slot is taken: a task started is queued, and no
 	// sendAll runs (one would take the queue's tasks and free their room
