@@ -37,38 +37,58 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-// A dispatcher whose leases another worker took over (they expired while
-// it could not renew them) learns it at its next renewal: it sends none
-// of the deliveries still queued, and the outcome of the one in flight is
-// dropped, not recorded.
-func TestLostLeasesAreNotSent(t *testing.T) {
-	block := make(chan struct{})
-	var requests atomic.Int32
+// holdHarness is a dispatcher on a real store with one webhook, whose
+// target holds the first request until block is closed, and whose clock
+// runs ahead of the wall clock by ahead.
+type holdHarness struct {
+	s        *counting
+	w        *webhook.Webhook
+	d        *Dispatcher
+	block    chan struct{}
+	requests atomic.Int32
+	ahead    atomic.Int64
+}
+
+// holding starts a holdHarness (a 2 s timeout, one request at a time
+// per webhook, no polling, logging to log), takes n deliveries in, and
+// returns once the first request is in.
+func holding(t *testing.T, log io.Writer, n int) *holdHarness {
+	t.Helper()
+	h := &holdHarness{block: make(chan struct{})}
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if requests.Add(1) == 1 {
+		if h.requests.Add(1) == 1 {
 			select {
-			case <-block:
+			case <-h.block:
 			case <-r.Context().Done():
 			}
 		}
 	}))
 	t.Cleanup(target.Close)
-	s := newStore(t)
-	w := createWebhook(t, s, target.URL)
-	var logs lockedBuffer
-	// A 2 s timeout: 22 s leases, renewed only once less than 14.5 s
-	// is left. The dispatcher's clock is moved on below.
-	var ahead atomic.Int64
-	d := New(Config{Store: s, Client: target.Client(), Timeout: 2 * time.Second, MaxInflightPerWebhook: 1,
-		PollInterval: time.Hour, Log: slog.New(slog.NewTextHandler(&logs, nil)),
-		Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
-	startDispatcher(t, d)
-	intake(t, s, d, w, 3)
-	for deadline := time.Now().Add(5 * time.Second); requests.Load() == 0; time.Sleep(5 * time.Millisecond) {
+	h.s = newStore(t)
+	h.w = createWebhook(t, h.s, target.URL)
+	h.d = New(Config{Store: h.s, Client: target.Client(), Timeout: 2 * time.Second, MaxInflightPerWebhook: 1,
+		PollInterval: time.Hour, Log: slog.New(slog.NewTextHandler(log, nil)),
+		Now: func() time.Time { return time.Now().Add(time.Duration(h.ahead.Load())) }})
+	startDispatcher(t, h.d)
+	intake(t, h.s, h.d, h.w, n)
+	for deadline := time.Now().Add(5 * time.Second); h.requests.Load() == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the first delivery was not sent")
 		}
 	}
+	return h
+}
+
+// A dispatcher whose leases another worker took over (they expired while
+// it could not renew them) learns it at its next renewal: it sends none
+// of the deliveries still queued, and the outcome of the one in flight is
+// dropped, not recorded.
+func TestLostLeasesAreNotSent(t *testing.T) {
+	var logs lockedBuffer
+	// A 2 s timeout: 22 s leases, renewed only once less than 14.5 s
+	// is left. The dispatcher's clock is moved on below.
+	h := holding(t, &logs, 3)
+	s, w, d, block, requests, ahead := h.s, h.w, h.d, h.block, &h.requests, &h.ahead
 
 	// Another worker, whose clock says the leases have expired, takes
 	// all three over.
@@ -343,30 +363,8 @@ func TestLateTickRenewsEveryLease(t *testing.T) {
 // forward past it) is sent once: the task held takes the new lease, and
 // its outcome is recorded under it.
 func TestClaimedAgainWhileHeldIsSentOnce(t *testing.T) {
-	block := make(chan struct{})
-	var requests atomic.Int32
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if requests.Add(1) == 1 {
-			select {
-			case <-block:
-			case <-r.Context().Done():
-			}
-		}
-	}))
-	t.Cleanup(target.Close)
-	s := newStore(t)
-	w := createWebhook(t, s, target.URL)
-	var ahead atomic.Int64
-	d := New(Config{Store: s, Client: target.Client(), Timeout: 2 * time.Second, MaxInflightPerWebhook: 1,
-		PollInterval: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
-	startDispatcher(t, d)
-	intake(t, s, d, w, 1)
-	for deadline := time.Now().Add(5 * time.Second); requests.Load() == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the delivery was not sent")
-		}
-	}
+	h := holding(t, io.Discard, 1)
+	s, w, d, block, requests, ahead := h.s, h.w, h.d, h.block, &h.requests, &h.ahead
 	list := func() []*webhook.Delivery {
 		t.Helper()
 		ds, err := s.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: w.OrganizationID, WebhookID: w.ID, Limit: 10})
