@@ -444,7 +444,7 @@ func TestKeyGoneIngestLoggedOnce(t *testing.T) {
 	c.Advance(time.Second)
 	send(1)
 	got = lines()
-	if len(got) != 2 || !strings.Contains(got[1], "unlogged=5") {
+	if len(got) != 2 || !strings.Contains(got[1], "repeated=5") {
 		t.Fatalf("a minute later: %d error lines, want 2, the second saying 5 went unlogged:\n%s", len(got), logs.String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookd/hookd/internal/quietlog"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -85,42 +86,27 @@ type logged struct{ error }
 
 func (e logged) Unwrap() error { return e.error }
 
-// repeats logs an error whose cause keeps producing it once when it
-// first occurs, then at most once every repeatEvery per key, with how
-// many times it occurred unlogged since the line before: an ingest URL
-// can be asked thousands of times a second by whoever holds it, and a
-// line each would flood the log. Keys are sources found in the store, so
-// memory follows what the store holds.
+// repeats is a quietlog.Log per key: an ingest URL can be asked
+// thousands of times a second by whoever holds it, and a line each would
+// flood the log. Keys are sources found in the store, so memory follows
+// the sources that ever failed so.
 type repeats struct {
 	mu   sync.Mutex
-	last map[string]repeat
+	logs map[string]*quietlog.Log
 }
-
-type repeat struct {
-	at       time.Time
-	unlogged int
-}
-
-const repeatEvery = time.Minute
 
 // error logs msg and args at error level, unless key was logged less
-// than repeatEvery before now.
+// than a minute before now.
 func (r *repeats) error(log *slog.Logger, key string, now time.Time, msg string, args ...any) {
 	r.mu.Lock()
-	p, seen := r.last[key]
-	if seen && now.Sub(p.at) < repeatEvery {
-		p.unlogged++
-		r.last[key] = p
-		r.mu.Unlock()
-		return
+	q := r.logs[key]
+	if q == nil {
+		if r.logs == nil {
+			r.logs = map[string]*quietlog.Log{}
+		}
+		q = &quietlog.Log{}
+		r.logs[key] = q
 	}
-	if r.last == nil {
-		r.last = map[string]repeat{}
-	}
-	r.last[key] = repeat{at: now}
 	r.mu.Unlock()
-	if p.unlogged > 0 {
-		args = append(args, "unlogged_since", p.at, "unlogged", p.unlogged)
-	}
-	log.Error(msg, args...)
+	q.Error(log, now, msg, args...)
 }

@@ -1,10 +1,7 @@
 package delivery
 
 import (
-	"bytes"
-	"log/slog"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 )
@@ -23,34 +20,6 @@ func TestResponseBodyTimeout(t *testing.T) {
 		if got := d.cfg.ResponseBodyTimeout; got != c.want {
 			t.Errorf("Timeout %s, ResponseBodyTimeout %s: %s, want %s", c.timeout, c.body, got, c.want)
 		}
-	}
-}
-
-// A failure that repeats is logged once, then once a minute at most with
-// how many times it happened meanwhile.
-func TestQuietLog(t *testing.T) {
-	var buf bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&buf, nil))
-	var q quietLog
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	q.error(log, t0, "claiming failed")
-	if got := buf.String(); !strings.Contains(got, "claiming failed") || strings.Contains(got, "repeated") {
-		t.Fatalf("first failure logged as %q, want it without a repeat count", got)
-	}
-	buf.Reset()
-	q.error(log, t0.Add(time.Second), "claiming failed")
-	q.error(log, t0.Add(time.Minute-time.Nanosecond), "claiming failed")
-	if buf.Len() != 0 {
-		t.Fatalf("logged again within the minute: %q", buf.String())
-	}
-	q.error(log, t0.Add(time.Minute), "claiming failed")
-	if got := buf.String(); !strings.Contains(got, "repeated=2") {
-		t.Fatalf("after a minute logged %q, want repeated=2", got)
-	}
-	buf.Reset()
-	q.error(log, t0.Add(2*time.Minute+time.Second), "claiming failed")
-	if got := buf.String(); got == "" || strings.Contains(got, "repeated") {
-		t.Fatalf("after a quiet minute logged %q, want the failure without a repeat count", got)
 	}
 }
 

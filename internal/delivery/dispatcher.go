@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/hookd/hookd/internal/quietlog"
 	"github.com/hookd/hookd/internal/signing"
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -119,32 +120,7 @@ type Dispatcher struct {
 	nothingSince time.Time
 	// Failures that repeat on every poll or tick while the database is
 	// down, read-only or full.
-	claimErrors, renewErrors quietLog
-}
-
-// quietLog logs a failure that can repeat many times a second once, then
-// at most once a minute with how many times it happened meanwhile: the
-// log says it without drowning.
-type quietLog struct {
-	mu      sync.Mutex
-	last    time.Time
-	skipped int
-}
-
-func (q *quietLog) error(log *slog.Logger, now time.Time, msg string, args ...any) {
-	q.mu.Lock()
-	if !q.last.IsZero() && now.Sub(q.last) < time.Minute {
-		q.skipped++
-		q.mu.Unlock()
-		return
-	}
-	skipped := q.skipped
-	q.last, q.skipped = now, 0
-	q.mu.Unlock()
-	if skipped > 0 {
-		args = append(args, "repeated", skipped)
-	}
-	log.Error(msg, args...)
+	claimErrors, renewErrors quietlog.Log
 }
 
 const (
@@ -471,7 +447,7 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			d.claimErrors.error(d.cfg.Log, now, "claiming deliveries failed", "err", err)
+			d.claimErrors.Error(d.cfg.Log, now, "claiming deliveries failed", "err", err)
 		}
 		return false
 	}
@@ -954,7 +930,7 @@ func (d *Dispatcher) renew() {
 		if err != nil {
 			// The leases run on; the next tick tries again, and a
 			// delivery whose lease gets too short is not sent (see holds).
-			d.renewErrors.error(d.cfg.Log, now, "renewing delivery leases failed", "err", err, "count", len(batch))
+			d.renewErrors.Error(d.cfg.Log, now, "renewing delivery leases failed", "err", err, "count", len(batch))
 			return
 		}
 		d.m.renewed.Add(float64(len(batch) - len(lost)))
