@@ -107,7 +107,7 @@ func refusal(a netip.Addr, nat64 []netip.Prefix) string {
 	raw := a.As16()
 	switch {
 	case wellKnownNAT64.Contains(a):
-		return embedded("NAT64", netip.AddrFrom4([4]byte(raw[12:16])))
+		return embedded("NAT64", nat64Embedded(a, wellKnownNAT64.Bits()))
 	case sixToFour.Contains(a):
 		return embedded("6to4", netip.AddrFrom4([4]byte(raw[2:6])))
 	}
