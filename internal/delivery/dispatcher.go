@@ -84,9 +84,12 @@ type Dispatcher struct {
 	running bool                        // between Run's start and its stop: tasks are taken
 	leased  map[uuid.UUID]*webhook.Task // by delivery id: every task held, until its outcome is recorded; DueAt is the lease's end on our clock
 	// recording holds the leased deliveries whose attempt is done and
-	// whose outcome waits for the recorder: a renewal that finds one no
-	// longer running raced that outcome's commit, and lost nothing.
-	recording map[uuid.UUID]bool
+	// whose outcome waits for the recorder, each with the lease token the
+	// outcome is recorded under: a renewal that finds one no longer
+	// running raced that outcome's commit, and lost nothing. By token, as
+	// leased is by task: a task claimed again while an older one's outcome
+	// is on its way (see adopt) is not taken for it, nor it for the older.
+	recording map[uuid.UUID]int64
 	inflight  map[uuid.UUID]int             // requests in flight per webhook
 	queued    map[uuid.UUID][]*webhook.Task // claimed, waiting for a slot of their webhook
 	held      int                           // tasks in memory (in flight + queued) and room reserved for them
@@ -228,7 +231,7 @@ func New(cfg Config) *Dispatcher {
 		lease:     cfg.Timeout + recordTime + leaseMargin,
 		sendable:  cfg.Timeout + recordTime,
 		leased:    map[uuid.UUID]*webhook.Task{},
-		recording: map[uuid.UUID]bool{},
+		recording: map[uuid.UUID]int64{},
 		wake:      make(chan struct{}, 1),
 		freed:     make(chan struct{}, 1),
 		m:         newDispatchMetrics(cfg.Registry, cfg.Store, cfg.Now),
@@ -456,7 +459,7 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	// at most one claim.
 	d.held += len(tasks)
 	for _, t := range tasks {
-		if held := d.leased[t.Delivery.ID]; held != nil && !d.recording[t.Delivery.ID] && d.adopt(held, t) {
+		if held := d.leased[t.Delivery.ID]; held != nil && !d.isRecording(held) && d.adopt(held, t) {
 			d.held--
 			continue
 		}
@@ -610,7 +613,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 			}
 			d.mu.Lock()
 			o.Lease = t.Delivery.Lease // a claim may have renewed it (see claim)
-			d.recording[t.Delivery.ID] = true
+			d.recording[t.Delivery.ID] = o.Lease
 			d.mu.Unlock()
 			d.outcomes <- o
 		}
@@ -874,8 +877,17 @@ func (d *Dispatcher) recorded(batch []webhook.Outcome) {
 		if t := d.leased[o.Attempt.DeliveryID]; t != nil && t.Delivery.Lease == o.Lease {
 			delete(d.leased, o.Attempt.DeliveryID)
 		}
-		delete(d.recording, o.Attempt.DeliveryID)
+		if l, ok := d.recording[o.Attempt.DeliveryID]; ok && l == o.Lease {
+			delete(d.recording, o.Attempt.DeliveryID)
+		}
 	}
+}
+
+// isRecording reports whether t's outcome is on its way to the store;
+// d.mu is held.
+func (d *Dispatcher) isRecording(t *webhook.Task) bool {
+	l, ok := d.recording[t.Delivery.ID]
+	return ok && l == t.Delivery.Lease
 }
 
 // renewBatch is the most leases renewed in one statement.
@@ -957,7 +969,7 @@ func (d *Dispatcher) renewed(refs, lost []webhook.DeliveryRef, until time.Time) 
 			t.Delivery.DueAt = until
 			continue
 		}
-		if d.recording[r.ID] {
+		if d.isRecording(t) {
 			continue // its outcome committed first: recorded drops it
 		}
 		n++

@@ -148,13 +148,13 @@ func TestRenewalRacingItsOutcomeLosesNothing(t *testing.T) {
 	tk := &webhook.Task{Delivery: webhook.Delivery{ID: uuid.New(), Lease: 3}}
 	refs := []webhook.DeliveryRef{tk.Ref()}
 	d.leased[tk.Delivery.ID] = tk
-	d.recording[tk.Delivery.ID] = true
+	d.recording[tk.Delivery.ID] = 3
 	d.renewed(refs, refs, time.Now())
 	if strings.Contains(logs.String(), "lost the leases") || d.leased[tk.Delivery.ID] != tk {
 		t.Fatalf("a renewal racing the delivery's own outcome was taken for a lost lease:\n%s", logs.String())
 	}
 	d.recorded([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: tk.Delivery.ID}, Lease: 3}})
-	if d.recording[tk.Delivery.ID] || d.leased[tk.Delivery.ID] != nil {
+	if d.isRecording(tk) || d.leased[tk.Delivery.ID] != nil {
 		t.Fatal("recording the outcome did not forget the task")
 	}
 
@@ -452,7 +452,7 @@ func TestClaimAgainAdoptsTheLease(t *testing.T) {
 	}
 
 	d.mu.Lock()
-	d.recording[held.Delivery.ID] = true
+	d.recording[held.Delivery.ID] = 2
 	d.mu.Unlock()
 	tk := again(3)
 	d.mu.Lock()
@@ -460,6 +460,58 @@ func TestClaimAgainAdoptsTheLease(t *testing.T) {
 	d.mu.Unlock()
 	if lease != 2 || now != tk || n != 2 {
 		t.Fatalf("claimed again while its outcome is recorded: the old task has lease %d (want 2), the new one held: %v, %d held (want 2)", lease, now == tk, n)
+	}
+}
+
+// The outcome on its way is known by its lease token, not by the
+// delivery's id alone. While the first task's outcome (lease 2) is on its
+// way, the second (3), claimed again since and in flight, is adopted by a
+// third claim like any task in flight. Once the second's outcome (now
+// under 4) is on its way, recording the first's does not make the second
+// look in flight again: a fourth claim must not adopt it (its outcome
+// would be dropped as stale, and the delivery left held here, renewed
+// and never sent), but hold and send the task claimed.
+func TestRecordingIsKnownByLease(t *testing.T) {
+	d, f := running(t, Config{MaxInflightPerWebhook: 1})
+	hook := uuid.UUID{0xa}
+	second := task(hook, fixedNow().Add(d.lease))
+	second.Delivery.Lease = 3
+	id := second.Delivery.ID
+	d.mu.Lock()
+	d.leased[id] = second // in flight
+	d.recording[id] = 2   // the first task's outcome
+	d.inflight[hook] = 1
+	d.held = 1
+	d.mu.Unlock()
+	claim := func(lease int64) *webhook.Task {
+		tk := *second
+		tk.Delivery.Lease = lease
+		f.mu.Lock()
+		f.claimed = []*webhook.Task{&tk}
+		f.mu.Unlock()
+		d.claim(context.Background(), true)
+		return &tk
+	}
+
+	claim(4)
+	d.mu.Lock()
+	lease, kept, n := second.Delivery.Lease, d.leased[id] == second, d.held
+	d.recording[id] = 4 // the second task's outcome is on its way
+	d.mu.Unlock()
+	if lease != 4 || !kept || n != 1 {
+		t.Fatalf("claimed again while in flight, an older task's outcome on its way: the task in flight has lease %d (want 4), is still the one held: %v, %d held (want 1)", lease, kept, n)
+	}
+
+	d.recorded([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: id}, Lease: 2}})
+	fourth := claim(5)
+	d.recorded([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: id}, Lease: 4}})
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if second.Delivery.Lease != 4 || d.leased[id] != fourth {
+		t.Fatalf("claimed again while the task's outcome is on its way, an older outcome recorded meanwhile: the task took lease %d (want 4), the one claimed is held: %v", second.Delivery.Lease, d.leased[id] == fourth)
+	}
+	if q := d.queued[hook]; len(q) != 1 || q[0] != fourth || d.held != 2 {
+		t.Fatalf("the task claimed is not waiting for its webhook's slot: %d queued, %d held (want 1 and 2)", len(q), d.held)
 	}
 }
 
