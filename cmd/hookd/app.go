@@ -106,7 +106,7 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 		log.Info("tracing on", "otlp_endpoint", webhook.RedactedURL(c.OTLPTracesURL))
 	}
 
-	db, err := openServeStore(ctx, c, log)
+	db, err := openServeStore(ctx, c, log, now)
 	if err != nil {
 		return err
 	}
@@ -223,8 +223,10 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 
 // openServeStore opens, migrates and checks the database. Webhook and
 // source secrets are sealed by the backend as it writes their rows and
-// opened as it reads them, with the keys read here.
-func openServeStore(ctx context.Context, c *config, log *slog.Logger) (store, error) {
+// opened as it reads them, with the keys read here. A SQLite file is
+// served by one process: this one waits for the one before it to stop,
+// then gives back what that one left leased.
+func openServeStore(ctx context.Context, c *config, log *slog.Logger, now func() time.Time) (store, error) {
 	keys, err := encryptionKeys(c, log)
 	if err != nil {
 		return nil, err
@@ -232,6 +234,16 @@ func openServeStore(ctx context.Context, c *config, log *slog.Logger) (store, er
 	db, err := openStore(ctx, c.Database, keys)
 	if err != nil {
 		return nil, err
+	}
+	lite, _ := db.(*sqlite.DB)
+	if lite != nil {
+		err := lite.LockServer(ctx, func(holder string) {
+			log.Warn("another hookd serves this database; waiting for it to stop", "database", c.Database.Path, "holder", holder)
+		})
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	db.ReportPurgeErrors(func(err error) {
 		log.Error("purging a deleted webhook's deliveries failed; trying again in a minute", "err", err)
@@ -247,6 +259,18 @@ func openServeStore(ctx context.Context, c *config, log *slog.Logger) (store, er
 		return nil, fmt.Errorf("the database cannot be written, so hookd cannot accept events: %w "+
 			"(check that the database file and its directory are writable by this user and the disk has space, "+
 			"or that the PostgreSQL server is a primary)", err)
+	}
+	if lite != nil {
+		// Sent again now rather than once their leases end, up to
+		// Timeout + 20 s after the crash that left them.
+		n, err := lite.ReleaseLeases(ctx, now())
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("giving back the deliveries the last server left leased: %w", err)
+		}
+		if n > 0 {
+			log.Info("gave back the deliveries the last server left leased: they are sent again now", "count", n)
+		}
 	}
 	return db, nil
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -167,4 +170,73 @@ func TestTwoNodes(t *testing.T) {
 	ids := done()
 	dups := waitAllDelivered(t, tg, ids, 90*time.Second)
 	t.Logf("two nodes, one killed: %d events accepted, all delivered; %d duplicate deliveries", len(ids), dups)
+}
+
+// TestKilledServersLeasesGivenBack kills a SQLite server while a
+// delivery's request is in flight, and restarts it on the same file: the
+// new server, the file's one server (it holds the server lock), gives back
+// what the killed one left leased and sends it again at once, where it
+// used to wait for the lease to end (HOOKD_DELIVERY_TIMEOUT + 20 s at
+// most, 50 s here).
+func TestKilledServersLeasesGivenBack(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	tg := newTarget(t)
+	tg.setHang("/held")
+	env := deliveryEnv(dbURL, nil)
+	srv := startServer(t, env)
+	o := newOrg(t, srv, dbURL)
+	o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/held", "events": []string{"DEPLOYMENT_STARTED"}})
+	ev := o.emit(deploymentEvent("DEPLOYMENT_STARTED", "held", "PRODUCTION"))
+	waitFor(t, 10*time.Second, "the delivery's request to be in flight", func() bool { return len(tg.got("/held")) == 1 })
+	srv.Stop(syscall.SIGKILL)
+	tg.mu.Lock()
+	delete(tg.hang, "/held")
+	tg.mu.Unlock()
+
+	restarted := startServer(t, env)
+	waitFor(t, 10*time.Second, "the killed server's delivery to be sent again", func() bool { return len(tg.got("/held")) == 2 })
+	if got := tg.got("/held")[1].payloadID(); got != ev.ID {
+		t.Fatalf("the request sent again carries event %s, want %s", got, ev.ID)
+	}
+	if logs := restarted.logs.String(); !strings.Contains(logs, `msg="gave back the deliveries the last server left leased: they are sent again now" count=1`) {
+		t.Errorf("the restarted server did not say what it gave back:\n%s", logs)
+	}
+}
+
+// TestOneServerPerSQLiteFile starts a second server on the file a first
+// one serves: it says which process it waits for and does not serve (two
+// would each cache webhooks the other edits, and take each other's
+// leases for crashed), then takes over once the first stops.
+func TestOneServerPerSQLiteFile(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	env := deliveryEnv(dbURL, nil)
+	first := startServer(t, env)
+	second := launchServer(t, env)
+	want := fmt.Sprintf("another hookd serves this database; waiting for it to stop\" database=%s holder=\"pid %d on ", strings.TrimPrefix(dbURL, "sqlite:"), first.cmd.Process.Pid)
+	waitFor(t, 30*time.Second, "the second server to say whom it waits for", func() bool { return strings.Contains(second.logs.String(), want) })
+	time.Sleep(500 * time.Millisecond) // more than two of its tries for the lock
+	if logs := second.logs.String(); strings.Contains(logs, "hookd serving") {
+		t.Fatalf("a second server serves the file beside the first:\n%s", logs)
+	}
+
+	// One stopped while it waits exits as from a stop, not a failure.
+	third := launchServer(t, env)
+	waitFor(t, 30*time.Second, "a third server to wait", func() bool { return strings.Contains(third.logs.String(), want) })
+	if err := third.Stop(syscall.SIGTERM); err != nil {
+		t.Errorf("a server stopped while it waits for the file: %v\n%s", err, third.logs.String())
+	}
+
+	tg := newTarget(t)
+	o := newOrg(t, first, dbURL)
+	o.createWebhook(map[string]any{"kind": "STANDARD", "target_url": tg.URL + "/after", "events": []string{"DEPLOYMENT_STARTED"}})
+	if err := first.Stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("the first server's stop: %v", err)
+	}
+	second.awaitServing(10 * time.Second)
+	o.api.base = second.URL
+	ev := o.emit(deploymentEvent("DEPLOYMENT_STARTED", "after", "PRODUCTION"))
+	waitFor(t, 10*time.Second, "the second server to deliver", func() bool { return len(tg.got("/after")) == 1 })
+	if got := tg.got("/after")[0].payloadID(); got != ev.ID {
+		t.Fatalf("the second server delivered event %s, want %s", got, ev.ID)
+	}
 }

@@ -99,6 +99,7 @@ type server struct {
 	cmd    *exec.Cmd
 	logs   *syncBuffer
 	exited chan error
+	addr   chan string // the address it serves on, once it says so
 }
 
 var listenRE = regexp.MustCompile(`msg="hookd serving" addr=(\S+)`)
@@ -121,7 +122,17 @@ func environ(env map[string]string) []string {
 // /readyz answers 200. It is stopped (SIGTERM) when the test ends.
 func startServer(t *testing.T, env map[string]string) *server {
 	t.Helper()
-	s := &server{t: t, env: environ(serverEnv(env)), logs: &syncBuffer{}, exited: make(chan error, 1)}
+	s := launchServer(t, env)
+	s.awaitServing(60 * time.Second)
+	return s
+}
+
+// launchServer starts `hookd serve` on a free loopback port, and does not
+// wait for it (see awaitServing). It is stopped (SIGTERM) when the test
+// ends.
+func launchServer(t *testing.T, env map[string]string) *server {
+	t.Helper()
+	s := &server{t: t, env: environ(serverEnv(env)), logs: &syncBuffer{}, exited: make(chan error, 1), addr: make(chan string, 1)}
 	s.cmd = exec.Command(hookdBin, "serve")
 	s.cmd.Env = s.env
 	pr, pw := io.Pipe()
@@ -130,12 +141,11 @@ func startServer(t *testing.T, env map[string]string) *server {
 		t.Fatal(err)
 	}
 	go func() { s.exited <- s.cmd.Wait(); pw.Close() }()
-	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				s.addr <- m[1]
 				break
 			}
 		}
@@ -147,16 +157,23 @@ func startServer(t *testing.T, env map[string]string) *server {
 			t.Logf("hookd logs:\n%s", s.logs.String())
 		}
 	})
+	return s
+}
+
+// awaitServing waits up to d for the server to listen, then until /readyz
+// answers 200.
+func (s *server) awaitServing(d time.Duration) {
+	s.t.Helper()
 	select {
-	case a := <-addr:
+	case a := <-s.addr:
 		s.URL = "http://" + a
 	case err := <-s.exited:
-		t.Fatalf("hookd exited before serving: %v\n%s", err, s.logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("hookd did not start in 60s:\n%s", s.logs.String())
+		s.exited <- err // keep it for Stop
+		s.t.Fatalf("hookd exited before serving: %v\n%s", err, s.logs.String())
+	case <-time.After(d):
+		s.t.Fatalf("hookd did not start in %v:\n%s", d, s.logs.String())
 	}
-	waitReady(t, s.URL)
-	return s
+	waitReady(s.t, s.URL)
 }
 
 // serverEnv is env on top of what every test server gets: a free

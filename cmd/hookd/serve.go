@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -45,6 +46,12 @@ func runServe(ctx context.Context, args []string, environ []string, stdout, stde
 	}
 	a, err := newApp(ctx, c, log, time.Now)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// Stopped while starting (waiting for a SQLite file's server
+			// lock, say): a stop asked for, not a failure.
+			log.Info("hookd stopped before serving", "err", err)
+			return nil
+		}
 		return err
 	}
 	return a.run(ctx)

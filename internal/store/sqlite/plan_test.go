@@ -46,6 +46,9 @@ func TestPlansUseKeys(t *testing.T) {
 		// The queue's waiting part, not all the webhook's history.
 		"recover pending": {recoverPendingSQL, 11, "SEARCH deliveries USING INDEX deliveries_due (due_at>?)"},
 		"recover failed":  {recoverFailedSQL, 10, "SEARCH deliveries USING INDEX deliveries_failed (webhook_id=? AND created_at>? AND created_at<?)"},
+		// Once at a server's start: every unfinished row (the partial
+		// index), not the history.
+		"release leases": {releaseLeasesSQL, 1, "SCAN deliveries USING INDEX deliveries_due"},
 		// Newest first from the index: only attempts that started in the
 		// same microsecond are sorted (LAST TERM), never the whole list.
 		"attempt list": {attemptListSQL + attemptListOrder, 3, "SEARCH a USING INDEX attempts_webhook_created (webhook_id=?)\nSEARCH d USING INTEGER PRIMARY KEY (rowid=?)\nSEARCH e USING INTEGER PRIMARY KEY (rowid=?)\nUSE TEMP B-TREE FOR LAST TERM OF ORDER BY"},
@@ -65,7 +68,7 @@ func TestPlansUseKeys(t *testing.T) {
 		}
 		rows.Close()
 		text := strings.Join(plan, "\n")
-		if !strings.Contains(text, q.want) || wholeTable.MatchString(text) {
+		if !strings.Contains(text, q.want) || wholeTable.MatchString(strings.ReplaceAll(text, "SCAN deliveries USING INDEX deliveries_due", "")) {
 			t.Errorf("%s: want %q and no scan of events or deliveries, got:\n%s", name, q.want, text)
 		}
 	}

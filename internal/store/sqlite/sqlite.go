@@ -1,5 +1,6 @@
 // Package sqlite is hookd's embedded backend: a webhook.Store on one SQLite
-// file, safe to share with another hookd process (the CLI) on the same host.
+// file, safe to share with another hookd process (the CLI) on the same host,
+// and served by one (server.go).
 //
 // Writes go through one goroutine on a single connection (writer.go),
 // which runs the write transactions waiting together in one BEGIN
@@ -18,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -60,6 +62,9 @@ type DB struct {
 	// hooks holds the webhooks the writer opened for intake and claims;
 	// only the writer's goroutine touches it (see webhookCache).
 	hooks webhookCache
+
+	path   string
+	server *os.File // the server lock's file, held by a server (LockServer) until Close
 }
 
 // maxCachedStmts bounds the cache; statements with variable-length lists
@@ -213,7 +218,7 @@ func Open(ctx context.Context, path string, keys *secrets.Keyring) (*DB, error) 
 		read.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db := &DB{write: write, read: read, checkpoints: cp, stmts: map[string]*sql.Stmt{}, missed: map[string]bool{}, keys: keys}
+	db := &DB{write: write, read: read, checkpoints: cp, stmts: map[string]*sql.Stmt{}, missed: map[string]bool{}, keys: keys, path: path}
 	db.w = newWriter(db)
 	return db, nil
 }
@@ -227,12 +232,17 @@ func cloneValues(v url.Values) url.Values {
 }
 
 // Close stops the purger, then the writer, once the group under way has
-// committed (the writes still queued fail), then the checkpointer, and
-// closes the pools.
+// committed (the writes still queued fail), then the checkpointer, closes
+// the pools, and lets the server lock go.
 func (db *DB) Close() error {
 	db.purger.Close()
 	db.w.close()
-	return errors.Join(db.checkpoints.close(), db.read.Close(), db.write.Close())
+	err := errors.Join(db.checkpoints.close(), db.read.Close(), db.write.Close())
+	if db.server != nil {
+		// Last: the next server may take over once it is released.
+		err = errors.Join(err, db.server.Close())
+	}
+	return err
 }
 
 // Ping checks both pools can reach the file.

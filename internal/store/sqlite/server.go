@@ -1,0 +1,107 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// A database file has one server (`hookd serve`): its writer's cache of
+// webhooks, its checkpointer and its leases all assume that no other
+// server writes beside it. The server lock, a file beside the database
+// (its path with ".lock"), holds to that: a second server waits for the
+// first to stop. The lock is the kernel's (flock): it ends with the
+// process that held it, however it ended, so a server that takes it knows
+// that whoever leased the deliveries still running is gone, and gives
+// them back at once (ReleaseLeases) instead of letting them wait for
+// their leases to end.
+
+// lockPoll is how often a server waiting for the lock tries again: how
+// long after the server before it ends it can take over.
+const lockPoll = 200 * time.Millisecond
+
+// LockServer makes this process the database's one server, and holds it
+// until Close. While another process serves the file, it calls waiting
+// once, with what that process wrote in the lock file (its pid and host),
+// and waits until the lock is free or ctx is done. The CLI's commands,
+// which write beside a server, do not take it.
+func (db *DB) LockServer(ctx context.Context, waiting func(holder string)) error {
+	if db.server != nil {
+		return nil
+	}
+	name := db.path + ".lock"
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: the server lock: %w", err)
+	}
+	tick := time.NewTicker(lockPoll)
+	defer tick.Stop()
+	for told := false; ; {
+		held, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("sqlite: the server lock %s: %w", name, err)
+		}
+		if !held {
+			break
+		}
+		if !told {
+			waiting(holder(f))
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			err := fmt.Errorf("sqlite: waiting for the server lock %s, held by %s: %w", name, holder(f), ctx.Err())
+			f.Close()
+			return err
+		case <-tick.C:
+		}
+	}
+	host, _ := os.Hostname()
+	// Only for the message of a server that waits: the lock is the flock.
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
+	}
+	db.server = f
+	return nil
+}
+
+// holder is what the lock's holder wrote in it, for a message.
+func holder(f *os.File) string {
+	b := make([]byte, 200)
+	n, _ := f.ReadAt(b, 0)
+	if s := strings.TrimSpace(string(b[:n])); s != "" {
+		return s
+	}
+	return "another process"
+}
+
+// releaseLeasesSQL gives back every leased delivery, due at ?, with a
+// new lease token: an outcome made under the old one is refused. Its
+// status < 2 lets SQLite walk the queue's index (unfinished rows only)
+// rather than the whole table.
+const releaseLeasesSQL = `UPDATE deliveries SET status = 0, due_at = ?, lease = lease + 1 WHERE status < 2 AND status = 1`
+
+// ReleaseLeases gives back, due at now, every delivery leased when this
+// process became the server (LockServer): whoever leased them served the
+// file before and stopped without giving them back (a crash, a kill, the
+// machine lost), and no other process can hold them now. It reports how
+// many it gave back.
+func (db *DB) ReleaseLeases(ctx context.Context, now time.Time) (int64, error) {
+	if db.server == nil {
+		return 0, errors.New("sqlite: ReleaseLeases without the server lock: another server may hold those leases")
+	}
+	var n int64
+	err := db.transact(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, releaseLeasesSQL, micros(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
