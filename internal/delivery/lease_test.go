@@ -414,6 +414,32 @@ func TestClaimedAgainWhileHeldIsSentOnce(t *testing.T) {
 	}
 }
 
+// holdingInFlight is a running dispatcher holding one task, under lease,
+// in flight on its webhook's one slot: a task it starts is queued.
+func holdingInFlight(t *testing.T, lease int64) (*Dispatcher, *fakeQueue, *webhook.Task) {
+	d, f := running(t, Config{MaxInflightPerWebhook: 1})
+	held := task(uuid.UUID{0xa}, fixedNow().Add(d.lease))
+	held.Delivery.Lease = lease
+	d.mu.Lock()
+	d.leased[held.Delivery.ID] = held
+	d.inflight[held.Webhook.ID] = 1
+	d.held = 1
+	d.mu.Unlock()
+	return d, f, held
+}
+
+// claimAgain has the store hand held's delivery over again, under lease,
+// to d's next claim, claims, and returns the task claimed.
+func claimAgain(d *Dispatcher, f *fakeQueue, held *webhook.Task, lease int64) *webhook.Task {
+	tk := *held
+	tk.Delivery.Lease = lease
+	f.mu.Lock()
+	f.claimed = []*webhook.Task{&tk}
+	f.mu.Unlock()
+	d.claim(context.Background(), true)
+	return &tk
+}
+
 // The rule behind TestClaimedAgainWhileHeldIsSentOnce: a claimed task
 // this dispatcher already holds in flight, leased to nobody else since,
 // gives the task held its new lease and takes no room; unless the task
@@ -424,26 +450,9 @@ func TestClaimAgainAdoptsTheLease(t *testing.T) {
 	// The webhook's one slot is taken: a task started is queued, and no
 	// sendAll runs (one would take the queue's tasks and free their room
 	// while the test reads it).
-	d, f := running(t, Config{MaxInflightPerWebhook: 1})
-	hook := uuid.UUID{0xa}
-	held := task(hook, fixedNow().Add(d.lease))
-	held.Delivery.Lease = 1
-	d.mu.Lock()
-	d.leased[held.Delivery.ID] = held // in flight
-	d.inflight[hook] = 1
-	d.held = 1
-	d.mu.Unlock()
-	again := func(lease int64) *webhook.Task {
-		tk := *held
-		tk.Delivery.Lease = lease
-		f.mu.Lock()
-		f.claimed = []*webhook.Task{&tk}
-		f.mu.Unlock()
-		d.claim(context.Background(), true)
-		return &tk
-	}
+	d, f, held := holdingInFlight(t, 1)
 
-	again(2)
+	claimAgain(d, f, held, 2)
 	d.mu.Lock()
 	lease, kept, n := held.Delivery.Lease, d.leased[held.Delivery.ID] == held, d.held
 	d.mu.Unlock()
@@ -454,7 +463,7 @@ func TestClaimAgainAdoptsTheLease(t *testing.T) {
 	d.mu.Lock()
 	d.recording[held.Delivery.ID] = 2
 	d.mu.Unlock()
-	tk := again(3)
+	tk := claimAgain(d, f, held, 3)
 	d.mu.Lock()
 	lease, now, n := held.Delivery.Lease, d.leased[held.Delivery.ID], d.held
 	d.mu.Unlock()
@@ -472,28 +481,13 @@ func TestClaimAgainAdoptsTheLease(t *testing.T) {
 // would be dropped as stale, and the delivery left held here, renewed
 // and never sent), but hold and send the task claimed.
 func TestRecordingIsKnownByLease(t *testing.T) {
-	d, f := running(t, Config{MaxInflightPerWebhook: 1})
-	hook := uuid.UUID{0xa}
-	second := task(hook, fixedNow().Add(d.lease))
-	second.Delivery.Lease = 3
-	id := second.Delivery.ID
+	d, f, second := holdingInFlight(t, 3)
+	id, hook := second.Delivery.ID, second.Webhook.ID
 	d.mu.Lock()
-	d.leased[id] = second // in flight
-	d.recording[id] = 2   // the first task's outcome
-	d.inflight[hook] = 1
-	d.held = 1
+	d.recording[id] = 2 // the first task's outcome
 	d.mu.Unlock()
-	claim := func(lease int64) *webhook.Task {
-		tk := *second
-		tk.Delivery.Lease = lease
-		f.mu.Lock()
-		f.claimed = []*webhook.Task{&tk}
-		f.mu.Unlock()
-		d.claim(context.Background(), true)
-		return &tk
-	}
 
-	claim(4)
+	claimAgain(d, f, second, 4)
 	d.mu.Lock()
 	lease, kept, n := second.Delivery.Lease, d.leased[id] == second, d.held
 	d.recording[id] = 4 // the second task's outcome is on its way
@@ -503,7 +497,7 @@ func TestRecordingIsKnownByLease(t *testing.T) {
 	}
 
 	d.recorded([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: id}, Lease: 2}})
-	fourth := claim(5)
+	fourth := claimAgain(d, f, second, 5)
 	d.recorded([]webhook.Outcome{{Attempt: webhook.Attempt{DeliveryID: id}, Lease: 4}})
 	d.mu.Lock()
 	defer d.mu.Unlock()
