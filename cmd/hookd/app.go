@@ -240,7 +240,13 @@ func openServeStore(ctx context.Context, c *config, log *slog.Logger, now func()
 		err := lite.LockServer(ctx, func(holder string) {
 			log.Warn("another hookd serves this database; waiting for it to stop", "database", c.Database.Path, "holder", holder)
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, sqlite.ErrNoServerLock):
+			// Served as before the lock: leases left by a crash end in
+			// their time, and nothing stops a second server.
+			log.Warn("the database's file system takes no locks: make sure one hookd alone serves it", "database", c.Database.Path, "err", err)
+			lite = nil
+		case err != nil:
 			db.Close()
 			return nil, err
 		}

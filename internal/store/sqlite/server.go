@@ -19,6 +19,11 @@ import (
 // them back at once (ReleaseLeases) instead of letting them wait for
 // their leases to end.
 
+// ErrNoServerLock says the database's file system (or the system) has no
+// locks: LockServer could not make this process the file's one server,
+// and one server per file is the operator's to keep.
+var ErrNoServerLock = errors.New("sqlite: the file system takes no locks")
+
 // lockPoll is how often a server waiting for the lock tries again: how
 // long after the server before it ends it can take over.
 const lockPoll = 200 * time.Millisecond
@@ -43,6 +48,9 @@ func (db *DB) LockServer(ctx context.Context, waiting func(holder string)) error
 		held, err := tryLock(f)
 		if err != nil {
 			f.Close()
+			if errors.Is(err, ErrNoServerLock) {
+				return err
+			}
 			return fmt.Errorf("sqlite: the server lock %s: %w", name, err)
 		}
 		if !held {
