@@ -613,7 +613,12 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 			}
 			d.mu.Lock()
 			o.Lease = t.Delivery.Lease // a claim may have renewed it (see claim)
-			d.recording[t.Delivery.ID] = o.Lease
+			if d.leased[t.Delivery.ID] == t {
+				// Only the task held is asked about (claim, renewed): one
+				// whose lease was lost in flight would put its older token
+				// in place of a task claimed since, its outcome on its way.
+				d.recording[t.Delivery.ID] = o.Lease
+			}
 			d.mu.Unlock()
 			d.outcomes <- o
 		}

@@ -509,6 +509,64 @@ func TestRecordingIsKnownByLease(t *testing.T) {
 	}
 }
 
+// The outcome of a task no longer held (its lease was lost while its
+// request was in flight, and the delivery claimed again since) says
+// nothing of the task held now: finishing after the one held now has its
+// outcome on its way, it must not put its own, older token in its place.
+// Otherwise the task held looks in flight again, and a later claim (its
+// lease ended in the store before its outcome was recorded) adopts it:
+// that outcome is dropped as stale, and the delivery held, renewed and
+// never sent.
+func TestOutcomeOfATaskNoLongerHeldLeavesTheHeldOnesToken(t *testing.T) {
+	entered, answer := make(chan struct{}), make(chan struct{})
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		entered <- struct{}{}
+		<-answer
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+	})}
+	d, f := running(t, Config{Client: client})
+	old := task(uuid.UUID{0xb}, fixedNow().Add(d.lease))
+	old.Webhook.Enabled, old.Webhook.Kind, old.Webhook.TargetURL = true, webhook.KindStandard, "http://target.test/"
+	old.Delivery.Lease = 3
+	d.mu.Lock()
+	d.held = 1
+	d.start(old)
+	d.mu.Unlock()
+	<-entered
+
+	// A renewal finds old's lease lost; the delivery comes back to a claim
+	// of ours (lease 5: another worker held 4), is sent, and its outcome is
+	// on its way while old's request is still in flight.
+	d.renewed([]webhook.DeliveryRef{old.Ref()}, []webhook.DeliveryRef{old.Ref()}, fixedNow().Add(d.lease))
+	newer := *old
+	newer.Delivery.Lease = 5
+	d.mu.Lock()
+	if d.leased[old.Delivery.ID] != nil {
+		d.mu.Unlock()
+		t.Fatal("a lost lease's task is still held")
+	}
+	d.leased[newer.Delivery.ID] = &newer
+	d.recording[newer.Delivery.ID] = 5
+	d.mu.Unlock()
+
+	close(answer)
+	if o := <-d.outcomes; o.Lease != 3 {
+		t.Fatalf("the old task's outcome has lease %d, want 3", o.Lease)
+	}
+	d.mu.Lock()
+	recording := d.isRecording(&newer)
+	d.mu.Unlock()
+	if !recording {
+		t.Fatal("the old task's outcome took the place of the held task's, on its way: the task held looks in flight")
+	}
+	claimAgain(d, f, &newer, 6)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if newer.Delivery.Lease != 5 || d.leased[newer.Delivery.ID] == &newer {
+		t.Fatalf("a claim adopted the task whose outcome is on its way (lease %d, want 5): it would never be sent", newer.Delivery.Lease)
+	}
+}
+
 // A claimed task this dispatcher already holds that someone else held
 // meanwhile (its lease was lost: a node paused, or cut off from the
 // database, past it) is not the task held any more: another worker may
