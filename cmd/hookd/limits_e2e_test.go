@@ -229,10 +229,12 @@ func TestSlowClients(t *testing.T) {
 	dbURL := backends()[0].url(t)
 	// Defaults: headers within 5s, the whole request within 30s.
 	srv := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL})
-	// A read timeout short enough for the test to wait it out.
-	short := startServer(t, map[string]string{"HOOKD_DATABASE_URL": dbURL, "HOOKD_READ_TIMEOUT": "2s"})
+	// A read timeout short enough for the test to wait it out, on a file
+	// of its own: a second server of a SQLite file waits for the first.
+	shortURL := backends()[0].url(t)
+	short := startServer(t, map[string]string{"HOOKD_DATABASE_URL": shortURL, "HOOKD_READ_TIMEOUT": "2s"})
 	org := uuid.New()
-	token := newToken(t, dbURL, org)
+	token := newToken(t, shortURL, org)
 
 	// Cut by the 5s header timeout: well before the 30s read timeout,
 	// which is all that would stop them without it.
