@@ -227,17 +227,10 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 // served by one process: this one waits for the one before it to stop,
 // then gives back what that one left leased.
 func openServeStore(ctx context.Context, c *config, log *slog.Logger, now func() time.Time) (store, error) {
-	keys, err := encryptionKeys(c, log)
-	if err != nil {
-		return nil, err
-	}
-	db, err := openStore(ctx, c.Database, keys)
-	if err != nil {
-		return nil, err
-	}
-	lite, _ := db.(*sqlite.DB)
-	if lite != nil {
-		err := lite.LockServer(ctx, func(holder string) {
+	var lock *sqlite.ServerLock
+	if c.Database.Backend == backendSQLite {
+		var err error
+		lock, err = sqlite.LockServer(ctx, c.Database.Path, func(holder string) {
 			log.Warn("another hookd serves this database; waiting for it to stop", "database", c.Database.Path, "holder", holder)
 		})
 		switch {
@@ -245,11 +238,23 @@ func openServeStore(ctx context.Context, c *config, log *slog.Logger, now func()
 			// Served as before the lock: leases left by a crash end in
 			// their time, and nothing stops a second server.
 			log.Warn("the database's file system takes no locks: make sure one hookd alone serves it", "database", c.Database.Path, "err", err)
-			lite = nil
 		case err != nil:
-			db.Close()
 			return nil, err
 		}
+	}
+	keys, err := encryptionKeys(c, log)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	db, err := openStore(ctx, c.Database, keys)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	lite, _ := db.(*sqlite.DB)
+	if lock != nil {
+		lite.HoldServerLock(lock)
 	}
 	db.ReportPurgeErrors(func(err error) {
 		log.Error("purging a deleted webhook's deliveries failed; trying again in a minute", "err", err)
@@ -266,7 +271,7 @@ func openServeStore(ctx context.Context, c *config, log *slog.Logger, now func()
 			"(check that the database file and its directory are writable by this user and the disk has space, "+
 			"or that the PostgreSQL server is a primary)", err)
 	}
-	if lite != nil {
+	if lock != nil {
 		// Sent again now rather than once their leases end, up to
 		// Timeout + 20 s after the crash that left them.
 		n, err := lite.ReleaseLeases(ctx, now())

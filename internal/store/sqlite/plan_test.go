@@ -68,7 +68,9 @@ func TestPlansUseKeys(t *testing.T) {
 		}
 		rows.Close()
 		text := strings.Join(plan, "\n")
-		if !strings.Contains(text, q.want) || wholeTable.MatchString(strings.ReplaceAll(text, "SCAN deliveries USING INDEX deliveries_due", "")) {
+		// The scan a statement wants (of the queue's partial index) is
+		// not one of the whole table.
+		if !strings.Contains(text, q.want) || wholeTable.MatchString(strings.Replace(text, q.want, "", 1)) {
 			t.Errorf("%s: want %q and no scan of events or deliveries, got:\n%s", name, q.want, text)
 		}
 	}

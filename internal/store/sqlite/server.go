@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -28,19 +29,28 @@ var ErrNoServerLock = errors.New("sqlite: the file system takes no locks")
 // long after the server before it ends it can take over.
 const lockPoll = 200 * time.Millisecond
 
-// LockServer makes this process the database's one server, and holds it
-// until Close. While another process serves the file, it calls waiting
-// once, with what that process wrote in the lock file (its pid and host),
-// and waits until the lock is free or ctx is done. The CLI's commands,
-// which write beside a server, do not take it.
-func (db *DB) LockServer(ctx context.Context, waiting func(holder string)) error {
-	if db.server != nil {
-		return nil
+// ServerLock makes the process that holds it a database file's one
+// server. A DB holds it from HoldServerLock until Close.
+type ServerLock struct{ f *os.File }
+
+// LockServer takes the server lock of the database at path, before the
+// server opens it: a process waiting for it has the file open for nothing
+// (no checkpointer beside the server it waits for). While another process
+// serves the file, LockServer calls waiting once, with what that process
+// wrote in the lock file (its pid and host), and waits until the lock is
+// free or ctx is done. The CLI's commands, which write beside a server,
+// do not take it. The lock file is named after the database file the path
+// leads to, through symbolic links, so that two spellings of one file
+// share one lock; it must not be deleted while a server runs (a server
+// started then would take a lock of its own).
+func LockServer(ctx context.Context, path string, waiting func(holder string)) (*ServerLock, error) {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real // else the file is not made yet: as it will be
 	}
-	name := db.path + ".lock"
+	name := path + ".lock"
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("sqlite: the server lock: %w", err)
+		return nil, fmt.Errorf("sqlite: the server lock: %w", err)
 	}
 	tick := time.NewTicker(lockPoll)
 	defer tick.Stop()
@@ -49,9 +59,9 @@ func (db *DB) LockServer(ctx context.Context, waiting func(holder string)) error
 		if err != nil {
 			f.Close()
 			if errors.Is(err, ErrNoServerLock) {
-				return err
+				return nil, err
 			}
-			return fmt.Errorf("sqlite: the server lock %s: %w", name, err)
+			return nil, fmt.Errorf("sqlite: the server lock %s: %w", name, err)
 		}
 		if !held {
 			break
@@ -64,7 +74,7 @@ func (db *DB) LockServer(ctx context.Context, waiting func(holder string)) error
 		case <-ctx.Done():
 			err := fmt.Errorf("sqlite: waiting for the server lock %s, held by %s: %w", name, holder(f), ctx.Err())
 			f.Close()
-			return err
+			return nil, err
 		case <-tick.C:
 		}
 	}
@@ -73,9 +83,21 @@ func (db *DB) LockServer(ctx context.Context, waiting func(holder string)) error
 	if err := f.Truncate(0); err == nil {
 		fmt.Fprintf(f, "pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
 	}
-	db.server = f
-	return nil
+	return &ServerLock{f: f}, nil
 }
+
+// Close lets the lock go, for the next server to take over; a nil lock
+// has nothing to let go.
+func (l *ServerLock) Close() error {
+	if l == nil {
+		return nil
+	}
+	return l.f.Close()
+}
+
+// HoldServerLock gives db the server lock of its file (LockServer), to
+// hold until Close.
+func (db *DB) HoldServerLock(l *ServerLock) { db.server = l }
 
 // holder is what the lock's holder wrote in it, for a message.
 func holder(f *os.File) string {
@@ -94,7 +116,7 @@ func holder(f *os.File) string {
 const releaseLeasesSQL = `UPDATE deliveries SET status = 0, due_at = ?, lease = lease + 1 WHERE status < 2 AND status = 1`
 
 // ReleaseLeases gives back, due at now, every delivery leased when this
-// process became the server (LockServer): whoever leased them served the
+// process became the server (LockServer, HoldServerLock): whoever leased them served the
 // file before and stopped without giving them back (a crash, a kill, the
 // machine lost), and no other process can hold them now. It reports how
 // many it gave back.

@@ -20,24 +20,32 @@ import (
 
 // A second server of a file waits for the first: it says who holds the
 // lock, gives up when its context ends, and takes the lock once the first
-// closes the database.
+// closes the database that holds it. A path through a symbolic link to
+// the file names the same lock.
 func TestServerLock(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "hookd.db")
-	first, err := sqlite.Open(ctx, path, storetest.Keys(t))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hookd.db")
+	lock, err := sqlite.LockServer(ctx, path, func(h string) { t.Errorf("the first server waited for %s", h) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer first.Close()
-	if err := first.LockServer(ctx, func(h string) { t.Errorf("the first server waited for %s", h) }); err != nil {
+	first, err := sqlite.Open(ctx, path, storetest.Keys(t))
+	if err != nil {
+		lock.Close()
 		t.Fatal(err)
 	}
+	first.HoldServerLock(lock)
+	defer first.Close()
 
-	second := open(t, path)
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
 	short, cancel := context.WithTimeout(ctx, 3*200*time.Millisecond)
 	defer cancel()
 	var told []string
-	err = second.LockServer(short, func(h string) { told = append(told, h) })
+	_, err = sqlite.LockServer(short, link, func(h string) { told = append(told, h) })
 	holder := fmt.Sprintf("pid %d on ", os.Getpid())
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(fmt.Sprint(err), holder) {
 		t.Fatalf("a second server, its context ended while the first serves: %v (told %q), want it to say it waited for %q", err, told, holder)
@@ -47,7 +55,11 @@ func TestServerLock(t *testing.T) {
 	}
 
 	took := make(chan error, 1)
-	go func() { took <- second.LockServer(ctx, func(string) {}) }()
+	go func() {
+		l, err := sqlite.LockServer(ctx, path, func(string) {})
+		l.Close()
+		took <- err
+	}()
 	select {
 	case err := <-took:
 		t.Fatalf("a second server took the lock while the first serves: %v", err)
@@ -69,7 +81,8 @@ func TestServerLock(t *testing.T) {
 // waiting as they are. Without the server lock it gives back nothing.
 func TestReleaseLeases(t *testing.T) {
 	ctx := context.Background()
-	db := open(t, filepath.Join(t.TempDir(), "hookd.db"))
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	db := open(t, path)
 	org := uuid.New()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	now := at.Add(time.Hour)
@@ -101,9 +114,11 @@ func TestReleaseLeases(t *testing.T) {
 	if n, err := db.ReleaseLeases(ctx, now); err == nil || n != 0 {
 		t.Fatalf("without the server lock: released %d, %v; want an error", n, err)
 	}
-	if err := db.LockServer(ctx, func(h string) { t.Errorf("waited for %s", h) }); err != nil {
+	lock, err := sqlite.LockServer(ctx, path, func(h string) { t.Errorf("waited for %s", h) })
+	if err != nil {
 		t.Fatal(err)
 	}
+	db.HoldServerLock(lock)
 	n, err := db.ReleaseLeases(ctx, now)
 	if err != nil || n != 2 {
 		t.Fatalf("released %d, %v; want the 2 still leased", n, err)

@@ -22,17 +22,18 @@ func TestNoServerLock(t *testing.T) {
 		flock = func(int, int) error { return errno }
 		t.Cleanup(func() { flock = unix.Flock })
 		ctx := context.Background()
-		db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
+		path := filepath.Join(t.TempDir(), "hookd.db")
+		lock, err := LockServer(ctx, path, func(h string) { t.Errorf("waited for %s", h) })
+		if lock != nil || !errors.Is(err, ErrNoServerLock) || !errors.Is(err, errno) {
+			t.Fatalf("flock failing with %v: %v, want ErrNoServerLock", errno, err)
+		}
+		db, err := Open(ctx, path, storetest.Keys(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer db.Close()
 		if err := db.Migrate(ctx); err != nil {
 			t.Fatal(err)
-		}
-		err = db.LockServer(ctx, func(h string) { t.Errorf("waited for %s", h) })
-		if !errors.Is(err, ErrNoServerLock) || !errors.Is(err, errno) {
-			t.Fatalf("flock failing with %v: %v, want ErrNoServerLock", errno, err)
 		}
 		if _, err := db.ReleaseLeases(ctx, time.Now()); err == nil {
 			t.Fatal("ReleaseLeases ran without the server lock")

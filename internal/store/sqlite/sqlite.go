@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -63,8 +62,7 @@ type DB struct {
 	// only the writer's goroutine touches it (see webhookCache).
 	hooks webhookCache
 
-	path   string
-	server *os.File // the server lock's file, held by a server (LockServer) until Close
+	server *ServerLock // held by a server (HoldServerLock) until Close
 }
 
 // maxCachedStmts bounds the cache; statements with variable-length lists
@@ -218,7 +216,7 @@ func Open(ctx context.Context, path string, keys *secrets.Keyring) (*DB, error) 
 		read.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db := &DB{write: write, read: read, checkpoints: cp, stmts: map[string]*sql.Stmt{}, missed: map[string]bool{}, keys: keys, path: path}
+	db := &DB{write: write, read: read, checkpoints: cp, stmts: map[string]*sql.Stmt{}, missed: map[string]bool{}, keys: keys}
 	db.w = newWriter(db)
 	return db, nil
 }
@@ -237,12 +235,8 @@ func cloneValues(v url.Values) url.Values {
 func (db *DB) Close() error {
 	db.purger.Close()
 	db.w.close()
-	err := errors.Join(db.checkpoints.close(), db.read.Close(), db.write.Close())
-	if db.server != nil {
-		// Last: the next server may take over once it is released.
-		err = errors.Join(err, db.server.Close())
-	}
-	return err
+	// The server lock last: the next server may take over once it is let go.
+	return errors.Join(db.checkpoints.close(), db.read.Close(), db.write.Close(), db.server.Close())
 }
 
 // Ping checks both pools can reach the file.
