@@ -487,6 +487,13 @@ func TestAdmitCountsAttemptsInFlight(t *testing.T) {
 	if _, w := l.admit("ip", now.Add(500*time.Millisecond)); w != 500*time.Millisecond {
 		t.Fatalf("half a token refilled: wait %v, want 500ms", w)
 	}
+	// At the limiter's rate: 4 failures a second refill a token in 250ms.
+	fast := newRateLimiter(4, 1)
+	a, _ = fast.admit("ip", now)
+	fast.settle(a, true, now)
+	if _, w := fast.admit("ip", now); w != 250*time.Millisecond {
+		t.Fatalf("at 4 failures a second, one missing: wait %v, want 250ms", w)
+	}
 	// A bucket with attempts in flight is not forgotten by a sweep,
 	// even once full.
 	held, _ := l.admit("ip", now.Add(2*time.Second))
