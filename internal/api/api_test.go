@@ -186,6 +186,8 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 		{"POST", hook + "/delivery/" + uuid.NewString() + "/retry", "", 404, nil},
 		{"POST", hook + "/recover", `{"since":"2020-01-01T00:00:00Z"}`, 400, nil},
 		{"POST", hook + "/recover", `{"since":"yesterday"}`, 400, nil},
+		{"POST", hook + "/recover", `{"since":"2020-01-01T00:00:00Z","status":"5xx"}`, 400, nil},
+		{"POST", hook + "/recover", `{"since":"` + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + `","until":""}`, 202, nil}, // until now
 		{"POST", hook + "/recover", `{"since":"` + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + `","pending":"yes"}`, 400, nil},
 		{"POST", base + "/webhook/" + uuid.NewString() + "/recover", `{"since":"2020-01-01T00:00:00Z"}`, 404, nil},
 		{"GET", hook + "/stats", "", 200, nil},
@@ -373,7 +375,7 @@ func TestAPIMatchesOpenAPI(t *testing.T) {
 			t.Errorf("audit entry %+v, want the token %s acting on %s", e, tokID, created.ID)
 		}
 	}
-	if got := strings.Join(actions, ","); got != "webhook.deleted,webhook.disabled,webhook.recovered,webhook.recovered,webhook.updated,webhook.created" {
+	if got := strings.Join(actions, ","); got != "webhook.deleted,webhook.disabled,webhook.recovered,webhook.recovered,webhook.recovered,webhook.updated,webhook.created" {
 		t.Errorf("audit actions = %s", got)
 	}
 
