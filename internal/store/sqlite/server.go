@@ -116,10 +116,10 @@ func holder(f *os.File) string {
 const releaseLeasesSQL = `UPDATE deliveries SET status = 0, due_at = ?, lease = lease + 1 WHERE status < 2 AND status = 1`
 
 // ReleaseLeases gives back, due at now, every delivery leased when this
-// process became the server (LockServer, HoldServerLock): whoever leased them served the
-// file before and stopped without giving them back (a crash, a kill, the
-// machine lost), and no other process can hold them now. It reports how
-// many it gave back.
+// process became the server (LockServer, HoldServerLock): whoever leased
+// them served the file before and stopped without giving them back (a
+// crash, a kill, the machine lost), and no other process can hold them
+// now. It reports how many it gave back.
 func (db *DB) ReleaseLeases(ctx context.Context, now time.Time) (int64, error) {
 	if db.server == nil {
 		return 0, errors.New("sqlite: ReleaseLeases without the server lock: another server may hold those leases")
