@@ -44,10 +44,7 @@ type ServerLock struct{ f *os.File }
 // share one lock; it must not be deleted while a server runs (a server
 // started then would take a lock of its own).
 func LockServer(ctx context.Context, path string, waiting func(holder string)) (*ServerLock, error) {
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real // else the file is not made yet: as it will be
-	}
-	name := path + ".lock"
+	name := lockName(path)
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: the server lock: %w", err)
@@ -84,6 +81,33 @@ func LockServer(ctx context.Context, path string, waiting func(holder string)) (
 		fmt.Fprintf(f, "pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
 	}
 	return &ServerLock{f: f}, nil
+}
+
+// lockName is the server lock's file of the database at path: the file
+// the path leads to, through symbolic links, with ".lock". A file not made
+// yet (a first start) is named as it will be once made: through a link
+// to it, the file the link names, where SQLite will make it.
+func lockName(path string) string {
+	for range 40 { // Linux's limit on the links one path follows
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			return real + ".lock"
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			break // no link: the file will be made at path
+		}
+		if !filepath.IsAbs(target) {
+			// Relative to the link's directory, resolved first so that
+			// Join's ".." is the file system's.
+			dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+			if err != nil {
+				break
+			}
+			target = filepath.Join(dir, target)
+		}
+		path = target
+	}
+	return path + ".lock"
 }
 
 // Close lets the lock go, for the next server to take over; a nil lock

@@ -146,3 +146,35 @@ func outcomeOK(tk *webhook.Task, at time.Time) webhook.Outcome {
 		Lease: d.Lease, Status: webhook.DeliverySucceeded,
 	}
 }
+
+// A database path that is a symbolic link to a file not made yet (a first
+// start) names the lock of the file the link leads to, as it will once
+// the database has made that file: a server started after it made the
+// file waits for it.
+func TestServerLockDanglingLink(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "hookd.db")
+	if err := os.Symlink(filepath.Join("data", "real.db"), link); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := sqlite.LockServer(ctx, link, func(h string) { t.Errorf("the first server waited for %s", h) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	open(t, link) // makes data/real.db
+	if _, err := os.Stat(filepath.Join(dir, "data", "real.db")); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 3*200*time.Millisecond)
+	defer cancel()
+	second, err := sqlite.LockServer(short, link, func(string) {})
+	second.Close()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second server of the file a dangling link made: %v, want it to wait for the first", err)
+	}
+}
