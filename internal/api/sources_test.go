@@ -308,8 +308,9 @@ func newGitHubSource(t *testing.T, h *apiHarness, tok, base string) (path, inges
 }
 
 type ingestReceipt struct {
-	ID     string `json:"id"`
-	Detail string `json:"detail"`
+	ID         string `json:"id"`
+	Deliveries int    `json:"deliveries"`
+	Detail     string `json:"detail"`
 }
 
 // A tool's redelivery is a replay even when the source was edited since
@@ -378,6 +379,29 @@ func TestSourceKeyWithNUL(t *testing.T) {
 			t.Errorf("its repeat: %d %s, want 202 with %s", st, again.ID, first.ID)
 		}
 	})
+}
+
+// A tool's delivery id is its key as long as the key fits the bound every
+// idempotency key is held to; one a byte longer is hashed, so that it
+// still fits, and two ids alike up to the bound are two keys.
+func TestSourceKeyLength(t *testing.T) {
+	src := uuid.New()
+	prefix := sourceKeyPrefix + src.String() + ":"
+	fits := strings.Repeat("d", maxIdempotencyKey-len(prefix))
+	if k := sourceKey(src, fits); k != prefix+fits {
+		t.Errorf("a delivery id that fits: key %q, want it as it is", k)
+	}
+	sum := sha256.Sum256([]byte(fits + "e"))
+	want := prefix + "sha256:" + hex.EncodeToString(sum[:])
+	if k := sourceKey(src, fits+"e"); k != want || len(k) > maxIdempotencyKey {
+		t.Errorf("a delivery id a byte too long: key %q (%d bytes), want %q", k, len(k), want)
+	}
+	if a, b := sourceKey(src, fits+"e"), sourceKey(src, fits+"f"); a == b {
+		t.Errorf("two long ids alike up to the bound share the key %q", a)
+	}
+	if k := sourceKey(src, ""); k != "" {
+		t.Errorf("no delivery id: key %q, want none", k)
+	}
 }
 
 // TestIngestUnknownSourceThrottled: an unknown source id counts against

@@ -51,7 +51,7 @@ func (i *leasingIntake) leasing(on bool) {
 }
 
 // The dispatcher is woken when deliveries wait in the queue for it (an
-// event's, a test event's, a recovery's), and not for what it was handed
+// event's, a test event's, a tool's, a recovery's), and not for what it was handed
 // at intake nor when nothing waits: a wake-up costs a claim, a write
 // transaction on SQLite's one writer; one missed leaves the deliveries
 // until the next poll.
@@ -88,9 +88,29 @@ func TestWakesOnlyForDeliveriesWaiting(t *testing.T) {
 	step("an event that no webhook takes", false, "POST", base+"/deployment-event",
 		`{"event_type":"DEPLOYMENT_FAILURE","project":{"name":"p"},"environment":{"name":"e","mode":"STAGING"}}`, nil)
 	step("a test event that waits", true, "POST", hook+"/test", "", nil)
+	var src sourceJSON
+	if st := h.do(tok, "POST", base+"/source", `{"kind":"ARGOCD","name":"s","secret":"`+sourceSecret+`"}`, &src); st != 201 {
+		t.Fatalf("create source: %d", st)
+	}
+	ingest := func(what string, want bool, revision string) {
+		t.Helper()
+		body := `{"event":"sync-running","app":"billing","namespace":"prod","revision":"` + revision + `","startedAt":"2026-12-07T11:00:00Z"}`
+		var r ingestReceipt
+		if st := h.ingest(base+"/source/"+src.ID+"/ingest", body, map[string]string{"X-Hookd-Token": sourceSecret}, &r); st != 202 || r.Deliveries != 1 {
+			t.Fatalf("%s: %d, %d deliveries %q; want 202 and 1", what, st, r.Deliveries, r.Detail)
+		}
+		n := d.n.Load()
+		if woke := n > wakes; woke != want {
+			t.Errorf("%s: the dispatcher woken: %v, want %v", what, woke, want)
+		}
+		wakes = n
+	}
+	ingest("a tool's delivery whose delivery waits", true, "a1")
+	ingest("the tool's delivery again (a replay)", false, "a1")
 	in.leasing(true)
 	step("an event leased at intake", false, "POST", base+"/deployment-event", eventBody, nil)
 	step("a test event leased at intake", false, "POST", hook+"/test", "", nil)
+	ingest("a tool's delivery leased at intake", false, "a2")
 
 	since := `{"since":"` + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + `"}`
 	step("a recovery with nothing failed", false, "POST", hook+"/recover", since, nil)
