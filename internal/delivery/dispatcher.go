@@ -79,6 +79,13 @@ type Dispatcher struct {
 	lastTick time.Time // of renew, which only renewLoop calls
 	wake     chan struct{}
 	m        *dispatchMetrics
+	// leaseMu holds a claim, and each batch of a renewal, from its call
+	// to the store until its result is applied here, so that the two
+	// never interleave: a renewal that found lost a lease this
+	// dispatcher's own claim had just taken (see adopt) would forget the
+	// task in flight before the claim adopted it, and the claim would
+	// send the delivery a second time.
+	leaseMu sync.Mutex
 
 	mu      sync.Mutex
 	running bool                        // between Run's start and its stop: tasks are taken
@@ -439,6 +446,8 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 		return false
 	}
 	limit := min(room, claimBatch)
+	d.leaseMu.Lock()
+	defer d.leaseMu.Unlock()
 	now, started := d.cfg.Now(), time.Now()
 	claimCtx, cancel := context.WithTimeout(ctx, claimTimeout)
 	tasks, err := d.cfg.Store.DeliveryClaim(claimCtx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(d.lease), Limit: limit, ExcludeWebhooks: exclude})
@@ -940,19 +949,30 @@ func (d *Dispatcher) renew() {
 	for len(refs) > 0 {
 		batch := refs[:min(len(refs), renewBatch)]
 		refs = refs[len(batch):]
-		now := d.cfg.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), renewEvery)
-		lost, err := d.cfg.Store.DeliveryRenew(ctx, webhook.RenewParams{Refs: batch, Now: now, LeaseUntil: now.Add(d.lease)})
-		cancel()
-		if err != nil {
-			// The leases run on; the next tick tries again, and a
-			// delivery whose lease gets too short is not sent (see holds).
-			d.renewErrors.Error(d.cfg.Log, now, "renewing delivery leases failed", "err", err, "count", len(batch))
+		if !d.renewBatch(batch) {
 			return
 		}
-		d.m.renewed.Add(float64(len(batch) - len(lost)))
-		d.renewed(batch, lost, now.Add(d.lease))
 	}
+}
+
+// renewBatch renews batch's leases in the store and applies the result,
+// under leaseMu, and reports whether the store answered.
+func (d *Dispatcher) renewBatch(batch []webhook.DeliveryRef) bool {
+	d.leaseMu.Lock()
+	defer d.leaseMu.Unlock()
+	now := d.cfg.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), renewEvery)
+	lost, err := d.cfg.Store.DeliveryRenew(ctx, webhook.RenewParams{Refs: batch, Now: now, LeaseUntil: now.Add(d.lease)})
+	cancel()
+	if err != nil {
+		// The leases run on; the next tick tries again, and a delivery
+		// whose lease gets too short is not sent (see holds).
+		d.renewErrors.Error(d.cfg.Log, now, "renewing delivery leases failed", "err", err, "count", len(batch))
+		return false
+	}
+	d.m.renewed.Add(float64(len(batch) - len(lost)))
+	d.renewed(batch, lost, now.Add(d.lease))
+	return true
 }
 
 // renewed applies a renewal's result: the leases held end at until, but

@@ -440,6 +440,56 @@ func claimAgain(d *Dispatcher, f *fakeQueue, held *webhook.Task, lease int64) *w
 	return &tk
 }
 
+// A renewal does not come between a claim's answer and its adoption.
+// The wall clock stepped past the lease of a task in flight: the claim
+// takes its delivery again (lease 2), and a renewal of the old lease
+// (1), answered after that claim committed, finds it lost. Applied
+// before the claim's adoption, it forgot the task in flight, and the
+// claim held the delivery as new and sent it a second time.
+func TestRenewalWaitsForTheClaimsAdoption(t *testing.T) {
+	d, f, held := holdingInFlight(t, 1)
+	tk := *held
+	tk.Delivery.Lease = 2
+	f.mu.Lock()
+	f.claimed = []*webhook.Task{&tk}
+	f.claimHeld, f.claimHold = make(chan struct{}), make(chan struct{})
+	heldCh, hold := f.claimHeld, f.claimHold
+	f.renewLost = []webhook.DeliveryRef{held.Ref()}
+	f.mu.Unlock()
+	claimed := make(chan struct{})
+	go func() {
+		d.claim(context.Background(), true)
+		close(claimed)
+	}()
+	<-heldCh // the claim has its answer, not yet applied
+	// A tick an hour late renews every lease held, the one in flight too.
+	d.lastTick = fixedNow().Add(-time.Hour)
+	renewed := make(chan struct{})
+	go func() {
+		d.renew()
+		close(renewed)
+	}()
+	// Give the renewal the time to run ahead of the claim, as it could.
+	select {
+	case <-renewed:
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(hold)
+	for _, c := range []chan struct{}{claimed, renewed} {
+		select {
+		case <-c:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the claim or the renewal did not end")
+		}
+	}
+	d.mu.Lock()
+	now, lease, n, queued := d.leased[held.Delivery.ID], held.Delivery.Lease, d.held, len(d.queued[held.Webhook.ID])
+	d.mu.Unlock()
+	if now != held || lease != 2 || n != 1 || queued != 0 {
+		t.Fatalf("the task in flight is still held: %v, with lease %d (want 2); %d held (want 1), %d queued to be sent again (want 0)", now == held, lease, n, queued)
+	}
+}
+
 // The rule behind TestClaimedAgainWhileHeldIsSentOnce: a claimed task
 // this dispatcher already holds in flight, leased to nobody else since,
 // gives the task held its new lease and takes no room; unless the task

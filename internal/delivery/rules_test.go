@@ -36,16 +36,27 @@ type fakeQueue struct {
 	disabled     []webhook.DisabledWebhook // what the next DeliveryComplete reports it disabled
 	failures     int                       // DeliveryComplete fails this many times first
 	renewals     []webhook.RenewParams
-	renewFail    int // DeliveryRenew fails this many times first
+	renewFail    int                   // DeliveryRenew fails this many times first
+	renewLost    []webhook.DeliveryRef // what the next renewal reports lost
+	// With claimHold set, the next claim, its tasks taken, sends on
+	// claimHeld and waits for claimHold to be closed before it answers.
+	claimHeld chan struct{}
+	claimHold chan struct{}
 }
 
 func (f *fakeQueue) DeliveryClaim(_ context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.claims = append(f.claims, p)
-	tasks := f.claimed
+	tasks, err := f.claimed, f.claimErr
 	f.claimed = nil
-	return tasks, f.claimErr
+	held, hold := f.claimHeld, f.claimHold
+	f.claimHeld, f.claimHold = nil, nil
+	f.mu.Unlock()
+	if hold != nil {
+		held <- struct{}{}
+		<-hold
+	}
+	return tasks, err
 }
 
 func (f *fakeQueue) DeliveryRelease(_ context.Context, p webhook.ReleaseParams) error {
@@ -77,7 +88,9 @@ func (f *fakeQueue) DeliveryRenew(_ context.Context, p webhook.RenewParams) ([]w
 		return nil, errors.New("database is locked")
 	}
 	f.renewals = append(f.renewals, p)
-	return nil, nil
+	lost := f.renewLost
+	f.renewLost = nil
+	return lost, nil
 }
 
 var clock = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
