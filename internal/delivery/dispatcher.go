@@ -549,6 +549,8 @@ func (d *Dispatcher) Reserve(n int) webhook.Lease {
 // whose queue is full (a slow target must not fill the dispatcher, as
 // claims skip such webhooks); and those whose lease can no longer cover a
 // request (a commit that took very long), which another node may claim.
+// One this dispatcher's own claim took again before it was handed over
+// (see adopt) is dropped: the claim's task sends it.
 func (d *Dispatcher) Send(tasks []*webhook.Task, lease webhook.Lease) {
 	until := lease.Until
 	d.mu.Lock()
@@ -563,6 +565,14 @@ func (d *Dispatcher) Send(tasks []*webhook.Task, lease webhook.Lease) {
 		// monotonic clock, by which renewals and holds judge it (as a
 		// claim's tasks by the claim's).
 		t.Delivery.DueAt = until
+		if held := d.leased[t.Delivery.ID]; held != nil && held.Delivery.Lease > t.Delivery.Lease {
+			// Our own claim took it again first (the wall clock stepped
+			// past the lease, or the node was paused, between the commit
+			// and now): the claim's task sends it, and this one's lease is
+			// lost, nothing to give back.
+			d.held--
+			continue
+		}
 		if running && long && len(d.queued[t.Webhook.ID]) < maxQueuedPerWebhook {
 			d.start(t)
 			continue

@@ -668,3 +668,26 @@ func TestClaimAgainAfterAnotherWorkerTakesTheStoresTask(t *testing.T) {
 		t.Errorf("%d held, want 3: the one in flight, and two queued", d.held)
 	}
 }
+
+// A delivery leased at intake (lease 1) that this dispatcher's own claim
+// took again (lease 2: the wall clock stepped past the lease between the
+// intake's commit and its hand-over, the claim's commit grouped with it or
+// just after) is sent once, by the claim's task: the intake's, handed
+// over after, is under a lost lease.
+func TestSentAfterItsClaimIsSentOnce(t *testing.T) {
+	d, f, _ := holdingInFlight(t, 1)
+	lease := d.Reserve(1)
+	if lease.Limit != 1 {
+		t.Fatalf("reserved %d, want 1", lease.Limit)
+	}
+	leased := task(uuid.UUID{0xa}, lease.Until)
+	leased.Delivery.Lease = 1
+	claimed := claimAgain(d, f, leased, 2)
+	d.Send([]*webhook.Task{leased}, lease)
+	d.mu.Lock()
+	now, n, queued := d.leased[leased.Delivery.ID], d.held, len(d.queued[leased.Webhook.ID])
+	d.mu.Unlock()
+	if now != claimed || n != 2 || queued != 1 {
+		t.Fatalf("the claim's task held: %v; %d held (want 2), %d queued (want 1: the claim's)", now == claimed, n, queued)
+	}
+}
