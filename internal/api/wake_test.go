@@ -105,7 +105,7 @@ func TestWakesOnlyForDeliveriesWaiting(t *testing.T) {
 		}
 		wakes = n
 	}
-	ingest("a tool's delivery whose delivery waits", true, "a1")
+	ingest("a tool's delivery that waits", true, "a1")
 	ingest("the tool's delivery again (a replay)", false, "a1")
 	in.leasing(true)
 	step("an event leased at intake", false, "POST", base+"/deployment-event", eventBody, nil)
