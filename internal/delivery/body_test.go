@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -116,9 +117,11 @@ func TestAttemptStalledBody(t *testing.T) {
 	}{
 		{http.StatusOK, webhook.DeliverySucceeded},
 		{http.StatusAccepted, webhook.DeliverySucceeded},
+		{299, webhook.DeliverySucceeded},
+		{http.StatusMultipleChoices, webhook.DeliveryPending},
 		{http.StatusInternalServerError, webhook.DeliveryPending},
 	} {
-		t.Run(http.StatusText(tt.code), func(t *testing.T) {
+		t.Run(strconv.Itoa(tt.code), func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.WriteHeader(tt.code)
 				_, _ = w.Write([]byte("partial"))
@@ -139,5 +142,31 @@ func TestAttemptStalledBody(t *testing.T) {
 				t.Errorf("error %q does not say the body stalled", o.Attempt.Error)
 			}
 		})
+	}
+}
+
+// A target that hangs up without answering is recorded as that, in words
+// (Go's own are "EOF") that do not repeat its URL: the path and query of a Slack or incident
+// tool's webhook URL are its credential, and the delivery log is read by
+// everyone in the organization.
+func TestAttemptHungUpKeepsTheURLOut(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	const secret = "B0000/XXXXsecretXXXX"
+	target := strings.Replace(srv.URL, "http://", "http://user:pa55word@", 1) + "/services/" + secret + "?token=t0ken"
+	d := New(Config{Timeout: 10 * time.Second, Client: NewHTTPClient(ClientOptions{Timeout: 10 * time.Second, AllowedCIDRs: loopbackV4})})
+	o := d.attempt(context.Background(), hostileTask(target))
+	if want := "the target closed the connection"; o.Status != webhook.DeliveryPending || o.Attempt.Error != want {
+		t.Fatalf("attempt: outcome %s, error %q; want pending, with %q", o.Status, o.Attempt.Error, want)
+	}
+	for _, s := range []string{secret, "t0ken", "pa55word", "/services/"} {
+		if strings.Contains(o.Attempt.Error, s) {
+			t.Errorf("the recorded error %q repeats the URL's %q", o.Attempt.Error, s)
+		}
 	}
 }

@@ -1152,6 +1152,9 @@ func describe(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return errors.New("timed out waiting for the target")
 	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("the target closed the connection") // Go says "EOF"
+	}
 	var uerr interface{ Unwrap() error }
 	if errors.As(err, &uerr) {
 		if inner := uerr.Unwrap(); inner != nil {
