@@ -66,7 +66,8 @@ func TestAttemptSpans(t *testing.T) {
 		for _, kv := range a.Attributes() {
 			attrs[string(kv.Key)] = kv.Value.Emit()
 		}
-		if attrs["http.response.status_code"] != "500" || attrs["hookd.delivery.status"] != "pending" || attrs["server.address"] != "127.0.0.1" {
+		if attrs["http.response.status_code"] != "500" || attrs["hookd.delivery.status"] != "pending" || attrs["server.address"] != "127.0.0.1" ||
+			attrs["hookd.attempt.number"] != "1" || attrs["hookd.webhook.id"] != w.ID.String() || attrs["hookd.event.id"] != event {
 			t.Errorf("attempt attributes %v", attrs)
 		}
 		for k, v := range attrs {
