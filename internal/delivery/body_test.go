@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -168,5 +169,32 @@ func TestAttemptHungUpKeepsTheURLOut(t *testing.T) {
 		if strings.Contains(o.Attempt.Error, s) {
 			t.Errorf("the recorded error %q repeats the URL's %q", o.Attempt.Error, s)
 		}
+	}
+}
+
+// A target that resets the connection is recorded with its own address,
+// not hookd's end of the connection: hookd's address on its network is
+// not the webhook owner's to read.
+func TestAttemptResetNamesNoLocalAddress(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // close with a reset
+		}
+		_ = conn.Close()
+	}))
+	t.Cleanup(srv.Close)
+	d := New(Config{Timeout: 10 * time.Second, Client: NewHTTPClient(ClientOptions{Timeout: 10 * time.Second, AllowedCIDRs: loopbackV4})})
+	o := d.attempt(context.Background(), hostileTask(srv.URL))
+	// A reset seen while reading the answer, or (rarely) while still
+	// writing the request.
+	if o.Status != webhook.DeliveryPending || !strings.Contains(o.Attempt.Error, "reset") && !strings.Contains(o.Attempt.Error, "broken pipe") {
+		t.Fatalf("attempt: outcome %s, error %q; want pending, saying the connection was reset", o.Status, o.Attempt.Error)
+	}
+	if strings.Contains(o.Attempt.Error, "->") || !strings.Contains(o.Attempt.Error, srv.Listener.Addr().String()) {
+		t.Errorf("recorded as %q: want the target's address (%s) alone", o.Attempt.Error, srv.Listener.Addr())
 	}
 }

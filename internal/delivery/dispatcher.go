@@ -1131,7 +1131,7 @@ func SetHeaders(h http.Header, eventID string, secrets []string, now time.Time, 
 // which the webhook's owner reads: it keeps the refusal, drops Go's URL
 // wrapping (which would repeat the target URL, credentials included),
 // and never names an address hookd's network told it (the address a
-// refused name resolved to, or the resolver's).
+// refused name resolved to, or the resolver's) nor hookd's own.
 func describe(err error) error {
 	var refused *RefusedAddressError
 	if errors.As(err, &refused) {
@@ -1154,6 +1154,14 @@ func describe(err error) error {
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return errors.New("the target closed the connection") // Go says "EOF"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Source != nil {
+		// A read or write on the connection names hookd's own end of it
+		// (its address on its network, and the port) before the target's.
+		c := *op
+		c.Source = nil
+		return &c
 	}
 	var uerr interface{ Unwrap() error }
 	if errors.As(err, &uerr) {
