@@ -198,3 +198,21 @@ func TestAttemptResetNamesNoLocalAddress(t *testing.T) {
 		t.Errorf("recorded as %q: want the target's address (%s) alone", o.Attempt.Error, srv.Listener.Addr())
 	}
 }
+
+// The same for a target whose certificate hookd does not trust: Go's
+// error begins with the method and the whole URL.
+func TestAttemptUntrustedCertificateKeepsTheURLOut(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	const secret = "B0000/XXXXsecretXXXX"
+	d := New(Config{Timeout: 10 * time.Second, Client: NewHTTPClient(ClientOptions{Timeout: 10 * time.Second, AllowedCIDRs: loopbackV4})})
+	o := d.attempt(context.Background(), hostileTask(srv.URL+"/services/"+secret+"?token=t0ken"))
+	if o.Status != webhook.DeliveryPending || !strings.Contains(o.Attempt.Error, "certificate") {
+		t.Fatalf("attempt: outcome %s, error %q; want pending, naming the certificate", o.Status, o.Attempt.Error)
+	}
+	for _, s := range []string{secret, "t0ken", "/services/"} {
+		if strings.Contains(o.Attempt.Error, s) {
+			t.Errorf("the recorded error %q repeats the URL's %q", o.Attempt.Error, s)
+		}
+	}
+}
