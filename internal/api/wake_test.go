@@ -71,16 +71,20 @@ func TestWakesOnlyForDeliveriesWaiting(t *testing.T) {
 	}
 	hook := base + "/webhook/" + w.ID
 	wakes := d.n.Load()
+	woke := func(what string, want bool) {
+		t.Helper()
+		n := d.n.Load()
+		if got := n > wakes; got != want {
+			t.Errorf("%s: the dispatcher woken: %v, want %v", what, got, want)
+		}
+		wakes = n
+	}
 	step := func(what string, want bool, method, path, body string, header http.Header) {
 		t.Helper()
 		if st, _ := h.doWith(tok, method, path, body, header, nil); st != 202 {
 			t.Fatalf("%s: %d, want 202", what, st)
 		}
-		n := d.n.Load()
-		if woke := n > wakes; woke != want {
-			t.Errorf("%s: the dispatcher woken: %v, want %v", what, woke, want)
-		}
-		wakes = n
+		woke(what, want)
 	}
 	key := http.Header{"Idempotency-Key": {"k1"}}
 	step("an event whose delivery waits", true, "POST", base+"/deployment-event", eventBody, key)
@@ -99,11 +103,7 @@ func TestWakesOnlyForDeliveriesWaiting(t *testing.T) {
 		if st := h.ingest(base+"/source/"+src.ID+"/ingest", body, map[string]string{"X-Hookd-Token": sourceSecret}, &r); st != 202 || r.Deliveries != 1 {
 			t.Fatalf("%s: %d, %d deliveries %q; want 202 and 1", what, st, r.Deliveries, r.Detail)
 		}
-		n := d.n.Load()
-		if woke := n > wakes; woke != want {
-			t.Errorf("%s: the dispatcher woken: %v, want %v", what, woke, want)
-		}
-		wakes = n
+		woke(what, want)
 	}
 	ingest("a tool's delivery that waits", true, "a1")
 	ingest("the tool's delivery again (a replay)", false, "a1")

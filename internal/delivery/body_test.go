@@ -62,6 +62,23 @@ func hostileTask(url string) *webhook.Task {
 	return &webhook.Task{Webhook: hook, Event: ev, Delivery: webhook.Delivery{ID: uuid.New(), OrganizationID: org, WebhookID: hook.ID, EventID: ev.ID}}
 }
 
+// loopbackDispatcher sends to loopback targets with a 10 s request
+// timeout; bodyTimeout bounds reading the answer (0: the default).
+func loopbackDispatcher(bodyTimeout time.Duration) *Dispatcher {
+	return New(Config{Timeout: 10 * time.Second, ResponseBodyTimeout: bodyTimeout,
+		Client: NewHTTPClient(ClientOptions{Timeout: 10 * time.Second, AllowedCIDRs: loopbackV4})})
+}
+
+// keepsOut fails t if the recorded error repeats any part of the URL.
+func keepsOut(t *testing.T, recorded string, parts ...string) {
+	t.Helper()
+	for _, s := range parts {
+		if strings.Contains(recorded, s) {
+			t.Errorf("the recorded error %q repeats the URL's %q", recorded, s)
+		}
+	}
+}
+
 // waitHungUp waits until the target's handler returned, which happens
 // only once hookd closed the connection.
 func waitHungUp(t *testing.T, h *hostileTarget) {
@@ -78,7 +95,7 @@ func waitHungUp(t *testing.T, h *hostileTarget) {
 // reading (or draining) the rest.
 func TestAttemptEndlessBody(t *testing.T) {
 	h := newHostileTarget(t, []byte(strings.Repeat("x", 32<<10)), 0)
-	d := New(Config{Timeout: 10 * time.Second, Client: NewHTTPClient(ClientOptions{Timeout: 10 * time.Second, AllowedCIDRs: loopbackV4})})
+	d := loopbackDispatcher(0)
 	o := d.attempt(context.Background(), hostileTask(h.URL))
 	if o.Attempt.StatusCode != 200 || o.Attempt.Error != "" || o.Status != webhook.DeliverySucceeded {
 		t.Errorf("attempt: status %d, error %q, outcome %s; want a 200 recorded as a success", o.Attempt.StatusCode, o.Attempt.Error, o.Status)
@@ -95,8 +112,7 @@ func TestAttemptEndlessBody(t *testing.T) {
 // came within the body's deadline is recorded, and hookd hangs up.
 func TestAttemptTricklingBody(t *testing.T) {
 	h := newHostileTarget(t, []byte("x"), 20*time.Millisecond)
-	d := New(Config{Timeout: 10 * time.Second, ResponseBodyTimeout: 300 * time.Millisecond,
-		Client: NewHTTPClient(ClientOptions{Timeout: 10 * time.Second, AllowedCIDRs: loopbackV4})})
+	d := loopbackDispatcher(300 * time.Millisecond)
 	o := d.attempt(context.Background(), hostileTask(h.URL))
 	if o.Status != webhook.DeliverySucceeded || o.Attempt.Error != "" || o.Attempt.StatusCode != 200 {
 		t.Errorf("attempt: outcome %s, status %d, error %q; want a 200 recorded as a success", o.Status, o.Attempt.StatusCode, o.Attempt.Error)
@@ -130,8 +146,7 @@ func TestAttemptStalledBody(t *testing.T) {
 				<-r.Context().Done() // stall until hookd hangs up
 			}))
 			t.Cleanup(srv.Close)
-			d := New(Config{Timeout: 10 * time.Second, ResponseBodyTimeout: 200 * time.Millisecond,
-				Client: NewHTTPClient(ClientOptions{Timeout: 10 * time.Second, AllowedCIDRs: loopbackV4})})
+			d := loopbackDispatcher(200 * time.Millisecond)
 			o := d.attempt(context.Background(), hostileTask(srv.URL))
 			if o.Status != tt.want || o.Attempt.StatusCode != tt.code || o.Attempt.ResponseBody != "partial" {
 				t.Fatalf("attempt: outcome %s, status %d, body %q, error %q; want %s", o.Status, o.Attempt.StatusCode, o.Attempt.ResponseBody, o.Attempt.Error, tt.want)
@@ -160,16 +175,12 @@ func TestAttemptHungUpKeepsTheURLOut(t *testing.T) {
 	t.Cleanup(srv.Close)
 	const secret = "B0000/XXXXsecretXXXX"
 	target := strings.Replace(srv.URL, "http://", "http://user:pa55word@", 1) + "/services/" + secret + "?token=t0ken"
-	d := New(Config{Timeout: 10 * time.Second, Client: NewHTTPClient(ClientOptions{Timeout: 10 * time.Second, AllowedCIDRs: loopbackV4})})
+	d := loopbackDispatcher(0)
 	o := d.attempt(context.Background(), hostileTask(target))
 	if want := "the target closed the connection"; o.Status != webhook.DeliveryPending || o.Attempt.Error != want {
 		t.Fatalf("attempt: outcome %s, error %q; want pending, with %q", o.Status, o.Attempt.Error, want)
 	}
-	for _, s := range []string{secret, "t0ken", "pa55word", "/services/"} {
-		if strings.Contains(o.Attempt.Error, s) {
-			t.Errorf("the recorded error %q repeats the URL's %q", o.Attempt.Error, s)
-		}
-	}
+	keepsOut(t, o.Attempt.Error, secret, "t0ken", "pa55word", "/services/")
 }
 
 // A target that resets the connection is recorded with its own address,
@@ -187,7 +198,7 @@ func TestAttemptResetNamesNoLocalAddress(t *testing.T) {
 		_ = conn.Close()
 	}))
 	t.Cleanup(srv.Close)
-	d := New(Config{Timeout: 10 * time.Second, Client: NewHTTPClient(ClientOptions{Timeout: 10 * time.Second, AllowedCIDRs: loopbackV4})})
+	d := loopbackDispatcher(0)
 	o := d.attempt(context.Background(), hostileTask(srv.URL))
 	// A reset seen while reading the answer, or (rarely) while still
 	// writing the request.
@@ -205,14 +216,10 @@ func TestAttemptUntrustedCertificateKeepsTheURLOut(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(srv.Close)
 	const secret = "B0000/XXXXsecretXXXX"
-	d := New(Config{Timeout: 10 * time.Second, Client: NewHTTPClient(ClientOptions{Timeout: 10 * time.Second, AllowedCIDRs: loopbackV4})})
+	d := loopbackDispatcher(0)
 	o := d.attempt(context.Background(), hostileTask(srv.URL+"/services/"+secret+"?token=t0ken"))
 	if o.Status != webhook.DeliveryPending || !strings.Contains(o.Attempt.Error, "certificate") {
 		t.Fatalf("attempt: outcome %s, error %q; want pending, naming the certificate", o.Status, o.Attempt.Error)
 	}
-	for _, s := range []string{secret, "t0ken", "/services/"} {
-		if strings.Contains(o.Attempt.Error, s) {
-			t.Errorf("the recorded error %q repeats the URL's %q", o.Attempt.Error, s)
-		}
-	}
+	keepsOut(t, o.Attempt.Error, secret, "t0ken", "/services/")
 }
