@@ -223,3 +223,33 @@ func TestAttemptUntrustedCertificateKeepsTheURLOut(t *testing.T) {
 	}
 	keepsOut(t, o.Attempt.Error, secret, "t0ken", "/services/")
 }
+
+// The delivery log's target_url_used masks the token of a Discord
+// webhook URL wherever the path puts it: a SLACK webhook pointed at
+// Discord's Slack-compatible endpoint ends in /slack, after the token.
+func TestAttemptRecordsDiscordURLWithoutItsToken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	d := loopbackDispatcher(0)
+	// discord.com is dialled on the loopback target: no DNS, no Discord.
+	tr := d.cfg.Client.Transport.(*http.Transport)
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return dial(ctx, network, srv.Listener.Addr().String())
+	}
+	const token = "XXXXdiscordTokenXXXX"
+	for _, target := range []string{
+		"http://discord.com/api/webhooks/123/" + token + "/slack",
+		"http://discord.com/api/v10/webhooks/123/" + token,
+	} {
+		task := hostileTask(target)
+		task.Webhook.Kind = webhook.KindSlack
+		o := d.attempt(context.Background(), task)
+		if o.Status != webhook.DeliverySucceeded {
+			t.Fatalf("%s: outcome %s, error %q; want the loopback target's 200", target, o.Status, o.Attempt.Error)
+		}
+		if strings.Contains(o.Attempt.TargetURL, token) {
+			t.Errorf("recorded target URL %q holds the webhook's token", o.Attempt.TargetURL)
+		}
+	}
+}

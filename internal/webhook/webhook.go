@@ -366,10 +366,8 @@ func RedactedURL(u string) string {
 			p.User = url.User("xxxxx")
 		}
 	}
-	if tokenInPath(p.Hostname(), p.Path) {
-		if i := strings.LastIndexByte(strings.TrimSuffix(p.Path, "/"), '/'); i >= 0 {
-			p.Path, p.RawPath = p.Path[:i+1]+"xxxxx", ""
-		}
+	if path, ok := redactedPath(p.Hostname(), p.Path); ok {
+		p.Path, p.RawPath = path, ""
 	}
 	p.RawQuery = redactedQuery(p.RawQuery)
 	return p.String()
@@ -401,17 +399,30 @@ func redactedText(u string) string {
 	return scheme + rest
 }
 
-// tokenInPath reports whether the URL's last path segment is a
-// credential: incoming-webhook URLs whose path is the secret.
-func tokenInPath(host, path string) bool {
-	host = strings.ToLower(host)
+// redactedPath masks the path segment of an incoming-webhook URL that is
+// its credential, and reports whether it did. Slack's token ends the path
+// (services/T…/B…/TOKEN, workflows/…/TOKEN). Discord's follows the
+// webhook's id (api/webhooks/ID/TOKEN), and need not end it: the API may
+// be versioned (api/v10/webhooks/…) and its Slack- and GitHub-compatible
+// endpoints add /slack or /github after the token, so masking the last
+// segment would leave the token itself in plain view. A host name may
+// end with the root's dot, as the same host.
+func redactedPath(host, path string) (string, bool) {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	switch {
 	case host == "hooks.slack.com":
-		return strings.Count(strings.Trim(path, "/"), "/") >= 1
+		trimmed := strings.TrimSuffix(path, "/")
+		if strings.Count(strings.Trim(path, "/"), "/") >= 1 {
+			return trimmed[:strings.LastIndexByte(trimmed, '/')+1] + "xxxxx", true
+		}
 	case host == "discord.com" || host == "discordapp.com" || strings.HasSuffix(host, ".discord.com"):
-		return strings.HasPrefix(path, "/api/webhooks/")
+		segs := strings.Split(path, "/")
+		if i := slices.Index(segs, "webhooks"); i >= 0 && i+2 < len(segs) && segs[1] == "api" {
+			segs[i+2] = "xxxxx"
+			return strings.Join(segs, "/"), true
+		}
 	}
-	return false
+	return path, false
 }
 
 // credentialParams are the parts of a query parameter name that mark its

@@ -105,6 +105,16 @@ func TestRedactedURL(t *testing.T) {
 		{"https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX/", "https://hooks.slack.com/services/T0001/B0002/xxxxx"},
 		{"https://HOOKS.SLACK.COM/workflows/T1/A2/345/tok3n", "https://HOOKS.SLACK.COM/workflows/T1/A2/345/xxxxx"},
 		{"https://discord.com/api/webhooks/123/tok3n", "https://discord.com/api/webhooks/123/xxxxx"},
+		// Discord's Slack- and GitHub-compatible endpoints (a SLACK
+		// webhook may well point at the first) end after the token, and
+		// its API paths may name a version.
+		{"https://discord.com/api/webhooks/123/tok3n/slack", "https://discord.com/api/webhooks/123/xxxxx/slack"},
+		{"https://discord.com/api/webhooks/123/tok3n/github?wait=true", "https://discord.com/api/webhooks/123/xxxxx/github?wait=true"},
+		{"https://discord.com/api/v10/webhooks/123/tok3n", "https://discord.com/api/v10/webhooks/123/xxxxx"},
+		{"https://ptb.discord.com/api/v9/webhooks/123/tok3n/slack", "https://ptb.discord.com/api/v9/webhooks/123/xxxxx/slack"},
+		// A host name may end with the root's dot; it is the same host.
+		{"https://hooks.slack.com./services/T0001/B0002/XXXXsecretXXXX", "https://hooks.slack.com./services/T0001/B0002/xxxxx"},
+		{"https://discord.com./api/webhooks/123/tok3n", "https://discord.com./api/webhooks/123/xxxxx"},
 		{"https://example.com/services/T0001/B0002/not-slack", "https://example.com/services/T0001/B0002/not-slack"},
 		{"https://example.com/h?token=abc&x=1", "https://example.com/h?token=xxxxx&x=1"},
 		{"https://example.com/h?x=1&access_token=abc&API_KEY=k&sig=s&code=c&page=2", "https://example.com/h?x=1&access_token=xxxxx&API_KEY=xxxxx&sig=xxxxx&code=xxxxx&page=2"},
