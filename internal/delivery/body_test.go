@@ -253,3 +253,41 @@ func TestAttemptRecordsDiscordURLWithoutItsToken(t *testing.T) {
 		}
 	}
 }
+
+// A target that answers garbage in place of a status line or a header is
+// recorded as that in a sentence of bounded length: Go's error quotes what
+// came, up to the 64 KiB of headers it reads, and four times that once
+// control bytes are escaped, which would otherwise be kept with every
+// attempt in the delivery log and its span, beside an answer body that
+// is cut at MaxResponseBody.
+func TestAttemptGarbageAnswerIsRecordedShort(t *testing.T) {
+	for _, tt := range []struct{ name, answer string }{
+		{"status line", strings.Repeat("\x01", 60<<10) + "\r\n\r\n"},
+		{"status code", "HTTP/1.1 " + strings.Repeat("x", 60<<10) + "\r\n\r\n"},
+		{"header field", "HTTP/1.1 200 OK\r\n" + strings.Repeat("y", 60<<10) + "\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			go func() {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				_, _ = conn.Read(make([]byte, 4096))
+				_, _ = conn.Write([]byte(tt.answer))
+			}()
+			o := loopbackDispatcher(0).attempt(context.Background(), hostileTask("http://"+ln.Addr().String()+"/"))
+			if o.Status != webhook.DeliveryPending || !strings.Contains(o.Attempt.Error, "malformed") {
+				t.Fatalf("attempt: outcome %s, error %.100q; want pending, saying the answer was malformed", o.Status, o.Attempt.Error)
+			}
+			if n := len(o.Attempt.Error); n > 2<<10 {
+				t.Errorf("recorded an error of %d bytes (%.100q…)", n, o.Attempt.Error)
+			}
+		})
+	}
+}

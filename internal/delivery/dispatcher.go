@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -1051,9 +1052,26 @@ func (d *Dispatcher) attempt(ctx context.Context, t *webhook.Task) webhook.Outco
 	a.Duration = d.cfg.Now().Sub(start)
 	a.StatusCode, a.ResponseBody = status.code, body
 	if err != nil {
-		a.Error = err.Error()
+		a.Error = clipError(err.Error())
 	}
 	return d.rules.Decide(&t.Webhook, a, status.retryAfter)
+}
+
+// maxErrorLength bounds an attempt's recorded error. Go's transport
+// quotes what a target sent in place of a status line or a header, up to
+// the 64 KiB of headers it reads (MaxResponseHeaderBytes), four times that
+// once control bytes are escaped: every attempt to such a target would
+// keep a quarter of a megabyte in the delivery log and in its span, where
+// the answer's body is cut at MaxResponseBody.
+const maxErrorLength = 1 << 10
+
+// clipError cuts a recorded error to maxErrorLength bytes, never inside a
+// character.
+func clipError(s string) string {
+	if len(s) <= maxErrorLength {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxErrorLength], "") + "…"
 }
 
 type answer struct {
