@@ -192,6 +192,17 @@ func ValidText(field, s string) error {
 	return nil
 }
 
+// StoredText is s as every backend stores a string it cannot refuse (a
+// target's response body, an error, a name from a token): invalid UTF-8
+// and NUL replaced by U+FFFD. PostgreSQL's text holds neither, and
+// failing to record an attempt over one would be worse than a replaced
+// byte; done the same on SQLite, the delivery log shows one answer the
+// same way whichever database holds it.
+func StoredText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
+
 // whsecPrefix marks a Standard Webhooks secret: base64 of the HMAC key.
 const whsecPrefix = "whsec_"
 

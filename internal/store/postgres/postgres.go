@@ -349,12 +349,9 @@ func typedOf[T ~string](in []string) []T {
 }
 
 // text makes s storable in a text column: PostgreSQL refuses NUL and
-// invalid UTF-8, and a receiver's response body may hold either. Failing
-// to record an attempt over it would be worse than a replaced byte.
-func text(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.ReplaceAll(s, "\x00", "\uFFFD")
-}
+// invalid UTF-8, and a receiver's response body may hold either (see
+// webhook.StoredText, which the SQLite backend applies too).
+func text(s string) string { return webhook.StoredText(s) }
 
 // prefixed qualifies every column of a comma-separated list with alias.
 func prefixed(alias, cols string) string {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -284,9 +285,17 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	if err := webhook.ValidateOutcomes(outcomes); err != nil {
 		return res, err
 	}
-	// Attempt ids are made before the transaction: the writer does only SQL.
+	// Attempt ids are made before the transaction: the writer does only
+	// SQL. So is the text a target sent cleaned, into a copy (the caller's
+	// outcomes stay as they are): stored as PostgreSQL stores it
+	// (webhook.StoredText), the delivery log shows one answer the same
+	// way on both backends.
 	ids := make([]uuid.UUID, len(outcomes))
+	outcomes = slices.Clone(outcomes)
 	for i, o := range outcomes {
+		a := &outcomes[i].Attempt
+		a.Error, a.TargetURL, a.ResponseBody = webhook.StoredText(a.Error), webhook.StoredText(a.TargetURL), webhook.StoredText(a.ResponseBody)
+		outcomes[i].DisableReason = webhook.StoredText(o.DisableReason)
 		if ids[i] = o.Attempt.ID; ids[i] == uuid.Nil {
 			var err error
 			if ids[i], err = uuid.NewV7(); err != nil {

@@ -313,6 +313,32 @@ func testDeliveryCompleteSuccess(t *testing.T, s webhook.Store) {
 	}
 }
 
+// A target's answer is whatever bytes it sent: a binary body, a NUL, a
+// body cut at the size kept in the middle of a character. Every backend
+// keeps it as the same text, invalid UTF-8 and NUL each read back as
+// U+FFFD (PostgreSQL's text can hold neither), so the delivery log shows
+// one answer the same way whichever database holds it.
+func testDeliveryCompleteOddText(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	w, tk := claimOne(t, s, nil)
+	a := newAttempt(t, &tk.Delivery, 1, 500, base.Add(time.Second))
+	a.ResponseBody = "bad\x00bytes\xff\xfe cut \xe2\x82"
+	a.Error = "HTTP 500: \x00\xff"
+	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed})
+
+	const body, lastError = "bad\uFFFDbytes\uFFFD cut \uFFFD", "HTTP 500: \uFFFD\uFFFD"
+	as, err := s.AttemptList(ctx, webhook.AttemptListParams{OrganizationID: w.OrganizationID, WebhookID: w.ID, Limit: 10})
+	if err != nil || len(as) != 1 {
+		t.Fatalf("attempts = %d, %v", len(as), err)
+	}
+	if as[0].ResponseBody != body || as[0].Error != lastError {
+		t.Fatalf("attempt's response body %q and error %q, want %q and %q", as[0].ResponseBody, as[0].Error, body, lastError)
+	}
+	if d := getDelivery(t, s, w.OrganizationID, w.ID, tk.Delivery.ID); d.LastError != lastError {
+		t.Fatalf("delivery's last error %q, want %q", d.LastError, lastError)
+	}
+}
+
 // An outcome that would leave its delivery in no state the queue knows
 // is refused on every backend, and nothing of it is stored.
 func testDeliveryCompleteInvalid(t *testing.T, s webhook.Store) {

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteOwnWebhook", testDeliveryCompleteOwnWebhook},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
 		{"DeliveryCompleteInvalid", testDeliveryCompleteInvalid},
+		{"DeliveryCompleteOddText", testDeliveryCompleteOddText},
 		{"DeliveryCompleteCounts", testDeliveryCompleteCounts},
 		{"DeliveryRelease", testDeliveryRelease},
 		{"LeaseStaleOutcome", testLeaseStaleOutcome},
