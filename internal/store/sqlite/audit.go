@@ -32,7 +32,8 @@ func insertAudit(ctx context.Context, tx *txn, e *webhook.AuditEntry, orgID, res
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO audit_entries (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.OrganizationID, e.ID, micros(e.CreatedAt), e.Actor.Kind, e.Actor.ID, e.Action, e.ResourceID, e.ResourceName, changes)
+		e.OrganizationID, e.ID, micros(e.CreatedAt), e.Actor.Kind, webhook.StoredText(e.Actor.ID), e.Action, e.ResourceID,
+		webhook.StoredText(e.ResourceName), changes)
 	err = translate(err)
 	if webhook.ErrorCode(err) == webhook.EConflict {
 		return webhook.Errorf(webhook.EConflict, "audit entry %s already exists", e.ID)

@@ -135,6 +135,26 @@ func testAuditWebhook(t *testing.T, s webhook.Store) {
 // testAuditAtomic checks that a change and its entry are stored together
 // or not at all: a change that fails records nothing, and an entry that
 // cannot be stored (its ID taken) undoes the change.
+// testAuditOddActor: a JWT's sub is whatever its issuer put there; one
+// holding NUL or invalid UTF-8 is stored as every backend stores text it
+// cannot refuse (webhook.StoredText), not refused and not kept raw, so
+// the change it signs is recorded and reads back the same on each.
+func testAuditOddActor(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	w := newWebhook(t, org)
+	if err := s.WebhookCreate(ctx, w, 0, webhook.WebhookAudit(webhook.Actor{Kind: webhook.ActorJWT, ID: "sub\x00\xff"}, base, nil, w)); err != nil {
+		t.Fatal(err)
+	}
+	es := allAudit(t, s, org)
+	if len(es) != 1 {
+		t.Fatalf("%d audit entries, want 1", len(es))
+	}
+	if want := "sub\uFFFD\uFFFD"; es[0].Actor.ID != want {
+		t.Fatalf("recorded as by %q, want %q", es[0].Actor.ID, want)
+	}
+}
+
 func testAuditAtomic(t *testing.T, s webhook.Store) {
 	ctx := context.Background()
 	org := newID(t)

@@ -90,6 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeleteBefore", testDeleteBefore},
 		{"AuditWebhook", testAuditWebhook},
 		{"AuditAtomic", testAuditAtomic},
+		{"AuditOddActor", testAuditOddActor},
 		{"AuditToken", testAuditToken},
 		{"AuditList", testAuditList},
 		{"AuditDisabledByHookd", testAuditDisabledByHookd},
