@@ -42,7 +42,7 @@ var jsonContentType = []string{"application/json"}
 // createDeploymentEvent answers 202 only once the event and its
 // deliveries are committed: the answer is a promise of delivery.
 func (s *Server) createDeploymentEvent(w http.ResponseWriter, r *http.Request, org uuid.UUID) (err error) {
-	r, span := s.startIntakeSpan(r, org)
+	r, span := s.startIntakeSpan(r, eventRoute, org)
 	defer func() { endSpan(span, err) }()
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/hookd/hookd/internal/secrets"
 	"github.com/hookd/hookd/internal/source"
@@ -258,7 +259,7 @@ type ingestAnswer struct {
 // translated event goes through the same intake as
 // /deployment-event (batching, leasing, idempotency), keyed by the
 // tool's own delivery id so that its retries are not delivered twice.
-func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) (err error) {
 	// A throttled address is answered before the source is looked up: it
 	// costs no database work, and learns nothing of which ids exist.
 	a, err := s.admitAuth(clientKey(r))
@@ -320,6 +321,12 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		count("unauthorized")
 		return err
 	}
+	// Traced from here, once the tool is known, as an event sent to
+	// /deployment-event is: without the event's own span (traceEvent),
+	// its attempts' spans would have a parent no trace holds.
+	r, span := s.startIntakeSpan(r, ingestRoute, org,
+		attribute.String("hookd.source.id", src.ID.String()), attribute.String("hookd.source.kind", string(src.Kind)))
+	defer func() { endSpan(span, err) }()
 	res, err := source.Translate(src, r.Header, body)
 	if err != nil {
 		count("invalid")
@@ -362,6 +369,7 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	s.traceEvent(r.Context(), span, receipt)
 	if receipt.Replayed {
 		count("replayed")
 	} else {

@@ -15,23 +15,30 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
-// startIntakeSpan starts the span of an intake request, in the caller's
-// trace when it sent a W3C traceparent.
-func (s *Server) startIntakeSpan(r *http.Request, org uuid.UUID) (*http.Request, trace.Span) {
+// The routes of intake requests, which name their spans.
+const (
+	eventRoute  = "/organization/{organizationId}/deployment-event"
+	ingestRoute = "/organization/{organizationId}/source/{sourceId}/ingest"
+)
+
+// startIntakeSpan starts the span of an intake request to route, in the
+// caller's trace when it sent a W3C traceparent.
+func (s *Server) startIntakeSpan(r *http.Request, route string, org uuid.UUID, attrs ...attribute.KeyValue) (*http.Request, trace.Span) {
 	if _, off := s.tracer.(noop.Tracer); off {
 		// Tracing is off: no header to parse, no context to make; the
 		// non-recording span of an empty context is shared.
 		return r, trace.SpanFromContext(context.Background())
 	}
 	ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := s.tracer.Start(ctx, "POST /organization/{organizationId}/deployment-event", trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := s.tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer))
 	if !span.IsRecording() {
 		return r, span
 	}
 	span.SetAttributes(
 		attribute.String("http.request.method", r.Method),
-		attribute.String("http.route", "/organization/{organizationId}/deployment-event"),
+		attribute.String("http.route", route),
 		attribute.String("hookd.organization.id", org.String()))
+	span.SetAttributes(attrs...)
 	return r.WithContext(ctx), span
 }
 
