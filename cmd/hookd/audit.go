@@ -38,8 +38,11 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		if e.Actor.ID != "" {
 			who += ":" + e.Actor.ID
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.CreatedAt.UTC().Format(time.RFC3339), who, e.Action,
-			shortURL(orDash(e.ResourceName), 48), orDash(changeSummary(e)))
+		// A source's name (any token holder's text) or a JWT's subject
+		// holding a line break would print as an entry of its own: an
+		// audit log that shows what never happened.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.CreatedAt.UTC().Format(time.RFC3339), oneLine(who), e.Action,
+			shortURL(orDash(oneLine(e.ResourceName)), 48), orDash(changeSummary(e)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

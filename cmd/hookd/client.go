@@ -485,12 +485,14 @@ func printWebhook(w io.Writer, h *client.Webhook, asJSON bool) error {
 		secret = "set"
 	}
 	tw := newTable(w)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	// A line break in a value (a project filter holds any text) would
+	// print as a row of its own, a field the webhook does not have.
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
 	row("ID", h.ID)
 	row("Kind", h.Kind)
 	row("Target URL", h.TargetURL)
 	row("Secret", secret)
-	row("Description", orDash(oneLine(h.Description)))
+	row("Description", orDash(h.Description))
 	row("Enabled", yesNo(h.Enabled))
 	if h.DisabledReason != "" {
 		row("Disabled reason", h.DisabledReason)

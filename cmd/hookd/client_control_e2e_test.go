@@ -47,3 +47,48 @@ func TestClientPrintsNoControlCharacters(t *testing.T) {
 		}
 	}
 }
+
+// A line break or tab in a name, a filter or a pattern is text of its
+// cell too: printed as such, it would start a row of its own (an audit
+// entry that never happened, a "Secret: set" under a webhook) or shift
+// the columns after it.
+func TestClientPrintsOneLinePerRow(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, deliveryEnv(dbURL, nil))
+	tg := newTarget(t)
+	orgID := uuid.New()
+	token := newToken(t, dbURL, orgID)
+	c := newCLI(t, srv, orgID, token)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	org := "/organization/" + orgID.String()
+
+	var w webhookJSON
+	if st, _, body := api.do("POST", org+"/webhook", map[string]any{
+		"kind": "STANDARD", "target_url": tg.URL + "/x", "events": []string{"DEPLOYMENT_STARTED"},
+		"project_names_filter": []string{"api\r\nforged"},
+	}, &w); st != 201 {
+		t.Fatalf("create webhook: %d %s", st, body)
+	}
+	var src struct{ ID string }
+	if st, _, body := api.do("POST", org+"/source", map[string]any{
+		"kind": "FLUX", "name": "flux\nforged", "secret": strings.Repeat("s", 32),
+		"environment_types": []map[string]string{{"pattern": "prod\tx\nforged", "type": "PRODUCTION"}},
+	}, &src); st != 201 {
+		t.Fatalf("create source: %d %s", st, body)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"webhook", "get", w.ID}, "api forged"},
+		{[]string{"source", "list"}, "flux forged"},
+		{[]string{"source", "list"}, "prod x forged"},
+		{[]string{"source", "get", src.ID}, "prod x forged"},
+		{[]string{"audit"}, "flux forged"},
+	} {
+		out := c.run(tc.args...)
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("hookd %s: want %q on one line, got:\n%s", strings.Join(tc.args, " "), tc.want, out)
+		}
+	}
+}

@@ -68,7 +68,7 @@ func sourceList(ctx context.Context, args []string, getenv func(string) string, 
 	tw := newTable(stdout)
 	fmt.Fprintln(tw, "ID\tKIND\tNAME\tENVIRONMENT TYPES")
 	for _, s := range list.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Kind, clip(oneLine(s.Name), 40), orDash(clip(formatRules(s.EnvironmentTypes), 60)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Kind, clip(oneLine(s.Name), 40), orDash(clip(oneLine(formatRules(s.EnvironmentTypes)), 60)))
 	}
 	return tw.Flush()
 }
@@ -237,10 +237,12 @@ func printSource(w io.Writer, s *client.Source, asJSON bool) error {
 		secret = "set"
 	}
 	tw := newTable(w)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	// A line break in a value (a name or a pattern holds any text) would
+	// print as a row of its own, a field the source does not have.
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
 	row("ID", s.ID)
 	row("Kind", s.Kind)
-	row("Name", oneLine(s.Name))
+	row("Name", s.Name)
 	row("Secret", secret)
 	row("Environment types", orDash(formatRules(s.EnvironmentTypes))+" (else DEVELOPMENT)")
 	row("Ingest URL", s.IngestURL)
