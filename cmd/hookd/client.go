@@ -523,18 +523,21 @@ func writeRaw(w io.Writer, raw json.RawMessage) error {
 // tab and newline: its cells hold what any caller of the organization
 // wrote (descriptions, names, filters), and a terminal would obey an
 // escape sequence among them (erase the lines above, retitle the window)
-// rather than show it.
+// rather than show it. A bidirectional control is no control character
+// to Go, but a terminal that lays out right-to-left text would show the
+// rest of the row, the next columns included, reordered by it.
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(printable{w}, 0, 4, 2, ' ', 0)
 }
 
-// printable writes text with each control character but tab and newline
-// replaced by U+FFFD, one character for one, so columns stay aligned.
+// printable writes text with each control character but tab and newline,
+// and each bidirectional control, replaced by U+FFFD, one character for
+// one, so columns stay aligned.
 type printable struct{ w io.Writer }
 
 func (p printable) Write(b []byte) (int, error) {
 	clean := strings.Map(func(r rune) rune {
-		if r != '\t' && r != '\n' && unicode.IsControl(r) {
+		if r != '\t' && r != '\n' && unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
 			return utf8.RuneError
 		}
 		return r

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/google/uuid"
 )
@@ -13,7 +14,9 @@ import (
 // them with hookd reads them in a terminal. A control character among
 // them would be the terminal's command, not text: an escape sequence can
 // erase the lines above (an audit entry, a webhook), retitle the window
-// or, in some terminals, write the clipboard.
+// or, in some terminals, write the clipboard. A bidirectional override
+// (U+202E) makes a terminal that lays out right-to-left text show the
+// rest of the line in reverse, the next columns included.
 func TestClientPrintsNoControlCharacters(t *testing.T) {
 	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
 	srv := startServer(t, deliveryEnv(dbURL, nil))
@@ -22,7 +25,7 @@ func TestClientPrintsNoControlCharacters(t *testing.T) {
 	token := newToken(t, dbURL, orgID)
 	c := newCLI(t, srv, orgID, token)
 	api := call{t: t, base: srv.URL, auth: "Token " + token}
-	const esc = "\x1b[1A\x1b[2K\x1b]0;owned\x07\u009b2K\x7f"
+	const esc = "\x1b[1A\x1b[2K\x1b]0;owned\x07\u009b2K\x7f\u202e\u2066"
 	org := "/organization/" + orgID.String()
 
 	var w webhookJSON
@@ -42,8 +45,10 @@ func TestClientPrintsNoControlCharacters(t *testing.T) {
 		{"webhook", "list"}, {"webhook", "get", w.ID}, {"source", "list"}, {"audit"},
 	} {
 		out := c.run(args...)
-		if i := strings.IndexFunc(out, func(r rune) bool { return r < ' ' && r != '\n' && r != '\t' || r >= 0x7f && r < 0xa0 }); i >= 0 {
-			t.Errorf("hookd %s printed a control character (%q at %d): %q", strings.Join(args, " "), out[i], i, out)
+		if i := strings.IndexFunc(out, func(r rune) bool {
+			return r < ' ' && r != '\n' && r != '\t' || r >= 0x7f && r < 0xa0 || unicode.Is(unicode.Bidi_Control, r)
+		}); i >= 0 {
+			t.Errorf("hookd %s printed a control character (%U at %d): %q", strings.Join(args, " "), []rune(out[i:])[0], i, out)
 		}
 	}
 }
