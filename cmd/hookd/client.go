@@ -513,9 +513,25 @@ func printWebhook(w io.Writer, h *client.Webhook, asJSON bool) error {
 }
 
 // writeRaw prints an answer as the API sent it, ending in one newline so
-// the output is one JSON document a shell pipeline can read.
+// the output is one JSON document a shell pipeline can read. JSON escapes
+// C0 control characters but not DEL, C1 ones (U+009B is CSI, U+009D OSC
+// to a terminal reading UTF-8) or bidirectional controls, and a string
+// holds a target's answer or any token holder's text: each is written as
+// its \u escape instead, the same JSON (in valid JSON they are only ever
+// inside a string), so that a terminal shows it rather than obeys it.
 func writeRaw(w io.Writer, raw json.RawMessage) error {
-	_, err := w.Write(append(bytes.TrimRight(raw, "\n"), '\n'))
+	raw = bytes.TrimRight(raw, "\n")
+	out := make([]byte, 0, len(raw)+1)
+	for len(raw) > 0 {
+		r, n := utf8.DecodeRune(raw)
+		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' || unicode.Is(unicode.Bidi_Control, r) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else {
+			out = append(out, raw[:n]...)
+		}
+		raw = raw[n:]
+	}
+	_, err := w.Write(append(out, '\n'))
 	return err
 }
 

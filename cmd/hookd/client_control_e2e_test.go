@@ -1,9 +1,12 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/google/uuid"
@@ -94,6 +97,47 @@ func TestClientPrintsOneLinePerRow(t *testing.T) {
 		out := c.run(tc.args...)
 		if !strings.Contains(out, tc.want) {
 			t.Errorf("hookd %s: want %q on one line, got:\n%s", strings.Join(tc.args, " "), tc.want, out)
+		}
+	}
+}
+
+// A target's answer is the target's text, and --json is how an operator
+// reads it in a terminal. JSON escapes C0 control characters but not C1
+// ones (U+009B is CSI, U+009D OSC to a terminal that reads UTF-8) nor
+// bidirectional controls: --json prints them escaped, the same JSON.
+func TestClientJSONPrintsNoControlCharacters(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, deliveryEnv(dbURL, nil))
+	const answer = "ok\u009b2J\u009d0;owned\u009c\u202erevo\u2066\x7f"
+	tg := newTargetFunc(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, answer) })
+	orgID := uuid.New()
+	token := newToken(t, dbURL, orgID)
+	c := newCLI(t, srv, orgID, token)
+	api := call{t: t, base: srv.URL, auth: "Token " + token}
+	org := "/organization/" + orgID.String()
+
+	var w webhookJSON
+	if st, _, body := api.do("POST", org+"/webhook", map[string]any{
+		"kind": "STANDARD", "target_url": tg + "/x", "events": []string{"DEPLOYMENT_STARTED"}, "description": answer,
+	}, &w); st != 201 {
+		t.Fatalf("create webhook: %d %s", st, body)
+	}
+	c.run("emit", "--event-type", "DEPLOYMENT_STARTED", "--project", "api", "--environment", "prod", "--mode", "PRODUCTION")
+	events := org + "/webhook/" + w.ID + "/event"
+	waitFor(t, 30*time.Second, "the attempt to be logged", func() bool {
+		_, _, body := api.do("GET", events, nil, nil)
+		return strings.Contains(string(body), "revo")
+	})
+	_, _, apiEvents := api.do("GET", events, nil, nil)
+	for _, args := range [][]string{{"webhook", "events", "--json", w.ID}, {"webhook", "get", "--json", w.ID}} {
+		out := c.run(args...)
+		if i := strings.IndexFunc(out, func(r rune) bool {
+			return unicode.IsControl(r) && r != '\n' || unicode.Is(unicode.Bidi_Control, r)
+		}); i >= 0 {
+			t.Errorf("hookd %s printed a control character (%U at %d): %q", strings.Join(args, " "), []rune(out[i:])[0], i, out)
+		}
+		if args[1] == "events" {
+			jsonEqual(t, "events --json", []byte(out), apiEvents)
 		}
 	}
 }
