@@ -325,7 +325,14 @@ func secretValue(getenv func(string) string, name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s_FILE: %w", name, err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	// An empty file is a mistake (a Secret's key left blank), not "unset":
+	// read as unset, it would give NAME's default or the image's value (a
+	// SQLite file instead of the team's PostgreSQL, a key hookd makes).
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("%s_FILE: %s is empty; it must hold the value of %s (unset %s_FILE to go without)", name, path, name, name)
+	}
+	return v, nil
 }
 
 // otlpTracesURL is the URL spans are posted to, following OpenTelemetry's

@@ -246,3 +246,28 @@ func TestVariableNamesInRepository(t *testing.T) {
 		t.Errorf("found only %d HOOKD_ names: is the walk reading the repository?", len(seen))
 	}
 }
+
+// A _FILE variable names a file on purpose: an empty one (a Secret's key
+// left blank, a mount that raced its writer) is a mistake, not "unset".
+// Read as unset, HOOKD_DATABASE_URL_FILE fell back to the image's SQLite
+// file, and HOOKD_ENCRYPTION_KEY_FILE to a key hookd made itself.
+func TestSecretFileEmpty(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range fileVariables {
+		_, err := loadConfig(func(k string) string {
+			switch k {
+			case "HOOKD_DATABASE_URL": // as the container image sets it
+				return "sqlite:/data/hookd.db"
+			case name + "_FILE":
+				return empty
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), name+"_FILE") || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("%s_FILE naming an empty file: error %v, want one naming it and saying it is empty", name, err)
+		}
+	}
+}
