@@ -273,6 +273,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.OTLPTracesURL, err = otlpTracesURL(get); err != nil {
 		return nil, err
 	}
+	if c.OTLPTracesURL != "" {
+		for _, name := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
+			if err := checkOTLPHeaders(get(name)); err != nil {
+				return nil, fail(name, err)
+			}
+		}
+	}
 	return c, nil
 }
 
@@ -351,6 +358,36 @@ func otlpTracesURL(get func(string) string) (string, error) {
 		return "", fmt.Errorf("%s: must be an http:// or https:// URL, not %q", name, webhook.RedactedURL(get(name)))
 	}
 	return u, nil
+}
+
+// checkOTLPHeaders refuses what the OTLP exporter could not parse in an
+// OTEL_EXPORTER_OTLP_*HEADERS value (comma-separated name=value pairs,
+// values percent-encoded): the exporter would log the pair, a collector's
+// token included, on stderr, and send traces without it. Values are never
+// quoted here.
+func checkOTLPHeaders(v string) error {
+	if v == "" {
+		return nil
+	}
+	for i, pair := range strings.Split(v, ",") {
+		name, value, ok := strings.Cut(pair, "=")
+		name = strings.TrimSpace(name)
+		switch _, err := url.PathUnescape(value); {
+		case !ok:
+			return fmt.Errorf("header %d has no =: each is name=value, comma-separated (e.g. Authorization=Bearer%%20TOKEN); values are not shown", i+1)
+		case name == "" || strings.ContainsFunc(name, func(r rune) bool { return !isTokenChar(r) }):
+			return fmt.Errorf("header %d has no valid name before its = (letters, digits and !#$%%&'*+-.^_`|~); values are not shown", i+1)
+		case err != nil:
+			return fmt.Errorf("header %s: its value is not percent-encoded correctly (a space is %%20, a comma %%2C); values are not shown", name)
+		}
+	}
+	return nil
+}
+
+// isTokenChar reports whether r may be in an HTTP header's name (RFC 9110
+// token), as the OTLP exporter checks it.
+func isTokenChar(r rune) bool {
+	return r < 0x80 && ('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
 }
 
 // otherVariables are HOOKD_ variables that serve, migrate and token do

@@ -271,3 +271,31 @@ func TestSecretFileEmpty(t *testing.T) {
 		}
 	}
 }
+
+// The OTLP exporter logs a header it cannot parse, value and all, on
+// stderr and sends traces without it: a collector's token written as
+// "Authorization: Bearer …" (a colon, not =) would be in hookd's log.
+// loadConfig refuses such headers first, naming the variable, never the
+// value.
+func TestOTLPHeadersRefused(t *testing.T) {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
+		for _, value := range []string{"Authorization: Bearer s3cret", "x-token=%zzs3cret", "a=b,,x-token=s3cret", "bad key=s3cret"} {
+			_, err := loadConfig(func(k string) string {
+				return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", name: value}[k]
+			})
+			if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("%s=%q: error %v, want one naming the variable and not its value", name, value, err)
+			}
+		}
+	}
+	good := "Authorization=Bearer%20s3cret, x-scope = tenant-1"
+	for _, env := range []map[string]string{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_HEADERS": good, "OTEL_EXPORTER_OTLP_TRACES_HEADERS": good},
+		// Tracing off: the exporter, which reads them, is not made.
+		{"OTEL_EXPORTER_OTLP_HEADERS": "Authorization: Bearer s3cret"},
+	} {
+		if _, err := loadConfig(func(k string) string { return env[k] }); err != nil {
+			t.Errorf("%v: %v", env, err)
+		}
+	}
+}
