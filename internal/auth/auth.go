@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -139,6 +140,10 @@ const (
 // so a public key can never be used as an HMAC secret.
 var jwksMethods = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 
+// jwksUses are the values of a JWK's use that a signature may be checked
+// with: "sig", or none (RFC 7517 §4.2 makes it optional).
+var jwksUses = []jwkset.USE{jwkset.UseSig, ""}
+
 // Authenticator checks credentials. It is safe for concurrent use.
 type Authenticator struct {
 	tokens TokenStore
@@ -211,7 +216,7 @@ func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Tim
 			return nil, errors.New("auth: the JWKS URL must be an absolute http(s) URL")
 		}
 		redacted := webhook.RedactedURL(cfg.JWKSURL)
-		a.jwks, err = keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
+		fetched, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
 			HTTPTimeout:      jwksHTTPTimeout,
 			RefreshInterval:  cfg.JWKSRefresh,
 			RateLimitWaitMax: jwksRefreshWait,
@@ -225,6 +230,13 @@ func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Tim
 				}
 			},
 		})
+		if err != nil {
+			return nil, fmt.Errorf("auth: JWKS: %w", err)
+		}
+		// The keys a kid names are used only if meant for signatures: a
+		// JWKS may publish encryption keys too (use "enc"), and the
+		// library's default checks no use at all.
+		a.jwks, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: fetched.Storage(), UseWhitelist: jwksUses})
 		if err != nil {
 			return nil, fmt.Errorf("auth: JWKS: %w", err)
 		}

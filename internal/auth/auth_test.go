@@ -903,3 +903,60 @@ func TestIdentityKey(t *testing.T) {
 		t.Error("two JWTs of one issuer and subject have different keys")
 	}
 }
+
+// A JWKS may publish keys for encryption beside its signing keys (use
+// "enc": Keycloak's realms do). A signature is only checked with a key
+// meant for signatures, and one pinned to an algorithm only for it, with
+// a kid or without one.
+func TestJWKSKeyUseAndAlg(t *testing.T) {
+	k := testKeys()
+	var set jwkset.JWKSMarshal
+	for _, key := range []struct {
+		pub any
+		kid string
+		alg jwkset.ALG
+		use jwkset.USE
+	}{
+		{&k.rsa.PublicKey, "sig-1", jwkset.AlgRS256, jwkset.UseSig},
+		{&k.rsaOther.PublicKey, "enc-1", "", jwkset.UseEnc},
+	} {
+		jwk, err := jwkset.NewJWKFromKey(key.pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: key.kid, ALG: key.alg, USE: key.use}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.Keys = append(set.Keys, jwk.Marshal())
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	e := newEnv(t, Config{JWKSURL: srv.URL})
+
+	for _, tc := range []struct {
+		name, jwt, want string
+	}{
+		{name: "signing key", jwt: sign(t, jwt.SigningMethodRS256, "sig-1", claims(nil), k.rsa)},
+		{name: "signing key, no kid", jwt: sign(t, jwt.SigningMethodRS256, "", claims(nil), k.rsa)},
+		{name: "encryption key", jwt: sign(t, jwt.SigningMethodRS256, "enc-1", claims(nil), k.rsaOther), want: "could not be verified"},
+		// Checked with the signing key alone, which did not sign it.
+		{name: "encryption key, no kid", jwt: sign(t, jwt.SigningMethodRS256, "", claims(nil), k.rsaOther), want: "signature is invalid"},
+		{name: "another alg than the key's", jwt: sign(t, jwt.SigningMethodPS256, "sig-1", claims(nil), k.rsa), want: "could not be verified"},
+		{name: "another alg than the key's, no kid", jwt: sign(t, jwt.SigningMethodPS256, "", claims(nil), k.rsa), want: "could not be verified"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.auth.Authenticate(t.Context(), "Bearer "+tc.jwt)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			checkRefused(t, err, tc.want, tc.jwt)
+		})
+	}
+}

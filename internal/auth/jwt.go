@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"slices"
@@ -71,6 +72,9 @@ func (a *Authenticator) keyfunc(ctx context.Context) jwt.Keyfunc {
 		if a.jwks == nil {
 			return nil, errNoKey
 		}
+		if _, ok := t.Header[jwkset.HeaderKID]; !ok {
+			return a.unnamedKeys(ctx, t.Method.Alg())
+		}
 		// A fetch for a key id not loaded serves every request after it,
 		// so the client that started it hanging up must not cancel it:
 		// one made-up key id every 5 s, each abandoned at once, would use
@@ -91,6 +95,31 @@ func (a *Authenticator) keyfunc(ctx context.Context) jwt.Keyfunc {
 		}
 		return key, err
 	}
+}
+
+// unnamedKeys are the keys a JWT without a kid is checked with: every
+// key of the JWKS meant for signatures (use "sig", or no use) and for
+// its algorithm (no alg, or the JWT's), as the key a kid names must be.
+// The library's own set for it was every key, an encryption key or one
+// pinned to another algorithm included.
+func (a *Authenticator) unnamedKeys(ctx context.Context, alg string) (jwt.VerificationKeySet, error) {
+	var set jwt.VerificationKeySet
+	keys, err := a.jwks.Storage().KeyReadAll(ctx)
+	if err != nil {
+		return set, err
+	}
+	for _, k := range keys {
+		m := k.Marshal()
+		if !slices.Contains(jwksUses, m.USE) || (m.ALG != "" && m.ALG.String() != alg) {
+			continue
+		}
+		key := k.Key()
+		if private, ok := key.(interface{ Public() crypto.PublicKey }); ok {
+			key = private.Public()
+		}
+		set.Keys = append(set.Keys, key)
+	}
+	return set, nil
 }
 
 // jwksHasKID reports whether the loaded JWKS holds the token's kid,
