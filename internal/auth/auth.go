@@ -225,6 +225,13 @@ func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Tim
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(jwksUnknownKIDEvery), 1),
 			RefreshErrorHandlerFunc: func(string) func(context.Context, error) {
 				return func(ctx context.Context, err error) {
+					// The HTTP client's error quotes the URL with only its
+					// password masked, so a credential in its query would
+					// reach the log: its cause alone is kept, beside the
+					// URL masked.
+					if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
+						err = fmt.Errorf("%s: %w", uerr.Op, uerr.Err)
+					}
 					a.log.WarnContext(ctx, "auth: fetching the JWKS failed; JWTs signed with keys not loaded yet are refused until a fetch succeeds",
 						"url", redacted, "error", err)
 				}

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -728,6 +729,29 @@ func TestJWKSFirstFetchFails(t *testing.T) {
 	}
 	if n := srv.fetches.Load(); n != 2 {
 		t.Errorf("%d fetches, want 2", n)
+	}
+}
+
+// A JWKS URL may carry a credential (a password, a query parameter such
+// as an API gateway's key). The warning a failed fetch logs masks it, in
+// the URL and in the error alike: Go's HTTP client masks only the
+// password in the URL its error quotes, not the query.
+func TestJWKSFetchErrorMasksURLCredentials(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: the fetch fails to connect
+	e := newEnv(t, Config{JWKSURL: "http://jwks-user:jwks-password@" + addr + "/jwks?access_token=jwks-query-secret"})
+	logs := e.logs.String()
+	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "connection refused") {
+		t.Fatalf("failed fetch not logged with its cause: %s", logs)
+	}
+	for _, secret := range []string{"jwks-password", "jwks-query-secret"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain the JWKS URL's credential %q: %s", secret, logs)
+		}
 	}
 }
 
