@@ -12,6 +12,17 @@ import (
 	"github.com/google/uuid"
 )
 
+// cliOrg starts hookd on a new SQLite file and gives the CLI and an API
+// caller of a new organization, and the organization's API path.
+func cliOrg(t *testing.T) (cli, call, string) {
+	t.Helper()
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	srv := startServer(t, deliveryEnv(dbURL, nil))
+	orgID := uuid.New()
+	token := newToken(t, dbURL, orgID)
+	return newCLI(t, srv, orgID, token), call{t: t, base: srv.URL, auth: "Token " + token}, "/organization/" + orgID.String()
+}
+
 // Whoever holds a token of an organization writes its webhooks'
 // descriptions and project filters and its sources' names; whoever lists
 // them with hookd reads them in a terminal. A control character among
@@ -21,15 +32,9 @@ import (
 // (U+202E) makes a terminal that lays out right-to-left text show the
 // rest of the line in reverse, the next columns included.
 func TestClientPrintsNoControlCharacters(t *testing.T) {
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, deliveryEnv(dbURL, nil))
+	c, api, org := cliOrg(t)
 	tg := newTarget(t)
-	orgID := uuid.New()
-	token := newToken(t, dbURL, orgID)
-	c := newCLI(t, srv, orgID, token)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
 	const esc = "\x1b[1A\x1b[2K\x1b]0;owned\x07\u009b2K\x7f\u202e\u2066"
-	org := "/organization/" + orgID.String()
 
 	var w webhookJSON
 	if st, _, body := api.do("POST", org+"/webhook", map[string]any{
@@ -61,14 +66,8 @@ func TestClientPrintsNoControlCharacters(t *testing.T) {
 // entry that never happened, a "Secret: set" under a webhook) or shift
 // the columns after it.
 func TestClientPrintsOneLinePerRow(t *testing.T) {
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, deliveryEnv(dbURL, nil))
+	c, api, org := cliOrg(t)
 	tg := newTarget(t)
-	orgID := uuid.New()
-	token := newToken(t, dbURL, orgID)
-	c := newCLI(t, srv, orgID, token)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
-	org := "/organization/" + orgID.String()
 
 	var w webhookJSON
 	if st, _, body := api.do("POST", org+"/webhook", map[string]any{
@@ -106,15 +105,9 @@ func TestClientPrintsOneLinePerRow(t *testing.T) {
 // ones (U+009B is CSI, U+009D OSC to a terminal that reads UTF-8) nor
 // bidirectional controls: --json prints them escaped, the same JSON.
 func TestClientJSONPrintsNoControlCharacters(t *testing.T) {
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
-	srv := startServer(t, deliveryEnv(dbURL, nil))
+	c, api, org := cliOrg(t)
 	const answer = "ok\u009b2J\u009d0;owned\u009c\u202erevo\u2066\x7f"
 	tg := newTargetFunc(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, answer) })
-	orgID := uuid.New()
-	token := newToken(t, dbURL, orgID)
-	c := newCLI(t, srv, orgID, token)
-	api := call{t: t, base: srv.URL, auth: "Token " + token}
-	org := "/organization/" + orgID.String()
 
 	var w webhookJSON
 	if st, _, body := api.do("POST", org+"/webhook", map[string]any{

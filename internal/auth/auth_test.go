@@ -148,6 +148,20 @@ func newEnv(t *testing.T, cfg Config) *env {
 	return e
 }
 
+// checkJWT asserts that jwt authenticates (want empty) or is refused
+// with want in the message and none of the secrets, nor jwt itself.
+func checkJWT(t *testing.T, e *env, jwt, want string, secrets ...string) {
+	t.Helper()
+	_, err := e.auth.Authenticate(t.Context(), "Bearer "+jwt)
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	checkRefused(t, err, want, append(secrets, jwt)...)
+}
+
 // checkRefused asserts err is a 401 whose message contains want and none
 // of the secrets.
 func checkRefused(t *testing.T, err error, want string, secrets ...string) {
@@ -852,16 +866,7 @@ func TestHS256AndJWKS(t *testing.T) {
 		{name: "HS256 with RSA public key", jwt: sign(t, jwt.SigningMethodHS256, "rsa-1", claims(nil), pubDER), want: "signature is invalid"},
 		{name: "RS256 with a kid that matches nothing", jwt: sign(t, jwt.SigningMethodRS256, "nope", claims(nil), k.rsa), want: "kid"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.auth.Authenticate(t.Context(), "Bearer "+tc.jwt)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			checkRefused(t, err, tc.want, tc.jwt, string(hsSecret))
-		})
+		t.Run(tc.name, func(t *testing.T) { checkJWT(t, e, tc.jwt, tc.want, string(hsSecret)) })
 	}
 }
 
@@ -972,15 +977,6 @@ func TestJWKSKeyUseAndAlg(t *testing.T) {
 		{name: "another alg than the key's", jwt: sign(t, jwt.SigningMethodPS256, "sig-1", claims(nil), k.rsa), want: "could not be verified"},
 		{name: "another alg than the key's, no kid", jwt: sign(t, jwt.SigningMethodPS256, "", claims(nil), k.rsa), want: "could not be verified"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.auth.Authenticate(t.Context(), "Bearer "+tc.jwt)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			checkRefused(t, err, tc.want, tc.jwt)
-		})
+		t.Run(tc.name, func(t *testing.T) { checkJWT(t, e, tc.jwt, tc.want) })
 	}
 }
