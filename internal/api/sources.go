@@ -324,9 +324,11 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) (err error
 	// Traced from here, once the tool is known, as an event sent to
 	// /deployment-event is: without the event's own span (traceEvent),
 	// its attempts' spans would have a parent no trace holds.
-	r, span := s.startIntakeSpan(r, ingestRoute, org,
-		attribute.String("hookd.source.id", src.ID.String()), attribute.String("hookd.source.kind", string(src.Kind)))
+	r, span := s.startIntakeSpan(r, ingestRoute, org)
 	defer func() { endSpan(span, err) }()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("hookd.source.id", src.ID.String()), attribute.String("hookd.source.kind", string(src.Kind)))
+	}
 	res, err := source.Translate(src, r.Header, body)
 	if err != nil {
 		count("invalid")

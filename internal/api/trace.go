@@ -23,7 +23,7 @@ const (
 
 // startIntakeSpan starts the span of an intake request to route, in the
 // caller's trace when it sent a W3C traceparent.
-func (s *Server) startIntakeSpan(r *http.Request, route string, org uuid.UUID, attrs ...attribute.KeyValue) (*http.Request, trace.Span) {
+func (s *Server) startIntakeSpan(r *http.Request, route string, org uuid.UUID) (*http.Request, trace.Span) {
 	if _, off := s.tracer.(noop.Tracer); off {
 		// Tracing is off: no header to parse, no context to make; the
 		// non-recording span of an empty context is shared.
@@ -38,7 +38,6 @@ func (s *Server) startIntakeSpan(r *http.Request, route string, org uuid.UUID, a
 		attribute.String("http.request.method", r.Method),
 		attribute.String("http.route", route),
 		attribute.String("hookd.organization.id", org.String()))
-	span.SetAttributes(attrs...)
 	return r.WithContext(ctx), span
 }
 
