@@ -115,6 +115,9 @@ func TestRedactedURL(t *testing.T) {
 		// A host name may end with the root's dot; it is the same host.
 		{"https://hooks.slack.com./services/T0001/B0002/XXXXsecretXXXX", "https://hooks.slack.com./services/T0001/B0002/xxxxx"},
 		{"https://discord.com./api/webhooks/123/tok3n", "https://discord.com./api/webhooks/123/xxxxx"},
+		// The shortest paths that hold a credential, and one that holds none.
+		{"https://hooks.slack.com/triggers/XXXXsecretXXXX", "https://hooks.slack.com/triggers/xxxxx"},
+		{"https://discord.com/api/webhooks/123", "https://discord.com/api/webhooks/123"},
 		{"https://example.com/services/T0001/B0002/not-slack", "https://example.com/services/T0001/B0002/not-slack"},
 		{"https://example.com/h?token=abc&x=1", "https://example.com/h?token=xxxxx&x=1"},
 		{"https://example.com/h?x=1&access_token=abc&API_KEY=k&sig=s&code=c&page=2", "https://example.com/h?x=1&access_token=xxxxx&API_KEY=xxxxx&sig=xxxxx&code=xxxxx&page=2"},
