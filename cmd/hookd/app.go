@@ -153,6 +153,11 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 		sender     intake.Sender
 		dispatcher api.Dispatcher
 	)
+	if !c.Role.delivers() && c.Database.Backend == backendSQLite {
+		// A SQLite file has one server (LockServer): while this one holds
+		// it, no server that delivers can open it.
+		log.Warn("HOOKD_ROLE=api on SQLite: this server delivers nothing, and no other can serve its database while it runs; the events it takes wait for a server with HOOKD_ROLE=all", "database", c.Database.Path)
+	}
 	if c.Role.delivers() {
 		sender, dispatcher = a.dispatcher, a.dispatcher
 		if pg, ok := db.(*postgres.DB); ok {

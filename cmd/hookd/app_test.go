@@ -376,6 +376,9 @@ func TestServeAppRoleAPI(t *testing.T) {
 	if got := len(tg.got("/role")); got != 0 {
 		t.Fatalf("a node with HOOKD_ROLE=api sent %d deliveries", got)
 	}
+	if !strings.Contains(api.logs.String(), "HOOKD_ROLE=api on SQLite: this server delivers nothing") {
+		t.Errorf("no warning that a SQLite server with HOOKD_ROLE=api delivers nothing; logs:\n%s", api.logs.String())
+	}
 	startApp(t, deliveryEnv(dbURL, nil), time.Now)
 	tg.waitCount(t, "/role", 5, 30*time.Second)
 }

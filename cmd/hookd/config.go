@@ -78,7 +78,7 @@ type variable struct {
 
 var variables = []variable{
 	{"HOOKD_ADDR", ":8080", "address the HTTP server listens on"},
-	{"HOOKD_ROLE", "all", "`all` (API and delivery) or `api` (API and intake only: deliveries wait for a node that delivers)"},
+	{"HOOKD_ROLE", "all", "`all` (API and delivery) or `api` (API and intake only: deliveries wait for a node that delivers; on SQLite, none can serve the file while this one runs, and `serve` warns so)"},
 	{"HOOKD_DATABASE_URL", "sqlite:hookd.db", "`sqlite:PATH` (embedded) or `postgres://...` (several nodes may share it); `HOOKD_DATABASE_URL_FILE` reads it from a file"},
 	{"HOOKD_DATABASE_LISTEN_URL", "", "PostgreSQL: a direct `postgres://...` URL for notifications when `HOOKD_DATABASE_URL` goes through a pooler in transaction mode (without it nodes poll every 200 ms, up to 1.6 s apart while their queues are full, and learn of a webhook deleted on another node only at their next lease renewal); `HOOKD_DATABASE_LISTEN_URL_FILE` reads it from a file"},
 	{"HOOKD_LOG_FORMAT", "text", "`text` or `json`"},
