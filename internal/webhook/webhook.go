@@ -421,7 +421,7 @@ func redactedText(u string) string {
 func redactedPath(host, path string) (string, bool) {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	switch {
-	case host == "hooks.slack.com":
+	case host == "hooks.slack.com" || host == "hooks.slack-gov.com": // GovSlack runs on slack-gov.com
 		trimmed := strings.TrimSuffix(path, "/")
 		if strings.Count(strings.Trim(path, "/"), "/") >= 1 {
 			return trimmed[:strings.LastIndexByte(trimmed, '/')+1] + "xxxxx", true

@@ -117,6 +117,7 @@ func TestRedactedURL(t *testing.T) {
 		{"https://discord.com./api/webhooks/123/tok3n", "https://discord.com./api/webhooks/123/xxxxx"},
 		// The shortest paths that hold a credential, and one that holds none.
 		{"https://hooks.slack.com/triggers/XXXXsecretXXXX", "https://hooks.slack.com/triggers/xxxxx"},
+		{"https://hooks.slack-gov.com/services/T0001/B0002/XXXXsecretXXXX", "https://hooks.slack-gov.com/services/T0001/B0002/xxxxx"},
 		{"https://discord.com/api/webhooks/123", "https://discord.com/api/webhooks/123"},
 		{"https://example.com/services/T0001/B0002/not-slack", "https://example.com/services/T0001/B0002/not-slack"},
 		{"https://example.com/h?token=abc&x=1", "https://example.com/h?token=xxxxx&x=1"},
