@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -95,6 +96,12 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, now func() time.Ti
 // build is newApp's work; what it opened before failing, closeBuilt closes.
 func (a *app) build(ctx context.Context, now func() time.Time) error {
 	c, log := a.cfg, a.log
+	if c.OTLPTracesURL != "" {
+		// The SDK's own diagnostics (an OTEL_ variable it could not parse,
+		// say) go to its global logger, plain text on stderr by default:
+		// through hookd's they keep its format and level.
+		otel.SetLogger(logr.FromSlogHandler(log.Handler()))
+	}
 	tracer, stopTracing, err := tracing.Setup(ctx, c.OTLPTracesURL, version)
 	if err != nil {
 		return fmt.Errorf("setting up tracing: %w", err)

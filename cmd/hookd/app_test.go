@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -498,4 +499,28 @@ func TestServeNodeListener(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("run did not return during its pause")
 	}
+}
+
+// With tracing on, the OpenTelemetry SDK's own diagnostics (here an
+// OTEL_ variable it cannot parse) are lines of hookd's log, in its
+// format, not plain text on stderr beside it.
+func TestServeAppOTelDiagnosticsInItsLog(t *testing.T) {
+	// The SDK reads its variables from the process's environment.
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
+	a := startApp(t, deliveryEnv(dbURL, map[string]string{
+		"HOOKD_LOG_FORMAT":            "json",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1",
+	}), time.Now)
+	for _, line := range strings.Split(a.logs.String(), "\n") {
+		var entry struct{ Level, Msg, Input string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "parse duration" {
+			if entry.Level != "ERROR" || entry.Input != "soon" {
+				t.Errorf("the SDK's diagnostic logged as %s", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("no JSON line of hookd's log says the SDK could not parse OTEL_EXPORTER_OTLP_TIMEOUT; logs:\n%s", a.logs.String())
 }
