@@ -470,9 +470,10 @@ func TestDisabledCountedOnce(t *testing.T) {
 // hookd_webhooks_disabled_total counts the disables the store applied,
 // one each, wherever the outcomes that asked for them were decided: two
 // nodes whose requests both found the target gone disabled it once; a
-// request sent before a person enabled the webhook again, answered 410
-// after, disabled it again; and one answered 410 after a person disabled
-// the webhook changed nothing (the person's reason stays).
+// request sent before hookd disabled it and a person enabled it again,
+// answered 410 after, disabled nothing, but its delivery, sent again,
+// disabled it again; and one answered 410 after a person disabled the
+// webhook changed nothing (the person's reason stays).
 func TestDisabledCountedByTheStore(t *testing.T) {
 	gone := newHeldGone(t)
 	let := func(n int) { t.Helper(); gone.let(t, n) }
@@ -527,12 +528,28 @@ func TestDisabledCountedByTheStore(t *testing.T) {
 				t.Fatal("the first 410 did not disable the webhook")
 			}
 		}
+		// And the dispatcher told of it (Edited), which it is before the
+		// disable is counted.
+		for deadline := time.Now().Add(10 * time.Second); disabledTotal(t, reg) == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the first 410's disable was not counted")
+			}
+		}
 		set(s, w, true, "")
 		let(1)
 		s.waitCompleted(t, 2)
+		// The second request read the webhook before hookd's disable
+		// (an edit, see Outdated): its 410 disables nothing, and its
+		// delivery is due again, sent to the webhook as it now is.
+		if got, err := s.WebhookGet(context.Background(), w.OrganizationID, w.ID); err != nil || !got.Enabled {
+			t.Fatalf("the webhook is disabled (%v) by a 410 to a request sent before it was disabled and enabled again", err)
+		}
+		d.Wake()
+		let(1)
+		s.waitCompleted(t, 3)
 		stop()
 		if got, err := s.WebhookGet(context.Background(), w.OrganizationID, w.ID); err != nil || got.Enabled {
-			t.Fatalf("the webhook is enabled (%v): the second 410 did not disable it again", err)
+			t.Fatalf("the webhook is enabled (%v): the 410 to its delivery sent again did not disable it", err)
 		}
 		if n := disabledTotal(t, reg); n != 2 {
 			t.Errorf("hookd_webhooks_disabled_total %v after the webhook was disabled, enabled and disabled again; want 2", n)

@@ -295,6 +295,43 @@ func TestGoneGivesBackQueuedTasks(t *testing.T) {
 	t.Logf("%d requests for %d deliveries", gone.requests.Load(), n)
 }
 
+// A webhook edited while its request runs (its owner moved it to a new
+// URL because the old one is going away) is not disabled by the old
+// target's 410: that answer was the webhook's as it was. Its delivery is
+// due again at once, to be claimed and sent as the webhook now is. The
+// same 410 with no edit meanwhile disables it.
+func TestGoneWhileEditedDisablesNothing(t *testing.T) {
+	gone := newHeldGone(t)
+	d, _ := running(t, Config{Timeout: 10 * time.Second, Client: gone.Client()})
+	for _, edited := range []bool{false, true} {
+		tk := hostileTask(gone.URL)
+		tk.Delivery.DueAt, tk.Webhook.UpdatedAt = clock.Add(d.lease), clock.Add(-time.Minute)
+		sent := make(chan struct{})
+		go func() {
+			handOver(d, tk)
+			close(sent)
+		}()
+		for deadline := time.Now().Add(10 * time.Second); gone.requests.Load() == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no request reached the target")
+			}
+		}
+		if edited {
+			d.Edited(tk.Webhook.ID, clock.Add(-time.Second))
+		}
+		gone.let(t, 1)
+		<-sent
+		gone.requests.Store(0)
+		o := <-d.outcomes
+		switch {
+		case edited && (o.DisableReason != "" || o.Status != webhook.DeliveryPending || !o.NextAttemptAt.Equal(clock)):
+			t.Errorf("edited while in flight, then 410: %s due %v, disabling with %q; want pending, due now, disabling nothing", o.Status, o.NextAttemptAt, o.DisableReason)
+		case !edited && (o.DisableReason == "" || o.Status != webhook.DeliveryFailed):
+			t.Errorf("410 with no edit: %s, disabling with %q; want failed, disabling the webhook", o.Status, o.DisableReason)
+		}
+	}
+}
+
 // handOver starts tasks as a claim does, and waits until each is sent
 // or given back.
 func handOver(d *Dispatcher, tasks ...*webhook.Task) {

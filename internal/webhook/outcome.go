@@ -60,6 +60,20 @@ func (r OutcomeRules) Decide(w *Webhook, a Attempt, retryAfter time.Duration) Ou
 	return o
 }
 
+// Outdated is o when its webhook was edited after the attempt read it
+// (moved to a new URL, say, while the old one answered 410 Gone): the
+// answer of the webhook as it was does not disable it as it is now.
+// Instead, o's delivery is due again at now, to be claimed, and sent or
+// refused, as the webhook now is. An outcome that disables nothing
+// stands as it is.
+func (o Outcome) Outdated(now time.Time) Outcome {
+	if o.DisableReason == "" {
+		return o
+	}
+	o.DisableReason, o.Status, o.NextAttemptAt = "", DeliveryPending, now
+	return o
+}
+
 // HealthChange is what a batch of recorded outcomes does to the health of
 // one webhook (its FailingSince, and whether it is disabled), as if they
 // were applied one by one, in order.

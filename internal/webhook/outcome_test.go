@@ -83,6 +83,38 @@ func TestDecide(t *testing.T) {
 }
 
 // The jitter varies every delay after the first by ±20%.
+// An outcome that disables its webhook, made against a version of it
+// edited since, disables nothing: its delivery is due again at once. Any
+// other outcome stands.
+func TestOutdated(t *testing.T) {
+	rules := OutcomeRules{Schedule: Schedule{0, 5 * time.Second}, DisableAfter: time.Hour, Rand: func() float64 { return 0.5 }}
+	now := t0.Add(time.Minute)
+	for _, tt := range []struct {
+		name    string
+		failing time.Duration // how long the webhook has been failing; 0: not failing
+		a       Attempt
+		status  DeliveryStatus
+		next    time.Time
+	}{
+		{"a 410", 0, Attempt{Number: 1, CreatedAt: t0, StatusCode: 410}, DeliveryPending, now},
+		{"failing past DisableAfter", 2 * time.Hour, Attempt{Number: 1, CreatedAt: t0, StatusCode: 500}, DeliveryPending, now},
+		{"a success", 0, Attempt{Number: 1, CreatedAt: t0, StatusCode: 200}, DeliverySucceeded, time.Time{}},
+		{"a retry", 0, Attempt{Number: 1, CreatedAt: t0, StatusCode: 500}, DeliveryPending, t0.Add(5 * time.Second)},
+		{"the last attempt", 0, Attempt{Number: 2, CreatedAt: t0, StatusCode: 500}, DeliveryFailed, time.Time{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &Webhook{Enabled: true}
+			if tt.failing > 0 {
+				w.FailingSince = t0.Add(-tt.failing)
+			}
+			o := rules.Decide(w, tt.a, 0).Outdated(now)
+			if o.DisableReason != "" || o.Status != tt.status || !o.NextAttemptAt.Equal(tt.next) || o.Attempt != tt.a {
+				t.Errorf("outdated: %+v; want status %s, next %v, no disable, the attempt kept", o, tt.status, tt.next)
+			}
+		})
+	}
+}
+
 func TestDecideJitter(t *testing.T) {
 	for _, c := range []struct {
 		rnd  float64
