@@ -513,7 +513,15 @@ func TestDisabledCountedByTheStore(t *testing.T) {
 		s := newStore(t)
 		w := createWebhook(t, s, gone.URL)
 		d, reg, stop := node(s)
+		sent := gone.requests.Load()
 		intake(t, s, d, w, 2) // both requests sent to the webhook as enabled
+		// Both in flight before the first 410 disables the webhook: one
+		// started after would be given back (holds), not answered.
+		for deadline := time.Now().Add(10 * time.Second); gone.requests.Load() < sent+2; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the two requests did not reach the target")
+			}
+		}
 		let(1)
 		// Disabled once the first outcome is committed (counted is sooner).
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
