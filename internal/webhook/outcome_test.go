@@ -82,7 +82,6 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// The jitter varies every delay after the first by ±20%.
 // An outcome that disables its webhook, made against a version of it
 // edited since, disables nothing: its delivery is due again at once. Any
 // other outcome stands.
@@ -115,6 +114,7 @@ func TestOutdated(t *testing.T) {
 	}
 }
 
+// The jitter varies every delay after the first by ±20%.
 func TestDecideJitter(t *testing.T) {
 	for _, c := range []struct {
 		rnd  float64
