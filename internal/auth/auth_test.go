@@ -935,8 +935,8 @@ func TestIdentityKey(t *testing.T) {
 
 // A JWKS may publish keys for encryption beside its signing keys (use
 // "enc": Keycloak's realms do). A signature is only checked with a key
-// meant for signatures, and one pinned to an algorithm only for it, with
-// a kid or without one.
+// meant for signatures (use "sig", or none given), and one pinned to an
+// algorithm only for it, with a kid or without one.
 func TestJWKSKeyUseAndAlg(t *testing.T) {
 	k := testKeys()
 	var set jwkset.JWKSMarshal
@@ -948,6 +948,7 @@ func TestJWKSKeyUseAndAlg(t *testing.T) {
 	}{
 		{&k.rsa.PublicKey, "sig-1", jwkset.AlgRS256, jwkset.UseSig},
 		{&k.rsaOther.PublicKey, "enc-1", "", jwkset.UseEnc},
+		{&k.ec.PublicKey, "bare-1", "", ""}, // use and alg are optional (RFC 7517 §4.2, §4.4)
 	} {
 		jwk, err := jwkset.NewJWKFromKey(key.pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: key.kid, ALG: key.alg, USE: key.use}})
 		if err != nil {
@@ -971,11 +972,14 @@ func TestJWKSKeyUseAndAlg(t *testing.T) {
 	}{
 		{name: "signing key", jwt: sign(t, jwt.SigningMethodRS256, "sig-1", claims(nil), k.rsa)},
 		{name: "signing key, no kid", jwt: sign(t, jwt.SigningMethodRS256, "", claims(nil), k.rsa)},
+		{name: "key with no use nor alg", jwt: sign(t, jwt.SigningMethodES256, "bare-1", claims(nil), k.ec)},
+		{name: "key with no use nor alg, no kid", jwt: sign(t, jwt.SigningMethodES256, "", claims(nil), k.ec)},
 		{name: "encryption key", jwt: sign(t, jwt.SigningMethodRS256, "enc-1", claims(nil), k.rsaOther), want: "could not be verified"},
 		// Checked with the signing key alone, which did not sign it.
 		{name: "encryption key, no kid", jwt: sign(t, jwt.SigningMethodRS256, "", claims(nil), k.rsaOther), want: "signature is invalid"},
 		{name: "another alg than the key's", jwt: sign(t, jwt.SigningMethodPS256, "sig-1", claims(nil), k.rsa), want: "could not be verified"},
-		{name: "another alg than the key's, no kid", jwt: sign(t, jwt.SigningMethodPS256, "", claims(nil), k.rsa), want: "could not be verified"},
+		// Checked with the key of no alg alone, an EC key.
+		{name: "another alg than the key's, no kid", jwt: sign(t, jwt.SigningMethodPS256, "", claims(nil), k.rsa), want: "signature is invalid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkJWT(t, e, tc.jwt, tc.want) })
 	}
