@@ -291,3 +291,16 @@ func TestAttemptGarbageAnswerIsRecordedShort(t *testing.T) {
 		})
 	}
 }
+
+// An error is recorded whole up to maxErrorLength bytes, and cut there
+// beyond it, never inside a character.
+func TestClipError(t *testing.T) {
+	exact := strings.Repeat("x", maxErrorLength)
+	if got := clipError(exact); got != exact {
+		t.Errorf("an error of exactly %d bytes recorded as %d bytes: %q…", maxErrorLength, len(got), got[max(0, len(got)-8):])
+	}
+	long := strings.Repeat("x", maxErrorLength-1) + "é and more"
+	if got, want := clipError(long), strings.Repeat("x", maxErrorLength-1)+"…"; got != want {
+		t.Errorf("cut inside a character: %q…, want %q", got[maxErrorLength-8:], want[maxErrorLength-8:])
+	}
+}
