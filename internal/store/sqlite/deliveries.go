@@ -285,20 +285,20 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	if err := webhook.ValidateOutcomes(outcomes); err != nil {
 		return res, err
 	}
-	// Attempt ids are made before the transaction: the writer does only
-	// SQL. So is the text a target sent cleaned, into a copy (the caller's
-	// outcomes stay as they are): stored as PostgreSQL stores it
-	// (webhook.StoredText), the delivery log shows one answer the same
-	// way on both backends.
-	ids := make([]uuid.UUID, len(outcomes))
+	// Attempt ids are made, and the text a target sent cleaned, before
+	// the transaction, in a copy of the outcomes (the caller's stay as
+	// they are): the writer does only SQL, and may run it again (see
+	// writer.go). Stored as PostgreSQL stores it (webhook.StoredText), the
+	// delivery log shows one answer the same way on both backends.
 	outcomes = slices.Clone(outcomes)
-	for i, o := range outcomes {
-		a := &outcomes[i].Attempt
+	for i := range outcomes {
+		o := &outcomes[i]
+		a := &o.Attempt
 		a.Error, a.TargetURL, a.ResponseBody = webhook.StoredText(a.Error), webhook.StoredText(a.TargetURL), webhook.StoredText(a.ResponseBody)
-		outcomes[i].DisableReason = webhook.StoredText(o.DisableReason)
-		if ids[i] = o.Attempt.ID; ids[i] == uuid.Nil {
+		o.DisableReason = webhook.StoredText(o.DisableReason)
+		if a.ID == uuid.Nil {
 			var err error
-			if ids[i], err = uuid.NewV7(); err != nil {
+			if a.ID, err = uuid.NewV7(); err != nil {
 				return res, err
 			}
 		}
@@ -321,13 +321,13 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	err := db.queueWrite(ctx, func(tx *txn) error {
 		// The writer may run this again (see writer.go): from scratch.
 		res = webhook.CompleteResult{}
-		rest, restIDs := outcomes, ids
+		rest := outcomes
 		for _, n := range chunks {
 			for len(rest) >= n {
-				if err := complete(ctx, tx, rest[:n], restIDs[:n], &res); err != nil {
+				if err := complete(ctx, tx, rest[:n], &res); err != nil {
 					return err
 				}
-				rest, restIDs = rest[n:], restIDs[n:]
+				rest = rest[n:]
 			}
 		}
 		return nil
@@ -368,10 +368,10 @@ func init() {
 	}
 }
 
-// complete applies one chunk of outcomes, whose attempts get ids, and
+// complete applies one chunk of outcomes, whose attempts have ids, and
 // adds to res those whose lease was gone and the webhooks it disabled
 // (see webhook.Store.DeliveryComplete).
-func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uuid.UUID, res *webhook.CompleteResult) error {
+func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, res *webhook.CompleteResult) error {
 	args := make([]any, 0, attemptParams*len(outcomes))
 	for _, o := range outcomes {
 		a := o.Attempt
@@ -415,7 +415,6 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, ids []uu
 			continue
 		}
 		hooks[i] = a.WebhookID
-		a.ID = ids[i]
 		args = append(args, key(a.ID), seq, key(a.WebhookID), micros(a.CreatedAt), a.Number, a.Kind,
 			a.TargetURL, a.StatusCode, a.Duration.Microseconds(), a.Error, a.ResponseBody)
 	}
