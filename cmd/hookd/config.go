@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/hookd/hookd/internal/auth"
 	"github.com/hookd/hookd/internal/delivery"
 	"github.com/hookd/hookd/internal/secrets"
@@ -363,7 +365,8 @@ func otlpTracesURL(get func(string) string) (string, error) {
 // checkOTLPHeaders refuses what the OTLP exporter could not parse in an
 // OTEL_EXPORTER_OTLP_*HEADERS value (comma-separated name=value pairs,
 // values percent-encoded): the exporter would log the pair, a collector's
-// token included, on stderr, and send traces without it. Values are never
+// token included, on stderr, and send traces without it. A name is an
+// HTTP token (RFC 9110), as the exporter checks it. Values are never
 // quoted here.
 func checkOTLPHeaders(v string) error {
 	if v == "" {
@@ -375,19 +378,13 @@ func checkOTLPHeaders(v string) error {
 		switch _, err := url.PathUnescape(value); {
 		case !ok:
 			return fmt.Errorf("header %d has no =: each is name=value, comma-separated (e.g. Authorization=Bearer%%20TOKEN); values are not shown", i+1)
-		case name == "" || strings.ContainsFunc(name, func(r rune) bool { return !isTokenChar(r) }):
+		case !httpguts.ValidHeaderFieldName(name):
 			return fmt.Errorf("header %d has no valid name before its = (letters, digits and !#$%%&'*+-.^_`|~); values are not shown", i+1)
 		case err != nil:
 			return fmt.Errorf("header %s: its value is not percent-encoded correctly (a space is %%20, a comma %%2C); values are not shown", name)
 		}
 	}
 	return nil
-}
-
-// isTokenChar reports whether r may be in an HTTP header's name (RFC 9110
-// token), as the OTLP exporter checks it.
-func isTokenChar(r rune) bool {
-	return r < 0x80 && ('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
 }
 
 // otherVariables are HOOKD_ variables that serve, migrate and token do
