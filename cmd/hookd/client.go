@@ -524,7 +524,7 @@ func writeRaw(w io.Writer, raw json.RawMessage) error {
 	out := make([]byte, 0, len(raw)+1)
 	for len(raw) > 0 {
 		r, n := utf8.DecodeRune(raw)
-		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' || unicode.Is(unicode.Bidi_Control, r) {
+		if r != '\t' && r != '\n' && r != '\r' && obeyed(r) {
 			out = fmt.Appendf(out, `\u%04x`, r)
 		} else {
 			out = append(out, raw[:n]...)
@@ -553,7 +553,7 @@ type printable struct{ w io.Writer }
 
 func (p printable) Write(b []byte) (int, error) {
 	clean := strings.Map(func(r rune) rune {
-		if r != '\t' && r != '\n' && unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+		if r != '\t' && r != '\n' && obeyed(r) {
 			return utf8.RuneError
 		}
 		return r
@@ -562,6 +562,13 @@ func (p printable) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// obeyed reports whether a terminal acts on r rather than shows it: a
+// control character, or a bidirectional control (no control character
+// to Go, but one that reorders the rest of the line).
+func obeyed(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }
 
 func yesNo(b bool) string {
