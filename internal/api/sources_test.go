@@ -176,11 +176,7 @@ func TestIngestIntakeRate(t *testing.T) {
 	org := uuid.New()
 	tok, _ := h.token(org)
 	base := "/organization/" + org.String()
-	var src sourceJSON
-	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"gh","secret":"`+sourceSecret+`"}`, &src); st != 201 {
-		t.Fatalf("create source: %d", st)
-	}
-	ingest := base + "/source/" + src.ID + "/ingest"
+	_, ingest := newGitHubSource(t, h, tok, base)
 	if st := h.ingest(ingest, githubStatus, githubHeaders(sourceSecret, "deployment_status", "d-1", githubStatus), nil); st != 202 {
 		t.Fatalf("first event: %d", st)
 	}
@@ -248,11 +244,7 @@ func TestIngestBadSignaturesLimitedPerAddress(t *testing.T) {
 	org := uuid.New()
 	tok, _ := h.token(org)
 	base := "/organization/" + org.String()
-	var src sourceJSON
-	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"gh","secret":"`+sourceSecret+`"}`, &src); st != 201 {
-		t.Fatalf("create source: %d", st)
-	}
-	ingest := base + "/source/" + src.ID + "/ingest"
+	_, ingest := newGitHubSource(t, h, tok, base)
 	for i := range 3 {
 		if st := h.ingest(ingest, githubStatus, githubHeaders("guess-"+strconv.Itoa(i), "deployment_status", "d-bad", githubStatus), nil); st != 401 {
 			t.Fatalf("bad signature %d of the burst: %d, want 401", i+1, st)

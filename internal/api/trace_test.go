@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -17,11 +18,7 @@ import (
 // (its id, its deliveries, whether it was a replay), or a refusal, an
 // error whose code is webhook.Error's, for a trace backend to count.
 func TestIntakeSpans(t *testing.T) {
-	recorder := tracetest.NewSpanRecorder()
-	h := newAPIHarness(t, func(d *Deps) {
-		d.Tracer = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder)).Tracer("test")
-	})
-	org := uuid.New()
+	h, recorder, org := tracedHarness(t)
 	tok, _ := h.token(org)
 	base := "/organization/" + org.String()
 	if st := h.do(tok, "POST", base+"/webhook", `{`+editBase+`}`, nil); st != 201 {
@@ -53,6 +50,16 @@ func TestIntakeSpans(t *testing.T) {
 	}
 }
 
+// tracedHarness is an API harness whose spans recorder keeps (with the
+// ids tracing gives events), and a new organization.
+func tracedHarness(t *testing.T) (*apiHarness, *tracetest.SpanRecorder, uuid.UUID) {
+	recorder := tracetest.NewSpanRecorder()
+	h := newAPIHarness(t, func(d *Deps) {
+		d.Tracer = tracing.NewProvider(sdktrace.WithSpanProcessor(recorder)).Tracer("test")
+	})
+	return h, recorder, uuid.New()
+}
+
 // endedSpans are the attributes of the spans named name, in the order
 // they ended, with their status under "status".
 func endedSpans(recorder *tracetest.SpanRecorder, name string) []map[string]string {
@@ -76,18 +83,10 @@ func endedSpans(recorder *tracetest.SpanRecorder, name string) []map[string]stri
 // attempts' spans are children of. A request whose signature is refused
 // is no span.
 func TestIngestSpans(t *testing.T) {
-	recorder := tracetest.NewSpanRecorder()
-	h := newAPIHarness(t, func(d *Deps) {
-		d.Tracer = tracing.NewProvider(sdktrace.WithSpanProcessor(recorder)).Tracer("test")
-	})
-	org := uuid.New()
+	h, recorder, org := tracedHarness(t)
 	tok, _ := h.token(org)
-	base := "/organization/" + org.String()
-	var src sourceJSON
-	if st := h.do(tok, "POST", base+"/source", `{"kind":"GITHUB","name":"s","secret":"`+sourceSecret+`"}`, &src); st != 201 {
-		t.Fatalf("create source: %d", st)
-	}
-	path := base + "/source/" + src.ID + "/ingest"
+	source, path := newGitHubSource(t, h, tok, "/organization/"+org.String())
+	sourceID := source[strings.LastIndexByte(source, '/')+1:]
 	for _, req := range []struct {
 		secret string
 		want   int
@@ -102,7 +101,7 @@ func TestIngestSpans(t *testing.T) {
 	}
 	first, again := spans[0], spans[1]
 	if first["status"] != codes.Unset.String() || first["hookd.event.replayed"] != "false" || first["hookd.event.id"] == "" ||
-		first["hookd.source.id"] != src.ID || first["hookd.source.kind"] != "GITHUB" || first["hookd.organization.id"] != org.String() {
+		first["hookd.source.id"] != sourceID || first["hookd.source.kind"] != "GITHUB" || first["hookd.organization.id"] != org.String() {
 		t.Errorf("the tool's delivery's span: %v", first)
 	}
 	if again["hookd.event.replayed"] != "true" || again["hookd.event.id"] != first["hookd.event.id"] {
