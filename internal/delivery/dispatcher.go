@@ -633,11 +633,6 @@ func (d *Dispatcher) sendAll(ctx context.Context, t *webhook.Task) {
 			}
 			d.mu.Lock()
 			o.Lease = t.Delivery.Lease // a claim may have renewed it (see claim)
-			if e, ok := d.edited[t.Webhook.ID]; ok && t.Webhook.UpdatedAt.Before(e.at) {
-				// Edited while the request ran: its answer disables
-				// nothing (see Outdated).
-				o = o.Outdated(d.cfg.Now())
-			}
 			if d.leased[t.Delivery.ID] == t {
 				// Only the task held is asked about (claim, renewed): one
 				// whose lease was lost in flight would put its older token

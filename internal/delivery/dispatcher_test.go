@@ -547,7 +547,7 @@ func TestDisabledCountedByTheStore(t *testing.T) {
 		let(1)
 		s.waitCompleted(t, 2)
 		// The second request read the webhook before hookd's disable
-		// (an edit, see Outdated): its 410 disables nothing, and its
+		// (an edit, see webhook.Outcome.Against): its 410 disables nothing, and its
 		// delivery is due again, sent to the webhook as it now is.
 		if got, err := s.WebhookGet(context.Background(), w.OrganizationID, w.ID); err != nil || !got.Enabled {
 			t.Fatalf("the webhook is disabled (%v) by a 410 to a request sent before it was disabled and enabled again", err)

@@ -88,6 +88,14 @@ type Outcome struct {
 	NextAttemptAt time.Time
 	// DisableReason, when set, disables the webhook with that reason.
 	DisableReason string
+	// WebhookUpdatedAt is the webhook's UpdatedAt as the attempt read it:
+	// the version of the webhook its answer is about. A disable applies
+	// to that version only (see Against).
+	WebhookUpdatedAt time.Time
+	// Outdated says the webhook was edited after the attempt read it: the
+	// outcome disables nothing and counts in no webhook's health (see
+	// Against).
+	Outdated bool
 }
 
 // Ref names the outcome's delivery, under the lease its attempt was made
@@ -122,6 +130,8 @@ func ValidateOutcomes(outcomes []Outcome) error {
 			return Errorf(EInvalid, "an attempt needs its start time (CreatedAt)")
 		case a.WebhookID == uuid.Nil || a.DeliveryID == uuid.Nil:
 			return Errorf(EInvalid, "an attempt needs its webhook and delivery (WebhookID, DeliveryID): they name the delivery")
+		case o.DisableReason != "" && o.WebhookUpdatedAt.IsZero():
+			return Errorf(EInvalid, "an outcome that disables its webhook needs the webhook's version the attempt read (WebhookUpdatedAt)")
 		}
 	}
 	return nil

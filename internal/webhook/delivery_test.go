@@ -36,6 +36,9 @@ func TestValidateOutcomes(t *testing.T) {
 		{"no start", func(o *Outcome) { o.Attempt.CreatedAt = time.Time{} }, false},
 		{"no webhook", func(o *Outcome) { o.Attempt.WebhookID = uuid.Nil }, false},
 		{"no delivery", func(o *Outcome) { o.Attempt.DeliveryID = uuid.Nil }, false},
+		{"a disable about a version", func(o *Outcome) { o.DisableReason, o.WebhookUpdatedAt = "gone", t0 }, true},
+		{"a disable about no version", func(o *Outcome) { o.DisableReason = "gone" }, false},
+		{"no version, disabling nothing", func(o *Outcome) { o.WebhookUpdatedAt = time.Time{} }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

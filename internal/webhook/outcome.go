@@ -33,7 +33,7 @@ type OutcomeRules struct {
 // retried when the schedule (or the target's Retry-After, bounded by the
 // schedule) says.
 func (r OutcomeRules) Decide(w *Webhook, a Attempt, retryAfter time.Duration) Outcome {
-	o := Outcome{Attempt: a, Status: DeliveryFailed}
+	o := Outcome{Attempt: a, Status: DeliveryFailed, WebhookUpdatedAt: w.UpdatedAt}
 	start := a.CreatedAt
 	switch {
 	case !w.Enabled:
@@ -60,17 +60,20 @@ func (r OutcomeRules) Decide(w *Webhook, a Attempt, retryAfter time.Duration) Ou
 	return o
 }
 
-// Outdated is o when its webhook was edited after the attempt read it
-// (moved to a new URL, say, while the old one answered 410 Gone): the
-// answer of the webhook as it was does not disable it as it is now.
-// Instead, o's delivery is due again at now, to be claimed, and sent or
-// refused, as the webhook now is. An outcome that disables nothing
-// stands as it is.
-func (o Outcome) Outdated(now time.Time) Outcome {
-	if o.DisableReason == "" {
+// Against is o against its webhook as stored when o is recorded, at
+// version updatedAt (its UpdatedAt, which both backends keep to the
+// microsecond). If the webhook was edited after the attempt read it
+// (moved to a new URL, say, while the old one answered 410 Gone, or
+// enabled again after hookd disabled it), an answer about the webhook as
+// it was does not disable it as it is now: the delivery is due again at
+// once, to be claimed, and sent or refused, as the webhook now is, and
+// the outcome is Outdated, counted in no webhook's health. An outcome
+// that disables nothing stands as it is, whatever the version.
+func (o Outcome) Against(updatedAt time.Time) Outcome {
+	if o.DisableReason == "" || o.WebhookUpdatedAt.UnixMicro() == updatedAt.UnixMicro() {
 		return o
 	}
-	o.DisableReason, o.Status, o.NextAttemptAt = "", DeliveryPending, now
+	o.DisableReason, o.Status, o.NextAttemptAt, o.Outdated = "", DeliveryPending, o.Attempt.CreatedAt, true
 	return o
 }
 
@@ -94,13 +97,15 @@ type HealthChange struct {
 // per webhook, in the order of each webhook's first outcome. webhooks[i]
 // is the webhook of outcome i's delivery as stored (never the one the
 // caller named, so an outcome touches only its own delivery's webhook),
-// or uuid.Nil if the outcome was not recorded (its lease was gone).
+// or uuid.Nil if the outcome was not recorded (its lease was gone). An
+// Outdated outcome answered for the webhook as it was: it changes
+// nothing.
 func HealthChanges(outcomes []Outcome, webhooks []uuid.UUID) []HealthChange {
 	var changes []HealthChange
 	index := map[uuid.UUID]int{}
 	for i, o := range outcomes {
 		id := webhooks[i]
-		if id == uuid.Nil {
+		if id == uuid.Nil || o.Outdated {
 			continue
 		}
 		j, ok := index[id]

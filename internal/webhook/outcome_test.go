@@ -82,12 +82,14 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// An outcome that disables its webhook, made against a version of it
-// edited since, disables nothing: its delivery is due again at once. Any
-// other outcome stands.
-func TestOutdated(t *testing.T) {
+// An outcome that disables its webhook, recorded against a version of it
+// edited since the attempt read it, disables nothing: its delivery is
+// due again at once, and it is Outdated. Against the version it read
+// (to the microsecond, as the backends keep it), or disabling nothing,
+// an outcome stands as it is.
+func TestAgainst(t *testing.T) {
 	rules := OutcomeRules{Schedule: Schedule{0, 5 * time.Second}, DisableAfter: time.Hour, Rand: func() float64 { return 0.5 }}
-	now := t0.Add(time.Minute)
+	read := t0.Add(-time.Minute).Add(123 * time.Nanosecond)
 	for _, tt := range []struct {
 		name    string
 		failing time.Duration // how long the webhook has been failing; 0: not failing
@@ -95,20 +97,29 @@ func TestOutdated(t *testing.T) {
 		status  DeliveryStatus
 		next    time.Time
 	}{
-		{"a 410", 0, Attempt{Number: 1, CreatedAt: t0, StatusCode: 410}, DeliveryPending, now},
-		{"failing past DisableAfter", 2 * time.Hour, Attempt{Number: 1, CreatedAt: t0, StatusCode: 500}, DeliveryPending, now},
+		{"a 410", 0, Attempt{Number: 1, CreatedAt: t0, StatusCode: 410}, DeliveryPending, t0},
+		{"failing past DisableAfter", 2 * time.Hour, Attempt{Number: 1, CreatedAt: t0, StatusCode: 500}, DeliveryPending, t0},
 		{"a success", 0, Attempt{Number: 1, CreatedAt: t0, StatusCode: 200}, DeliverySucceeded, time.Time{}},
 		{"a retry", 0, Attempt{Number: 1, CreatedAt: t0, StatusCode: 500}, DeliveryPending, t0.Add(5 * time.Second)},
 		{"the last attempt", 0, Attempt{Number: 2, CreatedAt: t0, StatusCode: 500}, DeliveryFailed, time.Time{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w := &Webhook{Enabled: true}
+			w := &Webhook{Enabled: true, UpdatedAt: read}
 			if tt.failing > 0 {
 				w.FailingSince = t0.Add(-tt.failing)
 			}
-			o := rules.Decide(w, tt.a, 0).Outdated(now)
-			if o.DisableReason != "" || o.Status != tt.status || !o.NextAttemptAt.Equal(tt.next) || o.Attempt != tt.a {
-				t.Errorf("outdated: %+v; want status %s, next %v, no disable, the attempt kept", o, tt.status, tt.next)
+			decided := rules.Decide(w, tt.a, 0)
+			if !decided.WebhookUpdatedAt.Equal(read) {
+				t.Fatalf("decided about version %v, want the webhook's, %v", decided.WebhookUpdatedAt, read)
+			}
+			// Stored at the microsecond: the same version.
+			if got := decided.Against(read.Truncate(time.Microsecond)); got != decided {
+				t.Errorf("against the version it read: %+v; want it as decided, %+v", got, decided)
+			}
+			o := decided.Against(read.Add(time.Microsecond))
+			outdated := decided.DisableReason != ""
+			if o.DisableReason != "" || o.Status != tt.status || !o.NextAttemptAt.Equal(tt.next) || o.Attempt != tt.a || o.Outdated != outdated {
+				t.Errorf("against a later version: %+v; want status %s, next %v, no disable, outdated %v, the attempt kept", o, tt.status, tt.next, outdated)
 			}
 		})
 	}
@@ -134,9 +145,10 @@ func TestHealthChanges(t *testing.T) {
 	h1, h2 := uuid.UUID{0: 0xff, 15: 1}, uuid.UUID{0: 0xff, 15: 2}
 	// Outcome i starts i seconds after t0, on webhook hook as stored.
 	type o struct {
-		hook   uuid.UUID // uuid.Nil: not recorded
-		status DeliveryStatus
-		reason string
+		hook     uuid.UUID // uuid.Nil: not recorded
+		status   DeliveryStatus
+		reason   string
+		outdated bool // see Against
 	}
 	type change struct {
 		hook    uuid.UUID
@@ -151,28 +163,31 @@ func TestHealthChanges(t *testing.T) {
 		outcomes []o
 		want     []change
 	}{
-		{name: "none recorded", outcomes: []o{{uuid.Nil, ok, ""}, {uuid.Nil, retry, "gone"}}},
-		{name: "a failure starts the run", outcomes: []o{{h1, retry, ""}},
+		{name: "none recorded", outcomes: []o{{uuid.Nil, ok, "", false}, {uuid.Nil, retry, "gone", false}}},
+		{name: "a failure starts the run", outcomes: []o{{h1, retry, "", false}},
 			want: []change{{h1, false, 0, -1}}},
-		{name: "a final failure counts too", outcomes: []o{{h1, failed, ""}},
+		{name: "a final failure counts too", outcomes: []o{{h1, failed, "", false}},
 			want: []change{{h1, false, 0, -1}}},
-		{name: "the first failure of a run is kept", outcomes: []o{{h1, retry, ""}, {h1, failed, ""}},
+		{name: "the first failure of a run is kept", outcomes: []o{{h1, retry, "", false}, {h1, failed, "", false}},
 			want: []change{{h1, false, 0, -1}}},
-		{name: "a success ends the run", outcomes: []o{{h1, retry, ""}, {h1, ok, ""}},
+		{name: "a success ends the run", outcomes: []o{{h1, retry, "", false}, {h1, ok, "", false}},
 			want: []change{{h1, true, -1, -1}}},
-		{name: "a failure after a success starts another", outcomes: []o{{h1, retry, ""}, {h1, ok, ""}, {h1, retry, ""}, {h1, retry, ""}},
+		{name: "a failure after a success starts another", outcomes: []o{{h1, retry, "", false}, {h1, ok, "", false}, {h1, retry, "", false}, {h1, retry, "", false}},
 			want: []change{{h1, true, 2, -1}}},
-		{name: "an outcome not recorded changes nothing", outcomes: []o{{h1, retry, ""}, {uuid.Nil, ok, ""}},
+		{name: "an outcome not recorded changes nothing", outcomes: []o{{h1, retry, "", false}, {uuid.Nil, ok, "", false}},
 			want: []change{{h1, false, 0, -1}}},
 		{name: "each webhook its own, in order of first outcome",
-			outcomes: []o{{h2, ok, ""}, {h1, retry, ""}, {h2, retry, ""}, {h1, ok, ""}},
+			outcomes: []o{{h2, ok, "", false}, {h1, retry, "", false}, {h2, retry, "", false}, {h1, ok, "", false}},
 			want:     []change{{h2, true, 2, -1}, {h1, true, -1, -1}}},
-		{name: "the first disable is kept", outcomes: []o{{h1, failed, ""}, {h1, failed, "410"}, {h1, failed, "run"}},
+		{name: "the first disable is kept", outcomes: []o{{h1, failed, "", false}, {h1, failed, "410", false}, {h1, failed, "run", false}},
 			want: []change{{h1, false, 0, 1}}},
-		{name: "a disable on one webhook is not another's", outcomes: []o{{h1, failed, "410"}, {h2, retry, ""}},
+		{name: "a disable on one webhook is not another's", outcomes: []o{{h1, failed, "410", false}, {h2, retry, "", false}},
 			want: []change{{h1, false, 0, 0}, {h2, false, 1, -1}}},
-		{name: "a disable not recorded is not kept", outcomes: []o{{uuid.Nil, failed, "410"}, {h1, failed, "run"}},
+		{name: "a disable not recorded is not kept", outcomes: []o{{uuid.Nil, failed, "410", false}, {h1, failed, "run", false}},
 			want: []change{{h1, false, 1, 1}}},
+		{name: "an outdated failure changes nothing", outcomes: []o{{h1, retry, "", true}}},
+		{name: "an outdated failure starts no run", outcomes: []o{{h1, retry, "", true}, {h1, retry, "", false}, {h1, retry, "", true}},
+			want: []change{{h1, false, 1, -1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,7 +196,7 @@ func TestHealthChanges(t *testing.T) {
 				// The attempt names another webhook than the stored one:
 				// the stored one is the one changed.
 				outcomes[i] = Outcome{Attempt: Attempt{OrganizationID: orgA, WebhookID: uuid.UUID{0: 0xee}, CreatedAt: at(i)},
-					Status: x.status, DisableReason: x.reason}
+					Status: x.status, DisableReason: x.reason, Outdated: x.outdated}
 				stored[i] = x.hook
 			}
 			got := HealthChanges(outcomes, stored)

@@ -275,7 +275,9 @@ WHERE w.organization_id = l.organization_id AND w.id = l.id`
 //     webhook still do not queue on each other;
 //   - then the deliveries, in key order (lockedDeliveries), which
 //     completeSQL then updates;
-//   - then the webhooks to change, in key order (failingSQL).
+//   - then the webhooks to change, in key order (failingSQL); in a batch
+//     that disables one, all of the batch's webhooks, before completeSQL
+//     (against).
 //
 // The effect is that of applying the outcomes one by one, in order.
 // Outcomes are sorted by webhook, keeping their order within one, which
@@ -323,6 +325,19 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 			ORDER BY organization_id, id
 			FOR KEY SHARE) w`, whOrgs, whIDs)
 		b.Queue(`SELECT count(*) FROM `+lockedDeliveries+` l`, dOrgs, dIDs)
+		if slices.ContainsFunc(sorted, func(o webhook.Outcome) bool { return o.DisableReason != "" }) {
+			// Each disable is put against its webhook as stored (see
+			// webhook.Outcome.Against), before its outcome is written.
+			// The webhooks are locked first, so no edit comes between
+			// the version read and the disable: all of the batch's, in key
+			// order, as failingSQL would lock them, which then finds them
+			// locked already. Disables are rare; the round trip this
+			// costs them is not.
+			if err := against(ctx, tx, b, sorted, whOrgs, whIDs); err != nil {
+				return err
+			}
+			b = &pgx.Batch{}
+		}
 		for _, round := range rounds {
 			b.Queue(completeSQL, db.completeArgs(sorted, round)...).Query(func(rows pgx.Rows) error {
 				for rows.Next() {
@@ -374,6 +389,39 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		return webhook.CompleteResult{}, err
 	}
 	return res, nil
+}
+
+// against sends b, which takes the batch's first locks, with the lock of
+// the outcomes' webhooks (orgs, ids, in key order), and puts each
+// outcome that disables its webhook against the version read. It
+// changes outcomes in place.
+func against(ctx context.Context, tx *pipe, b *pgx.Batch, outcomes []webhook.Outcome, orgs, ids []uuid.UUID) error {
+	versions := make(map[webhook.WebhookRef]time.Time, len(ids))
+	b.Queue(`SELECT organization_id, id, updated_at FROM webhooks
+		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+		ORDER BY organization_id, id
+		FOR NO KEY UPDATE`, orgs, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var w webhook.WebhookRef
+			var updated time.Time
+			if err := rows.Scan(&w.OrganizationID, &w.ID, &updated); err != nil {
+				return err
+			}
+			versions[w] = updated
+		}
+		return rows.Err()
+	})
+	if err := tx.send(ctx, b).Close(); err != nil {
+		return err
+	}
+	for i, o := range outcomes {
+		// A webhook deleted is not read: its delivery is gone with it,
+		// and nothing is disabled.
+		if v, ok := versions[webhook.WebhookRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.WebhookID}]; ok && o.DisableReason != "" {
+			outcomes[i] = o.Against(v)
+		}
+	}
+	return nil
 }
 
 // completeRounds splits the outcomes (their indexes) into rounds naming

@@ -134,7 +134,7 @@ func TestDeliveryCompleteRacingComplete(t *testing.T) {
 				two = append(two, failedOutcome(tk))
 			}
 		}
-		one[0].Status, one[0].DisableReason = webhook.DeliveryFailed, "failing"
+		one[0].Status, one[0].DisableReason, one[0].WebhookUpdatedAt = webhook.DeliveryFailed, "failing", tasks[0].Webhook.UpdatedAt
 		race(t, round,
 			func() error { _, err := db.DeliveryComplete(ctx, one); return err },
 			func() error { _, err := db.DeliveryComplete(ctx, two); return err })

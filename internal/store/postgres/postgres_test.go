@@ -518,6 +518,7 @@ func TestListen(t *testing.T) {
 	}
 	d := tasks[i].Delivery
 	gone := webhook.Outcome{Status: webhook.DeliveryFailed, Lease: d.Lease, DisableReason: "the receiver answered 410 Gone",
+		WebhookUpdatedAt: tasks[i].Webhook.UpdatedAt,
 		Attempt: webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: w.ID, DeliveryID: d.ID,
 			EventID: d.EventID, CreatedAt: now.UTC(), Number: 1, Kind: webhook.KindStandard, TargetURL: "https://example.com", StatusCode: 410}}
 	late := gone

@@ -321,6 +321,9 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	err := db.queueWrite(ctx, func(tx *txn) error {
 		// The writer may run this again (see writer.go): from scratch.
 		res = webhook.CompleteResult{}
+		if err := against(ctx, tx, outcomes); err != nil {
+			return err
+		}
 		rest := outcomes
 		for _, n := range chunks {
 			for len(rest) >= n {
@@ -336,6 +339,32 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		return webhook.CompleteResult{}, err
 	}
 	return res, nil
+}
+
+// against puts each outcome that disables its webhook against the
+// webhook as stored (see webhook.Outcome.Against): read in the writer's
+// transaction, before its outcomes are written, so no edit comes between
+// the version read and the disable, and all chunks of a batch are put
+// against the webhooks as they were before it, as on PostgreSQL. Only
+// disables are read, and they are rare. It changes outcomes in place; run
+// again (see writer.go), it changes none twice, as versions only grow.
+func against(ctx context.Context, tx *txn, outcomes []webhook.Outcome) error {
+	for i, o := range outcomes {
+		if o.DisableReason == "" {
+			continue
+		}
+		var updated int64
+		err := tx.QueryRowContext(ctx, `SELECT updated_at FROM webhooks WHERE organization_id = ? AND id = ?`,
+			o.Attempt.OrganizationID, o.Attempt.WebhookID).Scan(&updated)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // deleted: its delivery is gone with it, and nothing is disabled
+		}
+		if err != nil {
+			return err
+		}
+		outcomes[i] = o.Against(fromMicros(updated))
+	}
+	return nil
 }
 
 // Outcomes are written in chunks (of deliveryChunks sizes, so the

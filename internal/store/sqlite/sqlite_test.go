@@ -347,7 +347,7 @@ func TestCompleteBetweenWebhookAndPurge(t *testing.T) {
 	for _, tk := range tasks {
 		// Both fail, and would disable their webhook.
 		outcomes = append(outcomes, webhook.Outcome{Status: webhook.DeliveryFailed, Lease: tk.Delivery.Lease,
-			DisableReason: "the target answered 410 Gone",
+			DisableReason: "the target answered 410 Gone", WebhookUpdatedAt: tk.Webhook.UpdatedAt,
 			Attempt: webhook.Attempt{OrganizationID: h.org, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
 				CreatedAt: h.at, Number: 1, Kind: webhook.KindStandard, StatusCode: 410}})
 	}

@@ -323,8 +323,10 @@ func testAuditDisabledByHookd(t *testing.T, s webhook.Store) {
 	a2 := newAttempt(t, &tasks[1].Delivery, 1, 410, base.Add(2*time.Second))
 	// Both say to disable it; the second finds it disabled already.
 	complete(t, s,
-		webhook.Outcome{Attempt: a1, Status: webhook.DeliveryFailed, DisableReason: "the target answered 410 Gone (first)"},
-		webhook.Outcome{Attempt: a2, Status: webhook.DeliveryFailed, DisableReason: "the target answered 410 Gone (second)"})
+		webhook.Outcome{Attempt: a1, Status: webhook.DeliveryFailed, DisableReason: "the target answered 410 Gone (first)",
+			WebhookUpdatedAt: tasks[0].Webhook.UpdatedAt},
+		webhook.Outcome{Attempt: a2, Status: webhook.DeliveryFailed, DisableReason: "the target answered 410 Gone (second)",
+			WebhookUpdatedAt: tasks[1].Webhook.UpdatedAt})
 
 	if got := getWebhook(t, s, org, w.ID); got.Enabled || got.DisabledReason != "the target answered 410 Gone (first)" {
 		t.Fatalf("webhook after two disabling outcomes: enabled=%v reason=%q, want disabled with the first reason", got.Enabled, got.DisabledReason)

@@ -422,7 +422,8 @@ func testDeliveryCompleteFailure(t *testing.T, s webhook.Store) {
 func testDeliveryCompleteDisable(t *testing.T, s webhook.Store) {
 	w, tk := claimOne(t, s, nil)
 	a := newAttempt(t, &tk.Delivery, 1, 410, base.Add(time.Second))
-	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone"})
+	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone",
+		WebhookUpdatedAt: tk.Webhook.UpdatedAt})
 	got := getWebhook(t, s, w.OrganizationID, w.ID)
 	if got.Enabled || got.DisabledReason != "the receiver answered 410 Gone" {
 		t.Fatalf("webhook after disable: %+v", got)
@@ -454,9 +455,14 @@ func testDeliveryCompleteReportsDisables(t *testing.T, s webhook.Store) {
 		t.Fatalf("claimed %d tasks, want 6", len(tasks))
 	}
 	const gone = "the receiver answered 410 Gone"
+	// outcome is a 410 for task i about the webhook as it is now (as if
+	// claimed after the last edit: see testDeliveryCompleteOutdated for
+	// one about a webhook edited since).
 	outcome := func(i int) webhook.Outcome {
+		t.Helper()
 		a := newAttempt(t, &tasks[i].Delivery, 1, 410, base.Add(time.Duration(i+1)*time.Second))
-		return webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, Lease: tasks[i].Delivery.Lease, DisableReason: gone}
+		return webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, Lease: tasks[i].Delivery.Lease, DisableReason: gone,
+			WebhookUpdatedAt: getWebhook(t, s, org, w.ID).UpdatedAt}
 	}
 	record := func(outcomes ...webhook.Outcome) []webhook.WebhookRef {
 		t.Helper()
@@ -497,9 +503,9 @@ func testDeliveryCompleteReportsDisables(t *testing.T, s webhook.Store) {
 		all    []webhook.WebhookRef
 		failed error
 	)
-	for _, i := range []int{1, 2} {
+	for _, o := range []webhook.Outcome{outcome(1), outcome(2)} {
 		wg.Go(func() {
-			res, err := s.DeliveryComplete(ctx, []webhook.Outcome{outcome(i)})
+			res, err := s.DeliveryComplete(ctx, []webhook.Outcome{o})
 			mu.Lock()
 			defer mu.Unlock()
 			all = append(all, disabledRefs(res.Disabled)...)
@@ -557,11 +563,12 @@ func testDeliveryCompleteDisableIsAnEdit(t *testing.T, s webhook.Store) {
 	ctx := context.Background()
 	w, tasks := claimN(t, s, 2, nil)
 	org := w.OrganizationID
-	// disable records a 410 for tk, and returns the webhook's UpdatedAt.
-	disable := func(tk *webhook.Task, a webhook.Attempt) time.Time {
+	// disable records a 410 for tk about the webhook at version read, and
+	// returns the webhook's UpdatedAt.
+	disable := func(tk *webhook.Task, read time.Time, a webhook.Attempt) time.Time {
 		t.Helper()
 		res, err := s.DeliveryComplete(ctx, []webhook.Outcome{{Attempt: a, Status: webhook.DeliveryFailed, Lease: tk.Delivery.Lease,
-			DisableReason: "the receiver answered 410 Gone"}})
+			DisableReason: "the receiver answered 410 Gone", WebhookUpdatedAt: read}})
 		if err != nil || len(res.Stale) != 0 || len(res.Disabled) != 1 {
 			t.Fatalf("DeliveryComplete: %v, stale %v, disabled %v; want one disable", err, res.Stale, res.Disabled)
 		}
@@ -575,7 +582,7 @@ func testDeliveryCompleteDisableIsAnEdit(t *testing.T, s webhook.Store) {
 	}
 
 	a := newAttempt(t, &tasks[0].Delivery, 1, 410, base.Add(time.Minute))
-	wantTime(t, "UpdatedAt after the disable", disable(tasks[0], a), a.CreatedAt.Add(a.Duration))
+	wantTime(t, "UpdatedAt after the disable", disable(tasks[0], tasks[0].Webhook.UpdatedAt, a), a.CreatedAt.Add(a.Duration))
 
 	edited := base.Add(time.Hour)
 	enable := func(h *webhook.Webhook) (*webhook.AuditEntry, error) {
@@ -585,8 +592,73 @@ func testDeliveryCompleteDisableIsAnEdit(t *testing.T, s webhook.Store) {
 	if _, err := s.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID, Apply: enable}); err != nil {
 		t.Fatal(err)
 	}
+	// An attempt about the webhook as edited (the version a claim after
+	// the edit reads) that ended before the edit's UpdatedAt, on a clock
+	// behind the one the edit was dated by.
 	wantTime(t, "UpdatedAt after a disable by an attempt that ended before the last edit",
-		disable(tasks[1], newAttempt(t, &tasks[1].Delivery, 1, 410, base.Add(2*time.Minute))), edited.Add(time.Microsecond))
+		disable(tasks[1], edited, newAttempt(t, &tasks[1].Delivery, 1, 410, base.Add(2*time.Minute))), edited.Add(time.Microsecond))
+}
+
+// An outcome that would disable its webhook, from an attempt that read
+// the webhook before an edit (its owner moved it to a new URL because
+// the old one is going away, and the old one answered 410 Gone),
+// disables nothing: the webhook is as the edit left it, healthy; the
+// attempt is recorded, and its delivery is due again at once, to be
+// claimed as the webhook now is. The same answer about the webhook as it
+// now is disables it.
+func testDeliveryCompleteOutdated(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	w, tasks := claimN(t, s, 2, nil)
+	org := w.OrganizationID
+	edited := base.Add(5 * time.Second)
+	if _, err := s.WebhookUpdate(ctx, webhook.WebhookChange{OrganizationID: org, ID: w.ID,
+		Apply: func(h *webhook.Webhook) (*webhook.AuditEntry, error) {
+			h.TargetURL, h.UpdatedAt = "https://example.com/moved", edited
+			return nil, nil
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	gone := func(tk *webhook.Task, read time.Time, at time.Time) webhook.CompleteResult {
+		t.Helper()
+		a := newAttempt(t, &tk.Delivery, tk.Delivery.Attempts+1, 410, at)
+		res, err := s.DeliveryComplete(ctx, []webhook.Outcome{{Attempt: a, Status: webhook.DeliveryFailed, Lease: tk.Delivery.Lease,
+			DisableReason: "the receiver answered 410 Gone", WebhookUpdatedAt: read}})
+		if err != nil || len(res.Stale) != 0 {
+			t.Fatalf("DeliveryComplete: %v, stale %v", err, res.Stale)
+		}
+		return res
+	}
+
+	at := base.Add(10 * time.Second)
+	if res := gone(tasks[0], tasks[0].Webhook.UpdatedAt, at); len(res.Disabled) != 0 {
+		t.Fatalf("a 410 about the webhook before its edit disabled %v", res.Disabled)
+	}
+	if got := getWebhook(t, s, org, w.ID); !got.Enabled || got.DisabledReason != "" || !got.FailingSince.IsZero() ||
+		got.TargetURL != "https://example.com/moved" {
+		t.Fatalf("the webhook after a 410 about it before its edit: enabled %v, reason %q, failing since %v, URL %q; want it as edited, healthy",
+			got.Enabled, got.DisabledReason, got.FailingSince, got.TargetURL)
+	}
+	d := getDelivery(t, s, org, w.ID, tasks[0].Delivery.ID)
+	if d.Status != webhook.DeliveryPending || d.Attempts != 1 || d.LastStatusCode != 410 {
+		t.Fatalf("the delivery: %s, %d attempts, last status %d; want pending, its 410 recorded", d.Status, d.Attempts, d.LastStatusCode)
+	}
+	// Due at once: claimed as soon as the attempt ended (the other
+	// delivery is still leased), as the webhook now is.
+	again := claim(t, s, webhook.ClaimParams{Now: at.Add(2 * time.Second), LeaseUntil: at.Add(time.Minute), Limit: 10})
+	if len(again) != 1 || again[0].Delivery.ID != d.ID {
+		t.Fatalf("claimed %v after the outdated 410; want its delivery %s, due at once", taskIDs(again), d.ID)
+	}
+	if h := again[0].Webhook; h.TargetURL != "https://example.com/moved" || !h.UpdatedAt.Equal(edited) {
+		t.Fatalf("claimed with the webhook at %q, version %v; want it as edited, %v", h.TargetURL, h.UpdatedAt, edited)
+	}
+
+	res := gone(again[0], again[0].Webhook.UpdatedAt, at.Add(3*time.Second))
+	if len(res.Disabled) != 1 {
+		t.Fatalf("a 410 about the webhook as it is disabled %v; want it", res.Disabled)
+	}
+	if got := getWebhook(t, s, org, w.ID); got.Enabled {
+		t.Fatal("a 410 about the webhook as it is left it enabled")
+	}
 }
 
 // An outcome names its delivery by organization, webhook and id: one
@@ -600,7 +672,7 @@ func testDeliveryCompleteOwnWebhook(t *testing.T, s webhook.Store) {
 	a := newAttempt(t, &tk.Delivery, 1, 410, base.Add(time.Second))
 	a.WebhookID = other.ID
 	wrong := webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone",
-		Lease: tk.Delivery.Lease}
+		Lease: tk.Delivery.Lease, WebhookUpdatedAt: tk.Webhook.UpdatedAt}
 	res, err := s.DeliveryComplete(ctx, []webhook.Outcome{wrong})
 	if err != nil {
 		t.Fatal(err)
@@ -643,7 +715,7 @@ func testDeliveryCompleteOwnWebhook(t *testing.T, s webhook.Store) {
 	wantCode(t, err, webhook.EInvalid)
 	a.WebhookID = w.ID
 	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone",
-		Lease: tk.Delivery.Lease})
+		Lease: tk.Delivery.Lease, WebhookUpdatedAt: tk.Webhook.UpdatedAt})
 	got := getWebhook(t, s, w.OrganizationID, w.ID)
 	if got.Enabled || got.DisabledReason != "the receiver answered 410 Gone" {
 		t.Fatalf("the delivery's webhook: enabled %v, reason %q; want disabled", got.Enabled, got.DisabledReason)
@@ -710,7 +782,8 @@ func testDeliveryCompleteBatch(t *testing.T, s webhook.Store) {
 	na, nb := 0, 0
 	for i, tk := range tasks {
 		at := base.Add(time.Minute + time.Duration(i)*time.Second)
-		o := webhook.Outcome{Attempt: newAttempt(t, &tk.Delivery, 1, 500, at), Status: webhook.DeliveryPending, NextAttemptAt: at.Add(time.Hour)}
+		o := webhook.Outcome{Attempt: newAttempt(t, &tk.Delivery, 1, 500, at), Status: webhook.DeliveryPending, NextAttemptAt: at.Add(time.Hour),
+			WebhookUpdatedAt: tk.Webhook.UpdatedAt}
 		switch tk.Webhook.ID {
 		case a.ID: // failures, one success, then failures again
 			if na == 20 {

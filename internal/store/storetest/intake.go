@@ -465,7 +465,7 @@ func testEventsCreateSeesWebhookChanges(t *testing.T, s webhook.Store) {
 	// hookd disabling a webhook (an outcome) is a change like any other.
 	a := newAttempt(t, &tasks[1].Delivery, 1, 410, base.Add(time.Second))
 	complete(t, s, webhook.Outcome{Attempt: a, Status: webhook.DeliveryFailed, DisableReason: "the receiver answered 410 Gone",
-		Lease: tasks[1].Delivery.Lease})
+		Lease: tasks[1].Delivery.Lease, WebhookUpdatedAt: tasks[1].Webhook.UpdatedAt})
 	sentTo("the second disabled by an outcome", w)
 
 	if err := deleteWebhook(ctx, s, org, w.ID, nil); err != nil {

@@ -263,6 +263,7 @@ func testLeaseOtherOrganization(t *testing.T, s webhook.Store) {
 	o := outcomeOf(t, tk, 410, base.Add(151*time.Second))
 	o.Attempt.OrganizationID = other
 	o.Status, o.NextAttemptAt, o.DisableReason = webhook.DeliveryFailed, time.Time{}, "the receiver answered 410 Gone"
+	o.WebhookUpdatedAt = tk.Webhook.UpdatedAt
 	completeStale(t, s, o)
 	wantEqual(t, "after another organization's outcome", leaseView(t, s, org, wh), before)
 

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteDisable", testDeliveryCompleteDisable},
 		{"DeliveryCompleteReportsDisables", testDeliveryCompleteReportsDisables},
 		{"DeliveryCompleteDisableIsAnEdit", testDeliveryCompleteDisableIsAnEdit},
+		{"DeliveryCompleteOutdated", testDeliveryCompleteOutdated},
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
 		{"DeliveryCompleteOwnWebhook", testDeliveryCompleteOwnWebhook},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
