@@ -189,7 +189,7 @@ func RenderSlack(ev *Event) []byte {
 		slackValue("*Environment*\n" + environment),
 	}
 	if p.DeploymentID != "" {
-		fields = append(fields, slackValue("*Deployment id*\n`"+slackEscape(p.DeploymentID)+"`"))
+		fields = append(fields, slackValue("*Deployment id*\n"+slackCode(p.DeploymentID)))
 	}
 	if status := slackStatus(p.CurrentStatus, p.DesiredStatus); status != "" {
 		fields = append(fields, slackValue("*Status*\n"+status))
@@ -239,6 +239,16 @@ var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "
 // become spaces so the summary stays on one line; and the value is
 // shortened to keep the message within Slack's limits.
 func slackEscape(s string) string { return slackEscapeCut(s, maxSlackValue) }
+
+// slackCode shows a user-provided value as inline code. mrkdwn has no
+// escape for a backtick, so one in the value would close the span early
+// and the rest would be read as mrkdwn (*bold*, _italic_): each becomes
+// ˋ (U+02CB), which looks alike. It is one character for one, so the
+// value is cut where slackEscape would cut it. Inside the span *, _ and
+// ~ are shown as they are.
+func slackCode(s string) string {
+	return "`" + slackEscape(strings.ReplaceAll(s, "`", "\u02cb")) + "`"
+}
 
 // slackEscapeCut is slackEscape cutting the value to n characters.
 func slackEscapeCut(s string, n int) string {

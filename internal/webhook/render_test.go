@@ -434,6 +434,19 @@ func TestRenderSlackEscaping(t *testing.T) {
 	}
 }
 
+// Slack's mrkdwn has no escape for a backtick: one in the deployment id
+// would end its code span early and show the rest as mrkdwn (*bold*,
+// _italic_). Inside the span *, _ and ~ are shown as they are.
+func TestRenderSlackCodeSpan(t *testing.T) {
+	d := validDeployment()
+	d.DeploymentID = "dep`42 *not bold* _not italic_ ~not struck~ ``<x>``"
+	msg := decodeSlack(t, RenderSlack(NewEvent(testOrg, d, testEventID, testNow, "")))
+	want := "*Deployment id*\n`depˋ42 *not bold* _not italic_ ~not struck~ ˋˋ&lt;x&gt;ˋˋ`"
+	if got := msg.Blocks[1].Fields[2].Text; got != want {
+		t.Errorf("deployment id field = %q\nwant %q", got, want)
+	}
+}
+
 // Every value at its longest, each character escaped to five: no field
 // passes Slack's 2,000, the status (two values in one field) included.
 func TestRenderSlackLongValues(t *testing.T) {
