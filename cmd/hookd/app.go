@@ -99,8 +99,9 @@ func (a *app) build(ctx context.Context, now func() time.Time) error {
 	if c.OTLPTracesURL != "" {
 		// The SDK's own diagnostics (an OTEL_ variable it could not parse,
 		// say) go to its global logger, plain text on stderr by default:
-		// through hookd's they keep its format and level.
-		otel.SetLogger(logr.FromSlogHandler(log.Handler()))
+		// through hookd's they keep its format and level, its warnings
+		// lifted to Warn (otelLevels).
+		otel.SetLogger(logr.FromSlogHandler(otelLevels{log.Handler()}))
 	}
 	tracer, stopTracing, err := tracing.Setup(ctx, c.OTLPTracesURL, version)
 	if err != nil {
@@ -468,4 +469,41 @@ func nat64Prefixes(ctx context.Context, c *config, log *slog.Logger) []netip.Pre
 		log.Info("NAT64 prefixes discovered: targets in them are refused when the IPv4 address they carry is non-public", "prefixes", found)
 	}
 	return found
+}
+
+// otelLevels is the slog handler under the SDK's global logger. The SDK
+// logs a warning at logr's V(1), which logr writes as slog level -1:
+// below Info, so hookd's default level dropped every warning (a span's
+// attributes cut at the limit, an OTEL_ protocol it cannot speak) and
+// showed only errors. otelLevels lifts that level to Warn; the SDK's
+// Info (V(4), slog's Debug) and Debug (V(8)) stay below Info.
+type otelLevels struct{ slog.Handler }
+
+// otelWarn is the slog level of the SDK's global.Warn.
+const otelWarn = slog.Level(-1)
+
+func otelLevel(l slog.Level) slog.Level {
+	if l == otelWarn {
+		return slog.LevelWarn
+	}
+	return l
+}
+
+func (h otelLevels) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, otelLevel(l))
+}
+
+func (h otelLevels) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = otelLevel(r.Level)
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs and WithGroup keep the mapping on the handlers the SDK
+// derives (logr's WithValues calls WithAttrs).
+func (h otelLevels) WithAttrs(as []slog.Attr) slog.Handler {
+	return otelLevels{h.Handler.WithAttrs(as)}
+}
+
+func (h otelLevels) WithGroup(name string) slog.Handler {
+	return otelLevels{h.Handler.WithGroup(name)}
 }

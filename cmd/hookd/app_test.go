@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 
 	"github.com/hookd/hookd/internal/store/postgres"
@@ -501,26 +502,74 @@ func TestServeNodeListener(t *testing.T) {
 	}
 }
 
+// The levels the SDK's global logger uses (global.Warn is V(1), Info
+// V(4), Debug V(8)) land in hookd's log at Warn, Debug and below, also
+// through a logger the SDK derived with WithValues.
+func TestOTelLevels(t *testing.T) {
+	var buf bytes.Buffer
+	l := logr.FromSlogHandler(otelLevels{slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	l.V(1).Info("warn")
+	l.WithValues("k", "v").V(1).Info("warn with values")
+	l.V(4).Info("info")
+	l.V(8).Info("debug")
+	l.Error(errors.New("boom"), "error")
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		_, rest, _ := strings.Cut(line, " ") // the time
+		got = append(got, rest)
+	}
+	want := []string{
+		"level=WARN msg=warn",
+		"level=WARN msg=\"warn with values\" k=v",
+		"level=DEBUG msg=info",
+		"level=ERROR msg=error err=boom",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("logged\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // With tracing on, the OpenTelemetry SDK's own diagnostics (here an
-// OTEL_ variable it cannot parse) are lines of hookd's log, in its
-// format, not plain text on stderr beside it.
+// OTEL_ variable it cannot parse, an error, and a protocol OTLP/HTTP does
+// not speak, a warning) are lines of hookd's log, in its format, not
+// plain text on stderr beside it; at hookd's default level its warnings
+// are shown, its information is not.
 func TestServeAppOTelDiagnosticsInItsLog(t *testing.T) {
 	// The SDK reads its variables from the process's environment.
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
 	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
 	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "hookd.db")
 	a := startApp(t, deliveryEnv(dbURL, map[string]string{
 		"HOOKD_LOG_FORMAT":            "json",
+		"HOOKD_LOG_LEVEL":             "info", // hookd's default; the harness logs debug
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1",
 	}), time.Now)
+	var parse, protocol string
 	for _, line := range strings.Split(a.logs.String(), "\n") {
 		var entry struct{ Level, Msg, Input string }
-		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "parse duration" {
+		if json.Unmarshal([]byte(line), &entry) != nil {
+			continue
+		}
+		switch entry.Msg {
+		case "parse duration":
+			parse = line
 			if entry.Level != "ERROR" || entry.Input != "soon" {
-				t.Errorf("the SDK's diagnostic logged as %s", line)
+				t.Errorf("the SDK's error logged as %s", line)
 			}
-			return
+		case "grpc is not a valid protocol for OTLP/HTTP, defaulting to http/protobuf":
+			protocol = line
+			if entry.Level != "WARN" {
+				t.Errorf("the SDK's warning logged as %s", line)
+			}
+		case "TracerProvider created": // the SDK's Info, below hookd's
+			t.Errorf("the SDK's information logged at level info: %s", line)
 		}
 	}
-	t.Fatalf("no JSON line of hookd's log says the SDK could not parse OTEL_EXPORTER_OTLP_TIMEOUT; logs:\n%s", a.logs.String())
+	if parse == "" {
+		t.Errorf("no JSON line of hookd's log says the SDK could not parse OTEL_EXPORTER_OTLP_TIMEOUT; logs:\n%s", a.logs.String())
+	}
+	if protocol == "" {
+		t.Errorf("no JSON line of hookd's log has the SDK's warning about OTEL_EXPORTER_OTLP_PROTOCOL=grpc; logs:\n%s", a.logs.String())
+	}
 }
