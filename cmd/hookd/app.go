@@ -396,9 +396,10 @@ func (a *app) run(ctx context.Context) error {
 	// shutdownTimeout at most (plus traceFlushTimeout for step 7).
 	//
 	// 1. The dispatcher stops claiming: it gives back (due now) what it
-	//    queued, and its requests in flight get StopGrace (shutdownTimeout)
-	//    to finish and be recorded. Retention and the PostgreSQL listener
-	//    stop: neither holds a promise.
+	//    queued and what a claim under way took, and its requests in
+	//    flight get StopGrace (shutdownTimeout), from now, to finish and
+	//    be recorded. Retention and the PostgreSQL listener stop:
+	//    neither holds a promise.
 	stopLoops()
 	// 2. The API stops accepting connections and finishes its requests in
 	//    flight (an intake request waits for its commit); those still

@@ -152,7 +152,8 @@ const (
 	// would otherwise hold the claim loop for as long as TCP waits,
 	// minutes, and its failure would go unlogged meanwhile. A claim cut
 	// off may have leased what it claimed: those leases end and the
-	// deliveries are claimed again, as after a crash.
+	// deliveries are claimed again, as after a crash. It bounds, too, how
+	// long a stop waits for a claim under way (see claim).
 	claimTimeout = 10 * time.Second
 )
 
@@ -352,10 +353,11 @@ func (d *Dispatcher) Edited(webhookID uuid.UUID, updatedAt time.Time) {
 	d.releases.Go(func() { d.releaseDue(back) })
 }
 
-// Run delivers until ctx is done, then stops claiming, lets requests in
-// flight finish (for StopGrace at most), records their outcomes and
-// gives back what was claimed but not sent. It returns once all of that
-// is done, so nothing is lost or left leased.
+// Run delivers until ctx is done, then stops claiming (a claim under way
+// finishes, claimTimeout at most, and starts nothing), lets requests in
+// flight finish (for StopGrace from ctx's end at most), records their
+// outcomes and gives back what was claimed but not sent. It returns once
+// all of that is done, so nothing is lost or left leased.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	recorded := make(chan struct{})
 	go func() {
@@ -364,9 +366,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}()
 
 	// Requests are not cancelled with ctx: a stop lets them finish, for
-	// StopGrace at most.
+	// StopGrace at most. The grace runs from the stop, not from the claim
+	// loop's end: a claim under way at the stop finishes first (see
+	// claim), and its wait must not lengthen the requests' (nor the
+	// stop's, which app.run bounds).
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
+	graced := make(chan *time.Timer, 1)
+	context.AfterFunc(ctx, func() { graced <- time.AfterFunc(d.cfg.StopGrace, cancelSends) })
 	d.mu.Lock()
 	d.running, d.sendCtx = true, sendCtx
 	d.mu.Unlock()
@@ -400,7 +407,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.running = false // from now on Send gives tasks back
 	d.mu.Unlock()
 	d.releaseQueued()
-	grace := time.AfterFunc(d.cfg.StopGrace, cancelSends)
+	grace := <-graced // ctx has ended: it was set, or is about to be
 	d.sends.Wait()
 	grace.Stop()
 	d.releases.Wait()
@@ -450,7 +457,12 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	d.leaseMu.Lock()
 	defer d.leaseMu.Unlock()
 	now, started := d.cfg.Now(), time.Now()
-	claimCtx, cancel := context.WithTimeout(ctx, claimTimeout)
+	// Not cut off by the stop: PostgreSQL's claim commits its leases
+	// before it reads their events and webhooks, and one cancelled in
+	// between left up to claimBatch deliveries leased, sent by nobody
+	// until their leases ended. The stop waits for it instead (see Run),
+	// claimTimeout at most, and gives its tasks back.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
 	tasks, err := d.cfg.Store.DeliveryClaim(claimCtx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(d.lease), Limit: limit, ExcludeWebhooks: exclude})
 	cancel()
 	for _, t := range tasks {
@@ -459,12 +471,16 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 		t.Delivery.DueAt = now.Add(d.lease)
 	}
 	if err != nil {
-		if ctx.Err() == nil {
-			d.claimErrors.Error(d.cfg.Log, now, "claiming deliveries failed", "err", err)
-		}
+		d.claimErrors.Error(d.cfg.Log, now, "claiming deliveries failed", "err", err)
 		return false
 	}
+	var back []webhook.DeliveryRef
 	d.mu.Lock()
+	// A claim that ends after the stop began starts no request: the stop
+	// lets requests in flight finish, it does not begin new ones. (One
+	// that ends just before starts them; they get what is left of the
+	// grace, which runs from the stop.)
+	stopping := ctx.Err() != nil
 	// Intake may have reserved room meanwhile: held can pass maxHeld by
 	// at most one claim.
 	d.held += len(tasks)
@@ -473,9 +489,18 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 			d.held--
 			continue
 		}
+		if stopping {
+			back = append(back, t.Ref())
+			d.held--
+			continue
+		}
 		d.start(t)
 	}
 	d.mu.Unlock()
+	if len(back) > 0 {
+		// Run waits for it, beside the other releases of the stop.
+		d.releases.Go(func() { d.release(back) })
+	}
 	if len(tasks) == 0 && len(exclude) > 0 {
 		d.nothingElse, d.nothingSince = exclude, started
 	}

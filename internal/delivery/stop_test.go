@@ -1,0 +1,209 @@
+package delivery
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
+	"github.com/hookd/hookd/internal/store/storetest"
+	"github.com/hookd/hookd/internal/webhook"
+)
+
+// claimWatch hands the test the context each claim is made with, and
+// closes returned when the first claim has returned.
+type claimWatch struct {
+	webhook.Store
+	ctxs     chan context.Context
+	returned chan struct{}
+	claims   atomic.Int32
+}
+
+func (s *claimWatch) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
+	if s.claims.Add(1) == 1 {
+		s.ctxs <- ctx
+		defer close(s.returned)
+	}
+	return s.Store.DeliveryClaim(ctx, p)
+}
+
+// A PostgreSQL claim commits its leases (the UPDATE) before it reads the
+// deliveries' events and webhooks. A stop that comes in between must not
+// leave them leased, for nobody to send until the leases end: the claim
+// finishes, and the stop gives its deliveries back, due now, unsent.
+// The events table is locked to hold the claim between the two.
+func TestStopLetsAClaimUnderWayFinish(t *testing.T) {
+	url := pgtest.URL(t)
+	db, err := postgres.Open(context.Background(), url, storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(target.Close)
+	w := createWebhook(t, db, target.URL)
+	const n = 3
+	events := make([]*webhook.Event, n)
+	for i := range events {
+		events[i] = &webhook.Event{OrganizationID: w.OrganizationID, CreatedAt: time.Now().UTC(), Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	if _, err := db.EventsCreate(context.Background(), events, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	lock, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	unlocked := false
+	unlock := func() {
+		if !unlocked {
+			unlocked = true
+			if err := lock.Rollback(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(unlock)
+
+	s := &claimWatch{Store: db, ctxs: make(chan context.Context, 1), returned: make(chan struct{})}
+	d := New(Config{Store: s, Client: target.Client(), PollInterval: time.Hour})
+	runCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan struct{})
+	go func() { d.Run(runCtx); close(done) }()
+	claimCtx := <-s.ctxs
+	// The leases are committed; the claim waits for the lock to read.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var running int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE status = 'running'").Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		if running == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d deliveries leased", running, n)
+		}
+	}
+	stop()
+	if claimCtx.Err() != nil {
+		// The stop cut the claim's own context: let it give up before its
+		// reads may go on, so the test does not depend on which is first.
+		<-s.returned
+	}
+	unlock()
+	select {
+	case <-done:
+	case <-time.After(claimTimeout + 5*time.Second):
+		t.Fatal("Run did not return")
+	}
+
+	rows, err := conn.Query(ctx, "SELECT status::text, due_at <= now() FROM deliveries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Status string
+		Due    bool
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got {
+		if r.Status != "pending" || !r.Due {
+			t.Errorf("after the stop: %v; want every delivery given back, pending and due now (%d in all)", got, n)
+			break
+		}
+	}
+	if h := hits.Load(); h != 0 {
+		t.Errorf("%d requests sent after the stop; want the claim's deliveries given back unsent", h)
+	}
+}
+
+// gatedClaims holds each claim, once shut is set, until gate is closed,
+// saying so on entered.
+type gatedClaims struct {
+	*counting
+	shut    atomic.Bool
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (s *gatedClaims) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Task, error) {
+	if s.shut.Load() {
+		s.entered <- struct{}{}
+		<-s.gate
+	}
+	return s.counting.DeliveryClaim(ctx, p)
+}
+
+// The stop's grace runs from the stop, not from the end of the claim it
+// waits for: requests in flight are cut (and given back) at StopGrace
+// even while a claim under way holds the claim loop, so that the stop
+// takes no longer than its bound.
+func TestStopGraceRunsFromTheStop(t *testing.T) {
+	arrived, block := make(chan struct{}, 1), make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-block
+	}))
+	t.Cleanup(hung.Close)
+	t.Cleanup(func() { close(block) })
+	s := &gatedClaims{counting: newStore(t), entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	w := createWebhook(t, s, hung.URL)
+	d := New(Config{Store: s, Client: hung.Client(), Timeout: 30 * time.Second, StopGrace: 50 * time.Millisecond,
+		Schedule: webhook.Schedule{0}, PollInterval: time.Hour})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		stop()
+		close(s.gate)
+		<-done
+	})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if l := d.Reserve(1); l.Limit == 1 {
+			d.Send(nil, l)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher did not start")
+		}
+	}
+	intake(t, s, d, w, 1)
+	<-arrived
+	s.shut.Store(true)
+	d.Wake()
+	<-s.entered
+	stop()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if released, _ := s.counts(); released == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request in flight was not cut at the grace while a claim held the stop")
+		}
+	}
+}
