@@ -16,9 +16,12 @@ package auth
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -216,7 +219,12 @@ func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Tim
 			return nil, errors.New("auth: the JWKS URL must be an absolute http(s) URL")
 		}
 		redacted := webhook.RedactedURL(cfg.JWKSURL)
+		skipping := skipUnusableKeys{next: http.DefaultTransport, warn: func(ctx context.Context, skipped []string) {
+			a.log.WarnContext(ctx, "auth: the JWKS holds keys that cannot be parsed; they are skipped and the others loaded",
+				"url", redacted, "skipped", skipped)
+		}}
 		fetched, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
+			Client:           &http.Client{Transport: skipping},
 			HTTPTimeout:      jwksHTTPTimeout,
 			RefreshInterval:  cfg.JWKSRefresh,
 			RateLimitWaitMax: jwksRefreshWait,
@@ -305,4 +313,82 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 
 func unauthorized(msg string) *webhook.Error {
 	return &webhook.Error{Code: webhook.EUnauthorized, Message: msg}
+}
+
+// skipUnusableKeys is the JWKS fetch's transport. jwkset refuses a whole
+// JWK Set when one of its keys cannot be parsed (a modulus that is not
+// base64url, a point off its curve, a field of the wrong JSON type), and
+// a refused fetch keeps the keys loaded before: one broken key published
+// by the identity provider would keep trusting a key it rotated out, and
+// keep out the one it rotated in, until a restart. jwkset has no option
+// to skip such keys (only keys of a kty it does not know, which it skips
+// already), so the set is parsed here first, as jwkset parses it, and
+// the keys it would refuse are dropped, with one warning per fetch. A
+// document that is not a JWK Set at all passes as it came: jwkset
+// refuses it and the keys loaded stay, as for any failed fetch, rather
+// than none being trusted because a proxy answered an error page.
+type skipUnusableKeys struct {
+	next http.RoundTripper
+	warn func(ctx context.Context, skipped []string)
+}
+
+func (s skipUnusableKeys) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	body, skipped := dropUnusableKeys(body)
+	if len(skipped) > 0 {
+		s.warn(req.Context(), skipped)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// dropUnusableKeys returns the JWK Set body without the keys jwkset would
+// refuse, and why each was dropped. It decodes and parses each key with
+// the same calls and options jwkset.NewStorageFromHTTP uses, so what it
+// keeps jwkset loads. The reasons name the key by position and kid, never
+// its material.
+func dropUnusableKeys(body []byte) ([]byte, []string) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if json.NewDecoder(bytes.NewReader(body)).Decode(&set) != nil {
+		return body, nil
+	}
+	kept := make([]json.RawMessage, 0, len(set.Keys))
+	var skipped []string
+	for i, raw := range set.Keys {
+		var m jwkset.JWKMarshal
+		err := json.Unmarshal(raw, &m)
+		if err == nil {
+			_, err = jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{Private: true}, jwkset.JWKValidateOptions{})
+		}
+		// jwkset skips a kty it does not know by itself, and always did
+		// without a word: an identity provider may publish kinds of keys
+		// hookd has no use for.
+		if err != nil && !errors.Is(err, jwkset.ErrUnsupportedKey) {
+			skipped = append(skipped, fmt.Sprintf("key %d (kid %q): %v", i, m.KID, err))
+			continue
+		}
+		kept = append(kept, raw)
+	}
+	if len(skipped) == 0 {
+		return body, nil
+	}
+	filtered, err := json.Marshal(struct {
+		Keys []json.RawMessage `json:"keys"`
+	}{kept})
+	if err != nil { // cannot happen: every key was decoded from JSON
+		return body, nil
+	}
+	return filtered, skipped
 }

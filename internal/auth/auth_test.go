@@ -984,3 +984,88 @@ func TestJWKSKeyUseAndAlg(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { checkJWT(t, e, tc.jwt, tc.want) })
 	}
 }
+
+// An identity provider may publish, beside its good keys, one that
+// jwkset cannot parse: a modulus that is not base64url, a point off its
+// curve, a field of the wrong JSON type. jwkset refused the whole set for
+// it, and a refused fetch keeps the keys loaded before, so a key rotated
+// out kept verifying and a new one never loaded until a restart. The
+// broken key is skipped and logged, without the URL's query, and the
+// rest replace the keys loaded. A kty jwkset does not know was already
+// skipped in silence, and still is.
+func TestJWKSRefreshSkipsMalformedKeys(t *testing.T) {
+	k := testKeys()
+	rotated, err := jwkset.NewJWKFromKey(&k.rsaOther.PublicKey, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "rsa-2", ALG: jwkset.AlgRS256, USE: jwkset.UseSig}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotatedJSON, err := json.Marshal(rotated.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, key string
+		logged    bool
+	}{
+		{name: "RSA modulus not base64url", key: `{"kty":"RSA","kid":"bad-1","use":"sig","n":"not*base64url","e":"AQAB"}`, logged: true},
+		{name: "RSA without an exponent", key: `{"kty":"RSA","kid":"bad-1","use":"sig","n":"AQAB"}`, logged: true},
+		{name: "EC point off its curve", key: `{"kty":"EC","kid":"bad-1","use":"sig","crv":"P-256","x":"AQ","y":"AQ"}`, logged: true},
+		{name: "kid not a string", key: `{"kty":"RSA","kid":7,"n":"AQAB","e":"AQAB"}`, logged: true},
+		{name: "not an object", key: `"bad-1"`, logged: true},
+		{name: "unknown kty", key: `{"kty":"XYZ","kid":"bad-1"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newJWKSServer(t)
+			e := newEnv(t, Config{JWKSURL: srv.URL + "/jwks?access_token=jwks-query-secret"})
+			auth := func(ctx context.Context, kid string, key any) error {
+				t.Helper()
+				_, err := e.auth.Authenticate(ctx, "Bearer "+sign(t, jwt.SigningMethodRS256, kid, claims(nil), key))
+				return err
+			}
+			if err := auth(t.Context(), "rsa-1", k.rsa); err != nil {
+				t.Fatal(err)
+			}
+			srv.mu.Lock()
+			srv.body = []byte(`{"keys":[` + tc.key + `,` + string(rotatedJSON) + `]}`)
+			srv.mu.Unlock()
+
+			if err := auth(t.Context(), "rsa-2", k.rsaOther); err != nil {
+				t.Errorf("the new key was refused beside a malformed one: %v", err)
+			}
+			// Without waiting for one more fetch: the last one dropped it.
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+			if err := auth(ctx, "rsa-1", k.rsa); err == nil || !strings.Contains(err.Error(), "kid") {
+				t.Errorf("the key dropped from the JWKS still works beside a malformed one: %v", err)
+			}
+			logs := e.logs.String()
+			if got := strings.Count(logs, "keys that cannot be parsed"); tc.logged && got != 1 || !tc.logged && got != 0 {
+				t.Errorf("%d lines about skipped keys, want logged=%v: %s", got, tc.logged, logs)
+			}
+			if strings.Contains(logs, "jwks-query-secret") {
+				t.Errorf("logs contain the JWKS URL's query: %s", logs)
+			}
+		})
+	}
+}
+
+// A document that is not a JWK Set at all (a proxy's error page answered
+// 200) is a failed fetch, as a 503 is: the keys loaded before stay, rather
+// than being replaced by none.
+func TestJWKSUnreadableDocumentKeepsKeys(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t)
+	e := newEnv(t, Config{JWKSURL: srv.URL})
+	srv.mu.Lock()
+	srv.body = []byte("<html>Service temporarily unavailable</html>")
+	srv.mu.Unlock()
+	// A kid not loaded fetches the JWKS at once.
+	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-2", claims(nil), k.rsaOther), "kid")
+	if n := srv.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2", n)
+	}
+	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa), "")
+	if logs := e.logs.String(); !strings.Contains(logs, "fetching the JWKS failed") {
+		t.Errorf("the unreadable document was not logged as a failed fetch: %s", logs)
+	}
+}
