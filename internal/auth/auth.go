@@ -137,6 +137,10 @@ const (
 	jwksUnknownKIDEvery  = 5 * time.Second
 	jwksRefreshWait      = 6 * time.Second
 	jwksHTTPTimeout      = 10 * time.Second
+	// maxJWKSBody bounds a JWKS document read into memory; identity
+	// providers publish a few KiB. A larger one fails its fetch, and the
+	// keys loaded stay.
+	maxJWKSBody = 1 << 20
 )
 
 // jwksMethods are the algorithms accepted from a JWKS: asymmetric only,
@@ -337,10 +341,13 @@ func (s skipUnusableKeys) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return resp, err
 	}
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBody+1))
 	resp.Body.Close()
 	if err != nil {
 		return nil, err
+	}
+	if len(body) > maxJWKSBody {
+		return nil, fmt.Errorf("the JWKS is larger than %d bytes", maxJWKSBody)
 	}
 	body, skipped := dropUnusableKeys(body)
 	if len(skipped) > 0 {

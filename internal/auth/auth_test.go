@@ -1069,3 +1069,23 @@ func TestJWKSUnreadableDocumentKeepsKeys(t *testing.T) {
 		t.Errorf("the unreadable document was not logged as a failed fetch: %s", logs)
 	}
 }
+
+// A JWKS document past maxJWKSBody is not read whole: its fetch fails,
+// and the keys loaded stay.
+func TestJWKSTooLargeKeepsKeys(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t)
+	e := newEnv(t, Config{JWKSURL: srv.URL})
+	srv.mu.Lock()
+	srv.body = append([]byte(`{"keys":[],"padding":"`), bytes.Repeat([]byte("x"), maxJWKSBody)...)
+	srv.body = append(srv.body, `"}`...)
+	srv.mu.Unlock()
+	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-2", claims(nil), k.rsaOther), "kid")
+	if n := srv.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2", n)
+	}
+	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa), "")
+	if logs := e.logs.String(); !strings.Contains(logs, "larger than 1048576 bytes") {
+		t.Errorf("the oversized document was not logged as a failed fetch: %s", logs)
+	}
+}
