@@ -899,10 +899,20 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 		// deleted: what it did is not theirs to record any more.
 		d.cfg.Log.Warn("dropped outcomes of attempts whose lease was lost", "count", len(stale), "deliveries", ids)
 	}
+	outdated := make(map[uuid.UUID]bool, len(res.Outdated))
+	for _, r := range res.Outdated {
+		outdated[r.ID] = true
+	}
 	for _, o := range batch {
-		if !dropped[o.Attempt.DeliveryID] {
-			d.m.observe(o)
+		if dropped[o.Attempt.DeliveryID] {
+			continue
 		}
+		if outdated[o.Attempt.DeliveryID] {
+			// Stored as a retry, due at once (see webhook.Outcome.Against):
+			// not a delivery failed for good.
+			o.Status = webhook.DeliveryPending
+		}
+		d.m.observe(o)
 	}
 	d.m.stale.Add(float64(len(stale)))
 	// hookd's disable is an edit: the tasks held that read the webhook

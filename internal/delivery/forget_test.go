@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -309,7 +310,8 @@ func TestGoneWhileEditedDisablesNothing(t *testing.T) {
 	t.Cleanup(target.Close)
 	s := newStore(t)
 	w := createWebhook(t, s, gone.URL)
-	d := New(Config{Store: s, Client: gone.Client(), Timeout: 10 * time.Second, PollInterval: time.Hour})
+	reg := prometheus.NewRegistry()
+	d := New(Config{Store: s, Client: gone.Client(), Timeout: 10 * time.Second, PollInterval: time.Hour, Registry: reg})
 	stop := startDispatcher(t, d)
 	intake(t, s, d, w, 1)
 	for deadline := time.Now().Add(10 * time.Second); gone.requests.Load() == 0; time.Sleep(time.Millisecond) {
@@ -335,6 +337,17 @@ func TestGoneWhileEditedDisablesNothing(t *testing.T) {
 	stop()
 	if n := moved.Load(); n != 1 {
 		t.Errorf("the new URL got %d requests; want the delivery, sent again", n)
+	}
+	// The 410 is counted as the retry it was stored as, not as a
+	// delivery failed for good.
+	for label, want := range map[string]float64{"failed": 0, "retry": 1, "succeeded": 1} {
+		var m dto.Metric
+		if err := d.m.outcomes.WithLabelValues(label).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if n := m.GetCounter().GetValue(); n != want {
+			t.Errorf("hookd_delivery_attempts_total{outcome=%q} %v, want %v", label, n, want)
+		}
 	}
 }
 

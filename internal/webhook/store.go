@@ -258,6 +258,11 @@ type CompleteResult struct {
 	// disabled already (by a person, by another outcome, on another node)
 	// adds none.
 	Disabled []DisabledWebhook
+	// Outdated are the outcomes it stored as Outdated (see
+	// Outcome.Against), by their ref: each asked to disable a webhook
+	// edited since its attempt read it, and was stored as pending, due
+	// again at once, instead.
+	Outdated []DeliveryRef
 }
 
 // WebhookRef names a webhook.

@@ -356,8 +356,11 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		}
 		res = webhook.CompleteResult{}
 		for i, o := range sorted {
-			if applied[i] == uuid.Nil {
+			switch {
+			case applied[i] == uuid.Nil:
 				res.Stale = append(res.Stale, o.Ref())
+			case o.Outdated:
+				res.Outdated = append(res.Outdated, o.Ref())
 			}
 		}
 		b, disables, err := healthChanges(sorted, applied, &res.Disabled)

@@ -444,6 +444,9 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, res *web
 			continue
 		}
 		hooks[i] = a.WebhookID
+		if o.Outdated {
+			res.Outdated = append(res.Outdated, o.Ref())
+		}
 		args = append(args, key(a.ID), seq, key(a.WebhookID), micros(a.CreatedAt), a.Number, a.Kind,
 			a.TargetURL, a.StatusCode, a.Duration.Microseconds(), a.Error, a.ResponseBody)
 	}

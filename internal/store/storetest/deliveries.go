@@ -630,9 +630,11 @@ func testDeliveryCompleteOutdated(t *testing.T, s webhook.Store) {
 	}
 
 	at := base.Add(10 * time.Second)
-	if res := gone(tasks[0], tasks[0].Webhook.UpdatedAt, at); len(res.Disabled) != 0 {
+	res := gone(tasks[0], tasks[0].Webhook.UpdatedAt, at)
+	if len(res.Disabled) != 0 {
 		t.Fatalf("a 410 about the webhook before its edit disabled %v", res.Disabled)
 	}
+	wantEqual(t, "reported outdated", res.Outdated, []webhook.DeliveryRef{tasks[0].Ref()})
 	if got := getWebhook(t, s, org, w.ID); !got.Enabled || got.DisabledReason != "" || !got.FailingSince.IsZero() ||
 		got.TargetURL != "https://example.com/moved" {
 		t.Fatalf("the webhook after a 410 about it before its edit: enabled %v, reason %q, failing since %v, URL %q; want it as edited, healthy",
@@ -652,9 +654,9 @@ func testDeliveryCompleteOutdated(t *testing.T, s webhook.Store) {
 		t.Fatalf("claimed with the webhook at %q, version %v; want it as edited, %v", h.TargetURL, h.UpdatedAt, edited)
 	}
 
-	res := gone(again[0], again[0].Webhook.UpdatedAt, at.Add(3*time.Second))
-	if len(res.Disabled) != 1 {
-		t.Fatalf("a 410 about the webhook as it is disabled %v; want it", res.Disabled)
+	res = gone(again[0], again[0].Webhook.UpdatedAt, at.Add(3*time.Second))
+	if len(res.Disabled) != 1 || len(res.Outdated) != 0 {
+		t.Fatalf("a 410 about the webhook as it is disabled %v, outdated %v; want it disabled", res.Disabled, res.Outdated)
 	}
 	if got := getWebhook(t, s, org, w.ID); got.Enabled {
 		t.Fatal("a 410 about the webhook as it is left it enabled")
