@@ -328,9 +328,10 @@ func unauthorized(msg string) *webhook.Error {
 // to skip such keys (only keys of a kty it does not know, which it skips
 // already), so the set is parsed here first, as jwkset parses it, and
 // the keys it would refuse are dropped, with one warning per fetch. A
-// document that is not a JWK Set at all passes as it came: jwkset
-// refuses it and the keys loaded stay, as for any failed fetch, rather
-// than none being trusted because a proxy answered an error page.
+// document that is not a JWK Set at all, or whose keys are all refused,
+// passes as it came: jwkset refuses it and the keys loaded stay, as for
+// any failed fetch, rather than none being trusted because a proxy
+// answered an error page or the provider published a broken set.
 type skipUnusableKeys struct {
 	next http.RoundTripper
 	warn func(ctx context.Context, skipped []string)
@@ -389,6 +390,12 @@ func dropUnusableKeys(body []byte) ([]byte, []string) {
 		kept = append(kept, raw)
 	}
 	if len(skipped) == 0 {
+		return body, nil
+	}
+	if len(kept) == 0 {
+		// Nothing usable: the fetch fails as jwkset refuses the set, and
+		// the keys loaded stay, as for a document that is not a JWK Set,
+		// rather than none being trusted.
 		return body, nil
 	}
 	filtered, err := json.Marshal(struct {

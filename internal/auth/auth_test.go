@@ -1070,6 +1070,25 @@ func TestJWKSUnreadableDocumentKeepsKeys(t *testing.T) {
 	}
 }
 
+// A JWKS whose every key is malformed is a failed fetch too: the keys
+// loaded stay, rather than none being trusted.
+func TestJWKSAllKeysMalformedKeepsKeys(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t)
+	e := newEnv(t, Config{JWKSURL: srv.URL})
+	srv.mu.Lock()
+	srv.body = []byte(`{"keys":[{"kty":"RSA","kid":"rsa-2","use":"sig","n":"not*base64url","e":"AQAB"}]}`)
+	srv.mu.Unlock()
+	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-2", claims(nil), k.rsaOther), "kid")
+	if n := srv.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2", n)
+	}
+	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa), "")
+	if logs := e.logs.String(); !strings.Contains(logs, "fetching the JWKS failed") {
+		t.Errorf("the set of malformed keys was not logged as a failed fetch: %s", logs)
+	}
+}
+
 // A JWKS document past maxJWKSBody is not read whole: its fetch fails,
 // and the keys loaded stay.
 func TestJWKSTooLargeKeepsKeys(t *testing.T) {
