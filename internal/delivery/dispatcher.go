@@ -372,11 +372,20 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	// stop's, which app.run bounds).
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
-	graced := make(chan *time.Timer, 1)
-	context.AfterFunc(ctx, func() { graced <- time.AfterFunc(d.cfg.StopGrace, cancelSends) })
 	d.mu.Lock()
 	d.running, d.sendCtx = true, sendCtx
 	d.mu.Unlock()
+	// From the stop on no request begins, also while a claim under way
+	// holds the claim loop (up to claimTimeout): intake is leased
+	// nothing, and a request that ends hands its slot to no queued task
+	// (see next); releaseQueued gives those back once the loop ends.
+	graced := make(chan *time.Timer, 1)
+	context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		d.running = false
+		d.mu.Unlock()
+		graced <- time.AfterFunc(d.cfg.StopGrace, cancelSends)
+	})
 	stopRenewing := make(chan struct{})
 	renewed := make(chan struct{})
 	go func() {
@@ -404,7 +413,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 
 	d.mu.Lock()
-	d.running = false // from now on Send gives tasks back
+	d.running = false // Send gives tasks back (see graced)
 	d.mu.Unlock()
 	d.releaseQueued()
 	grace := <-graced // ctx has ended: it was set, or is about to be
@@ -727,6 +736,14 @@ func (d *Dispatcher) next(id uuid.UUID) *webhook.Task {
 			d.releases.Go(func() { d.releaseDue(expired) })
 		}
 	}()
+	if !d.running {
+		// Stopping: no request begins; Run gives the queue back
+		// (releaseQueued).
+		if d.inflight[id]--; d.inflight[id] == 0 {
+			delete(d.inflight, id)
+		}
+		return nil
+	}
 	q := d.queued[id]
 	// A request that starts now may last Timeout and must be recorded
 	// before its lease ends.

@@ -207,3 +207,92 @@ func TestStopGraceRunsFromTheStop(t *testing.T) {
 		}
 	}
 }
+
+// A stop begins no request, also while a claim under way holds the claim
+// loop: the task queued behind a request in flight is not sent when that
+// request ends (it is given back, due now), and intake is leased
+// nothing, so its deliveries are created pending for any node. Such a
+// request would get what is left of the grace, and one cut there is sent
+// again.
+func TestStopBeginsNoRequestWhileAClaimFinishes(t *testing.T) {
+	arrived, answer := make(chan struct{}, 2), make(chan struct{})
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-answer:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(target.Close)
+	s := &gatedClaims{counting: newStore(t), entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	w := createWebhook(t, s, target.URL)
+	d := New(Config{Store: s, Client: target.Client(), Timeout: 10 * time.Second, StopGrace: 10 * time.Second,
+		MaxInflightPerWebhook: 1, PollInterval: time.Hour})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	gateOpen := false
+	openGate := func() {
+		if !gateOpen {
+			gateOpen = true
+			close(s.gate)
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		openGate()
+		close(answer)
+		<-done
+	})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if l := d.Reserve(1); l.Limit == 1 {
+			d.Send(nil, l)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher did not start")
+		}
+	}
+	intake(t, s, d, w, 2) // one in flight, one queued behind it
+	<-arrived
+	s.shut.Store(true)
+	d.Wake()
+	<-s.entered // a claim under way
+	stop()
+	// Once the stop has begun (its grace timer is set), intake is leased
+	// nothing.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		d.mu.Lock()
+		running := d.running
+		d.mu.Unlock()
+		l := d.Reserve(1)
+		d.Send(nil, l)
+		if l.Limit == 0 {
+			break
+		}
+		if time.Now().After(deadline) || !running {
+			t.Fatalf("intake was leased %d deliveries after the stop, while a claim under way held the claim loop", l.Limit)
+		}
+	}
+	answer <- struct{}{} // the request in flight ends
+	// Its slot is freed, or handed to the task queued behind it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		d.mu.Lock()
+		inflight := d.inflight[w.ID]
+		d.mu.Unlock()
+		if inflight == 0 || len(arrived) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request's slot was neither freed nor handed on")
+		}
+	}
+	if len(arrived) > 0 {
+		t.Error("the task queued behind the request in flight was sent after the stop")
+	}
+	openGate()
+	<-done
+	if released, completed := s.counts(); released != 1 || completed != 1 {
+		t.Errorf("%d given back, %d recorded; want the queued task given back, the request in flight recorded", released, completed)
+	}
+}
