@@ -75,6 +75,42 @@ func TestHotPathsTakeTwoRoundTrips(t *testing.T) {
 	if n := counted(func() { intake("key") }); n != 3 {
 		t.Errorf("intake with an idempotency key took %d round trips, want 3", n)
 	}
+
+	// An outcome that would disable its webhook locks and reads the
+	// batch's webhooks first (webhook.Outcome.Against): one more; one
+	// that disables it reads whether the webhook was still enabled before
+	// the COMMIT: one more again. Each is counted after a run on another
+	// organization's webhook has prepared its statements.
+	gone := func(org uuid.UUID, outdated bool) int64 {
+		t.Helper()
+		rs, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{Now: t0, Until: t0.Add(time.Hour), Limit: 10})
+		if err != nil || len(rs) != 1 || len(rs[0].Tasks) != 1 {
+			t.Fatalf("intake: %+v, %v; want one delivery leased", rs, err)
+		}
+		tk := rs[0].Tasks[0]
+		d, read := tk.Delivery, tk.Webhook.UpdatedAt
+		if outdated {
+			read = read.Add(-time.Second)
+		}
+		o := webhook.Outcome{Status: webhook.DeliveryFailed, Lease: d.Lease, DisableReason: "gone", WebhookUpdatedAt: read,
+			Attempt: webhook.Attempt{ID: uuid.Must(uuid.NewV7()), OrganizationID: org, WebhookID: d.WebhookID, DeliveryID: d.ID,
+				EventID: d.EventID, CreatedAt: t0, Number: 1, Kind: webhook.KindStandard, TargetURL: "https://example.com", StatusCode: 410}}
+		return counted(func() {
+			if res, err := db.DeliveryComplete(ctx, []webhook.Outcome{o}); err != nil || len(res.Disabled)+len(res.Outdated) != 1 {
+				t.Fatalf("complete: disabled %v, outdated %v, %v; want one of them", res.Disabled, res.Outdated, err)
+			}
+		})
+	}
+	warm := uuid.New()
+	storeHooks(t, db, newHook(warm))
+	gone(warm, true)
+	if n := gone(org, true); n != 3 {
+		t.Errorf("a 410 about a version edited since took %d round trips, want 3", n)
+	}
+	gone(warm, false)
+	if n := gone(org, false); n != 4 {
+		t.Errorf("a 410 that disables the webhook took %d round trips, want 4", n)
+	}
 }
 
 // An intake whose COMMIT fails is refused, keyed or not, and stores
