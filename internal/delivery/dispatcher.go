@@ -920,6 +920,9 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 	for _, r := range res.Outdated {
 		outdated[r.ID] = true
 	}
+	if len(res.Outdated) > 0 {
+		d.Wake() // they are due again at once, not at the next poll
+	}
 	for _, o := range batch {
 		if dropped[o.Attempt.DeliveryID] {
 			continue

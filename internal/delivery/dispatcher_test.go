@@ -64,11 +64,14 @@ func (s *counting) counts() (released, completed int) {
 	return s.released, s.completed
 }
 
-// waitCompleted waits until n outcomes were given to DeliveryComplete.
+// waitCompleted waits until at least n outcomes were given to
+// DeliveryComplete. (A 410 stored as outdated, see webhook.Outcome.Against,
+// adds one: its delivery is claimed again at once, and fails unsent if
+// the webhook is disabled.)
 func (s *counting) waitCompleted(t *testing.T, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, completed := s.counts(); completed == n {
+		if _, completed := s.counts(); completed >= n {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -552,8 +555,7 @@ func TestDisabledCountedByTheStore(t *testing.T) {
 		if got, err := s.WebhookGet(context.Background(), w.OrganizationID, w.ID); err != nil || !got.Enabled {
 			t.Fatalf("the webhook is disabled (%v) by a 410 to a request sent before it was disabled and enabled again", err)
 		}
-		d.Wake()
-		let(1)
+		let(1) // claimed again at once (this node polls every hour)
 		s.waitCompleted(t, 3)
 		stop()
 		if got, err := s.WebhookGet(context.Background(), w.OrganizationID, w.ID); err != nil || got.Enabled {
