@@ -916,11 +916,12 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 		// deleted: what it did is not theirs to record any more.
 		d.cfg.Log.Warn("dropped outcomes of attempts whose lease was lost", "count", len(stale), "deliveries", ids)
 	}
-	outdated := make(map[uuid.UUID]bool, len(res.Outdated))
-	for _, r := range res.Outdated {
-		outdated[r.ID] = true
-	}
+	var outdated map[uuid.UUID]bool // rare: nil for most batches
 	if len(res.Outdated) > 0 {
+		outdated = make(map[uuid.UUID]bool, len(res.Outdated))
+		for _, r := range res.Outdated {
+			outdated[r.ID] = true
+		}
 		d.Wake() // they are due again at once, not at the next poll
 	}
 	for _, o := range batch {
