@@ -91,7 +91,10 @@ type Store interface {
 	// unset and cleared on a success; DisableReason disables it), in one
 	// transaction. Disabling a webhook that is still enabled records a
 	// DisabledByHookdAudit entry in that transaction; a webhook already
-	// disabled keeps its reason and gets no entry.
+	// disabled keeps its reason and gets no entry. An outcome that would
+	// disable its webhook is first put against the webhook as stored in
+	// that transaction (Outcome.Against): one about a version edited since
+	// is applied as Outdated, and reported in Outdated.
 	//
 	// An outcome is fenced by its lease: it is applied only to a delivery
 	// still running with Lease equal to the outcome's, and named by its
