@@ -321,10 +321,10 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	err := db.queueWrite(ctx, func(tx *txn) error {
 		// The writer may run this again (see writer.go): from scratch.
 		res = webhook.CompleteResult{}
-		if err := against(ctx, tx, outcomes); err != nil {
+		rest, err := against(ctx, tx, outcomes)
+		if err != nil {
 			return err
 		}
-		rest := outcomes
 		for _, n := range chunks {
 			for len(rest) >= n {
 				if err := complete(ctx, tx, rest[:n], &res); err != nil {
@@ -341,14 +341,17 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	return res, nil
 }
 
-// against puts each outcome that disables its webhook against the
-// webhook as stored (see webhook.Outcome.Against): read in the writer's
-// transaction, before its outcomes are written, so no edit comes between
-// the version read and the disable, and all chunks of a batch are put
-// against the webhooks as they were before it, as on PostgreSQL. Only
-// disables are read, and they are rare. It changes outcomes in place; run
-// again (see writer.go), it changes none twice, as versions only grow.
-func against(ctx context.Context, tx *txn, outcomes []webhook.Outcome) error {
+// against returns the outcomes with each one that disables its webhook
+// put against the webhook as stored (see webhook.Outcome.Against): read
+// in the writer's transaction, before its outcomes are written, so no
+// edit comes between the version read and the disable, and all chunks of
+// a batch are put against the webhooks as they were before it, as on
+// PostgreSQL. Only disables are read, and they are rare; a batch with
+// none is returned as it is. The outcomes given are not changed: the
+// writer may run the transaction again (see writer.go), after an edit
+// of its group was rolled back.
+func against(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webhook.Outcome, error) {
+	put := outcomes
 	for i, o := range outcomes {
 		if o.DisableReason == "" {
 			continue
@@ -360,11 +363,16 @@ func against(ctx context.Context, tx *txn, outcomes []webhook.Outcome) error {
 			continue // deleted: its delivery is gone with it, and nothing is disabled
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		outcomes[i] = o.Against(fromMicros(updated))
+		if a := o.Against(fromMicros(updated)); a.Outdated {
+			if &put[0] == &outcomes[0] {
+				put = slices.Clone(outcomes)
+			}
+			put[i] = a
+		}
 	}
-	return nil
+	return put, nil
 }
 
 // Outcomes are written in chunks (of deliveryChunks sizes, so the
