@@ -296,3 +296,50 @@ func TestStopBeginsNoRequestWhileAClaimFinishes(t *testing.T) {
 		t.Errorf("%d given back, %d recorded; want the queued task given back, the request in flight recorded", released, completed)
 	}
 }
+
+// What a claim under way at the stop takes is given back, due now, and
+// not sent, on SQLite too, whose claim finishes whether or not its caller
+// waits: the stop lets requests in flight finish, it begins none.
+func TestStopGivesBackWhatAClaimUnderWayTook(t *testing.T) {
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(target.Close)
+	s := &gatedClaims{counting: newStore(t), entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	w := createWebhook(t, s, target.URL)
+	d := New(Config{Store: s, Client: target.Client(), PollInterval: time.Hour})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if l := d.Reserve(1); l.Limit == 1 {
+			d.Send(nil, l)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher did not start")
+		}
+	}
+	const n = 2
+	events := make([]*webhook.Event, n)
+	for i := range events {
+		events[i] = &webhook.Event{OrganizationID: w.OrganizationID, CreatedAt: time.Now().UTC(), Type: webhook.EventDeploymentStarted,
+			ProjectName: "p", EnvironmentMode: webhook.ModeProduction, Payload: []byte(`{}`)}
+	}
+	if _, err := s.EventsCreate(context.Background(), events, webhook.Lease{}); err != nil { // queued, for a claim
+		t.Fatal(err)
+	}
+	s.shut.Store(true)
+	d.Wake()
+	<-s.entered // a claim under way
+	stop()
+	close(s.gate)
+	<-done
+	if released, _ := s.counts(); released != n || hits.Load() != 0 {
+		t.Errorf("%d given back and %d sent of the %d deliveries the claim under way took; want all given back, none sent", released, hits.Load(), n)
+	}
+	pending, err := s.DeliveryList(context.Background(), webhook.DeliveryListParams{OrganizationID: w.OrganizationID, WebhookID: w.ID,
+		Status: webhook.DeliveryPending, Limit: 10})
+	if err != nil || len(pending) != n {
+		t.Fatalf("%d deliveries pending after the stop (%v); want the %d claimed, given back", len(pending), err, n)
+	}
+}
