@@ -113,15 +113,35 @@ func startDispatcher(t *testing.T, d *Dispatcher) (stop func()) {
 	go func() { d.Run(ctx); close(done) }()
 	stop = func() { cancel(); <-done }
 	t.Cleanup(stop)
+	waitTaking(t, d)
+	return stop
+}
+
+// waitTaking returns once d, running, takes deliveries from intake.
+func waitTaking(t *testing.T, d *Dispatcher) {
+	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		if l := d.Reserve(1); l.Limit == 1 {
 			d.Send(nil, l)
-			return stop
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the dispatcher did not start")
 		}
 	}
+}
+
+// newHungTarget is a target that never answers until the test ends; each
+// request says so on arrived (buffered for one).
+func newHungTarget(t *testing.T) (hung *httptest.Server, arrived <-chan struct{}) {
+	in, block := make(chan struct{}, 1), make(chan struct{})
+	hung = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in <- struct{}{}
+		<-block
+	}))
+	t.Cleanup(hung.Close)
+	t.Cleanup(func() { close(block) })
+	return hung, in
 }
 
 // intake commits n events for w's organization, leasing what d grants.
@@ -396,13 +416,7 @@ func TestOutOfRangeStatusFailsItsAttemptAlone(t *testing.T) {
 // as an unsent one does, and is neither failed for good (here its only
 // attempt) nor held against its webhook's health.
 func TestStopGraceCutIsNotAFailure(t *testing.T) {
-	arrived, block := make(chan struct{}, 1), make(chan struct{})
-	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		<-block
-	}))
-	t.Cleanup(hung.Close)
-	t.Cleanup(func() { close(block) })
+	hung, arrived := newHungTarget(t)
 	s := newStore(t)
 	w := createWebhook(t, s, hung.URL)
 	d := New(Config{Store: s, Client: hung.Client(), Timeout: 30 * time.Second, StopGrace: 50 * time.Millisecond,

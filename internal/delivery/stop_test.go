@@ -164,13 +164,7 @@ func (s *gatedClaims) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) 
 // even while a claim under way holds the claim loop, so that the stop
 // takes no longer than its bound.
 func TestStopGraceRunsFromTheStop(t *testing.T) {
-	arrived, block := make(chan struct{}, 1), make(chan struct{})
-	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		<-block
-	}))
-	t.Cleanup(hung.Close)
-	t.Cleanup(func() { close(block) })
+	hung, arrived := newHungTarget(t)
 	s := &gatedClaims{counting: newStore(t), entered: make(chan struct{}, 1), gate: make(chan struct{})}
 	w := createWebhook(t, s, hung.URL)
 	d := New(Config{Store: s, Client: hung.Client(), Timeout: 30 * time.Second, StopGrace: 50 * time.Millisecond,
@@ -183,15 +177,7 @@ func TestStopGraceRunsFromTheStop(t *testing.T) {
 		close(s.gate)
 		<-done
 	})
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if l := d.Reserve(1); l.Limit == 1 {
-			d.Send(nil, l)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the dispatcher did not start")
-		}
-	}
+	waitTaking(t, d)
 	intake(t, s, d, w, 1)
 	<-arrived
 	s.shut.Store(true)
@@ -244,15 +230,7 @@ func TestStopBeginsNoRequestWhileAClaimFinishes(t *testing.T) {
 		close(answer)
 		<-done
 	})
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if l := d.Reserve(1); l.Limit == 1 {
-			d.Send(nil, l)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the dispatcher did not start")
-		}
-	}
+	waitTaking(t, d)
 	intake(t, s, d, w, 2) // one in flight, one queued behind it
 	<-arrived
 	s.shut.Store(true)
@@ -310,15 +288,7 @@ func TestStopGivesBackWhatAClaimUnderWayTook(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if l := d.Reserve(1); l.Limit == 1 {
-			d.Send(nil, l)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the dispatcher did not start")
-		}
-	}
+	waitTaking(t, d)
 	const n = 2
 	events := make([]*webhook.Event, n)
 	for i := range events {
