@@ -1049,62 +1049,38 @@ func TestJWKSRefreshSkipsMalformedKeys(t *testing.T) {
 	}
 }
 
-// A document that is not a JWK Set at all (a proxy's error page answered
-// 200) is a failed fetch, as a 503 is: the keys loaded before stay, rather
-// than being replaced by none.
-func TestJWKSUnreadableDocumentKeepsKeys(t *testing.T) {
-	k := testKeys()
-	srv := newJWKSServer(t)
-	e := newEnv(t, Config{JWKSURL: srv.URL})
-	srv.mu.Lock()
-	srv.body = []byte("<html>Service temporarily unavailable</html>")
-	srv.mu.Unlock()
-	// A kid not loaded fetches the JWKS at once.
-	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-2", claims(nil), k.rsaOther), "kid")
-	if n := srv.fetches.Load(); n != 2 {
-		t.Fatalf("%d fetches, want 2", n)
-	}
-	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa), "")
-	if logs := e.logs.String(); !strings.Contains(logs, "fetching the JWKS failed") {
-		t.Errorf("the unreadable document was not logged as a failed fetch: %s", logs)
-	}
-}
-
-// A JWKS whose every key is malformed is a failed fetch too: the keys
-// loaded stay, rather than none being trusted.
-func TestJWKSAllKeysMalformedKeepsKeys(t *testing.T) {
-	k := testKeys()
-	srv := newJWKSServer(t)
-	e := newEnv(t, Config{JWKSURL: srv.URL})
-	srv.mu.Lock()
-	srv.body = []byte(`{"keys":[{"kty":"RSA","kid":"rsa-2","use":"sig","n":"not*base64url","e":"AQAB"}]}`)
-	srv.mu.Unlock()
-	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-2", claims(nil), k.rsaOther), "kid")
-	if n := srv.fetches.Load(); n != 2 {
-		t.Fatalf("%d fetches, want 2", n)
-	}
-	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa), "")
-	if logs := e.logs.String(); !strings.Contains(logs, "fetching the JWKS failed") {
-		t.Errorf("the set of malformed keys was not logged as a failed fetch: %s", logs)
-	}
-}
-
-// A JWKS document past maxJWKSBody is not read whole: its fetch fails,
-// and the keys loaded stay.
-func TestJWKSTooLargeKeepsKeys(t *testing.T) {
-	k := testKeys()
-	srv := newJWKSServer(t)
-	e := newEnv(t, Config{JWKSURL: srv.URL})
-	srv.mu.Lock()
-	srv.body = append([]byte(`{"keys":[],"padding":"`), bytes.Repeat([]byte("x"), maxJWKSBody)...)
-	srv.body = append(srv.body, `"}`...)
-	srv.mu.Unlock()
-	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-2", claims(nil), k.rsaOther), "kid")
-	if n := srv.fetches.Load(); n != 2 {
-		t.Fatalf("%d fetches, want 2", n)
-	}
-	checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa), "")
-	if logs := e.logs.String(); !strings.Contains(logs, "larger than 1048576 bytes") {
-		t.Errorf("the oversized document was not logged as a failed fetch: %s", logs)
+// A fetch that finds no usable JWK Set is a failed fetch, as a 503 is:
+// the keys loaded before stay, rather than being replaced by none. So
+// for a document that is not a JWK Set at all (a proxy's error page
+// answered 200), one whose every key is malformed, and one past
+// maxJWKSBody, which is not read whole.
+func TestJWKSFailedFetchKeepsKeys(t *testing.T) {
+	tooLarge := append([]byte(`{"keys":[],"padding":"`), bytes.Repeat([]byte("x"), maxJWKSBody)...)
+	for _, tc := range []struct {
+		name, logged string
+		body         []byte
+	}{
+		{"unreadable document", "fetching the JWKS failed", []byte("<html>Service temporarily unavailable</html>")},
+		{"every key malformed", "fetching the JWKS failed",
+			[]byte(`{"keys":[{"kty":"RSA","kid":"rsa-2","use":"sig","n":"not*base64url","e":"AQAB"}]}`)},
+		{"too large", "larger than 1048576 bytes", append(tooLarge, `"}`...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := testKeys()
+			srv := newJWKSServer(t)
+			e := newEnv(t, Config{JWKSURL: srv.URL})
+			srv.mu.Lock()
+			srv.body = tc.body
+			srv.mu.Unlock()
+			// A kid not loaded fetches the JWKS at once.
+			checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-2", claims(nil), k.rsaOther), "kid")
+			if n := srv.fetches.Load(); n != 2 {
+				t.Fatalf("%d fetches, want 2", n)
+			}
+			checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-1", claims(nil), k.rsa), "")
+			if logs := e.logs.String(); !strings.Contains(logs, tc.logged) {
+				t.Errorf("the fetch was not logged as failed (%q): %s", tc.logged, logs)
+			}
+		})
 	}
 }
