@@ -412,11 +412,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 
-	d.mu.Lock()
-	d.running = false // Send gives tasks back (see graced)
-	d.mu.Unlock()
+	// ctx has ended: the stop has marked the dispatcher stopped, or is
+	// about to (see graced), and from then Send gives tasks back and next
+	// starts none, so the queue given back stays empty.
+	grace := <-graced
 	d.releaseQueued()
-	grace := <-graced // ctx has ended: it was set, or is about to be
 	d.sends.Wait()
 	grace.Stop()
 	d.releases.Wait()
