@@ -51,10 +51,13 @@ type Task struct {
 	Webhook  Webhook
 }
 
-// Ref names the task's delivery, to give it back.
-func (t *Task) Ref() DeliveryRef {
-	return DeliveryRef{OrganizationID: t.Delivery.OrganizationID, WebhookID: t.Delivery.WebhookID, ID: t.Delivery.ID, Lease: t.Delivery.Lease}
+// Ref names the delivery under its current lease, to give it back.
+func (d *Delivery) Ref() DeliveryRef {
+	return DeliveryRef{OrganizationID: d.OrganizationID, WebhookID: d.WebhookID, ID: d.ID, Lease: d.Lease}
 }
+
+// Ref names the task's delivery, to give it back.
+func (t *Task) Ref() DeliveryRef { return t.Delivery.Ref() }
 
 // Attempt is one HTTP request of a delivery, and what came back.
 type Attempt struct {

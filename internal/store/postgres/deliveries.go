@@ -32,6 +32,13 @@ func scanDelivery(row rowScanner, extra ...any) (*webhook.Delivery, error) {
 
 func scanDeliveryRow(row rowScanner) (*webhook.Delivery, error) { return scanDelivery(row) }
 
+// claimed is a delivery DeliveryClaim leased, with its due time before
+// the claim: the order to hand them out in.
+type claimed struct {
+	d   *webhook.Delivery
+	due time.Time
+}
+
 // DeliveryClaim claims with one UPDATE over a FOR UPDATE SKIP LOCKED
 // subquery, so concurrent claimers on any node pass over each other's
 // rows instead of waiting for them, then reads the claimed rows' events
@@ -63,29 +70,70 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	if err != nil {
 		return nil, translate(err)
 	}
-	type claimed struct {
-		d   *webhook.Delivery
-		due time.Time // before the claim: the order to hand them out in
-	}
-	var cs []claimed
-	err = func() error {
-		defer rows.Close()
-		for rows.Next() {
-			var due time.Time
-			d, err := scanDelivery(rows, &due)
-			if err != nil {
-				return err
-			}
-			cs = append(cs, claimed{d, due})
-		}
-		return rows.Err()
-	}()
-	if err != nil {
-		return nil, translate(err)
-	}
-	if len(cs) == 0 {
+	cs, err := scanClaimed(rows)
+	if err == nil && len(cs) == 0 {
 		return []*webhook.Task{}, nil
 	}
+	var (
+		tasks          []*webhook.Task
+		unreadable     []webhook.DeliveryRef
+		cannotBeOpened error
+	)
+	if err == nil {
+		tasks, unreadable, cannotBeOpened, err = db.tasks(ctx, cs)
+	}
+	if err != nil {
+		// Some or all of the leases may be committed (a connection can
+		// fail after the UPDATE did): given back now, rather than left
+		// for nobody to send until they end.
+		err = translate(err)
+		if len(cs) > 0 {
+			refs := make([]webhook.DeliveryRef, len(cs))
+			for i, c := range cs {
+				refs[i] = c.d.Ref()
+			}
+			err = errors.Join(err, db.giveBack(ctx, p, refs))
+		}
+		return nil, err
+	}
+	return secrets.Claimed(ctx, db, p, tasks, unreadable, cannotBeOpened)
+}
+
+func scanClaimed(rows pgx.Rows) ([]claimed, error) {
+	defer rows.Close()
+	var cs []claimed
+	for rows.Next() {
+		var due time.Time
+		d, err := scanDelivery(rows, &due)
+		if err != nil {
+			return cs, err
+		}
+		cs = append(cs, claimed{d, due})
+	}
+	return cs, rows.Err()
+}
+
+// giveBackTimeout bounds DeliveryClaim's give-back of the leases it took
+// and could not hand out. The claim has failed, most likely on a
+// connection reset or its deadline, so the give-back has a deadline of
+// its own, on another connection of the pool.
+const giveBackTimeout = 5 * time.Second
+
+func (db *DB) giveBack(ctx context.Context, p webhook.ClaimParams, refs []webhook.DeliveryRef) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
+	defer cancel()
+	if err := db.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: refs, Now: p.Now}); err != nil {
+		return fmt.Errorf("giving back %d claimed deliveries (their leases end by themselves): %w", len(refs), err)
+	}
+	return nil
+}
+
+// tasks reads the events and webhooks of the deliveries DeliveryClaim
+// leased, in one round trip, and makes their tasks, oldest due first.
+// It deletes the deliveries whose event or webhook is gone, and returns
+// apart those whose webhook's secrets cannot be opened (unreadable; the
+// first such error is cannotBeOpened).
+func (db *DB) tasks(ctx context.Context, cs []claimed) (tasks []*webhook.Task, unreadable []webhook.DeliveryRef, cannotBeOpened, err error) {
 	slices.SortFunc(cs, func(a, b claimed) int {
 		if c := a.due.Compare(b.due); c != 0 {
 			return c
@@ -115,22 +163,22 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	defer br.Close()
 	evRows, err := br.Query()
 	if err != nil {
-		return nil, translate(err)
+		return nil, nil, nil, err
 	}
 	evs, err := collect(evRows, scanEvent)
 	if err != nil {
-		return nil, translate(err)
+		return nil, nil, nil, err
 	}
 	whRows, err := br.Query()
 	if err != nil {
-		return nil, translate(err)
+		return nil, nil, nil, err
 	}
 	whs, err := collect(whRows, webhookScan(db.keys, true))
 	if err != nil {
-		return nil, translate(err)
+		return nil, nil, nil, err
 	}
 	if err := br.Close(); err != nil {
-		return nil, translate(err)
+		return nil, nil, nil, err
 	}
 
 	events := map[key]*webhook.Event{}
@@ -141,12 +189,8 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 	for _, w := range whs {
 		hooks[key{w.OrganizationID, w.ID}] = w
 	}
-	tasks := make([]*webhook.Task, 0, len(cs))
-	var (
-		bad     []webhook.DeliveryRef
-		failed  error
-		orphans []webhook.DeliveryRef
-	)
+	tasks = make([]*webhook.Task, 0, len(cs))
+	var orphans []webhook.DeliveryRef
 	for _, c := range cs {
 		ev, w := events[key{c.d.OrganizationID, c.d.EventID}], hooks[key{c.d.OrganizationID, c.d.WebhookID}]
 		if ev == nil || w == nil {
@@ -160,9 +204,9 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 		}
 		t := &webhook.Task{Delivery: *c.d, Event: *ev, Webhook: *w}
 		if w.Unreadable != nil {
-			bad = append(bad, t.Ref())
-			if failed == nil {
-				failed = w.Unreadable
+			unreadable = append(unreadable, t.Ref())
+			if cannotBeOpened == nil {
+				cannotBeOpened = w.Unreadable
 			}
 			continue
 		}
@@ -179,10 +223,10 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 				FOR UPDATE SKIP LOCKED) l
 			WHERE d.organization_id = l.organization_id AND d.id = l.id`,
 			orgIDs, hookIDs, ids); err != nil {
-			return nil, translate(err)
+			return nil, nil, nil, err
 		}
 	}
-	return secrets.Claimed(ctx, db, p, tasks, bad, failed)
+	return tasks, unreadable, cannotBeOpened, nil
 }
 
 // completeSQL applies a batch of outcomes, at most one per delivery, in

@@ -350,6 +350,46 @@ func TestDeliveryCompleteSkipsDeleted(t *testing.T) {
 	}
 }
 
+// A claim that fails after its leases were committed (its deadline passes
+// while the events it must read are locked) gives them back, due now,
+// rather than leaving them for nobody to send until the leases end.
+func TestClaimFailedGivesLeasesBack(t *testing.T) {
+	dsn := pgtest.Schema(t, pgtest.URL(t))
+	db := openIn(t, dsn, storetest.Keys(t))
+	ctx := context.Background()
+	org := uuid.New()
+	storeHooks(t, db, newHook(org), newHook(org))
+	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	lock, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	p := webhook.ClaimParams{Now: t0, LeaseUntil: t0.Add(time.Hour), Limit: 10}
+	claimCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if tasks, err := db.DeliveryClaim(claimCtx, p); err == nil {
+		t.Fatalf("the claim that could not read its events = %d tasks; want an error", len(tasks))
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := db.DeliveryClaim(ctx, p)
+	if err != nil || len(tasks) != 2 {
+		t.Fatalf("the next claim = %d tasks, %v; want the 2 deliveries the failed claim leased, given back", len(tasks), err)
+	}
+}
+
 // storeHooks stores webhooks, failing the test if any is refused.
 func storeHooks(t *testing.T, db *DB, hooks ...*webhook.Webhook) {
 	t.Helper()
