@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -82,5 +83,29 @@ func TestOutcomeRefIsTaskRef(t *testing.T) {
 	}
 	if r := tk.Ref(); r.WebhookID != tk.Delivery.WebhookID || r.Lease != 7 {
 		t.Fatalf("task ref %+v", r)
+	}
+}
+
+func TestStaleRefs(t *testing.T) {
+	outcome := func(lease int64) Outcome {
+		return Outcome{Lease: lease, Attempt: Attempt{ID: uuid.New(), OrganizationID: uuid.New(), WebhookID: uuid.New(), DeliveryID: uuid.New()}}
+	}
+	stored, lost := outcome(1), outcome(2)
+	tests := []struct {
+		name   string
+		stored map[uuid.UUID]bool
+		want   []DeliveryRef
+	}{
+		{"an attempt stored by an earlier call is not stale", map[uuid.UUID]bool{stored.Attempt.ID: true}, []DeliveryRef{lost.Ref()}},
+		{"the attempts could not be read: all stale", nil, []DeliveryRef{stored.Ref(), lost.Ref()}},
+		{"none stored", map[uuid.UUID]bool{}, []DeliveryRef{stored.Ref(), lost.Ref()}},
+	}
+	for _, tt := range tests {
+		if got := StaleRefs([]Outcome{stored, lost}, tt.stored); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: StaleRefs = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+	if got := StaleRefs(nil, nil); got != nil {
+		t.Errorf("StaleRefs of no outcome = %+v, want nil", got)
 	}
 }

@@ -254,7 +254,8 @@ type DeliveryRef struct {
 // CompleteResult is what DeliveryComplete did besides recording the
 // outcomes it stored.
 type CompleteResult struct {
-	// Stale are the outcomes it did not store, by their ref.
+	// Stale are the outcomes it did not store, by their ref, and no
+	// earlier call did (see StaleRefs).
 	Stale []DeliveryRef
 	// Disabled are the webhooks it disabled: enabled before its
 	// transaction, disabled by it. An outcome asking to disable a webhook
@@ -266,6 +267,23 @@ type CompleteResult struct {
 	// edited since its attempt read it, and was stored as pending, due
 	// again at once, instead.
 	Outdated []DeliveryRef
+}
+
+// StaleRefs names the outcomes DeliveryComplete did not apply but for
+// those whose attempt is stored already (stored holds their attempt ids;
+// nil when it could not be read): a batch sent again after a failure that
+// came after its commit (a connection reset with the COMMIT on its way)
+// finds its outcomes applied by that commit. They are recorded, not
+// stale: the caller counts them as the attempts they were, and warns of
+// no lease lost.
+func StaleRefs(notApplied []Outcome, stored map[uuid.UUID]bool) []DeliveryRef {
+	var refs []DeliveryRef
+	for i := range notApplied {
+		if !stored[notApplied[i].Attempt.ID] {
+			refs = append(refs, notApplied[i].Ref())
+		}
+	}
+	return refs
 }
 
 // WebhookRef names a webhook.

@@ -354,6 +354,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		dOrgs, dIDs = append(dOrgs, a.OrganizationID), append(dIDs, a.DeliveryID)
 	}
 	rounds := completeRounds(sorted)
+	var notApplied []webhook.Outcome
 	err := db.pipelined(ctx, func(tx *pipe) error {
 		// The webhook of each outcome applied, as its delivery row says:
 		// never the caller's, so an outcome only touches its own
@@ -402,7 +403,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		for i, o := range sorted {
 			switch {
 			case applied[i] == uuid.Nil:
-				res.Stale = append(res.Stale, o.Ref())
+				notApplied = append(notApplied, o)
 			case o.Outdated:
 				res.Outdated = append(res.Outdated, o.Ref())
 			}
@@ -435,7 +436,35 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	if err != nil {
 		return webhook.CompleteResult{}, err
 	}
+	if len(notApplied) > 0 {
+		res.Stale = webhook.StaleRefs(notApplied, db.attemptsStored(ctx, notApplied))
+	}
 	return res, nil
+}
+
+// attemptsStored returns the ids of the outcomes' attempts that are
+// stored, or nil if they cannot be read: the outcomes are then all
+// stale, as they were before an earlier call's commit could be told from
+// a lease lost.
+func (db *DB) attemptsStored(ctx context.Context, outcomes []webhook.Outcome) map[uuid.UUID]bool {
+	orgs, ids := make([]uuid.UUID, len(outcomes)), make([]uuid.UUID, len(outcomes))
+	for i, o := range outcomes {
+		orgs[i], ids[i] = o.Attempt.OrganizationID, o.Attempt.ID
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id FROM attempts
+		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))`, orgs, ids)
+	if err != nil {
+		return nil
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil
+	}
+	stored := make(map[uuid.UUID]bool, len(found))
+	for _, id := range found {
+		stored[id] = true
+	}
+	return stored
 }
 
 // against sends b, which takes the batch's first locks, with the lock of

@@ -318,16 +318,17 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		}
 		seen[o.Attempt.DeliveryID] = true
 	}
+	var notApplied []webhook.Outcome
 	err := db.queueWrite(ctx, func(tx *txn) error {
 		// The writer may run this again (see writer.go): from scratch.
-		res = webhook.CompleteResult{}
+		res, notApplied = webhook.CompleteResult{}, notApplied[:0]
 		rest, err := against(ctx, tx, outcomes)
 		if err != nil {
 			return err
 		}
 		for _, n := range chunks {
 			for len(rest) >= n {
-				if err := complete(ctx, tx, rest[:n], &res); err != nil {
+				if err := complete(ctx, tx, rest[:n], &res, &notApplied); err != nil {
 					return err
 				}
 				rest = rest[n:]
@@ -338,7 +339,34 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	if err != nil {
 		return webhook.CompleteResult{}, err
 	}
+	if len(notApplied) > 0 {
+		res.Stale = webhook.StaleRefs(notApplied, db.attemptsStored(ctx, notApplied))
+	}
 	return res, nil
+}
+
+// attemptStoredSQL counts an attempt by its delivery's webhook and id,
+// and its own id (attempts keep no index on it).
+const attemptStoredSQL = `SELECT count(*) FROM attempts
+	WHERE delivery_seq = (SELECT seq FROM deliveries WHERE webhook_id = ? AND id = ?) AND id = ?`
+
+// attemptsStored returns the ids of the outcomes' attempts that are
+// stored, or nil if they cannot be read (see webhook.StaleRefs). Stale
+// outcomes are rare: one lookup each, by its delivery.
+func (db *DB) attemptsStored(ctx context.Context, outcomes []webhook.Outcome) map[uuid.UUID]bool {
+	stored := make(map[uuid.UUID]bool)
+	for _, o := range outcomes {
+		var n int
+		err := db.read.QueryRowContext(ctx, attemptStoredSQL,
+			key(o.Attempt.WebhookID), key(o.Attempt.DeliveryID), key(o.Attempt.ID)).Scan(&n)
+		if err != nil {
+			return nil
+		}
+		if n > 0 {
+			stored[o.Attempt.ID] = true
+		}
+	}
+	return stored
 }
 
 // against returns the outcomes with each one that disables its webhook
@@ -405,10 +433,10 @@ func init() {
 	}
 }
 
-// complete applies one chunk of outcomes, whose attempts have ids, and
-// adds to res those whose lease was gone and the webhooks it disabled
-// (see webhook.Store.DeliveryComplete).
-func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, res *webhook.CompleteResult) error {
+// complete applies one chunk of outcomes, whose attempts have ids, adds
+// to notApplied those whose lease was gone, and to res the webhooks it
+// disabled (see webhook.Store.DeliveryComplete).
+func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, res *webhook.CompleteResult, notApplied *[]webhook.Outcome) error {
 	args := make([]any, 0, attemptParams*len(outcomes))
 	for _, o := range outcomes {
 		a := o.Attempt
@@ -448,7 +476,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, res *web
 			// Its lease was taken over, or the webhook was deleted while
 			// the attempt ran, taking the delivery with it: there is
 			// nothing left to record against.
-			res.Stale = append(res.Stale, o.Ref())
+			*notApplied = append(*notApplied, o)
 			continue
 		}
 		hooks[i] = a.WebhookID

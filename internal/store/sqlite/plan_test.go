@@ -38,6 +38,7 @@ func TestPlansUseKeys(t *testing.T) {
 		"complete":       {completeUpdates[1], 9, byKey},
 		"renew":          {renewSQL, 5, byKey},
 		"release":        {releaseSQL, 5, byKey},
+		"attempt stored": {attemptStoredSQL, 3, "SEARCH attempts USING INDEX attempts_delivery (delivery_seq=?)"},
 		"lease":          {leaseSQL, 3, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)"},
 		"claimed events": {claimedEventsSQL, 1, "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)"},
 		// Each key found in the index, not the organization's events read.

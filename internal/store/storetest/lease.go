@@ -104,6 +104,34 @@ func testLeaseOutcomeTwice(t *testing.T, s webhook.Store) {
 	}
 }
 
+// A batch sent again after a failure that came after its commit (a
+// connection reset with the COMMIT on its way: the dispatcher sends it
+// again) finds its outcome stored by the first call. It is not stale (the
+// dispatcher counts it as the attempt it was, and warns of no lease
+// lost), and nothing is stored twice. An outcome of the same batch whose
+// lease was lost is still stale.
+func testLeaseOutcomeSentAgain(t *testing.T, s webhook.Store) {
+	a, _ := takeOver(t, s)
+	_, tk := claimOne(t, s, nil)
+	o := outcomeOf(t, tk, 500, base.Add(time.Second))
+	complete(t, s, o)
+	lost := outcomeOf(t, a, 0, base.Add(62*time.Second))
+	res, err := s.DeliveryComplete(context.Background(), []webhook.Outcome{o, lost})
+	if err != nil {
+		t.Fatalf("DeliveryComplete: %v", err)
+	}
+	if len(res.Stale) != 1 || res.Stale[0] != lost.Ref() {
+		t.Fatalf("stale = %+v; want only the outcome whose lease was lost, %+v, not the one stored by the first call", res.Stale, lost.Ref())
+	}
+	d := getDelivery(t, s, tk.Delivery.OrganizationID, tk.Delivery.WebhookID, tk.Delivery.ID)
+	if d.Status != webhook.DeliveryPending || d.Attempts != 1 {
+		t.Fatalf("delivery %s with %d attempts; want pending with 1, as the first call left it", d.Status, d.Attempts)
+	}
+	if n := attemptCount(t, s, tk); n != 1 {
+		t.Fatalf("%d attempts in the log, want 1", n)
+	}
+}
+
 // A's late "timed out" outcome, written while B holds the lease, is
 // dropped: no attempt in the log, B's lease untouched; B's outcome counts.
 func testLeaseStaleOutcome(t *testing.T, s webhook.Store) {

@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryRelease", testDeliveryRelease},
 		{"LeaseStaleOutcome", testLeaseStaleOutcome},
 		{"LeaseOutcomeTwice", testLeaseOutcomeTwice},
+		{"LeaseOutcomeSentAgain", testLeaseOutcomeSentAgain},
 		{"LeaseSucceededNeverReopens", testLeaseSucceededNeverReopens},
 		{"LeaseRenew", testLeaseRenew},
 		{"LeaseOtherOrganization", testLeaseOtherOrganization},
