@@ -343,10 +343,43 @@ func TestIntakeRefusesSourceKeys(t *testing.T) {
 		t.Fatalf("intake with a source's key: %d %q, want 400 naming Idempotency-Key", st, e.Detail)
 	}
 	var first, again ingestReceipt
-	h.ingest(ingest, githubStatus, githubHeaders(sourceSecret, "deployment_status", "d-1", githubStatus), &first)
-	if st := h.ingest(ingest, githubStatus, githubHeaders(sourceSecret, "deployment_status", "d-2", githubStatus), &again); st != 202 || first.ID == "" || again.ID == first.ID {
+	one, two := githubStatusWithID(1), githubStatusWithID(2)
+	h.ingest(ingest, one, githubHeaders(sourceSecret, "deployment_status", "d-1", one), &first)
+	if st := h.ingest(ingest, two, githubHeaders(sourceSecret, "deployment_status", "d-2", two), &again); st != 202 || first.ID == "" || again.ID == first.ID {
 		t.Errorf("the tool's deliveries d-1 and d-2: %s and %s (%d), want two events", first.ID, again.ID, st)
 	}
+}
+
+// githubStatusWithID is githubStatus with deployment_status.id, as GitHub
+// sends it: one id per status.
+func githubStatusWithID(id int) string {
+	return strings.Replace(githubStatus, `{"deployment_status":{`, `{"deployment_status":{"id":`+strconv.Itoa(id)+`,`, 1)
+}
+
+// GitHub signs the body, not X-GitHub-Delivery: a captured delivery sent
+// again with a fresh X-GitHub-Delivery is a replay of the first event,
+// not a second deployment notification to every webhook.
+func TestSourceGitHubFreshDeliveryHeaderIsReplay(t *testing.T) {
+	h := newAPIHarness(t)
+	org := uuid.New()
+	tok, _ := h.token(org)
+	base := "/organization/" + org.String()
+	_, ingest := newGitHubSource(t, h, tok, base)
+	body := githubStatusWithID(344177809)
+	var first ingestReceipt
+	if st := h.ingest(ingest, body, githubHeaders(sourceSecret, "deployment_status", "d-1", body), &first); st != 202 || first.ID == "" {
+		t.Fatalf("the delivery: %d %+v", st, first)
+	}
+	for _, guid := range []string{"d-1", "d-forged", ""} {
+		var again ingestReceipt
+		if st := h.ingest(ingest, body, githubHeaders(sourceSecret, "deployment_status", guid, body), &again); st != 202 || again.ID != first.ID {
+			t.Errorf("the same signed body with X-GitHub-Delivery %q: %d %s, want 202 with the first event %s", guid, st, again.ID, first.ID)
+		}
+	}
+	wantMetrics(t, h,
+		`hookd_source_requests_total{kind="GITHUB",outcome="accepted"} 1`,
+		`hookd_source_requests_total{kind="GITHUB",outcome="replayed"} 3`,
+	)
 }
 
 // A delivery id that holds what a key may not (here a NUL, from the

@@ -3,6 +3,7 @@ package source
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"hash"
 	"net/http"
 	"time"
@@ -36,6 +37,7 @@ var githubStates = map[string]webhook.EventType{
 
 type githubDeploymentStatus struct {
 	DeploymentStatus struct {
+		ID             jsonID `json:"id"`
 		State          string `json:"state"`
 		Environment    string `json:"environment"`
 		TargetURL      string `json:"target_url"`
@@ -99,5 +101,19 @@ func translateGitHub(src *webhook.Source, h http.Header, body []byte) (Result, e
 			URL:      firstOf(p.DeploymentStatus.LogURL, p.DeploymentStatus.TargetURL, p.Repository.HTMLURL),
 		},
 	}
-	return d.result(src, h.Get("X-GitHub-Delivery"))
+	return d.result(src, githubKey(p.DeploymentStatus.ID.String(), body))
+}
+
+// githubKey is a deployment status's delivery id, taken from what the
+// signature covers: GitHub signs the body alone, so X-GitHub-Delivery
+// (which its redeliveries keep) would let anyone holding one signed
+// request send it again under a fresh header as a new event. Each
+// deployment status has an id of its own, the same in every delivery of
+// it; a body without one (not GitHub's) is keyed on its bytes.
+func githubKey(statusID string, body []byte) string {
+	if statusID != "" {
+		return "deployment_status:" + statusID
+	}
+	sum := sha256.Sum256(body)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

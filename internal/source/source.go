@@ -32,7 +32,9 @@ type Result struct {
 	// ignored.
 	Event *webhook.DeploymentEvent
 	// DeliveryID is the tool's own id of what it sent, the same on each of
-	// its retries ("" when it has none): the event's idempotency key.
+	// its retries ("" when it has none): the event's idempotency key. Where
+	// the tool signs, it comes from what the signature covers, or a signed
+	// request sent again under a new id would be a new event.
 	DeliveryID string
 	// Ignored says why nothing is sent, when Event is nil.
 	Ignored string

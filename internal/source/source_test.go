@@ -99,7 +99,7 @@ func TestTranslateFixtures(t *testing.T) {
 				Environment: webhook.DeploymentEnvironment{Name: "production", Mode: webhook.ModeProduction}},
 			app: wantApp{ID: "186853002", Name: "Codertocat/Hello-World", CommitID: "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", Branch: "master",
 				URL: "https://github.com/Codertocat/Hello-World/actions/runs/1/job/2"},
-			delivery: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+			delivery: "deployment_status:344177809",
 		},
 		{
 			kind: webhook.SourceGitLab, fixture: "gitlab_deployment.json",
@@ -439,3 +439,49 @@ func TestEnvironmentType(t *testing.T) {
 
 //go:embed testdata/*.json
 var testdataFS embed.FS
+
+// TestGitHubKeyIsSigned: GitHub signs the body alone, not its headers, so
+// the key comes from the signed body: a captured request sent again with
+// a fresh (or no) X-GitHub-Delivery is the same delivery, answered as a
+// replay, never a new event. Each deployment status is its own event.
+func TestGitHubKeyIsSigned(t *testing.T) {
+	src := newSource(webhook.SourceGitHub)
+	delivery := func(body []byte, guid string) string {
+		t.Helper()
+		headers := map[string]string{"X-GitHub-Event": "deployment_status"}
+		if guid != "" {
+			headers["X-GitHub-Delivery"] = guid
+		}
+		res, err := Translate(src, Signed(webhook.SourceGitHub, testSecret, body, headers), body)
+		if err != nil || res.Event == nil {
+			t.Fatalf("Translate = %+v, %v", res, err)
+		}
+		if res.DeliveryID == "" {
+			t.Fatalf("no delivery id: the event would have no key")
+		}
+		return res.DeliveryID
+	}
+	success := fixture(t, "github_deployment_status.json")
+	first := delivery(success, "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+	for _, guid := range []string{"72d3162e-cc78-11e3-81ab-4c9367dc0958", "00000000-0000-4000-8000-000000000001", ""} {
+		if again := delivery(success, guid); again != first {
+			t.Errorf("the same signed body with X-GitHub-Delivery %q: delivery id %q, the first %q", guid, again, first)
+		}
+	}
+	// The same deployment's next status: another id, another event.
+	running := bytes.Replace(success, []byte(`"id": 344177809`), []byte(`"id": 344177808`), 1)
+	running = bytes.Replace(running, []byte(`"state": "success"`), []byte(`"state": "in_progress"`), 1)
+	if other := delivery(running, "72d3162e-cc78-11e3-81ab-4c9367dc0959"); other == first {
+		t.Errorf("two statuses of one deployment share the delivery id %q", first)
+	}
+	// A body without the status's id (not GitHub's) is keyed on its
+	// bytes, all of them signed.
+	bare := []byte(`{"deployment_status":{"state":"success"},"deployment":{"id":1,"environment":"e"},"repository":{"name":"r"}}`)
+	if a, b := delivery(bare, "a"), delivery(bare, "b"); a != b {
+		t.Errorf("one body without a status id, two X-GitHub-Delivery: delivery ids %q and %q", a, b)
+	}
+	failed := bytes.Replace(bare, []byte("success"), []byte("failure"), 1)
+	if a, b := delivery(bare, "a"), delivery(failed, "a"); a == b {
+		t.Errorf("two bodies without a status id share the delivery id %q", a)
+	}
+}
