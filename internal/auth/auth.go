@@ -223,10 +223,7 @@ func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Tim
 			return nil, errors.New("auth: the JWKS URL must be an absolute http(s) URL")
 		}
 		redacted := webhook.RedactedURL(cfg.JWKSURL)
-		skipping := skipUnusableKeys{next: http.DefaultTransport, warn: func(ctx context.Context, skipped []string) {
-			a.log.WarnContext(ctx, "auth: the JWKS holds keys that cannot be parsed; they are skipped and the others loaded",
-				"url", redacted, "skipped", skipped)
-		}}
+		skipping := &skipUnusableKeys{next: http.DefaultTransport, log: a.log, url: redacted}
 		fetched, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
 			Client:           &http.Client{Transport: skipping},
 			HTTPTimeout:      jwksHTTPTimeout,
@@ -327,17 +324,30 @@ func unauthorized(msg string) *webhook.Error {
 // keep out the one it rotated in, until a restart. jwkset has no option
 // to skip such keys (only keys of a kty it does not know, which it skips
 // already), so the set is parsed here first, as jwkset parses it, and
-// the keys it would refuse are dropped, with one warning per fetch. A
-// document that is not a JWK Set at all, or whose keys are all refused,
-// passes as it came: jwkset refuses it and the keys loaded stay, as for
-// any failed fetch, rather than none being trusted because a proxy
-// answered an error page or the provider published a broken set.
+// the keys it would refuse are dropped. A document that is not a JWK Set
+// at all, or whose keys are all refused, passes as it came: jwkset
+// refuses it and the keys loaded stay, as for any failed fetch, rather
+// than none being trusted because a proxy answered an error page or the
+// provider published a broken set.
+//
+// The keys dropped are warned about when they change, not at every
+// fetch: a provider that keeps publishing one broken key would otherwise
+// log the same line every refresh, and every 5 s while JWTs name kids
+// not loaded, burying the line that says something new.
 type skipUnusableKeys struct {
 	next http.RoundTripper
-	warn func(ctx context.Context, skipped []string)
+	log  *slog.Logger
+	url  string // masked
+
+	// mu guards skipped: the periodic refresh and a JWT naming a kid
+	// not loaded may fetch at once.
+	mu sync.Mutex
+	// skipped holds the keys the last fetch that jwkset loaded dropped,
+	// as published and sorted; empty when it dropped none.
+	skipped []string
 }
 
-func (s skipUnusableKeys) RoundTrip(req *http.Request) (*http.Response, error) {
+func (s *skipUnusableKeys) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := s.next.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return resp, err
@@ -350,9 +360,9 @@ func (s skipUnusableKeys) RoundTrip(req *http.Request) (*http.Response, error) {
 	if len(body) > maxJWKSBody {
 		return nil, fmt.Errorf("the JWKS is larger than %d bytes", maxJWKSBody)
 	}
-	body, skipped := dropUnusableKeys(body)
-	if len(skipped) > 0 {
-		s.warn(req.Context(), skipped)
+	body, skipped, loads := dropUnusableKeys(body)
+	if loads {
+		s.report(req.Context(), skipped)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
@@ -360,20 +370,54 @@ func (s skipUnusableKeys) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// report warns about the keys a fetch skipped when they are not the ones
+// the last fetch skipped, and says at Info when none are skipped any
+// more. Keys are told apart by what was published, in any order; the
+// log names them by position, kid and reason, never their material.
+func (s *skipUnusableKeys) report(ctx context.Context, skipped []skippedKey) {
+	published := make([]string, len(skipped))
+	reasons := make([]string, len(skipped))
+	for i, k := range skipped {
+		published[i], reasons[i] = k.published, k.reason
+	}
+	slices.Sort(published)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Equal(published, s.skipped) {
+		return
+	}
+	before := len(s.skipped)
+	s.skipped = published
+	if len(skipped) > 0 {
+		s.log.WarnContext(ctx, "auth: the JWKS holds keys that cannot be parsed; they are skipped and the others loaded (logged again only when the keys skipped change)",
+			"url", s.url, "skipped", reasons)
+		return
+	}
+	s.log.InfoContext(ctx, "auth: the JWKS keys that could not be parsed are gone; every key is loaded",
+		"url", s.url, "skipped_before", before)
+}
+
+// skippedKey is a key dropUnusableKeys dropped: the JSON published,
+// which must not be logged (a JWKS published by mistake may hold a
+// private key), and why it was dropped, which may.
+type skippedKey struct {
+	published string
+	reason    string
+}
+
 // dropUnusableKeys returns the JWK Set body without the keys jwkset would
-// refuse, and why each was dropped. It decodes and parses each key with
-// the same calls and options jwkset.NewStorageFromHTTP uses, so what it
-// keeps jwkset loads. The reasons name the key by position and kid, never
-// its material.
-func dropUnusableKeys(body []byte) ([]byte, []string) {
+// refuse, and those keys. It decodes and parses each key with the same
+// calls and options jwkset.NewStorageFromHTTP uses, so what it keeps
+// jwkset loads. loads is false when the body is passed as it came for
+// jwkset to refuse: not a JWK Set, or no key usable.
+func dropUnusableKeys(body []byte) (_ []byte, skipped []skippedKey, loads bool) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if json.NewDecoder(bytes.NewReader(body)).Decode(&set) != nil {
-		return body, nil
+		return body, nil, false
 	}
 	kept := make([]json.RawMessage, 0, len(set.Keys))
-	var skipped []string
 	for i, raw := range set.Keys {
 		var m jwkset.JWKMarshal
 		err := json.Unmarshal(raw, &m)
@@ -384,25 +428,28 @@ func dropUnusableKeys(body []byte) ([]byte, []string) {
 		// without a word: an identity provider may publish kinds of keys
 		// hookd has no use for.
 		if err != nil && !errors.Is(err, jwkset.ErrUnsupportedKey) {
-			skipped = append(skipped, fmt.Sprintf("key %d (kid %q): %v", i, m.KID, err))
+			skipped = append(skipped, skippedKey{
+				published: string(raw),
+				reason:    fmt.Sprintf("key %d (kid %q): %v", i, m.KID, err),
+			})
 			continue
 		}
 		kept = append(kept, raw)
 	}
 	if len(skipped) == 0 {
-		return body, nil
+		return body, nil, true
 	}
 	if len(kept) == 0 {
 		// Nothing usable: the fetch fails as jwkset refuses the set, and
 		// the keys loaded stay, as for a document that is not a JWK Set,
 		// rather than none being trusted.
-		return body, nil
+		return body, nil, false
 	}
 	filtered, err := json.Marshal(struct {
 		Keys []json.RawMessage `json:"keys"`
 	}{kept})
 	if err != nil { // cannot happen: every key was decoded from JSON
-		return body, nil
+		return body, nil, false
 	}
-	return filtered, skipped
+	return filtered, skipped, true
 }

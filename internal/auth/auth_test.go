@@ -1084,3 +1084,82 @@ func TestJWKSFailedFetchKeepsKeys(t *testing.T) {
 		})
 	}
 }
+
+// An identity provider that keeps publishing a broken key is warned about
+// once, not at every refresh: every 5 minutes, and up to every 5 s while
+// JWTs name kids not loaded, the same line said nothing new. A different
+// set of broken keys is warned about again, and their going is said
+// once, at Info.
+func TestJWKSSkippedKeysWarnedWhenTheyChange(t *testing.T) {
+	const (
+		brokenA = `{"kty":"RSA","kid":"bad-a","use":"sig","n":"not*base64url","e":"AQAB"}`
+		brokenB = `{"kty":"EC","kid":"bad-b","use":"sig","crv":"P-256","x":"AQ","y":"AQ"}`
+	)
+	srv := newJWKSServer(t)
+	var good struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(srv.body, &good); err != nil {
+		t.Fatal(err)
+	}
+	// serve publishes the good keys after the broken ones given, and
+	// returns once a fetch has been answered with them: the refresh
+	// goroutine fetches one at a time, so a fetch that starts after the
+	// next one to start has been read, warned about and loaded.
+	serve := func(broken ...string) {
+		t.Helper()
+		keys := slices.Clone(good.Keys)
+		for _, b := range broken {
+			keys = append(keys, json.RawMessage(b))
+		}
+		body, err := json.Marshal(struct {
+			Keys []json.RawMessage `json:"keys"`
+		}{keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.mu.Lock()
+		srv.body = body
+		srv.mu.Unlock()
+		after := srv.fetches.Load() + 2
+		for deadline := time.Now().Add(5 * time.Second); srv.fetches.Load() < after; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no JWKS fetch in 5 s (%d fetches)", srv.fetches.Load())
+			}
+		}
+	}
+	const (
+		warned = `level=WARN msg="auth: the JWKS holds keys that cannot be parsed`
+		gone   = `level=INFO msg="auth: the JWKS keys that could not be parsed are gone`
+	)
+	e := newEnv(t, Config{JWKSURL: srv.URL + "/jwks?access_token=jwks-query-secret", JWKSRefresh: 10 * time.Millisecond})
+	for _, step := range []struct {
+		name         string
+		broken       []string
+		warned, gone int
+	}{
+		{"one broken key", []string{brokenA}, 1, 0},
+		{"the same broken key again", []string{brokenA}, 1, 0},
+		{"another broken key", []string{brokenB}, 2, 0},
+		{"one more broken key", []string{brokenA, brokenB}, 3, 0},
+		{"the same broken keys in another order", []string{brokenB, brokenA}, 3, 0},
+		{"no broken key", nil, 3, 1},
+		{"still no broken key", nil, 3, 1},
+		{"the first broken key back", []string{brokenA}, 4, 1},
+	} {
+		serve(step.broken...)
+		logs := e.logs.String()
+		if got := strings.Count(logs, warned); got != step.warned {
+			t.Errorf("%s: %d warnings about skipped keys, want %d: %s", step.name, got, step.warned, logs)
+		}
+		if got := strings.Count(logs, gone); got != step.gone {
+			t.Errorf("%s: %d lines saying the skipped keys are gone, want %d: %s", step.name, got, step.gone, logs)
+		}
+	}
+	logs := e.logs.String()
+	for _, secret := range []string{"jwks-query-secret", "not*base64url"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q: %s", secret, logs)
+		}
+	}
+}
