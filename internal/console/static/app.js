@@ -277,10 +277,14 @@
     return JSON.stringify(value, null, 2);
   }
 
-  // JSON with token classes, built as DOM (never as HTML).
+  // JSON with token classes, built as DOM (never as HTML). The text may
+  // be anything a target answered, so no token may fail after scanning
+  // far: a string runs to its closing quote or, unclosed, to the end.
+  // Were it made to close, an unclosed '"\"\"\"…' would be scanned to
+  // its end from each of its escaped quotes: 64 KiB froze the tab 3 s.
   function codeBlock(text, label) {
     const pre = h('pre', { class: 'code', tabindex: '0', 'aria-label': label });
-    const re = /("(?:\\u[a-fA-F0-9]{4}|\\[^u]|[^\\"])*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
+    const re = /("(?:[^\\"]|\\[\s\S])*"?)(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
     let last = 0;
     for (let m; (m = re.exec(text));) {
       if (m.index > last) pre.append(text.slice(last, m.index));
