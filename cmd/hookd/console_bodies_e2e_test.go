@@ -13,7 +13,8 @@ import (
 // TestConsoleHostileResponseBodies opens attempts whose target answered
 // a body made to harm the page that shows it (a target is anyone's
 // server, and hookd keeps 64 KiB of its answer): markup must stay text,
-// and no body may freeze the tab by the JSON highlighter rescanning it.
+// and no body may freeze the tab, whether by the JSON highlighter
+// rescanning it or by pretty-printing blowing it up.
 func TestConsoleHostileResponseBodies(t *testing.T) {
 	b := newBrowser(t, 120*time.Second)
 	h := startConsoleHookd(t, map[string]string{"HOOKD_ALLOWED_TARGET_CIDRS": "127.0.0.0/8,::1/128", "HOOKD_RETRY_SCHEDULE": "0s,1h"})
@@ -29,6 +30,8 @@ func TestConsoleHostileResponseBodies(t *testing.T) {
 		// An unclosed string of escaped quotes, 64 KiB: a string token
 		// that must close was tried from each of them to the end.
 		{name: "escaped-quotes", body: `"` + strings.Repeat(`\"`, 32767)},
+		// 8 KB of brackets pretty-print to 32 MB of indentation.
+		{name: "deep", body: strings.Repeat("[", 4000) + strings.Repeat("]", 4000)},
 	}
 	bodies := map[string]string{}
 	for _, c := range cases {

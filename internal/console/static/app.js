@@ -266,15 +266,21 @@
     return s.slice(0, max - tail - 1) + '…' + s.slice(-tail);
   }
 
+  // Indenting gives every line its depth, so pretty-printing grows a
+  // deeply nested body with the square of its depth: a target's 8 KB of
+  // brackets became 32 MB, seconds of layout. A body whose pretty form is
+  // over 1 MiB and over four times its own size is shown as it came.
+  const PRETTY_MAX = 1 << 20;
+
   function pretty(value) {
-    if (typeof value === 'string') {
-      try {
-        return JSON.stringify(JSON.parse(value), null, 2);
-      } catch {
-        return value;
-      }
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    let out;
+    try {
+      out = JSON.stringify(typeof value === 'string' ? JSON.parse(value) : value, null, 2);
+    } catch {
+      return text;
     }
-    return JSON.stringify(value, null, 2);
+    return out.length > PRETTY_MAX && out.length > 4 * text.length ? text : out;
   }
 
   // JSON with token classes, built as DOM (never as HTML). The text may
