@@ -268,19 +268,40 @@
 
   // Indenting gives every line its depth, so pretty-printing grows a
   // deeply nested body with the square of its depth: a target's 8 KB of
-  // brackets became 32 MB, seconds of layout. A body whose pretty form is
-  // over 1 MiB and over four times its own size is shown as it came.
+  // brackets becomes 32 MB, seconds of layout (and 20 KB would pass a
+  // string's longest length on its way). A body whose indentation would
+  // pass 1 MiB and four times its own size is shown as it came, counted
+  // before any of it is built.
   const PRETTY_MAX = 1 << 20;
 
   function pretty(value) {
     const text = typeof value === 'string' ? value : JSON.stringify(value);
-    let out;
+    let parsed = value;
     try {
-      out = JSON.stringify(typeof value === 'string' ? JSON.parse(value) : value, null, 2);
+      if (typeof value === 'string') parsed = JSON.parse(value);
+      const limit = Math.max(PRETTY_MAX, 4 * text.length);
+      return indentation(parsed, limit) > limit ? text : JSON.stringify(parsed, null, 2);
     } catch {
       return text;
     }
-    return out.length > PRETTY_MAX && out.length > 4 * text.length ? text : out;
+  }
+
+  // indentation counts the spaces JSON.stringify(value, null, 2) would
+  // indent with, stopping once past limit: each member of an array or
+  // object is on a line indented by its depth, and so is the bracket
+  // that closes it. A stack, not recursion: the depth is the body's.
+  function indentation(value, limit) {
+    let total = 0;
+    const stack = [[value, 0]];
+    while (stack.length > 0 && total <= limit) {
+      const [v, depth] = stack.pop();
+      if (v === null || typeof v !== 'object') continue;
+      const members = Array.isArray(v) ? v : Object.values(v);
+      if (members.length === 0) continue;
+      total += 2 * (depth + 1) * members.length + 2 * depth;
+      for (const m of members) stack.push([m, depth + 1]);
+    }
+    return total;
   }
 
   // JSON with token classes, built as DOM (never as HTML). The text may
