@@ -68,6 +68,61 @@ func (s *Server) bounded(h func(w http.ResponseWriter, r *http.Request) error) f
 	}
 }
 
+// apiTimeout is the longest a management request (webhooks, sources,
+// deliveries, the audit trail: every route under handleOrg) waits for
+// the database, from its handler's start: its credential's lookup, its
+// reads, its one write. Each is an indexed read or a transaction of a
+// few rows that a healthy database answers in milliseconds, so 10 s
+// without an answer means the connection went silent, as for intake.
+// Held longer, people at the console and scripts would wait for as long
+// as TCP does (30 s and more), where they can be told to retry; the CLI
+// gives up after 60 s.
+const apiTimeout = 10 * time.Second
+
+// apiDeadline runs a management handler under s.apiTimeout. A request
+// whose wait for the database ran out is answered 503 with Retry-After,
+// saying so. Its write, if it got that far, is one transaction: nothing
+// of it is kept, unless what commits it (its COMMIT, a retry's one
+// statement) had reached the server before the deadline and commits
+// there with its answer lost, which the answer warns of: a create sent
+// again would make a second one. A store call that may rightly take
+// longer on a healthy database runs under withoutDeadline.
+func (s *Server) apiDeadline(h func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), clientContext{}, r.Context()), s.apiTimeout)
+		defer cancel()
+		err := h(w, r.WithContext(ctx))
+		// A client that left is not the database's doing (writeError); an
+		// error already a 503 (the connection failed; intake's committer
+		// gave up) already says why and when to retry.
+		if ctx.Err() != context.DeadlineExceeded || r.Context().Err() != nil ||
+			!errors.Is(err, context.DeadlineExceeded) || webhook.ErrorCode(err) == webhook.EUnavailable {
+			return err
+		}
+		msg := fmt.Sprintf("the database did not answer within %s; try again later", s.apiTimeout)
+		if r.Method != http.MethodGet {
+			msg += " (the change may have been made all the same, if the database had received it: check before repeating it)"
+		}
+		answer := &webhook.Error{Code: webhook.EUnavailable, RetryAfter: webhook.ErrUnreachable.RetryAfter, Message: msg}
+		return fmt.Errorf("api: %w: %w: %w", answer, webhook.ErrUnreachable, err)
+	}
+}
+
+// clientContext is the key under which apiDeadline keeps the request's
+// context as it was before the deadline, for withoutDeadline.
+type clientContext struct{}
+
+// withoutDeadline is ctx without apiDeadline's bound, still ended when
+// the client leaves: for a store call that may rightly outlast
+// apiTimeout on a healthy database, which that bound would cut off every
+// time it was tried.
+func withoutDeadline(ctx context.Context) context.Context {
+	if c, ok := ctx.Value(clientContext{}).(context.Context); ok {
+		return c
+	}
+	return ctx
+}
+
 // timedBody is a request's body that adds up how long its reads waited
 // for the client, so that a body sent slowly is not taken for a database
 // that did not answer.

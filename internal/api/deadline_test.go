@@ -6,13 +6,18 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hookd/hookd/internal/auth"
+	"github.com/hookd/hookd/internal/store/postgres"
+	"github.com/hookd/hookd/internal/store/postgres/pgtest"
+	"github.com/hookd/hookd/internal/store/storetest"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -153,4 +158,215 @@ func TestIntakeSlowBodyIsNotTheDatabase(t *testing.T) {
 		t.Errorf("a slow body is logged as the database's outage:\n%s", logs.String())
 	}
 	wantMetrics(t, h, `hookd_requests_throttled_total{reason="intake_unavailable"} 1`+"\n")
+}
+
+// stallTables locks tables in a transaction on a connection of its own:
+// every statement of the store that reads or writes them waits, as on a
+// database that stopped answering. release lets them go; it may be
+// called more than once, from any goroutine.
+func stallTables(t *testing.T, url string, tables ...string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+strings.Join(tables, ", ")+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if err := tx.Rollback(ctx); err != nil {
+				t.Error(err)
+			}
+			conn.Close(ctx)
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// stallablePostgres is a migrated PostgreSQL store on a fresh database
+// (pgtest.Migrated), with the database's URL for stallTables.
+func stallablePostgres(t *testing.T) (string, *postgres.DB) {
+	t.Helper()
+	url := pgtest.URL(t)
+	db, err := postgres.Open(context.Background(), url, storetest.Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return url, db
+}
+
+// failedDelivery sends a test event to the webhook at hook and fails its
+// delivery, as a dispatcher would after its last attempt.
+func failedDelivery(t *testing.T, h *apiHarness, token, hook string) uuid.UUID {
+	t.Helper()
+	if st := h.do(token, "POST", hook+"/test", "", nil); st != 202 {
+		t.Fatalf("test event: %d", st)
+	}
+	ctx, now := context.Background(), time.Now()
+	tasks, err := h.db.DeliveryClaim(ctx, webhook.ClaimParams{Now: now.Add(time.Second), LeaseUntil: now.Add(time.Minute), Limit: 10})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("claim: %v, %d tasks", err, len(tasks))
+	}
+	tk := tasks[0]
+	if _, err := h.db.DeliveryComplete(ctx, []webhook.Outcome{{Status: webhook.DeliveryFailed, Lease: tk.Delivery.Lease, Attempt: webhook.Attempt{
+		ID: uuid.New(), OrganizationID: tk.Webhook.OrganizationID, WebhookID: tk.Webhook.ID, DeliveryID: tk.Delivery.ID, EventID: tk.Event.ID,
+		CreatedAt: now.UTC(), Number: 1, Kind: tk.Webhook.Kind, TargetURL: tk.Webhook.TargetURL, StatusCode: 500,
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	return tk.Delivery.ID
+}
+
+// TestManagementBoundedWait has PostgreSQL stop answering every
+// operation of the management API: each is answered 503 with Retry-After
+// once APITimeout has passed, saying the database did not answer, rather
+// than held for as long as the database keeps silent, and nothing it
+// would have changed is changed (its transaction never commits). None is
+// logged as a server error.
+func TestManagementBoundedWait(t *testing.T) {
+	const (
+		timeout = 300 * time.Millisecond
+		// Past it the stall ends by itself, so that a request without a
+		// bound is answered late rather than never.
+		stall = timeout + 3*time.Second
+	)
+	url, db := stallablePostgres(t)
+	var logs syncBuffer
+	h := newAPIHarnessOn(t, db, func(d *Deps) {
+		d.Log = slog.New(slog.NewTextHandler(&logs, nil))
+		d.APITimeout = timeout
+	})
+	org := uuid.New()
+	tok, _ := h.token(org)
+	base := "/organization/" + org.String()
+	var hook, src struct{ ID string }
+	if st := h.do(tok, "POST", base+"/webhook", `{`+editBase+`,"description":"before"}`, &hook); st != 201 {
+		t.Fatalf("create webhook: %d", st)
+	}
+	if st := h.do(tok, "POST", base+"/source", `{"kind":"ARGOCD","name":"before","secret":"`+sourceSecret+`"}`, &src); st != 201 {
+		t.Fatalf("create source: %d", st)
+	}
+	hookPath, srcPath := base+"/webhook/"+hook.ID, base+"/source/"+src.ID
+	delivery := failedDelivery(t, h, tok, hookPath)
+	since := `{"since":"` + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + `"}`
+	ctx := context.Background()
+	auditBefore, err := db.AuditList(ctx, webhook.AuditListParams{OrganizationID: org, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, s := range []struct{ method, path, body string }{
+		{"GET", base + "/webhook", ""},
+		{"POST", base + "/webhook", `{` + editBase + `,"description":"created in the stall"}`},
+		{"GET", hookPath, ""},
+		{"PUT", hookPath, `{` + editBase + `,"description":"edited in the stall"}`},
+		{"DELETE", hookPath, ""},
+		{"GET", hookPath + "/event", ""},
+		{"GET", hookPath + "/delivery", ""},
+		{"POST", hookPath + "/delivery/" + delivery.String() + "/retry", ""},
+		{"POST", hookPath + "/test", ""},
+		{"POST", hookPath + "/recover", since},
+		{"GET", hookPath + "/stats", ""},
+		{"GET", base + "/audit", ""},
+		{"GET", base + "/source", ""},
+		{"POST", base + "/source", `{"kind":"ARGOCD","name":"created in the stall","secret":"` + sourceSecret + `"}`},
+		{"GET", srcPath, ""},
+		{"PUT", srcPath, `{"kind":"ARGOCD","name":"edited in the stall"}`},
+		{"DELETE", srcPath, ""},
+	} {
+		// The token's table stays open: the request gets past
+		// authentication and waits on what it manages.
+		release := stallTables(t, url, "webhooks", "sources", "events", "deliveries", "attempts", "audit_entries")
+		end := time.AfterFunc(stall, release)
+		start := time.Now()
+		var answer struct{ Detail string }
+		st, header := h.doHeader(tok, s.method, s.path, s.body, &answer)
+		took := time.Since(start)
+		end.Stop()
+		release()
+		if st != 503 || header.Get("Retry-After") != "5" {
+			t.Errorf("%s %s: %d after %s (Retry-After %q), want 503 with Retry-After 5 once %s have passed",
+				s.method, s.path, st, took.Round(time.Millisecond), header.Get("Retry-After"), timeout)
+			continue
+		}
+		if took < timeout || took > timeout+2*time.Second {
+			t.Errorf("%s %s: answered after %s, want just past %s", s.method, s.path, took.Round(time.Millisecond), timeout)
+		}
+		if !strings.Contains(answer.Detail, "did not answer within 300ms") {
+			t.Errorf("%s %s: the answer does not say why: %q", s.method, s.path, answer.Detail)
+		}
+		// A change sent again may be made twice (a create, a retry): the
+		// caller is told to check first, a reader is not.
+		if warned := strings.Contains(answer.Detail, "check before repeating it"); warned != (s.method != "GET") {
+			t.Errorf("%s %s: the answer warns of a change made all the same: %t, want %t: %q", s.method, s.path, warned, !warned, answer.Detail)
+		}
+	}
+
+	hooks, err := db.WebhookList(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hooks) != 1 || hooks[0].Description != "before" {
+		t.Errorf("webhooks after the stall: %d; want the one created before, unchanged", len(hooks))
+	}
+	srcs, err := db.SourceList(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srcs) != 1 || srcs[0].Name != "before" {
+		t.Errorf("sources after the stall: %d; want the one created before, unchanged", len(srcs))
+	}
+	if audit, err := db.AuditList(ctx, webhook.AuditListParams{OrganizationID: org, Limit: 100}); err != nil || len(audit) != len(auditBefore) {
+		t.Errorf("audit entries: %d before the stall, %d after (%v)", len(auditBefore), len(audit), err)
+	}
+	if d, err := db.DeliveryGet(ctx, org, uuid.MustParse(hook.ID), delivery); err != nil || d.Status != webhook.DeliveryFailed {
+		t.Errorf("the delivery after the stall: %v; want it failed still, not retried", err)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a request refused for the database's silence is logged as a server error:\n%s", logs.String())
+	}
+}
+
+// TestRecoverOutlastsTheBound has a recovery wait on PostgreSQL for
+// longer than APITimeout, as one of hundreds of thousands of deliveries
+// takes (201,000: 10–14 s) on a healthy database: it is not cut off, as
+// it would be every time it was tried (its one transaction rolled back),
+// and re-queues what failed.
+func TestRecoverOutlastsTheBound(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	url, db := stallablePostgres(t)
+	h := newAPIHarnessOn(t, db, func(d *Deps) { d.APITimeout = timeout })
+	org := uuid.New()
+	tok, _ := h.token(org)
+	var hook struct{ ID string }
+	if st := h.do(tok, "POST", "/organization/"+org.String()+"/webhook", `{`+editBase+`}`, &hook); st != 201 {
+		t.Fatalf("create webhook: %d", st)
+	}
+	path := "/organization/" + org.String() + "/webhook/" + hook.ID
+	failedDelivery(t, h, tok, path)
+
+	// The webhook is read at once; the recovery's statement waits.
+	time.AfterFunc(3*timeout, stallTables(t, url, "deliveries"))
+	start := time.Now()
+	var recovered struct{ Failed int }
+	st := h.do(tok, "POST", path+"/recover", `{"since":"`+time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`, &recovered)
+	took := time.Since(start)
+	if st != 202 || recovered.Failed != 1 {
+		t.Errorf("a recovery that took %s: %d, %d failed deliveries re-queued; want 202 and 1", took.Round(time.Millisecond), st, recovered.Failed)
+	}
+	if took < 3*timeout {
+		t.Errorf("the recovery took %s: it did not wait for the lock, and the test proves nothing", took.Round(time.Millisecond))
+	}
 }

@@ -51,6 +51,9 @@ type Deps struct {
 	// IntakeTimeout is how long an intake request may wait for the
 	// database (zero: intakeTimeout, 10 s; tests shorten it).
 	IntakeTimeout time.Duration
+	// APITimeout is how long a management request may wait for the
+	// database (zero: apiTimeout, 10 s; tests shorten it).
+	APITimeout time.Duration
 	// Alive says why hookd is wedged and should be restarted, nil while
 	// it is not: /healthz answers 503 with it. It must look only at what
 	// hookd itself owns, never at the database server, whose outage a
@@ -114,6 +117,8 @@ type Server struct {
 	// and outage logs what that refuses.
 	intakeTimeout time.Duration
 	outage        outage
+	// apiTimeout bounds a management request's wait for the database.
+	apiTimeout time.Duration
 	// unreadableSources logs ingests refused for a source whose secret
 	// cannot be decrypted, a line per source a minute at most.
 	unreadableSources repeats
@@ -139,6 +144,7 @@ func NewServer(d Deps) *Server {
 		secretGrace:   d.SecretRotationGrace,
 		alive:         d.Alive,
 		intakeTimeout: cmp.Or(d.IntakeTimeout, intakeTimeout),
+		apiTimeout:    cmp.Or(d.APITimeout, apiTimeout),
 	}
 	if s.intake == nil {
 		s.intake = storeIntake{d.Store}
@@ -217,8 +223,9 @@ type orgHandler func(w http.ResponseWriter, r *http.Request, org uuid.UUID) erro
 // organization (403). The rate is checked before the organization so
 // that a credential probing other organizations is slowed down too. The
 // handler finds the caller in the request's context (auth.FromContext).
+// Its waits for the database are bounded (apiDeadline).
 func (s *Server) handleOrg(pattern string, h orgHandler) {
-	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) error {
+	s.handle(pattern, s.apiDeadline(func(w http.ResponseWriter, r *http.Request) error {
 		id, err := s.authenticate(r)
 		if err != nil {
 			return err
@@ -234,7 +241,7 @@ func (s *Server) handleOrg(pattern string, h orgHandler) {
 			return err
 		}
 		return h(w, r.WithContext(auth.NewContext(r.Context(), id)), org)
-	})
+	}))
 }
 
 // handleIntake registers intake: as handleOrg, but limited per
