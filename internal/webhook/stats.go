@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,4 +53,77 @@ func BucketCount(since, until time.Time, width time.Duration) int {
 	}
 	span := until.Sub(since)
 	return int((span + width - 1) / width)
+}
+
+// StatsRange is a part of an AttemptStats window: [Since, Until).
+type StatsRange struct {
+	Since, Until time.Time
+}
+
+// Ranges are the parts of p's window a backend reads one at a time, in
+// order: each bucket, the last one cut at Until, or the whole window
+// when p has no buckets (none when the window is empty). Each is one
+// range of the index on (webhook, created_at), which a backend reads in
+// a pass that sorts nothing: the window's counts, its buckets and its
+// durations come from these passes alone (SumAttemptStats). Counting,
+// ranking and grouping in SQL sorted every attempt of the window, three
+// times: 30 s for a webhook with 3 million attempts in the week on
+// SQLite, 7 s on PostgreSQL.
+func (p AttemptStatsParams) Ranges() []StatsRange {
+	if !p.Until.After(p.Since) {
+		return nil
+	}
+	n := BucketCount(p.Since, p.Until, p.Bucket)
+	if n == 0 {
+		return []StatsRange{{p.Since, p.Until}}
+	}
+	out := make([]StatsRange, n)
+	for i := range out {
+		start := p.Since.Add(time.Duration(i) * p.Bucket)
+		out[i] = StatsRange{start, start.Add(p.Bucket)}
+	}
+	out[n-1].Until = p.Until
+	return out
+}
+
+// RangeStats is what a backend read of one StatsRange: how many
+// attempts were made in it, how many of them failed, and each one's
+// duration in microseconds, in any order.
+type RangeStats struct {
+	Attempts    int
+	Failures    int
+	DurationsUS []int64
+}
+
+// SumAttemptStats adds up what a backend read of p's Ranges, one
+// RangeStats each, in order, into p's stats: the counts, the buckets,
+// and the percentiles of every duration read. Every backend answers
+// with it, so all pick the same values.
+func SumAttemptStats(p AttemptStatsParams, ranges []RangeStats) *AttemptStats {
+	st := &AttemptStats{}
+	if n := BucketCount(p.Since, p.Until, p.Bucket); n > 0 {
+		st.Buckets = make([]StatsBucket, n)
+		for i := range st.Buckets {
+			st.Buckets[i].Start = p.Since.Add(time.Duration(i) * p.Bucket).UTC()
+			if i < len(ranges) {
+				st.Buckets[i].Attempts, st.Buckets[i].Failures = ranges[i].Attempts, ranges[i].Failures
+			}
+		}
+	}
+	total := 0
+	for _, r := range ranges {
+		total += len(r.DurationsUS)
+	}
+	durations := make([]int64, 0, total)
+	for _, r := range ranges {
+		st.Attempts += r.Attempts
+		st.Failures += r.Failures
+		durations = append(durations, r.DurationsUS...)
+	}
+	if len(durations) > 0 {
+		slices.Sort(durations)
+		st.P50 = time.Duration(durations[PercentileRank(50, len(durations))-1]) * time.Microsecond
+		st.P95 = time.Duration(durations[PercentileRank(95, len(durations))-1]) * time.Microsecond
+	}
+	return st
 }

@@ -3,15 +3,26 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"time"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/hookd/hookd/internal/webhook"
 )
 
-// AttemptStats reads only the attempts_webhook_created index: the counts
-// in one pass, each percentile as the row at its rank in duration order,
-// and the buckets grouped by their offset from Since. One read
-// transaction, so every figure is of the same attempts.
+// attemptStatsSQL reads one range of a webhook's attempts from
+// attempts_webhook_created alone, in index order: how many, how many
+// failed, and their durations as one text ("120,5031,..."), where a row
+// each cost a step of the statement per attempt (4 s for 3 million
+// attempts against 2 s).
+const attemptStatsSQL = `SELECT count(*), coalesce(sum(status_code NOT BETWEEN 200 AND 299), 0),
+		coalesce(group_concat(duration_us, ','), '')
+	FROM attempts WHERE webhook_id = ? AND created_at >= ? AND created_at < ?`
+
+// AttemptStats reads each of the window's ranges (p.Ranges) in one pass
+// over the attempts_webhook_created index that sorts nothing, and adds
+// them up with webhook.SumAttemptStats. One read transaction, so every
+// figure is of the same attempts.
 func (db *DB) AttemptStats(ctx context.Context, p webhook.AttemptStatsParams) (*webhook.AttemptStats, error) {
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -26,56 +37,39 @@ func (db *DB) AttemptStats(ctx context.Context, p webhook.AttemptStatsParams) (*
 	if err != nil {
 		return nil, translate(err)
 	}
-	const window = ` FROM attempts WHERE webhook_id = ? AND created_at >= ? AND created_at < ?`
-	args := []any{key(p.WebhookID), micros(p.Since), micros(p.Until)}
-	st := &webhook.AttemptStats{}
-	if owned {
-		err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(status_code NOT BETWEEN 200 AND 299), 0)`+window, args...).
-			Scan(&st.Attempts, &st.Failures)
+	ranges := p.Ranges()
+	read := make([]webhook.RangeStats, len(ranges))
+	for i, r := range ranges {
+		if !owned {
+			break // every range counts nothing
+		}
+		var durations string
+		err := tx.QueryRowContext(ctx, attemptStatsSQL, key(p.WebhookID), micros(r.Since), micros(r.Until)).
+			Scan(&read[i].Attempts, &read[i].Failures, &durations)
 		if err != nil {
 			return nil, translate(err)
 		}
-	}
-	for _, pc := range []struct {
-		p   int
-		dst *time.Duration
-	}{{50, &st.P50}, {95, &st.P95}} {
-		if st.Attempts == 0 {
-			break
+		if read[i].DurationsUS, err = parseDurations(durations, read[i].Attempts); err != nil {
+			return nil, err
 		}
-		var us int64
-		err := tx.QueryRowContext(ctx, `SELECT duration_us`+window+` ORDER BY duration_us LIMIT 1 OFFSET ?`,
-			append(args, webhook.PercentileRank(pc.p, st.Attempts)-1)...).Scan(&us)
+	}
+	return webhook.SumAttemptStats(p, read), nil
+}
+
+// parseDurations reads the n comma-separated integers of attemptStatsSQL.
+func parseDurations(s string, n int) ([]int64, error) {
+	out := make([]int64, 0, n)
+	for s != "" {
+		field, rest, _ := strings.Cut(s, ",")
+		v, err := strconv.ParseInt(field, 10, 64)
 		if err != nil {
-			return nil, translate(err)
+			return nil, fmt.Errorf("sqlite: attempt durations: %w", err)
 		}
-		*pc.dst = time.Duration(us) * time.Microsecond
+		out = append(out, v)
+		s = rest
 	}
-	n := webhook.BucketCount(p.Since, p.Until, p.Bucket)
-	if n == 0 {
-		return st, nil
+	if len(out) != n {
+		return nil, fmt.Errorf("sqlite: %d attempt durations for %d attempts", len(out), n)
 	}
-	st.Buckets = make([]webhook.StatsBucket, n)
-	for i := range st.Buckets {
-		st.Buckets[i].Start = p.Since.Add(time.Duration(i) * p.Bucket).UTC()
-	}
-	if st.Attempts == 0 {
-		return st, nil
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT (created_at - ?) / ?, count(*), sum(status_code NOT BETWEEN 200 AND 299)`+window+` GROUP BY 1`,
-		append([]any{micros(p.Since), p.Bucket.Microseconds()}, args...)...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var i, attempts, failures int
-		if err := rows.Scan(&i, &attempts, &failures); err != nil {
-			return nil, translate(err)
-		}
-		if i >= 0 && i < n {
-			st.Buckets[i].Attempts, st.Buckets[i].Failures = attempts, failures
-		}
-	}
-	return st, translate(rows.Err())
+	return out, nil
 }
