@@ -74,6 +74,8 @@ func (s *Server) bounded(h func(w http.ResponseWriter, r *http.Request) error) f
 // reads, its one write. Each is an indexed read or a transaction of a
 // few rows that a healthy database answers in milliseconds, so 10 s
 // without an answer means the connection went silent, as for intake.
+// The two that read a webhook's whole history of a window, a recovery
+// and the stats, run under withoutDeadline once the webhook is read.
 // Held longer, people at the console and scripts would wait for as long
 // as TCP does (30 s and more), where they can be told to retry; the CLI
 // gives up after 60 s.

@@ -370,3 +370,35 @@ func TestRecoverOutlastsTheBound(t *testing.T) {
 		t.Errorf("the recovery took %s: it did not wait for the lock, and the test proves nothing", took.Round(time.Millisecond))
 	}
 }
+
+// TestStatsOutlastTheBound has a webhook's stats wait on PostgreSQL for
+// longer than APITimeout, as those of a webhook with millions of
+// attempts a week take on a healthy database (3 million: 2 s; several
+// times as many pass 10 s): they are answered, not cut off every time
+// they are asked.
+func TestStatsOutlastTheBound(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	url, db := stallablePostgres(t)
+	h := newAPIHarnessOn(t, db, func(d *Deps) { d.APITimeout = timeout })
+	org := uuid.New()
+	tok, _ := h.token(org)
+	var hook struct{ ID string }
+	if st := h.do(tok, "POST", "/organization/"+org.String()+"/webhook", `{`+editBase+`}`, &hook); st != 201 {
+		t.Fatalf("create webhook: %d", st)
+	}
+	path := "/organization/" + org.String() + "/webhook/" + hook.ID
+	failedDelivery(t, h, tok, path)
+
+	// The webhook is read at once; the attempts wait.
+	time.AfterFunc(3*timeout, stallTables(t, url, "attempts"))
+	start := time.Now()
+	var stats statsResponse
+	st := h.do(tok, "GET", path+"/stats", "", &stats)
+	took := time.Since(start)
+	if st != 200 || stats.Last7Days.Attempts != 1 || stats.Last7Days.Failures != 1 {
+		t.Errorf("stats that took %s: %d, %d attempts (%d failed) in 7 days; want 200 and the 1 failed attempt", took.Round(time.Millisecond), st, stats.Last7Days.Attempts, stats.Last7Days.Failures)
+	}
+	if took < 3*timeout {
+		t.Errorf("the stats took %s: they did not wait for the lock, and the test proves nothing", took.Round(time.Millisecond))
+	}
+}
