@@ -1021,6 +1021,53 @@ func TestKeyHoldersUseTheIndex(t *testing.T) {
 	}
 }
 
+// A webhook's deliveries of one status are listed from an index of rows
+// of that status, in the custom plan and in the generic one a cached
+// statement comes to: failed ones in order from
+// deliveries_webhook_failed, pending and running ones from the queue,
+// never by reading the webhook's history (deliveries_webhook, or the
+// table) for the few that have it. The history is as a running hookd's
+// is, analyzed (autovacuum) and nearly all delivered.
+func TestDeliveryListPlans(t *testing.T) {
+	db := openSchema(t, pgtest.URL(t))
+	ctx := context.Background()
+	org := uuid.New()
+	w := newHook(org)
+	storeHooks(t, db, w)
+	for range 20 {
+		evs := make([]*webhook.Event, 500)
+		for i := range evs {
+			evs[i] = newEv(org, "")
+		}
+		if _, err := db.EventsCreate(ctx, evs, webhook.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = CASE WHEN random() < 0.01 THEN 'failed' ELSE 'succeeded' END
+		WHERE id NOT IN (SELECT id FROM deliveries ORDER BY id DESC LIMIT 5)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.pool.Exec(ctx, `ANALYZE deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		status webhook.DeliveryStatus
+		index  string
+	}{
+		{webhook.DeliveryFailed, "Index Scan Backward using deliveries_webhook_failed"},
+		{webhook.DeliveryPending, "using deliveries_due"},
+		{webhook.DeliveryRunning, "using deliveries_due"},
+	} {
+		for _, before := range []uuid.UUID{uuid.Nil, uuid.Must(uuid.NewV7())} {
+			sql, args := deliveryListQuery(webhook.DeliveryListParams{OrganizationID: org, WebhookID: w.ID, Status: tt.status, Before: before, Limit: 50})
+			plan := explain(t, db, sql, args...)
+			if strings.Count(plan, tt.index) != 2 || strings.Contains(plan, "using deliveries_webhook on") || strings.Contains(plan, "Seq Scan") {
+				t.Errorf("%s deliveries (cursor %v) are not read from %q in both plans:\n%s", tt.status, before != uuid.Nil, tt.index, plan)
+			}
+		}
+	}
+}
+
 // A release that waits for a renewal of the same delivery still releases
 // it once the renewal commits: its UPDATE finds the delivery by key, not
 // by the address of the version its snapshot saw, which the renewal

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hookd/hookd/internal/store/storetest"
+	"github.com/hookd/hookd/internal/webhook"
 )
 
 // The statements that run for every delivery find it by its webhook and
@@ -18,6 +19,7 @@ import (
 // events in order, retentionEndSQL, stops at the first young one, once
 // per run: TestDeleteBeforeStopsAtFirstYoungEvent.)
 func TestPlansUseKeys(t *testing.T) {
+	const deliveryPage = ` AND d.id < ? ORDER BY d.id DESC LIMIT ?`
 	wholeTable := regexp.MustCompile(`(?m)^SCAN (d|deliveries|e|events)\b`)
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "hookd.db"), storetest.Keys(t))
@@ -53,6 +55,15 @@ func TestPlansUseKeys(t *testing.T) {
 		// Newest first from the index: only attempts that started in the
 		// same microsecond are sorted (LAST TERM), never the whole list.
 		"attempt list": {attemptListSQL + attemptListOrder, 3, "SEARCH a USING INDEX attempts_webhook_created (webhook_id=?)\nSEARCH d USING INTEGER PRIMARY KEY (rowid=?)\nSEARCH e USING INTEGER PRIMARY KEY (rowid=?)\nUSE TEMP B-TREE FOR LAST TERM OF ORDER BY"},
+		// A page of a webhook's deliveries, of one status or all, from
+		// an index of the rows asked for, never its whole history for a
+		// status few of them have: failed ones in order, queued ones from
+		// the queue.
+		"delivery list":           {deliveryListSQL("") + deliveryPage, 4, "SEARCH d USING INDEX deliveries_webhook (webhook_id=? AND id<?)"},
+		"delivery list succeeded": {deliveryListSQL(webhook.DeliverySucceeded) + deliveryPage, 4, "SEARCH d USING INDEX deliveries_webhook (webhook_id=? AND id<?)"},
+		"delivery list failed":    {deliveryListSQL(webhook.DeliveryFailed) + deliveryPage, 4, "SEARCH d USING INDEX deliveries_webhook_failed (webhook_id=? AND id<?)"},
+		"delivery list pending":   {deliveryListSQL(webhook.DeliveryPending) + deliveryPage, 4, "SCAN d USING INDEX deliveries_due\nSEARCH e USING INTEGER PRIMARY KEY (rowid=?)\nUSE TEMP B-TREE FOR ORDER BY"},
+		"delivery list running":   {deliveryListSQL(webhook.DeliveryRunning) + deliveryPage, 4, "SCAN d USING INDEX deliveries_due\nSEARCH e USING INTEGER PRIMARY KEY (rowid=?)\nUSE TEMP B-TREE FOR ORDER BY"},
 		// A range of the index, in its order: no attempt is sorted, as
 		// ranking and grouping them in SQL did (30 s for 3 million).
 		"stats": {attemptStatsSQL, 3, "SEARCH attempts USING COVERING INDEX attempts_webhook_created (webhook_id=? AND created_at>? AND created_at<?)"},

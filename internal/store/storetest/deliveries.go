@@ -974,6 +974,37 @@ func testDeliveryList(t *testing.T, s webhook.Store) {
 	wantEqual(t, "running", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliveryRunning}), ids[1:4])
 	wantEqual(t, "succeeded before", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliverySucceeded, Before: ids[0]}), []uuid.UUID{ids[4]})
 
+	// Fail two, and queue one: each status is listed from the rows of
+	// its own (the queue, the failed ones), never another webhook's.
+	for _, tk := range tasks {
+		if tk.Delivery.ID == ids[1] || tk.Delivery.ID == ids[3] {
+			complete(t, s, webhook.Outcome{Attempt: newAttempt(t, &tk.Delivery, 1, 500, base.Add(time.Hour)), Status: webhook.DeliveryFailed})
+		}
+	}
+	pending := deliver(t, s, org, base.Add(time.Minute))
+	other := newID(t)
+	createWebhook(t, s, newWebhook(t, other))
+	deliver(t, s, other, base.Add(time.Minute))
+	for _, tk := range claim(t, s, webhook.ClaimParams{Now: base.Add(time.Hour), LeaseUntil: base.Add(2 * time.Hour), Limit: 10}) {
+		if tk.Delivery.WebhookID != w.ID {
+			complete(t, s, webhook.Outcome{Attempt: newAttempt(t, &tk.Delivery, 1, 500, base.Add(time.Hour)), Status: webhook.DeliveryFailed})
+		}
+	}
+	deliver(t, s, other, base.Add(time.Minute))
+	wantEqual(t, "failed", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliveryFailed}), []uuid.UUID{ids[1], ids[3]})
+	wantEqual(t, "failed before", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliveryFailed, Before: ids[1]}), []uuid.UUID{ids[3]})
+	wantEqual(t, "failed, a page", list(webhook.DeliveryListParams{Limit: 1, Status: webhook.DeliveryFailed}), []uuid.UUID{ids[1]})
+	wantEqual(t, "running", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliveryRunning}), []uuid.UUID{pending, ids[2]})
+	wantEqual(t, "running before", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliveryRunning, Before: pending}), []uuid.UUID{ids[2]})
+	wantEqual(t, "pending", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliveryPending}), []uuid.UUID{})
+	retried, err := s.DeliveryRetry(ctx, org, w.ID, ids[3], base.Add(time.Hour))
+	if err != nil || retried.Status != webhook.DeliveryPending {
+		t.Fatalf("retry: %v", err)
+	}
+	wantEqual(t, "pending after a retry", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliveryPending}), []uuid.UUID{ids[3]})
+	wantEqual(t, "failed after a retry", list(webhook.DeliveryListParams{Limit: 10, Status: webhook.DeliveryFailed}), []uuid.UUID{ids[1]})
+	wantEqual(t, "no such status", list(webhook.DeliveryListParams{Limit: 10, Status: "lost"}), []uuid.UUID{})
+
 	ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: newID(t), WebhookID: w.ID, Limit: 10})
 	if err != nil {
 		t.Fatal(err)

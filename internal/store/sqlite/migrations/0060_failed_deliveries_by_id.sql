@@ -1,0 +1,16 @@
+-- A webhook's failed deliveries, newest first (GET …/delivery?status=
+-- failed, the console's "failed" filter): the list is ordered by id, and
+-- neither index it had gives that order for failed rows alone. Read
+-- through deliveries_webhook (webhook_id, id) with the status filtered,
+-- it passed over the webhook's whole history to find a webhook with no
+-- failed delivery had none (seconds for a few million deliveries), and
+-- through deliveries_failed (webhook_id, created_at) it sorted every
+-- failed delivery of the webhook (a disabled webhook's whole backlog
+-- fails). This one is read in order and stops at the page's end. Only
+-- failed rows are in it, like deliveries_failed, so the queue's hot path
+-- (insert, claim, success) never writes it. The PostgreSQL backend has
+-- the same index under the same migration number.
+--
+-- This adds to 0030's list of what each index serves:
+--   deliveries_webhook_failed  a webhook's failed deliveries newest first (list, its pages)
+CREATE INDEX deliveries_webhook_failed ON deliveries (webhook_id, id) WHERE status = 3;
