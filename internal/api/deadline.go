@@ -88,25 +88,32 @@ const apiTimeout = 10 * time.Second
 // statement) had reached the server before the deadline and commits
 // there with its answer lost, which the answer warns of: a create sent
 // again would make a second one. A store call that may rightly take
-// longer on a healthy database runs under withoutDeadline.
+// longer on a healthy database runs under withoutDeadline. Every 503 a
+// management request is answered, this one or the store's (unreachable,
+// busy, full), is counted as api_unavailable, as intake's are as
+// intake_unavailable: nothing else reports them (a 503 is not logged).
 func (s *Server) apiDeadline(h func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), clientContext{}, r.Context()), s.apiTimeout)
 		defer cancel()
 		err := h(w, r.WithContext(ctx))
-		// A client that left is not the database's doing (writeError); an
-		// error already a 503 (the connection failed; intake's committer
-		// gave up) already says why and when to retry.
-		if ctx.Err() != context.DeadlineExceeded || r.Context().Err() != nil ||
-			!errors.Is(err, context.DeadlineExceeded) || webhook.ErrorCode(err) == webhook.EUnavailable {
-			return err
+		if r.Context().Err() != nil {
+			return err // a client that left is not the database's doing (writeError)
 		}
-		msg := fmt.Sprintf("the database did not answer within %s; try again later", s.apiTimeout)
-		if r.Method != http.MethodGet {
-			msg += " (the change may have been made all the same, if the database had received it: check before repeating it)"
+		// An error already a 503 (the connection failed; intake's
+		// committer gave up) already says why and when to retry.
+		if ctx.Err() == context.DeadlineExceeded && errors.Is(err, context.DeadlineExceeded) && webhook.ErrorCode(err) != webhook.EUnavailable {
+			msg := fmt.Sprintf("the database did not answer within %s; try again later", s.apiTimeout)
+			if r.Method != http.MethodGet {
+				msg += " (the change may have been made all the same, if the database had received it: check before repeating it)"
+			}
+			answer := &webhook.Error{Code: webhook.EUnavailable, RetryAfter: webhook.ErrUnreachable.RetryAfter, Message: msg}
+			err = fmt.Errorf("api: %w: %w: %w", answer, webhook.ErrUnreachable, err)
 		}
-		answer := &webhook.Error{Code: webhook.EUnavailable, RetryAfter: webhook.ErrUnreachable.RetryAfter, Message: msg}
-		return fmt.Errorf("api: %w: %w: %w", answer, webhook.ErrUnreachable, err)
+		if webhook.ErrorCode(err) == webhook.EUnavailable {
+			s.metrics.throttled.WithLabelValues("api_unavailable").Inc()
+		}
+		return err
 	}
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -34,6 +35,48 @@ func (s silentTokens) TokenGetByHash(ctx context.Context, hash []byte) (*webhook
 		return nil, ctx.Err()
 	}
 	return s.TokenStore.TokenGetByHash(ctx, hash)
+}
+
+// unreachableWebhooks is a store whose webhook list fails as on a
+// PostgreSQL that cannot be reached.
+type unreachableWebhooks struct{ webhook.Store }
+
+func (unreachableWebhooks) WebhookList(context.Context, uuid.UUID) ([]*webhook.Webhook, error) {
+	return nil, fmt.Errorf("postgres: %w: connection refused", webhook.ErrUnreachable)
+}
+
+// TestManagementUnavailableCounted: every 503 a management request is
+// answered, the bound's (a token lookup the database does not answer)
+// or the store's (unreachable), is counted as api_unavailable, and
+// nothing else is.
+func TestManagementUnavailableCounted(t *testing.T) {
+	var silent atomic.Bool
+	h := newAPIHarness(t, func(d *Deps) {
+		d.APITimeout = 200 * time.Millisecond
+		authn, err := auth.New(context.Background(), auth.Config{}, silentTokens{d.Store, &silent}, time.Now, d.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Auth = authn
+		d.Store = unreachableWebhooks{d.Store}
+	})
+	org := uuid.New()
+	token, _ := h.token(org)
+	base := "/organization/" + org.String() + "/webhook"
+	wantMetrics(t, h, `hookd_requests_throttled_total{reason="api_unavailable"} 0`+"\n")
+	silent.Store(true)
+	if st := h.do(token, "GET", base+"/"+uuid.NewString(), "", nil); st != 503 {
+		t.Fatalf("a token lookup the database does not answer: %d, want 503", st)
+	}
+	silent.Store(false)
+	if st := h.do(token, "GET", base, "", nil); st != 503 {
+		t.Fatalf("a list the database cannot be reached for: %d, want 503", st)
+	}
+	if st := h.do(token, "GET", base+"/"+uuid.NewString(), "", nil); st != 404 {
+		t.Fatalf("no such webhook: %d, want 404", st)
+	}
+	wantMetrics(t, h, `hookd_requests_throttled_total{reason="api_unavailable"} 2`+"\n",
+		`hookd_requests_throttled_total{reason="intake_unavailable"} 0`+"\n")
 }
 
 // TestIntakeBoundedWait has the database stop answering an intake
@@ -337,6 +380,7 @@ func TestManagementBoundedWait(t *testing.T) {
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("a request refused for the database's silence is logged as a server error:\n%s", logs.String())
 	}
+	wantMetrics(t, h, `hookd_requests_throttled_total{reason="api_unavailable"} 17`+"\n")
 }
 
 // TestRecoverOutlastsTheBound has a recovery wait on PostgreSQL for
