@@ -7,13 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/hookd/hookd/internal/auth"
 	"github.com/hookd/hookd/internal/store/postgres"
@@ -203,39 +201,8 @@ func TestIntakeSlowBodyIsNotTheDatabase(t *testing.T) {
 	wantMetrics(t, h, `hookd_requests_throttled_total{reason="intake_unavailable"} 1`+"\n")
 }
 
-// stallTables locks tables in a transaction on a connection of its own:
-// every statement of the store that reads or writes them waits, as on a
-// database that stopped answering. release lets them go; it may be
-// called more than once, from any goroutine.
-func stallTables(t *testing.T, url string, tables ...string) (release func()) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "LOCK TABLE "+strings.Join(tables, ", ")+" IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			if err := tx.Rollback(ctx); err != nil {
-				t.Error(err)
-			}
-			conn.Close(ctx)
-		})
-	}
-	t.Cleanup(release)
-	return release
-}
-
 // stallablePostgres is a migrated PostgreSQL store on a fresh database
-// (pgtest.Migrated), with the database's URL for stallTables.
+// (pgtest.Migrated), with the database's URL for pgtest.LockTables.
 func stallablePostgres(t *testing.T) (string, *postgres.DB) {
 	t.Helper()
 	url := pgtest.URL(t)
@@ -331,7 +298,7 @@ func TestManagementBoundedWait(t *testing.T) {
 	} {
 		// The token's table stays open: the request gets past
 		// authentication and waits on what it manages.
-		release := stallTables(t, url, "webhooks", "sources", "events", "deliveries", "attempts", "audit_entries")
+		release := pgtest.LockTables(t, url, "webhooks", "sources", "events", "deliveries", "attempts", "audit_entries")
 		end := time.AfterFunc(stall, release)
 		start := time.Now()
 		var answer struct{ Detail string }
@@ -402,7 +369,7 @@ func TestRecoverOutlastsTheBound(t *testing.T) {
 	failedDelivery(t, h, tok, path)
 
 	// The webhook is read at once; the recovery's statement waits.
-	time.AfterFunc(3*timeout, stallTables(t, url, "deliveries"))
+	time.AfterFunc(3*timeout, pgtest.LockTables(t, url, "deliveries"))
 	start := time.Now()
 	var recovered struct{ Failed int }
 	st := h.do(tok, "POST", path+"/recover", `{"since":"`+time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`, &recovered)
@@ -434,7 +401,7 @@ func TestStatsOutlastTheBound(t *testing.T) {
 	failedDelivery(t, h, tok, path)
 
 	// The webhook is read at once; the attempts wait.
-	time.AfterFunc(3*timeout, stallTables(t, url, "attempts"))
+	time.AfterFunc(3*timeout, pgtest.LockTables(t, url, "attempts"))
 	start := time.Now()
 	var stats statsResponse
 	st := h.do(tok, "GET", path+"/stats", "", &stats)

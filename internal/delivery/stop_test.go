@@ -68,23 +68,7 @@ func TestStopLetsAClaimUnderWayFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	lock, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.Exec(ctx, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
-	unlocked := false
-	unlock := func() {
-		if !unlocked {
-			unlocked = true
-			if err := lock.Rollback(ctx); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	t.Cleanup(unlock)
+	unlock := pgtest.LockTables(t, url, "events")
 
 	s := &claimWatch{Store: db, ctxs: make(chan context.Context, 1), returned: make(chan struct{})}
 	d := New(Config{Store: s, Client: target.Client(), PollInterval: time.Hour})

@@ -362,18 +362,7 @@ func TestClaimFailedGivesLeasesBack(t *testing.T) {
 	if _, err := db.EventsCreate(ctx, []*webhook.Event{newEv(org, "")}, webhook.Lease{}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	lock, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.Exec(ctx, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := pgtest.LockTables(t, dsn, "events")
 
 	p := webhook.ClaimParams{Now: t0, LeaseUntil: t0.Add(time.Hour), Limit: 10}
 	claimCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
@@ -381,9 +370,7 @@ func TestClaimFailedGivesLeasesBack(t *testing.T) {
 	if tasks, err := db.DeliveryClaim(claimCtx, p); err == nil {
 		t.Fatalf("the claim that could not read its events = %d tasks; want an error", len(tasks))
 	}
-	if err := lock.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	unlock()
 	tasks, err := db.DeliveryClaim(ctx, p)
 	if err != nil || len(tasks) != 2 {
 		t.Fatalf("the next claim = %d tasks, %v; want the 2 deliveries the failed claim leased, given back", len(tasks), err)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -111,4 +112,37 @@ func WithParam(dsn, key, value string) string {
 		}
 	}
 	return dsn + " " + key + "=" + value
+}
+
+// LockTables locks tables of the database at dsn in a transaction on a
+// connection of its own: every statement that reads or writes them
+// waits, as on a database that stopped answering, or as a statement
+// caught between two of a store's round trips. unlock lets them go; it
+// may be called more than once, from any goroutine, and is called when
+// t ends.
+func LockTables(t testing.TB, dsn string, tables ...string) (unlock func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+strings.Join(tables, ", ")+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			if err := tx.Rollback(ctx); err != nil {
+				t.Error(err)
+			}
+			conn.Close(ctx)
+		})
+	}
+	t.Cleanup(unlock)
+	return unlock
 }
