@@ -71,30 +71,28 @@ func (db *DB) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) ([]*webh
 		return nil, translate(err)
 	}
 	cs, err := scanClaimed(rows)
-	if err == nil && len(cs) == 0 {
+	if err != nil {
+		// The UPDATE's answer was cut short, so whether it committed is
+		// unknown: the server rolls back a session that loses its client
+		// before the Sync that commits it. Its leases, if any, cannot be
+		// told from those another claim took since under the same tokens
+		// (each claim's is the row's lease + 1), so none is given back:
+		// they end by themselves.
+		return nil, translate(err)
+	}
+	if len(cs) == 0 {
 		return []*webhook.Task{}, nil
 	}
-	var (
-		tasks          []*webhook.Task
-		unreadable     []webhook.DeliveryRef
-		cannotBeOpened error
-	)
-	if err == nil {
-		tasks, unreadable, cannotBeOpened, err = db.tasks(ctx, cs)
-	}
+	tasks, unreadable, cannotBeOpened, err := db.tasks(ctx, cs)
 	if err != nil {
-		// Some or all of the leases may be committed (a connection can
-		// fail after the UPDATE did): given back now, rather than left
-		// for nobody to send until they end.
-		err = translate(err)
-		if len(cs) > 0 {
-			refs := make([]webhook.DeliveryRef, len(cs))
-			for i, c := range cs {
-				refs[i] = c.d.Ref()
-			}
-			err = errors.Join(err, db.giveBack(ctx, p, refs))
+		// The UPDATE was answered in full, to the ReadyForQuery that
+		// follows its commit: its leases are this claim's, given back now
+		// rather than left for nobody to send until they end.
+		refs := make([]webhook.DeliveryRef, len(cs))
+		for i, c := range cs {
+			refs[i] = c.d.Ref()
 		}
-		return nil, err
+		return nil, errors.Join(translate(err), db.giveBack(ctx, p, refs))
 	}
 	return secrets.Claimed(ctx, db, p, tasks, unreadable, cannotBeOpened)
 }
