@@ -440,17 +440,26 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 	return res, nil
 }
 
+// attemptsStoredSQL finds attempts by their key, attempts_pkey
+// (organization_id, webhook_id, id), one lookup each (the LATERAL): by
+// organization and id alone, which no index of attempts begins with, the
+// planner read the whole table for them (TestAttemptsStoredUseTheKey).
+// An attempt stored is its delivery's row's webhook's, which is the
+// outcome's: one naming another webhook was never applied.
+const attemptsStoredSQL = `SELECT a.id
+	FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS k(org, hook, id),
+		LATERAL (SELECT id FROM attempts WHERE organization_id = k.org AND webhook_id = k.hook AND id = k.id) a`
+
 // attemptsStored returns the ids of the outcomes' attempts that are
 // stored, or nil if they cannot be read: the outcomes are then all
 // stale, as they were before an earlier call's commit could be told from
 // a lease lost.
 func (db *DB) attemptsStored(ctx context.Context, outcomes []webhook.Outcome) map[uuid.UUID]bool {
-	orgs, ids := make([]uuid.UUID, len(outcomes)), make([]uuid.UUID, len(outcomes))
+	orgs, hooks, ids := make([]uuid.UUID, len(outcomes)), make([]uuid.UUID, len(outcomes)), make([]uuid.UUID, len(outcomes))
 	for i, o := range outcomes {
-		orgs[i], ids[i] = o.Attempt.OrganizationID, o.Attempt.ID
+		orgs[i], hooks[i], ids[i] = o.Attempt.OrganizationID, o.Attempt.WebhookID, o.Attempt.ID
 	}
-	rows, err := db.pool.Query(ctx, `SELECT id FROM attempts
-		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))`, orgs, ids)
+	rows, err := db.pool.Query(ctx, attemptsStoredSQL, orgs, hooks, ids)
 	if err != nil {
 		return nil
 	}
