@@ -7,15 +7,12 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 	"github.com/hookd/hookd/internal/store/storetest"
@@ -93,128 +90,84 @@ type claimCutter struct {
 
 func cutClaims(t *testing.T, dsn string, rolledBack func()) *claimCutter {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.HasPrefix(cfg.Host, "/") {
-		t.Skip("the proxy speaks TCP to the server")
-	}
-	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := &claimCutter{}
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
-	c.dsn = pgtest.WithParam(pgtest.WithParam(pgtest.WithParam(dsn, "host", host), "port", port), "sslmode", "disable")
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			client, err := ln.Accept()
-			if err != nil {
+	c.dsn = wireProxy(t, dsn, func(client, server net.Conn) (toServer, toClient func()) {
+		var held atomic.Bool // this connection's claim waits for its Sync
+		toServer = func() {
+			r := bufio.NewReader(client)
+			// The first message (a startup, SSL or cancel request) has no
+			// type byte.
+			var n uint32
+			if binary.Read(r, binary.BigEndian, &n) != nil {
 				return
 			}
-			server, err := net.Dial("tcp", addr)
-			if err != nil {
-				client.Close()
-				continue
+			first := binary.BigEndian.AppendUint32(make([]byte, 0, n), n)[:n]
+			if _, err := io.ReadFull(r, first[4:]); err != nil {
+				return
 			}
-			mu.Lock()
-			conns = append(conns, client, server)
-			mu.Unlock()
-			var held atomic.Bool // this connection's claim waits for its Sync
-			wg.Add(2)
-			go func() { // client to server
-				defer wg.Done()
-				defer server.Close()
-				r := bufio.NewReader(client)
-				// The first message (startup, SSL or cancel request) has
-				// no type byte.
-				var n uint32
-				if binary.Read(r, binary.BigEndian, &n) != nil {
+			if _, err := server.Write(first); err != nil {
+				return
+			}
+			statements := map[string]string{}
+			claiming := false
+			for {
+				msg, err := readMessage(r)
+				if err != nil {
 					return
 				}
-				first := make([]byte, n)
-				binary.BigEndian.PutUint32(first, n)
-				if _, err := io.ReadFull(r, first[4:]); err != nil {
+				switch body := msg[5:]; msg[0] {
+				case 'P': // Parse: statement name, query
+					name, rest, _ := bytes.Cut(body, []byte{0})
+					query, _, _ := bytes.Cut(rest, []byte{0})
+					statements[string(name)] = string(query)
+				case 'B': // Bind: portal, statement name
+					_, rest, _ := bytes.Cut(body, []byte{0})
+					name, _, _ := bytes.Cut(rest, []byte{0})
+					claiming = strings.HasPrefix(statements[string(name)], "UPDATE deliveries d SET status = 'running'")
+				case 'S':
+					if claiming && c.armed.CompareAndSwap(true, false) {
+						held.Store(true)
+						msg = []byte{'H', 0, 0, 0, 4} // Flush: the rows, no commit
+					}
+					claiming = false
+				}
+				if _, err := server.Write(msg); err != nil {
 					return
 				}
-				if _, err := server.Write(first); err != nil {
-					return
-				}
-				statements := map[string]string{}
-				claiming := false
-				for {
-					head := make([]byte, 5)
-					if _, err := io.ReadFull(r, head); err != nil {
-						return
-					}
-					body := make([]byte, binary.BigEndian.Uint32(head[1:])-4)
-					if _, err := io.ReadFull(r, body); err != nil {
-						return
-					}
-					switch head[0] {
-					case 'P': // Parse: statement name, query
-						name, rest, _ := bytes.Cut(body, []byte{0})
-						query, _, _ := bytes.Cut(rest, []byte{0})
-						statements[string(name)] = string(query)
-					case 'B': // Bind: portal, statement name
-						_, rest, _ := bytes.Cut(body, []byte{0})
-						name, _, _ := bytes.Cut(rest, []byte{0})
-						claiming = strings.HasPrefix(statements[string(name)], "UPDATE deliveries d SET status = 'running'")
-					case 'S':
-						if claiming && c.armed.CompareAndSwap(true, false) {
-							held.Store(true)
-							head = []byte{'H', 0, 0, 0, 4} // Flush: the rows, no commit
-						}
-						claiming = false
-					}
-					if _, err := server.Write(append(head, body...)); err != nil {
-						return
-					}
-				}
-			}()
-			go func() { // server to client
-				defer wg.Done()
-				defer client.Close()
-				r := bufio.NewReader(server)
-				for {
-					head := make([]byte, 5)
-					if _, err := io.ReadFull(r, head); err != nil {
-						return
-					}
-					body := make([]byte, binary.BigEndian.Uint32(head[1:])-4)
-					if _, err := io.ReadFull(r, body); err != nil {
-						return
-					}
-					if held.Load() && head[0] == 'C' { // the UPDATE is done, uncommitted
-						server.Close()
-						rolledBack()
-						c.cut.Store(true)
-						return
-					}
-					if _, err := client.Write(append(head, body...)); err != nil {
-						return
-					}
-				}
-			}()
+			}
 		}
-	}()
+		toClient = func() {
+			r := bufio.NewReader(server)
+			for {
+				msg, err := readMessage(r)
+				if err != nil {
+					return
+				}
+				if held.Load() && msg[0] == 'C' { // the UPDATE is done, uncommitted
+					server.Close()
+					rolledBack()
+					c.cut.Store(true)
+					return
+				}
+				if _, err := client.Write(msg); err != nil {
+					return
+				}
+			}
+		}
+		return toServer, toClient
+	})
 	return c
+}
+
+// readMessage reads one message of the protocol after the first: a type
+// byte, a length that counts itself, the rest.
+func readMessage(r *bufio.Reader) ([]byte, error) {
+	head := make([]byte, 5)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return nil, err
+	}
+	msg := make([]byte, 5, 1+binary.BigEndian.Uint32(head[1:]))
+	copy(msg, head)
+	_, err := io.ReadFull(r, msg[5:cap(msg)])
+	return msg[:cap(msg)], err
 }

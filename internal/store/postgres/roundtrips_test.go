@@ -29,19 +29,7 @@ import (
 // Counted on the wire, by a proxy, as the server's ReadyForQuery
 // messages: one ends each round trip.
 func TestHotPathsTakeTwoRoundTrips(t *testing.T) {
-	dsn := pgtest.Schema(t, pgtest.URL(t))
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	network, addr := "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
-	if strings.HasPrefix(cfg.Host, "/") { // the directory of the server's Unix socket
-		network, addr = "unix", filepath.Join(cfg.Host, ".s.PGSQL."+strconv.Itoa(int(cfg.Port)))
-	}
-	proxy, trips := countRoundTrips(t, network, addr)
-	host, port, _ := net.SplitHostPort(proxy)
-	// Without TLS, the proxy can read the messages.
-	dsn = pgtest.WithParam(pgtest.WithParam(pgtest.WithParam(dsn, "host", host), "port", port), "sslmode", "disable")
+	dsn, trips := countRoundTrips(t, pgtest.Schema(t, pgtest.URL(t)))
 	db := openIn(t, dsn, storetest.Keys(t))
 	db.purger.Close() // its first search, in the background, would count too
 	ctx := context.Background()
@@ -165,17 +153,60 @@ func idleConns(t *testing.T, db *DB) map[uint32]bool {
 	return pids
 }
 
-// countRoundTrips starts a proxy to the PostgreSQL server at addr and
-// returns its address and the count of ReadyForQuery messages the server
-// sent through it.
-func countRoundTrips(t *testing.T, network, addr string) (string, *atomic.Int64) {
+// countRoundTrips starts a proxy to the PostgreSQL server of dsn and
+// returns dsn through it and the count of ReadyForQuery messages the
+// server sent through it.
+func countRoundTrips(t *testing.T, dsn string) (string, *atomic.Int64) {
 	t.Helper()
+	var trips atomic.Int64
+	dsn = wireProxy(t, dsn, func(client, server net.Conn) (toServer, toClient func()) {
+		toServer = func() { io.Copy(server, client) }
+		toClient = func() {
+			// Every message from the server is a type byte and a
+			// length that counts itself.
+			r := bufio.NewReader(server)
+			head := make([]byte, 5)
+			for {
+				if _, err := io.ReadFull(r, head); err != nil {
+					return
+				}
+				if head[0] == 'Z' {
+					trips.Add(1)
+				}
+				if _, err := client.Write(head); err != nil {
+					return
+				}
+				if _, err := io.CopyN(client, r, int64(binary.BigEndian.Uint32(head[1:]))-4); err != nil {
+					return
+				}
+			}
+		}
+		return toServer, toClient
+	})
+	return dsn, &trips
+}
+
+// wireProxy starts a proxy on loopback to the PostgreSQL server of dsn
+// and returns dsn through it, without TLS, so that the proxy can read
+// the messages. For each connection, conn gives what copies the client's
+// messages to the server and the server's to the client, each run in a
+// goroutine of its own; the server's side is closed when the first
+// returns, the client's when the second does.
+func wireProxy(t *testing.T, dsn string, conn func(client, server net.Conn) (toServer, toClient func())) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	network, addr := "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	if strings.HasPrefix(cfg.Host, "/") { // the directory of the server's Unix socket
+		network, addr = "unix", filepath.Join(cfg.Host, ".s.PGSQL."+strconv.Itoa(int(cfg.Port)))
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var (
-		trips atomic.Int64
 		mu    sync.Mutex
 		conns []net.Conn
 		wg    sync.WaitGroup
@@ -205,37 +236,22 @@ func countRoundTrips(t *testing.T, network, addr string) (string, *atomic.Int64)
 			mu.Lock()
 			conns = append(conns, client, server)
 			mu.Unlock()
+			toServer, toClient := conn(client, server)
 			wg.Add(2)
 			go func() {
 				defer wg.Done()
-				io.Copy(server, client)
-				server.Close()
+				defer server.Close()
+				toServer()
 			}()
 			go func() {
 				defer wg.Done()
 				defer client.Close()
-				// Every message from the server is a type byte and a
-				// length that counts itself.
-				r := bufio.NewReader(server)
-				head := make([]byte, 5)
-				for {
-					if _, err := io.ReadFull(r, head); err != nil {
-						return
-					}
-					if head[0] == 'Z' {
-						trips.Add(1)
-					}
-					if _, err := client.Write(head); err != nil {
-						return
-					}
-					if _, err := io.CopyN(client, r, int64(binary.BigEndian.Uint32(head[1:]))-4); err != nil {
-						return
-					}
-				}
+				toClient()
 			}()
 		}
 	}()
-	return ln.Addr().String(), &trips
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	return pgtest.WithParam(pgtest.WithParam(pgtest.WithParam(dsn, "host", host), "port", port), "sslmode", "disable")
 }
 
 // An intake the server refuses in its last batch, the one carrying the
