@@ -119,6 +119,9 @@ type Server struct {
 	outage        outage
 	// apiTimeout bounds a management request's wait for the database.
 	apiTimeout time.Duration
+	// statsSlots holds a place for each webhook's stats computed at once
+	// (see webhookStats).
+	statsSlots chan struct{}
 	// unreadableSources logs ingests refused for a source whose secret
 	// cannot be decrypted, a line per source a minute at most.
 	unreadableSources repeats
@@ -145,6 +148,7 @@ func NewServer(d Deps) *Server {
 		alive:         d.Alive,
 		intakeTimeout: cmp.Or(d.IntakeTimeout, intakeTimeout),
 		apiTimeout:    cmp.Or(d.APITimeout, apiTimeout),
+		statsSlots:    make(chan struct{}, statsAtOnce),
 	}
 	if s.intake == nil {
 		s.intake = storeIntake{d.Store}

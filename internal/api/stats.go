@@ -53,6 +53,13 @@ func milliseconds(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
 }
 
+// statsAtOnce is how many webhooks' stats a node computes at a time;
+// the others wait for a place, for as long as their client does. Each
+// holds every attempt's duration of the week in memory until it is
+// answered (24 MB for 3 million attempts): unbounded, a token's burst of
+// requests (HOOKD_API_BURST, 200) for a busy webhook would take gigabytes.
+const statsAtOnce = 2
+
 func (s *Server) webhookStats(w http.ResponseWriter, r *http.Request, org uuid.UUID) error {
 	h, err := s.webhookFromPath(r, org)
 	if err != nil {
@@ -66,6 +73,12 @@ func (s *Server) webhookStats(w http.ResponseWriter, r *http.Request, org uuid.U
 	// connection that goes silent now fails within 30 s
 	// (TCP_USER_TIMEOUT). A client that leaves still ends the read.
 	ctx := withoutDeadline(r.Context())
+	select {
+	case s.statsSlots <- struct{}{}:
+		defer func() { <-s.statsSlots }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	var out statsResponse
 	for _, win := range []struct {

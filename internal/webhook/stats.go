@@ -87,19 +87,20 @@ func (p AttemptStatsParams) Ranges() []StatsRange {
 }
 
 // RangeStats is what a backend read of one StatsRange: how many
-// attempts were made in it, how many of them failed, and each one's
-// duration in microseconds, in any order.
+// attempts were made in it, and how many of them failed.
 type RangeStats struct {
-	Attempts    int
-	Failures    int
-	DurationsUS []int64
+	Attempts int
+	Failures int
 }
 
 // SumAttemptStats adds up what a backend read of p's Ranges, one
-// RangeStats each, in order, into p's stats: the counts, the buckets,
-// and the percentiles of every duration read. Every backend answers
-// with it, so all pick the same values.
-func SumAttemptStats(p AttemptStatsParams, ranges []RangeStats) *AttemptStats {
+// RangeStats each, in order, into p's stats: the counts and the buckets;
+// and the percentiles of durationsUS, every attempt's duration in the
+// window in microseconds, in any order (sorted in place). Backends
+// append each range's durations to the one slice, so that a window of
+// millions of attempts is held once (8 bytes each). Every backend
+// answers with it, so all pick the same values.
+func SumAttemptStats(p AttemptStatsParams, ranges []RangeStats, durationsUS []int64) *AttemptStats {
 	st := &AttemptStats{}
 	if n := BucketCount(p.Since, p.Until, p.Bucket); n > 0 {
 		st.Buckets = make([]StatsBucket, n)
@@ -110,20 +111,14 @@ func SumAttemptStats(p AttemptStatsParams, ranges []RangeStats) *AttemptStats {
 			}
 		}
 	}
-	total := 0
-	for _, r := range ranges {
-		total += len(r.DurationsUS)
-	}
-	durations := make([]int64, 0, total)
 	for _, r := range ranges {
 		st.Attempts += r.Attempts
 		st.Failures += r.Failures
-		durations = append(durations, r.DurationsUS...)
 	}
-	if len(durations) > 0 {
-		slices.Sort(durations)
-		st.P50 = time.Duration(durations[PercentileRank(50, len(durations))-1]) * time.Microsecond
-		st.P95 = time.Duration(durations[PercentileRank(95, len(durations))-1]) * time.Microsecond
+	if n := len(durationsUS); n > 0 {
+		slices.Sort(durationsUS)
+		st.P50 = time.Duration(durationsUS[PercentileRank(50, n)-1]) * time.Microsecond
+		st.P95 = time.Duration(durationsUS[PercentileRank(95, n)-1]) * time.Microsecond
 	}
 	return st
 }

@@ -36,10 +36,10 @@ func TestSumAttemptStats(t *testing.T) {
 	since := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	p := AttemptStatsParams{Since: since, Until: since.Add(150 * time.Minute), Bucket: time.Hour}
 	got := SumAttemptStats(p, []RangeStats{
-		{Attempts: 3, Failures: 1, DurationsUS: []int64{900, 100, 500}},
+		{Attempts: 3, Failures: 1},
 		{},
-		{Attempts: 2, Failures: 2, DurationsUS: []int64{300, 700}},
-	})
+		{Attempts: 2, Failures: 2},
+	}, []int64{900, 100, 500, 300, 700})
 	// Durations 100, 300, 500, 700, 900: rank ceil(0.5*5) = 3 is 500 µs,
 	// rank ceil(0.95*5) = 5 is 900 µs.
 	want := &AttemptStats{Attempts: 5, Failures: 3, P50: 500 * time.Microsecond, P95: 900 * time.Microsecond, Buckets: []StatsBucket{
@@ -48,7 +48,7 @@ func TestSumAttemptStats(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
-	if got := SumAttemptStats(AttemptStatsParams{Since: since, Until: since.Add(time.Hour)}, nil); !reflect.DeepEqual(got, &AttemptStats{}) {
+	if got := SumAttemptStats(AttemptStatsParams{Since: since, Until: since.Add(time.Hour)}, nil, nil); !reflect.DeepEqual(got, &AttemptStats{}) {
 		t.Errorf("nothing read: %+v, want zero stats and no buckets", got)
 	}
 }

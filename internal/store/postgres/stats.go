@@ -23,6 +23,7 @@ const attemptStatsSQL = `SELECT count(*), count(*) FILTER (WHERE status_code NOT
 func (db *DB) AttemptStats(ctx context.Context, p webhook.AttemptStatsParams) (*webhook.AttemptStats, error) {
 	ranges := p.Ranges()
 	read := make([]webhook.RangeStats, len(ranges))
+	var durations []int64
 	if len(ranges) > 0 {
 		err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			b := &pgx.Batch{}
@@ -31,10 +32,12 @@ func (db *DB) AttemptStats(ctx context.Context, p webhook.AttemptStatsParams) (*
 			}
 			br := tx.SendBatch(ctx, b)
 			for i := range read {
-				if err := br.QueryRow().Scan(&read[i].Attempts, &read[i].Failures, &read[i].DurationsUS); err != nil {
+				var ds []int64
+				if err := br.QueryRow().Scan(&read[i].Attempts, &read[i].Failures, &ds); err != nil {
 					br.Close()
 					return err
 				}
+				durations = append(durations, ds...)
 			}
 			return br.Close()
 		})
@@ -42,5 +45,5 @@ func (db *DB) AttemptStats(ctx context.Context, p webhook.AttemptStatsParams) (*
 			return nil, translate(err)
 		}
 	}
-	return webhook.SumAttemptStats(p, read), nil
+	return webhook.SumAttemptStats(p, read, durations), nil
 }

@@ -39,26 +39,28 @@ func (db *DB) AttemptStats(ctx context.Context, p webhook.AttemptStatsParams) (*
 	}
 	ranges := p.Ranges()
 	read := make([]webhook.RangeStats, len(ranges))
+	var durations []int64
 	for i, r := range ranges {
 		if !owned {
 			break // every range counts nothing
 		}
-		var durations string
+		var text string
 		err := tx.QueryRowContext(ctx, attemptStatsSQL, key(p.WebhookID), micros(r.Since), micros(r.Until)).
-			Scan(&read[i].Attempts, &read[i].Failures, &durations)
+			Scan(&read[i].Attempts, &read[i].Failures, &text)
 		if err != nil {
 			return nil, translate(err)
 		}
-		if read[i].DurationsUS, err = parseDurations(durations, read[i].Attempts); err != nil {
+		if durations, err = appendDurations(durations, text, read[i].Attempts); err != nil {
 			return nil, err
 		}
 	}
-	return webhook.SumAttemptStats(p, read), nil
+	return webhook.SumAttemptStats(p, read, durations), nil
 }
 
-// parseDurations reads the n comma-separated integers of attemptStatsSQL.
-func parseDurations(s string, n int) ([]int64, error) {
-	out := make([]int64, 0, n)
+// appendDurations appends to out the n comma-separated integers of
+// attemptStatsSQL.
+func appendDurations(out []int64, s string, n int) ([]int64, error) {
+	want := len(out) + n
 	for s != "" {
 		field, rest, _ := strings.Cut(s, ",")
 		v, err := strconv.ParseInt(field, 10, 64)
@@ -68,8 +70,8 @@ func parseDurations(s string, n int) ([]int64, error) {
 		out = append(out, v)
 		s = rest
 	}
-	if len(out) != n {
-		return nil, fmt.Errorf("sqlite: %d attempt durations for %d attempts", len(out), n)
+	if len(out) != want {
+		return nil, fmt.Errorf("sqlite: %d attempt durations for %d attempts", n+len(out)-want, n)
 	}
 	return out, nil
 }
