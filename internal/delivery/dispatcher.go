@@ -902,10 +902,7 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
 	}
 	stale := res.Stale
-	dropped := make(map[uuid.UUID]bool, len(stale))
-	for _, r := range stale {
-		dropped[r.ID] = true
-	}
+	dropped := deliveryIDs(stale)
 	if len(stale) > 0 {
 		ids := make([]string, 0, min(len(stale), 10))
 		for _, r := range stale[:cap(ids)] {
@@ -916,12 +913,8 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 		// deleted: what it did is not theirs to record any more.
 		d.cfg.Log.Warn("dropped outcomes of attempts whose lease was lost", "count", len(stale), "deliveries", ids)
 	}
-	var outdated map[uuid.UUID]bool // rare: nil for most batches
-	if len(res.Outdated) > 0 {
-		outdated = make(map[uuid.UUID]bool, len(res.Outdated))
-		for _, r := range res.Outdated {
-			outdated[r.ID] = true
-		}
+	outdated := deliveryIDs(res.Outdated) // rare: nil for most batches
+	if len(outdated) > 0 {
 		d.Wake() // they are due again at once, not at the next poll
 	}
 	for _, o := range batch {
@@ -948,6 +941,19 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 	// target that answers 410 each decide to disable it, on every node,
 	// and the store disables it once (again once a person enabled it).
 	d.m.disabled.Add(float64(len(res.Disabled)))
+}
+
+// deliveryIDs is the set of the refs' delivery ids; nil for none, as
+// for most batches.
+func deliveryIDs(refs []webhook.DeliveryRef) map[uuid.UUID]bool {
+	if len(refs) == 0 {
+		return nil
+	}
+	ids := make(map[uuid.UUID]bool, len(refs))
+	for _, r := range refs {
+		ids[r.ID] = true
+	}
+	return ids
 }
 
 // recorded stops holding (and renewing) the deliveries of recorded outcomes.
@@ -1045,10 +1051,7 @@ func (d *Dispatcher) renewBatch(batch []webhook.DeliveryRef) bool {
 // renewed applies a renewal's result: the leases held end at until, but
 // those lost.
 func (d *Dispatcher) renewed(refs, lost []webhook.DeliveryRef, until time.Time) {
-	gone := make(map[uuid.UUID]bool, len(lost))
-	for _, r := range lost {
-		gone[r.ID] = true
-	}
+	gone := deliveryIDs(lost)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := 0
