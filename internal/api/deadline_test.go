@@ -206,15 +206,7 @@ func TestIntakeSlowBodyIsNotTheDatabase(t *testing.T) {
 func stallablePostgres(t *testing.T) (string, *postgres.DB) {
 	t.Helper()
 	url := pgtest.URL(t)
-	db, err := postgres.Open(context.Background(), url, storetest.Keys(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return url, db
+	return url, pgtest.MigratedAt(t, url, postgres.Open, storetest.Keys(t))
 }
 
 // failedDelivery sends a test event to the webhook at hook and fails its

@@ -40,14 +40,7 @@ func (s *claimWatch) DeliveryClaim(ctx context.Context, p webhook.ClaimParams) (
 // The events table is locked to hold the claim between the two.
 func TestStopLetsAClaimUnderWayFinish(t *testing.T) {
 	url := pgtest.URL(t)
-	db, err := postgres.Open(context.Background(), url, storetest.Keys(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db := pgtest.MigratedAt(t, url, postgres.Open, storetest.Keys(t))
 	var hits atomic.Int32
 	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	t.Cleanup(target.Close)

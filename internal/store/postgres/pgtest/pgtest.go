@@ -50,8 +50,15 @@ type Store interface {
 // pgtest.Migrated(t, postgres.Open, keys).
 func Migrated[S Store, K any](t testing.TB, open func(context.Context, string, K) (S, error), keys K) S {
 	t.Helper()
+	return MigratedAt(t, URL(t), open, keys)
+}
+
+// MigratedAt is Migrated on the database at url, for a test that also
+// connects to it by itself (LockTables, say).
+func MigratedAt[S Store, K any](t testing.TB, url string, open func(context.Context, string, K) (S, error), keys K) S {
+	t.Helper()
 	ctx := context.Background()
-	s, err := open(ctx, URL(t), keys)
+	s, err := open(ctx, url, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
