@@ -387,6 +387,20 @@ func storeHooks(t *testing.T, db *DB, hooks ...*webhook.Webhook) {
 	}
 }
 
+// storeEvents stores batches intakes of size events of org each.
+func storeEvents(t *testing.T, db *DB, org uuid.UUID, batches, size int) {
+	t.Helper()
+	for range batches {
+		evs := make([]*webhook.Event, size)
+		for i := range evs {
+			evs[i] = newEv(org, "")
+		}
+		if _, err := db.EventsCreate(context.Background(), evs, webhook.Lease{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // claimedEvent stores hooks (of one organization) and an event they all
 // match, and returns its deliveries, claimed at t0 for a minute.
 func claimedEvent(t *testing.T, db *DB, hooks ...*webhook.Webhook) []*webhook.Task {
@@ -843,15 +857,7 @@ func TestDeliveryLookupsUseKeys(t *testing.T) {
 	org := uuid.New()
 	w := newHook(org)
 	storeHooks(t, db, w)
-	for range 10 {
-		evs := make([]*webhook.Event, 200)
-		for i := range evs {
-			evs[i] = newEv(org, "")
-		}
-		if _, err := db.EventsCreate(ctx, evs, webhook.Lease{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storeEvents(t, db, org, 10, 200)
 	for _, q := range []string{
 		`ALTER TABLE deliveries SET (autovacuum_enabled = false)`,
 		`UPDATE deliveries SET status = 'succeeded'`,
@@ -1021,15 +1027,7 @@ func TestDeliveryListPlans(t *testing.T) {
 	org := uuid.New()
 	w := newHook(org)
 	storeHooks(t, db, w)
-	for range 20 {
-		evs := make([]*webhook.Event, 500)
-		for i := range evs {
-			evs[i] = newEv(org, "")
-		}
-		if _, err := db.EventsCreate(ctx, evs, webhook.Lease{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storeEvents(t, db, org, 20, 500)
 	if _, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = CASE WHEN random() < 0.01 THEN 'failed' ELSE 'succeeded' END
 		WHERE id NOT IN (SELECT id FROM deliveries ORDER BY id DESC LIMIT 5)`); err != nil {
 		t.Fatal(err)
