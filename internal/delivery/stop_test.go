@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -194,13 +195,7 @@ func TestStopBeginsNoRequestWhileAClaimFinishes(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
-	gateOpen := false
-	openGate := func() {
-		if !gateOpen {
-			gateOpen = true
-			close(s.gate)
-		}
-	}
+	openGate := sync.OnceFunc(func() { close(s.gate) })
 	t.Cleanup(func() {
 		stop()
 		openGate()
