@@ -646,6 +646,11 @@ func (s *jwksServer) rotate(t *testing.T, kid string, pub any) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.publish(body)
+}
+
+// publish makes body what the next fetches are answered with.
+func (s *jwksServer) publish(body []byte) {
 	s.mu.Lock()
 	s.body = body
 	s.mu.Unlock()
@@ -1025,9 +1030,7 @@ func TestJWKSRefreshSkipsMalformedKeys(t *testing.T) {
 			if err := auth(t.Context(), "rsa-1", k.rsa); err != nil {
 				t.Fatal(err)
 			}
-			srv.mu.Lock()
-			srv.body = []byte(`{"keys":[` + tc.key + `,` + string(rotatedJSON) + `]}`)
-			srv.mu.Unlock()
+			srv.publish([]byte(`{"keys":[` + tc.key + `,` + string(rotatedJSON) + `]}`))
 
 			if err := auth(t.Context(), "rsa-2", k.rsaOther); err != nil {
 				t.Errorf("the new key was refused beside a malformed one: %v", err)
@@ -1069,9 +1072,7 @@ func TestJWKSFailedFetchKeepsKeys(t *testing.T) {
 			k := testKeys()
 			srv := newJWKSServer(t)
 			e := newEnv(t, Config{JWKSURL: srv.URL})
-			srv.mu.Lock()
-			srv.body = tc.body
-			srv.mu.Unlock()
+			srv.publish(tc.body)
 			// A kid not loaded fetches the JWKS at once.
 			checkJWT(t, e, sign(t, jwt.SigningMethodRS256, "rsa-2", claims(nil), k.rsaOther), "kid")
 			if n := srv.fetches.Load(); n != 2 {
@@ -1118,9 +1119,7 @@ func TestJWKSSkippedKeysWarnedWhenTheyChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv.mu.Lock()
-		srv.body = body
-		srv.mu.Unlock()
+		srv.publish(body)
 		after := srv.fetches.Load() + 2
 		for deadline := time.Now().Add(5 * time.Second); srv.fetches.Load() < after; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
