@@ -725,20 +725,25 @@ func limit(n int) int {
 // picks deliveries_webhook for the webhook_id term, as for
 // recoverPendingSQL (TestPlansUseKeys).
 func deliveryListSQL(status webhook.DeliveryStatus) string {
-	from := deliveryTables
+	q := `SELECT ` + deliveryColumns + ` FROM `
 	where := ` WHERE d.webhook_id = ? AND e.organization_id = ?`
-	switch code := statusCode(status); {
-	case status == "":
-	case code == statusPending || code == statusRunning:
-		from = `deliveries d INDEXED BY deliveries_due JOIN events e ON e.seq = d.event_seq`
-		where += ` AND d.status < 2 AND d.status = ` + strconv.Itoa(code)
-	case code == statusFailed:
-		from = `deliveries d INDEXED BY deliveries_webhook_failed JOIN events e ON e.seq = d.event_seq`
-		where += ` AND d.status = 3`
-	default: // succeeded, or a status no row holds (-1)
-		where += ` AND d.status = ` + strconv.Itoa(code)
+	if status == "" {
+		return q + deliveryTables + where
 	}
-	return `SELECT ` + deliveryColumns + ` FROM ` + from + where
+	code := statusCode(status) // -1 for a status no row holds
+	from := deliveryTables
+	switch code {
+	case statusPending, statusRunning:
+		from, where = deliveriesIndexedBy("deliveries_due"), where+` AND d.status < 2`
+	case statusFailed:
+		from = deliveriesIndexedBy("deliveries_webhook_failed")
+	}
+	return q + from + where + ` AND d.status = ` + strconv.Itoa(code)
+}
+
+// deliveriesIndexedBy is deliveryTables reading deliveries through index.
+func deliveriesIndexedBy(index string) string {
+	return `deliveries d INDEXED BY ` + index + ` JOIN events e ON e.seq = d.event_seq`
 }
 
 // DeliveryList returns a webhook's deliveries newest first.
