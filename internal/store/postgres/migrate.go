@@ -19,6 +19,16 @@ const migrationLock int64 = 0x686f6f6b64 // "hookd"
 
 // Migrate applies the embedded migrations the database has not seen, in
 // order, each in its own transaction and recorded in schema_migrations.
+//
+// So a migration cannot use CREATE INDEX CONCURRENTLY, and building an
+// index holds off writes to its table while it runs (0060 says how
+// long). Running one outside the transaction would not be enough: the
+// build waits for every transaction whose snapshot is older than its own,
+// and a node starting meanwhile holds one while it waits in
+// pg_advisory_xact_lock for the very lock the build's migration holds.
+// Neither ever ends (checked on PostgreSQL 15; nodes of earlier releases
+// wait that way too), so an index that takes long to build belongs in
+// the background, as the purger's work does, not in a migration.
 func (db *DB) Migrate(ctx context.Context) error {
 	ms, err := loadMigrations()
 	if err != nil {
