@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -223,28 +224,28 @@ func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Tim
 			return nil, errors.New("auth: the JWKS URL must be an absolute http(s) URL")
 		}
 		redacted := webhook.RedactedURL(cfg.JWKSURL)
-		skipping := &skipUnusableKeys{next: http.DefaultTransport, log: a.log, url: redacted}
-		fetched, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
-			Client:           &http.Client{Transport: skipping},
-			HTTPTimeout:      jwksHTTPTimeout,
-			RefreshInterval:  cfg.JWKSRefresh,
+		fetches := &jwksFetches{log: a.log, url: redacted, now: now}
+		// Built from jwkset's parts rather than with keyfunc's
+		// NewDefaultOverrideCtx, for the one thing it has no hook for:
+		// telling a fetch that succeeded, which replaces the keys.
+		fetched, err := jwkset.NewStorageFromHTTP(cfg.JWKSURL, jwkset.HTTPClientStorageOptions{
+			Client:                    &http.Client{Transport: &skipUnusableKeys{next: http.DefaultTransport, log: a.log, url: redacted}},
+			Ctx:                       ctx,
+			HTTPTimeout:               jwksHTTPTimeout,
+			NoErrorReturnFirstHTTPReq: true,
+			RefreshInterval:           cfg.JWKSRefresh,
+			RefreshErrorHandler:       fetches.failed,
+			Storage:                   replacedKeys{Storage: jwkset.NewMemoryStorage(), fetches: fetches},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("auth: JWKS: %w", err)
+		}
+		storage, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+			HTTPURLs:         map[string]jwkset.Storage{cfg.JWKSURL: fetched},
 			RateLimitWaitMax: jwksRefreshWait,
 			// Burst 1: the first unknown key id refreshes at once, which is
 			// also how keys load after a failed first fetch.
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(jwksUnknownKIDEvery), 1),
-			RefreshErrorHandlerFunc: func(string) func(context.Context, error) {
-				return func(ctx context.Context, err error) {
-					// The HTTP client's error quotes the URL with only its
-					// password masked, so a credential in its query would
-					// reach the log: its cause alone is kept, beside the
-					// URL masked.
-					if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
-						err = fmt.Errorf("%s: %w", uerr.Op, uerr.Err)
-					}
-					a.log.WarnContext(ctx, "auth: fetching the JWKS failed; JWTs signed with keys not loaded yet are refused until a fetch succeeds",
-						"url", redacted, "error", err)
-				}
-			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("auth: JWKS: %w", err)
@@ -252,7 +253,7 @@ func New(ctx context.Context, cfg Config, tokens TokenStore, now func() time.Tim
 		// The keys a kid names are used only if meant for signatures: a
 		// JWKS may publish encryption keys too (use "enc"), and the
 		// library's default checks no use at all.
-		a.jwks, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: fetched.Storage(), UseWhitelist: jwksUses})
+		a.jwks, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage, UseWhitelist: jwksUses})
 		if err != nil {
 			return nil, fmt.Errorf("auth: JWKS: %w", err)
 		}
@@ -314,6 +315,91 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 
 func unauthorized(msg string) *webhook.Error {
 	return &webhook.Error{Code: webhook.EUnauthorized, Message: msg}
+}
+
+// jwksFetches logs the outcome of the JWKS fetches: a warning when they
+// start failing and when their error changes, not at every fetch (every
+// refresh, and up to every 5 s while JWTs name kids not loaded, the same
+// line would say nothing new and bury the ones that do), and a line at
+// Info when one succeeds again.
+//
+// A failure that lasts is warned about again every jwksFailureWarnEvery.
+// Logged once, a failure that began days ago would be out of the window
+// an operator reads, or past the logs kept, while every JWT signed with
+// a key rotated in since is refused: the hourly line keeps it in view,
+// with when it began, at one line in 12 refreshes at the default pace
+// and one in 720 at the fastest.
+type jwksFetches struct {
+	log *slog.Logger
+	url string // masked
+	now func() time.Time
+
+	// mu guards what follows: the periodic refresh and a JWT naming a
+	// kid not loaded may fetch at once.
+	mu sync.Mutex
+	// failing is the error of the fetches failing since, "" while they
+	// succeed; warned is when it was last warned about.
+	failing       string
+	since, warned time.Time
+	failures      int
+}
+
+// jwksFailureWarnEvery is how often a failure that lasts is warned about
+// again; see jwksFetches.
+const jwksFailureWarnEvery = time.Hour
+
+func (f *jwksFetches) failed(ctx context.Context, err error) {
+	msg := err.Error()
+	if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
+		// The HTTP client's error quotes the URL with only its password
+		// masked, so a credential in its query would reach the log: its
+		// cause alone is kept, beside the URL masked.
+		msg = uerr.Op + ": " + uerr.Err.Error()
+	}
+	if oerr := (*net.OpError)(nil); errors.As(err, &oerr) && oerr.Source != nil && oerr.Addr != nil {
+		// Each connection has a local port of its own: left in, one
+		// connection reset would read as a new error at every fetch.
+		msg = strings.Replace(msg, oerr.Source.String()+"->", "", 1)
+	}
+	now := f.now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failing == "" {
+		f.since, f.failures = now, 0
+	}
+	f.failures++
+	if msg == f.failing && now.Sub(f.warned) < jwksFailureWarnEvery {
+		return
+	}
+	f.failing, f.warned = msg, now
+	f.log.WarnContext(ctx, "auth: fetching the JWKS failed; JWTs signed with keys not loaded yet are refused until a fetch succeeds (logged again when the error changes, or after an hour)",
+		"url", f.url, "error", msg, "failing_since", f.since, "failed_fetches", f.failures)
+}
+
+func (f *jwksFetches) succeeded(ctx context.Context) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failing == "" {
+		return
+	}
+	f.log.InfoContext(ctx, "auth: fetching the JWKS works again; its keys are loaded",
+		"url", f.url, "failing_since", f.since, "failed_fetches", f.failures)
+	f.failing = ""
+}
+
+// replacedKeys is where a JWKS fetch loads its keys: jwkset replaces
+// them all after a fetch that succeeded, and only then.
+type replacedKeys struct {
+	jwkset.Storage
+	fetches *jwksFetches
+}
+
+func (r replacedKeys) KeyReplaceAll(ctx context.Context, keys []jwkset.JWK) error {
+	err := r.Storage.KeyReplaceAll(ctx, keys)
+	if err == nil {
+		r.fetches.succeeded(ctx)
+	}
+	return err
 }
 
 // skipUnusableKeys is the JWKS fetch's transport. jwkset refuses a whole

@@ -587,6 +587,7 @@ type jwksServer struct {
 	*httptest.Server
 	fetches  atomic.Int32
 	failNext atomic.Int32 // answer this many fetches with 503
+	reset    atomic.Bool  // while set, reset each connection unanswered
 	mu       sync.Mutex
 	body     []byte
 	// hold, when set, is called before each fetch is answered.
@@ -618,6 +619,16 @@ func newJWKSServer(t *testing.T) *jwksServer {
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)
+		if s.reset.Load() {
+			// A linger of 0 makes Close send a TCP RST, as a load
+			// balancer dropping the connection does.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_ = conn.(*net.TCPConn).SetLinger(0)
+				conn.Close()
+			}
+			return
+		}
 		if s.failNext.Add(-1) >= 0 {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
@@ -1160,5 +1171,69 @@ func TestJWKSSkippedKeysWarnedWhenTheyChange(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain %q: %s", secret, logs)
 		}
+	}
+}
+
+// A JWKS that cannot be fetched is warned about when fetching starts
+// failing and when its error changes, not at every refresh: every 5
+// minutes, and up to every 5 s while JWTs name kids not loaded, the same
+// line said nothing new and buried the ones that did. That fetching
+// works again is said once, at Info. A failure that lasts is warned
+// about again every hour, so that it is in the logs an operator reads
+// however far back they look. A connection reset is one error, though
+// each names another local port.
+func TestJWKSFetchFailureWarnedWhenItChanges(t *testing.T) {
+	srv := newJWKSServer(t)
+	// A GET reset on a connection kept alive is sent again on a new one,
+	// a second request for one fetch, and counting requests would no
+	// longer count fetches.
+	srv.Config.SetKeepAlivesEnabled(false)
+	good := srv.body
+	e := newEnv(t, Config{JWKSURL: srv.URL + "/jwks?access_token=jwks-query-secret", JWKSRefresh: 10 * time.Millisecond})
+	const (
+		warned = `level=WARN msg="auth: fetching the JWKS failed`
+		works  = `level=INFO msg="auth: fetching the JWKS works again`
+	)
+	for _, step := range []struct {
+		name          string
+		change        func()
+		warned, works int
+	}{
+		{"served", func() {}, 0, 0},
+		{"503", func() { srv.failNext.Store(1 << 30) }, 1, 0},
+		{"503 again", func() {}, 1, 0},
+		// Published before the 503s stop, so that no fetch between
+		// finds the good keys.
+		{"not a JWK Set", func() { srv.publish([]byte("<html>Bad gateway</html>")); srv.failNext.Store(0) }, 2, 0},
+		{"not a JWK Set again", func() {}, 2, 0},
+		{"59 minutes on", func() { e.clock.Advance(59 * time.Minute) }, 2, 0},
+		{"an hour on", func() { e.clock.Advance(time.Minute) }, 3, 0},
+		{"an hour and a minute on", func() { e.clock.Advance(time.Minute) }, 3, 0},
+		{"served again", func() { srv.publish(good) }, 3, 1},
+		{"still served", func() {}, 3, 1},
+		{"connection reset", func() { srv.reset.Store(true) }, 4, 1},
+		{"connection reset again", func() {}, 4, 1},
+		{"served after the resets", func() { srv.reset.Store(false) }, 4, 2},
+	} {
+		step.change()
+		// Two fetches more: the refresh goroutine fetches one at a time,
+		// so the first of them started after the change and has been
+		// answered and logged.
+		after := srv.fetches.Load() + 2
+		for deadline := time.Now().Add(5 * time.Second); srv.fetches.Load() < after; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no JWKS fetch in 5 s (%d fetches)", step.name, srv.fetches.Load())
+			}
+		}
+		logs := e.logs.String()
+		if got := strings.Count(logs, warned); got != step.warned {
+			t.Errorf("%s: %d warnings that fetching the JWKS failed, want %d: %s", step.name, got, step.warned, logs)
+		}
+		if got := strings.Count(logs, works); got != step.works {
+			t.Errorf("%s: %d lines saying fetching the JWKS works again, want %d: %s", step.name, got, step.works, logs)
+		}
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "jwks-query-secret") {
+		t.Errorf("logs contain the JWKS URL's credential: %s", logs)
 	}
 }
