@@ -29,9 +29,9 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
-// shutdownTimeout bounds a graceful stop: in-flight API requests and
-// in-flight deliveries (each bounded by the delivery timeout) finish
-// within it, side by side.
+// shutdownTimeout is how long a graceful stop lets in-flight API requests
+// and in-flight deliveries finish, side by side. A claim or an intake
+// commit under way may hold the stop longer (see run).
 const shutdownTimeout = 10 * time.Second
 
 // traceFlushTimeout bounds sending the last spans once everything else
@@ -393,7 +393,10 @@ func (a *app) run(ctx context.Context) error {
 	}
 
 	// The stop, in order. Steps 1 and 2 run side by side, so that it takes
-	// shutdownTimeout at most (plus traceFlushTimeout for step 7).
+	// the longest of shutdownTimeout, a claim under way and intake's last
+	// commits, plus traceFlushTimeout for step 7, while the database
+	// answers (hookdStop in deploy_test.go adds it up; past the claim,
+	// the waits on a database that answers nothing add up instead).
 	//
 	// 1. The dispatcher stops claiming: it gives back (due now) what it
 	//    queued and what a claim under way took, and its requests in

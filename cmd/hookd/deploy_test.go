@@ -18,6 +18,8 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/hookd/hookd/internal/api"
+	"github.com/hookd/hookd/internal/delivery"
+	"github.com/hookd/hookd/internal/store/postgres"
 	"github.com/hookd/hookd/internal/webhook"
 )
 
@@ -26,9 +28,27 @@ import (
 // knows, values it accepts, the port it listens on, the probes it answers
 // and the time it takes to stop.
 
-// hookdStop is the longest a graceful stop of `hookd serve` takes: its
-// requests and deliveries in flight, then the last spans.
-const hookdStop = shutdownTimeout + traceFlushTimeout
+// hookdStop is the longest a graceful stop of `hookd serve` takes while
+// the database answers, if only on the connections not gone silent
+// (docs/engine.md, "A graceful stop, in order"). Three waits run side by
+// side, then the last spans are sent:
+//   - the requests in flight, the API's and the dispatcher's
+//     (StopGrace): shutdownTimeout;
+//   - a claim under way, which the stop lets finish: ClaimTimeout, and on
+//     PostgreSQL GiveBackTimeout more if it fails and gives its leases
+//     back;
+//   - intake's last commits, which run to their requests' deadline:
+//     IntakeTimeout from a handler's start, which comes readHeaderTimeout
+//     after the stop at the latest (the listener is closed then).
+//
+// A database that answers on no connection is not covered: the waits
+// after the claim (a release, 10 s; outcomes, 30 s a try, three tries,
+// batch after batch) add up past any grace period. The kill that ends
+// such a stop breaks no promise: what is not recorded is sent again once
+// its lease ends.
+const hookdStop = max(shutdownTimeout,
+	delivery.ClaimTimeout+postgres.GiveBackTimeout,
+	readHeaderTimeout+api.IntakeTimeout) + traceFlushTimeout
 
 // k8sObject is the part of a Kubernetes object the tests look at.
 type k8sObject struct {
@@ -418,6 +438,30 @@ func TestDockerfileEnvironment(t *testing.T) {
 	}
 	if _, err := loadConfig(func(k string) string { return env[k] }); err != nil || env["HOOKD_DATABASE_URL"] == "" {
 		t.Errorf("the image's environment %v: %v", env, err)
+	}
+}
+
+// TestDockerRunStopTimeout checks the README's `docker run` gives hookd
+// its stop: `docker stop` sends SIGKILL after 10 s unless the container
+// was run with --stop-timeout, and an image cannot ask for more.
+func TestDockerRunStopTimeout(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := regexp.MustCompile(`(?m)^docker run .*$`).FindAll(readme, -1)
+	if len(runs) == 0 {
+		t.Fatal("the README has no `docker run` line")
+	}
+	for _, run := range runs {
+		stop := 10 * time.Second // Docker's default
+		if m := regexp.MustCompile(`--stop-timeout[ =](\d+)`).FindSubmatch(run); m != nil {
+			n, _ := strconv.Atoi(string(m[1]))
+			stop = time.Duration(n) * time.Second
+		}
+		if stop < hookdStop {
+			t.Errorf("%q gives hookd %v to stop before SIGKILL; it takes up to %v", run, stop, hookdStop)
+		}
 	}
 }
 

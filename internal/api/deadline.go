@@ -14,7 +14,7 @@ import (
 	"github.com/hookd/hookd/internal/webhook"
 )
 
-// intakeTimeout is the longest an intake request (an event, a source's
+// IntakeTimeout is the longest an intake request (an event, a source's
 // ingest) waits for the database, from its handler's start: its
 // credential's lookup, its commit, and the wait between. A healthy
 // PostgreSQL answers in milliseconds, tens of them for a full batch under
@@ -23,8 +23,11 @@ import (
 // that drops packets, a host that died), where TCP alone would hold the
 // request for minutes. It is also below the senders' usual timeouts (30 s
 // and more for most HTTP clients), so that they hear 503 with
-// Retry-After, which they retry, rather than nothing.
-const intakeTimeout = 10 * time.Second
+// Retry-After, which they retry, rather than nothing. A stop waits for
+// the last intake commits, which run to their requests' deadline:
+// exported for the bound of a whole stop, which deployments' grace
+// periods cover.
+const IntakeTimeout = 10 * time.Second
 
 // bounded runs an intake handler under s.intakeTimeout. A request whose
 // wait for the database ran out is answered webhook.ErrUnreachable (503,

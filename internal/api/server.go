@@ -49,7 +49,7 @@ type Deps struct {
 	// Tracer records a span per intake request (nil: none).
 	Tracer trace.Tracer
 	// IntakeTimeout is how long an intake request may wait for the
-	// database (zero: intakeTimeout, 10 s; tests shorten it).
+	// database (zero: IntakeTimeout, 10 s; tests shorten it).
 	IntakeTimeout time.Duration
 	// APITimeout is how long a management request may wait for the
 	// database (zero: apiTimeout, 10 s; tests shorten it).
@@ -146,7 +146,7 @@ func NewServer(d Deps) *Server {
 
 		secretGrace:   d.SecretRotationGrace,
 		alive:         d.Alive,
-		intakeTimeout: cmp.Or(d.IntakeTimeout, intakeTimeout),
+		intakeTimeout: cmp.Or(d.IntakeTimeout, IntakeTimeout),
 		apiTimeout:    cmp.Or(d.APITimeout, apiTimeout),
 		statsSlots:    make(chan struct{}, statsAtOnce),
 	}

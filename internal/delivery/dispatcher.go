@@ -147,14 +147,15 @@ const (
 	// fruitlessFor is how long, in PollIntervals, a fruitless claim keeps
 	// others like it from being made (see claim).
 	fruitlessFor = 8
-	// claimTimeout bounds a claim, which takes milliseconds: one whose
+	// ClaimTimeout bounds a claim, which takes milliseconds: one whose
 	// connection went silent (a network partition that drops packets)
 	// would otherwise hold the claim loop for as long as TCP waits,
 	// minutes, and its failure would go unlogged meanwhile. A claim cut
 	// off may have leased what it claimed: those leases end and the
 	// deliveries are claimed again, as after a crash. It bounds, too, how
-	// long a stop waits for a claim under way (see claim).
-	claimTimeout = 10 * time.Second
+	// long a stop waits for a claim under way (see claim): exported for
+	// the bound of a whole stop, which deployments' grace periods cover.
+	ClaimTimeout = 10 * time.Second
 )
 
 // Leases. A task is sent only while its lease has sendable (Timeout +
@@ -354,7 +355,7 @@ func (d *Dispatcher) Edited(webhookID uuid.UUID, updatedAt time.Time) {
 }
 
 // Run delivers until ctx is done, then stops claiming (a claim under way
-// finishes, claimTimeout at most, and starts nothing), lets requests in
+// finishes, ClaimTimeout at most, and starts nothing), lets requests in
 // flight finish (for StopGrace from ctx's end at most), records their
 // outcomes and gives back what was claimed but not sent. It returns once
 // all of that is done, so nothing is lost or left leased.
@@ -376,7 +377,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.running, d.sendCtx = true, sendCtx
 	d.mu.Unlock()
 	// From the stop on no request begins, also while a claim under way
-	// holds the claim loop (up to claimTimeout): intake is leased
+	// holds the claim loop (up to ClaimTimeout): intake is leased
 	// nothing, and a request that ends hands its slot to no queued task
 	// (see next); releaseQueued gives those back once the loop ends.
 	graced := make(chan *time.Timer, 1)
@@ -470,8 +471,8 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	// before it reads their events and webhooks, and one cancelled in
 	// between left up to claimBatch deliveries leased, sent by nobody
 	// until their leases ended. The stop waits for it instead (see Run),
-	// claimTimeout at most, and gives its tasks back.
-	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+	// ClaimTimeout at most, and gives its tasks back.
+	claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ClaimTimeout)
 	tasks, err := d.cfg.Store.DeliveryClaim(claimCtx, webhook.ClaimParams{Now: now, LeaseUntil: now.Add(d.lease), Limit: limit, ExcludeWebhooks: exclude})
 	cancel()
 	for _, t := range tasks {

@@ -93,7 +93,7 @@ func TestStopLetsAClaimUnderWayFinish(t *testing.T) {
 	unlock()
 	select {
 	case <-done:
-	case <-time.After(claimTimeout + 5*time.Second):
+	case <-time.After(ClaimTimeout + 5*time.Second):
 		t.Fatal("Run did not return")
 	}
 

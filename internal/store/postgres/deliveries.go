@@ -111,14 +111,16 @@ func scanClaimed(rows pgx.Rows) ([]claimed, error) {
 	return cs, rows.Err()
 }
 
-// giveBackTimeout bounds DeliveryClaim's give-back of the leases it took
+// GiveBackTimeout bounds DeliveryClaim's give-back of the leases it took
 // and could not hand out. The claim has failed, most likely on a
 // connection reset or its deadline, so the give-back has a deadline of
-// its own, on another connection of the pool.
-const giveBackTimeout = 5 * time.Second
+// its own, on another connection of the pool. A stop waits for it after
+// a claim under way: exported for the bound of a whole stop, which
+// deployments' grace periods cover.
+const GiveBackTimeout = 5 * time.Second
 
 func (db *DB) giveBack(ctx context.Context, p webhook.ClaimParams, refs []webhook.DeliveryRef) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), GiveBackTimeout)
 	defer cancel()
 	if err := db.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: refs, Now: p.Now}); err != nil {
 		return fmt.Errorf("giving back %d claimed deliveries (their leases end by themselves): %w", len(refs), err)
