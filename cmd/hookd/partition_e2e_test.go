@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/internal/api"
 	"github.com/hookd/hookd/internal/store/postgres/pgtest"
 )
 
@@ -309,7 +310,7 @@ func TestDatabaseLost(t *testing.T) {
 // by itself, and every event that got a 202 is delivered exactly once.
 func TestDatabaseStalled(t *testing.T) {
 	const (
-		bound         = 10 * time.Second // api's intakeTimeout
+		bound         = api.IntakeTimeout
 		clientTimeout = 15 * time.Second // a sender's: above the bound
 	)
 	dbURL := pgtest.URL(t)
