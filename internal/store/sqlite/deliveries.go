@@ -718,7 +718,10 @@ func limit(n int) int {
 //   - failed ones: deliveries_webhook_failed, in order (migration 0060);
 //   - pending or running ones: the queue's index, deliveries_due, sorted:
 //     the queue is what is left to send, and an index of each webhook's
-//     unfinished rows would be written at every claim and outcome.
+//     unfinished rows would be written at every claim and outcome (a
+//     fifth more CPU in a fan-out, docs/performance.md). DeliveryList
+//     reads the webhook's newest deliveries first (queuedInHistorySQL),
+//     and this only for what they do not hold.
 //
 // The status is written in the statement, so that a partial index's own
 // term is in it, and the index is named: without statistics the planner
@@ -746,16 +749,72 @@ func deliveriesIndexedBy(index string) string {
 	return `deliveries d INDEXED BY ` + index + ` JOIN events e ON e.seq = d.event_seq`
 }
 
+// queuedInHistorySQL selects a webhook's deliveries of a queued status
+// (code: pending or running) from its history, deliveries_webhook, in
+// order. DeliveryList bounds it below by windowEdgeSQL's id.
+func queuedInHistorySQL(code int) string {
+	return `SELECT ` + deliveryColumns + ` FROM ` + deliveriesIndexedBy("deliveries_webhook") +
+		` WHERE d.webhook_id = ? AND e.organization_id = ? AND d.status = ` + strconv.Itoa(code)
+}
+
+// windowEdgeSQL finds the id of the queuedListWindow-th newest delivery
+// of a webhook (before a cursor) in deliveries_webhook's keys alone.
+const windowEdgeSQL = `SELECT id FROM deliveries INDEXED BY deliveries_webhook
+	WHERE webhook_id = ? AND id < ? ORDER BY id DESC LIMIT 1 OFFSET ?`
+
+// queuedListWindow is how many of a webhook's newest deliveries a list
+// of its pending or running ones reads before it turns to the queue.
+var queuedListWindow = 1000
+
 // DeliveryList returns a webhook's deliveries newest first.
+//
+// Pending and running ones are where the webhook's newest deliveries are
+// during a target's outage, when their list is opened and the queue is
+// longest: a page read from the queue's index alone (deliveryListSQL)
+// cost the whole queue, 1.2–2.7 s with a million queued. So the list
+// reads the webhook's newest queuedListWindow deliveries first, and the
+// queue only for the older ones when those do not fill the page: at
+// most a window and the queue, whichever webhook is listed.
 func (db *DB) DeliveryList(ctx context.Context, p webhook.DeliveryListParams) ([]*webhook.Delivery, error) {
-	q := deliveryListSQL(p.Status)
+	code := statusCode(p.Status)
+	if p.Status == "" || (code != statusPending && code != statusRunning) {
+		return db.deliveryPage(ctx, deliveryListSQL(p.Status), p, nil, limit(p.Limit))
+	}
+	before := key(p.Before)
+	if p.Before == uuid.Nil {
+		before = key(uuid.Max)
+	}
+	var edge []byte
+	err := db.read.QueryRowContext(ctx, windowEdgeSQL, key(p.WebhookID), before, queuedListWindow-1).Scan(&edge)
+	if errors.Is(err, sql.ErrNoRows) { // the history left is shorter than the window
+		return db.deliveryPage(ctx, queuedInHistorySQL(code), p, nil, limit(p.Limit))
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	out, err := db.deliveryPage(ctx, queuedInHistorySQL(code)+` AND d.id >= ?`, p, edge, limit(p.Limit))
+	if err != nil || (p.Limit > 0 && len(out) >= p.Limit) {
+		return out, err
+	}
+	older, err := db.deliveryPage(ctx, deliveryListSQL(p.Status)+` AND d.id < ?`, p, edge, limit(p.Limit-len(out)))
+	return append(out, older...), err
+}
+
+// deliveryPage runs a DeliveryList statement q, whose arguments are the
+// webhook's and the organization's, for p's page: after p.Before, and
+// bound (nil: none) for q's own last term, newest first, n at most (-1:
+// all).
+func (db *DB) deliveryPage(ctx context.Context, q string, p webhook.DeliveryListParams, bound []byte, n int) ([]*webhook.Delivery, error) {
 	args := []any{key(p.WebhookID), key(p.OrganizationID)}
+	if bound != nil {
+		args = append(args, bound)
+	}
 	if p.Before != uuid.Nil {
 		q += ` AND d.id < ?`
 		args = append(args, key(p.Before))
 	}
 	q += ` ORDER BY d.id DESC LIMIT ?`
-	args = append(args, limit(p.Limit))
+	args = append(args, n)
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, translate(err)

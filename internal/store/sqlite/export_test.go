@@ -12,3 +12,12 @@ func SetRecoverBatch(t interface{ Cleanup(func()) }, n int) {
 	recoverBatch = n
 	t.Cleanup(func() { recoverBatch = old })
 }
+
+// SetQueuedListWindow makes DeliveryList of pending or running
+// deliveries read the webhook's n newest before the queue, until the
+// test ends.
+func SetQueuedListWindow(t interface{ Cleanup(func()) }, n int) {
+	old := queuedListWindow
+	queuedListWindow = n
+	t.Cleanup(func() { queuedListWindow = old })
+}
