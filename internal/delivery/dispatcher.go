@@ -466,6 +466,14 @@ func (d *Dispatcher) claim(ctx context.Context, woken bool) bool {
 	limit := min(room, claimBatch)
 	d.leaseMu.Lock()
 	defer d.leaseMu.Unlock()
+	// A claim that waited here for a renewal batch (renewEvery at most)
+	// until after the stop is not made: the stop waits for a claim under
+	// way, ClaimTimeout from before the stop, not for one that begins
+	// after it, which would add that wait to the stop's bound (hookdStop
+	// in cmd/hookd/deploy_test.go).
+	if ctx.Err() != nil {
+		return false
+	}
 	now, started := d.cfg.Now(), time.Now()
 	// Not cut off by the stop: PostgreSQL's claim commits its leases
 	// before it reads their events and webhooks, and one cancelled in

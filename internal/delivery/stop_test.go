@@ -172,6 +172,28 @@ func TestStopGraceRunsFromTheStop(t *testing.T) {
 	}
 }
 
+// A claim that waits for a renewal batch (leaseMu, up to renewEvery on a
+// connection gone silent) until after the stop is not made: the stop
+// waits for a claim under way, ClaimTimeout from before the stop, and a
+// claim begun after it would add the renewal's wait to the stop's bound
+// (hookdStop in cmd/hookd/deploy_test.go), and lease deliveries only to
+// give them back.
+func TestStopMakesNoClaimThatWaitedForARenewal(t *testing.T) {
+	s := newStore(t)
+	d := New(Config{Store: s, PollInterval: time.Hour})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	d.leaseMu.Lock() // a renewal batch under way
+	claimed := make(chan bool)
+	go func() { claimed <- d.claim(ctx, true) }()
+	stop()
+	d.leaseMu.Unlock()
+	<-claimed
+	if n := s.claimed(); n != 0 {
+		t.Errorf("%d claims made after the stop; want none", n)
+	}
+}
+
 // A stop begins no request, also while a claim under way holds the claim
 // loop: the task queued behind a request in flight is not sent when that
 // request ends (it is given back, due now), and intake is leased
