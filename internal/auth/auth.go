@@ -349,6 +349,11 @@ type jwksFetches struct {
 const jwksFailureWarnEvery = time.Hour
 
 func (f *jwksFetches) failed(ctx context.Context, err error) {
+	if errors.Is(err, context.Canceled) {
+		// Cut off, not failed: the request whose JWT named a key not
+		// loaded ended (its client left), or hookd is stopping.
+		return
+	}
 	msg := err.Error()
 	if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
 		// The HTTP client's error quotes the URL with only its password

@@ -13,10 +13,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -1235,5 +1237,23 @@ func TestJWKSFetchFailureWarnedWhenItChanges(t *testing.T) {
 	}
 	if logs := e.logs.String(); strings.Contains(logs, "jwks-query-secret") {
 		t.Errorf("logs contain the JWKS URL's credential: %s", logs)
+	}
+}
+
+// A fetch cut off because the request that wanted a key ended (its
+// client left) or hookd is stopping did not fail: nothing is warned, and
+// the next failure is the first.
+func TestJWKSFetchCutOffIsNoFailure(t *testing.T) {
+	var logs bytes.Buffer
+	f := &jwksFetches{log: slog.New(slog.NewTextHandler(&logs, nil)), url: "https://idp.example/jwks", now: time.Now}
+	ctx := context.Background()
+	f.failed(ctx, fmt.Errorf("failed to perform HTTP request for JWK Set refresh: %w",
+		&url.Error{Op: "Get", URL: "https://idp.example/jwks", Err: context.Canceled}))
+	if logs.Len() != 0 {
+		t.Errorf("a fetch cut off by its requester logged:\n%s", logs.String())
+	}
+	f.failed(ctx, errors.New("503 Service Unavailable"))
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "failed_fetches=1") {
+		t.Errorf("the first failure after a cut-off fetch: %d warnings, want 1 counting 1 failed fetch:\n%s", n, logs.String())
 	}
 }

@@ -26,9 +26,13 @@ const migrationLock int64 = 0x686f6f6b64 // "hookd"
 // build waits for every transaction whose snapshot is older than its own,
 // and a node starting meanwhile holds one while it waits in
 // pg_advisory_xact_lock for the very lock the build's migration holds.
-// Neither ever ends (checked on PostgreSQL 15; nodes of earlier releases
-// wait that way too), so an index that takes long to build belongs in
-// the background, as the purger's work does, not in a migration.
+// Held by the migration's transaction on another connection, neither
+// ever ends (checked on PostgreSQL 15); held by the building session
+// itself, the server sees the deadlock and fails one of the two, a
+// node's start or the build, which leaves an invalid index behind. Nodes
+// of earlier releases wait that way too, so an index that takes long to
+// build belongs in the background, as the purger's work does, not in a
+// migration.
 func (db *DB) Migrate(ctx context.Context) error {
 	ms, err := loadMigrations()
 	if err != nil {
