@@ -156,6 +156,15 @@ const (
 	// long a stop waits for a claim under way (see claim): exported for
 	// the bound of a whole stop, which deployments' grace periods cover.
 	ClaimTimeout = 10 * time.Second
+	// releaseTimeout bounds giving deliveries back. One that fails or
+	// runs out leaves them leased: their leases end and they are claimed
+	// again, so it only saves waiting for that.
+	releaseTimeout = 10 * time.Second
+	// recordTimeout bounds one try at recording a batch of outcomes, of
+	// recordTries. Longer than a claim's: the batch holds attempts made,
+	// which are sent again if none of the tries lands.
+	recordTimeout = 30 * time.Second
+	recordTries   = 3
 )
 
 // Leases. A task is sent only while its lease has sendable (Timeout +
@@ -805,7 +814,7 @@ func (d *Dispatcher) signalFreed() {
 
 // release gives deliveries back to the queue, due now.
 func (d *Dispatcher) release(refs []webhook.DeliveryRef) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	if err := d.cfg.Store.DeliveryRelease(ctx, webhook.ReleaseParams{Refs: refs, Now: d.cfg.Now()}); err != nil {
 		// Their leases expire anyway; then they are claimed again.
@@ -897,7 +906,7 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 	defer d.recorded(batch)
 	var res webhook.CompleteResult
 	for try := 0; ; try++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 		var err error
 		res, err = d.cfg.Store.DeliveryComplete(ctx, batch)
 		cancel()
@@ -905,7 +914,7 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 			break
 		}
 		d.cfg.Log.Error("recording delivery outcomes failed", "err", err, "count", len(batch), "try", try+1)
-		if try == 2 {
+		if try == recordTries-1 {
 			return
 		}
 		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
