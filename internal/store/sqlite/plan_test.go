@@ -65,9 +65,11 @@ func TestPlansUseKeys(t *testing.T) {
 		"delivery list pending":   {deliveryListSQL(webhook.DeliveryPending) + deliveryPage, 4, "SCAN d USING INDEX deliveries_due\nSEARCH e USING INTEGER PRIMARY KEY (rowid=?)\nUSE TEMP B-TREE FOR ORDER BY"},
 		// A webhook's newest deliveries, read for its pending or
 		// running ones before the queue: the window's edge from the
-		// index's keys alone, then the window in order.
-		"queued list window":    {windowEdgeSQL, 3, "SEARCH deliveries USING COVERING INDEX deliveries_webhook (webhook_id=? AND id<?)"},
-		"queued list newest":    {queuedInHistorySQL(statusPending) + ` AND d.id >= ?` + deliveryPage, 5, "SEARCH d USING INDEX deliveries_webhook (webhook_id=? AND id>? AND id<?)"},
+		// index's keys alone, then the window in order, ...
+		"queued list window": {windowEdgeSQL, 3, "SEARCH deliveries USING COVERING INDEX deliveries_webhook (webhook_id=? AND id<?)"},
+		"queued list newest": {queuedInHistorySQL(statusPending) + ` AND d.id >= ?` + deliveryPage, 5, "SEARCH d USING INDEX deliveries_webhook (webhook_id=? AND id>? AND id<?)"},
+		// and the queue for the older ones, sorted.
+		"queued list older":     {deliveryListSQL(webhook.DeliveryPending) + ` AND d.id < ?` + deliveryPage, 5, "SCAN d USING INDEX deliveries_due\nSEARCH e USING INTEGER PRIMARY KEY (rowid=?)\nUSE TEMP B-TREE FOR ORDER BY"},
 		"delivery list running": {deliveryListSQL(webhook.DeliveryRunning) + deliveryPage, 4, "SCAN d USING INDEX deliveries_due\nSEARCH e USING INTEGER PRIMARY KEY (rowid=?)\nUSE TEMP B-TREE FOR ORDER BY"},
 		// A range of the index, in its order: no attempt is sorted, as
 		// ranking and grouping them in SQL did (30 s for 3 million).
