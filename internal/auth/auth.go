@@ -350,8 +350,9 @@ const jwksFailureWarnEvery = time.Hour
 
 func (f *jwksFetches) failed(ctx context.Context, err error) {
 	if errors.Is(err, context.Canceled) {
-		// Cut off, not failed: the request whose JWT named a key not
-		// loaded ended (its client left), or hookd is stopping.
+		// Cut off, not failed: hookd is stopping. (A fetch for a key a
+		// JWT names outlives its client's leaving, jwt.go; it keeps the
+		// request's deadline, and one that runs out is a failure.)
 		return
 	}
 	msg := err.Error()

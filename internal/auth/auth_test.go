@@ -1240,9 +1240,8 @@ func TestJWKSFetchFailureWarnedWhenItChanges(t *testing.T) {
 	}
 }
 
-// A fetch cut off because the request that wanted a key ended (its
-// client left) or hookd is stopping did not fail: nothing is warned, and
-// the next failure is the first.
+// A fetch cut off because hookd is stopping did not fail: nothing is
+// warned, and the next failure is the first.
 func TestJWKSFetchCutOffIsNoFailure(t *testing.T) {
 	var logs bytes.Buffer
 	f := &jwksFetches{log: slog.New(slog.NewTextHandler(&logs, nil)), url: "https://idp.example/jwks", now: time.Now}
@@ -1250,7 +1249,7 @@ func TestJWKSFetchCutOffIsNoFailure(t *testing.T) {
 	f.failed(ctx, fmt.Errorf("failed to perform HTTP request for JWK Set refresh: %w",
 		&url.Error{Op: "Get", URL: "https://idp.example/jwks", Err: context.Canceled}))
 	if logs.Len() != 0 {
-		t.Errorf("a fetch cut off by its requester logged:\n%s", logs.String())
+		t.Errorf("a fetch cut off by the stop logged:\n%s", logs.String())
 	}
 	f.failed(ctx, errors.New("503 Service Unavailable"))
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "failed_fetches=1") {
