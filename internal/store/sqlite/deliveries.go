@@ -728,20 +728,25 @@ func limit(n int) int {
 // picks deliveries_webhook for the webhook_id term, as for
 // recoverPendingSQL (TestPlansUseKeys).
 func deliveryListSQL(status webhook.DeliveryStatus) string {
-	q := `SELECT ` + deliveryColumns + ` FROM `
-	where := ` WHERE d.webhook_id = ? AND e.organization_id = ?`
 	if status == "" {
-		return q + deliveryTables + where
+		return deliverySelect(deliveryTables)
 	}
 	code := statusCode(status) // -1 for a status no row holds
-	from := deliveryTables
+	from, queued := deliveryTables, ""
 	switch code {
 	case statusPending, statusRunning:
-		from, where = deliveriesIndexedBy("deliveries_due"), where+` AND d.status < 2`
+		from, queued = deliveriesIndexedBy("deliveries_due"), ` AND d.status < 2`
 	case statusFailed:
 		from = deliveriesIndexedBy("deliveries_webhook_failed")
 	}
-	return q + from + where + ` AND d.status = ` + strconv.Itoa(code)
+	return deliverySelect(from) + queued + ` AND d.status = ` + strconv.Itoa(code)
+}
+
+// deliverySelect selects a webhook's deliveries from the tables from;
+// its arguments are the webhook's and the organization's, which
+// deliveryPage binds.
+func deliverySelect(from string) string {
+	return `SELECT ` + deliveryColumns + ` FROM ` + from + ` WHERE d.webhook_id = ? AND e.organization_id = ?`
 }
 
 // deliveriesIndexedBy is deliveryTables reading deliveries through index.
@@ -753,8 +758,7 @@ func deliveriesIndexedBy(index string) string {
 // (code: pending or running) from its history, deliveries_webhook, in
 // order. DeliveryList bounds it below by windowEdgeSQL's id.
 func queuedInHistorySQL(code int) string {
-	return `SELECT ` + deliveryColumns + ` FROM ` + deliveriesIndexedBy("deliveries_webhook") +
-		` WHERE d.webhook_id = ? AND e.organization_id = ? AND d.status = ` + strconv.Itoa(code)
+	return deliverySelect(deliveriesIndexedBy("deliveries_webhook")) + ` AND d.status = ` + strconv.Itoa(code)
 }
 
 // windowEdgeSQL finds the id of the queuedListWindow-th newest delivery
