@@ -109,3 +109,24 @@ func TestStaleRefs(t *testing.T) {
 		t.Errorf("StaleRefs of no outcome = %+v, want nil", got)
 	}
 }
+
+func TestDisablesRecorded(t *testing.T) {
+	outcome := func(reason string) Outcome {
+		return Outcome{DisableReason: reason, Attempt: Attempt{ID: uuid.New(), OrganizationID: uuid.New(), WebhookID: uuid.New(), DeliveryID: uuid.New()}}
+	}
+	gone, failed, goneLost := outcome("the receiver answered 410 Gone"), outcome(""), outcome("the receiver answered 410 Gone")
+	stored := map[uuid.UUID]bool{gone.Attempt.ID: true, failed.Attempt.ID: true}
+	tests := []struct {
+		name   string
+		stored map[uuid.UUID]bool
+		want   []Outcome
+	}{
+		{"a disable stored by an earlier call, not the plain failure stored, nor the disable whose lease was lost", stored, []Outcome{gone}},
+		{"the attempts could not be read: none", nil, nil},
+	}
+	for _, tt := range tests {
+		if got := DisablesRecorded([]Outcome{gone, failed, goneLost}, tt.stored); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: DisablesRecorded = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}

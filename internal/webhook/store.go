@@ -286,6 +286,27 @@ func StaleRefs(notApplied []Outcome, stored map[uuid.UUID]bool) []DeliveryRef {
 	return refs
 }
 
+// DisablesRecorded returns the outcomes, as given to DeliveryComplete,
+// that asked to disable their webhook and whose attempt is stored (see
+// StaleRefs; stored holds only those of outcomes not applied): the commit
+// of an earlier call applied them, and may have disabled their webhook.
+// As given: put against the webhook as it is now, such an outcome reads
+// as Outdated, the disable having moved the webhook's UpdatedAt. The
+// store reports each webhook it finds one of them did disable (by the
+// audit entry dated at the attempt's end, see DisabledByHookdAudit) in
+// Disabled, as the earlier call would have had its answer arrived:
+// without it, a disable whose answer was lost is never counted, nor its
+// webhook's held tasks given back.
+func DisablesRecorded(outcomes []Outcome, stored map[uuid.UUID]bool) []Outcome {
+	var out []Outcome
+	for _, o := range outcomes {
+		if o.DisableReason != "" && stored[o.Attempt.ID] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // WebhookRef names a webhook.
 type WebhookRef struct {
 	OrganizationID uuid.UUID

@@ -437,7 +437,9 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		return webhook.CompleteResult{}, err
 	}
 	if len(notApplied) > 0 {
-		res.Stale = webhook.StaleRefs(notApplied, db.attemptsStored(ctx, notApplied))
+		stored := db.attemptsStored(ctx, notApplied)
+		res.Stale = webhook.StaleRefs(notApplied, stored)
+		res.Disabled = append(res.Disabled, db.disablesRecorded(ctx, webhook.DisablesRecorded(outcomes, stored))...)
 	}
 	return res, nil
 }
@@ -474,6 +476,46 @@ func (db *DB) attemptsStored(ctx context.Context, outcomes []webhook.Outcome) ma
 		stored[id] = true
 	}
 	return stored
+}
+
+// disablesRecordedSQL finds the webhooks that hookd's disables, by the
+// attempts that ended at $3, disabled: their audit entries, dated at the
+// attempt's end (see disableSQL), by the organization's key. With the
+// webhook's UpdatedAt now, which the dispatcher's give-back compares
+// with (a later edit's, if a person edited it since, only gives back
+// more).
+const disablesRecordedSQL = `SELECT DISTINCT w.organization_id, w.id, w.updated_at
+	FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS k(org, hook, ended)
+	JOIN webhooks w ON w.organization_id = k.org AND w.id = k.hook
+	WHERE EXISTS (SELECT FROM audit_entries a WHERE a.organization_id = k.org AND a.resource_id = k.hook
+		AND a.created_at = k.ended AND a.actor_kind = 'hookd' AND a.action = 'webhook.disabled')`
+
+// disablesRecorded returns the webhooks the outcomes' disables, applied
+// by an earlier call, disabled (see webhook.DisablesRecorded); none if
+// they cannot be read, as before such a disable could be told.
+func (db *DB) disablesRecorded(ctx context.Context, outcomes []webhook.Outcome) []webhook.DisabledWebhook {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	orgs, hooks, ended := make([]uuid.UUID, len(outcomes)), make([]uuid.UUID, len(outcomes)), make([]time.Time, len(outcomes))
+	for i, o := range outcomes {
+		a := o.Attempt
+		orgs[i], hooks[i], ended[i] = a.OrganizationID, a.WebhookID, ts(a.CreatedAt.Add(a.Duration))
+	}
+	rows, err := db.pool.Query(ctx, disablesRecordedSQL, orgs, hooks, ended)
+	if err != nil {
+		return nil
+	}
+	disabled, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhook.DisabledWebhook, error) {
+		var d webhook.DisabledWebhook
+		err := row.Scan(&d.OrganizationID, &d.ID, &d.UpdatedAt)
+		d.UpdatedAt = d.UpdatedAt.UTC()
+		return d, err
+	})
+	if err != nil {
+		return nil
+	}
+	return disabled
 }
 
 // against sends b, which takes the batch's first locks, with the lock of

@@ -341,7 +341,9 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 		return webhook.CompleteResult{}, err
 	}
 	if len(notApplied) > 0 {
-		res.Stale = webhook.StaleRefs(notApplied, db.attemptsStored(ctx, notApplied))
+		stored := db.attemptsStored(ctx, notApplied)
+		res.Stale = webhook.StaleRefs(notApplied, stored)
+		res.Disabled = append(res.Disabled, db.disablesRecorded(ctx, webhook.DisablesRecorded(outcomes, stored))...)
 	}
 	return res, nil
 }
@@ -368,6 +370,37 @@ func (db *DB) attemptsStored(ctx context.Context, outcomes []webhook.Outcome) ma
 		}
 	}
 	return stored
+}
+
+// disableRecordedSQL finds the webhook that hookd's disable, by an
+// attempt that ended at the third term, disabled: its audit entry, dated
+// at the attempt's end (see changeHealth), by the organization's key.
+// With the webhook's UpdatedAt now, which the dispatcher's give-back
+// compares with (a later edit's, if a person edited it since, only gives
+// back more).
+const disableRecordedSQL = `SELECT updated_at FROM webhooks w
+	WHERE organization_id = ?1 AND id = ?2 AND EXISTS (SELECT 1 FROM audit_entries
+		WHERE organization_id = ?1 AND resource_id = ?2 AND created_at = ?3 AND actor_kind = 'hookd' AND action = 'webhook.disabled')`
+
+// disablesRecorded returns the webhooks the outcomes' disables, applied
+// by an earlier call, disabled (see webhook.DisablesRecorded); those it
+// cannot read are left out, as before such a disable could be told. Rare:
+// one lookup each.
+func (db *DB) disablesRecorded(ctx context.Context, outcomes []webhook.Outcome) []webhook.DisabledWebhook {
+	var disabled []webhook.DisabledWebhook
+	for _, o := range outcomes {
+		a := o.Attempt
+		ref := webhook.WebhookRef{OrganizationID: a.OrganizationID, ID: a.WebhookID}
+		if slices.ContainsFunc(disabled, func(d webhook.DisabledWebhook) bool { return d.WebhookRef == ref }) {
+			continue
+		}
+		var updated int64
+		err := db.read.QueryRowContext(ctx, disableRecordedSQL, a.OrganizationID, a.WebhookID, micros(a.CreatedAt.Add(a.Duration))).Scan(&updated)
+		if err == nil {
+			disabled = append(disabled, webhook.DisabledWebhook{WebhookRef: ref, UpdatedAt: fromMicros(updated)})
+		}
+	}
+	return disabled
 }
 
 // against returns the outcomes with each one that disables its webhook

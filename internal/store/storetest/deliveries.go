@@ -529,17 +529,7 @@ func testDeliveryCompleteReportsDisables(t *testing.T, s webhook.Store) {
 	wantEqual(t, "disabled again once enabled", record(outcome(4), outcome(5)), []webhook.WebhookRef{ref})
 	wantState("after it was enabled and disabled again", gone)
 
-	entries, err := s.AuditList(ctx, webhook.AuditListParams{OrganizationID: org, Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range entries {
-		if e.Actor.Kind == webhook.ActorHookd && e.Action == webhook.AuditWebhookDisabled {
-			n++
-		}
-	}
-	if n != 2 {
+	if n := hookdDisables(t, s, org); n != 2 {
 		t.Fatalf("%d audit entries of hookd disabling the webhook, want one per disable reported (2)", n)
 	}
 }

@@ -132,6 +132,68 @@ func testLeaseOutcomeSentAgain(t *testing.T, s webhook.Store) {
 	}
 }
 
+// A disable sent again after such a failure is reported as the first
+// call would have reported it, had its answer arrived: the webhook it
+// disabled is in Disabled, which the dispatcher counts
+// (hookd_webhooks_disabled_total) and gives the webhook's tasks back by,
+// and its audit entry is not written twice. One whose first call found
+// the webhook disabled already (by a person) is not.
+func testLeaseDisableSentAgain(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	w, tasks := claimN(t, s, 2, nil)
+	ref := webhook.WebhookRef{OrganizationID: w.OrganizationID, ID: w.ID}
+	gone := func(tk *webhook.Task, at time.Time) webhook.Outcome {
+		o := outcomeOf(t, tk, 410, at)
+		o.Status, o.NextAttemptAt = webhook.DeliveryFailed, time.Time{}
+		o.DisableReason, o.WebhookUpdatedAt = "the receiver answered 410 Gone", tk.Webhook.UpdatedAt
+		return o
+	}
+	record := func(what string, o webhook.Outcome) []webhook.DisabledWebhook {
+		t.Helper()
+		res, err := s.DeliveryComplete(ctx, []webhook.Outcome{o})
+		if err != nil || len(res.Stale) != 0 {
+			t.Fatalf("%s: DeliveryComplete: %v, stale %v", what, err, res.Stale)
+		}
+		return res.Disabled
+	}
+	o := gone(tasks[0], base.Add(time.Second))
+	first := record("the first call", o)
+	again := record("the call sent again", o)
+	wantEqual(t, "disabled by the first call", disabledRefs(first), []webhook.WebhookRef{ref})
+	wantEqual(t, "disabled by the call sent again", disabledRefs(again), []webhook.WebhookRef{ref})
+	stored := getWebhook(t, s, ref.OrganizationID, ref.ID)
+	wantTime(t, "the UpdatedAt the call sent again reported", again[0].UpdatedAt, stored.UpdatedAt)
+	if n := hookdDisables(t, s, ref.OrganizationID); n != 1 {
+		t.Fatalf("%d audit entries of hookd disabling the webhook, want 1", n)
+	}
+
+	// The other 410 finds the webhook disabled: neither call disables it.
+	o = gone(tasks[1], base.Add(2*time.Second))
+	if got := record("a 410 for a webhook disabled already", o); len(got) != 0 {
+		t.Fatalf("a 410 for a webhook disabled already reported %v disabled; want none", disabledRefs(got))
+	}
+	if got := record("that 410 sent again", o); len(got) != 0 {
+		t.Fatalf("a 410 for a webhook disabled already, sent again, reported %v disabled; want none", disabledRefs(got))
+	}
+}
+
+// hookdDisables counts the organization's audit entries of hookd
+// disabling a webhook.
+func hookdDisables(t *testing.T, s webhook.Store, org uuid.UUID) int {
+	t.Helper()
+	entries, err := s.AuditList(context.Background(), webhook.AuditListParams{OrganizationID: org, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Actor.Kind == webhook.ActorHookd && e.Action == webhook.AuditWebhookDisabled {
+			n++
+		}
+	}
+	return n
+}
+
 // A's late "timed out" outcome, written while B holds the lease, is
 // dropped: no attempt in the log, B's lease untouched; B's outcome counts.
 func testLeaseStaleOutcome(t *testing.T, s webhook.Store) {

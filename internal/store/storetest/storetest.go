@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"LeaseStaleOutcome", testLeaseStaleOutcome},
 		{"LeaseOutcomeTwice", testLeaseOutcomeTwice},
 		{"LeaseOutcomeSentAgain", testLeaseOutcomeSentAgain},
+		{"LeaseDisableSentAgain", testLeaseDisableSentAgain},
 		{"LeaseSucceededNeverReopens", testLeaseSucceededNeverReopens},
 		{"LeaseRenew", testLeaseRenew},
 		{"LeaseOtherOrganization", testLeaseOtherOrganization},
