@@ -70,7 +70,7 @@ func endedSpans(recorder *tracetest.SpanRecorder, name string) []map[string]stri
 		}
 		attrs := map[string]string{"status": s.Status().Code.String(), "trace": s.SpanContext().TraceID().String()}
 		for _, kv := range s.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		spans = append(spans, attrs)
 	}

@@ -64,7 +64,7 @@ func TestAttemptSpans(t *testing.T) {
 		}
 		attrs := map[string]string{}
 		for _, kv := range a.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		if attrs["http.response.status_code"] != "500" || attrs["hookd.delivery.status"] != "pending" || attrs["server.address"] != "127.0.0.1" ||
 			attrs["hookd.attempt.number"] != "1" || attrs["hookd.webhook.id"] != w.ID.String() || attrs["hookd.event.id"] != event {

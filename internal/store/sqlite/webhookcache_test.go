@@ -254,7 +254,8 @@ func TestWebhookCacheLargeOrganization(t *testing.T) {
 		}
 		return first
 	}
-	if use() == use() {
+	// Read twice: the same pointer both times would be the cache's.
+	if a, b := use(), use(); a == b {
 		t.Fatalf("an organization of %d webhooks was kept; want it read for each use", maxCached)
 	}
 	if _, ok := db.hooks.orgs[big]; ok || db.hooks.size > maxCached {
