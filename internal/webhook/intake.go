@@ -111,7 +111,8 @@ func PlanIntake(in IntakeInput) (*IntakePlan, error) {
 		if ev.IdempotencyKey != "" {
 			k := KeyRef{ev.OrganizationID, ev.IdempotencyKey}
 			if h, ok := holders[k]; ok {
-				if at.Sub(h.CreatedAt) < IdempotencyWindow {
+				// Sub saturates, so a key kept (KeyKept) never expires.
+				if at.Sub(h.CreatedAt) < KeyWindow(ev.SourceKind) {
 					if !SameContent(h.ContentHash, ev.ContentHash) {
 						return nil, KeyReused(ev.IdempotencyKey, h.EventID)
 					}
@@ -152,7 +153,7 @@ func PlanIntake(in IntakeInput) (*IntakePlan, error) {
 				d.Status, d.DueAt, d.Lease = DeliveryRunning, in.Lease.Until.UTC().Truncate(time.Microsecond), 1
 				if stored == nil {
 					e := *ev
-					e.CreatedAt, e.OnlyWebhookID = at, uuid.Nil
+					e.CreatedAt, e.OnlyWebhookID, e.SourceKind = at, uuid.Nil, ""
 					stored = &e
 				}
 				r.Tasks = append(r.Tasks, &Task{Delivery: d, Event: *stored, Webhook: *w})

@@ -90,6 +90,37 @@ func TestPlanIntakeTargets(t *testing.T) {
 	}
 }
 
+func fromSource(kind SourceKind, ev *Event) *Event {
+	ev.SourceKind = kind
+	return ev
+}
+
+// A key is remembered for as long as its tool can send a copy: the id of
+// one delivery for as long as the event is kept, a key made from what the
+// event says (and an API caller's) for a day.
+func TestKeyWindow(t *testing.T) {
+	tests := []struct {
+		kind SourceKind
+		want time.Duration
+	}{
+		{"", IdempotencyWindow},
+		{SourceGitHub, KeyKept},
+		{SourceGitLab, KeyKept},
+		{SourceQovery, KeyKept},
+		{SourceFlux, IdempotencyWindow},
+		{SourceArgoCD, IdempotencyWindow},
+	}
+	for _, tt := range tests {
+		if got := KeyWindow(tt.kind); got != tt.want {
+			t.Errorf("KeyWindow(%q) = %v, want %v", tt.kind, got, tt.want)
+		}
+	}
+	// Every kind is decided, not left to the default by oversight.
+	if len(tests) != len(SourceKinds)+1 {
+		t.Errorf("%d kinds tested, want every one of %v", len(tests)-1, SourceKinds)
+	}
+}
+
 func TestPlanIntakeIdempotency(t *testing.T) {
 	held := KeyHolder{EventID: uuid.UUID{0: 0xee}, CreatedAt: t0, ContentHash: hashX, Deliveries: 3}
 	tests := []struct {
@@ -126,6 +157,15 @@ func TestPlanIntakeIdempotency(t *testing.T) {
 		{name: "expired within the batch: the later event takes the key",
 			events:   []*Event{event(orgA, "k", t0, hashX), event(orgA, "k", t0.Add(IdempotencyWindow), hashX)},
 			replayed: []bool{false, false}, keep: []bool{false, true}},
+		{name: "a GitHub redelivery 2 days later: replay", holder: &KeyHolder{EventID: held.EventID, CreatedAt: t0, Deliveries: 3},
+			events: []*Event{fromSource(SourceGitHub, event(orgA, "k", t0.Add(48*time.Hour), nil))}, replayed: []bool{true}},
+		{name: "a GitHub redelivery of a redelivery, a month later: replay", holder: &KeyHolder{EventID: held.EventID, CreatedAt: t0, Deliveries: 3},
+			events: []*Event{fromSource(SourceGitHub, event(orgA, "k", t0.Add(30*24*time.Hour), nil))}, replayed: []bool{true}},
+		{name: "a Flux repeat past the window: new, the key moves", holder: &KeyHolder{EventID: held.EventID, CreatedAt: t0, Deliveries: 3},
+			events: []*Event{fromSource(SourceFlux, event(orgA, "k", t0.Add(IdempotencyWindow), nil))}, replayed: []bool{false}, release: true, keep: []bool{true}},
+		{name: "a GitHub copy within the batch, 2 days later: replay of the batch's event",
+			events: []*Event{fromSource(SourceGitHub, event(orgA, "k", t0, nil)), fromSource(SourceGitHub, event(orgA, "k", t0.Add(48*time.Hour), nil))},
+			replayed: []bool{false, true}, replayOf: map[int]int{1: 0}, keep: []bool{true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

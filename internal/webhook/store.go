@@ -69,7 +69,7 @@ type Store interface {
 	// event's CreatedAt) per webhook of its organization that Matches it,
 	// or to OnlyWebhookID alone, all in one transaction: when it returns
 	// nil, every receipt is durable. An event whose IdempotencyKey matches
-	// one stored within IdempotencyWindow before its CreatedAt stores
+	// one stored within KeyWindow(SourceKind) before its CreatedAt stores
 	// nothing and gets the earlier event's receipt, with Replayed set.
 	//
 	// With lease.Limit > 0, up to that many of the new deliveries are
