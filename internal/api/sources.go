@@ -363,6 +363,9 @@ func (s *Server) ingestSource(w http.ResponseWriter, r *http.Request) (err error
 	// between the two (the source's environment rules were edited, say),
 	// and a tool cannot take a 422 and choose a new key.
 	ev.ContentHash = nil
+	// How long its key is remembered depends on how long the tool can
+	// send a copy (webhook.KeyWindow).
+	ev.SourceKind = src.Kind
 	receipt, err := s.intake.Accept(r.Context(), ev)
 	if err != nil {
 		count("failed")

@@ -618,3 +618,52 @@ func TestSourceEditMovesTheVersionForward(t *testing.T) {
 		version, etag = src.UpdatedAt, hdr.Get("ETag")
 	}
 }
+
+// A tool's copy of a delivery is answered with the first event for as
+// long as the tool can send it: GitHub redelivers any delivery of the
+// past 3 days, so its redelivery 2 days later (past the 24 hours of an
+// API caller's Idempotency-Key) is the first event, delivered to no
+// webhook again. A Flux event said again a day later is a new event:
+// Flux sends no delivery id, and its key is made from what it says.
+func TestSourceRedeliveryDaysLater(t *testing.T) {
+	start := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	now := start
+	onBothBackends(t, func(t *testing.T, h *apiHarness) {
+		now = start
+		org := uuid.New()
+		tok, _ := h.token(org)
+		base := "/organization/" + org.String()
+		_, ingest := newGitHubSource(t, h, tok, base)
+		body := githubStatusWithID(344177809)
+		signed := githubHeaders(sourceSecret, "deployment_status", "d-1", body)
+		var first, again ingestReceipt
+		if st := h.ingest(ingest, body, signed, &first); st != 202 || first.ID == "" {
+			t.Fatalf("the delivery: %d %+v", st, first)
+		}
+		now = start.Add(48 * time.Hour)
+		if st := h.ingest(ingest, body, signed, &again); st != 202 || again.ID != first.ID {
+			t.Errorf("GitHub's redelivery 2 days later: %d %s, want 202 with the first event %s", st, again.ID, first.ID)
+		}
+
+		now = start
+		var flux sourceJSON
+		if st := h.do(tok, "POST", base+"/source", `{"kind":"FLUX","name":"flux","secret":"`+sourceSecret+`"}`, &flux); st != 201 {
+			t.Fatalf("create the Flux source: %d", st)
+		}
+		fluxIngest := base + "/source/" + flux.ID + "/ingest"
+		event := `{"involvedObject":{"kind":"Kustomization","name":"webapp","namespace":"apps","uid":"u-1"},
+			"metadata":{"revision":"main@sha1:731f7eaddfb6af01cb2173e18f0f75b0ba780ef1"},
+			"severity":"error","reason":"ValidationFailed","timestamp":"2026-12-04T09:00:00Z"}`
+		m := hmac.New(sha256.New, []byte(sourceSecret))
+		m.Write([]byte(event))
+		fluxSigned := map[string]string{"X-Signature": "sha256=" + hex.EncodeToString(m.Sum(nil))}
+		var failed, repeated ingestReceipt
+		if st := h.ingest(fluxIngest, event, fluxSigned, &failed); st != 202 || failed.ID == "" {
+			t.Fatalf("the Flux event: %d %+v", st, failed)
+		}
+		now = start.Add(webhook.IdempotencyWindow)
+		if st := h.ingest(fluxIngest, event, fluxSigned, &repeated); st != 202 || repeated.ID == "" || repeated.ID == failed.ID {
+			t.Errorf("the Flux event said again a day later: %d %q, want 202 with a new event (not %s)", st, repeated.ID, failed.ID)
+		}
+	}, func(d *Deps) { d.Now = func() time.Time { return now } })
+}
