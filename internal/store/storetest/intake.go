@@ -203,6 +203,56 @@ func testEventsCreateIdempotency(t *testing.T, s webhook.Store) {
 	}
 }
 
+// A tool's delivery id (GitHub's here) is remembered as long as its event
+// is kept, so the tool's copy days later is a replay; a key made from what
+// a Flux event says lasts IdempotencyWindow, as an API caller's. The
+// kind an event came from is not stored: a leased task's event is the
+// event as claimed.
+func testEventsCreateSourceKey(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	org := newID(t)
+	w := createWebhook(t, s, newWebhook(t, org))
+	fromSource := func(kind webhook.SourceKind, key string, at time.Time) *webhook.Event {
+		ev := newEvent(t, org, at)
+		ev.IdempotencyKey, ev.SourceKind = key, kind
+		return ev
+	}
+
+	first := fromSource(webhook.SourceGitHub, "source:gh:344177809", base)
+	rs, err := s.EventsCreate(ctx, []*webhook.Event{first}, webhook.Lease{Now: base, Until: base.Add(time.Minute), Limit: 1})
+	if err != nil {
+		t.Fatalf("EventsCreate: %v", err)
+	}
+	if rs[0].Replayed || len(rs[0].Tasks) != 1 {
+		t.Fatalf("first receipt %+v, want a new event with its delivery leased", rs[0])
+	}
+	stored := *first
+	stored.SourceKind = ""
+	wantEqual(t, "Task.Event", rs[0].Tasks[0].Event, stored)
+
+	// GitHub redelivers a delivery of the past 3 days, a redelivery too.
+	for _, later := range []time.Duration{48 * time.Hour, 5 * 24 * time.Hour} {
+		r := createEvents(t, s, fromSource(webhook.SourceGitHub, first.IdempotencyKey, base.Add(later)))[0]
+		if !r.Replayed || r.ID != first.ID || r.Deliveries != 1 {
+			t.Fatalf("GitHub's copy %v later: receipt %+v, want a replay of %v", later, r, first.ID)
+		}
+	}
+	ds, err := s.DeliveryList(ctx, webhook.DeliveryListParams{OrganizationID: org, WebhookID: w.ID, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 {
+		t.Fatalf("%d deliveries after GitHub's copies, want 1", len(ds))
+	}
+
+	failed := fromSource(webhook.SourceFlux, "source:flux:webapp@main/731f7ea:ValidationFailed", base)
+	createEvents(t, s, failed)
+	again := fromSource(webhook.SourceFlux, failed.IdempotencyKey, base.Add(webhook.IdempotencyWindow))
+	if r := createEvents(t, s, again)[0]; r.Replayed || r.ID != again.ID {
+		t.Fatalf("Flux's event a day later: receipt %+v, want the new event %v", r, again.ID)
+	}
+}
+
 // An Idempotency-Key reused with other content is refused, and stores
 // nothing; with the same content it replays, and the hash is kept with
 // the event.

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"EventsCreateOnlyWebhook", testEventsCreateOnlyWebhook},
 		{"EventsCreateIdempotency", testEventsCreateIdempotency},
 		{"EventsCreateKeyReused", testEventsCreateKeyReused},
+		{"EventsCreateSourceKey", testEventsCreateSourceKey},
 		{"EventsCreateBatch", testEventsCreateBatch},
 		{"EventsCreateBatchReplays", testEventsCreateBatchReplays},
 		{"EventsCreateOddKeys", testEventsCreateOddKeys},
