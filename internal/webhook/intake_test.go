@@ -164,7 +164,7 @@ func TestPlanIntakeIdempotency(t *testing.T) {
 		{name: "a Flux repeat past the window: new, the key moves", holder: &KeyHolder{EventID: held.EventID, CreatedAt: t0, Deliveries: 3},
 			events: []*Event{fromSource(SourceFlux, event(orgA, "k", t0.Add(IdempotencyWindow), nil))}, replayed: []bool{false}, release: true, keep: []bool{true}},
 		{name: "a GitHub copy within the batch, 2 days later: replay of the batch's event",
-			events: []*Event{fromSource(SourceGitHub, event(orgA, "k", t0, nil)), fromSource(SourceGitHub, event(orgA, "k", t0.Add(48*time.Hour), nil))},
+			events:   []*Event{fromSource(SourceGitHub, event(orgA, "k", t0, nil)), fromSource(SourceGitHub, event(orgA, "k", t0.Add(48*time.Hour), nil))},
 			replayed: []bool{false, true}, replayOf: map[int]int{1: 0}, keep: []bool{true}},
 	}
 	for _, tt := range tests {
