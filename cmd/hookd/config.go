@@ -98,7 +98,7 @@ var variables = []variable{
 	{"HOOKD_MAX_INFLIGHT_PER_WEBHOOK", "8", "concurrent requests to one webhook at most"},
 	{"HOOKD_ALLOWED_TARGET_CIDRS", "", "non-public ranges targets may resolve to anyway, e.g. `127.0.0.0/8,::1/128`"},
 	{"HOOKD_NAT64_PREFIXES", "auto", "the network's own NAT64 prefixes, e.g. `2001:db8:64::/96`: a target in one is refused if the IPv4 address it carries is non-public, as in `64:ff9b::/96` always. `auto` asks DNS64 at start (RFC 7050), `none` for none"},
-	{"HOOKD_RETENTION", "720h", "events, deliveries and attempts older than this are removed; at least `24h`, how long an `Idempotency-Key` is remembered"},
+	{"HOOKD_RETENTION", "720h", "events, deliveries and attempts older than this are removed; at least `24h`, how long an `Idempotency-Key` is remembered. A GitHub, GitLab or Qovery source's copy of a delivery is recognised as long as its first event is kept: GitHub redelivers for 3 days, GitLab resends for 2, so below `72h` their later copies are delivered again"},
 	{"HOOKD_READ_TIMEOUT", "30s", "time a client has to send a whole request, its headers within 5s; slower clients are disconnected"},
 	{"HOOKD_API_RATE", "50", "requests a second each credential (API token; JWT issuer and subject) may make to the API, intake excepted; 429 with `Retry-After` past it, `0`: no limit. Per node"},
 	{"HOOKD_API_BURST", "200", "requests a credential may make at once before `HOOKD_API_RATE` applies"},
@@ -203,7 +203,11 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	// Retention takes an event with its Idempotency-Key: sooner than the
 	// key's window, a retried request would be accepted, and delivered,
-	// again.
+	// again. A source's delivery ids are kept with their events
+	// (webhook.KeyKept), so retention alone bounds them; it is not held
+	// to their tools' redelivery days (GitHub's 3): the sources are in the
+	// database, and an installation without one would be refused for
+	// nothing. The table's text says what a shorter one costs.
 	if c.Retention < webhook.IdempotencyWindow {
 		return nil, fail("HOOKD_RETENTION", fmt.Errorf("must be at least %gh, how long an Idempotency-Key is remembered, not %q",
 			webhook.IdempotencyWindow.Hours(), get("HOOKD_RETENTION")))
