@@ -58,8 +58,9 @@ const KeyKept = time.Duration(math.MaxInt64)
 // it is kept with its event. Flux's and Argo CD's keys are made from what
 // the event says (an object, a revision, a reason), which a later
 // deployment can say again (the same revision applied anew, a failure
-// that persists): they last IdempotencyWindow, as an API caller's, past
-// the tools' own retries of a few minutes.
+// that persists): they last IdempotencyWindow, as an API caller's, which
+// covers the tools' own retries (neither can be asked to send an old
+// event again).
 func KeyWindow(kind SourceKind) time.Duration {
 	switch kind {
 	case SourceGitHub, SourceGitLab, SourceQovery:
