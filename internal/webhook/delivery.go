@@ -95,9 +95,16 @@ type Outcome struct {
 	// the version of the webhook its answer is about. A disable applies
 	// to that version only (see Against).
 	WebhookUpdatedAt time.Time
-	// Outdated says the webhook was edited after the attempt read it: the
-	// outcome disables nothing and counts in no webhook's health (see
-	// Against).
+	// FailingSince is, for an outcome that disables its webhook for
+	// failing too long (OutcomeRules.DisableAfter), the webhook's
+	// FailingSince as the attempt read it: the streak of failures it
+	// judged, which a success recorded since has ended (see
+	// AgainstStored). Zero for every other outcome.
+	FailingSince time.Time
+	// Outdated says the webhook was edited after the attempt read it, or
+	// the streak of failures it judged has ended: the outcome disables
+	// nothing and counts in no webhook's health (see Against,
+	// AgainstStored).
 	Outdated bool
 }
 

@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -47,6 +48,7 @@ func (r OutcomeRules) Decide(w *Webhook, a Attempt, retryAfter time.Duration) Ou
 	case !w.FailingSince.IsZero() && start.Sub(w.FailingSince) >= r.DisableAfter:
 		o.DisableReason = fmt.Sprintf("every attempt failed since %s (%s) with no success",
 			w.FailingSince.UTC().Format(time.RFC3339), r.DisableAfter)
+		o.FailingSince = w.FailingSince
 		return o
 	}
 	next, ok := r.Schedule.Next(a.Number, start, r.Rand)
@@ -73,8 +75,71 @@ func (o Outcome) Against(updatedAt time.Time) Outcome {
 	if o.DisableReason == "" || o.WebhookUpdatedAt.UnixMicro() == updatedAt.UnixMicro() {
 		return o
 	}
+	return o.outdated()
+}
+
+// outdated is o, which disables its webhook, made to disable nothing: its
+// delivery due again at once, counted in no webhook's health.
+func (o Outcome) outdated() Outcome {
 	o.DisableReason, o.Status, o.NextAttemptAt, o.Outdated = "", DeliveryPending, o.Attempt.CreatedAt, true
 	return o
+}
+
+// StoredWebhook is what AgainstStored reads of a webhook as stored when a
+// batch of outcomes is recorded, before the batch: its version
+// (UpdatedAt) and its FailingSince (zero: not failing).
+type StoredWebhook struct {
+	UpdatedAt, FailingSince time.Time
+}
+
+// AgainstStored puts each outcome of a batch that disables its webhook
+// against the webhook as stored (stored, before the batch; a webhook not
+// in it was deleted, and its outcomes stand as they are), as if the
+// batch's outcomes were applied one by one, in order: one about an
+// older version is Against it, and one that disables the webhook for
+// failing too long (its FailingSince set) is outdated as well if the
+// streak of failures it judged has ended, a success having been recorded
+// since the attempt read the webhook (stored, or earlier in the batch):
+// the webhook has not failed for that long. Such a failure, decided by a
+// task queued behind the webhook's in-flight limit, or claimed on another
+// node, while a success was recorded, would otherwise disable a webhook
+// that had just succeeded, and fail every delivery waiting for it. It
+// returns the outcomes, a copy if one changed: the ones given are left
+// as they are (SQLite's writer may run a transaction again).
+func AgainstStored(outcomes []Outcome, stored map[WebhookRef]StoredWebhook) []Outcome {
+	put := outcomes
+	since := make(map[WebhookRef]time.Time, len(stored)) // each webhook's FailingSince as the batch goes
+	for w, s := range stored {
+		since[w] = s.FailingSince
+	}
+	for i, o := range outcomes {
+		w := WebhookRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.WebhookID}
+		s, ok := stored[w]
+		if !ok {
+			continue
+		}
+		if o.DisableReason != "" {
+			a := o.Against(s.UpdatedAt)
+			if f := since[w]; !a.Outdated && !o.FailingSince.IsZero() && (f.IsZero() || f.UnixMicro() > o.FailingSince.UnixMicro()) {
+				a = o.outdated()
+			}
+			if a.Outdated {
+				if &put[0] == &outcomes[0] {
+					put = slices.Clone(outcomes)
+				}
+				put[i], o = a, a
+			}
+		}
+		// HealthChanges' rule.
+		switch {
+		case o.Outdated:
+		case o.Status == DeliverySucceeded:
+			since[w] = time.Time{}
+		case since[w].IsZero():
+			since[w] = o.Attempt.CreatedAt
+		}
+	}
+	return put
 }
 
 // HealthChange is what a batch of recorded outcomes does to the health of

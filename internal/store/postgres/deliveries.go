@@ -520,34 +520,33 @@ func (db *DB) disablesRecorded(ctx context.Context, outcomes []webhook.Outcome) 
 
 // against sends b, which takes the batch's first locks, with the lock of
 // the outcomes' webhooks (orgs, ids, in key order), and puts each
-// outcome that disables its webhook against the version read. It
-// changes outcomes in place.
+// outcome that disables its webhook against the webhook as read (see
+// webhook.AgainstStored). It changes outcomes in place.
 func against(ctx context.Context, tx *pipe, b *pgx.Batch, outcomes []webhook.Outcome, orgs, ids []uuid.UUID) error {
-	versions := make(map[webhook.WebhookRef]time.Time, len(ids))
-	b.Queue(`SELECT organization_id, id, updated_at FROM webhooks
+	stored := make(map[webhook.WebhookRef]webhook.StoredWebhook, len(ids))
+	b.Queue(`SELECT organization_id, id, updated_at, failing_since FROM webhooks
 		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
 		ORDER BY organization_id, id
 		FOR NO KEY UPDATE`, orgs, ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
-			var w webhook.WebhookRef
-			var updated time.Time
-			if err := rows.Scan(&w.OrganizationID, &w.ID, &updated); err != nil {
+			var (
+				w       webhook.WebhookRef
+				updated time.Time
+				failing *time.Time
+			)
+			if err := rows.Scan(&w.OrganizationID, &w.ID, &updated, &failing); err != nil {
 				return err
 			}
-			versions[w] = updated
+			stored[w] = webhook.StoredWebhook{UpdatedAt: updated, FailingSince: fromNullTime(failing)}
 		}
 		return rows.Err()
 	})
 	if err := tx.send(ctx, b).Close(); err != nil {
 		return err
 	}
-	for i, o := range outcomes {
-		// A webhook deleted is not read: its delivery is gone with it,
-		// and nothing is disabled.
-		if v, ok := versions[webhook.WebhookRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.WebhookID}]; ok && o.DisableReason != "" {
-			outcomes[i] = o.Against(v)
-		}
-	}
+	// A webhook deleted is not read: its delivery is gone with it, and
+	// nothing is disabled.
+	copy(outcomes, webhook.AgainstStored(outcomes, stored))
 	return nil
 }
 

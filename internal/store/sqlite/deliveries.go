@@ -404,37 +404,42 @@ func (db *DB) disablesRecorded(ctx context.Context, outcomes []webhook.Outcome) 
 }
 
 // against returns the outcomes with each one that disables its webhook
-// put against the webhook as stored (see webhook.Outcome.Against): read
-// in the writer's transaction, before its outcomes are written, so no
-// edit comes between the version read and the disable, and all chunks of
-// a batch are put against the webhooks as they were before it, as on
-// PostgreSQL. Only disables are read, and they are rare; a batch with
-// none is returned as it is. The outcomes given are not changed: the
-// writer may run the transaction again (see writer.go), after an edit
-// of its group was rolled back.
+// put against the webhook as stored (see webhook.AgainstStored): read in
+// the writer's transaction, before its outcomes are written, so no edit
+// comes between the version read and the disable, and all chunks of a
+// batch are put against the webhooks as they were before it, as on
+// PostgreSQL. Only the webhooks of disables are read, and they are rare;
+// a batch with none is returned as it is. The outcomes given are not
+// changed: the writer may run the transaction again (see writer.go),
+// after an edit of its group was rolled back.
 func against(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webhook.Outcome, error) {
-	put := outcomes
-	for i, o := range outcomes {
-		if o.DisableReason == "" {
+	var stored map[webhook.WebhookRef]webhook.StoredWebhook
+	for _, o := range outcomes {
+		w := webhook.WebhookRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.WebhookID}
+		if _, read := stored[w]; o.DisableReason == "" || read {
 			continue
 		}
-		var updated int64
-		err := tx.QueryRowContext(ctx, `SELECT updated_at FROM webhooks WHERE organization_id = ? AND id = ?`,
-			o.Attempt.OrganizationID, o.Attempt.WebhookID).Scan(&updated)
+		var (
+			updated int64
+			failing sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT updated_at, failing_since FROM webhooks WHERE organization_id = ? AND id = ?`,
+			w.OrganizationID, w.ID).Scan(&updated, &failing)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // deleted: its delivery is gone with it, and nothing is disabled
 		}
 		if err != nil {
 			return nil, err
 		}
-		if a := o.Against(fromMicros(updated)); a.Outdated {
-			if &put[0] == &outcomes[0] {
-				put = slices.Clone(outcomes)
-			}
-			put[i] = a
+		if stored == nil {
+			stored = map[webhook.WebhookRef]webhook.StoredWebhook{}
 		}
+		stored[w] = webhook.StoredWebhook{UpdatedAt: fromMicros(updated), FailingSince: fromNullMicros(failing)}
 	}
-	return put, nil
+	if stored == nil {
+		return outcomes, nil
+	}
+	return webhook.AgainstStored(outcomes, stored), nil
 }
 
 // Outcomes are written in chunks (of deliveryChunks sizes, so the

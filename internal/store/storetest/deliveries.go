@@ -1128,3 +1128,49 @@ func testAttemptList(t *testing.T, s webhook.Store) {
 		t.Fatalf("another organization listed %d attempts", len(as))
 	}
 }
+
+// A webhook disabled for failing too long (OutcomeRules.DisableAfter) is
+// one whose every attempt failed for that long: a success recorded after
+// an attempt read the webhook's FailingSince ends the streak that attempt
+// judged. Its failure, decided against the streak as it read it (a task
+// queued behind the webhook's in-flight limit, or claimed on another
+// node, while a success was recorded), must not disable the webhook, nor
+// fail its delivery for good: README, "a webhook failing for
+// HOOKD_DISABLE_AFTER with no success is disabled". The same holds when
+// the success is recorded in the same batch, before the failure.
+func testDeliveryCompleteDisableAfterSuccess(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	rules := webhook.OutcomeRules{Schedule: webhook.Schedule{0, time.Minute, time.Minute}, DisableAfter: time.Hour,
+		Rand: func() float64 { return 0.5 }}
+	for _, together := range []bool{false, true} {
+		// Both tasks read the webhook failing for 59 minutes.
+		w, tasks := claimN(t, s, 2, func(w *webhook.Webhook) { w.FailingSince = base.Add(-59 * time.Minute) })
+		org := w.OrganizationID
+		ok := rules.Decide(&tasks[0].Webhook, newAttempt(t, &tasks[0].Delivery, 1, 204, base.Add(time.Second)), 0)
+		ok.Lease = tasks[0].Delivery.Lease
+		// Two minutes later the other one fails: by the streak it read,
+		// the webhook has failed for an hour.
+		bad := rules.Decide(&tasks[1].Webhook, newAttempt(t, &tasks[1].Delivery, 1, 500, base.Add(2*time.Minute)), 0)
+		bad.Lease = tasks[1].Delivery.Lease
+		if bad.DisableReason == "" {
+			t.Fatalf("the rules do not disable a webhook failing for an hour: %+v", bad)
+		}
+		if together {
+			complete(t, s, ok, bad)
+		} else {
+			complete(t, s, ok)
+			complete(t, s, bad)
+		}
+		got := getWebhook(t, s, org, w.ID)
+		if !got.Enabled || got.DisabledReason != "" {
+			t.Fatalf("together %v: a failure after a success disabled the webhook (%q): its streak of failures began %v, after the success",
+				together, got.DisabledReason, got.FailingSince)
+		}
+		if d := getDelivery(t, s, org, w.ID, tasks[1].Delivery.ID); d.Status != webhook.DeliveryPending {
+			t.Fatalf("together %v: the delivery whose attempt failed once is %s, want pending for its next attempt", together, d.Status)
+		}
+		if _, err := s.WebhookGet(ctx, org, w.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

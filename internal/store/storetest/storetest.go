@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteReportsDisables", testDeliveryCompleteReportsDisables},
 		{"DeliveryCompleteDisableIsAnEdit", testDeliveryCompleteDisableIsAnEdit},
 		{"DeliveryCompleteOutdated", testDeliveryCompleteOutdated},
+		{"DeliveryCompleteDisableAfterSuccess", testDeliveryCompleteDisableAfterSuccess},
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
 		{"DeliveryCompleteOwnWebhook", testDeliveryCompleteOwnWebhook},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
