@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +219,51 @@ func TestHealthChanges(t *testing.T) {
 				case w.disable >= 0 && c.Disable != &outcomes[w.disable]:
 					t.Errorf("change %d disables with %+v, want outcome %d", i, c.Disable, w.disable)
 				}
+			}
+		})
+	}
+}
+
+// A disable for failing too long stands only while the streak it judged
+// does: not once a success has been recorded since (stored, or earlier in
+// the batch), nor against a later streak; a 410 is not about a streak.
+func TestAgainstStored(t *testing.T) {
+	rules := OutcomeRules{Schedule: Schedule{0, 5 * time.Second}, DisableAfter: time.Hour, Rand: func() float64 { return 0.5 }}
+	org, hook := uuid.New(), uuid.New()
+	ref := WebhookRef{OrganizationID: org, ID: hook}
+	streak := t0.Add(-2 * time.Hour)
+	w := &Webhook{Enabled: true, UpdatedAt: t0.Add(-3 * time.Hour), FailingSince: streak}
+	decide := func(code int, at time.Time) Outcome {
+		return rules.Decide(w, Attempt{OrganizationID: org, WebhookID: hook, Number: 1, CreatedAt: at, StatusCode: code}, 0)
+	}
+	long, gone, ok := decide(500, t0), decide(410, t0), decide(200, t0.Add(-time.Minute))
+	if long.DisableReason == "" || !long.FailingSince.Equal(streak) || !gone.FailingSince.IsZero() {
+		t.Fatalf("decided %+v and %+v; want the first to disable for the streak it read, the 410 for no streak", long, gone)
+	}
+	for _, tt := range []struct {
+		name     string
+		failing  time.Time // stored
+		batch    []Outcome
+		outdated []bool
+	}{
+		{"the streak it read", streak, []Outcome{long}, []bool{false}},
+		{"an older one", streak.Add(-time.Hour), []Outcome{long}, []bool{false}},
+		{"a success since", time.Time{}, []Outcome{long}, []bool{true}},
+		{"a later streak", t0.Add(-time.Minute), []Outcome{long}, []bool{true}},
+		{"a success before it in the batch", streak, []Outcome{ok, long}, []bool{false, true}},
+		{"a success after it in the batch", streak, []Outcome{long, ok}, []bool{false, false}},
+		{"a 410 after a success", time.Time{}, []Outcome{gone}, []bool{false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			batch := slices.Clone(tt.batch)
+			got := AgainstStored(batch, map[WebhookRef]StoredWebhook{ref: {UpdatedAt: w.UpdatedAt, FailingSince: tt.failing}})
+			for i, o := range got {
+				if o.Outdated != tt.outdated[i] || (o.Outdated && (o.DisableReason != "" || o.Status != DeliveryPending)) {
+					t.Errorf("outcome %d: %+v; want outdated %v", i, o, tt.outdated[i])
+				}
+			}
+			if !slices.EqualFunc(batch, tt.batch, func(a, b Outcome) bool { return a == b }) {
+				t.Error("changed the outcomes it was given")
 			}
 		})
 	}
