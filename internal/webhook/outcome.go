@@ -31,8 +31,8 @@ type OutcomeRules struct {
 // more; a 2xx succeeds; a 410 Gone fails the delivery and disables the
 // webhook; a webhook failing since at least DisableAfter ago is disabled;
 // the last attempt of the schedule fails the delivery; anything else is
-// retried when the schedule (or the target's Retry-After, bounded by the
-// schedule) says.
+// retried when the schedule says, or later if the target's Retry-After
+// (bounded by the schedule's longest delay) says so.
 func (r OutcomeRules) Decide(w *Webhook, a Attempt, retryAfter time.Duration) Outcome {
 	o := Outcome{Attempt: a, Status: DeliveryFailed, WebhookUpdatedAt: w.UpdatedAt}
 	start := a.CreatedAt
@@ -55,8 +55,14 @@ func (r OutcomeRules) Decide(w *Webhook, a Attempt, retryAfter time.Duration) Ou
 	if !ok {
 		return o
 	}
+	// A target's Retry-After only moves the retry later: each answer uses
+	// up one attempt of the schedule, so a shorter one (a proxy's
+	// "Retry-After: 1" through a deploy) spent the whole schedule in
+	// seconds, where the schedule rides out a day's outage.
 	if retryAfter > 0 && (a.StatusCode == http.StatusTooManyRequests || a.StatusCode == http.StatusServiceUnavailable) {
-		next = start.Add(r.Schedule.Clamp(retryAfter))
+		if asked := start.Add(r.Schedule.Clamp(retryAfter)); asked.After(next) {
+			next = asked
+		}
 	}
 	o.Status, o.NextAttemptAt = DeliveryPending, next
 	return o
