@@ -57,6 +57,17 @@ func statusCode(s webhook.DeliveryStatus) int {
 // uuid.UUID scans from the 16 bytes as it is.
 func key(id uuid.UUID) []byte { return id[:] }
 
+// keyBuf binds UUIDs as key does, copied into one buffer: key's copy of an
+// id is an allocation of its own, and the multi-row statements of a
+// burst bind several ids per row. An id returned stays valid when the
+// buffer grows (it keeps the array it was copied to).
+type keyBuf []byte
+
+func (k *keyBuf) key(id uuid.UUID) []byte {
+	*k = append(*k, id[:]...)
+	return (*k)[len(*k)-len(id) : len(*k) : len(*k)]
+}
+
 // seqList binds a list of seqs as one JSON array, read in SQL with
 // json_each: one statement for any length, so it stays cached.
 func seqList(seqs []int64) string {
@@ -477,13 +488,14 @@ func init() {
 // disabled (see webhook.Store.DeliveryComplete).
 func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, res *webhook.CompleteResult, notApplied *[]webhook.Outcome) error {
 	args := make([]any, 0, attemptParams*len(outcomes))
+	ids := make(keyBuf, 0, 5*16*len(outcomes)) // five a row: three here, two in the attempts
 	for _, o := range outcomes {
 		a := o.Attempt
 		var due any // NULL keeps the due time: only a pending delivery has a next one
 		if o.Status == webhook.DeliveryPending {
 			due = micros(o.NextAttemptAt)
 		}
-		args = append(args, key(a.OrganizationID), key(a.WebhookID), key(a.DeliveryID), statusCode(o.Status), due, a.StatusCode, a.Error,
+		args = append(args, ids.key(a.OrganizationID), ids.key(a.WebhookID), ids.key(a.DeliveryID), statusCode(o.Status), due, a.StatusCode, a.Error,
 			micros(a.CreatedAt.Add(a.Duration)), o.Lease)
 	}
 	// The seq of each delivery updated, by id. Its webhook is the
@@ -522,7 +534,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, res *web
 		if o.Outdated {
 			res.Outdated = append(res.Outdated, o.Ref())
 		}
-		args = append(args, key(a.ID), seq, key(a.WebhookID), micros(a.CreatedAt), a.Number, a.Kind,
+		args = append(args, ids.key(a.ID), seq, ids.key(a.WebhookID), micros(a.CreatedAt), a.Number, string(a.Kind),
 			a.TargetURL, a.StatusCode, a.Duration.Microseconds(), a.Error, a.ResponseBody)
 	}
 	if n := len(args) / attemptParams; n == len(outcomes) {
