@@ -87,6 +87,9 @@ type Dispatcher struct {
 	// task in flight before the claim adopted it, and the claim would
 	// send the delivery a second time.
 	leaseMu sync.Mutex
+	// userAgent is cfg.UserAgent, one slice for every request (see
+	// contentType).
+	userAgent []string
 
 	mu      sync.Mutex
 	running bool                        // between Run's start and its stop: tasks are taken
@@ -249,6 +252,7 @@ func New(cfg Config) *Dispatcher {
 		// two workers at once.
 		lease:     cfg.Timeout + recordTime + leaseMargin,
 		sendable:  cfg.Timeout + recordTime,
+		userAgent: []string{cfg.UserAgent},
 		leased:    map[uuid.UUID]*webhook.Task{},
 		recording: map[uuid.UUID]int64{},
 		wake:      make(chan struct{}, 1),
@@ -1164,8 +1168,7 @@ func (d *Dispatcher) send(ctx context.Context, t *webhook.Task, now time.Time) (
 	if err != nil {
 		return answer{}, "", fmt.Errorf("invalid target URL: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", d.cfg.UserAgent)
+	req.Header["Content-Type"], req.Header["User-Agent"] = contentType, d.userAgent
 	if trace.SpanFromContext(ctx).IsRecording() {
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
@@ -1212,15 +1215,25 @@ func (d *Dispatcher) send(ctx context.Context, t *webhook.Task, now time.Time) (
 // grace lasts) and, with a secret, Qovery's, which carry the current
 // secret alone.
 func SetHeaders(h http.Header, eventID string, secrets []string, now time.Time, body []byte) {
-	h["webhook-id"] = []string{eventID}
-	h["webhook-timestamp"] = []string{strconv.FormatInt(now.Unix(), 10)}
+	// The values share one array, as http.Header.Clone's do, each header
+	// a slice of it full to its capacity: an append to one (Header.Add)
+	// copies it rather than write over the next.
+	v := make([]string, 4)
+	v[0], v[1] = eventID, strconv.FormatInt(now.Unix(), 10)
+	h["webhook-id"], h["webhook-timestamp"] = v[0:1:1], v[1:2:2]
 	if len(secrets) == 0 {
 		return
 	}
-	h["webhook-signature"] = []string{signing.SignAll(secrets, eventID, now, body)}
-	h.Set("Qovery-Signature", secrets[0])
-	h.Set("Qovery-Secret", secrets[0])
+	v[2], v[3] = signing.SignAll(secrets, eventID, now, body), secrets[0]
+	h["webhook-signature"], h["Qovery-Signature"], h["Qovery-Secret"] = v[2:3:3], v[3:4:4], v[3:4:4]
 }
+
+// contentType is every request's Content-Type header, and a dispatcher's
+// userAgent its User-Agent: one slice shared by all requests, where
+// Header.Set makes one each. Nothing writes into a header's values:
+// net/http's transports must not modify a request (http.RoundTripper),
+// and hookd only replaces them.
+var contentType = []string{"application/json"}
 
 // describe turns a transport error into a sentence for the delivery log,
 // which the webhook's owner reads: it keeps the refusal, drops Go's URL
