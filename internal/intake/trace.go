@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -13,7 +14,7 @@ import (
 // startCommitSpan starts the span of one transaction. It is a trace of
 // its own, linked to each request it commits for: a batch serves many.
 func (c *Committer) startCommitSpan(batch []request, lease webhook.Lease) (context.Context, trace.Span) {
-	if c.tracer == nil {
+	if _, off := c.tracer.(noop.Tracer); off || c.tracer == nil {
 		return context.Background(), trace.SpanFromContext(context.Background())
 	}
 	ctx, span := c.tracer.Start(context.Background(), "intake commit", trace.WithNewRoot())
