@@ -7,7 +7,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hookd/hookd/internal/tracing"
 	"github.com/hookd/hookd/internal/webhook"
@@ -17,10 +16,6 @@ import (
 // tracing). The target's URL is reduced to its host: Slack's and many
 // others' URLs carry their secret in the path.
 func (d *Dispatcher) tracedAttempt(ctx context.Context, t *webhook.Task) webhook.Outcome {
-	if _, off := d.cfg.Tracer.(noop.Tracer); off {
-		// Tracing is off: no span contexts to make for every attempt.
-		return d.attempt(ctx, t)
-	}
 	ctx, span := tracing.StartAttempt(ctx, d.cfg.Tracer, t.Event.ID)
 	if span.IsRecording() { // off, nothing is spent on attributes
 		host := ""

@@ -6,7 +6,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hookd/hookd/internal/webhook"
 )
@@ -14,7 +13,7 @@ import (
 // startCommitSpan starts the span of one transaction. It is a trace of
 // its own, linked to each request it commits for: a batch serves many.
 func (c *Committer) startCommitSpan(batch []request, lease webhook.Lease) (context.Context, trace.Span) {
-	if _, off := c.tracer.(noop.Tracer); off || c.tracer == nil {
+	if c.tracer == nil {
 		return context.Background(), trace.SpanFromContext(context.Background())
 	}
 	ctx, span := c.tracer.Start(context.Background(), "intake commit", trace.WithNewRoot())
