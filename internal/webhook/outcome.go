@@ -109,21 +109,36 @@ type StoredWebhook struct {
 // the webhook has not failed for that long. Such a failure, decided by a
 // task queued behind the webhook's in-flight limit, or claimed on another
 // node, while a success was recorded, would otherwise disable a webhook
-// that had just succeeded, and fail every delivery waiting for it. It
-// returns the outcomes, a copy if one changed: the ones given are left
-// as they are (SQLite's writer may run a transaction again).
-func AgainstStored(outcomes []Outcome, stored map[WebhookRef]StoredWebhook) []Outcome {
+// that had just succeeded, and fail every delivery waiting for it.
+//
+// Only the outcomes the store will record move the streak, as in
+// HealthChanges: running holds the refs, lease included, of the batch's
+// deliveries of those webhooks that are running, as stored before the
+// batch, and an outcome is recorded if its ref is there and no earlier
+// outcome of the batch was recorded for its delivery. A stale one (its
+// lease taken over) records nothing: its success ends no streak, its
+// failure starts none.
+//
+// It returns the outcomes, a copy if one changed: the ones given are
+// left as they are (SQLite's writer may run a transaction again).
+func AgainstStored(outcomes []Outcome, stored map[WebhookRef]StoredWebhook, running map[DeliveryRef]bool) []Outcome {
 	put := outcomes
 	since := make(map[WebhookRef]time.Time, len(stored)) // each webhook's FailingSince as the batch goes
 	for w, s := range stored {
 		since[w] = s.FailingSince
 	}
+	recorded := map[DeliveryRef]bool{} // deliveries an outcome of the batch is recorded for, by ref without the lease
 	for i, o := range outcomes {
 		w := WebhookRef{OrganizationID: o.Attempt.OrganizationID, ID: o.Attempt.WebhookID}
 		s, ok := stored[w]
-		if !ok {
+		d := o.Ref()
+		if !ok || !running[d] {
 			continue
 		}
+		if d.Lease = 0; recorded[d] {
+			continue
+		}
+		recorded[d] = true
 		if o.DisableReason != "" {
 			a := o.Against(s.UpdatedAt)
 			if f := since[w]; !a.Outdated && !o.FailingSince.IsZero() && (f.IsZero() || f.UnixMicro() > o.FailingSince.UnixMicro()) {

@@ -230,6 +230,8 @@ func TestHealthChanges(t *testing.T) {
 // A disable for failing too long stands only while the streak it judged
 // does: not once a success has been recorded since (stored, or earlier in
 // the batch), nor against a later streak; a 410 is not about a streak.
+// Only the outcomes the store records (running: not stale) move the
+// streak, as in HealthChanges.
 func TestAgainstStored(t *testing.T) {
 	rules := OutcomeRules{Schedule: Schedule{0, 5 * time.Second}, DisableAfter: time.Hour, Rand: func() float64 { return 0.5 }}
 	org, hook := uuid.New(), uuid.New()
@@ -237,9 +239,13 @@ func TestAgainstStored(t *testing.T) {
 	streak := t0.Add(-2 * time.Hour)
 	w := &Webhook{Enabled: true, UpdatedAt: t0.Add(-3 * time.Hour), FailingSince: streak}
 	decide := func(code int, at time.Time) Outcome {
-		return rules.Decide(w, Attempt{OrganizationID: org, WebhookID: hook, Number: 1, CreatedAt: at, StatusCode: code}, 0)
+		return rules.Decide(w, Attempt{OrganizationID: org, WebhookID: hook, DeliveryID: uuid.New(), Number: 1, CreatedAt: at, StatusCode: code}, 0)
 	}
-	long, gone, ok := decide(500, t0), decide(410, t0), decide(200, t0.Add(-time.Minute))
+	long, gone, ok, early := decide(500, t0), decide(410, t0), decide(200, t0.Add(-time.Minute)), decide(500, streak.Add(-time.Hour))
+	// A delivery's failure, then a success under the same lease: the
+	// first finishes the delivery, and the second is not recorded.
+	failed, again := decide(500, t0.Add(-2*time.Minute)), ok
+	again.Attempt.DeliveryID = failed.Attempt.DeliveryID
 	if long.DisableReason == "" || !long.FailingSince.Equal(streak) || !gone.FailingSince.IsZero() {
 		t.Fatalf("decided %+v and %+v; want the first to disable for the streak it read, the 410 for no streak", long, gone)
 	}
@@ -248,18 +254,26 @@ func TestAgainstStored(t *testing.T) {
 		failing  time.Time // stored
 		batch    []Outcome
 		outdated []bool
+		stale    []bool // its lease taken over: not recorded
 	}{
-		{"the streak it read", streak, []Outcome{long}, []bool{false}},
-		{"an older one", streak.Add(-time.Hour), []Outcome{long}, []bool{false}},
-		{"a success since", time.Time{}, []Outcome{long}, []bool{true}},
-		{"a later streak", t0.Add(-time.Minute), []Outcome{long}, []bool{true}},
-		{"a success before it in the batch", streak, []Outcome{ok, long}, []bool{false, true}},
-		{"a success after it in the batch", streak, []Outcome{long, ok}, []bool{false, false}},
-		{"a 410 after a success", time.Time{}, []Outcome{gone}, []bool{false}},
+		{"the streak it read", streak, []Outcome{long}, []bool{false}, nil},
+		{"an older one", streak.Add(-time.Hour), []Outcome{long}, []bool{false}, nil},
+		{"a success since", time.Time{}, []Outcome{long}, []bool{true}, nil},
+		{"a later streak", t0.Add(-time.Minute), []Outcome{long}, []bool{true}, nil},
+		{"a success before it in the batch", streak, []Outcome{ok, long}, []bool{false, true}, nil},
+		{"a success after it in the batch", streak, []Outcome{long, ok}, []bool{false, false}, nil},
+		{"a 410 after a success", time.Time{}, []Outcome{gone}, []bool{false}, nil},
+		{"a stale success before it in the batch", streak, []Outcome{ok, long}, []bool{false, false}, []bool{true, false}},
+		{"a stale failure from before the streak, after a success", time.Time{}, []Outcome{early, long}, []bool{false, true}, []bool{true, false}},
+		{"a success of a delivery already finished in the batch", streak, []Outcome{failed, again, long}, []bool{false, false, false}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			batch := slices.Clone(tt.batch)
-			got := AgainstStored(batch, map[WebhookRef]StoredWebhook{ref: {UpdatedAt: w.UpdatedAt, FailingSince: tt.failing}})
+			running := map[DeliveryRef]bool{}
+			for i, o := range batch {
+				running[o.Ref()] = i >= len(tt.stale) || !tt.stale[i]
+			}
+			got := AgainstStored(batch, map[WebhookRef]StoredWebhook{ref: {UpdatedAt: w.UpdatedAt, FailingSince: tt.failing}}, running)
 			for i, o := range got {
 				if o.Outdated != tt.outdated[i] || (o.Outdated && (o.DisableReason != "" || o.Status != DeliveryPending)) {
 					t.Errorf("outcome %d: %+v; want outdated %v", i, o, tt.outdated[i])

@@ -378,7 +378,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 			// order, as failingSQL would lock them, which then finds them
 			// locked already. Disables are rare; the round trip this
 			// costs them is not.
-			if err := against(ctx, tx, b, sorted, whOrgs, whIDs); err != nil {
+			if err := against(ctx, tx, b, sorted, whOrgs, whIDs, dOrgs, dIDs); err != nil {
 				return err
 			}
 			b = &pgx.Batch{}
@@ -518,11 +518,33 @@ func (db *DB) disablesRecorded(ctx context.Context, outcomes []webhook.Outcome) 
 	return disabled
 }
 
+// runningSQL reads the running deliveries among those whose keys are in
+// $1 and $2, by their key as lockedDeliveries does, without locking
+// again the ones it locked.
+const runningSQL = `SELECT d.organization_id, d.webhook_id, d.id, d.lease
+	FROM (SELECT DISTINCT org, id FROM unnest($1::uuid[], $2::uuid[]) AS k(org, id)) k,
+		LATERAL (SELECT organization_id, webhook_id, id, status, lease FROM deliveries
+			WHERE organization_id = k.org AND id = k.id AND status NOT IN ('succeeded', 'failed') OFFSET 0) d
+	WHERE d.status = 'running'`
+
 // against sends b, which takes the batch's first locks, with the lock of
 // the outcomes' webhooks (orgs, ids, in key order), and puts each
 // outcome that disables its webhook against the webhook as read (see
-// webhook.AgainstStored). It changes outcomes in place.
-func against(ctx context.Context, tx *pipe, b *pgx.Batch, outcomes []webhook.Outcome, orgs, ids []uuid.UUID) error {
+// webhook.AgainstStored), with the outcomes' deliveries (dOrgs, dIDs,
+// locked by b) that are running, whose outcomes completeSQL records. It
+// changes outcomes in place.
+func against(ctx context.Context, tx *pipe, b *pgx.Batch, outcomes []webhook.Outcome, orgs, ids, dOrgs, dIDs []uuid.UUID) error {
+	running := make(map[webhook.DeliveryRef]bool, len(dIDs))
+	b.Queue(runningSQL, dOrgs, dIDs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var r webhook.DeliveryRef
+			if err := rows.Scan(&r.OrganizationID, &r.WebhookID, &r.ID, &r.Lease); err != nil {
+				return err
+			}
+			running[r] = true
+		}
+		return rows.Err()
+	})
 	stored := make(map[webhook.WebhookRef]webhook.StoredWebhook, len(ids))
 	b.Queue(`SELECT organization_id, id, updated_at, failing_since FROM webhooks
 		WHERE (organization_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
@@ -546,7 +568,7 @@ func against(ctx context.Context, tx *pipe, b *pgx.Batch, outcomes []webhook.Out
 	}
 	// A webhook deleted is not read: its delivery is gone with it, and
 	// nothing is disabled.
-	copy(outcomes, webhook.AgainstStored(outcomes, stored))
+	copy(outcomes, webhook.AgainstStored(outcomes, stored, running))
 	return nil
 }
 

@@ -450,7 +450,26 @@ func against(ctx context.Context, tx *txn, outcomes []webhook.Outcome) ([]webhoo
 	if stored == nil {
 		return outcomes, nil
 	}
-	return webhook.AgainstStored(outcomes, stored), nil
+	// Which of those webhooks' outcomes complete will record: the
+	// streak AgainstStored follows is the one the store writes.
+	running := map[webhook.DeliveryRef]bool{}
+	for _, o := range outcomes {
+		r := o.Ref()
+		if _, read := stored[webhook.WebhookRef{OrganizationID: r.OrganizationID, ID: r.WebhookID}]; !read || running[r] {
+			continue
+		}
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM deliveries`+heldByRef,
+			key(r.WebhookID), key(r.ID), r.Lease, key(r.OrganizationID)).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		running[r] = true
+	}
+	return webhook.AgainstStored(outcomes, stored, running), nil
 }
 
 // Outcomes are written in chunks (of deliveryChunks sizes, so the

@@ -1170,3 +1170,61 @@ func testDeliveryCompleteDisableAfterSuccess(t *testing.T, s webhook.Store) {
 		}
 	}
 }
+
+// A disable for failing too long is put against the webhook's health as
+// the batch's outcomes leave it, one by one, and only the outcomes the
+// store records move it (webhook.HealthChanges): one whose lease was lost
+// records nothing. A stale success (a node that lost its lease, beside
+// its outcomes of others) does not end the streak the stored
+// failing_since says goes on, so the failure after it disables the
+// webhook; a stale failure that began before the streak a success has
+// since ended does not start one, so the failure after it disables
+// nothing.
+func testDeliveryCompleteDisableStaleOutcomes(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	rules := webhook.OutcomeRules{Schedule: webhook.Schedule{0, time.Minute, time.Minute}, DisableAfter: time.Hour,
+		Rand: func() float64 { return 0.5 }}
+	streak := base.Add(-59 * time.Minute)
+	decide := func(tk *webhook.Task, code int, at time.Time) webhook.Outcome {
+		o := rules.Decide(&tk.Webhook, newAttempt(t, &tk.Delivery, 1, code, at), 0)
+		o.Lease = tk.Delivery.Lease
+		return o
+	}
+	record := func(what string, outcomes ...webhook.Outcome) {
+		t.Helper()
+		res, err := s.DeliveryComplete(ctx, outcomes)
+		if err != nil {
+			t.Fatalf("%s: DeliveryComplete: %v", what, err)
+		}
+		if len(res.Stale) != 1 || res.Stale[0].ID != outcomes[0].Attempt.DeliveryID {
+			t.Fatalf("%s: stale %+v, want the first outcome's", what, res.Stale)
+		}
+	}
+
+	// The stored streak goes on: no success is recorded.
+	w, tasks := claimN(t, s, 2, func(w *webhook.Webhook) { w.FailingSince = streak })
+	ok := decide(tasks[0], 204, base.Add(time.Second))
+	ok.Lease++ // its lease was taken over
+	bad := decide(tasks[1], 500, base.Add(2*time.Minute))
+	if bad.DisableReason == "" {
+		t.Fatalf("the rules do not disable a webhook failing for an hour: %+v", bad)
+	}
+	record("a stale success, then a failure", ok, bad)
+	got := getWebhook(t, s, w.OrganizationID, w.ID)
+	if got.Enabled || !got.FailingSince.Equal(streak) {
+		t.Errorf("after a stale success and a failure an hour into the stored streak: enabled %v, failing since %v; want disabled, failing since %v",
+			got.Enabled, got.FailingSince, streak)
+	}
+
+	// A success ended the streak: it is recorded before the batch.
+	w, tasks = claimN(t, s, 3, func(w *webhook.Webhook) { w.FailingSince = streak })
+	complete(t, s, decide(tasks[0], 204, base.Add(time.Second)))
+	early := decide(tasks[1], 500, streak.Add(-time.Hour))
+	early.Lease++
+	bad = decide(tasks[2], 500, base.Add(2*time.Minute))
+	record("a stale failure that began before the streak, then a failure", early, bad)
+	if got := getWebhook(t, s, w.OrganizationID, w.ID); !got.Enabled {
+		t.Fatalf("a failure after a success disabled the webhook (%q), a stale failure having begun before the streak it judged",
+			got.DisabledReason)
+	}
+}

@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteDisableIsAnEdit", testDeliveryCompleteDisableIsAnEdit},
 		{"DeliveryCompleteOutdated", testDeliveryCompleteOutdated},
 		{"DeliveryCompleteDisableAfterSuccess", testDeliveryCompleteDisableAfterSuccess},
+		{"DeliveryCompleteDisableStaleOutcomes", testDeliveryCompleteDisableStaleOutcomes},
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
 		{"DeliveryCompleteOwnWebhook", testDeliveryCompleteOwnWebhook},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
