@@ -111,8 +111,7 @@ func PlanIntake(in IntakeInput) (*IntakePlan, error) {
 		if ev.IdempotencyKey != "" {
 			k := KeyRef{ev.OrganizationID, ev.IdempotencyKey}
 			if h, ok := holders[k]; ok {
-				// Sub saturates, so a key kept (KeyKept) never expires.
-				if at.Sub(h.CreatedAt) < KeyWindow(ev.SourceKind) {
+				if w := KeyWindow(ev.SourceKind); w == KeyKept || at.Sub(h.CreatedAt) < w {
 					if !SameContent(h.ContentHash, ev.ContentHash) {
 						return nil, KeyReused(ev.IdempotencyKey, h.EventID)
 					}
