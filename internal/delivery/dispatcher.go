@@ -937,15 +937,15 @@ func (d *Dispatcher) write(batch []webhook.Outcome) {
 	}
 	outdated := deliveryIDs(res.Outdated) // rare: nil for most batches
 	if len(outdated) > 0 {
-		d.Wake() // they are due again at once, not at the next poll
+		d.Wake() // most are due again at once, not at the next poll
 	}
 	for _, o := range batch {
 		if dropped[o.Attempt.DeliveryID] {
 			continue
 		}
 		if outdated[o.Attempt.DeliveryID] {
-			// Stored as a retry, due at once (see webhook.Outcome.Against):
-			// not a delivery failed for good.
+			// Stored as a retry (see webhook.Outcome.Against,
+			// webhook.AgainstStored): not a delivery failed for good.
 			o.Status = webhook.DeliveryPending
 		}
 		d.m.observe(o)

@@ -86,7 +86,10 @@ type Outcome struct {
 	// is stored only if the delivery is still running under that lease.
 	Lease int64
 	// Status is the delivery's new status: succeeded, failed, or pending
-	// again with NextAttemptAt.
+	// again with NextAttemptAt. A failed outcome that disables its webhook
+	// for failing too long also carries, in NextAttemptAt, the retry it
+	// gets if the streak it judged has ended (see AgainstStored); the
+	// stores read NextAttemptAt only for a pending one.
 	Status        DeliveryStatus
 	NextAttemptAt time.Time
 	// DisableReason, when set, disables the webhook with that reason.
@@ -102,9 +105,9 @@ type Outcome struct {
 	// AgainstStored). Zero for every other outcome.
 	FailingSince time.Time
 	// Outdated says the webhook was edited after the attempt read it, or
-	// the streak of failures it judged has ended: the outcome disables
-	// nothing and counts in no webhook's health (see Against,
-	// AgainstStored).
+	// the streak of failures it judged has ended and it is retried: the
+	// outcome disables nothing and counts in no webhook's health (see
+	// Against, AgainstStored).
 	Outdated bool
 }
 

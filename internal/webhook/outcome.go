@@ -48,24 +48,34 @@ func (r OutcomeRules) Decide(w *Webhook, a Attempt, retryAfter time.Duration) Ou
 	case !w.FailingSince.IsZero() && start.Sub(w.FailingSince) >= r.DisableAfter:
 		o.DisableReason = fmt.Sprintf("every attempt failed since %s (%s) with no success",
 			w.FailingSince.UTC().Format(time.RFC3339), r.DisableAfter)
-		o.FailingSince = w.FailingSince
+		// The retry this failure gets should the streak it judged have
+		// ended by the time it is recorded (see AgainstStored).
+		o.FailingSince, o.NextAttemptAt = w.FailingSince, r.retry(a, retryAfter)
 		return o
 	}
+	if next := r.retry(a, retryAfter); !next.IsZero() {
+		o.Status, o.NextAttemptAt = DeliveryPending, next
+	}
+	return o
+}
+
+// retry returns when the schedule retries a failed attempt a, zero if
+// it has no attempt left. A target's Retry-After only moves the retry
+// later: each answer uses up one attempt of the schedule, so a shorter
+// one (a proxy's "Retry-After: 1" through a deploy) spent the whole
+// schedule in seconds, where the schedule rides out a day's outage.
+func (r OutcomeRules) retry(a Attempt, retryAfter time.Duration) time.Time {
+	start := a.CreatedAt
 	next, ok := r.Schedule.Next(a.Number, start, r.Rand)
 	if !ok {
-		return o
+		return time.Time{}
 	}
-	// A target's Retry-After only moves the retry later: each answer uses
-	// up one attempt of the schedule, so a shorter one (a proxy's
-	// "Retry-After: 1" through a deploy) spent the whole schedule in
-	// seconds, where the schedule rides out a day's outage.
 	if retryAfter > 0 && (a.StatusCode == http.StatusTooManyRequests || a.StatusCode == http.StatusServiceUnavailable) {
 		if asked := start.Add(r.Schedule.Clamp(retryAfter)); asked.After(next) {
 			next = asked
 		}
 	}
-	o.Status, o.NextAttemptAt = DeliveryPending, next
-	return o
+	return next
 }
 
 // Against is o against its webhook as stored when o is recorded, at
@@ -91,6 +101,20 @@ func (o Outcome) outdated() Outcome {
 	return o
 }
 
+// streakEnded is o, which disables its webhook for failing too long, once
+// the streak it judged has ended: the failure it is, without the disable.
+// Retried when the schedule says (the NextAttemptAt Decide gave it), and
+// Outdated, so that the dispatcher counts it as the retry it is; or, if
+// the schedule had no attempt left, failed for good like any last
+// failure, and counted in its webhook's health.
+func (o Outcome) streakEnded() Outcome {
+	o.DisableReason, o.FailingSince = "", time.Time{}
+	if !o.NextAttemptAt.IsZero() {
+		o.Status, o.Outdated = DeliveryPending, true
+	}
+	return o
+}
+
 // StoredWebhook is what AgainstStored reads of a webhook as stored when a
 // batch of outcomes is recorded, before the batch: its version
 // (UpdatedAt) and its FailingSince (zero: not failing).
@@ -103,10 +127,10 @@ type StoredWebhook struct {
 // in it was deleted, and its outcomes stand as they are), as if the
 // batch's outcomes were applied one by one, in order: one about an
 // older version is Against it, and one that disables the webhook for
-// failing too long (its FailingSince set) is outdated as well if the
-// streak of failures it judged has ended, a success having been recorded
-// since the attempt read the webhook (stored, or earlier in the batch):
-// the webhook has not failed for that long. Such a failure, decided by a
+// failing too long (its FailingSince set) is the plain failure it is
+// (streakEnded) if the streak of failures it judged has ended, a success
+// having been recorded since the attempt read the webhook (stored, or
+// earlier in the batch): the webhook has not failed for that long. Such a failure, decided by a
 // task queued behind the webhook's in-flight limit, or claimed on another
 // node, while a success was recorded, would otherwise disable a webhook
 // that had just succeeded, and fail every delivery waiting for it.
@@ -142,9 +166,9 @@ func AgainstStored(outcomes []Outcome, stored map[WebhookRef]StoredWebhook, runn
 		if o.DisableReason != "" {
 			a := o.Against(s.UpdatedAt)
 			if f := since[w]; !a.Outdated && !o.FailingSince.IsZero() && (f.IsZero() || f.UnixMicro() > o.FailingSince.UnixMicro()) {
-				a = o.outdated()
+				a = o.streakEnded()
 			}
-			if a.Outdated {
+			if a.DisableReason == "" {
 				if &put[0] == &outcomes[0] {
 					put = slices.Clone(outcomes)
 				}

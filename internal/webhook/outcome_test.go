@@ -26,7 +26,7 @@ func TestDecide(t *testing.T) {
 		err        string
 		retryAfter time.Duration
 		status     DeliveryStatus
-		next       time.Duration // after start, when pending
+		next       time.Duration // after start, when pending, and a disable's retry should its streak have ended
 		reason     string        // a substring of DisableReason; "" wants none
 	}{
 		{name: "200", number: 1, code: 200, status: DeliverySucceeded},
@@ -44,7 +44,11 @@ func TestDecide(t *testing.T) {
 		{name: "disabled meanwhile: not sent, no reason", disabled: true, number: 1, err: "not sent", status: DeliveryFailed},
 		{name: "disabled meanwhile, even with a 410", disabled: true, number: 1, code: 410, status: DeliveryFailed},
 		{name: "failing exactly DisableAfter: disabled", number: 2, code: 500, failing: disableAfter, status: DeliveryFailed,
-			reason: "every attempt failed since 2026-02-24T12:00:00Z (120h0m0s)"},
+			reason: "every attempt failed since 2026-02-24T12:00:00Z (120h0m0s)", next: 5 * time.Minute},
+		{name: "failing for DisableAfter, a 503 asking for longer: the retry it would get", number: 2, code: 503, retryAfter: 10 * time.Minute,
+			failing: disableAfter, status: DeliveryFailed, reason: "every attempt failed since", next: 10 * time.Minute},
+		{name: "failing for DisableAfter on the last attempt: no retry", number: 4, code: 500, failing: disableAfter, status: DeliveryFailed,
+			reason: "every attempt failed since"},
 		{name: "failing just under DisableAfter: retried", number: 2, code: 500, failing: disableAfter - time.Microsecond,
 			status: DeliveryPending, next: 5 * time.Minute},
 		{name: "429 with Retry-After", number: 1, code: 429, retryAfter: 10 * time.Minute, status: DeliveryPending, next: 10 * time.Minute},
@@ -73,7 +77,7 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("status %s, want %s (%+v)", o.Status, tt.status, o)
 			}
 			var wantNext time.Time
-			if tt.status == DeliveryPending {
+			if tt.status == DeliveryPending || tt.next > 0 {
 				wantNext = start.Add(tt.next)
 			}
 			if !o.NextAttemptAt.Equal(wantNext) {
@@ -278,10 +282,33 @@ func TestAgainstStored(t *testing.T) {
 				if o.Outdated != tt.outdated[i] || (o.Outdated && (o.DisableReason != "" || o.Status != DeliveryPending)) {
 					t.Errorf("outcome %d: %+v; want outdated %v", i, o, tt.outdated[i])
 				}
+				// A streak ended: the failure is retried when the schedule
+				// says (5 s after it), not at once.
+				if o.Outdated && !o.NextAttemptAt.Equal(o.Attempt.CreatedAt.Add(5*time.Second)) {
+					t.Errorf("outcome %d retried at %v; want the schedule's 5 s after %v", i, o.NextAttemptAt, o.Attempt.CreatedAt)
+				}
 			}
 			if !slices.EqualFunc(batch, tt.batch, func(a, b Outcome) bool { return a == b }) {
 				t.Error("changed the outcomes it was given")
 			}
 		})
+	}
+}
+
+// A disable for failing too long on the schedule's last attempt, once the
+// streak it judged has ended, is the last failure it is: failed for good,
+// without a disable, and counted in the webhook's health (not Outdated).
+func TestAgainstStoredLastAttempt(t *testing.T) {
+	rules := OutcomeRules{Schedule: Schedule{0, 5 * time.Second}, DisableAfter: time.Hour, Rand: func() float64 { return 0.5 }}
+	w := &Webhook{Enabled: true, UpdatedAt: t0.Add(-3 * time.Hour), FailingSince: t0.Add(-2 * time.Hour)}
+	a := Attempt{OrganizationID: uuid.New(), WebhookID: uuid.New(), DeliveryID: uuid.New(), Number: 2, CreatedAt: t0, StatusCode: 500}
+	o := rules.Decide(w, a, 0)
+	if o.DisableReason == "" || !o.NextAttemptAt.IsZero() {
+		t.Fatalf("decided %+v; want a disable with no retry left", o)
+	}
+	got := AgainstStored([]Outcome{o}, map[WebhookRef]StoredWebhook{{OrganizationID: a.OrganizationID, ID: a.WebhookID}: {UpdatedAt: w.UpdatedAt}},
+		map[DeliveryRef]bool{o.Ref(): true})[0]
+	if got.DisableReason != "" || got.Status != DeliveryFailed || got.Outdated {
+		t.Fatalf("after a success: %+v; want failed for good, no disable, not outdated", got)
 	}
 }

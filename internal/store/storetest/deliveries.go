@@ -1165,8 +1165,10 @@ func testDeliveryCompleteDisableAfterSuccess(t *testing.T, s webhook.Store) {
 			t.Fatalf("together %v: a failure after a success disabled the webhook (%q): its streak of failures began %v, after the success",
 				together, got.DisabledReason, got.FailingSince)
 		}
-		if d := getDelivery(t, s, org, w.ID, tasks[1].Delivery.ID); d.Status != webhook.DeliveryPending {
-			t.Fatalf("together %v: the delivery whose attempt failed once is %s, want pending for its next attempt", together, d.Status)
+		// Its retry is the schedule's, a minute after it, not at once.
+		if d := getDelivery(t, s, org, w.ID, tasks[1].Delivery.ID); d.Status != webhook.DeliveryPending || !d.DueAt.Equal(bad.NextAttemptAt) {
+			t.Fatalf("together %v: the delivery whose attempt failed once is %s, due %v; want pending for its next attempt, due %v",
+				together, d.Status, d.DueAt, bad.NextAttemptAt)
 		}
 	}
 }
