@@ -1230,3 +1230,49 @@ func testDeliveryCompleteDisableStaleOutcomes(t *testing.T, s webhook.Store) {
 			got.DisabledReason)
 	}
 }
+
+// A disable for failing too long whose streak a success has ended, on the
+// schedule's last attempt, is the last failure it is: failed for good,
+// disabling nothing, and starting the webhook's new streak; beside it in
+// the batch, one with attempts left is retried on the schedule. Either
+// order.
+func testDeliveryCompleteStreakEndedLastAttempt(t *testing.T, s webhook.Store) {
+	ctx := context.Background()
+	rules := webhook.OutcomeRules{Schedule: webhook.Schedule{0, time.Minute, time.Minute}, DisableAfter: time.Hour,
+		Rand: func() float64 { return 0.5 }}
+	streak := base.Add(-59 * time.Minute)
+	for _, lastFirst := range []bool{true, false} {
+		w, tasks := claimN(t, s, 3, func(w *webhook.Webhook) { w.FailingSince = streak })
+		decide := func(tk *webhook.Task, number, code int, at time.Time) webhook.Outcome {
+			o := rules.Decide(&tk.Webhook, newAttempt(t, &tk.Delivery, number, code, at), 0)
+			o.Lease = tk.Delivery.Lease
+			return o
+		}
+		complete(t, s, decide(tasks[0], 1, 204, base.Add(time.Second)))
+		last := decide(tasks[1], 3, 500, base.Add(2*time.Minute))
+		retried := decide(tasks[2], 1, 500, base.Add(3*time.Minute))
+		if last.DisableReason == "" || !last.NextAttemptAt.IsZero() || retried.DisableReason == "" || retried.NextAttemptAt.IsZero() {
+			t.Fatalf("decided %+v and %+v; want two disables, the first with no attempt left", last, retried)
+		}
+		batch := []webhook.Outcome{last, retried}
+		if !lastFirst {
+			batch = []webhook.Outcome{retried, last}
+		}
+		res, err := s.DeliveryComplete(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEqual(t, "outdated", res.Outdated, []webhook.DeliveryRef{retried.Ref()})
+		got := getWebhook(t, s, w.OrganizationID, w.ID)
+		if !got.Enabled || !got.FailingSince.Equal(last.Attempt.CreatedAt) {
+			t.Errorf("last first %v: enabled %v (%q), failing since %v; want enabled, failing since the last failure, %v",
+				lastFirst, got.Enabled, got.DisabledReason, got.FailingSince, last.Attempt.CreatedAt)
+		}
+		if d := getDelivery(t, s, w.OrganizationID, w.ID, tasks[1].Delivery.ID); d.Status != webhook.DeliveryFailed {
+			t.Errorf("last first %v: the last attempt's delivery is %s, want failed", lastFirst, d.Status)
+		}
+		if d := getDelivery(t, s, w.OrganizationID, w.ID, tasks[2].Delivery.ID); d.Status != webhook.DeliveryPending || !d.DueAt.Equal(retried.NextAttemptAt) {
+			t.Errorf("last first %v: the other is %s due %v, want pending due %v", lastFirst, d.Status, d.DueAt, retried.NextAttemptAt)
+		}
+	}
+}

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"DeliveryCompleteOutdated", testDeliveryCompleteOutdated},
 		{"DeliveryCompleteDisableAfterSuccess", testDeliveryCompleteDisableAfterSuccess},
 		{"DeliveryCompleteDisableStaleOutcomes", testDeliveryCompleteDisableStaleOutcomes},
+		{"DeliveryCompleteStreakEndedLastAttempt", testDeliveryCompleteStreakEndedLastAttempt},
 		{"DeliveryCompleteWebhookDeleted", testDeliveryCompleteWebhookDeleted},
 		{"DeliveryCompleteOwnWebhook", testDeliveryCompleteOwnWebhook},
 		{"DeliveryCompleteBatch", testDeliveryCompleteBatch},
