@@ -104,11 +104,16 @@ type Outcome struct {
 	// judged, which a success recorded since has ended (see
 	// AgainstStored). Zero for every other outcome.
 	FailingSince time.Time
-	// Outdated says the webhook was edited after the attempt read it, or
-	// the streak of failures it judged has ended and it is retried: the
+	// Outdated says the webhook was edited after the attempt read it: the
 	// outcome disables nothing and counts in no webhook's health (see
-	// Against, AgainstStored).
+	// Against).
 	Outdated bool
+	// Retried says the store records as a retry an outcome decided as a
+	// failure that disables its webhook: one Outdated, or one whose streak
+	// of failures has ended (see AgainstStored). DeliveryComplete reports
+	// it in CompleteResult.Outdated, so that the dispatcher counts it as
+	// the retry it is.
+	Retried bool
 }
 
 // Ref names the outcome's delivery, under the lease its attempt was made

@@ -97,20 +97,20 @@ func (o Outcome) Against(updatedAt time.Time) Outcome {
 // outdated is o, which disables its webhook, made to disable nothing: its
 // delivery due again at once, counted in no webhook's health.
 func (o Outcome) outdated() Outcome {
-	o.DisableReason, o.Status, o.NextAttemptAt, o.Outdated = "", DeliveryPending, o.Attempt.CreatedAt, true
+	o.DisableReason, o.Status, o.NextAttemptAt, o.Outdated, o.Retried = "", DeliveryPending, o.Attempt.CreatedAt, true, true
 	return o
 }
 
 // streakEnded is o, which disables its webhook for failing too long, once
-// the streak it judged has ended: the failure it is, without the disable.
-// Retried when the schedule says (the NextAttemptAt Decide gave it), and
-// Outdated, so that the dispatcher counts it as the retry it is; or, if
-// the schedule had no attempt left, failed for good like any last
-// failure, and counted in its webhook's health.
+// the streak it judged has ended: the failure it is, without the disable,
+// counted in its webhook's health (it starts the new streak). Retried when
+// the schedule says (the NextAttemptAt Decide gave it), so that the
+// dispatcher counts it as the retry it is; or, if the schedule had no
+// attempt left, failed for good like any last failure.
 func (o Outcome) streakEnded() Outcome {
 	o.DisableReason, o.FailingSince = "", time.Time{}
 	if !o.NextAttemptAt.IsZero() {
-		o.Status, o.Outdated = DeliveryPending, true
+		o.Status, o.Retried = DeliveryPending, true
 	}
 	return o
 }

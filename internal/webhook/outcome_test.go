@@ -126,8 +126,8 @@ func TestAgainst(t *testing.T) {
 			}
 			o := decided.Against(read.Add(time.Microsecond))
 			outdated := decided.DisableReason != ""
-			if o.DisableReason != "" || o.Status != tt.status || !o.NextAttemptAt.Equal(tt.next) || o.Attempt != tt.a || o.Outdated != outdated {
-				t.Errorf("against a later version: %+v; want status %s, next %v, no disable, outdated %v, the attempt kept", o, tt.status, tt.next, outdated)
+			if o.DisableReason != "" || o.Status != tt.status || !o.NextAttemptAt.Equal(tt.next) || o.Attempt != tt.a || o.Outdated != outdated || o.Retried != outdated {
+				t.Errorf("against a later version: %+v; want status %s, next %v, no disable, outdated and retried %v, the attempt kept", o, tt.status, tt.next, outdated)
 			}
 		})
 	}
@@ -254,11 +254,11 @@ func TestAgainstStored(t *testing.T) {
 		t.Fatalf("decided %+v and %+v; want the first to disable for the streak it read, the 410 for no streak", long, gone)
 	}
 	for _, tt := range []struct {
-		name     string
-		failing  time.Time // stored
-		batch    []Outcome
-		outdated []bool
-		stale    []bool // its lease taken over: not recorded
+		name    string
+		failing time.Time // stored
+		batch   []Outcome
+		retried []bool
+		stale   []bool // its lease taken over: not recorded
 	}{
 		{"the streak it read", streak, []Outcome{long}, []bool{false}, nil},
 		{"an older one", streak.Add(-time.Hour), []Outcome{long}, []bool{false}, nil},
@@ -279,12 +279,13 @@ func TestAgainstStored(t *testing.T) {
 			}
 			got := AgainstStored(batch, map[WebhookRef]StoredWebhook{ref: {UpdatedAt: w.UpdatedAt, FailingSince: tt.failing}}, running)
 			for i, o := range got {
-				if o.Outdated != tt.outdated[i] || (o.Outdated && (o.DisableReason != "" || o.Status != DeliveryPending)) {
-					t.Errorf("outcome %d: %+v; want outdated %v", i, o, tt.outdated[i])
+				// A streak ended: the failure it is, counted in the
+				// webhook's health (not Outdated), retried when the
+				// schedule says (5 s after it), not at once.
+				if o.Retried != tt.retried[i] || o.Outdated || (o.Retried && (o.DisableReason != "" || o.Status != DeliveryPending)) {
+					t.Errorf("outcome %d: %+v; want retried %v, not outdated", i, o, tt.retried[i])
 				}
-				// A streak ended: the failure is retried when the schedule
-				// says (5 s after it), not at once.
-				if o.Outdated && !o.NextAttemptAt.Equal(o.Attempt.CreatedAt.Add(5*time.Second)) {
+				if o.Retried && !o.NextAttemptAt.Equal(o.Attempt.CreatedAt.Add(5*time.Second)) {
 					t.Errorf("outcome %d retried at %v; want the schedule's 5 s after %v", i, o.NextAttemptAt, o.Attempt.CreatedAt)
 				}
 			}
@@ -308,7 +309,7 @@ func TestAgainstStoredLastAttempt(t *testing.T) {
 	}
 	got := AgainstStored([]Outcome{o}, map[WebhookRef]StoredWebhook{{OrganizationID: a.OrganizationID, ID: a.WebhookID}: {UpdatedAt: w.UpdatedAt}},
 		map[DeliveryRef]bool{o.Ref(): true})[0]
-	if got.DisableReason != "" || got.Status != DeliveryFailed || got.Outdated {
-		t.Fatalf("after a success: %+v; want failed for good, no disable, not outdated", got)
+	if got.DisableReason != "" || got.Status != DeliveryFailed || got.Outdated || got.Retried {
+		t.Fatalf("after a success: %+v; want failed for good, no disable, not outdated nor retried", got)
 	}
 }

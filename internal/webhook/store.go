@@ -262,10 +262,12 @@ type CompleteResult struct {
 	// disabled already (by a person, by another outcome, on another node)
 	// adds none.
 	Disabled []DisabledWebhook
-	// Outdated are the outcomes it stored as Outdated (see
-	// Outcome.Against), by their ref: each asked to disable a webhook
-	// edited since its attempt read it, and was stored as pending, due
-	// again at once, instead.
+	// Outdated are the outcomes it stored as a retry though they were
+	// decided as failures (Outcome.Retried), by their ref: each asked to
+	// disable a webhook edited since its attempt read it (Outcome.Against),
+	// and was stored as pending, due again at once, instead; or disabled
+	// it for a streak of failures a success has since ended
+	// (AgainstStored), and was stored as the retry the schedule gives it.
 	Outdated []DeliveryRef
 }
 

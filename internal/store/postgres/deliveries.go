@@ -404,7 +404,7 @@ func (db *DB) DeliveryComplete(ctx context.Context, outcomes []webhook.Outcome) 
 			switch {
 			case applied[i] == uuid.Nil:
 				notApplied = append(notApplied, o)
-			case o.Outdated:
+			case o.Retried:
 				res.Outdated = append(res.Outdated, o.Ref())
 			}
 		}

@@ -550,7 +550,7 @@ func complete(ctx context.Context, tx *txn, outcomes []webhook.Outcome, res *web
 			continue
 		}
 		hooks[i] = a.WebhookID
-		if o.Outdated {
+		if o.Retried {
 			res.Outdated = append(res.Outdated, o.Ref())
 		}
 		args = append(args, ids.key(a.ID), seq, ids.key(a.WebhookID), micros(a.CreatedAt), a.Number, string(a.Kind),

@@ -1165,6 +1165,10 @@ func testDeliveryCompleteDisableAfterSuccess(t *testing.T, s webhook.Store) {
 			t.Fatalf("together %v: a failure after a success disabled the webhook (%q): its streak of failures began %v, after the success",
 				together, got.DisabledReason, got.FailingSince)
 		}
+		// The failure is one still: it begins the streak after the success.
+		if !got.FailingSince.Equal(bad.Attempt.CreatedAt) {
+			t.Fatalf("together %v: failing since %v; want since the failure after the success, %v", together, got.FailingSince, bad.Attempt.CreatedAt)
+		}
 		// Its retry is the schedule's, a minute after it, not at once.
 		if d := getDelivery(t, s, org, w.ID, tasks[1].Delivery.ID); d.Status != webhook.DeliveryPending || !d.DueAt.Equal(bad.NextAttemptAt) {
 			t.Fatalf("together %v: the delivery whose attempt failed once is %s, due %v; want pending for its next attempt, due %v",
@@ -1263,10 +1267,12 @@ func testDeliveryCompleteStreakEndedLastAttempt(t *testing.T, s webhook.Store) {
 			t.Fatal(err)
 		}
 		wantEqual(t, "outdated", res.Outdated, []webhook.DeliveryRef{retried.Ref()})
+		// Both failures count in the webhook's health: the new streak
+		// begins at the batch's first.
 		got := getWebhook(t, s, w.OrganizationID, w.ID)
-		if !got.Enabled || !got.FailingSince.Equal(last.Attempt.CreatedAt) {
-			t.Errorf("last first %v: enabled %v (%q), failing since %v; want enabled, failing since the last failure, %v",
-				lastFirst, got.Enabled, got.DisabledReason, got.FailingSince, last.Attempt.CreatedAt)
+		if !got.Enabled || !got.FailingSince.Equal(batch[0].Attempt.CreatedAt) {
+			t.Errorf("last first %v: enabled %v (%q), failing since %v; want enabled, failing since the batch's first failure, %v",
+				lastFirst, got.Enabled, got.DisabledReason, got.FailingSince, batch[0].Attempt.CreatedAt)
 		}
 		if d := getDelivery(t, s, w.OrganizationID, w.ID, tasks[1].Delivery.ID); d.Status != webhook.DeliveryFailed {
 			t.Errorf("last first %v: the last attempt's delivery is %s, want failed", lastFirst, d.Status)
