@@ -59,8 +59,8 @@ const KeyKept = time.Duration(math.MaxInt64)
 // the event says (an object, a revision, a reason), which a later
 // deployment can say again (the same revision applied anew, a failure
 // that persists): they last IdempotencyWindow, as an API caller's, which
-// covers the tools' own retries (neither can be asked to send an old
-// event again).
+// covers the tools' own retries (neither keeps a log of its requests to
+// resend an old one from, as GitHub and GitLab do).
 func KeyWindow(kind SourceKind) time.Duration {
 	switch kind {
 	case SourceGitHub, SourceGitLab, SourceQovery:

@@ -130,10 +130,11 @@ type StoredWebhook struct {
 // failing too long (its FailingSince set) is the plain failure it is
 // (streakEnded) if the streak of failures it judged has ended, a success
 // having been recorded since the attempt read the webhook (stored, or
-// earlier in the batch): the webhook has not failed for that long. Such a failure, decided by a
-// task queued behind the webhook's in-flight limit, or claimed on another
-// node, while a success was recorded, would otherwise disable a webhook
-// that had just succeeded, and fail every delivery waiting for it.
+// earlier in the batch): the webhook has not failed for that long. Such
+// a failure, decided by a task queued behind the webhook's in-flight
+// limit, or claimed on another node, while a success was recorded, would
+// otherwise disable a webhook that had just succeeded, and fail every
+// delivery waiting for it.
 //
 // Only the outcomes the store will record move the streak, as in
 // HealthChanges: running holds the refs, lease included, of the batch's

@@ -297,8 +297,7 @@ func StaleRefs(notApplied []Outcome, stored map[uuid.UUID]bool) []DeliveryRef {
 // store reports each webhook it finds one of them did disable (by the
 // audit entry dated at the attempt's end, see DisabledByHookdAudit) in
 // Disabled, as the earlier call would have had its answer arrived:
-// without it, a disable whose answer was lost is never counted, nor its
-// webhook's held tasks given back.
+// without it, a disable whose answer was lost is counted by no node.
 func DisablesRecorded(outcomes []Outcome, stored map[uuid.UUID]bool) []Outcome {
 	var out []Outcome
 	for _, o := range outcomes {
