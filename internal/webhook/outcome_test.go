@@ -296,6 +296,19 @@ func TestAgainstStored(t *testing.T) {
 	}
 }
 
+// A 429 or 503 without a Retry-After keeps the schedule's delay as jitter
+// made it, even below the schedule's shortest: only a Retry-After moves
+// it, and only later.
+func TestDecideRetryAfterAbsentKeepsJitter(t *testing.T) {
+	rules := OutcomeRules{Schedule: Schedule{0, 5 * time.Second, time.Hour}, Rand: func() float64 { return 0 }} // factor 0.8
+	for _, code := range []int{429, 503} {
+		o := rules.Decide(&Webhook{Enabled: true}, Attempt{Number: 1, CreatedAt: t0, StatusCode: code}, 0)
+		if o.Status != DeliveryPending || !o.NextAttemptAt.Equal(t0.Add(4*time.Second)) {
+			t.Errorf("%d without Retry-After: %s at %v; want pending at +4s", code, o.Status, o.NextAttemptAt.Sub(t0))
+		}
+	}
+}
+
 // A disable for failing too long on the schedule's last attempt, once the
 // streak it judged has ended, is the last failure it is: failed for good,
 // without a disable, and counted in the webhook's health (not Outdated).
